@@ -1,0 +1,157 @@
+package openami
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Class says what kind of failure an error is. Every error that crosses a
+// package boundary in openami is, or wraps, an *Error with a Class; the API
+// layer maps (Class, Resource) to a wire error code in exactly one table per
+// protocol. Code outside the API layer never names a wire code.
+type Class int
+
+// The classes of failure. The zero Class is Internal: an error nobody
+// classified is a server fault, never the caller's.
+const (
+	// Internal is a server-side fault: a bug, a broken disk, a lost database.
+	Internal Class = iota
+	// NotFound: the resource does not exist, or the caller may not see it.
+	// The two are deliberately indistinguishable, so that private resources
+	// do not leak their existence.
+	NotFound
+	// Duplicate: a resource with that name or id already exists.
+	Duplicate
+	// Malformed: an id or name does not have the required form.
+	Malformed
+	// InvalidParameter: a parameter has a value the operation cannot accept.
+	InvalidParameter
+	// MissingParameter: a required parameter is absent.
+	MissingParameter
+	// InvalidCombination: parameters that may not be used together were.
+	InvalidCombination
+	// UnknownParameter: the request carries a parameter the action does not take.
+	UnknownParameter
+	// InUse: the resource is in use and cannot be changed or deleted.
+	InUse
+	// IncorrectState: the resource is not in a state that allows the operation.
+	IncorrectState
+	// Unauthorized: the caller is known but may not do this to the resource.
+	Unauthorized
+	// LimitExceeded: a quota would be exceeded.
+	LimitExceeded
+	// Unsupported: the operation or value is valid but openami does not do it.
+	Unsupported
+	// InvalidToken: a pagination token is malformed, tampered with, or was
+	// issued for a different query.
+	InvalidToken
+	// DryRun: the request would have succeeded but DryRun was set.
+	DryRun
+)
+
+var classNames = [...]string{
+	Internal:           "internal",
+	NotFound:           "not found",
+	Duplicate:          "duplicate",
+	Malformed:          "malformed",
+	InvalidParameter:   "invalid parameter",
+	MissingParameter:   "missing parameter",
+	InvalidCombination: "invalid parameter combination",
+	UnknownParameter:   "unknown parameter",
+	InUse:              "in use",
+	IncorrectState:     "incorrect state",
+	Unauthorized:       "unauthorized",
+	LimitExceeded:      "limit exceeded",
+	Unsupported:        "unsupported",
+	InvalidToken:       "invalid token",
+	DryRun:             "dry run",
+}
+
+// String returns the class's name in lowercase words.
+func (c Class) String() string {
+	if c >= 0 && int(c) < len(classNames) {
+		return classNames[c]
+	}
+	return fmt.Sprintf("class(%d)", int(c))
+}
+
+// Error is the error type of openami. Resource names the kind of resource
+// involved (a ResourceType such as "key-pair"), if any; Message is a sentence
+// meant for the API caller, in the style AWS uses; Err is an underlying cause.
+type Error struct {
+	Class    Class
+	Resource ResourceType
+	Message  string
+	Err      error
+}
+
+// Error returns the message, followed by the cause when there is one.
+func (e *Error) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = e.Class.String()
+	}
+	if e.Err != nil {
+		return msg + ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap returns the underlying cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports whether target is the sentinel of e's class, so that
+// errors.Is(err, openami.ErrNotFound) works for every not-found error.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*sentinel)
+	return ok && t.class == e.Class
+}
+
+type sentinel struct{ class Class }
+
+func (s *sentinel) Error() string { return s.class.String() }
+
+// Sentinels for errors.Is. They match any *Error of the same class.
+var (
+	ErrNotFound           error = &sentinel{NotFound}
+	ErrDuplicate          error = &sentinel{Duplicate}
+	ErrMalformed          error = &sentinel{Malformed}
+	ErrInvalidParameter   error = &sentinel{InvalidParameter}
+	ErrMissingParameter   error = &sentinel{MissingParameter}
+	ErrInvalidCombination error = &sentinel{InvalidCombination}
+	ErrUnknownParameter   error = &sentinel{UnknownParameter}
+	ErrInUse              error = &sentinel{InUse}
+	ErrIncorrectState     error = &sentinel{IncorrectState}
+	ErrUnauthorized       error = &sentinel{Unauthorized}
+	ErrLimitExceeded      error = &sentinel{LimitExceeded}
+	ErrUnsupported        error = &sentinel{Unsupported}
+	ErrInvalidToken       error = &sentinel{InvalidToken}
+	ErrDryRun             error = &sentinel{DryRun}
+)
+
+// Errorf returns an *Error of class c about resource r with a formatted
+// message. Use "" for r when no resource type applies.
+func Errorf(c Class, r ResourceType, format string, args ...any) error {
+	return &Error{Class: c, Resource: r, Message: fmt.Sprintf(format, args...)}
+}
+
+// ClassOf returns the class of err: the class of the first *Error in its
+// chain, or Internal when there is none. A nil error has no class; ClassOf
+// returns Internal for it too, so check for nil first.
+func ClassOf(err error) Class {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Class
+	}
+	return Internal
+}
+
+// ResourceOf returns the resource type named by the first *Error in err's
+// chain, or "" when there is none.
+func ResourceOf(err error) ResourceType {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Resource
+	}
+	return ""
+}
