@@ -1,0 +1,141 @@
+// Package seal protects small secrets at rest — access-key secrets today,
+// KMS key material later — with the server's master key, using AES-256-GCM.
+//
+// The master key is 32 random bytes. By default it lives in the file
+// master.key in the data directory, created with mode 0600 on first start;
+// OPENAMI_MASTER_KEY (base64) overrides the file, for deployments that keep
+// the metadata in PostgreSQL and the key in a secret manager. Losing the
+// master key makes every sealed secret unrecoverable, so back it up apart
+// from the database: a stolen database alone then reveals no secret.
+package seal
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// KeySize is the size of a master key in bytes.
+const KeySize = 32
+
+// version is the first byte of every sealed value, so that the format (and,
+// later, the key that sealed it) can change without ambiguity.
+const version = 1
+
+// Key is a master key.
+type Key struct {
+	aead cipher.AEAD
+}
+
+// New returns a Key for raw key bytes, which must be KeySize long.
+func New(raw []byte) (*Key, error) {
+	if len(raw) != KeySize {
+		return nil, fmt.Errorf("seal: master key is %d bytes, want %d", len(raw), KeySize)
+	}
+	block, err := aes.NewCipher(raw)
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	return &Key{aead: aead}, nil
+}
+
+// LoadOrCreate returns the master key: from the base64 value of the
+// environment variable OPENAMI_MASTER_KEY when it is set, else from the file
+// master.key in dir, which it creates (mode 0600, fsynced) when absent.
+func LoadOrCreate(dir string) (*Key, error) {
+	if v := os.Getenv("OPENAMI_MASTER_KEY"); v != "" {
+		raw, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			return nil, fmt.Errorf("seal: OPENAMI_MASTER_KEY is not base64: %w", err)
+		}
+		return New(raw)
+	}
+	path := filepath.Join(dir, "master.key")
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		raw, err = create(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("seal: master key: %w", err)
+	}
+	return New(raw)
+}
+
+// create writes a new random key to path without ever exposing a partial
+// file: it writes a temporary file, syncs it and links it into place, so
+// two processes racing to create the key agree on one.
+func create(path string) ([]byte, error) {
+	raw := make([]byte, KeySize)
+	rand.Read(raw)
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".master.key-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if _, err := tmp.Write(raw); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, err
+	}
+	// Link fails if another process won the race; then use its key.
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return os.ReadFile(path)
+		}
+		return nil, err
+	}
+	return raw, syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Seal encrypts plaintext, binding it to aad (additional data that must be
+// given again to Open, such as the id of the record the secret belongs to,
+// so that a sealed value cannot be moved to another record).
+func (k *Key) Seal(plaintext, aad []byte) []byte {
+	out := make([]byte, 1+k.aead.NonceSize(), 1+k.aead.NonceSize()+len(plaintext)+k.aead.Overhead())
+	out[0] = version
+	rand.Read(out[1:])
+	return k.aead.Seal(out, out[1:], plaintext, aad)
+}
+
+// Open decrypts a value made by Seal with the same aad. It fails if the
+// value was sealed with another key or aad, or was altered.
+func (k *Key) Open(sealed, aad []byte) ([]byte, error) {
+	n := k.aead.NonceSize()
+	if len(sealed) < 1+n || sealed[0] != version {
+		return nil, errors.New("seal: not a sealed value")
+	}
+	pt, err := k.aead.Open(nil, sealed[1:1+n], sealed[1+n:], aad)
+	if err != nil {
+		return nil, fmt.Errorf("seal: open: %w", err)
+	}
+	return pt, nil
+}

@@ -1,0 +1,88 @@
+// Package postgres opens openami's scale-out metadata store: a PostgreSQL
+// database shared by any number of openami servers.
+//
+// Update runs SERIALIZABLE. The service layer's rules are read-then-write
+// ("does the account have fewer than 5000 key pairs? then insert one"), and
+// under REPEATABLE READ two such transactions can each pass the check and
+// both insert (write skew), while SERIALIZABLE makes one of them fail with a
+// serialization error. Update then rolls back and runs the function again,
+// after a short random wait, up to 30 times; deadlocks (40P01) are retried
+// the same way. View runs REPEATABLE READ, READ ONLY: a consistent snapshot
+// that can never fail with a serialization error, so it is never retried.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/openami/openami/metadata/sqldb"
+)
+
+// SQLSTATE codes the store handles.
+const (
+	uniqueViolation      = "23505"
+	serializationFailure = "40001"
+	deadlockDetected     = "40P01"
+)
+
+// migrationLock is the key of the transaction-scoped advisory lock that
+// makes openami servers starting together migrate one after another. Its
+// value is "openami" in ASCII.
+const migrationLock = 0x6f70656e616d69
+
+// dialect is the sqldb dialect of PostgreSQL.
+var dialect = sqldb.Dialect{
+	Name:     "postgres",
+	Numbered: true,
+	// Bytewise collation, so that tags page in the same order as on SQLite
+	// whatever locale the database was created with.
+	Text:              `TEXT COLLATE "C"`,
+	Blob:              "BYTEA",
+	ReadTx:            sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+	WriteTx:           sql.TxOptions{Isolation: sql.LevelSerializable},
+	LockMigrations:    fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock),
+	IsUniqueViolation: func(err error) bool { return sqlState(err) == uniqueViolation },
+	IsRetryable: func(err error) bool {
+		s := sqlState(err)
+		return s == serializationFailure || s == deadlockDetected
+	},
+	MaxAttempts: 30,
+}
+
+func sqlState(err error) string {
+	var e *pgconn.PgError
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// Open connects to the PostgreSQL database named by dsn (a URL or a
+// key=value connection string, as libpq takes), migrates it to the latest
+// schema and returns it as a store. It fails if the DSN does not parse, the
+// database cannot be reached or migrated, or a newer openami migrated it
+// (the error wraps sqldb.ErrNewerSchema).
+func Open(ctx context.Context, dsn string) (*sqldb.Store, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: parse dsn: %w", err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxIdleConns(8)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	s, err := sqldb.New(ctx, dialect, db, db)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	return s, nil
+}

@@ -1,0 +1,206 @@
+package sqldb
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/openami/openami"
+)
+
+type accounts struct{ t *tx }
+
+func (a accounts) Create(acc openami.Account) error {
+	n, err := a.t.execN(`INSERT INTO accounts (id, name, status, admin, created_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING`,
+		acc.ID, acc.Name, string(acc.Status), acc.Admin, nanos(acc.CreatedAt))
+	if err != nil {
+		if a.t.d.unique(err) {
+			return openami.Errorf(openami.Duplicate, openami.ResourceAccount, "The account '%s' already exists", acc.ID)
+		}
+		return fmt.Errorf("sqldb: create account: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	// Tell which of the two unique columns clashed.
+	var id string
+	err = a.t.get(`SELECT id FROM accounts WHERE id = ?`, []any{acc.ID}, &id)
+	switch {
+	case err == nil:
+		return openami.Errorf(openami.Duplicate, openami.ResourceAccount, "The account '%s' already exists", acc.ID)
+	case errors.Is(err, sql.ErrNoRows):
+		return openami.Errorf(openami.Duplicate, openami.ResourceAccount, "An account named '%s' already exists", acc.Name)
+	default:
+		return fmt.Errorf("sqldb: create account: %w", err)
+	}
+}
+
+func accountNotFound(id string) error {
+	return openami.Errorf(openami.NotFound, openami.ResourceAccount, "The account '%s' does not exist", id)
+}
+
+const accountColumns = `id, name, status, admin, created_at`
+
+func scanAccount(sc interface{ Scan(...any) error }) (openami.Account, error) {
+	var (
+		a      openami.Account
+		status string
+		at     int64
+	)
+	if err := sc.Scan(&a.ID, &a.Name, &status, &a.Admin, &at); err != nil {
+		return openami.Account{}, err
+	}
+	a.Status = openami.AccountStatus(status)
+	a.CreatedAt = fromNanos(at)
+	return a, nil
+}
+
+func (a accounts) Get(id string) (openami.Account, error) {
+	var acc openami.Account
+	found := false
+	err := a.t.each(`SELECT `+accountColumns+` FROM accounts WHERE id = ?`, []any{id}, func(r *sql.Rows) error {
+		var err error
+		acc, err = scanAccount(r)
+		found = true
+		return err
+	})
+	if err != nil {
+		return openami.Account{}, fmt.Errorf("sqldb: get account: %w", err)
+	}
+	if !found {
+		return openami.Account{}, accountNotFound(id)
+	}
+	return acc, nil
+}
+
+func (a accounts) List() ([]openami.Account, error) {
+	var list []openami.Account
+	err := a.t.each(`SELECT `+accountColumns+` FROM accounts ORDER BY id`, nil, func(r *sql.Rows) error {
+		acc, err := scanAccount(r)
+		list = append(list, acc)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqldb: list accounts: %w", err)
+	}
+	return list, nil
+}
+
+func (a accounts) SetStatus(id string, status openami.AccountStatus) error {
+	n, err := a.t.execN(`UPDATE accounts SET status = ? WHERE id = ?`, string(status), id)
+	if err != nil {
+		return fmt.Errorf("sqldb: set account status: %w", err)
+	}
+	if n == 0 {
+		return accountNotFound(id)
+	}
+	return nil
+}
+
+func (a accounts) Delete(id string) error {
+	// Children first: access_keys references accounts.
+	if _, err := a.t.exec(`DELETE FROM access_keys WHERE account_id = ?`, id); err != nil {
+		return fmt.Errorf("sqldb: delete account: access keys: %w", err)
+	}
+	n, err := a.t.execN(`DELETE FROM accounts WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("sqldb: delete account: %w", err)
+	}
+	if n == 0 {
+		return accountNotFound(id)
+	}
+	for _, table := range []string{"key_pairs", "tags"} {
+		if _, err := a.t.exec(`DELETE FROM `+table+` WHERE account_id = ?`, id); err != nil {
+			return fmt.Errorf("sqldb: delete account: %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+func (a accounts) CreateKey(k openami.AccessKey) error {
+	// Check the account first rather than let the foreign key fail: a
+	// constraint error would abort a PostgreSQL transaction.
+	var one int
+	err := a.t.get(`SELECT 1 FROM accounts WHERE id = ?`, []any{k.AccountID}, &one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return accountNotFound(k.AccountID)
+	}
+	if err != nil {
+		return fmt.Errorf("sqldb: create access key: %w", err)
+	}
+	secret := k.SealedSecret
+	if secret == nil {
+		secret = []byte{}
+	}
+	n, err := a.t.execN(`INSERT INTO access_keys (id, account_id, sealed_secret, created_at) VALUES (?, ?, ?, ?)
+ON CONFLICT DO NOTHING`,
+		k.ID, k.AccountID, secret, nanos(k.CreatedAt))
+	if err != nil && !a.t.d.unique(err) {
+		return fmt.Errorf("sqldb: create access key: %w", err)
+	}
+	if err != nil || n == 0 {
+		return openami.Errorf(openami.Duplicate, openami.ResourceAccessKey, "The access key '%s' already exists", k.ID)
+	}
+	return nil
+}
+
+func keyNotFound(id string) error {
+	return openami.Errorf(openami.NotFound, openami.ResourceAccessKey, "The access key '%s' does not exist", id)
+}
+
+const keyColumns = `id, account_id, sealed_secret, created_at`
+
+func scanKey(sc interface{ Scan(...any) error }) (openami.AccessKey, error) {
+	var (
+		k  openami.AccessKey
+		at int64
+	)
+	if err := sc.Scan(&k.ID, &k.AccountID, &k.SealedSecret, &at); err != nil {
+		return openami.AccessKey{}, err
+	}
+	k.CreatedAt = fromNanos(at)
+	return k, nil
+}
+
+func (a accounts) Key(id string) (openami.AccessKey, error) {
+	var k openami.AccessKey
+	found := false
+	err := a.t.each(`SELECT `+keyColumns+` FROM access_keys WHERE id = ?`, []any{id}, func(r *sql.Rows) error {
+		var err error
+		k, err = scanKey(r)
+		found = true
+		return err
+	})
+	if err != nil {
+		return openami.AccessKey{}, fmt.Errorf("sqldb: get access key: %w", err)
+	}
+	if !found {
+		return openami.AccessKey{}, keyNotFound(id)
+	}
+	return k, nil
+}
+
+func (a accounts) Keys(accountID string) ([]openami.AccessKey, error) {
+	var list []openami.AccessKey
+	err := a.t.each(`SELECT `+keyColumns+` FROM access_keys WHERE account_id = ? ORDER BY id`, []any{accountID}, func(r *sql.Rows) error {
+		k, err := scanKey(r)
+		list = append(list, k)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqldb: list access keys: %w", err)
+	}
+	return list, nil
+}
+
+func (a accounts) DeleteKey(id string) error {
+	n, err := a.t.execN(`DELETE FROM access_keys WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("sqldb: delete access key: %w", err)
+	}
+	if n == 0 {
+		return keyNotFound(id)
+	}
+	return nil
+}

@@ -1,0 +1,100 @@
+package sqldb
+
+import (
+	"database/sql"
+	"strconv"
+	"strings"
+)
+
+// Dialect describes what differs between the SQL databases sqldb runs on.
+// The SQL in this package is written once, with ? placeholders and the type
+// tokens {{text}} and {{blob}} in migrations; a Dialect adapts it. Everything
+// a Dialect holds is read-only after the Store is opened.
+type Dialect struct {
+	// Name names the database in error messages: "sqlite", "postgres".
+	Name string
+
+	// Numbered is true when the driver wants $1, $2, … rather than ?.
+	Numbered bool
+
+	// Text and Blob are the column types that {{text}} and {{blob}} stand
+	// for in migrations. Text must compare and sort bytewise (PostgreSQL:
+	// TEXT COLLATE "C"), so that every back end pages through tags in the
+	// same order whatever locale the database was created with.
+	Text string
+	Blob string
+
+	// ReadTx and WriteTx are the options View and Update begin their
+	// transactions with.
+	ReadTx  sql.TxOptions
+	WriteTx sql.TxOptions
+
+	// LockMigrations, when not empty, is run first in every migration
+	// transaction, to make concurrent migrators (a server and an admin CLI
+	// starting together) wait for each other rather than race on DDL.
+	LockMigrations string
+
+	// IsUniqueViolation reports whether err is a unique or primary key
+	// constraint violation.
+	IsUniqueViolation func(error) bool
+
+	// IsRetryable reports whether err means the transaction lost a race
+	// with a concurrent one and would likely succeed if run again
+	// (serialization failure, deadlock). Nil means never.
+	IsRetryable func(error) bool
+
+	// MaxAttempts bounds how many times Update runs a function whose
+	// transaction keeps failing with retryable errors; 0 or 1 means once.
+	MaxAttempts int
+}
+
+// Rebind returns query with its ? placeholders rewritten for the dialect.
+// Question marks inside quoted strings and identifiers are left alone.
+func (d *Dialect) Rebind(query string) string {
+	if !d.Numbered || !strings.Contains(query, "?") {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	n := 0
+	var quote byte
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '?':
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// expand replaces the type tokens of a migration with the dialect's types.
+func (d *Dialect) expand(ddl string) string {
+	return strings.NewReplacer("{{text}}", d.Text, "{{blob}}", d.Blob).Replace(ddl)
+}
+
+func (d *Dialect) unique(err error) bool {
+	return err != nil && d.IsUniqueViolation != nil && d.IsUniqueViolation(err)
+}
+
+func (d *Dialect) retryable(err error) bool {
+	return err != nil && d.IsRetryable != nil && d.IsRetryable(err)
+}
+
+// placeholders returns n comma-separated ? placeholders.
+func placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?, ", n-1) + "?"
+}

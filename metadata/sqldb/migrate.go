@@ -1,0 +1,192 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Migration is one numbered step of the schema. Versions start at 1 and are
+// consecutive; a migration, once released, never changes: a fix is a new
+// migration. SQL may hold several statements and uses the type tokens
+// {{text}} and {{blob}} (see Dialect).
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+// ErrNewerSchema is returned (wrapped) when a database was migrated by a
+// newer openami than this one: the binary cannot know what the newer schema
+// means, so it refuses to use it rather than corrupt it.
+var ErrNewerSchema = errors.New("database schema is newer than this binary")
+
+// migrations is the schema, in order. Accounts.Delete must delete from every
+// table that holds an account's rows; a migration adding such a table must
+// extend it.
+var migrations = []Migration{
+	{Version: 1, Name: "initial", SQL: `
+CREATE TABLE accounts (
+	id         {{text}} NOT NULL PRIMARY KEY,
+	name       {{text}} NOT NULL UNIQUE,
+	status     {{text}} NOT NULL,
+	admin      BOOLEAN NOT NULL,
+	created_at BIGINT NOT NULL
+);
+
+CREATE TABLE access_keys (
+	id            {{text}} NOT NULL PRIMARY KEY,
+	account_id    {{text}} NOT NULL REFERENCES accounts (id),
+	sealed_secret {{blob}} NOT NULL,
+	created_at    BIGINT NOT NULL
+);
+CREATE INDEX access_keys_by_account ON access_keys (account_id, id);
+
+CREATE TABLE key_pairs (
+	region      {{text}} NOT NULL,
+	account_id  {{text}} NOT NULL,
+	id          {{text}} NOT NULL PRIMARY KEY,
+	name        {{text}} NOT NULL,
+	type        {{text}} NOT NULL,
+	fingerprint {{text}} NOT NULL,
+	public_key  {{text}} NOT NULL,
+	created_at  BIGINT NOT NULL,
+	UNIQUE (region, account_id, name)
+);
+
+-- The primary key is also the index Tags.Scan walks: it pages in
+-- (resource_id, key) order within one region and account.
+-- tags_by_key serves scans narrowed to a few keys (DescribeTags with
+-- a key filter, the common case).
+CREATE TABLE tags (
+	region        {{text}} NOT NULL,
+	account_id    {{text}} NOT NULL,
+	resource_id   {{text}} NOT NULL,
+	resource_type {{text}} NOT NULL,
+	key           {{text}} NOT NULL,
+	value         {{text}} NOT NULL,
+	PRIMARY KEY (region, account_id, resource_id, key)
+);
+CREATE INDEX tags_by_key ON tags (region, account_id, key, resource_id);
+
+CREATE TABLE settings (
+	key   {{text}} NOT NULL PRIMARY KEY,
+	value {{blob}} NOT NULL
+);
+`},
+}
+
+// Migrations returns a copy of the schema's migrations, in order.
+func Migrations() []Migration {
+	return append([]Migration(nil), migrations...)
+}
+
+// Migrate applies to db, in order, every migration up to and including
+// version target that the database has not yet recorded, each in its own
+// transaction. It returns an error wrapping ErrNewerSchema if the database
+// records a version newer than this binary knows, and an error naming the
+// migration if one fails; the migrations before it stay applied.
+func Migrate(ctx context.Context, db *sql.DB, d *Dialect, target int) error {
+	if target < 0 || target > len(migrations) {
+		return fmt.Errorf("sqldb: migrate: no schema version %d (latest is %d)", target, len(migrations))
+	}
+	for {
+		done, err := migrateStep(ctx, db, d, target)
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+// migrateStep applies the next pending migration, if it is at most target.
+// done reports that nothing was left to apply.
+//
+// The transaction uses the pool's default options, not d.WriteTx: on
+// PostgreSQL the migration lock is taken by the first statement, so the
+// transaction must be READ COMMITTED for later statements to see what the
+// migrator that held the lock before committed. On SQLite the write pool's
+// BEGIN IMMEDIATE serialises migrators by itself.
+func migrateStep(ctx context.Context, db *sql.DB, d *Dialect, target int) (done bool, err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("sqldb: migrate: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if d.LockMigrations != "" {
+		if _, err := tx.ExecContext(ctx, d.LockMigrations); err != nil {
+			return false, fmt.Errorf("sqldb: migrate: lock: %w", err)
+		}
+	}
+	v, err := schemaVersion(ctx, tx, d)
+	if err != nil {
+		return false, err
+	}
+	if v > len(migrations) {
+		return false, fmt.Errorf("sqldb: %s database has schema version %d, this binary knows up to %d: %w",
+			d.Name, v, len(migrations), ErrNewerSchema)
+	}
+	if v < target {
+		m := migrations[v]
+		if _, err := tx.ExecContext(ctx, d.expand(m.SQL)); err != nil {
+			return false, fmt.Errorf("sqldb: migration %d (%s): %w", m.Version, m.Name, err)
+		}
+		if _, err := tx.ExecContext(ctx, d.Rebind(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`),
+			m.Version, m.Name, time.Now().UnixNano()); err != nil {
+			return false, fmt.Errorf("sqldb: migration %d (%s): record: %w", m.Version, m.Name, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("sqldb: migrate: commit: %w", err)
+	}
+	return v >= target, nil
+}
+
+// schemaVersion creates schema_migrations if it does not exist yet and
+// returns the highest version recorded in it, 0 for a new database.
+func schemaVersion(ctx context.Context, tx *sql.Tx, d *Dialect) (int, error) {
+	if _, err := tx.ExecContext(ctx, d.expand(`CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    INTEGER NOT NULL PRIMARY KEY,
+	name       {{text}} NOT NULL,
+	applied_at BIGINT NOT NULL
+)`)); err != nil {
+		return 0, fmt.Errorf("sqldb: migrate: create schema_migrations: %w", err)
+	}
+	var v sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("sqldb: migrate: read schema version: %w", err)
+	}
+	return int(v.Int64), nil
+}
+
+// SchemaVersion returns the schema version db records: the number of
+// migrations applied to it, 0 for a new database. It creates the
+// schema_migrations table if it does not exist.
+func SchemaVersion(ctx context.Context, db *sql.DB, d *Dialect) (int, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("sqldb: schema version: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if d.LockMigrations != "" {
+		if _, err := tx.ExecContext(ctx, d.LockMigrations); err != nil {
+			return 0, fmt.Errorf("sqldb: schema version: lock: %w", err)
+		}
+	}
+	v, err := schemaVersion(ctx, tx, d)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("sqldb: schema version: commit: %w", err)
+	}
+	return v, nil
+}
