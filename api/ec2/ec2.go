@@ -1,0 +1,227 @@
+// Package ec2 serves the EC2 Query API (version 2016-11-15): form-encoded
+// requests in, XML responses out, errors in the EC2 envelope. Each action
+// decodes its parameters with api/awsquery into a struct that names the
+// wire parameters, calls one service method, and encodes the result into
+// a struct that names the wire elements.
+package ec2
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/api/awsquery"
+	"github.com/openami/openami/service"
+)
+
+// namespace is the XML namespace of EC2 responses; AWS writes it with a
+// trailing slash.
+const namespace = "http://ec2.amazonaws.com/doc/2016-11-15/"
+
+// Handler serves the EC2 protocol.
+type Handler struct {
+	svc     *service.Service
+	actions map[string]action
+}
+
+// call is one request on its way through an action.
+type call struct {
+	ctx    context.Context
+	p      openami.Principal
+	params url.Values
+	host   string
+	scheme string
+}
+
+// decode fills in, a pointer to an action's input struct, from the request
+// parameters, and answers DryRun: if in has a DryRun field set to true, it
+// returns the DryRunOperation error after a successful decode, so actions
+// must call decode after any check a dry run should make… which is none
+// today: a dry run checks permissions, and openami's permissions are
+// checked by the service on the real call.
+func (c *call) decode(in any) error {
+	if err := awsquery.Decode(c.params, in); err != nil {
+		return err
+	}
+	if d, ok := in.(interface{ dryRun() bool }); ok && d.dryRun() {
+		return openami.Errorf(openami.DryRun, "", "Request would have succeeded, but DryRun flag is set.")
+	}
+	return nil
+}
+
+// dryRunParam is embedded in every input struct of an action that takes
+// DryRun.
+type dryRunParam struct {
+	DryRun bool `query:"DryRun"`
+}
+
+func (d *dryRunParam) dryRun() bool { return d.DryRun }
+
+// action serves one EC2 action and returns the response to encode, whose
+// type embeds response.
+type action func(c *call) (responder, error)
+
+// New returns the EC2 protocol handler.
+func New(svc *service.Service) *Handler {
+	h := &Handler{svc: svc}
+	h.actions = map[string]action{
+		"DescribeRegions":           h.describeRegions,
+		"DescribeAvailabilityZones": h.describeAvailabilityZones,
+		"DescribeAccountAttributes": h.describeAccountAttributes,
+		"CreateKeyPair":             h.createKeyPair,
+		"ImportKeyPair":             h.importKeyPair,
+		"DescribeKeyPairs":          h.describeKeyPairs,
+		"DeleteKeyPair":             h.deleteKeyPair,
+		"CreateTags":                h.createTags,
+		"DeleteTags":                h.deleteTags,
+		"DescribeTags":              h.describeTags,
+	}
+	return h
+}
+
+// Serve answers an authenticated EC2 request. It returns the action, the
+// error code it answered with ("" on success) and the error behind it.
+func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, body []byte, p openami.Principal, requestID string) (string, string, error) {
+	name, err := h.serve(w, r, body, p, requestID)
+	if err != nil {
+		return name, h.WriteError(w, requestID, err), err
+	}
+	return name, "", nil
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, body []byte, p openami.Principal, requestID string) (string, error) {
+	params, err := parseParams(r, body)
+	if err != nil {
+		return "", err
+	}
+	name := params.Get("Action")
+	if name == "" {
+		return "", errMissingAction
+	}
+	act, ok := h.actions[name]
+	if !ok {
+		return name, &invalidAction{name}
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	resp, err := act(&call{ctx: r.Context(), p: p, params: params, host: r.Host, scheme: scheme})
+	if err != nil {
+		return name, err
+	}
+	resp.setRequestID(requestID)
+	var buf bytes.Buffer
+	buf.WriteString(xml.Header)
+	root := xml.StartElement{
+		Name: xml.Name{Local: name + "Response"},
+		Attr: []xml.Attr{{Name: xml.Name{Local: "xmlns"}, Value: namespace}},
+	}
+	if err := xml.NewEncoder(&buf).EncodeElement(resp, root); err != nil {
+		return name, fmt.Errorf("ec2: encode %s response: %w", name, err)
+	}
+	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+	w.WriteHeader(http.StatusOK)
+	w.Write(buf.Bytes())
+	return name, nil
+}
+
+// parseParams returns the request's parameters: the query string and, for
+// a form POST, the body.
+func parseParams(r *http.Request, body []byte) (url.Values, error) {
+	params, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, openami.Errorf(openami.InvalidParameter, "", "The query string is malformed")
+	}
+	if r.Method == http.MethodPost && len(body) > 0 {
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, openami.Errorf(openami.InvalidParameter, "", "The request body is not a valid form")
+		}
+		for k, v := range form {
+			params[k] = append(params[k], v...)
+		}
+	}
+	return params, nil
+}
+
+// response is embedded first in every response struct: EC2 responses
+// start with the request id. Serve names the root element after the action.
+type response struct {
+	RequestID string `xml:"requestId"`
+}
+
+func (r *response) setRequestID(id string) { r.RequestID = id }
+
+type responder interface{ setRequestID(id string) }
+
+// items is a list encoded as <item> children of its field's element. The
+// element is written even when the list is empty, as AWS does, so that
+// clients always find the list.
+type items[T any] []T
+
+// MarshalXML writes the list as <item> elements.
+func (l items[T]) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	if err := e.EncodeToken(start); err != nil {
+		return err
+	}
+	item := xml.StartElement{Name: xml.Name{Local: "item"}}
+	for _, v := range l {
+		if err := e.EncodeElement(v, item); err != nil {
+			return err
+		}
+	}
+	return e.EncodeToken(start.End())
+}
+
+// tagItem is a tag in a tagSet.
+type tagItem struct {
+	Key   string `xml:"key"`
+	Value string `xml:"value"`
+}
+
+func tagSet(tags []openami.Tag) items[tagItem] {
+	out := make(items[tagItem], len(tags))
+	for i, t := range tags {
+		out[i] = tagItem{t.Key, t.Value}
+	}
+	return out
+}
+
+// tagParam is a tag in a request (Tag.N.Key, Tag.N.Value).
+type tagParam struct {
+	Key   string `query:"Key"`
+	Value string `query:"Value"`
+}
+
+// tagSpecParam is a TagSpecification.N.
+type tagSpecParam struct {
+	ResourceType string     `query:"ResourceType"`
+	Tags         []tagParam `query:"Tag"`
+}
+
+func tagsOf(in []tagParam) []openami.Tag {
+	out := make([]openami.Tag, len(in))
+	for i, t := range in {
+		out[i] = openami.Tag{Key: t.Key, Value: t.Value}
+	}
+	return out
+}
+
+func tagSpecs(in []tagSpecParam) []service.TagSpec {
+	out := make([]service.TagSpec, len(in))
+	for i, s := range in {
+		out[i] = service.TagSpec{ResourceType: openami.ResourceType(s.ResourceType), Tags: tagsOf(s.Tags)}
+	}
+	return out
+}
+
+// timestamp formats a time as EC2 does: ISO 8601 in UTC with milliseconds.
+func timestamp(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000Z")
+}

@@ -1,0 +1,160 @@
+package ec2
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/api/sigv4"
+)
+
+// This file is the one place that turns openami errors into EC2 error codes.
+
+// wireError is an error as EC2 reports it.
+type wireError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+var errMissingAction = errors.New("missing action")
+
+type invalidAction struct{ name string }
+
+func (e *invalidAction) Error() string { return "invalid action " + e.name }
+
+// codes maps a class and resource type to an EC2 error code. A class's
+// entry for resource "" is its default.
+var codes = map[openami.Class]map[openami.ResourceType]string{
+	openami.NotFound: {
+		"":                            "InvalidParameterValue",
+		openami.ResourceKeyPair:       "InvalidKeyPair.NotFound",
+		openami.ResourceImage:         "InvalidAMIID.NotFound",
+		openami.ResourceSnapshot:      "InvalidSnapshot.NotFound",
+		openami.ResourceVolume:        "InvalidVolume.NotFound",
+		openami.ResourceInstance:      "InvalidInstanceID.NotFound",
+		openami.ResourceVPC:           "InvalidVpcID.NotFound",
+		openami.ResourceSubnet:        "InvalidSubnetID.NotFound",
+		openami.ResourceSecurityGroup: "InvalidGroup.NotFound",
+	},
+	openami.Duplicate: {
+		"":                      "InvalidParameterValue",
+		openami.ResourceKeyPair: "InvalidKeyPair.Duplicate",
+		openami.ResourceImage:   "InvalidAMIName.Duplicate",
+	},
+	openami.Malformed: {
+		"":                       "InvalidID",
+		openami.ResourceKeyPair:  "InvalidKeyPair.Format",
+		openami.ResourceImage:    "InvalidAMIID.Malformed",
+		openami.ResourceSnapshot: "InvalidSnapshotID.Malformed",
+		openami.ResourceVolume:   "InvalidVolumeID.Malformed",
+		openami.ResourceInstance: "InvalidInstanceID.Malformed",
+	},
+	openami.InvalidParameter:   {"": "InvalidParameterValue"},
+	openami.MissingParameter:   {"": "MissingParameter"},
+	openami.InvalidCombination: {"": "InvalidParameterCombination"},
+	openami.UnknownParameter:   {"": "UnknownParameter"},
+	openami.InUse: {
+		"":                       "InvalidParameterValue",
+		openami.ResourceSnapshot: "InvalidSnapshot.InUse",
+		openami.ResourceVolume:   "VolumeInUse",
+	},
+	openami.IncorrectState: {
+		"":                       "IncorrectState",
+		openami.ResourceInstance: "IncorrectInstanceState",
+	},
+	openami.Unauthorized: {"": "AuthFailure"},
+	openami.LimitExceeded: {
+		"":                      "ResourceLimitExceeded",
+		openami.ResourceFilter:  "FilterLimitExceeded",
+		openami.ResourceTag:     "TagLimitExceeded",
+		openami.ResourceKeyPair: "ResourceLimitExceeded",
+	},
+	openami.Unsupported:  {"": "UnsupportedOperation"},
+	openami.InvalidToken: {"": "InvalidPaginationToken"},
+	openami.DryRun:       {"": "DryRunOperation"},
+}
+
+// statuses are the HTTP statuses of codes that do not answer 400.
+var statuses = map[string]int{
+	"AuthFailure":                401,
+	"MissingAuthenticationToken": 401,
+	"SignatureDoesNotMatch":      403,
+	"UnauthorizedOperation":      403,
+	"DryRunOperation":            412,
+	"InternalError":              500,
+}
+
+// authCodes maps signature failures to EC2 codes.
+var authCodes = map[sigv4.Failure]string{
+	sigv4.Missing:     "MissingAuthenticationToken",
+	sigv4.Incomplete:  "IncompleteSignature",
+	sigv4.Mismatch:    "SignatureDoesNotMatch",
+	sigv4.Expired:     "RequestExpired",
+	sigv4.Unsupported: "InvalidParameterValue",
+	sigv4.UnknownKey:  "AuthFailure",
+	sigv4.BadRegion:   "AuthFailure",
+}
+
+// toWire classifies err.
+func toWire(err error) wireError {
+	var (
+		ae *sigv4.Error
+		oe *openami.Error
+		ia *invalidAction
+	)
+	var w wireError
+	switch {
+	case errors.As(err, &ae):
+		w = wireError{Code: authCodes[ae.Failure], Message: ae.Message}
+	case errors.As(err, &ia):
+		w = wireError{Code: "InvalidAction", Message: fmt.Sprintf("The action %s is not valid for this web service.", ia.name)}
+	case errors.Is(err, errMissingAction):
+		w = wireError{Code: "MissingAction", Message: "The request must contain the parameter Action"}
+	case errors.As(err, &oe) && oe.Class != openami.Internal:
+		byRes := codes[oe.Class]
+		code, ok := byRes[oe.Resource]
+		if !ok {
+			code = byRes[""]
+		}
+		w = wireError{Code: code, Message: oe.Message}
+	}
+	if w.Code == "" {
+		w = wireError{Code: "InternalError", Message: "An internal error has occurred"}
+	}
+	w.Status = statuses[w.Code]
+	if w.Status == 0 {
+		w.Status = http.StatusBadRequest
+	}
+	return w
+}
+
+type errorResponse struct {
+	XMLName   xml.Name `xml:"Response"`
+	Errors    []errorItem `xml:"Errors>Error"`
+	RequestID string      `xml:"RequestID"`
+}
+
+type errorItem struct {
+	Code    string `xml:"Code"`
+	Message string `xml:"Message"`
+}
+
+// WriteError answers with err in the EC2 error envelope and returns the
+// code. Internal errors are reported without detail; the caller logs them.
+func (h *Handler) WriteError(w http.ResponseWriter, requestID string, err error) string {
+	we := toWire(err)
+	var buf bytes.Buffer
+	buf.WriteString(xml.Header)
+	xml.NewEncoder(&buf).Encode(errorResponse{
+		Errors:    []errorItem{{Code: we.Code, Message: we.Message}},
+		RequestID: requestID,
+	})
+	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+	w.WriteHeader(we.Status)
+	w.Write(buf.Bytes())
+	return we.Code
+}

@@ -1,0 +1,142 @@
+package ec2
+
+import (
+	"github.com/openami/openami/internal/filter"
+)
+
+// filterParam is a Filter.N: Filter.N.Name and Filter.N.Value.M.
+type filterParam struct {
+	Name   string   `query:"Name,required"`
+	Values []string `query:"Value"`
+}
+
+func filtersOf(in []filterParam) []filter.Filter {
+	out := make([]filter.Filter, len(in))
+	for i, f := range in {
+		out[i] = filter.Filter{Name: f.Name, Values: f.Values}
+	}
+	return out
+}
+
+type describeRegionsInput struct {
+	dryRunParam
+	RegionNames []string      `query:"RegionName"`
+	AllRegions  bool          `query:"AllRegions"`
+	Filters     []filterParam `query:"Filter"`
+}
+
+type regionItem struct {
+	RegionName     string `xml:"regionName"`
+	RegionEndpoint string `xml:"regionEndpoint"`
+	OptInStatus    string `xml:"optInStatus"`
+}
+
+type describeRegionsResponse struct {
+	response
+	Regions items[regionItem] `xml:"regionInfo"`
+}
+
+func (h *Handler) describeRegions(c *call) (responder, error) {
+	var in describeRegionsInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	regions, err := h.svc.DescribeRegions(c.p, in.RegionNames, filtersOf(in.Filters), c.scheme+"://"+c.host)
+	if err != nil {
+		return nil, err
+	}
+	out := &describeRegionsResponse{}
+	for _, r := range regions {
+		out.Regions = append(out.Regions, regionItem{r.Name, r.Endpoint, r.OptInStatus})
+	}
+	return out, nil
+}
+
+type describeAvailabilityZonesInput struct {
+	dryRunParam
+	ZoneNames            []string      `query:"ZoneName"`
+	ZoneIDs              []string      `query:"ZoneId"`
+	AllAvailabilityZones bool          `query:"AllAvailabilityZones"`
+	Filters              []filterParam `query:"Filter"`
+}
+
+type zoneItem struct {
+	ZoneName           string          `xml:"zoneName"`
+	ZoneID             string          `xml:"zoneId"`
+	ZoneState          string          `xml:"zoneState"`
+	RegionName         string          `xml:"regionName"`
+	GroupName          string          `xml:"groupName"`
+	NetworkBorderGroup string          `xml:"networkBorderGroup"`
+	OptInStatus        string          `xml:"optInStatus"`
+	ZoneType           string          `xml:"zoneType"`
+	Messages           items[struct{}] `xml:"messageSet"`
+}
+
+type describeAvailabilityZonesResponse struct {
+	response
+	Zones items[zoneItem] `xml:"availabilityZoneInfo"`
+}
+
+func (h *Handler) describeAvailabilityZones(c *call) (responder, error) {
+	var in describeAvailabilityZonesInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	zones, err := h.svc.DescribeAvailabilityZones(c.p, in.ZoneNames, in.ZoneIDs, filtersOf(in.Filters))
+	if err != nil {
+		return nil, err
+	}
+	out := &describeAvailabilityZonesResponse{}
+	for _, z := range zones {
+		out.Zones = append(out.Zones, zoneItem{
+			ZoneName:           z.Zone.Name,
+			ZoneID:             z.Zone.ID,
+			ZoneState:          "available",
+			RegionName:         z.Region.Name,
+			GroupName:          z.Region.Name,
+			NetworkBorderGroup: z.Region.Name,
+			OptInStatus:        "opt-in-not-required",
+			ZoneType:           "availability-zone",
+		})
+	}
+	return out, nil
+}
+
+type describeAccountAttributesInput struct {
+	dryRunParam
+	AttributeNames []string `query:"AttributeName"`
+}
+
+type attributeValueItem struct {
+	AttributeValue string `xml:"attributeValue"`
+}
+
+type accountAttributeItem struct {
+	AttributeName string                    `xml:"attributeName"`
+	Values        items[attributeValueItem] `xml:"attributeValueSet"`
+}
+
+type describeAccountAttributesResponse struct {
+	response
+	Attributes items[accountAttributeItem] `xml:"accountAttributeSet"`
+}
+
+func (h *Handler) describeAccountAttributes(c *call) (responder, error) {
+	var in describeAccountAttributesInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	attrs, err := h.svc.DescribeAccountAttributes(c.p, in.AttributeNames)
+	if err != nil {
+		return nil, err
+	}
+	out := &describeAccountAttributesResponse{}
+	for _, a := range attrs {
+		item := accountAttributeItem{AttributeName: a.Name}
+		for _, v := range a.Values {
+			item.Values = append(item.Values, attributeValueItem{v})
+		}
+		out.Attributes = append(out.Attributes, item)
+	}
+	return out, nil
+}

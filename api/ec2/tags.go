@@ -1,0 +1,91 @@
+package ec2
+
+import (
+	"github.com/openami/openami/service"
+)
+
+type createTagsInput struct {
+	dryRunParam
+	Resources []string   `query:"ResourceId,required"`
+	Tags      []tagParam `query:"Tag,required"`
+}
+
+type returnResponse struct {
+	response
+	Return bool `xml:"return"`
+}
+
+func (h *Handler) createTags(c *call) (responder, error) {
+	var in createTagsInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	if err := h.svc.CreateTags(c.ctx, c.p, in.Resources, tagsOf(in.Tags)); err != nil {
+		return nil, err
+	}
+	return &returnResponse{Return: true}, nil
+}
+
+// deleteTagParam is a Tag.N of DeleteTags, where an absent Value means
+// "whatever the value" and an empty one means "only if empty".
+type deleteTagParam struct {
+	Key   string  `query:"Key"`
+	Value *string `query:"Value"`
+}
+
+type deleteTagsInput struct {
+	dryRunParam
+	Resources []string         `query:"ResourceId,required"`
+	Tags      []deleteTagParam `query:"Tag"`
+}
+
+func (h *Handler) deleteTags(c *call) (responder, error) {
+	var in deleteTagsInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	keys := make([]service.TagKey, len(in.Tags))
+	for i, t := range in.Tags {
+		keys[i] = service.TagKey{Key: t.Key, Value: t.Value}
+	}
+	if err := h.svc.DeleteTags(c.ctx, c.p, in.Resources, keys); err != nil {
+		return nil, err
+	}
+	return &returnResponse{Return: true}, nil
+}
+
+type describeTagsInput struct {
+	dryRunParam
+	Filters    []filterParam `query:"Filter"`
+	MaxResults int           `query:"MaxResults"`
+	NextToken  string        `query:"NextToken"`
+}
+
+type tagDescriptionItem struct {
+	ResourceID   string `xml:"resourceId"`
+	ResourceType string `xml:"resourceType"`
+	Key          string `xml:"key"`
+	Value        string `xml:"value"`
+}
+
+type describeTagsResponse struct {
+	response
+	Tags      items[tagDescriptionItem] `xml:"tagSet"`
+	NextToken string                    `xml:"nextToken,omitempty"`
+}
+
+func (h *Handler) describeTags(c *call) (responder, error) {
+	var in describeTagsInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	rows, next, err := h.svc.DescribeTags(c.ctx, c.p, filtersOf(in.Filters), service.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
+	if err != nil {
+		return nil, err
+	}
+	out := &describeTagsResponse{NextToken: next}
+	for _, r := range rows {
+		out.Tags = append(out.Tags, tagDescriptionItem{r.ResourceID, string(r.ResourceType), r.Key, r.Value})
+	}
+	return out, nil
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/openami/openami/internal/seal"
+	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/metadata/postgres"
+	"github.com/openami/openami/metadata/sqlite"
+	"github.com/openami/openami/service"
+	"github.com/spf13/cobra"
+)
+
+// config holds the settings every command shares. Each flag has an
+// environment variable of the same name in upper case with an OPENAMI_
+// prefix; a flag given on the command line wins over the variable.
+type config struct {
+	dataDir  string
+	database string
+	regions  string
+}
+
+func (c *config) addFlags(cmd *cobra.Command) {
+	f := cmd.PersistentFlags()
+	f.StringVar(&c.dataDir, "data-dir", envOr("OPENAMI_DATA_DIR", defaultDataDir()), "directory for openami's data (env OPENAMI_DATA_DIR)")
+	f.StringVar(&c.database, "database", os.Getenv("OPENAMI_DATABASE"), "metadata database: empty for SQLite in the data dir, or PostgreSQL as a postgres:// URL or key=value connection string (env OPENAMI_DATABASE)")
+	f.StringVar(&c.regions, "regions", envOr("OPENAMI_REGIONS", strings.Join(service.DefaultRegions, ",")), "comma-separated regions to serve (env OPENAMI_REGIONS)")
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// defaultDataDir is $XDG_DATA_HOME/openami, else ~/.local/share/openami.
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "openami")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "openami-data"
+	}
+	return filepath.Join(home, ".local", "share", "openami")
+}
+
+// env is what a command runs on: the opened store and the service.
+type env struct {
+	store metadata.Store
+	svc   *service.Service
+}
+
+func (e *env) Close() error { return e.store.Close() }
+
+// open creates the data dir if needed and opens the metadata store, the
+// master key and the service.
+func (c *config) open(ctx context.Context) (*env, error) {
+	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	key, err := seal.LoadOrCreate(c.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	regions, err := service.ParseRegions(strings.Split(c.regions, ","))
+	if err != nil {
+		return nil, fmt.Errorf("--regions: %w", err)
+	}
+	var store metadata.Store
+	switch {
+	case c.database == "":
+		store, err = sqlite.Open(filepath.Join(c.dataDir, "metadata.db"))
+	case strings.HasPrefix(c.database, "postgres://") || strings.HasPrefix(c.database, "postgresql://") || strings.Contains(c.database, "="):
+		store, err = postgres.Open(ctx, c.database)
+	default:
+		return nil, fmt.Errorf("--database: want empty (SQLite), a postgres:// URL or a key=value connection string")
+	}
+	if err != nil {
+		return nil, err
+	}
+	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return &env{store: store, svc: svc}, nil
+}
+
+// withEnv adapts fn into a cobra RunE that opens the environment for the
+// command and closes it afterwards.
+func (c *config) withEnv(fn func(ctx context.Context, e *env, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		e, err := c.open(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer e.Close()
+		return fn(cmd.Context(), e, args)
+	}
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/openami/openami/api"
+	"github.com/openami/openami/service"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+)
+
+// defaultListen is the default address: loopback only, on the port
+// OpenStack Nova's EC2 API used.
+const defaultListen = "127.0.0.1:8773"
+
+func serveCommand(cfg *config) *cobra.Command {
+	var listen, logFormat string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the openami server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return serve(cmd.Context(), cfg, listen, logFormat)
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", envOr("OPENAMI_LISTEN", defaultListen), "address to listen on (env OPENAMI_LISTEN)")
+	cmd.Flags().StringVar(&logFormat, "log-format", envOr("OPENAMI_LOG_FORMAT", "text"), "request log format: text or json (env OPENAMI_LOG_FORMAT)")
+	return cmd
+}
+
+func serve(ctx context.Context, cfg *config, listen, logFormat string) error {
+	var handler slog.Handler
+	switch logFormat {
+	case "text":
+		handler = slog.NewTextHandler(os.Stderr, nil)
+	case "json":
+		handler = slog.NewJSONHandler(os.Stderr, nil)
+	default:
+		return fmt.Errorf("--log-format: want text or json")
+	}
+	log := slog.New(handler)
+
+	e, err := cfg.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	admin, creds, created, err := e.svc.EnsureAdmin(ctx)
+	if err != nil {
+		return fmt.Errorf("administrator account: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	endpoint := "http://" + ln.Addr().String()
+	credFile := filepath.Join(cfg.dataDir, "credentials")
+	if created {
+		if err := writeCredentials(credFile, creds); err != nil {
+			return err
+		}
+	}
+	confFile := filepath.Join(cfg.dataDir, "config")
+	if err := writeAWSConfig(confFile, e.svc.Regions()[0].Name, endpoint); err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := &http.Server{
+		Handler:           api.New(e.svc, log, reg),
+		ReadHeaderTimeout: 30 * time.Second,
+	}
+	fmt.Fprintf(os.Stderr, `openami listening on %s (data: %s, regions: %s)
+administrator account %s; its credentials are in %s
+point the aws CLI at it with:
+  export AWS_CONFIG_FILE=%s AWS_SHARED_CREDENTIALS_FILE=%s AWS_PROFILE=openami
+  aws ec2 describe-regions
+`, endpoint, cfg.dataDir, cfg.regions, admin.ID, credFile, confFile, credFile)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// writeCredentials writes the administrator's credentials in the aws CLI's
+// credentials-file format, readable by the owner only.
+func writeCredentials(path string, c service.Credentials) error {
+	content := fmt.Sprintf("[openami]\naws_access_key_id = %s\naws_secret_access_key = %s\n", c.AccessKeyID, c.SecretAccessKey)
+	return writeFileAtomic(path, []byte(content), 0o600)
+}
+
+// writeAWSConfig writes an aws CLI config file whose openami profile points
+// at this server. It holds no secret, and is rewritten on every start so
+// that it follows --listen.
+func writeAWSConfig(path, region, endpoint string) error {
+	content := fmt.Sprintf("[profile openami]\nregion = %s\nendpoint_url = %s\n", region, endpoint)
+	return writeFileAtomic(path, []byte(content), 0o644)
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Smoke test: start a fresh openami exactly as the README tells a newcomer
+# to, and drive it with the aws CLI and boto3 through the config and
+# credentials files it writes. Prints "smoke: N passed, 0 failed" on success
+# and exits non-zero on the first failure.
+#
+#   scripts/smoke.sh             builds ./cmd/openami first
+#   OPENAMI_BIN=path scripts/smoke.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+work=$(mktemp -d)
+bin=${OPENAMI_BIN:-}
+if [ -z "$bin" ]; then
+  bin=$work/openami
+  go build -o "$bin" ./cmd/openami
+fi
+data=$work/data
+pid=
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+passed=0
+check() { # check DESCRIPTION COMMAND...: run the command, count a pass or die
+  local what=$1; shift
+  if ! out=$("$@" 2>&1); then
+    echo "smoke: FAIL: $what" >&2
+    echo "$out" >&2
+    echo "--- server log" >&2; tail -20 "$work/server.log" >&2
+    exit 1
+  fi
+  passed=$((passed + 1))
+}
+
+"$bin" serve --data-dir "$data" --listen 127.0.0.1:0 2>"$work/server.log" &
+pid=$!
+for _ in $(seq 100); do
+  grep -q "openami listening on" "$work/server.log" 2>/dev/null && break
+  sleep 0.1
+done
+endpoint=$(sed -n 's/^openami listening on \(http:[^ ]*\).*/\1/p' "$work/server.log")
+[ -n "$endpoint" ] || { echo "smoke: server did not start" >&2; cat "$work/server.log" >&2; exit 1; }
+
+# Exactly what the banner tells the user to do.
+export AWS_CONFIG_FILE=$data/config AWS_SHARED_CREDENTIALS_FILE=$data/credentials AWS_PROFILE=openami
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_DEFAULT_REGION AWS_REGION AWS_ENDPOINT_URL
+
+check "credentials file is private" test "$(stat -c %a "$data/credentials")" = 600
+check "describe-regions" bash -c 'aws ec2 describe-regions --query "Regions[].RegionName" --output text | grep -q "us-east-1"'
+check "describe-availability-zones" bash -c 'aws ec2 describe-availability-zones --region us-west-2 --query "AvailabilityZones[].ZoneName" --output text | grep -q "us-west-2c"'
+check "create-key-pair" bash -c "aws ec2 create-key-pair --key-name smoke --query KeyMaterial --output text > '$work/smoke.pem'"
+chmod 600 "$work/smoke.pem"
+if command -v ssh-keygen >/dev/null; then
+  check "private key is a usable ssh key" ssh-keygen -y -f "$work/smoke.pem"
+fi
+kid=$(aws ec2 describe-key-pairs --key-names smoke --query "KeyPairs[0].KeyPairId" --output text)
+check "create-tags" aws ec2 create-tags --resources "$kid" --tags Key=env,Value=smoke
+check "describe-tags" bash -c "aws ec2 describe-tags --filters Name=resource-id,Values=$kid --query 'Tags[0].Value' --output text | grep -qx smoke"
+check "duplicate key pair is refused" bash -c "! aws ec2 create-key-pair --key-name smoke 2>&1 >/dev/null | grep -q . || aws ec2 create-key-pair --key-name smoke 2>&1 | grep -q InvalidKeyPair.Duplicate"
+check "sts get-caller-identity" bash -c 'aws sts get-caller-identity --query Account --output text | grep -Eq "^[0-9]{12}$"'
+
+# A second account, created while the server runs.
+acct=$("$bin" account create --data-dir "$data" --name smoke-user)
+ak=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["AccessKeyId"])' <<<"$acct")
+sk=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["SecretAccessKey"])' <<<"$acct")
+check "new account sees none of the admin's key pairs" bash -c "env -u AWS_PROFILE AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk AWS_CONFIG_FILE=/dev/null aws --region us-east-1 --endpoint-url $endpoint ec2 describe-key-pairs --query 'length(KeyPairs)' | grep -qx 0"
+
+check "boto3" python3 - <<'PY'
+import boto3
+s = boto3.Session(profile_name="openami")
+ec2 = s.client("ec2")
+names = [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]]
+assert names == ["smoke"], names
+pages = list(ec2.get_paginator("describe_tags").paginate())
+assert pages[0]["Tags"][0]["Key"] == "env", pages
+PY
+
+check "delete-key-pair" aws ec2 delete-key-pair --key-name smoke
+check "key pair is gone" bash -c 'aws ec2 describe-key-pairs --query "length(KeyPairs)" | grep -qx 0'
+
+check "disable account" "$bin" account disable --data-dir "$data" smoke-user
+check "disabled account is refused" bash -c "env -u AWS_PROFILE AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk AWS_CONFIG_FILE=/dev/null aws --region us-east-1 --endpoint-url $endpoint ec2 describe-regions 2>&1 | grep -q AuthFailure"
+
+kill -TERM "$pid"
+if wait "$pid"; then passed=$((passed + 1)); else echo "smoke: FAIL: server did not exit cleanly on SIGTERM" >&2; exit 1; fi
+pid=
+echo "smoke: $passed passed, 0 failed"

@@ -1,0 +1,97 @@
+// Package service holds every rule of openami: who may see and change what,
+// which states allow which operations, quotas, validation of values, and
+// the order in which multi-step operations touch the metadata store.
+//
+// The API layer decodes a request, calls one method here with the caller's
+// openami.Principal and plain Go values, and encodes the result; it decides
+// nothing. Methods return *openami.Error values whose class (and resource
+// type) the API layer maps to wire error codes.
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"time"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/internal/pagetoken"
+	"github.com/openami/openami/internal/seal"
+	"github.com/openami/openami/metadata"
+)
+
+// Config is what a Service is built from. Store, Seal and Regions are
+// required.
+type Config struct {
+	Store metadata.Store
+	// Seal protects access-key secrets at rest.
+	Seal *seal.Key
+	// Regions are the regions this server serves, in order.
+	Regions []openami.Region
+	// Clock defaults to time.Now.
+	Clock openami.Clock
+}
+
+// Service implements openami's operations over a metadata store.
+type Service struct {
+	store   metadata.Store
+	seal    *seal.Key
+	regions []openami.Region
+	now     openami.Clock
+	tokens  *pagetoken.Codec
+}
+
+// tokenSecretSetting names the setting that holds the secret signing
+// pagination tokens. It is shared through the store so that every server
+// and CLI process on one database honours the others' tokens.
+const tokenSecretSetting = "pagetoken-secret"
+
+// New returns a Service. It fails if the store cannot be read or written.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Seal == nil || len(cfg.Regions) == 0 {
+		return nil, fmt.Errorf("service: Store, Seal and Regions are required")
+	}
+	s := &Service{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, now: cfg.Clock}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	fresh := make([]byte, 32)
+	rand.Read(fresh)
+	var secret []byte
+	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		var err error
+		secret, err = tx.Settings().PutIfAbsent(tokenSecretSetting, fresh)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("service: pagination secret: %w", err)
+	}
+	s.tokens = pagetoken.New(secret)
+	return s, nil
+}
+
+// Regions returns the regions this server serves.
+func (s *Service) Regions() []openami.Region { return s.regions }
+
+// Region returns the served region with the name, and whether there is one.
+func (s *Service) Region(name string) (openami.Region, bool) {
+	for _, r := range s.regions {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return openami.Region{}, false
+}
+
+// Page is the pagination part of a Describe request: MaxResults (0 when
+// absent) and NextToken ("" when absent).
+type Page struct {
+	MaxResults int
+	NextToken  string
+}
+
+// nowUTC returns the clock's time in UTC, truncated to milliseconds as AWS
+// timestamps are.
+func (s *Service) nowUTC() time.Time {
+	return s.now().UTC().Truncate(time.Millisecond)
+}

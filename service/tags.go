@@ -1,0 +1,326 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/internal/filter"
+	"github.com/openami/openami/internal/ids"
+	"github.com/openami/openami/internal/pagetoken"
+	"github.com/openami/openami/metadata"
+)
+
+// TagKey selects a tag for DeleteTags: by key, or by key and value.
+type TagKey = metadata.TagKey
+
+// TagRow is one tag of one resource, as DescribeTags returns it.
+type TagRow = metadata.TagRow
+
+// tagsPerResource is AWS's limit of user tags on one resource.
+const tagsPerResource = 50
+
+// validateTags checks tag keys and values against AWS's rules: keys of 1–128
+// characters not starting with "aws:", values of at most 256, no key twice.
+func validateTags(tags []openami.Tag) error {
+	seen := map[string]bool{}
+	for _, t := range tags {
+		if t.Key == "" {
+			return openami.Errorf(openami.InvalidParameter, "", "Tag key must not be empty")
+		}
+		if utf8.RuneCountInString(t.Key) > 128 {
+			return openami.Errorf(openami.InvalidParameter, "", "Tag key exceeds the maximum length of 128 characters")
+		}
+		if utf8.RuneCountInString(t.Value) > 256 {
+			return openami.Errorf(openami.InvalidParameter, "", "Tag value exceeds the maximum length of 256 characters")
+		}
+		if strings.HasPrefix(strings.ToLower(t.Key), "aws:") {
+			return openami.Errorf(openami.InvalidParameter, "", "Tag keys starting with 'aws:' are reserved for internal use")
+		}
+		if seen[t.Key] {
+			return openami.Errorf(openami.InvalidParameter, "", "Duplicate tag key '%s' specified", t.Key)
+		}
+		seen[t.Key] = true
+	}
+	if len(tags) > tagsPerResource {
+		return openami.Errorf(openami.LimitExceeded, openami.ResourceTag, "The maximum number of tags per resource is %d", tagsPerResource)
+	}
+	return nil
+}
+
+func sortedTags(tags []openami.Tag) []openami.Tag {
+	out := slices.Clone(tags)
+	slices.SortFunc(out, func(a, b openami.Tag) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+func tagMap(tags []openami.Tag) map[string]string {
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		m[t.Key] = t.Value
+	}
+	return m
+}
+
+// TagSpec is one TagSpecification: tags for one type of resource that an
+// operation creates.
+type TagSpec struct {
+	ResourceType openami.ResourceType
+	Tags         []openami.Tag
+}
+
+// TagsFor returns the tags that specs give resources of type t, checking
+// that every spec names one of the allowed types (InvalidParameter
+// otherwise) and that each type appears once.
+func TagsFor(specs []TagSpec, t openami.ResourceType, allowed ...openami.ResourceType) ([]openami.Tag, error) {
+	var out []openami.Tag
+	seen := map[openami.ResourceType]bool{}
+	for _, s := range specs {
+		if !slices.Contains(allowed, s.ResourceType) {
+			return nil, openami.Errorf(openami.InvalidParameter, "", "'%s' is not a valid taggable resource type for this operation.", s.ResourceType)
+		}
+		if seen[s.ResourceType] {
+			return nil, openami.Errorf(openami.InvalidParameter, "", "The same resource type may not be specified more than once in tag specifications")
+		}
+		seen[s.ResourceType] = true
+		if s.ResourceType == t {
+			out = s.Tags
+		}
+	}
+	return out, validateTags(out)
+}
+
+// resourceType returns the type of resource an id names, from its prefix.
+// An id of no known form is Malformed.
+func resourceType(id string) (openami.ResourceType, error) {
+	prefixes := map[string]openami.ResourceType{
+		"key": openami.ResourceKeyPair, "ami": openami.ResourceImage, "snap": openami.ResourceSnapshot,
+		"vol": openami.ResourceVolume, "i": openami.ResourceInstance, "vpc": openami.ResourceVPC,
+		"subnet": openami.ResourceSubnet, "sg": openami.ResourceSecurityGroup,
+	}
+	t, ok := prefixes[ids.Prefix(id)]
+	if !ok || !ids.Valid(ids.Prefix(id), id) {
+		return "", openami.Errorf(openami.Malformed, "", "Invalid id: \"%s\"", id)
+	}
+	return t, nil
+}
+
+// checkOwned returns the type of the resource id names, or NotFound (with
+// that type) unless the caller owns such a resource in the region.
+func checkOwned(tx metadata.Tx, p openami.Principal, id string) (openami.ResourceType, error) {
+	t, err := resourceType(id)
+	if err != nil {
+		return "", err
+	}
+	switch t {
+	case openami.ResourceKeyPair:
+		all, err := tx.KeyPairs().List(p.Region, p.AccountID)
+		if err != nil {
+			return "", err
+		}
+		for _, k := range all {
+			if k.ID == id {
+				return t, nil
+			}
+		}
+		return "", openami.Errorf(openami.NotFound, t, "The key pair ID '%s' does not exist", id)
+	}
+	return "", openami.Errorf(openami.NotFound, t, "The ID '%s' does not exist", id)
+}
+
+// CreateTags adds or overwrites tags on resources the caller owns in the
+// region. Every resource must exist (NotFound otherwise) and stay within
+// 50 tags; on any error nothing changes.
+func (s *Service) CreateTags(ctx context.Context, p openami.Principal, resourceIDs []string, tags []openami.Tag) error {
+	if len(resourceIDs) == 0 {
+		return openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter ResourceId")
+	}
+	if len(tags) == 0 {
+		return openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter Tag")
+	}
+	if err := validateTags(tags); err != nil {
+		return err
+	}
+	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		for _, id := range resourceIDs {
+			t, err := checkOwned(tx, p, id)
+			if err != nil {
+				return err
+			}
+			have, err := tx.Tags().Of(p.Region, p.AccountID, []string{id})
+			if err != nil {
+				return err
+			}
+			keys := tagMap(have[id])
+			for _, tg := range tags {
+				keys[tg.Key] = tg.Value
+			}
+			if len(keys) > tagsPerResource {
+				return openami.Errorf(openami.LimitExceeded, openami.ResourceTag, "The maximum number of tags per resource is %d", tagsPerResource)
+			}
+			if err := tx.Tags().Set(p.Region, p.AccountID, id, t, tags); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// DeleteTags removes tags from resources the caller owns in the region: the
+// given keys (only where the value matches, when a value is given), or all
+// tags when no key is given. Every resource must exist (NotFound
+// otherwise); on any error nothing changes.
+func (s *Service) DeleteTags(ctx context.Context, p openami.Principal, resourceIDs []string, keys []TagKey) error {
+	if len(resourceIDs) == 0 {
+		return openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter ResourceId")
+	}
+	for _, k := range keys {
+		if strings.HasPrefix(strings.ToLower(k.Key), "aws:") {
+			return openami.Errorf(openami.InvalidParameter, "", "Tag keys starting with 'aws:' are reserved for internal use")
+		}
+	}
+	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		for _, id := range resourceIDs {
+			if _, err := checkOwned(tx, p, id); err != nil {
+				return err
+			}
+			var err error
+			if len(keys) == 0 {
+				err = tx.Tags().DeleteAll(p.Region, p.AccountID, id)
+			} else {
+				err = tx.Tags().Delete(p.Region, p.AccountID, id, keys)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// tagFilters are DescribeTags' filter names.
+var tagFilters = []string{"key", "value", "resource-id", "resource-type"}
+
+// DescribeTags returns a page of the caller's tags in the region, ordered
+// by resource id and key, narrowed by filters, with the token of the next
+// page ("" at the end). MaxResults must be 5–1000 (default 1000).
+func (s *Service) DescribeTags(ctx context.Context, p openami.Principal, filters []filter.Filter, page Page) ([]TagRow, string, error) {
+	limit := page.MaxResults
+	if limit == 0 {
+		limit = 1000
+	}
+	if limit < 5 || limit > 1000 {
+		return nil, "", openami.Errorf(openami.InvalidParameter, "", "Value (%d) for parameter maxResults is invalid. Expecting a value between 5 and 1000.", page.MaxResults)
+	}
+	fs, err := filter.Compile(filters, tagFilters...)
+	if err != nil {
+		return nil, "", err
+	}
+	scope := pagetoken.Scope("DescribeTags", p.AccountID, p.Region, fingerprint(filters))
+	q := metadata.TagScan{}
+	if page.NextToken != "" {
+		raw, err := s.tokens.Decode(scope, page.NextToken)
+		if err != nil {
+			return nil, "", err
+		}
+		var c tagCursor
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, "", openami.Errorf(openami.InvalidToken, "", "The token '%s' is invalid", page.NextToken)
+		}
+		q.AfterResourceID, q.AfterKey = c.ResourceID, c.Key
+	}
+	// Push exact-match filters down to the store; the rest are applied here.
+	q.ResourceIDs = literals(fs, "resource-id")
+	q.Keys = literals(fs, "key")
+	for _, t := range literals(fs, "resource-type") {
+		q.ResourceTypes = append(q.ResourceTypes, openami.ResourceType(t))
+	}
+	var out []TagRow
+	more := false
+	err = s.store.View(ctx, func(tx metadata.Tx) error {
+		batch := max(limit+1, 256)
+		for {
+			q.Limit = batch
+			rows, err := tx.Tags().Scan(p.Region, p.AccountID, q)
+			if err != nil {
+				return err
+			}
+			for _, r := range rows {
+				match := fs.Match(func(name string) []string {
+					switch name {
+					case "key":
+						return []string{r.Key}
+					case "value":
+						return []string{r.Value}
+					case "resource-id":
+						return []string{r.ResourceID}
+					case "resource-type":
+						return []string{string(r.ResourceType)}
+					}
+					return nil
+				}, map[string]string{r.Key: r.Value})
+				if !match {
+					continue
+				}
+				if len(out) == limit {
+					more = true
+					return nil
+				}
+				out = append(out, r)
+			}
+			if len(rows) < batch {
+				return nil
+			}
+			last := rows[len(rows)-1]
+			q.AfterResourceID, q.AfterKey = last.ResourceID, last.Key
+		}
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if more {
+		last := out[len(out)-1]
+		raw, _ := json.Marshal(tagCursor{ResourceID: last.ResourceID, Key: last.Key})
+		next = s.tokens.Encode(scope, raw)
+	}
+	return out, next, nil
+}
+
+type tagCursor struct {
+	ResourceID string `json:"r"`
+	Key        string `json:"k"`
+}
+
+// literals returns the values of the one filter named name when all of
+// them are plain strings without wildcards, so that a store can match them
+// exactly; otherwise nil, leaving the filter to Match.
+func literals(fs filter.Set, name string) []string {
+	vals, ok := fs.Values(name)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, v := range vals {
+		lit, ok := filter.NewPattern(v).Literal()
+		if !ok {
+			return nil
+		}
+		out = append(out, lit)
+	}
+	return out
+}
+
+// fingerprint returns a stable string for a filter list, binding a
+// pagination token to the query that produced it.
+func fingerprint(filters []filter.Filter) string {
+	b, err := json.Marshal(filters)
+	if err != nil {
+		panic(errors.New("service: filters do not marshal"))
+	}
+	return string(b)
+}
