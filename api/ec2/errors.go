@@ -133,7 +133,7 @@ func toWire(err error) wireError {
 }
 
 type errorResponse struct {
-	XMLName   xml.Name `xml:"Response"`
+	XMLName   xml.Name    `xml:"Response"`
 	Errors    []errorItem `xml:"Errors>Error"`
 	RequestID string      `xml:"RequestID"`
 }

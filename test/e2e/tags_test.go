@@ -68,7 +68,9 @@ func TestTags(t *testing.T) {
 			}
 			return len(out.Tags)
 		}
-		f := func(name string, values ...string) types.Filter { return types.Filter{Name: aws.String(name), Values: values} }
+		f := func(name string, values ...string) types.Filter {
+			return types.Filter{Name: aws.String(name), Values: values}
+		}
 		if n := count(f("resource-id", keyIDs[0])); n != 4 {
 			t.Errorf("resource-id filter: %d", n)
 		}
