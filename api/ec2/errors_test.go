@@ -1,0 +1,51 @@
+package ec2
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/api/sigv4"
+)
+
+// TestEveryClassHasACode guards the error table: a class added to openami
+// without an EC2 code would otherwise surface as InternalError.
+func TestEveryClassHasACode(t *testing.T) {
+	for c := openami.NotFound; c <= openami.DryRun; c++ {
+		if codes[c][""] == "" {
+			t.Errorf("class %v has no default EC2 code", c)
+		}
+	}
+	for f := sigv4.Missing; f <= sigv4.BadRegion; f++ {
+		if authCodes[f] == "" {
+			t.Errorf("signature failure %v has no EC2 code", f)
+		}
+	}
+}
+
+func TestToWire(t *testing.T) {
+	for _, tc := range []struct {
+		err    error
+		code   string
+		status int
+	}{
+		{openami.Errorf(openami.NotFound, openami.ResourceKeyPair, "x"), "InvalidKeyPair.NotFound", 400},
+		{openami.Errorf(openami.NotFound, "no-such-type", "x"), "InvalidParameterValue", 400},
+		{fmt.Errorf("wrapped: %w", openami.Errorf(openami.Duplicate, openami.ResourceKeyPair, "x")), "InvalidKeyPair.Duplicate", 400},
+		{openami.Errorf(openami.LimitExceeded, openami.ResourceFilter, "x"), "FilterLimitExceeded", 400},
+		{openami.Errorf(openami.DryRun, "", "x"), "DryRunOperation", 412},
+		{&sigv4.Error{Failure: sigv4.Mismatch, Message: "m"}, "SignatureDoesNotMatch", 403},
+		{&sigv4.Error{Failure: sigv4.UnknownKey, Message: "m"}, "AuthFailure", 401},
+		{&invalidAction{"Nope"}, "InvalidAction", 400},
+		{fmt.Errorf("disk on fire"), "InternalError", 500},
+		{&openami.Error{Class: openami.Internal, Message: "secret detail"}, "InternalError", 500},
+	} {
+		w := toWire(tc.err)
+		if w.Code != tc.code || w.Status != tc.status {
+			t.Errorf("toWire(%v) = %s %d, want %s %d", tc.err, w.Code, w.Status, tc.code, tc.status)
+		}
+		if w.Code == "InternalError" && w.Message != "An internal error has occurred" {
+			t.Errorf("internal error leaks detail: %q", w.Message)
+		}
+	}
+}
