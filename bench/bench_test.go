@@ -6,7 +6,7 @@
 // It holds only benchmarks, so `go test ./...` compiles it and runs
 // nothing. Run it with
 //
-//	go test -run '^$' -bench . -benchtime 2s -timeout 15m ./bench/
+//	go test -run '^$' -bench . -benchtime 3s -timeout 15m ./bench/
 //
 // docs/BENCHMARKS.md describes what is measured and the latest results.
 package bench

@@ -32,36 +32,20 @@ type target struct {
 	// pgDir, for the postgres target, is the cluster's directory (the DSN's
 	// host), which finds the postmaster and its backends in /proc.
 	pgDir string
+	dsn   string // the postgres target's database
 }
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// binary builds ./cmd/openami once per run, as a user would, and returns
-// its path.
-func binary(b testing.TB) string {
+// build builds ./cmd/openami into dir, as a user would, and returns the
+// binary's path.
+func build(b *testing.B, dir string) string {
 	b.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "openami-bench-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "openami")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/openami")
-		cmd.Dir = repoRoot()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/openami: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		b.Fatal(buildErr)
+	bin := filepath.Join(dir, "openami")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/openami")
+	cmd.Dir = repoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("go build ./cmd/openami: %v\n%s", err, out)
 	}
-	b.Cleanup(func() {}) // the binary's directory is removed by removeBinary
-	return binPath
+	return bin
 }
 
 func repoRoot() string {
@@ -72,10 +56,10 @@ func repoRoot() string {
 // startOpenami runs `openami serve` on a new data directory, with extra
 // arguments (such as --database), and returns it once it listens. The
 // server is killed when b ends.
-func startOpenami(b *testing.B, name string, args ...string) *target {
+func startOpenami(b *testing.B, bin, name string, args ...string) *target {
 	b.Helper()
 	dataDir := b.TempDir()
-	cmd := exec.Command(binary(b), append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0"}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -125,12 +109,13 @@ func startOpenami(b *testing.B, name string, args ...string) *target {
 
 // startPostgres starts openami on a new database of testenv's throwaway
 // PostgreSQL cluster.
-func startPostgres(b *testing.B) *target {
+func startPostgres(b *testing.B, bin string) *target {
 	dsn := testenv.Postgres(b)
-	t := startOpenami(b, "postgres", "--database", dsn)
+	t := startOpenami(b, bin, "postgres", "--database", dsn)
 	if m := regexp.MustCompile(`host=(\S+)`).FindStringSubmatch(dsn); m != nil {
 		t.pgDir = m[1]
 	}
+	t.dsn = dsn
 	return t
 }
 
@@ -265,42 +250,47 @@ func procStatusKB(pid, field string) int64 {
 // on every Linux architecture Go supports.
 const clockTick = 100
 
-// procCPU returns the user+system CPU time the process has used.
-func procCPU(pid string) time.Duration {
+// procStat returns the fields of /proc/PID/stat from field 3 (state) on,
+// so that field n is at index n-3.
+func procStat(pid string) []string {
 	data, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
-		return 0
+		return nil
 	}
 	// The command name, field 2, is in parentheses and may hold spaces.
 	i := bytes.LastIndexByte(data, ')')
 	if i < 0 {
-		return 0
+		return nil
 	}
-	f := strings.Fields(string(data[i+1:]))
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+s) * time.Second / clockTick
+	return strings.Fields(string(data[i+1:]))
 }
 
-// procPPID returns the parent pid of a process.
+// procCPU returns the user+system CPU time the process has used (fields
+// 14 and 15).
+func procCPU(pid string) time.Duration { return statTicks(pid, 14, 15) }
+
+// procChildrenCPU returns the user+system CPU time of the process's
+// children that it has waited for (fields 16 and 17).
+func procChildrenCPU(pid string) time.Duration { return statTicks(pid, 16, 17) }
+
+func statTicks(pid string, fields ...int) time.Duration {
+	f := procStat(pid)
+	var ticks int64
+	for _, n := range fields {
+		if n-3 < len(f) {
+			v, _ := strconv.ParseInt(f[n-3], 10, 64)
+			ticks += v
+		}
+	}
+	return time.Duration(ticks) * time.Second / clockTick
+}
+
+// procPPID returns the parent pid of a process (field 4).
 func procPPID(pid string) string {
-	data, err := os.ReadFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return ""
+	if f := procStat(pid); len(f) > 1 {
+		return f[1]
 	}
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return ""
-	}
-	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 2 {
-		return ""
-	}
-	return f[1]
+	return ""
 }
 
 // pgProcs returns the pids of the PostgreSQL cluster in dir: its postmaster

@@ -69,7 +69,10 @@ output "rsa_key_type" { value = aws_key_pair.rsa.key_type }
 output "region" { value = data.aws_region.current.name }
 output "az_names" { value = data.aws_availability_zones.available.names }
 output "az_zone_ids" { value = data.aws_availability_zones.available.zone_ids }
-output "data_key_pair_id" { value = data.aws_key_pair.ed25519.key_pair_id }
+# key_pair_id is an argument of the data source, not an attribute it sets:
+# the id is the key pair's id.
+output "data_key_pair_id" { value = data.aws_key_pair.ed25519.id }
+output "data_create_time" { value = data.aws_key_pair.ed25519.create_time }
 output "data_fingerprint" { value = data.aws_key_pair.ed25519.fingerprint }
 output "data_public_key" { value = data.aws_key_pair.ed25519.public_key }
 output "data_key_type" { value = data.aws_key_pair.ed25519.key_type }
