@@ -45,6 +45,10 @@ type Tx interface {
 	KeyPairs() KeyPairs
 	Tags() Tags
 	Settings() Settings
+	Snapshots() Snapshots
+	Volumes() Volumes
+	Chunks() Chunks
+	Nodes() Nodes
 }
 
 // Accounts records accounts and their access keys.
@@ -145,4 +149,185 @@ type Settings interface {
 	// PutIfAbsent sets a setting unless it is already set, and returns the
 	// value the setting has afterwards.
 	PutIfAbsent(key string, value []byte) ([]byte, error)
+}
+
+// SnapshotQuery selects snapshots of one region, in id order.
+type SnapshotQuery struct {
+	// VisibleTo, when set, keeps snapshots owned by that account or on
+	// which it, or group all, holds createVolumePermission.
+	VisibleTo string
+	// OwnerIDs keeps snapshots owned by any of these accounts.
+	OwnerIDs []string
+	// RestorableBy keeps snapshots any of these accounts may create
+	// volumes from: owned by it, or shared with it or with group all.
+	RestorableBy []string
+	// IDs keeps these snapshots.
+	IDs []string
+	// After returns snapshots with ids strictly greater.
+	After string
+	// Limit is the most snapshots returned; 0 means no limit.
+	Limit int
+}
+
+// Permission is a createVolumePermission (or, later, a launch
+// permission): an account id, or Group "all" for everyone.
+type Permission struct {
+	AccountID string
+	Group     string
+}
+
+// BlockRef is one entry of a pending snapshot's or a volume overlay's
+// blocks. Checksum is the base64 SHA-256 the EBS direct API client sent
+// with the block ("" for volume writes).
+type BlockRef struct {
+	Index    int64
+	Digest   openami.Digest
+	Checksum string
+}
+
+// Snapshots records snapshots, their createVolumePermissions and the
+// blocks of pending ones.
+type Snapshots interface {
+	// Create records a snapshot. Duplicate if the id is taken.
+	Create(s openami.Snapshot) error
+	// Get returns a snapshot of the region. NotFound if none.
+	Get(region, id string) (openami.Snapshot, error)
+	// ByClientToken returns the account's snapshot made with the token.
+	// NotFound if none.
+	ByClientToken(region, accountID, token string) (openami.Snapshot, error)
+	// Update replaces every field of the snapshot with the id s.ID, except
+	// ID, Region and AccountID. NotFound if none.
+	Update(s openami.Snapshot) error
+	// Delete removes a snapshot with its permissions and pending blocks.
+	// NotFound if none.
+	Delete(region, id string) error
+	// List returns the region's snapshots that q selects.
+	List(region string, q SnapshotQuery) ([]openami.Snapshot, error)
+	// Pending returns every snapshot, in any region, in state pending.
+	Pending() ([]openami.Snapshot, error)
+
+	// Permissions returns a snapshot's createVolumePermissions.
+	Permissions(snapshotID string) ([]Permission, error)
+	// AddPermissions adds permissions; ones it already has are ignored.
+	AddPermissions(snapshotID string, p []Permission) error
+	// RemovePermissions removes permissions; ones it lacks are ignored.
+	RemovePermissions(snapshotID string, p []Permission) error
+
+	// PutBlock records a block of a pending snapshot, replacing any
+	// earlier one at that index.
+	PutBlock(snapshotID string, b BlockRef) error
+	// Blocks returns up to limit (0: all) blocks of a pending snapshot
+	// with index greater than after, in index order. Use -1 to start.
+	Blocks(snapshotID string, after int64, limit int) ([]BlockRef, error)
+	// DeleteBlocks removes every block of a pending snapshot.
+	DeleteBlocks(snapshotID string) error
+}
+
+// VolumeQuery selects volumes of one region, in id order.
+type VolumeQuery struct {
+	// AccountID keeps the account's volumes ("" for every account).
+	AccountID string
+	IDs       []string
+	After     string
+	Limit     int
+}
+
+// Volumes records volumes and their overlays: the blocks written since
+// their base.
+type Volumes interface {
+	// Create records a volume. Duplicate if the id is taken.
+	Create(v openami.Volume) error
+	// Get returns a volume of the region. NotFound if none.
+	Get(region, id string) (openami.Volume, error)
+	// ByClientToken returns the account's volume made with the token.
+	// NotFound if none.
+	ByClientToken(region, accountID, token string) (openami.Volume, error)
+	// Update replaces every field of the volume with the id v.ID, except
+	// ID, Region and AccountID. NotFound if none.
+	Update(v openami.Volume) error
+	// Delete removes a volume with its overlay. NotFound if none.
+	Delete(region, id string) error
+	// List returns the region's volumes that q selects.
+	List(region string, q VolumeQuery) ([]openami.Volume, error)
+
+	// PutBlock records a block written to the volume, replacing any
+	// earlier one at that index.
+	PutBlock(volumeID string, b BlockRef) error
+	// Block returns the overlay's block at index, and whether it has one.
+	Block(volumeID string, index int64) (BlockRef, bool, error)
+	// Blocks returns up to limit (0: all) overlay blocks with index
+	// greater than after, in index order. Use -1 to start.
+	Blocks(volumeID string, after int64, limit int) ([]BlockRef, error)
+	// DeleteBlocks empties the overlay.
+	DeleteBlocks(volumeID string) error
+}
+
+// ChunkState is a chunk's place in garbage collection.
+type ChunkState string
+
+// Chunk states. A chunk is live until a collection decides to delete it;
+// then it is deleting until its blob is gone and its row removed.
+const (
+	ChunkLive     ChunkState = "live"
+	ChunkDeleting ChunkState = "deleting"
+)
+
+// Chunk is the record of one stored chunk of a region's block store.
+type Chunk struct {
+	Digest openami.Digest
+	// Size is the plaintext size (BlockSize for every chunk today);
+	// Stored is the size of the blob after compression.
+	Size   int64
+	Stored int64
+	// Gen is the garbage-collection generation in which the chunk was
+	// last written or referenced anew.
+	Gen   int64
+	State ChunkState
+}
+
+// Chunks records which chunks each region's block store holds. A writer
+// stores a chunk's blob first and then, in the transaction that commits
+// its reference to the chunk, calls Touch; a collection never deletes a
+// chunk touched in or after the generation it started in.
+type Chunks interface {
+	// Touch records chunks as referenced in generation gen: it inserts
+	// missing rows and raises Gen on live ones. If any chunk is being
+	// deleted it changes nothing and returns an IncorrectState error, and
+	// the writer must store the blob again once the row is gone.
+	Touch(region string, chunks []Chunk, gen int64) error
+	// Get returns a chunk's record. NotFound if none.
+	Get(region string, d openami.Digest) (Chunk, error)
+	// List returns up to limit chunk records with digests greater than
+	// after, in digest order. Use ZeroDigest to start.
+	List(region string, after openami.Digest, limit int) ([]Chunk, error)
+	// MarkDeleting moves a live chunk with Gen below gen to deleting and
+	// reports whether it did.
+	MarkDeleting(region string, d openami.Digest, belowGen int64) (bool, error)
+	// Delete removes a chunk's record.
+	Delete(region string, d openami.Digest) error
+	// Stats returns the number of chunks of the region and their stored
+	// bytes.
+	Stats(region string) (count, stored int64, err error)
+}
+
+// Nodes stores the nodes of block maps: small, immutable, content-addressed
+// byte strings (see package blockstore). Like chunks they are per region
+// and carry a garbage-collection generation.
+type Nodes interface {
+	// Get returns a node. NotFound if the region has none with that hash.
+	Get(region string, h openami.Digest) ([]byte, error)
+	// Put stores a node, or raises its Gen if present.
+	Put(region string, h openami.Digest, data []byte, gen int64) error
+	// List returns up to limit node hashes greater than after, in order,
+	// with their Gen.
+	List(region string, after openami.Digest, limit int) ([]NodeRef, error)
+	// Delete removes the nodes among hashes whose Gen is below belowGen
+	// and returns how many it removed.
+	Delete(region string, hashes []openami.Digest, belowGen int64) (int, error)
+}
+
+// NodeRef is a node's hash and generation.
+type NodeRef struct {
+	Hash openami.Digest
+	Gen  int64
 }
