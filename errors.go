@@ -76,13 +76,32 @@ func (c Class) String() string {
 }
 
 // Error is the error type of openami. Resource names the kind of resource
-// involved (a ResourceType such as "key-pair"), if any; Message is a sentence
-// meant for the API caller, in the style AWS uses; Err is an underlying cause.
+// involved (a ResourceType such as "key-pair"), if any; Field names the
+// request parameter at fault (such as "VolumeSize" or "BlockToken"), if
+// any, for protocols whose errors say which; Message is a sentence meant for
+// the API caller, in the style AWS uses; Err is an underlying cause.
 type Error struct {
 	Class    Class
 	Resource ResourceType
+	Field    string
 	Message  string
 	Err      error
+}
+
+// FieldErrorf returns an *Error of class c about the request parameter
+// field, with a formatted message.
+func FieldErrorf(c Class, field string, format string, args ...any) error {
+	return &Error{Class: c, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// FieldOf returns the field named by the first *Error in err's chain, or ""
+// when there is none.
+func FieldOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
 }
 
 // Error returns the message, followed by the cause when there is one.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/openami/openami"
+	"github.com/openami/openami/api/ebs"
 	"github.com/openami/openami/api/ec2"
 	"github.com/openami/openami/api/sigv4"
 	"github.com/openami/openami/api/sts"
@@ -69,6 +70,7 @@ func New(svc *service.Service, log *slog.Logger, reg *prometheus.Registry) *Serv
 		protocols: map[string]Protocol{
 			"ec2": ec2.New(svc),
 			"sts": sts.New(svc),
+			"ebs": ebs.New(svc),
 		},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "openami_requests_total",

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/blob"
+	"github.com/openami/openami/blockstore"
 	"github.com/openami/openami/internal/pagetoken"
 	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/metadata"
@@ -28,18 +30,28 @@ type Config struct {
 	Seal *seal.Key
 	// Regions are the regions this server serves, in order.
 	Regions []openami.Region
+	// Blobs is the blob store of each region's block store; every served
+	// region needs one.
+	Blobs map[string]blob.Store
 	// Clock defaults to time.Now.
 	Clock openami.Clock
 }
 
 // Service implements openami's operations over a metadata store.
 type Service struct {
-	store   metadata.Store
-	seal    *seal.Key
-	regions []openami.Region
-	now     openami.Clock
-	tokens  *pagetoken.Codec
+	store       metadata.Store
+	seal        *seal.Key
+	regions     []openami.Region
+	now         openami.Clock
+	tokens      *pagetoken.Codec
+	blockStores map[string]*regionBlocks
+	maps        *blockstore.Maps
+	completions *completer
 }
+
+// mapCacheBytes bounds the cache of decoded block-map nodes shared by all
+// regions: enough for the maps of many large volumes, and constant.
+const mapCacheBytes = 32 << 20
 
 // tokenSecretSetting names the setting that holds the secret signing
 // pagination tokens. It is shared through the store so that every server
@@ -51,7 +63,16 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Seal == nil || len(cfg.Regions) == 0 {
 		return nil, fmt.Errorf("service: Store, Seal and Regions are required")
 	}
-	s := &Service{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, now: cfg.Clock}
+	s := &Service{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, now: cfg.Clock,
+		blockStores: map[string]*regionBlocks{}, maps: blockstore.NewMaps(mapCacheBytes)}
+	for _, r := range cfg.Regions {
+		b, ok := cfg.Blobs[r.Name]
+		if !ok {
+			return nil, fmt.Errorf("service: no blob store for region %s", r.Name)
+		}
+		s.blockStores[r.Name] = &regionBlocks{name: r.Name, chunks: blockstore.NewChunks(b)}
+	}
+	s.completions = newCompleter(s)
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -128,6 +128,12 @@ func checkOwned(tx metadata.Tx, p openami.Principal, id string) (openami.Resourc
 			}
 		}
 		return "", openami.Errorf(openami.NotFound, t, "The key pair ID '%s' does not exist", id)
+	case openami.ResourceSnapshot:
+		_, err := ownedSnapshot(tx, p, id)
+		return t, err
+	case openami.ResourceVolume:
+		_, err := ownedVolume(tx, p, id)
+		return t, err
 	}
 	return "", openami.Errorf(openami.NotFound, t, "The ID '%s' does not exist", id)
 }

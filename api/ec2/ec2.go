@@ -80,6 +80,17 @@ func New(svc *service.Service) *Handler {
 		"CreateTags":                h.createTags,
 		"DeleteTags":                h.deleteTags,
 		"DescribeTags":              h.describeTags,
+		"CreateVolume":              h.createVolume,
+		"DescribeVolumes":           h.describeVolumes,
+		"DeleteVolume":              h.deleteVolume,
+		"ModifyVolume":              h.modifyVolume,
+		"CreateSnapshot":            h.createSnapshot,
+		"DescribeSnapshots":         h.describeSnapshots,
+		"DeleteSnapshot":            h.deleteSnapshot,
+		"CopySnapshot":              h.copySnapshot,
+		"DescribeSnapshotAttribute": h.describeSnapshotAttribute,
+		"ModifySnapshotAttribute":   h.modifySnapshotAttribute,
+		"ResetSnapshotAttribute":    h.resetSnapshotAttribute,
 	}
 	return h
 }

@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/openami/openami"
+	"github.com/openami/openami/blob"
+	"github.com/openami/openami/blob/dir"
 	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/metadata/postgres"
@@ -84,7 +87,12 @@ func (c *config) open(ctx context.Context) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions})
+	blobs, err := c.openBlobs(ctx, regions)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -103,4 +111,18 @@ func (c *config) withEnv(fn func(ctx context.Context, e *env, args []string) err
 		defer e.Close()
 		return fn(cmd.Context(), e, args)
 	}
+}
+
+// openBlobs opens the blob store of each region's block store: a directory
+// per region under DATA_DIR/blocks.
+func (c *config) openBlobs(ctx context.Context, regions []openami.Region) (map[string]blob.Store, error) {
+	out := map[string]blob.Store{}
+	for _, r := range regions {
+		st, err := dir.New(filepath.Join(c.dataDir, "blocks", r.Name))
+		if err != nil {
+			return nil, fmt.Errorf("block store of %s: %w", r.Name, err)
+		}
+		out[r.Name] = st
+	}
+	return out, nil
 }

@@ -75,6 +75,9 @@ func serve(ctx context.Context, cfg *config, listen, logFormat string) error {
 		return err
 	}
 
+	e.svc.Start(ctx, log)
+	defer e.svc.Close()
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := &http.Server{

@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/openami/openami/api"
+	"github.com/openami/openami/blob"
+	"github.com/openami/openami/blob/dir"
 	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/internal/testenv"
 	"github.com/openami/openami/metadata"
@@ -54,14 +57,14 @@ func eachStore(t *testing.T, fn func(t *testing.T, s *server)) {
 func start(t *testing.T, kind string) *server {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
+	dir0 := t.TempDir()
 	var (
 		store metadata.Store
 		err   error
 	)
 	switch kind {
 	case "sqlite":
-		store, err = sqlite.Open(filepath.Join(dir, "metadata.db"))
+		store, err = sqlite.Open(filepath.Join(dir0, "metadata.db"))
 	case "postgres":
 		store, err = postgres.Open(ctx, testenv.Postgres(t))
 	}
@@ -77,10 +80,18 @@ func start(t *testing.T, kind string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions})
+	blobs := map[string]blob.Store{}
+	for _, r := range regions {
+		if blobs[r.Name], err = dir.New(filepath.Join(dir0, "blocks", r.Name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs})
 	if err != nil {
 		t.Fatal(err)
 	}
+	svc.Start(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t.Cleanup(svc.Close)
 	_, admin, _, err := svc.EnsureAdmin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -142,3 +153,6 @@ func (s *server) ec2(c service.Credentials, region string) *ec2.Client {
 func (s *server) sts(c service.Credentials) *sts.Client {
 	return sts.NewFromConfig(s.awsConfig(c, "us-east-1"))
 }
+
+// errorsAs is errors.As, named for the tests that check typed SDK errors.
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

@@ -1,0 +1,103 @@
+package ebs
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/api/sigv4"
+)
+
+// This file is the one place that turns openami errors into EBS direct
+// API exceptions and reasons.
+
+var errUnknownOperation = errors.New("unknown operation")
+
+// exception is an error as the EBS direct API reports it.
+type exception struct {
+	Status int
+	Type   string
+	Reason string
+	Msg    string
+}
+
+// reasons maps the request parameter at fault to a ValidationException
+// reason.
+var reasons = map[string]string{
+	"VolumeSize":        "INVALID_VOLUME_SIZE",
+	"BlockIndex":        "INVALID_BLOCK",
+	"DataLength":        "INVALID_BLOCK",
+	"BlockData":         "INVALID_BLOCK",
+	"Checksum":          "INVALID_BLOCK",
+	"ChecksumAlgorithm": "INVALID_BLOCK",
+	"Tags":              "INVALID_TAG",
+	"SnapshotId":        "INVALID_SNAPSHOT_ID",
+	"ParentSnapshotId":  "INVALID_SNAPSHOT_ID",
+	"FirstSnapshotId":   "UNRELATED_SNAPSHOTS",
+	"BlockToken":        "INVALID_BLOCK_TOKEN",
+	"NextToken":         "INVALID_PAGE_TOKEN",
+}
+
+// authTypes maps signature failures to the exceptions of AWS's JSON
+// protocols.
+var authTypes = map[sigv4.Failure]string{
+	sigv4.Missing:     "MissingAuthenticationTokenException",
+	sigv4.Incomplete:  "IncompleteSignatureException",
+	sigv4.Mismatch:    "InvalidSignatureException",
+	sigv4.Expired:     "InvalidSignatureException",
+	sigv4.Unsupported: "IncompleteSignatureException",
+	sigv4.UnknownKey:  "UnrecognizedClientException",
+	sigv4.BadRegion:   "InvalidSignatureException",
+}
+
+func toException(err error) exception {
+	var (
+		ae *sigv4.Error
+		oe *openami.Error
+	)
+	switch {
+	case errors.As(err, &ae):
+		return exception{http.StatusForbidden, authTypes[ae.Failure], "", ae.Message}
+	case errors.Is(err, errUnknownOperation):
+		return exception{http.StatusNotFound, "UnknownOperationException", "", "The requested operation is not supported by the EBS direct API."}
+	case errors.As(err, &oe) && oe.Class != openami.Internal:
+		validation := func() exception {
+			reason, ok := reasons[oe.Field]
+			if !ok {
+				reason = "INVALID_PARAMETER_VALUE"
+			}
+			return exception{http.StatusBadRequest, "ValidationException", reason, oe.Message}
+		}
+		switch oe.Class {
+		case openami.NotFound:
+			if oe.Field == "ParentSnapshotId" || oe.Field == "FirstSnapshotId" {
+				return exception{http.StatusNotFound, "ResourceNotFoundException", "DEPENDENCY_RESOURCE_NOT_FOUND", oe.Message}
+			}
+			return exception{http.StatusNotFound, "ResourceNotFoundException", "SNAPSHOT_NOT_FOUND", oe.Message}
+		case openami.IncorrectState, openami.Duplicate:
+			return exception{http.StatusConflict, "ConflictException", "", oe.Message}
+		case openami.LimitExceeded:
+			return exception{http.StatusPaymentRequired, "ServiceQuotaExceededException", "", oe.Message}
+		case openami.Unauthorized:
+			return exception{http.StatusForbidden, "AccessDeniedException", "UNAUTHORIZED_ACCOUNT", oe.Message}
+		}
+		return validation()
+	}
+	return exception{http.StatusInternalServerError, "InternalServerException", "", "An internal error has occurred."}
+}
+
+// WriteError answers with err as an EBS exception and returns its type.
+func (h *Handler) WriteError(w http.ResponseWriter, requestID string, err error) string {
+	e := toException(err)
+	body := map[string]string{"Message": e.Msg}
+	if e.Reason != "" {
+		body["Reason"] = e.Reason
+	}
+	b, _ := json.Marshal(body)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amzn-ErrorType", e.Type)
+	w.WriteHeader(e.Status)
+	w.Write(b)
+	return e.Type
+}

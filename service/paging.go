@@ -1,0 +1,58 @@
+package service
+
+import (
+	"github.com/openami/openami"
+	"github.com/openami/openami/internal/filter"
+	"github.com/openami/openami/internal/pagetoken"
+)
+
+// pageBounds are the limits of an action's MaxResults.
+type pageBounds struct{ min, max, def int }
+
+// listPage returns one page of resources in id order: it fetches batches
+// after the cursor, keeps those match accepts, and stops once it has one
+// more than the page holds, whose predecessor's id becomes the next token.
+// The token is bound to scope, so it cannot be replayed for another query.
+func listPage[T any](s *Service, scope string, pg Page, b pageBounds, fetch func(after string, limit int) ([]T, error), id func(T) string, match func(T) bool) ([]T, string, error) {
+	limit := pg.MaxResults
+	if limit == 0 {
+		limit = b.def
+	}
+	if limit < b.min || limit > b.max {
+		return nil, "", openami.FieldErrorf(openami.InvalidParameter, "MaxResults", "Value (%d) for parameter maxResults is invalid. Expecting a value between %d and %d.", pg.MaxResults, b.min, b.max)
+	}
+	after := ""
+	if pg.NextToken != "" {
+		raw, err := s.tokens.Decode(scope, pg.NextToken)
+		if err != nil {
+			return nil, "", err
+		}
+		after = string(raw)
+	}
+	var out []T
+	batch := max(limit+1, 256)
+	for {
+		items, err := fetch(after, batch)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, it := range items {
+			if !match(it) {
+				continue
+			}
+			if len(out) == limit {
+				return out, s.tokens.Encode(scope, []byte(id(out[len(out)-1]))), nil
+			}
+			out = append(out, it)
+		}
+		if len(items) < batch {
+			return out, "", nil
+		}
+		after = id(items[len(items)-1])
+	}
+}
+
+// describeScope binds a page token to the action, caller and query.
+func describeScope(action string, p openami.Principal, filters []filter.Filter, extra ...string) string {
+	return pagetoken.Scope(append([]string{action, p.AccountID, p.Region, fingerprint(filters)}, extra...)...)
+}

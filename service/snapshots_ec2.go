@@ -1,0 +1,312 @@
+package service
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/internal/filter"
+	"github.com/openami/openami/internal/ids"
+	"github.com/openami/openami/metadata"
+)
+
+// Permission is a createVolumePermission: an account id, or group "all".
+type Permission = metadata.Permission
+
+// snapshotFilters are DescribeSnapshots' filter names.
+var snapshotFilters = []string{
+	"description", "encrypted", "owner-alias", "owner-id", "progress", "snapshot-id", "start-time",
+	"status", "storage-tier", "transfer-type", "volume-id", "volume-size", "kms-key-id",
+}
+
+// DescribeSnapshotsInput are DescribeSnapshots' parameters.
+type DescribeSnapshotsInput struct {
+	SnapshotIDs []string
+	// OwnerIDs: account ids, or "self".
+	OwnerIDs []string
+	// RestorableBy: account ids, "self" or "all".
+	RestorableBy []string
+	Filters      []filter.Filter
+	Page
+}
+
+// DescribeSnapshots returns a page of the snapshots in the region that the
+// caller owns or may create volumes from, narrowed as the input says.
+func (s *Service) DescribeSnapshots(ctx context.Context, p openami.Principal, in DescribeSnapshotsInput) ([]SnapshotView, string, error) {
+	fs, err := filter.Compile(in.Filters, snapshotFilters...)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, id := range in.SnapshotIDs {
+		if err := checkSnapshotID(id); err != nil {
+			return nil, "", err
+		}
+	}
+	q := metadata.SnapshotQuery{VisibleTo: p.AccountID, IDs: in.SnapshotIDs}
+	for _, o := range in.OwnerIDs {
+		switch {
+		case o == "self":
+			q.OwnerIDs = append(q.OwnerIDs, p.AccountID)
+		case ids.ValidAccountID(o):
+			q.OwnerIDs = append(q.OwnerIDs, o)
+		case o == "amazon" || o == "aws-marketplace" || o == "aws-backup-vault":
+			q.OwnerIDs = append(q.OwnerIDs, "none:"+o) // no snapshots are published under aliases yet
+		default:
+			return nil, "", openami.Errorf(openami.InvalidParameter, "", "Invalid owner id: %s", o)
+		}
+	}
+	onlyPublic := false
+	for _, r := range in.RestorableBy {
+		switch {
+		case r == "self":
+			q.RestorableBy = append(q.RestorableBy, p.AccountID)
+		case r == "all":
+			onlyPublic = true
+		case ids.ValidAccountID(r):
+			q.RestorableBy = append(q.RestorableBy, r)
+		default:
+			return nil, "", openami.Errorf(openami.InvalidParameter, "", "Invalid user id: %s", r)
+		}
+	}
+	if len(in.SnapshotIDs) > 0 {
+		var found []openami.Snapshot
+		err := s.store.View(ctx, func(tx metadata.Tx) error {
+			var err error
+			found, err = tx.Snapshots().List(p.Region, metadata.SnapshotQuery{VisibleTo: p.AccountID, IDs: in.SnapshotIDs})
+			return err
+		})
+		if err != nil {
+			return nil, "", err
+		}
+		if missing := missingIDs(in.SnapshotIDs, found, func(s openami.Snapshot) string { return s.ID }); missing != "" {
+			return nil, "", snapshotNotFound(missing)
+		}
+	}
+	var tags map[string][]openami.Tag
+	var public map[string]bool
+	fetch := func(after string, limit int) ([]openami.Snapshot, error) {
+		q.After, q.Limit = after, limit
+		var out []openami.Snapshot
+		err := s.store.View(ctx, func(tx metadata.Tx) error {
+			var err error
+			if out, err = tx.Snapshots().List(p.Region, q); err != nil {
+				return err
+			}
+			tags, err = tx.Tags().Of(p.Region, p.AccountID, idsOf(out, func(s openami.Snapshot) string { return s.ID }))
+			if err != nil || !onlyPublic {
+				return err
+			}
+			public = map[string]bool{}
+			for _, sn := range out {
+				perms, err := tx.Snapshots().Permissions(sn.ID)
+				if err != nil {
+					return err
+				}
+				for _, pm := range perms {
+					public[sn.ID] = public[sn.ID] || pm.Group == "all"
+				}
+			}
+			return nil
+		})
+		return out, err
+	}
+	match := func(sn openami.Snapshot) bool {
+		if onlyPublic && !public[sn.ID] {
+			return false
+		}
+		var own map[string]string
+		if sn.AccountID == p.AccountID {
+			own = tagMap(tags[sn.ID]) // tags are the owner's; others see none
+		}
+		return fs.Match(func(name string) []string {
+			switch name {
+			case "description":
+				return []string{sn.Description}
+			case "encrypted":
+				return []string{strconv.FormatBool(sn.Encrypted)}
+			case "owner-id":
+				return []string{sn.AccountID}
+			case "progress":
+				return []string{strconv.Itoa(sn.Progress) + "%"}
+			case "snapshot-id":
+				return []string{sn.ID}
+			case "start-time":
+				return []string{timestampString(sn.StartTime)}
+			case "status":
+				return []string{string(sn.State)}
+			case "storage-tier":
+				return []string{"standard"}
+			case "transfer-type":
+				return []string{"standard"}
+			case "volume-id":
+				return []string{sn.VolumeID}
+			case "volume-size":
+				return []string{strconv.FormatInt(sn.VolumeSize, 10)}
+			case "kms-key-id":
+				return []string{sn.KmsKeyID}
+			}
+			return nil
+		}, own)
+	}
+	scope := describeScope("DescribeSnapshots", p, in.Filters, strings.Join(in.SnapshotIDs, ","), strings.Join(in.OwnerIDs, ","), strings.Join(in.RestorableBy, ","))
+	snaps, next, err := listPage(s, scope, in.Page, pageBounds{min: 5, max: 1000, def: 1000}, fetch, func(s openami.Snapshot) string { return s.ID }, match)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]SnapshotView, len(snaps))
+	err = s.store.View(ctx, func(tx metadata.Tx) error {
+		t, err := tx.Tags().Of(p.Region, p.AccountID, idsOf(snaps, func(s openami.Snapshot) string { return s.ID }))
+		for i, sn := range snaps {
+			out[i] = SnapshotView{Snapshot: sn}
+			if sn.AccountID == p.AccountID {
+				out[i].Tags = t[sn.ID]
+			}
+		}
+		return err
+	})
+	return out, next, err
+}
+
+// DeleteSnapshot deletes a snapshot the caller owns; its blocks are freed
+// by the next garbage collection unless other snapshots share them.
+func (s *Service) DeleteSnapshot(ctx context.Context, p openami.Principal, id string) error {
+	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		if _, err := ownedSnapshot(tx, p, id); err != nil {
+			return err
+		}
+		if err := tx.Tags().DeleteAll(p.Region, p.AccountID, id); err != nil {
+			return err
+		}
+		return tx.Snapshots().Delete(p.Region, id)
+	})
+}
+
+// CopySnapshotInput are CopySnapshot's parameters.
+type CopySnapshotInput struct {
+	SourceSnapshotID string
+	SourceRegion     string
+	Description      string
+	Encrypted        bool
+	KmsKeyID         string
+	Tags             []openami.Tag
+}
+
+// CopySnapshot copies a completed snapshot the caller may use into the
+// caller's account and region. Within a region the copy shares the
+// source's block map and chunks, so no data moves. Copies across regions
+// arrive with their own issue and are refused for now.
+func (s *Service) CopySnapshot(ctx context.Context, p openami.Principal, in CopySnapshotInput) (SnapshotView, error) {
+	if in.SourceRegion == "" {
+		return SnapshotView{}, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter SourceRegion")
+	}
+	if _, ok := s.Region(in.SourceRegion); !ok {
+		return SnapshotView{}, openami.Errorf(openami.InvalidParameter, openami.ResourceRegion, "Invalid region: %s", in.SourceRegion)
+	}
+	if in.SourceRegion != p.Region {
+		return SnapshotView{}, openami.Errorf(openami.Unsupported, "", "Copying snapshots across regions is not supported yet.")
+	}
+	if in.Encrypted || in.KmsKeyID != "" {
+		return SnapshotView{}, openami.Errorf(openami.Unsupported, "", "Encrypted snapshots are not supported yet.")
+	}
+	if err := validateTags(in.Tags); err != nil {
+		return SnapshotView{}, err
+	}
+	var out SnapshotView
+	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		src, err := visibleSnapshot(tx, p, in.SourceRegion, in.SourceSnapshotID)
+		if err != nil {
+			return err
+		}
+		if src.State != openami.SnapshotCompleted {
+			return openami.Errorf(openami.IncorrectState, openami.ResourceSnapshot, "Snapshot '%s' is not completed.", src.ID)
+		}
+		desc := in.Description
+		if desc == "" {
+			desc = "[Copied " + src.ID + " from " + in.SourceRegion + "]"
+		}
+		now := s.nowUTC()
+		snap := openami.Snapshot{
+			ID: ids.New("snap"), Region: p.Region, AccountID: p.AccountID, VolumeID: noVolume,
+			VolumeSize: src.VolumeSize, State: openami.SnapshotCompleted, Progress: 100, Description: desc,
+			Root: src.Root, StartTime: now, Deadline: now, DataBytes: src.DataBytes,
+		}
+		// Sharing the source's map needs no new references: whatever a
+		// collection running now marks from the source covers the copy.
+		if err := tx.Snapshots().Create(snap); err != nil {
+			return err
+		}
+		if len(in.Tags) > 0 {
+			if err := tx.Tags().Set(p.Region, p.AccountID, snap.ID, openami.ResourceSnapshot, in.Tags); err != nil {
+				return err
+			}
+		}
+		out = SnapshotView{Snapshot: snap, Tags: sortedTags(in.Tags)}
+		return nil
+	})
+	return out, err
+}
+
+// DescribeSnapshotAttribute returns a snapshot's createVolumePermissions
+// (the only attribute besides productCodes, which is always empty). Only
+// the owner may read them.
+func (s *Service) DescribeSnapshotAttribute(ctx context.Context, p openami.Principal, id, attribute string) ([]Permission, error) {
+	if attribute != "createVolumePermission" && attribute != "productCodes" {
+		return nil, openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter attribute is invalid. Valid values: createVolumePermission, productCodes.", attribute)
+	}
+	var perms []Permission
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		if _, err := ownedSnapshot(tx, p, id); err != nil {
+			return err
+		}
+		if attribute != "createVolumePermission" {
+			return nil
+		}
+		var err error
+		perms, err = tx.Snapshots().Permissions(id)
+		return err
+	})
+	return perms, err
+}
+
+// ModifySnapshotAttribute adds and removes createVolumePermissions of a
+// snapshot the caller owns. A permission names a 12-digit account or group
+// "all"; anything else is an InvalidParameter error and changes nothing.
+func (s *Service) ModifySnapshotAttribute(ctx context.Context, p openami.Principal, id string, add, remove []Permission) error {
+	for _, pm := range append(append([]Permission(nil), add...), remove...) {
+		switch {
+		case pm.Group != "" && pm.Group != "all":
+			return openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter group is invalid. Only 'all' is supported.", pm.Group)
+		case pm.Group == "" && !ids.ValidAccountID(pm.AccountID):
+			return openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter userId is invalid. Expecting a 12-digit account id.", pm.AccountID)
+		}
+	}
+	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		if _, err := ownedSnapshot(tx, p, id); err != nil {
+			return err
+		}
+		if err := tx.Snapshots().AddPermissions(id, add); err != nil {
+			return err
+		}
+		return tx.Snapshots().RemovePermissions(id, remove)
+	})
+}
+
+// ResetSnapshotAttribute removes every createVolumePermission of a
+// snapshot the caller owns.
+func (s *Service) ResetSnapshotAttribute(ctx context.Context, p openami.Principal, id, attribute string) error {
+	if attribute != "createVolumePermission" {
+		return openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter attribute is invalid. Only createVolumePermission can be reset.", attribute)
+	}
+	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		if _, err := ownedSnapshot(tx, p, id); err != nil {
+			return err
+		}
+		perms, err := tx.Snapshots().Permissions(id)
+		if err != nil {
+			return err
+		}
+		return tx.Snapshots().RemovePermissions(id, perms)
+	})
+}
+

@@ -1,0 +1,561 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/internal/filter"
+	"github.com/openami/openami/internal/ids"
+	"github.com/openami/openami/metadata"
+)
+
+// VolumeView is a volume with its tags.
+type VolumeView struct {
+	openami.Volume
+	Tags []openami.Tag
+}
+
+// volumeType holds EBS's rules for one volume type.
+type volumeType struct {
+	minGiB, maxGiB int64
+	// iops: whether Iops may be set, the range, the default, and the most
+	// IOPS per GiB.
+	iopsSettable       bool
+	minIops, maxIops   int
+	defIops, iopsPerGB int
+	throughput         bool
+}
+
+var volumeTypes = map[string]volumeType{
+	"gp2":      {minGiB: 1, maxGiB: 16384},
+	"gp3":      {minGiB: 1, maxGiB: 16384, iopsSettable: true, minIops: 3000, maxIops: 16000, defIops: 3000, iopsPerGB: 500, throughput: true},
+	"io1":      {minGiB: 4, maxGiB: 16384, iopsSettable: true, minIops: 100, maxIops: 64000, iopsPerGB: 50},
+	"io2":      {minGiB: 4, maxGiB: 65536, iopsSettable: true, minIops: 100, maxIops: 256000, iopsPerGB: 1000},
+	"st1":      {minGiB: 125, maxGiB: 16384},
+	"sc1":      {minGiB: 125, maxGiB: 16384},
+	"standard": {minGiB: 1, maxGiB: 1024},
+}
+
+// shapeVolume checks size, IOPS and throughput against the type's rules
+// and fills in the defaults EBS reports (gp2's 3 IOPS per GiB, gp3's 3000
+// IOPS and 125 MiB/s).
+func shapeVolume(v *openami.Volume, iops, throughput *int) error {
+	if v.Type == "" {
+		v.Type = "gp2"
+	}
+	vt, ok := volumeTypes[v.Type]
+	if !ok {
+		return openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter volumeType is invalid. Valid values: standard, io1, io2, gp2, sc1, st1, gp3.", v.Type)
+	}
+	if v.Size < vt.minGiB || v.Size > vt.maxGiB {
+		return openami.Errorf(openami.InvalidParameter, "", "Volume of %dGiB is outside the range of a %s volume: %d to %d GiB.", v.Size, v.Type, vt.minGiB, vt.maxGiB)
+	}
+	if iops != nil && !vt.iopsSettable {
+		return openami.Errorf(openami.InvalidCombination, "", "The parameter iops is not supported for %s volumes.", v.Type)
+	}
+	if throughput != nil && !vt.throughput {
+		return openami.Errorf(openami.InvalidCombination, "", "The parameter throughput is not supported for %s volumes.", v.Type)
+	}
+	switch {
+	case v.Type == "gp2":
+		v.Iops = min(max(100, 3*int(v.Size)), 16000)
+	case vt.iopsSettable:
+		if iops == nil && vt.defIops == 0 {
+			return openami.Errorf(openami.MissingParameter, "", "The parameter iops must be specified for %s volumes.", v.Type)
+		}
+		v.Iops = vt.defIops
+		if iops != nil {
+			v.Iops = *iops
+		}
+		if v.Iops < vt.minIops || v.Iops > vt.maxIops {
+			return openami.Errorf(openami.InvalidParameter, "", "Value (%d) for parameter iops is invalid for %s volumes: expecting %d to %d.", v.Iops, v.Type, vt.minIops, vt.maxIops)
+		}
+		if v.Iops > vt.iopsPerGB*int(v.Size) && v.Iops > vt.minIops {
+			return openami.Errorf(openami.InvalidParameter, "", "Iops to volume size ratio of %d is too high; maximum is %d.", v.Iops/int(v.Size), vt.iopsPerGB)
+		}
+	default:
+		v.Iops = 0
+	}
+	v.Throughput = 0
+	if vt.throughput {
+		v.Throughput = 125
+		if throughput != nil {
+			v.Throughput = *throughput
+		}
+		if v.Throughput < 125 || v.Throughput > 1000 {
+			return openami.Errorf(openami.InvalidParameter, "", "Value (%d) for parameter throughput is invalid: expecting 125 to 1000.", v.Throughput)
+		}
+		if v.Throughput*4 > v.Iops {
+			return openami.Errorf(openami.InvalidParameter, "", "Throughput (MiBps) to iops ratio of %.3f is too high; maximum is 0.25 MiBps per iops.", float64(v.Throughput)/float64(v.Iops))
+		}
+	}
+	return nil
+}
+
+// CreateVolumeInput are CreateVolume's parameters.
+type CreateVolumeInput struct {
+	AvailabilityZone string
+	Size             int64 // GiB; 0 means the snapshot's size
+	SnapshotID       string
+	Type             string
+	Iops             *int
+	Throughput       *int
+	MultiAttach      bool
+	Encrypted        bool
+	KmsKeyID         string
+	Tags             []openami.Tag
+	ClientToken      string
+}
+
+// CreateVolume creates a volume, empty or copy-on-write over a snapshot
+// the caller may use: it records the snapshot's block map as the volume's
+// base and copies no data, so it costs the same whatever the snapshot's
+// size.
+func (s *Service) CreateVolume(ctx context.Context, p openami.Principal, in CreateVolumeInput) (VolumeView, error) {
+	region, _ := s.Region(p.Region)
+	if in.AvailabilityZone == "" {
+		return VolumeView{}, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter AvailabilityZone")
+	}
+	zoneOK := false
+	for _, z := range region.Zones {
+		zoneOK = zoneOK || z.Name == in.AvailabilityZone
+	}
+	if !zoneOK {
+		return VolumeView{}, openami.Errorf(openami.InvalidParameter, "", "Invalid availability zone: [%s]", in.AvailabilityZone)
+	}
+	if in.Size == 0 && in.SnapshotID == "" {
+		return VolumeView{}, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter size or snapshotId")
+	}
+	if in.Encrypted || in.KmsKeyID != "" {
+		return VolumeView{}, openami.Errorf(openami.Unsupported, "", "Encrypted volumes are not supported yet.")
+	}
+	if in.MultiAttach && in.Type != "io1" && in.Type != "io2" {
+		return VolumeView{}, openami.Errorf(openami.InvalidCombination, "", "Multi-Attach is supported only for io1 and io2 volumes.")
+	}
+	if err := validateTags(in.Tags); err != nil {
+		return VolumeView{}, err
+	}
+	v := openami.Volume{
+		ID:               ids.New("vol"),
+		Region:           p.Region,
+		AccountID:        p.AccountID,
+		AvailabilityZone: in.AvailabilityZone,
+		Size:             in.Size,
+		Type:             in.Type,
+		SnapshotID:       in.SnapshotID,
+		State:            openami.VolumeAvailable,
+		MultiAttach:      in.MultiAttach,
+		ClientToken:      in.ClientToken,
+		CreatedAt:        s.nowUTC(),
+	}
+	var out VolumeView
+	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		if in.ClientToken != "" {
+			prev, err := tx.Volumes().ByClientToken(p.Region, p.AccountID, in.ClientToken)
+			if err == nil {
+				tags, err := tx.Tags().Of(p.Region, p.AccountID, []string{prev.ID})
+				out = VolumeView{Volume: prev, Tags: tags[prev.ID]}
+				return err
+			}
+			if !errors.Is(err, openami.ErrNotFound) {
+				return err
+			}
+		}
+		if in.SnapshotID != "" {
+			snap, err := visibleSnapshot(tx, p, p.Region, in.SnapshotID)
+			if err != nil {
+				return err
+			}
+			if snap.State != openami.SnapshotCompleted {
+				return openami.Errorf(openami.IncorrectState, openami.ResourceSnapshot, "Snapshot '%s' is not completed.", snap.ID)
+			}
+			if v.Size == 0 {
+				v.Size = snap.VolumeSize
+			}
+			if v.Size < snap.VolumeSize {
+				return openami.Errorf(openami.InvalidParameter, "", "Volume of size %dGiB is smaller than snapshot '%s', expect size >= %dGiB", v.Size, snap.ID, snap.VolumeSize)
+			}
+			v.Base = snap.Root
+		}
+		if err := shapeVolume(&v, in.Iops, in.Throughput); err != nil {
+			return err
+		}
+		if err := tx.Volumes().Create(v); err != nil {
+			return err
+		}
+		if len(in.Tags) > 0 {
+			if err := tx.Tags().Set(p.Region, p.AccountID, v.ID, openami.ResourceVolume, in.Tags); err != nil {
+				return err
+			}
+		}
+		out = VolumeView{Volume: v, Tags: sortedTags(in.Tags)}
+		return nil
+	})
+	return out, err
+}
+
+func checkVolumeID(id string) error {
+	if !ids.Valid("vol", id) {
+		return openami.Errorf(openami.Malformed, openami.ResourceVolume, "Invalid id: \"%s\" (expecting \"vol-...\")", id)
+	}
+	return nil
+}
+
+// ownedVolume returns the caller's volume; NotFound for anyone else's.
+func ownedVolume(tx metadata.Tx, p openami.Principal, id string) (openami.Volume, error) {
+	if err := checkVolumeID(id); err != nil {
+		return openami.Volume{}, err
+	}
+	v, err := tx.Volumes().Get(p.Region, id)
+	if errors.Is(err, openami.ErrNotFound) || err == nil && v.AccountID != p.AccountID {
+		return openami.Volume{}, openami.Errorf(openami.NotFound, openami.ResourceVolume, "The volume '%s' does not exist.", id)
+	}
+	return v, err
+}
+
+// volumeFilters are DescribeVolumes' filter names.
+var volumeFilters = []string{
+	"attachment.attach-time", "attachment.delete-on-termination", "attachment.device", "attachment.instance-id",
+	"attachment.status", "availability-zone", "availability-zone-id", "create-time", "encrypted", "fast-restored",
+	"multi-attach-enabled", "size", "snapshot-id", "status", "volume-id", "volume-type",
+}
+
+// DescribeVolumes returns a page of the caller's volumes in the region:
+// all, or those named (any unknown one is NotFound), narrowed by filters.
+func (s *Service) DescribeVolumes(ctx context.Context, p openami.Principal, volumeIDs []string, filters []filter.Filter, pg Page) ([]VolumeView, string, error) {
+	fs, err := filter.Compile(filters, volumeFilters...)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, id := range volumeIDs {
+		if err := checkVolumeID(id); err != nil {
+			return nil, "", err
+		}
+	}
+	if len(volumeIDs) > 0 {
+		var found []openami.Volume
+		err := s.store.View(ctx, func(tx metadata.Tx) error {
+			var err error
+			found, err = tx.Volumes().List(p.Region, metadata.VolumeQuery{AccountID: p.AccountID, IDs: volumeIDs})
+			return err
+		})
+		if err != nil {
+			return nil, "", err
+		}
+		if missing := missingIDs(volumeIDs, found, func(v openami.Volume) string { return v.ID }); missing != "" {
+			return nil, "", openami.Errorf(openami.NotFound, openami.ResourceVolume, "The volume '%s' does not exist.", missing)
+		}
+	}
+	zoneIDs := map[string]string{}
+	if r, ok := s.Region(p.Region); ok {
+		for _, z := range r.Zones {
+			zoneIDs[z.Name] = z.ID
+		}
+	}
+	var tags map[string][]openami.Tag
+	fetch := func(after string, limit int) ([]openami.Volume, error) {
+		var vs []openami.Volume
+		err := s.store.View(ctx, func(tx metadata.Tx) error {
+			var err error
+			vs, err = tx.Volumes().List(p.Region, metadata.VolumeQuery{AccountID: p.AccountID, IDs: volumeIDs, After: after, Limit: limit})
+			if err != nil {
+				return err
+			}
+			tags, err = tx.Tags().Of(p.Region, p.AccountID, idsOf(vs, func(v openami.Volume) string { return v.ID }))
+			return err
+		})
+		return vs, err
+	}
+	match := func(v openami.Volume) bool {
+		return fs.Match(func(name string) []string {
+			switch name {
+			case "availability-zone":
+				return []string{v.AvailabilityZone}
+			case "availability-zone-id":
+				return []string{zoneIDs[v.AvailabilityZone]}
+			case "create-time":
+				return []string{timestampString(v.CreatedAt)}
+			case "encrypted":
+				return []string{strconv.FormatBool(v.Encrypted)}
+			case "fast-restored":
+				return []string{"false"}
+			case "multi-attach-enabled":
+				return []string{strconv.FormatBool(v.MultiAttach)}
+			case "size":
+				return []string{strconv.FormatInt(v.Size, 10)}
+			case "snapshot-id":
+				return []string{v.SnapshotID}
+			case "status":
+				return []string{string(v.State)}
+			case "volume-id":
+				return []string{v.ID}
+			case "volume-type":
+				return []string{v.Type}
+			}
+			return nil // attachments arrive with instances
+		}, tagMap(tags[v.ID]))
+	}
+	scope := describeScope("DescribeVolumes", p, filters, strings.Join(volumeIDs, ","))
+	vols, next, err := listPage(s, scope, pg, pageBounds{min: 5, max: 1000, def: 1000}, fetch, func(v openami.Volume) string { return v.ID }, match)
+	if err != nil {
+		return nil, "", err
+	}
+	// Tags were fetched per batch; read them again for the page.
+	out := make([]VolumeView, len(vols))
+	err = s.store.View(ctx, func(tx metadata.Tx) error {
+		t, err := tx.Tags().Of(p.Region, p.AccountID, idsOf(vols, func(v openami.Volume) string { return v.ID }))
+		for i, v := range vols {
+			out[i] = VolumeView{Volume: v, Tags: t[v.ID]}
+		}
+		return err
+	})
+	return out, next, err
+}
+
+// DeleteVolume deletes an available volume the caller owns, with its
+// overlay; its chunks are freed by the next garbage collection.
+func (s *Service) DeleteVolume(ctx context.Context, p openami.Principal, id string) error {
+	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		v, err := ownedVolume(tx, p, id)
+		if err != nil {
+			return err
+		}
+		if v.State == openami.VolumeInUse {
+			return openami.Errorf(openami.InUse, openami.ResourceVolume, "Volume %s is currently attached.", id)
+		}
+		if err := tx.Tags().DeleteAll(p.Region, p.AccountID, id); err != nil {
+			return err
+		}
+		return tx.Volumes().Delete(p.Region, id)
+	})
+}
+
+// ModifyVolumeInput are ModifyVolume's parameters; nil leaves a property.
+type ModifyVolumeInput struct {
+	VolumeID   string
+	Size       *int64
+	Type       *string
+	Iops       *int
+	Throughput *int
+}
+
+// ModifyVolume changes a volume's size (grow only), type, IOPS or
+// throughput, at once, and returns the volume before and after.
+func (s *Service) ModifyVolume(ctx context.Context, p openami.Principal, in ModifyVolumeInput) (before, after openami.Volume, err error) {
+	err = s.store.Update(ctx, func(tx metadata.Tx) error {
+		v, err := ownedVolume(tx, p, in.VolumeID)
+		if err != nil {
+			return err
+		}
+		before = v
+		if in.Size != nil {
+			if *in.Size < v.Size {
+				return openami.Errorf(openami.InvalidParameter, "", "New size cannot be smaller than existing size")
+			}
+			v.Size = *in.Size
+		}
+		if in.Type != nil {
+			v.Type = *in.Type
+		}
+		iops := in.Iops
+		if iops == nil && v.Type == before.Type && volumeTypes[v.Type].iopsSettable {
+			iops = &before.Iops
+		}
+		tp := in.Throughput
+		if tp == nil && v.Type == before.Type && volumeTypes[v.Type].throughput {
+			tp = &before.Throughput
+		}
+		if err := shapeVolume(&v, iops, tp); err != nil {
+			return err
+		}
+		after = v
+		return tx.Volumes().Update(v)
+	})
+	return before, after, err
+}
+
+// volumeBlock checks that index is a block of the volume.
+func volumeBlock(v openami.Volume, index int64) error {
+	if index < 0 || index >= v.Size*blocksPerGiB {
+		return openami.FieldErrorf(openami.InvalidParameter, "BlockIndex", "Block %d is beyond the end of volume %s (%d GiB).", index, v.ID, v.Size)
+	}
+	return nil
+}
+
+// ReadVolumeBlock reads block index of the caller's volume into dst
+// (BlockSize bytes): from the overlay if the block was written since the
+// volume's base, else from the base block map; absent blocks read as zeros.
+func (s *Service) ReadVolumeBlock(ctx context.Context, p openami.Principal, volumeID string, index int64, dst []byte) error {
+	var d openami.Digest
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		v, err := ownedVolume(tx, p, volumeID)
+		if err != nil {
+			return err
+		}
+		if err := volumeBlock(v, index); err != nil {
+			return err
+		}
+		b, ok, err := tx.Volumes().Block(v.ID, index)
+		if err != nil {
+			return err
+		}
+		if ok {
+			d = b.Digest
+			return nil
+		}
+		d, err = s.maps.Lookup(txNodes{tx: tx, region: p.Region}, v.Base, index)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	rb, err := s.blocks(p.Region)
+	if err != nil {
+		return err
+	}
+	return rb.chunks.Get(ctx, d, dst)
+}
+
+// WriteVolumeBlock writes one whole block of the caller's volume. When it
+// returns nil the block is durable: its chunk is stored and the overlay
+// entry committed.
+func (s *Service) WriteVolumeBlock(ctx context.Context, p openami.Principal, volumeID string, index int64, data []byte) error {
+	if len(data) != openami.BlockSize {
+		return openami.FieldErrorf(openami.InvalidParameter, "BlockData", "A block is %d bytes, not %d.", openami.BlockSize, len(data))
+	}
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		v, err := ownedVolume(tx, p, volumeID)
+		if err != nil {
+			return err
+		}
+		return volumeBlock(v, index)
+	})
+	if err != nil {
+		return err
+	}
+	rb, err := s.blocks(p.Region)
+	if err != nil {
+		return err
+	}
+	d, chunk, stored, err := s.storeChunk(ctx, rb, data)
+	if err != nil {
+		return err
+	}
+	var chunks []metadata.Chunk
+	if stored {
+		chunks = []metadata.Chunk{chunk}
+	}
+	restore := func() error { _, _, _, err := s.storeChunk(ctx, rb, data); return err }
+	return s.commitWithChunks(ctx, p.Region, chunks, restore, func(tx metadata.Tx) error {
+		v, err := ownedVolume(tx, p, volumeID)
+		if err != nil {
+			return err
+		}
+		if err := volumeBlock(v, index); err != nil {
+			return err
+		}
+		return tx.Volumes().PutBlock(v.ID, metadata.BlockRef{Index: index, Digest: d})
+	})
+}
+
+// CreateSnapshot snapshots a volume the caller owns: the volume's base
+// block map with the blocks written since applied becomes the snapshot's
+// map, and the volume is rebased onto it with an empty overlay, all in one
+// transaction. It costs O(blocks written since the volume's base), however
+// large the volume.
+func (s *Service) CreateSnapshot(ctx context.Context, p openami.Principal, volumeID, description string, tags []openami.Tag) (SnapshotView, error) {
+	if err := validateTags(tags); err != nil {
+		return SnapshotView{}, err
+	}
+	if len(description) > 255 {
+		return SnapshotView{}, openami.Errorf(openami.InvalidParameter, "", "The description must be at most 255 characters.")
+	}
+	var out SnapshotView
+	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		v, err := ownedVolume(tx, p, volumeID)
+		if err != nil {
+			return err
+		}
+		if v.State != openami.VolumeAvailable && v.State != openami.VolumeInUse {
+			return openami.Errorf(openami.IncorrectState, openami.ResourceVolume, "Volume %s is %s.", v.ID, v.State)
+		}
+		ns, err := nodesFor(tx, p.Region)
+		if err != nil {
+			return err
+		}
+		root := v.Base
+		after := int64(-1)
+		for {
+			blocks, err := tx.Volumes().Blocks(v.ID, after, 8192)
+			if err != nil {
+				return err
+			}
+			if len(blocks) == 0 {
+				break
+			}
+			if root, err = s.maps.Apply(ns, root, changesOf(blocks)); err != nil {
+				return err
+			}
+			after = blocks[len(blocks)-1].Index
+		}
+		count, err := s.maps.Count(ns, root)
+		if err != nil {
+			return err
+		}
+		now := s.nowUTC()
+		snap := openami.Snapshot{
+			ID: ids.New("snap"), Region: p.Region, AccountID: p.AccountID, VolumeID: v.ID, VolumeSize: v.Size,
+			State: openami.SnapshotCompleted, Progress: 100, Description: description, Root: root,
+			StartTime: now, Deadline: now, DataBytes: count * openami.BlockSize,
+		}
+		if err := tx.Snapshots().Create(snap); err != nil {
+			return err
+		}
+		if len(tags) > 0 {
+			if err := tx.Tags().Set(p.Region, p.AccountID, snap.ID, openami.ResourceSnapshot, tags); err != nil {
+				return err
+			}
+		}
+		v.Base = root
+		if err := tx.Volumes().DeleteBlocks(v.ID); err != nil {
+			return err
+		}
+		if err := tx.Volumes().Update(v); err != nil {
+			return err
+		}
+		out = SnapshotView{Snapshot: snap, Tags: sortedTags(tags)}
+		return nil
+	})
+	return out, err
+}
+
+// missingIDs returns the first wanted id that found lacks, or "".
+func missingIDs[T any](wanted []string, found []T, id func(T) string) string {
+	have := map[string]bool{}
+	for _, f := range found {
+		have[id(f)] = true
+	}
+	for _, w := range wanted {
+		if !have[w] {
+			return w
+		}
+	}
+	return ""
+}
+
+func idsOf[T any](items []T, id func(T) string) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = id(it)
+	}
+	return out
+}
+
+// timestampString formats a time as EC2 does, for filters that match it.
+func timestampString(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000Z")
+}
