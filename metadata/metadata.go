@@ -209,12 +209,13 @@ type Snapshots interface {
 	// Permissions returns a snapshot's createVolumePermissions.
 	Permissions(snapshotID string) ([]Permission, error)
 	// AddPermissions adds permissions; ones it already has are ignored.
+	// NotFound if the snapshot does not exist.
 	AddPermissions(snapshotID string, p []Permission) error
 	// RemovePermissions removes permissions; ones it lacks are ignored.
 	RemovePermissions(snapshotID string, p []Permission) error
 
 	// PutBlock records a block of a pending snapshot, replacing any
-	// earlier one at that index.
+	// earlier one at that index. NotFound if the snapshot does not exist.
 	PutBlock(snapshotID string, b BlockRef) error
 	// Blocks returns up to limit (0: all) blocks of a pending snapshot
 	// with index greater than after, in index order. Use -1 to start.
@@ -251,7 +252,7 @@ type Volumes interface {
 	List(region string, q VolumeQuery) ([]openami.Volume, error)
 
 	// PutBlock records a block written to the volume, replacing any
-	// earlier one at that index.
+	// earlier one at that index. NotFound if the volume does not exist.
 	PutBlock(volumeID string, b BlockRef) error
 	// Block returns the overlay's block at index, and whether it has one.
 	Block(volumeID string, index int64) (BlockRef, bool, error)
@@ -303,6 +304,12 @@ type Chunks interface {
 	// MarkDeleting moves a live chunk with Gen below gen to deleting and
 	// reports whether it did.
 	MarkDeleting(region string, d openami.Digest, belowGen int64) (bool, error)
+	// Claim records a chunk that has no row as deleting, so that a
+	// collection may delete an orphaned blob (stored by a writer that
+	// never committed) without racing a writer that is about to reference
+	// it. It reports whether it inserted the row; an existing row, in any
+	// state, is left alone.
+	Claim(region string, d openami.Digest) (bool, error)
 	// Delete removes a chunk's record.
 	Delete(region string, d openami.Digest) error
 	// Stats returns the number of chunks of the region and their stored

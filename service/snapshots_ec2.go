@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 
@@ -194,8 +195,10 @@ type CopySnapshotInput struct {
 
 // CopySnapshot copies a completed snapshot the caller may use into the
 // caller's account and region. Within a region the copy shares the
-// source's block map and chunks, so no data moves. Copies across regions
-// arrive with their own issue and are refused for now.
+// source's block map and chunks, so no data moves. Across regions it moves
+// only the map nodes and chunks the destination region lacks. The copy is
+// made before CopySnapshot returns (a durable task queue for long copies
+// arrives with CopyImage); its state is completed at once.
 func (s *Service) CopySnapshot(ctx context.Context, p openami.Principal, in CopySnapshotInput) (SnapshotView, error) {
 	if in.SourceRegion == "" {
 		return SnapshotView{}, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter SourceRegion")
@@ -203,48 +206,81 @@ func (s *Service) CopySnapshot(ctx context.Context, p openami.Principal, in Copy
 	if _, ok := s.Region(in.SourceRegion); !ok {
 		return SnapshotView{}, openami.Errorf(openami.InvalidParameter, openami.ResourceRegion, "Invalid region: %s", in.SourceRegion)
 	}
-	if in.SourceRegion != p.Region {
-		return SnapshotView{}, openami.Errorf(openami.Unsupported, "", "Copying snapshots across regions is not supported yet.")
-	}
 	if in.Encrypted || in.KmsKeyID != "" {
 		return SnapshotView{}, openami.Errorf(openami.Unsupported, "", "Encrypted snapshots are not supported yet.")
 	}
 	if err := validateTags(in.Tags); err != nil {
 		return SnapshotView{}, err
 	}
-	var out SnapshotView
-	err := s.store.Update(ctx, func(tx metadata.Tx) error {
-		src, err := visibleSnapshot(tx, p, in.SourceRegion, in.SourceSnapshotID)
-		if err != nil {
+	srcP := p
+	srcP.Region = in.SourceRegion
+	var src openami.Snapshot
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		var err error
+		src, err = completedSnapshot(tx, srcP, in.SourceSnapshotID)
+		return err
+	})
+	if err != nil {
+		return SnapshotView{}, err
+	}
+	desc := in.Description
+	if desc == "" {
+		desc = "[Copied " + src.ID + " from " + in.SourceRegion + "]"
+	}
+	for attempt := 0; ; attempt++ {
+		// Across regions, move what the destination lacks first; the
+		// commit then references all of it anew.
+		commitMap := func(tx metadata.Tx) error {
+			// Within a region the copy shares the source's map, which must
+			// still exist when the copy commits.
+			_, err := completedSnapshot(tx, srcP, in.SourceSnapshotID)
 			return err
 		}
-		if src.State != openami.SnapshotCompleted {
-			return openami.Errorf(openami.IncorrectState, openami.ResourceSnapshot, "Snapshot '%s' is not completed.", src.ID)
-		}
-		desc := in.Description
-		if desc == "" {
-			desc = "[Copied " + src.ID + " from " + in.SourceRegion + "]"
-		}
-		now := s.nowUTC()
-		snap := openami.Snapshot{
-			ID: ids.New("snap"), Region: p.Region, AccountID: p.AccountID, VolumeID: noVolume,
-			VolumeSize: src.VolumeSize, State: openami.SnapshotCompleted, Progress: 100, Description: desc,
-			Root: src.Root, StartTime: now, Deadline: now, DataBytes: src.DataBytes,
-		}
-		// Sharing the source's map needs no new references: whatever a
-		// collection running now marks from the source covers the copy.
-		if err := tx.Snapshots().Create(snap); err != nil {
-			return err
-		}
-		if len(in.Tags) > 0 {
-			if err := tx.Tags().Set(p.Region, p.AccountID, snap.ID, openami.ResourceSnapshot, in.Tags); err != nil {
-				return err
+		if in.SourceRegion != p.Region {
+			if commitMap, _, err = s.copyMap(ctx, in.SourceRegion, p.Region, src.Root); err != nil {
+				return SnapshotView{}, err
 			}
 		}
-		out = SnapshotView{Snapshot: snap, Tags: sortedTags(in.Tags)}
-		return nil
-	})
-	return out, err
+		var out SnapshotView
+		err = s.store.Update(ctx, func(tx metadata.Tx) error {
+			if err := commitMap(tx); err != nil {
+				return err
+			}
+			now := s.nowUTC()
+			snap := openami.Snapshot{
+				ID: ids.New("snap"), Region: p.Region, AccountID: p.AccountID, VolumeID: noVolume,
+				VolumeSize: src.VolumeSize, State: openami.SnapshotCompleted, Progress: 100, Description: desc,
+				Root: src.Root, StartTime: now, Deadline: now, DataBytes: src.DataBytes,
+			}
+			if err := tx.Snapshots().Create(snap); err != nil {
+				return err
+			}
+			if len(in.Tags) > 0 {
+				if err := tx.Tags().Set(p.Region, p.AccountID, snap.ID, openami.ResourceSnapshot, in.Tags); err != nil {
+					return err
+				}
+			}
+			out = SnapshotView{Snapshot: snap, Tags: sortedTags(in.Tags)}
+			return nil
+		})
+		if !errors.Is(err, errCollecting) || attempt == 5 {
+			return out, err
+		}
+		// A collection is freeing a chunk the destination had; copy again.
+	}
+}
+
+// completedSnapshot returns a completed snapshot the caller may use, in
+// the principal's region.
+func completedSnapshot(tx metadata.Tx, p openami.Principal, id string) (openami.Snapshot, error) {
+	src, err := visibleSnapshot(tx, p, p.Region, id)
+	if err != nil {
+		return src, err
+	}
+	if src.State != openami.SnapshotCompleted {
+		return src, openami.Errorf(openami.IncorrectState, openami.ResourceSnapshot, "Snapshot '%s' is not completed.", src.ID)
+	}
+	return src, nil
 }
 
 // DescribeSnapshotAttribute returns a snapshot's createVolumePermissions
@@ -309,4 +345,3 @@ func (s *Service) ResetSnapshotAttribute(ctx context.Context, p openami.Principa
 		return tx.Snapshots().RemovePermissions(id, perms)
 	})
 }
-

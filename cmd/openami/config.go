@@ -10,6 +10,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/blob"
 	"github.com/openami/openami/blob/dir"
+	"github.com/openami/openami/blob/s3"
 	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/metadata/postgres"
@@ -22,9 +23,12 @@ import (
 // environment variable of the same name in upper case with an OPENAMI_
 // prefix; a flag given on the command line wins over the variable.
 type config struct {
-	dataDir  string
-	database string
-	regions  string
+	dataDir    string
+	database   string
+	regions    string
+	blobStore  string
+	s3Endpoint string
+	s3Region   string
 }
 
 func (c *config) addFlags(cmd *cobra.Command) {
@@ -32,6 +36,9 @@ func (c *config) addFlags(cmd *cobra.Command) {
 	f.StringVar(&c.dataDir, "data-dir", envOr("OPENAMI_DATA_DIR", defaultDataDir()), "directory for openami's data (env OPENAMI_DATA_DIR)")
 	f.StringVar(&c.database, "database", os.Getenv("OPENAMI_DATABASE"), "metadata database: empty for SQLite in the data dir, or PostgreSQL as a postgres:// URL or key=value connection string (env OPENAMI_DATABASE)")
 	f.StringVar(&c.regions, "regions", envOr("OPENAMI_REGIONS", strings.Join(service.DefaultRegions, ",")), "comma-separated regions to serve (env OPENAMI_REGIONS)")
+	f.StringVar(&c.blobStore, "blob-store", os.Getenv("OPENAMI_BLOB_STORE"), "where block data lives: empty for DATA_DIR/blocks, or s3://BUCKET[/PREFIX] with credentials in OPENAMI_S3_ACCESS_KEY_ID and OPENAMI_S3_SECRET_ACCESS_KEY (env OPENAMI_BLOB_STORE)")
+	f.StringVar(&c.s3Endpoint, "s3-endpoint", os.Getenv("OPENAMI_S3_ENDPOINT"), "S3-compatible endpoint URL, such as http://127.0.0.1:9000 for MinIO; empty for AWS S3 (env OPENAMI_S3_ENDPOINT)")
+	f.StringVar(&c.s3Region, "s3-region", envOr("OPENAMI_S3_REGION", "us-east-1"), "the bucket's region (env OPENAMI_S3_REGION)")
 }
 
 func envOr(name, def string) string {
@@ -114,11 +121,35 @@ func (c *config) withEnv(fn func(ctx context.Context, e *env, args []string) err
 }
 
 // openBlobs opens the blob store of each region's block store: a directory
-// per region under DATA_DIR/blocks.
+// per region under DATA_DIR/blocks, or a prefix per region in one S3
+// bucket (s3://BUCKET/PREFIX/REGION/...).
 func (c *config) openBlobs(ctx context.Context, regions []openami.Region) (map[string]blob.Store, error) {
 	out := map[string]blob.Store{}
+	var bucket, prefix string
+	if c.blobStore != "" {
+		rest, ok := strings.CutPrefix(c.blobStore, "s3://")
+		if !ok || rest == "" {
+			return nil, fmt.Errorf("--blob-store: want empty or s3://BUCKET[/PREFIX]")
+		}
+		bucket, prefix, _ = strings.Cut(rest, "/")
+		if prefix != "" && !strings.HasSuffix(prefix, "/") {
+			prefix += "/"
+		}
+	}
 	for _, r := range regions {
-		st, err := dir.New(filepath.Join(c.dataDir, "blocks", r.Name))
+		var (
+			st  blob.Store
+			err error
+		)
+		if bucket == "" {
+			st, err = dir.New(filepath.Join(c.dataDir, "blocks", r.Name))
+		} else {
+			st, err = s3.New(ctx, s3.Config{
+				Endpoint: c.s3Endpoint, Region: c.s3Region, Bucket: bucket, Prefix: prefix + r.Name + "/",
+				AccessKeyID: os.Getenv("OPENAMI_S3_ACCESS_KEY_ID"), SecretAccessKey: os.Getenv("OPENAMI_S3_SECRET_ACCESS_KEY"),
+				UsePathStyle: c.s3Endpoint != "",
+			})
+		}
 		if err != nil {
 			return nil, fmt.Errorf("block store of %s: %w", r.Name, err)
 		}

@@ -4,6 +4,8 @@
 //	openami account create --name N  create an account and print its credentials as JSON
 //	openami account list|enable|disable|delete
 //	openami account key create|list|delete
+//	openami gc                     free unreferenced chunks and block-map nodes
+//	openami fsck                   check block maps against stored chunks
 //
 // This is the only package that wires concrete back ends together: it
 // picks the metadata store, loads the master key, builds the service and
@@ -31,7 +33,7 @@ func main() {
 	}
 	var cfg config
 	cfg.addFlags(root)
-	root.AddCommand(serveCommand(&cfg), accountCommand(&cfg))
+	root.AddCommand(serveCommand(&cfg), accountCommand(&cfg), gcCommand(&cfg), fsckCommand(&cfg))
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "openami:", err)
 		os.Exit(1)

@@ -48,6 +48,11 @@ func Main(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "testenv:", err)
 		}
 	}
+	if minioServer != nil {
+		if err := minioServer.stop(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}
 	os.Exit(code)
 }
 

@@ -115,6 +115,24 @@ func (a accounts) Delete(id string) error {
 			return fmt.Errorf("sqldb: delete account: %s: %w", table, err)
 		}
 	}
+	// Snapshots and volumes with their child rows, children first; and the
+	// permissions other accounts granted it, so that an account created
+	// later with the same id does not inherit them.
+	for _, del := range []struct {
+		what, stmt string
+		args       []any
+	}{
+		{"snapshot permissions", `DELETE FROM snapshot_permissions
+WHERE account_id = ? OR snapshot_id IN (SELECT id FROM snapshots WHERE account_id = ?)`, []any{id, id}},
+		{"snapshot blocks", `DELETE FROM snapshot_blocks WHERE snapshot_id IN (SELECT id FROM snapshots WHERE account_id = ?)`, []any{id}},
+		{"snapshots", `DELETE FROM snapshots WHERE account_id = ?`, []any{id}},
+		{"volume blocks", `DELETE FROM volume_blocks WHERE volume_id IN (SELECT id FROM volumes WHERE account_id = ?)`, []any{id}},
+		{"volumes", `DELETE FROM volumes WHERE account_id = ?`, []any{id}},
+	} {
+		if _, err := a.t.exec(del.stmt, del.args...); err != nil {
+			return fmt.Errorf("sqldb: delete account: %s: %w", del.what, err)
+		}
+	}
 	return nil
 }
 

@@ -76,6 +76,116 @@ CREATE TABLE settings (
 	value {{blob}} NOT NULL
 );
 `},
+	{Version: 2, Name: "block storage", SQL: `
+-- Snapshot and volume ids are unique across regions: their child rows
+-- name them by id alone. Digests (root, base, block digests, chunk and
+-- node hashes) are 32-byte blobs; ZeroDigest is 32 zero bytes.
+--
+-- *_by_region serves listing a region in id order (snapshots visible to
+-- an account: its own and those shared with it), *_by_owner listing one
+-- account's (and deleting an account), *_by_client_token the idempotency
+-- look-ups, snapshots_by_state Pending.
+CREATE TABLE snapshots (
+	region       {{text}} NOT NULL,
+	account_id   {{text}} NOT NULL,
+	id           {{text}} NOT NULL PRIMARY KEY,
+	volume_id    {{text}} NOT NULL,
+	volume_size  BIGINT NOT NULL,
+	state        {{text}} NOT NULL,
+	state_reason {{text}} NOT NULL,
+	progress     INTEGER NOT NULL,
+	description  {{text}} NOT NULL,
+	parent_id    {{text}} NOT NULL,
+	root         {{blob}} NOT NULL CHECK (length(root) = 32),
+	completing   BOOLEAN NOT NULL,
+	client_token {{text}} NOT NULL,
+	deadline     BIGINT NOT NULL,
+	start_time   BIGINT NOT NULL,
+	data_bytes   BIGINT NOT NULL,
+	encrypted    BOOLEAN NOT NULL,
+	kms_key_id   {{text}} NOT NULL
+);
+CREATE INDEX snapshots_by_region ON snapshots (region, id, account_id);
+CREATE INDEX snapshots_by_owner ON snapshots (account_id, region, id);
+CREATE INDEX snapshots_by_client_token ON snapshots (region, account_id, client_token, id);
+CREATE INDEX snapshots_by_state ON snapshots (state, id);
+
+-- A createVolumePermission: an account (grp empty) or group all
+-- (account_id empty). snapshot_permissions_by_account finds the
+-- permissions granted to an account that is being deleted.
+CREATE TABLE snapshot_permissions (
+	snapshot_id {{text}} NOT NULL REFERENCES snapshots (id),
+	account_id  {{text}} NOT NULL,
+	grp         {{text}} NOT NULL,
+	PRIMARY KEY (snapshot_id, account_id, grp),
+	CHECK ((account_id <> '' AND grp = '') OR (account_id = '' AND grp = 'all'))
+);
+CREATE INDEX snapshot_permissions_by_account ON snapshot_permissions (account_id, snapshot_id);
+
+-- The blocks of pending snapshots and of volume overlays, written and read
+-- by primary key on the data path. They have no foreign key to their
+-- snapshot or volume, which would cost PostgreSQL a row lock on the parent
+-- in every block write: the store inserts a block only while its parent
+-- exists (INSERT … SELECT from the parent) and deletes blocks with it.
+CREATE TABLE snapshot_blocks (
+	snapshot_id {{text}} NOT NULL,
+	block_index BIGINT NOT NULL CHECK (block_index >= 0),
+	digest      {{blob}} NOT NULL CHECK (length(digest) = 32),
+	checksum    {{text}} NOT NULL,
+	PRIMARY KEY (snapshot_id, block_index)
+) {{clustered}};
+
+CREATE TABLE volumes (
+	region            {{text}} NOT NULL,
+	account_id        {{text}} NOT NULL,
+	id                {{text}} NOT NULL PRIMARY KEY,
+	availability_zone {{text}} NOT NULL,
+	size              BIGINT NOT NULL,
+	type              {{text}} NOT NULL,
+	iops              INTEGER NOT NULL,
+	throughput        INTEGER NOT NULL,
+	snapshot_id       {{text}} NOT NULL,
+	state             {{text}} NOT NULL,
+	base              {{blob}} NOT NULL CHECK (length(base) = 32),
+	multi_attach      BOOLEAN NOT NULL,
+	encrypted         BOOLEAN NOT NULL,
+	kms_key_id        {{text}} NOT NULL,
+	client_token      {{text}} NOT NULL,
+	created_at        BIGINT NOT NULL
+);
+CREATE INDEX volumes_by_region ON volumes (region, id);
+CREATE INDEX volumes_by_owner ON volumes (account_id, region, id);
+CREATE INDEX volumes_by_client_token ON volumes (region, account_id, client_token, id);
+
+CREATE TABLE volume_blocks (
+	volume_id   {{text}} NOT NULL,
+	block_index BIGINT NOT NULL CHECK (block_index >= 0),
+	digest      {{blob}} NOT NULL CHECK (length(digest) = 32),
+	checksum    {{text}} NOT NULL,
+	PRIMARY KEY (volume_id, block_index)
+) {{clustered}};
+
+-- The chunks and block-map nodes of each region's block store, with their
+-- garbage-collection generation. Nodes are not clustered: a node may be
+-- several kilobytes, too big for a row of a SQLite WITHOUT ROWID table.
+CREATE TABLE chunks (
+	region {{text}} NOT NULL,
+	digest {{blob}} NOT NULL CHECK (length(digest) = 32),
+	size   BIGINT NOT NULL,
+	stored BIGINT NOT NULL,
+	gen    BIGINT NOT NULL,
+	state  {{text}} NOT NULL CHECK (state IN ('live', 'deleting')),
+	PRIMARY KEY (region, digest)
+) {{clustered}};
+
+CREATE TABLE block_nodes (
+	region {{text}} NOT NULL,
+	hash   {{blob}} NOT NULL CHECK (length(hash) = 32),
+	data   {{blob}} NOT NULL,
+	gen    BIGINT NOT NULL,
+	PRIMARY KEY (region, hash)
+);
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.

@@ -46,6 +46,7 @@ var dialect = sqldb.Dialect{
 	Name:              "sqlite",
 	Text:              "TEXT",
 	Blob:              "BLOB",
+	Clustered:         "WITHOUT ROWID",
 	ReadTx:            sql.TxOptions{ReadOnly: true},
 	IsUniqueViolation: isUniqueViolation,
 	// Writers are serialised by the IMMEDIATE lock, so no transaction ever

@@ -15,7 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ebs"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/openami/openami/blob"
+	"github.com/openami/openami/blob/s3"
 	"github.com/openami/openami/internal/testenv"
 	"github.com/openami/openami/service"
 )
@@ -78,37 +82,7 @@ func TestSmokeScript(t *testing.T) {
 func serveBinary(t *testing.T, args ...string) (string, *exec.Cmd) {
 	t.Helper()
 	cmd := exec.Command(binary(t), append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	endpoint := make(chan string, 1)
-	exited := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		re := regexp.MustCompile(`^openami listening on (http://\S+)`)
-		var out strings.Builder
-		for sc.Scan() {
-			out.WriteString(sc.Text() + "\n")
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				endpoint <- m[1]
-			}
-		}
-		exited <- out.String()
-	}()
-	select {
-	case ep := <-endpoint:
-		return ep, cmd
-	case out := <-exited:
-		t.Fatalf("server exited before it listened:\n%s", out)
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not start")
-	}
-	return "", nil
+	return startCmd(t, cmd), cmd
 }
 
 // TestBinaryOnPostgres runs the binary with --database and manages
@@ -157,4 +131,100 @@ func TestBinaryOnPostgres(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("server did not stop after SIGTERM")
 	}
+}
+
+// TestBinaryOnS3 runs the binary with its block store in MinIO, writes a
+// snapshot through the EBS direct API, reads it back, and checks that the
+// chunks are objects in the bucket, not files in the data dir.
+func TestBinaryOnS3(t *testing.T) {
+	m := testenv.MinIO(t)
+	dataDir := t.TempDir()
+	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir,
+		"--blob-store", "s3://"+m.Bucket+"/openami", "--s3-endpoint", m.Endpoint, "--s3-region", m.Region)
+	cmd.Env = append(os.Environ(), "OPENAMI_S3_ACCESS_KEY_ID="+m.AccessKeyID, "OPENAMI_S3_SECRET_ACCESS_KEY="+m.SecretAccessKey)
+	endpoint := startCmd(t, cmd)
+	creds := readCredentials(t, filepath.Join(dataDir, "credentials"))
+	s := &server{URL: endpoint}
+
+	ctx := context.Background()
+	start, err := s.ebs(creds).StartSnapshot(ctx, &ebs.StartSnapshotInput{VolumeSize: aws.Int64(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := map[int32][]byte{0: randomBlock(), 9: textBlock("on minio ")}
+	putBlocks(t, s, creds, *start.SnapshotId, data)
+	sameBlocks(t, readSnapshot(t, s, creds, *start.SnapshotId), data)
+
+	if _, err := os.Stat(filepath.Join(dataDir, "blocks")); !os.IsNotExist(err) {
+		t.Fatalf("block data landed in the data dir: %v", err)
+	}
+	st, err := s3.New(ctx, s3.Config{Endpoint: m.Endpoint, Region: m.Region, Bucket: m.Bucket, Prefix: "openami/us-east-1/",
+		AccessKeyID: m.AccessKeyID, SecretAccessKey: m.SecretAccessKey, UsePathStyle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if err := st.List(ctx, "chunks/", func(blob.Info) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Fatalf("%d chunk objects in the bucket, want 2", n)
+	}
+}
+
+// startCmd starts a prepared `openami serve` command and returns its
+// endpoint.
+func startCmd(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	endpoint := make(chan string, 1)
+	exited := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		re := regexp.MustCompile(`^openami listening on (http://\S+)`)
+		var out strings.Builder
+		for sc.Scan() {
+			out.WriteString(sc.Text() + "\n")
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				endpoint <- m[1]
+			}
+		}
+		exited <- out.String()
+	}()
+	select {
+	case ep := <-endpoint:
+		return ep
+	case out := <-exited:
+		t.Fatalf("server exited before it listened:\n%s", out)
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not start")
+	}
+	return ""
+}
+
+// readCredentials reads the [openami] profile of an aws credentials file.
+func readCredentials(t *testing.T, path string) service.Credentials {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c service.Credentials
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, " = ")
+		switch {
+		case ok && k == "aws_access_key_id":
+			c.AccessKeyID = v
+		case ok && k == "aws_secret_access_key":
+			c.SecretAccessKey = v
+		}
+	}
+	return c
 }

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -119,7 +120,7 @@ func (s *server) awsConfig(c service.Credentials, region string) aws.Config {
 		BaseEndpoint: aws.String(s.URL),
 		// Fail fast: retries would only hide a wrong answer.
 		RetryMaxAttempts: 1,
-		HTTPClient:       readOnlyBody{awshttp.NewBuildableClient()},
+		HTTPClient:       readOnlyBody{awshttp.NewBuildableClient().WithTimeout(2 * time.Minute)},
 	}
 }
 

@@ -4,9 +4,11 @@
 package sqldbtest
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -18,6 +20,7 @@ import (
 // migration must come with its check; TestMigrations fails otherwise.
 var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	1: check1,
+	2: check2,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -99,6 +102,23 @@ func RunMigrations(t *testing.T, d sqldb.Dialect, open func(t *testing.T) *sql.D
 			t.Errorf("New on a newer database: %v, want ErrNewerSchema", err)
 		}
 		wantVersion(t, db, &d, len(ms)+1)
+	})
+	t.Run("Upgrade", func(t *testing.T) {
+		// Rows written under each version survive every later migration.
+		db := fresh(t)
+		if err := sqldb.Migrate(ctx, db, &d, 1); err != nil {
+			t.Fatalf("Migrate to 1: %v", err)
+		}
+		mustExec(t, db, &d, `INSERT INTO accounts (id, name, status, admin, created_at) VALUES (?, ?, ?, ?, ?)`,
+			"111111111111", "alice", "active", false, 1)
+		if err := sqldb.Migrate(ctx, db, &d, len(ms)); err != nil {
+			t.Fatalf("Migrate from 1 to %d: %v", len(ms), err)
+		}
+		wantVersion(t, db, &d, len(ms))
+		var name string
+		if err := db.QueryRow(d.Rebind(`SELECT name FROM accounts WHERE id = ?`), "111111111111").Scan(&name); err != nil || name != "alice" {
+			t.Errorf("account after upgrade: %q, %v", name, err)
+		}
 	})
 }
 
@@ -202,5 +222,134 @@ func check1(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	}
 	if at != int64(1)<<62 {
 		t.Errorf("created_at %d, want %d", at, int64(1)<<62)
+	}
+}
+
+// check2 tests the block-storage schema: snapshots with their permissions
+// and pending blocks, volumes with their overlays, chunks and block-map
+// nodes, with their keys and constraints.
+func check2(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const (
+		snap = `INSERT INTO snapshots (region, account_id, id, volume_id, volume_size, state, state_reason, progress,
+description, parent_id, root, completing, client_token, deadline, start_time, data_bytes, encrypted, kms_key_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		perm = `INSERT INTO snapshot_permissions (snapshot_id, account_id, grp) VALUES (?, ?, ?)`
+		sblk = `INSERT INTO snapshot_blocks (snapshot_id, block_index, digest, checksum) VALUES (?, ?, ?, ?)`
+		vol  = `INSERT INTO volumes (region, account_id, id, availability_zone, size, type, iops, throughput, snapshot_id,
+state, base, multi_attach, encrypted, kms_key_id, client_token, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		vblk  = `INSERT INTO volume_blocks (volume_id, block_index, digest, checksum) VALUES (?, ?, ?, ?)`
+		chunk = `INSERT INTO chunks (region, digest, size, stored, gen, state) VALUES (?, ?, ?, ?, ?, ?)`
+		node  = `INSERT INTO block_nodes (region, hash, data, gen) VALUES (?, ?, ?, ?)`
+	)
+	zero := make([]byte, 32)
+	d1 := bytes.Repeat([]byte{0xab}, 32)
+	d2 := append([]byte{0xff}, zero[1:]...)
+	short := []byte{1, 2, 3}
+	big := int64(1) << 62
+	snapRow := func(region, acct any, id string, root []byte) []any {
+		return []any{region, acct, id, "vol-1", 8, "completed", "", 100, "", "", root, false, "tok", 0, big, big, true, ""}
+	}
+	volRow := func(region, acct, id string, base []byte) []any {
+		return []any{region, acct, id, "r1a", 8, "gp3", 3000, 125, "", "available", base, false, false, "", "tok", big}
+	}
+
+	mustExec(t, db, d, snap, snapRow("r1", "111111111111", "snap-1", zero)...)
+	mustExec(t, db, d, snap, snapRow("r1", "111111111111", "snap-2", d1)...)
+	mustFail(t, db, d, true, snap, snapRow("r2", "222222222222", "snap-1", zero)...) // id unique across regions
+	mustFail(t, db, d, false, snap, snapRow("r1", "111111111111", "snap-3", short)...)
+	mustFail(t, db, d, false, snap, snapRow("r1", "111111111111", "snap-3", nil)...)
+	mustFail(t, db, d, false, snap, snapRow("r1", nil, "snap-3", zero)...)
+
+	mustExec(t, db, d, perm, "snap-1", "222222222222", "")
+	mustExec(t, db, d, perm, "snap-1", "", "all")
+	mustExec(t, db, d, perm, "snap-2", "222222222222", "")
+	mustFail(t, db, d, true, perm, "snap-1", "222222222222", "")
+	mustFail(t, db, d, true, perm, "snap-1", "", "all")
+	mustFail(t, db, d, false, perm, "snap-1", "", "")                         // neither
+	mustFail(t, db, d, false, perm, "snap-1", "333333333333", "all")          // both
+	mustFail(t, db, d, false, perm, "snap-1", "", "admins")                   // no such group
+	mustFail(t, db, d, false, perm, "snap-9", "333333333333", "")             // no such snapshot
+	mustFail(t, db, d, false, `DELETE FROM snapshots WHERE id = ?`, "snap-1") // has permissions
+
+	mustExec(t, db, d, sblk, "snap-1", big, d1, "c")
+	mustExec(t, db, d, sblk, "snap-1", 0, zero, "")
+	mustExec(t, db, d, sblk, "snap-2", 0, d1, "")
+	mustFail(t, db, d, true, sblk, "snap-1", 0, d2, "")
+	mustFail(t, db, d, false, sblk, "snap-1", -1, d2, "")
+	mustFail(t, db, d, false, sblk, "snap-1", 1, short, "")
+	mustFail(t, db, d, false, sblk, "snap-1", 2, nil, "")
+
+	mustExec(t, db, d, vol, volRow("r1", "111111111111", "vol-1", zero)...)
+	mustExec(t, db, d, vol, volRow("r1", "111111111111", "vol-2", d2)...)
+	mustFail(t, db, d, true, vol, volRow("r2", "222222222222", "vol-1", zero)...)
+	mustFail(t, db, d, false, vol, volRow("r1", "111111111111", "vol-3", short)...)
+	mustFail(t, db, d, false, vol, volRow("r1", "111111111111", "vol-3", nil)...)
+
+	mustExec(t, db, d, vblk, "vol-1", big, d1, "")
+	mustExec(t, db, d, vblk, "vol-1", 0, zero, "")
+	mustExec(t, db, d, vblk, "vol-2", 0, zero, "")
+	mustFail(t, db, d, true, vblk, "vol-1", 0, d1, "")
+	mustFail(t, db, d, false, vblk, "vol-1", -5, d1, "")
+	mustFail(t, db, d, false, vblk, "vol-1", 1, short, "")
+
+	mustExec(t, db, d, chunk, "r1", d1, 524288, 1000, big, "live")
+	mustExec(t, db, d, chunk, "r2", d1, 524288, 1000, 0, "deleting") // same digest, other region
+	mustExec(t, db, d, chunk, "r1", d2, 524288, 1000, 0, "deleting")
+	mustFail(t, db, d, true, chunk, "r1", d1, 1, 1, 1, "live")
+	mustFail(t, db, d, false, chunk, "r1", zero, 1, 1, 1, "gone")
+	mustFail(t, db, d, false, chunk, "r1", short, 1, 1, 1, "live")
+
+	mustExec(t, db, d, node, "r1", d1, []byte{0, 1, 0xff}, big)
+	mustExec(t, db, d, node, "r2", d1, []byte{}, 0)
+	mustFail(t, db, d, true, node, "r1", d1, []byte{2}, 0)
+	mustFail(t, db, d, false, node, "r1", short, []byte{2}, 0)
+	mustFail(t, db, d, false, node, "r1", d2, nil, 0)
+
+	// Blobs come back byte for byte, BIGINTs whole, and blobs sort
+	// bytewise (0xff after 0xab: unsigned).
+	var (
+		root, digest []byte
+		index, gen   int64
+	)
+	if err := db.QueryRow(d.Rebind(`SELECT root FROM snapshots WHERE id = ?`), "snap-1").Scan(&root); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(root, zero) {
+		t.Errorf("root %x, want 32 zero bytes", root)
+	}
+	if err := db.QueryRow(d.Rebind(`SELECT block_index, digest FROM volume_blocks WHERE volume_id = ? ORDER BY block_index DESC`), "vol-1").Scan(&index, &digest); err != nil {
+		t.Fatal(err)
+	}
+	if index != big || !bytes.Equal(digest, d1) {
+		t.Errorf("volume block %d %x, want %d %x", index, digest, big, d1)
+	}
+	if err := db.QueryRow(d.Rebind(`SELECT digest, gen FROM chunks WHERE region = ? ORDER BY digest DESC`), "r1").Scan(&digest, &gen); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(digest, d2) || gen != 0 {
+		t.Errorf("last chunk %x gen %d, want %x gen 0", digest, gen, d2)
+	}
+	// The upsert Touch relies on: raise gen of live rows only.
+	mustExec(t, db, d, `INSERT INTO chunks (region, digest, size, stored, gen, state) VALUES (?, ?, 1, 1, 7, 'live'), (?, ?, 1, 1, 7, 'live')
+ON CONFLICT (region, digest) DO UPDATE SET gen = excluded.gen WHERE chunks.state = 'live' AND chunks.gen < excluded.gen`,
+		"r2", d1, "r2", d2)
+	rows, err := db.Query(d.Rebind(`SELECT state, gen FROM chunks WHERE region = ? ORDER BY digest`), "r2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var state string
+		if err := rows.Scan(&state, &gen); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprint(state, gen))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	if !slices.Equal(got, []string{"deleting0", "live7"}) {
+		t.Errorf("chunks after upsert: %q, want [deleting0 live7]", got)
 	}
 }

@@ -1,0 +1,64 @@
+// Package blockstore stores the data behind snapshots and volumes: chunks,
+// which hold the blocks, and block maps, which say which chunk each block
+// of a snapshot holds. It knows nothing of databases, accounts or regions;
+// the service wires it to a blob store (for chunks) and to the metadata
+// store (for block-map nodes) through two small interfaces, blob.Store and
+// NodeStore.
+//
+// # Chunks
+//
+// A chunk is one block of openami.BlockSize bytes, named by the SHA-256 of
+// its plaintext and stored once per blob store under
+// "chunks/<first 2 hex digits>/<64 hex digits>" (ChunkKey). Because the name
+// is the hash of the content, two snapshots that hold the same block share
+// one chunk, a chunk is never rewritten in place, and every read can be
+// checked: Get decompresses the chunk and compares its SHA-256 with the
+// name it was asked for, and returns ErrCorrupt rather than data that does
+// not match. An all-zero block is never stored; ZeroDigest stands for it.
+//
+// A stored chunk is a small frame around the (usually compressed) block:
+//
+//	magic "OACK" (4 bytes) | format version (1) | kind (1) | reserved, zero (2) |
+//	plaintext length, big-endian (4) | payload
+//
+// where kind 0 is a raw payload (used when compression would not make the
+// chunk smaller, so incompressible data costs no decompression on read) and
+// kind 1 is one zstd frame. The version and kind leave room for encrypted
+// chunks without renaming anything already stored.
+//
+// # Block maps
+//
+// A block map is a persistent radix tree from block index (0 ≤ index <
+// 2^32) to chunk digest, four levels of 256-way nodes: a level-3 root, whose
+// slots pick bits 24–31 of the index, down to level-0 leaves, whose slots
+// pick bits 0–7 and hold chunk digests. Nodes are immutable and
+// content-addressed (a node's hash is the SHA-256 of its encoding), so a new
+// version of a map rewrites only the paths to the blocks that changed and
+// shares every other node with the old version: Maps.Apply costs
+// O(changes × depth) node writes, never O(map size).
+//
+// The encoding is canonical: absent and all-zero blocks have no entry, a
+// node with no entries does not exist (its parent has no slot for it), and
+// the empty map is ZeroDigest. Two maps with the same entries therefore have
+// the same root however they were built, which makes equality a hash
+// comparison and lets Maps.Diff skip every shared subtree.
+//
+// A node's encoding is
+//
+//	version (1 byte) | level (1) | count, big-endian (8) | presence bitmap (32) |
+//	one 32-byte hash per present slot, in slot order
+//
+// where count is the number of entries beneath the node (so the root gives
+// a map's number of data blocks without a walk) and bit i of the bitmap
+// (byte i/8, bit i%8) says whether slot i is present. Children of interior
+// nodes are node hashes; children of leaves are chunk digests. DecodeNode
+// accepts only canonical encodings.
+//
+// # Errors
+//
+// A missing chunk or node is an *openami.Error of class NotFound, wrapped
+// with what was being read. Data that fails verification (a bad frame or
+// node, or a hash that does not match its name) is an error of class
+// Internal for which errors.Is(err, ErrCorrupt) holds. A bad argument (a
+// block of the wrong size, an index out of range) is InvalidParameter.
+package blockstore
