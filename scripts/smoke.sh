@@ -78,6 +78,38 @@ pages = list(ec2.get_paginator("describe_tags").paginate())
 assert pages[0]["Tags"][0]["Key"] == "env", pages
 PY
 
+# Block storage: a snapshot through the EBS direct API, a volume from it.
+head -c 524288 /dev/urandom > "$work/block.bin"
+sum=$(openssl dgst -sha256 -binary "$work/block.bin" | base64)
+snap=$(aws ebs start-snapshot --volume-size 1 --description smoke --query SnapshotId --output text)
+check "ebs put-snapshot-block" aws ebs put-snapshot-block --snapshot-id "$snap" --block-index 7 \
+  --block-data "$work/block.bin" --data-length 524288 --checksum "$sum" --checksum-algorithm SHA256
+check "ebs put-snapshot-block refuses a bad checksum" bash -c "aws ebs put-snapshot-block --snapshot-id $snap --block-index 8 \
+  --block-data $work/block.bin --data-length 524288 --checksum AAAA --checksum-algorithm SHA256 2>&1 | grep -q ValidationException"
+check "ebs complete-snapshot" aws ebs complete-snapshot --snapshot-id "$snap" --changed-blocks-count 1
+for _ in $(seq 100); do
+  [ "$(aws ec2 describe-snapshots --snapshot-ids "$snap" --query 'Snapshots[0].State' --output text)" = completed ] && break
+  sleep 0.1
+done
+check "snapshot completed" bash -c "aws ec2 describe-snapshots --snapshot-ids $snap --query 'Snapshots[0].State' --output text | grep -qx completed"
+token=$(aws ebs list-snapshot-blocks --snapshot-id "$snap" --query 'Blocks[0].BlockToken' --output text)
+check "ebs get-snapshot-block returns the bytes" bash -c "aws ebs get-snapshot-block --snapshot-id $snap --block-index 7 --block-token '$token' '$work/out.bin' >/dev/null && cmp -s '$work/block.bin' '$work/out.bin'"
+vol=$(aws ec2 create-volume --availability-zone us-east-1a --snapshot-id "$snap" --volume-type gp3 --query VolumeId --output text)
+check "create-volume from the snapshot" bash -c "aws ec2 describe-volumes --volume-ids $vol --query 'Volumes[0].[Size,State]' --output text | grep -q '1.*available'"
+check "create-snapshot of the volume" aws ec2 create-snapshot --volume-id "$vol" --description "from smoke"
+check "copy-snapshot to another region" bash -c "aws ec2 copy-snapshot --region us-west-2 --source-region us-east-1 --source-snapshot-id $snap --query SnapshotId --output text | grep -q '^snap-'"
+check "delete-volume" aws ec2 delete-volume --volume-id "$vol"
+check "boto3 ebs" python3 - "$snap" <<'PY'
+import sys, boto3
+ebs = boto3.Session(profile_name="openami").client("ebs")
+blocks = ebs.list_snapshot_blocks(SnapshotId=sys.argv[1])["Blocks"]
+assert [b["BlockIndex"] for b in blocks] == [7], blocks
+data = ebs.get_snapshot_block(SnapshotId=sys.argv[1], BlockIndex=7, BlockToken=blocks[0]["BlockToken"])["BlockData"].read()
+assert len(data) == 524288
+PY
+check "gc while serving" "$bin" gc --data-dir "$data"
+check "fsck finds no damage" "$bin" fsck --data-dir "$data"
+
 check "delete-key-pair" aws ec2 delete-key-pair --key-name smoke
 check "key pair is gone" bash -c 'aws ec2 describe-key-pairs --query "length(KeyPairs)" | grep -qx 0'
 
