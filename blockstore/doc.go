@@ -35,7 +35,11 @@
 // content-addressed (a node's hash is the SHA-256 of its encoding), so a new
 // version of a map rewrites only the paths to the blocks that changed and
 // shares every other node with the old version: Maps.Apply costs
-// O(changes × depth) node writes, never O(map size).
+// O(changes × depth) node writes, never O(map size). Bytes are another
+// matter: a full leaf is 8 KiB, so changes scattered one per leaf write up
+// to 8 KiB each (1% of an 8 GiB map, scattered, rewrites ~90% of its leaf
+// bytes), while clustered changes, the usual shape of a volume's writes,
+// share their leaves (the same 1% in one run writes 2–4%).
 //
 // The encoding is canonical: absent and all-zero blocks have no entry, a
 // node with no entries does not exist (its parent has no slot for it), and

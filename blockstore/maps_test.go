@@ -404,7 +404,7 @@ func TestMapsBadNodes(t *testing.T) {
 // only nodes on the changed paths.
 func TestMapsStructureSharing(t *testing.T) {
 	const blocks = 16384
-	const changes = blocks / 100 // 163
+	const changes = 164 // 1%, rounded up
 	m := NewMaps(DefaultCacheBytes)
 	ns := newMemNodes()
 	full := model{}
