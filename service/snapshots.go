@@ -473,34 +473,32 @@ func pageLimit(max int) (int, error) {
 	return max, nil
 }
 
-// ListSnapshotBlocks returns a page of the blocks of a completed snapshot
-// that hold data, from startIndex on, with a token to read each.
-func (s *Service) ListSnapshotBlocks(ctx context.Context, p openami.Principal, id string, startIndex int64, maxResults int, token string) (BlockPage, error) {
+// listBlocks runs one page of a block listing: it decodes the page token
+// (bound to scope) or starts at startIndex, and calls walk in a read
+// transaction with the index to start from and an add function that
+// returns false once the page is full (recording where the next starts).
+func (s *Service) listBlocks(ctx context.Context, scope string, startIndex int64, maxResults int, token string,
+	walk func(tx metadata.Tx, from int64, add func(BlockEntry) bool) (volumeSize int64, err error)) (BlockPage, error) {
 	limit, err := pageLimit(maxResults)
 	if err != nil {
 		return BlockPage{}, err
 	}
-	scope := pagetoken.Scope("ListSnapshotBlocks", p.AccountID, id)
 	from, err := s.pageStart(scope, token, startIndex)
 	if err != nil {
 		return BlockPage{}, err
 	}
 	var page BlockPage
 	err = s.store.View(ctx, func(tx metadata.Tx) error {
-		snap, err := readableSnapshot(tx, p, id)
-		if err != nil {
-			return err
-		}
-		page.VolumeSize = snap.VolumeSize
-		ns := txNodes{tx: tx, region: p.Region}
-		err = s.maps.Walk(ns, snap.Root, from, func(index int64, d openami.Digest) error {
+		page.Blocks, page.NextToken = nil, ""
+		size, err := walk(tx, from, func(e BlockEntry) bool {
 			if len(page.Blocks) == limit {
-				page.NextToken = s.pageToken(scope, index)
-				return errStopWalk
+				page.NextToken = s.pageToken(scope, e.Index)
+				return false
 			}
-			page.Blocks = append(page.Blocks, BlockEntry{Index: index, Token: s.blockToken(snap.ID, index, d)})
-			return nil
+			page.Blocks = append(page.Blocks, e)
+			return true
 		})
+		page.VolumeSize = size
 		if errors.Is(err, errStopWalk) {
 			err = nil
 		}
@@ -512,41 +510,49 @@ func (s *Service) ListSnapshotBlocks(ctx context.Context, p openami.Principal, i
 
 var errStopWalk = errors.New("stop walk")
 
+// ListSnapshotBlocks returns a page of the blocks of a completed snapshot
+// that hold data, from startIndex on, with a token to read each.
+func (s *Service) ListSnapshotBlocks(ctx context.Context, p openami.Principal, id string, startIndex int64, maxResults int, token string) (BlockPage, error) {
+	scope := pagetoken.Scope("ListSnapshotBlocks", p.AccountID, id)
+	return s.listBlocks(ctx, scope, startIndex, maxResults, token, func(tx metadata.Tx, from int64, add func(BlockEntry) bool) (int64, error) {
+		snap, err := readableSnapshot(tx, p, id)
+		if err != nil {
+			return 0, err
+		}
+		return snap.VolumeSize, s.maps.Walk(txNodes{tx: tx, region: p.Region}, snap.Root, from, func(index int64, d openami.Digest) error {
+			if !add(BlockEntry{Index: index, Token: s.blockToken(snap.ID, index, d)}) {
+				return errStopWalk
+			}
+			return nil
+		})
+	})
+}
+
 // ListChangedBlocks returns a page of the indexes, from startIndex on,
 // where the second snapshot differs from the first (or, without a first,
 // where the second holds data), with tokens to read each side.
 func (s *Service) ListChangedBlocks(ctx context.Context, p openami.Principal, firstID, secondID string, startIndex int64, maxResults int, token string) (BlockPage, error) {
-	limit, err := pageLimit(maxResults)
-	if err != nil {
-		return BlockPage{}, err
-	}
 	scope := pagetoken.Scope("ListChangedBlocks", p.AccountID, firstID, secondID)
-	from, err := s.pageStart(scope, token, startIndex)
-	if err != nil {
-		return BlockPage{}, err
-	}
-	var page BlockPage
-	err = s.store.View(ctx, func(tx metadata.Tx) error {
+	return s.listBlocks(ctx, scope, startIndex, maxResults, token, func(tx metadata.Tx, from int64, add func(BlockEntry) bool) (int64, error) {
 		second, err := readableSnapshot(tx, p, secondID)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		var first openami.Snapshot
 		if firstID != "" {
 			if first, err = readableSnapshot(tx, p, firstID); err != nil {
-				return err
+				var e *openami.Error
+				if errors.As(err, &e) {
+					e.Field = "FirstSnapshotId"
+				}
+				return 0, err
 			}
 			if first.VolumeSize > second.VolumeSize {
-				return openami.FieldErrorf(openami.InvalidParameter, "FirstSnapshotId", "The first snapshot is larger than the second.")
+				return 0, openami.FieldErrorf(openami.InvalidParameter, "FirstSnapshotId", "The first snapshot is larger than the second.")
 			}
 		}
-		page.VolumeSize = second.VolumeSize
 		ns := txNodes{tx: tx, region: p.Region}
-		err = s.maps.Diff(ns, first.Root, second.Root, from, func(index int64, da, db openami.Digest) error {
-			if len(page.Blocks) == limit {
-				page.NextToken = s.pageToken(scope, index)
-				return errStopWalk
-			}
+		return second.VolumeSize, s.maps.Diff(ns, first.Root, second.Root, from, func(index int64, da, db openami.Digest) error {
 			e := BlockEntry{Index: index}
 			if !da.IsZero() {
 				e.Token = s.blockToken(first.ID, index, da)
@@ -554,16 +560,12 @@ func (s *Service) ListChangedBlocks(ctx context.Context, p openami.Principal, fi
 			if !db.IsZero() {
 				e.SecondToken = s.blockToken(second.ID, index, db)
 			}
-			page.Blocks = append(page.Blocks, e)
+			if !add(e) {
+				return errStopWalk
+			}
 			return nil
 		})
-		if errors.Is(err, errStopWalk) {
-			err = nil
-		}
-		return err
 	})
-	page.Expiry = s.nowUTC().Add(pagetoken.MaxAge)
-	return page, err
 }
 
 // GetSnapshotBlock reads one block of a snapshot the caller may read,
