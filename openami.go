@@ -59,6 +59,9 @@ const (
 	ResourceRegion    ResourceType = "region"
 	ResourceTag       ResourceType = "tag"
 	ResourceFilter    ResourceType = "filter"
+	// ResourceClientToken: an idempotency token reused with different
+	// parameters.
+	ResourceClientToken ResourceType = "client-token"
 )
 
 // Clock returns the current time. Services take one so that tests can move

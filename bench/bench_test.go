@@ -2,11 +2,15 @@
 // users run it: the binary built from ./cmd/openami, serving on loopback in
 // its own process, once on SQLite (the default) and once on a throwaway
 // PostgreSQL, and, for comparison in the same run, moto_server.
+// BenchmarkBlocks (blocks_test.go) measures the block store the same way:
+// ingest through the EBS direct API against sha256sum, disk footprint
+// after copies, and CreateVolume latency against snapshot size.
 //
 // It holds only benchmarks, so `go test ./...` compiles it and runs
 // nothing. Run it with
 //
-//	go test -run '^$' -bench . -benchtime 3s -timeout 15m ./bench/
+//	go test -run '^$' -bench API -benchtime 3s -timeout 15m ./bench/
+//	go test -run '^$' -bench Blocks -benchtime 1x -timeout 20m ./bench/
 //
 // docs/BENCHMARKS.md describes what is measured and the latest results.
 package bench

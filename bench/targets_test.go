@@ -33,6 +33,9 @@ type target struct {
 	// host), which finds the postmaster and its backends in /proc.
 	pgDir string
 	dsn   string // the postgres target's database
+	// dataDir and cmd are an openami target's data directory and process.
+	dataDir string
+	cmd     *exec.Cmd
 }
 
 // build builds ./cmd/openami into dir, as a user would, and returns the
@@ -88,7 +91,7 @@ func startOpenami(b *testing.B, bin, name string, args ...string) *target {
 		}
 		exited <- head.String()
 	}()
-	t := &target{name: name, pid: cmd.Process.Pid}
+	t := &target{name: name, pid: cmd.Process.Pid, dataDir: dataDir, cmd: cmd}
 	select {
 	case t.endpoint = <-endpoint:
 	case out := <-exited:

@@ -341,6 +341,19 @@ func (c *Chunks) Get(ctx context.Context, d openami.Digest, dst []byte) error {
 	return DecodeChunk(d, buf[:n], dst)
 }
 
+// Has reports whether the chunk's blob is stored. It returns an error only
+// when the blob store cannot tell.
+func (c *Chunks) Has(ctx context.Context, d openami.Digest) (bool, error) {
+	_, err := c.b.Stat(ctx, ChunkKey(d))
+	if errors.Is(err, openami.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("blockstore: stat chunk %s: %w", d, err)
+	}
+	return true, nil
+}
+
 // Delete removes the chunk named d. Deleting a missing chunk, or
 // ZeroDigest, is not an error. Only garbage collection, which knows that
 // no block map refers to d, should call it.

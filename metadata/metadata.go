@@ -29,6 +29,13 @@ import (
 type Store interface {
 	// View runs fn in a read-only transaction.
 	View(ctx context.Context, fn func(Tx) error) error
+	// ViewSerial runs fn in a read-only transaction whose view is that of
+	// some serial order of every read-write transaction: it sees all of a
+	// transaction that committed before it and that any of its reads
+	// depends on. Garbage collection marks in one, so that it cannot miss a
+	// reference made by a writer that started before it. It may wait for
+	// concurrent writers to finish first.
+	ViewSerial(ctx context.Context, fn func(Tx) error) error
 	// Update runs fn in a read-write transaction and commits it if fn
 	// returns nil. Implementations may run fn more than once when a
 	// transaction conflicts with a concurrent one, so fn must not have
@@ -310,7 +317,9 @@ type Chunks interface {
 	// it. It reports whether it inserted the row; an existing row, in any
 	// state, is left alone.
 	Claim(region string, d openami.Digest) (bool, error)
-	// Delete removes a chunk's record.
+	// Delete removes a chunk's record if it is deleting. A live record is
+	// left alone: it means a writer stored the chunk anew after another
+	// collection finished deleting it.
 	Delete(region string, d openami.Digest) error
 	// Stats returns the number of chunks of the region and their stored
 	// bytes.

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strconv"
@@ -70,42 +71,62 @@ func (s *Service) blocks(region string) (*regionBlocks, error) {
 	return b, nil
 }
 
+// storedChunk is a chunk a writer is about to reference.
+type storedChunk struct {
+	metadata.Chunk
+	// wrote is false when the blob store already had the chunk, so this
+	// writer relies on a blob someone else stored.
+	wrote bool
+}
+
 // storeChunk stores one block (exactly BlockSize bytes) in the region's
-// chunk store and returns its digest and the chunk record to Touch when the
-// reference to it commits. An all-zero block is not stored: it returns
-// ZeroDigest and ok false.
-func (s *Service) storeChunk(ctx context.Context, rb *regionBlocks, data []byte) (openami.Digest, metadata.Chunk, bool, error) {
-	d, stored, _, err := rb.chunks.Put(ctx, data)
+// chunk store and returns its digest and the chunk to reference when the
+// write commits. An all-zero block is not stored: it returns ZeroDigest and
+// a nil chunk.
+func (s *Service) storeChunk(ctx context.Context, rb *regionBlocks, data []byte) (openami.Digest, *storedChunk, error) {
+	d, stored, wrote, err := rb.chunks.Put(ctx, data)
+	if err != nil || d.IsZero() {
+		return d, nil, err
+	}
+	return d, &storedChunk{Chunk: metadata.Chunk{Digest: d, Size: openami.BlockSize, Stored: stored, State: metadata.ChunkLive}, wrote: wrote}, nil
+}
+
+// zeroBlockSum is the SHA-256 of an all-zero block.
+var zeroBlockSum = sha256.Sum256(make([]byte, openami.BlockSize))
+
+// storeVerifiedChunk is storeChunk for a block whose SHA-256 the caller
+// has computed: it is not hashed again, and a zero block is recognised by
+// its hash alone.
+func (s *Service) storeVerifiedChunk(ctx context.Context, rb *regionBlocks, sum [32]byte, data []byte) (openami.Digest, *storedChunk, error) {
+	if sum == zeroBlockSum {
+		return openami.ZeroDigest, nil, nil
+	}
+	d := openami.Digest(sum)
+	stored, wrote, err := rb.chunks.PutVerified(ctx, d, data)
 	if err != nil {
-		return d, metadata.Chunk{}, false, err
+		return d, nil, err
 	}
-	if d.IsZero() {
-		return d, metadata.Chunk{}, false, nil
-	}
-	return d, metadata.Chunk{Digest: d, Size: openami.BlockSize, Stored: stored, State: metadata.ChunkLive}, true, nil
+	return d, &storedChunk{Chunk: metadata.Chunk{Digest: d, Size: openami.BlockSize, Stored: stored, State: metadata.ChunkLive}, wrote: wrote}, nil
 }
 
 // errCollecting marks a commit that lost a race with garbage collection.
 var errCollecting = errors.New("service: a referenced chunk is being collected")
 
+// collectWait bounds how long a writer waits for a collection to finish
+// deleting a chunk it wants to store again.
+const collectWait = 30 * time.Second
+
 // commitWithChunks runs fn in a transaction that also records the chunks
-// as referenced in the current generation. If a collection is deleting one
-// of them, it waits until the collection has removed it, stores the blocks
-// again with restore, and retries.
-func (s *Service) commitWithChunks(ctx context.Context, region string, chunks []metadata.Chunk, restore func() error, fn func(tx metadata.Tx) error) error {
+// as referenced in the current generation. It makes sure each chunk's blob
+// is there to be referenced: a chunk whose row a collection is deleting, or
+// whose row is gone while this writer found the blob rather than writing
+// it (a collection may have deleted the blob since), is waited for and
+// stored again with restore, and the commit retried.
+func (s *Service) commitWithChunks(ctx context.Context, rb *regionBlocks, chunks []*storedChunk, restore func() error, fn func(tx metadata.Tx) error) error {
 	for attempt := 0; ; attempt++ {
 		err := s.store.Update(ctx, func(tx metadata.Tx) error {
-			if len(chunks) > 0 {
-				gen, err := generation(tx, region)
-				if err != nil {
-					return err
-				}
-				if err := tx.Chunks().Touch(region, chunks, gen); err != nil {
-					if errors.Is(err, openami.ErrIncorrectState) {
-						return errCollecting
-					}
-					return err
-				}
+			if err := s.touch(ctx, tx, rb, chunks); err != nil {
+				return err
 			}
 			return fn(tx)
 		})
@@ -115,18 +136,70 @@ func (s *Service) commitWithChunks(ctx context.Context, region string, chunks []
 		if attempt == 20 || restore == nil {
 			return fmt.Errorf("service: commit blocks: %w", err)
 		}
-		if err := s.waitCollected(ctx, region, chunks); err != nil {
+		if err := s.waitCollected(ctx, rb.name, chunks); err != nil {
 			return err
 		}
 		if err := restore(); err != nil {
 			return err
 		}
+		for _, c := range chunks {
+			c.wrote = true // restore stored every one of them
+		}
 	}
 }
 
-// waitCollected waits until none of the chunks is being deleted: a chunk
-// row leaves the deleting state only by being removed, after its blob is.
-func (s *Service) waitCollected(ctx context.Context, region string, chunks []metadata.Chunk) error {
+// touch records the chunks as referenced in tx (see commitWithChunks). A
+// collection deletes a blob only after moving its row to deleting, and
+// deletes the row only after the blob; so within tx, a live row means the
+// blob is there, and no row with the blob present means no collection is
+// deleting it, and this transaction's new row stops any from starting.
+func (s *Service) touch(ctx context.Context, tx metadata.Tx, rb *regionBlocks, chunks []*storedChunk) error {
+	if len(chunks) == 0 {
+		return nil
+	}
+	gen, err := generation(tx, rb.name)
+	if err != nil {
+		return err
+	}
+	rows := make([]metadata.Chunk, 0, len(chunks))
+	for _, c := range chunks {
+		if !c.wrote {
+			row, err := tx.Chunks().Get(rb.name, c.Digest)
+			switch {
+			case errors.Is(err, openami.ErrNotFound):
+				ok, err := rb.chunks.Has(ctx, c.Digest)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return errCollecting
+				}
+			case err != nil:
+				return err
+			case row.State != metadata.ChunkLive:
+				return errCollecting
+			}
+		}
+		rows = append(rows, c.Chunk)
+	}
+	for len(rows) > 0 {
+		n := min(len(rows), 2000)
+		if err := tx.Chunks().Touch(rb.name, rows[:n], gen); err != nil {
+			if errors.Is(err, openami.ErrIncorrectState) {
+				return errCollecting
+			}
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
+// waitCollected waits, for at most collectWait, until none of the chunks
+// is being deleted: a chunk row leaves the deleting state only by being
+// removed, after its blob is.
+func (s *Service) waitCollected(ctx context.Context, region string, chunks []*storedChunk) error {
+	deadline := time.Now().Add(collectWait)
 	for {
 		busy := false
 		err := s.store.View(ctx, func(tx metadata.Tx) error {
@@ -148,10 +221,48 @@ func (s *Service) waitCollected(ctx context.Context, region string, chunks []met
 		if err != nil || !busy {
 			return err
 		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("service: a chunk has been in garbage collection for over %v; run openami gc to finish it", collectWait)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// readChunk reads a referenced chunk into dst. The chunk must exist: a
+// missing one is damage, reported as an internal error, never as the
+// caller's NotFound.
+func readChunk(ctx context.Context, rb *regionBlocks, d openami.Digest, dst []byte) error {
+	err := rb.chunks.Get(ctx, d, dst)
+	if errors.Is(err, openami.ErrNotFound) {
+		return fmt.Errorf("service: chunk %s of region %s is missing: %w", d, rb.name, blockstore.ErrCorrupt)
+	}
+	return err
+}
+
+// applyBlocks applies every block list returns (pages in index order, from
+// after -1) to the map root and returns the new root.
+func (s *Service) applyBlocks(ns txNodes, root openami.Digest, list func(after int64, limit int) ([]metadata.BlockRef, error)) (openami.Digest, error) {
+	after := int64(-1)
+	for {
+		blocks, err := list(after, 8192)
+		if err != nil || len(blocks) == 0 {
+			return root, err
+		}
+		if root, err = s.maps.Apply(ns, root, changesOf(blocks)); err != nil {
+			return root, err
+		}
+		after = blocks[len(blocks)-1].Index
+	}
+}
+
+func changesOf(blocks []metadata.BlockRef) []blockstore.Change {
+	out := make([]blockstore.Change, len(blocks))
+	for i, b := range blocks {
+		out[i] = blockstore.Change{Index: b.Index, Digest: b.Digest}
+	}
+	return out
 }

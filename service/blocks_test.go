@@ -307,6 +307,29 @@ func TestPendingSnapshotsSurviveRestart(t *testing.T) {
 	}
 }
 
+// waitCompleted runs the completer until the snapshot is completed.
+func (f *fixture) waitCompleted(t *testing.T, region, id string) openami.Snapshot {
+	t.Helper()
+	for i := 0; i < 500; i++ {
+		f.svc.completions.pass(context.Background())
+		var sn openami.Snapshot
+		f.store.View(context.Background(), func(tx metadata.Tx) error {
+			var err error
+			sn, err = tx.Snapshots().Get(region, id)
+			return err
+		})
+		if sn.State == openami.SnapshotCompleted {
+			return sn
+		}
+		if sn.State == openami.SnapshotError {
+			t.Fatalf("snapshot %s failed: %s", id, sn.StateReason)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("snapshot %s did not complete", id)
+	return openami.Snapshot{}
+}
+
 func TestCrossRegionCopyMovesOnlyMissingBlocks(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, "", nil)
@@ -334,16 +357,23 @@ func TestCrossRegionCopyMovesOnlyMissingBlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, stats, err := f.svc.copyMap(ctx, "us-east-1", "us-west-2", child.Root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stats.Chunks != 100 || stats.ChunksCopied != 1 || stats.BytesCopied != openami.BlockSize {
-		t.Fatalf("copy of the child: %+v", stats)
-	}
+	f.waitCompleted(t, "us-west-2", first.ID)
+	// Copy the child by hand to see what moves.
 	second, err := f.svc.CopySnapshot(ctx, west, CopySnapshotInput{SourceSnapshotID: child.ID, SourceRegion: "us-east-1"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	f.waitCompleted(t, "us-west-2", second.ID)
+	probe := second.Snapshot
+	probe.ID = "snap-0000000000000000a"
+	probe.Deadline = f.clock.now().Add(time.Hour)
+	f.store.Update(ctx, func(tx metadata.Tx) error { return tx.Snapshots().Create(probe) })
+	stats, err := f.svc.copyInto(ctx, child.Snapshot, probe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Blocks != 100 || stats.ChunksCopied != 0 {
+		t.Fatalf("a third copy moved chunks: %+v", stats)
 	}
 	// Both copies read right in the west, after the sources are gone.
 	f.svc.DeleteVolume(ctx, f.p, vol.ID)

@@ -11,133 +11,159 @@ import (
 
 // CopyStats says how much a cross-region copy moved.
 type CopyStats struct {
-	Nodes, NodesCopied   int
-	Chunks, ChunksCopied int
-	BytesCopied          int64 // block bytes read from the source and stored at the destination
+	Blocks       int   // blocks with data in the source map
+	ChunksCopied int   // chunks the destination lacked and received
+	BytesCopied  int64 // block bytes read from the source and stored at the destination
 }
 
-// copyMap makes the block map root of region src usable in region dst: it
-// copies the map's nodes and chunks that dst lacks, and nothing else, so a
-// later copy of a child map moves only the blocks that changed. It returns
-// a function to run in the transaction that commits the copy, which
-// writes the nodes and records every chunk of the map as referenced in
-// dst's current generation.
-//
-// The chunks are read from src (verified) and stored in dst before that
-// transaction; if the copy never commits they are orphans that a
-// collection frees.
-func (s *Service) copyMap(ctx context.Context, src, dst string, root openami.Digest) (commit func(tx metadata.Tx) error, stats CopyStats, err error) {
-	if root.IsZero() {
-		return func(metadata.Tx) error { return nil }, stats, nil
-	}
-	from, err := s.blocks(src)
+// copyBatch is how many blocks a cross-region copy moves per transaction:
+// it bounds both the copy's memory and how long a copied chunk waits
+// unreferenced before its batch commits.
+const copyBatch = 1024
+
+// copyInto fills the pending snapshot dst (in its own region) with the
+// block map of the completed snapshot src (in another region), moving only
+// the chunks dst's region lacks, and then hands dst to the completer,
+// which builds its map; block maps are canonical, so every node dst's
+// region already has is shared, not duplicated. Blocks are recorded as
+// dst's pending blocks batch by batch, so garbage collection keeps what was
+// copied, and memory stays bounded whatever the snapshot's size.
+func (s *Service) copyInto(ctx context.Context, src, dst openami.Snapshot) (CopyStats, error) {
+	var stats CopyStats
+	from, err := s.blocks(src.Region)
 	if err != nil {
-		return nil, stats, err
+		return stats, err
 	}
-	to, err := s.blocks(dst)
+	to, err := s.blocks(dst.Region)
 	if err != nil {
-		return nil, stats, err
+		return stats, err
 	}
-	// Read the map's nodes and digests from the source.
-	nodes := map[openami.Digest][]byte{}
-	var order []openami.Digest
-	chunks := map[openami.Digest]bool{}
-	err = s.store.View(ctx, func(tx metadata.Tx) error {
-		ns := txNodes{tx: tx, region: src}
-		return s.maps.Mark(ns, root,
-			func(h openami.Digest) bool { _, ok := nodes[h]; return ok },
-			func(h openami.Digest) error {
-				data, err := tx.Nodes().Get(src, h)
-				nodes[h] = data
-				order = append(order, h)
-				return err
-			},
-			func(d openami.Digest) error { chunks[d] = true; return nil })
-	})
-	if err != nil {
-		return nil, stats, err
-	}
-	stats.Nodes, stats.Chunks = len(nodes), len(chunks)
-	// Which chunks does the destination lack?
-	var missing []openami.Digest
-	var collecting []metadata.Chunk
-	err = s.store.View(ctx, func(tx metadata.Tx) error {
-		for d := range chunks {
-			c, err := tx.Chunks().Get(dst, d)
-			if err == nil && c.State != metadata.ChunkLive {
-				collecting = append(collecting, c)
+	buf := make([]byte, openami.BlockSize)
+	next := int64(0)
+	for {
+		// The next batch of the source's map.
+		var batch []metadata.BlockRef
+		err := s.store.View(ctx, func(tx metadata.Tx) error {
+			batch = batch[:0]
+			err := s.maps.Walk(txNodes{tx: tx, region: src.Region}, src.Root, next, func(index int64, d openami.Digest) error {
+				if len(batch) == copyBatch {
+					return errStopWalk
+				}
+				batch = append(batch, metadata.BlockRef{Index: index, Digest: d})
+				return nil
+			})
+			if errors.Is(err, errStopWalk) {
+				err = nil
 			}
-			if errors.Is(err, openami.ErrNotFound) || err == nil && c.State != metadata.ChunkLive {
-				missing = append(missing, d)
-				continue
+			return err
+		})
+		if err != nil {
+			return stats, err
+		}
+		if len(batch) == 0 {
+			break
+		}
+		next = batch[len(batch)-1].Index + 1
+		stats.Blocks += len(batch)
+
+		// Which of its chunks does the destination lack?
+		var (
+			chunks  []*storedChunk
+			missing []*storedChunk
+		)
+		err = s.store.View(ctx, func(tx metadata.Tx) error {
+			for _, b := range batch {
+				c := &storedChunk{Chunk: metadata.Chunk{Digest: b.Digest, Size: openami.BlockSize, State: metadata.ChunkLive}}
+				row, err := tx.Chunks().Get(dst.Region, b.Digest)
+				if err != nil && !errors.Is(err, openami.ErrNotFound) {
+					return err
+				}
+				if err != nil || row.State != metadata.ChunkLive {
+					missing = append(missing, c)
+				}
+				chunks = append(chunks, c)
 			}
+			return nil
+		})
+		if err != nil {
+			return stats, err
+		}
+		copyMissing := func() error {
+			for _, c := range missing {
+				if err := readChunk(ctx, from, c.Digest, buf); err != nil {
+					return err
+				}
+				stored, wrote, err := to.chunks.PutVerified(ctx, c.Digest, buf)
+				if err != nil {
+					return err
+				}
+				c.Stored, c.wrote = stored, wrote
+			}
+			return nil
+		}
+		if err := s.waitCollected(ctx, dst.Region, missing); err != nil {
+			return stats, err
+		}
+		if err := copyMissing(); err != nil {
+			return stats, err
+		}
+		stats.ChunksCopied += len(missing)
+		stats.BytesCopied += int64(len(missing)) * openami.BlockSize
+		err = s.commitWithChunks(ctx, to, chunks, func() error { missing = chunks; return copyMissing() }, func(tx metadata.Tx) error {
+			snap, err := tx.Snapshots().Get(dst.Region, dst.ID)
 			if err != nil {
 				return err
 			}
-		}
-		for h := range nodes {
-			if _, err := tx.Nodes().Get(dst, h); err == nil {
-				continue
-			} else if !errors.Is(err, openami.ErrNotFound) {
-				return err
+			if snap.State != openami.SnapshotPending {
+				return fmt.Errorf("service: copy target %s is %s", dst.ID, snap.State)
 			}
-			stats.NodesCopied++
+			for _, b := range batch {
+				if err := tx.Snapshots().PutBlock(dst.ID, b); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return stats, err
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, stats, err
 	}
-	// A chunk being collected in the destination must be gone before it is
-	// stored again, or the collection would delete the new copy.
-	if err := s.waitCollected(ctx, dst, collecting); err != nil {
-		return nil, stats, err
-	}
-	buf := make([]byte, openami.BlockSize)
-	stored := map[openami.Digest]int64{}
-	copyChunk := func(d openami.Digest) error {
-		if err := from.chunks.Get(ctx, d, buf); err != nil {
-			return fmt.Errorf("service: copy chunk %s from %s: %w", d, src, err)
-		}
-		n, _, err := to.chunks.PutVerified(ctx, d, buf)
-		stored[d] = n
-		return err
-	}
-	for _, d := range missing {
-		if err := copyChunk(d); err != nil {
-			return nil, stats, err
-		}
-		stats.ChunksCopied++
-		stats.BytesCopied += openami.BlockSize
-	}
-	commit = func(tx metadata.Tx) error {
-		ns, err := nodesFor(tx, dst)
+	err = s.store.Update(ctx, func(tx metadata.Tx) error {
+		snap, err := tx.Snapshots().Get(dst.Region, dst.ID)
 		if err != nil {
 			return err
 		}
-		for _, h := range order {
-			if err := ns.PutNode(h, nodes[h]); err != nil {
-				return err
-			}
-		}
-		// Every chunk of the map is referenced anew in the destination,
-		// copied or not: one it already had may be garbage a collection
-		// is about to free.
-		refs := make([]metadata.Chunk, 0, len(chunks))
-		for d := range chunks {
-			refs = append(refs, metadata.Chunk{Digest: d, Size: openami.BlockSize, Stored: stored[d], State: metadata.ChunkLive})
-		}
-		for len(refs) > 0 {
-			n := min(len(refs), 2000)
-			if err := tx.Chunks().Touch(dst, refs[:n], ns.gen); err != nil {
-				if errors.Is(err, openami.ErrIncorrectState) {
-					return errCollecting
-				}
-				return err
-			}
-			refs = refs[n:]
-		}
-		return nil
+		snap.Completing = true
+		return tx.Snapshots().Update(snap)
+	})
+	if err == nil {
+		s.completions.kick()
 	}
-	return commit, stats, nil
+	return stats, err
+}
+
+// copyInBackground runs copyInto for a CopySnapshot and turns the copy to
+// error, with the reason, if it fails. A copy interrupted by a restart
+// stays pending until its deadline and then errors; copies resume with
+// the durable task queue that CopyImage brings.
+func (s *Service) copyInBackground(src, dst openami.Snapshot) {
+	s.completions.wg.Add(1)
+	go func() {
+		defer s.completions.wg.Done()
+		ctx := s.completions.context()
+		_, err := s.copyInto(ctx, src, dst)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		s.completions.log.Error("snapshot copy", "snapshot", dst.ID, "source", src.ID, "error", err)
+		s.store.Update(context.Background(), func(tx metadata.Tx) error {
+			snap, err := tx.Snapshots().Get(dst.Region, dst.ID)
+			if err != nil || snap.State != openami.SnapshotPending {
+				return err
+			}
+			snap.State = openami.SnapshotError
+			snap.StateReason = "The copy failed: " + err.Error()
+			return tx.Snapshots().Update(snap)
+		})
+	}()
 }

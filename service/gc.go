@@ -5,30 +5,38 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/blob"
+	"github.com/openami/openami/blockstore"
+	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/metadata"
 )
 
-// Garbage collection is mark and sweep, per region.
+// Garbage collection is mark and sweep, per region, one collection at a
+// time (a lease in the settings table).
 //
 // Every chunk row and block-map node carries the generation in which it
 // was last written or referenced anew. A collection first raises the
 // region's generation to G, then marks everything reachable from every
-// snapshot, volume base, volume overlay and pending snapshot in one
-// consistent read, then deletes what it did not mark and was last touched
-// before G. Why this is safe:
+// snapshot, volume base, volume overlay and pending snapshot in one serial
+// read (ViewSerial: it sees every writer that could have read a
+// generation below G, and every transaction whose reads it depends on),
+// then deletes what it did not mark and was last touched before G. Why this
+// is safe:
 //
 //   - A reference made after the mark either copies one that existed when
 //     the mark read the store (a snapshot made from a volume, a volume from
-//     a snapshot, a copy, a child map sharing its parent's nodes), so the
-//     mark reached it; or it is a new chunk or node, written by a
-//     transaction that touched it in generation G or later.
+//     a snapshot, a same-region copy, a child map sharing its parent's
+//     nodes), so the mark reached it; or it is a new chunk or node, written
+//     by a transaction that touched it in generation G or later.
 //   - A chunk's blob is deleted only after its row is moved to "deleting"
-//     in a transaction; a writer whose Touch meets that state waits until
-//     the row is gone and stores the blob again (commitWithChunks).
+//     in a transaction, and the row only after the blob. A writer's commit
+//     (commitWithChunks) accepts a chunk only with a live row, or with no
+//     row and the blob present, checked inside its transaction; otherwise
+//     it waits for the collection and stores the blob again.
 //   - A blob with no row (its writer crashed between storing it and
 //     committing) is deleted only once it is older than orphanAge, and by
 //     the same claim-then-delete protocol.
@@ -56,15 +64,47 @@ type marks struct {
 	chunks map[openami.Digest]bool
 }
 
+// gcLease is how long a collection holds a region: far longer than one
+// takes, so that only a crashed collection's lease ever expires.
+const gcLease = 6 * time.Hour
+
+func gcLeaseSetting(region string) string { return "gc-lease/" + region }
+
 // GC collects the garbage of one region's block store and returns what it
-// did. It is safe to run while the server serves requests, and from
-// several processes at once.
+// did. It is safe to run while the server serves requests. One collection
+// runs per region at a time, whichever process starts it; another gets an
+// IncorrectState error.
 func (s *Service) GC(ctx context.Context, region string) (GCResult, error) {
 	res := GCResult{Region: region}
 	rb, err := s.blocks(region)
 	if err != nil {
 		return res, err
 	}
+	holder := ids.New("gc")
+	err = s.store.Update(ctx, func(tx metadata.Tx) error {
+		v, err := tx.Settings().Get(gcLeaseSetting(region))
+		if err != nil && !errors.Is(err, openami.ErrNotFound) {
+			return err
+		}
+		if err == nil {
+			if _, until, ok := strings.Cut(string(v), " "); ok {
+				if t, err := time.Parse(time.RFC3339, until); err == nil && s.now().Before(t) {
+					return openami.Errorf(openami.IncorrectState, "", "a garbage collection of %s is already running (%s)", region, v)
+				}
+			}
+		}
+		return tx.Settings().Put(gcLeaseSetting(region), []byte(holder+" "+s.now().Add(gcLease).UTC().Format(time.RFC3339)))
+	})
+	if err != nil {
+		return res, err
+	}
+	defer s.store.Update(context.WithoutCancel(ctx), func(tx metadata.Tx) error {
+		v, err := tx.Settings().Get(gcLeaseSetting(region))
+		if err != nil || !strings.HasPrefix(string(v), holder+" ") {
+			return err
+		}
+		return tx.Settings().Put(gcLeaseSetting(region), []byte("released"))
+	})
 	// Start a new generation: everything touched from now on is kept.
 	err = s.store.Update(ctx, func(tx metadata.Tx) error {
 		g, err := generation(tx, region)
@@ -77,7 +117,7 @@ func (s *Service) GC(ctx context.Context, region string) (GCResult, error) {
 	if err != nil {
 		return res, err
 	}
-	m, err := s.mark(ctx, region)
+	m, err := s.mark(ctx, region, s.maps)
 	if err != nil {
 		return res, err
 	}
@@ -194,11 +234,11 @@ func (s *Service) deleteChunk(ctx context.Context, rb *regionBlocks, c metadata.
 	return true, s.store.Update(ctx, func(tx metadata.Tx) error { return tx.Chunks().Delete(rb.name, c.Digest) })
 }
 
-// mark reads, in one consistent view, everything the region's block maps,
-// volume overlays and pending snapshots reference.
-func (s *Service) mark(ctx context.Context, region string) (marks, error) {
+// mark reads, in one serial view (see metadata.Store.ViewSerial), everything
+// the region's block maps, volume overlays and pending snapshots reference.
+func (s *Service) mark(ctx context.Context, region string, maps *blockstore.Maps) (marks, error) {
 	m := marks{nodes: map[openami.Digest]bool{}, chunks: map[openami.Digest]bool{}}
-	err := s.store.View(ctx, func(tx metadata.Tx) error {
+	err := s.store.ViewSerial(ctx, func(tx metadata.Tx) error {
 		ns := txNodes{tx: tx, region: region}
 		seen := func(h openami.Digest) bool { return m.nodes[h] }
 		node := func(h openami.Digest) error { m.nodes[h] = true; return nil }
@@ -228,7 +268,7 @@ func (s *Service) mark(ctx context.Context, region string) (marks, error) {
 				return err
 			}
 			for _, sn := range snaps {
-				if err := s.maps.Mark(ns, sn.Root, seen, node, chunk); err != nil {
+				if err := maps.Mark(ns, sn.Root, seen, node, chunk); err != nil {
 					return fmt.Errorf("service: mark snapshot %s: %w", sn.ID, err)
 				}
 				if sn.State == openami.SnapshotPending {
@@ -249,7 +289,7 @@ func (s *Service) mark(ctx context.Context, region string) (marks, error) {
 				return err
 			}
 			for _, v := range vols {
-				if err := s.maps.Mark(ns, v.Base, seen, node, chunk); err != nil {
+				if err := maps.Mark(ns, v.Base, seen, node, chunk); err != nil {
 					return fmt.Errorf("service: mark volume %s: %w", v.ID, err)
 				}
 				if err := markBlocks(func(a int64) ([]metadata.BlockRef, error) { return tx.Volumes().Blocks(v.ID, a, 4096) }); err != nil {
@@ -295,7 +335,9 @@ func (s *Service) Fsck(ctx context.Context, region string, verify bool) (FsckRep
 	if err != nil {
 		return rep, err
 	}
-	m, err := s.mark(ctx, region)
+	// Read every node from the store itself: the cache would hide a
+	// missing one.
+	m, err := s.mark(ctx, region, blockstore.NewMaps(0))
 	var missingNode *openami.Error
 	if errors.As(err, &missingNode) && missingNode.Class == openami.NotFound {
 		rep.MissingNodes = append(rep.MissingNodes, err.Error())

@@ -1,12 +1,16 @@
 package service
 
 import (
+	"math"
+
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/internal/pagetoken"
 )
 
-// pageBounds are the limits of an action's MaxResults.
+// pageBounds are the limits of an action's MaxResults, and its default
+// page size (0: without MaxResults, everything in one page, as EC2's
+// Describe actions answer unpaginated callers).
 type pageBounds struct{ min, max, def int }
 
 // listPage returns one page of resources in id order: it fetches batches
@@ -18,7 +22,9 @@ func listPage[T any](s *Service, scope string, pg Page, b pageBounds, fetch func
 	if limit == 0 {
 		limit = b.def
 	}
-	if limit < b.min || limit > b.max {
+	if limit == 0 && pg.MaxResults == 0 {
+		limit = math.MaxInt - 1
+	} else if limit < b.min || limit > b.max {
 		return nil, "", openami.FieldErrorf(openami.InvalidParameter, "MaxResults", "Value (%d) for parameter maxResults is invalid. Expecting a value between %d and %d.", pg.MaxResults, b.min, b.max)
 	}
 	after := ""
@@ -30,7 +36,7 @@ func listPage[T any](s *Service, scope string, pg Page, b pageBounds, fetch func
 		after = string(raw)
 	}
 	var out []T
-	batch := max(limit+1, 256)
+	batch := min(max(limit+1, 256), 1000)
 	for {
 		items, err := fetch(after, batch)
 		if err != nil {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/openami/openami"
-	"github.com/openami/openami/blockstore"
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/internal/pagetoken"
 	"github.com/openami/openami/metadata"
@@ -25,10 +24,6 @@ const maxVolumeGiB = 65536
 // noVolume is the volume id of snapshots not taken from a volume.
 const noVolume = "vol-ffffffff"
 
-// zeroBlockSum is the SHA-256 of an all-zero block, the checksum a client
-// sends for one.
-var zeroBlockSum = sha256.Sum256(make([]byte, openami.BlockSize))
-
 // SnapshotView is a snapshot with its tags.
 type SnapshotView struct {
 	openami.Snapshot
@@ -42,8 +37,8 @@ type StartSnapshotInput struct {
 	Description string
 	Tags        []openami.Tag
 	ClientToken string
-	// Timeout is how long the snapshot may go without a block written or
-	// being completed before it errors; 0 means the default, 60 minutes.
+	// Timeout is how long after its start the snapshot may stay
+	// uncompleted before it errors; 0 means the default, 60 minutes.
 	Timeout   time.Duration
 	Encrypted bool
 	KmsKeyArn string
@@ -224,10 +219,8 @@ func (s *Service) PutSnapshotBlock(ctx context.Context, p openami.Principal, in 
 		return "", err
 	}
 	// Check the snapshot before storing anything.
-	var snap openami.Snapshot
 	err = s.store.View(ctx, func(tx metadata.Tx) error {
-		var err error
-		snap, err = writableSnapshot(tx, p, in.SnapshotID, in.Index)
+		_, err := writableSnapshot(tx, p, in.SnapshotID, in.Index)
 		return err
 	})
 	if err != nil {
@@ -237,16 +230,13 @@ func (s *Service) PutSnapshotBlock(ctx context.Context, p openami.Principal, in 
 	if err != nil {
 		return "", err
 	}
-	d, chunk, stored, err := s.storeChunk(ctx, rb, in.Data)
+	// The checksum is the chunk's digest: store it without hashing again.
+	d, chunk, err := s.storeVerifiedChunk(ctx, rb, sum, in.Data)
 	if err != nil {
 		return "", err
 	}
-	var chunks []metadata.Chunk
-	if stored {
-		chunks = []metadata.Chunk{chunk}
-	}
-	restore := func() error { _, _, _, err := s.storeChunk(ctx, rb, in.Data); return err }
-	err = s.commitWithChunks(ctx, p.Region, chunks, restore, func(tx metadata.Tx) error {
+	restore := func() error { _, _, err := s.storeVerifiedChunk(ctx, rb, sum, in.Data); return err }
+	err = s.commitWithChunks(ctx, rb, chunksOf(chunk), restore, func(tx metadata.Tx) error {
 		snap, err := writableSnapshot(tx, p, in.SnapshotID, in.Index)
 		if err != nil {
 			return err
@@ -254,21 +244,21 @@ func (s *Service) PutSnapshotBlock(ctx context.Context, p openami.Principal, in 
 		if err := tx.Snapshots().PutBlock(snap.ID, metadata.BlockRef{Index: in.Index, Digest: d, Checksum: in.Checksum}); err != nil {
 			return err
 		}
-		snap.Deadline = s.nowUTC().Add(snapshotTimeout(snap))
-		if in.Progress != nil {
-			snap.Progress = *in.Progress
+		if in.Progress == nil {
+			return nil
 		}
+		snap.Progress = *in.Progress
 		return tx.Snapshots().Update(snap)
 	})
-	_ = snap
 	return in.Checksum, err
 }
 
-// snapshotTimeout is how long a pending snapshot may wait for its next
-// block: the Timeout it was started with, which is kept as the distance
-// from its start to its first deadline.
-func snapshotTimeout(s openami.Snapshot) time.Duration {
-	return max(10*time.Minute, s.Deadline.Sub(s.StartTime))
+// chunksOf returns the chunk as a list, empty for a zero block.
+func chunksOf(c *storedChunk) []*storedChunk {
+	if c == nil {
+		return nil
+	}
+	return []*storedChunk{c}
 }
 
 // writableSnapshot returns the caller's snapshot if blocks may be written
@@ -357,7 +347,7 @@ func (s *Service) CompleteSnapshot(ctx context.Context, p openami.Principal, in 
 		return tx.Snapshots().Update(snap)
 	})
 	if err == nil {
-		s.completions.kick(in.SnapshotID, p.Region)
+		s.completions.kick()
 	}
 	return state, err
 }
@@ -377,21 +367,11 @@ func (s *Service) finishSnapshot(ctx context.Context, region, id string) error {
 		if err != nil {
 			return err
 		}
-		root := snap.Root
-		after := int64(-1)
-		for {
-			blocks, err := tx.Snapshots().Blocks(snap.ID, after, 8192)
-			if err != nil {
-				return err
-			}
-			if len(blocks) == 0 {
-				break
-			}
-			root, err = s.maps.Apply(ns, root, changesOf(blocks))
-			if err != nil {
-				return err
-			}
-			after = blocks[len(blocks)-1].Index
+		root, err := s.applyBlocks(ns, snap.Root, func(after int64, limit int) ([]metadata.BlockRef, error) {
+			return tx.Snapshots().Blocks(snap.ID, after, limit)
+		})
+		if err != nil {
+			return err
 		}
 		count, err := s.maps.Count(ns, root)
 		if err != nil {
@@ -589,16 +569,8 @@ func (s *Service) GetSnapshotBlock(ctx context.Context, p openami.Principal, id 
 	if err != nil {
 		return "", err
 	}
-	if err := rb.chunks.Get(ctx, d, dst); err != nil {
+	if err := readChunk(ctx, rb, d, dst); err != nil {
 		return "", fmt.Errorf("service: read block %d of %s: %w", index, id, err)
 	}
 	return base64.StdEncoding.EncodeToString(d[:]), nil
-}
-
-func changesOf(blocks []metadata.BlockRef) []blockstore.Change {
-	out := make([]blockstore.Change, len(blocks))
-	for i, b := range blocks {
-		out[i] = blockstore.Change{Index: b.Index, Digest: b.Digest}
-	}
-	return out
 }

@@ -2,9 +2,9 @@ package service
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/filter"
@@ -151,7 +151,10 @@ func (s *Service) DescribeSnapshots(ctx context.Context, p openami.Principal, in
 		}, own)
 	}
 	scope := describeScope("DescribeSnapshots", p, in.Filters, strings.Join(in.SnapshotIDs, ","), strings.Join(in.OwnerIDs, ","), strings.Join(in.RestorableBy, ","))
-	snaps, next, err := listPage(s, scope, in.Page, pageBounds{min: 5, max: 1000, def: 1000}, fetch, func(s openami.Snapshot) string { return s.ID }, match)
+	if in.MaxResults != 0 && len(in.SnapshotIDs) > 0 {
+		return nil, "", openami.Errorf(openami.InvalidCombination, "", "The parameter snapshotSet cannot be used with the parameter maxResults")
+	}
+	snaps, next, err := listPage(s, scope, in.Page, pageBounds{min: 5, max: 1000}, fetch, func(s openami.Snapshot) string { return s.ID }, match)
 	if err != nil {
 		return nil, "", err
 	}
@@ -195,10 +198,9 @@ type CopySnapshotInput struct {
 
 // CopySnapshot copies a completed snapshot the caller may use into the
 // caller's account and region. Within a region the copy shares the
-// source's block map and chunks, so no data moves. Across regions it moves
-// only the map nodes and chunks the destination region lacks. The copy is
-// made before CopySnapshot returns (a durable task queue for long copies
-// arrives with CopyImage); its state is completed at once.
+// source's block map and chunks, so no data moves and it is completed at
+// once. Across regions it is pending while the background moves only the
+// chunks the destination region lacks (see copyInto).
 func (s *Service) CopySnapshot(ctx context.Context, p openami.Principal, in CopySnapshotInput) (SnapshotView, error) {
 	if in.SourceRegion == "" {
 		return SnapshotView{}, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter SourceRegion")
@@ -227,48 +229,45 @@ func (s *Service) CopySnapshot(ctx context.Context, p openami.Principal, in Copy
 	if desc == "" {
 		desc = "[Copied " + src.ID + " from " + in.SourceRegion + "]"
 	}
-	for attempt := 0; ; attempt++ {
-		// Across regions, move what the destination lacks first; the
-		// commit then references all of it anew.
-		commitMap := func(tx metadata.Tx) error {
-			// Within a region the copy shares the source's map, which must
-			// still exist when the copy commits.
-			_, err := completedSnapshot(tx, srcP, in.SourceSnapshotID)
+	cross := in.SourceRegion != p.Region
+	now := s.nowUTC()
+	snap := openami.Snapshot{
+		ID: ids.New("snap"), Region: p.Region, AccountID: p.AccountID, VolumeID: noVolume,
+		VolumeSize: src.VolumeSize, State: openami.SnapshotCompleted, Progress: 100, Description: desc,
+		Root: src.Root, StartTime: now, Deadline: now, DataBytes: src.DataBytes,
+	}
+	if cross {
+		// Filled in the background; the completer builds its map.
+		snap.State, snap.Progress, snap.Root, snap.DataBytes = openami.SnapshotPending, 0, openami.ZeroDigest, 0
+		snap.Deadline = now.Add(copyDeadline)
+	}
+	err = s.store.Update(ctx, func(tx metadata.Tx) error {
+		if !cross {
+			// The copy shares the source's map, which must still exist
+			// when the copy commits.
+			if _, err := completedSnapshot(tx, srcP, in.SourceSnapshotID); err != nil {
+				return err
+			}
+		}
+		if err := tx.Snapshots().Create(snap); err != nil {
 			return err
 		}
-		if in.SourceRegion != p.Region {
-			if commitMap, _, err = s.copyMap(ctx, in.SourceRegion, p.Region, src.Root); err != nil {
-				return SnapshotView{}, err
-			}
+		if len(in.Tags) > 0 {
+			return tx.Tags().Set(p.Region, p.AccountID, snap.ID, openami.ResourceSnapshot, in.Tags)
 		}
-		var out SnapshotView
-		err = s.store.Update(ctx, func(tx metadata.Tx) error {
-			if err := commitMap(tx); err != nil {
-				return err
-			}
-			now := s.nowUTC()
-			snap := openami.Snapshot{
-				ID: ids.New("snap"), Region: p.Region, AccountID: p.AccountID, VolumeID: noVolume,
-				VolumeSize: src.VolumeSize, State: openami.SnapshotCompleted, Progress: 100, Description: desc,
-				Root: src.Root, StartTime: now, Deadline: now, DataBytes: src.DataBytes,
-			}
-			if err := tx.Snapshots().Create(snap); err != nil {
-				return err
-			}
-			if len(in.Tags) > 0 {
-				if err := tx.Tags().Set(p.Region, p.AccountID, snap.ID, openami.ResourceSnapshot, in.Tags); err != nil {
-					return err
-				}
-			}
-			out = SnapshotView{Snapshot: snap, Tags: sortedTags(in.Tags)}
-			return nil
-		})
-		if !errors.Is(err, errCollecting) || attempt == 5 {
-			return out, err
-		}
-		// A collection is freeing a chunk the destination had; copy again.
+		return nil
+	})
+	if err != nil {
+		return SnapshotView{}, err
 	}
+	if cross {
+		s.copyInBackground(src, snap)
+	}
+	return SnapshotView{Snapshot: snap, Tags: sortedTags(in.Tags)}, nil
 }
+
+// copyDeadline is how long a cross-region copy may take before it errors.
+const copyDeadline = 24 * time.Hour
 
 // completedSnapshot returns a completed snapshot the caller may use, in
 // the principal's region.

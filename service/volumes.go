@@ -99,16 +99,18 @@ func shapeVolume(v *openami.Volume, iops, throughput *int) error {
 // CreateVolumeInput are CreateVolume's parameters.
 type CreateVolumeInput struct {
 	AvailabilityZone string
-	Size             int64 // GiB; 0 means the snapshot's size
-	SnapshotID       string
-	Type             string
-	Iops             *int
-	Throughput       *int
-	MultiAttach      bool
-	Encrypted        bool
-	KmsKeyID         string
-	Tags             []openami.Tag
-	ClientToken      string
+	// AvailabilityZoneID names the zone by id instead (use1-az1).
+	AvailabilityZoneID string
+	Size               int64 // GiB; 0 means the snapshot's size
+	SnapshotID         string
+	Type               string
+	Iops               *int
+	Throughput         *int
+	MultiAttach        bool
+	Encrypted          bool
+	KmsKeyID           string
+	Tags               []openami.Tag
+	ClientToken        string
 }
 
 // CreateVolume creates a volume, empty or copy-on-write over a snapshot
@@ -117,6 +119,11 @@ type CreateVolumeInput struct {
 // size.
 func (s *Service) CreateVolume(ctx context.Context, p openami.Principal, in CreateVolumeInput) (VolumeView, error) {
 	region, _ := s.Region(p.Region)
+	for _, z := range region.Zones {
+		if in.AvailabilityZone == "" && in.AvailabilityZoneID == z.ID {
+			in.AvailabilityZone = z.Name
+		}
+	}
 	if in.AvailabilityZone == "" {
 		return VolumeView{}, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter AvailabilityZone")
 	}
@@ -157,6 +164,10 @@ func (s *Service) CreateVolume(ctx context.Context, p openami.Principal, in Crea
 		if in.ClientToken != "" {
 			prev, err := tx.Volumes().ByClientToken(p.Region, p.AccountID, in.ClientToken)
 			if err == nil {
+				if prev.AvailabilityZone != in.AvailabilityZone || prev.SnapshotID != in.SnapshotID ||
+					in.Size != 0 && prev.Size != in.Size || in.Type != "" && prev.Type != in.Type {
+					return openami.Errorf(openami.Duplicate, openami.ResourceClientToken, "The client token %s was used with different parameters.", in.ClientToken)
+				}
 				tags, err := tx.Tags().Of(p.Region, p.AccountID, []string{prev.ID})
 				out = VolumeView{Volume: prev, Tags: tags[prev.ID]}
 				return err
@@ -300,7 +311,10 @@ func (s *Service) DescribeVolumes(ctx context.Context, p openami.Principal, volu
 		}, tagMap(tags[v.ID]))
 	}
 	scope := describeScope("DescribeVolumes", p, filters, strings.Join(volumeIDs, ","))
-	vols, next, err := listPage(s, scope, pg, pageBounds{min: 5, max: 1000, def: 1000}, fetch, func(v openami.Volume) string { return v.ID }, match)
+	if pg.MaxResults != 0 && len(volumeIDs) > 0 {
+		return nil, "", openami.Errorf(openami.InvalidCombination, "", "The parameter volumeSet cannot be used with the parameter maxResults")
+	}
+	vols, next, err := listPage(s, scope, pg, pageBounds{min: 5, max: 1000}, fetch, func(v openami.Volume) string { return v.ID }, match)
 	if err != nil {
 		return nil, "", err
 	}
@@ -417,7 +431,7 @@ func (s *Service) ReadVolumeBlock(ctx context.Context, p openami.Principal, volu
 	if err != nil {
 		return err
 	}
-	return rb.chunks.Get(ctx, d, dst)
+	return readChunk(ctx, rb, d, dst)
 }
 
 // WriteVolumeBlock writes one whole block of the caller's volume. When it
@@ -441,16 +455,12 @@ func (s *Service) WriteVolumeBlock(ctx context.Context, p openami.Principal, vol
 	if err != nil {
 		return err
 	}
-	d, chunk, stored, err := s.storeChunk(ctx, rb, data)
+	d, chunk, err := s.storeChunk(ctx, rb, data)
 	if err != nil {
 		return err
 	}
-	var chunks []metadata.Chunk
-	if stored {
-		chunks = []metadata.Chunk{chunk}
-	}
-	restore := func() error { _, _, _, err := s.storeChunk(ctx, rb, data); return err }
-	return s.commitWithChunks(ctx, p.Region, chunks, restore, func(tx metadata.Tx) error {
+	restore := func() error { _, _, err := s.storeChunk(ctx, rb, data); return err }
+	return s.commitWithChunks(ctx, rb, chunksOf(chunk), restore, func(tx metadata.Tx) error {
 		v, err := ownedVolume(tx, p, volumeID)
 		if err != nil {
 			return err
@@ -487,20 +497,11 @@ func (s *Service) CreateSnapshot(ctx context.Context, p openami.Principal, volum
 		if err != nil {
 			return err
 		}
-		root := v.Base
-		after := int64(-1)
-		for {
-			blocks, err := tx.Volumes().Blocks(v.ID, after, 8192)
-			if err != nil {
-				return err
-			}
-			if len(blocks) == 0 {
-				break
-			}
-			if root, err = s.maps.Apply(ns, root, changesOf(blocks)); err != nil {
-				return err
-			}
-			after = blocks[len(blocks)-1].Index
+		root, err := s.applyBlocks(ns, v.Base, func(after int64, limit int) ([]metadata.BlockRef, error) {
+			return tx.Volumes().Blocks(v.ID, after, limit)
+		})
+		if err != nil {
+			return err
 		}
 		count, err := s.maps.Count(ns, root)
 		if err != nil {

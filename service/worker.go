@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -10,56 +11,70 @@ import (
 	"github.com/openami/openami/metadata"
 )
 
-// completer finishes snapshots in the background: it builds the block
-// maps of snapshots whose CompleteSnapshot was accepted, and turns pending
-// snapshots past their deadline to error. Its state is the metadata store
-// itself (Snapshot.Completing, Snapshot.Deadline), so after a restart Start
-// finds and finishes whatever a crash interrupted.
+// completer runs the service's background work: it builds the block maps
+// of snapshots whose blocks are all in (CompleteSnapshot, copies), turns
+// pending snapshots past their deadline to error, and runs cross-region
+// copies. Its state is the metadata store itself (Snapshot.Completing,
+// Snapshot.Deadline), so after a restart it finds and finishes whatever a
+// crash interrupted.
 type completer struct {
 	s     *Service
 	kicks chan struct{}
-	mu    sync.Mutex
 	wg    sync.WaitGroup
-	stop  context.CancelFunc
+
+	mu     sync.Mutex
+	ctx    context.Context
+	cancel context.CancelFunc
+	log    *slog.Logger
+	loop   bool
 }
 
 func newCompleter(s *Service) *completer {
-	return &completer{s: s, kicks: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &completer{s: s, kicks: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
+		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 // kick asks the completer to look for work now.
-func (c *completer) kick(id, region string) {
+func (c *completer) kick() {
 	select {
 	case c.kicks <- struct{}{}:
 	default:
 	}
 }
 
+// context returns the context background work runs in; Close cancels it.
+func (c *completer) context() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ctx
+}
+
 // sweepInterval is how often the completer looks for expired snapshots
 // even when nothing kicks it.
 const sweepInterval = 30 * time.Second
 
-// Start runs the service's background work until ctx ends or Close is
-// called: finishing completed snapshots (including those a crash left
-// half-done) and expiring abandoned ones. log receives what fails.
+// Start runs the service's background work until Close: finishing
+// completed snapshots (including those a crash left half-done) and
+// expiring abandoned ones. log receives what fails.
 func (s *Service) Start(ctx context.Context, log *slog.Logger) {
 	c := s.completions
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.stop != nil {
+	if c.loop {
 		return
 	}
-	ctx, c.stop = context.WithCancel(ctx)
+	c.loop, c.log = true, log
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		t := time.NewTicker(sweepInterval)
 		defer t.Stop()
 		for {
-			if err := c.pass(ctx); err != nil && ctx.Err() == nil {
-				log.Error("snapshot completion", "error", err)
-			}
+			c.pass(c.ctx)
 			select {
+			case <-c.ctx.Done():
+				return
 			case <-ctx.Done():
 				return
 			case <-c.kicks:
@@ -67,23 +82,20 @@ func (s *Service) Start(ctx context.Context, log *slog.Logger) {
 			}
 		}
 	}()
-	c.kick("", "")
+	c.kick()
 }
 
 // Close stops the background work and waits for it.
 func (s *Service) Close() {
 	c := s.completions
-	c.mu.Lock()
-	stop := c.stop
-	c.mu.Unlock()
-	if stop != nil {
-		stop()
-		c.wg.Wait()
-	}
+	c.cancel()
+	c.wg.Wait()
 }
 
-// pass finishes every completing snapshot and expires overdue ones.
-func (c *completer) pass(ctx context.Context) error {
+// pass finishes every completing snapshot and expires overdue ones. A
+// snapshot that fails is logged and left for the next pass; it does not
+// hold up the others.
+func (c *completer) pass(ctx context.Context) {
 	var pending []openami.Snapshot
 	err := c.s.store.View(ctx, func(tx metadata.Tx) error {
 		var err error
@@ -91,7 +103,10 @@ func (c *completer) pass(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return err
+		if ctx.Err() == nil {
+			c.log.Error("snapshot completion", "error", err)
+		}
+		return
 	}
 	now := c.s.nowUTC()
 	for _, snap := range pending {
@@ -100,12 +115,13 @@ func (c *completer) pass(ctx context.Context) error {
 			err = c.s.finishSnapshot(ctx, snap.Region, snap.ID)
 		case now.After(snap.Deadline):
 			err = c.s.expireSnapshot(ctx, snap.Region, snap.ID)
+		default:
+			continue
 		}
-		if err != nil {
-			return err
+		if err != nil && ctx.Err() == nil {
+			c.log.Error("snapshot completion", "snapshot", snap.ID, "error", err)
 		}
 	}
-	return nil
 }
 
 // expireSnapshot turns a pending snapshot whose deadline passed without

@@ -75,7 +75,9 @@ func toException(err error) exception {
 				return exception{http.StatusNotFound, "ResourceNotFoundException", "DEPENDENCY_RESOURCE_NOT_FOUND", oe.Message}
 			}
 			return exception{http.StatusNotFound, "ResourceNotFoundException", "SNAPSHOT_NOT_FOUND", oe.Message}
-		case openami.IncorrectState, openami.Duplicate:
+		case openami.Duplicate:
+			// The EBS model has ConflictException for StartSnapshot's
+			// reused client token only.
 			return exception{http.StatusConflict, "ConflictException", "", oe.Message}
 		case openami.LimitExceeded:
 			return exception{http.StatusPaymentRequired, "ServiceQuotaExceededException", "", oe.Message}

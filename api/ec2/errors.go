@@ -41,9 +41,10 @@ var codes = map[openami.Class]map[openami.ResourceType]string{
 		openami.ResourceSecurityGroup: "InvalidGroup.NotFound",
 	},
 	openami.Duplicate: {
-		"":                      "InvalidParameterValue",
-		openami.ResourceKeyPair: "InvalidKeyPair.Duplicate",
-		openami.ResourceImage:   "InvalidAMIName.Duplicate",
+		"":                          "InvalidParameterValue",
+		openami.ResourceClientToken: "IdempotentParameterMismatch",
+		openami.ResourceKeyPair:     "InvalidKeyPair.Duplicate",
+		openami.ResourceImage:       "InvalidAMIName.Duplicate",
 	},
 	openami.Malformed: {
 		"":                       "InvalidID",

@@ -64,18 +64,8 @@ func (h *Handler) createVolume(c *call) (responder, error) {
 	if err != nil {
 		return nil, err
 	}
-	zone := in.AvailabilityZone
-	if zone == "" && in.AvailabilityZoneID != "" {
-		if r, ok := h.svc.Region(c.p.Region); ok {
-			for _, z := range r.Zones {
-				if z.ID == in.AvailabilityZoneID {
-					zone = z.Name
-				}
-			}
-		}
-	}
 	v, err := h.svc.CreateVolume(c.ctx, c.p, service.CreateVolumeInput{
-		AvailabilityZone: zone, Size: in.Size, SnapshotID: in.SnapshotID, Type: in.VolumeType,
+		AvailabilityZone: in.AvailabilityZone, AvailabilityZoneID: in.AvailabilityZoneID, Size: in.Size, SnapshotID: in.SnapshotID, Type: in.VolumeType,
 		Iops: in.Iops, Throughput: in.Throughput, MultiAttach: in.MultiAttachEnabled,
 		Encrypted: in.Encrypted, KmsKeyID: in.KmsKeyID, Tags: tags, ClientToken: in.ClientToken,
 	})

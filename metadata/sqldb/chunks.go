@@ -186,7 +186,7 @@ ON CONFLICT (region, digest) DO NOTHING`, region, d[:], string(metadata.ChunkDel
 }
 
 func (c chunks) Delete(region string, d openami.Digest) error {
-	if _, err := c.t.exec(`DELETE FROM chunks WHERE region = ? AND digest = ?`, region, d[:]); err != nil {
+	if _, err := c.t.exec(`DELETE FROM chunks WHERE region = ? AND digest = ? AND state = 'deleting'`, region, d[:]); err != nil {
 		return fmt.Errorf("sqldb: delete chunk: %w", err)
 	}
 	return nil

@@ -36,6 +36,10 @@ type Dialect struct {
 	// transactions with.
 	ReadTx  sql.TxOptions
 	WriteTx sql.TxOptions
+	// SerialTx begins ViewSerial's transactions: a statement run first in
+	// a transaction begun with default options ("" to use ReadTx alone,
+	// when every transaction is serial anyway, as on SQLite).
+	SerialTx string
 
 	// LockMigrations, when not empty, is run first in every migration
 	// transaction, to make concurrent migrators (a server and an admin CLI

@@ -143,6 +143,21 @@ func (s *Store) View(ctx context.Context, fn func(metadata.Tx) error) error {
 	return err
 }
 
+// ViewSerial runs fn in a read-only transaction ordered with every
+// read-write transaction (see metadata.Store). It returns as View does.
+func (s *Store) ViewSerial(ctx context.Context, fn func(metadata.Tx) error) error {
+	if s.d.SerialTx == "" {
+		return s.View(ctx, fn)
+	}
+	_, err := s.run(ctx, s.read, &sql.TxOptions{}, func(t metadata.Tx) error {
+		if _, err := t.(*tx).exec(s.d.SerialTx); err != nil {
+			return fmt.Errorf("sqldb: begin serial view: %w", err)
+		}
+		return fn(t)
+	})
+	return err
+}
+
 // Update runs fn in a read-write transaction and commits it if fn returns
 // nil. When the transaction loses a race with a concurrent one (the
 // dialect's IsRetryable), Update rolls back, waits a short random while and

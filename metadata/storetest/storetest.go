@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) metadata.Store) {
 		{"Tags/ScanNarrow", testTagsScanNarrow},
 		{"Tags/ScanLongLists", testTagsScanLongLists},
 		{"Settings", testSettings},
+		{"ViewSerial", testViewSerial},
 		{"Snapshots/CreateGet", testSnapshotCreateGet},
 		{"Snapshots/Duplicate", testSnapshotDuplicate},
 		{"Snapshots/NotFound", testSnapshotNotFound},
@@ -1067,4 +1068,23 @@ func testTimestamps(t *testing.T, s metadata.Store) {
 		}
 		return nil
 	})
+}
+
+// testViewSerial checks that ViewSerial sees committed writes, rolls back
+// nothing, and returns fn's error unchanged.
+func testViewSerial(t *testing.T, s metadata.Store) {
+	update(t, s, func(tx metadata.Tx) error { return tx.Settings().Put("serial", []byte("1")) })
+	var got []byte
+	err := s.ViewSerial(context.Background(), func(tx metadata.Tx) error {
+		var err error
+		got, err = tx.Settings().Get("serial")
+		return err
+	})
+	if err != nil || string(got) != "1" {
+		t.Fatalf("ViewSerial read %q, %v", got, err)
+	}
+	sentinel := errors.New("mine")
+	if err := s.ViewSerial(context.Background(), func(metadata.Tx) error { return sentinel }); err != sentinel {
+		t.Fatalf("ViewSerial returned %v, want fn's error", err)
+	}
 }
