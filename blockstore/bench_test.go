@@ -6,8 +6,8 @@ package blockstore
 //
 // Chunk benchmarks run over in-memory stores (Put over one that discards,
 // so every call compresses, verifies and writes), so they measure Chunks
-// itself: hashing, zstd and framing. Results are in the package's
-// BENCHMARKS.md.
+// itself: hashing, zstd and framing. Results are in docs/BENCHMARKS.md
+// ("Block store internals").
 
 import (
 	"context"
