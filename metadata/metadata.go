@@ -56,6 +56,7 @@ type Tx interface {
 	Volumes() Volumes
 	Chunks() Chunks
 	Nodes() Nodes
+	Images() Images
 }
 
 // Accounts records accounts and their access keys.
@@ -346,4 +347,57 @@ type Nodes interface {
 type NodeRef struct {
 	Hash openami.Digest
 	Gen  int64
+}
+
+// ImageQuery selects images of one region, in id order. Every field that
+// is set narrows the result.
+type ImageQuery struct {
+	// VisibleTo keeps images the account owns or may launch: public ones,
+	// and ones whose launch permissions name the account or any of
+	// VisibleOrgs (organization and OU ARNs the account belongs to).
+	VisibleTo   string
+	VisibleOrgs []string
+	// OwnerIDs keeps images owned by any of these accounts; OwnerAliases
+	// those published under any of these aliases.
+	OwnerIDs     []string
+	OwnerAliases []string
+	// ExecutableBy keeps images any of these accounts (or, with "all",
+	// everyone) may launch by an explicit permission or by being public;
+	// ExecutableOrgs adds permissions for these organization and OU ARNs.
+	ExecutableBy   []string
+	ExecutableOrgs []string
+	IDs            []string
+	// Names keeps images with any of these exact names.
+	Names []string
+	After string
+	Limit int
+}
+
+// Images records images and their launch permissions.
+type Images interface {
+	// Create records an image. Duplicate if the id is taken, or if the
+	// owner has an image of that name in the region (resource image).
+	Create(img openami.Image) error
+	// Get returns an image of the region. NotFound if none.
+	Get(region, id string) (openami.Image, error)
+	// Update replaces every field of the image with the id img.ID, except
+	// ID, Region and AccountID. NotFound if none.
+	Update(img openami.Image) error
+	// Delete removes an image with its launch permissions. NotFound if
+	// none.
+	Delete(region, id string) error
+	// List returns the region's images that q selects.
+	List(region string, q ImageQuery) ([]openami.Image, error)
+	// UsingSnapshot returns the ids of the images of the region whose
+	// block device mappings use the snapshot, in id order.
+	UsingSnapshot(region, snapshotID string) ([]string, error)
+
+	// Permissions returns an image's launch permissions.
+	Permissions(imageID string) ([]openami.LaunchPermission, error)
+	// AddPermissions adds launch permissions; ones it has are ignored.
+	// NotFound if the image does not exist.
+	AddPermissions(imageID string, p []openami.LaunchPermission) error
+	// RemovePermissions removes launch permissions; ones it lacks are
+	// ignored.
+	RemovePermissions(imageID string, p []openami.LaunchPermission) error
 }

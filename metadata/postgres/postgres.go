@@ -48,13 +48,13 @@ var dialect = sqldb.Dialect{
 	Numbered: true,
 	// Bytewise collation, so that tags page in the same order as on SQLite
 	// whatever locale the database was created with.
-	Text:              `TEXT COLLATE "C"`,
-	Blob:              "BYTEA",
-	ReadTx:            sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
-	WriteTx:           sql.TxOptions{Isolation: sql.LevelSerializable},
+	Text:    `TEXT COLLATE "C"`,
+	Blob:    "BYTEA",
+	ReadTx:  sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+	WriteTx: sql.TxOptions{Isolation: sql.LevelSerializable},
 	// DEFERRABLE waits for a snapshot no concurrent serializable writer can
 	// make anomalous, and then neither aborts nor causes aborts.
-	SerialTx: "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE",
+	SerialTx:          "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE",
 	LockMigrations:    fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock),
 	IsUniqueViolation: func(err error) bool { return sqlState(err) == uniqueViolation },
 	IsRetryable: func(err error) bool {

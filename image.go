@@ -1,0 +1,118 @@
+package openami
+
+import "time"
+
+// ImageState is the life-cycle state of an image, as EC2 names it.
+type ImageState string
+
+// Image states.
+const (
+	ImagePending      ImageState = "pending"
+	ImageAvailable    ImageState = "available"
+	ImageFailed       ImageState = "failed"
+	ImageDeregistered ImageState = "deregistered"
+	ImageDisabled     ImageState = "disabled"
+)
+
+// EbsBlockDevice is the EBS part of a block device mapping: the volume an
+// instance gets for that device, made from SnapshotID.
+type EbsBlockDevice struct {
+	SnapshotID          string
+	VolumeSize          int64 // GiB
+	VolumeType          string
+	Iops                int
+	Throughput          int
+	DeleteOnTermination bool
+	Encrypted           bool
+	KmsKeyID            string
+}
+
+// BlockDeviceMapping maps a device name to an EBS volume, an instance-store
+// volume (VirtualName "ephemeralN"), or nothing (NoDevice).
+type BlockDeviceMapping struct {
+	DeviceName  string
+	VirtualName string
+	NoDevice    bool
+	Ebs         *EbsBlockDevice
+}
+
+// StateReason says why an image is in its state (failed, say).
+type StateReason struct {
+	Code    string
+	Message string
+}
+
+// ProductCode is a marketplace product code attached to an image.
+type ProductCode struct {
+	ID   string
+	Type string // marketplace or devpay
+}
+
+// Image is an Amazon Machine Image: a template of a root volume and other
+// volumes (BlockDeviceMappings over snapshots), with the attributes an
+// instance launched from it gets. Images are metadata only; their bytes
+// are the snapshots'.
+type Image struct {
+	ID          string // ami-…
+	Region      string
+	AccountID   string // owner
+	OwnerAlias  string // amazon, aws-marketplace, aws-backup-vault, or ""
+	Name        string
+	Description string
+	State       ImageState
+	StateReason StateReason
+
+	Architecture       string // i386, x86_64, arm64, x86_64_mac, arm64_mac
+	VirtualizationType string // hvm, paravirtual
+	RootDeviceName     string
+	RootDeviceType     string // ebs or instance-store
+	ImageType          string // machine, kernel, ramdisk
+	ImageLocation      string
+	KernelID           string
+	RamdiskID          string
+	Platform           string // windows or ""
+	BootMode           string
+	TpmSupport         string
+	UefiData           string
+	ImdsSupport        string
+	SriovNetSupport    string
+	EnaSupport         bool
+	BillingProducts    []string
+	ProductCodes       []ProductCode
+
+	BlockDeviceMappings []BlockDeviceMapping
+
+	SourceImageID     string
+	SourceImageRegion string
+	SourceInstanceID  string
+
+	CreatedAt        time.Time
+	DeprecationTime  time.Time // zero: not deprecated
+	LastLaunchedTime time.Time
+	// DeregistrationProtection is "disabled", "enabled", or
+	// "enabled-with-cooldown".
+	DeregistrationProtection string
+	// Public is true while the image's launch permissions include group
+	// all; it is kept on the image so listings can select on it.
+	Public bool
+}
+
+// LaunchPermission lets an account, everyone (Group "all"), an
+// organization or an organizational unit launch an image.
+type LaunchPermission struct {
+	AccountID             string
+	Group                 string
+	OrganizationArn       string
+	OrganizationalUnitArn string
+}
+
+// Snapshots returns the ids of the snapshots the image's mappings use.
+func (img *Image) Snapshots() []string {
+	var out []string
+	for _, m := range img.BlockDeviceMappings {
+		if m.Ebs != nil && m.Ebs.SnapshotID != "" {
+			out = append(out, m.Ebs.SnapshotID)
+		}
+	}
+	return out
+}
