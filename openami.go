@@ -59,6 +59,11 @@ const (
 	ResourceRegion    ResourceType = "region"
 	ResourceTag       ResourceType = "tag"
 	ResourceFilter    ResourceType = "filter"
+	// ResourceImageName, ResourceBlockDeviceMapping and
+	// ResourceLaunchPermission name what was wrong in an image request.
+	ResourceImageName          ResourceType = "image-name"
+	ResourceBlockDeviceMapping ResourceType = "block-device-mapping"
+	ResourceLaunchPermission   ResourceType = "launch-permission"
 	// ResourceClientToken: an idempotency token reused with different
 	// parameters.
 	ResourceClientToken ResourceType = "client-token"

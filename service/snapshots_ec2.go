@@ -172,12 +172,20 @@ func (s *Service) DescribeSnapshots(ctx context.Context, p openami.Principal, in
 	return out, next, err
 }
 
-// DeleteSnapshot deletes a snapshot the caller owns; its blocks are freed
-// by the next garbage collection unless other snapshots share them.
+// DeleteSnapshot deletes a snapshot the caller owns and no registered image
+// uses (InUse otherwise); its blocks are freed by the next garbage
+// collection unless other snapshots share them.
 func (s *Service) DeleteSnapshot(ctx context.Context, p openami.Principal, id string) error {
 	return s.store.Update(ctx, func(tx metadata.Tx) error {
 		if _, err := ownedSnapshot(tx, p, id); err != nil {
 			return err
+		}
+		users, err := tx.Images().UsingSnapshot(p.Region, id)
+		if err != nil {
+			return err
+		}
+		if len(users) > 0 {
+			return openami.Errorf(openami.InUse, openami.ResourceSnapshot, "The snapshot %s is currently in use by %s", id, users[0])
 		}
 		if err := tx.Tags().DeleteAll(p.Region, p.AccountID, id); err != nil {
 			return err

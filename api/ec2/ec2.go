@@ -91,6 +91,26 @@ func New(svc *service.Service) *Handler {
 		"DescribeSnapshotAttribute": h.describeSnapshotAttribute,
 		"ModifySnapshotAttribute":   h.modifySnapshotAttribute,
 		"ResetSnapshotAttribute":    h.resetSnapshotAttribute,
+		"RegisterImage":             h.registerImage,
+		"DescribeImages":            h.describeImages,
+		"DeregisterImage":           h.deregisterImage,
+		"DescribeImageAttribute":    h.describeImageAttribute,
+		"ModifyImageAttribute":      h.modifyImageAttribute,
+		"ResetImageAttribute":       h.resetImageAttribute,
+		"EnableImageDeprecation":    h.enableImageDeprecation,
+		"DisableImageDeprecation": h.imageAction(func(c *call, id string) error {
+			return h.svc.DisableImageDeprecation(c.ctx, c.p, id)
+		}),
+		"EnableImageDeregistrationProtection":  h.enableImageDeregistrationProtection,
+		"DisableImageDeregistrationProtection": h.disableImageDeregistrationProtection,
+		"DisableImage":                         h.imageAction(func(c *call, id string) error { return h.svc.DisableImage(c.ctx, c.p, id) }),
+		"EnableImage":                          h.imageAction(func(c *call, id string) error { return h.svc.EnableImage(c.ctx, c.p, id) }),
+		"CancelImageLaunchPermission": h.imageAction(func(c *call, id string) error {
+			return h.svc.CancelImageLaunchPermission(c.ctx, c.p, id)
+		}),
+		"EnableImageBlockPublicAccess":   h.enableImageBlockPublicAccess,
+		"DisableImageBlockPublicAccess":  h.disableImageBlockPublicAccess,
+		"GetImageBlockPublicAccessState": h.getImageBlockPublicAccessState,
 	}
 	return h
 }

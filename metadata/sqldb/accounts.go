@@ -115,7 +115,7 @@ func (a accounts) Delete(id string) error {
 			return fmt.Errorf("sqldb: delete account: %s: %w", table, err)
 		}
 	}
-	// Snapshots and volumes with their child rows, children first; and the
+	// Snapshots, volumes and images with their child rows, children first; and the
 	// permissions other accounts granted it, so that an account created
 	// later with the same id does not inherit them.
 	for _, del := range []struct {
@@ -128,6 +128,11 @@ WHERE account_id = ? OR snapshot_id IN (SELECT id FROM snapshots WHERE account_i
 		{"snapshots", `DELETE FROM snapshots WHERE account_id = ?`, []any{id}},
 		{"volume blocks", `DELETE FROM volume_blocks WHERE volume_id IN (SELECT id FROM volumes WHERE account_id = ?)`, []any{id}},
 		{"volumes", `DELETE FROM volumes WHERE account_id = ?`, []any{id}},
+		// Images likewise, and the launch permissions naming the account.
+		{"launch permissions", `DELETE FROM image_permissions
+WHERE kind = 'user' AND value = ? OR image_id IN (SELECT id FROM images WHERE account_id = ?)`, []any{id, id}},
+		{"image snapshots", `DELETE FROM image_snapshots WHERE image_id IN (SELECT id FROM images WHERE account_id = ?)`, []any{id}},
+		{"images", `DELETE FROM images WHERE account_id = ?`, []any{id}},
 	} {
 		if _, err := a.t.exec(del.stmt, del.args...); err != nil {
 			return fmt.Errorf("sqldb: delete account: %s: %w", del.what, err)

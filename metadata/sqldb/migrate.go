@@ -186,6 +186,57 @@ CREATE TABLE block_nodes (
 	PRIMARY KEY (region, hash)
 );
 `},
+	{Version: 3, Name: "images", SQL: `
+-- An image's indexed fields are columns; the whole openami.Image, with its
+-- block device mappings, product codes and the rest, is the JSON doc, kept
+-- in step with the columns by the store. Image ids are unique across
+-- regions: child rows name images by id alone.
+--
+-- The indexes serve List's selections, each in id order within a region:
+-- every image (images_by_region), an owner's (images_by_owner), an
+-- alias's (images_by_alias), public ones (images_by_public), and by name
+-- (images_by_name; the unique constraint is per owner).
+CREATE TABLE images (
+	region      {{text}} NOT NULL,
+	account_id  {{text}} NOT NULL,
+	id          {{text}} NOT NULL PRIMARY KEY,
+	name        {{text}} NOT NULL,
+	owner_alias {{text}} NOT NULL,
+	state       {{text}} NOT NULL,
+	public      BOOLEAN NOT NULL,
+	created_at  BIGINT NOT NULL,
+	doc         {{text}} NOT NULL,
+	UNIQUE (region, account_id, name)
+);
+CREATE INDEX images_by_region ON images (region, id);
+CREATE INDEX images_by_owner ON images (region, account_id, id);
+CREATE INDEX images_by_alias ON images (region, owner_alias, id);
+CREATE INDEX images_by_public ON images (region, public, id);
+CREATE INDEX images_by_name ON images (region, name);
+
+-- The snapshots an image's block device mappings use, for
+-- Images.UsingSnapshot.
+CREATE TABLE image_snapshots (
+	image_id    {{text}} NOT NULL REFERENCES images (id),
+	snapshot_id {{text}} NOT NULL,
+	PRIMARY KEY (image_id, snapshot_id)
+);
+CREATE INDEX image_snapshots_by_snapshot ON image_snapshots (snapshot_id, image_id);
+
+-- A launch permission: kind user (value an account id), group (value
+-- 'all'), org (an organization ARN) or ou (an organizational unit ARN).
+-- images.public is true exactly while the image has the group all row.
+-- image_permissions_by_value serves the listings of images shared with an
+-- account or organization, and deleting an account.
+CREATE TABLE image_permissions (
+	image_id {{text}} NOT NULL REFERENCES images (id),
+	kind     {{text}} NOT NULL CHECK (kind IN ('user', 'group', 'org', 'ou')),
+	value    {{text}} NOT NULL CHECK (value <> ''),
+	PRIMARY KEY (image_id, kind, value),
+	CHECK (kind <> 'group' OR value = 'all')
+);
+CREATE INDEX image_permissions_by_value ON image_permissions (kind, value, image_id);
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.

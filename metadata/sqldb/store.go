@@ -248,6 +248,7 @@ func (t *tx) Volumes() metadata.Volumes {
 }
 func (t *tx) Chunks() metadata.Chunks { return chunks{t} }
 func (t *tx) Nodes() metadata.Nodes   { return nodes{t} }
+func (t *tx) Images() metadata.Images { return images{t} }
 
 var errTxDone = errors.New("transaction used after its function returned")
 

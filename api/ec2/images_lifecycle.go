@@ -1,0 +1,122 @@
+package ec2
+
+import (
+	"time"
+)
+
+type imageIDParam struct {
+	dryRunParam
+	ImageID string `query:"ImageId,required"`
+}
+
+type enableImageDeprecationInput struct {
+	dryRunParam
+	ImageID     string    `query:"ImageId,required"`
+	DeprecateAt time.Time `query:"DeprecateAt,required"`
+}
+
+func (h *Handler) enableImageDeprecation(c *call) (responder, error) {
+	var in enableImageDeprecationInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	if err := h.svc.EnableImageDeprecation(c.ctx, c.p, in.ImageID, in.DeprecateAt); err != nil {
+		return nil, err
+	}
+	return &returnResponse{Return: true}, nil
+}
+
+// imageAction adapts a service call on one image to an EC2 action that
+// answers <return>true</return>.
+func (h *Handler) imageAction(do func(c *call, id string) error) action {
+	return func(c *call) (responder, error) {
+		var in imageIDParam
+		if err := c.decode(&in); err != nil {
+			return nil, err
+		}
+		if err := do(c, in.ImageID); err != nil {
+			return nil, err
+		}
+		return &returnResponse{Return: true}, nil
+	}
+}
+
+type enableProtectionInput struct {
+	dryRunParam
+	ImageID      string `query:"ImageId,required"`
+	WithCooldown bool   `query:"WithCooldown"`
+}
+
+type protectionResponse struct {
+	response
+	Return string `xml:"return"`
+}
+
+func (h *Handler) enableImageDeregistrationProtection(c *call) (responder, error) {
+	var in enableProtectionInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	state, err := h.svc.EnableImageDeregistrationProtection(c.ctx, c.p, in.ImageID, in.WithCooldown)
+	if err != nil {
+		return nil, err
+	}
+	return &protectionResponse{Return: state}, nil
+}
+
+func (h *Handler) disableImageDeregistrationProtection(c *call) (responder, error) {
+	var in imageIDParam
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	state, err := h.svc.DisableImageDeregistrationProtection(c.ctx, c.p, in.ImageID)
+	if err != nil {
+		return nil, err
+	}
+	return &protectionResponse{Return: state}, nil
+}
+
+type blockPublicAccessInput struct {
+	dryRunParam
+	State string `query:"ImageBlockPublicAccessState"`
+}
+
+type blockPublicAccessResponse struct {
+	response
+	State     string `xml:"imageBlockPublicAccessState"`
+	ManagedBy string `xml:"managedBy,omitempty"`
+}
+
+func (h *Handler) enableImageBlockPublicAccess(c *call) (responder, error) {
+	var in blockPublicAccessInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	if err := h.svc.SetImageBlockPublicAccess(c.ctx, c.p, in.State); err != nil {
+		return nil, err
+	}
+	return &blockPublicAccessResponse{State: in.State}, nil
+}
+
+func (h *Handler) disableImageBlockPublicAccess(c *call) (responder, error) {
+	var in blockPublicAccessInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	if err := h.svc.SetImageBlockPublicAccess(c.ctx, c.p, "unblocked"); err != nil {
+		return nil, err
+	}
+	return &blockPublicAccessResponse{State: "unblocked"}, nil
+}
+
+func (h *Handler) getImageBlockPublicAccessState(c *call) (responder, error) {
+	var in blockPublicAccessInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	state, err := h.svc.ImageBlockPublicAccess(c.ctx, c.p)
+	if err != nil {
+		return nil, err
+	}
+	return &blockPublicAccessResponse{State: state, ManagedBy: "account"}, nil
+}

@@ -1,0 +1,721 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/internal/filter"
+	"github.com/openami/openami/internal/ids"
+	"github.com/openami/openami/metadata"
+)
+
+// ImageView is an image with its tags (for its owner only) as Describe
+// returns it.
+type ImageView struct {
+	openami.Image
+	Tags []openami.Tag
+}
+
+// RegisterImageInput are RegisterImage's parameters.
+type RegisterImageInput struct {
+	Name                string
+	Description         string
+	ImageLocation       string
+	Architecture        string
+	RootDeviceName      string
+	VirtualizationType  string
+	BlockDeviceMappings []openami.BlockDeviceMapping
+	KernelID            string
+	RamdiskID           string
+	BootMode            string
+	TpmSupport          string
+	UefiData            string
+	ImdsSupport         string
+	SriovNetSupport     string
+	EnaSupport          bool
+	BillingProducts     []string
+	Tags                []openami.Tag
+}
+
+var (
+	imageNameChars = regexp.MustCompile(`^[A-Za-z0-9()\[\] ./\-'@_]{3,128}$`)
+	ephemeralName  = regexp.MustCompile(`^ephemeral([0-9]|1[0-9]|2[0-3])$`)
+	deviceName     = regexp.MustCompile(`^/dev/(sd[a-z]|xvd[a-z]|sd[a-z][0-9]{1,2}|xvd[a-z][0-9]{1,2}|nvme[0-9]+n[0-9]+|hd[a-z])$|^[a-z]{2,4}[a-z0-9]*$`)
+)
+
+// checkImageName applies AWS's rule for image names: 3–128 characters of
+// letters, digits, ( ) [ ] space . / - ' @ _.
+func checkImageName(name string) error {
+	if !imageNameChars.MatchString(name) {
+		return openami.Errorf(openami.Malformed, openami.ResourceImageName, "AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '.', '-', '/', '@', '_', '[', ']', spaces and single quotes: %q", name)
+	}
+	return nil
+}
+
+func oneOf(field, v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter %s is invalid. Valid values: %s.", v, field, strings.Join(allowed, ", "))
+}
+
+func badMapping(format string, args ...any) error {
+	return openami.Errorf(openami.InvalidParameter, openami.ResourceBlockDeviceMapping, format, args...)
+}
+
+// RegisterImage registers an EBS-backed image whose block device mapping
+// uses snapshots the caller owns or may create volumes from. The image is
+// available at once: its snapshots are completed.
+func (s *Service) RegisterImage(ctx context.Context, p openami.Principal, in RegisterImageInput) (string, error) {
+	if err := checkImageName(in.Name); err != nil {
+		return "", err
+	}
+	if in.ImageLocation != "" {
+		return "", openami.Errorf(openami.Unsupported, "", "Registering instance-store images from a bundle (ImageLocation) is not supported yet.")
+	}
+	if len(in.Description) > 255 {
+		return "", openami.Errorf(openami.InvalidParameter, "", "The description must be at most 255 characters.")
+	}
+	img := openami.Image{
+		ID: ids.New("ami"), Region: p.Region, AccountID: p.AccountID, Name: in.Name, Description: in.Description,
+		State: openami.ImageAvailable, Architecture: in.Architecture, VirtualizationType: in.VirtualizationType,
+		RootDeviceName: in.RootDeviceName, RootDeviceType: "ebs", ImageType: "machine",
+		ImageLocation: p.AccountID + "/" + in.Name, KernelID: in.KernelID, RamdiskID: in.RamdiskID,
+		BootMode: in.BootMode, TpmSupport: in.TpmSupport, UefiData: in.UefiData, ImdsSupport: in.ImdsSupport,
+		SriovNetSupport: in.SriovNetSupport, EnaSupport: in.EnaSupport, BillingProducts: in.BillingProducts,
+		BlockDeviceMappings: in.BlockDeviceMappings, CreatedAt: s.nowUTC(), DeregistrationProtection: "disabled",
+	}
+	if img.Architecture == "" {
+		img.Architecture = "x86_64"
+	}
+	if img.VirtualizationType == "" {
+		img.VirtualizationType = "hvm"
+	}
+	if img.RootDeviceName == "" {
+		img.RootDeviceName = "/dev/sda1"
+	}
+	checks := []error{
+		oneOf("architecture", img.Architecture, "i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac"),
+		oneOf("virtualizationType", img.VirtualizationType, "hvm", "paravirtual"),
+	}
+	if img.BootMode != "" {
+		checks = append(checks, oneOf("bootMode", img.BootMode, "legacy-bios", "uefi", "uefi-preferred"))
+	}
+	if img.TpmSupport != "" {
+		checks = append(checks, oneOf("tpmSupport", img.TpmSupport, "v2.0"))
+		if img.BootMode != "uefi" {
+			checks = append(checks, openami.Errorf(openami.InvalidCombination, "", "TpmSupport requires BootMode uefi."))
+		}
+	}
+	if img.ImdsSupport != "" {
+		checks = append(checks, oneOf("imdsSupport", img.ImdsSupport, "v2.0"))
+	}
+	if img.SriovNetSupport != "" {
+		checks = append(checks, oneOf("sriovNetSupport", img.SriovNetSupport, "simple"))
+	}
+	if err := errors.Join(checks...); err != nil {
+		return "", firstError(checks)
+	}
+	if err := validateTags(in.Tags); err != nil {
+		return "", err
+	}
+	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		if err := s.checkMappings(tx, p, &img); err != nil {
+			return err
+		}
+		if err := tx.Images().Create(img); err != nil {
+			return err
+		}
+		if len(in.Tags) > 0 {
+			return tx.Tags().Set(p.Region, p.AccountID, img.ID, openami.ResourceImage, in.Tags)
+		}
+		return nil
+	})
+	return img.ID, err
+}
+
+func firstError(errs []error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// checkMappings validates an image's block device mapping against AWS's
+// rules and the caller's snapshots, and fills in the defaults: each EBS
+// device from a snapshot the caller may use (its size by default, never
+// smaller), the root device among them with a snapshot.
+func (s *Service) checkMappings(tx metadata.Tx, p openami.Principal, img *openami.Image) error {
+	if len(img.BlockDeviceMappings) == 0 {
+		return badMapping("An EBS-backed image needs a block device mapping with its root device %s.", img.RootDeviceName)
+	}
+	seen := map[string]bool{}
+	rootOK := false
+	for i := range img.BlockDeviceMappings {
+		m := &img.BlockDeviceMappings[i]
+		if m.DeviceName == "" {
+			return badMapping("Every block device mapping needs a DeviceName.")
+		}
+		if !deviceName.MatchString(m.DeviceName) {
+			return badMapping("Invalid device name %s.", m.DeviceName)
+		}
+		if seen[m.DeviceName] {
+			return badMapping("The device name %s is mapped twice.", m.DeviceName)
+		}
+		seen[m.DeviceName] = true
+		kinds := 0
+		if m.NoDevice {
+			kinds++
+		}
+		if m.VirtualName != "" {
+			kinds++
+			if !ephemeralName.MatchString(m.VirtualName) {
+				return badMapping("Invalid virtual name %s: expecting ephemeral0 to ephemeral23.", m.VirtualName)
+			}
+		}
+		if m.Ebs != nil {
+			kinds++
+		}
+		if kinds != 1 {
+			return badMapping("The mapping of %s must have exactly one of Ebs, VirtualName and NoDevice.", m.DeviceName)
+		}
+		if m.Ebs == nil {
+			if m.DeviceName == img.RootDeviceName {
+				return badMapping("The root device %s must be an EBS volume.", m.DeviceName)
+			}
+			continue
+		}
+		e := m.Ebs
+		if e.Encrypted || e.KmsKeyID != "" {
+			return openami.Errorf(openami.Unsupported, "", "Encrypted images are not supported yet.")
+		}
+		if e.SnapshotID != "" {
+			snap, err := completedSnapshot(tx, p, e.SnapshotID)
+			if err != nil {
+				return err
+			}
+			if e.VolumeSize == 0 {
+				e.VolumeSize = snap.VolumeSize
+			}
+			if e.VolumeSize < snap.VolumeSize {
+				return badMapping("Volume of size %dGiB is smaller than snapshot '%s', expect size >= %dGiB", e.VolumeSize, snap.ID, snap.VolumeSize)
+			}
+			e.Encrypted = snap.Encrypted
+		} else if e.VolumeSize == 0 {
+			return badMapping("The EBS mapping of %s needs a SnapshotId or a VolumeSize.", m.DeviceName)
+		}
+		v := openami.Volume{Size: e.VolumeSize, Type: e.VolumeType}
+		var iops, tp *int
+		if e.Iops != 0 {
+			iops = &e.Iops
+		}
+		if e.Throughput != 0 {
+			tp = &e.Throughput
+		}
+		if err := shapeVolume(&v, iops, tp); err != nil {
+			return err
+		}
+		e.VolumeType, e.Iops, e.Throughput = v.Type, v.Iops, v.Throughput
+		if m.DeviceName == img.RootDeviceName {
+			if e.SnapshotID == "" {
+				return badMapping("The root device %s must be made from a snapshot.", m.DeviceName)
+			}
+			rootOK = true
+		}
+	}
+	if !rootOK {
+		return badMapping("The root device %s is not in the block device mapping.", img.RootDeviceName)
+	}
+	return nil
+}
+
+func checkImageID(id string) error {
+	if !ids.Valid("ami", id) {
+		return openami.Errorf(openami.Malformed, openami.ResourceImage, "Invalid id: \"%s\" (expecting \"ami-...\")", id)
+	}
+	return nil
+}
+
+func imageNotFound(id string) error {
+	return openami.Errorf(openami.NotFound, openami.ResourceImage, "The image id '[%s]' does not exist", id)
+}
+
+// ownedImage returns the caller's image, NotFound for anyone else's.
+func ownedImage(tx metadata.Tx, p openami.Principal, id string) (openami.Image, error) {
+	if err := checkImageID(id); err != nil {
+		return openami.Image{}, err
+	}
+	img, err := tx.Images().Get(p.Region, id)
+	if errors.Is(err, openami.ErrNotFound) || err == nil && img.AccountID != p.AccountID {
+		return openami.Image{}, imageNotFound(id)
+	}
+	return img, err
+}
+
+// imageFilters are DescribeImages' filter names: every one in the EC2
+// model.
+var imageFilters = []string{
+	"architecture", "block-device-mapping.delete-on-termination", "block-device-mapping.device-name",
+	"block-device-mapping.snapshot-id", "block-device-mapping.volume-size", "block-device-mapping.volume-type",
+	"block-device-mapping.encrypted", "creation-date", "description", "ena-support", "free-tier-eligible",
+	"hypervisor", "image-allowed", "image-id", "image-type", "is-public", "kernel-id", "manifest-location",
+	"name", "owner-alias", "owner-id", "platform", "product-code", "product-code.type", "ramdisk-id",
+	"root-device-name", "root-device-type", "source-image-id", "source-image-region", "source-instance-id",
+	"state", "state-reason-code", "state-reason-message", "sriov-net-support", "virtualization-type",
+	"boot-mode", "deprecation-time", "imds-support", "tpm-support",
+}
+
+// imageAttr returns an image's values for a DescribeImages filter.
+func imageAttr(img *openami.Image, name string) []string {
+	one := func(v string) []string { return []string{v} }
+	each := func(f func(m openami.BlockDeviceMapping) (string, bool)) []string {
+		var out []string
+		for _, m := range img.BlockDeviceMappings {
+			if v, ok := f(m); ok {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	switch name {
+	case "architecture":
+		return one(img.Architecture)
+	case "block-device-mapping.delete-on-termination":
+		return each(func(m openami.BlockDeviceMapping) (string, bool) {
+			return strconv.FormatBool(m.Ebs != nil && m.Ebs.DeleteOnTermination), m.Ebs != nil
+		})
+	case "block-device-mapping.device-name":
+		return each(func(m openami.BlockDeviceMapping) (string, bool) { return m.DeviceName, true })
+	case "block-device-mapping.snapshot-id":
+		return each(func(m openami.BlockDeviceMapping) (string, bool) {
+			return snapOf(m), m.Ebs != nil && m.Ebs.SnapshotID != ""
+		})
+	case "block-device-mapping.volume-size":
+		return each(func(m openami.BlockDeviceMapping) (string, bool) {
+			return strconv.FormatInt(sizeOf(m), 10), m.Ebs != nil
+		})
+	case "block-device-mapping.volume-type":
+		return each(func(m openami.BlockDeviceMapping) (string, bool) { return typeOf(m), m.Ebs != nil })
+	case "block-device-mapping.encrypted":
+		return each(func(m openami.BlockDeviceMapping) (string, bool) {
+			return strconv.FormatBool(m.Ebs != nil && m.Ebs.Encrypted), m.Ebs != nil
+		})
+	case "creation-date":
+		return one(timestampString(img.CreatedAt))
+	case "description":
+		return one(img.Description)
+	case "ena-support":
+		return one(strconv.FormatBool(img.EnaSupport))
+	case "free-tier-eligible", "image-allowed":
+		return one("false")
+	case "hypervisor":
+		return one("xen")
+	case "image-id":
+		return one(img.ID)
+	case "image-type":
+		return one(img.ImageType)
+	case "is-public":
+		return one(strconv.FormatBool(img.Public))
+	case "kernel-id":
+		return one(img.KernelID)
+	case "manifest-location":
+		return one(img.ImageLocation)
+	case "name":
+		return one(img.Name)
+	case "owner-alias":
+		return one(img.OwnerAlias)
+	case "owner-id":
+		return one(img.AccountID)
+	case "platform":
+		return one(img.Platform)
+	case "product-code", "product-code.type":
+		var out []string
+		for _, pc := range img.ProductCodes {
+			if name == "product-code" {
+				out = append(out, pc.ID)
+			} else {
+				out = append(out, pc.Type)
+			}
+		}
+		return out
+	case "ramdisk-id":
+		return one(img.RamdiskID)
+	case "root-device-name":
+		return one(img.RootDeviceName)
+	case "root-device-type":
+		return one(img.RootDeviceType)
+	case "source-image-id":
+		return one(img.SourceImageID)
+	case "source-image-region":
+		return one(img.SourceImageRegion)
+	case "source-instance-id":
+		return one(img.SourceInstanceID)
+	case "state":
+		return one(string(img.State))
+	case "state-reason-code":
+		return one(img.StateReason.Code)
+	case "state-reason-message":
+		return one(img.StateReason.Message)
+	case "sriov-net-support":
+		return one(img.SriovNetSupport)
+	case "virtualization-type":
+		return one(img.VirtualizationType)
+	case "boot-mode":
+		return one(img.BootMode)
+	case "deprecation-time":
+		if img.DeprecationTime.IsZero() {
+			return nil
+		}
+		return one(img.DeprecationTime.UTC().Format("2006-01-02T15:04:05.000Z"))
+	case "imds-support":
+		return one(img.ImdsSupport)
+	case "tpm-support":
+		return one(img.TpmSupport)
+	}
+	return nil
+}
+
+func snapOf(m openami.BlockDeviceMapping) string {
+	if m.Ebs == nil {
+		return ""
+	}
+	return m.Ebs.SnapshotID
+}
+
+func sizeOf(m openami.BlockDeviceMapping) int64 {
+	if m.Ebs == nil {
+		return 0
+	}
+	return m.Ebs.VolumeSize
+}
+
+func typeOf(m openami.BlockDeviceMapping) string {
+	if m.Ebs == nil {
+		return ""
+	}
+	return m.Ebs.VolumeType
+}
+
+// DescribeImagesInput are DescribeImages' parameters.
+type DescribeImagesInput struct {
+	ImageIDs []string
+	// Owners: account ids, "self", or the aliases amazon,
+	// aws-marketplace and aws-backup-vault.
+	Owners []string
+	// ExecutableUsers: account ids, "self" or "all".
+	ExecutableUsers   []string
+	Filters           []filter.Filter
+	IncludeDeprecated bool
+	IncludeDisabled   bool
+	Page
+}
+
+var ownerAliases = map[string]bool{"amazon": true, "aws-marketplace": true, "aws-backup-vault": true}
+
+// DescribeImages returns a page of the images in the region the caller may
+// see: its own and those it may launch, narrowed as the input says.
+// Deprecated images of others are hidden unless IncludeDeprecated, and
+// disabled ones (only ever the caller's) unless IncludeDisabled. A private
+// image of another account is NotFound, like one that does not exist.
+func (s *Service) DescribeImages(ctx context.Context, p openami.Principal, in DescribeImagesInput) ([]ImageView, string, error) {
+	fs, err := filter.Compile(in.Filters, imageFilters...)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, id := range in.ImageIDs {
+		if err := checkImageID(id); err != nil {
+			return nil, "", err
+		}
+	}
+	q := metadata.ImageQuery{VisibleTo: p.AccountID, IDs: in.ImageIDs}
+	for _, o := range in.Owners {
+		switch {
+		case o == "self":
+			q.OwnerIDs = append(q.OwnerIDs, p.AccountID)
+		case ids.ValidAccountID(o):
+			q.OwnerIDs = append(q.OwnerIDs, o)
+		case ownerAliases[o]:
+			q.OwnerAliases = append(q.OwnerAliases, o)
+		default:
+			return nil, "", openami.Errorf(openami.InvalidParameter, "", "Invalid owner: %s", o)
+		}
+	}
+	for _, u := range in.ExecutableUsers {
+		switch {
+		case u == "self":
+			q.ExecutableBy = append(q.ExecutableBy, p.AccountID)
+		case u == "all" || ids.ValidAccountID(u):
+			q.ExecutableBy = append(q.ExecutableBy, u)
+		default:
+			return nil, "", openami.Errorf(openami.InvalidParameter, "", "Invalid user id: %s", u)
+		}
+	}
+	if in.MaxResults != 0 && len(in.ImageIDs) > 0 {
+		return nil, "", openami.Errorf(openami.InvalidCombination, "", "The parameter imageIdsSet cannot be used with the parameter maxResults")
+	}
+	if len(in.ImageIDs) > 0 {
+		var found []openami.Image
+		err := s.store.View(ctx, func(tx metadata.Tx) error {
+			var err error
+			found, err = tx.Images().List(p.Region, metadata.ImageQuery{VisibleTo: p.AccountID, IDs: in.ImageIDs})
+			return err
+		})
+		if err != nil {
+			return nil, "", err
+		}
+		if missing := missingIDs(in.ImageIDs, found, func(i openami.Image) string { return i.ID }); missing != "" {
+			return nil, "", imageNotFound(missing)
+		}
+	}
+	now := s.nowUTC()
+	var tags map[string][]openami.Tag
+	fetch := func(after string, limit int) ([]openami.Image, error) {
+		q.After, q.Limit = after, limit
+		var out []openami.Image
+		err := s.store.View(ctx, func(tx metadata.Tx) error {
+			var err error
+			if out, err = tx.Images().List(p.Region, q); err != nil {
+				return err
+			}
+			tags, err = tx.Tags().Of(p.Region, p.AccountID, idsOf(out, func(i openami.Image) string { return i.ID }))
+			return err
+		})
+		return out, err
+	}
+	match := func(img openami.Image) bool {
+		own := img.AccountID == p.AccountID
+		if img.State == openami.ImageDisabled && (!own || !in.IncludeDisabled) {
+			return false
+		}
+		if !own && !in.IncludeDeprecated && len(in.ImageIDs) == 0 && !img.DeprecationTime.IsZero() && !now.Before(img.DeprecationTime) {
+			return false
+		}
+		var t map[string]string
+		if own {
+			t = tagMap(tags[img.ID])
+		}
+		return fs.Match(func(name string) []string { return imageAttr(&img, name) }, t)
+	}
+	scope := describeScope("DescribeImages", p, in.Filters, strings.Join(in.ImageIDs, ","), strings.Join(in.Owners, ","),
+		strings.Join(in.ExecutableUsers, ","), fmt.Sprint(in.IncludeDeprecated, in.IncludeDisabled))
+	imgs, next, err := listPage(s, scope, in.Page, pageBounds{min: 5, max: 1000}, fetch, func(i openami.Image) string { return i.ID }, match)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]ImageView, len(imgs))
+	err = s.store.View(ctx, func(tx metadata.Tx) error {
+		t, err := tx.Tags().Of(p.Region, p.AccountID, idsOf(imgs, func(i openami.Image) string { return i.ID }))
+		for i, img := range imgs {
+			out[i] = ImageView{Image: img}
+			if img.AccountID == p.AccountID {
+				out[i].Tags = t[img.ID]
+			}
+		}
+		return err
+	})
+	return out, next, err
+}
+
+// DeleteSnapshotResult reports what DeregisterImage did with one of the
+// image's snapshots: success, skipped (another image uses it),
+// missing-permissions (the caller does not own it), or client-error.
+type DeleteSnapshotResult struct {
+	SnapshotID string
+	ReturnCode string
+}
+
+// DeregisterImage deregisters an image the caller owns. Instances launched
+// from it are unaffected. With deleteSnapshots, it also deletes the
+// image's snapshots that the caller owns and no other image uses, and
+// reports what it did with each.
+func (s *Service) DeregisterImage(ctx context.Context, p openami.Principal, id string, deleteSnapshots bool) ([]DeleteSnapshotResult, error) {
+	var results []DeleteSnapshotResult
+	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		results = nil
+		img, err := ownedImage(tx, p, id)
+		if err != nil {
+			return err
+		}
+		if protected(img, s.nowUTC()) {
+			return openami.Errorf(openami.IncorrectState, openami.ResourceImage, "Image %s has deregistration protection enabled (%s).", id, img.DeregistrationProtection)
+		}
+		if err := tx.Tags().DeleteAll(p.Region, p.AccountID, id); err != nil {
+			return err
+		}
+		if err := tx.Images().Delete(p.Region, id); err != nil {
+			return err
+		}
+		if !deleteSnapshots {
+			return nil
+		}
+		for _, sid := range img.Snapshots() {
+			r := DeleteSnapshotResult{SnapshotID: sid, ReturnCode: "success"}
+			snap, err := tx.Snapshots().Get(p.Region, sid)
+			users, uerr := tx.Images().UsingSnapshot(p.Region, sid)
+			switch {
+			case errors.Is(err, openami.ErrNotFound):
+				r.ReturnCode = "client-error"
+			case err != nil:
+				return err
+			case uerr != nil:
+				return uerr
+			case snap.AccountID != p.AccountID:
+				r.ReturnCode = "missing-permissions"
+			case len(users) > 0:
+				r.ReturnCode = "skipped"
+			default:
+				if err := tx.Tags().DeleteAll(p.Region, p.AccountID, sid); err != nil {
+					return err
+				}
+				if err := tx.Snapshots().Delete(p.Region, sid); err != nil {
+					return err
+				}
+			}
+			results = append(results, r)
+		}
+		return nil
+	})
+	return results, err
+}
+
+// ImageAttribute is what DescribeImageAttribute returns.
+type ImageAttribute struct {
+	Image             openami.Image
+	LaunchPermissions []openami.LaunchPermission
+}
+
+// imageAttributes are the attribute names DescribeImageAttribute takes.
+var imageAttributes = []string{"description", "kernel", "ramdisk", "launchPermission", "productCodes",
+	"blockDeviceMapping", "sriovNetSupport", "bootMode", "tpmSupport", "uefiData", "lastLaunchedTime",
+	"imdsSupport", "deregistrationProtection"}
+
+// DescribeImageAttribute returns an attribute of an image the caller owns.
+func (s *Service) DescribeImageAttribute(ctx context.Context, p openami.Principal, id, attribute string) (ImageAttribute, error) {
+	if err := oneOf("attribute", attribute, imageAttributes...); err != nil {
+		return ImageAttribute{}, err
+	}
+	var out ImageAttribute
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		img, err := ownedImage(tx, p, id)
+		if err != nil {
+			return err
+		}
+		out.Image = img
+		if attribute == "launchPermission" {
+			out.LaunchPermissions, err = tx.Images().Permissions(id)
+		}
+		return err
+	})
+	return out, err
+}
+
+// ModifyImageAttributeInput are ModifyImageAttribute's changes.
+type ModifyImageAttributeInput struct {
+	ImageID     string
+	Add, Remove []openami.LaunchPermission
+	Description *string
+}
+
+// ModifyImageAttribute changes an image the caller owns: its launch
+// permissions (accounts, group all, organizations and OUs) or description.
+// A bad permission changes nothing.
+func (s *Service) ModifyImageAttribute(ctx context.Context, p openami.Principal, in ModifyImageAttributeInput) error {
+	for _, lp := range append(append([]openami.LaunchPermission(nil), in.Add...), in.Remove...) {
+		if err := checkLaunchPermission(lp); err != nil {
+			return err
+		}
+	}
+	if in.Description != nil && len(*in.Description) > 255 {
+		return openami.Errorf(openami.InvalidParameter, "", "The description must be at most 255 characters.")
+	}
+	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		img, err := ownedImage(tx, p, in.ImageID)
+		if err != nil {
+			return err
+		}
+		for _, lp := range in.Add {
+			if lp.Group != "all" || img.Public {
+				continue
+			}
+			v, err := tx.Settings().Get(blockPublicSetting(p))
+			if err != nil && !errors.Is(err, openami.ErrNotFound) {
+				return err
+			}
+			if string(v) == "block-new-sharing" {
+				return openami.Errorf(openami.Unauthorized, openami.ResourceImage, "Image block public access is enabled for this account and region: images cannot be made public.")
+			}
+		}
+		if img.State == openami.ImageDisabled && len(in.Add) > 0 {
+			return openami.Errorf(openami.IncorrectState, openami.ResourceImage, "Image %s is disabled.", img.ID)
+		}
+		if in.Description != nil {
+			img.Description = *in.Description
+			if err := tx.Images().Update(img); err != nil {
+				return err
+			}
+		}
+		if err := tx.Images().AddPermissions(img.ID, in.Add); err != nil {
+			return err
+		}
+		return tx.Images().RemovePermissions(img.ID, in.Remove)
+	})
+}
+
+var (
+	orgArn = regexp.MustCompile(`^arn:aws:organizations::[0-9]{12}:organization/o-[a-z0-9]{10,32}$`)
+	ouArn  = regexp.MustCompile(`^arn:aws:organizations::[0-9]{12}:ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$`)
+)
+
+// checkLaunchPermission checks that a permission names exactly one of a
+// 12-digit account, group all, an organization ARN or an OU ARN.
+func checkLaunchPermission(lp openami.LaunchPermission) error {
+	bad := func(format string, args ...any) error {
+		return openami.Errorf(openami.InvalidParameter, openami.ResourceLaunchPermission, format, args...)
+	}
+	n := 0
+	for _, v := range []string{lp.AccountID, lp.Group, lp.OrganizationArn, lp.OrganizationalUnitArn} {
+		if v != "" {
+			n++
+		}
+	}
+	switch {
+	case n != 1:
+		return bad("A launch permission names exactly one of UserId, Group, OrganizationArn and OrganizationalUnitArn.")
+	case lp.AccountID != "" && !ids.ValidAccountID(lp.AccountID):
+		return bad("Invalid user id: %s", lp.AccountID)
+	case lp.Group != "" && lp.Group != "all":
+		return bad("Invalid group: %s (only 'all' is supported)", lp.Group)
+	case lp.OrganizationArn != "" && !orgArn.MatchString(lp.OrganizationArn):
+		return bad("Invalid organization ARN: %s", lp.OrganizationArn)
+	case lp.OrganizationalUnitArn != "" && !ouArn.MatchString(lp.OrganizationalUnitArn):
+		return bad("Invalid organizational unit ARN: %s", lp.OrganizationalUnitArn)
+	}
+	return nil
+}
+
+// ResetImageAttribute removes every launch permission of an image the
+// caller owns, making it private.
+func (s *Service) ResetImageAttribute(ctx context.Context, p openami.Principal, id, attribute string) error {
+	if attribute != "launchPermission" {
+		return openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter attribute is invalid. Only launchPermission can be reset.", attribute)
+	}
+	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		if _, err := ownedImage(tx, p, id); err != nil {
+			return err
+		}
+		perms, err := tx.Images().Permissions(id)
+		if err != nil {
+			return err
+		}
+		return tx.Images().RemovePermissions(id, perms)
+	})
+}

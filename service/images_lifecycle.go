@@ -1,0 +1,195 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/metadata"
+)
+
+// updateOwnedImage applies change to an image the caller owns and stores
+// it.
+func (s *Service) updateOwnedImage(ctx context.Context, p openami.Principal, id string, change func(tx metadata.Tx, img *openami.Image) error) error {
+	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		img, err := ownedImage(tx, p, id)
+		if err != nil {
+			return err
+		}
+		if err := change(tx, &img); err != nil {
+			return err
+		}
+		return tx.Images().Update(img)
+	})
+}
+
+// EnableImageDeprecation sets when an image the caller owns becomes
+// deprecated, rounded down to the minute: not in the past, at most ten
+// years ahead (two for a public image). Once deprecated, the image is
+// hidden from other accounts' listings unless they ask for deprecated
+// images, and still launchable.
+func (s *Service) EnableImageDeprecation(ctx context.Context, p openami.Principal, id string, at time.Time) error {
+	at = at.UTC().Truncate(time.Minute)
+	now := s.nowUTC()
+	if at.Before(now.Truncate(time.Minute)) {
+		return openami.Errorf(openami.InvalidParameter, "", "The deprecation time %s is in the past.", at.Format(time.RFC3339))
+	}
+	return s.updateOwnedImage(ctx, p, id, func(tx metadata.Tx, img *openami.Image) error {
+		limit := now.AddDate(10, 0, 0)
+		if img.Public {
+			limit = now.AddDate(2, 0, 0)
+		}
+		if at.After(limit) {
+			return openami.Errorf(openami.InvalidParameter, "", "The deprecation time must be at most %s.", limit.Format(time.RFC3339))
+		}
+		img.DeprecationTime = at
+		return nil
+	})
+}
+
+// DisableImageDeprecation cancels an image's deprecation.
+func (s *Service) DisableImageDeprecation(ctx context.Context, p openami.Principal, id string) error {
+	return s.updateOwnedImage(ctx, p, id, func(tx metadata.Tx, img *openami.Image) error {
+		img.DeprecationTime = time.Time{}
+		return nil
+	})
+}
+
+// deregistrationCooldown is how long protection "with cooldown" keeps
+// blocking deregistration after it is disabled.
+const deregistrationCooldown = 24 * time.Hour
+
+// EnableImageDeregistrationProtection stops an image the caller owns from
+// being deregistered until protection is disabled (and, withCooldown, 24
+// hours after that). It returns the new protection state.
+func (s *Service) EnableImageDeregistrationProtection(ctx context.Context, p openami.Principal, id string, withCooldown bool) (string, error) {
+	state := "enabled"
+	if withCooldown {
+		state = "enabled-with-cooldown"
+	}
+	return state, s.updateOwnedImage(ctx, p, id, func(tx metadata.Tx, img *openami.Image) error {
+		img.DeregistrationProtection = state
+		return nil
+	})
+}
+
+// DisableImageDeregistrationProtection disables an image's protection and
+// returns the new state: "disabled", or for protection with cooldown
+// "disabled-until <time>", during which deregistration is still refused.
+func (s *Service) DisableImageDeregistrationProtection(ctx context.Context, p openami.Principal, id string) (string, error) {
+	var state string
+	err := s.updateOwnedImage(ctx, p, id, func(tx metadata.Tx, img *openami.Image) error {
+		state = "disabled"
+		if img.DeregistrationProtection == "enabled-with-cooldown" {
+			state = "disabled-until " + s.nowUTC().Add(deregistrationCooldown).Format("2006-01-02T15:04:05.000Z")
+		}
+		img.DeregistrationProtection = state
+		return nil
+	})
+	return state, err
+}
+
+// protected reports whether an image's deregistration protection still
+// holds at now.
+func protected(img openami.Image, now time.Time) bool {
+	switch v := img.DeregistrationProtection; {
+	case v == "" || v == "disabled":
+		return false
+	case len(v) > len("disabled-until "):
+		until, err := time.Parse("2006-01-02T15:04:05.000Z", v[len("disabled-until "):])
+		return err != nil || now.Before(until)
+	}
+	return true
+}
+
+// DisableImage disables an image the caller owns: it becomes visible to
+// its owner only (with IncludeDisabled), cannot be launched, and loses its
+// launch permissions, which EnableImage does not restore.
+func (s *Service) DisableImage(ctx context.Context, p openami.Principal, id string) error {
+	return s.updateOwnedImage(ctx, p, id, func(tx metadata.Tx, img *openami.Image) error {
+		if img.State != openami.ImageAvailable && img.State != openami.ImageDisabled {
+			return openami.Errorf(openami.IncorrectState, openami.ResourceImage, "Image %s is %s.", img.ID, img.State)
+		}
+		perms, err := tx.Images().Permissions(img.ID)
+		if err != nil {
+			return err
+		}
+		if err := tx.Images().RemovePermissions(img.ID, perms); err != nil {
+			return err
+		}
+		img.State, img.Public = openami.ImageDisabled, false
+		return nil
+	})
+}
+
+// EnableImage makes a disabled image available again.
+func (s *Service) EnableImage(ctx context.Context, p openami.Principal, id string) error {
+	return s.updateOwnedImage(ctx, p, id, func(tx metadata.Tx, img *openami.Image) error {
+		if img.State != openami.ImageDisabled && img.State != openami.ImageAvailable {
+			return openami.Errorf(openami.IncorrectState, openami.ResourceImage, "Image %s is %s.", img.ID, img.State)
+		}
+		img.State = openami.ImageAvailable
+		return nil
+	})
+}
+
+// CancelImageLaunchPermission removes the caller's own launch permission
+// from an image another account shared with it.
+func (s *Service) CancelImageLaunchPermission(ctx context.Context, p openami.Principal, id string) error {
+	if err := checkImageID(id); err != nil {
+		return err
+	}
+	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		img, err := tx.Images().Get(p.Region, id)
+		if errors.Is(err, openami.ErrNotFound) {
+			return imageNotFound(id)
+		}
+		if err != nil {
+			return err
+		}
+		perms, err := tx.Images().Permissions(id)
+		if err != nil {
+			return err
+		}
+		for _, lp := range perms {
+			if lp.AccountID == p.AccountID && img.AccountID != p.AccountID {
+				return tx.Images().RemovePermissions(id, []openami.LaunchPermission{lp})
+			}
+		}
+		return imageNotFound(id)
+	})
+}
+
+// blockPublicSetting names a region's image block-public-access setting
+// for an account.
+func blockPublicSetting(p openami.Principal) string {
+	return "image-block-public-access/" + p.Region + "/" + p.AccountID
+}
+
+// ImageBlockPublicAccess returns the caller's setting in the region:
+// "block-new-sharing" or "unblocked".
+func (s *Service) ImageBlockPublicAccess(ctx context.Context, p openami.Principal) (string, error) {
+	state := "unblocked"
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		v, err := tx.Settings().Get(blockPublicSetting(p))
+		if errors.Is(err, openami.ErrNotFound) {
+			return nil
+		}
+		state = string(v)
+		return err
+	})
+	return state, err
+}
+
+// SetImageBlockPublicAccess sets the caller's setting in the region. While
+// it is block-new-sharing, no image can be made public; images already
+// public stay public.
+func (s *Service) SetImageBlockPublicAccess(ctx context.Context, p openami.Principal, state string) error {
+	if err := oneOf("imageBlockPublicAccessState", state, "block-new-sharing", "unblocked"); err != nil {
+		return err
+	}
+	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		return tx.Settings().Put(blockPublicSetting(p), []byte(state))
+	})
+}

@@ -1,0 +1,315 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ebs"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/openami/openami/service"
+)
+
+// newSnapshot makes a completed 1 GiB snapshot holding one block.
+func newSnapshot(t *testing.T, s *server, c service.Credentials) string {
+	t.Helper()
+	start, err := s.ebs(c).StartSnapshot(context.Background(), &ebs.StartSnapshotInput{VolumeSize: aws.Int64(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	putBlocks(t, s, c, *start.SnapshotId, map[int32][]byte{0: randomBlock()})
+	return *start.SnapshotId
+}
+
+func rootMapping(snap string) []types.BlockDeviceMapping {
+	return []types.BlockDeviceMapping{{DeviceName: aws.String("/dev/xvda"), Ebs: &types.EbsBlockDevice{SnapshotId: aws.String(snap), VolumeType: types.VolumeTypeGp3}}}
+}
+
+func imageIDs(out *ec2.DescribeImagesOutput) string {
+	var ids []string
+	for _, i := range out.Images {
+		ids = append(ids, *i.ImageId)
+	}
+	sort.Strings(ids)
+	return fmt.Sprint(ids)
+}
+
+func TestImages(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *server) {
+		ctx := context.Background()
+		c := s.ec2(s.admin, "us-east-1")
+		root, data := newSnapshot(t, s, s.admin), newSnapshot(t, s, s.admin)
+		reg, err := c.RegisterImage(ctx, &ec2.RegisterImageInput{
+			Name: aws.String("web (2026) v1.0"), Description: aws.String("first"), Architecture: types.ArchitectureValuesArm64,
+			RootDeviceName: aws.String("/dev/xvda"), VirtualizationType: aws.String("hvm"), EnaSupport: aws.Bool(true),
+			BootMode: types.BootModeValuesUefi, TpmSupport: types.TpmSupportValuesV20, ImdsSupport: types.ImdsSupportValuesV20,
+			BlockDeviceMappings: []types.BlockDeviceMapping{
+				{DeviceName: aws.String("/dev/xvda"), Ebs: &types.EbsBlockDevice{SnapshotId: aws.String(root), VolumeSize: aws.Int32(8), VolumeType: types.VolumeTypeGp3}},
+				{DeviceName: aws.String("/dev/sdb"), Ebs: &types.EbsBlockDevice{SnapshotId: aws.String(data), DeleteOnTermination: aws.Bool(false)}},
+				{DeviceName: aws.String("/dev/sdc"), VirtualName: aws.String("ephemeral0")},
+				{DeviceName: aws.String("/dev/sdd"), NoDevice: aws.String("")},
+			},
+			TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeImage, Tags: []types.Tag{{Key: aws.String("role"), Value: aws.String("web")}}}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := *reg.ImageId
+		out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		img := out.Images[0]
+		if img.State != types.ImageStateAvailable || img.Architecture != types.ArchitectureValuesArm64 || *img.OwnerId != s.admin.AccountID ||
+			*img.RootDeviceName != "/dev/xvda" || img.RootDeviceType != types.DeviceTypeEbs || *img.Public || !*img.EnaSupport ||
+			img.BootMode != types.BootModeValuesUefi || len(img.BlockDeviceMappings) != 4 || len(img.Tags) != 1 || *img.Name != "web (2026) v1.0" {
+			t.Fatalf("described image %+v", img)
+		}
+		if m := img.BlockDeviceMappings[1]; *m.Ebs.VolumeSize != 1 || *m.Ebs.DeleteOnTermination || m.Ebs.VolumeType != types.VolumeTypeGp2 {
+			t.Fatalf("data mapping %+v", m.Ebs)
+		}
+		if m := img.BlockDeviceMappings[0]; *m.Ebs.VolumeSize != 8 || !*m.Ebs.DeleteOnTermination || *m.Ebs.Iops != 3000 {
+			t.Fatalf("root mapping %+v", m.Ebs)
+		}
+		if img.BlockDeviceMappings[3].NoDevice == nil || *img.BlockDeviceMappings[2].VirtualName != "ephemeral0" {
+			t.Fatalf("ephemeral/no-device mappings %+v", img.BlockDeviceMappings[2:])
+		}
+
+		// Registration errors.
+		for _, tc := range []struct {
+			in   ec2.RegisterImageInput
+			code string
+		}{
+			{ec2.RegisterImageInput{Name: aws.String("web (2026) v1.0"), RootDeviceName: aws.String("/dev/xvda"), BlockDeviceMappings: rootMapping(root)}, "InvalidAMIName.Duplicate"},
+			{ec2.RegisterImageInput{Name: aws.String("no*stars"), RootDeviceName: aws.String("/dev/xvda"), BlockDeviceMappings: rootMapping(root)}, "InvalidAMIName.Malformed"},
+			{ec2.RegisterImageInput{Name: aws.String("no root"), RootDeviceName: aws.String("/dev/sda1"), BlockDeviceMappings: rootMapping(root)}, "InvalidBlockDeviceMapping"},
+			{ec2.RegisterImageInput{Name: aws.String("bad snap"), RootDeviceName: aws.String("/dev/xvda"), BlockDeviceMappings: rootMapping("snap-0123456789abcdef0")}, "InvalidSnapshot.NotFound"},
+			{ec2.RegisterImageInput{Name: aws.String("bad arch"), Architecture: "sparc", RootDeviceName: aws.String("/dev/xvda"), BlockDeviceMappings: rootMapping(root)}, "InvalidParameterValue"},
+		} {
+			_, err := c.RegisterImage(ctx, &tc.in)
+			wantCode(t, err, tc.code)
+		}
+
+		// Filters and owners.
+		for _, tc := range []struct {
+			in   ec2.DescribeImagesInput
+			want int
+		}{
+			{ec2.DescribeImagesInput{Owners: []string{"self"}}, 1},
+			{ec2.DescribeImagesInput{Filters: []types.Filter{{Name: aws.String("name"), Values: []string{"web (*"}}}}, 1},
+			{ec2.DescribeImagesInput{Filters: []types.Filter{{Name: aws.String("block-device-mapping.snapshot-id"), Values: []string{data}}}}, 1},
+			{ec2.DescribeImagesInput{Filters: []types.Filter{{Name: aws.String("block-device-mapping.device-name"), Values: []string{"/dev/sdc"}}}}, 1},
+			{ec2.DescribeImagesInput{Filters: []types.Filter{{Name: aws.String("architecture"), Values: []string{"x86_64"}}}}, 0},
+			{ec2.DescribeImagesInput{Filters: []types.Filter{{Name: aws.String("tag:role"), Values: []string{"web"}}, {Name: aws.String("is-public"), Values: []string{"false"}}}}, 1},
+			{ec2.DescribeImagesInput{Filters: []types.Filter{{Name: aws.String("creation-date"), Values: []string{"20*T*Z"}}}}, 1},
+			{ec2.DescribeImagesInput{Owners: []string{"amazon"}}, 0},
+		} {
+			out, err := c.DescribeImages(ctx, &tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Images) != tc.want {
+				t.Errorf("%+v: %d images, want %d", tc.in, len(out.Images), tc.want)
+			}
+		}
+		_, err = c.DescribeImages(ctx, &ec2.DescribeImagesInput{Filters: []types.Filter{{Name: aws.String("flavour"), Values: []string{"x"}}}})
+		wantCode(t, err, "InvalidParameterValue")
+		_, err = c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{"ami-nope"}})
+		wantCode(t, err, "InvalidAMIID.Malformed")
+
+		// Sharing: private to bob until shared with him, then public.
+		bob, carol := s.account(t, "bob"), s.account(t, "carol")
+		b, cc := s.ec2(bob, "us-east-1"), s.ec2(carol, "us-east-1")
+		_, err = b.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
+		wantCode(t, err, "InvalidAMIID.NotFound")
+		_, err = b.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{ImageId: aws.String(id), Description: &types.AttributeValue{Value: aws.String("mine")}})
+		wantCode(t, err, "InvalidAMIID.NotFound")
+		if _, err := c.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{ImageId: aws.String(id),
+			LaunchPermission: &types.LaunchPermissionModifications{Add: []types.LaunchPermission{{UserId: aws.String(bob.AccountID)}}}}); err != nil {
+			t.Fatal(err)
+		}
+		shared, err := b.DescribeImages(ctx, &ec2.DescribeImagesInput{ExecutableUsers: []string{"self"}})
+		if err != nil || imageIDs(shared) != fmt.Sprint([]string{id}) || len(shared.Images[0].Tags) != 0 {
+			t.Fatalf("bob's shared images: %v %+v", err, shared)
+		}
+		if out, _ := cc.DescribeImages(ctx, &ec2.DescribeImagesInput{}); len(out.Images) != 0 {
+			t.Fatal("carol sees an image shared with bob")
+		}
+		_, err = c.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{ImageId: aws.String(id), Attribute: aws.String("launchPermission"),
+			OperationType: types.OperationTypeAdd, UserGroups: []string{"everyone"}})
+		wantCode(t, err, "InvalidAMIAttributeItemValue")
+		if _, err := c.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{ImageId: aws.String(id), Attribute: aws.String("launchPermission"),
+			OperationType: types.OperationTypeAdd, UserGroups: []string{"all"}}); err != nil {
+			t.Fatal(err)
+		}
+		pub, err := cc.DescribeImages(ctx, &ec2.DescribeImagesInput{ExecutableUsers: []string{"all"}})
+		if err != nil || imageIDs(pub) != fmt.Sprint([]string{id}) || !*pub.Images[0].Public {
+			t.Fatalf("public images for carol: %v %+v", err, pub)
+		}
+		attr, err := c.DescribeImageAttribute(ctx, &ec2.DescribeImageAttributeInput{ImageId: aws.String(id), Attribute: types.ImageAttributeNameLaunchPermission})
+		if err != nil || len(attr.LaunchPermissions) != 2 {
+			t.Fatalf("launch permissions: %v %+v", err, attr)
+		}
+		if _, err := c.ResetImageAttribute(ctx, &ec2.ResetImageAttributeInput{ImageId: aws.String(id), Attribute: types.ResetImageAttributeNameLaunchPermission}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = cc.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
+		wantCode(t, err, "InvalidAMIID.NotFound")
+
+		// Attributes.
+		if _, err := c.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{ImageId: aws.String(id), Description: &types.AttributeValue{Value: aws.String("second")}}); err != nil {
+			t.Fatal(err)
+		}
+		desc, err := c.DescribeImageAttribute(ctx, &ec2.DescribeImageAttributeInput{ImageId: aws.String(id), Attribute: types.ImageAttributeNameDescription})
+		if err != nil || *desc.Description.Value != "second" {
+			t.Fatalf("description: %v %+v", err, desc)
+		}
+		bdm, err := c.DescribeImageAttribute(ctx, &ec2.DescribeImageAttributeInput{ImageId: aws.String(id), Attribute: types.ImageAttributeNameBlockDeviceMapping})
+		if err != nil || len(bdm.BlockDeviceMappings) != 4 {
+			t.Fatalf("blockDeviceMapping: %v %+v", err, bdm)
+		}
+
+		// Snapshots in use; deregistration deletes only what it may.
+		_, err = c.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(root)})
+		wantCode(t, err, "InvalidSnapshot.InUse")
+		other, err := c.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("shares data"), RootDeviceName: aws.String("/dev/xvda"), BlockDeviceMappings: rootMapping(data)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dereg, err := c.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(id), DeleteAssociatedSnapshots: aws.Bool(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		codes := map[string]string{}
+		for _, r := range dereg.DeleteSnapshotResults {
+			codes[*r.SnapshotId] = string(r.ReturnCode)
+		}
+		if codes[root] != "success" || codes[data] != "skipped" {
+			t.Fatalf("deregister results %v", codes)
+		}
+		_, err = c.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{root}})
+		wantCode(t, err, "InvalidSnapshot.NotFound")
+		_, err = c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
+		wantCode(t, err, "InvalidAMIID.NotFound")
+		if _, err := c.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: other.ImageId}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(data)}); err != nil {
+			t.Fatalf("snapshot still in use after its images were deregistered: %v", err)
+		}
+	})
+}
+
+func TestImageLifecycle(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *server) {
+		ctx := context.Background()
+		c := s.ec2(s.admin, "us-east-1")
+		bob := s.account(t, "bob")
+		b := s.ec2(bob, "us-east-1")
+		reg, err := c.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("life"), RootDeviceName: aws.String("/dev/xvda"), BlockDeviceMappings: rootMapping(newSnapshot(t, s, s.admin))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := reg.ImageId
+		share := &ec2.ModifyImageAttributeInput{ImageId: id, LaunchPermission: &types.LaunchPermissionModifications{Add: []types.LaunchPermission{{UserId: aws.String(bob.AccountID)}}}}
+		if _, err := c.ModifyImageAttribute(ctx, share); err != nil {
+			t.Fatal(err)
+		}
+		count := func(cl *ec2.Client, in *ec2.DescribeImagesInput) int {
+			t.Helper()
+			out, err := cl.DescribeImages(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(out.Images)
+		}
+
+		// Deprecation: hidden from bob's listings unless he asks, shown by id.
+		at := time.Now().Add(2 * time.Minute)
+		if _, err := c.EnableImageDeprecation(ctx, &ec2.EnableImageDeprecationInput{ImageId: id, DeprecateAt: &at}); err != nil {
+			t.Fatal(err)
+		}
+		past := time.Now().Add(-time.Hour)
+		_, err = c.EnableImageDeprecation(ctx, &ec2.EnableImageDeprecationInput{ImageId: id, DeprecateAt: &past})
+		wantCode(t, err, "InvalidParameterValue")
+		out, _ := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{*id}})
+		if out.Images[0].DeprecationTime == nil {
+			t.Fatal("no DeprecationTime")
+		}
+		if _, err := c.DisableImageDeprecation(ctx, &ec2.DisableImageDeprecationInput{ImageId: id}); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(b, &ec2.DescribeImagesInput{}); n != 1 {
+			t.Fatalf("bob sees %d images", n)
+		}
+
+		// Protection blocks deregistration until disabled.
+		prot, err := c.EnableImageDeregistrationProtection(ctx, &ec2.EnableImageDeregistrationProtectionInput{ImageId: id})
+		if err != nil || *prot.Return != "enabled" {
+			t.Fatalf("protection: %v %+v", err, prot)
+		}
+		_, err = c.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: id})
+		wantCode(t, err, "IncorrectState")
+		attr, err := c.DescribeImageAttribute(ctx, &ec2.DescribeImageAttributeInput{ImageId: id, Attribute: types.ImageAttributeNameDeregistrationProtection})
+		if err != nil || *attr.DeregistrationProtection.Value != "enabled" {
+			t.Fatalf("protection attribute: %v %+v", err, attr)
+		}
+		if _, err := c.DisableImageDeregistrationProtection(ctx, &ec2.DisableImageDeregistrationProtectionInput{ImageId: id}); err != nil {
+			t.Fatal(err)
+		}
+
+		// Bob gives up his permission.
+		if _, err := b.CancelImageLaunchPermission(ctx, &ec2.CancelImageLaunchPermissionInput{ImageId: id}); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(b, &ec2.DescribeImagesInput{}); n != 0 {
+			t.Fatal("bob still sees the image after cancelling his permission")
+		}
+		_, err = b.CancelImageLaunchPermission(ctx, &ec2.CancelImageLaunchPermissionInput{ImageId: id})
+		wantCode(t, err, "InvalidAMIID.NotFound")
+
+		// Block public access stops new public sharing.
+		if _, err := c.EnableImageBlockPublicAccess(ctx, &ec2.EnableImageBlockPublicAccessInput{ImageBlockPublicAccessState: types.ImageBlockPublicAccessEnabledStateBlockNewSharing}); err != nil {
+			t.Fatal(err)
+		}
+		st, err := c.GetImageBlockPublicAccessState(ctx, &ec2.GetImageBlockPublicAccessStateInput{})
+		if err != nil || *st.ImageBlockPublicAccessState != "block-new-sharing" {
+			t.Fatalf("block public access state: %v %+v", err, st)
+		}
+		public := &ec2.ModifyImageAttributeInput{ImageId: id, LaunchPermission: &types.LaunchPermissionModifications{Add: []types.LaunchPermission{{Group: types.PermissionGroupAll}}}}
+		_, err = c.ModifyImageAttribute(ctx, public)
+		wantCode(t, err, "OperationNotPermitted")
+		if _, err := c.DisableImageBlockPublicAccess(ctx, &ec2.DisableImageBlockPublicAccessInput{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.ModifyImageAttribute(ctx, public); err != nil {
+			t.Fatal(err)
+		}
+
+		// Disable: hidden from everyone but its owner asking for it, and
+		// its launch permissions gone for good.
+		if _, err := c.DisableImage(ctx, &ec2.DisableImageInput{ImageId: id}); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(b, &ec2.DescribeImagesInput{}); n != 0 {
+			t.Fatal("bob sees a disabled image")
+		}
+		if n := count(c, &ec2.DescribeImagesInput{Owners: []string{"self"}}); n != 0 {
+			t.Fatal("a disabled image is listed without IncludeDisabled")
+		}
+		if n := count(c, &ec2.DescribeImagesInput{Owners: []string{"self"}, IncludeDisabled: aws.Bool(true)}); n != 1 {
+			t.Fatal("the owner cannot see a disabled image with IncludeDisabled")
+		}
+		if _, err := c.EnableImage(ctx, &ec2.EnableImageInput{ImageId: id}); err != nil {
+			t.Fatal(err)
+		}
+		out, _ = c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{*id}})
+		if out.Images[0].State != types.ImageStateAvailable || *out.Images[0].Public {
+			t.Fatalf("after EnableImage: %+v", out.Images[0])
+		}
+	})
+}
