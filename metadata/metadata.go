@@ -358,7 +358,8 @@ type ImageQuery struct {
 	VisibleTo   string
 	VisibleOrgs []string
 	// OwnerIDs keeps images owned by any of these accounts; OwnerAliases
-	// those published under any of these aliases.
+	// those published under any of these aliases. When both are set they
+	// form one condition (either), as EC2's Owners list does.
 	OwnerIDs     []string
 	OwnerAliases []string
 	// ExecutableBy keeps images any of these accounts (or, with "all",

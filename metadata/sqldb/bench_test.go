@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
@@ -121,5 +123,73 @@ func BenchmarkVolumeBlock(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// BenchmarkImageListVisibleTo lists, in one View, the images one account
+// may see among 10,000 images of 100 accounts: its own 100, the public
+// tenth of the others', and those shared with it or its organization.
+func BenchmarkImageListVisibleTo(b *testing.B) {
+	const (
+		accounts = 100
+		images   = 10000
+		org      = "arn:aws:organizations::000000000000:organization/o-bench"
+	)
+	s, err := sqlite.Open(filepath.Join(b.TempDir(), "m.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	acct := func(i int) string { return fmt.Sprintf("%012d", i%accounts) }
+	err = s.Update(context.Background(), func(tx metadata.Tx) error {
+		for i := range images {
+			id := fmt.Sprintf("ami-%017x", uint64(i)*0x9e3779b97f4a7c15>>4)
+			img := openami.Image{
+				ID: id, Region: benchRegion, AccountID: acct(i), Name: fmt.Sprintf("image-%d", i),
+				State: openami.ImageAvailable, Architecture: "x86_64", VirtualizationType: "hvm",
+				RootDeviceName: "/dev/xvda", RootDeviceType: "ebs", ImageType: "machine",
+				BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda",
+					Ebs: &openami.EbsBlockDevice{SnapshotID: "snap-" + id[4:], VolumeSize: 8, VolumeType: "gp3", DeleteOnTermination: true}}},
+				CreatedAt: time.Unix(int64(i), 0),
+				Public:    i%10 == 0,
+			}
+			if err := tx.Images().Create(img); err != nil {
+				return err
+			}
+			perms := []openami.LaunchPermission{{AccountID: acct(i + 1)}}
+			if i%50 == 1 {
+				perms = append(perms, openami.LaunchPermission{OrganizationArn: org})
+			}
+			if err := tx.Images().AddPermissions(id, perms); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, c := range []struct {
+		name  string
+		limit int
+	}{{"all", 0}, {"page", 100}} {
+		b.Run(c.name, func(b *testing.B) {
+			var n, i int
+			for b.Loop() {
+				err := s.View(ctx, func(tx metadata.Tx) error {
+					list, err := tx.Images().List(benchRegion, metadata.ImageQuery{
+						VisibleTo: acct(i), VisibleOrgs: []string{org}, Limit: c.limit,
+					})
+					n = len(list)
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(n), "images/op")
+		})
 	}
 }

@@ -112,6 +112,7 @@ func scanImage(sc scanner) (openami.Image, error) {
 	return img, nil
 }
 
+// Create records the group all permission of an image created public.
 func (im images) Create(img openami.Image) error {
 	doc, err := encodeImage(img)
 	if err != nil {
@@ -223,6 +224,9 @@ func (im images) Get(region, id string) (openami.Image, error) {
 	return img, nil
 }
 
+// Update also keeps the group all permission in step with img.Public,
+// adding or removing it, so that Public and the permissions never
+// disagree.
 func (im images) Update(img openami.Image) error {
 	err := im.t.get(`SELECT account_id FROM images WHERE id = ? AND region = ?`, []any{img.ID, img.Region}, &img.AccountID)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -298,7 +302,14 @@ type imageSelection struct {
 	execUsers, execOrg []string
 }
 
-// List runs one query in the common case. Lists too long for one IN
+// List follows ImageQuery: VisibleTo keeps owned, public, and shared
+// (user, or org/ou in VisibleOrgs) images; ExecutableBy keeps only images
+// shared explicitly with the accounts or ExecutableOrgs, and public ones
+// for "all", never an account's own as such (EC2's ExecutableUsers).
+// VisibleOrgs or ExecutableOrgs alone narrow like their clause with no
+// account.
+//
+// It runs one query in the common case. Lists too long for one IN
 // clause are split, and the query run for every combination of pieces:
 // each list is a disjunction, so the union of the answers is the answer,
 // and as each returns the first Limit images it selects, the first Limit
@@ -387,53 +398,77 @@ func (im images) list(region string, s *imageSelection, limit int) ([]openami.Im
 		args = append(args, s.q.After)
 	}
 	in("i.id", s.ids)
-	in("i.account_id", s.owners)
-	in("i.owner_alias", s.aliases)
+	// Owners and aliases are one condition, as in EC2's Owners list.
+	if len(s.owners) > 0 && len(s.aliases) > 0 {
+		b.WriteString(` AND (i.account_id IN (` + placeholders(len(s.owners)) + `) OR i.owner_alias IN (` + placeholders(len(s.aliases)) + `))`)
+		args = appendStrings(args, s.owners)
+		args = appendStrings(args, s.aliases)
+	} else {
+		in("i.account_id", s.owners)
+		in("i.owner_alias", s.aliases)
+	}
 	in("i.name", s.names)
-	// hasPerm returns an EXISTS on the image's permissions of the kinds
-	// with any of the values, and appends its arguments.
-	hasPerm := func(kinds string, vals []string) string {
+	// The visibility clauses select image ids from the indexes that hold
+	// them (an owner's, the public ones, those shared with an account or
+	// organization) rather than test every image of the region: a
+	// correlated test per image would cost a lookup of each one, and
+	// most images are not visible to most accounts. after narrows each
+	// branch to the ids List may return.
+	after := func(column string) string {
+		if s.q.After == "" {
+			return ""
+		}
+		args = append(args, s.q.After)
+		return ` AND ` + column + ` > ?`
+	}
+	owned := func(acct string) string {
+		args = append(args, region, acct)
+		return `SELECT id FROM images WHERE region = ? AND account_id = ?` + after("id")
+	}
+	public := func() string {
+		args = append(args, region, true)
+		return `SELECT id FROM images WHERE region = ? AND public = ?` + after("id")
+	}
+	shared := func(kinds string, vals []string) string {
 		args = appendStrings(args, vals)
-		return `EXISTS (SELECT 1 FROM image_permissions p WHERE p.image_id = i.id AND p.kind IN (` + kinds +
-			`) AND p.value IN (` + placeholders(len(vals)) + `))`
+		return `SELECT image_id FROM image_permissions WHERE kind IN (` + kinds + `) AND value IN (` +
+			placeholders(len(vals)) + `)` + after("image_id")
 	}
 	const (
 		userKind = `'` + permUser + `'`
 		orgKinds = `'` + permOrg + `', '` + permOU + `'`
 	)
-	// anyOf writes a clause that holds if any of the disjuncts does; the
-	// arguments are in order already.
-	anyOf := func(disjuncts []string) {
-		b.WriteString(` AND (` + strings.Join(disjuncts, ` OR `) + `)`)
+	idIn := func(branches []string) {
+		b.WriteString(` AND i.id IN (` + strings.Join(branches, ` UNION ALL `) + `)`)
 	}
 	if s.visible {
-		or := []string{`i.public = ?`}
-		args = append(args, true)
+		var from []string
 		if a := s.q.VisibleTo; a != "" {
-			or = append(or, `i.account_id = ?`)
-			args = append(args, a)
-			or = append(or, hasPerm(userKind, []string{a}))
+			from = append(from, owned(a))
+		}
+		from = append(from, public())
+		if a := s.q.VisibleTo; a != "" {
+			from = append(from, shared(userKind, []string{a}))
 		}
 		if len(s.visOrgs) > 0 {
-			or = append(or, hasPerm(orgKinds, s.visOrgs))
+			from = append(from, shared(orgKinds, s.visOrgs))
 		}
-		anyOf(or)
+		idIn(from)
 	}
 	if s.executable {
 		// Not the images an account owns: only what is shared with it,
 		// or public ones for "all".
-		var or []string
+		var from []string
 		if s.executableByAll {
-			or = append(or, `i.public = ?`)
-			args = append(args, true)
+			from = append(from, public())
 		}
 		if len(s.execUsers) > 0 {
-			or = append(or, hasPerm(userKind, s.execUsers))
+			from = append(from, shared(userKind, s.execUsers))
 		}
 		if len(s.execOrg) > 0 {
-			or = append(or, hasPerm(orgKinds, s.execOrg))
+			from = append(from, shared(orgKinds, s.execOrg))
 		}
-		anyOf(or)
+		idIn(from)
 	}
 	b.WriteString(` ORDER BY i.id`)
 	query, args := limitClause(b.String(), args, limit)

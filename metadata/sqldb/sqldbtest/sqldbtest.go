@@ -21,6 +21,7 @@ import (
 var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	1: check1,
 	2: check2,
+	3: check3,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -119,6 +120,35 @@ func RunMigrations(t *testing.T, d sqldb.Dialect, open func(t *testing.T) *sql.D
 		if err := db.QueryRow(d.Rebind(`SELECT name FROM accounts WHERE id = ?`), "111111111111").Scan(&name); err != nil || name != "alice" {
 			t.Errorf("account after upgrade: %q, %v", name, err)
 		}
+	})
+	t.Run("UpgradeFrom2", func(t *testing.T) {
+		// Block storage written under version 2 survives migration 3,
+		// and the images tables are there to use afterwards.
+		db := fresh(t)
+		if err := sqldb.Migrate(ctx, db, &d, 2); err != nil {
+			t.Fatalf("Migrate to 2: %v", err)
+		}
+		mustExec(t, db, &d, `INSERT INTO accounts (id, name, status, admin, created_at) VALUES (?, ?, ?, ?, ?)`,
+			"111111111111", "alice", "active", false, 1)
+		mustExec(t, db, &d, insertSnapshot, snapshotRow("r1", "111111111111", "snap-1", make([]byte, 32))...)
+		mustExec(t, db, &d, `INSERT INTO snapshot_permissions (snapshot_id, account_id, grp) VALUES (?, ?, ?)`, "snap-1", "", "all")
+		if err := sqldb.Migrate(ctx, db, &d, len(ms)); err != nil {
+			t.Fatalf("Migrate from 2 to %d: %v", len(ms), err)
+		}
+		wantVersion(t, db, &d, len(ms))
+		var (
+			name, grp string
+			size      int64
+		)
+		if err := db.QueryRow(d.Rebind(`SELECT name FROM accounts WHERE id = ?`), "111111111111").Scan(&name); err != nil || name != "alice" {
+			t.Errorf("account after upgrade: %q, %v", name, err)
+		}
+		if err := db.QueryRow(d.Rebind(`SELECT s.volume_size, p.grp FROM snapshots s JOIN snapshot_permissions p ON p.snapshot_id = s.id
+WHERE s.id = ?`), "snap-1").Scan(&size, &grp); err != nil || size != 8 || grp != "all" {
+			t.Errorf("snapshot after upgrade: %d %q, %v", size, grp, err)
+		}
+		mustExec(t, db, &d, insertImage, imageRow("r1", "111111111111", "ami-1", "one", false)...)
+		mustExec(t, db, &d, `INSERT INTO image_snapshots (image_id, snapshot_id) VALUES (?, ?)`, "ami-1", "snap-1")
 	})
 }
 
@@ -230,9 +260,7 @@ func check1(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 // nodes, with their keys and constraints.
 func check2(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	const (
-		snap = `INSERT INTO snapshots (region, account_id, id, volume_id, volume_size, state, state_reason, progress,
-description, parent_id, root, completing, client_token, deadline, start_time, data_bytes, encrypted, kms_key_id)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		snap = insertSnapshot
 		perm = `INSERT INTO snapshot_permissions (snapshot_id, account_id, grp) VALUES (?, ?, ?)`
 		sblk = `INSERT INTO snapshot_blocks (snapshot_id, block_index, digest, checksum) VALUES (?, ?, ?, ?)`
 		vol  = `INSERT INTO volumes (region, account_id, id, availability_zone, size, type, iops, throughput, snapshot_id,
@@ -246,9 +274,7 @@ state, base, multi_attach, encrypted, kms_key_id, client_token, created_at) VALU
 	d2 := append([]byte{0xff}, zero[1:]...)
 	short := []byte{1, 2, 3}
 	big := int64(1) << 62
-	snapRow := func(region, acct any, id string, root []byte) []any {
-		return []any{region, acct, id, "vol-1", 8, "completed", "", 100, "", "", root, false, "tok", 0, big, big, true, ""}
-	}
+	snapRow := snapshotRow
 	volRow := func(region, acct, id string, base []byte) []any {
 		return []any{region, acct, id, "r1a", 8, "gp3", 3000, 125, "", "available", base, false, false, "", "tok", big}
 	}
@@ -351,5 +377,103 @@ ON CONFLICT (region, digest) DO UPDATE SET gen = excluded.gen WHERE chunks.state
 	rows.Close()
 	if !slices.Equal(got, []string{"deleting0", "live7"}) {
 		t.Errorf("chunks after upsert: %q, want [deleting0 live7]", got)
+	}
+}
+
+const insertSnapshot = `INSERT INTO snapshots (region, account_id, id, volume_id, volume_size, state, state_reason, progress,
+description, parent_id, root, completing, client_token, deadline, start_time, data_bytes, encrypted, kms_key_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+func snapshotRow(region, acct any, id string, root []byte) []any {
+	big := int64(1) << 62
+	return []any{region, acct, id, "vol-1", 8, "completed", "", 100, "", "", root, false, "tok", 0, big, big, true, ""}
+}
+
+const insertImage = `INSERT INTO images (region, account_id, id, name, owner_alias, state, public, created_at, doc)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+func imageRow(region, acct any, id string, name any, public bool) []any {
+	return []any{region, acct, id, name, "", "available", public, int64(1) << 62, `{"ID":"` + id + `"}`}
+}
+
+// check3 tests the images schema: images with a name unique per owner and
+// region, the snapshots they use, and their launch permissions.
+func check3(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const (
+		img  = insertImage
+		snap = `INSERT INTO image_snapshots (image_id, snapshot_id) VALUES (?, ?)`
+		perm = `INSERT INTO image_permissions (image_id, kind, value) VALUES (?, ?, ?)`
+	)
+	mustExec(t, db, d, img, imageRow("r1", "111111111111", "ami-1", "web", false)...)
+	mustExec(t, db, d, img, imageRow("r1", "111111111111", "ami-2", "db", true)...)
+	mustExec(t, db, d, img, imageRow("r1", "222222222222", "ami-3", "web", true)...)        // other owner
+	mustExec(t, db, d, img, imageRow("r2", "111111111111", "ami-4", "web", false)...)       // other region
+	mustExec(t, db, d, img, imageRow("r1", "111111111111", "ami-5", "Web", false)...)       // names are case-sensitive
+	mustFail(t, db, d, true, img, imageRow("r1", "111111111111", "ami-6", "web", false)...) // name taken
+	mustFail(t, db, d, true, img, imageRow("r2", "222222222222", "ami-1", "x", false)...)   // id unique across regions
+	mustFail(t, db, d, false, img, imageRow("r1", nil, "ami-7", "x", false)...)
+	mustFail(t, db, d, false, img, imageRow("r1", "111111111111", "ami-7", nil, false)...)
+	// A rename onto a taken name.
+	mustFail(t, db, d, true, `UPDATE images SET name = ? WHERE id = ?`, "web", "ami-2")
+
+	mustExec(t, db, d, snap, "ami-1", "snap-1")
+	mustExec(t, db, d, snap, "ami-1", "snap-2")
+	mustExec(t, db, d, snap, "ami-2", "snap-1")
+	mustFail(t, db, d, true, snap, "ami-1", "snap-1")
+	mustFail(t, db, d, false, snap, "ami-9", "snap-1") // no such image
+	mustFail(t, db, d, false, snap, "ami-1", nil)
+
+	const (
+		org = "arn:aws:organizations::111111111111:organization/o-1"
+		ou  = "arn:aws:organizations::111111111111:ou/o-1/ou-1"
+	)
+	mustExec(t, db, d, perm, "ami-1", "user", "222222222222")
+	mustExec(t, db, d, perm, "ami-1", "group", "all")
+	mustExec(t, db, d, perm, "ami-1", "org", org)
+	mustExec(t, db, d, perm, "ami-1", "ou", ou)
+	mustExec(t, db, d, perm, "ami-2", "user", "222222222222")
+	mustFail(t, db, d, true, perm, "ami-1", "user", "222222222222")
+	mustFail(t, db, d, true, perm, "ami-1", "group", "all")
+	mustFail(t, db, d, false, perm, "ami-1", "group", "admins") // no such group
+	mustFail(t, db, d, false, perm, "ami-1", "role", "x")       // no such kind
+	mustFail(t, db, d, false, perm, "ami-1", "user", "")
+	mustFail(t, db, d, false, perm, "ami-9", "user", "222222222222")      // no such image
+	mustFail(t, db, d, false, `DELETE FROM images WHERE id = ?`, "ami-1") // has children
+
+	// The listing shapes the store runs: public images in id order, and
+	// images shared with an account.
+	var ids []string
+	rows, err := db.Query(d.Rebind(`SELECT id FROM images WHERE region = ? AND public = ? ORDER BY id`), "r1", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	if !slices.Equal(ids, []string{"ami-2", "ami-3"}) {
+		t.Errorf("public images %q, want [ami-2 ami-3]", ids)
+	}
+	var n int
+	if err := db.QueryRow(d.Rebind(`SELECT COUNT(*) FROM image_permissions WHERE kind = ? AND value = ?`), "user", "222222222222").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("%d images shared with 222222222222, want 2", n)
+	}
+	var doc string
+	var at int64
+	if err := db.QueryRow(d.Rebind(`SELECT doc, created_at FROM images WHERE id = ?`), "ami-1").Scan(&doc, &at); err != nil {
+		t.Fatal(err)
+	}
+	if doc != `{"ID":"ami-1"}` || at != int64(1)<<62 {
+		t.Errorf("doc %q created_at %d", doc, at)
 	}
 }
