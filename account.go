@@ -19,6 +19,21 @@ type Account struct {
 	Status    AccountStatus
 	Admin     bool
 	CreatedAt time.Time
+	// OrganizationArn is the organization the account belongs to, if any,
+	// and OUArns the organizational units it is in, innermost last with
+	// every enclosing one before it. openami has no Organizations API: the
+	// operator declares membership (openami account join). Launch
+	// permissions granted to any of these ARNs apply to the account.
+	OrganizationArn string
+	OUArns          []string
+}
+
+// Orgs returns the organization and OU ARNs the account belongs to.
+func (a Account) Orgs() []string {
+	if a.OrganizationArn == "" {
+		return nil
+	}
+	return append([]string{a.OrganizationArn}, a.OUArns...)
 }
 
 // AccessKey is a SigV4 credential of an account. The secret is needed in

@@ -31,6 +31,8 @@ type Principal struct {
 	Region      string
 	// Admin is true for the administrator account created on first start.
 	Admin bool
+	// Orgs are the organization and OU ARNs the account belongs to.
+	Orgs []string
 }
 
 // Tag is a key and value attached to a resource.

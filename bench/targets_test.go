@@ -61,7 +61,13 @@ func repoRoot() string {
 // server is killed when b ends.
 func startOpenami(b *testing.B, bin, name string, args ...string) *target {
 	b.Helper()
-	dataDir := b.TempDir()
+	return startOpenamiIn(b, bin, name, b.TempDir(), args...)
+}
+
+// startOpenamiIn is startOpenami on an existing data directory, such as
+// one seeded beforehand.
+func startOpenamiIn(b *testing.B, bin, name, dataDir string, args ...string) *target {
+	b.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0"}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := cmd.StderrPipe()

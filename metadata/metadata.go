@@ -69,6 +69,9 @@ type Accounts interface {
 	List() ([]openami.Account, error)
 	// SetStatus changes an account's status. NotFound if there is none.
 	SetStatus(id string, status openami.AccountStatus) error
+	// SetOrganization sets the organization and OUs an account belongs to
+	// ("" and nil for none). NotFound if there is no such account.
+	SetOrganization(id, organizationArn string, ouArns []string) error
 	// Delete removes an account with its access keys, key pairs and tags.
 	// NotFound if there is none.
 	Delete(id string) error

@@ -200,7 +200,7 @@ func (s *Service) Authenticate(ctx context.Context, accessKeyID string) (openami
 	if err != nil {
 		return openami.Principal{}, "", err
 	}
-	return openami.Principal{AccountID: acct.ID, AccessKeyID: key.ID, Admin: acct.Admin}, string(secret), nil
+	return openami.Principal{AccountID: acct.ID, AccessKeyID: key.ID, Admin: acct.Admin, Orgs: acct.Orgs()}, string(secret), nil
 }
 
 // EnsureAdmin returns the administrator account, creating it with one
@@ -223,4 +223,31 @@ func (s *Service) EnsureAdmin(ctx context.Context) (acct openami.Account, creds 
 		return acct, Credentials{}, false, err
 	}
 	return acct, creds, err == nil, err
+}
+
+// JoinOrganization declares that the account named by id or name belongs to
+// an organization and, optionally, to organizational units (outermost
+// first). Launch permissions granted to the organization or any of the OUs
+// then apply to it. An empty organization removes the membership.
+func (s *Service) JoinOrganization(ctx context.Context, ref, organizationArn string, ouArns []string) (openami.Account, error) {
+	a, err := s.ResolveAccount(ctx, ref)
+	if err != nil {
+		return a, err
+	}
+	if organizationArn == "" && len(ouArns) > 0 {
+		return a, openami.Errorf(openami.InvalidParameter, openami.ResourceAccount, "organizational units need an organization")
+	}
+	if organizationArn != "" && !orgArn.MatchString(organizationArn) {
+		return a, openami.Errorf(openami.InvalidParameter, openami.ResourceAccount, "invalid organization ARN %q (want arn:aws:organizations::ACCOUNT:organization/o-…)", organizationArn)
+	}
+	for _, ou := range ouArns {
+		if !ouArn.MatchString(ou) {
+			return a, openami.Errorf(openami.InvalidParameter, openami.ResourceAccount, "invalid organizational unit ARN %q (want arn:aws:organizations::ACCOUNT:ou/o-…/ou-…)", ou)
+		}
+	}
+	err = s.store.Update(ctx, func(tx metadata.Tx) error {
+		return tx.Accounts().SetOrganization(a.ID, organizationArn, ouArns)
+	})
+	a.OrganizationArn, a.OUArns = organizationArn, ouArns
+	return a, err
 }

@@ -436,7 +436,7 @@ func (s *Service) DescribeImages(ctx context.Context, p openami.Principal, in De
 			return nil, "", err
 		}
 	}
-	q := metadata.ImageQuery{VisibleTo: p.AccountID, IDs: in.ImageIDs}
+	q := metadata.ImageQuery{VisibleTo: p.AccountID, VisibleOrgs: p.Orgs, IDs: in.ImageIDs}
 	for _, o := range in.Owners {
 		switch {
 		case o == "self":
@@ -452,7 +452,9 @@ func (s *Service) DescribeImages(ctx context.Context, p openami.Principal, in De
 	for _, u := range in.ExecutableUsers {
 		switch {
 		case u == "self":
+			// Shared with the caller: by name, or through its organization.
 			q.ExecutableBy = append(q.ExecutableBy, p.AccountID)
+			q.ExecutableOrgs = append(q.ExecutableOrgs, p.Orgs...)
 		case u == "all" || ids.ValidAccountID(u):
 			q.ExecutableBy = append(q.ExecutableBy, u)
 		default:
@@ -466,7 +468,7 @@ func (s *Service) DescribeImages(ctx context.Context, p openami.Principal, in De
 		var found []openami.Image
 		err := s.store.View(ctx, func(tx metadata.Tx) error {
 			var err error
-			found, err = tx.Images().List(p.Region, metadata.ImageQuery{VisibleTo: p.AccountID, IDs: in.ImageIDs})
+			found, err = tx.Images().List(p.Region, metadata.ImageQuery{VisibleTo: p.AccountID, VisibleOrgs: p.Orgs, IDs: in.ImageIDs})
 			return err
 		})
 		if err != nil {

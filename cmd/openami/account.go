@@ -77,7 +77,24 @@ func accountCommand(cfg *config) *cobra.Command {
 		}),
 	}
 
-	cmd.AddCommand(create, list,
+	var org string
+	var ous []string
+	join := &cobra.Command{
+		Use:   "join ACCOUNT --organization ARN [--ou ARN]...",
+		Short: "Declare that an account belongs to an organization (and OUs, outermost first); launch permissions granted to them apply to it",
+		Args:  cobra.ExactArgs(1),
+		RunE: cfg.withEnv(func(ctx context.Context, e *env, args []string) error {
+			a, err := e.svc.JoinOrganization(ctx, args[0], org, ous)
+			if err != nil {
+				return err
+			}
+			return printJSON(toJSON(a))
+		}),
+	}
+	join.Flags().StringVar(&org, "organization", "", "organization ARN (empty: leave the organization)")
+	join.Flags().StringArrayVar(&ous, "ou", nil, "organizational unit ARN; repeat for nested OUs, outermost first")
+
+	cmd.AddCommand(create, list, join,
 		status("enable", "Enable an account (by id or name)", openami.AccountActive),
 		status("disable", "Disable an account (by id or name): its keys stop working at once", openami.AccountDisabled),
 		del, keyCommand(cfg))
@@ -130,20 +147,39 @@ func keyCommand(cfg *config) *cobra.Command {
 			return printJSON(map[string]string{"Deleted": args[0]})
 		}),
 	}
-	cmd.AddCommand(create, list, del)
+	var org string
+	var ous []string
+	join := &cobra.Command{
+		Use:   "join ACCOUNT --organization ARN [--ou ARN]...",
+		Short: "Declare that an account belongs to an organization (and OUs, outermost first); launch permissions granted to them apply to it",
+		Args:  cobra.ExactArgs(1),
+		RunE: cfg.withEnv(func(ctx context.Context, e *env, args []string) error {
+			a, err := e.svc.JoinOrganization(ctx, args[0], org, ous)
+			if err != nil {
+				return err
+			}
+			return printJSON(toJSON(a))
+		}),
+	}
+	join.Flags().StringVar(&org, "organization", "", "organization ARN (empty: leave the organization)")
+	join.Flags().StringArrayVar(&ous, "ou", nil, "organizational unit ARN; repeat for nested OUs, outermost first")
+
+	cmd.AddCommand(create, list, join, del)
 	return cmd
 }
 
 type accountJSON struct {
-	AccountId  string
-	Name       string
-	Status     string
-	Admin      bool
-	CreateDate string
+	AccountId       string
+	Name            string
+	Status          string
+	Admin           bool
+	CreateDate      string
+	OrganizationArn string   `json:",omitempty"`
+	OUArns          []string `json:",omitempty"`
 }
 
 func toJSON(a openami.Account) accountJSON {
-	return accountJSON{a.ID, a.Name, string(a.Status), a.Admin, a.CreatedAt.Format(time.RFC3339)}
+	return accountJSON{a.ID, a.Name, string(a.Status), a.Admin, a.CreatedAt.Format(time.RFC3339), a.OrganizationArn, a.OUArns}
 }
 
 func printJSON(v any) error {

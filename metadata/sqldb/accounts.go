@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/openami/openami"
 )
@@ -11,9 +12,9 @@ import (
 type accounts struct{ t *tx }
 
 func (a accounts) Create(acc openami.Account) error {
-	n, err := a.t.execN(`INSERT INTO accounts (id, name, status, admin, created_at) VALUES (?, ?, ?, ?, ?)
+	n, err := a.t.execN(`INSERT INTO accounts (id, name, status, admin, created_at, organization_arn, ou_arns) VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING`,
-		acc.ID, acc.Name, string(acc.Status), acc.Admin, nanos(acc.CreatedAt))
+		acc.ID, acc.Name, string(acc.Status), acc.Admin, nanos(acc.CreatedAt), acc.OrganizationArn, strings.Join(acc.OUArns, " "))
 	if err != nil {
 		if a.t.d.unique(err) {
 			return openami.Errorf(openami.Duplicate, openami.ResourceAccount, "The account '%s' already exists", acc.ID)
@@ -40,16 +41,20 @@ func accountNotFound(id string) error {
 	return openami.Errorf(openami.NotFound, openami.ResourceAccount, "The account '%s' does not exist", id)
 }
 
-const accountColumns = `id, name, status, admin, created_at`
+const accountColumns = `id, name, status, admin, created_at, organization_arn, ou_arns`
 
 func scanAccount(sc interface{ Scan(...any) error }) (openami.Account, error) {
 	var (
 		a      openami.Account
 		status string
 		at     int64
+		ous    string
 	)
-	if err := sc.Scan(&a.ID, &a.Name, &status, &a.Admin, &at); err != nil {
+	if err := sc.Scan(&a.ID, &a.Name, &status, &a.Admin, &at, &a.OrganizationArn, &ous); err != nil {
 		return openami.Account{}, err
+	}
+	if ous != "" {
+		a.OUArns = strings.Fields(ous)
 	}
 	a.Status = openami.AccountStatus(status)
 	a.CreatedAt = fromNanos(at)
@@ -91,6 +96,17 @@ func (a accounts) SetStatus(id string, status openami.AccountStatus) error {
 	n, err := a.t.execN(`UPDATE accounts SET status = ? WHERE id = ?`, string(status), id)
 	if err != nil {
 		return fmt.Errorf("sqldb: set account status: %w", err)
+	}
+	if n == 0 {
+		return accountNotFound(id)
+	}
+	return nil
+}
+
+func (a accounts) SetOrganization(id, org string, ous []string) error {
+	n, err := a.t.execN(`UPDATE accounts SET organization_arn = ?, ou_arns = ? WHERE id = ?`, org, strings.Join(ous, " "), id)
+	if err != nil {
+		return fmt.Errorf("sqldb: set organization: %w", err)
 	}
 	if n == 0 {
 		return accountNotFound(id)

@@ -237,6 +237,12 @@ CREATE TABLE image_permissions (
 );
 CREATE INDEX image_permissions_by_value ON image_permissions (kind, value, image_id);
 `},
+	{Version: 4, Name: "organizations", SQL: `
+-- The organization an account belongs to, and its organizational units,
+-- innermost last, separated by spaces ('' for none).
+ALTER TABLE accounts ADD COLUMN organization_arn {{text}} NOT NULL DEFAULT '';
+ALTER TABLE accounts ADD COLUMN ou_arns {{text}} NOT NULL DEFAULT '';
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.

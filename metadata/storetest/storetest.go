@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) metadata.Store) {
 		{"Accounts/NotFound", testAccountNotFound},
 		{"Accounts/List", testAccountList},
 		{"Accounts/SetStatus", testAccountSetStatus},
+		{"Accounts/SetOrganization", testAccountSetOrganization},
 		{"Accounts/DeleteCascades", testAccountDeleteCascades},
 		{"AccessKeys/CreateGet", testKeyCreateGet},
 		{"AccessKeys/Duplicate", testKeyDuplicate},
@@ -1097,5 +1098,37 @@ func testViewSerial(t *testing.T, s metadata.Store) {
 	sentinel := errors.New("mine")
 	if err := s.ViewSerial(context.Background(), func(metadata.Tx) error { return sentinel }); err != sentinel {
 		t.Fatalf("ViewSerial returned %v, want fn's error", err)
+	}
+}
+
+func testAccountSetOrganization(t *testing.T, s metadata.Store) {
+	update(t, s, func(tx metadata.Tx) error {
+		return tx.Accounts().Create(openami.Account{ID: "555555555555", Name: "org-member", Status: openami.AccountActive})
+	})
+	const org, ou1, ou2 = "arn:aws:organizations::111111111111:organization/o-abcdefghij", "arn:ou:1", "arn:ou:2"
+	update(t, s, func(tx metadata.Tx) error {
+		return tx.Accounts().SetOrganization("555555555555", org, []string{ou1, ou2})
+	})
+	var a openami.Account
+	view(t, s, func(tx metadata.Tx) error {
+		var err error
+		a, err = tx.Accounts().Get("555555555555")
+		return err
+	})
+	if a.OrganizationArn != org || len(a.OUArns) != 2 || a.OUArns[1] != ou2 {
+		t.Fatalf("account after SetOrganization: %+v", a)
+	}
+	update(t, s, func(tx metadata.Tx) error { return tx.Accounts().SetOrganization("555555555555", "", nil) })
+	view(t, s, func(tx metadata.Tx) error {
+		var err error
+		a, err = tx.Accounts().Get("555555555555")
+		return err
+	})
+	if a.OrganizationArn != "" || a.OUArns != nil {
+		t.Fatalf("account after leaving: %+v", a)
+	}
+	err := updateErr(t, s, func(tx metadata.Tx) error { return tx.Accounts().SetOrganization("999999999999", org, nil) })
+	if !errors.Is(err, openami.ErrNotFound) {
+		t.Fatalf("SetOrganization of a missing account: %v", err)
 	}
 }

@@ -313,3 +313,62 @@ func TestImageLifecycle(t *testing.T) {
 		}
 	})
 }
+
+// TestImageSharedWithOrganizations grants an image to an organization and
+// to an OU: members see and may use it, others do not.
+func TestImageSharedWithOrganizations(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *server) {
+		ctx := context.Background()
+		const (
+			org = "arn:aws:organizations::111122223333:organization/o-exampleorg1"
+			ou  = "arn:aws:organizations::111122223333:ou/o-exampleorg1/ou-ab12-cdefgh34"
+		)
+		c := s.ec2(s.admin, "us-east-1")
+		inOrg, inOU, outside := s.account(t, "in-org"), s.account(t, "in-ou"), s.account(t, "outside")
+		if _, err := s.svc.JoinOrganization(ctx, "in-org", org, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.svc.JoinOrganization(ctx, "in-ou", org, []string{ou}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.svc.JoinOrganization(ctx, "outside", "not-an-arn", nil); err == nil {
+			t.Fatal("a malformed organization ARN was accepted")
+		}
+		snap := newSnapshot(t, s, s.admin)
+		toOrg, err := c.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("for the org"), RootDeviceName: aws.String("/dev/xvda"), BlockDeviceMappings: rootMapping(snap)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		toOU, err := c.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("for the ou"), RootDeviceName: aws.String("/dev/xvda"), BlockDeviceMappings: rootMapping(snap)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range []*ec2.ModifyImageAttributeInput{
+			{ImageId: toOrg.ImageId, LaunchPermission: &types.LaunchPermissionModifications{Add: []types.LaunchPermission{{OrganizationArn: aws.String(org)}}}},
+			{ImageId: toOU.ImageId, Attribute: aws.String("launchPermission"), OperationType: types.OperationTypeAdd, OrganizationalUnitArns: []string{ou}},
+		} {
+			if _, err := c.ModifyImageAttribute(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tc := range []struct {
+			who  service.Credentials
+			want []string
+		}{
+			{inOrg, []string{*toOrg.ImageId}},
+			{inOU, []string{*toOrg.ImageId, *toOU.ImageId}},
+			{outside, nil},
+		} {
+			out, err := s.ec2(tc.who, "us-east-1").DescribeImages(ctx, &ec2.DescribeImagesInput{ExecutableUsers: []string{"self"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sort.Strings(tc.want)
+			if got := imageIDs(out); got != fmt.Sprint(tc.want) && !(len(tc.want) == 0 && got == "[]") {
+				t.Errorf("%s sees %s, want %v", tc.who.AccountID, got, tc.want)
+			}
+		}
+		_, err = s.ec2(outside, "us-east-1").DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{*toOrg.ImageId}})
+		wantCode(t, err, "InvalidAMIID.NotFound")
+	})
+}

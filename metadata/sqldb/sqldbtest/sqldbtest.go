@@ -22,6 +22,7 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	1: check1,
 	2: check2,
 	3: check3,
+	4: check4,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -476,4 +477,19 @@ func check3(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	if doc != `{"ID":"ami-1"}` || at != int64(1)<<62 {
 		t.Errorf("doc %q created_at %d", doc, at)
 	}
+}
+
+// check4 tests organizations: accounts gain an organization and OUs that
+// default to none, for rows written before the migration too.
+func check4(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	mustExec(t, db, d, `INSERT INTO accounts (id, name, status, admin, created_at) VALUES (?, ?, ?, ?, ?)`, "444444444444", "dora", "active", false, 0)
+	var org, ous string
+	if err := db.QueryRow(d.Rebind(`SELECT organization_arn, ou_arns FROM accounts WHERE id = ?`), "444444444444").Scan(&org, &ous); err != nil {
+		t.Fatal(err)
+	}
+	if org != "" || ous != "" {
+		t.Fatalf("defaults %q %q", org, ous)
+	}
+	mustExec(t, db, d, `UPDATE accounts SET organization_arn = ?, ou_arns = ? WHERE id = ?`, "arn:o", "arn:ou1 arn:ou2", "444444444444")
+	mustFail(t, db, d, false, `UPDATE accounts SET organization_arn = NULL WHERE id = ?`, "444444444444")
 }
