@@ -6,6 +6,7 @@
 //	openami account key create|list|delete
 //	openami gc                     free unreferenced chunks and block-map nodes
 //	openami fsck                   check block maps against stored chunks
+//	openami image alias|product-code  operator changes to images
 //
 // This is the only package that wires concrete back ends together: it
 // picks the metadata store, loads the master key, builds the service and
@@ -33,7 +34,7 @@ func main() {
 	}
 	var cfg config
 	cfg.addFlags(root)
-	root.AddCommand(serveCommand(&cfg), accountCommand(&cfg), gcCommand(&cfg), fsckCommand(&cfg))
+	root.AddCommand(serveCommand(&cfg), accountCommand(&cfg), gcCommand(&cfg), fsckCommand(&cfg), imageCommand(&cfg))
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "openami:", err)
 		os.Exit(1)

@@ -372,3 +372,45 @@ func TestImageSharedWithOrganizations(t *testing.T) {
 		wantCode(t, err, "InvalidAMIID.NotFound")
 	})
 }
+
+// TestImageAliasesAndProductCodes publishes a public image under the
+// amazon alias with a product code, as an operator would.
+func TestImageAliasesAndProductCodes(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *server) {
+		ctx := context.Background()
+		c := s.ec2(s.admin, "us-east-1")
+		reg, err := c.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("al2023-ami"), RootDeviceName: aws.String("/dev/xvda"), BlockDeviceMappings: rootMapping(newSnapshot(t, s, s.admin))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{ImageId: reg.ImageId,
+			LaunchPermission: &types.LaunchPermissionModifications{Add: []types.LaunchPermission{{Group: types.PermissionGroupAll}}}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.svc.SetImageOwnerAlias(ctx, "us-east-1", *reg.ImageId, "amazon"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.svc.SetImageProductCode(ctx, "us-east-1", *reg.ImageId, "abcdefgh12345678", "", false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.svc.SetImageOwnerAlias(ctx, "us-east-1", *reg.ImageId, "evil-corp"); err == nil {
+			t.Fatal("an unknown alias was accepted")
+		}
+		bob := s.ec2(s.account(t, "bob"), "us-east-1")
+		out, err := bob.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"amazon"}, Filters: []types.Filter{{Name: aws.String("product-code"), Values: []string{"abcdefgh12345678"}}}})
+		if err != nil || len(out.Images) != 1 {
+			t.Fatalf("images owned by amazon: %v %+v", err, out)
+		}
+		img := out.Images[0]
+		if *img.ImageOwnerAlias != "amazon" || len(img.ProductCodes) != 1 || img.ProductCodes[0].ProductCodeType != types.ProductCodeValuesMarketplace {
+			t.Fatalf("published image %+v", img)
+		}
+		attr, err := c.DescribeImageAttribute(ctx, &ec2.DescribeImageAttributeInput{ImageId: reg.ImageId, Attribute: types.ImageAttributeNameProductCodes})
+		if err != nil || len(attr.ProductCodes) != 1 || *attr.ProductCodes[0].ProductCodeId != "abcdefgh12345678" {
+			t.Fatalf("productCodes attribute: %v %+v", err, attr)
+		}
+		if out, _ := bob.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"aws-marketplace"}}); len(out.Images) != 0 {
+			t.Fatal("an image shows under another alias")
+		}
+	})
+}
