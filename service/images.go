@@ -19,6 +19,9 @@ import (
 type ImageView struct {
 	openami.Image
 	Tags []openami.Tag
+	// Allowed is set in Allowed AMIs audit mode: whether the criteria
+	// allow the image.
+	Allowed *bool
 }
 
 // RegisterImageInput are RegisterImage's parameters.
@@ -315,7 +318,7 @@ func imageAttr(img *openami.Image, name string) []string {
 		return one(img.Description)
 	case "ena-support":
 		return one(strconv.FormatBool(img.EnaSupport))
-	case "free-tier-eligible", "image-allowed":
+	case "free-tier-eligible":
 		return one("false")
 	case "hypervisor":
 		return one("xen")
@@ -479,6 +482,10 @@ func (s *Service) DescribeImages(ctx context.Context, p openami.Principal, in De
 		}
 	}
 	now := s.nowUTC()
+	allowed, err := s.AllowedImagesSettings(ctx, p)
+	if err != nil {
+		return nil, "", err
+	}
 	var tags map[string][]openami.Tag
 	fetch := func(after string, limit int) ([]openami.Image, error) {
 		q.After, q.Limit = after, limit
@@ -498,6 +505,9 @@ func (s *Service) DescribeImages(ctx context.Context, p openami.Principal, in De
 		if img.State == openami.ImageDisabled && (!own || !in.IncludeDisabled) {
 			return false
 		}
+		if allowed.State == "enabled" && !allowed.allows(&img, now) {
+			return false
+		}
 		if !own && !in.IncludeDeprecated && len(in.ImageIDs) == 0 && !img.DeprecationTime.IsZero() && !now.Before(img.DeprecationTime) {
 			return false
 		}
@@ -505,7 +515,12 @@ func (s *Service) DescribeImages(ctx context.Context, p openami.Principal, in De
 		if own {
 			t = tagMap(tags[img.ID])
 		}
-		return fs.Match(func(name string) []string { return imageAttr(&img, name) }, t)
+		return fs.Match(func(name string) []string {
+			if name == "image-allowed" {
+				return []string{strconv.FormatBool(allowed.State == "disabled" || allowed.allows(&img, now))}
+			}
+			return imageAttr(&img, name)
+		}, t)
 	}
 	scope := describeScope("DescribeImages", p, in.Filters, strings.Join(in.ImageIDs, ","), strings.Join(in.Owners, ","),
 		strings.Join(in.ExecutableUsers, ","), fmt.Sprint(in.IncludeDeprecated, in.IncludeDisabled))
@@ -520,6 +535,10 @@ func (s *Service) DescribeImages(ctx context.Context, p openami.Principal, in De
 			out[i] = ImageView{Image: img}
 			if img.AccountID == p.AccountID {
 				out[i].Tags = t[img.ID]
+			}
+			if allowed.State == "audit-mode" {
+				ok := allowed.allows(&imgs[i], now)
+				out[i].Allowed = &ok
 			}
 		}
 		return err

@@ -108,9 +108,13 @@ func New(svc *service.Service) *Handler {
 		"CancelImageLaunchPermission": h.imageAction(func(c *call, id string) error {
 			return h.svc.CancelImageLaunchPermission(c.ctx, c.p, id)
 		}),
-		"EnableImageBlockPublicAccess":   h.enableImageBlockPublicAccess,
-		"DisableImageBlockPublicAccess":  h.disableImageBlockPublicAccess,
-		"GetImageBlockPublicAccessState": h.getImageBlockPublicAccessState,
+		"EnableImageBlockPublicAccess":                h.enableImageBlockPublicAccess,
+		"DisableImageBlockPublicAccess":               h.disableImageBlockPublicAccess,
+		"GetImageBlockPublicAccessState":              h.getImageBlockPublicAccessState,
+		"EnableAllowedImagesSettings":                 h.enableAllowedImagesSettings,
+		"DisableAllowedImagesSettings":                h.disableAllowedImagesSettings,
+		"GetAllowedImagesSettings":                    h.getAllowedImagesSettings,
+		"ReplaceImageCriteriaInAllowedImagesSettings": h.replaceImageCriteriaInAllowedImagesSettings,
 	}
 	return h
 }
@@ -255,4 +259,10 @@ func tagSpecs(in []tagSpecParam) []service.TagSpec {
 // timestamp formats a time as EC2 does: ISO 8601 in UTC with milliseconds.
 func timestamp(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
+// errInvalidValue is the error for a parameter value the action does not
+// take.
+func errInvalidValue(param, value string) error {
+	return openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter %s is invalid.", value, param)
 }

@@ -177,6 +177,7 @@ type imageItem struct {
 	SourceImageID            string                 `xml:"sourceImageId,omitempty"`
 	SourceImageRegion        string                 `xml:"sourceImageRegion,omitempty"`
 	FreeTierEligible         bool                   `xml:"freeTierEligible"`
+	ImageAllowed             *bool                  `xml:"imageAllowed"`
 }
 
 func imageOf(v service.ImageView) imageItem {
@@ -193,6 +194,7 @@ func imageOf(v service.ImageView) imageItem {
 		SourceInstanceID: img.SourceInstanceID, DeregistrationProtection: img.DeregistrationProtection,
 		SourceImageID: img.SourceImageID, SourceImageRegion: img.SourceImageRegion,
 	}
+	out.ImageAllowed = v.Allowed
 	if img.Platform == "windows" {
 		out.PlatformDetails, out.UsageOperation = "Windows", "RunInstances:0002"
 	}

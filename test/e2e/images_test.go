@@ -414,3 +414,58 @@ func TestImageAliasesAndProductCodes(t *testing.T) {
 		}
 	})
 }
+
+func TestAllowedImages(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *server) {
+		ctx := context.Background()
+		c := s.ec2(s.admin, "us-east-1")
+		snap := newSnapshot(t, s, s.admin)
+		var ids []string
+		for _, name := range []string{"al2023-base", "ubuntu-24.04"} {
+			reg, err := c.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String(name), RootDeviceName: aws.String("/dev/xvda"), BlockDeviceMappings: rootMapping(snap)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, *reg.ImageId)
+		}
+		if _, err := c.ReplaceImageCriteriaInAllowedImagesSettings(ctx, &ec2.ReplaceImageCriteriaInAllowedImagesSettingsInput{
+			ImageCriteria: []types.ImageCriterionRequest{{ImageNames: []string{"al2023-*"}, CreationDateCondition: &types.CreationDateConditionRequest{MaximumDaysSinceCreated: aws.Int32(30)}}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// Audit mode: both listed, each marked.
+		if _, err := c.EnableAllowedImagesSettings(ctx, &ec2.EnableAllowedImagesSettingsInput{AllowedImagesSettingsState: types.AllowedImagesSettingsEnabledStateAuditMode}); err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}})
+		if err != nil || len(out.Images) != 2 {
+			t.Fatalf("audit mode: %v %+v", err, out)
+		}
+		for _, img := range out.Images {
+			want := *img.Name == "al2023-base"
+			if img.ImageAllowed == nil || *img.ImageAllowed != want {
+				t.Errorf("%s: ImageAllowed %v, want %v", *img.Name, img.ImageAllowed, want)
+			}
+		}
+		// Enabled: only the allowed one is discoverable.
+		if _, err := c.EnableAllowedImagesSettings(ctx, &ec2.EnableAllowedImagesSettingsInput{AllowedImagesSettingsState: types.AllowedImagesSettingsEnabledStateEnabled}); err != nil {
+			t.Fatal(err)
+		}
+		out, err = c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}})
+		if err != nil || len(out.Images) != 1 || *out.Images[0].ImageId != ids[0] {
+			t.Fatalf("enabled: %v %+v", err, out)
+		}
+		got, err := c.GetAllowedImagesSettings(ctx, &ec2.GetAllowedImagesSettingsInput{})
+		if err != nil || *got.State != "enabled" || len(got.ImageCriteria) != 1 || got.ImageCriteria[0].ImageNames[0] != "al2023-*" ||
+			*got.ImageCriteria[0].CreationDateCondition.MaximumDaysSinceCreated != 30 {
+			t.Fatalf("GetAllowedImagesSettings: %v %+v", err, got)
+		}
+		if _, err := c.DisableAllowedImagesSettings(ctx, &ec2.DisableAllowedImagesSettingsInput{}); err != nil {
+			t.Fatal(err)
+		}
+		out, _ = c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}})
+		if len(out.Images) != 2 || out.Images[0].ImageAllowed != nil {
+			t.Fatalf("disabled: %+v", out)
+		}
+	})
+}
