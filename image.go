@@ -95,6 +95,11 @@ type Image struct {
 	// Public is true while the image's launch permissions include group
 	// all; it is kept on the image so listings can select on it.
 	Public bool
+	// RecycleBinEnterTime and RecycleBinExitTime are set while a
+	// deregistered image waits in the Recycle Bin (State deregistered),
+	// restorable until it is deleted for good at the exit time.
+	RecycleBinEnterTime time.Time
+	RecycleBinExitTime  time.Time
 }
 
 // LaunchPermission lets an account, everyone (Group "all"), an

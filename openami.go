@@ -66,6 +66,9 @@ const (
 	ResourceImageName          ResourceType = "image-name"
 	ResourceBlockDeviceMapping ResourceType = "block-device-mapping"
 	ResourceLaunchPermission   ResourceType = "launch-permission"
+	ResourceRetentionRule      ResourceType = "retention-rule"
+	// ResourceImageUnavailable: an image that was deregistered.
+	ResourceImageUnavailable ResourceType = "image-unavailable"
 	// ResourceClientToken: an idempotency token reused with different
 	// parameters.
 	ResourceClientToken ResourceType = "client-token"

@@ -26,6 +26,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/api/ebs"
 	"github.com/openami/openami/api/ec2"
+	"github.com/openami/openami/api/rbin"
 	"github.com/openami/openami/api/sigv4"
 	"github.com/openami/openami/api/sts"
 	"github.com/openami/openami/service"
@@ -68,9 +69,10 @@ func New(svc *service.Service, log *slog.Logger, reg *prometheus.Registry) *Serv
 		log: log,
 		now: time.Now,
 		protocols: map[string]Protocol{
-			"ec2": ec2.New(svc),
-			"sts": sts.New(svc),
-			"ebs": ebs.New(svc),
+			"ec2":  ec2.New(svc),
+			"sts":  sts.New(svc),
+			"ebs":  ebs.New(svc),
+			"rbin": rbin.New(svc),
 		},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "openami_requests_total",

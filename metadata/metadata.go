@@ -373,8 +373,10 @@ type ImageQuery struct {
 	IDs            []string
 	// Names keeps images with any of these exact names.
 	Names []string
-	After string
-	Limit int
+	// States keeps images in any of these states.
+	States []openami.ImageState
+	After  string
+	Limit  int
 }
 
 // Images records images and their launch permissions.

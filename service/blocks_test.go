@@ -415,3 +415,32 @@ func TestCrossRegionCopyMovesOnlyMissingBlocks(t *testing.T) {
 		t.Fatalf("fsck of the west: %+v %v", rep, err)
 	}
 }
+
+func TestRecycleBinExpires(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "", nil)
+	snap := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
+	id, err := f.svc.RegisterImage(ctx, f.p, RegisterImageInput{Name: "binned", RootDeviceName: "/dev/xvda",
+		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: snap}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.CreateRetentionRule(ctx, f.p, RetentionRule{ResourceType: "EC2_IMAGE", RetentionDays: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.DeregisterImage(ctx, f.p, id, false); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.completions.pass(ctx)
+	if imgs, _, _ := f.svc.ImagesInRecycleBin(ctx, f.p, nil, Page{}); len(imgs) != 1 {
+		t.Fatalf("%d images in the bin before their time, want 1", len(imgs))
+	}
+	f.clock.add(25 * time.Hour)
+	f.svc.completions.pass(ctx)
+	if imgs, _, _ := f.svc.ImagesInRecycleBin(ctx, f.p, nil, Page{}); len(imgs) != 0 {
+		t.Fatalf("%d images in the bin after their time", len(imgs))
+	}
+	if err := f.svc.DeleteSnapshot(ctx, f.p, snap); err != nil {
+		t.Fatalf("the snapshot of an image deleted for good is still in use: %v", err)
+	}
+}

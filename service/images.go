@@ -261,6 +261,9 @@ func ownedImage(tx metadata.Tx, p openami.Principal, id string) (openami.Image, 
 	if errors.Is(err, openami.ErrNotFound) || err == nil && img.AccountID != p.AccountID {
 		return openami.Image{}, imageNotFound(id)
 	}
+	if err == nil && img.State == openami.ImageDeregistered {
+		return openami.Image{}, openami.Errorf(openami.IncorrectState, openami.ResourceImageUnavailable, "The image id '[%s]' is no longer available", id)
+	}
 	return img, err
 }
 
@@ -502,7 +505,7 @@ func (s *Service) DescribeImages(ctx context.Context, p openami.Principal, in De
 	}
 	match := func(img openami.Image) bool {
 		own := img.AccountID == p.AccountID
-		if img.State == openami.ImageDisabled && (!own || !in.IncludeDisabled) {
+		if img.State == openami.ImageDisabled && (!own || !in.IncludeDisabled) || img.State == openami.ImageDeregistered {
 			return false
 		}
 		if allowed.State == "enabled" && !allowed.allows(&img, now) {
@@ -568,6 +571,29 @@ func (s *Service) DeregisterImage(ctx context.Context, p openami.Principal, id s
 		}
 		if protected(img, s.nowUTC()) {
 			return openami.Errorf(openami.IncorrectState, openami.ResourceImage, "Image %s has deregistration protection enabled (%s).", id, img.DeregistrationProtection)
+		}
+		rules, err := readRules(tx, p)
+		if err != nil {
+			return err
+		}
+		tags, err := tx.Tags().Of(p.Region, p.AccountID, []string{id})
+		if err != nil {
+			return err
+		}
+		if keep := retention(rules, "EC2_IMAGE", tagMap(tags[id])); keep > 0 {
+			// Into the Recycle Bin: restorable until keep runs out. Its
+			// snapshots stay, as the image still uses them.
+			now := s.nowUTC()
+			img.State, img.RecycleBinEnterTime, img.RecycleBinExitTime = openami.ImageDeregistered, now, now.Add(keep)
+			if err := tx.Images().Update(img); err != nil {
+				return err
+			}
+			if deleteSnapshots {
+				for _, sid := range img.Snapshots() {
+					results = append(results, DeleteSnapshotResult{SnapshotID: sid, ReturnCode: "skipped"})
+				}
+			}
+			return nil
 		}
 		if err := tx.Tags().DeleteAll(p.Region, p.AccountID, id); err != nil {
 			return err

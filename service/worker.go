@@ -108,6 +108,9 @@ func (c *completer) pass(ctx context.Context) {
 		}
 		return
 	}
+	if err := c.s.emptyRecycleBin(ctx); err != nil && ctx.Err() == nil {
+		c.log.Error("recycle bin", "error", err)
+	}
 	now := c.s.nowUTC()
 	for _, snap := range pending {
 		switch {

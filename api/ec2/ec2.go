@@ -115,6 +115,10 @@ func New(svc *service.Service) *Handler {
 		"DisableAllowedImagesSettings":                h.disableAllowedImagesSettings,
 		"GetAllowedImagesSettings":                    h.getAllowedImagesSettings,
 		"ReplaceImageCriteriaInAllowedImagesSettings": h.replaceImageCriteriaInAllowedImagesSettings,
+		"ListImagesInRecycleBin":                      h.listImagesInRecycleBin,
+		"RestoreImageFromRecycleBin": h.imageAction(func(c *call, id string) error {
+			return h.svc.RestoreImageFromRecycleBin(c.ctx, c.p, id)
+		}),
 	}
 	return h
 }

@@ -69,8 +69,9 @@ var codes = map[openami.Class]map[openami.ResourceType]string{
 		openami.ResourceVolume:   "VolumeInUse",
 	},
 	openami.IncorrectState: {
-		"":                       "IncorrectState",
-		openami.ResourceInstance: "IncorrectInstanceState",
+		"":                               "IncorrectState",
+		openami.ResourceImageUnavailable: "InvalidAMIID.Unavailable",
+		openami.ResourceInstance:         "IncorrectInstanceState",
 	},
 	openami.Unauthorized: {
 		"":                    "AuthFailure",

@@ -2,6 +2,8 @@ package ec2
 
 import (
 	"time"
+
+	"github.com/openami/openami/service"
 )
 
 type imageIDParam struct {
@@ -119,4 +121,41 @@ func (h *Handler) getImageBlockPublicAccessState(c *call) (responder, error) {
 		return nil, err
 	}
 	return &blockPublicAccessResponse{State: state, ManagedBy: "account"}, nil
+}
+
+type listImagesInRecycleBinInput struct {
+	dryRunParam
+	ImageIDs   []string `query:"ImageId"`
+	MaxResults int      `query:"MaxResults"`
+	NextToken  string   `query:"NextToken"`
+}
+
+type recycledImageItem struct {
+	ImageID             string `xml:"imageId"`
+	Name                string `xml:"name"`
+	Description         string `xml:"description,omitempty"`
+	RecycleBinEnterTime string `xml:"recycleBinEnterTime"`
+	RecycleBinExitTime  string `xml:"recycleBinExitTime"`
+}
+
+type listImagesInRecycleBinResponse struct {
+	response
+	Images    items[recycledImageItem] `xml:"imageSet"`
+	NextToken string                   `xml:"nextToken,omitempty"`
+}
+
+func (h *Handler) listImagesInRecycleBin(c *call) (responder, error) {
+	var in listImagesInRecycleBinInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	imgs, next, err := h.svc.ImagesInRecycleBin(c.ctx, c.p, in.ImageIDs, service.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
+	if err != nil {
+		return nil, err
+	}
+	out := &listImagesInRecycleBinResponse{NextToken: next, Images: items[recycledImageItem]{}}
+	for _, img := range imgs {
+		out.Images = append(out.Images, recycledImageItem{img.ID, img.Name, img.Description, timestamp(img.RecycleBinEnterTime), timestamp(img.RecycleBinExitTime)})
+	}
+	return out, nil
 }

@@ -408,6 +408,13 @@ func (im images) list(region string, s *imageSelection, limit int) ([]openami.Im
 		in("i.owner_alias", s.aliases)
 	}
 	in("i.name", s.names)
+	if len(s.q.States) > 0 {
+		states := make([]string, len(s.q.States))
+		for i, st := range s.q.States {
+			states[i] = string(st)
+		}
+		in("i.state", states)
+	}
 	// The visibility clauses select image ids from the indexes that hold
 	// them (an owner's, the public ones, those shared with an account or
 	// organization) rather than test every image of the region: a

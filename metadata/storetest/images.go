@@ -591,6 +591,9 @@ func testImageListSelections(t *testing.T, s metadata.Store) {
 		{"OwnerAliases amazon", metadata.ImageQuery{OwnerAliases: []string{"amazon"}}, []string{"ami-b2", "ami-c2"}},
 		{"OwnerAliases two", metadata.ImageQuery{OwnerAliases: []string{"aws-marketplace", "amazon"}},
 			[]string{"ami-b2", "ami-c1", "ami-c2"}},
+		{"States none", metadata.ImageQuery{States: []openami.ImageState{openami.ImageFailed}}, []string{}},
+		{"States available", metadata.ImageQuery{States: []openami.ImageState{openami.ImageAvailable}, OwnerIDs: []string{acct3}},
+			[]string{"ami-c1", "ami-c2"}},
 		{"OwnerIDs or OwnerAliases", metadata.ImageQuery{OwnerIDs: []string{acct3}, OwnerAliases: []string{"amazon"}},
 			[]string{"ami-b2", "ami-c1", "ami-c2"}},
 

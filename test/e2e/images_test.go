@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ebs"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/rbin"
+	rbintypes "github.com/aws/aws-sdk-go-v2/service/rbin/types"
 	"github.com/openami/openami/service"
 )
 
@@ -466,6 +468,79 @@ func TestAllowedImages(t *testing.T) {
 		out, _ = c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}})
 		if len(out.Images) != 2 || out.Images[0].ImageAllowed != nil {
 			t.Fatalf("disabled: %+v", out)
+		}
+	})
+}
+
+func TestRecycleBin(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *server) {
+		ctx := context.Background()
+		c := s.ec2(s.admin, "us-east-1")
+		rb := rbin.NewFromConfig(s.awsConfig(s.admin, "us-east-1"))
+		rule, err := rb.CreateRule(ctx, &rbin.CreateRuleInput{
+			ResourceType:    rbintypes.ResourceTypeEc2Image,
+			RetentionPeriod: &rbintypes.RetentionPeriod{RetentionPeriodValue: aws.Int32(7), RetentionPeriodUnit: rbintypes.RetentionPeriodUnitDays},
+			ResourceTags:    []rbintypes.ResourceTag{{ResourceTagKey: aws.String("keep"), ResourceTagValue: aws.String("yes")}},
+			Description:     aws.String("keep tagged images a week"),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := rb.GetRule(ctx, &rbin.GetRuleInput{Identifier: rule.Identifier}); err != nil || *got.RetentionPeriod.RetentionPeriodValue != 7 {
+			t.Fatalf("GetRule: %v %+v", err, got)
+		}
+		list, err := rb.ListRules(ctx, &rbin.ListRulesInput{ResourceType: rbintypes.ResourceTypeEc2Image})
+		if err != nil || len(list.Rules) != 1 {
+			t.Fatalf("ListRules: %v %+v", err, list)
+		}
+
+		snap := newSnapshot(t, s, s.admin)
+		register := func(name string, tags ...types.Tag) string {
+			in := &ec2.RegisterImageInput{Name: aws.String(name), RootDeviceName: aws.String("/dev/xvda"), BlockDeviceMappings: rootMapping(snap)}
+			if len(tags) > 0 {
+				in.TagSpecifications = []types.TagSpecification{{ResourceType: types.ResourceTypeImage, Tags: tags}}
+			}
+			out, err := c.RegisterImage(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return *out.ImageId
+		}
+		kept := register("kept", types.Tag{Key: aws.String("keep"), Value: aws.String("yes")})
+		gone := register("gone")
+		for _, id := range []string{kept, gone} {
+			if _, err := c.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(id)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bin, err := c.ListImagesInRecycleBin(ctx, &ec2.ListImagesInRecycleBinInput{})
+		if err != nil || len(bin.Images) != 1 || *bin.Images[0].ImageId != kept ||
+			bin.Images[0].RecycleBinExitTime.Sub(*bin.Images[0].RecycleBinEnterTime) != 7*24*time.Hour {
+			t.Fatalf("recycle bin: %v %+v", err, bin)
+		}
+		if out, _ := c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}}); len(out.Images) != 0 {
+			t.Fatalf("images in the bin are listed: %+v", out.Images)
+		}
+		_, err = c.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(kept)})
+		wantCode(t, err, "InvalidAMIID.Unavailable")
+		_, err = c.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(snap)})
+		wantCode(t, err, "InvalidSnapshot.InUse")
+		_, err = c.RestoreImageFromRecycleBin(ctx, &ec2.RestoreImageFromRecycleBinInput{ImageId: aws.String(gone)})
+		wantCode(t, err, "InvalidAMIID.NotFound")
+		if _, err := c.RestoreImageFromRecycleBin(ctx, &ec2.RestoreImageFromRecycleBinInput{ImageId: aws.String(kept)}); err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{kept}})
+		if err != nil || out.Images[0].State != types.ImageStateAvailable || len(out.Images[0].Tags) != 1 {
+			t.Fatalf("restored image: %v %+v", err, out)
+		}
+		if _, err := rb.DeleteRule(ctx, &rbin.DeleteRuleInput{Identifier: rule.Identifier}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = rb.DeleteRule(ctx, &rbin.DeleteRuleInput{Identifier: rule.Identifier})
+		var nf *rbintypes.ResourceNotFoundException
+		if !errorsAs(err, &nf) {
+			t.Fatalf("deleting a deleted rule: %v", err)
 		}
 	})
 }

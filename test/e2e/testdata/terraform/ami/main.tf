@@ -77,8 +77,8 @@ resource "aws_ami_launch_permission" "public" {
 
 # The test registers two more images beforehand: an older one whose name
 # has the prefix too, and one whose name has not. The data sources depend
-# on the launch permissions, so they are read after the image and both
-# permissions exist (and again after the image changes): they see it public.
+# on the image and its launch permissions, so they are read after all three
+# exist (they see the image public) and again after the image changes.
 data "aws_ami" "by_name" {
   owners      = ["self"]
   most_recent = true
@@ -86,13 +86,13 @@ data "aws_ami" "by_name" {
     name   = "name"
     values = ["${var.name_prefix}*"]
   }
-  depends_on = [aws_ami_launch_permission.account, aws_ami_launch_permission.public]
+  depends_on = [aws_ami.this, aws_ami_launch_permission.account, aws_ami_launch_permission.public]
 }
 
 data "aws_ami_ids" "mine" {
   owners     = ["self"]
   name_regex = "^${var.name_prefix}"
-  depends_on = [aws_ami_launch_permission.account, aws_ami_launch_permission.public]
+  depends_on = [aws_ami.this, aws_ami_launch_permission.account, aws_ami_launch_permission.public]
 }
 
 output "image_id" { value = aws_ami.this.id }
