@@ -766,3 +766,41 @@ func (s *Service) ResetImageAttribute(ctx context.Context, p openami.Principal, 
 		return tx.Images().RemovePermissions(id, perms)
 	})
 }
+
+// maxAncestry bounds how far GetImageAncestry follows copies.
+const maxAncestry = 100
+
+// ImageAncestry returns an image the caller may see and the images it was
+// copied from (SourceImageId in SourceImageRegion), newest first, as far
+// back as they still exist.
+func (s *Service) ImageAncestry(ctx context.Context, p openami.Principal, id string) ([]openami.Image, error) {
+	if err := checkImageID(id); err != nil {
+		return nil, err
+	}
+	var out []openami.Image
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		imgs, err := tx.Images().List(p.Region, metadata.ImageQuery{VisibleTo: p.AccountID, VisibleOrgs: p.Orgs, IDs: []string{id}})
+		if err != nil {
+			return err
+		}
+		if len(imgs) == 0 || imgs[0].State == openami.ImageDeregistered {
+			return imageNotFound(id)
+		}
+		cur := imgs[0]
+		for len(out) < maxAncestry {
+			out = append(out, cur)
+			if cur.SourceImageID == "" {
+				return nil
+			}
+			cur, err = tx.Images().Get(cur.SourceImageRegion, cur.SourceImageID)
+			if errors.Is(err, openami.ErrNotFound) {
+				return nil // the chain ends where a source was deregistered
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}

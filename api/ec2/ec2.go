@@ -116,6 +116,7 @@ func New(svc *service.Service) *Handler {
 		"GetAllowedImagesSettings":                    h.getAllowedImagesSettings,
 		"ReplaceImageCriteriaInAllowedImagesSettings": h.replaceImageCriteriaInAllowedImagesSettings,
 		"ListImagesInRecycleBin":                      h.listImagesInRecycleBin,
+		"GetImageAncestry":                            h.getImageAncestry,
 		"RestoreImageFromRecycleBin": h.imageAction(func(c *call, id string) error {
 			return h.svc.RestoreImageFromRecycleBin(c.ctx, c.p, id)
 		}),

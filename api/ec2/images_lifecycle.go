@@ -159,3 +159,32 @@ func (h *Handler) listImagesInRecycleBin(c *call) (responder, error) {
 	}
 	return out, nil
 }
+
+type ancestryEntryItem struct {
+	CreationDate      string `xml:"creationDate"`
+	ImageID           string `xml:"imageId"`
+	ImageOwnerAlias   string `xml:"imageOwnerAlias,omitempty"`
+	SourceImageID     string `xml:"sourceImageId,omitempty"`
+	SourceImageRegion string `xml:"sourceImageRegion,omitempty"`
+}
+
+type getImageAncestryResponse struct {
+	response
+	Entries items[ancestryEntryItem] `xml:"imageAncestryEntrySet"`
+}
+
+func (h *Handler) getImageAncestry(c *call) (responder, error) {
+	var in imageIDParam
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	chain, err := h.svc.ImageAncestry(c.ctx, c.p, in.ImageID)
+	if err != nil {
+		return nil, err
+	}
+	out := &getImageAncestryResponse{Entries: items[ancestryEntryItem]{}}
+	for _, img := range chain {
+		out.Entries = append(out.Entries, ancestryEntryItem{timestamp(img.CreatedAt), img.ID, img.OwnerAlias, img.SourceImageID, img.SourceImageRegion})
+	}
+	return out, nil
+}

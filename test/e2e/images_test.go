@@ -544,3 +544,19 @@ func TestRecycleBin(t *testing.T) {
 		}
 	})
 }
+
+func TestImageAncestryOfARegisteredImage(t *testing.T) {
+	s := start(t, "sqlite")
+	ctx := context.Background()
+	c := s.ec2(s.admin, "us-east-1")
+	reg, err := c.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("root image"), RootDeviceName: aws.String("/dev/xvda"), BlockDeviceMappings: rootMapping(newSnapshot(t, s, s.admin))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.GetImageAncestry(ctx, &ec2.GetImageAncestryInput{ImageId: reg.ImageId})
+	if err != nil || len(out.ImageAncestryEntries) != 1 || *out.ImageAncestryEntries[0].ImageId != *reg.ImageId || out.ImageAncestryEntries[0].SourceImageId != nil {
+		t.Fatalf("ancestry: %v %+v", err, out)
+	}
+	_, err = s.ec2(s.account(t, "bob"), "us-east-1").GetImageAncestry(ctx, &ec2.GetImageAncestryInput{ImageId: reg.ImageId})
+	wantCode(t, err, "InvalidAMIID.NotFound")
+}
