@@ -196,9 +196,10 @@ func TestTerraformAMI(t *testing.T) {
 	// No drift: a fresh plan refreshes everything and finds nothing to do.
 	x.noDrift()
 
-	// The description (ModifyImageAttribute) and tags (CreateTags and
-	// DeleteTags) change in place: the image is kept.
-	tags = map[string]string{"Name": "tf-web", "team": "platform", "owner": "ops"}
+	// The description (ModifyImageAttribute) and tags (CreateTags for a
+	// changed and a new tag, DeleteTags for a dropped one) change in place:
+	// the image is kept.
+	tags = map[string]string{"team": "platform", "owner": "ops"}
 	vars["tags"] = tags
 	vars["description"] = "rebuilt by terraform"
 	x.vars(vars)

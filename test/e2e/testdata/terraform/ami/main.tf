@@ -70,6 +70,7 @@ resource "aws_ami_launch_permission" "account" {
   account_id = var.share_with
 }
 
+# group is in the provider's schema (5.100): the image becomes public.
 resource "aws_ami_launch_permission" "public" {
   image_id = aws_ami.this.id
   group    = "all"
