@@ -481,18 +481,27 @@ func testSnapshotListVisibility(t *testing.T, s metadata.Store) {
 // pageSnapshots pages through q, limit at a time, and returns the ids.
 func pageSnapshots(t *testing.T, s metadata.Store, q metadata.SnapshotQuery, limit int) []string {
 	t.Helper()
+	return pageIDs(t, limit, q.After, func(after string) []string {
+		q.After, q.Limit = after, limit
+		return snapIDs(listSnapshots(t, s, region1, q))
+	})
+}
+
+// pageIDs pages through a listing from after, limit at a time, with list
+// returning the ids of the page after an id, and returns all the ids.
+func pageIDs(t *testing.T, limit int, after string, list func(after string) []string) []string {
+	t.Helper()
 	ids := []string{}
 	for pages := 0; ; pages++ {
-		q.Limit = limit
-		page := listSnapshots(t, s, region1, q)
+		page := list(after)
 		if len(page) > limit {
 			t.Fatalf("List with Limit %d returned %d", limit, len(page))
 		}
-		ids = append(ids, snapIDs(page)...)
+		ids = append(ids, page...)
 		if len(page) < limit {
 			return ids
 		}
-		q.After = page[len(page)-1].ID
+		after = page[len(page)-1]
 		if pages > 1000 {
 			t.Fatal("List does not advance")
 		}
