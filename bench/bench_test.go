@@ -5,12 +5,15 @@
 // BenchmarkBlocks (blocks_test.go) measures the block store the same way:
 // ingest through the EBS direct API against sha256sum, disk footprint
 // after copies, and CreateVolume latency against snapshot size.
+// BenchmarkImages (images_test.go) measures DescribeImages with 100,000
+// registered images against moto_server.
 //
 // It holds only benchmarks, so `go test ./...` compiles it and runs
 // nothing. Run it with
 //
 //	go test -run '^$' -bench API -benchtime 3s -timeout 15m ./bench/
 //	go test -run '^$' -bench Blocks -benchtime 1x -timeout 20m ./bench/
+//	go test -run '^$' -bench Images -benchtime 1x -timeout 20m ./bench/
 //
 // docs/BENCHMARKS.md describes what is measured and the latest results.
 package bench
