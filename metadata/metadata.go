@@ -373,10 +373,26 @@ type ImageQuery struct {
 	IDs            []string
 	// Names keeps images with any of these exact names.
 	Names []string
+	// NamePrefixes keeps images whose name starts with any of these
+	// prefixes (case-sensitive; an empty prefix matches every name).
+	NamePrefixes []string
+	// TagOwner and Tags keep images on which account TagOwner has tags
+	// matching every entry of Tags: the key, with any of the values (any
+	// value when Values is empty). Tags belong to an image's owner, so
+	// callers set TagOwner to the account whose tags they may see.
+	TagOwner string
+	Tags     []TagMatch
 	// States keeps images in any of these states.
 	States []openami.ImageState
 	After  string
 	Limit  int
+}
+
+// TagMatch is one condition of ImageQuery.Tags: a tag with the key Key
+// (case-sensitive) and, unless Values is empty, any of the values Values.
+type TagMatch struct {
+	Key    string
+	Values []string
 }
 
 // Images records images and their launch permissions.

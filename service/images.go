@@ -443,6 +443,7 @@ func (s *Service) DescribeImages(ctx context.Context, p openami.Principal, in De
 		}
 	}
 	q := metadata.ImageQuery{VisibleTo: p.AccountID, VisibleOrgs: p.Orgs, IDs: in.ImageIDs}
+	pushDownImageFilters(&q, in.Filters, p)
 	for _, o := range in.Owners {
 		switch {
 		case o == "self":
@@ -803,4 +804,52 @@ func (s *Service) ImageAncestry(ctx context.Context, p openami.Principal, id str
 		return nil
 	})
 	return out, err
+}
+
+// pushDownImageFilters narrows q with the filters a store can apply
+// through its indexes: names (exact or by prefix) and the caller's tags.
+// It only ever selects a superset of what the filters match; Match still
+// decides each image.
+func pushDownImageFilters(q *metadata.ImageQuery, filters []filter.Filter, p openami.Principal) {
+	var prefixes []string
+	pushNames := true
+	seenName := false
+	for _, f := range filters {
+		switch {
+		case f.Name == "name":
+			seenName = true
+			for _, v := range f.Values {
+				if lit, ok := filter.NewPattern(v).Literal(); ok {
+					prefixes = append(prefixes, lit)
+					continue
+				}
+				if strings.HasSuffix(v, "*") && !strings.HasSuffix(v, `\*`) {
+					if lit, ok := filter.NewPattern(strings.TrimSuffix(v, "*")).Literal(); ok {
+						prefixes = append(prefixes, lit)
+						continue
+					}
+				}
+				pushNames = false
+			}
+		case strings.HasPrefix(f.Name, "tag:"):
+			// Tags are their owner's: only the caller's images can match.
+			m := metadata.TagMatch{Key: strings.TrimPrefix(f.Name, "tag:")}
+			pushTag := true
+			for _, v := range f.Values {
+				lit, ok := filter.NewPattern(v).Literal()
+				if !ok {
+					pushTag = false
+					break
+				}
+				m.Values = append(m.Values, lit)
+			}
+			if pushTag {
+				q.TagOwner = p.AccountID
+				q.Tags = append(q.Tags, m)
+			}
+		}
+	}
+	if seenName && pushNames {
+		q.NamePrefixes = prefixes
+	}
 }

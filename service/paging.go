@@ -36,7 +36,10 @@ func listPage[T any](s *Service, scope string, pg Page, b pageBounds, fetch func
 		after = string(raw)
 	}
 	var out []T
-	batch := min(max(limit+1, 256), 1000)
+	// One more than the page, so that a page needs one fetch when the
+	// store selects well, but not so few that selective filters applied
+	// here cost many round trips.
+	batch := min(max(limit+1, 64), 1000)
 	for {
 		items, err := fetch(after, batch)
 		if err != nil {

@@ -243,6 +243,14 @@ CREATE INDEX image_permissions_by_value ON image_permissions (kind, value, image
 ALTER TABLE accounts ADD COLUMN organization_arn {{text}} NOT NULL DEFAULT '';
 ALTER TABLE accounts ADD COLUMN ou_arns {{text}} NOT NULL DEFAULT '';
 `},
+	{Version: 5, Name: "image listing indexes", SQL: `
+-- images_by_state serves listings by state in id order, such as the
+-- Recycle Bin pass over deregistered images. tags_by_value serves
+-- Images.List's tag conditions with values: an account's resources with
+-- a key and one of some values (tags_by_key serves the key alone).
+CREATE INDEX images_by_state ON images (region, state, id);
+CREATE INDEX tags_by_value ON tags (region, account_id, key, value, resource_id);
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.

@@ -519,6 +519,12 @@ func testImagePermissions(t *testing.T, s metadata.Store) {
 // acct3; and acct1, then unshared), b6 (public, then private); acct3 owns
 // c1 (alias aws-marketplace, shared with acct1) and c2 (public, alias
 // amazon). region2: acct1 owns a3 "alpha", public.
+//
+// Tags, set by the images' owners: a1 env=prod team=web, a2 env=test; b1
+// env=prod, b2 env=prod team=web, b4 env=dev, b5 env=prod team=db; c2
+// env=prod; in region2, a3 env=prod. acct1 also has env=prod on b3, which
+// it does not own (the store does not check), and a tag env=prod on a key
+// pair.
 func imageFixture(t *testing.T, s metadata.Store) {
 	named := func(region, acct, id, name, alias string) openami.Image {
 		img := image(region, acct, id, name)
@@ -557,7 +563,28 @@ func imageFixture(t *testing.T, s metadata.Store) {
 		if err := im.RemovePermissions("ami-b6", []openami.LaunchPermission{{Group: "all"}}); err != nil {
 			return err
 		}
-		return im.RemovePermissions("ami-b5", []openami.LaunchPermission{{AccountID: acct1}})
+		if err := im.RemovePermissions("ami-b5", []openami.LaunchPermission{{AccountID: acct1}}); err != nil {
+			return err
+		}
+		for _, tg := range []struct {
+			region, acct, id string
+			tags             []openami.Tag
+		}{
+			{region1, acct1, "ami-a1", []openami.Tag{{Key: "env", Value: "prod"}, {Key: "team", Value: "web"}}},
+			{region1, acct1, "ami-a2", []openami.Tag{{Key: "env", Value: "test"}}},
+			{region1, acct2, "ami-b1", []openami.Tag{{Key: "env", Value: "prod"}}},
+			{region1, acct2, "ami-b2", []openami.Tag{{Key: "env", Value: "prod"}, {Key: "team", Value: "web"}}},
+			{region1, acct2, "ami-b4", []openami.Tag{{Key: "env", Value: "dev"}}},
+			{region1, acct2, "ami-b5", []openami.Tag{{Key: "env", Value: "prod"}, {Key: "team", Value: "db"}}},
+			{region1, acct3, "ami-c2", []openami.Tag{{Key: "env", Value: "prod"}}},
+			{region2, acct1, "ami-a3", []openami.Tag{{Key: "env", Value: "prod"}}},
+			{region1, acct1, "ami-b3", []openami.Tag{{Key: "env", Value: "prod"}}},
+		} {
+			if err := tx.Tags().Set(tg.region, tg.acct, tg.id, openami.ResourceImage, tg.tags); err != nil {
+				return err
+			}
+		}
+		return tx.Tags().Set(region1, acct1, "key-1", openami.ResourceKeyPair, []openami.Tag{{Key: "env", Value: "prod"}})
 	})
 }
 
@@ -680,6 +707,13 @@ func testImageListPages(t *testing.T, s metadata.Store) {
 	createImages(t, s, imgs...)
 	update(t, s, func(tx metadata.Tx) error {
 		for i := range 30 {
+			// The owner's tag k=v0…v3 on every image but every fifth.
+			if i%5 != 4 {
+				if err := tx.Tags().Set(region1, []string{acct1, acct2, acct3}[i%3], fmt.Sprintf("ami-%03d", i),
+					openami.ResourceImage, []openami.Tag{{Key: "k", Value: fmt.Sprintf("v%d", i%4)}}); err != nil {
+					return err
+				}
+			}
 			var p openami.LaunchPermission
 			switch i % 5 {
 			case 1:
@@ -707,6 +741,13 @@ func testImageListPages(t *testing.T, s metadata.Store) {
 		{ExecutableOrgs: []string{org1}},
 		{Names: []string{"n01", "n02", "n05", "n13", "n17", "n20", "n29", "n30"}},
 		{VisibleTo: acct1, IDs: []string{"ami-001", "ami-002", "ami-004", "ami-010", "ami-011", "ami-027"}},
+		{NamePrefixes: []string{"n0", "n2"}},
+		{VisibleTo: acct1, NamePrefixes: []string{"n1", "n2"}},
+		{TagOwner: acct2, Tags: []metadata.TagMatch{{Key: "k"}}},
+		{VisibleTo: acct1, TagOwner: acct2, Tags: []metadata.TagMatch{{Key: "k", Values: []string{"v0", "v1", "v2"}}}},
+		{VisibleTo: acct1, VisibleOrgs: []string{org1}, TagOwner: acct3, Tags: []metadata.TagMatch{{Key: "k", Values: []string{"v1", "v2"}}},
+			NamePrefixes: []string{"n1", "n2"}},
+		{ExecutableBy: []string{acct1, "all"}, OwnerIDs: []string{acct2, acct3}},
 	} {
 		all := imageIDs(listImages(t, s, region1, q))
 		if len(all) == 0 {
@@ -746,6 +787,15 @@ func testImageListLongLists(t *testing.T, s metadata.Store) {
 			[]string{"ami-b1", "ami-b5", "ami-c1"}},
 		{"several", metadata.ImageQuery{IDs: ids, OwnerIDs: long("9", acct2, acct3), ExecutableBy: long("8", acct3, acct1)},
 			[]string{"ami-b5", "ami-c1"}},
+		{"NamePrefixes", metadata.ImageQuery{NamePrefixes: long("zz", "b")},
+			[]string{"ami-a2", "ami-b1", "ami-b2", "ami-b3", "ami-b5", "ami-b6"}},
+		{"NamePrefixes, VisibleTo", metadata.ImageQuery{VisibleTo: acct1, NamePrefixes: long("zz", "c", "b")},
+			[]string{"ami-a2", "ami-b1", "ami-b2", "ami-c1", "ami-c2"}},
+		{"Tags values", metadata.ImageQuery{TagOwner: acct2, Tags: []metadata.TagMatch{{Key: "env", Values: long("v", "dev", "prod")}}},
+			[]string{"ami-b1", "ami-b2", "ami-b4", "ami-b5"}},
+		{"Tags values, two entries", metadata.ImageQuery{VisibleTo: acct3, TagOwner: acct2, Tags: []metadata.TagMatch{
+			{Key: "env", Values: long("v", "prod")}, {Key: "team", Values: long("t", "web", "db")}}},
+			[]string{"ami-b2", "ami-b5"}},
 	} {
 		equal(t, c.name, imageIDs(listImages(t, s, region1, c.q)), c.want)
 		for _, limit := range []int{1, 3} {
@@ -826,4 +876,180 @@ func testAccountDeleteImages(t *testing.T, s metadata.Store) {
 	if ps := launchPermissions(t, s, "ami-"+acct1+region1[:2]); len(ps) != 0 {
 		t.Errorf("permissions of a re-created image: %v", ps)
 	}
+}
+
+// testImageListNamePrefixes selects by name prefixes: bytewise, with no
+// wildcards, alone and with other fields.
+func testImageListNamePrefixes(t *testing.T, s metadata.Store) {
+	imageFixture(t, s)
+	createImages(t, s,
+		image(region1, acct3, "ami-d1", "50%_off"),
+		image(region1, acct3, "ami-d2", "50x_off"),
+		image(region1, acct3, "ami-d3", "50%Xoff"),
+		image(region1, acct3, "ami-d4", "é-café"),
+		image(region1, acct3, "ami-d5", "éa"),
+		image(region1, acct3, "ami-d6", "e-plain"),
+		image(region1, acct3, "ami-d7", "\x7f-del"),
+		image(region1, acct3, "ami-d8", "\u0080x"),
+		image(region1, acct3, "ami-d9", "5_0"),
+		image(region1, acct3, "ami-e1", "\ud7ffq"),
+		image(region1, acct3, "ami-e2", "\ue000x"),
+		image(region1, acct3, "ami-e3", "\U0010ffffz"),
+		image(region1, acct3, "ami-e4", "\U0010ffff"),
+		image(region1, acct3, "ami-e5", "zeta"),
+	)
+	everything := []string{"ami-a1", "ami-a2", "ami-b1", "ami-b2", "ami-b3", "ami-b4", "ami-b5", "ami-b6", "ami-c1", "ami-c2",
+		"ami-d1", "ami-d2", "ami-d3", "ami-d4", "ami-d5", "ami-d6", "ami-d7", "ami-d8", "ami-d9",
+		"ami-e1", "ami-e2", "ami-e3", "ami-e4", "ami-e5"}
+	for _, c := range []struct {
+		name string
+		q    metadata.ImageQuery
+		want []string
+	}{
+		{"one", metadata.ImageQuery{NamePrefixes: []string{"alp"}}, []string{"ami-a1", "ami-b4"}},
+		{"whole name", metadata.ImageQuery{NamePrefixes: []string{"alpha"}}, []string{"ami-a1", "ami-b4"}},
+		{"longer than the name", metadata.ImageQuery{NamePrefixes: []string{"alphabet"}}, []string{}},
+		{"case-sensitive", metadata.ImageQuery{NamePrefixes: []string{"Alp", "ALPHA"}}, []string{}},
+		{"several", metadata.ImageQuery{NamePrefixes: []string{"c", "b"}},
+			[]string{"ami-a2", "ami-b1", "ami-b2", "ami-b3", "ami-b5", "ami-b6", "ami-c1", "ami-c2"}},
+		{"overlapping", metadata.ImageQuery{NamePrefixes: []string{"alpha", "al", "alp", "al", "b1"}},
+			[]string{"ami-a1", "ami-b1", "ami-b4"}},
+		{"none match", metadata.ImageQuery{NamePrefixes: []string{"zzz", "a-"}}, []string{}},
+		{"empty", metadata.ImageQuery{NamePrefixes: []string{""}}, everything},
+		{"empty among others", metadata.ImageQuery{NamePrefixes: []string{"zzz", ""}}, everything},
+		{"last letter", metadata.ImageQuery{NamePrefixes: []string{"z"}}, []string{"ami-e5"}},
+
+		// LIKE's wildcards are literal.
+		{"percent", metadata.ImageQuery{NamePrefixes: []string{"50%"}}, []string{"ami-d1", "ami-d3"}},
+		{"percent underscore", metadata.ImageQuery{NamePrefixes: []string{"50%_"}}, []string{"ami-d1"}},
+		{"underscore", metadata.ImageQuery{NamePrefixes: []string{"5_"}}, []string{"ami-d9"}},
+		{"digit", metadata.ImageQuery{NamePrefixes: []string{"5"}}, []string{"ami-d1", "ami-d2", "ami-d3", "ami-d9"}},
+		{"percent alone", metadata.ImageQuery{NamePrefixes: []string{"%"}}, []string{}},
+
+		// Not ASCII: whole characters, compared bytewise.
+		{"é", metadata.ImageQuery{NamePrefixes: []string{"é"}}, []string{"ami-d4", "ami-d5"}},
+		{"é-", metadata.ImageQuery{NamePrefixes: []string{"é-"}}, []string{"ami-d4"}},
+		{"e is not é", metadata.ImageQuery{NamePrefixes: []string{"e"}}, []string{"ami-d6"}},
+		{"DEL, before U+0080", metadata.ImageQuery{NamePrefixes: []string{"\x7f"}}, []string{"ami-d7"}},
+		{"U+0080", metadata.ImageQuery{NamePrefixes: []string{"\u0080"}}, []string{"ami-d8"}},
+		{"before the surrogates", metadata.ImageQuery{NamePrefixes: []string{"\ud7ff"}}, []string{"ami-e1"}},
+		{"after the surrogates", metadata.ImageQuery{NamePrefixes: []string{"\ue000"}}, []string{"ami-e2"}},
+		{"the last character", metadata.ImageQuery{NamePrefixes: []string{"\U0010ffff"}}, []string{"ami-e3", "ami-e4"}},
+		{"the last character twice", metadata.ImageQuery{NamePrefixes: []string{"\U0010ffff\U0010ffff"}}, []string{}},
+
+		// With other fields.
+		{"VisibleTo", metadata.ImageQuery{VisibleTo: acct1, NamePrefixes: []string{"b", "c"}},
+			[]string{"ami-a2", "ami-b1", "ami-b2", "ami-c1", "ami-c2"}},
+		{"VisibleTo, VisibleOrgs", metadata.ImageQuery{VisibleTo: acct1, VisibleOrgs: []string{org1}, NamePrefixes: []string{"alp"}},
+			[]string{"ami-a1", "ami-b4"}},
+		{"OwnerIDs", metadata.ImageQuery{OwnerIDs: []string{acct2}, NamePrefixes: []string{"b"}},
+			[]string{"ami-b1", "ami-b2", "ami-b3", "ami-b5", "ami-b6"}},
+		{"OwnerIDs, VisibleTo", metadata.ImageQuery{VisibleTo: acct3, OwnerIDs: []string{acct2}, NamePrefixes: []string{"b"}},
+			[]string{"ami-b2", "ami-b5"}},
+		{"IDs", metadata.ImageQuery{IDs: []string{"ami-a1", "ami-a2", "ami-d1", "ami-d2"}, NamePrefixes: []string{"50", "be"}},
+			[]string{"ami-a2", "ami-d1", "ami-d2"}},
+		{"Names", metadata.ImageQuery{Names: []string{"alpha", "beta"}, NamePrefixes: []string{"be"}}, []string{"ami-a2"}},
+		{"ExecutableBy", metadata.ImageQuery{ExecutableBy: []string{acct1, "all"}, NamePrefixes: []string{"c"}},
+			[]string{"ami-c1", "ami-c2"}},
+		{"States", metadata.ImageQuery{States: []openami.ImageState{openami.ImageFailed}, NamePrefixes: []string{"b"}}, []string{}},
+		{"After, Limit", metadata.ImageQuery{VisibleTo: acct1, NamePrefixes: []string{"b", "c"}, After: "ami-a2", Limit: 2},
+			[]string{"ami-b1", "ami-b2"}},
+	} {
+		equal(t, c.name, imageIDs(listImages(t, s, region1, c.q)), c.want)
+		for _, limit := range []int{1, 2} {
+			if c.q.Limit == 0 {
+				equal(t, fmt.Sprintf("%s paged by %d", c.name, limit), pageImages(t, s, c.q, limit), c.want)
+			}
+		}
+	}
+	equal(t, "region2", imageIDs(listImages(t, s, region2, metadata.ImageQuery{NamePrefixes: []string{"al"}})), []string{"ami-a3"})
+}
+
+// testImageListTags selects by the tags of an account, alone and with
+// other fields.
+func testImageListTags(t *testing.T, s metadata.Store) {
+	imageFixture(t, s)
+	const stranger = "999999999999"
+	type tm = metadata.TagMatch
+	for _, c := range []struct {
+		name string
+		q    metadata.ImageQuery
+		want []string
+	}{
+		{"key and value", metadata.ImageQuery{TagOwner: acct2, Tags: []tm{{Key: "env", Values: []string{"prod"}}}},
+			[]string{"ami-b1", "ami-b2", "ami-b5"}},
+		{"key", metadata.ImageQuery{TagOwner: acct2, Tags: []tm{{Key: "env"}}},
+			[]string{"ami-b1", "ami-b2", "ami-b4", "ami-b5"}},
+		{"key, empty values", metadata.ImageQuery{TagOwner: acct2, Tags: []tm{{Key: "team", Values: []string{}}}},
+			[]string{"ami-b2", "ami-b5"}},
+		{"two values", metadata.ImageQuery{TagOwner: acct2, Tags: []tm{{Key: "env", Values: []string{"dev", "prod", "dev"}}}},
+			[]string{"ami-b1", "ami-b2", "ami-b4", "ami-b5"}},
+		{"two entries", metadata.ImageQuery{TagOwner: acct2, Tags: []tm{
+			{Key: "env", Values: []string{"prod"}}, {Key: "team", Values: []string{"web"}}}}, []string{"ami-b2"}},
+		{"two entries, one without values", metadata.ImageQuery{TagOwner: acct1, Tags: []tm{
+			{Key: "team"}, {Key: "env", Values: []string{"prod"}}}}, []string{"ami-a1"}},
+		{"the same key twice", metadata.ImageQuery{TagOwner: acct2, Tags: []tm{
+			{Key: "env", Values: []string{"prod", "dev"}}, {Key: "env", Values: []string{"dev", "test"}}}}, []string{"ami-b4"}},
+		{"values are case-sensitive", metadata.ImageQuery{TagOwner: acct2, Tags: []tm{{Key: "env", Values: []string{"Prod"}}}},
+			[]string{}},
+		{"keys are case-sensitive", metadata.ImageQuery{TagOwner: acct2, Tags: []tm{{Key: "Env"}}}, []string{}},
+		{"no such value", metadata.ImageQuery{TagOwner: acct2, Tags: []tm{{Key: "env", Values: []string{"test"}}}}, []string{}},
+		// Tags are the TagOwner's, whoever owns the image.
+		{"another account's tags", metadata.ImageQuery{TagOwner: acct3, Tags: []tm{{Key: "env", Values: []string{"prod"}}}},
+			[]string{"ami-c2"}},
+		{"an account without tags", metadata.ImageQuery{TagOwner: stranger, Tags: []tm{{Key: "env"}}}, []string{}},
+		{"no TagOwner", metadata.ImageQuery{Tags: []tm{{Key: "env"}}}, []string{}},
+		{"a tag on an image the TagOwner does not own", metadata.ImageQuery{TagOwner: acct1, Tags: []tm{{Key: "env", Values: []string{"prod"}}}},
+			[]string{"ami-a1", "ami-b3"}},
+		{"TagOwner alone", metadata.ImageQuery{TagOwner: acct1, Limit: 3}, []string{"ami-a1", "ami-a2", "ami-b1"}},
+
+		// With visibility.
+		{"VisibleTo the owner", metadata.ImageQuery{VisibleTo: acct1, TagOwner: acct1, Tags: []tm{{Key: "env"}}},
+			[]string{"ami-a1", "ami-a2"}},
+		{"VisibleTo, OwnerIDs", metadata.ImageQuery{VisibleTo: acct1, OwnerIDs: []string{acct1}, TagOwner: acct1, Tags: []tm{{Key: "env"}}},
+			[]string{"ami-a1", "ami-a2"}},
+		{"VisibleTo another", metadata.ImageQuery{VisibleTo: acct3, TagOwner: acct2, Tags: []tm{{Key: "env", Values: []string{"prod"}}}},
+			[]string{"ami-b2", "ami-b5"}},
+		{"VisibleTo, VisibleOrgs", metadata.ImageQuery{VisibleTo: acct1, VisibleOrgs: []string{ou1}, TagOwner: acct2, Tags: []tm{{Key: "env"}}},
+			[]string{"ami-b1", "ami-b2", "ami-b5"}},
+		{"VisibleOrgs alone", metadata.ImageQuery{VisibleOrgs: []string{org1}, TagOwner: acct2, Tags: []tm{{Key: "env"}}},
+			[]string{"ami-b2", "ami-b4"}},
+		{"VisibleTo a stranger", metadata.ImageQuery{VisibleTo: stranger, TagOwner: acct2, Tags: []tm{{Key: "env"}}},
+			[]string{"ami-b2"}},
+		{"ExecutableBy", metadata.ImageQuery{ExecutableBy: []string{acct1}, TagOwner: acct2, Tags: []tm{{Key: "env"}}},
+			[]string{"ami-b1"}},
+		{"ExecutableBy all", metadata.ImageQuery{ExecutableBy: []string{"all"}, TagOwner: acct2, Tags: []tm{{Key: "env"}}},
+			[]string{"ami-b2"}},
+		{"ExecutableBy the owner", metadata.ImageQuery{ExecutableBy: []string{acct2}, TagOwner: acct2, Tags: []tm{{Key: "env"}}},
+			[]string{}},
+		{"ExecutableOrgs, VisibleTo", metadata.ImageQuery{VisibleTo: acct3, ExecutableBy: []string{acct3}, ExecutableOrgs: []string{org1},
+			TagOwner: acct2, Tags: []tm{{Key: "env"}}}, []string{"ami-b5"}},
+
+		// With other fields.
+		{"IDs", metadata.ImageQuery{IDs: []string{"ami-b1", "ami-b4", "ami-a1", "ami-none"}, TagOwner: acct2,
+			Tags: []tm{{Key: "env", Values: []string{"prod"}}}}, []string{"ami-b1"}},
+		{"IDs, VisibleTo", metadata.ImageQuery{VisibleTo: acct3, IDs: []string{"ami-b1", "ami-b2", "ami-b5"}, TagOwner: acct2,
+			Tags: []tm{{Key: "env", Values: []string{"prod"}}}}, []string{"ami-b2", "ami-b5"}},
+		{"OwnerIDs", metadata.ImageQuery{OwnerIDs: []string{acct1, acct3}, TagOwner: acct2, Tags: []tm{{Key: "env"}}}, []string{}},
+		{"OwnerAliases", metadata.ImageQuery{OwnerAliases: []string{"amazon"}, TagOwner: acct2, Tags: []tm{{Key: "env"}}},
+			[]string{"ami-b2"}},
+		{"NamePrefixes", metadata.ImageQuery{VisibleTo: acct1, NamePrefixes: []string{"al", "b"}, TagOwner: acct1,
+			Tags: []tm{{Key: "env", Values: []string{"prod"}}}}, []string{"ami-a1"}},
+		{"Names, States", metadata.ImageQuery{Names: []string{"b4", "alpha"}, States: []openami.ImageState{openami.ImageAvailable},
+			TagOwner: acct2, Tags: []tm{{Key: "env"}}}, []string{"ami-b4"}},
+		{"After, Limit", metadata.ImageQuery{VisibleTo: acct1, TagOwner: acct2, Tags: []tm{{Key: "env"}}, After: "ami-b1", Limit: 1},
+			[]string{"ami-b2"}},
+		{"After the last", metadata.ImageQuery{TagOwner: acct2, Tags: []tm{{Key: "env"}}, After: "ami-b5"}, []string{}},
+	} {
+		equal(t, c.name, imageIDs(listImages(t, s, region1, c.q)), c.want)
+		if c.q.Limit == 0 {
+			for _, limit := range []int{1, 2} {
+				equal(t, fmt.Sprintf("%s paged by %d", c.name, limit), pageImages(t, s, c.q, limit), c.want)
+			}
+		}
+	}
+	equal(t, "region2", imageIDs(listImages(t, s, region2, metadata.ImageQuery{TagOwner: acct1, Tags: []tm{{Key: "env"}}})),
+		[]string{"ami-a3"})
+	equal(t, "region2, another account", imageIDs(listImages(t, s, region2, metadata.ImageQuery{TagOwner: acct2, Tags: []tm{{Key: "env"}}})),
+		[]string{})
 }

@@ -90,6 +90,8 @@ func Run(t *testing.T, open func(t *testing.T) metadata.Store) {
 		{"Images/ListSelections", testImageListSelections},
 		{"Images/ListPages", testImageListPages},
 		{"Images/ListLongLists", testImageListLongLists},
+		{"Images/ListNamePrefixes", testImageListNamePrefixes},
+		{"Images/ListTags", testImageListTags},
 		{"Images/UsingSnapshot", testImageUsingSnapshot},
 		{"Accounts/DeleteImages", testAccountDeleteImages},
 		{"Chunks/Touch", testChunkTouch},

@@ -23,6 +23,7 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	2: check2,
 	3: check3,
 	4: check4,
+	5: check5,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -492,4 +493,85 @@ func check4(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	}
 	mustExec(t, db, d, `UPDATE accounts SET organization_arn = ?, ou_arns = ? WHERE id = ?`, "arn:o", "arn:ou1 arn:ou2", "444444444444")
 	mustFail(t, db, d, false, `UPDATE accounts SET organization_arn = NULL WHERE id = ?`, "444444444444")
+}
+
+// queryStrings runs a query of one text column and returns its rows.
+func queryStrings(t *testing.T, db *sql.DB, d *sqldb.Dialect, query string, args ...any) []string {
+	t.Helper()
+	rows, err := db.Query(d.Rebind(query), args...)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// check5 tests the image listing indexes: they exist, and the listings
+// they serve (images of a region in a state, in id order; an account's
+// resources with a tag key and one of some values) answer right.
+func check5(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	var catalog string
+	switch d.Name {
+	case "sqlite":
+		catalog = `SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('images_by_state', 'tags_by_value') ORDER BY name`
+	case "postgres":
+		catalog = `SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND indexname IN ('images_by_state', 'tags_by_value') ORDER BY indexname`
+	default:
+		t.Logf("no catalog query for dialect %q: not checking that the indexes exist", d.Name)
+	}
+	if catalog != "" {
+		if got := queryStrings(t, db, d, catalog); !slices.Equal(got, []string{"images_by_state", "tags_by_value"}) {
+			t.Errorf("indexes %q, want [images_by_state tags_by_value]", got)
+		}
+	}
+
+	row := func(region, acct, id, state string) []any {
+		r := imageRow(region, acct, id, id, false)
+		r[5] = state
+		return r
+	}
+	mustExec(t, db, d, insertImage, row("r1", "111111111111", "ami-3", "deregistered")...)
+	mustExec(t, db, d, insertImage, row("r1", "222222222222", "ami-1", "deregistered")...)
+	mustExec(t, db, d, insertImage, row("r1", "111111111111", "ami-2", "available")...)
+	mustExec(t, db, d, insertImage, row("r2", "111111111111", "ami-4", "deregistered")...)
+	got := queryStrings(t, db, d, `SELECT id FROM images WHERE region = ? AND state = ? ORDER BY id`, "r1", "deregistered")
+	if !slices.Equal(got, []string{"ami-1", "ami-3"}) {
+		t.Errorf("deregistered images of r1: %q, want [ami-1 ami-3]", got)
+	}
+	got = queryStrings(t, db, d, `SELECT id FROM images WHERE region = ? AND state = ? AND id > ? ORDER BY id`, "r1", "deregistered", "ami-1")
+	if !slices.Equal(got, []string{"ami-3"}) {
+		t.Errorf("deregistered images of r1 after ami-1: %q, want [ami-3]", got)
+	}
+
+	const tag = `INSERT INTO tags (region, account_id, resource_id, resource_type, key, value) VALUES (?, ?, ?, ?, ?, ?)`
+	mustExec(t, db, d, tag, "r1", "111111111111", "ami-3", "image", "env", "prod")
+	mustExec(t, db, d, tag, "r1", "111111111111", "ami-2", "image", "env", "prod") // same key and value: not unique
+	mustExec(t, db, d, tag, "r1", "111111111111", "ami-9", "image", "env", "test")
+	mustExec(t, db, d, tag, "r1", "111111111111", "ami-8", "image", "env", "Prod")
+	mustExec(t, db, d, tag, "r1", "111111111111", "ami-3", "image", "team", "prod")
+	mustExec(t, db, d, tag, "r1", "222222222222", "ami-1", "image", "env", "prod")
+	mustExec(t, db, d, tag, "r2", "111111111111", "ami-4", "image", "env", "prod")
+	got = queryStrings(t, db, d, `SELECT resource_id FROM tags WHERE region = ? AND account_id = ? AND key = ? AND value IN (?, ?)
+ORDER BY resource_id`, "r1", "111111111111", "env", "prod", "test")
+	if !slices.Equal(got, []string{"ami-2", "ami-3", "ami-9"}) {
+		t.Errorf("resources tagged env=prod or test: %q, want [ami-2 ami-3 ami-9]", got)
+	}
+	// The lookup as Images.List writes it.
+	got = queryStrings(t, db, d, `SELECT i.id FROM images i WHERE i.region = ?
+AND i.id IN (SELECT resource_id FROM tags WHERE region = ? AND account_id = ? AND key = ? AND value IN (?))
+ORDER BY i.id`, "r1", "r1", "111111111111", "env", "prod")
+	if !slices.Equal(got, []string{"ami-2", "ami-3"}) {
+		t.Errorf("images tagged env=prod: %q, want [ami-2 ami-3]", got)
+	}
 }
