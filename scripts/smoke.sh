@@ -113,6 +113,7 @@ check "fsck finds no damage" "$bin" fsck --data-dir "$data"
 check "delete-key-pair" aws ec2 delete-key-pair --key-name smoke
 check "key pair is gone" bash -c 'aws ec2 describe-key-pairs --query "length(KeyPairs)" | grep -qx 0'
 
+check "account join an organization" bash -c "'$bin' account join --data-dir '$data' smoke-user --organization arn:aws:organizations::111122223333:organization/o-exampleorg1 | grep -q o-exampleorg1"
 check "disable account" "$bin" account disable --data-dir "$data" smoke-user
 check "disabled account is refused" bash -c "env -u AWS_PROFILE AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk AWS_CONFIG_FILE=/dev/null aws --region us-east-1 --endpoint-url $endpoint ec2 describe-regions 2>&1 | grep -q AuthFailure"
 

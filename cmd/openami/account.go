@@ -147,24 +147,7 @@ func keyCommand(cfg *config) *cobra.Command {
 			return printJSON(map[string]string{"Deleted": args[0]})
 		}),
 	}
-	var org string
-	var ous []string
-	join := &cobra.Command{
-		Use:   "join ACCOUNT --organization ARN [--ou ARN]...",
-		Short: "Declare that an account belongs to an organization (and OUs, outermost first); launch permissions granted to them apply to it",
-		Args:  cobra.ExactArgs(1),
-		RunE: cfg.withEnv(func(ctx context.Context, e *env, args []string) error {
-			a, err := e.svc.JoinOrganization(ctx, args[0], org, ous)
-			if err != nil {
-				return err
-			}
-			return printJSON(toJSON(a))
-		}),
-	}
-	join.Flags().StringVar(&org, "organization", "", "organization ARN (empty: leave the organization)")
-	join.Flags().StringArrayVar(&ous, "ou", nil, "organizational unit ARN; repeat for nested OUs, outermost first")
-
-	cmd.AddCommand(create, list, join, del)
+	cmd.AddCommand(create, list, del)
 	return cmd
 }
 
