@@ -123,8 +123,8 @@ func (s *Service) RegisterImage(ctx context.Context, p openami.Principal, in Reg
 	if img.SriovNetSupport != "" {
 		checks = append(checks, oneOf("sriovNetSupport", img.SriovNetSupport, "simple"))
 	}
-	if err := errors.Join(checks...); err != nil {
-		return "", firstError(checks)
+	if err := firstError(checks); err != nil {
+		return "", err
 	}
 	if err := validateTags(in.Tags); err != nil {
 		return "", err
