@@ -490,7 +490,10 @@ func (s *Service) DescribeImages(ctx context.Context, p openami.Principal, in De
 	if err != nil {
 		return nil, "", err
 	}
+	// tags holds the current batch's tags; kept those of the images that
+	// matched, so the page needs no second read.
 	var tags map[string][]openami.Tag
+	kept := map[string][]openami.Tag{}
 	fetch := func(after string, limit int) ([]openami.Image, error) {
 		q.After, q.Limit = after, limit
 		var out []openami.Image
@@ -519,12 +522,16 @@ func (s *Service) DescribeImages(ctx context.Context, p openami.Principal, in De
 		if own {
 			t = tagMap(tags[img.ID])
 		}
-		return fs.Match(func(name string) []string {
+		ok := fs.Match(func(name string) []string {
 			if name == "image-allowed" {
 				return []string{strconv.FormatBool(allowed.State == "disabled" || allowed.allows(&img, now))}
 			}
 			return imageAttr(&img, name)
 		}, t)
+		if ok && own {
+			kept[img.ID] = tags[img.ID]
+		}
+		return ok
 	}
 	scope := describeScope("DescribeImages", p, in.Filters, strings.Join(in.ImageIDs, ","), strings.Join(in.Owners, ","),
 		strings.Join(in.ExecutableUsers, ","), fmt.Sprint(in.IncludeDeprecated, in.IncludeDisabled))
@@ -533,21 +540,14 @@ func (s *Service) DescribeImages(ctx context.Context, p openami.Principal, in De
 		return nil, "", err
 	}
 	out := make([]ImageView, len(imgs))
-	err = s.store.View(ctx, func(tx metadata.Tx) error {
-		t, err := tx.Tags().Of(p.Region, p.AccountID, idsOf(imgs, func(i openami.Image) string { return i.ID }))
-		for i, img := range imgs {
-			out[i] = ImageView{Image: img}
-			if img.AccountID == p.AccountID {
-				out[i].Tags = t[img.ID]
-			}
-			if allowed.State == "audit-mode" {
-				ok := allowed.allows(&imgs[i], now)
-				out[i].Allowed = &ok
-			}
+	for i, img := range imgs {
+		out[i] = ImageView{Image: img, Tags: kept[img.ID]}
+		if allowed.State == "audit-mode" {
+			ok := allowed.allows(&imgs[i], now)
+			out[i].Allowed = &ok
 		}
-		return err
-	})
-	return out, next, err
+	}
+	return out, next, nil
 }
 
 // DeleteSnapshotResult reports what DeregisterImage did with one of the

@@ -84,7 +84,10 @@ func (s *Service) DescribeSnapshots(ctx context.Context, p openami.Principal, in
 			return nil, "", snapshotNotFound(missing)
 		}
 	}
+	// tags holds the current batch's tags; kept those of the caller's
+	// snapshots that matched, so the page needs no second read.
 	var tags map[string][]openami.Tag
+	kept := map[string][]openami.Tag{}
 	var public map[string]bool
 	fetch := func(after string, limit int) ([]openami.Snapshot, error) {
 		q.After, q.Limit = after, limit
@@ -120,7 +123,7 @@ func (s *Service) DescribeSnapshots(ctx context.Context, p openami.Principal, in
 		if sn.AccountID == p.AccountID {
 			own = tagMap(tags[sn.ID]) // tags are the owner's; others see none
 		}
-		return fs.Match(func(name string) []string {
+		ok := fs.Match(func(name string) []string {
 			switch name {
 			case "description":
 				return []string{sn.Description}
@@ -149,6 +152,10 @@ func (s *Service) DescribeSnapshots(ctx context.Context, p openami.Principal, in
 			}
 			return nil
 		}, own)
+		if ok && sn.AccountID == p.AccountID {
+			kept[sn.ID] = tags[sn.ID]
+		}
+		return ok
 	}
 	scope := describeScope("DescribeSnapshots", p, in.Filters, strings.Join(in.SnapshotIDs, ","), strings.Join(in.OwnerIDs, ","), strings.Join(in.RestorableBy, ","))
 	if in.MaxResults != 0 && len(in.SnapshotIDs) > 0 {
@@ -159,17 +166,10 @@ func (s *Service) DescribeSnapshots(ctx context.Context, p openami.Principal, in
 		return nil, "", err
 	}
 	out := make([]SnapshotView, len(snaps))
-	err = s.store.View(ctx, func(tx metadata.Tx) error {
-		t, err := tx.Tags().Of(p.Region, p.AccountID, idsOf(snaps, func(s openami.Snapshot) string { return s.ID }))
-		for i, sn := range snaps {
-			out[i] = SnapshotView{Snapshot: sn}
-			if sn.AccountID == p.AccountID {
-				out[i].Tags = t[sn.ID]
-			}
-		}
-		return err
-	})
-	return out, next, err
+	for i, sn := range snaps {
+		out[i] = SnapshotView{Snapshot: sn, Tags: kept[sn.ID]}
+	}
+	return out, next, nil
 }
 
 // DeleteSnapshot deletes a snapshot the caller owns and no registered image

@@ -267,7 +267,10 @@ func (s *Service) DescribeVolumes(ctx context.Context, p openami.Principal, volu
 			zoneIDs[z.Name] = z.ID
 		}
 	}
+	// tags holds the current batch's tags; kept those of the volumes that
+	// matched, so the page needs no second read.
 	var tags map[string][]openami.Tag
+	kept := map[string][]openami.Tag{}
 	fetch := func(after string, limit int) ([]openami.Volume, error) {
 		var vs []openami.Volume
 		err := s.store.View(ctx, func(tx metadata.Tx) error {
@@ -282,7 +285,7 @@ func (s *Service) DescribeVolumes(ctx context.Context, p openami.Principal, volu
 		return vs, err
 	}
 	match := func(v openami.Volume) bool {
-		return fs.Match(func(name string) []string {
+		ok := fs.Match(func(name string) []string {
 			switch name {
 			case "availability-zone":
 				return []string{v.AvailabilityZone}
@@ -309,6 +312,10 @@ func (s *Service) DescribeVolumes(ctx context.Context, p openami.Principal, volu
 			}
 			return nil // attachments arrive with instances
 		}, tagMap(tags[v.ID]))
+		if ok {
+			kept[v.ID] = tags[v.ID]
+		}
+		return ok
 	}
 	scope := describeScope("DescribeVolumes", p, filters, strings.Join(volumeIDs, ","))
 	if pg.MaxResults != 0 && len(volumeIDs) > 0 {
@@ -318,16 +325,11 @@ func (s *Service) DescribeVolumes(ctx context.Context, p openami.Principal, volu
 	if err != nil {
 		return nil, "", err
 	}
-	// Tags were fetched per batch; read them again for the page.
 	out := make([]VolumeView, len(vols))
-	err = s.store.View(ctx, func(tx metadata.Tx) error {
-		t, err := tx.Tags().Of(p.Region, p.AccountID, idsOf(vols, func(v openami.Volume) string { return v.ID }))
-		for i, v := range vols {
-			out[i] = VolumeView{Volume: v, Tags: t[v.ID]}
-		}
-		return err
-	})
-	return out, next, err
+	for i, v := range vols {
+		out[i] = VolumeView{Volume: v, Tags: kept[v.ID]}
+	}
+	return out, next, nil
 }
 
 // DeleteVolume deletes an available volume the caller owns, with its
