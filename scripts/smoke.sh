@@ -107,6 +107,13 @@ assert [b["BlockIndex"] for b in blocks] == [7], blocks
 data = ebs.get_snapshot_block(SnapshotId=sys.argv[1], BlockIndex=7, BlockToken=blocks[0]["BlockToken"])["BlockData"].read()
 assert len(data) == 524288
 PY
+# The README's image commands.
+ami=$(aws ec2 register-image --name smoke-image --root-device-name /dev/xvda \
+  --block-device-mappings "DeviceName=/dev/xvda,Ebs={SnapshotId=$snap}" --query ImageId --output text)
+check "register-image" bash -c "echo '$ami' | grep -q '^ami-'"
+check "describe-images --owners self" bash -c "aws ec2 describe-images --owners self --query 'Images[0].State' --output text | grep -qx available"
+check "modify-image-attribute" aws ec2 modify-image-attribute --image-id "$ami" --launch-permission "Add=[{UserId=123456789012}]"
+check "deregister-image --delete-associated-snapshots" aws ec2 deregister-image --image-id "$ami" --delete-associated-snapshots
 check "gc while serving" "$bin" gc --data-dir "$data"
 check "fsck finds no damage" "$bin" fsck --data-dir "$data"
 

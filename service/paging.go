@@ -8,10 +8,10 @@ import (
 	"github.com/openami/openami/internal/pagetoken"
 )
 
-// pageBounds are the limits of an action's MaxResults, and its default
-// page size (0: without MaxResults, everything in one page, as EC2's
-// Describe actions answer unpaginated callers).
-type pageBounds struct{ min, max, def int }
+// pageBounds are the limits of an action's MaxResults. Without MaxResults
+// the answer is everything in one page, as EC2's Describe actions answer
+// unpaginated callers.
+type pageBounds struct{ min, max int }
 
 // listPage returns one page of resources in id order: it fetches batches
 // after the cursor, keeps those match accepts, and stops once it has one
@@ -20,9 +20,6 @@ type pageBounds struct{ min, max, def int }
 func listPage[T any](s *Service, scope string, pg Page, b pageBounds, fetch func(after string, limit int) ([]T, error), id func(T) string, match func(T) bool) ([]T, string, error) {
 	limit := pg.MaxResults
 	if limit == 0 {
-		limit = b.def
-	}
-	if limit == 0 && pg.MaxResults == 0 {
 		limit = math.MaxInt - 1
 	} else if limit < b.min || limit > b.max {
 		return nil, "", openami.FieldErrorf(openami.InvalidParameter, "MaxResults", "Value (%d) for parameter maxResults is invalid. Expecting a value between %d and %d.", pg.MaxResults, b.min, b.max)

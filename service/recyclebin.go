@@ -171,9 +171,6 @@ func retention(rules []RetentionRule, resourceType string, tags map[string]strin
 	return best
 }
 
-// RecycledImage is an image in the Recycle Bin.
-type RecycledImage = openami.Image
-
 // ImagesInRecycleBin returns the caller's images in the Recycle Bin of the
 // region: all, or those named (unknown ones are left out, as AWS does).
 func (s *Service) ImagesInRecycleBin(ctx context.Context, p openami.Principal, imageIDs []string, pg Page) ([]openami.Image, string, error) {
