@@ -31,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/openami/openami"
+	"github.com/openami/openami/internal/testenv"
 )
 
 // The block-storage benchmarks. Run them with
@@ -221,7 +222,7 @@ func blockConfig(t *target, region string, conns int) aws.Config {
 		Region:       region,
 		Credentials:  credentials.NewStaticCredentialsProvider(t.key, t.secret, ""),
 		BaseEndpoint: aws.String(t.endpoint),
-		HTTPClient:   readOnlyBody{hc},
+		HTTPClient:   testenv.ReadOnlyBody{Client: hc},
 		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
 	}
 }

@@ -251,7 +251,7 @@ func imagesClient(endpoint, key, secret, account string) *ec2.Client {
 		tr.MaxIdleConns = 16
 		tr.MaxIdleConnsPerHost = 16
 	})
-	var h aws.HTTPClient = readOnlyBody{hc}
+	var h aws.HTTPClient = testenv.ReadOnlyBody{Client: hc}
 	if account != "" {
 		h = motoAccount{h, account}
 	}

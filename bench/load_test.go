@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/jackc/pgx/v5"
+	"github.com/openami/openami/internal/testenv"
 )
 
 // keyPairs is how many key pairs, each with two tags, every target holds
@@ -175,20 +175,9 @@ func newClient(t *target) *ec2.Client {
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider(t.key, t.secret, ""),
 		BaseEndpoint: aws.String(t.endpoint),
-		HTTPClient:   readOnlyBody{hc},
+		HTTPClient:   testenv.ReadOnlyBody{Client: hc},
 		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
 	})
-}
-
-// readOnlyBody is an HTTP client that sends request bodies through their
-// Read method only; see newClient.
-type readOnlyBody struct{ c aws.HTTPClient }
-
-func (h readOnlyBody) Do(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		r.Body = struct{ io.ReadCloser }{r.Body}
-	}
-	return h.c.Do(r)
 }
 
 // seed creates the key pairs DescribeKeyPairs returns, each tagged Name

@@ -93,7 +93,7 @@ const (
 // fails if cfg lacks a bucket or credentials, if Endpoint is not an http
 // or https URL, or if the bucket can be neither found nor created.
 func New(ctx context.Context, cfg Config) (*Store, error) {
-	// The SDK's own client, without the readOnlyBody shim that openami's
+	// The SDK's own client, without the testenv.ReadOnlyBody shim that openami's
 	// end-to-end tests and benchmarks put around it. That shim works
 	// around a race in which the SDK closes a request body once response
 	// headers arrive, net/http's write loop then takes the closed body for

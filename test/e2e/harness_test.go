@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
@@ -120,29 +119,8 @@ func (s *server) awsConfig(c service.Credentials, region string) aws.Config {
 		BaseEndpoint: aws.String(s.URL),
 		// Fail fast: retries would only hide a wrong answer.
 		RetryMaxAttempts: 1,
-		HTTPClient:       readOnlyBody{awshttp.NewBuildableClient().WithTimeout(2 * time.Minute)},
+		HTTPClient:       testenv.ReadOnlyBody{Client: awshttp.NewBuildableClient().WithTimeout(2 * time.Minute)},
 	}
-}
-
-// readOnlyBody hands net/http the request body through Read and Close
-// only, hiding its WriteTo.
-//
-// aws-sdk-go-v2 closes a request's body once the response headers arrive,
-// after which the body's WriteTo returns io.EOF; net/http's write loop,
-// which probes a body of known length once more after sending it, takes
-// that for a failed write when a fast server answered first, and drops the
-// connection under a response still being read (over 4 KiB): "deserialization
-// failed … use of closed network connection" (aws/aws-sdk-go-v2#1825,
-// #2935). Real AWS is too far away to lose that race; a loopback server is
-// not. It is a client bug (see bench/load_test.go for the full analysis);
-// the shim keeps the tests about the server.
-type readOnlyBody struct{ c aws.HTTPClient }
-
-func (h readOnlyBody) Do(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		r.Body = struct{ io.ReadCloser }{r.Body}
-	}
-	return h.c.Do(r)
 }
 
 // ec2 returns an EC2 client for the credentials in the region.
