@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -23,21 +24,22 @@ import (
 const defaultListen = "127.0.0.1:8773"
 
 func serveCommand(cfg *config) *cobra.Command {
-	var listen, logFormat string
+	var listen, logFormat, debugListen string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the openami server",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return serve(cmd.Context(), cfg, listen, logFormat)
+			return serve(cmd.Context(), cfg, listen, logFormat, debugListen)
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", envOr("OPENAMI_LISTEN", defaultListen), "address to listen on (env OPENAMI_LISTEN)")
 	cmd.Flags().StringVar(&logFormat, "log-format", envOr("OPENAMI_LOG_FORMAT", "text"), "request log format: text or json (env OPENAMI_LOG_FORMAT)")
+	cmd.Flags().StringVar(&debugListen, "debug-listen", os.Getenv("OPENAMI_DEBUG_LISTEN"), "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty (env OPENAMI_DEBUG_LISTEN)")
 	return cmd
 }
 
-func serve(ctx context.Context, cfg *config, listen, logFormat string) error {
+func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen string) error {
 	var handler slog.Handler
 	switch logFormat {
 	case "text":
@@ -91,8 +93,24 @@ point the aws CLI at it with:
   aws ec2 describe-regions
 `, endpoint, cfg.dataDir, cfg.regions, admin.ID, credFile, confFile, credFile)
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if debugListen != "" {
+		// The profiler on its own listener, never on the API's: it is
+		// unauthenticated.
+		dln, err := net.Listen("tcp", debugListen)
+		if err != nil {
+			return fmt.Errorf("--debug-listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		debug := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
+		defer debug.Close()
+		go func() { errc <- debug.Serve(dln) }()
+		log.Info("profiler listening", "address", dln.Addr().String())
+	}
 	select {
 	case err := <-errc:
 		return err

@@ -35,7 +35,7 @@ const maxBatch = 512
 // batchLen returns how many of n items the next statement takes: the
 // largest power of two not above n or limit (a power of two). Statements
 // thus come in a dozen shapes at most, so that a driver's per-connection
-// cache of prepared statements (pgx's) is not flooded with one per length.
+// cache of prepared statements (pgx's, and metadata/sqlite's) is not flooded with one per length.
 func batchLen(n, limit int) int {
 	b := limit
 	for b > n {
@@ -114,7 +114,7 @@ func (bt blockTable) put(id string, b metadata.BlockRef) error {
 	if b.Index < 0 {
 		return fmt.Errorf("sqldb: put block: negative index %d", b.Index)
 	}
-	n, err := bt.t.execPrepared(bt.s.put, b.Index, b.Digest[:], b.Checksum, id)
+	n, err := bt.t.execN(bt.s.put, b.Index, b.Digest[:], b.Checksum, id)
 	if err != nil {
 		return fmt.Errorf("sqldb: put block of %s: %w", id, err)
 	}
@@ -126,7 +126,7 @@ func (bt blockTable) put(id string, b metadata.BlockRef) error {
 
 func (bt blockTable) get(id string, index int64) (metadata.BlockRef, bool, error) {
 	b := metadata.BlockRef{Index: index}
-	err := bt.t.getPrepared(bt.s.get, []any{id, index}, digestDest{&b.Digest}, &b.Checksum)
+	err := bt.t.get(bt.s.get, []any{id, index}, digestDest{&b.Digest}, &b.Checksum)
 	if err == sql.ErrNoRows {
 		return metadata.BlockRef{}, false, nil
 	}

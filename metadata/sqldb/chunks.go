@@ -58,7 +58,7 @@ func (c chunks) Touch(region string, cs []metadata.Chunk, gen int64) error {
 		// live at gen or later (nothing to do), or being deleted: the
 		// statement changed nothing either way.
 		d := cs[0].Digest
-		n, err := c.t.execPrepared(touchOne, region, d[:], cs[0].Size, cs[0].Stored, gen)
+		n, err := c.t.execN(touchOne, region, d[:], cs[0].Size, cs[0].Stored, gen)
 		if err != nil {
 			return fmt.Errorf("sqldb: touch chunk: %w", err)
 		}
@@ -66,7 +66,7 @@ func (c chunks) Touch(region string, cs []metadata.Chunk, gen int64) error {
 			return nil
 		}
 		var state string
-		err = c.t.getPrepared(chunkState, []any{region, d[:]}, &state)
+		err = c.t.get(chunkState, []any{region, d[:]}, &state)
 		if err != nil {
 			return fmt.Errorf("sqldb: touch chunks: %w", err)
 		}

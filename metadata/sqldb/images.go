@@ -2,13 +2,14 @@ package sqldb
 
 import (
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
@@ -83,9 +84,14 @@ func utcImage(img openami.Image) openami.Image {
 	return img
 }
 
-// encodeImage returns the doc of an image.
+// encodeImage returns the doc of an image: JSON without its zero fields,
+// which decodes back to the same Image (docs written before, with every
+// field and nil slices as null, decode the same way). The JSON package is
+// the upstream of encoding/json/v2: it decodes an image about three times
+// faster than encoding/json, and DescribeImages decodes one per image it
+// returns (docs/DEPENDENCIES.md).
 func encodeImage(img openami.Image) (string, error) {
-	b, err := json.Marshal(utcImage(img))
+	b, err := json.Marshal(utcImage(img), json.OmitZeroStructFields(true), json.FormatNilSliceAsNull(true), json.FormatNilMapAsNull(true))
 	if err != nil {
 		return "", fmt.Errorf("sqldb: encode image %s: %w", img.ID, err)
 	}
@@ -98,14 +104,15 @@ const imageColumns = `i.id, i.region, i.account_id, i.public, i.doc`
 
 func scanImage(sc scanner) (openami.Image, error) {
 	var (
-		id, region, acct, doc string
-		public                bool
+		id, region, acct string
+		doc              []byte
+		public           bool
 	)
 	if err := sc.Scan(&id, &region, &acct, &public, &doc); err != nil {
 		return openami.Image{}, err
 	}
 	var img openami.Image
-	if err := json.Unmarshal([]byte(doc), &img); err != nil {
+	if err := json.Unmarshal(doc, &img); err != nil {
 		return openami.Image{}, fmt.Errorf("decode image %s: %w", id, err)
 	}
 	img = utcImage(img)
@@ -619,11 +626,14 @@ func (s *imageSelection) rowClauses(b *strings.Builder, args *[]any) {
 		orgKinds = `'` + permOrg + `', '` + permOU + `'`
 	)
 	// clause writes the disjunction of ors and of a launch permission of
-	// the image matching one of perms.
+	// the image matching one of perms. The permissions are a subquery
+	// that does not depend on the row, which both databases evaluate once
+	// (the images shared with one account are few) and probe per row,
+	// where a correlated EXISTS would look up each row's permissions.
 	clause := func(ors, perms []string) {
 		if len(perms) > 0 {
-			ors = append(ors, `EXISTS (SELECT 1 FROM image_permissions ip WHERE ip.image_id = i.id AND (`+
-				strings.Join(perms, ` OR `)+`))`)
+			ors = append(ors, `i.id IN (SELECT ip.image_id FROM image_permissions ip WHERE `+
+				strings.Join(perms, ` OR `)+`)`)
 		}
 		b.WriteString(` AND (` + strings.Join(ors, ` OR `) + `)`)
 	}

@@ -32,43 +32,12 @@ type Store struct {
 	q     *stmts
 	write *sql.DB
 	read  *sql.DB
-
-	// prepared holds, by pool and query, the statements of the block
-	// data path (hotStatements), prepared once per connection rather than
-	// parsed on every call, which is what the SQLite driver does with a
-	// plain Exec. It is filled by New and read-only afterwards: preparing
-	// on a pool inside a transaction would wait for a second connection,
-	// forever on SQLite's one-connection write pool.
-	prepared map[preparedKey]*sql.Stmt
-}
-
-type preparedKey struct {
-	db    *sql.DB
-	query string
 }
 
 // stmts are the statements whose text depends on the dialect beyond its
 // placeholders, built once when the Store is opened.
 type stmts struct {
 	snapshotBlocks, volumeBlocks *blockStmts
-}
-
-// hotStatement is a statement kept prepared; read ones also on the read
-// pool.
-type hotStatement struct {
-	query string
-	read  bool
-}
-
-// hot returns the statements run for every block read or written.
-func (q *stmts) hot() []hotStatement {
-	return []hotStatement{
-		{q.volumeBlocks.put, false},
-		{q.snapshotBlocks.put, false},
-		{q.volumeBlocks.get, true},
-		{touchOne, false},
-		{chunkState, true},
-	}
 }
 
 var _ metadata.Store = (*Store)(nil)
@@ -88,43 +57,12 @@ func New(ctx context.Context, d Dialect, write, read *sql.DB) (*Store, error) {
 	if err := Migrate(ctx, write, s.d, len(migrations)); err != nil {
 		return nil, err
 	}
-	if err := s.prepare(ctx); err != nil {
-		s.closePrepared()
-		return nil, err
-	}
 	return s, nil
-}
-
-// prepare prepares the hot statements: every one on the write pool, the
-// queries also on the read pool.
-func (s *Store) prepare(ctx context.Context) error {
-	s.prepared = make(map[preparedKey]*sql.Stmt)
-	for _, h := range s.q.hot() {
-		pools := []*sql.DB{s.write}
-		if h.read && s.read != s.write {
-			pools = append(pools, s.read)
-		}
-		for _, db := range pools {
-			st, err := db.PrepareContext(ctx, s.d.Rebind(h.query))
-			if err != nil {
-				return fmt.Errorf("sqldb: prepare %q: %w", h.query, err)
-			}
-			s.prepared[preparedKey{db, h.query}] = st
-		}
-	}
-	return nil
-}
-
-func (s *Store) closePrepared() {
-	for _, st := range s.prepared {
-		st.Close()
-	}
 }
 
 // Close closes the store's pools. It returns the first error either Close
 // returned.
 func (s *Store) Close() error {
-	s.closePrepared()
 	err := s.write.Close()
 	if s.read != s.write {
 		err = errors.Join(err, s.read.Close())
@@ -276,51 +214,6 @@ func (t *tx) execN(query string, args ...any) (int64, error) {
 	}
 	n, err := r.RowsAffected()
 	return n, t.note(err)
-}
-
-// stmt returns query prepared for the transaction, from the statements
-// the Store keeps prepared. It is for the few fixed statements run once or
-// more for every block read or written; anything else goes through exec,
-// get and each.
-func (t *tx) stmt(query string) (*sql.Stmt, error) {
-	if t.done {
-		return nil, errTxDone
-	}
-	st := t.s.prepared[preparedKey{t.db, query}]
-	if st == nil {
-		return nil, fmt.Errorf("sqldb: statement not prepared: %q", query)
-	}
-	// Prepared on this connection the first time it runs there, and
-	// kept by st for the connection's life.
-	return t.tx.StmtContext(t.ctx, st), nil
-}
-
-// execPrepared is exec of a statement kept prepared (see stmt) that
-// returns the number of rows it affected.
-func (t *tx) execPrepared(query string, args ...any) (int64, error) {
-	st, err := t.stmt(query)
-	if err != nil {
-		return 0, err
-	}
-	r, err := st.ExecContext(t.ctx, args...)
-	if err != nil {
-		return 0, t.note(err)
-	}
-	n, err := r.RowsAffected()
-	return n, t.note(err)
-}
-
-// getPrepared is get of a statement kept prepared (see stmt).
-func (t *tx) getPrepared(query string, args []any, dest ...any) error {
-	st, err := t.stmt(query)
-	if err != nil {
-		return err
-	}
-	err = st.QueryRowContext(t.ctx, args...).Scan(dest...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return err
-	}
-	return t.note(err)
 }
 
 func (t *tx) query(query string, args ...any) (*sql.Rows, error) {

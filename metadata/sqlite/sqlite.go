@@ -135,7 +135,7 @@ func openDB(dsn string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
-	return sql.OpenDB(c), nil
+	return sql.OpenDB(cachingConnector{c}), nil
 }
 
 func cloneValues(v url.Values) url.Values {

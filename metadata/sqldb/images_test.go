@@ -1,0 +1,57 @@
+package sqldb
+
+import (
+	stdjson "encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/go-json-experiment/json"
+
+	"github.com/openami/openami"
+)
+
+// TestImageDocs: a doc decodes to the image it was encoded from, whether
+// encodeImage wrote it (zero fields left out) or encoding/json did, as
+// openami wrote every doc before it changed JSON packages.
+func TestImageDocs(t *testing.T) {
+	created := time.Date(2026, 11, 22, 10, 0, 0, 123456789, time.UTC)
+	images := []openami.Image{
+		{State: openami.ImageAvailable},
+		{
+			Name: "full", Description: "every kind of field", State: openami.ImageFailed,
+			StateReason:  openami.StateReason{Code: "Client.InvalidSnapshot", Message: "gone"},
+			Architecture: "arm64", VirtualizationType: "hvm", RootDeviceName: "/dev/sda1", RootDeviceType: "ebs",
+			BillingProducts: []string{"bp-1"}, ProductCodes: []openami.ProductCode{{ID: "p", Type: "marketplace"}},
+			BlockDeviceMappings: []openami.BlockDeviceMapping{
+				{DeviceName: "/dev/sda1", Ebs: &openami.EbsBlockDevice{SnapshotID: "snap-1", VolumeSize: 8, DeleteOnTermination: true}},
+				{DeviceName: "/dev/sdb", VirtualName: "ephemeral0"},
+				{DeviceName: "/dev/sdc", NoDevice: true},
+			},
+			EnaSupport: true, CreatedAt: created, DeprecationTime: created.Add(time.Hour),
+		},
+		{BillingProducts: []string{}, BlockDeviceMappings: []openami.BlockDeviceMapping{}},
+	}
+	for _, want := range images {
+		doc, err := encodeImage(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, err := stdjson.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(doc) >= len(old) {
+			t.Errorf("doc of %q is %d bytes, encoding/json's %d: zero fields are not left out", want.Name, len(doc), len(old))
+		}
+		for _, d := range []string{doc, string(old)} {
+			var got openami.Image
+			if err := json.Unmarshal([]byte(d), &got); err != nil {
+				t.Fatalf("decode %s: %v", d, err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("doc %s\n got %+v\nwant %+v", d, got, want)
+			}
+		}
+	}
+}
