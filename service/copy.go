@@ -165,5 +165,6 @@ func (s *Service) copyInBackground(src, dst openami.Snapshot) {
 			snap.StateReason = "The copy failed: " + err.Error()
 			return tx.Snapshots().Update(snap)
 		})
+		s.completions.kick() // an image using the copy fails now
 	}()
 }

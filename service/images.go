@@ -75,7 +75,10 @@ func badMapping(format string, args ...any) error {
 
 // RegisterImage registers an EBS-backed image whose block device mapping
 // uses snapshots the caller owns or may create volumes from. The image is
-// available at once: its snapshots are completed.
+// available at once when its snapshots are completed; with one of the
+// caller's own snapshots still pending (being written through the EBS
+// direct API, or copied from another region) it is pending until they
+// complete, and failed if one of them errors (settleImages).
 func (s *Service) RegisterImage(ctx context.Context, p openami.Principal, in RegisterImageInput) (string, error) {
 	if err := checkImageName(in.Name); err != nil {
 		return "", err
@@ -202,9 +205,15 @@ func (s *Service) checkMappings(tx metadata.Tx, p openami.Principal, img *openam
 			return openami.Errorf(openami.Unsupported, "", "Encrypted images are not supported yet.")
 		}
 		if e.SnapshotID != "" {
-			snap, err := completedSnapshot(tx, p, e.SnapshotID)
+			snap, err := visibleSnapshot(tx, p, p.Region, e.SnapshotID)
 			if err != nil {
 				return err
+			}
+			switch {
+			case snap.State == openami.SnapshotPending && snap.AccountID == p.AccountID:
+				img.State = openami.ImagePending
+			case snap.State != openami.SnapshotCompleted:
+				return openami.Errorf(openami.IncorrectState, openami.ResourceSnapshot, "Snapshot '%s' is not completed.", snap.ID)
 			}
 			if e.VolumeSize == 0 {
 				e.VolumeSize = snap.VolumeSize

@@ -193,3 +193,78 @@ func (s *Service) SetImageBlockPublicAccess(ctx context.Context, p openami.Princ
 		return tx.Settings().Put(blockPublicSetting(p), []byte(state))
 	})
 }
+
+// settleImages moves pending images on: available once every snapshot
+// their mappings use is completed, failed (with a StateReason) as soon as
+// one of them errored or is gone. The completer runs it after finishing
+// snapshots, so an image follows its last snapshot within one pass.
+// Pending images are found by the images_by_state index, a page at a time.
+func (s *Service) settleImages(ctx context.Context) error {
+	for _, r := range s.regions {
+		after := ""
+		for {
+			var page []openami.Image
+			err := s.store.View(ctx, func(tx metadata.Tx) error {
+				var err error
+				page, err = tx.Images().List(r.Name, metadata.ImageQuery{
+					States: []openami.ImageState{openami.ImagePending}, After: after, Limit: 1000,
+				})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			for _, img := range page {
+				if err := s.settleImage(ctx, img.Region, img.ID); err != nil {
+					return err
+				}
+			}
+			if len(page) < 1000 {
+				break
+			}
+			after = page[len(page)-1].ID
+		}
+	}
+	return nil
+}
+
+// settleImage decides one pending image's state from its snapshots, and
+// leaves it pending while any is still pending. The StateReason codes are
+// those EC2 reports for a failed image: Client.InvalidSnapshot.NotFound
+// when a snapshot is gone, Server.InternalError when one failed.
+func (s *Service) settleImage(ctx context.Context, region, id string) error {
+	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		img, err := tx.Images().Get(region, id)
+		if errors.Is(err, openami.ErrNotFound) {
+			return nil
+		}
+		if err != nil || img.State != openami.ImagePending {
+			return err
+		}
+		done := true
+		for _, sid := range img.Snapshots() {
+			snap, err := tx.Snapshots().Get(region, sid)
+			switch {
+			case errors.Is(err, openami.ErrNotFound):
+				img.State = openami.ImageFailed
+				img.StateReason = openami.StateReason{Code: "Client.InvalidSnapshot.NotFound", Message: "The snapshot '" + sid + "' does not exist."}
+			case err != nil:
+				return err
+			case snap.State == openami.SnapshotError:
+				img.State = openami.ImageFailed
+				img.StateReason = openami.StateReason{Code: "Server.InternalError", Message: "The snapshot '" + sid + "' failed: " + snap.StateReason}
+			case snap.State != openami.SnapshotCompleted:
+				done = false
+				continue
+			}
+			if img.State == openami.ImageFailed {
+				return tx.Images().Update(img)
+			}
+		}
+		if !done {
+			return nil
+		}
+		img.State = openami.ImageAvailable
+		return tx.Images().Update(img)
+	})
+}

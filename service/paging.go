@@ -42,6 +42,9 @@ func listPage[T any](s *Service, scope string, pg Page, b pageBounds, fetch func
 		if err != nil {
 			return nil, "", err
 		}
+		if out == nil {
+			out = make([]T, 0, min(limit, len(items)))
+		}
 		for _, it := range items {
 			if !match(it) {
 				continue

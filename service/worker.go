@@ -92,9 +92,9 @@ func (s *Service) Close() {
 	c.wg.Wait()
 }
 
-// pass finishes every completing snapshot and expires overdue ones. A
-// snapshot that fails is logged and left for the next pass; it does not
-// hold up the others.
+// pass finishes every completing snapshot and expires overdue ones, then
+// settles pending images. A snapshot that fails is logged and left for the
+// next pass; it does not hold up the others.
 func (c *completer) pass(ctx context.Context) {
 	var pending []openami.Snapshot
 	err := c.s.store.View(ctx, func(tx metadata.Tx) error {
@@ -124,6 +124,9 @@ func (c *completer) pass(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			c.log.Error("snapshot completion", "snapshot", snap.ID, "error", err)
 		}
+	}
+	if err := c.s.settleImages(ctx); err != nil && ctx.Err() == nil {
+		c.log.Error("pending images", "error", err)
 	}
 }
 

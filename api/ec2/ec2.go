@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/openami/openami"
@@ -156,19 +157,35 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, body []byte, p o
 		return name, err
 	}
 	resp.setRequestID(requestID)
-	var buf bytes.Buffer
+	buf := responseBuffers.Get().(*bytes.Buffer)
+	defer putResponseBuffer(buf)
 	buf.WriteString(xml.Header)
 	root := xml.StartElement{
 		Name: xml.Name{Local: name + "Response"},
 		Attr: []xml.Attr{{Name: xml.Name{Local: "xmlns"}, Value: namespace}},
 	}
-	if err := xml.NewEncoder(&buf).EncodeElement(resp, root); err != nil {
+	if err := xml.NewEncoder(buf).EncodeElement(resp, root); err != nil {
 		return name, fmt.Errorf("ec2: encode %s response: %w", name, err)
 	}
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 	w.WriteHeader(http.StatusOK)
 	w.Write(buf.Bytes())
 	return name, nil
+}
+
+// responseBuffers keeps the buffers responses are encoded into, so that a
+// large answer (100 images are ~150 KB of XML) does not grow a new buffer
+// from nothing every time.
+var responseBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putResponseBuffer returns buf to the pool unless it grew past 1 MiB, so
+// that one huge answer does not stay in memory.
+func putResponseBuffer(buf *bytes.Buffer) {
+	if buf.Cap() > 1<<20 {
+		return
+	}
+	buf.Reset()
+	responseBuffers.Put(buf)
 }
 
 // parseParams returns the request's parameters: the query string and, for

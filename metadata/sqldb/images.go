@@ -679,7 +679,7 @@ func (s *imageSelection) rowClauses(b *strings.Builder, args *[]any) {
 // run runs a query of list, with its limit, and decodes the images.
 func (im images) run(query string, args []any, limit int) ([]openami.Image, error) {
 	query, args = limitClause(query, args, limit)
-	var list []openami.Image
+	list := make([]openami.Image, 0, min(max(limit, 0), 16))
 	err := im.t.each(query, args, func(r *sql.Rows) error {
 		img, err := scanImage(r)
 		list = append(list, img)

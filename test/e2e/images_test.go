@@ -560,3 +560,35 @@ func TestImageAncestryOfARegisteredImage(t *testing.T) {
 	_, err = s.ec2(s.account(t, "bob"), "us-east-1").GetImageAncestry(ctx, &ec2.GetImageAncestryInput{ImageId: reg.ImageId})
 	wantCode(t, err, "InvalidAMIID.NotFound")
 }
+
+// TestImagePendingUntilSnapshotCompletes: an image registered from a
+// snapshot still being written is pending, and the SDK's image-available
+// waiter returns once the snapshot completes.
+func TestImagePendingUntilSnapshotCompletes(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *server) {
+		ctx := context.Background()
+		c := s.account(t, "pending")
+		e := s.ec2(c, "us-east-1")
+		start, err := s.ebs(c).StartSnapshot(ctx, &ebs.StartSnapshotInput{VolumeSize: aws.Int64(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg, err := e.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("pending-image"), RootDeviceName: aws.String("/dev/xvda"),
+			BlockDeviceMappings: rootMapping(*start.SnapshotId)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := e.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{*reg.ImageId}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Images) != 1 || out.Images[0].State != types.ImageStatePending {
+			t.Fatalf("image of an uncompleted snapshot: %+v, want one pending image", out.Images)
+		}
+		putBlocks(t, s, c, *start.SnapshotId, map[int32][]byte{0: randomBlock()}) // and completes it
+		w := ec2.NewImageAvailableWaiter(e, func(o *ec2.ImageAvailableWaiterOptions) { o.MinDelay, o.MaxDelay = 100*time.Millisecond, time.Second })
+		if err := w.Wait(ctx, &ec2.DescribeImagesInput{ImageIds: []string{*reg.ImageId}}, 30*time.Second); err != nil {
+			t.Fatalf("image-available waiter: %v", err)
+		}
+	})
+}
