@@ -63,11 +63,16 @@ func ruleNotFound(id string) error {
 	return openami.Errorf(openami.NotFound, openami.ResourceRetentionRule, "The rule %s does not exist.", id)
 }
 
-// CreateRetentionRule creates a Recycle Bin rule. Only EC2_IMAGE rules
-// act today; snapshot and volume rules are recorded but not yet applied.
+// CreateRetentionRule creates a Recycle Bin rule. Only EC2_IMAGE rules are
+// accepted: the bin does not hold snapshots or volumes yet, and a rule
+// that seemed to protect them while DeleteSnapshot deleted them for good
+// would lose data its author meant to keep.
 func (s *Service) CreateRetentionRule(ctx context.Context, p openami.Principal, r RetentionRule) (RetentionRule, error) {
 	if err := oneOf("ResourceType", r.ResourceType, "EC2_IMAGE", "EBS_SNAPSHOT", "EBS_VOLUME"); err != nil {
 		return r, err
+	}
+	if r.ResourceType != "EC2_IMAGE" {
+		return r, openami.Errorf(openami.Unsupported, "", "Retention rules for %s are not supported yet: the Recycle Bin holds images only.", r.ResourceType)
 	}
 	if r.RetentionDays < 1 || r.RetentionDays > 365 {
 		return r, openami.Errorf(openami.InvalidParameter, "", "The retention period must be 1 to 365 days.")

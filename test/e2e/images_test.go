@@ -493,6 +493,16 @@ func TestRecycleBin(t *testing.T) {
 		if err != nil || len(list.Rules) != 1 {
 			t.Fatalf("ListRules: %v %+v", err, list)
 		}
+		// The bin holds images only: a snapshot rule that would not act is
+		// refused rather than recorded.
+		_, err = rb.CreateRule(ctx, &rbin.CreateRuleInput{
+			ResourceType:    rbintypes.ResourceTypeEbsSnapshot,
+			RetentionPeriod: &rbintypes.RetentionPeriod{RetentionPeriodValue: aws.Int32(7), RetentionPeriodUnit: rbintypes.RetentionPeriodUnitDays},
+		})
+		var validation *rbintypes.ValidationException
+		if !errorsAs(err, &validation) {
+			t.Fatalf("CreateRule for EBS_SNAPSHOT: %v, want ValidationException", err)
+		}
 
 		snap := newSnapshot(t, s, s.admin)
 		register := func(name string, tags ...types.Tag) string {
