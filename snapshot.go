@@ -115,4 +115,10 @@ type Volume struct {
 	KmsKeyID    string
 	ClientToken string
 	CreatedAt   time.Time
+	// The attachment, while InstanceID is set: the instance the volume is
+	// attached to as Device (state in-use).
+	InstanceID          string
+	Device              string
+	AttachTime          time.Time
+	DeleteOnTermination bool
 }

@@ -57,6 +57,7 @@ type Tx interface {
 	Chunks() Chunks
 	Nodes() Nodes
 	Images() Images
+	Instances() Instances
 }
 
 // Accounts records accounts and their access keys.
@@ -422,4 +423,33 @@ type Images interface {
 	// RemovePermissions removes launch permissions; ones it lacks are
 	// ignored.
 	RemovePermissions(imageID string, p []openami.LaunchPermission) error
+}
+
+// InstanceQuery selects instances of one region, in id order.
+type InstanceQuery struct {
+	// AccountID keeps the account's instances ("" for every account).
+	AccountID string
+	IDs       []string
+	// States keeps instances in any of these states.
+	States []openami.InstanceState
+	After  string
+	Limit  int
+}
+
+// Instances records instances.
+type Instances interface {
+	// Create records an instance. Duplicate if the id is taken.
+	Create(i openami.Instance) error
+	// Get returns an instance of the region. NotFound if none.
+	Get(region, id string) (openami.Instance, error)
+	// ByClientToken returns the instances the account launched with the
+	// token, in id order (none: an empty list).
+	ByClientToken(region, accountID, token string) ([]openami.Instance, error)
+	// Update replaces every field of the instance with the id i.ID,
+	// except ID, Region and AccountID. NotFound if none.
+	Update(i openami.Instance) error
+	// Delete removes an instance. NotFound if none.
+	Delete(region, id string) error
+	// List returns the region's instances that q selects.
+	List(region string, q InstanceQuery) ([]openami.Instance, error)
 }

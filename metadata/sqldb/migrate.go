@@ -251,6 +251,33 @@ ALTER TABLE accounts ADD COLUMN ou_arns {{text}} NOT NULL DEFAULT '';
 CREATE INDEX images_by_state ON images (region, state, id);
 CREATE INDEX tags_by_value ON tags (region, account_id, key, value, resource_id);
 `},
+	{Version: 6, Name: "instances", SQL: `
+-- An instance's indexed fields are columns and the whole openami.Instance
+-- is the JSON doc, as for images. instances_by_state serves the runtime's
+-- pass over instances in transition and the sweep of terminated ones;
+-- instances_by_client_token RunInstances' idempotency.
+CREATE TABLE instances (
+	region         {{text}} NOT NULL,
+	account_id     {{text}} NOT NULL,
+	id             {{text}} NOT NULL PRIMARY KEY,
+	reservation_id {{text}} NOT NULL,
+	image_id       {{text}} NOT NULL,
+	state          {{text}} NOT NULL,
+	client_token   {{text}} NOT NULL,
+	doc            {{text}} NOT NULL
+);
+CREATE INDEX instances_by_owner ON instances (region, account_id, id);
+CREATE INDEX instances_by_state ON instances (state, region, id);
+CREATE INDEX instances_by_client_token ON instances (region, account_id, client_token, id);
+
+-- A volume's attachment: the instance ('' when detached), its device name,
+-- when, and whether terminating the instance deletes the volume.
+ALTER TABLE volumes ADD COLUMN instance_id {{text}} NOT NULL DEFAULT '';
+ALTER TABLE volumes ADD COLUMN device {{text}} NOT NULL DEFAULT '';
+ALTER TABLE volumes ADD COLUMN attach_time BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE volumes ADD COLUMN delete_on_termination BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE INDEX volumes_by_instance ON volumes (instance_id, device);
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.

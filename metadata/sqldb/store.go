@@ -188,6 +188,8 @@ func (t *tx) Chunks() metadata.Chunks { return chunks{t} }
 func (t *tx) Nodes() metadata.Nodes   { return nodes{t} }
 func (t *tx) Images() metadata.Images { return images{t} }
 
+func (t *tx) Instances() metadata.Instances { return instances{t} }
+
 var errTxDone = errors.New("transaction used after its function returned")
 
 // note records err if it is retryable and returns it.

@@ -19,30 +19,33 @@ func volumeNotFound(id string) error {
 }
 
 const volumeColumns = `region, account_id, id, availability_zone, size, type, iops, throughput, snapshot_id, state,
-base, multi_attach, encrypted, kms_key_id, client_token, created_at`
+base, multi_attach, encrypted, kms_key_id, client_token, created_at, instance_id, device, attach_time,
+delete_on_termination`
 
 func scanVolume(sc scanner) (openami.Volume, error) {
 	var (
 		v     openami.Volume
-		state string
-		at    int64
+		state          string
+		at, attachedAt int64
 	)
 	if err := sc.Scan(&v.Region, &v.AccountID, &v.ID, &v.AvailabilityZone, &v.Size, &v.Type, &v.Iops,
 		&v.Throughput, &v.SnapshotID, &state, digestDest{&v.Base}, &v.MultiAttach, &v.Encrypted, &v.KmsKeyID,
-		&v.ClientToken, &at); err != nil {
+		&v.ClientToken, &at, &v.InstanceID, &v.Device, &attachedAt, &v.DeleteOnTermination); err != nil {
 		return openami.Volume{}, err
 	}
 	v.State = openami.VolumeState(state)
 	v.CreatedAt = fromNanos(at)
+	v.AttachTime = fromNanos(attachedAt)
 	return v, nil
 }
 
 func (vs volumes) Create(v openami.Volume) error {
 	n, err := vs.t.execN(`INSERT INTO volumes (`+volumeColumns+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING`,
 		v.Region, v.AccountID, v.ID, v.AvailabilityZone, v.Size, v.Type, v.Iops, v.Throughput, v.SnapshotID,
-		string(v.State), v.Base[:], v.MultiAttach, v.Encrypted, v.KmsKeyID, v.ClientToken, nanos(v.CreatedAt))
+		string(v.State), v.Base[:], v.MultiAttach, v.Encrypted, v.KmsKeyID, v.ClientToken, nanos(v.CreatedAt),
+		v.InstanceID, v.Device, nanos(v.AttachTime), v.DeleteOnTermination)
 	if err != nil && !vs.t.d.unique(err) {
 		return fmt.Errorf("sqldb: create volume: %w", err)
 	}
@@ -92,10 +95,12 @@ func (vs volumes) ByClientToken(region, accountID, token string) (openami.Volume
 
 func (vs volumes) Update(v openami.Volume) error {
 	n, err := vs.t.execN(`UPDATE volumes SET availability_zone = ?, size = ?, type = ?, iops = ?, throughput = ?,
-snapshot_id = ?, state = ?, base = ?, multi_attach = ?, encrypted = ?, kms_key_id = ?, client_token = ?, created_at = ?
+snapshot_id = ?, state = ?, base = ?, multi_attach = ?, encrypted = ?, kms_key_id = ?, client_token = ?, created_at = ?,
+instance_id = ?, device = ?, attach_time = ?, delete_on_termination = ?
 WHERE id = ? AND region = ?`,
 		v.AvailabilityZone, v.Size, v.Type, v.Iops, v.Throughput, v.SnapshotID, string(v.State), v.Base[:],
-		v.MultiAttach, v.Encrypted, v.KmsKeyID, v.ClientToken, nanos(v.CreatedAt), v.ID, v.Region)
+		v.MultiAttach, v.Encrypted, v.KmsKeyID, v.ClientToken, nanos(v.CreatedAt),
+		v.InstanceID, v.Device, nanos(v.AttachTime), v.DeleteOnTermination, v.ID, v.Region)
 	if err != nil {
 		return fmt.Errorf("sqldb: update volume: %w", err)
 	}

@@ -56,7 +56,10 @@ func utcSnapshot(s openami.Snapshot) openami.Snapshot {
 	return s
 }
 
-func utcVolume(v openami.Volume) openami.Volume { v.CreatedAt = utcTime(v.CreatedAt); return v }
+func utcVolume(v openami.Volume) openami.Volume {
+	v.CreatedAt, v.AttachTime = utcTime(v.CreatedAt), utcTime(v.AttachTime)
+	return v
+}
 
 func utcTime(t time.Time) time.Time {
 	if t.IsZero() {
@@ -742,6 +745,11 @@ func testVolumeCreateGet(t *testing.T, s metadata.Store) {
 		KmsKeyID:         "alias/k",
 		ClientToken:      "tok",
 		CreatedAt:        t0,
+
+		InstanceID:          "i-0123456789abcdef0",
+		Device:              "/dev/sdf",
+		AttachTime:          t0.Add(time.Second),
+		DeleteOnTermination: true,
 	}
 	empty := openami.Volume{ID: "vol-1", Region: region1, AccountID: acct1}
 	createVolumes(t, s, full, empty)
@@ -877,6 +885,11 @@ func testVolumeUpdate(t *testing.T, s metadata.Store) {
 		KmsKeyID:         "k",
 		ClientToken:      "tok2",
 		CreatedAt:        t0.Add(time.Minute),
+
+		InstanceID:          "i-1",
+		Device:              "/dev/xvda",
+		AttachTime:          t0.Add(2 * time.Minute),
+		DeleteOnTermination: true,
 	}
 	update(t, s, func(tx metadata.Tx) error { return tx.Volumes().Update(changed) })
 	want := changed

@@ -24,6 +24,7 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	3: check3,
 	4: check4,
 	5: check5,
+	6: check6,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -574,4 +575,39 @@ ORDER BY i.id`, "r1", "r1", "111111111111", "env", "prod")
 	if !slices.Equal(got, []string{"ami-2", "ami-3"}) {
 		t.Errorf("images tagged env=prod: %q, want [ami-2 ami-3]", got)
 	}
+}
+
+// check6 tests the instances table and volume attachments: instance ids
+// unique across regions, the columns not null, a volume recorded before
+// attachments existed reads as detached, and volumes found by instance.
+func check6(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const (
+		inst = `INSERT INTO instances (region, account_id, id, reservation_id, image_id, state, client_token, doc)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+		vol = `INSERT INTO volumes (region, account_id, id, availability_zone, size, type, iops, throughput, snapshot_id,
+state, base, multi_attach, encrypted, kms_key_id, client_token, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	)
+	mustExec(t, db, d, inst, "r1", "111111111111", "i-1", "r-1", "ami-1", "running", "", "{}")
+	mustExec(t, db, d, inst, "r1", "111111111111", "i-2", "r-1", "ami-1", "pending", "tok", "{}")
+	mustFail(t, db, d, true, inst, "r2", "222222222222", "i-1", "r-2", "ami-1", "running", "", "{}")
+	mustFail(t, db, d, false, inst, "r1", "111111111111", "i-3", "r-1", "ami-1", nil, "", "{}")
+	mustFail(t, db, d, false, inst, "r1", "111111111111", "i-3", "r-1", "ami-1", "running", "", nil)
+	got := queryStrings(t, db, d, `SELECT id FROM instances WHERE state IN (?, ?) AND region = ? ORDER BY id`, "pending", "running", "r1")
+	if !slices.Equal(got, []string{"i-1", "i-2"}) {
+		t.Errorf("instances by state: %q, want [i-1 i-2]", got)
+	}
+
+	zero := make([]byte, 32)
+	mustExec(t, db, d, vol, "r1", "111111111111", "vol-1", "r1a", 8, "gp3", 3000, 125, "", "available", zero, false, false, "", "", 1)
+	got = queryStrings(t, db, d, `SELECT instance_id || '|' || device || '|' || CAST(attach_time AS TEXT) FROM volumes WHERE id = ?`, "vol-1")
+	if !slices.Equal(got, []string{"||0"}) {
+		t.Errorf("attachment of a volume written without one: %q, want [||0]", got)
+	}
+	mustExec(t, db, d, `UPDATE volumes SET instance_id = ?, device = ?, attach_time = ?, delete_on_termination = ? WHERE id = ?`,
+		"i-1", "/dev/xvda", 5, true, "vol-1")
+	got = queryStrings(t, db, d, `SELECT id FROM volumes WHERE instance_id = ? AND delete_on_termination = ? ORDER BY device`, "i-1", true)
+	if !slices.Equal(got, []string{"vol-1"}) {
+		t.Errorf("volumes of i-1: %q, want [vol-1]", got)
+	}
+	mustFail(t, db, d, false, `UPDATE volumes SET instance_id = NULL WHERE id = ?`, "vol-1")
 }
