@@ -72,6 +72,11 @@ const (
 	// ResourceClientToken: an idempotency token reused with different
 	// parameters.
 	ResourceClientToken ResourceType = "client-token"
+	// ResourceAttachment: a volume's attachment to an instance.
+	ResourceAttachment ResourceType = "attachment"
+	// ResourceZoneMismatch: a volume and an instance in different
+	// availability zones.
+	ResourceZoneMismatch ResourceType = "zone-mismatch"
 )
 
 // Clock returns the current time. Services take one so that tests can move

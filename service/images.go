@@ -521,7 +521,8 @@ func (s *Service) DescribeImages(ctx context.Context, p openami.Principal, in De
 		if img.State == openami.ImageDisabled && (!own || !in.IncludeDisabled) || img.State == openami.ImageDeregistered {
 			return false
 		}
-		if allowed.State == "enabled" && !allowed.allows(&img, now) {
+		// Allowed AMIs never restrict the account's own images.
+		if allowed.State == "enabled" && !own && !allowed.allows(&img, now) {
 			return false
 		}
 		if !own && !in.IncludeDeprecated && len(in.ImageIDs) == 0 && !img.DeprecationTime.IsZero() && !now.Before(img.DeprecationTime) {
@@ -533,7 +534,7 @@ func (s *Service) DescribeImages(ctx context.Context, p openami.Principal, in De
 		}
 		ok := fs.Match(func(name string) []string {
 			if name == "image-allowed" {
-				return []string{strconv.FormatBool(allowed.State == "disabled" || allowed.allows(&img, now))}
+				return []string{strconv.FormatBool(allowed.State == "disabled" || own || allowed.allows(&img, now))}
 			}
 			return imageAttr(&img, name)
 		}, t)
@@ -552,7 +553,7 @@ func (s *Service) DescribeImages(ctx context.Context, p openami.Principal, in De
 	for i, img := range imgs {
 		out[i] = ImageView{Image: img, Tags: kept[img.ID]}
 		if allowed.State == "audit-mode" {
-			ok := allowed.allows(&imgs[i], now)
+			ok := img.AccountID == p.AccountID || allowed.allows(&imgs[i], now)
 			out[i].Allowed = &ok
 		}
 	}

@@ -35,6 +35,8 @@ type Config struct {
 	Blobs map[string]blob.Store
 	// Clock defaults to time.Now.
 	Clock openami.Clock
+	// Runtime runs instances; nil means NoneRuntime.
+	Runtime Runtime
 }
 
 // Service implements openami's operations over a metadata store.
@@ -47,6 +49,7 @@ type Service struct {
 	blockStores map[string]*regionBlocks
 	maps        *blockstore.Maps
 	completions *completer
+	runtime     Runtime
 }
 
 // mapCacheBytes bounds the cache of decoded block-map nodes shared by all
@@ -73,6 +76,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		s.blockStores[r.Name] = &regionBlocks{name: r.Name, chunks: blockstore.NewChunks(b)}
 	}
 	s.completions = newCompleter(s)
+	s.runtime = cfg.Runtime
+	if s.runtime == nil {
+		s.runtime = NoneRuntime{}
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -137,6 +137,9 @@ func checkOwned(tx metadata.Tx, p openami.Principal, id string) (openami.Resourc
 	case openami.ResourceImage:
 		_, err := ownedImage(tx, p, id)
 		return t, err
+	case openami.ResourceInstance:
+		_, err := ownedInstance(tx, p, id)
+		return t, err
 	}
 	return "", openami.Errorf(openami.NotFound, t, "The ID '%s' does not exist", id)
 }

@@ -93,7 +93,7 @@ func (s *Service) Close() {
 }
 
 // pass finishes every completing snapshot and expires overdue ones, then
-// settles pending images. A snapshot that fails is logged and left for the
+// settles pending images and moves instances in transition on. A snapshot that fails is logged and left for the
 // next pass; it does not hold up the others.
 func (c *completer) pass(ctx context.Context) {
 	var pending []openami.Snapshot
@@ -127,6 +127,9 @@ func (c *completer) pass(ctx context.Context) {
 	}
 	if err := c.s.settleImages(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("pending images", "error", err)
+	}
+	if err := c.s.advanceInstances(ctx); err != nil && ctx.Err() == nil {
+		c.log.Error("instances", "error", err)
 	}
 }
 

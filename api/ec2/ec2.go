@@ -121,6 +121,30 @@ func New(svc *service.Service) *Handler {
 		"RestoreImageFromRecycleBin": h.imageAction(func(c *call, id string) error {
 			return h.svc.RestoreImageFromRecycleBin(c.ctx, c.p, id)
 		}),
+		"AttachVolume":           h.attachVolume,
+		"DetachVolume":           h.detachVolume,
+		"RunInstances":           h.runInstances,
+		"DescribeInstances":      h.describeInstances,
+		"DescribeInstanceStatus": h.describeInstanceStatus,
+		"StartInstances": h.stateChanges(func(c *call, in instanceIDsInput) ([]service.StateChange, error) {
+			return h.svc.StartInstances(c.ctx, c.p, in.InstanceIDs)
+		}),
+		"StopInstances": h.stateChanges(func(c *call, in instanceIDsInput) ([]service.StateChange, error) {
+			return h.svc.StopInstances(c.ctx, c.p, in.InstanceIDs, in.Force)
+		}),
+		"TerminateInstances": h.stateChanges(func(c *call, in instanceIDsInput) ([]service.StateChange, error) {
+			return h.svc.TerminateInstances(c.ctx, c.p, in.InstanceIDs)
+		}),
+		"RebootInstances":                      h.rebootInstances,
+		"DescribeInstanceAttribute":            h.describeInstanceAttribute,
+		"ModifyInstanceAttribute":              h.modifyInstanceAttribute,
+		"GetConsoleOutput":                     h.getConsoleOutput,
+		"GetInstanceUefiData":                  h.getInstanceUefiData,
+		"DescribeInstanceCreditSpecifications": h.describeInstanceCreditSpecifications,
+		"DescribeInstanceTypes":                h.describeInstanceTypes,
+		"DescribeVpcs":                         h.describeVpcs,
+		"DescribeSubnets":                      h.describeSubnets,
+		"DescribeSecurityGroups":               h.describeSecurityGroups,
 	}
 	return h
 }

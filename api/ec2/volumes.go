@@ -27,27 +27,85 @@ type createVolumeInput struct {
 // volumeFields are a volume's elements in CreateVolume's response and in
 // each item of DescribeVolumes'.
 type volumeFields struct {
-	VolumeID           string          `xml:"volumeId"`
-	Size               int64           `xml:"size"`
-	SnapshotID         string          `xml:"snapshotId"`
-	AvailabilityZone   string          `xml:"availabilityZone"`
-	Status             string          `xml:"status"`
-	CreateTime         string          `xml:"createTime"`
-	Attachments        items[struct{}] `xml:"attachmentSet"`
-	Tags               items[tagItem]  `xml:"tagSet"`
-	VolumeType         string          `xml:"volumeType"`
-	Iops               int             `xml:"iops,omitempty"`
-	Throughput         int             `xml:"throughput,omitempty"`
-	Encrypted          bool            `xml:"encrypted"`
-	MultiAttachEnabled bool            `xml:"multiAttachEnabled"`
+	VolumeID           string                `xml:"volumeId"`
+	Size               int64                 `xml:"size"`
+	SnapshotID         string                `xml:"snapshotId"`
+	AvailabilityZone   string                `xml:"availabilityZone"`
+	Status             string                `xml:"status"`
+	CreateTime         string                `xml:"createTime"`
+	Attachments        items[attachmentItem] `xml:"attachmentSet"`
+	Tags               items[tagItem]        `xml:"tagSet"`
+	VolumeType         string                `xml:"volumeType"`
+	Iops               int                   `xml:"iops,omitempty"`
+	Throughput         int                   `xml:"throughput,omitempty"`
+	Encrypted          bool                  `xml:"encrypted"`
+	MultiAttachEnabled bool                  `xml:"multiAttachEnabled"`
+}
+
+// attachmentItem is a volume's attachment, in DescribeVolumes' answer
+// and as AttachVolume and DetachVolume answer.
+type attachmentItem struct {
+	VolumeID            string `xml:"volumeId"`
+	InstanceID          string `xml:"instanceId"`
+	Device              string `xml:"device"`
+	Status              string `xml:"status"`
+	AttachTime          string `xml:"attachTime"`
+	DeleteOnTermination bool   `xml:"deleteOnTermination"`
 }
 
 func volumeOf(v service.VolumeView) volumeFields {
-	return volumeFields{
+	out := volumeFields{
 		VolumeID: v.ID, Size: v.Size, SnapshotID: v.SnapshotID, AvailabilityZone: v.AvailabilityZone,
 		Status: string(v.State), CreateTime: timestamp(v.CreatedAt), Tags: tagSet(v.Tags), VolumeType: v.Type,
 		Iops: v.Iops, Throughput: v.Throughput, Encrypted: v.Encrypted, MultiAttachEnabled: v.MultiAttach,
 	}
+	if v.InstanceID != "" {
+		out.Attachments = items[attachmentItem]{{VolumeID: v.ID, InstanceID: v.InstanceID, Device: v.Device,
+			Status: "attached", AttachTime: timestamp(v.AttachTime), DeleteOnTermination: v.DeleteOnTermination}}
+	}
+	return out
+}
+
+type attachVolumeInput struct {
+	dryRunParam
+	VolumeID   string `query:"VolumeId,required"`
+	InstanceID string `query:"InstanceId"`
+	Device     string `query:"Device"`
+	Force      bool   `query:"Force"`
+}
+
+type attachmentResponse struct {
+	response
+	attachmentItem
+}
+
+func (h *Handler) attachVolume(c *call) (responder, error) {
+	var in attachVolumeInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	if in.InstanceID == "" || in.Device == "" {
+		return nil, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameters InstanceId and Device")
+	}
+	a, err := h.svc.AttachVolume(c.ctx, c.p, in.VolumeID, in.InstanceID, in.Device)
+	if err != nil {
+		return nil, err
+	}
+	return &attachmentResponse{attachmentItem: attachmentItem{VolumeID: a.VolumeID, InstanceID: a.InstanceID, Device: a.Device,
+		Status: a.State, AttachTime: timestamp(a.AttachTime)}}, nil
+}
+
+func (h *Handler) detachVolume(c *call) (responder, error) {
+	var in attachVolumeInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	a, err := h.svc.DetachVolume(c.ctx, c.p, in.VolumeID, in.InstanceID, in.Device)
+	if err != nil {
+		return nil, err
+	}
+	return &attachmentResponse{attachmentItem: attachmentItem{VolumeID: a.VolumeID, InstanceID: a.InstanceID, Device: a.Device,
+		Status: a.State, AttachTime: timestamp(a.AttachTime)}}, nil
 }
 
 type createVolumeResponse struct {

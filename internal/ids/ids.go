@@ -4,6 +4,7 @@ package ids
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"strings"
 )
@@ -14,6 +15,19 @@ func New(prefix string) string {
 	var b [9]byte
 	rand.Read(b[:])
 	return prefix + "-" + hex.EncodeToString(b[:])[:17]
+}
+
+// Derived returns the resource id that parts name, always the same for
+// the same parts: prefix, a dash, and 17 hexadecimal digits of their
+// SHA-256. It names resources that exist by definition rather than by a
+// request, such as an account's default VPC in a region.
+func Derived(prefix string, parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return prefix + "-" + hex.EncodeToString(h.Sum(nil))[:17]
 }
 
 // Valid reports whether id is prefix, a dash, and 8 or 17 lowercase

@@ -417,19 +417,34 @@ func TestImageAliasesAndProductCodes(t *testing.T) {
 	})
 }
 
+// TestAllowedImages: Allowed AMIs restrict other accounts' images (here a
+// publisher's public ones) in listings and launches, never the caller's
+// own.
 func TestAllowedImages(t *testing.T) {
 	eachStore(t, func(t *testing.T, s *server) {
 		ctx := context.Background()
 		c := s.ec2(s.admin, "us-east-1")
-		snap := newSnapshot(t, s, s.admin)
+		publisher := s.account(t, "publisher")
+		pub := s.ec2(publisher, "us-east-1")
+		snap := newSnapshot(t, s, publisher)
 		var ids []string
 		for _, name := range []string{"al2023-base", "ubuntu-24.04"} {
-			reg, err := c.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String(name), RootDeviceName: aws.String("/dev/xvda"), BlockDeviceMappings: rootMapping(snap)})
+			reg, err := pub.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String(name), RootDeviceName: aws.String("/dev/xvda"), BlockDeviceMappings: rootMapping(snap)})
 			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := pub.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{ImageId: reg.ImageId,
+				LaunchPermission: &types.LaunchPermissionModifications{Add: []types.LaunchPermission{{Group: types.PermissionGroupAll}}}}); err != nil {
 				t.Fatal(err)
 			}
 			ids = append(ids, *reg.ImageId)
 		}
+		own, err := c.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("mine"), RootDeviceName: aws.String("/dev/xvda"),
+			BlockDeviceMappings: rootMapping(newSnapshot(t, s, s.admin))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromPublisher := &ec2.DescribeImagesInput{Owners: []string{publisher.AccountID}}
 		if _, err := c.ReplaceImageCriteriaInAllowedImagesSettings(ctx, &ec2.ReplaceImageCriteriaInAllowedImagesSettingsInput{
 			ImageCriteria: []types.ImageCriterionRequest{{ImageNames: []string{"al2023-*"}, CreationDateCondition: &types.CreationDateConditionRequest{MaximumDaysSinceCreated: aws.Int32(30)}}},
 		}); err != nil {
@@ -439,7 +454,7 @@ func TestAllowedImages(t *testing.T) {
 		if _, err := c.EnableAllowedImagesSettings(ctx, &ec2.EnableAllowedImagesSettingsInput{AllowedImagesSettingsState: types.AllowedImagesSettingsEnabledStateAuditMode}); err != nil {
 			t.Fatal(err)
 		}
-		out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}})
+		out, err := c.DescribeImages(ctx, fromPublisher)
 		if err != nil || len(out.Images) != 2 {
 			t.Fatalf("audit mode: %v %+v", err, out)
 		}
@@ -453,9 +468,24 @@ func TestAllowedImages(t *testing.T) {
 		if _, err := c.EnableAllowedImagesSettings(ctx, &ec2.EnableAllowedImagesSettingsInput{AllowedImagesSettingsState: types.AllowedImagesSettingsEnabledStateEnabled}); err != nil {
 			t.Fatal(err)
 		}
-		out, err = c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}})
+		out, err = c.DescribeImages(ctx, fromPublisher)
 		if err != nil || len(out.Images) != 1 || *out.Images[0].ImageId != ids[0] {
 			t.Fatalf("enabled: %v %+v", err, out)
+		}
+		mine, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}})
+		if err != nil || len(mine.Images) != 1 || *mine.Images[0].ImageId != *own.ImageId {
+			t.Fatalf("own images with Allowed AMIs enabled: %v %+v", err, mine)
+		}
+		launch := func(id string) error {
+			_, err := c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(id), InstanceType: types.InstanceTypeT3Micro,
+				MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+			return err
+		}
+		wantCode(t, launch(ids[1]), "InvalidAMIID.NotFound")
+		for _, id := range []string{ids[0], *own.ImageId} {
+			if err := launch(id); err != nil {
+				t.Fatalf("launching allowed image %s: %v", id, err)
+			}
 		}
 		got, err := c.GetAllowedImagesSettings(ctx, &ec2.GetAllowedImagesSettingsInput{})
 		if err != nil || *got.State != "enabled" || len(got.ImageCriteria) != 1 || got.ImageCriteria[0].ImageNames[0] != "al2023-*" ||
@@ -465,7 +495,7 @@ func TestAllowedImages(t *testing.T) {
 		if _, err := c.DisableAllowedImagesSettings(ctx, &ec2.DisableAllowedImagesSettingsInput{}); err != nil {
 			t.Fatal(err)
 		}
-		out, _ = c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}})
+		out, _ = c.DescribeImages(ctx, fromPublisher)
 		if len(out.Images) != 2 || out.Images[0].ImageAllowed != nil {
 			t.Fatalf("disabled: %+v", out)
 		}

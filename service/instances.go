@@ -1,0 +1,654 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/internal/ids"
+	"github.com/openami/openami/metadata"
+)
+
+// EbsOverride is the EBS part of a RunInstances mapping: nil or zero
+// fields keep what the image's mapping says.
+type EbsOverride struct {
+	SnapshotID          string
+	VolumeSize          int64
+	VolumeType          string
+	Iops                *int
+	Throughput          *int
+	DeleteOnTermination *bool
+	Encrypted           *bool
+	KmsKeyID            string
+}
+
+// MappingOverride is one of RunInstances' BlockDeviceMappings: it changes
+// the image's mapping of DeviceName (an EBS volume's size, type or
+// DeleteOnTermination; NoDevice drops it) or adds a device.
+type MappingOverride struct {
+	DeviceName  string
+	VirtualName string
+	NoDevice    bool
+	Ebs         *EbsOverride
+}
+
+// RunInstancesInput are RunInstances' parameters.
+type RunInstancesInput struct {
+	ImageID             string
+	InstanceType        string // "" means m1.small, as EC2's default
+	KeyName             string
+	MinCount, MaxCount  int
+	UserData            []byte // decoded
+	BlockDeviceMappings []MappingOverride
+	AvailabilityZone    string
+	SubnetID            string
+	SecurityGroupIDs    []string
+	SecurityGroups      []string // names
+	InstanceTags        []openami.Tag
+	VolumeTags          []openami.Tag
+	ClientToken         string
+	// MetadataOptions: empty fields take the defaults (HttpTokens from the
+	// image's ImdsSupport).
+	MetadataOptions                   openami.MetadataOptions
+	EbsOptimized                      bool
+	DisableAPITermination             bool
+	DisableAPIStop                    bool
+	InstanceInitiatedShutdownBehavior string
+}
+
+// InstanceView is an instance with the caller's tags on it.
+type InstanceView struct {
+	openami.Instance
+	Tags []openami.Tag
+}
+
+// Reservation is the instances one RunInstances launched.
+type Reservation struct {
+	ID        string
+	AccountID string
+	Instances []InstanceView
+}
+
+// maxLaunch is the most instances one RunInstances launches.
+const maxLaunch = 100
+
+// maxUserData is EC2's limit on user data, decoded.
+const maxUserData = 16 << 10
+
+// terminatedVisible is how long a terminated instance stays in
+// DescribeInstances, as on EC2 (about an hour).
+const terminatedVisible = time.Hour
+
+func checkInstanceID(id string) error {
+	if !ids.Valid("i", id) {
+		return openami.Errorf(openami.Malformed, openami.ResourceInstance, "Invalid id: \"%s\"", id)
+	}
+	return nil
+}
+
+func instanceNotFound(id string) error {
+	return openami.Errorf(openami.NotFound, openami.ResourceInstance, "The instance ID '%s' does not exist", id)
+}
+
+// ownedInstance returns the caller's instance, NotFound for anyone else's.
+func ownedInstance(tx metadata.Tx, p openami.Principal, id string) (openami.Instance, error) {
+	if err := checkInstanceID(id); err != nil {
+		return openami.Instance{}, err
+	}
+	i, err := tx.Instances().Get(p.Region, id)
+	if errors.Is(err, openami.ErrNotFound) || err == nil && i.AccountID != p.AccountID {
+		return openami.Instance{}, instanceNotFound(id)
+	}
+	return i, err
+}
+
+// launchableImage returns an image the caller may launch: its own, public,
+// or shared with it or its organizations; available; and, with Allowed
+// AMIs enabled, one the criteria allow (own images always are). An image
+// the caller may not see, or that Allowed AMIs hide, is NotFound, as
+// DescribeImages would have it; a pending, failed, disabled or binned one
+// is InvalidAMIID.Unavailable.
+func (s *Service) launchableImage(tx metadata.Tx, p openami.Principal, id string) (openami.Image, error) {
+	if err := checkImageID(id); err != nil {
+		return openami.Image{}, err
+	}
+	img, err := tx.Images().Get(p.Region, id)
+	if errors.Is(err, openami.ErrNotFound) {
+		return img, imageNotFound(id)
+	}
+	if err != nil {
+		return img, err
+	}
+	own := img.AccountID == p.AccountID
+	if !own {
+		ok := img.Public
+		if !ok {
+			perms, err := tx.Images().Permissions(id)
+			if err != nil {
+				return img, err
+			}
+			ok = slices.ContainsFunc(perms, func(lp openami.LaunchPermission) bool {
+				return lp.AccountID == p.AccountID || lp.OrganizationArn != "" && slices.Contains(p.Orgs, lp.OrganizationArn) ||
+					lp.OrganizationalUnitArn != "" && slices.Contains(p.Orgs, lp.OrganizationalUnitArn)
+			})
+		}
+		if !ok || img.State == openami.ImageDisabled || img.State == openami.ImageDeregistered && img.RecycleBinExitTime.IsZero() {
+			return img, imageNotFound(id)
+		}
+		allowed, err := readAllowed(tx, p)
+		if err != nil {
+			return img, err
+		}
+		if allowed.State == "enabled" && !allowed.allows(&img, s.nowUTC()) {
+			return img, imageNotFound(id)
+		}
+	}
+	if img.State != openami.ImageAvailable {
+		return img, openami.Errorf(openami.IncorrectState, openami.ResourceImageUnavailable, "The image id '[%s]' is not available (state %s)", id, img.State)
+	}
+	return img, nil
+}
+
+// launchPlan is what RunInstances decided before it creates anything: the
+// image, the type, the place, and each device of every instance.
+type launchPlan struct {
+	img       openami.Image
+	it        InstanceType
+	zone      string
+	subnet    Subnet
+	groups    []string
+	mappings  []openami.BlockDeviceMapping // EBS devices, root first
+	snapshots map[string]openami.Snapshot
+	stores    []openami.InstanceStore
+	meta      openami.MetadataOptions
+}
+
+// RunInstances launches between MinCount and MaxCount instances of an
+// image the caller may launch (all of MaxCount here: capacity is not
+// limited beyond maxLaunch per call). Every EBS device becomes a new
+// volume over its snapshot's block map, copying no data, so launching
+// costs the same whatever the image's size. The instances start pending;
+// the runtime moves them on. A repeated ClientToken returns the
+// instances it launched the first time.
+func (s *Service) RunInstances(ctx context.Context, p openami.Principal, in RunInstancesInput) (Reservation, error) {
+	if in.InstanceType == "" {
+		in.InstanceType = "m1.small"
+	}
+	if err := checkRunInput(&in); err != nil {
+		return Reservation{}, err
+	}
+	it, ok := LookupInstanceType(in.InstanceType)
+	if !ok {
+		return Reservation{}, openami.Errorf(openami.InvalidParameter, "", "The following supplied instance types do not exist: [%s]", in.InstanceType)
+	}
+	plan := launchPlan{it: it, snapshots: map[string]openami.Snapshot{}}
+	if err := s.place(p, &in, &plan); err != nil {
+		return Reservation{}, err
+	}
+	count := min(in.MaxCount, maxLaunch)
+	now := s.nowUTC()
+	var out Reservation
+	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		if in.ClientToken != "" {
+			prev, err := tx.Instances().ByClientToken(p.Region, p.AccountID, in.ClientToken)
+			if err != nil {
+				return err
+			}
+			if len(prev) > 0 {
+				if prev[0].ImageID != in.ImageID || prev[0].InstanceType != in.InstanceType {
+					return openami.Errorf(openami.Duplicate, openami.ResourceClientToken, "The client token %s was used with different parameters.", in.ClientToken)
+				}
+				out = Reservation{ID: prev[0].ReservationID, AccountID: p.AccountID}
+				tags, err := tx.Tags().Of(p.Region, p.AccountID, idsOf(prev, func(i openami.Instance) string { return i.ID }))
+				for _, i := range prev {
+					out.Instances = append(out.Instances, InstanceView{Instance: i, Tags: tags[i.ID]})
+				}
+				return err
+			}
+		}
+		var err error
+		if plan.img, err = s.launchableImage(tx, p, in.ImageID); err != nil {
+			return err
+		}
+		if err := checkCompatible(plan.img, plan.it); err != nil {
+			return err
+		}
+		if in.KeyName != "" {
+			keys, err := tx.KeyPairs().List(p.Region, p.AccountID)
+			if err != nil {
+				return err
+			}
+			if !slices.ContainsFunc(keys, func(k openami.KeyPair) bool { return k.Name == in.KeyName }) {
+				return openami.Errorf(openami.NotFound, openami.ResourceKeyPair, "The key pair '%s' does not exist", in.KeyName)
+			}
+		}
+		if err := s.planDevices(tx, p, in, &plan); err != nil {
+			return err
+		}
+		if plan.meta, err = metadataOptions(in.MetadataOptions, plan.img); err != nil {
+			return err
+		}
+		addrs, err := s.freeAddresses(tx, p, plan.subnet, count)
+		if err != nil {
+			return err
+		}
+		out = Reservation{ID: ids.New("r"), AccountID: p.AccountID}
+		for k := range count {
+			inst, err := s.launchOne(tx, p, in, &plan, out.ID, k, addrs[k], now)
+			if err != nil {
+				return err
+			}
+			out.Instances = append(out.Instances, InstanceView{Instance: inst, Tags: sortedTags(in.InstanceTags)})
+		}
+		plan.img.LastLaunchedTime = now
+		return tx.Images().Update(plan.img)
+	})
+	if err != nil {
+		return Reservation{}, err
+	}
+	s.completions.kick()
+	return out, nil
+}
+
+// checkRunInput validates what RunInstances can check without the store.
+func checkRunInput(in *RunInstancesInput) error {
+	if in.MinCount < 1 || in.MaxCount < 1 {
+		return openami.Errorf(openami.InvalidParameter, "", "MinCount and MaxCount must be at least 1.")
+	}
+	if in.MinCount > in.MaxCount {
+		return openami.Errorf(openami.InvalidParameter, "", "MinCount (%d) must not be greater than MaxCount (%d).", in.MinCount, in.MaxCount)
+	}
+	if in.MinCount > maxLaunch {
+		return openami.Errorf(openami.LimitExceeded, openami.ResourceInstance, "You may launch at most %d instances at once; you asked for at least %d.", maxLaunch, in.MinCount)
+	}
+	if in.ImageID == "" {
+		return openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter ImageId")
+	}
+	if len(in.UserData) > maxUserData {
+		return openami.Errorf(openami.InvalidParameter, "", "User data is limited to %d bytes.", maxUserData)
+	}
+	switch in.InstanceInitiatedShutdownBehavior {
+	case "":
+		in.InstanceInitiatedShutdownBehavior = "stop"
+	case "stop", "terminate":
+	default:
+		return oneOf("instanceInitiatedShutdownBehavior", in.InstanceInitiatedShutdownBehavior, "stop", "terminate")
+	}
+	if err := validateTags(in.InstanceTags); err != nil {
+		return err
+	}
+	return validateTags(in.VolumeTags)
+}
+
+// place picks the subnet, zone and security groups: the subnet named, or
+// the default subnet of the zone named, or the first zone's.
+func (s *Service) place(p openami.Principal, in *RunInstancesInput, plan *launchPlan) error {
+	subnets := s.defaultSubnets(p)
+	switch {
+	case in.SubnetID != "":
+		i := slices.IndexFunc(subnets, func(n Subnet) bool { return n.ID == in.SubnetID })
+		if i < 0 {
+			return openami.Errorf(openami.NotFound, openami.ResourceSubnet, "The subnet ID '%s' does not exist", in.SubnetID)
+		}
+		if in.AvailabilityZone != "" && in.AvailabilityZone != subnets[i].AvailabilityZone {
+			return openami.Errorf(openami.InvalidParameter, "", "The subnet %s is in %s, not %s.", in.SubnetID, subnets[i].AvailabilityZone, in.AvailabilityZone)
+		}
+		plan.subnet = subnets[i]
+	case in.AvailabilityZone != "":
+		i := slices.IndexFunc(subnets, func(n Subnet) bool { return n.AvailabilityZone == in.AvailabilityZone })
+		if i < 0 {
+			return openami.Errorf(openami.InvalidParameter, "", "Invalid availability zone: [%s]", in.AvailabilityZone)
+		}
+		plan.subnet = subnets[i]
+	default:
+		plan.subnet = subnets[0]
+	}
+	plan.zone = plan.subnet.AvailabilityZone
+	sg := defaultSecurityGroup(p)
+	for _, id := range in.SecurityGroupIDs {
+		if id != sg.ID {
+			return openami.Errorf(openami.NotFound, openami.ResourceSecurityGroup, "The security group '%s' does not exist", id)
+		}
+	}
+	for _, name := range in.SecurityGroups {
+		if name != sg.Name {
+			return openami.Errorf(openami.NotFound, openami.ResourceSecurityGroup, "The security group '%s' does not exist in VPC '%s'", name, sg.VpcID)
+		}
+	}
+	plan.groups = []string{sg.ID}
+	return nil
+}
+
+// checkCompatible refuses an image the instance type cannot run: another
+// architecture, virtualization type, or a boot mode the type lacks.
+func checkCompatible(img openami.Image, it InstanceType) error {
+	if !slices.Contains(it.Architectures, img.Architecture) {
+		return openami.Errorf(openami.InvalidParameter, "", "The architecture '%s' of the specified instance type does not match the architecture '%s' of the specified AMI. Specify an instance type and an AMI that have matching architectures, and try again.", strings.Join(it.Architectures, ", "), img.Architecture)
+	}
+	if !slices.Contains(it.Virtualization, img.VirtualizationType) {
+		return openami.Errorf(openami.InvalidParameter, "", "The instance type '%s' does not support %s virtualization, which the image %s needs.", it.Name, img.VirtualizationType, img.ID)
+	}
+	if mode := bootMode(img, it); !slices.Contains(it.BootModes, mode) {
+		return openami.Errorf(openami.InvalidParameter, "", "The instance type '%s' does not support boot mode %s, which the image %s needs.", it.Name, mode, img.ID)
+	}
+	return nil
+}
+
+// bootMode is how an instance of the type boots the image: its boot mode,
+// with uefi-preferred resolved to UEFI where the type has it, and no boot
+// mode meaning the architecture's default (UEFI on arm64).
+func bootMode(img openami.Image, it InstanceType) string {
+	switch img.BootMode {
+	case "uefi-preferred":
+		if slices.Contains(it.BootModes, "uefi") {
+			return "uefi"
+		}
+		return "legacy-bios"
+	case "":
+		if img.Architecture == "arm64" {
+			return "uefi"
+		}
+		return "legacy-bios"
+	}
+	return img.BootMode
+}
+
+// metadataOptions fills in the instance metadata service settings: the
+// image's ImdsSupport v2.0 makes tokens required (and the hop limit 2), as
+// on EC2.
+func metadataOptions(o openami.MetadataOptions, img openami.Image) (openami.MetadataOptions, error) {
+	if o.HttpTokens == "" {
+		o.HttpTokens = "optional"
+		if img.ImdsSupport == "v2.0" {
+			o.HttpTokens = "required"
+		}
+	}
+	if o.HttpPutResponseHopLimit == 0 {
+		o.HttpPutResponseHopLimit = 1
+		if img.ImdsSupport == "v2.0" {
+			o.HttpPutResponseHopLimit = 2
+		}
+	}
+	if o.HttpEndpoint == "" {
+		o.HttpEndpoint = "enabled"
+	}
+	if o.InstanceMetadataTags == "" {
+		o.InstanceMetadataTags = "disabled"
+	}
+	if o.HttpPutResponseHopLimit < 1 || o.HttpPutResponseHopLimit > 64 {
+		return o, openami.Errorf(openami.InvalidParameter, "", "The HTTP PUT response hop limit must be between 1 and 64.")
+	}
+	return o, firstError([]error{
+		oneOf("HttpTokens", o.HttpTokens, "optional", "required"),
+		oneOf("HttpEndpoint", o.HttpEndpoint, "enabled", "disabled"),
+		oneOf("InstanceMetadataTags", o.InstanceMetadataTags, "enabled", "disabled"),
+	})
+}
+
+// planDevices merges the image's block device mapping with the request's
+// and decides every device: the EBS volumes (each checked against its
+// snapshot) and the instance-store disks the type brings.
+func (s *Service) planDevices(tx metadata.Tx, p openami.Principal, in RunInstancesInput, plan *launchPlan) error {
+	img := plan.img
+	var merged []openami.BlockDeviceMapping
+	for _, m := range img.BlockDeviceMappings {
+		if m.Ebs != nil {
+			e := *m.Ebs
+			m.Ebs = &e
+		}
+		merged = append(merged, m)
+	}
+	for _, o := range in.BlockDeviceMappings {
+		if o.DeviceName == "" {
+			return badMapping("Every block device mapping needs a DeviceName.")
+		}
+		if !deviceName.MatchString(o.DeviceName) {
+			return badMapping("Invalid device name %s.", o.DeviceName)
+		}
+		i := slices.IndexFunc(merged, func(m openami.BlockDeviceMapping) bool { return m.DeviceName == o.DeviceName })
+		switch {
+		case o.NoDevice:
+			if o.DeviceName == img.RootDeviceName {
+				return badMapping("The root device %s cannot be suppressed.", o.DeviceName)
+			}
+			if i >= 0 {
+				merged = slices.Delete(merged, i, i+1)
+			}
+		case o.VirtualName != "":
+			if !ephemeralName.MatchString(o.VirtualName) {
+				return badMapping("Invalid virtual name %s: expecting ephemeral0 to ephemeral23.", o.VirtualName)
+			}
+			if o.DeviceName == img.RootDeviceName {
+				return badMapping("The root device %s must be an EBS volume.", o.DeviceName)
+			}
+			m := openami.BlockDeviceMapping{DeviceName: o.DeviceName, VirtualName: o.VirtualName}
+			if i >= 0 {
+				merged[i] = m
+			} else {
+				merged = append(merged, m)
+			}
+		case o.Ebs != nil:
+			e := &openami.EbsBlockDevice{DeleteOnTermination: true}
+			if i >= 0 && merged[i].Ebs != nil {
+				e = merged[i].Ebs
+			} else if o.Ebs.SnapshotID == "" && o.Ebs.VolumeSize == 0 {
+				return badMapping("The EBS mapping of %s needs a SnapshotId or a VolumeSize.", o.DeviceName)
+			}
+			if err := applyEbsOverride(e, o.Ebs); err != nil {
+				return err
+			}
+			m := openami.BlockDeviceMapping{DeviceName: o.DeviceName, Ebs: e}
+			if i >= 0 {
+				merged[i] = m
+			} else {
+				merged = append(merged, m)
+			}
+		default:
+			return badMapping("The mapping of %s must have one of Ebs, VirtualName and NoDevice.", o.DeviceName)
+		}
+	}
+
+	ephemeral := 0
+	for _, m := range merged {
+		if m.Ebs == nil {
+			if m.VirtualName != "" && !plan.it.InstanceStore.NVMe {
+				n := 0
+				fmt.Sscanf(m.VirtualName, "ephemeral%d", &n)
+				if n < plan.it.InstanceStore.Count {
+					plan.stores = append(plan.stores, openami.InstanceStore{DeviceName: m.DeviceName, VirtualName: m.VirtualName, Size: plan.it.InstanceStore.SizeGB})
+				}
+			}
+			continue
+		}
+		e := m.Ebs
+		if e.Encrypted || e.KmsKeyID != "" {
+			return openami.Errorf(openami.Unsupported, "", "Encrypted volumes are not supported yet.")
+		}
+		if e.SnapshotID != "" {
+			snap, ok := plan.snapshots[e.SnapshotID]
+			if !ok {
+				// The image's own snapshots come with its launch
+				// permission; others must be the caller's to use.
+				var err error
+				if slices.Contains(img.Snapshots(), e.SnapshotID) {
+					snap, err = tx.Snapshots().Get(p.Region, e.SnapshotID)
+				} else {
+					snap, err = visibleSnapshot(tx, p, p.Region, e.SnapshotID)
+				}
+				if err != nil {
+					return err
+				}
+				if snap.State != openami.SnapshotCompleted {
+					return openami.Errorf(openami.IncorrectState, openami.ResourceSnapshot, "Snapshot '%s' is not completed.", snap.ID)
+				}
+				plan.snapshots[snap.ID] = snap
+			}
+			if e.VolumeSize == 0 {
+				e.VolumeSize = snap.VolumeSize
+			}
+			if e.VolumeSize < snap.VolumeSize {
+				return badMapping("Volume of size %dGiB is smaller than snapshot '%s', expect size >= %dGiB", e.VolumeSize, snap.ID, snap.VolumeSize)
+			}
+		}
+		v := openami.Volume{Size: e.VolumeSize, Type: e.VolumeType}
+		var iops, tp *int
+		if e.Iops != 0 {
+			iops = &e.Iops
+		}
+		if e.Throughput != 0 {
+			tp = &e.Throughput
+		}
+		if err := shapeVolume(&v, iops, tp); err != nil {
+			return err
+		}
+		e.VolumeType, e.Iops, e.Throughput = v.Type, v.Iops, v.Throughput
+		if m.DeviceName == img.RootDeviceName {
+			plan.mappings = slices.Insert(plan.mappings, 0, m)
+		} else {
+			plan.mappings = append(plan.mappings, m)
+		}
+	}
+	if len(plan.mappings) == 0 || plan.mappings[0].DeviceName != img.RootDeviceName {
+		return badMapping("The root device %s is not in the block device mapping.", img.RootDeviceName)
+	}
+	if plan.it.InstanceStore.NVMe {
+		for k := range plan.it.InstanceStore.Count {
+			plan.stores = append(plan.stores, openami.InstanceStore{
+				DeviceName: fmt.Sprintf("/dev/nvme%dn1", k+1), VirtualName: fmt.Sprintf("ephemeral%d", ephemeral+k),
+				Size: plan.it.InstanceStore.SizeGB,
+			})
+		}
+	}
+	return nil
+}
+
+func applyEbsOverride(e *openami.EbsBlockDevice, o *EbsOverride) error {
+	if o.SnapshotID != "" {
+		e.SnapshotID = o.SnapshotID
+	}
+	if o.VolumeSize != 0 {
+		e.VolumeSize = o.VolumeSize
+	}
+	if o.VolumeType != "" && o.VolumeType != e.VolumeType {
+		e.VolumeType, e.Iops, e.Throughput = o.VolumeType, 0, 0
+	}
+	if o.Iops != nil {
+		e.Iops = *o.Iops
+	}
+	if o.Throughput != nil {
+		e.Throughput = *o.Throughput
+	}
+	if o.DeleteOnTermination != nil {
+		e.DeleteOnTermination = *o.DeleteOnTermination
+	}
+	if o.Encrypted != nil {
+		e.Encrypted = *o.Encrypted
+	}
+	if o.KmsKeyID != "" {
+		e.KmsKeyID = o.KmsKeyID
+	}
+	return nil
+}
+
+// freeAddresses returns n private addresses of the subnet that none of
+// the account's instances there holds, lowest first.
+func (s *Service) freeAddresses(tx metadata.Tx, p openami.Principal, subnet Subnet, n int) ([]string, error) {
+	used := map[string]bool{}
+	after := ""
+	for {
+		page, err := tx.Instances().List(p.Region, metadata.InstanceQuery{AccountID: p.AccountID, After: after, Limit: 1000})
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range page {
+			if i.SubnetID == subnet.ID && i.State != openami.InstanceTerminated {
+				used[i.PrivateIP] = true
+			}
+		}
+		if len(page) < 1000 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	var out []string
+	for k := 0; len(out) < n; k++ {
+		a, ok := subnetAddress(subnet.CIDR, k)
+		if !ok {
+			return nil, openami.Errorf(openami.LimitExceeded, openami.ResourceSubnet, "The subnet %s has no free addresses left.", subnet.ID)
+		}
+		if !used[a] {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// launchOne records instance k of a reservation with its volumes.
+func (s *Service) launchOne(tx metadata.Tx, p openami.Principal, in RunInstancesInput, plan *launchPlan, reservation string, k int, addr string, now time.Time) (openami.Instance, error) {
+	img := plan.img
+	inst := openami.Instance{
+		ID: ids.New("i"), Region: p.Region, AccountID: p.AccountID, ReservationID: reservation, ImageID: img.ID,
+		InstanceType: plan.it.Name, KeyName: in.KeyName, State: openami.InstancePending,
+		AvailabilityZone: plan.zone, VpcID: plan.subnet.VpcID, SubnetID: plan.subnet.ID, SecurityGroupIDs: plan.groups,
+		PrivateIP: addr, UserData: in.UserData, LaunchTime: now, AmiLaunchIndex: k,
+		Architecture: img.Architecture, VirtualizationType: img.VirtualizationType, Platform: img.Platform,
+		BootMode: bootMode(img, plan.it), RootDeviceName: img.RootDeviceName, RootDeviceType: "ebs",
+		InstanceStores: plan.stores, KernelID: img.KernelID, RamdiskID: img.RamdiskID, EnaSupport: img.EnaSupport,
+		SriovNetSupport: img.SriovNetSupport, TpmSupport: img.TpmSupport, MetadataOptions: plan.meta,
+		EbsOptimized: in.EbsOptimized, ClientToken: in.ClientToken, DisableAPITermination: in.DisableAPITermination,
+		DisableAPIStop: in.DisableAPIStop, InstanceInitiatedShutdownBehavior: in.InstanceInitiatedShutdownBehavior,
+	}
+	inst.MacAddress = macAddress(inst.ID)
+	for _, m := range plan.mappings {
+		e := m.Ebs
+		v := openami.Volume{
+			ID: ids.New("vol"), Region: p.Region, AccountID: p.AccountID, AvailabilityZone: plan.zone,
+			Size: e.VolumeSize, Type: e.VolumeType, Iops: e.Iops, Throughput: e.Throughput, SnapshotID: e.SnapshotID,
+			State: openami.VolumeInUse, CreatedAt: now,
+			InstanceID: inst.ID, Device: m.DeviceName, AttachTime: now, DeleteOnTermination: e.DeleteOnTermination,
+		}
+		if e.SnapshotID != "" {
+			v.Base = plan.snapshots[e.SnapshotID].Root
+		}
+		if err := tx.Volumes().Create(v); err != nil {
+			return inst, err
+		}
+		if len(in.VolumeTags) > 0 {
+			if err := tx.Tags().Set(p.Region, p.AccountID, v.ID, openami.ResourceVolume, in.VolumeTags); err != nil {
+				return inst, err
+			}
+		}
+		inst.BlockDevices = append(inst.BlockDevices, openami.InstanceBlockDevice{
+			DeviceName: m.DeviceName, VolumeID: v.ID, DeleteOnTermination: e.DeleteOnTermination, AttachTime: now,
+		})
+	}
+	if err := tx.Instances().Create(inst); err != nil {
+		return inst, err
+	}
+	if len(in.InstanceTags) > 0 {
+		if err := tx.Tags().Set(p.Region, p.AccountID, inst.ID, openami.ResourceInstance, in.InstanceTags); err != nil {
+			return inst, err
+		}
+	}
+	return inst, nil
+}
+
+// macAddress derives a locally administered unicast MAC from the instance
+// id.
+func macAddress(id string) string {
+	d := ids.Derived("mac", id)[len("mac-"):]
+	return "02:" + d[0:2] + ":" + d[2:4] + ":" + d[4:6] + ":" + d[6:8] + ":" + d[8:10]
+}
+
+// PrivateDNSName is an instance's private host name, as EC2 forms it.
+func PrivateDNSName(region, ip string) string {
+	host := "ip-" + strings.ReplaceAll(ip, ".", "-")
+	if region == "us-east-1" {
+		return host + ".ec2.internal"
+	}
+	return host + "." + region + ".compute.internal"
+}

@@ -1,0 +1,241 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/metadata"
+)
+
+// instanceAttributes are DescribeInstanceAttribute's attribute names.
+var instanceAttributes = []string{
+	"blockDeviceMapping", "disableApiStop", "disableApiTermination", "ebsOptimized", "enaSupport", "enclaveOptions",
+	"groupSet", "instanceInitiatedShutdownBehavior", "instanceType", "kernel", "productCodes", "ramdisk",
+	"rootDeviceName", "sourceDestCheck", "sriovNetSupport", "userData",
+}
+
+// DescribeInstanceAttribute returns one of the caller's instances, for the
+// API layer to answer with the attribute asked for, which must be one of
+// instanceAttributes.
+func (s *Service) DescribeInstanceAttribute(ctx context.Context, p openami.Principal, id, attribute string) (openami.Instance, error) {
+	if err := oneOf("attribute", attribute, instanceAttributes...); err != nil {
+		return openami.Instance{}, err
+	}
+	var out openami.Instance
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		var err error
+		out, err = ownedInstance(tx, p, id)
+		return err
+	})
+	return out, err
+}
+
+// ModifyInstanceAttributeInput is one ModifyInstanceAttribute request: nil
+// fields are left alone. Only one attribute changes per request, as on
+// EC2, except DeleteOnTermination changes of several devices.
+type ModifyInstanceAttributeInput struct {
+	InstanceID                        string
+	InstanceType                      *string
+	UserData                          []byte // nil: unchanged
+	DisableAPITermination             *bool
+	DisableAPIStop                    *bool
+	InstanceInitiatedShutdownBehavior *string
+	EbsOptimized                      *bool
+	EnaSupport                        *bool
+	SourceDestCheck                   *bool
+	SecurityGroupIDs                  []string
+	// DeleteOnTermination changes, by device name.
+	DeleteOnTermination map[string]bool
+}
+
+// ModifyInstanceAttribute changes one attribute of one of the caller's
+// instances. The instance type, user data, EBS optimization and ENA
+// support change only while it is stopped (IncorrectInstanceState).
+func (s *Service) ModifyInstanceAttribute(ctx context.Context, p openami.Principal, in ModifyInstanceAttributeInput) error {
+	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		i, err := ownedInstance(tx, p, in.InstanceID)
+		if err != nil {
+			return err
+		}
+		stoppedOnly := func() error {
+			if i.State != openami.InstanceStopped {
+				return openami.Errorf(openami.IncorrectState, openami.ResourceInstance, "The instance '%s' is not in the 'stopped' state.", i.ID)
+			}
+			return nil
+		}
+		switch {
+		case in.InstanceType != nil:
+			if err := stoppedOnly(); err != nil {
+				return err
+			}
+			it, ok := LookupInstanceType(*in.InstanceType)
+			if !ok {
+				return openami.Errorf(openami.InvalidParameter, "", "The following supplied instance types do not exist: [%s]", *in.InstanceType)
+			}
+			img := openami.Image{ID: i.ImageID, Architecture: i.Architecture, VirtualizationType: i.VirtualizationType, BootMode: i.BootMode}
+			if err := checkCompatible(img, it); err != nil {
+				return err
+			}
+			i.InstanceType = it.Name
+		case in.UserData != nil:
+			if err := stoppedOnly(); err != nil {
+				return err
+			}
+			if len(in.UserData) > maxUserData {
+				return openami.Errorf(openami.InvalidParameter, "", "User data is limited to %d bytes.", maxUserData)
+			}
+			i.UserData = in.UserData
+		case in.DisableAPITermination != nil:
+			i.DisableAPITermination = *in.DisableAPITermination
+		case in.DisableAPIStop != nil:
+			i.DisableAPIStop = *in.DisableAPIStop
+		case in.InstanceInitiatedShutdownBehavior != nil:
+			if err := oneOf("instanceInitiatedShutdownBehavior", *in.InstanceInitiatedShutdownBehavior, "stop", "terminate"); err != nil {
+				return err
+			}
+			i.InstanceInitiatedShutdownBehavior = *in.InstanceInitiatedShutdownBehavior
+		case in.EbsOptimized != nil:
+			if err := stoppedOnly(); err != nil {
+				return err
+			}
+			i.EbsOptimized = *in.EbsOptimized
+		case in.EnaSupport != nil:
+			if err := stoppedOnly(); err != nil {
+				return err
+			}
+			i.EnaSupport = *in.EnaSupport
+		case in.SourceDestCheck != nil:
+			// No packet network to check; accepted and not recorded.
+		case len(in.SecurityGroupIDs) > 0:
+			sg := defaultSecurityGroup(p)
+			for _, g := range in.SecurityGroupIDs {
+				if g != sg.ID {
+					return openami.Errorf(openami.NotFound, openami.ResourceSecurityGroup, "The security group '%s' does not exist", g)
+				}
+			}
+			i.SecurityGroupIDs = []string{sg.ID}
+		case len(in.DeleteOnTermination) > 0:
+			for dev, del := range in.DeleteOnTermination {
+				k := slices.IndexFunc(i.BlockDevices, func(b openami.InstanceBlockDevice) bool { return b.DeviceName == dev })
+				if k < 0 {
+					return openami.Errorf(openami.InvalidParameter, "", "The device '%s' is not attached to the instance '%s'.", dev, i.ID)
+				}
+				i.BlockDevices[k].DeleteOnTermination = del
+				v, err := tx.Volumes().Get(p.Region, i.BlockDevices[k].VolumeID)
+				if err != nil {
+					return err
+				}
+				v.DeleteOnTermination = del
+				if err := tx.Volumes().Update(v); err != nil {
+					return err
+				}
+			}
+		default:
+			return openami.Errorf(openami.MissingParameter, "", "The request must name an attribute to modify.")
+		}
+		return tx.Instances().Update(i)
+	})
+}
+
+// ConsoleOutput returns what one of the caller's instances wrote to its
+// serial console (nothing under the none runtime).
+func (s *Service) ConsoleOutput(ctx context.Context, p openami.Principal, id string) (openami.Instance, []byte, error) {
+	var i openami.Instance
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		var err error
+		i, err = ownedInstance(tx, p, id)
+		return err
+	})
+	if err != nil {
+		return i, nil, err
+	}
+	out, err := s.runtime.ConsoleOutput(ctx, i)
+	return i, out, err
+}
+
+// InstanceUefiData returns the UEFI variable store of one of the caller's
+// instances: the image's UefiData it was launched with ("" when none; the
+// qemu runtime keeps no variable changes yet).
+func (s *Service) InstanceUefiData(ctx context.Context, p openami.Principal, id string) (string, error) {
+	var data string
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		i, err := ownedInstance(tx, p, id)
+		if err != nil {
+			return err
+		}
+		img, err := tx.Images().Get(p.Region, i.ImageID)
+		if errors.Is(err, openami.ErrNotFound) {
+			return nil
+		}
+		data = img.UefiData
+		return err
+	})
+	return data, err
+}
+
+// CreditSpecification is a burstable instance's CPU credit option.
+type CreditSpecification struct {
+	InstanceID string
+	CPUCredits string // standard or unlimited
+}
+
+// InstanceCreditSpecifications returns the credit option of the caller's
+// burstable instances (T family): all, or those named. Non-burstable ones
+// are left out, as on EC2. T2 defaults to standard, later T families to
+// unlimited.
+func (s *Service) InstanceCreditSpecifications(ctx context.Context, p openami.Principal, instanceIDs []string) ([]CreditSpecification, error) {
+	var out []CreditSpecification
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		list, err := tx.Instances().List(p.Region, metadata.InstanceQuery{AccountID: p.AccountID, IDs: instanceIDs})
+		if err != nil {
+			return err
+		}
+		if missing := missingIDs(instanceIDs, list, func(i openami.Instance) string { return i.ID }); missing != "" {
+			return instanceNotFound(missing)
+		}
+		for _, i := range list {
+			it, ok := LookupInstanceType(i.InstanceType)
+			if !ok || !it.Burstable || i.State == openami.InstanceTerminated {
+				continue
+			}
+			credits := "unlimited"
+			if strings.HasPrefix(it.Name, "t2.") {
+				credits = "standard"
+			}
+			out = append(out, CreditSpecification{InstanceID: i.ID, CPUCredits: credits})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// InstanceStatuses returns the caller's instances for
+// DescribeInstanceStatus: running ones, or, with all, every one that is
+// not terminated; named ones must exist.
+func (s *Service) InstanceStatuses(ctx context.Context, p openami.Principal, instanceIDs []string, all bool) ([]openami.Instance, error) {
+	for _, id := range instanceIDs {
+		if err := checkInstanceID(id); err != nil {
+			return nil, err
+		}
+	}
+	var out []openami.Instance
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		list, err := tx.Instances().List(p.Region, metadata.InstanceQuery{AccountID: p.AccountID, IDs: instanceIDs})
+		if err != nil {
+			return err
+		}
+		if missing := missingIDs(instanceIDs, list, func(i openami.Instance) string { return i.ID }); missing != "" {
+			return instanceNotFound(missing)
+		}
+		for _, i := range list {
+			if i.State == openami.InstanceRunning || all && i.State != openami.InstanceTerminated {
+				out = append(out, i)
+			}
+		}
+		return nil
+	})
+	return out, err
+}

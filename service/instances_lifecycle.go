@@ -1,0 +1,468 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/internal/filter"
+	"github.com/openami/openami/metadata"
+)
+
+// instanceFilters are DescribeInstances' filter names.
+var instanceFilters = []string{
+	"architecture", "availability-zone", "block-device-mapping.device-name", "block-device-mapping.volume-id",
+	"boot-mode", "client-token", "ebs-optimized", "image-id", "instance-id", "instance-lifecycle",
+	"instance-state-code", "instance-state-name", "instance-type", "key-name", "launch-index", "launch-time",
+	"metadata-options.http-endpoint", "metadata-options.http-tokens", "owner-id", "placement-group-name",
+	"platform", "private-dns-name", "private-ip-address", "reason", "reservation-id", "root-device-name",
+	"root-device-type", "state-reason-code", "state-reason-message", "subnet-id", "tenancy", "virtualization-type",
+	"vpc-id",
+}
+
+func instanceAttr(i *openami.Instance, name string) []string {
+	one := func(v string) []string { return []string{v} }
+	switch name {
+	case "architecture":
+		return one(i.Architecture)
+	case "availability-zone":
+		return one(i.AvailabilityZone)
+	case "block-device-mapping.device-name", "block-device-mapping.volume-id":
+		var out []string
+		for _, b := range i.BlockDevices {
+			if name == "block-device-mapping.device-name" {
+				out = append(out, b.DeviceName)
+			} else {
+				out = append(out, b.VolumeID)
+			}
+		}
+		return out
+	case "boot-mode":
+		return one(i.BootMode)
+	case "client-token":
+		return one(i.ClientToken)
+	case "ebs-optimized":
+		return one(strconv.FormatBool(i.EbsOptimized))
+	case "image-id":
+		return one(i.ImageID)
+	case "instance-id":
+		return one(i.ID)
+	case "instance-lifecycle", "placement-group-name":
+		return nil
+	case "instance-state-code":
+		return one(strconv.Itoa(i.State.StateCode()))
+	case "instance-state-name":
+		return one(string(i.State))
+	case "instance-type":
+		return one(i.InstanceType)
+	case "key-name":
+		return one(i.KeyName)
+	case "launch-index":
+		return one(strconv.Itoa(i.AmiLaunchIndex))
+	case "launch-time":
+		return one(timestampString(i.LaunchTime))
+	case "metadata-options.http-endpoint":
+		return one(i.MetadataOptions.HttpEndpoint)
+	case "metadata-options.http-tokens":
+		return one(i.MetadataOptions.HttpTokens)
+	case "owner-id":
+		return one(i.AccountID)
+	case "platform":
+		return one(i.Platform)
+	case "private-dns-name":
+		return one(PrivateDNSName(i.Region, i.PrivateIP))
+	case "private-ip-address":
+		return one(i.PrivateIP)
+	case "reason":
+		return one(i.StateTransitionReason)
+	case "reservation-id":
+		return one(i.ReservationID)
+	case "root-device-name":
+		return one(i.RootDeviceName)
+	case "root-device-type":
+		return one(i.RootDeviceType)
+	case "state-reason-code":
+		return one(i.StateReason.Code)
+	case "state-reason-message":
+		return one(i.StateReason.Message)
+	case "subnet-id":
+		return one(i.SubnetID)
+	case "tenancy":
+		return one("default")
+	case "virtualization-type":
+		return one(i.VirtualizationType)
+	case "vpc-id":
+		return one(i.VpcID)
+	}
+	return nil
+}
+
+// DescribeInstances returns a page of the caller's instances in the
+// region, grouped by reservation: all, or those named (an unknown one is
+// NotFound), narrowed by filters. Terminated instances stay listed for a
+// while (terminatedVisible).
+func (s *Service) DescribeInstances(ctx context.Context, p openami.Principal, instanceIDs []string, filters []filter.Filter, pg Page) ([]Reservation, string, error) {
+	fs, err := filter.Compile(filters, instanceFilters...)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, id := range instanceIDs {
+		if err := checkInstanceID(id); err != nil {
+			return nil, "", err
+		}
+	}
+	if pg.MaxResults != 0 && len(instanceIDs) > 0 {
+		return nil, "", openami.Errorf(openami.InvalidCombination, "", "The parameter instancesSet cannot be used with the parameter maxResults")
+	}
+	if len(instanceIDs) > 0 {
+		var found []openami.Instance
+		err := s.store.View(ctx, func(tx metadata.Tx) error {
+			var err error
+			found, err = tx.Instances().List(p.Region, metadata.InstanceQuery{AccountID: p.AccountID, IDs: instanceIDs})
+			return err
+		})
+		if err != nil {
+			return nil, "", err
+		}
+		if missing := missingIDs(instanceIDs, found, func(i openami.Instance) string { return i.ID }); missing != "" {
+			return nil, "", instanceNotFound(missing)
+		}
+	}
+	var tags map[string][]openami.Tag
+	kept := map[string][]openami.Tag{}
+	fetch := func(after string, limit int) ([]openami.Instance, error) {
+		var out []openami.Instance
+		err := s.store.View(ctx, func(tx metadata.Tx) error {
+			var err error
+			out, err = tx.Instances().List(p.Region, metadata.InstanceQuery{AccountID: p.AccountID, IDs: instanceIDs, After: after, Limit: limit})
+			if err != nil {
+				return err
+			}
+			tags, err = tx.Tags().Of(p.Region, p.AccountID, idsOf(out, func(i openami.Instance) string { return i.ID }))
+			return err
+		})
+		return out, err
+	}
+	match := func(i openami.Instance) bool {
+		ok := fs.Match(func(name string) []string { return instanceAttr(&i, name) }, tagMap(tags[i.ID]))
+		if ok {
+			kept[i.ID] = tags[i.ID]
+		}
+		return ok
+	}
+	scope := describeScope("DescribeInstances", p, filters, strings.Join(instanceIDs, ","))
+	list, next, err := listPage(s, scope, pg, pageBounds{min: 5, max: 1000}, fetch, func(i openami.Instance) string { return i.ID }, match)
+	if err != nil {
+		return nil, "", err
+	}
+	return groupReservations(p, list, kept), next, nil
+}
+
+// groupReservations groups instances by reservation, in the order each
+// reservation's first instance comes.
+func groupReservations(p openami.Principal, list []openami.Instance, tags map[string][]openami.Tag) []Reservation {
+	var out []Reservation
+	at := map[string]int{}
+	for _, i := range list {
+		k, ok := at[i.ReservationID]
+		if !ok {
+			k = len(out)
+			at[i.ReservationID] = k
+			out = append(out, Reservation{ID: i.ReservationID, AccountID: p.AccountID})
+		}
+		out[k].Instances = append(out[k].Instances, InstanceView{Instance: i, Tags: tags[i.ID]})
+	}
+	return out
+}
+
+// StateChange is an instance's state before and after a Start, Stop or
+// Terminate request.
+type StateChange struct {
+	InstanceID       string
+	Previous, Current openami.InstanceState
+}
+
+// changeStates applies change to each of the caller's instances named, in
+// one transaction: every id must name one of its instances, and change
+// may refuse any of them, in which case nothing changes.
+func (s *Service) changeStates(ctx context.Context, p openami.Principal, instanceIDs []string, change func(i *openami.Instance) error) ([]StateChange, error) {
+	if len(instanceIDs) == 0 {
+		return nil, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter InstanceId")
+	}
+	for _, id := range instanceIDs {
+		if err := checkInstanceID(id); err != nil {
+			return nil, err
+		}
+	}
+	var out []StateChange
+	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		out = nil
+		found, err := tx.Instances().List(p.Region, metadata.InstanceQuery{AccountID: p.AccountID, IDs: instanceIDs})
+		if err != nil {
+			return err
+		}
+		if missing := missingIDs(instanceIDs, found, func(i openami.Instance) string { return i.ID }); missing != "" {
+			return instanceNotFound(missing)
+		}
+		for _, id := range instanceIDs {
+			i := found[slices.IndexFunc(found, func(i openami.Instance) bool { return i.ID == id })]
+			prev := i.State
+			if err := change(&i); err != nil {
+				return err
+			}
+			if i.State != prev {
+				if err := tx.Instances().Update(i); err != nil {
+					return err
+				}
+			}
+			out = append(out, StateChange{InstanceID: id, Previous: prev, Current: i.State})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.completions.kick()
+	return out, nil
+}
+
+func wrongState(i *openami.Instance, action string) error {
+	return openami.Errorf(openami.IncorrectState, openami.ResourceInstance, "The instance '%s' is not in a state from which it can be %s.", i.ID, action)
+}
+
+func (s *Service) userReason(what string) string {
+	return "User initiated " + what + "(" + s.nowUTC().Format("2006-01-02 15:04:05") + " GMT)"
+}
+
+// StopInstances stops running instances: they go stopping, then stopped
+// once the runtime has shut them down. Stopped and stopping ones are left
+// as they are; pending, shutting-down and terminated ones are
+// IncorrectInstanceState; DisableApiStop is OperationNotPermitted.
+func (s *Service) StopInstances(ctx context.Context, p openami.Principal, instanceIDs []string, force bool) ([]StateChange, error) {
+	return s.changeStates(ctx, p, instanceIDs, func(i *openami.Instance) error {
+		switch i.State {
+		case openami.InstanceStopped, openami.InstanceStopping:
+			return nil
+		case openami.InstanceRunning:
+		default:
+			return wrongState(i, "stopped")
+		}
+		if i.RootDeviceType != "ebs" {
+			return openami.Errorf(openami.Unsupported, "", "The instance '%s' does not have an 'ebs' root device type and cannot be stopped.", i.ID)
+		}
+		if i.DisableAPIStop {
+			return openami.Errorf(openami.Unauthorized, openami.ResourceInstance, "The instance '%s' may not be stopped. Modify its 'disableApiStop' instance attribute and try again.", i.ID)
+		}
+		i.State = openami.InstanceStopping
+		i.StateTransitionReason = s.userReason("")
+		i.StateReason = openami.StateReason{Code: "Client.UserInitiatedShutdown", Message: "Client.UserInitiatedShutdown: User initiated shutdown"}
+		return nil
+	})
+}
+
+// StartInstances starts stopped instances: they go pending, then running.
+// Running and pending ones are left as they are; others are
+// IncorrectInstanceState.
+func (s *Service) StartInstances(ctx context.Context, p openami.Principal, instanceIDs []string) ([]StateChange, error) {
+	return s.changeStates(ctx, p, instanceIDs, func(i *openami.Instance) error {
+		switch i.State {
+		case openami.InstanceRunning, openami.InstancePending:
+			return nil
+		case openami.InstanceStopped:
+		default:
+			return wrongState(i, "started")
+		}
+		i.State = openami.InstancePending
+		i.StateTransitionReason, i.StateReason = "", openami.StateReason{}
+		return nil
+	})
+}
+
+// TerminateInstances terminates instances: they go shutting-down, then
+// terminated once the runtime has killed them; their DeleteOnTermination
+// volumes are deleted and the others detached. Terminated ones are left
+// as they are; DisableApiTermination is OperationNotPermitted.
+func (s *Service) TerminateInstances(ctx context.Context, p openami.Principal, instanceIDs []string) ([]StateChange, error) {
+	return s.changeStates(ctx, p, instanceIDs, func(i *openami.Instance) error {
+		if i.State == openami.InstanceTerminated || i.State == openami.InstanceShuttingDown {
+			return nil
+		}
+		if i.DisableAPITermination {
+			return openami.Errorf(openami.Unauthorized, openami.ResourceInstance, "The instance '%s' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.", i.ID)
+		}
+		i.State = openami.InstanceShuttingDown
+		i.StateTransitionReason = s.userReason("")
+		i.StateReason = openami.StateReason{Code: "Client.UserInitiatedShutdown", Message: "Client.UserInitiatedShutdown: User initiated shutdown"}
+		return nil
+	})
+}
+
+// RebootInstances asks the runtime to reboot running instances, all of
+// which must be running (IncorrectInstanceState otherwise).
+func (s *Service) RebootInstances(ctx context.Context, p openami.Principal, instanceIDs []string) error {
+	var list []openami.Instance
+	_, err := s.changeStates(ctx, p, instanceIDs, func(i *openami.Instance) error {
+		if i.State != openami.InstanceRunning {
+			return wrongState(i, "rebooted")
+		}
+		list = append(list, *i)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, i := range list {
+		if err := s.runtime.Reboot(ctx, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// advanceInstances is the worker's pass over instances: it has the
+// runtime carry out pending, stopping and shutting-down instances'
+// transitions, and forgets terminated ones once they have been visible
+// long enough.
+func (s *Service) advanceInstances(ctx context.Context) error {
+	transitional := []openami.InstanceState{openami.InstancePending, openami.InstanceStopping, openami.InstanceShuttingDown, openami.InstanceTerminated}
+	for _, r := range s.regions {
+		after := ""
+		for {
+			var page []openami.Instance
+			err := s.store.View(ctx, func(tx metadata.Tx) error {
+				var err error
+				page, err = tx.Instances().List(r.Name, metadata.InstanceQuery{States: transitional, After: after, Limit: 1000})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			for _, i := range page {
+				if err := s.advance(ctx, i); err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					s.completions.log.Error("instance transition", "instance", i.ID, "state", i.State, "error", err)
+				}
+			}
+			if len(page) < 1000 {
+				break
+			}
+			after = page[len(page)-1].ID
+		}
+	}
+	return nil
+}
+
+// advance carries out one instance's transition, then records the new
+// state unless the instance changed meanwhile (terminated while it was
+// starting, say: the next pass handles that).
+func (s *Service) advance(ctx context.Context, i openami.Instance) error {
+	now := s.nowUTC()
+	var next func(cur *openami.Instance, tx metadata.Tx) error
+	switch i.State {
+	case openami.InstancePending:
+		if err := s.runtime.Start(ctx, i); err != nil {
+			reason := openami.StateReason{Code: "Server.InternalError", Message: "Server.InternalError: Internal error on launch: " + err.Error()}
+			next = func(cur *openami.Instance, tx metadata.Tx) error {
+				cur.StateReason = reason
+				return s.terminated(tx, cur, now)
+			}
+			break
+		}
+		next = func(cur *openami.Instance, tx metadata.Tx) error {
+			cur.State = openami.InstanceRunning
+			cur.StateReason = openami.StateReason{}
+			return nil
+		}
+	case openami.InstanceStopping:
+		if err := s.runtime.Stop(ctx, i, false); err != nil {
+			return err
+		}
+		next = func(cur *openami.Instance, tx metadata.Tx) error {
+			cur.State = openami.InstanceStopped
+			return nil
+		}
+	case openami.InstanceShuttingDown:
+		if err := s.runtime.Terminate(ctx, i); err != nil {
+			return err
+		}
+		next = func(cur *openami.Instance, tx metadata.Tx) error { return s.terminated(tx, cur, now) }
+	case openami.InstanceTerminated:
+		if now.Sub(i.TerminatedAt) < terminatedVisible {
+			return nil
+		}
+		return s.store.Update(ctx, func(tx metadata.Tx) error {
+			cur, err := tx.Instances().Get(i.Region, i.ID)
+			if errors.Is(err, openami.ErrNotFound) || err == nil && cur.State != openami.InstanceTerminated {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := tx.Tags().DeleteAll(cur.Region, cur.AccountID, cur.ID); err != nil {
+				return err
+			}
+			return tx.Instances().Delete(cur.Region, cur.ID)
+		})
+	default:
+		return nil
+	}
+	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		cur, err := tx.Instances().Get(i.Region, i.ID)
+		if errors.Is(err, openami.ErrNotFound) || err == nil && cur.State != i.State {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := next(&cur, tx); err != nil {
+			return err
+		}
+		return tx.Instances().Update(cur)
+	})
+}
+
+// terminated makes an instance terminated: its DeleteOnTermination volumes
+// are deleted, its others detached.
+func (s *Service) terminated(tx metadata.Tx, i *openami.Instance, now time.Time) error {
+	for _, b := range i.BlockDevices {
+		v, err := tx.Volumes().Get(i.Region, b.VolumeID)
+		if errors.Is(err, openami.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if v.InstanceID != i.ID {
+			continue
+		}
+		if b.DeleteOnTermination {
+			if err := tx.Tags().DeleteAll(v.Region, v.AccountID, v.ID); err != nil {
+				return err
+			}
+			if err := tx.Volumes().Delete(v.Region, v.ID); err != nil {
+				return err
+			}
+			continue
+		}
+		detach(&v)
+		if err := tx.Volumes().Update(v); err != nil {
+			return err
+		}
+	}
+	i.BlockDevices = nil
+	i.State = openami.InstanceTerminated
+	i.TerminatedAt = now
+	return nil
+}
+
+// detach clears a volume's attachment.
+func detach(v *openami.Volume) {
+	v.InstanceID, v.Device, v.AttachTime, v.DeleteOnTermination = "", "", time.Time{}, false
+	v.State = openami.VolumeAvailable
+}

@@ -1,0 +1,55 @@
+package service
+
+import (
+	"context"
+
+	"github.com/openami/openami"
+)
+
+// Runtime runs instances. The service's background worker calls it for
+// instances in transition, never inside a metadata transaction: Start for
+// pending ones, Stop for stopping ones, Terminate for shutting-down ones;
+// RebootInstances calls Reboot. Each returns once the VM has reached the
+// new state or failed to, except Start, which returns once the VM runs,
+// without waiting for its guest to boot. An error leaves the instance
+// where it was, to be tried again on a later pass, except for Start, whose
+// failure terminates the instance with a StateReason, as EC2 does with an
+// instance that cannot launch.
+type Runtime interface {
+	// Name is what `serve --runtime` calls the runtime.
+	Name() string
+	Start(ctx context.Context, inst openami.Instance) error
+	// Stop shuts the VM down (cleanly unless force) and returns once it
+	// has stopped; its volumes stay.
+	Stop(ctx context.Context, inst openami.Instance, force bool) error
+	Reboot(ctx context.Context, inst openami.Instance) error
+	// Terminate stops the VM for good and releases whatever the runtime
+	// holds for it. It is called for instances the runtime may never have
+	// started, and must then succeed.
+	Terminate(ctx context.Context, inst openami.Instance) error
+	// ConsoleOutput returns what the instance wrote to its serial
+	// console, the most recent last.
+	ConsoleOutput(ctx context.Context, inst openami.Instance) ([]byte, error)
+}
+
+// NoneRuntime runs no guest: instances move through their states as EC2's
+// do, and their volumes are real, but nothing boots from them.
+type NoneRuntime struct{}
+
+// Name returns "none".
+func (NoneRuntime) Name() string { return "none" }
+
+// Start does nothing.
+func (NoneRuntime) Start(context.Context, openami.Instance) error { return nil }
+
+// Stop does nothing.
+func (NoneRuntime) Stop(context.Context, openami.Instance, bool) error { return nil }
+
+// Reboot does nothing.
+func (NoneRuntime) Reboot(context.Context, openami.Instance) error { return nil }
+
+// Terminate does nothing.
+func (NoneRuntime) Terminate(context.Context, openami.Instance) error { return nil }
+
+// ConsoleOutput returns nothing: no guest ever wrote to a console.
+func (NoneRuntime) ConsoleOutput(context.Context, openami.Instance) ([]byte, error) { return nil, nil }
