@@ -225,18 +225,9 @@ func (s *Service) checkMappings(tx metadata.Tx, p openami.Principal, img *openam
 		} else if e.VolumeSize == 0 {
 			return badMapping("The EBS mapping of %s needs a SnapshotId or a VolumeSize.", m.DeviceName)
 		}
-		v := openami.Volume{Size: e.VolumeSize, Type: e.VolumeType}
-		var iops, tp *int
-		if e.Iops != 0 {
-			iops = &e.Iops
-		}
-		if e.Throughput != 0 {
-			tp = &e.Throughput
-		}
-		if err := shapeVolume(&v, iops, tp); err != nil {
+		if err := shapeMapping(e); err != nil {
 			return err
 		}
-		e.VolumeType, e.Iops, e.Throughput = v.Type, v.Iops, v.Throughput
 		if m.DeviceName == img.RootDeviceName {
 			if e.SnapshotID == "" {
 				return badMapping("The root device %s must be made from a snapshot.", m.DeviceName)

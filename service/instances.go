@@ -494,18 +494,9 @@ func (s *Service) planDevices(tx metadata.Tx, p openami.Principal, in RunInstanc
 				return badMapping("Volume of size %dGiB is smaller than snapshot '%s', expect size >= %dGiB", e.VolumeSize, snap.ID, snap.VolumeSize)
 			}
 		}
-		v := openami.Volume{Size: e.VolumeSize, Type: e.VolumeType}
-		var iops, tp *int
-		if e.Iops != 0 {
-			iops = &e.Iops
-		}
-		if e.Throughput != 0 {
-			tp = &e.Throughput
-		}
-		if err := shapeVolume(&v, iops, tp); err != nil {
+		if err := shapeMapping(e); err != nil {
 			return err
 		}
-		e.VolumeType, e.Iops, e.Throughput = v.Type, v.Iops, v.Throughput
 		if m.DeviceName == img.RootDeviceName {
 			plan.mappings = slices.Insert(plan.mappings, 0, m)
 		} else {

@@ -182,7 +182,7 @@ func groupReservations(p openami.Principal, list []openami.Instance, tags map[st
 // StateChange is an instance's state before and after a Start, Stop or
 // Terminate request.
 type StateChange struct {
-	InstanceID       string
+	InstanceID        string
 	Previous, Current openami.InstanceState
 }
 

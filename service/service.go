@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/openami/openami"
@@ -50,6 +51,9 @@ type Service struct {
 	maps        *blockstore.Maps
 	completions *completer
 	runtime     Runtime
+
+	devicesMu sync.Mutex
+	devices   map[string]*VolumeDevice // open volume devices, by volume id
 }
 
 // mapCacheBytes bounds the cache of decoded block-map nodes shared by all
@@ -67,7 +71,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("service: Store, Seal and Regions are required")
 	}
 	s := &Service{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, now: cfg.Clock,
-		blockStores: map[string]*regionBlocks{}, maps: blockstore.NewMaps(mapCacheBytes)}
+		blockStores: map[string]*regionBlocks{}, maps: blockstore.NewMaps(mapCacheBytes), devices: map[string]*VolumeDevice{}}
 	for _, r := range cfg.Regions {
 		b, ok := cfg.Blobs[r.Name]
 		if !ok {

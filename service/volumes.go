@@ -97,6 +97,28 @@ func shapeVolume(v *openami.Volume, iops, throughput *int) error {
 	return nil
 }
 
+// shapeMapping applies shapeVolume to the volume an EBS mapping makes.
+// Its IOPS and throughput count as given only where the type takes them:
+// a mapping shaped before (gp2's computed IOPS, say) shapes again the same.
+func shapeMapping(e *openami.EbsBlockDevice) error {
+	v := openami.Volume{Size: e.VolumeSize, Type: e.VolumeType}
+	if v.Type == "" {
+		v.Type = "gp2"
+	}
+	var iops, tp *int
+	if vt := volumeTypes[v.Type]; vt.iopsSettable && e.Iops != 0 {
+		iops = &e.Iops
+	}
+	if vt := volumeTypes[v.Type]; vt.throughput && e.Throughput != 0 {
+		tp = &e.Throughput
+	}
+	if err := shapeVolume(&v, iops, tp); err != nil {
+		return err
+	}
+	e.VolumeType, e.Iops, e.Throughput = v.Type, v.Iops, v.Throughput
+	return nil
+}
+
 // CreateVolumeInput are CreateVolume's parameters.
 type CreateVolumeInput struct {
 	AvailabilityZone string
@@ -502,54 +524,63 @@ func (s *Service) CreateSnapshot(ctx context.Context, p openami.Principal, volum
 	if len(description) > 255 {
 		return SnapshotView{}, openami.Errorf(openami.InvalidParameter, "", "The description must be at most 255 characters.")
 	}
+	if err := s.flushDevices(ctx, []string{volumeID}); err != nil {
+		return SnapshotView{}, err
+	}
 	var out SnapshotView
 	err := s.store.Update(ctx, func(tx metadata.Tx) error {
 		v, err := ownedVolume(tx, p, volumeID)
 		if err != nil {
 			return err
 		}
-		if v.State != openami.VolumeAvailable && v.State != openami.VolumeInUse {
-			return openami.Errorf(openami.IncorrectState, openami.ResourceVolume, "Volume %s is %s.", v.ID, v.State)
-		}
-		ns, err := nodesFor(tx, p.Region)
-		if err != nil {
-			return err
-		}
-		root, err := s.applyBlocks(ns, v.Base, func(after int64, limit int) ([]metadata.BlockRef, error) {
-			return tx.Volumes().Blocks(v.ID, after, limit)
-		})
-		if err != nil {
-			return err
-		}
-		count, err := s.maps.Count(ns, root)
-		if err != nil {
-			return err
-		}
-		now := s.nowUTC()
-		snap := openami.Snapshot{
-			ID: ids.New("snap"), Region: p.Region, AccountID: p.AccountID, VolumeID: v.ID, VolumeSize: v.Size,
-			State: openami.SnapshotCompleted, Progress: 100, Description: description, Root: root,
-			StartTime: now, Deadline: now, DataBytes: count * openami.BlockSize,
-		}
-		if err := tx.Snapshots().Create(snap); err != nil {
-			return err
-		}
-		if len(tags) > 0 {
-			if err := tx.Tags().Set(p.Region, p.AccountID, snap.ID, openami.ResourceSnapshot, tags); err != nil {
-				return err
-			}
-		}
-		v.Base = root
-		if err := tx.Volumes().DeleteBlocks(v.ID); err != nil {
-			return err
-		}
-		if err := tx.Volumes().Update(v); err != nil {
-			return err
-		}
+		snap, err := s.snapshotVolume(tx, v, description, tags)
 		out = SnapshotView{Snapshot: snap, Tags: sortedTags(tags)}
-		return nil
+		return err
 	})
 	return out, err
+}
+
+// snapshotVolume takes a completed snapshot of a volume within tx: the
+// volume's base map with its overlay applied becomes the snapshot's map,
+// and the volume is rebased onto it with an empty overlay. It costs
+// O(blocks written since the volume's base).
+func (s *Service) snapshotVolume(tx metadata.Tx, v openami.Volume, description string, tags []openami.Tag) (openami.Snapshot, error) {
+	if v.State != openami.VolumeAvailable && v.State != openami.VolumeInUse {
+		return openami.Snapshot{}, openami.Errorf(openami.IncorrectState, openami.ResourceVolume, "Volume %s is %s.", v.ID, v.State)
+	}
+	ns, err := nodesFor(tx, v.Region)
+	if err != nil {
+		return openami.Snapshot{}, err
+	}
+	root, err := s.applyBlocks(ns, v.Base, func(after int64, limit int) ([]metadata.BlockRef, error) {
+		return tx.Volumes().Blocks(v.ID, after, limit)
+	})
+	if err != nil {
+		return openami.Snapshot{}, err
+	}
+	count, err := s.maps.Count(ns, root)
+	if err != nil {
+		return openami.Snapshot{}, err
+	}
+	now := s.nowUTC()
+	snap := openami.Snapshot{
+		ID: ids.New("snap"), Region: v.Region, AccountID: v.AccountID, VolumeID: v.ID, VolumeSize: v.Size,
+		State: openami.SnapshotCompleted, Progress: 100, Description: description, Root: root,
+		StartTime: now, Deadline: now, DataBytes: count * openami.BlockSize,
+	}
+	if err := tx.Snapshots().Create(snap); err != nil {
+		return snap, err
+	}
+	if len(tags) > 0 {
+		if err := tx.Tags().Set(v.Region, v.AccountID, snap.ID, openami.ResourceSnapshot, tags); err != nil {
+			return snap, err
+		}
+	}
+	v.Base = root
+	if err := tx.Volumes().DeleteBlocks(v.ID); err != nil {
+		return snap, err
+	}
+	return snap, tx.Volumes().Update(v)
 }
 
 // missingIDs returns the first wanted id that found lacks, or "".

@@ -145,6 +145,8 @@ func New(svc *service.Service) *Handler {
 		"DescribeVpcs":                         h.describeVpcs,
 		"DescribeSubnets":                      h.describeSubnets,
 		"DescribeSecurityGroups":               h.describeSecurityGroups,
+		"CreateImage":                          h.createImage,
+		"CreateSnapshots":                      h.createSnapshots,
 	}
 	return h
 }

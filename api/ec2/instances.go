@@ -136,14 +136,7 @@ func (h *Handler) runInstances(c *call) (responder, error) {
 		run.MetadataOptions = openami.MetadataOptions{HttpTokens: m.HttpTokens, HttpPutResponseHopLimit: m.HttpPutResponseHopLimit,
 			HttpEndpoint: m.HttpEndpoint, InstanceMetadataTags: m.InstanceMetadataTags}
 	}
-	for _, m := range in.BlockDeviceMappings {
-		o := service.MappingOverride{DeviceName: m.DeviceName, VirtualName: m.VirtualName, NoDevice: m.NoDevice != nil}
-		if e := m.Ebs; e != nil {
-			o.Ebs = &service.EbsOverride{SnapshotID: e.SnapshotID, VolumeSize: e.VolumeSize, VolumeType: e.VolumeType,
-				Iops: e.Iops, Throughput: e.Throughput, DeleteOnTermination: e.DeleteOnTermination, Encrypted: e.Encrypted, KmsKeyID: e.KmsKeyID}
-		}
-		run.BlockDeviceMappings = append(run.BlockDeviceMappings, o)
-	}
+	run.BlockDeviceMappings = overridesOf(in.BlockDeviceMappings)
 	r, err := h.svc.RunInstances(c.ctx, c.p, run)
 	if err != nil {
 		return nil, err

@@ -312,3 +312,73 @@ func TestNeighbourAPI(t *testing.T) {
 		}
 	})
 }
+
+// TestCreateImageFromInstance makes an image and a set of snapshots of a
+// running instance with the SDK, and launches the new image.
+func TestCreateImageFromInstance(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *server) {
+		ctx := context.Background()
+		c := s.account(t, "imager")
+		e := s.ec2(c, "us-east-1")
+		img := registerTestImage(t, s, e, c, "source")
+		run, err := e.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(img), InstanceType: types.InstanceTypeT3Micro,
+			MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+			BlockDeviceMappings: []types.BlockDeviceMapping{{DeviceName: aws.String("/dev/sdf"), Ebs: &types.EbsBlockDevice{VolumeSize: aws.Int32(1)}}},
+			TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeVolume, Tags: []types.Tag{{Key: aws.String("src"), Value: aws.String("vol")}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := *run.Instances[0].InstanceId
+		running := ec2.NewInstanceRunningWaiter(e, func(o *ec2.InstanceRunningWaiterOptions) { o.MinDelay, o.MaxDelay = 100*time.Millisecond, time.Second })
+		if err := running.Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		created, err := e.CreateImage(ctx, &ec2.CreateImageInput{InstanceId: aws.String(id), Name: aws.String("from-instance"),
+			BlockDeviceMappings: []types.BlockDeviceMapping{{DeviceName: aws.String("/dev/sdf"), NoDevice: aws.String("")}},
+			TagSpecifications: []types.TagSpecification{
+				{ResourceType: types.ResourceTypeImage, Tags: []types.Tag{{Key: aws.String("kind"), Value: aws.String("golden")}}},
+				{ResourceType: types.ResourceTypeSnapshot, Tags: []types.Tag{{Key: aws.String("kind"), Value: aws.String("golden-snap")}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		available := ec2.NewImageAvailableWaiter(e, func(o *ec2.ImageAvailableWaiterOptions) { o.MinDelay, o.MaxDelay = 100*time.Millisecond, time.Second })
+		if err := available.Wait(ctx, &ec2.DescribeImagesInput{ImageIds: []string{*created.ImageId}}, 30*time.Second); err != nil {
+			t.Fatalf("image-available waiter: %v", err)
+		}
+		out, err := e.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{*created.ImageId}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := out.Images[0]
+		if aws.ToString(got.SourceInstanceId) != id || len(got.BlockDeviceMappings) != 1 || len(got.Tags) != 1 || got.BootMode != types.BootModeValuesUefi {
+			t.Fatalf("image from instance: %+v", got)
+		}
+		snaps, err := e.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{*got.BlockDeviceMappings[0].Ebs.SnapshotId}})
+		if err != nil || len(snaps.Snapshots[0].Tags) != 1 || *snaps.Snapshots[0].Tags[0].Value != "golden-snap" {
+			t.Fatalf("the image's snapshot: %v %+v", err, snaps)
+		}
+		if _, err := e.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: created.ImageId, InstanceType: types.InstanceTypeT3Micro,
+			MinCount: aws.Int32(1), MaxCount: aws.Int32(1)}); err != nil {
+			t.Fatalf("launching the new image: %v", err)
+		}
+
+		set, err := e.CreateSnapshots(ctx, &ec2.CreateSnapshotsInput{
+			InstanceSpecification: &types.InstanceSpecification{InstanceId: aws.String(id)},
+			Description:           aws.String("both"), CopyTagsFromSource: types.CopyTagsFromSourceVolume})
+		if err != nil || len(set.Snapshots) != 2 {
+			t.Fatalf("CreateSnapshots: %v %+v", err, set)
+		}
+		tagged := 0
+		for _, sn := range set.Snapshots {
+			if sn.State != types.SnapshotStateCompleted {
+				t.Fatalf("snapshot %+v", sn)
+			}
+			tagged += len(sn.Tags)
+		}
+		if tagged != 2 {
+			t.Fatalf("CreateSnapshots copied %d volume tags, want 2", tagged)
+		}
+		_, err = e.CreateImage(ctx, &ec2.CreateImageInput{InstanceId: aws.String(id), Name: aws.String("from-instance")})
+		wantCode(t, err, "InvalidAMIName.Duplicate")
+	})
+}

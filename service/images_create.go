@@ -1,0 +1,271 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/internal/ids"
+	"github.com/openami/openami/metadata"
+)
+
+// CreateImageInput are CreateImage's parameters.
+type CreateImageInput struct {
+	InstanceID  string
+	Name        string
+	Description string
+	// NoReboot snapshots the volumes as they are, without shutting the
+	// instance down for a consistent point.
+	NoReboot bool
+	// BlockDeviceMappings change the image's mapping: NoDevice leaves an
+	// attached volume out, Ebs changes the size, type or
+	// DeleteOnTermination of one, and new devices (blank EBS volumes,
+	// snapshots, instance stores) are added.
+	BlockDeviceMappings []MappingOverride
+	ImageTags           []openami.Tag
+	SnapshotTags        []openami.Tag
+}
+
+// CreateImage makes an image of one of the caller's running or stopped
+// instances: every EBS volume attached to it is snapshotted incrementally
+// (only the blocks written since the volume's base are hashed and stored;
+// the rest of the map is shared), and an image is registered over the
+// snapshots, pending until the background pass makes it available.
+// Without NoReboot a running instance is shut down first and started
+// again after, so that the snapshots are of a consistent, flushed disk.
+// The image inherits the source image's product codes and IMDS support
+// and names the instance as its source.
+func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in CreateImageInput) (string, error) {
+	if err := checkImageName(in.Name); err != nil {
+		return "", err
+	}
+	if len(in.Description) > 255 {
+		return "", openami.Errorf(openami.InvalidParameter, "", "The description must be at most 255 characters.")
+	}
+	if err := validateTags(in.ImageTags); err != nil {
+		return "", err
+	}
+	if err := validateTags(in.SnapshotTags); err != nil {
+		return "", err
+	}
+	var inst openami.Instance
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		var err error
+		inst, err = ownedInstance(tx, p, in.InstanceID)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if inst.State != openami.InstanceRunning && inst.State != openami.InstanceStopped {
+		return "", openami.Errorf(openami.IncorrectState, openami.ResourceInstance, "Instance '%s' is not in a state from which an image can be created (%s).", inst.ID, inst.State)
+	}
+	if inst.State == openami.InstanceRunning && !in.NoReboot {
+		if err := s.runtime.Stop(ctx, inst, false); err != nil {
+			return "", fmt.Errorf("shut instance %s down for CreateImage: %w", inst.ID, err)
+		}
+		defer func() {
+			if err := s.runtime.Start(context.WithoutCancel(ctx), inst); err != nil {
+				s.completions.log.Error("start instance after CreateImage", "instance", inst.ID, "error", err)
+			}
+		}()
+	}
+	volumes := make([]string, len(inst.BlockDevices))
+	for i, b := range inst.BlockDevices {
+		volumes[i] = b.VolumeID
+	}
+	if err := s.flushDevices(ctx, volumes); err != nil {
+		return "", err
+	}
+	id := ids.New("ami")
+	err = s.store.Update(ctx, func(tx metadata.Tx) error {
+		inst, err := ownedInstance(tx, p, in.InstanceID)
+		if err != nil {
+			return err
+		}
+		img := openami.Image{
+			ID: id, Region: p.Region, AccountID: p.AccountID, Name: in.Name, Description: in.Description,
+			State: openami.ImagePending, Architecture: inst.Architecture, VirtualizationType: inst.VirtualizationType,
+			RootDeviceName: inst.RootDeviceName, RootDeviceType: "ebs", ImageType: "machine",
+			ImageLocation: p.AccountID + "/" + in.Name, KernelID: inst.KernelID, RamdiskID: inst.RamdiskID,
+			Platform: inst.Platform, BootMode: inst.BootMode, TpmSupport: inst.TpmSupport,
+			SriovNetSupport: inst.SriovNetSupport, EnaSupport: inst.EnaSupport, SourceInstanceID: inst.ID,
+			CreatedAt: s.nowUTC(), DeregistrationProtection: "disabled",
+		}
+		if src, err := tx.Images().Get(p.Region, inst.ImageID); err == nil {
+			img.ProductCodes, img.ImdsSupport, img.UefiData = src.ProductCodes, src.ImdsSupport, src.UefiData
+		} else if !errors.Is(err, openami.ErrNotFound) {
+			return err
+		}
+		override := func(dev string) (MappingOverride, bool) {
+			i := slices.IndexFunc(in.BlockDeviceMappings, func(o MappingOverride) bool { return o.DeviceName == dev })
+			if i < 0 {
+				return MappingOverride{}, false
+			}
+			return in.BlockDeviceMappings[i], true
+		}
+		desc := fmt.Sprintf("Created by CreateImage(%s) for %s", inst.ID, id)
+		for _, b := range inst.BlockDevices {
+			o, ok := override(b.DeviceName)
+			if ok && o.NoDevice {
+				if b.DeviceName == inst.RootDeviceName {
+					return badMapping("The root device %s cannot be left out of the image.", b.DeviceName)
+				}
+				continue
+			}
+			v, err := tx.Volumes().Get(p.Region, b.VolumeID)
+			if err != nil {
+				return err
+			}
+			snap, err := s.snapshotVolume(tx, v, desc, in.SnapshotTags)
+			if err != nil {
+				return err
+			}
+			e := &openami.EbsBlockDevice{SnapshotID: snap.ID, VolumeSize: v.Size, VolumeType: v.Type, Iops: v.Iops,
+				Throughput: v.Throughput, DeleteOnTermination: b.DeleteOnTermination}
+			if ok && o.Ebs != nil {
+				if o.Ebs.SnapshotID != "" {
+					return badMapping("The mapping of %s, an attached volume, cannot name a snapshot.", b.DeviceName)
+				}
+				if err := applyEbsOverride(e, o.Ebs); err != nil {
+					return err
+				}
+			}
+			img.BlockDeviceMappings = append(img.BlockDeviceMappings, openami.BlockDeviceMapping{DeviceName: b.DeviceName, Ebs: e})
+		}
+		for _, st := range inst.InstanceStores {
+			if o, ok := override(st.DeviceName); ok && o.NoDevice {
+				continue
+			}
+			if !slices.ContainsFunc(img.BlockDeviceMappings, func(m openami.BlockDeviceMapping) bool { return m.DeviceName == st.DeviceName }) {
+				img.BlockDeviceMappings = append(img.BlockDeviceMappings, openami.BlockDeviceMapping{DeviceName: st.DeviceName, VirtualName: st.VirtualName})
+			}
+		}
+		// New devices: blank or snapshot EBS volumes, and instance stores.
+		for _, o := range in.BlockDeviceMappings {
+			if slices.ContainsFunc(img.BlockDeviceMappings, func(m openami.BlockDeviceMapping) bool { return m.DeviceName == o.DeviceName }) ||
+				slices.ContainsFunc(inst.BlockDevices, func(b openami.InstanceBlockDevice) bool { return b.DeviceName == o.DeviceName }) {
+				continue
+			}
+			m := openami.BlockDeviceMapping{DeviceName: o.DeviceName, VirtualName: o.VirtualName, NoDevice: o.NoDevice}
+			if o.Ebs != nil {
+				m.Ebs = &openami.EbsBlockDevice{DeleteOnTermination: true}
+				if err := applyEbsOverride(m.Ebs, o.Ebs); err != nil {
+					return err
+				}
+			}
+			img.BlockDeviceMappings = append(img.BlockDeviceMappings, m)
+		}
+		// The snapshots just taken are completed; checkMappings validates
+		// the rest (added snapshots, sizes, names) as RegisterImage does.
+		if err := s.checkMappings(tx, p, &img); err != nil {
+			return err
+		}
+		img.State = openami.ImagePending
+		if err := tx.Images().Create(img); err != nil {
+			return err
+		}
+		if len(in.ImageTags) > 0 {
+			return tx.Tags().Set(p.Region, p.AccountID, img.ID, openami.ResourceImage, in.ImageTags)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	s.completions.kick()
+	return id, nil
+}
+
+// CreateSnapshotsInput are CreateSnapshots' parameters.
+type CreateSnapshotsInput struct {
+	InstanceID           string
+	ExcludeBootVolume    bool
+	ExcludeDataVolumeIDs []string
+	Description          string
+	Tags                 []openami.Tag
+	// CopyTagsFromSource copies each volume's tags to its snapshot.
+	CopyTagsFromSource bool
+}
+
+// CreateSnapshots snapshots the EBS volumes attached to one of the
+// caller's instances at one point in time (one transaction), each
+// incrementally, and returns the snapshots in the instance's device order.
+func (s *Service) CreateSnapshots(ctx context.Context, p openami.Principal, in CreateSnapshotsInput) ([]SnapshotView, error) {
+	if err := validateTags(in.Tags); err != nil {
+		return nil, err
+	}
+	if len(in.Description) > 255 {
+		return nil, openami.Errorf(openami.InvalidParameter, "", "The description must be at most 255 characters.")
+	}
+	var inst openami.Instance
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		var err error
+		inst, err = ownedInstance(tx, p, in.InstanceID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var volumes []string
+	for _, b := range inst.BlockDevices {
+		volumes = append(volumes, b.VolumeID)
+	}
+	if err := s.flushDevices(ctx, volumes); err != nil {
+		return nil, err
+	}
+	var out []SnapshotView
+	err = s.store.Update(ctx, func(tx metadata.Tx) error {
+		out = nil
+		inst, err := ownedInstance(tx, p, in.InstanceID)
+		if err != nil {
+			return err
+		}
+		if inst.State == openami.InstanceTerminated || inst.State == openami.InstanceShuttingDown {
+			return openami.Errorf(openami.IncorrectState, openami.ResourceInstance, "The instance '%s' is %s.", inst.ID, inst.State)
+		}
+		for _, id := range in.ExcludeDataVolumeIDs {
+			if !slices.ContainsFunc(inst.BlockDevices, func(b openami.InstanceBlockDevice) bool { return b.VolumeID == id }) {
+				return openami.Errorf(openami.InvalidParameter, "", "The volume '%s' is not attached to the instance '%s'.", id, inst.ID)
+			}
+		}
+		for _, b := range inst.BlockDevices {
+			boot := b.DeviceName == inst.RootDeviceName
+			if boot && in.ExcludeBootVolume || !boot && slices.Contains(in.ExcludeDataVolumeIDs, b.VolumeID) {
+				continue
+			}
+			v, err := tx.Volumes().Get(p.Region, b.VolumeID)
+			if err != nil {
+				return err
+			}
+			tags := in.Tags
+			if in.CopyTagsFromSource {
+				vt, err := tx.Tags().Of(p.Region, p.AccountID, []string{v.ID})
+				if err != nil {
+					return err
+				}
+				tags = mergeTags(vt[v.ID], in.Tags)
+			}
+			snap, err := s.snapshotVolume(tx, v, in.Description, tags)
+			if err != nil {
+				return err
+			}
+			out = append(out, SnapshotView{Snapshot: snap, Tags: sortedTags(tags)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// mergeTags returns base with over's tags added, over winning on a key.
+func mergeTags(base, over []openami.Tag) []openami.Tag {
+	out := slices.Clone(over)
+	for _, t := range base {
+		if !slices.ContainsFunc(over, func(o openami.Tag) bool { return o.Key == t.Key }) {
+			out = append(out, t)
+		}
+	}
+	return out
+}

@@ -1,0 +1,152 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/metadata"
+)
+
+// launch registers an image over snap and runs one instance of it, made
+// running by a pass of the worker.
+func (f *fixture) launch(t *testing.T, name, snap string) openami.Instance {
+	t.Helper()
+	ctx := context.Background()
+	img, err := f.svc.RegisterImage(ctx, f.p, RegisterImageInput{Name: name, RootDeviceName: "/dev/xvda",
+		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: snap, DeleteOnTermination: true}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.run(t, img)
+}
+
+func (f *fixture) run(t *testing.T, img string) openami.Instance {
+	t.Helper()
+	ctx := context.Background()
+	r, err := f.svc.RunInstances(ctx, f.p, RunInstancesInput{ImageID: img, InstanceType: "t3.micro", MinCount: 1, MaxCount: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc.completions.pass(ctx)
+	var i openami.Instance
+	f.store.View(ctx, func(tx metadata.Tx) error {
+		i, err = tx.Instances().Get("us-east-1", r.Instances[0].ID)
+		return err
+	})
+	if err != nil || i.State != openami.InstanceRunning {
+		t.Fatalf("instance after a pass: %v %+v", err, i)
+	}
+	return i
+}
+
+// TestVolumeDeviceAndCreateImage writes through an attached volume's
+// device at unaligned offsets, makes an image of the instance, and reads
+// the writes back from an instance of the new image; the image stores
+// only the blocks written.
+func TestVolumeDeviceAndCreateImage(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "", nil)
+	snap := f.snapshot(t, map[int64][]byte{0: block(1), 3: block(2)}, true)
+	inst := f.launch(t, "base", snap)
+	root := inst.BlockDevices[0].VolumeID
+
+	dev, err := f.svc.OpenVolumeDevice(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dev.Size() != 1<<30 {
+		t.Fatalf("device size %d, want 1 GiB", dev.Size())
+	}
+	msg := bytes.Repeat([]byte("openami!"), 16) // 128 bytes across blocks 0 and 1
+	off := int64(openami.BlockSize - 64)
+	if err := dev.WriteAt(ctx, msg, off); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg)+16)
+	if err := dev.ReadAt(ctx, got, off-8); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got[8:8+len(msg)], msg) || !bytes.Equal(got[:8], block(1)[openami.BlockSize-72:openami.BlockSize-64]) {
+		t.Fatal("unflushed write does not read back over the image's data")
+	}
+	b3 := make([]byte, 100)
+	if err := dev.ReadAt(ctx, b3, 3*openami.BlockSize+5); err != nil || !bytes.Equal(b3, block(2)[5:105]) {
+		t.Fatalf("untouched block 3: %v", err)
+	}
+	if err := dev.ReadAt(ctx, make([]byte, 2), dev.Size()-1); err == nil {
+		t.Fatal("a read past the end succeeded")
+	}
+	if err := dev.WriteZeroes(ctx, 3*openami.BlockSize, openami.BlockSize); err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.Close(); err != nil { // the last close flushes
+		t.Fatal(err)
+	}
+
+	chunks := f.chunkFiles(t)
+	id, err := f.svc.CreateImage(ctx, f.p, CreateImageInput{InstanceID: inst.ID, Name: "child", NoReboot: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := f.chunkFiles(t); n != chunks {
+		t.Fatalf("CreateImage stored %d chunks; the blocks were stored at flush", n-chunks)
+	}
+	f.svc.completions.pass(ctx)
+	var img openami.Image
+	f.store.View(ctx, func(tx metadata.Tx) error {
+		img, err = tx.Images().Get("us-east-1", id)
+		return err
+	})
+	if err != nil || img.State != openami.ImageAvailable || img.SourceInstanceID != inst.ID || len(img.BlockDeviceMappings) != 1 {
+		t.Fatalf("image after a pass: %v %+v", err, img)
+	}
+	var newSnap openami.Snapshot
+	f.store.View(ctx, func(tx metadata.Tx) error {
+		newSnap, err = tx.Snapshots().Get("us-east-1", img.BlockDeviceMappings[0].Ebs.SnapshotID)
+		return err
+	})
+	if newSnap.DataBytes != 2*openami.BlockSize { // blocks 0 and 1; block 3 is zeros now
+		t.Fatalf("new snapshot holds %d bytes, want 2 blocks", newSnap.DataBytes)
+	}
+
+	child := f.run(t, id)
+	cdev, err := f.svc.OpenVolumeDevice(ctx, child.BlockDevices[0].VolumeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cdev.Close()
+	got = make([]byte, len(msg))
+	if err := cdev.ReadAt(ctx, got, off); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("the child image's volume: %v %q", err, got)
+	}
+	if err := cdev.ReadAt(ctx, b3, 3*openami.BlockSize+5); err != nil || !bytes.Equal(b3, make([]byte, 100)) {
+		t.Fatalf("zeroed block 3 in the child: %v", err)
+	}
+
+	// The buffer stays bounded however much is written.
+	big := make([]byte, 4*openami.BlockSize)
+	for k := range 40 {
+		big[0] = byte(k + 1)
+		if err := cdev.WriteAt(ctx, big, int64(k)*int64(len(big))); err != nil {
+			t.Fatal(err)
+		}
+		cdev.mu.Lock()
+		n := len(cdev.dirty)
+		cdev.mu.Unlock()
+		if n > maxDirtyBlocks {
+			t.Fatalf("%d dirty blocks, bound %d", n, maxDirtyBlocks)
+		}
+	}
+
+	// Only volumes of instances that may run are served.
+	if _, err := f.svc.TerminateInstances(ctx, f.p, []string{inst.ID}); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.completions.pass(ctx)
+	if _, err := f.svc.OpenVolumeDevice(ctx, root); !errors.Is(err, openami.ErrNotFound) {
+		t.Fatalf("opening the volume of a terminated instance: %v, want NotFound", err)
+	}
+}

@@ -1,0 +1,316 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/metadata"
+)
+
+// VolumeDevice is a volume opened for byte-addressed block I/O, as the NBD
+// export of an attached volume serves it: reads and writes of any length
+// at any offset, over the volume's 512 KiB blocks.
+//
+// Writes go to a write-back buffer of whole blocks (read-modify-write for
+// a partial one) and become durable at Flush, which stores their chunks
+// and commits them to the volume's overlay in one transaction: a crash
+// loses only writes not yet flushed, as a disk's cache would. The buffer
+// is bounded (maxDirtyBlocks): a write that would pass the bound flushes
+// first, so memory does not grow with the volume or with what is written.
+//
+// Every open of a volume shares one VolumeDevice (the service keeps them
+// by volume id), so that two clients of one volume see each other's
+// writes; Close releases one open, flushing at the last.
+type VolumeDevice struct {
+	s        *Service
+	region   string
+	volumeID string
+	size     int64
+
+	mu    sync.Mutex // guards dirty and serializes writes and flushes
+	dirty map[int64][]byte
+	refs  int // guarded by s.devicesMu
+}
+
+// maxDirtyBlocks bounds a device's write-back buffer: 64 MiB.
+const maxDirtyBlocks = 128
+
+var blockBuffers = sync.Pool{New: func() any { return make([]byte, openami.BlockSize) }}
+
+// OpenVolumeDevice opens a volume attached to an instance that is pending,
+// running or stopping (so whose VM may run) for block I/O. It is the NBD
+// export's resolver: name is the volume id, in any region. A volume that
+// does not exist, or is not attached to such an instance, is NotFound.
+func (s *Service) OpenVolumeDevice(ctx context.Context, volumeID string) (*VolumeDevice, error) {
+	var v openami.Volume
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		for _, r := range s.regions {
+			cur, err := tx.Volumes().Get(r.Name, volumeID)
+			if errors.Is(err, openami.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if cur.InstanceID == "" {
+				break
+			}
+			i, err := tx.Instances().Get(r.Name, cur.InstanceID)
+			if errors.Is(err, openami.ErrNotFound) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			switch i.State {
+			case openami.InstancePending, openami.InstanceRunning, openami.InstanceStopping:
+				v = cur
+			}
+			return nil
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if v.ID == "" {
+		return nil, openami.Errorf(openami.NotFound, openami.ResourceVolume, "The volume '%s' is not attached to a running instance.", volumeID)
+	}
+	s.devicesMu.Lock()
+	defer s.devicesMu.Unlock()
+	d := s.devices[v.ID]
+	if d == nil {
+		d = &VolumeDevice{s: s, region: v.Region, volumeID: v.ID, size: v.Size << 30, dirty: map[int64][]byte{}}
+		s.devices[v.ID] = d
+	}
+	d.refs++
+	return d, nil
+}
+
+// Size returns the volume's size in bytes.
+func (d *VolumeDevice) Size() int64 { return d.size }
+
+// ReadOnly reports false: attached volumes are writable.
+func (d *VolumeDevice) ReadOnly() bool { return false }
+
+// span calls fn for each block that [off, off+n) touches, with the block
+// index and the byte range within the block and within the request.
+func span(off, n int64, fn func(index int64, inBlock, inReq, length int64) error) error {
+	for done := int64(0); done < n; {
+		pos := off + done
+		index, within := pos/openami.BlockSize, pos%openami.BlockSize
+		length := min(openami.BlockSize-within, n-done)
+		if err := fn(index, within, done, length); err != nil {
+			return err
+		}
+		done += length
+	}
+	return nil
+}
+
+func (d *VolumeDevice) check(off, n int64) error {
+	if off < 0 || n < 0 || off+n > d.size {
+		return openami.Errorf(openami.InvalidParameter, "", "I/O at %d+%d is beyond the end of volume %s", off, n, d.volumeID)
+	}
+	return nil
+}
+
+// ReadAt reads len(p) bytes at off: written-but-unflushed data from the
+// buffer, the rest from the volume's overlay and base map.
+func (d *VolumeDevice) ReadAt(ctx context.Context, p []byte, off int64) error {
+	if err := d.check(off, int64(len(p))); err != nil {
+		return err
+	}
+	return span(off, int64(len(p)), func(index, inBlock, inReq, length int64) error {
+		dst := p[inReq : inReq+length]
+		d.mu.Lock()
+		buf, ok := d.dirty[index]
+		if ok {
+			copy(dst, buf[inBlock:])
+		}
+		d.mu.Unlock()
+		if ok {
+			return nil
+		}
+		if length == openami.BlockSize {
+			return d.s.readStoredBlock(ctx, d.region, d.volumeID, index, dst)
+		}
+		tmp := blockBuffers.Get().([]byte)
+		defer blockBuffers.Put(tmp)
+		if err := d.s.readStoredBlock(ctx, d.region, d.volumeID, index, tmp); err != nil {
+			return err
+		}
+		copy(dst, tmp[inBlock:])
+		return nil
+	})
+}
+
+// WriteAt writes p at off into the write-back buffer.
+func (d *VolumeDevice) WriteAt(ctx context.Context, p []byte, off int64) error {
+	if err := d.check(off, int64(len(p))); err != nil {
+		return err
+	}
+	return d.write(ctx, off, int64(len(p)), func(buf []byte, inReq int64) { copy(buf, p[inReq:]) })
+}
+
+// WriteZeroes writes length zero bytes at off.
+func (d *VolumeDevice) WriteZeroes(ctx context.Context, off, length int64) error {
+	if err := d.check(off, length); err != nil {
+		return err
+	}
+	return d.write(ctx, off, length, func(buf []byte, _ int64) { clear(buf) })
+}
+
+// Trim discards [off, off+length): it reads as zeros afterwards.
+func (d *VolumeDevice) Trim(ctx context.Context, off, length int64) error {
+	return d.WriteZeroes(ctx, off, length)
+}
+
+// write fills, for each block the range touches, the part of the block's
+// buffer in the range with fill (given that part and its offset in the
+// request), reading the rest of a block it does not wholly cover.
+func (d *VolumeDevice) write(ctx context.Context, off, n int64, fill func(buf []byte, inReq int64)) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return span(off, n, func(index, inBlock, inReq, length int64) error {
+		buf, ok := d.dirty[index]
+		if !ok {
+			if len(d.dirty) >= maxDirtyBlocks {
+				if err := d.flushLocked(ctx); err != nil {
+					return err
+				}
+			}
+			buf = blockBuffers.Get().([]byte)
+			if length < openami.BlockSize {
+				if err := d.s.readStoredBlock(ctx, d.region, d.volumeID, index, buf); err != nil {
+					blockBuffers.Put(buf)
+					return err
+				}
+			}
+			d.dirty[index] = buf
+		}
+		fill(buf[inBlock:inBlock+length], inReq)
+		return nil
+	})
+}
+
+// Flush makes every write so far durable.
+func (d *VolumeDevice) Flush(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.flushLocked(ctx)
+}
+
+// flushLocked stores the buffered blocks' chunks and commits them to the
+// volume's overlay in one transaction, then empties the buffer.
+func (d *VolumeDevice) flushLocked(ctx context.Context) error {
+	if len(d.dirty) == 0 {
+		return nil
+	}
+	rb, err := d.s.blocks(d.region)
+	if err != nil {
+		return err
+	}
+	refs := make([]metadata.BlockRef, 0, len(d.dirty))
+	var chunks []*storedChunk
+	store := func() error {
+		refs, chunks = refs[:0], chunks[:0]
+		for index, buf := range d.dirty {
+			dg, c, err := d.s.storeChunk(ctx, rb, buf)
+			if err != nil {
+				return err
+			}
+			refs = append(refs, metadata.BlockRef{Index: index, Digest: dg})
+			if c != nil {
+				chunks = append(chunks, c)
+			}
+		}
+		return nil
+	}
+	if err := store(); err != nil {
+		return err
+	}
+	err = d.s.commitWithChunks(ctx, rb, chunks, store, func(tx metadata.Tx) error {
+		if _, err := tx.Volumes().Get(d.region, d.volumeID); err != nil {
+			return err
+		}
+		for _, r := range refs {
+			if err := tx.Volumes().PutBlock(d.volumeID, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("flush volume %s: %w", d.volumeID, err)
+	}
+	for index, buf := range d.dirty {
+		blockBuffers.Put(buf)
+		delete(d.dirty, index)
+	}
+	return nil
+}
+
+// Close releases one open of the device; the last flushes it. Its error
+// is the flush's: the writes it could not make durable are lost.
+func (d *VolumeDevice) Close() error {
+	d.s.devicesMu.Lock()
+	defer d.s.devicesMu.Unlock()
+	d.refs--
+	if d.refs > 0 {
+		return nil
+	}
+	// Flushed before it leaves the map, so that a new open cannot read
+	// the store before these writes are in it.
+	delete(d.s.devices, d.volumeID)
+	return d.Flush(context.Background())
+}
+
+// flushDevices flushes the open devices of the volumes, so that what
+// their clients wrote is in the store before a snapshot is taken.
+func (s *Service) flushDevices(ctx context.Context, volumeIDs []string) error {
+	s.devicesMu.Lock()
+	var open []*VolumeDevice
+	for _, id := range volumeIDs {
+		if d := s.devices[id]; d != nil {
+			open = append(open, d)
+		}
+	}
+	s.devicesMu.Unlock()
+	for _, d := range open {
+		if err := d.Flush(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readStoredBlock reads a block of a volume as committed: from its overlay
+// if written since its base, else from the base map (zeros where absent).
+func (s *Service) readStoredBlock(ctx context.Context, region, volumeID string, index int64, dst []byte) error {
+	var dg openami.Digest
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		b, ok, err := tx.Volumes().Block(volumeID, index)
+		if err != nil || ok {
+			dg = b.Digest
+			return err
+		}
+		v, err := tx.Volumes().Get(region, volumeID)
+		if err != nil {
+			return err
+		}
+		dg, err = s.maps.Lookup(txNodes{tx: tx, region: region}, v.Base, index)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	rb, err := s.blocks(region)
+	if err != nil {
+		return err
+	}
+	return readChunk(ctx, rb, dg, dst)
+}
