@@ -25,7 +25,6 @@ func registerTestImage(t *testing.T, s *server, e *ec2.Client, c service.Credent
 	return *out.ImageId
 }
 
-
 // TestInstanceLifecycle launches instances from an image and takes them
 // through stop, start and terminate with the SDK's waiters, checking their
 // volumes at each step.
@@ -160,7 +159,9 @@ func TestInstanceLifecycle(t *testing.T) {
 		if err != nil || len(term.TerminatingInstances) != 2 || term.TerminatingInstances[0].CurrentState.Name != types.InstanceStateNameShuttingDown {
 			t.Fatalf("TerminateInstances: %v %+v", err, term)
 		}
-		terminated := ec2.NewInstanceTerminatedWaiter(e, func(o *ec2.InstanceTerminatedWaiterOptions) { o.MinDelay, o.MaxDelay = 100*time.Millisecond, time.Second })
+		terminated := ec2.NewInstanceTerminatedWaiter(e, func(o *ec2.InstanceTerminatedWaiterOptions) {
+			o.MinDelay, o.MaxDelay = 100*time.Millisecond, time.Second
+		})
 		if err := terminated.Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids}, 30*time.Second); err != nil {
 			t.Fatalf("instance-terminated waiter: %v", err)
 		}
@@ -324,7 +325,7 @@ func TestCreateImageFromInstance(t *testing.T) {
 		run, err := e.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(img), InstanceType: types.InstanceTypeT3Micro,
 			MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
 			BlockDeviceMappings: []types.BlockDeviceMapping{{DeviceName: aws.String("/dev/sdf"), Ebs: &types.EbsBlockDevice{VolumeSize: aws.Int32(1)}}},
-			TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeVolume, Tags: []types.Tag{{Key: aws.String("src"), Value: aws.String("vol")}}}}})
+			TagSpecifications:   []types.TagSpecification{{ResourceType: types.ResourceTypeVolume, Tags: []types.Tag{{Key: aws.String("src"), Value: aws.String("vol")}}}}})
 		if err != nil {
 			t.Fatal(err)
 		}
