@@ -72,6 +72,8 @@ const (
 	// ResourceClientToken: an idempotency token reused with different
 	// parameters.
 	ResourceClientToken ResourceType = "client-token"
+	// ResourceSourceRegion: a copy's SourceRegion that is not served.
+	ResourceSourceRegion ResourceType = "source-region"
 	// ResourceAttachment: a volume's attachment to an instance.
 	ResourceAttachment ResourceType = "attachment"
 	// ResourceZoneMismatch: a volume and an instance in different

@@ -214,7 +214,7 @@ func (s *Service) CopySnapshot(ctx context.Context, p openami.Principal, in Copy
 		return SnapshotView{}, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter SourceRegion")
 	}
 	if _, ok := s.Region(in.SourceRegion); !ok {
-		return SnapshotView{}, openami.Errorf(openami.InvalidParameter, openami.ResourceRegion, "Invalid region: %s", in.SourceRegion)
+		return SnapshotView{}, openami.Errorf(openami.InvalidParameter, openami.ResourceSourceRegion, "Invalid region: %s", in.SourceRegion)
 	}
 	if in.Encrypted || in.KmsKeyID != "" {
 		return SnapshotView{}, openami.Errorf(openami.Unsupported, "", "Encrypted snapshots are not supported yet.")

@@ -147,6 +147,7 @@ func New(svc *service.Service) *Handler {
 		"DescribeSecurityGroups":               h.describeSecurityGroups,
 		"CreateImage":                          h.createImage,
 		"CreateSnapshots":                      h.createSnapshots,
+		"CopyImage":                            h.copyImage,
 	}
 	return h
 }

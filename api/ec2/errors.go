@@ -61,6 +61,7 @@ var codes = map[openami.Class]map[openami.ResourceType]string{
 		openami.ResourceBlockDeviceMapping: "InvalidBlockDeviceMapping",
 		openami.ResourceLaunchPermission:   "InvalidAMIAttributeItemValue",
 		openami.ResourceZoneMismatch:       "InvalidVolume.ZoneMismatch",
+		openami.ResourceSourceRegion:       "InvalidRegion",
 	},
 	openami.MissingParameter:   {"": "MissingParameter"},
 	openami.InvalidCombination: {"": "InvalidParameterCombination"},

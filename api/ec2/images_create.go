@@ -122,3 +122,37 @@ func (h *Handler) createSnapshots(c *call) (responder, error) {
 	}
 	return out, nil
 }
+
+type copyImageInput struct {
+	dryRunParam
+	SourceImageID                         string         `query:"SourceImageId,required"`
+	SourceRegion                          string         `query:"SourceRegion,required"`
+	Name                                  string         `query:"Name,required"`
+	Description                           string         `query:"Description"`
+	Encrypted                             bool           `query:"Encrypted"`
+	KmsKeyID                              string         `query:"KmsKeyId"`
+	CopyImageTags                         bool           `query:"CopyImageTags"`
+	TagSpecifications                     []tagSpecParam `query:"TagSpecification"`
+	ClientToken                           string         `query:"ClientToken"`
+	DestinationOutpostArn                 string         `query:"DestinationOutpostArn"`
+	SnapshotCopyCompletionDurationMinutes int            `query:"SnapshotCopyCompletionDurationMinutes"`
+}
+
+func (h *Handler) copyImage(c *call) (responder, error) {
+	var in copyImageInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	tags, err := service.TagsFor(tagSpecs(in.TagSpecifications), openami.ResourceImage, openami.ResourceImage)
+	if err != nil {
+		return nil, err
+	}
+	id, err := h.svc.CopyImage(c.ctx, c.p, service.CopyImageInput{
+		SourceImageID: in.SourceImageID, SourceRegion: in.SourceRegion, Name: in.Name, Description: in.Description,
+		Encrypted: in.Encrypted, KmsKeyID: in.KmsKeyID, CopyImageTags: in.CopyImageTags, Tags: tags, ClientToken: in.ClientToken,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &imageIDResponse{ImageID: id}, nil
+}

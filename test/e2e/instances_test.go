@@ -383,3 +383,71 @@ func TestCreateImageFromInstance(t *testing.T) {
 		wantCode(t, err, "InvalidAMIName.Duplicate")
 	})
 }
+
+// TestCopyImage copies an image within its region and to another, waits
+// for both with the SDK's waiter, and follows the lineage back.
+func TestCopyImage(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *server) {
+		ctx := context.Background()
+		c := s.account(t, "copier")
+		east, west := s.ec2(c, "us-east-1"), s.ec2(c, "us-west-2")
+		src := registerTestImage(t, s, east, c, "original")
+		if _, err := east.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{src}, Tags: []types.Tag{{Key: aws.String("app"), Value: aws.String("web")}}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := east.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{ImageId: aws.String(src),
+			LaunchPermission: &types.LaunchPermissionModifications{Add: []types.LaunchPermission{{Group: types.PermissionGroupAll}}}}); err != nil {
+			t.Fatal(err)
+		}
+		local, err := east.CopyImage(ctx, &ec2.CopyImageInput{SourceImageId: aws.String(src), SourceRegion: aws.String("us-east-1"),
+			Name: aws.String("local-copy"), CopyImageTags: aws.Bool(true), ClientToken: aws.String("copy-1")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := east.CopyImage(ctx, &ec2.CopyImageInput{SourceImageId: aws.String(src), SourceRegion: aws.String("us-east-1"),
+			Name: aws.String("local-copy"), ClientToken: aws.String("copy-1")})
+		if err != nil || *again.ImageId != *local.ImageId {
+			t.Fatalf("CopyImage with the same client token: %v %+v", err, again)
+		}
+		remote, err := west.CopyImage(ctx, &ec2.CopyImageInput{SourceImageId: aws.String(src), SourceRegion: aws.String("us-east-1"),
+			Name: aws.String("remote-copy")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range []struct {
+			e  *ec2.Client
+			id string
+		}{{east, *local.ImageId}, {west, *remote.ImageId}} {
+			available := ec2.NewImageAvailableWaiter(w.e, func(o *ec2.ImageAvailableWaiterOptions) { o.MinDelay, o.MaxDelay = 100*time.Millisecond, time.Second })
+			if err := available.Wait(ctx, &ec2.DescribeImagesInput{ImageIds: []string{w.id}}, time.Minute); err != nil {
+				t.Fatalf("image-available waiter for %s: %v", w.id, err)
+			}
+			out, err := w.e.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{w.id}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			img := out.Images[0]
+			if aws.ToString(img.SourceImageId) != src || aws.ToString(img.SourceImageRegion) != "us-east-1" || *img.Public {
+				t.Fatalf("copy %s: %+v", w.id, img)
+			}
+		}
+		out, _ := east.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{*local.ImageId}})
+		if len(out.Images[0].Tags) != 1 {
+			t.Fatalf("CopyImageTags: %+v", out.Images[0].Tags)
+		}
+		anc, err := west.GetImageAncestry(ctx, &ec2.GetImageAncestryInput{ImageId: remote.ImageId})
+		if err != nil || len(anc.ImageAncestryEntries) != 2 || *anc.ImageAncestryEntries[1].ImageId != src {
+			t.Fatalf("GetImageAncestry of the remote copy: %v %+v", err, anc)
+		}
+		// The copy outlives its source.
+		if _, err := east.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(src)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := west.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: remote.ImageId, InstanceType: types.InstanceTypeT3Micro,
+			MinCount: aws.Int32(1), MaxCount: aws.Int32(1)}); err != nil {
+			t.Fatalf("launching the copy after its source is gone: %v", err)
+		}
+		_, err = east.CopyImage(ctx, &ec2.CopyImageInput{SourceImageId: aws.String(src), SourceRegion: aws.String("eu-nowhere-1"), Name: aws.String("x")})
+		wantCode(t, err, "InvalidRegion")
+	})
+}

@@ -1,0 +1,156 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/internal/ids"
+	"github.com/openami/openami/metadata"
+)
+
+// CopyImageInput are CopyImage's parameters.
+type CopyImageInput struct {
+	SourceImageID string
+	SourceRegion  string
+	Name          string
+	Description   string
+	Encrypted     bool
+	KmsKeyID      string
+	// CopyImageTags copies the source image's tags (the caller's own
+	// image only: tags belong to the owner).
+	CopyImageTags bool
+	Tags          []openami.Tag
+	ClientToken   string
+}
+
+// copyTokenSetting names the setting that remembers which image a
+// CopyImage client token made.
+func copyTokenSetting(p openami.Principal, token string) string {
+	return "copy-image-token/" + p.Region + "/" + p.AccountID + "/" + token
+}
+
+// CopyImage copies an image the caller owns or may launch, in SourceRegion,
+// into the caller's account and region: a new image, with new snapshots
+// of the same bytes, and SourceImageId/SourceImageRegion naming the
+// original. Within a region each snapshot copy shares the source's block
+// map (no data moves); across regions it is filled in the background with
+// only the chunks the destination lacks, and the image stays pending until
+// every copy completes (failed if one fails). Launch permissions,
+// deprecation and public sharing are not copied; product codes are.
+func (s *Service) CopyImage(ctx context.Context, p openami.Principal, in CopyImageInput) (string, error) {
+	if in.SourceRegion == "" {
+		return "", openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter SourceRegion")
+	}
+	if _, ok := s.Region(in.SourceRegion); !ok {
+		return "", openami.Errorf(openami.InvalidParameter, openami.ResourceSourceRegion, "Invalid region: %s", in.SourceRegion)
+	}
+	if err := checkImageName(in.Name); err != nil {
+		return "", err
+	}
+	if len(in.Description) > 255 {
+		return "", openami.Errorf(openami.InvalidParameter, "", "The description must be at most 255 characters.")
+	}
+	if in.Encrypted || in.KmsKeyID != "" {
+		return "", openami.Errorf(openami.Unsupported, "", "Encrypted images are not supported yet.")
+	}
+	if err := validateTags(in.Tags); err != nil {
+		return "", err
+	}
+	srcP := p
+	srcP.Region = in.SourceRegion
+	cross := in.SourceRegion != p.Region
+	id := ids.New("ami")
+	type copyJob struct{ src, dst openami.Snapshot }
+	var jobs []copyJob
+	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		jobs = nil
+		if in.ClientToken != "" {
+			prev, err := tx.Settings().Get(copyTokenSetting(p, in.ClientToken))
+			if err == nil {
+				id = string(prev)
+				return nil
+			}
+			if !errors.Is(err, openami.ErrNotFound) {
+				return err
+			}
+		}
+		src, err := s.launchableImage(tx, srcP, in.SourceImageID)
+		if err != nil {
+			return err
+		}
+		now := s.nowUTC()
+		img := src
+		img.ID, img.Region, img.AccountID, img.OwnerAlias = id, p.Region, p.AccountID, ""
+		img.Name, img.Description, img.ImageLocation = in.Name, in.Description, p.AccountID+"/"+in.Name
+		img.State, img.StateReason = openami.ImagePending, openami.StateReason{}
+		img.SourceImageID, img.SourceImageRegion, img.SourceInstanceID = src.ID, src.Region, ""
+		img.CreatedAt, img.DeprecationTime, img.LastLaunchedTime = now, time.Time{}, time.Time{}
+		img.Public, img.DeregistrationProtection = false, "disabled"
+		img.RecycleBinEnterTime, img.RecycleBinExitTime = time.Time{}, time.Time{}
+		img.BlockDeviceMappings = make([]openami.BlockDeviceMapping, len(src.BlockDeviceMappings))
+		for i, m := range src.BlockDeviceMappings {
+			if m.Ebs != nil {
+				e := *m.Ebs
+				m.Ebs = &e
+			}
+			img.BlockDeviceMappings[i] = m
+			if m.Ebs == nil || m.Ebs.SnapshotID == "" {
+				continue
+			}
+			// The source image's snapshots come with its launch permission.
+			ss, err := tx.Snapshots().Get(src.Region, m.Ebs.SnapshotID)
+			if err != nil {
+				return err
+			}
+			if ss.State != openami.SnapshotCompleted {
+				return openami.Errorf(openami.IncorrectState, openami.ResourceSnapshot, "Snapshot '%s' of image %s is not completed.", ss.ID, src.ID)
+			}
+			snap := openami.Snapshot{
+				ID: ids.New("snap"), Region: p.Region, AccountID: p.AccountID, VolumeID: noVolume, VolumeSize: ss.VolumeSize,
+				State: openami.SnapshotCompleted, Progress: 100, Root: ss.Root, StartTime: now, Deadline: now, DataBytes: ss.DataBytes,
+				Description: fmt.Sprintf("Copied for DestinationAmi %s from SourceAmi %s for SourceSnapshot %s. Task created on %s.",
+					id, src.ID, ss.ID, now.Format("2006-01-02T15:04:05.000Z")),
+			}
+			if cross {
+				snap.State, snap.Progress, snap.Root, snap.DataBytes = openami.SnapshotPending, 0, openami.ZeroDigest, 0
+				snap.Deadline = now.Add(copyDeadline)
+				jobs = append(jobs, copyJob{ss, snap})
+			}
+			if err := tx.Snapshots().Create(snap); err != nil {
+				return err
+			}
+			m.Ebs.SnapshotID = snap.ID
+		}
+		if err := tx.Images().Create(img); err != nil {
+			return err
+		}
+		tags := in.Tags
+		if in.CopyImageTags && src.AccountID == p.AccountID {
+			srcTags, err := tx.Tags().Of(src.Region, src.AccountID, []string{src.ID})
+			if err != nil {
+				return err
+			}
+			tags = mergeTags(srcTags[src.ID], in.Tags)
+		}
+		if len(tags) > 0 {
+			if err := tx.Tags().Set(p.Region, p.AccountID, id, openami.ResourceImage, tags); err != nil {
+				return err
+			}
+		}
+		if in.ClientToken != "" {
+			return tx.Settings().Put(copyTokenSetting(p, in.ClientToken), []byte(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	for _, j := range jobs {
+		s.copyInBackground(j.src, j.dst)
+	}
+	s.completions.kick()
+	return id, nil
+}
