@@ -89,12 +89,69 @@ type runInstancesInput struct {
 	PrivateIPAddress                  string                  `query:"PrivateIpAddress"`
 	KernelID                          string                  `query:"KernelId"`
 	RamdiskID                         string                  `query:"RamdiskId"`
+	AdditionalInfo                    string                  `query:"AdditionalInfo"`
+	Ipv6AddressCount                  int                     `query:"Ipv6AddressCount"`
+
+	// Options tools send with their defaults. Those that would ask for
+	// something openami does not do are refused in runInstances.
+	HibernationOptions *struct {
+		Configured bool `query:"Configured"`
+	} `query:"HibernationOptions"`
+	CPUOptions *struct {
+		CoreCount      int    `query:"CoreCount"`
+		ThreadsPerCore int    `query:"ThreadsPerCore"`
+		AmdSevSnp      string `query:"AmdSevSnp"`
+	} `query:"CpuOptions"`
+	CapacityReservationSpecification *struct {
+		Preference string `query:"CapacityReservationPreference"`
+		Target     *struct {
+			ID       string `query:"CapacityReservationId"`
+			GroupArn string `query:"CapacityReservationResourceGroupArn"`
+		} `query:"CapacityReservationTarget"`
+	} `query:"CapacityReservationSpecification"`
+	EnclaveOptions *struct {
+		Enabled bool `query:"Enabled"`
+	} `query:"EnclaveOptions"`
+	MaintenanceOptions *struct {
+		AutoRecovery string `query:"AutoRecovery"`
+	} `query:"MaintenanceOptions"`
+	PrivateDNSNameOptions *struct {
+		HostnameType                    string `query:"HostnameType"`
+		EnableResourceNameDnsARecord    bool   `query:"EnableResourceNameDnsARecord"`
+		EnableResourceNameDnsAAAARecord bool   `query:"EnableResourceNameDnsAAAARecord"`
+	} `query:"PrivateDnsNameOptions"`
+	IamInstanceProfile *struct {
+		Arn  string `query:"Arn"`
+		Name string `query:"Name"`
+	} `query:"IamInstanceProfile"`
+	InstanceMarketOptions *struct {
+		MarketType string `query:"MarketType"`
+	} `query:"InstanceMarketOptions"`
+	LaunchTemplate *struct {
+		ID      string `query:"LaunchTemplateId"`
+		Name    string `query:"LaunchTemplateName"`
+		Version string `query:"Version"`
+	} `query:"LaunchTemplate"`
 }
 
 func (h *Handler) runInstances(c *call) (responder, error) {
 	var in runInstancesInput
 	if err := c.decode(&in); err != nil {
 		return nil, err
+	}
+	switch {
+	case in.HibernationOptions != nil && in.HibernationOptions.Configured:
+		return nil, openami.Errorf(openami.Unsupported, "", "Hibernation is not supported.")
+	case in.EnclaveOptions != nil && in.EnclaveOptions.Enabled:
+		return nil, openami.Errorf(openami.Unsupported, "", "Nitro Enclaves are not supported.")
+	case in.InstanceMarketOptions != nil && in.InstanceMarketOptions.MarketType != "":
+		return nil, openami.Errorf(openami.Unsupported, "", "Spot and capacity-block instances are not supported.")
+	case in.LaunchTemplate != nil:
+		return nil, openami.Errorf(openami.Unsupported, "", "Launch templates are not supported.")
+	case in.IamInstanceProfile != nil:
+		return nil, openami.Errorf(openami.Unsupported, "", "IAM instance profiles are not supported: openami has no IAM.")
+	case in.Ipv6AddressCount > 0:
+		return nil, openami.Errorf(openami.Unsupported, "", "IPv6 addresses are not supported.")
 	}
 	specs := tagSpecs(in.TagSpecifications)
 	allowed := []openami.ResourceType{openami.ResourceInstance, openami.ResourceVolume, "network-interface", "spot-instances-request", "elastic-gpu"}
