@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/openami/openami/api"
+	"github.com/openami/openami/nbd"
 	"github.com/openami/openami/service"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -80,6 +81,25 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 	e.svc.Start(ctx, log)
 	defer e.svc.Close()
 
+	// Attached volumes of running instances, over NBD on a unix socket
+	// that only this user may open: it is not authenticated.
+	nbdPath := filepath.Join(cfg.dataDir, "nbd.sock")
+	if err := os.Remove(nbdPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("nbd socket: %w", err)
+	}
+	nln, err := net.Listen("unix", nbdPath)
+	if err != nil {
+		return fmt.Errorf("nbd socket: %w", err)
+	}
+	if err := os.Chmod(nbdPath, 0o600); err != nil {
+		nln.Close()
+		return fmt.Errorf("nbd socket: %w", err)
+	}
+	nbdSrv := nbd.New(func(ctx context.Context, name string) (nbd.Export, error) {
+		return e.svc.OpenVolumeDevice(ctx, name)
+	}, log)
+	defer nbdSrv.Close()
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := &http.Server{
@@ -87,14 +107,16 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		ReadHeaderTimeout: 30 * time.Second,
 	}
 	fmt.Fprintf(os.Stderr, `openami listening on %s (data: %s, regions: %s)
+volumes of running instances are served over NBD at %s
 administrator account %s; its credentials are in %s
 point the aws CLI at it with:
   export AWS_CONFIG_FILE=%s AWS_SHARED_CREDENTIALS_FILE=%s AWS_PROFILE=openami
   aws ec2 describe-regions
-`, endpoint, cfg.dataDir, cfg.regions, admin.ID, credFile, confFile, credFile)
+`, endpoint, cfg.dataDir, cfg.regions, nbdPath, admin.ID, credFile, confFile, credFile)
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- nbdSrv.Serve(nln) }()
 	if debugListen != "" {
 		// The profiler on its own listener, never on the API's: it is
 		// unauthenticated.
