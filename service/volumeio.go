@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
@@ -214,16 +217,30 @@ func (d *VolumeDevice) flushLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	refs := make([]metadata.BlockRef, 0, len(d.dirty))
+	indexes := make([]int64, 0, len(d.dirty))
+	for index := range d.dirty {
+		indexes = append(indexes, index)
+	}
+	refs := make([]metadata.BlockRef, len(indexes))
+	stored := make([]*storedChunk, len(indexes))
 	var chunks []*storedChunk
+	// Hashing and compressing a block is the work of a flush: spread it
+	// over the cores.
 	store := func() error {
-		refs, chunks = refs[:0], chunks[:0]
-		for index, buf := range d.dirty {
-			dg, c, err := d.s.storeChunk(ctx, rb, buf)
-			if err != nil {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(runtime.GOMAXPROCS(0))
+		for k, index := range indexes {
+			g.Go(func() error {
+				dg, c, err := d.s.storeChunk(gctx, rb, d.dirty[index])
+				refs[k], stored[k] = metadata.BlockRef{Index: index, Digest: dg}, c
 				return err
-			}
-			refs = append(refs, metadata.BlockRef{Index: index, Digest: dg})
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		chunks = chunks[:0]
+		for _, c := range stored {
 			if c != nil {
 				chunks = append(chunks, c)
 			}
