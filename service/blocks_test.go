@@ -69,7 +69,7 @@ func newFixture(t *testing.T, dir0 string, clock *testClock) *fixture {
 		}
 		blobs[r.Name] = b
 	}
-	svc, err := New(context.Background(), Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, Clock: clock.now})
+	svc, err := New(context.Background(), Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, Clock: clock.now, LocalDir: dir0})
 	if err != nil {
 		t.Fatal(err)
 	}

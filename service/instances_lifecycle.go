@@ -387,8 +387,15 @@ func (s *Service) advance(ctx context.Context, i openami.Instance) error {
 			cur.State = openami.InstanceStopped
 			return nil
 		}
+		// Instance-store data does not survive a stop.
+		if err := s.removeInstanceStores(i.ID); err != nil {
+			return err
+		}
 	case openami.InstanceShuttingDown:
 		if err := s.runtime.Terminate(ctx, i); err != nil {
+			return err
+		}
+		if err := s.removeInstanceStores(i.ID); err != nil {
 			return err
 		}
 		next = func(cur *openami.Instance, tx metadata.Tx) error { return s.terminated(tx, cur, now) }

@@ -38,6 +38,9 @@ type Config struct {
 	Clock openami.Clock
 	// Runtime runs instances; nil means NoneRuntime.
 	Runtime Runtime
+	// LocalDir is this server's own directory (the data directory), where
+	// instance-store disks live; empty means they cannot be served.
+	LocalDir string
 }
 
 // Service implements openami's operations over a metadata store.
@@ -51,6 +54,7 @@ type Service struct {
 	maps        *blockstore.Maps
 	completions *completer
 	runtime     Runtime
+	localDir    string
 
 	devicesMu sync.Mutex
 	devices   map[string]*VolumeDevice // open volume devices, by volume id
@@ -80,7 +84,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		s.blockStores[r.Name] = &regionBlocks{name: r.Name, chunks: blockstore.NewChunks(b)}
 	}
 	s.completions = newCompleter(s)
-	s.runtime = cfg.Runtime
+	s.runtime, s.localDir = cfg.Runtime, cfg.LocalDir
 	if s.runtime == nil {
 		s.runtime = NoneRuntime{}
 	}

@@ -99,7 +99,7 @@ func (c *config) open(ctx context.Context) (*env, error) {
 		store.Close()
 		return nil, err
 	}
-	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs})
+	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: c.dataDir})
 	if err != nil {
 		store.Close()
 		return nil, err

@@ -96,7 +96,7 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		return fmt.Errorf("nbd socket: %w", err)
 	}
 	nbdSrv := nbd.New(func(ctx context.Context, name string) (nbd.Export, error) {
-		return e.svc.OpenVolumeDevice(ctx, name)
+		return e.svc.OpenDevice(ctx, name)
 	}, log)
 	defer nbdSrv.Close()
 

@@ -86,7 +86,7 @@ func start(t *testing.T, kind string) *server {
 			t.Fatal(err)
 		}
 	}
-	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs})
+	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: dir0})
 	if err != nil {
 		t.Fatal(err)
 	}
