@@ -113,6 +113,27 @@ ami=$(aws ec2 register-image --name smoke-image --root-device-name /dev/xvda \
 check "register-image" bash -c "echo '$ami' | grep -q '^ami-'"
 check "describe-images --owners self" bash -c "aws ec2 describe-images --owners self --query 'Images[0].State' --output text | grep -qx available"
 check "modify-image-attribute" aws ec2 modify-image-attribute --image-id "$ami" --launch-permission "Add=[{UserId=123456789012}]"
+# The README's instance commands.
+iid=$(aws ec2 run-instances --image-id "$ami" --instance-type t3.micro --key-name smoke --query 'Instances[0].InstanceId' --output text)
+check "run-instances" bash -c "echo '$iid' | grep -q '^i-'"
+check "wait instance-running" aws ec2 wait instance-running --instance-ids "$iid"
+check "describe-instances by state" bash -c "aws ec2 describe-instances --filters Name=instance-state-name,Values=running --query 'Reservations[0].Instances[0].InstanceId' --output text | grep -qx $iid"
+golden=$(aws ec2 create-image --instance-id "$iid" --name smoke-golden --query ImageId --output text)
+check "create-image" bash -c "echo '$golden' | grep -q '^ami-'"
+check "wait image-available" aws ec2 wait image-available --image-ids "$golden"
+check "nbd socket is private" test "$(stat -c %a "$data/nbd.sock")" = 600
+check "boto3 instances" python3 - "$iid" "$golden" <<'PY'
+import sys, boto3
+ec2 = boto3.Session(profile_name="openami").client("ec2")
+inst = ec2.describe_instances(InstanceIds=[sys.argv[1]])["Reservations"][0]["Instances"][0]
+assert inst["State"]["Name"] == "running" and inst["KeyName"] == "smoke", inst
+img = ec2.describe_images(ImageIds=[sys.argv[2]])["Images"][0]
+assert img["SourceInstanceId"] == sys.argv[1], img
+ec2.stop_instances(InstanceIds=[sys.argv[1]])
+ec2.get_waiter("instance_stopped").wait(InstanceIds=[sys.argv[1]], WaiterConfig={"Delay": 1})
+PY
+check "terminate-instances" aws ec2 terminate-instances --instance-ids "$iid"
+check "wait instance-terminated" aws ec2 wait instance-terminated --instance-ids "$iid"
 check "deregister-image --delete-associated-snapshots" aws ec2 deregister-image --image-id "$ami" --delete-associated-snapshots
 check "gc while serving" "$bin" gc --data-dir "$data"
 check "fsck finds no damage" "$bin" fsck --data-dir "$data"
