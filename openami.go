@@ -79,6 +79,22 @@ const (
 	// ResourceZoneMismatch: a volume and an instance in different
 	// availability zones.
 	ResourceZoneMismatch ResourceType = "zone-mismatch"
+	// ResourceKMSKey and ResourceKMSAlias: a KMS key and a KMS alias.
+	ResourceKMSKey   ResourceType = "kms-key"
+	ResourceKMSAlias ResourceType = "kms-alias"
+	// ResourceKMSKeyDisabled: a KMS key that is disabled (IncorrectState).
+	ResourceKMSKeyDisabled ResourceType = "kms-key-disabled"
+	// ResourceKeyPolicy: a KMS key policy document.
+	ResourceKeyPolicy ResourceType = "kms-key-policy"
+	// ResourceCiphertext: a KMS ciphertext blob, or the encryption context
+	// authenticated with it.
+	ResourceCiphertext ResourceType = "kms-ciphertext"
+	// ResourceIncorrectKey: a KMS key that is not the one that encrypted a
+	// ciphertext.
+	ResourceIncorrectKey ResourceType = "kms-incorrect-key"
+	// ResourceKeyUsage: an algorithm or operation the key's usage does not
+	// allow.
+	ResourceKeyUsage ResourceType = "kms-key-usage"
 )
 
 // Clock returns the current time. Services take one so that tests can move

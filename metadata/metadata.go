@@ -21,6 +21,7 @@ package metadata
 
 import (
 	"context"
+	"time"
 
 	"github.com/openami/openami"
 )
@@ -58,6 +59,7 @@ type Tx interface {
 	Nodes() Nodes
 	Images() Images
 	Instances() Instances
+	Keys() Keys
 }
 
 // Accounts records accounts and their access keys.
@@ -452,4 +454,52 @@ type Instances interface {
 	Delete(region, id string) error
 	// List returns the region's instances that q selects.
 	List(region string, q InstanceQuery) ([]openami.Instance, error)
+}
+
+// AliasQuery selects KMS aliases of one account and region, in name order.
+type AliasQuery struct {
+	// KeyID keeps the aliases of that key ("" for every key).
+	KeyID string
+	// After returns aliases with names strictly greater.
+	After string
+	// Limit is the most aliases returned; 0 means no limit.
+	Limit int
+}
+
+// Keys records KMS keys and their aliases. Key ids are unique across
+// regions and accounts; alias names are unique within an account and
+// region.
+type Keys interface {
+	// Create records a key. Duplicate if the id is taken.
+	Create(k openami.Key) error
+	// Get returns the key with the id in the region, whichever account
+	// owns it. NotFound if none.
+	Get(region, id string) (openami.Key, error)
+	// Update replaces every field of the key with the id k.ID except ID,
+	// Region, AccountID, CreatedAt and SealedMaterial. NotFound if none.
+	Update(k openami.Key) error
+	// Delete removes a key and every alias that names it. NotFound if
+	// none.
+	Delete(region, id string) error
+	// List returns up to limit (0: all) of the account's keys in the
+	// region with ids greater than after, in id order.
+	List(region, accountID, after string, limit int) ([]openami.Key, error)
+	// DueForDeletion returns up to limit (0: all) keys of the region
+	// pending deletion with a deletion date at or before t, in id order.
+	DueForDeletion(region string, t time.Time, limit int) ([]openami.Key, error)
+
+	// CreateAlias records an alias. Duplicate if the account has an alias
+	// of that name in the region; NotFound if its target key does not
+	// exist in the region.
+	CreateAlias(a openami.KeyAlias) error
+	// Alias returns an alias of the account in the region. NotFound if
+	// none.
+	Alias(region, accountID, name string) (openami.KeyAlias, error)
+	// UpdateAlias points an existing alias at a.TargetKeyID and sets its
+	// UpdatedAt. NotFound if the alias or the key does not exist.
+	UpdateAlias(a openami.KeyAlias) error
+	// DeleteAlias removes an alias. NotFound if none.
+	DeleteAlias(region, accountID, name string) error
+	// Aliases returns the account's aliases in the region that q selects.
+	Aliases(region, accountID string, q AliasQuery) ([]openami.KeyAlias, error)
 }

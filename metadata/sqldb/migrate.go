@@ -278,6 +278,39 @@ ALTER TABLE volumes ADD COLUMN attach_time BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE volumes ADD COLUMN delete_on_termination BOOLEAN NOT NULL DEFAULT FALSE;
 CREATE INDEX volumes_by_instance ON volumes (instance_id, device);
 `},
+	{Version: 7, Name: "kms keys", SQL: `
+-- A KMS key: the columns its listings select on, the key material sealed
+-- by the master key, and the rest of openami.Key (description, usage,
+-- spec, policy, tags, pending window) as the JSON doc. Key ids are UUIDs,
+-- unique across regions and accounts. kms_keys_by_owner serves ListKeys,
+-- kms_keys_by_deletion the sweep of keys whose waiting period is over.
+CREATE TABLE kms_keys (
+	region          {{text}} NOT NULL,
+	account_id      {{text}} NOT NULL,
+	id              {{text}} NOT NULL PRIMARY KEY,
+	state           {{text}} NOT NULL CHECK (state IN ('Enabled', 'Disabled', 'PendingDeletion')),
+	deletion_date   BIGINT NOT NULL,
+	created_at      BIGINT NOT NULL,
+	sealed_material {{blob}} NOT NULL,
+	doc             {{text}} NOT NULL
+);
+CREATE INDEX kms_keys_by_owner ON kms_keys (region, account_id, id);
+CREATE INDEX kms_keys_by_deletion ON kms_keys (region, state, deletion_date, id);
+
+-- An alias (alias/NAME) of a key of the same account and region.
+-- kms_aliases_by_key serves ListAliases with a KeyId and the deletion of
+-- a key's aliases with it.
+CREATE TABLE kms_aliases (
+	region        {{text}} NOT NULL,
+	account_id    {{text}} NOT NULL,
+	name          {{text}} NOT NULL,
+	target_key_id {{text}} NOT NULL REFERENCES kms_keys (id),
+	created_at    BIGINT NOT NULL,
+	updated_at    BIGINT NOT NULL,
+	PRIMARY KEY (region, account_id, name)
+);
+CREATE INDEX kms_aliases_by_key ON kms_aliases (target_key_id, name);
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.

@@ -189,6 +189,7 @@ func (t *tx) Nodes() metadata.Nodes   { return nodes{t} }
 func (t *tx) Images() metadata.Images { return images{t} }
 
 func (t *tx) Instances() metadata.Instances { return instances{t} }
+func (t *tx) Keys() metadata.Keys           { return kmsKeys{t} }
 
 var errTxDone = errors.New("transaction used after its function returned")
 

@@ -25,6 +25,7 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	4: check4,
 	5: check5,
 	6: check6,
+	7: check7,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -610,4 +611,44 @@ state, base, multi_attach, encrypted, kms_key_id, client_token, created_at) VALU
 		t.Errorf("volumes of i-1: %q, want [vol-1]", got)
 	}
 	mustFail(t, db, d, false, `UPDATE volumes SET instance_id = NULL WHERE id = ?`, "vol-1")
+}
+
+// check7 tests the KMS tables: key ids are unique across regions, states
+// are checked, an alias name is unique per account and region and must
+// name an existing key, and the indexes serve the listings by owner,
+// deletion date and target key.
+func check7(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const (
+		key = `INSERT INTO kms_keys (region, account_id, id, state, deletion_date, created_at, sealed_material, doc)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+		alias = `INSERT INTO kms_aliases (region, account_id, name, target_key_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`
+	)
+	sealed := []byte{1, 2, 3}
+	mustExec(t, db, d, key, "r1", "111111111111", "k-2", "Enabled", 0, 1, sealed, "{}")
+	mustExec(t, db, d, key, "r1", "111111111111", "k-1", "PendingDeletion", 50, 1, sealed, "{}")
+	mustExec(t, db, d, key, "r1", "222222222222", "k-3", "PendingDeletion", 10, 1, sealed, "{}")
+	mustFail(t, db, d, true, key, "r2", "111111111111", "k-1", "Enabled", 0, 1, sealed, "{}")
+	mustFail(t, db, d, false, key, "r1", "111111111111", "k-4", "Creating", 0, 1, sealed, "{}")
+	mustFail(t, db, d, false, key, "r1", "111111111111", "k-4", "Enabled", 0, 1, nil, "{}")
+	mustFail(t, db, d, false, key, "r1", "111111111111", "k-4", "Enabled", 0, 1, sealed, nil)
+	got := queryStrings(t, db, d, `SELECT id FROM kms_keys WHERE region = ? AND account_id = ? AND id > ? ORDER BY id`, "r1", "111111111111", "")
+	if !slices.Equal(got, []string{"k-1", "k-2"}) {
+		t.Errorf("keys of an account: %q, want [k-1 k-2]", got)
+	}
+	got = queryStrings(t, db, d, `SELECT id FROM kms_keys WHERE region = ? AND state = ? AND deletion_date <= ? ORDER BY id`, "r1", "PendingDeletion", 20)
+	if !slices.Equal(got, []string{"k-3"}) {
+		t.Errorf("keys due for deletion: %q, want [k-3]", got)
+	}
+
+	mustExec(t, db, d, alias, "r1", "111111111111", "alias/b", "k-2", 1, 1)
+	mustExec(t, db, d, alias, "r1", "111111111111", "alias/a", "k-2", 1, 1)
+	mustExec(t, db, d, alias, "r1", "222222222222", "alias/a", "k-3", 1, 1)
+	mustExec(t, db, d, alias, "r2", "111111111111", "alias/a", "k-1", 1, 1)
+	mustFail(t, db, d, true, alias, "r1", "111111111111", "alias/a", "k-1", 1, 1)
+	mustFail(t, db, d, false, alias, "r1", "111111111111", "alias/c", "k-none", 1, 1)
+	got = queryStrings(t, db, d, `SELECT name FROM kms_aliases WHERE target_key_id = ? ORDER BY name`, "k-2")
+	if !slices.Equal(got, []string{"alias/a", "alias/b"}) {
+		t.Errorf("aliases of k-2: %q, want [alias/a alias/b]", got)
+	}
+	mustFail(t, db, d, false, `DELETE FROM kms_keys WHERE id = ?`, "k-2")
 }
