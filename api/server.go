@@ -2,7 +2,8 @@
 // serves every protocol: the server authenticates the request's SigV4
 // signature, finds the caller's account, checks the region named by the
 // credential scope, and hands the request to the protocol named by the
-// scope's service — ec2 (api/ec2) or sts (api/sts); ebs and kms join later.
+// scope's service — ec2 (api/ec2), sts (api/sts), ebs (api/ebs), rbin
+// (api/rbin) or kms (api/kms).
 //
 // The api packages are the only ones that know wire names, XML and JSON
 // shapes and error codes. They decide nothing: every rule is in package
@@ -26,6 +27,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/api/ebs"
 	"github.com/openami/openami/api/ec2"
+	"github.com/openami/openami/api/kms"
 	"github.com/openami/openami/api/rbin"
 	"github.com/openami/openami/api/sigv4"
 	"github.com/openami/openami/api/sts"
@@ -73,6 +75,7 @@ func New(svc *service.Service, log *slog.Logger, reg *prometheus.Registry) *Serv
 			"sts":  sts.New(svc),
 			"ebs":  ebs.New(svc),
 			"rbin": rbin.New(svc),
+			"kms":  kms.New(svc),
 		},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "openami_requests_total",

@@ -1,0 +1,119 @@
+package kms
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/api/sigv4"
+)
+
+// This file is the one place that turns openami errors into KMS
+// exceptions: {"__type": "NotFoundException", "message": "..."}, HTTP 400
+// for the caller's faults and 500 for the server's.
+
+var errUnknownOperation = errors.New("unknown operation")
+
+// serializationError is a request body that does not decode.
+type serializationError struct{ msg string }
+
+func (e *serializationError) Error() string { return e.msg }
+
+// exception is an error as KMS reports it.
+type exception struct {
+	Status int
+	Type   string
+	Msg    string
+}
+
+// authTypes maps signature failures to the exceptions of AWS's JSON
+// protocols.
+var authTypes = map[sigv4.Failure]string{
+	sigv4.Missing:     "MissingAuthenticationTokenException",
+	sigv4.Incomplete:  "IncompleteSignatureException",
+	sigv4.Mismatch:    "InvalidSignatureException",
+	sigv4.Expired:     "InvalidSignatureException",
+	sigv4.Unsupported: "IncompleteSignatureException",
+	sigv4.UnknownKey:  "UnrecognizedClientException",
+	sigv4.BadRegion:   "InvalidSignatureException",
+}
+
+// exceptionType maps a class, refined by resource type where KMS distinguishes, to
+// an exception type. Classes not listed are ValidationException.
+func exceptionType(oe *openami.Error) string {
+	switch oe.Class {
+	case openami.NotFound:
+		return "NotFoundException"
+	case openami.Duplicate:
+		return "AlreadyExistsException"
+	case openami.Unauthorized:
+		if oe.Resource == openami.ResourceKMSAlias {
+			return "NotAuthorizedException"
+		}
+		return "AccessDeniedException"
+	case openami.IncorrectState:
+		if oe.Resource == openami.ResourceKMSKeyDisabled {
+			return "DisabledException"
+		}
+		return "KMSInvalidStateException"
+	case openami.LimitExceeded:
+		return "LimitExceededException"
+	case openami.Unsupported:
+		return "UnsupportedOperationException"
+	case openami.InvalidToken:
+		return "InvalidMarkerException"
+	case openami.DryRun:
+		return "DryRunOperationException"
+	}
+	switch oe.Resource {
+	case openami.ResourceCiphertext:
+		return "InvalidCiphertextException"
+	case openami.ResourceKeyPolicy:
+		return "MalformedPolicyDocumentException"
+	case openami.ResourceIncorrectKey:
+		return "IncorrectKeyException"
+	case openami.ResourceKeyUsage:
+		return "InvalidKeyUsageException"
+	case openami.ResourceTag:
+		return "TagException"
+	}
+	return "ValidationException"
+}
+
+func toException(err error) exception {
+	var (
+		ae *sigv4.Error
+		oe *openami.Error
+	)
+	switch {
+	case errors.As(err, &ae):
+		return exception{http.StatusBadRequest, authTypes[ae.Failure], ae.Message}
+	case errors.Is(err, errUnknownOperation):
+		return exception{http.StatusBadRequest, "UnknownOperationException", ""}
+	case errors.As(err, new(*serializationError)):
+		return exception{http.StatusBadRequest, "SerializationException", err.Error()}
+	case errors.As(err, &oe) && oe.Class != openami.Internal:
+		status := http.StatusBadRequest
+		if oe.Class == openami.DryRun {
+			status = http.StatusPreconditionFailed
+		}
+		return exception{status, exceptionType(oe), oe.Message}
+	}
+	return exception{http.StatusInternalServerError, "KMSInternalException", "An internal error has occurred."}
+}
+
+// WriteError answers with err as a KMS exception and returns its type.
+func (h *Handler) WriteError(w http.ResponseWriter, requestID string, err error) string {
+	e := toException(err)
+	body := map[string]string{"__type": e.Type}
+	if e.Msg != "" {
+		body["message"] = e.Msg
+	}
+	b, _ := json.Marshal(body)
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("X-Amzn-ErrorType", e.Type)
+	w.WriteHeader(e.Status)
+	w.Write(b)
+	return e.Type
+}

@@ -1,0 +1,591 @@
+// Package kms serves the part of the AWS Key Management Service API
+// (version 2014-11-01, JSON 1.1, signed service "kms") that symmetric keys
+// need: keys and their life cycle, aliases, key policies, tags, and
+// Encrypt, Decrypt, ReEncrypt and GenerateDataKey(WithoutPlaintext). The
+// operation is named by the X-Amz-Target header (TrentService.Operation).
+// Every rule is in package service; docs/KMS.md describes the subset.
+package kms
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/service"
+)
+
+const (
+	contentType  = "application/x-amz-json-1.1"
+	targetPrefix = "TrentService."
+)
+
+// Handler serves the KMS protocol.
+type Handler struct {
+	svc *service.Service
+	ops map[string]operation
+}
+
+// operation decodes a request body, calls the service and returns the
+// value to encode.
+type operation func(h *Handler, q *request) (any, error)
+
+// request is one KMS call on its way through.
+type request struct {
+	r    *http.Request
+	body []byte
+	p    openami.Principal
+}
+
+// decode unmarshals the body into v; an empty body is an empty object.
+func (q *request) decode(v any) error {
+	body := bytes.TrimSpace(q.body)
+	if len(body) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return &serializationError{msg: "The request body could not be read: " + err.Error()}
+	}
+	return nil
+}
+
+// New returns the KMS protocol handler.
+func New(svc *service.Service) *Handler {
+	return &Handler{svc: svc, ops: map[string]operation{
+		"CreateKey":                       (*Handler).createKey,
+		"DescribeKey":                     (*Handler).describeKey,
+		"ListKeys":                        (*Handler).listKeys,
+		"EnableKey":                       (*Handler).enableKey,
+		"DisableKey":                      (*Handler).disableKey,
+		"ScheduleKeyDeletion":             (*Handler).scheduleKeyDeletion,
+		"CancelKeyDeletion":               (*Handler).cancelKeyDeletion,
+		"UpdateKeyDescription":            (*Handler).updateKeyDescription,
+		"GetKeyPolicy":                    (*Handler).getKeyPolicy,
+		"PutKeyPolicy":                    (*Handler).putKeyPolicy,
+		"ListKeyPolicies":                 (*Handler).listKeyPolicies,
+		"GetKeyRotationStatus":            (*Handler).getKeyRotationStatus,
+		"CreateAlias":                     (*Handler).createAlias,
+		"UpdateAlias":                     (*Handler).updateAlias,
+		"DeleteAlias":                     (*Handler).deleteAlias,
+		"ListAliases":                     (*Handler).listAliases,
+		"TagResource":                     (*Handler).tagResource,
+		"UntagResource":                   (*Handler).untagResource,
+		"ListResourceTags":                (*Handler).listResourceTags,
+		"Encrypt":                         (*Handler).encrypt,
+		"Decrypt":                         (*Handler).decrypt,
+		"ReEncrypt":                       (*Handler).reEncrypt,
+		"GenerateDataKey":                 (*Handler).generateDataKey,
+		"GenerateDataKeyWithoutPlaintext": (*Handler).generateDataKeyWithoutPlaintext,
+	}}
+}
+
+// Serve answers an authenticated KMS request. It returns the operation,
+// the error code it answered with ("" on success) and the error.
+func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, body []byte, p openami.Principal, requestID string) (string, string, error) {
+	name, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
+	op := h.ops[name]
+	if !ok || op == nil || r.Method != http.MethodPost {
+		return name, h.WriteError(w, requestID, errUnknownOperation), errUnknownOperation
+	}
+	out, err := op(h, &request{r: r, body: body, p: p})
+	if err == nil {
+		var b []byte
+		if b, err = json.Marshal(out); err == nil {
+			w.Header().Set("Content-Type", contentType)
+			w.WriteHeader(http.StatusOK)
+			w.Write(b)
+			return name, "", nil
+		}
+	}
+	return name, h.WriteError(w, requestID, err), err
+}
+
+// epoch formats a time as JSON 1.1 timestamps are: seconds since the
+// epoch, as a JSON number.
+func epoch(t time.Time) json.Number {
+	return json.Number(strconv.FormatFloat(float64(t.UnixMilli())/1000, 'f', -1, 64))
+}
+
+func epochPtr(t time.Time) *json.Number {
+	if t.IsZero() {
+		return nil
+	}
+	n := epoch(t)
+	return &n
+}
+
+type tag struct {
+	TagKey   string `json:"TagKey"`
+	TagValue string `json:"TagValue"`
+}
+
+func tagsIn(in []tag) []openami.Tag {
+	out := make([]openami.Tag, len(in))
+	for i, t := range in {
+		out[i] = openami.Tag{Key: t.TagKey, Value: t.TagValue}
+	}
+	return out
+}
+
+func tagsOut(in []openami.Tag) []tag {
+	out := make([]tag, len(in))
+	for i, t := range in {
+		out[i] = tag{t.Key, t.Value}
+	}
+	return out
+}
+
+// keyMetadata is the KeyMetadata shape.
+type keyMetadata struct {
+	AWSAccountID                string       `json:"AWSAccountId"`
+	KeyID                       string       `json:"KeyId"`
+	Arn                         string       `json:"Arn"`
+	CreationDate                json.Number  `json:"CreationDate"`
+	Enabled                     bool         `json:"Enabled"`
+	Description                 string       `json:"Description"`
+	KeyUsage                    string       `json:"KeyUsage"`
+	KeyState                    string       `json:"KeyState"`
+	DeletionDate                *json.Number `json:"DeletionDate,omitempty"`
+	Origin                      string       `json:"Origin"`
+	KeyManager                  string       `json:"KeyManager"`
+	CustomerMasterKeySpec       string       `json:"CustomerMasterKeySpec"`
+	KeySpec                     string       `json:"KeySpec"`
+	EncryptionAlgorithms        []string     `json:"EncryptionAlgorithms"`
+	MultiRegion                 bool         `json:"MultiRegion"`
+	PendingDeletionWindowInDays int          `json:"PendingDeletionWindowInDays,omitempty"`
+}
+
+func metadataOf(k openami.Key) keyMetadata {
+	return keyMetadata{
+		AWSAccountID: k.AccountID, KeyID: k.ID, Arn: k.ARN(), CreationDate: epoch(k.CreatedAt),
+		Enabled: k.State == openami.KeyEnabled, Description: k.Description, KeyUsage: k.Usage,
+		KeyState: string(k.State), DeletionDate: epochPtr(k.DeletionDate), Origin: "AWS_KMS",
+		KeyManager: "CUSTOMER", CustomerMasterKeySpec: k.Spec, KeySpec: k.Spec,
+		EncryptionAlgorithms: []string{"SYMMETRIC_DEFAULT"}, PendingDeletionWindowInDays: k.PendingWindowDays,
+	}
+}
+
+type keyMetadataOutput struct {
+	KeyMetadata keyMetadata `json:"KeyMetadata"`
+}
+
+// keyInput is the input of every operation that takes only a KeyId.
+type keyInput struct {
+	KeyID       string   `json:"KeyId"`
+	GrantTokens []string `json:"GrantTokens"`
+}
+
+type empty struct{}
+
+func (h *Handler) createKey(q *request) (any, error) {
+	var in struct {
+		Policy                         string `json:"Policy"`
+		Description                    string `json:"Description"`
+		KeyUsage                       string `json:"KeyUsage"`
+		CustomerMasterKeySpec          string `json:"CustomerMasterKeySpec"`
+		KeySpec                        string `json:"KeySpec"`
+		Origin                         string `json:"Origin"`
+		CustomKeyStoreID               string `json:"CustomKeyStoreId"`
+		BypassPolicyLockoutSafetyCheck bool   `json:"BypassPolicyLockoutSafetyCheck"`
+		Tags                           []tag  `json:"Tags"`
+		MultiRegion                    bool   `json:"MultiRegion"`
+		XksKeyID                       string `json:"XksKeyId"`
+	}
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	k, err := h.svc.CreateKey(q.r.Context(), q.p, service.CreateKeyInput{
+		Description: in.Description, Policy: in.Policy, KeyUsage: in.KeyUsage, KeySpec: in.KeySpec,
+		CustomerMasterKeySpec: in.CustomerMasterKeySpec, Origin: in.Origin, CustomKeyStoreID: in.CustomKeyStoreID,
+		XksKeyID: in.XksKeyID, MultiRegion: in.MultiRegion, BypassPolicyLockoutSafetyCheck: in.BypassPolicyLockoutSafetyCheck,
+		Tags: tagsIn(in.Tags),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return keyMetadataOutput{metadataOf(k)}, nil
+}
+
+func (h *Handler) describeKey(q *request) (any, error) {
+	var in keyInput
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	k, err := h.svc.DescribeKey(q.r.Context(), q.p, in.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	return keyMetadataOutput{metadataOf(k)}, nil
+}
+
+type listInput struct {
+	Limit  int    `json:"Limit"`
+	Marker string `json:"Marker"`
+}
+
+type keyListEntry struct {
+	KeyID  string `json:"KeyId"`
+	KeyArn string `json:"KeyArn"`
+}
+
+func (h *Handler) listKeys(q *request) (any, error) {
+	var in listInput
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	keys, next, err := h.svc.ListKeys(q.r.Context(), q.p, in.Limit, in.Marker)
+	if err != nil {
+		return nil, err
+	}
+	out := struct {
+		Keys       []keyListEntry `json:"Keys"`
+		NextMarker string         `json:"NextMarker,omitempty"`
+		Truncated  bool           `json:"Truncated"`
+	}{Keys: []keyListEntry{}, NextMarker: next, Truncated: next != ""}
+	for _, k := range keys {
+		out.Keys = append(out.Keys, keyListEntry{k.ID, k.ARN()})
+	}
+	return out, nil
+}
+
+func (h *Handler) enableKey(q *request) (any, error) {
+	var in keyInput
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	return empty{}, h.svc.EnableKey(q.r.Context(), q.p, in.KeyID)
+}
+
+func (h *Handler) disableKey(q *request) (any, error) {
+	var in keyInput
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	return empty{}, h.svc.DisableKey(q.r.Context(), q.p, in.KeyID)
+}
+
+func (h *Handler) scheduleKeyDeletion(q *request) (any, error) {
+	var in struct {
+		KeyID               string `json:"KeyId"`
+		PendingWindowInDays *int   `json:"PendingWindowInDays"`
+	}
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	k, err := h.svc.ScheduleKeyDeletion(q.r.Context(), q.p, in.KeyID, in.PendingWindowInDays)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		KeyID               string      `json:"KeyId"`
+		DeletionDate        json.Number `json:"DeletionDate"`
+		KeyState            string      `json:"KeyState"`
+		PendingWindowInDays int         `json:"PendingWindowInDays"`
+	}{k.ARN(), epoch(k.DeletionDate), string(k.State), k.PendingWindowDays}, nil
+}
+
+func (h *Handler) cancelKeyDeletion(q *request) (any, error) {
+	var in keyInput
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	k, err := h.svc.CancelKeyDeletion(q.r.Context(), q.p, in.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		KeyID string `json:"KeyId"`
+	}{k.ARN()}, nil
+}
+
+func (h *Handler) updateKeyDescription(q *request) (any, error) {
+	var in struct {
+		KeyID       string `json:"KeyId"`
+		Description string `json:"Description"`
+	}
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	return empty{}, h.svc.UpdateKeyDescription(q.r.Context(), q.p, in.KeyID, in.Description)
+}
+
+func (h *Handler) getKeyPolicy(q *request) (any, error) {
+	var in struct {
+		KeyID      string `json:"KeyId"`
+		PolicyName string `json:"PolicyName"`
+	}
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	policy, err := h.svc.KeyPolicy(q.r.Context(), q.p, in.KeyID, in.PolicyName)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		Policy     string `json:"Policy"`
+		PolicyName string `json:"PolicyName"`
+	}{policy, "default"}, nil
+}
+
+func (h *Handler) putKeyPolicy(q *request) (any, error) {
+	var in struct {
+		KeyID                          string `json:"KeyId"`
+		PolicyName                     string `json:"PolicyName"`
+		Policy                         string `json:"Policy"`
+		BypassPolicyLockoutSafetyCheck bool   `json:"BypassPolicyLockoutSafetyCheck"`
+	}
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	return empty{}, h.svc.PutKeyPolicy(q.r.Context(), q.p, in.KeyID, in.PolicyName, in.Policy, in.BypassPolicyLockoutSafetyCheck)
+}
+
+func (h *Handler) listKeyPolicies(q *request) (any, error) {
+	var in keyInput
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	names, err := h.svc.KeyPolicyNames(q.r.Context(), q.p, in.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		PolicyNames []string `json:"PolicyNames"`
+		Truncated   bool     `json:"Truncated"`
+	}{names, false}, nil
+}
+
+func (h *Handler) getKeyRotationStatus(q *request) (any, error) {
+	var in keyInput
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	on, err := h.svc.KeyRotationStatus(q.r.Context(), q.p, in.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		KeyRotationEnabled bool `json:"KeyRotationEnabled"`
+	}{on}, nil
+}
+
+type aliasInput struct {
+	AliasName   string `json:"AliasName"`
+	TargetKeyID string `json:"TargetKeyId"`
+}
+
+func (h *Handler) createAlias(q *request) (any, error) {
+	var in aliasInput
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	return empty{}, h.svc.CreateAlias(q.r.Context(), q.p, in.AliasName, in.TargetKeyID)
+}
+
+func (h *Handler) updateAlias(q *request) (any, error) {
+	var in aliasInput
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	return empty{}, h.svc.UpdateAlias(q.r.Context(), q.p, in.AliasName, in.TargetKeyID)
+}
+
+func (h *Handler) deleteAlias(q *request) (any, error) {
+	var in aliasInput
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	return empty{}, h.svc.DeleteAlias(q.r.Context(), q.p, in.AliasName)
+}
+
+type aliasListEntry struct {
+	AliasName       string      `json:"AliasName"`
+	AliasArn        string      `json:"AliasArn"`
+	TargetKeyID     string      `json:"TargetKeyId"`
+	CreationDate    json.Number `json:"CreationDate"`
+	LastUpdatedDate json.Number `json:"LastUpdatedDate"`
+}
+
+func (h *Handler) listAliases(q *request) (any, error) {
+	var in struct {
+		listInput
+		KeyID string `json:"KeyId"`
+	}
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	aliases, next, err := h.svc.ListAliases(q.r.Context(), q.p, in.KeyID, in.Limit, in.Marker)
+	if err != nil {
+		return nil, err
+	}
+	out := struct {
+		Aliases    []aliasListEntry `json:"Aliases"`
+		NextMarker string           `json:"NextMarker,omitempty"`
+		Truncated  bool             `json:"Truncated"`
+	}{Aliases: []aliasListEntry{}, NextMarker: next, Truncated: next != ""}
+	for _, a := range aliases {
+		out.Aliases = append(out.Aliases, aliasListEntry{a.Name, a.ARN(), a.TargetKeyID, epoch(a.CreatedAt), epoch(a.UpdatedAt)})
+	}
+	return out, nil
+}
+
+func (h *Handler) tagResource(q *request) (any, error) {
+	var in struct {
+		KeyID string `json:"KeyId"`
+		Tags  []tag  `json:"Tags"`
+	}
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	return empty{}, h.svc.TagKey(q.r.Context(), q.p, in.KeyID, tagsIn(in.Tags))
+}
+
+func (h *Handler) untagResource(q *request) (any, error) {
+	var in struct {
+		KeyID   string   `json:"KeyId"`
+		TagKeys []string `json:"TagKeys"`
+	}
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	return empty{}, h.svc.UntagKey(q.r.Context(), q.p, in.KeyID, in.TagKeys)
+}
+
+func (h *Handler) listResourceTags(q *request) (any, error) {
+	var in struct {
+		KeyID string `json:"KeyId"`
+		listInput
+	}
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	tags, err := h.svc.KeyTags(q.r.Context(), q.p, in.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		Tags      []tag `json:"Tags"`
+		Truncated bool  `json:"Truncated"`
+	}{tagsOut(tags), false}, nil
+}
+
+func (h *Handler) encrypt(q *request) (any, error) {
+	var in struct {
+		KeyID               string            `json:"KeyId"`
+		Plaintext           []byte            `json:"Plaintext"`
+		EncryptionContext   map[string]string `json:"EncryptionContext"`
+		EncryptionAlgorithm string            `json:"EncryptionAlgorithm"`
+		DryRun              bool              `json:"DryRun"`
+	}
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	blob, k, err := h.svc.Encrypt(q.r.Context(), q.p, service.EncryptInput{KeyID: in.KeyID, Plaintext: in.Plaintext,
+		Context: in.EncryptionContext, Algorithm: in.EncryptionAlgorithm, DryRun: in.DryRun})
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		CiphertextBlob      []byte `json:"CiphertextBlob"`
+		KeyID               string `json:"KeyId"`
+		EncryptionAlgorithm string `json:"EncryptionAlgorithm"`
+	}{blob, k.ARN(), "SYMMETRIC_DEFAULT"}, nil
+}
+
+func (h *Handler) decrypt(q *request) (any, error) {
+	var in struct {
+		CiphertextBlob      []byte            `json:"CiphertextBlob"`
+		EncryptionContext   map[string]string `json:"EncryptionContext"`
+		KeyID               string            `json:"KeyId"`
+		EncryptionAlgorithm string            `json:"EncryptionAlgorithm"`
+		DryRun              bool              `json:"DryRun"`
+	}
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	pt, k, err := h.svc.Decrypt(q.r.Context(), q.p, service.DecryptInput{Ciphertext: in.CiphertextBlob,
+		Context: in.EncryptionContext, KeyID: in.KeyID, Algorithm: in.EncryptionAlgorithm, DryRun: in.DryRun})
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		KeyID               string `json:"KeyId"`
+		Plaintext           []byte `json:"Plaintext"`
+		EncryptionAlgorithm string `json:"EncryptionAlgorithm"`
+	}{k.ARN(), pt, "SYMMETRIC_DEFAULT"}, nil
+}
+
+func (h *Handler) reEncrypt(q *request) (any, error) {
+	var in struct {
+		CiphertextBlob                 []byte            `json:"CiphertextBlob"`
+		SourceEncryptionContext        map[string]string `json:"SourceEncryptionContext"`
+		SourceKeyID                    string            `json:"SourceKeyId"`
+		DestinationKeyID               string            `json:"DestinationKeyId"`
+		DestinationEncryptionContext   map[string]string `json:"DestinationEncryptionContext"`
+		SourceEncryptionAlgorithm      string            `json:"SourceEncryptionAlgorithm"`
+		DestinationEncryptionAlgorithm string            `json:"DestinationEncryptionAlgorithm"`
+		DryRun                         bool              `json:"DryRun"`
+	}
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	blob, src, dst, err := h.svc.ReEncrypt(q.r.Context(), q.p, service.ReEncryptInput{
+		Ciphertext: in.CiphertextBlob, SourceContext: in.SourceEncryptionContext, SourceKeyID: in.SourceKeyID,
+		DestinationKeyID: in.DestinationKeyID, DestinationContext: in.DestinationEncryptionContext,
+		SourceAlgorithm: in.SourceEncryptionAlgorithm, DestinationAlgorithm: in.DestinationEncryptionAlgorithm, DryRun: in.DryRun,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		CiphertextBlob                 []byte `json:"CiphertextBlob"`
+		SourceKeyID                    string `json:"SourceKeyId"`
+		KeyID                          string `json:"KeyId"`
+		SourceEncryptionAlgorithm      string `json:"SourceEncryptionAlgorithm"`
+		DestinationEncryptionAlgorithm string `json:"DestinationEncryptionAlgorithm"`
+	}{blob, src.ARN(), dst.ARN(), "SYMMETRIC_DEFAULT", "SYMMETRIC_DEFAULT"}, nil
+}
+
+type dataKeyInput struct {
+	KeyID             string            `json:"KeyId"`
+	EncryptionContext map[string]string `json:"EncryptionContext"`
+	NumberOfBytes     int               `json:"NumberOfBytes"`
+	KeySpec           string            `json:"KeySpec"`
+	GrantTokens       []string          `json:"GrantTokens"`
+	DryRun            bool              `json:"DryRun"`
+}
+
+func (h *Handler) dataKey(q *request, withPlaintext bool) (pt, blob []byte, k openami.Key, err error) {
+	var in dataKeyInput
+	if err := q.decode(&in); err != nil {
+		return nil, nil, openami.Key{}, err
+	}
+	return h.svc.GenerateDataKey(q.r.Context(), q.p, service.DataKeyInput{KeyID: in.KeyID, Context: in.EncryptionContext,
+		KeySpec: in.KeySpec, NumberOfBytes: in.NumberOfBytes, DryRun: in.DryRun}, withPlaintext)
+}
+
+func (h *Handler) generateDataKey(q *request) (any, error) {
+	pt, blob, k, err := h.dataKey(q, true)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		CiphertextBlob []byte `json:"CiphertextBlob"`
+		Plaintext      []byte `json:"Plaintext"`
+		KeyID          string `json:"KeyId"`
+	}{blob, pt, k.ARN()}, nil
+}
+
+func (h *Handler) generateDataKeyWithoutPlaintext(q *request) (any, error) {
+	_, blob, k, err := h.dataKey(q, false)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		CiphertextBlob []byte `json:"CiphertextBlob"`
+		KeyID          string `json:"KeyId"`
+	}{blob, k.ARN()}, nil
+}

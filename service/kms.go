@@ -1,0 +1,867 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/openami/openami"
+	"github.com/openami/openami/internal/ids"
+	"github.com/openami/openami/internal/pagetoken"
+	"github.com/openami/openami/metadata"
+)
+
+// This file holds the rules of KMS keys and aliases: which identifiers name
+// which key, who may do what to a key (by its key policy, kms_policy.go),
+// which states allow which operations, and the limits of every parameter.
+// The cryptography is in kms_crypto.go; docs/KMS.md describes the whole.
+
+// Key usages, specs and algorithms: openami makes symmetric keys only.
+const (
+	keyUsageEncryptDecrypt = "ENCRYPT_DECRYPT"
+	keySpecSymmetric       = "SYMMETRIC_DEFAULT"
+	algorithmSymmetric     = "SYMMETRIC_DEFAULT"
+	originKMS              = "AWS_KMS"
+	defaultPolicyName      = "default"
+)
+
+// Limits, as AWS has them.
+const (
+	kmsListDefault       = 100
+	kmsListMax           = 1000
+	kmsTagsPerKey        = 50
+	minPendingWindowDays = 7
+	maxPendingWindowDays = 30
+	maxPlaintextSize     = 4096
+	maxCiphertextSize    = 6144
+	maxDescriptionSize   = 8192
+	maxDataKeyBytes      = 1024
+	maxAliasNameSize     = 256
+	maxKeyIDSize         = 2048
+	// keysPurgedPerPass bounds the keys past their deletion date that one
+	// write transaction removes.
+	keysPurgedPerPass = 100
+)
+
+// The KMS actions key policies name.
+const (
+	actCreateAlias          = "kms:CreateAlias"
+	actDeleteAlias          = "kms:DeleteAlias"
+	actUpdateAlias          = "kms:UpdateAlias"
+	actDescribeKey          = "kms:DescribeKey"
+	actEnableKey            = "kms:EnableKey"
+	actDisableKey           = "kms:DisableKey"
+	actScheduleKeyDeletion  = "kms:ScheduleKeyDeletion"
+	actCancelKeyDeletion    = "kms:CancelKeyDeletion"
+	actGetKeyPolicy         = "kms:GetKeyPolicy"
+	actPutKeyPolicy         = "kms:PutKeyPolicy"
+	actListKeyPolicies      = "kms:ListKeyPolicies"
+	actGetKeyRotationStatus = "kms:GetKeyRotationStatus"
+	actUpdateKeyDescription = "kms:UpdateKeyDescription"
+	actTagResource          = "kms:TagResource"
+	actUntagResource        = "kms:UntagResource"
+	actListResourceTags     = "kms:ListResourceTags"
+	actEncrypt              = "kms:Encrypt"
+	actDecrypt              = "kms:Decrypt"
+	actReEncryptFrom        = "kms:ReEncryptFrom"
+	actReEncryptTo          = "kms:ReEncryptTo"
+	actGenerateDataKey      = "kms:GenerateDataKey"
+	actGenerateDataKeyNoPT  = "kms:GenerateDataKeyWithoutPlaintext"
+)
+
+// Whether an operation may name a key of another account (AWS's
+// "cross-account use").
+const (
+	sameAccount  = false
+	crossAccount = true
+)
+
+// keyRef is a parsed key identifier: a key id or alias name in the
+// caller's account, or a key or alias ARN in any account of the region.
+type keyRef struct {
+	input   string // as given, for messages
+	account string
+	id      string // the key id, when the identifier names no alias
+	alias   string // alias/NAME
+	arn     bool
+}
+
+var keyIDPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// parseKeyRef parses a KeyId parameter. A missing one is MissingParameter;
+// one that cannot name a key, or an ARN of another region, is NotFound, as
+// KMS answers.
+func parseKeyRef(p openami.Principal, field, s string) (keyRef, error) {
+	if s == "" {
+		return keyRef{}, openami.FieldErrorf(openami.MissingParameter, field,
+			"1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", lowerFirst(field))
+	}
+	if len(s) > maxKeyIDSize {
+		return keyRef{}, openami.FieldErrorf(openami.InvalidParameter, field,
+			"1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", lowerFirst(field), maxKeyIDSize)
+	}
+	invalid := openami.Errorf(openami.NotFound, openami.ResourceKMSKey, "Invalid keyId '%s'", s)
+	ref := keyRef{input: s, account: p.AccountID}
+	if rest, ok := strings.CutPrefix(s, "arn:"); ok {
+		parts := strings.SplitN(rest, ":", 5) // partition, service, region, account, resource
+		if len(parts) != 5 || parts[0] != "aws" || parts[1] != "kms" || !ids.ValidAccountID(parts[3]) {
+			return keyRef{}, invalid
+		}
+		if parts[2] != p.Region {
+			return keyRef{}, openami.Errorf(openami.NotFound, openami.ResourceKMSKey, "Invalid arn %s", parts[2])
+		}
+		ref.account, ref.arn = parts[3], true
+		s = parts[4]
+		if id, ok := strings.CutPrefix(s, "key/"); ok {
+			if !keyIDPattern.MatchString(id) {
+				return keyRef{}, invalid
+			}
+			ref.id = strings.ToLower(id)
+			return ref, nil
+		}
+		if !strings.HasPrefix(s, "alias/") {
+			return keyRef{}, invalid
+		}
+	}
+	switch {
+	case strings.HasPrefix(s, "alias/"):
+		ref.alias = s
+	case !ref.arn && keyIDPattern.MatchString(s):
+		ref.id = strings.ToLower(s)
+	default:
+		return keyRef{}, invalid
+	}
+	return ref, nil
+}
+
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}
+
+// keyGone reports whether a key is past its deletion date: it is treated
+// as deleted from then on, whether or not its row has been purged yet.
+func (s *Service) keyGone(k openami.Key) bool {
+	return k.State == openami.KeyPendingDeletion && !s.now().Before(k.DeletionDate)
+}
+
+// accessDenied is KMS's refusal of a principal's action on a key.
+func accessDenied(p openami.Principal, action, resource string, explicit bool) error {
+	why := "because no resource-based policy allows the " + action + " action"
+	if explicit {
+		why = "with an explicit deny in a resource-based policy"
+	}
+	return openami.Errorf(openami.Unauthorized, openami.ResourceKMSKey,
+		"User: arn:aws:iam::%s:root is not authorized to perform: %s on resource: %s %s", p.AccountID, action, resource, why)
+}
+
+// authorizeKey evaluates the key's policy for the caller's action.
+func authorizeKey(p openami.Principal, k openami.Key, action string, ctx map[string]string) error {
+	pol, err := parsePolicy(k.Policy)
+	if err != nil {
+		return &openami.Error{Class: openami.Internal, Message: "kms: stored key policy does not parse", Err: err}
+	}
+	switch pol.decide(policyRequest{account: p.AccountID, action: action, context: ctx}) {
+	case allowed:
+		return nil
+	case explicitDeny:
+		return accessDenied(p, action, k.ARN(), true)
+	}
+	return accessDenied(p, action, k.ARN(), false)
+}
+
+// resolveKey returns the key ref names, if the caller may do action to it.
+// cross says whether the operation may use a key of another account; when
+// it may not, another account's key is NotFound. A key of another account
+// that does not exist, or whose policy does not allow the caller, is
+// Unauthorized (AccessDenied), so that its existence does not leak; one of
+// the caller's own account is NotFound or Unauthorized as the case is.
+// ctx is the encryption context the policy's conditions may test.
+func (s *Service) resolveKey(tx metadata.Tx, p openami.Principal, ref keyRef, action string, cross bool, ctx map[string]string) (openami.Key, error) {
+	foreign := ref.account != p.AccountID
+	if foreign && !cross {
+		return openami.Key{}, openami.Errorf(openami.NotFound, openami.ResourceKMSKey, "Key '%s' does not exist", ref.input)
+	}
+	id := ref.id
+	if ref.alias != "" {
+		a, err := tx.Keys().Alias(p.Region, ref.account, ref.alias)
+		switch {
+		case errors.Is(err, openami.ErrNotFound) && foreign:
+			return openami.Key{}, accessDenied(p, action, ref.input, false)
+		case errors.Is(err, openami.ErrNotFound):
+			return openami.Key{}, openami.Errorf(openami.NotFound, openami.ResourceKMSAlias, "Alias %s is not found.", openami.AliasARN(p.Region, ref.account, ref.alias))
+		case err != nil:
+			return openami.Key{}, err
+		}
+		id = a.TargetKeyID
+	}
+	k, err := tx.Keys().Get(p.Region, id)
+	if err != nil && !errors.Is(err, openami.ErrNotFound) {
+		return openami.Key{}, err
+	}
+	if err != nil || k.AccountID != ref.account || s.keyGone(k) {
+		if foreign {
+			return openami.Key{}, accessDenied(p, action, ref.input, false)
+		}
+		return openami.Key{}, openami.Errorf(openami.NotFound, openami.ResourceKMSKey, "Key '%s' does not exist", openami.KeyARN(p.Region, ref.account, id))
+	}
+	if err := authorizeKey(p, k, action, ctx); err != nil {
+		return openami.Key{}, err
+	}
+	return k, nil
+}
+
+// usableKey checks that a key may encrypt and decrypt: a disabled key is
+// IncorrectState about kms-key-disabled (DisabledException), one pending
+// deletion IncorrectState about kms-key (KMSInvalidStateException).
+func usableKey(k openami.Key) error {
+	switch k.State {
+	case openami.KeyEnabled:
+		return nil
+	case openami.KeyDisabled:
+		return openami.Errorf(openami.IncorrectState, openami.ResourceKMSKeyDisabled, "%s is disabled.", k.ARN())
+	}
+	return pendingDeletion(k)
+}
+
+func pendingDeletion(k openami.Key) error {
+	return openami.Errorf(openami.IncorrectState, openami.ResourceKMSKey, "%s is pending deletion.", k.ARN())
+}
+
+// purgeDueKeys deletes, with their aliases, up to keysPurgedPerPass keys
+// of the region whose deletion date has passed.
+func (s *Service) purgeDueKeys(tx metadata.Tx, region string) (int, error) {
+	due, err := tx.Keys().DueForDeletion(region, s.now(), keysPurgedPerPass)
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range due {
+		if err := tx.Keys().Delete(region, k.ID); err != nil {
+			return 0, err
+		}
+	}
+	return len(due), nil
+}
+
+// PurgeDeletedKeys deletes every key, in every region, whose waiting
+// period after ScheduleKeyDeletion is over, with its aliases and its key
+// material. Such keys already answer as deleted; this removes their rows.
+// It returns how many keys it deleted.
+func (s *Service) PurgeDeletedKeys(ctx context.Context) (int, error) {
+	total := 0
+	for _, r := range s.regions {
+		for {
+			var n int
+			err := s.store.Update(ctx, func(tx metadata.Tx) error {
+				var err error
+				n, err = s.purgeDueKeys(tx, r.Name)
+				return err
+			})
+			if err != nil {
+				return total, err
+			}
+			total += n
+			if n < keysPurgedPerPass {
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+// validateKMSTags checks KMS tags: TagException (InvalidParameter about
+// tag) for bad keys and values, LimitExceeded past 50 tags.
+func validateKMSTags(tags []openami.Tag) error {
+	seen := map[string]bool{}
+	for _, t := range tags {
+		n := utf8.RuneCountInString(t.Key)
+		switch {
+		case n < 1 || n > 128:
+			return openami.Errorf(openami.InvalidParameter, openami.ResourceTag, "Tag keys must be between 1 and 128 characters long.")
+		case utf8.RuneCountInString(t.Value) > 256:
+			return openami.Errorf(openami.InvalidParameter, openami.ResourceTag, "Tag values must be at most 256 characters long.")
+		case strings.HasPrefix(strings.ToLower(t.Key), "aws:"):
+			return openami.Errorf(openami.InvalidParameter, openami.ResourceTag, "Tags beginning with aws: are reserved.")
+		case seen[t.Key]:
+			return openami.Errorf(openami.InvalidParameter, openami.ResourceTag, "Duplicate tag keys: %s", t.Key)
+		}
+		seen[t.Key] = true
+	}
+	return nil
+}
+
+// mergeKMSTags returns tags with add applied: new keys appended, existing
+// ones given the new value. LimitExceeded past 50 tags.
+func mergeKMSTags(tags, add []openami.Tag) ([]openami.Tag, error) {
+	out := append([]openami.Tag(nil), tags...)
+next:
+	for _, t := range add {
+		for i := range out {
+			if out[i].Key == t.Key {
+				out[i].Value = t.Value
+				continue next
+			}
+		}
+		out = append(out, t)
+	}
+	if len(out) > kmsTagsPerKey {
+		return nil, openami.Errorf(openami.LimitExceeded, openami.ResourceTag, "A KMS key may have at most %d tags.", kmsTagsPerKey)
+	}
+	return out, nil
+}
+
+// CreateKeyInput are CreateKey's parameters. Empty strings are absent
+// ones.
+type CreateKeyInput struct {
+	Description           string
+	Policy                string
+	KeyUsage              string
+	KeySpec               string
+	CustomerMasterKeySpec string
+	Origin                string
+	CustomKeyStoreID      string
+	XksKeyID              string
+	MultiRegion           bool
+	// BypassPolicyLockoutSafetyCheck lets Policy shut the caller out of
+	// PutKeyPolicy.
+	BypassPolicyLockoutSafetyCheck bool
+	Tags                           []openami.Tag
+}
+
+func validationEnum(field, value string, allowed string) error {
+	return openami.FieldErrorf(openami.InvalidParameter, field,
+		"1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must satisfy enum value set: [%s]", value, lowerFirst(field), allowed)
+}
+
+var (
+	keyUsages = map[string]bool{"SIGN_VERIFY": true, "ENCRYPT_DECRYPT": true, "GENERATE_VERIFY_MAC": true, "KEY_AGREEMENT": true}
+	keySpecs  = map[string]bool{"RSA_2048": true, "RSA_3072": true, "RSA_4096": true, "ECC_NIST_P256": true, "ECC_NIST_P384": true,
+		"ECC_NIST_P521": true, "ECC_SECG_P256K1": true, "SYMMETRIC_DEFAULT": true, "HMAC_224": true, "HMAC_256": true,
+		"HMAC_384": true, "HMAC_512": true, "SM2": true, "ML_DSA_44": true, "ML_DSA_65": true, "ML_DSA_87": true,
+		"ECC_NIST_EDWARDS25519": true}
+	origins = map[string]bool{"AWS_KMS": true, "EXTERNAL": true, "AWS_CLOUDHSM": true, "EXTERNAL_KEY_STORE": true}
+)
+
+// CreateKey creates a symmetric encryption key with fresh key material in
+// the caller's account and region. Policy defaults to one that trusts the
+// account; a given one must parse (MalformedPolicyDocument) and, unless
+// BypassPolicyLockoutSafetyCheck, allow the caller kms:PutKeyPolicy.
+// Anything but a symmetric ENCRYPT_DECRYPT key of origin AWS_KMS in one
+// region is Unsupported; values outside AWS's enums are InvalidParameter.
+func (s *Service) CreateKey(ctx context.Context, p openami.Principal, in CreateKeyInput) (openami.Key, error) {
+	switch {
+	case in.KeyUsage != "" && !keyUsages[in.KeyUsage]:
+		return openami.Key{}, validationEnum("KeyUsage", in.KeyUsage, "SIGN_VERIFY, ENCRYPT_DECRYPT, GENERATE_VERIFY_MAC, KEY_AGREEMENT")
+	case in.KeySpec != "" && !keySpecs[in.KeySpec]:
+		return openami.Key{}, validationEnum("KeySpec", in.KeySpec, "SYMMETRIC_DEFAULT, RSA_2048, …")
+	case in.CustomerMasterKeySpec != "" && !keySpecs[in.CustomerMasterKeySpec]:
+		return openami.Key{}, validationEnum("CustomerMasterKeySpec", in.CustomerMasterKeySpec, "SYMMETRIC_DEFAULT, RSA_2048, …")
+	case in.Origin != "" && !origins[in.Origin]:
+		return openami.Key{}, validationEnum("Origin", in.Origin, "AWS_KMS, EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE")
+	case in.KeySpec != "" && in.CustomerMasterKeySpec != "":
+		return openami.Key{}, openami.FieldErrorf(openami.InvalidCombination, "KeySpec",
+			"You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec only.")
+	case len(in.Description) > maxDescriptionSize:
+		return openami.Key{}, openami.FieldErrorf(openami.InvalidParameter, "Description",
+			"1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to %d", maxDescriptionSize)
+	}
+	spec := in.KeySpec
+	if spec == "" {
+		spec = in.CustomerMasterKeySpec
+	}
+	switch {
+	case in.KeyUsage != "" && in.KeyUsage != keyUsageEncryptDecrypt:
+		return openami.Key{}, openami.Errorf(openami.Unsupported, "", "openami supports only KeyUsage ENCRYPT_DECRYPT, not %s.", in.KeyUsage)
+	case spec != "" && spec != keySpecSymmetric:
+		return openami.Key{}, openami.Errorf(openami.Unsupported, "", "openami supports only KeySpec SYMMETRIC_DEFAULT, not %s.", spec)
+	case in.Origin != "" && in.Origin != originKMS:
+		return openami.Key{}, openami.Errorf(openami.Unsupported, "", "openami supports only Origin AWS_KMS, not %s.", in.Origin)
+	case in.CustomKeyStoreID != "" || in.XksKeyID != "":
+		return openami.Key{}, openami.Errorf(openami.Unsupported, "", "openami has no custom key stores.")
+	case in.MultiRegion:
+		return openami.Key{}, openami.Errorf(openami.Unsupported, "", "openami does not support multi-Region keys.")
+	}
+	if err := validateKMSTags(in.Tags); err != nil {
+		return openami.Key{}, err
+	}
+	if len(in.Tags) > kmsTagsPerKey {
+		return openami.Key{}, openami.Errorf(openami.LimitExceeded, openami.ResourceTag, "A KMS key may have at most %d tags.", kmsTagsPerKey)
+	}
+	policy := in.Policy
+	if policy == "" {
+		policy = defaultKeyPolicy(p.AccountID)
+	} else if err := checkNewPolicy(p, policy, in.BypassPolicyLockoutSafetyCheck); err != nil {
+		return openami.Key{}, err
+	}
+	id := uuid.NewString()
+	k := openami.Key{
+		ID: id, Region: p.Region, AccountID: p.AccountID, Description: in.Description,
+		Usage: keyUsageEncryptDecrypt, Spec: keySpecSymmetric, State: openami.KeyEnabled, Policy: policy,
+		Tags: in.Tags, CreatedAt: s.nowUTC(),
+		SealedMaterial: newKeyMaterial(s.seal, p.Region, p.AccountID, id),
+	}
+	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		if _, err := s.purgeDueKeys(tx, p.Region); err != nil {
+			return err
+		}
+		return tx.Keys().Create(k)
+	})
+	if err != nil {
+		return openami.Key{}, err
+	}
+	return k, nil
+}
+
+// checkNewPolicy validates a policy a caller sets: it must parse, and
+// unless bypass is set it must let the caller change it again.
+func checkNewPolicy(p openami.Principal, policy string, bypass bool) error {
+	pol, err := parsePolicy(policy)
+	if err != nil {
+		return err
+	}
+	if !bypass && pol.decide(policyRequest{account: p.AccountID, action: actPutKeyPolicy}) != allowed {
+		return malformedPolicy("The new key policy will not allow you to update the key policy in the future.")
+	}
+	return nil
+}
+
+// viewKey resolves keyID in a read-only transaction.
+func (s *Service) viewKey(ctx context.Context, p openami.Principal, keyID, action string, cross bool) (openami.Key, error) {
+	ref, err := parseKeyRef(p, "KeyId", keyID)
+	if err != nil {
+		return openami.Key{}, err
+	}
+	var k openami.Key
+	err = s.store.View(ctx, func(tx metadata.Tx) error {
+		k, err = s.resolveKey(tx, p, ref, action, cross, nil)
+		return err
+	})
+	return k, err
+}
+
+// updateKey resolves keyID (in the caller's account) for action, lets fn
+// change the key, and stores it, in one transaction.
+func (s *Service) updateKey(ctx context.Context, p openami.Principal, keyID, action string, fn func(k *openami.Key) error) (openami.Key, error) {
+	ref, err := parseKeyRef(p, "KeyId", keyID)
+	if err != nil {
+		return openami.Key{}, err
+	}
+	var out openami.Key
+	err = s.store.Update(ctx, func(tx metadata.Tx) error {
+		k, err := s.resolveKey(tx, p, ref, action, sameAccount, nil)
+		if err != nil {
+			return err
+		}
+		if err := fn(&k); err != nil {
+			return err
+		}
+		if err := tx.Keys().Update(k); err != nil {
+			return err
+		}
+		out = k
+		return nil
+	})
+	return out, err
+}
+
+// DescribeKey returns a key named by its id, ARN, alias name or alias ARN
+// (the ARNs may name another account's key, if its policy allows the
+// caller kms:DescribeKey). Keys in every state are described.
+func (s *Service) DescribeKey(ctx context.Context, p openami.Principal, keyID string) (openami.Key, error) {
+	return s.viewKey(ctx, p, keyID, actDescribeKey, crossAccount)
+}
+
+// kmsLimit checks a Limit parameter (0 when absent) and returns the page
+// size.
+func kmsLimit(limit int) (int, error) {
+	switch {
+	case limit == 0:
+		return kmsListDefault, nil
+	case limit < 1:
+		return 0, openami.FieldErrorf(openami.InvalidParameter, "Limit",
+			"1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1", limit)
+	case limit > kmsListMax:
+		return 0, openami.FieldErrorf(openami.InvalidParameter, "Limit",
+			"1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value less than or equal to %d", limit, kmsListMax)
+	}
+	return limit, nil
+}
+
+// ListKeys returns a page of the caller's keys in the region, in id
+// order, and the marker of the next page ("" after the last). Limit is
+// 1–1000 (default 100); a marker that is not from this listing is
+// InvalidToken.
+func (s *Service) ListKeys(ctx context.Context, p openami.Principal, limit int, marker string) ([]openami.Key, string, error) {
+	n, err := kmsLimit(limit)
+	if err != nil {
+		return nil, "", err
+	}
+	scope := pagetoken.Scope("kms:ListKeys", p.AccountID, p.Region)
+	var (
+		keys []openami.Key
+		next string
+	)
+	err = s.store.View(ctx, func(tx metadata.Tx) error {
+		keys, next, err = listPage(s, scope, Page{MaxResults: n, NextToken: marker}, pageBounds{1, kmsListMax},
+			func(after string, limit int) ([]openami.Key, error) {
+				return tx.Keys().List(p.Region, p.AccountID, after, limit)
+			},
+			func(k openami.Key) string { return k.ID },
+			func(k openami.Key) bool { return !s.keyGone(k) })
+		return err
+	})
+	return keys, next, err
+}
+
+// validateAliasName checks an alias name: alias/ and then 1–250 of
+// [a-zA-Z0-9/_-] (InvalidParameter); alias/aws/ is reserved for AWS
+// managed keys (Unauthorized about kms-alias: NotAuthorizedException).
+func validateAliasName(name string) error {
+	switch {
+	case name == "":
+		return openami.FieldErrorf(openami.MissingParameter, "AliasName",
+			"1 validation error detected: Value null at 'aliasName' failed to satisfy constraint: Member must not be null")
+	case !strings.HasPrefix(name, "alias/"):
+		return openami.FieldErrorf(openami.InvalidParameter, "AliasName",
+			`Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html`)
+	case len(name) > maxAliasNameSize:
+		return openami.FieldErrorf(openami.InvalidParameter, "AliasName",
+			"1 validation error detected: Value '%s' at 'aliasName' failed to satisfy constraint: Member must have length less than or equal to %d", name, maxAliasNameSize)
+	case name == "alias/":
+		return openami.FieldErrorf(openami.InvalidParameter, "AliasName", "Alias name must not be empty after the prefix \"alias/\".")
+	case strings.HasPrefix(name, "alias/aws/"):
+		return openami.Errorf(openami.Unauthorized, openami.ResourceKMSAlias, "The alias prefix alias/aws/ is reserved for AWS managed keys.")
+	}
+	for _, c := range name[len("alias/"):] {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '/' || c == '_' || c == '-') {
+			return openami.FieldErrorf(openami.InvalidParameter, "AliasName", "%s contains invalid characters for an alias", name)
+		}
+	}
+	return nil
+}
+
+// aliasTarget parses the TargetKeyId of CreateAlias and UpdateAlias: a key
+// id or key ARN of the caller's account, never an alias.
+func aliasTarget(p openami.Principal, target string) (keyRef, error) {
+	ref, err := parseKeyRef(p, "TargetKeyId", target)
+	if err != nil {
+		return keyRef{}, err
+	}
+	if ref.alias != "" {
+		return keyRef{}, openami.FieldErrorf(openami.InvalidParameter, "TargetKeyId", "Aliases must refer to keys. Not aliases")
+	}
+	return ref, nil
+}
+
+// CreateAlias names a key of the caller's account with an alias. The
+// alias must be new in the account and region (Duplicate), and the key
+// not pending deletion; the key policy must allow kms:CreateAlias.
+func (s *Service) CreateAlias(ctx context.Context, p openami.Principal, name, target string) error {
+	if err := validateAliasName(name); err != nil {
+		return err
+	}
+	ref, err := aliasTarget(p, target)
+	if err != nil {
+		return err
+	}
+	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		k, err := s.resolveKey(tx, p, ref, actCreateAlias, sameAccount, nil)
+		if err != nil {
+			return err
+		}
+		if k.State == openami.KeyPendingDeletion {
+			return pendingDeletion(k)
+		}
+		now := s.nowUTC()
+		return tx.Keys().CreateAlias(openami.KeyAlias{Name: name, Region: p.Region, AccountID: p.AccountID,
+			TargetKeyID: k.ID, CreatedAt: now, UpdatedAt: now})
+	})
+}
+
+// UpdateAlias points an existing alias at another key of the caller's
+// account; both keys' policies must allow kms:UpdateAlias, and the new one
+// must not be pending deletion.
+func (s *Service) UpdateAlias(ctx context.Context, p openami.Principal, name, target string) error {
+	if err := validateAliasName(name); err != nil {
+		return err
+	}
+	ref, err := aliasTarget(p, target)
+	if err != nil {
+		return err
+	}
+	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		a, err := tx.Keys().Alias(p.Region, p.AccountID, name)
+		if err != nil {
+			return err
+		}
+		if _, err := s.resolveKey(tx, p, keyRef{input: a.TargetKeyID, account: p.AccountID, id: a.TargetKeyID}, actUpdateAlias, sameAccount, nil); err != nil {
+			return err
+		}
+		k, err := s.resolveKey(tx, p, ref, actUpdateAlias, sameAccount, nil)
+		if err != nil {
+			return err
+		}
+		if k.State == openami.KeyPendingDeletion {
+			return pendingDeletion(k)
+		}
+		a.TargetKeyID, a.UpdatedAt = k.ID, s.nowUTC()
+		return tx.Keys().UpdateAlias(a)
+	})
+}
+
+// DeleteAlias removes an alias of the caller's account; the policy of the
+// key it names must allow kms:DeleteAlias. NotFound if there is no such
+// alias.
+func (s *Service) DeleteAlias(ctx context.Context, p openami.Principal, name string) error {
+	if err := validateAliasName(name); err != nil {
+		return err
+	}
+	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		if _, err := s.resolveKey(tx, p, keyRef{input: name, account: p.AccountID, alias: name}, actDeleteAlias, sameAccount, nil); err != nil {
+			return err
+		}
+		return tx.Keys().DeleteAlias(p.Region, p.AccountID, name)
+	})
+}
+
+// ListAliases returns a page of the caller's aliases in the region, in
+// name order, only those of keyID's key when it is not empty (which must
+// be a key id or key ARN of the caller's account), and the marker of the
+// next page. Limit and marker are as for ListKeys.
+func (s *Service) ListAliases(ctx context.Context, p openami.Principal, keyID string, limit int, marker string) ([]openami.KeyAlias, string, error) {
+	n, err := kmsLimit(limit)
+	if err != nil {
+		return nil, "", err
+	}
+	q := metadata.AliasQuery{}
+	if keyID != "" {
+		ref, err := parseKeyRef(p, "KeyId", keyID)
+		if err != nil {
+			return nil, "", err
+		}
+		if ref.alias != "" || ref.account != p.AccountID {
+			return nil, "", openami.Errorf(openami.NotFound, openami.ResourceKMSKey, "Invalid keyId '%s'", keyID)
+		}
+		q.KeyID = ref.id
+	}
+	scope := pagetoken.Scope("kms:ListAliases", p.AccountID, p.Region, q.KeyID)
+	var (
+		aliases []openami.KeyAlias
+		next    string
+	)
+	err = s.store.View(ctx, func(tx metadata.Tx) error {
+		if q.KeyID != "" {
+			k, err := tx.Keys().Get(p.Region, q.KeyID)
+			if errors.Is(err, openami.ErrNotFound) || err == nil && (k.AccountID != p.AccountID || s.keyGone(k)) {
+				return openami.Errorf(openami.NotFound, openami.ResourceKMSKey, "Key '%s' does not exist", openami.KeyARN(p.Region, p.AccountID, q.KeyID))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		gone := map[string]bool{}
+		aliases, next, err = listPage(s, scope, Page{MaxResults: n, NextToken: marker}, pageBounds{1, kmsListMax},
+			func(after string, limit int) ([]openami.KeyAlias, error) {
+				q := q
+				q.After, q.Limit = after, limit
+				return tx.Keys().Aliases(p.Region, p.AccountID, q)
+			},
+			func(a openami.KeyAlias) string { return a.Name },
+			func(a openami.KeyAlias) bool {
+				// Aliases of a key past its deletion date went with it.
+				g, ok := gone[a.TargetKeyID]
+				if !ok {
+					k, err := tx.Keys().Get(p.Region, a.TargetKeyID)
+					g = err == nil && s.keyGone(k)
+					gone[a.TargetKeyID] = g
+				}
+				return !g
+			})
+		return err
+	})
+	return aliases, next, err
+}
+
+// EnableKey enables a key of the caller's account (a no-op for an enabled
+// one). IncorrectState if it is pending deletion.
+func (s *Service) EnableKey(ctx context.Context, p openami.Principal, keyID string) error {
+	_, err := s.updateKey(ctx, p, keyID, actEnableKey, func(k *openami.Key) error {
+		if k.State == openami.KeyPendingDeletion {
+			return pendingDeletion(*k)
+		}
+		k.State = openami.KeyEnabled
+		return nil
+	})
+	return err
+}
+
+// DisableKey disables a key of the caller's account: it keeps its
+// material but encrypts and decrypts nothing until enabled again.
+// IncorrectState if it is pending deletion.
+func (s *Service) DisableKey(ctx context.Context, p openami.Principal, keyID string) error {
+	_, err := s.updateKey(ctx, p, keyID, actDisableKey, func(k *openami.Key) error {
+		if k.State == openami.KeyPendingDeletion {
+			return pendingDeletion(*k)
+		}
+		k.State = openami.KeyDisabled
+		return nil
+	})
+	return err
+}
+
+// ScheduleKeyDeletion puts a key of the caller's account in
+// PendingDeletion for days days (nil: 30; 7–30, else InvalidParameter).
+// When they are over, the key, its aliases and its material are deleted,
+// and everything encrypted under it is lost. IncorrectState if it is
+// already pending deletion.
+func (s *Service) ScheduleKeyDeletion(ctx context.Context, p openami.Principal, keyID string, days *int) (openami.Key, error) {
+	d := maxPendingWindowDays
+	if days != nil {
+		d = *days
+	}
+	if d < minPendingWindowDays || d > maxPendingWindowDays {
+		return openami.Key{}, openami.FieldErrorf(openami.InvalidParameter, "PendingWindowInDays",
+			"1 validation error detected: Value '%d' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value between %d and %d", d, minPendingWindowDays, maxPendingWindowDays)
+	}
+	return s.updateKey(ctx, p, keyID, actScheduleKeyDeletion, func(k *openami.Key) error {
+		if k.State == openami.KeyPendingDeletion {
+			return pendingDeletion(*k)
+		}
+		k.State, k.PendingWindowDays = openami.KeyPendingDeletion, d
+		k.DeletionDate = s.nowUTC().Add(time.Duration(d) * 24 * time.Hour)
+		return nil
+	})
+}
+
+// CancelKeyDeletion takes a key of the caller's account out of
+// PendingDeletion; it is then Disabled, as on AWS. IncorrectState if it is
+// not pending deletion.
+func (s *Service) CancelKeyDeletion(ctx context.Context, p openami.Principal, keyID string) (openami.Key, error) {
+	return s.updateKey(ctx, p, keyID, actCancelKeyDeletion, func(k *openami.Key) error {
+		if k.State != openami.KeyPendingDeletion {
+			return openami.Errorf(openami.IncorrectState, openami.ResourceKMSKey, "%s is not pending deletion.", k.ARN())
+		}
+		k.State, k.DeletionDate, k.PendingWindowDays = openami.KeyDisabled, time.Time{}, 0
+		return nil
+	})
+}
+
+// checkPolicyName accepts "" and "default", the only key policy name.
+func checkPolicyName(name string) error {
+	if name != "" && name != defaultPolicyName {
+		return openami.Errorf(openami.NotFound, openami.ResourceKeyPolicy, "No such policy exists: %s. The only valid value is default.", name)
+	}
+	return nil
+}
+
+// KeyPolicy returns the policy of a key of the caller's account. name
+// must be "" or "default" (else NotFound).
+func (s *Service) KeyPolicy(ctx context.Context, p openami.Principal, keyID, name string) (string, error) {
+	if err := checkPolicyName(name); err != nil {
+		return "", err
+	}
+	k, err := s.viewKey(ctx, p, keyID, actGetKeyPolicy, sameAccount)
+	return k.Policy, err
+}
+
+// PutKeyPolicy replaces the policy of a key of the caller's account. The
+// document must be JSON with a Statement list of well-formed statements
+// (Malformed about kms-key-policy) and, unless bypass, let the caller
+// change it again.
+func (s *Service) PutKeyPolicy(ctx context.Context, p openami.Principal, keyID, name, policy string, bypass bool) error {
+	if err := checkPolicyName(name); err != nil {
+		return err
+	}
+	if err := checkNewPolicy(p, policy, bypass); err != nil {
+		return err
+	}
+	_, err := s.updateKey(ctx, p, keyID, actPutKeyPolicy, func(k *openami.Key) error {
+		k.Policy = policy
+		return nil
+	})
+	return err
+}
+
+// KeyPolicyNames returns the names of a key's policies: always "default".
+func (s *Service) KeyPolicyNames(ctx context.Context, p openami.Principal, keyID string) ([]string, error) {
+	_, err := s.viewKey(ctx, p, keyID, actListKeyPolicies, sameAccount)
+	if err != nil {
+		return nil, err
+	}
+	return []string{defaultPolicyName}, nil
+}
+
+// KeyRotationStatus reports whether a key rotates its material
+// automatically: never, in openami.
+func (s *Service) KeyRotationStatus(ctx context.Context, p openami.Principal, keyID string) (bool, error) {
+	_, err := s.viewKey(ctx, p, keyID, actGetKeyRotationStatus, crossAccount)
+	return false, err
+}
+
+// UpdateKeyDescription replaces a key's description.
+func (s *Service) UpdateKeyDescription(ctx context.Context, p openami.Principal, keyID, description string) error {
+	if len(description) > maxDescriptionSize {
+		return openami.FieldErrorf(openami.InvalidParameter, "Description",
+			"1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to %d", maxDescriptionSize)
+	}
+	_, err := s.updateKey(ctx, p, keyID, actUpdateKeyDescription, func(k *openami.Key) error {
+		if k.State == openami.KeyPendingDeletion {
+			return pendingDeletion(*k)
+		}
+		k.Description = description
+		return nil
+	})
+	return err
+}
+
+// TagKey adds tags to a key of the caller's account, replacing the values
+// of keys it has. IncorrectState if the key is pending deletion.
+func (s *Service) TagKey(ctx context.Context, p openami.Principal, keyID string, tags []openami.Tag) error {
+	if err := validateKMSTags(tags); err != nil {
+		return err
+	}
+	_, err := s.updateKey(ctx, p, keyID, actTagResource, func(k *openami.Key) error {
+		if k.State == openami.KeyPendingDeletion {
+			return pendingDeletion(*k)
+		}
+		var err error
+		k.Tags, err = mergeKMSTags(k.Tags, tags)
+		return err
+	})
+	return err
+}
+
+// UntagKey removes tags by key from a key of the caller's account; keys
+// it lacks are ignored.
+func (s *Service) UntagKey(ctx context.Context, p openami.Principal, keyID string, keys []string) error {
+	_, err := s.updateKey(ctx, p, keyID, actUntagResource, func(k *openami.Key) error {
+		if k.State == openami.KeyPendingDeletion {
+			return pendingDeletion(*k)
+		}
+		var kept []openami.Tag
+		for _, t := range k.Tags {
+			drop := false
+			for _, key := range keys {
+				drop = drop || t.Key == key
+			}
+			if !drop {
+				kept = append(kept, t)
+			}
+		}
+		k.Tags = kept
+		return nil
+	})
+	return err
+}
+
+// KeyTags returns the tags of a key of the caller's account.
+func (s *Service) KeyTags(ctx context.Context, p openami.Principal, keyID string) ([]openami.Tag, error) {
+	k, err := s.viewKey(ctx, p, keyID, actListResourceTags, sameAccount)
+	return k.Tags, err
+}
