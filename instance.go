@@ -107,4 +107,10 @@ type Instance struct {
 	DisableAPITermination             bool
 	DisableAPIStop                    bool
 	InstanceInitiatedShutdownBehavior string // stop or terminate
+	// CPUCredits is a burstable instance's credit option (standard or
+	// unlimited); "" for others.
+	CPUCredits string
+	// NoSourceDestCheck records ModifyInstanceAttribute's SourceDestCheck
+	// false (checked is EC2's default).
+	NoSourceDestCheck bool
 }

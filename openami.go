@@ -74,6 +74,8 @@ const (
 	ResourceClientToken ResourceType = "client-token"
 	// ResourceSourceRegion: a copy's SourceRegion that is not served.
 	ResourceSourceRegion ResourceType = "source-region"
+	// ResourceIPAddress: an instance's private address.
+	ResourceIPAddress ResourceType = "ip-address"
 	// ResourceAttachment: a volume's attachment to an instance.
 	ResourceAttachment ResourceType = "attachment"
 	// ResourceZoneMismatch: a volume and an instance in different

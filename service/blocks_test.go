@@ -48,6 +48,13 @@ type fixture struct {
 // (a new temp dir when ""), with a hand-moved clock.
 func newFixture(t *testing.T, dir0 string, clock *testClock) *fixture {
 	t.Helper()
+	return newFixtureWith(t, dir0, clock, nil)
+}
+
+// newFixtureWith is newFixture with the service's store wrapped by wrap
+// (when not nil); f.store stays the unwrapped one.
+func newFixtureWith(t *testing.T, dir0 string, clock *testClock, wrap func(metadata.Store) metadata.Store) *fixture {
+	t.Helper()
 	if dir0 == "" {
 		dir0 = t.TempDir()
 	}
@@ -69,7 +76,11 @@ func newFixture(t *testing.T, dir0 string, clock *testClock) *fixture {
 		}
 		blobs[r.Name] = b
 	}
-	svc, err := New(context.Background(), Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, Clock: clock.now, LocalDir: dir0})
+	svcStore := metadata.Store(store)
+	if wrap != nil {
+		svcStore = wrap(store)
+	}
+	svc, err := New(context.Background(), Config{Store: svcStore, Seal: key, Regions: regions, Blobs: blobs, Clock: clock.now, LocalDir: dir0})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,18 @@ func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in Creat
 			return "", fmt.Errorf("shut instance %s down for CreateImage: %w", inst.ID, err)
 		}
 		defer func() {
-			if err := s.runtime.Start(context.WithoutCancel(ctx), inst); err != nil {
+			// Started again unless the instance was stopped or
+			// terminated meanwhile: the worker owns those.
+			var cur openami.Instance
+			err := s.store.View(context.WithoutCancel(ctx), func(tx metadata.Tx) error {
+				var err error
+				cur, err = tx.Instances().Get(p.Region, inst.ID)
+				return err
+			})
+			if err == nil && cur.State == openami.InstanceRunning {
+				err = s.runtime.Start(context.WithoutCancel(ctx), cur)
+			}
+			if err != nil {
 				s.completions.log.Error("start instance after CreateImage", "instance", inst.ID, "error", err)
 			}
 		}()
@@ -84,6 +95,9 @@ func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in Creat
 		inst, err := ownedInstance(tx, p, in.InstanceID)
 		if err != nil {
 			return err
+		}
+		if inst.State != openami.InstanceRunning && inst.State != openami.InstanceStopped {
+			return openami.Errorf(openami.IncorrectState, openami.ResourceInstance, "Instance '%s' is not in a state from which an image can be created (%s).", inst.ID, inst.State)
 		}
 		img := openami.Image{
 			ID: id, Region: p.Region, AccountID: p.AccountID, Name: in.Name, Description: in.Description,
@@ -163,7 +177,6 @@ func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in Creat
 		if err := s.checkMappings(tx, p, &img); err != nil {
 			return err
 		}
-		img.State = openami.ImagePending
 		if err := tx.Images().Create(img); err != nil {
 			return err
 		}

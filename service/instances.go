@@ -48,6 +48,12 @@ type RunInstancesInput struct {
 	SubnetID            string
 	SecurityGroupIDs    []string
 	SecurityGroups      []string // names
+	// PrivateIPAddress is the address to give the (one) instance; "" picks
+	// the subnet's lowest free one.
+	PrivateIPAddress string
+	// CPUCredits is a burstable type's credit option, "" for the type's
+	// default.
+	CPUCredits string
 	InstanceTags        []openami.Tag
 	VolumeTags          []openami.Tag
 	ClientToken         string
@@ -185,14 +191,19 @@ func (s *Service) RunInstances(ctx context.Context, p openami.Principal, in RunI
 	if !ok {
 		return Reservation{}, openami.Errorf(openami.InvalidParameter, "", "The following supplied instance types do not exist: [%s]", in.InstanceType)
 	}
-	plan := launchPlan{it: it, snapshots: map[string]openami.Snapshot{}}
-	if err := s.place(p, &in, &plan); err != nil {
+	placed := launchPlan{it: it}
+	if err := s.place(p, &in, &placed); err != nil {
 		return Reservation{}, err
 	}
 	count := min(in.MaxCount, maxLaunch)
 	now := s.nowUTC()
 	var out Reservation
 	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		// Everything the transaction decides starts afresh on each
+		// attempt: the store may run this function again.
+		plan := placed
+		plan.snapshots = map[string]openami.Snapshot{}
+		out = Reservation{}
 		if in.ClientToken != "" {
 			prev, err := tx.Instances().ByClientToken(p.Region, p.AccountID, in.ClientToken)
 			if err != nil {
@@ -232,7 +243,7 @@ func (s *Service) RunInstances(ctx context.Context, p openami.Principal, in RunI
 		if plan.meta, err = metadataOptions(in.MetadataOptions, plan.img); err != nil {
 			return err
 		}
-		addrs, err := s.freeAddresses(tx, p, plan.subnet, count)
+		addrs, err := s.freeAddresses(tx, p, plan.subnet, count, in.PrivateIPAddress)
 		if err != nil {
 			return err
 		}
@@ -278,10 +289,24 @@ func checkRunInput(in *RunInstancesInput) error {
 	default:
 		return oneOf("instanceInitiatedShutdownBehavior", in.InstanceInitiatedShutdownBehavior, "stop", "terminate")
 	}
+	if in.CPUCredits != "" {
+		if err := oneOf("CpuCredits", in.CPUCredits, "standard", "unlimited"); err != nil {
+			return err
+		}
+	}
 	if err := validateTags(in.InstanceTags); err != nil {
 		return err
 	}
 	return validateTags(in.VolumeTags)
+}
+
+// defaultCredits is a burstable type's default credit option: standard
+// for T2, unlimited for the later families, as on EC2.
+func defaultCredits(it InstanceType) string {
+	if strings.HasPrefix(it.Name, "t2.") {
+		return "standard"
+	}
+	return "unlimited"
 }
 
 // place picks the subnet, zone and security groups: the subnet named, or
@@ -452,7 +477,6 @@ func (s *Service) planDevices(tx metadata.Tx, p openami.Principal, in RunInstanc
 		}
 	}
 
-	ephemeral := 0
 	for _, m := range merged {
 		if m.Ebs == nil {
 			if m.VirtualName != "" && !plan.it.InstanceStore.NVMe {
@@ -509,7 +533,7 @@ func (s *Service) planDevices(tx metadata.Tx, p openami.Principal, in RunInstanc
 	if plan.it.InstanceStore.NVMe {
 		for k := range plan.it.InstanceStore.Count {
 			plan.stores = append(plan.stores, openami.InstanceStore{
-				DeviceName: fmt.Sprintf("/dev/nvme%dn1", k+1), VirtualName: fmt.Sprintf("ephemeral%d", ephemeral+k),
+				DeviceName: fmt.Sprintf("/dev/nvme%dn1", k+1), VirtualName: fmt.Sprintf("ephemeral%d", k),
 				Size: plan.it.InstanceStore.SizeGB,
 			})
 		}
@@ -546,8 +570,9 @@ func applyEbsOverride(e *openami.EbsBlockDevice, o *EbsOverride) error {
 }
 
 // freeAddresses returns n private addresses of the subnet that none of
-// the account's instances there holds, lowest first.
-func (s *Service) freeAddresses(tx metadata.Tx, p openami.Principal, subnet Subnet, n int) ([]string, error) {
+// the account's instances there holds, lowest first, or want when it is
+// set (n must then be 1): a usable address of the subnet, not in use.
+func (s *Service) freeAddresses(tx metadata.Tx, p openami.Principal, subnet Subnet, n int, want string) ([]string, error) {
 	used := map[string]bool{}
 	after := ""
 	for {
@@ -565,11 +590,34 @@ func (s *Service) freeAddresses(tx metadata.Tx, p openami.Principal, subnet Subn
 		}
 		after = page[len(page)-1].ID
 	}
+	if want != "" {
+		if n != 1 {
+			return nil, openami.Errorf(openami.InvalidCombination, "", "A private IP address can be given for one instance only; MaxCount is %d.", n)
+		}
+		usable := false
+		for k := 0; ; k++ {
+			a, ok := subnetAddress(subnet.CIDR, k)
+			if !ok {
+				break
+			}
+			if a == want {
+				usable = true
+				break
+			}
+		}
+		if !usable {
+			return nil, openami.Errorf(openami.InvalidParameter, "", "Address %s does not fall within the subnet's address range, or is reserved.", want)
+		}
+		if used[want] {
+			return nil, openami.Errorf(openami.InUse, openami.ResourceIPAddress, "Address %s is in use.", want)
+		}
+		return []string{want}, nil
+	}
 	var out []string
 	for k := 0; len(out) < n; k++ {
 		a, ok := subnetAddress(subnet.CIDR, k)
 		if !ok {
-			return nil, openami.Errorf(openami.LimitExceeded, openami.ResourceSubnet, "The subnet %s has no free addresses left.", subnet.ID)
+			return nil, openami.Errorf(openami.LimitExceeded, openami.ResourceSubnet, "There are not enough free addresses in subnet '%s' to satisfy the requested number of instances.", subnet.ID)
 		}
 		if !used[a] {
 			out = append(out, a)
@@ -592,6 +640,12 @@ func (s *Service) launchOne(tx metadata.Tx, p openami.Principal, in RunInstances
 		SriovNetSupport: img.SriovNetSupport, TpmSupport: img.TpmSupport, MetadataOptions: plan.meta,
 		EbsOptimized: in.EbsOptimized, ClientToken: in.ClientToken, DisableAPITermination: in.DisableAPITermination,
 		DisableAPIStop: in.DisableAPIStop, InstanceInitiatedShutdownBehavior: in.InstanceInitiatedShutdownBehavior,
+	}
+	if plan.it.Burstable {
+		inst.CPUCredits = in.CPUCredits
+		if inst.CPUCredits == "" {
+			inst.CPUCredits = defaultCredits(plan.it)
+		}
 	}
 	inst.MacAddress = macAddress(inst.ID)
 	for _, m := range plan.mappings {

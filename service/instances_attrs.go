@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
@@ -55,6 +54,17 @@ type ModifyInstanceAttributeInput struct {
 // instances. The instance type, user data, EBS optimization and ENA
 // support change only while it is stopped (IncorrectInstanceState).
 func (s *Service) ModifyInstanceAttribute(ctx context.Context, p openami.Principal, in ModifyInstanceAttributeInput) error {
+	set := 0
+	for _, given := range []bool{in.InstanceType != nil, in.UserData != nil, in.DisableAPITermination != nil, in.DisableAPIStop != nil,
+		in.InstanceInitiatedShutdownBehavior != nil, in.EbsOptimized != nil, in.EnaSupport != nil, in.SourceDestCheck != nil,
+		len(in.SecurityGroupIDs) > 0, len(in.DeleteOnTermination) > 0} {
+		if given {
+			set++
+		}
+	}
+	if set > 1 {
+		return openami.Errorf(openami.InvalidCombination, "", "Only one attribute can be modified at a time.")
+	}
 	return s.store.Update(ctx, func(tx metadata.Tx) error {
 		i, err := ownedInstance(tx, p, in.InstanceID)
 		if err != nil {
@@ -108,7 +118,7 @@ func (s *Service) ModifyInstanceAttribute(ctx context.Context, p openami.Princip
 			}
 			i.EnaSupport = *in.EnaSupport
 		case in.SourceDestCheck != nil:
-			// No packet network to check; accepted and not recorded.
+			i.NoSourceDestCheck = !*in.SourceDestCheck
 		case len(in.SecurityGroupIDs) > 0:
 			sg := defaultSecurityGroup(p)
 			for _, g := range in.SecurityGroupIDs {
@@ -201,9 +211,9 @@ func (s *Service) InstanceCreditSpecifications(ctx context.Context, p openami.Pr
 			if !ok || !it.Burstable || i.State == openami.InstanceTerminated {
 				continue
 			}
-			credits := "unlimited"
-			if strings.HasPrefix(it.Name, "t2.") {
-				credits = "standard"
+			credits := i.CPUCredits
+			if credits == "" {
+				credits = defaultCredits(it)
 			}
 			out = append(out, CreditSpecification{InstanceID: i.ID, CPUCredits: credits})
 		}

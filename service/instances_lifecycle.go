@@ -304,13 +304,20 @@ func (s *Service) TerminateInstances(ctx context.Context, p openami.Principal, i
 // RebootInstances asks the runtime to reboot running instances, all of
 // which must be running (IncorrectInstanceState otherwise).
 func (s *Service) RebootInstances(ctx context.Context, p openami.Principal, instanceIDs []string) error {
-	var list []openami.Instance
 	_, err := s.changeStates(ctx, p, instanceIDs, func(i *openami.Instance) error {
 		if i.State != openami.InstanceRunning {
 			return wrongState(i, "rebooted")
 		}
-		list = append(list, *i)
 		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var list []openami.Instance
+	err = s.store.View(ctx, func(tx metadata.Tx) error {
+		var err error
+		list, err = tx.Instances().List(p.Region, metadata.InstanceQuery{AccountID: p.AccountID, IDs: instanceIDs})
+		return err
 	})
 	if err != nil {
 		return err
@@ -368,6 +375,13 @@ func (s *Service) advance(ctx context.Context, i openami.Instance) error {
 	case openami.InstancePending:
 		if err := s.runtime.Start(ctx, i); err != nil {
 			reason := openami.StateReason{Code: "Server.InternalError", Message: "Server.InternalError: Internal error on launch: " + err.Error()}
+			// Whatever the failed start left behind goes.
+			if err := s.runtime.Terminate(ctx, i); err != nil {
+				return err
+			}
+			if err := s.removeInstanceStores(i.ID); err != nil {
+				return err
+			}
 			next = func(cur *openami.Instance, tx metadata.Tx) error {
 				cur.StateReason = reason
 				return s.terminated(tx, cur, now)

@@ -150,3 +150,138 @@ func TestVolumeDeviceAndCreateImage(t *testing.T) {
 		t.Fatalf("opening the volume of a terminated instance: %v, want NotFound", err)
 	}
 }
+
+// retryStore runs every Update's function twice, rolling the first attempt
+// back, as a store does after a serialization conflict: what a function
+// builds outside its transaction must not carry over between attempts.
+type retryStore struct{ metadata.Store }
+
+var errConflict = errors.New("simulated serialization conflict")
+
+func (r retryStore) Update(ctx context.Context, fn func(metadata.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := r.Store.Update(ctx, func(tx metadata.Tx) error {
+			if err := fn(tx); err != nil {
+				return err
+			}
+			if attempt == 0 {
+				return errConflict
+			}
+			return nil
+		})
+		if !errors.Is(err, errConflict) {
+			return err
+		}
+	}
+}
+
+// TestRetriedTransactions launches, images and copies through a store that
+// retries every transaction once: each must come out as from one attempt.
+func TestRetriedTransactions(t *testing.T) {
+	ctx := context.Background()
+	f := newFixtureWith(t, "", nil, func(s metadata.Store) metadata.Store { return retryStore{s} })
+	snap := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
+	img, err := f.svc.RegisterImage(ctx, f.p, RegisterImageInput{Name: "retried", RootDeviceName: "/dev/xvda",
+		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: snap}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.svc.RunInstances(ctx, f.p, RunInstancesInput{ImageID: img, InstanceType: "m5d.large", MinCount: 3, MaxCount: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Instances) != 3 {
+		t.Fatalf("%d instances, want 3", len(r.Instances))
+	}
+	for _, i := range r.Instances {
+		if len(i.BlockDevices) != 1 || len(i.InstanceStores) != 1 {
+			t.Fatalf("instance %s: %d block devices, %d instance stores; want 1 and 1", i.ID, len(i.BlockDevices), len(i.InstanceStores))
+		}
+	}
+	var vols []openami.Volume
+	f.store.View(ctx, func(tx metadata.Tx) error {
+		vols, err = tx.Volumes().List("us-east-1", metadata.VolumeQuery{})
+		return err
+	})
+	if len(vols) != 3 {
+		t.Fatalf("%d volumes after launching 3 instances, want 3", len(vols))
+	}
+	f.svc.completions.pass(ctx)
+	id, err := f.svc.CreateImage(ctx, f.p, CreateImageInput{InstanceID: r.Instances[0].ID, Name: "retried-child"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc.completions.pass(ctx)
+	cp, err := f.svc.CopyImage(ctx, f.p, CopyImageInput{SourceImageID: id, SourceRegion: "us-west-2", Name: "retried-copy"})
+	if err == nil {
+		t.Fatalf("copying from a region the image is not in: %s", cp)
+	}
+	cp, err = f.svc.CopyImage(ctx, f.p, CopyImageInput{SourceImageID: id, SourceRegion: "us-east-1", Name: "retried-copy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, im := range []string{id, cp} {
+		var got openami.Image
+		f.store.View(ctx, func(tx metadata.Tx) error {
+			got, err = tx.Images().Get("us-east-1", im)
+			return err
+		})
+		if err != nil || len(got.BlockDeviceMappings) != 2 { // the root and the NVMe instance store
+			t.Fatalf("image %s: %v, %d mappings", im, err, len(got.BlockDeviceMappings))
+		}
+	}
+}
+
+// TestDeviceRevokedOnDetach: a client that keeps a volume's device open
+// after the volume is detached cannot write into it any more.
+func TestDeviceRevokedOnDetach(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "", nil)
+	inst := f.launch(t, "revoke", f.snapshot(t, map[int64][]byte{0: block(1)}, true))
+	v, err := f.svc.CreateVolume(ctx, f.p, CreateVolumeInput{AvailabilityZone: inst.AvailabilityZone, Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.AttachVolume(ctx, f.p, v.ID, inst.ID, "/dev/sdf"); err != nil {
+		t.Fatal(err)
+	}
+	dev, err := f.svc.OpenVolumeDevice(ctx, v.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.WriteAt(ctx, []byte("before"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.DetachVolume(ctx, f.p, v.ID, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.WriteAt(ctx, []byte("after"), 100); err != nil {
+		t.Fatal(err) // buffered: the detach is found at the flush
+	}
+	if err := dev.Flush(ctx); !errors.Is(err, errRevoked) {
+		t.Fatalf("flush after detach: %v, want revoked", err)
+	}
+	if err := dev.WriteAt(ctx, []byte("later"), 200); !errors.Is(err, errRevoked) {
+		t.Fatalf("write after a revoked flush: %v", err)
+	}
+	dev.Close()
+	got := make([]byte, openami.BlockSize)
+	if err := f.svc.ReadVolumeBlock(ctx, f.p, v.ID, 0, got); err != nil || !bytes.Equal(got, make([]byte, openami.BlockSize)) {
+		t.Fatalf("the detached volume holds writes made after its detach: %v", err)
+	}
+	// Attached again, it is served afresh.
+	if _, err := f.svc.AttachVolume(ctx, f.p, v.ID, inst.ID, "/dev/sdf"); err != nil {
+		t.Fatal(err)
+	}
+	dev, err = f.svc.OpenVolumeDevice(ctx, v.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	if err := dev.WriteAt(ctx, []byte("again"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

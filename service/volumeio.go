@@ -28,14 +28,20 @@ import (
 // by volume id), so that two clients of one volume see each other's
 // writes; Close releases one open, flushing at the last.
 type VolumeDevice struct {
-	s        *Service
-	region   string
-	volumeID string
-	size     int64
+	s          *Service
+	region     string
+	volumeID   string
+	instanceID string // the instance the volume was attached to at open
+	size       int64
 
-	mu    sync.Mutex // guards dirty and serializes writes and flushes
+	mu    sync.Mutex // guards dirty and revoked, serializes writes and flushes
 	dirty map[int64][]byte
-	refs  int // guarded by s.devicesMu
+	// revoked is set once a flush found the volume detached from the
+	// instance, or the instance no longer running: the device then
+	// refuses all I/O, so that a client left connected cannot write into
+	// a volume that now belongs to something else.
+	revoked error
+	refs    int // guarded by s.devicesMu
 }
 
 // maxDirtyBlocks bounds a device's write-back buffer: 64 MiB.
@@ -85,8 +91,11 @@ func (s *Service) OpenVolumeDevice(ctx context.Context, volumeID string) (*Volum
 	s.devicesMu.Lock()
 	defer s.devicesMu.Unlock()
 	d := s.devices[v.ID]
+	if d != nil && (d.instanceID != v.InstanceID || d.isRevoked()) {
+		d = nil // an old client's; it keeps failing, the new one starts clean
+	}
 	if d == nil {
-		d = &VolumeDevice{s: s, region: v.Region, volumeID: v.ID, size: v.Size << 30, dirty: map[int64][]byte{}}
+		d = &VolumeDevice{s: s, region: v.Region, volumeID: v.ID, instanceID: v.InstanceID, size: v.Size << 30, dirty: map[int64][]byte{}}
 		s.devices[v.ID] = d
 	}
 	d.refs++
@@ -134,7 +143,11 @@ func (d *VolumeDevice) ReadAt(ctx context.Context, p []byte, off int64) error {
 		if ok {
 			copy(dst, buf[inBlock:])
 		}
+		revoked := d.revoked
 		d.mu.Unlock()
+		if revoked != nil {
+			return revoked
+		}
 		if ok {
 			return nil
 		}
@@ -178,6 +191,9 @@ func (d *VolumeDevice) Trim(ctx context.Context, off, length int64) error {
 func (d *VolumeDevice) write(ctx context.Context, off, n int64, fill func(buf []byte, inReq int64)) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.revoked != nil {
+		return d.revoked
+	}
 	return span(off, n, func(index, inBlock, inReq, length int64) error {
 		buf, ok := d.dirty[index]
 		if !ok {
@@ -210,6 +226,9 @@ func (d *VolumeDevice) Flush(ctx context.Context) error {
 // flushLocked stores the buffered blocks' chunks and commits them to the
 // volume's overlay in one transaction, then empties the buffer.
 func (d *VolumeDevice) flushLocked(ctx context.Context) error {
+	if d.revoked != nil {
+		return d.revoked
+	}
 	if len(d.dirty) == 0 {
 		return nil
 	}
@@ -251,7 +270,7 @@ func (d *VolumeDevice) flushLocked(ctx context.Context) error {
 		return err
 	}
 	err = d.s.commitWithChunks(ctx, rb, chunks, store, func(tx metadata.Tx) error {
-		if _, err := tx.Volumes().Get(d.region, d.volumeID); err != nil {
+		if err := d.stillAttached(tx); err != nil {
 			return err
 		}
 		for _, r := range refs {
@@ -261,29 +280,82 @@ func (d *VolumeDevice) flushLocked(ctx context.Context) error {
 		}
 		return nil
 	})
+	if errors.Is(err, errRevoked) {
+		d.revoked = err
+		d.dropDirty() // nowhere to go
+	}
 	if err != nil {
 		return fmt.Errorf("flush volume %s: %w", d.volumeID, err)
 	}
+	d.dropDirty()
+	return nil
+}
+
+func (d *VolumeDevice) dropDirty() {
 	for index, buf := range d.dirty {
 		blockBuffers.Put(buf)
 		delete(d.dirty, index)
 	}
-	return nil
+}
+
+// errRevoked is a device's error once its volume left the instance it was
+// opened for, or the instance stopped running.
+var errRevoked = errors.New("the volume is no longer attached to a running instance")
+
+// stillAttached checks, within a flush's transaction, that the volume is
+// still attached to the device's instance and the instance may run.
+func (d *VolumeDevice) stillAttached(tx metadata.Tx) error {
+	v, err := tx.Volumes().Get(d.region, d.volumeID)
+	if errors.Is(err, openami.ErrNotFound) {
+		return errRevoked
+	}
+	if err != nil {
+		return err
+	}
+	if v.InstanceID != d.instanceID {
+		return errRevoked
+	}
+	i, err := tx.Instances().Get(d.region, d.instanceID)
+	if errors.Is(err, openami.ErrNotFound) {
+		return errRevoked
+	}
+	if err != nil {
+		return err
+	}
+	switch i.State {
+	case openami.InstancePending, openami.InstanceRunning, openami.InstanceStopping:
+		return nil
+	}
+	return errRevoked
 }
 
 // Close releases one open of the device; the last flushes it. Its error
 // is the flush's: the writes it could not make durable are lost.
 func (d *VolumeDevice) Close() error {
 	d.s.devicesMu.Lock()
-	defer d.s.devicesMu.Unlock()
 	d.refs--
-	if d.refs > 0 {
+	last := d.refs == 0
+	d.s.devicesMu.Unlock()
+	if !last {
 		return nil
 	}
 	// Flushed before it leaves the map, so that a new open cannot read
-	// the store before these writes are in it.
-	delete(d.s.devices, d.volumeID)
-	return d.Flush(context.Background())
+	// the store before these writes are in it; and outside devicesMu, so
+	// that other volumes' opens do not wait for it (an open of this one
+	// meanwhile shares the device and waits for the flush on d.mu).
+	err := d.Flush(context.Background())
+	d.s.devicesMu.Lock()
+	if d.refs == 0 && d.s.devices[d.volumeID] == d {
+		delete(d.s.devices, d.volumeID)
+	}
+	d.s.devicesMu.Unlock()
+	return err
+}
+
+func (d *VolumeDevice) isRevoked() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.revoked != nil
 }
 
 // flushDevices flushes the open devices of the volumes, so that what

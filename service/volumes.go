@@ -673,7 +673,10 @@ func (s *Service) DetachVolume(ctx context.Context, p openami.Principal, volumeI
 		if err != nil {
 			return err
 		}
-		if v.InstanceID == "" || instanceID != "" && instanceID != v.InstanceID || device != "" && device != v.Device {
+		if v.InstanceID == "" {
+			return openami.Errorf(openami.IncorrectState, openami.ResourceVolume, "Volume '%s' is in the '%s' state.", v.ID, v.State)
+		}
+		if instanceID != "" && instanceID != v.InstanceID || device != "" && device != v.Device {
 			return openami.Errorf(openami.NotFound, openami.ResourceAttachment, "The volume '%s' is not attached to instance '%s'.", v.ID, instanceID)
 		}
 		out = Attachment{VolumeID: v.ID, InstanceID: v.InstanceID, Device: v.Device, State: "detaching", AttachTime: v.AttachTime}

@@ -67,9 +67,10 @@ var codes = map[openami.Class]map[openami.ResourceType]string{
 	openami.InvalidCombination: {"": "InvalidParameterCombination"},
 	openami.UnknownParameter:   {"": "UnknownParameter"},
 	openami.InUse: {
-		"":                       "InvalidParameterValue",
-		openami.ResourceSnapshot: "InvalidSnapshot.InUse",
-		openami.ResourceVolume:   "VolumeInUse",
+		"":                        "InvalidParameterValue",
+		openami.ResourceSnapshot:  "InvalidSnapshot.InUse",
+		openami.ResourceVolume:    "VolumeInUse",
+		openami.ResourceIPAddress: "InvalidIPAddress.InUse",
 	},
 	openami.IncorrectState: {
 		"":                               "IncorrectState",
@@ -87,6 +88,7 @@ var codes = map[openami.Class]map[openami.ResourceType]string{
 		openami.ResourceTag:      "TagLimitExceeded",
 		openami.ResourceKeyPair:  "ResourceLimitExceeded",
 		openami.ResourceInstance: "InstanceLimitExceeded",
+		openami.ResourceSubnet:   "InsufficientFreeAddressesInSubnet",
 	},
 	openami.Unsupported:  {"": "UnsupportedOperation"},
 	openami.InvalidToken: {"": "InvalidPaginationToken"},

@@ -152,6 +152,10 @@ func (h *Handler) runInstances(c *call) (responder, error) {
 		return nil, openami.Errorf(openami.Unsupported, "", "IAM instance profiles are not supported: openami has no IAM.")
 	case in.Ipv6AddressCount > 0:
 		return nil, openami.Errorf(openami.Unsupported, "", "IPv6 addresses are not supported.")
+	case in.Monitoring != nil && in.Monitoring.Enabled:
+		return nil, openami.Errorf(openami.Unsupported, "", "Detailed monitoring is not supported.")
+	case in.Placement != nil && (in.Placement.Tenancy != "" && in.Placement.Tenancy != "default" || in.Placement.GroupName != ""):
+		return nil, openami.Errorf(openami.Unsupported, "", "Dedicated tenancy and placement groups are not supported.")
 	}
 	specs := tagSpecs(in.TagSpecifications)
 	allowed := []openami.ResourceType{openami.ResourceInstance, openami.ResourceVolume, "network-interface", "spot-instances-request", "elastic-gpu"}
@@ -172,7 +176,10 @@ func (h *Handler) runInstances(c *call) (responder, error) {
 		UserData: userData, SubnetID: in.SubnetID, SecurityGroupIDs: in.SecurityGroupIDs, SecurityGroups: in.SecurityGroups,
 		InstanceTags: instTags, VolumeTags: volTags, ClientToken: in.ClientToken, EbsOptimized: in.EbsOptimized,
 		DisableAPITermination: in.DisableAPITermination, DisableAPIStop: in.DisableAPIStop,
-		InstanceInitiatedShutdownBehavior: in.InstanceInitiatedShutdownBehavior,
+		InstanceInitiatedShutdownBehavior: in.InstanceInitiatedShutdownBehavior, PrivateIPAddress: in.PrivateIPAddress,
+	}
+	if in.CreditSpecification != nil {
+		run.CPUCredits = in.CreditSpecification.CPUCredits
 	}
 	if p := in.Placement; p != nil {
 		run.AvailabilityZone = p.AvailabilityZone
@@ -187,6 +194,9 @@ func (h *Handler) runInstances(c *call) (responder, error) {
 				run.SubnetID = ni.SubnetID
 			}
 			run.SecurityGroupIDs = append(run.SecurityGroupIDs, ni.Groups...)
+			if run.PrivateIPAddress == "" {
+				run.PrivateIPAddress = ni.PrivateIPAddress
+			}
 		}
 	}
 	if m := in.MetadataOptions; m != nil {
@@ -387,7 +397,7 @@ func instanceOf(region string, v service.InstanceView) instanceItem {
 		Placement: placementItem{AvailabilityZone: i.AvailabilityZone, Tenancy: "default"},
 		KernelID:  i.KernelID, RamdiskID: i.RamdiskID, Platform: i.Platform,
 		PlatformDetails: "Linux/UNIX", UsageOperation: "RunInstances", Monitoring: monitoringItem{"disabled"},
-		SourceDestCheck: true, Architecture: i.Architecture, RootDeviceType: i.RootDeviceType, RootDeviceName: i.RootDeviceName,
+		SourceDestCheck: !i.NoSourceDestCheck, Architecture: i.Architecture, RootDeviceType: i.RootDeviceType, RootDeviceName: i.RootDeviceName,
 		VirtualizationType: i.VirtualizationType, ClientToken: i.ClientToken, Tags: tagSet(v.Tags),
 		Hypervisor: hypervisor(it), EbsOptimized: i.EbsOptimized, EnaSupport: i.EnaSupport, SriovNetSupport: i.SriovNetSupport,
 		CPUOptions: cpuOptionsItem{CoreCount: max(1, it.VCPUs/2), ThreadsPerCore: min(2, max(1, it.VCPUs))},
@@ -406,7 +416,7 @@ func instanceOf(region string, v service.InstanceView) instanceItem {
 		}
 		out.NetworkInterfaces = items[networkInterfaceItem]{{
 			NetworkInterfaceID: "eni-" + i.ID[len("i-"):], SubnetID: i.SubnetID, VpcID: i.VpcID, OwnerID: i.AccountID,
-			Status: "in-use", MacAddress: i.MacAddress, PrivateIPAddress: i.PrivateIP, PrivateDNSName: dns, SourceDestCheck: true,
+			Status: "in-use", MacAddress: i.MacAddress, PrivateIPAddress: i.PrivateIP, PrivateDNSName: dns, SourceDestCheck: !i.NoSourceDestCheck,
 			Groups: out.Groups, InterfaceType: "interface",
 			Attachment: niAttachmentItem{AttachmentID: "eni-attach-" + i.ID[len("i-"):], Status: "attached",
 				AttachTime: timestamp(i.LaunchTime), DeleteOnTermination: true},
@@ -644,7 +654,7 @@ func (h *Handler) describeInstanceAttribute(c *call) (responder, error) {
 	case "productCodes":
 		out.ProductCodes = &items[productCodeItem]{}
 	case "sourceDestCheck":
-		out.SourceDestCheck = &boolValueItem{true}
+		out.SourceDestCheck = &boolValueItem{!i.NoSourceDestCheck}
 	case "groupSet":
 		out.Groups = &item.Groups
 	case "ebsOptimized":

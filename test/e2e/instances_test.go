@@ -267,7 +267,15 @@ func TestAttachDetachVolume(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = e.DetachVolume(ctx, &ec2.DetachVolumeInput{VolumeId: near.VolumeId})
+		wantCode(t, err, "IncorrectState")
+		if _, err := e.AttachVolume(ctx, &ec2.AttachVolumeInput{VolumeId: near.VolumeId, InstanceId: aws.String(id), Device: aws.String("/dev/sdh")}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.DetachVolume(ctx, &ec2.DetachVolumeInput{VolumeId: near.VolumeId, InstanceId: aws.String("i-0123456789abcdef0")})
 		wantCode(t, err, "InvalidAttachment.NotFound")
+		if _, err := e.DetachVolume(ctx, &ec2.DetachVolumeInput{VolumeId: near.VolumeId}); err != nil {
+			t.Fatal(err)
+		}
 		desc, err := e.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
 		if err != nil || len(desc.Reservations[0].Instances[0].BlockDeviceMappings) != 1 {
 			t.Fatalf("mappings after detach: %v %+v", err, desc)
