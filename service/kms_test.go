@@ -1,0 +1,141 @@
+package service
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/metadata"
+)
+
+// TestKMSKeyDeletion: a key scheduled for deletion answers as deleted once
+// its waiting period is over, with its aliases, even before its row is
+// purged; PurgeDeletedKeys then removes the rows, and only those.
+func TestKMSKeyDeletion(t *testing.T) {
+	ctx := context.Background()
+	clock := &testClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	f := newFixture(t, "", clock)
+	doomed, err := f.svc.CreateKey(ctx, f.p, CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := f.svc.CreateKey(ctx, f.p, CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.CreateAlias(ctx, f.p, "alias/doomed", doomed.ID); err != nil {
+		t.Fatal(err)
+	}
+	blob, _, err := f.svc.Encrypt(ctx, f.p, EncryptInput{KeyID: "alias/doomed", Plaintext: []byte("bye")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	days := 7
+	k, err := f.svc.ScheduleKeyDeletion(ctx, f.p, doomed.ID, &days)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := clock.now().Add(7 * 24 * time.Hour); !k.DeletionDate.Equal(want) || k.State != openami.KeyPendingDeletion {
+		t.Fatalf("scheduled: %s %s, want PendingDeletion at %s", k.State, k.DeletionDate, want)
+	}
+
+	clock.add(7*24*time.Hour - time.Second)
+	if _, err := f.svc.DescribeKey(ctx, f.p, "alias/doomed"); err != nil {
+		t.Fatalf("a second before the deletion date: %v", err)
+	}
+	if _, err := f.svc.CancelKeyDeletion(ctx, f.p, doomed.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.ScheduleKeyDeletion(ctx, f.p, doomed.ID, &days); err != nil {
+		t.Fatal(err)
+	}
+	clock.add(7 * 24 * time.Hour)
+
+	if _, err := f.svc.DescribeKey(ctx, f.p, doomed.ID); openami.ClassOf(err) != openami.NotFound {
+		t.Fatalf("DescribeKey after the deletion date: %v, want NotFound", err)
+	}
+	if _, err := f.svc.DescribeKey(ctx, f.p, "alias/doomed"); openami.ClassOf(err) != openami.NotFound {
+		t.Fatalf("DescribeKey by alias after the deletion date: %v, want NotFound", err)
+	}
+	if _, err := f.svc.CancelKeyDeletion(ctx, f.p, doomed.ID); openami.ClassOf(err) != openami.NotFound {
+		t.Fatalf("CancelKeyDeletion after the deletion date: %v, want NotFound", err)
+	}
+	if _, _, err := f.svc.Decrypt(ctx, f.p, DecryptInput{Ciphertext: blob}); openami.ResourceOf(err) != openami.ResourceCiphertext {
+		t.Fatalf("Decrypt under a deleted key: %v, want InvalidCiphertext", err)
+	}
+	keys, _, err := f.svc.ListKeys(ctx, f.p, 0, "")
+	if err != nil || len(keys) != 1 || keys[0].ID != kept.ID {
+		t.Fatalf("ListKeys after the deletion date: %v %v", keys, err)
+	}
+	aliases, _, err := f.svc.ListAliases(ctx, f.p, "", 0, "")
+	if err != nil || len(aliases) != 0 {
+		t.Fatalf("ListAliases after the deletion date: %v %v", aliases, err)
+	}
+	// The alias name is free again once the key is purged.
+	n, err := f.svc.PurgeDeletedKeys(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("PurgeDeletedKeys: %d, %v; want 1", n, err)
+	}
+	f.store.View(ctx, func(tx metadata.Tx) error {
+		if _, err := tx.Keys().Get("us-east-1", doomed.ID); openami.ClassOf(err) != openami.NotFound {
+			t.Errorf("purged key's row: %v", err)
+		}
+		if _, err := tx.Keys().Get("us-east-1", kept.ID); err != nil {
+			t.Errorf("kept key's row: %v", err)
+		}
+		return nil
+	})
+	if err := f.svc.CreateAlias(ctx, f.p, "alias/doomed", kept.ID); err != nil {
+		t.Fatalf("alias name after the purge: %v", err)
+	}
+}
+
+// TestKMSMaterialAtRest: the store holds a key's material only sealed, and
+// a key whose sealed material is damaged fails as a server fault, not as
+// the caller's bad ciphertext.
+func TestKMSMaterialAtRest(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "", nil)
+	k, err := f.svc.CreateKey(ctx, f.p, CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored openami.Key
+	f.store.View(ctx, func(tx metadata.Tx) error {
+		stored, err = tx.Keys().Get("us-east-1", k.ID)
+		return err
+	})
+	material, err := openKeyMaterial(f.svc.seal, stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, _, err := f.svc.Encrypt(ctx, f.p, EncryptInput{KeyID: k.ID, Plaintext: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, _ := parseCiphertext(blob)
+	if pt, err := decryptBlob(parsed, material, nil); err != nil || string(pt) != "x" {
+		t.Fatalf("the sealed material is not the key's: %v", err)
+	}
+	// Sealed material moved to another key's row does not open.
+	other, err := f.svc.CreateKey(ctx, f.p, CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.store.Update(ctx, func(tx metadata.Tx) error {
+		if err := tx.Keys().Delete("us-east-1", other.ID); err != nil {
+			return err
+		}
+		moved := other
+		moved.SealedMaterial = stored.SealedMaterial
+		return tx.Keys().Create(moved)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = f.svc.Encrypt(ctx, f.p, EncryptInput{KeyID: other.ID, Plaintext: []byte("x")})
+	if err == nil || openami.ClassOf(err) != openami.Internal {
+		t.Fatalf("Encrypt with moved material: %v, want an internal error", err)
+	}
+}
