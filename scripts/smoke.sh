@@ -145,6 +145,33 @@ check "account join an organization" bash -c "'$bin' account join --data-dir '$d
 check "disable account" "$bin" account disable --data-dir "$data" smoke-user
 check "disabled account is refused" bash -c "env -u AWS_PROFILE AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk AWS_CONFIG_FILE=/dev/null aws --region us-east-1 --endpoint-url $endpoint ec2 describe-regions 2>&1 | grep -q AuthFailure"
 
+# KMS (docs/KMS.md): a key, an alias, a round trip with an encryption
+# context, a data key, and scheduled deletion.
+kmskey=$(aws kms create-key --description smoke --query KeyMetadata.KeyId --output text)
+check "kms create-key" bash -c "echo '$kmskey' | grep -Eq '^[0-9a-f-]{36}$'"
+check "kms create-alias" aws kms create-alias --alias-name alias/smoke --target-key-id "$kmskey"
+check "kms encrypt and decrypt" bash -c "printf secret > '$work/kms.txt'
+  aws kms encrypt --key-id alias/smoke --plaintext 'fileb://$work/kms.txt' --encryption-context purpose=smoke \
+    --query CiphertextBlob --output text | base64 -d > '$work/kms.bin'
+  aws kms decrypt --ciphertext-blob 'fileb://$work/kms.bin' --encryption-context purpose=smoke \
+    --query Plaintext --output text | base64 -d | grep -qx secret"
+check "kms decrypt without the context fails" bash -c "aws kms decrypt --ciphertext-blob 'fileb://$work/kms.bin' 2>&1 | grep -q InvalidCiphertextException"
+check "boto3 kms" python3 - <<'PY'
+import boto3
+kms = boto3.Session(profile_name="openami").client("kms")
+dk = kms.generate_data_key(KeyId="alias/smoke", KeySpec="AES_128", EncryptionContext={"a": "b"})
+out = kms.decrypt(CiphertextBlob=dk["CiphertextBlob"], EncryptionContext={"a": "b"})
+assert out["Plaintext"] == dk["Plaintext"] and len(dk["Plaintext"]) == 16, out
+kms.disable_key(KeyId="alias/smoke")
+try:
+    kms.encrypt(KeyId="alias/smoke", Plaintext=b"x")
+    raise SystemExit("encrypt with a disabled key succeeded")
+except kms.exceptions.DisabledException:
+    pass
+kms.enable_key(KeyId="alias/smoke")
+PY
+check "kms generate-data-key" bash -c "aws kms generate-data-key --key-id alias/smoke --key-spec AES_256 --query Plaintext --output text | base64 -d | wc -c | grep -qx 32"
+check "kms schedule-key-deletion" bash -c "aws kms schedule-key-deletion --key-id '$kmskey' --pending-window-in-days 7 --query KeyState --output text | grep -qx PendingDeletion"
 kill -TERM "$pid"
 if wait "$pid"; then passed=$((passed + 1)); else echo "smoke: FAIL: server did not exit cleanly on SIGTERM" >&2; exit 1; fi
 pid=
