@@ -481,6 +481,9 @@ type Keys interface {
 	// Delete removes a key and every alias that names it. NotFound if
 	// none.
 	Delete(region, id string) error
+	// Reseal replaces a key's sealed material (after the master key that
+	// seals it changed). NotFound if none.
+	Reseal(region, id string, sealed []byte) error
 	// List returns up to limit (0: all) of the account's keys in the
 	// region with ids greater than after, in id order.
 	List(region, accountID, after string, limit int) ([]openami.Key, error)

@@ -1,11 +1,13 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/metadata"
 )
 
@@ -137,5 +139,51 @@ func TestKMSMaterialAtRest(t *testing.T) {
 	_, _, err = f.svc.Encrypt(ctx, f.p, EncryptInput{KeyID: other.ID, Plaintext: []byte("x")})
 	if err == nil || openami.ClassOf(err) != openami.Internal {
 		t.Fatalf("Encrypt with moved material: %v, want an internal error", err)
+	}
+}
+
+// TestKMSResealKeyMaterial: after the master key changes, ResealKeyMaterial
+// with the old key makes every KMS key usable again under the new one, and
+// ciphertexts made before still decrypt.
+func TestKMSResealKeyMaterial(t *testing.T) {
+	ctx := context.Background()
+	dir0 := t.TempDir()
+	f := newFixture(t, dir0, nil)
+	var blobs [][]byte
+	for range 3 {
+		k, err := f.svc.CreateKey(ctx, f.p, CreateKeyInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		blob, _, err := f.svc.Encrypt(ctx, f.p, EncryptInput{KeyID: k.ID, Plaintext: []byte(k.ID)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		blobs = append(blobs, blob)
+	}
+	old := f.svc.seal
+	// The same store under a new master key.
+	next, _ := seal.New(bytes.Repeat([]byte{9}, seal.KeySize))
+	f.svc.seal = next
+	if _, _, err := f.svc.Decrypt(ctx, f.p, DecryptInput{Ciphertext: blobs[0]}); openami.ClassOf(err) != openami.Internal {
+		t.Fatalf("Decrypt before resealing: %v, want an internal error", err)
+	}
+	for round, want := range []int{3, 0} { // the second run finds nothing to do
+		n, err := f.svc.ResealKeyMaterial(ctx, old)
+		if err != nil || n != want {
+			t.Fatalf("ResealKeyMaterial round %d: %d, %v; want %d", round, n, err, want)
+		}
+	}
+	for _, blob := range blobs {
+		pt, k, err := f.svc.Decrypt(ctx, f.p, DecryptInput{Ciphertext: blob})
+		if err != nil || string(pt) != k.ID {
+			t.Fatalf("Decrypt after resealing: %q, %v", pt, err)
+		}
+	}
+	// A key neither master key opens stops the run.
+	third, _ := seal.New(bytes.Repeat([]byte{3}, seal.KeySize))
+	f.svc.seal = third
+	if _, err := f.svc.ResealKeyMaterial(ctx, old); err == nil {
+		t.Fatal("ResealKeyMaterial with the wrong old key succeeded")
 	}
 }

@@ -145,6 +145,20 @@ func (ks kmsKeys) Delete(region, id string) error {
 	return nil
 }
 
+func (ks kmsKeys) Reseal(region, id string, sealed []byte) error {
+	if sealed == nil {
+		sealed = []byte{}
+	}
+	n, err := ks.t.execN(`UPDATE kms_keys SET sealed_material = ? WHERE id = ? AND region = ?`, sealed, id, region)
+	if err != nil {
+		return fmt.Errorf("sqldb: reseal key: %w", err)
+	}
+	if n == 0 {
+		return kmsKeyNotFound(id)
+	}
+	return nil
+}
+
 func (ks kmsKeys) List(region, accountID, after string, limit int) ([]openami.Key, error) {
 	return ks.query(`region = ? AND account_id = ? AND id > ?`, []any{region, accountID, after}, limit)
 }

@@ -118,7 +118,17 @@ func testKMSKeyUpdateDelete(t *testing.T, s metadata.Store) {
 		wantClass(t, err, openami.NotFound, openami.ResourceKMSAlias)
 		return nil
 	})
+	update(t, s, func(tx metadata.Tx) error { return tx.Keys().Reseal(region1, "k-1", []byte("resealed")) })
+	view(t, s, func(tx metadata.Tx) error {
+		got, err := tx.Keys().Get(region1, "k-1")
+		if err != nil {
+			return err
+		}
+		equal(t, "sealed material after Reseal", got.SealedMaterial, []byte("resealed"))
+		return nil
+	})
 	for _, err := range []error{
+		updateErr(t, s, func(tx metadata.Tx) error { return tx.Keys().Reseal(region2, "k-1", []byte("x")) }),
 		updateErr(t, s, func(tx metadata.Tx) error { return tx.Keys().Delete(region1, "k-2") }),
 		updateErr(t, s, func(tx metadata.Tx) error { return tx.Keys().Update(kmsKey(region1, acct1, "k-2")) }),
 		updateErr(t, s, func(tx metadata.Tx) error { return tx.Keys().Delete(region2, "k-1") }),

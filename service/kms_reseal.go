@@ -1,0 +1,77 @@
+package service
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/openami/openami/internal/seal"
+	"github.com/openami/openami/metadata"
+)
+
+// resealBatch is how many keys one transaction of ResealKeyMaterial
+// rewrites.
+const resealBatch = 100
+
+// ResealKeyMaterial re-seals the material of every KMS key, in every
+// account and region, from the master key old to the service's own master
+// key: the step of a master-key rotation that keeps KMS keys, and so the
+// data encrypted under them, usable (docs/KMS.md). Keys already sealed
+// under the service's key are left alone, so an interrupted run can simply
+// be repeated. It returns how many keys it re-sealed, and fails on the
+// first key that neither master key opens, leaving the keys before it
+// re-sealed.
+func (s *Service) ResealKeyMaterial(ctx context.Context, old *seal.Key) (int, error) {
+	var accounts []string
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		list, err := tx.Accounts().List()
+		for _, a := range list {
+			accounts = append(accounts, a.ID)
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("kms: reseal: %w", err)
+	}
+	total := 0
+	for _, acct := range accounts {
+		for _, r := range s.regions {
+			after := ""
+			for {
+				var n, seen int
+				err := s.store.Update(ctx, func(tx metadata.Tx) error {
+					n, seen = 0, 0
+					keys, err := tx.Keys().List(r.Name, acct, after, resealBatch)
+					if err != nil {
+						return err
+					}
+					for _, k := range keys {
+						seen++
+						after = k.ID
+						if _, err := openKeyMaterial(s.seal, k); err == nil {
+							continue
+						}
+						material, err := openKeyMaterial(old, k)
+						if err != nil {
+							return fmt.Errorf("kms: reseal key %s: neither master key opens its material: %w", k.ID, err)
+						}
+						sealed := s.seal.Seal(material, materialAAD(k.Region, k.AccountID, k.ID))
+						clear(material)
+						if err := tx.Keys().Reseal(k.Region, k.ID, sealed); err != nil {
+							return err
+						}
+						n++
+					}
+					return nil
+				})
+				if err != nil {
+					return total, err
+				}
+				total += n
+				if seen < resealBatch {
+					break
+				}
+			}
+		}
+	}
+	return total, nil
+}
