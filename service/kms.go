@@ -206,8 +206,12 @@ func (s *Service) resolveKey(tx metadata.Tx, p openami.Principal, ref keyRef, ac
 		return openami.Key{}, err
 	}
 	if err != nil || k.AccountID != ref.account || s.keyGone(k) {
-		if foreign {
+		switch {
+		case foreign:
 			return openami.Key{}, accessDenied(p, action, ref.input, false)
+		case ref.alias != "":
+			// The alias went with its key, whose row is not purged yet.
+			return openami.Key{}, openami.Errorf(openami.NotFound, openami.ResourceKMSAlias, "Alias %s is not found.", openami.AliasARN(p.Region, ref.account, ref.alias))
 		}
 		return openami.Key{}, openami.Errorf(openami.NotFound, openami.ResourceKMSKey, "Key '%s' does not exist", openami.KeyARN(p.Region, ref.account, id))
 	}

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -94,6 +95,37 @@ func stringList(raw json.RawMessage) ([]string, bool) {
 		return list, true
 	}
 	return nil, false
+}
+
+// scalarList decodes a condition's values: a JSON string, number or
+// boolean, or a non-empty list of them, each as its text.
+func scalarList(raw json.RawMessage) ([]string, bool) {
+	var list []json.RawMessage
+	if err := json.Unmarshal(raw, &list); err != nil {
+		list = []json.RawMessage{raw}
+	} else if len(list) == 0 {
+		return nil, false
+	}
+	out := make([]string, 0, len(list))
+	for _, item := range list {
+		var v any
+		d := json.NewDecoder(bytes.NewReader(item))
+		d.UseNumber()
+		if err := d.Decode(&v); err != nil {
+			return nil, false
+		}
+		switch v := v.(type) {
+		case string:
+			out = append(out, v)
+		case json.Number:
+			out = append(out, v.String())
+		case bool:
+			out = append(out, fmt.Sprint(v))
+		default:
+			return nil, false
+		}
+	}
+	return out, true
 }
 
 var (
@@ -223,13 +255,9 @@ func parseStatement(st map[string]json.RawMessage) (policyStatement, error) {
 		}
 		for op, keys := range ops {
 			for key, v := range keys {
-				values, ok := stringList(v)
+				values, ok := scalarList(v)
 				if !ok {
-					var b bool
-					if json.Unmarshal(v, &b) != nil {
-						return s, malformedPolicy("Policy statement has an invalid Condition.")
-					}
-					values = []string{fmt.Sprint(b)}
+					return s, malformedPolicy("Policy statement has an invalid Condition.")
 				}
 				s.conditions = append(s.conditions, policyCondition{op: op, key: strings.ToLower(key), values: values})
 			}
