@@ -187,11 +187,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, body []byte, p o
 	buf := responseBuffers.Get().(*bytes.Buffer)
 	defer putResponseBuffer(buf)
 	buf.WriteString(xml.Header)
-	root := xml.StartElement{
-		Name: xml.Name{Local: name + "Response"},
-		Attr: []xml.Attr{{Name: xml.Name{Local: "xmlns"}, Value: namespace}},
-	}
-	if err := xml.NewEncoder(buf).EncodeElement(resp, root); err != nil {
+	if err := encodeResponse(buf, name+"Response", resp); err != nil {
 		return name, fmt.Errorf("ec2: encode %s response: %w", name, err)
 	}
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
@@ -249,7 +245,8 @@ type responder interface{ setRequestID(id string) }
 // clients always find the list.
 type items[T any] []T
 
-// MarshalXML writes the list as <item> elements.
+// MarshalXML writes the list as <item> elements, for encoding/xml, which
+// the tests hold the response encoder (xmlenc.go) to.
 func (l items[T]) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
 	if err := e.EncodeToken(start); err != nil {
 		return err
