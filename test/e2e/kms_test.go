@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -605,4 +608,66 @@ func TestKMSKeyPolicies(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestKMSTerraform applies keys (with the default policy and with a policy
+// sharing the key), an alias, a ciphertext and a data source with real
+// Terraform and the AWS provider, checks them against openami, checks the
+// plan shows no drift, and destroys everything (ScheduleKeyDeletion).
+func TestKMSTerraform(t *testing.T) {
+	mirror := terraformMirror(t)
+	x := newTF(t, mirror)
+	s := start(t, "sqlite")
+	ctx := context.Background()
+	friend := s.account(t, "tf-friend")
+	c := s.kms(s.admin, "us-east-1")
+
+	main, err := os.ReadFile(filepath.Join("testdata", "terraform", "kms", "main.tf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(x.dir, "main.tf"), string(main))
+	x.vars(map[string]any{
+		"endpoint": s.URL, "access_key": s.admin.AccessKeyID, "secret_key": s.admin.SecretAccessKey,
+		"account_id": s.admin.AccountID, "friend_account_id": friend.AccountID,
+	})
+	x.must("init", "-input=false", "-no-color")
+	x.must("apply", "-auto-approve", "-input=false", "-no-color")
+	outs := x.outputs()
+
+	plain, shared := str(t, outs, "plain_key_id"), str(t, outs, "shared_key_id")
+	d, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String("alias/tf-plain")})
+	if err != nil || *d.KeyMetadata.KeyId != plain || *d.KeyMetadata.Description != "terraform default policy" {
+		t.Fatalf("the alias names %+v, %v; want %s", d, err, plain)
+	}
+	if str(t, outs, "plain_arn") != *d.KeyMetadata.Arn || str(t, outs, "alias_target_arn") != *d.KeyMetadata.Arn ||
+		str(t, outs, "data_key_arn") != *d.KeyMetadata.Arn || str(t, outs, "data_key_state") != "Enabled" {
+		t.Fatalf("terraform recorded %v for key %s", outs, *d.KeyMetadata.Arn)
+	}
+	blob, err := base64.StdEncoding.DecodeString(str(t, outs, "ciphertext"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob, EncryptionContext: map[string]string{"purpose": "test"}})
+	if err != nil || string(dec.Plaintext) != "terraform secret" {
+		t.Fatalf("Decrypt of terraform's ciphertext: %v", err)
+	}
+	// The shared key's policy lets the friend encrypt with it.
+	sharedARN := fmt.Sprintf("arn:aws:kms:us-east-1:%s:key/%s", s.admin.AccountID, shared)
+	if _, err := s.kms(friend, "us-east-1").Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(sharedARN), Plaintext: []byte("x")}); err != nil {
+		t.Fatalf("friend's Encrypt with the shared key: %v", err)
+	}
+
+	x.noDrift()
+	x.must("destroy", "-auto-approve", "-input=false", "-no-color")
+	for id, days := range map[string]int32{plain: 7, shared: 10} {
+		d, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(id)})
+		if err != nil || d.KeyMetadata.KeyState != kmstypes.KeyStatePendingDeletion || *d.KeyMetadata.PendingDeletionWindowInDays != days {
+			t.Fatalf("key %s after destroy: %+v %v", id, d, err)
+		}
+	}
+	aliases, err := c.ListAliases(ctx, &kms.ListAliasesInput{})
+	if err != nil || len(aliases.Aliases) != 0 {
+		t.Fatalf("aliases after destroy: %+v %v", aliases, err)
+	}
 }
