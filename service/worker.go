@@ -93,7 +93,8 @@ func (s *Service) Close() {
 }
 
 // pass finishes every completing snapshot and expires overdue ones, then
-// settles pending images and moves instances in transition on. A snapshot that fails is logged and left for the
+// settles pending images, moves instances in transition on, and removes
+// KMS keys whose deletion date has passed. A snapshot that fails is logged and left for the
 // next pass; it does not hold up the others.
 func (c *completer) pass(ctx context.Context) {
 	var pending []openami.Snapshot
@@ -130,6 +131,9 @@ func (c *completer) pass(ctx context.Context) {
 	}
 	if err := c.s.advanceInstances(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("instances", "error", err)
+	}
+	if _, err := c.s.PurgeDeletedKeys(ctx); err != nil && ctx.Err() == nil {
+		c.log.Error("kms key deletion", "error", err)
 	}
 }
 
