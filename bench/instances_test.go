@@ -228,7 +228,9 @@ func BenchmarkInstances(b *testing.B) {
 					b.Fatal(err)
 				}
 				call := time.Since(t0)
-				w := ec2.NewImageAvailableWaiter(c, func(o *ec2.ImageAvailableWaiterOptions) { o.MinDelay, o.MaxDelay = 5*time.Millisecond, 50*time.Millisecond })
+				w := ec2.NewImageAvailableWaiter(c, func(o *ec2.ImageAvailableWaiterOptions) {
+					o.MinDelay, o.MaxDelay = 5*time.Millisecond, 50*time.Millisecond
+				})
 				if err := w.Wait(ctx, &ec2.DescribeImagesInput{ImageIds: []string{*out.ImageId}}, 10*time.Minute); err != nil {
 					b.Fatal(err)
 				}
@@ -255,7 +257,6 @@ func BenchmarkInstances(b *testing.B) {
 				cmds = append(cmds, "-c", fmt.Sprintf("write -s %s %d %d", piece, k*blockSize, blockSize))
 			}
 			onePct := timed(b, qemuIO, append([]string{"-f", "raw", "-t", "writeback", uri}, append(cmds, "-c", "flush")...)...)
-			u3 := diskUsage(b, t.dataDir)
 			pctCall, pctAvail := createImage("bench-1pct")
 			u4 := diskUsage(b, t.dataDir)
 			fullBytes := u1.blockTotal() - u0.blockTotal() + u2.blockTotal() - u1.blockTotal()
@@ -269,7 +270,6 @@ func BenchmarkInstances(b *testing.B) {
 				volGiB, write.Seconds(), (onePct + pctAvail).Seconds(), 100*(onePct+pctAvail).Seconds()/(write+fullAvail).Seconds(), (write + fullAvail).Seconds())
 			b.ReportMetric(100*float64(pctBytes)/float64(fullBytes), "1pct-bytes-%")
 			b.ReportMetric(100*ms(pctAvail)/ms(fullAvail), "1pct-time-%")
-			_ = u3
 			os.Remove(src)
 		}
 	})

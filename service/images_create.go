@@ -143,9 +143,7 @@ func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in Creat
 				if o.Ebs.SnapshotID != "" {
 					return badMapping("The mapping of %s, an attached volume, cannot name a snapshot.", b.DeviceName)
 				}
-				if err := applyEbsOverride(e, o.Ebs); err != nil {
-					return err
-				}
+				applyEbsOverride(e, o.Ebs)
 			}
 			img.BlockDeviceMappings = append(img.BlockDeviceMappings, openami.BlockDeviceMapping{DeviceName: b.DeviceName, Ebs: e})
 		}
@@ -166,9 +164,7 @@ func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in Creat
 			m := openami.BlockDeviceMapping{DeviceName: o.DeviceName, VirtualName: o.VirtualName, NoDevice: o.NoDevice}
 			if o.Ebs != nil {
 				m.Ebs = &openami.EbsBlockDevice{DeleteOnTermination: true}
-				if err := applyEbsOverride(m.Ebs, o.Ebs); err != nil {
-					return err
-				}
+				applyEbsOverride(m.Ebs, o.Ebs)
 			}
 			img.BlockDeviceMappings = append(img.BlockDeviceMappings, m)
 		}

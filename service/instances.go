@@ -53,10 +53,10 @@ type RunInstancesInput struct {
 	PrivateIPAddress string
 	// CPUCredits is a burstable type's credit option, "" for the type's
 	// default.
-	CPUCredits string
-	InstanceTags        []openami.Tag
-	VolumeTags          []openami.Tag
-	ClientToken         string
+	CPUCredits   string
+	InstanceTags []openami.Tag
+	VolumeTags   []openami.Tag
+	ClientToken  string
 	// MetadataOptions: empty fields take the defaults (HttpTokens from the
 	// image's ImdsSupport).
 	MetadataOptions                   openami.MetadataOptions
@@ -463,9 +463,7 @@ func (s *Service) planDevices(tx metadata.Tx, p openami.Principal, in RunInstanc
 			} else if o.Ebs.SnapshotID == "" && o.Ebs.VolumeSize == 0 {
 				return badMapping("The EBS mapping of %s needs a SnapshotId or a VolumeSize.", o.DeviceName)
 			}
-			if err := applyEbsOverride(e, o.Ebs); err != nil {
-				return err
-			}
+			applyEbsOverride(e, o.Ebs)
 			m := openami.BlockDeviceMapping{DeviceName: o.DeviceName, Ebs: e}
 			if i >= 0 {
 				merged[i] = m
@@ -541,7 +539,9 @@ func (s *Service) planDevices(tx metadata.Tx, p openami.Principal, in RunInstanc
 	return nil
 }
 
-func applyEbsOverride(e *openami.EbsBlockDevice, o *EbsOverride) error {
+// applyEbsOverride changes an EBS mapping as a request's override says;
+// the result is validated where the mapping is used.
+func applyEbsOverride(e *openami.EbsBlockDevice, o *EbsOverride) {
 	if o.SnapshotID != "" {
 		e.SnapshotID = o.SnapshotID
 	}
@@ -566,7 +566,6 @@ func applyEbsOverride(e *openami.EbsBlockDevice, o *EbsOverride) error {
 	if o.KmsKeyID != "" {
 		e.KmsKeyID = o.KmsKeyID
 	}
-	return nil
 }
 
 // freeAddresses returns n private addresses of the subnet that none of

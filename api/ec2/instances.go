@@ -399,7 +399,9 @@ func instanceOf(region string, v service.InstanceView) instanceItem {
 		PlatformDetails: "Linux/UNIX", UsageOperation: "RunInstances", Monitoring: monitoringItem{"disabled"},
 		SourceDestCheck: !i.NoSourceDestCheck, Architecture: i.Architecture, RootDeviceType: i.RootDeviceType, RootDeviceName: i.RootDeviceName,
 		VirtualizationType: i.VirtualizationType, ClientToken: i.ClientToken, Tags: tagSet(v.Tags),
-		Hypervisor: hypervisor(it), EbsOptimized: i.EbsOptimized, EnaSupport: i.EnaSupport, SriovNetSupport: i.SriovNetSupport,
+		// The shape's hypervisor enum has only ovm and xen: EC2 reports
+		// Nitro instances as xen there too.
+		Hypervisor: "xen", EbsOptimized: i.EbsOptimized, EnaSupport: i.EnaSupport, SriovNetSupport: i.SriovNetSupport,
 		CPUOptions: cpuOptionsItem{CoreCount: max(1, it.VCPUs/2), ThreadsPerCore: min(2, max(1, it.VCPUs))},
 		MetadataOptions: metadataOptionsItem{State: "applied", HttpTokens: i.MetadataOptions.HttpTokens,
 			HttpPutResponseHopLimit: i.MetadataOptions.HttpPutResponseHopLimit, HttpEndpoint: i.MetadataOptions.HttpEndpoint,
@@ -432,10 +434,6 @@ func instanceOf(region string, v service.InstanceView) instanceItem {
 	}
 	return out
 }
-
-// hypervisor is the Instance shape's hypervisor, whose enum has only ovm
-// and xen: EC2 reports Nitro instances as xen there too.
-func hypervisor(service.InstanceType) string { return "xen" }
 
 func reservationOf(region string, r service.Reservation) reservationFields {
 	out := reservationFields{ReservationID: r.ID, OwnerID: r.AccountID}
