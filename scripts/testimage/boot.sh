@@ -113,7 +113,9 @@ if [ -n "$SERIAL" ]; then
 	ARGS+=(-display none -serial "file:$SERIAL" -monitor "unix:$SERIAL.monitor,server=on,wait=off")
 	log "serial console in $SERIAL; monitor: unix socket $SERIAL.monitor"
 else
-	ARGS+=(-nographic -serial mon:stdio)
+	# Not -nographic: that also makes SeaBIOS mirror the VGA text to the
+	# serial port, so the console shows the boot loader's lines twice.
+	ARGS+=(-display none -serial mon:stdio)
 	log "Ctrl-a c: monitor (system_powerdown, quit); Ctrl-a x: exit"
 fi
 log "$QEMU ${ARGS[*]}"

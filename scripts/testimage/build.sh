@@ -259,7 +259,7 @@ touch -d "@$EPOCH" "$WORK/syslinux.cfg" "$WORK/vmlinuz" "$WORK/initrd.gz" "$WORK
 
 BOOT=$WORK/boot.fat
 truncate -s $((BOOT_SECTORS * 512)) "$BOOT"
-mkfs.fat -F 16 -n OAMIBOOT -i 0A3A0001 -h "$BOOT_START" --invariant "$BOOT" >/dev/null
+mkfs.fat -F 16 -n OAMIBOOT -h "$BOOT_START" --invariant "$BOOT" >/dev/null
 mcopy -m -i "$BOOT" "$WORK/syslinux.cfg" "$WORK/vmlinuz" "$WORK/initrd.gz" "$WORK/ldlinux.c32" ::/
 # The mtools-based installer: writes the boot sector and ldlinux.sys through
 # mtools, so it works on a plain file.
@@ -267,7 +267,7 @@ mcopy -m -i "$BOOT" "$WORK/syslinux.cfg" "$WORK/vmlinuz" "$WORK/initrd.gz" "$WOR
 
 DATA=$WORK/data.fat
 truncate -s $((DATA_SECTORS * 512)) "$DATA"
-mkfs.fat -F 16 -n OAMIDATA -i 0A3A0002 -h "$DATA_START" --invariant "$DATA" >/dev/null
+mkfs.fat -F 16 -n OAMIDATA -h "$DATA_START" --invariant "$DATA" >/dev/null
 
 # ---- disk: MBR + partitions -------------------------------------------------
 le32() { # prints V as 4 little-endian bytes
