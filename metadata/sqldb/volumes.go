@@ -24,7 +24,7 @@ delete_on_termination`
 
 func scanVolume(sc scanner) (openami.Volume, error) {
 	var (
-		v     openami.Volume
+		v              openami.Volume
 		state          string
 		at, attachedAt int64
 	)
