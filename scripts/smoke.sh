@@ -121,6 +121,9 @@ check "describe-instances by state" bash -c "aws ec2 describe-instances --filter
 golden=$(aws ec2 create-image --instance-id "$iid" --name smoke-golden --query ImageId --output text)
 check "create-image" bash -c "echo '$golden' | grep -q '^ami-'"
 check "wait image-available" aws ec2 wait image-available --image-ids "$golden"
+copy=$(aws ec2 copy-image --region us-west-2 --source-region us-east-1 --source-image-id "$golden" --name smoke-copy --query ImageId --output text)
+check "copy-image to another region" bash -c "echo '$copy' | grep -q '^ami-'"
+check "wait image-available (the copy)" aws ec2 wait image-available --region us-west-2 --image-ids "$copy"
 check "nbd socket is private" test "$(stat -c %a "$data/nbd.sock")" = 600
 check "boto3 instances" python3 - "$iid" "$golden" <<'PY'
 import sys, boto3

@@ -132,34 +132,19 @@ func (s *Service) DescribeInstances(ctx context.Context, p openami.Principal, in
 			return nil, "", instanceNotFound(missing)
 		}
 	}
-	var tags map[string][]openami.Tag
-	kept := map[string][]openami.Tag{}
-	fetch := func(after string, limit int) ([]openami.Instance, error) {
-		var out []openami.Instance
-		err := s.store.View(ctx, func(tx metadata.Tx) error {
-			var err error
-			out, err = tx.Instances().List(p.Region, metadata.InstanceQuery{AccountID: p.AccountID, IDs: instanceIDs, After: after, Limit: limit})
-			if err != nil {
-				return err
-			}
-			tags, err = tx.Tags().Of(p.Region, p.AccountID, idsOf(out, func(i openami.Instance) string { return i.ID }))
-			return err
-		})
-		return out, err
-	}
-	match := func(i openami.Instance) bool {
-		ok := fs.Match(func(name string) []string { return instanceAttr(&i, name) }, tagMap(tags[i.ID]))
-		if ok {
-			kept[i.ID] = tags[i.ID]
-		}
-		return ok
-	}
 	scope := describeScope("DescribeInstances", p, filters, strings.Join(instanceIDs, ","))
-	list, next, err := listPage(s, scope, pg, pageBounds{min: 5, max: 1000}, fetch, func(i openami.Instance) string { return i.ID }, match)
+	list, tags, next, err := taggedPage(ctx, s, p, scope, pg, pageBounds{min: 5, max: 1000},
+		func(tx metadata.Tx, after string, limit int) ([]openami.Instance, error) {
+			return tx.Instances().List(p.Region, metadata.InstanceQuery{AccountID: p.AccountID, IDs: instanceIDs, After: after, Limit: limit})
+		},
+		func(i openami.Instance) string { return i.ID },
+		func(i openami.Instance, tags map[string]string) bool {
+			return fs.Match(func(name string) []string { return instanceAttr(&i, name) }, tags)
+		})
 	if err != nil {
 		return nil, "", err
 	}
-	return groupReservations(p, list, kept), next, nil
+	return groupReservations(p, list, tags), next, nil
 }
 
 // groupReservations groups instances by reservation, in the order each

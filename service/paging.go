@@ -1,11 +1,13 @@
 package service
 
 import (
+	"context"
 	"math"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/internal/pagetoken"
+	"github.com/openami/openami/metadata"
 )
 
 // pageBounds are the limits of an action's MaxResults. Without MaxResults
@@ -59,6 +61,37 @@ func listPage[T any](s *Service, scope string, pg Page, b pageBounds, fetch func
 		}
 		after = id(items[len(items)-1])
 	}
+}
+
+// taggedPage is listPage over the caller's own resources with their tags:
+// list reads a batch within a View that also reads the batch's tags, match
+// decides on each resource given its tags, and the tags of the resources
+// on the page come back with it, so the page needs no second read.
+func taggedPage[T any](ctx context.Context, s *Service, p openami.Principal, scope string, pg Page, b pageBounds,
+	list func(tx metadata.Tx, after string, limit int) ([]T, error), id func(T) string,
+	match func(T, map[string]string) bool) ([]T, map[string][]openami.Tag, string, error) {
+	var batch map[string][]openami.Tag // the current batch's tags
+	kept := map[string][]openami.Tag{}
+	fetch := func(after string, limit int) ([]T, error) {
+		var out []T
+		err := s.store.View(ctx, func(tx metadata.Tx) error {
+			var err error
+			if out, err = list(tx, after, limit); err != nil {
+				return err
+			}
+			batch, err = tx.Tags().Of(p.Region, p.AccountID, idsOf(out, id))
+			return err
+		})
+		return out, err
+	}
+	items, next, err := listPage(s, scope, pg, b, fetch, id, func(x T) bool {
+		if !match(x, tagMap(batch[id(x)])) {
+			return false
+		}
+		kept[id(x)] = batch[id(x)]
+		return true
+	})
+	return items, kept, next, err
 }
 
 // describeScope binds a page token to the action, caller and query.

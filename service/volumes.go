@@ -290,25 +290,8 @@ func (s *Service) DescribeVolumes(ctx context.Context, p openami.Principal, volu
 			zoneIDs[z.Name] = z.ID
 		}
 	}
-	// tags holds the current batch's tags; kept those of the volumes that
-	// matched, so the page needs no second read.
-	var tags map[string][]openami.Tag
-	kept := map[string][]openami.Tag{}
-	fetch := func(after string, limit int) ([]openami.Volume, error) {
-		var vs []openami.Volume
-		err := s.store.View(ctx, func(tx metadata.Tx) error {
-			var err error
-			vs, err = tx.Volumes().List(p.Region, metadata.VolumeQuery{AccountID: p.AccountID, IDs: volumeIDs, After: after, Limit: limit})
-			if err != nil {
-				return err
-			}
-			tags, err = tx.Tags().Of(p.Region, p.AccountID, idsOf(vs, func(v openami.Volume) string { return v.ID }))
-			return err
-		})
-		return vs, err
-	}
-	match := func(v openami.Volume) bool {
-		ok := fs.Match(func(name string) []string {
+	match := func(v openami.Volume, tags map[string]string) bool {
+		return fs.Match(func(name string) []string {
 			switch name {
 			case "availability-zone":
 				return []string{v.AvailabilityZone}
@@ -349,23 +332,23 @@ func (s *Service) DescribeVolumes(ctx context.Context, p openami.Principal, volu
 				return []string{"attached"}
 			}
 			return nil
-		}, tagMap(tags[v.ID]))
-		if ok {
-			kept[v.ID] = tags[v.ID]
-		}
-		return ok
+		}, tags)
 	}
 	scope := describeScope("DescribeVolumes", p, filters, strings.Join(volumeIDs, ","))
 	if pg.MaxResults != 0 && len(volumeIDs) > 0 {
 		return nil, "", openami.Errorf(openami.InvalidCombination, "", "The parameter volumeSet cannot be used with the parameter maxResults")
 	}
-	vols, next, err := listPage(s, scope, pg, pageBounds{min: 5, max: 1000}, fetch, func(v openami.Volume) string { return v.ID }, match)
+	vols, tags, next, err := taggedPage(ctx, s, p, scope, pg, pageBounds{min: 5, max: 1000},
+		func(tx metadata.Tx, after string, limit int) ([]openami.Volume, error) {
+			return tx.Volumes().List(p.Region, metadata.VolumeQuery{AccountID: p.AccountID, IDs: volumeIDs, After: after, Limit: limit})
+		},
+		func(v openami.Volume) string { return v.ID }, match)
 	if err != nil {
 		return nil, "", err
 	}
 	out := make([]VolumeView, len(vols))
 	for i, v := range vols {
-		out[i] = VolumeView{Volume: v, Tags: kept[v.ID]}
+		out[i] = VolumeView{Volume: v, Tags: tags[v.ID]}
 	}
 	return out, next, nil
 }
