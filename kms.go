@@ -10,6 +10,9 @@ import (
 // DisabledException, a PendingDeletion one with KMSInvalidStateException.
 type KeyState string
 
+// KeyManagerAWS is the Manager of an AWS managed key.
+const KeyManagerAWS = "AWS"
+
 // Key states.
 const (
 	KeyEnabled         KeyState = "Enabled"
@@ -31,6 +34,9 @@ type Key struct {
 	Region      string
 	AccountID   string
 	Description string
+	// Manager is KeyManagerAWS for an AWS managed key (alias/aws/ebs),
+	// made by a service on the account's behalf; "" for a customer key.
+	Manager string
 	// Usage is ENCRYPT_DECRYPT and Spec SYMMETRIC_DEFAULT: the only kind
 	// of key openami makes.
 	Usage  string

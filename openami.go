@@ -86,6 +86,12 @@ const (
 	ResourceKMSAlias ResourceType = "kms-alias"
 	// ResourceKMSKeyDisabled: a KMS key that is disabled (IncorrectState).
 	ResourceKMSKeyDisabled ResourceType = "kms-key-disabled"
+	// ResourceDependency: a parameter given without one it depends on
+	// (InvalidCombination → InvalidParameterDependency).
+	ResourceDependency ResourceType = "parameter-dependency"
+	// ResourceEBSKMSKey: the KMS key of EBS data, in EC2's words
+	// (InvalidKMSKey.*).
+	ResourceEBSKMSKey ResourceType = "ebs-kms-key"
 	// ResourceKeyPolicy: a KMS key policy document.
 	ResourceKeyPolicy ResourceType = "kms-key-policy"
 	// ResourceCiphertext: a KMS ciphertext blob, or the encryption context

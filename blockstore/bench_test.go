@@ -35,7 +35,7 @@ func BenchmarkChunksPut(b *testing.B) {
 			b.ReportAllocs()
 			var stored int64
 			for b.Loop() {
-				_, n, _, err := c.Put(ctx, data)
+				_, n, _, err := c.Put(ctx, nil, data)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -52,13 +52,13 @@ func BenchmarkChunksPutExisting(b *testing.B) {
 	ctx := context.Background()
 	c := NewChunks(newMemBlobs())
 	data := halfBlock(1002)
-	if _, _, _, err := c.Put(ctx, data); err != nil {
+	if _, _, _, err := c.Put(ctx, nil, data); err != nil {
 		b.Fatal(err)
 	}
 	b.SetBytes(openami.BlockSize)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, _, err := c.Put(ctx, data); err != nil {
+		if _, _, _, err := c.Put(ctx, nil, data); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -69,7 +69,7 @@ func BenchmarkChunksGet(b *testing.B) {
 	for _, bb := range benchBlocks {
 		b.Run(bb.name, func(b *testing.B) {
 			c := NewChunks(newMemBlobs())
-			d, _, _, err := c.Put(ctx, bb.data())
+			d, _, _, err := c.Put(ctx, nil, bb.data())
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -77,7 +77,7 @@ func BenchmarkChunksGet(b *testing.B) {
 			b.SetBytes(openami.BlockSize)
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := c.Get(ctx, d, dst); err != nil {
+				if err := c.Get(ctx, nil, d, dst); err != nil {
 					b.Fatal(err)
 				}
 			}

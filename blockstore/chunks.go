@@ -39,10 +39,13 @@ const (
 	// maxFrameSize is the largest frame Put writes: a raw block, since Put
 	// keeps the compressed form only when it is smaller.
 	maxFrameSize = frameHeaderSize + openami.BlockSize
+	// maxStoredSize is the largest blob a chunk may be: a raw block
+	// sealed, with the sealed frame's own header and GCM's tag.
+	maxStoredSize = maxFrameSize + sealedOverhead
 	// frameBufSize leaves room past maxFrameSize for zstd's worst case (raw
 	// zstd blocks of 128 KiB, 3 bytes of header each, and a frame header),
 	// so that compressing incompressible data never reallocates, and so
-	// that Get can tell a frame of exactly maxFrameSize from a longer one.
+	// that Get can tell a blob of exactly maxStoredSize from a longer one.
 	frameBufSize = maxFrameSize + 4096
 )
 
@@ -102,7 +105,7 @@ func encodeFrame(dst, data []byte) []byte {
 	copy(h[:], frameMagic)
 	h[4] = frameVersion
 	h[5] = kindZstd
-	binary.BigEndian.PutUint32(h[8:], uint32(len(data)))
+	putLen(h[8:], len(data))
 	dst = append(dst[:0], h[:]...)
 
 	enc := encoderPool.Get().(*zstd.Encoder)
@@ -118,27 +121,45 @@ func encodeFrame(dst, data []byte) []byte {
 	return append(dst, data...)
 }
 
-// decodeFrame decodes frame into dst, which must be exactly as long as the
-// plaintext the frame declares. It checks the frame's structure, not the
-// plaintext's hash.
-func decodeFrame(frame, dst []byte) error {
+// putLen writes a frame's plaintext length.
+func putLen(b []byte, n int) { binary.BigEndian.PutUint32(b, uint32(n)) }
+
+// frameKind checks the header of a stored frame whose plaintext must be
+// want bytes long, and returns its kind.
+func frameKind(frame []byte, want int) (byte, error) {
 	if len(frame) < frameHeaderSize {
-		return corruptf("chunk frame of %d bytes is shorter than its header", len(frame))
+		return 0, corruptf("chunk frame of %d bytes is shorter than its header", len(frame))
 	}
 	if string(frame[:4]) != frameMagic {
-		return corruptf("chunk frame has bad magic %q", frame[:4])
+		return 0, corruptf("chunk frame has bad magic %q", frame[:4])
 	}
 	if frame[4] != frameVersion {
-		return corruptf("chunk frame has unknown version %d", frame[4])
+		return 0, corruptf("chunk frame has unknown version %d", frame[4])
 	}
 	if frame[6] != 0 || frame[7] != 0 {
-		return corruptf("chunk frame has non-zero reserved bytes")
+		return 0, corruptf("chunk frame has non-zero reserved bytes")
 	}
-	if n := binary.BigEndian.Uint32(frame[8:]); uint64(n) != uint64(len(dst)) {
-		return corruptf("chunk frame declares %d bytes of plaintext, want %d", n, len(dst))
+	if n := binary.BigEndian.Uint32(frame[8:]); uint64(n) != uint64(want) {
+		return 0, corruptf("chunk frame declares %d bytes of plaintext, want %d", n, want)
+	}
+	switch k := frame[5]; k {
+	case kindRaw, kindZstd, kindSealed:
+		return k, nil
+	default:
+		return 0, corruptf("chunk frame has unknown kind %d", k)
+	}
+}
+
+// decodeFrame decodes a plain (raw or zstd) frame into dst, which must be
+// exactly as long as the plaintext the frame declares. It checks the
+// frame's structure, not the plaintext's hash.
+func decodeFrame(frame, dst []byte) error {
+	kind, err := frameKind(frame, len(dst))
+	if err != nil {
+		return err
 	}
 	payload := frame[frameHeaderSize:]
-	switch frame[5] {
+	switch kind {
 	case kindRaw:
 		if len(payload) != len(dst) {
 			return corruptf("raw chunk frame holds %d bytes, want %d", len(payload), len(dst))
@@ -160,27 +181,50 @@ func decodeFrame(frame, dst []byte) error {
 		}
 		return nil
 	default:
-		return corruptf("chunk frame has unknown kind %d", frame[5])
+		return corruptf("chunk frame of kind %d is not a plain frame", kind)
 	}
 }
 
 // DecodeChunk decodes frame, the stored form of the chunk named d, into
 // dst, which must be openami.BlockSize bytes long (InvalidParameter
-// otherwise), and checks that dst hashes to d. A frame that does not parse
-// or whose plaintext does not hash to d is an error for which
-// errors.Is(err, ErrCorrupt) holds; dst is then zeroed, so a caller that
-// ignores the error still never sees unverified data.
-func DecodeChunk(d openami.Digest, frame, dst []byte) error {
+// otherwise), and checks the plaintext against d: its SHA-256 for a plain
+// chunk (k nil), its name under k for an encrypted one. A frame that does
+// not parse, decrypt or match d is an error for which errors.Is(err,
+// ErrCorrupt) holds, and so is a plain frame where k expects an encrypted
+// one; an encrypted frame without k is an error wrapping ErrSealed. dst is
+// zeroed on any error, so a caller that ignores it still never sees
+// unverified data.
+func DecodeChunk(k *DataKey, d openami.Digest, frame, dst []byte) error {
 	if len(dst) != openami.BlockSize {
 		return openami.Errorf(openami.InvalidParameter, "", "blockstore: chunk buffer is %d bytes, want %d", len(dst), openami.BlockSize)
 	}
-	if err := decodeFrame(frame, dst); err != nil {
+	if err := decodeChunk(k, d, frame, dst); err != nil {
 		clear(dst)
 		return fmt.Errorf("blockstore: decode chunk %s: %w", d, err)
 	}
+	return nil
+}
+
+func decodeChunk(k *DataKey, d openami.Digest, frame, dst []byte) error {
+	kind, err := frameKind(frame, len(dst))
+	if err != nil {
+		return err
+	}
+	switch {
+	case kind == kindSealed && k == nil:
+		return &openami.Error{Class: openami.Internal, Message: "chunk is encrypted", Err: ErrSealed}
+	case kind == kindSealed:
+		sb := framePool.Get().(*[]byte)
+		defer framePool.Put(sb)
+		return k.openFrame(d, frame, (*sb)[:0:frameBufSize], dst)
+	case k != nil:
+		return corruptf("chunk is stored in plaintext where an encrypted chunk was expected")
+	}
+	if err := decodeFrame(frame, dst); err != nil {
+		return err
+	}
 	if openami.Digest(sha256.Sum256(dst)) != d {
-		clear(dst)
-		return fmt.Errorf("blockstore: decode chunk %s: %w", d, corruptf("plaintext does not hash to the chunk's name"))
+		return corruptf("plaintext does not hash to the chunk's name")
 	}
 	return nil
 }
@@ -228,47 +272,58 @@ func checkBlock(data []byte) error {
 
 // Put stores data, one block of exactly openami.BlockSize bytes (a short
 // final block is zero-padded by the caller; InvalidParameter otherwise),
-// and returns its digest, the size of its stored frame and whether this
-// call wrote it. A block that is already stored is not written again:
+// encrypted under k unless k is nil, and returns its name (the SHA-256 of
+// data, or its name under k), the size of its stored frame and whether
+// this call wrote it. A block that is already stored is not written again:
 // stored is then the existing blob's size and wrote is false. An all-zero
-// block is never stored: Put returns ZeroDigest, 0, false.
+// block is never stored, encrypted or not: Put returns ZeroDigest, 0,
+// false.
 //
-// Before writing, Put decodes the frame it made and compares the result
-// with data, so a compressor fault can never store a chunk that reads back
-// wrong. Errors from the blob store are wrapped and keep their class.
-func (c *Chunks) Put(ctx context.Context, data []byte) (d openami.Digest, stored int64, wrote bool, err error) {
+// Before writing, Put decodes (and decrypts) the frame it made and
+// compares the result with data, so a compressor or cipher fault can never
+// store a chunk that reads back wrong. Errors from the blob store are
+// wrapped and keep their class.
+func (c *Chunks) Put(ctx context.Context, k *DataKey, data []byte) (d openami.Digest, stored int64, wrote bool, err error) {
 	if err := checkBlock(data); err != nil {
 		return d, 0, false, err
 	}
 	if isZeroBlock(data) {
 		return openami.ZeroDigest, 0, false, nil
 	}
-	d = sha256.Sum256(data)
-	stored, wrote, err = c.put(ctx, d, data)
+	if k != nil {
+		d = k.Name(data)
+	} else {
+		d = sha256.Sum256(data)
+	}
+	stored, wrote, err = c.put(ctx, k, d, data)
 	return d, stored, wrote, err
 }
 
-// PutVerified is Put for a caller that has already computed d, the SHA-256
-// of data: it skips hashing data again. The caller vouches for d; a wrong d
-// stores a chunk that Get will refuse as corrupt. The compressed frame is
-// still decoded and compared with data before it is written. If data is
-// all zeros, nothing is stored and d must be ZeroDigest or the SHA-256 of
-// the zero block (InvalidParameter otherwise).
-func (c *Chunks) PutVerified(ctx context.Context, d openami.Digest, data []byte) (stored int64, wrote bool, err error) {
+// PutVerified is Put for a caller that has already computed d, the name of
+// data (its SHA-256, or its name under k): it skips computing it again.
+// The caller vouches for d; a wrong d stores a chunk that Get will refuse
+// as corrupt. The frame is still decoded and compared with data before it
+// is written. If data is all zeros, nothing is stored and d must be
+// ZeroDigest, the SHA-256 of the zero block or its name under k
+// (InvalidParameter otherwise).
+func (c *Chunks) PutVerified(ctx context.Context, k *DataKey, d openami.Digest, data []byte) (stored int64, wrote bool, err error) {
 	if err := checkBlock(data); err != nil {
 		return 0, false, err
 	}
-	zero := d.IsZero() || d == zeroBlockSum
-	if zero != isZeroBlock(data) {
-		return 0, false, openami.Errorf(openami.InvalidParameter, "", "blockstore: digest %s does not name the block given", d)
-	}
-	if zero {
+	zeroName := d.IsZero() || d == zeroBlockSum
+	if isZeroBlock(data) {
+		if !zeroName && (k == nil || d != k.Name(data)) {
+			return 0, false, openami.Errorf(openami.InvalidParameter, "", "blockstore: digest %s does not name the block given", d)
+		}
 		return 0, false, nil
 	}
-	return c.put(ctx, d, data)
+	if zeroName {
+		return 0, false, openami.Errorf(openami.InvalidParameter, "", "blockstore: digest %s does not name the block given", d)
+	}
+	return c.put(ctx, k, d, data)
 }
 
-func (c *Chunks) put(ctx context.Context, d openami.Digest, data []byte) (int64, bool, error) {
+func (c *Chunks) put(ctx context.Context, k *DataKey, d openami.Digest, data []byte) (int64, bool, error) {
 	key := ChunkKey(d)
 	// Stat first: most blocks of most images are already stored, and a
 	// Stat is cheaper than compressing and uploading 512 KiB.
@@ -282,14 +337,30 @@ func (c *Chunks) put(ctx context.Context, d openami.Digest, data []byte) (int64,
 
 	fb := framePool.Get().(*[]byte)
 	defer framePool.Put(fb)
-	frame := encodeFrame(*fb, data)
+	var frame []byte
+	if k == nil {
+		frame = encodeFrame(*fb, data)
+	} else {
+		ib := framePool.Get().(*[]byte)
+		frame = k.sealFrame(*fb, *ib, d, data)
+		framePool.Put(ib)
+	}
 	*fb = frame[:0]
 
 	// Verify before commit. Comparing the decoded block with data byte for
-	// byte implies that it hashes to d (d is data's hash), at the cost of
-	// a memcmp instead of a second SHA-256.
+	// byte implies that it matches d (d names data), at the cost of a
+	// memcmp instead of a second hash.
 	pb := plainPool.Get().(*[]byte)
-	err = decodeFrame(frame, *pb)
+	if k == nil {
+		err = decodeFrame(frame, *pb)
+	} else {
+		sb := framePool.Get().(*[]byte)
+		inner, oerr := k.aead.Open((*sb)[:0], d[:k.aead.NonceSize()], frame[frameHeaderSize:], sealedAD(frame[:frameHeaderSize], d))
+		if err = oerr; err == nil {
+			err = decodeFrame(inner, *pb)
+		}
+		framePool.Put(sb)
+	}
 	same := err == nil && bytes.Equal(*pb, data)
 	plainPool.Put(pb)
 	if !same {
@@ -304,13 +375,15 @@ func (c *Chunks) put(ctx context.Context, d openami.Digest, data []byte) (int64,
 }
 
 // Get reads the chunk named d into dst, which must be openami.BlockSize
-// bytes long (InvalidParameter otherwise). It decompresses the chunk and
-// checks that it hashes to d. A missing chunk is NotFound; a corrupt one
-// (a bad frame, a wrong length, a hash that does not match) is an error
-// for which errors.Is(err, ErrCorrupt) holds, and dst is zeroed rather than
-// left holding unverified data. ZeroDigest (and the SHA-256 of the zero
-// block) fill dst with zeros without any I/O.
-func (c *Chunks) Get(ctx context.Context, d openami.Digest, dst []byte) error {
+// bytes long (InvalidParameter otherwise), decrypting it with k for an
+// encrypted chunk. It decompresses the chunk and checks it against d
+// (DecodeChunk). A missing chunk is NotFound; a corrupt one (a bad frame,
+// a wrong length, a failed decryption, a name that does not match) is an
+// error for which errors.Is(err, ErrCorrupt) holds, an encrypted one read
+// without k one for which errors.Is(err, ErrSealed) holds, and dst is then
+// zeroed rather than left holding unverified data. ZeroDigest (and the
+// SHA-256 of the zero block) fill dst with zeros without any I/O.
+func (c *Chunks) Get(ctx context.Context, k *DataKey, d openami.Digest, dst []byte) error {
 	if len(dst) != openami.BlockSize {
 		return openami.Errorf(openami.InvalidParameter, "", "blockstore: chunk buffer is %d bytes, want %d", len(dst), openami.BlockSize)
 	}
@@ -328,17 +401,17 @@ func (c *Chunks) Get(ctx context.Context, d openami.Digest, dst []byte) error {
 	defer framePool.Put(fb)
 	// Read one byte more than the largest valid frame, so that an
 	// oversized blob is refused instead of silently truncated.
-	buf := (*fb)[:maxFrameSize+1]
+	buf := (*fb)[:maxStoredSize+1]
 	n, err := io.ReadFull(r, buf)
 	switch {
 	case err == nil:
 		clear(dst)
-		return fmt.Errorf("blockstore: get chunk %s: %w", d, corruptf("blob is longer than %d bytes", maxFrameSize))
+		return fmt.Errorf("blockstore: get chunk %s: %w", d, corruptf("blob is longer than %d bytes", maxStoredSize))
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 	default:
 		return fmt.Errorf("blockstore: get chunk %s: %w", d, err)
 	}
-	return DecodeChunk(d, buf[:n], dst)
+	return DecodeChunk(k, d, buf[:n], dst)
 }
 
 // Has reports whether the chunk's blob is stored. It returns an error only

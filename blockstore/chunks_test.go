@@ -60,7 +60,7 @@ func TestChunksRoundTrip(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			bs := newMemBlobs()
 			c := NewChunks(bs)
-			d, stored, wrote, err := c.Put(ctx, tc.data)
+			d, stored, wrote, err := c.Put(ctx, nil, tc.data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,7 +74,7 @@ func TestChunksRoundTrip(t *testing.T) {
 				t.Fatalf("blob is %d bytes, Put said %d", got, stored)
 			}
 			got := make([]byte, openami.BlockSize)
-			if err := c.Get(ctx, d, got); err != nil {
+			if err := c.Get(ctx, nil, d, got); err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(got, tc.data) {
@@ -82,14 +82,14 @@ func TestChunksRoundTrip(t *testing.T) {
 			}
 
 			// The same block again is not rewritten.
-			d2, stored2, wrote2, err := c.Put(ctx, tc.data)
+			d2, stored2, wrote2, err := c.Put(ctx, nil, tc.data)
 			if err != nil || d2 != d || stored2 != stored || wrote2 {
 				t.Fatalf("second Put = %s, %d, %v, %v; want %s, %d, false, nil", d2, stored2, wrote2, err, d, stored)
 			}
 			if bs.puts != 1 {
 				t.Fatalf("%d blob puts, want 1", bs.puts)
 			}
-			stored3, wrote3, err := c.PutVerified(ctx, d, tc.data)
+			stored3, wrote3, err := c.PutVerified(ctx, nil, d, tc.data)
 			if err != nil || stored3 != stored || wrote3 {
 				t.Fatalf("PutVerified of a stored chunk = %d, %v, %v", stored3, wrote3, err)
 			}
@@ -103,27 +103,27 @@ func TestChunksPutVerified(t *testing.T) {
 	c := NewChunks(bs)
 	data := halfBlock(9)
 	d := openami.Digest(sha256.Sum256(data))
-	stored, wrote, err := c.PutVerified(ctx, d, data)
+	stored, wrote, err := c.PutVerified(ctx, nil, d, data)
 	if err != nil || !wrote || stored == 0 {
 		t.Fatalf("PutVerified = %d, %v, %v", stored, wrote, err)
 	}
 	got := make([]byte, openami.BlockSize)
-	if err := c.Get(ctx, d, got); err != nil || !bytes.Equal(got, data) {
+	if err := c.Get(ctx, nil, d, got); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("Get after PutVerified: %v", err)
 	}
 
 	// A zero block is never stored, under either name for it.
 	zero := make([]byte, openami.BlockSize)
 	for _, zd := range []openami.Digest{openami.ZeroDigest, sha256.Sum256(zero)} {
-		if stored, wrote, err := c.PutVerified(ctx, zd, zero); err != nil || wrote || stored != 0 {
+		if stored, wrote, err := c.PutVerified(ctx, nil, zd, zero); err != nil || wrote || stored != 0 {
 			t.Fatalf("PutVerified(zero) = %d, %v, %v", stored, wrote, err)
 		}
 	}
 	// ZeroDigest with data, or a data digest with zeros, is refused.
-	if _, _, err := c.PutVerified(ctx, openami.ZeroDigest, data); !errors.Is(err, openami.ErrInvalidParameter) {
+	if _, _, err := c.PutVerified(ctx, nil, openami.ZeroDigest, data); !errors.Is(err, openami.ErrInvalidParameter) {
 		t.Fatalf("PutVerified(ZeroDigest, data): %v, want InvalidParameter", err)
 	}
-	if _, _, err := c.PutVerified(ctx, d, zero); !errors.Is(err, openami.ErrInvalidParameter) {
+	if _, _, err := c.PutVerified(ctx, nil, d, zero); !errors.Is(err, openami.ErrInvalidParameter) {
 		t.Fatalf("PutVerified(d, zeros): %v, want InvalidParameter", err)
 	}
 	if bs.puts != 1 {
@@ -136,7 +136,7 @@ func TestChunksZero(t *testing.T) {
 	bs := newMemBlobs()
 	c := NewChunks(bs)
 	zero := make([]byte, openami.BlockSize)
-	d, stored, wrote, err := c.Put(ctx, zero)
+	d, stored, wrote, err := c.Put(ctx, nil, zero)
 	if err != nil || d != openami.ZeroDigest || stored != 0 || wrote {
 		t.Fatalf("Put(zeros) = %s, %d, %v, %v; want ZeroDigest, 0, false, nil", d, stored, wrote, err)
 	}
@@ -144,11 +144,11 @@ func TestChunksZero(t *testing.T) {
 		t.Fatal("a zero block was stored")
 	}
 	dst := bytes.Repeat([]byte{0xff}, openami.BlockSize)
-	if err := c.Get(ctx, openami.ZeroDigest, dst); err != nil || !isZeroBlock(dst) {
+	if err := c.Get(ctx, nil, openami.ZeroDigest, dst); err != nil || !isZeroBlock(dst) {
 		t.Fatalf("Get(ZeroDigest): %v, zeros %v", err, isZeroBlock(dst))
 	}
 	dst[0] = 1
-	if err := c.Get(ctx, zeroBlockSum, dst); err != nil || !isZeroBlock(dst) {
+	if err := c.Get(ctx, nil, zeroBlockSum, dst); err != nil || !isZeroBlock(dst) {
 		t.Fatalf("Get(sha256 of zeros): %v", err)
 	}
 	if err := c.Delete(ctx, openami.ZeroDigest); err != nil {
@@ -160,13 +160,13 @@ func TestChunksBadArguments(t *testing.T) {
 	ctx := context.Background()
 	c := NewChunks(newMemBlobs())
 	for _, n := range []int{0, 1, openami.BlockSize - 1, openami.BlockSize + 1} {
-		if _, _, _, err := c.Put(ctx, make([]byte, n)); !errors.Is(err, openami.ErrInvalidParameter) {
+		if _, _, _, err := c.Put(ctx, nil, make([]byte, n)); !errors.Is(err, openami.ErrInvalidParameter) {
 			t.Errorf("Put of %d bytes: %v, want InvalidParameter", n, err)
 		}
-		if _, _, err := c.PutVerified(ctx, openami.ZeroDigest, make([]byte, n)); !errors.Is(err, openami.ErrInvalidParameter) {
+		if _, _, err := c.PutVerified(ctx, nil, openami.ZeroDigest, make([]byte, n)); !errors.Is(err, openami.ErrInvalidParameter) {
 			t.Errorf("PutVerified of %d bytes: %v, want InvalidParameter", n, err)
 		}
-		if err := c.Get(ctx, openami.ZeroDigest, make([]byte, n)); !errors.Is(err, openami.ErrInvalidParameter) {
+		if err := c.Get(ctx, nil, openami.ZeroDigest, make([]byte, n)); !errors.Is(err, openami.ErrInvalidParameter) {
 			t.Errorf("Get into %d bytes: %v, want InvalidParameter", n, err)
 		}
 	}
@@ -179,7 +179,7 @@ func TestChunksMissingAndCorrupt(t *testing.T) {
 	dst := make([]byte, openami.BlockSize)
 
 	missing := openami.Digest(sha256.Sum256([]byte("nothing")))
-	if err := c.Get(ctx, missing, dst); !errors.Is(err, openami.ErrNotFound) || errors.Is(err, ErrCorrupt) {
+	if err := c.Get(ctx, nil, missing, dst); !errors.Is(err, openami.ErrNotFound) || errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Get(missing): %v, want NotFound", err)
 	}
 
@@ -188,7 +188,7 @@ func TestChunksMissingAndCorrupt(t *testing.T) {
 		data []byte
 	}{{"raw", randomBlock(5)}, {"zstd", halfBlock(6)}} {
 		t.Run(tc.name, func(t *testing.T) {
-			d, _, _, err := c.Put(ctx, tc.data)
+			d, _, _, err := c.Put(ctx, nil, tc.data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -216,7 +216,7 @@ func TestChunksMissingAndCorrupt(t *testing.T) {
 				for i := range dst {
 					dst[i] = 0xaa
 				}
-				err := c.Get(ctx, d, dst)
+				err := c.Get(ctx, nil, d, dst)
 				if !errors.Is(err, ErrCorrupt) {
 					t.Errorf("%s: Get: %v, want ErrCorrupt", name, err)
 				}
@@ -228,14 +228,14 @@ func TestChunksMissingAndCorrupt(t *testing.T) {
 				}
 			}
 			bs.m[key] = good
-			if err := c.Get(ctx, d, dst); err != nil || !bytes.Equal(dst, tc.data) {
+			if err := c.Get(ctx, nil, d, dst); err != nil || !bytes.Equal(dst, tc.data) {
 				t.Fatalf("restored chunk: %v", err)
 			}
 
 			// A valid frame under the wrong name is corrupt, not data.
 			other := openami.Digest(sha256.Sum256([]byte(tc.name)))
 			bs.m[ChunkKey(other)] = good
-			if err := c.Get(ctx, other, dst); !errors.Is(err, ErrCorrupt) {
+			if err := c.Get(ctx, nil, other, dst); !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("Get of a chunk under the wrong digest: %v, want ErrCorrupt", err)
 			}
 			if !isZeroBlock(dst) {
@@ -252,7 +252,7 @@ func TestChunksListDelete(t *testing.T) {
 	c := NewChunks(bs)
 	want := map[openami.Digest]bool{}
 	for i := range 5 {
-		d, _, _, err := c.Put(ctx, halfBlock(uint64(100+i)))
+		d, _, _, err := c.Put(ctx, nil, halfBlock(uint64(100+i)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -307,7 +307,7 @@ func TestChunksListDelete(t *testing.T) {
 	if err := c.Delete(ctx, got[0]); err != nil {
 		t.Fatalf("deleting a missing chunk: %v", err)
 	}
-	if err := c.Get(ctx, got[0], make([]byte, openami.BlockSize)); !errors.Is(err, openami.ErrNotFound) {
+	if err := c.Get(ctx, nil, got[0], make([]byte, openami.BlockSize)); !errors.Is(err, openami.ErrNotFound) {
 		t.Fatalf("Get after Delete: %v", err)
 	}
 }
@@ -333,12 +333,12 @@ func TestChunksConcurrent(t *testing.T) {
 			dst := make([]byte, openami.BlockSize)
 			for i := range 10 {
 				data := blocks[(g+i)%len(blocks)]
-				d, _, _, err := c.Put(ctx, data)
+				d, _, _, err := c.Put(ctx, nil, data)
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				if err := c.Get(ctx, d, dst); err != nil || !bytes.Equal(dst, data) {
+				if err := c.Get(ctx, nil, d, dst); err != nil || !bytes.Equal(dst, data) {
 					t.Errorf("Get: %v", err)
 					return
 				}
@@ -363,7 +363,7 @@ func TestChunksSteadyStateAllocation(t *testing.T) {
 		put := NewChunks(discardBlobs{})
 		bs := newMemBlobs()
 		get := NewChunks(bs)
-		d, _, _, err := get.Put(ctx, tc.data)
+		d, _, _, err := get.Put(ctx, nil, tc.data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -385,12 +385,12 @@ func TestChunksSteadyStateAllocation(t *testing.T) {
 			return (after.TotalAlloc - before.TotalAlloc) / n
 		}
 		p := perCall(func() {
-			if _, _, _, err := put.Put(ctx, tc.data); err != nil {
+			if _, _, _, err := put.Put(ctx, nil, tc.data); err != nil {
 				t.Fatal(err)
 			}
 		})
 		g := perCall(func() {
-			if err := get.Get(ctx, d, dst); err != nil {
+			if err := get.Get(ctx, nil, d, dst); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -415,15 +415,15 @@ func FuzzDecodeChunk(f *testing.F) {
 	dst := make([]byte, openami.BlockSize)
 	f.Fuzz(func(t *testing.T, which uint8, frame []byte) {
 		d := digests[int(which)%len(digests)]
-		err := DecodeChunk(d, frame, dst)
+		err := DecodeChunk(nil, d, frame, dst)
 		if err == nil {
 			if openami.Digest(sha256.Sum256(dst)) != d {
 				t.Fatal("DecodeChunk returned data that does not hash to the digest")
 			}
 			return
 		}
-		if !errors.Is(err, ErrCorrupt) {
-			t.Fatalf("DecodeChunk error %v is not ErrCorrupt", err)
+		if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrSealed) {
+			t.Fatalf("DecodeChunk error %v is neither ErrCorrupt nor ErrSealed", err)
 		}
 		if !isZeroBlock(dst) {
 			t.Fatal("DecodeChunk left data in dst after an error")

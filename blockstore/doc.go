@@ -23,8 +23,16 @@
 //
 // where kind 0 is a raw payload (used when compression would not make the
 // chunk smaller, so incompressible data costs no decompression on read) and
-// kind 1 is one zstd frame. The version and kind leave room for encrypted
-// chunks without renaming anything already stored.
+// kind 1 is one zstd frame.
+//
+// An encrypted chunk (one stored under a DataKey) is named by the
+// HMAC-SHA256 of its plaintext under the key's naming key instead of its
+// SHA-256, and stored as a frame of kind 2: the same header, then the plain
+// frame above sealed with AES-256-GCM under the key's encryption key, the
+// nonce being the first 12 bytes of the name and the header and name
+// authenticated as additional data (see DataKey). No plaintext of an
+// encrypted chunk is ever written; reading one needs its key, and checks
+// both the GCM tag and the plaintext's name.
 //
 // # Block maps
 //

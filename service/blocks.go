@@ -80,11 +80,11 @@ type storedChunk struct {
 }
 
 // storeChunk stores one block (exactly BlockSize bytes) in the region's
-// chunk store and returns its digest and the chunk to reference when the
-// write commits. An all-zero block is not stored: it returns ZeroDigest and
-// a nil chunk.
-func (s *Service) storeChunk(ctx context.Context, rb *regionBlocks, data []byte) (openami.Digest, *storedChunk, error) {
-	d, stored, wrote, err := rb.chunks.Put(ctx, data)
+// chunk store, encrypted under k unless k is nil, and returns its digest
+// and the chunk to reference when the write commits. An all-zero block is
+// not stored: it returns ZeroDigest and a nil chunk.
+func (s *Service) storeChunk(ctx context.Context, rb *regionBlocks, k *blockstore.DataKey, data []byte) (openami.Digest, *storedChunk, error) {
+	d, stored, wrote, err := rb.chunks.Put(ctx, k, data)
 	if err != nil || d.IsZero() {
 		return d, nil, err
 	}
@@ -95,14 +95,17 @@ func (s *Service) storeChunk(ctx context.Context, rb *regionBlocks, data []byte)
 var zeroBlockSum = sha256.Sum256(make([]byte, openami.BlockSize))
 
 // storeVerifiedChunk is storeChunk for a block whose SHA-256 the caller
-// has computed: it is not hashed again, and a zero block is recognised by
-// its hash alone.
-func (s *Service) storeVerifiedChunk(ctx context.Context, rb *regionBlocks, sum [32]byte, data []byte) (openami.Digest, *storedChunk, error) {
+// has computed: a zero block is recognised by its hash alone, and a plain
+// block is not hashed again (an encrypted one is named under k).
+func (s *Service) storeVerifiedChunk(ctx context.Context, rb *regionBlocks, k *blockstore.DataKey, sum [32]byte, data []byte) (openami.Digest, *storedChunk, error) {
 	if sum == zeroBlockSum {
 		return openami.ZeroDigest, nil, nil
 	}
 	d := openami.Digest(sum)
-	stored, wrote, err := rb.chunks.PutVerified(ctx, d, data)
+	if k != nil {
+		d = k.Name(data)
+	}
+	stored, wrote, err := rb.chunks.PutVerified(ctx, k, d, data)
 	if err != nil {
 		return d, nil, err
 	}
@@ -232,11 +235,11 @@ func (s *Service) waitCollected(ctx context.Context, region string, chunks []*st
 	}
 }
 
-// readChunk reads a referenced chunk into dst. The chunk must exist: a
-// missing one is damage, reported as an internal error, never as the
-// caller's NotFound.
-func readChunk(ctx context.Context, rb *regionBlocks, d openami.Digest, dst []byte) error {
-	err := rb.chunks.Get(ctx, d, dst)
+// readChunk reads a referenced chunk into dst, decrypting it with k if it
+// is encrypted. The chunk must exist: a missing one is damage, reported as
+// an internal error, never as the caller's NotFound.
+func readChunk(ctx context.Context, rb *regionBlocks, k *blockstore.DataKey, d openami.Digest, dst []byte) error {
+	err := rb.chunks.Get(ctx, k, d, dst)
 	if errors.Is(err, openami.ErrNotFound) {
 		return fmt.Errorf("service: chunk %s of region %s is missing: %w", d, rb.name, blockstore.ErrCorrupt)
 	}

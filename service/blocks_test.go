@@ -232,7 +232,7 @@ func TestGCOrphansAndFsckDamage(t *testing.T) {
 	f := newFixture(t, "", nil)
 	// A chunk stored by a writer that crashed before committing.
 	rb, _ := f.svc.blocks("us-east-1")
-	orphan, _, _, err := rb.chunks.Put(ctx, block(9))
+	orphan, _, _, err := rb.chunks.Put(ctx, nil, block(9))
 	if err != nil {
 		t.Fatal(err)
 	}

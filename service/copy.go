@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
@@ -22,8 +23,8 @@ type CopyStats struct {
 const copyBatch = 1024
 
 // copyInto fills the pending snapshot dst (in its own region) with the
-// block map of the completed snapshot src (in another region), moving only
-// the chunks dst's region lacks, and then hands dst to the completer,
+// block map of the completed snapshot src (in another region, or under
+// another key), moving only the chunks dst's region lacks, and then hands dst to the completer,
 // which builds its map; block maps are canonical, so every node dst's
 // region already has is shared, not duplicated. Blocks are recorded as
 // dst's pending blocks batch by batch, so garbage collection keeps what was
@@ -38,6 +39,22 @@ func (s *Service) copyInto(ctx context.Context, src, dst openami.Snapshot) (Copy
 	if err != nil {
 		return stats, err
 	}
+	// Data under the same key (or plain on both sides) keeps its chunk
+	// names and moves only the chunks the destination lacks; data that
+	// changes key (encrypting plain data, or re-keying) is translated
+	// block by block.
+	srcKey, err := s.dataKey(ctx, src.KmsKeyID)
+	if err != nil {
+		return stats, err
+	}
+	dstKey, err := s.dataKey(ctx, dst.KmsKeyID)
+	if err != nil {
+		return stats, err
+	}
+	if src.Encrypted && !dst.Encrypted {
+		return stats, fmt.Errorf("service: copy %s: encrypted data is never copied to a plain snapshot", src.ID)
+	}
+	translate := src.KmsKeyID != dst.KmsKeyID
 	buf := make([]byte, openami.BlockSize)
 	next := int64(0)
 	for {
@@ -66,50 +83,82 @@ func (s *Service) copyInto(ctx context.Context, src, dst openami.Snapshot) (Copy
 		next = batch[len(batch)-1].Index + 1
 		stats.Blocks += len(batch)
 
-		// Which of its chunks does the destination lack?
 		var (
-			chunks  []*storedChunk
-			missing []*storedChunk
+			chunks   []*storedChunk
+			copyThem func() error // stores the chunks dst's region needs
 		)
-		err = s.store.View(ctx, func(tx metadata.Tx) error {
-			for _, b := range batch {
-				c := &storedChunk{Chunk: metadata.Chunk{Digest: b.Digest, Size: openami.BlockSize, State: metadata.ChunkLive}}
-				row, err := tx.Chunks().Get(dst.Region, b.Digest)
-				if err != nil && !errors.Is(err, openami.ErrNotFound) {
-					return err
+		if translate {
+			// Under another key every block is read and named anew;
+			// only those the destination lacks are written.
+			refs := slices.Clone(batch) // batch gets the destination's names
+			copyThem = func() error {
+				chunks = chunks[:0]
+				for i, b := range refs {
+					if err := readChunk(ctx, from, srcKey, b.Digest, buf); err != nil {
+						return err
+					}
+					d, c, err := s.storeChunk(ctx, to, dstKey, buf)
+					if err != nil {
+						return err
+					}
+					batch[i].Digest = d
+					if c != nil {
+						chunks = append(chunks, c)
+						if c.wrote {
+							stats.ChunksCopied++
+							stats.BytesCopied += openami.BlockSize
+						}
+					}
 				}
-				if err != nil || row.State != metadata.ChunkLive {
-					missing = append(missing, c)
-				}
-				chunks = append(chunks, c)
+				return nil
 			}
-			return nil
-		})
-		if err != nil {
-			return stats, err
-		}
-		copyMissing := func() error {
-			for _, c := range missing {
-				if err := readChunk(ctx, from, c.Digest, buf); err != nil {
-					return err
-				}
-				stored, wrote, err := to.chunks.PutVerified(ctx, c.Digest, buf)
-				if err != nil {
-					return err
-				}
-				c.Stored, c.wrote = stored, wrote
+			if err := copyThem(); err != nil {
+				return stats, err
 			}
-			return nil
+		} else {
+			// Which of its chunks does the destination lack?
+			var missing []*storedChunk
+			err = s.store.View(ctx, func(tx metadata.Tx) error {
+				for _, b := range batch {
+					c := &storedChunk{Chunk: metadata.Chunk{Digest: b.Digest, Size: openami.BlockSize, State: metadata.ChunkLive}}
+					row, err := tx.Chunks().Get(dst.Region, b.Digest)
+					if err != nil && !errors.Is(err, openami.ErrNotFound) {
+						return err
+					}
+					if err != nil || row.State != metadata.ChunkLive {
+						missing = append(missing, c)
+					}
+					chunks = append(chunks, c)
+				}
+				return nil
+			})
+			if err != nil {
+				return stats, err
+			}
+			copyMissing := func() error {
+				for _, c := range missing {
+					if err := readChunk(ctx, from, srcKey, c.Digest, buf); err != nil {
+						return err
+					}
+					stored, wrote, err := to.chunks.PutVerified(ctx, dstKey, c.Digest, buf)
+					if err != nil {
+						return err
+					}
+					c.Stored, c.wrote = stored, wrote
+				}
+				return nil
+			}
+			if err := s.waitCollected(ctx, dst.Region, missing); err != nil {
+				return stats, err
+			}
+			if err := copyMissing(); err != nil {
+				return stats, err
+			}
+			stats.ChunksCopied += len(missing)
+			stats.BytesCopied += int64(len(missing)) * openami.BlockSize
+			copyThem = func() error { missing = chunks; return copyMissing() }
 		}
-		if err := s.waitCollected(ctx, dst.Region, missing); err != nil {
-			return stats, err
-		}
-		if err := copyMissing(); err != nil {
-			return stats, err
-		}
-		stats.ChunksCopied += len(missing)
-		stats.BytesCopied += int64(len(missing)) * openami.BlockSize
-		err = s.commitWithChunks(ctx, to, chunks, func() error { missing = chunks; return copyMissing() }, func(tx metadata.Tx) error {
+		err = s.commitWithChunks(ctx, to, chunks, copyThem, func(tx metadata.Tx) error {
 			snap, err := tx.Snapshots().Get(dst.Region, dst.ID)
 			if err != nil {
 				return err

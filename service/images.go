@@ -201,9 +201,6 @@ func (s *Service) checkMappings(tx metadata.Tx, p openami.Principal, img *openam
 			continue
 		}
 		e := m.Ebs
-		if e.Encrypted || e.KmsKeyID != "" {
-			return openami.Errorf(openami.Unsupported, "", "Encrypted images are not supported yet.")
-		}
 		if e.SnapshotID != "" {
 			snap, err := visibleSnapshot(tx, p, p.Region, e.SnapshotID)
 			if err != nil {
@@ -221,9 +218,33 @@ func (s *Service) checkMappings(tx metadata.Tx, p openami.Principal, img *openam
 			if e.VolumeSize < snap.VolumeSize {
 				return badMapping("Volume of size %dGiB is smaller than snapshot '%s', expect size >= %dGiB", e.VolumeSize, snap.ID, snap.VolumeSize)
 			}
-			e.Encrypted = snap.Encrypted
+			// A snapshot's mapping is encrypted exactly as the
+			// snapshot is: encrypting or re-keying takes a copy.
+			if err := s.checkEBSKeyUse(tx, p, "BlockDeviceMapping.Ebs.KmsKeyId", snap.KmsKeyID); err != nil {
+				return err
+			}
+			if e.Encrypted && !snap.Encrypted {
+				return badMapping("The snapshot %s of %s is not encrypted; copy it with Encrypted to make an encrypted image.", snap.ID, m.DeviceName)
+			}
+			if e.KmsKeyID != "" {
+				k, err := s.usableEBSKey(tx, p, "BlockDeviceMapping.Ebs.KmsKeyId", e.KmsKeyID, ebsDecryptAction)
+				if err != nil {
+					return err
+				}
+				if k.ARN() != snap.KmsKeyID {
+					return badMapping("The KMS key of %s must be its snapshot's, %s.", m.DeviceName, snap.KmsKeyID)
+				}
+			}
+			e.Encrypted, e.KmsKeyID = snap.Encrypted, snap.KmsKeyID
 		} else if e.VolumeSize == 0 {
 			return badMapping("The EBS mapping of %s needs a SnapshotId or a VolumeSize.", m.DeviceName)
+		} else if e.KmsKeyID != "" || e.Encrypted {
+			// An empty volume: encrypted at launch under this key.
+			key, err := s.targetKey(tx, p, ebsTarget{Encrypted: e.Encrypted, KmsKeyID: e.KmsKeyID, Field: "BlockDeviceMapping.Ebs.KmsKeyId"}, "")
+			if err != nil {
+				return err
+			}
+			e.KmsKeyID = key
 		}
 		if err := shapeMapping(e); err != nil {
 			return err
@@ -701,6 +722,20 @@ func (s *Service) ModifyImageAttribute(ctx context.Context, p openami.Principal,
 			}
 			if string(v) == "block-new-sharing" {
 				return openami.Errorf(openami.Unauthorized, openami.ResourceImage, "Image block public access is enabled for this account and region: images cannot be made public.")
+			}
+		}
+		// An encrypted image is never public, nor shared under an
+		// AWS managed key.
+		for _, m := range img.BlockDeviceMappings {
+			if m.Ebs == nil || m.Ebs.KmsKeyID == "" {
+				continue
+			}
+			var add []Permission
+			for _, lp := range in.Add {
+				add = append(add, Permission{AccountID: lp.AccountID, Group: lp.Group})
+			}
+			if err := s.checkShareEncrypted(tx, m.Ebs.KmsKeyID, add, "image "+img.ID); err != nil {
+				return err
 			}
 		}
 		if img.State == openami.ImageDisabled && len(in.Add) > 0 {

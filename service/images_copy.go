@@ -35,10 +35,12 @@ func copyTokenSetting(p openami.Principal, token string) string {
 // CopyImage copies an image the caller owns or may launch, in SourceRegion,
 // into the caller's account and region: a new image, with new snapshots
 // of the same bytes, and SourceImageId/SourceImageRegion naming the
-// original. Within a region each snapshot copy shares the source's block
-// map (no data moves); across regions it is filled in the background with
-// only the chunks the destination lacks, and the image stays pending until
-// every copy completes (failed if one fails). Launch permissions,
+// original. Within a region, under the same key, each snapshot copy shares
+// the source's block map (no data moves); across regions, or under another
+// key (Encrypted and KmsKeyId encrypt plain data or re-key encrypted
+// data; encrypted data is never copied in plain), it is filled in the
+// background (copyInto), and the image stays pending until every copy
+// completes (failed if one fails). Launch permissions,
 // deprecation and public sharing are not copied; product codes are.
 func (s *Service) CopyImage(ctx context.Context, p openami.Principal, in CopyImageInput) (string, error) {
 	if in.SourceRegion == "" {
@@ -52,9 +54,6 @@ func (s *Service) CopyImage(ctx context.Context, p openami.Principal, in CopyIma
 	}
 	if len(in.Description) > 255 {
 		return "", openami.Errorf(openami.InvalidParameter, "", "The description must be at most 255 characters.")
-	}
-	if in.Encrypted || in.KmsKeyID != "" {
-		return "", openami.Errorf(openami.Unsupported, "", "Encrypted images are not supported yet.")
 	}
 	if err := validateTags(in.Tags); err != nil {
 		return "", err
@@ -114,7 +113,17 @@ func (s *Service) CopyImage(ctx context.Context, p openami.Principal, in CopyIma
 				Description: fmt.Sprintf("Copied for DestinationAmi %s from SourceAmi %s for SourceSnapshot %s. Task created on %s.",
 					id, src.ID, ss.ID, now.Format("2006-01-02T15:04:05.000Z")),
 			}
-			if cross {
+			// Encrypted data needs the use of its key, and stays
+			// encrypted; Encrypted and KmsKeyId encrypt or re-key.
+			if err := s.checkEBSKeyUse(tx, srcP, "SourceImageId", ss.KmsKeyID); err != nil {
+				return err
+			}
+			key, err := copyKey(s, tx, p, ss, cross, in.Encrypted, in.KmsKeyID)
+			if err != nil {
+				return err
+			}
+			snap.Encrypted, snap.KmsKeyID = key != "", key
+			if cross || key != ss.KmsKeyID {
 				snap.State, snap.Progress, snap.Root, snap.DataBytes = openami.SnapshotPending, 0, openami.ZeroDigest, 0
 				snap.Deadline = now.Add(copyDeadline)
 				jobs = append(jobs, copyJob{ss, snap})
@@ -122,7 +131,7 @@ func (s *Service) CopyImage(ctx context.Context, p openami.Principal, in CopyIma
 			if err := tx.Snapshots().Create(snap); err != nil {
 				return err
 			}
-			m.Ebs.SnapshotID = snap.ID
+			m.Ebs.SnapshotID, m.Ebs.Encrypted, m.Ebs.KmsKeyID = snap.ID, snap.Encrypted, snap.KmsKeyID
 		}
 		if err := tx.Images().Create(img); err != nil {
 			return err

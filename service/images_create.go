@@ -137,13 +137,16 @@ func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in Creat
 			if err != nil {
 				return err
 			}
-			e := &openami.EbsBlockDevice{SnapshotID: snap.ID, VolumeSize: v.Size, VolumeType: v.Type, Iops: v.Iops,
+			e := &openami.EbsBlockDevice{SnapshotID: snap.ID, Encrypted: snap.Encrypted, KmsKeyID: snap.KmsKeyID, VolumeSize: v.Size, VolumeType: v.Type, Iops: v.Iops,
 				Throughput: v.Throughput, DeleteOnTermination: b.DeleteOnTermination}
 			if ok && o.Ebs != nil {
 				if o.Ebs.SnapshotID != "" {
 					return badMapping("The mapping of %s, an attached volume, cannot name a snapshot.", b.DeviceName)
 				}
 				applyEbsOverride(e, o.Ebs)
+				// The snapshot is under its volume's key, whatever
+				// the override says: CopyImage re-keys.
+				e.Encrypted, e.KmsKeyID = snap.Encrypted, snap.KmsKeyID
 			}
 			img.BlockDeviceMappings = append(img.BlockDeviceMappings, openami.BlockDeviceMapping{DeviceName: b.DeviceName, Ebs: e})
 		}

@@ -171,6 +171,11 @@ type launchPlan struct {
 	snapshots map[string]openami.Snapshot
 	stores    []openami.InstanceStore
 	meta      openami.MetadataOptions
+	// refill names the devices whose volumes are under another key than
+	// their snapshots' (filled in the background); fills collects the
+	// volumes made for them.
+	refill map[string]bool
+	fills  []string
 }
 
 // RunInstances launches between MinCount and MaxCount instances of an
@@ -197,13 +202,17 @@ func (s *Service) RunInstances(ctx context.Context, p openami.Principal, in RunI
 	}
 	count := min(in.MaxCount, maxLaunch)
 	now := s.nowUTC()
-	var out Reservation
+	var (
+		out   Reservation
+		fills []string
+	)
 	err := s.store.Update(ctx, func(tx metadata.Tx) error {
 		// Everything the transaction decides starts afresh on each
 		// attempt: the store may run this function again.
 		plan := placed
 		plan.snapshots = map[string]openami.Snapshot{}
-		out = Reservation{}
+		plan.refill = map[string]bool{}
+		out, fills = Reservation{}, nil
 		if in.ClientToken != "" {
 			prev, err := tx.Instances().ByClientToken(p.Region, p.AccountID, in.ClientToken)
 			if err != nil {
@@ -256,10 +265,14 @@ func (s *Service) RunInstances(ctx context.Context, p openami.Principal, in RunI
 			out.Instances = append(out.Instances, InstanceView{Instance: inst, Tags: sortedTags(in.InstanceTags)})
 		}
 		plan.img.LastLaunchedTime = now
+		fills = plan.fills
 		return tx.Images().Update(plan.img)
 	})
 	if err != nil {
 		return Reservation{}, err
+	}
+	for _, id := range fills {
+		s.fillVolumeInBackground(p.Region, id)
 	}
 	s.completions.kick()
 	return out, nil
@@ -487,9 +500,7 @@ func (s *Service) planDevices(tx metadata.Tx, p openami.Principal, in RunInstanc
 			continue
 		}
 		e := m.Ebs
-		if e.Encrypted || e.KmsKeyID != "" {
-			return openami.Errorf(openami.Unsupported, "", "Encrypted volumes are not supported yet.")
-		}
+		var snap openami.Snapshot
 		if e.SnapshotID != "" {
 			snap, ok := plan.snapshots[e.SnapshotID]
 			if !ok {
@@ -509,12 +520,25 @@ func (s *Service) planDevices(tx metadata.Tx, p openami.Principal, in RunInstanc
 				}
 				plan.snapshots[snap.ID] = snap
 			}
+			// Launching encrypted data needs the use of its key, also
+			// for an account the image is shared with.
+			if err := s.checkEBSKeyUse(tx, p, "BlockDeviceMapping.Ebs.KmsKeyId", snap.KmsKeyID); err != nil {
+				return err
+			}
 			if e.VolumeSize == 0 {
 				e.VolumeSize = snap.VolumeSize
 			}
 			if e.VolumeSize < snap.VolumeSize {
 				return badMapping("Volume of size %dGiB is smaller than snapshot '%s', expect size >= %dGiB", e.VolumeSize, snap.ID, snap.VolumeSize)
 			}
+		}
+		key, err := s.targetKey(tx, p, ebsTarget{Encrypted: e.Encrypted, KmsKeyID: e.KmsKeyID, Field: "BlockDeviceMapping.Ebs.KmsKeyId"}, snap.KmsKeyID)
+		if err != nil {
+			return err
+		}
+		e.Encrypted, e.KmsKeyID = key != "", key
+		if key != snap.KmsKeyID && !snap.Root.IsZero() {
+			plan.refill[m.DeviceName] = true
 		}
 		if err := shapeMapping(e); err != nil {
 			return err
@@ -652,11 +676,17 @@ func (s *Service) launchOne(tx metadata.Tx, p openami.Principal, in RunInstances
 		v := openami.Volume{
 			ID: ids.New("vol"), Region: p.Region, AccountID: p.AccountID, AvailabilityZone: plan.zone,
 			Size: e.VolumeSize, Type: e.VolumeType, Iops: e.Iops, Throughput: e.Throughput, SnapshotID: e.SnapshotID,
-			State: openami.VolumeInUse, CreatedAt: now,
+			State: openami.VolumeInUse, CreatedAt: now, Encrypted: e.Encrypted, KmsKeyID: e.KmsKeyID,
 			InstanceID: inst.ID, Device: m.DeviceName, AttachTime: now, DeleteOnTermination: e.DeleteOnTermination,
 		}
 		if e.SnapshotID != "" {
 			v.Base = plan.snapshots[e.SnapshotID].Root
+		}
+		if plan.refill[m.DeviceName] {
+			// Under another key than its snapshot: filled in the
+			// background; the instance starts once it is.
+			v.State, v.Base = openami.VolumeCreating, openami.ZeroDigest
+			plan.fills = append(plan.fills, v.ID)
 		}
 		if err := tx.Volumes().Create(v); err != nil {
 			return inst, err

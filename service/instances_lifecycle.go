@@ -358,6 +358,24 @@ func (s *Service) advance(ctx context.Context, i openami.Instance) error {
 	var next func(cur *openami.Instance, tx metadata.Tx) error
 	switch i.State {
 	case openami.InstancePending:
+		ready, failed, err := s.volumesReady(ctx, i)
+		if err != nil || !ready && !failed {
+			return err // a volume is still being filled: a later pass starts it
+		}
+		if failed {
+			return s.store.Update(ctx, func(tx metadata.Tx) error {
+				cur, err := tx.Instances().Get(i.Region, i.ID)
+				if err != nil || cur.State != openami.InstancePending {
+					return err
+				}
+				cur.StateReason = openami.StateReason{Code: "Client.InvalidKMSKey.InvalidState",
+					Message: "Client.InvalidKMSKey.InvalidState: The KMS key provided is in an incorrect state"}
+				if err := s.terminated(tx, &cur, now); err != nil {
+					return err
+				}
+				return tx.Instances().Update(cur)
+			})
+		}
 		if err := s.runtime.Start(ctx, i); err != nil {
 			reason := openami.StateReason{Code: "Server.InternalError", Message: "Server.InternalError: Internal error on launch: " + err.Error()}
 			// Whatever the failed start left behind goes.
@@ -471,4 +489,30 @@ func (s *Service) terminated(tx metadata.Tx, i *openami.Instance, now time.Time)
 func detach(v *openami.Volume) {
 	v.InstanceID, v.Device, v.AttachTime, v.DeleteOnTermination = "", "", time.Time{}, false
 	v.State = openami.VolumeAvailable
+}
+
+// volumesReady reports whether every EBS volume of a pending instance is
+// ready to boot from (none is still being filled, volumes_fill.go), and
+// whether one failed to be made.
+func (s *Service) volumesReady(ctx context.Context, i openami.Instance) (ready, failed bool, err error) {
+	ready = true
+	err = s.store.View(ctx, func(tx metadata.Tx) error {
+		for _, bd := range i.BlockDevices {
+			v, err := tx.Volumes().Get(i.Region, bd.VolumeID)
+			if errors.Is(err, openami.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			switch v.State {
+			case openami.VolumeCreating:
+				ready = false
+			case openami.VolumeError:
+				failed = true
+			}
+		}
+		return nil
+	})
+	return ready, failed, err
 }

@@ -56,6 +56,8 @@ type Service struct {
 	runtime     Runtime
 	localDir    string
 
+	dataKeys dataKeys // unwrapped EBS data keys (ebs_encryption.go)
+
 	devicesMu sync.Mutex
 	devices   map[string]*VolumeDevice // open volume devices, by volume id
 }

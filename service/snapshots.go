@@ -110,9 +110,6 @@ func (s *Service) StartSnapshot(ctx context.Context, p openami.Principal, in Sta
 	if in.Timeout < 10*time.Minute || in.Timeout > 4320*time.Minute {
 		return SnapshotView{}, openami.FieldErrorf(openami.InvalidParameter, "Timeout", "The timeout must be between 10 and 4320 minutes.")
 	}
-	if in.Encrypted || in.KmsKeyArn != "" {
-		return SnapshotView{}, openami.FieldErrorf(openami.Unsupported, "Encrypted", "Encrypted snapshots are not supported yet.")
-	}
 	if err := validateTags(in.Tags); err != nil {
 		return SnapshotView{}, err
 	}
@@ -151,8 +148,10 @@ func (s *Service) StartSnapshot(ctx context.Context, p openami.Principal, in Sta
 				return err
 			}
 		}
+		var parent openami.Snapshot
 		if in.ParentID != "" {
-			parent, err := visibleSnapshot(tx, p, p.Region, in.ParentID)
+			var err error
+			parent, err = visibleSnapshot(tx, p, p.Region, in.ParentID)
 			if err != nil {
 				var e *openami.Error
 				if errors.As(err, &e) {
@@ -166,8 +165,21 @@ func (s *Service) StartSnapshot(ctx context.Context, p openami.Principal, in Sta
 			if in.VolumeSize < parent.VolumeSize {
 				return openami.FieldErrorf(openami.InvalidParameter, "VolumeSize", "The volume size must be at least the parent snapshot's, %d GiB.", parent.VolumeSize)
 			}
-			snap.Root = parent.Root
+			if err := s.checkEBSKeyUse(tx, p, "ParentSnapshotId", parent.KmsKeyID); err != nil {
+				return err
+			}
 		}
+		// A child is encrypted as its parent is, or under the key asked
+		// for; it shares the parent's map only under the same key.
+		key, err := s.targetKey(tx, p, ebsTarget{Encrypted: in.Encrypted, KmsKeyID: in.KmsKeyArn, Field: "KmsKeyArn"}, parent.KmsKeyID)
+		if err != nil {
+			return err
+		}
+		if in.ParentID != "" && key != parent.KmsKeyID {
+			return openami.FieldErrorf(openami.InvalidParameter, "KmsKeyArn",
+				"A child snapshot must be encrypted under its parent's KMS key, %s.", parent.KmsKeyID)
+		}
+		snap.Root, snap.Encrypted, snap.KmsKeyID = parent.Root, key != "", key
 		if err := tx.Snapshots().Create(snap); err != nil {
 			return err
 		}
@@ -219,8 +231,10 @@ func (s *Service) PutSnapshotBlock(ctx context.Context, p openami.Principal, in 
 		return "", err
 	}
 	// Check the snapshot before storing anything.
+	var keyARN string
 	err = s.store.View(ctx, func(tx metadata.Tx) error {
-		_, err := writableSnapshot(tx, p, in.SnapshotID, in.Index)
+		snap, err := writableSnapshot(tx, p, in.SnapshotID, in.Index)
+		keyARN = snap.KmsKeyID
 		return err
 	})
 	if err != nil {
@@ -230,12 +244,17 @@ func (s *Service) PutSnapshotBlock(ctx context.Context, p openami.Principal, in 
 	if err != nil {
 		return "", err
 	}
-	// The checksum is the chunk's digest: store it without hashing again.
-	d, chunk, err := s.storeVerifiedChunk(ctx, rb, sum, in.Data)
+	dk, err := s.dataKey(ctx, keyARN)
 	if err != nil {
 		return "", err
 	}
-	restore := func() error { _, _, err := s.storeVerifiedChunk(ctx, rb, sum, in.Data); return err }
+	// A plain block's checksum is its chunk's digest: it is stored without
+	// hashing again.
+	d, chunk, err := s.storeVerifiedChunk(ctx, rb, dk, sum, in.Data)
+	if err != nil {
+		return "", err
+	}
+	restore := func() error { _, _, err := s.storeVerifiedChunk(ctx, rb, dk, sum, in.Data); return err }
 	err = s.commitWithChunks(ctx, rb, chunksOf(chunk), restore, func(tx metadata.Tx) error {
 		snap, err := writableSnapshot(tx, p, in.SnapshotID, in.Index)
 		if err != nil {
@@ -558,9 +577,14 @@ func (s *Service) GetSnapshotBlock(ctx context.Context, p openami.Principal, id 
 	}
 	var d openami.Digest
 	copy(d[:], raw)
+	var keyARN string
 	err = s.store.View(ctx, func(tx metadata.Tx) error {
-		_, err := readableSnapshot(tx, p, id)
-		return err
+		snap, err := readableSnapshot(tx, p, id)
+		if err != nil {
+			return err
+		}
+		keyARN = snap.KmsKeyID
+		return s.checkEBSKeyUse(tx, p, "SnapshotId", keyARN)
 	})
 	if err != nil {
 		return "", err
@@ -569,8 +593,16 @@ func (s *Service) GetSnapshotBlock(ctx context.Context, p openami.Principal, id 
 	if err != nil {
 		return "", err
 	}
-	if err := readChunk(ctx, rb, d, dst); err != nil {
+	dk, err := s.dataKey(ctx, keyARN)
+	if err != nil {
+		return "", err
+	}
+	if err := readChunk(ctx, rb, dk, d, dst); err != nil {
 		return "", fmt.Errorf("service: read block %d of %s: %w", index, id, err)
+	}
+	if dk != nil {
+		// An encrypted chunk's name is not its checksum.
+		d = sha256.Sum256(dst)
 	}
 	return base64.StdEncoding.EncodeToString(d[:]), nil
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -205,19 +206,18 @@ type CopySnapshotInput struct {
 }
 
 // CopySnapshot copies a completed snapshot the caller may use into the
-// caller's account and region. Within a region the copy shares the
-// source's block map and chunks, so no data moves and it is completed at
-// once. Across regions it is pending while the background moves only the
-// chunks the destination region lacks (see copyInto).
+// caller's account and region. Within a region, under the same key, the
+// copy shares the source's block map and chunks, so no data moves and it
+// is completed at once. Across regions it is pending while the background
+// moves only the chunks the destination region lacks; under another key
+// (encrypting a plain snapshot, or re-keying) every block is read and
+// sealed anew (see copyInto). Encrypted data is never copied in plain.
 func (s *Service) CopySnapshot(ctx context.Context, p openami.Principal, in CopySnapshotInput) (SnapshotView, error) {
 	if in.SourceRegion == "" {
 		return SnapshotView{}, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter SourceRegion")
 	}
 	if _, ok := s.Region(in.SourceRegion); !ok {
 		return SnapshotView{}, openami.Errorf(openami.InvalidParameter, openami.ResourceSourceRegion, "Invalid region: %s", in.SourceRegion)
-	}
-	if in.Encrypted || in.KmsKeyID != "" {
-		return SnapshotView{}, openami.Errorf(openami.Unsupported, "", "Encrypted snapshots are not supported yet.")
 	}
 	if err := validateTags(in.Tags); err != nil {
 		return SnapshotView{}, err
@@ -244,19 +244,29 @@ func (s *Service) CopySnapshot(ctx context.Context, p openami.Principal, in Copy
 		VolumeSize: src.VolumeSize, State: openami.SnapshotCompleted, Progress: 100, Description: desc,
 		Root: src.Root, StartTime: now, Deadline: now, DataBytes: src.DataBytes,
 	}
-	if cross {
-		// Filled in the background; the completer builds its map.
-		snap.State, snap.Progress, snap.Root, snap.DataBytes = openami.SnapshotPending, 0, openami.ZeroDigest, 0
-		snap.Deadline = now.Add(copyDeadline)
-	}
+	var out openami.Snapshot
+	background := cross
 	err = s.store.Update(ctx, func(tx metadata.Tx) error {
-		if !cross {
+		snap := snap
+		if err := s.checkEBSKeyUse(tx, srcP, "SourceSnapshotId", src.KmsKeyID); err != nil {
+			return err
+		}
+		key, err := copyKey(s, tx, p, src, cross, in.Encrypted, in.KmsKeyID)
+		if err != nil {
+			return err
+		}
+		snap.Encrypted, snap.KmsKeyID = key != "", key
+		background = cross || key != src.KmsKeyID
+		if background {
+			// Filled in the background; the completer builds its map.
+			snap.State, snap.Progress, snap.Root, snap.DataBytes = openami.SnapshotPending, 0, openami.ZeroDigest, 0
+			snap.Deadline = now.Add(copyDeadline)
+		} else if _, err := completedSnapshot(tx, srcP, in.SourceSnapshotID); err != nil {
 			// The copy shares the source's map, which must still exist
 			// when the copy commits.
-			if _, err := completedSnapshot(tx, srcP, in.SourceSnapshotID); err != nil {
-				return err
-			}
+			return err
 		}
+		out = snap
 		if err := tx.Snapshots().Create(snap); err != nil {
 			return err
 		}
@@ -268,10 +278,23 @@ func (s *Service) CopySnapshot(ctx context.Context, p openami.Principal, in Copy
 	if err != nil {
 		return SnapshotView{}, err
 	}
-	if cross {
-		s.copyInBackground(src, snap)
+	if background {
+		s.copyInBackground(src, out)
 	}
-	return SnapshotView{Snapshot: snap, Tags: sortedTags(in.Tags)}, nil
+	return SnapshotView{Snapshot: out, Tags: sortedTags(in.Tags)}, nil
+}
+
+// copyKey decides the KMS key of a copy of src into p's region: the key
+// asked for (Encrypted with KmsKeyId), else, within a region, the
+// source's; across regions an encrypted source (KMS keys are regional)
+// or Encrypted takes the account's default key in the destination. A
+// copy of encrypted data is always encrypted.
+func copyKey(s *Service, tx metadata.Tx, p openami.Principal, src openami.Snapshot, cross, encrypted bool, keyID string) (string, error) {
+	sameKey := src.KmsKeyID
+	if cross {
+		sameKey = ""
+	}
+	return s.targetKey(tx, p, ebsTarget{Encrypted: encrypted || src.Encrypted, KmsKeyID: keyID}, sameKey)
 }
 
 // copyDeadline is how long a cross-region copy may take before it errors.
@@ -325,7 +348,11 @@ func (s *Service) ModifySnapshotAttribute(ctx context.Context, p openami.Princip
 		}
 	}
 	return s.store.Update(ctx, func(tx metadata.Tx) error {
-		if _, err := ownedSnapshot(tx, p, id); err != nil {
+		snap, err := ownedSnapshot(tx, p, id)
+		if err != nil {
+			return err
+		}
+		if err := s.checkShareEncrypted(tx, snap.KmsKeyID, add, "snapshot "+snap.ID); err != nil {
 			return err
 		}
 		if err := tx.Snapshots().AddPermissions(id, add); err != nil {
@@ -351,4 +378,35 @@ func (s *Service) ResetSnapshotAttribute(ctx context.Context, p openami.Principa
 		}
 		return tx.Snapshots().RemovePermissions(id, perms)
 	})
+}
+
+// checkShareEncrypted refuses to share data encrypted under keyARN as add
+// would: encrypted snapshots and images are never public, and data under
+// an AWS managed key (whose policy cannot name other accounts) is never
+// shared with another account.
+func (s *Service) checkShareEncrypted(tx metadata.Tx, keyARN string, add []Permission, what string) error {
+	if keyARN == "" {
+		return nil
+	}
+	for _, pm := range add {
+		if pm.Group == "all" {
+			return openami.Errorf(openami.InvalidParameter, "", "The %s is encrypted: encrypted snapshots and images cannot be made public.", what)
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	region, _, id, ok := keyOfARN(keyARN)
+	if !ok {
+		return nil
+	}
+	k, err := tx.Keys().Get(region, id)
+	if err != nil && !errors.Is(err, openami.ErrNotFound) {
+		return err
+	}
+	if err == nil && k.Manager == openami.KeyManagerAWS {
+		return openami.Errorf(openami.InvalidParameter, "",
+			"The %s is encrypted with the AWS managed key %s, which cannot be shared; copy it under a customer managed key first.", what, keyARN)
+	}
+	return nil
 }

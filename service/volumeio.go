@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/blockstore"
 	"github.com/openami/openami/metadata"
 )
 
@@ -33,6 +34,7 @@ type VolumeDevice struct {
 	volumeID   string
 	instanceID string // the instance the volume was attached to at open
 	size       int64
+	key        *blockstore.DataKey // the volume's data key; nil if plain
 
 	mu    sync.Mutex // guards dirty and revoked, serializes writes and flushes
 	dirty map[int64][]byte
@@ -88,6 +90,10 @@ func (s *Service) OpenVolumeDevice(ctx context.Context, volumeID string) (*Volum
 	if v.ID == "" {
 		return nil, openami.Errorf(openami.NotFound, openami.ResourceVolume, "The volume '%s' is not attached to a running instance.", volumeID)
 	}
+	key, err := s.dataKey(ctx, v.KmsKeyID)
+	if err != nil {
+		return nil, err
+	}
 	s.devicesMu.Lock()
 	defer s.devicesMu.Unlock()
 	d := s.devices[v.ID]
@@ -95,7 +101,7 @@ func (s *Service) OpenVolumeDevice(ctx context.Context, volumeID string) (*Volum
 		d = nil // an old client's; it keeps failing, the new one starts clean
 	}
 	if d == nil {
-		d = &VolumeDevice{s: s, region: v.Region, volumeID: v.ID, instanceID: v.InstanceID, size: v.Size << 30, dirty: map[int64][]byte{}}
+		d = &VolumeDevice{s: s, region: v.Region, volumeID: v.ID, instanceID: v.InstanceID, size: v.Size << 30, key: key, dirty: map[int64][]byte{}}
 		s.devices[v.ID] = d
 	}
 	d.refs++
@@ -152,11 +158,11 @@ func (d *VolumeDevice) ReadAt(ctx context.Context, p []byte, off int64) error {
 			return nil
 		}
 		if length == openami.BlockSize {
-			return d.s.readStoredBlock(ctx, d.region, d.volumeID, index, dst)
+			return d.s.readStoredBlock(ctx, d.region, d.volumeID, d.key, index, dst)
 		}
 		tmp := blockBuffers.Get().([]byte)
 		defer blockBuffers.Put(tmp)
-		if err := d.s.readStoredBlock(ctx, d.region, d.volumeID, index, tmp); err != nil {
+		if err := d.s.readStoredBlock(ctx, d.region, d.volumeID, d.key, index, tmp); err != nil {
 			return err
 		}
 		copy(dst, tmp[inBlock:])
@@ -204,7 +210,7 @@ func (d *VolumeDevice) write(ctx context.Context, off, n int64, fill func(buf []
 			}
 			buf = blockBuffers.Get().([]byte)
 			if length < openami.BlockSize {
-				if err := d.s.readStoredBlock(ctx, d.region, d.volumeID, index, buf); err != nil {
+				if err := d.s.readStoredBlock(ctx, d.region, d.volumeID, d.key, index, buf); err != nil {
 					blockBuffers.Put(buf)
 					return err
 				}
@@ -250,7 +256,7 @@ func (d *VolumeDevice) flushLocked(ctx context.Context) error {
 		g.SetLimit(runtime.GOMAXPROCS(0))
 		for k, index := range indexes {
 			g.Go(func() error {
-				dg, c, err := d.s.storeChunk(gctx, rb, d.dirty[index])
+				dg, c, err := d.s.storeChunk(gctx, rb, d.key, d.dirty[index])
 				refs[k], stored[k] = metadata.BlockRef{Index: index, Digest: dg}, c
 				return err
 			})
@@ -379,7 +385,7 @@ func (s *Service) flushDevices(ctx context.Context, volumeIDs []string) error {
 
 // readStoredBlock reads a block of a volume as committed: from its overlay
 // if written since its base, else from the base map (zeros where absent).
-func (s *Service) readStoredBlock(ctx context.Context, region, volumeID string, index int64, dst []byte) error {
+func (s *Service) readStoredBlock(ctx context.Context, region, volumeID string, key *blockstore.DataKey, index int64, dst []byte) error {
 	var dg openami.Digest
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		b, ok, err := tx.Volumes().Block(volumeID, index)
@@ -401,5 +407,5 @@ func (s *Service) readStoredBlock(ctx context.Context, region, volumeID string, 
 	if err != nil {
 		return err
 	}
-	return readChunk(ctx, rb, dg, dst)
+	return readChunk(ctx, rb, key, dg, dst)
 }

@@ -139,7 +139,9 @@ type CreateVolumeInput struct {
 // CreateVolume creates a volume, empty or copy-on-write over a snapshot
 // the caller may use: it records the snapshot's block map as the volume's
 // base and copies no data, so it costs the same whatever the snapshot's
-// size.
+// size. A volume encrypted under another key than its snapshot's is the
+// exception: it is created in state creating and filled in the background
+// (volumes_fill.go).
 func (s *Service) CreateVolume(ctx context.Context, p openami.Principal, in CreateVolumeInput) (VolumeView, error) {
 	region, _ := s.Region(p.Region)
 	for _, z := range region.Zones {
@@ -159,9 +161,6 @@ func (s *Service) CreateVolume(ctx context.Context, p openami.Principal, in Crea
 	}
 	if in.Size == 0 && in.SnapshotID == "" {
 		return VolumeView{}, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter size or snapshotId")
-	}
-	if in.Encrypted || in.KmsKeyID != "" {
-		return VolumeView{}, openami.Errorf(openami.Unsupported, "", "Encrypted volumes are not supported yet.")
 	}
 	if in.MultiAttach && in.Type != "io1" && in.Type != "io2" {
 		return VolumeView{}, openami.Errorf(openami.InvalidCombination, "", "Multi-Attach is supported only for io1 and io2 volumes.")
@@ -199,8 +198,10 @@ func (s *Service) CreateVolume(ctx context.Context, p openami.Principal, in Crea
 				return err
 			}
 		}
+		var snap openami.Snapshot
 		if in.SnapshotID != "" {
-			snap, err := visibleSnapshot(tx, p, p.Region, in.SnapshotID)
+			var err error
+			snap, err = visibleSnapshot(tx, p, p.Region, in.SnapshotID)
 			if err != nil {
 				return err
 			}
@@ -213,7 +214,18 @@ func (s *Service) CreateVolume(ctx context.Context, p openami.Principal, in Crea
 			if v.Size < snap.VolumeSize {
 				return openami.Errorf(openami.InvalidParameter, "", "Volume of size %dGiB is smaller than snapshot '%s', expect size >= %dGiB", v.Size, snap.ID, snap.VolumeSize)
 			}
-			v.Base = snap.Root
+			if err := s.checkEBSKeyUse(tx, p, "SnapshotId", snap.KmsKeyID); err != nil {
+				return err
+			}
+		}
+		key, err := s.targetKey(tx, p, ebsTarget{Encrypted: in.Encrypted, KmsKeyID: in.KmsKeyID}, snap.KmsKeyID)
+		if err != nil {
+			return err
+		}
+		v.Encrypted, v.KmsKeyID, v.Base = key != "", key, snap.Root
+		if key != snap.KmsKeyID && !snap.Root.IsZero() {
+			// Under another key: filled in the background.
+			v.State, v.Base = openami.VolumeCreating, openami.ZeroDigest
 		}
 		if err := shapeVolume(&v, in.Iops, in.Throughput); err != nil {
 			return err
@@ -229,6 +241,9 @@ func (s *Service) CreateVolume(ctx context.Context, p openami.Principal, in Crea
 		out = VolumeView{Volume: v, Tags: sortedTags(in.Tags)}
 		return nil
 	})
+	if err == nil && out.State == openami.VolumeCreating {
+		s.fillVolumeInBackground(out.Region, out.ID)
+	}
 	return out, err
 }
 
@@ -427,7 +442,10 @@ func volumeBlock(v openami.Volume, index int64) error {
 // (BlockSize bytes): from the overlay if the block was written since the
 // volume's base, else from the base block map; absent blocks read as zeros.
 func (s *Service) ReadVolumeBlock(ctx context.Context, p openami.Principal, volumeID string, index int64, dst []byte) error {
-	var d openami.Digest
+	var (
+		d      openami.Digest
+		keyARN string
+	)
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		v, err := ownedVolume(tx, p, volumeID)
 		if err != nil {
@@ -436,6 +454,7 @@ func (s *Service) ReadVolumeBlock(ctx context.Context, p openami.Principal, volu
 		if err := volumeBlock(v, index); err != nil {
 			return err
 		}
+		keyARN = v.KmsKeyID
 		b, ok, err := tx.Volumes().Block(v.ID, index)
 		if err != nil {
 			return err
@@ -454,7 +473,11 @@ func (s *Service) ReadVolumeBlock(ctx context.Context, p openami.Principal, volu
 	if err != nil {
 		return err
 	}
-	return readChunk(ctx, rb, d, dst)
+	dk, err := s.dataKey(ctx, keyARN)
+	if err != nil {
+		return err
+	}
+	return readChunk(ctx, rb, dk, d, dst)
 }
 
 // WriteVolumeBlock writes one whole block of the caller's volume. When it
@@ -464,11 +487,13 @@ func (s *Service) WriteVolumeBlock(ctx context.Context, p openami.Principal, vol
 	if len(data) != openami.BlockSize {
 		return openami.FieldErrorf(openami.InvalidParameter, "BlockData", "A block is %d bytes, not %d.", openami.BlockSize, len(data))
 	}
+	var keyARN string
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		v, err := ownedVolume(tx, p, volumeID)
 		if err != nil {
 			return err
 		}
+		keyARN = v.KmsKeyID
 		return volumeBlock(v, index)
 	})
 	if err != nil {
@@ -478,11 +503,15 @@ func (s *Service) WriteVolumeBlock(ctx context.Context, p openami.Principal, vol
 	if err != nil {
 		return err
 	}
-	d, chunk, err := s.storeChunk(ctx, rb, data)
+	dk, err := s.dataKey(ctx, keyARN)
 	if err != nil {
 		return err
 	}
-	restore := func() error { _, _, err := s.storeChunk(ctx, rb, data); return err }
+	d, chunk, err := s.storeChunk(ctx, rb, dk, data)
+	if err != nil {
+		return err
+	}
+	restore := func() error { _, _, err := s.storeChunk(ctx, rb, dk, data); return err }
 	return s.commitWithChunks(ctx, rb, chunksOf(chunk), restore, func(tx metadata.Tx) error {
 		v, err := ownedVolume(tx, p, volumeID)
 		if err != nil {
@@ -550,6 +579,7 @@ func (s *Service) snapshotVolume(tx metadata.Tx, v openami.Volume, description s
 		ID: ids.New("snap"), Region: v.Region, AccountID: v.AccountID, VolumeID: v.ID, VolumeSize: v.Size,
 		State: openami.SnapshotCompleted, Progress: 100, Description: description, Root: root,
 		StartTime: now, Deadline: now, DataBytes: count * openami.BlockSize,
+		Encrypted: v.Encrypted, KmsKeyID: v.KmsKeyID, // a volume's snapshot is under its key
 	}
 	if err := tx.Snapshots().Create(snap); err != nil {
 		return snap, err

@@ -27,6 +27,7 @@ type completer struct {
 	cancel context.CancelFunc
 	log    *slog.Logger
 	loop   bool
+	fills  map[string]bool // volumes being filled (volumes_fill.go)
 }
 
 func newCompleter(s *Service) *completer {
@@ -65,6 +66,13 @@ func (s *Service) Start(ctx context.Context, log *slog.Logger) {
 		return
 	}
 	c.loop, c.log = true, log
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		if err := s.resumeFills(c.ctx); err != nil && c.ctx.Err() == nil {
+			log.Error("volume fills", "error", err)
+		}
+	}()
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()

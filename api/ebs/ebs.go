@@ -117,6 +117,7 @@ type startSnapshotOutput struct {
 	BlockSize        int         `json:"BlockSize"`
 	Tags             []tag       `json:"Tags,omitempty"`
 	ParentSnapshotID string      `json:"ParentSnapshotId,omitempty"`
+	KmsKeyArn        string      `json:"KmsKeyArn,omitempty"`
 	SseType          string      `json:"SseType"`
 }
 
@@ -143,7 +144,10 @@ func (h *Handler) startSnapshot(q *request) error {
 	out := startSnapshotOutput{
 		Description: snap.Description, SnapshotID: snap.ID, OwnerID: snap.AccountID, Status: string(snap.State),
 		StartTime: epoch(snap.StartTime), VolumeSize: snap.VolumeSize, BlockSize: openami.BlockSize,
-		ParentSnapshotID: snap.ParentID, SseType: "none",
+		ParentSnapshotID: snap.ParentID, SseType: "none", KmsKeyArn: snap.KmsKeyID,
+	}
+	if snap.Encrypted {
+		out.SseType = "sse-ebs"
 	}
 	for _, t := range snap.Tags {
 		out.Tags = append(out.Tags, tag{t.Key, t.Value})

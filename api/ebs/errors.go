@@ -69,6 +69,10 @@ func toException(err error) exception {
 			}
 			return exception{http.StatusBadRequest, "ValidationException", reason, oe.Message}
 		}
+		if oe.Resource == openami.ResourceEBSKMSKey {
+			// The snapshot's KMS key is missing, refused or not enabled.
+			return exception{http.StatusForbidden, "AccessDeniedException", "DEPENDENCY_ACCESS_DENIED", oe.Message}
+		}
 		switch oe.Class {
 		case openami.NotFound:
 			if oe.Field == "ParentSnapshotId" || oe.Field == "FirstSnapshotId" {

@@ -63,9 +63,12 @@ var codes = map[openami.Class]map[openami.ResourceType]string{
 		openami.ResourceZoneMismatch:       "InvalidVolume.ZoneMismatch",
 		openami.ResourceSourceRegion:       "InvalidRegion",
 	},
-	openami.MissingParameter:   {"": "MissingParameter"},
-	openami.InvalidCombination: {"": "InvalidParameterCombination"},
-	openami.UnknownParameter:   {"": "UnknownParameter"},
+	openami.MissingParameter: {"": "MissingParameter"},
+	openami.InvalidCombination: {
+		"":                         "InvalidParameterCombination",
+		openami.ResourceDependency: "InvalidParameterDependency",
+	},
+	openami.UnknownParameter: {"": "UnknownParameter"},
 	openami.InUse: {
 		"":                        "InvalidParameterValue",
 		openami.ResourceSnapshot:  "InvalidSnapshot.InUse",
@@ -75,6 +78,7 @@ var codes = map[openami.Class]map[openami.ResourceType]string{
 	openami.IncorrectState: {
 		"":                               "IncorrectState",
 		openami.ResourceImageUnavailable: "InvalidAMIID.Unavailable",
+		openami.ResourceEBSKMSKey:        "InvalidKMSKey.InvalidState",
 		openami.ResourceInstance:         "IncorrectInstanceState",
 	},
 	openami.Unauthorized: {

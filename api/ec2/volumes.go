@@ -39,6 +39,7 @@ type volumeFields struct {
 	Iops               int                   `xml:"iops,omitempty"`
 	Throughput         int                   `xml:"throughput,omitempty"`
 	Encrypted          bool                  `xml:"encrypted"`
+	KmsKeyID           string                `xml:"kmsKeyId,omitempty"`
 	MultiAttachEnabled bool                  `xml:"multiAttachEnabled"`
 }
 
@@ -57,7 +58,8 @@ func volumeOf(v service.VolumeView) volumeFields {
 	out := volumeFields{
 		VolumeID: v.ID, Size: v.Size, SnapshotID: v.SnapshotID, AvailabilityZone: v.AvailabilityZone,
 		Status: string(v.State), CreateTime: timestamp(v.CreatedAt), Tags: tagSet(v.Tags), VolumeType: v.Type,
-		Iops: v.Iops, Throughput: v.Throughput, Encrypted: v.Encrypted, MultiAttachEnabled: v.MultiAttach,
+		Iops: v.Iops, Throughput: v.Throughput, Encrypted: v.Encrypted, KmsKeyID: v.KmsKeyID,
+		MultiAttachEnabled: v.MultiAttach,
 	}
 	if v.InstanceID != "" {
 		out.Attachments = items[attachmentItem]{{VolumeID: v.ID, InstanceID: v.InstanceID, Device: v.Device,

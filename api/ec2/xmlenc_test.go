@@ -19,7 +19,7 @@ import (
 var responseTypes = []any{
 	allowedStateResponse{}, attachmentResponse{}, blockPublicAccessResponse{}, copySnapshotResponse{},
 	createKeyPairResponse{}, createSnapshotResponse{}, createSnapshotsResponse{}, createVolumeResponse{},
-	deleteKeyPairResponse{}, deregisterImageResponse{}, describeAccountAttributesResponse{},
+	deleteKeyPairResponse{}, ebsByDefaultResponse{}, ebsDefaultKeyResponse{}, deregisterImageResponse{}, describeAccountAttributesResponse{},
 	describeAvailabilityZonesResponse{}, describeCreditSpecsResponse{}, describeImageAttributeResponse{},
 	describeImagesResponse{}, describeInstanceAttributeResponse{}, describeInstanceStatusResponse{},
 	describeInstanceTypesResponse{}, describeInstancesResponse{}, describeKeyPairsResponse{},

@@ -163,7 +163,7 @@ func metadataOf(k openami.Key) keyMetadata {
 		AWSAccountID: k.AccountID, KeyID: k.ID, Arn: k.ARN(), CreationDate: epoch(k.CreatedAt),
 		Enabled: k.State == openami.KeyEnabled, Description: k.Description, KeyUsage: k.Usage,
 		KeyState: string(k.State), DeletionDate: epochPtr(k.DeletionDate), Origin: "AWS_KMS",
-		KeyManager: "CUSTOMER", CustomerMasterKeySpec: k.Spec, KeySpec: k.Spec,
+		KeyManager: keyManager(k), CustomerMasterKeySpec: k.Spec, KeySpec: k.Spec,
 		EncryptionAlgorithms: []string{"SYMMETRIC_DEFAULT"}, PendingDeletionWindowInDays: k.PendingWindowDays,
 	}
 }
@@ -588,4 +588,12 @@ func (h *Handler) generateDataKeyWithoutPlaintext(q *request) (any, error) {
 		CiphertextBlob []byte `json:"CiphertextBlob"`
 		KeyID          string `json:"KeyId"`
 	}{blob, k.ARN()}, nil
+}
+
+// keyManager is DescribeKey's KeyManager: AWS for an AWS managed key.
+func keyManager(k openami.Key) string {
+	if k.Manager == openami.KeyManagerAWS {
+		return "AWS"
+	}
+	return "CUSTOMER"
 }

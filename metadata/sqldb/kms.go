@@ -28,6 +28,7 @@ func aliasNotFound(region, accountID, name string) error {
 // kmsKeyDoc is the part of a key kept as JSON.
 type kmsKeyDoc struct {
 	Description       string        `json:"description,omitempty"`
+	Manager           string        `json:"manager,omitempty"`
 	Usage             string        `json:"usage,omitempty"`
 	Spec              string        `json:"spec,omitempty"`
 	Policy            string        `json:"policy,omitempty"`
@@ -36,7 +37,7 @@ type kmsKeyDoc struct {
 }
 
 func encodeKMSKey(k openami.Key) (string, error) {
-	b, err := json.Marshal(kmsKeyDoc{Description: k.Description, Usage: k.Usage, Spec: k.Spec, Policy: k.Policy,
+	b, err := json.Marshal(kmsKeyDoc{Description: k.Description, Manager: k.Manager, Usage: k.Usage, Spec: k.Spec, Policy: k.Policy,
 		Tags: k.Tags, PendingWindowDays: k.PendingWindowDays})
 	if err != nil {
 		return "", fmt.Errorf("sqldb: encode key %s: %w", k.ID, err)
@@ -64,6 +65,7 @@ func scanKMSKey(sc scanner) (openami.Key, error) {
 		return openami.Key{}, fmt.Errorf("decode key %s: %w", k.ID, err)
 	}
 	k.State, k.DeletionDate, k.CreatedAt = openami.KeyState(state), fromNanos(deletion), fromNanos(created)
+	k.Manager = d.Manager
 	k.Description, k.Usage, k.Spec, k.Policy, k.Tags, k.PendingWindowDays = d.Description, d.Usage, d.Spec, d.Policy, d.Tags, d.PendingWindowDays
 	return k, nil
 }

@@ -1,0 +1,389 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/blockstore"
+	"github.com/openami/openami/metadata"
+)
+
+// This file is EBS encryption: which KMS key a new snapshot or volume is
+// encrypted under, who may use it, and the data keys that do the work.
+//
+// Envelope encryption, one data key per KMS key: the first time a KMS key
+// encrypts EBS data, a random 32-byte data key is made, wrapped by the KMS
+// key (a KMS ciphertext blob, as GenerateDataKeyWithoutPlaintext would
+// return) and kept in the settings as ebs-data-key/KEY-ARN. Every chunk of
+// every snapshot and volume encrypted under that KMS key is sealed with it
+// (blockstore.DataKey: AES-256-GCM, chunks named by an HMAC of their
+// plaintext), so equal blocks are stored once per KMS key and never shared
+// across keys. Unwrapped data keys are cached in memory; a KMS key that is
+// deleted takes its data key, and so all data encrypted under it, with it.
+//
+// Permissions are checked when a caller starts something (CreateVolume,
+// RunInstances, StartSnapshot, a copy, reading a snapshot's blocks), as EBS
+// does on AWS: encrypting under a key needs kms:GenerateDataKeyWithoutPlaintext,
+// using encrypted data kms:Decrypt, and the key must be enabled. Work that
+// is already running (an attached volume's I/O, a copy under way) goes on.
+
+// ebsManagedAlias is the alias of the AWS managed key for EBS, made in an
+// account's region the first time it encrypts without naming a key.
+const ebsManagedAlias = "alias/aws/ebs"
+
+// ebsDataKeySetting names the setting that holds a KMS key's wrapped EBS
+// data key.
+func ebsDataKeySetting(keyARN string) string { return "ebs-data-key/" + keyARN }
+
+// ebsDataKeyContext is the encryption context a data key is wrapped with.
+var ebsDataKeyContext = map[string]string{"aws:ebs:data-key": "v1"}
+
+// dataKeys caches unwrapped data keys by KMS key ARN.
+type dataKeys struct {
+	mu   sync.Mutex
+	keys map[string]*blockstore.DataKey
+}
+
+func (c *dataKeys) get(arn string) *blockstore.DataKey {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.keys[arn]
+}
+
+func (c *dataKeys) put(arn string, k *blockstore.DataKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.keys == nil {
+		c.keys = map[string]*blockstore.DataKey{}
+	}
+	c.keys[arn] = k
+}
+
+func (c *dataKeys) forget(arn string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.keys, arn)
+}
+
+// keyOfARN splits a key ARN into region, account and key id.
+func keyOfARN(arn string) (region, account, id string, ok bool) {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "kms" {
+		return "", "", "", false
+	}
+	id, ok = strings.CutPrefix(parts[5], "key/")
+	return parts[3], parts[4], id, ok
+}
+
+// dataKey returns the data key of the KMS key keyARN, making it the first
+// time; nil for "" (plain data). It checks no permission and no key state:
+// callers have checked them when the work began. A KMS key that no longer
+// exists is an error: the data encrypted under it cannot be read.
+func (s *Service) dataKey(ctx context.Context, keyARN string) (*blockstore.DataKey, error) {
+	if keyARN == "" {
+		return nil, nil
+	}
+	if k := s.dataKeys.get(keyARN); k != nil {
+		return k, nil
+	}
+	region, _, id, ok := keyOfARN(keyARN)
+	if !ok {
+		return nil, fmt.Errorf("service: %q is not a KMS key ARN", keyARN)
+	}
+	var secret []byte
+	load := func(tx metadata.Tx, create bool) error {
+		k, err := tx.Keys().Get(region, id)
+		if errors.Is(err, openami.ErrNotFound) {
+			return openami.Errorf(openami.IncorrectState, openami.ResourceEBSKMSKey,
+				"The KMS key %s that encrypts this data has been deleted: the data cannot be decrypted.", keyARN)
+		}
+		if err != nil {
+			return err
+		}
+		material, err := openKeyMaterial(s.seal, k)
+		if err != nil {
+			return err
+		}
+		defer clear(material)
+		wrapped, err := tx.Settings().Get(ebsDataKeySetting(keyARN))
+		if errors.Is(err, openami.ErrNotFound) && !create {
+			return nil // made in a write transaction next
+		}
+		if errors.Is(err, openami.ErrNotFound) {
+			fresh := make([]byte, blockstore.DataKeySize)
+			rand.Read(fresh)
+			blob, werr := encryptBlob(k.ID, material, fresh, ebsDataKeyContext)
+			clear(fresh)
+			if werr != nil {
+				return werr
+			}
+			// Another server may have made one meanwhile: theirs wins.
+			wrapped, err = tx.Settings().PutIfAbsent(ebsDataKeySetting(keyARN), blob)
+		}
+		if err != nil || wrapped == nil {
+			return err
+		}
+		parsed, err := parseCiphertext(wrapped)
+		if err != nil {
+			return fmt.Errorf("service: the wrapped data key of %s does not parse: %w", keyARN, err)
+		}
+		secret, err = decryptBlob(parsed, material, ebsDataKeyContext)
+		if err != nil {
+			return fmt.Errorf("service: the data key of %s does not unwrap: %w", keyARN, err)
+		}
+		return nil
+	}
+	err := s.store.View(ctx, func(tx metadata.Tx) error { return load(tx, false) })
+	if err == nil && secret == nil {
+		err = s.store.Update(ctx, func(tx metadata.Tx) error { return load(tx, true) })
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer clear(secret)
+	dk, err := blockstore.NewDataKey(secret)
+	if err != nil {
+		return nil, err
+	}
+	s.dataKeys.put(keyARN, dk)
+	return dk, nil
+}
+
+// ebsKeyError turns a KMS refusal into EC2's words: a key the caller
+// cannot use is not accessible (InvalidParameterValue); a disabled key, or
+// one pending deletion, is InvalidKMSKey.InvalidState.
+func ebsKeyError(field, keyID string, err error) error {
+	var e *openami.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	switch e.Class {
+	case openami.IncorrectState:
+		return &openami.Error{Class: openami.IncorrectState, Resource: openami.ResourceEBSKMSKey, Field: field,
+			Message: "The KMS key provided is in an incorrect state: " + e.Message, Err: err}
+	case openami.NotFound, openami.Unauthorized, openami.InvalidParameter, openami.MissingParameter:
+		return &openami.Error{Class: openami.InvalidParameter, Resource: openami.ResourceEBSKMSKey, Field: field,
+			Message: fmt.Sprintf("The specified KMS key %s is not accessible: %s", keyID, e.Message), Err: err}
+	}
+	return err
+}
+
+// EBS actions checked on a key's policy.
+const (
+	ebsEncryptAction = actGenerateDataKeyNoPT
+	ebsDecryptAction = actDecrypt
+)
+
+// usableEBSKey resolves keyID (id, alias, key or alias ARN) for action on
+// the caller's behalf and checks that it is enabled, in EC2's words.
+func (s *Service) usableEBSKey(tx metadata.Tx, p openami.Principal, field, keyID, action string) (openami.Key, error) {
+	ref, err := parseKeyRef(p, field, keyID)
+	if err != nil {
+		return openami.Key{}, ebsKeyError(field, keyID, err)
+	}
+	k, err := s.resolveKey(tx, p, ref, action, crossAccount, nil)
+	if err == nil {
+		err = usableKey(k)
+	}
+	if err != nil {
+		return openami.Key{}, ebsKeyError(field, keyID, err)
+	}
+	return k, nil
+}
+
+// checkEBSKeyUse checks that the caller may use the data encrypted under
+// keyARN (kms:Decrypt) and that the key is enabled; "" (plain data) always
+// passes.
+func (s *Service) checkEBSKeyUse(tx metadata.Tx, p openami.Principal, field, keyARN string) error {
+	if keyARN == "" {
+		return nil
+	}
+	_, err := s.usableEBSKey(tx, p, field, keyARN, ebsDecryptAction)
+	return err
+}
+
+// ebsTarget is what a new snapshot or volume is asked to be: Encrypted and
+// KmsKeyId as the caller gave them.
+type ebsTarget struct {
+	Encrypted bool
+	KmsKeyID  string
+	// Field names KmsKeyId in messages ("KmsKeyId", "KmsKeyArn").
+	Field string
+}
+
+// targetKey decides the KMS key (its ARN, "" for plain) a new snapshot or
+// volume is encrypted under, from what the caller asked and the key of the
+// data it starts from (srcKeyARN, "" if plain or none):
+//   - a KmsKeyId needs Encrypted (InvalidParameterDependency otherwise) and
+//     must be usable for encryption by the caller;
+//   - otherwise encrypted data stays under its key: nothing ever makes a
+//     plain copy of encrypted data;
+//   - otherwise Encrypted, or the account's encryption by default, picks
+//     the account's default EBS key (ModifyEbsDefaultKmsKeyId, or the AWS
+//     managed alias/aws/ebs, made on first use).
+//
+// The caller's use of srcKeyARN is checked by checkEBSKeyUse, not here.
+func (s *Service) targetKey(tx metadata.Tx, p openami.Principal, t ebsTarget, srcKeyARN string) (string, error) {
+	field := t.Field
+	if field == "" {
+		field = "KmsKeyId"
+	}
+	if t.KmsKeyID != "" {
+		if !t.Encrypted {
+			return "", &openami.Error{Class: openami.InvalidCombination, Resource: openami.ResourceDependency, Field: field,
+				Message: "The parameter KmsKeyId requires the parameter Encrypted to be set."}
+		}
+		k, err := s.usableEBSKey(tx, p, field, t.KmsKeyID, ebsEncryptAction)
+		if err != nil {
+			return "", err
+		}
+		return k.ARN(), nil
+	}
+	if srcKeyARN != "" {
+		return srcKeyARN, nil
+	}
+	if !t.Encrypted {
+		on, err := encryptionByDefault(tx, p)
+		if err != nil || !on {
+			return "", err
+		}
+	}
+	k, err := s.defaultEBSKey(tx, p)
+	if err != nil {
+		return "", err
+	}
+	return k.ARN(), nil
+}
+
+// Settings of an account's EBS encryption defaults in a region.
+func ebsByDefaultSetting(p openami.Principal) string {
+	return "ebs-encryption-by-default/" + p.Region + "/" + p.AccountID
+}
+
+func ebsDefaultKeySetting(p openami.Principal) string {
+	return "ebs-default-kms-key/" + p.Region + "/" + p.AccountID
+}
+
+func encryptionByDefault(tx metadata.Tx, p openami.Principal) (bool, error) {
+	v, err := tx.Settings().Get(ebsByDefaultSetting(p))
+	if errors.Is(err, openami.ErrNotFound) {
+		return false, nil
+	}
+	return string(v) == "true", err
+}
+
+// defaultEBSKey returns the account's default EBS key, enabled and usable
+// for encryption: the one ModifyEbsDefaultKmsKeyId set, or else the AWS
+// managed key alias/aws/ebs, which it makes if the account has none yet.
+func (s *Service) defaultEBSKey(tx metadata.Tx, p openami.Principal) (openami.Key, error) {
+	v, err := tx.Settings().Get(ebsDefaultKeySetting(p))
+	switch {
+	case err == nil && len(v) > 0:
+		return s.usableEBSKey(tx, p, "KmsKeyId", string(v), ebsEncryptAction)
+	case !errors.Is(err, openami.ErrNotFound):
+		return openami.Key{}, err
+	}
+	a, err := tx.Keys().Alias(p.Region, p.AccountID, ebsManagedAlias)
+	if err == nil {
+		return s.usableEBSKey(tx, p, "KmsKeyId", a.TargetKeyID, ebsEncryptAction)
+	}
+	if !errors.Is(err, openami.ErrNotFound) {
+		return openami.Key{}, err
+	}
+	return s.createManagedKey(tx, p, ebsManagedAlias, "Default key that protects my EBS volumes when no other key is defined")
+}
+
+// createManagedKey makes an AWS managed key and its alias in tx.
+func (s *Service) createManagedKey(tx metadata.Tx, p openami.Principal, alias, description string) (openami.Key, error) {
+	now := s.nowUTC()
+	id := uuid.NewString()
+	k := openami.Key{
+		ID: id, Region: p.Region, AccountID: p.AccountID, Description: description, Manager: openami.KeyManagerAWS,
+		Usage: keyUsageEncryptDecrypt, Spec: keySpecSymmetric, State: openami.KeyEnabled,
+		Policy: defaultKeyPolicy(p.AccountID), CreatedAt: now,
+		SealedMaterial: newKeyMaterial(s.seal, p.Region, p.AccountID, id),
+	}
+	if err := tx.Keys().Create(k); err != nil {
+		return openami.Key{}, err
+	}
+	err := tx.Keys().CreateAlias(openami.KeyAlias{Name: alias, Region: p.Region, AccountID: p.AccountID,
+		TargetKeyID: id, CreatedAt: now, UpdatedAt: now})
+	return k, err
+}
+
+// GetEbsEncryptionByDefault reports whether new volumes and snapshot copies
+// of the caller's account in its region are encrypted by default.
+func (s *Service) GetEbsEncryptionByDefault(ctx context.Context, p openami.Principal) (bool, error) {
+	var on bool
+	err := s.store.View(ctx, func(tx metadata.Tx) (err error) {
+		on, err = encryptionByDefault(tx, p)
+		return err
+	})
+	return on, err
+}
+
+// SetEbsEncryptionByDefault turns encryption by default on or off and
+// returns the new setting.
+func (s *Service) SetEbsEncryptionByDefault(ctx context.Context, p openami.Principal, on bool) (bool, error) {
+	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		return tx.Settings().Put(ebsByDefaultSetting(p), []byte(fmt.Sprint(on)))
+	})
+	return on, err
+}
+
+// GetEbsDefaultKmsKeyID returns the account's default EBS key as it was
+// set (an id, alias or ARN), or the ARN of alias/aws/ebs when none was.
+func (s *Service) GetEbsDefaultKmsKeyID(ctx context.Context, p openami.Principal) (string, error) {
+	var out string
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		v, err := tx.Settings().Get(ebsDefaultKeySetting(p))
+		if err == nil && len(v) > 0 {
+			out = string(v)
+			return nil
+		}
+		if err != nil && !errors.Is(err, openami.ErrNotFound) {
+			return err
+		}
+		out = openami.AliasARN(p.Region, p.AccountID, ebsManagedAlias)
+		return nil
+	})
+	return out, err
+}
+
+// ModifyEbsDefaultKmsKeyID sets the account's default EBS key. The key
+// must exist and be usable by the caller; it is stored as its ARN.
+func (s *Service) ModifyEbsDefaultKmsKeyID(ctx context.Context, p openami.Principal, keyID string) (string, error) {
+	var out string
+	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		k, err := s.usableEBSKey(tx, p, "KmsKeyId", keyID, ebsEncryptAction)
+		if err != nil {
+			return err
+		}
+		out = k.ARN()
+		return tx.Settings().Put(ebsDefaultKeySetting(p), []byte(out))
+	})
+	return out, err
+}
+
+// ResetEbsDefaultKmsKeyID makes alias/aws/ebs the default EBS key again
+// and returns its ARN.
+func (s *Service) ResetEbsDefaultKmsKeyID(ctx context.Context, p openami.Principal) (string, error) {
+	var out string
+	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		// An empty value is no default key of the account's choosing.
+		if err := tx.Settings().Put(ebsDefaultKeySetting(p), nil); err != nil {
+			return err
+		}
+		k, err := s.defaultEBSKey(tx, p)
+		out = k.ARN()
+		return err
+	})
+	return out, err
+}

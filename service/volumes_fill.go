@@ -1,0 +1,210 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/metadata"
+)
+
+// A volume made from a snapshot under another key than its own (a plain
+// snapshot into an encrypted volume, or an encrypted one into a volume
+// under another KMS key) cannot share the snapshot's chunks: they are
+// sealed, or named, under the wrong key. Such a volume is created in state
+// creating with an empty base, and filled in the background: every block
+// of the snapshot is read under the snapshot's key, stored under the
+// volume's and recorded in the volume's overlay, as if written to it. The
+// overlay keeps what is done safe from garbage collection; once the last
+// block is in, the volume becomes available (or in-use, attached to the
+// instance it was launched with, which then starts). A restart refills
+// the volumes it finds creating: the work is idempotent, and the chunks
+// already stored are not written again. A fill that cannot finish (its
+// snapshot deleted meanwhile, a key gone) turns the volume to error.
+
+// fillBatch is how many blocks a fill commits per transaction.
+const fillBatch = 256
+
+// fillVolumeInBackground starts filling volume v of the region from the
+// snapshot snapID, unless a fill of v already runs.
+func (s *Service) fillVolumeInBackground(region, volumeID string) {
+	c := s.completions
+	c.mu.Lock()
+	if c.fills == nil {
+		c.fills = map[string]bool{}
+	}
+	if c.fills[volumeID] {
+		c.mu.Unlock()
+		return
+	}
+	c.fills[volumeID] = true
+	c.mu.Unlock()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer func() {
+			c.mu.Lock()
+			delete(c.fills, volumeID)
+			c.mu.Unlock()
+		}()
+		ctx := c.context()
+		err := s.fillVolume(ctx, region, volumeID)
+		if err == nil || ctx.Err() != nil {
+			c.kick() // an instance waiting for the volume starts
+			return
+		}
+		c.log.Error("volume fill", "volume", volumeID, "error", err)
+		s.store.Update(context.Background(), func(tx metadata.Tx) error {
+			v, err := tx.Volumes().Get(region, volumeID)
+			if err != nil || v.State != openami.VolumeCreating {
+				return err
+			}
+			v.State = openami.VolumeError
+			return tx.Volumes().Update(v)
+		})
+		c.kick()
+	}()
+}
+
+// fillVolume copies the blocks of a creating volume's snapshot into its
+// overlay under the volume's key, then makes it available or in-use.
+func (s *Service) fillVolume(ctx context.Context, region, volumeID string) error {
+	var v openami.Volume
+	var snap openami.Snapshot
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		var err error
+		if v, err = tx.Volumes().Get(region, volumeID); err != nil {
+			return err
+		}
+		if v.State != openami.VolumeCreating {
+			return nil
+		}
+		snap, err = tx.Snapshots().Get(region, v.SnapshotID)
+		if errors.Is(err, openami.ErrNotFound) {
+			return fmt.Errorf("service: snapshot %s of creating volume %s is gone", v.SnapshotID, v.ID)
+		}
+		return err
+	})
+	if err != nil || v.State != openami.VolumeCreating {
+		return err
+	}
+	rb, err := s.blocks(region)
+	if err != nil {
+		return err
+	}
+	srcKey, err := s.dataKey(ctx, snap.KmsKeyID)
+	if err != nil {
+		return err
+	}
+	dstKey, err := s.dataKey(ctx, v.KmsKeyID)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, openami.BlockSize)
+	next := int64(0)
+	for {
+		var batch []metadata.BlockRef
+		err := s.store.View(ctx, func(tx metadata.Tx) error {
+			err := s.maps.Walk(txNodes{tx: tx, region: region}, snap.Root, next, func(index int64, d openami.Digest) error {
+				if len(batch) == fillBatch {
+					return errStopWalk
+				}
+				batch = append(batch, metadata.BlockRef{Index: index, Digest: d})
+				return nil
+			})
+			if errors.Is(err, errStopWalk) {
+				err = nil
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			break
+		}
+		next = batch[len(batch)-1].Index + 1
+		refs := make([]metadata.BlockRef, len(batch))
+		var chunks []*storedChunk
+		store := func() error {
+			chunks = chunks[:0]
+			for i, b := range batch {
+				if err := readChunk(ctx, rb, srcKey, b.Digest, buf); err != nil {
+					return err
+				}
+				d, c, err := s.storeChunk(ctx, rb, dstKey, buf)
+				if err != nil {
+					return err
+				}
+				refs[i] = metadata.BlockRef{Index: b.Index, Digest: d}
+				if c != nil {
+					chunks = append(chunks, c)
+				}
+			}
+			return nil
+		}
+		if err := store(); err != nil {
+			return err
+		}
+		err = s.commitWithChunks(ctx, rb, chunks, store, func(tx metadata.Tx) error {
+			cur, err := tx.Volumes().Get(region, volumeID)
+			if err != nil {
+				return err
+			}
+			if cur.State != openami.VolumeCreating {
+				return fmt.Errorf("service: volume %s stopped being created (%s)", volumeID, cur.State)
+			}
+			for _, r := range refs {
+				if !r.Digest.IsZero() {
+					if err := tx.Volumes().PutBlock(volumeID, r); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		cur, err := tx.Volumes().Get(region, volumeID)
+		if err != nil || cur.State != openami.VolumeCreating {
+			return err
+		}
+		cur.State = openami.VolumeAvailable
+		if cur.InstanceID != "" {
+			cur.State = openami.VolumeInUse
+		}
+		return tx.Volumes().Update(cur)
+	})
+}
+
+// resumeFills restarts the fills of every creating volume, after a
+// restart.
+func (s *Service) resumeFills(ctx context.Context) error {
+	for _, r := range s.regions {
+		after := ""
+		for {
+			var page []openami.Volume
+			err := s.store.View(ctx, func(tx metadata.Tx) (err error) {
+				page, err = tx.Volumes().List(r.Name, metadata.VolumeQuery{After: after, Limit: 1000})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			for _, v := range page {
+				if v.State == openami.VolumeCreating {
+					s.fillVolumeInBackground(v.Region, v.ID)
+				}
+			}
+			if len(page) < 1000 {
+				break
+			}
+			after = page[len(page)-1].ID
+		}
+	}
+	return nil
+}
