@@ -253,7 +253,8 @@ func (r ingestResult) rate() float64 { return float64(r.size) / r.elapsed.Second
 // blocks too) from the given number of workers, each reading its block
 // from the file and computing its SHA-256, CompleteSnapshot with the
 // LINEAR aggregate checksum, then DescribeSnapshots until completed.
-func ingest(b *testing.B, t *target, image string, size int64, workers int, region string) ingestResult {
+// opts change the StartSnapshot request (to encrypt, say).
+func ingest(b *testing.B, t *target, image string, size int64, workers int, region string, opts ...func(*ebs.StartSnapshotInput)) ingestResult {
 	b.Helper()
 	ctx := context.Background()
 	f, err := os.Open(image)
@@ -271,7 +272,11 @@ func ingest(b *testing.B, t *target, image string, size int64, workers int, regi
 	alloc0, gc0 := serverMetrics(t)
 
 	start := time.Now()
-	snap, err := eb.StartSnapshot(ctx, &ebs.StartSnapshotInput{VolumeSize: aws.Int64(max(1, size>>30)), Description: aws.String("bench ingest")})
+	in := &ebs.StartSnapshotInput{VolumeSize: aws.Int64(max(1, size>>30)), Description: aws.String("bench ingest")}
+	for _, o := range opts {
+		o(in)
+	}
+	snap, err := eb.StartSnapshot(ctx, in)
 	if err != nil {
 		b.Fatal(err)
 	}

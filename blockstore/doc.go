@@ -31,8 +31,8 @@
 // frame above sealed with AES-256-GCM under the key's encryption key, the
 // nonce being the first 12 bytes of the name and the header and name
 // authenticated as additional data (see DataKey). No plaintext of an
-// encrypted chunk is ever written; reading one needs its key, and checks
-// both the GCM tag and the plaintext's name.
+// encrypted chunk is ever written; reading one needs its key, and GCM's
+// tag, which covers the name, checks it.
 //
 // # Block maps
 //

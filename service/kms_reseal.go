@@ -75,3 +75,57 @@ func (s *Service) ResealKeyMaterial(ctx context.Context, old *seal.Key) (int, er
 	}
 	return total, nil
 }
+
+// ResealAccessKeys re-seals the secret of every access key from the master
+// key old to the service's own, as ResealKeyMaterial does for KMS keys:
+// secrets already under the service's key are left alone, so an
+// interrupted run can be repeated. It returns how many it re-sealed.
+func (s *Service) ResealAccessKeys(ctx context.Context, old *seal.Key) (int, error) {
+	var accounts []string
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		list, err := tx.Accounts().List()
+		for _, a := range list {
+			accounts = append(accounts, a.ID)
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reseal access keys: %w", err)
+	}
+	total := 0
+	for _, acct := range accounts {
+		var n int
+		err := s.store.Update(ctx, func(tx metadata.Tx) error {
+			n = 0
+			keys, err := tx.Accounts().Keys(acct)
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if _, err := s.seal.Open(k.SealedSecret, []byte(k.ID)); err == nil {
+					continue
+				}
+				secret, err := old.Open(k.SealedSecret, []byte(k.ID))
+				if err != nil {
+					return fmt.Errorf("reseal access key %s: neither master key opens its secret: %w", k.ID, err)
+				}
+				k.SealedSecret = s.seal.Seal(secret, []byte(k.ID))
+				clear(secret)
+				// The store has no update of a key: replace it whole.
+				if err := tx.Accounts().DeleteKey(k.ID); err != nil {
+					return err
+				}
+				if err := tx.Accounts().CreateKey(k); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}

@@ -78,6 +78,11 @@ func (c *config) open(ctx context.Context) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
+	return c.openWithKey(ctx, key)
+}
+
+// openWithKey is open with the given master key.
+func (c *config) openWithKey(ctx context.Context, key *seal.Key) (*env, error) {
 	regions, err := service.ParseRegions(strings.Split(c.regions, ","))
 	if err != nil {
 		return nil, fmt.Errorf("--regions: %w", err)

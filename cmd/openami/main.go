@@ -34,7 +34,7 @@ func main() {
 	}
 	var cfg config
 	cfg.addFlags(root)
-	root.AddCommand(serveCommand(&cfg), accountCommand(&cfg), gcCommand(&cfg), fsckCommand(&cfg), imageCommand(&cfg))
+	root.AddCommand(serveCommand(&cfg), accountCommand(&cfg), gcCommand(&cfg), fsckCommand(&cfg), imageCommand(&cfg), masterKeyCommand(&cfg))
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "openami:", err)
 		os.Exit(1)

@@ -139,3 +139,40 @@ func (k *Key) Open(sealed, aad []byte) ([]byte, error) {
 	}
 	return pt, nil
 }
+
+// Generate returns new random master-key bytes.
+func Generate() []byte {
+	raw := make([]byte, KeySize)
+	rand.Read(raw)
+	return raw
+}
+
+// WriteFile writes raw master-key bytes to path (mode 0600) durably: a
+// temporary file, synced, renamed into place, the directory synced. It
+// replaces any file at path.
+func WriteFile(path string, raw []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".master.key-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(raw); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
