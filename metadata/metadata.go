@@ -163,6 +163,9 @@ type Settings interface {
 	// PutIfAbsent sets a setting unless it is already set, and returns the
 	// value the setting has afterwards.
 	PutIfAbsent(key string, value []byte) ([]byte, error)
+	// Delete removes a setting; deleting one that is not set is not an
+	// error.
+	Delete(key string) error
 }
 
 // SnapshotQuery selects snapshots of one region, in id order.

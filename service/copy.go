@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -191,29 +192,95 @@ func (s *Service) copyInto(ctx context.Context, src, dst openami.Snapshot) (Copy
 	return stats, err
 }
 
-// copyInBackground runs copyInto for a CopySnapshot and turns the copy to
-// error, with the reason, if it fails. A copy interrupted by a restart
-// stays pending until its deadline and then errors; copies resume with
-// the durable task queue that CopyImage brings.
+// copyTaskSetting names the setting that records a copy under way: the
+// source snapshot (as it was when the copy began) that the pending
+// snapshot dst is being filled from. It is written in the transaction that
+// creates dst, so a copy is never pending without its task, and removed
+// when the copy ends either way.
+func copyTaskSetting(dst openami.Snapshot) string { return "copy-task/" + dst.Region + "/" + dst.ID }
+
+// recordCopy records in tx that dst is to be filled from src.
+func recordCopy(tx metadata.Tx, src, dst openami.Snapshot) error {
+	b, err := json.Marshal(src)
+	if err != nil {
+		return err
+	}
+	return tx.Settings().Put(copyTaskSetting(dst), b)
+}
+
+// copyInBackground runs copyInto for a copy recorded with recordCopy and
+// turns the copy to error, with the reason, if it fails. A copy that a
+// restart interrupts is resumed by resumeCopies: copyInto starts over,
+// and every chunk it had already moved is found at the destination, not
+// moved again.
 func (s *Service) copyInBackground(src, dst openami.Snapshot) {
-	s.completions.wg.Add(1)
+	c := s.completions
+	if !c.claim(dst.ID) {
+		return // already running
+	}
+	c.wg.Add(1)
 	go func() {
-		defer s.completions.wg.Done()
+		defer c.wg.Done()
+		defer c.release(dst.ID)
 		ctx := s.completions.context()
-		_, err := s.copyInto(ctx, src, dst)
-		if err == nil || ctx.Err() != nil {
-			return
+		_, copyErr := s.copyInto(ctx, src, dst)
+		if ctx.Err() != nil {
+			return // shutting down: the task stays, to be resumed
 		}
-		s.completions.log.Error("snapshot copy", "snapshot", dst.ID, "source", src.ID, "error", err)
-		s.store.Update(context.Background(), func(tx metadata.Tx) error {
+		if copyErr != nil {
+			s.completions.log.Error("snapshot copy", "snapshot", dst.ID, "source", src.ID, "error", copyErr)
+		}
+		err := s.store.Update(context.Background(), func(tx metadata.Tx) error {
+			if err := tx.Settings().Delete(copyTaskSetting(dst)); err != nil || copyErr == nil {
+				return err
+			}
 			snap, err := tx.Snapshots().Get(dst.Region, dst.ID)
 			if err != nil || snap.State != openami.SnapshotPending {
 				return err
 			}
 			snap.State = openami.SnapshotError
-			snap.StateReason = "The copy failed: " + err.Error()
+			snap.StateReason = "The copy failed: " + copyErr.Error()
 			return tx.Snapshots().Update(snap)
 		})
+		if err != nil {
+			s.completions.log.Error("snapshot copy", "snapshot", dst.ID, "error", err)
+		}
 		s.completions.kick() // an image using the copy fails now
 	}()
+}
+
+// resumeCopies restarts every copy a restart interrupted: each pending,
+// not yet completing snapshot with a copy task.
+func (s *Service) resumeCopies(ctx context.Context) error {
+	type job struct{ src, dst openami.Snapshot }
+	var jobs []job
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		jobs = nil
+		pending, err := tx.Snapshots().Pending()
+		if err != nil {
+			return err
+		}
+		for _, dst := range pending {
+			if dst.Completing {
+				continue
+			}
+			b, err := tx.Settings().Get(copyTaskSetting(dst))
+			if errors.Is(err, openami.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			var src openami.Snapshot
+			if err := json.Unmarshal(b, &src); err != nil {
+				return fmt.Errorf("service: copy task of %s: %w", dst.ID, err)
+			}
+			jobs = append(jobs, job{src, dst})
+		}
+		return nil
+	})
+	for _, j := range jobs {
+		s.copyInBackground(j.src, j.dst)
+	}
+	return err
 }

@@ -348,3 +348,61 @@ func TestEncryptedCopies(t *testing.T) {
 	_, err = f.svc.CopySnapshot(ctx, west, CopySnapshotInput{SourceSnapshotID: enc.ID, SourceRegion: "us-east-1"})
 	wantEBSKeyError(t, "copy under a disabled key", err, openami.IncorrectState)
 }
+
+// TestBackgroundWorkResumes checks that a copy and a volume fill that a
+// crash interrupted (their records written, their goroutines never run)
+// are finished by the restart's resumeCopies and resumeFills.
+func TestBackgroundWorkResumes(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "", nil)
+	data := map[int64][]byte{1: block(0), 6: block(0)}
+	src := f.encryptedSnapshot(t, StartSnapshotInput{}, data)
+	now := f.clock.now()
+	dst := openami.Snapshot{ID: "snap-0000000000000000c", Region: "us-west-2", AccountID: f.p.AccountID, VolumeID: noVolume,
+		VolumeSize: 1, State: openami.SnapshotPending, StartTime: now, Deadline: now.Add(time.Hour)}
+	vol := openami.Volume{ID: "vol-0000000000000000c", Region: "us-east-1", AccountID: f.p.AccountID, AvailabilityZone: "us-east-1a",
+		Size: 1, Type: "gp3", SnapshotID: src.ID, State: openami.VolumeCreating, CreatedAt: now}
+	key, err := f.svc.CreateKey(ctx, f.p, CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol.Encrypted, vol.KmsKeyID = true, key.ARN()
+	err = f.store.Update(ctx, func(tx metadata.Tx) error {
+		if err := tx.Snapshots().Create(dst); err != nil {
+			return err
+		}
+		if err := recordCopy(tx, src, dst); err != nil {
+			return err
+		}
+		return tx.Volumes().Create(vol)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.resumeCopies(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.resumeFills(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.waitCompleted(t, "us-west-2", dst.ID)
+	west := f.p
+	west.Region = "us-west-2"
+	if !bytes.Equal(f.readSnapshotBlock(t, west, dst.ID, 6), data[6]) {
+		t.Fatal("resumed copy reads back wrong")
+	}
+	if v := f.waitVolume(t, f.p, vol.ID); v.State != openami.VolumeAvailable {
+		t.Fatalf("resumed fill ended %s", v.State)
+	}
+	if !bytes.Equal(f.readVolume(t, vol.ID, 1), data[1]) {
+		t.Fatal("resumed fill reads back wrong")
+	}
+	// The finished copy's task is gone.
+	f.svc.Close()
+	f.store.View(ctx, func(tx metadata.Tx) error {
+		if _, err := tx.Settings().Get(copyTaskSetting(dst)); !errors.Is(err, openami.ErrNotFound) {
+			t.Errorf("copy task after the copy: %v", err)
+		}
+		return nil
+	})
+}

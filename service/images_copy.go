@@ -127,6 +127,9 @@ func (s *Service) CopyImage(ctx context.Context, p openami.Principal, in CopyIma
 				snap.State, snap.Progress, snap.Root, snap.DataBytes = openami.SnapshotPending, 0, openami.ZeroDigest, 0
 				snap.Deadline = now.Add(copyDeadline)
 				jobs = append(jobs, copyJob{ss, snap})
+				if err := recordCopy(tx, ss, snap); err != nil {
+					return err
+				}
 			}
 			if err := tx.Snapshots().Create(snap); err != nil {
 				return err

@@ -267,6 +267,11 @@ func (s *Service) CopySnapshot(ctx context.Context, p openami.Principal, in Copy
 			return err
 		}
 		out = snap
+		if background {
+			if err := recordCopy(tx, src, snap); err != nil {
+				return err
+			}
+		}
 		if err := tx.Snapshots().Create(snap); err != nil {
 			return err
 		}

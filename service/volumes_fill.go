@@ -26,28 +26,17 @@ import (
 // fillBatch is how many blocks a fill commits per transaction.
 const fillBatch = 256
 
-// fillVolumeInBackground starts filling volume v of the region from the
-// snapshot snapID, unless a fill of v already runs.
+// fillVolumeInBackground starts filling a creating volume of the region
+// from its snapshot, unless a fill of it already runs.
 func (s *Service) fillVolumeInBackground(region, volumeID string) {
 	c := s.completions
-	c.mu.Lock()
-	if c.fills == nil {
-		c.fills = map[string]bool{}
+	if !c.claim(volumeID) {
+		return // already running
 	}
-	if c.fills[volumeID] {
-		c.mu.Unlock()
-		return
-	}
-	c.fills[volumeID] = true
-	c.mu.Unlock()
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		defer func() {
-			c.mu.Lock()
-			delete(c.fills, volumeID)
-			c.mu.Unlock()
-		}()
+		defer c.release(volumeID)
 		ctx := c.context()
 		err := s.fillVolume(ctx, region, volumeID)
 		if err == nil || ctx.Err() != nil {

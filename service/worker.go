@@ -27,7 +27,31 @@ type completer struct {
 	cancel context.CancelFunc
 	log    *slog.Logger
 	loop   bool
-	fills  map[string]bool // volumes being filled (volumes_fill.go)
+	// running holds the ids of the volumes being filled and the snapshots
+	// being copied in the background, so that each runs once.
+	running map[string]bool
+}
+
+// claim marks the background job of id as running, and reports false if
+// it already was.
+func (c *completer) claim(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running[id] {
+		return false
+	}
+	if c.running == nil {
+		c.running = map[string]bool{}
+	}
+	c.running[id] = true
+	return true
+}
+
+// release marks the background job of id as done.
+func (c *completer) release(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.running, id)
 }
 
 func newCompleter(s *Service) *completer {
@@ -71,6 +95,9 @@ func (s *Service) Start(ctx context.Context, log *slog.Logger) {
 		defer c.wg.Done()
 		if err := s.resumeFills(c.ctx); err != nil && c.ctx.Err() == nil {
 			log.Error("volume fills", "error", err)
+		}
+		if err := s.resumeCopies(c.ctx); err != nil && c.ctx.Err() == nil {
+			log.Error("snapshot copies", "error", err)
 		}
 	}()
 	c.wg.Add(1)

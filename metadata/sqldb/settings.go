@@ -30,6 +30,13 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, nonNil(value)); er
 	return nil
 }
 
+func (s settings) Delete(key string) error {
+	if _, err := s.t.exec(`DELETE FROM settings WHERE key = ?`, key); err != nil {
+		return fmt.Errorf("sqldb: delete setting: %w", err)
+	}
+	return nil
+}
+
 func (s settings) PutIfAbsent(key string, value []byte) ([]byte, error) {
 	n, err := s.t.execN(`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, nonNil(value))
 	if err != nil {

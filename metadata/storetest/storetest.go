@@ -879,6 +879,15 @@ func testSettings(t *testing.T, s metadata.Store) {
 	equal(t, "PutIfAbsent of an absent setting", v1, []byte("first"))
 	equal(t, "PutIfAbsent of a set setting", v2, []byte("first"))
 	equal(t, "Get after PutIfAbsent", get("b"), []byte("first"))
+
+	update(t, s, func(tx metadata.Tx) error { return tx.Settings().Delete("b") })
+	update(t, s, func(tx metadata.Tx) error { return tx.Settings().Delete("never-set") })
+	s.View(context.Background(), func(tx metadata.Tx) error {
+		if _, err := tx.Settings().Get("b"); !errors.Is(err, openami.ErrNotFound) {
+			t.Errorf("Get after Delete: %v, want NotFound", err)
+		}
+		return nil
+	})
 }
 
 // Transactions.
