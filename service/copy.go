@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
@@ -56,7 +59,6 @@ func (s *Service) copyInto(ctx context.Context, src, dst openami.Snapshot) (Copy
 		return stats, fmt.Errorf("service: copy %s: encrypted data is never copied to a plain snapshot", src.ID)
 	}
 	translate := src.KmsKeyID != dst.KmsKeyID
-	buf := make([]byte, openami.BlockSize)
 	next := int64(0)
 	for {
 		// The next batch of the source's map.
@@ -92,29 +94,32 @@ func (s *Service) copyInto(ctx context.Context, src, dst openami.Snapshot) (Copy
 			// Under another key every block is read and named anew;
 			// only those the destination lacks are written.
 			refs := slices.Clone(batch) // batch gets the destination's names
+			stored := make([]*storedChunk, len(refs))
 			copyThem = func() error {
-				chunks = chunks[:0]
-				for i, b := range refs {
-					if err := readChunk(ctx, from, srcKey, b.Digest, buf); err != nil {
+				err := eachBlock(ctx, len(refs), func(i int, buf []byte) error {
+					if err := readChunk(ctx, from, srcKey, refs[i].Digest, buf); err != nil {
 						return err
 					}
 					d, c, err := s.storeChunk(ctx, to, dstKey, buf)
-					if err != nil {
-						return err
-					}
-					batch[i].Digest = d
+					batch[i].Digest, stored[i] = d, c
+					return err
+				})
+				chunks = chunks[:0]
+				for _, c := range stored {
 					if c != nil {
 						chunks = append(chunks, c)
-						if c.wrote {
-							stats.ChunksCopied++
-							stats.BytesCopied += openami.BlockSize
-						}
 					}
 				}
-				return nil
+				return err
 			}
 			if err := copyThem(); err != nil {
 				return stats, err
+			}
+			for _, c := range chunks {
+				if c.wrote {
+					stats.ChunksCopied++
+					stats.BytesCopied += openami.BlockSize
+				}
 			}
 		} else {
 			// Which of its chunks does the destination lack?
@@ -137,17 +142,15 @@ func (s *Service) copyInto(ctx context.Context, src, dst openami.Snapshot) (Copy
 				return stats, err
 			}
 			copyMissing := func() error {
-				for _, c := range missing {
+				return eachBlock(ctx, len(missing), func(i int, buf []byte) error {
+					c := missing[i]
 					if err := readChunk(ctx, from, srcKey, c.Digest, buf); err != nil {
 						return err
 					}
 					stored, wrote, err := to.chunks.PutVerified(ctx, dstKey, c.Digest, buf)
-					if err != nil {
-						return err
-					}
 					c.Stored, c.wrote = stored, wrote
-				}
-				return nil
+					return err
+				})
 			}
 			if err := s.waitCollected(ctx, dst.Region, missing); err != nil {
 				return stats, err
@@ -190,6 +193,29 @@ func (s *Service) copyInto(ctx context.Context, src, dst openami.Snapshot) (Copy
 		s.completions.kick()
 	}
 	return stats, err
+}
+
+// copyWorkers is how many blocks a copy moves at once: reading,
+// decompressing, decrypting and hashing a block is CPU work, and storing
+// it waits on the disk or the network.
+var copyWorkers = max(4, runtime.GOMAXPROCS(0))
+
+// eachBlock runs fn for i in [0, n) on copyWorkers goroutines, each with
+// its own block buffer, and returns the first error.
+func eachBlock(ctx context.Context, n int, fn func(i int, buf []byte) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(copyWorkers)
+	for i := range n {
+		g.Go(func() error {
+			if gctx.Err() != nil {
+				return gctx.Err()
+			}
+			buf := blockBuffers.Get().([]byte)
+			defer blockBuffers.Put(buf)
+			return fn(i, buf)
+		})
+	}
+	return g.Wait()
 }
 
 // copyTaskSetting names the setting that records a copy under way: the

@@ -90,7 +90,6 @@ func (s *Service) fillVolume(ctx context.Context, region, volumeID string) error
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, openami.BlockSize)
 	next := int64(0)
 	for {
 		var batch []metadata.BlockRef
@@ -115,23 +114,24 @@ func (s *Service) fillVolume(ctx context.Context, region, volumeID string) error
 		}
 		next = batch[len(batch)-1].Index + 1
 		refs := make([]metadata.BlockRef, len(batch))
+		stored := make([]*storedChunk, len(batch))
 		var chunks []*storedChunk
 		store := func() error {
-			chunks = chunks[:0]
-			for i, b := range batch {
-				if err := readChunk(ctx, rb, srcKey, b.Digest, buf); err != nil {
+			err := eachBlock(ctx, len(batch), func(i int, buf []byte) error {
+				if err := readChunk(ctx, rb, srcKey, batch[i].Digest, buf); err != nil {
 					return err
 				}
 				d, c, err := s.storeChunk(ctx, rb, dstKey, buf)
-				if err != nil {
-					return err
-				}
-				refs[i] = metadata.BlockRef{Index: b.Index, Digest: d}
+				refs[i], stored[i] = metadata.BlockRef{Index: batch[i].Index, Digest: d}, c
+				return err
+			})
+			chunks = chunks[:0]
+			for _, c := range stored {
 				if c != nil {
 					chunks = append(chunks, c)
 				}
 			}
-			return nil
+			return err
 		}
 		if err := store(); err != nil {
 			return err
