@@ -174,6 +174,30 @@ except kms.exceptions.DisabledException:
 kms.enable_key(KeyId="alias/smoke")
 PY
 check "kms generate-data-key" bash -c "aws kms generate-data-key --key-id alias/smoke --key-spec AES_256 --query Plaintext --output text | base64 -d | wc -c | grep -qx 32"
+# EBS encryption (docs/ENCRYPTION.md): encryption by default with the
+# managed key, a volume under a chosen key, an encrypted copy.
+check "enable-ebs-encryption-by-default" bash -c "aws ec2 enable-ebs-encryption-by-default --query EbsEncryptionByDefault --output text | grep -qx True"
+encvol=$(aws ec2 create-volume --availability-zone us-east-1a --size 1 --query VolumeId --output text)
+check "volume encrypted by default under alias/aws/ebs" bash -c "aws ec2 describe-volumes --volume-ids $encvol --query 'Volumes[0].Encrypted' --output text | grep -qx True &&
+  aws kms describe-key --key-id alias/aws/ebs --query KeyMetadata.KeyManager --output text | grep -qx AWS"
+check "create-volume --kms-key-id" bash -c "aws ec2 create-volume --availability-zone us-east-1a --size 1 --encrypted --kms-key-id alias/smoke --query KmsKeyId --output text | grep -q ':key/$kmskey\$'"
+check "create-volume --kms-key-id without --encrypted is refused" bash -c "aws ec2 create-volume --availability-zone us-east-1a --size 1 --kms-key-id alias/smoke 2>&1 | grep -q InvalidParameterDependency"
+check "disable-ebs-encryption-by-default" aws ec2 disable-ebs-encryption-by-default
+check "boto3 encrypted copy" python3 - "$golden" "$kmskey" <<'PY'
+import sys, time, boto3
+golden, key = sys.argv[1], sys.argv[2]
+ec2 = boto3.Session(profile_name="openami").client("ec2")
+img = ec2.copy_image(SourceImageId=golden, SourceRegion="us-east-1", Name="smoke-encrypted", Encrypted=True, KmsKeyId=key)["ImageId"]
+ec2.get_waiter("image_available").wait(ImageIds=[img], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+ebs = ec2.describe_images(ImageIds=[img])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]
+snap = ec2.describe_snapshots(SnapshotIds=[ebs["SnapshotId"]])["Snapshots"][0]
+assert ebs["Encrypted"] and snap["Encrypted"] and snap["KmsKeyId"].endswith("key/" + key), snap
+try:
+    ec2.modify_image_attribute(ImageId=img, LaunchPermission={"Add": [{"Group": "all"}]})
+    raise SystemExit("an encrypted image was made public")
+except ec2.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "InvalidParameterValue", e
+PY
 check "kms schedule-key-deletion" bash -c "aws kms schedule-key-deletion --key-id '$kmskey' --pending-window-in-days 7 --query KeyState --output text | grep -qx PendingDeletion"
 kill -TERM "$pid"
 if wait "$pid"; then passed=$((passed + 1)); else echo "smoke: FAIL: server did not exit cleanly on SIGTERM" >&2; exit 1; fi
