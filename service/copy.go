@@ -59,6 +59,14 @@ func (s *Service) copyInto(ctx context.Context, src, dst openami.Snapshot) (Copy
 		return stats, fmt.Errorf("service: copy %s: encrypted data is never copied to a plain snapshot", src.ID)
 	}
 	translate := src.KmsKeyID != dst.KmsKeyID
+	var total int64 // blocks with data in the source, for progress
+	err = s.store.View(ctx, func(tx metadata.Tx) (err error) {
+		total, err = s.maps.Count(txNodes{tx: tx, region: src.Region}, src.Root)
+		return err
+	})
+	if err != nil {
+		return stats, err
+	}
 	next := int64(0)
 	for {
 		// The next batch of the source's map.
@@ -174,6 +182,12 @@ func (s *Service) copyInto(ctx context.Context, src, dst openami.Snapshot) (Copy
 				if err := tx.Snapshots().PutBlock(dst.ID, b); err != nil {
 					return err
 				}
+			}
+			// Progress while pending: blocks moved of the source's,
+			// short of 100 until the map is built.
+			if total > 0 {
+				snap.Progress = min(99, int(int64(stats.Blocks)*100/total))
+				return tx.Snapshots().Update(snap)
 			}
 			return nil
 		})

@@ -307,6 +307,13 @@ func TestEncryptedCopies(t *testing.T) {
 	if stats.Blocks != 20 || stats.ChunksCopied != 1 {
 		t.Fatalf("copy of a child under another key: %+v, want 1 chunk of 20 moved", stats)
 	}
+	f.store.View(ctx, func(tx metadata.Tx) error {
+		sn, err := tx.Snapshots().Get("us-west-2", probe.ID)
+		if err != nil || sn.Progress != 99 || !sn.Completing {
+			t.Errorf("copied snapshot before its map is built: progress %d, completing %v (%v)", sn.Progress, sn.Completing, err)
+		}
+		return nil
+	})
 
 	// Within a region: the same key shares the map; Encrypted with a key
 	// encrypts a plain snapshot; nothing decrypts.

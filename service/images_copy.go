@@ -2,8 +2,11 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/openami/openami"
@@ -30,6 +33,14 @@ type CopyImageInput struct {
 // CopyImage client token made.
 func copyTokenSetting(p openami.Principal, token string) string {
 	return "copy-image-token/" + p.Region + "/" + p.AccountID + "/" + token
+}
+
+// copyParams is a hash of the parameters a CopyImage client token binds:
+// a repeat with other parameters is IdempotentParameterMismatch.
+func copyParams(in CopyImageInput) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%q %q %q %q %v %q %v", in.SourceImageID, in.SourceRegion, in.Name, in.Description, in.Encrypted, in.KmsKeyID, in.CopyImageTags)
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // CopyImage copies an image the caller owns or may launch, in SourceRegion,
@@ -69,7 +80,13 @@ func (s *Service) CopyImage(ctx context.Context, p openami.Principal, in CopyIma
 		if in.ClientToken != "" {
 			prev, err := tx.Settings().Get(copyTokenSetting(p, in.ClientToken))
 			if err == nil {
-				id = string(prev)
+				// The token's record is "IMAGE-ID PARAMETERS-HASH".
+				prevID, prevHash, _ := strings.Cut(string(prev), " ")
+				if prevHash != "" && prevHash != copyParams(in) {
+					return openami.Errorf(openami.Duplicate, openami.ResourceClientToken,
+						"The client token %s was used with different parameters.", in.ClientToken)
+				}
+				id = prevID
 				return nil
 			}
 			if !errors.Is(err, openami.ErrNotFound) {
@@ -153,7 +170,7 @@ func (s *Service) CopyImage(ctx context.Context, p openami.Principal, in CopyIma
 			}
 		}
 		if in.ClientToken != "" {
-			return tx.Settings().Put(copyTokenSetting(p, in.ClientToken), []byte(id))
+			return tx.Settings().Put(copyTokenSetting(p, in.ClientToken), []byte(id+" "+copyParams(in)))
 		}
 		return nil
 	})

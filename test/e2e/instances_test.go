@@ -413,10 +413,13 @@ func TestCopyImage(t *testing.T) {
 			t.Fatal(err)
 		}
 		again, err := east.CopyImage(ctx, &ec2.CopyImageInput{SourceImageId: aws.String(src), SourceRegion: aws.String("us-east-1"),
-			Name: aws.String("local-copy"), ClientToken: aws.String("copy-1")})
+			Name: aws.String("local-copy"), CopyImageTags: aws.Bool(true), ClientToken: aws.String("copy-1")})
 		if err != nil || *again.ImageId != *local.ImageId {
 			t.Fatalf("CopyImage with the same client token: %v %+v", err, again)
 		}
+		_, err = east.CopyImage(ctx, &ec2.CopyImageInput{SourceImageId: aws.String(src), SourceRegion: aws.String("us-east-1"),
+			Name: aws.String("another-name"), ClientToken: aws.String("copy-1")})
+		wantCode(t, err, "IdempotentParameterMismatch")
 		remote, err := west.CopyImage(ctx, &ec2.CopyImageInput{SourceImageId: aws.String(src), SourceRegion: aws.String("us-east-1"),
 			Name: aws.String("remote-copy")})
 		if err != nil {
