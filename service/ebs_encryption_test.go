@@ -413,3 +413,87 @@ func TestBackgroundWorkResumes(t *testing.T) {
 		return nil
 	})
 }
+
+// TestEncryptedLaunchThroughDevice launches a plain image with its root
+// encrypted under a customer key (the volume is filled in the background
+// and the instance waits for it), writes through the volume's device, and
+// makes an image whose snapshot is under the same key and reads back.
+func TestEncryptedLaunchThroughDevice(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "", nil)
+	key, err := f.svc.CreateKey(ctx, f.p, CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := block(0)
+	snap := f.snapshot(t, map[int64][]byte{0: base}, true)
+	img, err := f.svc.RegisterImage(ctx, f.p, RegisterImageInput{Name: "plain", RootDeviceName: "/dev/xvda",
+		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: snap, DeleteOnTermination: true}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	r, err := f.svc.RunInstances(ctx, f.p, RunInstancesInput{ImageID: img, InstanceType: "t3.micro", MinCount: 1, MaxCount: 1,
+		BlockDeviceMappings: []MappingOverride{{DeviceName: "/dev/xvda", Ebs: &EbsOverride{Encrypted: &yes, KmsKeyID: key.ID}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := r.Instances[0].ID
+	var inst openami.Instance
+	for range 500 {
+		f.svc.completions.pass(ctx)
+		f.store.View(ctx, func(tx metadata.Tx) (err error) {
+			inst, err = tx.Instances().Get("us-east-1", id)
+			return err
+		})
+		if inst.State != openami.InstancePending {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if inst.State != openami.InstanceRunning {
+		t.Fatalf("instance over a re-keyed root is %s", inst.State)
+	}
+	root := inst.BlockDevices[0].VolumeID
+	dev, err := f.svc.OpenVolumeDevice(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4096)
+	if err := dev.ReadAt(ctx, got, 0); err != nil || !bytes.Equal(got, base[:4096]) {
+		t.Fatalf("the filled root reads back wrong: %v", err)
+	}
+	msg := bytes.Repeat([]byte("sealed through nbd "), 1000)
+	if err := dev.WriteAt(ctx, msg, 3*openami.BlockSize+100); err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.Close(); err != nil {
+		t.Fatal(err)
+	}
+	newImg, err := f.svc.CreateImage(ctx, f.p, CreateImageInput{InstanceID: id, Name: "sealed", NoReboot: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var image openami.Image
+	var snapshot openami.Snapshot
+	f.store.View(ctx, func(tx metadata.Tx) (err error) {
+		if image, err = tx.Images().Get("us-east-1", newImg); err != nil {
+			return err
+		}
+		snapshot, err = tx.Snapshots().Get("us-east-1", image.BlockDeviceMappings[0].Ebs.SnapshotID)
+		return err
+	})
+	if e := image.BlockDeviceMappings[0].Ebs; !e.Encrypted || e.KmsKeyID != key.ARN() || snapshot.KmsKeyID != key.ARN() {
+		t.Fatalf("image of an encrypted instance: %+v, snapshot key %q", e, snapshot.KmsKeyID)
+	}
+	blk := f.readSnapshotBlock(t, f.p, snapshot.ID, 3)
+	if !bytes.Equal(blk[100:100+len(msg)], msg) {
+		t.Fatal("the write through the device is not in the image")
+	}
+	// The plain image's own chunk is the only plain one: the base block
+	// re-keyed and the device's write are sealed.
+	f.svc.DeleteSnapshot(ctx, f.p, snap)
+	if path := plaintextAtRest(t, filepath.Join(f.dir, "blocks"), msg[:4096]); path != "" {
+		t.Fatalf("the device's write is stored in plain in %s", path)
+	}
+}

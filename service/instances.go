@@ -502,7 +502,8 @@ func (s *Service) planDevices(tx metadata.Tx, p openami.Principal, in RunInstanc
 		e := m.Ebs
 		var snap openami.Snapshot
 		if e.SnapshotID != "" {
-			snap, ok := plan.snapshots[e.SnapshotID]
+			var ok bool
+			snap, ok = plan.snapshots[e.SnapshotID]
 			if !ok {
 				// The image's own snapshots come with its launch
 				// permission; others must be the caller's to use.
