@@ -300,6 +300,32 @@ func (s *Service) defaultEBSKey(tx metadata.Tx, p openami.Principal) (openami.Ke
 	return s.createManagedKey(tx, p, ebsManagedAlias, "Default key that protects my EBS volumes when no other key is defined")
 }
 
+// managedKeyPolicy is the policy of an account's AWS managed key: the
+// account may use it and read it, not manage it (disable, delete, change
+// its policy or aliases), as on AWS, where the service that made it
+// manages it. AWS's own policy also limits use to requests through the
+// service (kms:ViaService); openami's EBS asks on the account's behalf
+// and KMS sees no service, so that condition is left out.
+func managedKeyPolicy(accountID string) string {
+	return `{
+  "Version" : "2012-10-17",
+  "Id" : "auto-ebs-2",
+  "Statement" : [ {
+    "Sid" : "Allow access through EBS for all principals in the account that are authorized to use EBS",
+    "Effect" : "Allow",
+    "Principal" : { "AWS" : "arn:aws:iam::` + accountID + `:root" },
+    "Action" : [ "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey" ],
+    "Resource" : "*"
+  }, {
+    "Sid" : "Allow direct access to key metadata to the account",
+    "Effect" : "Allow",
+    "Principal" : { "AWS" : "arn:aws:iam::` + accountID + `:root" },
+    "Action" : [ "kms:Describe*", "kms:Get*", "kms:List*" ],
+    "Resource" : "*"
+  } ]
+}`
+}
+
 // createManagedKey makes an AWS managed key and its alias in tx.
 func (s *Service) createManagedKey(tx metadata.Tx, p openami.Principal, alias, description string) (openami.Key, error) {
 	now := s.nowUTC()
@@ -307,7 +333,7 @@ func (s *Service) createManagedKey(tx metadata.Tx, p openami.Principal, alias, d
 	k := openami.Key{
 		ID: id, Region: p.Region, AccountID: p.AccountID, Description: description, Manager: openami.KeyManagerAWS,
 		Usage: keyUsageEncryptDecrypt, Spec: keySpecSymmetric, State: openami.KeyEnabled,
-		Policy: defaultKeyPolicy(p.AccountID), CreatedAt: now,
+		Policy: managedKeyPolicy(p.AccountID), CreatedAt: now,
 		SealedMaterial: newKeyMaterial(s.seal, p.Region, p.AccountID, id),
 	}
 	if err := tx.Keys().Create(k); err != nil {

@@ -144,6 +144,10 @@ func TestEncryptedSnapshotsAndVolumes(t *testing.T) {
 	if managed == "" || managed != snap.KmsKeyID {
 		t.Fatalf("snapshot key %s is not alias/aws/ebs (%s)", snap.KmsKeyID, managed)
 	}
+	// The account uses its managed key but cannot manage it.
+	if err := f.svc.DisableKey(ctx, f.p, managed); !errors.Is(err, openami.ErrUnauthorized) {
+		t.Fatalf("DisableKey of alias/aws/ebs: %v, want Unauthorized", err)
+	}
 	for i, b := range data {
 		if !bytes.Equal(f.readSnapshotBlock(t, f.p, snap.ID, i), b) {
 			t.Fatalf("block %d reads back wrong", i)
