@@ -322,7 +322,7 @@ func (s *Service) grantOfToken(p openami.Principal, field, token string) (string
 		return "", grantValidation(field,
 			"1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length between 1 and %d", lowerFirst(field), maxGrantTokenSize)
 	}
-	sealed, err := base64.RawURLEncoding.DecodeString(token)
+	sealed, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil {
 		return "", invalidGrantToken()
 	}
@@ -516,10 +516,11 @@ func (s *Service) ListGrants(ctx context.Context, p openami.Principal, in ListGr
 	if len(in.GrantID) > maxGrantIDSize {
 		return nil, "", invalidGrantID(in.GrantID)
 	}
-	if in.GranteePrincipal != "" {
-		if _, err := principalAccountOf("GranteePrincipal", in.GranteePrincipal); err != nil {
-			return nil, "", err
-		}
+	if in.GranteePrincipal != "" && (len(in.GranteePrincipal) > maxPrincipalSize || !principalChars.MatchString(in.GranteePrincipal)) {
+		// A filter only needs to be a well-formed value: one that is no
+		// principal's ARN selects nothing.
+		return nil, "", grantValidation("GranteePrincipal",
+			"1 validation error detected: Value '%s' at 'granteePrincipal' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[\\w+=,.@:/-]+$ and have length at most %d", in.GranteePrincipal, maxPrincipalSize)
 	}
 	var (
 		grants []openami.Grant

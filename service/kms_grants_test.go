@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/metadata"
 )
 
@@ -646,4 +647,38 @@ func TestKMSListGrants(t *testing.T) {
 	if ret, _, err := w.svc.ListRetirableGrants(ctx, fr, root(fr.AccountID), 0, ""); err != nil || len(ret) != 0 {
 		t.Fatalf("ListRetirableGrants of a principal retiring nothing: %v %v", ret, err)
 	}
+}
+
+// FuzzGrantOfToken: grantOfToken decodes untrusted text; it must never
+// panic, and accept only tokens sealed by the service's key for the
+// region (go test ./service -run '^$' -fuzz FuzzGrantOfToken).
+func FuzzGrantOfToken(f *testing.F) {
+	key, err := seal.New(make([]byte, seal.KeySize))
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := &Service{seal: key}
+	g := openami.Grant{ID: strings.Repeat("ab", 32), Region: "us-east-1"}
+	p := openami.Principal{AccountID: owner, Region: g.Region}
+	token := s.newGrantToken(g)
+	if id, err := s.grantOfToken(p, "GrantToken", token); err != nil || id != g.ID {
+		f.Fatalf("the token names %q, %v", id, err)
+	}
+	f.Add(token)
+	f.Add(token[:len(token)-1])
+	f.Add(token + "A")
+	f.Add("")
+	f.Add("AAAA")
+	f.Fuzz(func(t *testing.T, in string) {
+		// Accepted tokens open under the key (so name g: the fuzzer
+		// cannot forge a seal) and are in canonical base64url.
+		id, err := s.grantOfToken(p, "GrantToken", in)
+		if err != nil {
+			return
+		}
+		raw, _ := base64.RawURLEncoding.DecodeString(in)
+		if id != g.ID || base64.RawURLEncoding.EncodeToString(raw) != in {
+			t.Fatalf("token %q accepted as grant %q", in, id)
+		}
+	})
 }
