@@ -82,3 +82,54 @@ func (a KeyAlias) ARN() string { return AliasARN(a.Region, a.AccountID, a.Name) 
 func AliasARN(region, accountID, name string) string {
 	return fmt.Sprintf("arn:aws:kms:%s:%s:%s", region, accountID, name)
 }
+
+// Grant is a KMS grant: a permission, kept beside a key's policy, that lets
+// the grantee principal's account use one key for the operations it lists
+// (Encrypt, Decrypt, GenerateDataKey, DescribeKey, CreateGrant, …),
+// whichever account the grantee is in, as long as the request's
+// encryption context meets Constraints. A grant only allows; it never
+// denies, and an explicit Deny in the key policy still wins. Grants live
+// in the key's account and region and go with their key.
+//
+// openami has no IAM, so a grant to any principal of an account
+// (arn:aws:iam::ACCOUNT:root, …:user/NAME, …:role/NAME) is honoured for
+// every caller of that account (docs/KMS.md).
+type Grant struct {
+	ID string // 64 hex digits
+	// KeyID, Region and AccountID name the grant's key and its account,
+	// the account the grant was issued in.
+	KeyID     string
+	Region    string
+	AccountID string
+	// Name is the optional name CreateGrant was given ("" for none).
+	Name string
+	// GranteePrincipal gets the operations; RetiringPrincipal ("" for
+	// none) may retire the grant. GranteeAccount is the account of the
+	// grantee principal ("" for a service principal, which no caller is).
+	GranteePrincipal  string
+	GranteeAccount    string
+	RetiringPrincipal string
+	// Operations are the grant operations, as AWS spells them (Encrypt,
+	// ReEncryptFrom, …).
+	Operations  []string
+	Constraints GrantConstraints
+	CreatedAt   time.Time
+}
+
+// KeyARN returns the ARN of the grant's key.
+func (g Grant) KeyARN() string { return KeyARN(g.Region, g.AccountID, g.KeyID) }
+
+// GrantConstraints restrict a grant's cryptographic operations by the
+// request's encryption context: every pair of EncryptionContextSubset must
+// be in it, or it must be exactly EncryptionContextEquals. Keys compare
+// without regard to case, values exactly. At most one of the two is set;
+// both nil means no constraint.
+type GrantConstraints struct {
+	EncryptionContextSubset map[string]string
+	EncryptionContextEquals map[string]string
+}
+
+// IsZero reports whether there is no constraint.
+func (c GrantConstraints) IsZero() bool {
+	return c.EncryptionContextSubset == nil && c.EncryptionContextEquals == nil
+}

@@ -103,6 +103,15 @@ const (
 	// ResourceKeyUsage: an algorithm or operation the key's usage does not
 	// allow.
 	ResourceKeyUsage ResourceType = "kms-key-usage"
+	// ResourceKMSGrant: a KMS grant id that names no grant of the key
+	// (InvalidGrantIdException).
+	ResourceKMSGrant ResourceType = "kms-grant"
+	// ResourceGrantToken: a KMS grant token that is not one openami issued
+	// in the region (InvalidGrantTokenException).
+	ResourceGrantToken ResourceType = "kms-grant-token"
+	// ResourcePrincipalARN: a principal that is not a valid ARN
+	// (InvalidArnException).
+	ResourcePrincipalARN ResourceType = "principal-arn"
 )
 
 // Clock returns the current time. Services take one so that tests can move

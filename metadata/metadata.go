@@ -60,6 +60,7 @@ type Tx interface {
 	Images() Images
 	Instances() Instances
 	Keys() Keys
+	Grants() Grants
 }
 
 // Accounts records accounts and their access keys.
@@ -481,8 +482,8 @@ type Keys interface {
 	// Update replaces every field of the key with the id k.ID except ID,
 	// Region, AccountID, CreatedAt and SealedMaterial. NotFound if none.
 	Update(k openami.Key) error
-	// Delete removes a key and every alias that names it. NotFound if
-	// none.
+	// Delete removes a key with every alias that names it and its grants.
+	// NotFound if none.
 	Delete(region, id string) error
 	// Reseal replaces a key's sealed material (after the master key that
 	// seals it changed). NotFound if none.
@@ -508,4 +509,39 @@ type Keys interface {
 	DeleteAlias(region, accountID, name string) error
 	// Aliases returns the account's aliases in the region that q selects.
 	Aliases(region, accountID string, q AliasQuery) ([]openami.KeyAlias, error)
+}
+
+// GrantQuery selects KMS grants of one region, in grant id order. Fields
+// left empty select everything.
+type GrantQuery struct {
+	// KeyID keeps the grants of that key.
+	KeyID string
+	// ID keeps the grant with that id.
+	ID string
+	// Name keeps the grants with that name.
+	Name string
+	// GranteePrincipal keeps the grants to exactly that principal;
+	// GranteeAccount the grants to any principal of that account.
+	GranteePrincipal string
+	GranteeAccount   string
+	// RetiringPrincipal keeps the grants that principal may retire.
+	RetiringPrincipal string
+	// After returns grants with ids strictly greater.
+	After string
+	// Limit is the most grants returned; 0 means no limit.
+	Limit int
+}
+
+// Grants records KMS grants. A grant belongs to one key; grant ids are
+// unique across regions. Keys.Delete deletes a key's grants with it.
+type Grants interface {
+	// Create records a grant. Duplicate if the id is taken; NotFound if
+	// its key does not exist in the region.
+	Create(g openami.Grant) error
+	// Get returns the grant with the id in the region. NotFound if none.
+	Get(region, id string) (openami.Grant, error)
+	// List returns the region's grants that q selects.
+	List(region string, q GrantQuery) ([]openami.Grant, error)
+	// Delete removes a grant. NotFound if none.
+	Delete(region, id string) error
 }

@@ -149,7 +149,7 @@ check "disable account" "$bin" account disable --data-dir "$data" smoke-user
 check "disabled account is refused" bash -c "env -u AWS_PROFILE AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk AWS_CONFIG_FILE=/dev/null aws --region us-east-1 --endpoint-url $endpoint ec2 describe-regions 2>&1 | grep -q AuthFailure"
 
 # KMS (docs/KMS.md): a key, an alias, a round trip with an encryption
-# context, a data key, and scheduled deletion.
+# context, a data key, a grant to another account, and scheduled deletion.
 kmskey=$(aws kms create-key --description smoke --query KeyMetadata.KeyId --output text)
 check "kms create-key" bash -c "echo '$kmskey' | grep -Eq '^[0-9a-f-]{36}$'"
 check "kms create-alias" aws kms create-alias --alias-name alias/smoke --target-key-id "$kmskey"
@@ -198,6 +198,23 @@ try:
 except ec2.exceptions.ClientError as e:
     assert e.response["Error"]["Code"] == "InvalidParameterValue", e
 PY
+# Grants: another account encrypts with the key through a grant, and is
+# refused once it is revoked.
+grantee=$("$bin" account create --data-dir "$data" --name smoke-grantee)
+gid=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["AccountId"])' <<<"$grantee")
+gak=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["AccessKeyId"])' <<<"$grantee")
+gsk=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["SecretAccessKey"])' <<<"$grantee")
+as_grantee() { env -u AWS_PROFILE AWS_ACCESS_KEY_ID="$gak" AWS_SECRET_ACCESS_KEY="$gsk" AWS_CONFIG_FILE=/dev/null aws --region us-east-1 --endpoint-url "$endpoint" "$@"; }
+export gak gsk endpoint
+export -f as_grantee
+kmsarn=$(aws kms describe-key --key-id "$kmskey" --query KeyMetadata.Arn --output text)
+grant=$(aws kms create-grant --key-id "$kmskey" --grantee-principal "arn:aws:iam::$gid:root" \
+  --operations Encrypt DescribeKey --constraints EncryptionContextSubset={purpose=smoke} --name smoke --query GrantId --output text)
+check "kms list-grants" bash -c "aws kms list-grants --key-id '$kmskey' --query 'Grants[].GrantId' --output text | grep -qx '$grant'"
+check "kms encrypt through a grant" bash -c "as_grantee kms encrypt --key-id '$kmsarn' --plaintext 'fileb://$work/kms.txt' --encryption-context purpose=smoke --query KeyId --output text | grep -qx '$kmsarn'"
+check "kms grant constraints hold" bash -c "as_grantee kms encrypt --key-id '$kmsarn' --plaintext 'fileb://$work/kms.txt' 2>&1 | grep -q AccessDeniedException"
+check "kms revoke-grant" aws kms revoke-grant --key-id "$kmskey" --grant-id "$grant"
+check "kms revoked grant refuses" bash -c "as_grantee kms encrypt --key-id '$kmsarn' --plaintext 'fileb://$work/kms.txt' --encryption-context purpose=smoke 2>&1 | grep -q AccessDeniedException"
 check "kms schedule-key-deletion" bash -c "aws kms schedule-key-deletion --key-id '$kmskey' --pending-window-in-days 7 --query KeyState --output text | grep -qx PendingDeletion"
 kill -TERM "$pid"
 if wait "$pid"; then passed=$((passed + 1)); else echo "smoke: FAIL: server did not exit cleanly on SIGTERM" >&2; exit 1; fi

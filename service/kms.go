@@ -161,8 +161,15 @@ func accessDenied(p openami.Principal, action, resource string, explicit bool) e
 		"User: arn:aws:iam::%s:root is not authorized to perform: %s on resource: %s %s", p.AccountID, action, resource, why)
 }
 
-// authorizeKey evaluates the key's policy for the caller's action.
-func authorizeKey(p openami.Principal, k openami.Key, action string, ctx map[string]string) error {
+// authorizeKey decides whether the caller may do action to the key: the
+// key policy allows it, or, when the policy neither allows nor explicitly
+// denies it, a grant of the key to the caller's account does
+// (kms_grants.go). An explicit Deny wins over every grant. ctx is the
+// request's encryption context, which policy conditions and grant
+// constraints test. This is the one place that decides, so that every
+// operation on a key, in KMS or in the services built on it, honours
+// policies and grants alike.
+func (s *Service) authorizeKey(tx metadata.Tx, p openami.Principal, k openami.Key, action string, ctx map[string]string) error {
 	pol, err := parsePolicy(k.Policy)
 	if err != nil {
 		return &openami.Error{Class: openami.Internal, Message: "kms: stored key policy does not parse", Err: err}
@@ -173,17 +180,39 @@ func authorizeKey(p openami.Principal, k openami.Key, action string, ctx map[str
 	case explicitDeny:
 		return accessDenied(p, action, k.ARN(), true)
 	}
+	ok, err := s.grantAllows(tx, p, k, action, ctx)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return nil
+	}
 	return accessDenied(p, action, k.ARN(), false)
 }
 
 // resolveKey returns the key ref names, if the caller may do action to it.
 // cross says whether the operation may use a key of another account; when
 // it may not, another account's key is NotFound. A key of another account
-// that does not exist, or whose policy does not allow the caller, is
-// Unauthorized (AccessDenied), so that its existence does not leak; one of
-// the caller's own account is NotFound or Unauthorized as the case is.
-// ctx is the encryption context the policy's conditions may test.
+// that does not exist, or whose policy and grants do not allow the caller,
+// is Unauthorized (AccessDenied), so that its existence does not leak; one
+// of the caller's own account is NotFound or Unauthorized as the case is.
+// ctx is the encryption context the policy's conditions and the grants'
+// constraints may test.
 func (s *Service) resolveKey(tx metadata.Tx, p openami.Principal, ref keyRef, action string, cross bool, ctx map[string]string) (openami.Key, error) {
+	k, err := s.findKey(tx, p, ref, action, cross)
+	if err != nil {
+		return openami.Key{}, err
+	}
+	if err := s.authorizeKey(tx, p, k, action, ctx); err != nil {
+		return openami.Key{}, err
+	}
+	return k, nil
+}
+
+// findKey is resolveKey without the authorization: it returns the key ref
+// names, with the errors resolveKey documents for keys that do not exist
+// or may not be named (action is named in a refusal).
+func (s *Service) findKey(tx metadata.Tx, p openami.Principal, ref keyRef, action string, cross bool) (openami.Key, error) {
 	foreign := ref.account != p.AccountID
 	if foreign && !cross {
 		return openami.Key{}, openami.Errorf(openami.NotFound, openami.ResourceKMSKey, "Key '%s' does not exist", ref.input)
@@ -214,9 +243,6 @@ func (s *Service) resolveKey(tx metadata.Tx, p openami.Principal, ref keyRef, ac
 			return openami.Key{}, openami.Errorf(openami.NotFound, openami.ResourceKMSAlias, "Alias %s is not found.", openami.AliasARN(p.Region, ref.account, ref.alias))
 		}
 		return openami.Key{}, openami.Errorf(openami.NotFound, openami.ResourceKMSKey, "Key '%s' does not exist", openami.KeyARN(p.Region, ref.account, id))
-	}
-	if err := authorizeKey(p, k, action, ctx); err != nil {
-		return openami.Key{}, err
 	}
 	return k, nil
 }

@@ -158,7 +158,7 @@ func (s *Service) decryptWith(tx metadata.Tx, p openami.Principal, field, keyID,
 		if err != nil {
 			return nil, openami.Key{}, err
 		}
-		if err := authorizeKey(p, k, action, ctx); err != nil {
+		if err := s.authorizeKey(tx, p, k, action, ctx); err != nil {
 			return nil, openami.Key{}, err
 		}
 	}

@@ -77,6 +77,12 @@ func exceptionType(oe *openami.Error) string {
 		return "InvalidKeyUsageException"
 	case openami.ResourceTag:
 		return "TagException"
+	case openami.ResourceKMSGrant:
+		return "InvalidGrantIdException"
+	case openami.ResourceGrantToken:
+		return "InvalidGrantTokenException"
+	case openami.ResourcePrincipalARN:
+		return "InvalidArnException"
 	}
 	return "ValidationException"
 }

@@ -1,7 +1,7 @@
 // Package kms serves the part of the AWS Key Management Service API
 // (version 2014-11-01, JSON 1.1, signed service "kms") that symmetric keys
-// need: keys and their life cycle, aliases, key policies, tags, and
-// Encrypt, Decrypt, ReEncrypt and GenerateDataKey(WithoutPlaintext). The
+// need: keys and their life cycle, aliases, key policies, tags, grants,
+// and Encrypt, Decrypt, ReEncrypt and GenerateDataKey(WithoutPlaintext). The
 // operation is named by the X-Amz-Target header (TrentService.Operation).
 // Every rule is in package service; docs/KMS.md describes the subset.
 package kms
@@ -79,6 +79,11 @@ func New(svc *service.Service) *Handler {
 		"ReEncrypt":                       (*Handler).reEncrypt,
 		"GenerateDataKey":                 (*Handler).generateDataKey,
 		"GenerateDataKeyWithoutPlaintext": (*Handler).generateDataKeyWithoutPlaintext,
+		"CreateGrant":                     (*Handler).createGrant,
+		"ListGrants":                      (*Handler).listGrants,
+		"ListRetirableGrants":             (*Handler).listRetirableGrants,
+		"RetireGrant":                     (*Handler).retireGrant,
+		"RevokeGrant":                     (*Handler).revokeGrant,
 	}}
 }
 
@@ -212,6 +217,9 @@ func (h *Handler) createKey(q *request) (any, error) {
 func (h *Handler) describeKey(q *request) (any, error) {
 	var in keyInput
 	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	if err := h.svc.CheckGrantTokens(q.p, in.GrantTokens); err != nil {
 		return nil, err
 	}
 	k, err := h.svc.DescribeKey(q.r.Context(), q.p, in.KeyID)
@@ -478,9 +486,13 @@ func (h *Handler) encrypt(q *request) (any, error) {
 		Plaintext           []byte            `json:"Plaintext"`
 		EncryptionContext   map[string]string `json:"EncryptionContext"`
 		EncryptionAlgorithm string            `json:"EncryptionAlgorithm"`
+		GrantTokens         []string          `json:"GrantTokens"`
 		DryRun              bool              `json:"DryRun"`
 	}
 	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	if err := h.svc.CheckGrantTokens(q.p, in.GrantTokens); err != nil {
 		return nil, err
 	}
 	blob, k, err := h.svc.Encrypt(q.r.Context(), q.p, service.EncryptInput{KeyID: in.KeyID, Plaintext: in.Plaintext,
@@ -501,9 +513,13 @@ func (h *Handler) decrypt(q *request) (any, error) {
 		EncryptionContext   map[string]string `json:"EncryptionContext"`
 		KeyID               string            `json:"KeyId"`
 		EncryptionAlgorithm string            `json:"EncryptionAlgorithm"`
+		GrantTokens         []string          `json:"GrantTokens"`
 		DryRun              bool              `json:"DryRun"`
 	}
 	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	if err := h.svc.CheckGrantTokens(q.p, in.GrantTokens); err != nil {
 		return nil, err
 	}
 	pt, k, err := h.svc.Decrypt(q.r.Context(), q.p, service.DecryptInput{Ciphertext: in.CiphertextBlob,
@@ -527,9 +543,13 @@ func (h *Handler) reEncrypt(q *request) (any, error) {
 		DestinationEncryptionContext   map[string]string `json:"DestinationEncryptionContext"`
 		SourceEncryptionAlgorithm      string            `json:"SourceEncryptionAlgorithm"`
 		DestinationEncryptionAlgorithm string            `json:"DestinationEncryptionAlgorithm"`
+		GrantTokens                    []string          `json:"GrantTokens"`
 		DryRun                         bool              `json:"DryRun"`
 	}
 	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	if err := h.svc.CheckGrantTokens(q.p, in.GrantTokens); err != nil {
 		return nil, err
 	}
 	blob, src, dst, err := h.svc.ReEncrypt(q.r.Context(), q.p, service.ReEncryptInput{
@@ -561,6 +581,9 @@ type dataKeyInput struct {
 func (h *Handler) dataKey(q *request, withPlaintext bool) (pt, blob []byte, k openami.Key, err error) {
 	var in dataKeyInput
 	if err := q.decode(&in); err != nil {
+		return nil, nil, openami.Key{}, err
+	}
+	if err := h.svc.CheckGrantTokens(q.p, in.GrantTokens); err != nil {
 		return nil, nil, openami.Key{}, err
 	}
 	return h.svc.GenerateDataKey(q.r.Context(), q.p, service.DataKeyInput{KeyID: in.KeyID, Context: in.EncryptionContext,

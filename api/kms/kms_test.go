@@ -32,6 +32,11 @@ func TestExceptions(t *testing.T) {
 		{openami.Errorf(openami.InvalidParameter, openami.ResourceKeyUsage, "x"), "InvalidKeyUsageException", 400},
 		{openami.Errorf(openami.InvalidParameter, openami.ResourceTag, "x"), "TagException", 400},
 		{openami.Errorf(openami.LimitExceeded, openami.ResourceTag, "x"), "LimitExceededException", 400},
+		{openami.Errorf(openami.InvalidParameter, openami.ResourceKMSGrant, "x"), "InvalidGrantIdException", 400},
+		{openami.Errorf(openami.NotFound, openami.ResourceKMSGrant, "x"), "NotFoundException", 400},
+		{openami.Errorf(openami.InvalidParameter, openami.ResourceGrantToken, "x"), "InvalidGrantTokenException", 400},
+		{&openami.Error{Class: openami.InvalidParameter, Resource: openami.ResourcePrincipalARN, Field: "GranteePrincipal", Message: "x"}, "InvalidArnException", 400},
+		{openami.FieldErrorf(openami.InvalidParameter, "Operations", "x"), "ValidationException", 400},
 		{openami.Errorf(openami.InvalidToken, "", "x"), "InvalidMarkerException", 400},
 		{openami.Errorf(openami.Unsupported, "", "x"), "UnsupportedOperationException", 400},
 		{openami.Errorf(openami.DryRun, "", "x"), "DryRunOperationException", 412},
@@ -65,7 +70,7 @@ func TestServeRefuses(t *testing.T) {
 	for _, c := range []struct {
 		method, target, body, typ string
 	}{
-		{http.MethodPost, "TrentService.CreateGrant", "{}", "UnknownOperationException"},
+		{http.MethodPost, "TrentService.Sign", "{}", "UnknownOperationException"},
 		{http.MethodPost, "TrentService.Nonsense", "{}", "UnknownOperationException"},
 		{http.MethodPost, "Other.CreateKey", "{}", "UnknownOperationException"},
 		{http.MethodPost, "", "{}", "UnknownOperationException"},

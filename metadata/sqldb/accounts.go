@@ -149,8 +149,10 @@ WHERE account_id = ? OR snapshot_id IN (SELECT id FROM snapshots WHERE account_i
 WHERE kind = 'user' AND value = ? OR image_id IN (SELECT id FROM images WHERE account_id = ?)`, []any{id, id}},
 		{"image snapshots", `DELETE FROM image_snapshots WHERE image_id IN (SELECT id FROM images WHERE account_id = ?)`, []any{id}},
 		{"images", `DELETE FROM images WHERE account_id = ?`, []any{id}},
-		// KMS aliases before the keys they name.
+		// KMS aliases and grants before the keys they name, and the
+		// grants other accounts' keys gave the account.
 		{"kms aliases", `DELETE FROM kms_aliases WHERE account_id = ?`, []any{id}},
+		{"kms grants", `DELETE FROM kms_grants WHERE account_id = ? OR grantee_account = ?`, []any{id, id}},
 		{"kms keys", `DELETE FROM kms_keys WHERE account_id = ?`, []any{id}},
 	} {
 		if _, err := a.t.exec(del.stmt, del.args...); err != nil {

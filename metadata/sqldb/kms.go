@@ -133,9 +133,12 @@ func (ks kmsKeys) Update(k openami.Key) error {
 }
 
 func (ks kmsKeys) Delete(region, id string) error {
-	// Aliases first: they reference the key.
+	// Aliases and grants first: they reference the key.
 	if _, err := ks.t.exec(`DELETE FROM kms_aliases WHERE target_key_id = ? AND region = ?`, id, region); err != nil {
 		return fmt.Errorf("sqldb: delete key: aliases: %w", err)
+	}
+	if _, err := ks.t.exec(`DELETE FROM kms_grants WHERE key_id = ? AND region = ?`, id, region); err != nil {
+		return fmt.Errorf("sqldb: delete key: grants: %w", err)
 	}
 	n, err := ks.t.execN(`DELETE FROM kms_keys WHERE id = ? AND region = ?`, id, region)
 	if err != nil {

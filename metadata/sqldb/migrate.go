@@ -311,6 +311,31 @@ CREATE TABLE kms_aliases (
 );
 CREATE INDEX kms_aliases_by_key ON kms_aliases (target_key_id, name);
 `},
+	{Version: 8, Name: "kms grants", SQL: `
+-- A grant on a KMS key: the columns its listings and the authorization
+-- of a request select on, and its operations and constraints as the JSON
+-- doc. account_id is the key's account, grantee_account the account of
+-- the grantee principal ('' for a service principal); name and
+-- retiring_principal are '' when absent. kms_grants_by_key serves
+-- ListGrants and the deletion of a key's grants, kms_grants_by_grantee
+-- the question whether a caller's account holds a grant on a key, and
+-- kms_grants_by_retiring ListRetirableGrants.
+CREATE TABLE kms_grants (
+	region             {{text}} NOT NULL,
+	id                 {{text}} NOT NULL PRIMARY KEY,
+	key_id             {{text}} NOT NULL REFERENCES kms_keys (id),
+	account_id         {{text}} NOT NULL,
+	name               {{text}} NOT NULL,
+	grantee_principal  {{text}} NOT NULL,
+	grantee_account    {{text}} NOT NULL,
+	retiring_principal {{text}} NOT NULL,
+	created_at         BIGINT NOT NULL,
+	doc                {{text}} NOT NULL
+);
+CREATE INDEX kms_grants_by_key ON kms_grants (key_id, id);
+CREATE INDEX kms_grants_by_grantee ON kms_grants (key_id, grantee_account, id);
+CREATE INDEX kms_grants_by_retiring ON kms_grants (region, retiring_principal, id);
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.

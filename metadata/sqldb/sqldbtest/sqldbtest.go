@@ -26,6 +26,7 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	5: check5,
 	6: check6,
 	7: check7,
+	8: check8,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -651,4 +652,47 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 		t.Errorf("aliases of k-2: %q, want [alias/a alias/b]", got)
 	}
 	mustFail(t, db, d, false, `DELETE FROM kms_keys WHERE id = ?`, "k-2")
+}
+
+// check8 tests the KMS grants table: grant ids are unique across regions,
+// a grant must name an existing key, which cannot be deleted under it,
+// every column is required, and the indexes serve the listings by key,
+// grantee account and retiring principal.
+func check8(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const (
+		key = `INSERT INTO kms_keys (region, account_id, id, state, deletion_date, created_at, sealed_material, doc)
+VALUES (?, ?, ?, 'Enabled', 0, 1, ?, '{}')`
+		grant = `INSERT INTO kms_grants (region, id, key_id, account_id, name, grantee_principal, grantee_account,
+retiring_principal, created_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	)
+	sealed := []byte{1}
+	mustExec(t, db, d, key, "r1", "111111111111", "k-1", sealed)
+	mustExec(t, db, d, key, "r1", "111111111111", "k-2", sealed)
+	const owner, friend = "111111111111", "222222222222"
+	friendRoot := "arn:aws:iam::" + friend + ":root"
+	mustExec(t, db, d, grant, "r1", "g-2", "k-1", owner, "", friendRoot, friend, "", 1, `{"operations":["Encrypt"]}`)
+	mustExec(t, db, d, grant, "r1", "g-1", "k-1", owner, "n", friendRoot, friend, friendRoot, 1, `{}`)
+	mustExec(t, db, d, grant, "r1", "g-3", "k-1", owner, "", "arn:aws:iam::"+owner+":root", owner, friendRoot, 1, `{}`)
+	mustExec(t, db, d, grant, "r1", "g-4", "k-2", owner, "", friendRoot, friend, "", 1, `{}`)
+	mustFail(t, db, d, true, grant, "r2", "g-1", "k-1", owner, "", friendRoot, friend, "", 1, `{}`)
+	mustFail(t, db, d, false, grant, "r1", "g-5", "k-none", owner, "", friendRoot, friend, "", 1, `{}`)
+	mustFail(t, db, d, false, grant, "r1", "g-5", "k-1", owner, nil, friendRoot, friend, "", 1, `{}`)
+	mustFail(t, db, d, false, grant, "r1", "g-5", "k-1", owner, "", friendRoot, friend, nil, 1, `{}`)
+	mustFail(t, db, d, false, grant, "r1", "g-5", "k-1", owner, "", friendRoot, friend, "", 1, nil)
+	for _, c := range []struct {
+		query string
+		args  []any
+		want  []string
+	}{
+		{`SELECT id FROM kms_grants WHERE key_id = ? AND id > ? ORDER BY id`, []any{"k-1", ""}, []string{"g-1", "g-2", "g-3"}},
+		{`SELECT id FROM kms_grants WHERE key_id = ? AND grantee_account = ? ORDER BY id`, []any{"k-1", friend}, []string{"g-1", "g-2"}},
+		{`SELECT id FROM kms_grants WHERE region = ? AND retiring_principal = ? ORDER BY id`, []any{"r1", friendRoot}, []string{"g-1", "g-3"}},
+	} {
+		if got := queryStrings(t, db, d, c.query, c.args...); !slices.Equal(got, c.want) {
+			t.Errorf("%s %v: %q, want %q", c.query, c.args, got, c.want)
+		}
+	}
+	mustFail(t, db, d, false, `DELETE FROM kms_keys WHERE id = ?`, "k-2")
+	mustExec(t, db, d, `DELETE FROM kms_grants WHERE key_id = ?`, "k-2")
+	mustExec(t, db, d, `DELETE FROM kms_keys WHERE id = ?`, "k-2")
 }

@@ -1,0 +1,142 @@
+package kms
+
+import (
+	"encoding/json"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/service"
+)
+
+// This file serves KMS grants: CreateGrant, ListGrants,
+// ListRetirableGrants, RetireGrant and RevokeGrant.
+
+// grantConstraints is the GrantConstraints shape.
+type grantConstraints struct {
+	EncryptionContextSubset map[string]string `json:"EncryptionContextSubset,omitempty"`
+	EncryptionContextEquals map[string]string `json:"EncryptionContextEquals,omitempty"`
+}
+
+// grantListEntry is the GrantListEntry shape. Name, RetiringPrincipal and
+// Constraints are absent when the grant has none.
+type grantListEntry struct {
+	KeyID             string            `json:"KeyId"`
+	GrantID           string            `json:"GrantId"`
+	Name              string            `json:"Name,omitempty"`
+	CreationDate      json.Number       `json:"CreationDate"`
+	GranteePrincipal  string            `json:"GranteePrincipal"`
+	RetiringPrincipal string            `json:"RetiringPrincipal,omitempty"`
+	IssuingAccount    string            `json:"IssuingAccount"`
+	Operations        []string          `json:"Operations"`
+	Constraints       *grantConstraints `json:"Constraints,omitempty"`
+}
+
+type grantListOutput struct {
+	Grants     []grantListEntry `json:"Grants"`
+	NextMarker string           `json:"NextMarker,omitempty"`
+	Truncated  bool             `json:"Truncated"`
+}
+
+func grantList(grants []openami.Grant, next string) grantListOutput {
+	out := grantListOutput{Grants: []grantListEntry{}, NextMarker: next, Truncated: next != ""}
+	for _, g := range grants {
+		e := grantListEntry{KeyID: g.KeyARN(), GrantID: g.ID, Name: g.Name, CreationDate: epoch(g.CreatedAt),
+			GranteePrincipal: g.GranteePrincipal, RetiringPrincipal: g.RetiringPrincipal,
+			IssuingAccount: "arn:aws:iam::" + g.AccountID + ":root", Operations: g.Operations}
+		if !g.Constraints.IsZero() {
+			e.Constraints = &grantConstraints{g.Constraints.EncryptionContextSubset, g.Constraints.EncryptionContextEquals}
+		}
+		out.Grants = append(out.Grants, e)
+	}
+	return out
+}
+
+func (h *Handler) createGrant(q *request) (any, error) {
+	var in struct {
+		KeyID             string            `json:"KeyId"`
+		GranteePrincipal  string            `json:"GranteePrincipal"`
+		RetiringPrincipal string            `json:"RetiringPrincipal"`
+		Operations        []string          `json:"Operations"`
+		Constraints       *grantConstraints `json:"Constraints"`
+		GrantTokens       []string          `json:"GrantTokens"`
+		Name              string            `json:"Name"`
+		DryRun            bool              `json:"DryRun"`
+	}
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	var c openami.GrantConstraints
+	if in.Constraints != nil {
+		c = openami.GrantConstraints{EncryptionContextSubset: in.Constraints.EncryptionContextSubset,
+			EncryptionContextEquals: in.Constraints.EncryptionContextEquals}
+	}
+	g, token, err := h.svc.CreateGrant(q.r.Context(), q.p, service.CreateGrantInput{
+		KeyID: in.KeyID, GranteePrincipal: in.GranteePrincipal, RetiringPrincipal: in.RetiringPrincipal,
+		Operations: in.Operations, Constraints: c, GrantTokens: in.GrantTokens, Name: in.Name, DryRun: in.DryRun,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		GrantToken string `json:"GrantToken"`
+		GrantID    string `json:"GrantId"`
+	}{token, g.ID}, nil
+}
+
+func (h *Handler) listGrants(q *request) (any, error) {
+	var in struct {
+		listInput
+		KeyID            string `json:"KeyId"`
+		GrantID          string `json:"GrantId"`
+		GranteePrincipal string `json:"GranteePrincipal"`
+	}
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	grants, next, err := h.svc.ListGrants(q.r.Context(), q.p, service.ListGrantsInput{KeyID: in.KeyID, GrantID: in.GrantID,
+		GranteePrincipal: in.GranteePrincipal, Limit: in.Limit, Marker: in.Marker})
+	if err != nil {
+		return nil, err
+	}
+	return grantList(grants, next), nil
+}
+
+func (h *Handler) listRetirableGrants(q *request) (any, error) {
+	var in struct {
+		listInput
+		RetiringPrincipal string `json:"RetiringPrincipal"`
+	}
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	grants, next, err := h.svc.ListRetirableGrants(q.r.Context(), q.p, in.RetiringPrincipal, in.Limit, in.Marker)
+	if err != nil {
+		return nil, err
+	}
+	return grantList(grants, next), nil
+}
+
+func (h *Handler) retireGrant(q *request) (any, error) {
+	var in struct {
+		GrantToken string `json:"GrantToken"`
+		KeyID      string `json:"KeyId"`
+		GrantID    string `json:"GrantId"`
+		DryRun     bool   `json:"DryRun"`
+	}
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	return empty{}, h.svc.RetireGrant(q.r.Context(), q.p, service.RetireGrantInput{GrantToken: in.GrantToken,
+		KeyID: in.KeyID, GrantID: in.GrantID, DryRun: in.DryRun})
+}
+
+func (h *Handler) revokeGrant(q *request) (any, error) {
+	var in struct {
+		KeyID   string `json:"KeyId"`
+		GrantID string `json:"GrantId"`
+		DryRun  bool   `json:"DryRun"`
+	}
+	if err := q.decode(&in); err != nil {
+		return nil, err
+	}
+	return empty{}, h.svc.RevokeGrant(q.r.Context(), q.p, in.KeyID, in.GrantID, in.DryRun)
+}
