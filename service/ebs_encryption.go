@@ -100,7 +100,7 @@ func (s *Service) dataKey(ctx context.Context, keyARN string) (*blockstore.DataK
 	var secret []byte
 	load := func(tx metadata.Tx, create bool) error {
 		k, err := tx.Keys().Get(region, id)
-		if errors.Is(err, openami.ErrNotFound) {
+		if errors.Is(err, openami.ErrNotFound) || err == nil && s.keyGone(k) {
 			return openami.Errorf(openami.IncorrectState, openami.ResourceEBSKMSKey,
 				"The KMS key %s that encrypts this data has been deleted: the data cannot be decrypted.", keyARN)
 		}

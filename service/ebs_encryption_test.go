@@ -501,3 +501,42 @@ func TestEncryptedLaunchThroughDevice(t *testing.T) {
 		t.Fatalf("the device's write is stored in plain in %s", path)
 	}
 }
+
+// TestDeletedKeyShredsData deletes the KMS key of an encrypted volume and
+// checks that its data can no longer be read, by this server or a new one.
+func TestDeletedKeyShredsData(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "", nil)
+	key, err := f.svc.CreateKey(ctx, f.p, CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol, err := f.svc.CreateVolume(ctx, f.p, CreateVolumeInput{AvailabilityZone: "us-east-1a", Size: 1, Encrypted: true, KmsKeyID: key.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := block(0)
+	if err := f.svc.WriteVolumeBlock(ctx, f.p, vol.ID, 0, data); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(f.readVolume(t, vol.ID, 0), data) {
+		t.Fatal("volume reads back wrong")
+	}
+	days := 7
+	if _, err := f.svc.ScheduleKeyDeletion(ctx, f.p, key.ID, &days); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.add(8 * 24 * time.Hour)
+	if n, err := f.svc.PurgeDeletedKeys(ctx); err != nil || n != 1 {
+		t.Fatalf("PurgeDeletedKeys = %d, %v", n, err)
+	}
+	buf := make([]byte, openami.BlockSize)
+	if err := f.svc.ReadVolumeBlock(ctx, f.p, vol.ID, 0, buf); err == nil || bytes.Equal(buf, data) {
+		t.Fatalf("a volume under a deleted key still reads: %v", err)
+	}
+	f.svc.Close()
+	g := newFixture(t, f.dir, f.clock)
+	if err := g.svc.ReadVolumeBlock(ctx, g.p, vol.ID, 0, buf); err == nil || bytes.Equal(buf, data) {
+		t.Fatalf("after a restart, a volume under a deleted key still reads: %v", err)
+	}
+}

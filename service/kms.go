@@ -275,6 +275,12 @@ func (s *Service) purgeDueKeys(tx metadata.Tx, region string) (int, error) {
 		if err := tx.Keys().Delete(region, k.ID); err != nil {
 			return 0, err
 		}
+		// Its EBS data key goes with it: the data under it can no
+		// longer be read (docs/ENCRYPTION.md, crypto-shredding).
+		s.dataKeys.forget(k.ARN())
+		if err := tx.Settings().Delete(ebsDataKeySetting(k.ARN())); err != nil {
+			return 0, err
+		}
 	}
 	return len(due), nil
 }
