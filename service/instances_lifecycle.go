@@ -317,10 +317,19 @@ func (s *Service) RebootInstances(ctx context.Context, p openami.Principal, inst
 
 // advanceInstances is the worker's pass over instances: it has the
 // runtime carry out pending, stopping and shutting-down instances'
-// transitions, and forgets terminated ones once they have been visible
-// long enough.
+// transitions (each in a job of its own, see vmJobs), resumes image
+// creations that wait for an instance's shutdown, checks running
+// instances' VMs with a Watcher runtime, and forgets terminated ones once
+// they have been visible long enough.
 func (s *Service) advanceInstances(ctx context.Context) error {
+	if err := s.resumeImageCreations(ctx); err != nil {
+		return err
+	}
 	transitional := []openami.InstanceState{openami.InstancePending, openami.InstanceStopping, openami.InstanceShuttingDown, openami.InstanceTerminated}
+	watcher, watching := s.runtime.(Watcher)
+	if watching {
+		transitional = append(transitional, openami.InstanceRunning)
+	}
 	for _, r := range s.regions {
 		after := ""
 		for {
@@ -334,7 +343,16 @@ func (s *Service) advanceInstances(ctx context.Context) error {
 				return err
 			}
 			for _, i := range page {
-				if err := s.advance(ctx, i); err != nil {
+				var err error
+				switch i.State {
+				case openami.InstanceRunning:
+					err = s.watch(ctx, watcher, i)
+				case openami.InstanceTerminated:
+					err = s.advance(ctx, i)
+				default:
+					s.dispatchAdvance(ctx, i)
+				}
+				if err != nil {
 					if ctx.Err() != nil {
 						return ctx.Err()
 					}

@@ -55,6 +55,7 @@ type Service struct {
 	completions *completer
 	runtime     Runtime
 	localDir    string
+	vmJobs      vmJobs
 
 	devicesMu sync.Mutex
 	devices   map[string]*VolumeDevice // open volume devices, by volume id
