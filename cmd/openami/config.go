@@ -29,6 +29,8 @@ type config struct {
 	blobStore  string
 	s3Endpoint string
 	s3Region   string
+	// runtime runs instances (serve sets it; other commands run none).
+	runtime service.Runtime
 }
 
 func (c *config) addFlags(cmd *cobra.Command) {
@@ -99,7 +101,7 @@ func (c *config) open(ctx context.Context) (*env, error) {
 		store.Close()
 		return nil, err
 	}
-	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: c.dataDir})
+	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: c.dataDir, Runtime: c.runtime})
 	if err != nil {
 		store.Close()
 		return nil, err
