@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -94,6 +95,9 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 			// e is set below, before the worker starts any VM.
 			IMDS:   func(inst openami.Instance) http.Handler { return imds.New(e.svc, inst.Region, inst.ID) },
 			OnExit: func() { e.svc.Kick() },
+			BootFile: func(ctx context.Context, region, imageID string, w io.Writer) error {
+				return e.svc.BootFile(ctx, region, imageID, w)
+			},
 			InstanceType: func(name string) (qemu.Shape, bool) {
 				it, ok := service.LookupInstanceType(name)
 				return qemu.Shape{VCPUs: it.VCPUs, MemoryMiB: it.MemoryMiB, UEFI: slices.Contains(it.BootModes, "uefi")}, ok

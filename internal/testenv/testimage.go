@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -20,7 +21,7 @@ var (
 
 // TestImage returns the path of the bootable test image
 // (scripts/testimage/build.sh, docs/TESTIMAGE.md), building it the first
-// time. Built images are cached under the user's cache directory
+// time (with its kernel and initramfs beside it, TestImageBootFiles). Built images are cached under the user's cache directory
 // (openami/testimage-HASH.raw), keyed by the SHA-256 of the build script
 // and the guest's files, so a change to either builds a new one; the
 // script keeps its own cache of Debian packages beside it. It fails the
@@ -73,12 +74,30 @@ func buildTestImage() (string, error) {
 		return "", err
 	}
 	tmp.Close()
+	tmpBase := strings.TrimSuffix(tmp.Name(), ".raw")
 	defer os.Remove(tmp.Name())
+	defer os.Remove(tmpBase + ".vmlinuz")
+	defer os.Remove(tmpBase + ".initrd.gz")
 	cmd := exec.Command("bash", filepath.Join(src, "build.sh"), tmp.Name())
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", &buildError{string(b)}
 	}
+	// The kernel and initramfs first: the image's presence says all three are there.
+	base := strings.TrimSuffix(out, ".raw")
+	for _, ext := range []string{".vmlinuz", ".initrd.gz"} {
+		if err := os.Rename(tmpBase+ext, base+ext); err != nil {
+			return "", err
+		}
+	}
 	return out, os.Rename(tmp.Name(), out)
+}
+
+// TestImageBootFiles returns the test image's kernel and initramfs (the
+// files its boot partition holds), for booting it as a paravirtual guest.
+func TestImageBootFiles(t testing.TB) (kernel, initrd string) {
+	t.Helper()
+	base := strings.TrimSuffix(TestImage(t), ".raw")
+	return base + ".vmlinuz", base + ".initrd.gz"
 }
 
 type buildError struct{ out string }

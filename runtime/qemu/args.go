@@ -35,6 +35,10 @@ type machine struct {
 	// Restrict cuts the guest off from the host and the outside (the
 	// metadata service still answers).
 	Restrict bool
+	// Kernel, Initrd and Append boot a paravirtual guest's kernel
+	// directly (QEMU's -kernel, -initrd, -append); empty for HVM guests,
+	// which boot from their root volume.
+	Kernel, Initrd, Append string
 }
 
 // optValue escapes a value for QEMU's option syntax: a comma is doubled.
@@ -77,12 +81,18 @@ func args(m machine) []string {
 	} else {
 		a = append(a, "-machine", "pc")
 	}
+	if m.Kernel != "" {
+		a = append(a, "-kernel", m.Kernel, "-append", m.Append)
+		if m.Initrd != "" {
+			a = append(a, "-initrd", m.Initrd)
+		}
+	}
 	for i, export := range m.Exports {
 		id := "disk" + strconv.Itoa(i)
 		a = append(a,
 			"-drive", "driver=nbd,server.type=unix,server.path="+optValue(m.NBDSocket)+",export="+optValue(export)+
 				",cache=writeback,if=none,id="+id,
-			"-device", "virtio-blk-pci,drive="+id+bootIndex(i))
+			"-device", "virtio-blk-pci,drive="+id+bootIndex(i, m.Kernel != ""))
 	}
 	netdev := "user,id=net0,net=169.254.0.0/16,hostname=" + optValue(m.Hostname) +
 		",guestfwd=tcp:169.254.169.254:80-cmd:" + optValue(m.IMDSCommand)
@@ -94,8 +104,10 @@ func args(m machine) []string {
 	return a
 }
 
-func bootIndex(i int) string {
-	if i == 0 {
+// bootIndex makes the root disk the first to boot, unless QEMU boots a
+// kernel directly (its loader takes boot index 0).
+func bootIndex(i int, kernel bool) string {
+	if i == 0 && !kernel {
 		return ",bootindex=0"
 	}
 	return ""

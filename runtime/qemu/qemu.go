@@ -15,6 +15,7 @@ package qemu
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +67,10 @@ type Config struct {
 	IMDS func(inst openami.Instance) http.Handler
 	// InstanceType returns the shape of an instance type.
 	InstanceType func(name string) (Shape, bool)
+	// BootFile writes the file a kernel or ramdisk image holds to w: what
+	// a paravirtual instance boots. Without it, paravirtual instances
+	// fail to start.
+	BootFile func(ctx context.Context, region, imageID string, w io.Writer) error
 	// StopTimeout is how long Stop waits for the guest to power off after
 	// the ACPI power button before it kills the VM. Default 60 s.
 	StopTimeout time.Duration
@@ -205,9 +210,6 @@ func (r *Runtime) vmDir(id string) string { return filepath.Join(r.cfg.Dir, id) 
 // its QMP socket, without waiting for the guest. A VM that already runs
 // is left alone.
 func (r *Runtime) Start(ctx context.Context, inst openami.Instance) error {
-	if inst.VirtualizationType == "paravirtual" {
-		return errors.New("paravirtual images are not supported by the qemu runtime yet")
-	}
 	if inst.Architecture != "" && inst.Architecture != "x86_64" && inst.Architecture != "i386" {
 		return fmt.Errorf("the qemu runtime runs x86_64 and i386 guests, not %s", inst.Architecture)
 	}
@@ -248,6 +250,11 @@ func (r *Runtime) Start(ctx context.Context, inst openami.Instance) error {
 			if err := copyFile(r.cfg.OVMFVars, m.VarsPath); err != nil {
 				return fmt.Errorf("UEFI variable store (Debian: apt-get install ovmf): %w", err)
 			}
+		}
+	}
+	if inst.VirtualizationType == "paravirtual" {
+		if err := r.bootFiles(ctx, inst, &m); err != nil {
+			return err
 		}
 	}
 	imdsPath := filepath.Join(dir, "imds.sock")
@@ -309,6 +316,9 @@ func (r *Runtime) Start(ctx context.Context, inst openami.Instance) error {
 		q, err := dialQMP(qmpPath)
 		if err == nil {
 			v.qmp = q
+			if err := v.waitRunning(deadline); err != nil {
+				return fmt.Errorf("qemu failed at start (%v): %s", err, strings.TrimSpace(v.stderr.String()))
+			}
 			break
 		}
 		select {
@@ -329,6 +339,89 @@ func (r *Runtime) Start(ctx context.Context, inst openami.Instance) error {
 	r.cfg.Log.Info("VM started", "instance", inst.ID, "accel", r.accel, "vcpus", sh.VCPUs, "memory_mib", sh.MemoryMiB,
 		"firmware", map[bool]string{true: "ovmf", false: "seabios"}[m.UEFI], "disks", len(m.Exports), "pid", v.cmd.Process.Pid)
 	return nil
+}
+
+// waitRunning waits for QEMU to report the VM running. QMP can answer
+// while QEMU is still building the machine (status prelaunch: it serves
+// its monitor while it waits on the NBD server); a device QEMU then
+// refuses ends it, which fails the start here rather than looking like a
+// guest's power-off later.
+func (v *vm) waitRunning(deadline time.Time) error {
+	for {
+		var st struct{ Status string }
+		raw, err := v.qmp.query("query-status")
+		if err == nil {
+			err = json.Unmarshal(raw, &st)
+		}
+		if err != nil {
+			return err
+		}
+		switch st.Status {
+		case "running":
+			return nil
+		case "prelaunch", "inmigrate":
+		default:
+			return fmt.Errorf("the VM is %s, not running", st.Status)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the VM is still %s", st.Status)
+		}
+		select {
+		case <-v.done:
+			return errors.New("qemu exited")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// bootFiles writes a paravirtual instance's kernel and ramdisk into its
+// VM directory (afresh at every start: the images are immutable, but the
+// files are small and this keeps no stale copy) and sets the machine's
+// direct kernel boot.
+func (r *Runtime) bootFiles(ctx context.Context, inst openami.Instance, m *machine) error {
+	if inst.KernelID == "" {
+		return errors.New("a paravirtual instance needs a kernel image (the image's KernelId)")
+	}
+	if r.cfg.BootFile == nil {
+		return errors.New("this runtime cannot read kernel images")
+	}
+	write := func(imageID, name string) (string, error) {
+		path := filepath.Join(m.Dir, name)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return "", err
+		}
+		err = r.cfg.BootFile(ctx, inst.Region, imageID, f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return "", fmt.Errorf("%s of %s: %w", name, imageID, err)
+		}
+		return path, nil
+	}
+	var err error
+	if m.Kernel, err = write(inst.KernelID, "kernel"); err != nil {
+		return err
+	}
+	if inst.RamdiskID != "" {
+		if m.Initrd, err = write(inst.RamdiskID, "ramdisk"); err != nil {
+			return err
+		}
+	}
+	m.Append = "root=" + kernelRoot(inst.RootDeviceName) + " console=ttyS0,115200"
+	return nil
+}
+
+// kernelRoot maps the image's root device name onto the first virtio
+// disk, keeping its partition number: /dev/sda1 → /dev/vda1, /dev/xvda →
+// /dev/vda.
+func kernelRoot(rootDevice string) string {
+	i := len(rootDevice)
+	for i > 0 && rootDevice[i-1] >= '0' && rootDevice[i-1] <= '9' {
+		i--
+	}
+	return "/dev/vda" + rootDevice[i:]
 }
 
 // Stop shuts the VM down: the ACPI power button (pressed again every few
@@ -409,6 +502,9 @@ func (r *Runtime) Close() error {
 	r.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, v := range all {
+		v.mu.Lock()
+		v.asked = true
+		v.mu.Unlock()
 		wg.Go(func() {
 			v.powerdown(context.Background(), min(r.cfg.StopTimeout, 30*time.Second))
 			v.kill()
@@ -484,7 +580,7 @@ func (v *vm) release() {
 	if v.console != nil {
 		v.console.Close()
 	}
-	for _, f := range []string{"imds.sock", "qmp.sock", "qemu.pid"} {
+	for _, f := range []string{"imds.sock", "qmp.sock", "qemu.pid", "kernel", "ramdisk"} {
 		os.Remove(filepath.Join(v.dir, f))
 	}
 }

@@ -52,6 +52,27 @@ func TestArgs(t *testing.T) {
 	}
 }
 
+// TestArgsKernel: a paravirtual guest's kernel is booted directly, and
+// the root disk then gives up boot index 0 (QEMU's kernel loader takes it).
+func TestArgsKernel(t *testing.T) {
+	m := machine{Name: "i-1", Dir: "/d", Accel: "tcg", VCPUs: 1, MemoryMiB: 256, NBDSocket: "/n", Exports: []string{"vol-root"},
+		MAC: "02:00:00:00:00:01", Kernel: "/d/kernel", Initrd: "/d/ramdisk", Append: "root=/dev/vda1 console=ttyS0,115200"}
+	a := strings.Join(args(m), " ")
+	for _, want := range []string{"-kernel /d/kernel", "-initrd /d/ramdisk", "-append root=/dev/vda1 console=ttyS0,115200"} {
+		if !strings.Contains(a, want) {
+			t.Errorf("args lack %q:\n%s", want, a)
+		}
+	}
+	if strings.Contains(a, "bootindex") {
+		t.Errorf("a boot index with a kernel:\n%s", a)
+	}
+	for dev, want := range map[string]string{"/dev/sda1": "/dev/vda1", "/dev/xvda": "/dev/vda", "/dev/sda": "/dev/vda", "/dev/xvda12": "/dev/vda12"} {
+		if got := kernelRoot(dev); got != want {
+			t.Errorf("kernelRoot(%s) = %s, want %s", dev, got, want)
+		}
+	}
+}
+
 func TestExports(t *testing.T) {
 	inst := openami.Instance{ID: "i-1", RootDeviceName: "/dev/sda1",
 		BlockDevices:   []openami.InstanceBlockDevice{{DeviceName: "/dev/sdc", VolumeID: "vol-c"}, {DeviceName: "/dev/sda1", VolumeID: "vol-root"}, {DeviceName: "/dev/sdb", VolumeID: "vol-b"}},

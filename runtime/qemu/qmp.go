@@ -43,7 +43,7 @@ func dialQMP(path string) (*qmp, error) {
 		err = fmt.Errorf("not a QMP greeting: %.100q", line)
 	}
 	if err == nil {
-		err = q.executeLocked("qmp_capabilities")
+		_, err = q.executeLocked("qmp_capabilities")
 	}
 	if err != nil {
 		conn.Close()
@@ -54,21 +54,28 @@ func dialQMP(path string) (*qmp, error) {
 
 // execute runs a command without arguments and waits for its answer.
 func (q *qmp) execute(command string) error {
+	_, err := q.query(command)
+	return err
+}
+
+// query runs a command without arguments and returns its answer's
+// "return" value.
+func (q *qmp) query(command string) (json.RawMessage, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.conn.SetDeadline(time.Now().Add(qmpTimeout))
 	return q.executeLocked(command)
 }
 
-func (q *qmp) executeLocked(command string) error {
+func (q *qmp) executeLocked(command string) (json.RawMessage, error) {
 	req, _ := json.Marshal(map[string]string{"execute": command})
 	if _, err := q.conn.Write(append(req, '\n')); err != nil {
-		return fmt.Errorf("qmp %s: %w", command, err)
+		return nil, fmt.Errorf("qmp %s: %w", command, err)
 	}
 	for {
 		line, err := q.r.ReadBytes('\n')
 		if err != nil {
-			return fmt.Errorf("qmp %s: %w", command, err)
+			return nil, fmt.Errorf("qmp %s: %w", command, err)
 		}
 		var msg struct {
 			Event  string           `json:"event"`
@@ -79,13 +86,13 @@ func (q *qmp) executeLocked(command string) error {
 			} `json:"error"`
 		}
 		if err := json.Unmarshal(line, &msg); err != nil {
-			return fmt.Errorf("qmp %s: bad answer %.100q: %w", command, line, err)
+			return nil, fmt.Errorf("qmp %s: bad answer %.100q: %w", command, line, err)
 		}
 		switch {
 		case msg.Error != nil:
-			return fmt.Errorf("qmp %s: %s: %s", command, msg.Error.Class, msg.Error.Desc)
+			return nil, fmt.Errorf("qmp %s: %s: %s", command, msg.Error.Class, msg.Error.Desc)
 		case msg.Return != nil:
-			return nil
+			return *msg.Return, nil
 		}
 		// An event: not the answer.
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -337,5 +338,100 @@ func TestQemuRuntime(t *testing.T) {
 	waitInstance(t, e, b, types.InstanceStateNameTerminated)
 	if left := qemuProcesses(dataDir); len(left) > 0 {
 		t.Fatalf("QEMU processes left after terminating every instance: %v", left)
+	}
+}
+
+// TestQemuParavirtual registers the test image's kernel and initramfs as
+// kernel and ramdisk images (`openami image register-kernel|-ramdisk`),
+// registers a paravirtual image over the test image's disk naming them,
+// and boots it: QEMU loads that kernel directly (no boot loader runs), and
+// the guest comes up with the disk as /dev/vda.
+func TestQemuParavirtual(t *testing.T) {
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		t.Skip("qemu-system-x86_64 is not on the PATH (Debian: apt-get install qemu-system-x86; .ci/run installs it)")
+	}
+	img := testenv.TestImage(t)
+	kernel, initrd := testenv.TestImageBootFiles(t)
+	ctx := context.Background()
+	dataDir, err := os.MkdirTemp("", "oq-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dataDir) })
+	q := startQemuServer(t, dataDir)
+	creds := readCredentials(t, filepath.Join(dataDir, "credentials"))
+	s := &server{URL: q.url}
+	e := s.ec2(creds, "us-east-1")
+
+	register := func(kind, file string) string {
+		t.Helper()
+		out, err := exec.Command(binary(t), "image", "register-"+kind, "--data-dir", dataDir, "--name", "test-"+kind, file).Output()
+		if err != nil {
+			t.Fatalf("register-%s: %v", kind, err)
+		}
+		var res struct{ ImageId, ImageType string }
+		if err := json.Unmarshal(out, &res); err != nil || res.ImageType != kind {
+			t.Fatalf("register-%s printed %q: %v", kind, out, err)
+		}
+		return res.ImageId
+	}
+	aki, ari := register("kernel", kernel), register("ramdisk", initrd)
+	desc, err := e.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{aki, ari}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, im := range desc.Images {
+		want := map[string]types.ImageTypeValues{aki: types.ImageTypeValuesKernel, ari: types.ImageTypeValuesRamdisk}[*im.ImageId]
+		if im.ImageType != want || im.State != types.ImageStateAvailable || im.VirtualizationType != types.VirtualizationTypeParavirtual {
+			t.Fatalf("boot image %s: type %s, state %s, virtualization %s", *im.ImageId, im.ImageType, im.State, im.VirtualizationType)
+		}
+	}
+
+	snap := uploadImage(t, s, creds, img)
+	regPV := func(kernel, ramdisk string) (*ec2.RegisterImageOutput, error) {
+		return e.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("pv-" + kernel + ramdisk), Architecture: types.ArchitectureValuesX8664,
+			VirtualizationType: aws.String("paravirtual"), RootDeviceName: aws.String("/dev/sda1"), KernelId: aws.String(kernel), RamdiskId: aws.String(ramdisk),
+			BlockDeviceMappings: []types.BlockDeviceMapping{{DeviceName: aws.String("/dev/sda1"), Ebs: &types.EbsBlockDevice{SnapshotId: aws.String(snap)}}}})
+	}
+	if _, err := regPV(ari, ari); err == nil || !strings.Contains(err.Error(), "InvalidParameterValue") {
+		t.Fatalf("a ramdisk image as the kernel: %v", err)
+	}
+	if _, err := regPV("ami-0123456789abcdef0", ari); err == nil || !strings.Contains(err.Error(), "InvalidAMIID.NotFound") {
+		t.Fatalf("a kernel that does not exist: %v", err)
+	}
+	reg, err := regPV(aki, ari)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runIn := func(image string) (*ec2.RunInstancesOutput, error) {
+		return e.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(image), InstanceType: types.InstanceTypeM1Small, MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	}
+	if _, err := runIn(aki); err == nil || !strings.Contains(err.Error(), "InvalidParameterValue") {
+		t.Fatalf("launching a kernel image: %v", err)
+	}
+	run, err := runIn(*reg.ImageId)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := *run.Instances[0].InstanceId
+	if run.Instances[0].KernelId == nil || *run.Instances[0].KernelId != aki {
+		t.Fatalf("instance kernel %v, want %s", run.Instances[0].KernelId, aki)
+	}
+	text := waitConsole(t, e, q, id, "openami-testimage: init done", 1)
+	for _, want := range []string{"Command line: root=/dev/vda1 console=ttyS0,115200", "openami-testimage: data /dev/vda2 mounted on /data",
+		"openami-testimage: instance-id " + id} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("the paravirtual guest's console lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "openami-testimage: booting") {
+		t.Fatalf("the disk's boot loader ran: the kernel was not booted directly:\n%s", text)
+	}
+	if _, err := e.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil {
+		t.Fatal(err)
+	}
+	waitInstance(t, e, id, types.InstanceStateNameTerminated)
+	if left := qemuProcesses(dataDir); len(left) > 0 {
+		t.Fatalf("QEMU processes left: %v", left)
 	}
 }
