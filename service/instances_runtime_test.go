@@ -207,3 +207,42 @@ func TestWatcher(t *testing.T) {
 		}
 	}
 }
+
+// forceRecorder records the force flag of each Stop.
+type forceRecorder struct {
+	NoneRuntime
+	mu     sync.Mutex
+	forced []bool
+}
+
+func (r *forceRecorder) Stop(_ context.Context, _ openami.Instance, force bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.forced = append(r.forced, force)
+	return nil
+}
+
+// TestStopForce: StopInstances' Force reaches the runtime.
+func TestStopForce(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "", nil)
+	rt := &forceRecorder{}
+	f.svc.runtime = rt
+	snap := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
+	a := f.launch(t, "forced", snap)
+	b := f.run(t, a.ImageID)
+	if _, err := f.svc.StopInstances(ctx, f.p, []string{a.ID}, true); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.completions.pass(ctx)
+	if _, err := f.svc.StopInstances(ctx, f.p, []string{b.ID}, false); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.completions.pass(ctx)
+	if !slices.Equal(rt.forced, []bool{true, false}) {
+		t.Fatalf("Stop force flags %v, want [true false]", rt.forced)
+	}
+	if i, _ := f.svc.instanceNow(ctx, "us-east-1", a.ID); i.State != openami.InstanceStopped || i.ForceStop {
+		t.Fatalf("after a forced stop: %s, ForceStop %v", i.State, i.ForceStop)
+	}
+}
