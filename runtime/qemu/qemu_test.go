@@ -270,6 +270,25 @@ func TestRuntime(t *testing.T) {
 		t.Fatalf("Terminate of an instance without a VM: %v", err)
 	}
 
+	// UEFI: OVMF, with the VM's own variable store, runs and looks at the
+	// disk (the probe sector is no UEFI loader, so it goes on to its shell).
+	if _, err := os.Stat(rt.cfg.OVMFCode); err == nil {
+		u := inst
+		u.ID, u.BootMode = "i-0aaaaaaaaaaaaaaa0", "uefi"
+		if err := rt.Start(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { return strings.Contains(consoleOf(t, rt, u), "BdsDxe") }, "OVMF's boot manager on the console")
+		if _, err := os.Stat(filepath.Join(dir, "vms", u.ID, "uefi-vars.fd")); err != nil {
+			t.Fatalf("no UEFI variable store: %v", err)
+		}
+		if err := rt.Terminate(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		t.Logf("no OVMF (%s): UEFI not checked; Debian: apt-get install ovmf", rt.cfg.OVMFCode)
+	}
+
 	// A missing export: QEMU gives up at start, and Start says why.
 	bad := inst
 	bad.ID, bad.BlockDevices = "i-0fffffffffffffff0", []openami.InstanceBlockDevice{{DeviceName: "/dev/xvda", VolumeID: "vol-missing"}}
