@@ -113,4 +113,7 @@ type Instance struct {
 	// NoSourceDestCheck records ModifyInstanceAttribute's SourceDestCheck
 	// false (checked is EC2's default).
 	NoSourceDestCheck bool
+	// ForceStop is set while a StopInstances with Force is carried out:
+	// the runtime kills the VM instead of asking its guest to shut down.
+	ForceStop bool
 }

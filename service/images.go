@@ -43,6 +43,10 @@ type RegisterImageInput struct {
 	EnaSupport          bool
 	BillingProducts     []string
 	Tags                []openami.Tag
+	// ImageType is machine (the default, and all the EC2 API registers),
+	// or kernel or ramdisk for the boot files of paravirtual images
+	// (RegisterBootImage).
+	ImageType string
 }
 
 var (
@@ -92,7 +96,7 @@ func (s *Service) RegisterImage(ctx context.Context, p openami.Principal, in Reg
 	img := openami.Image{
 		ID: ids.New("ami"), Region: p.Region, AccountID: p.AccountID, Name: in.Name, Description: in.Description,
 		State: openami.ImageAvailable, Architecture: in.Architecture, VirtualizationType: in.VirtualizationType,
-		RootDeviceName: in.RootDeviceName, RootDeviceType: "ebs", ImageType: "machine",
+		RootDeviceName: in.RootDeviceName, RootDeviceType: "ebs", ImageType: in.ImageType,
 		ImageLocation: p.AccountID + "/" + in.Name, KernelID: in.KernelID, RamdiskID: in.RamdiskID,
 		BootMode: in.BootMode, TpmSupport: in.TpmSupport, UefiData: in.UefiData, ImdsSupport: in.ImdsSupport,
 		SriovNetSupport: in.SriovNetSupport, EnaSupport: in.EnaSupport, BillingProducts: in.BillingProducts,
@@ -107,7 +111,11 @@ func (s *Service) RegisterImage(ctx context.Context, p openami.Principal, in Reg
 	if img.RootDeviceName == "" {
 		img.RootDeviceName = "/dev/sda1"
 	}
+	if img.ImageType == "" {
+		img.ImageType = "machine"
+	}
 	checks := []error{
+		oneOf("imageType", img.ImageType, "machine", "kernel", "ramdisk"),
 		oneOf("architecture", img.Architecture, "i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac"),
 		oneOf("virtualizationType", img.VirtualizationType, "hvm", "paravirtual"),
 	}
@@ -134,6 +142,9 @@ func (s *Service) RegisterImage(ctx context.Context, p openami.Principal, in Reg
 	}
 	err := s.store.Update(ctx, func(tx metadata.Tx) error {
 		if err := s.checkMappings(tx, p, &img); err != nil {
+			return err
+		}
+		if err := s.checkBootImages(tx, p, img); err != nil {
 			return err
 		}
 		if err := tx.Images().Create(img); err != nil {

@@ -34,9 +34,11 @@ type CreateImageInput struct {
 // the rest of the map is shared), and an image is registered over the
 // snapshots, pending until the background pass makes it available.
 // Without NoReboot a running instance is shut down first and started
-// again after, so that the snapshots are of a consistent, flushed disk.
-// The image inherits the source image's product codes and IMDS support
-// and names the instance as its source.
+// again after, so that the snapshots are of a consistent, flushed disk:
+// that happens in the background (finishImageFromInstance), the image and
+// its snapshots pending meanwhile, as on EC2. The image inherits the
+// source image's product codes and IMDS support and names the instance as
+// its source.
 func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in CreateImageInput) (string, error) {
 	if err := checkImageName(in.Name); err != nil {
 		return "", err
@@ -62,33 +64,16 @@ func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in Creat
 	if inst.State != openami.InstanceRunning && inst.State != openami.InstanceStopped {
 		return "", openami.Errorf(openami.IncorrectState, openami.ResourceInstance, "Instance '%s' is not in a state from which an image can be created (%s).", inst.ID, inst.State)
 	}
-	if inst.State == openami.InstanceRunning && !in.NoReboot {
-		if err := s.runtime.Stop(ctx, inst, false); err != nil {
-			return "", fmt.Errorf("shut instance %s down for CreateImage: %w", inst.ID, err)
-		}
-		defer func() {
-			// Started again unless the instance was stopped or
-			// terminated meanwhile: the worker owns those.
-			var cur openami.Instance
-			err := s.store.View(context.WithoutCancel(ctx), func(tx metadata.Tx) error {
-				var err error
-				cur, err = tx.Instances().Get(p.Region, inst.ID)
-				return err
-			})
-			if err == nil && cur.State == openami.InstanceRunning {
-				err = s.runtime.Start(context.WithoutCancel(ctx), cur)
-			}
-			if err != nil {
-				s.completions.log.Error("start instance after CreateImage", "instance", inst.ID, "error", err)
-			}
-		}()
-	}
+	// With a reboot, the snapshots are taken later, once the guest is down.
+	deferred := inst.State == openami.InstanceRunning && !in.NoReboot
 	volumes := make([]string, len(inst.BlockDevices))
 	for i, b := range inst.BlockDevices {
 		volumes[i] = b.VolumeID
 	}
-	if err := s.flushDevices(ctx, volumes); err != nil {
-		return "", err
+	if !deferred {
+		if err := s.flushDevices(ctx, volumes); err != nil {
+			return "", err
+		}
 	}
 	id := ids.New("ami")
 	err = s.store.Update(ctx, func(tx metadata.Tx) error {
@@ -120,7 +105,7 @@ func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in Creat
 			}
 			return in.BlockDeviceMappings[i], true
 		}
-		desc := fmt.Sprintf("Created by CreateImage(%s) for %s", inst.ID, id)
+		desc := imageCreationDescription(inst.ID, id)
 		for _, b := range inst.BlockDevices {
 			o, ok := override(b.DeviceName)
 			if ok && o.NoDevice {
@@ -133,7 +118,12 @@ func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in Creat
 			if err != nil {
 				return err
 			}
-			snap, err := s.snapshotVolume(tx, v, desc, in.SnapshotTags)
+			var snap openami.Snapshot
+			if deferred {
+				snap, err = s.awaitedSnapshot(tx, v, desc, in.SnapshotTags)
+			} else {
+				snap, err = s.snapshotVolume(tx, v, desc, in.SnapshotTags)
+			}
 			if err != nil {
 				return err
 			}
@@ -187,8 +177,226 @@ func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in Creat
 	if err != nil {
 		return "", err
 	}
+	if deferred {
+		// When another job holds the instance, the worker's pass starts
+		// this one later (resumeImageCreations).
+		s.startImageCreation(p.Region, id, inst.ID)
+	}
 	s.completions.kick()
 	return id, nil
+}
+
+// imageCreationDescription is the description of the snapshots
+// CreateImage takes; it also marks those a deferred CreateImage awaits.
+func imageCreationDescription(instanceID, imageID string) string {
+	return fmt.Sprintf("Created by CreateImage(%s) for %s", instanceID, imageID)
+}
+
+// awaitedSnapshot records the pending snapshot of volume v that a
+// deferred CreateImage fills once the instance is down
+// (finishImageFromInstance). It turns to error if that has not happened
+// by createImageDeadline.
+func (s *Service) awaitedSnapshot(tx metadata.Tx, v openami.Volume, description string, tags []openami.Tag) (openami.Snapshot, error) {
+	now := s.nowUTC()
+	snap := openami.Snapshot{
+		ID: ids.New("snap"), Region: v.Region, AccountID: v.AccountID, VolumeID: v.ID, VolumeSize: v.Size,
+		State: openami.SnapshotPending, Description: description, StartTime: now, Deadline: now.Add(createImageDeadline),
+	}
+	if err := tx.Snapshots().Create(snap); err != nil {
+		return snap, err
+	}
+	if len(tags) > 0 {
+		if err := tx.Tags().Set(v.Region, v.AccountID, snap.ID, openami.ResourceSnapshot, tags); err != nil {
+			return snap, err
+		}
+	}
+	return snap, nil
+}
+
+// awaitedSnapshots returns the snapshots of a pending image that a
+// deferred CreateImage has still to fill.
+func awaitedSnapshots(tx metadata.Tx, img openami.Image) ([]openami.Snapshot, error) {
+	if img.State != openami.ImagePending || img.SourceInstanceID == "" {
+		return nil, nil
+	}
+	var out []openami.Snapshot
+	for _, id := range img.Snapshots() {
+		snap, err := tx.Snapshots().Get(img.Region, id)
+		if errors.Is(err, openami.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if snap.State == openami.SnapshotPending && !snap.Completing && snap.Description == imageCreationDescription(img.SourceInstanceID, img.ID) {
+			out = append(out, snap)
+		}
+	}
+	return out, nil
+}
+
+// startImageCreation runs finishImageFromInstance in a job of the
+// instance's, unless one is running.
+func (s *Service) startImageCreation(region, imageID, instanceID string) {
+	ctx := s.completions.context()
+	s.vmJobs.run(instanceID, func() {
+		if err := s.finishImageFromInstance(ctx, region, imageID); err != nil {
+			if ctx.Err() == nil {
+				s.completions.log.Error("create image", "image", imageID, "instance", instanceID, "error", err)
+			}
+			return
+		}
+		s.completions.kick()
+	})
+}
+
+// resumeImageCreations starts the job of every deferred CreateImage whose
+// snapshots are still awaited: those the API call could not start, and
+// those a restart interrupted.
+func (s *Service) resumeImageCreations(ctx context.Context) error {
+	for _, r := range s.regions {
+		var images []openami.Image
+		err := s.store.View(ctx, func(tx metadata.Tx) error {
+			page, err := tx.Images().List(r.Name, metadata.ImageQuery{States: []openami.ImageState{openami.ImagePending}})
+			if err != nil {
+				return err
+			}
+			for _, img := range page {
+				awaited, err := awaitedSnapshots(tx, img)
+				if err != nil {
+					return err
+				}
+				if len(awaited) > 0 {
+					images = append(images, img)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, img := range images {
+			s.startImageCreation(img.Region, img.ID, img.SourceInstanceID)
+		}
+	}
+	return nil
+}
+
+// finishImageFromInstance is the background half of a CreateImage with a
+// reboot: it shuts the instance's VM down cleanly (the runtime's Stop),
+// flushes its volumes, fills the image's awaited snapshots from them, lets
+// the image settle, and boots the VM again if the instance is still
+// running. It is idempotent, so a restart simply runs it again. A volume
+// gone meanwhile (the instance terminated) turns its snapshot to error
+// and so fails the image.
+func (s *Service) finishImageFromInstance(ctx context.Context, region, imageID string) error {
+	var (
+		img     openami.Image
+		awaited []openami.Snapshot
+	)
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		var err error
+		img, err = tx.Images().Get(region, imageID)
+		if errors.Is(err, openami.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		awaited, err = awaitedSnapshots(tx, img)
+		return err
+	})
+	if err != nil || len(awaited) == 0 {
+		return err
+	}
+	inst, err := s.instanceNow(ctx, region, img.SourceInstanceID)
+	if err != nil && !errors.Is(err, openami.ErrNotFound) {
+		return err
+	}
+	wasRunning := err == nil && inst.State == openami.InstanceRunning
+	if wasRunning {
+		if err := s.runtime.Stop(ctx, inst, false); err != nil {
+			return fmt.Errorf("shut instance %s down for CreateImage: %w", inst.ID, err)
+		}
+	}
+	volumes := make([]string, len(awaited))
+	for i, snap := range awaited {
+		volumes[i] = snap.VolumeID
+	}
+	err = s.flushDevices(ctx, volumes)
+	if err == nil {
+		err = s.store.Update(ctx, func(tx metadata.Tx) error {
+			for _, snap := range awaited {
+				if err := s.fillAwaitedSnapshot(tx, snap); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err == nil {
+		err = s.settleImage(ctx, region, imageID)
+	}
+	if wasRunning {
+		// Booted again unless the instance was stopped or terminated
+		// meanwhile: the worker owns those. A failure here leaves the VM
+		// down; the worker's watch boots it again.
+		cur, rerr := s.instanceNow(context.WithoutCancel(ctx), region, inst.ID)
+		if rerr == nil && cur.State == openami.InstanceRunning {
+			rerr = s.runtime.Start(context.WithoutCancel(ctx), cur)
+		}
+		if rerr != nil && !errors.Is(rerr, openami.ErrNotFound) {
+			s.completions.log.Error("start instance after CreateImage", "instance", inst.ID, "error", rerr)
+		}
+	}
+	return err
+}
+
+// fillAwaitedSnapshot completes an awaited snapshot from its volume as it
+// is now (snapshotVolume's work, into an existing record), or turns it to
+// error when the volume is gone.
+func (s *Service) fillAwaitedSnapshot(tx metadata.Tx, snap openami.Snapshot) error {
+	cur, err := tx.Snapshots().Get(snap.Region, snap.ID)
+	if errors.Is(err, openami.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cur.State != openami.SnapshotPending || cur.Completing {
+		return nil
+	}
+	v, err := tx.Volumes().Get(snap.Region, snap.VolumeID)
+	if errors.Is(err, openami.ErrNotFound) || err == nil && v.State != openami.VolumeAvailable && v.State != openami.VolumeInUse {
+		cur.State, cur.StateReason = openami.SnapshotError, "The volume "+snap.VolumeID+" was deleted before CreateImage could snapshot it."
+		return tx.Snapshots().Update(cur)
+	}
+	if err != nil {
+		return err
+	}
+	ns, err := nodesFor(tx, v.Region)
+	if err != nil {
+		return err
+	}
+	root, err := s.applyBlocks(ns, v.Base, func(after int64, limit int) ([]metadata.BlockRef, error) {
+		return tx.Volumes().Blocks(v.ID, after, limit)
+	})
+	if err != nil {
+		return err
+	}
+	count, err := s.maps.Count(ns, root)
+	if err != nil {
+		return err
+	}
+	cur.State, cur.Progress, cur.Root, cur.DataBytes = openami.SnapshotCompleted, 100, root, count*openami.BlockSize
+	if err := tx.Snapshots().Update(cur); err != nil {
+		return err
+	}
+	v.Base = root
+	if err := tx.Volumes().DeleteBlocks(v.ID); err != nil {
+		return err
+	}
+	return tx.Volumes().Update(v)
 }
 
 // CreateSnapshotsInput are CreateSnapshots' parameters.

@@ -234,6 +234,9 @@ func (s *Service) RunInstances(ctx context.Context, p openami.Principal, in RunI
 		if plan.img, err = s.launchableImage(tx, p, in.ImageID); err != nil {
 			return err
 		}
+		if t := plan.img.ImageType; t != "" && t != "machine" {
+			return openami.Errorf(openami.InvalidParameter, "", "The image '%s' is a %s image: only machine images can be launched.", plan.img.ID, t)
+		}
 		if err := checkCompatible(plan.img, plan.it); err != nil {
 			return err
 		}

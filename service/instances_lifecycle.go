@@ -195,11 +195,11 @@ func (s *Service) changeStates(ctx context.Context, p openami.Principal, instanc
 		}
 		for _, id := range instanceIDs {
 			i := found[slices.IndexFunc(found, func(i openami.Instance) bool { return i.ID == id })]
-			prev := i.State
+			prev, prevForce := i.State, i.ForceStop
 			if err := change(&i); err != nil {
 				return err
 			}
-			if i.State != prev {
+			if i.State != prev || i.ForceStop != prevForce {
 				if err := tx.Instances().Update(i); err != nil {
 					return err
 				}
@@ -224,13 +224,18 @@ func (s *Service) userReason(what string) string {
 }
 
 // StopInstances stops running instances: they go stopping, then stopped
-// once the runtime has shut them down. Stopped and stopping ones are left
-// as they are; pending, shutting-down and terminated ones are
-// IncorrectInstanceState; DisableApiStop is OperationNotPermitted.
+// once the runtime has shut them down (with force, killed them). Stopped
+// and stopping ones are left as they are, except that force turns a
+// stopping one's clean shutdown into a kill at its next attempt; pending,
+// shutting-down and terminated ones are IncorrectInstanceState;
+// DisableApiStop is OperationNotPermitted.
 func (s *Service) StopInstances(ctx context.Context, p openami.Principal, instanceIDs []string, force bool) ([]StateChange, error) {
 	return s.changeStates(ctx, p, instanceIDs, func(i *openami.Instance) error {
 		switch i.State {
-		case openami.InstanceStopped, openami.InstanceStopping:
+		case openami.InstanceStopped:
+			return nil
+		case openami.InstanceStopping:
+			i.ForceStop = i.ForceStop || force
 			return nil
 		case openami.InstanceRunning:
 		default:
@@ -242,7 +247,7 @@ func (s *Service) StopInstances(ctx context.Context, p openami.Principal, instan
 		if i.DisableAPIStop {
 			return openami.Errorf(openami.Unauthorized, openami.ResourceInstance, "The instance '%s' may not be stopped. Modify its 'disableApiStop' instance attribute and try again.", i.ID)
 		}
-		i.State = openami.InstanceStopping
+		i.State, i.ForceStop = openami.InstanceStopping, force
 		i.StateTransitionReason = s.userReason("")
 		i.StateReason = openami.StateReason{Code: "Client.UserInitiatedShutdown", Message: "Client.UserInitiatedShutdown: User initiated shutdown"}
 		return nil
@@ -317,10 +322,19 @@ func (s *Service) RebootInstances(ctx context.Context, p openami.Principal, inst
 
 // advanceInstances is the worker's pass over instances: it has the
 // runtime carry out pending, stopping and shutting-down instances'
-// transitions, and forgets terminated ones once they have been visible
-// long enough.
+// transitions (each in a job of its own, see vmJobs), resumes image
+// creations that wait for an instance's shutdown, checks running
+// instances' VMs with a Watcher runtime, and forgets terminated ones once
+// they have been visible long enough.
 func (s *Service) advanceInstances(ctx context.Context) error {
+	if err := s.resumeImageCreations(ctx); err != nil {
+		return err
+	}
 	transitional := []openami.InstanceState{openami.InstancePending, openami.InstanceStopping, openami.InstanceShuttingDown, openami.InstanceTerminated}
+	watcher, watching := s.runtime.(Watcher)
+	if watching {
+		transitional = append(transitional, openami.InstanceRunning)
+	}
 	for _, r := range s.regions {
 		after := ""
 		for {
@@ -334,7 +348,16 @@ func (s *Service) advanceInstances(ctx context.Context) error {
 				return err
 			}
 			for _, i := range page {
-				if err := s.advance(ctx, i); err != nil {
+				var err error
+				switch i.State {
+				case openami.InstanceRunning:
+					err = s.watch(ctx, watcher, i)
+				case openami.InstanceTerminated:
+					err = s.advance(ctx, i)
+				default:
+					s.dispatchAdvance(ctx, i)
+				}
+				if err != nil {
 					if ctx.Err() != nil {
 						return ctx.Err()
 					}
@@ -397,11 +420,11 @@ func (s *Service) advance(ctx context.Context, i openami.Instance) error {
 			return nil
 		}
 	case openami.InstanceStopping:
-		if err := s.runtime.Stop(ctx, i, false); err != nil {
+		if err := s.runtime.Stop(ctx, i, i.ForceStop); err != nil {
 			return err
 		}
 		next = func(cur *openami.Instance, tx metadata.Tx) error {
-			cur.State = openami.InstanceStopped
+			cur.State, cur.ForceStop = openami.InstanceStopped, false
 			return nil
 		}
 		// Instance-store data does not survive a stop.

@@ -7,12 +7,17 @@ import (
 )
 
 // Runtime runs instances. The service's background worker calls it for
-// instances in transition, never inside a metadata transaction: Start for
-// pending ones, Stop for stopping ones, Terminate for shutting-down ones;
-// RebootInstances calls Reboot. Each returns once the VM has reached the
-// new state or failed to, except Start, which returns once the VM runs,
-// without waiting for its guest to boot. An error leaves the instance
-// where it was, to be tried again on a later pass, except for Start, whose
+// instances in transition, never inside a metadata transaction and never
+// on the worker's own pass: each call runs in a job of its own, one at a
+// time per instance (vmJobs), so a slow stop holds up nothing else. Start
+// is called for pending instances, Stop for stopping ones, Terminate for
+// shutting-down ones; CreateImage without NoReboot calls Stop and Start
+// around its snapshots; RebootInstances calls Reboot. Each returns once
+// the VM has reached the new state or failed to, except Start, which
+// returns once the VM runs, without waiting for its guest to boot. Start
+// of an instance whose VM already runs, and Stop or Terminate of one
+// without a VM, succeed and do nothing. An error leaves the instance where
+// it was, to be tried again on a later pass, except for Start, whose
 // failure terminates the instance with a StateReason, as EC2 does with an
 // instance that cannot launch.
 type Runtime interface {
@@ -30,6 +35,28 @@ type Runtime interface {
 	// ConsoleOutput returns what the instance wrote to its serial
 	// console, the most recent last.
 	ConsoleOutput(ctx context.Context, inst openami.Instance) ([]byte, error)
+}
+
+// VMState is what a Watcher runtime knows of a running instance's VM.
+type VMState int
+
+const (
+	// VMRunning: the VM runs (or is being started or stopped).
+	VMRunning VMState = iota
+	// VMAbsent: the runtime has no VM for the instance, because openami
+	// restarted since it was started. The worker boots it again.
+	VMAbsent
+	// VMPoweredOff: the guest powered its VM off by itself. The worker
+	// moves the instance to stopping, or to shutting-down when its
+	// InstanceInitiatedShutdownBehavior is terminate.
+	VMPoweredOff
+)
+
+// Watcher is an optional capability of a Runtime whose VMs can end
+// without being asked (a guest's poweroff, an openami restart). The
+// worker asks it about every running instance on each pass.
+type Watcher interface {
+	VMState(inst openami.Instance) VMState
 }
 
 // NoneRuntime runs no guest: instances move through their states as EC2's

@@ -55,6 +55,7 @@ type Service struct {
 	completions *completer
 	runtime     Runtime
 	localDir    string
+	vmJobs      vmJobs
 
 	dataKeys dataKeys // unwrapped EBS data keys (ebs_encryption.go)
 

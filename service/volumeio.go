@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -44,6 +45,40 @@ type VolumeDevice struct {
 	// a volume that now belongs to something else.
 	revoked error
 	refs    int // guarded by s.devicesMu
+	// clean holds the stored blocks read most recently (at most
+	// maxCleanBlocks, the most recent last): a guest's reads smaller than
+	// a block, such as a boot loader's, would otherwise fetch and verify
+	// the same chunk again for every one. A write drops its block from
+	// it; writes counts them, so that a read that raced with a write does
+	// not keep what it read before. Guarded by mu.
+	clean  []cleanBlock
+	writes uint64
+}
+
+// cleanBlock is a stored block's bytes, as read.
+type cleanBlock struct {
+	index int64
+	data  []byte
+}
+
+// maxCleanBlocks bounds a device's cache of read blocks: 4 MiB.
+const maxCleanBlocks = 8
+
+// cachedLocked returns the cached bytes of a block, or nil, and makes it
+// the most recent.
+func (d *VolumeDevice) cachedLocked(index int64) []byte {
+	for k, c := range d.clean {
+		if c.index == index {
+			d.clean = append(append(d.clean[:k], d.clean[k+1:]...), c)
+			return c.data
+		}
+	}
+	return nil
+}
+
+// dropCachedLocked forgets a block's cached bytes.
+func (d *VolumeDevice) dropCachedLocked(index int64) {
+	d.clean = slices.DeleteFunc(d.clean, func(c cleanBlock) bool { return c.index == index })
 }
 
 // maxDirtyBlocks bounds a device's write-back buffer: 64 MiB.
@@ -146,10 +181,14 @@ func (d *VolumeDevice) ReadAt(ctx context.Context, p []byte, off int64) error {
 		dst := p[inReq : inReq+length]
 		d.mu.Lock()
 		buf, ok := d.dirty[index]
+		if !ok {
+			buf = d.cachedLocked(index)
+			ok = buf != nil
+		}
 		if ok {
 			copy(dst, buf[inBlock:])
 		}
-		revoked := d.revoked
+		revoked, writes := d.revoked, d.writes
 		d.mu.Unlock()
 		if revoked != nil {
 			return revoked
@@ -158,14 +197,22 @@ func (d *VolumeDevice) ReadAt(ctx context.Context, p []byte, off int64) error {
 			return nil
 		}
 		if length == openami.BlockSize {
+			// Whole blocks (a sequential reader's) are not cached.
 			return d.s.readStoredBlock(ctx, d.region, d.volumeID, d.key, index, dst)
 		}
-		tmp := blockBuffers.Get().([]byte)
-		defer blockBuffers.Put(tmp)
-		if err := d.s.readStoredBlock(ctx, d.region, d.volumeID, d.key, index, tmp); err != nil {
+		blk := make([]byte, openami.BlockSize)
+		if err := d.s.readStoredBlock(ctx, d.region, d.volumeID, d.key, index, blk); err != nil {
 			return err
 		}
-		copy(dst, tmp[inBlock:])
+		copy(dst, blk[inBlock:])
+		d.mu.Lock()
+		if d.writes == writes && d.revoked == nil && d.cachedLocked(index) == nil {
+			if len(d.clean) >= maxCleanBlocks {
+				d.clean = d.clean[1:]
+			}
+			d.clean = append(d.clean, cleanBlock{index: index, data: blk})
+		}
+		d.mu.Unlock()
 		return nil
 	})
 }
@@ -210,13 +257,17 @@ func (d *VolumeDevice) write(ctx context.Context, off, n int64, fill func(buf []
 			}
 			buf = blockBuffers.Get().([]byte)
 			if length < openami.BlockSize {
-				if err := d.s.readStoredBlock(ctx, d.region, d.volumeID, d.key, index, buf); err != nil {
+				if c := d.cachedLocked(index); c != nil {
+					copy(buf, c)
+				} else if err := d.s.readStoredBlock(ctx, d.region, d.volumeID, d.key, index, buf); err != nil {
 					blockBuffers.Put(buf)
 					return err
 				}
 			}
 			d.dirty[index] = buf
 		}
+		d.dropCachedLocked(index)
+		d.writes++
 		fill(buf[inBlock:inBlock+length], inReq)
 		return nil
 	})

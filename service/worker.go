@@ -106,7 +106,7 @@ func (s *Service) Start(ctx context.Context, log *slog.Logger) {
 		t := time.NewTicker(sweepInterval)
 		defer t.Stop()
 		for {
-			c.pass(c.ctx)
+			c.sweep(c.ctx)
 			select {
 			case <-c.ctx.Done():
 				return
@@ -120,18 +120,28 @@ func (s *Service) Start(ctx context.Context, log *slog.Logger) {
 	c.kick()
 }
 
-// Close stops the background work and waits for it.
+// Close stops the background work and waits for it, runtime jobs
+// included.
 func (s *Service) Close() {
 	c := s.completions
 	c.cancel()
 	c.wg.Wait()
+	s.vmJobs.wait()
 }
 
-// pass finishes every completing snapshot and expires overdue ones, then
-// settles pending images, moves instances in transition on, and removes
+// pass is one sweep that also waits for the runtime jobs it started
+// (tests use it to see a sweep's whole effect).
+func (c *completer) pass(ctx context.Context) {
+	c.sweep(ctx)
+	c.s.vmJobs.wait()
+}
+
+// sweep finishes every completing snapshot and expires overdue ones, then
+// settles pending images, moves instances in transition on (starting
+// runtime jobs, which it does not wait for), and removes
 // KMS keys whose deletion date has passed. A snapshot that fails is logged and left for the
 // next pass; it does not hold up the others.
-func (c *completer) pass(ctx context.Context) {
+func (c *completer) sweep(ctx context.Context) {
 	var pending []openami.Snapshot
 	err := c.s.store.View(ctx, func(tx metadata.Tx) error {
 		var err error

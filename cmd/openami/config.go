@@ -29,6 +29,8 @@ type config struct {
 	blobStore  string
 	s3Endpoint string
 	s3Region   string
+	// runtime runs instances (serve sets it; other commands run none).
+	runtime service.Runtime
 }
 
 func (c *config) addFlags(cmd *cobra.Command) {
@@ -104,7 +106,7 @@ func (c *config) openWithKey(ctx context.Context, key *seal.Key) (*env, error) {
 		store.Close()
 		return nil, err
 	}
-	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: c.dataDir})
+	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: c.dataDir, Runtime: c.runtime})
 	if err != nil {
 		store.Close()
 		return nil, err

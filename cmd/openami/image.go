@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/service"
 	"github.com/spf13/cobra"
 )
 
 // imageCommand holds the operator's image operations: publishing under an
 // owner alias and attaching product codes.
 func imageCommand(cfg *config) *cobra.Command {
-	cmd := &cobra.Command{Use: "image", Short: "Operator changes to images: owner aliases and product codes"}
+	cmd := &cobra.Command{Use: "image", Short: "Operator changes to images: owner aliases, product codes, kernel and ramdisk images"}
 	var region string
 	cmd.PersistentFlags().StringVar(&region, "region", "us-east-1", "the image's region")
 
@@ -36,7 +39,53 @@ func imageCommand(cfg *config) *cobra.Command {
 	}
 	code.Flags().StringVar(&kind, "type", "marketplace", "marketplace or devpay")
 	code.Flags().BoolVar(&remove, "remove", false, "detach the code instead")
-	cmd.AddCommand(alias, code)
+	cmd.AddCommand(alias, code, bootImageCommand(cfg, &region, "kernel"), bootImageCommand(cfg, &region, "ramdisk"))
+	return cmd
+}
+
+// bootImageCommand is `image register-kernel` or `image register-ramdisk`:
+// a kernel or ramdisk image from a file, for paravirtual images to name
+// (EC2 registers these from S3 bundles, which openami does not take).
+func bootImageCommand(cfg *config, region *string, kind string) *cobra.Command {
+	var account, name, description, arch string
+	cmd := &cobra.Command{
+		Use:   "register-" + kind + " FILE",
+		Short: "Register a " + kind + " image from a file, for paravirtual images (RegisterImage --" + map[string]string{"kernel": "kernel-id", "ramdisk": "ramdisk-id"}[kind] + ")",
+		Args:  cobra.ExactArgs(1),
+		RunE: cfg.withEnv(func(ctx context.Context, e *env, args []string) error {
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			st, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			var acct openami.Account
+			if account == "" {
+				acct, _, _, err = e.svc.EnsureAdmin(ctx)
+			} else {
+				acct, err = e.svc.ResolveAccount(ctx, account)
+			}
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				name = filepath.Base(args[0])
+			}
+			id, err := e.svc.RegisterBootImage(ctx, openami.Principal{AccountID: acct.ID, Region: *region}, service.RegisterBootImageInput{
+				ImageType: kind, Name: name, Description: description, Architecture: arch, Size: st.Size(), Data: f})
+			if err != nil {
+				return err
+			}
+			return printJSON(map[string]any{"ImageId": id, "OwnerId": acct.ID, "ImageType": kind})
+		}),
+	}
+	cmd.Flags().StringVar(&account, "account", "", "owner account, by id or name (default: the administrator)")
+	cmd.Flags().StringVar(&name, "name", "", "image name (default: the file's name)")
+	cmd.Flags().StringVar(&description, "description", "", "image description")
+	cmd.Flags().StringVar(&arch, "architecture", "x86_64", "x86_64 or i386")
 	return cmd
 }
 

@@ -7,6 +7,8 @@
 //	openami gc                     free unreferenced chunks and block-map nodes
 //	openami fsck                   check block maps against stored chunks
 //	openami image alias|product-code  operator changes to images
+//	openami imds-relay SOCKET      (run by QEMU, not by hand) relay a guest's
+//	                               metadata connection to its instance's socket
 //
 // This is the only package that wires concrete back ends together: it
 // picks the metadata store, loads the master key, builds the service and
@@ -20,10 +22,20 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/openami/openami/api/imds"
 	"github.com/spf13/cobra"
 )
 
 func main() {
+	// QEMU runs this for each guest connection to the metadata service,
+	// with the connection as stdin, stdout and stderr: it must never
+	// print, so it bypasses cobra (and its error messages) altogether.
+	if len(os.Args) == 3 && os.Args[1] == "imds-relay" {
+		if err := imds.Relay(os.Args[2], os.Stdin, os.Stdout); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := &cobra.Command{

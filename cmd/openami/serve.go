@@ -4,16 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
+	"github.com/openami/openami"
 	"github.com/openami/openami/api"
+	"github.com/openami/openami/api/imds"
 	"github.com/openami/openami/nbd"
+	"github.com/openami/openami/runtime/qemu"
 	"github.com/openami/openami/service"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -24,23 +29,42 @@ import (
 // OpenStack Nova's EC2 API used.
 const defaultListen = "127.0.0.1:8773"
 
+// runtimeFlags are serve's flags that choose and tune the runtime.
+type runtimeFlags struct {
+	kind        string
+	accel       string
+	stopTimeout time.Duration
+	restrictNet bool
+}
+
 func serveCommand(cfg *config) *cobra.Command {
 	var listen, logFormat, debugListen string
+	var rf runtimeFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the openami server",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return serve(cmd.Context(), cfg, listen, logFormat, debugListen)
+			return serve(cmd.Context(), cfg, listen, logFormat, debugListen, rf)
 		},
 	}
+	stopTimeout := 60 * time.Second
+	if v := os.Getenv("OPENAMI_QEMU_STOP_TIMEOUT"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			stopTimeout = d
+		}
+	}
+	cmd.Flags().StringVar(&rf.kind, "runtime", envOr("OPENAMI_RUNTIME", "none"), "what runs instances: none (no guest) or qemu (a QEMU VM each; docs/RUNTIME.md) (env OPENAMI_RUNTIME)")
+	cmd.Flags().StringVar(&rf.accel, "qemu-accel", envOr("OPENAMI_QEMU_ACCEL", "auto"), "qemu runtime accelerator: auto (probe KVM, else TCG), kvm or tcg (env OPENAMI_QEMU_ACCEL)")
+	cmd.Flags().DurationVar(&rf.stopTimeout, "qemu-stop-timeout", stopTimeout, "how long a stop waits for the guest to power off before killing its VM (env OPENAMI_QEMU_STOP_TIMEOUT)")
+	cmd.Flags().BoolVar(&rf.restrictNet, "qemu-restrict-network", os.Getenv("OPENAMI_QEMU_RESTRICT_NETWORK") == "true", "cut guests off from the host and the outside; only their metadata service answers (env OPENAMI_QEMU_RESTRICT_NETWORK=true)")
 	cmd.Flags().StringVar(&listen, "listen", envOr("OPENAMI_LISTEN", defaultListen), "address to listen on (env OPENAMI_LISTEN)")
 	cmd.Flags().StringVar(&logFormat, "log-format", envOr("OPENAMI_LOG_FORMAT", "text"), "request log format: text or json (env OPENAMI_LOG_FORMAT)")
 	cmd.Flags().StringVar(&debugListen, "debug-listen", os.Getenv("OPENAMI_DEBUG_LISTEN"), "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty (env OPENAMI_DEBUG_LISTEN)")
 	return cmd
 }
 
-func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen string) error {
+func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen string, rf runtimeFlags) error {
 	var handler slog.Handler
 	switch logFormat {
 	case "text":
@@ -51,6 +75,41 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		return fmt.Errorf("--log-format: want text or json")
 	}
 	log := slog.New(handler)
+
+	var e *env
+	var rt *qemu.Runtime
+	switch rf.kind {
+	case "none":
+	case "qemu":
+		if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("--runtime qemu: %w", err)
+		}
+		rt, err = qemu.New(ctx, qemu.Config{
+			Dir: filepath.Join(cfg.dataDir, "vms"), NBDSocket: filepath.Join(cfg.dataDir, "nbd.sock"),
+			Accel: rf.accel, RelayCommand: []string{exe, "imds-relay"}, StopTimeout: rf.stopTimeout,
+			RestrictNetwork: rf.restrictNet, Log: log,
+			// e is set below, before the worker starts any VM.
+			IMDS:   func(inst openami.Instance) http.Handler { return imds.New(e.svc, inst.Region, inst.ID) },
+			OnExit: func() { e.svc.Kick() },
+			BootFile: func(ctx context.Context, region, imageID string, w io.Writer) error {
+				return e.svc.BootFile(ctx, region, imageID, w)
+			},
+			InstanceType: func(name string) (qemu.Shape, bool) {
+				it, ok := service.LookupInstanceType(name)
+				return qemu.Shape{VCPUs: it.VCPUs, MemoryMiB: it.MemoryMiB, UEFI: slices.Contains(it.BootModes, "uefi")}, ok
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("--runtime qemu: %w", err)
+		}
+		cfg.runtime = rt
+	default:
+		return fmt.Errorf("--runtime: want none or qemu")
+	}
 
 	e, err := cfg.open(ctx)
 	if err != nil {
@@ -78,9 +137,6 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		return err
 	}
 
-	e.svc.Start(ctx, log)
-	defer e.svc.Close()
-
 	// Attached volumes of running instances, over NBD on a unix socket
 	// that only this user may open: it is not authenticated.
 	nbdPath := filepath.Join(cfg.dataDir, "nbd.sock")
@@ -99,6 +155,17 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		return e.svc.OpenDevice(ctx, name)
 	}, log)
 	defer nbdSrv.Close()
+	// The worker starts VMs: only once their disks can be reached.
+	e.svc.Start(ctx, log)
+	defer e.svc.Close()
+	if rt != nil {
+		// Before the NBD server closes: guests flush their disks as they
+		// power off. The worker stops first so that it starts no VM.
+		defer func() {
+			e.svc.Close()
+			rt.Close()
+		}()
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -107,12 +174,12 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		ReadHeaderTimeout: 30 * time.Second,
 	}
 	fmt.Fprintf(os.Stderr, `openami listening on %s (data: %s, regions: %s)
-volumes of running instances are served over NBD at %s
+volumes of running instances are served over NBD at %s; runtime: %s
 administrator account %s; its credentials are in %s
 point the aws CLI at it with:
   export AWS_CONFIG_FILE=%s AWS_SHARED_CREDENTIALS_FILE=%s AWS_PROFILE=openami
   aws ec2 describe-regions
-`, endpoint, cfg.dataDir, cfg.regions, nbdPath, admin.ID, credFile, confFile, credFile)
+`, endpoint, cfg.dataDir, cfg.regions, nbdPath, runtimeName(rt), admin.ID, credFile, confFile, credFile)
 
 	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ln) }()
@@ -145,6 +212,14 @@ point the aws CLI at it with:
 		return err
 	}
 	return nil
+}
+
+// runtimeName says what runs instances, for the start-up banner.
+func runtimeName(rt *qemu.Runtime) string {
+	if rt == nil {
+		return "none (instances run no guest)"
+	}
+	return "qemu (" + rt.Accel() + ")"
 }
 
 // writeCredentials writes the administrator's credentials in the aws CLI's

@@ -302,6 +302,10 @@ dd if="$WORK/table" of="$DISK" bs=1 seek=952 conv=notrunc status=none
 dd if="$BOOT" of="$DISK" bs=512 seek="$BOOT_START" conv=notrunc,sparse status=none
 dd if="$DATA" of="$DISK" bs=512 seek="$DATA_START" conv=notrunc,sparse status=none
 
+# The kernel and initramfs also go beside the image, for paravirtual
+# boots (qemu -kernel/-initrd): OUT without .raw, plus .vmlinuz and .initrd.gz.
+cp "$WORK/vmlinuz" "${OUT%.raw}.vmlinuz"
+cp "$WORK/initrd.gz" "${OUT%.raw}.initrd.gz"
 mv "$DISK" "$OUT"
 log "kernel $KVER, initramfs $(wc -c < "$WORK/initrd.gz") bytes, $BBVER"
 log "wrote $OUT ($((DISK_SECTORS / 2048)) MiB) sha256 $(sha256sum "$OUT" | cut -d ' ' -f 1)"

@@ -1,0 +1,141 @@
+package qemu
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/openami/openami"
+)
+
+// machine is everything the QEMU command line of one VM is made from.
+type machine struct {
+	Name      string // the instance id
+	Dir       string // the VM's directory: console, sockets, UEFI variables
+	Accel     string // kvm or tcg
+	VCPUs     int
+	MemoryMiB int64
+	// UEFI boots OVMF (CodePath read-only, VarsPath the VM's own copy of
+	// the variable store); otherwise SeaBIOS, QEMU's default firmware.
+	UEFI               bool
+	CodePath, VarsPath string
+	NBDSocket          string
+	// Exports are the NBD export names of the VM's disks, the root
+	// volume first (the guest's first virtio disk, /dev/vda).
+	Exports []string
+	MAC     string
+	// Hostname is what QEMU's DHCP server hands the guest.
+	Hostname string
+	// IMDSCommand is the shell command QEMU runs for each guest
+	// connection to 169.254.169.254:80, the connection on its stdin and
+	// stdout.
+	IMDSCommand string
+	// Restrict cuts the guest off from the host and the outside (the
+	// metadata service still answers).
+	Restrict bool
+	// Kernel, Initrd and Append boot a paravirtual guest's kernel
+	// directly (QEMU's -kernel, -initrd, -append); empty for HVM guests,
+	// which boot from their root volume.
+	Kernel, Initrd, Append string
+}
+
+// optValue escapes a value for QEMU's option syntax: a comma is doubled.
+func optValue(s string) string { return strings.ReplaceAll(s, ",", ",,") }
+
+// shellQuote quotes s for a POSIX shell (and for GLib's g_shell_parse_argv,
+// which libslirp uses on a guestfwd command).
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// args returns QEMU's arguments (without the program name) for m.
+//
+// Choices: no default devices (-nodefaults) and no display; the serial
+// console on QEMU's stdout (the runtime reads and bounds it); QMP on a
+// unix socket in the VM's directory; every disk an NBD export of
+// openami's, with a write-back cache (the guest's flushes are what make
+// writes durable, one metadata transaction each); virtio disks and NIC,
+// the drivers every cloud image has; user-mode networking on
+// 169.254.0.0/16 so that 169.254.169.254 is on the guest's own link.
+func args(m machine) []string {
+	a := []string{
+		"-name", "guest=" + optValue(m.Name) + ",debug-threads=off",
+		"-no-user-config", "-nodefaults", "-display", "none",
+		"-accel", m.Accel,
+		"-smp", strconv.Itoa(m.VCPUs),
+		"-m", strconv.FormatInt(m.MemoryMiB, 10),
+		"-rtc", "base=utc",
+		"-chardev", "stdio,id=console,signal=off",
+		"-serial", "chardev:console",
+		"-qmp", "unix:" + optValue(filepath.Join(m.Dir, "qmp.sock")) + ",server=on,wait=off",
+	}
+	if m.Accel == "kvm" {
+		a = append(a, "-cpu", "host")
+	}
+	if m.UEFI {
+		a = append(a, "-machine", "q35",
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+optValue(m.CodePath),
+			"-drive", "if=pflash,format=raw,unit=1,file="+optValue(m.VarsPath))
+	} else {
+		a = append(a, "-machine", "pc")
+	}
+	if m.Kernel != "" {
+		a = append(a, "-kernel", m.Kernel, "-append", m.Append)
+		if m.Initrd != "" {
+			a = append(a, "-initrd", m.Initrd)
+		}
+	}
+	for i, export := range m.Exports {
+		id := "disk" + strconv.Itoa(i)
+		a = append(a,
+			"-drive", "driver=nbd,server.type=unix,server.path="+optValue(m.NBDSocket)+",export="+optValue(export)+
+				",cache=writeback,if=none,id="+id,
+			"-device", "virtio-blk-pci,drive="+id+bootIndex(i, m.Kernel != ""))
+	}
+	netdev := "user,id=net0,net=169.254.0.0/16,hostname=" + optValue(m.Hostname) +
+		",guestfwd=tcp:169.254.169.254:80-cmd:" + optValue(m.IMDSCommand)
+	if m.Restrict {
+		netdev += ",restrict=on"
+	}
+	a = append(a, "-netdev", netdev,
+		"-device", "virtio-net-pci,netdev=net0,romfile=,mac="+m.MAC)
+	return a
+}
+
+// bootIndex makes the root disk the first to boot, unless QEMU boots a
+// kernel directly (its loader takes boot index 0).
+func bootIndex(i int, kernel bool) string {
+	if i == 0 && !kernel {
+		return ",bootindex=0"
+	}
+	return ""
+}
+
+// exports returns the NBD export names of an instance's disks in the
+// order the guest sees them: the root volume first, then the other EBS
+// volumes by device name, then the instance-store disks (INSTANCE/ephemeralN).
+func exports(inst openami.Instance) []string {
+	devs := slices.Clone(inst.BlockDevices)
+	slices.SortStableFunc(devs, func(a, b openami.InstanceBlockDevice) int {
+		ra, rb := a.DeviceName == inst.RootDeviceName, b.DeviceName == inst.RootDeviceName
+		switch {
+		case ra && !rb:
+			return -1
+		case rb && !ra:
+			return 1
+		}
+		return strings.Compare(a.DeviceName, b.DeviceName)
+	})
+	var out []string
+	for _, d := range devs {
+		out = append(out, d.VolumeID)
+	}
+	stores := slices.Clone(inst.InstanceStores)
+	slices.SortStableFunc(stores, func(a, b openami.InstanceStore) int { return strings.Compare(a.DeviceName, b.DeviceName) })
+	for _, st := range stores {
+		out = append(out, fmt.Sprintf("%s/%s", inst.ID, st.VirtualName))
+	}
+	return out
+}

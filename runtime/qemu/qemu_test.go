@@ -1,0 +1,383 @@
+package qemu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/nbd"
+	"github.com/openami/openami/service"
+)
+
+func TestArgs(t *testing.T) {
+	m := machine{Name: "i-1", Dir: "/data/vms/i-1", Accel: "tcg", VCPUs: 2, MemoryMiB: 512, NBDSocket: "/data/nbd,sock",
+		Exports: []string{"vol-root", "vol-b", "i-1/ephemeral0"}, MAC: "02:00:00:00:00:07", Hostname: "ip-172-31-0-5",
+		IMDSCommand: "'/bin/openami' 'imds-relay' '/data/vms/i-1/imds.sock'"}
+	a := strings.Join(args(m), " ")
+	for _, want := range []string{
+		"-accel tcg", "-smp 2", "-m 512", "-nodefaults", "-display none", "-machine pc",
+		"-serial chardev:console", "-qmp unix:/data/vms/i-1/qmp.sock,server=on,wait=off",
+		"-drive driver=nbd,server.type=unix,server.path=/data/nbd,,sock,export=vol-root,cache=writeback,if=none,id=disk0 -device virtio-blk-pci,drive=disk0,bootindex=0",
+		"export=vol-b,cache=writeback,if=none,id=disk1 -device virtio-blk-pci,drive=disk1 ",
+		"export=i-1/ephemeral0,",
+		"guestfwd=tcp:169.254.169.254:80-cmd:'/bin/openami' 'imds-relay' '/data/vms/i-1/imds.sock'",
+		"net=169.254.0.0/16", "hostname=ip-172-31-0-5", "mac=02:00:00:00:00:07", "romfile=",
+	} {
+		if !strings.Contains(a, want) {
+			t.Errorf("args lack %q:\n%s", want, a)
+		}
+	}
+	if strings.Contains(a, "-cpu host") || strings.Contains(a, "pflash") || strings.Contains(a, "restrict=on") {
+		t.Errorf("TCG BIOS args with KVM, UEFI or restriction options:\n%s", a)
+	}
+	m.Accel, m.UEFI, m.CodePath, m.VarsPath, m.Restrict = "kvm", true, "/ovmf/code.fd", "/data/vms/i-1/uefi-vars.fd", true
+	a = strings.Join(args(m), " ")
+	for _, want := range []string{"-accel kvm", "-cpu host", "-machine q35", "if=pflash,format=raw,unit=0,readonly=on,file=/ovmf/code.fd",
+		"if=pflash,format=raw,unit=1,file=/data/vms/i-1/uefi-vars.fd", "restrict=on"} {
+		if !strings.Contains(a, want) {
+			t.Errorf("KVM UEFI args lack %q:\n%s", want, a)
+		}
+	}
+}
+
+// TestArgsKernel: a paravirtual guest's kernel is booted directly, and
+// the root disk then gives up boot index 0 (QEMU's kernel loader takes it).
+func TestArgsKernel(t *testing.T) {
+	m := machine{Name: "i-1", Dir: "/d", Accel: "tcg", VCPUs: 1, MemoryMiB: 256, NBDSocket: "/n", Exports: []string{"vol-root"},
+		MAC: "02:00:00:00:00:01", Kernel: "/d/kernel", Initrd: "/d/ramdisk", Append: "root=/dev/vda1 console=ttyS0,115200"}
+	a := strings.Join(args(m), " ")
+	for _, want := range []string{"-kernel /d/kernel", "-initrd /d/ramdisk", "-append root=/dev/vda1 console=ttyS0,115200"} {
+		if !strings.Contains(a, want) {
+			t.Errorf("args lack %q:\n%s", want, a)
+		}
+	}
+	if strings.Contains(a, "bootindex") {
+		t.Errorf("a boot index with a kernel:\n%s", a)
+	}
+	for dev, want := range map[string]string{"/dev/sda1": "/dev/vda1", "/dev/xvda": "/dev/vda", "/dev/sda": "/dev/vda", "/dev/xvda12": "/dev/vda12"} {
+		if got := kernelRoot(dev); got != want {
+			t.Errorf("kernelRoot(%s) = %s, want %s", dev, got, want)
+		}
+	}
+}
+
+func TestExports(t *testing.T) {
+	inst := openami.Instance{ID: "i-1", RootDeviceName: "/dev/sda1",
+		BlockDevices:   []openami.InstanceBlockDevice{{DeviceName: "/dev/sdc", VolumeID: "vol-c"}, {DeviceName: "/dev/sda1", VolumeID: "vol-root"}, {DeviceName: "/dev/sdb", VolumeID: "vol-b"}},
+		InstanceStores: []openami.InstanceStore{{DeviceName: "/dev/sde", VirtualName: "ephemeral1"}, {DeviceName: "/dev/sdd", VirtualName: "ephemeral0"}}}
+	got := exports(inst)
+	want := []string{"vol-root", "vol-b", "vol-c", "i-1/ephemeral0", "i-1/ephemeral1"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("exports %v, want %v", got, want)
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	got, err := exec.Command("sh", "-c", "printf '%s|' "+shellQuote("a b")+" "+shellQuote("it's")+" "+shellQuote("$x")).Output()
+	if err != nil || string(got) != "a b|it's|$x|" {
+		t.Fatalf("%v %q", err, got)
+	}
+}
+
+// TestConsoleBounded writes far more than the limit and reads back the
+// most recent 64 KiB, from a line's start; the file stays bounded.
+func TestConsoleBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "console.log")
+	c, err := openConsole(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20000 {
+		fmt.Fprintf(c, "line %05d of the guest's console\r\n", i)
+		if st, err := os.Stat(path); err != nil || st.Size() > 2*ConsoleLimit+64 {
+			t.Fatalf("console file grew to %d bytes", st.Size())
+		}
+	}
+	got, err := readConsole(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) > ConsoleLimit || len(got) < ConsoleLimit-100 {
+		t.Fatalf("read %d bytes, want about %d", len(got), ConsoleLimit)
+	}
+	if !strings.HasPrefix(string(got), "line ") || !strings.HasSuffix(string(got), "line 19999 of the guest's console\r\n") {
+		t.Fatalf("console does not run from a line start to the last line: %.40q … %.40q", got, got[len(got)-40:])
+	}
+	c.Close()
+	// Reopened (a VM booted again): appends.
+	c, _ = openConsole(path)
+	c.Write([]byte("second boot\n"))
+	c.Close()
+	if got, _ := readConsole(path); !strings.HasSuffix(string(got), "line 19999 of the guest's console\r\nsecond boot\n") {
+		t.Fatalf("after reopening: %.60q", got[len(got)-60:])
+	}
+	if got, err := readConsole(filepath.Join(t.TempDir(), "none")); got != nil || err != nil {
+		t.Fatalf("no console: %q %v", got, err)
+	}
+}
+
+func needQEMU(t *testing.T) string {
+	p, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		t.Skip("qemu-system-x86_64 is not on the PATH (Debian: apt-get install qemu-system-x86)")
+	}
+	return p
+}
+
+// memDisk is an in-memory NBD export.
+type memDisk struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (d *memDisk) Size() int64    { return int64(len(d.b)) }
+func (d *memDisk) ReadOnly() bool { return false }
+func (d *memDisk) ReadAt(_ context.Context, p []byte, off int64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	copy(p, d.b[off:])
+	return nil
+}
+func (d *memDisk) WriteAt(_ context.Context, p []byte, off int64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	copy(d.b[off:], p)
+	return nil
+}
+func (d *memDisk) Flush(context.Context) error              { return nil }
+func (d *memDisk) Trim(context.Context, int64, int64) error { return nil }
+func (d *memDisk) WriteZeroes(_ context.Context, off, n int64) error {
+	return d.WriteAt(nil, make([]byte, n), off)
+}
+
+// TestRuntime runs real QEMU VMs that boot probeMBR from an NBD export:
+// start (twice: one VM), console, reboot, a stop that times out into a
+// kill (the guest has no ACPI), a VM that ends by itself, terminate; and
+// a start that fails because the export is missing.
+func TestRuntime(t *testing.T) {
+	needQEMU(t)
+	dir, err := os.MkdirTemp("", "oqt-") // short: unix socket paths
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "nbd.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk := &memDisk{b: make([]byte, 1<<20)}
+	copy(disk.b, probeMBR)
+	srv := nbd.New(func(ctx context.Context, name string) (nbd.Export, error) {
+		if name == "vol-boot" {
+			return disk, nil
+		}
+		return nil, errors.New("no such export")
+	}, nil)
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	var exits atomic.Int32
+	rt, err := New(context.Background(), Config{Dir: filepath.Join(dir, "vms"), NBDSocket: sock, Accel: "tcg",
+		RelayCommand: []string{"/bin/false"}, StopTimeout: time.Second,
+		IMDS:         func(openami.Instance) http.Handler { return http.NotFoundHandler() },
+		InstanceType: func(string) (Shape, bool) { return Shape{VCPUs: 64, MemoryMiB: 1 << 30}, true },
+		OnExit:       func() { exits.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	inst := openami.Instance{ID: "i-0123456789abcdef0", InstanceType: "x1.huge", Architecture: "x86_64", VirtualizationType: "hvm",
+		RootDeviceName: "/dev/xvda", BlockDevices: []openami.InstanceBlockDevice{{DeviceName: "/dev/xvda", VolumeID: "vol-boot"}},
+		MacAddress: "02:00:00:00:00:09", PrivateIP: "172.31.0.9"}
+	ctx := context.Background()
+	if rt.VMState(inst) != service.VMAbsent {
+		t.Fatal("a VM before Start")
+	}
+	if err := rt.Start(ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(vmProcesses(dir)); n != 1 {
+		t.Fatalf("%d QEMU processes after two Starts, want 1", n)
+	}
+	sh, _ := rt.shape(inst)
+	if sh.VCPUs > rt.hostCPUs || sh.MemoryMiB > max(rt.hostMemMB/2, 128) {
+		t.Fatalf("shape %+v not capped to the host (%d CPUs, %d MiB)", sh, rt.hostCPUs, rt.hostMemMB)
+	}
+	waitFor(t, func() bool { return strings.Count(consoleOf(t, rt, inst), probeMarker) == 1 }, "the guest's first console line")
+	if err := rt.Reboot(ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Count(consoleOf(t, rt, inst), probeMarker) == 2 }, "the console line after a reset")
+	if rt.VMState(inst) != service.VMRunning {
+		t.Fatal("not running")
+	}
+	// No ACPI in this guest: the power button does nothing, so the stop
+	// ends in a kill after StopTimeout.
+	if err := rt.Stop(ctx, inst, false); err != nil {
+		t.Fatal(err)
+	}
+	if rt.VMState(inst) != service.VMAbsent || len(vmProcesses(dir)) != 0 {
+		t.Fatal("a VM after Stop")
+	}
+	if strings.Count(consoleOf(t, rt, inst), probeMarker) != 2 {
+		t.Fatal("the console did not survive the stop")
+	}
+	if exits.Load() != 0 {
+		t.Fatal("a stop counted as the guest's own power-off")
+	}
+
+	// A VM that ends without being asked (here: QMP quit from outside).
+	if err := rt.Start(ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	rt.mu.Lock()
+	v := rt.vms[inst.ID]
+	rt.mu.Unlock()
+	v.qmp.execute("quit")
+	waitFor(t, func() bool { return rt.VMState(inst) == service.VMPoweredOff }, "the VM's own exit")
+	waitFor(t, func() bool { return exits.Load() == 1 }, "OnExit")
+
+	// Start after that boots a new VM; Terminate removes everything.
+	if err := rt.Start(ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	if rt.VMState(inst) != service.VMRunning {
+		t.Fatal("not running after a start")
+	}
+	if err := rt.Terminate(ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "vms", inst.ID)); !os.IsNotExist(err) || len(vmProcesses(dir)) != 0 {
+		t.Fatalf("VM directory or process left after Terminate: %v", err)
+	}
+	if err := rt.Terminate(ctx, inst); err != nil {
+		t.Fatalf("Terminate of an instance without a VM: %v", err)
+	}
+
+	// UEFI: OVMF, with the VM's own variable store, runs and looks at the
+	// disk (the probe sector is no UEFI loader, so it goes on to its shell).
+	if _, err := os.Stat(rt.cfg.OVMFCode); err == nil {
+		u := inst
+		u.ID, u.BootMode = "i-0aaaaaaaaaaaaaaa0", "uefi"
+		if err := rt.Start(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { return strings.Contains(consoleOf(t, rt, u), "BdsDxe") }, "OVMF's boot manager on the console")
+		if _, err := os.Stat(filepath.Join(dir, "vms", u.ID, "uefi-vars.fd")); err != nil {
+			t.Fatalf("no UEFI variable store: %v", err)
+		}
+		if err := rt.Terminate(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		t.Logf("no OVMF (%s): UEFI not checked; Debian: apt-get install ovmf", rt.cfg.OVMFCode)
+	}
+
+	// A missing export: QEMU gives up at start, and Start says why.
+	bad := inst
+	bad.ID, bad.BlockDevices = "i-0fffffffffffffff0", []openami.InstanceBlockDevice{{DeviceName: "/dev/xvda", VolumeID: "vol-missing"}}
+	err = rt.Start(ctx, bad)
+	if err == nil || !strings.Contains(err.Error(), "qemu exited at start") {
+		t.Fatalf("start with a missing export: %v", err)
+	}
+	if rt.VMState(bad) != service.VMAbsent || len(vmProcesses(dir)) != 0 {
+		t.Fatal("a failed start left a VM")
+	}
+	para := inst
+	para.VirtualizationType = "paravirtual"
+	if err := rt.Start(ctx, para); err == nil {
+		t.Fatal("a paravirtual instance started")
+	}
+}
+
+// TestKillLeftovers: a VM process an earlier runtime left in the
+// directory is killed by the next one.
+func TestKillLeftovers(t *testing.T) {
+	qemu := needQEMU(t)
+	dir := t.TempDir()
+	vmDir := filepath.Join(dir, "i-1")
+	os.MkdirAll(vmDir, 0o700)
+	cmd := exec.Command(qemu, "-accel", "tcg", "-nodefaults", "-display", "none", "-m", "16",
+		"-qmp", "unix:"+filepath.Join(vmDir, "qmp.sock")+",server=on,wait=off")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer cmd.Process.Kill()
+	os.WriteFile(filepath.Join(vmDir, "qemu.pid"), []byte(fmt.Sprint(cmd.Process.Pid)), 0o600)
+	waitFor(t, func() bool { _, err := os.Stat(filepath.Join(vmDir, "qmp.sock")); return err == nil }, "QEMU's QMP socket")
+	if _, err := New(context.Background(), Config{Dir: dir, NBDSocket: "x", Accel: "tcg", RelayCommand: []string{"x"},
+		IMDS: func(openami.Instance) http.Handler { return nil }, InstanceType: func(string) (Shape, bool) { return Shape{}, false }}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the leftover VM was not killed")
+	}
+	if _, err := os.Stat(filepath.Join(vmDir, "qemu.pid")); !os.IsNotExist(err) {
+		t.Fatal("stale pid file left")
+	}
+}
+
+// TestProbeKVM: the probe decides, with a reason, and never takes long
+// to fall back (here KVM may or may not work; both answers are fine).
+func TestProbeKVM(t *testing.T) {
+	qemu := needQEMU(t)
+	ok, why := probeKVM(context.Background(), qemu)
+	if why == "" {
+		t.Fatal("no reason given")
+	}
+	t.Logf("KVM usable: %v (%s)", ok, why)
+}
+
+func consoleOf(t *testing.T, rt *Runtime, inst openami.Instance) string {
+	b, err := rt.ConsoleOutput(context.Background(), inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// vmProcesses returns the QEMU processes whose command line mentions dir.
+func vmProcesses(dir string) []string {
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(b), "qemu-system") && strings.Contains(string(b), dir) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// waitFor polls cond: guests run under TCG on a loaded machine, so the
+// bound is generous and never a measurement.
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,213 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/metadata"
+)
+
+// vmJobs runs the worker's runtime calls (a VM's start, stop, termination,
+// and the shutdown around a CreateImage) off the worker's pass, at most
+// one at a time per instance, so that a VM that is slow to stop holds up
+// neither the other instances nor snapshot completion.
+type vmJobs struct {
+	mu   sync.Mutex
+	busy map[string]bool // instance ids with a job running
+	wg   sync.WaitGroup
+}
+
+// run starts fn for the instance unless a job for it is already running,
+// and reports whether it did.
+func (j *vmJobs) run(instanceID string, fn func()) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.busy[instanceID] {
+		return false
+	}
+	if j.busy == nil {
+		j.busy = map[string]bool{}
+	}
+	j.busy[instanceID] = true
+	j.wg.Add(1)
+	go func() {
+		defer func() {
+			j.mu.Lock()
+			delete(j.busy, instanceID)
+			j.mu.Unlock()
+			j.wg.Done()
+		}()
+		fn()
+	}()
+	return true
+}
+
+// isBusy reports whether a job for the instance is running.
+func (j *vmJobs) isBusy(instanceID string) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.busy[instanceID]
+}
+
+// wait waits for every job running.
+func (j *vmJobs) wait() { j.wg.Wait() }
+
+// dispatchAdvance carries out a pending, stopping or shutting-down
+// instance's transition in a job; when it has moved the instance on, the
+// worker is kicked to look at the new state. A failure is logged and left
+// for a later pass.
+func (s *Service) dispatchAdvance(ctx context.Context, i openami.Instance) {
+	s.vmJobs.run(i.ID, func() {
+		if err := s.advance(ctx, i); err != nil {
+			if ctx.Err() == nil {
+				s.completions.log.Error("instance transition", "instance", i.ID, "state", i.State, "error", err)
+			}
+			return
+		}
+		s.completions.kick()
+	})
+}
+
+// watch checks a running instance's VM with a Watcher runtime: one the
+// runtime has no VM for (openami restarted, and its VMs with it) is booted
+// again, in a job; one whose guest powered itself off goes stopping or
+// shutting-down by its InstanceInitiatedShutdownBehavior, as on EC2.
+func (s *Service) watch(ctx context.Context, w Watcher, i openami.Instance) error {
+	if s.vmJobs.isBusy(i.ID) {
+		return nil
+	}
+	switch w.VMState(i) {
+	case VMAbsent:
+		s.vmJobs.run(i.ID, func() {
+			// Read again: the instance may have changed since the pass listed it.
+			cur, err := s.instanceNow(ctx, i.Region, i.ID)
+			if err != nil || cur.State != openami.InstanceRunning || w.VMState(cur) != VMAbsent {
+				return
+			}
+			s.completions.log.Info("booting a running instance that has no VM (openami restarted)", "instance", i.ID)
+			if err := s.runtime.Start(ctx, cur); err != nil && ctx.Err() == nil {
+				s.completions.log.Error("boot instance again", "instance", i.ID, "error", err)
+			}
+		})
+		return nil
+	case VMPoweredOff:
+		err := s.store.Update(ctx, func(tx metadata.Tx) error {
+			cur, err := tx.Instances().Get(i.Region, i.ID)
+			if errors.Is(err, openami.ErrNotFound) || err == nil && cur.State != openami.InstanceRunning {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			cur.State = openami.InstanceStopping
+			if cur.InstanceInitiatedShutdownBehavior == "terminate" {
+				cur.State = openami.InstanceShuttingDown
+			}
+			cur.StateTransitionReason = "Client.InstanceInitiatedShutdown: Instance initiated shutdown"
+			cur.StateReason = openami.StateReason{Code: "Client.InstanceInitiatedShutdown", Message: "Client.InstanceInitiatedShutdown: Instance initiated shutdown"}
+			return tx.Instances().Update(cur)
+		})
+		if err == nil {
+			s.completions.kick()
+		}
+		return err
+	}
+	return nil
+}
+
+// instanceNow reads an instance.
+func (s *Service) instanceNow(ctx context.Context, region, id string) (openami.Instance, error) {
+	var i openami.Instance
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		var err error
+		i, err = tx.Instances().Get(region, id)
+		return err
+	})
+	return i, err
+}
+
+// Kick asks the background worker to look for work now, e.g. because a
+// VM ended on its own. It never blocks.
+func (s *Service) Kick() { s.completions.kick() }
+
+// InstanceMetadata is what an instance's metadata service tells its guest.
+type InstanceMetadata struct {
+	Instance openami.Instance
+	// PublicKey is the key pair's public key in OpenSSH form; "" when the
+	// instance has none (or its key pair was deleted since).
+	PublicKey string
+	// SecurityGroups are the names of the instance's security groups.
+	SecurityGroups []string
+	// AvailabilityZoneID is the instance's zone's id (use1-az1).
+	AvailabilityZoneID string
+	// Tags are the instance's tags, when its MetadataOptions allow them
+	// in the metadata (InstanceMetadataTags enabled); nil otherwise.
+	Tags []openami.Tag
+	// ImageProductCodes are the product codes of the image it was
+	// launched from.
+	ImageProductCodes []openami.ProductCode
+}
+
+// InstanceMetadata returns what the metadata service of one instance
+// serves, read fresh from the store: the metadata service is the
+// instance's own channel, so there is no principal. NotFound if the
+// instance does not exist.
+func (s *Service) InstanceMetadata(ctx context.Context, region, id string) (InstanceMetadata, error) {
+	var out InstanceMetadata
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		i, err := tx.Instances().Get(region, id)
+		if errors.Is(err, openami.ErrNotFound) {
+			return instanceNotFound(id)
+		}
+		if err != nil {
+			return err
+		}
+		out = InstanceMetadata{Instance: i}
+		if i.KeyName != "" {
+			keys, err := tx.KeyPairs().List(region, i.AccountID)
+			if err != nil {
+				return err
+			}
+			if k := slices.IndexFunc(keys, func(k openami.KeyPair) bool { return k.Name == i.KeyName }); k >= 0 {
+				out.PublicKey = keys[k].PublicKey
+			}
+		}
+		sg := defaultSecurityGroup(openami.Principal{AccountID: i.AccountID, Region: region})
+		for _, g := range i.SecurityGroupIDs {
+			if g == sg.ID {
+				out.SecurityGroups = append(out.SecurityGroups, sg.Name)
+			}
+		}
+		if r, ok := s.Region(region); ok {
+			for _, z := range r.Zones {
+				if z.Name == i.AvailabilityZone {
+					out.AvailabilityZoneID = z.ID
+				}
+			}
+		}
+		if i.MetadataOptions.InstanceMetadataTags == "enabled" {
+			tags, err := tx.Tags().Of(region, i.AccountID, []string{i.ID})
+			if err != nil {
+				return err
+			}
+			out.Tags = sortedTags(tags[i.ID])
+		}
+		if img, err := tx.Images().Get(region, i.ImageID); err == nil {
+			out.ImageProductCodes = img.ProductCodes
+		} else if !errors.Is(err, openami.ErrNotFound) {
+			return err
+		}
+		return nil
+	})
+	return out, err
+}
+
+// createImageDeadline is how long the snapshots of a CreateImage that
+// shuts its instance down may stay pending (the job retried meanwhile,
+// and resumed after a restart) before they turn to error and the image
+// fails.
+const createImageDeadline = 24 * time.Hour
