@@ -317,7 +317,10 @@ func (c *Chunks) PutVerified(ctx context.Context, k *DataKey, d openami.Digest, 
 		}
 		return 0, false, nil
 	}
-	if zeroName {
+	if zeroName || k != nil && k.Name(data) != d {
+		// Under a key, reads trust GCM's tag over the name, so a wrong
+		// name would poison it for good: it is checked here, at the
+		// cost of one HMAC.
 		return 0, false, openami.Errorf(openami.InvalidParameter, "", "blockstore: digest %s does not name the block given", d)
 	}
 	return c.put(ctx, k, d, data)

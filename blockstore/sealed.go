@@ -125,9 +125,6 @@ func (k *DataKey) openFrame(d openami.Digest, frame, scratch, dst []byte) error 
 	if err != nil {
 		return corruptf("sealed chunk does not authenticate under its data key")
 	}
-	if len(inner) > 0 && inner[5] == kindSealed {
-		return corruptf("sealed chunk holds another sealed frame")
-	}
 	// GCM's tag, over the header and the name, has authenticated the
 	// chunk: only this key could have sealed these bytes for this name,
 	// and Put checked before writing that they decode to the block so

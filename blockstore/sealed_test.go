@@ -87,6 +87,10 @@ func TestSealedRoundTrip(t *testing.T) {
 			if err := c2.Get(ctx, k1, d1, dst); err != nil || !bytes.Equal(dst, tc.data) {
 				t.Fatalf("Get after PutVerified = %v", err)
 			}
+			// A wrong name under a key is refused, never stored.
+			if _, _, err := c2.PutVerified(ctx, k1, d2, tc.data); !errors.Is(err, openami.ErrInvalidParameter) {
+				t.Fatalf("PutVerified under a wrong name = %v", err)
+			}
 		})
 	}
 }

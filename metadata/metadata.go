@@ -491,6 +491,9 @@ type Keys interface {
 	// List returns up to limit (0: all) of the account's keys in the
 	// region with ids greater than after, in id order.
 	List(region, accountID, after string, limit int) ([]openami.Key, error)
+	// Regions returns the regions that hold at least one key, sorted:
+	// whatever regions a server serves today, every key is in one of them.
+	Regions() ([]string, error)
 	// DueForDeletion returns up to limit (0: all) keys of the region
 	// pending deletion with a deletion date at or before t, in id order.
 	DueForDeletion(region string, t time.Time, limit int) ([]openami.Key, error)

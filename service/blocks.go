@@ -101,11 +101,12 @@ func (s *Service) storeVerifiedChunk(ctx context.Context, rb *regionBlocks, k *b
 	if sum == zeroBlockSum {
 		return openami.ZeroDigest, nil, nil
 	}
-	d := openami.Digest(sum)
 	if k != nil {
-		d = k.Name(data)
+		// An encrypted block is named under its key, by Put itself.
+		return s.storeChunk(ctx, rb, k, data)
 	}
-	stored, wrote, err := rb.chunks.PutVerified(ctx, k, d, data)
+	d := openami.Digest(sum)
+	stored, wrote, err := rb.chunks.PutVerified(ctx, nil, d, data)
 	if err != nil {
 		return d, nil, err
 	}

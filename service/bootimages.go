@@ -53,7 +53,7 @@ func (s *Service) RegisterBootImage(ctx context.Context, p openami.Principal, in
 		in.Architecture = "x86_64"
 	}
 	snap, err := s.StartSnapshot(ctx, p, StartSnapshotInput{VolumeSize: (in.Size + (1 << 30) - 1) >> 30,
-		Description: fmt.Sprintf("%s file of %s (%d bytes)", in.ImageType, in.Name, in.Size)})
+		Description: fmt.Sprintf("%s file of %s (%d bytes)", in.ImageType, in.Name, in.Size), plain: true})
 	if err != nil {
 		return "", err
 	}
@@ -159,9 +159,9 @@ func (s *Service) BootFile(ctx context.Context, region, imageID string, w io.Wri
 	if err != nil {
 		return err
 	}
-	dk, err := s.dataKey(ctx, keyARN)
-	if err != nil {
-		return err
+	if keyARN != "" {
+		// The runtime hands QEMU the file: it would be plaintext at rest.
+		return openami.Errorf(openami.Unsupported, "", "The %s image '%s' is encrypted; kernel and ramdisk images must not be.", "boot", imageID)
 	}
 	buf := make([]byte, openami.BlockSize)
 	next := int64(0)
@@ -174,7 +174,7 @@ func (s *Service) BootFile(ctx context.Context, region, imageID string, w io.Wri
 		}
 		if b.d.IsZero() {
 			clear(buf)
-		} else if err := readChunk(ctx, rb, dk, b.d, buf); err != nil {
+		} else if err := readChunk(ctx, rb, nil, b.d, buf); err != nil {
 			return err
 		}
 		if _, err := w.Write(buf); err != nil {

@@ -264,7 +264,7 @@ func (s *Service) copyInBackground(src, dst openami.Snapshot) {
 		defer c.release(dst.ID)
 		ctx := s.completions.context()
 		_, copyErr := s.copyInto(ctx, src, dst)
-		if ctx.Err() != nil {
+		if copyErr != nil && ctx.Err() != nil {
 			return // shutting down: the task stays, to be resumed
 		}
 		if copyErr != nil {
@@ -289,6 +289,23 @@ func (s *Service) copyInBackground(src, dst openami.Snapshot) {
 	}()
 }
 
+// copySource returns the source of the copy that fills the pending
+// snapshot dst, if it is a copy under way.
+func copySource(tx metadata.Tx, dst openami.Snapshot) (openami.Snapshot, bool, error) {
+	b, err := tx.Settings().Get(copyTaskSetting(dst))
+	if errors.Is(err, openami.ErrNotFound) {
+		return openami.Snapshot{}, false, nil
+	}
+	if err != nil {
+		return openami.Snapshot{}, false, err
+	}
+	var src openami.Snapshot
+	if err := json.Unmarshal(b, &src); err != nil {
+		return openami.Snapshot{}, false, fmt.Errorf("service: copy task of %s: %w", dst.ID, err)
+	}
+	return src, true, nil
+}
+
 // resumeCopies restarts every copy a restart interrupted: each pending,
 // not yet completing snapshot with a copy task.
 func (s *Service) resumeCopies(ctx context.Context) error {
@@ -304,16 +321,12 @@ func (s *Service) resumeCopies(ctx context.Context) error {
 			if dst.Completing {
 				continue
 			}
-			b, err := tx.Settings().Get(copyTaskSetting(dst))
-			if errors.Is(err, openami.ErrNotFound) {
-				continue
-			}
+			src, ok, err := copySource(tx, dst)
 			if err != nil {
 				return err
 			}
-			var src openami.Snapshot
-			if err := json.Unmarshal(b, &src); err != nil {
-				return fmt.Errorf("service: copy task of %s: %w", dst.ID, err)
+			if !ok {
+				continue
 			}
 			jobs = append(jobs, job{src, dst})
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -45,25 +46,39 @@ func ebsDataKeySetting(keyARN string) string { return "ebs-data-key/" + keyARN }
 // ebsDataKeyContext is the encryption context a data key is wrapped with.
 var ebsDataKeyContext = map[string]string{"aws:ebs:data-key": "v1"}
 
-// dataKeys caches unwrapped data keys by KMS key ARN.
+// dataKeys caches unwrapped data keys by KMS key ARN. An entry is
+// trusted for dataKeyRecheck after its KMS key was last seen alive; then
+// the key's row is read again, so that a key deleted by another server on
+// the same database stops decrypting here too within that time.
 type dataKeys struct {
 	mu   sync.Mutex
-	keys map[string]*blockstore.DataKey
+	keys map[string]cachedDataKey
 }
 
-func (c *dataKeys) get(arn string) *blockstore.DataKey {
+type cachedDataKey struct {
+	key     *blockstore.DataKey
+	checked time.Time
+}
+
+// dataKeyRecheck is how long a cached data key is used without reading
+// its KMS key's row again.
+// (A variable for tests.)
+var dataKeyRecheck = 10 * time.Second
+
+func (c *dataKeys) get(arn string) (*blockstore.DataKey, time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.keys[arn]
+	e := c.keys[arn]
+	return e.key, e.checked
 }
 
-func (c *dataKeys) put(arn string, k *blockstore.DataKey) {
+func (c *dataKeys) put(arn string, k *blockstore.DataKey, checked time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.keys == nil {
-		c.keys = map[string]*blockstore.DataKey{}
+		c.keys = map[string]cachedDataKey{}
 	}
-	c.keys[arn] = k
+	c.keys[arn] = cachedDataKey{k, checked}
 }
 
 func (c *dataKeys) forget(arn string) {
@@ -90,19 +105,39 @@ func (s *Service) dataKey(ctx context.Context, keyARN string) (*blockstore.DataK
 	if keyARN == "" {
 		return nil, nil
 	}
-	if k := s.dataKeys.get(keyARN); k != nil {
-		return k, nil
-	}
 	region, _, id, ok := keyOfARN(keyARN)
 	if !ok {
 		return nil, fmt.Errorf("service: %q is not a KMS key ARN", keyARN)
+	}
+	deleted := func() error {
+		return openami.Errorf(openami.IncorrectState, openami.ResourceEBSKMSKey,
+			"The KMS key %s that encrypts this data has been deleted: the data cannot be decrypted.", keyARN)
+	}
+	if k, checked := s.dataKeys.get(keyARN); k != nil {
+		if time.Since(checked) < dataKeyRecheck {
+			return k, nil
+		}
+		err := s.store.View(ctx, func(tx metadata.Tx) error {
+			kk, err := tx.Keys().Get(region, id)
+			if errors.Is(err, openami.ErrNotFound) || err == nil && s.keyGone(kk) {
+				return deleted()
+			}
+			return err
+		})
+		if err != nil {
+			if openami.ClassOf(err) == openami.IncorrectState {
+				s.dataKeys.forget(keyARN)
+			}
+			return nil, err
+		}
+		s.dataKeys.put(keyARN, k, time.Now())
+		return k, nil
 	}
 	var secret []byte
 	load := func(tx metadata.Tx, create bool) error {
 		k, err := tx.Keys().Get(region, id)
 		if errors.Is(err, openami.ErrNotFound) || err == nil && s.keyGone(k) {
-			return openami.Errorf(openami.IncorrectState, openami.ResourceEBSKMSKey,
-				"The KMS key %s that encrypts this data has been deleted: the data cannot be decrypted.", keyARN)
+			return deleted()
 		}
 		if err != nil {
 			return err
@@ -152,7 +187,7 @@ func (s *Service) dataKey(ctx context.Context, keyARN string) (*blockstore.DataK
 	if err != nil {
 		return nil, err
 	}
-	s.dataKeys.put(keyARN, dk)
+	s.dataKeys.put(keyARN, dk, time.Now())
 	return dk, nil
 }
 

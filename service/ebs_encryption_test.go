@@ -377,12 +377,15 @@ func TestBackgroundWorkResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vol.Encrypted, vol.KmsKeyID = true, key.ARN()
+	vol.Encrypted, vol.KmsKeyID, vol.Base = true, key.ARN(), src.Root
 	err = f.store.Update(ctx, func(tx metadata.Tx) error {
 		if err := tx.Snapshots().Create(dst); err != nil {
 			return err
 		}
 		if err := recordCopy(tx, src, dst); err != nil {
+			return err
+		}
+		if err := recordFill(tx, vol, src.KmsKeyID); err != nil {
 			return err
 		}
 		return tx.Volumes().Create(vol)
@@ -522,6 +525,12 @@ func TestDeletedKeyShredsData(t *testing.T) {
 	if !bytes.Equal(f.readVolume(t, vol.ID, 0), data) {
 		t.Fatal("volume reads back wrong")
 	}
+	// A second server on the same store has the data key cached.
+	other := newFixture(t, f.dir, f.clock)
+	buf := make([]byte, openami.BlockSize)
+	if err := other.svc.ReadVolumeBlock(ctx, f.p, vol.ID, 0, buf); err != nil || !bytes.Equal(buf, data) {
+		t.Fatalf("the second server reads: %v", err)
+	}
 	days := 7
 	if _, err := f.svc.ScheduleKeyDeletion(ctx, f.p, key.ID, &days); err != nil {
 		t.Fatal(err)
@@ -530,13 +539,69 @@ func TestDeletedKeyShredsData(t *testing.T) {
 	if n, err := f.svc.PurgeDeletedKeys(ctx); err != nil || n != 1 {
 		t.Fatalf("PurgeDeletedKeys = %d, %v", n, err)
 	}
-	buf := make([]byte, openami.BlockSize)
+	clear(buf)
 	if err := f.svc.ReadVolumeBlock(ctx, f.p, vol.ID, 0, buf); err == nil || bytes.Equal(buf, data) {
 		t.Fatalf("a volume under a deleted key still reads: %v", err)
+	}
+	// The other server stops once it looks at the key again.
+	defer func(d time.Duration) { dataKeyRecheck = d }(dataKeyRecheck)
+	dataKeyRecheck = 0
+	clear(buf)
+	if err := other.svc.ReadVolumeBlock(ctx, f.p, vol.ID, 0, buf); err == nil || bytes.Equal(buf, data) {
+		t.Fatalf("another server still reads a volume under a deleted key: %v", err)
 	}
 	f.svc.Close()
 	g := newFixture(t, f.dir, f.clock)
 	if err := g.svc.ReadVolumeBlock(ctx, g.p, vol.ID, 0, buf); err == nil || bytes.Equal(buf, data) {
 		t.Fatalf("after a restart, a volume under a deleted key still reads: %v", err)
+	}
+}
+
+// TestCreatingVolumesStayPut checks that a volume still being filled
+// cannot be read, detached or deleted from under its instance, and that
+// terminating the instance never makes a half-filled volume available.
+func TestCreatingVolumesStayPut(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "", nil)
+	snap := f.snapshot(t, map[int64][]byte{0: block(0)}, true)
+	inst := f.launch(t, "base", snap)
+	root := inst.BlockDevices[0].VolumeID
+	// Make the root look as a re-keyed launch volume does mid-fill.
+	err := f.store.Update(ctx, func(tx metadata.Tx) error {
+		v, err := tx.Volumes().Get("us-east-1", root)
+		if err != nil {
+			return err
+		}
+		v.State = openami.VolumeCreating
+		return tx.Volumes().Update(v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, openami.BlockSize)
+	if err := f.svc.ReadVolumeBlock(ctx, f.p, root, 0, buf); !errors.Is(err, openami.ErrIncorrectState) {
+		t.Fatalf("reading a creating volume: %v", err)
+	}
+	if _, err := f.svc.OpenVolumeDevice(ctx, root); !errors.Is(err, openami.ErrNotFound) {
+		t.Fatalf("opening a creating volume's device: %v", err)
+	}
+	if _, err := f.svc.DetachVolume(ctx, f.p, root, "", ""); err == nil {
+		t.Fatal("a creating volume was detached")
+	}
+	if err := f.svc.DeleteVolume(ctx, f.p, root); err == nil {
+		t.Fatal("a creating volume attached to an instance was deleted")
+	}
+	var v openami.Volume
+	f.store.Update(ctx, func(tx metadata.Tx) error {
+		cur, _ := tx.Instances().Get("us-east-1", inst.ID)
+		cur.BlockDevices[0].DeleteOnTermination = false
+		if err := f.svc.terminated(tx, &cur, f.clock.now()); err != nil {
+			return err
+		}
+		v, err = tx.Volumes().Get("us-east-1", root)
+		return err
+	})
+	if v.State != openami.VolumeCreating || v.InstanceID != "" {
+		t.Fatalf("a creating volume after its instance terminated: %s, attached to %q", v.State, v.InstanceID)
 	}
 }

@@ -301,6 +301,23 @@ func (s *Service) mark(ctx context.Context, region string, maps *blockstore.Maps
 			}
 			after = vols[len(vols)-1].ID
 		}
+		// The sources of copies under way, which may be deleted
+		// meanwhile (service/copy.go's copy tasks).
+		pending, err := tx.Snapshots().Pending()
+		if err != nil {
+			return err
+		}
+		for _, dst := range pending {
+			src, ok, err := copySource(tx, dst)
+			if err != nil {
+				return err
+			}
+			if ok && src.Region == region {
+				if err := maps.Mark(ns, src.Root, seen, node, chunk); err != nil {
+					return fmt.Errorf("service: mark the source of copy %s: %w", dst.ID, err)
+				}
+			}
+		}
 		return nil
 	})
 	return m, err

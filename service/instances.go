@@ -689,7 +689,10 @@ func (s *Service) launchOne(tx metadata.Tx, p openami.Principal, in RunInstances
 		if plan.refill[m.DeviceName] {
 			// Under another key than its snapshot: filled in the
 			// background; the instance starts once it is.
-			v.State, v.Base = openami.VolumeCreating, openami.ZeroDigest
+			v.State = openami.VolumeCreating
+			if err := recordFill(tx, v, plan.snapshots[e.SnapshotID].KmsKeyID); err != nil {
+				return inst, err
+			}
 			plan.fills = append(plan.fills, v.ID)
 		}
 		if err := tx.Volumes().Create(v); err != nil {

@@ -492,6 +492,9 @@ func (s *Service) terminated(tx metadata.Tx, i *openami.Instance, now time.Time)
 			if err := tx.Tags().DeleteAll(v.Region, v.AccountID, v.ID); err != nil {
 				return err
 			}
+			if err := tx.Settings().Delete(fillTaskSetting(v.Region, v.ID)); err != nil {
+				return err
+			}
 			if err := tx.Volumes().Delete(v.Region, v.ID); err != nil {
 				return err
 			}
@@ -511,7 +514,9 @@ func (s *Service) terminated(tx metadata.Tx, i *openami.Instance, now time.Time)
 // detach clears a volume's attachment.
 func detach(v *openami.Volume) {
 	v.InstanceID, v.Device, v.AttachTime, v.DeleteOnTermination = "", "", time.Time{}, false
-	v.State = openami.VolumeAvailable
+	if v.State == openami.VolumeInUse {
+		v.State = openami.VolumeAvailable // a creating or failed volume stays so
+	}
 }
 
 // volumesReady reports whether every EBS volume of a pending instance is
@@ -523,6 +528,7 @@ func (s *Service) volumesReady(ctx context.Context, i openami.Instance) (ready, 
 		for _, bd := range i.BlockDevices {
 			v, err := tx.Volumes().Get(i.Region, bd.VolumeID)
 			if errors.Is(err, openami.ErrNotFound) {
+				failed = true // deleted under it: it must not boot without it
 				continue
 			}
 			if err != nil {

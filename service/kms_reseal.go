@@ -13,20 +13,26 @@ import (
 const resealBatch = 100
 
 // ResealKeyMaterial re-seals the material of every KMS key, in every
-// account and region, from the master key old to the service's own master
-// key: the step of a master-key rotation that keeps KMS keys, and so the
-// data encrypted under them, usable (docs/KMS.md). Keys already sealed
-// under the service's key are left alone, so an interrupted run can simply
-// be repeated. It returns how many keys it re-sealed, and fails on the
-// first key that neither master key opens, leaving the keys before it
-// re-sealed.
+// account and every region that holds keys (served or not), from the
+// master key old to the service's own master key: the step of a
+// master-key rotation that keeps KMS keys, and so the data encrypted under
+// them, usable (docs/KMS.md). Keys already sealed under the service's key
+// are left alone, so an interrupted run can simply be repeated. It returns
+// how many keys it re-sealed, and fails on the first key that neither
+// master key opens. Each batch is one transaction, which the store may
+// run again: the cursor moves only once a batch has committed.
 func (s *Service) ResealKeyMaterial(ctx context.Context, old *seal.Key) (int, error) {
-	var accounts []string
+	var accounts, regions []string
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		accounts = accounts[:0]
 		list, err := tx.Accounts().List()
 		for _, a := range list {
 			accounts = append(accounts, a.ID)
 		}
+		if err != nil {
+			return err
+		}
+		regions, err = tx.Keys().Regions()
 		return err
 	})
 	if err != nil {
@@ -34,19 +40,20 @@ func (s *Service) ResealKeyMaterial(ctx context.Context, old *seal.Key) (int, er
 	}
 	total := 0
 	for _, acct := range accounts {
-		for _, r := range s.regions {
+		for _, region := range regions {
 			after := ""
 			for {
 				var n, seen int
+				var last string
 				err := s.store.Update(ctx, func(tx metadata.Tx) error {
-					n, seen = 0, 0
-					keys, err := tx.Keys().List(r.Name, acct, after, resealBatch)
+					n, seen, last = 0, 0, after
+					keys, err := tx.Keys().List(region, acct, after, resealBatch)
 					if err != nil {
 						return err
 					}
 					for _, k := range keys {
 						seen++
-						after = k.ID
+						last = k.ID
 						if _, err := openKeyMaterial(s.seal, k); err == nil {
 							continue
 						}
@@ -67,13 +74,42 @@ func (s *Service) ResealKeyMaterial(ctx context.Context, old *seal.Key) (int, er
 					return total, err
 				}
 				total += n
+				after = last
 				if seen < resealBatch {
 					break
 				}
 			}
 		}
 	}
-	return total, nil
+	return total, s.checkSealed(ctx, accounts, regions)
+}
+
+// checkSealed reads every KMS key back and fails unless each opens under
+// the service's master key: the last step before a rotation throws the
+// old key away.
+func (s *Service) checkSealed(ctx context.Context, accounts, regions []string) error {
+	for _, acct := range accounts {
+		for _, region := range regions {
+			err := s.store.View(ctx, func(tx metadata.Tx) error {
+				keys, err := tx.Keys().List(region, acct, "", 0)
+				if err != nil {
+					return err
+				}
+				for _, k := range keys {
+					m, err := openKeyMaterial(s.seal, k)
+					if err != nil {
+						return fmt.Errorf("kms: key %s does not open under the new master key: %w", k.ID, err)
+					}
+					clear(m)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // ResealAccessKeys re-seals the secret of every access key from the master
@@ -126,6 +162,24 @@ func (s *Service) ResealAccessKeys(ctx context.Context, old *seal.Key) (int, err
 			return total, err
 		}
 		total += n
+	}
+	// Read every secret back before the old key may go.
+	for _, acct := range accounts {
+		err := s.store.View(ctx, func(tx metadata.Tx) error {
+			keys, err := tx.Accounts().Keys(acct)
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if _, err := s.seal.Open(k.SealedSecret, []byte(k.ID)); err != nil {
+					return fmt.Errorf("access key %s does not open under the new master key: %w", k.ID, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
 	}
 	return total, nil
 }

@@ -187,3 +187,56 @@ func TestKMSResealKeyMaterial(t *testing.T) {
 		t.Fatal("ResealKeyMaterial with the wrong old key succeeded")
 	}
 }
+
+// TestKMSResealRetriedAndUnserved re-seals through a store that runs every
+// transaction twice (as PostgreSQL does after a conflict) and with a key in
+// a region the service does not serve: every key must come out under the
+// new master key, and access keys too.
+func TestKMSResealRetriedAndUnserved(t *testing.T) {
+	ctx := context.Background()
+	f := newFixtureWith(t, "", nil, func(s metadata.Store) metadata.Store { return retryStore{s} })
+	for range 3 {
+		if _, err := f.svc.CreateKey(ctx, f.p, CreateKeyInput{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := f.svc.seal
+	far := openami.Key{ID: "00000000-0000-4000-8000-000000000001", Region: "ap-south-1", AccountID: f.p.AccountID,
+		Usage: keyUsageEncryptDecrypt, Spec: keySpecSymmetric, State: openami.KeyEnabled, Policy: defaultKeyPolicy(f.p.AccountID),
+		CreatedAt: f.clock.now().UTC()}
+	far.SealedMaterial = newKeyMaterial(old, far.Region, far.AccountID, far.ID)
+	if err := f.store.Update(ctx, func(tx metadata.Tx) error { return tx.Keys().Create(far) }); err != nil {
+		t.Fatal(err)
+	}
+	next, _ := seal.New(bytes.Repeat([]byte{7}, seal.KeySize))
+	f.svc.seal = next
+	n, err := f.svc.ResealKeyMaterial(ctx, old)
+	if err != nil || n != 4 {
+		t.Fatalf("ResealKeyMaterial = %d, %v; want 4", n, err)
+	}
+	if _, err := f.svc.ResealAccessKeys(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	f.store.View(ctx, func(tx metadata.Tx) error {
+		for _, region := range []string{"us-east-1", "ap-south-1"} {
+			keys, _ := tx.Keys().List(region, f.p.AccountID, "", 0)
+			for _, k := range keys {
+				if _, err := openKeyMaterial(next, k); err != nil {
+					t.Errorf("key %s of %s is not under the new master key", k.ID, region)
+				}
+			}
+		}
+		return nil
+	})
+	var keyID string
+	f.store.View(ctx, func(tx metadata.Tx) error {
+		keys, err := tx.Accounts().Keys(f.p.AccountID)
+		if len(keys) > 0 {
+			keyID = keys[0].ID
+		}
+		return err
+	})
+	if _, _, err := f.svc.Authenticate(ctx, keyID); err != nil {
+		t.Fatalf("an access key after re-sealing: %v", err)
+	}
+}

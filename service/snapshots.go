@@ -42,6 +42,10 @@ type StartSnapshotInput struct {
 	Timeout   time.Duration
 	Encrypted bool
 	KmsKeyArn string
+	// plain keeps the snapshot unencrypted whatever the account's
+	// encryption by default: kernel and ramdisk files (bootimages.go),
+	// which the runtime hands QEMU as files.
+	plain bool
 }
 
 // checkSnapshotID returns a Malformed error unless id is a snapshot id.
@@ -171,11 +175,19 @@ func (s *Service) StartSnapshot(ctx context.Context, p openami.Principal, in Sta
 		}
 		// A child is encrypted as its parent is, or under the key asked
 		// for; it shares the parent's map only under the same key.
-		key, err := s.targetKey(tx, p, ebsTarget{Encrypted: in.Encrypted, KmsKeyID: in.KmsKeyArn, Field: "KmsKeyArn"}, parent.KmsKeyID)
-		if err != nil {
-			return err
+		key := ""
+		if !in.plain {
+			var err error
+			key, err = s.targetKey(tx, p, ebsTarget{Encrypted: in.Encrypted, KmsKeyID: in.KmsKeyArn, Field: "KmsKeyArn"}, parent.KmsKeyID)
+			if err != nil {
+				return err
+			}
 		}
 		if in.ParentID != "" && key != parent.KmsKeyID {
+			if parent.KmsKeyID == "" {
+				return openami.FieldErrorf(openami.InvalidParameter, "KmsKeyArn",
+					"The parent snapshot is not encrypted: a child is encrypted as its parent is (copy the parent with Encrypted to encrypt it).")
+			}
 			return openami.FieldErrorf(openami.InvalidParameter, "KmsKeyArn",
 				"A child snapshot must be encrypted under its parent's KMS key, %s.", parent.KmsKeyID)
 		}

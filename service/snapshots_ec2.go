@@ -299,6 +299,10 @@ func copyKey(s *Service, tx metadata.Tx, p openami.Principal, src openami.Snapsh
 	if cross {
 		sameKey = ""
 	}
+	if keyID != "" && !encrypted {
+		return "", &openami.Error{Class: openami.InvalidCombination, Resource: openami.ResourceDependency, Field: "KmsKeyId",
+			Message: "The parameter KmsKeyId requires the parameter Encrypted to be set."}
+	}
 	return s.targetKey(tx, p, ebsTarget{Encrypted: encrypted || src.Encrypted, KmsKeyID: keyID}, sameKey)
 }
 

@@ -101,8 +101,8 @@ func (s *Service) OpenVolumeDevice(ctx context.Context, volumeID string) (*Volum
 			if err != nil {
 				return err
 			}
-			if cur.InstanceID == "" {
-				break
+			if cur.InstanceID == "" || cur.State != openami.VolumeInUse {
+				break // not attached, or still being filled (volumes_fill.go)
 			}
 			i, err := tx.Instances().Get(r.Name, cur.InstanceID)
 			if errors.Is(err, openami.ErrNotFound) {
@@ -369,7 +369,7 @@ func (d *VolumeDevice) stillAttached(tx metadata.Tx) error {
 	if err != nil {
 		return err
 	}
-	if v.InstanceID != d.instanceID {
+	if v.InstanceID != d.instanceID || v.State != openami.VolumeInUse {
 		return errRevoked
 	}
 	i, err := tx.Instances().Get(d.region, d.instanceID)

@@ -225,7 +225,10 @@ func (s *Service) CreateVolume(ctx context.Context, p openami.Principal, in Crea
 		v.Encrypted, v.KmsKeyID, v.Base = key != "", key, snap.Root
 		if key != snap.KmsKeyID && !snap.Root.IsZero() {
 			// Under another key: filled in the background.
-			v.State, v.Base = openami.VolumeCreating, openami.ZeroDigest
+			v.State = openami.VolumeCreating
+			if err := recordFill(tx, v, snap.KmsKeyID); err != nil {
+				return err
+			}
 		}
 		if err := shapeVolume(&v, in.Iops, in.Throughput); err != nil {
 			return err
@@ -376,10 +379,13 @@ func (s *Service) DeleteVolume(ctx context.Context, p openami.Principal, id stri
 		if err != nil {
 			return err
 		}
-		if v.State == openami.VolumeInUse {
+		if v.State == openami.VolumeInUse || v.InstanceID != "" {
 			return openami.Errorf(openami.InUse, openami.ResourceVolume, "Volume %s is currently attached.", id)
 		}
 		if err := tx.Tags().DeleteAll(p.Region, p.AccountID, id); err != nil {
+			return err
+		}
+		if err := tx.Settings().Delete(fillTaskSetting(p.Region, id)); err != nil {
 			return err
 		}
 		return tx.Volumes().Delete(p.Region, id)
@@ -430,8 +436,12 @@ func (s *Service) ModifyVolume(ctx context.Context, p openami.Principal, in Modi
 	return before, after, err
 }
 
-// volumeBlock checks that index is a block of the volume.
+// volumeBlock checks that the volume can be read and written (it is not
+// being filled, nor failed) and that index is one of its blocks.
 func volumeBlock(v openami.Volume, index int64) error {
+	if v.State == openami.VolumeCreating || v.State == openami.VolumeError {
+		return openami.Errorf(openami.IncorrectState, openami.ResourceVolume, "Volume '%s' is in the '%s' state.", v.ID, v.State)
+	}
 	if index < 0 || index >= v.Size*blocksPerGiB {
 		return openami.FieldErrorf(openami.InvalidParameter, "BlockIndex", "Block %d is beyond the end of volume %s (%d GiB).", index, v.ID, v.Size)
 	}
@@ -686,7 +696,7 @@ func (s *Service) DetachVolume(ctx context.Context, p openami.Principal, volumeI
 		if err != nil {
 			return err
 		}
-		if v.InstanceID == "" {
+		if v.InstanceID == "" || v.State == openami.VolumeCreating {
 			return openami.Errorf(openami.IncorrectState, openami.ResourceVolume, "Volume '%s' is in the '%s' state.", v.ID, v.State)
 		}
 		if instanceID != "" && instanceID != v.InstanceID || device != "" && device != v.Device {

@@ -13,15 +13,28 @@ import (
 // snapshot into an encrypted volume, or an encrypted one into a volume
 // under another KMS key) cannot share the snapshot's chunks: they are
 // sealed, or named, under the wrong key. Such a volume is created in state
-// creating with an empty base, and filled in the background: every block
-// of the snapshot is read under the snapshot's key, stored under the
-// volume's and recorded in the volume's overlay, as if written to it. The
-// overlay keeps what is done safe from garbage collection; once the last
-// block is in, the volume becomes available (or in-use, attached to the
-// instance it was launched with, which then starts). A restart refills
-// the volumes it finds creating: the work is idempotent, and the chunks
-// already stored are not written again. A fill that cannot finish (its
-// snapshot deleted meanwhile, a key gone) turns the volume to error.
+// creating, its base still the snapshot's map (which keeps that map safe
+// from garbage collection even if the snapshot is deleted meanwhile), with
+// a fill task that names the snapshot's key. It is filled in the
+// background: every block of the base is read under the snapshot's key,
+// stored under the volume's and recorded in the volume's overlay, as if
+// written to it; the last transaction empties the base, drops the task and
+// makes the volume available (or in-use, attached to the instance it was
+// launched with, which then starts). A creating volume cannot be read,
+// written, attached, detached or snapshotted. A restart refills the
+// volumes it finds creating: the work is idempotent, and the chunks
+// already stored are not written again. A fill that cannot finish turns
+// the volume to error.
+
+// fillTaskSetting names the setting that holds a creating volume's fill
+// task: the KMS key ARN of the data in its base ("" for plain).
+func fillTaskSetting(region, volumeID string) string { return "fill-task/" + region + "/" + volumeID }
+
+// recordFill records in tx that volume v, creating, is to be filled from
+// its base, which is under srcKeyARN.
+func recordFill(tx metadata.Tx, v openami.Volume, srcKeyARN string) error {
+	return tx.Settings().Put(fillTaskSetting(v.Region, v.ID), []byte(srcKeyARN))
+}
 
 // fillBatch is how many blocks a fill commits per transaction.
 const fillBatch = 256
@@ -50,29 +63,33 @@ func (s *Service) fillVolumeInBackground(region, volumeID string) {
 				return err
 			}
 			v.State = openami.VolumeError
+			if err := tx.Settings().Delete(fillTaskSetting(region, volumeID)); err != nil {
+				return err
+			}
 			return tx.Volumes().Update(v)
 		})
 		c.kick()
 	}()
 }
 
-// fillVolume copies the blocks of a creating volume's snapshot into its
-// overlay under the volume's key, then makes it available or in-use.
+// fillVolume copies the blocks of a creating volume's base into its
+// overlay under the volume's key, then empties the base and makes the
+// volume available or in-use.
 func (s *Service) fillVolume(ctx context.Context, region, volumeID string) error {
-	var v openami.Volume
-	var snap openami.Snapshot
+	var (
+		v      openami.Volume
+		srcARN string
+	)
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		var err error
-		if v, err = tx.Volumes().Get(region, volumeID); err != nil {
+		if v, err = tx.Volumes().Get(region, volumeID); err != nil || v.State != openami.VolumeCreating {
 			return err
 		}
-		if v.State != openami.VolumeCreating {
-			return nil
-		}
-		snap, err = tx.Snapshots().Get(region, v.SnapshotID)
+		task, err := tx.Settings().Get(fillTaskSetting(region, volumeID))
 		if errors.Is(err, openami.ErrNotFound) {
-			return fmt.Errorf("service: snapshot %s of creating volume %s is gone", v.SnapshotID, v.ID)
+			return fmt.Errorf("service: creating volume %s has no fill task", volumeID)
 		}
+		srcARN = string(task)
 		return err
 	})
 	if err != nil || v.State != openami.VolumeCreating {
@@ -82,7 +99,7 @@ func (s *Service) fillVolume(ctx context.Context, region, volumeID string) error
 	if err != nil {
 		return err
 	}
-	srcKey, err := s.dataKey(ctx, snap.KmsKeyID)
+	srcKey, err := s.dataKey(ctx, srcARN)
 	if err != nil {
 		return err
 	}
@@ -94,7 +111,7 @@ func (s *Service) fillVolume(ctx context.Context, region, volumeID string) error
 	for {
 		var batch []metadata.BlockRef
 		err := s.store.View(ctx, func(tx metadata.Tx) error {
-			err := s.maps.Walk(txNodes{tx: tx, region: region}, snap.Root, next, func(index int64, d openami.Digest) error {
+			err := s.maps.Walk(txNodes{tx: tx, region: region}, v.Base, next, func(index int64, d openami.Digest) error {
 				if len(batch) == fillBatch {
 					return errStopWalk
 				}
@@ -162,9 +179,12 @@ func (s *Service) fillVolume(ctx context.Context, region, volumeID string) error
 		if err != nil || cur.State != openami.VolumeCreating {
 			return err
 		}
-		cur.State = openami.VolumeAvailable
+		cur.State, cur.Base = openami.VolumeAvailable, openami.ZeroDigest
 		if cur.InstanceID != "" {
 			cur.State = openami.VolumeInUse
+		}
+		if err := tx.Settings().Delete(fillTaskSetting(region, volumeID)); err != nil {
+			return err
 		}
 		return tx.Volumes().Update(cur)
 	})

@@ -168,6 +168,20 @@ func (ks kmsKeys) List(region, accountID, after string, limit int) ([]openami.Ke
 	return ks.query(`region = ? AND account_id = ? AND id > ?`, []any{region, accountID, after}, limit)
 }
 
+func (ks kmsKeys) Regions() ([]string, error) {
+	out := []string{}
+	err := ks.t.each(`SELECT DISTINCT region FROM kms_keys ORDER BY region`, nil, func(r *sql.Rows) error {
+		var region string
+		err := r.Scan(&region)
+		out = append(out, region)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqldb: key regions: %w", err)
+	}
+	return out, nil
+}
+
 func (ks kmsKeys) DueForDeletion(region string, t time.Time, limit int) ([]openami.Key, error) {
 	return ks.query(`region = ? AND state = ? AND deletion_date <= ?`,
 		[]any{region, string(openami.KeyPendingDeletion), nanos(t)}, limit)

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -153,6 +154,13 @@ func testKMSKeyList(t *testing.T, s metadata.Store) {
 			k.State, k.DeletionDate = openami.KeyPendingDeletion, t0.Add(-time.Hour)
 			return k
 		}())...)
+	view(t, s, func(tx metadata.Tx) error {
+		regions, err := tx.Keys().Regions()
+		want := []string{region1, region2}
+		slices.Sort(want)
+		equal(t, "Regions", regions, want)
+		return err
+	})
 	view(t, s, func(tx metadata.Tx) error {
 		for _, c := range []struct {
 			name         string
