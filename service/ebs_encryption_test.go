@@ -497,6 +497,29 @@ func TestEncryptedLaunchThroughDevice(t *testing.T) {
 	if !bytes.Equal(blk[100:100+len(msg)], msg) {
 		t.Fatal("the write through the device is not in the image")
 	}
+	// A stopped instance whose key is disabled does not start, and a
+	// volume under it is not attached.
+	if _, err := f.svc.StopInstances(ctx, f.p, []string{id}, false); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.completions.pass(ctx)
+	spare, err := f.svc.CreateVolume(ctx, f.p, CreateVolumeInput{AvailabilityZone: inst.AvailabilityZone, Size: 1, Encrypted: true, KmsKeyID: key.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.DisableKey(ctx, f.p, key.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.svc.StartInstances(ctx, f.p, []string{id})
+	wantEBSKeyError(t, "StartInstances under a disabled key", err, openami.IncorrectState)
+	_, err = f.svc.AttachVolume(ctx, f.p, spare.ID, id, "/dev/sdf")
+	wantEBSKeyError(t, "AttachVolume under a disabled key", err, openami.IncorrectState)
+	if err := f.svc.EnableKey(ctx, f.p, key.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.StartInstances(ctx, f.p, []string{id}); err != nil {
+		t.Fatalf("StartInstances once the key is enabled again: %v", err)
+	}
 	// The plain image's own chunk is the only plain one: the base block
 	// re-keyed and the device's write are sealed.
 	f.svc.DeleteSnapshot(ctx, f.p, snap)

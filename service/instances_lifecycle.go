@@ -258,6 +258,28 @@ func (s *Service) StopInstances(ctx context.Context, p openami.Principal, instan
 // Running and pending ones are left as they are; others are
 // IncorrectInstanceState.
 func (s *Service) StartInstances(ctx context.Context, p openami.Principal, instanceIDs []string) ([]StateChange, error) {
+	// Booting encrypted volumes needs their keys, usable by the caller.
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		for _, id := range instanceIDs {
+			i, err := tx.Instances().Get(p.Region, id)
+			if err != nil || i.AccountID != p.AccountID || i.State != openami.InstanceStopped {
+				continue // changeStates answers for these
+			}
+			for _, bd := range i.BlockDevices {
+				v, err := tx.Volumes().Get(p.Region, bd.VolumeID)
+				if err != nil {
+					continue
+				}
+				if err := s.checkEBSKeyUse(tx, p, "InstanceId", v.KmsKeyID); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	return s.changeStates(ctx, p, instanceIDs, func(i *openami.Instance) error {
 		switch i.State {
 		case openami.InstanceRunning, openami.InstancePending:

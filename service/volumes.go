@@ -656,6 +656,10 @@ func (s *Service) AttachVolume(ctx context.Context, p openami.Principal, volumeI
 		if err != nil {
 			return err
 		}
+		// Attaching encrypted data needs its key, usable by the caller.
+		if err := s.checkEBSKeyUse(tx, p, "VolumeId", v.KmsKeyID); err != nil {
+			return err
+		}
 		i, err := ownedInstance(tx, p, instanceID)
 		if err != nil {
 			return err
