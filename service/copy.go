@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"slices"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/blockstore"
 	"github.com/openami/openami/metadata"
 )
 
@@ -101,23 +101,10 @@ func (s *Service) copyInto(ctx context.Context, src, dst openami.Snapshot) (Copy
 		if translate {
 			// Under another key every block is read and named anew;
 			// only those the destination lacks are written.
-			refs := slices.Clone(batch) // batch gets the destination's names
-			stored := make([]*storedChunk, len(refs))
+			refs := batch // batch becomes the destination's names
 			copyThem = func() error {
-				err := eachBlock(ctx, len(refs), func(i int, buf []byte) error {
-					if err := readChunk(ctx, from, srcKey, refs[i].Digest, buf); err != nil {
-						return err
-					}
-					d, c, err := s.storeChunk(ctx, to, dstKey, buf)
-					batch[i].Digest, stored[i] = d, c
-					return err
-				})
-				chunks = chunks[:0]
-				for _, c := range stored {
-					if c != nil {
-						chunks = append(chunks, c)
-					}
-				}
+				var err error
+				batch, chunks, err = s.rekeyBlocks(ctx, from, to, srcKey, dstKey, refs)
 				return err
 			}
 			if err := copyThem(); err != nil {
@@ -230,6 +217,30 @@ func eachBlock(ctx context.Context, n int, fn func(i int, buf []byte) error) err
 		})
 	}
 	return g.Wait()
+}
+
+// rekeyBlocks reads the blocks src (of from's region, under srcKey) and
+// stores each under dstKey in to's region, on copyWorkers goroutines. It
+// returns the blocks with their names under dstKey and the chunks to
+// reference (a chunk the destination already had is not written again).
+func (s *Service) rekeyBlocks(ctx context.Context, from, to *regionBlocks, srcKey, dstKey *blockstore.DataKey, src []metadata.BlockRef) ([]metadata.BlockRef, []*storedChunk, error) {
+	out := make([]metadata.BlockRef, len(src))
+	stored := make([]*storedChunk, len(src))
+	err := eachBlock(ctx, len(src), func(i int, buf []byte) error {
+		if err := readChunk(ctx, from, srcKey, src[i].Digest, buf); err != nil {
+			return err
+		}
+		d, c, err := s.storeChunk(ctx, to, dstKey, buf)
+		out[i], stored[i] = metadata.BlockRef{Index: src[i].Index, Digest: d}, c
+		return err
+	})
+	var chunks []*storedChunk
+	for _, c := range stored {
+		if c != nil {
+			chunks = append(chunks, c)
+		}
+	}
+	return out, chunks, err
 }
 
 // copyTaskSetting names the setting that records a copy under way: the

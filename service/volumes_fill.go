@@ -130,24 +130,13 @@ func (s *Service) fillVolume(ctx context.Context, region, volumeID string) error
 			break
 		}
 		next = batch[len(batch)-1].Index + 1
-		refs := make([]metadata.BlockRef, len(batch))
-		stored := make([]*storedChunk, len(batch))
-		var chunks []*storedChunk
+		var (
+			refs   []metadata.BlockRef
+			chunks []*storedChunk
+		)
 		store := func() error {
-			err := eachBlock(ctx, len(batch), func(i int, buf []byte) error {
-				if err := readChunk(ctx, rb, srcKey, batch[i].Digest, buf); err != nil {
-					return err
-				}
-				d, c, err := s.storeChunk(ctx, rb, dstKey, buf)
-				refs[i], stored[i] = metadata.BlockRef{Index: batch[i].Index, Digest: d}, c
-				return err
-			})
-			chunks = chunks[:0]
-			for _, c := range stored {
-				if c != nil {
-					chunks = append(chunks, c)
-				}
-			}
+			var err error
+			refs, chunks, err = s.rekeyBlocks(ctx, rb, rb, srcKey, dstKey, batch)
 			return err
 		}
 		if err := store(); err != nil {
