@@ -222,16 +222,26 @@ func (s *Service) InstanceCreditSpecifications(ctx context.Context, p openami.Pr
 	return out, err
 }
 
+// InstanceStatus is an instance with the outcome of its instance status
+// check, for DescribeInstanceStatus.
+type InstanceStatus struct {
+	openami.Instance
+	// Health is the runtime's word on a running instance's guest (always
+	// HealthOK with a runtime that cannot tell); zero for other states.
+	Health Health
+}
+
 // InstanceStatuses returns the caller's instances for
 // DescribeInstanceStatus: running ones, or, with all, every one that is
-// not terminated; named ones must exist.
-func (s *Service) InstanceStatuses(ctx context.Context, p openami.Principal, instanceIDs []string, all bool) ([]openami.Instance, error) {
+// not terminated; named ones must exist. A running instance's health
+// comes from the runtime, when it can tell (HealthChecker).
+func (s *Service) InstanceStatuses(ctx context.Context, p openami.Principal, instanceIDs []string, all bool) ([]InstanceStatus, error) {
 	for _, id := range instanceIDs {
 		if err := checkInstanceID(id); err != nil {
 			return nil, err
 		}
 	}
-	var out []openami.Instance
+	var out []InstanceStatus
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		list, err := tx.Instances().List(p.Region, metadata.InstanceQuery{AccountID: p.AccountID, IDs: instanceIDs})
 		if err != nil {
@@ -242,10 +252,17 @@ func (s *Service) InstanceStatuses(ctx context.Context, p openami.Principal, ins
 		}
 		for _, i := range list {
 			if i.State == openami.InstanceRunning || all && i.State != openami.InstanceTerminated {
-				out = append(out, i)
+				out = append(out, InstanceStatus{Instance: i})
 			}
 		}
 		return nil
 	})
+	if checker, ok := s.runtime.(HealthChecker); ok {
+		for k := range out {
+			if out[k].State == openami.InstanceRunning {
+				out[k].Health = checker.Health(out[k].Instance)
+			}
+		}
+	}
 	return out, err
 }

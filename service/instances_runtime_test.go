@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
@@ -244,5 +245,52 @@ func TestStopForce(t *testing.T) {
 	}
 	if i, _ := f.svc.instanceNow(ctx, "us-east-1", a.ID); i.State != openami.InstanceStopped || i.ForceStop {
 		t.Fatalf("after a forced stop: %s, ForceStop %v", i.State, i.ForceStop)
+	}
+}
+
+// healthRuntime reports a fixed health for every instance.
+type healthRuntime struct {
+	NoneRuntime
+	health Health
+}
+
+func (r healthRuntime) Health(openami.Instance) Health { return r.health }
+
+// TestInstanceStatusHealth: DescribeInstanceStatus's instance check is
+// the runtime's word on a running guest; stopped instances get none, and
+// runtimes that cannot tell report every running guest healthy.
+func TestInstanceStatusHealth(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "", nil)
+	snap := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
+	a := f.launch(t, "checked", snap)
+	b := f.run(t, a.ImageID)
+	if _, err := f.svc.StopInstances(ctx, f.p, []string{b.ID}, false); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.completions.pass(ctx)
+	statuses := func() map[string]InstanceStatus {
+		t.Helper()
+		list, err := f.svc.InstanceStatuses(ctx, f.p, nil, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]InstanceStatus{}
+		for _, s := range list {
+			out[s.ID] = s
+		}
+		return out
+	}
+	if got := statuses(); got[a.ID].Health.Status != HealthOK || got[b.ID].State != openami.InstanceStopped {
+		t.Fatalf("with the none runtime: %+v", got)
+	}
+	impaired := Health{Status: HealthImpaired, Reason: "the guest wrote nothing", Since: time.Unix(1800000000, 0)}
+	f.svc.runtime = healthRuntime{health: impaired}
+	got := statuses()
+	if got[a.ID].Health != impaired {
+		t.Fatalf("a running instance's health %+v, want the runtime's %+v", got[a.ID].Health, impaired)
+	}
+	if got[b.ID].Health != (Health{}) {
+		t.Fatalf("a stopped instance has a health: %+v", got[b.ID].Health)
 	}
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"time"
 
 	"github.com/openami/openami"
 )
@@ -80,3 +81,33 @@ func (NoneRuntime) Terminate(context.Context, openami.Instance) error { return n
 
 // ConsoleOutput returns nothing: no guest ever wrote to a console.
 func (NoneRuntime) ConsoleOutput(context.Context, openami.Instance) ([]byte, error) { return nil, nil }
+
+// HealthStatus is the outcome of an instance status check.
+type HealthStatus int
+
+const (
+	// HealthOK: the guest came up.
+	HealthOK HealthStatus = iota
+	// HealthInitializing: the guest has not come up yet, and still may.
+	HealthInitializing
+	// HealthImpaired: the guest did not come up in time, or its VM
+	// stopped, panicked or died.
+	HealthImpaired
+)
+
+// Health is what a runtime knows of a running instance's guest: EC2's
+// instance status check (DescribeInstanceStatus).
+type Health struct {
+	Status HealthStatus
+	// Reason says why the check fails (HealthImpaired only).
+	Reason string
+	// Since is when the check began to fail (HealthImpaired only).
+	Since time.Time
+}
+
+// HealthChecker is an optional capability of a Runtime that can tell
+// whether a running instance's guest came up. Runtimes without it report
+// every running instance healthy.
+type HealthChecker interface {
+	Health(inst openami.Instance) Health
+}

@@ -535,8 +535,12 @@ type describeInstanceStatusInput struct {
 }
 
 type statusDetailItem struct {
-	Name   string `xml:"name"`
-	Status string `xml:"status"`
+	Name          string `xml:"name"`
+	Status        string `xml:"status"`
+	ImpairedSince string `xml:"impairedSince,omitempty"`
+	// Reason is openami's: why the check failed. EC2 has no such field;
+	// SDKs skip it, and it shows in the raw response.
+	Reason string `xml:"reason,omitempty"`
 }
 
 type statusItem struct {
@@ -576,13 +580,29 @@ func (h *Handler) describeInstanceStatus(c *call) (responder, error) {
 			if i.State != openami.InstanceRunning {
 				return statusItem{Status: "not-applicable"}
 			}
-			return statusItem{Status: "ok", Details: items[statusDetailItem]{{check, "passed"}}}
+			return statusItem{Status: "ok", Details: items[statusDetailItem]{{Name: check, Status: "passed"}}}
 		}
 		out.Statuses = append(out.Statuses, instanceStatusItem{InstanceID: i.ID, AvailabilityZone: i.AvailabilityZone,
 			State: stateItem{i.State.StateCode(), string(i.State)}, SystemStatus: status("reachability"),
-			InstanceStatus: status("reachability"), AttachedEbsStatus: status("reachability")})
+			InstanceStatus: instanceCheck(i), AttachedEbsStatus: status("reachability")})
 	}
 	return out, nil
+}
+
+// instanceCheck is the instance status check of an instance: its
+// guest's health, as the runtime tells it.
+func instanceCheck(i service.InstanceStatus) statusItem {
+	if i.State != openami.InstanceRunning {
+		return statusItem{Status: "not-applicable"}
+	}
+	switch i.Health.Status {
+	case service.HealthInitializing:
+		return statusItem{Status: "initializing", Details: items[statusDetailItem]{{Name: "reachability", Status: "initializing"}}}
+	case service.HealthImpaired:
+		return statusItem{Status: "impaired", Details: items[statusDetailItem]{{Name: "reachability", Status: "failed",
+			ImpairedSince: timestamp(i.Health.Since), Reason: i.Health.Reason}}}
+	}
+	return statusItem{Status: "ok", Details: items[statusDetailItem]{{Name: "reachability", Status: "passed"}}}
 }
 
 type instanceAttributeInput struct {

@@ -34,6 +34,7 @@ type runtimeFlags struct {
 	kind        string
 	accel       string
 	stopTimeout time.Duration
+	firstOutput time.Duration
 	restrictNet bool
 }
 
@@ -48,15 +49,16 @@ func serveCommand(cfg *config) *cobra.Command {
 			return serve(cmd.Context(), cfg, listen, logFormat, debugListen, rf)
 		},
 	}
-	stopTimeout := 60 * time.Second
-	if v := os.Getenv("OPENAMI_QEMU_STOP_TIMEOUT"); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			stopTimeout = d
+	durationEnv := func(name string, def time.Duration) time.Duration {
+		if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+			return d
 		}
+		return def
 	}
 	cmd.Flags().StringVar(&rf.kind, "runtime", envOr("OPENAMI_RUNTIME", "none"), "what runs instances: none (no guest) or qemu (a QEMU VM each; docs/RUNTIME.md) (env OPENAMI_RUNTIME)")
 	cmd.Flags().StringVar(&rf.accel, "qemu-accel", envOr("OPENAMI_QEMU_ACCEL", "auto"), "qemu runtime accelerator: auto (probe KVM, else TCG), kvm or tcg (env OPENAMI_QEMU_ACCEL)")
-	cmd.Flags().DurationVar(&rf.stopTimeout, "qemu-stop-timeout", stopTimeout, "how long a stop waits for the guest to power off before killing its VM (env OPENAMI_QEMU_STOP_TIMEOUT)")
+	cmd.Flags().DurationVar(&rf.stopTimeout, "qemu-stop-timeout", durationEnv("OPENAMI_QEMU_STOP_TIMEOUT", 60*time.Second), "how long a stop waits for the guest to power off before killing its VM (env OPENAMI_QEMU_STOP_TIMEOUT)")
+	cmd.Flags().DurationVar(&rf.firstOutput, "qemu-first-output-timeout", durationEnv("OPENAMI_QEMU_FIRST_OUTPUT_TIMEOUT", qemu.DefaultFirstOutputTimeout), "how long a guest may take to write to its serial console before its instance status check fails (env OPENAMI_QEMU_FIRST_OUTPUT_TIMEOUT)")
 	cmd.Flags().BoolVar(&rf.restrictNet, "qemu-restrict-network", os.Getenv("OPENAMI_QEMU_RESTRICT_NETWORK") == "true", "cut guests off from the host and the outside; only their metadata service answers (env OPENAMI_QEMU_RESTRICT_NETWORK=true)")
 	cmd.Flags().StringVar(&listen, "listen", envOr("OPENAMI_LISTEN", defaultListen), "address to listen on (env OPENAMI_LISTEN)")
 	cmd.Flags().StringVar(&logFormat, "log-format", envOr("OPENAMI_LOG_FORMAT", "text"), "request log format: text or json (env OPENAMI_LOG_FORMAT)")
@@ -90,7 +92,7 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		}
 		rt, err = qemu.New(ctx, qemu.Config{
 			Dir: filepath.Join(cfg.dataDir, "vms"), NBDSocket: filepath.Join(cfg.dataDir, "nbd.sock"),
-			Accel: rf.accel, RelayCommand: []string{exe, "imds-relay"}, StopTimeout: rf.stopTimeout,
+			Accel: rf.accel, RelayCommand: []string{exe, "imds-relay"}, StopTimeout: rf.stopTimeout, FirstOutputTimeout: rf.firstOutput,
 			RestrictNetwork: rf.restrictNet, Log: log,
 			// e is set below, before the worker starts any VM.
 			IMDS:   func(inst openami.Instance) http.Handler { return imds.New(e.svc, inst.Region, inst.ID) },

@@ -2,38 +2,21 @@ package qemu
 
 import (
 	"context"
+	_ "embed"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
 
-// probeMBR is a 512-byte boot sector that prints probeMarker on COM1 and
-// halts. Hand-assembled 16-bit code, loaded at 0x7c00:
+// probeMBR is the boot sector of the KVM probe, assembled from
+// probe.asm: real mode, protected mode with interrupts, a thunk back to
+// real mode, long mode, each announced on COM1, then probeMarker.
 //
-//	fa          cli
-//	31 c0       xor ax, ax
-//	8e d8       mov ds, ax
-//	be 16 7c    mov si, 0x7c16      ; msg
-//	ba f8 03    mov dx, 0x3f8       ; COM1 data port
-//	ac          lodsb               ; loop:
-//	84 c0       test al, al
-//	74 03       jz done
-//	ee          out dx, al
-//	eb f8       jmp loop
-//	f4          hlt                 ; done:
-//	eb fd       jmp done
-//	            msg: probeMarker, CR LF, 0
-var probeMBR = func() []byte {
-	b := make([]byte, 512)
-	code := []byte{0xfa, 0x31, 0xc0, 0x8e, 0xd8, 0xbe, 0x16, 0x7c, 0xba, 0xf8, 0x03,
-		0xac, 0x84, 0xc0, 0x74, 0x03, 0xee, 0xeb, 0xf8, 0xf4, 0xeb, 0xfd}
-	n := copy(b, code)
-	copy(b[n:], probeMarker+"\r\n\x00")
-	b[510], b[511] = 0x55, 0xaa
-	return b
-}()
+//go:embed probe.bin
+var probeMBR []byte
 
 const probeMarker = "openami-kvm-probe-ok"
 
@@ -42,11 +25,11 @@ const probeTimeout = 15 * time.Second
 
 // probeKVM reports whether QEMU can run guests with KVM here, and why it
 // decided so. A /dev/kvm that exists is not enough (inside some VMs
-// `-cpu host` makes QEMU abort at once, and KVM without it can hang a
-// guest), so it boots probeMBR with `-accel kvm -cpu host`, as the
-// runtime would, and accepts KVM only when the marker reaches the
-// console. It cannot see every failure a real guest could meet
-// (docs/RUNTIME.md); --qemu-accel tcg overrides it.
+// `-cpu host` makes QEMU abort at once, and on others KVM fails a guest's
+// first protected-mode interrupt return), so it boots probeMBR with
+// `-accel kvm -cpu host`, as the runtime would, and accepts KVM only when
+// the marker reaches the console. A failure the probe cannot see is
+// caught by the watch on every VM (health.go), which falls back to TCG.
 func probeKVM(ctx context.Context, qemu string) (bool, string) {
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 	if err != nil {
@@ -87,7 +70,7 @@ func probeKVM(ctx context.Context, qemu string) (bool, string) {
 		case <-ctx.Done():
 			cmd.Process.Kill()
 			<-done
-			return false, "a KVM probe guest did not boot within " + probeTimeout.String()
+			return false, "a KVM probe guest did not boot within " + probeTimeout.String() + " (it printed " + strconv.Quote(strings.TrimSpace(out.String())) + ")"
 		case <-tick.C:
 			if strings.Contains(out.String(), probeMarker) {
 				cmd.Process.Kill()
@@ -97,7 +80,7 @@ func probeKVM(ctx context.Context, qemu string) (bool, string) {
 			if strings.Contains(stderr.String(), "KVM internal error") {
 				cmd.Process.Kill()
 				<-done
-				return false, "KVM internal error in the probe guest"
+				return false, "KVM internal error in the probe guest after " + strconv.Quote(strings.TrimSpace(out.String()))
 			}
 		}
 	}

@@ -17,10 +17,11 @@ const ConsoleLimit = 64 << 10
 // copied at most about once more). The file outlives the VM (a stopped
 // instance's console can still be read) and is read by readConsole.
 type consoleLog struct {
-	mu   sync.Mutex
-	path string
-	f    *os.File
-	size int64
+	mu      sync.Mutex
+	path    string
+	f       *os.File
+	size    int64
+	written int64 // bytes the guest wrote since the file was opened
 }
 
 // openConsole opens (creating) the console file at path for appending.
@@ -46,6 +47,7 @@ func (c *consoleLog) Write(p []byte) (int, error) {
 	}
 	n, err := c.f.Write(p)
 	c.size += int64(n)
+	c.written += int64(n)
 	if err != nil {
 		return n, err
 	}
@@ -55,6 +57,14 @@ func (c *consoleLog) Write(p []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// Written returns how many bytes were written since openConsole: more
+// than zero once this VM's guest has said anything.
+func (c *consoleLog) Written() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.written
 }
 
 // compact rewrites the file with its last ConsoleLimit bytes.

@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -80,8 +81,14 @@ type Config struct {
 	// RestrictNetwork cuts guests off from the host and the outside
 	// (QEMU's restrict=on); the metadata service still answers.
 	RestrictNetwork bool
+	// FirstOutputTimeout is how long a guest may take to write to its
+	// serial console before its instance status check fails (and, under
+	// KVM not yet seen to work, before the host falls back to TCG).
+	// Default DefaultFirstOutputTimeout.
+	FirstOutputTimeout time.Duration
 	// OnExit is called, from its own goroutine, when a VM ends without
-	// being asked (the guest powered off): openami kicks its worker.
+	// being asked (the guest powered off, or it is to boot again under
+	// TCG): openami kicks its worker.
 	OnExit func()
 	// Log receives the accelerator decision and VM events.
 	Log *slog.Logger
@@ -91,18 +98,26 @@ type Config struct {
 // the service calls Start, Stop and Terminate one at a time per instance.
 type Runtime struct {
 	cfg       Config
-	accel     string
 	hostCPUs  int
 	hostMemMB int64
+	// auto: the accelerator was the runtime's choice (Accel auto), so it
+	// may change its mind.
+	auto bool
+	// kvmWorks is set once a guest under KVM has written to its console:
+	// from then on a silent guest is the guest's fault, not KVM's.
+	kvmWorks atomic.Bool
 
-	mu  sync.Mutex
-	vms map[string]*vm
+	mu    sync.Mutex
+	accel string // kvm or tcg; kvm turns into tcg for good (health.go)
+	vms   map[string]*vm
 }
 
 // vm is one QEMU process.
 type vm struct {
 	id      string
 	dir     string
+	accel   string
+	started time.Time
 	cmd     *exec.Cmd
 	done    chan struct{} // closed once QEMU has exited
 	exitErr error         // set before done is closed
@@ -111,8 +126,9 @@ type vm struct {
 	imds    *http.Server
 	qmp     *qmp
 
-	mu    sync.Mutex
-	asked bool // a Stop, Terminate or Close is ending it: not the guest's doing
+	mu     sync.Mutex
+	asked  bool           // a Stop, Terminate or Close is ending it: not the guest's doing
+	health service.Health // kept by watch
 }
 
 func (v *vm) exited() bool {
@@ -146,6 +162,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 60 * time.Second
 	}
+	if cfg.FirstOutputTimeout <= 0 {
+		cfg.FirstOutputTimeout = DefaultFirstOutputTimeout
+	}
 	if cfg.OVMFCode == "" {
 		cfg.OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 	}
@@ -158,10 +177,13 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	r := &Runtime{cfg: cfg, vms: map[string]*vm{}, hostCPUs: goruntime.NumCPU(), hostMemMB: hostMemoryMiB()}
 	switch cfg.Accel {
 	case "", "auto":
-		ok, why := probeKVM(ctx, cfg.QEMU)
-		r.accel = "tcg"
-		if ok {
-			r.accel = "kvm"
+		r.accel, r.auto = "tcg", true
+		why := rememberedFallback(cfg.Dir)
+		if why == "" {
+			var ok bool
+			if ok, why = probeKVM(ctx, cfg.QEMU); ok {
+				r.accel = "kvm"
+			}
 		}
 		cfg.Log.Info("qemu runtime accelerator", "accel", r.accel, "why", why)
 	case "kvm", "tcg":
@@ -177,8 +199,12 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 // Name returns "qemu".
 func (r *Runtime) Name() string { return "qemu" }
 
-// Accel returns the accelerator VMs run with: kvm or tcg.
-func (r *Runtime) Accel() string { return r.accel }
+// Accel returns the accelerator new VMs run with: kvm or tcg.
+func (r *Runtime) Accel() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.accel
+}
 
 // shape returns the vCPUs and memory of an instance's VM: its type's,
 // capped to the host's CPUs and to half the host's memory (QEMU commits
@@ -234,7 +260,7 @@ func (r *Runtime) Start(ctx context.Context, inst openami.Instance) error {
 		return err
 	}
 	m := machine{
-		Name: inst.ID, Dir: dir, Accel: r.accel, VCPUs: sh.VCPUs, MemoryMiB: sh.MemoryMiB,
+		Name: inst.ID, Dir: dir, Accel: r.Accel(), VCPUs: sh.VCPUs, MemoryMiB: sh.MemoryMiB,
 		NBDSocket: r.cfg.NBDSocket, Exports: exports(inst), MAC: inst.MacAddress,
 		Hostname: "ip-" + strings.ReplaceAll(inst.PrivateIP, ".", "-"), Restrict: r.cfg.RestrictNetwork,
 	}
@@ -271,7 +297,8 @@ func (r *Runtime) Start(ctx context.Context, inst openami.Instance) error {
 	}
 	m.IMDSCommand = strings.Join(append(relay, shellQuote(imdsPath)), " ")
 
-	v := &vm{id: inst.ID, dir: dir, done: make(chan struct{}), stderr: &tailBuffer{max: 8 << 10}}
+	v := &vm{id: inst.ID, dir: dir, accel: m.Accel, started: time.Now(), done: make(chan struct{}), stderr: &tailBuffer{max: 8 << 10},
+		health: service.Health{Status: service.HealthInitializing}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -336,7 +363,8 @@ func (r *Runtime) Start(ctx context.Context, inst openami.Instance) error {
 	r.vms[inst.ID] = v
 	r.mu.Unlock()
 	ok = true
-	r.cfg.Log.Info("VM started", "instance", inst.ID, "accel", r.accel, "vcpus", sh.VCPUs, "memory_mib", sh.MemoryMiB,
+	go r.watch(v)
+	r.cfg.Log.Info("VM started", "instance", inst.ID, "accel", m.Accel, "vcpus", sh.VCPUs, "memory_mib", sh.MemoryMiB,
 		"firmware", map[bool]string{true: "ovmf", false: "seabios"}[m.UEFI], "disks", len(m.Exports), "pid", v.cmd.Process.Pid)
 	return nil
 }

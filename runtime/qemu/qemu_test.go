@@ -381,3 +381,254 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestProbeSource: probe.bin is what probe.asm assembles to, where the
+// GNU assembler and linker are at hand (Debian's binutils).
+func TestProbeSource(t *testing.T) {
+	as, errAs := exec.LookPath("as")
+	ld, errLd := exec.LookPath("ld")
+	if errAs != nil || errLd != nil {
+		t.Skip("as or ld is not on the PATH (Debian: apt-get install binutils): probe.bin not checked against probe.asm")
+	}
+	dir := t.TempDir()
+	obj, bin := filepath.Join(dir, "probe.o"), filepath.Join(dir, "probe.bin")
+	if out, err := exec.Command(as, "--32", "-o", obj, "probe.asm").CombinedOutput(); err != nil {
+		t.Fatalf("as: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(ld, "-m", "elf_i386", "-Ttext", "0x7c00", "--oformat", "binary", "-o", bin, obj).CombinedOutput(); err != nil {
+		t.Fatalf("ld: %v\n%s", err, out)
+	}
+	got, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, probeMBR) {
+		t.Fatal("probe.bin is not what probe.asm assembles to: rebuild it (see probe.asm)")
+	}
+	if len(probeMBR) != 512 || probeMBR[510] != 0x55 || probeMBR[511] != 0xaa {
+		t.Fatal("probe.bin is not a boot sector")
+	}
+}
+
+// TestProbeStages boots the probe under TCG, which runs every guest: it
+// must pass each stage a boot loader and kernel pass, in order, and end
+// with the marker.
+func TestProbeStages(t *testing.T) {
+	qemu := needQEMU(t)
+	disk := filepath.Join(t.TempDir(), "probe.raw")
+	os.WriteFile(disk, probeMBR, 0o600)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out := &tailBuffer{max: 4096}
+	cmd := exec.CommandContext(ctx, qemu, "-accel", "tcg", "-m", "16", "-nodefaults", "-no-user-config", "-display", "none",
+		"-chardev", "stdio,id=c,signal=off", "-serial", "chardev:c", "-drive", "file="+disk+",format=raw,if=ide,snapshot=on")
+	cmd.Stdout = out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	waitFor(t, func() bool { return strings.Contains(out.String(), probeMarker) }, "the probe's marker")
+	if got := strings.TrimSpace(out.String()); got != "16 32 irq 16 64\r\n"+probeMarker {
+		t.Fatalf("probe console %q, want every stage then the marker", got)
+	}
+}
+
+// fakeKVM writes a stand-in for qemu-system-x86_64 that runs everything
+// under TCG but plays a host whose KVM passes the probe and then fails
+// real guests: a VM (it has a QMP socket) started with -accel kvm gets
+// fault on its stderr ("" for none: it just runs). Each command line is
+// appended to the log file it returns.
+func fakeKVM(t *testing.T, qemu, dir, fault string) (path, log string) {
+	path, log = filepath.Join(dir, "fake-qemu"), filepath.Join(dir, "fake-qemu.log")
+	script := `#!/bin/sh
+echo "$*" >> ` + shellQuote(log) + `
+kvm=; vm=; n=0
+for a in "$@"; do
+	case "$a" in kvm) kvm=1 ;; -qmp) vm=1 ;; esac
+done
+if [ -n "$kvm" ]; then
+	# Drop "-cpu host" and run under TCG instead.
+	for a in "$@"; do
+		shift
+		case "$a" in kvm) set -- "$@" tcg ;; host) set -- "$@" qemu64 ;; *) set -- "$@" "$a" ;; esac
+	done
+	if [ -n "$vm" ] && [ -n ` + shellQuote(fault) + ` ]; then
+		echo ` + shellQuote(fault) + ` >&2
+	fi
+fi
+exec ` + shellQuote(qemu) + ` "$@"
+`
+	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return path, log
+}
+
+// TestKVMFallback: on a host whose KVM passes the probe but fails real
+// guests (a fault injected by a stand-in QEMU), the runtime picks KVM,
+// sees the first guest fail — by a KVM internal error, or by silence —
+// switches to TCG for good, ends the VM so that the worker boots it
+// again, and the guest then runs; the next runtime on the same directory
+// remembers and does not probe. A guest that says nothing under TCG
+// either is reported impaired, with the reason.
+func TestKVMFallback(t *testing.T) {
+	qemu := needQEMU(t)
+	if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err != nil {
+		t.Skipf("/dev/kvm is not usable here (%v): the probe cannot pick KVM, so the fallback cannot be reached", err)
+	} else {
+		f.Close()
+	}
+	for _, tc := range []struct {
+		name, fault string
+		disk        []byte
+		wantReason  string
+	}{
+		{"internal-error", "KVM internal error. Suberror: 1", probeMBR, "KVM internal error"},
+		{"silent", "", nil, "wrote nothing to its console"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, err := os.MkdirTemp("", "oqt-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer os.RemoveAll(dir)
+			fake, log := fakeKVM(t, qemu, dir, tc.fault)
+			sock := filepath.Join(dir, "nbd.sock")
+			ln, err := net.Listen("unix", sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			disk := &memDisk{b: make([]byte, 1<<20)}
+			copy(disk.b, tc.disk)
+			srv := nbd.New(func(context.Context, string) (nbd.Export, error) { return disk, nil }, nil)
+			go srv.Serve(ln)
+			defer srv.Close()
+			var exits atomic.Int32
+			cfg := Config{QEMU: fake, Dir: filepath.Join(dir, "vms"), NBDSocket: sock, Accel: "auto",
+				RelayCommand: []string{"/bin/false"}, StopTimeout: time.Second, FirstOutputTimeout: 3 * time.Second,
+				IMDS:         func(openami.Instance) http.Handler { return http.NotFoundHandler() },
+				InstanceType: func(string) (Shape, bool) { return Shape{VCPUs: 1, MemoryMiB: 128}, true },
+				OnExit:       func() { exits.Add(1) }}
+			rt, err := New(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rt.Close()
+			if rt.Accel() != "kvm" {
+				t.Fatalf("the stand-in passes the probe, yet the runtime chose %s", rt.Accel())
+			}
+			inst := openami.Instance{ID: "i-0123456789abcdef0", InstanceType: "t3.micro", Architecture: "x86_64", VirtualizationType: "hvm",
+				RootDeviceName: "/dev/xvda", BlockDevices: []openami.InstanceBlockDevice{{DeviceName: "/dev/xvda", VolumeID: "vol-boot"}}}
+			ctx := context.Background()
+			if err := rt.Start(ctx, inst); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, func() bool { return rt.Accel() == "tcg" }, "the fall back to TCG")
+			waitFor(t, func() bool { return rt.VMState(inst) == service.VMAbsent && exits.Load() == 1 }, "the failed VM's end and the worker's kick")
+			if !strings.Contains(consoleOf(t, rt, inst), "booting again under TCG") {
+				t.Fatalf("the console does not say why the instance boots again: %q", consoleOf(t, rt, inst))
+			}
+			// What the worker does on its next pass.
+			if err := rt.Start(ctx, inst); err != nil {
+				t.Fatal(err)
+			}
+			if tc.disk != nil {
+				waitFor(t, func() bool { return strings.Contains(consoleOf(t, rt, inst), probeMarker) }, "the guest under TCG")
+				waitFor(t, func() bool { return rt.Health(inst).Status == service.HealthOK }, "a passed status check")
+			} else {
+				waitFor(t, func() bool { return rt.Health(inst).Status == service.HealthImpaired }, "a failed status check")
+			}
+			if h := rt.Health(inst); h.Status == service.HealthImpaired && (!strings.Contains(h.Reason, tc.wantReason) || h.Since.IsZero()) {
+				t.Fatalf("impaired without the reason %q or a time: %+v", tc.wantReason, h)
+			}
+			b, _ := os.ReadFile(log)
+			if n := strings.Count(string(b), "-accel tcg"); n != 1 {
+				t.Fatalf("%d QEMU runs under TCG, want 1 (the second start):\n%s", n, b)
+			}
+			rt.Close()
+
+			// The next runtime on this directory does not probe again.
+			os.Remove(log)
+			rt2, err := New(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rt2.Close()
+			if b, _ := os.ReadFile(log); rt2.Accel() != "tcg" || len(b) != 0 {
+				t.Fatalf("the next runtime chose %s after running %q", rt2.Accel(), b)
+			}
+		})
+	}
+}
+
+// TestHealth: a guest that writes to its console passes its status
+// check; one that writes nothing fails it once FirstOutputTimeout has
+// passed, saying why; a VM that QEMU stopped with an error fails it too.
+func TestHealth(t *testing.T) {
+	needQEMU(t)
+	dir, err := os.MkdirTemp("", "oqt-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "nbd.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	talking, silent := &memDisk{b: make([]byte, 1<<20)}, &memDisk{b: make([]byte, 1<<20)}
+	copy(talking.b, probeMBR)
+	srv := nbd.New(func(_ context.Context, name string) (nbd.Export, error) {
+		if name == "vol-talking" {
+			return talking, nil
+		}
+		return silent, nil
+	}, nil)
+	go srv.Serve(ln)
+	defer srv.Close()
+	rt, err := New(context.Background(), Config{Dir: filepath.Join(dir, "vms"), NBDSocket: sock, Accel: "tcg",
+		RelayCommand: []string{"/bin/false"}, StopTimeout: time.Second, FirstOutputTimeout: 3 * time.Second,
+		IMDS:         func(openami.Instance) http.Handler { return http.NotFoundHandler() },
+		InstanceType: func(string) (Shape, bool) { return Shape{VCPUs: 1, MemoryMiB: 128}, true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	ctx := context.Background()
+	inst := func(id, vol string) openami.Instance {
+		return openami.Instance{ID: id, InstanceType: "t3.micro", Architecture: "x86_64", VirtualizationType: "hvm",
+			RootDeviceName: "/dev/xvda", BlockDevices: []openami.InstanceBlockDevice{{DeviceName: "/dev/xvda", VolumeID: vol}}}
+	}
+	good, bad := inst("i-0000000000000000a", "vol-talking"), inst("i-0000000000000000b", "vol-silent")
+	if h := rt.Health(good); h.Status != service.HealthInitializing {
+		t.Fatalf("health before a VM: %+v", h)
+	}
+	for _, i := range []openami.Instance{good, bad} {
+		if err := rt.Start(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h := rt.Health(bad); h.Status != service.HealthInitializing {
+		t.Fatalf("a silent guest just started: %+v, want initializing", h)
+	}
+	waitFor(t, func() bool { return rt.Health(good).Status == service.HealthOK }, "the talking guest's passed check")
+	waitFor(t, func() bool { return rt.Health(bad).Status == service.HealthImpaired }, "the silent guest's failed check")
+	if h := rt.Health(bad); !strings.Contains(h.Reason, "wrote nothing to its console within 3s") || h.Since.IsZero() {
+		t.Fatalf("impaired without a reason or time: %+v", h)
+	}
+	if rt.Accel() != "tcg" {
+		t.Fatal("a silent guest under TCG changed the accelerator")
+	}
+	// QEMU's own stop (as on a KVM internal error with --qemu-accel kvm,
+	// or a guest panic): the check fails and says so.
+	rt.mu.Lock()
+	v := rt.vms[good.ID]
+	rt.mu.Unlock()
+	if err := v.qmp.execute("stop"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return rt.Health(good).Status == service.HealthImpaired }, "the paused VM's failed check")
+	if h := rt.Health(good); !strings.Contains(h.Reason, "paused") {
+		t.Fatalf("a paused VM: %+v", h)
+	}
+}

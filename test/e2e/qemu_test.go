@@ -52,10 +52,10 @@ func (q *qemuServer) log() string {
 
 // startQemuServer runs the binary with the qemu runtime on dataDir and
 // waits until it listens.
-func startQemuServer(t *testing.T, dataDir string) *qemuServer {
+func startQemuServer(t *testing.T, dataDir string, flags ...string) *qemuServer {
 	t.Helper()
 	q := &qemuServer{}
-	q.cmd = exec.Command(binary(t), "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--runtime", "qemu")
+	q.cmd = exec.Command(binary(t), append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--runtime", "qemu"}, flags...)...)
 	pr, pw := io.Pipe()
 	q.cmd.Stderr = pw
 	if err := q.cmd.Start(); err != nil {
@@ -271,6 +271,15 @@ func TestQemuRuntime(t *testing.T) {
 		}
 	}
 	waitInstance(t, e, a, types.InstanceStateNameRunning)
+	// The guest came up: its instance status check passes.
+	st, err := e.DescribeInstanceStatus(ctx, &ec2.DescribeInstanceStatusInput{InstanceIds: []string{a}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.InstanceStatuses) != 1 || st.InstanceStatuses[0].InstanceStatus.Status != types.SummaryStatusOk ||
+		st.InstanceStatuses[0].InstanceStatus.Details[0].Status != types.StatusTypePassed {
+		t.Fatalf("a booted guest's instance status: %+v", st.InstanceStatuses)
+	}
 
 	// CreateImage with its reboot: the guest powers off cleanly, is
 	// snapshotted, and boots again; the image is pending meanwhile.
@@ -346,6 +355,74 @@ func TestQemuRuntime(t *testing.T) {
 // registers a paravirtual image over the test image's disk naming them,
 // and boots it: QEMU loads that kernel directly (no boot loader runs), and
 // the guest comes up with the disk as /dev/vda.
+// TestQemuImpaired: an instance whose disk holds nothing bootable runs
+// (its VM is up) but its guest never writes to the console: its instance
+// status check is initializing at first, then fails, with the time it
+// failed and a warning in the server's log.
+func TestQemuImpaired(t *testing.T) {
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		t.Skip("qemu-system-x86_64 is not on the PATH (Debian: apt-get install qemu-system-x86; .ci/run installs it)")
+	}
+	ctx := context.Background()
+	dataDir, err := os.MkdirTemp("", "oq-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dataDir) })
+	q := startQemuServer(t, dataDir, "--qemu-first-output-timeout", "5s")
+	creds := readCredentials(t, filepath.Join(dataDir, "credentials"))
+	s := &server{URL: q.url}
+	e := s.ec2(creds, "us-east-1")
+	blank := filepath.Join(t.TempDir(), "blank.raw")
+	if err := os.WriteFile(blank, make([]byte, blockSize), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	snap := uploadImage(t, s, creds, blank)
+	reg, err := e.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("blank"), Architecture: types.ArchitectureValuesX8664,
+		VirtualizationType: aws.String("hvm"), BootMode: types.BootModeValuesLegacyBios, RootDeviceName: aws.String("/dev/xvda"),
+		BlockDeviceMappings: []types.BlockDeviceMapping{{DeviceName: aws.String("/dev/xvda"), Ebs: &types.EbsBlockDevice{SnapshotId: aws.String(snap)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: reg.ImageId, InstanceType: types.InstanceTypeT2Micro, MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := *out.Instances[0].InstanceId
+	waitInstance(t, e, id, types.InstanceStateNameRunning)
+	var seen []types.SummaryStatus
+	deadline := time.Now().Add(guestTimeout)
+	for {
+		st, err := e.DescribeInstanceStatus(ctx, &ec2.DescribeInstanceStatusInput{InstanceIds: []string{id}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := st.InstanceStatuses[0].InstanceStatus
+		if len(seen) == 0 || seen[len(seen)-1] != got.Status {
+			seen = append(seen, got.Status)
+		}
+		if got.Status == types.SummaryStatusImpaired {
+			if d := got.Details[0]; d.Status != types.StatusTypeFailed || d.ImpairedSince == nil || d.Name != types.StatusNameReachability {
+				t.Fatalf("impaired check details: %+v", d)
+			}
+			if st.InstanceStatuses[0].SystemStatus.Status != types.SummaryStatusOk {
+				t.Fatalf("the host's check failed too: %+v", st.InstanceStatuses[0].SystemStatus)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the silent guest's status check never failed (seen %v)", seen)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if seen[0] != types.SummaryStatusInitializing {
+		t.Fatalf("status checks went %v, want initializing first", seen)
+	}
+	if !strings.Contains(q.log(), "instance status check failed") || !strings.Contains(q.log(), "wrote nothing to its console within 5s") {
+		t.Fatalf("the server did not log why:\n%s", q.log())
+	}
+}
+
 func TestQemuParavirtual(t *testing.T) {
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Skip("qemu-system-x86_64 is not on the PATH (Debian: apt-get install qemu-system-x86; .ci/run installs it)")
