@@ -116,8 +116,14 @@ func (s *Service) CopyImage(ctx context.Context, p openami.Principal, in CopyIma
 			if m.Ebs == nil || m.Ebs.SnapshotID == "" {
 				continue
 			}
-			// The source image's snapshots come with its launch permission.
-			ss, err := tx.Snapshots().Get(src.Region, m.Ebs.SnapshotID)
+			// Launch permission lets another account launch the image,
+			// not copy its data out: as on AWS, the owner must also let
+			// it create volumes from the snapshots behind it.
+			ss, err := visibleSnapshot(tx, srcP, src.Region, m.Ebs.SnapshotID)
+			if errors.Is(err, openami.ErrNotFound) {
+				return openami.Errorf(openami.Unauthorized, openami.ResourceSnapshot,
+					"You do not have permission to access the storage of this ami (%s): its owner must grant you createVolumePermission on snapshot %s.", src.ID, m.Ebs.SnapshotID)
+			}
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,5 +100,63 @@ func TestPendingImages(t *testing.T) {
 	var state *openami.Error
 	if !errors.As(err, &state) || state.Class != openami.IncorrectState {
 		t.Fatalf("RegisterImage from another account's pending snapshot: %v, want IncorrectState", err)
+	}
+}
+
+// TestCopySharedImageNeedsSnapshotAccess: launch permission lets another
+// account launch an image, not copy its data out; once the owner also
+// grants createVolumePermission on the snapshot behind it, the copy goes.
+func TestCopySharedImageNeedsSnapshotAccess(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "", nil)
+	snap := f.snapshot(t, map[int64][]byte{0: block(3)}, true)
+	img, err := f.svc.RegisterImage(ctx, f.p, RegisterImageInput{Name: "shared", RootDeviceName: "/dev/xvda",
+		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: snap}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := f.svc.CreateAccount(ctx, "copier", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := openami.Principal{AccountID: other.ID, Region: "us-east-1"}
+	if err := f.svc.ModifyImageAttribute(ctx, f.p, ModifyImageAttributeInput{ImageID: img, Add: []openami.LaunchPermission{{AccountID: other.ID}}}); err != nil {
+		t.Fatal(err)
+	}
+	countImages := func() int {
+		n := 0
+		f.store.View(ctx, func(tx metadata.Tx) error {
+			list, err := tx.Images().List("us-east-1", metadata.ImageQuery{})
+			n = len(list)
+			return err
+		})
+		return n
+	}
+	before := countImages()
+	for _, region := range []string{"us-east-1", "us-west-2"} {
+		dst := op
+		dst.Region = region
+		_, err = f.svc.CopyImage(ctx, dst, CopyImageInput{SourceImageID: img, SourceRegion: "us-east-1", Name: "mine-now"})
+		var e *openami.Error
+		if !errors.As(err, &e) || e.Class != openami.Unauthorized || e.Resource != openami.ResourceSnapshot || !strings.Contains(e.Message, snap) {
+			t.Fatalf("copy to %s with launch permission only: %v, want Unauthorized naming %s", region, err, snap)
+		}
+	}
+	if n := countImages(); n != before {
+		t.Fatalf("a refused copy left %d images behind", n-before)
+	}
+	// The caller may launch it all the same.
+	if _, err := f.svc.RunInstances(ctx, op, RunInstancesInput{ImageID: img, InstanceType: "t3.micro", MinCount: 1, MaxCount: 1}); err != nil {
+		t.Fatalf("launching with launch permission: %v", err)
+	}
+	if err := f.svc.ModifySnapshotAttribute(ctx, f.p, snap, []Permission{{AccountID: other.ID}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := f.svc.CopyImage(ctx, op, CopyImageInput{SourceImageID: img, SourceRegion: "us-east-1", Name: "mine-now"})
+	if err != nil {
+		t.Fatalf("copy with createVolumePermission: %v", err)
+	}
+	if got := f.image(t, cp); got.AccountID != other.ID {
+		t.Fatalf("the copy belongs to %s", got.AccountID)
 	}
 }

@@ -85,6 +85,7 @@ var codes = map[openami.Class]map[openami.ResourceType]string{
 		"":                       "AuthFailure",
 		openami.ResourceImage:    "OperationNotPermitted",
 		openami.ResourceInstance: "OperationNotPermitted",
+		openami.ResourceSnapshot: "InvalidRequest",
 	},
 	openami.LimitExceeded: {
 		"":                       "ResourceLimitExceeded",
