@@ -656,11 +656,12 @@ func (s *Service) freeAddresses(tx metadata.Tx, p openami.Principal, subnet Subn
 // launchOne records instance k of a reservation with its volumes.
 func (s *Service) launchOne(tx metadata.Tx, p openami.Principal, in RunInstancesInput, plan *launchPlan, reservation string, k int, addr string, now time.Time) (openami.Instance, error) {
 	img := plan.img
+	id := ids.New("i")
 	inst := openami.Instance{
-		ID: ids.New("i"), Region: p.Region, AccountID: p.AccountID, ReservationID: reservation, ImageID: img.ID,
+		ID: id, Region: p.Region, AccountID: p.AccountID, ReservationID: reservation, ImageID: img.ID,
 		InstanceType: plan.it.Name, KeyName: in.KeyName, State: openami.InstancePending,
 		AvailabilityZone: plan.zone, VpcID: plan.subnet.VpcID, SubnetID: plan.subnet.ID, SecurityGroupIDs: plan.groups,
-		PrivateIP: addr, UserData: in.UserData, LaunchTime: now, AmiLaunchIndex: k,
+		PrivateIP: addr, UserData: s.sealUserData(p.Region, id, in.UserData), LaunchTime: now, AmiLaunchIndex: k,
 		Architecture: img.Architecture, VirtualizationType: img.VirtualizationType, Platform: img.Platform,
 		BootMode: bootMode(img, plan.it), RootDeviceName: img.RootDeviceName, RootDeviceType: "ebs",
 		InstanceStores: plan.stores, KernelID: img.KernelID, RamdiskID: img.RamdiskID, EnaSupport: img.EnaSupport,

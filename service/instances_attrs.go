@@ -29,7 +29,10 @@ func (s *Service) DescribeInstanceAttribute(ctx context.Context, p openami.Princ
 		out, err = ownedInstance(tx, p, id)
 		return err
 	})
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	return s.withUserData(out)
 }
 
 // ModifyInstanceAttributeInput is one ModifyInstanceAttribute request: nil
@@ -97,7 +100,7 @@ func (s *Service) ModifyInstanceAttribute(ctx context.Context, p openami.Princip
 			if len(in.UserData) > maxUserData {
 				return openami.Errorf(openami.InvalidParameter, "", "User data is limited to %d bytes.", maxUserData)
 			}
-			i.UserData = in.UserData
+			i.UserData = s.sealUserData(i.Region, i.ID, in.UserData)
 		case in.DisableAPITermination != nil:
 			i.DisableAPITermination = *in.DisableAPITermination
 		case in.DisableAPIStop != nil:

@@ -166,6 +166,9 @@ func (s *Service) InstanceMetadata(ctx context.Context, region, id string) (Inst
 		if err != nil {
 			return err
 		}
+		if i, err = s.withUserData(i); err != nil {
+			return err
+		}
 		out = InstanceMetadata{Instance: i}
 		if i.KeyName != "" {
 			keys, err := tx.KeyPairs().List(region, i.AccountID)

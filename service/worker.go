@@ -93,6 +93,12 @@ func (s *Service) Start(ctx context.Context, log *slog.Logger) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
+		// User data left in plain by a version before it was sealed.
+		if n, err := s.ResealUserData(c.ctx, nil); err != nil && c.ctx.Err() == nil {
+			log.Error("sealing user data", "error", err)
+		} else if n > 0 {
+			log.Info("sealed user data left in plain", "instances", n)
+		}
 		if err := s.resumeFills(c.ctx); err != nil && c.ctx.Err() == nil {
 			log.Error("volume fills", "error", err)
 		}

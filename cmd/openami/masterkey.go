@@ -88,6 +88,10 @@ func rotateMasterKey(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return fmt.Errorf("%w (run the command again to finish)", err)
 	}
+	userData, err := e.svc.ResealUserData(ctx, old)
+	if err != nil {
+		return fmt.Errorf("%w (run the command again to finish)", err)
+	}
 	if inFile {
 		if err := os.Rename(newPath, filepath.Join(cfg.dataDir, "master.key")); err != nil {
 			return fmt.Errorf("put the new master key in place (master.key.new holds it; run the command again): %w", err)
@@ -101,5 +105,5 @@ func rotateMasterKey(ctx context.Context, cfg *config) error {
 			return err
 		}
 	}
-	return printJSON(map[string]any{"ResealedAccessKeys": accessKeys, "ResealedKMSKeys": kmsKeys, "InFile": inFile})
+	return printJSON(map[string]any{"ResealedAccessKeys": accessKeys, "ResealedKMSKeys": kmsKeys, "ResealedUserData": userData, "InFile": inFile})
 }
