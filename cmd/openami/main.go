@@ -7,6 +7,7 @@
 //	openami gc                     free unreferenced chunks and block-map nodes
 //	openami fsck                   check block maps against stored chunks
 //	openami image alias|product-code  operator changes to images
+//	openami version                print the version and commit of this binary
 //	openami imds-relay SOCKET      (run by QEMU, not by hand) relay a guest's
 //	                               metadata connection to its instance's socket
 //
@@ -46,7 +47,7 @@ func main() {
 	}
 	var cfg config
 	cfg.addFlags(root)
-	root.AddCommand(serveCommand(&cfg), accountCommand(&cfg), gcCommand(&cfg), fsckCommand(&cfg), imageCommand(&cfg), masterKeyCommand(&cfg))
+	root.AddCommand(serveCommand(&cfg), accountCommand(&cfg), gcCommand(&cfg), fsckCommand(&cfg), imageCommand(&cfg), masterKeyCommand(&cfg), versionCommand())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "openami:", err)
 		os.Exit(1)
