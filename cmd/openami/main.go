@@ -37,6 +37,11 @@ func main() {
 		}
 		os.Exit(0)
 	}
+	// Everything openami and the QEMU processes it starts write is its
+	// user's alone. Each file is also created with an owner-only mode; the
+	// umask catches what a library creates with its own (SQLite's -wal and
+	// -shm, QEMU's files).
+	syscall.Umask(0o077)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := &cobra.Command{
