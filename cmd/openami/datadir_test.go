@@ -233,3 +233,34 @@ func TestFailedStartLeavesNothing(t *testing.T) {
 		t.Errorf("a failed start left %v in a dir that was empty (%v)", entries, err)
 	}
 }
+
+// A server removes at start the temporary files that a crash left in its
+// block stores, once they are old enough that no write can own them.
+func TestServeCleansStaleTemporaryFiles(t *testing.T) {
+	t.Setenv("OPENAMI_MASTER_KEY", "")
+	dir := filepath.Join(t.TempDir(), "data")
+	stale := filepath.Join(dir, "blocks", "us-east-1", "chunks", "ab", ".put~1")
+	fresh := filepath.Join(dir, "blocks", "us-east-1", "chunks", "ab", ".put~2")
+	for _, p := range []string{stale, fresh} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("half a block"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(stale, old, old)
+	startServe(t, &config{dataDir: dir, regions: "us-east-1"})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(stale); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server left a stale temporary file")
+		}
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Fatalf("the server removed a fresh temporary file: %v", err)
+	}
+}

@@ -180,6 +180,22 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 	defer nbdSrv.Close()
 	// The worker starts VMs: only once their disks can be reached.
 	e.svc.Start(ctx, log)
+	// Temporary files that blob writes interrupted by a crash left, in
+	// the background: finding them walks every blob.
+	go func() {
+		for _, r := range e.svc.Regions() {
+			l, err := e.svc.CleanLitter(ctx, r.Name)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Error("clean the block store", "region", r.Name, "error", err)
+				}
+				return
+			}
+			if l.Files > 0 {
+				log.Info("removed temporary files of interrupted writes", "region", r.Name, "files", l.Files, "bytes", l.Bytes)
+			}
+		}
+	}()
 	defer e.svc.Close()
 	if rt != nil {
 		// Before the NBD server closes: guests flush their disks as they
