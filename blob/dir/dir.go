@@ -60,8 +60,8 @@ const tempPrefix = ".put~"
 //
 // New does not remove temporary files left by a crash: finding them means
 // walking every blob, minutes for a large store, and they are invisible
-// anyway. Call Clean when a walk is due (the garbage collector walks the
-// store anyway).
+// anyway. Call Clean when a walk is due: openami's garbage collector does,
+// and its server does in the background at start.
 func New(root string) (*Store, error) {
 	if root == "" {
 		return nil, errors.New("blob directory: no path given")
