@@ -159,6 +159,12 @@ func (d *dataDir) undo() {
 // directories, and a 0700 blocks directory keeps everything below it from
 // other users anyway.
 func tightenModes(root string) error {
+	// A data dir that is a symbolic link (to another disk, say) is walked
+	// where it leads: WalkDir does not follow a link, not even the root.
+	root, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return fmt.Errorf("make the data dir private: %w", err)
+	}
 	return filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {

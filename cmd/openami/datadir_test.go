@@ -264,3 +264,32 @@ func TestServeCleansStaleTemporaryFiles(t *testing.T) {
 		t.Fatalf("the server removed a fresh temporary file: %v", err)
 	}
 }
+
+// A data dir reached through a symbolic link is tightened where it leads.
+func TestTightenModesThroughSymlink(t *testing.T) {
+	real := filepath.Join(t.TempDir(), "real")
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(real, 0o755)
+	if err := os.WriteFile(filepath.Join(real, "metadata.db"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(real, "metadata.db"), 0o644)
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := tightenModes(link); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]os.FileMode{real: 0o700, filepath.Join(real, "metadata.db"): 0o600} {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", name, fi.Mode().Perm(), want)
+		}
+	}
+}
