@@ -43,3 +43,29 @@ type Store interface {
 	// order, and stops at fn's first error, which it returns.
 	List(ctx context.Context, prefix string, fn func(Info) error) error
 }
+
+// Litter is what interrupted Puts left behind in a store: temporary data
+// that no key names and no reader sees.
+type Litter struct {
+	Files int
+	Bytes int64
+}
+
+// Cleaner is implemented by stores whose Puts can leave temporary data
+// behind when a process crashes in the middle of one (blob/dir's
+// temporary files). Callers discover it by type assertion; a store that
+// leaves nothing behind does not implement it.
+//
+// olderThan must be well above the longest Put: temporary data younger
+// than that may belong to a Put still running, in this process or another
+// sharing the store.
+type Cleaner interface {
+	// Litter reports the temporary data last written more than olderThan
+	// ago, without removing it. It fails with ctx's error or a wrapped I/O
+	// error.
+	Litter(ctx context.Context, olderThan time.Duration) (Litter, error)
+	// Clean removes the temporary data last written more than olderThan
+	// ago and reports what it removed. It fails with ctx's error or a
+	// wrapped I/O error, having removed what it reports.
+	Clean(ctx context.Context, olderThan time.Duration) (Litter, error)
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/blob"
 	"github.com/openami/openami/blockstore"
 	"github.com/openami/openami/metadata"
 )
@@ -18,6 +19,9 @@ import (
 type regionBlocks struct {
 	name   string
 	chunks *blockstore.Chunks
+	// blobs is the blob store under chunks, for what only it can do (see
+	// blob.Cleaner).
+	blobs blob.Store
 }
 
 // gcGenSetting names the setting that holds a region's garbage-collection

@@ -455,3 +455,54 @@ func TestRecycleBinExpires(t *testing.T) {
 		t.Fatalf("the snapshot of an image deleted for good is still in use: %v", err)
 	}
 }
+
+// Temporary files of interrupted blob writes are litter: fsck reports
+// those older than litterAge, and GC and CleanLitter remove them; younger
+// ones may belong to a write under way and stay.
+func TestGCAndFsckTemporaryFiles(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "", nil)
+	root := filepath.Join(f.dir, "blocks", "us-east-1")
+	write := func(name string, size int, age time.Duration) string {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, make([]byte, size), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now().Add(-age)
+		if err := os.Chtimes(p, at, at); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	stale := write("chunks/ab/.put~123", 1000, 2*litterAge)
+	fresh := write("chunks/ab/.put~456", 10, time.Minute)
+
+	rep, err := f.svc.Fsck(ctx, "us-east-1", true)
+	if err != nil || rep.TemporaryFiles != 1 || rep.TemporaryBytes != 1000 || rep.Damaged() {
+		t.Fatalf("fsck with a stale temporary file: %+v %v", rep, err)
+	}
+	if _, err := os.Stat(stale); err != nil {
+		t.Fatalf("fsck removed the temporary file: %v", err)
+	}
+	res, err := f.svc.GC(ctx, "us-east-1")
+	if err != nil || res.DeletedTemporaryFiles != 1 || res.DeletedTemporaryBytes != 1000 {
+		t.Fatalf("GC with a stale temporary file: %+v %v", res, err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("GC left the stale temporary file: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Fatalf("GC removed a fresh temporary file: %v", err)
+	}
+
+	again := write(".put~789", 5, 2*litterAge)
+	if l, err := f.svc.CleanLitter(ctx, "us-east-1"); err != nil || l != (blob.Litter{Files: 1, Bytes: 5}) {
+		t.Fatalf("CleanLitter: %+v %v", l, err)
+	}
+	if _, err := os.Stat(again); !os.IsNotExist(err) {
+		t.Fatalf("CleanLitter left the stale temporary file: %v", err)
+	}
+}

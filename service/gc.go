@@ -46,6 +46,14 @@ import (
 // a chunk and committing its reference.
 const orphanAge = time.Hour
 
+// litterAge is how old a blob store's temporary data (blob/dir's .put~
+// files) must be before a collection or a server's start removes it. A
+// temporary file lives while one Put writes one chunk from memory, at most
+// a 512 KiB block and its frame, and fsyncs it: seconds on the slowest
+// disk, so one an hour old belongs to a process that crashed or was killed
+// mid-Put, and no running writer can lose it.
+const litterAge = time.Hour
+
 // GCResult reports what a collection did in one region.
 type GCResult struct {
 	Region         string
@@ -56,6 +64,11 @@ type GCResult struct {
 	DeletedBytes   int64
 	DeletedNodes   int
 	DeletedOrphans int
+	// DeletedTemporaryFiles and DeletedTemporaryBytes are the blob
+	// store's temporary files, left by writes a crash interrupted, that
+	// the collection removed (see CleanLitter).
+	DeletedTemporaryFiles int
+	DeletedTemporaryBytes int64
 }
 
 // marks is what a mark phase found reachable.
@@ -188,6 +201,13 @@ func (s *Service) GC(ctx context.Context, region string) (GCResult, error) {
 		after = rows[len(rows)-1].Digest
 	}
 
+	// Temporary files of interrupted writes.
+	litter, err := s.cleanLitter(ctx, rb)
+	res.DeletedTemporaryFiles, res.DeletedTemporaryBytes = litter.Files, litter.Bytes
+	if err != nil {
+		return res, err
+	}
+
 	// Orphan blobs: stored by a writer that never committed.
 	cutoff := s.now().Add(-orphanAge)
 	err = rb.chunks.List(ctx, func(d openami.Digest, info blob.Info) error {
@@ -210,6 +230,32 @@ func (s *Service) GC(ctx context.Context, region string) (GCResult, error) {
 		return s.store.Update(ctx, func(tx metadata.Tx) error { return tx.Chunks().Delete(region, d) })
 	})
 	return res, err
+}
+
+// CleanLitter removes the temporary data that writes interrupted by a
+// crash left in one region's blob store, once older than litterAge, and
+// returns what it removed. A blob store that leaves none (one that is not
+// a blob.Cleaner, such as S3) has nothing to remove. The server calls it
+// at start; GC calls it too. It fails with ctx's error or the store's I/O
+// error, having removed what it reports.
+func (s *Service) CleanLitter(ctx context.Context, region string) (blob.Litter, error) {
+	rb, err := s.blocks(region)
+	if err != nil {
+		return blob.Litter{}, err
+	}
+	return s.cleanLitter(ctx, rb)
+}
+
+func (s *Service) cleanLitter(ctx context.Context, rb *regionBlocks) (blob.Litter, error) {
+	c, ok := rb.blobs.(blob.Cleaner)
+	if !ok {
+		return blob.Litter{}, nil
+	}
+	l, err := c.Clean(ctx, litterAge)
+	if err != nil {
+		return l, fmt.Errorf("service: clean the block store of %s: %w", rb.name, err)
+	}
+	return l, nil
 }
 
 // deleteChunk deletes an unmarked chunk unless it was touched in the
@@ -340,6 +386,12 @@ type FsckReport struct {
 	// whose contents were not: that needs their data keys, and every
 	// read checks them.
 	EncryptedChunks int
+	// TemporaryFiles and TemporaryBytes are the blob store's temporary
+	// files older than an hour, left by writes a crash interrupted:
+	// litter, not damage, which the next collection or server start
+	// removes.
+	TemporaryFiles int
+	TemporaryBytes int64
 }
 
 // Damaged reports whether the check found damage.
@@ -368,6 +420,13 @@ func (s *Service) Fsck(ctx context.Context, region string, verify bool) (FsckRep
 		return rep, err
 	}
 	rep.Nodes = len(m.nodes)
+	if c, ok := rb.blobs.(blob.Cleaner); ok {
+		l, err := c.Litter(ctx, litterAge)
+		if err != nil {
+			return rep, fmt.Errorf("service: look for temporary files in %s: %w", region, err)
+		}
+		rep.TemporaryFiles, rep.TemporaryBytes = l.Files, l.Bytes
+	}
 	stored := map[openami.Digest]bool{}
 	err = rb.chunks.List(ctx, func(d openami.Digest, info blob.Info) error {
 		stored[d] = true

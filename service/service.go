@@ -84,7 +84,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		if !ok {
 			return nil, fmt.Errorf("service: no blob store for region %s", r.Name)
 		}
-		s.blockStores[r.Name] = &regionBlocks{name: r.Name, chunks: blockstore.NewChunks(b)}
+		s.blockStores[r.Name] = &regionBlocks{name: r.Name, chunks: blockstore.NewChunks(b), blobs: b}
 	}
 	s.completions = newCompleter(s)
 	s.runtime, s.localDir = cfg.Runtime, cfg.LocalDir

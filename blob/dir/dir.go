@@ -45,7 +45,10 @@ type Store struct {
 	root string
 }
 
-var _ blob.Store = (*Store)(nil)
+var (
+	_ blob.Store   = (*Store)(nil)
+	_ blob.Cleaner = (*Store)(nil)
+)
 
 // tempPrefix begins the name of every temporary file. The '~' keeps it out
 // of the key space (see CheckKey), so List and Stat ignore such files
@@ -57,8 +60,8 @@ const tempPrefix = ".put~"
 //
 // New does not remove temporary files left by a crash: finding them means
 // walking every blob, minutes for a large store, and they are invisible
-// anyway. Call Clean when a walk is due (the garbage collector walks the
-// store anyway).
+// anyway. Call Clean when a walk is due: openami's garbage collector does,
+// and its server does in the background at start.
 func New(root string) (*Store, error) {
 	if root == "" {
 		return nil, errors.New("blob directory: no path given")
@@ -366,15 +369,29 @@ func sortName(e fs.DirEntry) string {
 	return e.Name()
 }
 
+// Litter reports the temporary files that Puts interrupted by a crash
+// left behind and that were last written more than olderThan ago: see
+// blob.Cleaner. It fails with ctx's error or a wrapped I/O error.
+func (s *Store) Litter(ctx context.Context, olderThan time.Duration) (blob.Litter, error) {
+	return s.temporaries(ctx, olderThan, false)
+}
+
 // Clean removes the temporary files that Puts interrupted by a crash left
-// behind, if they were last written more than olderThan ago. Pass an
-// olderThan well above the longest Put, since a temporary file may belong
-// to a Put still running in this or another process; an hour is plenty.
-// It returns the number of files removed, and fails with ctx's error or a
-// wrapped I/O error, having removed what it could until then.
-func (s *Store) Clean(ctx context.Context, olderThan time.Duration) (int, error) {
+// behind, if they were last written more than olderThan ago: see
+// blob.Cleaner. Pass an olderThan well above the longest Put, since a
+// temporary file may belong to a Put still running in this or another
+// process; an hour is plenty. It returns what it removed, and fails with
+// ctx's error or a wrapped I/O error, having removed what it could until
+// then.
+func (s *Store) Clean(ctx context.Context, olderThan time.Duration) (blob.Litter, error) {
+	return s.temporaries(ctx, olderThan, true)
+}
+
+// temporaries walks the store for temporary files older than olderThan,
+// counting them and, if remove is set, removing them.
+func (s *Store) temporaries(ctx context.Context, olderThan time.Duration, remove bool) (blob.Litter, error) {
 	cutoff := time.Now().Add(-olderThan)
-	removed := 0
+	var found blob.Litter
 	err := filepath.WalkDir(s.root, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			if missing(err) {
@@ -398,16 +415,22 @@ func (s *Store) Clean(ctx context.Context, olderThan time.Duration) (int, error)
 		if fi.ModTime().After(cutoff) {
 			return nil
 		}
-		if err := os.Remove(p); err != nil && !missing(err) {
-			return err
+		if remove {
+			if err := os.Remove(p); err != nil {
+				if missing(err) {
+					return nil
+				}
+				return err
+			}
 		}
-		removed++
+		found.Files++
+		found.Bytes += fi.Size()
 		return nil
 	})
 	if err != nil {
-		return removed, fmt.Errorf("clean blob directory: %w", err)
+		return found, fmt.Errorf("clean blob directory: %w", err)
 	}
-	return removed, nil
+	return found, nil
 }
 
 // ctxReader fails reads once ctx is done, so that a Put fed by a slow or

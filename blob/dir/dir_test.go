@@ -107,14 +107,25 @@ func TestLeftoverTempFile(t *testing.T) {
 	}
 
 	// Fresh temporary files may belong to a running Put: Clean keeps them.
-	if n, err := s.Clean(ctx, time.Hour); err != nil || n != 0 {
-		t.Errorf("Clean(1h) = %d, %v; want 0 removed", n, err)
+	if l, err := s.Litter(ctx, time.Hour); err != nil || l != (blob.Litter{}) {
+		t.Errorf("Litter(1h) = %+v, %v; want none", l, err)
+	}
+	if l, err := s.Clean(ctx, time.Hour); err != nil || l.Files != 0 {
+		t.Errorf("Clean(1h) = %+v, %v; want 0 removed", l, err)
 	}
 	old := time.Now().Add(-2 * time.Hour)
 	os.Chtimes(crashed, old, old)
 	os.Chtimes(atRoot, old, old)
-	if n, err := s.Clean(ctx, time.Hour); err != nil || n != 2 {
-		t.Errorf("Clean(1h) of two old temporary files = %d, %v; want 2", n, err)
+	// Litter counts them and leaves them; Clean removes them.
+	want := blob.Litter{Files: 2, Bytes: int64(len("half a blo") + len("x"))}
+	if l, err := s.Litter(ctx, time.Hour); err != nil || l != want {
+		t.Errorf("Litter(1h) of two old temporary files = %+v, %v; want %+v", l, err, want)
+	}
+	if got := files(t, s.Root()); len(got) != 3 {
+		t.Errorf("files after Litter: %q, want all three", got)
+	}
+	if l, err := s.Clean(ctx, time.Hour); err != nil || l != want {
+		t.Errorf("Clean(1h) of two old temporary files = %+v, %v; want %+v", l, err, want)
 	}
 	if got := files(t, s.Root()); len(got) != 1 || got[0] != "chunks/ab/ab12" {
 		t.Errorf("files after Clean: %q, want the blob only", got)

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,36 +72,84 @@ type env struct {
 
 func (e *env) Close() error { return e.store.Close() }
 
-// open creates the data dir if needed and opens the metadata store, the
-// master key and the service.
+// open opens an existing installation for an operator command: its
+// metadata store, its master key and the service. It refuses, creating
+// nothing, a data dir with no metadata.db (SQLite) or a PostgreSQL
+// database with no openami schema: a mistyped --data-dir must not get a
+// new, empty installation that answers every question with nothing.
 func (c *config) open(ctx context.Context) (*env, error) {
-	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+	store, err := c.openStore(ctx, false)
+	if err != nil {
+		return nil, err
 	}
+	key, err := seal.Load(c.dataDir)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return c.build(ctx, store, key)
+}
+
+// create is open for the server, which holds the data dir (see
+// holdDataDir): it makes the master key and the metadata store when they
+// do not exist.
+func (c *config) create(ctx context.Context) (*env, error) {
 	key, err := seal.LoadOrCreate(c.dataDir)
 	if err != nil {
 		return nil, err
 	}
-	return c.openWithKey(ctx, key)
+	store, err := c.openStore(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	return c.build(ctx, store, key)
 }
 
-// openWithKey is open with the given master key.
-func (c *config) openWithKey(ctx context.Context, key *seal.Key) (*env, error) {
-	regions, err := service.ParseRegions(strings.Split(c.regions, ","))
-	if err != nil {
-		return nil, fmt.Errorf("--regions: %w", err)
+// noInstallation is the error of an operator command pointed at a place
+// that holds no openami installation.
+func (c *config) noInstallation(what string) error {
+	if c.database == "" {
+		return fmt.Errorf("%s holds no openami installation (no metadata.db); start one with openami serve --data-dir %s", c.dataDir, c.dataDir)
 	}
-	var store metadata.Store
+	return fmt.Errorf("%s; start one with openami serve --database ...", what)
+}
+
+// openStore opens the metadata store: SQLite in the data dir, or
+// PostgreSQL. Unless create is set, the store must exist already (see
+// open).
+func (c *config) openStore(ctx context.Context, create bool) (metadata.Store, error) {
 	switch {
 	case c.database == "":
-		store, err = sqlite.Open(filepath.Join(c.dataDir, "metadata.db"))
+		path := filepath.Join(c.dataDir, "metadata.db")
+		if !create {
+			if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+				return nil, c.noInstallation("")
+			} else if err != nil {
+				return nil, err
+			}
+		}
+		return sqlite.Open(path)
 	case strings.HasPrefix(c.database, "postgres://") || strings.HasPrefix(c.database, "postgresql://") || strings.Contains(c.database, "="):
-		store, err = postgres.Open(ctx, c.database)
+		if create {
+			return postgres.Open(ctx, c.database)
+		}
+		store, err := postgres.OpenExisting(ctx, c.database)
+		if errors.Is(err, postgres.ErrNoInstallation) {
+			return nil, c.noInstallation(err.Error())
+		}
+		return store, err
 	default:
 		return nil, fmt.Errorf("--database: want empty (SQLite), a postgres:// URL or a key=value connection string")
 	}
+}
+
+// build opens the block stores and the service over an opened metadata
+// store, which it closes if it fails.
+func (c *config) build(ctx context.Context, store metadata.Store, key *seal.Key) (*env, error) {
+	regions, err := service.ParseRegions(strings.Split(c.regions, ","))
 	if err != nil {
-		return nil, err
+		store.Close()
+		return nil, fmt.Errorf("--regions: %w", err)
 	}
 	blobs, err := c.openBlobs(ctx, regions)
 	if err != nil {

@@ -7,6 +7,7 @@
 //	openami gc                     free unreferenced chunks and block-map nodes
 //	openami fsck                   check block maps against stored chunks
 //	openami image alias|product-code  operator changes to images
+//	openami version                print the version and commit of this binary
 //	openami imds-relay SOCKET      (run by QEMU, not by hand) relay a guest's
 //	                               metadata connection to its instance's socket
 //
@@ -36,6 +37,11 @@ func main() {
 		}
 		os.Exit(0)
 	}
+	// Everything openami and the QEMU processes it starts write is its
+	// user's alone. Each file is also created with an owner-only mode; the
+	// umask catches what a library creates with its own (SQLite's -wal and
+	// -shm, QEMU's files).
+	syscall.Umask(0o077)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := &cobra.Command{
@@ -46,7 +52,7 @@ func main() {
 	}
 	var cfg config
 	cfg.addFlags(root)
-	root.AddCommand(serveCommand(&cfg), accountCommand(&cfg), gcCommand(&cfg), fsckCommand(&cfg), imageCommand(&cfg), masterKeyCommand(&cfg))
+	root.AddCommand(serveCommand(&cfg), accountCommand(&cfg), gcCommand(&cfg), fsckCommand(&cfg), imageCommand(&cfg), masterKeyCommand(&cfg), versionCommand())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "openami:", err)
 		os.Exit(1)

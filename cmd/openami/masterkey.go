@@ -41,10 +41,31 @@ func masterKeyCommand(cfg *config) *cobra.Command {
 }
 
 func rotateMasterKey(ctx context.Context, cfg *config) error {
-	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
+	// A server holding the data dir would keep the old key: hold the dir
+	// ourselves, which also keeps a server from starting meanwhile.
+	if _, err := os.Stat(cfg.dataDir); err == nil {
+		if cfg.database == "" {
+			if _, err := os.Stat(filepath.Join(cfg.dataDir, "metadata.db")); errors.Is(err, fs.ErrNotExist) {
+				return cfg.noInstallation("")
+			}
+		}
+		lock, err := lockDataDir(cfg.dataDir)
+		if err != nil {
+			return fmt.Errorf("master-key rotate runs with the servers stopped: %w", err)
+		}
+		defer lock.Close()
 	}
-	old, err := seal.LoadOrCreate(cfg.dataDir)
+	store, err := cfg.openStore(ctx, false)
+	if err != nil {
+		return err
+	}
+	built := false // build closes the store from then on
+	defer func() {
+		if !built {
+			store.Close()
+		}
+	}()
+	old, err := seal.Load(cfg.dataDir)
 	if err != nil {
 		return err
 	}
@@ -75,7 +96,8 @@ func rotateMasterKey(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return err
 	}
-	e, err := cfg.openWithKey(ctx, key)
+	built = true
+	e, err := cfg.build(ctx, store, key)
 	if err != nil {
 		return err
 	}

@@ -66,7 +66,7 @@ func serveCommand(cfg *config) *cobra.Command {
 	return cmd
 }
 
-func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen string, rf runtimeFlags) error {
+func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen string, rf runtimeFlags) (err error) {
 	var handler slog.Handler
 	switch logFormat {
 	case "text":
@@ -77,15 +77,44 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		return fmt.Errorf("--log-format: want text or json")
 	}
 	log := slog.New(handler)
+	if rf.kind != "none" && rf.kind != "qemu" {
+		return fmt.Errorf("--runtime: want none or qemu")
+	}
+
+	// Take the ports before touching the data dir: a server that cannot
+	// listen leaves nothing behind.
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	var dln net.Listener
+	if debugListen != "" {
+		if dln, err = net.Listen("tcp", debugListen); err != nil {
+			return fmt.Errorf("--debug-listen: %w", err)
+		}
+		defer dln.Close()
+	}
+	// Then hold the data dir: a second server on it stops here, having
+	// changed nothing.
+	dd, err := holdDataDir(cfg.dataDir)
+	if err != nil {
+		return err
+	}
+	defer dd.Close()
+	// A start that fails before serving removes the installation it began
+	// in an empty data dir. Not with PostgreSQL, whose database may keep
+	// secrets sealed under the new master key.
+	serving := false
+	defer func() {
+		if !serving && cfg.database == "" {
+			dd.undo()
+		}
+	}()
 
 	var e *env
 	var rt *qemu.Runtime
-	switch rf.kind {
-	case "none":
-	case "qemu":
-		if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
-			return fmt.Errorf("data dir: %w", err)
-		}
+	if rf.kind == "qemu" {
 		exe, err := os.Executable()
 		if err != nil {
 			return fmt.Errorf("--runtime qemu: %w", err)
@@ -109,11 +138,9 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 			return fmt.Errorf("--runtime qemu: %w", err)
 		}
 		cfg.runtime = rt
-	default:
-		return fmt.Errorf("--runtime: want none or qemu")
 	}
 
-	e, err := cfg.open(ctx)
+	e, err = cfg.create(ctx)
 	if err != nil {
 		return err
 	}
@@ -123,10 +150,6 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		return fmt.Errorf("administrator account: %w", err)
 	}
 
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return err
-	}
 	endpoint := "http://" + ln.Addr().String()
 	credFile := filepath.Join(cfg.dataDir, "credentials")
 	if created {
@@ -159,6 +182,22 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 	defer nbdSrv.Close()
 	// The worker starts VMs: only once their disks can be reached.
 	e.svc.Start(ctx, log)
+	// Temporary files that blob writes interrupted by a crash left, in
+	// the background: finding them walks every blob.
+	go func() {
+		for _, r := range e.svc.Regions() {
+			l, err := e.svc.CleanLitter(ctx, r.Name)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Error("clean the block store", "region", r.Name, "error", err)
+				}
+				return
+			}
+			if l.Files > 0 {
+				log.Info("removed temporary files of interrupted writes", "region", r.Name, "files", l.Files, "bytes", l.Bytes)
+			}
+		}
+	}()
 	defer e.svc.Close()
 	if rt != nil {
 		// Before the NBD server closes: guests flush their disks as they
@@ -182,17 +221,14 @@ point the aws CLI at it with:
   export AWS_CONFIG_FILE=%s AWS_SHARED_CREDENTIALS_FILE=%s AWS_PROFILE=openami
   aws ec2 describe-regions
 `, endpoint, cfg.dataDir, cfg.regions, nbdPath, runtimeName(rt), admin.ID, credFile, confFile, credFile)
+	serving = true
 
 	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ln) }()
 	go func() { errc <- nbdSrv.Serve(nln) }()
-	if debugListen != "" {
+	if dln != nil {
 		// The profiler on its own listener, never on the API's: it is
 		// unauthenticated.
-		dln, err := net.Listen("tcp", debugListen)
-		if err != nil {
-			return fmt.Errorf("--debug-listen: %w", err)
-		}
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -233,10 +269,11 @@ func writeCredentials(path string, c service.Credentials) error {
 
 // writeAWSConfig writes an aws CLI config file whose openami profile points
 // at this server. It holds no secret, and is rewritten on every start so
-// that it follows --listen.
+// that it follows --listen; it is owner-only all the same, like everything
+// in the data dir.
 func writeAWSConfig(path, region, endpoint string) error {
 	content := fmt.Sprintf("[profile openami]\nregion = %s\nendpoint_url = %s\n", region, endpoint)
-	return writeFileAtomic(path, []byte(content), 0o644)
+	return writeFileAtomic(path, []byte(content), 0o600)
 }
 
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {

@@ -71,6 +71,26 @@ func LoadOrCreate(dir string) (*Key, error) {
 	return New(raw)
 }
 
+// Load returns the master key as LoadOrCreate does, but never creates
+// one: with OPENAMI_MASTER_KEY unset and no master.key in dir, it fails
+// with an error that wraps fs.ErrNotExist and names the file. Commands
+// that work on an existing installation use it, so that a wrong dir is
+// refused rather than given a new key.
+func Load(dir string) (*Key, error) {
+	if v := os.Getenv("OPENAMI_MASTER_KEY"); v != "" {
+		raw, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			return nil, fmt.Errorf("seal: OPENAMI_MASTER_KEY is not base64: %w", err)
+		}
+		return New(raw)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "master.key"))
+	if err != nil {
+		return nil, fmt.Errorf("seal: master key: %w", err)
+	}
+	return New(raw)
+}
+
 // create writes a new random key to path without ever exposing a partial
 // file: it writes a temporary file, syncs it and links it into place, so
 // two processes racing to create the key agree on one.

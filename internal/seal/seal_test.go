@@ -2,6 +2,8 @@ package seal
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -59,5 +61,28 @@ func TestEnvOverride(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "master.key")); err == nil {
 		t.Error("master.key written although OPENAMI_MASTER_KEY is set")
+	}
+}
+
+// Load never makes a key: a directory without one is refused, untouched.
+func TestLoadDoesNotCreate(t *testing.T) {
+	t.Setenv("OPENAMI_MASTER_KEY", "")
+	dir := t.TempDir()
+	if _, err := Load(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Load of a dir without master.key = %v, want ErrNotExist", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("Load left %v in the dir", entries)
+	}
+	k, err := LoadOrCreate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt, err := k2.Open(k.Seal([]byte("x"), nil), nil); err != nil || string(pt) != "x" {
+		t.Fatalf("Load read another key: %v", err)
 	}
 }

@@ -72,12 +72,30 @@ func sqlState(err error) string {
 	return ""
 }
 
+// ErrNoInstallation is wrapped by OpenExisting's error for a database that
+// holds no openami schema.
+var ErrNoInstallation = errors.New("holds no openami installation (no schema_migrations table)")
+
 // Open connects to the PostgreSQL database named by dsn (a URL or a
 // key=value connection string, as libpq takes), migrates it to the latest
 // schema and returns it as a store. It fails if the DSN does not parse, the
 // database cannot be reached or migrated, or a newer openami migrated it
 // (the error wraps sqldb.ErrNewerSchema).
 func Open(ctx context.Context, dsn string) (*sqldb.Store, error) {
+	return openStore(ctx, dsn, false)
+}
+
+// OpenExisting is Open for a database that must already hold openami's
+// schema: one without it (no schema_migrations table, as in a database
+// openami never served, or a wrong name) is refused with an error that
+// wraps ErrNoInstallation and names the database, and is left unchanged.
+// Operator commands use it, so that a mistyped --database is not given a
+// new, empty installation.
+func OpenExisting(ctx context.Context, dsn string) (*sqldb.Store, error) {
+	return openStore(ctx, dsn, true)
+}
+
+func openStore(ctx context.Context, dsn string, existing bool) (*sqldb.Store, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse dsn: %w", err)
@@ -92,6 +110,19 @@ func Open(ctx context.Context, dsn string) (*sqldb.Store, error) {
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	if existing {
+		// to_regclass looks the table up on the search_path, where the
+		// migrations create it.
+		var found bool
+		if err := db.QueryRowContext(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&found); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("postgres: look for the schema: %w", err)
+		}
+		if !found {
+			db.Close()
+			return nil, fmt.Errorf("postgres: database %q on %s %w", cfg.Database, cfg.Host, ErrNoInstallation)
+		}
 	}
 	s, err := sqldb.New(ctx, dialect, db, db)
 	if err != nil {

@@ -70,6 +70,31 @@ func TestOpenNewerSchema(t *testing.T) {
 	}
 }
 
+// OpenExisting refuses a database openami never served, creating nothing
+// in it, and opens one that Open has migrated.
+func TestOpenExisting(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.Postgres(t)
+	if s, err := OpenExisting(context.Background(), dsn); !errors.Is(err, ErrNoInstallation) {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("OpenExisting of an empty database: %v, want ErrNoInstallation", err)
+	}
+	db := rawDB(t, dsn)
+	defer db.Close()
+	var tables int
+	if err := db.QueryRow(`SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&tables); err != nil || tables != 0 {
+		t.Fatalf("OpenExisting left %d tables (%v)", tables, err)
+	}
+	open(t, dsn).Close()
+	s, err := OpenExisting(context.Background(), dsn)
+	if err != nil {
+		t.Fatalf("OpenExisting of an installed database: %v", err)
+	}
+	s.Close()
+}
+
 // TestOpenConcurrently opens several stores on a new database at once, as
 // servers starting together do: the migration lock must make all but one
 // wait rather than fail on each other's DDL.

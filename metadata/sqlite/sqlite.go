@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 
@@ -64,7 +65,8 @@ func isUniqueViolation(err error) bool {
 	return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 }
 
-// Open opens, creating it if needed, the SQLite database at path, migrates
+// Open opens, creating it if needed (mode 0600, and so its -wal and -shm
+// files), the SQLite database at path, migrates
 // it to the latest schema and returns it as a store. It fails if the file
 // cannot be opened or migrated, or if a newer openami migrated it (the error
 // wraps sqldb.ErrNewerSchema). Update must not be called from inside an
@@ -101,6 +103,16 @@ func openPools(path string) (write, read *sql.DB, err error) {
 	w.Set("_txlock", "immediate")
 	r := cloneValues(common)
 	r.Set("_query_only", "1")
+
+	// Create the file owner-only before SQLite does: it would make it
+	// 0644 less the umask, and it gives the -wal and -shm files the
+	// database file's own mode. The metadata holds sealed secrets,
+	// account names and images' user data.
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	f.Close()
 
 	write, err = openDB(path + "?" + w.Encode())
 	if err != nil {
