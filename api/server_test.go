@@ -390,3 +390,59 @@ func TestAmbiguousAction(t *testing.T) {
 		t.Errorf("agreeing query and body: %d %s", status, body)
 	}
 }
+
+// A request whose signed x-amz-content-sha256 header says what its body
+// hashes to has its signature checked before the body is read: a forged
+// one is refused at once, however large and slow its body, and takes
+// nothing from the budget.
+func TestSignatureCheckedBeforeBody(t *testing.T) {
+	ts := startServer(t, Limits{BodyTimeout: 5 * time.Second})
+	forged := service.Credentials{AccessKeyID: ts.admin.AccessKeyID, SecretAccessKey: "not the secret"}
+	body := describeRegions + "&Pad=" + strings.Repeat("x", 1<<19)
+	req, err := http.NewRequest("POST", "http://"+ts.addr+"/", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	sum := sha256.Sum256([]byte(body))
+	req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
+	err = v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: forged.AccessKeyID, SecretAccessKey: forged.SecretAccessKey},
+		req, hex.EncodeToString(sum[:]), "ec2", "us-east-1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c := ts.sendHead(t, req, body, 7)
+	status, resp, err := answer(c, 10*time.Second)
+	if err != nil || status != 403 || !strings.Contains(resp, "SignatureDoesNotMatch") {
+		t.Fatalf("got %d %s, %v; want 403 SignatureDoesNotMatch", status, resp, err)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("refused after %v: the server waited for the body", d)
+	}
+	if v := testutil.ToFloat64(ts.srv.unauthBytes); v != 0 {
+		t.Errorf("%v bytes reserved", v)
+	}
+}
+
+// fakeWriter records the write deadlines a response is written under.
+type fakeWriter struct {
+	httptest.ResponseRecorder
+	deadlines int
+}
+
+func (w *fakeWriter) SetWriteDeadline(time.Time) error { w.deadlines++; return nil }
+
+// A response is written in WriteChunk pieces, each under a fresh deadline,
+// so that a long download is limited by its rate, not its length.
+func TestResponseWrittenInChunks(t *testing.T) {
+	fw := &fakeWriter{ResponseRecorder: *httptest.NewRecorder()}
+	w := &deadlineWriter{ResponseWriter: fw, rc: http.NewResponseController(fw), timeout: time.Second}
+	n, err := w.Write(make([]byte, 3*WriteChunk+1))
+	if err != nil || n != 3*WriteChunk+1 || fw.Body.Len() != n {
+		t.Fatalf("wrote %d, %v", n, err)
+	}
+	if fw.deadlines != 4 {
+		t.Errorf("%d write deadlines for 4 chunks", fw.deadlines)
+	}
+}
