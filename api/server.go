@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -31,9 +32,11 @@ import (
 	"github.com/openami/openami/api/rbin"
 	"github.com/openami/openami/api/sigv4"
 	"github.com/openami/openami/api/sts"
+	"github.com/openami/openami/api/transport"
 	"github.com/openami/openami/service"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/semaphore"
 )
 
 // maxQueryBody bounds the body of a Query-protocol request. EC2's largest
@@ -57,19 +60,30 @@ type Server struct {
 	svc       *service.Service
 	log       *slog.Logger
 	now       func() time.Time
+	limits    Limits
 	protocols map[string]Protocol
 	mux       *http.ServeMux
 	requests  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
+	// budget holds limits.UnauthenticatedBodyBytes: the memory bodies may
+	// take before their signature is checked. unauthBytes is what is
+	// reserved from it now.
+	budget      *semaphore.Weighted
+	unauthBytes prometheus.Gauge
 }
 
-// New returns the endpoint's handler. Metrics are registered on reg and
-// served, with reg's other metrics, at GET /metrics.
-func New(svc *service.Service, log *slog.Logger, reg *prometheus.Registry) *Server {
+// New returns the endpoint's handler, holding clients to limits (zero
+// fields take their defaults). Metrics are registered on reg and served,
+// with reg's other metrics, at GET /metrics. Serve it with
+// limits.HTTPServer and limits.Listener, which apply the limits a handler
+// cannot.
+func New(svc *service.Service, log *slog.Logger, reg *prometheus.Registry, limits Limits) *Server {
+	limits = limits.withDefaults()
 	s := &Server{
-		svc: svc,
-		log: log,
-		now: time.Now,
+		svc:    svc,
+		log:    log,
+		now:    time.Now,
+		limits: limits,
 		protocols: map[string]Protocol{
 			"ec2":  ec2.New(svc),
 			"sts":  sts.New(svc),
@@ -86,8 +100,13 @@ func New(svc *service.Service, log *slog.Logger, reg *prometheus.Registry) *Serv
 			Help:    "API request latency by service and action.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"service", "action"}),
+		budget: semaphore.NewWeighted(limits.UnauthenticatedBodyBytes),
+		unauthBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "openami_unauthenticated_body_bytes",
+			Help: "Bytes reserved for request bodies being read before their signature is checked.",
+		}),
 	}
-	reg.MustRegister(s.requests, s.latency)
+	reg.MustRegister(s.requests, s.latency, s.unauthBytes)
 	s.mux = http.NewServeMux()
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
@@ -95,45 +114,58 @@ func New(svc *service.Service, log *slog.Logger, reg *prometheus.Registry) *Serv
 	return s
 }
 
-// ServeHTTP serves the endpoint.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP serves the endpoint. Whatever route a request takes, its body
+// has until a deadline set by its length to arrive (so that the server,
+// draining an unread body after the answer, does not wait on a stalled
+// client forever), and its response is written under the per-chunk write
+// deadline.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	if r.ContentLength != 0 {
+		// Not for a request without a body: the server is already reading
+		// ahead on its connection, and a deadline there would cancel the
+		// request when it passed.
+		rc.SetReadDeadline(time.Now().Add(s.limits.bodyTime(r.ContentLength)))
+	}
+	s.mux.ServeHTTP(&deadlineWriter{ResponseWriter: w, rc: rc, timeout: s.limits.WriteTimeout}, r)
+	// Time for the server's final flush of what the handler buffered.
+	rc.SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout))
+}
 
 // serveAPI authenticates a request and hands it to its protocol.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
 	reqID := uuid.NewString()
 	w.Header().Set("x-amzn-RequestId", reqID)
+	rc := http.NewResponseController(w)
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	w = sw
 
 	service := "ec2"
-	auth, authErr := sigv4.Parse(r)
-	if authErr == nil {
+	auth, err := sigv4.Parse(r)
+	if err == nil {
 		service = auth.Service
 	}
 	proto, ok := s.protocols[service]
 	if !ok {
 		proto = s.protocols["ec2"]
-		if authErr == nil {
-			authErr = &sigv4.Error{Failure: sigv4.Incomplete, Message: fmt.Sprintf("Credential should be scoped to a valid service, not '%s'.", service)}
+		if err == nil {
+			err = &sigv4.Error{Failure: sigv4.Incomplete, Message: fmt.Sprintf("Credential should be scoped to a valid service, not '%s'.", service)}
 		}
 	}
 	var (
 		action, code string
 		p            openami.Principal
+		body         []byte
 	)
-	body, err := readBody(r)
-	switch {
-	case authErr != nil:
-		err = authErr
-	case err != nil:
-		err = fmt.Errorf("api: read body: %w", err)
-	case len(body) > maxQueryBody:
-		err = openami.Errorf(openami.InvalidParameter, "", "The request body exceeds %d bytes", maxQueryBody)
-	default:
-		p, err = s.authenticate(r.Context(), r, auth, body)
+	if err == nil {
+		body, p, err = s.admit(r, rc, auth)
 	}
 	if err != nil {
+		if te, ok := transport.Classify(err); ok && (te.Failure == transport.Timeout || te.Failure == transport.Incomplete) {
+			// The rest of the body, if any, is not worth waiting for.
+			w.Header().Set("Connection", "close")
+		}
 		code = proto.WriteError(w, reqID, err)
 	} else {
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -154,7 +186,15 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		slog.String("remote", r.RemoteAddr),
 	}
 	level := slog.LevelInfo
-	if sw.status >= 500 && err != nil {
+	if te, ok := transport.Classify(err); ok {
+		// The client's doing, or a moment's lack of room: worth a line,
+		// never an alarm. A full budget is a warning, since it may be an
+		// attack or a sign the limits are too small.
+		if te.Failure == transport.Busy {
+			level = slog.LevelWarn
+		}
+		attrs = append(attrs, slog.String("error", err.Error()))
+	} else if sw.status >= 500 && err != nil {
 		// Only server faults carry detail worth logging; the caller got a
 		// generic message.
 		level = slog.LevelError
@@ -163,34 +203,107 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.log.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
-// authenticate verifies the request's signature and returns its caller.
-func (s *Server) authenticate(ctx context.Context, r *http.Request, auth *sigv4.Auth, body []byte) (openami.Principal, error) {
+// admit authenticates a request whose authentication parsed as auth, and
+// reads its body, in the order that makes a client who cannot sign cost
+// the least: the access key is looked up before the body is read (an
+// unknown key is refused without reading it); a request whose signed
+// x-amz-content-sha256 header says what the body's hash is has its
+// signature checked before the body is read too; any other body is read
+// only once its length is reserved from the budget for unauthenticated
+// bodies (unless it is at most freeBody bytes), released when its
+// signature has been checked.
+//
+// It returns the body and the caller, or a *sigv4.Error, a *transport.Error
+// (body too slow, cut short, client gone, budget full), an
+// InvalidParameter *openami.Error (body too large) or a server fault.
+func (s *Server) admit(r *http.Request, rc *http.ResponseController, auth *sigv4.Auth) ([]byte, openami.Principal, error) {
+	ctx := r.Context()
+	var p openami.Principal
+	if r.ContentLength > maxQueryBody {
+		return nil, p, errBodyTooLarge
+	}
 	p, secret, err := s.svc.Authenticate(ctx, auth.AccessKeyID)
-	if errors.Is(err, openami.ErrNotFound) {
-		return p, &sigv4.Error{Failure: sigv4.UnknownKey, Message: "AWS was not able to validate the provided access credentials"}
+	switch {
+	case errors.Is(err, openami.ErrNotFound):
+		return nil, p, &sigv4.Error{Failure: sigv4.UnknownKey, Message: "AWS was not able to validate the provided access credentials"}
+	case err != nil && ctx.Err() != nil:
+		return nil, p, transport.New(transport.Canceled, err)
+	case err != nil:
+		return nil, p, err
 	}
+	// The signature covers x-amz-content-sha256 when it is sent: check it
+	// with the hash the client claims, and only the body's own hash is left
+	// to check once it is read. UNSIGNED-PAYLOAD bodies (EBS blocks, which
+	// carry their own checksum) are never hashed.
+	claimed := r.Header.Get("X-Amz-Content-Sha256")
+	verified := false
+	if claimed != "" {
+		if err := auth.Verify(r, secret, claimed, s.now()); err != nil {
+			return nil, p, err
+		}
+		verified = true
+	}
+	if n := r.ContentLength; !verified && (n < 0 || n > freeBody) {
+		if n < 0 {
+			n = maxQueryBody + 1
+		}
+		release, err := s.reserve(ctx, n)
+		if err != nil {
+			return nil, p, err
+		}
+		defer release()
+	}
+	body, err := s.readBody(r, rc)
 	if err != nil {
-		return p, err
+		return nil, p, err
 	}
-	// A body signed as UNSIGNED-PAYLOAD (EBS blocks, which carry their own
-	// checksum) need not be hashed here; Verify checks the header's claim.
-	payload := unsignedPayload
-	if r.Header.Get("X-Amz-Content-Sha256") != unsignedPayload {
+	if len(body) > maxQueryBody {
+		return nil, p, errBodyTooLarge
+	}
+	if claimed != unsignedPayload {
 		sum := sha256.Sum256(body)
-		payload = hex.EncodeToString(sum[:])
-	}
-	if err := auth.Verify(r, secret, payload, s.now()); err != nil {
-		return p, err
+		if err := auth.Verify(r, secret, hex.EncodeToString(sum[:]), s.now()); err != nil {
+			return nil, p, err
+		}
 	}
 	if _, ok := s.svc.Region(auth.Region); !ok {
 		names := make([]string, 0, len(s.svc.Regions()))
 		for _, reg := range s.svc.Regions() {
 			names = append(names, reg.Name)
 		}
-		return p, &sigv4.Error{Failure: sigv4.BadRegion, Message: fmt.Sprintf("Credential should be scoped to a valid region, not '%s'. This server serves: %s.", auth.Region, strings.Join(names, ", "))}
+		return nil, p, &sigv4.Error{Failure: sigv4.BadRegion, Message: fmt.Sprintf("Credential should be scoped to a valid region, not '%s'. This server serves: %s.", auth.Region, strings.Join(names, ", "))}
 	}
 	p.Region = auth.Region
-	return p, nil
+	return body, p, nil
+}
+
+// freeBody is the largest body read before its signature is checked
+// without a reservation from the budget. Nearly every Query request is
+// this small, so an attacker who holds the whole budget does not stop
+// them; and Limits.MaxConns such bodies take at most MaxConns × 16 KiB
+// (16 MiB by default).
+const freeBody = 16 << 10
+
+var errBodyTooLarge = openami.Errorf(openami.InvalidParameter, "", "The request body exceeds %d bytes", maxQueryBody)
+
+// reserve takes n bytes from the budget for unauthenticated bodies,
+// waiting at most limits.BudgetWait, and returns the function that gives
+// them back. It fails with a transport.Busy error when the budget stays
+// full, or Canceled when the client leaves while waiting.
+func (s *Server) reserve(ctx context.Context, n int64) (release func(), err error) {
+	wctx, cancel := context.WithTimeout(ctx, s.limits.BudgetWait)
+	defer cancel()
+	if err := s.budget.Acquire(wctx, n); err != nil {
+		if ctx.Err() != nil {
+			return nil, transport.New(transport.Canceled, ctx.Err())
+		}
+		return nil, transport.New(transport.Busy, nil)
+	}
+	s.unauthBytes.Add(float64(n))
+	return func() {
+		s.unauthBytes.Sub(float64(n))
+		s.budget.Release(n)
+	}, nil
 }
 
 // statusWriter remembers the status of a response for the request log.
@@ -204,19 +317,83 @@ func (w *statusWriter) WriteHeader(status int) {
 	w.ResponseWriter.WriteHeader(status)
 }
 
+// Unwrap returns the wrapped writer, for http.ResponseController.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// deadlineWriter writes a response in pieces of WriteChunk bytes, each
+// under a fresh write deadline: a client reading at any steady rate gets a
+// response of any size, and one that stops reading is cut off.
+type deadlineWriter struct {
+	http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (w *deadlineWriter) Write(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 {
+		chunk := b[:min(len(b), WriteChunk)]
+		w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+		m, err := w.ResponseWriter.Write(chunk)
+		n += m
+		if err != nil {
+			return n, err
+		}
+		b = b[m:]
+	}
+	return n, nil
+}
+
+// Unwrap returns the wrapped writer, for http.ResponseController.
+func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 const unsignedPayload = "UNSIGNED-PAYLOAD"
 
 // readBody reads a request body of at most maxQueryBody bytes (one more
-// tells the caller it was too long), into a buffer sized from
-// Content-Length when the client sent one, so that a 512 KiB EBS block is
-// read without growing a buffer step by step.
-func readBody(r *http.Request) ([]byte, error) {
-	if n := r.ContentLength; n >= 0 && n <= maxQueryBody {
-		body := make([]byte, n)
-		if _, err := io.ReadFull(r.Body, body); err != nil {
-			return nil, err
-		}
-		return body, nil
+// tells the caller it was too long) within the time its length allows,
+// into a buffer sized from Content-Length when the client sent one, so
+// that a 512 KiB EBS block is read without growing a buffer step by step.
+// The caller must have bounded Content-Length, and reserved it when the
+// request is not yet authenticated.
+//
+// A body that does not arrive in time is a transport.Timeout error, one
+// that ends early (or does not decode, if chunked) transport.Incomplete:
+// the client's faults. Either way the connection is closed after the
+// answer, rather than read on.
+func (s *Server) readBody(r *http.Request, rc *http.ResponseController) ([]byte, error) {
+	if r.ContentLength == 0 {
+		return nil, nil
 	}
-	return io.ReadAll(io.LimitReader(r.Body, maxQueryBody+1))
+	rc.SetReadDeadline(time.Now().Add(s.limits.bodyTime(r.ContentLength)))
+	var (
+		body []byte
+		err  error
+	)
+	if n := r.ContentLength; n > 0 {
+		body = make([]byte, n)
+		_, err = io.ReadFull(r.Body, body)
+	} else {
+		body, err = io.ReadAll(io.LimitReader(r.Body, maxQueryBody+1))
+	}
+	if err != nil {
+		// Leave the deadline as it is, passed or near, so that the server
+		// does not wait on this client to drain what is left; serveAPI
+		// closes the connection.
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, transport.New(transport.Timeout, err)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, transport.New(transport.Incomplete, err)
+		}
+		if r.Context().Err() != nil {
+			return nil, transport.New(transport.Canceled, err)
+		}
+		// A reset connection, bad chunked framing: still the client's.
+		return nil, transport.New(transport.Incomplete, err)
+	}
+	// The body is in: the request may now take as long as its action
+	// does. (A deadline left in place would cancel the request when it
+	// passed, as the server reads ahead on the connection.)
+	rc.SetReadDeadline(time.Time{})
+	return body, nil
 }

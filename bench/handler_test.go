@@ -59,7 +59,7 @@ func BenchmarkDescribeImagesHandler(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := api.New(svc, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	h := api.New(svc, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), api.Limits{})
 	// The SDK signs each request; the benchmark replays them, so that it
 	// measures the server alone. The server does not refuse a replayed
 	// request (signatures are good for 15 minutes).

@@ -7,6 +7,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/api/sigv4"
+	"github.com/openami/openami/api/transport"
 )
 
 // This file is the one place that turns openami errors into EBS direct
@@ -56,9 +57,17 @@ func toException(err error) exception {
 		ae *sigv4.Error
 		oe *openami.Error
 	)
+	te, isTransport := transport.Classify(err)
 	switch {
 	case errors.As(err, &ae):
 		return exception{http.StatusForbidden, authTypes[ae.Failure], "", ae.Message}
+	case isTransport && te.Failure == transport.Busy:
+		// The EBS direct API's throttling exception, which the SDKs retry.
+		return exception{http.StatusServiceUnavailable, "RequestThrottledException", "", te.Message}
+	case isTransport:
+		// A body cut short, sent too slowly or abandoned: the request, as
+		// received, is not a valid one.
+		return exception{http.StatusBadRequest, "ValidationException", "INVALID_PARAMETER_VALUE", te.Message}
 	case errors.Is(err, errUnknownOperation):
 		return exception{http.StatusNotFound, "UnknownOperationException", "", "The requested operation is not supported by the EBS direct API."}
 	case errors.As(err, &oe) && oe.Class != openami.Internal:

@@ -169,7 +169,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, body []byte, p o
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, body []byte, p openami.Principal, requestID string) (string, error) {
-	params, err := parseParams(r, body)
+	params, err := awsquery.Params(r, body)
 	if err != nil {
 		return "", err
 	}
@@ -215,25 +215,6 @@ func putResponseBuffer(buf *bytes.Buffer) {
 	}
 	buf.Reset()
 	responseBuffers.Put(buf)
-}
-
-// parseParams returns the request's parameters: the query string and, for
-// a form POST, the body.
-func parseParams(r *http.Request, body []byte) (url.Values, error) {
-	params, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return nil, openami.Errorf(openami.InvalidParameter, "", "The query string is malformed")
-	}
-	if r.Method == http.MethodPost && len(body) > 0 {
-		form, err := url.ParseQuery(string(body))
-		if err != nil {
-			return nil, openami.Errorf(openami.InvalidParameter, "", "The request body is not a valid form")
-		}
-		for k, v := range form {
-			params[k] = append(params[k], v...)
-		}
-	}
-	return params, nil
 }
 
 // response is embedded first in every response struct: EC2 responses

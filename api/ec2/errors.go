@@ -9,6 +9,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/api/sigv4"
+	"github.com/openami/openami/api/transport"
 )
 
 // This file is the one place that turns openami errors into EC2 error codes.
@@ -100,6 +101,17 @@ var codes = map[openami.Class]map[openami.ResourceType]string{
 	openami.DryRun:       {"": "DryRunOperation"},
 }
 
+// transportCodes maps failures of the HTTP exchange to EC2 codes. EC2 has
+// no codes of its own for the first three; these are the ones S3 (and
+// AWS's other XML services) use for the same failures. RequestLimitExceeded
+// is EC2's throttling code, which the SDKs retry.
+var transportCodes = map[transport.Failure]string{
+	transport.Incomplete: "IncompleteBody",
+	transport.Timeout:    "RequestTimeout",
+	transport.Canceled:   "RequestCanceled",
+	transport.Busy:       "RequestLimitExceeded",
+}
+
 // statuses are the HTTP statuses of codes that do not answer 400.
 var statuses = map[string]int{
 	"AuthFailure":                401,
@@ -107,6 +119,7 @@ var statuses = map[string]int{
 	"SignatureDoesNotMatch":      403,
 	"UnauthorizedOperation":      403,
 	"DryRunOperation":            412,
+	"RequestLimitExceeded":       503,
 	"InternalError":              500,
 }
 
@@ -129,9 +142,12 @@ func toWire(err error) wireError {
 		ia *invalidAction
 	)
 	var w wireError
+	te, isTransport := transport.Classify(err)
 	switch {
 	case errors.As(err, &ae):
 		w = wireError{Code: authCodes[ae.Failure], Message: ae.Message}
+	case isTransport:
+		w = wireError{Code: transportCodes[te.Failure], Message: te.Message}
 	case errors.As(err, &ia):
 		w = wireError{Code: "InvalidAction", Message: fmt.Sprintf("The action %s is not valid for this web service.", ia.name)}
 	case errors.Is(err, errMissingAction):

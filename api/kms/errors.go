@@ -7,6 +7,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/api/sigv4"
+	"github.com/openami/openami/api/transport"
 )
 
 // This file is the one place that turns openami errors into KMS
@@ -92,9 +93,17 @@ func toException(err error) exception {
 		ae *sigv4.Error
 		oe *openami.Error
 	)
+	te, isTransport := transport.Classify(err)
 	switch {
 	case errors.As(err, &ae):
 		return exception{http.StatusBadRequest, authTypes[ae.Failure], ae.Message}
+	case isTransport && te.Failure == transport.Busy:
+		// KMS's throttling exception, which the SDKs retry.
+		return exception{http.StatusServiceUnavailable, "ThrottlingException", te.Message}
+	case isTransport:
+		// A body cut short, sent too slowly or abandoned: the request, as
+		// received, is not a valid one.
+		return exception{http.StatusBadRequest, "ValidationException", te.Message}
 	case errors.Is(err, errUnknownOperation):
 		return exception{http.StatusBadRequest, "UnknownOperationException", ""}
 	case errors.As(err, new(*serializationError)):

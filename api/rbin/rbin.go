@@ -13,6 +13,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/api/sigv4"
+	"github.com/openami/openami/api/transport"
 	"github.com/openami/openami/service"
 )
 
@@ -160,12 +161,21 @@ func (h *Handler) WriteError(w http.ResponseWriter, requestID string, err error)
 		ae *sigv4.Error
 		oe *openami.Error
 	)
+	te, isTransport := transport.Classify(err)
 	switch {
 	case errors.As(err, &ae):
 		status, typ, msg = http.StatusForbidden, "UnrecognizedClientException", ae.Message
 		if ae.Failure != sigv4.UnknownKey {
 			typ = "InvalidSignatureException"
 		}
+	case isTransport && te.Failure == transport.Busy:
+		// The generic throttling exception of AWS's JSON protocols, which
+		// the SDKs retry.
+		status, typ, msg = http.StatusServiceUnavailable, "ThrottlingException", te.Message
+	case isTransport:
+		// A body cut short, sent too slowly or abandoned: the request, as
+		// received, is not a valid one.
+		status, typ, reason, msg = http.StatusBadRequest, "ValidationException", "INVALID_PARAMETER_VALUE", te.Message
 	case errors.Is(err, errUnknownOperation):
 		status, typ, msg = http.StatusNotFound, "UnknownOperationException", "The requested operation is not supported by the Recycle Bin API."
 	case errors.As(err, &oe) && oe.Class == openami.NotFound:

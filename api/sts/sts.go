@@ -8,11 +8,11 @@ import (
 	"encoding/xml"
 	"errors"
 	"net/http"
-	"net/url"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/api/awsquery"
 	"github.com/openami/openami/api/sigv4"
+	"github.com/openami/openami/api/transport"
 	"github.com/openami/openami/service"
 )
 
@@ -39,16 +39,8 @@ type getCallerIdentityResponse struct {
 
 // Serve answers an authenticated STS request.
 func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, body []byte, p openami.Principal, requestID string) (string, string, error) {
-	params, err := url.ParseQuery(r.URL.RawQuery)
-	if err == nil && r.Method == http.MethodPost {
-		var form url.Values
-		form, err = url.ParseQuery(string(body))
-		for k, v := range form {
-			params[k] = append(params[k], v...)
-		}
-	}
+	params, err := awsquery.Params(r, body)
 	if err != nil {
-		err = openami.Errorf(openami.InvalidParameter, "", "The request is not a valid form")
 		return "", h.WriteError(w, requestID, err), err
 	}
 	action := params.Get("Action")
@@ -102,6 +94,15 @@ var authCodes = map[sigv4.Failure]string{
 	sigv4.BadRegion:   "SignatureDoesNotMatch",
 }
 
+// transportCodes maps failures of the HTTP exchange to STS codes;
+// Throttling is STS's throttling code, which the SDKs retry.
+var transportCodes = map[transport.Failure]string{
+	transport.Incomplete: "IncompleteBody",
+	transport.Timeout:    "RequestTimeout",
+	transport.Canceled:   "RequestCanceled",
+	transport.Busy:       "Throttling",
+}
+
 // WriteError answers with err in the STS error envelope and returns the
 // code.
 func (h *Handler) WriteError(w http.ResponseWriter, requestID string, err error) string {
@@ -115,10 +116,16 @@ func (h *Handler) WriteError(w http.ResponseWriter, requestID string, err error)
 		oe *openami.Error
 		ia *invalidAction
 	)
+	te, isTransport := transport.Classify(err)
 	switch {
 	case errors.As(err, &ae):
 		out.Error.Code, out.Error.Message = authCodes[ae.Failure], ae.Message
 		status = http.StatusForbidden
+	case isTransport:
+		out.Error.Code, out.Error.Message = transportCodes[te.Failure], te.Message
+		if te.Failure == transport.Busy {
+			status = http.StatusServiceUnavailable
+		}
 	case errors.As(err, &ia):
 		out.Error.Code, out.Error.Message = "InvalidAction", ia.Error()
 	case errors.As(err, &oe) && oe.Class == openami.UnknownParameter:

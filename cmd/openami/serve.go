@@ -210,10 +210,10 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := &http.Server{
-		Handler:           api.New(e.svc, log, reg),
-		ReadHeaderTimeout: 30 * time.Second,
-	}
+	// The limits on what a client can make the server hold, and for how
+	// long (docs/SECURITY.md).
+	limits := api.DefaultLimits()
+	srv := limits.HTTPServer(api.New(e.svc, log, reg, limits))
 	fmt.Fprintf(os.Stderr, `openami listening on %s (data: %s, regions: %s)
 volumes of running instances are served over NBD at %s; runtime: %s
 administrator account %s; its credentials are in %s
@@ -224,7 +224,7 @@ point the aws CLI at it with:
 	serving = true
 
 	errc := make(chan error, 3)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(limits.Listener(ln)) }()
 	go func() { errc <- nbdSrv.Serve(nln) }()
 	if dln != nil {
 		// The profiler on its own listener, never on the API's: it is

@@ -97,7 +97,7 @@ func start(t *testing.T, kind string) *server {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	hs := httptest.NewServer(api.New(svc, log, prometheus.NewRegistry()))
+	hs := httptest.NewServer(api.New(svc, log, prometheus.NewRegistry(), api.Limits{}))
 	t.Cleanup(hs.Close)
 	return &server{URL: hs.URL, svc: svc, admin: admin}
 }
