@@ -230,14 +230,14 @@ func (s *Service) InstanceCreditSpecifications(ctx context.Context, p openami.Pr
 type InstanceStatus struct {
 	openami.Instance
 	// Health is the runtime's word on a running instance's guest (always
-	// HealthOK with a runtime that cannot tell); zero for other states.
-	Health Health
+	// openami.HealthOK with a runtime that cannot tell); zero for other states.
+	Health openami.Health
 }
 
 // InstanceStatuses returns the caller's instances for
 // DescribeInstanceStatus: running ones, or, with all, every one that is
 // not terminated; named ones must exist. A running instance's health
-// comes from the runtime, when it can tell (HealthChecker).
+// comes from the runtime, when it can tell (openami.HealthChecker).
 func (s *Service) InstanceStatuses(ctx context.Context, p openami.Principal, instanceIDs []string, all bool) ([]InstanceStatus, error) {
 	for _, id := range instanceIDs {
 		if err := checkInstanceID(id); err != nil {
@@ -260,7 +260,7 @@ func (s *Service) InstanceStatuses(ctx context.Context, p openami.Principal, ins
 		}
 		return nil
 	})
-	if checker, ok := s.runtime.(HealthChecker); ok {
+	if checker, ok := s.runtime.(openami.HealthChecker); ok {
 		for k := range out {
 			if out[k].State == openami.InstanceRunning {
 				out[k].Health = checker.Health(out[k].Instance)

@@ -346,14 +346,14 @@ func (s *Service) RebootInstances(ctx context.Context, p openami.Principal, inst
 // runtime carry out pending, stopping and shutting-down instances'
 // transitions (each in a job of its own, see vmJobs), resumes image
 // creations that wait for an instance's shutdown, checks running
-// instances' VMs with a Watcher runtime, and forgets terminated ones once
+// instances' VMs with an openami.Watcher runtime, and forgets terminated ones once
 // they have been visible long enough.
 func (s *Service) advanceInstances(ctx context.Context) error {
 	if err := s.resumeImageCreations(ctx); err != nil {
 		return err
 	}
 	transitional := []openami.InstanceState{openami.InstancePending, openami.InstanceStopping, openami.InstanceShuttingDown, openami.InstanceTerminated}
-	watcher, watching := s.runtime.(Watcher)
+	watcher, watching := s.runtime.(openami.Watcher)
 	if watching {
 		transitional = append(transitional, openami.InstanceRunning)
 	}

@@ -76,16 +76,16 @@ func (s *Service) dispatchAdvance(ctx context.Context, i openami.Instance) {
 // runtime has no VM for (openami restarted, and its VMs with it) is booted
 // again, in a job; one whose guest powered itself off goes stopping or
 // shutting-down by its InstanceInitiatedShutdownBehavior, as on EC2.
-func (s *Service) watch(ctx context.Context, w Watcher, i openami.Instance) error {
+func (s *Service) watch(ctx context.Context, w openami.Watcher, i openami.Instance) error {
 	if s.vmJobs.isBusy(i.ID) {
 		return nil
 	}
 	switch w.VMState(i) {
-	case VMAbsent:
+	case openami.VMAbsent:
 		s.vmJobs.run(i.ID, func() {
 			// Read again: the instance may have changed since the pass listed it.
 			cur, err := s.instanceNow(ctx, i.Region, i.ID)
-			if err != nil || cur.State != openami.InstanceRunning || w.VMState(cur) != VMAbsent {
+			if err != nil || cur.State != openami.InstanceRunning || w.VMState(cur) != openami.VMAbsent {
 				return
 			}
 			s.completions.log.Info("booting a running instance that has no VM (openami restarted)", "instance", i.ID)
@@ -94,7 +94,7 @@ func (s *Service) watch(ctx context.Context, w Watcher, i openami.Instance) erro
 			}
 		})
 		return nil
-	case VMPoweredOff:
+	case openami.VMPoweredOff:
 		err := s.store.Update(ctx, func(tx metadata.Tx) error {
 			cur, err := tx.Instances().Get(i.Region, i.ID)
 			if errors.Is(err, openami.ErrNotFound) || err == nil && cur.State != openami.InstanceRunning {

@@ -21,7 +21,7 @@ type fakeRuntime struct {
 	calls   []string
 	hold    chan struct{}
 	stopErr error
-	states  map[string]VMState
+	states  map[string]openami.VMState
 }
 
 func (r *fakeRuntime) record(call string) {
@@ -52,7 +52,7 @@ func (r *fakeRuntime) Stop(_ context.Context, i openami.Instance, _ bool) error 
 	return r.stopErr
 }
 
-func (r *fakeRuntime) VMState(i openami.Instance) VMState {
+func (r *fakeRuntime) VMState(i openami.Instance) openami.VMState {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.states[i.ID]
@@ -179,7 +179,7 @@ func TestCreateImageResumed(t *testing.T) {
 func TestWatcher(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, "", nil)
-	rt := &fakeRuntime{states: map[string]VMState{}}
+	rt := &fakeRuntime{states: map[string]openami.VMState{}}
 	f.svc.runtime = rt
 	snap := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
 	a := f.launch(t, "watched", snap)
@@ -191,7 +191,7 @@ func TestWatcher(t *testing.T) {
 	}
 	rt.mu.Lock()
 	rt.calls = nil
-	rt.states[a.ID], rt.states[b.ID], rt.states[c.ID] = VMAbsent, VMPoweredOff, VMPoweredOff
+	rt.states[a.ID], rt.states[b.ID], rt.states[c.ID] = openami.VMAbsent, openami.VMPoweredOff, openami.VMPoweredOff
 	rt.mu.Unlock()
 	f.svc.completions.pass(ctx)
 	f.svc.completions.pass(ctx)
@@ -251,10 +251,10 @@ func TestStopForce(t *testing.T) {
 // healthRuntime reports a fixed health for every instance.
 type healthRuntime struct {
 	NoneRuntime
-	health Health
+	health openami.Health
 }
 
-func (r healthRuntime) Health(openami.Instance) Health { return r.health }
+func (r healthRuntime) Health(openami.Instance) openami.Health { return r.health }
 
 // TestInstanceStatusHealth: DescribeInstanceStatus's instance check is
 // the runtime's word on a running guest; stopped instances get none, and
@@ -281,16 +281,16 @@ func TestInstanceStatusHealth(t *testing.T) {
 		}
 		return out
 	}
-	if got := statuses(); got[a.ID].Health.Status != HealthOK || got[b.ID].State != openami.InstanceStopped {
+	if got := statuses(); got[a.ID].Health.Status != openami.HealthOK || got[b.ID].State != openami.InstanceStopped {
 		t.Fatalf("with the none runtime: %+v", got)
 	}
-	impaired := Health{Status: HealthImpaired, Reason: "the guest wrote nothing", Since: time.Unix(1800000000, 0)}
+	impaired := openami.Health{Status: openami.HealthImpaired, Reason: "the guest wrote nothing", Since: time.Unix(1800000000, 0)}
 	f.svc.runtime = healthRuntime{health: impaired}
 	got := statuses()
 	if got[a.ID].Health != impaired {
 		t.Fatalf("a running instance's health %+v, want the runtime's %+v", got[a.ID].Health, impaired)
 	}
-	if got[b.ID].Health != (Health{}) {
+	if got[b.ID].Health != (openami.Health{}) {
 		t.Fatalf("a stopped instance has a health: %+v", got[b.ID].Health)
 	}
 }

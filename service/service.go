@@ -37,7 +37,7 @@ type Config struct {
 	// Clock defaults to time.Now.
 	Clock openami.Clock
 	// Runtime runs instances; nil means NoneRuntime.
-	Runtime Runtime
+	Runtime openami.Runtime
 	// LocalDir is this server's own directory (the data directory), where
 	// instance-store disks live; empty means they cannot be served.
 	LocalDir string
@@ -53,7 +53,7 @@ type Service struct {
 	blockStores map[string]*regionBlocks
 	maps        *blockstore.Maps
 	completions *completer
-	runtime     Runtime
+	runtime     openami.Runtime
 	localDir    string
 	vmJobs      vmJobs
 

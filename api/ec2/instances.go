@@ -596,9 +596,9 @@ func instanceCheck(i service.InstanceStatus) statusItem {
 		return statusItem{Status: "not-applicable"}
 	}
 	switch i.Health.Status {
-	case service.HealthInitializing:
+	case openami.HealthInitializing:
 		return statusItem{Status: "initializing", Details: items[statusDetailItem]{{Name: "reachability", Status: "initializing"}}}
-	case service.HealthImpaired:
+	case openami.HealthImpaired:
 		return statusItem{Status: "impaired", Details: items[statusDetailItem]{{Name: "reachability", Status: "failed",
 			ImpairedSince: timestamp(i.Health.Since), Reason: i.Health.Reason}}}
 	}

@@ -32,7 +32,7 @@ type config struct {
 	s3Endpoint string
 	s3Region   string
 	// runtime runs instances (serve sets it; other commands run none).
-	runtime service.Runtime
+	runtime openami.Runtime
 }
 
 func (c *config) addFlags(cmd *cobra.Command) {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/openami/openami"
-	"github.com/openami/openami/service"
 )
 
 // watchInterval is how often each VM is looked at: its QEMU status, its
@@ -92,10 +91,10 @@ func (r *Runtime) check(v *vm) (kvmFault string) {
 		if kvm {
 			r.kvmWorks.Store(true)
 		}
-		v.setHealth(r, service.Health{Status: service.HealthOK})
+		v.setHealth(r, openami.Health{Status: openami.HealthOK})
 		return ""
 	case time.Since(v.started) < r.cfg.FirstOutputTimeout:
-		v.setHealth(r, service.Health{Status: service.HealthInitializing})
+		v.setHealth(r, openami.Health{Status: openami.HealthInitializing})
 		return ""
 	default:
 		if kvm && !r.kvmWorks.Load() {
@@ -103,24 +102,24 @@ func (r *Runtime) check(v *vm) (kvmFault string) {
 		}
 		reason = "the guest wrote nothing to its console within " + r.cfg.FirstOutputTimeout.String() + " of power-on"
 	}
-	v.setHealth(r, service.Health{Status: service.HealthImpaired, Reason: reason})
+	v.setHealth(r, openami.Health{Status: openami.HealthImpaired, Reason: reason})
 	return ""
 }
 
 // setHealth records h, keeping the time an impairment began, and logs
 // the moment a VM becomes impaired.
-func (v *vm) setHealth(r *Runtime, h service.Health) {
+func (v *vm) setHealth(r *Runtime, h openami.Health) {
 	v.mu.Lock()
 	prev := v.health
-	if h.Status == service.HealthImpaired {
+	if h.Status == openami.HealthImpaired {
 		h.Since = time.Now()
-		if prev.Status == service.HealthImpaired {
+		if prev.Status == openami.HealthImpaired {
 			h.Since = prev.Since
 		}
 	}
 	v.health = h
 	v.mu.Unlock()
-	if h.Status == service.HealthImpaired && prev.Status != service.HealthImpaired {
+	if h.Status == openami.HealthImpaired && prev.Status != openami.HealthImpaired {
 		r.cfg.Log.Warn("instance status check failed", "instance", v.id, "reason", h.Reason)
 	}
 }
@@ -129,17 +128,17 @@ func (v *vm) setHealth(r *Runtime, h service.Health) {
 // initializing until its guest writes to the console (or while no VM runs
 // yet: the worker is booting it), ok once it has, impaired when it wrote
 // nothing within FirstOutputTimeout or QEMU stopped, panicked or died.
-func (r *Runtime) Health(inst openami.Instance) service.Health {
+func (r *Runtime) Health(inst openami.Instance) openami.Health {
 	r.mu.Lock()
 	v := r.vms[inst.ID]
 	r.mu.Unlock()
 	if v == nil {
-		return service.Health{Status: service.HealthInitializing}
+		return openami.Health{Status: openami.HealthInitializing}
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.exited() && !v.asked {
-		return service.Health{Status: service.HealthImpaired, Reason: "QEMU exited: " + firstLine(v.stderr.String(), v.exitErr), Since: v.health.Since}
+		return openami.Health{Status: openami.HealthImpaired, Reason: "QEMU exited: " + firstLine(v.stderr.String(), v.exitErr), Since: v.health.Since}
 	}
 	return v.health
 }

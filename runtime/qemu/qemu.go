@@ -1,5 +1,5 @@
 // Package qemu runs instances as QEMU virtual machines: the qemu runtime
-// of `openami serve --runtime qemu` (service.Runtime and service.Watcher).
+// of `openami serve --runtime qemu` (openami.Runtime and openami.Watcher).
 //
 // Each running instance is one qemu-system-x86_64 process, started with
 // the Linux parent-death signal so that it never outlives openami. Its
@@ -35,7 +35,6 @@ import (
 	"time"
 
 	"github.com/openami/openami"
-	"github.com/openami/openami/service"
 )
 
 // Shape is what an instance type gives a VM.
@@ -128,7 +127,7 @@ type vm struct {
 
 	mu     sync.Mutex
 	asked  bool           // a Stop, Terminate or Close is ending it: not the guest's doing
-	health service.Health // kept by watch
+	health openami.Health // kept by watch
 }
 
 func (v *vm) exited() bool {
@@ -298,7 +297,7 @@ func (r *Runtime) Start(ctx context.Context, inst openami.Instance) error {
 	m.IMDSCommand = strings.Join(append(relay, shellQuote(imdsPath)), " ")
 
 	v := &vm{id: inst.ID, dir: dir, accel: m.Accel, started: time.Now(), done: make(chan struct{}), stderr: &tailBuffer{max: 8 << 10},
-		health: service.Health{Status: service.HealthInitializing}}
+		health: openami.Health{Status: openami.HealthInitializing}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -500,21 +499,21 @@ func (r *Runtime) ConsoleOutput(ctx context.Context, inst openami.Instance) ([]b
 
 // VMState says whether the instance's VM runs, ended by itself, or is
 // not this process's (openami restarted).
-func (r *Runtime) VMState(inst openami.Instance) service.VMState {
+func (r *Runtime) VMState(inst openami.Instance) openami.VMState {
 	r.mu.Lock()
 	v := r.vms[inst.ID]
 	r.mu.Unlock()
 	switch {
 	case v == nil:
-		return service.VMAbsent
+		return openami.VMAbsent
 	case v.exited():
 		v.mu.Lock()
 		defer v.mu.Unlock()
 		if !v.asked {
-			return service.VMPoweredOff
+			return openami.VMPoweredOff
 		}
 	}
-	return service.VMRunning
+	return openami.VMRunning
 }
 
 // Close powers every VM down (ACPI, at most StopTimeout, then a kill), all

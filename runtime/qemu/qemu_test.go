@@ -18,7 +18,6 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/nbd"
-	"github.com/openami/openami/service"
 )
 
 func TestArgs(t *testing.T) {
@@ -203,7 +202,7 @@ func TestRuntime(t *testing.T) {
 		RootDeviceName: "/dev/xvda", BlockDevices: []openami.InstanceBlockDevice{{DeviceName: "/dev/xvda", VolumeID: "vol-boot"}},
 		MacAddress: "02:00:00:00:00:09", PrivateIP: "172.31.0.9"}
 	ctx := context.Background()
-	if rt.VMState(inst) != service.VMAbsent {
+	if rt.VMState(inst) != openami.VMAbsent {
 		t.Fatal("a VM before Start")
 	}
 	if err := rt.Start(ctx, inst); err != nil {
@@ -224,7 +223,7 @@ func TestRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return strings.Count(consoleOf(t, rt, inst), probeMarker) == 2 }, "the console line after a reset")
-	if rt.VMState(inst) != service.VMRunning {
+	if rt.VMState(inst) != openami.VMRunning {
 		t.Fatal("not running")
 	}
 	// No ACPI in this guest: the power button does nothing, so the stop
@@ -232,7 +231,7 @@ func TestRuntime(t *testing.T) {
 	if err := rt.Stop(ctx, inst, false); err != nil {
 		t.Fatal(err)
 	}
-	if rt.VMState(inst) != service.VMAbsent || len(vmProcesses(dir)) != 0 {
+	if rt.VMState(inst) != openami.VMAbsent || len(vmProcesses(dir)) != 0 {
 		t.Fatal("a VM after Stop")
 	}
 	if strings.Count(consoleOf(t, rt, inst), probeMarker) != 2 {
@@ -250,14 +249,14 @@ func TestRuntime(t *testing.T) {
 	v := rt.vms[inst.ID]
 	rt.mu.Unlock()
 	v.qmp.execute("quit")
-	waitFor(t, func() bool { return rt.VMState(inst) == service.VMPoweredOff }, "the VM's own exit")
+	waitFor(t, func() bool { return rt.VMState(inst) == openami.VMPoweredOff }, "the VM's own exit")
 	waitFor(t, func() bool { return exits.Load() == 1 }, "OnExit")
 
 	// Start after that boots a new VM; Terminate removes everything.
 	if err := rt.Start(ctx, inst); err != nil {
 		t.Fatal(err)
 	}
-	if rt.VMState(inst) != service.VMRunning {
+	if rt.VMState(inst) != openami.VMRunning {
 		t.Fatal("not running after a start")
 	}
 	if err := rt.Terminate(ctx, inst); err != nil {
@@ -296,7 +295,7 @@ func TestRuntime(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "qemu exited at start") {
 		t.Fatalf("start with a missing export: %v", err)
 	}
-	if rt.VMState(bad) != service.VMAbsent || len(vmProcesses(dir)) != 0 {
+	if rt.VMState(bad) != openami.VMAbsent || len(vmProcesses(dir)) != 0 {
 		t.Fatal("a failed start left a VM")
 	}
 	para := inst
@@ -524,7 +523,7 @@ func TestKVMFallback(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitFor(t, func() bool { return rt.Accel() == "tcg" }, "the fall back to TCG")
-			waitFor(t, func() bool { return rt.VMState(inst) == service.VMAbsent && exits.Load() == 1 }, "the failed VM's end and the worker's kick")
+			waitFor(t, func() bool { return rt.VMState(inst) == openami.VMAbsent && exits.Load() == 1 }, "the failed VM's end and the worker's kick")
 			if !strings.Contains(consoleOf(t, rt, inst), "booting again under TCG") {
 				t.Fatalf("the console does not say why the instance boots again: %q", consoleOf(t, rt, inst))
 			}
@@ -534,11 +533,11 @@ func TestKVMFallback(t *testing.T) {
 			}
 			if tc.disk != nil {
 				waitFor(t, func() bool { return strings.Contains(consoleOf(t, rt, inst), probeMarker) }, "the guest under TCG")
-				waitFor(t, func() bool { return rt.Health(inst).Status == service.HealthOK }, "a passed status check")
+				waitFor(t, func() bool { return rt.Health(inst).Status == openami.HealthOK }, "a passed status check")
 			} else {
-				waitFor(t, func() bool { return rt.Health(inst).Status == service.HealthImpaired }, "a failed status check")
+				waitFor(t, func() bool { return rt.Health(inst).Status == openami.HealthImpaired }, "a failed status check")
 			}
-			if h := rt.Health(inst); h.Status == service.HealthImpaired && (!strings.Contains(h.Reason, tc.wantReason) || h.Since.IsZero()) {
+			if h := rt.Health(inst); h.Status == openami.HealthImpaired && (!strings.Contains(h.Reason, tc.wantReason) || h.Since.IsZero()) {
 				t.Fatalf("impaired without the reason %q or a time: %+v", tc.wantReason, h)
 			}
 			b, _ := os.ReadFile(log)
@@ -600,7 +599,7 @@ func TestHealth(t *testing.T) {
 			RootDeviceName: "/dev/xvda", BlockDevices: []openami.InstanceBlockDevice{{DeviceName: "/dev/xvda", VolumeID: vol}}}
 	}
 	good, bad := inst("i-0000000000000000a", "vol-talking"), inst("i-0000000000000000b", "vol-silent")
-	if h := rt.Health(good); h.Status != service.HealthInitializing {
+	if h := rt.Health(good); h.Status != openami.HealthInitializing {
 		t.Fatalf("health before a VM: %+v", h)
 	}
 	for _, i := range []openami.Instance{good, bad} {
@@ -608,11 +607,11 @@ func TestHealth(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if h := rt.Health(bad); h.Status != service.HealthInitializing {
+	if h := rt.Health(bad); h.Status != openami.HealthInitializing {
 		t.Fatalf("a silent guest just started: %+v, want initializing", h)
 	}
-	waitFor(t, func() bool { return rt.Health(good).Status == service.HealthOK }, "the talking guest's passed check")
-	waitFor(t, func() bool { return rt.Health(bad).Status == service.HealthImpaired }, "the silent guest's failed check")
+	waitFor(t, func() bool { return rt.Health(good).Status == openami.HealthOK }, "the talking guest's passed check")
+	waitFor(t, func() bool { return rt.Health(bad).Status == openami.HealthImpaired }, "the silent guest's failed check")
 	if h := rt.Health(bad); !strings.Contains(h.Reason, "wrote nothing to its console within 3s") || h.Since.IsZero() {
 		t.Fatalf("impaired without a reason or time: %+v", h)
 	}
@@ -627,7 +626,7 @@ func TestHealth(t *testing.T) {
 	if err := v.qmp.execute("stop"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return rt.Health(good).Status == service.HealthImpaired }, "the paused VM's failed check")
+	waitFor(t, func() bool { return rt.Health(good).Status == openami.HealthImpaired }, "the paused VM's failed check")
 	if h := rt.Health(good); !strings.Contains(h.Reason, "paused") {
 		t.Fatalf("a paused VM: %+v", h)
 	}
