@@ -36,8 +36,6 @@ type Config struct {
 	Blobs map[string]blob.Store
 	// Clock defaults to time.Now.
 	Clock openami.Clock
-	// Runtime runs instances; nil means NoneRuntime.
-	Runtime openami.Runtime
 	// LocalDir is this server's own directory (the data directory), where
 	// instance-store disks live; empty means they cannot be served.
 	LocalDir string
@@ -87,10 +85,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		s.blockStores[r.Name] = &regionBlocks{name: r.Name, chunks: blockstore.NewChunks(b), blobs: b}
 	}
 	s.completions = newCompleter(s)
-	s.runtime, s.localDir = cfg.Runtime, cfg.LocalDir
-	if s.runtime == nil {
-		s.runtime = NoneRuntime{}
-	}
+	s.runtime, s.localDir = NoneRuntime{}, cfg.LocalDir
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -108,6 +103,14 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.tokens = pagetoken.New(secret)
 	return s, nil
 }
+
+// UseRuntime makes rt run the service's instances in place of NoneRuntime.
+// It must be called before Start, with a non-nil rt: the worker and the
+// instance operations read the runtime without a lock. A runtime that
+// needs the service (its metadata service, Kick, BootFile) is built
+// after New and handed over here, so that the two are wired in a plain
+// order.
+func (s *Service) UseRuntime(rt openami.Runtime) { s.runtime = rt }
 
 // Regions returns the regions this server serves.
 func (s *Service) Regions() []openami.Region { return s.regions }

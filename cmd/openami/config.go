@@ -31,8 +31,6 @@ type config struct {
 	blobStore  string
 	s3Endpoint string
 	s3Region   string
-	// runtime runs instances (serve sets it; other commands run none).
-	runtime openami.Runtime
 }
 
 func (c *config) addFlags(cmd *cobra.Command) {
@@ -156,7 +154,7 @@ func (c *config) build(ctx context.Context, store metadata.Store, key *seal.Key)
 		store.Close()
 		return nil, err
 	}
-	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: c.dataDir, Runtime: c.runtime})
+	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: c.dataDir})
 	if err != nil {
 		store.Close()
 		return nil, err

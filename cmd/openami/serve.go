@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -112,7 +111,15 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		}
 	}()
 
-	var e *env
+	// The store and the service first, then the runtime, which is given
+	// what it needs of the service, then the service is given the
+	// runtime: all before the worker starts any VM.
+	e, err := cfg.create(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	svc := e.svc
 	var rt *qemu.Runtime
 	if rf.kind == "qemu" {
 		exe, err := os.Executable()
@@ -123,12 +130,9 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 			Dir: filepath.Join(cfg.dataDir, "vms"), NBDSocket: filepath.Join(cfg.dataDir, "nbd.sock"),
 			Accel: rf.accel, RelayCommand: []string{exe, "imds-relay"}, StopTimeout: rf.stopTimeout, FirstOutputTimeout: rf.firstOutput,
 			RestrictNetwork: rf.restrictNet, Log: log,
-			// e is set below, before the worker starts any VM.
-			IMDS:   func(inst openami.Instance) http.Handler { return imds.New(e.svc, inst.Region, inst.ID) },
-			OnExit: func() { e.svc.Kick() },
-			BootFile: func(ctx context.Context, region, imageID string, w io.Writer) error {
-				return e.svc.BootFile(ctx, region, imageID, w)
-			},
+			IMDS:     func(inst openami.Instance) http.Handler { return imds.New(svc, inst.Region, inst.ID) },
+			OnExit:   svc.Kick,
+			BootFile: svc.BootFile,
 			InstanceType: func(name string) (qemu.Shape, bool) {
 				it, ok := service.LookupInstanceType(name)
 				return qemu.Shape{VCPUs: it.VCPUs, MemoryMiB: it.MemoryMiB, UEFI: slices.Contains(it.BootModes, "uefi")}, ok
@@ -137,15 +141,10 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		if err != nil {
 			return fmt.Errorf("--runtime qemu: %w", err)
 		}
-		cfg.runtime = rt
+		svc.UseRuntime(rt)
 	}
 
-	e, err = cfg.create(ctx)
-	if err != nil {
-		return err
-	}
-	defer e.Close()
-	admin, creds, created, err := e.svc.EnsureAdmin(ctx)
+	admin, creds, created, err := svc.EnsureAdmin(ctx)
 	if err != nil {
 		return fmt.Errorf("administrator account: %w", err)
 	}
@@ -158,7 +157,7 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		}
 	}
 	confFile := filepath.Join(cfg.dataDir, "config")
-	if err := writeAWSConfig(confFile, e.svc.Regions()[0].Name, endpoint); err != nil {
+	if err := writeAWSConfig(confFile, svc.Regions()[0].Name, endpoint); err != nil {
 		return err
 	}
 
@@ -177,16 +176,16 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		return fmt.Errorf("nbd socket: %w", err)
 	}
 	nbdSrv := nbd.New(func(ctx context.Context, name string) (nbd.Export, error) {
-		return e.svc.OpenDevice(ctx, name)
+		return svc.OpenDevice(ctx, name)
 	}, log)
 	defer nbdSrv.Close()
 	// The worker starts VMs: only once their disks can be reached.
-	e.svc.Start(ctx, log)
+	svc.Start(ctx, log)
 	// Temporary files that blob writes interrupted by a crash left, in
 	// the background: finding them walks every blob.
 	go func() {
-		for _, r := range e.svc.Regions() {
-			l, err := e.svc.CleanLitter(ctx, r.Name)
+		for _, r := range svc.Regions() {
+			l, err := svc.CleanLitter(ctx, r.Name)
 			if err != nil {
 				if ctx.Err() == nil {
 					log.Error("clean the block store", "region", r.Name, "error", err)
@@ -198,12 +197,12 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 			}
 		}
 	}()
-	defer e.svc.Close()
+	defer svc.Close()
 	if rt != nil {
 		// Before the NBD server closes: guests flush their disks as they
 		// power off. The worker stops first so that it starts no VM.
 		defer func() {
-			e.svc.Close()
+			svc.Close()
 			rt.Close()
 		}()
 	}
