@@ -1,0 +1,150 @@
+package openami_test
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// This file is the source of truth for which package of openami may
+// import which (docs/ARCHITECTURE.md draws the same picture). Dependencies
+// point inward: storage, runtime and wire packages depend on the
+// vocabulary, never the reverse, and only cmd/openami wires concrete back
+// ends together. Only the imports of non-test files count: a test may
+// reach wherever it needs to.
+
+// module is the module's path; patterns below are relative to it.
+const module = "github.com/openami/openami"
+
+// places puts every package of the module in a layer, by pattern: "."
+// is the module's root package, "dir" is that one package, "dir/..." is
+// dir and every package below it. The first pattern that matches wins,
+// so a special case comes before its folder's catch-all.
+var places = []struct{ pattern, layer string }{
+	{".", "vocabulary"},
+	{"internal/testenv", "test kit"},
+	{"internal/...", "helpers"},
+	{"blob/blobtest", "test kit"},
+	{"blob/...", "blob"},
+	{"blockstore", "blockstore"},
+	{"metadata/storetest", "test kit"},
+	{"metadata/sqldb/sqldbtest", "test kit"},
+	{"metadata/...", "metadata"},
+	{"nbd", "nbd"},
+	{"runtime/...", "runtime"},
+	{"service", "service"},
+	{"api/...", "api"},
+	{"cmd/...", "cmd"},
+	{"bench", "tests"},
+	{"test/...", "tests"},
+}
+
+// rules says, for each layer, which layers its packages may import and
+// why. Nothing may import cmd, and only the test kit and the tests may
+// import the test kit.
+var rules = map[string]struct {
+	mayImport []string
+	why       string
+}{
+	"vocabulary": {nil,
+		"the vocabulary (package openami) imports nothing of the project; everything imports it"},
+	"helpers": {[]string{"vocabulary", "helpers"},
+		"internal helpers are not a layer: they know the vocabulary and each other"},
+	"blob": {[]string{"vocabulary", "helpers", "blob"},
+		"blob stores store bytes under keys and know nothing above them"},
+	"blockstore": {[]string{"vocabulary", "helpers", "blob"},
+		"the block store shapes bytes over a blob store; it knows no records, rules, wire or runtime"},
+	"metadata": {[]string{"vocabulary", "helpers", "metadata"},
+		"metadata stores keep records; they know no bytes, rules, wire or runtime"},
+	"nbd": {nil,
+		"the NBD server speaks a protocol over an Export; cmd joins it to the service with a closure"},
+	"runtime": {[]string{"vocabulary", "helpers"},
+		"a runtime implements openami.Runtime and is handed what it needs of the service as functions"},
+	"service": {[]string{"vocabulary", "helpers", "metadata", "blockstore", "blob"},
+		"the rules know their stores, never a wire name, a runtime or the NBD server"},
+	"api": {[]string{"vocabulary", "helpers", "service", "api"},
+		"the API decodes, calls the service and encodes; it never touches a store or a runtime"},
+	"cmd": {[]string{"vocabulary", "helpers", "blob", "metadata", "nbd", "runtime", "service", "api"},
+		"only cmd/openami wires concrete back ends together"},
+	"test kit": {[]string{"vocabulary", "helpers", "blob", "metadata", "test kit"},
+		"conformance suites and throwaway servers, for tests only"},
+	"tests": {[]string{"vocabulary", "helpers", "blob", "blockstore", "metadata", "nbd", "runtime", "service", "api", "test kit"},
+		"end-to-end tests and benchmarks drive the whole system"},
+}
+
+// placeOf returns the layer of a package path of the module and the
+// index of the pattern in places that put it there, or "" and -1.
+func placeOf(pkg string) (string, int) {
+	rel := strings.TrimPrefix(strings.TrimPrefix(pkg, module), "/")
+	if rel == "" {
+		rel = "."
+	}
+	for i, p := range places {
+		if dir, ok := strings.CutSuffix(p.pattern, "/..."); ok {
+			if rel == dir || strings.HasPrefix(rel, dir+"/") {
+				return p.layer, i
+			}
+		} else if rel == p.pattern {
+			return p.layer, i
+		}
+	}
+	return "", -1
+}
+
+// TestLayers fails on every import of one of the module's packages that
+// points the wrong way, and on every package that no rule places.
+func TestLayers(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", module+"/...").Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatalf("go list: %v", err)
+	}
+	used := map[string]bool{} // layers with a package
+	matched := map[int]bool{} // patterns of places that placed one
+	for line := range strings.Lines(string(out)) {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		pkg, imports := fields[0], fields[1:]
+		layer, i := placeOf(pkg)
+		if layer == "" {
+			t.Errorf("%s has no layer: place it in layers_test.go (places) and docs/ARCHITECTURE.md", pkg)
+			continue
+		}
+		used[layer], matched[i] = true, true
+		rule := rules[layer]
+		for _, imp := range imports {
+			if imp != module && !strings.HasPrefix(imp, module+"/") {
+				continue
+			}
+			to, _ := placeOf(imp)
+			if !slices.Contains(rule.mayImport, to) {
+				t.Errorf("%s (%s) imports %s (%s): %s may import only %v: %s", pkg, layer, imp, to, layer, rule.mayImport, rule.why)
+			}
+		}
+	}
+	// The table itself: every layer has a rule, every rule names layers
+	// that exist, and no pattern or rule is left over.
+	for i, p := range places {
+		if _, ok := rules[p.layer]; !ok {
+			t.Errorf("layer %q (of %s) has no rule", p.layer, p.pattern)
+		}
+		if !matched[i] {
+			t.Errorf("pattern %s places no package: remove it", p.pattern)
+		}
+	}
+	for layer, rule := range rules {
+		if !used[layer] {
+			t.Errorf("layer %q has a rule but no package", layer)
+		}
+		for _, to := range rule.mayImport {
+			if _, ok := rules[to]; !ok {
+				t.Errorf("layer %q may import %q, which is no layer", layer, to)
+			}
+		}
+	}
+}
