@@ -3,83 +3,9 @@ package sqldb
 import (
 	"database/sql"
 	"fmt"
-	"slices"
 
-	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
 )
-
-// Helpers shared by the block-storage roles: digests as blobs, block
-// tables, batching.
-
-// scanner is what sql.Row and sql.Rows have in common.
-type scanner interface{ Scan(...any) error }
-
-// digestDest scans a 32-byte blob into a digest.
-type digestDest struct{ d *openami.Digest }
-
-func (s digestDest) Scan(v any) error {
-	b, ok := v.([]byte)
-	if !ok || len(b) != len(s.d) {
-		return fmt.Errorf("stored digest is %T of %d bytes, want 32 bytes", v, len(b))
-	}
-	copy(s.d[:], b)
-	return nil
-}
-
-// maxBatch is the most rows one multi-row statement writes or names in an
-// IN list, a power of two. With 5 values a row it stays far below every
-// database's limit on bound parameters (SQLite 32766, PostgreSQL 65535).
-const maxBatch = 512
-
-// batchLen returns how many of n items the next statement takes: the
-// largest power of two not above n or limit (a power of two). Statements
-// thus come in a dozen shapes at most, so that a driver's per-connection
-// cache of prepared statements (pgx's, and metadata/sqlite's) is not flooded with one per length.
-func batchLen(n, limit int) int {
-	b := limit
-	for b > n {
-		b >>= 1
-	}
-	return b
-}
-
-// limitClause appends a LIMIT for limit > 0.
-func limitClause(query string, args []any, limit int) (string, []any) {
-	if limit > 0 {
-		return query + ` LIMIT ?`, append(args, limit)
-	}
-	return query, args
-}
-
-// sortedUnique returns the sorted distinct values of ss, in a new slice.
-func sortedUnique(ss []string) []string {
-	out := slices.Clone(ss)
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
-// splitList splits a sorted list into consecutive pieces short enough for
-// an IN clause. An empty list gives one empty piece: no restriction.
-func splitList(ss []string) [][]string {
-	if len(ss) == 0 {
-		return [][]string{nil}
-	}
-	var out [][]string
-	for len(ss) > 0 {
-		n := min(len(ss), maxInList)
-		out = append(out, ss[:n])
-		ss = ss[n:]
-	}
-	return out
-}
-
-func appendStrings(args []any, ss []string) []any {
-	for _, s := range ss {
-		args = append(args, s)
-	}
-	return args
-}
 
 // blockTable is a table of block references keyed by (owner, block_index):
 // snapshot_blocks or volume_blocks. Rows are inserted only while the owner

@@ -103,11 +103,3 @@ func (d *Dialect) unique(err error) bool {
 func (d *Dialect) retryable(err error) bool {
 	return err != nil && d.IsRetryable != nil && d.IsRetryable(err)
 }
-
-// placeholders returns n comma-separated ? placeholders.
-func placeholders(n int) string {
-	if n <= 0 {
-		return ""
-	}
-	return strings.Repeat("?, ", n-1) + "?"
-}

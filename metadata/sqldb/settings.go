@@ -51,12 +51,3 @@ func (s settings) PutIfAbsent(key string, value []byte) ([]byte, error) {
 	}
 	return v, nil
 }
-
-// nonNil returns b, or an empty slice for nil: the value columns are NOT
-// NULL, and a stored empty value reads back as empty, not nil.
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
-}

@@ -261,21 +261,3 @@ func (t *tx) each(query string, args []any, scan func(*sql.Rows) error) error {
 }
 
 var errStop = errors.New("stop")
-
-// Timestamps are stored as Unix nanoseconds, which every database holds
-// exactly in a BIGINT whatever its time zone settings. The zero time is
-// stored as 0 so that it survives the round trip.
-
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}

@@ -9,15 +9,6 @@ import (
 	"github.com/openami/openami/metadata"
 )
 
-// maxInList is the longest list of values put in one IN (…) clause. Longer
-// lists are split over several queries or filtered in Go, to stay well
-// inside every database's limit on bound parameters (SQLite: 32766,
-// PostgreSQL: 65535) and keep statements small.
-const maxInList = 500
-
-// setBatch is how many tags one INSERT writes.
-const setBatch = 100
-
 type tags struct{ t *tx }
 
 func (tg tags) Set(region, accountID, resourceID string, typ openami.ResourceType, ts []openami.Tag) error {
