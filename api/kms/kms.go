@@ -3,7 +3,7 @@
 // need: keys and their life cycle, aliases, key policies, tags, grants,
 // and Encrypt, Decrypt, ReEncrypt and GenerateDataKey(WithoutPlaintext). The
 // operation is named by the X-Amz-Target header (TrentService.Operation).
-// Every rule is in package rules/kms; docs/KMS.md
+// Every rule is in package rules/kms (which Rules names); docs/KMS.md
 // describes the subset.
 package kms
 
@@ -26,7 +26,7 @@ const (
 
 // Handler serves the KMS protocol.
 type Handler struct {
-	rules *kmsrules.Keys
+	rules Rules
 	ops   map[string]operation
 }
 
@@ -54,7 +54,7 @@ func (q *request) decode(v any) error {
 }
 
 // New returns the KMS protocol handler over the rules of KMS.
-func New(rules *kmsrules.Keys) *Handler {
+func New(rules Rules) *Handler {
 	return &Handler{rules: rules, ops: map[string]operation{
 		"CreateKey":                       (*Handler).createKey,
 		"DescribeKey":                     (*Handler).describeKey,
