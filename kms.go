@@ -51,7 +51,7 @@ type Key struct {
 	DeletionDate      time.Time
 	PendingWindowDays int
 	// SealedMaterial is the key material sealed by the master key, bound
-	// to the key's region, account and id (see service/kms_crypto.go).
+	// to the key's region, account and id (see rules/kms/crypto.go).
 	SealedMaterial []byte
 }
 

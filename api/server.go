@@ -89,7 +89,7 @@ func New(svc *service.Service, log *slog.Logger, reg *prometheus.Registry, limit
 			"sts":  sts.New(svc),
 			"ebs":  ebs.New(svc),
 			"rbin": rbin.New(svc),
-			"kms":  kms.New(svc),
+			"kms":  kms.New(svc.KMS()),
 		},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "openami_requests_total",

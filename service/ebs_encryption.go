@@ -9,11 +9,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/openami/openami"
 	"github.com/openami/openami/blockstore"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/kms"
 )
 
 // This file is EBS encryption: which KMS key a new snapshot or volume is
@@ -87,6 +86,14 @@ func (c *dataKeys) forget(arn string) {
 	delete(c.keys, arn)
 }
 
+// forgetDataKey drops the EBS data key of a KMS key being purged, cached
+// and stored: the data under it can no longer be read (docs/ENCRYPTION.md,
+// crypto-shredding). KMS calls it in the transaction that deletes the key.
+func (s *Service) forgetDataKey(tx metadata.Tx, k openami.Key) error {
+	s.dataKeys.forget(k.ARN())
+	return tx.Settings().Delete(ebsDataKeySetting(k.ARN()))
+}
+
 // keyOfARN splits a key ARN into region, account and key id.
 func keyOfARN(arn string) (region, account, id string, ok bool) {
 	parts := strings.SplitN(arn, ":", 6)
@@ -118,8 +125,8 @@ func (s *Service) dataKey(ctx context.Context, keyARN string) (*blockstore.DataK
 			return k, nil
 		}
 		err := s.store.View(ctx, func(tx metadata.Tx) error {
-			kk, err := tx.Keys().Get(region, id)
-			if errors.Is(err, openami.ErrNotFound) || err == nil && s.keyGone(kk) {
+			_, ok, err := s.kms.Existing(tx, region, id)
+			if err == nil && !ok {
 				return deleted()
 			}
 			return err
@@ -135,18 +142,18 @@ func (s *Service) dataKey(ctx context.Context, keyARN string) (*blockstore.DataK
 	}
 	var secret []byte
 	load := func(tx metadata.Tx, create bool) error {
-		k, err := tx.Keys().Get(region, id)
-		if errors.Is(err, openami.ErrNotFound) || err == nil && s.keyGone(k) {
+		k, ok, err := s.kms.Existing(tx, region, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			return deleted()
 		}
+		c, err := s.kms.Cipher(k)
 		if err != nil {
 			return err
 		}
-		material, err := openKeyMaterial(s.seal, k)
-		if err != nil {
-			return err
-		}
-		defer clear(material)
+		defer c.Close()
 		wrapped, err := tx.Settings().Get(ebsDataKeySetting(keyARN))
 		if errors.Is(err, openami.ErrNotFound) && !create {
 			return nil // made in a write transaction next
@@ -154,7 +161,7 @@ func (s *Service) dataKey(ctx context.Context, keyARN string) (*blockstore.DataK
 		if errors.Is(err, openami.ErrNotFound) {
 			fresh := make([]byte, blockstore.DataKeySize)
 			rand.Read(fresh)
-			blob, werr := encryptBlob(k.ID, material, fresh, ebsDataKeyContext)
+			blob, werr := c.Encrypt(fresh, ebsDataKeyContext)
 			clear(fresh)
 			if werr != nil {
 				return werr
@@ -165,11 +172,7 @@ func (s *Service) dataKey(ctx context.Context, keyARN string) (*blockstore.DataK
 		if err != nil || wrapped == nil {
 			return err
 		}
-		parsed, err := parseCiphertext(wrapped)
-		if err != nil {
-			return fmt.Errorf("service: the wrapped data key of %s does not parse: %w", keyARN, err)
-		}
-		secret, err = decryptBlob(parsed, material, ebsDataKeyContext)
+		secret, err = c.Decrypt(wrapped, ebsDataKeyContext)
 		if err != nil {
 			return fmt.Errorf("service: the data key of %s does not unwrap: %w", keyARN, err)
 		}
@@ -212,21 +215,14 @@ func ebsKeyError(field, keyID string, err error) error {
 
 // EBS actions checked on a key's policy.
 const (
-	ebsEncryptAction = actGenerateDataKeyNoPT
-	ebsDecryptAction = actDecrypt
+	ebsEncryptAction = kms.ActionGenerateDataKeyWithoutPlaintext
+	ebsDecryptAction = kms.ActionDecrypt
 )
 
 // usableEBSKey resolves keyID (id, alias, key or alias ARN) for action on
 // the caller's behalf and checks that it is enabled, in EC2's words.
 func (s *Service) usableEBSKey(tx metadata.Tx, p openami.Principal, field, keyID, action string) (openami.Key, error) {
-	ref, err := parseKeyRef(p, field, keyID)
-	if err != nil {
-		return openami.Key{}, ebsKeyError(field, keyID, err)
-	}
-	k, err := s.resolveKey(tx, p, ref, action, crossAccount, nil)
-	if err == nil {
-		err = usableKey(k)
-	}
+	k, err := s.kms.UsableKey(tx, p, field, keyID, action)
 	if err != nil {
 		return openami.Key{}, ebsKeyError(field, keyID, err)
 	}
@@ -325,14 +321,15 @@ func (s *Service) defaultEBSKey(tx metadata.Tx, p openami.Principal) (openami.Ke
 	case !errors.Is(err, openami.ErrNotFound):
 		return openami.Key{}, err
 	}
-	a, err := tx.Keys().Alias(p.Region, p.AccountID, ebsManagedAlias)
-	if err == nil {
-		return s.usableEBSKey(tx, p, "KmsKeyId", a.TargetKeyID, ebsEncryptAction)
-	}
-	if !errors.Is(err, openami.ErrNotFound) {
+	target, ok, err := s.kms.AliasTarget(tx, p, ebsManagedAlias)
+	if err != nil {
 		return openami.Key{}, err
 	}
-	return s.createManagedKey(tx, p, ebsManagedAlias, "Default key that protects my EBS volumes when no other key is defined")
+	if ok {
+		return s.usableEBSKey(tx, p, "KmsKeyId", target, ebsEncryptAction)
+	}
+	return s.kms.CreateManagedKey(tx, p, ebsManagedAlias, "Default key that protects my EBS volumes when no other key is defined",
+		managedKeyPolicy(p.AccountID))
 }
 
 // managedKeyPolicy is the policy of an account's AWS managed key: the
@@ -359,24 +356,6 @@ func managedKeyPolicy(accountID string) string {
     "Resource" : "*"
   } ]
 }`
-}
-
-// createManagedKey makes an AWS managed key and its alias in tx.
-func (s *Service) createManagedKey(tx metadata.Tx, p openami.Principal, alias, description string) (openami.Key, error) {
-	now := s.nowUTC()
-	id := uuid.NewString()
-	k := openami.Key{
-		ID: id, Region: p.Region, AccountID: p.AccountID, Description: description, Manager: openami.KeyManagerAWS,
-		Usage: keyUsageEncryptDecrypt, Spec: keySpecSymmetric, State: openami.KeyEnabled,
-		Policy: managedKeyPolicy(p.AccountID), CreatedAt: now,
-		SealedMaterial: newKeyMaterial(s.seal, p.Region, p.AccountID, id),
-	}
-	if err := tx.Keys().Create(k); err != nil {
-		return openami.Key{}, err
-	}
-	err := tx.Keys().CreateAlias(openami.KeyAlias{Name: alias, Region: p.Region, AccountID: p.AccountID,
-		TargetKeyID: id, CreatedAt: now, UpdatedAt: now})
-	return k, err
 }
 
 // GetEbsEncryptionByDefault reports whether new volumes and snapshot copies

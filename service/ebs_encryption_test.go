@@ -14,6 +14,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/kms"
 )
 
 // encryptedSnapshot writes blocks into a new snapshot started with the
@@ -131,7 +132,7 @@ func TestEncryptedSnapshotsAndVolumes(t *testing.T) {
 	if !snap.Encrypted || snap.KmsKeyID == "" {
 		t.Fatalf("snapshot is not encrypted: %+v", snap)
 	}
-	keys, _, err := f.svc.ListAliases(ctx, f.p, "", 0, "")
+	keys, _, err := f.svc.KMS().ListAliases(ctx, f.p, "", 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func TestEncryptedSnapshotsAndVolumes(t *testing.T) {
 		t.Fatalf("snapshot key %s is not alias/aws/ebs (%s)", snap.KmsKeyID, managed)
 	}
 	// The account uses its managed key but cannot manage it.
-	if err := f.svc.DisableKey(ctx, f.p, managed); !errors.Is(err, openami.ErrUnauthorized) {
+	if err := f.svc.KMS().DisableKey(ctx, f.p, managed); !errors.Is(err, openami.ErrUnauthorized) {
 		t.Fatalf("DisableKey of alias/aws/ebs: %v, want Unauthorized", err)
 	}
 	for i, b := range data {
@@ -180,7 +181,7 @@ func TestEncryptedSnapshotsAndVolumes(t *testing.T) {
 
 	// A plain snapshot into a volume under a customer key: filled in the
 	// background, then readable.
-	key, err := f.svc.CreateKey(ctx, f.p, CreateKeyInput{})
+	key, err := f.svc.KMS().CreateKey(ctx, f.p, kms.CreateKeyInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +238,7 @@ func TestEncryptedSnapshotsAndVolumes(t *testing.T) {
 	wantEBSKeyError(t, "unknown key", err, openami.InvalidParameter)
 
 	// A disabled key: no volume from its data, and nothing left behind.
-	if err := f.svc.DisableKey(ctx, f.p, key.ID); err != nil {
+	if err := f.svc.KMS().DisableKey(ctx, f.p, key.ID); err != nil {
 		t.Fatal(err)
 	}
 	keyed, err := f.svc.CreateSnapshot(ctx, f.p, filled.ID, "", nil)
@@ -328,7 +329,7 @@ func TestEncryptedCopies(t *testing.T) {
 	if same.State != openami.SnapshotCompleted || same.Root != src.Root || same.KmsKeyID != src.KmsKeyID {
 		t.Fatalf("same-key copy: %+v", same.Snapshot)
 	}
-	key, err := f.svc.CreateKey(ctx, f.p, CreateKeyInput{})
+	key, err := f.svc.KMS().CreateKey(ctx, f.p, kms.CreateKeyInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +354,7 @@ func TestEncryptedCopies(t *testing.T) {
 	}
 
 	// A disabled source key stops copies; the copy leaves nothing.
-	if err := f.svc.DisableKey(ctx, f.p, key.ID); err != nil {
+	if err := f.svc.KMS().DisableKey(ctx, f.p, key.ID); err != nil {
 		t.Fatal(err)
 	}
 	_, err = f.svc.CopySnapshot(ctx, west, CopySnapshotInput{SourceSnapshotID: enc.ID, SourceRegion: "us-east-1"})
@@ -373,7 +374,7 @@ func TestBackgroundWorkResumes(t *testing.T) {
 		VolumeSize: 1, State: openami.SnapshotPending, StartTime: now, Deadline: now.Add(time.Hour)}
 	vol := openami.Volume{ID: "vol-0000000000000000c", Region: "us-east-1", AccountID: f.p.AccountID, AvailabilityZone: "us-east-1a",
 		Size: 1, Type: "gp3", SnapshotID: src.ID, State: openami.VolumeCreating, CreatedAt: now}
-	key, err := f.svc.CreateKey(ctx, f.p, CreateKeyInput{})
+	key, err := f.svc.KMS().CreateKey(ctx, f.p, kms.CreateKeyInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +429,7 @@ func TestBackgroundWorkResumes(t *testing.T) {
 func TestEncryptedLaunchThroughDevice(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, "", nil)
-	key, err := f.svc.CreateKey(ctx, f.p, CreateKeyInput{})
+	key, err := f.svc.KMS().CreateKey(ctx, f.p, kms.CreateKeyInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -507,14 +508,14 @@ func TestEncryptedLaunchThroughDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.DisableKey(ctx, f.p, key.ID); err != nil {
+	if err := f.svc.KMS().DisableKey(ctx, f.p, key.ID); err != nil {
 		t.Fatal(err)
 	}
 	_, err = f.svc.StartInstances(ctx, f.p, []string{id})
 	wantEBSKeyError(t, "StartInstances under a disabled key", err, openami.IncorrectState)
 	_, err = f.svc.AttachVolume(ctx, f.p, spare.ID, id, "/dev/sdf")
 	wantEBSKeyError(t, "AttachVolume under a disabled key", err, openami.IncorrectState)
-	if err := f.svc.EnableKey(ctx, f.p, key.ID); err != nil {
+	if err := f.svc.KMS().EnableKey(ctx, f.p, key.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.StartInstances(ctx, f.p, []string{id}); err != nil {
@@ -533,7 +534,7 @@ func TestEncryptedLaunchThroughDevice(t *testing.T) {
 func TestDeletedKeyShredsData(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, "", nil)
-	key, err := f.svc.CreateKey(ctx, f.p, CreateKeyInput{})
+	key, err := f.svc.KMS().CreateKey(ctx, f.p, kms.CreateKeyInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -555,11 +556,11 @@ func TestDeletedKeyShredsData(t *testing.T) {
 		t.Fatalf("the second server reads: %v", err)
 	}
 	days := 7
-	if _, err := f.svc.ScheduleKeyDeletion(ctx, f.p, key.ID, &days); err != nil {
+	if _, err := f.svc.KMS().ScheduleKeyDeletion(ctx, f.p, key.ID, &days); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.add(8 * 24 * time.Hour)
-	if n, err := f.svc.PurgeDeletedKeys(ctx); err != nil || n != 1 {
+	if n, err := f.svc.KMS().PurgeDeletedKeys(ctx); err != nil || n != 1 {
 		t.Fatalf("PurgeDeletedKeys = %d, %v", n, err)
 	}
 	clear(buf)

@@ -15,10 +15,9 @@ import (
 // unpaginated callers.
 type pageBounds struct{ min, max int }
 
-// listPage returns one page of resources in id order: it fetches batches
-// after the cursor, keeps those match accepts, and stops once it has one
-// more than the page holds, whose predecessor's id becomes the next token.
-// The token is bound to scope, so it cannot be replayed for another query.
+// listPage returns one page of resources in id order (pagetoken.List),
+// after checking MaxResults against the action's bounds. The token is
+// bound to scope, so it cannot be replayed for another query.
 func listPage[T any](s *Service, scope string, pg Page, b pageBounds, fetch func(after string, limit int) ([]T, error), id func(T) string, match func(T) bool) ([]T, string, error) {
 	limit := pg.MaxResults
 	if limit == 0 {
@@ -26,41 +25,7 @@ func listPage[T any](s *Service, scope string, pg Page, b pageBounds, fetch func
 	} else if limit < b.min || limit > b.max {
 		return nil, "", openami.FieldErrorf(openami.InvalidParameter, "MaxResults", "Value (%d) for parameter maxResults is invalid. Expecting a value between %d and %d.", pg.MaxResults, b.min, b.max)
 	}
-	after := ""
-	if pg.NextToken != "" {
-		raw, err := s.tokens.Decode(scope, pg.NextToken)
-		if err != nil {
-			return nil, "", err
-		}
-		after = string(raw)
-	}
-	var out []T
-	// One more than the page, so that a page needs one fetch when the
-	// store selects well, but not so few that selective filters applied
-	// here cost many round trips.
-	batch := min(max(limit+1, 64), 1000)
-	for {
-		items, err := fetch(after, batch)
-		if err != nil {
-			return nil, "", err
-		}
-		if out == nil {
-			out = make([]T, 0, min(limit, len(items)))
-		}
-		for _, it := range items {
-			if !match(it) {
-				continue
-			}
-			if len(out) == limit {
-				return out, s.tokens.Encode(scope, []byte(id(out[len(out)-1]))), nil
-			}
-			out = append(out, it)
-		}
-		if len(items) < batch {
-			return out, "", nil
-		}
-		after = id(items[len(items)-1])
-	}
+	return pagetoken.List(s.tokens, scope, limit, pg.NextToken, fetch, id, match)
 }
 
 // taggedPage is listPage over the caller's own resources with their tags:

@@ -21,13 +21,14 @@ import (
 	"github.com/openami/openami/internal/pagetoken"
 	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/kms"
 )
 
 // Config is what a Service is built from. Store, Seal and Regions are
 // required.
 type Config struct {
 	Store metadata.Store
-	// Seal protects access-key secrets at rest.
+	// Seal protects access-key secrets and KMS key material at rest.
 	Seal *seal.Key
 	// Regions are the regions this server serves, in order.
 	Regions []openami.Region
@@ -55,7 +56,8 @@ type Service struct {
 	localDir    string
 	vmJobs      vmJobs
 
-	dataKeys dataKeys // unwrapped EBS data keys (ebs_encryption.go)
+	kms      *kms.Keys // KMS keys, aliases, policies and grants (rules/kms)
+	dataKeys dataKeys  // unwrapped EBS data keys (ebs_encryption.go)
 
 	devicesMu sync.Mutex
 	devices   map[string]*VolumeDevice // open volume devices, by volume id
@@ -101,8 +103,14 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("service: pagination secret: %w", err)
 	}
 	s.tokens = pagetoken.New(secret)
+	s.kms = kms.New(kms.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Tokens: s.tokens, Clock: s.now,
+		Purged: s.forgetDataKey})
 	return s, nil
 }
+
+// KMS returns the service's KMS: keys, aliases, key policies, grants and
+// the cryptographic operations, whose rules live in rules/kms.
+func (s *Service) KMS() *kms.Keys { return s.kms }
 
 // UseRuntime makes rt run the service's instances in place of NoneRuntime.
 // It must be called before Start, with a non-nil rt: the worker and the

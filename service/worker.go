@@ -183,7 +183,7 @@ func (c *completer) sweep(ctx context.Context) {
 	if err := c.s.advanceInstances(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("instances", "error", err)
 	}
-	if _, err := c.s.PurgeDeletedKeys(ctx); err != nil && ctx.Err() == nil {
+	if _, err := c.s.kms.PurgeDeletedKeys(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("kms key deletion", "error", err)
 	}
 }

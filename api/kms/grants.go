@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/openami/openami"
-	"github.com/openami/openami/service"
+	kmsrules "github.com/openami/openami/rules/kms"
 )
 
 // This file serves KMS grants: CreateGrant, ListGrants,
@@ -69,7 +69,7 @@ func (h *Handler) createGrant(q *request) (any, error) {
 		c = openami.GrantConstraints{EncryptionContextSubset: in.Constraints.EncryptionContextSubset,
 			EncryptionContextEquals: in.Constraints.EncryptionContextEquals}
 	}
-	g, token, err := h.svc.CreateGrant(q.r.Context(), q.p, service.CreateGrantInput{
+	g, token, err := h.rules.CreateGrant(q.r.Context(), q.p, kmsrules.CreateGrantInput{
 		KeyID: in.KeyID, GranteePrincipal: in.GranteePrincipal, RetiringPrincipal: in.RetiringPrincipal,
 		Operations: in.Operations, Constraints: c, GrantTokens: in.GrantTokens, Name: in.Name, DryRun: in.DryRun,
 	})
@@ -92,7 +92,7 @@ func (h *Handler) listGrants(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	grants, next, err := h.svc.ListGrants(q.r.Context(), q.p, service.ListGrantsInput{KeyID: in.KeyID, GrantID: in.GrantID,
+	grants, next, err := h.rules.ListGrants(q.r.Context(), q.p, kmsrules.ListGrantsInput{KeyID: in.KeyID, GrantID: in.GrantID,
 		GranteePrincipal: in.GranteePrincipal, Limit: in.Limit, Marker: in.Marker})
 	if err != nil {
 		return nil, err
@@ -108,7 +108,7 @@ func (h *Handler) listRetirableGrants(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	grants, next, err := h.svc.ListRetirableGrants(q.r.Context(), q.p, in.RetiringPrincipal, in.Limit, in.Marker)
+	grants, next, err := h.rules.ListRetirableGrants(q.r.Context(), q.p, in.RetiringPrincipal, in.Limit, in.Marker)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +125,7 @@ func (h *Handler) retireGrant(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	return empty{}, h.svc.RetireGrant(q.r.Context(), q.p, service.RetireGrantInput{GrantToken: in.GrantToken,
+	return empty{}, h.rules.RetireGrant(q.r.Context(), q.p, kmsrules.RetireGrantInput{GrantToken: in.GrantToken,
 		KeyID: in.KeyID, GrantID: in.GrantID, DryRun: in.DryRun})
 }
 
@@ -138,5 +138,5 @@ func (h *Handler) revokeGrant(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	return empty{}, h.svc.RevokeGrant(q.r.Context(), q.p, in.KeyID, in.GrantID, in.DryRun)
+	return empty{}, h.rules.RevokeGrant(q.r.Context(), q.p, in.KeyID, in.GrantID, in.DryRun)
 }

@@ -3,7 +3,8 @@
 // need: keys and their life cycle, aliases, key policies, tags, grants,
 // and Encrypt, Decrypt, ReEncrypt and GenerateDataKey(WithoutPlaintext). The
 // operation is named by the X-Amz-Target header (TrentService.Operation).
-// Every rule is in package service; docs/KMS.md describes the subset.
+// Every rule is in package rules/kms (which Rules names); docs/KMS.md
+// describes the subset.
 package kms
 
 import (
@@ -15,7 +16,7 @@ import (
 	"time"
 
 	"github.com/openami/openami"
-	"github.com/openami/openami/service"
+	kmsrules "github.com/openami/openami/rules/kms"
 )
 
 const (
@@ -25,8 +26,8 @@ const (
 
 // Handler serves the KMS protocol.
 type Handler struct {
-	svc *service.Service
-	ops map[string]operation
+	rules Rules
+	ops   map[string]operation
 }
 
 // operation decodes a request body, calls the service and returns the
@@ -52,9 +53,9 @@ func (q *request) decode(v any) error {
 	return nil
 }
 
-// New returns the KMS protocol handler.
-func New(svc *service.Service) *Handler {
-	return &Handler{svc: svc, ops: map[string]operation{
+// New returns the KMS protocol handler over the rules of KMS.
+func New(rules Rules) *Handler {
+	return &Handler{rules: rules, ops: map[string]operation{
 		"CreateKey":                       (*Handler).createKey,
 		"DescribeKey":                     (*Handler).describeKey,
 		"ListKeys":                        (*Handler).listKeys,
@@ -202,7 +203,7 @@ func (h *Handler) createKey(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	k, err := h.svc.CreateKey(q.r.Context(), q.p, service.CreateKeyInput{
+	k, err := h.rules.CreateKey(q.r.Context(), q.p, kmsrules.CreateKeyInput{
 		Description: in.Description, Policy: in.Policy, KeyUsage: in.KeyUsage, KeySpec: in.KeySpec,
 		CustomerMasterKeySpec: in.CustomerMasterKeySpec, Origin: in.Origin, CustomKeyStoreID: in.CustomKeyStoreID,
 		XksKeyID: in.XksKeyID, MultiRegion: in.MultiRegion, BypassPolicyLockoutSafetyCheck: in.BypassPolicyLockoutSafetyCheck,
@@ -219,10 +220,10 @@ func (h *Handler) describeKey(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	if err := h.svc.CheckGrantTokens(q.p, in.GrantTokens); err != nil {
+	if err := h.rules.CheckGrantTokens(q.p, in.GrantTokens); err != nil {
 		return nil, err
 	}
-	k, err := h.svc.DescribeKey(q.r.Context(), q.p, in.KeyID)
+	k, err := h.rules.DescribeKey(q.r.Context(), q.p, in.KeyID)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +245,7 @@ func (h *Handler) listKeys(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	keys, next, err := h.svc.ListKeys(q.r.Context(), q.p, in.Limit, in.Marker)
+	keys, next, err := h.rules.ListKeys(q.r.Context(), q.p, in.Limit, in.Marker)
 	if err != nil {
 		return nil, err
 	}
@@ -264,7 +265,7 @@ func (h *Handler) enableKey(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	return empty{}, h.svc.EnableKey(q.r.Context(), q.p, in.KeyID)
+	return empty{}, h.rules.EnableKey(q.r.Context(), q.p, in.KeyID)
 }
 
 func (h *Handler) disableKey(q *request) (any, error) {
@@ -272,7 +273,7 @@ func (h *Handler) disableKey(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	return empty{}, h.svc.DisableKey(q.r.Context(), q.p, in.KeyID)
+	return empty{}, h.rules.DisableKey(q.r.Context(), q.p, in.KeyID)
 }
 
 func (h *Handler) scheduleKeyDeletion(q *request) (any, error) {
@@ -283,7 +284,7 @@ func (h *Handler) scheduleKeyDeletion(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	k, err := h.svc.ScheduleKeyDeletion(q.r.Context(), q.p, in.KeyID, in.PendingWindowInDays)
+	k, err := h.rules.ScheduleKeyDeletion(q.r.Context(), q.p, in.KeyID, in.PendingWindowInDays)
 	if err != nil {
 		return nil, err
 	}
@@ -300,7 +301,7 @@ func (h *Handler) cancelKeyDeletion(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	k, err := h.svc.CancelKeyDeletion(q.r.Context(), q.p, in.KeyID)
+	k, err := h.rules.CancelKeyDeletion(q.r.Context(), q.p, in.KeyID)
 	if err != nil {
 		return nil, err
 	}
@@ -317,7 +318,7 @@ func (h *Handler) updateKeyDescription(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	return empty{}, h.svc.UpdateKeyDescription(q.r.Context(), q.p, in.KeyID, in.Description)
+	return empty{}, h.rules.UpdateKeyDescription(q.r.Context(), q.p, in.KeyID, in.Description)
 }
 
 func (h *Handler) getKeyPolicy(q *request) (any, error) {
@@ -328,7 +329,7 @@ func (h *Handler) getKeyPolicy(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	policy, err := h.svc.KeyPolicy(q.r.Context(), q.p, in.KeyID, in.PolicyName)
+	policy, err := h.rules.KeyPolicy(q.r.Context(), q.p, in.KeyID, in.PolicyName)
 	if err != nil {
 		return nil, err
 	}
@@ -348,7 +349,7 @@ func (h *Handler) putKeyPolicy(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	return empty{}, h.svc.PutKeyPolicy(q.r.Context(), q.p, in.KeyID, in.PolicyName, in.Policy, in.BypassPolicyLockoutSafetyCheck)
+	return empty{}, h.rules.PutKeyPolicy(q.r.Context(), q.p, in.KeyID, in.PolicyName, in.Policy, in.BypassPolicyLockoutSafetyCheck)
 }
 
 func (h *Handler) listKeyPolicies(q *request) (any, error) {
@@ -356,7 +357,7 @@ func (h *Handler) listKeyPolicies(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	names, err := h.svc.KeyPolicyNames(q.r.Context(), q.p, in.KeyID)
+	names, err := h.rules.KeyPolicyNames(q.r.Context(), q.p, in.KeyID)
 	if err != nil {
 		return nil, err
 	}
@@ -371,7 +372,7 @@ func (h *Handler) getKeyRotationStatus(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	on, err := h.svc.KeyRotationStatus(q.r.Context(), q.p, in.KeyID)
+	on, err := h.rules.KeyRotationStatus(q.r.Context(), q.p, in.KeyID)
 	if err != nil {
 		return nil, err
 	}
@@ -390,7 +391,7 @@ func (h *Handler) createAlias(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	return empty{}, h.svc.CreateAlias(q.r.Context(), q.p, in.AliasName, in.TargetKeyID)
+	return empty{}, h.rules.CreateAlias(q.r.Context(), q.p, in.AliasName, in.TargetKeyID)
 }
 
 func (h *Handler) updateAlias(q *request) (any, error) {
@@ -398,7 +399,7 @@ func (h *Handler) updateAlias(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	return empty{}, h.svc.UpdateAlias(q.r.Context(), q.p, in.AliasName, in.TargetKeyID)
+	return empty{}, h.rules.UpdateAlias(q.r.Context(), q.p, in.AliasName, in.TargetKeyID)
 }
 
 func (h *Handler) deleteAlias(q *request) (any, error) {
@@ -406,7 +407,7 @@ func (h *Handler) deleteAlias(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	return empty{}, h.svc.DeleteAlias(q.r.Context(), q.p, in.AliasName)
+	return empty{}, h.rules.DeleteAlias(q.r.Context(), q.p, in.AliasName)
 }
 
 type aliasListEntry struct {
@@ -425,7 +426,7 @@ func (h *Handler) listAliases(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	aliases, next, err := h.svc.ListAliases(q.r.Context(), q.p, in.KeyID, in.Limit, in.Marker)
+	aliases, next, err := h.rules.ListAliases(q.r.Context(), q.p, in.KeyID, in.Limit, in.Marker)
 	if err != nil {
 		return nil, err
 	}
@@ -448,7 +449,7 @@ func (h *Handler) tagResource(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	return empty{}, h.svc.TagKey(q.r.Context(), q.p, in.KeyID, tagsIn(in.Tags))
+	return empty{}, h.rules.TagKey(q.r.Context(), q.p, in.KeyID, tagsIn(in.Tags))
 }
 
 func (h *Handler) untagResource(q *request) (any, error) {
@@ -459,7 +460,7 @@ func (h *Handler) untagResource(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	return empty{}, h.svc.UntagKey(q.r.Context(), q.p, in.KeyID, in.TagKeys)
+	return empty{}, h.rules.UntagKey(q.r.Context(), q.p, in.KeyID, in.TagKeys)
 }
 
 func (h *Handler) listResourceTags(q *request) (any, error) {
@@ -470,7 +471,7 @@ func (h *Handler) listResourceTags(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	tags, err := h.svc.KeyTags(q.r.Context(), q.p, in.KeyID)
+	tags, err := h.rules.KeyTags(q.r.Context(), q.p, in.KeyID)
 	if err != nil {
 		return nil, err
 	}
@@ -492,10 +493,10 @@ func (h *Handler) encrypt(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	if err := h.svc.CheckGrantTokens(q.p, in.GrantTokens); err != nil {
+	if err := h.rules.CheckGrantTokens(q.p, in.GrantTokens); err != nil {
 		return nil, err
 	}
-	blob, k, err := h.svc.Encrypt(q.r.Context(), q.p, service.EncryptInput{KeyID: in.KeyID, Plaintext: in.Plaintext,
+	blob, k, err := h.rules.Encrypt(q.r.Context(), q.p, kmsrules.EncryptInput{KeyID: in.KeyID, Plaintext: in.Plaintext,
 		Context: in.EncryptionContext, Algorithm: in.EncryptionAlgorithm, DryRun: in.DryRun})
 	if err != nil {
 		return nil, err
@@ -519,10 +520,10 @@ func (h *Handler) decrypt(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	if err := h.svc.CheckGrantTokens(q.p, in.GrantTokens); err != nil {
+	if err := h.rules.CheckGrantTokens(q.p, in.GrantTokens); err != nil {
 		return nil, err
 	}
-	pt, k, err := h.svc.Decrypt(q.r.Context(), q.p, service.DecryptInput{Ciphertext: in.CiphertextBlob,
+	pt, k, err := h.rules.Decrypt(q.r.Context(), q.p, kmsrules.DecryptInput{Ciphertext: in.CiphertextBlob,
 		Context: in.EncryptionContext, KeyID: in.KeyID, Algorithm: in.EncryptionAlgorithm, DryRun: in.DryRun})
 	if err != nil {
 		return nil, err
@@ -549,10 +550,10 @@ func (h *Handler) reEncrypt(q *request) (any, error) {
 	if err := q.decode(&in); err != nil {
 		return nil, err
 	}
-	if err := h.svc.CheckGrantTokens(q.p, in.GrantTokens); err != nil {
+	if err := h.rules.CheckGrantTokens(q.p, in.GrantTokens); err != nil {
 		return nil, err
 	}
-	blob, src, dst, err := h.svc.ReEncrypt(q.r.Context(), q.p, service.ReEncryptInput{
+	blob, src, dst, err := h.rules.ReEncrypt(q.r.Context(), q.p, kmsrules.ReEncryptInput{
 		Ciphertext: in.CiphertextBlob, SourceContext: in.SourceEncryptionContext, SourceKeyID: in.SourceKeyID,
 		DestinationKeyID: in.DestinationKeyID, DestinationContext: in.DestinationEncryptionContext,
 		SourceAlgorithm: in.SourceEncryptionAlgorithm, DestinationAlgorithm: in.DestinationEncryptionAlgorithm, DryRun: in.DryRun,
@@ -583,10 +584,10 @@ func (h *Handler) dataKey(q *request, withPlaintext bool) (pt, blob []byte, k op
 	if err := q.decode(&in); err != nil {
 		return nil, nil, openami.Key{}, err
 	}
-	if err := h.svc.CheckGrantTokens(q.p, in.GrantTokens); err != nil {
+	if err := h.rules.CheckGrantTokens(q.p, in.GrantTokens); err != nil {
 		return nil, nil, openami.Key{}, err
 	}
-	return h.svc.GenerateDataKey(q.r.Context(), q.p, service.DataKeyInput{KeyID: in.KeyID, Context: in.EncryptionContext,
+	return h.rules.GenerateDataKey(q.r.Context(), q.p, kmsrules.DataKeyInput{KeyID: in.KeyID, Context: in.EncryptionContext,
 		KeySpec: in.KeySpec, NumberOfBytes: in.NumberOfBytes, DryRun: in.DryRun}, withPlaintext)
 }
 

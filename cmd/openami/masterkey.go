@@ -106,7 +106,7 @@ func rotateMasterKey(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return fmt.Errorf("%w (run the command again to finish)", err)
 	}
-	kmsKeys, err := e.svc.ResealKeyMaterial(ctx, old)
+	kmsKeys, err := e.svc.KMS().ResealKeyMaterial(ctx, old)
 	if err != nil {
 		return fmt.Errorf("%w (run the command again to finish)", err)
 	}

@@ -1,4 +1,4 @@
-package service
+package kms
 
 import (
 	"context"
@@ -102,7 +102,7 @@ func dryRun() error {
 
 // encryptWith resolves keyID for action, checks that the key is usable and
 // encrypts plaintext under it.
-func (s *Service) encryptWith(tx metadata.Tx, p openami.Principal, field, keyID, action string, plaintext []byte, ctx map[string]string) ([]byte, openami.Key, error) {
+func (s *Keys) encryptWith(tx metadata.Tx, p openami.Principal, field, keyID, action string, plaintext []byte, ctx map[string]string) ([]byte, openami.Key, error) {
 	ref, err := parseKeyRef(p, field, keyID)
 	if err != nil {
 		return nil, openami.Key{}, err
@@ -128,7 +128,7 @@ func (s *Service) encryptWith(tx metadata.Tx, p openami.Principal, field, keyID,
 
 // decryptWith decrypts a blob for action: the key is the one the blob
 // names, which keyID, when not empty, must name too.
-func (s *Service) decryptWith(tx metadata.Tx, p openami.Principal, field, keyID, action string, ciphertext []byte, ctx map[string]string, dry bool) ([]byte, openami.Key, error) {
+func (s *Keys) decryptWith(tx metadata.Tx, p openami.Principal, field, keyID, action string, ciphertext []byte, ctx map[string]string, dry bool) ([]byte, openami.Key, error) {
 	if err := checkCiphertext(ciphertext); err != nil {
 		return nil, openami.Key{}, err
 	}
@@ -186,7 +186,7 @@ func (s *Service) decryptWith(tx metadata.Tx, p openami.Principal, field, keyID,
 // allows), binding the encryption context to the ciphertext. The key must
 // be enabled: Disabled is IncorrectState about kms-key-disabled, pending
 // deletion IncorrectState about kms-key.
-func (s *Service) Encrypt(ctx context.Context, p openami.Principal, in EncryptInput) ([]byte, openami.Key, error) {
+func (s *Keys) Encrypt(ctx context.Context, p openami.Principal, in EncryptInput) ([]byte, openami.Key, error) {
 	if err := checkPlaintext(in.Plaintext); err != nil {
 		return nil, openami.Key{}, err
 	}
@@ -217,7 +217,7 @@ func (s *Service) Encrypt(ctx context.Context, p openami.Principal, in EncryptIn
 // altered, made with another context, or names no key of the region is
 // Malformed about kms-ciphertext (InvalidCiphertextException); the caller
 // needs kms:Decrypt on the key, which must be enabled.
-func (s *Service) Decrypt(ctx context.Context, p openami.Principal, in DecryptInput) ([]byte, openami.Key, error) {
+func (s *Keys) Decrypt(ctx context.Context, p openami.Principal, in DecryptInput) ([]byte, openami.Key, error) {
 	if err := checkAlgorithm("EncryptionAlgorithm", in.Algorithm); err != nil {
 		return nil, openami.Key{}, err
 	}
@@ -237,7 +237,7 @@ func (s *Service) Decrypt(ctx context.Context, p openami.Principal, in DecryptIn
 // encrypts the plaintext under the destination key (kms:ReEncryptTo) with
 // the destination context; the plaintext never leaves the server. It
 // returns the new blob, the source key and the destination key.
-func (s *Service) ReEncrypt(ctx context.Context, p openami.Principal, in ReEncryptInput) ([]byte, openami.Key, openami.Key, error) {
+func (s *Keys) ReEncrypt(ctx context.Context, p openami.Principal, in ReEncryptInput) ([]byte, openami.Key, openami.Key, error) {
 	if err := checkAlgorithm("SourceEncryptionAlgorithm", in.SourceAlgorithm); err != nil {
 		return nil, openami.Key{}, openami.Key{}, err
 	}
@@ -274,7 +274,7 @@ func (s *Service) ReEncrypt(ctx context.Context, p openami.Principal, in ReEncry
 // caller may use (kms:GenerateDataKey, or
 // kms:GenerateDataKeyWithoutPlaintext when withPlaintext is false), and,
 // when withPlaintext, the data key itself.
-func (s *Service) GenerateDataKey(ctx context.Context, p openami.Principal, in DataKeyInput, withPlaintext bool) (plaintext, blob []byte, k openami.Key, err error) {
+func (s *Keys) GenerateDataKey(ctx context.Context, p openami.Principal, in DataKeyInput, withPlaintext bool) (plaintext, blob []byte, k openami.Key, err error) {
 	n := in.NumberOfBytes
 	switch {
 	case in.KeySpec != "" && in.NumberOfBytes != 0:

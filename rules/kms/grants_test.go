@@ -1,4 +1,4 @@
-package service
+package kms
 
 import (
 	"context"
@@ -196,16 +196,12 @@ type grantWorld struct {
 
 func newGrantWorld(t *testing.T, clock *testClock) grantWorld {
 	t.Helper()
-	f := newFixture(t, "", clock)
+	f := newFixture(t, clock)
 	w := grantWorld{fixture: f}
 	for name, p := range map[string]*openami.Principal{"grant-friend": &w.friend, "grant-stranger": &w.stranger} {
-		a, _, err := f.svc.CreateAccount(context.Background(), name, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		*p = openami.Principal{AccountID: a.ID, Region: f.p.Region}
+		*p = f.newAccount(t, name)
 	}
-	k, err := f.svc.CreateKey(context.Background(), f.p, CreateKeyInput{})
+	k, err := f.keys.CreateKey(context.Background(), f.p, CreateKeyInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +214,7 @@ func (w grantWorld) grant(t *testing.T, in CreateGrantInput) (openami.Grant, str
 	if in.KeyID == "" {
 		in.KeyID = w.key.ARN()
 	}
-	g, token, err := w.svc.CreateGrant(context.Background(), w.p, in)
+	g, token, err := w.keys.CreateGrant(context.Background(), w.p, in)
 	if err != nil {
 		t.Fatalf("CreateGrant %+v: %v", in, err)
 	}
@@ -242,7 +238,7 @@ func TestKMSGrantsHonoured(t *testing.T) {
 	encCtx := map[string]string{"volume": "vol-1"}
 
 	// Before the grant, the friend is refused.
-	_, _, err := w.svc.Encrypt(ctx, fr, EncryptInput{KeyID: w.key.ARN(), Plaintext: []byte("x"), Context: encCtx})
+	_, _, err := w.keys.Encrypt(ctx, fr, EncryptInput{KeyID: w.key.ARN(), Plaintext: []byte("x"), Context: encCtx})
 	wantClassOf(t, "Encrypt before the grant", err, openami.Unauthorized)
 
 	g, token := w.grant(t, CreateGrantInput{GranteePrincipal: "arn:aws:iam::" + fr.AccountID + ":role/app",
@@ -251,76 +247,76 @@ func TestKMSGrantsHonoured(t *testing.T) {
 	if len(g.ID) != 64 || g.AccountID != w.p.AccountID || g.GranteeAccount != fr.AccountID || token == "" {
 		t.Fatalf("grant %+v, token %q", g, token)
 	}
-	if err := w.svc.CheckGrantTokens(fr, []string{token}); err != nil {
+	if err := w.keys.CheckGrantTokens(fr, []string{token}); err != nil {
 		t.Fatalf("the grantee's CheckGrantTokens: %v", err)
 	}
 
-	blob, k, err := w.svc.Encrypt(ctx, fr, EncryptInput{KeyID: w.key.ARN(), Plaintext: []byte("x"), Context: map[string]string{"volume": "vol-1", "more": "y"}})
+	blob, k, err := w.keys.Encrypt(ctx, fr, EncryptInput{KeyID: w.key.ARN(), Plaintext: []byte("x"), Context: map[string]string{"volume": "vol-1", "more": "y"}})
 	if err != nil || k.ID != w.key.ID {
 		t.Fatalf("the grantee's Encrypt: %v", err)
 	}
-	pt, _, err := w.svc.Decrypt(ctx, fr, DecryptInput{Ciphertext: blob, Context: map[string]string{"volume": "vol-1", "more": "y"}})
+	pt, _, err := w.keys.Decrypt(ctx, fr, DecryptInput{Ciphertext: blob, Context: map[string]string{"volume": "vol-1", "more": "y"}})
 	if err != nil || string(pt) != "x" {
 		t.Fatalf("the grantee's Decrypt: %q %v", pt, err)
 	}
-	if _, err := w.svc.DescribeKey(ctx, fr, w.key.ARN()); err != nil {
+	if _, err := w.keys.DescribeKey(ctx, fr, w.key.ARN()); err != nil {
 		t.Fatalf("the grantee's DescribeKey (constraints do not apply): %v", err)
 	}
 	for name, call := range map[string]func() error{
 		"Encrypt without the context": func() error {
-			_, _, err := w.svc.Encrypt(ctx, fr, EncryptInput{KeyID: w.key.ARN(), Plaintext: []byte("x")})
+			_, _, err := w.keys.Encrypt(ctx, fr, EncryptInput{KeyID: w.key.ARN(), Plaintext: []byte("x")})
 			return err
 		},
 		"Encrypt with another volume": func() error {
-			_, _, err := w.svc.Encrypt(ctx, fr, EncryptInput{KeyID: w.key.ARN(), Plaintext: []byte("x"), Context: map[string]string{"volume": "vol-2"}})
+			_, _, err := w.keys.Encrypt(ctx, fr, EncryptInput{KeyID: w.key.ARN(), Plaintext: []byte("x"), Context: map[string]string{"volume": "vol-2"}})
 			return err
 		},
 		"GenerateDataKey (not granted)": func() error {
-			_, _, _, err := w.svc.GenerateDataKey(ctx, fr, DataKeyInput{KeyID: w.key.ARN(), KeySpec: "AES_256", Context: encCtx}, true)
+			_, _, _, err := w.keys.GenerateDataKey(ctx, fr, DataKeyInput{KeyID: w.key.ARN(), KeySpec: "AES_256", Context: encCtx}, true)
 			return err
 		},
 		"ReEncrypt to the key (not granted)": func() error {
-			_, _, _, err := w.svc.ReEncrypt(ctx, fr, ReEncryptInput{Ciphertext: blob, SourceContext: map[string]string{"volume": "vol-1", "more": "y"},
+			_, _, _, err := w.keys.ReEncrypt(ctx, fr, ReEncryptInput{Ciphertext: blob, SourceContext: map[string]string{"volume": "vol-1", "more": "y"},
 				DestinationKeyID: w.key.ARN(), DestinationContext: encCtx})
 			return err
 		},
 		"the stranger's Encrypt": func() error {
-			_, _, err := w.svc.Encrypt(ctx, w.stranger, EncryptInput{KeyID: w.key.ARN(), Plaintext: []byte("x"), Context: encCtx})
+			_, _, err := w.keys.Encrypt(ctx, w.stranger, EncryptInput{KeyID: w.key.ARN(), Plaintext: []byte("x"), Context: encCtx})
 			return err
 		},
 		"the grantee's ListGrants (policy only)": func() error {
-			_, _, err := w.svc.ListGrants(ctx, fr, ListGrantsInput{KeyID: w.key.ARN()})
+			_, _, err := w.keys.ListGrants(ctx, fr, ListGrantsInput{KeyID: w.key.ARN()})
 			return err
 		},
 	} {
 		wantClassOf(t, name, call(), openami.Unauthorized)
 	}
 	// Management stays the owner's, whatever the grants.
-	_, err = w.svc.KeyPolicy(ctx, fr, w.key.ARN(), "")
+	_, err = w.keys.KeyPolicy(ctx, fr, w.key.ARN(), "")
 	wantClassOf(t, "the grantee's GetKeyPolicy", err, openami.NotFound)
 
 	// An explicit Deny in the policy beats the grant.
 	deny := `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"` + w.p.AccountID + `"},"Action":"kms:*","Resource":"*"},
 {"Effect":"Deny","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{"StringEquals":{"kms:CallerAccount":"` + fr.AccountID + `"}}}]}`
-	if err := w.svc.PutKeyPolicy(ctx, w.p, w.key.ID, "", deny, false); err != nil {
+	if err := w.keys.PutKeyPolicy(ctx, w.p, w.key.ID, "", deny, false); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = w.svc.Decrypt(ctx, fr, DecryptInput{Ciphertext: blob, Context: map[string]string{"volume": "vol-1", "more": "y"}})
+	_, _, err = w.keys.Decrypt(ctx, fr, DecryptInput{Ciphertext: blob, Context: map[string]string{"volume": "vol-1", "more": "y"}})
 	wantClassOf(t, "Decrypt under an explicit Deny", err, openami.Unauthorized)
-	if _, _, err := w.svc.Encrypt(ctx, fr, EncryptInput{KeyID: w.key.ARN(), Plaintext: []byte("x"), Context: encCtx}); err != nil {
+	if _, _, err := w.keys.Encrypt(ctx, fr, EncryptInput{KeyID: w.key.ARN(), Plaintext: []byte("x"), Context: encCtx}); err != nil {
 		t.Fatalf("Encrypt, which the Deny does not name: %v", err)
 	}
 
 	// Revoking ends the grant at once; the token stays well formed.
-	if err := w.svc.RevokeGrant(ctx, w.p, w.key.ID, g.ID, false); err != nil {
+	if err := w.keys.RevokeGrant(ctx, w.p, w.key.ID, g.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = w.svc.Encrypt(ctx, fr, EncryptInput{KeyID: w.key.ARN(), Plaintext: []byte("x"), Context: encCtx})
+	_, _, err = w.keys.Encrypt(ctx, fr, EncryptInput{KeyID: w.key.ARN(), Plaintext: []byte("x"), Context: encCtx})
 	wantClassOf(t, "Encrypt after RevokeGrant", err, openami.Unauthorized)
-	if err := w.svc.CheckGrantTokens(fr, []string{token}); err != nil {
+	if err := w.keys.CheckGrantTokens(fr, []string{token}); err != nil {
 		t.Fatalf("CheckGrantTokens of a revoked grant's token: %v", err)
 	}
-	err = w.svc.RevokeGrant(ctx, w.p, w.key.ID, g.ID, false)
+	err = w.keys.RevokeGrant(ctx, w.p, w.key.ID, g.ID, false)
 	if openami.ResourceOf(err) != openami.ResourceKMSGrant || openami.ClassOf(err) != openami.InvalidParameter {
 		t.Fatalf("RevokeGrant again: %v, want InvalidGrantId", err)
 	}
@@ -338,7 +334,7 @@ func TestKMSGrantTokens(t *testing.T) {
 		t.Fatalf("a named retry: grants %s and %s, tokens equal: %v", g1.ID, g2.ID, t1 == t2)
 	}
 	for _, tok := range []string{t1, t2} {
-		if id, err := w.svc.grantOfToken(w.p, "GrantToken", tok); err != nil || id != g1.ID {
+		if id, err := w.keys.grantOfToken(w.p, "GrantToken", tok); err != nil || id != g1.ID {
 			t.Fatalf("grantOfToken: %q %v", id, err)
 		}
 	}
@@ -347,10 +343,10 @@ func TestKMSGrantTokens(t *testing.T) {
 	west := w.p
 	west.Region = "us-west-2"
 	for name, err := range map[string]error{
-		"altered":        w.svc.CheckGrantTokens(w.p, []string{base64.RawURLEncoding.EncodeToString(raw)}),
-		"garbage":        w.svc.CheckGrantTokens(w.p, []string{"not a token!"}),
-		"another region": w.svc.CheckGrantTokens(west, []string{t1}),
-		"one of two bad": w.svc.CheckGrantTokens(w.p, []string{t1, "AAAA"}),
+		"altered":        w.keys.CheckGrantTokens(w.p, []string{base64.RawURLEncoding.EncodeToString(raw)}),
+		"garbage":        w.keys.CheckGrantTokens(w.p, []string{"not a token!"}),
+		"another region": w.keys.CheckGrantTokens(west, []string{t1}),
+		"one of two bad": w.keys.CheckGrantTokens(w.p, []string{t1, "AAAA"}),
 	} {
 		if openami.ResourceOf(err) != openami.ResourceGrantToken {
 			t.Errorf("%s: %v, want InvalidGrantToken", name, err)
@@ -361,18 +357,18 @@ func TestKMSGrantTokens(t *testing.T) {
 		"empty":  {""},
 		"long":   {strings.Repeat("A", 8193)},
 	} {
-		if err := w.svc.CheckGrantTokens(w.p, tokens); openami.ClassOf(err) != openami.InvalidParameter || openami.ResourceOf(err) != "" {
+		if err := w.keys.CheckGrantTokens(w.p, tokens); openami.ClassOf(err) != openami.InvalidParameter || openami.ResourceOf(err) != "" {
 			t.Errorf("%s: %v, want ValidationException", name, err)
 		}
 	}
 	// Retiring by token; then the token names nothing.
-	if err := w.svc.RetireGrant(ctx, w.friend, RetireGrantInput{GrantToken: t2}); openami.ClassOf(err) != openami.Unauthorized {
+	if err := w.keys.RetireGrant(ctx, w.friend, RetireGrantInput{GrantToken: t2}); openami.ClassOf(err) != openami.Unauthorized {
 		t.Fatalf("the grantee's RetireGrant without RetireGrant: %v", err)
 	}
-	if err := w.svc.RetireGrant(ctx, w.p, RetireGrantInput{GrantToken: t2}); err != nil {
+	if err := w.keys.RetireGrant(ctx, w.p, RetireGrantInput{GrantToken: t2}); err != nil {
 		t.Fatal(err)
 	}
-	err := w.svc.RetireGrant(ctx, w.p, RetireGrantInput{GrantToken: t1})
+	err := w.keys.RetireGrant(ctx, w.p, RetireGrantInput{GrantToken: t1})
 	wantClassOf(t, "RetireGrant of a retired grant's token", err, openami.NotFound)
 }
 
@@ -384,7 +380,7 @@ func TestKMSGrantRetireRevoke(t *testing.T) {
 	fr, st := w.friend, w.stranger
 	revokePolicy := `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"` + w.p.AccountID + `"},"Action":"kms:*","Resource":"*"},
 {"Effect":"Allow","Principal":{"AWS":"` + st.AccountID + `"},"Action":"kms:RevokeGrant","Resource":"*"}]}`
-	if err := w.svc.PutKeyPolicy(ctx, w.p, w.key.ID, "", revokePolicy, false); err != nil {
+	if err := w.keys.PutKeyPolicy(ctx, w.p, w.key.ID, "", revokePolicy, false); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
@@ -419,11 +415,11 @@ func TestKMSGrantRetireRevoke(t *testing.T) {
 			var err error
 			switch {
 			case c.retire && c.byToken:
-				err = w.svc.RetireGrant(ctx, c.caller, RetireGrantInput{GrantToken: token})
+				err = w.keys.RetireGrant(ctx, c.caller, RetireGrantInput{GrantToken: token})
 			case c.retire:
-				err = w.svc.RetireGrant(ctx, c.caller, RetireGrantInput{KeyID: w.key.ARN(), GrantID: g.ID})
+				err = w.keys.RetireGrant(ctx, c.caller, RetireGrantInput{KeyID: w.key.ARN(), GrantID: g.ID})
 			default:
-				err = w.svc.RevokeGrant(ctx, c.caller, w.key.ARN(), g.ID, false)
+				err = w.keys.RevokeGrant(ctx, c.caller, w.key.ARN(), g.ID, false)
 			}
 			if c.want != 0 {
 				wantClassOf(t, "retire/revoke", err, c.want)
@@ -442,25 +438,25 @@ func TestKMSGrantRetireRevoke(t *testing.T) {
 	}
 	// Bad requests change nothing.
 	g, _ := w.grant(t, CreateGrantInput{GranteePrincipal: root(fr.AccountID), Operations: []string{"Encrypt", "RetireGrant"}})
-	other, err := w.svc.CreateKey(ctx, w.p, CreateKeyInput{})
+	other, err := w.keys.CreateKey(ctx, w.p, CreateKeyInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, err := range map[string]error{
-		"retire with neither":       w.svc.RetireGrant(ctx, w.p, RetireGrantInput{KeyID: w.key.ID}),
-		"retire with the wrong key": w.svc.RetireGrant(ctx, w.p, RetireGrantInput{KeyID: other.ID, GrantID: g.ID}),
-		"revoke with the wrong key": w.svc.RevokeGrant(ctx, w.p, other.ID, g.ID, false),
-		"revoke an unknown id":      w.svc.RevokeGrant(ctx, w.p, w.key.ID, strings.Repeat("0", 64), false),
-		"revoke without an id":      w.svc.RevokeGrant(ctx, w.p, w.key.ID, "", false),
-		"revoke by alias":           w.svc.RevokeGrant(ctx, w.p, "alias/x", g.ID, false),
-		"retire, dry run":           w.svc.RetireGrant(ctx, fr, RetireGrantInput{KeyID: w.key.ARN(), GrantID: g.ID, DryRun: true}),
-		"revoke, dry run":           w.svc.RevokeGrant(ctx, w.p, w.key.ID, g.ID, true),
+		"retire with neither":       w.keys.RetireGrant(ctx, w.p, RetireGrantInput{KeyID: w.key.ID}),
+		"retire with the wrong key": w.keys.RetireGrant(ctx, w.p, RetireGrantInput{KeyID: other.ID, GrantID: g.ID}),
+		"revoke with the wrong key": w.keys.RevokeGrant(ctx, w.p, other.ID, g.ID, false),
+		"revoke an unknown id":      w.keys.RevokeGrant(ctx, w.p, w.key.ID, strings.Repeat("0", 64), false),
+		"revoke without an id":      w.keys.RevokeGrant(ctx, w.p, w.key.ID, "", false),
+		"revoke by alias":           w.keys.RevokeGrant(ctx, w.p, "alias/x", g.ID, false),
+		"retire, dry run":           w.keys.RetireGrant(ctx, fr, RetireGrantInput{KeyID: w.key.ARN(), GrantID: g.ID, DryRun: true}),
+		"revoke, dry run":           w.keys.RevokeGrant(ctx, w.p, w.key.ID, g.ID, true),
 	} {
 		if err == nil {
 			t.Errorf("%s: succeeded", name)
 		}
 	}
-	grants, _, err := w.svc.ListGrants(ctx, w.p, ListGrantsInput{KeyID: w.key.ID, GrantID: g.ID})
+	grants, _, err := w.keys.ListGrants(ctx, w.p, ListGrantsInput{KeyID: w.key.ID, GrantID: g.ID})
 	if err != nil || len(grants) != 1 {
 		t.Fatalf("the grant after bad requests: %v %v", grants, err)
 	}
@@ -475,7 +471,7 @@ func TestKMSGrantDelegation(t *testing.T) {
 	w.grant(t, CreateGrantInput{GranteePrincipal: root(fr.AccountID), Operations: []string{"Decrypt", "CreateGrant"},
 		Constraints: openami.GrantConstraints{EncryptionContextSubset: map[string]string{"tenant": "a"}}})
 	delegate := func(ops []string, c openami.GrantConstraints) error {
-		_, _, err := w.svc.CreateGrant(ctx, fr, CreateGrantInput{KeyID: w.key.ARN(), GranteePrincipal: root(st.AccountID), Operations: ops, Constraints: c})
+		_, _, err := w.keys.CreateGrant(ctx, fr, CreateGrantInput{KeyID: w.key.ARN(), GranteePrincipal: root(st.AccountID), Operations: ops, Constraints: c})
 		return err
 	}
 	if err := delegate([]string{"Encrypt"}, openami.GrantConstraints{EncryptionContextSubset: map[string]string{"tenant": "a"}}); openami.ClassOf(err) != openami.Unauthorized {
@@ -487,15 +483,15 @@ func TestKMSGrantDelegation(t *testing.T) {
 	if err := delegate([]string{"Decrypt"}, openami.GrantConstraints{EncryptionContextEquals: map[string]string{"tenant": "a", "x": "y"}}); err != nil {
 		t.Fatalf("delegating a stricter grant: %v", err)
 	}
-	blob, _, err := w.svc.Encrypt(ctx, w.p, EncryptInput{KeyID: w.key.ID, Plaintext: []byte("s"), Context: map[string]string{"tenant": "a", "x": "y"}})
+	blob, _, err := w.keys.Encrypt(ctx, w.p, EncryptInput{KeyID: w.key.ID, Plaintext: []byte("s"), Context: map[string]string{"tenant": "a", "x": "y"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := w.svc.Decrypt(ctx, st, DecryptInput{Ciphertext: blob, Context: map[string]string{"tenant": "a", "x": "y"}}); err != nil {
+	if _, _, err := w.keys.Decrypt(ctx, st, DecryptInput{Ciphertext: blob, Context: map[string]string{"tenant": "a", "x": "y"}}); err != nil {
 		t.Fatalf("the delegate's Decrypt: %v", err)
 	}
 	// The stranger's grant does not let it delegate further.
-	_, _, err = w.svc.CreateGrant(ctx, st, CreateGrantInput{KeyID: w.key.ARN(), GranteePrincipal: root(st.AccountID), Operations: []string{"Decrypt"},
+	_, _, err = w.keys.CreateGrant(ctx, st, CreateGrantInput{KeyID: w.key.ARN(), GranteePrincipal: root(st.AccountID), Operations: []string{"Decrypt"},
 		Constraints: openami.GrantConstraints{EncryptionContextEquals: map[string]string{"tenant": "a", "x": "y"}}})
 	wantClassOf(t, "CreateGrant without CreateGrant", err, openami.Unauthorized)
 }
@@ -532,16 +528,16 @@ func TestKMSGrantValidation(t *testing.T) {
 	} {
 		in := good
 		c.edit(&in)
-		_, _, err := w.svc.CreateGrant(ctx, w.p, in)
+		_, _, err := w.keys.CreateGrant(ctx, w.p, in)
 		if openami.ClassOf(err) != c.class || openami.ResourceOf(err) != c.res || err == nil {
 			t.Errorf("%s: %v (%s, %q), want %s %q", c.name, err, openami.ClassOf(err), openami.ResourceOf(err), c.class, c.res)
 		}
 	}
 	// The stranger may not create grants on the key: the policy does not
 	// let it, and an unknown key of another account looks the same.
-	_, _, err := w.svc.CreateGrant(ctx, w.stranger, CreateGrantInput{KeyID: w.key.ARN(), GranteePrincipal: root(w.stranger.AccountID), Operations: []string{"Encrypt"}})
+	_, _, err := w.keys.CreateGrant(ctx, w.stranger, CreateGrantInput{KeyID: w.key.ARN(), GranteePrincipal: root(w.stranger.AccountID), Operations: []string{"Encrypt"}})
 	wantClassOf(t, "the stranger's CreateGrant", err, openami.Unauthorized)
-	grants, _, err := w.svc.ListGrants(ctx, w.p, ListGrantsInput{KeyID: w.key.ID})
+	grants, _, err := w.keys.ListGrants(ctx, w.p, ListGrantsInput{KeyID: w.key.ID})
 	if err != nil || len(grants) != 0 {
 		t.Fatalf("grants after refused requests: %v %v", grants, err)
 	}
@@ -549,31 +545,31 @@ func TestKMSGrantValidation(t *testing.T) {
 	// Key states: disabled and pending deletion keys take no new grants,
 	// but list, retire and revoke theirs.
 	g, _ := w.grant(t, good)
-	if err := w.svc.DisableKey(ctx, w.p, w.key.ID); err != nil {
+	if err := w.keys.DisableKey(ctx, w.p, w.key.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = w.svc.CreateGrant(ctx, w.p, good)
+	_, _, err = w.keys.CreateGrant(ctx, w.p, good)
 	if openami.ResourceOf(err) != openami.ResourceKMSKeyDisabled {
 		t.Fatalf("CreateGrant on a disabled key: %v", err)
 	}
 	days := 7
-	if _, err := w.svc.ScheduleKeyDeletion(ctx, w.p, w.key.ID, &days); err != nil {
+	if _, err := w.keys.ScheduleKeyDeletion(ctx, w.p, w.key.ID, &days); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = w.svc.CreateGrant(ctx, w.p, good)
+	_, _, err = w.keys.CreateGrant(ctx, w.p, good)
 	if openami.ClassOf(err) != openami.IncorrectState || openami.ResourceOf(err) != openami.ResourceKMSKey {
 		t.Fatalf("CreateGrant on a key pending deletion: %v", err)
 	}
-	if grants, _, err := w.svc.ListGrants(ctx, w.p, ListGrantsInput{KeyID: w.key.ID}); err != nil || len(grants) != 1 || grants[0].ID != g.ID {
+	if grants, _, err := w.keys.ListGrants(ctx, w.p, ListGrantsInput{KeyID: w.key.ID}); err != nil || len(grants) != 1 || grants[0].ID != g.ID {
 		t.Fatalf("ListGrants of a key pending deletion: %v %v", grants, err)
 	}
 	// Past the deletion date the key and its grants are gone, and the
 	// purge removes the rows.
 	clock.add(8 * 24 * time.Hour)
-	if _, _, err := w.svc.ListGrants(ctx, w.p, ListGrantsInput{KeyID: w.key.ID}); openami.ClassOf(err) != openami.NotFound {
+	if _, _, err := w.keys.ListGrants(ctx, w.p, ListGrantsInput{KeyID: w.key.ID}); openami.ClassOf(err) != openami.NotFound {
 		t.Fatalf("ListGrants of a deleted key: %v", err)
 	}
-	if n, err := w.svc.PurgeDeletedKeys(ctx); err != nil || n != 1 {
+	if n, err := w.keys.PurgeDeletedKeys(ctx); err != nil || n != 1 {
 		t.Fatalf("PurgeDeletedKeys: %d %v", n, err)
 	}
 	w.store.View(ctx, func(tx metadata.Tx) error {
@@ -603,7 +599,7 @@ func TestKMSListGrants(t *testing.T) {
 	var got []string
 	marker := ""
 	for pages := 0; ; pages++ {
-		page, next, err := w.svc.ListGrants(ctx, w.p, ListGrantsInput{KeyID: w.key.ARN(), Limit: 2, Marker: marker})
+		page, next, err := w.keys.ListGrants(ctx, w.p, ListGrantsInput{KeyID: w.key.ARN(), Limit: 2, Marker: marker})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -626,38 +622,38 @@ func TestKMSListGrants(t *testing.T) {
 			t.Fatalf("ListGrants lacks %s", id)
 		}
 	}
-	if page, _, err := w.svc.ListGrants(ctx, w.p, ListGrantsInput{KeyID: w.key.ID, GranteePrincipal: "arn:aws:iam::" + fr.AccountID + ":user/u"}); err != nil || len(page) != 3 {
+	if page, _, err := w.keys.ListGrants(ctx, w.p, ListGrantsInput{KeyID: w.key.ID, GranteePrincipal: "arn:aws:iam::" + fr.AccountID + ":user/u"}); err != nil || len(page) != 3 {
 		t.Fatalf("ListGrants by grantee: %d %v", len(page), err)
 	}
-	_, _, err := w.svc.ListGrants(ctx, w.p, ListGrantsInput{KeyID: w.key.ID, GrantID: strings.Repeat("a", 64)})
+	_, _, err := w.keys.ListGrants(ctx, w.p, ListGrantsInput{KeyID: w.key.ID, GrantID: strings.Repeat("a", 64)})
 	if openami.ResourceOf(err) != openami.ResourceKMSGrant {
 		t.Fatalf("ListGrants of an unknown grant id: %v", err)
 	}
-	_, _, err = w.svc.ListGrants(ctx, w.p, ListGrantsInput{KeyID: w.key.ID, Marker: "garbage"})
+	_, _, err = w.keys.ListGrants(ctx, w.p, ListGrantsInput{KeyID: w.key.ID, Marker: "garbage"})
 	wantClassOf(t, "ListGrants with a bad marker", err, openami.InvalidToken)
-	_, _, err = w.svc.ListGrants(ctx, w.p, ListGrantsInput{KeyID: w.key.ID, Limit: 1001})
+	_, _, err = w.keys.ListGrants(ctx, w.p, ListGrantsInput{KeyID: w.key.ID, Limit: 1001})
 	wantClassOf(t, "ListGrants with Limit 1001", err, openami.InvalidParameter)
 
-	ret, _, err := w.svc.ListRetirableGrants(ctx, w.stranger, root(w.stranger.AccountID), 0, "")
+	ret, _, err := w.keys.ListRetirableGrants(ctx, w.stranger, root(w.stranger.AccountID), 0, "")
 	if err != nil || len(ret) != 3 {
 		t.Fatalf("ListRetirableGrants: %d %v", len(ret), err)
 	}
-	_, _, err = w.svc.ListRetirableGrants(ctx, w.p, root(w.stranger.AccountID), 0, "")
+	_, _, err = w.keys.ListRetirableGrants(ctx, w.p, root(w.stranger.AccountID), 0, "")
 	wantClassOf(t, "ListRetirableGrants of another account's principal", err, openami.Unauthorized)
-	if ret, _, err := w.svc.ListRetirableGrants(ctx, fr, root(fr.AccountID), 0, ""); err != nil || len(ret) != 0 {
+	if ret, _, err := w.keys.ListRetirableGrants(ctx, fr, root(fr.AccountID), 0, ""); err != nil || len(ret) != 0 {
 		t.Fatalf("ListRetirableGrants of a principal retiring nothing: %v %v", ret, err)
 	}
 }
 
 // FuzzGrantOfToken: grantOfToken decodes untrusted text; it must never
 // panic, and accept only tokens sealed by the service's key for the
-// region (go test ./service -run '^$' -fuzz FuzzGrantOfToken).
+// region (go test ./rules/kms -run '^$' -fuzz FuzzGrantOfToken).
 func FuzzGrantOfToken(f *testing.F) {
 	key, err := seal.New(make([]byte, seal.KeySize))
 	if err != nil {
 		f.Fatal(err)
 	}
-	s := &Service{seal: key}
+	s := &Keys{seal: key}
 	g := openami.Grant{ID: strings.Repeat("ab", 32), Region: "us-east-1"}
 	p := openami.Principal{AccountID: owner, Region: g.Region}
 	token := s.newGrantToken(g)

@@ -1,4 +1,4 @@
-package service
+package kms
 
 import (
 	"context"
@@ -16,9 +16,9 @@ import (
 )
 
 // This file holds the rules of KMS keys and aliases: which identifiers name
-// which key, who may do what to a key (by its key policy, kms_policy.go),
+// which key, who may do what to a key (by its key policy, policy.go),
 // which states allow which operations, and the limits of every parameter.
-// The cryptography is in kms_crypto.go; docs/KMS.md describes the whole.
+// The cryptography is in crypto.go; docs/KMS.md describes the whole.
 
 // Key usages, specs and algorithms: openami makes symmetric keys only.
 const (
@@ -147,7 +147,7 @@ func lowerFirst(s string) string {
 
 // keyGone reports whether a key is past its deletion date: it is treated
 // as deleted from then on, whether or not its row has been purged yet.
-func (s *Service) keyGone(k openami.Key) bool {
+func (s *Keys) keyGone(k openami.Key) bool {
 	return k.State == openami.KeyPendingDeletion && !s.now().Before(k.DeletionDate)
 }
 
@@ -164,12 +164,12 @@ func accessDenied(p openami.Principal, action, resource string, explicit bool) e
 // authorizeKey decides whether the caller may do action to the key: the
 // key policy allows it, or, when the policy neither allows nor explicitly
 // denies it, a grant of the key to the caller's account does
-// (kms_grants.go). An explicit Deny wins over every grant. ctx is the
+// (grants.go). An explicit Deny wins over every grant. ctx is the
 // request's encryption context, which policy conditions and grant
 // constraints test. This is the one place that decides, so that every
 // operation on a key, in KMS or in the services built on it, honours
 // policies and grants alike.
-func (s *Service) authorizeKey(tx metadata.Tx, p openami.Principal, k openami.Key, action string, ctx map[string]string) error {
+func (s *Keys) authorizeKey(tx metadata.Tx, p openami.Principal, k openami.Key, action string, ctx map[string]string) error {
 	pol, err := parsePolicy(k.Policy)
 	if err != nil {
 		return &openami.Error{Class: openami.Internal, Message: "kms: stored key policy does not parse", Err: err}
@@ -198,7 +198,7 @@ func (s *Service) authorizeKey(tx metadata.Tx, p openami.Principal, k openami.Ke
 // of the caller's own account is NotFound or Unauthorized as the case is.
 // ctx is the encryption context the policy's conditions and the grants'
 // constraints may test.
-func (s *Service) resolveKey(tx metadata.Tx, p openami.Principal, ref keyRef, action string, cross bool, ctx map[string]string) (openami.Key, error) {
+func (s *Keys) resolveKey(tx metadata.Tx, p openami.Principal, ref keyRef, action string, cross bool, ctx map[string]string) (openami.Key, error) {
 	k, err := s.findKey(tx, p, ref, action, cross)
 	if err != nil {
 		return openami.Key{}, err
@@ -212,7 +212,7 @@ func (s *Service) resolveKey(tx metadata.Tx, p openami.Principal, ref keyRef, ac
 // findKey is resolveKey without the authorization: it returns the key ref
 // names, with the errors resolveKey documents for keys that do not exist
 // or may not be named (action is named in a refusal).
-func (s *Service) findKey(tx metadata.Tx, p openami.Principal, ref keyRef, action string, cross bool) (openami.Key, error) {
+func (s *Keys) findKey(tx metadata.Tx, p openami.Principal, ref keyRef, action string, cross bool) (openami.Key, error) {
 	foreign := ref.account != p.AccountID
 	if foreign && !cross {
 		return openami.Key{}, openami.Errorf(openami.NotFound, openami.ResourceKMSKey, "Key '%s' does not exist", ref.input)
@@ -265,8 +265,9 @@ func pendingDeletion(k openami.Key) error {
 }
 
 // purgeDueKeys deletes, with their aliases, up to keysPurgedPerPass keys
-// of the region whose deletion date has passed.
-func (s *Service) purgeDueKeys(tx metadata.Tx, region string) (int, error) {
+// of the region whose deletion date has passed, calling the Purged hook
+// of the Config for each.
+func (s *Keys) purgeDueKeys(tx metadata.Tx, region string) (int, error) {
 	due, err := tx.Keys().DueForDeletion(region, s.now(), keysPurgedPerPass)
 	if err != nil {
 		return 0, err
@@ -275,11 +276,13 @@ func (s *Service) purgeDueKeys(tx metadata.Tx, region string) (int, error) {
 		if err := tx.Keys().Delete(region, k.ID); err != nil {
 			return 0, err
 		}
-		// Its EBS data key goes with it: the data under it can no
-		// longer be read (docs/ENCRYPTION.md, crypto-shredding).
-		s.dataKeys.forget(k.ARN())
-		if err := tx.Settings().Delete(ebsDataKeySetting(k.ARN())); err != nil {
-			return 0, err
+		// What was built on it goes with it: EBS's data key, so that
+		// the data under it can no longer be read (docs/ENCRYPTION.md,
+		// crypto-shredding).
+		if s.purged != nil {
+			if err := s.purged(tx, k); err != nil {
+				return 0, err
+			}
 		}
 	}
 	return len(due), nil
@@ -289,7 +292,7 @@ func (s *Service) purgeDueKeys(tx metadata.Tx, region string) (int, error) {
 // period after ScheduleKeyDeletion is over, with its aliases and its key
 // material. Such keys already answer as deleted; this removes their rows.
 // It returns how many keys it deleted.
-func (s *Service) PurgeDeletedKeys(ctx context.Context) (int, error) {
+func (s *Keys) PurgeDeletedKeys(ctx context.Context) (int, error) {
 	total := 0
 	for _, r := range s.regions {
 		for {
@@ -390,7 +393,7 @@ var (
 // BypassPolicyLockoutSafetyCheck, allow the caller kms:PutKeyPolicy.
 // Anything but a symmetric ENCRYPT_DECRYPT key of origin AWS_KMS in one
 // region is Unsupported; values outside AWS's enums are InvalidParameter.
-func (s *Service) CreateKey(ctx context.Context, p openami.Principal, in CreateKeyInput) (openami.Key, error) {
+func (s *Keys) CreateKey(ctx context.Context, p openami.Principal, in CreateKeyInput) (openami.Key, error) {
 	switch {
 	case in.KeyUsage != "" && !keyUsages[in.KeyUsage]:
 		return openami.Key{}, validationEnum("KeyUsage", in.KeyUsage, "SIGN_VERIFY, ENCRYPT_DECRYPT, GENERATE_VERIFY_MAC, KEY_AGREEMENT")
@@ -468,7 +471,7 @@ func checkNewPolicy(p openami.Principal, policy string, bypass bool) error {
 }
 
 // viewKey resolves keyID in a read-only transaction.
-func (s *Service) viewKey(ctx context.Context, p openami.Principal, keyID, action string, cross bool) (openami.Key, error) {
+func (s *Keys) viewKey(ctx context.Context, p openami.Principal, keyID, action string, cross bool) (openami.Key, error) {
 	ref, err := parseKeyRef(p, "KeyId", keyID)
 	if err != nil {
 		return openami.Key{}, err
@@ -483,7 +486,7 @@ func (s *Service) viewKey(ctx context.Context, p openami.Principal, keyID, actio
 
 // updateKey resolves keyID (in the caller's account) for action, lets fn
 // change the key, and stores it, in one transaction.
-func (s *Service) updateKey(ctx context.Context, p openami.Principal, keyID, action string, fn func(k *openami.Key) error) (openami.Key, error) {
+func (s *Keys) updateKey(ctx context.Context, p openami.Principal, keyID, action string, fn func(k *openami.Key) error) (openami.Key, error) {
 	ref, err := parseKeyRef(p, "KeyId", keyID)
 	if err != nil {
 		return openami.Key{}, err
@@ -509,7 +512,7 @@ func (s *Service) updateKey(ctx context.Context, p openami.Principal, keyID, act
 // DescribeKey returns a key named by its id, ARN, alias name or alias ARN
 // (the ARNs may name another account's key, if its policy allows the
 // caller kms:DescribeKey). Keys in every state are described.
-func (s *Service) DescribeKey(ctx context.Context, p openami.Principal, keyID string) (openami.Key, error) {
+func (s *Keys) DescribeKey(ctx context.Context, p openami.Principal, keyID string) (openami.Key, error) {
 	return s.viewKey(ctx, p, keyID, actDescribeKey, crossAccount)
 }
 
@@ -533,7 +536,7 @@ func kmsLimit(limit int) (int, error) {
 // order, and the marker of the next page ("" after the last). Limit is
 // 1–1000 (default 100); a marker that is not from this listing is
 // InvalidToken.
-func (s *Service) ListKeys(ctx context.Context, p openami.Principal, limit int, marker string) ([]openami.Key, string, error) {
+func (s *Keys) ListKeys(ctx context.Context, p openami.Principal, limit int, marker string) ([]openami.Key, string, error) {
 	n, err := kmsLimit(limit)
 	if err != nil {
 		return nil, "", err
@@ -544,7 +547,7 @@ func (s *Service) ListKeys(ctx context.Context, p openami.Principal, limit int, 
 		next string
 	)
 	err = s.store.View(ctx, func(tx metadata.Tx) error {
-		keys, next, err = listPage(s, scope, Page{MaxResults: n, NextToken: marker}, pageBounds{1, kmsListMax},
+		keys, next, err = listPage(s, scope, page{MaxResults: n, NextToken: marker}, pageBounds{1, kmsListMax},
 			func(after string, limit int) ([]openami.Key, error) {
 				return tx.Keys().List(p.Region, p.AccountID, after, limit)
 			},
@@ -598,7 +601,7 @@ func aliasTarget(p openami.Principal, target string) (keyRef, error) {
 // CreateAlias names a key of the caller's account with an alias. The
 // alias must be new in the account and region (Duplicate), and the key
 // not pending deletion; the key policy must allow kms:CreateAlias.
-func (s *Service) CreateAlias(ctx context.Context, p openami.Principal, name, target string) error {
+func (s *Keys) CreateAlias(ctx context.Context, p openami.Principal, name, target string) error {
 	if err := validateAliasName(name); err != nil {
 		return err
 	}
@@ -623,7 +626,7 @@ func (s *Service) CreateAlias(ctx context.Context, p openami.Principal, name, ta
 // UpdateAlias points an existing alias at another key of the caller's
 // account; both keys' policies must allow kms:UpdateAlias, and the new one
 // must not be pending deletion.
-func (s *Service) UpdateAlias(ctx context.Context, p openami.Principal, name, target string) error {
+func (s *Keys) UpdateAlias(ctx context.Context, p openami.Principal, name, target string) error {
 	if err := validateAliasName(name); err != nil {
 		return err
 	}
@@ -654,7 +657,7 @@ func (s *Service) UpdateAlias(ctx context.Context, p openami.Principal, name, ta
 // DeleteAlias removes an alias of the caller's account; the policy of the
 // key it names must allow kms:DeleteAlias. NotFound if there is no such
 // alias.
-func (s *Service) DeleteAlias(ctx context.Context, p openami.Principal, name string) error {
+func (s *Keys) DeleteAlias(ctx context.Context, p openami.Principal, name string) error {
 	if err := validateAliasName(name); err != nil {
 		return err
 	}
@@ -670,7 +673,7 @@ func (s *Service) DeleteAlias(ctx context.Context, p openami.Principal, name str
 // name order, only those of keyID's key when it is not empty (which must
 // be a key id or key ARN of the caller's account), and the marker of the
 // next page. Limit and marker are as for ListKeys.
-func (s *Service) ListAliases(ctx context.Context, p openami.Principal, keyID string, limit int, marker string) ([]openami.KeyAlias, string, error) {
+func (s *Keys) ListAliases(ctx context.Context, p openami.Principal, keyID string, limit int, marker string) ([]openami.KeyAlias, string, error) {
 	n, err := kmsLimit(limit)
 	if err != nil {
 		return nil, "", err
@@ -702,7 +705,7 @@ func (s *Service) ListAliases(ctx context.Context, p openami.Principal, keyID st
 			}
 		}
 		gone := map[string]bool{}
-		aliases, next, err = listPage(s, scope, Page{MaxResults: n, NextToken: marker}, pageBounds{1, kmsListMax},
+		aliases, next, err = listPage(s, scope, page{MaxResults: n, NextToken: marker}, pageBounds{1, kmsListMax},
 			func(after string, limit int) ([]openami.KeyAlias, error) {
 				q := q
 				q.After, q.Limit = after, limit
@@ -726,7 +729,7 @@ func (s *Service) ListAliases(ctx context.Context, p openami.Principal, keyID st
 
 // EnableKey enables a key of the caller's account (a no-op for an enabled
 // one). IncorrectState if it is pending deletion.
-func (s *Service) EnableKey(ctx context.Context, p openami.Principal, keyID string) error {
+func (s *Keys) EnableKey(ctx context.Context, p openami.Principal, keyID string) error {
 	_, err := s.updateKey(ctx, p, keyID, actEnableKey, func(k *openami.Key) error {
 		if k.State == openami.KeyPendingDeletion {
 			return pendingDeletion(*k)
@@ -740,7 +743,7 @@ func (s *Service) EnableKey(ctx context.Context, p openami.Principal, keyID stri
 // DisableKey disables a key of the caller's account: it keeps its
 // material but encrypts and decrypts nothing until enabled again.
 // IncorrectState if it is pending deletion.
-func (s *Service) DisableKey(ctx context.Context, p openami.Principal, keyID string) error {
+func (s *Keys) DisableKey(ctx context.Context, p openami.Principal, keyID string) error {
 	_, err := s.updateKey(ctx, p, keyID, actDisableKey, func(k *openami.Key) error {
 		if k.State == openami.KeyPendingDeletion {
 			return pendingDeletion(*k)
@@ -756,7 +759,7 @@ func (s *Service) DisableKey(ctx context.Context, p openami.Principal, keyID str
 // When they are over, the key, its aliases and its material are deleted,
 // and everything encrypted under it is lost. IncorrectState if it is
 // already pending deletion.
-func (s *Service) ScheduleKeyDeletion(ctx context.Context, p openami.Principal, keyID string, days *int) (openami.Key, error) {
+func (s *Keys) ScheduleKeyDeletion(ctx context.Context, p openami.Principal, keyID string, days *int) (openami.Key, error) {
 	d := maxPendingWindowDays
 	if days != nil {
 		d = *days
@@ -778,7 +781,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, p openami.Principal, 
 // CancelKeyDeletion takes a key of the caller's account out of
 // PendingDeletion; it is then Disabled, as on AWS. IncorrectState if it is
 // not pending deletion.
-func (s *Service) CancelKeyDeletion(ctx context.Context, p openami.Principal, keyID string) (openami.Key, error) {
+func (s *Keys) CancelKeyDeletion(ctx context.Context, p openami.Principal, keyID string) (openami.Key, error) {
 	return s.updateKey(ctx, p, keyID, actCancelKeyDeletion, func(k *openami.Key) error {
 		if k.State != openami.KeyPendingDeletion {
 			return openami.Errorf(openami.IncorrectState, openami.ResourceKMSKey, "%s is not pending deletion.", k.ARN())
@@ -798,7 +801,7 @@ func checkPolicyName(name string) error {
 
 // KeyPolicy returns the policy of a key of the caller's account. name
 // must be "" or "default" (else NotFound).
-func (s *Service) KeyPolicy(ctx context.Context, p openami.Principal, keyID, name string) (string, error) {
+func (s *Keys) KeyPolicy(ctx context.Context, p openami.Principal, keyID, name string) (string, error) {
 	if err := checkPolicyName(name); err != nil {
 		return "", err
 	}
@@ -810,7 +813,7 @@ func (s *Service) KeyPolicy(ctx context.Context, p openami.Principal, keyID, nam
 // document must be JSON with a Statement list of well-formed statements
 // (Malformed about kms-key-policy) and, unless bypass, let the caller
 // change it again.
-func (s *Service) PutKeyPolicy(ctx context.Context, p openami.Principal, keyID, name, policy string, bypass bool) error {
+func (s *Keys) PutKeyPolicy(ctx context.Context, p openami.Principal, keyID, name, policy string, bypass bool) error {
 	if err := checkPolicyName(name); err != nil {
 		return err
 	}
@@ -825,7 +828,7 @@ func (s *Service) PutKeyPolicy(ctx context.Context, p openami.Principal, keyID, 
 }
 
 // KeyPolicyNames returns the names of a key's policies: always "default".
-func (s *Service) KeyPolicyNames(ctx context.Context, p openami.Principal, keyID string) ([]string, error) {
+func (s *Keys) KeyPolicyNames(ctx context.Context, p openami.Principal, keyID string) ([]string, error) {
 	_, err := s.viewKey(ctx, p, keyID, actListKeyPolicies, sameAccount)
 	if err != nil {
 		return nil, err
@@ -835,13 +838,13 @@ func (s *Service) KeyPolicyNames(ctx context.Context, p openami.Principal, keyID
 
 // KeyRotationStatus reports whether a key rotates its material
 // automatically: never, in openami.
-func (s *Service) KeyRotationStatus(ctx context.Context, p openami.Principal, keyID string) (bool, error) {
+func (s *Keys) KeyRotationStatus(ctx context.Context, p openami.Principal, keyID string) (bool, error) {
 	_, err := s.viewKey(ctx, p, keyID, actGetKeyRotationStatus, crossAccount)
 	return false, err
 }
 
 // UpdateKeyDescription replaces a key's description.
-func (s *Service) UpdateKeyDescription(ctx context.Context, p openami.Principal, keyID, description string) error {
+func (s *Keys) UpdateKeyDescription(ctx context.Context, p openami.Principal, keyID, description string) error {
 	if len(description) > maxDescriptionSize {
 		return openami.FieldErrorf(openami.InvalidParameter, "Description",
 			"1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to %d", maxDescriptionSize)
@@ -858,7 +861,7 @@ func (s *Service) UpdateKeyDescription(ctx context.Context, p openami.Principal,
 
 // TagKey adds tags to a key of the caller's account, replacing the values
 // of keys it has. IncorrectState if the key is pending deletion.
-func (s *Service) TagKey(ctx context.Context, p openami.Principal, keyID string, tags []openami.Tag) error {
+func (s *Keys) TagKey(ctx context.Context, p openami.Principal, keyID string, tags []openami.Tag) error {
 	if err := validateKMSTags(tags); err != nil {
 		return err
 	}
@@ -875,7 +878,7 @@ func (s *Service) TagKey(ctx context.Context, p openami.Principal, keyID string,
 
 // UntagKey removes tags by key from a key of the caller's account; keys
 // it lacks are ignored.
-func (s *Service) UntagKey(ctx context.Context, p openami.Principal, keyID string, keys []string) error {
+func (s *Keys) UntagKey(ctx context.Context, p openami.Principal, keyID string, keys []string) error {
 	_, err := s.updateKey(ctx, p, keyID, actUntagResource, func(k *openami.Key) error {
 		if k.State == openami.KeyPendingDeletion {
 			return pendingDeletion(*k)
@@ -897,7 +900,7 @@ func (s *Service) UntagKey(ctx context.Context, p openami.Principal, keyID strin
 }
 
 // KeyTags returns the tags of a key of the caller's account.
-func (s *Service) KeyTags(ctx context.Context, p openami.Principal, keyID string) ([]openami.Tag, error) {
+func (s *Keys) KeyTags(ctx context.Context, p openami.Principal, keyID string) ([]openami.Tag, error) {
 	k, err := s.viewKey(ctx, p, keyID, actListResourceTags, sameAccount)
 	return k.Tags, err
 }

@@ -1,4 +1,4 @@
-package service
+package kms
 
 import (
 	"context"
@@ -21,7 +21,7 @@ const resealBatch = 100
 // how many keys it re-sealed, and fails on the first key that neither
 // master key opens. Each batch is one transaction, which the store may
 // run again: the cursor moves only once a batch has committed.
-func (s *Service) ResealKeyMaterial(ctx context.Context, old *seal.Key) (int, error) {
+func (s *Keys) ResealKeyMaterial(ctx context.Context, old *seal.Key) (int, error) {
 	var accounts, regions []string
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		accounts = accounts[:0]
@@ -87,7 +87,7 @@ func (s *Service) ResealKeyMaterial(ctx context.Context, old *seal.Key) (int, er
 // checkSealed reads every KMS key back and fails unless each opens under
 // the service's master key: the last step before a rotation throws the
 // old key away.
-func (s *Service) checkSealed(ctx context.Context, accounts, regions []string) error {
+func (s *Keys) checkSealed(ctx context.Context, accounts, regions []string) error {
 	for _, acct := range accounts {
 		for _, region := range regions {
 			err := s.store.View(ctx, func(tx metadata.Tx) error {
@@ -110,76 +110,4 @@ func (s *Service) checkSealed(ctx context.Context, accounts, regions []string) e
 		}
 	}
 	return nil
-}
-
-// ResealAccessKeys re-seals the secret of every access key from the master
-// key old to the service's own, as ResealKeyMaterial does for KMS keys:
-// secrets already under the service's key are left alone, so an
-// interrupted run can be repeated. It returns how many it re-sealed.
-func (s *Service) ResealAccessKeys(ctx context.Context, old *seal.Key) (int, error) {
-	var accounts []string
-	err := s.store.View(ctx, func(tx metadata.Tx) error {
-		list, err := tx.Accounts().List()
-		for _, a := range list {
-			accounts = append(accounts, a.ID)
-		}
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("reseal access keys: %w", err)
-	}
-	total := 0
-	for _, acct := range accounts {
-		var n int
-		err := s.store.Update(ctx, func(tx metadata.Tx) error {
-			n = 0
-			keys, err := tx.Accounts().Keys(acct)
-			if err != nil {
-				return err
-			}
-			for _, k := range keys {
-				if _, err := s.seal.Open(k.SealedSecret, []byte(k.ID)); err == nil {
-					continue
-				}
-				secret, err := old.Open(k.SealedSecret, []byte(k.ID))
-				if err != nil {
-					return fmt.Errorf("reseal access key %s: neither master key opens its secret: %w", k.ID, err)
-				}
-				k.SealedSecret = s.seal.Seal(secret, []byte(k.ID))
-				clear(secret)
-				// The store has no update of a key: replace it whole.
-				if err := tx.Accounts().DeleteKey(k.ID); err != nil {
-					return err
-				}
-				if err := tx.Accounts().CreateKey(k); err != nil {
-					return err
-				}
-				n++
-			}
-			return nil
-		})
-		if err != nil {
-			return total, err
-		}
-		total += n
-	}
-	// Read every secret back before the old key may go.
-	for _, acct := range accounts {
-		err := s.store.View(ctx, func(tx metadata.Tx) error {
-			keys, err := tx.Accounts().Keys(acct)
-			if err != nil {
-				return err
-			}
-			for _, k := range keys {
-				if _, err := s.seal.Open(k.SealedSecret, []byte(k.ID)); err != nil {
-					return fmt.Errorf("access key %s does not open under the new master key: %w", k.ID, err)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return total, err
-		}
-	}
-	return total, nil
 }

@@ -1,4 +1,4 @@
-package service
+package kms
 
 import (
 	"context"
@@ -272,7 +272,7 @@ func keyGrantsTo(tx metadata.Tx, p openami.Principal, k openami.Key) ([]openami.
 
 // grantAllows reports whether a grant of the key to the caller's account
 // allows the key-policy action, its constraints met by ctx.
-func (s *Service) grantAllows(tx metadata.Tx, p openami.Principal, k openami.Key, action string, ctx map[string]string) (bool, error) {
+func (s *Keys) grantAllows(tx metadata.Tx, p openami.Principal, k openami.Key, action string, ctx map[string]string) (bool, error) {
 	op, ok := grantedActions[action]
 	if !ok {
 		return false, nil
@@ -310,14 +310,14 @@ func grantTokenAAD(region string) []byte { return []byte(grantTokenAADPrefix + r
 // newGrantToken returns a new token for the grant: its id sealed with the
 // master key, so every token is different and none can be forged. Tokens
 // are not secret (AWS's are not either): they only name a grant.
-func (s *Service) newGrantToken(g openami.Grant) string {
+func (s *Keys) newGrantToken(g openami.Grant) string {
 	return base64.RawURLEncoding.EncodeToString(s.seal.Seal([]byte(g.ID), grantTokenAAD(g.Region)))
 }
 
 // grantOfToken returns the id of the grant a token names, or
 // InvalidParameter about kms-grant-token if openami did not issue it in
 // the caller's region.
-func (s *Service) grantOfToken(p openami.Principal, field, token string) (string, error) {
+func (s *Keys) grantOfToken(p openami.Principal, field, token string) (string, error) {
 	if token == "" || len(token) > maxGrantTokenSize {
 		return "", grantValidation(field,
 			"1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length between 1 and %d", lowerFirst(field), maxGrantTokenSize)
@@ -338,7 +338,7 @@ func (s *Service) grantOfToken(p openami.Principal, field, token string) (string
 // kms-grant-token: InvalidGrantTokenException). Grants take effect at
 // once, so a valid token adds no permission: the grant it names is
 // honoured whether or not it is given, and not at all once retired.
-func (s *Service) CheckGrantTokens(p openami.Principal, tokens []string) error {
+func (s *Keys) CheckGrantTokens(p openami.Principal, tokens []string) error {
 	if len(tokens) > maxGrantTokens {
 		return grantValidation("GrantTokens",
 			"1 validation error detected: Value at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to %d", maxGrantTokens)
@@ -373,7 +373,7 @@ type CreateGrantInput struct {
 // KMSInvalidStateException). With a Name, a retry with the same
 // parameters returns the grant made before. It returns the grant and a
 // new grant token for it.
-func (s *Service) CreateGrant(ctx context.Context, p openami.Principal, in CreateGrantInput) (openami.Grant, string, error) {
+func (s *Keys) CreateGrant(ctx context.Context, p openami.Principal, in CreateGrantInput) (openami.Grant, string, error) {
 	ref, err := grantKeyRef(p, in.KeyID)
 	if err != nil {
 		return openami.Grant{}, "", err
@@ -454,7 +454,7 @@ func (s *Service) CreateGrant(ctx context.Context, p openami.Principal, in Creat
 // denies it) a grant to the caller's account with CreateGrant allows at
 // least the new grant's operations, with constraints no stricter than the
 // new grant's.
-func (s *Service) authorizeCreateGrant(tx metadata.Tx, p openami.Principal, k openami.Key, g openami.Grant) error {
+func (s *Keys) authorizeCreateGrant(tx metadata.Tx, p openami.Principal, k openami.Key, g openami.Grant) error {
 	pol, err := parsePolicy(k.Policy)
 	if err != nil {
 		return &openami.Error{Class: openami.Internal, Message: "kms: stored key policy does not parse", Err: err}
@@ -504,7 +504,7 @@ type ListGrantsInput struct {
 // own (by id or ARN) or another account's (by ARN), in any state; the key
 // policy must allow kms:ListGrants. A GrantID that names no grant of the
 // key is InvalidParameter about kms-grant (InvalidGrantIdException).
-func (s *Service) ListGrants(ctx context.Context, p openami.Principal, in ListGrantsInput) ([]openami.Grant, string, error) {
+func (s *Keys) ListGrants(ctx context.Context, p openami.Principal, in ListGrantsInput) ([]openami.Grant, string, error) {
 	n, err := grantLimit(in.Limit)
 	if err != nil {
 		return nil, "", err
@@ -538,7 +538,7 @@ func (s *Service) ListGrants(ctx context.Context, p openami.Principal, in ListGr
 		}
 		q := metadata.GrantQuery{KeyID: k.ID, ID: in.GrantID, GranteePrincipal: in.GranteePrincipal}
 		scope := pagetoken.Scope("kms:ListGrants", p.AccountID, p.Region, k.ID, in.GrantID, in.GranteePrincipal)
-		grants, next, err = listPage(s, scope, Page{MaxResults: n, NextToken: in.Marker}, pageBounds{1, grantListPage},
+		grants, next, err = listPage(s, scope, page{MaxResults: n, NextToken: in.Marker}, pageBounds{1, grantListPage},
 			func(after string, limit int) ([]openami.Grant, error) {
 				q := q
 				q.After, q.Limit = after, limit
@@ -553,7 +553,7 @@ func (s *Service) ListGrants(ctx context.Context, p openami.Principal, in ListGr
 
 // grantOfKey returns the key's grant with the id, or InvalidParameter
 // about kms-grant (InvalidGrantIdException) if the key has none.
-func (s *Service) grantOfKey(tx metadata.Tx, k openami.Key, id string) (openami.Grant, error) {
+func (s *Keys) grantOfKey(tx metadata.Tx, k openami.Key, id string) (openami.Grant, error) {
 	g, err := tx.Grants().Get(k.Region, id)
 	switch {
 	case errors.Is(err, openami.ErrNotFound) || err == nil && g.KeyID != k.ID:
@@ -569,7 +569,7 @@ func (s *Service) grantOfKey(tx metadata.Tx, k openami.Key, id string) (openami.
 // be a principal of the caller's account (another account's is
 // Unauthorized: AccessDeniedException). Limit and marker are as for
 // ListGrants.
-func (s *Service) ListRetirableGrants(ctx context.Context, p openami.Principal, principal string, limit int, marker string) ([]openami.Grant, string, error) {
+func (s *Keys) ListRetirableGrants(ctx context.Context, p openami.Principal, principal string, limit int, marker string) ([]openami.Grant, string, error) {
 	n, err := grantLimit(limit)
 	if err != nil {
 		return nil, "", err
@@ -589,7 +589,7 @@ func (s *Service) ListRetirableGrants(ctx context.Context, p openami.Principal, 
 	)
 	err = s.store.View(ctx, func(tx metadata.Tx) error {
 		gone := map[string]bool{}
-		grants, next, err = listPage(s, scope, Page{MaxResults: n, NextToken: marker}, pageBounds{1, grantListPage},
+		grants, next, err = listPage(s, scope, page{MaxResults: n, NextToken: marker}, pageBounds{1, grantListPage},
 			func(after string, limit int) ([]openami.Grant, error) {
 				return tx.Grants().List(p.Region, metadata.GrantQuery{RetiringPrincipal: principal, After: after, Limit: limit})
 			},
@@ -625,7 +625,7 @@ type RetireGrantInput struct {
 // A token openami did not issue is InvalidGrantTokenException; a token of
 // a grant that is gone NotFound; a grant id that names no grant of the key
 // InvalidGrantIdException.
-func (s *Service) RetireGrant(ctx context.Context, p openami.Principal, in RetireGrantInput) error {
+func (s *Keys) RetireGrant(ctx context.Context, p openami.Principal, in RetireGrantInput) error {
 	var (
 		id  = in.GrantID
 		ref keyRef
@@ -688,7 +688,7 @@ func (s *Service) RetireGrant(ctx context.Context, p openami.Principal, in Retir
 // another account's by ARN, in any state); the key policy must allow
 // kms:RevokeGrant. A grant id that names no grant of the key is
 // InvalidGrantIdException.
-func (s *Service) RevokeGrant(ctx context.Context, p openami.Principal, keyID, grantID string, dry bool) error {
+func (s *Keys) RevokeGrant(ctx context.Context, p openami.Principal, keyID, grantID string, dry bool) error {
 	ref, err := grantKeyRef(p, keyID)
 	if err != nil {
 		return err

@@ -1,0 +1,85 @@
+package service
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/openami/openami/internal/seal"
+	"github.com/openami/openami/metadata"
+)
+
+// resealBatch is how many records one transaction of a re-seal rewrites
+// (user data; KMS keys have their own, in rules/kms).
+const resealBatch = 100
+
+// ResealAccessKeys re-seals the secret of every access key from the master
+// key old to the service's own, as kms.Keys.ResealKeyMaterial does for KMS keys:
+// secrets already under the service's key are left alone, so an
+// interrupted run can be repeated. It returns how many it re-sealed.
+func (s *Service) ResealAccessKeys(ctx context.Context, old *seal.Key) (int, error) {
+	var accounts []string
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		list, err := tx.Accounts().List()
+		for _, a := range list {
+			accounts = append(accounts, a.ID)
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reseal access keys: %w", err)
+	}
+	total := 0
+	for _, acct := range accounts {
+		var n int
+		err := s.store.Update(ctx, func(tx metadata.Tx) error {
+			n = 0
+			keys, err := tx.Accounts().Keys(acct)
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if _, err := s.seal.Open(k.SealedSecret, []byte(k.ID)); err == nil {
+					continue
+				}
+				secret, err := old.Open(k.SealedSecret, []byte(k.ID))
+				if err != nil {
+					return fmt.Errorf("reseal access key %s: neither master key opens its secret: %w", k.ID, err)
+				}
+				k.SealedSecret = s.seal.Seal(secret, []byte(k.ID))
+				clear(secret)
+				// The store has no update of a key: replace it whole.
+				if err := tx.Accounts().DeleteKey(k.ID); err != nil {
+					return err
+				}
+				if err := tx.Accounts().CreateKey(k); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	// Read every secret back before the old key may go.
+	for _, acct := range accounts {
+		err := s.store.View(ctx, func(tx metadata.Tx) error {
+			keys, err := tx.Accounts().Keys(acct)
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if _, err := s.seal.Open(k.SealedSecret, []byte(k.ID)); err != nil {
+					return fmt.Errorf("access key %s does not open under the new master key: %w", k.ID, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
