@@ -36,7 +36,8 @@ import (
 // BENCH_MIXED_TARGETS (sqlite; "sqlite,postgres" adds PostgreSQL) change
 // the load; BENCH_BASELINE_REF=<git ref> also builds that commit and runs
 // it first, on the same machine in the same run, for a before/after
-// comparison; BENCH_MIXED_PPROF=DIR saves a CPU profile and a goroutine
+// comparison; BENCH_MIXED_ROUNDS=N (1) runs every build N times,
+// alternating, each on a fresh server, and adds a table of medians; BENCH_MIXED_PPROF=DIR saves a CPU profile and a goroutine
 // dump of each server taken in the middle of its run;
 // BENCH_MIXED_MARKDOWN=FILE writes the table. docs/BENCHMARKS.md ("Writes
 // under load (SQLite)") describes it and gives the latest results.
@@ -73,11 +74,13 @@ type mixedStats struct {
 // mixedResult is one target's run.
 type mixedResult struct {
 	target  string
+	round   int
 	clients int
 	elapsed time.Duration
 	actions map[string]*mixedStats
 	srvCPU  time.Duration
-	srvHWM  int64 // server VmHWM at the end, kB
+	genCPU  time.Duration // the load generator's (this process's) CPU time
+	srvHWM  int64         // server VmHWM at the end, kB
 }
 
 // BenchmarkMixedLoad runs BENCH_MIXED_CLIENTS concurrent aws-sdk-go-v2
@@ -91,6 +94,7 @@ type mixedResult struct {
 func BenchmarkMixedLoad(b *testing.B) {
 	clients := intsEnv(b, "BENCH_MIXED_CLIENTS", []int{64})[0]
 	seconds := intsEnv(b, "BENCH_MIXED_SECONDS", []int{20})[0]
+	rounds := intsEnv(b, "BENCH_MIXED_ROUNDS", []int{1})[0]
 	targets := []string{"sqlite"}
 	if v := os.Getenv("BENCH_MIXED_TARGETS"); v != "" {
 		targets = strings.Split(v, ",")
@@ -110,31 +114,36 @@ func BenchmarkMixedLoad(b *testing.B) {
 
 	var results []mixedResult
 	for _, tg := range targets {
-		for _, bd := range builds {
-			name := fmt.Sprintf("%s/%s", tg, bd.label)
-			b.Run(strings.NewReplacer(" ", "_", "(", "", ")", "").Replace(name), func(b *testing.B) {
-				var t *target
-				switch tg {
-				case "sqlite":
-					t = startOpenami(b, bd.bin, "openami-sqlite", "--debug-listen", "127.0.0.1:0")
-				case "postgres":
-					t = startPostgres(b, bd.bin)
-				default:
-					b.Fatalf("BENCH_MIXED_TARGETS: unknown target %q", tg)
-				}
-				t.name = name
-				for range b.N {
-					r := mixedRun(b, t, clients, time.Duration(seconds)*time.Second)
-					for _, a := range mixedActions {
-						st := r.actions[a]
-						slices.Sort(st.lat)
-						b.ReportMetric(ms(percentile(st.lat, 0.99)), a+"-p99-ms")
+		// Rounds alternate the builds, so that both see the same spells
+		// of load from whatever else runs on the machine.
+		for round := 1; round <= rounds; round++ {
+			for _, bd := range builds {
+				name := fmt.Sprintf("%s/%s", tg, bd.label)
+				b.Run(fmt.Sprintf("%s/round=%d", strings.NewReplacer(" ", "_", "(", "", ")", "").Replace(name), round), func(b *testing.B) {
+					for range b.N {
+						var t *target
+						switch tg {
+						case "sqlite":
+							t = startOpenami(b, bd.bin, "openami-sqlite", "--debug-listen", "127.0.0.1:0")
+						case "postgres":
+							t = startPostgres(b, bd.bin)
+						default:
+							b.Fatalf("BENCH_MIXED_TARGETS: unknown target %q", tg)
+						}
+						t.name = name
+						r := mixedRun(b, t, clients, time.Duration(seconds)*time.Second)
+						stop(t.cmd)
+						r.round = round
+						for _, a := range mixedActions {
+							st := r.actions[a]
+							slices.Sort(st.lat)
+							b.ReportMetric(ms(percentile(st.lat, 0.99)), a+"-p99-ms")
+						}
+						b.ReportMetric(float64(r.srvHWM)/1024, "srv-peakRSS-MB")
+						results = append(results, r)
 					}
-					b.ReportMetric(float64(r.srvHWM)/1024, "srv-peakRSS-MB")
-					results = append(results, r)
-				}
-				stop(t.cmd)
-			})
+				})
+			}
 		}
 	}
 	table := mixedMarkdown(info, results)
@@ -246,7 +255,7 @@ func mixedRun(b *testing.B, t *target, clients int, d time.Duration) mixedResult
 		wg.Go(func() { saveProfiles(b, t, pprofDir, d) })
 	}
 	pid := strconv.Itoa(t.pid)
-	srv0 := procCPU(pid)
+	srv0, gen0 := procCPU(pid), procCPU("self")
 	deadline := time.Now().Add(d)
 	start := time.Now()
 	for w, role := range roles {
@@ -334,7 +343,7 @@ func mixedRun(b *testing.B, t *target, clients int, d time.Duration) mixedResult
 	wg.Wait()
 	return mixedResult{
 		target: t.name, clients: clients, elapsed: time.Since(start), actions: stats,
-		srvCPU: procCPU(pid) - srv0, srvHWM: procStatusKB(pid, "VmHWM"),
+		srvCPU: procCPU(pid) - srv0, genCPU: procCPU("self") - gen0, srvHWM: procStatusKB(pid, "VmHWM"),
 	}
 }
 
@@ -428,36 +437,71 @@ func listeningPorts(pid int) []string {
 	return ports
 }
 
-// mixedMarkdown returns the runs as a Markdown table: one row per target
-// and action.
+// mixedMarkdown returns the runs as Markdown: one row per run and action,
+// then, when a build ran more than once, the median over its runs of each
+// figure.
 func mixedMarkdown(info string, rs []mixedResult) string {
 	var s strings.Builder
 	s.WriteString(info)
-	s.WriteString("\n| target | action | requests | req/s | errors | p50 ms | p99 ms | max ms |\n|---|---|--:|--:|--:|--:|--:|--:|\n")
+	s.WriteString("\n| target | round | action | requests | req/s | errors | p50 ms | p99 ms | max ms | server peak RSS MB |\n|---|--:|---|--:|--:|--:|--:|--:|--:|--:|\n")
+	type fig struct{ rate, p50, p99 []float64 }
+	med := map[string]*fig{} // target + action → figures of its runs
+	var order []string
+	runs := map[string]int{}
 	for _, r := range rs {
+		runs[r.target]++
 		total := 0
-		for _, a := range mixedActions {
-			st := r.actions[a]
-			slices.Sort(st.lat)
-			total += len(st.lat)
-			var mx time.Duration
-			if len(st.lat) > 0 {
-				mx = st.lat[len(st.lat)-1]
+		for _, a := range append(slices.Clone(mixedActions), "writes") {
+			var lat []time.Duration
+			errs := 0
+			if a == "writes" {
+				// Every write action together.
+				for _, w := range mixedActions[:4] {
+					lat = append(lat, r.actions[w].lat...)
+					errs += r.actions[w].errs
+				}
+			} else {
+				lat = r.actions[a].lat
+				errs = r.actions[a].errs
+				total += len(lat)
 			}
-			fmt.Fprintf(&s, "| %s | %s | %d | %.1f | %d | %.1f | %.1f | %.1f |\n", r.target, a, len(st.lat),
-				float64(len(st.lat))/r.elapsed.Seconds(), st.errs, ms(percentile(st.lat, 0.5)), ms(percentile(st.lat, 0.99)), ms(mx))
+			slices.Sort(lat)
+			var mx time.Duration
+			if len(lat) > 0 {
+				mx = lat[len(lat)-1]
+			}
+			rate := float64(len(lat)) / r.elapsed.Seconds()
+			p50, p99 := ms(percentile(lat, 0.5)), ms(percentile(lat, 0.99))
+			fmt.Fprintf(&s, "| %s | %d | %s | %d | %.1f | %d | %.1f | %.1f | %.1f | |\n", r.target, r.round, a, len(lat), rate, errs, p50, p99, ms(mx))
+			k := r.target + "\x00" + a
+			if med[k] == nil {
+				med[k] = &fig{}
+				order = append(order, k)
+			}
+			med[k].rate = append(med[k].rate, rate)
+			med[k].p50 = append(med[k].p50, p50)
+			med[k].p99 = append(med[k].p99, p99)
 		}
-		fmt.Fprintf(&s, "| %s | all (%d clients, %.0f s) | %d | %.1f | | | | |\n", r.target, r.clients, r.elapsed.Seconds(), total, float64(total)/r.elapsed.Seconds())
+		fmt.Fprintf(&s, "| %s | %d | all (%d clients, %.0f s) | %d | %.1f | | | | | %.1f |\n", r.target, r.round, r.clients, r.elapsed.Seconds(), total, float64(total)/r.elapsed.Seconds(), float64(r.srvHWM)/1024)
 	}
-	s.WriteString("\nServer peak RSS (VmHWM) and CPU time over each run:")
+	if len(rs) > len(runs) {
+		s.WriteString("\nMedians over the rounds:\n\n| target | action | runs | req/s | p50 ms | p99 ms |\n|---|---|--:|--:|--:|--:|\n")
+		median := func(v []float64) float64 { v = slices.Clone(v); slices.Sort(v); return v[len(v)/2] }
+		for _, k := range order {
+			target, a, _ := strings.Cut(k, "\x00")
+			f := med[k]
+			fmt.Fprintf(&s, "| %s | %s | %d | %.1f | %.1f | %.1f |\n", target, a, len(f.p99), median(f.rate), median(f.p50), median(f.p99))
+		}
+	}
+	s.WriteString("\nServer peak RSS (VmHWM) and CPU time, and the load generator's CPU time, over each run:")
 	for _, r := range rs {
-		fmt.Fprintf(&s, " %s %.1f MB, %.1f s CPU;", r.target, float64(r.srvHWM)/1024, r.srvCPU.Seconds())
+		fmt.Fprintf(&s, " %s round %d: %.1f MB, %.1f s CPU (load generator %.1f s);", r.target, r.round, float64(r.srvHWM)/1024, r.srvCPU.Seconds(), r.genCPU.Seconds())
 	}
-	fmt.Fprintf(&s, " load generator (this test binary) %.1f MB.\n", float64(procStatusKB("self", "VmHWM"))/1024)
+	fmt.Fprintf(&s, " load generator (this test binary) peak RSS %.1f MB.\n", float64(procStatusKB("self", "VmHWM"))/1024)
 	for _, r := range rs {
 		for _, a := range mixedActions {
 			if st := r.actions[a]; st.firstErr != "" {
-				fmt.Fprintf(&s, "\nFirst %s error on %s: %s\n", a, r.target, st.firstErr)
+				fmt.Fprintf(&s, "\nFirst %s error on %s round %d: %s\n", a, r.target, r.round, st.firstErr)
 			}
 		}
 	}
