@@ -37,7 +37,10 @@ import (
 // the load; BENCH_BASELINE_REF=<git ref> also builds that commit and runs
 // it first, on the same machine in the same run, for a before/after
 // comparison; BENCH_MIXED_ROUNDS=N (1) runs every build N times,
-// alternating, each on a fresh server, and adds a table of medians; BENCH_MIXED_PPROF=DIR saves a CPU profile and a goroutine
+// alternating, each on a fresh server, and adds a table of medians;
+// BENCH_MIXED_PACE_MS=M makes each writing client start a request (or a
+// RegisterImage+DeregisterImage pair) at most every M ms, to compare reads
+// under the same write load rather than as fast as the writes go; BENCH_MIXED_PPROF=DIR saves a CPU profile and a goroutine
 // dump of each server taken in the middle of its run;
 // BENCH_MIXED_MARKDOWN=FILE writes the table. docs/BENCHMARKS.md ("Writes
 // under load (SQLite)") describes it and gives the latest results.
@@ -95,6 +98,10 @@ func BenchmarkMixedLoad(b *testing.B) {
 	clients := intsEnv(b, "BENCH_MIXED_CLIENTS", []int{64})[0]
 	seconds := intsEnv(b, "BENCH_MIXED_SECONDS", []int{20})[0]
 	rounds := intsEnv(b, "BENCH_MIXED_ROUNDS", []int{1})[0]
+	var paceMS int
+	if os.Getenv("BENCH_MIXED_PACE_MS") != "" {
+		paceMS = intsEnv(b, "BENCH_MIXED_PACE_MS", nil)[0]
+	}
 	targets := []string{"sqlite"}
 	if v := os.Getenv("BENCH_MIXED_TARGETS"); v != "" {
 		targets = strings.Split(v, ",")
@@ -131,7 +138,7 @@ func BenchmarkMixedLoad(b *testing.B) {
 							b.Fatalf("BENCH_MIXED_TARGETS: unknown target %q", tg)
 						}
 						t.name = name
-						r := mixedRun(b, t, clients, time.Duration(seconds)*time.Second)
+						r := mixedRun(b, t, clients, time.Duration(seconds)*time.Second, time.Duration(paceMS)*time.Millisecond)
 						stop(t.cmd)
 						r.round = round
 						for _, a := range mixedActions {
@@ -186,7 +193,7 @@ func buildRef(b *testing.B, tmp, ref string) string {
 }
 
 // mixedRun seeds the target and runs the mixed load on it for d.
-func mixedRun(b *testing.B, t *target, clients int, d time.Duration) mixedResult {
+func mixedRun(b *testing.B, t *target, clients int, d, pace time.Duration) mixedResult {
 	b.Helper()
 	ctx := context.Background()
 	cfg := blockConfig(t, "us-east-1", clients+8)
@@ -278,7 +285,18 @@ func mixedRun(b *testing.B, t *target, clients int, d time.Duration) mixedResult
 				}
 			}
 			block := make([]byte, blockSize)
+			next := time.Now()
 			for time.Now().Before(deadline) {
+				if pace > 0 && !strings.HasPrefix(role, "Describe") {
+					// A paced writer starts its requests at most every
+					// pace, so that the offered write load is the same
+					// whatever the server's speed.
+					time.Sleep(time.Until(next))
+					next = next.Add(pace)
+					if !time.Now().Before(deadline) {
+						break
+					}
+				}
 				switch role {
 				case "PutSnapshotBlock":
 					n := blockSeq.Add(1)
