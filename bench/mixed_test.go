@@ -92,7 +92,8 @@ type mixedResult struct {
 // blocks into a few pending snapshots, CreateTags on a few images,
 // RegisterImage then DeregisterImage of a new image over a completed
 // snapshot, DescribeImages, DescribeKeyPairs. Each client sends its next
-// request when its last is answered. It reports each action's client-side
+// request when its last is answered (writers at most every
+// BENCH_MIXED_PACE_MS, when it is set). It reports each action's client-side
 // p50 and p99, errors and rate, and the server's peak RSS and CPU time.
 func BenchmarkMixedLoad(b *testing.B) {
 	clients := intsEnv(b, "BENCH_MIXED_CLIENTS", []int{64})[0]
