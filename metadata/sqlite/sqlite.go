@@ -80,8 +80,8 @@ func isUniqueViolation(err error) bool {
 // it to the latest schema and returns it as a store. It fails if the file
 // cannot be opened or migrated, or if a newer openami migrated it (the error
 // wraps sqldb.ErrNewerSchema). Update must not be called from inside an
-// Update function: the write pool has one connection, so that would wait
-// forever.
+// Update function: writes run one at a time, on one connection, so that
+// would wait forever.
 func Open(path string) (*sqldb.Store, error) {
 	write, read, err := openPools(path)
 	if err != nil {
