@@ -7,6 +7,8 @@
 // after copies, and CreateVolume latency against snapshot size.
 // BenchmarkImages (images_test.go) measures DescribeImages with 100,000
 // registered images against moto_server.
+// BenchmarkMixedLoad (mixed_test.go) measures 64 clients writing and
+// reading at once, optionally against an older commit in the same run.
 //
 // It holds only benchmarks, so `go test ./...` compiles it and runs
 // nothing. Run it with
@@ -14,6 +16,7 @@
 //	go test -run '^$' -bench API -benchtime 3s -timeout 15m ./bench/
 //	go test -run '^$' -bench Blocks -benchtime 1x -timeout 20m ./bench/
 //	go test -run '^$' -bench Images -benchtime 1x -timeout 20m ./bench/
+//	go test -run '^$' -bench MixedLoad -benchtime 1x -timeout 20m ./bench/
 //
 // docs/BENCHMARKS.md describes what is measured and the latest results.
 package bench

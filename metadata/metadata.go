@@ -39,8 +39,9 @@ type Store interface {
 	ViewSerial(ctx context.Context, fn func(Tx) error) error
 	// Update runs fn in a read-write transaction and commits it if fn
 	// returns nil. Implementations may run fn more than once when a
-	// transaction conflicts with a concurrent one, so fn must not have
-	// effects outside the transaction.
+	// transaction conflicts with a concurrent one, or when a transaction
+	// it shared with other calls' functions fails (group commit), so fn
+	// must not have effects outside the transaction.
 	Update(ctx context.Context, fn func(Tx) error) error
 	// Close releases the store's connections.
 	Close() error

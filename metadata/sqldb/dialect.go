@@ -58,6 +58,14 @@ type Dialect struct {
 	// MaxAttempts bounds how many times Update runs a function whose
 	// transaction keeps failing with retryable errors; 0 or 1 means once.
 	MaxAttempts int
+
+	// GroupCommit makes Update commit the functions of concurrent callers
+	// together, each in a savepoint of one transaction, so that they share
+	// one commit and its sync to disk (see group.go). It suits a database
+	// with a single writer, where writers queue anyway and each commit
+	// costs an fsync: SQLite. A dialect with GroupCommit must have no
+	// retryable errors.
+	GroupCommit bool
 }
 
 // Rebind returns query with its ? placeholders rewritten for the dialect.

@@ -32,6 +32,7 @@ type Store struct {
 	q     *stmts
 	write *sql.DB
 	read  *sql.DB
+	group *group // nil unless the dialect has GroupCommit
 }
 
 // stmts are the statements whose text depends on the dialect beyond its
@@ -57,12 +58,19 @@ func New(ctx context.Context, d Dialect, write, read *sql.DB) (*Store, error) {
 	if err := Migrate(ctx, write, s.d, len(migrations)); err != nil {
 		return nil, err
 	}
+	if d.GroupCommit {
+		s.group = newGroup()
+		go s.commitGroups()
+	}
 	return s, nil
 }
 
 // Close closes the store's pools. It returns the first error either Close
 // returned.
 func (s *Store) Close() error {
+	if s.group != nil {
+		s.group.stop()
+	}
 	err := s.write.Close()
 	if s.read != s.write {
 		err = errors.Join(err, s.read.Close())
@@ -99,9 +107,20 @@ func (s *Store) ViewSerial(ctx context.Context, fn func(metadata.Tx) error) erro
 // Update runs fn in a read-write transaction and commits it if fn returns
 // nil. When the transaction loses a race with a concurrent one (the
 // dialect's IsRetryable), Update rolls back, waits a short random while and
-// runs fn again, up to the dialect's MaxAttempts. It returns fn's error
-// unchanged, or an error wrapping the database's.
+// runs fn again, up to the dialect's MaxAttempts. With the dialect's
+// GroupCommit, fn runs in a savepoint of a transaction shared with other
+// callers' functions, and Update returns once that transaction has
+// committed (see group.go). It returns fn's error unchanged, or an error
+// wrapping the database's.
 func (s *Store) Update(ctx context.Context, fn func(metadata.Tx) error) error {
+	if s.group != nil {
+		return s.group.update(ctx, fn)
+	}
+	return s.update(ctx, fn)
+}
+
+// update is Update in a transaction of fn's own.
+func (s *Store) update(ctx context.Context, fn func(metadata.Tx) error) error {
 	attempts := max(s.d.MaxAttempts, 1)
 	for attempt := 1; ; attempt++ {
 		retry, err := s.run(ctx, s.write, &s.d.WriteTx, fn)
