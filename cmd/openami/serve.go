@@ -16,6 +16,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/api"
 	"github.com/openami/openami/api/imds"
+	"github.com/openami/openami/internal/atomicfile"
 	"github.com/openami/openami/nbd"
 	"github.com/openami/openami/runtime/qemu"
 	"github.com/openami/openami/service"
@@ -263,7 +264,7 @@ func runtimeName(rt *qemu.Runtime) string {
 // credentials-file format, readable by the owner only.
 func writeCredentials(path string, c service.Credentials) error {
 	content := fmt.Sprintf("[openami]\naws_access_key_id = %s\naws_secret_access_key = %s\n", c.AccessKeyID, c.SecretAccessKey)
-	return writeFileAtomic(path, []byte(content), 0o600)
+	return atomicfile.Write(path, []byte(content), 0o600)
 }
 
 // writeAWSConfig writes an aws CLI config file whose openami profile points
@@ -272,29 +273,5 @@ func writeCredentials(path string, c service.Credentials) error {
 // in the data dir.
 func writeAWSConfig(path, region, endpoint string) error {
 	content := fmt.Sprintf("[profile openami]\nregion = %s\nendpoint_url = %s\n", region, endpoint)
-	return writeFileAtomic(path, []byte(content), 0o600)
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, []byte(content), 0o600)
 }

@@ -19,6 +19,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/openami/openami/internal/atomicfile"
 )
 
 // KeySize is the size of a master key in bytes.
@@ -92,48 +94,15 @@ func Load(dir string) (*Key, error) {
 }
 
 // create writes a new random key to path without ever exposing a partial
-// file: it writes a temporary file, syncs it and links it into place, so
-// two processes racing to create the key agree on one.
+// file; of two processes racing to create the key, the loser reads and
+// uses the winner's.
 func create(path string) ([]byte, error) {
-	raw := make([]byte, KeySize)
-	rand.Read(raw)
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".master.key-*")
-	if err != nil {
-		return nil, err
+	raw := Generate()
+	err := atomicfile.Create(path, raw, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return os.ReadFile(path)
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if _, err := tmp.Write(raw); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, err
-	}
-	// Link fails if another process won the race; then use its key.
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return os.ReadFile(path)
-		}
-		return nil, err
-	}
-	return raw, syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return raw, err
 }
 
 // Seal encrypts plaintext, binding it to aad (additional data that must be
@@ -171,28 +140,5 @@ func Generate() []byte {
 // temporary file, synced, renamed into place, the directory synced. It
 // replaces any file at path.
 func WriteFile(path string, raw []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".master.key-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(raw); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
+	return atomicfile.Write(path, raw, 0o600)
 }
