@@ -50,20 +50,18 @@ func grantList(grants []openami.Grant, next string) grantListOutput {
 	return out
 }
 
-func (h *Handler) createGrant(q *request) (any, error) {
-	var in struct {
-		KeyID             string            `json:"KeyId"`
-		GranteePrincipal  string            `json:"GranteePrincipal"`
-		RetiringPrincipal string            `json:"RetiringPrincipal"`
-		Operations        []string          `json:"Operations"`
-		Constraints       *grantConstraints `json:"Constraints"`
-		GrantTokens       []string          `json:"GrantTokens"`
-		Name              string            `json:"Name"`
-		DryRun            bool              `json:"DryRun"`
-	}
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+type createGrantInput struct {
+	KeyID             string            `json:"KeyId"`
+	GranteePrincipal  string            `json:"GranteePrincipal"`
+	RetiringPrincipal string            `json:"RetiringPrincipal"`
+	Operations        []string          `json:"Operations"`
+	Constraints       *grantConstraints `json:"Constraints"`
+	GrantTokens       []string          `json:"GrantTokens"`
+	Name              string            `json:"Name"`
+	DryRun            bool              `json:"DryRun"`
+}
+
+func (h *Handler) createGrant(q *request, in createGrantInput) (any, error) {
 	var c openami.GrantConstraints
 	if in.Constraints != nil {
 		c = openami.GrantConstraints{EncryptionContextSubset: in.Constraints.EncryptionContextSubset,
@@ -82,16 +80,14 @@ func (h *Handler) createGrant(q *request) (any, error) {
 	}{token, g.ID}, nil
 }
 
-func (h *Handler) listGrants(q *request) (any, error) {
-	var in struct {
-		listInput
-		KeyID            string `json:"KeyId"`
-		GrantID          string `json:"GrantId"`
-		GranteePrincipal string `json:"GranteePrincipal"`
-	}
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+type listGrantsInput struct {
+	listInput
+	KeyID            string `json:"KeyId"`
+	GrantID          string `json:"GrantId"`
+	GranteePrincipal string `json:"GranteePrincipal"`
+}
+
+func (h *Handler) listGrants(q *request, in listGrantsInput) (any, error) {
 	grants, next, err := h.rules.ListGrants(q.r.Context(), q.p, kmsrules.ListGrantsInput{KeyID: in.KeyID, GrantID: in.GrantID,
 		GranteePrincipal: in.GranteePrincipal, Limit: in.Limit, Marker: in.Marker})
 	if err != nil {
@@ -100,14 +96,12 @@ func (h *Handler) listGrants(q *request) (any, error) {
 	return grantList(grants, next), nil
 }
 
-func (h *Handler) listRetirableGrants(q *request) (any, error) {
-	var in struct {
-		listInput
-		RetiringPrincipal string `json:"RetiringPrincipal"`
-	}
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+type listRetirableGrantsInput struct {
+	listInput
+	RetiringPrincipal string `json:"RetiringPrincipal"`
+}
+
+func (h *Handler) listRetirableGrants(q *request, in listRetirableGrantsInput) (any, error) {
 	grants, next, err := h.rules.ListRetirableGrants(q.r.Context(), q.p, in.RetiringPrincipal, in.Limit, in.Marker)
 	if err != nil {
 		return nil, err
@@ -115,28 +109,24 @@ func (h *Handler) listRetirableGrants(q *request) (any, error) {
 	return grantList(grants, next), nil
 }
 
-func (h *Handler) retireGrant(q *request) (any, error) {
-	var in struct {
-		GrantToken string `json:"GrantToken"`
-		KeyID      string `json:"KeyId"`
-		GrantID    string `json:"GrantId"`
-		DryRun     bool   `json:"DryRun"`
-	}
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+type retireGrantInput struct {
+	GrantToken string `json:"GrantToken"`
+	KeyID      string `json:"KeyId"`
+	GrantID    string `json:"GrantId"`
+	DryRun     bool   `json:"DryRun"`
+}
+
+func (h *Handler) retireGrant(q *request, in retireGrantInput) (any, error) {
 	return empty{}, h.rules.RetireGrant(q.r.Context(), q.p, kmsrules.RetireGrantInput{GrantToken: in.GrantToken,
 		KeyID: in.KeyID, GrantID: in.GrantID, DryRun: in.DryRun})
 }
 
-func (h *Handler) revokeGrant(q *request) (any, error) {
-	var in struct {
-		KeyID   string `json:"KeyId"`
-		GrantID string `json:"GrantId"`
-		DryRun  bool   `json:"DryRun"`
-	}
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+type revokeGrantInput struct {
+	KeyID   string `json:"KeyId"`
+	GrantID string `json:"GrantId"`
+	DryRun  bool   `json:"DryRun"`
+}
+
+func (h *Handler) revokeGrant(q *request, in revokeGrantInput) (any, error) {
 	return empty{}, h.rules.RevokeGrant(q.r.Context(), q.p, in.KeyID, in.GrantID, in.DryRun)
 }

@@ -41,6 +41,18 @@ type request struct {
 	p    openami.Principal
 }
 
+// op adapts a handler that takes its decoded input into an operation:
+// the body is decoded into In first.
+func op[In any](fn func(*Handler, *request, In) (any, error)) operation {
+	return func(h *Handler, q *request) (any, error) {
+		var in In
+		if err := q.decode(&in); err != nil {
+			return nil, err
+		}
+		return fn(h, q, in)
+	}
+}
+
 // decode unmarshals the body into v; an empty body is an empty object.
 func (q *request) decode(v any) error {
 	body := bytes.TrimSpace(q.body)
@@ -56,35 +68,35 @@ func (q *request) decode(v any) error {
 // New returns the KMS protocol handler over the rules of KMS.
 func New(rules Rules) *Handler {
 	return &Handler{rules: rules, ops: map[string]operation{
-		"CreateKey":                       (*Handler).createKey,
-		"DescribeKey":                     (*Handler).describeKey,
-		"ListKeys":                        (*Handler).listKeys,
-		"EnableKey":                       (*Handler).enableKey,
-		"DisableKey":                      (*Handler).disableKey,
-		"ScheduleKeyDeletion":             (*Handler).scheduleKeyDeletion,
-		"CancelKeyDeletion":               (*Handler).cancelKeyDeletion,
-		"UpdateKeyDescription":            (*Handler).updateKeyDescription,
-		"GetKeyPolicy":                    (*Handler).getKeyPolicy,
-		"PutKeyPolicy":                    (*Handler).putKeyPolicy,
-		"ListKeyPolicies":                 (*Handler).listKeyPolicies,
-		"GetKeyRotationStatus":            (*Handler).getKeyRotationStatus,
-		"CreateAlias":                     (*Handler).createAlias,
-		"UpdateAlias":                     (*Handler).updateAlias,
-		"DeleteAlias":                     (*Handler).deleteAlias,
-		"ListAliases":                     (*Handler).listAliases,
-		"TagResource":                     (*Handler).tagResource,
-		"UntagResource":                   (*Handler).untagResource,
-		"ListResourceTags":                (*Handler).listResourceTags,
-		"Encrypt":                         (*Handler).encrypt,
-		"Decrypt":                         (*Handler).decrypt,
-		"ReEncrypt":                       (*Handler).reEncrypt,
-		"GenerateDataKey":                 (*Handler).generateDataKey,
-		"GenerateDataKeyWithoutPlaintext": (*Handler).generateDataKeyWithoutPlaintext,
-		"CreateGrant":                     (*Handler).createGrant,
-		"ListGrants":                      (*Handler).listGrants,
-		"ListRetirableGrants":             (*Handler).listRetirableGrants,
-		"RetireGrant":                     (*Handler).retireGrant,
-		"RevokeGrant":                     (*Handler).revokeGrant,
+		"CreateKey":                       op((*Handler).createKey),
+		"DescribeKey":                     op((*Handler).describeKey),
+		"ListKeys":                        op((*Handler).listKeys),
+		"EnableKey":                       op((*Handler).enableKey),
+		"DisableKey":                      op((*Handler).disableKey),
+		"ScheduleKeyDeletion":             op((*Handler).scheduleKeyDeletion),
+		"CancelKeyDeletion":               op((*Handler).cancelKeyDeletion),
+		"UpdateKeyDescription":            op((*Handler).updateKeyDescription),
+		"GetKeyPolicy":                    op((*Handler).getKeyPolicy),
+		"PutKeyPolicy":                    op((*Handler).putKeyPolicy),
+		"ListKeyPolicies":                 op((*Handler).listKeyPolicies),
+		"GetKeyRotationStatus":            op((*Handler).getKeyRotationStatus),
+		"CreateAlias":                     op((*Handler).createAlias),
+		"UpdateAlias":                     op((*Handler).updateAlias),
+		"DeleteAlias":                     op((*Handler).deleteAlias),
+		"ListAliases":                     op((*Handler).listAliases),
+		"TagResource":                     op((*Handler).tagResource),
+		"UntagResource":                   op((*Handler).untagResource),
+		"ListResourceTags":                op((*Handler).listResourceTags),
+		"Encrypt":                         op((*Handler).encrypt),
+		"Decrypt":                         op((*Handler).decrypt),
+		"ReEncrypt":                       op((*Handler).reEncrypt),
+		"GenerateDataKey":                 op((*Handler).generateDataKey),
+		"GenerateDataKeyWithoutPlaintext": op((*Handler).generateDataKeyWithoutPlaintext),
+		"CreateGrant":                     op((*Handler).createGrant),
+		"ListGrants":                      op((*Handler).listGrants),
+		"ListRetirableGrants":             op((*Handler).listRetirableGrants),
+		"RetireGrant":                     op((*Handler).retireGrant),
+		"RevokeGrant":                     op((*Handler).revokeGrant),
 	}}
 }
 
@@ -186,23 +198,21 @@ type keyInput struct {
 
 type empty struct{}
 
-func (h *Handler) createKey(q *request) (any, error) {
-	var in struct {
-		Policy                         string `json:"Policy"`
-		Description                    string `json:"Description"`
-		KeyUsage                       string `json:"KeyUsage"`
-		CustomerMasterKeySpec          string `json:"CustomerMasterKeySpec"`
-		KeySpec                        string `json:"KeySpec"`
-		Origin                         string `json:"Origin"`
-		CustomKeyStoreID               string `json:"CustomKeyStoreId"`
-		BypassPolicyLockoutSafetyCheck bool   `json:"BypassPolicyLockoutSafetyCheck"`
-		Tags                           []tag  `json:"Tags"`
-		MultiRegion                    bool   `json:"MultiRegion"`
-		XksKeyID                       string `json:"XksKeyId"`
-	}
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+type createKeyInput struct {
+	Policy                         string `json:"Policy"`
+	Description                    string `json:"Description"`
+	KeyUsage                       string `json:"KeyUsage"`
+	CustomerMasterKeySpec          string `json:"CustomerMasterKeySpec"`
+	KeySpec                        string `json:"KeySpec"`
+	Origin                         string `json:"Origin"`
+	CustomKeyStoreID               string `json:"CustomKeyStoreId"`
+	BypassPolicyLockoutSafetyCheck bool   `json:"BypassPolicyLockoutSafetyCheck"`
+	Tags                           []tag  `json:"Tags"`
+	MultiRegion                    bool   `json:"MultiRegion"`
+	XksKeyID                       string `json:"XksKeyId"`
+}
+
+func (h *Handler) createKey(q *request, in createKeyInput) (any, error) {
 	k, err := h.rules.CreateKey(q.r.Context(), q.p, kmsrules.CreateKeyInput{
 		Description: in.Description, Policy: in.Policy, KeyUsage: in.KeyUsage, KeySpec: in.KeySpec,
 		CustomerMasterKeySpec: in.CustomerMasterKeySpec, Origin: in.Origin, CustomKeyStoreID: in.CustomKeyStoreID,
@@ -215,11 +225,7 @@ func (h *Handler) createKey(q *request) (any, error) {
 	return keyMetadataOutput{metadataOf(k)}, nil
 }
 
-func (h *Handler) describeKey(q *request) (any, error) {
-	var in keyInput
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+func (h *Handler) describeKey(q *request, in keyInput) (any, error) {
 	if err := h.rules.CheckGrantTokens(q.p, in.GrantTokens); err != nil {
 		return nil, err
 	}
@@ -240,11 +246,7 @@ type keyListEntry struct {
 	KeyArn string `json:"KeyArn"`
 }
 
-func (h *Handler) listKeys(q *request) (any, error) {
-	var in listInput
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+func (h *Handler) listKeys(q *request, in listInput) (any, error) {
 	keys, next, err := h.rules.ListKeys(q.r.Context(), q.p, in.Limit, in.Marker)
 	if err != nil {
 		return nil, err
@@ -260,30 +262,20 @@ func (h *Handler) listKeys(q *request) (any, error) {
 	return out, nil
 }
 
-func (h *Handler) enableKey(q *request) (any, error) {
-	var in keyInput
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+func (h *Handler) enableKey(q *request, in keyInput) (any, error) {
 	return empty{}, h.rules.EnableKey(q.r.Context(), q.p, in.KeyID)
 }
 
-func (h *Handler) disableKey(q *request) (any, error) {
-	var in keyInput
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+func (h *Handler) disableKey(q *request, in keyInput) (any, error) {
 	return empty{}, h.rules.DisableKey(q.r.Context(), q.p, in.KeyID)
 }
 
-func (h *Handler) scheduleKeyDeletion(q *request) (any, error) {
-	var in struct {
-		KeyID               string `json:"KeyId"`
-		PendingWindowInDays *int   `json:"PendingWindowInDays"`
-	}
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+type scheduleKeyDeletionInput struct {
+	KeyID               string `json:"KeyId"`
+	PendingWindowInDays *int   `json:"PendingWindowInDays"`
+}
+
+func (h *Handler) scheduleKeyDeletion(q *request, in scheduleKeyDeletionInput) (any, error) {
 	k, err := h.rules.ScheduleKeyDeletion(q.r.Context(), q.p, in.KeyID, in.PendingWindowInDays)
 	if err != nil {
 		return nil, err
@@ -296,11 +288,7 @@ func (h *Handler) scheduleKeyDeletion(q *request) (any, error) {
 	}{k.ARN(), epoch(k.DeletionDate), string(k.State), k.PendingWindowDays}, nil
 }
 
-func (h *Handler) cancelKeyDeletion(q *request) (any, error) {
-	var in keyInput
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+func (h *Handler) cancelKeyDeletion(q *request, in keyInput) (any, error) {
 	k, err := h.rules.CancelKeyDeletion(q.r.Context(), q.p, in.KeyID)
 	if err != nil {
 		return nil, err
@@ -310,25 +298,21 @@ func (h *Handler) cancelKeyDeletion(q *request) (any, error) {
 	}{k.ARN()}, nil
 }
 
-func (h *Handler) updateKeyDescription(q *request) (any, error) {
-	var in struct {
-		KeyID       string `json:"KeyId"`
-		Description string `json:"Description"`
-	}
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+type updateKeyDescriptionInput struct {
+	KeyID       string `json:"KeyId"`
+	Description string `json:"Description"`
+}
+
+func (h *Handler) updateKeyDescription(q *request, in updateKeyDescriptionInput) (any, error) {
 	return empty{}, h.rules.UpdateKeyDescription(q.r.Context(), q.p, in.KeyID, in.Description)
 }
 
-func (h *Handler) getKeyPolicy(q *request) (any, error) {
-	var in struct {
-		KeyID      string `json:"KeyId"`
-		PolicyName string `json:"PolicyName"`
-	}
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+type getKeyPolicyInput struct {
+	KeyID      string `json:"KeyId"`
+	PolicyName string `json:"PolicyName"`
+}
+
+func (h *Handler) getKeyPolicy(q *request, in getKeyPolicyInput) (any, error) {
 	policy, err := h.rules.KeyPolicy(q.r.Context(), q.p, in.KeyID, in.PolicyName)
 	if err != nil {
 		return nil, err
@@ -339,24 +323,18 @@ func (h *Handler) getKeyPolicy(q *request) (any, error) {
 	}{policy, "default"}, nil
 }
 
-func (h *Handler) putKeyPolicy(q *request) (any, error) {
-	var in struct {
-		KeyID                          string `json:"KeyId"`
-		PolicyName                     string `json:"PolicyName"`
-		Policy                         string `json:"Policy"`
-		BypassPolicyLockoutSafetyCheck bool   `json:"BypassPolicyLockoutSafetyCheck"`
-	}
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+type putKeyPolicyInput struct {
+	KeyID                          string `json:"KeyId"`
+	PolicyName                     string `json:"PolicyName"`
+	Policy                         string `json:"Policy"`
+	BypassPolicyLockoutSafetyCheck bool   `json:"BypassPolicyLockoutSafetyCheck"`
+}
+
+func (h *Handler) putKeyPolicy(q *request, in putKeyPolicyInput) (any, error) {
 	return empty{}, h.rules.PutKeyPolicy(q.r.Context(), q.p, in.KeyID, in.PolicyName, in.Policy, in.BypassPolicyLockoutSafetyCheck)
 }
 
-func (h *Handler) listKeyPolicies(q *request) (any, error) {
-	var in keyInput
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+func (h *Handler) listKeyPolicies(q *request, in keyInput) (any, error) {
 	names, err := h.rules.KeyPolicyNames(q.r.Context(), q.p, in.KeyID)
 	if err != nil {
 		return nil, err
@@ -367,11 +345,7 @@ func (h *Handler) listKeyPolicies(q *request) (any, error) {
 	}{names, false}, nil
 }
 
-func (h *Handler) getKeyRotationStatus(q *request) (any, error) {
-	var in keyInput
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+func (h *Handler) getKeyRotationStatus(q *request, in keyInput) (any, error) {
 	on, err := h.rules.KeyRotationStatus(q.r.Context(), q.p, in.KeyID)
 	if err != nil {
 		return nil, err
@@ -386,27 +360,15 @@ type aliasInput struct {
 	TargetKeyID string `json:"TargetKeyId"`
 }
 
-func (h *Handler) createAlias(q *request) (any, error) {
-	var in aliasInput
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+func (h *Handler) createAlias(q *request, in aliasInput) (any, error) {
 	return empty{}, h.rules.CreateAlias(q.r.Context(), q.p, in.AliasName, in.TargetKeyID)
 }
 
-func (h *Handler) updateAlias(q *request) (any, error) {
-	var in aliasInput
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+func (h *Handler) updateAlias(q *request, in aliasInput) (any, error) {
 	return empty{}, h.rules.UpdateAlias(q.r.Context(), q.p, in.AliasName, in.TargetKeyID)
 }
 
-func (h *Handler) deleteAlias(q *request) (any, error) {
-	var in aliasInput
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+func (h *Handler) deleteAlias(q *request, in aliasInput) (any, error) {
 	return empty{}, h.rules.DeleteAlias(q.r.Context(), q.p, in.AliasName)
 }
 
@@ -418,14 +380,12 @@ type aliasListEntry struct {
 	LastUpdatedDate json.Number `json:"LastUpdatedDate"`
 }
 
-func (h *Handler) listAliases(q *request) (any, error) {
-	var in struct {
-		listInput
-		KeyID string `json:"KeyId"`
-	}
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+type listAliasesInput struct {
+	listInput
+	KeyID string `json:"KeyId"`
+}
+
+func (h *Handler) listAliases(q *request, in listAliasesInput) (any, error) {
 	aliases, next, err := h.rules.ListAliases(q.r.Context(), q.p, in.KeyID, in.Limit, in.Marker)
 	if err != nil {
 		return nil, err
@@ -441,36 +401,30 @@ func (h *Handler) listAliases(q *request) (any, error) {
 	return out, nil
 }
 
-func (h *Handler) tagResource(q *request) (any, error) {
-	var in struct {
-		KeyID string `json:"KeyId"`
-		Tags  []tag  `json:"Tags"`
-	}
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+type tagResourceInput struct {
+	KeyID string `json:"KeyId"`
+	Tags  []tag  `json:"Tags"`
+}
+
+func (h *Handler) tagResource(q *request, in tagResourceInput) (any, error) {
 	return empty{}, h.rules.TagKey(q.r.Context(), q.p, in.KeyID, tagsIn(in.Tags))
 }
 
-func (h *Handler) untagResource(q *request) (any, error) {
-	var in struct {
-		KeyID   string   `json:"KeyId"`
-		TagKeys []string `json:"TagKeys"`
-	}
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+type untagResourceInput struct {
+	KeyID   string   `json:"KeyId"`
+	TagKeys []string `json:"TagKeys"`
+}
+
+func (h *Handler) untagResource(q *request, in untagResourceInput) (any, error) {
 	return empty{}, h.rules.UntagKey(q.r.Context(), q.p, in.KeyID, in.TagKeys)
 }
 
-func (h *Handler) listResourceTags(q *request) (any, error) {
-	var in struct {
-		KeyID string `json:"KeyId"`
-		listInput
-	}
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+type listResourceTagsInput struct {
+	KeyID string `json:"KeyId"`
+	listInput
+}
+
+func (h *Handler) listResourceTags(q *request, in listResourceTagsInput) (any, error) {
 	tags, err := h.rules.KeyTags(q.r.Context(), q.p, in.KeyID)
 	if err != nil {
 		return nil, err
@@ -481,18 +435,16 @@ func (h *Handler) listResourceTags(q *request) (any, error) {
 	}{tagsOut(tags), false}, nil
 }
 
-func (h *Handler) encrypt(q *request) (any, error) {
-	var in struct {
-		KeyID               string            `json:"KeyId"`
-		Plaintext           []byte            `json:"Plaintext"`
-		EncryptionContext   map[string]string `json:"EncryptionContext"`
-		EncryptionAlgorithm string            `json:"EncryptionAlgorithm"`
-		GrantTokens         []string          `json:"GrantTokens"`
-		DryRun              bool              `json:"DryRun"`
-	}
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+type encryptInput struct {
+	KeyID               string            `json:"KeyId"`
+	Plaintext           []byte            `json:"Plaintext"`
+	EncryptionContext   map[string]string `json:"EncryptionContext"`
+	EncryptionAlgorithm string            `json:"EncryptionAlgorithm"`
+	GrantTokens         []string          `json:"GrantTokens"`
+	DryRun              bool              `json:"DryRun"`
+}
+
+func (h *Handler) encrypt(q *request, in encryptInput) (any, error) {
 	if err := h.rules.CheckGrantTokens(q.p, in.GrantTokens); err != nil {
 		return nil, err
 	}
@@ -508,18 +460,16 @@ func (h *Handler) encrypt(q *request) (any, error) {
 	}{blob, k.ARN(), "SYMMETRIC_DEFAULT"}, nil
 }
 
-func (h *Handler) decrypt(q *request) (any, error) {
-	var in struct {
-		CiphertextBlob      []byte            `json:"CiphertextBlob"`
-		EncryptionContext   map[string]string `json:"EncryptionContext"`
-		KeyID               string            `json:"KeyId"`
-		EncryptionAlgorithm string            `json:"EncryptionAlgorithm"`
-		GrantTokens         []string          `json:"GrantTokens"`
-		DryRun              bool              `json:"DryRun"`
-	}
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+type decryptInput struct {
+	CiphertextBlob      []byte            `json:"CiphertextBlob"`
+	EncryptionContext   map[string]string `json:"EncryptionContext"`
+	KeyID               string            `json:"KeyId"`
+	EncryptionAlgorithm string            `json:"EncryptionAlgorithm"`
+	GrantTokens         []string          `json:"GrantTokens"`
+	DryRun              bool              `json:"DryRun"`
+}
+
+func (h *Handler) decrypt(q *request, in decryptInput) (any, error) {
 	if err := h.rules.CheckGrantTokens(q.p, in.GrantTokens); err != nil {
 		return nil, err
 	}
@@ -535,21 +485,19 @@ func (h *Handler) decrypt(q *request) (any, error) {
 	}{k.ARN(), pt, "SYMMETRIC_DEFAULT"}, nil
 }
 
-func (h *Handler) reEncrypt(q *request) (any, error) {
-	var in struct {
-		CiphertextBlob                 []byte            `json:"CiphertextBlob"`
-		SourceEncryptionContext        map[string]string `json:"SourceEncryptionContext"`
-		SourceKeyID                    string            `json:"SourceKeyId"`
-		DestinationKeyID               string            `json:"DestinationKeyId"`
-		DestinationEncryptionContext   map[string]string `json:"DestinationEncryptionContext"`
-		SourceEncryptionAlgorithm      string            `json:"SourceEncryptionAlgorithm"`
-		DestinationEncryptionAlgorithm string            `json:"DestinationEncryptionAlgorithm"`
-		GrantTokens                    []string          `json:"GrantTokens"`
-		DryRun                         bool              `json:"DryRun"`
-	}
-	if err := q.decode(&in); err != nil {
-		return nil, err
-	}
+type reEncryptInput struct {
+	CiphertextBlob                 []byte            `json:"CiphertextBlob"`
+	SourceEncryptionContext        map[string]string `json:"SourceEncryptionContext"`
+	SourceKeyID                    string            `json:"SourceKeyId"`
+	DestinationKeyID               string            `json:"DestinationKeyId"`
+	DestinationEncryptionContext   map[string]string `json:"DestinationEncryptionContext"`
+	SourceEncryptionAlgorithm      string            `json:"SourceEncryptionAlgorithm"`
+	DestinationEncryptionAlgorithm string            `json:"DestinationEncryptionAlgorithm"`
+	GrantTokens                    []string          `json:"GrantTokens"`
+	DryRun                         bool              `json:"DryRun"`
+}
+
+func (h *Handler) reEncrypt(q *request, in reEncryptInput) (any, error) {
 	if err := h.rules.CheckGrantTokens(q.p, in.GrantTokens); err != nil {
 		return nil, err
 	}
@@ -579,11 +527,7 @@ type dataKeyInput struct {
 	DryRun            bool              `json:"DryRun"`
 }
 
-func (h *Handler) dataKey(q *request, withPlaintext bool) (pt, blob []byte, k openami.Key, err error) {
-	var in dataKeyInput
-	if err := q.decode(&in); err != nil {
-		return nil, nil, openami.Key{}, err
-	}
+func (h *Handler) dataKey(q *request, in dataKeyInput, withPlaintext bool) (pt, blob []byte, k openami.Key, err error) {
 	if err := h.rules.CheckGrantTokens(q.p, in.GrantTokens); err != nil {
 		return nil, nil, openami.Key{}, err
 	}
@@ -591,8 +535,8 @@ func (h *Handler) dataKey(q *request, withPlaintext bool) (pt, blob []byte, k op
 		KeySpec: in.KeySpec, NumberOfBytes: in.NumberOfBytes, DryRun: in.DryRun}, withPlaintext)
 }
 
-func (h *Handler) generateDataKey(q *request) (any, error) {
-	pt, blob, k, err := h.dataKey(q, true)
+func (h *Handler) generateDataKey(q *request, in dataKeyInput) (any, error) {
+	pt, blob, k, err := h.dataKey(q, in, true)
 	if err != nil {
 		return nil, err
 	}
@@ -603,8 +547,8 @@ func (h *Handler) generateDataKey(q *request) (any, error) {
 	}{blob, pt, k.ARN()}, nil
 }
 
-func (h *Handler) generateDataKeyWithoutPlaintext(q *request) (any, error) {
-	_, blob, k, err := h.dataKey(q, false)
+func (h *Handler) generateDataKeyWithoutPlaintext(q *request, in dataKeyInput) (any, error) {
+	_, blob, k, err := h.dataKey(q, in, false)
 	if err != nil {
 		return nil, err
 	}
