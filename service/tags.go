@@ -6,12 +6,12 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/internal/pagetoken"
+	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/metadata"
 )
 
@@ -21,50 +21,15 @@ type TagKey = metadata.TagKey
 // TagRow is one tag of one resource, as DescribeTags returns it.
 type TagRow = metadata.TagRow
 
-// tagsPerResource is AWS's limit of user tags on one resource.
-const tagsPerResource = 50
+// The tag rules every resource shares live in internal/tagset, which
+// rules/identity's key pairs use too; these are their names here.
+const tagsPerResource = tagset.PerResource
 
-// validateTags checks tag keys and values against AWS's rules: keys of 1–128
-// characters not starting with "aws:", values of at most 256, no key twice.
-func validateTags(tags []openami.Tag) error {
-	seen := map[string]bool{}
-	for _, t := range tags {
-		if t.Key == "" {
-			return openami.Errorf(openami.InvalidParameter, "", "Tag key must not be empty")
-		}
-		if utf8.RuneCountInString(t.Key) > 128 {
-			return openami.Errorf(openami.InvalidParameter, "", "Tag key exceeds the maximum length of 128 characters")
-		}
-		if utf8.RuneCountInString(t.Value) > 256 {
-			return openami.Errorf(openami.InvalidParameter, "", "Tag value exceeds the maximum length of 256 characters")
-		}
-		if strings.HasPrefix(strings.ToLower(t.Key), "aws:") {
-			return openami.Errorf(openami.InvalidParameter, "", "Tag keys starting with 'aws:' are reserved for internal use")
-		}
-		if seen[t.Key] {
-			return openami.Errorf(openami.InvalidParameter, "", "Duplicate tag key '%s' specified", t.Key)
-		}
-		seen[t.Key] = true
-	}
-	if len(tags) > tagsPerResource {
-		return openami.Errorf(openami.LimitExceeded, openami.ResourceTag, "The maximum number of tags per resource is %d", tagsPerResource)
-	}
-	return nil
-}
-
-func sortedTags(tags []openami.Tag) []openami.Tag {
-	out := slices.Clone(tags)
-	slices.SortFunc(out, func(a, b openami.Tag) int { return strings.Compare(a.Key, b.Key) })
-	return out
-}
-
-func tagMap(tags []openami.Tag) map[string]string {
-	m := make(map[string]string, len(tags))
-	for _, t := range tags {
-		m[t.Key] = t.Value
-	}
-	return m
-}
+var (
+	validateTags = tagset.Validate
+	sortedTags   = tagset.Sorted
+	tagMap       = tagset.Map
+)
 
 // TagSpec is one TagSpecification: tags for one type of resource that an
 // operation creates.
