@@ -68,7 +68,7 @@ var rules = map[string]struct {
 		"the service composes the subsystems' rules and holds the rest; it knows its stores, never a wire name, a runtime or the NBD server"},
 	"api": {[]string{"vocabulary", "helpers", "rules", "service", "api"},
 		"the API decodes, calls the rules (through interfaces it declares) or the service and encodes; it never touches a store or a runtime"},
-	"cmd": {[]string{"vocabulary", "helpers", "blob", "metadata", "nbd", "runtime", "service", "api"},
+	"cmd": {[]string{"vocabulary", "helpers", "blob", "metadata", "nbd", "runtime", "rules", "service", "api"},
 		"only cmd/openami wires concrete back ends together"},
 	"test kit": {[]string{"vocabulary", "helpers", "blob", "metadata", "test kit"},
 		"conformance suites and throwaway servers, for tests only"},

@@ -222,7 +222,7 @@ func (s *Server) admit(r *http.Request, rc *http.ResponseController, auth *sigv4
 	if r.ContentLength > maxQueryBody {
 		return nil, p, errBodyTooLarge
 	}
-	p, secret, err := s.svc.Authenticate(ctx, auth.AccessKeyID)
+	p, secret, err := s.svc.Identity().Authenticate(ctx, auth.AccessKeyID)
 	switch {
 	case errors.Is(err, openami.ErrNotFound):
 		return nil, p, &sigv4.Error{Failure: sigv4.UnknownKey, Message: "AWS was not able to validate the provided access credentials"}
@@ -266,9 +266,9 @@ func (s *Server) admit(r *http.Request, rc *http.ResponseController, auth *sigv4
 			return nil, p, err
 		}
 	}
-	if _, ok := s.svc.Region(auth.Region); !ok {
-		names := make([]string, 0, len(s.svc.Regions()))
-		for _, reg := range s.svc.Regions() {
+	if _, ok := s.svc.Identity().Region(auth.Region); !ok {
+		names := make([]string, 0, len(s.svc.Identity().Regions()))
+		for _, reg := range s.svc.Identity().Regions() {
 			names = append(names, reg.Name)
 		}
 		return nil, p, &sigv4.Error{Failure: sigv4.BadRegion, Message: fmt.Sprintf("Credential should be scoped to a valid region, not '%s'. This server serves: %s.", auth.Region, strings.Join(names, ", "))}

@@ -75,24 +75,18 @@ func resourceType(id string) (openami.ResourceType, error) {
 }
 
 // checkOwned returns the type of the resource id names, or NotFound (with
-// that type) unless the caller owns such a resource in the region.
-func checkOwned(tx metadata.Tx, p openami.Principal, id string) (openami.ResourceType, error) {
+// that type) unless the caller owns such a resource in the region. Tags
+// stay in package service, above every subsystem, because this is where
+// the ownership of every type of resource is checked; key pairs are asked
+// of rules/identity.
+func (s *Service) checkOwned(tx metadata.Tx, p openami.Principal, id string) (openami.ResourceType, error) {
 	t, err := resourceType(id)
 	if err != nil {
 		return "", err
 	}
 	switch t {
 	case openami.ResourceKeyPair:
-		all, err := tx.KeyPairs().List(p.Region, p.AccountID)
-		if err != nil {
-			return "", err
-		}
-		for _, k := range all {
-			if k.ID == id {
-				return t, nil
-			}
-		}
-		return "", openami.Errorf(openami.NotFound, t, "The key pair ID '%s' does not exist", id)
+		return t, s.identity.CheckKeyPairOwned(tx, p, id)
 	case openami.ResourceSnapshot:
 		_, err := ownedSnapshot(tx, p, id)
 		return t, err
@@ -124,7 +118,7 @@ func (s *Service) CreateTags(ctx context.Context, p openami.Principal, resourceI
 	}
 	return s.store.Update(ctx, func(tx metadata.Tx) error {
 		for _, id := range resourceIDs {
-			t, err := checkOwned(tx, p, id)
+			t, err := s.checkOwned(tx, p, id)
 			if err != nil {
 				return err
 			}
@@ -162,7 +156,7 @@ func (s *Service) DeleteTags(ctx context.Context, p openami.Principal, resourceI
 	}
 	return s.store.Update(ctx, func(tx metadata.Tx) error {
 		for _, id := range resourceIDs {
-			if _, err := checkOwned(tx, p, id); err != nil {
+			if _, err := s.checkOwned(tx, p, id); err != nil {
 				return err
 			}
 			var err error
