@@ -62,18 +62,27 @@ var rules = map[string]struct {
 		"the NBD server speaks a protocol over an Export; cmd joins it to the service with a closure"},
 	"runtime": {[]string{"vocabulary", "helpers"},
 		"a runtime implements openami.Runtime and is handed what it needs of the service as functions"},
-	"rules": {[]string{"vocabulary", "helpers", "metadata"},
-		"a subsystem's rules (rules/kms) know its records through the metadata store, never a wire name, the service that composes them, a runtime or the NBD server; one subsystem reaches another only through what the service hands it"},
+	"rules": {[]string{"vocabulary", "helpers", "metadata", "rules"},
+		"a subsystem's rules (rules/identity, rules/kms) know its records through the metadata store, never a wire name, the service that composes them, a runtime or the NBD server; one subsystem imports another only if it stands below it in subsystems"},
 	"service": {[]string{"vocabulary", "helpers", "metadata", "blockstore", "blob", "rules"},
 		"the service composes the subsystems' rules and holds the rest; it knows its stores, never a wire name, a runtime or the NBD server"},
 	"api": {[]string{"vocabulary", "helpers", "rules", "service", "api"},
 		"the API decodes, calls the rules (through interfaces it declares) or the service and encodes; it never touches a store or a runtime"},
-	"cmd": {[]string{"vocabulary", "helpers", "blob", "metadata", "nbd", "runtime", "service", "api"},
+	"cmd": {[]string{"vocabulary", "helpers", "blob", "metadata", "nbd", "runtime", "rules", "service", "api"},
 		"only cmd/openami wires concrete back ends together"},
 	"test kit": {[]string{"vocabulary", "helpers", "blob", "metadata", "test kit"},
 		"conformance suites and throwaway servers, for tests only"},
 	"tests": {[]string{"vocabulary", "helpers", "blob", "blockstore", "metadata", "nbd", "runtime", "service", "api", "test kit"},
 		"end-to-end tests and benchmarks drive the whole system"},
+}
+
+// subsystems orders the packages of the rules layer from the bottom up:
+// one may import only those before it, so that no two subsystems import
+// each other and the order of the rules layer is written here once
+// (docs/ARCHITECTURE.md draws it). Every package of rules/... is listed.
+var subsystems = []string{
+	"rules/identity", // accounts, access keys, key pairs, regions: everyone asks who and where
+	"rules/kms",      // keys, grants and the cryptographic operations
 }
 
 // placeOf returns the layer of a package path of the module and the
@@ -95,6 +104,12 @@ func placeOf(pkg string) (string, int) {
 	return "", -1
 }
 
+// subsystem returns the index in subsystems of a package path of the
+// module, or -1.
+func subsystem(pkg string) int {
+	return slices.Index(subsystems, strings.TrimPrefix(pkg, module+"/"))
+}
+
 // TestLayers fails on every import of one of the module's packages that
 // points the wrong way, and on every package that no rule places.
 func TestLayers(t *testing.T) {
@@ -105,8 +120,9 @@ func TestLayers(t *testing.T) {
 		}
 		t.Fatalf("go list: %v", err)
 	}
-	used := map[string]bool{} // layers with a package
-	matched := map[int]bool{} // patterns of places that placed one
+	used := map[string]bool{}   // layers with a package
+	matched := map[int]bool{}   // patterns of places that placed one
+	listed := map[string]bool{} // packages of the module
 	for line := range strings.Lines(string(out)) {
 		fields := strings.Fields(line)
 		if len(fields) == 0 {
@@ -119,6 +135,10 @@ func TestLayers(t *testing.T) {
 			continue
 		}
 		used[layer], matched[i] = true, true
+		if layer == "rules" && subsystem(pkg) < 0 {
+			t.Errorf("%s has no place in subsystems: place it in layers_test.go and docs/ARCHITECTURE.md", pkg)
+		}
+		listed[pkg] = true
 		rule := rules[layer]
 		for _, imp := range imports {
 			if imp != module && !strings.HasPrefix(imp, module+"/") {
@@ -127,6 +147,9 @@ func TestLayers(t *testing.T) {
 			to, _ := placeOf(imp)
 			if !slices.Contains(rule.mayImport, to) {
 				t.Errorf("%s (%s) imports %s (%s): %s may import only %v: %s", pkg, layer, imp, to, layer, rule.mayImport, rule.why)
+			}
+			if layer == "rules" && to == "rules" && subsystem(imp) >= subsystem(pkg) {
+				t.Errorf("%s imports %s, which does not stand below it in subsystems: %s", pkg, imp, rule.why)
 			}
 		}
 	}
@@ -138,6 +161,11 @@ func TestLayers(t *testing.T) {
 		}
 		if !matched[i] {
 			t.Errorf("pattern %s places no package: remove it", p.pattern)
+		}
+	}
+	for _, sub := range subsystems {
+		if !listed[module+"/"+sub] {
+			t.Errorf("subsystem %s is no package: remove it", sub)
 		}
 	}
 	for layer, rule := range rules {

@@ -6,8 +6,8 @@
 // (api/rbin) or kms (api/kms).
 //
 // The api packages are the only ones that know wire names, XML and JSON
-// shapes and error codes. They decide nothing: every rule is in package
-// service.
+// shapes and error codes. They decide nothing: every rule is in a rules
+// package (rules/...) or package service.
 package api
 
 import (
@@ -33,6 +33,7 @@ import (
 	"github.com/openami/openami/api/sigv4"
 	"github.com/openami/openami/api/sts"
 	"github.com/openami/openami/api/transport"
+	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/service"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -55,9 +56,24 @@ type Protocol interface {
 	WriteError(w http.ResponseWriter, requestID string, err error) (code string)
 }
 
+// Identity is what the server asks of the rules of identity
+// (*identity.Accounts of rules/identity, which New takes from the
+// service), and all it asks: who an access key stands for, and which
+// regions are served.
+type Identity interface {
+	// Authenticate returns the principal an access key stands for and the
+	// key's secret; NotFound for an unknown key or a disabled account.
+	Authenticate(ctx context.Context, accessKeyID string) (openami.Principal, string, error)
+	Region(name string) (openami.Region, bool)
+	Regions() []openami.Region
+}
+
+// The rules of rules/identity are what the server needs.
+var _ Identity = (*identity.Accounts)(nil)
+
 // Server is the HTTP handler of the endpoint.
 type Server struct {
-	svc       *service.Service
+	identity  Identity
 	log       *slog.Logger
 	now       func() time.Time
 	limits    Limits
@@ -80,13 +96,13 @@ type Server struct {
 func New(svc *service.Service, log *slog.Logger, reg *prometheus.Registry, limits Limits) *Server {
 	limits = limits.withDefaults()
 	s := &Server{
-		svc:    svc,
-		log:    log,
-		now:    time.Now,
-		limits: limits,
+		identity: svc.Identity(),
+		log:      log,
+		now:      time.Now,
+		limits:   limits,
 		protocols: map[string]Protocol{
-			"ec2":  ec2.New(svc),
-			"sts":  sts.New(svc),
+			"ec2":  ec2.New(svc, svc.Identity()),
+			"sts":  sts.New(),
 			"ebs":  ebs.New(svc),
 			"rbin": rbin.New(svc),
 			"kms":  kms.New(svc.KMS()),
@@ -222,7 +238,7 @@ func (s *Server) admit(r *http.Request, rc *http.ResponseController, auth *sigv4
 	if r.ContentLength > maxQueryBody {
 		return nil, p, errBodyTooLarge
 	}
-	p, secret, err := s.svc.Authenticate(ctx, auth.AccessKeyID)
+	p, secret, err := s.identity.Authenticate(ctx, auth.AccessKeyID)
 	switch {
 	case errors.Is(err, openami.ErrNotFound):
 		return nil, p, &sigv4.Error{Failure: sigv4.UnknownKey, Message: "AWS was not able to validate the provided access credentials"}
@@ -266,9 +282,9 @@ func (s *Server) admit(r *http.Request, rc *http.ResponseController, auth *sigv4
 			return nil, p, err
 		}
 	}
-	if _, ok := s.svc.Region(auth.Region); !ok {
-		names := make([]string, 0, len(s.svc.Regions()))
-		for _, reg := range s.svc.Regions() {
+	if _, ok := s.identity.Region(auth.Region); !ok {
+		names := make([]string, 0, len(s.identity.Regions()))
+		for _, reg := range s.identity.Regions() {
 			names = append(names, reg.Name)
 		}
 		return nil, p, &sigv4.Error{Failure: sigv4.BadRegion, Message: fmt.Sprintf("Credential should be scoped to a valid region, not '%s'. This server serves: %s.", auth.Region, strings.Join(names, ", "))}

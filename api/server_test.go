@@ -28,6 +28,7 @@ import (
 	"github.com/openami/openami/blob/dir"
 	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/metadata/sqlite"
+	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/service"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -38,7 +39,7 @@ import (
 type testServer struct {
 	addr  string
 	srv   *Server
-	admin service.Credentials
+	admin identity.Credentials
 	logs  *syncBuffer
 }
 
@@ -55,7 +56,7 @@ func startServer(t *testing.T, limits Limits) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	regions, err := service.ParseRegions(nil)
+	regions, err := identity.ParseRegions(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func startServer(t *testing.T, limits Limits) *testServer {
 	}
 	svc.Start(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t.Cleanup(svc.Close)
-	_, admin, _, err := svc.EnsureAdmin(ctx)
+	_, admin, _, err := svc.Identity().EnsureAdmin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func (b *syncBuffer) String() string {
 
 // signed returns an EC2 POST of body (and query, if any) signed with c,
 // as aws-sdk-go-v2 signs it.
-func (ts *testServer) signed(t *testing.T, c service.Credentials, query, body string) *http.Request {
+func (ts *testServer) signed(t *testing.T, c identity.Credentials, query, body string) *http.Request {
 	t.Helper()
 	req, err := http.NewRequest("POST", "http://"+ts.addr+"/?"+query, strings.NewReader(body))
 	if err != nil {
@@ -201,7 +202,7 @@ func TestStalledBodies(t *testing.T) {
 		BudgetWait:               3 * time.Second,
 	}
 	ts := startServer(t, limits)
-	forged := service.Credentials{AccessKeyID: ts.admin.AccessKeyID, SecretAccessKey: "not the secret"}
+	forged := identity.Credentials{AccessKeyID: ts.admin.AccessKeyID, SecretAccessKey: "not the secret"}
 	bigBody := describeRegions + "&Pad=" + strings.Repeat("x", mib-len(describeRegions)-5)
 
 	// The most reserved from the budget at any moment.
@@ -397,7 +398,7 @@ func TestAmbiguousAction(t *testing.T) {
 // nothing from the budget.
 func TestSignatureCheckedBeforeBody(t *testing.T) {
 	ts := startServer(t, Limits{BodyTimeout: 5 * time.Second})
-	forged := service.Credentials{AccessKeyID: ts.admin.AccessKeyID, SecretAccessKey: "not the secret"}
+	forged := identity.Credentials{AccessKeyID: ts.admin.AccessKeyID, SecretAccessKey: "not the secret"}
 	body := describeRegions + "&Pad=" + strings.Repeat("x", 1<<19)
 	req, err := http.NewRequest("POST", "http://"+ts.addr+"/", strings.NewReader(body))
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/openami/openami/blob/dir"
 	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/metadata/sqlite"
+	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/service"
 )
 
@@ -45,7 +46,7 @@ func BenchmarkDescribeImagesHandler(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { store.Close() })
-	regions, err := service.ParseRegions(service.DefaultRegions)
+	regions, err := identity.ParseRegions(identity.DefaultRegions)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/metadata/postgres"
 	"github.com/openami/openami/metadata/sqlite"
+	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/service"
 )
 
@@ -303,7 +304,7 @@ func seedOpenami(b *testing.B, dataDir, dsn string, accounts int) imageSet {
 		b.Fatal(err)
 	}
 	defer store.Close()
-	regions, err := service.ParseRegions(service.DefaultRegions)
+	regions, err := identity.ParseRegions(identity.DefaultRegions)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -320,7 +321,7 @@ func seedOpenami(b *testing.B, dataDir, dsn string, accounts int) imageSet {
 	set := imageSet{accounts: accounts}
 	acct := make([]string, accounts)
 	for a := range accounts {
-		ac, creds, err := svc.CreateAccount(ctx, fmt.Sprintf("bench-%03d", a), false)
+		ac, creds, err := svc.Identity().CreateAccount(ctx, fmt.Sprintf("bench-%03d", a), false)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/metadata/sqlite"
+	"github.com/openami/openami/rules/identity"
 )
 
 // testClock is a clock tests move by hand.
@@ -67,7 +68,7 @@ func newFixtureWith(t *testing.T, dir0 string, clock *testClock, wrap func(metad
 	}
 	t.Cleanup(func() { store.Close() })
 	key, _ := seal.New(make([]byte, seal.KeySize))
-	regions, _ := ParseRegions([]string{"us-east-1", "us-west-2"})
+	regions, _ := identity.ParseRegions([]string{"us-east-1", "us-west-2"})
 	blobs := map[string]blob.Store{}
 	for _, r := range regions {
 		b, err := dir.New(filepath.Join(dir0, "blocks", r.Name))
@@ -85,11 +86,11 @@ func newFixtureWith(t *testing.T, dir0 string, clock *testClock, wrap func(metad
 		t.Fatal(err)
 	}
 	f := &fixture{svc: svc, store: store, dir: dir0, clock: clock}
-	accts, _ := svc.ListAccounts(context.Background())
+	accts, _ := svc.Identity().ListAccounts(context.Background())
 	if len(accts) > 0 {
 		f.p = openami.Principal{AccountID: accts[0].ID, Region: "us-east-1"}
 	} else {
-		a, _, err := svc.CreateAccount(context.Background(), "test", false)
+		a, _, err := svc.Identity().CreateAccount(context.Background(), "test", false)
 		if err != nil {
 			t.Fatal(err)
 		}

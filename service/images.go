@@ -12,6 +12,7 @@ import (
 	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/identity"
 )
 
 // ImageView is an image with its tags (for its owner only) as Describe
@@ -765,11 +766,6 @@ func (s *Service) ModifyImageAttribute(ctx context.Context, p openami.Principal,
 	})
 }
 
-var (
-	orgArn = regexp.MustCompile(`^arn:aws:organizations::[0-9]{12}:organization/o-[a-z0-9]{10,32}$`)
-	ouArn  = regexp.MustCompile(`^arn:aws:organizations::[0-9]{12}:ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$`)
-)
-
 // checkLaunchPermission checks that a permission names exactly one of a
 // 12-digit account, group all, an organization ARN or an OU ARN.
 func checkLaunchPermission(lp openami.LaunchPermission) error {
@@ -789,9 +785,9 @@ func checkLaunchPermission(lp openami.LaunchPermission) error {
 		return bad("Invalid user id: %s", lp.AccountID)
 	case lp.Group != "" && lp.Group != "all":
 		return bad("Invalid group: %s (only 'all' is supported)", lp.Group)
-	case lp.OrganizationArn != "" && !orgArn.MatchString(lp.OrganizationArn):
+	case lp.OrganizationArn != "" && !identity.IsOrganizationArn(lp.OrganizationArn):
 		return bad("Invalid organization ARN: %s", lp.OrganizationArn)
-	case lp.OrganizationalUnitArn != "" && !ouArn.MatchString(lp.OrganizationalUnitArn):
+	case lp.OrganizationalUnitArn != "" && !identity.IsOUArn(lp.OrganizationalUnitArn):
 		return bad("Invalid organizational unit ARN: %s", lp.OrganizationalUnitArn)
 	}
 	return nil

@@ -15,7 +15,7 @@ import (
 
 // adminImage loads an image by id in a region for an operator change.
 func (s *Service) adminUpdateImage(ctx context.Context, region, id string, change func(img *openami.Image) error) (openami.Image, error) {
-	if _, ok := s.Region(region); !ok {
+	if _, ok := s.identity.Region(region); !ok {
 		return openami.Image{}, openami.Errorf(openami.InvalidParameter, openami.ResourceRegion, "region %s is not served", region)
 	}
 	if err := checkImageID(id); err != nil {

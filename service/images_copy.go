@@ -57,7 +57,7 @@ func (s *Service) CopyImage(ctx context.Context, p openami.Principal, in CopyIma
 	if in.SourceRegion == "" {
 		return "", openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter SourceRegion")
 	}
-	if _, ok := s.Region(in.SourceRegion); !ok {
+	if _, ok := s.identity.Region(in.SourceRegion); !ok {
 		return "", openami.Errorf(openami.InvalidParameter, openami.ResourceSourceRegion, "Invalid region: %s", in.SourceRegion)
 	}
 	if err := checkImageName(in.Name); err != nil {

@@ -83,7 +83,7 @@ func TestPendingImages(t *testing.T) {
 	}
 
 	// Another account may use a shared snapshot only once it is completed.
-	other, _, err := f.svc.CreateAccount(ctx, "other", false)
+	other, _, err := f.svc.Identity().CreateAccount(ctx, "other", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestCopySharedImageNeedsSnapshotAccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _, err := f.svc.CreateAccount(ctx, "copier", false)
+	other, _, err := f.svc.Identity().CreateAccount(ctx, "copier", false)
 	if err != nil {
 		t.Fatal(err)
 	}

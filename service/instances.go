@@ -241,12 +241,8 @@ func (s *Service) RunInstances(ctx context.Context, p openami.Principal, in RunI
 			return err
 		}
 		if in.KeyName != "" {
-			keys, err := tx.KeyPairs().List(p.Region, p.AccountID)
-			if err != nil {
+			if _, err := s.identity.KeyPairNamed(tx, p.Region, p.AccountID, in.KeyName); err != nil {
 				return err
-			}
-			if !slices.ContainsFunc(keys, func(k openami.KeyPair) bool { return k.Name == in.KeyName }) {
-				return openami.Errorf(openami.NotFound, openami.ResourceKeyPair, "The key pair '%s' does not exist", in.KeyName)
 			}
 		}
 		if err := s.planDevices(tx, p, in, &plan); err != nil {

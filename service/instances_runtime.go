@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
 	"time"
 
@@ -171,13 +170,13 @@ func (s *Service) InstanceMetadata(ctx context.Context, region, id string) (Inst
 		}
 		out = InstanceMetadata{Instance: i}
 		if i.KeyName != "" {
-			keys, err := tx.KeyPairs().List(region, i.AccountID)
-			if err != nil {
+			// A key pair deleted since the launch leaves the instance
+			// without a public key, as on AWS.
+			k, err := s.identity.KeyPairNamed(tx, region, i.AccountID, i.KeyName)
+			if err != nil && !errors.Is(err, openami.ErrNotFound) {
 				return err
 			}
-			if k := slices.IndexFunc(keys, func(k openami.KeyPair) bool { return k.Name == i.KeyName }); k >= 0 {
-				out.PublicKey = keys[k].PublicKey
-			}
+			out.PublicKey = k.PublicKey
 		}
 		sg := defaultSecurityGroup(openami.Principal{AccountID: i.AccountID, Region: region})
 		for _, g := range i.SecurityGroupIDs {
@@ -185,7 +184,7 @@ func (s *Service) InstanceMetadata(ctx context.Context, region, id string) (Inst
 				out.SecurityGroups = append(out.SecurityGroups, sg.Name)
 			}
 		}
-		if r, ok := s.Region(region); ok {
+		if r, ok := s.identity.Region(region); ok {
 			for _, z := range r.Zones {
 				if z.Name == i.AvailabilityZone {
 					out.AvailabilityZoneID = z.ID

@@ -57,7 +57,7 @@ func defaultVPC(p openami.Principal) VPC {
 // defaultSubnets returns the account's default subnets in the region, one
 // per zone in zone order.
 func (s *Service) defaultSubnets(p openami.Principal) []Subnet {
-	r, _ := s.Region(p.Region)
+	r, _ := s.identity.Region(p.Region)
 	vpc := defaultVPC(p)
 	out := make([]Subnet, len(r.Zones))
 	for i, z := range r.Zones {

@@ -21,6 +21,7 @@ import (
 	"github.com/openami/openami/internal/pagetoken"
 	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/kms"
 )
 
@@ -55,6 +56,8 @@ type Service struct {
 	runtime     openami.Runtime
 	localDir    string
 	vmJobs      vmJobs
+
+	identity *identity.Accounts // accounts, access keys, key pairs, regions (rules/identity)
 
 	kms      *kms.Keys // KMS keys, aliases, policies and grants (rules/kms)
 	dataKeys dataKeys  // unwrapped EBS data keys (ebs_encryption.go)
@@ -103,10 +106,15 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("service: pagination secret: %w", err)
 	}
 	s.tokens = pagetoken.New(secret)
+	s.identity = identity.New(identity.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Clock: s.now})
 	s.kms = kms.New(kms.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Tokens: s.tokens, Clock: s.now,
 		Purged: s.forgetDataKey})
 	return s, nil
 }
+
+// Identity returns the service's accounts, access keys, key pairs,
+// regions and zones, whose rules live in rules/identity.
+func (s *Service) Identity() *identity.Accounts { return s.identity }
 
 // KMS returns the service's KMS: keys, aliases, key policies, grants and
 // the cryptographic operations, whose rules live in rules/kms.
@@ -119,19 +127,6 @@ func (s *Service) KMS() *kms.Keys { return s.kms }
 // after New and handed over here, so that the two are wired in a plain
 // order.
 func (s *Service) UseRuntime(rt openami.Runtime) { s.runtime = rt }
-
-// Regions returns the regions this server serves.
-func (s *Service) Regions() []openami.Region { return s.regions }
-
-// Region returns the served region with the name, and whether there is one.
-func (s *Service) Region(name string) (openami.Region, bool) {
-	for _, r := range s.regions {
-		if r.Name == name {
-			return r, true
-		}
-	}
-	return openami.Region{}, false
-}
 
 // Page is the pagination part of a Describe request: MaxResults (0 when
 // absent) and NextToken ("" when absent).

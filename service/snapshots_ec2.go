@@ -216,7 +216,7 @@ func (s *Service) CopySnapshot(ctx context.Context, p openami.Principal, in Copy
 	if in.SourceRegion == "" {
 		return SnapshotView{}, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter SourceRegion")
 	}
-	if _, ok := s.Region(in.SourceRegion); !ok {
+	if _, ok := s.identity.Region(in.SourceRegion); !ok {
 		return SnapshotView{}, openami.Errorf(openami.InvalidParameter, openami.ResourceSourceRegion, "Invalid region: %s", in.SourceRegion)
 	}
 	if err := validateTags(in.Tags); err != nil {

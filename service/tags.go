@@ -6,12 +6,12 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/internal/pagetoken"
+	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/metadata"
 )
 
@@ -21,50 +21,15 @@ type TagKey = metadata.TagKey
 // TagRow is one tag of one resource, as DescribeTags returns it.
 type TagRow = metadata.TagRow
 
-// tagsPerResource is AWS's limit of user tags on one resource.
-const tagsPerResource = 50
+// The tag rules every resource shares live in internal/tagset, which
+// rules/identity's key pairs use too; these are their names here.
+const tagsPerResource = tagset.PerResource
 
-// validateTags checks tag keys and values against AWS's rules: keys of 1–128
-// characters not starting with "aws:", values of at most 256, no key twice.
-func validateTags(tags []openami.Tag) error {
-	seen := map[string]bool{}
-	for _, t := range tags {
-		if t.Key == "" {
-			return openami.Errorf(openami.InvalidParameter, "", "Tag key must not be empty")
-		}
-		if utf8.RuneCountInString(t.Key) > 128 {
-			return openami.Errorf(openami.InvalidParameter, "", "Tag key exceeds the maximum length of 128 characters")
-		}
-		if utf8.RuneCountInString(t.Value) > 256 {
-			return openami.Errorf(openami.InvalidParameter, "", "Tag value exceeds the maximum length of 256 characters")
-		}
-		if strings.HasPrefix(strings.ToLower(t.Key), "aws:") {
-			return openami.Errorf(openami.InvalidParameter, "", "Tag keys starting with 'aws:' are reserved for internal use")
-		}
-		if seen[t.Key] {
-			return openami.Errorf(openami.InvalidParameter, "", "Duplicate tag key '%s' specified", t.Key)
-		}
-		seen[t.Key] = true
-	}
-	if len(tags) > tagsPerResource {
-		return openami.Errorf(openami.LimitExceeded, openami.ResourceTag, "The maximum number of tags per resource is %d", tagsPerResource)
-	}
-	return nil
-}
-
-func sortedTags(tags []openami.Tag) []openami.Tag {
-	out := slices.Clone(tags)
-	slices.SortFunc(out, func(a, b openami.Tag) int { return strings.Compare(a.Key, b.Key) })
-	return out
-}
-
-func tagMap(tags []openami.Tag) map[string]string {
-	m := make(map[string]string, len(tags))
-	for _, t := range tags {
-		m[t.Key] = t.Value
-	}
-	return m
-}
+var (
+	validateTags = tagset.Validate
+	sortedTags   = tagset.Sorted
+	tagMap       = tagset.Map
+)
 
 // TagSpec is one TagSpecification: tags for one type of resource that an
 // operation creates.
@@ -110,24 +75,18 @@ func resourceType(id string) (openami.ResourceType, error) {
 }
 
 // checkOwned returns the type of the resource id names, or NotFound (with
-// that type) unless the caller owns such a resource in the region.
-func checkOwned(tx metadata.Tx, p openami.Principal, id string) (openami.ResourceType, error) {
+// that type) unless the caller owns such a resource in the region. Tags
+// stay in package service, above every subsystem, because this is where
+// the ownership of every type of resource is checked; key pairs are asked
+// of rules/identity.
+func (s *Service) checkOwned(tx metadata.Tx, p openami.Principal, id string) (openami.ResourceType, error) {
 	t, err := resourceType(id)
 	if err != nil {
 		return "", err
 	}
 	switch t {
 	case openami.ResourceKeyPair:
-		all, err := tx.KeyPairs().List(p.Region, p.AccountID)
-		if err != nil {
-			return "", err
-		}
-		for _, k := range all {
-			if k.ID == id {
-				return t, nil
-			}
-		}
-		return "", openami.Errorf(openami.NotFound, t, "The key pair ID '%s' does not exist", id)
+		return t, s.identity.CheckKeyPairOwned(tx, p, id)
 	case openami.ResourceSnapshot:
 		_, err := ownedSnapshot(tx, p, id)
 		return t, err
@@ -159,7 +118,7 @@ func (s *Service) CreateTags(ctx context.Context, p openami.Principal, resourceI
 	}
 	return s.store.Update(ctx, func(tx metadata.Tx) error {
 		for _, id := range resourceIDs {
-			t, err := checkOwned(tx, p, id)
+			t, err := s.checkOwned(tx, p, id)
 			if err != nil {
 				return err
 			}
@@ -197,7 +156,7 @@ func (s *Service) DeleteTags(ctx context.Context, p openami.Principal, resourceI
 	}
 	return s.store.Update(ctx, func(tx metadata.Tx) error {
 		for _, id := range resourceIDs {
-			if _, err := checkOwned(tx, p, id); err != nil {
+			if _, err := s.checkOwned(tx, p, id); err != nil {
 				return err
 			}
 			var err error

@@ -57,6 +57,11 @@ func (s *Service) withUserData(i openami.Instance) (openami.Instance, error) {
 	return i, err
 }
 
+// resealBatch is how many instances one transaction of ResealUserData
+// rewrites (access keys and KMS keys have their own re-seals, in
+// rules/identity and rules/kms).
+const resealBatch = 100
+
 // ResealUserData seals every instance's user data, in the served
 // regions, under the service's master key: plain user data left by an
 // earlier version, and user data sealed under old (a master-key rotation;
@@ -66,7 +71,7 @@ func (s *Service) withUserData(i openami.Instance) (openami.Instance, error) {
 // cursor moves only once a batch has committed.
 func (s *Service) ResealUserData(ctx context.Context, old *seal.Key) (int, error) {
 	total := 0
-	for _, r := range s.Regions() {
+	for _, r := range s.regions {
 		after := ""
 		for {
 			var n, seen int

@@ -143,7 +143,7 @@ type CreateVolumeInput struct {
 // exception: it is created in state creating and filled in the background
 // (volumes_fill.go).
 func (s *Service) CreateVolume(ctx context.Context, p openami.Principal, in CreateVolumeInput) (VolumeView, error) {
-	region, _ := s.Region(p.Region)
+	region, _ := s.identity.Region(p.Region)
 	for _, z := range region.Zones {
 		if in.AvailabilityZone == "" && in.AvailabilityZoneID == z.ID {
 			in.AvailabilityZone = z.Name
@@ -303,7 +303,7 @@ func (s *Service) DescribeVolumes(ctx context.Context, p openami.Principal, volu
 		}
 	}
 	zoneIDs := map[string]string{}
-	if r, ok := s.Region(p.Region); ok {
+	if r, ok := s.identity.Region(p.Region); ok {
 		for _, z := range r.Zones {
 			zoneIDs[z.Name] = z.ID
 		}

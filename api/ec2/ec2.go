@@ -26,8 +26,9 @@ const namespace = "http://ec2.amazonaws.com/doc/2016-11-15/"
 
 // Handler serves the EC2 protocol.
 type Handler struct {
-	svc     *service.Service
-	actions map[string]action
+	svc      *service.Service
+	identity Identity // key pairs, regions and zones (rules/identity)
+	actions  map[string]action
 }
 
 // call is one request on its way through an action.
@@ -67,9 +68,10 @@ func (d *dryRunParam) dryRun() bool { return d.DryRun }
 // type embeds response.
 type action func(c *call) (responder, error)
 
-// New returns the EC2 protocol handler.
-func New(svc *service.Service) *Handler {
-	h := &Handler{svc: svc}
+// New returns the EC2 protocol handler, calling id for key pairs, regions
+// and zones and svc for the rest.
+func New(svc *service.Service, id Identity) *Handler {
+	h := &Handler{svc: svc, identity: id}
 	h.actions = map[string]action{
 		"DescribeRegions":               h.describeRegions,
 		"DescribeAvailabilityZones":     h.describeAvailabilityZones,

@@ -224,7 +224,7 @@ func decodeUserData(s string) ([]byte, error) {
 }
 
 func (h *Handler) zoneName(c *call, id string) string {
-	if r, ok := h.svc.Region(c.p.Region); ok {
+	if r, ok := h.identity.Region(c.p.Region); ok {
 		for _, z := range r.Zones {
 			if z.ID == id {
 				return z.Name

@@ -2,6 +2,7 @@ package ec2
 
 import (
 	"github.com/openami/openami"
+	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/service"
 )
 
@@ -31,7 +32,7 @@ func (h *Handler) createKeyPair(c *call) (responder, error) {
 	if err != nil {
 		return nil, err
 	}
-	kp, err := h.svc.CreateKeyPair(c.ctx, c.p, service.CreateKeyPairInput{
+	kp, err := h.identity.CreateKeyPair(c.ctx, c.p, identity.CreateKeyPairInput{
 		Name: in.KeyName, Type: openami.KeyType(in.KeyType), Format: in.KeyFormat, Tags: tags,
 	})
 	if err != nil {
@@ -70,7 +71,7 @@ func (h *Handler) importKeyPair(c *call) (responder, error) {
 	if err != nil {
 		return nil, err
 	}
-	kp, err := h.svc.ImportKeyPair(c.ctx, c.p, in.KeyName, in.PublicKeyMaterial, tags)
+	kp, err := h.identity.ImportKeyPair(c.ctx, c.p, in.KeyName, in.PublicKeyMaterial, tags)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +111,7 @@ func (h *Handler) describeKeyPairs(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	kps, err := h.svc.DescribeKeyPairs(c.ctx, c.p, in.KeyNames, in.KeyPairIDs, filtersOf(in.Filters))
+	kps, err := h.identity.DescribeKeyPairs(c.ctx, c.p, in.KeyNames, in.KeyPairIDs, filtersOf(in.Filters))
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +150,7 @@ func (h *Handler) deleteKeyPair(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	id, err := h.svc.DeleteKeyPair(c.ctx, c.p, in.KeyName, in.KeyPairID)
+	id, err := h.identity.DeleteKeyPair(c.ctx, c.p, in.KeyName, in.KeyPairID)
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,7 @@ func (h *Handler) describeRegions(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	regions, err := h.svc.DescribeRegions(c.p, in.RegionNames, filtersOf(in.Filters), c.scheme+"://"+c.host)
+	regions, err := h.identity.DescribeRegions(c.p, in.RegionNames, filtersOf(in.Filters), c.scheme+"://"+c.host)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +82,7 @@ func (h *Handler) describeAvailabilityZones(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	zones, err := h.svc.DescribeAvailabilityZones(c.p, in.ZoneNames, in.ZoneIDs, filtersOf(in.Filters))
+	zones, err := h.identity.DescribeAvailabilityZones(c.p, in.ZoneNames, in.ZoneIDs, filtersOf(in.Filters))
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +126,7 @@ func (h *Handler) describeAccountAttributes(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	attrs, err := h.svc.DescribeAccountAttributes(c.p, in.AttributeNames)
+	attrs, err := h.identity.DescribeAccountAttributes(c.p, in.AttributeNames)
 	if err != nil {
 		return nil, err
 	}

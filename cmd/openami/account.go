@@ -22,7 +22,7 @@ func accountCommand(cfg *config) *cobra.Command {
 		Short: "Create an account with one access key; prints AccountId, AccessKeyId and SecretAccessKey",
 		Args:  cobra.NoArgs,
 		RunE: cfg.withEnv(func(ctx context.Context, e *env, args []string) error {
-			_, c, err := e.svc.CreateAccount(ctx, name, false)
+			_, c, err := e.svc.Identity().CreateAccount(ctx, name, false)
 			if err != nil {
 				return err
 			}
@@ -37,7 +37,7 @@ func accountCommand(cfg *config) *cobra.Command {
 		Short: "List accounts",
 		Args:  cobra.NoArgs,
 		RunE: cfg.withEnv(func(ctx context.Context, e *env, args []string) error {
-			accts, err := e.svc.ListAccounts(ctx)
+			accts, err := e.svc.Identity().ListAccounts(ctx)
 			if err != nil {
 				return err
 			}
@@ -55,7 +55,7 @@ func accountCommand(cfg *config) *cobra.Command {
 			Short: short,
 			Args:  cobra.ExactArgs(1),
 			RunE: cfg.withEnv(func(ctx context.Context, e *env, args []string) error {
-				a, err := e.svc.SetAccountStatus(ctx, args[0], st)
+				a, err := e.svc.Identity().SetAccountStatus(ctx, args[0], st)
 				if err != nil {
 					return err
 				}
@@ -69,7 +69,7 @@ func accountCommand(cfg *config) *cobra.Command {
 		Short: "Delete an account (by id or name) with its access keys and everything it owns",
 		Args:  cobra.ExactArgs(1),
 		RunE: cfg.withEnv(func(ctx context.Context, e *env, args []string) error {
-			a, err := e.svc.DeleteAccount(ctx, args[0])
+			a, err := e.svc.Identity().DeleteAccount(ctx, args[0])
 			if err != nil {
 				return err
 			}
@@ -84,7 +84,7 @@ func accountCommand(cfg *config) *cobra.Command {
 		Short: "Declare that an account belongs to an organization (and OUs, outermost first); launch permissions granted to them apply to it",
 		Args:  cobra.ExactArgs(1),
 		RunE: cfg.withEnv(func(ctx context.Context, e *env, args []string) error {
-			a, err := e.svc.JoinOrganization(ctx, args[0], org, ous)
+			a, err := e.svc.Identity().JoinOrganization(ctx, args[0], org, ous)
 			if err != nil {
 				return err
 			}
@@ -108,7 +108,7 @@ func keyCommand(cfg *config) *cobra.Command {
 		Short: "Add an access key to an account; prints AccountId, AccessKeyId and SecretAccessKey",
 		Args:  cobra.ExactArgs(1),
 		RunE: cfg.withEnv(func(ctx context.Context, e *env, args []string) error {
-			c, err := e.svc.CreateAccessKey(ctx, args[0])
+			c, err := e.svc.Identity().CreateAccessKey(ctx, args[0])
 			if err != nil {
 				return err
 			}
@@ -120,7 +120,7 @@ func keyCommand(cfg *config) *cobra.Command {
 		Short: "List an account's access keys (without secrets)",
 		Args:  cobra.ExactArgs(1),
 		RunE: cfg.withEnv(func(ctx context.Context, e *env, args []string) error {
-			keys, err := e.svc.ListAccessKeys(ctx, args[0])
+			keys, err := e.svc.Identity().ListAccessKeys(ctx, args[0])
 			if err != nil {
 				return err
 			}
@@ -141,7 +141,7 @@ func keyCommand(cfg *config) *cobra.Command {
 		Short: "Delete an access key",
 		Args:  cobra.ExactArgs(1),
 		RunE: cfg.withEnv(func(ctx context.Context, e *env, args []string) error {
-			if err := e.svc.DeleteAccessKey(ctx, args[0]); err != nil {
+			if err := e.svc.Identity().DeleteAccessKey(ctx, args[0]); err != nil {
 				return err
 			}
 			return printJSON(map[string]string{"Deleted": args[0]})

@@ -17,6 +17,7 @@ import (
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/metadata/postgres"
 	"github.com/openami/openami/metadata/sqlite"
+	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/service"
 	"github.com/spf13/cobra"
 )
@@ -37,7 +38,7 @@ func (c *config) addFlags(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
 	f.StringVar(&c.dataDir, "data-dir", envOr("OPENAMI_DATA_DIR", defaultDataDir()), "directory for openami's data (env OPENAMI_DATA_DIR)")
 	f.StringVar(&c.database, "database", os.Getenv("OPENAMI_DATABASE"), "metadata database: empty for SQLite in the data dir, or PostgreSQL as a postgres:// URL or key=value connection string (env OPENAMI_DATABASE)")
-	f.StringVar(&c.regions, "regions", envOr("OPENAMI_REGIONS", strings.Join(service.DefaultRegions, ",")), "comma-separated regions to serve (env OPENAMI_REGIONS)")
+	f.StringVar(&c.regions, "regions", envOr("OPENAMI_REGIONS", strings.Join(identity.DefaultRegions, ",")), "comma-separated regions to serve (env OPENAMI_REGIONS)")
 	f.StringVar(&c.blobStore, "blob-store", os.Getenv("OPENAMI_BLOB_STORE"), "where block data lives: empty for DATA_DIR/blocks, or s3://BUCKET[/PREFIX] with credentials in OPENAMI_S3_ACCESS_KEY_ID and OPENAMI_S3_SECRET_ACCESS_KEY (env OPENAMI_BLOB_STORE)")
 	f.StringVar(&c.s3Endpoint, "s3-endpoint", os.Getenv("OPENAMI_S3_ENDPOINT"), "S3-compatible endpoint URL, such as http://127.0.0.1:9000 for MinIO; empty for AWS S3 (env OPENAMI_S3_ENDPOINT)")
 	f.StringVar(&c.s3Region, "s3-region", envOr("OPENAMI_S3_REGION", "us-east-1"), "the bucket's region (env OPENAMI_S3_REGION)")
@@ -144,7 +145,7 @@ func (c *config) openStore(ctx context.Context, create bool) (metadata.Store, er
 // build opens the block stores and the service over an opened metadata
 // store, which it closes if it fails.
 func (c *config) build(ctx context.Context, store metadata.Store, key *seal.Key) (*env, error) {
-	regions, err := service.ParseRegions(strings.Split(c.regions, ","))
+	regions, err := identity.ParseRegions(strings.Split(c.regions, ","))
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("--regions: %w", err)

@@ -64,9 +64,9 @@ func bootImageCommand(cfg *config, region *string, kind string) *cobra.Command {
 			}
 			var acct openami.Account
 			if account == "" {
-				acct, _, _, err = e.svc.EnsureAdmin(ctx)
+				acct, _, _, err = e.svc.Identity().EnsureAdmin(ctx)
 			} else {
-				acct, err = e.svc.ResolveAccount(ctx, account)
+				acct, err = e.svc.Identity().ResolveAccount(ctx, account)
 			}
 			if err != nil {
 				return err

@@ -15,7 +15,7 @@ var errDamaged = errors.New("fsck found damage")
 // named, or every served one.
 func regionsOf(svc *service.Service, only string) []string {
 	var out []string
-	for _, r := range svc.Regions() {
+	for _, r := range svc.Identity().Regions() {
 		if only == "" || r.Name == only {
 			out = append(out, r.Name)
 		}

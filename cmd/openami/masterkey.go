@@ -102,7 +102,7 @@ func rotateMasterKey(ctx context.Context, cfg *config) error {
 		return err
 	}
 	defer e.Close()
-	accessKeys, err := e.svc.ResealAccessKeys(ctx, old)
+	accessKeys, err := e.svc.Identity().ResealAccessKeys(ctx, old)
 	if err != nil {
 		return fmt.Errorf("%w (run the command again to finish)", err)
 	}

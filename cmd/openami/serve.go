@@ -18,6 +18,7 @@ import (
 	"github.com/openami/openami/api/imds"
 	"github.com/openami/openami/internal/atomicfile"
 	"github.com/openami/openami/nbd"
+	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/runtime/qemu"
 	"github.com/openami/openami/service"
 	"github.com/prometheus/client_golang/prometheus"
@@ -145,7 +146,7 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		svc.UseRuntime(rt)
 	}
 
-	admin, creds, created, err := svc.EnsureAdmin(ctx)
+	admin, creds, created, err := svc.Identity().EnsureAdmin(ctx)
 	if err != nil {
 		return fmt.Errorf("administrator account: %w", err)
 	}
@@ -158,7 +159,7 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		}
 	}
 	confFile := filepath.Join(cfg.dataDir, "config")
-	if err := writeAWSConfig(confFile, svc.Regions()[0].Name, endpoint); err != nil {
+	if err := writeAWSConfig(confFile, svc.Identity().Regions()[0].Name, endpoint); err != nil {
 		return err
 	}
 
@@ -185,7 +186,7 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 	// Temporary files that blob writes interrupted by a crash left, in
 	// the background: finding them walks every blob.
 	go func() {
-		for _, r := range svc.Regions() {
+		for _, r := range svc.Identity().Regions() {
 			l, err := svc.CleanLitter(ctx, r.Name)
 			if err != nil {
 				if ctx.Err() == nil {
@@ -262,7 +263,7 @@ func runtimeName(rt *qemu.Runtime) string {
 
 // writeCredentials writes the administrator's credentials in the aws CLI's
 // credentials-file format, readable by the owner only.
-func writeCredentials(path string, c service.Credentials) error {
+func writeCredentials(path string, c identity.Credentials) error {
 	content := fmt.Sprintf("[openami]\naws_access_key_id = %s\naws_secret_access_key = %s\n", c.AccessKeyID, c.SecretAccessKey)
 	return atomicfile.Write(path, []byte(content), 0o600)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/identity"
 )
 
 // resealBatch is how many keys one transaction of ResealKeyMaterial
@@ -24,12 +25,8 @@ const resealBatch = 100
 func (s *Keys) ResealKeyMaterial(ctx context.Context, old *seal.Key) (int, error) {
 	var accounts, regions []string
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
-		accounts = accounts[:0]
-		list, err := tx.Accounts().List()
-		for _, a := range list {
-			accounts = append(accounts, a.ID)
-		}
-		if err != nil {
+		var err error
+		if accounts, err = identity.AccountIDs(tx); err != nil {
 			return err
 		}
 		regions, err = tx.Keys().Regions()

@@ -17,12 +17,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/openami/openami/service"
+	"github.com/openami/openami/rules/identity"
 )
 
 // rawCall sends a signed EC2 Query request with the given form and returns
 // the status and body.
-func rawCall(t *testing.T, s *server, c service.Credentials, region, service string, form url.Values, at time.Time) (int, string) {
+func rawCall(t *testing.T, s *server, c identity.Credentials, region, service string, form url.Values, at time.Time) (int, string) {
 	t.Helper()
 	body := form.Encode()
 	req, _ := http.NewRequest("POST", s.URL+"/", strings.NewReader(body))
@@ -53,13 +53,13 @@ func TestAuthentication(t *testing.T) {
 		}
 		for _, tc := range []struct {
 			name   string
-			creds  service.Credentials
+			creds  identity.Credentials
 			region string
 			at     time.Time
 			code   string
 		}{
-			{"wrong secret", service.Credentials{AccessKeyID: good.AccessKeyID, SecretAccessKey: "wrong"}, "us-east-1", time.Now(), "SignatureDoesNotMatch"},
-			{"unknown key", service.Credentials{AccessKeyID: "AKIAAAAAAAAAAAAAAAAA", SecretAccessKey: "x"}, "us-east-1", time.Now(), "AuthFailure"},
+			{"wrong secret", identity.Credentials{AccessKeyID: good.AccessKeyID, SecretAccessKey: "wrong"}, "us-east-1", time.Now(), "SignatureDoesNotMatch"},
+			{"unknown key", identity.Credentials{AccessKeyID: "AKIAAAAAAAAAAAAAAAAA", SecretAccessKey: "x"}, "us-east-1", time.Now(), "AuthFailure"},
 			{"stale date", good, "us-east-1", time.Now().Add(-20 * time.Minute), "RequestExpired"},
 			{"future date", good, "us-east-1", time.Now().Add(20 * time.Minute), "RequestExpired"},
 			{"unserved region", good, "ap-south-1", time.Now(), "AuthFailure"},
@@ -82,7 +82,7 @@ func TestAuthentication(t *testing.T) {
 		}
 
 		// A failed signature check has no effect.
-		bad := service.Credentials{AccessKeyID: good.AccessKeyID, SecretAccessKey: "wrong"}
+		bad := identity.Credentials{AccessKeyID: good.AccessKeyID, SecretAccessKey: "wrong"}
 		rawCall(t, s, bad, "us-east-1", "ec2", url.Values{"Action": {"CreateKeyPair"}, "Version": {"2016-11-15"}, "KeyName": {"sneaky"}}, time.Now())
 		out, err := s.ec2(good, "us-east-1").DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{})
 		if err != nil || len(out.KeyPairs) != 0 {
@@ -107,12 +107,12 @@ func TestAuthentication(t *testing.T) {
 		}
 
 		// A disabled account is refused at once, and works again when enabled.
-		if _, err := s.svc.SetAccountStatus(ctx, "carol", "disabled"); err != nil {
+		if _, err := s.svc.Identity().SetAccountStatus(ctx, "carol", "disabled"); err != nil {
 			t.Fatal(err)
 		}
 		_, err = s.ec2(good, "us-east-1").DescribeRegions(ctx, &ec2.DescribeRegionsInput{})
 		wantCode(t, err, "AuthFailure")
-		if _, err := s.svc.SetAccountStatus(ctx, "carol", "active"); err != nil {
+		if _, err := s.svc.Identity().SetAccountStatus(ctx, "carol", "active"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.ec2(good, "us-east-1").DescribeRegions(ctx, &ec2.DescribeRegionsInput{}); err != nil {

@@ -21,7 +21,7 @@ import (
 	"github.com/openami/openami/blob"
 	"github.com/openami/openami/blob/s3"
 	"github.com/openami/openami/internal/testenv"
-	"github.com/openami/openami/service"
+	"github.com/openami/openami/rules/identity"
 )
 
 var (
@@ -104,7 +104,7 @@ func TestBinaryOnPostgres(t *testing.T) {
 		t.Fatalf("credentials of the wrong form: %+v", c)
 	}
 	s := &server{URL: endpoint}
-	creds := service.Credentials{AccountID: c.AccountId, AccessKeyID: c.AccessKeyId, SecretAccessKey: c.SecretAccessKey}
+	creds := identity.Credentials{AccountID: c.AccountId, AccessKeyID: c.AccessKeyId, SecretAccessKey: c.SecretAccessKey}
 	regions, err := s.ec2(creds, "eu-central-1").DescribeRegions(context.Background(), &ec2.DescribeRegionsInput{})
 	if err != nil {
 		t.Fatal(err)
@@ -210,13 +210,13 @@ func startCmd(t *testing.T, cmd *exec.Cmd) string {
 }
 
 // readCredentials reads the [openami] profile of an aws credentials file.
-func readCredentials(t *testing.T, path string) service.Credentials {
+func readCredentials(t *testing.T, path string) identity.Credentials {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c service.Credentials
+	var c identity.Credentials
 	for _, line := range strings.Split(string(b), "\n") {
 		k, v, ok := strings.Cut(line, " = ")
 		switch {

@@ -18,13 +18,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/openami/openami"
-	"github.com/openami/openami/service"
+	"github.com/openami/openami/rules/identity"
 )
 
 const blockSize = openami.BlockSize
 
 // ebs returns an EBS direct API client for the credentials in us-east-1.
-func (s *server) ebs(c service.Credentials) *ebs.Client {
+func (s *server) ebs(c identity.Credentials) *ebs.Client {
 	return ebs.NewFromConfig(s.awsConfig(c, "us-east-1"))
 }
 
@@ -46,7 +46,7 @@ func checksum(b []byte) string {
 
 // putBlocks writes the blocks to a pending snapshot and completes it with
 // the LINEAR aggregate checksum, then waits until it is completed.
-func putBlocks(t *testing.T, s *server, c service.Credentials, id string, blocks map[int32][]byte) {
+func putBlocks(t *testing.T, s *server, c identity.Credentials, id string, blocks map[int32][]byte) {
 	t.Helper()
 	ctx := context.Background()
 	eb := s.ebs(c)
@@ -83,7 +83,7 @@ func putBlocks(t *testing.T, s *server, c service.Credentials, id string, blocks
 }
 
 // waitCompleted polls DescribeSnapshots until the snapshot is completed.
-func waitCompleted(t *testing.T, s *server, c service.Credentials, id string) types.Snapshot {
+func waitCompleted(t *testing.T, s *server, c identity.Credentials, id string) types.Snapshot {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -107,7 +107,7 @@ func waitCompleted(t *testing.T, s *server, c service.Credentials, id string) ty
 
 // readSnapshot reads every listed block of a snapshot through the EBS
 // direct API and returns them by index.
-func readSnapshot(t *testing.T, s *server, c service.Credentials, id string) map[int32][]byte {
+func readSnapshot(t *testing.T, s *server, c identity.Credentials, id string) map[int32][]byte {
 	t.Helper()
 	ctx := context.Background()
 	eb := s.ebs(c)

@@ -26,6 +26,7 @@ import (
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/metadata/postgres"
 	"github.com/openami/openami/metadata/sqlite"
+	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/service"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -37,7 +38,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 type server struct {
 	URL   string
 	svc   *service.Service
-	admin service.Credentials
+	admin identity.Credentials
 }
 
 // stores are the metadata stores every end-to-end test runs against.
@@ -76,7 +77,7 @@ func start(t *testing.T, kind string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	regions, err := service.ParseRegions(nil)
+	regions, err := identity.ParseRegions(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func start(t *testing.T, kind string) *server {
 	}
 	svc.Start(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t.Cleanup(svc.Close)
-	_, admin, _, err := svc.EnsureAdmin(ctx)
+	_, admin, _, err := svc.Identity().EnsureAdmin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,16 +104,16 @@ func start(t *testing.T, kind string) *server {
 }
 
 // account creates a new account and returns its credentials.
-func (s *server) account(t *testing.T, name string) service.Credentials {
+func (s *server) account(t *testing.T, name string) identity.Credentials {
 	t.Helper()
-	_, c, err := s.svc.CreateAccount(context.Background(), name, false)
+	_, c, err := s.svc.Identity().CreateAccount(context.Background(), name, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
-func (s *server) awsConfig(c service.Credentials, region string) aws.Config {
+func (s *server) awsConfig(c identity.Credentials, region string) aws.Config {
 	return aws.Config{
 		Region:       region,
 		Credentials:  credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, ""),
@@ -124,12 +125,12 @@ func (s *server) awsConfig(c service.Credentials, region string) aws.Config {
 }
 
 // ec2 returns an EC2 client for the credentials in the region.
-func (s *server) ec2(c service.Credentials, region string) *ec2.Client {
+func (s *server) ec2(c identity.Credentials, region string) *ec2.Client {
 	return ec2.NewFromConfig(s.awsConfig(c, region))
 }
 
 // sts returns an STS client for the credentials.
-func (s *server) sts(c service.Credentials) *sts.Client {
+func (s *server) sts(c identity.Credentials) *sts.Client {
 	return sts.NewFromConfig(s.awsConfig(c, "us-east-1"))
 }
 

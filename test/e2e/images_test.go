@@ -13,11 +13,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/rbin"
 	rbintypes "github.com/aws/aws-sdk-go-v2/service/rbin/types"
-	"github.com/openami/openami/service"
+	"github.com/openami/openami/rules/identity"
 )
 
 // newSnapshot makes a completed 1 GiB snapshot holding one block.
-func newSnapshot(t *testing.T, s *server, c service.Credentials) string {
+func newSnapshot(t *testing.T, s *server, c identity.Credentials) string {
 	t.Helper()
 	start, err := s.ebs(c).StartSnapshot(context.Background(), &ebs.StartSnapshotInput{VolumeSize: aws.Int64(1)})
 	if err != nil {
@@ -327,13 +327,13 @@ func TestImageSharedWithOrganizations(t *testing.T) {
 		)
 		c := s.ec2(s.admin, "us-east-1")
 		inOrg, inOU, outside := s.account(t, "in-org"), s.account(t, "in-ou"), s.account(t, "outside")
-		if _, err := s.svc.JoinOrganization(ctx, "in-org", org, nil); err != nil {
+		if _, err := s.svc.Identity().JoinOrganization(ctx, "in-org", org, nil); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.svc.JoinOrganization(ctx, "in-ou", org, []string{ou}); err != nil {
+		if _, err := s.svc.Identity().JoinOrganization(ctx, "in-ou", org, []string{ou}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.svc.JoinOrganization(ctx, "outside", "not-an-arn", nil); err == nil {
+		if _, err := s.svc.Identity().JoinOrganization(ctx, "outside", "not-an-arn", nil); err == nil {
 			t.Fatal("a malformed organization ARN was accepted")
 		}
 		snap := newSnapshot(t, s, s.admin)
@@ -354,7 +354,7 @@ func TestImageSharedWithOrganizations(t *testing.T) {
 			}
 		}
 		for _, tc := range []struct {
-			who  service.Credentials
+			who  identity.Credentials
 			want []string
 		}{
 			{inOrg, []string{*toOrg.ImageId}},

@@ -10,11 +10,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/openami/openami/service"
+	"github.com/openami/openami/rules/identity"
 )
 
 // registerTestImage registers an image over a new one-block snapshot of c.
-func registerTestImage(t *testing.T, s *server, e *ec2.Client, c service.Credentials, name string) string {
+func registerTestImage(t *testing.T, s *server, e *ec2.Client, c identity.Credentials, name string) string {
 	t.Helper()
 	snap := newSnapshot(t, s, c)
 	out, err := e.RegisterImage(context.Background(), &ec2.RegisterImageInput{Name: aws.String(name), RootDeviceName: aws.String("/dev/xvda"),

@@ -16,11 +16,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
-	"github.com/openami/openami/service"
+	"github.com/openami/openami/rules/identity"
 )
 
 // kms returns a KMS client for the credentials in the region.
-func (s *server) kms(c service.Credentials, region string) *kms.Client {
+func (s *server) kms(c identity.Credentials, region string) *kms.Client {
 	return kms.NewFromConfig(s.awsConfig(c, region))
 }
 

@@ -23,7 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/openami/openami/internal/testenv"
-	"github.com/openami/openami/service"
+	"github.com/openami/openami/rules/identity"
 )
 
 // guestTimeout bounds each wait for something a guest does. Guests boot
@@ -178,7 +178,7 @@ func waitInstance(t *testing.T, e *ec2.Client, id string, state types.InstanceSt
 
 // uploadImage puts a raw disk file into a new snapshot through the EBS
 // direct API (its non-zero blocks only) and returns the snapshot's id.
-func uploadImage(t *testing.T, s *server, c service.Credentials, path string) string {
+func uploadImage(t *testing.T, s *server, c identity.Credentials, path string) string {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {

@@ -1,4 +1,4 @@
-package service
+package identity
 
 import (
 	"bytes"
@@ -16,11 +16,12 @@ import (
 // keys.)
 func TestResealAccessKeysRetried(t *testing.T) {
 	ctx := context.Background()
-	f := newFixtureWith(t, "", nil, func(s metadata.Store) metadata.Store { return retryStore{s} })
-	old := f.svc.seal
+	f := newFixture(t)
+	old := f.seal
 	next, _ := seal.New(bytes.Repeat([]byte{7}, seal.KeySize))
-	f.svc.seal = next
-	if _, err := f.svc.ResealAccessKeys(ctx, old); err != nil {
+	// Accounts under the new master key, over a store that retries.
+	accounts := New(Config{Store: retryStore{f.store}, Seal: next, Regions: f.regions})
+	if _, err := accounts.ResealAccessKeys(ctx, old); err != nil {
 		t.Fatal(err)
 	}
 	var keyID string
@@ -31,7 +32,7 @@ func TestResealAccessKeysRetried(t *testing.T) {
 		}
 		return err
 	})
-	if _, _, err := f.svc.Authenticate(ctx, keyID); err != nil {
+	if _, _, err := accounts.Authenticate(ctx, keyID); err != nil {
 		t.Fatalf("an access key after re-sealing: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package service
+package identity
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/internal/sshkey"
+	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/metadata"
 )
 
@@ -39,7 +40,7 @@ type CreateKeyPairInput struct {
 // CreateKeyPair generates a key pair, records its public half and returns
 // the private half. Duplicate if the caller has a key pair of that name in
 // the region; InvalidParameter for a bad name, type or format.
-func (s *Service) CreateKeyPair(ctx context.Context, p openami.Principal, in CreateKeyPairInput) (NewKeyPair, error) {
+func (s *Accounts) CreateKeyPair(ctx context.Context, p openami.Principal, in CreateKeyPairInput) (NewKeyPair, error) {
 	if in.Type == "" {
 		in.Type = openami.KeyTypeRSA
 	}
@@ -55,7 +56,7 @@ func (s *Service) CreateKeyPair(ctx context.Context, p openami.Principal, in Cre
 	if in.Format != "pem" && in.Format != "ppk" {
 		return NewKeyPair{}, openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter keyFormat is invalid. Valid values are: pem, ppk.", in.Format)
 	}
-	if err := validateTags(in.Tags); err != nil {
+	if err := tagset.Validate(in.Tags); err != nil {
 		return NewKeyPair{}, err
 	}
 	priv, pub, fp, err := sshkey.Generate(in.Type, in.Format)
@@ -69,11 +70,11 @@ func (s *Service) CreateKeyPair(ctx context.Context, p openami.Principal, in Cre
 // ImportKeyPair records a key pair from its public key material (already
 // base64-decoded). Malformed with resource key-pair if the material is not
 // a supported public key; Duplicate if the name is taken.
-func (s *Service) ImportKeyPair(ctx context.Context, p openami.Principal, name string, material []byte, tags []openami.Tag) (KeyPairView, error) {
+func (s *Accounts) ImportKeyPair(ctx context.Context, p openami.Principal, name string, material []byte, tags []openami.Tag) (KeyPairView, error) {
 	if err := validateKeyName(name); err != nil {
 		return KeyPairView{}, err
 	}
-	if err := validateTags(tags); err != nil {
+	if err := tagset.Validate(tags); err != nil {
 		return KeyPairView{}, err
 	}
 	typ, pub, fp, err := sshkey.ParsePublic(material)
@@ -87,7 +88,7 @@ func (s *Service) ImportKeyPair(ctx context.Context, p openami.Principal, name s
 	return s.storeKeyPair(ctx, p, openami.KeyPair{Name: name, Type: typ, Fingerprint: fp, PublicKey: pub}, tags)
 }
 
-func (s *Service) storeKeyPair(ctx context.Context, p openami.Principal, kp openami.KeyPair, tags []openami.Tag) (KeyPairView, error) {
+func (s *Accounts) storeKeyPair(ctx context.Context, p openami.Principal, kp openami.KeyPair, tags []openami.Tag) (KeyPairView, error) {
 	kp.ID = ids.New("key")
 	kp.Region = p.Region
 	kp.AccountID = p.AccountID
@@ -116,7 +117,7 @@ func (s *Service) storeKeyPair(ctx context.Context, p openami.Principal, kp open
 	if err != nil {
 		return KeyPairView{}, err
 	}
-	return KeyPairView{KeyPair: kp, Tags: sortedTags(tags)}, nil
+	return KeyPairView{KeyPair: kp, Tags: tagset.Sorted(tags)}, nil
 }
 
 // validateKeyName checks AWS's rule: 1–255 ASCII characters.
@@ -141,7 +142,7 @@ var keyPairFilters = []string{"key-pair-id", "fingerprint", "key-name", "key-typ
 // DescribeKeyPairs returns the caller's key pairs in the region: all, or
 // those named by name or id (any unknown one is NotFound), narrowed by
 // filters, ordered by name.
-func (s *Service) DescribeKeyPairs(ctx context.Context, p openami.Principal, names, keyIDs []string, filters []filter.Filter) ([]KeyPairView, error) {
+func (s *Accounts) DescribeKeyPairs(ctx context.Context, p openami.Principal, names, keyIDs []string, filters []filter.Filter) ([]KeyPairView, error) {
 	fs, err := filter.Compile(filters, keyPairFilters...)
 	if err != nil {
 		return nil, err
@@ -192,7 +193,7 @@ func (s *Service) DescribeKeyPairs(ctx context.Context, p openami.Principal, nam
 				return []string{string(k.Type)}
 			}
 			return nil
-		}, tagMap(kt))
+		}, tagset.Map(kt))
 		if match {
 			out = append(out, KeyPairView{KeyPair: k, Tags: kt})
 		}
@@ -226,7 +227,7 @@ func requireAll(wanted []string, all []openami.KeyPair, key func(openami.KeyPair
 // of them is required, not both) and returns its id. As on AWS, deleting a
 // name that does not exist succeeds and returns ""; an unknown id is
 // NotFound.
-func (s *Service) DeleteKeyPair(ctx context.Context, p openami.Principal, name, id string) (string, error) {
+func (s *Accounts) DeleteKeyPair(ctx context.Context, p openami.Principal, name, id string) (string, error) {
 	if name == "" && id == "" {
 		return "", openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter KeyName or KeyPairId")
 	}

@@ -1,4 +1,4 @@
-package service
+package identity
 
 import (
 	"context"
@@ -8,21 +8,16 @@ import (
 	"github.com/openami/openami/metadata"
 )
 
-// resealBatch is how many records one transaction of a re-seal rewrites
-// (user data; KMS keys have their own, in rules/kms).
-const resealBatch = 100
-
 // ResealAccessKeys re-seals the secret of every access key from the master
-// key old to the service's own, as kms.Keys.ResealKeyMaterial does for KMS keys:
-// secrets already under the service's key are left alone, so an
-// interrupted run can be repeated. It returns how many it re-sealed.
-func (s *Service) ResealAccessKeys(ctx context.Context, old *seal.Key) (int, error) {
+// key old to the one Accounts were built with, as rules/kms's
+// Keys.ResealKeyMaterial does for KMS keys: secrets already under the new
+// key are left alone, so an interrupted run can be repeated. It returns
+// how many it re-sealed.
+func (s *Accounts) ResealAccessKeys(ctx context.Context, old *seal.Key) (int, error) {
 	var accounts []string
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
-		list, err := tx.Accounts().List()
-		for _, a := range list {
-			accounts = append(accounts, a.ID)
-		}
+		var err error
+		accounts, err = AccountIDs(tx)
 		return err
 	})
 	if err != nil {

@@ -1,4 +1,4 @@
-package service
+package identity
 
 import (
 	"context"
@@ -21,7 +21,7 @@ type Credentials struct {
 // CreateAccount creates an account with one access key and returns the
 // key's credentials. name must be 1–64 printable characters and unique
 // (Duplicate otherwise).
-func (s *Service) CreateAccount(ctx context.Context, name string, admin bool) (openami.Account, Credentials, error) {
+func (s *Accounts) CreateAccount(ctx context.Context, name string, admin bool) (openami.Account, Credentials, error) {
 	if name == "" || utf8.RuneCountInString(name) > 64 || strings.ContainsAny(name, "\x00\n\r\t") {
 		return openami.Account{}, Credentials{}, openami.Errorf(openami.InvalidParameter, openami.ResourceAccount, "account name must be 1 to 64 printable characters")
 	}
@@ -39,7 +39,7 @@ func (s *Service) CreateAccount(ctx context.Context, name string, admin bool) (o
 				return err
 			}
 			if try == 10 {
-				return errors.New("service: no free account id")
+				return errors.New("identity: no free account id")
 			}
 		}
 		if err := tx.Accounts().Create(acct); err != nil {
@@ -57,7 +57,7 @@ func (s *Service) CreateAccount(ctx context.Context, name string, admin bool) (o
 
 // newAccessKey records a new access key for the account and returns its
 // credentials.
-func (s *Service) newAccessKey(tx metadata.Tx, accountID string) (Credentials, error) {
+func (s *Accounts) newAccessKey(tx metadata.Tx, accountID string) (Credentials, error) {
 	c := Credentials{AccountID: accountID, AccessKeyID: ids.NewAccessKeyID(), SecretAccessKey: ids.NewSecretAccessKey()}
 	err := tx.Accounts().CreateKey(openami.AccessKey{
 		ID:           c.AccessKeyID,
@@ -70,7 +70,7 @@ func (s *Service) newAccessKey(tx metadata.Tx, accountID string) (Credentials, e
 
 // ResolveAccount returns the account whose id or name is ref. NotFound if
 // there is none.
-func (s *Service) ResolveAccount(ctx context.Context, ref string) (openami.Account, error) {
+func (s *Accounts) ResolveAccount(ctx context.Context, ref string) (openami.Account, error) {
 	var out openami.Account
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		a, err := tx.Accounts().Get(ref)
@@ -97,7 +97,7 @@ func (s *Service) ResolveAccount(ctx context.Context, ref string) (openami.Accou
 }
 
 // ListAccounts returns every account, ordered by id.
-func (s *Service) ListAccounts(ctx context.Context) ([]openami.Account, error) {
+func (s *Accounts) ListAccounts(ctx context.Context) ([]openami.Account, error) {
 	var out []openami.Account
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		var err error
@@ -109,7 +109,7 @@ func (s *Service) ListAccounts(ctx context.Context) ([]openami.Account, error) {
 
 // SetAccountStatus enables or disables the account named by id or name. A
 // disabled account's keys stop authenticating at once.
-func (s *Service) SetAccountStatus(ctx context.Context, ref string, status openami.AccountStatus) (openami.Account, error) {
+func (s *Accounts) SetAccountStatus(ctx context.Context, ref string, status openami.AccountStatus) (openami.Account, error) {
 	a, err := s.ResolveAccount(ctx, ref)
 	if err != nil {
 		return a, err
@@ -124,7 +124,7 @@ func (s *Service) SetAccountStatus(ctx context.Context, ref string, status opena
 // DeleteAccount deletes the account named by id or name, with its access
 // keys and everything it owns. The administrator account cannot be
 // deleted (IncorrectState).
-func (s *Service) DeleteAccount(ctx context.Context, ref string) (openami.Account, error) {
+func (s *Accounts) DeleteAccount(ctx context.Context, ref string) (openami.Account, error) {
 	a, err := s.ResolveAccount(ctx, ref)
 	if err != nil {
 		return a, err
@@ -136,7 +136,7 @@ func (s *Service) DeleteAccount(ctx context.Context, ref string) (openami.Accoun
 }
 
 // CreateAccessKey adds an access key to the account named by id or name.
-func (s *Service) CreateAccessKey(ctx context.Context, ref string) (Credentials, error) {
+func (s *Accounts) CreateAccessKey(ctx context.Context, ref string) (Credentials, error) {
 	a, err := s.ResolveAccount(ctx, ref)
 	if err != nil {
 		return Credentials{}, err
@@ -152,7 +152,7 @@ func (s *Service) CreateAccessKey(ctx context.Context, ref string) (Credentials,
 
 // ListAccessKeys returns the access keys of the account named by id or
 // name. Their secrets are not returned.
-func (s *Service) ListAccessKeys(ctx context.Context, ref string) ([]openami.AccessKey, error) {
+func (s *Accounts) ListAccessKeys(ctx context.Context, ref string) ([]openami.AccessKey, error) {
 	a, err := s.ResolveAccount(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -170,7 +170,7 @@ func (s *Service) ListAccessKeys(ctx context.Context, ref string) ([]openami.Acc
 }
 
 // DeleteAccessKey deletes an access key. NotFound if there is none.
-func (s *Service) DeleteAccessKey(ctx context.Context, accessKeyID string) error {
+func (s *Accounts) DeleteAccessKey(ctx context.Context, accessKeyID string) error {
 	return s.store.Update(ctx, func(tx metadata.Tx) error { return tx.Accounts().DeleteKey(accessKeyID) })
 }
 
@@ -179,7 +179,7 @@ func (s *Service) DeleteAccessKey(ctx context.Context, accessKeyID string) error
 // An unknown key, or a key of a disabled account, is NotFound with
 // resource type access-key: the API answers both as an unknown key, so a
 // disabled account's keys reveal nothing.
-func (s *Service) Authenticate(ctx context.Context, accessKeyID string) (openami.Principal, string, error) {
+func (s *Accounts) Authenticate(ctx context.Context, accessKeyID string) (openami.Principal, string, error) {
 	var key openami.AccessKey
 	var acct openami.Account
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
@@ -206,7 +206,7 @@ func (s *Service) Authenticate(ctx context.Context, accessKeyID string) (openami
 // EnsureAdmin returns the administrator account, creating it with one
 // access key on first start. created reports whether it did; only then are
 // creds filled in, since a secret is shown once.
-func (s *Service) EnsureAdmin(ctx context.Context) (acct openami.Account, creds Credentials, created bool, err error) {
+func (s *Accounts) EnsureAdmin(ctx context.Context) (acct openami.Account, creds Credentials, created bool, err error) {
 	all, err := s.ListAccounts(ctx)
 	if err != nil {
 		return acct, creds, false, err
@@ -229,7 +229,7 @@ func (s *Service) EnsureAdmin(ctx context.Context) (acct openami.Account, creds 
 // an organization and, optionally, to organizational units (outermost
 // first). Launch permissions granted to the organization or any of the OUs
 // then apply to it. An empty organization removes the membership.
-func (s *Service) JoinOrganization(ctx context.Context, ref, organizationArn string, ouArns []string) (openami.Account, error) {
+func (s *Accounts) JoinOrganization(ctx context.Context, ref, organizationArn string, ouArns []string) (openami.Account, error) {
 	a, err := s.ResolveAccount(ctx, ref)
 	if err != nil {
 		return a, err
@@ -237,11 +237,11 @@ func (s *Service) JoinOrganization(ctx context.Context, ref, organizationArn str
 	if organizationArn == "" && len(ouArns) > 0 {
 		return a, openami.Errorf(openami.InvalidParameter, openami.ResourceAccount, "organizational units need an organization")
 	}
-	if organizationArn != "" && !orgArn.MatchString(organizationArn) {
+	if organizationArn != "" && !IsOrganizationArn(organizationArn) {
 		return a, openami.Errorf(openami.InvalidParameter, openami.ResourceAccount, "invalid organization ARN %q (want arn:aws:organizations::ACCOUNT:organization/o-…)", organizationArn)
 	}
 	for _, ou := range ouArns {
-		if !ouArn.MatchString(ou) {
+		if !IsOUArn(ou) {
 			return a, openami.Errorf(openami.InvalidParameter, openami.ResourceAccount, "invalid organizational unit ARN %q (want arn:aws:organizations::ACCOUNT:ou/o-…/ou-…)", ou)
 		}
 	}

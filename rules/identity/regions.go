@@ -1,4 +1,4 @@
-package service
+package identity
 
 import (
 	"fmt"
@@ -84,7 +84,7 @@ type RegionInfo struct {
 // (an unserved name is an InvalidParameter error), narrowed by filters
 // (endpoint, opt-in-status, region-name). endpoint is the URL at which
 // clients reach this server; every region is served there.
-func (s *Service) DescribeRegions(p openami.Principal, names []string, filters []filter.Filter, endpoint string) ([]RegionInfo, error) {
+func (s *Accounts) DescribeRegions(p openami.Principal, names []string, filters []filter.Filter, endpoint string) ([]RegionInfo, error) {
 	fs, err := filter.Compile(filters, "endpoint", "opt-in-status", "region-name")
 	if err != nil {
 		return nil, err
@@ -128,7 +128,7 @@ type ZoneInfo struct {
 // those named by name or id (an unknown one is an InvalidParameter error),
 // narrowed by filters: group-name, network-border-group, opt-in-status,
 // region-name, state, zone-id, zone-name, zone-type.
-func (s *Service) DescribeAvailabilityZones(p openami.Principal, names, ids []string, filters []filter.Filter) ([]ZoneInfo, error) {
+func (s *Accounts) DescribeAvailabilityZones(p openami.Principal, names, ids []string, filters []filter.Filter) ([]ZoneInfo, error) {
 	fs, err := filter.Compile(filters, "group-name", "network-border-group", "opt-in-status",
 		"region-name", "state", "zone-id", "zone-name", "zone-type", "message", "parent-zone-id", "parent-zone-name")
 	if err != nil {
@@ -196,7 +196,7 @@ var accountAttributes = []AccountAttribute{
 
 // DescribeAccountAttributes returns the named account attributes, or all of
 // them. An unknown name is an InvalidParameter error.
-func (s *Service) DescribeAccountAttributes(p openami.Principal, names []string) ([]AccountAttribute, error) {
+func (s *Accounts) DescribeAccountAttributes(p openami.Principal, names []string) ([]AccountAttribute, error) {
 	if len(names) == 0 {
 		return accountAttributes, nil
 	}

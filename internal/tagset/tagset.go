@@ -1,0 +1,64 @@
+// Package tagset holds the rules every taggable resource shares: AWS's
+// limits on tag keys and values, and the two shapes rules code keeps tags
+// in (sorted by key, and a key → value map for filters). Tags themselves,
+// and who may tag what, are package service's (service/tags.go); this
+// package exists so that the rules packages (rules/identity's key pairs)
+// validate tags by the same rules as the service does.
+package tagset
+
+import (
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/openami/openami"
+)
+
+// PerResource is AWS's limit of user tags on one resource.
+const PerResource = 50
+
+// Validate checks tag keys and values against AWS's rules: keys of 1–128
+// characters not starting with "aws:", values of at most 256, no key
+// twice (InvalidParameter otherwise), and at most PerResource tags
+// (LimitExceeded about openami.ResourceTag).
+func Validate(tags []openami.Tag) error {
+	seen := map[string]bool{}
+	for _, t := range tags {
+		if t.Key == "" {
+			return openami.Errorf(openami.InvalidParameter, "", "Tag key must not be empty")
+		}
+		if utf8.RuneCountInString(t.Key) > 128 {
+			return openami.Errorf(openami.InvalidParameter, "", "Tag key exceeds the maximum length of 128 characters")
+		}
+		if utf8.RuneCountInString(t.Value) > 256 {
+			return openami.Errorf(openami.InvalidParameter, "", "Tag value exceeds the maximum length of 256 characters")
+		}
+		if strings.HasPrefix(strings.ToLower(t.Key), "aws:") {
+			return openami.Errorf(openami.InvalidParameter, "", "Tag keys starting with 'aws:' are reserved for internal use")
+		}
+		if seen[t.Key] {
+			return openami.Errorf(openami.InvalidParameter, "", "Duplicate tag key '%s' specified", t.Key)
+		}
+		seen[t.Key] = true
+	}
+	if len(tags) > PerResource {
+		return openami.Errorf(openami.LimitExceeded, openami.ResourceTag, "The maximum number of tags per resource is %d", PerResource)
+	}
+	return nil
+}
+
+// Sorted returns a copy of tags ordered by key.
+func Sorted(tags []openami.Tag) []openami.Tag {
+	out := slices.Clone(tags)
+	slices.SortFunc(out, func(a, b openami.Tag) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+// Map returns tags as a key → value map, as filters match them.
+func Map(tags []openami.Tag) map[string]string {
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		m[t.Key] = t.Value
+	}
+	return m
+}
