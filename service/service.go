@@ -20,6 +20,7 @@ import (
 	"github.com/openami/openami/blockstore"
 	"github.com/openami/openami/internal/pagetoken"
 	"github.com/openami/openami/internal/seal"
+	"github.com/openami/openami/localdisk"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/kms"
 )
@@ -53,7 +54,7 @@ type Service struct {
 	maps        *blockstore.Maps
 	completions *completer
 	runtime     openami.Runtime
-	localDir    string
+	disks       *localdisk.Disks // instance-store disks; nil without a LocalDir
 	vmJobs      vmJobs
 
 	kms      *kms.Keys // KMS keys, aliases, policies and grants (rules/kms)
@@ -87,7 +88,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		s.blockStores[r.Name] = &regionBlocks{name: r.Name, chunks: blockstore.NewChunks(b), blobs: b}
 	}
 	s.completions = newCompleter(s)
-	s.runtime, s.localDir = NoneRuntime{}, cfg.LocalDir
+	s.runtime = NoneRuntime{}
+	if cfg.LocalDir != "" {
+		s.disks = localdisk.New(cfg.LocalDir)
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
