@@ -85,7 +85,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		if !ok {
 			return nil, fmt.Errorf("service: no blob store for region %s", r.Name)
 		}
-		s.blockStores[r.Name] = &regionBlocks{name: r.Name, chunks: blockstore.NewChunks(b), blobs: b}
+		s.blockStores[r.Name] = s.newRegionBlocks(r.Name, b)
 	}
 	s.completions = newCompleter(s)
 	s.runtime = NoneRuntime{}
