@@ -56,7 +56,7 @@ var rules = map[string]struct {
 	"blob": {[]string{"vocabulary", "helpers", "blob"},
 		"blob stores store bytes under keys and know nothing above them"},
 	"blockstore": {[]string{"vocabulary", "helpers", "blob"},
-		"the block store shapes bytes over a blob store; it knows no records, rules, wire or runtime"},
+		"the block store shapes bytes over a blob store and keeps them alive while referenced; it knows no metadata store (what it needs of records it declares: NodeStore, Records, Ledger), rules, wire or runtime"},
 	"localdisk": {nil,
 		"local disks own their files under the data directory and know nothing of the project; the service decides which instance has which"},
 	"metadata": {[]string{"vocabulary", "helpers", "metadata"},

@@ -38,7 +38,7 @@ func (s *Service) newRegionBlocks(region string, blobs blob.Store) *regionBlocks
 // gcGenSetting names the setting that holds a region's garbage-collection
 // generation. Writers record the current generation on the chunks and
 // nodes they reference; a collection only deletes what was last referenced
-// in an earlier generation (see gc.go).
+// in an earlier generation (see blockstore/gc.go).
 func gcGenSetting(region string) string { return "gc-generation/" + region }
 
 // generation returns the region's current garbage-collection generation.
