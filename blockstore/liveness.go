@@ -96,6 +96,7 @@ type NodeRows interface {
 // and the roots that keep chunks and nodes alive. The service implements
 // it over a metadata.Tx for one region.
 type Ledger interface {
+	// Chunks returns the chunk rows; Nodes the block-map nodes.
 	Chunks() ChunkRows
 	Nodes() NodeRows
 	// Generation returns the current garbage-collection generation (1
@@ -120,6 +121,8 @@ type Ledger interface {
 // read that sees every transaction whose reads it could depend on, which
 // the mark needs (see Collect).
 type Records interface {
+	// Each runs fn in one transaction and returns its error or the
+	// store's; Update commits only if fn returns nil.
 	View(ctx context.Context, fn func(Ledger) error) error
 	ViewSerial(ctx context.Context, fn func(Ledger) error) error
 	Update(ctx context.Context, fn func(Ledger) error) error
