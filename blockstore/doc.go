@@ -1,9 +1,13 @@
 // Package blockstore stores the data behind snapshots and volumes: chunks,
 // which hold the blocks, and block maps, which say which chunk each block
-// of a snapshot holds. It knows nothing of databases, accounts or regions;
+// of a snapshot holds; and the rules that keep chunks alive while they are
+// referenced and collect them when not (Collector: chunk liveness, mark
+// and sweep, fsck). It knows nothing of databases, accounts or regions;
 // the service wires it to a blob store (for chunks) and to the metadata
-// store (for block-map nodes) through two small interfaces, blob.Store and
-// NodeStore.
+// store (for block-map nodes, chunk rows and the collection's generation
+// and lease) through small interfaces: blob.Store, NodeStore, and Records
+// with its Ledger. Which records keep chunks alive is the service's rule,
+// handed over as Ledger.Roots.
 //
 // # Chunks
 //
@@ -65,6 +69,16 @@
 // (byte i/8, bit i%8) says whether slot i is present. Children of interior
 // nodes are node hashes; children of leaves are chunk digests. DecodeNode
 // accepts only canonical encodings.
+//
+// # Garbage collection
+//
+// Collector.Collect is mark and sweep over one store, safe while writers
+// commit: generations stamped on chunk rows and nodes, a lease so one
+// collection runs at a time, a deleting state between a row's claim and
+// its blob's removal, and writers that touch their chunks in the
+// transaction that commits them (Collector.Commit) and wait out a
+// collection (Collector.WaitCollected). liveness.go and gc.go say why it
+// is safe; docs/BLOCKSTORE.md walks through it.
 //
 // # Errors
 //

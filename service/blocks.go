@@ -15,19 +15,30 @@ import (
 )
 
 // regionBlocks is one region's block store: its chunks in a blob store,
-// and its block-map nodes in the metadata store.
+// and its block-map nodes and chunk rows in the metadata store.
 type regionBlocks struct {
 	name   string
 	chunks *blockstore.Chunks
 	// blobs is the blob store under chunks, for what only it can do (see
 	// blob.Cleaner).
 	blobs blob.Store
+	// gc keeps the region's chunks alive while referenced and collects
+	// them when not (blockstore/liveness.go, blockstore/gc.go), over the
+	// region's records in the metadata store (regionRecords).
+	gc *blockstore.Collector
+}
+
+// newRegionBlocks returns the block store of region over blobs.
+func (s *Service) newRegionBlocks(region string, blobs blob.Store) *regionBlocks {
+	now := func() time.Time { return s.now() } // s.now may be set after New builds the region
+	gc := blockstore.NewCollector(region, blobs, regionRecords{store: s.store, region: region}, s.maps, now)
+	return &regionBlocks{name: region, chunks: gc.Chunks(), blobs: blobs, gc: gc}
 }
 
 // gcGenSetting names the setting that holds a region's garbage-collection
 // generation. Writers record the current generation on the chunks and
 // nodes they reference; a collection only deletes what was last referenced
-// in an earlier generation (see gc.go).
+// in an earlier generation (see blockstore/gc.go).
 func gcGenSetting(region string) string { return "gc-generation/" + region }
 
 // generation returns the region's current garbage-collection generation.
@@ -75,24 +86,16 @@ func (s *Service) blocks(region string) (*regionBlocks, error) {
 	return b, nil
 }
 
-// storedChunk is a chunk a writer is about to reference.
-type storedChunk struct {
-	metadata.Chunk
-	// wrote is false when the blob store already had the chunk, so this
-	// writer relies on a blob someone else stored.
-	wrote bool
-}
-
 // storeChunk stores one block (exactly BlockSize bytes) in the region's
 // chunk store, encrypted under k unless k is nil, and returns its digest
 // and the chunk to reference when the write commits. An all-zero block is
 // not stored: it returns ZeroDigest and a nil chunk.
-func (s *Service) storeChunk(ctx context.Context, rb *regionBlocks, k *blockstore.DataKey, data []byte) (openami.Digest, *storedChunk, error) {
+func (s *Service) storeChunk(ctx context.Context, rb *regionBlocks, k *blockstore.DataKey, data []byte) (openami.Digest, *blockstore.ChunkRef, error) {
 	d, stored, wrote, err := rb.chunks.Put(ctx, k, data)
 	if err != nil || d.IsZero() {
 		return d, nil, err
 	}
-	return d, &storedChunk{Chunk: metadata.Chunk{Digest: d, Size: openami.BlockSize, Stored: stored, State: metadata.ChunkLive}, wrote: wrote}, nil
+	return d, &blockstore.ChunkRef{Digest: d, Stored: stored, Wrote: wrote}, nil
 }
 
 // zeroBlockSum is the SHA-256 of an all-zero block.
@@ -101,7 +104,7 @@ var zeroBlockSum = sha256.Sum256(make([]byte, openami.BlockSize))
 // storeVerifiedChunk is storeChunk for a block whose SHA-256 the caller
 // has computed: a zero block is recognised by its hash alone, and a plain
 // block is not hashed again (an encrypted one is named under k).
-func (s *Service) storeVerifiedChunk(ctx context.Context, rb *regionBlocks, k *blockstore.DataKey, sum [32]byte, data []byte) (openami.Digest, *storedChunk, error) {
+func (s *Service) storeVerifiedChunk(ctx context.Context, rb *regionBlocks, k *blockstore.DataKey, sum [32]byte, data []byte) (openami.Digest, *blockstore.ChunkRef, error) {
 	if sum == zeroBlockSum {
 		return openami.ZeroDigest, nil, nil
 	}
@@ -114,130 +117,23 @@ func (s *Service) storeVerifiedChunk(ctx context.Context, rb *regionBlocks, k *b
 	if err != nil {
 		return d, nil, err
 	}
-	return d, &storedChunk{Chunk: metadata.Chunk{Digest: d, Size: openami.BlockSize, Stored: stored, State: metadata.ChunkLive}, wrote: wrote}, nil
+	return d, &blockstore.ChunkRef{Digest: d, Stored: stored, Wrote: wrote}, nil
 }
 
-// errCollecting marks a commit that lost a race with garbage collection.
-var errCollecting = errors.New("service: a referenced chunk is being collected")
-
-// collectWait bounds how long a writer waits for a collection to finish
-// deleting a chunk it wants to store again.
-const collectWait = 30 * time.Second
-
 // commitWithChunks runs fn in a transaction that also records the chunks
-// as referenced in the current generation. It makes sure each chunk's blob
-// is there to be referenced: a chunk whose row a collection is deleting, or
-// whose row is gone while this writer found the blob rather than writing
-// it (a collection may have deleted the blob since), is waited for and
-// stored again with restore, and the commit retried.
-func (s *Service) commitWithChunks(ctx context.Context, rb *regionBlocks, chunks []*storedChunk, restore func() error, fn func(tx metadata.Tx) error) error {
-	for attempt := 0; ; attempt++ {
-		err := s.store.Update(ctx, func(tx metadata.Tx) error {
-			if err := s.touch(ctx, tx, rb, chunks); err != nil {
+// as referenced in the current generation, under the block store's
+// liveness rules (blockstore.Collector.Commit): a chunk a collection is
+// deleting is waited for and stored again with restore, and the commit
+// retried.
+func (s *Service) commitWithChunks(ctx context.Context, rb *regionBlocks, chunks []*blockstore.ChunkRef, restore func() error, fn func(tx metadata.Tx) error) error {
+	return rb.gc.Commit(ctx, chunks, restore, func(touch func(blockstore.Ledger) error) error {
+		return s.store.Update(ctx, func(tx metadata.Tx) error {
+			if err := touch(txLedger{tx: tx, region: rb.name}); err != nil {
 				return err
 			}
 			return fn(tx)
 		})
-		if !errors.Is(err, errCollecting) {
-			return err
-		}
-		if attempt == 20 || restore == nil {
-			return fmt.Errorf("service: commit blocks: %w", err)
-		}
-		if err := s.waitCollected(ctx, rb.name, chunks); err != nil {
-			return err
-		}
-		if err := restore(); err != nil {
-			return err
-		}
-		for _, c := range chunks {
-			c.wrote = true // restore stored every one of them
-		}
-	}
-}
-
-// touch records the chunks as referenced in tx (see commitWithChunks). A
-// collection deletes a blob only after moving its row to deleting, and
-// deletes the row only after the blob; so within tx, a live row means the
-// blob is there, and no row with the blob present means no collection is
-// deleting it, and this transaction's new row stops any from starting.
-func (s *Service) touch(ctx context.Context, tx metadata.Tx, rb *regionBlocks, chunks []*storedChunk) error {
-	if len(chunks) == 0 {
-		return nil
-	}
-	gen, err := generation(tx, rb.name)
-	if err != nil {
-		return err
-	}
-	rows := make([]metadata.Chunk, 0, len(chunks))
-	for _, c := range chunks {
-		if !c.wrote {
-			row, err := tx.Chunks().Get(rb.name, c.Digest)
-			switch {
-			case errors.Is(err, openami.ErrNotFound):
-				ok, err := rb.chunks.Has(ctx, c.Digest)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					return errCollecting
-				}
-			case err != nil:
-				return err
-			case row.State != metadata.ChunkLive:
-				return errCollecting
-			}
-		}
-		rows = append(rows, c.Chunk)
-	}
-	for len(rows) > 0 {
-		n := min(len(rows), 2000)
-		if err := tx.Chunks().Touch(rb.name, rows[:n], gen); err != nil {
-			if errors.Is(err, openami.ErrIncorrectState) {
-				return errCollecting
-			}
-			return err
-		}
-		rows = rows[n:]
-	}
-	return nil
-}
-
-// waitCollected waits, for at most collectWait, until none of the chunks
-// is being deleted: a chunk row leaves the deleting state only by being
-// removed, after its blob is.
-func (s *Service) waitCollected(ctx context.Context, region string, chunks []*storedChunk) error {
-	deadline := time.Now().Add(collectWait)
-	for {
-		busy := false
-		err := s.store.View(ctx, func(tx metadata.Tx) error {
-			for _, c := range chunks {
-				rec, err := tx.Chunks().Get(region, c.Digest)
-				if errors.Is(err, openami.ErrNotFound) {
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				if rec.State == metadata.ChunkDeleting {
-					busy = true
-					return nil
-				}
-			}
-			return nil
-		})
-		if err != nil || !busy {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("service: a chunk has been in garbage collection for over %v; run openami gc to finish it", collectWait)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	})
 }
 
 // readChunk reads a referenced chunk into dst, decrypting it with k if it

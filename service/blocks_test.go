@@ -241,7 +241,7 @@ func TestGCOrphansAndFsckDamage(t *testing.T) {
 		t.Fatal("GC deleted a fresh orphan a writer may still commit")
 	}
 	// The orphan's file time decides; age it.
-	old := time.Now().Add(-2 * orphanAge)
+	old := time.Now().Add(-2 * blockstore.OrphanAge)
 	path := filepath.Join(f.dir, "blocks", "us-east-1", blockstore.ChunkKey(orphan))
 	if err := os.Chtimes(path, old, old); err != nil {
 		t.Fatal(err)
@@ -458,7 +458,7 @@ func TestRecycleBinExpires(t *testing.T) {
 }
 
 // Temporary files of interrupted blob writes are litter: fsck reports
-// those older than litterAge, and GC and CleanLitter remove them; younger
+// those older than blockstore.LitterAge, and GC and CleanLitter remove them; younger
 // ones may belong to a write under way and stay.
 func TestGCAndFsckTemporaryFiles(t *testing.T) {
 	ctx := context.Background()
@@ -478,7 +478,7 @@ func TestGCAndFsckTemporaryFiles(t *testing.T) {
 		}
 		return p
 	}
-	stale := write("chunks/ab/.put~123", 1000, 2*litterAge)
+	stale := write("chunks/ab/.put~123", 1000, 2*blockstore.LitterAge)
 	fresh := write("chunks/ab/.put~456", 10, time.Minute)
 
 	rep, err := f.svc.Fsck(ctx, "us-east-1", true)
@@ -499,7 +499,7 @@ func TestGCAndFsckTemporaryFiles(t *testing.T) {
 		t.Fatalf("GC removed a fresh temporary file: %v", err)
 	}
 
-	again := write(".put~789", 5, 2*litterAge)
+	again := write(".put~789", 5, 2*blockstore.LitterAge)
 	if l, err := f.svc.CleanLitter(ctx, "us-east-1"); err != nil || l != (blob.Litter{Files: 1, Bytes: 5}) {
 		t.Fatalf("CleanLitter: %+v %v", l, err)
 	}

@@ -95,7 +95,7 @@ func (s *Service) copyInto(ctx context.Context, src, dst openami.Snapshot) (Copy
 		stats.Blocks += len(batch)
 
 		var (
-			chunks   []*storedChunk
+			chunks   []*blockstore.ChunkRef
 			copyThem func() error // stores the chunks dst's region needs
 		)
 		if translate {
@@ -111,17 +111,17 @@ func (s *Service) copyInto(ctx context.Context, src, dst openami.Snapshot) (Copy
 				return stats, err
 			}
 			for _, c := range chunks {
-				if c.wrote {
+				if c.Wrote {
 					stats.ChunksCopied++
 					stats.BytesCopied += openami.BlockSize
 				}
 			}
 		} else {
 			// Which of its chunks does the destination lack?
-			var missing []*storedChunk
+			var missing []*blockstore.ChunkRef
 			err = s.store.View(ctx, func(tx metadata.Tx) error {
 				for _, b := range batch {
-					c := &storedChunk{Chunk: metadata.Chunk{Digest: b.Digest, Size: openami.BlockSize, State: metadata.ChunkLive}}
+					c := &blockstore.ChunkRef{Digest: b.Digest}
 					row, err := tx.Chunks().Get(dst.Region, b.Digest)
 					if err != nil && !errors.Is(err, openami.ErrNotFound) {
 						return err
@@ -143,11 +143,11 @@ func (s *Service) copyInto(ctx context.Context, src, dst openami.Snapshot) (Copy
 						return err
 					}
 					stored, wrote, err := to.chunks.PutVerified(ctx, dstKey, c.Digest, buf)
-					c.Stored, c.wrote = stored, wrote
+					c.Stored, c.Wrote = stored, wrote
 					return err
 				})
 			}
-			if err := s.waitCollected(ctx, dst.Region, missing); err != nil {
+			if err := to.gc.WaitCollected(ctx, missing); err != nil {
 				return stats, err
 			}
 			if err := copyMissing(); err != nil {
@@ -223,9 +223,9 @@ func eachBlock(ctx context.Context, n int, fn func(i int, buf []byte) error) err
 // stores each under dstKey in to's region, on copyWorkers goroutines. It
 // returns the blocks with their names under dstKey and the chunks to
 // reference (a chunk the destination already had is not written again).
-func (s *Service) rekeyBlocks(ctx context.Context, from, to *regionBlocks, srcKey, dstKey *blockstore.DataKey, src []metadata.BlockRef) ([]metadata.BlockRef, []*storedChunk, error) {
+func (s *Service) rekeyBlocks(ctx context.Context, from, to *regionBlocks, srcKey, dstKey *blockstore.DataKey, src []metadata.BlockRef) ([]metadata.BlockRef, []*blockstore.ChunkRef, error) {
 	out := make([]metadata.BlockRef, len(src))
-	stored := make([]*storedChunk, len(src))
+	stored := make([]*blockstore.ChunkRef, len(src))
 	err := eachBlock(ctx, len(src), func(i int, buf []byte) error {
 		if err := readChunk(ctx, from, srcKey, src[i].Digest, buf); err != nil {
 			return err
@@ -234,7 +234,7 @@ func (s *Service) rekeyBlocks(ctx context.Context, from, to *regionBlocks, srcKe
 		out[i], stored[i] = metadata.BlockRef{Index: src[i].Index, Digest: d}, c
 		return err
 	})
-	var chunks []*storedChunk
+	var chunks []*blockstore.ChunkRef
 	for _, c := range stored {
 		if c != nil {
 			chunks = append(chunks, c)

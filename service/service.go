@@ -20,6 +20,7 @@ import (
 	"github.com/openami/openami/blockstore"
 	"github.com/openami/openami/internal/pagetoken"
 	"github.com/openami/openami/internal/seal"
+	"github.com/openami/openami/localdisk"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/kms"
@@ -54,7 +55,7 @@ type Service struct {
 	maps        *blockstore.Maps
 	completions *completer
 	runtime     openami.Runtime
-	localDir    string
+	disks       *localdisk.Disks // instance-store disks; nil without a LocalDir
 	vmJobs      vmJobs
 
 	identity *identity.Accounts // accounts, access keys, key pairs, regions (rules/identity)
@@ -87,10 +88,13 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		if !ok {
 			return nil, fmt.Errorf("service: no blob store for region %s", r.Name)
 		}
-		s.blockStores[r.Name] = &regionBlocks{name: r.Name, chunks: blockstore.NewChunks(b), blobs: b}
+		s.blockStores[r.Name] = s.newRegionBlocks(r.Name, b)
 	}
 	s.completions = newCompleter(s)
-	s.runtime, s.localDir = NoneRuntime{}, cfg.LocalDir
+	s.runtime = NoneRuntime{}
+	if cfg.LocalDir != "" {
+		s.disks = localdisk.New(cfg.LocalDir)
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}

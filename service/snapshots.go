@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/blockstore"
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/internal/pagetoken"
 	"github.com/openami/openami/metadata"
@@ -285,11 +286,11 @@ func (s *Service) PutSnapshotBlock(ctx context.Context, p openami.Principal, in 
 }
 
 // chunksOf returns the chunk as a list, empty for a zero block.
-func chunksOf(c *storedChunk) []*storedChunk {
+func chunksOf(c *blockstore.ChunkRef) []*blockstore.ChunkRef {
 	if c == nil {
 		return nil
 	}
-	return []*storedChunk{c}
+	return []*blockstore.ChunkRef{c}
 }
 
 // writableSnapshot returns the caller's snapshot if blocks may be written

@@ -298,8 +298,8 @@ func (d *VolumeDevice) flushLocked(ctx context.Context) error {
 		indexes = append(indexes, index)
 	}
 	refs := make([]metadata.BlockRef, len(indexes))
-	stored := make([]*storedChunk, len(indexes))
-	var chunks []*storedChunk
+	stored := make([]*blockstore.ChunkRef, len(indexes))
+	var chunks []*blockstore.ChunkRef
 	// Hashing and compressing a block is the work of a flush: spread it
 	// over the cores.
 	store := func() error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/blockstore"
 	"github.com/openami/openami/metadata"
 )
 
@@ -132,7 +133,7 @@ func (s *Service) fillVolume(ctx context.Context, region, volumeID string) error
 		next = batch[len(batch)-1].Index + 1
 		var (
 			refs   []metadata.BlockRef
-			chunks []*storedChunk
+			chunks []*blockstore.ChunkRef
 		)
 		store := func() error {
 			var err error
