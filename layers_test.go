@@ -65,10 +65,10 @@ var rules = map[string]struct {
 		"the NBD server speaks a protocol over an Export; cmd joins it to the service with a closure"},
 	"runtime": {[]string{"vocabulary", "helpers"},
 		"a runtime implements openami.Runtime and is handed what it needs of the service as functions"},
-	"rules": {[]string{"vocabulary", "helpers", "metadata", "rules"},
-		"a subsystem's rules (rules/identity, rules/kms) know its records through the metadata store, never a wire name, the service that composes them, a runtime or the NBD server; one subsystem imports another only if it stands below it in subsystems"},
-	"service": {[]string{"vocabulary", "helpers", "metadata", "blockstore", "blob", "localdisk", "rules"},
-		"the service composes the subsystems' rules and holds the rest; it knows its stores, never a wire name, a runtime or the NBD server"},
+	"rules": {[]string{"vocabulary", "helpers", "metadata", "blockstore", "blob", "rules"},
+		"a subsystem's rules (rules/identity, rules/kms, rules/ebs) know its records through the metadata store and its bytes through the block store (rules/ebs), never a wire name, the service that composes them, a runtime or the NBD server; one subsystem imports another only if it stands below it in subsystems"},
+	"service": {[]string{"vocabulary", "helpers", "metadata", "blob", "localdisk", "rules"},
+		"the service composes the subsystems' rules and holds the rest; it knows its stores (the block store only through rules/ebs), never a wire name, a runtime or the NBD server"},
 	"api": {[]string{"vocabulary", "helpers", "rules", "service", "api"},
 		"the API decodes, calls the rules (through interfaces it declares) or the service and encodes; it never touches a store or a runtime"},
 	"cmd": {[]string{"vocabulary", "helpers", "blob", "metadata", "nbd", "runtime", "rules", "service", "api"},
@@ -86,6 +86,7 @@ var rules = map[string]struct {
 var subsystems = []string{
 	"rules/identity", // accounts, access keys, key pairs, regions: everyone asks who and where
 	"rules/kms",      // keys, grants and the cryptographic operations
+	"rules/ebs",      // snapshots, volumes, their encryption (through kms) and block I/O
 }
 
 // placeOf returns the layer of a package path of the module and the

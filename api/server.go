@@ -101,9 +101,9 @@ func New(svc *service.Service, log *slog.Logger, reg *prometheus.Registry, limit
 		now:      time.Now,
 		limits:   limits,
 		protocols: map[string]Protocol{
-			"ec2":  ec2.New(svc, svc.Identity()),
+			"ec2":  ec2.New(svc, svc.Identity(), svc.EBS()),
 			"sts":  sts.New(),
-			"ebs":  ebs.New(svc),
+			"ebs":  ebs.New(svc.EBS()),
 			"rbin": rbin.New(svc),
 			"kms":  kms.New(svc.KMS()),
 		},

@@ -21,6 +21,7 @@ import (
 	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/metadata/sqlite"
+	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/identity"
 )
 
@@ -116,24 +117,24 @@ func block(seed byte) []byte {
 func (f *fixture) snapshot(t *testing.T, blocks map[int64][]byte, finish bool) string {
 	t.Helper()
 	ctx := context.Background()
-	snap, err := f.svc.StartSnapshot(ctx, f.p, StartSnapshotInput{VolumeSize: 1})
+	snap, err := f.svc.EBS().StartSnapshot(ctx, f.p, ebs.StartSnapshotInput{VolumeSize: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, b := range blocks {
 		sum := sha256.Sum256(b)
-		if _, err := f.svc.PutSnapshotBlock(ctx, f.p, PutSnapshotBlockInput{
+		if _, err := f.svc.EBS().PutSnapshotBlock(ctx, f.p, ebs.PutSnapshotBlockInput{
 			SnapshotID: snap.ID, Index: i, Data: b, DataLength: openami.BlockSize,
 			Checksum: base64.StdEncoding.EncodeToString(sum[:]), ChecksumAlgorithm: "SHA256",
 		}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := f.svc.CompleteSnapshot(ctx, f.p, CompleteSnapshotInput{SnapshotID: snap.ID, ChangedBlocksCount: int64(len(blocks))}); err != nil {
+	if _, err := f.svc.EBS().CompleteSnapshot(ctx, f.p, ebs.CompleteSnapshotInput{SnapshotID: snap.ID, ChangedBlocksCount: int64(len(blocks))}); err != nil {
 		t.Fatal(err)
 	}
 	if finish {
-		if err := f.svc.finishSnapshot(ctx, "us-east-1", snap.ID); err != nil {
+		if err := f.svc.EBS().FinishSnapshot(ctx, "us-east-1", snap.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -154,7 +155,7 @@ func (f *fixture) chunkFiles(t *testing.T) int {
 func (f *fixture) readVolume(t *testing.T, vol string, index int64) []byte {
 	t.Helper()
 	buf := make([]byte, openami.BlockSize)
-	if err := f.svc.ReadVolumeBlock(context.Background(), f.p, vol, index, buf); err != nil {
+	if err := f.svc.EBS().ReadVolumeBlock(context.Background(), f.p, vol, index, buf); err != nil {
 		t.Fatal(err)
 	}
 	return buf
@@ -168,28 +169,28 @@ func TestGCFreesOnlyGarbage(t *testing.T) {
 		data[i] = block(0)
 	}
 	a := f.snapshot(t, data, true)
-	vol, err := f.svc.CreateVolume(ctx, f.p, CreateVolumeInput{AvailabilityZone: "us-east-1a", SnapshotID: a})
+	vol, err := f.svc.EBS().CreateVolume(ctx, f.p, ebs.CreateVolumeInput{AvailabilityZone: "us-east-1a", SnapshotID: a})
 	if err != nil {
 		t.Fatal(err)
 	}
 	x := block(0)
-	if err := f.svc.WriteVolumeBlock(ctx, f.p, vol.ID, 3, x); err != nil {
+	if err := f.svc.EBS().WriteVolumeBlock(ctx, f.p, vol.ID, 3, x); err != nil {
 		t.Fatal(err)
 	}
-	b, err := f.svc.CreateSnapshot(ctx, f.p, vol.ID, "b", nil)
+	b, err := f.svc.EBS().CreateSnapshot(ctx, f.p, vol.ID, "b", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := f.chunkFiles(t); got != 11 {
 		t.Fatalf("%d chunk files, want 11", got)
 	}
-	if res, err := f.svc.GC(ctx, "us-east-1"); err != nil || res.DeletedChunks != 0 {
+	if res, err := f.svc.EBS().GC(ctx, "us-east-1"); err != nil || res.DeletedChunks != 0 {
 		t.Fatalf("GC with nothing to free: %+v %v", res, err)
 	}
-	if err := f.svc.DeleteSnapshot(ctx, f.p, a); err != nil {
+	if err := f.svc.EBS().DeleteSnapshot(ctx, f.p, a); err != nil {
 		t.Fatal(err)
 	}
-	res, err := f.svc.GC(ctx, "us-east-1")
+	res, err := f.svc.EBS().GC(ctx, "us-east-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,19 +209,19 @@ func TestGCFreesOnlyGarbage(t *testing.T) {
 			t.Fatalf("volume block %d changed by GC", i)
 		}
 	}
-	rep, err := f.svc.Fsck(ctx, "us-east-1", true)
+	rep, err := f.svc.EBS().Fsck(ctx, "us-east-1", true)
 	if err != nil || rep.Damaged() || rep.Unreferenced != 0 {
 		t.Fatalf("fsck after GC: %+v %v", rep, err)
 	}
 
 	// Everything deleted: everything freed.
-	if err := f.svc.DeleteVolume(ctx, f.p, vol.ID); err != nil {
+	if err := f.svc.EBS().DeleteVolume(ctx, f.p, vol.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.DeleteSnapshot(ctx, f.p, b.ID); err != nil {
+	if err := f.svc.EBS().DeleteSnapshot(ctx, f.p, b.ID); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := f.svc.GC(ctx, "us-east-1"); err != nil || res.DeletedChunks != 10 || res.LiveNodes != 0 {
+	if res, err := f.svc.EBS().GC(ctx, "us-east-1"); err != nil || res.DeletedChunks != 10 || res.LiveNodes != 0 {
 		t.Fatalf("final GC: %+v %v", res, err)
 	}
 	if got := f.chunkFiles(t); got != 0 {
@@ -232,12 +233,15 @@ func TestGCOrphansAndFsckDamage(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, "", nil)
 	// A chunk stored by a writer that crashed before committing.
-	rb, _ := f.svc.blocks("us-east-1")
-	orphan, _, _, err := rb.chunks.Put(ctx, nil, block(9))
+	east, err := dir.New(filepath.Join(f.dir, "blocks", "us-east-1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res, _ := f.svc.GC(ctx, "us-east-1"); res.DeletedOrphans != 0 {
+	orphan, _, _, err := blockstore.NewChunks(east).Put(ctx, nil, block(9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := f.svc.EBS().GC(ctx, "us-east-1"); res.DeletedOrphans != 0 {
 		t.Fatal("GC deleted a fresh orphan a writer may still commit")
 	}
 	// The orphan's file time decides; age it.
@@ -246,14 +250,14 @@ func TestGCOrphansAndFsckDamage(t *testing.T) {
 	if err := os.Chtimes(path, old, old); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := f.svc.GC(ctx, "us-east-1"); err != nil || res.DeletedOrphans != 1 {
+	if res, err := f.svc.EBS().GC(ctx, "us-east-1"); err != nil || res.DeletedOrphans != 1 {
 		t.Fatalf("GC of an old orphan: %+v %v", res, err)
 	}
 
 	// fsck finds a corrupt chunk and a missing one.
 	data := map[int64][]byte{0: block(1), 1: block(2)}
 	id := f.snapshot(t, data, true)
-	if rep, err := f.svc.Fsck(ctx, "us-east-1", true); err != nil || rep.Damaged() {
+	if rep, err := f.svc.EBS().Fsck(ctx, "us-east-1", true); err != nil || rep.Damaged() {
 		t.Fatalf("fsck of a healthy store: %+v %v", rep, err)
 	}
 	d0 := sha256.Sum256(data[0])
@@ -263,12 +267,12 @@ func TestGCOrphansAndFsckDamage(t *testing.T) {
 	os.WriteFile(p0, raw, 0o644)
 	d1 := sha256.Sum256(data[1])
 	os.Remove(filepath.Join(f.dir, "blocks", "us-east-1", blockstore.ChunkKey(d1)))
-	rep, err := f.svc.Fsck(ctx, "us-east-1", true)
+	rep, err := f.svc.EBS().Fsck(ctx, "us-east-1", true)
 	if err != nil || len(rep.CorruptChunks) != 1 || len(rep.MissingChunks) != 1 || !rep.Damaged() {
 		t.Fatalf("fsck of a damaged store: %+v %v", rep, err)
 	}
 	// A corrupt chunk is an error, never data.
-	_, err = f.svc.GetSnapshotBlock(ctx, f.p, id, 0, f.svc.blockToken(id, 0, d0), make([]byte, openami.BlockSize))
+	_, err = f.svc.EBS().GetSnapshotBlock(ctx, f.p, id, 0, f.blockToken(t, f.p, id, 0), make([]byte, openami.BlockSize))
 	if err == nil {
 		t.Fatal("read of a corrupt chunk succeeded")
 	}
@@ -280,7 +284,7 @@ func TestPendingSnapshotsSurviveRestart(t *testing.T) {
 	clock := &testClock{t: time.Now()}
 	f := newFixture(t, dir0, clock)
 	done := f.snapshot(t, map[int64][]byte{0: block(1), 7: block(2)}, false)
-	abandoned, err := f.svc.StartSnapshot(ctx, f.p, StartSnapshotInput{VolumeSize: 1})
+	abandoned, err := f.svc.EBS().StartSnapshot(ctx, f.p, ebs.StartSnapshotInput{VolumeSize: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,26 +356,26 @@ func TestCrossRegionCopyMovesOnlyMissingBlocks(t *testing.T) {
 	parent := f.snapshot(t, data, true)
 	west := f.p
 	west.Region = "us-west-2"
-	first, err := f.svc.CopySnapshot(ctx, west, CopySnapshotInput{SourceSnapshotID: parent, SourceRegion: "us-east-1"})
+	first, err := f.svc.EBS().CopySnapshot(ctx, west, ebs.CopySnapshotInput{SourceSnapshotID: parent, SourceRegion: "us-east-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A child with one block changed: its copy moves that block only.
-	vol, err := f.svc.CreateVolume(ctx, f.p, CreateVolumeInput{AvailabilityZone: "us-east-1a", SnapshotID: parent})
+	vol, err := f.svc.EBS().CreateVolume(ctx, f.p, ebs.CreateVolumeInput{AvailabilityZone: "us-east-1a", SnapshotID: parent})
 	if err != nil {
 		t.Fatal(err)
 	}
 	changed := block(0)
-	if err := f.svc.WriteVolumeBlock(ctx, f.p, vol.ID, 42, changed); err != nil {
+	if err := f.svc.EBS().WriteVolumeBlock(ctx, f.p, vol.ID, 42, changed); err != nil {
 		t.Fatal(err)
 	}
-	child, err := f.svc.CreateSnapshot(ctx, f.p, vol.ID, "", nil)
+	child, err := f.svc.EBS().CreateSnapshot(ctx, f.p, vol.ID, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.waitCompleted(t, "us-west-2", first.ID)
 	// Copy the child by hand to see what moves.
-	second, err := f.svc.CopySnapshot(ctx, west, CopySnapshotInput{SourceSnapshotID: child.ID, SourceRegion: "us-east-1"})
+	second, err := f.svc.EBS().CopySnapshot(ctx, west, ebs.CopySnapshotInput{SourceSnapshotID: child.ID, SourceRegion: "us-east-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +384,7 @@ func TestCrossRegionCopyMovesOnlyMissingBlocks(t *testing.T) {
 	probe.ID = "snap-0000000000000000a"
 	probe.Deadline = f.clock.now().Add(time.Hour)
 	f.store.Update(ctx, func(tx metadata.Tx) error { return tx.Snapshots().Create(probe) })
-	stats, err := f.svc.copyInto(ctx, child.Snapshot, probe)
+	stats, err := f.svc.EBS().CopyInto(ctx, child.Snapshot, probe)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,13 +392,13 @@ func TestCrossRegionCopyMovesOnlyMissingBlocks(t *testing.T) {
 		t.Fatalf("a third copy moved chunks: %+v", stats)
 	}
 	// Both copies read right in the west, after the sources are gone.
-	f.svc.DeleteVolume(ctx, f.p, vol.ID)
-	f.svc.DeleteSnapshot(ctx, f.p, parent)
-	f.svc.DeleteSnapshot(ctx, f.p, child.ID)
-	if _, err := f.svc.GC(ctx, "us-east-1"); err != nil {
+	f.svc.EBS().DeleteVolume(ctx, f.p, vol.ID)
+	f.svc.EBS().DeleteSnapshot(ctx, f.p, parent)
+	f.svc.EBS().DeleteSnapshot(ctx, f.p, child.ID)
+	if _, err := f.svc.EBS().GC(ctx, "us-east-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.GC(ctx, "us-west-2"); err != nil {
+	if _, err := f.svc.EBS().GC(ctx, "us-west-2"); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, openami.BlockSize)
@@ -407,14 +411,8 @@ func TestCrossRegionCopyMovesOnlyMissingBlocks(t *testing.T) {
 			if i == 42 {
 				want = c.at42
 			}
-			tok := ""
-			f.store.View(ctx, func(tx metadata.Tx) error {
-				sn, _ := tx.Snapshots().Get("us-west-2", c.id)
-				d, err := f.svc.maps.Lookup(txNodes{tx: tx, region: "us-west-2"}, sn.Root, i)
-				tok = f.svc.blockToken(c.id, i, d)
-				return err
-			})
-			if _, err := f.svc.GetSnapshotBlock(ctx, west, c.id, i, tok, buf); err != nil {
+			tok := f.blockToken(t, west, c.id, i)
+			if _, err := f.svc.EBS().GetSnapshotBlock(ctx, west, c.id, i, tok, buf); err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(buf, want) {
@@ -422,7 +420,7 @@ func TestCrossRegionCopyMovesOnlyMissingBlocks(t *testing.T) {
 			}
 		}
 	}
-	rep, err := f.svc.Fsck(ctx, "us-west-2", true)
+	rep, err := f.svc.EBS().Fsck(ctx, "us-west-2", true)
 	if err != nil || rep.Damaged() || rep.Chunks != 101 {
 		t.Fatalf("fsck of the west: %+v %v", rep, err)
 	}
@@ -452,7 +450,7 @@ func TestRecycleBinExpires(t *testing.T) {
 	if imgs, _, _ := f.svc.ImagesInRecycleBin(ctx, f.p, nil, Page{}); len(imgs) != 0 {
 		t.Fatalf("%d images in the bin after their time", len(imgs))
 	}
-	if err := f.svc.DeleteSnapshot(ctx, f.p, snap); err != nil {
+	if err := f.svc.EBS().DeleteSnapshot(ctx, f.p, snap); err != nil {
 		t.Fatalf("the snapshot of an image deleted for good is still in use: %v", err)
 	}
 }
@@ -481,14 +479,14 @@ func TestGCAndFsckTemporaryFiles(t *testing.T) {
 	stale := write("chunks/ab/.put~123", 1000, 2*blockstore.LitterAge)
 	fresh := write("chunks/ab/.put~456", 10, time.Minute)
 
-	rep, err := f.svc.Fsck(ctx, "us-east-1", true)
+	rep, err := f.svc.EBS().Fsck(ctx, "us-east-1", true)
 	if err != nil || rep.TemporaryFiles != 1 || rep.TemporaryBytes != 1000 || rep.Damaged() {
 		t.Fatalf("fsck with a stale temporary file: %+v %v", rep, err)
 	}
 	if _, err := os.Stat(stale); err != nil {
 		t.Fatalf("fsck removed the temporary file: %v", err)
 	}
-	res, err := f.svc.GC(ctx, "us-east-1")
+	res, err := f.svc.EBS().GC(ctx, "us-east-1")
 	if err != nil || res.DeletedTemporaryFiles != 1 || res.DeletedTemporaryBytes != 1000 {
 		t.Fatalf("GC with a stale temporary file: %+v %v", res, err)
 	}
@@ -500,10 +498,26 @@ func TestGCAndFsckTemporaryFiles(t *testing.T) {
 	}
 
 	again := write(".put~789", 5, 2*blockstore.LitterAge)
-	if l, err := f.svc.CleanLitter(ctx, "us-east-1"); err != nil || l != (blob.Litter{Files: 1, Bytes: 5}) {
+	if l, err := f.svc.EBS().CleanLitter(ctx, "us-east-1"); err != nil || l != (blob.Litter{Files: 1, Bytes: 5}) {
 		t.Fatalf("CleanLitter: %+v %v", l, err)
 	}
 	if _, err := os.Stat(again); !os.IsNotExist(err) {
 		t.Fatalf("CleanLitter left the stale temporary file: %v", err)
 	}
+}
+
+// blockToken returns the token that reads block i of a snapshot, as
+// ListSnapshotBlocks answers it ("" for a block without data).
+func (f *fixture) blockToken(t *testing.T, p openami.Principal, id string, i int64) string {
+	t.Helper()
+	page, err := f.svc.EBS().ListSnapshotBlocks(context.Background(), p, id, i, 100, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range page.Blocks {
+		if b.Index == i {
+			return b.Token
+		}
+	}
+	return ""
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/ebs"
 )
 
 // Boot images are EC2's kernel (AKI) and ramdisk (ARI) images: a
@@ -52,8 +53,8 @@ func (s *Service) RegisterBootImage(ctx context.Context, p openami.Principal, in
 	if in.Architecture == "" {
 		in.Architecture = "x86_64"
 	}
-	snap, err := s.StartSnapshot(ctx, p, StartSnapshotInput{VolumeSize: (in.Size + (1 << 30) - 1) >> 30,
-		Description: fmt.Sprintf("%s file of %s (%d bytes)", in.ImageType, in.Name, in.Size), plain: true})
+	snap, err := s.ebs.StartSnapshot(ctx, p, ebs.StartSnapshotInput{VolumeSize: (in.Size + (1 << 30) - 1) >> 30,
+		Description: fmt.Sprintf("%s file of %s (%d bytes)", in.ImageType, in.Name, in.Size), Plain: true})
 	if err != nil {
 		return "", err
 	}
@@ -72,19 +73,19 @@ func (s *Service) RegisterBootImage(ctx context.Context, p openami.Principal, in
 		}
 		sum := sha256.Sum256(buf)
 		h.Write(sum[:])
-		if _, err := s.PutSnapshotBlock(ctx, p, PutSnapshotBlockInput{SnapshotID: snap.ID, Index: i, Data: buf,
+		if _, err := s.ebs.PutSnapshotBlock(ctx, p, ebs.PutSnapshotBlockInput{SnapshotID: snap.ID, Index: i, Data: buf,
 			DataLength: openami.BlockSize, Checksum: base64.StdEncoding.EncodeToString(sum[:]), ChecksumAlgorithm: "SHA256"}); err != nil {
 			return "", err
 		}
 		written++
 	}
-	if _, err := s.CompleteSnapshot(ctx, p, CompleteSnapshotInput{SnapshotID: snap.ID, ChangedBlocksCount: written,
+	if _, err := s.ebs.CompleteSnapshot(ctx, p, ebs.CompleteSnapshotInput{SnapshotID: snap.ID, ChangedBlocksCount: written,
 		Checksum: base64.StdEncoding.EncodeToString(h.Sum(nil)), ChecksumAlgorithm: "SHA256", ChecksumAggregationMethod: "LINEAR"}); err != nil {
 		return "", err
 	}
 	// Built here rather than by a server's worker, so that the image is
 	// available at once (this also runs in the CLI, which has no worker).
-	if err := s.finishSnapshot(ctx, p.Region, snap.ID); err != nil {
+	if err := s.ebs.FinishSnapshot(ctx, p.Region, snap.ID); err != nil {
 		return "", err
 	}
 	return s.RegisterImage(ctx, p, RegisterImageInput{Name: in.Name, Description: in.Description, Architecture: in.Architecture,
@@ -123,13 +124,9 @@ func (s *Service) checkBootImages(tx metadata.Tx, p openami.Principal, img opena
 // no principal: the runtime calls it for an instance that was launched
 // with the image.
 func (s *Service) BootFile(ctx context.Context, region, imageID string, w io.Writer) error {
-	type block struct {
-		index int64
-		d     openami.Digest
-	}
 	var (
-		blocks []block
-		keyARN string // the snapshot's KMS key, if it is encrypted
+		snap   openami.Snapshot
+		blocks []metadata.BlockRef
 	)
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		img, err := tx.Images().Get(region, imageID)
@@ -142,45 +139,19 @@ func (s *Service) BootFile(ctx context.Context, region, imageID string, w io.Wri
 		if img.ImageType != "kernel" && img.ImageType != "ramdisk" || len(img.Snapshots()) != 1 {
 			return openami.Errorf(openami.InvalidParameter, "", "The image '%s' is not a kernel or ramdisk image.", imageID)
 		}
-		snap, err := tx.Snapshots().Get(region, img.Snapshots()[0])
+		snap, err = tx.Snapshots().Get(region, img.Snapshots()[0])
 		if err != nil {
 			return fmt.Errorf("the snapshot of %s image %s: %w", img.ImageType, imageID, err)
 		}
-		keyARN = snap.KmsKeyID
-		return s.maps.Walk(txNodes{tx: tx, region: region}, snap.Root, 0, func(index int64, d openami.Digest) error {
-			blocks = append(blocks, block{index, d})
-			return nil
-		})
+		blocks, err = s.ebs.SnapshotBlocks(tx, snap)
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	rb, err := s.blocks(region)
-	if err != nil {
-		return err
-	}
-	if keyARN != "" {
+	if snap.KmsKeyID != "" {
 		// The runtime hands QEMU the file: it would be plaintext at rest.
 		return openami.Errorf(openami.Unsupported, "", "The %s image '%s' is encrypted; kernel and ramdisk images must not be.", "boot", imageID)
 	}
-	buf := make([]byte, openami.BlockSize)
-	next := int64(0)
-	for _, b := range blocks {
-		for ; next < b.index; next++ {
-			clear(buf)
-			if _, err := w.Write(buf); err != nil {
-				return err
-			}
-		}
-		if b.d.IsZero() {
-			clear(buf)
-		} else if err := readChunk(ctx, rb, nil, b.d, buf); err != nil {
-			return err
-		}
-		if _, err := w.Write(buf); err != nil {
-			return err
-		}
-		next = b.index + 1
-	}
-	return nil
+	return s.ebs.WritePlainBlocks(ctx, region, blocks, w)
 }

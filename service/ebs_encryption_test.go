@@ -14,31 +14,32 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/kms"
 )
 
 // encryptedSnapshot writes blocks into a new snapshot started with the
 // given encryption and completes it.
-func (f *fixture) encryptedSnapshot(t *testing.T, in StartSnapshotInput, blocks map[int64][]byte) openami.Snapshot {
+func (f *fixture) encryptedSnapshot(t *testing.T, in ebs.StartSnapshotInput, blocks map[int64][]byte) openami.Snapshot {
 	t.Helper()
 	ctx := context.Background()
 	if in.VolumeSize == 0 {
 		in.VolumeSize = 1
 	}
-	snap, err := f.svc.StartSnapshot(ctx, f.p, in)
+	snap, err := f.svc.EBS().StartSnapshot(ctx, f.p, in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, b := range blocks {
 		sum := sha256.Sum256(b)
-		if _, err := f.svc.PutSnapshotBlock(ctx, f.p, PutSnapshotBlockInput{
+		if _, err := f.svc.EBS().PutSnapshotBlock(ctx, f.p, ebs.PutSnapshotBlockInput{
 			SnapshotID: snap.ID, Index: i, Data: b, DataLength: openami.BlockSize,
 			Checksum: base64.StdEncoding.EncodeToString(sum[:]), ChecksumAlgorithm: "SHA256",
 		}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := f.svc.CompleteSnapshot(ctx, f.p, CompleteSnapshotInput{SnapshotID: snap.ID, ChangedBlocksCount: int64(len(blocks))}); err != nil {
+	if _, err := f.svc.EBS().CompleteSnapshot(ctx, f.p, ebs.CompleteSnapshotInput{SnapshotID: snap.ID, ChangedBlocksCount: int64(len(blocks))}); err != nil {
 		t.Fatal(err)
 	}
 	return f.waitCompleted(t, f.p.Region, snap.ID)
@@ -49,15 +50,9 @@ func (f *fixture) encryptedSnapshot(t *testing.T, in StartSnapshotInput, blocks 
 func (f *fixture) readSnapshotBlock(t *testing.T, p openami.Principal, id string, i int64) []byte {
 	t.Helper()
 	ctx := context.Background()
-	var tok string
-	f.store.View(ctx, func(tx metadata.Tx) error {
-		sn, _ := tx.Snapshots().Get(p.Region, id)
-		d, err := f.svc.maps.Lookup(txNodes{tx: tx, region: p.Region}, sn.Root, i)
-		tok = f.svc.blockToken(id, i, d)
-		return err
-	})
+	tok := f.blockToken(t, p, id, i)
 	buf := make([]byte, openami.BlockSize)
-	sum, err := f.svc.GetSnapshotBlock(ctx, p, id, i, tok, buf)
+	sum, err := f.svc.EBS().GetSnapshotBlock(ctx, p, id, i, tok, buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +123,7 @@ func TestEncryptedSnapshotsAndVolumes(t *testing.T) {
 	data := map[int64][]byte{0: block(0), 1: block(0), 7: block(0)}
 
 	// Encrypted without a key: the AWS managed key, made on first use.
-	snap := f.encryptedSnapshot(t, StartSnapshotInput{Encrypted: true}, data)
+	snap := f.encryptedSnapshot(t, ebs.StartSnapshotInput{Encrypted: true}, data)
 	if !snap.Encrypted || snap.KmsKeyID == "" {
 		t.Fatalf("snapshot is not encrypted: %+v", snap)
 	}
@@ -138,7 +133,7 @@ func TestEncryptedSnapshotsAndVolumes(t *testing.T) {
 	}
 	managed := ""
 	for _, a := range keys {
-		if a.Name == ebsManagedAlias {
+		if a.Name == "alias/aws/ebs" {
 			managed = openami.KeyARN(f.p.Region, f.p.AccountID, a.TargetKeyID)
 		}
 	}
@@ -157,7 +152,7 @@ func TestEncryptedSnapshotsAndVolumes(t *testing.T) {
 
 	// A volume under the same key shares the snapshot's map; its writes
 	// are encrypted too, and so is its snapshot.
-	vol, err := f.svc.CreateVolume(ctx, f.p, CreateVolumeInput{AvailabilityZone: "us-east-1a", SnapshotID: snap.ID})
+	vol, err := f.svc.EBS().CreateVolume(ctx, f.p, ebs.CreateVolumeInput{AvailabilityZone: "us-east-1a", SnapshotID: snap.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,13 +160,13 @@ func TestEncryptedSnapshotsAndVolumes(t *testing.T) {
 		t.Fatalf("volume from an encrypted snapshot: %+v", vol.Volume)
 	}
 	written := block(0)
-	if err := f.svc.WriteVolumeBlock(ctx, f.p, vol.ID, 3, written); err != nil {
+	if err := f.svc.EBS().WriteVolumeBlock(ctx, f.p, vol.ID, 3, written); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(f.readVolume(t, vol.ID, 1), data[1]) || !bytes.Equal(f.readVolume(t, vol.ID, 3), written) {
 		t.Fatal("volume reads back wrong")
 	}
-	child, err := f.svc.CreateSnapshot(ctx, f.p, vol.ID, "", nil)
+	child, err := f.svc.EBS().CreateSnapshot(ctx, f.p, vol.ID, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,11 +181,11 @@ func TestEncryptedSnapshotsAndVolumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	plainData := map[int64][]byte{2: block(0), 5: block(0)}
-	plain := f.encryptedSnapshot(t, StartSnapshotInput{}, plainData)
+	plain := f.encryptedSnapshot(t, ebs.StartSnapshotInput{}, plainData)
 	if plain.Encrypted {
 		t.Fatal("a snapshot started plain is encrypted")
 	}
-	filled, err := f.svc.CreateVolume(ctx, f.p, CreateVolumeInput{AvailabilityZone: "us-east-1a", SnapshotID: plain.ID, Encrypted: true, KmsKeyID: key.ID})
+	filled, err := f.svc.EBS().CreateVolume(ctx, f.p, ebs.CreateVolumeInput{AvailabilityZone: "us-east-1a", SnapshotID: plain.ID, Encrypted: true, KmsKeyID: key.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,8 +204,8 @@ func TestEncryptedSnapshotsAndVolumes(t *testing.T) {
 	// Nothing encrypted is at rest in plain: not the blocks put, not the
 	// block written, not the blocks re-keyed (their plain copies are the
 	// plain snapshot's, which goes).
-	f.svc.DeleteSnapshot(ctx, f.p, plain.ID)
-	if _, err := f.svc.GC(ctx, "us-east-1"); err != nil {
+	f.svc.EBS().DeleteSnapshot(ctx, f.p, plain.ID)
+	if _, err := f.svc.EBS().GC(ctx, "us-east-1"); err != nil {
 		t.Fatal(err)
 	}
 	all := [][]byte{written}
@@ -223,38 +218,38 @@ func TestEncryptedSnapshotsAndVolumes(t *testing.T) {
 	if path := plaintextAtRest(t, f.dir, all...); path != "" {
 		t.Fatalf("plaintext of an encrypted block is stored in %s", path)
 	}
-	rep, err := f.svc.Fsck(ctx, "us-east-1", true)
+	rep, err := f.svc.EBS().Fsck(ctx, "us-east-1", true)
 	if err != nil || rep.Damaged() || rep.EncryptedChunks != rep.Chunks {
 		t.Fatalf("fsck: %+v %v", rep, err)
 	}
 
 	// KmsKeyId without Encrypted; a key that does not exist.
-	_, err = f.svc.CreateVolume(ctx, f.p, CreateVolumeInput{AvailabilityZone: "us-east-1a", Size: 1, KmsKeyID: key.ID})
+	_, err = f.svc.EBS().CreateVolume(ctx, f.p, ebs.CreateVolumeInput{AvailabilityZone: "us-east-1a", Size: 1, KmsKeyID: key.ID})
 	var e *openami.Error
 	if !errors.As(err, &e) || e.Class != openami.InvalidCombination || e.Resource != openami.ResourceDependency {
 		t.Fatalf("KmsKeyId without Encrypted: %v", err)
 	}
-	_, err = f.svc.CreateVolume(ctx, f.p, CreateVolumeInput{AvailabilityZone: "us-east-1a", Size: 1, Encrypted: true, KmsKeyID: "alias/nope"})
+	_, err = f.svc.EBS().CreateVolume(ctx, f.p, ebs.CreateVolumeInput{AvailabilityZone: "us-east-1a", Size: 1, Encrypted: true, KmsKeyID: "alias/nope"})
 	wantEBSKeyError(t, "unknown key", err, openami.InvalidParameter)
 
 	// A disabled key: no volume from its data, and nothing left behind.
 	if err := f.svc.KMS().DisableKey(ctx, f.p, key.ID); err != nil {
 		t.Fatal(err)
 	}
-	keyed, err := f.svc.CreateSnapshot(ctx, f.p, filled.ID, "", nil)
+	keyed, err := f.svc.EBS().CreateSnapshot(ctx, f.p, filled.ID, "", nil)
 	if err != nil {
 		t.Fatal(err) // snapshots of existing volumes go on
 	}
-	before, _, _ := f.svc.DescribeVolumes(ctx, f.p, nil, nil, Page{})
-	_, err = f.svc.CreateVolume(ctx, f.p, CreateVolumeInput{AvailabilityZone: "us-east-1a", SnapshotID: keyed.ID})
+	before, _, _ := f.svc.EBS().DescribeVolumes(ctx, f.p, nil, nil, ebs.Page{})
+	_, err = f.svc.EBS().CreateVolume(ctx, f.p, ebs.CreateVolumeInput{AvailabilityZone: "us-east-1a", SnapshotID: keyed.ID})
 	wantEBSKeyError(t, "disabled key", err, openami.IncorrectState)
-	after, _, _ := f.svc.DescribeVolumes(ctx, f.p, nil, nil, Page{})
+	after, _, _ := f.svc.EBS().DescribeVolumes(ctx, f.p, nil, nil, ebs.Page{})
 	if len(after) != len(before) {
 		t.Fatalf("a refused CreateVolume left a volume: %d → %d", len(before), len(after))
 	}
 
 	// Encrypted snapshots are never public.
-	if err := f.svc.ModifySnapshotAttribute(ctx, f.p, snap.ID, []Permission{{Group: "all"}}, nil); err == nil {
+	if err := f.svc.EBS().ModifySnapshotAttribute(ctx, f.p, snap.ID, []ebs.Permission{{Group: "all"}}, nil); err == nil {
 		t.Fatal("an encrypted snapshot was made public")
 	}
 }
@@ -271,10 +266,10 @@ func TestEncryptedCopies(t *testing.T) {
 	for i := int64(0); i < 20; i++ {
 		data[i] = block(0)
 	}
-	src := f.encryptedSnapshot(t, StartSnapshotInput{Encrypted: true}, data)
+	src := f.encryptedSnapshot(t, ebs.StartSnapshotInput{Encrypted: true}, data)
 
 	// Across regions: encrypted under the destination's default key.
-	cp, err := f.svc.CopySnapshot(ctx, west, CopySnapshotInput{SourceSnapshotID: src.ID, SourceRegion: "us-east-1"})
+	cp, err := f.svc.EBS().CopySnapshot(ctx, west, ebs.CopySnapshotInput{SourceSnapshotID: src.ID, SourceRegion: "us-east-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,15 +284,15 @@ func TestEncryptedCopies(t *testing.T) {
 	}
 
 	// A child with one block changed: its copy writes one chunk.
-	vol, err := f.svc.CreateVolume(ctx, f.p, CreateVolumeInput{AvailabilityZone: "us-east-1a", SnapshotID: src.ID})
+	vol, err := f.svc.EBS().CreateVolume(ctx, f.p, ebs.CreateVolumeInput{AvailabilityZone: "us-east-1a", SnapshotID: src.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	changed := block(0)
-	if err := f.svc.WriteVolumeBlock(ctx, f.p, vol.ID, 4, changed); err != nil {
+	if err := f.svc.EBS().WriteVolumeBlock(ctx, f.p, vol.ID, 4, changed); err != nil {
 		t.Fatal(err)
 	}
-	child, err := f.svc.CreateSnapshot(ctx, f.p, vol.ID, "", nil)
+	child, err := f.svc.EBS().CreateSnapshot(ctx, f.p, vol.ID, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +300,7 @@ func TestEncryptedCopies(t *testing.T) {
 	probe.ID, probe.State, probe.Root = "snap-0000000000000000b", openami.SnapshotPending, openami.ZeroDigest
 	probe.Deadline = f.clock.now().Add(time.Hour)
 	f.store.Update(ctx, func(tx metadata.Tx) error { return tx.Snapshots().Create(probe) })
-	stats, err := f.svc.copyInto(ctx, child.Snapshot, probe)
+	stats, err := f.svc.EBS().CopyInto(ctx, child.Snapshot, probe)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +317,7 @@ func TestEncryptedCopies(t *testing.T) {
 
 	// Within a region: the same key shares the map; Encrypted with a key
 	// encrypts a plain snapshot; nothing decrypts.
-	same, err := f.svc.CopySnapshot(ctx, f.p, CopySnapshotInput{SourceSnapshotID: src.ID, SourceRegion: "us-east-1", Encrypted: false})
+	same, err := f.svc.EBS().CopySnapshot(ctx, f.p, ebs.CopySnapshotInput{SourceSnapshotID: src.ID, SourceRegion: "us-east-1", Encrypted: false})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,8 +328,8 @@ func TestEncryptedCopies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain := f.encryptedSnapshot(t, StartSnapshotInput{}, map[int64][]byte{9: data[9]})
-	enc, err := f.svc.CopySnapshot(ctx, f.p, CopySnapshotInput{SourceSnapshotID: plain.ID, SourceRegion: "us-east-1", Encrypted: true, KmsKeyID: key.ARN()})
+	plain := f.encryptedSnapshot(t, ebs.StartSnapshotInput{}, map[int64][]byte{9: data[9]})
+	enc, err := f.svc.EBS().CopySnapshot(ctx, f.p, ebs.CopySnapshotInput{SourceSnapshotID: plain.ID, SourceRegion: "us-east-1", Encrypted: true, KmsKeyID: key.ARN()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +339,7 @@ func TestEncryptedCopies(t *testing.T) {
 	}
 	// Re-keying the same data to the same key dedups: no new chunk.
 	n := f.chunkFiles(t)
-	rekey, err := f.svc.CopySnapshot(ctx, f.p, CopySnapshotInput{SourceSnapshotID: src.ID, SourceRegion: "us-east-1", Encrypted: true, KmsKeyID: key.ID})
+	rekey, err := f.svc.EBS().CopySnapshot(ctx, f.p, ebs.CopySnapshotInput{SourceSnapshotID: src.ID, SourceRegion: "us-east-1", Encrypted: true, KmsKeyID: key.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +352,7 @@ func TestEncryptedCopies(t *testing.T) {
 	if err := f.svc.KMS().DisableKey(ctx, f.p, key.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.svc.CopySnapshot(ctx, west, CopySnapshotInput{SourceSnapshotID: enc.ID, SourceRegion: "us-east-1"})
+	_, err = f.svc.EBS().CopySnapshot(ctx, west, ebs.CopySnapshotInput{SourceSnapshotID: enc.ID, SourceRegion: "us-east-1"})
 	wantEBSKeyError(t, "copy under a disabled key", err, openami.IncorrectState)
 }
 
@@ -368,9 +363,9 @@ func TestBackgroundWorkResumes(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, "", nil)
 	data := map[int64][]byte{1: block(0), 6: block(0)}
-	src := f.encryptedSnapshot(t, StartSnapshotInput{}, data)
+	src := f.encryptedSnapshot(t, ebs.StartSnapshotInput{}, data)
 	now := f.clock.now()
-	dst := openami.Snapshot{ID: "snap-0000000000000000c", Region: "us-west-2", AccountID: f.p.AccountID, VolumeID: noVolume,
+	dst := openami.Snapshot{ID: "snap-0000000000000000c", Region: "us-west-2", AccountID: f.p.AccountID, VolumeID: ebs.NoVolume,
 		VolumeSize: 1, State: openami.SnapshotPending, StartTime: now, Deadline: now.Add(time.Hour)}
 	vol := openami.Volume{ID: "vol-0000000000000000c", Region: "us-east-1", AccountID: f.p.AccountID, AvailabilityZone: "us-east-1a",
 		Size: 1, Type: "gp3", SnapshotID: src.ID, State: openami.VolumeCreating, CreatedAt: now}
@@ -383,10 +378,10 @@ func TestBackgroundWorkResumes(t *testing.T) {
 		if err := tx.Snapshots().Create(dst); err != nil {
 			return err
 		}
-		if err := recordCopy(tx, src, dst); err != nil {
+		if err := ebs.RecordCopy(tx, src, dst); err != nil {
 			return err
 		}
-		if err := recordFill(tx, vol, src.KmsKeyID); err != nil {
+		if err := ebs.RecordFill(tx, vol, src.KmsKeyID); err != nil {
 			return err
 		}
 		return tx.Volumes().Create(vol)
@@ -394,10 +389,10 @@ func TestBackgroundWorkResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.resumeCopies(ctx); err != nil {
+	if err := f.svc.EBS().ResumeCopies(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.resumeFills(ctx); err != nil {
+	if err := f.svc.EBS().ResumeFills(ctx); err != nil {
 		t.Fatal(err)
 	}
 	f.waitCompleted(t, "us-west-2", dst.ID)
@@ -415,7 +410,8 @@ func TestBackgroundWorkResumes(t *testing.T) {
 	// The finished copy's task is gone.
 	f.svc.Close()
 	f.store.View(ctx, func(tx metadata.Tx) error {
-		if _, err := tx.Settings().Get(copyTaskSetting(dst)); !errors.Is(err, openami.ErrNotFound) {
+		// ebs.RecordCopy's task, by its setting's name.
+		if _, err := tx.Settings().Get("copy-task/" + dst.Region + "/" + dst.ID); !errors.Is(err, openami.ErrNotFound) {
 			t.Errorf("copy task after the copy: %v", err)
 		}
 		return nil
@@ -463,7 +459,7 @@ func TestEncryptedLaunchThroughDevice(t *testing.T) {
 		t.Fatalf("instance over a re-keyed root is %s", inst.State)
 	}
 	root := inst.BlockDevices[0].VolumeID
-	dev, err := f.svc.OpenVolumeDevice(ctx, root)
+	dev, err := f.svc.EBS().OpenVolumeDevice(ctx, root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,7 +500,7 @@ func TestEncryptedLaunchThroughDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.svc.completions.pass(ctx)
-	spare, err := f.svc.CreateVolume(ctx, f.p, CreateVolumeInput{AvailabilityZone: inst.AvailabilityZone, Size: 1, Encrypted: true, KmsKeyID: key.ID})
+	spare, err := f.svc.EBS().CreateVolume(ctx, f.p, ebs.CreateVolumeInput{AvailabilityZone: inst.AvailabilityZone, Size: 1, Encrypted: true, KmsKeyID: key.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,7 +519,7 @@ func TestEncryptedLaunchThroughDevice(t *testing.T) {
 	}
 	// The plain image's own chunk is the only plain one: the base block
 	// re-keyed and the device's write are sealed.
-	f.svc.DeleteSnapshot(ctx, f.p, snap)
+	f.svc.EBS().DeleteSnapshot(ctx, f.p, snap)
 	if path := plaintextAtRest(t, filepath.Join(f.dir, "blocks"), msg[:4096]); path != "" {
 		t.Fatalf("the device's write is stored in plain in %s", path)
 	}
@@ -538,12 +534,12 @@ func TestDeletedKeyShredsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vol, err := f.svc.CreateVolume(ctx, f.p, CreateVolumeInput{AvailabilityZone: "us-east-1a", Size: 1, Encrypted: true, KmsKeyID: key.ID})
+	vol, err := f.svc.EBS().CreateVolume(ctx, f.p, ebs.CreateVolumeInput{AvailabilityZone: "us-east-1a", Size: 1, Encrypted: true, KmsKeyID: key.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	data := block(0)
-	if err := f.svc.WriteVolumeBlock(ctx, f.p, vol.ID, 0, data); err != nil {
+	if err := f.svc.EBS().WriteVolumeBlock(ctx, f.p, vol.ID, 0, data); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(f.readVolume(t, vol.ID, 0), data) {
@@ -552,7 +548,7 @@ func TestDeletedKeyShredsData(t *testing.T) {
 	// A second server on the same store has the data key cached.
 	other := newFixture(t, f.dir, f.clock)
 	buf := make([]byte, openami.BlockSize)
-	if err := other.svc.ReadVolumeBlock(ctx, f.p, vol.ID, 0, buf); err != nil || !bytes.Equal(buf, data) {
+	if err := other.svc.EBS().ReadVolumeBlock(ctx, f.p, vol.ID, 0, buf); err != nil || !bytes.Equal(buf, data) {
 		t.Fatalf("the second server reads: %v", err)
 	}
 	days := 7
@@ -564,19 +560,18 @@ func TestDeletedKeyShredsData(t *testing.T) {
 		t.Fatalf("PurgeDeletedKeys = %d, %v", n, err)
 	}
 	clear(buf)
-	if err := f.svc.ReadVolumeBlock(ctx, f.p, vol.ID, 0, buf); err == nil || bytes.Equal(buf, data) {
+	if err := f.svc.EBS().ReadVolumeBlock(ctx, f.p, vol.ID, 0, buf); err == nil || bytes.Equal(buf, data) {
 		t.Fatalf("a volume under a deleted key still reads: %v", err)
 	}
 	// The other server stops once it looks at the key again.
-	defer func(d time.Duration) { dataKeyRecheck = d }(dataKeyRecheck)
-	dataKeyRecheck = 0
+	other.svc.EBS().RecheckDataKeysAfter(0)
 	clear(buf)
-	if err := other.svc.ReadVolumeBlock(ctx, f.p, vol.ID, 0, buf); err == nil || bytes.Equal(buf, data) {
+	if err := other.svc.EBS().ReadVolumeBlock(ctx, f.p, vol.ID, 0, buf); err == nil || bytes.Equal(buf, data) {
 		t.Fatalf("another server still reads a volume under a deleted key: %v", err)
 	}
 	f.svc.Close()
 	g := newFixture(t, f.dir, f.clock)
-	if err := g.svc.ReadVolumeBlock(ctx, g.p, vol.ID, 0, buf); err == nil || bytes.Equal(buf, data) {
+	if err := g.svc.EBS().ReadVolumeBlock(ctx, g.p, vol.ID, 0, buf); err == nil || bytes.Equal(buf, data) {
 		t.Fatalf("after a restart, a volume under a deleted key still reads: %v", err)
 	}
 }
@@ -603,16 +598,16 @@ func TestCreatingVolumesStayPut(t *testing.T) {
 		t.Fatal(err)
 	}
 	buf := make([]byte, openami.BlockSize)
-	if err := f.svc.ReadVolumeBlock(ctx, f.p, root, 0, buf); !errors.Is(err, openami.ErrIncorrectState) {
+	if err := f.svc.EBS().ReadVolumeBlock(ctx, f.p, root, 0, buf); !errors.Is(err, openami.ErrIncorrectState) {
 		t.Fatalf("reading a creating volume: %v", err)
 	}
-	if _, err := f.svc.OpenVolumeDevice(ctx, root); !errors.Is(err, openami.ErrNotFound) {
+	if _, err := f.svc.EBS().OpenVolumeDevice(ctx, root); !errors.Is(err, openami.ErrNotFound) {
 		t.Fatalf("opening a creating volume's device: %v", err)
 	}
 	if _, err := f.svc.DetachVolume(ctx, f.p, root, "", ""); err == nil {
 		t.Fatal("a creating volume was detached")
 	}
-	if err := f.svc.DeleteVolume(ctx, f.p, root); err == nil {
+	if err := f.svc.EBS().DeleteVolume(ctx, f.p, root); err == nil {
 		t.Fatal("a creating volume attached to an instance was deleted")
 	}
 	var v openami.Volume

@@ -12,6 +12,7 @@ import (
 	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/identity"
 )
 
@@ -214,7 +215,7 @@ func (s *Service) checkMappings(tx metadata.Tx, p openami.Principal, img *openam
 		}
 		e := m.Ebs
 		if e.SnapshotID != "" {
-			snap, err := visibleSnapshot(tx, p, p.Region, e.SnapshotID)
+			snap, err := s.ebs.VisibleSnapshot(tx, p, p.Region, e.SnapshotID)
 			if err != nil {
 				return err
 			}
@@ -232,14 +233,14 @@ func (s *Service) checkMappings(tx metadata.Tx, p openami.Principal, img *openam
 			}
 			// A snapshot's mapping is encrypted exactly as the
 			// snapshot is: encrypting or re-keying takes a copy.
-			if err := s.checkEBSKeyUse(tx, p, "BlockDeviceMapping.Ebs.KmsKeyId", snap.KmsKeyID); err != nil {
+			if err := s.ebs.CheckKeyUse(tx, p, "BlockDeviceMapping.Ebs.KmsKeyId", snap.KmsKeyID); err != nil {
 				return err
 			}
 			if e.Encrypted && !snap.Encrypted {
 				return badMapping("The snapshot %s of %s is not encrypted; copy it with Encrypted to make an encrypted image.", snap.ID, m.DeviceName)
 			}
 			if e.KmsKeyID != "" {
-				k, err := s.usableEBSKey(tx, p, "BlockDeviceMapping.Ebs.KmsKeyId", e.KmsKeyID, ebsDecryptAction)
+				k, err := s.ebs.UsableKeyToDecrypt(tx, p, "BlockDeviceMapping.Ebs.KmsKeyId", e.KmsKeyID)
 				if err != nil {
 					return err
 				}
@@ -252,13 +253,13 @@ func (s *Service) checkMappings(tx metadata.Tx, p openami.Principal, img *openam
 			return badMapping("The EBS mapping of %s needs a SnapshotId or a VolumeSize.", m.DeviceName)
 		} else if e.KmsKeyID != "" || e.Encrypted {
 			// An empty volume: encrypted at launch under this key.
-			key, err := s.targetKey(tx, p, ebsTarget{Encrypted: e.Encrypted, KmsKeyID: e.KmsKeyID, Field: "BlockDeviceMapping.Ebs.KmsKeyId"}, "")
+			key, err := s.ebs.TargetKey(tx, p, ebs.Target{Encrypted: e.Encrypted, KmsKeyID: e.KmsKeyID, Field: "BlockDeviceMapping.Ebs.KmsKeyId"}, "")
 			if err != nil {
 				return err
 			}
 			e.KmsKeyID = key
 		}
-		if err := shapeMapping(e); err != nil {
+		if err := ebs.ShapeMapping(e); err != nil {
 			return err
 		}
 		if m.DeviceName == img.RootDeviceName {
@@ -742,11 +743,11 @@ func (s *Service) ModifyImageAttribute(ctx context.Context, p openami.Principal,
 			if m.Ebs == nil || m.Ebs.KmsKeyID == "" {
 				continue
 			}
-			var add []Permission
+			var add []ebs.Permission
 			for _, lp := range in.Add {
-				add = append(add, Permission{AccountID: lp.AccountID, Group: lp.Group})
+				add = append(add, ebs.Permission{AccountID: lp.AccountID, Group: lp.Group})
 			}
-			if err := s.checkShareEncrypted(tx, m.Ebs.KmsKeyID, add, "image "+img.ID); err != nil {
+			if err := s.ebs.CheckShareEncrypted(tx, m.Ebs.KmsKeyID, add, "image "+img.ID); err != nil {
 				return err
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/ebs"
 )
 
 // CopyImageInput are CopyImage's parameters.
@@ -119,7 +120,7 @@ func (s *Service) CopyImage(ctx context.Context, p openami.Principal, in CopyIma
 			// Launch permission lets another account launch the image,
 			// not copy its data out: as on AWS, the owner must also let
 			// it create volumes from the snapshots behind it.
-			ss, err := visibleSnapshot(tx, srcP, src.Region, m.Ebs.SnapshotID)
+			ss, err := s.ebs.VisibleSnapshot(tx, srcP, src.Region, m.Ebs.SnapshotID)
 			if errors.Is(err, openami.ErrNotFound) {
 				return openami.Errorf(openami.Unauthorized, openami.ResourceSnapshot,
 					"You do not have permission to access the storage of this ami (%s): its owner must grant you createVolumePermission on snapshot %s.", src.ID, m.Ebs.SnapshotID)
@@ -131,26 +132,26 @@ func (s *Service) CopyImage(ctx context.Context, p openami.Principal, in CopyIma
 				return openami.Errorf(openami.IncorrectState, openami.ResourceSnapshot, "Snapshot '%s' of image %s is not completed.", ss.ID, src.ID)
 			}
 			snap := openami.Snapshot{
-				ID: ids.New("snap"), Region: p.Region, AccountID: p.AccountID, VolumeID: noVolume, VolumeSize: ss.VolumeSize,
+				ID: ids.New("snap"), Region: p.Region, AccountID: p.AccountID, VolumeID: ebs.NoVolume, VolumeSize: ss.VolumeSize,
 				State: openami.SnapshotCompleted, Progress: 100, Root: ss.Root, StartTime: now, Deadline: now, DataBytes: ss.DataBytes,
 				Description: fmt.Sprintf("Copied for DestinationAmi %s from SourceAmi %s for SourceSnapshot %s. Task created on %s.",
 					id, src.ID, ss.ID, now.Format("2006-01-02T15:04:05.000Z")),
 			}
 			// Encrypted data needs the use of its key, and stays
 			// encrypted; Encrypted and KmsKeyId encrypt or re-key.
-			if err := s.checkEBSKeyUse(tx, srcP, "SourceImageId", ss.KmsKeyID); err != nil {
+			if err := s.ebs.CheckKeyUse(tx, srcP, "SourceImageId", ss.KmsKeyID); err != nil {
 				return err
 			}
-			key, err := copyKey(s, tx, p, ss, cross, in.Encrypted, in.KmsKeyID)
+			key, err := s.ebs.CopyKey(tx, p, ss, cross, in.Encrypted, in.KmsKeyID)
 			if err != nil {
 				return err
 			}
 			snap.Encrypted, snap.KmsKeyID = key != "", key
 			if cross || key != ss.KmsKeyID {
 				snap.State, snap.Progress, snap.Root, snap.DataBytes = openami.SnapshotPending, 0, openami.ZeroDigest, 0
-				snap.Deadline = now.Add(copyDeadline)
+				snap.Deadline = now.Add(ebs.CopyDeadline)
 				jobs = append(jobs, copyJob{ss, snap})
-				if err := recordCopy(tx, ss, snap); err != nil {
+				if err := ebs.RecordCopy(tx, ss, snap); err != nil {
 					return err
 				}
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/ebs"
 )
 
 // CreateImageInput are CreateImage's parameters.
@@ -71,7 +72,7 @@ func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in Creat
 		volumes[i] = b.VolumeID
 	}
 	if !deferred {
-		if err := s.flushDevices(ctx, volumes); err != nil {
+		if err := s.ebs.FlushDevices(ctx, volumes); err != nil {
 			return "", err
 		}
 	}
@@ -122,7 +123,7 @@ func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in Creat
 			if deferred {
 				snap, err = s.awaitedSnapshot(tx, v, desc, in.SnapshotTags)
 			} else {
-				snap, err = s.snapshotVolume(tx, v, desc, in.SnapshotTags)
+				snap, err = s.ebs.SnapshotVolume(tx, v, desc, in.SnapshotTags)
 			}
 			if err != nil {
 				return err
@@ -323,7 +324,7 @@ func (s *Service) finishImageFromInstance(ctx context.Context, region, imageID s
 	for i, snap := range awaited {
 		volumes[i] = snap.VolumeID
 	}
-	err = s.flushDevices(ctx, volumes)
+	err = s.ebs.FlushDevices(ctx, volumes)
 	if err == nil {
 		err = s.store.Update(ctx, func(tx metadata.Tx) error {
 			for _, snap := range awaited {
@@ -374,29 +375,7 @@ func (s *Service) fillAwaitedSnapshot(tx metadata.Tx, snap openami.Snapshot) err
 	if err != nil {
 		return err
 	}
-	ns, err := nodesFor(tx, v.Region)
-	if err != nil {
-		return err
-	}
-	root, err := s.applyBlocks(ns, v.Base, func(after int64, limit int) ([]metadata.BlockRef, error) {
-		return tx.Volumes().Blocks(v.ID, after, limit)
-	})
-	if err != nil {
-		return err
-	}
-	count, err := s.maps.Count(ns, root)
-	if err != nil {
-		return err
-	}
-	cur.State, cur.Progress, cur.Root, cur.DataBytes = openami.SnapshotCompleted, 100, root, count*openami.BlockSize
-	if err := tx.Snapshots().Update(cur); err != nil {
-		return err
-	}
-	v.Base = root
-	if err := tx.Volumes().DeleteBlocks(v.ID); err != nil {
-		return err
-	}
-	return tx.Volumes().Update(v)
+	return s.ebs.FillSnapshotFromVolume(tx, cur, v)
 }
 
 // CreateSnapshotsInput are CreateSnapshots' parameters.
@@ -413,7 +392,7 @@ type CreateSnapshotsInput struct {
 // CreateSnapshots snapshots the EBS volumes attached to one of the
 // caller's instances at one point in time (one transaction), each
 // incrementally, and returns the snapshots in the instance's device order.
-func (s *Service) CreateSnapshots(ctx context.Context, p openami.Principal, in CreateSnapshotsInput) ([]SnapshotView, error) {
+func (s *Service) CreateSnapshots(ctx context.Context, p openami.Principal, in CreateSnapshotsInput) ([]ebs.SnapshotView, error) {
 	if err := validateTags(in.Tags); err != nil {
 		return nil, err
 	}
@@ -433,10 +412,10 @@ func (s *Service) CreateSnapshots(ctx context.Context, p openami.Principal, in C
 	for _, b := range inst.BlockDevices {
 		volumes = append(volumes, b.VolumeID)
 	}
-	if err := s.flushDevices(ctx, volumes); err != nil {
+	if err := s.ebs.FlushDevices(ctx, volumes); err != nil {
 		return nil, err
 	}
-	var out []SnapshotView
+	var out []ebs.SnapshotView
 	err = s.store.Update(ctx, func(tx metadata.Tx) error {
 		out = nil
 		inst, err := ownedInstance(tx, p, in.InstanceID)
@@ -468,11 +447,11 @@ func (s *Service) CreateSnapshots(ctx context.Context, p openami.Principal, in C
 				}
 				tags = mergeTags(vt[v.ID], in.Tags)
 			}
-			snap, err := s.snapshotVolume(tx, v, in.Description, tags)
+			snap, err := s.ebs.SnapshotVolume(tx, v, in.Description, tags)
 			if err != nil {
 				return err
 			}
-			out = append(out, SnapshotView{Snapshot: snap, Tags: sortedTags(tags)})
+			out = append(out, ebs.SnapshotView{Snapshot: snap, Tags: sortedTags(tags)})
 		}
 		return nil
 	})

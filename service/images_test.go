@@ -9,6 +9,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/ebs"
 )
 
 // TestPendingImages: an image registered from one of the caller's pending
@@ -47,7 +48,7 @@ func TestPendingImages(t *testing.T) {
 	}
 
 	// Written, not yet completed.
-	open, err := f.svc.StartSnapshot(ctx, f.p, StartSnapshotInput{VolumeSize: 1})
+	open, err := f.svc.EBS().StartSnapshot(ctx, f.p, ebs.StartSnapshotInput{VolumeSize: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,10 +58,10 @@ func TestPendingImages(t *testing.T) {
 		t.Fatalf("image of a pending snapshot is %s, want pending", img.State)
 	}
 	var inUse *openami.Error
-	if err := f.svc.DeleteSnapshot(ctx, f.p, open.ID); !errors.As(err, &inUse) || inUse.Class != openami.InUse {
+	if err := f.svc.EBS().DeleteSnapshot(ctx, f.p, open.ID); !errors.As(err, &inUse) || inUse.Class != openami.InUse {
 		t.Fatalf("DeleteSnapshot of a pending image's snapshot: %v, want InUse", err)
 	}
-	if _, err := f.svc.CompleteSnapshot(ctx, f.p, CompleteSnapshotInput{SnapshotID: open.ID}); err != nil {
+	if _, err := f.svc.EBS().CompleteSnapshot(ctx, f.p, ebs.CompleteSnapshotInput{SnapshotID: open.ID}); err != nil {
 		t.Fatal(err)
 	}
 	f.svc.completions.pass(ctx)
@@ -70,7 +71,7 @@ func TestPendingImages(t *testing.T) {
 
 	// Never completed: the snapshot errors at its deadline, and the image
 	// fails with it.
-	abandoned, err := f.svc.StartSnapshot(ctx, f.p, StartSnapshotInput{VolumeSize: 1, Timeout: 10 * time.Minute})
+	abandoned, err := f.svc.EBS().StartSnapshot(ctx, f.p, ebs.StartSnapshotInput{VolumeSize: 1, Timeout: 10 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,11 +88,11 @@ func TestPendingImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shared, err := f.svc.StartSnapshot(ctx, f.p, StartSnapshotInput{VolumeSize: 1})
+	shared, err := f.svc.EBS().StartSnapshot(ctx, f.p, ebs.StartSnapshotInput{VolumeSize: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.ModifySnapshotAttribute(ctx, f.p, shared.ID, []Permission{{AccountID: other.ID}}, nil); err != nil {
+	if err := f.svc.EBS().ModifySnapshotAttribute(ctx, f.p, shared.ID, []ebs.Permission{{AccountID: other.ID}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	op := openami.Principal{AccountID: other.ID, Region: "us-east-1"}
@@ -149,7 +150,7 @@ func TestCopySharedImageNeedsSnapshotAccess(t *testing.T) {
 	if _, err := f.svc.RunInstances(ctx, op, RunInstancesInput{ImageID: img, InstanceType: "t3.micro", MinCount: 1, MaxCount: 1}); err != nil {
 		t.Fatalf("launching with launch permission: %v", err)
 	}
-	if err := f.svc.ModifySnapshotAttribute(ctx, f.p, snap, []Permission{{AccountID: other.ID}}, nil); err != nil {
+	if err := f.svc.EBS().ModifySnapshotAttribute(ctx, f.p, snap, []ebs.Permission{{AccountID: other.ID}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	cp, err := f.svc.CopyImage(ctx, op, CopyImageInput{SourceImageID: img, SourceRegion: "us-east-1", Name: "mine-now"})

@@ -11,6 +11,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/ebs"
 )
 
 // EbsOverride is the EBS part of a RunInstances mapping: nil or zero
@@ -510,7 +511,7 @@ func (s *Service) planDevices(tx metadata.Tx, p openami.Principal, in RunInstanc
 				if slices.Contains(img.Snapshots(), e.SnapshotID) {
 					snap, err = tx.Snapshots().Get(p.Region, e.SnapshotID)
 				} else {
-					snap, err = visibleSnapshot(tx, p, p.Region, e.SnapshotID)
+					snap, err = s.ebs.VisibleSnapshot(tx, p, p.Region, e.SnapshotID)
 				}
 				if err != nil {
 					return err
@@ -522,7 +523,7 @@ func (s *Service) planDevices(tx metadata.Tx, p openami.Principal, in RunInstanc
 			}
 			// Launching encrypted data needs the use of its key, also
 			// for an account the image is shared with.
-			if err := s.checkEBSKeyUse(tx, p, "BlockDeviceMapping.Ebs.KmsKeyId", snap.KmsKeyID); err != nil {
+			if err := s.ebs.CheckKeyUse(tx, p, "BlockDeviceMapping.Ebs.KmsKeyId", snap.KmsKeyID); err != nil {
 				return err
 			}
 			if e.VolumeSize == 0 {
@@ -532,7 +533,7 @@ func (s *Service) planDevices(tx metadata.Tx, p openami.Principal, in RunInstanc
 				return badMapping("Volume of size %dGiB is smaller than snapshot '%s', expect size >= %dGiB", e.VolumeSize, snap.ID, snap.VolumeSize)
 			}
 		}
-		key, err := s.targetKey(tx, p, ebsTarget{Encrypted: e.Encrypted, KmsKeyID: e.KmsKeyID, Field: "BlockDeviceMapping.Ebs.KmsKeyId"}, snap.KmsKeyID)
+		key, err := s.ebs.TargetKey(tx, p, ebs.Target{Encrypted: e.Encrypted, KmsKeyID: e.KmsKeyID, Field: "BlockDeviceMapping.Ebs.KmsKeyId"}, snap.KmsKeyID)
 		if err != nil {
 			return err
 		}
@@ -540,7 +541,7 @@ func (s *Service) planDevices(tx metadata.Tx, p openami.Principal, in RunInstanc
 		if key != snap.KmsKeyID && !snap.Root.IsZero() {
 			plan.refill[m.DeviceName] = true
 		}
-		if err := shapeMapping(e); err != nil {
+		if err := ebs.ShapeMapping(e); err != nil {
 			return err
 		}
 		if m.DeviceName == img.RootDeviceName {
@@ -687,7 +688,7 @@ func (s *Service) launchOne(tx metadata.Tx, p openami.Principal, in RunInstances
 			// Under another key than its snapshot: filled in the
 			// background; the instance starts once it is.
 			v.State = openami.VolumeCreating
-			if err := recordFill(tx, v, plan.snapshots[e.SnapshotID].KmsKeyID); err != nil {
+			if err := ebs.RecordFill(tx, v, plan.snapshots[e.SnapshotID].KmsKeyID); err != nil {
 				return inst, err
 			}
 			plan.fills = append(plan.fills, v.ID)

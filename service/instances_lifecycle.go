@@ -270,7 +270,7 @@ func (s *Service) StartInstances(ctx context.Context, p openami.Principal, insta
 				if err != nil {
 					continue
 				}
-				if err := s.checkEBSKeyUse(tx, p, "InstanceId", v.KmsKeyID); err != nil {
+				if err := s.ebs.CheckKeyUse(tx, p, "InstanceId", v.KmsKeyID); err != nil {
 					return err
 				}
 			}
@@ -514,7 +514,7 @@ func (s *Service) terminated(tx metadata.Tx, i *openami.Instance, now time.Time)
 			if err := tx.Tags().DeleteAll(v.Region, v.AccountID, v.ID); err != nil {
 				return err
 			}
-			if err := tx.Settings().Delete(fillTaskSetting(v.Region, v.ID)); err != nil {
+			if err := s.ebs.ForgetFill(tx, v.Region, v.ID); err != nil {
 				return err
 			}
 			if err := tx.Volumes().Delete(v.Region, v.ID); err != nil {

@@ -96,7 +96,7 @@ func TestCreateImageWithReboot(t *testing.T) {
 	rt := &fakeRuntime{hold: make(chan struct{})}
 	f.svc.runtime = rt
 	inst := f.launch(t, "base", f.snapshot(t, map[int64][]byte{0: block(1)}, true))
-	dev, err := f.svc.OpenVolumeDevice(ctx, inst.BlockDevices[0].VolumeID)
+	dev, err := f.svc.EBS().OpenVolumeDevice(ctx, inst.BlockDevices[0].VolumeID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestCreateImageWithReboot(t *testing.T) {
 		t.Fatalf("runtime calls %v, want %v", got, want)
 	}
 	child := f.run(t, id)
-	cdev, err := f.svc.OpenVolumeDevice(ctx, child.BlockDevices[0].VolumeID)
+	cdev, err := f.svc.EBS().OpenVolumeDevice(ctx, child.BlockDevices[0].VolumeID)
 	if err != nil {
 		t.Fatal(err)
 	}

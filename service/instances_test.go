@@ -8,6 +8,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/ebs"
 )
 
 // launch registers an image over snap and runs one instance of it, made
@@ -53,7 +54,7 @@ func TestVolumeDeviceAndCreateImage(t *testing.T) {
 	inst := f.launch(t, "base", snap)
 	root := inst.BlockDevices[0].VolumeID
 
-	dev, err := f.svc.OpenVolumeDevice(ctx, root)
+	dev, err := f.svc.EBS().OpenVolumeDevice(ctx, root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func TestVolumeDeviceAndCreateImage(t *testing.T) {
 	}
 
 	child := f.run(t, id)
-	cdev, err := f.svc.OpenVolumeDevice(ctx, child.BlockDevices[0].VolumeID)
+	cdev, err := f.svc.EBS().OpenVolumeDevice(ctx, child.BlockDevices[0].VolumeID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,11 +134,8 @@ func TestVolumeDeviceAndCreateImage(t *testing.T) {
 		if err := cdev.WriteAt(ctx, big, int64(k)*int64(len(big))); err != nil {
 			t.Fatal(err)
 		}
-		cdev.mu.Lock()
-		n := len(cdev.dirty)
-		cdev.mu.Unlock()
-		if n > maxDirtyBlocks {
-			t.Fatalf("%d dirty blocks, bound %d", n, maxDirtyBlocks)
+		if n := cdev.Dirty(); n > ebs.MaxDirtyBlocks {
+			t.Fatalf("%d dirty blocks, bound %d", n, ebs.MaxDirtyBlocks)
 		}
 	}
 
@@ -146,7 +144,7 @@ func TestVolumeDeviceAndCreateImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.svc.completions.pass(ctx)
-	if _, err := f.svc.OpenVolumeDevice(ctx, root); !errors.Is(err, openami.ErrNotFound) {
+	if _, err := f.svc.EBS().OpenVolumeDevice(ctx, root); !errors.Is(err, openami.ErrNotFound) {
 		t.Fatalf("opening the volume of a terminated instance: %v, want NotFound", err)
 	}
 }
@@ -238,14 +236,14 @@ func TestDeviceRevokedOnDetach(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, "", nil)
 	inst := f.launch(t, "revoke", f.snapshot(t, map[int64][]byte{0: block(1)}, true))
-	v, err := f.svc.CreateVolume(ctx, f.p, CreateVolumeInput{AvailabilityZone: inst.AvailabilityZone, Size: 1})
+	v, err := f.svc.EBS().CreateVolume(ctx, f.p, ebs.CreateVolumeInput{AvailabilityZone: inst.AvailabilityZone, Size: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.AttachVolume(ctx, f.p, v.ID, inst.ID, "/dev/sdf"); err != nil {
 		t.Fatal(err)
 	}
-	dev, err := f.svc.OpenVolumeDevice(ctx, v.ID)
+	dev, err := f.svc.EBS().OpenVolumeDevice(ctx, v.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,22 +256,22 @@ func TestDeviceRevokedOnDetach(t *testing.T) {
 	if err := dev.WriteAt(ctx, []byte("after"), 100); err != nil {
 		t.Fatal(err) // buffered: the detach is found at the flush
 	}
-	if err := dev.Flush(ctx); !errors.Is(err, errRevoked) {
+	if err := dev.Flush(ctx); !errors.Is(err, ebs.ErrRevoked) {
 		t.Fatalf("flush after detach: %v, want revoked", err)
 	}
-	if err := dev.WriteAt(ctx, []byte("later"), 200); !errors.Is(err, errRevoked) {
+	if err := dev.WriteAt(ctx, []byte("later"), 200); !errors.Is(err, ebs.ErrRevoked) {
 		t.Fatalf("write after a revoked flush: %v", err)
 	}
 	dev.Close()
 	got := make([]byte, openami.BlockSize)
-	if err := f.svc.ReadVolumeBlock(ctx, f.p, v.ID, 0, got); err != nil || !bytes.Equal(got, make([]byte, openami.BlockSize)) {
+	if err := f.svc.EBS().ReadVolumeBlock(ctx, f.p, v.ID, 0, got); err != nil || !bytes.Equal(got, make([]byte, openami.BlockSize)) {
 		t.Fatalf("the detached volume holds writes made after its detach: %v", err)
 	}
 	// Attached again, it is served afresh.
 	if _, err := f.svc.AttachVolume(ctx, f.p, v.ID, inst.ID, "/dev/sdf"); err != nil {
 		t.Fatal(err)
 	}
-	dev, err = f.svc.OpenVolumeDevice(ctx, v.ID)
+	dev, err = f.svc.EBS().OpenVolumeDevice(ctx, v.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

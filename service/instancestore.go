@@ -31,7 +31,7 @@ func (s *Service) OpenDevice(ctx context.Context, name string) (Device, error) {
 	if inst, disk, ok := strings.Cut(name, "/"); ok {
 		return s.openInstanceStore(ctx, inst, disk)
 	}
-	return s.OpenVolumeDevice(ctx, name)
+	return s.ebs.OpenVolumeDevice(ctx, name)
 }
 
 // Instance-store disks are local disks (package localdisk), created blank

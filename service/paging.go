@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"math"
+	"time"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/filter"
@@ -62,4 +63,31 @@ func taggedPage[T any](ctx context.Context, s *Service, p openami.Principal, sco
 // describeScope binds a page token to the action, caller and query.
 func describeScope(action string, p openami.Principal, filters []filter.Filter, extra ...string) string {
 	return pagetoken.Scope(append([]string{action, p.AccountID, p.Region, fingerprint(filters)}, extra...)...)
+}
+
+// missingIDs returns the first wanted id that found lacks, or "".
+func missingIDs[T any](wanted []string, found []T, id func(T) string) string {
+	have := map[string]bool{}
+	for _, f := range found {
+		have[id(f)] = true
+	}
+	for _, w := range wanted {
+		if !have[w] {
+			return w
+		}
+	}
+	return ""
+}
+
+func idsOf[T any](items []T, id func(T) string) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = id(it)
+	}
+	return out
+}
+
+// timestampString formats a time as EC2 does, for filters that match it.
+func timestampString(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000Z")
 }

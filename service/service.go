@@ -12,16 +12,15 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/blob"
-	"github.com/openami/openami/blockstore"
 	"github.com/openami/openami/internal/pagetoken"
 	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/localdisk"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/kms"
 )
@@ -51,8 +50,6 @@ type Service struct {
 	regions     []openami.Region
 	now         openami.Clock
 	tokens      *pagetoken.Codec
-	blockStores map[string]*regionBlocks
-	maps        *blockstore.Maps
 	completions *completer
 	runtime     openami.Runtime
 	disks       *localdisk.Disks // instance-store disks; nil without a LocalDir
@@ -60,16 +57,10 @@ type Service struct {
 
 	identity *identity.Accounts // accounts, access keys, key pairs, regions (rules/identity)
 
-	kms      *kms.Keys // KMS keys, aliases, policies and grants (rules/kms)
-	dataKeys dataKeys  // unwrapped EBS data keys (ebs_encryption.go)
+	kms *kms.Keys // KMS keys, aliases, policies and grants (rules/kms)
 
-	devicesMu sync.Mutex
-	devices   map[string]*VolumeDevice // open volume devices, by volume id
+	ebs *ebs.Volumes // snapshots, volumes, their encryption and block I/O (rules/ebs)
 }
-
-// mapCacheBytes bounds the cache of decoded block-map nodes shared by all
-// regions: enough for the maps of many large volumes, and constant.
-const mapCacheBytes = 32 << 20
 
 // tokenSecretSetting names the setting that holds the secret signing
 // pagination tokens. It is shared through the store so that every server
@@ -81,14 +72,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Seal == nil || len(cfg.Regions) == 0 {
 		return nil, fmt.Errorf("service: Store, Seal and Regions are required")
 	}
-	s := &Service{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, now: cfg.Clock,
-		blockStores: map[string]*regionBlocks{}, maps: blockstore.NewMaps(mapCacheBytes), devices: map[string]*VolumeDevice{}}
+	s := &Service{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, now: cfg.Clock}
 	for _, r := range cfg.Regions {
-		b, ok := cfg.Blobs[r.Name]
-		if !ok {
+		if _, ok := cfg.Blobs[r.Name]; !ok {
 			return nil, fmt.Errorf("service: no blob store for region %s", r.Name)
 		}
-		s.blockStores[r.Name] = s.newRegionBlocks(r.Name, b)
 	}
 	s.completions = newCompleter(s)
 	s.runtime = NoneRuntime{}
@@ -112,7 +100,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.tokens = pagetoken.New(secret)
 	s.identity = identity.New(identity.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Clock: s.now})
 	s.kms = kms.New(kms.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Tokens: s.tokens, Clock: s.now,
-		Purged: s.forgetDataKey})
+		Purged: func(tx metadata.Tx, k openami.Key) error { return s.ebs.ForgetDataKey(tx, k) }})
+	s.ebs, err = ebs.New(ebs.Config{Store: s.store, Regions: s.regions, Blobs: cfg.Blobs, Identity: s.identity, KMS: s.kms,
+		Tokens: s.tokens, Clock: s.now, Kick: s.completions.kick, Copy: s.copyInBackground, Fill: s.fillVolumeInBackground})
+	if err != nil {
+		return nil, fmt.Errorf("service: %w", err)
+	}
 	return s, nil
 }
 
@@ -123,6 +116,10 @@ func (s *Service) Identity() *identity.Accounts { return s.identity }
 // KMS returns the service's KMS: keys, aliases, key policies, grants and
 // the cryptographic operations, whose rules live in rules/kms.
 func (s *Service) KMS() *kms.Keys { return s.kms }
+
+// EBS returns the service's snapshots and volumes, their encryption and
+// block I/O, whose rules live in rules/ebs.
+func (s *Service) EBS() *ebs.Volumes { return s.ebs }
 
 // UseRuntime makes rt run the service's instances in place of NoneRuntime.
 // It must be called before Start, with a non-nil rt: the worker and the

@@ -88,10 +88,10 @@ func (s *Service) checkOwned(tx metadata.Tx, p openami.Principal, id string) (op
 	case openami.ResourceKeyPair:
 		return t, s.identity.CheckKeyPairOwned(tx, p, id)
 	case openami.ResourceSnapshot:
-		_, err := ownedSnapshot(tx, p, id)
+		_, err := s.ebs.OwnedSnapshot(tx, p, id)
 		return t, err
 	case openami.ResourceVolume:
-		_, err := ownedVolume(tx, p, id)
+		_, err := s.ebs.OwnedVolume(tx, p, id)
 		return t, err
 	case openami.ResourceImage:
 		_, err := ownedImage(tx, p, id)

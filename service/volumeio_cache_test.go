@@ -18,7 +18,7 @@ func TestDeviceReadCache(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, "", nil)
 	inst := f.launch(t, "cached", f.snapshot(t, map[int64][]byte{0: block(1), 1: block(2)}, true))
-	dev, err := f.svc.OpenVolumeDevice(ctx, inst.BlockDevices[0].VolumeID)
+	dev, err := f.svc.EBS().OpenVolumeDevice(ctx, inst.BlockDevices[0].VolumeID)
 	if err != nil {
 		t.Fatal(err)
 	}

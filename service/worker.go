@@ -99,10 +99,10 @@ func (s *Service) Start(ctx context.Context, log *slog.Logger) {
 		} else if n > 0 {
 			log.Info("sealed user data left in plain", "instances", n)
 		}
-		if err := s.resumeFills(c.ctx); err != nil && c.ctx.Err() == nil {
+		if err := s.ebs.ResumeFills(c.ctx); err != nil && c.ctx.Err() == nil {
 			log.Error("volume fills", "error", err)
 		}
-		if err := s.resumeCopies(c.ctx); err != nil && c.ctx.Err() == nil {
+		if err := s.ebs.ResumeCopies(c.ctx); err != nil && c.ctx.Err() == nil {
 			log.Error("snapshot copies", "error", err)
 		}
 	}()
@@ -167,7 +167,7 @@ func (c *completer) sweep(ctx context.Context) {
 	for _, snap := range pending {
 		switch {
 		case snap.Completing:
-			err = c.s.finishSnapshot(ctx, snap.Region, snap.ID)
+			err = c.s.ebs.FinishSnapshot(ctx, snap.Region, snap.ID)
 		case now.After(snap.Deadline):
 			err = c.s.expireSnapshot(ctx, snap.Region, snap.ID)
 		default:

@@ -1,7 +1,8 @@
 // Package ebs serves the EBS direct API (version 2019-11-02) in its
 // REST-JSON protocol: StartSnapshot, PutSnapshotBlock, CompleteSnapshot,
 // ListSnapshotBlocks, ListChangedBlocks and GetSnapshotBlock. Paths and
-// headers are EBS's; every rule is in package service.
+// headers are EBS's; every rule is in rules/ebs, which this package calls
+// through the Snapshots interface it declares (rules.go).
 package ebs
 
 import (
@@ -13,19 +14,19 @@ import (
 	"time"
 
 	"github.com/openami/openami"
-	"github.com/openami/openami/service"
+	ebsrules "github.com/openami/openami/rules/ebs"
 )
 
 // Handler serves the EBS direct protocol.
 type Handler struct {
-	svc *service.Service
+	snaps Snapshots
 	// blocks recycles GetSnapshotBlock's 512 KiB buffers.
 	blocks sync.Pool
 }
 
-// New returns the EBS direct protocol handler.
-func New(svc *service.Service) *Handler {
-	return &Handler{svc: svc, blocks: sync.Pool{New: func() any { return make([]byte, openami.BlockSize) }}}
+// New returns the EBS direct protocol handler over snaps.
+func New(snaps Snapshots) *Handler {
+	return &Handler{snaps: snaps, blocks: sync.Pool{New: func() any { return make([]byte, openami.BlockSize) }}}
 }
 
 // request is one EBS call on its way through.
@@ -133,7 +134,7 @@ func (h *Handler) startSnapshot(q *request) error {
 	for i, t := range in.Tags {
 		tags[i] = openami.Tag{Key: t.Key, Value: t.Value}
 	}
-	snap, err := h.svc.StartSnapshot(q.r.Context(), q.p, service.StartSnapshotInput{
+	snap, err := h.snaps.StartSnapshot(q.r.Context(), q.p, ebsrules.StartSnapshotInput{
 		VolumeSize: *in.VolumeSize, ParentID: in.ParentSnapshotID, Description: in.Description, Tags: tags,
 		ClientToken: in.ClientToken, Timeout: time.Duration(in.Timeout) * time.Minute,
 		Encrypted: in.Encrypted, KmsKeyArn: in.KmsKeyArn,
@@ -182,7 +183,7 @@ func (h *Handler) putSnapshotBlock(q *request) error {
 		}
 		progress = &n
 	}
-	sum, err := h.svc.PutSnapshotBlock(q.r.Context(), q.p, service.PutSnapshotBlockInput{
+	sum, err := h.snaps.PutSnapshotBlock(q.r.Context(), q.p, ebsrules.PutSnapshotBlockInput{
 		SnapshotID: q.parts[0], Index: idx, Data: q.body, DataLength: length,
 		Checksum: hdr.Get("x-amz-Checksum"), ChecksumAlgorithm: hdr.Get("x-amz-Checksum-Algorithm"), Progress: progress,
 	})
@@ -200,7 +201,7 @@ func (h *Handler) completeSnapshot(q *request) error {
 	if err != nil {
 		return openami.FieldErrorf(openami.InvalidParameter, "ChangedBlocksCount", "The x-amz-ChangedBlocksCount header is required.")
 	}
-	state, err := h.svc.CompleteSnapshot(q.r.Context(), q.p, service.CompleteSnapshotInput{
+	state, err := h.snaps.CompleteSnapshot(q.r.Context(), q.p, ebsrules.CompleteSnapshotInput{
 		SnapshotID: q.parts[1], ChangedBlocksCount: count, Checksum: hdr.Get("x-amz-Checksum"),
 		ChecksumAlgorithm: hdr.Get("x-amz-Checksum-Algorithm"), ChecksumAggregationMethod: hdr.Get("x-amz-Checksum-Aggregation-Method"),
 	})
@@ -245,7 +246,7 @@ func (h *Handler) listSnapshotBlocks(q *request) error {
 	if err != nil {
 		return err
 	}
-	page, err := h.svc.ListSnapshotBlocks(q.r.Context(), q.p, q.parts[0], start, maxResults, token)
+	page, err := h.snaps.ListSnapshotBlocks(q.r.Context(), q.p, q.parts[0], start, maxResults, token)
 	if err != nil {
 		return err
 	}
@@ -276,7 +277,7 @@ func (h *Handler) listChangedBlocks(q *request) error {
 		return err
 	}
 	first := q.r.URL.Query().Get("firstSnapshotId")
-	page, err := h.svc.ListChangedBlocks(q.r.Context(), q.p, first, q.parts[0], start, maxResults, token)
+	page, err := h.snaps.ListChangedBlocks(q.r.Context(), q.p, first, q.parts[0], start, maxResults, token)
 	if err != nil {
 		return err
 	}
@@ -298,7 +299,7 @@ func (h *Handler) getSnapshotBlock(q *request) error {
 	}
 	buf := h.blocks.Get().([]byte)
 	defer h.blocks.Put(buf)
-	sum, err := h.svc.GetSnapshotBlock(q.r.Context(), q.p, q.parts[0], idx, token, buf)
+	sum, err := h.snaps.GetSnapshotBlock(q.r.Context(), q.p, q.parts[0], idx, token, buf)
 	if err != nil {
 		return err
 	}

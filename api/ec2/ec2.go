@@ -28,6 +28,7 @@ const namespace = "http://ec2.amazonaws.com/doc/2016-11-15/"
 type Handler struct {
 	svc      *service.Service
 	identity Identity // key pairs, regions and zones (rules/identity)
+	ebs      EBS      // snapshots, volumes and EBS encryption (rules/ebs)
 	actions  map[string]action
 }
 
@@ -69,9 +70,10 @@ func (d *dryRunParam) dryRun() bool { return d.DryRun }
 type action func(c *call) (responder, error)
 
 // New returns the EC2 protocol handler, calling id for key pairs, regions
-// and zones and svc for the rest.
-func New(svc *service.Service, id Identity) *Handler {
-	h := &Handler{svc: svc, identity: id}
+// and zones, blocks for snapshots, volumes and EBS encryption, and svc for
+// the rest.
+func New(svc *service.Service, id Identity, blocks EBS) *Handler {
+	h := &Handler{svc: svc, identity: id, ebs: blocks}
 	h.actions = map[string]action{
 		"DescribeRegions":               h.describeRegions,
 		"DescribeAvailabilityZones":     h.describeAvailabilityZones,

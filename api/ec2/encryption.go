@@ -1,7 +1,7 @@
 package ec2
 
 // EBS encryption by default: the account's switch and default KMS key in
-// a region (service/ebs_encryption.go holds the rules).
+// a region (rules/ebs/ebs_encryption.go holds the rules).
 
 type ebsByDefaultResponse struct {
 	response
@@ -19,7 +19,7 @@ func (h *Handler) getEbsEncryptionByDefault(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	on, err := h.svc.GetEbsEncryptionByDefault(c.ctx, c.p)
+	on, err := h.ebs.GetEbsEncryptionByDefault(c.ctx, c.p)
 	if err != nil {
 		return nil, err
 	}
@@ -32,7 +32,7 @@ func (h *Handler) setEbsEncryptionByDefault(on bool) action {
 		if err := c.decode(&in); err != nil {
 			return nil, err
 		}
-		got, err := h.svc.SetEbsEncryptionByDefault(c.ctx, c.p, on)
+		got, err := h.ebs.SetEbsEncryptionByDefault(c.ctx, c.p, on)
 		if err != nil {
 			return nil, err
 		}
@@ -45,7 +45,7 @@ func (h *Handler) getEbsDefaultKmsKeyID(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	id, err := h.svc.GetEbsDefaultKmsKeyID(c.ctx, c.p)
+	id, err := h.ebs.GetEbsDefaultKmsKeyID(c.ctx, c.p)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +60,7 @@ func (h *Handler) modifyEbsDefaultKmsKeyID(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	id, err := h.svc.ModifyEbsDefaultKmsKeyID(c.ctx, c.p, in.KmsKeyID)
+	id, err := h.ebs.ModifyEbsDefaultKmsKeyID(c.ctx, c.p, in.KmsKeyID)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +72,7 @@ func (h *Handler) resetEbsDefaultKmsKeyID(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	id, err := h.svc.ResetEbsDefaultKmsKeyID(c.ctx, c.p)
+	id, err := h.ebs.ResetEbsDefaultKmsKeyID(c.ctx, c.p)
 	if err != nil {
 		return nil, err
 	}

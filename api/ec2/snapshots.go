@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/service"
 )
 
@@ -25,7 +26,7 @@ type snapshotFields struct {
 	StorageTier  string         `xml:"storageTier"`
 }
 
-func snapshotOf(s service.SnapshotView) snapshotFields {
+func snapshotOf(s ebs.SnapshotView) snapshotFields {
 	return snapshotFields{
 		SnapshotID: s.ID, VolumeID: s.VolumeID, Status: string(s.State), StateMessage: s.StateReason,
 		StartTime: timestamp(s.StartTime), Progress: strconv.Itoa(s.Progress) + "%", OwnerID: s.AccountID,
@@ -57,7 +58,7 @@ func (h *Handler) createSnapshot(c *call) (responder, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap, err := h.svc.CreateSnapshot(c.ctx, c.p, in.VolumeID, in.Description, tags)
+	snap, err := h.ebs.CreateSnapshot(c.ctx, c.p, in.VolumeID, in.Description, tags)
 	if err != nil {
 		return nil, err
 	}
@@ -85,9 +86,9 @@ func (h *Handler) describeSnapshots(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	snaps, next, err := h.svc.DescribeSnapshots(c.ctx, c.p, service.DescribeSnapshotsInput{
+	snaps, next, err := h.ebs.DescribeSnapshots(c.ctx, c.p, ebs.DescribeSnapshotsInput{
 		SnapshotIDs: in.SnapshotIDs, OwnerIDs: in.OwnerIDs, RestorableBy: in.RestorableBy,
-		Filters: filtersOf(in.Filters), Page: service.Page{MaxResults: in.MaxResults, NextToken: in.NextToken},
+		Filters: filtersOf(in.Filters), Page: ebs.Page{MaxResults: in.MaxResults, NextToken: in.NextToken},
 	})
 	if err != nil {
 		return nil, err
@@ -109,7 +110,7 @@ func (h *Handler) deleteSnapshot(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	if err := h.svc.DeleteSnapshot(c.ctx, c.p, in.SnapshotID); err != nil {
+	if err := h.ebs.DeleteSnapshot(c.ctx, c.p, in.SnapshotID); err != nil {
 		return nil, err
 	}
 	return &returnResponse{Return: true}, nil
@@ -145,7 +146,7 @@ func (h *Handler) copySnapshot(c *call) (responder, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap, err := h.svc.CopySnapshot(c.ctx, c.p, service.CopySnapshotInput{
+	snap, err := h.ebs.CopySnapshot(c.ctx, c.p, ebs.CopySnapshotInput{
 		SourceSnapshotID: in.SourceSnapshotID, SourceRegion: in.SourceRegion, Description: in.Description,
 		Encrypted: in.Encrypted, KmsKeyID: in.KmsKeyID, Tags: tags,
 	})
@@ -178,7 +179,7 @@ func (h *Handler) describeSnapshotAttribute(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	perms, err := h.svc.DescribeSnapshotAttribute(c.ctx, c.p, in.SnapshotID, in.Attribute)
+	perms, err := h.ebs.DescribeSnapshotAttribute(c.ctx, c.p, in.SnapshotID, in.Attribute)
 	if err != nil {
 		return nil, err
 	}
@@ -215,10 +216,10 @@ type modifySnapshotAttributeInput struct {
 	GroupNames    []string `query:"UserGroup"`
 }
 
-func permissionsOf(in []permissionParam) []service.Permission {
-	out := make([]service.Permission, len(in))
+func permissionsOf(in []permissionParam) []ebs.Permission {
+	out := make([]ebs.Permission, len(in))
 	for i, p := range in {
-		out[i] = service.Permission{AccountID: p.UserID, Group: p.Group}
+		out[i] = ebs.Permission{AccountID: p.UserID, Group: p.Group}
 	}
 	return out
 }
@@ -233,12 +234,12 @@ func (h *Handler) modifySnapshotAttribute(c *call) (responder, error) {
 	}
 	add := permissionsOf(in.CreateVolumePermission.Add)
 	remove := permissionsOf(in.CreateVolumePermission.Remove)
-	var legacy []service.Permission
+	var legacy []ebs.Permission
 	for _, u := range in.UserIDs {
-		legacy = append(legacy, service.Permission{AccountID: u})
+		legacy = append(legacy, ebs.Permission{AccountID: u})
 	}
 	for _, g := range in.GroupNames {
-		legacy = append(legacy, service.Permission{Group: g})
+		legacy = append(legacy, ebs.Permission{Group: g})
 	}
 	switch in.OperationType {
 	case "add":
@@ -255,7 +256,7 @@ func (h *Handler) modifySnapshotAttribute(c *call) (responder, error) {
 	if len(add) == 0 && len(remove) == 0 {
 		return nil, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter CreateVolumePermission")
 	}
-	if err := h.svc.ModifySnapshotAttribute(c.ctx, c.p, in.SnapshotID, add, remove); err != nil {
+	if err := h.ebs.ModifySnapshotAttribute(c.ctx, c.p, in.SnapshotID, add, remove); err != nil {
 		return nil, err
 	}
 	return &returnResponse{Return: true}, nil
@@ -266,7 +267,7 @@ func (h *Handler) resetSnapshotAttribute(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	if err := h.svc.ResetSnapshotAttribute(c.ctx, c.p, in.SnapshotID, in.Attribute); err != nil {
+	if err := h.ebs.ResetSnapshotAttribute(c.ctx, c.p, in.SnapshotID, in.Attribute); err != nil {
 		return nil, err
 	}
 	return &returnResponse{Return: true}, nil

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/service"
 )
 
@@ -54,7 +55,7 @@ type attachmentItem struct {
 	DeleteOnTermination bool   `xml:"deleteOnTermination"`
 }
 
-func volumeOf(v service.VolumeView) volumeFields {
+func volumeOf(v ebs.VolumeView) volumeFields {
 	out := volumeFields{
 		VolumeID: v.ID, Size: v.Size, SnapshotID: v.SnapshotID, AvailabilityZone: v.AvailabilityZone,
 		Status: string(v.State), CreateTime: timestamp(v.CreatedAt), Tags: tagSet(v.Tags), VolumeType: v.Type,
@@ -124,7 +125,7 @@ func (h *Handler) createVolume(c *call) (responder, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := h.svc.CreateVolume(c.ctx, c.p, service.CreateVolumeInput{
+	v, err := h.ebs.CreateVolume(c.ctx, c.p, ebs.CreateVolumeInput{
 		AvailabilityZone: in.AvailabilityZone, AvailabilityZoneID: in.AvailabilityZoneID, Size: in.Size, SnapshotID: in.SnapshotID, Type: in.VolumeType,
 		Iops: in.Iops, Throughput: in.Throughput, MultiAttach: in.MultiAttachEnabled,
 		Encrypted: in.Encrypted, KmsKeyID: in.KmsKeyID, Tags: tags, ClientToken: in.ClientToken,
@@ -154,7 +155,7 @@ func (h *Handler) describeVolumes(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	vols, next, err := h.svc.DescribeVolumes(c.ctx, c.p, in.VolumeIDs, filtersOf(in.Filters), service.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
+	vols, next, err := h.ebs.DescribeVolumes(c.ctx, c.p, in.VolumeIDs, filtersOf(in.Filters), ebs.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +176,7 @@ func (h *Handler) deleteVolume(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	if err := h.svc.DeleteVolume(c.ctx, c.p, in.VolumeID); err != nil {
+	if err := h.ebs.DeleteVolume(c.ctx, c.p, in.VolumeID); err != nil {
 		return nil, err
 	}
 	return &returnResponse{Return: true}, nil
@@ -220,7 +221,7 @@ func (h *Handler) modifyVolume(c *call) (responder, error) {
 	if in.MultiAttachEnabled != nil {
 		return nil, openami.Errorf(openami.Unsupported, "", "Changing Multi-Attach is not supported.")
 	}
-	before, after, err := h.svc.ModifyVolume(c.ctx, c.p, service.ModifyVolumeInput{
+	before, after, err := h.ebs.ModifyVolume(c.ctx, c.p, ebs.ModifyVolumeInput{
 		VolumeID: in.VolumeID, Size: in.Size, Type: in.VolumeType, Iops: in.Iops, Throughput: in.Throughput,
 	})
 	if err != nil {

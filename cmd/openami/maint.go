@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/service"
 	"github.com/spf13/cobra"
 )
@@ -30,9 +31,9 @@ func gcCommand(cfg *config) *cobra.Command {
 		Short: "Free the chunks and block-map nodes no snapshot or volume references (safe while a server runs)",
 		Args:  cobra.NoArgs,
 		RunE: cfg.withEnv(func(ctx context.Context, e *env, args []string) error {
-			var results []service.GCResult
+			var results []ebs.GCResult
 			for _, r := range regionsOf(e.svc, region) {
-				res, err := e.svc.GC(ctx, r)
+				res, err := e.svc.EBS().GC(ctx, r)
 				if err != nil {
 					return err
 				}
@@ -55,10 +56,10 @@ func fsckCommand(cfg *config) *cobra.Command {
 		Short: "Check every block map against the stored chunks; exits 1 on missing or corrupt data",
 		Args:  cobra.NoArgs,
 		RunE: cfg.withEnv(func(ctx context.Context, e *env, args []string) error {
-			var reports []service.FsckReport
+			var reports []ebs.FsckReport
 			damaged := false
 			for _, r := range regionsOf(e.svc, region) {
-				rep, err := e.svc.Fsck(ctx, r, !quick)
+				rep, err := e.svc.EBS().Fsck(ctx, r, !quick)
 				if err != nil {
 					return err
 				}

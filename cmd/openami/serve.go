@@ -187,7 +187,7 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 	// the background: finding them walks every blob.
 	go func() {
 		for _, r := range svc.Identity().Regions() {
-			l, err := svc.CleanLitter(ctx, r.Name)
+			l, err := svc.EBS().CleanLitter(ctx, r.Name)
 			if err != nil {
 				if ctx.Err() == nil {
 					log.Error("clean the block store", "region", r.Name, "error", err)

@@ -292,7 +292,7 @@ func TestVolumesAndSnapshots(t *testing.T) {
 		p := openami.Principal{AccountID: s.admin.AccountID, Region: "us-east-1"}
 		buf := make([]byte, blockSize)
 		for i, want := range map[int64][]byte{0: data[0], 3000: data[3000], 7: make([]byte, blockSize)} {
-			if err := s.svc.ReadVolumeBlock(ctx, p, *vol.VolumeId, i, buf); err != nil {
+			if err := s.svc.EBS().ReadVolumeBlock(ctx, p, *vol.VolumeId, i, buf); err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(buf, want) {
@@ -300,10 +300,10 @@ func TestVolumesAndSnapshots(t *testing.T) {
 			}
 		}
 		written := textBlock("written after launch ")
-		if err := s.svc.WriteVolumeBlock(ctx, p, *vol.VolumeId, 7, written); err != nil {
+		if err := s.svc.EBS().WriteVolumeBlock(ctx, p, *vol.VolumeId, 7, written); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.svc.WriteVolumeBlock(ctx, p, *vol.VolumeId, 4096, written); err == nil {
+		if err := s.svc.EBS().WriteVolumeBlock(ctx, p, *vol.VolumeId, 4096, written); err == nil {
 			t.Fatal("a write beyond the end of the volume succeeded")
 		}
 

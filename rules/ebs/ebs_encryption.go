@@ -1,4 +1,4 @@
-package service
+package ebs
 
 import (
 	"context"
@@ -46,12 +46,13 @@ func ebsDataKeySetting(keyARN string) string { return "ebs-data-key/" + keyARN }
 var ebsDataKeyContext = map[string]string{"aws:ebs:data-key": "v1"}
 
 // dataKeys caches unwrapped data keys by KMS key ARN. An entry is
-// trusted for dataKeyRecheck after its KMS key was last seen alive; then
+// trusted for recheck after its KMS key was last seen alive; then
 // the key's row is read again, so that a key deleted by another server on
 // the same database stops decrypting here too within that time.
 type dataKeys struct {
-	mu   sync.Mutex
-	keys map[string]cachedDataKey
+	mu      sync.Mutex
+	keys    map[string]cachedDataKey
+	recheck time.Duration // guarded by mu
 }
 
 type cachedDataKey struct {
@@ -60,15 +61,25 @@ type cachedDataKey struct {
 }
 
 // dataKeyRecheck is how long a cached data key is used without reading
-// its KMS key's row again.
-// (A variable for tests.)
-var dataKeyRecheck = 10 * time.Second
+// its KMS key's row again, unless RecheckDataKeysAfter says otherwise.
+const dataKeyRecheck = 10 * time.Second
 
-func (c *dataKeys) get(arn string) (*blockstore.DataKey, time.Time) {
+// RecheckDataKeysAfter sets how long a cached data key is used without
+// reading its KMS key's row again (10 s unless set): a key another server
+// on the same database deletes stops decrypting here within that time.
+func (s *Volumes) RecheckDataKeysAfter(d time.Duration) {
+	s.dataKeys.mu.Lock()
+	defer s.dataKeys.mu.Unlock()
+	s.dataKeys.recheck = d
+}
+
+// get returns the cached data key of arn (nil if none), when its KMS key
+// was last seen alive, and how long it may be trusted after that.
+func (c *dataKeys) get(arn string) (*blockstore.DataKey, time.Time, time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.keys[arn]
-	return e.key, e.checked
+	return e.key, e.checked, c.recheck
 }
 
 func (c *dataKeys) put(arn string, k *blockstore.DataKey, checked time.Time) {
@@ -86,10 +97,10 @@ func (c *dataKeys) forget(arn string) {
 	delete(c.keys, arn)
 }
 
-// forgetDataKey drops the EBS data key of a KMS key being purged, cached
+// ForgetDataKey drops the EBS data key of a KMS key being purged, cached
 // and stored: the data under it can no longer be read (docs/ENCRYPTION.md,
 // crypto-shredding). KMS calls it in the transaction that deletes the key.
-func (s *Service) forgetDataKey(tx metadata.Tx, k openami.Key) error {
+func (s *Volumes) ForgetDataKey(tx metadata.Tx, k openami.Key) error {
 	s.dataKeys.forget(k.ARN())
 	return tx.Settings().Delete(ebsDataKeySetting(k.ARN()))
 }
@@ -108,20 +119,20 @@ func keyOfARN(arn string) (region, account, id string, ok bool) {
 // time; nil for "" (plain data). It checks no permission and no key state:
 // callers have checked them when the work began. A KMS key that no longer
 // exists is an error: the data encrypted under it cannot be read.
-func (s *Service) dataKey(ctx context.Context, keyARN string) (*blockstore.DataKey, error) {
+func (s *Volumes) dataKey(ctx context.Context, keyARN string) (*blockstore.DataKey, error) {
 	if keyARN == "" {
 		return nil, nil
 	}
 	region, _, id, ok := keyOfARN(keyARN)
 	if !ok {
-		return nil, fmt.Errorf("service: %q is not a KMS key ARN", keyARN)
+		return nil, fmt.Errorf("ebs: %q is not a KMS key ARN", keyARN)
 	}
 	deleted := func() error {
 		return openami.Errorf(openami.IncorrectState, openami.ResourceEBSKMSKey,
 			"The KMS key %s that encrypts this data has been deleted: the data cannot be decrypted.", keyARN)
 	}
-	if k, checked := s.dataKeys.get(keyARN); k != nil {
-		if time.Since(checked) < dataKeyRecheck {
+	if k, checked, recheck := s.dataKeys.get(keyARN); k != nil {
+		if time.Since(checked) < recheck {
 			return k, nil
 		}
 		err := s.store.View(ctx, func(tx metadata.Tx) error {
@@ -174,7 +185,7 @@ func (s *Service) dataKey(ctx context.Context, keyARN string) (*blockstore.DataK
 		}
 		secret, err = c.Decrypt(wrapped, ebsDataKeyContext)
 		if err != nil {
-			return fmt.Errorf("service: the data key of %s does not unwrap: %w", keyARN, err)
+			return fmt.Errorf("ebs: the data key of %s does not unwrap: %w", keyARN, err)
 		}
 		return nil
 	}
@@ -221,7 +232,7 @@ const (
 
 // usableEBSKey resolves keyID (id, alias, key or alias ARN) for action on
 // the caller's behalf and checks that it is enabled, in EC2's words.
-func (s *Service) usableEBSKey(tx metadata.Tx, p openami.Principal, field, keyID, action string) (openami.Key, error) {
+func (s *Volumes) usableEBSKey(tx metadata.Tx, p openami.Principal, field, keyID, action string) (openami.Key, error) {
 	k, err := s.kms.UsableKey(tx, p, field, keyID, action)
 	if err != nil {
 		return openami.Key{}, ebsKeyError(field, keyID, err)
@@ -229,10 +240,10 @@ func (s *Service) usableEBSKey(tx metadata.Tx, p openami.Principal, field, keyID
 	return k, nil
 }
 
-// checkEBSKeyUse checks that the caller may use the data encrypted under
+// CheckKeyUse checks that the caller may use the data encrypted under
 // keyARN (kms:Decrypt) and that the key is enabled; "" (plain data) always
 // passes.
-func (s *Service) checkEBSKeyUse(tx metadata.Tx, p openami.Principal, field, keyARN string) error {
+func (s *Volumes) CheckKeyUse(tx metadata.Tx, p openami.Principal, field, keyARN string) error {
 	if keyARN == "" {
 		return nil
 	}
@@ -240,16 +251,16 @@ func (s *Service) checkEBSKeyUse(tx metadata.Tx, p openami.Principal, field, key
 	return err
 }
 
-// ebsTarget is what a new snapshot or volume is asked to be: Encrypted and
+// Target is what a new snapshot or volume is asked to be: Encrypted and
 // KmsKeyId as the caller gave them.
-type ebsTarget struct {
+type Target struct {
 	Encrypted bool
 	KmsKeyID  string
 	// Field names KmsKeyId in messages ("KmsKeyId", "KmsKeyArn").
 	Field string
 }
 
-// targetKey decides the KMS key (its ARN, "" for plain) a new snapshot or
+// TargetKey decides the KMS key (its ARN, "" for plain) a new snapshot or
 // volume is encrypted under, from what the caller asked and the key of the
 // data it starts from (srcKeyARN, "" if plain or none):
 //   - a KmsKeyId needs Encrypted (InvalidParameterDependency otherwise) and
@@ -260,8 +271,8 @@ type ebsTarget struct {
 //     the account's default EBS key (ModifyEbsDefaultKmsKeyId, or the AWS
 //     managed alias/aws/ebs, made on first use).
 //
-// The caller's use of srcKeyARN is checked by checkEBSKeyUse, not here.
-func (s *Service) targetKey(tx metadata.Tx, p openami.Principal, t ebsTarget, srcKeyARN string) (string, error) {
+// The caller's use of srcKeyARN is checked by CheckKeyUse, not here.
+func (s *Volumes) TargetKey(tx metadata.Tx, p openami.Principal, t Target, srcKeyARN string) (string, error) {
 	field := t.Field
 	if field == "" {
 		field = "KmsKeyId"
@@ -313,7 +324,7 @@ func encryptionByDefault(tx metadata.Tx, p openami.Principal) (bool, error) {
 // defaultEBSKey returns the account's default EBS key, enabled and usable
 // for encryption: the one ModifyEbsDefaultKmsKeyId set, or else the AWS
 // managed key alias/aws/ebs, which it makes if the account has none yet.
-func (s *Service) defaultEBSKey(tx metadata.Tx, p openami.Principal) (openami.Key, error) {
+func (s *Volumes) defaultEBSKey(tx metadata.Tx, p openami.Principal) (openami.Key, error) {
 	v, err := tx.Settings().Get(ebsDefaultKeySetting(p))
 	switch {
 	case err == nil && len(v) > 0:
@@ -360,7 +371,7 @@ func managedKeyPolicy(accountID string) string {
 
 // GetEbsEncryptionByDefault reports whether new volumes and snapshot copies
 // of the caller's account in its region are encrypted by default.
-func (s *Service) GetEbsEncryptionByDefault(ctx context.Context, p openami.Principal) (bool, error) {
+func (s *Volumes) GetEbsEncryptionByDefault(ctx context.Context, p openami.Principal) (bool, error) {
 	var on bool
 	err := s.store.View(ctx, func(tx metadata.Tx) (err error) {
 		on, err = encryptionByDefault(tx, p)
@@ -371,7 +382,7 @@ func (s *Service) GetEbsEncryptionByDefault(ctx context.Context, p openami.Princ
 
 // SetEbsEncryptionByDefault turns encryption by default on or off and
 // returns the new setting.
-func (s *Service) SetEbsEncryptionByDefault(ctx context.Context, p openami.Principal, on bool) (bool, error) {
+func (s *Volumes) SetEbsEncryptionByDefault(ctx context.Context, p openami.Principal, on bool) (bool, error) {
 	err := s.store.Update(ctx, func(tx metadata.Tx) error {
 		return tx.Settings().Put(ebsByDefaultSetting(p), []byte(fmt.Sprint(on)))
 	})
@@ -380,7 +391,7 @@ func (s *Service) SetEbsEncryptionByDefault(ctx context.Context, p openami.Princ
 
 // GetEbsDefaultKmsKeyID returns the account's default EBS key as it was
 // set (an id, alias or ARN), or the ARN of alias/aws/ebs when none was.
-func (s *Service) GetEbsDefaultKmsKeyID(ctx context.Context, p openami.Principal) (string, error) {
+func (s *Volumes) GetEbsDefaultKmsKeyID(ctx context.Context, p openami.Principal) (string, error) {
 	var out string
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		v, err := tx.Settings().Get(ebsDefaultKeySetting(p))
@@ -399,7 +410,7 @@ func (s *Service) GetEbsDefaultKmsKeyID(ctx context.Context, p openami.Principal
 
 // ModifyEbsDefaultKmsKeyID sets the account's default EBS key. The key
 // must exist and be usable by the caller; it is stored as its ARN.
-func (s *Service) ModifyEbsDefaultKmsKeyID(ctx context.Context, p openami.Principal, keyID string) (string, error) {
+func (s *Volumes) ModifyEbsDefaultKmsKeyID(ctx context.Context, p openami.Principal, keyID string) (string, error) {
 	var out string
 	err := s.store.Update(ctx, func(tx metadata.Tx) error {
 		k, err := s.usableEBSKey(tx, p, "KmsKeyId", keyID, ebsEncryptAction)
@@ -414,7 +425,7 @@ func (s *Service) ModifyEbsDefaultKmsKeyID(ctx context.Context, p openami.Princi
 
 // ResetEbsDefaultKmsKeyID makes alias/aws/ebs the default EBS key again
 // and returns its ARN.
-func (s *Service) ResetEbsDefaultKmsKeyID(ctx context.Context, p openami.Principal) (string, error) {
+func (s *Volumes) ResetEbsDefaultKmsKeyID(ctx context.Context, p openami.Principal) (string, error) {
 	var out string
 	err := s.store.Update(ctx, func(tx metadata.Tx) error {
 		// An empty value is no default key of the account's choosing.

@@ -1,9 +1,8 @@
-package service
+package ebs
 
 import (
 	"context"
 	"errors"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/internal/ids"
+	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/metadata"
 )
 
@@ -97,10 +97,10 @@ func shapeVolume(v *openami.Volume, iops, throughput *int) error {
 	return nil
 }
 
-// shapeMapping applies shapeVolume to the volume an EBS mapping makes.
+// ShapeMapping applies shapeVolume to the volume an EBS mapping makes.
 // Its IOPS and throughput count as given only where the type takes them:
 // a mapping shaped before (gp2's computed IOPS, say) shapes again the same.
-func shapeMapping(e *openami.EbsBlockDevice) error {
+func ShapeMapping(e *openami.EbsBlockDevice) error {
 	v := openami.Volume{Size: e.VolumeSize, Type: e.VolumeType}
 	if v.Type == "" {
 		v.Type = "gp2"
@@ -142,7 +142,7 @@ type CreateVolumeInput struct {
 // size. A volume encrypted under another key than its snapshot's is the
 // exception: it is created in state creating and filled in the background
 // (volumes_fill.go).
-func (s *Service) CreateVolume(ctx context.Context, p openami.Principal, in CreateVolumeInput) (VolumeView, error) {
+func (s *Volumes) CreateVolume(ctx context.Context, p openami.Principal, in CreateVolumeInput) (VolumeView, error) {
 	region, _ := s.identity.Region(p.Region)
 	for _, z := range region.Zones {
 		if in.AvailabilityZone == "" && in.AvailabilityZoneID == z.ID {
@@ -165,7 +165,7 @@ func (s *Service) CreateVolume(ctx context.Context, p openami.Principal, in Crea
 	if in.MultiAttach && in.Type != "io1" && in.Type != "io2" {
 		return VolumeView{}, openami.Errorf(openami.InvalidCombination, "", "Multi-Attach is supported only for io1 and io2 volumes.")
 	}
-	if err := validateTags(in.Tags); err != nil {
+	if err := tagset.Validate(in.Tags); err != nil {
 		return VolumeView{}, err
 	}
 	v := openami.Volume{
@@ -214,11 +214,11 @@ func (s *Service) CreateVolume(ctx context.Context, p openami.Principal, in Crea
 			if v.Size < snap.VolumeSize {
 				return openami.Errorf(openami.InvalidParameter, "", "Volume of size %dGiB is smaller than snapshot '%s', expect size >= %dGiB", v.Size, snap.ID, snap.VolumeSize)
 			}
-			if err := s.checkEBSKeyUse(tx, p, "SnapshotId", snap.KmsKeyID); err != nil {
+			if err := s.CheckKeyUse(tx, p, "SnapshotId", snap.KmsKeyID); err != nil {
 				return err
 			}
 		}
-		key, err := s.targetKey(tx, p, ebsTarget{Encrypted: in.Encrypted, KmsKeyID: in.KmsKeyID}, snap.KmsKeyID)
+		key, err := s.TargetKey(tx, p, Target{Encrypted: in.Encrypted, KmsKeyID: in.KmsKeyID}, snap.KmsKeyID)
 		if err != nil {
 			return err
 		}
@@ -226,7 +226,7 @@ func (s *Service) CreateVolume(ctx context.Context, p openami.Principal, in Crea
 		if key != snap.KmsKeyID && !snap.Root.IsZero() {
 			// Under another key: filled in the background.
 			v.State = openami.VolumeCreating
-			if err := recordFill(tx, v, snap.KmsKeyID); err != nil {
+			if err := RecordFill(tx, v, snap.KmsKeyID); err != nil {
 				return err
 			}
 		}
@@ -241,11 +241,11 @@ func (s *Service) CreateVolume(ctx context.Context, p openami.Principal, in Crea
 				return err
 			}
 		}
-		out = VolumeView{Volume: v, Tags: sortedTags(in.Tags)}
+		out = VolumeView{Volume: v, Tags: tagset.Sorted(in.Tags)}
 		return nil
 	})
 	if err == nil && out.State == openami.VolumeCreating {
-		s.fillVolumeInBackground(out.Region, out.ID)
+		s.fill(out.Region, out.ID)
 	}
 	return out, err
 }
@@ -278,7 +278,7 @@ var volumeFilters = []string{
 
 // DescribeVolumes returns a page of the caller's volumes in the region:
 // all, or those named (any unknown one is NotFound), narrowed by filters.
-func (s *Service) DescribeVolumes(ctx context.Context, p openami.Principal, volumeIDs []string, filters []filter.Filter, pg Page) ([]VolumeView, string, error) {
+func (s *Volumes) DescribeVolumes(ctx context.Context, p openami.Principal, volumeIDs []string, filters []filter.Filter, pg Page) ([]VolumeView, string, error) {
 	fs, err := filter.Compile(filters, volumeFilters...)
 	if err != nil {
 		return nil, "", err
@@ -373,7 +373,7 @@ func (s *Service) DescribeVolumes(ctx context.Context, p openami.Principal, volu
 
 // DeleteVolume deletes an available volume the caller owns, with its
 // overlay; its chunks are freed by the next garbage collection.
-func (s *Service) DeleteVolume(ctx context.Context, p openami.Principal, id string) error {
+func (s *Volumes) DeleteVolume(ctx context.Context, p openami.Principal, id string) error {
 	return s.store.Update(ctx, func(tx metadata.Tx) error {
 		v, err := ownedVolume(tx, p, id)
 		if err != nil {
@@ -403,7 +403,7 @@ type ModifyVolumeInput struct {
 
 // ModifyVolume changes a volume's size (grow only), type, IOPS or
 // throughput, at once, and returns the volume before and after.
-func (s *Service) ModifyVolume(ctx context.Context, p openami.Principal, in ModifyVolumeInput) (before, after openami.Volume, err error) {
+func (s *Volumes) ModifyVolume(ctx context.Context, p openami.Principal, in ModifyVolumeInput) (before, after openami.Volume, err error) {
 	err = s.store.Update(ctx, func(tx metadata.Tx) error {
 		v, err := ownedVolume(tx, p, in.VolumeID)
 		if err != nil {
@@ -451,7 +451,7 @@ func volumeBlock(v openami.Volume, index int64) error {
 // ReadVolumeBlock reads block index of the caller's volume into dst
 // (BlockSize bytes): from the overlay if the block was written since the
 // volume's base, else from the base block map; absent blocks read as zeros.
-func (s *Service) ReadVolumeBlock(ctx context.Context, p openami.Principal, volumeID string, index int64, dst []byte) error {
+func (s *Volumes) ReadVolumeBlock(ctx context.Context, p openami.Principal, volumeID string, index int64, dst []byte) error {
 	var (
 		d      openami.Digest
 		keyARN string
@@ -493,7 +493,7 @@ func (s *Service) ReadVolumeBlock(ctx context.Context, p openami.Principal, volu
 // WriteVolumeBlock writes one whole block of the caller's volume. When it
 // returns nil the block is durable: its chunk is stored and the overlay
 // entry committed.
-func (s *Service) WriteVolumeBlock(ctx context.Context, p openami.Principal, volumeID string, index int64, data []byte) error {
+func (s *Volumes) WriteVolumeBlock(ctx context.Context, p openami.Principal, volumeID string, index int64, data []byte) error {
 	if len(data) != openami.BlockSize {
 		return openami.FieldErrorf(openami.InvalidParameter, "BlockData", "A block is %d bytes, not %d.", openami.BlockSize, len(data))
 	}
@@ -539,14 +539,14 @@ func (s *Service) WriteVolumeBlock(ctx context.Context, p openami.Principal, vol
 // map, and the volume is rebased onto it with an empty overlay, all in one
 // transaction. It costs O(blocks written since the volume's base), however
 // large the volume.
-func (s *Service) CreateSnapshot(ctx context.Context, p openami.Principal, volumeID, description string, tags []openami.Tag) (SnapshotView, error) {
-	if err := validateTags(tags); err != nil {
+func (s *Volumes) CreateSnapshot(ctx context.Context, p openami.Principal, volumeID, description string, tags []openami.Tag) (SnapshotView, error) {
+	if err := tagset.Validate(tags); err != nil {
 		return SnapshotView{}, err
 	}
 	if len(description) > 255 {
 		return SnapshotView{}, openami.Errorf(openami.InvalidParameter, "", "The description must be at most 255 characters.")
 	}
-	if err := s.flushDevices(ctx, []string{volumeID}); err != nil {
+	if err := s.FlushDevices(ctx, []string{volumeID}); err != nil {
 		return SnapshotView{}, err
 	}
 	var out SnapshotView
@@ -555,18 +555,18 @@ func (s *Service) CreateSnapshot(ctx context.Context, p openami.Principal, volum
 		if err != nil {
 			return err
 		}
-		snap, err := s.snapshotVolume(tx, v, description, tags)
-		out = SnapshotView{Snapshot: snap, Tags: sortedTags(tags)}
+		snap, err := s.SnapshotVolume(tx, v, description, tags)
+		out = SnapshotView{Snapshot: snap, Tags: tagset.Sorted(tags)}
 		return err
 	})
 	return out, err
 }
 
-// snapshotVolume takes a completed snapshot of a volume within tx: the
+// SnapshotVolume takes a completed snapshot of a volume within tx: the
 // volume's base map with its overlay applied becomes the snapshot's map,
 // and the volume is rebased onto it with an empty overlay. It costs
 // O(blocks written since the volume's base).
-func (s *Service) snapshotVolume(tx metadata.Tx, v openami.Volume, description string, tags []openami.Tag) (openami.Snapshot, error) {
+func (s *Volumes) SnapshotVolume(tx metadata.Tx, v openami.Volume, description string, tags []openami.Tag) (openami.Snapshot, error) {
 	if v.State != openami.VolumeAvailable && v.State != openami.VolumeInUse {
 		return openami.Snapshot{}, openami.Errorf(openami.IncorrectState, openami.ResourceVolume, "Volume %s is %s.", v.ID, v.State)
 	}
@@ -631,97 +631,4 @@ func idsOf[T any](items []T, id func(T) string) []string {
 // timestampString formats a time as EC2 does, for filters that match it.
 func timestampString(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000Z")
-}
-
-// Attachment is a volume's attachment as AttachVolume and DetachVolume
-// report it.
-type Attachment struct {
-	VolumeID   string
-	InstanceID string
-	Device     string
-	State      string // attaching, detaching
-	AttachTime time.Time
-}
-
-// AttachVolume attaches one of the caller's available volumes to one of
-// its running or stopped instances in the same zone, as device, which the
-// instance must not be using.
-func (s *Service) AttachVolume(ctx context.Context, p openami.Principal, volumeID, instanceID, device string) (Attachment, error) {
-	if !deviceName.MatchString(device) {
-		return Attachment{}, openami.Errorf(openami.InvalidParameter, "", "Invalid value '%s' for unixDevice. Attachment point %s is not valid.", device, device)
-	}
-	now := s.nowUTC()
-	err := s.store.Update(ctx, func(tx metadata.Tx) error {
-		v, err := ownedVolume(tx, p, volumeID)
-		if err != nil {
-			return err
-		}
-		// Attaching encrypted data needs its key, usable by the caller.
-		if err := s.checkEBSKeyUse(tx, p, "VolumeId", v.KmsKeyID); err != nil {
-			return err
-		}
-		i, err := ownedInstance(tx, p, instanceID)
-		if err != nil {
-			return err
-		}
-		if v.State != openami.VolumeAvailable {
-			return openami.Errorf(openami.InUse, openami.ResourceVolume, "%s is already attached to an instance", v.ID)
-		}
-		if i.State != openami.InstanceRunning && i.State != openami.InstanceStopped {
-			return openami.Errorf(openami.IncorrectState, openami.ResourceInstance, "Instance '%s' is not 'running' or 'stopped'.", i.ID)
-		}
-		if v.AvailabilityZone != i.AvailabilityZone {
-			return openami.Errorf(openami.InvalidParameter, openami.ResourceZoneMismatch, "The volume '%s' is not in the same availability zone as instance '%s'", v.ID, i.ID)
-		}
-		if slices.ContainsFunc(i.BlockDevices, func(b openami.InstanceBlockDevice) bool { return b.DeviceName == device }) ||
-			slices.ContainsFunc(i.InstanceStores, func(b openami.InstanceStore) bool { return b.DeviceName == device }) {
-			return openami.Errorf(openami.InvalidParameter, "", "Invalid value '%s' for unixDevice. Attachment point %s is already in use", device, device)
-		}
-		v.State, v.InstanceID, v.Device, v.AttachTime, v.DeleteOnTermination = openami.VolumeInUse, i.ID, device, now, false
-		if err := tx.Volumes().Update(v); err != nil {
-			return err
-		}
-		i.BlockDevices = append(i.BlockDevices, openami.InstanceBlockDevice{DeviceName: device, VolumeID: v.ID, AttachTime: now})
-		return tx.Instances().Update(i)
-	})
-	if err != nil {
-		return Attachment{}, err
-	}
-	return Attachment{VolumeID: volumeID, InstanceID: instanceID, Device: device, State: "attaching", AttachTime: now}, nil
-}
-
-// DetachVolume detaches one of the caller's volumes from its instance
-// (instanceID and device, when given, must match). The root volume of an
-// instance that is not stopped stays (IncorrectState).
-func (s *Service) DetachVolume(ctx context.Context, p openami.Principal, volumeID, instanceID, device string) (Attachment, error) {
-	var out Attachment
-	err := s.store.Update(ctx, func(tx metadata.Tx) error {
-		v, err := ownedVolume(tx, p, volumeID)
-		if err != nil {
-			return err
-		}
-		if v.InstanceID == "" || v.State == openami.VolumeCreating {
-			return openami.Errorf(openami.IncorrectState, openami.ResourceVolume, "Volume '%s' is in the '%s' state.", v.ID, v.State)
-		}
-		if instanceID != "" && instanceID != v.InstanceID || device != "" && device != v.Device {
-			return openami.Errorf(openami.NotFound, openami.ResourceAttachment, "The volume '%s' is not attached to instance '%s'.", v.ID, instanceID)
-		}
-		out = Attachment{VolumeID: v.ID, InstanceID: v.InstanceID, Device: v.Device, State: "detaching", AttachTime: v.AttachTime}
-		i, err := tx.Instances().Get(p.Region, v.InstanceID)
-		if err != nil && !errors.Is(err, openami.ErrNotFound) {
-			return err
-		}
-		if err == nil {
-			if v.Device == i.RootDeviceName && i.State != openami.InstanceStopped {
-				return openami.Errorf(openami.IncorrectState, "", "Unable to detach root volume '%s' from instance '%s'", v.ID, i.ID)
-			}
-			i.BlockDevices = slices.DeleteFunc(i.BlockDevices, func(b openami.InstanceBlockDevice) bool { return b.VolumeID == v.ID })
-			if err := tx.Instances().Update(i); err != nil {
-				return err
-			}
-		}
-		detach(&v)
-		return tx.Volumes().Update(v)
-	})
-	return out, err
 }

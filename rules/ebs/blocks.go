@@ -1,4 +1,4 @@
-package service
+package ebs
 
 import (
 	"context"
@@ -29,7 +29,7 @@ type regionBlocks struct {
 }
 
 // newRegionBlocks returns the block store of region over blobs.
-func (s *Service) newRegionBlocks(region string, blobs blob.Store) *regionBlocks {
+func (s *Volumes) newRegionBlocks(region string, blobs blob.Store) *regionBlocks {
 	now := func() time.Time { return s.now() } // s.now may be set after New builds the region
 	gc := blockstore.NewCollector(region, blobs, regionRecords{store: s.store, region: region}, s.maps, now)
 	return &regionBlocks{name: region, chunks: gc.Chunks(), blobs: blobs, gc: gc}
@@ -52,7 +52,7 @@ func generation(tx metadata.Tx, region string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(string(v), 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("service: bad %s setting %q: %w", gcGenSetting(region), v, err)
+		return 0, fmt.Errorf("ebs: bad %s setting %q: %w", gcGenSetting(region), v, err)
 	}
 	return n, nil
 }
@@ -78,7 +78,7 @@ func nodesFor(tx metadata.Tx, region string) (txNodes, error) {
 }
 
 // blocks returns the block store of a served region.
-func (s *Service) blocks(region string) (*regionBlocks, error) {
+func (s *Volumes) blocks(region string) (*regionBlocks, error) {
 	b, ok := s.blockStores[region]
 	if !ok {
 		return nil, openami.Errorf(openami.InvalidParameter, openami.ResourceRegion, "region %s is not served", region)
@@ -90,7 +90,7 @@ func (s *Service) blocks(region string) (*regionBlocks, error) {
 // chunk store, encrypted under k unless k is nil, and returns its digest
 // and the chunk to reference when the write commits. An all-zero block is
 // not stored: it returns ZeroDigest and a nil chunk.
-func (s *Service) storeChunk(ctx context.Context, rb *regionBlocks, k *blockstore.DataKey, data []byte) (openami.Digest, *blockstore.ChunkRef, error) {
+func (s *Volumes) storeChunk(ctx context.Context, rb *regionBlocks, k *blockstore.DataKey, data []byte) (openami.Digest, *blockstore.ChunkRef, error) {
 	d, stored, wrote, err := rb.chunks.Put(ctx, k, data)
 	if err != nil || d.IsZero() {
 		return d, nil, err
@@ -104,7 +104,7 @@ var zeroBlockSum = sha256.Sum256(make([]byte, openami.BlockSize))
 // storeVerifiedChunk is storeChunk for a block whose SHA-256 the caller
 // has computed: a zero block is recognised by its hash alone, and a plain
 // block is not hashed again (an encrypted one is named under k).
-func (s *Service) storeVerifiedChunk(ctx context.Context, rb *regionBlocks, k *blockstore.DataKey, sum [32]byte, data []byte) (openami.Digest, *blockstore.ChunkRef, error) {
+func (s *Volumes) storeVerifiedChunk(ctx context.Context, rb *regionBlocks, k *blockstore.DataKey, sum [32]byte, data []byte) (openami.Digest, *blockstore.ChunkRef, error) {
 	if sum == zeroBlockSum {
 		return openami.ZeroDigest, nil, nil
 	}
@@ -125,7 +125,7 @@ func (s *Service) storeVerifiedChunk(ctx context.Context, rb *regionBlocks, k *b
 // liveness rules (blockstore.Collector.Commit): a chunk a collection is
 // deleting is waited for and stored again with restore, and the commit
 // retried.
-func (s *Service) commitWithChunks(ctx context.Context, rb *regionBlocks, chunks []*blockstore.ChunkRef, restore func() error, fn func(tx metadata.Tx) error) error {
+func (s *Volumes) commitWithChunks(ctx context.Context, rb *regionBlocks, chunks []*blockstore.ChunkRef, restore func() error, fn func(tx metadata.Tx) error) error {
 	return rb.gc.Commit(ctx, chunks, restore, func(touch func(blockstore.Ledger) error) error {
 		return s.store.Update(ctx, func(tx metadata.Tx) error {
 			if err := touch(txLedger{tx: tx, region: rb.name}); err != nil {
@@ -142,14 +142,14 @@ func (s *Service) commitWithChunks(ctx context.Context, rb *regionBlocks, chunks
 func readChunk(ctx context.Context, rb *regionBlocks, k *blockstore.DataKey, d openami.Digest, dst []byte) error {
 	err := rb.chunks.Get(ctx, k, d, dst)
 	if errors.Is(err, openami.ErrNotFound) {
-		return fmt.Errorf("service: chunk %s of region %s is missing: %w", d, rb.name, blockstore.ErrCorrupt)
+		return fmt.Errorf("ebs: chunk %s of region %s is missing: %w", d, rb.name, blockstore.ErrCorrupt)
 	}
 	return err
 }
 
 // applyBlocks applies every block list returns (pages in index order, from
 // after -1) to the map root and returns the new root.
-func (s *Service) applyBlocks(ns txNodes, root openami.Digest, list func(after int64, limit int) ([]metadata.BlockRef, error)) (openami.Digest, error) {
+func (s *Volumes) applyBlocks(ns txNodes, root openami.Digest, list func(after int64, limit int) ([]metadata.BlockRef, error)) (openami.Digest, error) {
 	after := int64(-1)
 	for {
 		blocks, err := list(after, 8192)

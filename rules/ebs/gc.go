@@ -1,4 +1,4 @@
-package service
+package ebs
 
 import (
 	"context"
@@ -17,7 +17,9 @@ import (
 // (blockstore/liveness.go, blockstore/gc.go). What is here is the rule of
 // which records keep chunks and nodes alive (txLedger.Roots) and the
 // adapters that give the block store a region's records in the metadata
-// store (regionRecords, txLedger).
+// store (regionRecords, txLedger). cmd/openami's gc and fsck commands,
+// and the server at its start (CleanLitter), call GC, Fsck and
+// CleanLitter through Service.EBS.
 
 // GCResult reports what a collection did in one region.
 type GCResult = blockstore.GCResult
@@ -29,7 +31,7 @@ type FsckReport = blockstore.FsckReport
 // did. It is safe to run while the server serves requests. One collection
 // runs per region at a time, whichever process starts it; another gets an
 // IncorrectState error.
-func (s *Service) GC(ctx context.Context, region string) (GCResult, error) {
+func (s *Volumes) GC(ctx context.Context, region string) (GCResult, error) {
 	rb, err := s.blocks(region)
 	if err != nil {
 		return GCResult{Region: region}, err
@@ -43,7 +45,7 @@ func (s *Service) GC(ctx context.Context, region string) (GCResult, error) {
 // leaves none (one that is not a blob.Cleaner, such as S3) has nothing to
 // remove. The server calls it at start; GC calls it too. It fails with
 // ctx's error or the store's I/O error, having removed what it reports.
-func (s *Service) CleanLitter(ctx context.Context, region string) (blob.Litter, error) {
+func (s *Volumes) CleanLitter(ctx context.Context, region string) (blob.Litter, error) {
 	rb, err := s.blocks(region)
 	if err != nil {
 		return blob.Litter{}, err
@@ -54,7 +56,7 @@ func (s *Service) CleanLitter(ctx context.Context, region string) (blob.Litter, 
 // Fsck checks one region's block store: every block map and overlay
 // against the nodes and chunks it references, and, when verify is set,
 // every stored chunk's bytes against its digest.
-func (s *Service) Fsck(ctx context.Context, region string, verify bool) (FsckReport, error) {
+func (s *Volumes) Fsck(ctx context.Context, region string, verify bool) (FsckReport, error) {
 	rb, err := s.blocks(region)
 	if err != nil {
 		return FsckReport{Region: region}, err
@@ -98,7 +100,7 @@ func (l txLedger) Roots(root func(openami.Digest) error, chunk func(openami.Dige
 		}
 		for _, sn := range snaps {
 			if err := root(sn.Root); err != nil {
-				return fmt.Errorf("service: mark snapshot %s: %w", sn.ID, err)
+				return fmt.Errorf("ebs: mark snapshot %s: %w", sn.ID, err)
 			}
 			if sn.State == openami.SnapshotPending {
 				if err := markBlocks(func(a int64) ([]metadata.BlockRef, error) { return tx.Snapshots().Blocks(sn.ID, a, 4096) }); err != nil {
@@ -119,7 +121,7 @@ func (l txLedger) Roots(root func(openami.Digest) error, chunk func(openami.Dige
 		}
 		for _, v := range vols {
 			if err := root(v.Base); err != nil {
-				return fmt.Errorf("service: mark volume %s: %w", v.ID, err)
+				return fmt.Errorf("ebs: mark volume %s: %w", v.ID, err)
 			}
 			if err := markBlocks(func(a int64) ([]metadata.BlockRef, error) { return tx.Volumes().Blocks(v.ID, a, 4096) }); err != nil {
 				return err
@@ -131,7 +133,7 @@ func (l txLedger) Roots(root func(openami.Digest) error, chunk func(openami.Dige
 		after = vols[len(vols)-1].ID
 	}
 	// The sources of copies under way, which may be deleted
-	// meanwhile (service/copy.go's copy tasks).
+	// meanwhile (copy.go's copy tasks).
 	pending, err := tx.Snapshots().Pending()
 	if err != nil {
 		return err
@@ -143,7 +145,7 @@ func (l txLedger) Roots(root func(openami.Digest) error, chunk func(openami.Dige
 		}
 		if ok && src.Region == region {
 			if err := root(src.Root); err != nil {
-				return fmt.Errorf("service: mark the source of copy %s: %w", dst.ID, err)
+				return fmt.Errorf("ebs: mark the source of copy %s: %w", dst.ID, err)
 			}
 		}
 	}

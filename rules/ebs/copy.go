@@ -1,4 +1,4 @@
-package service
+package ebs
 
 import (
 	"context"
@@ -26,14 +26,14 @@ type CopyStats struct {
 // unreferenced before its batch commits.
 const copyBatch = 1024
 
-// copyInto fills the pending snapshot dst (in its own region) with the
+// CopyInto fills the pending snapshot dst (in its own region) with the
 // block map of the completed snapshot src (in another region, or under
 // another key), moving only the chunks dst's region lacks, and then hands dst to the completer,
 // which builds its map; block maps are canonical, so every node dst's
 // region already has is shared, not duplicated. Blocks are recorded as
 // dst's pending blocks batch by batch, so garbage collection keeps what was
 // copied, and memory stays bounded whatever the snapshot's size.
-func (s *Service) copyInto(ctx context.Context, src, dst openami.Snapshot) (CopyStats, error) {
+func (s *Volumes) CopyInto(ctx context.Context, src, dst openami.Snapshot) (CopyStats, error) {
 	var stats CopyStats
 	from, err := s.blocks(src.Region)
 	if err != nil {
@@ -56,7 +56,7 @@ func (s *Service) copyInto(ctx context.Context, src, dst openami.Snapshot) (Copy
 		return stats, err
 	}
 	if src.Encrypted && !dst.Encrypted {
-		return stats, fmt.Errorf("service: copy %s: encrypted data is never copied to a plain snapshot", src.ID)
+		return stats, fmt.Errorf("ebs: copy %s: encrypted data is never copied to a plain snapshot", src.ID)
 	}
 	translate := src.KmsKeyID != dst.KmsKeyID
 	var total int64 // blocks with data in the source, for progress
@@ -163,7 +163,7 @@ func (s *Service) copyInto(ctx context.Context, src, dst openami.Snapshot) (Copy
 				return err
 			}
 			if snap.State != openami.SnapshotPending {
-				return fmt.Errorf("service: copy target %s is %s", dst.ID, snap.State)
+				return fmt.Errorf("ebs: copy target %s is %s", dst.ID, snap.State)
 			}
 			for _, b := range batch {
 				if err := tx.Snapshots().PutBlock(dst.ID, b); err != nil {
@@ -191,7 +191,7 @@ func (s *Service) copyInto(ctx context.Context, src, dst openami.Snapshot) (Copy
 		return tx.Snapshots().Update(snap)
 	})
 	if err == nil {
-		s.completions.kick()
+		s.kick()
 	}
 	return stats, err
 }
@@ -223,7 +223,7 @@ func eachBlock(ctx context.Context, n int, fn func(i int, buf []byte) error) err
 // stores each under dstKey in to's region, on copyWorkers goroutines. It
 // returns the blocks with their names under dstKey and the chunks to
 // reference (a chunk the destination already had is not written again).
-func (s *Service) rekeyBlocks(ctx context.Context, from, to *regionBlocks, srcKey, dstKey *blockstore.DataKey, src []metadata.BlockRef) ([]metadata.BlockRef, []*blockstore.ChunkRef, error) {
+func (s *Volumes) rekeyBlocks(ctx context.Context, from, to *regionBlocks, srcKey, dstKey *blockstore.DataKey, src []metadata.BlockRef) ([]metadata.BlockRef, []*blockstore.ChunkRef, error) {
 	out := make([]metadata.BlockRef, len(src))
 	stored := make([]*blockstore.ChunkRef, len(src))
 	err := eachBlock(ctx, len(src), func(i int, buf []byte) error {
@@ -250,8 +250,8 @@ func (s *Service) rekeyBlocks(ctx context.Context, from, to *regionBlocks, srcKe
 // when the copy ends either way.
 func copyTaskSetting(dst openami.Snapshot) string { return "copy-task/" + dst.Region + "/" + dst.ID }
 
-// recordCopy records in tx that dst is to be filled from src.
-func recordCopy(tx metadata.Tx, src, dst openami.Snapshot) error {
+// RecordCopy records in tx that dst is to be filled from src.
+func RecordCopy(tx metadata.Tx, src, dst openami.Snapshot) error {
 	b, err := json.Marshal(src)
 	if err != nil {
 		return err
@@ -259,45 +259,25 @@ func recordCopy(tx metadata.Tx, src, dst openami.Snapshot) error {
 	return tx.Settings().Put(copyTaskSetting(dst), b)
 }
 
-// copyInBackground runs copyInto for a copy recorded with recordCopy and
-// turns the copy to error, with the reason, if it fails. A copy that a
-// restart interrupts is resumed by resumeCopies: copyInto starts over,
-// and every chunk it had already moved is found at the destination, not
-// moved again.
-func (s *Service) copyInBackground(src, dst openami.Snapshot) {
-	c := s.completions
-	if !c.claim(dst.ID) {
-		return // already running
-	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		defer c.release(dst.ID)
-		ctx := s.completions.context()
-		_, copyErr := s.copyInto(ctx, src, dst)
-		if copyErr != nil && ctx.Err() != nil {
-			return // shutting down: the task stays, to be resumed
+// EndCopy ends the copy into dst recorded with RecordCopy: it drops the
+// copy's task and, when copyErr is not nil, turns dst, still pending, to
+// error with the reason. It kicks the worker, so that an image using the
+// copy settles now.
+func (s *Volumes) EndCopy(ctx context.Context, dst openami.Snapshot, copyErr error) error {
+	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		if err := tx.Settings().Delete(copyTaskSetting(dst)); err != nil || copyErr == nil {
+			return err
 		}
-		if copyErr != nil {
-			s.completions.log.Error("snapshot copy", "snapshot", dst.ID, "source", src.ID, "error", copyErr)
+		snap, err := tx.Snapshots().Get(dst.Region, dst.ID)
+		if err != nil || snap.State != openami.SnapshotPending {
+			return err
 		}
-		err := s.store.Update(context.Background(), func(tx metadata.Tx) error {
-			if err := tx.Settings().Delete(copyTaskSetting(dst)); err != nil || copyErr == nil {
-				return err
-			}
-			snap, err := tx.Snapshots().Get(dst.Region, dst.ID)
-			if err != nil || snap.State != openami.SnapshotPending {
-				return err
-			}
-			snap.State = openami.SnapshotError
-			snap.StateReason = "The copy failed: " + copyErr.Error()
-			return tx.Snapshots().Update(snap)
-		})
-		if err != nil {
-			s.completions.log.Error("snapshot copy", "snapshot", dst.ID, "error", err)
-		}
-		s.completions.kick() // an image using the copy fails now
-	}()
+		snap.State = openami.SnapshotError
+		snap.StateReason = "The copy failed: " + copyErr.Error()
+		return tx.Snapshots().Update(snap)
+	})
+	s.kick() // an image using the copy fails now
+	return err
 }
 
 // copySource returns the source of the copy that fills the pending
@@ -312,14 +292,15 @@ func copySource(tx metadata.Tx, dst openami.Snapshot) (openami.Snapshot, bool, e
 	}
 	var src openami.Snapshot
 	if err := json.Unmarshal(b, &src); err != nil {
-		return openami.Snapshot{}, false, fmt.Errorf("service: copy task of %s: %w", dst.ID, err)
+		return openami.Snapshot{}, false, fmt.Errorf("ebs: copy task of %s: %w", dst.ID, err)
 	}
 	return src, true, nil
 }
 
-// resumeCopies restarts every copy a restart interrupted: each pending,
-// not yet completing snapshot with a copy task.
-func (s *Service) resumeCopies(ctx context.Context) error {
+// ResumeCopies starts again (Config.Copy) every copy a restart
+// interrupted: each pending, not yet completing snapshot with a copy
+// task.
+func (s *Volumes) ResumeCopies(ctx context.Context) error {
 	type job struct{ src, dst openami.Snapshot }
 	var jobs []job
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
@@ -344,7 +325,7 @@ func (s *Service) resumeCopies(ctx context.Context) error {
 		return nil
 	})
 	for _, j := range jobs {
-		s.copyInBackground(j.src, j.dst)
+		s.copy(j.src, j.dst)
 	}
 	return err
 }

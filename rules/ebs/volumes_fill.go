@@ -1,4 +1,4 @@
-package service
+package ebs
 
 import (
 	"context"
@@ -31,52 +31,39 @@ import (
 // task: the KMS key ARN of the data in its base ("" for plain).
 func fillTaskSetting(region, volumeID string) string { return "fill-task/" + region + "/" + volumeID }
 
-// recordFill records in tx that volume v, creating, is to be filled from
+// RecordFill records in tx that volume v, creating, is to be filled from
 // its base, which is under srcKeyARN.
-func recordFill(tx metadata.Tx, v openami.Volume, srcKeyARN string) error {
+func RecordFill(tx metadata.Tx, v openami.Volume, srcKeyARN string) error {
 	return tx.Settings().Put(fillTaskSetting(v.Region, v.ID), []byte(srcKeyARN))
 }
 
 // fillBatch is how many blocks a fill commits per transaction.
 const fillBatch = 256
 
-// fillVolumeInBackground starts filling a creating volume of the region
-// from its snapshot, unless a fill of it already runs.
-func (s *Service) fillVolumeInBackground(region, volumeID string) {
-	c := s.completions
-	if !c.claim(volumeID) {
-		return // already running
-	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		defer c.release(volumeID)
-		ctx := c.context()
-		err := s.fillVolume(ctx, region, volumeID)
-		if err == nil || ctx.Err() != nil {
-			c.kick() // an instance waiting for the volume starts
-			return
+// FailFill turns the creating volume of the region to error and drops
+// its fill task, after a fill that cannot finish (FillVolume's error).
+// A volume no longer creating is left as it is.
+func (s *Volumes) FailFill(ctx context.Context, region, volumeID string) error {
+	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		v, err := tx.Volumes().Get(region, volumeID)
+		if err != nil || v.State != openami.VolumeCreating {
+			return err
 		}
-		c.log.Error("volume fill", "volume", volumeID, "error", err)
-		s.store.Update(context.Background(), func(tx metadata.Tx) error {
-			v, err := tx.Volumes().Get(region, volumeID)
-			if err != nil || v.State != openami.VolumeCreating {
-				return err
-			}
-			v.State = openami.VolumeError
-			if err := tx.Settings().Delete(fillTaskSetting(region, volumeID)); err != nil {
-				return err
-			}
-			return tx.Volumes().Update(v)
-		})
-		c.kick()
-	}()
+		v.State = openami.VolumeError
+		if err := tx.Settings().Delete(fillTaskSetting(region, volumeID)); err != nil {
+			return err
+		}
+		return tx.Volumes().Update(v)
+	})
 }
 
-// fillVolume copies the blocks of a creating volume's base into its
+// FillVolume copies the blocks of a creating volume's base into its
 // overlay under the volume's key, then empties the base and makes the
-// volume available or in-use.
-func (s *Service) fillVolume(ctx context.Context, region, volumeID string) error {
+// volume available or in-use. A volume no longer creating is left as it
+// is. It is idempotent: a fill a restart interrupted starts over, and the
+// chunks already stored are not written again. It fails with the store's
+// or the block store's error, or ctx's.
+func (s *Volumes) FillVolume(ctx context.Context, region, volumeID string) error {
 	var (
 		v      openami.Volume
 		srcARN string
@@ -88,7 +75,7 @@ func (s *Service) fillVolume(ctx context.Context, region, volumeID string) error
 		}
 		task, err := tx.Settings().Get(fillTaskSetting(region, volumeID))
 		if errors.Is(err, openami.ErrNotFound) {
-			return fmt.Errorf("service: creating volume %s has no fill task", volumeID)
+			return fmt.Errorf("ebs: creating volume %s has no fill task", volumeID)
 		}
 		srcARN = string(task)
 		return err
@@ -149,7 +136,7 @@ func (s *Service) fillVolume(ctx context.Context, region, volumeID string) error
 				return err
 			}
 			if cur.State != openami.VolumeCreating {
-				return fmt.Errorf("service: volume %s stopped being created (%s)", volumeID, cur.State)
+				return fmt.Errorf("ebs: volume %s stopped being created (%s)", volumeID, cur.State)
 			}
 			for _, r := range refs {
 				if !r.Digest.IsZero() {
@@ -180,9 +167,9 @@ func (s *Service) fillVolume(ctx context.Context, region, volumeID string) error
 	})
 }
 
-// resumeFills restarts the fills of every creating volume, after a
-// restart.
-func (s *Service) resumeFills(ctx context.Context) error {
+// ResumeFills starts again (Config.Fill) the fill of every creating
+// volume, after a restart.
+func (s *Volumes) ResumeFills(ctx context.Context) error {
 	for _, r := range s.regions {
 		after := ""
 		for {
@@ -196,7 +183,7 @@ func (s *Service) resumeFills(ctx context.Context) error {
 			}
 			for _, v := range page {
 				if v.State == openami.VolumeCreating {
-					s.fillVolumeInBackground(v.Region, v.ID)
+					s.fill(v.Region, v.ID)
 				}
 			}
 			if len(page) < 1000 {

@@ -1,4 +1,4 @@
-package service
+package ebs
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/openami/openami/blockstore"
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/internal/pagetoken"
+	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/metadata"
 )
 
@@ -22,8 +23,8 @@ const blocksPerGiB = (1 << 30) / openami.BlockSize
 // maxVolumeGiB is the largest volume or snapshot, as on EBS (64 TiB).
 const maxVolumeGiB = 65536
 
-// noVolume is the volume id of snapshots not taken from a volume.
-const noVolume = "vol-ffffffff"
+// NoVolume is the volume id of snapshots not taken from a volume.
+const NoVolume = "vol-ffffffff"
 
 // SnapshotView is a snapshot with its tags.
 type SnapshotView struct {
@@ -43,10 +44,11 @@ type StartSnapshotInput struct {
 	Timeout   time.Duration
 	Encrypted bool
 	KmsKeyArn string
-	// plain keeps the snapshot unencrypted whatever the account's
-	// encryption by default: kernel and ramdisk files (bootimages.go),
-	// which the runtime hands QEMU as files.
-	plain bool
+	// Plain keeps the snapshot unencrypted whatever the account's
+	// encryption by default: kernel and ramdisk files
+	// (service/bootimages.go), which the runtime hands QEMU as files. The
+	// APIs never set it.
+	Plain bool
 }
 
 // checkSnapshotID returns a Malformed error unless id is a snapshot id.
@@ -105,7 +107,7 @@ func ownedSnapshot(tx metadata.Tx, p openami.Principal, id string) (openami.Snap
 // PutSnapshotBlock and seals with CompleteSnapshot. With a parent, it
 // starts as a copy of the parent's block map, and only changed blocks need
 // to be written. A repeated ClientToken returns the snapshot it made.
-func (s *Service) StartSnapshot(ctx context.Context, p openami.Principal, in StartSnapshotInput) (SnapshotView, error) {
+func (s *Volumes) StartSnapshot(ctx context.Context, p openami.Principal, in StartSnapshotInput) (SnapshotView, error) {
 	if in.VolumeSize < 1 || in.VolumeSize > maxVolumeGiB {
 		return SnapshotView{}, openami.FieldErrorf(openami.InvalidParameter, "VolumeSize", "The volume size must be between 1 and %d GiB.", maxVolumeGiB)
 	}
@@ -115,7 +117,7 @@ func (s *Service) StartSnapshot(ctx context.Context, p openami.Principal, in Sta
 	if in.Timeout < 10*time.Minute || in.Timeout > 4320*time.Minute {
 		return SnapshotView{}, openami.FieldErrorf(openami.InvalidParameter, "Timeout", "The timeout must be between 10 and 4320 minutes.")
 	}
-	if err := validateTags(in.Tags); err != nil {
+	if err := tagset.Validate(in.Tags); err != nil {
 		return SnapshotView{}, err
 	}
 	if in.ParentID != "" {
@@ -128,7 +130,7 @@ func (s *Service) StartSnapshot(ctx context.Context, p openami.Principal, in Sta
 		ID:          ids.New("snap"),
 		Region:      p.Region,
 		AccountID:   p.AccountID,
-		VolumeID:    noVolume,
+		VolumeID:    NoVolume,
 		VolumeSize:  in.VolumeSize,
 		State:       openami.SnapshotPending,
 		Description: in.Description,
@@ -170,16 +172,16 @@ func (s *Service) StartSnapshot(ctx context.Context, p openami.Principal, in Sta
 			if in.VolumeSize < parent.VolumeSize {
 				return openami.FieldErrorf(openami.InvalidParameter, "VolumeSize", "The volume size must be at least the parent snapshot's, %d GiB.", parent.VolumeSize)
 			}
-			if err := s.checkEBSKeyUse(tx, p, "ParentSnapshotId", parent.KmsKeyID); err != nil {
+			if err := s.CheckKeyUse(tx, p, "ParentSnapshotId", parent.KmsKeyID); err != nil {
 				return err
 			}
 		}
 		// A child is encrypted as its parent is, or under the key asked
 		// for; it shares the parent's map only under the same key.
 		key := ""
-		if !in.plain {
+		if !in.Plain {
 			var err error
-			key, err = s.targetKey(tx, p, ebsTarget{Encrypted: in.Encrypted, KmsKeyID: in.KmsKeyArn, Field: "KmsKeyArn"}, parent.KmsKeyID)
+			key, err = s.TargetKey(tx, p, Target{Encrypted: in.Encrypted, KmsKeyID: in.KmsKeyArn, Field: "KmsKeyArn"}, parent.KmsKeyID)
 			if err != nil {
 				return err
 			}
@@ -201,7 +203,7 @@ func (s *Service) StartSnapshot(ctx context.Context, p openami.Principal, in Sta
 				return err
 			}
 		}
-		out = SnapshotView{Snapshot: snap, Tags: sortedTags(in.Tags)}
+		out = SnapshotView{Snapshot: snap, Tags: tagset.Sorted(in.Tags)}
 		return nil
 	})
 	return out, err
@@ -222,7 +224,7 @@ type PutSnapshotBlockInput struct {
 // PutSnapshotBlock writes one block of a pending snapshot. The data must be
 // exactly one block whose SHA-256 is the checksum; otherwise nothing is
 // stored. It returns the checksum.
-func (s *Service) PutSnapshotBlock(ctx context.Context, p openami.Principal, in PutSnapshotBlockInput) (string, error) {
+func (s *Volumes) PutSnapshotBlock(ctx context.Context, p openami.Principal, in PutSnapshotBlockInput) (string, error) {
 	if in.ChecksumAlgorithm != "SHA256" {
 		return "", openami.FieldErrorf(openami.InvalidParameter, "ChecksumAlgorithm", "The checksum algorithm must be SHA256.")
 	}
@@ -326,7 +328,7 @@ type CompleteSnapshotInput struct {
 // blocks written and, when given, their aggregate checksum, and queues the
 // snapshot's block map to be built. It returns the snapshot's state, which
 // stays pending until the map is built; a restart finishes the work.
-func (s *Service) CompleteSnapshot(ctx context.Context, p openami.Principal, in CompleteSnapshotInput) (openami.SnapshotState, error) {
+func (s *Volumes) CompleteSnapshot(ctx context.Context, p openami.Principal, in CompleteSnapshotInput) (openami.SnapshotState, error) {
 	if in.ChangedBlocksCount < 0 {
 		return "", openami.FieldErrorf(openami.InvalidParameter, "ChangedBlocksCount", "ChangedBlocksCount must not be negative.")
 	}
@@ -358,7 +360,7 @@ func (s *Service) CompleteSnapshot(ctx context.Context, p openami.Principal, in 
 			for _, b := range blocks {
 				raw, err := base64.StdEncoding.DecodeString(b.Checksum)
 				if err != nil {
-					return fmt.Errorf("service: stored checksum of block %d: %w", b.Index, err)
+					return fmt.Errorf("ebs: stored checksum of block %d: %w", b.Index, err)
 				}
 				h.Write(raw)
 				n++
@@ -379,14 +381,14 @@ func (s *Service) CompleteSnapshot(ctx context.Context, p openami.Principal, in 
 		return tx.Snapshots().Update(snap)
 	})
 	if err == nil {
-		s.completions.kick()
+		s.kick()
 	}
 	return state, err
 }
 
-// finishSnapshot builds the block map of a completing snapshot from its
+// FinishSnapshot builds the block map of a completing snapshot from its
 // parent's map and its written blocks, and marks it completed.
-func (s *Service) finishSnapshot(ctx context.Context, region, id string) error {
+func (s *Volumes) FinishSnapshot(ctx context.Context, region, id string) error {
 	return s.store.Update(ctx, func(tx metadata.Tx) error {
 		snap, err := tx.Snapshots().Get(region, id)
 		if errors.Is(err, openami.ErrNotFound) {
@@ -452,13 +454,13 @@ func readableSnapshot(tx metadata.Tx, p openami.Principal, id string) (openami.S
 
 // blockToken returns the token that lets its holder read the block of the
 // snapshot at index, which holds the chunk d.
-func (s *Service) blockToken(snapshotID string, index int64, d openami.Digest) string {
+func (s *Volumes) blockToken(snapshotID string, index int64, d openami.Digest) string {
 	return s.tokens.Encode(pagetoken.Scope("block", snapshotID, fmt.Sprint(index)), d[:])
 }
 
 // pageStart returns where a block listing starts: after the token's
 // index, or at start.
-func (s *Service) pageStart(scope, token string, start int64) (int64, error) {
+func (s *Volumes) pageStart(scope, token string, start int64) (int64, error) {
 	if token == "" {
 		return max(start, 0), nil
 	}
@@ -469,7 +471,7 @@ func (s *Service) pageStart(scope, token string, start int64) (int64, error) {
 	return int64(binary.BigEndian.Uint64(raw)), nil
 }
 
-func (s *Service) pageToken(scope string, next int64) string {
+func (s *Volumes) pageToken(scope string, next int64) string {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], uint64(next))
 	return s.tokens.Encode(scope, b[:])
@@ -489,7 +491,7 @@ func pageLimit(max int) (int, error) {
 // (bound to scope) or starts at startIndex, and calls walk in a read
 // transaction with the index to start from and an add function that
 // returns false once the page is full (recording where the next starts).
-func (s *Service) listBlocks(ctx context.Context, scope string, startIndex int64, maxResults int, token string,
+func (s *Volumes) listBlocks(ctx context.Context, scope string, startIndex int64, maxResults int, token string,
 	walk func(tx metadata.Tx, from int64, add func(BlockEntry) bool) (volumeSize int64, err error)) (BlockPage, error) {
 	limit, err := pageLimit(maxResults)
 	if err != nil {
@@ -524,7 +526,7 @@ var errStopWalk = errors.New("stop walk")
 
 // ListSnapshotBlocks returns a page of the blocks of a completed snapshot
 // that hold data, from startIndex on, with a token to read each.
-func (s *Service) ListSnapshotBlocks(ctx context.Context, p openami.Principal, id string, startIndex int64, maxResults int, token string) (BlockPage, error) {
+func (s *Volumes) ListSnapshotBlocks(ctx context.Context, p openami.Principal, id string, startIndex int64, maxResults int, token string) (BlockPage, error) {
 	scope := pagetoken.Scope("ListSnapshotBlocks", p.AccountID, id)
 	return s.listBlocks(ctx, scope, startIndex, maxResults, token, func(tx metadata.Tx, from int64, add func(BlockEntry) bool) (int64, error) {
 		snap, err := readableSnapshot(tx, p, id)
@@ -543,7 +545,7 @@ func (s *Service) ListSnapshotBlocks(ctx context.Context, p openami.Principal, i
 // ListChangedBlocks returns a page of the indexes, from startIndex on,
 // where the second snapshot differs from the first (or, without a first,
 // where the second holds data), with tokens to read each side.
-func (s *Service) ListChangedBlocks(ctx context.Context, p openami.Principal, firstID, secondID string, startIndex int64, maxResults int, token string) (BlockPage, error) {
+func (s *Volumes) ListChangedBlocks(ctx context.Context, p openami.Principal, firstID, secondID string, startIndex int64, maxResults int, token string) (BlockPage, error) {
 	scope := pagetoken.Scope("ListChangedBlocks", p.AccountID, firstID, secondID)
 	return s.listBlocks(ctx, scope, startIndex, maxResults, token, func(tx metadata.Tx, from int64, add func(BlockEntry) bool) (int64, error) {
 		second, err := readableSnapshot(tx, p, secondID)
@@ -583,7 +585,7 @@ func (s *Service) ListChangedBlocks(ctx context.Context, p openami.Principal, fi
 // GetSnapshotBlock reads one block of a snapshot the caller may read,
 // named by a token from ListSnapshotBlocks or ListChangedBlocks, into dst
 // (BlockSize bytes), and returns its base64 SHA-256 checksum.
-func (s *Service) GetSnapshotBlock(ctx context.Context, p openami.Principal, id string, index int64, token string, dst []byte) (string, error) {
+func (s *Volumes) GetSnapshotBlock(ctx context.Context, p openami.Principal, id string, index int64, token string, dst []byte) (string, error) {
 	raw, err := s.tokens.Decode(pagetoken.Scope("block", id, fmt.Sprint(index)), token)
 	if err != nil || len(raw) != len(openami.Digest{}) {
 		return "", openami.FieldErrorf(openami.InvalidToken, "BlockToken", "The block token is invalid.")
@@ -597,7 +599,7 @@ func (s *Service) GetSnapshotBlock(ctx context.Context, p openami.Principal, id 
 			return err
 		}
 		keyARN = snap.KmsKeyID
-		return s.checkEBSKeyUse(tx, p, "SnapshotId", keyARN)
+		return s.CheckKeyUse(tx, p, "SnapshotId", keyARN)
 	})
 	if err != nil {
 		return "", err
@@ -611,7 +613,7 @@ func (s *Service) GetSnapshotBlock(ctx context.Context, p openami.Principal, id 
 		return "", err
 	}
 	if err := readChunk(ctx, rb, dk, d, dst); err != nil {
-		return "", fmt.Errorf("service: read block %d of %s: %w", index, id, err)
+		return "", fmt.Errorf("ebs: read block %d of %s: %w", index, id, err)
 	}
 	if dk != nil {
 		// An encrypted chunk's name is not its checksum.

@@ -1,4 +1,4 @@
-package service
+package ebs
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/internal/ids"
+	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/metadata"
 )
 
@@ -35,7 +36,7 @@ type DescribeSnapshotsInput struct {
 
 // DescribeSnapshots returns a page of the snapshots in the region that the
 // caller owns or may create volumes from, narrowed as the input says.
-func (s *Service) DescribeSnapshots(ctx context.Context, p openami.Principal, in DescribeSnapshotsInput) ([]SnapshotView, string, error) {
+func (s *Volumes) DescribeSnapshots(ctx context.Context, p openami.Principal, in DescribeSnapshotsInput) ([]SnapshotView, string, error) {
 	fs, err := filter.Compile(in.Filters, snapshotFilters...)
 	if err != nil {
 		return nil, "", err
@@ -122,7 +123,7 @@ func (s *Service) DescribeSnapshots(ctx context.Context, p openami.Principal, in
 		}
 		var own map[string]string
 		if sn.AccountID == p.AccountID {
-			own = tagMap(tags[sn.ID]) // tags are the owner's; others see none
+			own = tagset.Map(tags[sn.ID]) // tags are the owner's; others see none
 		}
 		ok := fs.Match(func(name string) []string {
 			switch name {
@@ -176,7 +177,7 @@ func (s *Service) DescribeSnapshots(ctx context.Context, p openami.Principal, in
 // DeleteSnapshot deletes a snapshot the caller owns and no registered image
 // uses (InUse otherwise); its blocks are freed by the next garbage
 // collection unless other snapshots share them.
-func (s *Service) DeleteSnapshot(ctx context.Context, p openami.Principal, id string) error {
+func (s *Volumes) DeleteSnapshot(ctx context.Context, p openami.Principal, id string) error {
 	return s.store.Update(ctx, func(tx metadata.Tx) error {
 		if _, err := ownedSnapshot(tx, p, id); err != nil {
 			return err
@@ -211,15 +212,15 @@ type CopySnapshotInput struct {
 // is completed at once. Across regions it is pending while the background
 // moves only the chunks the destination region lacks; under another key
 // (encrypting a plain snapshot, or re-keying) every block is read and
-// sealed anew (see copyInto). Encrypted data is never copied in plain.
-func (s *Service) CopySnapshot(ctx context.Context, p openami.Principal, in CopySnapshotInput) (SnapshotView, error) {
+// sealed anew (see CopyInto). Encrypted data is never copied in plain.
+func (s *Volumes) CopySnapshot(ctx context.Context, p openami.Principal, in CopySnapshotInput) (SnapshotView, error) {
 	if in.SourceRegion == "" {
 		return SnapshotView{}, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter SourceRegion")
 	}
 	if _, ok := s.identity.Region(in.SourceRegion); !ok {
 		return SnapshotView{}, openami.Errorf(openami.InvalidParameter, openami.ResourceSourceRegion, "Invalid region: %s", in.SourceRegion)
 	}
-	if err := validateTags(in.Tags); err != nil {
+	if err := tagset.Validate(in.Tags); err != nil {
 		return SnapshotView{}, err
 	}
 	srcP := p
@@ -240,7 +241,7 @@ func (s *Service) CopySnapshot(ctx context.Context, p openami.Principal, in Copy
 	cross := in.SourceRegion != p.Region
 	now := s.nowUTC()
 	snap := openami.Snapshot{
-		ID: ids.New("snap"), Region: p.Region, AccountID: p.AccountID, VolumeID: noVolume,
+		ID: ids.New("snap"), Region: p.Region, AccountID: p.AccountID, VolumeID: NoVolume,
 		VolumeSize: src.VolumeSize, State: openami.SnapshotCompleted, Progress: 100, Description: desc,
 		Root: src.Root, StartTime: now, Deadline: now, DataBytes: src.DataBytes,
 	}
@@ -248,10 +249,10 @@ func (s *Service) CopySnapshot(ctx context.Context, p openami.Principal, in Copy
 	background := cross
 	err = s.store.Update(ctx, func(tx metadata.Tx) error {
 		snap := snap
-		if err := s.checkEBSKeyUse(tx, srcP, "SourceSnapshotId", src.KmsKeyID); err != nil {
+		if err := s.CheckKeyUse(tx, srcP, "SourceSnapshotId", src.KmsKeyID); err != nil {
 			return err
 		}
-		key, err := copyKey(s, tx, p, src, cross, in.Encrypted, in.KmsKeyID)
+		key, err := s.CopyKey(tx, p, src, cross, in.Encrypted, in.KmsKeyID)
 		if err != nil {
 			return err
 		}
@@ -260,7 +261,7 @@ func (s *Service) CopySnapshot(ctx context.Context, p openami.Principal, in Copy
 		if background {
 			// Filled in the background; the completer builds its map.
 			snap.State, snap.Progress, snap.Root, snap.DataBytes = openami.SnapshotPending, 0, openami.ZeroDigest, 0
-			snap.Deadline = now.Add(copyDeadline)
+			snap.Deadline = now.Add(CopyDeadline)
 		} else if _, err := completedSnapshot(tx, srcP, in.SourceSnapshotID); err != nil {
 			// The copy shares the source's map, which must still exist
 			// when the copy commits.
@@ -268,7 +269,7 @@ func (s *Service) CopySnapshot(ctx context.Context, p openami.Principal, in Copy
 		}
 		out = snap
 		if background {
-			if err := recordCopy(tx, src, snap); err != nil {
+			if err := RecordCopy(tx, src, snap); err != nil {
 				return err
 			}
 		}
@@ -284,17 +285,17 @@ func (s *Service) CopySnapshot(ctx context.Context, p openami.Principal, in Copy
 		return SnapshotView{}, err
 	}
 	if background {
-		s.copyInBackground(src, out)
+		s.copy(src, out)
 	}
-	return SnapshotView{Snapshot: out, Tags: sortedTags(in.Tags)}, nil
+	return SnapshotView{Snapshot: out, Tags: tagset.Sorted(in.Tags)}, nil
 }
 
-// copyKey decides the KMS key of a copy of src into p's region: the key
+// CopyKey decides the KMS key of a copy of src into p's region: the key
 // asked for (Encrypted with KmsKeyId), else, within a region, the
 // source's; across regions an encrypted source (KMS keys are regional)
 // or Encrypted takes the account's default key in the destination. A
 // copy of encrypted data is always encrypted.
-func copyKey(s *Service, tx metadata.Tx, p openami.Principal, src openami.Snapshot, cross, encrypted bool, keyID string) (string, error) {
+func (s *Volumes) CopyKey(tx metadata.Tx, p openami.Principal, src openami.Snapshot, cross, encrypted bool, keyID string) (string, error) {
 	sameKey := src.KmsKeyID
 	if cross {
 		sameKey = ""
@@ -303,11 +304,11 @@ func copyKey(s *Service, tx metadata.Tx, p openami.Principal, src openami.Snapsh
 		return "", &openami.Error{Class: openami.InvalidCombination, Resource: openami.ResourceDependency, Field: "KmsKeyId",
 			Message: "The parameter KmsKeyId requires the parameter Encrypted to be set."}
 	}
-	return s.targetKey(tx, p, ebsTarget{Encrypted: encrypted || src.Encrypted, KmsKeyID: keyID}, sameKey)
+	return s.TargetKey(tx, p, Target{Encrypted: encrypted || src.Encrypted, KmsKeyID: keyID}, sameKey)
 }
 
-// copyDeadline is how long a cross-region copy may take before it errors.
-const copyDeadline = 24 * time.Hour
+// CopyDeadline is how long a cross-region copy may take before it errors.
+const CopyDeadline = 24 * time.Hour
 
 // completedSnapshot returns a completed snapshot the caller may use, in
 // the principal's region.
@@ -325,7 +326,7 @@ func completedSnapshot(tx metadata.Tx, p openami.Principal, id string) (openami.
 // DescribeSnapshotAttribute returns a snapshot's createVolumePermissions
 // (the only attribute besides productCodes, which is always empty). Only
 // the owner may read them.
-func (s *Service) DescribeSnapshotAttribute(ctx context.Context, p openami.Principal, id, attribute string) ([]Permission, error) {
+func (s *Volumes) DescribeSnapshotAttribute(ctx context.Context, p openami.Principal, id, attribute string) ([]Permission, error) {
 	if attribute != "createVolumePermission" && attribute != "productCodes" {
 		return nil, openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter attribute is invalid. Valid values: createVolumePermission, productCodes.", attribute)
 	}
@@ -347,7 +348,7 @@ func (s *Service) DescribeSnapshotAttribute(ctx context.Context, p openami.Princ
 // ModifySnapshotAttribute adds and removes createVolumePermissions of a
 // snapshot the caller owns. A permission names a 12-digit account or group
 // "all"; anything else is an InvalidParameter error and changes nothing.
-func (s *Service) ModifySnapshotAttribute(ctx context.Context, p openami.Principal, id string, add, remove []Permission) error {
+func (s *Volumes) ModifySnapshotAttribute(ctx context.Context, p openami.Principal, id string, add, remove []Permission) error {
 	for _, pm := range append(append([]Permission(nil), add...), remove...) {
 		switch {
 		case pm.Group != "" && pm.Group != "all":
@@ -361,7 +362,7 @@ func (s *Service) ModifySnapshotAttribute(ctx context.Context, p openami.Princip
 		if err != nil {
 			return err
 		}
-		if err := s.checkShareEncrypted(tx, snap.KmsKeyID, add, "snapshot "+snap.ID); err != nil {
+		if err := s.CheckShareEncrypted(tx, snap.KmsKeyID, add, "snapshot "+snap.ID); err != nil {
 			return err
 		}
 		if err := tx.Snapshots().AddPermissions(id, add); err != nil {
@@ -373,7 +374,7 @@ func (s *Service) ModifySnapshotAttribute(ctx context.Context, p openami.Princip
 
 // ResetSnapshotAttribute removes every createVolumePermission of a
 // snapshot the caller owns.
-func (s *Service) ResetSnapshotAttribute(ctx context.Context, p openami.Principal, id, attribute string) error {
+func (s *Volumes) ResetSnapshotAttribute(ctx context.Context, p openami.Principal, id, attribute string) error {
 	if attribute != "createVolumePermission" {
 		return openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter attribute is invalid. Only createVolumePermission can be reset.", attribute)
 	}
@@ -389,11 +390,11 @@ func (s *Service) ResetSnapshotAttribute(ctx context.Context, p openami.Principa
 	})
 }
 
-// checkShareEncrypted refuses to share data encrypted under keyARN as add
+// CheckShareEncrypted refuses to share data encrypted under keyARN as add
 // would: encrypted snapshots and images are never public, and data under
 // an AWS managed key (whose policy cannot name other accounts) is never
 // shared with another account.
-func (s *Service) checkShareEncrypted(tx metadata.Tx, keyARN string, add []Permission, what string) error {
+func (s *Volumes) CheckShareEncrypted(tx metadata.Tx, keyARN string, add []Permission, what string) error {
 	if keyARN == "" {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package service
+package ebs
 
 import (
 	"context"
@@ -23,14 +23,14 @@ import (
 // a partial one) and become durable at Flush, which stores their chunks
 // and commits them to the volume's overlay in one transaction: a crash
 // loses only writes not yet flushed, as a disk's cache would. The buffer
-// is bounded (maxDirtyBlocks): a write that would pass the bound flushes
+// is bounded (MaxDirtyBlocks): a write that would pass the bound flushes
 // first, so memory does not grow with the volume or with what is written.
 //
-// Every open of a volume shares one VolumeDevice (the service keeps them
+// Every open of a volume shares one VolumeDevice (Volumes keeps them
 // by volume id), so that two clients of one volume see each other's
 // writes; Close releases one open, flushing at the last.
 type VolumeDevice struct {
-	s          *Service
+	s          *Volumes
 	region     string
 	volumeID   string
 	instanceID string // the instance the volume was attached to at open
@@ -81,8 +81,8 @@ func (d *VolumeDevice) dropCachedLocked(index int64) {
 	d.clean = slices.DeleteFunc(d.clean, func(c cleanBlock) bool { return c.index == index })
 }
 
-// maxDirtyBlocks bounds a device's write-back buffer: 64 MiB.
-const maxDirtyBlocks = 128
+// MaxDirtyBlocks bounds a device's write-back buffer: 64 MiB.
+const MaxDirtyBlocks = 128
 
 var blockBuffers = sync.Pool{New: func() any { return make([]byte, openami.BlockSize) }}
 
@@ -90,7 +90,7 @@ var blockBuffers = sync.Pool{New: func() any { return make([]byte, openami.Block
 // running or stopping (so whose VM may run) for block I/O. It is the NBD
 // export's resolver: name is the volume id, in any region. A volume that
 // does not exist, or is not attached to such an instance, is NotFound.
-func (s *Service) OpenVolumeDevice(ctx context.Context, volumeID string) (*VolumeDevice, error) {
+func (s *Volumes) OpenVolumeDevice(ctx context.Context, volumeID string) (*VolumeDevice, error) {
 	var v openami.Volume
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		for _, r := range s.regions {
@@ -141,6 +141,14 @@ func (s *Service) OpenVolumeDevice(ctx context.Context, volumeID string) (*Volum
 	}
 	d.refs++
 	return d, nil
+}
+
+// Dirty returns how many written blocks the device holds that Flush has
+// not yet made durable: never more than MaxDirtyBlocks.
+func (d *VolumeDevice) Dirty() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.dirty)
 }
 
 // Size returns the volume's size in bytes.
@@ -250,7 +258,7 @@ func (d *VolumeDevice) write(ctx context.Context, off, n int64, fill func(buf []
 	return span(off, n, func(index, inBlock, inReq, length int64) error {
 		buf, ok := d.dirty[index]
 		if !ok {
-			if len(d.dirty) >= maxDirtyBlocks {
+			if len(d.dirty) >= MaxDirtyBlocks {
 				if err := d.flushLocked(ctx); err != nil {
 					return err
 				}
@@ -337,7 +345,7 @@ func (d *VolumeDevice) flushLocked(ctx context.Context) error {
 		}
 		return nil
 	})
-	if errors.Is(err, errRevoked) {
+	if errors.Is(err, ErrRevoked) {
 		d.revoked = err
 		d.dropDirty() // nowhere to go
 	}
@@ -355,26 +363,26 @@ func (d *VolumeDevice) dropDirty() {
 	}
 }
 
-// errRevoked is a device's error once its volume left the instance it was
+// ErrRevoked is a device's error once its volume left the instance it was
 // opened for, or the instance stopped running.
-var errRevoked = errors.New("the volume is no longer attached to a running instance")
+var ErrRevoked = errors.New("the volume is no longer attached to a running instance")
 
 // stillAttached checks, within a flush's transaction, that the volume is
 // still attached to the device's instance and the instance may run.
 func (d *VolumeDevice) stillAttached(tx metadata.Tx) error {
 	v, err := tx.Volumes().Get(d.region, d.volumeID)
 	if errors.Is(err, openami.ErrNotFound) {
-		return errRevoked
+		return ErrRevoked
 	}
 	if err != nil {
 		return err
 	}
 	if v.InstanceID != d.instanceID || v.State != openami.VolumeInUse {
-		return errRevoked
+		return ErrRevoked
 	}
 	i, err := tx.Instances().Get(d.region, d.instanceID)
 	if errors.Is(err, openami.ErrNotFound) {
-		return errRevoked
+		return ErrRevoked
 	}
 	if err != nil {
 		return err
@@ -383,7 +391,7 @@ func (d *VolumeDevice) stillAttached(tx metadata.Tx) error {
 	case openami.InstancePending, openami.InstanceRunning, openami.InstanceStopping:
 		return nil
 	}
-	return errRevoked
+	return ErrRevoked
 }
 
 // Close releases one open of the device; the last flushes it. Its error
@@ -415,9 +423,9 @@ func (d *VolumeDevice) isRevoked() bool {
 	return d.revoked != nil
 }
 
-// flushDevices flushes the open devices of the volumes, so that what
+// FlushDevices flushes the open devices of the volumes, so that what
 // their clients wrote is in the store before a snapshot is taken.
-func (s *Service) flushDevices(ctx context.Context, volumeIDs []string) error {
+func (s *Volumes) FlushDevices(ctx context.Context, volumeIDs []string) error {
 	s.devicesMu.Lock()
 	var open []*VolumeDevice
 	for _, id := range volumeIDs {
@@ -436,7 +444,7 @@ func (s *Service) flushDevices(ctx context.Context, volumeIDs []string) error {
 
 // readStoredBlock reads a block of a volume as committed: from its overlay
 // if written since its base, else from the base map (zeros where absent).
-func (s *Service) readStoredBlock(ctx context.Context, region, volumeID string, key *blockstore.DataKey, index int64, dst []byte) error {
+func (s *Volumes) readStoredBlock(ctx context.Context, region, volumeID string, key *blockstore.DataKey, index int64, dst []byte) error {
 	var dg openami.Digest
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		b, ok, err := tx.Volumes().Block(volumeID, index)

@@ -1,0 +1,121 @@
+package ebs
+
+import (
+	"context"
+	"io"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/metadata"
+)
+
+// This file is what images and instances (in package service) use of EBS
+// beyond the actions the APIs call: they read and check snapshots and
+// volumes, resolve keys and snapshot volumes here, in their own
+// transactions, so that EBS's rules are decided in one place. (The rest
+// are methods and functions named where they are written: CheckKeyUse,
+// TargetKey, CopyKey, CheckShareEncrypted, SnapshotVolume, FlushDevices,
+// FinishSnapshot, ShapeMapping, RecordCopy, RecordFill.)
+
+// VisibleSnapshot returns the snapshot of the region with the id if the
+// caller may use it (its own, public, or shared with it); Malformed for
+// a bad id, NotFound for one that does not exist or that it may not see.
+func (s *Volumes) VisibleSnapshot(tx metadata.Tx, p openami.Principal, region, id string) (openami.Snapshot, error) {
+	return visibleSnapshot(tx, p, region, id)
+}
+
+// OwnedSnapshot returns the caller's snapshot of its region; Malformed
+// for a bad id, NotFound for anyone else's.
+func (s *Volumes) OwnedSnapshot(tx metadata.Tx, p openami.Principal, id string) (openami.Snapshot, error) {
+	return ownedSnapshot(tx, p, id)
+}
+
+// OwnedVolume returns the caller's volume of its region; Malformed for a
+// bad id, NotFound for anyone else's.
+func (s *Volumes) OwnedVolume(tx metadata.Tx, p openami.Principal, id string) (openami.Volume, error) {
+	return ownedVolume(tx, p, id)
+}
+
+// UsableKeyToDecrypt resolves keyID (field names it in messages) for
+// reading data encrypted under it on the caller's behalf and checks that
+// it is enabled, failing in EC2's words as UsableKey does.
+func (s *Volumes) UsableKeyToDecrypt(tx metadata.Tx, p openami.Principal, field, keyID string) (openami.Key, error) {
+	return s.usableEBSKey(tx, p, field, keyID, ebsDecryptAction)
+}
+
+// ForgetFill drops the fill task of the region's volume, in tx that
+// deletes the volume (a creating volume an instance launched with).
+func (s *Volumes) ForgetFill(tx metadata.Tx, region, volumeID string) error {
+	return tx.Settings().Delete(fillTaskSetting(region, volumeID))
+}
+
+// FillSnapshotFromVolume completes the pending snapshot snap from volume
+// v as it is now, in tx: the snapshot gets v's base with its written
+// blocks applied, and v's base becomes that map with its overlay
+// emptied, as SnapshotVolume does for a new snapshot record.
+func (s *Volumes) FillSnapshotFromVolume(tx metadata.Tx, snap openami.Snapshot, v openami.Volume) error {
+	ns, err := nodesFor(tx, v.Region)
+	if err != nil {
+		return err
+	}
+	root, err := s.applyBlocks(ns, v.Base, func(after int64, limit int) ([]metadata.BlockRef, error) {
+		return tx.Volumes().Blocks(v.ID, after, limit)
+	})
+	if err != nil {
+		return err
+	}
+	count, err := s.maps.Count(ns, root)
+	if err != nil {
+		return err
+	}
+	snap.State, snap.Progress, snap.Root, snap.DataBytes = openami.SnapshotCompleted, 100, root, count*openami.BlockSize
+	if err := tx.Snapshots().Update(snap); err != nil {
+		return err
+	}
+	v.Base = root
+	if err := tx.Volumes().DeleteBlocks(v.ID); err != nil {
+		return err
+	}
+	return tx.Volumes().Update(v)
+}
+
+// SnapshotBlocks returns, in tx, the blocks of snap's map in index order
+// (all-zero blocks are not stored, so not listed).
+func (s *Volumes) SnapshotBlocks(tx metadata.Tx, snap openami.Snapshot) ([]metadata.BlockRef, error) {
+	var blocks []metadata.BlockRef
+	err := s.maps.Walk(txNodes{tx: tx, region: snap.Region}, snap.Root, 0, func(index int64, d openami.Digest) error {
+		blocks = append(blocks, metadata.BlockRef{Index: index, Digest: d})
+		return nil
+	})
+	return blocks, err
+}
+
+// WritePlainBlocks writes to w the bytes of a plain snapshot of the
+// region whose blocks SnapshotBlocks listed, up to its last block, zeros
+// for the blocks it lacks. It fails with w's error, ctx's, or the block
+// store's (a missing chunk is damage, never NotFound).
+func (s *Volumes) WritePlainBlocks(ctx context.Context, region string, blocks []metadata.BlockRef, w io.Writer) error {
+	rb, err := s.blocks(region)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, openami.BlockSize)
+	next := int64(0)
+	for _, b := range blocks {
+		for ; next < b.Index; next++ {
+			clear(buf)
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+		}
+		if b.Digest.IsZero() {
+			clear(buf)
+		} else if err := readChunk(ctx, rb, nil, b.Digest, buf); err != nil {
+			return err
+		}
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+		next = b.Index + 1
+	}
+	return nil
+}
