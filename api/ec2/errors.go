@@ -45,9 +45,9 @@ var reasonCodes = map[openami.Class]map[openami.Reason]string{
 // codes maps a class and resource type to an EC2 error code. A class's
 // entry for resource "" is its default.
 //
-// ResourceClientToken, ResourceAttachment, ResourceZoneMismatch,
-// ResourceSourceRegion, ResourceDependency and ResourceEBSKMSKey remain for
-// the EBS slice (service's volume and snapshot files) until it reports
+// ResourceClientToken, ResourceZoneMismatch, ResourceSourceRegion,
+// ResourceDependency and ResourceEBSKMSKey remain for the EBS slice
+// (service's volume, snapshot and EBS encryption files) until it reports
 // those errors as a real resource and a Reason.
 var codes = map[openami.Class]map[openami.ResourceType]string{
 	openami.NotFound: {
@@ -169,7 +169,7 @@ func toWire(err error) wireError {
 		w = wireError{Code: "MissingAction", Message: "The request must contain the parameter Action"}
 	case errors.As(err, &oe) && oe.Class != openami.Internal:
 		code, ok := reasonCodes[oe.Class][oe.Reason]
-		if !ok || oe.Reason == "" {
+		if !ok {
 			byRes := codes[oe.Class]
 			if code, ok = byRes[oe.Resource]; !ok {
 				code = byRes[""]
