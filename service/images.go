@@ -401,7 +401,7 @@ func imageAttr(img *openami.Image, name string) []string {
 	case "state":
 		return one(string(img.State))
 	case "state-reason-code":
-		return one(img.StateReason.Code)
+		return one(string(img.StateReason.Cause))
 	case "state-reason-message":
 		return one(img.StateReason.Message)
 	case "sriov-net-support":
