@@ -7,8 +7,9 @@ import (
 
 // Class says what kind of failure an error is. Every error that crosses a
 // package boundary in openami is, or wraps, an *Error with a Class; the API
-// layer maps (Class, Resource) to a wire error code in exactly one table per
-// protocol. Code outside the API layer never names a wire code.
+// layer maps (Class, Reason), then (Class, Resource), to a wire error code
+// in exactly one table per protocol. Code outside the API layer never names
+// a wire code.
 type Class int
 
 // The classes of failure. The zero Class is Internal: an error nobody
@@ -75,17 +76,87 @@ func (c Class) String() string {
 	return fmt.Sprintf("class(%d)", int(c))
 }
 
+// Reason refines a Class where one class and resource cover conditions a
+// caller must tell apart: an image that is IncorrectState because it is
+// gone for good (ReasonUnavailable) rather than not yet available, say.
+// A Reason names the condition in openami's terms; which wire code each
+// protocol answers with is the API layer's business. The zero Reason adds
+// nothing to the class and resource.
+type Reason string
+
+// The sub-reasons. Each says what, within the error's resource, is wrong.
+const (
+	// ReasonName: an image's name does not have the required form.
+	ReasonName Reason = "name"
+	// ReasonMapping: a block device mapping, of an image or of a launch,
+	// cannot be used as given.
+	ReasonMapping Reason = "block-device-mapping"
+	// ReasonLaunchPermission: a launch permission does not name exactly one
+	// account, group, organization or organizational unit.
+	ReasonLaunchPermission Reason = "launch-permission"
+	// ReasonUnavailable: an image that exists, or existed, but cannot be used:
+	// deregistered, disabled, failed or not yet available.
+	ReasonUnavailable Reason = "unavailable"
+	// ReasonTokenReused: a client (idempotency) token already used for a
+	// request with other parameters.
+	ReasonTokenReused Reason = "client-token-reused"
+	// ReasonCopySource: the region a copy is asked to come from is not one
+	// openami serves.
+	ReasonCopySource Reason = "copy-source"
+	// ReasonAddress: a private IP address asked for in a subnet.
+	ReasonAddress Reason = "address"
+	// ReasonDisabled: a KMS key that is disabled (as opposed to one pending
+	// deletion or pending import).
+	ReasonDisabled Reason = "disabled"
+	// ReasonPolicy: a KMS key policy document, or its name.
+	ReasonPolicy Reason = "policy"
+	// ReasonCiphertext: a ciphertext blob that does not decode or does not
+	// authenticate, including under its encryption context.
+	ReasonCiphertext Reason = "ciphertext"
+	// ReasonWrongKey: a KMS key that is not the one that encrypted the
+	// ciphertext.
+	ReasonWrongKey Reason = "wrong-key"
+	// ReasonKeyUsage: an operation or algorithm the KMS key's usage or key
+	// spec does not allow.
+	ReasonKeyUsage Reason = "key-usage"
+	// ReasonGrantToken: a grant token that is not one openami issued in the
+	// region.
+	ReasonGrantToken Reason = "grant-token"
+	// ReasonPrincipal: a principal (a grant's grantee or retiring principal)
+	// that is not a valid ARN of an account or role.
+	ReasonPrincipal Reason = "principal"
+)
+
 // Error is the error type of openami. Resource names the kind of resource
-// involved (a ResourceType such as "key-pair"), if any; Field names the
+// involved (a ResourceType such as "key-pair"), if any; Reason refines the
+// class where callers must tell conditions apart, if needed; Field names the
 // request parameter at fault (such as "VolumeSize" or "BlockToken"), if
 // any, for protocols whose errors say which; Message is a sentence meant for
 // the API caller, in the style AWS uses; Err is an underlying cause.
 type Error struct {
 	Class    Class
 	Resource ResourceType
+	Reason   Reason
 	Field    string
 	Message  string
 	Err      error
+}
+
+// ReasonErrorf returns an *Error of class c about resource r, refined by
+// the sub-reason why, with a formatted message. Use "" for r when no
+// resource type applies.
+func ReasonErrorf(c Class, r ResourceType, why Reason, format string, args ...any) error {
+	return &Error{Class: c, Resource: r, Reason: why, Message: fmt.Sprintf(format, args...)}
+}
+
+// ReasonOf returns the sub-reason of the first *Error in err's chain, or ""
+// when there is none.
+func ReasonOf(err error) Reason {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return ""
 }
 
 // FieldErrorf returns an *Error of class c about the request parameter

@@ -36,11 +36,39 @@ type BlockDeviceMapping struct {
 	Ebs         *EbsBlockDevice
 }
 
-// StateReason says why an image is in its state (failed, say).
+// StateReason says why an image or an instance is in its state (an image
+// failed, an instance terminated): Cause names what happened, in openami's
+// terms, and Message adds a sentence of detail (which snapshot, what
+// error). Each protocol renders the two in its own terms. The zero
+// StateReason says nothing.
 type StateReason struct {
-	Code    string
+	// Cause is stored under its former name, Code; a StateReason stored
+	// before causes existed holds the code EC2 reported instead, which the
+	// API layer passes through as it is.
+	Cause   StateCause `json:"Code"`
 	Message string
 }
+
+// StateCause names what put an image or an instance in its state.
+type StateCause string
+
+// The causes.
+const (
+	// CauseSnapshotGone: a snapshot the image's mappings use was deleted
+	// before the image became available.
+	CauseSnapshotGone StateCause = "snapshot-gone"
+	// CauseSnapshotFailed: a snapshot the image's mappings use failed.
+	CauseSnapshotFailed StateCause = "snapshot-failed"
+	// CauseUserShutdown: a caller stopped or terminated the instance.
+	CauseUserShutdown StateCause = "user-shutdown"
+	// CauseGuestShutdown: the instance's guest shut itself down.
+	CauseGuestShutdown StateCause = "guest-shutdown"
+	// CauseKeyUnusable: a KMS key of one of the instance's volumes cannot
+	// be used (disabled, pending deletion, or refused).
+	CauseKeyUnusable StateCause = "kms-key-unusable"
+	// CauseLaunchFailed: the runtime could not start the instance.
+	CauseLaunchFailed StateCause = "launch-failed"
+)
 
 // ProductCode is a marketplace product code attached to an image.
 type ProductCode struct {

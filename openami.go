@@ -56,62 +56,40 @@ const (
 	ResourceSubnet        ResourceType = "subnet"
 	ResourceSecurityGroup ResourceType = "security-group"
 	// Resource types that appear only in errors.
-	ResourceAccount   ResourceType = "account"
-	ResourceAccessKey ResourceType = "access-key"
-	ResourceRegion    ResourceType = "region"
-	ResourceTag       ResourceType = "tag"
-	ResourceFilter    ResourceType = "filter"
-	// ResourceImageName, ResourceBlockDeviceMapping and
-	// ResourceLaunchPermission name what was wrong in an image request.
-	ResourceImageName          ResourceType = "image-name"
-	ResourceBlockDeviceMapping ResourceType = "block-device-mapping"
-	ResourceLaunchPermission   ResourceType = "launch-permission"
-	ResourceRetentionRule      ResourceType = "retention-rule"
-	// ResourceImageUnavailable: an image that was deregistered.
-	ResourceImageUnavailable ResourceType = "image-unavailable"
-	// ResourceClientToken: an idempotency token reused with different
-	// parameters.
-	ResourceClientToken ResourceType = "client-token"
-	// ResourceSourceRegion: a copy's SourceRegion that is not served.
-	ResourceSourceRegion ResourceType = "source-region"
-	// ResourceIPAddress: an instance's private address.
-	ResourceIPAddress ResourceType = "ip-address"
-	// ResourceAttachment: a volume's attachment to an instance.
-	ResourceAttachment ResourceType = "attachment"
-	// ResourceZoneMismatch: a volume and an instance in different
-	// availability zones.
-	ResourceZoneMismatch ResourceType = "zone-mismatch"
-	// ResourceKMSKey and ResourceKMSAlias: a KMS key and a KMS alias.
+	ResourceAccount       ResourceType = "account"
+	ResourceAccessKey     ResourceType = "access-key"
+	ResourceRegion        ResourceType = "region"
+	ResourceTag           ResourceType = "tag"
+	ResourceFilter        ResourceType = "filter"
+	ResourceRetentionRule ResourceType = "retention-rule"
+	// ResourceKMSKey, ResourceKMSAlias and ResourceKMSGrant: a KMS key, a
+	// KMS alias and a grant of a KMS key.
 	ResourceKMSKey   ResourceType = "kms-key"
 	ResourceKMSAlias ResourceType = "kms-alias"
-	// ResourceKMSKeyDisabled: a KMS key that is disabled (IncorrectState).
-	ResourceKMSKeyDisabled ResourceType = "kms-key-disabled"
-	// ResourceDependency: a parameter given without one it depends on
-	// (InvalidCombination → InvalidParameterDependency).
-	ResourceDependency ResourceType = "parameter-dependency"
-	// ResourceEBSKMSKey: the KMS key of EBS data, in EC2's words
-	// (InvalidKMSKey.*).
-	ResourceEBSKMSKey ResourceType = "ebs-kms-key"
-	// ResourceKeyPolicy: a KMS key policy document.
-	ResourceKeyPolicy ResourceType = "kms-key-policy"
-	// ResourceCiphertext: a KMS ciphertext blob, or the encryption context
-	// authenticated with it.
-	ResourceCiphertext ResourceType = "kms-ciphertext"
-	// ResourceIncorrectKey: a KMS key that is not the one that encrypted a
-	// ciphertext.
-	ResourceIncorrectKey ResourceType = "kms-incorrect-key"
-	// ResourceKeyUsage: an algorithm or operation the key's usage does not
-	// allow.
-	ResourceKeyUsage ResourceType = "kms-key-usage"
-	// ResourceKMSGrant: a KMS grant id that names no grant of the key
-	// (InvalidGrantIdException).
 	ResourceKMSGrant ResourceType = "kms-grant"
-	// ResourceGrantToken: a KMS grant token that is not one openami issued
-	// in the region (InvalidGrantTokenException).
-	ResourceGrantToken ResourceType = "kms-grant-token"
-	// ResourcePrincipalARN: a principal that is not a valid ARN
-	// (InvalidArnException).
-	ResourcePrincipalARN ResourceType = "principal-arn"
+	// ResourceAttachment: a volume's attachment to an instance.
+	ResourceAttachment ResourceType = "attachment"
+
+	// The resource types below name a condition rather than a resource.
+	// They remain for the EBS slice (service's volume, snapshot and EBS
+	// encryption files, moving to rules/ebs), which still reports these
+	// errors with them; new code reports a real resource and a Reason.
+
+	// ResourceClientToken: an idempotency token reused with different
+	// parameters (service/volumes.go).
+	ResourceClientToken ResourceType = "client-token"
+	// ResourceSourceRegion: a copy's source region that is not served
+	// (service/snapshots_ec2.go).
+	ResourceSourceRegion ResourceType = "source-region"
+	// ResourceZoneMismatch: a volume and an instance in different
+	// availability zones (service/volumes.go).
+	ResourceZoneMismatch ResourceType = "zone-mismatch"
+	// ResourceDependency: a parameter given without one it depends on
+	// (service/ebs_encryption.go, service/snapshots_ec2.go).
+	ResourceDependency ResourceType = "parameter-dependency"
+	// ResourceEBSKMSKey: the KMS key of EBS data that is missing, refused or
+	// not enabled (service/ebs_encryption.go).
+	ResourceEBSKMSKey ResourceType = "ebs-kms-key"
 )
 
 // Clock returns the current time. Services take one so that tests can move

@@ -61,7 +61,7 @@ var (
 // letters, digits, ( ) [ ] space . / - ' @ _.
 func checkImageName(name string) error {
 	if !imageNameChars.MatchString(name) {
-		return openami.Errorf(openami.Malformed, openami.ResourceImageName, "AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '.', '-', '/', '@', '_', '[', ']', spaces and single quotes: %q", name)
+		return openami.ReasonErrorf(openami.Malformed, openami.ResourceImage, openami.ReasonName, "AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '.', '-', '/', '@', '_', '[', ']', spaces and single quotes: %q", name)
 	}
 	return nil
 }
@@ -76,7 +76,7 @@ func oneOf(field, v string, allowed ...string) error {
 }
 
 func badMapping(format string, args ...any) error {
-	return openami.Errorf(openami.InvalidParameter, openami.ResourceBlockDeviceMapping, format, args...)
+	return openami.ReasonErrorf(openami.InvalidParameter, "", openami.ReasonMapping, format, args...)
 }
 
 // RegisterImage registers an EBS-backed image whose block device mapping
@@ -296,7 +296,7 @@ func ownedImage(tx metadata.Tx, p openami.Principal, id string) (openami.Image, 
 		return openami.Image{}, imageNotFound(id)
 	}
 	if err == nil && img.State == openami.ImageDeregistered {
-		return openami.Image{}, openami.Errorf(openami.IncorrectState, openami.ResourceImageUnavailable, "The image id '[%s]' is no longer available", id)
+		return openami.Image{}, openami.ReasonErrorf(openami.IncorrectState, openami.ResourceImage, openami.ReasonUnavailable, "The image id '[%s]' is no longer available", id)
 	}
 	return img, err
 }
@@ -402,7 +402,7 @@ func imageAttr(img *openami.Image, name string) []string {
 	case "state":
 		return one(string(img.State))
 	case "state-reason-code":
-		return one(img.StateReason.Code)
+		return one(string(img.StateReason.Cause))
 	case "state-reason-message":
 		return one(img.StateReason.Message)
 	case "sriov-net-support":
@@ -771,7 +771,7 @@ func (s *Service) ModifyImageAttribute(ctx context.Context, p openami.Principal,
 // 12-digit account, group all, an organization ARN or an OU ARN.
 func checkLaunchPermission(lp openami.LaunchPermission) error {
 	bad := func(format string, args ...any) error {
-		return openami.Errorf(openami.InvalidParameter, openami.ResourceLaunchPermission, format, args...)
+		return openami.ReasonErrorf(openami.InvalidParameter, openami.ResourceImage, openami.ReasonLaunchPermission, format, args...)
 	}
 	n := 0
 	for _, v := range []string{lp.AccountID, lp.Group, lp.OrganizationArn, lp.OrganizationalUnitArn} {

@@ -59,7 +59,7 @@ func (s *Service) CopyImage(ctx context.Context, p openami.Principal, in CopyIma
 		return "", openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter SourceRegion")
 	}
 	if _, ok := s.identity.Region(in.SourceRegion); !ok {
-		return "", openami.Errorf(openami.InvalidParameter, openami.ResourceSourceRegion, "Invalid region: %s", in.SourceRegion)
+		return "", openami.ReasonErrorf(openami.InvalidParameter, openami.ResourceRegion, openami.ReasonCopySource, "Invalid region: %s", in.SourceRegion)
 	}
 	if err := checkImageName(in.Name); err != nil {
 		return "", err
@@ -84,7 +84,7 @@ func (s *Service) CopyImage(ctx context.Context, p openami.Principal, in CopyIma
 				// The token's record is "IMAGE-ID PARAMETERS-HASH".
 				prevID, prevHash, _ := strings.Cut(string(prev), " ")
 				if prevHash != "" && prevHash != copyParams(in) {
-					return openami.Errorf(openami.Duplicate, openami.ResourceClientToken,
+					return openami.ReasonErrorf(openami.Duplicate, openami.ResourceImage, openami.ReasonTokenReused,
 						"The client token %s was used with different parameters.", in.ClientToken)
 				}
 				id = prevID

@@ -229,9 +229,9 @@ func (s *Service) settleImages(ctx context.Context) error {
 }
 
 // settleImage decides one pending image's state from its snapshots, and
-// leaves it pending while any is still pending. The StateReason codes are
-// those EC2 reports for a failed image: Client.InvalidSnapshot.NotFound
-// when a snapshot is gone, Server.InternalError when one failed.
+// leaves it pending while any is still pending. A failed image's
+// StateReason says why: CauseSnapshotGone when a snapshot was deleted,
+// CauseSnapshotFailed when one failed.
 func (s *Service) settleImage(ctx context.Context, region, id string) error {
 	return s.store.Update(ctx, func(tx metadata.Tx) error {
 		img, err := tx.Images().Get(region, id)
@@ -247,12 +247,12 @@ func (s *Service) settleImage(ctx context.Context, region, id string) error {
 			switch {
 			case errors.Is(err, openami.ErrNotFound):
 				img.State = openami.ImageFailed
-				img.StateReason = openami.StateReason{Code: "Client.InvalidSnapshot.NotFound", Message: "The snapshot '" + sid + "' does not exist."}
+				img.StateReason = openami.StateReason{Cause: openami.CauseSnapshotGone, Message: "The snapshot '" + sid + "' does not exist."}
 			case err != nil:
 				return err
 			case snap.State == openami.SnapshotError:
 				img.State = openami.ImageFailed
-				img.StateReason = openami.StateReason{Code: "Server.InternalError", Message: "The snapshot '" + sid + "' failed: " + snap.StateReason}
+				img.StateReason = openami.StateReason{Cause: openami.CauseSnapshotFailed, Message: "The snapshot '" + sid + "' failed: " + snap.StateReason}
 			case snap.State != openami.SnapshotCompleted:
 				done = false
 				continue

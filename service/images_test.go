@@ -65,7 +65,7 @@ func TestPendingImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.svc.completions.pass(ctx)
-	if img := image(later); img.State != openami.ImageAvailable || img.StateReason.Code != "" {
+	if img := image(later); img.State != openami.ImageAvailable || img.StateReason != (openami.StateReason{}) {
 		t.Fatalf("after its snapshot completed the image is %s (%v), want available", img.State, img.StateReason)
 	}
 
@@ -79,7 +79,7 @@ func TestPendingImages(t *testing.T) {
 	f.clock.add(11 * time.Minute)
 	f.svc.completions.pass(ctx)
 	img := image(doomed)
-	if img.State != openami.ImageFailed || img.StateReason.Code != "Server.InternalError" || img.StateReason.Message == "" {
+	if img.State != openami.ImageFailed || img.StateReason.Cause != openami.CauseSnapshotFailed || img.StateReason.Message == "" {
 		t.Fatalf("image of an expired snapshot is %s (%+v), want failed with a reason", img.State, img.StateReason)
 	}
 

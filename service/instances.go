@@ -155,7 +155,7 @@ func (s *Service) launchableImage(tx metadata.Tx, p openami.Principal, id string
 		}
 	}
 	if img.State != openami.ImageAvailable {
-		return img, openami.Errorf(openami.IncorrectState, openami.ResourceImageUnavailable, "The image id '[%s]' is not available (state %s)", id, img.State)
+		return img, openami.ReasonErrorf(openami.IncorrectState, openami.ResourceImage, openami.ReasonUnavailable, "The image id '[%s]' is not available (state %s)", id, img.State)
 	}
 	return img, nil
 }
@@ -221,7 +221,7 @@ func (s *Service) RunInstances(ctx context.Context, p openami.Principal, in RunI
 			}
 			if len(prev) > 0 {
 				if prev[0].ImageID != in.ImageID || prev[0].InstanceType != in.InstanceType {
-					return openami.Errorf(openami.Duplicate, openami.ResourceClientToken, "The client token %s was used with different parameters.", in.ClientToken)
+					return openami.ReasonErrorf(openami.Duplicate, openami.ResourceInstance, openami.ReasonTokenReused, "The client token %s was used with different parameters.", in.ClientToken)
 				}
 				out = Reservation{ID: prev[0].ReservationID, AccountID: p.AccountID}
 				tags, err := tx.Tags().Of(p.Region, p.AccountID, idsOf(prev, func(i openami.Instance) string { return i.ID }))
@@ -633,7 +633,7 @@ func (s *Service) freeAddresses(tx metadata.Tx, p openami.Principal, subnet Subn
 			return nil, openami.Errorf(openami.InvalidParameter, "", "Address %s does not fall within the subnet's address range, or is reserved.", want)
 		}
 		if used[want] {
-			return nil, openami.Errorf(openami.InUse, openami.ResourceIPAddress, "Address %s is in use.", want)
+			return nil, openami.ReasonErrorf(openami.InUse, openami.ResourceSubnet, openami.ReasonAddress, "Address %s is in use.", want)
 		}
 		return []string{want}, nil
 	}

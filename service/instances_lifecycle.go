@@ -86,7 +86,7 @@ func instanceAttr(i *openami.Instance, name string) []string {
 	case "root-device-type":
 		return one(i.RootDeviceType)
 	case "state-reason-code":
-		return one(i.StateReason.Code)
+		return one(string(i.StateReason.Cause))
 	case "state-reason-message":
 		return one(i.StateReason.Message)
 	case "subnet-id":
@@ -249,7 +249,7 @@ func (s *Service) StopInstances(ctx context.Context, p openami.Principal, instan
 		}
 		i.State, i.ForceStop = openami.InstanceStopping, force
 		i.StateTransitionReason = s.userReason("")
-		i.StateReason = openami.StateReason{Code: "Client.UserInitiatedShutdown", Message: "Client.UserInitiatedShutdown: User initiated shutdown"}
+		i.StateReason = openami.StateReason{Cause: openami.CauseUserShutdown, Message: "User initiated shutdown"}
 		return nil
 	})
 }
@@ -308,7 +308,7 @@ func (s *Service) TerminateInstances(ctx context.Context, p openami.Principal, i
 		}
 		i.State = openami.InstanceShuttingDown
 		i.StateTransitionReason = s.userReason("")
-		i.StateReason = openami.StateReason{Code: "Client.UserInitiatedShutdown", Message: "Client.UserInitiatedShutdown: User initiated shutdown"}
+		i.StateReason = openami.StateReason{Cause: openami.CauseUserShutdown, Message: "User initiated shutdown"}
 		return nil
 	})
 }
@@ -413,8 +413,8 @@ func (s *Service) advance(ctx context.Context, i openami.Instance) error {
 				if err != nil || cur.State != openami.InstancePending {
 					return err
 				}
-				cur.StateReason = openami.StateReason{Code: "Client.InvalidKMSKey.InvalidState",
-					Message: "Client.InvalidKMSKey.InvalidState: The KMS key provided is in an incorrect state"}
+				cur.StateReason = openami.StateReason{Cause: openami.CauseKeyUnusable,
+					Message: "The KMS key provided is in an incorrect state"}
 				if err := s.terminated(tx, &cur, now); err != nil {
 					return err
 				}
@@ -422,7 +422,7 @@ func (s *Service) advance(ctx context.Context, i openami.Instance) error {
 			})
 		}
 		if err := s.runtime.Start(ctx, i); err != nil {
-			reason := openami.StateReason{Code: "Server.InternalError", Message: "Server.InternalError: Internal error on launch: " + err.Error()}
+			reason := openami.StateReason{Cause: openami.CauseLaunchFailed, Message: "Internal error on launch: " + err.Error()}
 			// Whatever the failed start left behind goes.
 			if err := s.runtime.Terminate(ctx, i); err != nil {
 				return err

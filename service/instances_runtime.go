@@ -107,7 +107,7 @@ func (s *Service) watch(ctx context.Context, w openami.Watcher, i openami.Instan
 				cur.State = openami.InstanceShuttingDown
 			}
 			cur.StateTransitionReason = "Client.InstanceInitiatedShutdown: Instance initiated shutdown"
-			cur.StateReason = openami.StateReason{Code: "Client.InstanceInitiatedShutdown", Message: "Client.InstanceInitiatedShutdown: Instance initiated shutdown"}
+			cur.StateReason = openami.StateReason{Cause: openami.CauseGuestShutdown, Message: "Instance initiated shutdown"}
 			return tx.Instances().Update(cur)
 		})
 		if err == nil {

@@ -203,7 +203,7 @@ func TestWatcher(t *testing.T) {
 		if err != nil || i.State != want {
 			t.Fatalf("%s: %v %s, want %s", id, err, i.State, want)
 		}
-		if want != openami.InstanceRunning && i.StateReason.Code != "Client.InstanceInitiatedShutdown" {
+		if want != openami.InstanceRunning && i.StateReason.Cause != openami.CauseGuestShutdown {
 			t.Fatalf("%s: state reason %+v", id, i.StateReason)
 		}
 	}

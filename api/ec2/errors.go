@@ -27,8 +27,28 @@ type invalidAction struct{ name string }
 
 func (e *invalidAction) Error() string { return "invalid action " + e.name }
 
+// reasonCodes maps a class and sub-reason to an EC2 error code. It is
+// consulted before codes: an error with a Reason listed here has that code
+// whatever its resource.
+var reasonCodes = map[openami.Class]map[openami.Reason]string{
+	openami.Duplicate: {openami.ReasonTokenReused: "IdempotentParameterMismatch"},
+	openami.Malformed: {openami.ReasonName: "InvalidAMIName.Malformed"},
+	openami.InvalidParameter: {
+		openami.ReasonMapping:          "InvalidBlockDeviceMapping",
+		openami.ReasonLaunchPermission: "InvalidAMIAttributeItemValue",
+		openami.ReasonCopySource:       "InvalidRegion",
+	},
+	openami.InUse:          {openami.ReasonAddress: "InvalidIPAddress.InUse"},
+	openami.IncorrectState: {openami.ReasonUnavailable: "InvalidAMIID.Unavailable"},
+}
+
 // codes maps a class and resource type to an EC2 error code. A class's
 // entry for resource "" is its default.
+//
+// ResourceClientToken, ResourceZoneMismatch, ResourceSourceRegion,
+// ResourceDependency and ResourceEBSKMSKey remain for the EBS slice
+// (service's volume, snapshot and EBS encryption files) until it reports
+// those errors as a real resource and a Reason.
 var codes = map[openami.Class]map[openami.ResourceType]string{
 	openami.NotFound: {
 		"":                            "InvalidParameterValue",
@@ -49,20 +69,17 @@ var codes = map[openami.Class]map[openami.ResourceType]string{
 		openami.ResourceImage:       "InvalidAMIName.Duplicate",
 	},
 	openami.Malformed: {
-		"":                        "InvalidID",
-		openami.ResourceKeyPair:   "InvalidKeyPair.Format",
-		openami.ResourceImage:     "InvalidAMIID.Malformed",
-		openami.ResourceImageName: "InvalidAMIName.Malformed",
-		openami.ResourceSnapshot:  "InvalidSnapshotID.Malformed",
-		openami.ResourceVolume:    "InvalidVolumeID.Malformed",
-		openami.ResourceInstance:  "InvalidInstanceID.Malformed",
+		"":                       "InvalidID",
+		openami.ResourceKeyPair:  "InvalidKeyPair.Format",
+		openami.ResourceImage:    "InvalidAMIID.Malformed",
+		openami.ResourceSnapshot: "InvalidSnapshotID.Malformed",
+		openami.ResourceVolume:   "InvalidVolumeID.Malformed",
+		openami.ResourceInstance: "InvalidInstanceID.Malformed",
 	},
 	openami.InvalidParameter: {
-		"":                                 "InvalidParameterValue",
-		openami.ResourceBlockDeviceMapping: "InvalidBlockDeviceMapping",
-		openami.ResourceLaunchPermission:   "InvalidAMIAttributeItemValue",
-		openami.ResourceZoneMismatch:       "InvalidVolume.ZoneMismatch",
-		openami.ResourceSourceRegion:       "InvalidRegion",
+		"":                           "InvalidParameterValue",
+		openami.ResourceZoneMismatch: "InvalidVolume.ZoneMismatch",
+		openami.ResourceSourceRegion: "InvalidRegion",
 	},
 	openami.MissingParameter: {"": "MissingParameter"},
 	openami.InvalidCombination: {
@@ -71,16 +88,14 @@ var codes = map[openami.Class]map[openami.ResourceType]string{
 	},
 	openami.UnknownParameter: {"": "UnknownParameter"},
 	openami.InUse: {
-		"":                        "InvalidParameterValue",
-		openami.ResourceSnapshot:  "InvalidSnapshot.InUse",
-		openami.ResourceVolume:    "VolumeInUse",
-		openami.ResourceIPAddress: "InvalidIPAddress.InUse",
+		"":                       "InvalidParameterValue",
+		openami.ResourceSnapshot: "InvalidSnapshot.InUse",
+		openami.ResourceVolume:   "VolumeInUse",
 	},
 	openami.IncorrectState: {
-		"":                               "IncorrectState",
-		openami.ResourceImageUnavailable: "InvalidAMIID.Unavailable",
-		openami.ResourceEBSKMSKey:        "InvalidKMSKey.InvalidState",
-		openami.ResourceInstance:         "IncorrectInstanceState",
+		"":                        "IncorrectState",
+		openami.ResourceEBSKMSKey: "InvalidKMSKey.InvalidState",
+		openami.ResourceInstance:  "IncorrectInstanceState",
 	},
 	openami.Unauthorized: {
 		"":                       "AuthFailure",
@@ -153,10 +168,12 @@ func toWire(err error) wireError {
 	case errors.Is(err, errMissingAction):
 		w = wireError{Code: "MissingAction", Message: "The request must contain the parameter Action"}
 	case errors.As(err, &oe) && oe.Class != openami.Internal:
-		byRes := codes[oe.Class]
-		code, ok := byRes[oe.Resource]
+		code, ok := reasonCodes[oe.Class][oe.Reason]
 		if !ok {
-			code = byRes[""]
+			byRes := codes[oe.Class]
+			if code, ok = byRes[oe.Resource]; !ok {
+				code = byRes[""]
+			}
 		}
 		w = wireError{Code: code, Message: oe.Message}
 	}

@@ -204,9 +204,7 @@ func imageOf(v service.ImageView) imageItem {
 	if out.ProductCodes == nil {
 		out.ProductCodes = items[productCodeItem]{}
 	}
-	if img.StateReason.Code != "" {
-		out.StateReason = &stateReasonItem{img.StateReason.Code, img.StateReason.Message}
-	}
+	out.StateReason = imageStateReason(img.StateReason)
 	if !img.DeprecationTime.IsZero() {
 		out.DeprecationTime = img.DeprecationTime.UTC().Format("2006-01-02T15:04:05.000Z")
 	}
@@ -240,7 +238,7 @@ func (h *Handler) describeImages(c *call) (responder, error) {
 		return nil, err
 	}
 	imgs, next, err := h.svc.DescribeImages(c.ctx, c.p, service.DescribeImagesInput{
-		ImageIDs: in.ImageIDs, Owners: in.Owners, ExecutableUsers: in.ExecutableUsers, Filters: filtersOf(in.Filters),
+		ImageIDs: in.ImageIDs, Owners: in.Owners, ExecutableUsers: in.ExecutableUsers, Filters: causeFilters(filtersOf(in.Filters), false),
 		IncludeDeprecated: in.IncludeDeprecated, IncludeDisabled: in.IncludeDisabled,
 		Page: service.Page{MaxResults: in.MaxResults, NextToken: in.NextToken},
 	})

@@ -423,9 +423,7 @@ func instanceOf(region string, v service.InstanceView) instanceItem {
 			PrivateIPAddresses: items[privateIPItem]{{PrivateIPAddress: i.PrivateIP, PrivateDNSName: dns, Primary: true}},
 		}}
 	}
-	if i.StateReason.Code != "" {
-		out.StateReason = &stateReasonItem{i.StateReason.Code, i.StateReason.Message}
-	}
+	out.StateReason = instanceStateReason(i.StateReason)
 	for _, b := range i.BlockDevices {
 		out.BlockDeviceMappings = append(out.BlockDeviceMappings, instanceMappingItem{DeviceName: b.DeviceName,
 			Ebs: instanceEbsItem{VolumeID: b.VolumeID, Status: "attached", AttachTime: timestamp(b.AttachTime), DeleteOnTermination: b.DeleteOnTermination}})
@@ -460,7 +458,7 @@ func (h *Handler) describeInstances(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	rs, next, err := h.svc.DescribeInstances(c.ctx, c.p, in.InstanceIDs, filtersOf(in.Filters), service.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
+	rs, next, err := h.svc.DescribeInstances(c.ctx, c.p, in.InstanceIDs, causeFilters(filtersOf(in.Filters), true), service.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
 	if err != nil {
 		return nil, err
 	}

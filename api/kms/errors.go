@@ -40,8 +40,9 @@ var authTypes = map[sigv4.Failure]string{
 	sigv4.BadRegion:   "InvalidSignatureException",
 }
 
-// exceptionType maps a class, refined by resource type where KMS distinguishes, to
-// an exception type. Classes not listed are ValidationException.
+// exceptionType maps a class, refined by sub-reason or resource type where
+// KMS distinguishes, to an exception type. Classes not listed are
+// ValidationException unless their reason or resource says otherwise.
 func exceptionType(oe *openami.Error) string {
 	switch oe.Class {
 	case openami.NotFound:
@@ -54,7 +55,7 @@ func exceptionType(oe *openami.Error) string {
 		}
 		return "AccessDeniedException"
 	case openami.IncorrectState:
-		if oe.Resource == openami.ResourceKMSKeyDisabled {
+		if oe.Reason == openami.ReasonDisabled {
 			return "DisabledException"
 		}
 		return "KMSInvalidStateException"
@@ -67,23 +68,25 @@ func exceptionType(oe *openami.Error) string {
 	case openami.DryRun:
 		return "DryRunOperationException"
 	}
-	switch oe.Resource {
-	case openami.ResourceCiphertext:
+	switch oe.Reason {
+	case openami.ReasonCiphertext:
 		return "InvalidCiphertextException"
-	case openami.ResourceKeyPolicy:
+	case openami.ReasonPolicy:
 		return "MalformedPolicyDocumentException"
-	case openami.ResourceIncorrectKey:
+	case openami.ReasonWrongKey:
 		return "IncorrectKeyException"
-	case openami.ResourceKeyUsage:
+	case openami.ReasonKeyUsage:
 		return "InvalidKeyUsageException"
+	case openami.ReasonGrantToken:
+		return "InvalidGrantTokenException"
+	case openami.ReasonPrincipal:
+		return "InvalidArnException"
+	}
+	switch oe.Resource {
 	case openami.ResourceTag:
 		return "TagException"
 	case openami.ResourceKMSGrant:
 		return "InvalidGrantIdException"
-	case openami.ResourceGrantToken:
-		return "InvalidGrantTokenException"
-	case openami.ResourcePrincipalARN:
-		return "InvalidArnException"
 	}
 	return "ValidationException"
 }

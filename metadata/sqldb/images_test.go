@@ -20,7 +20,7 @@ func TestImageDocs(t *testing.T) {
 		{State: openami.ImageAvailable},
 		{
 			Name: "full", Description: "every kind of field", State: openami.ImageFailed,
-			StateReason:  openami.StateReason{Code: "Client.InvalidSnapshot", Message: "gone"},
+			StateReason:  openami.StateReason{Cause: openami.CauseSnapshotGone, Message: "gone"},
 			Architecture: "arm64", VirtualizationType: "hvm", RootDeviceName: "/dev/sda1", RootDeviceType: "ebs",
 			BillingProducts: []string{"bp-1"}, ProductCodes: []openami.ProductCode{{ID: "p", Type: "marketplace"}},
 			BlockDeviceMappings: []openami.BlockDeviceMapping{
@@ -53,5 +53,15 @@ func TestImageDocs(t *testing.T) {
 				t.Errorf("doc %s\n got %+v\nwant %+v", d, got, want)
 			}
 		}
+	}
+	// A StateReason's Cause is stored under the name its code had: a doc
+	// written before causes existed decodes with that code as its cause,
+	// which the API layer passes through.
+	var got openami.Image
+	if err := json.Unmarshal([]byte(`{"StateReason":{"Code":"Client.Old","Message":"m"}}`), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.StateReason != (openami.StateReason{Cause: "Client.Old", Message: "m"}) {
+		t.Errorf("a doc from before causes decodes to %+v", got.StateReason)
 	}
 }

@@ -131,7 +131,7 @@ func testImageCreateGet(t *testing.T, s metadata.Store) {
 		Name:        "full/image ✓ (1)",
 		Description: `all "fields" ✓`,
 		State:       openami.ImageFailed,
-		StateReason: openami.StateReason{Code: "Client.Error", Message: "it failed"},
+		StateReason: openami.StateReason{Cause: openami.CauseSnapshotFailed, Message: "it failed"},
 
 		Architecture:       "arm64",
 		VirtualizationType: "hvm",
@@ -293,7 +293,7 @@ func testImageUpdate(t *testing.T, s metadata.Store) {
 		Name:        "three", // taken by acct2, not by acct1
 		Description: "new",
 		State:       openami.ImageDeregistered,
-		StateReason: openami.StateReason{Code: "c", Message: "m"},
+		StateReason: openami.StateReason{Cause: "c", Message: "m"},
 		BlockDeviceMappings: []openami.BlockDeviceMapping{
 			{DeviceName: "/dev/sda1", Ebs: &openami.EbsBlockDevice{SnapshotID: "snap-new"}},
 			{DeviceName: "/dev/sdb", Ebs: &openami.EbsBlockDevice{SnapshotID: "snap-ami-2"}},

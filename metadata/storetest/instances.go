@@ -42,7 +42,7 @@ func testInstanceCreateGet(t *testing.T, s metadata.Store) {
 	full := openami.Instance{
 		ID: "i-0123456789abcdef0", Region: region1, AccountID: acct1, ReservationID: "r-1", ImageID: "ami-1",
 		InstanceType: "m5d.large", KeyName: "k", State: openami.InstanceStopped,
-		StateReason:           openami.StateReason{Code: "Client.UserInitiatedShutdown", Message: "Client.UserInitiatedShutdown: User initiated shutdown"},
+		StateReason:           openami.StateReason{Cause: openami.CauseUserShutdown, Message: "User initiated shutdown"},
 		StateTransitionReason: "User initiated", AvailabilityZone: "us-east-1b", VpcID: "vpc-1", SubnetID: "subnet-1",
 		SecurityGroupIDs: []string{"sg-1", "sg-2"}, PrivateIP: "172.31.16.5", MacAddress: "02:00:00:00:00:01",
 		UserData: []byte{0, 1, 2, 0xff}, LaunchTime: t0, TerminatedAt: t0.Add(time.Hour), AmiLaunchIndex: 2,

@@ -46,7 +46,7 @@ const (
 // whatever the reason (malformed, altered, another context), so that the
 // answer reveals nothing about which check failed.
 func errBadCiphertext() error {
-	return &openami.Error{Class: openami.Malformed, Resource: openami.ResourceCiphertext}
+	return &openami.Error{Class: openami.Malformed, Resource: openami.ResourceKMSKey, Reason: openami.ReasonCiphertext}
 }
 
 // ciphertextBlob is a parsed blob: the key it names and the bytes it

@@ -16,8 +16,8 @@ func testMaterial(seed byte) []byte { return bytes.Repeat([]byte{seed}, keyMater
 func wantBadCiphertext(t *testing.T, what string, err error) {
 	t.Helper()
 	var e *openami.Error
-	if !errors.As(err, &e) || e.Class != openami.Malformed || e.Resource != openami.ResourceCiphertext {
-		t.Fatalf("%s: %v, want Malformed kms-ciphertext", what, err)
+	if !errors.As(err, &e) || e.Class != openami.Malformed || e.Reason != openami.ReasonCiphertext {
+		t.Fatalf("%s: %v, want Malformed ciphertext", what, err)
 	}
 }
 

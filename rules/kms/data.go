@@ -66,7 +66,7 @@ func checkAlgorithm(field, algorithm string) error {
 	case "", algorithmSymmetric:
 		return nil
 	case "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE":
-		return openami.Errorf(openami.InvalidParameter, openami.ResourceKeyUsage,
+		return openami.ReasonErrorf(openami.InvalidParameter, openami.ResourceKMSKey, openami.ReasonKeyUsage,
 			"The encryption algorithm %s is not compatible with the type of key material of this KMS key.", algorithm)
 	}
 	return validationEnum(field, algorithm, "SYMMETRIC_DEFAULT, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, SM2PKE")
@@ -146,7 +146,7 @@ func (s *Keys) decryptWith(tx metadata.Tx, p openami.Principal, field, keyID, ac
 			return nil, openami.Key{}, err
 		}
 		if k.ID != blob.keyID {
-			return nil, openami.Key{}, openami.Errorf(openami.InvalidParameter, openami.ResourceIncorrectKey,
+			return nil, openami.Key{}, openami.ReasonErrorf(openami.InvalidParameter, openami.ResourceKMSKey, openami.ReasonWrongKey,
 				"The key ID in the request does not identify a CMK that can perform this operation.")
 		}
 	} else {
@@ -184,8 +184,8 @@ func (s *Keys) decryptWith(tx metadata.Tx, p openami.Principal, field, keyID, ac
 // Encrypt encrypts up to 4096 bytes under a key the caller may use for
 // kms:Encrypt (its own, or another account's by ARN if that key's policy
 // allows), binding the encryption context to the ciphertext. The key must
-// be enabled: Disabled is IncorrectState about kms-key-disabled, pending
-// deletion IncorrectState about kms-key.
+// be enabled: Disabled is IncorrectState with ReasonDisabled, pending
+// deletion IncorrectState with no reason.
 func (s *Keys) Encrypt(ctx context.Context, p openami.Principal, in EncryptInput) ([]byte, openami.Key, error) {
 	if err := checkPlaintext(in.Plaintext); err != nil {
 		return nil, openami.Key{}, err

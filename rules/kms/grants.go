@@ -105,7 +105,7 @@ func invalidGrantID(id string) error {
 }
 
 func invalidGrantToken() error {
-	return openami.Errorf(openami.InvalidParameter, openami.ResourceGrantToken, "The grant token is not valid.")
+	return openami.ReasonErrorf(openami.InvalidParameter, openami.ResourceKMSGrant, openami.ReasonGrantToken, "The grant token is not valid.")
 }
 
 func grantValidation(field, format string, args ...any) error {
@@ -133,7 +133,7 @@ func principalAccountOf(field, principal string) (string, error) {
 	}
 	m := accountPrincipal.FindStringSubmatch(principal)
 	if m == nil {
-		return "", &openami.Error{Class: openami.InvalidParameter, Resource: openami.ResourcePrincipalARN, Field: field,
+		return "", &openami.Error{Class: openami.InvalidParameter, Resource: openami.ResourceKMSGrant, Reason: openami.ReasonPrincipal, Field: field,
 			Message: "ARN " + principal + " is not a valid principal"}
 	}
 	return m[1] + m[2], nil

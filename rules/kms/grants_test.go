@@ -127,7 +127,7 @@ func TestPrincipalAccountOf(t *testing.T) {
 	for _, c := range []struct {
 		in   string
 		acct string
-		res  openami.ResourceType // of the error, "" for none
+		why  openami.Reason // of the error, "" for none
 		fail bool
 	}{
 		{in: root(friend), acct: friend},
@@ -140,19 +140,19 @@ func TestPrincipalAccountOf(t *testing.T) {
 		{in: "", fail: true},
 		{in: "has space", fail: true},
 		{in: strings.Repeat("a", 257), fail: true},
-		{in: "bob", res: openami.ResourcePrincipalARN, fail: true},
-		{in: friend, res: openami.ResourcePrincipalARN, fail: true},
-		{in: "arn:aws:iam::123:root", res: openami.ResourcePrincipalARN, fail: true},
-		{in: "arn:aws:iam::" + friend + ":group/g", res: openami.ResourcePrincipalARN, fail: true},
-		{in: "arn:aws:iam::" + friend + ":user/", res: openami.ResourcePrincipalARN, fail: true},
-		{in: "arn:aws:kms:us-east-1:" + friend + ":key/x", res: openami.ResourcePrincipalARN, fail: true},
+		{in: "bob", why: openami.ReasonPrincipal, fail: true},
+		{in: friend, why: openami.ReasonPrincipal, fail: true},
+		{in: "arn:aws:iam::123:root", why: openami.ReasonPrincipal, fail: true},
+		{in: "arn:aws:iam::" + friend + ":group/g", why: openami.ReasonPrincipal, fail: true},
+		{in: "arn:aws:iam::" + friend + ":user/", why: openami.ReasonPrincipal, fail: true},
+		{in: "arn:aws:kms:us-east-1:" + friend + ":key/x", why: openami.ReasonPrincipal, fail: true},
 	} {
 		acct, err := principalAccountOf("GranteePrincipal", c.in)
 		switch {
 		case c.fail && err == nil:
 			t.Errorf("%q: account %q, want an error", c.in, acct)
-		case c.fail && openami.ResourceOf(err) != c.res:
-			t.Errorf("%q: %v about %q, want about %q", c.in, err, openami.ResourceOf(err), c.res)
+		case c.fail && openami.ReasonOf(err) != c.why:
+			t.Errorf("%q: %v for %q, want for %q", c.in, err, openami.ReasonOf(err), c.why)
 		case !c.fail && (err != nil || acct != c.acct):
 			t.Errorf("%q: %q, %v; want %q", c.in, acct, err, c.acct)
 		}
@@ -348,7 +348,7 @@ func TestKMSGrantTokens(t *testing.T) {
 		"another region": w.keys.CheckGrantTokens(west, []string{t1}),
 		"one of two bad": w.keys.CheckGrantTokens(w.p, []string{t1, "AAAA"}),
 	} {
-		if openami.ResourceOf(err) != openami.ResourceGrantToken {
+		if openami.ReasonOf(err) != openami.ReasonGrantToken {
 			t.Errorf("%s: %v, want InvalidGrantToken", name, err)
 		}
 	}
@@ -509,28 +509,29 @@ func TestKMSGrantValidation(t *testing.T) {
 		edit  func(*CreateGrantInput)
 		class openami.Class
 		res   openami.ResourceType
+		why   openami.Reason
 	}{
-		{"no key", func(in *CreateGrantInput) { in.KeyID = "" }, openami.MissingParameter, ""},
-		{"unknown key", func(in *CreateGrantInput) { in.KeyID = "00000000-0000-4000-8000-000000000000" }, openami.NotFound, openami.ResourceKMSKey},
-		{"alias", func(in *CreateGrantInput) { in.KeyID = "alias/x" }, openami.NotFound, openami.ResourceKMSKey},
-		{"no grantee", func(in *CreateGrantInput) { in.GranteePrincipal = "" }, openami.MissingParameter, ""},
-		{"grantee not an ARN", func(in *CreateGrantInput) { in.GranteePrincipal = "bob" }, openami.InvalidParameter, openami.ResourcePrincipalARN},
-		{"bad retiring principal", func(in *CreateGrantInput) { in.RetiringPrincipal = "has space" }, openami.InvalidParameter, ""},
-		{"no operations", func(in *CreateGrantInput) { in.Operations = nil }, openami.MissingParameter, ""},
-		{"unknown operation", func(in *CreateGrantInput) { in.Operations = []string{"Encrypt", "Launch"} }, openami.InvalidParameter, ""},
-		{"asymmetric operation", func(in *CreateGrantInput) { in.Operations = []string{"Sign"} }, openami.InvalidParameter, ""},
+		{"no key", func(in *CreateGrantInput) { in.KeyID = "" }, openami.MissingParameter, "", ""},
+		{"unknown key", func(in *CreateGrantInput) { in.KeyID = "00000000-0000-4000-8000-000000000000" }, openami.NotFound, openami.ResourceKMSKey, ""},
+		{"alias", func(in *CreateGrantInput) { in.KeyID = "alias/x" }, openami.NotFound, openami.ResourceKMSKey, ""},
+		{"no grantee", func(in *CreateGrantInput) { in.GranteePrincipal = "" }, openami.MissingParameter, "", ""},
+		{"grantee not an ARN", func(in *CreateGrantInput) { in.GranteePrincipal = "bob" }, openami.InvalidParameter, openami.ResourceKMSGrant, openami.ReasonPrincipal},
+		{"bad retiring principal", func(in *CreateGrantInput) { in.RetiringPrincipal = "has space" }, openami.InvalidParameter, "", ""},
+		{"no operations", func(in *CreateGrantInput) { in.Operations = nil }, openami.MissingParameter, "", ""},
+		{"unknown operation", func(in *CreateGrantInput) { in.Operations = []string{"Encrypt", "Launch"} }, openami.InvalidParameter, "", ""},
+		{"asymmetric operation", func(in *CreateGrantInput) { in.Operations = []string{"Sign"} }, openami.InvalidParameter, "", ""},
 		{"both constraints", func(in *CreateGrantInput) {
 			in.Constraints = openami.GrantConstraints{EncryptionContextSubset: pairs("a", "b"), EncryptionContextEquals: pairs("a", "b")}
-		}, openami.InvalidParameter, ""},
-		{"bad name", func(in *CreateGrantInput) { in.Name = "no spaces" }, openami.InvalidParameter, ""},
-		{"bad token", func(in *CreateGrantInput) { in.GrantTokens = []string{"x"} }, openami.InvalidParameter, openami.ResourceGrantToken},
-		{"dry run", func(in *CreateGrantInput) { in.DryRun = true }, openami.DryRun, ""},
+		}, openami.InvalidParameter, "", ""},
+		{"bad name", func(in *CreateGrantInput) { in.Name = "no spaces" }, openami.InvalidParameter, "", ""},
+		{"bad token", func(in *CreateGrantInput) { in.GrantTokens = []string{"x"} }, openami.InvalidParameter, openami.ResourceKMSGrant, openami.ReasonGrantToken},
+		{"dry run", func(in *CreateGrantInput) { in.DryRun = true }, openami.DryRun, "", ""},
 	} {
 		in := good
 		c.edit(&in)
 		_, _, err := w.keys.CreateGrant(ctx, w.p, in)
-		if openami.ClassOf(err) != c.class || openami.ResourceOf(err) != c.res || err == nil {
-			t.Errorf("%s: %v (%s, %q), want %s %q", c.name, err, openami.ClassOf(err), openami.ResourceOf(err), c.class, c.res)
+		if openami.ClassOf(err) != c.class || openami.ResourceOf(err) != c.res || openami.ReasonOf(err) != c.why || err == nil {
+			t.Errorf("%s: %v (%s, %q, %q), want %s %q %q", c.name, err, openami.ClassOf(err), openami.ResourceOf(err), openami.ReasonOf(err), c.class, c.res, c.why)
 		}
 	}
 	// The stranger may not create grants on the key: the policy does not
@@ -549,7 +550,7 @@ func TestKMSGrantValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err = w.keys.CreateGrant(ctx, w.p, good)
-	if openami.ResourceOf(err) != openami.ResourceKMSKeyDisabled {
+	if openami.ReasonOf(err) != openami.ReasonDisabled {
 		t.Fatalf("CreateGrant on a disabled key: %v", err)
 	}
 	days := 7

@@ -248,14 +248,14 @@ func (s *Keys) findKey(tx metadata.Tx, p openami.Principal, ref keyRef, action s
 }
 
 // usableKey checks that a key may encrypt and decrypt: a disabled key is
-// IncorrectState about kms-key-disabled (DisabledException), one pending
-// deletion IncorrectState about kms-key (KMSInvalidStateException).
+// IncorrectState about the key with ReasonDisabled, one pending deletion
+// IncorrectState about the key with no reason.
 func usableKey(k openami.Key) error {
 	switch k.State {
 	case openami.KeyEnabled:
 		return nil
 	case openami.KeyDisabled:
-		return openami.Errorf(openami.IncorrectState, openami.ResourceKMSKeyDisabled, "%s is disabled.", k.ARN())
+		return openami.ReasonErrorf(openami.IncorrectState, openami.ResourceKMSKey, openami.ReasonDisabled, "%s is disabled.", k.ARN())
 	}
 	return pendingDeletion(k)
 }
@@ -794,7 +794,7 @@ func (s *Keys) CancelKeyDeletion(ctx context.Context, p openami.Principal, keyID
 // checkPolicyName accepts "" and "default", the only key policy name.
 func checkPolicyName(name string) error {
 	if name != "" && name != defaultPolicyName {
-		return openami.Errorf(openami.NotFound, openami.ResourceKeyPolicy, "No such policy exists: %s. The only valid value is default.", name)
+		return openami.ReasonErrorf(openami.NotFound, openami.ResourceKMSKey, openami.ReasonPolicy, "No such policy exists: %s. The only valid value is default.", name)
 	}
 	return nil
 }

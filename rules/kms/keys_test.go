@@ -63,7 +63,7 @@ func TestKMSKeyDeletion(t *testing.T) {
 	if _, err := f.keys.CancelKeyDeletion(ctx, f.p, doomed.ID); openami.ClassOf(err) != openami.NotFound {
 		t.Fatalf("CancelKeyDeletion after the deletion date: %v, want NotFound", err)
 	}
-	if _, _, err := f.keys.Decrypt(ctx, f.p, DecryptInput{Ciphertext: blob}); openami.ResourceOf(err) != openami.ResourceCiphertext {
+	if _, _, err := f.keys.Decrypt(ctx, f.p, DecryptInput{Ciphertext: blob}); openami.ReasonOf(err) != openami.ReasonCiphertext {
 		t.Fatalf("Decrypt under a deleted key: %v, want InvalidCiphertext", err)
 	}
 	keys, _, err := f.keys.ListKeys(ctx, f.p, 0, "")

@@ -81,7 +81,7 @@ type policyRequest struct {
 }
 
 func malformedPolicy(format string, args ...any) error {
-	return openami.Errorf(openami.Malformed, openami.ResourceKeyPolicy, format, args...)
+	return openami.ReasonErrorf(openami.Malformed, openami.ResourceKMSKey, openami.ReasonPolicy, format, args...)
 }
 
 // stringList decodes a JSON string or list of strings.

@@ -41,8 +41,8 @@ func TestParsePolicyRejects(t *testing.T) {
 	} {
 		_, err := parsePolicy(doc)
 		var e *openami.Error
-		if !errors.As(err, &e) || e.Class != openami.Malformed || e.Resource != openami.ResourceKeyPolicy {
-			t.Errorf("%s: %v, want Malformed kms-key-policy", name, err)
+		if !errors.As(err, &e) || e.Class != openami.Malformed || e.Reason != openami.ReasonPolicy {
+			t.Errorf("%s: %v, want Malformed policy", name, err)
 		}
 	}
 	if _, err := parsePolicy(""); openami.ClassOf(err) != openami.MissingParameter {
