@@ -103,6 +103,16 @@ const (
 	// ReasonCopySource: the region a copy is asked to come from is not one
 	// openami serves.
 	ReasonCopySource Reason = "copy-source"
+	// ReasonZoneMismatch: a volume and an instance in different
+	// availability zones.
+	ReasonZoneMismatch Reason = "zone-mismatch"
+	// ReasonDependency: a parameter given without another one it depends
+	// on (a KMS key without encryption).
+	ReasonDependency Reason = "dependency"
+	// ReasonKeyUnusable: the KMS key of encrypted data (or asked to
+	// encrypt it) cannot be used: deleted, disabled, pending deletion, or
+	// not usable by the caller.
+	ReasonKeyUnusable Reason = "key-unusable"
 	// ReasonAddress: a private IP address asked for in a subnet.
 	ReasonAddress Reason = "address"
 	// ReasonDisabled: a KMS key that is disabled (as opposed to one pending

@@ -69,27 +69,6 @@ const (
 	ResourceKMSGrant ResourceType = "kms-grant"
 	// ResourceAttachment: a volume's attachment to an instance.
 	ResourceAttachment ResourceType = "attachment"
-
-	// The resource types below name a condition rather than a resource.
-	// They remain for the EBS slice (service's volume, snapshot and EBS
-	// encryption files, moving to rules/ebs), which still reports these
-	// errors with them; new code reports a real resource and a Reason.
-
-	// ResourceClientToken: an idempotency token reused with different
-	// parameters (service/volumes.go).
-	ResourceClientToken ResourceType = "client-token"
-	// ResourceSourceRegion: a copy's source region that is not served
-	// (service/snapshots_ec2.go).
-	ResourceSourceRegion ResourceType = "source-region"
-	// ResourceZoneMismatch: a volume and an instance in different
-	// availability zones (service/volumes.go).
-	ResourceZoneMismatch ResourceType = "zone-mismatch"
-	// ResourceDependency: a parameter given without one it depends on
-	// (service/ebs_encryption.go, service/snapshots_ec2.go).
-	ResourceDependency ResourceType = "parameter-dependency"
-	// ResourceEBSKMSKey: the KMS key of EBS data that is missing, refused or
-	// not enabled (service/ebs_encryption.go).
-	ResourceEBSKMSKey ResourceType = "ebs-kms-key"
 )
 
 // Clock returns the current time. Services take one so that tests can move

@@ -109,7 +109,7 @@ func (f *fixture) waitVolume(t *testing.T, p openami.Principal, id string) opena
 func wantEBSKeyError(t *testing.T, what string, err error, class openami.Class) {
 	t.Helper()
 	var e *openami.Error
-	if !errors.As(err, &e) || e.Class != class || e.Resource != openami.ResourceEBSKMSKey {
+	if !errors.As(err, &e) || e.Class != class || e.Resource != openami.ResourceKMSKey || e.Reason != openami.ReasonKeyUnusable {
 		t.Fatalf("%s: got %v, want a %v error about the EBS KMS key", what, err, class)
 	}
 }
@@ -226,7 +226,7 @@ func TestEncryptedSnapshotsAndVolumes(t *testing.T) {
 	// KmsKeyId without Encrypted; a key that does not exist.
 	_, err = f.svc.EBS().CreateVolume(ctx, f.p, ebs.CreateVolumeInput{AvailabilityZone: "us-east-1a", Size: 1, KmsKeyID: key.ID})
 	var e *openami.Error
-	if !errors.As(err, &e) || e.Class != openami.InvalidCombination || e.Resource != openami.ResourceDependency {
+	if !errors.As(err, &e) || e.Class != openami.InvalidCombination || e.Reason != openami.ReasonDependency {
 		t.Fatalf("KmsKeyId without Encrypted: %v", err)
 	}
 	_, err = f.svc.EBS().CreateVolume(ctx, f.p, ebs.CreateVolumeInput{AvailabilityZone: "us-east-1a", Size: 1, Encrypted: true, KmsKeyID: "alias/nope"})

@@ -52,7 +52,7 @@ func (s *Service) AttachVolume(ctx context.Context, p openami.Principal, volumeI
 			return openami.Errorf(openami.IncorrectState, openami.ResourceInstance, "Instance '%s' is not 'running' or 'stopped'.", i.ID)
 		}
 		if v.AvailabilityZone != i.AvailabilityZone {
-			return openami.Errorf(openami.InvalidParameter, openami.ResourceZoneMismatch, "The volume '%s' is not in the same availability zone as instance '%s'", v.ID, i.ID)
+			return openami.ReasonErrorf(openami.InvalidParameter, openami.ResourceVolume, openami.ReasonZoneMismatch, "The volume '%s' is not in the same availability zone as instance '%s'", v.ID, i.ID)
 		}
 		if slices.ContainsFunc(i.BlockDevices, func(b openami.InstanceBlockDevice) bool { return b.DeviceName == device }) ||
 			slices.ContainsFunc(i.InstanceStores, func(b openami.InstanceStore) bool { return b.DeviceName == device }) {

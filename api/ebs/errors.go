@@ -78,7 +78,7 @@ func toException(err error) exception {
 			}
 			return exception{http.StatusBadRequest, "ValidationException", reason, oe.Message}
 		}
-		if oe.Resource == openami.ResourceEBSKMSKey {
+		if oe.Reason == openami.ReasonKeyUnusable {
 			// The snapshot's KMS key is missing, refused or not enabled.
 			return exception{http.StatusForbidden, "AccessDeniedException", "DEPENDENCY_ACCESS_DENIED", oe.Message}
 		}

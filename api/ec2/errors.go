@@ -31,24 +31,24 @@ func (e *invalidAction) Error() string { return "invalid action " + e.name }
 // consulted before codes: an error with a Reason listed here has that code
 // whatever its resource.
 var reasonCodes = map[openami.Class]map[openami.Reason]string{
-	openami.Duplicate: {openami.ReasonTokenReused: "IdempotentParameterMismatch"},
-	openami.Malformed: {openami.ReasonName: "InvalidAMIName.Malformed"},
+	openami.Duplicate:          {openami.ReasonTokenReused: "IdempotentParameterMismatch"},
+	openami.InvalidCombination: {openami.ReasonDependency: "InvalidParameterDependency"},
+	openami.Malformed:          {openami.ReasonName: "InvalidAMIName.Malformed"},
 	openami.InvalidParameter: {
 		openami.ReasonMapping:          "InvalidBlockDeviceMapping",
 		openami.ReasonLaunchPermission: "InvalidAMIAttributeItemValue",
 		openami.ReasonCopySource:       "InvalidRegion",
+		openami.ReasonZoneMismatch:     "InvalidVolume.ZoneMismatch",
 	},
-	openami.InUse:          {openami.ReasonAddress: "InvalidIPAddress.InUse"},
-	openami.IncorrectState: {openami.ReasonUnavailable: "InvalidAMIID.Unavailable"},
+	openami.InUse: {openami.ReasonAddress: "InvalidIPAddress.InUse"},
+	openami.IncorrectState: {
+		openami.ReasonUnavailable: "InvalidAMIID.Unavailable",
+		openami.ReasonKeyUnusable: "InvalidKMSKey.InvalidState",
+	},
 }
 
 // codes maps a class and resource type to an EC2 error code. A class's
 // entry for resource "" is its default.
-//
-// ResourceClientToken, ResourceZoneMismatch, ResourceSourceRegion,
-// ResourceDependency and ResourceEBSKMSKey remain for the EBS slice
-// (service's volume, snapshot and EBS encryption files) until it reports
-// those errors as a real resource and a Reason.
 var codes = map[openami.Class]map[openami.ResourceType]string{
 	openami.NotFound: {
 		"":                            "InvalidParameterValue",
@@ -63,10 +63,9 @@ var codes = map[openami.Class]map[openami.ResourceType]string{
 		openami.ResourceAttachment:    "InvalidAttachment.NotFound",
 	},
 	openami.Duplicate: {
-		"":                          "InvalidParameterValue",
-		openami.ResourceClientToken: "IdempotentParameterMismatch",
-		openami.ResourceKeyPair:     "InvalidKeyPair.Duplicate",
-		openami.ResourceImage:       "InvalidAMIName.Duplicate",
+		"":                      "InvalidParameterValue",
+		openami.ResourceKeyPair: "InvalidKeyPair.Duplicate",
+		openami.ResourceImage:   "InvalidAMIName.Duplicate",
 	},
 	openami.Malformed: {
 		"":                       "InvalidID",
@@ -77,14 +76,11 @@ var codes = map[openami.Class]map[openami.ResourceType]string{
 		openami.ResourceInstance: "InvalidInstanceID.Malformed",
 	},
 	openami.InvalidParameter: {
-		"":                           "InvalidParameterValue",
-		openami.ResourceZoneMismatch: "InvalidVolume.ZoneMismatch",
-		openami.ResourceSourceRegion: "InvalidRegion",
+		"": "InvalidParameterValue",
 	},
 	openami.MissingParameter: {"": "MissingParameter"},
 	openami.InvalidCombination: {
-		"":                         "InvalidParameterCombination",
-		openami.ResourceDependency: "InvalidParameterDependency",
+		"": "InvalidParameterCombination",
 	},
 	openami.UnknownParameter: {"": "UnknownParameter"},
 	openami.InUse: {
@@ -93,9 +89,8 @@ var codes = map[openami.Class]map[openami.ResourceType]string{
 		openami.ResourceVolume:   "VolumeInUse",
 	},
 	openami.IncorrectState: {
-		"":                        "IncorrectState",
-		openami.ResourceEBSKMSKey: "InvalidKMSKey.InvalidState",
-		openami.ResourceInstance:  "IncorrectInstanceState",
+		"":                       "IncorrectState",
+		openami.ResourceInstance: "IncorrectInstanceState",
 	},
 	openami.Unauthorized: {
 		"":                       "AuthFailure",

@@ -128,7 +128,7 @@ func (s *Volumes) dataKey(ctx context.Context, keyARN string) (*blockstore.DataK
 		return nil, fmt.Errorf("ebs: %q is not a KMS key ARN", keyARN)
 	}
 	deleted := func() error {
-		return openami.Errorf(openami.IncorrectState, openami.ResourceEBSKMSKey,
+		return openami.ReasonErrorf(openami.IncorrectState, openami.ResourceKMSKey, openami.ReasonKeyUnusable,
 			"The KMS key %s that encrypts this data has been deleted: the data cannot be decrypted.", keyARN)
 	}
 	if k, checked, recheck := s.dataKeys.get(keyARN); k != nil {
@@ -215,10 +215,10 @@ func ebsKeyError(field, keyID string, err error) error {
 	}
 	switch e.Class {
 	case openami.IncorrectState:
-		return &openami.Error{Class: openami.IncorrectState, Resource: openami.ResourceEBSKMSKey, Field: field,
+		return &openami.Error{Class: openami.IncorrectState, Resource: openami.ResourceKMSKey, Reason: openami.ReasonKeyUnusable, Field: field,
 			Message: "The KMS key provided is in an incorrect state: " + e.Message, Err: err}
 	case openami.NotFound, openami.Unauthorized, openami.InvalidParameter, openami.MissingParameter:
-		return &openami.Error{Class: openami.InvalidParameter, Resource: openami.ResourceEBSKMSKey, Field: field,
+		return &openami.Error{Class: openami.InvalidParameter, Resource: openami.ResourceKMSKey, Reason: openami.ReasonKeyUnusable, Field: field,
 			Message: fmt.Sprintf("The specified KMS key %s is not accessible: %s", keyID, e.Message), Err: err}
 	}
 	return err
@@ -279,7 +279,7 @@ func (s *Volumes) TargetKey(tx metadata.Tx, p openami.Principal, t Target, srcKe
 	}
 	if t.KmsKeyID != "" {
 		if !t.Encrypted {
-			return "", &openami.Error{Class: openami.InvalidCombination, Resource: openami.ResourceDependency, Field: field,
+			return "", &openami.Error{Class: openami.InvalidCombination, Reason: openami.ReasonDependency, Field: field,
 				Message: "The parameter KmsKeyId requires the parameter Encrypted to be set."}
 		}
 		k, err := s.usableEBSKey(tx, p, field, t.KmsKeyID, ebsEncryptAction)

@@ -218,7 +218,7 @@ func (s *Volumes) CopySnapshot(ctx context.Context, p openami.Principal, in Copy
 		return SnapshotView{}, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter SourceRegion")
 	}
 	if _, ok := s.identity.Region(in.SourceRegion); !ok {
-		return SnapshotView{}, openami.Errorf(openami.InvalidParameter, openami.ResourceSourceRegion, "Invalid region: %s", in.SourceRegion)
+		return SnapshotView{}, openami.ReasonErrorf(openami.InvalidParameter, openami.ResourceRegion, openami.ReasonCopySource, "Invalid region: %s", in.SourceRegion)
 	}
 	if err := tagset.Validate(in.Tags); err != nil {
 		return SnapshotView{}, err
@@ -301,7 +301,7 @@ func (s *Volumes) CopyKey(tx metadata.Tx, p openami.Principal, src openami.Snaps
 		sameKey = ""
 	}
 	if keyID != "" && !encrypted {
-		return "", &openami.Error{Class: openami.InvalidCombination, Resource: openami.ResourceDependency, Field: "KmsKeyId",
+		return "", &openami.Error{Class: openami.InvalidCombination, Reason: openami.ReasonDependency, Field: "KmsKeyId",
 			Message: "The parameter KmsKeyId requires the parameter Encrypted to be set."}
 	}
 	return s.TargetKey(tx, p, Target{Encrypted: encrypted || src.Encrypted, KmsKeyID: keyID}, sameKey)

@@ -188,7 +188,7 @@ func (s *Volumes) CreateVolume(ctx context.Context, p openami.Principal, in Crea
 			if err == nil {
 				if prev.AvailabilityZone != in.AvailabilityZone || prev.SnapshotID != in.SnapshotID ||
 					in.Size != 0 && prev.Size != in.Size || in.Type != "" && prev.Type != in.Type {
-					return openami.Errorf(openami.Duplicate, openami.ResourceClientToken, "The client token %s was used with different parameters.", in.ClientToken)
+					return openami.ReasonErrorf(openami.Duplicate, openami.ResourceVolume, openami.ReasonTokenReused, "The client token %s was used with different parameters.", in.ClientToken)
 				}
 				tags, err := tx.Tags().Of(p.Region, p.AccountID, []string{prev.ID})
 				out = VolumeView{Volume: prev, Tags: tags[prev.ID]}
