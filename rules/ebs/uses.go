@@ -119,3 +119,10 @@ func (s *Volumes) WritePlainBlocks(ctx context.Context, region string, blocks []
 	}
 	return nil
 }
+
+// StartCopy starts copying src into the pending snapshot dst in the
+// background, after the transaction that recorded it with RecordCopy
+// committed (CopyImage's snapshots).
+func (s *Volumes) StartCopy(src, dst openami.Snapshot) {
+	s.copy(src, dst)
+}
