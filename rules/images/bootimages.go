@@ -139,7 +139,7 @@ func (s *Registry) BootFile(ctx context.Context, region, imageID string, w io.Wr
 		if img.ImageType != "kernel" && img.ImageType != "ramdisk" || len(img.Snapshots()) != 1 {
 			return openami.Errorf(openami.InvalidParameter, "", "The image '%s' is not a kernel or ramdisk image.", imageID)
 		}
-		snap, err = tx.Snapshots().Get(region, img.Snapshots()[0])
+		snap, err = s.ebs.Snapshot(tx, region, img.Snapshots()[0])
 		if err != nil {
 			return fmt.Errorf("the snapshot of %s image %s: %w", img.ImageType, imageID, err)
 		}

@@ -642,7 +642,7 @@ func (s *Registry) DeregisterImage(ctx context.Context, p openami.Principal, id 
 		}
 		for _, sid := range img.Snapshots() {
 			r := DeleteSnapshotResult{SnapshotID: sid, ReturnCode: "success"}
-			snap, err := tx.Snapshots().Get(p.Region, sid)
+			snap, err := s.ebs.Snapshot(tx, p.Region, sid)
 			users, uerr := tx.Images().UsingSnapshot(p.Region, sid)
 			switch {
 			case errors.Is(err, openami.ErrNotFound):
@@ -656,10 +656,7 @@ func (s *Registry) DeregisterImage(ctx context.Context, p openami.Principal, id 
 			case len(users) > 0:
 				r.ReturnCode = "skipped"
 			default:
-				if err := tx.Tags().DeleteAll(p.Region, p.AccountID, sid); err != nil {
-					return err
-				}
-				if err := tx.Snapshots().Delete(p.Region, sid); err != nil {
+				if err := s.ebs.DeleteUnusedSnapshot(tx, snap); err != nil {
 					return err
 				}
 			}

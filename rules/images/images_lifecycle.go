@@ -243,7 +243,7 @@ func (s *Registry) SettleImage(ctx context.Context, region, id string) error {
 		}
 		done := true
 		for _, sid := range img.Snapshots() {
-			snap, err := tx.Snapshots().Get(region, sid)
+			snap, err := s.ebs.Snapshot(tx, region, sid)
 			switch {
 			case errors.Is(err, openami.ErrNotFound):
 				img.State = openami.ImageFailed
