@@ -66,7 +66,7 @@ var rules = map[string]struct {
 	"runtime": {[]string{"vocabulary", "helpers"},
 		"a runtime implements openami.Runtime and is handed what it needs of the service as functions"},
 	"rules": {[]string{"vocabulary", "helpers", "metadata", "blockstore", "blob", "rules"},
-		"a subsystem's rules (rules/identity, rules/kms, rules/ebs) know its records through the metadata store and its bytes through the block store (rules/ebs), never a wire name, the service that composes them, a runtime or the NBD server; one subsystem imports another only if it stands below it in subsystems"},
+		"a subsystem's rules (rules/identity, rules/kms, rules/ebs, rules/images) know its records through the metadata store and its bytes through the block store (rules/ebs), never a wire name, the service that composes them, a runtime or the NBD server; one subsystem imports another only if it stands below it in subsystems"},
 	"service": {[]string{"vocabulary", "helpers", "metadata", "blob", "localdisk", "rules"},
 		"the service composes the subsystems' rules and holds the rest; it knows its stores (the block store only through rules/ebs), never a wire name, a runtime or the NBD server"},
 	"api": {[]string{"vocabulary", "helpers", "rules", "service", "api"},
@@ -87,6 +87,7 @@ var subsystems = []string{
 	"rules/identity", // accounts, access keys, key pairs, regions: everyone asks who and where
 	"rules/kms",      // keys, grants and the cryptographic operations
 	"rules/ebs",      // snapshots, volumes, their encryption (through kms) and block I/O
+	"rules/images",   // images, Allowed AMIs and the Recycle Bin, over EBS's snapshots
 }
 
 // placeOf returns the layer of a package path of the module and the

@@ -101,10 +101,10 @@ func New(svc *service.Service, log *slog.Logger, reg *prometheus.Registry, limit
 		now:      time.Now,
 		limits:   limits,
 		protocols: map[string]Protocol{
-			"ec2":  ec2.New(svc, svc.Identity(), svc.EBS()),
+			"ec2":  ec2.New(svc, svc.Identity(), svc.EBS(), svc.Images()),
 			"sts":  sts.New(),
 			"ebs":  ebs.New(svc.EBS()),
-			"rbin": rbin.New(svc),
+			"rbin": rbin.New(svc.Images()),
 			"kms":  kms.New(svc.KMS()),
 		},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/rules/images"
 )
 
 // TestBootImages registers a kernel and a ramdisk from files, reads them
@@ -20,7 +21,7 @@ func TestBootImages(t *testing.T) {
 	file := make([]byte, 3*openami.BlockSize+1000)
 	rand.Read(file[:openami.BlockSize])
 	rand.Read(file[2*openami.BlockSize:])
-	aki, err := f.svc.RegisterBootImage(ctx, f.p, RegisterBootImageInput{ImageType: "kernel", Name: "vmlinuz-test", Size: int64(len(file)), Data: bytes.NewReader(file)})
+	aki, err := f.svc.Images().RegisterBootImage(ctx, f.p, images.RegisterBootImageInput{ImageType: "kernel", Name: "vmlinuz-test", Size: int64(len(file)), Data: bytes.NewReader(file)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,30 +30,30 @@ func TestBootImages(t *testing.T) {
 		t.Fatalf("kernel image %+v", img)
 	}
 	var got bytes.Buffer
-	if err := f.svc.BootFile(ctx, "us-east-1", aki, &got); err != nil {
+	if err := f.svc.Images().BootFile(ctx, "us-east-1", aki, &got); err != nil {
 		t.Fatal(err)
 	}
 	want := append(bytes.Clone(file), make([]byte, 4*openami.BlockSize-len(file))...)
 	if !bytes.Equal(got.Bytes(), want) {
 		t.Fatalf("BootFile returned %d bytes, not the file padded to %d", got.Len(), len(want))
 	}
-	ari, err := f.svc.RegisterBootImage(ctx, f.p, RegisterBootImageInput{ImageType: "ramdisk", Name: "initrd-test", Size: 10, Data: bytes.NewReader([]byte("0123456789"))})
+	ari, err := f.svc.Images().RegisterBootImage(ctx, f.p, images.RegisterBootImageInput{ImageType: "ramdisk", Name: "initrd-test", Size: 10, Data: bytes.NewReader([]byte("0123456789"))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, bad := range []RegisterBootImageInput{
+	for _, bad := range []images.RegisterBootImageInput{
 		{ImageType: "machine", Name: "nope", Size: 1, Data: bytes.NewReader([]byte{1})},
 		{ImageType: "kernel", Name: "short", Size: 100, Data: bytes.NewReader([]byte{1})},
 		{ImageType: "kernel", Name: "empty", Size: 0, Data: bytes.NewReader(nil)},
 	} {
-		if _, err := f.svc.RegisterBootImage(ctx, f.p, bad); err == nil {
+		if _, err := f.svc.Images().RegisterBootImage(ctx, f.p, bad); err == nil {
 			t.Errorf("registered %+v", bad)
 		}
 	}
 
 	snap := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
 	pv := func(kernel, ramdisk string) (string, error) {
-		return f.svc.RegisterImage(ctx, f.p, RegisterImageInput{Name: "pv-" + kernel + ramdisk, RootDeviceName: "/dev/sda1", VirtualizationType: "paravirtual",
+		return f.svc.Images().RegisterImage(ctx, f.p, images.RegisterImageInput{Name: "pv-" + kernel + ramdisk, RootDeviceName: "/dev/sda1", VirtualizationType: "paravirtual",
 			KernelID: kernel, RamdiskID: ramdisk, BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/sda1", Ebs: &openami.EbsBlockDevice{SnapshotID: snap}}}})
 	}
 	if _, err := pv(ari, ""); !errors.Is(err, openami.ErrInvalidParameter) {
@@ -68,7 +69,7 @@ func TestBootImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.BootFile(ctx, "us-east-1", id, &got); !errors.Is(err, openami.ErrInvalidParameter) {
+	if err := f.svc.Images().BootFile(ctx, "us-east-1", id, &got); !errors.Is(err, openami.ErrInvalidParameter) {
 		t.Errorf("BootFile of a machine image: %v", err)
 	}
 	if _, err := f.svc.RunInstances(ctx, f.p, RunInstancesInput{ImageID: aki, InstanceType: "m1.small", MinCount: 1, MaxCount: 1}); !errors.Is(err, openami.ErrInvalidParameter) {

@@ -15,6 +15,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/ebs"
+	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/kms"
 )
 
@@ -431,7 +432,7 @@ func TestEncryptedLaunchThroughDevice(t *testing.T) {
 	}
 	base := block(0)
 	snap := f.snapshot(t, map[int64][]byte{0: base}, true)
-	img, err := f.svc.RegisterImage(ctx, f.p, RegisterImageInput{Name: "plain", RootDeviceName: "/dev/xvda",
+	img, err := f.svc.Images().RegisterImage(ctx, f.p, images.RegisterImageInput{Name: "plain", RootDeviceName: "/dev/xvda",
 		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: snap, DeleteOnTermination: true}}}})
 	if err != nil {
 		t.Fatal(err)

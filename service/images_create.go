@@ -10,6 +10,7 @@ import (
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/ebs"
+	"github.com/openami/openami/rules/images"
 )
 
 // CreateImageInput are CreateImage's parameters.
@@ -41,7 +42,7 @@ type CreateImageInput struct {
 // source image's product codes and IMDS support and names the instance as
 // its source.
 func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in CreateImageInput) (string, error) {
-	if err := checkImageName(in.Name); err != nil {
+	if err := images.CheckImageName(in.Name); err != nil {
 		return "", err
 	}
 	if len(in.Description) > 255 {
@@ -94,7 +95,7 @@ func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in Creat
 			SriovNetSupport: inst.SriovNetSupport, EnaSupport: inst.EnaSupport, SourceInstanceID: inst.ID,
 			CreatedAt: s.nowUTC(), DeregistrationProtection: "disabled",
 		}
-		if src, err := tx.Images().Get(p.Region, inst.ImageID); err == nil {
+		if src, err := s.images.ImageOf(tx, p.Region, inst.ImageID); err == nil {
 			img.ProductCodes, img.ImdsSupport, img.UefiData = src.ProductCodes, src.ImdsSupport, src.UefiData
 		} else if !errors.Is(err, openami.ErrNotFound) {
 			return err
@@ -162,18 +163,9 @@ func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in Creat
 			}
 			img.BlockDeviceMappings = append(img.BlockDeviceMappings, m)
 		}
-		// The snapshots just taken are completed; checkMappings validates
+		// The snapshots just taken are completed; RegisterCreated checks
 		// the rest (added snapshots, sizes, names) as RegisterImage does.
-		if err := s.checkMappings(tx, p, &img); err != nil {
-			return err
-		}
-		if err := tx.Images().Create(img); err != nil {
-			return err
-		}
-		if len(in.ImageTags) > 0 {
-			return tx.Tags().Set(p.Region, p.AccountID, img.ID, openami.ResourceImage, in.ImageTags)
-		}
-		return nil
+		return s.images.RegisterCreated(tx, p, &img, in.ImageTags)
 	})
 	if err != nil {
 		return "", err
@@ -336,7 +328,7 @@ func (s *Service) finishImageFromInstance(ctx context.Context, region, imageID s
 		})
 	}
 	if err == nil {
-		err = s.settleImage(ctx, region, imageID)
+		err = s.images.SettleImage(ctx, region, imageID)
 	}
 	if wasRunning {
 		// Booted again unless the instance was stopped or terminated
@@ -456,15 +448,4 @@ func (s *Service) CreateSnapshots(ctx context.Context, p openami.Principal, in C
 		return nil
 	})
 	return out, err
-}
-
-// mergeTags returns base with over's tags added, over winning on a key.
-func mergeTags(base, over []openami.Tag) []openami.Tag {
-	out := slices.Clone(over)
-	for _, t := range base {
-		if !slices.ContainsFunc(over, func(o openami.Tag) bool { return o.Key == t.Key }) {
-			out = append(out, t)
-		}
-	}
-	return out
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/ebs"
+	"github.com/openami/openami/rules/images"
 )
 
 // TestPendingImages: an image registered from one of the caller's pending
@@ -22,7 +23,7 @@ func TestPendingImages(t *testing.T) {
 	f := newFixture(t, "", nil)
 	register := func(name, snap string) string {
 		t.Helper()
-		id, err := f.svc.RegisterImage(ctx, f.p, RegisterImageInput{Name: name, RootDeviceName: "/dev/xvda",
+		id, err := f.svc.Images().RegisterImage(ctx, f.p, images.RegisterImageInput{Name: name, RootDeviceName: "/dev/xvda",
 			BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: snap}}}})
 		if err != nil {
 			t.Fatal(err)
@@ -96,7 +97,7 @@ func TestPendingImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	op := openami.Principal{AccountID: other.ID, Region: "us-east-1"}
-	_, err = f.svc.RegisterImage(ctx, op, RegisterImageInput{Name: "theirs", RootDeviceName: "/dev/xvda",
+	_, err = f.svc.Images().RegisterImage(ctx, op, images.RegisterImageInput{Name: "theirs", RootDeviceName: "/dev/xvda",
 		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: shared.ID}}}})
 	var state *openami.Error
 	if !errors.As(err, &state) || state.Class != openami.IncorrectState {
@@ -111,7 +112,7 @@ func TestCopySharedImageNeedsSnapshotAccess(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, "", nil)
 	snap := f.snapshot(t, map[int64][]byte{0: block(3)}, true)
-	img, err := f.svc.RegisterImage(ctx, f.p, RegisterImageInput{Name: "shared", RootDeviceName: "/dev/xvda",
+	img, err := f.svc.Images().RegisterImage(ctx, f.p, images.RegisterImageInput{Name: "shared", RootDeviceName: "/dev/xvda",
 		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: snap}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +122,7 @@ func TestCopySharedImageNeedsSnapshotAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	op := openami.Principal{AccountID: other.ID, Region: "us-east-1"}
-	if err := f.svc.ModifyImageAttribute(ctx, f.p, ModifyImageAttributeInput{ImageID: img, Add: []openami.LaunchPermission{{AccountID: other.ID}}}); err != nil {
+	if err := f.svc.Images().ModifyImageAttribute(ctx, f.p, images.ModifyImageAttributeInput{ImageID: img, Add: []openami.LaunchPermission{{AccountID: other.ID}}}); err != nil {
 		t.Fatal(err)
 	}
 	countImages := func() int {
@@ -137,7 +138,7 @@ func TestCopySharedImageNeedsSnapshotAccess(t *testing.T) {
 	for _, region := range []string{"us-east-1", "us-west-2"} {
 		dst := op
 		dst.Region = region
-		_, err = f.svc.CopyImage(ctx, dst, CopyImageInput{SourceImageID: img, SourceRegion: "us-east-1", Name: "mine-now"})
+		_, err = f.svc.Images().CopyImage(ctx, dst, images.CopyImageInput{SourceImageID: img, SourceRegion: "us-east-1", Name: "mine-now"})
 		var e *openami.Error
 		if !errors.As(err, &e) || e.Class != openami.Unauthorized || e.Resource != openami.ResourceSnapshot || !strings.Contains(e.Message, snap) {
 			t.Fatalf("copy to %s with launch permission only: %v, want Unauthorized naming %s", region, err, snap)
@@ -153,7 +154,7 @@ func TestCopySharedImageNeedsSnapshotAccess(t *testing.T) {
 	if err := f.svc.EBS().ModifySnapshotAttribute(ctx, f.p, snap, []ebs.Permission{{AccountID: other.ID}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	cp, err := f.svc.CopyImage(ctx, op, CopyImageInput{SourceImageID: img, SourceRegion: "us-east-1", Name: "mine-now"})
+	cp, err := f.svc.Images().CopyImage(ctx, op, images.CopyImageInput{SourceImageID: img, SourceRegion: "us-east-1", Name: "mine-now"})
 	if err != nil {
 		t.Fatalf("copy with createVolumePermission: %v", err)
 	}

@@ -113,53 +113,6 @@ func ownedInstance(tx metadata.Tx, p openami.Principal, id string) (openami.Inst
 	return i, err
 }
 
-// launchableImage returns an image the caller may launch: its own, public,
-// or shared with it or its organizations; available; and, with Allowed
-// AMIs enabled, one the criteria allow (own images always are). An image
-// the caller may not see, or that Allowed AMIs hide, is NotFound, as
-// DescribeImages would have it; a pending, failed, disabled or binned one
-// is InvalidAMIID.Unavailable.
-func (s *Service) launchableImage(tx metadata.Tx, p openami.Principal, id string) (openami.Image, error) {
-	if err := checkImageID(id); err != nil {
-		return openami.Image{}, err
-	}
-	img, err := tx.Images().Get(p.Region, id)
-	if errors.Is(err, openami.ErrNotFound) {
-		return img, imageNotFound(id)
-	}
-	if err != nil {
-		return img, err
-	}
-	own := img.AccountID == p.AccountID
-	if !own {
-		ok := img.Public
-		if !ok {
-			perms, err := tx.Images().Permissions(id)
-			if err != nil {
-				return img, err
-			}
-			ok = slices.ContainsFunc(perms, func(lp openami.LaunchPermission) bool {
-				return lp.AccountID == p.AccountID || lp.OrganizationArn != "" && slices.Contains(p.Orgs, lp.OrganizationArn) ||
-					lp.OrganizationalUnitArn != "" && slices.Contains(p.Orgs, lp.OrganizationalUnitArn)
-			})
-		}
-		if !ok || img.State == openami.ImageDisabled || img.State == openami.ImageDeregistered && img.RecycleBinExitTime.IsZero() {
-			return img, imageNotFound(id)
-		}
-		allowed, err := readAllowed(tx, p)
-		if err != nil {
-			return img, err
-		}
-		if allowed.State == "enabled" && !allowed.allows(&img, s.nowUTC()) {
-			return img, imageNotFound(id)
-		}
-	}
-	if img.State != openami.ImageAvailable {
-		return img, openami.ReasonErrorf(openami.IncorrectState, openami.ResourceImage, openami.ReasonUnavailable, "The image id '[%s]' is not available (state %s)", id, img.State)
-	}
-	return img, nil
-}
-
 // launchPlan is what RunInstances decided before it creates anything: the
 // image, the type, the place, and each device of every instance.
 type launchPlan struct {
@@ -232,7 +185,7 @@ func (s *Service) RunInstances(ctx context.Context, p openami.Principal, in RunI
 			}
 		}
 		var err error
-		if plan.img, err = s.launchableImage(tx, p, in.ImageID); err != nil {
+		if plan.img, err = s.images.LaunchableImage(tx, p, in.ImageID); err != nil {
 			return err
 		}
 		if t := plan.img.ImageType; t != "" && t != "machine" {
@@ -264,9 +217,8 @@ func (s *Service) RunInstances(ctx context.Context, p openami.Principal, in RunI
 			}
 			out.Instances = append(out.Instances, InstanceView{Instance: inst, Tags: sortedTags(in.InstanceTags)})
 		}
-		plan.img.LastLaunchedTime = now
 		fills = plan.fills
-		return tx.Images().Update(plan.img)
+		return s.images.Launched(tx, plan.img, now)
 	})
 	if err != nil {
 		return Reservation{}, err

@@ -179,7 +179,7 @@ func (s *Service) InstanceUefiData(ctx context.Context, p openami.Principal, id 
 		if err != nil {
 			return err
 		}
-		img, err := tx.Images().Get(p.Region, i.ImageID)
+		img, err := s.images.ImageOf(tx, p.Region, i.ImageID)
 		if errors.Is(err, openami.ErrNotFound) {
 			return nil
 		}

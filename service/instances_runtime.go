@@ -198,7 +198,7 @@ func (s *Service) InstanceMetadata(ctx context.Context, region, id string) (Inst
 			}
 			out.Tags = sortedTags(tags[i.ID])
 		}
-		if img, err := tx.Images().Get(region, i.ImageID); err == nil {
+		if img, err := s.images.ImageOf(tx, region, i.ImageID); err == nil {
 			out.ImageProductCodes = img.ProductCodes
 		} else if !errors.Is(err, openami.ErrNotFound) {
 			return err

@@ -9,6 +9,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/ebs"
+	"github.com/openami/openami/rules/images"
 )
 
 // launch registers an image over snap and runs one instance of it, made
@@ -16,7 +17,7 @@ import (
 func (f *fixture) launch(t *testing.T, name, snap string) openami.Instance {
 	t.Helper()
 	ctx := context.Background()
-	img, err := f.svc.RegisterImage(ctx, f.p, RegisterImageInput{Name: name, RootDeviceName: "/dev/xvda",
+	img, err := f.svc.Images().RegisterImage(ctx, f.p, images.RegisterImageInput{Name: name, RootDeviceName: "/dev/xvda",
 		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: snap, DeleteOnTermination: true}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +180,7 @@ func TestRetriedTransactions(t *testing.T) {
 	ctx := context.Background()
 	f := newFixtureWith(t, "", nil, func(s metadata.Store) metadata.Store { return retryStore{s} })
 	snap := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
-	img, err := f.svc.RegisterImage(ctx, f.p, RegisterImageInput{Name: "retried", RootDeviceName: "/dev/xvda",
+	img, err := f.svc.Images().RegisterImage(ctx, f.p, images.RegisterImageInput{Name: "retried", RootDeviceName: "/dev/xvda",
 		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: snap}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -210,11 +211,11 @@ func TestRetriedTransactions(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.svc.completions.pass(ctx)
-	cp, err := f.svc.CopyImage(ctx, f.p, CopyImageInput{SourceImageID: id, SourceRegion: "us-west-2", Name: "retried-copy"})
+	cp, err := f.svc.Images().CopyImage(ctx, f.p, images.CopyImageInput{SourceImageID: id, SourceRegion: "us-west-2", Name: "retried-copy"})
 	if err == nil {
 		t.Fatalf("copying from a region the image is not in: %s", cp)
 	}
-	cp, err = f.svc.CopyImage(ctx, f.p, CopyImageInput{SourceImageID: id, SourceRegion: "us-east-1", Name: "retried-copy"})
+	cp, err = f.svc.Images().CopyImage(ctx, f.p, images.CopyImageInput{SourceImageID: id, SourceRegion: "us-east-1", Name: "retried-copy"})
 	if err != nil {
 		t.Fatal(err)
 	}

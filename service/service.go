@@ -22,6 +22,7 @@ import (
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/identity"
+	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/kms"
 )
 
@@ -60,6 +61,8 @@ type Service struct {
 	kms *kms.Keys // KMS keys, aliases, policies and grants (rules/kms)
 
 	ebs *ebs.Volumes // snapshots, volumes, their encryption and block I/O (rules/ebs)
+
+	images *images.Registry // images, Allowed AMIs and the Recycle Bin (rules/images)
 }
 
 // tokenSecretSetting names the setting that holds the secret signing
@@ -102,10 +105,15 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.kms = kms.New(kms.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Tokens: s.tokens, Clock: s.now,
 		Purged: func(tx metadata.Tx, k openami.Key) error { return s.ebs.ForgetDataKey(tx, k) }})
 	s.ebs, err = ebs.New(ebs.Config{Store: s.store, Regions: s.regions, Blobs: cfg.Blobs, Identity: s.identity, KMS: s.kms,
-		Tokens: s.tokens, Clock: s.now, Kick: s.completions.kick, Copy: s.copyInBackground, Fill: s.fillVolumeInBackground})
+		Tokens: s.tokens, Clock: s.now, Kick: s.completions.kick, Copy: s.copyInBackground, Fill: s.fillVolumeInBackground,
+		ImagesUsing: func(tx metadata.Tx, region, snapshotID string) ([]string, error) {
+			return s.images.UsingSnapshot(tx, region, snapshotID)
+		}})
 	if err != nil {
 		return nil, fmt.Errorf("service: %w", err)
 	}
+	s.images = images.New(images.Config{Store: s.store, Regions: s.regions, Identity: s.identity, EBS: s.ebs, Tokens: s.tokens,
+		Clock: s.now, Kick: s.completions.kick})
 	return s, nil
 }
 
@@ -120,6 +128,10 @@ func (s *Service) KMS() *kms.Keys { return s.kms }
 // EBS returns the service's snapshots and volumes, their encryption and
 // block I/O, whose rules live in rules/ebs.
 func (s *Service) EBS() *ebs.Volumes { return s.ebs }
+
+// Images returns the service's images, Allowed AMIs and Recycle Bin,
+// whose rules live in rules/images.
+func (s *Service) Images() *images.Registry { return s.images }
 
 // UseRuntime makes rt run the service's instances in place of NoneRuntime.
 // It must be called before Start, with a non-nil rt: the worker and the

@@ -29,6 +29,7 @@ var (
 	validateTags = tagset.Validate
 	sortedTags   = tagset.Sorted
 	tagMap       = tagset.Map
+	mergeTags    = tagset.Merge
 )
 
 // TagSpec is one TagSpecification: tags for one type of resource that an
@@ -94,7 +95,7 @@ func (s *Service) checkOwned(tx metadata.Tx, p openami.Principal, id string) (op
 		_, err := s.ebs.OwnedVolume(tx, p, id)
 		return t, err
 	case openami.ResourceImage:
-		_, err := ownedImage(tx, p, id)
+		_, err := s.images.OwnedImage(tx, p, id)
 		return t, err
 	case openami.ResourceInstance:
 		_, err := ownedInstance(tx, p, id)

@@ -8,6 +8,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/images"
 )
 
 // TestUserDataSealed: user data is stored sealed, never in plain, and
@@ -20,7 +21,7 @@ func TestUserDataSealed(t *testing.T) {
 	f := newFixture(t, "", nil)
 	secret := []byte("#!/bin/sh\necho password=hunter2-user-data\n")
 	snap := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
-	img, err := f.svc.RegisterImage(ctx, f.p, RegisterImageInput{Name: "user-data", RootDeviceName: "/dev/xvda",
+	img, err := f.svc.Images().RegisterImage(ctx, f.p, images.RegisterImageInput{Name: "user-data", RootDeviceName: "/dev/xvda",
 		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: snap}}}})
 	if err != nil {
 		t.Fatal(err)

@@ -160,7 +160,7 @@ func (c *completer) sweep(ctx context.Context) {
 		}
 		return
 	}
-	if err := c.s.emptyRecycleBin(ctx); err != nil && ctx.Err() == nil {
+	if err := c.s.images.EmptyRecycleBin(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("recycle bin", "error", err)
 	}
 	now := c.s.nowUTC()
@@ -177,7 +177,7 @@ func (c *completer) sweep(ctx context.Context) {
 			c.log.Error("snapshot completion", "snapshot", snap.ID, "error", err)
 		}
 	}
-	if err := c.s.settleImages(ctx); err != nil && ctx.Err() == nil {
+	if err := c.s.images.SettleImages(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("pending images", "error", err)
 	}
 	if err := c.s.advanceInstances(ctx); err != nil && ctx.Err() == nil {

@@ -1,7 +1,7 @@
 package ec2
 
 import (
-	"github.com/openami/openami/service"
+	"github.com/openami/openami/rules/images"
 )
 
 type allowedStateInput struct {
@@ -25,7 +25,7 @@ func (h *Handler) enableAllowedImagesSettings(c *call) (responder, error) {
 	if in.State == "disabled" {
 		return nil, errInvalidValue("AllowedImagesSettingsState", in.State)
 	}
-	if err := h.svc.SetAllowedImagesState(c.ctx, c.p, in.State); err != nil {
+	if err := h.images.SetAllowedImagesState(c.ctx, c.p, in.State); err != nil {
 		return nil, err
 	}
 	return &allowedStateResponse{State: in.State}, nil
@@ -36,7 +36,7 @@ func (h *Handler) disableAllowedImagesSettings(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	if err := h.svc.SetAllowedImagesState(c.ctx, c.p, "disabled"); err != nil {
+	if err := h.images.SetAllowedImagesState(c.ctx, c.p, "disabled"); err != nil {
 		return nil, err
 	}
 	return &allowedStateResponse{State: "disabled"}, nil
@@ -70,7 +70,7 @@ func (h *Handler) getAllowedImagesSettings(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	a, err := h.svc.AllowedImagesSettings(c.ctx, c.p)
+	a, err := h.images.AllowedImagesSettings(c.ctx, c.p)
 	if err != nil {
 		return nil, err
 	}
@@ -110,9 +110,9 @@ func (h *Handler) replaceImageCriteriaInAllowedImagesSettings(c *call) (responde
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	var criteria []service.ImageCriterion
+	var criteria []images.ImageCriterion
 	for _, cp := range in.Criteria {
-		cr := service.ImageCriterion{ImageProviders: cp.ImageProviders, MarketplaceProductCodes: cp.MarketplaceProductCodes, ImageNames: cp.ImageNames}
+		cr := images.ImageCriterion{ImageProviders: cp.ImageProviders, MarketplaceProductCodes: cp.MarketplaceProductCodes, ImageNames: cp.ImageNames}
 		if cp.DeprecationTimeCondition != nil {
 			cr.MaximumDaysSinceDeprecated = cp.DeprecationTimeCondition.Days
 		}
@@ -121,7 +121,7 @@ func (h *Handler) replaceImageCriteriaInAllowedImagesSettings(c *call) (responde
 		}
 		criteria = append(criteria, cr)
 	}
-	if err := h.svc.ReplaceImageCriteria(c.ctx, c.p, criteria); err != nil {
+	if err := h.images.ReplaceImageCriteria(c.ctx, c.p, criteria); err != nil {
 		return nil, err
 	}
 	return &returnResponse{Return: true}, nil

@@ -29,6 +29,7 @@ type Handler struct {
 	svc      *service.Service
 	identity Identity // key pairs, regions and zones (rules/identity)
 	ebs      EBS      // snapshots, volumes and EBS encryption (rules/ebs)
+	images   Images   // images, Allowed AMIs and the Recycle Bin's images (rules/images)
 	actions  map[string]action
 }
 
@@ -70,10 +71,10 @@ func (d *dryRunParam) dryRun() bool { return d.DryRun }
 type action func(c *call) (responder, error)
 
 // New returns the EC2 protocol handler, calling id for key pairs, regions
-// and zones, blocks for snapshots, volumes and EBS encryption, and svc for
-// the rest.
-func New(svc *service.Service, id Identity, blocks EBS) *Handler {
-	h := &Handler{svc: svc, identity: id, ebs: blocks}
+// and zones, blocks for snapshots, volumes and EBS encryption, imgs for
+// images, and svc for the rest.
+func New(svc *service.Service, id Identity, blocks EBS, imgs Images) *Handler {
+	h := &Handler{svc: svc, identity: id, ebs: blocks, images: imgs}
 	h.actions = map[string]action{
 		"DescribeRegions":               h.describeRegions,
 		"DescribeAvailabilityZones":     h.describeAvailabilityZones,
@@ -110,14 +111,14 @@ func New(svc *service.Service, id Identity, blocks EBS) *Handler {
 		"ResetImageAttribute":           h.resetImageAttribute,
 		"EnableImageDeprecation":        h.enableImageDeprecation,
 		"DisableImageDeprecation": h.imageAction(func(c *call, id string) error {
-			return h.svc.DisableImageDeprecation(c.ctx, c.p, id)
+			return h.images.DisableImageDeprecation(c.ctx, c.p, id)
 		}),
 		"EnableImageDeregistrationProtection":  h.enableImageDeregistrationProtection,
 		"DisableImageDeregistrationProtection": h.disableImageDeregistrationProtection,
-		"DisableImage":                         h.imageAction(func(c *call, id string) error { return h.svc.DisableImage(c.ctx, c.p, id) }),
-		"EnableImage":                          h.imageAction(func(c *call, id string) error { return h.svc.EnableImage(c.ctx, c.p, id) }),
+		"DisableImage":                         h.imageAction(func(c *call, id string) error { return h.images.DisableImage(c.ctx, c.p, id) }),
+		"EnableImage":                          h.imageAction(func(c *call, id string) error { return h.images.EnableImage(c.ctx, c.p, id) }),
 		"CancelImageLaunchPermission": h.imageAction(func(c *call, id string) error {
-			return h.svc.CancelImageLaunchPermission(c.ctx, c.p, id)
+			return h.images.CancelImageLaunchPermission(c.ctx, c.p, id)
 		}),
 		"EnableImageBlockPublicAccess":                h.enableImageBlockPublicAccess,
 		"DisableImageBlockPublicAccess":               h.disableImageBlockPublicAccess,
@@ -129,7 +130,7 @@ func New(svc *service.Service, id Identity, blocks EBS) *Handler {
 		"ListImagesInRecycleBin":                      h.listImagesInRecycleBin,
 		"GetImageAncestry":                            h.getImageAncestry,
 		"RestoreImageFromRecycleBin": h.imageAction(func(c *call, id string) error {
-			return h.svc.RestoreImageFromRecycleBin(c.ctx, c.p, id)
+			return h.images.RestoreImageFromRecycleBin(c.ctx, c.p, id)
 		}),
 		"AttachVolume":           h.attachVolume,
 		"DetachVolume":           h.detachVolume,

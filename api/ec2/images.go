@@ -2,6 +2,7 @@ package ec2
 
 import (
 	"github.com/openami/openami"
+	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/service"
 )
 
@@ -83,7 +84,7 @@ func (h *Handler) registerImage(c *call) (responder, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, err := h.svc.RegisterImage(c.ctx, c.p, service.RegisterImageInput{
+	id, err := h.images.RegisterImage(c.ctx, c.p, images.RegisterImageInput{
 		Name: in.Name, Description: in.Description, ImageLocation: in.ImageLocation, Architecture: in.Architecture,
 		RootDeviceName: in.RootDeviceName, VirtualizationType: in.VirtualizationType,
 		BlockDeviceMappings: mappingsOf(in.BlockDeviceMappings), KernelID: in.KernelID, RamdiskID: in.RamdiskID,
@@ -180,7 +181,7 @@ type imageItem struct {
 	ImageAllowed             *bool                  `xml:"imageAllowed"`
 }
 
-func imageOf(v service.ImageView) imageItem {
+func imageOf(v images.ImageView) imageItem {
 	img := v.Image
 	out := imageItem{
 		ImageID: img.ID, ImageLocation: img.ImageLocation, ImageState: string(img.State), ImageOwnerID: img.AccountID,
@@ -237,10 +238,10 @@ func (h *Handler) describeImages(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	imgs, next, err := h.svc.DescribeImages(c.ctx, c.p, service.DescribeImagesInput{
+	imgs, next, err := h.images.DescribeImages(c.ctx, c.p, images.DescribeImagesInput{
 		ImageIDs: in.ImageIDs, Owners: in.Owners, ExecutableUsers: in.ExecutableUsers, Filters: causeFilters(filtersOf(in.Filters), false),
 		IncludeDeprecated: in.IncludeDeprecated, IncludeDisabled: in.IncludeDisabled,
-		Page: service.Page{MaxResults: in.MaxResults, NextToken: in.NextToken},
+		Page: images.Page{MaxResults: in.MaxResults, NextToken: in.NextToken},
 	})
 	if err != nil {
 		return nil, err
@@ -274,7 +275,7 @@ func (h *Handler) deregisterImage(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	results, err := h.svc.DeregisterImage(c.ctx, c.p, in.ImageID, in.DeleteAssociatedSnapshots)
+	results, err := h.images.DeregisterImage(c.ctx, c.p, in.ImageID, in.DeleteAssociatedSnapshots)
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +330,7 @@ func (h *Handler) describeImageAttribute(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	a, err := h.svc.DescribeImageAttribute(c.ctx, c.p, in.ImageID, in.Attribute)
+	a, err := h.images.DescribeImageAttribute(c.ctx, c.p, in.ImageID, in.Attribute)
 	if err != nil {
 		return nil, err
 	}
@@ -431,7 +432,7 @@ func (h *Handler) modifyImageAttribute(c *call) (responder, error) {
 	if in.ImdsSupport != nil {
 		return nil, openami.Errorf(openami.Unsupported, "", "Changing imdsSupport is not supported yet.")
 	}
-	mod := service.ModifyImageAttributeInput{
+	mod := images.ModifyImageAttributeInput{
 		ImageID: in.ImageID, Add: launchPermissionsOf(in.LaunchPermission.Add), Remove: launchPermissionsOf(in.LaunchPermission.Remove),
 	}
 	if in.Description != nil {
@@ -468,7 +469,7 @@ func (h *Handler) modifyImageAttribute(c *call) (responder, error) {
 	if len(mod.Add) == 0 && len(mod.Remove) == 0 && mod.Description == nil {
 		return nil, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter LaunchPermission or Description")
 	}
-	if err := h.svc.ModifyImageAttribute(c.ctx, c.p, mod); err != nil {
+	if err := h.images.ModifyImageAttribute(c.ctx, c.p, mod); err != nil {
 		return nil, err
 	}
 	return &returnResponse{Return: true}, nil
@@ -479,7 +480,7 @@ func (h *Handler) resetImageAttribute(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	if err := h.svc.ResetImageAttribute(c.ctx, c.p, in.ImageID, in.Attribute); err != nil {
+	if err := h.images.ResetImageAttribute(c.ctx, c.p, in.ImageID, in.Attribute); err != nil {
 		return nil, err
 	}
 	return &returnResponse{Return: true}, nil

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/service"
 )
 
@@ -147,7 +148,7 @@ func (h *Handler) copyImage(c *call) (responder, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, err := h.svc.CopyImage(c.ctx, c.p, service.CopyImageInput{
+	id, err := h.images.CopyImage(c.ctx, c.p, images.CopyImageInput{
 		SourceImageID: in.SourceImageID, SourceRegion: in.SourceRegion, Name: in.Name, Description: in.Description,
 		Encrypted: in.Encrypted, KmsKeyID: in.KmsKeyID, CopyImageTags: in.CopyImageTags, Tags: tags, ClientToken: in.ClientToken,
 	})

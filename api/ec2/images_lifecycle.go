@@ -3,7 +3,7 @@ package ec2
 import (
 	"time"
 
-	"github.com/openami/openami/service"
+	"github.com/openami/openami/rules/images"
 )
 
 type imageIDParam struct {
@@ -22,7 +22,7 @@ func (h *Handler) enableImageDeprecation(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	if err := h.svc.EnableImageDeprecation(c.ctx, c.p, in.ImageID, in.DeprecateAt); err != nil {
+	if err := h.images.EnableImageDeprecation(c.ctx, c.p, in.ImageID, in.DeprecateAt); err != nil {
 		return nil, err
 	}
 	return &returnResponse{Return: true}, nil
@@ -59,7 +59,7 @@ func (h *Handler) enableImageDeregistrationProtection(c *call) (responder, error
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	state, err := h.svc.EnableImageDeregistrationProtection(c.ctx, c.p, in.ImageID, in.WithCooldown)
+	state, err := h.images.EnableImageDeregistrationProtection(c.ctx, c.p, in.ImageID, in.WithCooldown)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func (h *Handler) disableImageDeregistrationProtection(c *call) (responder, erro
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	state, err := h.svc.DisableImageDeregistrationProtection(c.ctx, c.p, in.ImageID)
+	state, err := h.images.DisableImageDeregistrationProtection(c.ctx, c.p, in.ImageID)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func (h *Handler) enableImageBlockPublicAccess(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	if err := h.svc.SetImageBlockPublicAccess(c.ctx, c.p, in.State); err != nil {
+	if err := h.images.SetImageBlockPublicAccess(c.ctx, c.p, in.State); err != nil {
 		return nil, err
 	}
 	return &blockPublicAccessResponse{State: in.State}, nil
@@ -105,7 +105,7 @@ func (h *Handler) disableImageBlockPublicAccess(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	if err := h.svc.SetImageBlockPublicAccess(c.ctx, c.p, "unblocked"); err != nil {
+	if err := h.images.SetImageBlockPublicAccess(c.ctx, c.p, "unblocked"); err != nil {
 		return nil, err
 	}
 	return &blockPublicAccessResponse{State: "unblocked"}, nil
@@ -116,7 +116,7 @@ func (h *Handler) getImageBlockPublicAccessState(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	state, err := h.svc.ImageBlockPublicAccess(c.ctx, c.p)
+	state, err := h.images.ImageBlockPublicAccess(c.ctx, c.p)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +149,7 @@ func (h *Handler) listImagesInRecycleBin(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	imgs, next, err := h.svc.ImagesInRecycleBin(c.ctx, c.p, in.ImageIDs, service.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
+	imgs, next, err := h.images.ImagesInRecycleBin(c.ctx, c.p, in.ImageIDs, images.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +178,7 @@ func (h *Handler) getImageAncestry(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	chain, err := h.svc.ImageAncestry(c.ctx, c.p, in.ImageID)
+	chain, err := h.images.ImageAncestry(c.ctx, c.p, in.ImageID)
 	if err != nil {
 		return nil, err
 	}

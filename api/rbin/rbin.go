@@ -1,7 +1,7 @@
 // Package rbin serves the part of the Recycle Bin API (version 2021-06-15,
 // REST-JSON, signed service "rbin") that retention rules need: CreateRule,
-// GetRule, ListRules and DeleteRule. The rules themselves live in package
-// service.
+// GetRule, ListRules and DeleteRule. The rules themselves live in
+// rules/images, which this package calls through Rules.
 package rbin
 
 import (
@@ -14,14 +14,15 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/api/sigv4"
 	"github.com/openami/openami/api/transport"
-	"github.com/openami/openami/service"
+	"github.com/openami/openami/rules/images"
 )
 
 // Handler serves the Recycle Bin protocol.
-type Handler struct{ svc *service.Service }
+type Handler struct{ rules Rules }
 
-// New returns the Recycle Bin protocol handler.
-func New(svc *service.Service) *Handler { return &Handler{svc: svc} }
+// New returns the Recycle Bin protocol handler, calling rules for the
+// retention rules.
+func New(rules Rules) *Handler { return &Handler{rules: rules} }
 
 type retentionPeriod struct {
 	Value int    `json:"RetentionPeriodValue"`
@@ -45,15 +46,15 @@ type rule struct {
 	RuleArn             string          `json:"RuleArn,omitempty"`
 }
 
-func tagsIn(in []resourceTag) []service.ResourceTag {
-	out := make([]service.ResourceTag, len(in))
+func tagsIn(in []resourceTag) []images.ResourceTag {
+	out := make([]images.ResourceTag, len(in))
 	for i, t := range in {
-		out[i] = service.ResourceTag{Key: t.Key, Value: t.Value}
+		out[i] = images.ResourceTag{Key: t.Key, Value: t.Value}
 	}
 	return out
 }
 
-func tagsOut(in []service.ResourceTag) []resourceTag {
+func tagsOut(in []images.ResourceTag) []resourceTag {
 	var out []resourceTag
 	for _, t := range in {
 		out = append(out, resourceTag{t.Key, t.Value})
@@ -61,7 +62,7 @@ func tagsOut(in []service.ResourceTag) []resourceTag {
 	return out
 }
 
-func ruleOf(p openami.Principal, r service.RetentionRule) rule {
+func ruleOf(p openami.Principal, r images.RetentionRule) rule {
 	return rule{
 		Identifier: r.ID, Description: r.Description, ResourceType: r.ResourceType,
 		RetentionPeriod: retentionPeriod{r.RetentionDays, "DAYS"}, ResourceTags: tagsOut(r.ResourceTags),
@@ -111,7 +112,7 @@ func (h *Handler) serve(r *http.Request, body []byte, p openami.Principal) (stri
 		if in.RetentionPeriod.Unit != "DAYS" {
 			return "CreateRule", 0, nil, openami.Errorf(openami.InvalidParameter, "", "RetentionPeriodUnit must be DAYS.")
 		}
-		created, err := h.svc.CreateRetentionRule(ctx, p, service.RetentionRule{
+		created, err := h.rules.CreateRetentionRule(ctx, p, images.RetentionRule{
 			Description: in.Description, ResourceType: in.ResourceType, RetentionDays: in.RetentionPeriod.Value,
 			ResourceTags: tagsIn(in.ResourceTags), ExcludeResourceTags: tagsIn(in.ExcludeResourceTags),
 		})
@@ -127,7 +128,7 @@ func (h *Handler) serve(r *http.Request, body []byte, p openami.Principal) (stri
 		if err := decode(&in); err != nil {
 			return "ListRules", 0, nil, err
 		}
-		rules, err := h.svc.RetentionRules(ctx, p, in.ResourceType, tagsIn(in.ResourceTags))
+		rules, err := h.rules.RetentionRules(ctx, p, in.ResourceType, tagsIn(in.ResourceTags))
 		if err != nil {
 			return "ListRules", 0, nil, err
 		}
@@ -141,13 +142,13 @@ func (h *Handler) serve(r *http.Request, body []byte, p openami.Principal) (stri
 		}
 		return "ListRules", http.StatusOK, out, nil
 	case r.Method == http.MethodGet && isRule:
-		got, err := h.svc.RetentionRule(ctx, p, id)
+		got, err := h.rules.RetentionRule(ctx, p, id)
 		if err != nil {
 			return "GetRule", 0, nil, err
 		}
 		return "GetRule", http.StatusOK, ruleOf(p, got), nil
 	case r.Method == http.MethodDelete && isRule:
-		return "DeleteRule", http.StatusNoContent, nil, h.svc.DeleteRetentionRule(ctx, p, id)
+		return "DeleteRule", http.StatusNoContent, nil, h.rules.DeleteRetentionRule(ctx, p, id)
 	}
 	return "", 0, nil, errUnknownOperation
 }

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/openami/openami"
-	"github.com/openami/openami/service"
+	"github.com/openami/openami/rules/images"
 	"github.com/spf13/cobra"
 )
 
@@ -22,7 +22,7 @@ func imageCommand(cfg *config) *cobra.Command {
 		Short: `Publish an image under an owner alias (amazon, aws-marketplace, aws-backup-vault; "" removes it)`,
 		Args:  cobra.ExactArgs(2),
 		RunE: cfg.withEnv(func(ctx context.Context, e *env, args []string) error {
-			img, err := e.svc.SetImageOwnerAlias(ctx, region, args[0], args[1])
+			img, err := e.svc.Images().SetImageOwnerAlias(ctx, region, args[0], args[1])
 			return printImage(img, err)
 		}),
 	}
@@ -33,7 +33,7 @@ func imageCommand(cfg *config) *cobra.Command {
 		Short: "Attach a product code to an image (--remove detaches it)",
 		Args:  cobra.ExactArgs(2),
 		RunE: cfg.withEnv(func(ctx context.Context, e *env, args []string) error {
-			img, err := e.svc.SetImageProductCode(ctx, region, args[0], args[1], kind, remove)
+			img, err := e.svc.Images().SetImageProductCode(ctx, region, args[0], args[1], kind, remove)
 			return printImage(img, err)
 		}),
 	}
@@ -74,7 +74,7 @@ func bootImageCommand(cfg *config, region *string, kind string) *cobra.Command {
 			if name == "" {
 				name = filepath.Base(args[0])
 			}
-			id, err := e.svc.RegisterBootImage(ctx, openami.Principal{AccountID: acct.ID, Region: *region}, service.RegisterBootImageInput{
+			id, err := e.svc.Images().RegisterBootImage(ctx, openami.Principal{AccountID: acct.ID, Region: *region}, images.RegisterBootImageInput{
 				ImageType: kind, Name: name, Description: description, Architecture: arch, Size: st.Size(), Data: f})
 			if err != nil {
 				return err

@@ -134,7 +134,7 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 			RestrictNetwork: rf.restrictNet, Log: log,
 			IMDS:     func(inst openami.Instance) http.Handler { return imds.New(svc, inst.Region, inst.ID) },
 			OnExit:   svc.Kick,
-			BootFile: svc.BootFile,
+			BootFile: svc.Images().BootFile,
 			InstanceType: func(name string) (qemu.Shape, bool) {
 				it, ok := service.LookupInstanceType(name)
 				return qemu.Shape{VCPUs: it.VCPUs, MemoryMiB: it.MemoryMiB, UEFI: slices.Contains(it.BootModes, "uefi")}, ok

@@ -62,3 +62,14 @@ func Map(tags []openami.Tag) map[string]string {
 	}
 	return m
 }
+
+// Merge returns base with over's tags added, over winning on a key.
+func Merge(base, over []openami.Tag) []openami.Tag {
+	out := slices.Clone(over)
+	for _, t := range base {
+		if !slices.ContainsFunc(over, func(o openami.Tag) bool { return o.Key == t.Key }) {
+			out = append(out, t)
+		}
+	}
+	return out
+}

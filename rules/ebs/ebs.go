@@ -12,9 +12,10 @@
 //
 // The APIs call the exported methods of Volumes with the caller's
 // openami.Principal and plain Go values (api/ebs, and api/ec2's snapshot,
-// volume and encryption actions). Images and instances, in package
-// service, use EBS through the few methods that take their caller's
-// metadata.Tx (uses.go). When EBS starts background work (a copy, a fill)
+// volume and encryption actions). Images (rules/images) and instances (in
+// package service) use EBS through the few methods that take their
+// caller's metadata.Tx (uses.go); EBS asks images which of them use a
+// snapshot through Config.ImagesUsing. When EBS starts background work (a copy, a fill)
 // or needs the worker to look for work, it calls the functions it was
 // given at construction: the worker that schedules the work stays in the
 // service, and calls back here for the work itself (CopyInto,
@@ -66,6 +67,11 @@ type Config struct {
 	// Fill, when not nil, starts filling a creating volume in the
 	// background (recorded with RecordFill): the worker calls FillVolume.
 	Fill func(region, volumeID string)
+	// ImagesUsing, when not nil, returns in tx the ids of the images of
+	// the region whose mappings use the snapshot (rules/images'
+	// UsingSnapshot), which DeleteSnapshot refuses to delete. Without it
+	// no image holds a snapshot.
+	ImagesUsing func(tx metadata.Tx, region, snapshotID string) ([]string, error)
 }
 
 // Volumes implements EBS over a metadata store and each region's block
@@ -82,6 +88,7 @@ type Volumes struct {
 	kick        func()
 	copy        func(src, dst openami.Snapshot)
 	fill        func(region, volumeID string)
+	imagesUsing func(tx metadata.Tx, region, snapshotID string) ([]string, error)
 
 	dataKeys dataKeys // unwrapped EBS data keys (ebs_encryption.go)
 
@@ -98,7 +105,7 @@ const mapCacheBytes = 32 << 20
 func New(cfg Config) (*Volumes, error) {
 	s := &Volumes{store: cfg.Store, regions: cfg.Regions, identity: cfg.Identity, kms: cfg.KMS, tokens: cfg.Tokens, now: cfg.Clock,
 		blockStores: map[string]*regionBlocks{}, maps: blockstore.NewMaps(mapCacheBytes), devices: map[string]*VolumeDevice{},
-		kick: cfg.Kick, copy: cfg.Copy, fill: cfg.Fill}
+		kick: cfg.Kick, copy: cfg.Copy, fill: cfg.Fill, imagesUsing: cfg.ImagesUsing}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -111,6 +118,9 @@ func New(cfg Config) (*Volumes, error) {
 	}
 	if s.fill == nil {
 		s.fill = func(region, volumeID string) {}
+	}
+	if s.imagesUsing == nil {
+		s.imagesUsing = func(metadata.Tx, string, string) ([]string, error) { return nil, nil }
 	}
 	for _, r := range cfg.Regions {
 		b, ok := cfg.Blobs[r.Name]

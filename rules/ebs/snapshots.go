@@ -46,8 +46,8 @@ type StartSnapshotInput struct {
 	KmsKeyArn string
 	// Plain keeps the snapshot unencrypted whatever the account's
 	// encryption by default: kernel and ramdisk files
-	// (service/bootimages.go), which the runtime hands QEMU as files. The
-	// APIs never set it.
+	// (rules/images/bootimages.go), which the runtime hands QEMU as
+	// files. The APIs never set it.
 	Plain bool
 }
 

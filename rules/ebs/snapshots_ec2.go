@@ -182,7 +182,7 @@ func (s *Volumes) DeleteSnapshot(ctx context.Context, p openami.Principal, id st
 		if _, err := ownedSnapshot(tx, p, id); err != nil {
 			return err
 		}
-		users, err := tx.Images().UsingSnapshot(p.Region, id)
+		users, err := s.imagesUsing(tx, p.Region, id)
 		if err != nil {
 			return err
 		}

@@ -8,8 +8,8 @@ import (
 	"github.com/openami/openami/metadata"
 )
 
-// This file is what images and instances (in package service) use of EBS
-// beyond the actions the APIs call: they read and check snapshots and
+// This file is what images (rules/images) and instances (in package
+// service) use of EBS beyond the actions the APIs call: they read and check snapshots and
 // volumes, resolve keys and snapshot volumes here, in their own
 // transactions, so that EBS's rules are decided in one place. (The rest
 // are methods and functions named where they are written: CheckKeyUse,
@@ -118,4 +118,28 @@ func (s *Volumes) WritePlainBlocks(ctx context.Context, region string, blocks []
 		next = b.Index + 1
 	}
 	return nil
+}
+
+// StartCopy starts copying src into the pending snapshot dst in the
+// background, after the transaction that recorded it with RecordCopy
+// committed (CopyImage's snapshots).
+func (s *Volumes) StartCopy(src, dst openami.Snapshot) {
+	s.copy(src, dst)
+}
+
+// Snapshot returns, in tx, the snapshot of the region with the id,
+// whatever its owner or state (one an image's mapping names), or an
+// error wrapping openami.ErrNotFound when there is none.
+func (s *Volumes) Snapshot(tx metadata.Tx, region, id string) (openami.Snapshot, error) {
+	return tx.Snapshots().Get(region, id)
+}
+
+// DeleteUnusedSnapshot deletes snap and its owner's tags on it, in tx
+// whose caller owns it and found that no image uses it
+// (DeregisterImage's DeleteAssociatedSnapshots).
+func (s *Volumes) DeleteUnusedSnapshot(tx metadata.Tx, snap openami.Snapshot) error {
+	if err := tx.Tags().DeleteAll(snap.Region, snap.AccountID, snap.ID); err != nil {
+		return err
+	}
+	return tx.Snapshots().Delete(snap.Region, snap.ID)
 }

@@ -389,13 +389,13 @@ func TestImageAliasesAndProductCodes(t *testing.T) {
 			LaunchPermission: &types.LaunchPermissionModifications{Add: []types.LaunchPermission{{Group: types.PermissionGroupAll}}}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.svc.SetImageOwnerAlias(ctx, "us-east-1", *reg.ImageId, "amazon"); err != nil {
+		if _, err := s.svc.Images().SetImageOwnerAlias(ctx, "us-east-1", *reg.ImageId, "amazon"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.svc.SetImageProductCode(ctx, "us-east-1", *reg.ImageId, "abcdefgh12345678", "", false); err != nil {
+		if _, err := s.svc.Images().SetImageProductCode(ctx, "us-east-1", *reg.ImageId, "abcdefgh12345678", "", false); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.svc.SetImageOwnerAlias(ctx, "us-east-1", *reg.ImageId, "evil-corp"); err == nil {
+		if _, err := s.svc.Images().SetImageOwnerAlias(ctx, "us-east-1", *reg.ImageId, "evil-corp"); err == nil {
 			t.Fatal("an unknown alias was accepted")
 		}
 		bob := s.ec2(s.account(t, "bob"), "us-east-1")

@@ -1,4 +1,4 @@
-package service
+package images
 
 import (
 	"bytes"
@@ -40,7 +40,7 @@ type RegisterBootImageInput struct {
 // RegisterBootImage stores a kernel or ramdisk file as a snapshot of the
 // caller's and registers a kernel or ramdisk image over it, available at
 // once. It fails on a bad type, name or size, or a short read.
-func (s *Service) RegisterBootImage(ctx context.Context, p openami.Principal, in RegisterBootImageInput) (string, error) {
+func (s *Registry) RegisterBootImage(ctx context.Context, p openami.Principal, in RegisterBootImageInput) (string, error) {
 	if in.ImageType != "kernel" && in.ImageType != "ramdisk" {
 		return "", oneOf("imageType", in.ImageType, "kernel", "ramdisk")
 	}
@@ -96,7 +96,7 @@ func (s *Service) RegisterBootImage(ctx context.Context, p openami.Principal, in
 // checkBootImages checks the kernel and ramdisk a machine image names:
 // each must be an image the caller may launch, available, of the right
 // type; a kernel or ramdisk image names neither.
-func (s *Service) checkBootImages(tx metadata.Tx, p openami.Principal, img openami.Image) error {
+func (s *Registry) checkBootImages(tx metadata.Tx, p openami.Principal, img openami.Image) error {
 	if img.ImageType != "machine" {
 		if img.KernelID != "" || img.RamdiskID != "" {
 			return openami.Errorf(openami.InvalidParameter, "", "A %s image cannot name a kernel or ramdisk.", img.ImageType)
@@ -107,7 +107,7 @@ func (s *Service) checkBootImages(tx metadata.Tx, p openami.Principal, img opena
 		if ref.id == "" {
 			continue
 		}
-		b, err := s.launchableImage(tx, p, ref.id)
+		b, err := s.LaunchableImage(tx, p, ref.id)
 		if err != nil {
 			return err
 		}
@@ -123,7 +123,7 @@ func (s *Service) checkBootImages(tx metadata.Tx, p openami.Principal, img opena
 // region; InvalidParameter if it is not a kernel or ramdisk image. It has
 // no principal: the runtime calls it for an instance that was launched
 // with the image.
-func (s *Service) BootFile(ctx context.Context, region, imageID string, w io.Writer) error {
+func (s *Registry) BootFile(ctx context.Context, region, imageID string, w io.Writer) error {
 	var (
 		snap   openami.Snapshot
 		blocks []metadata.BlockRef
@@ -139,7 +139,7 @@ func (s *Service) BootFile(ctx context.Context, region, imageID string, w io.Wri
 		if img.ImageType != "kernel" && img.ImageType != "ramdisk" || len(img.Snapshots()) != 1 {
 			return openami.Errorf(openami.InvalidParameter, "", "The image '%s' is not a kernel or ramdisk image.", imageID)
 		}
-		snap, err = tx.Snapshots().Get(region, img.Snapshots()[0])
+		snap, err = s.ebs.Snapshot(tx, region, img.Snapshots()[0])
 		if err != nil {
 			return fmt.Errorf("the snapshot of %s image %s: %w", img.ImageType, imageID, err)
 		}

@@ -1,4 +1,4 @@
-package service
+package images
 
 import (
 	"context"
@@ -41,7 +41,7 @@ func allowedSetting(p openami.Principal) string {
 }
 
 // AllowedImagesSettings returns the caller's settings in the region.
-func (s *Service) AllowedImagesSettings(ctx context.Context, p openami.Principal) (AllowedImages, error) {
+func (s *Registry) AllowedImagesSettings(ctx context.Context, p openami.Principal) (AllowedImages, error) {
 	var a AllowedImages
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		var err error
@@ -64,7 +64,7 @@ func readAllowed(tx metadata.Tx, p openami.Principal) (AllowedImages, error) {
 }
 
 // updateAllowed changes the caller's settings in the region.
-func (s *Service) updateAllowed(ctx context.Context, p openami.Principal, change func(a *AllowedImages)) error {
+func (s *Registry) updateAllowed(ctx context.Context, p openami.Principal, change func(a *AllowedImages)) error {
 	return s.store.Update(ctx, func(tx metadata.Tx) error {
 		a, err := readAllowed(tx, p)
 		if err != nil {
@@ -81,7 +81,7 @@ func (s *Service) updateAllowed(ctx context.Context, p openami.Principal, change
 
 // SetAllowedImagesState sets the state: enabled, audit-mode or disabled.
 // The criteria are kept.
-func (s *Service) SetAllowedImagesState(ctx context.Context, p openami.Principal, state string) error {
+func (s *Registry) SetAllowedImagesState(ctx context.Context, p openami.Principal, state string) error {
 	if err := oneOf("allowedImagesSettingsState", state, "enabled", "audit-mode", "disabled"); err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func (s *Service) SetAllowedImagesState(ctx context.Context, p openami.Principal
 
 // ReplaceImageCriteria replaces the criteria (at most 10 of them, each
 // with at most 200 providers, names and product codes).
-func (s *Service) ReplaceImageCriteria(ctx context.Context, p openami.Principal, criteria []ImageCriterion) error {
+func (s *Registry) ReplaceImageCriteria(ctx context.Context, p openami.Principal, criteria []ImageCriterion) error {
 	if len(criteria) > 10 {
 		return openami.Errorf(openami.LimitExceeded, "", "At most 10 image criteria are allowed.")
 	}

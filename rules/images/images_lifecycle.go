@@ -1,4 +1,4 @@
-package service
+package images
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 // updateOwnedImage applies change to an image the caller owns and stores
 // it.
-func (s *Service) updateOwnedImage(ctx context.Context, p openami.Principal, id string, change func(tx metadata.Tx, img *openami.Image) error) error {
+func (s *Registry) updateOwnedImage(ctx context.Context, p openami.Principal, id string, change func(tx metadata.Tx, img *openami.Image) error) error {
 	return s.store.Update(ctx, func(tx metadata.Tx) error {
 		img, err := ownedImage(tx, p, id)
 		if err != nil {
@@ -29,7 +29,7 @@ func (s *Service) updateOwnedImage(ctx context.Context, p openami.Principal, id 
 // years ahead (two for a public image). Once deprecated, the image is
 // hidden from other accounts' listings unless they ask for deprecated
 // images, and still launchable.
-func (s *Service) EnableImageDeprecation(ctx context.Context, p openami.Principal, id string, at time.Time) error {
+func (s *Registry) EnableImageDeprecation(ctx context.Context, p openami.Principal, id string, at time.Time) error {
 	at = at.UTC().Truncate(time.Minute)
 	now := s.nowUTC()
 	if at.Before(now.Truncate(time.Minute)) {
@@ -49,7 +49,7 @@ func (s *Service) EnableImageDeprecation(ctx context.Context, p openami.Principa
 }
 
 // DisableImageDeprecation cancels an image's deprecation.
-func (s *Service) DisableImageDeprecation(ctx context.Context, p openami.Principal, id string) error {
+func (s *Registry) DisableImageDeprecation(ctx context.Context, p openami.Principal, id string) error {
 	return s.updateOwnedImage(ctx, p, id, func(tx metadata.Tx, img *openami.Image) error {
 		img.DeprecationTime = time.Time{}
 		return nil
@@ -63,7 +63,7 @@ const deregistrationCooldown = 24 * time.Hour
 // EnableImageDeregistrationProtection stops an image the caller owns from
 // being deregistered until protection is disabled (and, withCooldown, 24
 // hours after that). It returns the new protection state.
-func (s *Service) EnableImageDeregistrationProtection(ctx context.Context, p openami.Principal, id string, withCooldown bool) (string, error) {
+func (s *Registry) EnableImageDeregistrationProtection(ctx context.Context, p openami.Principal, id string, withCooldown bool) (string, error) {
 	state := "enabled"
 	if withCooldown {
 		state = "enabled-with-cooldown"
@@ -77,7 +77,7 @@ func (s *Service) EnableImageDeregistrationProtection(ctx context.Context, p ope
 // DisableImageDeregistrationProtection disables an image's protection and
 // returns the new state: "disabled", or for protection with cooldown
 // "disabled-until <time>", during which deregistration is still refused.
-func (s *Service) DisableImageDeregistrationProtection(ctx context.Context, p openami.Principal, id string) (string, error) {
+func (s *Registry) DisableImageDeregistrationProtection(ctx context.Context, p openami.Principal, id string) (string, error) {
 	var state string
 	err := s.updateOwnedImage(ctx, p, id, func(tx metadata.Tx, img *openami.Image) error {
 		state = "disabled"
@@ -106,7 +106,7 @@ func protected(img openami.Image, now time.Time) bool {
 // DisableImage disables an image the caller owns: it becomes visible to
 // its owner only (with IncludeDisabled), cannot be launched, and loses its
 // launch permissions, which EnableImage does not restore.
-func (s *Service) DisableImage(ctx context.Context, p openami.Principal, id string) error {
+func (s *Registry) DisableImage(ctx context.Context, p openami.Principal, id string) error {
 	return s.updateOwnedImage(ctx, p, id, func(tx metadata.Tx, img *openami.Image) error {
 		if img.State != openami.ImageAvailable && img.State != openami.ImageDisabled {
 			return openami.Errorf(openami.IncorrectState, openami.ResourceImage, "Image %s is %s.", img.ID, img.State)
@@ -124,7 +124,7 @@ func (s *Service) DisableImage(ctx context.Context, p openami.Principal, id stri
 }
 
 // EnableImage makes a disabled image available again.
-func (s *Service) EnableImage(ctx context.Context, p openami.Principal, id string) error {
+func (s *Registry) EnableImage(ctx context.Context, p openami.Principal, id string) error {
 	return s.updateOwnedImage(ctx, p, id, func(tx metadata.Tx, img *openami.Image) error {
 		if img.State != openami.ImageDisabled && img.State != openami.ImageAvailable {
 			return openami.Errorf(openami.IncorrectState, openami.ResourceImage, "Image %s is %s.", img.ID, img.State)
@@ -136,7 +136,7 @@ func (s *Service) EnableImage(ctx context.Context, p openami.Principal, id strin
 
 // CancelImageLaunchPermission removes the caller's own launch permission
 // from an image another account shared with it.
-func (s *Service) CancelImageLaunchPermission(ctx context.Context, p openami.Principal, id string) error {
+func (s *Registry) CancelImageLaunchPermission(ctx context.Context, p openami.Principal, id string) error {
 	if err := checkImageID(id); err != nil {
 		return err
 	}
@@ -169,7 +169,7 @@ func blockPublicSetting(p openami.Principal) string {
 
 // ImageBlockPublicAccess returns the caller's setting in the region:
 // "block-new-sharing" or "unblocked".
-func (s *Service) ImageBlockPublicAccess(ctx context.Context, p openami.Principal) (string, error) {
+func (s *Registry) ImageBlockPublicAccess(ctx context.Context, p openami.Principal) (string, error) {
 	state := "unblocked"
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		v, err := tx.Settings().Get(blockPublicSetting(p))
@@ -185,7 +185,7 @@ func (s *Service) ImageBlockPublicAccess(ctx context.Context, p openami.Principa
 // SetImageBlockPublicAccess sets the caller's setting in the region. While
 // it is block-new-sharing, no image can be made public; images already
 // public stay public.
-func (s *Service) SetImageBlockPublicAccess(ctx context.Context, p openami.Principal, state string) error {
+func (s *Registry) SetImageBlockPublicAccess(ctx context.Context, p openami.Principal, state string) error {
 	if err := oneOf("imageBlockPublicAccessState", state, "block-new-sharing", "unblocked"); err != nil {
 		return err
 	}
@@ -194,12 +194,12 @@ func (s *Service) SetImageBlockPublicAccess(ctx context.Context, p openami.Princ
 	})
 }
 
-// settleImages moves pending images on: available once every snapshot
+// SettleImages moves pending images on: available once every snapshot
 // their mappings use is completed, failed (with a StateReason) as soon as
 // one of them errored or is gone. The completer runs it after finishing
 // snapshots, so an image follows its last snapshot within one pass.
 // Pending images are found by the images_by_state index, a page at a time.
-func (s *Service) settleImages(ctx context.Context) error {
+func (s *Registry) SettleImages(ctx context.Context) error {
 	for _, r := range s.regions {
 		after := ""
 		for {
@@ -215,7 +215,7 @@ func (s *Service) settleImages(ctx context.Context) error {
 				return err
 			}
 			for _, img := range page {
-				if err := s.settleImage(ctx, img.Region, img.ID); err != nil {
+				if err := s.SettleImage(ctx, img.Region, img.ID); err != nil {
 					return err
 				}
 			}
@@ -228,11 +228,11 @@ func (s *Service) settleImages(ctx context.Context) error {
 	return nil
 }
 
-// settleImage decides one pending image's state from its snapshots, and
+// SettleImage decides one pending image's state from its snapshots, and
 // leaves it pending while any is still pending. A failed image's
 // StateReason says why: CauseSnapshotGone when a snapshot was deleted,
 // CauseSnapshotFailed when one failed.
-func (s *Service) settleImage(ctx context.Context, region, id string) error {
+func (s *Registry) SettleImage(ctx context.Context, region, id string) error {
 	return s.store.Update(ctx, func(tx metadata.Tx) error {
 		img, err := tx.Images().Get(region, id)
 		if errors.Is(err, openami.ErrNotFound) {
@@ -243,7 +243,7 @@ func (s *Service) settleImage(ctx context.Context, region, id string) error {
 		}
 		done := true
 		for _, sid := range img.Snapshots() {
-			snap, err := tx.Snapshots().Get(region, sid)
+			snap, err := s.ebs.Snapshot(tx, region, sid)
 			switch {
 			case errors.Is(err, openami.ErrNotFound):
 				img.State = openami.ImageFailed

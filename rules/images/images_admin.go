@@ -1,4 +1,4 @@
-package service
+package images
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 // to API callers: they act on any account's image.
 
 // adminImage loads an image by id in a region for an operator change.
-func (s *Service) adminUpdateImage(ctx context.Context, region, id string, change func(img *openami.Image) error) (openami.Image, error) {
+func (s *Registry) adminUpdateImage(ctx context.Context, region, id string, change func(img *openami.Image) error) (openami.Image, error) {
 	if _, ok := s.identity.Region(region); !ok {
 		return openami.Image{}, openami.Errorf(openami.InvalidParameter, openami.ResourceRegion, "region %s is not served", region)
 	}
@@ -42,7 +42,7 @@ func (s *Service) adminUpdateImage(ctx context.Context, region, id string, chang
 // SetImageOwnerAlias publishes an image under an owner alias (amazon,
 // aws-marketplace or aws-backup-vault), so that DescribeImages with that
 // Owners value finds it; "" removes the alias.
-func (s *Service) SetImageOwnerAlias(ctx context.Context, region, id, alias string) (openami.Image, error) {
+func (s *Registry) SetImageOwnerAlias(ctx context.Context, region, id, alias string) (openami.Image, error) {
 	if alias != "" && !ownerAliases[alias] {
 		return openami.Image{}, openami.Errorf(openami.InvalidParameter, "", "owner alias must be amazon, aws-marketplace or aws-backup-vault, not %q", alias)
 	}
@@ -57,7 +57,7 @@ var productCodeForm = regexp.MustCompile(`^[a-z0-9]{8,32}$`)
 // SetImageProductCode attaches a marketplace (or devpay) product code to an
 // image, or with remove detaches it. Product codes show in DescribeImages
 // and in the productCodes attribute.
-func (s *Service) SetImageProductCode(ctx context.Context, region, id, code, kind string, remove bool) (openami.Image, error) {
+func (s *Registry) SetImageProductCode(ctx context.Context, region, id, code, kind string, remove bool) (openami.Image, error) {
 	if !productCodeForm.MatchString(code) {
 		return openami.Image{}, openami.Errorf(openami.InvalidParameter, "", "product code %q must be 8 to 32 lowercase letters and digits", code)
 	}

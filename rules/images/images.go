@@ -1,4 +1,4 @@
-package service
+package images
 
 import (
 	"context"
@@ -84,8 +84,8 @@ func badMapping(format string, args ...any) error {
 // available at once when its snapshots are completed; with one of the
 // caller's own snapshots still pending (being written through the EBS
 // direct API, or copied from another region) it is pending until they
-// complete, and failed if one of them errors (settleImages).
-func (s *Service) RegisterImage(ctx context.Context, p openami.Principal, in RegisterImageInput) (string, error) {
+// complete, and failed if one of them errors (SettleImages).
+func (s *Registry) RegisterImage(ctx context.Context, p openami.Principal, in RegisterImageInput) (string, error) {
 	if err := checkImageName(in.Name); err != nil {
 		return "", err
 	}
@@ -173,7 +173,7 @@ func firstError(errs []error) error {
 // rules and the caller's snapshots, and fills in the defaults: each EBS
 // device from a snapshot the caller may use (its size by default, never
 // smaller), the root device among them with a snapshot.
-func (s *Service) checkMappings(tx metadata.Tx, p openami.Principal, img *openami.Image) error {
+func (s *Registry) checkMappings(tx metadata.Tx, p openami.Principal, img *openami.Image) error {
 	if len(img.BlockDeviceMappings) == 0 {
 		return badMapping("An EBS-backed image needs a block device mapping with its root device %s.", img.RootDeviceName)
 	}
@@ -466,7 +466,7 @@ var ownerAliases = map[string]bool{"amazon": true, "aws-marketplace": true, "aws
 // Deprecated images of others are hidden unless IncludeDeprecated, and
 // disabled ones (only ever the caller's) unless IncludeDisabled. A private
 // image of another account is NotFound, like one that does not exist.
-func (s *Service) DescribeImages(ctx context.Context, p openami.Principal, in DescribeImagesInput) ([]ImageView, string, error) {
+func (s *Registry) DescribeImages(ctx context.Context, p openami.Principal, in DescribeImagesInput) ([]ImageView, string, error) {
 	fs, err := filter.Compile(in.Filters, imageFilters...)
 	if err != nil {
 		return nil, "", err
@@ -597,7 +597,7 @@ type DeleteSnapshotResult struct {
 // from it are unaffected. With deleteSnapshots, it also deletes the
 // image's snapshots that the caller owns and no other image uses, and
 // reports what it did with each.
-func (s *Service) DeregisterImage(ctx context.Context, p openami.Principal, id string, deleteSnapshots bool) ([]DeleteSnapshotResult, error) {
+func (s *Registry) DeregisterImage(ctx context.Context, p openami.Principal, id string, deleteSnapshots bool) ([]DeleteSnapshotResult, error) {
 	var results []DeleteSnapshotResult
 	err := s.store.Update(ctx, func(tx metadata.Tx) error {
 		results = nil
@@ -642,7 +642,7 @@ func (s *Service) DeregisterImage(ctx context.Context, p openami.Principal, id s
 		}
 		for _, sid := range img.Snapshots() {
 			r := DeleteSnapshotResult{SnapshotID: sid, ReturnCode: "success"}
-			snap, err := tx.Snapshots().Get(p.Region, sid)
+			snap, err := s.ebs.Snapshot(tx, p.Region, sid)
 			users, uerr := tx.Images().UsingSnapshot(p.Region, sid)
 			switch {
 			case errors.Is(err, openami.ErrNotFound):
@@ -656,10 +656,7 @@ func (s *Service) DeregisterImage(ctx context.Context, p openami.Principal, id s
 			case len(users) > 0:
 				r.ReturnCode = "skipped"
 			default:
-				if err := tx.Tags().DeleteAll(p.Region, p.AccountID, sid); err != nil {
-					return err
-				}
-				if err := tx.Snapshots().Delete(p.Region, sid); err != nil {
+				if err := s.ebs.DeleteUnusedSnapshot(tx, snap); err != nil {
 					return err
 				}
 			}
@@ -682,7 +679,7 @@ var imageAttributes = []string{"description", "kernel", "ramdisk", "launchPermis
 	"imdsSupport", "deregistrationProtection"}
 
 // DescribeImageAttribute returns an attribute of an image the caller owns.
-func (s *Service) DescribeImageAttribute(ctx context.Context, p openami.Principal, id, attribute string) (ImageAttribute, error) {
+func (s *Registry) DescribeImageAttribute(ctx context.Context, p openami.Principal, id, attribute string) (ImageAttribute, error) {
 	if err := oneOf("attribute", attribute, imageAttributes...); err != nil {
 		return ImageAttribute{}, err
 	}
@@ -711,7 +708,7 @@ type ModifyImageAttributeInput struct {
 // ModifyImageAttribute changes an image the caller owns: its launch
 // permissions (accounts, group all, organizations and OUs) or description.
 // A bad permission changes nothing.
-func (s *Service) ModifyImageAttribute(ctx context.Context, p openami.Principal, in ModifyImageAttributeInput) error {
+func (s *Registry) ModifyImageAttribute(ctx context.Context, p openami.Principal, in ModifyImageAttributeInput) error {
 	for _, lp := range append(append([]openami.LaunchPermission(nil), in.Add...), in.Remove...) {
 		if err := checkLaunchPermission(lp); err != nil {
 			return err
@@ -796,7 +793,7 @@ func checkLaunchPermission(lp openami.LaunchPermission) error {
 
 // ResetImageAttribute removes every launch permission of an image the
 // caller owns, making it private.
-func (s *Service) ResetImageAttribute(ctx context.Context, p openami.Principal, id, attribute string) error {
+func (s *Registry) ResetImageAttribute(ctx context.Context, p openami.Principal, id, attribute string) error {
 	if attribute != "launchPermission" {
 		return openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter attribute is invalid. Only launchPermission can be reset.", attribute)
 	}
@@ -818,7 +815,7 @@ const maxAncestry = 100
 // ImageAncestry returns an image the caller may see and the images it was
 // copied from (SourceImageId in SourceImageRegion), newest first, as far
 // back as they still exist.
-func (s *Service) ImageAncestry(ctx context.Context, p openami.Principal, id string) ([]openami.Image, error) {
+func (s *Registry) ImageAncestry(ctx context.Context, p openami.Principal, id string) ([]openami.Image, error) {
 	if err := checkImageID(id); err != nil {
 		return nil, err
 	}

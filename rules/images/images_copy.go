@@ -1,4 +1,4 @@
-package service
+package images
 
 import (
 	"context"
@@ -51,10 +51,10 @@ func copyParams(in CopyImageInput) string {
 // the source's block map (no data moves); across regions, or under another
 // key (Encrypted and KmsKeyId encrypt plain data or re-key encrypted
 // data; encrypted data is never copied in plain), it is filled in the
-// background (copyInto), and the image stays pending until every copy
-// completes (failed if one fails). Launch permissions,
+// background (rules/ebs's CopyInto), and the image stays pending until
+// every copy completes (failed if one fails). Launch permissions,
 // deprecation and public sharing are not copied; product codes are.
-func (s *Service) CopyImage(ctx context.Context, p openami.Principal, in CopyImageInput) (string, error) {
+func (s *Registry) CopyImage(ctx context.Context, p openami.Principal, in CopyImageInput) (string, error) {
 	if in.SourceRegion == "" {
 		return "", openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter SourceRegion")
 	}
@@ -94,7 +94,7 @@ func (s *Service) CopyImage(ctx context.Context, p openami.Principal, in CopyIma
 				return err
 			}
 		}
-		src, err := s.launchableImage(tx, srcP, in.SourceImageID)
+		src, err := s.LaunchableImage(tx, srcP, in.SourceImageID)
 		if err != nil {
 			return err
 		}
@@ -185,8 +185,8 @@ func (s *Service) CopyImage(ctx context.Context, p openami.Principal, in CopyIma
 		return "", err
 	}
 	for _, j := range jobs {
-		s.copyInBackground(j.src, j.dst)
+		s.ebs.StartCopy(j.src, j.dst)
 	}
-	s.completions.kick()
+	s.kick()
 	return id, nil
 }

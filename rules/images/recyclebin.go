@@ -1,4 +1,4 @@
-package service
+package images
 
 import (
 	"context"
@@ -67,7 +67,7 @@ func ruleNotFound(id string) error {
 // accepted: the bin does not hold snapshots or volumes yet, and a rule
 // that seemed to protect them while DeleteSnapshot deleted them for good
 // would lose data its author meant to keep.
-func (s *Service) CreateRetentionRule(ctx context.Context, p openami.Principal, r RetentionRule) (RetentionRule, error) {
+func (s *Registry) CreateRetentionRule(ctx context.Context, p openami.Principal, r RetentionRule) (RetentionRule, error) {
 	if err := oneOf("ResourceType", r.ResourceType, "EC2_IMAGE", "EBS_SNAPSHOT", "EBS_VOLUME"); err != nil {
 		return r, err
 	}
@@ -102,7 +102,7 @@ func (s *Service) CreateRetentionRule(ctx context.Context, p openami.Principal, 
 
 // RetentionRules returns the caller's rules for a resource type, narrowed
 // to those with all the given resource tags when any are given.
-func (s *Service) RetentionRules(ctx context.Context, p openami.Principal, resourceType string, tags []ResourceTag) ([]RetentionRule, error) {
+func (s *Registry) RetentionRules(ctx context.Context, p openami.Principal, resourceType string, tags []ResourceTag) ([]RetentionRule, error) {
 	if err := oneOf("ResourceType", resourceType, "EC2_IMAGE", "EBS_SNAPSHOT", "EBS_VOLUME"); err != nil {
 		return nil, err
 	}
@@ -120,7 +120,7 @@ func (s *Service) RetentionRules(ctx context.Context, p openami.Principal, resou
 }
 
 // RetentionRule returns one of the caller's rules. NotFound if none.
-func (s *Service) RetentionRule(ctx context.Context, p openami.Principal, id string) (RetentionRule, error) {
+func (s *Registry) RetentionRule(ctx context.Context, p openami.Principal, id string) (RetentionRule, error) {
 	var out RetentionRule
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		rules, err := readRules(tx, p)
@@ -139,7 +139,7 @@ func (s *Service) RetentionRule(ctx context.Context, p openami.Principal, id str
 
 // DeleteRetentionRule deletes one of the caller's rules. Resources already
 // in the bin keep the exit time they entered with.
-func (s *Service) DeleteRetentionRule(ctx context.Context, p openami.Principal, id string) error {
+func (s *Registry) DeleteRetentionRule(ctx context.Context, p openami.Principal, id string) error {
 	return s.store.Update(ctx, func(tx metadata.Tx) error {
 		rules, err := readRules(tx, p)
 		if err != nil {
@@ -178,7 +178,7 @@ func retention(rules []RetentionRule, resourceType string, tags map[string]strin
 
 // ImagesInRecycleBin returns the caller's images in the Recycle Bin of the
 // region: all, or those named (unknown ones are left out, as AWS does).
-func (s *Service) ImagesInRecycleBin(ctx context.Context, p openami.Principal, imageIDs []string, pg Page) ([]openami.Image, string, error) {
+func (s *Registry) ImagesInRecycleBin(ctx context.Context, p openami.Principal, imageIDs []string, pg Page) ([]openami.Image, string, error) {
 	for _, id := range imageIDs {
 		if err := checkImageID(id); err != nil {
 			return nil, "", err
@@ -201,7 +201,7 @@ func (s *Service) ImagesInRecycleBin(ctx context.Context, p openami.Principal, i
 
 // RestoreImageFromRecycleBin makes an image of the caller's Recycle Bin
 // available again, with its tags and launch permissions.
-func (s *Service) RestoreImageFromRecycleBin(ctx context.Context, p openami.Principal, id string) error {
+func (s *Registry) RestoreImageFromRecycleBin(ctx context.Context, p openami.Principal, id string) error {
 	if err := checkImageID(id); err != nil {
 		return err
 	}
@@ -219,8 +219,8 @@ func (s *Service) RestoreImageFromRecycleBin(ctx context.Context, p openami.Prin
 	})
 }
 
-// emptyRecycleBin deletes for good the images whose time in the bin is up.
-func (s *Service) emptyRecycleBin(ctx context.Context) error {
+// EmptyRecycleBin deletes for good the images whose time in the bin is up.
+func (s *Registry) EmptyRecycleBin(ctx context.Context) error {
 	now := s.nowUTC()
 	for _, r := range s.regions {
 		var due []openami.Image

@@ -1,0 +1,99 @@
+// Package images holds the rules of openami's machine images (AMIs):
+// RegisterImage, DescribeImages (its filters, and those it pushes down to
+// the store), image attributes and launch permissions, deprecation,
+// deregistration and its protection, DisableImage and EnableImage, image
+// block public access, Allowed AMIs (allowed.go), the Recycle Bin
+// (recyclebin.go), GetImageAncestry, the operator's owner aliases and
+// product codes (images_admin.go), kernel and ramdisk images
+// (bootimages.go), CopyImage (images_copy.go) and the settling of pending
+// images (images_lifecycle.go).
+//
+// The APIs call the exported methods of Registry with the caller's
+// openami.Principal and plain Go values (api/ec2's image actions, api/rbin).
+// Instances, in package service, use images through the few methods that
+// take their caller's metadata.Tx (uses.go): the image a launch may use,
+// its LastLaunchedTime, CreateImage's registration, the image an instance
+// was launched from. Images reach EBS through rules/ebs's exported methods.
+// When images need the background worker (a copy started, an image to
+// settle), they call the functions given at construction; the worker that
+// schedules the work stays in the service and calls back here
+// (SettleImages, EmptyRecycleBin). Methods return *openami.Error values
+// whose class and resource the API maps to wire error codes.
+package images
+
+import (
+	"time"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/internal/pagetoken"
+	"github.com/openami/openami/internal/tagset"
+	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/ebs"
+	"github.com/openami/openami/rules/identity"
+)
+
+// Config is what a Registry is built from. Store, Regions, Identity, EBS
+// and Tokens are required.
+type Config struct {
+	Store metadata.Store
+	// Regions are the regions this server serves, in order.
+	Regions []openami.Region
+	// Identity answers region lookups.
+	Identity *identity.Accounts
+	// EBS checks, copies and reads the snapshots behind images
+	// (rules/ebs/uses.go).
+	EBS *ebs.Volumes
+	// Tokens signs the NextTokens of DescribeImages and
+	// ListImagesInRecycleBin.
+	Tokens *pagetoken.Codec
+	// Clock defaults to time.Now.
+	Clock openami.Clock
+
+	// Kick, when not nil, asks the background worker to look for work now
+	// (an image to settle once its copied snapshots complete).
+	Kick func()
+}
+
+// The tag rules every resource shares, by their names here.
+var (
+	validateTags = tagset.Validate
+	tagMap       = tagset.Map
+	mergeTags    = tagset.Merge
+)
+
+// Registry implements images over a metadata store.
+type Registry struct {
+	store    metadata.Store
+	regions  []openami.Region
+	identity *identity.Accounts
+	ebs      *ebs.Volumes
+	tokens   *pagetoken.Codec
+	now      openami.Clock
+	kick     func()
+}
+
+// New returns a Registry built from cfg.
+func New(cfg Config) *Registry {
+	s := &Registry{store: cfg.Store, regions: cfg.Regions, identity: cfg.Identity, ebs: cfg.EBS, tokens: cfg.Tokens,
+		now: cfg.Clock, kick: cfg.Kick}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.kick == nil {
+		s.kick = func() {}
+	}
+	return s
+}
+
+// nowUTC returns the clock's time in UTC, truncated to milliseconds as AWS
+// timestamps are.
+func (s *Registry) nowUTC() time.Time {
+	return s.now().UTC().Truncate(time.Millisecond)
+}
+
+// Page is the pagination part of a Describe request: MaxResults (0 when
+// absent) and NextToken ("" when absent).
+type Page struct {
+	MaxResults int
+	NextToken  string
+}
