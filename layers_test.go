@@ -84,6 +84,8 @@ var rules = map[string]struct {
 // each other and the order of the rules layer is written here once
 // (docs/ARCHITECTURE.md draws it). Every package of rules/... is listed.
 var subsystems = []string{
+	"rules/param",    // parameter checks every subsystem makes alike (no rule of its own)
+	"rules/describe", // the Describe skeleton: pages, tokens' scopes, missing ids (no rule of its own)
 	"rules/identity", // accounts, access keys, key pairs, regions: everyone asks who and where
 	"rules/kms",      // keys, grants and the cryptographic operations
 	"rules/ebs",      // snapshots, volumes, their encryption (through kms) and block I/O

@@ -112,7 +112,7 @@ func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in Creat
 			o, ok := override(b.DeviceName)
 			if ok && o.NoDevice {
 				if b.DeviceName == inst.RootDeviceName {
-					return badMapping("The root device %s cannot be left out of the image.", b.DeviceName)
+					return images.BadMapping("The root device %s cannot be left out of the image.", b.DeviceName)
 				}
 				continue
 			}
@@ -133,7 +133,7 @@ func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in Creat
 				Throughput: v.Throughput, DeleteOnTermination: b.DeleteOnTermination}
 			if ok && o.Ebs != nil {
 				if o.Ebs.SnapshotID != "" {
-					return badMapping("The mapping of %s, an attached volume, cannot name a snapshot.", b.DeviceName)
+					return images.BadMapping("The mapping of %s, an attached volume, cannot name a snapshot.", b.DeviceName)
 				}
 				applyEbsOverride(e, o.Ebs)
 				// The snapshot is under its volume's key, whatever

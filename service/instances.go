@@ -11,7 +11,10 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/describe"
 	"github.com/openami/openami/rules/ebs"
+	"github.com/openami/openami/rules/images"
+	"github.com/openami/openami/rules/param"
 )
 
 // EbsOverride is the EBS part of a RunInstances mapping: nil or zero
@@ -177,7 +180,7 @@ func (s *Service) RunInstances(ctx context.Context, p openami.Principal, in RunI
 					return openami.ReasonErrorf(openami.Duplicate, openami.ResourceInstance, openami.ReasonTokenReused, "The client token %s was used with different parameters.", in.ClientToken)
 				}
 				out = Reservation{ID: prev[0].ReservationID, AccountID: p.AccountID}
-				tags, err := tx.Tags().Of(p.Region, p.AccountID, idsOf(prev, func(i openami.Instance) string { return i.ID }))
+				tags, err := tx.Tags().Of(p.Region, p.AccountID, describe.IDs(prev, func(i openami.Instance) string { return i.ID }))
 				for _, i := range prev {
 					out.Instances = append(out.Instances, InstanceView{Instance: i, Tags: tags[i.ID]})
 				}
@@ -252,10 +255,10 @@ func checkRunInput(in *RunInstancesInput) error {
 		in.InstanceInitiatedShutdownBehavior = "stop"
 	case "stop", "terminate":
 	default:
-		return oneOf("instanceInitiatedShutdownBehavior", in.InstanceInitiatedShutdownBehavior, "stop", "terminate")
+		return param.OneOf("instanceInitiatedShutdownBehavior", in.InstanceInitiatedShutdownBehavior, "stop", "terminate")
 	}
 	if in.CPUCredits != "" {
-		if err := oneOf("CpuCredits", in.CPUCredits, "standard", "unlimited"); err != nil {
+		if err := param.OneOf("CpuCredits", in.CPUCredits, "standard", "unlimited"); err != nil {
 			return err
 		}
 	}
@@ -372,10 +375,10 @@ func metadataOptions(o openami.MetadataOptions, img openami.Image) (openami.Meta
 	if o.HttpPutResponseHopLimit < 1 || o.HttpPutResponseHopLimit > 64 {
 		return o, openami.Errorf(openami.InvalidParameter, "", "The HTTP PUT response hop limit must be between 1 and 64.")
 	}
-	return o, firstError([]error{
-		oneOf("HttpTokens", o.HttpTokens, "optional", "required"),
-		oneOf("HttpEndpoint", o.HttpEndpoint, "enabled", "disabled"),
-		oneOf("InstanceMetadataTags", o.InstanceMetadataTags, "enabled", "disabled"),
+	return o, param.FirstError([]error{
+		param.OneOf("HttpTokens", o.HttpTokens, "optional", "required"),
+		param.OneOf("HttpEndpoint", o.HttpEndpoint, "enabled", "disabled"),
+		param.OneOf("InstanceMetadataTags", o.InstanceMetadataTags, "enabled", "disabled"),
 	})
 }
 
@@ -394,26 +397,26 @@ func (s *Service) planDevices(tx metadata.Tx, p openami.Principal, in RunInstanc
 	}
 	for _, o := range in.BlockDeviceMappings {
 		if o.DeviceName == "" {
-			return badMapping("Every block device mapping needs a DeviceName.")
+			return images.BadMapping("Every block device mapping needs a DeviceName.")
 		}
-		if !deviceName.MatchString(o.DeviceName) {
-			return badMapping("Invalid device name %s.", o.DeviceName)
+		if !images.IsDeviceName(o.DeviceName) {
+			return images.BadMapping("Invalid device name %s.", o.DeviceName)
 		}
 		i := slices.IndexFunc(merged, func(m openami.BlockDeviceMapping) bool { return m.DeviceName == o.DeviceName })
 		switch {
 		case o.NoDevice:
 			if o.DeviceName == img.RootDeviceName {
-				return badMapping("The root device %s cannot be suppressed.", o.DeviceName)
+				return images.BadMapping("The root device %s cannot be suppressed.", o.DeviceName)
 			}
 			if i >= 0 {
 				merged = slices.Delete(merged, i, i+1)
 			}
 		case o.VirtualName != "":
-			if !ephemeralName.MatchString(o.VirtualName) {
-				return badMapping("Invalid virtual name %s: expecting ephemeral0 to ephemeral23.", o.VirtualName)
+			if !images.IsEphemeralName(o.VirtualName) {
+				return images.BadMapping("Invalid virtual name %s: expecting ephemeral0 to ephemeral23.", o.VirtualName)
 			}
 			if o.DeviceName == img.RootDeviceName {
-				return badMapping("The root device %s must be an EBS volume.", o.DeviceName)
+				return images.BadMapping("The root device %s must be an EBS volume.", o.DeviceName)
 			}
 			m := openami.BlockDeviceMapping{DeviceName: o.DeviceName, VirtualName: o.VirtualName}
 			if i >= 0 {
@@ -426,7 +429,7 @@ func (s *Service) planDevices(tx metadata.Tx, p openami.Principal, in RunInstanc
 			if i >= 0 && merged[i].Ebs != nil {
 				e = merged[i].Ebs
 			} else if o.Ebs.SnapshotID == "" && o.Ebs.VolumeSize == 0 {
-				return badMapping("The EBS mapping of %s needs a SnapshotId or a VolumeSize.", o.DeviceName)
+				return images.BadMapping("The EBS mapping of %s needs a SnapshotId or a VolumeSize.", o.DeviceName)
 			}
 			applyEbsOverride(e, o.Ebs)
 			m := openami.BlockDeviceMapping{DeviceName: o.DeviceName, Ebs: e}
@@ -436,7 +439,7 @@ func (s *Service) planDevices(tx metadata.Tx, p openami.Principal, in RunInstanc
 				merged = append(merged, m)
 			}
 		default:
-			return badMapping("The mapping of %s must have one of Ebs, VirtualName and NoDevice.", o.DeviceName)
+			return images.BadMapping("The mapping of %s must have one of Ebs, VirtualName and NoDevice.", o.DeviceName)
 		}
 	}
 
@@ -482,7 +485,7 @@ func (s *Service) planDevices(tx metadata.Tx, p openami.Principal, in RunInstanc
 				e.VolumeSize = snap.VolumeSize
 			}
 			if e.VolumeSize < snap.VolumeSize {
-				return badMapping("Volume of size %dGiB is smaller than snapshot '%s', expect size >= %dGiB", e.VolumeSize, snap.ID, snap.VolumeSize)
+				return images.BadMapping("Volume of size %dGiB is smaller than snapshot '%s', expect size >= %dGiB", e.VolumeSize, snap.ID, snap.VolumeSize)
 			}
 		}
 		key, err := s.ebs.TargetKey(tx, p, ebs.Target{Encrypted: e.Encrypted, KmsKeyID: e.KmsKeyID, Field: "BlockDeviceMapping.Ebs.KmsKeyId"}, snap.KmsKeyID)
@@ -503,7 +506,7 @@ func (s *Service) planDevices(tx metadata.Tx, p openami.Principal, in RunInstanc
 		}
 	}
 	if len(plan.mappings) == 0 || plan.mappings[0].DeviceName != img.RootDeviceName {
-		return badMapping("The root device %s is not in the block device mapping.", img.RootDeviceName)
+		return images.BadMapping("The root device %s is not in the block device mapping.", img.RootDeviceName)
 	}
 	if plan.it.InstanceStore.NVMe {
 		for k := range plan.it.InstanceStore.Count {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/describe"
+	"github.com/openami/openami/rules/param"
 )
 
 // instanceAttributes are DescribeInstanceAttribute's attribute names.
@@ -20,7 +22,7 @@ var instanceAttributes = []string{
 // API layer to answer with the attribute asked for, which must be one of
 // instanceAttributes.
 func (s *Service) DescribeInstanceAttribute(ctx context.Context, p openami.Principal, id, attribute string) (openami.Instance, error) {
-	if err := oneOf("attribute", attribute, instanceAttributes...); err != nil {
+	if err := param.OneOf("attribute", attribute, instanceAttributes...); err != nil {
 		return openami.Instance{}, err
 	}
 	var out openami.Instance
@@ -106,7 +108,7 @@ func (s *Service) ModifyInstanceAttribute(ctx context.Context, p openami.Princip
 		case in.DisableAPIStop != nil:
 			i.DisableAPIStop = *in.DisableAPIStop
 		case in.InstanceInitiatedShutdownBehavior != nil:
-			if err := oneOf("instanceInitiatedShutdownBehavior", *in.InstanceInitiatedShutdownBehavior, "stop", "terminate"); err != nil {
+			if err := param.OneOf("instanceInitiatedShutdownBehavior", *in.InstanceInitiatedShutdownBehavior, "stop", "terminate"); err != nil {
 				return err
 			}
 			i.InstanceInitiatedShutdownBehavior = *in.InstanceInitiatedShutdownBehavior
@@ -206,7 +208,7 @@ func (s *Service) InstanceCreditSpecifications(ctx context.Context, p openami.Pr
 		if err != nil {
 			return err
 		}
-		if missing := missingIDs(instanceIDs, list, func(i openami.Instance) string { return i.ID }); missing != "" {
+		if missing := describe.MissingIDs(instanceIDs, list, func(i openami.Instance) string { return i.ID }); missing != "" {
 			return instanceNotFound(missing)
 		}
 		for _, i := range list {
@@ -250,7 +252,7 @@ func (s *Service) InstanceStatuses(ctx context.Context, p openami.Principal, ins
 		if err != nil {
 			return err
 		}
-		if missing := missingIDs(instanceIDs, list, func(i openami.Instance) string { return i.ID }); missing != "" {
+		if missing := describe.MissingIDs(instanceIDs, list, func(i openami.Instance) string { return i.ID }); missing != "" {
 			return instanceNotFound(missing)
 		}
 		for _, i := range list {

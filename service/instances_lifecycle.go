@@ -11,6 +11,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/describe"
 )
 
 // instanceFilters are DescribeInstances' filter names.
@@ -64,7 +65,7 @@ func instanceAttr(i *openami.Instance, name string) []string {
 	case "launch-index":
 		return one(strconv.Itoa(i.AmiLaunchIndex))
 	case "launch-time":
-		return one(timestampString(i.LaunchTime))
+		return one(describe.Timestamp(i.LaunchTime))
 	case "metadata-options.http-endpoint":
 		return one(i.MetadataOptions.HttpEndpoint)
 	case "metadata-options.http-tokens":
@@ -128,12 +129,12 @@ func (s *Service) DescribeInstances(ctx context.Context, p openami.Principal, in
 		if err != nil {
 			return nil, "", err
 		}
-		if missing := missingIDs(instanceIDs, found, func(i openami.Instance) string { return i.ID }); missing != "" {
+		if missing := describe.MissingIDs(instanceIDs, found, func(i openami.Instance) string { return i.ID }); missing != "" {
 			return nil, "", instanceNotFound(missing)
 		}
 	}
-	scope := describeScope("DescribeInstances", p, filters, strings.Join(instanceIDs, ","))
-	list, tags, next, err := taggedPage(ctx, s, p, scope, pg, pageBounds{min: 5, max: 1000},
+	scope := describe.Scope("DescribeInstances", p, filters, strings.Join(instanceIDs, ","))
+	list, tags, next, err := describe.Tagged(ctx, s.store, s.tokens, p, scope, pg, describe.Bounds{Min: 5, Max: 1000},
 		func(tx metadata.Tx, after string, limit int) ([]openami.Instance, error) {
 			return tx.Instances().List(p.Region, metadata.InstanceQuery{AccountID: p.AccountID, IDs: instanceIDs, After: after, Limit: limit})
 		},
@@ -190,7 +191,7 @@ func (s *Service) changeStates(ctx context.Context, p openami.Principal, instanc
 		if err != nil {
 			return err
 		}
-		if missing := missingIDs(instanceIDs, found, func(i openami.Instance) string { return i.ID }); missing != "" {
+		if missing := describe.MissingIDs(instanceIDs, found, func(i openami.Instance) string { return i.ID }); missing != "" {
 			return instanceNotFound(missing)
 		}
 		for _, id := range instanceIDs {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/filter"
+	"github.com/openami/openami/rules/describe"
 )
 
 // InstanceType is one entry of the instance-type catalog: what an instance
@@ -166,8 +167,8 @@ func (s *Service) DescribeInstanceTypes(ctx context.Context, p openami.Principal
 		}
 		return out, nil
 	}
-	scope := describeScope("DescribeInstanceTypes", p, filters, strings.Join(names, ","))
-	return listPage(s, scope, pg, pageBounds{min: 5, max: 100}, fetch, func(it InstanceType) string { return it.Name },
+	scope := describe.Scope("DescribeInstanceTypes", p, filters, strings.Join(names, ","))
+	return describe.List(s.tokens, scope, pg, describe.Bounds{Min: 5, Max: 100}, fetch, func(it InstanceType) string { return it.Name },
 		func(it InstanceType) bool { return fs.Match(it.filterValues, nil) })
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/localdisk"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/describe"
 	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
@@ -143,10 +144,7 @@ func (s *Service) UseRuntime(rt openami.Runtime) { s.runtime = rt }
 
 // Page is the pagination part of a Describe request: MaxResults (0 when
 // absent) and NextToken ("" when absent).
-type Page struct {
-	MaxResults int
-	NextToken  string
-}
+type Page = describe.Page
 
 // nowUTC returns the clock's time in UTC, truncated to milliseconds as AWS
 // timestamps are.

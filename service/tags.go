@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"slices"
 	"strings"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/openami/openami/internal/pagetoken"
 	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/describe"
 )
 
 // TagKey selects a tag for DeleteTags: by key, or by key and value.
@@ -192,7 +192,7 @@ func (s *Service) DescribeTags(ctx context.Context, p openami.Principal, filters
 	if err != nil {
 		return nil, "", err
 	}
-	scope := pagetoken.Scope("DescribeTags", p.AccountID, p.Region, fingerprint(filters))
+	scope := pagetoken.Scope("DescribeTags", p.AccountID, p.Region, describe.Fingerprint(filters))
 	q := metadata.TagScan{}
 	if page.NextToken != "" {
 		raw, err := s.tokens.Decode(scope, page.NextToken)
@@ -285,14 +285,4 @@ func literals(fs filter.Set, name string) []string {
 		out = append(out, lit)
 	}
 	return out
-}
-
-// fingerprint returns a stable string for a filter list, binding a
-// pagination token to the query that produced it.
-func fingerprint(filters []filter.Filter) string {
-	b, err := json.Marshal(filters)
-	if err != nil {
-		panic(errors.New("service: filters do not marshal"))
-	}
-	return string(b)
 }

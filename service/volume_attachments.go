@@ -8,6 +8,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/images"
 )
 
 // Attaching and detaching a volume changes an instance as much as the
@@ -28,7 +29,7 @@ type Attachment struct {
 // its running or stopped instances in the same zone, as device, which the
 // instance must not be using.
 func (s *Service) AttachVolume(ctx context.Context, p openami.Principal, volumeID, instanceID, device string) (Attachment, error) {
-	if !deviceName.MatchString(device) {
+	if !images.IsDeviceName(device) {
 		return Attachment{}, openami.Errorf(openami.InvalidParameter, "", "Invalid value '%s' for unixDevice. Attachment point %s is not valid.", device, device)
 	}
 	now := s.nowUTC()

@@ -33,6 +33,7 @@ import (
 	"github.com/openami/openami/blockstore"
 	"github.com/openami/openami/internal/pagetoken"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/describe"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/kms"
 )
@@ -140,7 +141,4 @@ func (s *Volumes) nowUTC() time.Time {
 
 // Page is the pagination part of a Describe request: MaxResults (0 when
 // absent) and NextToken ("" when absent).
-type Page struct {
-	MaxResults int
-	NextToken  string
-}
+type Page = describe.Page

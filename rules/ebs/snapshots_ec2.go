@@ -12,6 +12,7 @@ import (
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/describe"
 )
 
 // Permission is a createVolumePermission: an account id, or group "all".
@@ -82,7 +83,7 @@ func (s *Volumes) DescribeSnapshots(ctx context.Context, p openami.Principal, in
 		if err != nil {
 			return nil, "", err
 		}
-		if missing := missingIDs(in.SnapshotIDs, found, func(s openami.Snapshot) string { return s.ID }); missing != "" {
+		if missing := describe.MissingIDs(in.SnapshotIDs, found, func(s openami.Snapshot) string { return s.ID }); missing != "" {
 			return nil, "", snapshotNotFound(missing)
 		}
 	}
@@ -99,7 +100,7 @@ func (s *Volumes) DescribeSnapshots(ctx context.Context, p openami.Principal, in
 			if out, err = tx.Snapshots().List(p.Region, q); err != nil {
 				return err
 			}
-			tags, err = tx.Tags().Of(p.Region, p.AccountID, idsOf(out, func(s openami.Snapshot) string { return s.ID }))
+			tags, err = tx.Tags().Of(p.Region, p.AccountID, describe.IDs(out, func(s openami.Snapshot) string { return s.ID }))
 			if err != nil || !onlyPublic {
 				return err
 			}
@@ -138,7 +139,7 @@ func (s *Volumes) DescribeSnapshots(ctx context.Context, p openami.Principal, in
 			case "snapshot-id":
 				return []string{sn.ID}
 			case "start-time":
-				return []string{timestampString(sn.StartTime)}
+				return []string{describe.Timestamp(sn.StartTime)}
 			case "status":
 				return []string{string(sn.State)}
 			case "storage-tier":
@@ -159,11 +160,11 @@ func (s *Volumes) DescribeSnapshots(ctx context.Context, p openami.Principal, in
 		}
 		return ok
 	}
-	scope := describeScope("DescribeSnapshots", p, in.Filters, strings.Join(in.SnapshotIDs, ","), strings.Join(in.OwnerIDs, ","), strings.Join(in.RestorableBy, ","))
+	scope := describe.Scope("DescribeSnapshots", p, in.Filters, strings.Join(in.SnapshotIDs, ","), strings.Join(in.OwnerIDs, ","), strings.Join(in.RestorableBy, ","))
 	if in.MaxResults != 0 && len(in.SnapshotIDs) > 0 {
 		return nil, "", openami.Errorf(openami.InvalidCombination, "", "The parameter snapshotSet cannot be used with the parameter maxResults")
 	}
-	snaps, next, err := listPage(s, scope, in.Page, pageBounds{min: 5, max: 1000}, fetch, func(s openami.Snapshot) string { return s.ID }, match)
+	snaps, next, err := describe.List(s.tokens, scope, in.Page, describe.Bounds{Min: 5, Max: 1000}, fetch, func(s openami.Snapshot) string { return s.ID }, match)
 	if err != nil {
 		return nil, "", err
 	}

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/describe"
 )
 
 // VolumeView is a volume with its tags.
@@ -298,7 +298,7 @@ func (s *Volumes) DescribeVolumes(ctx context.Context, p openami.Principal, volu
 		if err != nil {
 			return nil, "", err
 		}
-		if missing := missingIDs(volumeIDs, found, func(v openami.Volume) string { return v.ID }); missing != "" {
+		if missing := describe.MissingIDs(volumeIDs, found, func(v openami.Volume) string { return v.ID }); missing != "" {
 			return nil, "", openami.Errorf(openami.NotFound, openami.ResourceVolume, "The volume '%s' does not exist.", missing)
 		}
 	}
@@ -316,7 +316,7 @@ func (s *Volumes) DescribeVolumes(ctx context.Context, p openami.Principal, volu
 			case "availability-zone-id":
 				return []string{zoneIDs[v.AvailabilityZone]}
 			case "create-time":
-				return []string{timestampString(v.CreatedAt)}
+				return []string{describe.Timestamp(v.CreatedAt)}
 			case "encrypted":
 				return []string{strconv.FormatBool(v.Encrypted)}
 			case "fast-restored":
@@ -339,7 +339,7 @@ func (s *Volumes) DescribeVolumes(ctx context.Context, p openami.Principal, volu
 			}
 			switch name {
 			case "attachment.attach-time":
-				return []string{timestampString(v.AttachTime)}
+				return []string{describe.Timestamp(v.AttachTime)}
 			case "attachment.delete-on-termination":
 				return []string{strconv.FormatBool(v.DeleteOnTermination)}
 			case "attachment.device":
@@ -352,11 +352,11 @@ func (s *Volumes) DescribeVolumes(ctx context.Context, p openami.Principal, volu
 			return nil
 		}, tags)
 	}
-	scope := describeScope("DescribeVolumes", p, filters, strings.Join(volumeIDs, ","))
+	scope := describe.Scope("DescribeVolumes", p, filters, strings.Join(volumeIDs, ","))
 	if pg.MaxResults != 0 && len(volumeIDs) > 0 {
 		return nil, "", openami.Errorf(openami.InvalidCombination, "", "The parameter volumeSet cannot be used with the parameter maxResults")
 	}
-	vols, tags, next, err := taggedPage(ctx, s, p, scope, pg, pageBounds{min: 5, max: 1000},
+	vols, tags, next, err := describe.Tagged(ctx, s.store, s.tokens, p, scope, pg, describe.Bounds{Min: 5, Max: 1000},
 		func(tx metadata.Tx, after string, limit int) ([]openami.Volume, error) {
 			return tx.Volumes().List(p.Region, metadata.VolumeQuery{AccountID: p.AccountID, IDs: volumeIDs, After: after, Limit: limit})
 		},
@@ -626,9 +626,4 @@ func idsOf[T any](items []T, id func(T) string) []string {
 		out[i] = id(it)
 	}
 	return out
-}
-
-// timestampString formats a time as EC2 does, for filters that match it.
-func timestampString(t time.Time) string {
-	return t.UTC().Format("2006-01-02T15:04:05.000Z")
 }

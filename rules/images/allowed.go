@@ -11,6 +11,7 @@ import (
 	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/param"
 )
 
 // ImageCriterion is one Allowed AMIs criterion. An image meets it when it
@@ -82,7 +83,7 @@ func (s *Registry) updateAllowed(ctx context.Context, p openami.Principal, chang
 // SetAllowedImagesState sets the state: enabled, audit-mode or disabled.
 // The criteria are kept.
 func (s *Registry) SetAllowedImagesState(ctx context.Context, p openami.Principal, state string) error {
-	if err := oneOf("allowedImagesSettingsState", state, "enabled", "audit-mode", "disabled"); err != nil {
+	if err := param.OneOf("allowedImagesSettingsState", state, "enabled", "audit-mode", "disabled"); err != nil {
 		return err
 	}
 	return s.updateAllowed(ctx, p, func(a *AllowedImages) { a.State = state })

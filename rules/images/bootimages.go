@@ -12,6 +12,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/ebs"
+	"github.com/openami/openami/rules/param"
 )
 
 // Boot images are EC2's kernel (AKI) and ramdisk (ARI) images: a
@@ -42,7 +43,7 @@ type RegisterBootImageInput struct {
 // once. It fails on a bad type, name or size, or a short read.
 func (s *Registry) RegisterBootImage(ctx context.Context, p openami.Principal, in RegisterBootImageInput) (string, error) {
 	if in.ImageType != "kernel" && in.ImageType != "ramdisk" {
-		return "", oneOf("imageType", in.ImageType, "kernel", "ramdisk")
+		return "", param.OneOf("imageType", in.ImageType, "kernel", "ramdisk")
 	}
 	if err := checkImageName(in.Name); err != nil {
 		return "", err

@@ -12,8 +12,10 @@ import (
 	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/describe"
 	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/identity"
+	"github.com/openami/openami/rules/param"
 )
 
 // ImageView is an image with its tags (for its owner only) as Describe
@@ -66,18 +68,19 @@ func checkImageName(name string) error {
 	return nil
 }
 
-func oneOf(field, v string, allowed ...string) error {
-	for _, a := range allowed {
-		if v == a {
-			return nil
-		}
-	}
-	return openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter %s is invalid. Valid values: %s.", v, field, strings.Join(allowed, ", "))
-}
-
-func badMapping(format string, args ...any) error {
+// BadMapping is the error of a bad block device mapping: an image's, or
+// a launch's or CreateImage's overrides of one.
+func BadMapping(format string, args ...any) error {
 	return openami.ReasonErrorf(openami.InvalidParameter, "", openami.ReasonMapping, format, args...)
 }
+
+// IsDeviceName says whether name is a device name a block device mapping
+// may use (/dev/sdf, /dev/xvda1, /dev/nvme0n1, xvdb …).
+func IsDeviceName(name string) bool { return deviceName.MatchString(name) }
+
+// IsEphemeralName says whether name names an instance-store volume
+// (ephemeral0 to ephemeral23).
+func IsEphemeralName(name string) bool { return ephemeralName.MatchString(name) }
 
 // RegisterImage registers an EBS-backed image whose block device mapping
 // uses snapshots the caller owns or may create volumes from. The image is
@@ -117,26 +120,26 @@ func (s *Registry) RegisterImage(ctx context.Context, p openami.Principal, in Re
 		img.ImageType = "machine"
 	}
 	checks := []error{
-		oneOf("imageType", img.ImageType, "machine", "kernel", "ramdisk"),
-		oneOf("architecture", img.Architecture, "i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac"),
-		oneOf("virtualizationType", img.VirtualizationType, "hvm", "paravirtual"),
+		param.OneOf("imageType", img.ImageType, "machine", "kernel", "ramdisk"),
+		param.OneOf("architecture", img.Architecture, "i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac"),
+		param.OneOf("virtualizationType", img.VirtualizationType, "hvm", "paravirtual"),
 	}
 	if img.BootMode != "" {
-		checks = append(checks, oneOf("bootMode", img.BootMode, "legacy-bios", "uefi", "uefi-preferred"))
+		checks = append(checks, param.OneOf("bootMode", img.BootMode, "legacy-bios", "uefi", "uefi-preferred"))
 	}
 	if img.TpmSupport != "" {
-		checks = append(checks, oneOf("tpmSupport", img.TpmSupport, "v2.0"))
+		checks = append(checks, param.OneOf("tpmSupport", img.TpmSupport, "v2.0"))
 		if img.BootMode != "uefi" {
 			checks = append(checks, openami.Errorf(openami.InvalidCombination, "", "TpmSupport requires BootMode uefi."))
 		}
 	}
 	if img.ImdsSupport != "" {
-		checks = append(checks, oneOf("imdsSupport", img.ImdsSupport, "v2.0"))
+		checks = append(checks, param.OneOf("imdsSupport", img.ImdsSupport, "v2.0"))
 	}
 	if img.SriovNetSupport != "" {
-		checks = append(checks, oneOf("sriovNetSupport", img.SriovNetSupport, "simple"))
+		checks = append(checks, param.OneOf("sriovNetSupport", img.SriovNetSupport, "simple"))
 	}
-	if err := firstError(checks); err != nil {
+	if err := param.FirstError(checks); err != nil {
 		return "", err
 	}
 	if err := validateTags(in.Tags); err != nil {
@@ -160,35 +163,26 @@ func (s *Registry) RegisterImage(ctx context.Context, p openami.Principal, in Re
 	return img.ID, err
 }
 
-func firstError(errs []error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
-}
-
 // checkMappings validates an image's block device mapping against AWS's
 // rules and the caller's snapshots, and fills in the defaults: each EBS
 // device from a snapshot the caller may use (its size by default, never
 // smaller), the root device among them with a snapshot.
 func (s *Registry) checkMappings(tx metadata.Tx, p openami.Principal, img *openami.Image) error {
 	if len(img.BlockDeviceMappings) == 0 {
-		return badMapping("An EBS-backed image needs a block device mapping with its root device %s.", img.RootDeviceName)
+		return BadMapping("An EBS-backed image needs a block device mapping with its root device %s.", img.RootDeviceName)
 	}
 	seen := map[string]bool{}
 	rootOK := false
 	for i := range img.BlockDeviceMappings {
 		m := &img.BlockDeviceMappings[i]
 		if m.DeviceName == "" {
-			return badMapping("Every block device mapping needs a DeviceName.")
+			return BadMapping("Every block device mapping needs a DeviceName.")
 		}
 		if !deviceName.MatchString(m.DeviceName) {
-			return badMapping("Invalid device name %s.", m.DeviceName)
+			return BadMapping("Invalid device name %s.", m.DeviceName)
 		}
 		if seen[m.DeviceName] {
-			return badMapping("The device name %s is mapped twice.", m.DeviceName)
+			return BadMapping("The device name %s is mapped twice.", m.DeviceName)
 		}
 		seen[m.DeviceName] = true
 		kinds := 0
@@ -198,18 +192,18 @@ func (s *Registry) checkMappings(tx metadata.Tx, p openami.Principal, img *opena
 		if m.VirtualName != "" {
 			kinds++
 			if !ephemeralName.MatchString(m.VirtualName) {
-				return badMapping("Invalid virtual name %s: expecting ephemeral0 to ephemeral23.", m.VirtualName)
+				return BadMapping("Invalid virtual name %s: expecting ephemeral0 to ephemeral23.", m.VirtualName)
 			}
 		}
 		if m.Ebs != nil {
 			kinds++
 		}
 		if kinds != 1 {
-			return badMapping("The mapping of %s must have exactly one of Ebs, VirtualName and NoDevice.", m.DeviceName)
+			return BadMapping("The mapping of %s must have exactly one of Ebs, VirtualName and NoDevice.", m.DeviceName)
 		}
 		if m.Ebs == nil {
 			if m.DeviceName == img.RootDeviceName {
-				return badMapping("The root device %s must be an EBS volume.", m.DeviceName)
+				return BadMapping("The root device %s must be an EBS volume.", m.DeviceName)
 			}
 			continue
 		}
@@ -229,7 +223,7 @@ func (s *Registry) checkMappings(tx metadata.Tx, p openami.Principal, img *opena
 				e.VolumeSize = snap.VolumeSize
 			}
 			if e.VolumeSize < snap.VolumeSize {
-				return badMapping("Volume of size %dGiB is smaller than snapshot '%s', expect size >= %dGiB", e.VolumeSize, snap.ID, snap.VolumeSize)
+				return BadMapping("Volume of size %dGiB is smaller than snapshot '%s', expect size >= %dGiB", e.VolumeSize, snap.ID, snap.VolumeSize)
 			}
 			// A snapshot's mapping is encrypted exactly as the
 			// snapshot is: encrypting or re-keying takes a copy.
@@ -237,7 +231,7 @@ func (s *Registry) checkMappings(tx metadata.Tx, p openami.Principal, img *opena
 				return err
 			}
 			if e.Encrypted && !snap.Encrypted {
-				return badMapping("The snapshot %s of %s is not encrypted; copy it with Encrypted to make an encrypted image.", snap.ID, m.DeviceName)
+				return BadMapping("The snapshot %s of %s is not encrypted; copy it with Encrypted to make an encrypted image.", snap.ID, m.DeviceName)
 			}
 			if e.KmsKeyID != "" {
 				k, err := s.ebs.UsableKeyToDecrypt(tx, p, "BlockDeviceMapping.Ebs.KmsKeyId", e.KmsKeyID)
@@ -245,12 +239,12 @@ func (s *Registry) checkMappings(tx metadata.Tx, p openami.Principal, img *opena
 					return err
 				}
 				if k.ARN() != snap.KmsKeyID {
-					return badMapping("The KMS key of %s must be its snapshot's, %s.", m.DeviceName, snap.KmsKeyID)
+					return BadMapping("The KMS key of %s must be its snapshot's, %s.", m.DeviceName, snap.KmsKeyID)
 				}
 			}
 			e.Encrypted, e.KmsKeyID = snap.Encrypted, snap.KmsKeyID
 		} else if e.VolumeSize == 0 {
-			return badMapping("The EBS mapping of %s needs a SnapshotId or a VolumeSize.", m.DeviceName)
+			return BadMapping("The EBS mapping of %s needs a SnapshotId or a VolumeSize.", m.DeviceName)
 		} else if e.KmsKeyID != "" || e.Encrypted {
 			// An empty volume: encrypted at launch under this key.
 			key, err := s.ebs.TargetKey(tx, p, ebs.Target{Encrypted: e.Encrypted, KmsKeyID: e.KmsKeyID, Field: "BlockDeviceMapping.Ebs.KmsKeyId"}, "")
@@ -264,13 +258,13 @@ func (s *Registry) checkMappings(tx metadata.Tx, p openami.Principal, img *opena
 		}
 		if m.DeviceName == img.RootDeviceName {
 			if e.SnapshotID == "" {
-				return badMapping("The root device %s must be made from a snapshot.", m.DeviceName)
+				return BadMapping("The root device %s must be made from a snapshot.", m.DeviceName)
 			}
 			rootOK = true
 		}
 	}
 	if !rootOK {
-		return badMapping("The root device %s is not in the block device mapping.", img.RootDeviceName)
+		return BadMapping("The root device %s is not in the block device mapping.", img.RootDeviceName)
 	}
 	return nil
 }
@@ -350,7 +344,7 @@ func imageAttr(img *openami.Image, name string) []string {
 			return strconv.FormatBool(m.Ebs != nil && m.Ebs.Encrypted), m.Ebs != nil
 		})
 	case "creation-date":
-		return one(timestampString(img.CreatedAt))
+		return one(describe.Timestamp(img.CreatedAt))
 	case "description":
 		return one(img.Description)
 	case "ena-support":
@@ -515,7 +509,7 @@ func (s *Registry) DescribeImages(ctx context.Context, p openami.Principal, in D
 		if err != nil {
 			return nil, "", err
 		}
-		if missing := missingIDs(in.ImageIDs, found, func(i openami.Image) string { return i.ID }); missing != "" {
+		if missing := describe.MissingIDs(in.ImageIDs, found, func(i openami.Image) string { return i.ID }); missing != "" {
 			return nil, "", imageNotFound(missing)
 		}
 	}
@@ -536,7 +530,7 @@ func (s *Registry) DescribeImages(ctx context.Context, p openami.Principal, in D
 			if out, err = tx.Images().List(p.Region, q); err != nil {
 				return err
 			}
-			tags, err = tx.Tags().Of(p.Region, p.AccountID, idsOf(out, func(i openami.Image) string { return i.ID }))
+			tags, err = tx.Tags().Of(p.Region, p.AccountID, describe.IDs(out, func(i openami.Image) string { return i.ID }))
 			return err
 		})
 		return out, err
@@ -568,9 +562,9 @@ func (s *Registry) DescribeImages(ctx context.Context, p openami.Principal, in D
 		}
 		return ok
 	}
-	scope := describeScope("DescribeImages", p, in.Filters, strings.Join(in.ImageIDs, ","), strings.Join(in.Owners, ","),
+	scope := describe.Scope("DescribeImages", p, in.Filters, strings.Join(in.ImageIDs, ","), strings.Join(in.Owners, ","),
 		strings.Join(in.ExecutableUsers, ","), fmt.Sprint(in.IncludeDeprecated, in.IncludeDisabled))
-	imgs, next, err := listPage(s, scope, in.Page, pageBounds{min: 5, max: 1000}, fetch, func(i openami.Image) string { return i.ID }, match)
+	imgs, next, err := describe.List(s.tokens, scope, in.Page, describe.Bounds{Min: 5, Max: 1000}, fetch, func(i openami.Image) string { return i.ID }, match)
 	if err != nil {
 		return nil, "", err
 	}
@@ -680,7 +674,7 @@ var imageAttributes = []string{"description", "kernel", "ramdisk", "launchPermis
 
 // DescribeImageAttribute returns an attribute of an image the caller owns.
 func (s *Registry) DescribeImageAttribute(ctx context.Context, p openami.Principal, id, attribute string) (ImageAttribute, error) {
-	if err := oneOf("attribute", attribute, imageAttributes...); err != nil {
+	if err := param.OneOf("attribute", attribute, imageAttributes...); err != nil {
 		return ImageAttribute{}, err
 	}
 	var out ImageAttribute

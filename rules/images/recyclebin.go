@@ -11,6 +11,8 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/describe"
+	"github.com/openami/openami/rules/param"
 )
 
 // ResourceTag selects resources for a retention rule: by tag key, and by
@@ -68,7 +70,7 @@ func ruleNotFound(id string) error {
 // that seemed to protect them while DeleteSnapshot deleted them for good
 // would lose data its author meant to keep.
 func (s *Registry) CreateRetentionRule(ctx context.Context, p openami.Principal, r RetentionRule) (RetentionRule, error) {
-	if err := oneOf("ResourceType", r.ResourceType, "EC2_IMAGE", "EBS_SNAPSHOT", "EBS_VOLUME"); err != nil {
+	if err := param.OneOf("ResourceType", r.ResourceType, "EC2_IMAGE", "EBS_SNAPSHOT", "EBS_VOLUME"); err != nil {
 		return r, err
 	}
 	if r.ResourceType != "EC2_IMAGE" {
@@ -103,7 +105,7 @@ func (s *Registry) CreateRetentionRule(ctx context.Context, p openami.Principal,
 // RetentionRules returns the caller's rules for a resource type, narrowed
 // to those with all the given resource tags when any are given.
 func (s *Registry) RetentionRules(ctx context.Context, p openami.Principal, resourceType string, tags []ResourceTag) ([]RetentionRule, error) {
-	if err := oneOf("ResourceType", resourceType, "EC2_IMAGE", "EBS_SNAPSHOT", "EBS_VOLUME"); err != nil {
+	if err := param.OneOf("ResourceType", resourceType, "EC2_IMAGE", "EBS_SNAPSHOT", "EBS_VOLUME"); err != nil {
 		return nil, err
 	}
 	var out []RetentionRule
@@ -194,8 +196,8 @@ func (s *Registry) ImagesInRecycleBin(ctx context.Context, p openami.Principal, 
 		})
 		return out, err
 	}
-	scope := describeScope("ListImagesInRecycleBin", p, nil, strings.Join(imageIDs, ","))
-	return listPage(s, scope, pg, pageBounds{min: 1, max: 1000}, fetch, func(i openami.Image) string { return i.ID },
+	scope := describe.Scope("ListImagesInRecycleBin", p, nil, strings.Join(imageIDs, ","))
+	return describe.List(s.tokens, scope, pg, describe.Bounds{Min: 1, Max: 1000}, fetch, func(i openami.Image) string { return i.ID },
 		func(i openami.Image) bool { return !i.RecycleBinExitTime.IsZero() })
 }
 

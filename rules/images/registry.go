@@ -28,6 +28,7 @@ import (
 	"github.com/openami/openami/internal/pagetoken"
 	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/describe"
 	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/identity"
 )
@@ -93,7 +94,4 @@ func (s *Registry) nowUTC() time.Time {
 
 // Page is the pagination part of a Describe request: MaxResults (0 when
 // absent) and NextToken ("" when absent).
-type Page struct {
-	MaxResults int
-	NextToken  string
-}
+type Page = describe.Page
