@@ -605,25 +605,3 @@ func (s *Volumes) SnapshotVolume(tx metadata.Tx, v openami.Volume, description s
 	}
 	return snap, tx.Volumes().Update(v)
 }
-
-// missingIDs returns the first wanted id that found lacks, or "".
-func missingIDs[T any](wanted []string, found []T, id func(T) string) string {
-	have := map[string]bool{}
-	for _, f := range found {
-		have[id(f)] = true
-	}
-	for _, w := range wanted {
-		if !have[w] {
-			return w
-		}
-	}
-	return ""
-}
-
-func idsOf[T any](items []T, id func(T) string) []string {
-	out := make([]string, len(items))
-	for i, it := range items {
-		out[i] = id(it)
-	}
-	return out
-}
