@@ -8,8 +8,8 @@ import (
 	"github.com/openami/openami/metadata"
 )
 
-// This file is what images (rules/images) and instances (in package
-// service) use of EBS beyond the actions the APIs call: they read and check snapshots and
+// This file is what images (rules/images) and instances
+// (rules/instances) use of EBS beyond the actions the APIs call: they read and check snapshots and
 // volumes, resolve keys and snapshot volumes here, in their own
 // transactions, so that EBS's rules are decided in one place. (The rest
 // are methods and functions named where they are written: CheckKeyUse,
@@ -125,6 +125,13 @@ func (s *Volumes) WritePlainBlocks(ctx context.Context, region string, blocks []
 // committed (CopyImage's snapshots).
 func (s *Volumes) StartCopy(src, dst openami.Snapshot) {
 	s.copy(src, dst)
+}
+
+// StartFill starts filling the creating volume of the region in the
+// background, after the transaction that recorded it with RecordFill
+// committed (the volumes RunInstances makes of snapshots).
+func (s *Volumes) StartFill(region, volumeID string) {
+	s.fill(region, volumeID)
 }
 
 // Snapshot returns, in tx, the snapshot of the region with the id,

@@ -1,4 +1,4 @@
-package service
+package instances
 
 import (
 	"context"
@@ -41,7 +41,7 @@ type CreateImageInput struct {
 // its snapshots pending meanwhile, as on EC2. The image inherits the
 // source image's product codes and IMDS support and names the instance as
 // its source.
-func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in CreateImageInput) (string, error) {
+func (s *Machines) CreateImage(ctx context.Context, p openami.Principal, in CreateImageInput) (string, error) {
 	if err := images.CheckImageName(in.Name); err != nil {
 		return "", err
 	}
@@ -175,7 +175,7 @@ func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in Creat
 		// this one later (resumeImageCreations).
 		s.startImageCreation(p.Region, id, inst.ID)
 	}
-	s.completions.kick()
+	s.kick()
 	return id, nil
 }
 
@@ -189,7 +189,7 @@ func imageCreationDescription(instanceID, imageID string) string {
 // deferred CreateImage fills once the instance is down
 // (finishImageFromInstance). It turns to error if that has not happened
 // by createImageDeadline.
-func (s *Service) awaitedSnapshot(tx metadata.Tx, v openami.Volume, description string, tags []openami.Tag) (openami.Snapshot, error) {
+func (s *Machines) awaitedSnapshot(tx metadata.Tx, v openami.Volume, description string, tags []openami.Tag) (openami.Snapshot, error) {
 	now := s.nowUTC()
 	snap := openami.Snapshot{
 		ID: ids.New("snap"), Region: v.Region, AccountID: v.AccountID, VolumeID: v.ID, VolumeSize: v.Size,
@@ -230,23 +230,23 @@ func awaitedSnapshots(tx metadata.Tx, img openami.Image) ([]openami.Snapshot, er
 
 // startImageCreation runs finishImageFromInstance in a job of the
 // instance's, unless one is running.
-func (s *Service) startImageCreation(region, imageID, instanceID string) {
-	ctx := s.completions.context()
+func (s *Machines) startImageCreation(region, imageID, instanceID string) {
+	ctx, _ := s.worker()
 	s.vmJobs.run(instanceID, func() {
 		if err := s.finishImageFromInstance(ctx, region, imageID); err != nil {
 			if ctx.Err() == nil {
-				s.completions.log.Error("create image", "image", imageID, "instance", instanceID, "error", err)
+				s.log().Error("create image", "image", imageID, "instance", instanceID, "error", err)
 			}
 			return
 		}
-		s.completions.kick()
+		s.kick()
 	})
 }
 
 // resumeImageCreations starts the job of every deferred CreateImage whose
 // snapshots are still awaited: those the API call could not start, and
 // those a restart interrupted.
-func (s *Service) resumeImageCreations(ctx context.Context) error {
+func (s *Machines) resumeImageCreations(ctx context.Context) error {
 	for _, r := range s.regions {
 		var images []openami.Image
 		err := s.store.View(ctx, func(tx metadata.Tx) error {
@@ -282,7 +282,7 @@ func (s *Service) resumeImageCreations(ctx context.Context) error {
 // running. It is idempotent, so a restart simply runs it again. A volume
 // gone meanwhile (the instance terminated) turns its snapshot to error
 // and so fails the image.
-func (s *Service) finishImageFromInstance(ctx context.Context, region, imageID string) error {
+func (s *Machines) finishImageFromInstance(ctx context.Context, region, imageID string) error {
 	var (
 		img     openami.Image
 		awaited []openami.Snapshot
@@ -339,7 +339,7 @@ func (s *Service) finishImageFromInstance(ctx context.Context, region, imageID s
 			rerr = s.runtime.Start(context.WithoutCancel(ctx), cur)
 		}
 		if rerr != nil && !errors.Is(rerr, openami.ErrNotFound) {
-			s.completions.log.Error("start instance after CreateImage", "instance", inst.ID, "error", rerr)
+			s.log().Error("start instance after CreateImage", "instance", inst.ID, "error", rerr)
 		}
 	}
 	return err
@@ -348,7 +348,7 @@ func (s *Service) finishImageFromInstance(ctx context.Context, region, imageID s
 // fillAwaitedSnapshot completes an awaited snapshot from its volume as it
 // is now (snapshotVolume's work, into an existing record), or turns it to
 // error when the volume is gone.
-func (s *Service) fillAwaitedSnapshot(tx metadata.Tx, snap openami.Snapshot) error {
+func (s *Machines) fillAwaitedSnapshot(tx metadata.Tx, snap openami.Snapshot) error {
 	cur, err := tx.Snapshots().Get(snap.Region, snap.ID)
 	if errors.Is(err, openami.ErrNotFound) {
 		return nil
@@ -384,7 +384,7 @@ type CreateSnapshotsInput struct {
 // CreateSnapshots snapshots the EBS volumes attached to one of the
 // caller's instances at one point in time (one transaction), each
 // incrementally, and returns the snapshots in the instance's device order.
-func (s *Service) CreateSnapshots(ctx context.Context, p openami.Principal, in CreateSnapshotsInput) ([]ebs.SnapshotView, error) {
+func (s *Machines) CreateSnapshots(ctx context.Context, p openami.Principal, in CreateSnapshotsInput) ([]ebs.SnapshotView, error) {
 	if err := validateTags(in.Tags); err != nil {
 		return nil, err
 	}
