@@ -141,6 +141,13 @@ func (s *Volumes) Snapshot(tx metadata.Tx, region, id string) (openami.Snapshot,
 	return tx.Snapshots().Get(region, id)
 }
 
+// Volume returns, in tx, the volume of the region with the id, whatever
+// its owner or state (one an instance's block device names), or an
+// error wrapping openami.ErrNotFound when there is none.
+func (s *Volumes) Volume(tx metadata.Tx, region, id string) (openami.Volume, error) {
+	return tx.Volumes().Get(region, id)
+}
+
 // DeleteUnusedSnapshot deletes snap and its owner's tags on it, in tx
 // whose caller owns it and found that no image uses it
 // (DeregisterImage's DeleteAssociatedSnapshots).

@@ -116,7 +116,7 @@ func (s *Machines) CreateImage(ctx context.Context, p openami.Principal, in Crea
 				}
 				continue
 			}
-			v, err := tx.Volumes().Get(p.Region, b.VolumeID)
+			v, err := s.ebs.Volume(tx, p.Region, b.VolumeID)
 			if err != nil {
 				return err
 			}
@@ -208,13 +208,13 @@ func (s *Machines) awaitedSnapshot(tx metadata.Tx, v openami.Volume, description
 
 // awaitedSnapshots returns the snapshots of a pending image that a
 // deferred CreateImage has still to fill.
-func awaitedSnapshots(tx metadata.Tx, img openami.Image) ([]openami.Snapshot, error) {
+func (s *Machines) awaitedSnapshots(tx metadata.Tx, img openami.Image) ([]openami.Snapshot, error) {
 	if img.State != openami.ImagePending || img.SourceInstanceID == "" {
 		return nil, nil
 	}
 	var out []openami.Snapshot
 	for _, id := range img.Snapshots() {
-		snap, err := tx.Snapshots().Get(img.Region, id)
+		snap, err := s.ebs.Snapshot(tx, img.Region, id)
 		if errors.Is(err, openami.ErrNotFound) {
 			continue
 		}
@@ -250,12 +250,12 @@ func (s *Machines) resumeImageCreations(ctx context.Context) error {
 	for _, r := range s.regions {
 		var images []openami.Image
 		err := s.store.View(ctx, func(tx metadata.Tx) error {
-			page, err := tx.Images().List(r.Name, metadata.ImageQuery{States: []openami.ImageState{openami.ImagePending}})
+			page, err := s.images.PendingImages(tx, r.Name)
 			if err != nil {
 				return err
 			}
 			for _, img := range page {
-				awaited, err := awaitedSnapshots(tx, img)
+				awaited, err := s.awaitedSnapshots(tx, img)
 				if err != nil {
 					return err
 				}
@@ -289,14 +289,14 @@ func (s *Machines) finishImageFromInstance(ctx context.Context, region, imageID 
 	)
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		var err error
-		img, err = tx.Images().Get(region, imageID)
+		img, err = s.images.ImageOf(tx, region, imageID)
 		if errors.Is(err, openami.ErrNotFound) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		awaited, err = awaitedSnapshots(tx, img)
+		awaited, err = s.awaitedSnapshots(tx, img)
 		return err
 	})
 	if err != nil || len(awaited) == 0 {
@@ -349,7 +349,7 @@ func (s *Machines) finishImageFromInstance(ctx context.Context, region, imageID 
 // is now (snapshotVolume's work, into an existing record), or turns it to
 // error when the volume is gone.
 func (s *Machines) fillAwaitedSnapshot(tx metadata.Tx, snap openami.Snapshot) error {
-	cur, err := tx.Snapshots().Get(snap.Region, snap.ID)
+	cur, err := s.ebs.Snapshot(tx, snap.Region, snap.ID)
 	if errors.Is(err, openami.ErrNotFound) {
 		return nil
 	}
@@ -359,7 +359,7 @@ func (s *Machines) fillAwaitedSnapshot(tx metadata.Tx, snap openami.Snapshot) er
 	if cur.State != openami.SnapshotPending || cur.Completing {
 		return nil
 	}
-	v, err := tx.Volumes().Get(snap.Region, snap.VolumeID)
+	v, err := s.ebs.Volume(tx, snap.Region, snap.VolumeID)
 	if errors.Is(err, openami.ErrNotFound) || err == nil && v.State != openami.VolumeAvailable && v.State != openami.VolumeInUse {
 		cur.State, cur.StateReason = openami.SnapshotError, "The volume "+snap.VolumeID+" was deleted before CreateImage could snapshot it."
 		return tx.Snapshots().Update(cur)
@@ -427,7 +427,7 @@ func (s *Machines) CreateSnapshots(ctx context.Context, p openami.Principal, in 
 			if boot && in.ExcludeBootVolume || !boot && slices.Contains(in.ExcludeDataVolumeIDs, b.VolumeID) {
 				continue
 			}
-			v, err := tx.Volumes().Get(p.Region, b.VolumeID)
+			v, err := s.ebs.Volume(tx, p.Region, b.VolumeID)
 			if err != nil {
 				return err
 			}

@@ -464,7 +464,7 @@ func (s *Machines) planDevices(tx metadata.Tx, p openami.Principal, in RunInstan
 				// permission; others must be the caller's to use.
 				var err error
 				if slices.Contains(img.Snapshots(), e.SnapshotID) {
-					snap, err = tx.Snapshots().Get(p.Region, e.SnapshotID)
+					snap, err = s.ebs.Snapshot(tx, p.Region, e.SnapshotID)
 				} else {
 					snap, err = s.ebs.VisibleSnapshot(tx, p, p.Region, e.SnapshotID)
 				}

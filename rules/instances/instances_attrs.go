@@ -139,7 +139,7 @@ func (s *Machines) ModifyInstanceAttribute(ctx context.Context, p openami.Princi
 					return openami.Errorf(openami.InvalidParameter, "", "The device '%s' is not attached to the instance '%s'.", dev, i.ID)
 				}
 				i.BlockDevices[k].DeleteOnTermination = del
-				v, err := tx.Volumes().Get(p.Region, i.BlockDevices[k].VolumeID)
+				v, err := s.ebs.Volume(tx, p.Region, i.BlockDevices[k].VolumeID)
 				if err != nil {
 					return err
 				}

@@ -267,7 +267,7 @@ func (s *Machines) StartInstances(ctx context.Context, p openami.Principal, inst
 				continue // changeStates answers for these
 			}
 			for _, bd := range i.BlockDevices {
-				v, err := tx.Volumes().Get(p.Region, bd.VolumeID)
+				v, err := s.ebs.Volume(tx, p.Region, bd.VolumeID)
 				if err != nil {
 					continue
 				}
@@ -501,7 +501,7 @@ func (s *Machines) advance(ctx context.Context, i openami.Instance) error {
 // are deleted, its others detached.
 func (s *Machines) terminated(tx metadata.Tx, i *openami.Instance, now time.Time) error {
 	for _, b := range i.BlockDevices {
-		v, err := tx.Volumes().Get(i.Region, b.VolumeID)
+		v, err := s.ebs.Volume(tx, i.Region, b.VolumeID)
 		if errors.Is(err, openami.ErrNotFound) {
 			continue
 		}
@@ -549,7 +549,7 @@ func (s *Machines) volumesReady(ctx context.Context, i openami.Instance) (ready,
 	ready = true
 	err = s.store.View(ctx, func(tx metadata.Tx) error {
 		for _, bd := range i.BlockDevices {
-			v, err := tx.Volumes().Get(i.Region, bd.VolumeID)
+			v, err := s.ebs.Volume(tx, i.Region, bd.VolumeID)
 			if errors.Is(err, openami.ErrNotFound) {
 				failed = true // deleted under it: it must not boot without it
 				continue
