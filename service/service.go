@@ -1,11 +1,17 @@
-// Package service holds every rule of openami: who may see and change what,
-// which states allow which operations, quotas, validation of values, and
-// the order in which multi-step operations touch the metadata store.
+// Package service composes openami's subsystems. New builds the rules of
+// each (rules/identity, rules/kms, rules/ebs, rules/images,
+// rules/instances), wires the calls one makes upward as functions, and
+// hands each out through an accessor (Identity, KMS, EBS, Images,
+// Instances). What stays here stands above every subsystem: the
+// background worker (worker.go, ebs_work.go), which schedules passes and
+// background work and calls the subsystems back for the work itself, and
+// tags (tags.go), which check the ownership of every type of resource.
 //
-// The API layer decodes a request, calls one method here with the caller's
-// openami.Principal and plain Go values, and encodes the result; it decides
-// nothing. Methods return *openami.Error values whose class (and resource
-// type) the API layer maps to wire error codes.
+// The API layer decodes a request, calls one method of a subsystem (or
+// of tags here) with the caller's openami.Principal and plain Go values,
+// and encodes the result; it decides nothing. Methods return
+// *openami.Error values whose class (and resource type) the API layer
+// maps to wire error codes.
 package service
 
 import (
