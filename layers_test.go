@@ -58,19 +58,19 @@ var rules = map[string]struct {
 	"blockstore": {[]string{"vocabulary", "helpers", "blob"},
 		"the block store shapes bytes over a blob store and keeps them alive while referenced; it knows no metadata store (what it needs of records it declares: NodeStore, Records, Ledger), rules, wire or runtime"},
 	"localdisk": {nil,
-		"local disks own their files under the data directory and know nothing of the project; the service decides which instance has which"},
+		"local disks own their files under the data directory and know nothing of the project; rules/instances decides which instance has which"},
 	"metadata": {[]string{"vocabulary", "helpers", "metadata"},
 		"metadata stores keep records; they know no bytes, rules, wire or runtime"},
 	"nbd": {nil,
 		"the NBD server speaks a protocol over an Export; cmd joins it to the service with a closure"},
 	"runtime": {[]string{"vocabulary", "helpers"},
 		"a runtime implements openami.Runtime and is handed what it needs of the service as functions"},
-	"rules": {[]string{"vocabulary", "helpers", "metadata", "blockstore", "blob", "rules"},
-		"a subsystem's rules (rules/identity, rules/kms, rules/ebs, rules/images) know its records through the metadata store and its bytes through the block store (rules/ebs), never a wire name, the service that composes them, a runtime or the NBD server; one subsystem imports another only if it stands below it in subsystems"},
+	"rules": {[]string{"vocabulary", "helpers", "metadata", "blockstore", "blob", "localdisk", "rules"},
+		"a subsystem's rules (rules/identity, rules/kms, rules/ebs, rules/images, rules/instances) know its records through the metadata store, its bytes through the block store (rules/ebs) and instance-store disks through localdisk (rules/instances), and a runtime only as openami.Runtime; never a wire name, the service that composes them, a runtime package or the NBD server; one subsystem imports another only if it stands below it in subsystems"},
 	"service": {[]string{"vocabulary", "helpers", "metadata", "blob", "localdisk", "rules"},
-		"the service composes the subsystems' rules and holds the rest; it knows its stores (the block store only through rules/ebs), never a wire name, a runtime or the NBD server"},
+		"the service composes the subsystems' rules, runs the background worker and keeps tags; it knows its stores (the block store only through rules/ebs; it opens the local disks rules/instances is given), never a wire name, a runtime or the NBD server"},
 	"api": {[]string{"vocabulary", "helpers", "rules", "service", "api"},
-		"the API decodes, calls the rules (through interfaces it declares) or the service and encodes; it never touches a store or a runtime"},
+		"the API decodes, calls the rules or the service's tags (through interfaces it declares) and encodes; it never touches a store or a runtime"},
 	"cmd": {[]string{"vocabulary", "helpers", "blob", "metadata", "nbd", "runtime", "rules", "service", "api"},
 		"only cmd/openami wires concrete back ends together"},
 	"test kit": {[]string{"vocabulary", "helpers", "blob", "metadata", "test kit"},
@@ -84,12 +84,13 @@ var rules = map[string]struct {
 // each other and the order of the rules layer is written here once
 // (docs/ARCHITECTURE.md draws it). Every package of rules/... is listed.
 var subsystems = []string{
-	"rules/param",    // parameter checks every subsystem makes alike (no rule of its own)
-	"rules/describe", // the Describe skeleton: pages, tokens' scopes, missing ids (no rule of its own)
-	"rules/identity", // accounts, access keys, key pairs, regions: everyone asks who and where
-	"rules/kms",      // keys, grants and the cryptographic operations
-	"rules/ebs",      // snapshots, volumes, their encryption (through kms) and block I/O
-	"rules/images",   // images, Allowed AMIs and the Recycle Bin, over EBS's snapshots
+	"rules/param",     // parameter checks every subsystem makes alike (no rule of its own)
+	"rules/describe",  // the Describe skeleton: pages, tokens' scopes, missing ids (no rule of its own)
+	"rules/identity",  // accounts, access keys, key pairs, regions: everyone asks who and where
+	"rules/kms",       // keys, grants and the cryptographic operations
+	"rules/ebs",       // snapshots, volumes, their encryption (through kms) and block I/O
+	"rules/images",    // images, Allowed AMIs and the Recycle Bin, over EBS's snapshots
+	"rules/instances", // instances, their runtime jobs, CreateImage and the default network, over images and EBS
 }
 
 // placeOf returns the layer of a package path of the module and the

@@ -42,6 +42,7 @@ func (c *testClock) add(d time.Duration) {
 type fixture struct {
 	svc   *Service
 	store metadata.Store
+	key   *seal.Key // the service's master key
 	dir   string
 	clock *testClock
 	p     openami.Principal
@@ -87,7 +88,7 @@ func newFixtureWith(t *testing.T, dir0 string, clock *testClock, wrap func(metad
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{svc: svc, store: store, dir: dir0, clock: clock}
+	f := &fixture{svc: svc, store: store, key: key, dir: dir0, clock: clock}
 	accts, _ := svc.Identity().ListAccounts(context.Background())
 	if len(accts) > 0 {
 		f.p = openami.Principal{AccountID: accts[0].ID, Region: "us-east-1"}

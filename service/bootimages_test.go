@@ -9,6 +9,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/rules/images"
+	"github.com/openami/openami/rules/instances"
 )
 
 // TestBootImages registers a kernel and a ramdisk from files, reads them
@@ -72,10 +73,10 @@ func TestBootImages(t *testing.T) {
 	if err := f.svc.Images().BootFile(ctx, "us-east-1", id, &got); !errors.Is(err, openami.ErrInvalidParameter) {
 		t.Errorf("BootFile of a machine image: %v", err)
 	}
-	if _, err := f.svc.RunInstances(ctx, f.p, RunInstancesInput{ImageID: aki, InstanceType: "m1.small", MinCount: 1, MaxCount: 1}); !errors.Is(err, openami.ErrInvalidParameter) {
+	if _, err := f.svc.Instances().RunInstances(ctx, f.p, instances.RunInstancesInput{ImageID: aki, InstanceType: "m1.small", MinCount: 1, MaxCount: 1}); !errors.Is(err, openami.ErrInvalidParameter) {
 		t.Errorf("launching a kernel image: %v", err)
 	}
-	r, err := f.svc.RunInstances(ctx, f.p, RunInstancesInput{ImageID: id, InstanceType: "m1.small", MinCount: 1, MaxCount: 1})
+	r, err := f.svc.Instances().RunInstances(ctx, f.p, instances.RunInstancesInput{ImageID: id, InstanceType: "m1.small", MinCount: 1, MaxCount: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/images"
+	"github.com/openami/openami/rules/instances"
 	"github.com/openami/openami/rules/kms"
 )
 
@@ -438,8 +439,8 @@ func TestEncryptedLaunchThroughDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	yes := true
-	r, err := f.svc.RunInstances(ctx, f.p, RunInstancesInput{ImageID: img, InstanceType: "t3.micro", MinCount: 1, MaxCount: 1,
-		BlockDeviceMappings: []MappingOverride{{DeviceName: "/dev/xvda", Ebs: &EbsOverride{Encrypted: &yes, KmsKeyID: key.ID}}}})
+	r, err := f.svc.Instances().RunInstances(ctx, f.p, instances.RunInstancesInput{ImageID: img, InstanceType: "t3.micro", MinCount: 1, MaxCount: 1,
+		BlockDeviceMappings: []instances.MappingOverride{{DeviceName: "/dev/xvda", Ebs: &instances.EbsOverride{Encrypted: &yes, KmsKeyID: key.ID}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -475,7 +476,7 @@ func TestEncryptedLaunchThroughDevice(t *testing.T) {
 	if err := dev.Close(); err != nil {
 		t.Fatal(err)
 	}
-	newImg, err := f.svc.CreateImage(ctx, f.p, CreateImageInput{InstanceID: id, Name: "sealed", NoReboot: true})
+	newImg, err := f.svc.Instances().CreateImage(ctx, f.p, instances.CreateImageInput{InstanceID: id, Name: "sealed", NoReboot: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,7 +498,7 @@ func TestEncryptedLaunchThroughDevice(t *testing.T) {
 	}
 	// A stopped instance whose key is disabled does not start, and a
 	// volume under it is not attached.
-	if _, err := f.svc.StopInstances(ctx, f.p, []string{id}, false); err != nil {
+	if _, err := f.svc.Instances().StopInstances(ctx, f.p, []string{id}, false); err != nil {
 		t.Fatal(err)
 	}
 	f.svc.completions.pass(ctx)
@@ -508,14 +509,14 @@ func TestEncryptedLaunchThroughDevice(t *testing.T) {
 	if err := f.svc.KMS().DisableKey(ctx, f.p, key.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.svc.StartInstances(ctx, f.p, []string{id})
+	_, err = f.svc.Instances().StartInstances(ctx, f.p, []string{id})
 	wantEBSKeyError(t, "StartInstances under a disabled key", err, openami.IncorrectState)
-	_, err = f.svc.AttachVolume(ctx, f.p, spare.ID, id, "/dev/sdf")
+	_, err = f.svc.Instances().AttachVolume(ctx, f.p, spare.ID, id, "/dev/sdf")
 	wantEBSKeyError(t, "AttachVolume under a disabled key", err, openami.IncorrectState)
 	if err := f.svc.KMS().EnableKey(ctx, f.p, key.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.StartInstances(ctx, f.p, []string{id}); err != nil {
+	if _, err := f.svc.Instances().StartInstances(ctx, f.p, []string{id}); err != nil {
 		t.Fatalf("StartInstances once the key is enabled again: %v", err)
 	}
 	// The plain image's own chunk is the only plain one: the base block
@@ -605,19 +606,33 @@ func TestCreatingVolumesStayPut(t *testing.T) {
 	if _, err := f.svc.EBS().OpenVolumeDevice(ctx, root); !errors.Is(err, openami.ErrNotFound) {
 		t.Fatalf("opening a creating volume's device: %v", err)
 	}
-	if _, err := f.svc.DetachVolume(ctx, f.p, root, "", ""); err == nil {
+	if _, err := f.svc.Instances().DetachVolume(ctx, f.p, root, "", ""); err == nil {
 		t.Fatal("a creating volume was detached")
 	}
 	if err := f.svc.EBS().DeleteVolume(ctx, f.p, root); err == nil {
 		t.Fatal("a creating volume attached to an instance was deleted")
 	}
-	var v openami.Volume
-	f.store.Update(ctx, func(tx metadata.Tx) error {
-		cur, _ := tx.Instances().Get("us-east-1", inst.ID)
-		cur.BlockDevices[0].DeleteOnTermination = false
-		if err := f.svc.terminated(tx, &cur, f.clock.now()); err != nil {
+	// Terminate it, keeping the root, through the worker's transition.
+	err = f.store.Update(ctx, func(tx metadata.Tx) error {
+		cur, err := tx.Instances().Get("us-east-1", inst.ID)
+		if err != nil {
 			return err
 		}
+		cur.BlockDevices[0].DeleteOnTermination = false
+		return tx.Instances().Update(cur)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Instances().TerminateInstances(ctx, f.p, []string{inst.ID}); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.completions.pass(ctx)
+	if i := f.inst(t, inst.ID); i.State != openami.InstanceTerminated {
+		t.Fatalf("instance %s after termination, want terminated", i.State)
+	}
+	var v openami.Volume
+	f.store.View(ctx, func(tx metadata.Tx) error {
 		v, err = tx.Volumes().Get("us-east-1", root)
 		return err
 	})

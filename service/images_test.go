@@ -11,6 +11,7 @@ import (
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/images"
+	"github.com/openami/openami/rules/instances"
 )
 
 // TestPendingImages: an image registered from one of the caller's pending
@@ -148,7 +149,7 @@ func TestCopySharedImageNeedsSnapshotAccess(t *testing.T) {
 		t.Fatalf("a refused copy left %d images behind", n-before)
 	}
 	// The caller may launch it all the same.
-	if _, err := f.svc.RunInstances(ctx, op, RunInstancesInput{ImageID: img, InstanceType: "t3.micro", MinCount: 1, MaxCount: 1}); err != nil {
+	if _, err := f.svc.Instances().RunInstances(ctx, op, instances.RunInstancesInput{ImageID: img, InstanceType: "t3.micro", MinCount: 1, MaxCount: 1}); err != nil {
 		t.Fatalf("launching with launch permission: %v", err)
 	}
 	if err := f.svc.EBS().ModifySnapshotAttribute(ctx, f.p, snap, []ebs.Permission{{AccountID: other.ID}}, nil); err != nil {

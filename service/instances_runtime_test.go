@@ -11,12 +11,13 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/instances"
 )
 
 // fakeRuntime records calls; Stop can be held (hold) or fail (stopErr);
 // as a Watcher it reports states.
 type fakeRuntime struct {
-	NoneRuntime
+	instances.NoneRuntime
 	mu      sync.Mutex
 	calls   []string
 	hold    chan struct{}
@@ -94,7 +95,7 @@ func TestCreateImageWithReboot(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, "", nil)
 	rt := &fakeRuntime{hold: make(chan struct{})}
-	f.svc.runtime = rt
+	f.svc.UseRuntime(rt)
 	inst := f.launch(t, "base", f.snapshot(t, map[int64][]byte{0: block(1)}, true))
 	dev, err := f.svc.EBS().OpenVolumeDevice(ctx, inst.BlockDevices[0].VolumeID)
 	if err != nil {
@@ -105,7 +106,7 @@ func TestCreateImageWithReboot(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	id, err := f.svc.CreateImage(ctx, f.p, CreateImageInput{InstanceID: inst.ID, Name: "rebooted"})
+	id, err := f.svc.Instances().CreateImage(ctx, f.p, instances.CreateImageInput{InstanceID: inst.ID, Name: "rebooted"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func TestCreateImageWithReboot(t *testing.T) {
 	// A second pass while the job holds the instance starts nothing new.
 	f.svc.completions.sweep(ctx)
 	close(rt.hold)
-	f.svc.vmJobs.wait()
+	f.svc.instances.Wait()
 	dev.Close()
 
 	if img := f.image(t, id); img.State != openami.ImageAvailable {
@@ -151,14 +152,14 @@ func TestCreateImageResumed(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, "", nil)
 	rt := &fakeRuntime{stopErr: errors.New("the VM would not stop")}
-	f.svc.runtime = rt
+	f.svc.UseRuntime(rt)
 	snap0 := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
 	inst := f.launch(t, "base", snap0)
-	id, err := f.svc.CreateImage(ctx, f.p, CreateImageInput{InstanceID: inst.ID, Name: "resumed"})
+	id, err := f.svc.Instances().CreateImage(ctx, f.p, instances.CreateImageInput{InstanceID: inst.ID, Name: "resumed"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.svc.vmJobs.wait()
+	f.svc.instances.Wait()
 	if img := f.image(t, id); img.State != openami.ImagePending {
 		t.Fatalf("image after a failed shutdown: %s", img.State)
 	}
@@ -180,13 +181,13 @@ func TestWatcher(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, "", nil)
 	rt := &fakeRuntime{states: map[string]openami.VMState{}}
-	f.svc.runtime = rt
+	f.svc.UseRuntime(rt)
 	snap := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
 	a := f.launch(t, "watched", snap)
 	img := f.image(t, a.ImageID)
 	b, c := f.run(t, img.ID), f.run(t, img.ID)
 	terminate := "terminate"
-	if err := f.svc.ModifyInstanceAttribute(ctx, f.p, ModifyInstanceAttributeInput{InstanceID: c.ID, InstanceInitiatedShutdownBehavior: &terminate}); err != nil {
+	if err := f.svc.Instances().ModifyInstanceAttribute(ctx, f.p, instances.ModifyInstanceAttributeInput{InstanceID: c.ID, InstanceInitiatedShutdownBehavior: &terminate}); err != nil {
 		t.Fatal(err)
 	}
 	rt.mu.Lock()
@@ -199,7 +200,7 @@ func TestWatcher(t *testing.T) {
 		t.Fatalf("runtime calls %v", got)
 	}
 	for id, want := range map[string]openami.InstanceState{a.ID: openami.InstanceRunning, b.ID: openami.InstanceStopped, c.ID: openami.InstanceTerminated} {
-		i, err := f.svc.instanceNow(ctx, "us-east-1", id)
+		i, err := f.instanceNow(ctx, "us-east-1", id)
 		if err != nil || i.State != want {
 			t.Fatalf("%s: %v %s, want %s", id, err, i.State, want)
 		}
@@ -211,7 +212,7 @@ func TestWatcher(t *testing.T) {
 
 // forceRecorder records the force flag of each Stop.
 type forceRecorder struct {
-	NoneRuntime
+	instances.NoneRuntime
 	mu     sync.Mutex
 	forced []bool
 }
@@ -228,29 +229,29 @@ func TestStopForce(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, "", nil)
 	rt := &forceRecorder{}
-	f.svc.runtime = rt
+	f.svc.UseRuntime(rt)
 	snap := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
 	a := f.launch(t, "forced", snap)
 	b := f.run(t, a.ImageID)
-	if _, err := f.svc.StopInstances(ctx, f.p, []string{a.ID}, true); err != nil {
+	if _, err := f.svc.Instances().StopInstances(ctx, f.p, []string{a.ID}, true); err != nil {
 		t.Fatal(err)
 	}
 	f.svc.completions.pass(ctx)
-	if _, err := f.svc.StopInstances(ctx, f.p, []string{b.ID}, false); err != nil {
+	if _, err := f.svc.Instances().StopInstances(ctx, f.p, []string{b.ID}, false); err != nil {
 		t.Fatal(err)
 	}
 	f.svc.completions.pass(ctx)
 	if !slices.Equal(rt.forced, []bool{true, false}) {
 		t.Fatalf("Stop force flags %v, want [true false]", rt.forced)
 	}
-	if i, _ := f.svc.instanceNow(ctx, "us-east-1", a.ID); i.State != openami.InstanceStopped || i.ForceStop {
+	if i, _ := f.instanceNow(ctx, "us-east-1", a.ID); i.State != openami.InstanceStopped || i.ForceStop {
 		t.Fatalf("after a forced stop: %s, ForceStop %v", i.State, i.ForceStop)
 	}
 }
 
 // healthRuntime reports a fixed health for every instance.
 type healthRuntime struct {
-	NoneRuntime
+	instances.NoneRuntime
 	health openami.Health
 }
 
@@ -265,17 +266,17 @@ func TestInstanceStatusHealth(t *testing.T) {
 	snap := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
 	a := f.launch(t, "checked", snap)
 	b := f.run(t, a.ImageID)
-	if _, err := f.svc.StopInstances(ctx, f.p, []string{b.ID}, false); err != nil {
+	if _, err := f.svc.Instances().StopInstances(ctx, f.p, []string{b.ID}, false); err != nil {
 		t.Fatal(err)
 	}
 	f.svc.completions.pass(ctx)
-	statuses := func() map[string]InstanceStatus {
+	statuses := func() map[string]instances.InstanceStatus {
 		t.Helper()
-		list, err := f.svc.InstanceStatuses(ctx, f.p, nil, true)
+		list, err := f.svc.Instances().InstanceStatuses(ctx, f.p, nil, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out := map[string]InstanceStatus{}
+		out := map[string]instances.InstanceStatus{}
 		for _, s := range list {
 			out[s.ID] = s
 		}
@@ -285,7 +286,7 @@ func TestInstanceStatusHealth(t *testing.T) {
 		t.Fatalf("with the none runtime: %+v", got)
 	}
 	impaired := openami.Health{Status: openami.HealthImpaired, Reason: "the guest wrote nothing", Since: time.Unix(1800000000, 0)}
-	f.svc.runtime = healthRuntime{health: impaired}
+	f.svc.UseRuntime(healthRuntime{health: impaired})
 	got := statuses()
 	if got[a.ID].Health != impaired {
 		t.Fatalf("a running instance's health %+v, want the runtime's %+v", got[a.ID].Health, impaired)
@@ -293,4 +294,15 @@ func TestInstanceStatusHealth(t *testing.T) {
 	if got[b.ID].Health != (openami.Health{}) {
 		t.Fatalf("a stopped instance has a health: %+v", got[b.ID].Health)
 	}
+}
+
+// instanceNow reads an instance from the store.
+func (f *fixture) instanceNow(ctx context.Context, region, id string) (openami.Instance, error) {
+	var i openami.Instance
+	err := f.store.View(ctx, func(tx metadata.Tx) error {
+		var err error
+		i, err = tx.Instances().Get(region, id)
+		return err
+	})
+	return i, err
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/images"
+	"github.com/openami/openami/rules/instances"
 )
 
 // launch registers an image over snap and runs one instance of it, made
@@ -28,7 +29,7 @@ func (f *fixture) launch(t *testing.T, name, snap string) openami.Instance {
 func (f *fixture) run(t *testing.T, img string) openami.Instance {
 	t.Helper()
 	ctx := context.Background()
-	r, err := f.svc.RunInstances(ctx, f.p, RunInstancesInput{ImageID: img, InstanceType: "t3.micro", MinCount: 1, MaxCount: 1})
+	r, err := f.svc.Instances().RunInstances(ctx, f.p, instances.RunInstancesInput{ImageID: img, InstanceType: "t3.micro", MinCount: 1, MaxCount: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestVolumeDeviceAndCreateImage(t *testing.T) {
 	}
 
 	chunks := f.chunkFiles(t)
-	id, err := f.svc.CreateImage(ctx, f.p, CreateImageInput{InstanceID: inst.ID, Name: "child", NoReboot: true})
+	id, err := f.svc.Instances().CreateImage(ctx, f.p, instances.CreateImageInput{InstanceID: inst.ID, Name: "child", NoReboot: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func TestVolumeDeviceAndCreateImage(t *testing.T) {
 	}
 
 	// Only volumes of instances that may run are served.
-	if _, err := f.svc.TerminateInstances(ctx, f.p, []string{inst.ID}); err != nil {
+	if _, err := f.svc.Instances().TerminateInstances(ctx, f.p, []string{inst.ID}); err != nil {
 		t.Fatal(err)
 	}
 	f.svc.completions.pass(ctx)
@@ -185,7 +186,7 @@ func TestRetriedTransactions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := f.svc.RunInstances(ctx, f.p, RunInstancesInput{ImageID: img, InstanceType: "m5d.large", MinCount: 3, MaxCount: 3})
+	r, err := f.svc.Instances().RunInstances(ctx, f.p, instances.RunInstancesInput{ImageID: img, InstanceType: "m5d.large", MinCount: 3, MaxCount: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +207,7 @@ func TestRetriedTransactions(t *testing.T) {
 		t.Fatalf("%d volumes after launching 3 instances, want 3", len(vols))
 	}
 	f.svc.completions.pass(ctx)
-	id, err := f.svc.CreateImage(ctx, f.p, CreateImageInput{InstanceID: r.Instances[0].ID, Name: "retried-child"})
+	id, err := f.svc.Instances().CreateImage(ctx, f.p, instances.CreateImageInput{InstanceID: r.Instances[0].ID, Name: "retried-child"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +242,7 @@ func TestDeviceRevokedOnDetach(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.AttachVolume(ctx, f.p, v.ID, inst.ID, "/dev/sdf"); err != nil {
+	if _, err := f.svc.Instances().AttachVolume(ctx, f.p, v.ID, inst.ID, "/dev/sdf"); err != nil {
 		t.Fatal(err)
 	}
 	dev, err := f.svc.EBS().OpenVolumeDevice(ctx, v.ID)
@@ -251,7 +252,7 @@ func TestDeviceRevokedOnDetach(t *testing.T) {
 	if err := dev.WriteAt(ctx, []byte("before"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.DetachVolume(ctx, f.p, v.ID, "", ""); err != nil {
+	if _, err := f.svc.Instances().DetachVolume(ctx, f.p, v.ID, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := dev.WriteAt(ctx, []byte("after"), 100); err != nil {
@@ -269,7 +270,7 @@ func TestDeviceRevokedOnDetach(t *testing.T) {
 		t.Fatalf("the detached volume holds writes made after its detach: %v", err)
 	}
 	// Attached again, it is served afresh.
-	if _, err := f.svc.AttachVolume(ctx, f.p, v.ID, inst.ID, "/dev/sdf"); err != nil {
+	if _, err := f.svc.Instances().AttachVolume(ctx, f.p, v.ID, inst.ID, "/dev/sdf"); err != nil {
 		t.Fatal(err)
 	}
 	dev, err = f.svc.EBS().OpenVolumeDevice(ctx, v.ID)

@@ -1,11 +1,17 @@
-// Package service holds every rule of openami: who may see and change what,
-// which states allow which operations, quotas, validation of values, and
-// the order in which multi-step operations touch the metadata store.
+// Package service composes openami's subsystems. New builds the rules of
+// each (rules/identity, rules/kms, rules/ebs, rules/images,
+// rules/instances), wires the calls one makes upward as functions, and
+// hands each out through an accessor (Identity, KMS, EBS, Images,
+// Instances). What stays here stands above every subsystem: the
+// background worker (worker.go, ebs_work.go), which schedules passes and
+// background work and calls the subsystems back for the work itself, and
+// tags (tags.go), which check the ownership of every type of resource.
 //
-// The API layer decodes a request, calls one method here with the caller's
-// openami.Principal and plain Go values, and encodes the result; it decides
-// nothing. Methods return *openami.Error values whose class (and resource
-// type) the API layer maps to wire error codes.
+// The API layer decodes a request, calls one method of a subsystem (or
+// of tags here) with the caller's openami.Principal and plain Go values,
+// and encodes the result; it decides nothing. Methods return
+// *openami.Error values whose class (and resource type) the API layer
+// maps to wire error codes.
 package service
 
 import (
@@ -24,6 +30,7 @@ import (
 	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
+	"github.com/openami/openami/rules/instances"
 	"github.com/openami/openami/rules/kms"
 )
 
@@ -53,9 +60,6 @@ type Service struct {
 	now         openami.Clock
 	tokens      *pagetoken.Codec
 	completions *completer
-	runtime     openami.Runtime
-	disks       *localdisk.Disks // instance-store disks; nil without a LocalDir
-	vmJobs      vmJobs
 
 	identity *identity.Accounts // accounts, access keys, key pairs, regions (rules/identity)
 
@@ -64,6 +68,8 @@ type Service struct {
 	ebs *ebs.Volumes // snapshots, volumes, their encryption and block I/O (rules/ebs)
 
 	images *images.Registry // images, Allowed AMIs and the Recycle Bin (rules/images)
+
+	instances *instances.Machines // instances, their runtime jobs and the default network (rules/instances)
 }
 
 // tokenSecretSetting names the setting that holds the secret signing
@@ -83,9 +89,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		}
 	}
 	s.completions = newCompleter(s)
-	s.runtime = NoneRuntime{}
+	var disks *localdisk.Disks
 	if cfg.LocalDir != "" {
-		s.disks = localdisk.New(cfg.LocalDir)
+		disks = localdisk.New(cfg.LocalDir)
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -115,6 +121,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s.images = images.New(images.Config{Store: s.store, Regions: s.regions, Identity: s.identity, EBS: s.ebs, Tokens: s.tokens,
 		Clock: s.now, Kick: s.completions.kick})
+	s.instances = instances.New(instances.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Identity: s.identity,
+		EBS: s.ebs, Images: s.images, Tokens: s.tokens, Clock: s.now, Disks: disks, Kick: s.completions.kick,
+		Worker: s.completions.background})
 	return s, nil
 }
 
@@ -134,13 +143,18 @@ func (s *Service) EBS() *ebs.Volumes { return s.ebs }
 // whose rules live in rules/images.
 func (s *Service) Images() *images.Registry { return s.images }
 
-// UseRuntime makes rt run the service's instances in place of NoneRuntime.
-// It must be called before Start, with a non-nil rt: the worker and the
-// instance operations read the runtime without a lock. A runtime that
-// needs the service (its metadata service, Kick, BootFile) is built
-// after New and handed over here, so that the two are wired in a plain
-// order.
-func (s *Service) UseRuntime(rt openami.Runtime) { s.runtime = rt }
+// Instances returns the service's instances, their runtime jobs,
+// instance types and the default network, whose rules live in
+// rules/instances.
+func (s *Service) Instances() *instances.Machines { return s.instances }
+
+// UseRuntime makes rt run the service's instances in place of
+// instances.NoneRuntime, passing it on to rules/instances. It must be
+// called before Start, with a non-nil rt: the worker and the instance
+// operations read the runtime without a lock. A runtime that needs the
+// service (its metadata service, Kick, BootFile) is built after New and
+// handed over here, so that the two are wired in a plain order.
+func (s *Service) UseRuntime(rt openami.Runtime) { s.instances.UseRuntime(rt) }
 
 // Page is the pagination part of a Describe request: MaxResults (0 when
 // absent) and NextToken ("" when absent).

@@ -27,9 +27,7 @@ const tagsPerResource = tagset.PerResource
 
 var (
 	validateTags = tagset.Validate
-	sortedTags   = tagset.Sorted
 	tagMap       = tagset.Map
-	mergeTags    = tagset.Merge
 )
 
 // TagSpec is one TagSpecification: tags for one type of resource that an
@@ -98,7 +96,7 @@ func (s *Service) checkOwned(tx metadata.Tx, p openami.Principal, id string) (op
 		_, err := s.images.OwnedImage(tx, p, id)
 		return t, err
 	case openami.ResourceInstance:
-		_, err := ownedInstance(tx, p, id)
+		_, err := s.instances.OwnedInstance(tx, p, id)
 		return t, err
 	}
 	return "", openami.Errorf(openami.NotFound, t, "The ID '%s' does not exist", id)

@@ -75,6 +75,19 @@ func (c *completer) context() context.Context {
 	return c.ctx
 }
 
+// background returns the context background work runs in and the logger
+// it reports to (rules/instances' runtime jobs ask, through
+// instances.Config.Worker).
+func (c *completer) background() (context.Context, *slog.Logger) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ctx, c.log
+}
+
+// Kick asks the background worker to look for work now, e.g. because a
+// VM ended on its own. It never blocks.
+func (s *Service) Kick() { s.completions.kick() }
+
 // sweepInterval is how often the completer looks for expired snapshots
 // even when nothing kicks it.
 const sweepInterval = 30 * time.Second
@@ -94,7 +107,7 @@ func (s *Service) Start(ctx context.Context, log *slog.Logger) {
 	go func() {
 		defer c.wg.Done()
 		// User data left in plain by a version before it was sealed.
-		if n, err := s.ResealUserData(c.ctx, nil); err != nil && c.ctx.Err() == nil {
+		if n, err := s.instances.ResealUserData(c.ctx, nil); err != nil && c.ctx.Err() == nil {
 			log.Error("sealing user data", "error", err)
 		} else if n > 0 {
 			log.Info("sealed user data left in plain", "instances", n)
@@ -132,14 +145,14 @@ func (s *Service) Close() {
 	c := s.completions
 	c.cancel()
 	c.wg.Wait()
-	s.vmJobs.wait()
+	s.instances.Wait()
 }
 
 // pass is one sweep that also waits for the runtime jobs it started
 // (tests use it to see a sweep's whole effect).
 func (c *completer) pass(ctx context.Context) {
 	c.sweep(ctx)
-	c.s.vmJobs.wait()
+	c.s.instances.Wait()
 }
 
 // sweep finishes every completing snapshot and expires overdue ones, then
@@ -180,7 +193,7 @@ func (c *completer) sweep(ctx context.Context) {
 	if err := c.s.images.SettleImages(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("pending images", "error", err)
 	}
-	if err := c.s.advanceInstances(ctx); err != nil && ctx.Err() == nil {
+	if err := c.s.instances.AdvanceInstances(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("instances", "error", err)
 	}
 	if _, err := c.s.kms.PurgeDeletedKeys(ctx); err != nil && ctx.Err() == nil {

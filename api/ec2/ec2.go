@@ -17,6 +17,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/api/awsquery"
+	"github.com/openami/openami/rules/instances"
 	"github.com/openami/openami/service"
 )
 
@@ -26,11 +27,12 @@ const namespace = "http://ec2.amazonaws.com/doc/2016-11-15/"
 
 // Handler serves the EC2 protocol.
 type Handler struct {
-	svc      *service.Service
-	identity Identity // key pairs, regions and zones (rules/identity)
-	ebs      EBS      // snapshots, volumes and EBS encryption (rules/ebs)
-	images   Images   // images, Allowed AMIs and the Recycle Bin's images (rules/images)
-	actions  map[string]action
+	tags      Tags      // tags of every resource (the service)
+	identity  Identity  // key pairs, regions and zones (rules/identity)
+	ebs       EBS       // snapshots, volumes and EBS encryption (rules/ebs)
+	images    Images    // images, Allowed AMIs and the Recycle Bin's images (rules/images)
+	instances Instances // instances, attachments, CreateImage, instance types and the default network (rules/instances)
+	actions   map[string]action
 }
 
 // call is one request on its way through an action.
@@ -70,11 +72,12 @@ func (d *dryRunParam) dryRun() bool { return d.DryRun }
 // type embeds response.
 type action func(c *call) (responder, error)
 
-// New returns the EC2 protocol handler, calling id for key pairs, regions
-// and zones, blocks for snapshots, volumes and EBS encryption, imgs for
-// images, and svc for the rest.
-func New(svc *service.Service, id Identity, blocks EBS, imgs Images) *Handler {
-	h := &Handler{svc: svc, identity: id, ebs: blocks, images: imgs}
+// New returns the EC2 protocol handler, calling tags for tags, id for key
+// pairs, regions and zones, blocks for snapshots, volumes and EBS
+// encryption, imgs for images and machines for instances, their
+// attachments and images, instance types and the default network.
+func New(tags Tags, id Identity, blocks EBS, imgs Images, machines Instances) *Handler {
+	h := &Handler{tags: tags, identity: id, ebs: blocks, images: imgs, instances: machines}
 	h.actions = map[string]action{
 		"DescribeRegions":               h.describeRegions,
 		"DescribeAvailabilityZones":     h.describeAvailabilityZones,
@@ -137,14 +140,14 @@ func New(svc *service.Service, id Identity, blocks EBS, imgs Images) *Handler {
 		"RunInstances":           h.runInstances,
 		"DescribeInstances":      h.describeInstances,
 		"DescribeInstanceStatus": h.describeInstanceStatus,
-		"StartInstances": h.stateChanges(func(c *call, in instanceIDsInput) ([]service.StateChange, error) {
-			return h.svc.StartInstances(c.ctx, c.p, in.InstanceIDs)
+		"StartInstances": h.stateChanges(func(c *call, in instanceIDsInput) ([]instances.StateChange, error) {
+			return h.instances.StartInstances(c.ctx, c.p, in.InstanceIDs)
 		}),
-		"StopInstances": h.stateChanges(func(c *call, in instanceIDsInput) ([]service.StateChange, error) {
-			return h.svc.StopInstances(c.ctx, c.p, in.InstanceIDs, in.Force)
+		"StopInstances": h.stateChanges(func(c *call, in instanceIDsInput) ([]instances.StateChange, error) {
+			return h.instances.StopInstances(c.ctx, c.p, in.InstanceIDs, in.Force)
 		}),
-		"TerminateInstances": h.stateChanges(func(c *call, in instanceIDsInput) ([]service.StateChange, error) {
-			return h.svc.TerminateInstances(c.ctx, c.p, in.InstanceIDs)
+		"TerminateInstances": h.stateChanges(func(c *call, in instanceIDsInput) ([]instances.StateChange, error) {
+			return h.instances.TerminateInstances(c.ctx, c.p, in.InstanceIDs)
 		}),
 		"RebootInstances":                      h.rebootInstances,
 		"DescribeInstanceAttribute":            h.describeInstanceAttribute,

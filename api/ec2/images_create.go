@@ -5,6 +5,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/rules/images"
+	"github.com/openami/openami/rules/instances"
 	"github.com/openami/openami/service"
 )
 
@@ -20,12 +21,12 @@ type createImageInput struct {
 }
 
 // overridesOf turns request mappings into the service's overrides.
-func overridesOf(in []runMappingParam) []service.MappingOverride {
-	var out []service.MappingOverride
+func overridesOf(in []runMappingParam) []instances.MappingOverride {
+	var out []instances.MappingOverride
 	for _, m := range in {
-		o := service.MappingOverride{DeviceName: m.DeviceName, VirtualName: m.VirtualName, NoDevice: m.NoDevice != nil}
+		o := instances.MappingOverride{DeviceName: m.DeviceName, VirtualName: m.VirtualName, NoDevice: m.NoDevice != nil}
 		if e := m.Ebs; e != nil {
-			o.Ebs = &service.EbsOverride{SnapshotID: e.SnapshotID, VolumeSize: e.VolumeSize, VolumeType: e.VolumeType,
+			o.Ebs = &instances.EbsOverride{SnapshotID: e.SnapshotID, VolumeSize: e.VolumeSize, VolumeType: e.VolumeType,
 				Iops: e.Iops, Throughput: e.Throughput, DeleteOnTermination: e.DeleteOnTermination, Encrypted: e.Encrypted, KmsKeyID: e.KmsKeyID}
 		}
 		out = append(out, o)
@@ -50,7 +51,7 @@ func (h *Handler) createImage(c *call) (responder, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, err := h.svc.CreateImage(c.ctx, c.p, service.CreateImageInput{
+	id, err := h.instances.CreateImage(c.ctx, c.p, instances.CreateImageInput{
 		InstanceID: in.InstanceID, Name: in.Name, Description: in.Description, NoReboot: in.NoReboot,
 		BlockDeviceMappings: overridesOf(in.BlockDeviceMappings), ImageTags: imgTags, SnapshotTags: snapTags,
 	})
@@ -107,7 +108,7 @@ func (h *Handler) createSnapshots(c *call) (responder, error) {
 	if err != nil {
 		return nil, err
 	}
-	snaps, err := h.svc.CreateSnapshots(c.ctx, c.p, service.CreateSnapshotsInput{
+	snaps, err := h.instances.CreateSnapshots(c.ctx, c.p, instances.CreateSnapshotsInput{
 		InstanceID: in.InstanceSpecification.InstanceID, ExcludeBootVolume: in.InstanceSpecification.ExcludeBootVolume,
 		ExcludeDataVolumeIDs: in.InstanceSpecification.ExcludeDataVolumeIDs, Description: in.Description, Tags: tags,
 		CopyTagsFromSource: in.CopyTagsFromSource == "volume",

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/rules/instances"
 	"github.com/openami/openami/service"
 )
 
@@ -169,7 +170,7 @@ func (h *Handler) runInstances(c *call) (responder, error) {
 	if err != nil {
 		return nil, err
 	}
-	run := service.RunInstancesInput{
+	run := instances.RunInstancesInput{
 		ImageID: in.ImageID, InstanceType: in.InstanceType, KeyName: in.KeyName, MinCount: in.MinCount, MaxCount: in.MaxCount,
 		UserData: userData, SubnetID: in.SubnetID, SecurityGroupIDs: in.SecurityGroupIDs, SecurityGroups: in.SecurityGroups,
 		InstanceTags: instTags, VolumeTags: volTags, ClientToken: in.ClientToken, EbsOptimized: in.EbsOptimized,
@@ -202,7 +203,7 @@ func (h *Handler) runInstances(c *call) (responder, error) {
 			HttpEndpoint: m.HttpEndpoint, InstanceMetadataTags: m.InstanceMetadataTags}
 	}
 	run.BlockDeviceMappings = overridesOf(in.BlockDeviceMappings)
-	r, err := h.svc.RunInstances(c.ctx, c.p, run)
+	r, err := h.instances.RunInstances(c.ctx, c.p, run)
 	if err != nil {
 		return nil, err
 	}
@@ -381,13 +382,13 @@ type instanceItem struct {
 	TpmSupport          string                      `xml:"tpmSupport,omitempty"`
 }
 
-func instanceOf(region string, v service.InstanceView) instanceItem {
+func instanceOf(region string, v instances.InstanceView) instanceItem {
 	i := v.Instance
 	dns := ""
 	if i.State != openami.InstanceTerminated {
-		dns = service.PrivateDNSName(region, i.PrivateIP)
+		dns = instances.PrivateDNSName(region, i.PrivateIP)
 	}
-	it, _ := service.LookupInstanceType(i.InstanceType)
+	it, _ := instances.LookupInstanceType(i.InstanceType)
 	out := instanceItem{
 		InstanceID: i.ID, ImageID: i.ImageID, State: stateItem{i.State.StateCode(), string(i.State)},
 		PrivateDNSName: dns, Reason: i.StateTransitionReason, KeyName: i.KeyName, AmiLaunchIndex: i.AmiLaunchIndex,
@@ -431,7 +432,7 @@ func instanceOf(region string, v service.InstanceView) instanceItem {
 	return out
 }
 
-func reservationOf(region string, r service.Reservation) reservationFields {
+func reservationOf(region string, r instances.Reservation) reservationFields {
 	out := reservationFields{ReservationID: r.ID, OwnerID: r.AccountID}
 	for _, i := range r.Instances {
 		out.Instances = append(out.Instances, instanceOf(region, i))
@@ -458,7 +459,7 @@ func (h *Handler) describeInstances(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	rs, next, err := h.svc.DescribeInstances(c.ctx, c.p, in.InstanceIDs, causeFilters(filtersOf(in.Filters), true), service.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
+	rs, next, err := h.instances.DescribeInstances(c.ctx, c.p, in.InstanceIDs, causeFilters(filtersOf(in.Filters), true), instances.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,7 @@ import (
 	"strconv"
 
 	"github.com/openami/openami"
-	"github.com/openami/openami/service"
+	"github.com/openami/openami/rules/instances"
 )
 
 // The attributes of instances: Describe and ModifyInstanceAttribute, and
@@ -47,12 +47,12 @@ func (h *Handler) describeInstanceAttribute(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	i, err := h.svc.DescribeInstanceAttribute(c.ctx, c.p, in.InstanceID, in.Attribute)
+	i, err := h.instances.DescribeInstanceAttribute(c.ctx, c.p, in.InstanceID, in.Attribute)
 	if err != nil {
 		return nil, err
 	}
 	out := &describeInstanceAttributeResponse{InstanceID: i.ID}
-	item := instanceOf(c.p.Region, service.InstanceView{Instance: i})
+	item := instanceOf(c.p.Region, instances.InstanceView{Instance: i})
 	switch in.Attribute {
 	case "instanceType":
 		out.InstanceType = &valueItem{i.InstanceType}
@@ -134,7 +134,7 @@ func (h *Handler) modifyInstanceAttribute(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	m := service.ModifyInstanceAttributeInput{InstanceID: in.InstanceID, SecurityGroupIDs: in.Groups}
+	m := instances.ModifyInstanceAttributeInput{InstanceID: in.InstanceID, SecurityGroupIDs: in.Groups}
 	str := func(p *attributeValueParam) *string {
 		if p == nil {
 			return nil
@@ -215,7 +215,7 @@ func (h *Handler) modifyInstanceAttribute(c *call) (responder, error) {
 			m.DeleteOnTermination[b.DeviceName] = *b.Ebs.DeleteOnTermination
 		}
 	}
-	if err := h.svc.ModifyInstanceAttribute(c.ctx, c.p, m); err != nil {
+	if err := h.instances.ModifyInstanceAttribute(c.ctx, c.p, m); err != nil {
 		return nil, err
 	}
 	return &returnResponse{Return: true}, nil
@@ -239,7 +239,7 @@ func (h *Handler) describeInstanceCreditSpecifications(c *call) (responder, erro
 	if len(in.Filters) > 0 {
 		return nil, openami.Errorf(openami.Unsupported, "", "DescribeInstanceCreditSpecifications filters are not supported.")
 	}
-	specs, err := h.svc.InstanceCreditSpecifications(c.ctx, c.p, in.InstanceIDs)
+	specs, err := h.instances.InstanceCreditSpecifications(c.ctx, c.p, in.InstanceIDs)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,7 @@ package ec2
 
 import (
 	"github.com/openami/openami"
-	"github.com/openami/openami/service"
+	"github.com/openami/openami/rules/instances"
 )
 
 // The state changes of instances: Start, Stop, Terminate and
@@ -27,7 +27,7 @@ type stateChangeResponse struct {
 }
 
 // stateChanges serves Start, Stop and TerminateInstances.
-func (h *Handler) stateChanges(change func(c *call, in instanceIDsInput) ([]service.StateChange, error)) action {
+func (h *Handler) stateChanges(change func(c *call, in instanceIDsInput) ([]instances.StateChange, error)) action {
 	return func(c *call) (responder, error) {
 		var in instanceIDsInput
 		if err := c.decode(&in); err != nil {
@@ -54,7 +54,7 @@ func (h *Handler) rebootInstances(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	if err := h.svc.RebootInstances(c.ctx, c.p, in.InstanceIDs); err != nil {
+	if err := h.instances.RebootInstances(c.ctx, c.p, in.InstanceIDs); err != nil {
 		return nil, err
 	}
 	return &returnResponse{Return: true}, nil

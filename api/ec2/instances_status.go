@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/openami/openami"
-	"github.com/openami/openami/service"
+	"github.com/openami/openami/rules/instances"
 )
 
 // What instances report: DescribeInstanceStatus, GetConsoleOutput and
@@ -56,7 +56,7 @@ func (h *Handler) describeInstanceStatus(c *call) (responder, error) {
 	if len(in.Filters) > 0 {
 		return nil, openami.Errorf(openami.Unsupported, "", "DescribeInstanceStatus filters are not supported.")
 	}
-	list, err := h.svc.InstanceStatuses(c.ctx, c.p, in.InstanceIDs, in.IncludeAllInstances)
+	list, err := h.instances.InstanceStatuses(c.ctx, c.p, in.InstanceIDs, in.IncludeAllInstances)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +77,7 @@ func (h *Handler) describeInstanceStatus(c *call) (responder, error) {
 
 // instanceCheck is the instance status check of an instance: its
 // guest's health, as the runtime tells it.
-func instanceCheck(i service.InstanceStatus) statusItem {
+func instanceCheck(i instances.InstanceStatus) statusItem {
 	if i.State != openami.InstanceRunning {
 		return statusItem{Status: "not-applicable"}
 	}
@@ -113,7 +113,7 @@ func (h *Handler) getConsoleOutput(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	_, text, err := h.svc.ConsoleOutput(c.ctx, c.p, in.InstanceID)
+	_, text, err := h.instances.ConsoleOutput(c.ctx, c.p, in.InstanceID)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +138,7 @@ func (h *Handler) getInstanceUefiData(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	data, err := h.svc.InstanceUefiData(c.ctx, c.p, in.InstanceID)
+	data, err := h.instances.InstanceUefiData(c.ctx, c.p, in.InstanceID)
 	if err != nil {
 		return nil, err
 	}

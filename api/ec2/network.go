@@ -1,7 +1,7 @@
 package ec2
 
 import (
-	"github.com/openami/openami/service"
+	"github.com/openami/openami/rules/instances"
 )
 
 type describeVpcsInput struct {
@@ -42,7 +42,7 @@ func (h *Handler) describeVpcs(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	vpcs, err := h.svc.DescribeVpcs(c.ctx, c.p, in.VpcIDs, filtersOf(in.Filters))
+	vpcs, err := h.instances.DescribeVpcs(c.ctx, c.p, in.VpcIDs, filtersOf(in.Filters))
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +90,7 @@ func (h *Handler) describeSubnets(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	subnets, err := h.svc.DescribeSubnets(c.ctx, c.p, in.SubnetIDs, filtersOf(in.Filters))
+	subnets, err := h.instances.DescribeSubnets(c.ctx, c.p, in.SubnetIDs, filtersOf(in.Filters))
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +149,7 @@ func (h *Handler) describeSecurityGroups(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	groups, err := h.svc.DescribeSecurityGroups(c.ctx, c.p, in.GroupIDs, in.GroupNames, filtersOf(in.Filters))
+	groups, err := h.instances.DescribeSecurityGroups(c.ctx, c.p, in.GroupIDs, in.GroupNames, filtersOf(in.Filters))
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +251,7 @@ func (h *Handler) describeInstanceTypes(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	list, next, err := h.svc.DescribeInstanceTypes(c.ctx, c.p, in.InstanceTypes, filtersOf(in.Filters), service.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
+	list, next, err := h.instances.DescribeInstanceTypes(c.ctx, c.p, in.InstanceTypes, filtersOf(in.Filters), instances.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
 	if err != nil {
 		return nil, err
 	}

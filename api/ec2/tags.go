@@ -20,7 +20,7 @@ func (h *Handler) createTags(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	if err := h.svc.CreateTags(c.ctx, c.p, in.Resources, tagsOf(in.Tags)); err != nil {
+	if err := h.tags.CreateTags(c.ctx, c.p, in.Resources, tagsOf(in.Tags)); err != nil {
 		return nil, err
 	}
 	return &returnResponse{Return: true}, nil
@@ -48,7 +48,7 @@ func (h *Handler) deleteTags(c *call) (responder, error) {
 	for i, t := range in.Tags {
 		keys[i] = service.TagKey{Key: t.Key, Value: t.Value}
 	}
-	if err := h.svc.DeleteTags(c.ctx, c.p, in.Resources, keys); err != nil {
+	if err := h.tags.DeleteTags(c.ctx, c.p, in.Resources, keys); err != nil {
 		return nil, err
 	}
 	return &returnResponse{Return: true}, nil
@@ -79,7 +79,7 @@ func (h *Handler) describeTags(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	rows, next, err := h.svc.DescribeTags(c.ctx, c.p, filtersOf(in.Filters), service.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
+	rows, next, err := h.tags.DescribeTags(c.ctx, c.p, filtersOf(in.Filters), service.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
 	if err != nil {
 		return nil, err
 	}

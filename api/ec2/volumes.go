@@ -90,7 +90,7 @@ func (h *Handler) attachVolume(c *call) (responder, error) {
 	if in.InstanceID == "" || in.Device == "" {
 		return nil, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameters InstanceId and Device")
 	}
-	a, err := h.svc.AttachVolume(c.ctx, c.p, in.VolumeID, in.InstanceID, in.Device)
+	a, err := h.instances.AttachVolume(c.ctx, c.p, in.VolumeID, in.InstanceID, in.Device)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +103,7 @@ func (h *Handler) detachVolume(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	a, err := h.svc.DetachVolume(c.ctx, c.p, in.VolumeID, in.InstanceID, in.Device)
+	a, err := h.instances.DetachVolume(c.ctx, c.p, in.VolumeID, in.InstanceID, in.Device)
 	if err != nil {
 		return nil, err
 	}

@@ -31,14 +31,17 @@ import (
 	"time"
 
 	"github.com/openami/openami"
-	"github.com/openami/openami/service"
+	"github.com/openami/openami/rules/instances"
 )
 
 // Source is where a Handler reads an instance's metadata, on every
-// request (*service.Service).
+// request (*instances.Machines of rules/instances).
 type Source interface {
-	InstanceMetadata(ctx context.Context, region, id string) (service.InstanceMetadata, error)
+	InstanceMetadata(ctx context.Context, region, id string) (instances.InstanceMetadata, error)
 }
+
+// The rules of rules/instances are a Source.
+var _ Source = (*instances.Machines)(nil)
 
 // Handler serves one instance's metadata.
 type Handler struct {
@@ -261,9 +264,9 @@ func serveTree(w http.ResponseWriter, root *node, path string) {
 func shortDevice(d string) string { return strings.TrimPrefix(d, "/dev/") }
 
 // metaData builds the meta-data tree of an instance.
-func metaData(md service.InstanceMetadata) *node {
+func metaData(md instances.InstanceMetadata) *node {
 	i := md.Instance
-	host := service.PrivateDNSName(i.Region, i.PrivateIP)
+	host := instances.PrivateDNSName(i.Region, i.PrivateIP)
 	t := map[string]*node{
 		"ami-id":              leaf(i.ImageID),
 		"ami-launch-index":    leaf(strconv.Itoa(i.AmiLaunchIndex)),
@@ -367,7 +370,7 @@ type IdentityDocument struct {
 }
 
 // dynamic builds the dynamic tree: the instance identity document.
-func dynamic(md service.InstanceMetadata) *node {
+func dynamic(md instances.InstanceMetadata) *node {
 	i := md.Instance
 	doc := IdentityDocument{
 		AccountID: i.AccountID, Architecture: i.Architecture, AvailabilityZone: i.AvailabilityZone,

@@ -14,27 +14,27 @@ import (
 	"time"
 
 	"github.com/openami/openami"
-	"github.com/openami/openami/service"
+	"github.com/openami/openami/rules/instances"
 )
 
 // source is a Source over one instance.
 type source struct {
-	md  service.InstanceMetadata
+	md  instances.InstanceMetadata
 	err error
 }
 
-func (s *source) InstanceMetadata(ctx context.Context, region, id string) (service.InstanceMetadata, error) {
+func (s *source) InstanceMetadata(ctx context.Context, region, id string) (instances.InstanceMetadata, error) {
 	if s.err != nil {
-		return service.InstanceMetadata{}, s.err
+		return instances.InstanceMetadata{}, s.err
 	}
 	if region != s.md.Instance.Region || id != s.md.Instance.ID {
-		return service.InstanceMetadata{}, openami.Errorf(openami.NotFound, openami.ResourceInstance, "no such instance")
+		return instances.InstanceMetadata{}, openami.Errorf(openami.NotFound, openami.ResourceInstance, "no such instance")
 	}
 	return s.md, nil
 }
 
-func testInstance() service.InstanceMetadata {
-	return service.InstanceMetadata{
+func testInstance() instances.InstanceMetadata {
+	return instances.InstanceMetadata{
 		Instance: openami.Instance{
 			ID: "i-0123456789abcdef0", Region: "us-east-1", AccountID: "123456789012", ReservationID: "r-0123456789abcdef0",
 			ImageID: "ami-0123456789abcdef0", InstanceType: "t3.micro", KeyName: "laptop", AvailabilityZone: "us-east-1a",

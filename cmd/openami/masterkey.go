@@ -110,7 +110,7 @@ func rotateMasterKey(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return fmt.Errorf("%w (run the command again to finish)", err)
 	}
-	userData, err := e.svc.ResealUserData(ctx, old)
+	userData, err := e.svc.Instances().ResealUserData(ctx, old)
 	if err != nil {
 		return fmt.Errorf("%w (run the command again to finish)", err)
 	}

@@ -19,8 +19,8 @@ import (
 	"github.com/openami/openami/internal/atomicfile"
 	"github.com/openami/openami/nbd"
 	"github.com/openami/openami/rules/identity"
+	"github.com/openami/openami/rules/instances"
 	"github.com/openami/openami/runtime/qemu"
-	"github.com/openami/openami/service"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -132,11 +132,11 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 			Dir: filepath.Join(cfg.dataDir, "vms"), NBDSocket: filepath.Join(cfg.dataDir, "nbd.sock"),
 			Accel: rf.accel, RelayCommand: []string{exe, "imds-relay"}, StopTimeout: rf.stopTimeout, FirstOutputTimeout: rf.firstOutput,
 			RestrictNetwork: rf.restrictNet, Log: log,
-			IMDS:     func(inst openami.Instance) http.Handler { return imds.New(svc, inst.Region, inst.ID) },
+			IMDS:     func(inst openami.Instance) http.Handler { return imds.New(svc.Instances(), inst.Region, inst.ID) },
 			OnExit:   svc.Kick,
 			BootFile: svc.Images().BootFile,
 			InstanceType: func(name string) (qemu.Shape, bool) {
-				it, ok := service.LookupInstanceType(name)
+				it, ok := instances.LookupInstanceType(name)
 				return qemu.Shape{VCPUs: it.VCPUs, MemoryMiB: it.MemoryMiB, UEFI: slices.Contains(it.BootModes, "uefi")}, ok
 			},
 		})
@@ -178,7 +178,7 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		return fmt.Errorf("nbd socket: %w", err)
 	}
 	nbdSrv := nbd.New(func(ctx context.Context, name string) (nbd.Export, error) {
-		return svc.OpenDevice(ctx, name)
+		return svc.Instances().OpenDevice(ctx, name)
 	}, log)
 	defer nbdSrv.Close()
 	// The worker starts VMs: only once their disks can be reached.

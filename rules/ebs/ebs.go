@@ -12,8 +12,8 @@
 //
 // The APIs call the exported methods of Volumes with the caller's
 // openami.Principal and plain Go values (api/ebs, and api/ec2's snapshot,
-// volume and encryption actions). Images (rules/images) and instances (in
-// package service) use EBS through the few methods that take their
+// volume and encryption actions). Images (rules/images) and instances
+// (rules/instances) use EBS through the few methods that take their
 // caller's metadata.Tx (uses.go); EBS asks images which of them use a
 // snapshot through Config.ImagesUsing. When EBS starts background work (a copy, a fill)
 // or needs the worker to look for work, it calls the functions it was

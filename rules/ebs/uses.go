@@ -8,8 +8,8 @@ import (
 	"github.com/openami/openami/metadata"
 )
 
-// This file is what images (rules/images) and instances (in package
-// service) use of EBS beyond the actions the APIs call: they read and check snapshots and
+// This file is what images (rules/images) and instances
+// (rules/instances) use of EBS beyond the actions the APIs call: they read and check snapshots and
 // volumes, resolve keys and snapshot volumes here, in their own
 // transactions, so that EBS's rules are decided in one place. (The rest
 // are methods and functions named where they are written: CheckKeyUse,
@@ -127,11 +127,25 @@ func (s *Volumes) StartCopy(src, dst openami.Snapshot) {
 	s.copy(src, dst)
 }
 
+// StartFill starts filling the creating volume of the region in the
+// background, after the transaction that recorded it with RecordFill
+// committed (the volumes RunInstances makes of snapshots).
+func (s *Volumes) StartFill(region, volumeID string) {
+	s.fill(region, volumeID)
+}
+
 // Snapshot returns, in tx, the snapshot of the region with the id,
 // whatever its owner or state (one an image's mapping names), or an
 // error wrapping openami.ErrNotFound when there is none.
 func (s *Volumes) Snapshot(tx metadata.Tx, region, id string) (openami.Snapshot, error) {
 	return tx.Snapshots().Get(region, id)
+}
+
+// Volume returns, in tx, the volume of the region with the id, whatever
+// its owner or state (one an instance's block device names), or an
+// error wrapping openami.ErrNotFound when there is none.
+func (s *Volumes) Volume(tx metadata.Tx, region, id string) (openami.Volume, error) {
+	return tx.Volumes().Get(region, id)
 }
 
 // DeleteUnusedSnapshot deletes snap and its owner's tags on it, in tx

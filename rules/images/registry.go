@@ -10,7 +10,7 @@
 //
 // The APIs call the exported methods of Registry with the caller's
 // openami.Principal and plain Go values (api/ec2's image actions, api/rbin).
-// Instances, in package service, use images through the few methods that
+// Instances (rules/instances) use images through the few methods that
 // take their caller's metadata.Tx (uses.go): the image a launch may use,
 // its LastLaunchedTime, CreateImage's registration, the image an instance
 // was launched from. Images reach EBS through rules/ebs's exported methods.

@@ -9,7 +9,7 @@ import (
 	"github.com/openami/openami/metadata"
 )
 
-// This file is what instances (in package service) and the worker use of
+// This file is what instances (rules/instances) and the worker use of
 // images beyond the actions the APIs call: the image a launch may use,
 // its LastLaunchedTime, CreateImage's registration and the image an
 // instance was launched from, read and written here in the caller's
@@ -76,6 +76,13 @@ func (s *Registry) Launched(tx metadata.Tx, img openami.Image, at time.Time) err
 // wrapping openami.ErrNotFound when it is gone.
 func (s *Registry) ImageOf(tx metadata.Tx, region, id string) (openami.Image, error) {
 	return tx.Images().Get(region, id)
+}
+
+// PendingImages returns, in tx, the pending images of the region,
+// whoever owns them (the worker resumes the deferred CreateImages among
+// them).
+func (s *Registry) PendingImages(tx metadata.Tx, region string) ([]openami.Image, error) {
+	return tx.Images().List(region, metadata.ImageQuery{States: []openami.ImageState{openami.ImagePending}})
 }
 
 // OwnedImage returns the caller's image, NotFound for anyone else's.

@@ -7,7 +7,7 @@
 //
 // The KMS API (api/kms) calls the exported methods of Keys with the
 // caller's openami.Principal and plain Go values; the services built on
-// KMS (EBS encryption, in package service) resolve, authorize and use
+// KMS (EBS encryption, in rules/ebs) resolve, authorize and use
 // keys through the few methods that take a metadata.Tx, so that the rules
 // of who may use a key are decided here only. Methods return
 // *openami.Error values whose class and resource the API maps to KMS

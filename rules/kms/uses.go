@@ -10,7 +10,7 @@ import (
 )
 
 // This file is what the services built on KMS use of it (EBS encryption,
-// in package service): they name keys as their callers gave them, and
+// in rules/ebs): they name keys as their callers gave them, and
 // resolve, authorize and use them here, in their own transactions, so
 // that policies, grants and key states are decided in one place.
 

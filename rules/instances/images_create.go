@@ -1,4 +1,4 @@
-package service
+package instances
 
 import (
 	"context"
@@ -41,7 +41,7 @@ type CreateImageInput struct {
 // its snapshots pending meanwhile, as on EC2. The image inherits the
 // source image's product codes and IMDS support and names the instance as
 // its source.
-func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in CreateImageInput) (string, error) {
+func (s *Machines) CreateImage(ctx context.Context, p openami.Principal, in CreateImageInput) (string, error) {
 	if err := images.CheckImageName(in.Name); err != nil {
 		return "", err
 	}
@@ -116,7 +116,7 @@ func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in Creat
 				}
 				continue
 			}
-			v, err := tx.Volumes().Get(p.Region, b.VolumeID)
+			v, err := s.ebs.Volume(tx, p.Region, b.VolumeID)
 			if err != nil {
 				return err
 			}
@@ -175,7 +175,7 @@ func (s *Service) CreateImage(ctx context.Context, p openami.Principal, in Creat
 		// this one later (resumeImageCreations).
 		s.startImageCreation(p.Region, id, inst.ID)
 	}
-	s.completions.kick()
+	s.kick()
 	return id, nil
 }
 
@@ -189,7 +189,7 @@ func imageCreationDescription(instanceID, imageID string) string {
 // deferred CreateImage fills once the instance is down
 // (finishImageFromInstance). It turns to error if that has not happened
 // by createImageDeadline.
-func (s *Service) awaitedSnapshot(tx metadata.Tx, v openami.Volume, description string, tags []openami.Tag) (openami.Snapshot, error) {
+func (s *Machines) awaitedSnapshot(tx metadata.Tx, v openami.Volume, description string, tags []openami.Tag) (openami.Snapshot, error) {
 	now := s.nowUTC()
 	snap := openami.Snapshot{
 		ID: ids.New("snap"), Region: v.Region, AccountID: v.AccountID, VolumeID: v.ID, VolumeSize: v.Size,
@@ -208,13 +208,13 @@ func (s *Service) awaitedSnapshot(tx metadata.Tx, v openami.Volume, description 
 
 // awaitedSnapshots returns the snapshots of a pending image that a
 // deferred CreateImage has still to fill.
-func awaitedSnapshots(tx metadata.Tx, img openami.Image) ([]openami.Snapshot, error) {
+func (s *Machines) awaitedSnapshots(tx metadata.Tx, img openami.Image) ([]openami.Snapshot, error) {
 	if img.State != openami.ImagePending || img.SourceInstanceID == "" {
 		return nil, nil
 	}
 	var out []openami.Snapshot
 	for _, id := range img.Snapshots() {
-		snap, err := tx.Snapshots().Get(img.Region, id)
+		snap, err := s.ebs.Snapshot(tx, img.Region, id)
 		if errors.Is(err, openami.ErrNotFound) {
 			continue
 		}
@@ -230,32 +230,32 @@ func awaitedSnapshots(tx metadata.Tx, img openami.Image) ([]openami.Snapshot, er
 
 // startImageCreation runs finishImageFromInstance in a job of the
 // instance's, unless one is running.
-func (s *Service) startImageCreation(region, imageID, instanceID string) {
-	ctx := s.completions.context()
+func (s *Machines) startImageCreation(region, imageID, instanceID string) {
+	ctx, _ := s.worker()
 	s.vmJobs.run(instanceID, func() {
 		if err := s.finishImageFromInstance(ctx, region, imageID); err != nil {
 			if ctx.Err() == nil {
-				s.completions.log.Error("create image", "image", imageID, "instance", instanceID, "error", err)
+				s.log().Error("create image", "image", imageID, "instance", instanceID, "error", err)
 			}
 			return
 		}
-		s.completions.kick()
+		s.kick()
 	})
 }
 
 // resumeImageCreations starts the job of every deferred CreateImage whose
 // snapshots are still awaited: those the API call could not start, and
 // those a restart interrupted.
-func (s *Service) resumeImageCreations(ctx context.Context) error {
+func (s *Machines) resumeImageCreations(ctx context.Context) error {
 	for _, r := range s.regions {
 		var images []openami.Image
 		err := s.store.View(ctx, func(tx metadata.Tx) error {
-			page, err := tx.Images().List(r.Name, metadata.ImageQuery{States: []openami.ImageState{openami.ImagePending}})
+			page, err := s.images.PendingImages(tx, r.Name)
 			if err != nil {
 				return err
 			}
 			for _, img := range page {
-				awaited, err := awaitedSnapshots(tx, img)
+				awaited, err := s.awaitedSnapshots(tx, img)
 				if err != nil {
 					return err
 				}
@@ -282,21 +282,21 @@ func (s *Service) resumeImageCreations(ctx context.Context) error {
 // running. It is idempotent, so a restart simply runs it again. A volume
 // gone meanwhile (the instance terminated) turns its snapshot to error
 // and so fails the image.
-func (s *Service) finishImageFromInstance(ctx context.Context, region, imageID string) error {
+func (s *Machines) finishImageFromInstance(ctx context.Context, region, imageID string) error {
 	var (
 		img     openami.Image
 		awaited []openami.Snapshot
 	)
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		var err error
-		img, err = tx.Images().Get(region, imageID)
+		img, err = s.images.ImageOf(tx, region, imageID)
 		if errors.Is(err, openami.ErrNotFound) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		awaited, err = awaitedSnapshots(tx, img)
+		awaited, err = s.awaitedSnapshots(tx, img)
 		return err
 	})
 	if err != nil || len(awaited) == 0 {
@@ -339,7 +339,7 @@ func (s *Service) finishImageFromInstance(ctx context.Context, region, imageID s
 			rerr = s.runtime.Start(context.WithoutCancel(ctx), cur)
 		}
 		if rerr != nil && !errors.Is(rerr, openami.ErrNotFound) {
-			s.completions.log.Error("start instance after CreateImage", "instance", inst.ID, "error", rerr)
+			s.log().Error("start instance after CreateImage", "instance", inst.ID, "error", rerr)
 		}
 	}
 	return err
@@ -348,8 +348,8 @@ func (s *Service) finishImageFromInstance(ctx context.Context, region, imageID s
 // fillAwaitedSnapshot completes an awaited snapshot from its volume as it
 // is now (snapshotVolume's work, into an existing record), or turns it to
 // error when the volume is gone.
-func (s *Service) fillAwaitedSnapshot(tx metadata.Tx, snap openami.Snapshot) error {
-	cur, err := tx.Snapshots().Get(snap.Region, snap.ID)
+func (s *Machines) fillAwaitedSnapshot(tx metadata.Tx, snap openami.Snapshot) error {
+	cur, err := s.ebs.Snapshot(tx, snap.Region, snap.ID)
 	if errors.Is(err, openami.ErrNotFound) {
 		return nil
 	}
@@ -359,7 +359,7 @@ func (s *Service) fillAwaitedSnapshot(tx metadata.Tx, snap openami.Snapshot) err
 	if cur.State != openami.SnapshotPending || cur.Completing {
 		return nil
 	}
-	v, err := tx.Volumes().Get(snap.Region, snap.VolumeID)
+	v, err := s.ebs.Volume(tx, snap.Region, snap.VolumeID)
 	if errors.Is(err, openami.ErrNotFound) || err == nil && v.State != openami.VolumeAvailable && v.State != openami.VolumeInUse {
 		cur.State, cur.StateReason = openami.SnapshotError, "The volume "+snap.VolumeID+" was deleted before CreateImage could snapshot it."
 		return tx.Snapshots().Update(cur)
@@ -384,7 +384,7 @@ type CreateSnapshotsInput struct {
 // CreateSnapshots snapshots the EBS volumes attached to one of the
 // caller's instances at one point in time (one transaction), each
 // incrementally, and returns the snapshots in the instance's device order.
-func (s *Service) CreateSnapshots(ctx context.Context, p openami.Principal, in CreateSnapshotsInput) ([]ebs.SnapshotView, error) {
+func (s *Machines) CreateSnapshots(ctx context.Context, p openami.Principal, in CreateSnapshotsInput) ([]ebs.SnapshotView, error) {
 	if err := validateTags(in.Tags); err != nil {
 		return nil, err
 	}
@@ -427,7 +427,7 @@ func (s *Service) CreateSnapshots(ctx context.Context, p openami.Principal, in C
 			if boot && in.ExcludeBootVolume || !boot && slices.Contains(in.ExcludeDataVolumeIDs, b.VolumeID) {
 				continue
 			}
-			v, err := tx.Volumes().Get(p.Region, b.VolumeID)
+			v, err := s.ebs.Volume(tx, p.Region, b.VolumeID)
 			if err != nil {
 				return err
 			}

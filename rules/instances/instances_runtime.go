@@ -1,4 +1,4 @@
-package service
+package instances
 
 import (
 	"context"
@@ -55,19 +55,24 @@ func (j *vmJobs) isBusy(instanceID string) bool {
 // wait waits for every job running.
 func (j *vmJobs) wait() { j.wg.Wait() }
 
+// Wait waits for every runtime job running: the service's Close waits
+// for them once its worker has stopped, and a pass's effect is whole
+// once they are done.
+func (s *Machines) Wait() { s.vmJobs.wait() }
+
 // dispatchAdvance carries out a pending, stopping or shutting-down
 // instance's transition in a job; when it has moved the instance on, the
 // worker is kicked to look at the new state. A failure is logged and left
 // for a later pass.
-func (s *Service) dispatchAdvance(ctx context.Context, i openami.Instance) {
+func (s *Machines) dispatchAdvance(ctx context.Context, i openami.Instance) {
 	s.vmJobs.run(i.ID, func() {
 		if err := s.advance(ctx, i); err != nil {
 			if ctx.Err() == nil {
-				s.completions.log.Error("instance transition", "instance", i.ID, "state", i.State, "error", err)
+				s.log().Error("instance transition", "instance", i.ID, "state", i.State, "error", err)
 			}
 			return
 		}
-		s.completions.kick()
+		s.kick()
 	})
 }
 
@@ -75,7 +80,7 @@ func (s *Service) dispatchAdvance(ctx context.Context, i openami.Instance) {
 // runtime has no VM for (openami restarted, and its VMs with it) is booted
 // again, in a job; one whose guest powered itself off goes stopping or
 // shutting-down by its InstanceInitiatedShutdownBehavior, as on EC2.
-func (s *Service) watch(ctx context.Context, w openami.Watcher, i openami.Instance) error {
+func (s *Machines) watch(ctx context.Context, w openami.Watcher, i openami.Instance) error {
 	if s.vmJobs.isBusy(i.ID) {
 		return nil
 	}
@@ -87,9 +92,9 @@ func (s *Service) watch(ctx context.Context, w openami.Watcher, i openami.Instan
 			if err != nil || cur.State != openami.InstanceRunning || w.VMState(cur) != openami.VMAbsent {
 				return
 			}
-			s.completions.log.Info("booting a running instance that has no VM (openami restarted)", "instance", i.ID)
+			s.log().Info("booting a running instance that has no VM (openami restarted)", "instance", i.ID)
 			if err := s.runtime.Start(ctx, cur); err != nil && ctx.Err() == nil {
-				s.completions.log.Error("boot instance again", "instance", i.ID, "error", err)
+				s.log().Error("boot instance again", "instance", i.ID, "error", err)
 			}
 		})
 		return nil
@@ -111,7 +116,7 @@ func (s *Service) watch(ctx context.Context, w openami.Watcher, i openami.Instan
 			return tx.Instances().Update(cur)
 		})
 		if err == nil {
-			s.completions.kick()
+			s.kick()
 		}
 		return err
 	}
@@ -119,7 +124,7 @@ func (s *Service) watch(ctx context.Context, w openami.Watcher, i openami.Instan
 }
 
 // instanceNow reads an instance.
-func (s *Service) instanceNow(ctx context.Context, region, id string) (openami.Instance, error) {
+func (s *Machines) instanceNow(ctx context.Context, region, id string) (openami.Instance, error) {
 	var i openami.Instance
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		var err error
@@ -128,10 +133,6 @@ func (s *Service) instanceNow(ctx context.Context, region, id string) (openami.I
 	})
 	return i, err
 }
-
-// Kick asks the background worker to look for work now, e.g. because a
-// VM ended on its own. It never blocks.
-func (s *Service) Kick() { s.completions.kick() }
 
 // InstanceMetadata is what an instance's metadata service tells its guest.
 type InstanceMetadata struct {
@@ -155,7 +156,7 @@ type InstanceMetadata struct {
 // serves, read fresh from the store: the metadata service is the
 // instance's own channel, so there is no principal. NotFound if the
 // instance does not exist.
-func (s *Service) InstanceMetadata(ctx context.Context, region, id string) (InstanceMetadata, error) {
+func (s *Machines) InstanceMetadata(ctx context.Context, region, id string) (InstanceMetadata, error) {
 	var out InstanceMetadata
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		i, err := tx.Instances().Get(region, id)

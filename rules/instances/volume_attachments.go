@@ -1,4 +1,4 @@
-package service
+package instances
 
 import (
 	"context"
@@ -28,7 +28,7 @@ type Attachment struct {
 // AttachVolume attaches one of the caller's available volumes to one of
 // its running or stopped instances in the same zone, as device, which the
 // instance must not be using.
-func (s *Service) AttachVolume(ctx context.Context, p openami.Principal, volumeID, instanceID, device string) (Attachment, error) {
+func (s *Machines) AttachVolume(ctx context.Context, p openami.Principal, volumeID, instanceID, device string) (Attachment, error) {
 	if !images.IsDeviceName(device) {
 		return Attachment{}, openami.Errorf(openami.InvalidParameter, "", "Invalid value '%s' for unixDevice. Attachment point %s is not valid.", device, device)
 	}
@@ -75,7 +75,7 @@ func (s *Service) AttachVolume(ctx context.Context, p openami.Principal, volumeI
 // DetachVolume detaches one of the caller's volumes from its instance
 // (instanceID and device, when given, must match). The root volume of an
 // instance that is not stopped stays (IncorrectState).
-func (s *Service) DetachVolume(ctx context.Context, p openami.Principal, volumeID, instanceID, device string) (Attachment, error) {
+func (s *Machines) DetachVolume(ctx context.Context, p openami.Principal, volumeID, instanceID, device string) (Attachment, error) {
 	var out Attachment
 	err := s.store.Update(ctx, func(tx metadata.Tx) error {
 		v, err := s.ebs.OwnedVolume(tx, p, volumeID)

@@ -1,4 +1,4 @@
-package service
+package instances
 
 import (
 	"context"
@@ -21,7 +21,7 @@ var instanceAttributes = []string{
 // DescribeInstanceAttribute returns one of the caller's instances, for the
 // API layer to answer with the attribute asked for, which must be one of
 // instanceAttributes.
-func (s *Service) DescribeInstanceAttribute(ctx context.Context, p openami.Principal, id, attribute string) (openami.Instance, error) {
+func (s *Machines) DescribeInstanceAttribute(ctx context.Context, p openami.Principal, id, attribute string) (openami.Instance, error) {
 	if err := param.OneOf("attribute", attribute, instanceAttributes...); err != nil {
 		return openami.Instance{}, err
 	}
@@ -58,7 +58,7 @@ type ModifyInstanceAttributeInput struct {
 // ModifyInstanceAttribute changes one attribute of one of the caller's
 // instances. The instance type, user data, EBS optimization and ENA
 // support change only while it is stopped (IncorrectInstanceState).
-func (s *Service) ModifyInstanceAttribute(ctx context.Context, p openami.Principal, in ModifyInstanceAttributeInput) error {
+func (s *Machines) ModifyInstanceAttribute(ctx context.Context, p openami.Principal, in ModifyInstanceAttributeInput) error {
 	set := 0
 	for _, given := range []bool{in.InstanceType != nil, in.UserData != nil, in.DisableAPITermination != nil, in.DisableAPIStop != nil,
 		in.InstanceInitiatedShutdownBehavior != nil, in.EbsOptimized != nil, in.EnaSupport != nil, in.SourceDestCheck != nil,
@@ -139,7 +139,7 @@ func (s *Service) ModifyInstanceAttribute(ctx context.Context, p openami.Princip
 					return openami.Errorf(openami.InvalidParameter, "", "The device '%s' is not attached to the instance '%s'.", dev, i.ID)
 				}
 				i.BlockDevices[k].DeleteOnTermination = del
-				v, err := tx.Volumes().Get(p.Region, i.BlockDevices[k].VolumeID)
+				v, err := s.ebs.Volume(tx, p.Region, i.BlockDevices[k].VolumeID)
 				if err != nil {
 					return err
 				}
@@ -157,7 +157,7 @@ func (s *Service) ModifyInstanceAttribute(ctx context.Context, p openami.Princip
 
 // ConsoleOutput returns what one of the caller's instances wrote to its
 // serial console (nothing under the none runtime).
-func (s *Service) ConsoleOutput(ctx context.Context, p openami.Principal, id string) (openami.Instance, []byte, error) {
+func (s *Machines) ConsoleOutput(ctx context.Context, p openami.Principal, id string) (openami.Instance, []byte, error) {
 	var i openami.Instance
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		var err error
@@ -174,7 +174,7 @@ func (s *Service) ConsoleOutput(ctx context.Context, p openami.Principal, id str
 // InstanceUefiData returns the UEFI variable store of one of the caller's
 // instances: the image's UefiData it was launched with ("" when none; the
 // qemu runtime keeps no variable changes yet).
-func (s *Service) InstanceUefiData(ctx context.Context, p openami.Principal, id string) (string, error) {
+func (s *Machines) InstanceUefiData(ctx context.Context, p openami.Principal, id string) (string, error) {
 	var data string
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		i, err := ownedInstance(tx, p, id)
@@ -201,7 +201,7 @@ type CreditSpecification struct {
 // burstable instances (T family): all, or those named. Non-burstable ones
 // are left out, as on EC2. T2 defaults to standard, later T families to
 // unlimited.
-func (s *Service) InstanceCreditSpecifications(ctx context.Context, p openami.Principal, instanceIDs []string) ([]CreditSpecification, error) {
+func (s *Machines) InstanceCreditSpecifications(ctx context.Context, p openami.Principal, instanceIDs []string) ([]CreditSpecification, error) {
 	var out []CreditSpecification
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		list, err := tx.Instances().List(p.Region, metadata.InstanceQuery{AccountID: p.AccountID, IDs: instanceIDs})
@@ -240,7 +240,7 @@ type InstanceStatus struct {
 // DescribeInstanceStatus: running ones, or, with all, every one that is
 // not terminated; named ones must exist. A running instance's health
 // comes from the runtime, when it can tell (openami.HealthChecker).
-func (s *Service) InstanceStatuses(ctx context.Context, p openami.Principal, instanceIDs []string, all bool) ([]InstanceStatus, error) {
+func (s *Machines) InstanceStatuses(ctx context.Context, p openami.Principal, instanceIDs []string, all bool) ([]InstanceStatus, error) {
 	for _, id := range instanceIDs {
 		if err := checkInstanceID(id); err != nil {
 			return nil, err

@@ -1,4 +1,4 @@
-package service
+package instances
 
 import (
 	"context"
@@ -106,7 +106,7 @@ func instanceAttr(i *openami.Instance, name string) []string {
 // region, grouped by reservation: all, or those named (an unknown one is
 // NotFound), narrowed by filters. Terminated instances stay listed for a
 // while (terminatedVisible).
-func (s *Service) DescribeInstances(ctx context.Context, p openami.Principal, instanceIDs []string, filters []filter.Filter, pg Page) ([]Reservation, string, error) {
+func (s *Machines) DescribeInstances(ctx context.Context, p openami.Principal, instanceIDs []string, filters []filter.Filter, pg Page) ([]Reservation, string, error) {
 	fs, err := filter.Compile(filters, instanceFilters...)
 	if err != nil {
 		return nil, "", err
@@ -175,7 +175,7 @@ type StateChange struct {
 // changeStates applies change to each of the caller's instances named, in
 // one transaction: every id must name one of its instances, and change
 // may refuse any of them, in which case nothing changes.
-func (s *Service) changeStates(ctx context.Context, p openami.Principal, instanceIDs []string, change func(i *openami.Instance) error) ([]StateChange, error) {
+func (s *Machines) changeStates(ctx context.Context, p openami.Principal, instanceIDs []string, change func(i *openami.Instance) error) ([]StateChange, error) {
 	if len(instanceIDs) == 0 {
 		return nil, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter InstanceId")
 	}
@@ -212,7 +212,7 @@ func (s *Service) changeStates(ctx context.Context, p openami.Principal, instanc
 	if err != nil {
 		return nil, err
 	}
-	s.completions.kick()
+	s.kick()
 	return out, nil
 }
 
@@ -220,7 +220,7 @@ func wrongState(i *openami.Instance, action string) error {
 	return openami.Errorf(openami.IncorrectState, openami.ResourceInstance, "The instance '%s' is not in a state from which it can be %s.", i.ID, action)
 }
 
-func (s *Service) userReason(what string) string {
+func (s *Machines) userReason(what string) string {
 	return "User initiated " + what + "(" + s.nowUTC().Format("2006-01-02 15:04:05") + " GMT)"
 }
 
@@ -230,7 +230,7 @@ func (s *Service) userReason(what string) string {
 // stopping one's clean shutdown into a kill at its next attempt; pending,
 // shutting-down and terminated ones are IncorrectInstanceState;
 // DisableApiStop is OperationNotPermitted.
-func (s *Service) StopInstances(ctx context.Context, p openami.Principal, instanceIDs []string, force bool) ([]StateChange, error) {
+func (s *Machines) StopInstances(ctx context.Context, p openami.Principal, instanceIDs []string, force bool) ([]StateChange, error) {
 	return s.changeStates(ctx, p, instanceIDs, func(i *openami.Instance) error {
 		switch i.State {
 		case openami.InstanceStopped:
@@ -258,7 +258,7 @@ func (s *Service) StopInstances(ctx context.Context, p openami.Principal, instan
 // StartInstances starts stopped instances: they go pending, then running.
 // Running and pending ones are left as they are; others are
 // IncorrectInstanceState.
-func (s *Service) StartInstances(ctx context.Context, p openami.Principal, instanceIDs []string) ([]StateChange, error) {
+func (s *Machines) StartInstances(ctx context.Context, p openami.Principal, instanceIDs []string) ([]StateChange, error) {
 	// Booting encrypted volumes needs their keys, usable by the caller.
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		for _, id := range instanceIDs {
@@ -267,7 +267,7 @@ func (s *Service) StartInstances(ctx context.Context, p openami.Principal, insta
 				continue // changeStates answers for these
 			}
 			for _, bd := range i.BlockDevices {
-				v, err := tx.Volumes().Get(p.Region, bd.VolumeID)
+				v, err := s.ebs.Volume(tx, p.Region, bd.VolumeID)
 				if err != nil {
 					continue
 				}
@@ -299,7 +299,7 @@ func (s *Service) StartInstances(ctx context.Context, p openami.Principal, insta
 // terminated once the runtime has killed them; their DeleteOnTermination
 // volumes are deleted and the others detached. Terminated ones are left
 // as they are; DisableApiTermination is OperationNotPermitted.
-func (s *Service) TerminateInstances(ctx context.Context, p openami.Principal, instanceIDs []string) ([]StateChange, error) {
+func (s *Machines) TerminateInstances(ctx context.Context, p openami.Principal, instanceIDs []string) ([]StateChange, error) {
 	return s.changeStates(ctx, p, instanceIDs, func(i *openami.Instance) error {
 		if i.State == openami.InstanceTerminated || i.State == openami.InstanceShuttingDown {
 			return nil
@@ -316,7 +316,7 @@ func (s *Service) TerminateInstances(ctx context.Context, p openami.Principal, i
 
 // RebootInstances asks the runtime to reboot running instances, all of
 // which must be running (IncorrectInstanceState otherwise).
-func (s *Service) RebootInstances(ctx context.Context, p openami.Principal, instanceIDs []string) error {
+func (s *Machines) RebootInstances(ctx context.Context, p openami.Principal, instanceIDs []string) error {
 	_, err := s.changeStates(ctx, p, instanceIDs, func(i *openami.Instance) error {
 		if i.State != openami.InstanceRunning {
 			return wrongState(i, "rebooted")
@@ -343,13 +343,13 @@ func (s *Service) RebootInstances(ctx context.Context, p openami.Principal, inst
 	return nil
 }
 
-// advanceInstances is the worker's pass over instances: it has the
+// AdvanceInstances is the worker's pass over instances: it has the
 // runtime carry out pending, stopping and shutting-down instances'
 // transitions (each in a job of its own, see vmJobs), resumes image
 // creations that wait for an instance's shutdown, checks running
 // instances' VMs with an openami.Watcher runtime, and forgets terminated ones once
 // they have been visible long enough.
-func (s *Service) advanceInstances(ctx context.Context) error {
+func (s *Machines) AdvanceInstances(ctx context.Context) error {
 	if err := s.resumeImageCreations(ctx); err != nil {
 		return err
 	}
@@ -384,7 +384,7 @@ func (s *Service) advanceInstances(ctx context.Context) error {
 					if ctx.Err() != nil {
 						return ctx.Err()
 					}
-					s.completions.log.Error("instance transition", "instance", i.ID, "state", i.State, "error", err)
+					s.log().Error("instance transition", "instance", i.ID, "state", i.State, "error", err)
 				}
 			}
 			if len(page) < 1000 {
@@ -399,7 +399,7 @@ func (s *Service) advanceInstances(ctx context.Context) error {
 // advance carries out one instance's transition, then records the new
 // state unless the instance changed meanwhile (terminated while it was
 // starting, say: the next pass handles that).
-func (s *Service) advance(ctx context.Context, i openami.Instance) error {
+func (s *Machines) advance(ctx context.Context, i openami.Instance) error {
 	now := s.nowUTC()
 	var next func(cur *openami.Instance, tx metadata.Tx) error
 	switch i.State {
@@ -499,9 +499,9 @@ func (s *Service) advance(ctx context.Context, i openami.Instance) error {
 
 // terminated makes an instance terminated: its DeleteOnTermination volumes
 // are deleted, its others detached.
-func (s *Service) terminated(tx metadata.Tx, i *openami.Instance, now time.Time) error {
+func (s *Machines) terminated(tx metadata.Tx, i *openami.Instance, now time.Time) error {
 	for _, b := range i.BlockDevices {
-		v, err := tx.Volumes().Get(i.Region, b.VolumeID)
+		v, err := s.ebs.Volume(tx, i.Region, b.VolumeID)
 		if errors.Is(err, openami.ErrNotFound) {
 			continue
 		}
@@ -545,11 +545,11 @@ func detach(v *openami.Volume) {
 // volumesReady reports whether every EBS volume of a pending instance is
 // ready to boot from (none is still being filled, volumes_fill.go), and
 // whether one failed to be made.
-func (s *Service) volumesReady(ctx context.Context, i openami.Instance) (ready, failed bool, err error) {
+func (s *Machines) volumesReady(ctx context.Context, i openami.Instance) (ready, failed bool, err error) {
 	ready = true
 	err = s.store.View(ctx, func(tx metadata.Tx) error {
 		for _, bd := range i.BlockDevices {
-			v, err := tx.Volumes().Get(i.Region, bd.VolumeID)
+			v, err := s.ebs.Volume(tx, i.Region, bd.VolumeID)
 			if errors.Is(err, openami.ErrNotFound) {
 				failed = true // deleted under it: it must not boot without it
 				continue

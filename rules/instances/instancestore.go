@@ -1,4 +1,4 @@
-package service
+package instances
 
 import (
 	"context"
@@ -27,7 +27,7 @@ type Device interface {
 // OpenDevice opens what an NBD export name names: "vol-…", an EBS volume
 // attached to an instance that may run (OpenVolumeDevice), or
 // "i-…/ephemeralN", an instance-store disk of such an instance.
-func (s *Service) OpenDevice(ctx context.Context, name string) (Device, error) {
+func (s *Machines) OpenDevice(ctx context.Context, name string) (Device, error) {
 	if inst, disk, ok := strings.Cut(name, "/"); ok {
 		return s.openInstanceStore(ctx, inst, disk)
 	}
@@ -43,7 +43,7 @@ func (s *Service) OpenDevice(ctx context.Context, name string) (Device, error) {
 
 // openInstanceStore opens the instance-store disk virtualName
 // (ephemeralN) of an instance that is pending, running or stopping.
-func (s *Service) openInstanceStore(ctx context.Context, instanceID, virtualName string) (Device, error) {
+func (s *Machines) openInstanceStore(ctx context.Context, instanceID, virtualName string) (Device, error) {
 	notFound := openami.Errorf(openami.NotFound, openami.ResourceInstance, "The instance '%s' has no instance-store disk '%s' to serve.", instanceID, virtualName)
 	if s.disks == nil || checkInstanceID(instanceID) != nil {
 		return nil, notFound
@@ -78,7 +78,7 @@ func (s *Service) openInstanceStore(ctx context.Context, instanceID, virtualName
 }
 
 // removeInstanceStores deletes an instance's instance-store disks.
-func (s *Service) removeInstanceStores(instanceID string) error {
+func (s *Machines) removeInstanceStores(instanceID string) error {
 	if s.disks == nil {
 		return nil
 	}

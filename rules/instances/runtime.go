@@ -1,4 +1,4 @@
-package service
+package instances
 
 import (
 	"context"
@@ -7,8 +7,9 @@ import (
 )
 
 // NoneRuntime runs no guest: instances move through their states as EC2's
-// do, and their volumes are real, but nothing boots from them. It is a
-// Service's runtime unless it is given another.
+// do, and their volumes are real, but nothing boots from them. It is the
+// runtime of Machines unless they are given another (Config.Runtime,
+// UseRuntime).
 type NoneRuntime struct{}
 
 // Name returns "none".

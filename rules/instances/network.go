@@ -1,4 +1,4 @@
-package service
+package instances
 
 import (
 	"context"
@@ -56,7 +56,7 @@ func defaultVPC(p openami.Principal) VPC {
 
 // defaultSubnets returns the account's default subnets in the region, one
 // per zone in zone order.
-func (s *Service) defaultSubnets(p openami.Principal) []Subnet {
+func (s *Machines) defaultSubnets(p openami.Principal) []Subnet {
 	r, _ := s.identity.Region(p.Region)
 	vpc := defaultVPC(p)
 	out := make([]Subnet, len(r.Zones))
@@ -119,7 +119,7 @@ func describeNetwork[T any](all []T, id func(T) string, ids []string, resource o
 }
 
 // DescribeVpcs returns the caller's VPCs in the region: its default one.
-func (s *Service) DescribeVpcs(ctx context.Context, p openami.Principal, vpcIDs []string, filters []filter.Filter) ([]VPC, error) {
+func (s *Machines) DescribeVpcs(ctx context.Context, p openami.Principal, vpcIDs []string, filters []filter.Filter) ([]VPC, error) {
 	return describeNetwork([]VPC{defaultVPC(p)}, func(v VPC) string { return v.ID }, vpcIDs, openami.ResourceVPC, "vpc ID",
 		filters, []string{"cidr", "cidr-block-association.cidr-block", "dhcp-options-id", "is-default", "owner-id", "state", "vpc-id"},
 		func(v VPC, name string) []string {
@@ -143,7 +143,7 @@ func (s *Service) DescribeVpcs(ctx context.Context, p openami.Principal, vpcIDs 
 
 // DescribeSubnets returns the caller's subnets in the region: the default
 // subnet of each zone.
-func (s *Service) DescribeSubnets(ctx context.Context, p openami.Principal, subnetIDs []string, filters []filter.Filter) ([]Subnet, error) {
+func (s *Machines) DescribeSubnets(ctx context.Context, p openami.Principal, subnetIDs []string, filters []filter.Filter) ([]Subnet, error) {
 	return describeNetwork(s.defaultSubnets(p), func(n Subnet) string { return n.ID }, subnetIDs, openami.ResourceSubnet, "subnet ID",
 		filters, []string{"availability-zone", "availability-zone-id", "available-ip-address-count", "cidr", "cidr-block",
 			"cidrBlock", "default-for-az", "defaultForAz", "owner-id", "state", "subnet-id", "vpc-id"},
@@ -174,7 +174,7 @@ func (s *Service) DescribeSubnets(ctx context.Context, p openami.Principal, subn
 
 // DescribeSecurityGroups returns the caller's security groups in the
 // region: its default VPC's default group, found by id or by name.
-func (s *Service) DescribeSecurityGroups(ctx context.Context, p openami.Principal, groupIDs, groupNames []string, filters []filter.Filter) ([]SecurityGroup, error) {
+func (s *Machines) DescribeSecurityGroups(ctx context.Context, p openami.Principal, groupIDs, groupNames []string, filters []filter.Filter) ([]SecurityGroup, error) {
 	sg := defaultSecurityGroup(p)
 	for _, n := range groupNames {
 		if n != sg.Name {

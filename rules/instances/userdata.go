@@ -1,4 +1,4 @@
-package service
+package instances
 
 import (
 	"bytes"
@@ -28,7 +28,7 @@ func userDataAAD(region, id string) []byte {
 
 // sealUserData returns the stored form of an instance's user data: nil
 // for none.
-func (s *Service) sealUserData(region, id string, plain []byte) []byte {
+func (s *Machines) sealUserData(region, id string, plain []byte) []byte {
 	if len(plain) == 0 {
 		return nil
 	}
@@ -51,7 +51,7 @@ func openUserData(k *seal.Key, i openami.Instance) ([]byte, error) {
 }
 
 // withUserData returns the instance with its user data in plain.
-func (s *Service) withUserData(i openami.Instance) (openami.Instance, error) {
+func (s *Machines) withUserData(i openami.Instance) (openami.Instance, error) {
 	plain, err := openUserData(s.seal, i)
 	i.UserData = plain
 	return i, err
@@ -69,7 +69,7 @@ const resealBatch = 100
 // key is left alone, so an interrupted run can be repeated. It returns how
 // many instances it changed; each batch is one transaction, and the
 // cursor moves only once a batch has committed.
-func (s *Service) ResealUserData(ctx context.Context, old *seal.Key) (int, error) {
+func (s *Machines) ResealUserData(ctx context.Context, old *seal.Key) (int, error) {
 	total := 0
 	for _, r := range s.regions {
 		after := ""

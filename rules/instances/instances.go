@@ -1,4 +1,4 @@
-package service
+package instances
 
 import (
 	"context"
@@ -142,7 +142,7 @@ type launchPlan struct {
 // costs the same whatever the image's size. The instances start pending;
 // the runtime moves them on. A repeated ClientToken returns the
 // instances it launched the first time.
-func (s *Service) RunInstances(ctx context.Context, p openami.Principal, in RunInstancesInput) (Reservation, error) {
+func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in RunInstancesInput) (Reservation, error) {
 	if in.InstanceType == "" {
 		in.InstanceType = "m1.small"
 	}
@@ -227,9 +227,9 @@ func (s *Service) RunInstances(ctx context.Context, p openami.Principal, in RunI
 		return Reservation{}, err
 	}
 	for _, id := range fills {
-		s.fillVolumeInBackground(p.Region, id)
+		s.ebs.StartFill(p.Region, id)
 	}
-	s.completions.kick()
+	s.kick()
 	return out, nil
 }
 
@@ -279,7 +279,7 @@ func defaultCredits(it InstanceType) string {
 
 // place picks the subnet, zone and security groups: the subnet named, or
 // the default subnet of the zone named, or the first zone's.
-func (s *Service) place(p openami.Principal, in *RunInstancesInput, plan *launchPlan) error {
+func (s *Machines) place(p openami.Principal, in *RunInstancesInput, plan *launchPlan) error {
 	subnets := s.defaultSubnets(p)
 	switch {
 	case in.SubnetID != "":
@@ -385,7 +385,7 @@ func metadataOptions(o openami.MetadataOptions, img openami.Image) (openami.Meta
 // planDevices merges the image's block device mapping with the request's
 // and decides every device: the EBS volumes (each checked against its
 // snapshot) and the instance-store disks the type brings.
-func (s *Service) planDevices(tx metadata.Tx, p openami.Principal, in RunInstancesInput, plan *launchPlan) error {
+func (s *Machines) planDevices(tx metadata.Tx, p openami.Principal, in RunInstancesInput, plan *launchPlan) error {
 	img := plan.img
 	var merged []openami.BlockDeviceMapping
 	for _, m := range img.BlockDeviceMappings {
@@ -464,7 +464,7 @@ func (s *Service) planDevices(tx metadata.Tx, p openami.Principal, in RunInstanc
 				// permission; others must be the caller's to use.
 				var err error
 				if slices.Contains(img.Snapshots(), e.SnapshotID) {
-					snap, err = tx.Snapshots().Get(p.Region, e.SnapshotID)
+					snap, err = s.ebs.Snapshot(tx, p.Region, e.SnapshotID)
 				} else {
 					snap, err = s.ebs.VisibleSnapshot(tx, p, p.Region, e.SnapshotID)
 				}
@@ -551,7 +551,7 @@ func applyEbsOverride(e *openami.EbsBlockDevice, o *EbsOverride) {
 // freeAddresses returns n private addresses of the subnet that none of
 // the account's instances there holds, lowest first, or want when it is
 // set (n must then be 1): a usable address of the subnet, not in use.
-func (s *Service) freeAddresses(tx metadata.Tx, p openami.Principal, subnet Subnet, n int, want string) ([]string, error) {
+func (s *Machines) freeAddresses(tx metadata.Tx, p openami.Principal, subnet Subnet, n int, want string) ([]string, error) {
 	used := map[string]bool{}
 	after := ""
 	for {
@@ -606,7 +606,7 @@ func (s *Service) freeAddresses(tx metadata.Tx, p openami.Principal, subnet Subn
 }
 
 // launchOne records instance k of a reservation with its volumes.
-func (s *Service) launchOne(tx metadata.Tx, p openami.Principal, in RunInstancesInput, plan *launchPlan, reservation string, k int, addr string, now time.Time) (openami.Instance, error) {
+func (s *Machines) launchOne(tx metadata.Tx, p openami.Principal, in RunInstancesInput, plan *launchPlan, reservation string, k int, addr string, now time.Time) (openami.Instance, error) {
 	img := plan.img
 	id := ids.New("i")
 	inst := openami.Instance{

@@ -1,4 +1,4 @@
-package service
+package instances
 
 import (
 	"context"
@@ -141,7 +141,7 @@ func (it InstanceType) filterValues(name string) []string {
 // DescribeInstanceTypes returns a page of the catalog: every type, or
 // those named (an unknown name is InvalidInstanceType), narrowed by
 // filters.
-func (s *Service) DescribeInstanceTypes(ctx context.Context, p openami.Principal, names []string, filters []filter.Filter, pg Page) ([]InstanceType, string, error) {
+func (s *Machines) DescribeInstanceTypes(ctx context.Context, p openami.Principal, names []string, filters []filter.Filter, pg Page) ([]InstanceType, string, error) {
 	fs, err := filter.Compile(filters, instanceTypeFilters...)
 	if err != nil {
 		return nil, "", err

@@ -1,0 +1,46 @@
+package ec2
+
+import (
+	"context"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/internal/filter"
+	"github.com/openami/openami/rules/ebs"
+	"github.com/openami/openami/rules/instances"
+)
+
+// Instances is what the EC2 API calls, and all it calls, of the rules of
+// instances (*instances.Machines of rules/instances, which api.New takes
+// from the service): launches and the life cycle of instances, their
+// attributes and status, volume attachments, CreateImage and
+// CreateSnapshots, instance types and the default network. Every method
+// takes the caller's principal and returns *openami.Error values this
+// package maps to error codes (errors.go).
+type Instances interface {
+	RunInstances(ctx context.Context, p openami.Principal, in instances.RunInstancesInput) (instances.Reservation, error)
+	DescribeInstances(ctx context.Context, p openami.Principal, instanceIDs []string, filters []filter.Filter, pg instances.Page) ([]instances.Reservation, string, error)
+	StartInstances(ctx context.Context, p openami.Principal, instanceIDs []string) ([]instances.StateChange, error)
+	StopInstances(ctx context.Context, p openami.Principal, instanceIDs []string, force bool) ([]instances.StateChange, error)
+	TerminateInstances(ctx context.Context, p openami.Principal, instanceIDs []string) ([]instances.StateChange, error)
+	RebootInstances(ctx context.Context, p openami.Principal, instanceIDs []string) error
+
+	DescribeInstanceAttribute(ctx context.Context, p openami.Principal, id, attribute string) (openami.Instance, error)
+	ModifyInstanceAttribute(ctx context.Context, p openami.Principal, in instances.ModifyInstanceAttributeInput) error
+	ConsoleOutput(ctx context.Context, p openami.Principal, id string) (openami.Instance, []byte, error)
+	InstanceUefiData(ctx context.Context, p openami.Principal, id string) (string, error)
+	InstanceCreditSpecifications(ctx context.Context, p openami.Principal, instanceIDs []string) ([]instances.CreditSpecification, error)
+	InstanceStatuses(ctx context.Context, p openami.Principal, instanceIDs []string, all bool) ([]instances.InstanceStatus, error)
+
+	AttachVolume(ctx context.Context, p openami.Principal, volumeID, instanceID, device string) (instances.Attachment, error)
+	DetachVolume(ctx context.Context, p openami.Principal, volumeID, instanceID, device string) (instances.Attachment, error)
+	CreateImage(ctx context.Context, p openami.Principal, in instances.CreateImageInput) (string, error)
+	CreateSnapshots(ctx context.Context, p openami.Principal, in instances.CreateSnapshotsInput) ([]ebs.SnapshotView, error)
+
+	DescribeInstanceTypes(ctx context.Context, p openami.Principal, names []string, filters []filter.Filter, pg instances.Page) ([]instances.InstanceType, string, error)
+	DescribeVpcs(ctx context.Context, p openami.Principal, vpcIDs []string, filters []filter.Filter) ([]instances.VPC, error)
+	DescribeSubnets(ctx context.Context, p openami.Principal, subnetIDs []string, filters []filter.Filter) ([]instances.Subnet, error)
+	DescribeSecurityGroups(ctx context.Context, p openami.Principal, groupIDs, groupNames []string, filters []filter.Filter) ([]instances.SecurityGroup, error)
+}
+
+// The rules of rules/instances are what this package needs.
+var _ Instances = (*instances.Machines)(nil)

@@ -1,0 +1,154 @@
+// Package instances holds the rules of openami's instances: RunInstances
+// (instances.go), DescribeInstances and the life cycle of Start, Stop,
+// Reboot and Terminate with its state machine (instances_lifecycle.go),
+// instance attributes, DescribeInstanceStatus, credit specifications,
+// console output and UEFI data (instances_attrs.go), the runtime jobs
+// that carry out transitions and the watcher of running VMs
+// (instances_runtime.go), what the instance metadata service serves
+// (InstanceMetadata), user data sealed at rest (userdata.go),
+// instance-store disks over localdisk and the devices NBD serves
+// (instancestore.go), instance types (instancetypes.go), the default
+// network — default VPC, subnets and security group (network.go) —,
+// AttachVolume and DetachVolume (volume_attachments.go), and CreateImage
+// and CreateSnapshots, which make images and snapshots of an instance
+// (images_create.go).
+//
+// The APIs call the exported methods of Machines with the caller's
+// openami.Principal and plain Go values (api/ec2's instance, network,
+// attachment and CreateImage actions); the instance metadata service
+// (api/imds) calls InstanceMetadata. Instances reach identity, EBS and
+// images through the exported methods of rules/identity, rules/ebs and
+// rules/images that take their caller's metadata.Tx; the service's tags
+// ask here whether the caller owns an instance (uses.go). The runtime
+// runs the instances' guests: it is handed over with UseRuntime before
+// the worker starts. The worker that schedules passes stays in the
+// service and calls back here (AdvanceInstances, ResealUserData, Wait);
+// when instances need it (to look for work, for the context and logger
+// of background jobs) they call the functions given at construction.
+// Methods return *openami.Error values whose class and resource the API
+// maps to wire error codes.
+package instances
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/internal/pagetoken"
+	"github.com/openami/openami/internal/seal"
+	"github.com/openami/openami/internal/tagset"
+	"github.com/openami/openami/localdisk"
+	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/describe"
+	"github.com/openami/openami/rules/ebs"
+	"github.com/openami/openami/rules/identity"
+	"github.com/openami/openami/rules/images"
+)
+
+// Config is what Machines are built from. Store, Seal, Regions,
+// Identity, EBS, Images and Tokens are required.
+type Config struct {
+	Store metadata.Store
+	// Seal protects user data at rest (userdata.go).
+	Seal *seal.Key
+	// Regions are the regions this server serves, in order.
+	Regions []openami.Region
+	// Identity answers region and key-pair lookups.
+	Identity *identity.Accounts
+	// EBS makes, checks, attaches and snapshots the instances' volumes
+	// (rules/ebs/uses.go).
+	EBS *ebs.Volumes
+	// Images says which images a launch may use and registers the images
+	// of CreateImage (rules/images/uses.go).
+	Images *images.Registry
+	// Tokens signs the NextTokens of DescribeInstances and
+	// DescribeInstanceTypes.
+	Tokens *pagetoken.Codec
+	// Clock defaults to time.Now.
+	Clock openami.Clock
+	// Disks are the instance-store disks of this server; nil means they
+	// cannot be served.
+	Disks *localdisk.Disks
+	// Runtime runs the instances' guests; it defaults to NoneRuntime (see
+	// UseRuntime).
+	Runtime openami.Runtime
+
+	// Kick, when not nil, asks the background worker to look for work now
+	// (an instance to move on, an image to settle).
+	Kick func()
+	// Worker, when not nil, returns the context the background worker
+	// runs in (cancelled when the service closes) and the logger it
+	// reports to: the runtime jobs an action starts (CreateImage's
+	// shutdown) run in that context, and every job logs its failures
+	// there. Without it jobs run in context.Background and log nowhere.
+	Worker func() (context.Context, *slog.Logger)
+}
+
+// The tag rules every resource shares, by their names here.
+var (
+	validateTags = tagset.Validate
+	sortedTags   = tagset.Sorted
+	mergeTags    = tagset.Merge
+)
+
+// Machines implements instances over a metadata store and a runtime.
+type Machines struct {
+	store    metadata.Store
+	seal     *seal.Key
+	regions  []openami.Region
+	identity *identity.Accounts
+	ebs      *ebs.Volumes
+	images   *images.Registry
+	tokens   *pagetoken.Codec
+	now      openami.Clock
+	disks    *localdisk.Disks // instance-store disks; nil without a data directory
+	runtime  openami.Runtime
+	kick     func()
+	worker   func() (context.Context, *slog.Logger)
+	vmJobs   vmJobs
+}
+
+// New returns Machines built from cfg.
+func New(cfg Config) *Machines {
+	s := &Machines{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, identity: cfg.Identity, ebs: cfg.EBS,
+		images: cfg.Images, tokens: cfg.Tokens, now: cfg.Clock, disks: cfg.Disks, runtime: cfg.Runtime,
+		kick: cfg.Kick, worker: cfg.Worker}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.runtime == nil {
+		s.runtime = NoneRuntime{}
+	}
+	if s.kick == nil {
+		s.kick = func() {}
+	}
+	if s.worker == nil {
+		discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+		s.worker = func() (context.Context, *slog.Logger) { return context.Background(), discard }
+	}
+	return s
+}
+
+// UseRuntime makes rt run the instances in place of the one they were
+// built with. It must be called before the worker starts, with a non-nil
+// rt: the worker and the instance operations read the runtime without a
+// lock.
+func (s *Machines) UseRuntime(rt openami.Runtime) { s.runtime = rt }
+
+// log returns the logger of the background worker.
+func (s *Machines) log() *slog.Logger {
+	_, log := s.worker()
+	return log
+}
+
+// nowUTC returns the clock's time in UTC, truncated to milliseconds as AWS
+// timestamps are.
+func (s *Machines) nowUTC() time.Time {
+	return s.now().UTC().Truncate(time.Millisecond)
+}
+
+// Page is the pagination part of a Describe request: MaxResults (0 when
+// absent) and NextToken ("" when absent).
+type Page = describe.Page
