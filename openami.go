@@ -41,6 +41,22 @@ type Tag struct {
 	Value string
 }
 
+// TagKey selects a tag for removal: by key alone, or by key and value
+// when Value is not nil (DeleteTags).
+type TagKey struct {
+	Key   string
+	Value *string
+}
+
+// TagRow is one tag of one resource, as a listing of an account's tags
+// (DescribeTags) returns it.
+type TagRow struct {
+	ResourceID   string
+	ResourceType ResourceType
+	Key          string
+	Value        string
+}
+
 // ResourceType names a kind of resource, in EC2's spelling (the names used
 // by TagSpecifications and by DescribeTags' resource-type filter).
 type ResourceType string

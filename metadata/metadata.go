@@ -104,20 +104,11 @@ type KeyPairs interface {
 	Delete(region, accountID, id string) error
 }
 
-// TagRow is one tag of one resource.
-type TagRow struct {
-	ResourceID   string
-	ResourceType openami.ResourceType
-	Key          string
-	Value        string
-}
+// TagRow is one tag of one resource (openami.TagRow).
+type TagRow = openami.TagRow
 
-// TagKey selects a tag for deletion: by key alone, or by key and value when
-// Value is not nil.
-type TagKey struct {
-	Key   string
-	Value *string
-}
+// TagKey selects a tag for deletion (openami.TagKey).
+type TagKey = openami.TagKey
 
 // TagScan is a page request over an account's tags in a region, in
 // (ResourceID, Key) order. It narrows the scan where it can; callers apply

@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"encoding/json"
-	"slices"
 	"strings"
 
 	"github.com/openami/openami"
@@ -16,10 +15,10 @@ import (
 )
 
 // TagKey selects a tag for DeleteTags: by key, or by key and value.
-type TagKey = metadata.TagKey
+type TagKey = openami.TagKey
 
 // TagRow is one tag of one resource, as DescribeTags returns it.
-type TagRow = metadata.TagRow
+type TagRow = openami.TagRow
 
 // The tag rules every resource shares live in internal/tagset, which
 // rules/identity's key pairs use too; these are their names here.
@@ -29,34 +28,6 @@ var (
 	validateTags = tagset.Validate
 	tagMap       = tagset.Map
 )
-
-// TagSpec is one TagSpecification: tags for one type of resource that an
-// operation creates.
-type TagSpec struct {
-	ResourceType openami.ResourceType
-	Tags         []openami.Tag
-}
-
-// TagsFor returns the tags that specs give resources of type t, checking
-// that every spec names one of the allowed types (InvalidParameter
-// otherwise) and that each type appears once.
-func TagsFor(specs []TagSpec, t openami.ResourceType, allowed ...openami.ResourceType) ([]openami.Tag, error) {
-	var out []openami.Tag
-	seen := map[openami.ResourceType]bool{}
-	for _, s := range specs {
-		if !slices.Contains(allowed, s.ResourceType) {
-			return nil, openami.Errorf(openami.InvalidParameter, "", "'%s' is not a valid taggable resource type for this operation.", s.ResourceType)
-		}
-		if seen[s.ResourceType] {
-			return nil, openami.Errorf(openami.InvalidParameter, "", "The same resource type may not be specified more than once in tag specifications")
-		}
-		seen[s.ResourceType] = true
-		if s.ResourceType == t {
-			out = s.Tags
-		}
-	}
-	return out, validateTags(out)
-}
 
 // resourceType returns the type of resource an id names, from its prefix.
 // An id of no known form is Malformed.

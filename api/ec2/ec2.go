@@ -17,8 +17,8 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/api/awsquery"
+	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/rules/instances"
-	"github.com/openami/openami/service"
 )
 
 // namespace is the XML namespace of EC2 responses; AWS writes it with a
@@ -289,10 +289,10 @@ func tagsOf(in []tagParam) []openami.Tag {
 	return out
 }
 
-func tagSpecs(in []tagSpecParam) []service.TagSpec {
-	out := make([]service.TagSpec, len(in))
+func tagSpecs(in []tagSpecParam) []tagset.Spec {
+	out := make([]tagset.Spec, len(in))
 	for i, s := range in {
-		out[i] = service.TagSpec{ResourceType: openami.ResourceType(s.ResourceType), Tags: tagsOf(s.Tags)}
+		out[i] = tagset.Spec{ResourceType: openami.ResourceType(s.ResourceType), Tags: tagsOf(s.Tags)}
 	}
 	return out
 }

@@ -2,8 +2,8 @@ package ec2
 
 import (
 	"github.com/openami/openami"
+	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/rules/images"
-	"github.com/openami/openami/service"
 )
 
 // ebsParam is BlockDeviceMapping.N.Ebs.
@@ -80,7 +80,7 @@ func (h *Handler) registerImage(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	tags, err := service.TagsFor(tagSpecs(in.TagSpecifications), openami.ResourceImage, openami.ResourceImage)
+	tags, err := tagset.For(tagSpecs(in.TagSpecifications), openami.ResourceImage, openami.ResourceImage)
 	if err != nil {
 		return nil, err
 	}

@@ -4,9 +4,9 @@ import (
 	"strconv"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/instances"
-	"github.com/openami/openami/service"
 )
 
 type createImageInput struct {
@@ -43,11 +43,11 @@ func (h *Handler) createImage(c *call) (responder, error) {
 		return nil, errInvalidValue("SnapshotLocation", in.SnapshotLocation)
 	}
 	specs := tagSpecs(in.TagSpecifications)
-	imgTags, err := service.TagsFor(specs, openami.ResourceImage, openami.ResourceImage, openami.ResourceSnapshot)
+	imgTags, err := tagset.For(specs, openami.ResourceImage, openami.ResourceImage, openami.ResourceSnapshot)
 	if err != nil {
 		return nil, err
 	}
-	snapTags, err := service.TagsFor(specs, openami.ResourceSnapshot, openami.ResourceImage, openami.ResourceSnapshot)
+	snapTags, err := tagset.For(specs, openami.ResourceSnapshot, openami.ResourceImage, openami.ResourceSnapshot)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +104,7 @@ func (h *Handler) createSnapshots(c *call) (responder, error) {
 	if in.CopyTagsFromSource != "" && in.CopyTagsFromSource != "volume" {
 		return nil, errInvalidValue("CopyTagsFromSource", in.CopyTagsFromSource)
 	}
-	tags, err := service.TagsFor(tagSpecs(in.TagSpecifications), openami.ResourceSnapshot, openami.ResourceSnapshot)
+	tags, err := tagset.For(tagSpecs(in.TagSpecifications), openami.ResourceSnapshot, openami.ResourceSnapshot)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func (h *Handler) copyImage(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	tags, err := service.TagsFor(tagSpecs(in.TagSpecifications), openami.ResourceImage, openami.ResourceImage)
+	tags, err := tagset.For(tagSpecs(in.TagSpecifications), openami.ResourceImage, openami.ResourceImage)
 	if err != nil {
 		return nil, err
 	}

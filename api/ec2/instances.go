@@ -4,8 +4,8 @@ import (
 	"encoding/base64"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/rules/instances"
-	"github.com/openami/openami/service"
 )
 
 // runEbsParam is BlockDeviceMapping.N.Ebs of RunInstances: every field
@@ -158,11 +158,11 @@ func (h *Handler) runInstances(c *call) (responder, error) {
 	}
 	specs := tagSpecs(in.TagSpecifications)
 	allowed := []openami.ResourceType{openami.ResourceInstance, openami.ResourceVolume, "network-interface", "spot-instances-request", "elastic-gpu"}
-	instTags, err := service.TagsFor(specs, openami.ResourceInstance, allowed...)
+	instTags, err := tagset.For(specs, openami.ResourceInstance, allowed...)
 	if err != nil {
 		return nil, err
 	}
-	volTags, err := service.TagsFor(specs, openami.ResourceVolume, allowed...)
+	volTags, err := tagset.For(specs, openami.ResourceVolume, allowed...)
 	if err != nil {
 		return nil, err
 	}

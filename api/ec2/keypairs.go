@@ -2,8 +2,8 @@ package ec2
 
 import (
 	"github.com/openami/openami"
+	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/rules/identity"
-	"github.com/openami/openami/service"
 )
 
 type createKeyPairInput struct {
@@ -28,7 +28,7 @@ func (h *Handler) createKeyPair(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	tags, err := service.TagsFor(tagSpecs(in.TagSpecifications), openami.ResourceKeyPair, openami.ResourceKeyPair)
+	tags, err := tagset.For(tagSpecs(in.TagSpecifications), openami.ResourceKeyPair, openami.ResourceKeyPair)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func (h *Handler) importKeyPair(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	tags, err := service.TagsFor(tagSpecs(in.TagSpecifications), openami.ResourceKeyPair, openami.ResourceKeyPair)
+	tags, err := tagset.For(tagSpecs(in.TagSpecifications), openami.ResourceKeyPair, openami.ResourceKeyPair)
 	if err != nil {
 		return nil, err
 	}

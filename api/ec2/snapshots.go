@@ -4,8 +4,8 @@ import (
 	"strconv"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/rules/ebs"
-	"github.com/openami/openami/service"
 )
 
 // snapshotFields are a snapshot's elements in CreateSnapshot's response
@@ -54,7 +54,7 @@ func (h *Handler) createSnapshot(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	tags, err := service.TagsFor(tagSpecs(in.TagSpecifications), openami.ResourceSnapshot, openami.ResourceSnapshot)
+	tags, err := tagset.For(tagSpecs(in.TagSpecifications), openami.ResourceSnapshot, openami.ResourceSnapshot)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +142,7 @@ func (h *Handler) copySnapshot(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	tags, err := service.TagsFor(tagSpecs(in.TagSpecifications), openami.ResourceSnapshot, openami.ResourceSnapshot)
+	tags, err := tagset.For(tagSpecs(in.TagSpecifications), openami.ResourceSnapshot, openami.ResourceSnapshot)
 	if err != nil {
 		return nil, err
 	}

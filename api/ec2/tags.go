@@ -1,7 +1,8 @@
 package ec2
 
 import (
-	"github.com/openami/openami/service"
+	"github.com/openami/openami"
+	"github.com/openami/openami/rules/describe"
 )
 
 type createTagsInput struct {
@@ -44,9 +45,9 @@ func (h *Handler) deleteTags(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	keys := make([]service.TagKey, len(in.Tags))
+	keys := make([]openami.TagKey, len(in.Tags))
 	for i, t := range in.Tags {
-		keys[i] = service.TagKey{Key: t.Key, Value: t.Value}
+		keys[i] = openami.TagKey{Key: t.Key, Value: t.Value}
 	}
 	if err := h.tags.DeleteTags(c.ctx, c.p, in.Resources, keys); err != nil {
 		return nil, err
@@ -79,7 +80,7 @@ func (h *Handler) describeTags(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	rows, next, err := h.tags.DescribeTags(c.ctx, c.p, filtersOf(in.Filters), service.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
+	rows, next, err := h.tags.DescribeTags(c.ctx, c.p, filtersOf(in.Filters), describe.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
 	if err != nil {
 		return nil, err
 	}

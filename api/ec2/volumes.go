@@ -4,8 +4,8 @@ import (
 	"time"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/rules/ebs"
-	"github.com/openami/openami/service"
 )
 
 type createVolumeInput struct {
@@ -121,7 +121,7 @@ func (h *Handler) createVolume(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	tags, err := service.TagsFor(tagSpecs(in.TagSpecifications), openami.ResourceVolume, openami.ResourceVolume)
+	tags, err := tagset.For(tagSpecs(in.TagSpecifications), openami.ResourceVolume, openami.ResourceVolume)
 	if err != nil {
 		return nil, err
 	}

@@ -73,3 +73,32 @@ func Merge(base, over []openami.Tag) []openami.Tag {
 	}
 	return out
 }
+
+// Spec is one TagSpecification: tags for one type of resource that an
+// operation creates.
+type Spec struct {
+	ResourceType openami.ResourceType
+	Tags         []openami.Tag
+}
+
+// For returns the tags that specs give resources of type t, checking
+// that every spec names one of the allowed types (InvalidParameter
+// otherwise), that each type appears once, and that the tags are valid
+// (Validate).
+func For(specs []Spec, t openami.ResourceType, allowed ...openami.ResourceType) ([]openami.Tag, error) {
+	var out []openami.Tag
+	seen := map[openami.ResourceType]bool{}
+	for _, s := range specs {
+		if !slices.Contains(allowed, s.ResourceType) {
+			return nil, openami.Errorf(openami.InvalidParameter, "", "'%s' is not a valid taggable resource type for this operation.", s.ResourceType)
+		}
+		if seen[s.ResourceType] {
+			return nil, openami.Errorf(openami.InvalidParameter, "", "The same resource type may not be specified more than once in tag specifications")
+		}
+		seen[s.ResourceType] = true
+		if s.ResourceType == t {
+			out = s.Tags
+		}
+	}
+	return out, Validate(out)
+}
