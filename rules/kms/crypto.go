@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/google/uuid"
+
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/seal"
 )

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/seal"
 )

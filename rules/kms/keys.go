@@ -6,19 +6,20 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
+
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/internal/pagetoken"
 	"github.com/openami/openami/metadata"
 )
 
-// This file holds the rules of KMS keys and aliases: which identifiers name
+// This file holds the rules of KMS keys: which identifiers name
 // which key, who may do what to a key (by its key policy, policy.go),
 // which states allow which operations, and the limits of every parameter.
-// The cryptography is in crypto.go; docs/KMS.md describes the whole.
+// Aliases are in aliases.go, tags in tags.go, the cryptography in
+// crypto.go; docs/KMS.md describes the whole.
 
 // Key usages, specs and algorithms: openami makes symmetric keys only.
 const (
@@ -314,47 +315,6 @@ func (s *Keys) PurgeDeletedKeys(ctx context.Context) (int, error) {
 	return total, nil
 }
 
-// validateKMSTags checks KMS tags: TagException (InvalidParameter about
-// tag) for bad keys and values, LimitExceeded past 50 tags.
-func validateKMSTags(tags []openami.Tag) error {
-	seen := map[string]bool{}
-	for _, t := range tags {
-		n := utf8.RuneCountInString(t.Key)
-		switch {
-		case n < 1 || n > 128:
-			return openami.Errorf(openami.InvalidParameter, openami.ResourceTag, "Tag keys must be between 1 and 128 characters long.")
-		case utf8.RuneCountInString(t.Value) > 256:
-			return openami.Errorf(openami.InvalidParameter, openami.ResourceTag, "Tag values must be at most 256 characters long.")
-		case strings.HasPrefix(strings.ToLower(t.Key), "aws:"):
-			return openami.Errorf(openami.InvalidParameter, openami.ResourceTag, "Tags beginning with aws: are reserved.")
-		case seen[t.Key]:
-			return openami.Errorf(openami.InvalidParameter, openami.ResourceTag, "Duplicate tag keys: %s", t.Key)
-		}
-		seen[t.Key] = true
-	}
-	return nil
-}
-
-// mergeKMSTags returns tags with add applied: new keys appended, existing
-// ones given the new value. LimitExceeded past 50 tags.
-func mergeKMSTags(tags, add []openami.Tag) ([]openami.Tag, error) {
-	out := append([]openami.Tag(nil), tags...)
-next:
-	for _, t := range add {
-		for i := range out {
-			if out[i].Key == t.Key {
-				out[i].Value = t.Value
-				continue next
-			}
-		}
-		out = append(out, t)
-	}
-	if len(out) > kmsTagsPerKey {
-		return nil, openami.Errorf(openami.LimitExceeded, openami.ResourceTag, "A KMS key may have at most %d tags.", kmsTagsPerKey)
-	}
-	return out, nil
-}
-
 // CreateKeyInput are CreateKey's parameters. Empty strings are absent
 // ones.
 type CreateKeyInput struct {
@@ -558,175 +518,6 @@ func (s *Keys) ListKeys(ctx context.Context, p openami.Principal, limit int, mar
 	return keys, next, err
 }
 
-// validateAliasName checks an alias name: alias/ and then 1–250 of
-// [a-zA-Z0-9/_-] (InvalidParameter); alias/aws/ is reserved for AWS
-// managed keys (Unauthorized about kms-alias: NotAuthorizedException).
-func validateAliasName(name string) error {
-	switch {
-	case name == "":
-		return openami.FieldErrorf(openami.MissingParameter, "AliasName",
-			"1 validation error detected: Value null at 'aliasName' failed to satisfy constraint: Member must not be null")
-	case !strings.HasPrefix(name, "alias/"):
-		return openami.FieldErrorf(openami.InvalidParameter, "AliasName",
-			`Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html`)
-	case len(name) > maxAliasNameSize:
-		return openami.FieldErrorf(openami.InvalidParameter, "AliasName",
-			"1 validation error detected: Value '%s' at 'aliasName' failed to satisfy constraint: Member must have length less than or equal to %d", name, maxAliasNameSize)
-	case name == "alias/":
-		return openami.FieldErrorf(openami.InvalidParameter, "AliasName", "Alias name must not be empty after the prefix \"alias/\".")
-	case strings.HasPrefix(name, "alias/aws/"):
-		return openami.Errorf(openami.Unauthorized, openami.ResourceKMSAlias, "The alias prefix alias/aws/ is reserved for AWS managed keys.")
-	}
-	for _, c := range name[len("alias/"):] {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '/' || c == '_' || c == '-') {
-			return openami.FieldErrorf(openami.InvalidParameter, "AliasName", "%s contains invalid characters for an alias", name)
-		}
-	}
-	return nil
-}
-
-// aliasTarget parses the TargetKeyId of CreateAlias and UpdateAlias: a key
-// id or key ARN of the caller's account, never an alias.
-func aliasTarget(p openami.Principal, target string) (keyRef, error) {
-	ref, err := parseKeyRef(p, "TargetKeyId", target)
-	if err != nil {
-		return keyRef{}, err
-	}
-	if ref.alias != "" {
-		return keyRef{}, openami.FieldErrorf(openami.InvalidParameter, "TargetKeyId", "Aliases must refer to keys. Not aliases")
-	}
-	return ref, nil
-}
-
-// CreateAlias names a key of the caller's account with an alias. The
-// alias must be new in the account and region (Duplicate), and the key
-// not pending deletion; the key policy must allow kms:CreateAlias.
-func (s *Keys) CreateAlias(ctx context.Context, p openami.Principal, name, target string) error {
-	if err := validateAliasName(name); err != nil {
-		return err
-	}
-	ref, err := aliasTarget(p, target)
-	if err != nil {
-		return err
-	}
-	return s.store.Update(ctx, func(tx metadata.Tx) error {
-		k, err := s.resolveKey(tx, p, ref, actCreateAlias, sameAccount, nil)
-		if err != nil {
-			return err
-		}
-		if k.State == openami.KeyPendingDeletion {
-			return pendingDeletion(k)
-		}
-		now := s.nowUTC()
-		return tx.Keys().CreateAlias(openami.KeyAlias{Name: name, Region: p.Region, AccountID: p.AccountID,
-			TargetKeyID: k.ID, CreatedAt: now, UpdatedAt: now})
-	})
-}
-
-// UpdateAlias points an existing alias at another key of the caller's
-// account; both keys' policies must allow kms:UpdateAlias, and the new one
-// must not be pending deletion.
-func (s *Keys) UpdateAlias(ctx context.Context, p openami.Principal, name, target string) error {
-	if err := validateAliasName(name); err != nil {
-		return err
-	}
-	ref, err := aliasTarget(p, target)
-	if err != nil {
-		return err
-	}
-	return s.store.Update(ctx, func(tx metadata.Tx) error {
-		a, err := tx.Keys().Alias(p.Region, p.AccountID, name)
-		if err != nil {
-			return err
-		}
-		if _, err := s.resolveKey(tx, p, keyRef{input: a.TargetKeyID, account: p.AccountID, id: a.TargetKeyID}, actUpdateAlias, sameAccount, nil); err != nil {
-			return err
-		}
-		k, err := s.resolveKey(tx, p, ref, actUpdateAlias, sameAccount, nil)
-		if err != nil {
-			return err
-		}
-		if k.State == openami.KeyPendingDeletion {
-			return pendingDeletion(k)
-		}
-		a.TargetKeyID, a.UpdatedAt = k.ID, s.nowUTC()
-		return tx.Keys().UpdateAlias(a)
-	})
-}
-
-// DeleteAlias removes an alias of the caller's account; the policy of the
-// key it names must allow kms:DeleteAlias. NotFound if there is no such
-// alias.
-func (s *Keys) DeleteAlias(ctx context.Context, p openami.Principal, name string) error {
-	if err := validateAliasName(name); err != nil {
-		return err
-	}
-	return s.store.Update(ctx, func(tx metadata.Tx) error {
-		if _, err := s.resolveKey(tx, p, keyRef{input: name, account: p.AccountID, alias: name}, actDeleteAlias, sameAccount, nil); err != nil {
-			return err
-		}
-		return tx.Keys().DeleteAlias(p.Region, p.AccountID, name)
-	})
-}
-
-// ListAliases returns a page of the caller's aliases in the region, in
-// name order, only those of keyID's key when it is not empty (which must
-// be a key id or key ARN of the caller's account), and the marker of the
-// next page. Limit and marker are as for ListKeys.
-func (s *Keys) ListAliases(ctx context.Context, p openami.Principal, keyID string, limit int, marker string) ([]openami.KeyAlias, string, error) {
-	n, err := kmsLimit(limit)
-	if err != nil {
-		return nil, "", err
-	}
-	q := metadata.AliasQuery{}
-	if keyID != "" {
-		ref, err := parseKeyRef(p, "KeyId", keyID)
-		if err != nil {
-			return nil, "", err
-		}
-		if ref.alias != "" || ref.account != p.AccountID {
-			return nil, "", openami.Errorf(openami.NotFound, openami.ResourceKMSKey, "Invalid keyId '%s'", keyID)
-		}
-		q.KeyID = ref.id
-	}
-	scope := pagetoken.Scope("kms:ListAliases", p.AccountID, p.Region, q.KeyID)
-	var (
-		aliases []openami.KeyAlias
-		next    string
-	)
-	err = s.store.View(ctx, func(tx metadata.Tx) error {
-		if q.KeyID != "" {
-			k, err := tx.Keys().Get(p.Region, q.KeyID)
-			if errors.Is(err, openami.ErrNotFound) || err == nil && (k.AccountID != p.AccountID || s.keyGone(k)) {
-				return openami.Errorf(openami.NotFound, openami.ResourceKMSKey, "Key '%s' does not exist", openami.KeyARN(p.Region, p.AccountID, q.KeyID))
-			}
-			if err != nil {
-				return err
-			}
-		}
-		gone := map[string]bool{}
-		aliases, next, err = listPage(s, scope, page{MaxResults: n, NextToken: marker}, pageBounds{1, kmsListMax},
-			func(after string, limit int) ([]openami.KeyAlias, error) {
-				q := q
-				q.After, q.Limit = after, limit
-				return tx.Keys().Aliases(p.Region, p.AccountID, q)
-			},
-			func(a openami.KeyAlias) string { return a.Name },
-			func(a openami.KeyAlias) bool {
-				// Aliases of a key past its deletion date went with it.
-				g, ok := gone[a.TargetKeyID]
-				if !ok {
-					k, err := tx.Keys().Get(p.Region, a.TargetKeyID)
-					g = err == nil && s.keyGone(k)
-					gone[a.TargetKeyID] = g
-				}
-				return !g
-			})
-		return err
-	})
-	return aliases, next, err
-}
-
 // EnableKey enables a key of the caller's account (a no-op for an enabled
 // one). IncorrectState if it is pending deletion.
 func (s *Keys) EnableKey(ctx context.Context, p openami.Principal, keyID string) error {
@@ -857,50 +648,4 @@ func (s *Keys) UpdateKeyDescription(ctx context.Context, p openami.Principal, ke
 		return nil
 	})
 	return err
-}
-
-// TagKey adds tags to a key of the caller's account, replacing the values
-// of keys it has. IncorrectState if the key is pending deletion.
-func (s *Keys) TagKey(ctx context.Context, p openami.Principal, keyID string, tags []openami.Tag) error {
-	if err := validateKMSTags(tags); err != nil {
-		return err
-	}
-	_, err := s.updateKey(ctx, p, keyID, actTagResource, func(k *openami.Key) error {
-		if k.State == openami.KeyPendingDeletion {
-			return pendingDeletion(*k)
-		}
-		var err error
-		k.Tags, err = mergeKMSTags(k.Tags, tags)
-		return err
-	})
-	return err
-}
-
-// UntagKey removes tags by key from a key of the caller's account; keys
-// it lacks are ignored.
-func (s *Keys) UntagKey(ctx context.Context, p openami.Principal, keyID string, keys []string) error {
-	_, err := s.updateKey(ctx, p, keyID, actUntagResource, func(k *openami.Key) error {
-		if k.State == openami.KeyPendingDeletion {
-			return pendingDeletion(*k)
-		}
-		var kept []openami.Tag
-		for _, t := range k.Tags {
-			drop := false
-			for _, key := range keys {
-				drop = drop || t.Key == key
-			}
-			if !drop {
-				kept = append(kept, t)
-			}
-		}
-		k.Tags = kept
-		return nil
-	})
-	return err
-}
-
-// KeyTags returns the tags of a key of the caller's account.
-func (s *Keys) KeyTags(ctx context.Context, p openami.Principal, keyID string) ([]openami.Tag, error) {
-	k, err := s.viewKey(ctx, p, keyID, actListResourceTags, sameAccount)
-	return k.Tags, err
 }
