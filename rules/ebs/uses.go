@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/metadata"
 )
 
@@ -210,4 +211,33 @@ func (s *Volumes) DeleteWithInstance(tx metadata.Tx, v openami.Volume) error {
 		return err
 	}
 	return tx.Volumes().Delete(v.Region, v.ID)
+}
+
+// CreateAwaitedSnapshot records, in tx, a pending snapshot of v with the
+// description, started at start, that its caller fills later with
+// FillSnapshotFromVolume (a CreateImage that waits for its instance to be
+// down) and that turns to error if still pending after deadline; the
+// tags, if any, are set on it for v's owner. It returns the snapshot, and
+// fails only with tx's errors.
+func (s *Volumes) CreateAwaitedSnapshot(tx metadata.Tx, v openami.Volume, description string, start, deadline time.Time, tags []openami.Tag) (openami.Snapshot, error) {
+	snap := openami.Snapshot{
+		ID: ids.New("snap"), Region: v.Region, AccountID: v.AccountID, VolumeID: v.ID, VolumeSize: v.Size,
+		State: openami.SnapshotPending, Description: description, StartTime: start, Deadline: deadline,
+	}
+	if err := tx.Snapshots().Create(snap); err != nil {
+		return snap, err
+	}
+	if len(tags) > 0 {
+		if err := tx.Tags().Set(v.Region, v.AccountID, snap.ID, openami.ResourceSnapshot, tags); err != nil {
+			return snap, err
+		}
+	}
+	return snap, nil
+}
+
+// FailSnapshot turns snap, pending, to error with the reason, in tx (an
+// awaited snapshot whose volume is gone). It fails only with tx's errors.
+func (s *Volumes) FailSnapshot(tx metadata.Tx, snap openami.Snapshot, reason string) error {
+	snap.State, snap.StateReason = openami.SnapshotError, reason
+	return tx.Snapshots().Update(snap)
 }
