@@ -241,3 +241,17 @@ func (s *Volumes) FailSnapshot(tx metadata.Tx, snap openami.Snapshot, reason str
 	snap.State, snap.StateReason = openami.SnapshotError, reason
 	return tx.Snapshots().Update(snap)
 }
+
+// CreateSnapshotCopy records dst, a copy of the snapshot src that its
+// caller made and checked (CopyImage's, with CheckKeyUse and CopyKey), in
+// tx. A pending dst is recorded with its copy's task (RecordCopy), which
+// the caller starts with StartCopy once tx committed; a completed one
+// shares src's map. It fails only with tx's errors.
+func (s *Volumes) CreateSnapshotCopy(tx metadata.Tx, src, dst openami.Snapshot) error {
+	if dst.State == openami.SnapshotPending {
+		if err := RecordCopy(tx, src, dst); err != nil {
+			return err
+		}
+	}
+	return tx.Snapshots().Create(dst)
+}
