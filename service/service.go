@@ -115,6 +115,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		Tokens: s.tokens, Clock: s.now, Kick: s.completions.kick, Copy: s.copyInBackground, Fill: s.fillVolumeInBackground,
 		ImagesUsing: func(tx metadata.Tx, region, snapshotID string) ([]string, error) {
 			return s.images.UsingSnapshot(tx, region, snapshotID)
+		},
+		InstanceMayRun: func(tx metadata.Tx, region, instanceID string) (bool, error) {
+			return s.instances.MayRun(tx, region, instanceID)
 		}})
 	if err != nil {
 		return nil, fmt.Errorf("service: %w", err)

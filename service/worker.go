@@ -6,9 +6,6 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/openami/openami"
-	"github.com/openami/openami/metadata"
 )
 
 // completer runs the service's background work: it builds the block maps
@@ -161,12 +158,7 @@ func (c *completer) pass(ctx context.Context) {
 // KMS keys whose deletion date has passed. A snapshot that fails is logged and left for the
 // next pass; it does not hold up the others.
 func (c *completer) sweep(ctx context.Context) {
-	var pending []openami.Snapshot
-	err := c.s.store.View(ctx, func(tx metadata.Tx) error {
-		var err error
-		pending, err = tx.Snapshots().Pending()
-		return err
-	})
+	pending, err := c.s.ebs.PendingSnapshots(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.log.Error("snapshot completion", "error", err)
@@ -182,7 +174,7 @@ func (c *completer) sweep(ctx context.Context) {
 		case snap.Completing:
 			err = c.s.ebs.FinishSnapshot(ctx, snap.Region, snap.ID)
 		case now.After(snap.Deadline):
-			err = c.s.expireSnapshot(ctx, snap.Region, snap.ID)
+			err = c.s.ebs.ExpireSnapshot(ctx, snap.Region, snap.ID)
 		default:
 			continue
 		}
@@ -199,21 +191,4 @@ func (c *completer) sweep(ctx context.Context) {
 	if _, err := c.s.kms.PurgeDeletedKeys(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("kms key deletion", "error", err)
 	}
-}
-
-// expireSnapshot turns a pending snapshot whose deadline passed without
-// CompleteSnapshot to error, and drops its written blocks.
-func (s *Service) expireSnapshot(ctx context.Context, region, id string) error {
-	return s.store.Update(ctx, func(tx metadata.Tx) error {
-		snap, err := tx.Snapshots().Get(region, id)
-		if err != nil || snap.State != openami.SnapshotPending || snap.Completing || !s.nowUTC().After(snap.Deadline) {
-			return nil
-		}
-		snap.State = openami.SnapshotError
-		snap.StateReason = "The snapshot was not completed before its timeout."
-		if err := tx.Snapshots().DeleteBlocks(id); err != nil {
-			return err
-		}
-		return tx.Snapshots().Update(snap)
-	})
 }

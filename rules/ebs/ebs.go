@@ -14,8 +14,10 @@
 // openami.Principal and plain Go values (api/ebs, and api/ec2's snapshot,
 // volume and encryption actions). Images (rules/images) and instances
 // (rules/instances) use EBS through the few methods that take their
-// caller's metadata.Tx (uses.go); EBS asks images which of them use a
-// snapshot through Config.ImagesUsing. When EBS starts background work (a copy, a fill)
+// caller's metadata.Tx (uses.go), and never read or write EBS's records
+// themselves; EBS, which stands below them, asks images which of them
+// use a snapshot through Config.ImagesUsing and instances whether the
+// instance a volume is attached to may run through Config.InstanceMayRun. When EBS starts background work (a copy, a fill)
 // or needs the worker to look for work, it calls the functions it was
 // given at construction: the worker that schedules the work stays in the
 // service, and calls back here for the work itself (CopyInto,
@@ -73,6 +75,12 @@ type Config struct {
 	// UsingSnapshot), which DeleteSnapshot refuses to delete. Without it
 	// no image holds a snapshot.
 	ImagesUsing func(tx metadata.Tx, region, snapshotID string) ([]string, error)
+	// InstanceMayRun, when not nil, reports in tx whether the instance of
+	// the region exists and is pending, running or stopping, so that its
+	// VM may run and use its volumes' devices (rules/instances' MayRun);
+	// false, with no error, for one that does not exist. Without it no
+	// instance runs, and no volume device opens.
+	InstanceMayRun func(tx metadata.Tx, region, instanceID string) (bool, error)
 }
 
 // Volumes implements EBS over a metadata store and each region's block
@@ -90,6 +98,8 @@ type Volumes struct {
 	copy        func(src, dst openami.Snapshot)
 	fill        func(region, volumeID string)
 	imagesUsing func(tx metadata.Tx, region, snapshotID string) ([]string, error)
+	// instanceMayRun is Config.InstanceMayRun.
+	instanceMayRun func(tx metadata.Tx, region, instanceID string) (bool, error)
 
 	dataKeys dataKeys // unwrapped EBS data keys (ebs_encryption.go)
 
@@ -106,7 +116,8 @@ const mapCacheBytes = 32 << 20
 func New(cfg Config) (*Volumes, error) {
 	s := &Volumes{store: cfg.Store, regions: cfg.Regions, identity: cfg.Identity, kms: cfg.KMS, tokens: cfg.Tokens, now: cfg.Clock,
 		blockStores: map[string]*regionBlocks{}, maps: blockstore.NewMaps(mapCacheBytes), devices: map[string]*VolumeDevice{},
-		kick: cfg.Kick, copy: cfg.Copy, fill: cfg.Fill, imagesUsing: cfg.ImagesUsing}
+		kick: cfg.Kick, copy: cfg.Copy, fill: cfg.Fill, imagesUsing: cfg.ImagesUsing,
+		instanceMayRun: cfg.InstanceMayRun}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -122,6 +133,9 @@ func New(cfg Config) (*Volumes, error) {
 	}
 	if s.imagesUsing == nil {
 		s.imagesUsing = func(metadata.Tx, string, string) ([]string, error) { return nil, nil }
+	}
+	if s.instanceMayRun == nil {
+		s.instanceMayRun = func(metadata.Tx, string, string) (bool, error) { return false, nil }
 	}
 	for _, r := range cfg.Regions {
 		b, ok := cfg.Blobs[r.Name]

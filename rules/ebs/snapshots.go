@@ -423,6 +423,38 @@ func (s *Volumes) FinishSnapshot(ctx context.Context, region, id string) error {
 	})
 }
 
+// PendingSnapshots returns the pending snapshots of every region, whoever
+// owns them: the worker finishes the completing ones (FinishSnapshot) and
+// expires the overdue ones (ExpireSnapshot).
+func (s *Volumes) PendingSnapshots(ctx context.Context) ([]openami.Snapshot, error) {
+	var pending []openami.Snapshot
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		var err error
+		pending, err = tx.Snapshots().Pending()
+		return err
+	})
+	return pending, err
+}
+
+// ExpireSnapshot turns the region's snapshot, if it is still pending, not
+// completing and past its deadline, to error and drops its written
+// blocks; otherwise, or when it is gone, it does nothing. It fails only
+// with the store's errors.
+func (s *Volumes) ExpireSnapshot(ctx context.Context, region, id string) error {
+	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		snap, err := tx.Snapshots().Get(region, id)
+		if err != nil || snap.State != openami.SnapshotPending || snap.Completing || !s.nowUTC().After(snap.Deadline) {
+			return nil
+		}
+		snap.State = openami.SnapshotError
+		snap.StateReason = "The snapshot was not completed before its timeout."
+		if err := tx.Snapshots().DeleteBlocks(id); err != nil {
+			return err
+		}
+		return tx.Snapshots().Update(snap)
+	})
+}
+
 // BlockPage is a page of a snapshot's blocks or changed blocks.
 type BlockPage struct {
 	Blocks     []BlockEntry

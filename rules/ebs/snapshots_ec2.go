@@ -2,7 +2,6 @@ package ebs
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -411,11 +410,11 @@ func (s *Volumes) CheckShareEncrypted(tx metadata.Tx, keyARN string, add []Permi
 	if !ok {
 		return nil
 	}
-	k, err := tx.Keys().Get(region, id)
-	if err != nil && !errors.Is(err, openami.ErrNotFound) {
+	aws, err := s.kms.ManagedByAWS(tx, region, id)
+	if err != nil {
 		return err
 	}
-	if err == nil && k.Manager == openami.KeyManagerAWS {
+	if aws {
 		return openami.Errorf(openami.InvalidParameter, "",
 			"The %s is encrypted with the AWS managed key %s, which cannot be shared; copy it under a customer managed key first.", what, keyARN)
 	}

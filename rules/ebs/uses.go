@@ -3,15 +3,19 @@ package ebs
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/metadata"
 )
 
 // This file is what images (rules/images) and instances
-// (rules/instances) use of EBS beyond the actions the APIs call: they read and check snapshots and
-// volumes, resolve keys and snapshot volumes here, in their own
-// transactions, so that EBS's rules are decided in one place. (The rest
+// (rules/instances) use of EBS beyond the actions the APIs call: they
+// read and check snapshots and volumes, resolve keys, snapshot volumes,
+// and create, attach, detach and delete the volumes and snapshots they
+// decide on here, in their own transactions, so that EBS's records are
+// read and written in one place. (The rest
 // are methods and functions named where they are written: CheckKeyUse,
 // TargetKey, CopyKey, CheckShareEncrypted, SnapshotVolume, FlushDevices,
 // FinishSnapshot, ShapeMapping, RecordCopy, RecordFill.)
@@ -40,12 +44,6 @@ func (s *Volumes) OwnedVolume(tx metadata.Tx, p openami.Principal, id string) (o
 // it is enabled, failing in EC2's words as UsableKey does.
 func (s *Volumes) UsableKeyToDecrypt(tx metadata.Tx, p openami.Principal, field, keyID string) (openami.Key, error) {
 	return s.usableEBSKey(tx, p, field, keyID, ebsDecryptAction)
-}
-
-// ForgetFill drops the fill task of the region's volume, in tx that
-// deletes the volume (a creating volume an instance launched with).
-func (s *Volumes) ForgetFill(tx metadata.Tx, region, volumeID string) error {
-	return tx.Settings().Delete(fillTaskSetting(region, volumeID))
 }
 
 // FillSnapshotFromVolume completes the pending snapshot snap from volume
@@ -156,4 +154,104 @@ func (s *Volumes) DeleteUnusedSnapshot(tx metadata.Tx, snap openami.Snapshot) er
 		return err
 	}
 	return tx.Snapshots().Delete(snap.Region, snap.ID)
+}
+
+// CreateLaunchVolume records v, a volume of an instance being launched in
+// tx (RunInstances' block device mappings), with the tags, if any, set on
+// it for its owner. v comes attached to its instance: in use, or creating
+// when the caller recorded its fill with RecordFill (and starts it with
+// StartFill once tx committed). It fails only with tx's errors.
+func (s *Volumes) CreateLaunchVolume(tx metadata.Tx, v openami.Volume, tags []openami.Tag) error {
+	if err := tx.Volumes().Create(v); err != nil {
+		return err
+	}
+	if len(tags) > 0 {
+		return tx.Tags().Set(v.Region, v.AccountID, v.ID, openami.ResourceVolume, tags)
+	}
+	return nil
+}
+
+// AttachToInstance records in tx that v, which the caller checked it may
+// attach (AttachVolume), is attached to the instance as device since at:
+// it is in use and not deleted on termination. It fails only with tx's
+// errors.
+func (s *Volumes) AttachToInstance(tx metadata.Tx, v openami.Volume, instanceID, device string, at time.Time) error {
+	v.State, v.InstanceID, v.Device, v.AttachTime, v.DeleteOnTermination = openami.VolumeInUse, instanceID, device, at, false
+	return tx.Volumes().Update(v)
+}
+
+// DetachFromInstance records in tx that v is attached to no instance
+// (DetachVolume, or its instance terminated): an in-use volume becomes
+// available, a creating or failed one keeps its state. It fails only with
+// tx's errors.
+func (s *Volumes) DetachFromInstance(tx metadata.Tx, v openami.Volume) error {
+	v.InstanceID, v.Device, v.AttachTime, v.DeleteOnTermination = "", "", time.Time{}, false
+	if v.State == openami.VolumeInUse {
+		v.State = openami.VolumeAvailable
+	}
+	return tx.Volumes().Update(v)
+}
+
+// SetDeleteOnTermination records in tx whether v, attached to an
+// instance, is deleted when the instance terminates
+// (ModifyInstanceAttribute). It fails only with tx's errors.
+func (s *Volumes) SetDeleteOnTermination(tx metadata.Tx, v openami.Volume, del bool) error {
+	v.DeleteOnTermination = del
+	return tx.Volumes().Update(v)
+}
+
+// DeleteWithInstance deletes v, its owner's tags on it and its fill task,
+// if any, in tx that terminates the instance v was attached to with
+// DeleteOnTermination. It fails only with tx's errors.
+func (s *Volumes) DeleteWithInstance(tx metadata.Tx, v openami.Volume) error {
+	if err := tx.Tags().DeleteAll(v.Region, v.AccountID, v.ID); err != nil {
+		return err
+	}
+	if err := tx.Settings().Delete(fillTaskSetting(v.Region, v.ID)); err != nil {
+		return err
+	}
+	return tx.Volumes().Delete(v.Region, v.ID)
+}
+
+// CreateAwaitedSnapshot records, in tx, a pending snapshot of v with the
+// description, started at start, that its caller fills later with
+// FillSnapshotFromVolume (a CreateImage that waits for its instance to be
+// down) and that turns to error if still pending after deadline; the
+// tags, if any, are set on it for v's owner. It returns the snapshot, and
+// fails only with tx's errors.
+func (s *Volumes) CreateAwaitedSnapshot(tx metadata.Tx, v openami.Volume, description string, start, deadline time.Time, tags []openami.Tag) (openami.Snapshot, error) {
+	snap := openami.Snapshot{
+		ID: ids.New("snap"), Region: v.Region, AccountID: v.AccountID, VolumeID: v.ID, VolumeSize: v.Size,
+		State: openami.SnapshotPending, Description: description, StartTime: start, Deadline: deadline,
+	}
+	if err := tx.Snapshots().Create(snap); err != nil {
+		return snap, err
+	}
+	if len(tags) > 0 {
+		if err := tx.Tags().Set(v.Region, v.AccountID, snap.ID, openami.ResourceSnapshot, tags); err != nil {
+			return snap, err
+		}
+	}
+	return snap, nil
+}
+
+// FailSnapshot turns snap, pending, to error with the reason, in tx (an
+// awaited snapshot whose volume is gone). It fails only with tx's errors.
+func (s *Volumes) FailSnapshot(tx metadata.Tx, snap openami.Snapshot, reason string) error {
+	snap.State, snap.StateReason = openami.SnapshotError, reason
+	return tx.Snapshots().Update(snap)
+}
+
+// CreateSnapshotCopy records dst, a copy of the snapshot src that its
+// caller made and checked (CopyImage's, with CheckKeyUse and CopyKey), in
+// tx. A pending dst is recorded with its copy's task (RecordCopy), which
+// the caller starts with StartCopy once tx committed; a completed one
+// shares src's map. It fails only with tx's errors.
+func (s *Volumes) CreateSnapshotCopy(tx metadata.Tx, src, dst openami.Snapshot) error {
+	if dst.State == openami.SnapshotPending {
+		if err := RecordCopy(tx, src, dst); err != nil {
+			return err
+		}
+	}
+	return tx.Snapshots().Create(dst)
 }

@@ -104,15 +104,11 @@ func (s *Volumes) OpenVolumeDevice(ctx context.Context, volumeID string) (*Volum
 			if cur.InstanceID == "" || cur.State != openami.VolumeInUse {
 				break // not attached, or still being filled (volumes_fill.go)
 			}
-			i, err := tx.Instances().Get(r.Name, cur.InstanceID)
-			if errors.Is(err, openami.ErrNotFound) {
-				break
-			}
+			run, err := s.instanceMayRun(tx, r.Name, cur.InstanceID)
 			if err != nil {
 				return err
 			}
-			switch i.State {
-			case openami.InstancePending, openami.InstanceRunning, openami.InstanceStopping:
+			if run {
 				v = cur
 			}
 			return nil
@@ -380,18 +376,14 @@ func (d *VolumeDevice) stillAttached(tx metadata.Tx) error {
 	if v.InstanceID != d.instanceID || v.State != openami.VolumeInUse {
 		return ErrRevoked
 	}
-	i, err := tx.Instances().Get(d.region, d.instanceID)
-	if errors.Is(err, openami.ErrNotFound) {
-		return ErrRevoked
-	}
+	run, err := d.s.instanceMayRun(tx, d.region, d.instanceID)
 	if err != nil {
 		return err
 	}
-	switch i.State {
-	case openami.InstancePending, openami.InstanceRunning, openami.InstanceStopping:
-		return nil
+	if !run {
+		return ErrRevoked
 	}
-	return ErrRevoked
+	return nil
 }
 
 // Close releases one open of the device; the last flushes it. Its error

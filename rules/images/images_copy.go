@@ -151,11 +151,8 @@ func (s *Registry) CopyImage(ctx context.Context, p openami.Principal, in CopyIm
 				snap.State, snap.Progress, snap.Root, snap.DataBytes = openami.SnapshotPending, 0, openami.ZeroDigest, 0
 				snap.Deadline = now.Add(ebs.CopyDeadline)
 				jobs = append(jobs, copyJob{ss, snap})
-				if err := ebs.RecordCopy(tx, ss, snap); err != nil {
-					return err
-				}
 			}
-			if err := tx.Snapshots().Create(snap); err != nil {
+			if err := s.ebs.CreateSnapshotCopy(tx, ss, snap); err != nil {
 				return err
 			}
 			m.Ebs.SnapshotID, m.Ebs.Encrypted, m.Ebs.KmsKeyID = snap.ID, snap.Encrypted, snap.KmsKeyID

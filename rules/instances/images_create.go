@@ -122,7 +122,11 @@ func (s *Machines) CreateImage(ctx context.Context, p openami.Principal, in Crea
 			}
 			var snap openami.Snapshot
 			if deferred {
-				snap, err = s.awaitedSnapshot(tx, v, desc, in.SnapshotTags)
+				// Filled once the instance is down
+				// (finishImageFromInstance); error if that has not
+				// happened by createImageDeadline.
+				now := s.nowUTC()
+				snap, err = s.ebs.CreateAwaitedSnapshot(tx, v, desc, now, now.Add(createImageDeadline), in.SnapshotTags)
 			} else {
 				snap, err = s.ebs.SnapshotVolume(tx, v, desc, in.SnapshotTags)
 			}
@@ -183,27 +187,6 @@ func (s *Machines) CreateImage(ctx context.Context, p openami.Principal, in Crea
 // CreateImage takes; it also marks those a deferred CreateImage awaits.
 func imageCreationDescription(instanceID, imageID string) string {
 	return fmt.Sprintf("Created by CreateImage(%s) for %s", instanceID, imageID)
-}
-
-// awaitedSnapshot records the pending snapshot of volume v that a
-// deferred CreateImage fills once the instance is down
-// (finishImageFromInstance). It turns to error if that has not happened
-// by createImageDeadline.
-func (s *Machines) awaitedSnapshot(tx metadata.Tx, v openami.Volume, description string, tags []openami.Tag) (openami.Snapshot, error) {
-	now := s.nowUTC()
-	snap := openami.Snapshot{
-		ID: ids.New("snap"), Region: v.Region, AccountID: v.AccountID, VolumeID: v.ID, VolumeSize: v.Size,
-		State: openami.SnapshotPending, Description: description, StartTime: now, Deadline: now.Add(createImageDeadline),
-	}
-	if err := tx.Snapshots().Create(snap); err != nil {
-		return snap, err
-	}
-	if len(tags) > 0 {
-		if err := tx.Tags().Set(v.Region, v.AccountID, snap.ID, openami.ResourceSnapshot, tags); err != nil {
-			return snap, err
-		}
-	}
-	return snap, nil
 }
 
 // awaitedSnapshots returns the snapshots of a pending image that a
@@ -361,8 +344,7 @@ func (s *Machines) fillAwaitedSnapshot(tx metadata.Tx, snap openami.Snapshot) er
 	}
 	v, err := s.ebs.Volume(tx, snap.Region, snap.VolumeID)
 	if errors.Is(err, openami.ErrNotFound) || err == nil && v.State != openami.VolumeAvailable && v.State != openami.VolumeInUse {
-		cur.State, cur.StateReason = openami.SnapshotError, "The volume "+snap.VolumeID+" was deleted before CreateImage could snapshot it."
-		return tx.Snapshots().Update(cur)
+		return s.ebs.FailSnapshot(tx, cur, "The volume "+snap.VolumeID+" was deleted before CreateImage could snapshot it.")
 	}
 	if err != nil {
 		return err

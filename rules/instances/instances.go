@@ -648,13 +648,8 @@ func (s *Machines) launchOne(tx metadata.Tx, p openami.Principal, in RunInstance
 			}
 			plan.fills = append(plan.fills, v.ID)
 		}
-		if err := tx.Volumes().Create(v); err != nil {
+		if err := s.ebs.CreateLaunchVolume(tx, v, in.VolumeTags); err != nil {
 			return inst, err
-		}
-		if len(in.VolumeTags) > 0 {
-			if err := tx.Tags().Set(p.Region, p.AccountID, v.ID, openami.ResourceVolume, in.VolumeTags); err != nil {
-				return inst, err
-			}
 		}
 		inst.BlockDevices = append(inst.BlockDevices, openami.InstanceBlockDevice{
 			DeviceName: m.DeviceName, VolumeID: v.ID, DeleteOnTermination: e.DeleteOnTermination, AttachTime: now,

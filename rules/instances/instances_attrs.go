@@ -143,8 +143,7 @@ func (s *Machines) ModifyInstanceAttribute(ctx context.Context, p openami.Princi
 				if err != nil {
 					return err
 				}
-				v.DeleteOnTermination = del
-				if err := tx.Volumes().Update(v); err != nil {
+				if err := s.ebs.SetDeleteOnTermination(tx, v, del); err != nil {
 					return err
 				}
 			}

@@ -512,19 +512,12 @@ func (s *Machines) terminated(tx metadata.Tx, i *openami.Instance, now time.Time
 			continue
 		}
 		if b.DeleteOnTermination {
-			if err := tx.Tags().DeleteAll(v.Region, v.AccountID, v.ID); err != nil {
-				return err
-			}
-			if err := s.ebs.ForgetFill(tx, v.Region, v.ID); err != nil {
-				return err
-			}
-			if err := tx.Volumes().Delete(v.Region, v.ID); err != nil {
+			if err := s.ebs.DeleteWithInstance(tx, v); err != nil {
 				return err
 			}
 			continue
 		}
-		detach(&v)
-		if err := tx.Volumes().Update(v); err != nil {
+		if err := s.ebs.DetachFromInstance(tx, v); err != nil {
 			return err
 		}
 	}
@@ -532,14 +525,6 @@ func (s *Machines) terminated(tx metadata.Tx, i *openami.Instance, now time.Time
 	i.State = openami.InstanceTerminated
 	i.TerminatedAt = now
 	return nil
-}
-
-// detach clears a volume's attachment.
-func detach(v *openami.Volume) {
-	v.InstanceID, v.Device, v.AttachTime, v.DeleteOnTermination = "", "", time.Time{}, false
-	if v.State == openami.VolumeInUse {
-		v.State = openami.VolumeAvailable // a creating or failed volume stays so
-	}
 }
 
 // volumesReady reports whether every EBS volume of a pending instance is

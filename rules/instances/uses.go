@@ -1,6 +1,8 @@
 package instances
 
 import (
+	"errors"
+
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
 )
@@ -8,11 +10,32 @@ import (
 // This file is what the service uses of instances beyond the actions the
 // APIs call and the worker's (AdvanceInstances, ResealUserData, Wait,
 // where they are written): its tags ask, in their own transaction,
-// whether the caller owns an instance, so that the rules of instances are
-// decided in one place.
+// whether the caller owns an instance, and EBS asks whether the instance
+// a volume is attached to may run (ebs.Config.InstanceMayRun), so that
+// the rules of instances are decided in one place.
 
 // OwnedInstance returns the caller's instance of its region; Malformed
 // for a bad id, NotFound for anyone else's.
 func (s *Machines) OwnedInstance(tx metadata.Tx, p openami.Principal, id string) (openami.Instance, error) {
 	return ownedInstance(tx, p, id)
+}
+
+// MayRun reports in tx whether the instance of the region exists and is
+// pending, running or stopping, so that its VM may run and use its
+// volumes (rules/ebs's volume devices ask, through
+// ebs.Config.InstanceMayRun); false, with no error, for one that does
+// not exist.
+func (s *Machines) MayRun(tx metadata.Tx, region, id string) (bool, error) {
+	i, err := tx.Instances().Get(region, id)
+	if errors.Is(err, openami.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	switch i.State {
+	case openami.InstancePending, openami.InstanceRunning, openami.InstanceStopping:
+		return true, nil
+	}
+	return false, nil
 }

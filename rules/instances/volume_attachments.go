@@ -12,8 +12,9 @@ import (
 )
 
 // Attaching and detaching a volume changes an instance as much as the
-// volume: they stay with the instances, and read and check the volume
-// through rules/ebs (OwnedVolume, CheckKeyUse).
+// volume: they stay with the instances, which read and check the volume
+// through rules/ebs (OwnedVolume, CheckKeyUse) and have it record the
+// attachment (AttachToInstance, DetachFromInstance).
 
 // Attachment is a volume's attachment as AttachVolume and DetachVolume
 // report it.
@@ -59,8 +60,7 @@ func (s *Machines) AttachVolume(ctx context.Context, p openami.Principal, volume
 			slices.ContainsFunc(i.InstanceStores, func(b openami.InstanceStore) bool { return b.DeviceName == device }) {
 			return openami.Errorf(openami.InvalidParameter, "", "Invalid value '%s' for unixDevice. Attachment point %s is already in use", device, device)
 		}
-		v.State, v.InstanceID, v.Device, v.AttachTime, v.DeleteOnTermination = openami.VolumeInUse, i.ID, device, now, false
-		if err := tx.Volumes().Update(v); err != nil {
+		if err := s.ebs.AttachToInstance(tx, v, i.ID, device, now); err != nil {
 			return err
 		}
 		i.BlockDevices = append(i.BlockDevices, openami.InstanceBlockDevice{DeviceName: device, VolumeID: v.ID, AttachTime: now})
@@ -102,8 +102,7 @@ func (s *Machines) DetachVolume(ctx context.Context, p openami.Principal, volume
 				return err
 			}
 		}
-		detach(&v)
-		return tx.Volumes().Update(v)
+		return s.ebs.DetachFromInstance(tx, v)
 	})
 	return out, err
 }

@@ -59,6 +59,21 @@ func (s *Keys) Existing(tx metadata.Tx, region, id string) (openami.Key, bool, e
 	return k, true, nil
 }
 
+// ManagedByAWS reports whether the key of the region with the id exists,
+// in whatever state, and is an AWS managed key (whose policy cannot name
+// other accounts: EBS never shares data under one); false, with no
+// error, for a key that does not exist. It checks no permission.
+func (s *Keys) ManagedByAWS(tx metadata.Tx, region, id string) (bool, error) {
+	k, err := tx.Keys().Get(region, id)
+	if errors.Is(err, openami.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return k.Manager == openami.KeyManagerAWS, nil
+}
+
 // AliasTarget returns the id of the key an alias (alias/NAME) of the
 // caller's account and region names, and false when there is no such
 // alias.
