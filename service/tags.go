@@ -234,9 +234,9 @@ type tagCursor struct {
 	Key        string `json:"k"`
 }
 
-// literals returns the values of the filters of the attribute name when all of
-// them are plain strings without wildcards, so that a store can match them
-// exactly; otherwise nil, leaving the filter to Match.
+// literals returns the values of the filters of the attribute name when
+// all of them are plain strings without wildcards, so that a store can
+// match them exactly; otherwise nil, leaving the filter to Match.
 func literals(fs filter.Set, name filter.Attr) []string {
 	vals, ok := fs.Values(name)
 	if !ok {

@@ -95,7 +95,7 @@ var RegionAttrs = []filter.Attr{
 
 // DescribeRegions lists the served regions: all of them, or those named
 // (an unserved name is an InvalidParameter error), narrowed by filters
-// (endpoint, opt-in-status, region-name). endpoint is the URL at which
+// (of RegionAttrs). endpoint is the URL at which
 // clients reach this server; every region is served there.
 func (s *Accounts) DescribeRegions(p openami.Principal, names []string, filters []filter.Filter, endpoint string) ([]RegionInfo, error) {
 	fs, err := filter.Compile(filters, RegionAttrs...)
@@ -161,8 +161,7 @@ var ZoneAttrs = []filter.Attr{
 
 // DescribeAvailabilityZones lists the zones of the caller's region, or
 // those named by name or id (an unknown one is an InvalidParameter error),
-// narrowed by filters: group-name, network-border-group, opt-in-status,
-// region-name, state, zone-id, zone-name, zone-type.
+// narrowed by filters (of ZoneAttrs).
 func (s *Accounts) DescribeAvailabilityZones(p openami.Principal, names, ids []string, filters []filter.Filter) ([]ZoneInfo, error) {
 	fs, err := filter.Compile(filters, ZoneAttrs...)
 	if err != nil {
