@@ -143,9 +143,6 @@ func (s *Service) DeleteTags(ctx context.Context, p openami.Principal, resourceI
 	})
 }
 
-// tagFilters are DescribeTags' filter names.
-var tagFilters = []string{"key", "value", "resource-id", "resource-type"}
-
 // DescribeTags returns a page of the caller's tags in the region, ordered
 // by resource id and key, narrowed by filters, with the token of the next
 // page ("" at the end). MaxResults must be 5–1000 (default 1000).
@@ -157,7 +154,7 @@ func (s *Service) DescribeTags(ctx context.Context, p openami.Principal, filters
 	if limit < 5 || limit > 1000 {
 		return nil, "", openami.Errorf(openami.InvalidParameter, "", "Value (%d) for parameter maxResults is invalid. Expecting a value between 5 and 1000.", page.MaxResults)
 	}
-	fs, err := filter.Compile(filters, tagFilters...)
+	fs, err := filter.Compile(filters, tagset.RowAttrs...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -175,9 +172,9 @@ func (s *Service) DescribeTags(ctx context.Context, p openami.Principal, filters
 		q.AfterResourceID, q.AfterKey = c.ResourceID, c.Key
 	}
 	// Push exact-match filters down to the store; the rest are applied here.
-	q.ResourceIDs = literals(fs, "resource-id")
-	q.Keys = literals(fs, "key")
-	for _, t := range literals(fs, "resource-type") {
+	q.ResourceIDs = literals(fs, tagset.AttrResourceID)
+	q.Keys = literals(fs, tagset.AttrKey)
+	for _, t := range literals(fs, tagset.AttrResourceType) {
 		q.ResourceTypes = append(q.ResourceTypes, openami.ResourceType(t))
 	}
 	var out []TagRow
@@ -191,15 +188,15 @@ func (s *Service) DescribeTags(ctx context.Context, p openami.Principal, filters
 				return err
 			}
 			for _, r := range rows {
-				match := fs.Match(func(name string) []string {
+				match := fs.Match(func(name filter.Attr) []string {
 					switch name {
-					case "key":
+					case tagset.AttrKey:
 						return []string{r.Key}
-					case "value":
+					case tagset.AttrValue:
 						return []string{r.Value}
-					case "resource-id":
+					case tagset.AttrResourceID:
 						return []string{r.ResourceID}
-					case "resource-type":
+					case tagset.AttrResourceType:
 						return []string{string(r.ResourceType)}
 					}
 					return nil
@@ -237,10 +234,10 @@ type tagCursor struct {
 	Key        string `json:"k"`
 }
 
-// literals returns the values of the one filter named name when all of
-// them are plain strings without wildcards, so that a store can match them
-// exactly; otherwise nil, leaving the filter to Match.
-func literals(fs filter.Set, name string) []string {
+// literals returns the values of the filters of the attribute name when
+// all of them are plain strings without wildcards, so that a store can
+// match them exactly; otherwise nil, leaving the filter to Match.
+func literals(fs filter.Set, name filter.Attr) []string {
 	vals, ok := fs.Values(name)
 	if !ok {
 		return nil

@@ -2,6 +2,7 @@ package ec2
 
 import (
 	"github.com/openami/openami"
+	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/rules/images"
 )
@@ -238,8 +239,12 @@ func (h *Handler) describeImages(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
+	fs, err := filter.Rename(causeFilters(wireFilters(in.Filters), false), imageFilterNames)
+	if err != nil {
+		return nil, err
+	}
 	imgs, next, err := h.images.DescribeImages(c.ctx, c.p, images.DescribeImagesInput{
-		ImageIDs: in.ImageIDs, Owners: in.Owners, ExecutableUsers: in.ExecutableUsers, Filters: causeFilters(filtersOf(in.Filters), false),
+		ImageIDs: in.ImageIDs, Owners: in.Owners, ExecutableUsers: in.ExecutableUsers, Filters: fs,
 		IncludeDeprecated: in.IncludeDeprecated, IncludeDisabled: in.IncludeDisabled,
 		Page: images.Page{MaxResults: in.MaxResults, NextToken: in.NextToken},
 	})

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/rules/instances"
 )
@@ -459,7 +460,11 @@ func (h *Handler) describeInstances(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	rs, next, err := h.instances.DescribeInstances(c.ctx, c.p, in.InstanceIDs, causeFilters(filtersOf(in.Filters), true), instances.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
+	fs, err := filter.Rename(causeFilters(wireFilters(in.Filters), true), instanceFilterNames)
+	if err != nil {
+		return nil, err
+	}
+	rs, next, err := h.instances.DescribeInstances(c.ctx, c.p, in.InstanceIDs, fs, instances.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
 	if err != nil {
 		return nil, err
 	}

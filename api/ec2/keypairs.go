@@ -111,7 +111,11 @@ func (h *Handler) describeKeyPairs(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	kps, err := h.identity.DescribeKeyPairs(c.ctx, c.p, in.KeyNames, in.KeyPairIDs, filtersOf(in.Filters))
+	fs, err := filtersOf(in.Filters, keyPairFilterNames)
+	if err != nil {
+		return nil, err
+	}
+	kps, err := h.identity.DescribeKeyPairs(c.ctx, c.p, in.KeyNames, in.KeyPairIDs, fs)
 	if err != nil {
 		return nil, err
 	}

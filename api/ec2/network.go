@@ -42,7 +42,11 @@ func (h *Handler) describeVpcs(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	vpcs, err := h.instances.DescribeVpcs(c.ctx, c.p, in.VpcIDs, filtersOf(in.Filters))
+	fs, err := filtersOf(in.Filters, vpcFilterNames)
+	if err != nil {
+		return nil, err
+	}
+	vpcs, err := h.instances.DescribeVpcs(c.ctx, c.p, in.VpcIDs, fs)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +94,11 @@ func (h *Handler) describeSubnets(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	subnets, err := h.instances.DescribeSubnets(c.ctx, c.p, in.SubnetIDs, filtersOf(in.Filters))
+	fs, err := filtersOf(in.Filters, subnetFilterNames)
+	if err != nil {
+		return nil, err
+	}
+	subnets, err := h.instances.DescribeSubnets(c.ctx, c.p, in.SubnetIDs, fs)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +157,11 @@ func (h *Handler) describeSecurityGroups(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	groups, err := h.instances.DescribeSecurityGroups(c.ctx, c.p, in.GroupIDs, in.GroupNames, filtersOf(in.Filters))
+	fs, err := filtersOf(in.Filters, securityGroupFilterNames)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := h.instances.DescribeSecurityGroups(c.ctx, c.p, in.GroupIDs, in.GroupNames, fs)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +263,11 @@ func (h *Handler) describeInstanceTypes(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	list, next, err := h.instances.DescribeInstanceTypes(c.ctx, c.p, in.InstanceTypes, filtersOf(in.Filters), instances.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
+	fs, err := filtersOf(in.Filters, instanceTypeFilterNames)
+	if err != nil {
+		return nil, err
+	}
+	list, next, err := h.instances.DescribeInstanceTypes(c.ctx, c.p, in.InstanceTypes, fs, instances.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
 	if err != nil {
 		return nil, err
 	}

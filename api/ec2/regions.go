@@ -1,23 +1,5 @@
 package ec2
 
-import (
-	"github.com/openami/openami/internal/filter"
-)
-
-// filterParam is a Filter.N: Filter.N.Name and Filter.N.Value.M.
-type filterParam struct {
-	Name   string   `query:"Name,required"`
-	Values []string `query:"Value"`
-}
-
-func filtersOf(in []filterParam) []filter.Filter {
-	out := make([]filter.Filter, len(in))
-	for i, f := range in {
-		out[i] = filter.Filter{Name: f.Name, Values: f.Values}
-	}
-	return out
-}
-
 type describeRegionsInput struct {
 	dryRunParam
 	RegionNames []string      `query:"RegionName"`
@@ -41,7 +23,11 @@ func (h *Handler) describeRegions(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	regions, err := h.identity.DescribeRegions(c.p, in.RegionNames, filtersOf(in.Filters), c.scheme+"://"+c.host)
+	fs, err := filtersOf(in.Filters, regionFilterNames)
+	if err != nil {
+		return nil, err
+	}
+	regions, err := h.identity.DescribeRegions(c.p, in.RegionNames, fs, c.scheme+"://"+c.host)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +68,11 @@ func (h *Handler) describeAvailabilityZones(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	zones, err := h.identity.DescribeAvailabilityZones(c.p, in.ZoneNames, in.ZoneIDs, filtersOf(in.Filters))
+	fs, err := filtersOf(in.Filters, zoneFilterNames)
+	if err != nil {
+		return nil, err
+	}
+	zones, err := h.identity.DescribeAvailabilityZones(c.p, in.ZoneNames, in.ZoneIDs, fs)
 	if err != nil {
 		return nil, err
 	}

@@ -86,9 +86,13 @@ func (h *Handler) describeSnapshots(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
+	fs, err := filtersOf(in.Filters, snapshotFilterNames)
+	if err != nil {
+		return nil, err
+	}
 	snaps, next, err := h.ebs.DescribeSnapshots(c.ctx, c.p, ebs.DescribeSnapshotsInput{
 		SnapshotIDs: in.SnapshotIDs, OwnerIDs: in.OwnerIDs, RestorableBy: in.RestorableBy,
-		Filters: filtersOf(in.Filters), Page: ebs.Page{MaxResults: in.MaxResults, NextToken: in.NextToken},
+		Filters: fs, Page: ebs.Page{MaxResults: in.MaxResults, NextToken: in.NextToken},
 	})
 	if err != nil {
 		return nil, err

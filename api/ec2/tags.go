@@ -80,7 +80,11 @@ func (h *Handler) describeTags(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	rows, next, err := h.tags.DescribeTags(c.ctx, c.p, filtersOf(in.Filters), describe.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
+	fs, err := filtersOf(in.Filters, tagFilterNames)
+	if err != nil {
+		return nil, err
+	}
+	rows, next, err := h.tags.DescribeTags(c.ctx, c.p, fs, describe.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
 	if err != nil {
 		return nil, err
 	}

@@ -155,7 +155,11 @@ func (h *Handler) describeVolumes(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	vols, next, err := h.ebs.DescribeVolumes(c.ctx, c.p, in.VolumeIDs, filtersOf(in.Filters), ebs.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
+	fs, err := filtersOf(in.Filters, volumeFilterNames)
+	if err != nil {
+		return nil, err
+	}
+	vols, next, err := h.ebs.DescribeVolumes(c.ctx, c.p, in.VolumeIDs, fs, ebs.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,13 @@
 // value matches), tag-key (some tag key matches) and tag-value (some tag
 // value matches; not in AWS's current lists, but accepted by AWS and moto
 // alike, so clients use it).
+//
+// The engine knows no resource's filter names. The rules name the
+// attributes a resource may be filtered by as Attr constants, in their own
+// words, and compile and match filters by those; a protocol maps the names
+// its clients send onto them with Rename before calling the rules (EC2's
+// tables are api/ec2/filters.go). The tag forms are the engine's and pass
+// through Rename as sent.
 package filter
 
 import (
@@ -25,8 +32,17 @@ const (
 	MaxValues = 200
 )
 
-// Filter is one filter as the client sent it: Filter.N.Name and its
-// Filter.N.Value.M values.
+// Attr names an attribute of a resource that filters may test, in the
+// rules' own words: each rules package declares its resources' Attr
+// constants (images.AttrArchitecture, …) and the list of them a Describe
+// accepts. By convention an Attr's value is its constant's name without
+// "Attr", in lower camel case ("architecture", "mappingSnapshotID"); it
+// is not a wire name and need not equal one.
+type Attr string
+
+// Filter is one filter: Filter.N.Name and its Filter.N.Value.M values.
+// Name is an Attr, or one of the tag forms (tag:KEY, tag-key, tag-value):
+// as the client sent it before Rename, in the rules' terms after.
 type Filter struct {
 	Name   string
 	Values []string
@@ -51,14 +67,14 @@ const (
 // cond is one filter: it holds when any of its patterns matches.
 type cond struct {
 	kind   condKind
-	name   string // the filter name as given
+	name   Attr   // attrCond: the attribute
 	key    string // tagCond: the tag key
 	values []string
 	pats   []Pattern
 }
 
-// Compile validates filters against the filter names a resource supports
-// and compiles their values. known lists the exact names; tag:KEY (with a
+// Compile validates filters against the attributes a resource supports
+// and compiles their values. known lists the attributes; tag:KEY (with a
 // non-empty KEY), tag-key and tag-value are always accepted. Repeated
 // names are kept as separate conditions, all of which must hold, as AWS
 // does.
@@ -67,37 +83,21 @@ type cond struct {
 // failure: LimitExceeded for more than MaxFilters filters or more than
 // MaxValues values in one; InvalidParameter for an unknown name ("The
 // filter 'x' is invalid") or a filter with no values.
-func Compile(filters []Filter, known ...string) (Set, error) {
-	if len(filters) > MaxFilters {
-		return Set{}, openami.Errorf(openami.LimitExceeded, openami.ResourceFilter,
-			"The request has %d filters; the limit is %d", len(filters), MaxFilters)
+func Compile(filters []Filter, known ...Attr) (Set, error) {
+	if err := check(filters, func(name string) bool { return slices.Contains(known, Attr(name)) }); err != nil {
+		return Set{}, err
 	}
 	if len(filters) == 0 {
 		return Set{}, nil
 	}
 	conds := make([]cond, 0, len(filters))
 	for _, f := range filters {
-		c := cond{name: f.Name}
-		switch {
-		case f.Name == "tag-key":
-			c.kind = tagKeyCond
-		case f.Name == "tag-value":
-			c.kind = tagValueCond
-		case strings.HasPrefix(f.Name, "tag:") && len(f.Name) > len("tag:"):
-			c.kind, c.key = tagCond, f.Name[len("tag:"):]
-		case f.Name != "" && slices.Contains(known, f.Name):
-			c.kind = attrCond
-		default:
-			return Set{}, openami.Errorf(openami.InvalidParameter, openami.ResourceFilter,
-				"The filter '%s' is invalid", f.Name)
-		}
-		if len(f.Values) == 0 {
-			return Set{}, openami.Errorf(openami.InvalidParameter, openami.ResourceFilter,
-				"The filter '%s' has no values", f.Name)
-		}
-		if len(f.Values) > MaxValues {
-			return Set{}, openami.Errorf(openami.LimitExceeded, openami.ResourceFilter,
-				"The filter '%s' has %d values; the limit is %d", f.Name, len(f.Values), MaxValues)
+		c := cond{kind: kindOf(f.Name)}
+		switch c.kind {
+		case tagCond:
+			c.key = f.Name[len("tag:"):]
+		case attrCond:
+			c.name = Attr(f.Name)
 		}
 		c.values = slices.Clone(f.Values)
 		c.pats = make([]Pattern, len(f.Values))
@@ -109,17 +109,79 @@ func Compile(filters []Filter, known ...string) (Set, error) {
 	return Set{conds: conds}, nil
 }
 
+// Rename maps the names of filters, as a protocol's client sent them, to
+// the rules' attributes through names (a protocol's table for one action),
+// keeping the tag forms as sent. It refuses what Compile would refuse, in
+// the same order and with the same errors, naming the filters as sent; so
+// an unknown name is "The filter 'x' is invalid". Several names may map to
+// one attribute (an old alias beside the current name).
+func Rename(filters []Filter, names map[string]Attr) ([]Filter, error) {
+	known := func(name string) bool { _, ok := names[name]; return ok }
+	if err := check(filters, known); err != nil {
+		return nil, err
+	}
+	if filters == nil {
+		return nil, nil
+	}
+	out := make([]Filter, len(filters))
+	for i, f := range filters {
+		out[i] = f
+		if kindOf(f.Name) == attrCond {
+			out[i].Name = string(names[f.Name])
+		}
+	}
+	return out, nil
+}
+
+// kindOf returns the kind of condition a filter name makes: a tag form, or
+// else an attribute.
+func kindOf(name string) condKind {
+	switch {
+	case name == "tag-key":
+		return tagKeyCond
+	case name == "tag-value":
+		return tagValueCond
+	case strings.HasPrefix(name, "tag:") && len(name) > len("tag:"):
+		return tagCond
+	}
+	return attrCond
+}
+
+// check validates filters: their number, their names (a tag form, or a
+// non-empty name known accepts) and their values.
+func check(filters []Filter, known func(name string) bool) error {
+	if len(filters) > MaxFilters {
+		return openami.Errorf(openami.LimitExceeded, openami.ResourceFilter,
+			"The request has %d filters; the limit is %d", len(filters), MaxFilters)
+	}
+	for _, f := range filters {
+		if kindOf(f.Name) == attrCond && (f.Name == "" || !known(f.Name)) {
+			return openami.Errorf(openami.InvalidParameter, openami.ResourceFilter,
+				"The filter '%s' is invalid", f.Name)
+		}
+		if len(f.Values) == 0 {
+			return openami.Errorf(openami.InvalidParameter, openami.ResourceFilter,
+				"The filter '%s' has no values", f.Name)
+		}
+		if len(f.Values) > MaxValues {
+			return openami.Errorf(openami.LimitExceeded, openami.ResourceFilter,
+				"The filter '%s' has %d values; the limit is %d", f.Name, len(f.Values), MaxValues)
+		}
+	}
+	return nil
+}
+
 // Empty reports whether s has no filters, so matches everything.
 func (s Set) Empty() bool { return len(s.conds) == 0 }
 
 // Match reports whether a resource matches every filter of s: for each
 // filter, some value of the resource matches some value of the filter.
-// attr returns the resource's values for a filter name (none, one, or many,
-// as for block-device-mapping.device-name); it is called only for names the
-// caller listed as known, at most once per filter. Tag filters consult tags
+// attr returns the resource's values for an attribute (none, one, or many,
+// as for an image's block device names); it is called only for attributes
+// the caller listed as known, at most once per filter. Tag filters consult tags
 // instead. A nil attr or tags means the resource has no such values. Match
 // itself does not allocate.
-func (s Set) Match(attr func(name string) []string, tags map[string]string) bool {
+func (s Set) Match(attr func(Attr) []string, tags map[string]string) bool {
 	for i := range s.conds {
 		if !s.conds[i].match(attr, tags) {
 			return false
@@ -128,7 +190,7 @@ func (s Set) Match(attr func(name string) []string, tags map[string]string) bool
 	return true
 }
 
-func (c *cond) match(attr func(string) []string, tags map[string]string) bool {
+func (c *cond) match(attr func(Attr) []string, tags map[string]string) bool {
 	switch c.kind {
 	case tagCond:
 		v, ok := tags[c.key]
@@ -170,15 +232,15 @@ func (c *cond) any(v string) bool {
 	return false
 }
 
-// Values returns the values, as sent, of every filter named name, and
-// whether there is one. It is for pushing simple filters down into a store
+// Values returns the values, as sent, of every filter of the attribute
+// name, and whether there is one. It is for pushing simple filters down into a store
 // query. When a name is repeated the filters are ANDed, yet Values returns
 // all their values together: so the values describe a superset of the
 // matching resources, and a store that narrows with them (taking any of the
 // values) must still run Match on what it finds.
-func (s Set) Values(name string) (values []string, ok bool) {
+func (s Set) Values(name Attr) (values []string, ok bool) {
 	for i := range s.conds {
-		if s.conds[i].name == name {
+		if s.conds[i].kind == attrCond && s.conds[i].name == name {
 			values = append(values, s.conds[i].values...)
 			ok = true
 		}

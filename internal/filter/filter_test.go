@@ -124,18 +124,18 @@ func TestPatternMatchDoesNotAllocate(t *testing.T) {
 	}
 }
 
-var imageFilters = []string{"name", "architecture", "state", "block-device-mapping.device-name", "is-public"}
+var imageFilters = []Attr{"name", "architecture", "state", "block-device-mapping.device-name", "is-public"}
 
 type resource struct {
-	attrs map[string][]string
+	attrs map[Attr][]string
 	tags  map[string]string
 }
 
-func (r resource) attr(name string) []string { return r.attrs[name] }
+func (r resource) attr(name Attr) []string { return r.attrs[name] }
 
 func TestSetMatch(t *testing.T) {
 	img := resource{
-		attrs: map[string][]string{
+		attrs: map[Attr][]string{
 			"name":                             {"al2023-ami-2023.4-x86_64"},
 			"architecture":                     {"x86_64"},
 			"state":                            {"available"},
@@ -144,7 +144,7 @@ func TestSetMatch(t *testing.T) {
 		},
 		tags: map[string]string{"Env": "prod", "Team": "core", "empty": ""},
 	}
-	bare := resource{attrs: map[string][]string{"name": {"x"}}}
+	bare := resource{attrs: map[Attr][]string{"name": {"x"}}}
 	tests := []struct {
 		name    string
 		filters []Filter
@@ -218,7 +218,7 @@ func TestSetMatchDoesNotAllocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := []string{"al2023-ami-x86_64"}
-	attr := func(string) []string { return names }
+	attr := func(Attr) []string { return names }
 	tags := map[string]string{"Env": "prod", "Team": "core"}
 	allocs := testing.AllocsPerRun(100, func() {
 		if !s.Match(attr, tags) {
@@ -368,8 +368,8 @@ func BenchmarkSetMatch(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	attrs := map[string][]string{"name": {"al2023-ami-2023.4.20240401.1-kernel-6.1-x86_64"}, "state": {"available"}}
-	attr := func(n string) []string { return attrs[n] }
+	attrs := map[Attr][]string{"name": {"al2023-ami-2023.4.20240401.1-kernel-6.1-x86_64"}, "state": {"available"}}
+	attr := func(n Attr) []string { return attrs[n] }
 	tags := map[string]string{"Env": "prod"}
 	for b.Loop() {
 		if !s.Match(attr, tags) {
@@ -383,10 +383,48 @@ func ExampleSet_Match() {
 	if err != nil {
 		panic(err)
 	}
-	attr := func(name string) []string { return []string{"al2023-ami-minimal"} }
+	attr := func(name Attr) []string { return []string{"al2023-ami-minimal"} }
 	fmt.Println(s.Match(attr, map[string]string{"Env": "prod"}))
 	fmt.Println(s.Match(attr, map[string]string{"Env": "dev"}))
 	// Output:
 	// true
 	// false
+}
+
+// TestRename: wire names become attributes, tag forms pass as sent, and
+// what Rename refuses it refuses as Compile would, naming the filter as
+// sent.
+func TestRename(t *testing.T) {
+	names := map[string]Attr{"is-default": "default", "isDefault": "default", "vpc-id": "id"}
+	in := []Filter{{"isDefault", []string{"true"}}, {"tag:Env", []string{"prod"}}, {"vpc-id", []string{"vpc-1"}}, {"tag-key", []string{"k"}}}
+	got, err := Rename(in, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Filter{{"default", []string{"true"}}, {"tag:Env", []string{"prod"}}, {"id", []string{"vpc-1"}}, {"tag-key", []string{"k"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Rename = %v, want %v", got, want)
+	}
+	if in[0].Name != "isDefault" {
+		t.Error("Rename changed its input")
+	}
+	if got, err := Rename([]Filter{}, names); err != nil || got == nil || len(got) != 0 {
+		t.Errorf("Rename(empty) = %#v, %v; want an empty non-nil list", got, err)
+	}
+	for _, tt := range []struct {
+		in  []Filter
+		msg string
+	}{
+		{[]Filter{{"default", []string{"x"}}}, "The filter 'default' is invalid"}, // an attribute is no wire name
+		{[]Filter{{"", []string{"x"}}}, "The filter '' is invalid"},
+		{[]Filter{{"vpc-id", nil}}, "The filter 'vpc-id' has no values"},
+		{[]Filter{{"vpc-id", make([]string, MaxValues+1)}}, fmt.Sprintf("The filter 'vpc-id' has %d values; the limit is %d", MaxValues+1, MaxValues)},
+		{make([]Filter, MaxFilters+1), fmt.Sprintf("The request has %d filters; the limit is %d", MaxFilters+1, MaxFilters)},
+	} {
+		_, rerr := Rename(tt.in, names)
+		var e *openami.Error
+		if !errors.As(rerr, &e) || e.Message != tt.msg || e.Resource != openami.ResourceFilter {
+			t.Errorf("Rename(%v) = %v, want %q", tt.in, rerr, tt.msg)
+		}
+	}
 }

@@ -12,7 +12,22 @@ import (
 	"unicode/utf8"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/internal/filter"
 )
+
+// The attributes of a tag (one row of DescribeTags) that DescribeTags'
+// filters test (see filter.Attr; api/ec2/filters.go maps EC2's filter
+// names onto them). They are here, not in package service, which keeps
+// tags, so that the API can name them without holding the service.
+const (
+	AttrKey          filter.Attr = "key"
+	AttrValue        filter.Attr = "value"
+	AttrResourceID   filter.Attr = "resourceID"
+	AttrResourceType filter.Attr = "resourceType"
+)
+
+// RowAttrs are the attributes DescribeTags filters by. Read-only.
+var RowAttrs = []filter.Attr{AttrKey, AttrValue, AttrResourceID, AttrResourceType}
 
 // PerResource is AWS's limit of user tags on one resource.
 const PerResource = 50

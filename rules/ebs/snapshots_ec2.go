@@ -17,10 +17,30 @@ import (
 // Permission is a createVolumePermission: an account id, or group "all".
 type Permission = metadata.Permission
 
-// snapshotFilters are DescribeSnapshots' filter names.
-var snapshotFilters = []string{
-	"description", "encrypted", "owner-alias", "owner-id", "progress", "snapshot-id", "start-time",
-	"status", "storage-tier", "transfer-type", "volume-id", "volume-size", "kms-key-id",
+// The attributes of a snapshot that DescribeSnapshots' filters test (see
+// filter.Attr; api/ec2/filters.go maps EC2's filter names onto them).
+const (
+	AttrSnapshotDescription  filter.Attr = "snapshotDescription"
+	AttrSnapshotEncrypted    filter.Attr = "snapshotEncrypted"
+	AttrSnapshotOwnerAlias   filter.Attr = "snapshotOwnerAlias"
+	AttrSnapshotOwnerID      filter.Attr = "snapshotOwnerID"
+	AttrSnapshotProgress     filter.Attr = "snapshotProgress"
+	AttrSnapshotID           filter.Attr = "snapshotID"
+	AttrSnapshotStarted      filter.Attr = "snapshotStarted"
+	AttrSnapshotState        filter.Attr = "snapshotState"
+	AttrSnapshotStorageTier  filter.Attr = "snapshotStorageTier"
+	AttrSnapshotTransferType filter.Attr = "snapshotTransferType"
+	AttrSnapshotVolumeID     filter.Attr = "snapshotVolumeID"
+	AttrSnapshotVolumeSize   filter.Attr = "snapshotVolumeSize"
+	AttrSnapshotKeyID        filter.Attr = "snapshotKeyID"
+)
+
+// SnapshotAttrs are the attributes DescribeSnapshots filters by. Read-only.
+var SnapshotAttrs = []filter.Attr{
+	AttrSnapshotDescription, AttrSnapshotEncrypted, AttrSnapshotOwnerAlias, AttrSnapshotOwnerID,
+	AttrSnapshotProgress, AttrSnapshotID, AttrSnapshotStarted, AttrSnapshotState,
+	AttrSnapshotStorageTier, AttrSnapshotTransferType, AttrSnapshotVolumeID, AttrSnapshotVolumeSize,
+	AttrSnapshotKeyID,
 }
 
 // DescribeSnapshotsInput are DescribeSnapshots' parameters.
@@ -37,7 +57,7 @@ type DescribeSnapshotsInput struct {
 // DescribeSnapshots returns a page of the snapshots in the region that the
 // caller owns or may create volumes from, narrowed as the input says.
 func (s *Volumes) DescribeSnapshots(ctx context.Context, p openami.Principal, in DescribeSnapshotsInput) ([]SnapshotView, string, error) {
-	fs, err := filter.Compile(in.Filters, snapshotFilters...)
+	fs, err := filter.Compile(in.Filters, SnapshotAttrs...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -125,31 +145,31 @@ func (s *Volumes) DescribeSnapshots(ctx context.Context, p openami.Principal, in
 		if sn.AccountID == p.AccountID {
 			own = tagset.Map(tags[sn.ID]) // tags are the owner's; others see none
 		}
-		ok := fs.Match(func(name string) []string {
+		ok := fs.Match(func(name filter.Attr) []string {
 			switch name {
-			case "description":
+			case AttrSnapshotDescription:
 				return []string{sn.Description}
-			case "encrypted":
+			case AttrSnapshotEncrypted:
 				return []string{strconv.FormatBool(sn.Encrypted)}
-			case "owner-id":
+			case AttrSnapshotOwnerID:
 				return []string{sn.AccountID}
-			case "progress":
+			case AttrSnapshotProgress:
 				return []string{strconv.Itoa(sn.Progress) + "%"}
-			case "snapshot-id":
+			case AttrSnapshotID:
 				return []string{sn.ID}
-			case "start-time":
+			case AttrSnapshotStarted:
 				return []string{describe.Timestamp(sn.StartTime)}
-			case "status":
+			case AttrSnapshotState:
 				return []string{string(sn.State)}
-			case "storage-tier":
+			case AttrSnapshotStorageTier:
 				return []string{"standard"}
-			case "transfer-type":
+			case AttrSnapshotTransferType:
 				return []string{"standard"}
-			case "volume-id":
+			case AttrSnapshotVolumeID:
 				return []string{sn.VolumeID}
-			case "volume-size":
+			case AttrSnapshotVolumeSize:
 				return []string{strconv.FormatInt(sn.VolumeSize, 10)}
-			case "kms-key-id":
+			case AttrSnapshotKeyID:
 				return []string{sn.KmsKeyID}
 			}
 			return nil

@@ -269,17 +269,39 @@ func ownedVolume(tx metadata.Tx, p openami.Principal, id string) (openami.Volume
 	return v, err
 }
 
-// volumeFilters are DescribeVolumes' filter names.
-var volumeFilters = []string{
-	"attachment.attach-time", "attachment.delete-on-termination", "attachment.device", "attachment.instance-id",
-	"attachment.status", "availability-zone", "availability-zone-id", "create-time", "encrypted", "fast-restored",
-	"multi-attach-enabled", "size", "snapshot-id", "status", "volume-id", "volume-type",
+// The attributes of a volume that DescribeVolumes' filters test (see
+// filter.Attr; api/ec2/filters.go maps EC2's filter names onto them).
+const (
+	AttrVolumeAttached            filter.Attr = "volumeAttached"
+	AttrVolumeDeleteOnTermination filter.Attr = "volumeDeleteOnTermination"
+	AttrVolumeDevice              filter.Attr = "volumeDevice"
+	AttrVolumeInstanceID          filter.Attr = "volumeInstanceID"
+	AttrVolumeAttachmentState     filter.Attr = "volumeAttachmentState"
+	AttrVolumeZone                filter.Attr = "volumeZone"
+	AttrVolumeZoneID              filter.Attr = "volumeZoneID"
+	AttrVolumeCreated             filter.Attr = "volumeCreated"
+	AttrVolumeEncrypted           filter.Attr = "volumeEncrypted"
+	AttrVolumeFastRestored        filter.Attr = "volumeFastRestored"
+	AttrVolumeMultiAttach         filter.Attr = "volumeMultiAttach"
+	AttrVolumeSize                filter.Attr = "volumeSize"
+	AttrVolumeSnapshotID          filter.Attr = "volumeSnapshotID"
+	AttrVolumeState               filter.Attr = "volumeState"
+	AttrVolumeID                  filter.Attr = "volumeID"
+	AttrVolumeType                filter.Attr = "volumeType"
+)
+
+// VolumeAttrs are the attributes DescribeVolumes filters by. Read-only.
+var VolumeAttrs = []filter.Attr{
+	AttrVolumeAttached, AttrVolumeDeleteOnTermination, AttrVolumeDevice, AttrVolumeInstanceID,
+	AttrVolumeAttachmentState, AttrVolumeZone, AttrVolumeZoneID, AttrVolumeCreated,
+	AttrVolumeEncrypted, AttrVolumeFastRestored, AttrVolumeMultiAttach, AttrVolumeSize,
+	AttrVolumeSnapshotID, AttrVolumeState, AttrVolumeID, AttrVolumeType,
 }
 
 // DescribeVolumes returns a page of the caller's volumes in the region:
 // all, or those named (any unknown one is NotFound), narrowed by filters.
 func (s *Volumes) DescribeVolumes(ctx context.Context, p openami.Principal, volumeIDs []string, filters []filter.Filter, pg Page) ([]VolumeView, string, error) {
-	fs, err := filter.Compile(filters, volumeFilters...)
+	fs, err := filter.Compile(filters, VolumeAttrs...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -309,44 +331,44 @@ func (s *Volumes) DescribeVolumes(ctx context.Context, p openami.Principal, volu
 		}
 	}
 	match := func(v openami.Volume, tags map[string]string) bool {
-		return fs.Match(func(name string) []string {
+		return fs.Match(func(name filter.Attr) []string {
 			switch name {
-			case "availability-zone":
+			case AttrVolumeZone:
 				return []string{v.AvailabilityZone}
-			case "availability-zone-id":
+			case AttrVolumeZoneID:
 				return []string{zoneIDs[v.AvailabilityZone]}
-			case "create-time":
+			case AttrVolumeCreated:
 				return []string{describe.Timestamp(v.CreatedAt)}
-			case "encrypted":
+			case AttrVolumeEncrypted:
 				return []string{strconv.FormatBool(v.Encrypted)}
-			case "fast-restored":
+			case AttrVolumeFastRestored:
 				return []string{"false"}
-			case "multi-attach-enabled":
+			case AttrVolumeMultiAttach:
 				return []string{strconv.FormatBool(v.MultiAttach)}
-			case "size":
+			case AttrVolumeSize:
 				return []string{strconv.FormatInt(v.Size, 10)}
-			case "snapshot-id":
+			case AttrVolumeSnapshotID:
 				return []string{v.SnapshotID}
-			case "status":
+			case AttrVolumeState:
 				return []string{string(v.State)}
-			case "volume-id":
+			case AttrVolumeID:
 				return []string{v.ID}
-			case "volume-type":
+			case AttrVolumeType:
 				return []string{v.Type}
 			}
 			if v.InstanceID == "" {
 				return nil
 			}
 			switch name {
-			case "attachment.attach-time":
+			case AttrVolumeAttached:
 				return []string{describe.Timestamp(v.AttachTime)}
-			case "attachment.delete-on-termination":
+			case AttrVolumeDeleteOnTermination:
 				return []string{strconv.FormatBool(v.DeleteOnTermination)}
-			case "attachment.device":
+			case AttrVolumeDevice:
 				return []string{v.Device}
-			case "attachment.instance-id":
+			case AttrVolumeInstanceID:
 				return []string{v.InstanceID}
-			case "attachment.status":
+			case AttrVolumeAttachmentState:
 				return []string{"attached"}
 			}
 			return nil

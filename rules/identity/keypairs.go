@@ -136,14 +136,23 @@ func validateKeyName(name string) error {
 	return nil
 }
 
-// keyPairFilters are DescribeKeyPairs' filter names.
-var keyPairFilters = []string{"key-pair-id", "fingerprint", "key-name", "key-type"}
+// The attributes of a key pair that DescribeKeyPairs' filters test (see
+// filter.Attr; api/ec2/filters.go maps EC2's filter names onto them).
+const (
+	AttrKeyPairID          filter.Attr = "keyPairID"
+	AttrKeyPairFingerprint filter.Attr = "keyPairFingerprint"
+	AttrKeyPairName        filter.Attr = "keyPairName"
+	AttrKeyPairType        filter.Attr = "keyPairType"
+)
+
+// KeyPairAttrs are the attributes DescribeKeyPairs filters by. Read-only.
+var KeyPairAttrs = []filter.Attr{AttrKeyPairID, AttrKeyPairFingerprint, AttrKeyPairName, AttrKeyPairType}
 
 // DescribeKeyPairs returns the caller's key pairs in the region: all, or
 // those named by name or id (any unknown one is NotFound), narrowed by
 // filters, ordered by name.
 func (s *Accounts) DescribeKeyPairs(ctx context.Context, p openami.Principal, names, keyIDs []string, filters []filter.Filter) ([]KeyPairView, error) {
-	fs, err := filter.Compile(filters, keyPairFilters...)
+	fs, err := filter.Compile(filters, KeyPairAttrs...)
 	if err != nil {
 		return nil, err
 	}
@@ -181,15 +190,15 @@ func (s *Accounts) DescribeKeyPairs(ctx context.Context, p openami.Principal, na
 			continue
 		}
 		kt := tags[k.ID]
-		match := fs.Match(func(name string) []string {
+		match := fs.Match(func(name filter.Attr) []string {
 			switch name {
-			case "key-pair-id":
+			case AttrKeyPairID:
 				return []string{k.ID}
-			case "fingerprint":
+			case AttrKeyPairFingerprint:
 				return []string{k.Fingerprint}
-			case "key-name":
+			case AttrKeyPairName:
 				return []string{k.Name}
-			case "key-type":
+			case AttrKeyPairType:
 				return []string{string(k.Type)}
 			}
 			return nil

@@ -80,12 +80,25 @@ type RegionInfo struct {
 	OptInStatus string
 }
 
+// The attributes of a region that DescribeRegions' filters test (see
+// filter.Attr; api/ec2/filters.go maps EC2's filter names onto them).
+const (
+	AttrRegionEndpoint filter.Attr = "regionEndpoint"
+	AttrRegionOptIn    filter.Attr = "regionOptIn"
+	AttrRegionName     filter.Attr = "regionName"
+)
+
+// RegionAttrs are the attributes DescribeRegions filters by. Read-only.
+var RegionAttrs = []filter.Attr{
+	AttrRegionEndpoint, AttrRegionOptIn, AttrRegionName,
+}
+
 // DescribeRegions lists the served regions: all of them, or those named
 // (an unserved name is an InvalidParameter error), narrowed by filters
-// (endpoint, opt-in-status, region-name). endpoint is the URL at which
+// (of RegionAttrs). endpoint is the URL at which
 // clients reach this server; every region is served there.
 func (s *Accounts) DescribeRegions(p openami.Principal, names []string, filters []filter.Filter, endpoint string) ([]RegionInfo, error) {
-	fs, err := filter.Compile(filters, "endpoint", "opt-in-status", "region-name")
+	fs, err := filter.Compile(filters, RegionAttrs...)
 	if err != nil {
 		return nil, err
 	}
@@ -100,13 +113,13 @@ func (s *Accounts) DescribeRegions(p openami.Principal, names []string, filters 
 			continue
 		}
 		info := RegionInfo{Name: r.Name, Endpoint: endpoint, OptInStatus: "opt-in-not-required"}
-		match := fs.Match(func(name string) []string {
+		match := fs.Match(func(name filter.Attr) []string {
 			switch name {
-			case "endpoint":
+			case AttrRegionEndpoint:
 				return []string{info.Endpoint}
-			case "opt-in-status":
+			case AttrRegionOptIn:
 				return []string{info.OptInStatus}
-			case "region-name":
+			case AttrRegionName:
 				return []string{info.Name}
 			}
 			return nil
@@ -124,13 +137,33 @@ type ZoneInfo struct {
 	Zone   openami.Zone
 }
 
+// The attributes of an Availability Zone that DescribeAvailabilityZones' filters test (see
+// filter.Attr; api/ec2/filters.go maps EC2's filter names onto them).
+const (
+	AttrZoneGroup       filter.Attr = "zoneGroup"
+	AttrZoneBorderGroup filter.Attr = "zoneBorderGroup"
+	AttrZoneOptIn       filter.Attr = "zoneOptIn"
+	AttrZoneRegion      filter.Attr = "zoneRegion"
+	AttrZoneState       filter.Attr = "zoneState"
+	AttrZoneID          filter.Attr = "zoneID"
+	AttrZoneName        filter.Attr = "zoneName"
+	AttrZoneType        filter.Attr = "zoneType"
+	AttrZoneMessage     filter.Attr = "zoneMessage"
+	AttrZoneParentID    filter.Attr = "zoneParentID"
+	AttrZoneParentName  filter.Attr = "zoneParentName"
+)
+
+// ZoneAttrs are the attributes DescribeAvailabilityZones filters by. Read-only.
+var ZoneAttrs = []filter.Attr{
+	AttrZoneGroup, AttrZoneBorderGroup, AttrZoneOptIn, AttrZoneRegion, AttrZoneState, AttrZoneID,
+	AttrZoneName, AttrZoneType, AttrZoneMessage, AttrZoneParentID, AttrZoneParentName,
+}
+
 // DescribeAvailabilityZones lists the zones of the caller's region, or
 // those named by name or id (an unknown one is an InvalidParameter error),
-// narrowed by filters: group-name, network-border-group, opt-in-status,
-// region-name, state, zone-id, zone-name, zone-type.
+// narrowed by filters (of ZoneAttrs).
 func (s *Accounts) DescribeAvailabilityZones(p openami.Principal, names, ids []string, filters []filter.Filter) ([]ZoneInfo, error) {
-	fs, err := filter.Compile(filters, "group-name", "network-border-group", "opt-in-status",
-		"region-name", "state", "zone-id", "zone-name", "zone-type", "message", "parent-zone-id", "parent-zone-name")
+	fs, err := filter.Compile(filters, ZoneAttrs...)
 	if err != nil {
 		return nil, err
 	}
@@ -153,19 +186,19 @@ func (s *Accounts) DescribeAvailabilityZones(p openami.Principal, names, ids []s
 		if (len(names) > 0 || len(ids) > 0) && !contains(names, z.Name) && !contains(ids, z.ID) {
 			continue
 		}
-		match := fs.Match(func(name string) []string {
+		match := fs.Match(func(name filter.Attr) []string {
 			switch name {
-			case "group-name", "network-border-group", "region-name":
+			case AttrZoneGroup, AttrZoneBorderGroup, AttrZoneRegion:
 				return []string{region.Name}
-			case "opt-in-status":
+			case AttrZoneOptIn:
 				return []string{"opt-in-not-required"}
-			case "state":
+			case AttrZoneState:
 				return []string{"available"}
-			case "zone-id":
+			case AttrZoneID:
 				return []string{z.ID}
-			case "zone-name":
+			case AttrZoneName:
 				return []string{z.Name}
-			case "zone-type":
+			case AttrZoneType:
 				return []string{"availability-zone"}
 			}
 			return nil

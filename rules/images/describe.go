@@ -16,21 +16,64 @@ import (
 // This file holds DescribeImages: which images a caller sees, the filters
 // they answer to, and the part of those filters pushed down to the store.
 
-// imageFilters are DescribeImages' filter names: every one in the EC2
-// model.
-var imageFilters = []string{
-	"architecture", "block-device-mapping.delete-on-termination", "block-device-mapping.device-name",
-	"block-device-mapping.snapshot-id", "block-device-mapping.volume-size", "block-device-mapping.volume-type",
-	"block-device-mapping.encrypted", "creation-date", "description", "ena-support", "free-tier-eligible",
-	"hypervisor", "image-allowed", "image-id", "image-type", "is-public", "kernel-id", "manifest-location",
-	"name", "owner-alias", "owner-id", "platform", "product-code", "product-code.type", "ramdisk-id",
-	"root-device-name", "root-device-type", "source-image-id", "source-image-region", "source-instance-id",
-	"state", "state-reason-code", "state-reason-message", "sriov-net-support", "virtualization-type",
-	"boot-mode", "deprecation-time", "imds-support", "tpm-support",
+// The attributes of an image that DescribeImages' filters test (see
+// filter.Attr; api/ec2/filters.go maps EC2's filter names onto them).
+const (
+	AttrArchitecture               filter.Attr = "architecture"
+	AttrMappingDeleteOnTermination filter.Attr = "mappingDeleteOnTermination"
+	AttrMappingDevice              filter.Attr = "mappingDevice"
+	AttrMappingSnapshotID          filter.Attr = "mappingSnapshotID"
+	AttrMappingVolumeSize          filter.Attr = "mappingVolumeSize"
+	AttrMappingVolumeType          filter.Attr = "mappingVolumeType"
+	AttrMappingEncrypted           filter.Attr = "mappingEncrypted"
+	AttrCreated                    filter.Attr = "created"
+	AttrDescription                filter.Attr = "description"
+	AttrEnaSupport                 filter.Attr = "enaSupport"
+	AttrFreeTier                   filter.Attr = "freeTier"
+	AttrHypervisor                 filter.Attr = "hypervisor"
+	AttrAllowed                    filter.Attr = "allowed"
+	AttrID                         filter.Attr = "id"
+	AttrType                       filter.Attr = "type"
+	AttrPublic                     filter.Attr = "public"
+	AttrKernelID                   filter.Attr = "kernelID"
+	AttrLocation                   filter.Attr = "location"
+	AttrName                       filter.Attr = "name"
+	AttrOwnerAlias                 filter.Attr = "ownerAlias"
+	AttrOwnerID                    filter.Attr = "ownerID"
+	AttrPlatform                   filter.Attr = "platform"
+	AttrProductCode                filter.Attr = "productCode"
+	AttrProductCodeType            filter.Attr = "productCodeType"
+	AttrRamdiskID                  filter.Attr = "ramdiskID"
+	AttrRootDevice                 filter.Attr = "rootDevice"
+	AttrRootDeviceType             filter.Attr = "rootDeviceType"
+	AttrSourceImageID              filter.Attr = "sourceImageID"
+	AttrSourceImageRegion          filter.Attr = "sourceImageRegion"
+	AttrSourceInstanceID           filter.Attr = "sourceInstanceID"
+	AttrState                      filter.Attr = "state"
+	AttrStateCause                 filter.Attr = "stateCause"
+	AttrStateMessage               filter.Attr = "stateMessage"
+	AttrSriovNetSupport            filter.Attr = "sriovNetSupport"
+	AttrVirtualization             filter.Attr = "virtualization"
+	AttrBootMode                   filter.Attr = "bootMode"
+	AttrDeprecationTime            filter.Attr = "deprecationTime"
+	AttrImdsSupport                filter.Attr = "imdsSupport"
+	AttrTpmSupport                 filter.Attr = "tpmSupport"
+)
+
+// ImageAttrs are the attributes DescribeImages filters by. Read-only.
+var ImageAttrs = []filter.Attr{
+	AttrArchitecture, AttrMappingDeleteOnTermination, AttrMappingDevice, AttrMappingSnapshotID,
+	AttrMappingVolumeSize, AttrMappingVolumeType, AttrMappingEncrypted, AttrCreated, AttrDescription,
+	AttrEnaSupport, AttrFreeTier, AttrHypervisor, AttrAllowed, AttrID, AttrType, AttrPublic,
+	AttrKernelID, AttrLocation, AttrName, AttrOwnerAlias, AttrOwnerID, AttrPlatform, AttrProductCode,
+	AttrProductCodeType, AttrRamdiskID, AttrRootDevice, AttrRootDeviceType, AttrSourceImageID,
+	AttrSourceImageRegion, AttrSourceInstanceID, AttrState, AttrStateCause, AttrStateMessage,
+	AttrSriovNetSupport, AttrVirtualization, AttrBootMode, AttrDeprecationTime, AttrImdsSupport,
+	AttrTpmSupport,
 }
 
 // imageAttr returns an image's values for a DescribeImages filter.
-func imageAttr(img *openami.Image, name string) []string {
+func imageAttr(img *openami.Image, name filter.Attr) []string {
 	one := func(v string) []string { return []string{v} }
 	each := func(f func(m openami.BlockDeviceMapping) (string, bool)) []string {
 		var out []string
@@ -42,98 +85,98 @@ func imageAttr(img *openami.Image, name string) []string {
 		return out
 	}
 	switch name {
-	case "architecture":
+	case AttrArchitecture:
 		return one(img.Architecture)
-	case "block-device-mapping.delete-on-termination":
+	case AttrMappingDeleteOnTermination:
 		return each(func(m openami.BlockDeviceMapping) (string, bool) {
 			return strconv.FormatBool(m.Ebs != nil && m.Ebs.DeleteOnTermination), m.Ebs != nil
 		})
-	case "block-device-mapping.device-name":
+	case AttrMappingDevice:
 		return each(func(m openami.BlockDeviceMapping) (string, bool) { return m.DeviceName, true })
-	case "block-device-mapping.snapshot-id":
+	case AttrMappingSnapshotID:
 		return each(func(m openami.BlockDeviceMapping) (string, bool) {
 			return snapOf(m), m.Ebs != nil && m.Ebs.SnapshotID != ""
 		})
-	case "block-device-mapping.volume-size":
+	case AttrMappingVolumeSize:
 		return each(func(m openami.BlockDeviceMapping) (string, bool) {
 			return strconv.FormatInt(sizeOf(m), 10), m.Ebs != nil
 		})
-	case "block-device-mapping.volume-type":
+	case AttrMappingVolumeType:
 		return each(func(m openami.BlockDeviceMapping) (string, bool) { return typeOf(m), m.Ebs != nil })
-	case "block-device-mapping.encrypted":
+	case AttrMappingEncrypted:
 		return each(func(m openami.BlockDeviceMapping) (string, bool) {
 			return strconv.FormatBool(m.Ebs != nil && m.Ebs.Encrypted), m.Ebs != nil
 		})
-	case "creation-date":
+	case AttrCreated:
 		return one(describe.Timestamp(img.CreatedAt))
-	case "description":
+	case AttrDescription:
 		return one(img.Description)
-	case "ena-support":
+	case AttrEnaSupport:
 		return one(strconv.FormatBool(img.EnaSupport))
-	case "free-tier-eligible":
+	case AttrFreeTier:
 		return one("false")
-	case "hypervisor":
+	case AttrHypervisor:
 		return one("xen")
-	case "image-id":
+	case AttrID:
 		return one(img.ID)
-	case "image-type":
+	case AttrType:
 		return one(img.ImageType)
-	case "is-public":
+	case AttrPublic:
 		return one(strconv.FormatBool(img.Public))
-	case "kernel-id":
+	case AttrKernelID:
 		return one(img.KernelID)
-	case "manifest-location":
+	case AttrLocation:
 		return one(img.ImageLocation)
-	case "name":
+	case AttrName:
 		return one(img.Name)
-	case "owner-alias":
+	case AttrOwnerAlias:
 		return one(img.OwnerAlias)
-	case "owner-id":
+	case AttrOwnerID:
 		return one(img.AccountID)
-	case "platform":
+	case AttrPlatform:
 		return one(img.Platform)
-	case "product-code", "product-code.type":
+	case AttrProductCode, AttrProductCodeType:
 		var out []string
 		for _, pc := range img.ProductCodes {
-			if name == "product-code" {
+			if name == AttrProductCode {
 				out = append(out, pc.ID)
 			} else {
 				out = append(out, pc.Type)
 			}
 		}
 		return out
-	case "ramdisk-id":
+	case AttrRamdiskID:
 		return one(img.RamdiskID)
-	case "root-device-name":
+	case AttrRootDevice:
 		return one(img.RootDeviceName)
-	case "root-device-type":
+	case AttrRootDeviceType:
 		return one(img.RootDeviceType)
-	case "source-image-id":
+	case AttrSourceImageID:
 		return one(img.SourceImageID)
-	case "source-image-region":
+	case AttrSourceImageRegion:
 		return one(img.SourceImageRegion)
-	case "source-instance-id":
+	case AttrSourceInstanceID:
 		return one(img.SourceInstanceID)
-	case "state":
+	case AttrState:
 		return one(string(img.State))
-	case "state-reason-code":
+	case AttrStateCause:
 		return one(string(img.StateReason.Cause))
-	case "state-reason-message":
+	case AttrStateMessage:
 		return one(img.StateReason.Message)
-	case "sriov-net-support":
+	case AttrSriovNetSupport:
 		return one(img.SriovNetSupport)
-	case "virtualization-type":
+	case AttrVirtualization:
 		return one(img.VirtualizationType)
-	case "boot-mode":
+	case AttrBootMode:
 		return one(img.BootMode)
-	case "deprecation-time":
+	case AttrDeprecationTime:
 		if img.DeprecationTime.IsZero() {
 			return nil
 		}
 		return one(img.DeprecationTime.UTC().Format("2006-01-02T15:04:05.000Z"))
-	case "imds-support":
+	case AttrImdsSupport:
 		return one(img.ImdsSupport)
-	case "tpm-support":
+	case AttrTpmSupport:
 		return one(img.TpmSupport)
 	}
 	return nil
@@ -182,7 +225,7 @@ var ownerAliases = map[string]bool{"amazon": true, "aws-marketplace": true, "aws
 // disabled ones (only ever the caller's) unless IncludeDisabled. A private
 // image of another account is NotFound, like one that does not exist.
 func (s *Registry) DescribeImages(ctx context.Context, p openami.Principal, in DescribeImagesInput) ([]ImageView, string, error) {
-	fs, err := filter.Compile(in.Filters, imageFilters...)
+	fs, err := filter.Compile(in.Filters, ImageAttrs...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -272,8 +315,8 @@ func (s *Registry) DescribeImages(ctx context.Context, p openami.Principal, in D
 		if own {
 			t = tagMap(tags[img.ID])
 		}
-		ok := fs.Match(func(name string) []string {
-			if name == "image-allowed" {
+		ok := fs.Match(func(name filter.Attr) []string {
+			if name == AttrAllowed {
 				return []string{strconv.FormatBool(allowed.State == "disabled" || own || allowed.allows(&img, now))}
 			}
 			return imageAttr(&img, name)
@@ -310,7 +353,7 @@ func pushDownImageFilters(q *metadata.ImageQuery, filters []filter.Filter, p ope
 	seenName := false
 	for _, f := range filters {
 		switch {
-		case f.Name == "name":
+		case f.Name == string(AttrName):
 			seenName = true
 			for _, v := range f.Values {
 				if lit, ok := filter.NewPattern(v).Literal(); ok {

@@ -14,89 +14,129 @@ import (
 	"github.com/openami/openami/rules/describe"
 )
 
-// instanceFilters are DescribeInstances' filter names.
-var instanceFilters = []string{
-	"architecture", "availability-zone", "block-device-mapping.device-name", "block-device-mapping.volume-id",
-	"boot-mode", "client-token", "ebs-optimized", "image-id", "instance-id", "instance-lifecycle",
-	"instance-state-code", "instance-state-name", "instance-type", "key-name", "launch-index", "launch-time",
-	"metadata-options.http-endpoint", "metadata-options.http-tokens", "owner-id", "placement-group-name",
-	"platform", "private-dns-name", "private-ip-address", "reason", "reservation-id", "root-device-name",
-	"root-device-type", "state-reason-code", "state-reason-message", "subnet-id", "tenancy", "virtualization-type",
-	"vpc-id",
+// The attributes of an instance that DescribeInstances' filters test (see
+// filter.Attr; api/ec2/filters.go maps EC2's filter names onto them).
+const (
+	AttrInstanceArchitecture     filter.Attr = "instanceArchitecture"
+	AttrInstanceZone             filter.Attr = "instanceZone"
+	AttrInstanceDevice           filter.Attr = "instanceDevice"
+	AttrInstanceVolumeID         filter.Attr = "instanceVolumeID"
+	AttrInstanceBootMode         filter.Attr = "instanceBootMode"
+	AttrInstanceClientToken      filter.Attr = "instanceClientToken"
+	AttrInstanceEbsOptimized     filter.Attr = "instanceEbsOptimized"
+	AttrInstanceImageID          filter.Attr = "instanceImageID"
+	AttrInstanceID               filter.Attr = "instanceID"
+	AttrInstanceLifecycle        filter.Attr = "instanceLifecycle"
+	AttrInstanceStateCode        filter.Attr = "instanceStateCode"
+	AttrInstanceState            filter.Attr = "instanceState"
+	AttrInstanceType             filter.Attr = "instanceType"
+	AttrInstanceKeyName          filter.Attr = "instanceKeyName"
+	AttrInstanceLaunchIndex      filter.Attr = "instanceLaunchIndex"
+	AttrInstanceLaunched         filter.Attr = "instanceLaunched"
+	AttrInstanceMetadataEndpoint filter.Attr = "instanceMetadataEndpoint"
+	AttrInstanceMetadataTokens   filter.Attr = "instanceMetadataTokens"
+	AttrInstanceOwnerID          filter.Attr = "instanceOwnerID"
+	AttrInstancePlacementGroup   filter.Attr = "instancePlacementGroup"
+	AttrInstancePlatform         filter.Attr = "instancePlatform"
+	AttrInstancePrivateDNS       filter.Attr = "instancePrivateDNS"
+	AttrInstancePrivateIP        filter.Attr = "instancePrivateIP"
+	AttrInstanceTransitionReason filter.Attr = "instanceTransitionReason"
+	AttrInstanceReservationID    filter.Attr = "instanceReservationID"
+	AttrInstanceRootDevice       filter.Attr = "instanceRootDevice"
+	AttrInstanceRootDeviceType   filter.Attr = "instanceRootDeviceType"
+	AttrInstanceStateCause       filter.Attr = "instanceStateCause"
+	AttrInstanceStateMessage     filter.Attr = "instanceStateMessage"
+	AttrInstanceSubnetID         filter.Attr = "instanceSubnetID"
+	AttrInstanceTenancy          filter.Attr = "instanceTenancy"
+	AttrInstanceVirtualization   filter.Attr = "instanceVirtualization"
+	AttrInstanceVpcID            filter.Attr = "instanceVpcID"
+)
+
+// InstanceAttrs are the attributes DescribeInstances filters by. Read-only.
+var InstanceAttrs = []filter.Attr{
+	AttrInstanceArchitecture, AttrInstanceZone, AttrInstanceDevice, AttrInstanceVolumeID,
+	AttrInstanceBootMode, AttrInstanceClientToken, AttrInstanceEbsOptimized, AttrInstanceImageID,
+	AttrInstanceID, AttrInstanceLifecycle, AttrInstanceStateCode, AttrInstanceState, AttrInstanceType,
+	AttrInstanceKeyName, AttrInstanceLaunchIndex, AttrInstanceLaunched, AttrInstanceMetadataEndpoint,
+	AttrInstanceMetadataTokens, AttrInstanceOwnerID, AttrInstancePlacementGroup, AttrInstancePlatform,
+	AttrInstancePrivateDNS, AttrInstancePrivateIP, AttrInstanceTransitionReason,
+	AttrInstanceReservationID, AttrInstanceRootDevice, AttrInstanceRootDeviceType,
+	AttrInstanceStateCause, AttrInstanceStateMessage, AttrInstanceSubnetID, AttrInstanceTenancy,
+	AttrInstanceVirtualization, AttrInstanceVpcID,
 }
 
-func instanceAttr(i *openami.Instance, name string) []string {
+func instanceAttr(i *openami.Instance, name filter.Attr) []string {
 	one := func(v string) []string { return []string{v} }
 	switch name {
-	case "architecture":
+	case AttrInstanceArchitecture:
 		return one(i.Architecture)
-	case "availability-zone":
+	case AttrInstanceZone:
 		return one(i.AvailabilityZone)
-	case "block-device-mapping.device-name", "block-device-mapping.volume-id":
+	case AttrInstanceDevice, AttrInstanceVolumeID:
 		var out []string
 		for _, b := range i.BlockDevices {
-			if name == "block-device-mapping.device-name" {
+			if name == AttrInstanceDevice {
 				out = append(out, b.DeviceName)
 			} else {
 				out = append(out, b.VolumeID)
 			}
 		}
 		return out
-	case "boot-mode":
+	case AttrInstanceBootMode:
 		return one(i.BootMode)
-	case "client-token":
+	case AttrInstanceClientToken:
 		return one(i.ClientToken)
-	case "ebs-optimized":
+	case AttrInstanceEbsOptimized:
 		return one(strconv.FormatBool(i.EbsOptimized))
-	case "image-id":
+	case AttrInstanceImageID:
 		return one(i.ImageID)
-	case "instance-id":
+	case AttrInstanceID:
 		return one(i.ID)
-	case "instance-lifecycle", "placement-group-name":
+	case AttrInstanceLifecycle, AttrInstancePlacementGroup:
 		return nil
-	case "instance-state-code":
+	case AttrInstanceStateCode:
 		return one(strconv.Itoa(i.State.StateCode()))
-	case "instance-state-name":
+	case AttrInstanceState:
 		return one(string(i.State))
-	case "instance-type":
+	case AttrInstanceType:
 		return one(i.InstanceType)
-	case "key-name":
+	case AttrInstanceKeyName:
 		return one(i.KeyName)
-	case "launch-index":
+	case AttrInstanceLaunchIndex:
 		return one(strconv.Itoa(i.AmiLaunchIndex))
-	case "launch-time":
+	case AttrInstanceLaunched:
 		return one(describe.Timestamp(i.LaunchTime))
-	case "metadata-options.http-endpoint":
+	case AttrInstanceMetadataEndpoint:
 		return one(i.MetadataOptions.HttpEndpoint)
-	case "metadata-options.http-tokens":
+	case AttrInstanceMetadataTokens:
 		return one(i.MetadataOptions.HttpTokens)
-	case "owner-id":
+	case AttrInstanceOwnerID:
 		return one(i.AccountID)
-	case "platform":
+	case AttrInstancePlatform:
 		return one(i.Platform)
-	case "private-dns-name":
+	case AttrInstancePrivateDNS:
 		return one(PrivateDNSName(i.Region, i.PrivateIP))
-	case "private-ip-address":
+	case AttrInstancePrivateIP:
 		return one(i.PrivateIP)
-	case "reason":
+	case AttrInstanceTransitionReason:
 		return one(i.StateTransitionReason)
-	case "reservation-id":
+	case AttrInstanceReservationID:
 		return one(i.ReservationID)
-	case "root-device-name":
+	case AttrInstanceRootDevice:
 		return one(i.RootDeviceName)
-	case "root-device-type":
+	case AttrInstanceRootDeviceType:
 		return one(i.RootDeviceType)
-	case "state-reason-code":
+	case AttrInstanceStateCause:
 		return one(string(i.StateReason.Cause))
-	case "state-reason-message":
+	case AttrInstanceStateMessage:
 		return one(i.StateReason.Message)
-	case "subnet-id":
+	case AttrInstanceSubnetID:
 		return one(i.SubnetID)
-	case "tenancy":
+	case AttrInstanceTenancy:
 		return one("default")
-	case "virtualization-type":
+	case AttrInstanceVirtualization:
 		return one(i.VirtualizationType)
-	case "vpc-id":
+	case AttrInstanceVpcID:
 		return one(i.VpcID)
 	}
 	return nil
@@ -107,7 +147,7 @@ func instanceAttr(i *openami.Instance, name string) []string {
 // NotFound), narrowed by filters. Terminated instances stay listed for a
 // while (terminatedVisible).
 func (s *Machines) DescribeInstances(ctx context.Context, p openami.Principal, instanceIDs []string, filters []filter.Filter, pg Page) ([]Reservation, string, error) {
-	fs, err := filter.Compile(filters, instanceFilters...)
+	fs, err := filter.Compile(filters, InstanceAttrs...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -140,7 +180,7 @@ func (s *Machines) DescribeInstances(ctx context.Context, p openami.Principal, i
 		},
 		func(i openami.Instance) string { return i.ID },
 		func(i openami.Instance, tags map[string]string) bool {
-			return fs.Match(func(name string) []string { return instanceAttr(&i, name) }, tags)
+			return fs.Match(func(name filter.Attr) []string { return instanceAttr(&i, name) }, tags)
 		})
 	if err != nil {
 		return nil, "", err

@@ -100,39 +100,56 @@ func LookupInstanceType(name string) (InstanceType, bool) {
 	return instanceTypes[i], true
 }
 
-// instanceTypeFilters are DescribeInstanceTypes' filter names.
-var instanceTypeFilters = []string{
-	"burstable-performance-supported", "current-generation", "free-tier-eligible", "hypervisor",
-	"instance-storage-supported", "instance-type", "memory-info.size-in-mib", "processor-info.supported-architecture",
-	"supported-boot-mode", "supported-root-device-type", "supported-virtualization-type", "vcpu-info.default-vcpus",
+// The attributes of an instance type that DescribeInstanceTypes' filters test (see
+// filter.Attr; api/ec2/filters.go maps EC2's filter names onto them).
+const (
+	AttrTypeBurstable      filter.Attr = "typeBurstable"
+	AttrTypeCurrent        filter.Attr = "typeCurrent"
+	AttrTypeFreeTier       filter.Attr = "typeFreeTier"
+	AttrTypeHypervisor     filter.Attr = "typeHypervisor"
+	AttrTypeInstanceStore  filter.Attr = "typeInstanceStore"
+	AttrTypeName           filter.Attr = "typeName"
+	AttrTypeMemoryMiB      filter.Attr = "typeMemoryMiB"
+	AttrTypeArchitecture   filter.Attr = "typeArchitecture"
+	AttrTypeBootMode       filter.Attr = "typeBootMode"
+	AttrTypeRootDeviceType filter.Attr = "typeRootDeviceType"
+	AttrTypeVirtualization filter.Attr = "typeVirtualization"
+	AttrTypeVCPUs          filter.Attr = "typeVCPUs"
+)
+
+// InstanceTypeAttrs are the attributes DescribeInstanceTypes filters by. Read-only.
+var InstanceTypeAttrs = []filter.Attr{
+	AttrTypeBurstable, AttrTypeCurrent, AttrTypeFreeTier, AttrTypeHypervisor, AttrTypeInstanceStore,
+	AttrTypeName, AttrTypeMemoryMiB, AttrTypeArchitecture, AttrTypeBootMode, AttrTypeRootDeviceType,
+	AttrTypeVirtualization, AttrTypeVCPUs,
 }
 
-func (it InstanceType) filterValues(name string) []string {
+func (it InstanceType) filterValues(name filter.Attr) []string {
 	b := strconv.FormatBool
 	switch name {
-	case "burstable-performance-supported":
+	case AttrTypeBurstable:
 		return []string{b(it.Burstable)}
-	case "current-generation":
+	case AttrTypeCurrent:
 		return []string{b(it.Hypervisor == "nitro")}
-	case "free-tier-eligible":
+	case AttrTypeFreeTier:
 		return []string{b(it.FreeTier)}
-	case "hypervisor":
+	case AttrTypeHypervisor:
 		return []string{it.Hypervisor}
-	case "instance-storage-supported":
+	case AttrTypeInstanceStore:
 		return []string{b(it.InstanceStore.Count > 0)}
-	case "instance-type":
+	case AttrTypeName:
 		return []string{it.Name}
-	case "memory-info.size-in-mib":
+	case AttrTypeMemoryMiB:
 		return []string{strconv.FormatInt(it.MemoryMiB, 10)}
-	case "processor-info.supported-architecture":
+	case AttrTypeArchitecture:
 		return it.Architectures
-	case "supported-boot-mode":
+	case AttrTypeBootMode:
 		return it.BootModes
-	case "supported-root-device-type":
+	case AttrTypeRootDeviceType:
 		return []string{"ebs"}
-	case "supported-virtualization-type":
+	case AttrTypeVirtualization:
 		return it.Virtualization
-	case "vcpu-info.default-vcpus":
+	case AttrTypeVCPUs:
 		return []string{strconv.Itoa(it.VCPUs)}
 	}
 	return nil
@@ -142,7 +159,7 @@ func (it InstanceType) filterValues(name string) []string {
 // those named (an unknown name is InvalidInstanceType), narrowed by
 // filters.
 func (s *Machines) DescribeInstanceTypes(ctx context.Context, p openami.Principal, names []string, filters []filter.Filter, pg Page) ([]InstanceType, string, error) {
-	fs, err := filter.Compile(filters, instanceTypeFilters...)
+	fs, err := filter.Compile(filters, InstanceTypeAttrs...)
 	if err != nil {
 		return nil, "", err
 	}

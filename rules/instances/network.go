@@ -96,7 +96,7 @@ func subnetAddress(cidr string, n int) (string, bool) {
 // the caller's items, all or those named (an unknown id is NotFound of
 // resource), narrowed by filters.
 func describeNetwork[T any](all []T, id func(T) string, ids []string, resource openami.ResourceType, what string,
-	filters []filter.Filter, known []string, attr func(T, string) []string) ([]T, error) {
+	filters []filter.Filter, known []filter.Attr, attr func(T, filter.Attr) []string) ([]T, error) {
 	fs, err := filter.Compile(filters, known...)
 	if err != nil {
 		return nil, err
@@ -111,65 +111,118 @@ func describeNetwork[T any](all []T, id func(T) string, ids []string, resource o
 		if len(ids) > 0 && !slices.Contains(ids, id(x)) {
 			continue
 		}
-		if fs.Match(func(name string) []string { return attr(x, name) }, nil) {
+		if fs.Match(func(name filter.Attr) []string { return attr(x, name) }, nil) {
 			out = append(out, x)
 		}
 	}
 	return out, nil
 }
 
+// The attributes of a VPC that DescribeVpcs' filters test (see
+// filter.Attr; api/ec2/filters.go maps EC2's filter names onto them).
+const (
+	AttrVPCCIDR           filter.Attr = "vpcCIDR"
+	AttrVPCAssociatedCIDR filter.Attr = "vpcAssociatedCIDR"
+	AttrVPCDhcpOptionsID  filter.Attr = "vpcDhcpOptionsID"
+	AttrVPCDefault        filter.Attr = "vpcDefault"
+	AttrVPCOwnerID        filter.Attr = "vpcOwnerID"
+	AttrVPCState          filter.Attr = "vpcState"
+	AttrVPCID             filter.Attr = "vpcID"
+)
+
+// VPCAttrs are the attributes DescribeVpcs filters by. Read-only.
+var VPCAttrs = []filter.Attr{
+	AttrVPCCIDR, AttrVPCAssociatedCIDR, AttrVPCDhcpOptionsID, AttrVPCDefault, AttrVPCOwnerID,
+	AttrVPCState, AttrVPCID,
+}
+
 // DescribeVpcs returns the caller's VPCs in the region: its default one.
 func (s *Machines) DescribeVpcs(ctx context.Context, p openami.Principal, vpcIDs []string, filters []filter.Filter) ([]VPC, error) {
 	return describeNetwork([]VPC{defaultVPC(p)}, func(v VPC) string { return v.ID }, vpcIDs, openami.ResourceVPC, "vpc ID",
-		filters, []string{"cidr", "cidr-block-association.cidr-block", "dhcp-options-id", "is-default", "owner-id", "state", "vpc-id"},
-		func(v VPC, name string) []string {
+		filters, VPCAttrs,
+		func(v VPC, name filter.Attr) []string {
 			switch name {
-			case "cidr", "cidr-block-association.cidr-block":
+			case AttrVPCCIDR, AttrVPCAssociatedCIDR:
 				return []string{v.CIDR}
-			case "dhcp-options-id":
+			case AttrVPCDhcpOptionsID:
 				return []string{"default"}
-			case "is-default":
+			case AttrVPCDefault:
 				return []string{"true"}
-			case "owner-id":
+			case AttrVPCOwnerID:
 				return []string{v.AccountID}
-			case "state":
+			case AttrVPCState:
 				return []string{"available"}
-			case "vpc-id":
+			case AttrVPCID:
 				return []string{v.ID}
 			}
 			return nil
 		})
 }
 
+// The attributes of a subnet that DescribeSubnets' filters test (see
+// filter.Attr; api/ec2/filters.go maps EC2's filter names onto them).
+const (
+	AttrSubnetZone           filter.Attr = "subnetZone"
+	AttrSubnetZoneID         filter.Attr = "subnetZoneID"
+	AttrSubnetAvailableIPs   filter.Attr = "subnetAvailableIPs"
+	AttrSubnetCIDR           filter.Attr = "subnetCIDR"
+	AttrSubnetCIDRBlock      filter.Attr = "subnetCIDRBlock"
+	AttrSubnetDefaultForZone filter.Attr = "subnetDefaultForZone"
+	AttrSubnetOwnerID        filter.Attr = "subnetOwnerID"
+	AttrSubnetState          filter.Attr = "subnetState"
+	AttrSubnetID             filter.Attr = "subnetID"
+	AttrSubnetVpcID          filter.Attr = "subnetVpcID"
+)
+
+// SubnetAttrs are the attributes DescribeSubnets filters by. Read-only.
+var SubnetAttrs = []filter.Attr{
+	AttrSubnetZone, AttrSubnetZoneID, AttrSubnetAvailableIPs, AttrSubnetCIDR, AttrSubnetCIDRBlock,
+	AttrSubnetDefaultForZone, AttrSubnetOwnerID, AttrSubnetState, AttrSubnetID, AttrSubnetVpcID,
+}
+
 // DescribeSubnets returns the caller's subnets in the region: the default
 // subnet of each zone.
 func (s *Machines) DescribeSubnets(ctx context.Context, p openami.Principal, subnetIDs []string, filters []filter.Filter) ([]Subnet, error) {
 	return describeNetwork(s.defaultSubnets(p), func(n Subnet) string { return n.ID }, subnetIDs, openami.ResourceSubnet, "subnet ID",
-		filters, []string{"availability-zone", "availability-zone-id", "available-ip-address-count", "cidr", "cidr-block",
-			"cidrBlock", "default-for-az", "defaultForAz", "owner-id", "state", "subnet-id", "vpc-id"},
-		func(n Subnet, name string) []string {
+		filters, SubnetAttrs,
+		func(n Subnet, name filter.Attr) []string {
 			switch name {
-			case "availability-zone":
+			case AttrSubnetZone:
 				return []string{n.AvailabilityZone}
-			case "availability-zone-id":
+			case AttrSubnetZoneID:
 				return []string{n.ZoneID}
-			case "available-ip-address-count":
+			case AttrSubnetAvailableIPs:
 				return []string{strconv.Itoa(n.AvailableIPs)}
-			case "cidr", "cidr-block", "cidrBlock":
+			case AttrSubnetCIDR, AttrSubnetCIDRBlock:
 				return []string{n.CIDR}
-			case "default-for-az", "defaultForAz":
+			case AttrSubnetDefaultForZone:
 				return []string{"true"}
-			case "owner-id":
+			case AttrSubnetOwnerID:
 				return []string{n.AccountID}
-			case "state":
+			case AttrSubnetState:
 				return []string{"available"}
-			case "subnet-id":
+			case AttrSubnetID:
 				return []string{n.ID}
-			case "vpc-id":
+			case AttrSubnetVpcID:
 				return []string{n.VpcID}
 			}
 			return nil
 		})
+}
+
+// The attributes of a security group that DescribeSecurityGroups' filters test (see
+// filter.Attr; api/ec2/filters.go maps EC2's filter names onto them).
+const (
+	AttrGroupDescription filter.Attr = "groupDescription"
+	AttrGroupID          filter.Attr = "groupID"
+	AttrGroupName        filter.Attr = "groupName"
+	AttrGroupOwnerID     filter.Attr = "groupOwnerID"
+	AttrGroupVpcID       filter.Attr = "groupVpcID"
+)
+
+// SecurityGroupAttrs are the attributes DescribeSecurityGroups filters by. Read-only.
+var SecurityGroupAttrs = []filter.Attr{
+	AttrGroupDescription, AttrGroupID, AttrGroupName, AttrGroupOwnerID, AttrGroupVpcID,
 }
 
 // DescribeSecurityGroups returns the caller's security groups in the
@@ -182,18 +235,18 @@ func (s *Machines) DescribeSecurityGroups(ctx context.Context, p openami.Princip
 		}
 	}
 	return describeNetwork([]SecurityGroup{sg}, func(g SecurityGroup) string { return g.ID }, groupIDs, openami.ResourceSecurityGroup, "security group",
-		filters, []string{"description", "group-id", "group-name", "owner-id", "vpc-id"},
-		func(g SecurityGroup, name string) []string {
+		filters, SecurityGroupAttrs,
+		func(g SecurityGroup, name filter.Attr) []string {
 			switch name {
-			case "description":
+			case AttrGroupDescription:
 				return []string{g.Description}
-			case "group-id":
+			case AttrGroupID:
 				return []string{g.ID}
-			case "group-name":
+			case AttrGroupName:
 				return []string{g.Name}
-			case "owner-id":
+			case AttrGroupOwnerID:
 				return []string{g.AccountID}
-			case "vpc-id":
+			case AttrGroupVpcID:
 				return []string{g.VpcID}
 			}
 			return nil

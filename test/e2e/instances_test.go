@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
+	"strings"
 	"testing"
 	"time"
 
@@ -296,6 +297,16 @@ func TestNeighbourAPI(t *testing.T) {
 		vpcs, err := e.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []types.Filter{{Name: aws.String("is-default"), Values: []string{"true"}}}})
 		if err != nil || len(vpcs.Vpcs) != 1 || *vpcs.Vpcs[0].CidrBlock != "172.31.0.0/16" {
 			t.Fatalf("DescribeVpcs: %v %+v", err, vpcs)
+		}
+		// EC2's old camel-case name is the same filter.
+		old, err := e.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []types.Filter{{Name: aws.String("isDefault"), Values: []string{"true"}}}})
+		if err != nil || len(old.Vpcs) != 1 || *old.Vpcs[0].VpcId != *vpcs.Vpcs[0].VpcId {
+			t.Fatalf("DescribeVpcs isDefault: %v %+v", err, old)
+		}
+		_, err = e.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []types.Filter{{Name: aws.String("is_default"), Values: []string{"true"}}}})
+		wantCode(t, err, "InvalidParameterValue")
+		if !strings.Contains(err.Error(), "The filter 'is_default' is invalid") {
+			t.Fatalf("DescribeVpcs is_default: %v", err)
 		}
 		subnets, err := e.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []types.Filter{
 			{Name: aws.String("vpc-id"), Values: []string{*vpcs.Vpcs[0].VpcId}},

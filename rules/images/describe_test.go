@@ -1,0 +1,33 @@
+package images
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/internal/filter"
+	"github.com/openami/openami/metadata"
+)
+
+// TestPushDownImageFilters: name prefixes and the caller's literal tag
+// values go to the store, keyed by the rules' own attribute for the name
+// (the API has renamed EC2's "name" to it by then).
+func TestPushDownImageFilters(t *testing.T) {
+	p := openami.Principal{AccountID: "111122223333"}
+	var q metadata.ImageQuery
+	pushDownImageFilters(&q, []filter.Filter{
+		{Name: string(AttrName), Values: []string{"app1-*", "exact"}},
+		{Name: "tag:env", Values: []string{"prod"}},
+	}, p)
+	if !reflect.DeepEqual(q.NamePrefixes, []string{"app1-", "exact"}) {
+		t.Errorf("NamePrefixes = %q", q.NamePrefixes)
+	}
+	if q.TagOwner != p.AccountID || !reflect.DeepEqual(q.Tags, []metadata.TagMatch{{Key: "env", Values: []string{"prod"}}}) {
+		t.Errorf("TagOwner, Tags = %q, %+v", q.TagOwner, q.Tags)
+	}
+	q = metadata.ImageQuery{}
+	pushDownImageFilters(&q, []filter.Filter{{Name: string(AttrName), Values: []string{"a*b"}}}, p)
+	if q.NamePrefixes != nil {
+		t.Errorf("a pattern that is no prefix pushed %q", q.NamePrefixes)
+	}
+}
