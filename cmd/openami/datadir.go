@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // The data directory holds one installation: metadata.db (with -wal and
@@ -87,12 +88,24 @@ func lockDataDir(path string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data dir lock: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+	// A holder that is exiting (a server killed a moment ago, restarted at
+	// once by its supervisor) lets go as the kernel closes its files: give
+	// it lockGrace before saying who holds the directory.
+	deadline := time.Now().Add(lockGrace)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("data dir lock %s: %w", name, err)
+		}
+		if time.Now().After(deadline) {
+			f.Close()
 			return nil, &heldError{dir: path, pid: lockHolder(path)}
 		}
-		return nil, fmt.Errorf("data dir lock %s: %w", name, err)
+		time.Sleep(50 * time.Millisecond)
 	}
 	if err := f.Truncate(0); err == nil {
 		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
@@ -103,6 +116,10 @@ func lockDataDir(path string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// lockGrace is how long taking the lock waits for a holder that may be
+// exiting.
+const lockGrace = 2 * time.Second
 
 // lockHolder returns the pid written in the data directory's lock file, or
 // 0 if it names none.

@@ -33,6 +33,7 @@ const guestTimeout = 5 * time.Minute
 // qemuServer is an `openami serve --runtime qemu` process.
 type qemuServer struct {
 	cmd    *exec.Cmd
+	exited chan struct{} // closed once the process has exited and been reaped
 	url    string
 	logMu  sync.Mutex
 	logBuf bytes.Buffer
@@ -54,22 +55,21 @@ func (q *qemuServer) log() string {
 // waits until it listens.
 func startQemuServer(t *testing.T, dataDir string, flags ...string) *qemuServer {
 	t.Helper()
-	q := &qemuServer{}
+	q := &qemuServer{exited: make(chan struct{})}
 	q.cmd = exec.Command(binary(t), append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--runtime", "qemu"}, flags...)...)
 	pr, pw := io.Pipe()
 	q.cmd.Stderr = pw
 	if err := q.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	go func() { q.cmd.Wait(); close(q.exited) }()
 	t.Cleanup(func() {
 		q.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { q.cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-q.exited:
 		case <-time.After(time.Minute):
 			q.cmd.Process.Kill()
-			<-done
+			<-q.exited
 		}
 		pw.Close()
 		if t.Failed() {
@@ -309,6 +309,9 @@ func TestQemuRuntime(t *testing.T) {
 	if err := q.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
+	// Gone for good (its files closed, the data dir's lock with them)
+	// before another server takes the data dir.
+	<-q.exited
 	deadline := time.Now().Add(time.Minute)
 	for len(qemuProcesses(dataDir)) > 0 {
 		if time.Now().After(deadline) {
