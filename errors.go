@@ -113,6 +113,9 @@ const (
 	// encrypt it) cannot be used: deleted, disabled, pending deletion, or
 	// not usable by the caller.
 	ReasonKeyUnusable Reason = "key-unusable"
+	// ReasonIDsWithPaging: a Describe request that names the resources it
+	// wants by id and also asks for them a page at a time.
+	ReasonIDsWithPaging Reason = "ids-with-paging"
 	// ReasonAddress: a private IP address asked for in a subnet.
 	ReasonAddress Reason = "address"
 	// ReasonDisabled: a KMS key that is disabled (as opposed to one pending

@@ -170,7 +170,7 @@ func toWire(err error) wireError {
 				code = byRes[""]
 			}
 		}
-		w = wireError{Code: code, Message: oe.Message}
+		w = wireError{Code: code, Message: message(oe)}
 	}
 	if w.Code == "" {
 		w = wireError{Code: "InternalError", Message: "An internal error has occurred"}
@@ -180,6 +180,26 @@ func toWire(err error) wireError {
 		w.Status = http.StatusBadRequest
 	}
 	return w
+}
+
+// idSetNames are the names EC2 gives the id lists of its Describe
+// actions, for the messages that name them.
+var idSetNames = map[openami.ResourceType]string{
+	openami.ResourceImage: "imageIdsSet", openami.ResourceSnapshot: "snapshotSet",
+	openami.ResourceVolume: "volumeSet", openami.ResourceInstance: "instancesSet",
+}
+
+// message returns the sentence EC2 answers an error with: the rules'
+// own, or, where the sentence names request parameters, EC2's, made here
+// from the error's class, reason and resource so that the rules need not
+// know the wire's parameter names.
+func message(oe *openami.Error) string {
+	if oe.Class == openami.InvalidCombination && oe.Reason == openami.ReasonIDsWithPaging {
+		if set, ok := idSetNames[oe.Resource]; ok {
+			return "The parameter " + set + " cannot be used with the parameter maxResults"
+		}
+	}
+	return oe.Message
 }
 
 type errorResponse struct {

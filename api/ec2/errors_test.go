@@ -6,6 +6,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/api/sigv4"
+	"github.com/openami/openami/rules/describe"
 )
 
 // TestEveryClassHasACode guards the error table: a class added to openami
@@ -66,5 +67,25 @@ func TestToWire(t *testing.T) {
 		if w.Code == "InternalError" && w.Message != "An internal error has occurred" {
 			t.Errorf("internal error leaks detail: %q", w.Message)
 		}
+	}
+}
+
+// TestMessageNamesWireParameters: the rules refuse ids with MaxResults in
+// their own terms; the EC2 sentence, which names the request's parameters,
+// is made here.
+func TestMessageNamesWireParameters(t *testing.T) {
+	for r, set := range map[openami.ResourceType]string{openami.ResourceImage: "imageIdsSet", openami.ResourceSnapshot: "snapshotSet",
+		openami.ResourceVolume: "volumeSet", openami.ResourceInstance: "instancesSet"} {
+		err := describe.CheckIDs(r, []string{"x"}, describe.Page{MaxResults: 5})
+		w := toWire(err)
+		if w.Code != "InvalidParameterCombination" || w.Message != "The parameter "+set+" cannot be used with the parameter maxResults" {
+			t.Errorf("%s: %s %q", r, w.Code, w.Message)
+		}
+	}
+	if err := describe.CheckIDs(openami.ResourceImage, []string{"x"}, describe.Page{}); err != nil {
+		t.Errorf("ids without MaxResults refused: %v", err)
+	}
+	if err := describe.CheckIDs(openami.ResourceImage, nil, describe.Page{MaxResults: 5}); err != nil {
+		t.Errorf("MaxResults without ids refused: %v", err)
 	}
 }

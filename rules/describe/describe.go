@@ -26,6 +26,17 @@ type Page struct {
 	NextToken  string
 }
 
+// CheckIDs refuses a Describe request that names resources of type r by
+// id and also sets MaxResults: InvalidCombination with
+// ReasonIDsWithPaging, as EC2 refuses it.
+func CheckIDs(r openami.ResourceType, ids []string, pg Page) error {
+	if pg.MaxResults != 0 && len(ids) > 0 {
+		return openami.ReasonErrorf(openami.InvalidCombination, r, openami.ReasonIDsWithPaging,
+			"%s ids and MaxResults may not be given together", r)
+	}
+	return nil
+}
+
 // Bounds are the limits of an action's MaxResults.
 type Bounds struct{ Min, Max int }
 

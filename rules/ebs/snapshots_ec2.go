@@ -66,6 +66,9 @@ func (s *Volumes) DescribeSnapshots(ctx context.Context, p openami.Principal, in
 			return nil, "", err
 		}
 	}
+	if err := describe.CheckIDs(openami.ResourceSnapshot, in.SnapshotIDs, in.Page); err != nil {
+		return nil, "", err
+	}
 	q := metadata.SnapshotQuery{VisibleTo: p.AccountID, IDs: in.SnapshotIDs}
 	for _, o := range in.OwnerIDs {
 		switch {
@@ -180,9 +183,6 @@ func (s *Volumes) DescribeSnapshots(ctx context.Context, p openami.Principal, in
 		return ok
 	}
 	scope := describe.Scope("DescribeSnapshots", p, in.Filters, strings.Join(in.SnapshotIDs, ","), strings.Join(in.OwnerIDs, ","), strings.Join(in.RestorableBy, ","))
-	if in.MaxResults != 0 && len(in.SnapshotIDs) > 0 {
-		return nil, "", openami.Errorf(openami.InvalidCombination, "", "The parameter snapshotSet cannot be used with the parameter maxResults")
-	}
 	snaps, next, err := describe.List(s.tokens, scope, in.Page, describe.Bounds{Min: 5, Max: 1000}, fetch, func(s openami.Snapshot) string { return s.ID }, match)
 	if err != nil {
 		return nil, "", err

@@ -310,6 +310,9 @@ func (s *Volumes) DescribeVolumes(ctx context.Context, p openami.Principal, volu
 			return nil, "", err
 		}
 	}
+	if err := describe.CheckIDs(openami.ResourceVolume, volumeIDs, pg); err != nil {
+		return nil, "", err
+	}
 	if len(volumeIDs) > 0 {
 		var found []openami.Volume
 		err := s.store.View(ctx, func(tx metadata.Tx) error {
@@ -375,9 +378,6 @@ func (s *Volumes) DescribeVolumes(ctx context.Context, p openami.Principal, volu
 		}, tags)
 	}
 	scope := describe.Scope("DescribeVolumes", p, filters, strings.Join(volumeIDs, ","))
-	if pg.MaxResults != 0 && len(volumeIDs) > 0 {
-		return nil, "", openami.Errorf(openami.InvalidCombination, "", "The parameter volumeSet cannot be used with the parameter maxResults")
-	}
 	vols, tags, next, err := describe.Tagged(ctx, s.store, s.tokens, p, scope, pg, describe.Bounds{Min: 5, Max: 1000},
 		func(tx metadata.Tx, after string, limit int) ([]openami.Volume, error) {
 			return tx.Volumes().List(p.Region, metadata.VolumeQuery{AccountID: p.AccountID, IDs: volumeIDs, After: after, Limit: limit})

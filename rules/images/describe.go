@@ -260,8 +260,8 @@ func (s *Registry) DescribeImages(ctx context.Context, p openami.Principal, in D
 			return nil, "", openami.Errorf(openami.InvalidParameter, "", "Invalid user id: %s", u)
 		}
 	}
-	if in.MaxResults != 0 && len(in.ImageIDs) > 0 {
-		return nil, "", openami.Errorf(openami.InvalidCombination, "", "The parameter imageIdsSet cannot be used with the parameter maxResults")
+	if err := describe.CheckIDs(openami.ResourceImage, in.ImageIDs, in.Page); err != nil {
+		return nil, "", err
 	}
 	if len(in.ImageIDs) > 0 {
 		var found []openami.Image

@@ -156,8 +156,8 @@ func (s *Machines) DescribeInstances(ctx context.Context, p openami.Principal, i
 			return nil, "", err
 		}
 	}
-	if pg.MaxResults != 0 && len(instanceIDs) > 0 {
-		return nil, "", openami.Errorf(openami.InvalidCombination, "", "The parameter instancesSet cannot be used with the parameter maxResults")
+	if err := describe.CheckIDs(openami.ResourceInstance, instanceIDs, pg); err != nil {
+		return nil, "", err
 	}
 	if len(instanceIDs) > 0 {
 		var found []openami.Instance

@@ -473,3 +473,36 @@ func TestCopyImage(t *testing.T) {
 		wantCode(t, err, "InvalidRegion")
 	})
 }
+
+// TestDescribeIDsWithPaging: ids and MaxResults together are refused by
+// every Describe that takes both, with EC2's sentence naming its id list.
+func TestDescribeIDsWithPaging(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *server) {
+		ctx := context.Background()
+		e := s.ec2(s.account(t, "pager"), "us-east-1")
+		for name, call := range map[string]func() error{
+			"instancesSet": func() error {
+				_, err := e.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{"i-0123456789abcdef0"}, MaxResults: aws.Int32(5)})
+				return err
+			},
+			"imageIdsSet": func() error {
+				_, err := e.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{"ami-0123456789abcdef0"}, MaxResults: aws.Int32(5)})
+				return err
+			},
+			"snapshotSet": func() error {
+				_, err := e.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{"snap-0123456789abcdef0"}, MaxResults: aws.Int32(5)})
+				return err
+			},
+			"volumeSet": func() error {
+				_, err := e.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{"vol-0123456789abcdef0"}, MaxResults: aws.Int32(5)})
+				return err
+			},
+		} {
+			err := call()
+			wantCode(t, err, "InvalidParameterCombination")
+			if want := "The parameter " + name + " cannot be used with the parameter maxResults"; err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: %v, want the message %q", name, err, want)
+			}
+		}
+	})
+}
