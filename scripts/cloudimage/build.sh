@@ -17,14 +17,14 @@
 #   OPENAMI_CLOUDIMAGE_APPEND  extra kernel command-line words
 set -euo pipefail
 
-die() { echo "build.sh: error: $*" >&2; exit 1; }
-log() { echo "build.sh: $*" >&2; }
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/debtools.sh
+. "$HERE/../lib/debtools.sh"
 
 [ $# -eq 1 ] || die "usage: build.sh OUT.raw"
 OUT=$1
 case "$OUT" in /*) ;; *) OUT=$PWD/$OUT ;; esac
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${OPENAMI_CLOUDIMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/openami/cloudimage}
 MIRROR=${OPENAMI_CLOUDIMAGE_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
@@ -42,7 +42,6 @@ ROOT_START=$((128 * 2048))
 DISK_SECTORS=$((2048 * 2048))
 ROOT_SECTORS=$((DISK_SECTORS - ROOT_START))
 
-need() { command -v "$1" >/dev/null 2>&1 || die "missing tool: $1 ($2)"; }
 need mmdebstrap "apt-get install mmdebstrap"
 need fakechroot "apt-get install fakechroot"
 need fakeroot "apt-get install fakeroot"
@@ -57,41 +56,12 @@ ARCHIVES=$CACHE/archives   # every .deb the root tree was made from
 LISTS=$CACHE/lists         # the package lists they were resolved with
 mkdir -p "$DEBS" "$TOOLS" "$ARCHIVES"
 
-# deb PKG prints the cached .deb of PKG, downloading it first if needed.
-deb() {
-	local pkg=$1 f
-	f=$(find "$DEBS" -maxdepth 1 -name "${pkg}_*.deb" | sort | tail -n 1)
-	if [ -z "$f" ]; then
-		need apt-get "needed to download $pkg; or put ${pkg}_*.deb into $DEBS"
-		log "downloading $pkg"
-		(cd "$DEBS" && apt-get download "$pkg" > "$DEBS/apt.log" 2>&1) ||
-			die "apt-get download $pkg failed: $(tail -n 3 "$DEBS/apt.log")"
-		f=$(find "$DEBS" -maxdepth 1 -name "${pkg}_*.deb" | sort | tail -n 1)
-		[ -n "$f" ] || die "apt-get download $pkg left no ${pkg}_*.deb in $DEBS"
-	fi
-	echo "$f"
-}
-# tool CMD PKG: CMD from the PATH, else from PKG unpacked into the cache.
-tool() {
-	local cmd=$1 pkg=$2
-	command -v "$cmd" >/dev/null 2>&1 && return 0
-	if [ ! -e "$TOOLS/.$pkg" ]; then
-		log "unpacking $pkg into $TOOLS"
-		dpkg-deb -x "$(deb "$pkg")" "$TOOLS"
-		touch "$TOOLS/.$pkg"
-	fi
-	command -v "$cmd" >/dev/null 2>&1 || die "missing tool: $cmd (not in package $pkg either)"
-}
 export PATH="$PATH:$TOOLS/usr/bin:$TOOLS/usr/sbin:$TOOLS/bin:$TOOLS/sbin"
 tool mcopy mtools
 tool mkfs.fat dosfstools
 # syslinux, its mbr.bin and ldlinux.c32 must match: always from the packages.
-for p in syslinux syslinux-common; do
-	if [ ! -e "$TOOLS/.$p" ]; then
-		dpkg-deb -x "$(deb "$p")" "$TOOLS"
-		touch "$TOOLS/.$p"
-	fi
-done
+unpack syslinux
+unpack syslinux-common
 SYSLINUX=$TOOLS/usr/bin/syslinux
 MBR_BIN=$TOOLS/usr/lib/syslinux/mbr/mbr.bin
 LDLINUX_C32=$TOOLS/usr/lib/syslinux/modules/bios/ldlinux.c32
@@ -189,18 +159,6 @@ mcopy -m -i "$BOOT" "$WORK/syslinux.cfg" "$WORK/vmlinuz" "$WORK/initrd.img" "$WO
 "$SYSLINUX" --install "$BOOT"
 dd if="$BOOT" of="$DISK" bs=512 seek="$BOOT_START" conv=notrunc,sparse status=none
 
-# MBR: LBA 0 is the test image's stub (scripts/testimage/mbrstub.S) with its
-# message changed: it prints "openami-cloudimage: booting" to COM1 (syslinux's
-# own output never reaches the serial port) and chain-loads LBA 1, syslinux's
-# mbr.bin. Both carry the same partition table.
-le32() {
-	printf "\\x$(printf %02x $(($1 & 255)))\\x$(printf %02x $((($1 >> 8) & 255)))\\x$(printf %02x $((($1 >> 16) & 255)))\\x$(printf %02x $((($1 >> 24) & 255)))"
-}
-part() { # status type start sectors: one MBR partition entry, LBA only
-	printf "\\x$(printf %02x "$1")\\xfe\\xff\\xff\\x$(printf %02x "$2")\\xfe\\xff\\xff"
-	le32 "$3"
-	le32 "$4"
-}
 MBRSTUB=fa31c08ed88ec08ed0bc007cfbfc52be007cbf0005b90001f3a5ea1f050000be7105ac84c0741588c3bafd03b9ffffeca820e1fbbaf80388d8eeebe65a52be6105b442cd137311b80102bb007cb902005a5230f6cd1372065aea007c0000f4ebfd10000100007c00000100000000000000
 {
 	printf "$(echo "$MBRSTUB" | sed 's/../\\x&/g')"

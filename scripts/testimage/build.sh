@@ -14,14 +14,14 @@
 #   OPENAMI_TESTIMAGE_APPEND  extra kernel command-line words
 set -euo pipefail
 
-die() { echo "build.sh: error: $*" >&2; exit 1; }
-log() { echo "build.sh: $*" >&2; }
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/debtools.sh
+. "$HERE/../lib/debtools.sh"
 
 [ $# -eq 1 ] || die "usage: build.sh OUT.raw"
 OUT=$1
 case "$OUT" in /*) ;; *) OUT=$PWD/$OUT ;; esac
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${OPENAMI_TESTIMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/openami/testimage}
 DEBS=$CACHE/debs
 TOOLS=$CACHE/tools
@@ -43,27 +43,12 @@ export SOURCE_DATE_EPOCH=$EPOCH
 # button (busybox acpid reads it from /dev/input).
 MODULES="virtio_pci virtio_blk virtio_net vfat nls_cp437 nls_ascii nls_utf8 evdev button"
 
-need() { command -v "$1" >/dev/null 2>&1 || die "missing tool: $1 ($2)"; }
 for t in dpkg-deb tar gzip dd truncate sort find sed awk od cmp sha256sum; do
 	need "$t" "install it with your package manager"
 done
 
 mkdir -p "$DEBS" "$TOOLS"
 
-# deb PKG prints the cached .deb of PKG, downloading it first if needed.
-deb() {
-	local pkg=$1 f
-	f=$(find "$DEBS" -maxdepth 1 -name "${pkg}_*.deb" | sort | tail -n 1)
-	if [ -z "$f" ]; then
-		need apt-get "needed to download $pkg; or put ${pkg}_*.deb into $DEBS"
-		log "downloading $pkg"
-		(cd "$DEBS" && apt-get download "$pkg" > "$DEBS/apt.log" 2>&1) ||
-			die "apt-get download $pkg failed: $(tail -n 3 "$DEBS/apt.log")"
-		f=$(find "$DEBS" -maxdepth 1 -name "${pkg}_*.deb" | sort | tail -n 1)
-		[ -n "$f" ] || die "apt-get download $pkg left no ${pkg}_*.deb in $DEBS"
-	fi
-	echo "$f"
-}
 
 # The kernel: the package linux-image-amd64 points at (resolved once, then
 # cached). OPENAMI_TESTIMAGE_KERNEL_PKG may name another one.
@@ -84,17 +69,6 @@ kernel_pkg() {
 	echo "$f"
 }
 
-# tool CMD PKG: CMD from the PATH, else from PKG unpacked into the cache.
-tool() {
-	local cmd=$1 pkg=$2
-	command -v "$cmd" >/dev/null 2>&1 && return 0
-	if [ ! -e "$TOOLS/.$pkg" ]; then
-		log "unpacking $pkg into $TOOLS"
-		dpkg-deb -x "$(deb "$pkg")" "$TOOLS"
-		touch "$TOOLS/.$pkg"
-	fi
-	command -v "$cmd" >/dev/null 2>&1 || die "missing tool: $cmd (not in package $pkg either)"
-}
 export PATH="$PATH:$TOOLS/usr/bin:$TOOLS/usr/sbin:$TOOLS/bin:$TOOLS/sbin"
 tool mcopy mtools
 tool mattrib mtools
@@ -102,12 +76,8 @@ tool mkfs.fat dosfstools
 tool cpio cpio
 # syslinux and its MBR and ldlinux.c32 must come from the same release, so
 # both are always taken from the downloaded packages.
-for p in syslinux syslinux-common; do
-	if [ ! -e "$TOOLS/.$p" ]; then
-		dpkg-deb -x "$(deb "$p")" "$TOOLS"
-		touch "$TOOLS/.$p"
-	fi
-done
+unpack syslinux
+unpack syslinux-common
 SYSLINUX=$TOOLS/usr/bin/syslinux
 MBR_BIN=$TOOLS/usr/lib/syslinux/mbr/mbr.bin
 LDLINUX_C32=$TOOLS/usr/lib/syslinux/modules/bios/ldlinux.c32
@@ -269,15 +239,6 @@ DATA=$WORK/data.fat
 truncate -s $((DATA_SECTORS * 512)) "$DATA"
 mkfs.fat -F 16 -n OAMIDATA -h "$DATA_START" --invariant "$DATA" >/dev/null
 
-# ---- disk: MBR + partitions -------------------------------------------------
-le32() { # prints V as 4 little-endian bytes
-	printf "\\x$(printf %02x $(($1 & 255)))\\x$(printf %02x $((($1 >> 8) & 255)))\\x$(printf %02x $((($1 >> 16) & 255)))\\x$(printf %02x $((($1 >> 24) & 255)))"
-}
-part() { # status type start sectors: one MBR partition entry, LBA only
-	printf "\\x$(printf %02x "$1")\\xfe\\xff\\xff\\x$(printf %02x "$2")\\xfe\\xff\\xff"
-	le32 "$3"
-	le32 "$4"
-}
 # LBA 0 holds mbrstub.S (assembled below): it prints the first console
 # marker and chain-loads LBA 1, which holds syslinux's mbr.bin. Both sectors
 # carry the same partition table.

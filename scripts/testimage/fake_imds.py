@@ -22,45 +22,13 @@ accepted, not needed), "required" (GETs without a valid token get 401) or
 
 import os
 import sys
-import time
 
-TOKEN = "openami-fake-imds-token-AQAEAHkR0Lk"
-DEFAULT_KEY = (
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOpenAmiTestImageFakeKeyForTestsOnly0000000 "
-    "openami-test-key"
-)
-
-
-def log(msg):
-    path = os.environ.get("FAKE_IMDS_LOG")
-    if path:
-        with open(path, "a") as f:
-            f.write("%s %s\n" % (time.strftime("%H:%M:%S"), msg))
-
-
-def read_request(inp):
-    """Reads one HTTP request; returns (method, path, headers) or None."""
-    head = b""
-    while b"\r\n\r\n" not in head and b"\n\n" not in head:
-        b = inp.read(1)
-        if not b:
-            return None
-        head += b
-        if len(head) > 65536:
-            return None
-    lines = head.decode("latin-1").replace("\r\n", "\n").split("\n")
-    parts = lines[0].split(" ")
-    if len(parts) < 2:
-        return None
-    headers = {}
-    for line in lines[1:]:
-        if ":" in line:
-            k, v = line.split(":", 1)
-            headers[k.strip().lower()] = v.strip()
-    n = int(headers.get("content-length", "0") or "0")
-    if n > 0:
-        inp.read(n)
-    return parts[0], parts[1], headers
+# The helpers both fake metadata services share, in scripts/lib (found from
+# this file's place: QEMU runs it with python3 -I, which leaves the script's
+# directory off sys.path).
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from imds_http import DEFAULT_KEY, TOKEN, log, read_request  # noqa: E402
 
 
 def respond(out, status, body=b"", extra=()):
