@@ -80,6 +80,10 @@ type Instance struct {
 	SubnetID              string
 	SecurityGroupIDs      []string
 	PrivateIP             string
+	// PublicIP is the instance's public address, from the host's public
+	// pool, while it is pending or running; "" otherwise (a stop or
+	// terminate releases it, and a start takes a new one, as on EC2).
+	PublicIP string
 	MacAddress            string
 	UserData              []byte
 	LaunchTime            time.Time
