@@ -83,10 +83,10 @@ type Instance struct {
 	// PublicIP is the instance's public address, from the host's public
 	// pool, while it is pending or running; "" otherwise (a stop or
 	// terminate releases it, and a start takes a new one, as on EC2).
-	PublicIP string
-	MacAddress            string
-	UserData              []byte
-	LaunchTime            time.Time
+	PublicIP   string
+	MacAddress string
+	UserData   []byte
+	LaunchTime time.Time
 	// TerminatedAt is when the instance reached terminated; it stays
 	// visible for a while after.
 	TerminatedAt       time.Time
