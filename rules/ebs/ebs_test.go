@@ -20,7 +20,7 @@ import (
 func TestSnapshotStates(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	data := map[int64][]byte{0: randomBlock(), 3: randomBlock()}
+	data := map[int64][]byte{0: block(0), 3: block(0)}
 
 	snap := f.putSnapshot(t, f.p, StartSnapshotInput{Description: "two blocks"}, data, false)
 	if snap.State != openami.SnapshotPending || !snap.Completing {
@@ -93,7 +93,7 @@ func TestSnapshotStates(t *testing.T) {
 func TestVolumesAndSnapshots(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	data := map[int64][]byte{0: randomBlock(), 2: randomBlock()}
+	data := map[int64][]byte{0: block(0), 2: block(0)}
 	snap := f.putSnapshot(t, f.p, StartSnapshotInput{VolumeSize: 2}, data, true)
 
 	// Too small for the snapshot; a snapshot not completed; a zone not served.
@@ -117,7 +117,7 @@ func TestVolumesAndSnapshots(t *testing.T) {
 	if vol.State != openami.VolumeAvailable || vol.Size != 2 || vol.Type != "gp2" || vol.Base != snap.Root || vol.Encrypted {
 		t.Fatalf("volume from a snapshot: %+v", vol.Volume)
 	}
-	written := randomBlock()
+	written := block(0)
 	if err := f.vols.WriteVolumeBlock(ctx, f.p, vol.ID, 1, written); err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestVolumesAndSnapshots(t *testing.T) {
 func TestCopySnapshot(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	data := map[int64][]byte{1: randomBlock()}
+	data := map[int64][]byte{1: block(0)}
 	src := f.putSnapshot(t, f.p, StartSnapshotInput{}, data, true)
 
 	same, err := f.vols.CopySnapshot(ctx, f.p, CopySnapshotInput{SourceSnapshotID: src.ID, SourceRegion: "us-east-1"})
@@ -306,7 +306,7 @@ func TestEncryptionByDefault(t *testing.T) {
 	if !vol.Encrypted || managed == "" || vol.KmsKeyID != managed {
 		t.Fatalf("a volume under encryption by default: encrypted %v under %q, want alias/aws/ebs (%q)", vol.Encrypted, vol.KmsKeyID, managed)
 	}
-	data := randomBlock()
+	data := block(0)
 	if err := f.vols.WriteVolumeBlock(ctx, f.p, vol.ID, 0, data); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -166,11 +167,46 @@ func (f *fixture) runFills(t *testing.T) {
 	}
 }
 
-// block returns one block of random bytes.
-func randomBlock() []byte {
+// block returns one block: random bytes for seed 0, else a pattern of
+// the seed.
+func block(seed byte) []byte {
 	b := make([]byte, openami.BlockSize)
-	rand.Read(b)
+	if seed == 0 {
+		rand.Read(b)
+		return b
+	}
+	for i := range b {
+		b[i] = seed + byte(i%7)
+	}
 	return b
+}
+
+// chunkFiles counts the chunk files of us-east-1's blob store.
+func (f *fixture) chunkFiles(t *testing.T) int {
+	n := 0
+	filepath.WalkDir(filepath.Join(f.dir, "blocks", "us-east-1"), func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && filepath.Base(filepath.Dir(filepath.Dir(path))) == "chunks" {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+// blockToken returns the token that reads block i of a snapshot, as
+// ListSnapshotBlocks answers it ("" for a block without data).
+func (f *fixture) blockToken(t *testing.T, p openami.Principal, id string, i int64) string {
+	t.Helper()
+	page, err := f.vols.ListSnapshotBlocks(context.Background(), p, id, i, 100, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range page.Blocks {
+		if b.Index == i {
+			return b.Token
+		}
+	}
+	return ""
 }
 
 // putSnapshot starts a snapshot with in, writes blocks into it and
