@@ -21,7 +21,6 @@ import (
 	"github.com/openami/openami/metadata/sqlite"
 	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/identity"
-	"github.com/openami/openami/rules/images"
 )
 
 // testClock is a clock tests move by hand.
@@ -227,35 +226,6 @@ func (f *fixture) waitCompleted(t *testing.T, region, id string) openami.Snapsho
 	}
 	t.Fatalf("snapshot %s did not complete", id)
 	return openami.Snapshot{}
-}
-
-func TestRecycleBinExpires(t *testing.T) {
-	ctx := context.Background()
-	f := newFixture(t, "", nil)
-	snap := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
-	id, err := f.svc.Images().RegisterImage(ctx, f.p, images.RegisterImageInput{Name: "binned", RootDeviceName: "/dev/xvda",
-		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: snap}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.svc.Images().CreateRetentionRule(ctx, f.p, images.RetentionRule{ResourceType: "EC2_IMAGE", RetentionDays: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.svc.Images().DeregisterImage(ctx, f.p, id, false); err != nil {
-		t.Fatal(err)
-	}
-	f.svc.completions.pass(ctx)
-	if imgs, _, _ := f.svc.Images().ImagesInRecycleBin(ctx, f.p, nil, images.Page{}); len(imgs) != 1 {
-		t.Fatalf("%d images in the bin before their time, want 1", len(imgs))
-	}
-	f.clock.add(25 * time.Hour)
-	f.svc.completions.pass(ctx)
-	if imgs, _, _ := f.svc.Images().ImagesInRecycleBin(ctx, f.p, nil, images.Page{}); len(imgs) != 0 {
-		t.Fatalf("%d images in the bin after their time", len(imgs))
-	}
-	if err := f.svc.EBS().DeleteSnapshot(ctx, f.p, snap); err != nil {
-		t.Fatalf("the snapshot of an image deleted for good is still in use: %v", err)
-	}
 }
 
 // blockToken returns the token that reads block i of a snapshot, as

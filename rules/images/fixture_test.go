@@ -101,12 +101,16 @@ func (f *fixture) newAccount(t *testing.T, name string) openami.Principal {
 }
 
 // pass does what the service's worker does for images in one pass:
-// finish completing snapshots, expire overdue ones, settle pending images.
+// empty the Recycle Bin of what is due, finish completing snapshots,
+// expire overdue ones, settle pending images.
 func (f *fixture) pass(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	pending, err := f.vols.PendingSnapshots(ctx)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.images.EmptyRecycleBin(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, snap := range pending {
