@@ -1,6 +1,10 @@
 package openami
 
-import "time"
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+)
 
 // InstanceState is the life-cycle state of an instance, as EC2 names it.
 type InstanceState string
@@ -72,14 +76,16 @@ type Instance struct {
 	KeyName       string
 	State         InstanceState
 	StateReason   StateReason
-	// StateTransitionReason is EC2's free-text reason for the last
-	// change, e.g. "User initiated (2026-11-22 10:00:00 GMT)".
-	StateTransitionReason string
-	AvailabilityZone      string
-	VpcID                 string
-	SubnetID              string
-	SecurityGroupIDs      []string
-	PrivateIP             string
+	// StateTransition is what last changed the instance's state at a
+	// caller's or its guest's hand, and when. It is stored under the name
+	// of the free text earlier versions kept in its place
+	// (StateTransition.Text).
+	StateTransition  StateTransition `json:"StateTransitionReason"`
+	AvailabilityZone string
+	VpcID            string
+	SubnetID         string
+	SecurityGroupIDs []string
+	PrivateIP        string
 	// PublicIP is the instance's public address, from the host's public
 	// pool, while it is pending or running; "" otherwise (a stop or
 	// terminate releases it, and a start takes a new one, as on EC2).
@@ -120,4 +126,37 @@ type Instance struct {
 	// ForceStop is set while a StopInstances with Force is carried out:
 	// the runtime kills the VM instead of asking its guest to shut down.
 	ForceStop bool
+}
+
+// StateTransition records the last change of an instance's state that a
+// caller or the instance's guest made (a stop, a terminate, a shutdown
+// from inside): what caused it, in openami's terms, and when. Each
+// protocol words it in its own terms (EC2's "User initiated (… GMT)",
+// api/ec2/statereasons.go). The zero StateTransition says nothing.
+type StateTransition struct {
+	Cause StateCause
+	At    time.Time
+	// Text is the wording an earlier version stored in place of Cause and
+	// At (EC2's free text, e.g. "User initiated (2026-11-22 10:00:00
+	// GMT)"); it is read from such a record and passed through as it is.
+	// New records never set it.
+	Text string
+}
+
+// UnmarshalJSON reads a StateTransition as it is stored now (an object)
+// or as earlier versions stored it (a string of EC2's free text, kept in
+// Text). It fails on any other JSON value.
+func (t *StateTransition) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		*t = StateTransition{}
+		return json.Unmarshal(b, &t.Text)
+	}
+	type plain StateTransition // without this method
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*t = StateTransition(p)
+	return nil
 }

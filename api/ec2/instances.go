@@ -392,7 +392,7 @@ func instanceOf(region string, v instances.InstanceView) instanceItem {
 	it, _ := instances.LookupInstanceType(i.InstanceType)
 	out := instanceItem{
 		InstanceID: i.ID, ImageID: i.ImageID, State: stateItem{i.State.StateCode(), string(i.State)},
-		PrivateDNSName: dns, Reason: i.StateTransitionReason, KeyName: i.KeyName, AmiLaunchIndex: i.AmiLaunchIndex,
+		PrivateDNSName: dns, Reason: transitionReason(i.StateTransition), KeyName: i.KeyName, AmiLaunchIndex: i.AmiLaunchIndex,
 		InstanceType: i.InstanceType, LaunchTime: timestamp(i.LaunchTime),
 		Placement: placementItem{AvailabilityZone: i.AvailabilityZone, Tenancy: "default"},
 		KernelID:  i.KernelID, RamdiskID: i.RamdiskID, Platform: i.Platform,
@@ -464,7 +464,7 @@ func (h *Handler) describeInstances(c *call) (responder, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs, next, err := h.instances.DescribeInstances(c.ctx, c.p, in.InstanceIDs, fs, instances.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
+	rs, next, err := h.instances.DescribeInstances(c.ctx, c.p, in.InstanceIDs, fs, transitionReason, instances.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
 	if err != nil {
 		return nil, err
 	}

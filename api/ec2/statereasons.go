@@ -2,6 +2,7 @@ package ec2
 
 import (
 	"strings"
+	"time"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/filter"
@@ -49,6 +50,32 @@ func instanceStateReason(r openami.StateReason) *stateReasonItem {
 		return &stateReasonItem{code, r.Message}
 	}
 	return &stateReasonItem{code, code + ": " + r.Message}
+}
+
+// transitionWords maps the cause of an instance's state transition to
+// EC2's free text for it (an instance's reason, and what the reason
+// filter matches), given the transition's time.
+var transitionWords = map[openami.StateCause]func(at time.Time) string{
+	openami.CauseUserShutdown: func(at time.Time) string {
+		return "User initiated (" + at.UTC().Format("2006-01-02 15:04:05") + " GMT)"
+	},
+	openami.CauseGuestShutdown: func(time.Time) string {
+		return "Client.InstanceInitiatedShutdown: Instance initiated shutdown"
+	},
+}
+
+// transitionReason renders an instance's StateTransition as EC2's free
+// text: "" for none, the text an earlier version stored as it is, and
+// the cause itself for a cause the table lacks. It is an
+// instances.TransitionWords.
+func transitionReason(t openami.StateTransition) string {
+	if t.Text != "" || t.Cause == "" {
+		return t.Text
+	}
+	if words, ok := transitionWords[t.Cause]; ok {
+		return words(t.At)
+	}
+	return string(t.Cause)
 }
 
 // causeFilters rewrites the values of the state-reason-code and

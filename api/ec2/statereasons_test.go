@@ -3,6 +3,7 @@ package ec2
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/filter"
@@ -69,5 +70,26 @@ func TestCauseFilters(t *testing.T) {
 	fs = causeFilters([]filter.Filter{{Name: "state-reason-message", Values: []string{"Server.InternalError: x"}}}, false)
 	if !slices.Equal(fs[0].Values, []string{"Server.InternalError: x"}) {
 		t.Errorf("image message filter: %q", fs[0].Values)
+	}
+}
+
+// TestTransitionReasons: a transition renders as EC2's free text, its
+// time in GMT to the second; the text an earlier version stored passes
+// through as it is, and a cause the table lacks passes as itself.
+func TestTransitionReasons(t *testing.T) {
+	at := time.Date(2026, 11, 22, 11, 0, 0, 999e6, time.FixedZone("CET", 3600))
+	for _, c := range []struct {
+		t    openami.StateTransition
+		want string
+	}{
+		{openami.StateTransition{}, ""},
+		{openami.StateTransition{Cause: openami.CauseUserShutdown, At: at}, "User initiated (2026-11-22 10:00:00 GMT)"},
+		{openami.StateTransition{Cause: openami.CauseGuestShutdown, At: at}, "Client.InstanceInitiatedShutdown: Instance initiated shutdown"},
+		{openami.StateTransition{Text: "User initiated (2025-01-02 03:04:05 GMT)"}, "User initiated (2025-01-02 03:04:05 GMT)"},
+		{openami.StateTransition{Cause: "something-new", At: at}, "something-new"},
+	} {
+		if got := transitionReason(c.t); got != c.want {
+			t.Errorf("transitionReason(%+v) = %q, want %q", c.t, got, c.want)
+		}
 	}
 }

@@ -27,6 +27,7 @@ const instanceColumns = `region, account_id, id, doc`
 // images').
 func encodeInstance(i openami.Instance) (string, error) {
 	i.LaunchTime, i.TerminatedAt = utcTime(i.LaunchTime), utcTime(i.TerminatedAt)
+	i.StateTransition.At = utcTime(i.StateTransition.At)
 	i.BlockDevices = slices.Clone(i.BlockDevices)
 	for k := range i.BlockDevices {
 		i.BlockDevices[k].AttachTime = utcTime(i.BlockDevices[k].AttachTime)

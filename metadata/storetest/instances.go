@@ -20,6 +20,7 @@ func instance(region, acct, id string, state openami.InstanceState) openami.Inst
 
 func utcInstance(i openami.Instance) openami.Instance {
 	i.LaunchTime, i.TerminatedAt = utcTime(i.LaunchTime), utcTime(i.TerminatedAt)
+	i.StateTransition.At = utcTime(i.StateTransition.At)
 	for k := range i.BlockDevices {
 		i.BlockDevices[k].AttachTime = utcTime(i.BlockDevices[k].AttachTime)
 	}
@@ -42,8 +43,8 @@ func testInstanceCreateGet(t *testing.T, s metadata.Store) {
 	full := openami.Instance{
 		ID: "i-0123456789abcdef0", Region: region1, AccountID: acct1, ReservationID: "r-1", ImageID: "ami-1",
 		InstanceType: "m5d.large", KeyName: "k", State: openami.InstanceStopped,
-		StateReason:           openami.StateReason{Cause: openami.CauseUserShutdown, Message: "User initiated shutdown"},
-		StateTransitionReason: "User initiated", AvailabilityZone: "us-east-1b", VpcID: "vpc-1", SubnetID: "subnet-1",
+		StateReason:     openami.StateReason{Cause: openami.CauseUserShutdown, Message: "User initiated shutdown"},
+		StateTransition: openami.StateTransition{Cause: openami.CauseUserShutdown, At: t0.Add(time.Second)}, AvailabilityZone: "us-east-1b", VpcID: "vpc-1", SubnetID: "subnet-1",
 		SecurityGroupIDs: []string{"sg-1", "sg-2"}, PrivateIP: "172.31.16.5", MacAddress: "02:00:00:00:00:01",
 		UserData: []byte{0, 1, 2, 0xff}, LaunchTime: t0, TerminatedAt: t0.Add(time.Hour), AmiLaunchIndex: 2,
 		Architecture: "x86_64", VirtualizationType: "hvm", BootMode: "uefi", RootDeviceName: "/dev/xvda",

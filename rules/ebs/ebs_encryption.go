@@ -329,9 +329,10 @@ func (s *Volumes) defaultEBSKey(tx metadata.Tx, p openami.Principal) (openami.Ke
 	switch {
 	case err == nil && len(v) > 0:
 		return s.usableEBSKey(tx, p, "KmsKeyId", string(v), ebsEncryptAction)
-	case !errors.Is(err, openami.ErrNotFound):
+	case err != nil && !errors.Is(err, openami.ErrNotFound):
 		return openami.Key{}, err
 	}
+	// No setting, or an empty one (ResetEbsDefaultKmsKeyID): alias/aws/ebs.
 	target, ok, err := s.kms.AliasTarget(tx, p, ebsManagedAlias)
 	if err != nil {
 		return openami.Key{}, err

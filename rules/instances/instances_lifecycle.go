@@ -65,7 +65,29 @@ var InstanceAttrs = []filter.Attr{
 	AttrInstanceVirtualization, AttrInstanceVpcID,
 }
 
-func instanceAttr(i *openami.Instance, name filter.Attr) []string {
+// TransitionWords words an instance's StateTransition as a protocol shows
+// it (EC2's "User initiated (… GMT)"). DescribeInstances matches the
+// AttrInstanceTransitionReason filter against those words, since a caller
+// filters by what it was shown; the rules never word a transition
+// themselves.
+type TransitionWords func(openami.StateTransition) string
+
+// transitionText is what AttrInstanceTransitionReason matches: the text an
+// earlier version stored, as it is; else the transition as words word
+// it, or (words nil) its cause.
+func transitionText(t openami.StateTransition, words TransitionWords) string {
+	switch {
+	case t.Text != "":
+		return t.Text
+	case t.Cause == "":
+		return ""
+	case words == nil:
+		return string(t.Cause)
+	}
+	return words(t)
+}
+
+func instanceAttr(i *openami.Instance, name filter.Attr, words TransitionWords) []string {
 	one := func(v string) []string { return []string{v} }
 	switch name {
 	case AttrInstanceArchitecture:
@@ -119,7 +141,7 @@ func instanceAttr(i *openami.Instance, name filter.Attr) []string {
 	case AttrInstancePrivateIP:
 		return one(i.PrivateIP)
 	case AttrInstanceTransitionReason:
-		return one(i.StateTransitionReason)
+		return one(transitionText(i.StateTransition, words))
 	case AttrInstanceReservationID:
 		return one(i.ReservationID)
 	case AttrInstanceRootDevice:
@@ -145,8 +167,9 @@ func instanceAttr(i *openami.Instance, name filter.Attr) []string {
 // DescribeInstances returns a page of the caller's instances in the
 // region, grouped by reservation: all, or those named (an unknown one is
 // NotFound), narrowed by filters. Terminated instances stay listed for a
-// while (terminatedVisible).
-func (s *Machines) DescribeInstances(ctx context.Context, p openami.Principal, instanceIDs []string, filters []filter.Filter, pg Page) ([]Reservation, string, error) {
+// while (terminatedVisible). words words each instance's StateTransition
+// for the AttrInstanceTransitionReason filter (TransitionWords).
+func (s *Machines) DescribeInstances(ctx context.Context, p openami.Principal, instanceIDs []string, filters []filter.Filter, words TransitionWords, pg Page) ([]Reservation, string, error) {
 	fs, err := filter.Compile(filters, InstanceAttrs...)
 	if err != nil {
 		return nil, "", err
@@ -180,7 +203,7 @@ func (s *Machines) DescribeInstances(ctx context.Context, p openami.Principal, i
 		},
 		func(i openami.Instance) string { return i.ID },
 		func(i openami.Instance, tags map[string]string) bool {
-			return fs.Match(func(name filter.Attr) []string { return instanceAttr(&i, name) }, tags)
+			return fs.Match(func(name filter.Attr) []string { return instanceAttr(&i, name, words) }, tags)
 		})
 	if err != nil {
 		return nil, "", err
@@ -260,8 +283,11 @@ func wrongState(i *openami.Instance, action string) error {
 	return openami.Errorf(openami.IncorrectState, openami.ResourceInstance, "The instance '%s' is not in a state from which it can be %s.", i.ID, action)
 }
 
-func (s *Machines) userReason(what string) string {
-	return "User initiated " + what + "(" + s.nowUTC().Format("2006-01-02 15:04:05") + " GMT)"
+// userShutdown is the state reason and the transition of an instance a
+// caller stops or terminates now.
+func (s *Machines) userShutdown() (openami.StateReason, openami.StateTransition) {
+	return openami.StateReason{Cause: openami.CauseUserShutdown, Message: "User initiated shutdown"},
+		openami.StateTransition{Cause: openami.CauseUserShutdown, At: s.nowUTC()}
 }
 
 // StopInstances stops running instances: they go stopping, then stopped
@@ -289,8 +315,7 @@ func (s *Machines) StopInstances(ctx context.Context, p openami.Principal, insta
 			return openami.Errorf(openami.Unauthorized, openami.ResourceInstance, "The instance '%s' may not be stopped. Modify its 'disableApiStop' instance attribute and try again.", i.ID)
 		}
 		i.State, i.ForceStop = openami.InstanceStopping, force
-		i.StateTransitionReason = s.userReason("")
-		i.StateReason = openami.StateReason{Cause: openami.CauseUserShutdown, Message: "User initiated shutdown"}
+		i.StateReason, i.StateTransition = s.userShutdown()
 		return nil
 	})
 }
@@ -330,7 +355,7 @@ func (s *Machines) StartInstances(ctx context.Context, p openami.Principal, inst
 			return wrongState(i, "started")
 		}
 		i.State = openami.InstancePending
-		i.StateTransitionReason, i.StateReason = "", openami.StateReason{}
+		i.StateTransition, i.StateReason = openami.StateTransition{}, openami.StateReason{}
 		return nil
 	})
 }
@@ -348,8 +373,7 @@ func (s *Machines) TerminateInstances(ctx context.Context, p openami.Principal, 
 			return openami.Errorf(openami.Unauthorized, openami.ResourceInstance, "The instance '%s' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.", i.ID)
 		}
 		i.State = openami.InstanceShuttingDown
-		i.StateTransitionReason = s.userReason("")
-		i.StateReason = openami.StateReason{Cause: openami.CauseUserShutdown, Message: "User initiated shutdown"}
+		i.StateReason, i.StateTransition = s.userShutdown()
 		return nil
 	})
 }

@@ -111,7 +111,7 @@ func (s *Machines) watch(ctx context.Context, w openami.Watcher, i openami.Insta
 			if cur.InstanceInitiatedShutdownBehavior == "terminate" {
 				cur.State = openami.InstanceShuttingDown
 			}
-			cur.StateTransitionReason = "Client.InstanceInitiatedShutdown: Instance initiated shutdown"
+			cur.StateTransition = openami.StateTransition{Cause: openami.CauseGuestShutdown, At: s.nowUTC()}
 			cur.StateReason = openami.StateReason{Cause: openami.CauseGuestShutdown, Message: "Instance initiated shutdown"}
 			return tx.Instances().Update(cur)
 		})

@@ -129,6 +129,18 @@ func TestInstanceLifecycle(t *testing.T) {
 		if err := stopped.Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids[:1]}, 30*time.Second); err != nil {
 			t.Fatalf("instance-stopped waiter: %v", err)
 		}
+		// EC2's free text for the stop, and the reason filter over it.
+		byReason, err := e.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{
+			{Name: aws.String("reason"), Values: []string{"User initiated (*"}}}})
+		if err != nil || len(byReason.Reservations) != 1 || len(byReason.Reservations[0].Instances) != 1 {
+			t.Fatalf("the reason filter: %v %+v", err, byReason)
+		}
+		why := aws.ToString(byReason.Reservations[0].Instances[0].StateTransitionReason)
+		if at, ok := strings.CutPrefix(why, "User initiated ("); !ok || !strings.HasSuffix(at, " GMT)") {
+			t.Fatalf("a stopped instance's reason %q", why)
+		} else if _, err := time.Parse("2006-01-02 15:04:05", strings.TrimSuffix(at, " GMT)")); err != nil {
+			t.Fatalf("a stopped instance's reason %q: %v", why, err)
+		}
 		if _, err := e.ModifyInstanceAttribute(ctx, &ec2.ModifyInstanceAttributeInput{InstanceId: aws.String(ids[0]),
 			InstanceType: &types.AttributeValue{Value: aws.String("t4g.micro")}}); err == nil {
 			t.Fatal("changing an x86_64 instance to an arm64 type succeeded")
