@@ -13,6 +13,7 @@ import (
 	"github.com/openami/openami/blockstore"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/kms"
+	"github.com/openami/openami/rules/param"
 )
 
 // This file is EBS encryption: which KMS key a new snapshot or volume is
@@ -279,8 +280,7 @@ func (s *Volumes) TargetKey(tx metadata.Tx, p openami.Principal, t Target, srcKe
 	}
 	if t.KmsKeyID != "" {
 		if !t.Encrypted {
-			return "", &openami.Error{Class: openami.InvalidCombination, Reason: openami.ReasonDependency, Field: field,
-				Message: "The parameter KmsKeyId requires the parameter Encrypted to be set."}
+			return "", param.Requires("KmsKeyID", "Encrypted")
 		}
 		k, err := s.usableEBSKey(tx, p, field, t.KmsKeyID, ebsEncryptAction)
 		if err != nil {
