@@ -253,11 +253,13 @@ func (s *Volumes) CheckKeyUse(tx metadata.Tx, p openami.Principal, field, keyARN
 }
 
 // Target is what a new snapshot or volume is asked to be: Encrypted and
-// KmsKeyId as the caller gave them.
+// KmsKeyID as the caller gave them.
 type Target struct {
 	Encrypted bool
 	KmsKeyID  string
-	// Field names KmsKeyId in messages ("KmsKeyId", "KmsKeyArn").
+	// Field names the key input when rules/kms refuses the key
+	// (kms.UsableKey); "" for "KmsKeyId". A key without Encrypted is
+	// reported on KmsKeyID whatever Field says.
 	Field string
 }
 
