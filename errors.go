@@ -138,21 +138,43 @@ const (
 	// ReasonPrincipal: a principal (a grant's grantee or retiring principal)
 	// that is not a valid ARN of an account or role.
 	ReasonPrincipal Reason = "principal"
+	// ReasonTooLong: a value longer than its field allows.
+	ReasonTooLong Reason = "too-long"
+	// ReasonExclusive: two fields given together of which a request may
+	// give only one (Field and Other).
+	ReasonExclusive Reason = "exclusive"
 )
 
 // Error is the error type of openami. Resource names the kind of resource
 // involved (a ResourceType such as "key-pair"), if any; Reason refines the
 // class where callers must tell conditions apart, if needed; Field names the
-// request parameter at fault (such as "VolumeSize" or "BlockToken"), if
-// any, for protocols whose errors say which; Message is a sentence meant for
-// the API caller, in the style AWS uses; Err is an underlying cause.
+// input at fault in the rules' own terms (their input's field name, such as
+// "KeyType", "MaxResults" or "BlockToken"), if any; Message is a sentence
+// meant for the API caller, in the style AWS uses; Err is an underlying
+// cause.
+//
+// An error about an input whose sentence would name request parameters
+// leaves Message empty and says what is wrong in Field, Value, Other and
+// Detail instead (package rules/param makes them): each protocol writes
+// its own sentence from them, with its own names for the fields.
 type Error struct {
 	Class    Class
 	Resource ResourceType
 	Reason   Reason
 	Field    string
-	Message  string
-	Err      error
+	// Value is the value given for Field, as text, where a message quotes
+	// it.
+	Value string
+	// Other names a second field the error is about: the one Field
+	// requires (ReasonDependency) or excludes (ReasonExclusive), or the
+	// one a request may give instead of a missing Field.
+	Other string
+	// Detail says, in the rules' words, what Field takes or why its value
+	// does not do ("Valid values: a, b.", "is not supported for gp2
+	// volumes."), for errors without a Message.
+	Detail  string
+	Message string
+	Err     error
 }
 
 // ReasonErrorf returns an *Error of class c about resource r, refined by
@@ -189,10 +211,23 @@ func FieldOf(err error) string {
 }
 
 // Error returns the message, followed by the cause when there is one.
+// An error without a message says its class, fields, value and detail.
 func (e *Error) Error() string {
 	msg := e.Message
 	if msg == "" {
 		msg = e.Class.String()
+		if e.Field != "" {
+			msg += " " + e.Field
+			if e.Other != "" {
+				msg += " (with " + e.Other + ")"
+			}
+			if e.Value != "" {
+				msg += " = " + e.Value
+			}
+			if e.Detail != "" {
+				msg += ": " + e.Detail
+			}
+		}
 	}
 	if e.Err != nil {
 		return msg + ": " + e.Err.Error()

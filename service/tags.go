@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 
 	"github.com/openami/openami"
@@ -12,6 +13,7 @@ import (
 	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/describe"
+	"github.com/openami/openami/rules/param"
 )
 
 // TagKey selects a tag for DeleteTags: by key, or by key and value.
@@ -78,10 +80,10 @@ func (s *Service) checkOwned(tx metadata.Tx, p openami.Principal, id string) (op
 // 50 tags; on any error nothing changes.
 func (s *Service) CreateTags(ctx context.Context, p openami.Principal, resourceIDs []string, tags []openami.Tag) error {
 	if len(resourceIDs) == 0 {
-		return openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter ResourceId")
+		return param.Missing("ResourceIDs")
 	}
 	if len(tags) == 0 {
-		return openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter Tag")
+		return param.Missing("Tags")
 	}
 	if err := validateTags(tags); err != nil {
 		return err
@@ -117,7 +119,7 @@ func (s *Service) CreateTags(ctx context.Context, p openami.Principal, resourceI
 // otherwise); on any error nothing changes.
 func (s *Service) DeleteTags(ctx context.Context, p openami.Principal, resourceIDs []string, keys []TagKey) error {
 	if len(resourceIDs) == 0 {
-		return openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter ResourceId")
+		return param.Missing("ResourceIDs")
 	}
 	for _, k := range keys {
 		if strings.HasPrefix(strings.ToLower(k.Key), "aws:") {
@@ -152,7 +154,7 @@ func (s *Service) DescribeTags(ctx context.Context, p openami.Principal, filters
 		limit = 1000
 	}
 	if limit < 5 || limit > 1000 {
-		return nil, "", openami.Errorf(openami.InvalidParameter, "", "Value (%d) for parameter maxResults is invalid. Expecting a value between 5 and 1000.", page.MaxResults)
+		return nil, "", param.Invalid("MaxResults", strconv.Itoa(page.MaxResults), "Expecting a value between 5 and 1000.")
 	}
 	fs, err := filter.Compile(filters, tagset.RowAttrs...)
 	if err != nil {

@@ -52,6 +52,25 @@ var authTypes = map[sigv4.Failure]string{
 	sigv4.BadRegion:   "InvalidSignatureException",
 }
 
+// withMessage returns oe with the sentence the EBS direct API answers it
+// with: the rules' own, or, for an error about an input that leaves the
+// sentence to the protocol (rules/param), one made here.
+func withMessage(oe *openami.Error) *openami.Error {
+	if oe.Message != "" || oe.Field == "" {
+		return oe
+	}
+	e := *oe
+	switch {
+	case oe.Reason == openami.ReasonDependency && oe.Field == "KmsKeyID":
+		// StartSnapshot's KmsKeyArn without Encrypted, in the words
+		// EC2's actions use for KmsKeyId.
+		e.Message = "The parameter KmsKeyId requires the parameter " + oe.Other + " to be set."
+	default:
+		e.Message = oe.Error()
+	}
+	return &e
+}
+
 func toException(err error) exception {
 	var (
 		ae *sigv4.Error
@@ -71,6 +90,7 @@ func toException(err error) exception {
 	case errors.Is(err, errUnknownOperation):
 		return exception{http.StatusNotFound, "UnknownOperationException", "", "The requested operation is not supported by the EBS direct API."}
 	case errors.As(err, &oe) && oe.Class != openami.Internal:
+		oe = withMessage(oe)
 		validation := func() exception {
 			reason, ok := reasons[oe.Field]
 			if !ok {

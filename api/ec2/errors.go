@@ -189,17 +189,104 @@ var idSetNames = map[openami.ResourceType]string{
 	openami.ResourceVolume: "volumeSet", openami.ResourceInstance: "instancesSet",
 }
 
+// paramNames maps the names the rules give their inputs (openami.Error's
+// Field and Other) to the names EC2's messages give the request
+// parameters, spelled as EC2 spells them there (its messages are not
+// consistent about case). One table serves every action: where two
+// actions' parameters for one input differ, the rules' names differ.
+var paramNames = map[string]string{
+	"AccountID":                         "userId",
+	"AllowedImagesSettingsState":        "allowedImagesSettingsState",
+	"Architecture":                      "architecture",
+	"Attribute":                         "attribute",
+	"AttributeName":                     "attributeName",
+	"AvailabilityZone":                  "AvailabilityZone",
+	"BootMode":                          "bootMode",
+	"ClientToken":                       "ClientToken",
+	"CPUCredits":                        "CpuCredits",
+	"Encrypted":                         "Encrypted",
+	"Group":                             "group",
+	"HttpEndpoint":                      "HttpEndpoint",
+	"HttpTokens":                        "HttpTokens",
+	"ImageBlockPublicAccessState":       "imageBlockPublicAccessState",
+	"ImageID":                           "ImageId",
+	"ImageType":                         "imageType",
+	"ImdsSupport":                       "imdsSupport",
+	"InstanceIDs":                       "InstanceId",
+	"InstanceInitiatedShutdownBehavior": "instanceInitiatedShutdownBehavior",
+	"InstanceMetadataTags":              "InstanceMetadataTags",
+	"Iops":                              "iops",
+	"KeyFormat":                         "keyFormat",
+	"KeyName":                           "KeyName",
+	"KeyPairID":                         "KeyPairId",
+	"KeyType":                           "keyType",
+	"KmsKeyID":                          "KmsKeyId",
+	"MaxResults":                        "maxResults",
+	"ResourceIDs":                       "ResourceId",
+	"ResourceType":                      "ResourceType",
+	"Size":                              "size",
+	"SnapshotID":                        "snapshotId",
+	"SourceRegion":                      "SourceRegion",
+	"SriovNetSupport":                   "sriovNetSupport",
+	"Tags":                              "Tag",
+	"Throughput":                        "throughput",
+	"TpmSupport":                        "tpmSupport",
+	"VirtualizationType":                "virtualizationType",
+	"VolumeType":                        "volumeType",
+}
+
+// invalidJoins are the words between "Value (v) for parameter p is
+// invalid" and the detail, for the parameters where EC2 goes on with the
+// sentence rather than starting a new one.
+var invalidJoins = map[string]string{"Iops": " ", "Throughput": ": "}
+
+// paramName returns EC2's name for the rules' input field: the table's,
+// or the rules' own for one the table lacks (a test keeps the table
+// complete).
+func paramName(field string) string {
+	if n, ok := paramNames[field]; ok {
+		return n
+	}
+	return field
+}
+
 // message returns the sentence EC2 answers an error with: the rules'
 // own, or, where the sentence names request parameters, EC2's, made here
-// from the error's class, reason and resource so that the rules need not
-// know the wire's parameter names.
+// from the error's class, reason, resource, field, value and detail so
+// that the rules need not know the wire's parameter names.
 func message(oe *openami.Error) string {
 	if oe.Class == openami.InvalidCombination && oe.Reason == openami.ReasonIDsWithPaging {
 		if set, ok := idSetNames[oe.Resource]; ok {
 			return "The parameter " + set + " cannot be used with the parameter maxResults"
 		}
 	}
-	return oe.Message
+	if oe.Message != "" || oe.Field == "" {
+		return oe.Message
+	}
+	name := paramName(oe.Field)
+	switch {
+	case oe.Reason == openami.ReasonTokenReused:
+		return "The client token " + oe.Value + " was used with different parameters."
+	case oe.Reason == openami.ReasonDependency:
+		return "The parameter " + name + " requires the parameter " + paramName(oe.Other) + " to be set."
+	case oe.Reason == openami.ReasonExclusive:
+		return "The parameter " + name + " cannot be used with the parameter " + paramName(oe.Other)
+	case oe.Reason == openami.ReasonTooLong:
+		// EC2 does not repeat a value that is too long.
+		return "Value for parameter " + name + " is invalid. " + oe.Detail
+	case oe.Class == openami.InvalidParameter:
+		join, ok := invalidJoins[oe.Field]
+		if !ok {
+			join = ". "
+		}
+		return "Value (" + oe.Value + ") for parameter " + name + " is invalid" + join + oe.Detail
+	case oe.Class == openami.MissingParameter && oe.Detail == "":
+		if oe.Other != "" {
+			return "The request must contain the parameter " + name + " or " + paramName(oe.Other)
+		}
+		return "The request must contain the parameter " + name
+	}
+	return "The parameter " + name + " " + oe.Detail
 }
 
 type errorResponse struct {

@@ -91,6 +91,27 @@ func exceptionType(oe *openami.Error) string {
 	return "ValidationException"
 }
 
+// message returns the sentence KMS answers an error with: the rules' own,
+// or, for an error about an input that leaves the sentence to the
+// protocol (rules/param), KMS's, made here. The rules' names for KMS's
+// inputs are KMS's own.
+func message(oe *openami.Error) string {
+	if oe.Message != "" || oe.Field == "" {
+		return oe.Message
+	}
+	switch {
+	case oe.Reason == openami.ReasonExclusive && oe.Other == "CustomerMasterKeySpec":
+		return "You cannot specify " + oe.Field + " and " + oe.Other + " in the same request. " + oe.Other + " parameter is deprecated. Use " + oe.Field + " only."
+	case oe.Reason == openami.ReasonExclusive:
+		return "You cannot specify " + oe.Field + " and " + oe.Other + " in the same request."
+	case oe.Class == openami.InvalidParameter && oe.Field == "MaxResults":
+		// The listings' last guard (rules/kms listPage), behind the
+		// checks of Limit in KMS's words.
+		return "Value (" + oe.Value + ") for parameter maxResults is invalid. " + oe.Detail
+	}
+	return oe.Error()
+}
+
 func toException(err error) exception {
 	var (
 		ae *sigv4.Error
@@ -116,7 +137,7 @@ func toException(err error) exception {
 		if oe.Class == openami.DryRun {
 			status = http.StatusPreconditionFailed
 		}
-		return exception{status, exceptionType(oe), oe.Message}
+		return exception{status, exceptionType(oe), message(oe)}
 	}
 	return exception{http.StatusInternalServerError, "KMSInternalException", "An internal error has occurred."}
 }

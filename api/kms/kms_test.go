@@ -10,6 +10,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/api/sigv4"
+	"github.com/openami/openami/rules/param"
 )
 
 // TestExceptions is the table from openami errors to KMS exceptions.
@@ -86,6 +87,27 @@ func TestServeRefuses(t *testing.T) {
 		_, code, err := h.Serve(w, r, []byte(c.body), openami.Principal{AccountID: "111111111111", Region: "us-east-1"}, "req")
 		if code != c.typ || err == nil || w.Code != 400 {
 			t.Errorf("%s %q %s: %s %d %v, want %s", c.method, c.target, c.body, code, w.Code, err, c.typ)
+		}
+	}
+}
+
+// TestParamSentences: the rules refuse an input in their own terms
+// (rules/param); KMS's sentence is made here, word for word as KMS says
+// it.
+func TestParamSentences(t *testing.T) {
+	for _, c := range []struct {
+		err      error
+		typ, msg string
+	}{
+		{param.Exclusive("KeySpec", "CustomerMasterKeySpec"), "ValidationException",
+			"You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec only."},
+		{param.Invalid("MaxResults", "0", "Expecting a value between %d and %d.", 1, 1000), "ValidationException",
+			"Value (0) for parameter maxResults is invalid. Expecting a value between 1 and 1000."},
+		{openami.FieldErrorf(openami.InvalidParameter, "Limit", "own sentence"), "ValidationException", "own sentence"},
+	} {
+		e := toException(c.err)
+		if e.Type != c.typ || e.Msg != c.msg {
+			t.Errorf("toException(%v) = %s %q, want %s %q", c.err, e.Type, e.Msg, c.typ, c.msg)
 		}
 	}
 }

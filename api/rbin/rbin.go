@@ -153,6 +153,20 @@ func (h *Handler) serve(r *http.Request, body []byte, p openami.Principal) (stri
 	return "", 0, nil, errUnknownOperation
 }
 
+// message returns the sentence the Recycle Bin answers an error with: the
+// rules' own, or, for an error about an input that leaves the sentence to
+// the protocol (rules/param), one made here. The rules' names for its
+// inputs (ResourceType) are the Recycle Bin's own.
+func message(oe *openami.Error) string {
+	if oe.Message != "" || oe.Field == "" {
+		return oe.Message
+	}
+	if oe.Class == openami.InvalidParameter && oe.Reason == "" {
+		return "Value (" + oe.Value + ") for parameter " + oe.Field + " is invalid. " + oe.Detail
+	}
+	return oe.Error()
+}
+
 // WriteError answers with err as a Recycle Bin exception and returns its
 // type. This is the one place that maps errors to this protocol's codes.
 func (h *Handler) WriteError(w http.ResponseWriter, requestID string, err error) string {
@@ -184,7 +198,7 @@ func (h *Handler) WriteError(w http.ResponseWriter, requestID string, err error)
 	case errors.As(err, &oe) && oe.Class == openami.LimitExceeded:
 		status, typ, reason, msg = http.StatusPaymentRequired, "ServiceQuotaExceededException", "SERVICE_QUOTA_EXCEEDED", oe.Message
 	case errors.As(err, &oe) && oe.Class != openami.Internal:
-		status, typ, reason, msg = http.StatusBadRequest, "ValidationException", "INVALID_PARAMETER_VALUE", oe.Message
+		status, typ, reason, msg = http.StatusBadRequest, "ValidationException", "INVALID_PARAMETER_VALUE", message(oe)
 	}
 	body := map[string]string{"Message": msg}
 	if reason != "" {

@@ -69,12 +69,13 @@ const ppkComment = "imported-openssh-key"
 // authorized_keys line with no comment and no newline; and the fingerprint
 // AWS reports for a key pair it created.
 //
-// An unknown key type or format is an openami.InvalidParameter error; a
-// failure of the system's random source is an openami.Internal one.
+// An unknown key type or format is an openami.InvalidParameter error (the
+// rules refuse them first, in words the protocols render); a failure of
+// the system's random source is an openami.Internal one.
 func Generate(t openami.KeyType, format string) (privateKey, publicKey, fingerprint string, err error) {
 	if format != FormatPEM && format != FormatPPK {
 		return "", "", "", openami.Errorf(openami.InvalidParameter, "",
-			"Value (%s) for parameter keyFormat is invalid. Valid values: pem, ppk.", format)
+			"key format %q is neither pem nor ppk", format)
 	}
 	var priv any
 	switch t {
@@ -94,7 +95,7 @@ func Generate(t openami.KeyType, format string) (privateKey, publicKey, fingerpr
 		priv = k
 	default:
 		return "", "", "", openami.Errorf(openami.InvalidParameter, "",
-			"Value (%s) for parameter keyType is invalid. Valid values: rsa, ed25519.", t)
+			"key type %q is neither rsa nor ed25519", t)
 	}
 	return encode(priv, format)
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/openami/openami"
@@ -16,6 +17,7 @@ import (
 	"github.com/openami/openami/internal/pagetoken"
 	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/param"
 )
 
 // Page is a Describe action's paging: MaxResults (0: everything at once,
@@ -49,7 +51,7 @@ func List[T any](tokens *pagetoken.Codec, scope string, pg Page, b Bounds, fetch
 	if limit == 0 {
 		limit = math.MaxInt - 1
 	} else if limit < b.Min || limit > b.Max {
-		return nil, "", openami.FieldErrorf(openami.InvalidParameter, "MaxResults", "Value (%d) for parameter maxResults is invalid. Expecting a value between %d and %d.", pg.MaxResults, b.Min, b.Max)
+		return nil, "", param.Invalid("MaxResults", strconv.Itoa(pg.MaxResults), "Expecting a value between %d and %d.", b.Min, b.Max)
 	}
 	return pagetoken.List(tokens, scope, limit, pg.NextToken, fetch, id, match)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/openami/openami/blockstore"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/kms"
+	"github.com/openami/openami/rules/param"
 )
 
 // This file is EBS encryption: which KMS key a new snapshot or volume is
@@ -252,11 +253,13 @@ func (s *Volumes) CheckKeyUse(tx metadata.Tx, p openami.Principal, field, keyARN
 }
 
 // Target is what a new snapshot or volume is asked to be: Encrypted and
-// KmsKeyId as the caller gave them.
+// KmsKeyID as the caller gave them.
 type Target struct {
 	Encrypted bool
 	KmsKeyID  string
-	// Field names KmsKeyId in messages ("KmsKeyId", "KmsKeyArn").
+	// Field names the key input when rules/kms refuses the key
+	// (kms.UsableKey); "" for "KmsKeyId". A key without Encrypted is
+	// reported on KmsKeyID whatever Field says.
 	Field string
 }
 
@@ -279,8 +282,7 @@ func (s *Volumes) TargetKey(tx metadata.Tx, p openami.Principal, t Target, srcKe
 	}
 	if t.KmsKeyID != "" {
 		if !t.Encrypted {
-			return "", &openami.Error{Class: openami.InvalidCombination, Reason: openami.ReasonDependency, Field: field,
-				Message: "The parameter KmsKeyId requires the parameter Encrypted to be set."}
+			return "", param.Requires("KmsKeyID", "Encrypted")
 		}
 		k, err := s.usableEBSKey(tx, p, field, t.KmsKeyID, ebsEncryptAction)
 		if err != nil {

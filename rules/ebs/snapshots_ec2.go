@@ -12,6 +12,7 @@ import (
 	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/describe"
+	"github.com/openami/openami/rules/param"
 )
 
 // Permission is a createVolumePermission: an account id, or group "all".
@@ -235,7 +236,7 @@ type CopySnapshotInput struct {
 // sealed anew (see CopyInto). Encrypted data is never copied in plain.
 func (s *Volumes) CopySnapshot(ctx context.Context, p openami.Principal, in CopySnapshotInput) (SnapshotView, error) {
 	if in.SourceRegion == "" {
-		return SnapshotView{}, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter SourceRegion")
+		return SnapshotView{}, param.Missing("SourceRegion")
 	}
 	if _, ok := s.identity.Region(in.SourceRegion); !ok {
 		return SnapshotView{}, openami.ReasonErrorf(openami.InvalidParameter, openami.ResourceRegion, openami.ReasonCopySource, "Invalid region: %s", in.SourceRegion)
@@ -321,8 +322,7 @@ func (s *Volumes) CopyKey(tx metadata.Tx, p openami.Principal, src openami.Snaps
 		sameKey = ""
 	}
 	if keyID != "" && !encrypted {
-		return "", &openami.Error{Class: openami.InvalidCombination, Reason: openami.ReasonDependency, Field: "KmsKeyId",
-			Message: "The parameter KmsKeyId requires the parameter Encrypted to be set."}
+		return "", param.Requires("KmsKeyID", "Encrypted")
 	}
 	return s.TargetKey(tx, p, Target{Encrypted: encrypted || src.Encrypted, KmsKeyID: keyID}, sameKey)
 }
@@ -348,7 +348,7 @@ func completedSnapshot(tx metadata.Tx, p openami.Principal, id string) (openami.
 // the owner may read them.
 func (s *Volumes) DescribeSnapshotAttribute(ctx context.Context, p openami.Principal, id, attribute string) ([]Permission, error) {
 	if attribute != "createVolumePermission" && attribute != "productCodes" {
-		return nil, openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter attribute is invalid. Valid values: createVolumePermission, productCodes.", attribute)
+		return nil, param.OneOf("Attribute", attribute, "createVolumePermission", "productCodes")
 	}
 	var perms []Permission
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
@@ -372,9 +372,9 @@ func (s *Volumes) ModifySnapshotAttribute(ctx context.Context, p openami.Princip
 	for _, pm := range append(append([]Permission(nil), add...), remove...) {
 		switch {
 		case pm.Group != "" && pm.Group != "all":
-			return openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter group is invalid. Only 'all' is supported.", pm.Group)
+			return param.Invalid("Group", pm.Group, "Only 'all' is supported.")
 		case pm.Group == "" && !ids.ValidAccountID(pm.AccountID):
-			return openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter userId is invalid. Expecting a 12-digit account id.", pm.AccountID)
+			return param.Invalid("AccountID", pm.AccountID, "Expecting a 12-digit account id.")
 		}
 	}
 	return s.store.Update(ctx, func(tx metadata.Tx) error {
@@ -396,7 +396,7 @@ func (s *Volumes) ModifySnapshotAttribute(ctx context.Context, p openami.Princip
 // snapshot the caller owns.
 func (s *Volumes) ResetSnapshotAttribute(ctx context.Context, p openami.Principal, id, attribute string) error {
 	if attribute != "createVolumePermission" {
-		return openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter attribute is invalid. Only createVolumePermission can be reset.", attribute)
+		return param.Invalid("Attribute", attribute, "Only createVolumePermission can be reset.")
 	}
 	return s.store.Update(ctx, func(tx metadata.Tx) error {
 		if _, err := ownedSnapshot(tx, p, id); err != nil {

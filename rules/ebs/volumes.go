@@ -12,6 +12,7 @@ import (
 	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/describe"
+	"github.com/openami/openami/rules/param"
 )
 
 // VolumeView is a volume with its tags.
@@ -50,30 +51,30 @@ func shapeVolume(v *openami.Volume, iops, throughput *int) error {
 	}
 	vt, ok := volumeTypes[v.Type]
 	if !ok {
-		return openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter volumeType is invalid. Valid values: standard, io1, io2, gp2, sc1, st1, gp3.", v.Type)
+		return param.OneOf("VolumeType", v.Type, "standard", "io1", "io2", "gp2", "sc1", "st1", "gp3")
 	}
 	if v.Size < vt.minGiB || v.Size > vt.maxGiB {
 		return openami.Errorf(openami.InvalidParameter, "", "Volume of %dGiB is outside the range of a %s volume: %d to %d GiB.", v.Size, v.Type, vt.minGiB, vt.maxGiB)
 	}
 	if iops != nil && !vt.iopsSettable {
-		return openami.Errorf(openami.InvalidCombination, "", "The parameter iops is not supported for %s volumes.", v.Type)
+		return param.NotWith("Iops", "is not supported for %s volumes.", v.Type)
 	}
 	if throughput != nil && !vt.throughput {
-		return openami.Errorf(openami.InvalidCombination, "", "The parameter throughput is not supported for %s volumes.", v.Type)
+		return param.NotWith("Throughput", "is not supported for %s volumes.", v.Type)
 	}
 	switch {
 	case v.Type == "gp2":
 		v.Iops = min(max(100, 3*int(v.Size)), 16000)
 	case vt.iopsSettable:
 		if iops == nil && vt.defIops == 0 {
-			return openami.Errorf(openami.MissingParameter, "", "The parameter iops must be specified for %s volumes.", v.Type)
+			return param.MissingFor("Iops", "must be specified for %s volumes.", v.Type)
 		}
 		v.Iops = vt.defIops
 		if iops != nil {
 			v.Iops = *iops
 		}
 		if v.Iops < vt.minIops || v.Iops > vt.maxIops {
-			return openami.Errorf(openami.InvalidParameter, "", "Value (%d) for parameter iops is invalid for %s volumes: expecting %d to %d.", v.Iops, v.Type, vt.minIops, vt.maxIops)
+			return param.Invalid("Iops", strconv.Itoa(v.Iops), "for %s volumes: expecting %d to %d.", v.Type, vt.minIops, vt.maxIops)
 		}
 		if v.Iops > vt.iopsPerGB*int(v.Size) && v.Iops > vt.minIops {
 			return openami.Errorf(openami.InvalidParameter, "", "Iops to volume size ratio of %d is too high; maximum is %d.", v.Iops/int(v.Size), vt.iopsPerGB)
@@ -88,7 +89,7 @@ func shapeVolume(v *openami.Volume, iops, throughput *int) error {
 			v.Throughput = *throughput
 		}
 		if v.Throughput < 125 || v.Throughput > 1000 {
-			return openami.Errorf(openami.InvalidParameter, "", "Value (%d) for parameter throughput is invalid: expecting 125 to 1000.", v.Throughput)
+			return param.Invalid("Throughput", strconv.Itoa(v.Throughput), "expecting 125 to 1000.")
 		}
 		if v.Throughput*4 > v.Iops {
 			return openami.Errorf(openami.InvalidParameter, "", "Throughput (MiBps) to iops ratio of %.3f is too high; maximum is 0.25 MiBps per iops.", float64(v.Throughput)/float64(v.Iops))
@@ -150,7 +151,7 @@ func (s *Volumes) CreateVolume(ctx context.Context, p openami.Principal, in Crea
 		}
 	}
 	if in.AvailabilityZone == "" {
-		return VolumeView{}, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter AvailabilityZone")
+		return VolumeView{}, param.Missing("AvailabilityZone")
 	}
 	zoneOK := false
 	for _, z := range region.Zones {
@@ -160,7 +161,7 @@ func (s *Volumes) CreateVolume(ctx context.Context, p openami.Principal, in Crea
 		return VolumeView{}, openami.Errorf(openami.InvalidParameter, "", "Invalid availability zone: [%s]", in.AvailabilityZone)
 	}
 	if in.Size == 0 && in.SnapshotID == "" {
-		return VolumeView{}, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter size or snapshotId")
+		return VolumeView{}, param.MissingEither("Size", "SnapshotID")
 	}
 	if in.MultiAttach && in.Type != "io1" && in.Type != "io2" {
 		return VolumeView{}, openami.Errorf(openami.InvalidCombination, "", "Multi-Attach is supported only for io1 and io2 volumes.")
@@ -188,7 +189,7 @@ func (s *Volumes) CreateVolume(ctx context.Context, p openami.Principal, in Crea
 			if err == nil {
 				if prev.AvailabilityZone != in.AvailabilityZone || prev.SnapshotID != in.SnapshotID ||
 					in.Size != 0 && prev.Size != in.Size || in.Type != "" && prev.Type != in.Type {
-					return openami.ReasonErrorf(openami.Duplicate, openami.ResourceVolume, openami.ReasonTokenReused, "The client token %s was used with different parameters.", in.ClientToken)
+					return param.TokenReused(openami.ResourceVolume, in.ClientToken)
 				}
 				tags, err := tx.Tags().Of(p.Region, p.AccountID, []string{prev.ID})
 				out = VolumeView{Volume: prev, Tags: tags[prev.ID]}

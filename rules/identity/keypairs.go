@@ -11,6 +11,7 @@ import (
 	"github.com/openami/openami/internal/sshkey"
 	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/param"
 )
 
 // keyPairQuota is AWS's default limit of key pairs per account and region.
@@ -51,10 +52,10 @@ func (s *Accounts) CreateKeyPair(ctx context.Context, p openami.Principal, in Cr
 		return NewKeyPair{}, err
 	}
 	if in.Type != openami.KeyTypeRSA && in.Type != openami.KeyTypeED25519 {
-		return NewKeyPair{}, openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter keyType is invalid. Valid values are: rsa, ed25519.", in.Type)
+		return NewKeyPair{}, param.Invalid("KeyType", string(in.Type), "Valid values are: rsa, ed25519.")
 	}
 	if in.Format != "pem" && in.Format != "ppk" {
-		return NewKeyPair{}, openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter keyFormat is invalid. Valid values are: pem, ppk.", in.Format)
+		return NewKeyPair{}, param.Invalid("KeyFormat", in.Format, "Valid values are: pem, ppk.")
 	}
 	if err := tagset.Validate(in.Tags); err != nil {
 		return NewKeyPair{}, err
@@ -123,14 +124,14 @@ func (s *Accounts) storeKeyPair(ctx context.Context, p openami.Principal, kp ope
 // validateKeyName checks AWS's rule: 1–255 ASCII characters.
 func validateKeyName(name string) error {
 	if name == "" {
-		return openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter KeyName")
+		return param.Missing("KeyName")
 	}
 	if len(name) > 255 {
-		return openami.Errorf(openami.InvalidParameter, "", "Value for parameter KeyName is invalid. Length exceeds maximum of 255 ASCII characters.")
+		return param.TooLong("KeyName", name, "Length exceeds maximum of 255 ASCII characters.")
 	}
 	for _, c := range []byte(name) {
 		if c < 0x20 || c > 0x7e {
-			return openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter KeyName is invalid. Character sets beyond ASCII are not supported.", name)
+			return param.Invalid("KeyName", name, "Character sets beyond ASCII are not supported.")
 		}
 	}
 	return nil
@@ -238,7 +239,7 @@ func requireAll(wanted []string, all []openami.KeyPair, key func(openami.KeyPair
 // NotFound.
 func (s *Accounts) DeleteKeyPair(ctx context.Context, p openami.Principal, name, id string) (string, error) {
 	if name == "" && id == "" {
-		return "", openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter KeyName or KeyPairId")
+		return "", param.MissingEither("KeyName", "KeyPairID")
 	}
 	if id != "" && !ids.Valid("key", id) {
 		return "", openami.Errorf(openami.NotFound, openami.ResourceKeyPair, "The key pair ID '%s' does not exist", id)

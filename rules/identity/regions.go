@@ -7,6 +7,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/filter"
+	"github.com/openami/openami/rules/param"
 )
 
 // DefaultRegions are the regions served when none are configured.
@@ -243,7 +244,7 @@ func (s *Accounts) DescribeAccountAttributes(p openami.Principal, names []string
 			}
 		}
 		if !found {
-			return nil, openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter attributeName is invalid. Unknown attribute.", n)
+			return nil, param.Invalid("AttributeName", n, "Unknown attribute.")
 		}
 	}
 	return out, nil

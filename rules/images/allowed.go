@@ -83,7 +83,7 @@ func (s *Registry) updateAllowed(ctx context.Context, p openami.Principal, chang
 // SetAllowedImagesState sets the state: enabled, audit-mode or disabled.
 // The criteria are kept.
 func (s *Registry) SetAllowedImagesState(ctx context.Context, p openami.Principal, state string) error {
-	if err := param.OneOf("allowedImagesSettingsState", state, "enabled", "audit-mode", "disabled"); err != nil {
+	if err := param.OneOf("AllowedImagesSettingsState", state, "enabled", "audit-mode", "disabled"); err != nil {
 		return err
 	}
 	return s.updateAllowed(ctx, p, func(a *AllowedImages) { a.State = state })

@@ -28,7 +28,7 @@ var imageAttributes = []string{"description", "kernel", "ramdisk", "launchPermis
 
 // DescribeImageAttribute returns an attribute of an image the caller owns.
 func (s *Registry) DescribeImageAttribute(ctx context.Context, p openami.Principal, id, attribute string) (ImageAttribute, error) {
-	if err := param.OneOf("attribute", attribute, imageAttributes...); err != nil {
+	if err := param.OneOf("Attribute", attribute, imageAttributes...); err != nil {
 		return ImageAttribute{}, err
 	}
 	var out ImageAttribute
@@ -143,7 +143,7 @@ func checkLaunchPermission(lp openami.LaunchPermission) error {
 // caller owns, making it private.
 func (s *Registry) ResetImageAttribute(ctx context.Context, p openami.Principal, id, attribute string) error {
 	if attribute != "launchPermission" {
-		return openami.Errorf(openami.InvalidParameter, "", "Value (%s) for parameter attribute is invalid. Only launchPermission can be reset.", attribute)
+		return param.Invalid("Attribute", attribute, "Only launchPermission can be reset.")
 	}
 	return s.store.Update(ctx, func(tx metadata.Tx) error {
 		if _, err := ownedImage(tx, p, id); err != nil {

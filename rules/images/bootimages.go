@@ -43,7 +43,7 @@ type RegisterBootImageInput struct {
 // once. It fails on a bad type, name or size, or a short read.
 func (s *Registry) RegisterBootImage(ctx context.Context, p openami.Principal, in RegisterBootImageInput) (string, error) {
 	if in.ImageType != "kernel" && in.ImageType != "ramdisk" {
-		return "", param.OneOf("imageType", in.ImageType, "kernel", "ramdisk")
+		return "", param.OneOf("ImageType", in.ImageType, "kernel", "ramdisk")
 	}
 	if err := checkImageName(in.Name); err != nil {
 		return "", err

@@ -114,24 +114,24 @@ func (s *Registry) RegisterImage(ctx context.Context, p openami.Principal, in Re
 		img.ImageType = "machine"
 	}
 	checks := []error{
-		param.OneOf("imageType", img.ImageType, "machine", "kernel", "ramdisk"),
-		param.OneOf("architecture", img.Architecture, "i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac"),
-		param.OneOf("virtualizationType", img.VirtualizationType, "hvm", "paravirtual"),
+		param.OneOf("ImageType", img.ImageType, "machine", "kernel", "ramdisk"),
+		param.OneOf("Architecture", img.Architecture, "i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac"),
+		param.OneOf("VirtualizationType", img.VirtualizationType, "hvm", "paravirtual"),
 	}
 	if img.BootMode != "" {
-		checks = append(checks, param.OneOf("bootMode", img.BootMode, "legacy-bios", "uefi", "uefi-preferred"))
+		checks = append(checks, param.OneOf("BootMode", img.BootMode, "legacy-bios", "uefi", "uefi-preferred"))
 	}
 	if img.TpmSupport != "" {
-		checks = append(checks, param.OneOf("tpmSupport", img.TpmSupport, "v2.0"))
+		checks = append(checks, param.OneOf("TpmSupport", img.TpmSupport, "v2.0"))
 		if img.BootMode != "uefi" {
 			checks = append(checks, openami.Errorf(openami.InvalidCombination, "", "TpmSupport requires BootMode uefi."))
 		}
 	}
 	if img.ImdsSupport != "" {
-		checks = append(checks, param.OneOf("imdsSupport", img.ImdsSupport, "v2.0"))
+		checks = append(checks, param.OneOf("ImdsSupport", img.ImdsSupport, "v2.0"))
 	}
 	if img.SriovNetSupport != "" {
-		checks = append(checks, param.OneOf("sriovNetSupport", img.SriovNetSupport, "simple"))
+		checks = append(checks, param.OneOf("SriovNetSupport", img.SriovNetSupport, "simple"))
 	}
 	if err := param.FirstError(checks); err != nil {
 		return "", err

@@ -13,6 +13,7 @@ import (
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/ebs"
+	"github.com/openami/openami/rules/param"
 )
 
 // CopyImageInput are CopyImage's parameters.
@@ -56,7 +57,7 @@ func copyParams(in CopyImageInput) string {
 // deprecation and public sharing are not copied; product codes are.
 func (s *Registry) CopyImage(ctx context.Context, p openami.Principal, in CopyImageInput) (string, error) {
 	if in.SourceRegion == "" {
-		return "", openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter SourceRegion")
+		return "", param.Missing("SourceRegion")
 	}
 	if _, ok := s.identity.Region(in.SourceRegion); !ok {
 		return "", openami.ReasonErrorf(openami.InvalidParameter, openami.ResourceRegion, openami.ReasonCopySource, "Invalid region: %s", in.SourceRegion)
@@ -84,8 +85,7 @@ func (s *Registry) CopyImage(ctx context.Context, p openami.Principal, in CopyIm
 				// The token's record is "IMAGE-ID PARAMETERS-HASH".
 				prevID, prevHash, _ := strings.Cut(string(prev), " ")
 				if prevHash != "" && prevHash != copyParams(in) {
-					return openami.ReasonErrorf(openami.Duplicate, openami.ResourceImage, openami.ReasonTokenReused,
-						"The client token %s was used with different parameters.", in.ClientToken)
+					return param.TokenReused(openami.ResourceImage, in.ClientToken)
 				}
 				id = prevID
 				return nil

@@ -187,7 +187,7 @@ func (s *Registry) ImageBlockPublicAccess(ctx context.Context, p openami.Princip
 // it is block-new-sharing, no image can be made public; images already
 // public stay public.
 func (s *Registry) SetImageBlockPublicAccess(ctx context.Context, p openami.Principal, state string) error {
-	if err := param.OneOf("imageBlockPublicAccessState", state, "block-new-sharing", "unblocked"); err != nil {
+	if err := param.OneOf("ImageBlockPublicAccessState", state, "block-new-sharing", "unblocked"); err != nil {
 		return err
 	}
 	return s.store.Update(ctx, func(tx metadata.Tx) error {

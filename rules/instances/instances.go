@@ -177,7 +177,7 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 			}
 			if len(prev) > 0 {
 				if prev[0].ImageID != in.ImageID || prev[0].InstanceType != in.InstanceType {
-					return openami.ReasonErrorf(openami.Duplicate, openami.ResourceInstance, openami.ReasonTokenReused, "The client token %s was used with different parameters.", in.ClientToken)
+					return param.TokenReused(openami.ResourceInstance, in.ClientToken)
 				}
 				out = Reservation{ID: prev[0].ReservationID, AccountID: p.AccountID}
 				tags, err := tx.Tags().Of(p.Region, p.AccountID, describe.IDs(prev, func(i openami.Instance) string { return i.ID }))
@@ -245,7 +245,7 @@ func checkRunInput(in *RunInstancesInput) error {
 		return openami.Errorf(openami.LimitExceeded, openami.ResourceInstance, "You may launch at most %d instances at once; you asked for at least %d.", maxLaunch, in.MinCount)
 	}
 	if in.ImageID == "" {
-		return openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter ImageId")
+		return param.Missing("ImageID")
 	}
 	if len(in.UserData) > maxUserData {
 		return openami.Errorf(openami.InvalidParameter, "", "User data is limited to %d bytes.", maxUserData)
@@ -255,10 +255,10 @@ func checkRunInput(in *RunInstancesInput) error {
 		in.InstanceInitiatedShutdownBehavior = "stop"
 	case "stop", "terminate":
 	default:
-		return param.OneOf("instanceInitiatedShutdownBehavior", in.InstanceInitiatedShutdownBehavior, "stop", "terminate")
+		return param.OneOf("InstanceInitiatedShutdownBehavior", in.InstanceInitiatedShutdownBehavior, "stop", "terminate")
 	}
 	if in.CPUCredits != "" {
-		if err := param.OneOf("CpuCredits", in.CPUCredits, "standard", "unlimited"); err != nil {
+		if err := param.OneOf("CPUCredits", in.CPUCredits, "standard", "unlimited"); err != nil {
 			return err
 		}
 	}

@@ -22,7 +22,7 @@ var instanceAttributes = []string{
 // API layer to answer with the attribute asked for, which must be one of
 // instanceAttributes.
 func (s *Machines) DescribeInstanceAttribute(ctx context.Context, p openami.Principal, id, attribute string) (openami.Instance, error) {
-	if err := param.OneOf("attribute", attribute, instanceAttributes...); err != nil {
+	if err := param.OneOf("Attribute", attribute, instanceAttributes...); err != nil {
 		return openami.Instance{}, err
 	}
 	var out openami.Instance
@@ -108,7 +108,7 @@ func (s *Machines) ModifyInstanceAttribute(ctx context.Context, p openami.Princi
 		case in.DisableAPIStop != nil:
 			i.DisableAPIStop = *in.DisableAPIStop
 		case in.InstanceInitiatedShutdownBehavior != nil:
-			if err := param.OneOf("instanceInitiatedShutdownBehavior", *in.InstanceInitiatedShutdownBehavior, "stop", "terminate"); err != nil {
+			if err := param.OneOf("InstanceInitiatedShutdownBehavior", *in.InstanceInitiatedShutdownBehavior, "stop", "terminate"); err != nil {
 				return err
 			}
 			i.InstanceInitiatedShutdownBehavior = *in.InstanceInitiatedShutdownBehavior

@@ -12,6 +12,7 @@ import (
 	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/describe"
+	"github.com/openami/openami/rules/param"
 )
 
 // The attributes of an instance that DescribeInstances' filters test (see
@@ -240,7 +241,7 @@ type StateChange struct {
 // may refuse any of them, in which case nothing changes.
 func (s *Machines) changeStates(ctx context.Context, p openami.Principal, instanceIDs []string, change func(i *openami.Instance) error) ([]StateChange, error) {
 	if len(instanceIDs) == 0 {
-		return nil, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter InstanceId")
+		return nil, param.Missing("InstanceIDs")
 	}
 	for _, id := range instanceIDs {
 		if err := checkInstanceID(id); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/internal/pagetoken"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/param"
 )
 
 // This file holds the rules of KMS keys: which identifiers name
@@ -364,8 +365,7 @@ func (s *Keys) CreateKey(ctx context.Context, p openami.Principal, in CreateKeyI
 	case in.Origin != "" && !origins[in.Origin]:
 		return openami.Key{}, validationEnum("Origin", in.Origin, "AWS_KMS, EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE")
 	case in.KeySpec != "" && in.CustomerMasterKeySpec != "":
-		return openami.Key{}, openami.FieldErrorf(openami.InvalidCombination, "KeySpec",
-			"You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec only.")
+		return openami.Key{}, param.Exclusive("KeySpec", "CustomerMasterKeySpec")
 	case len(in.Description) > maxDescriptionSize:
 		return openami.Key{}, openami.FieldErrorf(openami.InvalidParameter, "Description",
 			"1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to %d", maxDescriptionSize)

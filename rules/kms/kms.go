@@ -16,12 +16,14 @@ package kms
 
 import (
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/pagetoken"
 	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/param"
 )
 
 // Config is what Keys are built from. Store, Seal, Regions and Tokens are
@@ -89,7 +91,7 @@ func listPage[T any](s *Keys, scope string, pg page, b pageBounds, fetch func(af
 	if limit == 0 {
 		limit = math.MaxInt - 1
 	} else if limit < b.min || limit > b.max {
-		return nil, "", openami.FieldErrorf(openami.InvalidParameter, "MaxResults", "Value (%d) for parameter maxResults is invalid. Expecting a value between %d and %d.", pg.MaxResults, b.min, b.max)
+		return nil, "", param.Invalid("MaxResults", strconv.Itoa(pg.MaxResults), "Expecting a value between %d and %d.", b.min, b.max)
 	}
 	return pagetoken.List(s.tokens, scope, limit, pg.NextToken, fetch, id, match)
 }
