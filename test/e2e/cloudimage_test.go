@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,8 +36,10 @@ const cloudBootTimeout = 12 * time.Minute
 // only once it knows it is on AWS). Read through the aws CLI's
 // get-console-output, the console must show cloud-init's final message
 // naming the Ec2 datasource, the user data's line, the launch key
-// installed for admin (its fingerprint) and the SSH host key
-// fingerprints. Then terminate: no QEMU is left.
+// installed for admin (its fingerprint), the SSH host key fingerprints,
+// and what the user data's script saw in the guest: the SMBIOS fields
+// and its network interface's metadata, the same as DescribeInstances,
+// DescribeSubnets and DescribeVpcs say. Then terminate: no QEMU is left.
 func TestQemuCloudImage(t *testing.T) {
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Skip("qemu-system-x86_64 is not on the PATH (Debian: apt-get install qemu-system-x86; .ci/run installs it)")
@@ -104,13 +105,35 @@ func TestQemuCloudImage(t *testing.T) {
 	tokenBytes := make([]byte, 6)
 	rand.Read(tokenBytes)
 	token := hex.EncodeToString(tokenBytes)
-	userData := fmt.Sprintf(`#cloud-config
-write_files:
-  - path: /var/lib/openami-e2e/marker
-    content: "openami-e2e %s\n"
-runcmd:
-  - [ sh, -c, 'echo "openami-e2e: user-data ran $(cat /var/lib/openami-e2e/marker)" > /dev/console' ]
-`, token)
+	// The user data writes a marker file and prints it from runcmd; its
+	// report script prints what the guest sees of itself: the SMBIOS
+	// fields (/sys/class/dmi/id) and its network as the metadata service
+	// tells it (IMDSv2).
+	report := `#!/bin/sh
+say() { echo "openami-e2e: $*" > /dev/console; }
+say "user-data ran $(cat /var/lib/openami-e2e/marker)"
+for f in sys_vendor product_name product_serial product_uuid board_asset_tag; do
+  say "dmi $f $(cat /sys/class/dmi/id/$f)"
+done
+python3 - > /dev/console <<'PY'
+import urllib.request
+base = "http://169.254.169.254/latest/"
+tok = urllib.request.urlopen(urllib.request.Request(base + "api/token", method="PUT",
+    headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})).read().decode()
+def get(path):
+    req = urllib.request.Request(base + path, headers={"X-aws-ec2-metadata-token": tok})
+    return urllib.request.urlopen(req).read().decode().replace("\n", ",")
+mac = get("meta-data/mac")
+for leaf in ["local-ipv4s", "subnet-id", "subnet-ipv4-cidr-block", "vpc-id", "vpc-ipv4-cidr-block",
+             "security-group-ids", "security-groups"]:
+    print("openami-e2e: imds " + leaf + " " + get("meta-data/network/interfaces/macs/" + mac + "/" + leaf))
+PY
+`
+	userData := "#cloud-config\nwrite_files:\n" +
+		"  - path: /var/lib/openami-e2e/marker\n    content: \"openami-e2e " + token + "\\n\"\n" +
+		"  - path: /usr/local/sbin/openami-e2e-report\n    permissions: '0755'\n    content: |\n" +
+		"      " + strings.ReplaceAll(strings.TrimSuffix(report, "\n"), "\n", "\n      ") + "\n" +
+		"runcmd:\n  - [ /usr/local/sbin/openami-e2e-report ]\n"
 	run, err := e.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(ami), InstanceType: types.InstanceTypeT3Micro,
 		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), KeyName: aws.String("cloud-key"),
 		UserData:        aws.String(base64.StdEncoding.EncodeToString([]byte(userData))),
@@ -123,11 +146,40 @@ runcmd:
 		e.TerminateInstances(context.Background(), &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
 	})
 
+	inst, err := e.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := inst.Reservations[0].Instances[0]
+	subnets, err := e.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: []string{*i.SubnetId}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vpcs, err := e.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{VpcIds: []string{*i.VpcId}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := func(s string) *regexp.Regexp {
+		return regexp.MustCompile(regexp.QuoteMeta("openami-e2e: "+s) + `\r?\n`)
+	}
+
 	// What the console must show, each seen in some read of it (it keeps
 	// only its last 64 KiB).
 	wants := map[string]*regexp.Regexp{
+		"SMBIOS system manufacturer":  line("dmi sys_vendor Amazon EC2"),
+		"SMBIOS product name":         line("dmi product_name t3.micro"),
+		"SMBIOS board asset tag":      line("dmi board_asset_tag " + id),
+		"SMBIOS serial number":        regexp.MustCompile(`openami-e2e: dmi product_serial (ec2[0-9a-f-]{33})\r?\n`),
+		"SMBIOS system UUID":          regexp.MustCompile(`openami-e2e: dmi product_uuid (ec2[0-9a-f-]{33})\r?\n`),
+		"IMDS local-ipv4s":            line("imds local-ipv4s " + *i.PrivateIpAddress),
+		"IMDS subnet-id":              line("imds subnet-id " + *i.SubnetId),
+		"IMDS subnet-ipv4-cidr-block": line("imds subnet-ipv4-cidr-block " + *subnets.Subnets[0].CidrBlock),
+		"IMDS vpc-id":                 line("imds vpc-id " + *i.VpcId),
+		"IMDS vpc-ipv4-cidr-block":    line("imds vpc-ipv4-cidr-block " + *vpcs.Vpcs[0].CidrBlock),
+		"IMDS security-group-ids":     line("imds security-group-ids " + *i.SecurityGroups[0].GroupId),
+		"IMDS security-groups":        line("imds security-groups " + *i.SecurityGroups[0].GroupName),
 		"cloud-init's final message naming the Ec2 datasource": regexp.MustCompile(`Cloud-init v\. \S+ finished at .* Datasource DataSourceEc2\w*`),
-		"the user data's runcmd line":                          regexp.MustCompile(regexp.QuoteMeta("openami-e2e: user-data ran openami-e2e " + token)),
+		"the user data's runcmd line":                          line("user-data ran openami-e2e " + token),
 		"the launch key installed for admin":                   regexp.MustCompile(`Authorized keys from /home/admin/\.ssh/authorized_keys for user admin`),
 		"the launch key's fingerprint":                         regexp.MustCompile(regexp.QuoteMeta(keyFingerprint)),
 		"the SSH host key fingerprints":                        regexp.MustCompile(`(?s)-----BEGIN SSH HOST KEY FINGERPRINTS-----.*ED25519.*-----END SSH HOST KEY FINGERPRINTS-----`),
@@ -159,6 +211,12 @@ runcmd:
 		time.Sleep(2 * time.Second)
 	}
 	t.Logf("%s", seen["cloud-init's final message naming the Ec2 datasource"])
+	// ds-identify's test for AWS, as the guest saw it.
+	serial := wants["SMBIOS serial number"].FindStringSubmatch(seen["SMBIOS serial number"])[1]
+	uuid := wants["SMBIOS system UUID"].FindStringSubmatch(seen["SMBIOS system UUID"])[1]
+	if !strings.EqualFold(serial, uuid) {
+		t.Errorf("the guest's SMBIOS serial %s is not its system UUID %s", serial, uuid)
+	}
 
 	// SSH login (ssh -i keyPath admin@PUBLIC_IP) goes here once
 	// instances get a reachable public address.
