@@ -10,9 +10,11 @@ as a user would on AWS, and prints its id:
      legacy-bios, x86_64, root /dev/xvda), wait for the image to be
      available.
 
-Credentials, region and endpoint come the usual way (AWS_ACCESS_KEY_ID,
-AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or AWS_PROFILE, and
-AWS_ENDPOINT_URL=http://127.0.0.1:8773 or --endpoint-url). Needs boto3.
+Credentials and region come the usual way (AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or AWS_PROFILE); the endpoint
+from --endpoint-url or AWS_ENDPOINT_URL (e.g. http://127.0.0.1:8773),
+read here rather than left to boto3, whose older releases (Debian 12's)
+ignore AWS_ENDPOINT_URL and would talk to AWS itself. Needs boto3.
 See docs/CLOUDIMAGE.md.
 """
 
@@ -54,10 +56,13 @@ def main():
     ap.add_argument("--region", default=None)
     ap.add_argument("--workers", type=int, default=4)
     args = ap.parse_args()
+    endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        sys.exit("register.py: no endpoint: give --endpoint-url or AWS_ENDPOINT_URL (openami's, e.g. http://127.0.0.1:8773)")
 
     session = boto3.session.Session(region_name=args.region)
-    ebs = session.client("ebs", endpoint_url=args.endpoint_url)
-    ec2 = session.client("ec2", endpoint_url=args.endpoint_url)
+    ebs = session.client("ebs", endpoint_url=endpoint)
+    ec2 = session.client("ec2", endpoint_url=endpoint)
 
     size = os.path.getsize(args.image)
     gib = max(1, math.ceil(size / 2**30))
