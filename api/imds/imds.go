@@ -327,7 +327,33 @@ func metaData(md instances.InstanceMetadata) *node {
 			listing:  []string{"0=" + i.KeyName},
 		}
 	}
-	mac := dir(map[string]*node{
+	if i.PublicIP != "" {
+		t["public-hostname"] = leaf(instances.PublicDNSName(i.Region, i.PublicIP))
+		t["public-ipv4"] = leaf(i.PublicIP)
+	}
+	if i.MacAddress != "" {
+		t["network"] = dir(map[string]*node{"interfaces": dir(map[string]*node{
+			"macs": dir(map[string]*node{i.MacAddress: networkInterface(md, host)}),
+		})})
+	}
+	if md.Tags != nil {
+		tags := map[string]*node{}
+		for _, tag := range md.Tags {
+			tags[tag.Key] = leaf(tag.Value)
+		}
+		t["tags"] = dir(map[string]*node{"instance": dir(tags)})
+	}
+	return dir(t)
+}
+
+// networkInterface builds network/interfaces/macs/MAC/, the instance's
+// one network interface (device 0). What it lacks is not listed, so its
+// path is 404 as on EC2: public-hostname, public-ipv4s and
+// ipv4-associations/ without a public address, the CIDR blocks of a
+// subnet or VPC the rules did not find.
+func networkInterface(md instances.InstanceMetadata, host string) *node {
+	i := md.Instance
+	n := map[string]*node{
 		"device-number":      leaf("0"),
 		"interface-id":       leaf("eni-" + strings.TrimPrefix(i.ID, "i-")),
 		"local-hostname":     leaf(host),
@@ -338,16 +364,20 @@ func metaData(md instances.InstanceMetadata) *node {
 		"security-groups":    leaf(strings.Join(md.SecurityGroups, "\n")),
 		"subnet-id":          leaf(i.SubnetID),
 		"vpc-id":             leaf(i.VpcID),
-	})
-	t["network"] = dir(map[string]*node{"interfaces": dir(map[string]*node{"macs": dir(map[string]*node{i.MacAddress: mac})})})
-	if md.Tags != nil {
-		tags := map[string]*node{}
-		for _, tag := range md.Tags {
-			tags[tag.Key] = leaf(tag.Value)
-		}
-		t["tags"] = dir(map[string]*node{"instance": dir(tags)})
 	}
-	return dir(t)
+	if i.PublicIP != "" {
+		n["public-hostname"] = leaf(instances.PublicDNSName(i.Region, i.PublicIP))
+		n["public-ipv4s"] = leaf(i.PublicIP)
+		n["ipv4-associations"] = dir(map[string]*node{i.PublicIP: leaf(i.PrivateIP)})
+	}
+	if md.SubnetCIDR != "" {
+		n["subnet-ipv4-cidr-block"] = leaf(md.SubnetCIDR)
+	}
+	if len(md.VPCCIDRs) > 0 {
+		n["vpc-ipv4-cidr-block"] = leaf(md.VPCCIDRs[0])
+		n["vpc-ipv4-cidr-blocks"] = leaf(strings.Join(md.VPCCIDRs, "\n"))
+	}
+	return dir(n)
 }
 
 // IdentityDocument is dynamic/instance-identity/document, EC2's JSON.

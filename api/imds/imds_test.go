@@ -51,6 +51,8 @@ func testInstance() instances.InstanceMetadata {
 		PublicKey:          "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample laptop",
 		SecurityGroups:     []string{"default"},
 		AvailabilityZoneID: "use1-az1",
+		SubnetCIDR:         "172.31.16.0/20",
+		VPCCIDRs:           []string{"172.31.0.0/16"},
 	}
 }
 
@@ -142,6 +144,89 @@ func TestMetaData(t *testing.T) {
 		"/latest/nothing", "/1.0/meta-data/ami-id", "/latest/meta-data/tags/instance"} {
 		if code, _ := c.get(path); code != 404 {
 			t.Errorf("GET %s: %d, want 404", path, code)
+		}
+	}
+}
+
+// TestNetwork reads every path of network/interfaces/macs/ and the
+// top-level public-* and security-groups, as cloud-init's Ec2 datasource
+// (which renders its network configuration from them once it knows it
+// is on AWS) and the AWS tools read them; without a public address the
+// public paths are 404, as on EC2.
+func TestNetwork(t *testing.T) {
+	const mac = "/latest/meta-data/network/interfaces/macs/02:11:22:33:44:55/"
+	md := testInstance()
+	md.Instance.SecurityGroupIDs = []string{"sg-1", "sg-2"}
+	md.SecurityGroups = []string{"default", "web"}
+	md.Instance.PublicIP = "127.16.0.9"
+	c := serve(t, &source{md: md})
+	for _, tc := range []struct{ path, want string }{
+		{"/latest/meta-data/network/", "interfaces/"},
+		{"/latest/meta-data/network/interfaces/", "macs/"},
+		{"/latest/meta-data/network/interfaces/macs/", "02:11:22:33:44:55/"},
+		{mac, "device-number\ninterface-id\nipv4-associations/\nlocal-hostname\nlocal-ipv4s\nmac\nowner-id\n" +
+			"public-hostname\npublic-ipv4s\nsecurity-group-ids\nsecurity-groups\nsubnet-id\nsubnet-ipv4-cidr-block\n" +
+			"vpc-id\nvpc-ipv4-cidr-block\nvpc-ipv4-cidr-blocks"},
+		{mac + "device-number", "0"},
+		{mac + "interface-id", "eni-0123456789abcdef0"},
+		{mac + "ipv4-associations/", "127.16.0.9"},
+		{mac + "ipv4-associations/127.16.0.9", "172.31.16.5"},
+		{mac + "local-hostname", "ip-172-31-16-5.ec2.internal"},
+		{mac + "local-ipv4s", "172.31.16.5"},
+		{mac + "mac", "02:11:22:33:44:55"},
+		{mac + "owner-id", "123456789012"},
+		{mac + "public-hostname", "ec2-127-16-0-9.compute-1.amazonaws.com"},
+		{mac + "public-ipv4s", "127.16.0.9"},
+		{mac + "security-group-ids", "sg-1\nsg-2"},
+		{mac + "security-groups", "default\nweb"},
+		{mac + "subnet-id", "subnet-1"},
+		{mac + "subnet-ipv4-cidr-block", "172.31.16.0/20"},
+		{mac + "vpc-id", "vpc-1"},
+		{mac + "vpc-ipv4-cidr-block", "172.31.0.0/16"},
+		{mac + "vpc-ipv4-cidr-blocks", "172.31.0.0/16"},
+		{"/latest/meta-data/public-ipv4", "127.16.0.9"},
+		{"/latest/meta-data/public-hostname", "ec2-127-16-0-9.compute-1.amazonaws.com"},
+		{"/latest/meta-data/local-hostname", "ip-172-31-16-5.ec2.internal"},
+		{"/latest/meta-data/security-groups", "default\nweb"},
+	} {
+		code, body := c.get(tc.path)
+		if code != 200 || body != tc.want {
+			t.Errorf("GET %s: %d %q, want 200 %q", tc.path, code, body, tc.want)
+		}
+	}
+	if _, listing := c.get("/latest/meta-data/"); !strings.Contains(listing, "\npublic-hostname\npublic-ipv4\n") {
+		t.Errorf("meta-data/ does not list public-hostname and public-ipv4: %q", listing)
+	}
+
+	// Another region names public hosts after the region.
+	md.Instance.Region, md.Instance.AvailabilityZone = "eu-west-1", "eu-west-1a"
+	hs := httptest.NewServer(New(&source{md: md}, "eu-west-1", "i-0123456789abcdef0"))
+	defer hs.Close()
+	if code, body := (client{t: t, url: hs.URL}).get("/latest/meta-data/public-hostname"); code != 200 || body != "ec2-127-16-0-9.eu-west-1.compute.amazonaws.com" {
+		t.Errorf("public-hostname in eu-west-1: %d %q", code, body)
+	}
+
+	// No public address: no public paths, as on EC2.
+	md = testInstance()
+	c = serve(t, &source{md: md})
+	for _, path := range []string{"/latest/meta-data/public-ipv4", "/latest/meta-data/public-hostname",
+		mac + "public-ipv4s", mac + "public-hostname", mac + "ipv4-associations/"} {
+		if code, _ := c.get(path); code != 404 {
+			t.Errorf("GET %s without a public address: %d, want 404", path, code)
+		}
+	}
+	for _, listing := range []string{"/latest/meta-data/", mac} {
+		if _, body := c.get(listing); strings.Contains(body, "public-ipv4") || strings.Contains(body, "public-hostname") ||
+			strings.Contains(body, "ipv4-associations") {
+			t.Errorf("%s lists public paths without a public address: %q", listing, body)
+		}
+	}
+	// Unknown subnet and VPC: their CIDR blocks are not there either.
+	md.SubnetCIDR, md.VPCCIDRs = "", nil
+	c = serve(t, &source{md: md})
+	for _, path := range []string{mac + "subnet-ipv4-cidr-block", mac + "vpc-ipv4-cidr-block", mac + "vpc-ipv4-cidr-blocks"} {
+		if code, _ := c.get(path); code != 404 {
+			t.Errorf("GET %s without a known subnet and VPC: %d, want 404", path, code)
 		}
 	}
 }

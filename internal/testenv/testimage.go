@@ -3,6 +3,7 @@ package testenv
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -37,32 +38,13 @@ func TestImage(t testing.TB) string {
 }
 
 func buildTestImage() (string, error) {
-	_, file, _, _ := runtime.Caller(0)
-	src := filepath.Join(filepath.Dir(file), "..", "..", "scripts", "testimage")
+	src := scriptsDir("testimage")
 	h := sha256.New()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		h.Write([]byte(rel + "\x00"))
-		sum := sha256.Sum256(b)
-		h.Write(sum[:])
-		return nil
-	})
-	if err != nil {
+	if err := hashTree(h, src, ""); err != nil {
 		return "", err
 	}
-	cache, err := os.UserCacheDir()
+	dir, err := cacheDir()
 	if err != nil {
-		cache = os.TempDir()
-	}
-	dir := filepath.Join(cache, "openami")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
 	out := filepath.Join(dir, "testimage-"+hex.EncodeToString(h.Sum(nil))[:16]+".raw")
@@ -103,3 +85,39 @@ func TestImageBootFiles(t testing.TB) (kernel, initrd string) {
 type buildError struct{ out string }
 
 func (e *buildError) Error() string { return "scripts/testimage/build.sh failed:\n" + e.out }
+
+// scriptsDir returns the path of scripts/NAME in the source tree.
+func scriptsDir(name string) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "scripts", name)
+}
+
+// hashTree adds every file under root to h: its path relative to root
+// after prefix, and the SHA-256 of its content.
+func hashTree(h hash.Hash, root, prefix string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		h.Write([]byte(prefix + rel + "\x00"))
+		sum := sha256.Sum256(b)
+		h.Write(sum[:])
+		return nil
+	})
+}
+
+// cacheDir returns (and makes) the directory built images are cached in:
+// openami under the user's cache directory.
+func cacheDir() (string, error) {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	dir := filepath.Join(cache, "openami")
+	return dir, os.MkdirAll(dir, 0o755)
+}

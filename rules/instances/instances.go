@@ -681,3 +681,18 @@ func PrivateDNSName(region, ip string) string {
 	}
 	return host + "." + region + ".compute.internal"
 }
+
+// PublicDNSName is an instance's public host name for its public
+// address, as EC2 forms it (ec2-203-0-113-25.compute-1.amazonaws.com in
+// us-east-1, ec2-….REGION.compute.amazonaws.com elsewhere); "" without
+// a public address.
+func PublicDNSName(region, ip string) string {
+	if ip == "" {
+		return ""
+	}
+	host := "ec2-" + strings.ReplaceAll(ip, ".", "-")
+	if region == "us-east-1" {
+		return host + ".compute-1.amazonaws.com"
+	}
+	return host + "." + region + ".compute.amazonaws.com"
+}

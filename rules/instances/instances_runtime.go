@@ -142,6 +142,11 @@ type InstanceMetadata struct {
 	PublicKey string
 	// SecurityGroups are the names of the instance's security groups.
 	SecurityGroups []string
+	// SubnetCIDR is the IPv4 CIDR block of the instance's subnet, and
+	// VPCCIDRs those of its VPC, the primary one first; empty when
+	// unknown (metadataNetwork).
+	SubnetCIDR string
+	VPCCIDRs   []string
 	// AvailabilityZoneID is the instance's zone's id (use1-az1).
 	AvailabilityZoneID string
 	// Tags are the instance's tags, when its MetadataOptions allow them
@@ -179,11 +184,8 @@ func (s *Machines) InstanceMetadata(ctx context.Context, region, id string) (Ins
 			}
 			out.PublicKey = k.PublicKey
 		}
-		sg := defaultSecurityGroup(openami.Principal{AccountID: i.AccountID, Region: region})
-		for _, g := range i.SecurityGroupIDs {
-			if g == sg.ID {
-				out.SecurityGroups = append(out.SecurityGroups, sg.Name)
-			}
+		if err := s.metadataNetwork(tx, i, &out); err != nil {
+			return err
 		}
 		if r, ok := s.identity.Region(region); ok {
 			for _, z := range r.Zones {
@@ -207,6 +209,31 @@ func (s *Machines) InstanceMetadata(ctx context.Context, region, id string) (Ins
 		return nil
 	})
 	return out, err
+}
+
+// metadataNetwork fills in what the metadata service says of an
+// instance's network beyond its own record: its security groups' names
+// and its subnet's and VPC's CIDR blocks. Today every instance is in its
+// account's default network (network.go), which is derived, not stored;
+// this is the one place to read VPCs, subnets and groups from their own
+// records instead. A group, subnet or VPC it does not find is left out.
+func (s *Machines) metadataNetwork(tx metadata.Tx, i openami.Instance, out *InstanceMetadata) error {
+	p := openami.Principal{AccountID: i.AccountID, Region: i.Region}
+	sg := defaultSecurityGroup(p)
+	for _, g := range i.SecurityGroupIDs {
+		if g == sg.ID {
+			out.SecurityGroups = append(out.SecurityGroups, sg.Name)
+		}
+	}
+	for _, n := range s.defaultSubnets(p) {
+		if n.ID == i.SubnetID {
+			out.SubnetCIDR = n.CIDR
+		}
+	}
+	if vpc := defaultVPC(p); vpc.ID == i.VpcID {
+		out.VPCCIDRs = []string{vpc.CIDR}
+	}
+	return nil
 }
 
 // createImageDeadline is how long the snapshots of a CreateImage that

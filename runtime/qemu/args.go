@@ -1,6 +1,8 @@
 package qemu
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -39,6 +41,10 @@ type machine struct {
 	// directly (QEMU's -kernel, -initrd, -append); empty for HVM guests,
 	// which boot from their root volume.
 	Kernel, Initrd, Append string
+
+	// InstanceType is the instance's type, the guest's SMBIOS product
+	// name (smbios).
+	InstanceType string
 }
 
 // optValue escapes a value for QEMU's option syntax: a comma is doubled.
@@ -81,6 +87,7 @@ func args(m machine) []string {
 	} else {
 		a = append(a, "-machine", "pc")
 	}
+	a = append(a, smbios(m)...)
 	if m.Kernel != "" {
 		a = append(a, "-kernel", m.Kernel, "-append", m.Append)
 		if m.Initrd != "" {
@@ -102,6 +109,36 @@ func args(m machine) []string {
 	a = append(a, "-netdev", netdev,
 		"-device", "virtio-net-pci,netdev=net0,romfile=,mac="+m.MAC)
 	return a
+}
+
+// smbios returns the -smbios arguments that make the guest's firmware
+// tables read as an EC2 instance's: "Amazon EC2" as the BIOS vendor and
+// the system, board and chassis manufacturer, the instance type as the
+// product name, the instance id as the board's asset tag (as on Nitro
+// instances), and a system UUID beginning with "ec2" that the serial
+// number repeats. cloud-init's ds-identify (and its Ec2 datasource)
+// identify AWS by exactly that: product_uuid and product_serial both
+// start with "ec2" and are equal, ignoring case; the guest then uses its
+// Ec2 datasource with no configuration of its own, and IMDSv2 tokens.
+func smbios(m machine) []string {
+	const vendor = "Amazon EC2"
+	uuid := systemUUID(m.Name)
+	return []string{
+		"-smbios", "type=0,vendor=" + vendor + ",version=1.0",
+		"-smbios", "type=1,manufacturer=" + vendor + ",product=" + optValue(m.InstanceType) +
+			",serial=" + uuid + ",uuid=" + uuid,
+		"-smbios", "type=2,manufacturer=" + vendor + ",asset=" + optValue(m.Name),
+		"-smbios", "type=3,manufacturer=" + vendor + ",asset=" + vendor,
+	}
+}
+
+// systemUUID derives an instance's SMBIOS system UUID from its id, the
+// same on every start: a SHA-256 of the id shaped as a UUID whose first
+// three hex digits are "ec2", as EC2's are.
+func systemUUID(instanceID string) string {
+	sum := sha256.Sum256([]byte("openami smbios uuid\x00" + instanceID))
+	h := "ec2" + hex.EncodeToString(sum[:16])[3:]
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
 // bootIndex makes the root disk the first to boot, unless QEMU boots a

@@ -277,6 +277,7 @@ func (r *Runtime) Start(ctx context.Context, inst openami.Instance) error {
 			}
 		}
 	}
+	m.InstanceType = inst.InstanceType
 	if inst.VirtualizationType == "paravirtual" {
 		if err := r.bootFiles(ctx, inst, &m); err != nil {
 			return err

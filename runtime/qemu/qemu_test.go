@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -48,6 +49,67 @@ func TestArgs(t *testing.T) {
 		if !strings.Contains(a, want) {
 			t.Errorf("KVM UEFI args lack %q:\n%s", want, a)
 		}
+	}
+}
+
+// TestArgsSMBIOS: the guest's SMBIOS tables read as an EC2 instance's,
+// so that cloud-init's ds-identify picks its Ec2 datasource by itself: the
+// system UUID and serial number start with "ec2" and are equal (its test
+// for AWS), the product is the instance type, the board's asset tag the
+// instance id; the UUID is derived from the instance id, the same on
+// every start and different for another instance.
+func TestArgsSMBIOS(t *testing.T) {
+	m := machine{Name: "i-0123456789abcdef0", Dir: "/d", Accel: "tcg", VCPUs: 1, MemoryMiB: 256, NBDSocket: "/n",
+		Exports: []string{"vol-root"}, MAC: "02:00:00:00:00:01", InstanceType: "t3.micro"}
+	var smbios []string
+	a := args(m)
+	for i, arg := range a {
+		if arg == "-smbios" && i+1 < len(a) {
+			smbios = append(smbios, a[i+1])
+		}
+	}
+	fields := map[string]map[string]string{}
+	for _, s := range smbios {
+		kv := map[string]string{}
+		for _, f := range strings.Split(s, ",") {
+			k, v, _ := strings.Cut(f, "=")
+			kv[k] = v
+		}
+		fields[kv["type"]] = kv
+	}
+	sys := fields["1"]
+	if sys == nil {
+		t.Fatalf("no SMBIOS type 1 (system) in %q", smbios)
+	}
+	uuid := sys["uuid"]
+	if !regexp.MustCompile(`^ec2[0-9a-f]{5}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`).MatchString(uuid) {
+		t.Errorf("system uuid %q: not a UUID beginning with ec2", uuid)
+	}
+	if !strings.EqualFold(sys["serial"], uuid) {
+		t.Errorf("serial %q is not the system uuid %q (ds-identify's test for AWS)", sys["serial"], uuid)
+	}
+	for typ, want := range map[string]map[string]string{
+		"0": {"vendor": "Amazon EC2"},
+		"1": {"manufacturer": "Amazon EC2", "product": "t3.micro"},
+		"2": {"manufacturer": "Amazon EC2", "asset": "i-0123456789abcdef0"},
+		"3": {"manufacturer": "Amazon EC2", "asset": "Amazon EC2"},
+	} {
+		for k, v := range want {
+			if got := fields[typ][k]; got != v {
+				t.Errorf("SMBIOS type %s %s = %q, want %q", typ, k, got, v)
+			}
+		}
+	}
+	if again := systemUUID(m.Name); again != uuid {
+		t.Errorf("system uuid not stable: %s, then %s", uuid, again)
+	}
+	if other := systemUUID("i-0123456789abcdef1"); other == uuid {
+		t.Errorf("two instances share the system uuid %s", uuid)
+	}
+	// QEMU's option syntax: a comma in a value is doubled.
+	m.InstanceType = "t3.micro,serial=x"
+	if a := strings.Join(args(m), " "); !strings.Contains(a, "product=t3.micro,,serial=x,serial=ec2") {
+		t.Errorf("a comma in the product name is not escaped:\n%s", a)
 	}
 }
 

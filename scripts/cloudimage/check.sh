@@ -8,8 +8,10 @@
 #
 # Environment:
 #   ACCEL      tcg (default) or kvm (then -accel kvm -cpu host)
-#   EC2_SMBIOS 1: give the guest EC2-like SMBIOS fields (cloud-init then
-#              knows it is on "AWS" and uses IMDSv2 tokens)
+#   EC2_SMBIOS 1 (default): give the guest EC2's SMBIOS fields, as openami
+#              does (cloud-init's ds-identify then finds its Ec2 datasource
+#              and uses IMDSv2 tokens); 0: none (the image names no
+#              datasource, so cloud-init then stays disabled: check fails)
 #   IMDS_TOKENS  optional (default), required or disabled (fake_imds.py)
 #   MEMORY     guest MiB (default 1024)
 #   TIMEOUT    seconds to wait for SSH and the marker (default 600)
@@ -89,9 +91,10 @@ ARGS=(
 	-display none -serial "file:$WORKDIR/console"
 	-monitor "unix:$WORKDIR/monitor,server=on,wait=off"
 )
-if [ "${EC2_SMBIOS:-}" = 1 ]; then
-	# What an EC2 (Xen-era) instance shows: a system UUID starting with "ec2"
-	# that equals the serial number.
+if [ "${EC2_SMBIOS:-1}" = 1 ]; then
+	# What an EC2 instance shows, and openami's runtime gives (runtime/qemu
+	# args.go): a system UUID starting with "ec2" that equals the serial
+	# number (ds-identify's test for AWS), the instance type as product.
 	U=ec2$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n' | cut -c 1-5)-1234-5678-9abc-def012345678
 	ARGS+=(-smbios "type=1,manufacturer=Amazon EC2,product=t3.micro,serial=$U,uuid=$U")
 fi
