@@ -139,7 +139,7 @@ func (s *Registry) CopyImage(ctx context.Context, p openami.Principal, in CopyIm
 			}
 			// Encrypted data needs the use of its key, and stays
 			// encrypted; Encrypted and KmsKeyId encrypt or re-key.
-			if err := s.ebs.CheckKeyUse(tx, srcP, "SourceImageId", ss.KmsKeyID); err != nil {
+			if err := s.ebs.CheckKeyUse(tx, srcP, "SourceImageID", ss.KmsKeyID); err != nil {
 				return err
 			}
 			key, err := s.ebs.CopyKey(tx, p, ss, cross, in.Encrypted, in.KmsKeyID)
