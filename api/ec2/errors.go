@@ -11,6 +11,7 @@ import (
 	kmsapi "github.com/openami/openami/api/kms"
 	"github.com/openami/openami/api/sigv4"
 	"github.com/openami/openami/api/transport"
+	"github.com/openami/openami/rules/images"
 )
 
 // This file is the one place that turns openami errors into EC2 error codes.
@@ -267,6 +268,10 @@ func message(oe *openami.Error) string {
 	}
 	if oe.Reason == openami.ReasonKeyUnusable && oe.Message == "" {
 		return keyUnusable(oe)
+	}
+	var prot *images.Protected
+	if oe.Message == "" && errors.As(oe.Err, &prot) {
+		return "Image " + prot.ImageID + " has deregistration protection enabled (" + protectionWords(prot.Protection) + ")."
 	}
 	if oe.Message != "" || oe.Field == "" {
 		return oe.Message

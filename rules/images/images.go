@@ -99,7 +99,7 @@ func (s *Registry) RegisterImage(ctx context.Context, p openami.Principal, in Re
 		ImageLocation: p.AccountID + "/" + in.Name, KernelID: in.KernelID, RamdiskID: in.RamdiskID,
 		BootMode: in.BootMode, TpmSupport: in.TpmSupport, UefiData: in.UefiData, ImdsSupport: in.ImdsSupport,
 		SriovNetSupport: in.SriovNetSupport, EnaSupport: in.EnaSupport, BillingProducts: in.BillingProducts,
-		BlockDeviceMappings: in.BlockDeviceMappings, CreatedAt: s.nowUTC(), DeregistrationProtection: "disabled",
+		BlockDeviceMappings: in.BlockDeviceMappings, CreatedAt: s.nowUTC(), DeregistrationProtection: openami.DeregistrationProtection{State: "disabled"},
 	}
 	if img.Architecture == "" {
 		img.Architecture = "x86_64"
@@ -310,7 +310,7 @@ func (s *Registry) DeregisterImage(ctx context.Context, p openami.Principal, id 
 			return err
 		}
 		if protected(img, s.nowUTC()) {
-			return openami.Errorf(openami.IncorrectState, openami.ResourceImage, "Image %s has deregistration protection enabled (%s).", id, img.DeregistrationProtection)
+			return &openami.Error{Class: openami.IncorrectState, Resource: openami.ResourceImage, Err: &Protected{ImageID: id, Protection: img.DeregistrationProtection}}
 		}
 		rules, err := readRules(tx, p)
 		if err != nil {
