@@ -95,9 +95,10 @@ type keyRef struct {
 
 var keyIDPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
-// parseKeyRef parses a KeyId parameter. A missing one is MissingParameter;
-// one that cannot name a key, or an ARN of another region, is NotFound, as
-// KMS answers.
+// parseKeyRef parses a key identifier, which the input field (the rules'
+// name for it) gave. A missing one is MissingParameter, one too long
+// breaks a constraint (InvalidParameter); one that cannot name a key, or
+// an ARN of another region, is NotFound, as KMS answers.
 func parseKeyRef(p openami.Principal, field, s string) (keyRef, error) {
 	if s == "" {
 		return keyRef{}, param.Missing(field)
