@@ -143,6 +143,10 @@ const (
 	// ReasonExclusive: two fields given together of which a request may
 	// give only one (Field and Other).
 	ReasonExclusive Reason = "exclusive"
+	// ReasonConstraint: a value that breaks a constraint on its field's
+	// form (its length, its pattern, the values or the range it may
+	// take), which Detail states.
+	ReasonConstraint Reason = "constraint"
 )
 
 // Error is the error type of openami. Resource names the kind of resource

@@ -1,6 +1,11 @@
 package openami
 
-import "time"
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"time"
+)
 
 // ImageState is the life-cycle state of an image, as EC2 names it.
 type ImageState string
@@ -117,9 +122,9 @@ type Image struct {
 	CreatedAt        time.Time
 	DeprecationTime  time.Time // zero: not deprecated
 	LastLaunchedTime time.Time
-	// DeregistrationProtection is "disabled", "enabled", or
-	// "enabled-with-cooldown".
-	DeregistrationProtection string
+	// DeregistrationProtection says whether the image may be
+	// deregistered.
+	DeregistrationProtection DeregistrationProtection
 	// Public is true while the image's launch permissions include group
 	// all; it is kept on the image so listings can select on it.
 	Public bool
@@ -148,4 +153,54 @@ func (img *Image) Snapshots() []string {
 		}
 	}
 	return out
+}
+
+// DeregistrationProtection says whether an image may be deregistered.
+// The zero value, an image recorded without it, is not protected. Each
+// protocol words it in its own terms (EC2's "disabled-until <time>",
+// api/ec2).
+type DeregistrationProtection struct {
+	// State is "disabled", "enabled" or "enabled-with-cooldown".
+	State string
+	// Until is, for protection with cooldown that was then disabled,
+	// when the cooldown ends: deregistration is refused until then. Zero
+	// otherwise.
+	Until time.Time
+}
+
+// legacyCooldown is how earlier versions stored the state of protection
+// in its cooldown: this prefix, then the end in UTC to the millisecond.
+const (
+	legacyCooldown     = "disabled-until "
+	legacyCooldownTime = "2006-01-02T15:04:05.000Z"
+)
+
+// UnmarshalJSON reads a DeregistrationProtection as it is stored now (an
+// object) or as earlier versions stored it (a string: the state, or
+// "disabled-until " and the end of the cooldown, read into State
+// "disabled" and Until). A cooldown whose end does not parse is kept
+// whole in State, which protects the image as earlier versions did. It
+// fails on any other JSON value.
+func (d *DeregistrationProtection) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*d = DeregistrationProtection{State: s}
+		if end, ok := strings.CutPrefix(s, legacyCooldown); ok {
+			if until, err := time.Parse(legacyCooldownTime, end); err == nil {
+				*d = DeregistrationProtection{State: "disabled", Until: until}
+			}
+		}
+		return nil
+	}
+	type plain DeregistrationProtection // without this method
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*d = DeregistrationProtection(p)
+	return nil
 }

@@ -423,7 +423,7 @@ func benchImage(account string, i int, created time.Time) openami.Image {
 		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{
 			SnapshotID: ids.New("snap"), VolumeSize: 8, VolumeType: "gp3", Iops: 3000, Throughput: 125, DeleteOnTermination: true,
 		}}},
-		CreatedAt: created, DeregistrationProtection: "disabled", Public: imagePublic(i),
+		CreatedAt: created, DeregistrationProtection: openami.DeregistrationProtection{State: "disabled"}, Public: imagePublic(i),
 	}
 }
 

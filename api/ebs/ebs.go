@@ -137,7 +137,7 @@ func (h *Handler) startSnapshot(q *request) error {
 	snap, err := h.snaps.StartSnapshot(q.r.Context(), q.p, ebsrules.StartSnapshotInput{
 		VolumeSize: *in.VolumeSize, ParentID: in.ParentSnapshotID, Description: in.Description, Tags: tags,
 		ClientToken: in.ClientToken, Timeout: time.Duration(in.Timeout) * time.Minute,
-		Encrypted: in.Encrypted, KmsKeyArn: in.KmsKeyArn,
+		Encrypted: in.Encrypted, KmsKeyARN: in.KmsKeyArn,
 	})
 	if err != nil {
 		return err

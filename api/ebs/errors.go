@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/openami/openami"
+	kmsapi "github.com/openami/openami/api/kms"
 	"github.com/openami/openami/api/sigv4"
 	"github.com/openami/openami/api/transport"
 )
@@ -52,6 +53,38 @@ var authTypes = map[sigv4.Failure]string{
 	sigv4.BadRegion:   "InvalidSignatureException",
 }
 
+// fieldNames maps the rules' names for StartSnapshot's inputs to the EBS
+// direct API's, where a sentence names them and the names differ.
+var fieldNames = map[string]string{"KmsKeyARN": "KmsKeyArn"}
+
+// fieldName returns the EBS direct API's name for the rules' input field.
+func fieldName(field string) string {
+	if n, ok := fieldNames[field]; ok {
+		return n
+	}
+	return field
+}
+
+// keyUnusable returns the sentence for a KMS key EBS may not use
+// (rules/ebs), in the words EC2's actions use, quoting KMS's refusal:
+// its own sentence, or, for a key id KMS refuses for its form, KMS's
+// sentence about it (api/kms), with this API's name for the input that
+// gave it.
+func keyUnusable(oe *openami.Error) string {
+	var why string
+	var ke *openami.Error
+	if errors.As(oe.Err, &ke) {
+		why = ke.Message
+		if why == "" {
+			why = kmsapi.InputSentence(ke, fieldName(ke.Field))
+		}
+	}
+	if oe.Class == openami.IncorrectState {
+		return "The KMS key provided is in an incorrect state: " + why
+	}
+	return "The specified KMS key " + oe.Value + " is not accessible: " + why
+}
+
 // withMessage returns oe with the sentence the EBS direct API answers it
 // with: the rules' own, or, for an error about an input that leaves the
 // sentence to the protocol (rules/param), one made here.
@@ -61,6 +94,8 @@ func withMessage(oe *openami.Error) *openami.Error {
 	}
 	e := *oe
 	switch {
+	case oe.Reason == openami.ReasonKeyUnusable:
+		e.Message = keyUnusable(oe)
 	case oe.Reason == openami.ReasonDependency && oe.Field == "KmsKeyID":
 		// StartSnapshot's KmsKeyArn without Encrypted, in the words
 		// EC2's actions use for KmsKeyId.

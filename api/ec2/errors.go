@@ -8,8 +8,10 @@ import (
 	"net/http"
 
 	"github.com/openami/openami"
+	kmsapi "github.com/openami/openami/api/kms"
 	"github.com/openami/openami/api/sigv4"
 	"github.com/openami/openami/api/transport"
+	"github.com/openami/openami/rules/images"
 )
 
 // This file is the one place that turns openami errors into EC2 error codes.
@@ -221,17 +223,21 @@ var paramNames = map[string]string{
 	"KeyPairID":                         "KeyPairId",
 	"KeyType":                           "keyType",
 	"KmsKeyID":                          "KmsKeyId",
+	"MappingKmsKeyID":                   "BlockDeviceMapping.Ebs.KmsKeyId",
 	"MaxResults":                        "maxResults",
 	"ResourceIDs":                       "ResourceId",
 	"ResourceType":                      "ResourceType",
 	"Size":                              "size",
 	"SnapshotID":                        "snapshotId",
+	"SourceImageID":                     "SourceImageId",
 	"SourceRegion":                      "SourceRegion",
+	"SourceSnapshotID":                  "SourceSnapshotId",
 	"SriovNetSupport":                   "sriovNetSupport",
 	"Tags":                              "Tag",
 	"Throughput":                        "throughput",
 	"TpmSupport":                        "tpmSupport",
 	"VirtualizationType":                "virtualizationType",
+	"VolumeID":                          "VolumeId",
 	"VolumeType":                        "volumeType",
 }
 
@@ -260,6 +266,13 @@ func message(oe *openami.Error) string {
 			return "The parameter " + set + " cannot be used with the parameter maxResults"
 		}
 	}
+	if oe.Reason == openami.ReasonKeyUnusable && oe.Message == "" {
+		return keyUnusable(oe)
+	}
+	var prot *images.Protected
+	if oe.Message == "" && errors.As(oe.Err, &prot) {
+		return "Image " + prot.ImageID + " has deregistration protection enabled (" + protectionWords(prot.Protection) + ")."
+	}
 	if oe.Message != "" || oe.Field == "" {
 		return oe.Message
 	}
@@ -287,6 +300,25 @@ func message(oe *openami.Error) string {
 		return "The request must contain the parameter " + name
 	}
 	return "The parameter " + name + " " + oe.Detail
+}
+
+// keyUnusable returns EC2's sentence for a KMS key EBS may not use
+// (rules/ebs), quoting KMS's refusal: its own sentence, or, for a key id
+// KMS refuses for its form, KMS's sentence about it (api/kms), with EC2's
+// name for the input that gave it.
+func keyUnusable(oe *openami.Error) string {
+	var why string
+	var ke *openami.Error
+	if errors.As(oe.Err, &ke) {
+		why = ke.Message
+		if why == "" {
+			why = kmsapi.InputSentence(ke, paramName(ke.Field))
+		}
+	}
+	if oe.Class == openami.IncorrectState {
+		return "The KMS key provided is in an incorrect state: " + why
+	}
+	return "The specified KMS key " + oe.Value + " is not accessible: " + why
 }
 
 type errorResponse struct {

@@ -3,10 +3,12 @@ package ec2
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/api/sigv4"
 	"github.com/openami/openami/rules/describe"
+	"github.com/openami/openami/rules/images"
 )
 
 // TestEveryClassHasACode guards the error table: a class added to openami
@@ -87,5 +89,33 @@ func TestMessageNamesWireParameters(t *testing.T) {
 	}
 	if err := describe.CheckIDs(openami.ResourceImage, nil, describe.Page{MaxResults: 5}); err != nil {
 		t.Errorf("MaxResults without ids refused: %v", err)
+	}
+}
+
+// TestProtectionWords: EC2's text for deregistration protection, in the
+// answers that show it and in DeregisterImage's refusal, from the state
+// and the end of the cooldown the rules record (an earlier version's
+// record whose time did not parse keeps its text, and shows it).
+func TestProtectionWords(t *testing.T) {
+	until := time.Date(2026, 12, 7, 10, 0, 0, 123456789, time.FixedZone("CET", 3600))
+	for _, c := range []struct {
+		prot openami.DeregistrationProtection
+		want string
+	}{
+		{openami.DeregistrationProtection{}, ""},
+		{openami.DeregistrationProtection{State: "disabled"}, "disabled"},
+		{openami.DeregistrationProtection{State: "enabled"}, "enabled"},
+		{openami.DeregistrationProtection{State: "enabled-with-cooldown"}, "enabled-with-cooldown"},
+		{openami.DeregistrationProtection{State: "disabled", Until: until}, "disabled-until 2026-12-07T09:00:00.123Z"},
+		{openami.DeregistrationProtection{State: "disabled-until tomorrow"}, "disabled-until tomorrow"},
+	} {
+		if got := protectionWords(c.prot); got != c.want {
+			t.Errorf("protectionWords(%+v) = %q, want %q", c.prot, got, c.want)
+		}
+	}
+	err := fmt.Errorf("deregister: %w", &openami.Error{Class: openami.IncorrectState, Resource: openami.ResourceImage,
+		Err: &images.Protected{ImageID: "ami-1", Protection: openami.DeregistrationProtection{State: "disabled", Until: until}}})
+	if w := toWire(err); w.Code != "IncorrectState" || w.Message != "Image ami-1 has deregistration protection enabled (disabled-until 2026-12-07T09:00:00.123Z)." {
+		t.Errorf("toWire(%v) = %s %q", err, w.Code, w.Message)
 	}
 }

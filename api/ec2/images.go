@@ -193,7 +193,7 @@ func imageOf(v images.ImageView) imageItem {
 		BlockDeviceMappings: mappingItems(img.BlockDeviceMappings), VirtualizationType: img.VirtualizationType,
 		Tags: tagSet(v.Tags), Hypervisor: "xen", EnaSupport: img.EnaSupport, SriovNetSupport: img.SriovNetSupport,
 		BootMode: img.BootMode, TpmSupport: img.TpmSupport, ImdsSupport: img.ImdsSupport,
-		SourceInstanceID: img.SourceInstanceID, DeregistrationProtection: img.DeregistrationProtection,
+		SourceInstanceID: img.SourceInstanceID, DeregistrationProtection: protectionWords(img.DeregistrationProtection),
 		SourceImageID: img.SourceImageID, SourceImageRegion: img.SourceImageRegion,
 	}
 	out.ImageAllowed = v.Allowed
@@ -381,7 +381,7 @@ func (h *Handler) describeImageAttribute(c *call) (responder, error) {
 	case "imdsSupport":
 		out.ImdsSupport = val(img.ImdsSupport)
 	case "deregistrationProtection":
-		out.DeregistrationProtection = val(img.DeregistrationProtection)
+		out.DeregistrationProtection = val(protectionWords(img.DeregistrationProtection))
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package ec2
 import (
 	"time"
 
+	"github.com/openami/openami"
 	"github.com/openami/openami/rules/images"
 )
 
@@ -49,6 +50,17 @@ type enableProtectionInput struct {
 	WithCooldown bool   `query:"WithCooldown"`
 }
 
+// protectionWords returns EC2's text for an image's deregistration
+// protection: its state, or, for protection with cooldown that was
+// disabled, "disabled-until" and the end of the cooldown (UTC, to the
+// millisecond), as long as the record keeps it.
+func protectionWords(p openami.DeregistrationProtection) string {
+	if !p.Until.IsZero() {
+		return "disabled-until " + p.Until.UTC().Format("2006-01-02T15:04:05.000Z")
+	}
+	return p.State
+}
+
 type protectionResponse struct {
 	response
 	Return string `xml:"return"`
@@ -59,11 +71,11 @@ func (h *Handler) enableImageDeregistrationProtection(c *call) (responder, error
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	state, err := h.images.EnableImageDeregistrationProtection(c.ctx, c.p, in.ImageID, in.WithCooldown)
+	prot, err := h.images.EnableImageDeregistrationProtection(c.ctx, c.p, in.ImageID, in.WithCooldown)
 	if err != nil {
 		return nil, err
 	}
-	return &protectionResponse{Return: state}, nil
+	return &protectionResponse{Return: protectionWords(prot)}, nil
 }
 
 func (h *Handler) disableImageDeregistrationProtection(c *call) (responder, error) {
@@ -71,11 +83,11 @@ func (h *Handler) disableImageDeregistrationProtection(c *call) (responder, erro
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	state, err := h.images.DisableImageDeregistrationProtection(c.ctx, c.p, in.ImageID)
+	prot, err := h.images.DisableImageDeregistrationProtection(c.ctx, c.p, in.ImageID)
 	if err != nil {
 		return nil, err
 	}
-	return &protectionResponse{Return: state}, nil
+	return &protectionResponse{Return: protectionWords(prot)}, nil
 }
 
 type blockPublicAccessInput struct {

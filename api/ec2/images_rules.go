@@ -29,8 +29,8 @@ type Images interface {
 
 	EnableImageDeprecation(ctx context.Context, p openami.Principal, id string, at time.Time) error
 	DisableImageDeprecation(ctx context.Context, p openami.Principal, id string) error
-	EnableImageDeregistrationProtection(ctx context.Context, p openami.Principal, id string, withCooldown bool) (string, error)
-	DisableImageDeregistrationProtection(ctx context.Context, p openami.Principal, id string) (string, error)
+	EnableImageDeregistrationProtection(ctx context.Context, p openami.Principal, id string, withCooldown bool) (openami.DeregistrationProtection, error)
+	DisableImageDeregistrationProtection(ctx context.Context, p openami.Principal, id string) (openami.DeregistrationProtection, error)
 	DisableImage(ctx context.Context, p openami.Principal, id string) error
 	EnableImage(ctx context.Context, p openami.Principal, id string) error
 	ImageBlockPublicAccess(ctx context.Context, p openami.Principal) (string, error)

@@ -111,9 +111,20 @@ func TestEveryParamNameRenders(t *testing.T) {
 // paramFieldArgs are the helpers of rules/param and which of their
 // arguments name fields.
 var paramFieldArgs = map[string][]int{
-	"OneOf": {0}, "Invalid": {0}, "TooLong": {0}, "Missing": {0}, "MissingFor": {0},
+	"OneOf": {0}, "Invalid": {0}, "TooLong": {0}, "Missing": {0}, "MissingFor": {0}, "Breaks": {0}, "Empty": {0},
 	"NotWith": {0}, "MissingEither": {0, 1}, "Requires": {0, 1}, "Exclusive": {0, 1},
 }
+
+// keyFieldArgs are the methods of rules/ebs that take the rules' name
+// for an input that gave a KMS key (which EC2 names when it quotes KMS's
+// refusal of the key), and which argument it is; ebs.Target's Field is
+// one too. A name passed on in a variable is not collected: the literal
+// it came from is.
+var keyFieldArgs = map[string]int{"CheckKeyUse": 2, "UsableKeyToDecrypt": 2, "usableEBSKey": 2}
+
+// ebsDirectFields are the rules' names of inputs of the EBS direct API
+// (api/ebs names them), which EC2 never shows.
+var ebsDirectFields = map[string]bool{"KmsKeyARN": true, "ParentSnapshotId": true, "SnapshotId": true}
 
 // rulesFields returns the field names the rules under the module's dirs
 // pass to rules/param, by reading their source, and where each is used.
@@ -133,9 +144,30 @@ func rulesFields(t *testing.T, dirs ...string) map[string]string {
 				return err
 			}
 			ast.Inspect(f, func(n ast.Node) bool {
+				if lit, ok := n.(*ast.CompositeLit); ok && isTarget(lit.Type) {
+					for _, el := range lit.Elts {
+						kv, ok := el.(*ast.KeyValueExpr)
+						if !ok {
+							continue
+						}
+						if k, ok := kv.Key.(*ast.Ident); ok && k.Name == "Field" {
+							if s, ok := stringLit(kv.Value); ok {
+								fields[s] = fset.Position(kv.Pos()).String()
+							}
+						}
+					}
+					return true
+				}
 				call, ok := n.(*ast.CallExpr)
 				if !ok {
 					return true
+				}
+				if sel, ok := call.Fun.(*ast.SelectorExpr); ok {
+					if i, ok := keyFieldArgs[sel.Sel.Name]; ok && len(call.Args) > i {
+						if s, ok := stringLit(call.Args[i]); ok {
+							fields[s] = fset.Position(call.Pos()).String()
+						}
+					}
 				}
 				sel, ok := call.Fun.(*ast.SelectorExpr)
 				if !ok {
@@ -167,15 +199,43 @@ func rulesFields(t *testing.T, dirs ...string) map[string]string {
 	return fields
 }
 
+// isTarget reports whether a composite literal's type is rules/ebs's
+// Target.
+func isTarget(e ast.Expr) bool {
+	switch t := e.(type) {
+	case *ast.Ident:
+		return t.Name == "Target"
+	case *ast.SelectorExpr:
+		x, ok := t.X.(*ast.Ident)
+		return ok && x.Name == "ebs" && t.Sel.Name == "Target"
+	}
+	return false
+}
+
+// stringLit returns the value of a string literal.
+func stringLit(e ast.Expr) (string, bool) {
+	lit, ok := e.(*ast.BasicLit)
+	if !ok || lit.Kind != token.STRING {
+		return "", false
+	}
+	s, err := strconv.Unquote(lit.Value)
+	return s, err == nil
+}
+
 // TestParamNamesMatchTheRules fails when the rules report a field that
 // paramNames does not know (EC2's message would show the rules' name), or
-// when paramNames keeps a field the rules no longer report. rules/kms is
+// when paramNames keeps a field the rules no longer report. The fields
+// are those the rules pass to rules/param and the names of the inputs
+// that gave a KMS key (keyFieldArgs). rules/kms is
 // KMS's (api/kms checks it): its refusals reach EC2 only in EC2's words
 // (rules/ebs's ebsKeyError).
 func TestParamNamesMatchTheRules(t *testing.T) {
 	fields := rulesFields(t, "rules/param", "rules/describe", "rules/identity", "rules/ebs", "rules/images", "rules/instances", "service")
 	if len(fields) < 10 {
 		t.Fatalf("found only %d fields in the rules: is the source where the test looks?", len(fields))
+	}
+	for f := range ebsDirectFields {
+		delete(fields, f)
 	}
 	for f, at := range fields {
 		if _, ok := paramNames[f]; !ok {
@@ -185,6 +245,31 @@ func TestParamNamesMatchTheRules(t *testing.T) {
 	for f := range paramNames {
 		if _, ok := fields[f]; !ok {
 			t.Errorf("paramNames maps %q, which no rule reports", f)
+		}
+	}
+}
+
+// TestKeyUnusableSentences: a KMS key EBS may not use (rules/ebs) is
+// refused in EC2's words, quoting KMS's refusal: its own sentence, or
+// KMS's sentence about a key id of the wrong form, under EC2's name for
+// the input that gave it.
+func TestKeyUnusableSentences(t *testing.T) {
+	unusable := func(class openami.Class, field, key string, kms error) error {
+		return &openami.Error{Class: class, Resource: openami.ResourceKMSKey, Reason: openami.ReasonKeyUnusable, Field: field, Value: key, Err: kms}
+	}
+	for _, tc := range []struct {
+		err       error
+		code, msg string
+	}{
+		{unusable(openami.InvalidParameter, "MappingKmsKeyID", "k", param.Breaks("MappingKmsKeyID", "", "must have length less than or equal to %d", 2048)),
+			"InvalidParameterValue", "The specified KMS key k is not accessible: 1 validation error detected: Value at 'blockDeviceMapping.Ebs.KmsKeyId' failed to satisfy constraint: Member must have length less than or equal to 2048"},
+		{unusable(openami.InvalidParameter, "KmsKeyID", "alias/x", openami.Errorf(openami.NotFound, openami.ResourceKMSAlias, "Alias x is not found.")),
+			"InvalidParameterValue", "The specified KMS key alias/x is not accessible: Alias x is not found."},
+		{unusable(openami.IncorrectState, "VolumeID", "arn:k", openami.Errorf(openami.IncorrectState, openami.ResourceKMSKey, "arn:k is disabled.")),
+			"InvalidKMSKey.InvalidState", "The KMS key provided is in an incorrect state: arn:k is disabled."},
+	} {
+		if w := toWire(tc.err); w.Code != tc.code || w.Message != tc.msg {
+			t.Errorf("toWire(%v) = %s %q,\n want %s %q", tc.err, w.Code, w.Message, tc.code, tc.msg)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/api/sigv4"
@@ -91,23 +92,104 @@ func exceptionType(oe *openami.Error) string {
 	return "ValidationException"
 }
 
+// memberNames maps the names the rules of KMS give their inputs
+// (openami.Error's Field and Other: their input structs' fields) to the
+// names of the members of KMS's requests. A validation sentence names a
+// member with its first letter lowered, as KMS does ('keyId'). A test
+// keeps the table and the rules' source in step.
+var memberNames = map[string]string{
+	"AliasName":             "AliasName",
+	"Algorithm":             "EncryptionAlgorithm",
+	"Ciphertext":            "CiphertextBlob",
+	"CustomerMasterKeySpec": "CustomerMasterKeySpec",
+	"Description":           "Description",
+	"DestinationAlgorithm":  "DestinationEncryptionAlgorithm",
+	"DestinationKeyID":      "DestinationKeyId",
+	"GrantID":               "GrantId",
+	"GrantToken":            "GrantToken",
+	"GrantTokens":           "GrantTokens",
+	"GranteePrincipal":      "GranteePrincipal",
+	"KeyID":                 "KeyId",
+	"KeySpec":               "KeySpec",
+	"KeyUsage":              "KeyUsage",
+	"Limit":                 "Limit",
+	// The listings' last guard, behind the checks of Limit: no member
+	// of KMS's, named as the other protocols name it.
+	"MaxResults":          "MaxResults",
+	"Name":                "Name",
+	"NumberOfBytes":       "NumberOfBytes",
+	"Operations":          "Operations",
+	"Origin":              "Origin",
+	"PendingWindowInDays": "PendingWindowInDays",
+	"Plaintext":           "Plaintext",
+	"Policy":              "Policy",
+	"RetiringPrincipal":   "RetiringPrincipal",
+	"SourceAlgorithm":     "SourceEncryptionAlgorithm",
+	"SourceKeyID":         "SourceKeyId",
+	"TargetKeyID":         "TargetKeyId",
+}
+
+// memberName returns KMS's name for the rules' input field: the table's,
+// or the rules' own for one the table lacks (a test keeps it complete).
+func memberName(field string) string {
+	if n, ok := memberNames[field]; ok {
+		return n
+	}
+	return field
+}
+
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}
+
+// InputSentence returns KMS's sentence for oe, an input the rules of KMS
+// refuse in their own terms because it is missing or breaks a
+// constraint on its form (rules/param's Missing, Breaks and Empty), with
+// name the request's name for oe.Field: KMS's member, for KMS's own
+// requests; EC2 and the EBS direct API give theirs when they quote KMS's
+// refusal of a key id they were given. It returns "" for any other
+// error.
+func InputSentence(oe *openami.Error, name string) string {
+	const detected = "1 validation error detected: "
+	switch {
+	case oe.Message != "" || oe.Field == "":
+	case oe.Reason == openami.ReasonConstraint:
+		value := ""
+		if oe.Value != "" {
+			value = " '" + oe.Value + "'"
+		}
+		return detected + "Value" + value + " at '" + lowerFirst(name) + "' failed to satisfy constraint: Member " + oe.Detail
+	case oe.Class == openami.MissingParameter && oe.Reason == "" && oe.Other == "" && oe.Detail == "":
+		return detected + "Value null at '" + lowerFirst(name) + "' failed to satisfy constraint: Member must not be null"
+	}
+	return ""
+}
+
 // message returns the sentence KMS answers an error with: the rules' own,
 // or, for an error about an input that leaves the sentence to the
-// protocol (rules/param), KMS's, made here. The rules' names for KMS's
-// inputs are KMS's own.
+// protocol (rules/param), KMS's, made here with KMS's names for the
+// rules' inputs (memberNames).
 func message(oe *openami.Error) string {
 	if oe.Message != "" || oe.Field == "" {
 		return oe.Message
 	}
+	name := memberName(oe.Field)
+	if s := InputSentence(oe, name); s != "" {
+		return s
+	}
 	switch {
 	case oe.Reason == openami.ReasonExclusive && oe.Other == "CustomerMasterKeySpec":
-		return "You cannot specify " + oe.Field + " and " + oe.Other + " in the same request. " + oe.Other + " parameter is deprecated. Use " + oe.Field + " only."
+		other := memberName(oe.Other)
+		return "You cannot specify " + name + " and " + other + " in the same request. " + other + " parameter is deprecated. Use " + name + " only."
 	case oe.Reason == openami.ReasonExclusive:
-		return "You cannot specify " + oe.Field + " and " + oe.Other + " in the same request."
+		return "You cannot specify " + name + " and " + memberName(oe.Other) + " in the same request."
 	case oe.Class == openami.InvalidParameter && oe.Field == "MaxResults":
 		// The listings' last guard (rules/kms listPage), behind the
 		// checks of Limit in KMS's words.
-		return "Value (" + oe.Value + ") for parameter maxResults is invalid. " + oe.Detail
+		return "Value (" + oe.Value + ") for parameter " + lowerFirst(name) + " is invalid. " + oe.Detail
 	}
 	return oe.Error()
 }

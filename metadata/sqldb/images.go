@@ -29,6 +29,7 @@ func utcImage(img openami.Image) openami.Image {
 	img.CreatedAt = utcTime(img.CreatedAt)
 	img.DeprecationTime = utcTime(img.DeprecationTime)
 	img.LastLaunchedTime = utcTime(img.LastLaunchedTime)
+	img.DeregistrationProtection.Until = utcTime(img.DeregistrationProtection.Until)
 	return img
 }
 

@@ -29,7 +29,9 @@ func TestImageDocs(t *testing.T) {
 				{DeviceName: "/dev/sdc", NoDevice: true},
 			},
 			EnaSupport: true, CreatedAt: created, DeprecationTime: created.Add(time.Hour),
+			DeregistrationProtection: openami.DeregistrationProtection{State: "disabled", Until: created.Add(24 * time.Hour)},
 		},
+		{DeregistrationProtection: openami.DeregistrationProtection{State: "enabled-with-cooldown"}},
 		{BillingProducts: []string{}, BlockDeviceMappings: []openami.BlockDeviceMapping{}},
 	}
 	for _, want := range images {
@@ -63,5 +65,35 @@ func TestImageDocs(t *testing.T) {
 	}
 	if got.StateReason != (openami.StateReason{Cause: "Client.Old", Message: "m"}) {
 		t.Errorf("a doc from before causes decodes to %+v", got.StateReason)
+	}
+}
+
+// TestImageProtectionDocs: earlier versions stored an image's
+// deregistration protection as a string, its state or, in the cooldown,
+// "disabled-until <time>"; such a doc decodes to the state and the end of
+// the cooldown (a time that does not parse is kept in the state, which
+// still protects the image), and a value of another kind fails.
+func TestImageProtectionDocs(t *testing.T) {
+	for doc, want := range map[string]openami.DeregistrationProtection{
+		`{"DeregistrationProtection":"disabled"}`:              {State: "disabled"},
+		`{"DeregistrationProtection":"enabled"}`:               {State: "enabled"},
+		`{"DeregistrationProtection":"enabled-with-cooldown"}`: {State: "enabled-with-cooldown"},
+		`{"DeregistrationProtection":""}`:                      {},
+		`{"State":"available"}`:                                {},
+		`{"DeregistrationProtection":"disabled-until 2026-12-07T10:00:00.123Z"}`: {State: "disabled",
+			Until: time.Date(2026, 12, 7, 10, 0, 0, 123e6, time.UTC)},
+		`{"DeregistrationProtection":"disabled-until tomorrow"}`: {State: "disabled-until tomorrow"},
+	} {
+		var got openami.Image
+		if err := json.Unmarshal([]byte(doc), &got); err != nil {
+			t.Fatalf("doc %s: %v", doc, err)
+		}
+		if got.DeregistrationProtection.State != want.State || !got.DeregistrationProtection.Until.Equal(want.Until) {
+			t.Errorf("an earlier version's doc %s decodes to %+v, want %+v", doc, got.DeregistrationProtection, want)
+		}
+	}
+	var got openami.Image
+	if err := json.Unmarshal([]byte(`{"DeregistrationProtection":7}`), &got); err == nil {
+		t.Errorf("a number for protection decoded to %+v", got.DeregistrationProtection)
 	}
 }

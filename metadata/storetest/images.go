@@ -39,6 +39,7 @@ func utcImage(img openami.Image) openami.Image {
 	img.CreatedAt = utcTime(img.CreatedAt)
 	img.DeprecationTime = utcTime(img.DeprecationTime)
 	img.LastLaunchedTime = utcTime(img.LastLaunchedTime)
+	img.DeregistrationProtection.Until = utcTime(img.DeregistrationProtection.Until)
 	return img
 }
 
@@ -171,7 +172,7 @@ func testImageCreateGet(t *testing.T, s metadata.Store) {
 		CreatedAt:                t0,
 		DeprecationTime:          time.Date(2030, 1, 2, 3, 4, 5, 6, zone),
 		LastLaunchedTime:         time.Date(2026, 6, 7, 8, 9, 10, 11, time.UTC),
-		DeregistrationProtection: "enabled-with-cooldown",
+		DeregistrationProtection: openami.DeregistrationProtection{State: "disabled", Until: time.Date(2026, 12, 7, 10, 0, 0, 123e6, zone)},
 	}
 	// Zero values everywhere they may be: no mappings, zero times.
 	empty := openami.Image{ID: "ami-1", Region: region1, AccountID: acct1, State: openami.ImagePending}
@@ -188,7 +189,7 @@ func testImageCreateGet(t *testing.T, s metadata.Store) {
 				return err
 			}
 			equal(t, "Get "+want.ID, got, utcImage(want))
-			for i, at := range []time.Time{got.CreatedAt, got.DeprecationTime, got.LastLaunchedTime} {
+			for i, at := range []time.Time{got.CreatedAt, got.DeprecationTime, got.LastLaunchedTime, got.DeregistrationProtection.Until} {
 				if !at.IsZero() && at.Location() != time.UTC {
 					t.Errorf("%s: time %d in %v, want UTC", want.ID, i, at.Location())
 				}

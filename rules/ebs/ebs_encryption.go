@@ -206,23 +206,28 @@ func (s *Volumes) dataKey(ctx context.Context, keyARN string) (*blockstore.DataK
 	return dk, nil
 }
 
-// ebsKeyError turns a KMS refusal into EC2's words: a key the caller
-// cannot use is not accessible (InvalidParameterValue); a disabled key, or
-// one pending deletion, is InvalidKMSKey.InvalidState.
+// ebsKeyError turns KMS's refusal of the key keyID, which the input field
+// named, into EBS's terms: ReasonKeyUnusable about the KMS key, of class
+// InvalidParameter for a key the caller cannot use (missing, not found,
+// not theirs, or one KMS refuses for its form) and IncorrectState for one
+// disabled or pending deletion, with the key as given in Value and
+// KMS's refusal as the cause. The error carries no sentence: each
+// protocol says the key is not accessible or in an incorrect state in
+// its own words, quoting KMS's refusal.
 func ebsKeyError(field, keyID string, err error) error {
 	var e *openami.Error
 	if !errors.As(err, &e) {
 		return err
 	}
+	class := openami.InvalidParameter
 	switch e.Class {
 	case openami.IncorrectState:
-		return &openami.Error{Class: openami.IncorrectState, Resource: openami.ResourceKMSKey, Reason: openami.ReasonKeyUnusable, Field: field,
-			Message: "The KMS key provided is in an incorrect state: " + e.Message, Err: err}
+		class = openami.IncorrectState
 	case openami.NotFound, openami.Unauthorized, openami.InvalidParameter, openami.MissingParameter:
-		return &openami.Error{Class: openami.InvalidParameter, Resource: openami.ResourceKMSKey, Reason: openami.ReasonKeyUnusable, Field: field,
-			Message: fmt.Sprintf("The specified KMS key %s is not accessible: %s", keyID, e.Message), Err: err}
+	default:
+		return err
 	}
-	return err
+	return &openami.Error{Class: class, Resource: openami.ResourceKMSKey, Reason: openami.ReasonKeyUnusable, Field: field, Value: keyID, Err: err}
 }
 
 // EBS actions checked on a key's policy.
@@ -231,8 +236,9 @@ const (
 	ebsDecryptAction = kms.ActionDecrypt
 )
 
-// usableEBSKey resolves keyID (id, alias, key or alias ARN) for action on
-// the caller's behalf and checks that it is enabled, in EC2's words.
+// usableEBSKey resolves keyID (id, alias, key or alias ARN), which the
+// input field named, for action on the caller's behalf and checks that it
+// is enabled (ebsKeyError).
 func (s *Volumes) usableEBSKey(tx metadata.Tx, p openami.Principal, field, keyID, action string) (openami.Key, error) {
 	k, err := s.kms.UsableKey(tx, p, field, keyID, action)
 	if err != nil {
@@ -243,7 +249,8 @@ func (s *Volumes) usableEBSKey(tx metadata.Tx, p openami.Principal, field, keyID
 
 // CheckKeyUse checks that the caller may use the data encrypted under
 // keyARN (kms:Decrypt) and that the key is enabled; "" (plain data) always
-// passes.
+// passes. field is the rules' name for the input that brought the data
+// (ebsKeyError).
 func (s *Volumes) CheckKeyUse(tx metadata.Tx, p openami.Principal, field, keyARN string) error {
 	if keyARN == "" {
 		return nil
@@ -258,8 +265,8 @@ type Target struct {
 	Encrypted bool
 	KmsKeyID  string
 	// Field names the key input when rules/kms refuses the key
-	// (kms.UsableKey); "" for "KmsKeyId". A key without Encrypted is
-	// reported on KmsKeyID whatever Field says.
+	// (kms.UsableKey), in the rules' terms; "" for "KmsKeyID". A key
+	// without Encrypted is reported on KmsKeyID whatever Field says.
 	Field string
 }
 
@@ -278,7 +285,7 @@ type Target struct {
 func (s *Volumes) TargetKey(tx metadata.Tx, p openami.Principal, t Target, srcKeyARN string) (string, error) {
 	field := t.Field
 	if field == "" {
-		field = "KmsKeyId"
+		field = "KmsKeyID"
 	}
 	if t.KmsKeyID != "" {
 		if !t.Encrypted {
@@ -330,7 +337,7 @@ func (s *Volumes) defaultEBSKey(tx metadata.Tx, p openami.Principal) (openami.Ke
 	v, err := tx.Settings().Get(ebsDefaultKeySetting(p))
 	switch {
 	case err == nil && len(v) > 0:
-		return s.usableEBSKey(tx, p, "KmsKeyId", string(v), ebsEncryptAction)
+		return s.usableEBSKey(tx, p, "KmsKeyID", string(v), ebsEncryptAction)
 	case err != nil && !errors.Is(err, openami.ErrNotFound):
 		return openami.Key{}, err
 	}
@@ -340,7 +347,7 @@ func (s *Volumes) defaultEBSKey(tx metadata.Tx, p openami.Principal) (openami.Ke
 		return openami.Key{}, err
 	}
 	if ok {
-		return s.usableEBSKey(tx, p, "KmsKeyId", target, ebsEncryptAction)
+		return s.usableEBSKey(tx, p, "KmsKeyID", target, ebsEncryptAction)
 	}
 	return s.kms.CreateManagedKey(tx, p, ebsManagedAlias, "Default key that protects my EBS volumes when no other key is defined",
 		managedKeyPolicy(p.AccountID))
@@ -416,7 +423,7 @@ func (s *Volumes) GetEbsDefaultKmsKeyID(ctx context.Context, p openami.Principal
 func (s *Volumes) ModifyEbsDefaultKmsKeyID(ctx context.Context, p openami.Principal, keyID string) (string, error) {
 	var out string
 	err := s.store.Update(ctx, func(tx metadata.Tx) error {
-		k, err := s.usableEBSKey(tx, p, "KmsKeyId", keyID, ebsEncryptAction)
+		k, err := s.usableEBSKey(tx, p, "KmsKeyID", keyID, ebsEncryptAction)
 		if err != nil {
 			return err
 		}

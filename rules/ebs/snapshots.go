@@ -43,7 +43,7 @@ type StartSnapshotInput struct {
 	// uncompleted before it errors; 0 means the default, 60 minutes.
 	Timeout   time.Duration
 	Encrypted bool
-	KmsKeyArn string
+	KmsKeyARN string
 	// Plain keeps the snapshot unencrypted whatever the account's
 	// encryption by default: kernel and ramdisk files
 	// (rules/images/bootimages.go), which the runtime hands QEMU as
@@ -181,17 +181,17 @@ func (s *Volumes) StartSnapshot(ctx context.Context, p openami.Principal, in Sta
 		key := ""
 		if !in.Plain {
 			var err error
-			key, err = s.TargetKey(tx, p, Target{Encrypted: in.Encrypted, KmsKeyID: in.KmsKeyArn, Field: "KmsKeyArn"}, parent.KmsKeyID)
+			key, err = s.TargetKey(tx, p, Target{Encrypted: in.Encrypted, KmsKeyID: in.KmsKeyARN, Field: "KmsKeyARN"}, parent.KmsKeyID)
 			if err != nil {
 				return err
 			}
 		}
 		if in.ParentID != "" && key != parent.KmsKeyID {
 			if parent.KmsKeyID == "" {
-				return openami.FieldErrorf(openami.InvalidParameter, "KmsKeyArn",
+				return openami.FieldErrorf(openami.InvalidParameter, "KmsKeyARN",
 					"The parent snapshot is not encrypted: a child is encrypted as its parent is (copy the parent with Encrypted to encrypt it).")
 			}
-			return openami.FieldErrorf(openami.InvalidParameter, "KmsKeyArn",
+			return openami.FieldErrorf(openami.InvalidParameter, "KmsKeyARN",
 				"A child snapshot must be encrypted under its parent's KMS key, %s.", parent.KmsKeyID)
 		}
 		snap.Root, snap.Encrypted, snap.KmsKeyID = parent.Root, key != "", key

@@ -270,7 +270,7 @@ func (s *Volumes) CopySnapshot(ctx context.Context, p openami.Principal, in Copy
 	background := cross
 	err = s.store.Update(ctx, func(tx metadata.Tx) error {
 		snap := snap
-		if err := s.CheckKeyUse(tx, srcP, "SourceSnapshotId", src.KmsKeyID); err != nil {
+		if err := s.CheckKeyUse(tx, srcP, "SourceSnapshotID", src.KmsKeyID); err != nil {
 			return err
 		}
 		key, err := s.CopyKey(tx, p, src, cross, in.Encrypted, in.KmsKeyID)

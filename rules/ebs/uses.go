@@ -39,9 +39,9 @@ func (s *Volumes) OwnedVolume(tx metadata.Tx, p openami.Principal, id string) (o
 	return ownedVolume(tx, p, id)
 }
 
-// UsableKeyToDecrypt resolves keyID (field names it in messages) for
-// reading data encrypted under it on the caller's behalf and checks that
-// it is enabled, failing in EC2's words as UsableKey does.
+// UsableKeyToDecrypt resolves keyID (which the rules' input field named)
+// for reading data encrypted under it on the caller's behalf and checks
+// that it is enabled, failing as CheckKeyUse does.
 func (s *Volumes) UsableKeyToDecrypt(tx metadata.Tx, p openami.Principal, field, keyID string) (openami.Key, error) {
 	return s.usableEBSKey(tx, p, field, keyID, ebsDecryptAction)
 }

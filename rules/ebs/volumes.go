@@ -215,7 +215,7 @@ func (s *Volumes) CreateVolume(ctx context.Context, p openami.Principal, in Crea
 			if v.Size < snap.VolumeSize {
 				return openami.Errorf(openami.InvalidParameter, "", "Volume of size %dGiB is smaller than snapshot '%s', expect size >= %dGiB", v.Size, snap.ID, snap.VolumeSize)
 			}
-			if err := s.CheckKeyUse(tx, p, "SnapshotId", snap.KmsKeyID); err != nil {
+			if err := s.CheckKeyUse(tx, p, "SnapshotID", snap.KmsKeyID); err != nil {
 				return err
 			}
 		}

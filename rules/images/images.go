@@ -99,7 +99,7 @@ func (s *Registry) RegisterImage(ctx context.Context, p openami.Principal, in Re
 		ImageLocation: p.AccountID + "/" + in.Name, KernelID: in.KernelID, RamdiskID: in.RamdiskID,
 		BootMode: in.BootMode, TpmSupport: in.TpmSupport, UefiData: in.UefiData, ImdsSupport: in.ImdsSupport,
 		SriovNetSupport: in.SriovNetSupport, EnaSupport: in.EnaSupport, BillingProducts: in.BillingProducts,
-		BlockDeviceMappings: in.BlockDeviceMappings, CreatedAt: s.nowUTC(), DeregistrationProtection: "disabled",
+		BlockDeviceMappings: in.BlockDeviceMappings, CreatedAt: s.nowUTC(), DeregistrationProtection: openami.DeregistrationProtection{State: "disabled"},
 	}
 	if img.Architecture == "" {
 		img.Architecture = "x86_64"
@@ -221,14 +221,14 @@ func (s *Registry) checkMappings(tx metadata.Tx, p openami.Principal, img *opena
 			}
 			// A snapshot's mapping is encrypted exactly as the
 			// snapshot is: encrypting or re-keying takes a copy.
-			if err := s.ebs.CheckKeyUse(tx, p, "BlockDeviceMapping.Ebs.KmsKeyId", snap.KmsKeyID); err != nil {
+			if err := s.ebs.CheckKeyUse(tx, p, "MappingKmsKeyID", snap.KmsKeyID); err != nil {
 				return err
 			}
 			if e.Encrypted && !snap.Encrypted {
 				return BadMapping("The snapshot %s of %s is not encrypted; copy it with Encrypted to make an encrypted image.", snap.ID, m.DeviceName)
 			}
 			if e.KmsKeyID != "" {
-				k, err := s.ebs.UsableKeyToDecrypt(tx, p, "BlockDeviceMapping.Ebs.KmsKeyId", e.KmsKeyID)
+				k, err := s.ebs.UsableKeyToDecrypt(tx, p, "MappingKmsKeyID", e.KmsKeyID)
 				if err != nil {
 					return err
 				}
@@ -241,7 +241,7 @@ func (s *Registry) checkMappings(tx metadata.Tx, p openami.Principal, img *opena
 			return BadMapping("The EBS mapping of %s needs a SnapshotId or a VolumeSize.", m.DeviceName)
 		} else if e.KmsKeyID != "" || e.Encrypted {
 			// An empty volume: encrypted at launch under this key.
-			key, err := s.ebs.TargetKey(tx, p, ebs.Target{Encrypted: e.Encrypted, KmsKeyID: e.KmsKeyID, Field: "BlockDeviceMapping.Ebs.KmsKeyId"}, "")
+			key, err := s.ebs.TargetKey(tx, p, ebs.Target{Encrypted: e.Encrypted, KmsKeyID: e.KmsKeyID, Field: "MappingKmsKeyID"}, "")
 			if err != nil {
 				return err
 			}
@@ -310,7 +310,7 @@ func (s *Registry) DeregisterImage(ctx context.Context, p openami.Principal, id 
 			return err
 		}
 		if protected(img, s.nowUTC()) {
-			return openami.Errorf(openami.IncorrectState, openami.ResourceImage, "Image %s has deregistration protection enabled (%s).", id, img.DeregistrationProtection)
+			return &openami.Error{Class: openami.IncorrectState, Resource: openami.ResourceImage, Err: &Protected{ImageID: id, Protection: img.DeregistrationProtection}}
 		}
 		rules, err := readRules(tx, p)
 		if err != nil {

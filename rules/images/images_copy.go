@@ -105,7 +105,7 @@ func (s *Registry) CopyImage(ctx context.Context, p openami.Principal, in CopyIm
 		img.State, img.StateReason = openami.ImagePending, openami.StateReason{}
 		img.SourceImageID, img.SourceImageRegion, img.SourceInstanceID = src.ID, src.Region, ""
 		img.CreatedAt, img.DeprecationTime, img.LastLaunchedTime = now, time.Time{}, time.Time{}
-		img.Public, img.DeregistrationProtection = false, "disabled"
+		img.Public, img.DeregistrationProtection = false, openami.DeregistrationProtection{State: "disabled"}
 		img.RecycleBinEnterTime, img.RecycleBinExitTime = time.Time{}, time.Time{}
 		img.BlockDeviceMappings = make([]openami.BlockDeviceMapping, len(src.BlockDeviceMappings))
 		for i, m := range src.BlockDeviceMappings {
@@ -139,7 +139,7 @@ func (s *Registry) CopyImage(ctx context.Context, p openami.Principal, in CopyIm
 			}
 			// Encrypted data needs the use of its key, and stays
 			// encrypted; Encrypted and KmsKeyId encrypt or re-key.
-			if err := s.ebs.CheckKeyUse(tx, srcP, "SourceImageId", ss.KmsKeyID); err != nil {
+			if err := s.ebs.CheckKeyUse(tx, srcP, "SourceImageID", ss.KmsKeyID); err != nil {
 				return err
 			}
 			key, err := s.ebs.CopyKey(tx, p, ss, cross, in.Encrypted, in.KmsKeyID)

@@ -63,45 +63,60 @@ const deregistrationCooldown = 24 * time.Hour
 
 // EnableImageDeregistrationProtection stops an image the caller owns from
 // being deregistered until protection is disabled (and, withCooldown, 24
-// hours after that). It returns the new protection state.
-func (s *Registry) EnableImageDeregistrationProtection(ctx context.Context, p openami.Principal, id string, withCooldown bool) (string, error) {
-	state := "enabled"
+// hours after that). It returns the new protection.
+func (s *Registry) EnableImageDeregistrationProtection(ctx context.Context, p openami.Principal, id string, withCooldown bool) (openami.DeregistrationProtection, error) {
+	prot := openami.DeregistrationProtection{State: "enabled"}
 	if withCooldown {
-		state = "enabled-with-cooldown"
+		prot.State = "enabled-with-cooldown"
 	}
-	return state, s.updateOwnedImage(ctx, p, id, func(tx metadata.Tx, img *openami.Image) error {
-		img.DeregistrationProtection = state
+	return prot, s.updateOwnedImage(ctx, p, id, func(tx metadata.Tx, img *openami.Image) error {
+		img.DeregistrationProtection = prot
 		return nil
 	})
 }
 
 // DisableImageDeregistrationProtection disables an image's protection and
-// returns the new state: "disabled", or for protection with cooldown
-// "disabled-until <time>", during which deregistration is still refused.
-func (s *Registry) DisableImageDeregistrationProtection(ctx context.Context, p openami.Principal, id string) (string, error) {
-	var state string
+// returns the new protection: disabled, and for protection with cooldown
+// until the cooldown ends (Until, to the millisecond), during which
+// deregistration is still refused.
+func (s *Registry) DisableImageDeregistrationProtection(ctx context.Context, p openami.Principal, id string) (openami.DeregistrationProtection, error) {
+	var prot openami.DeregistrationProtection
 	err := s.updateOwnedImage(ctx, p, id, func(tx metadata.Tx, img *openami.Image) error {
-		state = "disabled"
-		if img.DeregistrationProtection == "enabled-with-cooldown" {
-			state = "disabled-until " + s.nowUTC().Add(deregistrationCooldown).Format("2006-01-02T15:04:05.000Z")
+		prot = openami.DeregistrationProtection{State: "disabled"}
+		if img.DeregistrationProtection.State == "enabled-with-cooldown" {
+			prot.Until = s.nowUTC().Add(deregistrationCooldown).Truncate(time.Millisecond)
 		}
-		img.DeregistrationProtection = state
+		img.DeregistrationProtection = prot
 		return nil
 	})
-	return state, err
+	return prot, err
 }
 
 // protected reports whether an image's deregistration protection still
 // holds at now.
 func protected(img openami.Image, now time.Time) bool {
-	switch v := img.DeregistrationProtection; {
-	case v == "" || v == "disabled":
+	switch prot := img.DeregistrationProtection; {
+	case !prot.Until.IsZero():
+		return now.Before(prot.Until)
+	case prot.State == "" || prot.State == "disabled":
 		return false
-	case len(v) > len("disabled-until "):
-		until, err := time.Parse("2006-01-02T15:04:05.000Z", v[len("disabled-until "):])
-		return err != nil || now.Before(until)
 	}
 	return true
+}
+
+// Protected is why DeregisterImage refuses an image whose deregistration
+// protection holds: the cause of that IncorrectState error about the
+// image, which each protocol words.
+type Protected struct {
+	ImageID    string
+	Protection openami.DeregistrationProtection
+}
+
+func (e *Protected) Error() string {
+	if !e.Protection.Until.IsZero() {
+		return "image " + e.ImageID + " is protected from deregistration until " + e.Protection.Until.Format(time.RFC3339Nano)
+	}
+	return "image " + e.ImageID + " is protected from deregistration (" + e.Protection.State + ")"
 }
 
 // DisableImage disables an image the caller owns: it becomes visible to

@@ -3,7 +3,6 @@ package images
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -347,15 +346,22 @@ func TestDeregisterWithProtection(t *testing.T) {
 	}
 	_, err = f.images.DeregisterImage(ctx, f.p, id, false)
 	wantClass(t, "deregistering a protected image", err, openami.IncorrectState, openami.ResourceImage)
-	if state, err := f.images.DisableImageDeregistrationProtection(ctx, f.p, id); err != nil || state != "disabled" {
-		t.Fatalf("disabling protection: %q, %v", state, err)
+	if prot, err := f.images.DisableImageDeregistrationProtection(ctx, f.p, id); err != nil || prot != (openami.DeregistrationProtection{State: "disabled"}) {
+		t.Fatalf("disabling protection: %+v, %v", prot, err)
 	}
-	if state, err := f.images.EnableImageDeregistrationProtection(ctx, f.p, id, true); err != nil || state != "enabled-with-cooldown" {
-		t.Fatalf("protection with cooldown: %q, %v", state, err)
+	if prot, err := f.images.EnableImageDeregistrationProtection(ctx, f.p, id, true); err != nil || prot != (openami.DeregistrationProtection{State: "enabled-with-cooldown"}) {
+		t.Fatalf("protection with cooldown: %+v, %v", prot, err)
 	}
-	state, err := f.images.DisableImageDeregistrationProtection(ctx, f.p, id)
-	if err != nil || !strings.HasPrefix(state, "disabled-until ") {
-		t.Fatalf("disabling protection with cooldown: %q, %v", state, err)
+	prot, err := f.images.DisableImageDeregistrationProtection(ctx, f.p, id)
+	if want := f.clock.now().Add(24 * time.Hour).Truncate(time.Millisecond); err != nil || prot.State != "disabled" || !prot.Until.Equal(want) {
+		t.Fatalf("disabling protection with cooldown: %+v, %v; want disabled until %v", prot, err, want)
+	}
+	var pe *Protected
+	if _, err := f.images.DeregisterImage(ctx, f.p, id, false); !errors.As(err, &pe) || pe.ImageID != id || !pe.Protection.Until.Equal(prot.Until) {
+		t.Fatalf("deregistering at once: %v, want a refusal that gives the protection", err)
+	}
+	if img := f.image(t, id); !img.DeregistrationProtection.Until.Equal(prot.Until) {
+		t.Fatalf("the image records %+v, want %+v", img.DeregistrationProtection, prot)
 	}
 	f.clock.add(23 * time.Hour)
 	_, err = f.images.DeregisterImage(ctx, f.p, id, false)

@@ -93,7 +93,7 @@ func (s *Machines) CreateImage(ctx context.Context, p openami.Principal, in Crea
 			ImageLocation: p.AccountID + "/" + in.Name, KernelID: inst.KernelID, RamdiskID: inst.RamdiskID,
 			Platform: inst.Platform, BootMode: inst.BootMode, TpmSupport: inst.TpmSupport,
 			SriovNetSupport: inst.SriovNetSupport, EnaSupport: inst.EnaSupport, SourceInstanceID: inst.ID,
-			CreatedAt: s.nowUTC(), DeregistrationProtection: "disabled",
+			CreatedAt: s.nowUTC(), DeregistrationProtection: openami.DeregistrationProtection{State: "disabled"},
 		}
 		if src, err := s.images.ImageOf(tx, p.Region, inst.ImageID); err == nil {
 			img.ProductCodes, img.ImdsSupport, img.UefiData = src.ProductCodes, src.ImdsSupport, src.UefiData

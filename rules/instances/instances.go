@@ -478,7 +478,7 @@ func (s *Machines) planDevices(tx metadata.Tx, p openami.Principal, in RunInstan
 			}
 			// Launching encrypted data needs the use of its key, also
 			// for an account the image is shared with.
-			if err := s.ebs.CheckKeyUse(tx, p, "BlockDeviceMapping.Ebs.KmsKeyId", snap.KmsKeyID); err != nil {
+			if err := s.ebs.CheckKeyUse(tx, p, "MappingKmsKeyID", snap.KmsKeyID); err != nil {
 				return err
 			}
 			if e.VolumeSize == 0 {
@@ -488,7 +488,7 @@ func (s *Machines) planDevices(tx metadata.Tx, p openami.Principal, in RunInstan
 				return images.BadMapping("Volume of size %dGiB is smaller than snapshot '%s', expect size >= %dGiB", e.VolumeSize, snap.ID, snap.VolumeSize)
 			}
 		}
-		key, err := s.ebs.TargetKey(tx, p, ebs.Target{Encrypted: e.Encrypted, KmsKeyID: e.KmsKeyID, Field: "BlockDeviceMapping.Ebs.KmsKeyId"}, snap.KmsKeyID)
+		key, err := s.ebs.TargetKey(tx, p, ebs.Target{Encrypted: e.Encrypted, KmsKeyID: e.KmsKeyID, Field: "MappingKmsKeyID"}, snap.KmsKeyID)
 		if err != nil {
 			return err
 		}

@@ -337,7 +337,7 @@ func (s *Machines) StartInstances(ctx context.Context, p openami.Principal, inst
 				if err != nil {
 					continue
 				}
-				if err := s.ebs.CheckKeyUse(tx, p, "InstanceId", v.KmsKeyID); err != nil {
+				if err := s.ebs.CheckKeyUse(tx, p, "InstanceIDs", v.KmsKeyID); err != nil {
 					return err
 				}
 			}

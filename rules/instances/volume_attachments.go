@@ -40,7 +40,7 @@ func (s *Machines) AttachVolume(ctx context.Context, p openami.Principal, volume
 			return err
 		}
 		// Attaching encrypted data needs its key, usable by the caller.
-		if err := s.ebs.CheckKeyUse(tx, p, "VolumeId", v.KmsKeyID); err != nil {
+		if err := s.ebs.CheckKeyUse(tx, p, "VolumeID", v.KmsKeyID); err != nil {
 			return err
 		}
 		i, err := ownedInstance(tx, p, instanceID)

@@ -8,6 +8,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/pagetoken"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/param"
 )
 
 // This file holds the rules of KMS aliases: their names, which key each
@@ -19,14 +20,12 @@ import (
 func validateAliasName(name string) error {
 	switch {
 	case name == "":
-		return openami.FieldErrorf(openami.MissingParameter, "AliasName",
-			"1 validation error detected: Value null at 'aliasName' failed to satisfy constraint: Member must not be null")
+		return param.Missing("AliasName")
 	case !strings.HasPrefix(name, "alias/"):
 		return openami.FieldErrorf(openami.InvalidParameter, "AliasName",
 			`Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html`)
 	case len(name) > maxAliasNameSize:
-		return openami.FieldErrorf(openami.InvalidParameter, "AliasName",
-			"1 validation error detected: Value '%s' at 'aliasName' failed to satisfy constraint: Member must have length less than or equal to %d", name, maxAliasNameSize)
+		return param.Breaks("AliasName", name, "must have length less than or equal to %d", maxAliasNameSize)
 	case name == "alias/":
 		return openami.FieldErrorf(openami.InvalidParameter, "AliasName", "Alias name must not be empty after the prefix \"alias/\".")
 	case strings.HasPrefix(name, "alias/aws/"):
@@ -43,12 +42,12 @@ func validateAliasName(name string) error {
 // aliasTarget parses the TargetKeyId of CreateAlias and UpdateAlias: a key
 // id or key ARN of the caller's account, never an alias.
 func aliasTarget(p openami.Principal, target string) (keyRef, error) {
-	ref, err := parseKeyRef(p, "TargetKeyId", target)
+	ref, err := parseKeyRef(p, "TargetKeyID", target)
 	if err != nil {
 		return keyRef{}, err
 	}
 	if ref.alias != "" {
-		return keyRef{}, openami.FieldErrorf(openami.InvalidParameter, "TargetKeyId", "Aliases must refer to keys. Not aliases")
+		return keyRef{}, openami.FieldErrorf(openami.InvalidParameter, "TargetKeyID", "Aliases must refer to keys. Not aliases")
 	}
 	return ref, nil
 }
@@ -135,7 +134,7 @@ func (s *Keys) ListAliases(ctx context.Context, p openami.Principal, keyID strin
 	}
 	q := metadata.AliasQuery{}
 	if keyID != "" {
-		ref, err := parseKeyRef(p, "KeyId", keyID)
+		ref, err := parseKeyRef(p, "KeyID", keyID)
 		if err != nil {
 			return nil, "", err
 		}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"strconv"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/param"
 )
 
 // This file holds KMS's cryptographic operations: Encrypt, Decrypt,
@@ -69,17 +71,15 @@ func checkAlgorithm(field, algorithm string) error {
 		return openami.ReasonErrorf(openami.InvalidParameter, openami.ResourceKMSKey, openami.ReasonKeyUsage,
 			"The encryption algorithm %s is not compatible with the type of key material of this KMS key.", algorithm)
 	}
-	return validationEnum(field, algorithm, "SYMMETRIC_DEFAULT, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, SM2PKE")
+	return param.Breaks(field, algorithm, "must satisfy enum value set: [SYMMETRIC_DEFAULT, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, SM2PKE]")
 }
 
 func checkPlaintext(pt []byte) error {
 	switch {
 	case len(pt) == 0:
-		return openami.FieldErrorf(openami.MissingParameter, "Plaintext",
-			"1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length greater than or equal to 1")
+		return param.Empty("Plaintext", "must have length greater than or equal to 1")
 	case len(pt) > maxPlaintextSize:
-		return openami.FieldErrorf(openami.InvalidParameter, "Plaintext",
-			"1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to %d", maxPlaintextSize)
+		return param.Breaks("Plaintext", "", "must have length less than or equal to %d", maxPlaintextSize)
 	}
 	return nil
 }
@@ -87,11 +87,9 @@ func checkPlaintext(pt []byte) error {
 func checkCiphertext(b []byte) error {
 	switch {
 	case len(b) == 0:
-		return openami.FieldErrorf(openami.MissingParameter, "CiphertextBlob",
-			"1 validation error detected: Value at 'ciphertextBlob' failed to satisfy constraint: Member must have length greater than or equal to 1")
+		return param.Empty("Ciphertext", "must have length greater than or equal to 1")
 	case len(b) > maxCiphertextSize:
-		return openami.FieldErrorf(openami.InvalidParameter, "CiphertextBlob",
-			"1 validation error detected: Value at 'ciphertextBlob' failed to satisfy constraint: Member must have length less than or equal to %d", maxCiphertextSize)
+		return param.Breaks("Ciphertext", "", "must have length less than or equal to %d", maxCiphertextSize)
 	}
 	return nil
 }
@@ -190,7 +188,7 @@ func (s *Keys) Encrypt(ctx context.Context, p openami.Principal, in EncryptInput
 	if err := checkPlaintext(in.Plaintext); err != nil {
 		return nil, openami.Key{}, err
 	}
-	if err := checkAlgorithm("EncryptionAlgorithm", in.Algorithm); err != nil {
+	if err := checkAlgorithm("Algorithm", in.Algorithm); err != nil {
 		return nil, openami.Key{}, err
 	}
 	var (
@@ -203,7 +201,7 @@ func (s *Keys) Encrypt(ctx context.Context, p openami.Principal, in EncryptInput
 			pt = nil
 		}
 		var err error
-		blob, k, err = s.encryptWith(tx, p, "KeyId", in.KeyID, actEncrypt, pt, in.Context)
+		blob, k, err = s.encryptWith(tx, p, "KeyID", in.KeyID, actEncrypt, pt, in.Context)
 		return err
 	})
 	if err == nil && in.DryRun {
@@ -218,7 +216,7 @@ func (s *Keys) Encrypt(ctx context.Context, p openami.Principal, in EncryptInput
 // Malformed about kms-ciphertext (InvalidCiphertextException); the caller
 // needs kms:Decrypt on the key, which must be enabled.
 func (s *Keys) Decrypt(ctx context.Context, p openami.Principal, in DecryptInput) ([]byte, openami.Key, error) {
-	if err := checkAlgorithm("EncryptionAlgorithm", in.Algorithm); err != nil {
+	if err := checkAlgorithm("Algorithm", in.Algorithm); err != nil {
 		return nil, openami.Key{}, err
 	}
 	var (
@@ -227,7 +225,7 @@ func (s *Keys) Decrypt(ctx context.Context, p openami.Principal, in DecryptInput
 	)
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		var err error
-		pt, k, err = s.decryptWith(tx, p, "KeyId", in.KeyID, actDecrypt, in.Ciphertext, in.Context, in.DryRun)
+		pt, k, err = s.decryptWith(tx, p, "KeyID", in.KeyID, actDecrypt, in.Ciphertext, in.Context, in.DryRun)
 		return err
 	})
 	return pt, k, err
@@ -238,13 +236,13 @@ func (s *Keys) Decrypt(ctx context.Context, p openami.Principal, in DecryptInput
 // the destination context; the plaintext never leaves the server. It
 // returns the new blob, the source key and the destination key.
 func (s *Keys) ReEncrypt(ctx context.Context, p openami.Principal, in ReEncryptInput) ([]byte, openami.Key, openami.Key, error) {
-	if err := checkAlgorithm("SourceEncryptionAlgorithm", in.SourceAlgorithm); err != nil {
+	if err := checkAlgorithm("SourceAlgorithm", in.SourceAlgorithm); err != nil {
 		return nil, openami.Key{}, openami.Key{}, err
 	}
-	if err := checkAlgorithm("DestinationEncryptionAlgorithm", in.DestinationAlgorithm); err != nil {
+	if err := checkAlgorithm("DestinationAlgorithm", in.DestinationAlgorithm); err != nil {
 		return nil, openami.Key{}, openami.Key{}, err
 	}
-	if _, err := parseKeyRef(p, "DestinationKeyId", in.DestinationKeyID); err != nil {
+	if _, err := parseKeyRef(p, "DestinationKeyID", in.DestinationKeyID); err != nil {
 		return nil, openami.Key{}, openami.Key{}, err
 	}
 	var (
@@ -252,7 +250,7 @@ func (s *Keys) ReEncrypt(ctx context.Context, p openami.Principal, in ReEncryptI
 		src, dst openami.Key
 	)
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
-		pt, k, err := s.decryptWith(tx, p, "SourceKeyId", in.SourceKeyID, actReEncryptFrom, in.Ciphertext, in.SourceContext, false)
+		pt, k, err := s.decryptWith(tx, p, "SourceKeyID", in.SourceKeyID, actReEncryptFrom, in.Ciphertext, in.SourceContext, false)
 		if err != nil {
 			return err
 		}
@@ -261,7 +259,7 @@ func (s *Keys) ReEncrypt(ctx context.Context, p openami.Principal, in ReEncryptI
 		if in.DryRun {
 			pt = nil
 		}
-		blob, dst, err = s.encryptWith(tx, p, "DestinationKeyId", in.DestinationKeyID, actReEncryptTo, pt, in.DestinationContext)
+		blob, dst, err = s.encryptWith(tx, p, "DestinationKeyID", in.DestinationKeyID, actReEncryptTo, pt, in.DestinationContext)
 		return err
 	})
 	if err == nil && in.DryRun {
@@ -285,13 +283,12 @@ func (s *Keys) GenerateDataKey(ctx context.Context, p openami.Principal, in Data
 	case in.KeySpec == "AES_128":
 		n = 16
 	case in.KeySpec != "":
-		return nil, nil, openami.Key{}, validationEnum("KeySpec", in.KeySpec, "AES_256, AES_128")
+		return nil, nil, openami.Key{}, param.Breaks("KeySpec", in.KeySpec, "must satisfy enum value set: [AES_256, AES_128]")
 	case n == 0:
 		return nil, nil, openami.Key{}, openami.FieldErrorf(openami.MissingParameter, "KeySpec",
 			"Please specify either number of bytes or key spec.")
 	case n < 1 || n > maxDataKeyBytes:
-		return nil, nil, openami.Key{}, openami.FieldErrorf(openami.InvalidParameter, "NumberOfBytes",
-			"1 validation error detected: Value '%d' at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and %d", n, maxDataKeyBytes)
+		return nil, nil, openami.Key{}, param.Breaks("NumberOfBytes", strconv.Itoa(n), "must have value between 1 and %d", maxDataKeyBytes)
 	}
 	action := actGenerateDataKey
 	if !withPlaintext {
@@ -305,7 +302,7 @@ func (s *Keys) GenerateDataKey(ctx context.Context, p openami.Principal, in Data
 			pt = nil
 		}
 		var err error
-		blob, k, err = s.encryptWith(tx, p, "KeyId", in.KeyID, action, pt, in.Context)
+		blob, k, err = s.encryptWith(tx, p, "KeyID", in.KeyID, action, pt, in.Context)
 		return err
 	})
 	if err == nil && in.DryRun {

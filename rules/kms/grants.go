@@ -14,6 +14,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/pagetoken"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/param"
 )
 
 // This file holds KMS grants: CreateGrant, ListGrants, ListRetirableGrants,
@@ -120,14 +121,11 @@ func grantValidation(field, format string, args ...any) error {
 func principalAccountOf(field, principal string) (string, error) {
 	switch {
 	case principal == "":
-		return "", openami.FieldErrorf(openami.MissingParameter, field,
-			"1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", lowerFirst(field))
+		return "", param.Missing(field)
 	case len(principal) > maxPrincipalSize:
-		return "", grantValidation(field,
-			"1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", lowerFirst(field), maxPrincipalSize)
+		return "", param.Breaks(field, "", "must have length less than or equal to %d", maxPrincipalSize)
 	case !principalChars.MatchString(principal):
-		return "", grantValidation(field,
-			"1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[\\w+=,.@:/-]+$", principal, lowerFirst(field))
+		return "", param.Breaks(field, principal, `must satisfy regular expression pattern: ^[\w+=,.@:/-]+$`)
 	case servicePrincipal.MatchString(principal):
 		return "", nil
 	}
@@ -142,7 +140,7 @@ func principalAccountOf(field, principal string) (string, error) {
 // grantKeyRef parses the KeyId of a grant operation: a key id or key ARN,
 // never an alias (NotFound, as for any identifier that names no key).
 func grantKeyRef(p openami.Principal, keyID string) (keyRef, error) {
-	ref, err := parseKeyRef(p, "KeyId", keyID)
+	ref, err := parseKeyRef(p, "KeyID", keyID)
 	if err != nil {
 		return keyRef{}, err
 	}
@@ -156,15 +154,14 @@ func grantKeyRef(p openami.Principal, keyID string) (keyRef, error) {
 // repeats, in the order given.
 func checkGrantOperations(ops []string) ([]string, error) {
 	if len(ops) == 0 {
-		return nil, openami.FieldErrorf(openami.MissingParameter, "Operations",
-			"1 validation error detected: Value null at 'operations' failed to satisfy constraint: Member must not be null")
+		return nil, param.Missing("Operations")
 	}
 	var out []string
 	for _, op := range ops {
 		if !slices.Contains(grantOperations, op) {
-			return nil, grantValidation("Operations",
-				"1 validation error detected: Value '[%s]' at 'operations' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [%s]]",
-				strings.Join(ops, ", "), strings.Join(grantOperations, ", "))
+			// A constraint on each member of the list.
+			return nil, param.Breaks("Operations", "["+strings.Join(ops, ", ")+"]",
+				"must satisfy constraint: [Member must satisfy enum value set: [%s]]", strings.Join(grantOperations, ", "))
 		}
 		if !symmetricOps[op] {
 			return nil, grantValidation("Operations", "Grant operations %s are not supported for a symmetric encryption KMS key.", op)
@@ -319,8 +316,7 @@ func (s *Keys) newGrantToken(g openami.Grant) string {
 // the caller's region.
 func (s *Keys) grantOfToken(p openami.Principal, field, token string) (string, error) {
 	if token == "" || len(token) > maxGrantTokenSize {
-		return "", grantValidation(field,
-			"1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length between 1 and %d", lowerFirst(field), maxGrantTokenSize)
+		return "", param.Breaks(field, "", "must have length between 1 and %d", maxGrantTokenSize)
 	}
 	sealed, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil {
@@ -340,8 +336,7 @@ func (s *Keys) grantOfToken(p openami.Principal, field, token string) (string, e
 // honoured whether or not it is given, and not at all once retired.
 func (s *Keys) CheckGrantTokens(p openami.Principal, tokens []string) error {
 	if len(tokens) > maxGrantTokens {
-		return grantValidation("GrantTokens",
-			"1 validation error detected: Value at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to %d", maxGrantTokens)
+		return param.Breaks("GrantTokens", "", "must have length less than or equal to %d", maxGrantTokens)
 	}
 	for _, t := range tokens {
 		if _, err := s.grantOfToken(p, "GrantTokens", t); err != nil {
@@ -396,8 +391,7 @@ func (s *Keys) CreateGrant(ctx context.Context, p openami.Principal, in CreateGr
 		return openami.Grant{}, "", err
 	}
 	if in.Name != "" && (len(in.Name) > maxGrantNameSize || !grantNameChars.MatchString(in.Name)) {
-		return openami.Grant{}, "", grantValidation("Name",
-			"1 validation error detected: Value '%s' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$ and have length at most %d", in.Name, maxGrantNameSize)
+		return openami.Grant{}, "", param.Breaks("Name", in.Name, "must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$ and have length at most %d", maxGrantNameSize)
 	}
 	if err := s.CheckGrantTokens(p, in.GrantTokens); err != nil {
 		return openami.Grant{}, "", err
@@ -519,8 +513,7 @@ func (s *Keys) ListGrants(ctx context.Context, p openami.Principal, in ListGrant
 	if in.GranteePrincipal != "" && (len(in.GranteePrincipal) > maxPrincipalSize || !principalChars.MatchString(in.GranteePrincipal)) {
 		// A filter only needs to be a well-formed value: one that is no
 		// principal's ARN selects nothing.
-		return nil, "", grantValidation("GranteePrincipal",
-			"1 validation error detected: Value '%s' at 'granteePrincipal' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[\\w+=,.@:/-]+$ and have length at most %d", in.GranteePrincipal, maxPrincipalSize)
+		return nil, "", param.Breaks("GranteePrincipal", in.GranteePrincipal, `must satisfy regular expression pattern: ^[\w+=,.@:/-]+$ and have length at most %d`, maxPrincipalSize)
 	}
 	var (
 		grants []openami.Grant
@@ -637,7 +630,7 @@ func (s *Keys) RetireGrant(ctx context.Context, p openami.Principal, in RetireGr
 			return err
 		}
 		if in.GrantID != "" && in.GrantID != id {
-			return grantValidation("GrantId", "The grant ID does not match the grant token.")
+			return grantValidation("GrantID", "The grant ID does not match the grant token.")
 		}
 	case in.KeyID == "" || in.GrantID == "":
 		return grantValidation("GrantToken", "Grant token OR (grant ID, key ID) must be specified")
@@ -695,8 +688,7 @@ func (s *Keys) RevokeGrant(ctx context.Context, p openami.Principal, keyID, gran
 	}
 	switch {
 	case grantID == "":
-		return openami.FieldErrorf(openami.MissingParameter, "GrantId",
-			"1 validation error detected: Value null at 'grantId' failed to satisfy constraint: Member must not be null")
+		return param.Missing("GrantID")
 	case len(grantID) > maxGrantIDSize:
 		return invalidGrantID(grantID)
 	}

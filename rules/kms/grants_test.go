@@ -138,8 +138,8 @@ func TestPrincipalAccountOf(t *testing.T) {
 		{in: "arn:aws:sts::" + friend + ":federated-user/bob", acct: friend},
 		{in: "ec2.amazonaws.com", acct: ""},
 		{in: "", fail: true},
-		{in: "has space", fail: true},
-		{in: strings.Repeat("a", 257), fail: true},
+		{in: "has space", why: openami.ReasonConstraint, fail: true},
+		{in: strings.Repeat("a", 257), why: openami.ReasonConstraint, fail: true},
 		{in: "bob", why: openami.ReasonPrincipal, fail: true},
 		{in: friend, why: openami.ReasonPrincipal, fail: true},
 		{in: "arn:aws:iam::123:root", why: openami.ReasonPrincipal, fail: true},
@@ -516,14 +516,14 @@ func TestKMSGrantValidation(t *testing.T) {
 		{"alias", func(in *CreateGrantInput) { in.KeyID = "alias/x" }, openami.NotFound, openami.ResourceKMSKey, ""},
 		{"no grantee", func(in *CreateGrantInput) { in.GranteePrincipal = "" }, openami.MissingParameter, "", ""},
 		{"grantee not an ARN", func(in *CreateGrantInput) { in.GranteePrincipal = "bob" }, openami.InvalidParameter, openami.ResourceKMSGrant, openami.ReasonPrincipal},
-		{"bad retiring principal", func(in *CreateGrantInput) { in.RetiringPrincipal = "has space" }, openami.InvalidParameter, "", ""},
+		{"bad retiring principal", func(in *CreateGrantInput) { in.RetiringPrincipal = "has space" }, openami.InvalidParameter, "", openami.ReasonConstraint},
 		{"no operations", func(in *CreateGrantInput) { in.Operations = nil }, openami.MissingParameter, "", ""},
-		{"unknown operation", func(in *CreateGrantInput) { in.Operations = []string{"Encrypt", "Launch"} }, openami.InvalidParameter, "", ""},
+		{"unknown operation", func(in *CreateGrantInput) { in.Operations = []string{"Encrypt", "Launch"} }, openami.InvalidParameter, "", openami.ReasonConstraint},
 		{"asymmetric operation", func(in *CreateGrantInput) { in.Operations = []string{"Sign"} }, openami.InvalidParameter, "", ""},
 		{"both constraints", func(in *CreateGrantInput) {
 			in.Constraints = openami.GrantConstraints{EncryptionContextSubset: pairs("a", "b"), EncryptionContextEquals: pairs("a", "b")}
 		}, openami.InvalidParameter, "", ""},
-		{"bad name", func(in *CreateGrantInput) { in.Name = "no spaces" }, openami.InvalidParameter, "", ""},
+		{"bad name", func(in *CreateGrantInput) { in.Name = "no spaces" }, openami.InvalidParameter, "", openami.ReasonConstraint},
 		{"bad token", func(in *CreateGrantInput) { in.GrantTokens = []string{"x"} }, openami.InvalidParameter, openami.ResourceKMSGrant, openami.ReasonGrantToken},
 		{"dry run", func(in *CreateGrantInput) { in.DryRun = true }, openami.DryRun, "", ""},
 	} {

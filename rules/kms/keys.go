@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -94,17 +95,16 @@ type keyRef struct {
 
 var keyIDPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
-// parseKeyRef parses a KeyId parameter. A missing one is MissingParameter;
-// one that cannot name a key, or an ARN of another region, is NotFound, as
-// KMS answers.
+// parseKeyRef parses a key identifier, which the input field (the rules'
+// name for it) gave. A missing one is MissingParameter, one too long
+// breaks a constraint (InvalidParameter); one that cannot name a key, or
+// an ARN of another region, is NotFound, as KMS answers.
 func parseKeyRef(p openami.Principal, field, s string) (keyRef, error) {
 	if s == "" {
-		return keyRef{}, openami.FieldErrorf(openami.MissingParameter, field,
-			"1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", lowerFirst(field))
+		return keyRef{}, param.Missing(field)
 	}
 	if len(s) > maxKeyIDSize {
-		return keyRef{}, openami.FieldErrorf(openami.InvalidParameter, field,
-			"1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", lowerFirst(field), maxKeyIDSize)
+		return keyRef{}, param.Breaks(field, "", "must have length less than or equal to %d", maxKeyIDSize)
 	}
 	invalid := openami.Errorf(openami.NotFound, openami.ResourceKMSKey, "Invalid keyId '%s'", s)
 	ref := keyRef{input: s, account: p.AccountID}
@@ -138,13 +138,6 @@ func parseKeyRef(p openami.Principal, field, s string) (keyRef, error) {
 		return keyRef{}, invalid
 	}
 	return ref, nil
-}
-
-func lowerFirst(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToLower(s[:1]) + s[1:]
 }
 
 // keyGone reports whether a key is past its deletion date: it is treated
@@ -334,11 +327,6 @@ type CreateKeyInput struct {
 	Tags                           []openami.Tag
 }
 
-func validationEnum(field, value string, allowed string) error {
-	return openami.FieldErrorf(openami.InvalidParameter, field,
-		"1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must satisfy enum value set: [%s]", value, lowerFirst(field), allowed)
-}
-
 var (
 	keyUsages = map[string]bool{"SIGN_VERIFY": true, "ENCRYPT_DECRYPT": true, "GENERATE_VERIFY_MAC": true, "KEY_AGREEMENT": true}
 	keySpecs  = map[string]bool{"RSA_2048": true, "RSA_3072": true, "RSA_4096": true, "ECC_NIST_P256": true, "ECC_NIST_P384": true,
@@ -357,18 +345,17 @@ var (
 func (s *Keys) CreateKey(ctx context.Context, p openami.Principal, in CreateKeyInput) (openami.Key, error) {
 	switch {
 	case in.KeyUsage != "" && !keyUsages[in.KeyUsage]:
-		return openami.Key{}, validationEnum("KeyUsage", in.KeyUsage, "SIGN_VERIFY, ENCRYPT_DECRYPT, GENERATE_VERIFY_MAC, KEY_AGREEMENT")
+		return openami.Key{}, param.Breaks("KeyUsage", in.KeyUsage, "must satisfy enum value set: [SIGN_VERIFY, ENCRYPT_DECRYPT, GENERATE_VERIFY_MAC, KEY_AGREEMENT]")
 	case in.KeySpec != "" && !keySpecs[in.KeySpec]:
-		return openami.Key{}, validationEnum("KeySpec", in.KeySpec, "SYMMETRIC_DEFAULT, RSA_2048, …")
+		return openami.Key{}, param.Breaks("KeySpec", in.KeySpec, "must satisfy enum value set: [SYMMETRIC_DEFAULT, RSA_2048, …]")
 	case in.CustomerMasterKeySpec != "" && !keySpecs[in.CustomerMasterKeySpec]:
-		return openami.Key{}, validationEnum("CustomerMasterKeySpec", in.CustomerMasterKeySpec, "SYMMETRIC_DEFAULT, RSA_2048, …")
+		return openami.Key{}, param.Breaks("CustomerMasterKeySpec", in.CustomerMasterKeySpec, "must satisfy enum value set: [SYMMETRIC_DEFAULT, RSA_2048, …]")
 	case in.Origin != "" && !origins[in.Origin]:
-		return openami.Key{}, validationEnum("Origin", in.Origin, "AWS_KMS, EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE")
+		return openami.Key{}, param.Breaks("Origin", in.Origin, "must satisfy enum value set: [AWS_KMS, EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE]")
 	case in.KeySpec != "" && in.CustomerMasterKeySpec != "":
 		return openami.Key{}, param.Exclusive("KeySpec", "CustomerMasterKeySpec")
 	case len(in.Description) > maxDescriptionSize:
-		return openami.Key{}, openami.FieldErrorf(openami.InvalidParameter, "Description",
-			"1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to %d", maxDescriptionSize)
+		return openami.Key{}, param.Breaks("Description", "", "must have length less than or equal to %d", maxDescriptionSize)
 	}
 	spec := in.KeySpec
 	if spec == "" {
@@ -432,7 +419,7 @@ func checkNewPolicy(p openami.Principal, policy string, bypass bool) error {
 
 // viewKey resolves keyID in a read-only transaction.
 func (s *Keys) viewKey(ctx context.Context, p openami.Principal, keyID, action string, cross bool) (openami.Key, error) {
-	ref, err := parseKeyRef(p, "KeyId", keyID)
+	ref, err := parseKeyRef(p, "KeyID", keyID)
 	if err != nil {
 		return openami.Key{}, err
 	}
@@ -447,7 +434,7 @@ func (s *Keys) viewKey(ctx context.Context, p openami.Principal, keyID, action s
 // updateKey resolves keyID (in the caller's account) for action, lets fn
 // change the key, and stores it, in one transaction.
 func (s *Keys) updateKey(ctx context.Context, p openami.Principal, keyID, action string, fn func(k *openami.Key) error) (openami.Key, error) {
-	ref, err := parseKeyRef(p, "KeyId", keyID)
+	ref, err := parseKeyRef(p, "KeyID", keyID)
 	if err != nil {
 		return openami.Key{}, err
 	}
@@ -483,11 +470,9 @@ func kmsLimit(limit int) (int, error) {
 	case limit == 0:
 		return kmsListDefault, nil
 	case limit < 1:
-		return 0, openami.FieldErrorf(openami.InvalidParameter, "Limit",
-			"1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1", limit)
+		return 0, param.Breaks("Limit", strconv.Itoa(limit), "must have value greater than or equal to 1")
 	case limit > kmsListMax:
-		return 0, openami.FieldErrorf(openami.InvalidParameter, "Limit",
-			"1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value less than or equal to %d", limit, kmsListMax)
+		return 0, param.Breaks("Limit", strconv.Itoa(limit), "must have value less than or equal to %d", kmsListMax)
 	}
 	return limit, nil
 }
@@ -556,8 +541,7 @@ func (s *Keys) ScheduleKeyDeletion(ctx context.Context, p openami.Principal, key
 		d = *days
 	}
 	if d < minPendingWindowDays || d > maxPendingWindowDays {
-		return openami.Key{}, openami.FieldErrorf(openami.InvalidParameter, "PendingWindowInDays",
-			"1 validation error detected: Value '%d' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value between %d and %d", d, minPendingWindowDays, maxPendingWindowDays)
+		return openami.Key{}, param.Breaks("PendingWindowInDays", strconv.Itoa(d), "must have value between %d and %d", minPendingWindowDays, maxPendingWindowDays)
 	}
 	return s.updateKey(ctx, p, keyID, actScheduleKeyDeletion, func(k *openami.Key) error {
 		if k.State == openami.KeyPendingDeletion {
@@ -637,8 +621,7 @@ func (s *Keys) KeyRotationStatus(ctx context.Context, p openami.Principal, keyID
 // UpdateKeyDescription replaces a key's description.
 func (s *Keys) UpdateKeyDescription(ctx context.Context, p openami.Principal, keyID, description string) error {
 	if len(description) > maxDescriptionSize {
-		return openami.FieldErrorf(openami.InvalidParameter, "Description",
-			"1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to %d", maxDescriptionSize)
+		return param.Breaks("Description", "", "must have length less than or equal to %d", maxDescriptionSize)
 	}
 	_, err := s.updateKey(ctx, p, keyID, actUpdateKeyDescription, func(k *openami.Key) error {
 		if k.State == openami.KeyPendingDeletion {

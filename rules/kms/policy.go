@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/rules/param"
 )
 
 // This file is the key policy: its validation and its evaluation. openami
@@ -140,10 +141,10 @@ var (
 // of well-formed statements.
 func parsePolicy(doc string) (keyPolicy, error) {
 	if len(doc) == 0 {
-		return keyPolicy{}, openami.FieldErrorf(openami.MissingParameter, "Policy", "1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have length greater than or equal to 1")
+		return keyPolicy{}, param.Empty("Policy", "must have length greater than or equal to 1")
 	}
 	if len(doc) > maxPolicySize {
-		return keyPolicy{}, openami.FieldErrorf(openami.InvalidParameter, "Policy", "1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have length less than or equal to %d", maxPolicySize)
+		return keyPolicy{}, param.Breaks("Policy", "", "must have length less than or equal to %d", maxPolicySize)
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(doc), &top); err != nil || top == nil {

@@ -38,6 +38,24 @@ func TooLong(field, v, detail string, args ...any) error {
 	return &openami.Error{Class: openami.InvalidParameter, Reason: openami.ReasonTooLong, Field: field, Value: v, Detail: fmt.Sprintf(detail, args...)}
 }
 
+// Breaks returns the InvalidParameter error of a value given for field
+// that breaks a constraint on its form: its length, its pattern, the
+// values or the range it may take (ReasonConstraint). detail (formatted)
+// states the constraint as a clause that follows the field's name ("must
+// have length less than or equal to 2048"). v is the value as text, or ""
+// where it is not to be repeated: a secret, or one too long to quote.
+func Breaks(field, v, detail string, args ...any) error {
+	return &openami.Error{Class: openami.InvalidParameter, Reason: openami.ReasonConstraint, Field: field, Value: v, Detail: fmt.Sprintf(detail, args...)}
+}
+
+// Empty returns the MissingParameter error of field given empty where
+// its form requires a length (ReasonConstraint), with detail (formatted)
+// stating the constraint as Breaks does ("must have length greater than
+// or equal to 1").
+func Empty(field, detail string, args ...any) error {
+	return &openami.Error{Class: openami.MissingParameter, Reason: openami.ReasonConstraint, Field: field, Detail: fmt.Sprintf(detail, args...)}
+}
+
 // Missing returns the MissingParameter error of a required field that was
 // not given.
 func Missing(field string) error {

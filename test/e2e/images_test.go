@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -631,4 +633,64 @@ func TestImagePendingUntilSnapshotCompletes(t *testing.T) {
 			t.Fatalf("image-available waiter: %v", err)
 		}
 	})
+}
+
+// TestImageDeregistrationCooldown: protection enabled with cooldown and
+// then disabled reads "disabled-until <time>" (24 hours on, to the
+// millisecond, in UTC) in DisableImageDeregistrationProtection's answer,
+// DescribeImages and DescribeImageAttribute alike, and DeregisterImage
+// refuses the image in the meantime, quoting it.
+func TestImageDeregistrationCooldown(t *testing.T) {
+	s := start(t, "sqlite")
+	ctx := context.Background()
+	c := s.ec2(s.admin, "us-east-1")
+	reg, err := c.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("cooldown"), RootDeviceName: aws.String("/dev/xvda"),
+		BlockDeviceMappings: rootMapping(newSnapshot(t, s, s.admin))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := reg.ImageId
+	prot, err := c.EnableImageDeregistrationProtection(ctx, &ec2.EnableImageDeregistrationProtectionInput{ImageId: id, WithCooldown: aws.Bool(true)})
+	if err != nil || *prot.Return != "enabled-with-cooldown" {
+		t.Fatalf("protection: %v %+v", err, prot)
+	}
+	before := time.Now()
+	off, err := c.DisableImageDeregistrationProtection(ctx, &ec2.DisableImageDeregistrationProtectionInput{ImageId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := *off.Return
+	m := regexp.MustCompile(`^disabled-until (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)$`).FindStringSubmatch(state)
+	if m == nil {
+		t.Fatalf("DisableImageDeregistrationProtection = %q, want disabled-until <time>", state)
+	}
+	until, _ := time.Parse("2006-01-02T15:04:05.000Z", m[1])
+	if d := until.Sub(before); d < 24*time.Hour-time.Second || d > 24*time.Hour+time.Minute {
+		t.Errorf("the cooldown ends %v after the request, want 24h", d)
+	}
+	out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{*id}})
+	if err != nil || len(out.Images) != 1 || aws.ToString(out.Images[0].DeregistrationProtection) != state {
+		t.Errorf("DescribeImages: %v %+v, want protection %q", err, out, state)
+	}
+	attr, err := c.DescribeImageAttribute(ctx, &ec2.DescribeImageAttributeInput{ImageId: id, Attribute: types.ImageAttributeNameDeregistrationProtection})
+	if err != nil || aws.ToString(attr.DeregistrationProtection.Value) != state {
+		t.Errorf("DescribeImageAttribute: %v %+v, want %q", err, attr, state)
+	}
+	_, err = c.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: id})
+	if want := "Image " + *id + " has deregistration protection enabled (" + state + ")."; err == nil || errorCode(t, err) != "IncorrectState" || !strings.Contains(err.Error(), want) {
+		t.Errorf("DeregisterImage in the cooldown: %v, want IncorrectState %q", err, want)
+	}
+	// Enabled again, then disabled without cooldown: plainly disabled.
+	if _, err := c.EnableImageDeregistrationProtection(ctx, &ec2.EnableImageDeregistrationProtectionInput{ImageId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if off, err := c.DisableImageDeregistrationProtection(ctx, &ec2.DisableImageDeregistrationProtectionInput{ImageId: id}); err != nil || *off.Return != "disabled" {
+		t.Fatalf("disable: %v %+v", err, off)
+	}
+	if out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{*id}}); err != nil || aws.ToString(out.Images[0].DeregistrationProtection) != "disabled" {
+		t.Errorf("DescribeImages after a plain disable: %v %+v", err, out)
+	}
+	if _, err := c.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: id}); err != nil {
+		t.Errorf("DeregisterImage after a plain disable: %v", err)
+	}
 }

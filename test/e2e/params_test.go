@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ebs"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -71,6 +72,74 @@ func TestParamMessages(t *testing.T) {
 		}},
 		{"both key specs", "ValidationException", "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec only.", func() error {
 			_, err := k.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecSymmetricDefault, CustomerMasterKeySpec: kmstypes.CustomerMasterKeySpecSymmetricDefault})
+			return err
+		}},
+	} {
+		err := tc.call()
+		if err == nil {
+			t.Errorf("%s: succeeded, want %s", tc.name, tc.code)
+			continue
+		}
+		if got := errorCode(t, err); got != tc.code || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: %s %v,\n want %s %q", tc.name, got, err, tc.code, tc.msg)
+		}
+	}
+}
+
+// TestKmsKeySentences: a KMS key EC2 or the EBS direct API cannot use is
+// refused in their words, quoting KMS's refusal; a key id KMS refuses for
+// its shape is quoted in KMS's sentence, under the wire's name for the
+// input that gave it. Word for word.
+func TestKmsKeySentences(t *testing.T) {
+	s := start(t, "sqlite")
+	ctx := context.Background()
+	c := s.account(t, "kmswords")
+	e, k := s.ec2(c, "us-east-1"), s.kms(c, "us-east-1")
+	long := strings.Repeat("a", 2049)
+	tooLong := func(name string) string {
+		return "The specified KMS key " + long + " is not accessible: 1 validation error detected: Value at '" + name +
+			"' failed to satisfy constraint: Member must have length less than or equal to 2048"
+	}
+	key, err := k.CreateKey(ctx, &kms.CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.DisableKey(ctx, &kms.DisableKeyInput{KeyId: key.KeyMetadata.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	arn := *key.KeyMetadata.Arn
+	root := newSnapshot(t, s, c)
+	mapping := func(keyID string) []ec2types.BlockDeviceMapping {
+		return append(rootMapping(root), ec2types.BlockDeviceMapping{DeviceName: aws.String("/dev/sdb"),
+			Ebs: &ec2types.EbsBlockDevice{VolumeSize: aws.Int32(8), Encrypted: aws.Bool(true), KmsKeyId: aws.String(keyID)}})
+	}
+	for _, tc := range []struct {
+		name, code, msg string
+		call            func() error
+	}{
+		{"volume key too long", "InvalidParameterValue", tooLong("kmsKeyId"), func() error {
+			_, err := e.CreateVolume(ctx, &ec2.CreateVolumeInput{AvailabilityZone: aws.String("us-east-1a"), Size: aws.Int32(1), Encrypted: aws.Bool(true), KmsKeyId: aws.String(long)})
+			return err
+		}},
+		{"default key too long", "InvalidParameterValue", tooLong("kmsKeyId"), func() error {
+			_, err := e.ModifyEbsDefaultKmsKeyId(ctx, &ec2.ModifyEbsDefaultKmsKeyIdInput{KmsKeyId: aws.String(long)})
+			return err
+		}},
+		{"mapping key too long", "InvalidParameterValue", tooLong("blockDeviceMapping.Ebs.KmsKeyId"), func() error {
+			_, err := e.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("kmswords"), RootDeviceName: aws.String("/dev/xvda"),
+				BlockDeviceMappings: mapping(long)})
+			return err
+		}},
+		{"no such key", "InvalidParameterValue", "The specified KMS key alias/nope is not accessible: Alias arn:aws:kms:us-east-1:" + c.AccountID + ":alias/nope is not found.", func() error {
+			_, err := e.CreateVolume(ctx, &ec2.CreateVolumeInput{AvailabilityZone: aws.String("us-east-1a"), Size: aws.Int32(1), Encrypted: aws.Bool(true), KmsKeyId: aws.String("alias/nope")})
+			return err
+		}},
+		{"disabled key", "InvalidKMSKey.InvalidState", "The KMS key provided is in an incorrect state: " + arn + " is disabled.", func() error {
+			_, err := e.CreateVolume(ctx, &ec2.CreateVolumeInput{AvailabilityZone: aws.String("us-east-1a"), Size: aws.Int32(1), Encrypted: aws.Bool(true), KmsKeyId: aws.String(arn)})
+			return err
+		}},
+		{"start snapshot key too long", "AccessDeniedException", tooLong("kmsKeyArn"), func() error {
+			_, err := s.ebs(c).StartSnapshot(ctx, &ebs.StartSnapshotInput{VolumeSize: aws.Int64(1), Encrypted: aws.Bool(true), KmsKeyArn: aws.String(long)})
 			return err
 		}},
 	} {
