@@ -71,6 +71,8 @@ const (
 	ResourceVPC           ResourceType = "vpc"
 	ResourceSubnet        ResourceType = "subnet"
 	ResourceSecurityGroup ResourceType = "security-group"
+	// ResourceSecurityGroupRule: one rule of a security group (sgr-…).
+	ResourceSecurityGroupRule ResourceType = "security-group-rule"
 	// Resource types that appear only in errors.
 	ResourceAccount       ResourceType = "account"
 	ResourceAccessKey     ResourceType = "access-key"
