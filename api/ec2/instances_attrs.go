@@ -80,7 +80,11 @@ func (h *Handler) describeInstanceAttribute(c *call) (responder, error) {
 	case "sourceDestCheck":
 		out.SourceDestCheck = &boolValueItem{!i.NoSourceDestCheck}
 	case "groupSet":
-		out.Groups = &item.Groups
+		rf := reservationFields{Instances: items[instanceItem]{item}}
+		if err := h.nameGroups(c, rf); err != nil {
+			return nil, err
+		}
+		out.Groups = &rf.Instances[0].Groups
 	case "ebsOptimized":
 		out.EbsOptimized = &boolValueItem{i.EbsOptimized}
 	case "enaSupport":

@@ -179,11 +179,8 @@ func (s *Machines) InstanceMetadata(ctx context.Context, region, id string) (Ins
 			}
 			out.PublicKey = k.PublicKey
 		}
-		sg := defaultSecurityGroup(openami.Principal{AccountID: i.AccountID, Region: region})
-		for _, g := range i.SecurityGroupIDs {
-			if g == sg.ID {
-				out.SecurityGroups = append(out.SecurityGroups, sg.Name)
-			}
+		if out.SecurityGroups, err = s.network.GroupNames(tx, region, i.AccountID, i.SecurityGroupIDs); err != nil {
+			return err
 		}
 		if r, ok := s.identity.Region(region); ok {
 			for _, z := range r.Zones {

@@ -295,11 +295,11 @@ type AuthorizeInput struct {
 // (InvalidPermission.Duplicate); more than 60 rules in a direction is
 // LimitExceeded. Nothing changes on any error. It returns the rules made,
 // with their new sgr- ids.
-func (n *Networks) Authorize(ctx context.Context, p openami.Principal, in AuthorizeInput) ([]openami.SecurityGroupRule, error) {
+func (n *Networks) Authorize(ctx context.Context, p openami.Principal, in AuthorizeInput) ([]RuleView, error) {
 	if err := tagset.Validate(in.Tags); err != nil {
 		return nil, err
 	}
-	var made []openami.SecurityGroupRule
+	var made []RuleView
 	err := n.store.Update(ctx, func(tx metadata.Tx) error {
 		made = nil
 		if err := n.defaults(tx, p); err != nil {
@@ -328,7 +328,7 @@ func (n *Networks) Authorize(ctx context.Context, p openami.Principal, in Author
 			}
 			r.ID = ids.New("sgr")
 			g.Rules = append(g.Rules, r)
-			made = append(made, r)
+			made = append(made, RuleView{SecurityGroupRule: r, GroupID: g.ID, AccountID: g.AccountID, Tags: tagset.Sorted(in.Tags)})
 			if err := setTags(tx, p, r.ID, openami.ResourceSecurityGroupRule, in.Tags); err != nil {
 				return err
 			}

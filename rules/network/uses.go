@@ -1,6 +1,7 @@
 package network
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 
@@ -269,4 +270,29 @@ func (n *Networks) OwnedRule(tx metadata.Tx, p openami.Principal, id string) err
 		}
 	}
 	return openami.ReasonErrorf(openami.NotFound, openami.ResourceSecurityGroupRule, openami.ReasonRuleID, "The security group rule ID '%s' does not exist", id)
+}
+
+// SecurityGroupNames returns the names of the caller's security groups
+// with the ids given, for the API to show an instance's groups; ids that
+// name no group of the caller's are left out.
+func (n *Networks) SecurityGroupNames(ctx context.Context, p openami.Principal, groupIDs []string) (map[string]string, error) {
+	out := map[string]string{}
+	err := n.store.View(ctx, func(tx metadata.Tx) error {
+		clear(out)
+		for _, id := range groupIDs {
+			if _, ok := out[id]; ok {
+				continue
+			}
+			g, err := n.groupOf(tx, p, id)
+			if openami.ClassOf(err) == openami.NotFound {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			out[id] = g.Name
+		}
+		return nil
+	})
+	return out, err
 }

@@ -225,7 +225,9 @@ func describeTagged[T any](ctx context.Context, n *Networks, p openami.Principal
 func (n *Networks) DescribeVpcs(ctx context.Context, p openami.Principal, vpcIDs []string, filters []filter.Filter, pg Page) ([]VPCView, string, error) {
 	list, tags, next, err := describeTagged(ctx, n, p, "DescribeVpcs", openami.ResourceVPC, "The vpc ID '%s' does not exist",
 		vpcIDs, filters, VPCAttrs, pg,
-		func(tx metadata.Tx, q metadata.NetworkQuery) ([]openami.VPC, error) { return tx.Networks().ListVPCs(p.Region, q) },
+		func(tx metadata.Tx, q metadata.NetworkQuery) ([]openami.VPC, error) {
+			return tx.Networks().ListVPCs(p.Region, q)
+		},
 		func(v openami.VPC) string { return v.ID }, vpcAttr)
 	if err != nil {
 		return nil, "", err
