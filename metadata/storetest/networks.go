@@ -22,7 +22,9 @@ func testNetworkVPCs(t *testing.T, s metadata.Store) {
 		}
 		return nil
 	})
-	err := updateErr(t, s, func(tx metadata.Tx) error { return tx.Networks().CreateVPC(openami.VPC{ID: "vpc-1", Region: region2, AccountID: acct2}) })
+	err := updateErr(t, s, func(tx metadata.Tx) error {
+		return tx.Networks().CreateVPC(openami.VPC{ID: "vpc-1", Region: region2, AccountID: acct2})
+	})
 	wantClass(t, err, openami.Duplicate, openami.ResourceVPC)
 	view(t, s, func(tx metadata.Tx) error {
 		got, err := tx.Networks().GetVPC(region1, "vpc-2")
