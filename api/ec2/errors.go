@@ -76,6 +76,9 @@ var codes = map[openami.Class]map[openami.ResourceType]string{
 		openami.ResourceSecurityGroup:     "InvalidGroup.NotFound",
 		openami.ResourceAttachment:        "InvalidAttachment.NotFound",
 		openami.ResourceSecurityGroupRule: "InvalidPermission.NotFound",
+		openami.ResourceRouteTable:        "InvalidRouteTableID.NotFound",
+		openami.ResourceNetworkACL:        "InvalidNetworkAclID.NotFound",
+		openami.ResourceNetworkInterface:  "InvalidNetworkInterfaceID.NotFound",
 	},
 	openami.Duplicate: {
 		"":                                "InvalidParameterValue",

@@ -263,6 +263,45 @@ var securityGroupRuleFilterNames = map[string]filter.Attr{
 	"security-group-rule-id": network.AttrRuleID,
 }
 
+// routeTableFilterNames maps DescribeRouteTables' filter names to the
+// rules' attributes.
+var routeTableFilterNames = map[string]filter.Attr{
+	"route-table-id":                         network.AttrRouteTableID,
+	"vpc-id":                                 network.AttrRouteTableVpcID,
+	"owner-id":                               network.AttrRouteTableOwnerID,
+	"association.main":                       network.AttrRouteTableMain,
+	"association.route-table-association-id": network.AttrRouteTableAssociationID,
+	"route.destination-cidr-block":           network.AttrRouteTableDestination,
+}
+
+// networkACLFilterNames maps DescribeNetworkAcls' filter names to the
+// rules' attributes.
+var networkACLFilterNames = map[string]filter.Attr{
+	"network-acl-id":             network.AttrACLID,
+	"vpc-id":                     network.AttrACLVpcID,
+	"owner-id":                   network.AttrACLOwnerID,
+	"default":                    network.AttrACLDefault,
+	"association.subnet-id":      network.AttrACLSubnetID,
+	"association.association-id": network.AttrACLAssociationID,
+}
+
+// networkInterfaceFilterNames maps DescribeNetworkInterfaces' filter
+// names to the rules' attributes.
+var networkInterfaceFilterNames = map[string]filter.Attr{
+	"network-interface-id":   network.AttrInterfaceID,
+	"subnet-id":              network.AttrInterfaceSubnetID,
+	"vpc-id":                 network.AttrInterfaceVpcID,
+	"group-id":               network.AttrInterfaceGroupID,
+	"availability-zone":      network.AttrInterfaceZone,
+	"attachment.instance-id": network.AttrInterfaceInstanceID,
+	"private-ip-address":     network.AttrInterfaceAddress,
+	"mac-address":            network.AttrInterfaceMAC,
+	"owner-id":               network.AttrInterfaceOwnerID,
+	"status":                 network.AttrInterfaceStatus,
+	"description":            network.AttrInterfaceDesc,
+	"interface-type":         network.AttrInterfaceType,
+}
+
 // tagFilterNames maps DescribeTags' filter names to the rules' attributes.
 var tagFilterNames = map[string]filter.Attr{
 	"key":           tagset.AttrKey,

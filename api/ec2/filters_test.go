@@ -35,6 +35,9 @@ var filterTables = []struct {
 	{"DescribeSubnets", subnetFilterNames, network.SubnetAttrs},
 	{"DescribeSecurityGroups", securityGroupFilterNames, network.SecurityGroupAttrs},
 	{"DescribeSecurityGroupRules", securityGroupRuleFilterNames, network.RuleAttrs},
+	{"DescribeRouteTables", routeTableFilterNames, network.RouteTableAttrs},
+	{"DescribeNetworkAcls", networkACLFilterNames, network.NetworkACLAttrs},
+	{"DescribeNetworkInterfaces", networkInterfaceFilterNames, network.InterfaceAttrs},
 	{"DescribeTags", tagFilterNames, tagset.RowAttrs},
 }
 

@@ -32,6 +32,9 @@ type Network interface {
 	Revoke(ctx context.Context, p openami.Principal, in network.RevokeInput) ([]openami.SecurityGroupRule, error)
 	DescribeSecurityGroupRules(ctx context.Context, p openami.Principal, ruleIDs []string, filters []filter.Filter, pg network.Page) ([]network.RuleView, string, error)
 	ModifySecurityGroupRules(ctx context.Context, p openami.Principal, groupID string, updates []network.RuleUpdate) error
+	DescribeRouteTables(ctx context.Context, p openami.Principal, tableIDs []string, filters []filter.Filter, pg network.Page) ([]network.RouteTable, string, error)
+	DescribeNetworkAcls(ctx context.Context, p openami.Principal, aclIDs []string, filters []filter.Filter, pg network.Page) ([]network.NetworkACL, string, error)
+	DescribeNetworkInterfaces(ctx context.Context, p openami.Principal, interfaceIDs []string, filters []filter.Filter, pg network.Page) ([]network.NetworkInterface, string, error)
 	SecurityGroupNames(ctx context.Context, p openami.Principal, groupIDs []string) (map[string]string, error)
 }
 

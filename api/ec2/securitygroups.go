@@ -306,9 +306,13 @@ type securityGroupRuleItem struct {
 	SecurityGroupRuleArn string               `xml:"securityGroupRuleArn"`
 }
 
+// referencedGroupItem is a rule's referencedGroupInfo. It leaves the
+// userId out: a rule references a group of its own account only, and
+// Terraform's provider, which does not learn the account id when told to
+// skip_requesting_account_id, would read any userId as another account's
+// and plan a change on every run.
 type referencedGroupItem struct {
 	GroupID string `xml:"groupId"`
-	UserID  string `xml:"userId"`
 }
 
 func ruleOf(region, account, groupID string, r openami.SecurityGroupRule, tags []openami.Tag) securityGroupRuleItem {
@@ -317,7 +321,7 @@ func ruleOf(region, account, groupID string, r openami.SecurityGroupRule, tags [
 		Description: r.Description, Tags: tagSet(tags),
 		SecurityGroupRuleArn: "arn:aws:ec2:" + region + ":" + account + ":security-group-rule/" + r.ID}
 	if r.GroupID != "" {
-		out.ReferencedGroupInfo = &referencedGroupItem{GroupID: r.GroupID, UserID: account}
+		out.ReferencedGroupInfo = &referencedGroupItem{GroupID: r.GroupID}
 	}
 	return out
 }

@@ -529,6 +529,24 @@ func TestLaunchInGroups(t *testing.T) {
 			t.Fatalf("a full subnet: %v %+v", err, subs)
 		}
 
+		// Its interface, and the VPC's main route table and network ACL.
+		enis, err := e.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{Filters: []types.Filter{
+			{Name: aws.String("group-id"), Values: []string{*app.GroupId}}}})
+		if err != nil || len(enis.NetworkInterfaces) != 1 || *enis.NetworkInterfaces[0].Attachment.InstanceId != *inst.InstanceId ||
+			*enis.NetworkInterfaces[0].PrivateIpAddress != "10.20.0.4" || *enis.NetworkInterfaces[0].SubnetId != subID {
+			t.Fatalf("the instance's interface: %v %+v", err, enis)
+		}
+		rts, err := e.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{Filters: []types.Filter{
+			{Name: aws.String("vpc-id"), Values: []string{*vpc.Vpc.VpcId}}, {Name: aws.String("association.main"), Values: []string{"true"}}}})
+		if err != nil || len(rts.RouteTables) != 1 || *rts.RouteTables[0].Routes[0].DestinationCidrBlock != "10.20.0.0/16" {
+			t.Fatalf("main route table: %v %+v", err, rts)
+		}
+		acls, err := e.DescribeNetworkAcls(ctx, &ec2.DescribeNetworkAclsInput{Filters: []types.Filter{
+			{Name: aws.String("association.subnet-id"), Values: []string{subID}}}})
+		if err != nil || len(acls.NetworkAcls) != 1 || *acls.NetworkAcls[0].VpcId != *vpc.Vpc.VpcId || !*acls.NetworkAcls[0].IsDefault {
+			t.Fatalf("network ACL: %v %+v", err, acls)
+		}
+
 		// ModifyInstanceAttribute Groups.
 		vpcDefault, err := e.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{
 			{Name: aws.String("vpc-id"), Values: []string{*vpc.Vpc.VpcId}}, {Name: aws.String("group-name"), Values: []string{"default"}}}})
