@@ -47,7 +47,7 @@ import (
 )
 
 // Config is what Machines are built from. Store, Seal, Regions,
-// Identity, EBS, Images, Network and Tokens are required.
+// Identity, EBS, Images and Tokens are required.
 type Config struct {
 	Store metadata.Store
 	// Seal protects user data at rest (userdata.go).
@@ -63,7 +63,10 @@ type Config struct {
 	// of CreateImage (rules/images/uses.go).
 	Images *images.Registry
 	// Network places launches in subnets and security groups and checks
-	// an instance's new groups (rules/network/uses.go).
+	// an instance's new groups (rules/network/uses.go). Nil means
+	// rules/network over the same store, identity and tokens, asking
+	// these Machines for their instances (what a test wants; the service
+	// builds and shares one).
 	Network *network.Networks
 	// Tokens signs the NextTokens of DescribeInstances and
 	// DescribeInstanceTypes.
@@ -120,6 +123,9 @@ func New(cfg Config) *Machines {
 		kick: cfg.Kick, worker: cfg.Worker}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.network == nil {
+		s.network = network.New(network.Config{Store: s.store, Identity: s.identity, Tokens: s.tokens, Instances: s.LiveInstances})
 	}
 	if s.runtime == nil {
 		s.runtime = NoneRuntime{}
