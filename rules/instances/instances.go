@@ -190,7 +190,7 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 			return err
 		}
 		// The subnet, zone and security groups (rules/network).
-		plan.subnet, plan.groups, err = s.network.Placement(tx, p, network.PlacementInput{SubnetID: in.SubnetID,
+		plan.subnet, plan.groups, err = s.networks.Placement(tx, p, network.PlacementInput{SubnetID: in.SubnetID,
 			Zone: in.AvailabilityZone, GroupIDs: in.SecurityGroupIDs, GroupNames: in.SecurityGroups})
 		if err != nil {
 			return err

@@ -125,7 +125,7 @@ func (s *Machines) ModifyInstanceAttribute(ctx context.Context, p openami.Princi
 		case in.SourceDestCheck != nil:
 			i.NoSourceDestCheck = !*in.SourceDestCheck
 		case len(in.SecurityGroupIDs) > 0:
-			groups, err := s.network.InstanceGroups(tx, p, i.VpcID, in.SecurityGroupIDs)
+			groups, err := s.networks.InstanceGroups(tx, p, i.VpcID, in.SecurityGroupIDs)
 			if err != nil {
 				return err
 			}

@@ -179,7 +179,7 @@ func (s *Machines) InstanceMetadata(ctx context.Context, region, id string) (Ins
 			}
 			out.PublicKey = k.PublicKey
 		}
-		if out.SecurityGroups, err = s.network.GroupNames(tx, region, i.AccountID, i.SecurityGroupIDs); err != nil {
+		if out.SecurityGroups, err = s.networks.GroupNames(tx, region, i.AccountID, i.SecurityGroupIDs); err != nil {
 			return err
 		}
 		if r, ok := s.identity.Region(region); ok {

@@ -62,12 +62,12 @@ type Config struct {
 	// Images says which images a launch may use and registers the images
 	// of CreateImage (rules/images/uses.go).
 	Images *images.Registry
-	// Network places launches in subnets and security groups and checks
+	// Networks places launches in subnets and security groups and checks
 	// an instance's new groups (rules/network/uses.go). Nil means
 	// rules/network over the same store, identity and tokens, asking
 	// these Machines for their instances (what a test wants; the service
 	// builds and shares one).
-	Network *network.Networks
+	Networks *network.Networks
 	// Tokens signs the NextTokens of DescribeInstances and
 	// DescribeInstanceTypes.
 	Tokens *pagetoken.Codec
@@ -106,7 +106,7 @@ type Machines struct {
 	identity *identity.Accounts
 	ebs      *ebs.Volumes
 	images   *images.Registry
-	network  *network.Networks
+	networks *network.Networks
 	tokens   *pagetoken.Codec
 	now      openami.Clock
 	disks    *localdisk.Disks // instance-store disks; nil without a data directory
@@ -119,13 +119,13 @@ type Machines struct {
 // New returns Machines built from cfg.
 func New(cfg Config) *Machines {
 	s := &Machines{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, identity: cfg.Identity, ebs: cfg.EBS,
-		images: cfg.Images, network: cfg.Network, tokens: cfg.Tokens, now: cfg.Clock, disks: cfg.Disks, runtime: cfg.Runtime,
+		images: cfg.Images, networks: cfg.Networks, tokens: cfg.Tokens, now: cfg.Clock, disks: cfg.Disks, runtime: cfg.Runtime,
 		kick: cfg.Kick, worker: cfg.Worker}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.network == nil {
-		s.network = network.New(network.Config{Store: s.store, Identity: s.identity, Tokens: s.tokens, Instances: s.LiveInstances})
+	if s.networks == nil {
+		s.networks = network.New(network.Config{Store: s.store, Identity: s.identity, Tokens: s.tokens, Instances: s.LiveInstances})
 	}
 	if s.runtime == nil {
 		s.runtime = NoneRuntime{}
