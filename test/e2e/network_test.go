@@ -241,6 +241,10 @@ func TestSecurityGroups(t *testing.T) {
 		}
 		_, err = e.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("web"), Description: aws.String("again")})
 		wantCode(t, err, "InvalidGroup.Duplicate")
+		if n, err := e.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{"web"}}}}); err != nil ||
+			len(n.SecurityGroups) != 1 || *n.SecurityGroups[0].Description != "web servers" {
+			t.Fatalf("after a duplicate, the group named web: %v %+v", err, n)
+		}
 		_, err = e.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("nodesc")})
 		if err == nil {
 			t.Fatal("a group without a description was made")
@@ -589,6 +593,44 @@ func TestLaunchInGroups(t *testing.T) {
 		}
 		if _, err := e.DeleteSubnet(ctx, &ec2.DeleteSubnetInput{SubnetId: &subID}); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// TestDefaultNetworkConcurrently: the first requests of a new account,
+// all at once, each store the default network or find it stored; none
+// fails, and there is one default VPC and one default group.
+func TestDefaultNetworkConcurrently(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *server) {
+		ctx := context.Background()
+		e := s.ec2(s.account(t, "racer"), "us-east-1")
+		errs := make(chan error, 12)
+		for k := range 12 {
+			go func() {
+				var err error
+				switch k % 3 {
+				case 0:
+					_, err = e.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{})
+				case 1:
+					_, err = e.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{})
+				case 2:
+					_, err = e.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("g" + itoa(int32(k))), Description: aws.String("d")})
+				}
+				errs <- err
+			}()
+		}
+		for range 12 {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+		vpcs, err := e.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{})
+		if err != nil || len(vpcs.Vpcs) != 1 {
+			t.Fatalf("VPCs: %v %+v", err, vpcs)
+		}
+		groups, err := e.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{"default"}}}})
+		if err != nil || len(groups.SecurityGroups) != 1 {
+			t.Fatalf("default groups: %v %+v", err, groups)
 		}
 	})
 }
