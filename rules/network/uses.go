@@ -140,22 +140,31 @@ func (n *Networks) GroupNames(tx metadata.Tx, region, accountID string, groupIDs
 // make (Firewall). p is the instance's owner and region. It only reads.
 // This is the shape of rules/instances' Config.Network hook.
 func (n *Networks) Network(tx metadata.Tx, p openami.Principal, inst openami.Instance) (subnet, vpc netip.Prefix, fw openami.Firewall, err error) {
-	s, err := n.subnetOf(tx, p, inst.SubnetID)
-	if err != nil {
-		return subnet, vpc, fw, err
-	}
-	v, err := n.vpcOf(tx, p, s.VpcID)
-	if err != nil {
-		return subnet, vpc, fw, err
-	}
-	if subnet, err = netip.ParsePrefix(s.CIDR); err != nil {
-		return subnet, vpc, fw, err
-	}
-	if vpc, err = netip.ParsePrefix(v.CIDR); err != nil {
+	if subnet, vpc, err = n.CIDRs(tx, p, inst.SubnetID); err != nil {
 		return subnet, vpc, fw, err
 	}
 	fw, err = n.Firewall(tx, p, inst.SecurityGroupIDs)
 	return subnet, vpc, fw, err
+}
+
+// CIDRs returns the CIDR blocks of a subnet of the caller's and of its
+// VPC (what the metadata service shows as subnet-ipv4-cidr-block and
+// vpc-ipv4-cidr-blocks). NotFound if the caller has no such subnet. It
+// only reads.
+func (n *Networks) CIDRs(tx metadata.Tx, p openami.Principal, subnetID string) (subnet, vpc netip.Prefix, err error) {
+	s, err := n.subnetOf(tx, p, subnetID)
+	if err != nil {
+		return subnet, vpc, err
+	}
+	v, err := n.vpcOf(tx, p, s.VpcID)
+	if err != nil {
+		return subnet, vpc, err
+	}
+	if subnet, err = netip.ParsePrefix(s.CIDR); err != nil {
+		return subnet, vpc, err
+	}
+	vpc, err = netip.ParsePrefix(v.CIDR)
+	return subnet, vpc, err
 }
 
 // Firewall resolves security groups of the caller's into the rules they

@@ -130,8 +130,10 @@ func (n *Networks) DeleteVpc(ctx context.Context, p openami.Principal, id string
 			if err := tx.Networks().DeleteGroup(p.Region, g.ID); err != nil {
 				return err
 			}
-			if err := tx.Tags().DeleteAll(p.Region, p.AccountID, g.ID); err != nil {
-				return err
+			for _, id := range append([]string{g.ID}, describe.IDs(g.Rules, func(r openami.SecurityGroupRule) string { return r.ID })...) {
+				if err := tx.Tags().DeleteAll(p.Region, p.AccountID, id); err != nil {
+					return err
+				}
 			}
 		}
 		if err := tx.Networks().DeleteVPC(p.Region, id); err != nil {
