@@ -30,8 +30,9 @@ type CreateSecurityGroupInput struct {
 	Tags []openami.Tag
 }
 
-// checkGroupName checks a group's name: 1 to 255 characters, not
-// starting with "sg-" (which would read as an id).
+// checkGroupName checks a group's name: 1 to 255 characters of the set
+// a description may use, not starting with "sg-" (which would read as an
+// id).
 func checkGroupName(name string) error {
 	if name == "" {
 		return openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter groupName")
@@ -41,6 +42,9 @@ func checkGroupName(name string) error {
 	}
 	if strings.HasPrefix(strings.ToLower(name), "sg-") {
 		return openami.Errorf(openami.InvalidParameter, "", "Group names may not be in the format sg-*.")
+	}
+	if err := checkDescription(name); err != nil {
+		return openami.Errorf(openami.InvalidParameter, "", "Invalid security group name %q: the characters allowed are a-z, A-Z, 0-9, spaces and ._-:/()#,@[]+=&;{}!$*.", name)
 	}
 	return nil
 }

@@ -271,6 +271,14 @@ func TestRefusalsChangeNothing(t *testing.T) {
 			return err
 		}(), openami.NotFound},
 		{"delete default group", f.n.DeleteSecurityGroup(ctx, f.p, "", "default"), openami.Unauthorized},
+		{"a name of the wrong characters", func() error {
+			_, err := f.n.CreateSecurityGroup(ctx, f.p, CreateSecurityGroupInput{Name: "bad\nname", Description: "d", VpcID: vpc.ID})
+			return err
+		}(), openami.InvalidParameter},
+		{"the name default", func() error {
+			_, err := f.n.CreateSecurityGroup(ctx, f.p, CreateSecurityGroupInput{Name: "default", Description: "d", VpcID: vpc.ID})
+			return err
+		}(), openami.Duplicate},
 	} {
 		if got := openami.ClassOf(c.err); got != c.want {
 			t.Errorf("%s: %v (%s), want %s", c.what, c.err, got, c.want)
