@@ -127,6 +127,13 @@ func TestVpcsAndSubnets(t *testing.T) {
 			t.Fatal(err)
 		}
 
+		if all, err := e.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{}); err != nil || len(all.Vpcs) != 3 {
+			t.Fatalf("after the refused CreateVpcs, want the default, lab and public VPCs: %v %+v", err, all)
+		}
+		// Another account cannot put a subnet in it.
+		_, err = s.ec2(s.account(t, "intruder"), "us-east-1").CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: &vpcID, CidrBlock: aws.String("10.10.9.0/24")})
+		wantCode(t, err, "InvalidVpcID.NotFound")
+
 		sub, err := e.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: &vpcID, CidrBlock: aws.String("10.10.1.0/24"), AvailabilityZone: aws.String("us-east-1b")})
 		if err != nil {
 			t.Fatal(err)
