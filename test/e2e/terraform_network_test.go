@@ -15,7 +15,7 @@ import (
 // TestTerraformNetwork applies testdata/terraform/network with real
 // Terraform and the real AWS provider: aws_vpc, aws_subnet,
 // aws_security_group with inline rules, aws_vpc_security_group_ingress_rule
-// and _egress_rule; checks what openami holds against terraform's state,
+// and _egress_rule, and an aws_instance in them; checks what openami holds against terraform's state,
 // that a second plan shows no drift, and that destroy leaves nothing.
 func TestTerraformNetwork(t *testing.T) {
 	mirror := terraformMirror(t)
@@ -29,7 +29,8 @@ func TestTerraformNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(x.dir, "main.tf"), string(main))
-	x.vars(map[string]any{"endpoint": s.URL, "access_key": s.admin.AccessKeyID, "secret_key": s.admin.SecretAccessKey})
+	img := registerTestImage(t, s, c, s.admin, "tf-net")
+	x.vars(map[string]any{"endpoint": s.URL, "access_key": s.admin.AccessKeyID, "secret_key": s.admin.SecretAccessKey, "image_id": img})
 	x.must("init", "-input=false", "-no-color")
 	x.must("apply", "-auto-approve", "-input=false", "-no-color")
 	outs := x.outputs()
@@ -71,6 +72,17 @@ func TestTerraformNetwork(t *testing.T) {
 	if err != nil || len(rule.SecurityGroupRules) != 1 || tagMap(rule.SecurityGroupRules[0].Tags)["Name"] != "db-from-web" ||
 		*rule.SecurityGroupRules[0].ReferencedGroupInfo.GroupId != webID {
 		t.Fatalf("db_from_web rule: %v %+v", err, rule)
+	}
+	// The instance, in subnet a and group web, with the subnet's first address.
+	inst, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{str(t, outs, "instance_id")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := inst.Reservations[0].Instances[0]
+	if *i.SubnetId != str(t, outs, "subnet_a") || *i.VpcId != vpcID || *i.PrivateIpAddress != "10.42.1.4" ||
+		str(t, outs, "instance_private_ip") != "10.42.1.4" || len(i.SecurityGroups) != 1 || *i.SecurityGroups[0].GroupId != webID ||
+		*i.SecurityGroups[0].GroupName != "tf-web" {
+		t.Fatalf("instance: %+v", i)
 	}
 	def, err := c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{str(t, outs, "default_security_group_id")}})
 	if err != nil || *def.SecurityGroups[0].GroupName != "default" || *def.SecurityGroups[0].VpcId != vpcID {

@@ -2,7 +2,8 @@
 # openami server: a VPC, two subnets, a security group with inline rules
 # that references itself, a second group with rules of its own as
 # separate resources (aws_vpc_security_group_ingress_rule and
-# _egress_rule), and destroys it all. The test writes
+# _egress_rule), an instance in the first subnet and group, and destroys
+# it all. The test writes
 # terraform.tfvars.json beside a copy of it.
 
 terraform {
@@ -20,6 +21,7 @@ variable "secret_key" {
   type      = string
   sensitive = true
 }
+variable "image_id" { type = string }
 
 provider "aws" {
   region                      = "us-east-1"
@@ -125,6 +127,15 @@ resource "aws_vpc_security_group_egress_rule" "db_out" {
   to_port           = 53
 }
 
+resource "aws_instance" "web" {
+  ami                    = var.image_id
+  instance_type          = "t3.micro"
+  subnet_id              = aws_subnet.a.id
+  vpc_security_group_ids = [aws_security_group.web.id]
+}
+
+output "instance_id" { value = aws_instance.web.id }
+output "instance_private_ip" { value = aws_instance.web.private_ip }
 output "vpc_id" { value = aws_vpc.main.id }
 output "default_security_group_id" { value = aws_vpc.main.default_security_group_id }
 output "subnet_a" { value = aws_subnet.a.id }
