@@ -10,20 +10,20 @@ import (
 	"github.com/openami/openami/rules/identity"
 )
 
-// cliEnv is the environment of an aws CLI or boto3 run as the account,
+// netCLIEnv is the environment of an aws CLI or boto3 run as the account,
 // with nothing of the user's own configuration.
-func cliEnv(t *testing.T, c identity.Credentials) []string {
+func netCLIEnv(t *testing.T, c identity.Credentials) []string {
 	home := t.TempDir()
 	return append(os.Environ(), "AWS_ACCESS_KEY_ID="+c.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+c.SecretAccessKey,
 		"AWS_DEFAULT_REGION=us-east-1", "AWS_CONFIG_FILE="+home+"/config", "AWS_SHARED_CREDENTIALS_FILE="+home+"/credentials",
 		"HOME="+home, "AWS_MAX_ATTEMPTS=1", "AWS_RETRY_MODE=standard")
 }
 
-// awsCLI runs the aws CLI against the server and returns its JSON output
+// runCLI runs the aws CLI against the server and returns its JSON output
 // decoded, failing the test if it fails.
-func awsCLI(t *testing.T, s *server, c identity.Credentials, args ...string) map[string]any {
+func runCLI(t *testing.T, s *server, c identity.Credentials, args ...string) map[string]any {
 	t.Helper()
-	out, err := awsCLIErr(t, s, c, args...)
+	out, err := runCLIErr(t, s, c, args...)
 	if err != nil {
 		t.Fatalf("aws %s: %v", strings.Join(args, " "), err)
 	}
@@ -34,10 +34,10 @@ type cliError struct{ stderr string }
 
 func (e *cliError) Error() string { return e.stderr }
 
-func awsCLIErr(t *testing.T, s *server, c identity.Credentials, args ...string) (map[string]any, error) {
+func runCLIErr(t *testing.T, s *server, c identity.Credentials, args ...string) (map[string]any, error) {
 	t.Helper()
 	cmd := exec.Command("aws", append([]string{"--endpoint-url", s.URL, "--output", "json"}, args...)...)
-	cmd.Env = cliEnv(t, c)
+	cmd.Env = netCLIEnv(t, c)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	b, err := cmd.Output()
@@ -89,31 +89,31 @@ func TestNetworkCLI(t *testing.T) {
 	s := start(t, "sqlite")
 	c := s.account(t, "cli")
 
-	vpc := path(awsCLI(t, s, c, "ec2", "create-vpc", "--cidr-block", "10.5.0.0/16"), "Vpc", "VpcId").(string)
-	sub := awsCLI(t, s, c, "ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "10.5.1.0/24")
+	vpc := path(runCLI(t, s, c, "ec2", "create-vpc", "--cidr-block", "10.5.0.0/16"), "Vpc", "VpcId").(string)
+	sub := runCLI(t, s, c, "ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "10.5.1.0/24")
 	subID := path(sub, "Subnet", "SubnetId").(string)
 	if n := path(sub, "Subnet", "AvailableIpAddressCount"); n != float64(251) {
 		t.Errorf("AvailableIpAddressCount %v", n)
 	}
-	_, err := awsCLIErr(t, s, c, "ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "10.5.1.0/25")
+	_, err := runCLIErr(t, s, c, "ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "10.5.1.0/25")
 	wantCLICode(t, err, "InvalidSubnet.Conflict")
 
-	sg := path(awsCLI(t, s, c, "ec2", "create-security-group", "--group-name", "cli", "--description", "from the CLI", "--vpc-id", vpc), "GroupId").(string)
-	_, err = awsCLIErr(t, s, c, "ec2", "create-security-group", "--group-name", "cli", "--description", "again", "--vpc-id", vpc)
+	sg := path(runCLI(t, s, c, "ec2", "create-security-group", "--group-name", "cli", "--description", "from the CLI", "--vpc-id", vpc), "GroupId").(string)
+	_, err = runCLIErr(t, s, c, "ec2", "create-security-group", "--group-name", "cli", "--description", "again", "--vpc-id", vpc)
 	wantCLICode(t, err, "InvalidGroup.Duplicate")
 
-	awsCLI(t, s, c, "ec2", "authorize-security-group-ingress", "--group-id", sg, "--protocol", "tcp", "--port", "22", "--cidr", "0.0.0.0/0")
-	awsCLI(t, s, c, "ec2", "authorize-security-group-ingress", "--group-id", sg, "--protocol", "udp", "--port", "1000-2000", "--cidr", "10.0.0.0/8")
-	awsCLI(t, s, c, "ec2", "authorize-security-group-ingress", "--group-id", sg, "--ip-permissions",
+	runCLI(t, s, c, "ec2", "authorize-security-group-ingress", "--group-id", sg, "--protocol", "tcp", "--port", "22", "--cidr", "0.0.0.0/0")
+	runCLI(t, s, c, "ec2", "authorize-security-group-ingress", "--group-id", sg, "--protocol", "udp", "--port", "1000-2000", "--cidr", "10.0.0.0/8")
+	runCLI(t, s, c, "ec2", "authorize-security-group-ingress", "--group-id", sg, "--ip-permissions",
 		`IpProtocol=tcp,FromPort=443,ToPort=443,IpRanges=[{CidrIp=192.0.2.0/24,Description=web}]`)
-	_, err = awsCLIErr(t, s, c, "ec2", "authorize-security-group-ingress", "--group-id", sg, "--protocol", "tcp", "--port", "22", "--cidr", "0.0.0.0/0")
+	_, err = runCLIErr(t, s, c, "ec2", "authorize-security-group-ingress", "--group-id", sg, "--protocol", "tcp", "--port", "22", "--cidr", "0.0.0.0/0")
 	wantCLICode(t, err, "InvalidPermission.Duplicate")
-	_, err = awsCLIErr(t, s, c, "ec2", "authorize-security-group-ingress", "--group-id", sg, "--protocol", "tcp", "--port", "80", "--cidr", "10.0.0.0/40")
+	_, err = runCLIErr(t, s, c, "ec2", "authorize-security-group-ingress", "--group-id", sg, "--protocol", "tcp", "--port", "80", "--cidr", "10.0.0.0/40")
 	wantCLICode(t, err, "InvalidParameterValue")
-	_, err = awsCLIErr(t, s, c, "ec2", "authorize-security-group-ingress", "--group-id", sg, "--protocol", "tcp", "--port", "70000", "--cidr", "10.0.0.0/8")
+	_, err = runCLIErr(t, s, c, "ec2", "authorize-security-group-ingress", "--group-id", sg, "--protocol", "tcp", "--port", "70000", "--cidr", "10.0.0.0/8")
 	wantCLICode(t, err, "InvalidParameterValue")
 
-	desc := awsCLI(t, s, c, "ec2", "describe-security-groups", "--group-ids", sg)
+	desc := runCLI(t, s, c, "ec2", "describe-security-groups", "--group-ids", sg)
 	perms := path(desc, "SecurityGroups", 0, "IpPermissions").([]any)
 	if len(perms) != 3 {
 		t.Fatalf("three permissions, got %v", perms)
@@ -130,35 +130,35 @@ func TestNetworkCLI(t *testing.T) {
 	if d := path(desc, "SecurityGroups", 0, "IpPermissionsEgress", 0, "IpRanges", 0, "CidrIp"); d != "0.0.0.0/0" {
 		t.Errorf("default egress: %v", d)
 	}
-	rules := awsCLI(t, s, c, "ec2", "describe-security-group-rules", "--filters", "Name=group-id,Values="+sg)
+	rules := runCLI(t, s, c, "ec2", "describe-security-group-rules", "--filters", "Name=group-id,Values="+sg)
 	if n := len(path(rules, "SecurityGroupRules").([]any)); n != 4 {
 		t.Errorf("%d rules, want 4", n)
 	}
 
-	awsCLI(t, s, c, "ec2", "revoke-security-group-ingress", "--group-id", sg, "--protocol", "tcp", "--port", "22", "--cidr", "0.0.0.0/0")
-	_, err = awsCLIErr(t, s, c, "ec2", "revoke-security-group-ingress", "--group-id", sg, "--protocol", "tcp", "--port", "22", "--cidr", "0.0.0.0/0")
+	runCLI(t, s, c, "ec2", "revoke-security-group-ingress", "--group-id", sg, "--protocol", "tcp", "--port", "22", "--cidr", "0.0.0.0/0")
+	_, err = runCLIErr(t, s, c, "ec2", "revoke-security-group-ingress", "--group-id", sg, "--protocol", "tcp", "--port", "22", "--cidr", "0.0.0.0/0")
 	wantCLICode(t, err, "InvalidPermission.NotFound")
-	if n := len(path(awsCLI(t, s, c, "ec2", "describe-security-groups", "--group-ids", sg), "SecurityGroups", 0, "IpPermissions").([]any)); n != 2 {
+	if n := len(path(runCLI(t, s, c, "ec2", "describe-security-groups", "--group-ids", sg), "SecurityGroups", 0, "IpPermissions").([]any)); n != 2 {
 		t.Errorf("after the revoke: %d permissions", n)
 	}
 
 	// In the default VPC by name, as the CLI's --group-name sends it.
-	awsCLI(t, s, c, "ec2", "create-security-group", "--group-name", "plain", "--description", "default VPC")
-	awsCLI(t, s, c, "ec2", "authorize-security-group-ingress", "--group-name", "plain", "--protocol", "tcp", "--port", "80", "--source-group", "default")
-	plain := awsCLI(t, s, c, "ec2", "describe-security-groups", "--group-names", "plain")
+	runCLI(t, s, c, "ec2", "create-security-group", "--group-name", "plain", "--description", "default VPC")
+	runCLI(t, s, c, "ec2", "authorize-security-group-ingress", "--group-name", "plain", "--protocol", "tcp", "--port", "80", "--source-group", "default")
+	plain := runCLI(t, s, c, "ec2", "describe-security-groups", "--group-names", "plain")
 	if p := path(plain, "SecurityGroups", 0, "IpPermissions", 0, "UserIdGroupPairs", 0, "GroupId"); p == nil {
 		t.Errorf("source-group rule: %v", plain)
 	}
-	_, err = awsCLIErr(t, s, c, "ec2", "describe-security-groups", "--group-names", "nope")
+	_, err = runCLIErr(t, s, c, "ec2", "describe-security-groups", "--group-names", "nope")
 	wantCLICode(t, err, "InvalidGroup.NotFound")
-	awsCLI(t, s, c, "ec2", "delete-security-group", "--group-name", "plain")
+	runCLI(t, s, c, "ec2", "delete-security-group", "--group-name", "plain")
 
-	_, err = awsCLIErr(t, s, c, "ec2", "delete-vpc", "--vpc-id", vpc)
+	_, err = runCLIErr(t, s, c, "ec2", "delete-vpc", "--vpc-id", vpc)
 	wantCLICode(t, err, "DependencyViolation")
-	awsCLI(t, s, c, "ec2", "delete-security-group", "--group-id", sg)
-	awsCLI(t, s, c, "ec2", "delete-subnet", "--subnet-id", subID)
-	awsCLI(t, s, c, "ec2", "delete-vpc", "--vpc-id", vpc)
-	_, err = awsCLIErr(t, s, c, "ec2", "describe-vpcs", "--vpc-ids", vpc)
+	runCLI(t, s, c, "ec2", "delete-security-group", "--group-id", sg)
+	runCLI(t, s, c, "ec2", "delete-subnet", "--subnet-id", subID)
+	runCLI(t, s, c, "ec2", "delete-vpc", "--vpc-id", vpc)
+	_, err = runCLIErr(t, s, c, "ec2", "describe-vpcs", "--vpc-ids", vpc)
 	wantCLICode(t, err, "InvalidVpcID.NotFound")
 }
 
@@ -200,7 +200,7 @@ e.delete_vpc(VpcId=vpc["VpcId"])
 json.dump(out, sys.stdout)
 `
 	cmd := exec.Command("python3", "-c", script)
-	cmd.Env = append(cliEnv(t, c), "ENDPOINT="+s.URL)
+	cmd.Env = append(netCLIEnv(t, c), "ENDPOINT="+s.URL)
 	b, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("boto3: %v\n%s", err, b)
