@@ -575,6 +575,12 @@ func TestLaunchInGroups(t *testing.T) {
 			t.Fatalf("groupSet: %v %+v", err, attr)
 		}
 
+		// The metadata service names the groups too.
+		md, err := s.svc.Instances().InstanceMetadata(ctx, "us-east-1", *inst.InstanceId)
+		if err != nil || !slices.Equal(md.SecurityGroups, []string{"default", "app"}) {
+			t.Fatalf("the metadata service's security-groups: %v %v", err, md.SecurityGroups)
+		}
+
 		// In use: the group and the subnet cannot go.
 		_, err = e.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: app.GroupId})
 		wantCode(t, err, "DependencyViolation")
