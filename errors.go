@@ -147,6 +147,23 @@ const (
 	// form (its length, its pattern, the values or the range it may
 	// take), which Detail states.
 	ReasonConstraint Reason = "constraint"
+	// ReasonDefault: a resource every account has by definition (the
+	// default VPC, its subnets, a VPC's default security group), which
+	// cannot be deleted.
+	ReasonDefault Reason = "default"
+	// ReasonRange: an address range (CIDR) of the wrong size for its
+	// resource, or outside the range it must lie in (a subnet's outside
+	// its VPC's).
+	ReasonRange Reason = "range"
+	// ReasonOverlap: an address range that overlaps another one it may
+	// not (a subnet's and a sibling subnet's).
+	ReasonOverlap Reason = "overlap"
+	// ReasonRuleID: a security group rule named by its id (sgr-…) rather
+	// than by what it allows.
+	ReasonRuleID Reason = "rule-id"
+	// ReasonNetworkMismatch: resources that must be in one VPC are not
+	// (a subnet and a security group of a launch).
+	ReasonNetworkMismatch Reason = "network-mismatch"
 )
 
 // Error is the error type of openami. Resource names the kind of resource

@@ -71,6 +71,14 @@ const (
 	ResourceVPC           ResourceType = "vpc"
 	ResourceSubnet        ResourceType = "subnet"
 	ResourceSecurityGroup ResourceType = "security-group"
+	// ResourceSecurityGroupRule: one rule of a security group (sgr-…).
+	ResourceSecurityGroupRule ResourceType = "security-group-rule"
+	// ResourceRouteTable and ResourceNetworkACL: a VPC's main route
+	// table and default network ACL.
+	ResourceRouteTable ResourceType = "route-table"
+	ResourceNetworkACL ResourceType = "network-acl"
+	// ResourceNetworkInterface: an instance's network interface.
+	ResourceNetworkInterface ResourceType = "network-interface"
 	// Resource types that appear only in errors.
 	ResourceAccount       ResourceType = "account"
 	ResourceAccessKey     ResourceType = "access-key"

@@ -28,6 +28,7 @@ var owners = map[string]string{
 	"Nodes":     "rules/ebs",
 	"Images":    "rules/images",
 	"Instances": "rules/instances",
+	"Networks":  "rules/network",
 	"Settings":  "", // shared
 	"Tags":      "", // shared
 }

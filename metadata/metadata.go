@@ -62,6 +62,7 @@ type Tx interface {
 	Instances() Instances
 	Keys() Keys
 	Grants() Grants
+	Networks() Networks
 }
 
 // Accounts records accounts and their access keys.
@@ -450,6 +451,65 @@ type Instances interface {
 	Delete(region, id string) error
 	// List returns the region's instances that q selects.
 	List(region string, q InstanceQuery) ([]openami.Instance, error)
+}
+
+// NetworkQuery selects the VPCs, subnets or security groups of one
+// account in a region, in id order.
+type NetworkQuery struct {
+	// AccountID keeps one account's records ("" for every account).
+	AccountID string
+	// VpcID keeps the subnets or groups of one VPC ("" for every VPC;
+	// ignored when listing VPCs).
+	VpcID string
+	// IDs keeps those ids only (none: every id).
+	IDs []string
+	// After returns records with ids strictly greater.
+	After string
+	// Limit is the most records returned; 0 means no limit.
+	Limit int
+}
+
+// Networks records VPCs, subnets and security groups (with their rules).
+// Ids are unique across regions and accounts; a security group's name is
+// unique within its VPC.
+type Networks interface {
+	// CreateVPC records a VPC. Duplicate if the id is taken.
+	CreateVPC(v openami.VPC) error
+	// GetVPC returns a VPC of the region. NotFound if none.
+	GetVPC(region, id string) (openami.VPC, error)
+	// UpdateVPC replaces every field of the VPC v.ID but ID, Region and
+	// AccountID. NotFound if none.
+	UpdateVPC(v openami.VPC) error
+	// DeleteVPC removes a VPC. NotFound if none.
+	DeleteVPC(region, id string) error
+	// ListVPCs returns the region's VPCs that q selects.
+	ListVPCs(region string, q NetworkQuery) ([]openami.VPC, error)
+
+	// CreateSubnet records a subnet. Duplicate if the id is taken.
+	CreateSubnet(n openami.Subnet) error
+	// GetSubnet returns a subnet of the region. NotFound if none.
+	GetSubnet(region, id string) (openami.Subnet, error)
+	// UpdateSubnet replaces every field of the subnet n.ID but ID, Region,
+	// AccountID and VpcID. NotFound if none.
+	UpdateSubnet(n openami.Subnet) error
+	// DeleteSubnet removes a subnet. NotFound if none.
+	DeleteSubnet(region, id string) error
+	// ListSubnets returns the region's subnets that q selects.
+	ListSubnets(region string, q NetworkQuery) ([]openami.Subnet, error)
+
+	// CreateGroup records a security group. Duplicate (of
+	// ResourceSecurityGroup) if the id is taken or its VPC has a group of
+	// that name.
+	CreateGroup(g openami.SecurityGroup) error
+	// GetGroup returns a security group of the region. NotFound if none.
+	GetGroup(region, id string) (openami.SecurityGroup, error)
+	// UpdateGroup replaces the description and rules of the group g.ID.
+	// NotFound if none.
+	UpdateGroup(g openami.SecurityGroup) error
+	// DeleteGroup removes a security group. NotFound if none.
+	DeleteGroup(region, id string) error
+	// ListGroups returns the region's security groups that q selects.
+	ListGroups(region string, q NetworkQuery) ([]openami.SecurityGroup, error)
 }
 
 // AliasQuery selects KMS aliases of one account and region, in name order.

@@ -135,6 +135,19 @@ assert img["SourceInstanceId"] == sys.argv[1], img
 ec2.stop_instances(InstanceIds=[sys.argv[1]])
 ec2.get_waiter("instance_stopped").wait(InstanceIds=[sys.argv[1]], WaiterConfig={"Delay": 1})
 PY
+vpc=$(aws ec2 create-vpc --cidr-block 10.9.0.0/16 --query Vpc.VpcId --output text)
+check "create-vpc" bash -c "echo '$vpc' | grep -q '^vpc-'"
+subnet=$(aws ec2 create-subnet --vpc-id "$vpc" --cidr-block 10.9.1.0/24 --query Subnet.SubnetId --output text)
+check "create-subnet" bash -c "echo '$subnet' | grep -q '^subnet-'"
+check "an overlapping subnet is refused" bash -c "aws ec2 create-subnet --vpc-id $vpc --cidr-block 10.9.1.128/25 2>&1 | grep -q InvalidSubnet.Conflict"
+sg=$(aws ec2 create-security-group --group-name smoke --description "smoke test" --vpc-id "$vpc" --query GroupId --output text)
+check "create-security-group" bash -c "echo '$sg' | grep -q '^sg-'"
+check "authorize-security-group-ingress" aws ec2 authorize-security-group-ingress --group-id "$sg" --protocol tcp --port 22 --cidr 0.0.0.0/0
+check "describe-security-groups shows the rule" bash -c "aws ec2 describe-security-groups --group-ids $sg --query 'SecurityGroups[0].IpPermissions[0].FromPort' --output text | grep -qx 22"
+check "revoke-security-group-ingress" aws ec2 revoke-security-group-ingress --group-id "$sg" --protocol tcp --port 22 --cidr 0.0.0.0/0
+check "delete-security-group" aws ec2 delete-security-group --group-id "$sg"
+check "delete-subnet" aws ec2 delete-subnet --subnet-id "$subnet"
+check "delete-vpc" aws ec2 delete-vpc --vpc-id "$vpc"
 check "terminate-instances" aws ec2 terminate-instances --instance-ids "$iid"
 check "wait instance-terminated" aws ec2 wait instance-terminated --instance-ids "$iid"
 check "deregister-image --delete-associated-snapshots" aws ec2 deregister-image --image-id "$ami" --delete-associated-snapshots

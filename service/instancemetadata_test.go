@@ -8,11 +8,12 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/instances"
+	"github.com/openami/openami/rules/network"
 )
 
 // TestInstanceMetadataNetwork: the metadata service's view of an
 // instance's network comes from its own subnet, VPC and security group
-// (today the default network): the subnet's and the VPC's CIDR blocks and
+// (here the default network): the subnet's and the VPC's CIDR blocks and
 // the group's name, the same as DescribeSubnets, DescribeVpcs and
 // DescribeSecurityGroups say.
 func TestInstanceMetadataNetwork(t *testing.T) {
@@ -25,15 +26,15 @@ func TestInstanceMetadataNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := f.svc.Instances()
-	subnets, err := m.DescribeSubnets(ctx, f.p, nil, nil)
+	subnets, _, err := f.svc.Network().DescribeSubnets(ctx, f.p, nil, nil, network.Page{})
 	if err != nil || len(subnets) < 2 {
 		t.Fatalf("DescribeSubnets: %v %v", subnets, err)
 	}
-	vpcs, err := m.DescribeVpcs(ctx, f.p, nil, nil)
+	vpcs, _, err := f.svc.Network().DescribeVpcs(ctx, f.p, nil, nil, network.Page{})
 	if err != nil || len(vpcs) != 1 {
 		t.Fatalf("DescribeVpcs: %v %v", vpcs, err)
 	}
-	groups, err := m.DescribeSecurityGroups(ctx, f.p, nil, nil, nil)
+	groups, _, err := f.svc.Network().DescribeSecurityGroups(ctx, f.p, nil, nil, nil, network.Page{})
 	if err != nil || len(groups) != 1 {
 		t.Fatalf("DescribeSecurityGroups: %v %v", groups, err)
 	}

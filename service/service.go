@@ -32,6 +32,7 @@ import (
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/instances"
 	"github.com/openami/openami/rules/kms"
+	"github.com/openami/openami/rules/network"
 )
 
 // Config is what a Service is built from. Store, Seal and Regions are
@@ -62,6 +63,8 @@ type Service struct {
 	completions *completer
 
 	identity *identity.Accounts // accounts, access keys, key pairs, regions (rules/identity)
+
+	network *network.Networks // VPCs, subnets, security groups (rules/network)
 
 	kms *kms.Keys // KMS keys, aliases, policies and grants (rules/kms)
 
@@ -109,6 +112,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s.tokens = pagetoken.New(secret)
 	s.identity = identity.New(identity.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Clock: s.now})
+	s.network = network.New(network.Config{Store: s.store, Identity: s.identity, Tokens: s.tokens,
+		Instances: func(tx metadata.Tx, region, accountID string) ([]openami.Instance, error) {
+			return s.instances.LiveInstances(tx, region, accountID)
+		}})
 	s.kms = kms.New(kms.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Tokens: s.tokens, Clock: s.now,
 		Purged: func(tx metadata.Tx, k openami.Key) error { return s.ebs.ForgetDataKey(tx, k) }})
 	s.ebs, err = ebs.New(ebs.Config{Store: s.store, Regions: s.regions, Blobs: cfg.Blobs, Identity: s.identity, KMS: s.kms,
@@ -125,10 +132,14 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.images = images.New(images.Config{Store: s.store, Regions: s.regions, Identity: s.identity, EBS: s.ebs, Tokens: s.tokens,
 		Clock: s.now, Kick: s.completions.kick})
 	s.instances = instances.New(instances.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Identity: s.identity,
-		EBS: s.ebs, Images: s.images, Tokens: s.tokens, Clock: s.now, Disks: disks, Kick: s.completions.kick,
+		EBS: s.ebs, Images: s.images, Networks: s.network, Tokens: s.tokens, Clock: s.now, Disks: disks, Kick: s.completions.kick,
 		Worker: s.completions.background})
 	return s, nil
 }
+
+// Network returns the service's VPCs, subnets and security groups, whose
+// rules live in rules/network.
+func (s *Service) Network() *network.Networks { return s.network }
 
 // Identity returns the service's accounts, access keys, key pairs,
 // regions and zones, whose rules live in rules/identity.

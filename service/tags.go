@@ -37,7 +37,7 @@ func resourceType(id string) (openami.ResourceType, error) {
 	prefixes := map[string]openami.ResourceType{
 		"key": openami.ResourceKeyPair, "ami": openami.ResourceImage, "snap": openami.ResourceSnapshot,
 		"vol": openami.ResourceVolume, "i": openami.ResourceInstance, "vpc": openami.ResourceVPC,
-		"subnet": openami.ResourceSubnet, "sg": openami.ResourceSecurityGroup,
+		"subnet": openami.ResourceSubnet, "sg": openami.ResourceSecurityGroup, "sgr": openami.ResourceSecurityGroupRule,
 	}
 	t, ok := prefixes[ids.Prefix(id)]
 	if !ok || !ids.Valid(ids.Prefix(id), id) {
@@ -50,7 +50,7 @@ func resourceType(id string) (openami.ResourceType, error) {
 // that type) unless the caller owns such a resource in the region. Tags
 // stay in package service, above every subsystem, because this is where
 // the ownership of every type of resource is checked; key pairs are asked
-// of rules/identity.
+// of rules/identity, VPCs, subnets, groups and their rules of rules/network.
 func (s *Service) checkOwned(tx metadata.Tx, p openami.Principal, id string) (openami.ResourceType, error) {
 	t, err := resourceType(id)
 	if err != nil {
@@ -71,6 +71,14 @@ func (s *Service) checkOwned(tx metadata.Tx, p openami.Principal, id string) (op
 	case openami.ResourceInstance:
 		_, err := s.instances.OwnedInstance(tx, p, id)
 		return t, err
+	case openami.ResourceVPC:
+		return t, s.network.OwnedVPC(tx, p, id)
+	case openami.ResourceSubnet:
+		return t, s.network.OwnedSubnet(tx, p, id)
+	case openami.ResourceSecurityGroup:
+		return t, s.network.OwnedGroup(tx, p, id)
+	case openami.ResourceSecurityGroupRule:
+		return t, s.network.OwnedRule(tx, p, id)
 	}
 	return "", openami.Errorf(openami.NotFound, t, "The ID '%s' does not exist", id)
 }

@@ -31,7 +31,8 @@ type Handler struct {
 	identity  Identity  // key pairs, regions and zones (rules/identity)
 	ebs       EBS       // snapshots, volumes and EBS encryption (rules/ebs)
 	images    Images    // images, Allowed AMIs and the Recycle Bin's images (rules/images)
-	instances Instances // instances, attachments, CreateImage, instance types and the default network (rules/instances)
+	instances Instances // instances, attachments, CreateImage and instance types (rules/instances)
+	network   Network   // VPCs, subnets, security groups (rules/network)
 	actions   map[string]action
 }
 
@@ -74,10 +75,11 @@ type action func(c *call) (responder, error)
 
 // New returns the EC2 protocol handler, calling tags for tags, id for key
 // pairs, regions and zones, blocks for snapshots, volumes and EBS
-// encryption, imgs for images and machines for instances, their
-// attachments and images, instance types and the default network.
-func New(tags Tags, id Identity, blocks EBS, imgs Images, machines Instances) *Handler {
-	h := &Handler{tags: tags, identity: id, ebs: blocks, images: imgs, instances: machines}
+// encryption, imgs for images, machines for instances, their
+// attachments and images and instance types, and nets for VPCs, subnets
+// and security groups.
+func New(tags Tags, id Identity, blocks EBS, imgs Images, machines Instances, nets Network) *Handler {
+	h := &Handler{tags: tags, identity: id, ebs: blocks, images: imgs, instances: machines, network: nets}
 	h.actions = map[string]action{
 		"DescribeRegions":               h.describeRegions,
 		"DescribeAvailabilityZones":     h.describeAvailabilityZones,
@@ -156,7 +158,25 @@ func New(tags Tags, id Identity, blocks EBS, imgs Images, machines Instances) *H
 		"GetInstanceUefiData":                  h.getInstanceUefiData,
 		"DescribeInstanceCreditSpecifications": h.describeInstanceCreditSpecifications,
 		"DescribeInstanceTypes":                h.describeInstanceTypes,
+		"CreateVpc":                            h.createVpc,
+		"DeleteVpc":                            h.deleteVpc,
 		"DescribeVpcs":                         h.describeVpcs,
+		"DescribeVpcAttribute":                 h.describeVpcAttribute,
+		"ModifyVpcAttribute":                   h.modifyVpcAttribute,
+		"CreateSubnet":                         h.createSubnet,
+		"DeleteSubnet":                         h.deleteSubnet,
+		"ModifySubnetAttribute":                h.modifySubnetAttribute,
+		"CreateSecurityGroup":                  h.createSecurityGroup,
+		"DeleteSecurityGroup":                  h.deleteSecurityGroup,
+		"AuthorizeSecurityGroupIngress":        h.authorize(false),
+		"AuthorizeSecurityGroupEgress":         h.authorize(true),
+		"RevokeSecurityGroupIngress":           h.revoke(false),
+		"RevokeSecurityGroupEgress":            h.revoke(true),
+		"DescribeSecurityGroupRules":           h.describeSecurityGroupRules,
+		"ModifySecurityGroupRules":             h.modifySecurityGroupRules,
+		"DescribeRouteTables":                  h.describeRouteTables,
+		"DescribeNetworkAcls":                  h.describeNetworkAcls,
+		"DescribeNetworkInterfaces":            h.describeNetworkInterfaces,
 		"DescribeSubnets":                      h.describeSubnets,
 		"DescribeSecurityGroups":               h.describeSecurityGroups,
 		"CreateImage":                          h.createImage,

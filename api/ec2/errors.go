@@ -41,33 +41,53 @@ var reasonCodes = map[openami.Class]map[openami.Reason]string{
 		openami.ReasonLaunchPermission: "InvalidAMIAttributeItemValue",
 		openami.ReasonCopySource:       "InvalidRegion",
 		openami.ReasonZoneMismatch:     "InvalidVolume.ZoneMismatch",
+		openami.ReasonOverlap:          "InvalidSubnet.Conflict",
+		openami.ReasonNetworkMismatch:  "InvalidParameter",
 	},
-	openami.InUse: {openami.ReasonAddress: "InvalidIPAddress.InUse"},
+	openami.InUse:        {openami.ReasonAddress: "InvalidIPAddress.InUse"},
+	openami.NotFound:     {openami.ReasonRuleID: "InvalidSecurityGroupRuleId.NotFound"},
+	openami.Unauthorized: {openami.ReasonDefault: "CannotDelete"},
 	openami.IncorrectState: {
 		openami.ReasonUnavailable: "InvalidAMIID.Unavailable",
 		openami.ReasonKeyUnusable: "InvalidKMSKey.InvalidState",
 	},
 }
 
+// reasonResourceCodes maps a class, sub-reason and resource type to an
+// EC2 error code, for the reasons whose code depends on the resource too.
+// It is consulted first.
+var reasonResourceCodes = map[openami.Class]map[openami.Reason]map[openami.ResourceType]string{
+	openami.InvalidParameter: {openami.ReasonRange: {
+		openami.ResourceVPC:    "InvalidVpc.Range",
+		openami.ResourceSubnet: "InvalidSubnet.Range",
+	}},
+}
+
 // codes maps a class and resource type to an EC2 error code. A class's
 // entry for resource "" is its default.
 var codes = map[openami.Class]map[openami.ResourceType]string{
 	openami.NotFound: {
-		"":                            "InvalidParameterValue",
-		openami.ResourceKeyPair:       "InvalidKeyPair.NotFound",
-		openami.ResourceImage:         "InvalidAMIID.NotFound",
-		openami.ResourceSnapshot:      "InvalidSnapshot.NotFound",
-		openami.ResourceVolume:        "InvalidVolume.NotFound",
-		openami.ResourceInstance:      "InvalidInstanceID.NotFound",
-		openami.ResourceVPC:           "InvalidVpcID.NotFound",
-		openami.ResourceSubnet:        "InvalidSubnetID.NotFound",
-		openami.ResourceSecurityGroup: "InvalidGroup.NotFound",
-		openami.ResourceAttachment:    "InvalidAttachment.NotFound",
+		"":                                "InvalidParameterValue",
+		openami.ResourceKeyPair:           "InvalidKeyPair.NotFound",
+		openami.ResourceImage:             "InvalidAMIID.NotFound",
+		openami.ResourceSnapshot:          "InvalidSnapshot.NotFound",
+		openami.ResourceVolume:            "InvalidVolume.NotFound",
+		openami.ResourceInstance:          "InvalidInstanceID.NotFound",
+		openami.ResourceVPC:               "InvalidVpcID.NotFound",
+		openami.ResourceSubnet:            "InvalidSubnetID.NotFound",
+		openami.ResourceSecurityGroup:     "InvalidGroup.NotFound",
+		openami.ResourceAttachment:        "InvalidAttachment.NotFound",
+		openami.ResourceSecurityGroupRule: "InvalidPermission.NotFound",
+		openami.ResourceRouteTable:        "InvalidRouteTableID.NotFound",
+		openami.ResourceNetworkACL:        "InvalidNetworkAclID.NotFound",
+		openami.ResourceNetworkInterface:  "InvalidNetworkInterfaceID.NotFound",
 	},
 	openami.Duplicate: {
-		"":                      "InvalidParameterValue",
-		openami.ResourceKeyPair: "InvalidKeyPair.Duplicate",
-		openami.ResourceImage:   "InvalidAMIName.Duplicate",
+		"":                                "InvalidParameterValue",
+		openami.ResourceKeyPair:           "InvalidKeyPair.Duplicate",
+		openami.ResourceImage:             "InvalidAMIName.Duplicate",
+		openami.ResourceSecurityGroup:     "InvalidGroup.Duplicate",
+		openami.ResourceSecurityGroupRule: "InvalidPermission.Duplicate",
 	},
 	openami.Malformed: {
 		"":                       "InvalidID",
@@ -86,9 +106,12 @@ var codes = map[openami.Class]map[openami.ResourceType]string{
 	},
 	openami.UnknownParameter: {"": "UnknownParameter"},
 	openami.InUse: {
-		"":                       "InvalidParameterValue",
-		openami.ResourceSnapshot: "InvalidSnapshot.InUse",
-		openami.ResourceVolume:   "VolumeInUse",
+		"":                            "InvalidParameterValue",
+		openami.ResourceSnapshot:      "InvalidSnapshot.InUse",
+		openami.ResourceVolume:        "VolumeInUse",
+		openami.ResourceVPC:           "DependencyViolation",
+		openami.ResourceSubnet:        "DependencyViolation",
+		openami.ResourceSecurityGroup: "DependencyViolation",
 	},
 	openami.IncorrectState: {
 		"":                       "IncorrectState",
@@ -101,12 +124,13 @@ var codes = map[openami.Class]map[openami.ResourceType]string{
 		openami.ResourceSnapshot: "InvalidRequest",
 	},
 	openami.LimitExceeded: {
-		"":                       "ResourceLimitExceeded",
-		openami.ResourceFilter:   "FilterLimitExceeded",
-		openami.ResourceTag:      "TagLimitExceeded",
-		openami.ResourceKeyPair:  "ResourceLimitExceeded",
-		openami.ResourceInstance: "InstanceLimitExceeded",
-		openami.ResourceSubnet:   "InsufficientFreeAddressesInSubnet",
+		"":                                "ResourceLimitExceeded",
+		openami.ResourceFilter:            "FilterLimitExceeded",
+		openami.ResourceTag:               "TagLimitExceeded",
+		openami.ResourceKeyPair:           "ResourceLimitExceeded",
+		openami.ResourceInstance:          "InstanceLimitExceeded",
+		openami.ResourceSubnet:            "InsufficientFreeAddressesInSubnet",
+		openami.ResourceSecurityGroupRule: "RulesPerSecurityGroupLimitExceeded",
 	},
 	openami.Unsupported:  {"": "UnsupportedOperation"},
 	openami.InvalidToken: {"": "InvalidPaginationToken"},
@@ -165,7 +189,10 @@ func toWire(err error) wireError {
 	case errors.Is(err, errMissingAction):
 		w = wireError{Code: "MissingAction", Message: "The request must contain the parameter Action"}
 	case errors.As(err, &oe) && oe.Class != openami.Internal:
-		code, ok := reasonCodes[oe.Class][oe.Reason]
+		code, ok := reasonResourceCodes[oe.Class][oe.Reason][oe.Resource]
+		if !ok {
+			code, ok = reasonCodes[oe.Class][oe.Reason]
+		}
 		if !ok {
 			byRes := codes[oe.Class]
 			if code, ok = byRes[oe.Resource]; !ok {

@@ -7,6 +7,7 @@ import (
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/instances"
+	"github.com/openami/openami/rules/network"
 )
 
 // This file is the one place that knows EC2's filter names. The rules
@@ -207,39 +208,98 @@ var instanceTypeFilterNames = map[string]filter.Attr{
 
 // vpcFilterNames maps DescribeVpcs' filter names to the rules' attributes.
 var vpcFilterNames = map[string]filter.Attr{
-	"cidr":                              instances.AttrVPCCIDR,
-	"cidr-block-association.cidr-block": instances.AttrVPCAssociatedCIDR,
-	"dhcp-options-id":                   instances.AttrVPCDhcpOptionsID,
-	"is-default":                        instances.AttrVPCDefault,
-	"owner-id":                          instances.AttrVPCOwnerID,
-	"state":                             instances.AttrVPCState,
-	"vpc-id":                            instances.AttrVPCID,
-	"isDefault":                         instances.AttrVPCDefault,
+	"cidr":                              network.AttrVPCCIDR,
+	"cidr-block-association.cidr-block": network.AttrVPCAssociatedCIDR,
+	"dhcp-options-id":                   network.AttrVPCDhcpOptionsID,
+	"is-default":                        network.AttrVPCDefault,
+	"owner-id":                          network.AttrVPCOwnerID,
+	"state":                             network.AttrVPCState,
+	"vpc-id":                            network.AttrVPCID,
+	"isDefault":                         network.AttrVPCDefault,
 }
 
 // subnetFilterNames maps DescribeSubnets' filter names to the rules' attributes.
 var subnetFilterNames = map[string]filter.Attr{
-	"availability-zone":          instances.AttrSubnetZone,
-	"availability-zone-id":       instances.AttrSubnetZoneID,
-	"available-ip-address-count": instances.AttrSubnetAvailableIPs,
-	"cidr":                       instances.AttrSubnetCIDR,
-	"cidr-block":                 instances.AttrSubnetCIDRBlock,
-	"default-for-az":             instances.AttrSubnetDefaultForZone,
-	"owner-id":                   instances.AttrSubnetOwnerID,
-	"state":                      instances.AttrSubnetState,
-	"subnet-id":                  instances.AttrSubnetID,
-	"vpc-id":                     instances.AttrSubnetVpcID,
-	"cidrBlock":                  instances.AttrSubnetCIDRBlock,
-	"defaultForAz":               instances.AttrSubnetDefaultForZone,
+	"availability-zone":          network.AttrSubnetZone,
+	"availability-zone-id":       network.AttrSubnetZoneID,
+	"available-ip-address-count": network.AttrSubnetAvailableIPs,
+	"cidr":                       network.AttrSubnetCIDR,
+	"cidr-block":                 network.AttrSubnetCIDRBlock,
+	"default-for-az":             network.AttrSubnetDefaultForZone,
+	"map-public-ip-on-launch":    network.AttrSubnetMapPublicIP,
+	"owner-id":                   network.AttrSubnetOwnerID,
+	"state":                      network.AttrSubnetState,
+	"subnet-id":                  network.AttrSubnetID,
+	"vpc-id":                     network.AttrSubnetVpcID,
+	"cidrBlock":                  network.AttrSubnetCIDRBlock,
+	"defaultForAz":               network.AttrSubnetDefaultForZone,
 }
 
 // securityGroupFilterNames maps DescribeSecurityGroups' filter names to the rules' attributes.
 var securityGroupFilterNames = map[string]filter.Attr{
-	"description": instances.AttrGroupDescription,
-	"group-id":    instances.AttrGroupID,
-	"group-name":  instances.AttrGroupName,
-	"owner-id":    instances.AttrGroupOwnerID,
-	"vpc-id":      instances.AttrGroupVpcID,
+	"description":                    network.AttrGroupDescription,
+	"group-id":                       network.AttrGroupID,
+	"group-name":                     network.AttrGroupName,
+	"owner-id":                       network.AttrGroupOwnerID,
+	"vpc-id":                         network.AttrGroupVpcID,
+	"ip-permission.cidr":             network.AttrGroupIngressCIDR,
+	"ip-permission.ipv6-cidr":        network.AttrGroupIngressIPv6CIDR,
+	"ip-permission.from-port":        network.AttrGroupIngressFromPort,
+	"ip-permission.to-port":          network.AttrGroupIngressToPort,
+	"ip-permission.protocol":         network.AttrGroupIngressProtocol,
+	"ip-permission.group-id":         network.AttrGroupIngressGroupID,
+	"egress.ip-permission.cidr":      network.AttrGroupEgressCIDR,
+	"egress.ip-permission.ipv6-cidr": network.AttrGroupEgressIPv6CIDR,
+	"egress.ip-permission.from-port": network.AttrGroupEgressFromPort,
+	"egress.ip-permission.to-port":   network.AttrGroupEgressToPort,
+	"egress.ip-permission.protocol":  network.AttrGroupEgressProtocol,
+	"egress.ip-permission.group-id":  network.AttrGroupEgressGroupID,
+}
+
+// securityGroupRuleFilterNames maps DescribeSecurityGroupRules' filter
+// names to the rules' attributes.
+var securityGroupRuleFilterNames = map[string]filter.Attr{
+	"group-id":               network.AttrRuleGroupID,
+	"security-group-rule-id": network.AttrRuleID,
+}
+
+// routeTableFilterNames maps DescribeRouteTables' filter names to the
+// rules' attributes.
+var routeTableFilterNames = map[string]filter.Attr{
+	"route-table-id":                         network.AttrRouteTableID,
+	"vpc-id":                                 network.AttrRouteTableVpcID,
+	"owner-id":                               network.AttrRouteTableOwnerID,
+	"association.main":                       network.AttrRouteTableMain,
+	"association.route-table-association-id": network.AttrRouteTableAssociationID,
+	"route.destination-cidr-block":           network.AttrRouteTableDestination,
+}
+
+// networkACLFilterNames maps DescribeNetworkAcls' filter names to the
+// rules' attributes.
+var networkACLFilterNames = map[string]filter.Attr{
+	"network-acl-id":             network.AttrACLID,
+	"vpc-id":                     network.AttrACLVpcID,
+	"owner-id":                   network.AttrACLOwnerID,
+	"default":                    network.AttrACLDefault,
+	"association.subnet-id":      network.AttrACLSubnetID,
+	"association.association-id": network.AttrACLAssociationID,
+}
+
+// networkInterfaceFilterNames maps DescribeNetworkInterfaces' filter
+// names to the rules' attributes.
+var networkInterfaceFilterNames = map[string]filter.Attr{
+	"network-interface-id":   network.AttrInterfaceID,
+	"subnet-id":              network.AttrInterfaceSubnetID,
+	"vpc-id":                 network.AttrInterfaceVpcID,
+	"group-id":               network.AttrInterfaceGroupID,
+	"availability-zone":      network.AttrInterfaceZone,
+	"attachment.instance-id": network.AttrInterfaceInstanceID,
+	"private-ip-address":     network.AttrInterfaceAddress,
+	"mac-address":            network.AttrInterfaceMAC,
+	"owner-id":               network.AttrInterfaceOwnerID,
+	"status":                 network.AttrInterfaceStatus,
+	"description":            network.AttrInterfaceDesc,
+	"interface-type":         network.AttrInterfaceType,
 }
 
 // tagFilterNames maps DescribeTags' filter names to the rules' attributes.

@@ -13,6 +13,7 @@ import (
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/instances"
+	"github.com/openami/openami/rules/network"
 )
 
 // filterTables pairs each Describe action's table of EC2 filter names with
@@ -30,9 +31,13 @@ var filterTables = []struct {
 	{"DescribeVolumes", volumeFilterNames, ebs.VolumeAttrs},
 	{"DescribeInstances", instanceFilterNames, instances.InstanceAttrs},
 	{"DescribeInstanceTypes", instanceTypeFilterNames, instances.InstanceTypeAttrs},
-	{"DescribeVpcs", vpcFilterNames, instances.VPCAttrs},
-	{"DescribeSubnets", subnetFilterNames, instances.SubnetAttrs},
-	{"DescribeSecurityGroups", securityGroupFilterNames, instances.SecurityGroupAttrs},
+	{"DescribeVpcs", vpcFilterNames, network.VPCAttrs},
+	{"DescribeSubnets", subnetFilterNames, network.SubnetAttrs},
+	{"DescribeSecurityGroups", securityGroupFilterNames, network.SecurityGroupAttrs},
+	{"DescribeSecurityGroupRules", securityGroupRuleFilterNames, network.RuleAttrs},
+	{"DescribeRouteTables", routeTableFilterNames, network.RouteTableAttrs},
+	{"DescribeNetworkAcls", networkACLFilterNames, network.NetworkACLAttrs},
+	{"DescribeNetworkInterfaces", networkInterfaceFilterNames, network.InterfaceAttrs},
 	{"DescribeTags", tagFilterNames, tagset.RowAttrs},
 }
 
@@ -101,7 +106,7 @@ func TestFilterIsDefaultAlias(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []filter.Filter{{Name: string(instances.AttrVPCDefault), Values: []string{"true"}}}
+	want := []filter.Filter{{Name: string(network.AttrVPCDefault), Values: []string{"true"}}}
 	if !reflect.DeepEqual(old, want) || !reflect.DeepEqual(cur, want) {
 		t.Errorf("isDefault = %v, is-default = %v; want both %v", old, cur, want)
 	}

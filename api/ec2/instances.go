@@ -209,6 +209,9 @@ func (h *Handler) runInstances(c *call) (responder, error) {
 		return nil, err
 	}
 	out := &runInstancesResponse{reservationFields: reservationOf(c.p.Region, r)}
+	if err := h.nameGroups(c, out.reservationFields); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -414,7 +417,7 @@ func instanceOf(region string, v instances.InstanceView) instanceItem {
 	if i.State != openami.InstanceTerminated {
 		out.SubnetID, out.VpcID, out.PrivateIPAddress = i.SubnetID, i.VpcID, i.PrivateIP
 		for _, g := range i.SecurityGroupIDs {
-			out.Groups = append(out.Groups, groupItem{g, "default"})
+			out.Groups = append(out.Groups, groupItem{GroupID: g}) // named by nameGroups
 		}
 		out.NetworkInterfaces = items[networkInterfaceItem]{{
 			NetworkInterfaceID: "eni-" + i.ID[len("i-"):], SubnetID: i.SubnetID, VpcID: i.VpcID, OwnerID: i.AccountID,
@@ -472,5 +475,36 @@ func (h *Handler) describeInstances(c *call) (responder, error) {
 	for _, r := range rs {
 		out.Reservations = append(out.Reservations, reservationOf(c.p.Region, r))
 	}
-	return out, nil
+	return out, h.nameGroups(c, out.Reservations...)
+}
+
+// nameGroups fills in the names of the instances' security groups
+// (rules/network), which instances know by id.
+func (h *Handler) nameGroups(c *call, rs ...reservationFields) error {
+	var groups []*groupItem
+	for _, r := range rs {
+		for k := range r.Instances {
+			i := &r.Instances[k]
+			for g := range i.Groups {
+				groups = append(groups, &i.Groups[g])
+			}
+			for n := range i.NetworkInterfaces {
+				for g := range i.NetworkInterfaces[n].Groups {
+					groups = append(groups, &i.NetworkInterfaces[n].Groups[g])
+				}
+			}
+		}
+	}
+	if len(groups) == 0 {
+		return nil
+	}
+	ids := make([]string, len(groups))
+	for k, g := range groups {
+		ids[k] = g.GroupID
+	}
+	names, err := h.network.SecurityGroupNames(c.ctx, c.p, ids)
+	for _, g := range groups {
+		g.GroupName = names[g.GroupID]
+	}
+	return err
 }

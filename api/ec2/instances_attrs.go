@@ -27,7 +27,7 @@ type describeInstanceAttributeResponse struct {
 	InstanceType                      *valueItem                  `xml:"instanceType"`
 	Kernel                            *valueItem                  `xml:"kernel"`
 	Ramdisk                           *valueItem                  `xml:"ramdisk"`
-	UserData                          *valueItem                  `xml:"userData"`
+	UserData                          *userDataItem               `xml:"userData"`
 	DisableAPITermination             *boolValueItem              `xml:"disableApiTermination"`
 	DisableAPIStop                    *boolValueItem              `xml:"disableApiStop"`
 	InstanceInitiatedShutdownBehavior *valueItem                  `xml:"instanceInitiatedShutdownBehavior"`
@@ -61,7 +61,7 @@ func (h *Handler) describeInstanceAttribute(c *call) (responder, error) {
 	case "ramdisk":
 		out.Ramdisk = &valueItem{i.RamdiskID}
 	case "userData":
-		out.UserData = &valueItem{}
+		out.UserData = &userDataItem{}
 		if len(i.UserData) > 0 {
 			out.UserData.Value = base64.StdEncoding.EncodeToString(i.UserData)
 		}
@@ -80,7 +80,11 @@ func (h *Handler) describeInstanceAttribute(c *call) (responder, error) {
 	case "sourceDestCheck":
 		out.SourceDestCheck = &boolValueItem{!i.NoSourceDestCheck}
 	case "groupSet":
-		out.Groups = &item.Groups
+		rf := reservationFields{Instances: items[instanceItem]{item}}
+		if err := h.nameGroups(c, rf); err != nil {
+			return nil, err
+		}
+		out.Groups = &rf.Instances[0].Groups
 	case "ebsOptimized":
 		out.EbsOptimized = &boolValueItem{i.EbsOptimized}
 	case "enaSupport":
@@ -91,6 +95,13 @@ func (h *Handler) describeInstanceAttribute(c *call) (responder, error) {
 		out.EnclaveOptions = &enabledItem{}
 	}
 	return out, nil
+}
+
+// userDataItem is the userData attribute: without a value when the
+// instance has none, as EC2 answers (an empty value reads to Terraform as
+// user data that is there and empty, a change on every plan).
+type userDataItem struct {
+	Value string `xml:"value,omitempty"`
 }
 
 type attributeValueParam struct {

@@ -13,7 +13,7 @@ import (
 // instances (*instances.Machines of rules/instances, which api.New takes
 // from the service): launches and the life cycle of instances, their
 // attributes and status, volume attachments, CreateImage and
-// CreateSnapshots, instance types and the default network. Every method
+// CreateSnapshots and instance types. Every method
 // takes the caller's principal and returns *openami.Error values this
 // package maps to error codes (errors.go).
 type Instances interface {
@@ -37,9 +37,6 @@ type Instances interface {
 	CreateSnapshots(ctx context.Context, p openami.Principal, in instances.CreateSnapshotsInput) ([]ebs.SnapshotView, error)
 
 	DescribeInstanceTypes(ctx context.Context, p openami.Principal, names []string, filters []filter.Filter, pg instances.Page) ([]instances.InstanceType, string, error)
-	DescribeVpcs(ctx context.Context, p openami.Principal, vpcIDs []string, filters []filter.Filter) ([]instances.VPC, error)
-	DescribeSubnets(ctx context.Context, p openami.Principal, subnetIDs []string, filters []filter.Filter) ([]instances.Subnet, error)
-	DescribeSecurityGroups(ctx context.Context, p openami.Principal, groupIDs, groupNames []string, filters []filter.Filter) ([]instances.SecurityGroup, error)
 }
 
 // The rules of rules/instances are what this package needs.

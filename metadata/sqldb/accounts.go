@@ -154,6 +154,9 @@ WHERE kind = 'user' AND value = ? OR image_id IN (SELECT id FROM images WHERE ac
 		{"kms aliases", `DELETE FROM kms_aliases WHERE account_id = ?`, []any{id}},
 		{"kms grants", `DELETE FROM kms_grants WHERE account_id = ? OR grantee_account = ?`, []any{id, id}},
 		{"kms keys", `DELETE FROM kms_keys WHERE account_id = ?`, []any{id}},
+		{"security groups", `DELETE FROM security_groups WHERE account_id = ?`, []any{id}},
+		{"subnets", `DELETE FROM subnets WHERE account_id = ?`, []any{id}},
+		{"vpcs", `DELETE FROM vpcs WHERE account_id = ?`, []any{id}},
 	} {
 		if _, err := a.t.exec(del.stmt, del.args...); err != nil {
 			return fmt.Errorf("sqldb: delete account: %s: %w", del.what, err)

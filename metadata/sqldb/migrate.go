@@ -336,6 +336,39 @@ CREATE INDEX kms_grants_by_key ON kms_grants (key_id, id);
 CREATE INDEX kms_grants_by_grantee ON kms_grants (key_id, grantee_account, id);
 CREATE INDEX kms_grants_by_retiring ON kms_grants (region, retiring_principal, id);
 `},
+	{Version: 9, Name: "networks", SQL: `
+-- VPCs, subnets and security groups: the columns their listings select
+-- on and the whole record as JSON in doc (a group's rules inside its
+-- doc). A group's name is unique within its VPC.
+CREATE TABLE vpcs (
+	region     {{text}} NOT NULL,
+	account_id {{text}} NOT NULL,
+	id         {{text}} NOT NULL PRIMARY KEY,
+	doc        {{text}} NOT NULL
+);
+CREATE INDEX vpcs_by_owner ON vpcs (region, account_id, id);
+
+CREATE TABLE subnets (
+	region     {{text}} NOT NULL,
+	account_id {{text}} NOT NULL,
+	id         {{text}} NOT NULL PRIMARY KEY,
+	vpc_id     {{text}} NOT NULL,
+	doc        {{text}} NOT NULL
+);
+CREATE INDEX subnets_by_owner ON subnets (region, account_id, id);
+CREATE INDEX subnets_by_vpc ON subnets (vpc_id, id);
+
+CREATE TABLE security_groups (
+	region     {{text}} NOT NULL,
+	account_id {{text}} NOT NULL,
+	id         {{text}} NOT NULL PRIMARY KEY,
+	vpc_id     {{text}} NOT NULL,
+	name       {{text}} NOT NULL,
+	doc        {{text}} NOT NULL,
+	UNIQUE (vpc_id, name)
+);
+CREATE INDEX security_groups_by_owner ON security_groups (region, account_id, id);
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.

@@ -210,6 +210,7 @@ func (t *tx) Images() metadata.Images { return images{t} }
 func (t *tx) Instances() metadata.Instances { return instances{t} }
 func (t *tx) Keys() metadata.Keys           { return kmsKeys{t} }
 func (t *tx) Grants() metadata.Grants       { return kmsGrants{t} }
+func (t *tx) Networks() metadata.Networks   { return networks{t} }
 
 var errTxDone = errors.New("transaction used after its function returned")
 

@@ -18,7 +18,8 @@
 // The tests live one file per record family: accounts.go (accounts and
 // access keys), keypairs.go, tags.go, settings.go, snapshots.go and
 // snapshots_list.go, volumes.go, blocks.go (the blocks of pending snapshots
-// and of volume overlays), instances.go, images.go, image_permissions.go
+// and of volume overlays), instances.go, networks.go (VPCs, subnets and
+// security groups), images.go, image_permissions.go
 // and images_list.go, kms.go and grants.go (KMS keys, aliases and grants),
 // chunks.go (chunks and block-map nodes), and tx.go (transactions,
 // ViewSerial and timestamps). This file holds Run and the fixtures the
@@ -92,6 +93,10 @@ func Run(t *testing.T, open func(t *testing.T) metadata.Store) {
 		{"Instances/CreateGet", testInstanceCreateGet},
 		{"Instances/UpdateDelete", testInstanceUpdateDelete},
 		{"Instances/List", testInstanceList},
+		{"Networks/VPCs", testNetworkVPCs},
+		{"Networks/Subnets", testNetworkSubnets},
+		{"Networks/Groups", testNetworkGroups},
+		{"Networks/DeleteAccount", testNetworkDeleteAccount},
 		{"Images/CreateGet", testImageCreateGet},
 		{"Images/Duplicate", testImageDuplicate},
 		{"Images/NotFound", testImageNotFound},

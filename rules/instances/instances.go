@@ -14,6 +14,7 @@ import (
 	"github.com/openami/openami/rules/describe"
 	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/images"
+	"github.com/openami/openami/rules/network"
 	"github.com/openami/openami/rules/param"
 )
 
@@ -122,7 +123,7 @@ type launchPlan struct {
 	img       openami.Image
 	it        InstanceType
 	zone      string
-	subnet    Subnet
+	subnet    openami.Subnet
 	groups    []string
 	mappings  []openami.BlockDeviceMapping // EBS devices, root first
 	snapshots map[string]openami.Snapshot
@@ -154,9 +155,6 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 		return Reservation{}, openami.Errorf(openami.InvalidParameter, "", "The following supplied instance types do not exist: [%s]", in.InstanceType)
 	}
 	placed := launchPlan{it: it}
-	if err := s.place(p, &in, &placed); err != nil {
-		return Reservation{}, err
-	}
 	count := min(in.MaxCount, maxLaunch)
 	now := s.nowUTC()
 	var (
@@ -191,6 +189,13 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 		if plan.img, err = s.images.LaunchableImage(tx, p, in.ImageID); err != nil {
 			return err
 		}
+		// The subnet, zone and security groups (rules/network).
+		plan.subnet, plan.groups, err = s.networks.Placement(tx, p, network.PlacementInput{SubnetID: in.SubnetID,
+			Zone: in.AvailabilityZone, GroupIDs: in.SecurityGroupIDs, GroupNames: in.SecurityGroups})
+		if err != nil {
+			return err
+		}
+		plan.zone = plan.subnet.AvailabilityZone
 		if t := plan.img.ImageType; t != "" && t != "machine" {
 			return openami.Errorf(openami.InvalidParameter, "", "The image '%s' is a %s image: only machine images can be launched.", plan.img.ID, t)
 		}
@@ -275,45 +280,6 @@ func defaultCredits(it InstanceType) string {
 		return "standard"
 	}
 	return "unlimited"
-}
-
-// place picks the subnet, zone and security groups: the subnet named, or
-// the default subnet of the zone named, or the first zone's.
-func (s *Machines) place(p openami.Principal, in *RunInstancesInput, plan *launchPlan) error {
-	subnets := s.defaultSubnets(p)
-	switch {
-	case in.SubnetID != "":
-		i := slices.IndexFunc(subnets, func(n Subnet) bool { return n.ID == in.SubnetID })
-		if i < 0 {
-			return openami.Errorf(openami.NotFound, openami.ResourceSubnet, "The subnet ID '%s' does not exist", in.SubnetID)
-		}
-		if in.AvailabilityZone != "" && in.AvailabilityZone != subnets[i].AvailabilityZone {
-			return openami.Errorf(openami.InvalidParameter, "", "The subnet %s is in %s, not %s.", in.SubnetID, subnets[i].AvailabilityZone, in.AvailabilityZone)
-		}
-		plan.subnet = subnets[i]
-	case in.AvailabilityZone != "":
-		i := slices.IndexFunc(subnets, func(n Subnet) bool { return n.AvailabilityZone == in.AvailabilityZone })
-		if i < 0 {
-			return openami.Errorf(openami.InvalidParameter, "", "Invalid availability zone: [%s]", in.AvailabilityZone)
-		}
-		plan.subnet = subnets[i]
-	default:
-		plan.subnet = subnets[0]
-	}
-	plan.zone = plan.subnet.AvailabilityZone
-	sg := defaultSecurityGroup(p)
-	for _, id := range in.SecurityGroupIDs {
-		if id != sg.ID {
-			return openami.Errorf(openami.NotFound, openami.ResourceSecurityGroup, "The security group '%s' does not exist", id)
-		}
-	}
-	for _, name := range in.SecurityGroups {
-		if name != sg.Name {
-			return openami.Errorf(openami.NotFound, openami.ResourceSecurityGroup, "The security group '%s' does not exist in VPC '%s'", name, sg.VpcID)
-		}
-	}
-	plan.groups = []string{sg.ID}
-	return nil
 }
 
 // checkCompatible refuses an image the instance type cannot run: another
@@ -551,7 +517,7 @@ func applyEbsOverride(e *openami.EbsBlockDevice, o *EbsOverride) {
 // freeAddresses returns n private addresses of the subnet that none of
 // the account's instances there holds, lowest first, or want when it is
 // set (n must then be 1): a usable address of the subnet, not in use.
-func (s *Machines) freeAddresses(tx metadata.Tx, p openami.Principal, subnet Subnet, n int, want string) ([]string, error) {
+func (s *Machines) freeAddresses(tx metadata.Tx, p openami.Principal, subnet openami.Subnet, n int, want string) ([]string, error) {
 	used := map[string]bool{}
 	after := ""
 	for {
@@ -575,7 +541,7 @@ func (s *Machines) freeAddresses(tx metadata.Tx, p openami.Principal, subnet Sub
 		}
 		usable := false
 		for k := 0; ; k++ {
-			a, ok := subnetAddress(subnet.CIDR, k)
+			a, ok := network.SubnetAddress(subnet.CIDR, k)
 			if !ok {
 				break
 			}
@@ -594,7 +560,7 @@ func (s *Machines) freeAddresses(tx metadata.Tx, p openami.Principal, subnet Sub
 	}
 	var out []string
 	for k := 0; len(out) < n; k++ {
-		a, ok := subnetAddress(subnet.CIDR, k)
+		a, ok := network.SubnetAddress(subnet.CIDR, k)
 		if !ok {
 			return nil, openami.Errorf(openami.LimitExceeded, openami.ResourceSubnet, "There are not enough free addresses in subnet '%s' to satisfy the requested number of instances.", subnet.ID)
 		}

@@ -125,13 +125,11 @@ func (s *Machines) ModifyInstanceAttribute(ctx context.Context, p openami.Princi
 		case in.SourceDestCheck != nil:
 			i.NoSourceDestCheck = !*in.SourceDestCheck
 		case len(in.SecurityGroupIDs) > 0:
-			sg := defaultSecurityGroup(p)
-			for _, g := range in.SecurityGroupIDs {
-				if g != sg.ID {
-					return openami.Errorf(openami.NotFound, openami.ResourceSecurityGroup, "The security group '%s' does not exist", g)
-				}
+			groups, err := s.networks.InstanceGroups(tx, p, i.VpcID, in.SecurityGroupIDs)
+			if err != nil {
+				return err
 			}
-			i.SecurityGroupIDs = []string{sg.ID}
+			i.SecurityGroupIDs = groups
 		case len(in.DeleteOnTermination) > 0:
 			for dev, del := range in.DeleteOnTermination {
 				k := slices.IndexFunc(i.BlockDevices, func(b openami.InstanceBlockDevice) bool { return b.DeviceName == dev })

@@ -213,26 +213,22 @@ func (s *Machines) InstanceMetadata(ctx context.Context, region, id string) (Ins
 
 // metadataNetwork fills in what the metadata service says of an
 // instance's network beyond its own record: its security groups' names
-// and its subnet's and VPC's CIDR blocks. Today every instance is in its
-// account's default network (network.go), which is derived, not stored;
-// this is the one place to read VPCs, subnets and groups from their own
-// records instead. A group, subnet or VPC it does not find is left out.
+// and its subnet's and VPC's CIDR blocks, from rules/network's records.
+// A group or subnet it does not find is left out.
 func (s *Machines) metadataNetwork(tx metadata.Tx, i openami.Instance, out *InstanceMetadata) error {
+	var err error
+	if out.SecurityGroups, err = s.networks.GroupNames(tx, i.Region, i.AccountID, i.SecurityGroupIDs); err != nil {
+		return err
+	}
 	p := openami.Principal{AccountID: i.AccountID, Region: i.Region}
-	sg := defaultSecurityGroup(p)
-	for _, g := range i.SecurityGroupIDs {
-		if g == sg.ID {
-			out.SecurityGroups = append(out.SecurityGroups, sg.Name)
-		}
+	subnet, vpc, err := s.networks.CIDRs(tx, p, i.SubnetID)
+	if openami.ClassOf(err) == openami.NotFound {
+		return nil
 	}
-	for _, n := range s.defaultSubnets(p) {
-		if n.ID == i.SubnetID {
-			out.SubnetCIDR = n.CIDR
-		}
+	if err != nil {
+		return err
 	}
-	if vpc := defaultVPC(p); vpc.ID == i.VpcID {
-		out.VPCCIDRs = []string{vpc.CIDR}
-	}
+	out.SubnetCIDR, out.VPCCIDRs = subnet.String(), []string{vpc.String()}
 	return nil
 }
 

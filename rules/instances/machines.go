@@ -7,14 +7,12 @@
 // (instances_runtime.go), what the instance metadata service serves
 // (InstanceMetadata), user data sealed at rest (userdata.go),
 // instance-store disks over localdisk and the devices NBD serves
-// (instancestore.go), instance types (instancetypes.go), the default
-// network — default VPC, subnets and security group (network.go) —,
-// AttachVolume and DetachVolume (volume_attachments.go), and CreateImage
+// (instancestore.go), instance types (instancetypes.go), AttachVolume and DetachVolume (volume_attachments.go), and CreateImage
 // and CreateSnapshots, which make images and snapshots of an instance
 // (images_create.go).
 //
 // The APIs call the exported methods of Machines with the caller's
-// openami.Principal and plain Go values (api/ec2's instance, network,
+// openami.Principal and plain Go values (api/ec2's instance,
 // attachment and CreateImage actions); the instance metadata service
 // (api/imds) calls InstanceMetadata. Instances reach identity, EBS and
 // images through the exported methods of rules/identity, rules/ebs and
@@ -45,6 +43,7 @@ import (
 	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
+	"github.com/openami/openami/rules/network"
 )
 
 // Config is what Machines are built from. Store, Seal, Regions,
@@ -63,6 +62,12 @@ type Config struct {
 	// Images says which images a launch may use and registers the images
 	// of CreateImage (rules/images/uses.go).
 	Images *images.Registry
+	// Networks places launches in subnets and security groups and checks
+	// an instance's new groups (rules/network/uses.go). Nil means
+	// rules/network over the same store, identity and tokens, asking
+	// these Machines for their instances (what a test wants; the service
+	// builds and shares one).
+	Networks *network.Networks
 	// Tokens signs the NextTokens of DescribeInstances and
 	// DescribeInstanceTypes.
 	Tokens *pagetoken.Codec
@@ -101,6 +106,7 @@ type Machines struct {
 	identity *identity.Accounts
 	ebs      *ebs.Volumes
 	images   *images.Registry
+	networks *network.Networks
 	tokens   *pagetoken.Codec
 	now      openami.Clock
 	disks    *localdisk.Disks // instance-store disks; nil without a data directory
@@ -113,10 +119,13 @@ type Machines struct {
 // New returns Machines built from cfg.
 func New(cfg Config) *Machines {
 	s := &Machines{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, identity: cfg.Identity, ebs: cfg.EBS,
-		images: cfg.Images, tokens: cfg.Tokens, now: cfg.Clock, disks: cfg.Disks, runtime: cfg.Runtime,
+		images: cfg.Images, networks: cfg.Networks, tokens: cfg.Tokens, now: cfg.Clock, disks: cfg.Disks, runtime: cfg.Runtime,
 		kick: cfg.Kick, worker: cfg.Worker}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.networks == nil {
+		s.networks = network.New(network.Config{Store: s.store, Identity: s.identity, Tokens: s.tokens, Instances: s.LiveInstances})
 	}
 	if s.runtime == nil {
 		s.runtime = NoneRuntime{}

@@ -39,3 +39,25 @@ func (s *Machines) MayRun(tx metadata.Tx, region, id string) (bool, error) {
 	}
 	return false, nil
 }
+
+// LiveInstances returns the account's instances in the region that are
+// not terminated, in id order: what rules/network asks for
+// (network.Config.Instances) to count a subnet's addresses, to refuse
+// deleting what instances use, and to resolve a group's members.
+func (s *Machines) LiveInstances(tx metadata.Tx, region, accountID string) ([]openami.Instance, error) {
+	var out []openami.Instance
+	after := ""
+	for {
+		page, err := tx.Instances().List(region, metadata.InstanceQuery{AccountID: accountID, After: after, Limit: 1000,
+			States: []openami.InstanceState{openami.InstancePending, openami.InstanceRunning, openami.InstanceStopping,
+				openami.InstanceStopped, openami.InstanceShuttingDown}})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if len(page) < 1000 {
+			return out, nil
+		}
+		after = page[len(page)-1].ID
+	}
+}

@@ -27,6 +27,7 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	6: check6,
 	7: check7,
 	8: check8,
+	9: check9,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -695,4 +696,40 @@ retiring_principal, created_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	mustFail(t, db, d, false, `DELETE FROM kms_keys WHERE id = ?`, "k-2")
 	mustExec(t, db, d, `DELETE FROM kms_grants WHERE key_id = ?`, "k-2")
 	mustExec(t, db, d, `DELETE FROM kms_keys WHERE id = ?`, "k-2")
+}
+
+// check9 tests the network tables: ids are unique, a security group's
+// name is unique within its VPC (not across VPCs), and the listings'
+// indexes answer in id order.
+func check9(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const (
+		vpc    = `INSERT INTO vpcs (region, account_id, id, doc) VALUES (?, ?, ?, ?)`
+		subnet = `INSERT INTO subnets (region, account_id, id, vpc_id, doc) VALUES (?, ?, ?, ?, ?)`
+		group  = `INSERT INTO security_groups (region, account_id, id, vpc_id, name, doc) VALUES (?, ?, ?, ?, ?, ?)`
+	)
+	const acct = "111111111111"
+	mustExec(t, db, d, vpc, "r1", acct, "vpc-2", `{}`)
+	mustExec(t, db, d, vpc, "r1", acct, "vpc-1", `{}`)
+	mustFail(t, db, d, true, vpc, "r2", acct, "vpc-1", `{}`)
+	mustFail(t, db, d, false, vpc, "r1", acct, "vpc-3", nil)
+	mustExec(t, db, d, subnet, "r1", acct, "subnet-2", "vpc-1", `{}`)
+	mustExec(t, db, d, subnet, "r1", acct, "subnet-1", "vpc-1", `{}`)
+	mustFail(t, db, d, true, subnet, "r1", acct, "subnet-1", "vpc-2", `{}`)
+	mustExec(t, db, d, group, "r1", acct, "sg-1", "vpc-1", "default", `{}`)
+	mustExec(t, db, d, group, "r1", acct, "sg-2", "vpc-2", "default", `{}`)
+	mustFail(t, db, d, true, group, "r1", acct, "sg-3", "vpc-1", "default", `{}`)
+	mustFail(t, db, d, true, group, "r1", acct, "sg-1", "vpc-3", "web", `{}`)
+	for _, c := range []struct {
+		query string
+		args  []any
+		want  []string
+	}{
+		{`SELECT id FROM vpcs WHERE region = ? AND account_id = ? ORDER BY id`, []any{"r1", acct}, []string{"vpc-1", "vpc-2"}},
+		{`SELECT id FROM subnets WHERE vpc_id = ? ORDER BY id`, []any{"vpc-1"}, []string{"subnet-1", "subnet-2"}},
+		{`SELECT id FROM security_groups WHERE region = ? AND account_id = ? AND id > ? ORDER BY id`, []any{"r1", acct, "sg-1"}, []string{"sg-2"}},
+	} {
+		if got := queryStrings(t, db, d, c.query, c.args...); !slices.Equal(got, c.want) {
+			t.Errorf("%s %v: %q, want %q", c.query, c.args, got, c.want)
+		}
+	}
 }

@@ -1,0 +1,132 @@
+package ec2
+
+import (
+	"github.com/openami/openami/rules/instances"
+)
+
+type describeInstanceTypesInput struct {
+	dryRunParam
+	InstanceTypes []string      `query:"InstanceType"`
+	Filters       []filterParam `query:"Filter"`
+	MaxResults    int           `query:"MaxResults"`
+	NextToken     string        `query:"NextToken"`
+}
+
+type diskItem struct {
+	SizeInGB int64  `xml:"sizeInGB"`
+	Count    int    `xml:"count"`
+	Type     string `xml:"type"`
+}
+
+type instanceStorageItem struct {
+	TotalSizeInGB int64           `xml:"totalSizeInGB"`
+	Disks         items[diskItem] `xml:"disks"`
+	NvmeSupport   string          `xml:"nvmeSupport"`
+}
+
+type valueStringItem struct {
+	Value string `xml:",chardata"`
+}
+
+type instanceTypeItem struct {
+	InstanceType                  string                 `xml:"instanceType"`
+	CurrentGeneration             bool                   `xml:"currentGeneration"`
+	FreeTierEligible              bool                   `xml:"freeTierEligible"`
+	SupportedUsageClasses         items[valueStringItem] `xml:"supportedUsageClasses"`
+	SupportedRootDeviceTypes      items[valueStringItem] `xml:"supportedRootDeviceTypes"`
+	SupportedVirtualizationTypes  items[valueStringItem] `xml:"supportedVirtualizationTypes"`
+	BareMetal                     bool                   `xml:"bareMetal"`
+	Hypervisor                    string                 `xml:"hypervisor"`
+	ProcessorInfo                 processorInfoItem      `xml:"processorInfo"`
+	VCpuInfo                      vcpuInfoItem           `xml:"vCpuInfo"`
+	MemoryInfo                    memoryInfoItem         `xml:"memoryInfo"`
+	InstanceStorageSupported      bool                   `xml:"instanceStorageSupported"`
+	InstanceStorageInfo           *instanceStorageItem   `xml:"instanceStorageInfo"`
+	EbsInfo                       ebsInfoItem            `xml:"ebsInfo"`
+	HibernationSupported          bool                   `xml:"hibernationSupported"`
+	BurstablePerformanceSupported bool                   `xml:"burstablePerformanceSupported"`
+	DedicatedHostsSupported       bool                   `xml:"dedicatedHostsSupported"`
+	AutoRecoverySupported         bool                   `xml:"autoRecoverySupported"`
+	SupportedBootModes            items[valueStringItem] `xml:"supportedBootModes"`
+}
+
+type processorInfoItem struct {
+	SupportedArchitectures   items[valueStringItem] `xml:"supportedArchitectures"`
+	SustainedClockSpeedInGhz float64                `xml:"sustainedClockSpeedInGhz,omitempty"`
+}
+
+type vcpuInfoItem struct {
+	DefaultVCpus          int `xml:"defaultVCpus"`
+	DefaultCores          int `xml:"defaultCores"`
+	DefaultThreadsPerCore int `xml:"defaultThreadsPerCore"`
+}
+
+type memoryInfoItem struct {
+	SizeInMiB int64 `xml:"sizeInMiB"`
+}
+
+type ebsInfoItem struct {
+	EbsOptimizedSupport string `xml:"ebsOptimizedSupport"`
+	EncryptionSupport   string `xml:"encryptionSupport"`
+	NvmeSupport         string `xml:"nvmeSupport"`
+}
+
+type describeInstanceTypesResponse struct {
+	response
+	InstanceTypes items[instanceTypeItem] `xml:"instanceTypeSet"`
+	NextToken     string                  `xml:"nextToken,omitempty"`
+}
+
+func strs(vs []string) items[valueStringItem] {
+	out := make(items[valueStringItem], len(vs))
+	for i, v := range vs {
+		out[i] = valueStringItem{v}
+	}
+	return out
+}
+
+func (h *Handler) describeInstanceTypes(c *call) (responder, error) {
+	var in describeInstanceTypesInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	fs, err := filtersOf(in.Filters, instanceTypeFilterNames)
+	if err != nil {
+		return nil, err
+	}
+	list, next, err := h.instances.DescribeInstanceTypes(c.ctx, c.p, in.InstanceTypes, fs, instances.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
+	if err != nil {
+		return nil, err
+	}
+	out := &describeInstanceTypesResponse{NextToken: next}
+	for _, it := range list {
+		threads := 1
+		if it.VCPUs > 1 && it.Architectures[0] != "arm64" {
+			threads = 2
+		}
+		item := instanceTypeItem{
+			InstanceType: it.Name, CurrentGeneration: it.Hypervisor == "nitro", FreeTierEligible: it.FreeTier,
+			SupportedUsageClasses: strs([]string{"on-demand", "spot"}), SupportedRootDeviceTypes: strs([]string{"ebs"}),
+			SupportedVirtualizationTypes: strs(it.Virtualization), Hypervisor: it.Hypervisor,
+			ProcessorInfo: processorInfoItem{strs(it.Architectures), it.ClockGHz},
+			VCpuInfo:      vcpuInfoItem{it.VCPUs, max(1, it.VCPUs/threads), threads},
+			MemoryInfo:    memoryInfoItem{it.MemoryMiB}, InstanceStorageSupported: it.InstanceStore.Count > 0,
+			EbsInfo:                       ebsInfoItem{"default", "supported", "required"},
+			BurstablePerformanceSupported: it.Burstable, AutoRecoverySupported: true,
+			SupportedBootModes: strs(it.BootModes),
+		}
+		if it.Hypervisor == "xen" {
+			item.EbsInfo = ebsInfoItem{"unsupported", "supported", "unsupported"}
+		}
+		if s := it.InstanceStore; s.Count > 0 {
+			nvme := "unsupported"
+			if s.NVMe {
+				nvme = "required"
+			}
+			item.InstanceStorageInfo = &instanceStorageItem{TotalSizeInGB: int64(s.Count) * s.SizeGB,
+				Disks: items[diskItem]{{s.SizeGB, s.Count, s.Type}}, NvmeSupport: nvme}
+		}
+		out.InstanceTypes = append(out.InstanceTypes, item)
+	}
+	return out, nil
+}
