@@ -336,6 +336,12 @@ CREATE INDEX kms_grants_by_key ON kms_grants (key_id, id);
 CREATE INDEX kms_grants_by_grantee ON kms_grants (key_id, grantee_account, id);
 CREATE INDEX kms_grants_by_retiring ON kms_grants (region, retiring_principal, id);
 `},
+	{Version: 9, Name: "instance public addresses", SQL: `
+-- An instance's public address ('' when it holds none), unique across
+-- every account and region: the host's public pool is one.
+ALTER TABLE instances ADD COLUMN public_ip {{text}} NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX instances_by_public_ip ON instances (public_ip) WHERE public_ip <> '';
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.

@@ -92,6 +92,7 @@ func Run(t *testing.T, open func(t *testing.T) metadata.Store) {
 		{"Instances/CreateGet", testInstanceCreateGet},
 		{"Instances/UpdateDelete", testInstanceUpdateDelete},
 		{"Instances/List", testInstanceList},
+		{"Instances/PublicIPs", testInstancePublicIPs},
 		{"Images/CreateGet", testImageCreateGet},
 		{"Images/Duplicate", testImageDuplicate},
 		{"Images/NotFound", testImageNotFound},

@@ -27,6 +27,7 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	6: check6,
 	7: check7,
 	8: check8,
+	9: check9,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -695,4 +696,24 @@ retiring_principal, created_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	mustFail(t, db, d, false, `DELETE FROM kms_keys WHERE id = ?`, "k-2")
 	mustExec(t, db, d, `DELETE FROM kms_grants WHERE key_id = ?`, "k-2")
 	mustExec(t, db, d, `DELETE FROM kms_keys WHERE id = ?`, "k-2")
+}
+
+// check9: instances' public addresses: '' for instances written before
+// (and those holding none, any number of them), unique otherwise.
+func check9(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const inst = `INSERT INTO instances (region, account_id, id, reservation_id, image_id, state, client_token, doc)
+VALUES (?, ?, ?, 'r-1', 'ami-1', 'running', '', '{}')`
+	mustExec(t, db, d, inst, "r1", "111111111111", "i-1")
+	mustExec(t, db, d, inst, "r2", "222222222222", "i-2")
+	mustExec(t, db, d, inst, "r1", "111111111111", "i-3")
+	if got := queryStrings(t, db, d, `SELECT id FROM instances WHERE public_ip = ? ORDER BY id`, ""); !slices.Equal(got, []string{"i-1", "i-2", "i-3"}) {
+		t.Errorf("instances without a public address: %q", got)
+	}
+	mustExec(t, db, d, `UPDATE instances SET public_ip = ? WHERE id = ?`, "127.77.0.4", "i-1")
+	mustFail(t, db, d, true, `UPDATE instances SET public_ip = ? WHERE id = ?`, "127.77.0.4", "i-2")
+	mustFail(t, db, d, false, `UPDATE instances SET public_ip = NULL WHERE id = ?`, "i-2")
+	mustExec(t, db, d, `UPDATE instances SET public_ip = ? WHERE id = ?`, "127.77.0.5", "i-2")
+	if got := queryStrings(t, db, d, `SELECT public_ip FROM instances WHERE public_ip <> '' ORDER BY public_ip`); !slices.Equal(got, []string{"127.77.0.4", "127.77.0.5"}) {
+		t.Errorf("public addresses: %q", got)
+	}
 }
