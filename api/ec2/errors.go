@@ -40,7 +40,8 @@ var reasonCodes = map[openami.Class]map[openami.Reason]string{
 		openami.ReasonCopySource:       "InvalidRegion",
 		openami.ReasonZoneMismatch:     "InvalidVolume.ZoneMismatch",
 	},
-	openami.InUse: {openami.ReasonAddress: "InvalidIPAddress.InUse"},
+	openami.InUse:         {openami.ReasonAddress: "InvalidIPAddress.InUse"},
+	openami.LimitExceeded: {openami.ReasonPublicAddress: "InsufficientAddressCapacity"},
 	openami.IncorrectState: {
 		openami.ReasonUnavailable: "InvalidAMIID.Unavailable",
 		openami.ReasonKeyUnusable: "InvalidKMSKey.InvalidState",

@@ -212,9 +212,13 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 		if err != nil {
 			return err
 		}
+		public, err := s.takePublicIPs(tx, count)
+		if err != nil {
+			return err
+		}
 		out = Reservation{ID: ids.New("r"), AccountID: p.AccountID}
 		for k := range count {
-			inst, err := s.launchOne(tx, p, in, &plan, out.ID, k, addrs[k], now)
+			inst, err := s.launchOne(tx, p, in, &plan, out.ID, k, addrs[k], public[k], now)
 			if err != nil {
 				return err
 			}
@@ -606,14 +610,14 @@ func (s *Machines) freeAddresses(tx metadata.Tx, p openami.Principal, subnet Sub
 }
 
 // launchOne records instance k of a reservation with its volumes.
-func (s *Machines) launchOne(tx metadata.Tx, p openami.Principal, in RunInstancesInput, plan *launchPlan, reservation string, k int, addr string, now time.Time) (openami.Instance, error) {
+func (s *Machines) launchOne(tx metadata.Tx, p openami.Principal, in RunInstancesInput, plan *launchPlan, reservation string, k int, addr, public string, now time.Time) (openami.Instance, error) {
 	img := plan.img
 	id := ids.New("i")
 	inst := openami.Instance{
 		ID: id, Region: p.Region, AccountID: p.AccountID, ReservationID: reservation, ImageID: img.ID,
 		InstanceType: plan.it.Name, KeyName: in.KeyName, State: openami.InstancePending,
 		AvailabilityZone: plan.zone, VpcID: plan.subnet.VpcID, SubnetID: plan.subnet.ID, SecurityGroupIDs: plan.groups,
-		PrivateIP: addr, UserData: s.sealUserData(p.Region, id, in.UserData), LaunchTime: now, AmiLaunchIndex: k,
+		PrivateIP: addr, PublicIP: public, UserData: s.sealUserData(p.Region, id, in.UserData), LaunchTime: now, AmiLaunchIndex: k,
 		Architecture: img.Architecture, VirtualizationType: img.VirtualizationType, Platform: img.Platform,
 		BootMode: bootMode(img, plan.it), RootDeviceName: img.RootDeviceName, RootDeviceType: "ebs",
 		InstanceStores: plan.stores, KernelID: img.KernelID, RamdiskID: img.RamdiskID, EnaSupport: img.EnaSupport,
@@ -675,9 +679,13 @@ func macAddress(id string) string {
 
 // PrivateDNSName is an instance's private host name, as EC2 forms it.
 func PrivateDNSName(region, ip string) string {
-	host := "ip-" + strings.ReplaceAll(ip, ".", "-")
+	return "ip-" + strings.ReplaceAll(ip, ".", "-") + "." + privateDomain(region)
+}
+
+// privateDomain is the DNS domain of a region's private host names.
+func privateDomain(region string) string {
 	if region == "us-east-1" {
-		return host + ".ec2.internal"
+		return "ec2.internal"
 	}
-	return host + "." + region + ".compute.internal"
+	return region + ".compute.internal"
 }

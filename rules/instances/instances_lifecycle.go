@@ -215,7 +215,7 @@ type StateChange struct {
 // changeStates applies change to each of the caller's instances named, in
 // one transaction: every id must name one of its instances, and change
 // may refuse any of them, in which case nothing changes.
-func (s *Machines) changeStates(ctx context.Context, p openami.Principal, instanceIDs []string, change func(i *openami.Instance) error) ([]StateChange, error) {
+func (s *Machines) changeStates(ctx context.Context, p openami.Principal, instanceIDs []string, change func(tx metadata.Tx, i *openami.Instance) error) ([]StateChange, error) {
 	if len(instanceIDs) == 0 {
 		return nil, openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter InstanceId")
 	}
@@ -236,11 +236,11 @@ func (s *Machines) changeStates(ctx context.Context, p openami.Principal, instan
 		}
 		for _, id := range instanceIDs {
 			i := found[slices.IndexFunc(found, func(i openami.Instance) bool { return i.ID == id })]
-			prev, prevForce := i.State, i.ForceStop
-			if err := change(&i); err != nil {
+			prev, prevForce, prevPublic := i.State, i.ForceStop, i.PublicIP
+			if err := change(tx, &i); err != nil {
 				return err
 			}
-			if i.State != prev || i.ForceStop != prevForce {
+			if i.State != prev || i.ForceStop != prevForce || i.PublicIP != prevPublic {
 				if err := tx.Instances().Update(i); err != nil {
 					return err
 				}
@@ -271,7 +271,7 @@ func (s *Machines) userReason(what string) string {
 // shutting-down and terminated ones are IncorrectInstanceState;
 // DisableApiStop is OperationNotPermitted.
 func (s *Machines) StopInstances(ctx context.Context, p openami.Principal, instanceIDs []string, force bool) ([]StateChange, error) {
-	return s.changeStates(ctx, p, instanceIDs, func(i *openami.Instance) error {
+	return s.changeStates(ctx, p, instanceIDs, func(_ metadata.Tx, i *openami.Instance) error {
 		switch i.State {
 		case openami.InstanceStopped:
 			return nil
@@ -321,7 +321,7 @@ func (s *Machines) StartInstances(ctx context.Context, p openami.Principal, inst
 	if err != nil {
 		return nil, err
 	}
-	return s.changeStates(ctx, p, instanceIDs, func(i *openami.Instance) error {
+	return s.changeStates(ctx, p, instanceIDs, func(tx metadata.Tx, i *openami.Instance) error {
 		switch i.State {
 		case openami.InstanceRunning, openami.InstancePending:
 			return nil
@@ -331,6 +331,11 @@ func (s *Machines) StartInstances(ctx context.Context, p openami.Principal, inst
 		}
 		i.State = openami.InstancePending
 		i.StateTransitionReason, i.StateReason = "", openami.StateReason{}
+		public, err := s.takePublicIPs(tx, 1)
+		if err != nil {
+			return err
+		}
+		i.PublicIP = public[0]
 		return nil
 	})
 }
@@ -340,7 +345,7 @@ func (s *Machines) StartInstances(ctx context.Context, p openami.Principal, inst
 // volumes are deleted and the others detached. Terminated ones are left
 // as they are; DisableApiTermination is OperationNotPermitted.
 func (s *Machines) TerminateInstances(ctx context.Context, p openami.Principal, instanceIDs []string) ([]StateChange, error) {
-	return s.changeStates(ctx, p, instanceIDs, func(i *openami.Instance) error {
+	return s.changeStates(ctx, p, instanceIDs, func(_ metadata.Tx, i *openami.Instance) error {
 		if i.State == openami.InstanceTerminated || i.State == openami.InstanceShuttingDown {
 			return nil
 		}
@@ -357,7 +362,7 @@ func (s *Machines) TerminateInstances(ctx context.Context, p openami.Principal, 
 // RebootInstances asks the runtime to reboot running instances, all of
 // which must be running (IncorrectInstanceState otherwise).
 func (s *Machines) RebootInstances(ctx context.Context, p openami.Principal, instanceIDs []string) error {
-	_, err := s.changeStates(ctx, p, instanceIDs, func(i *openami.Instance) error {
+	_, err := s.changeStates(ctx, p, instanceIDs, func(_ metadata.Tx, i *openami.Instance) error {
 		if i.State != openami.InstanceRunning {
 			return wrongState(i, "rebooted")
 		}
@@ -488,6 +493,7 @@ func (s *Machines) advance(ctx context.Context, i openami.Instance) error {
 		}
 		next = func(cur *openami.Instance, tx metadata.Tx) error {
 			cur.State, cur.ForceStop = openami.InstanceStopped, false
+			cur.PublicIP = "" // back to the pool; a start takes a new one
 			return nil
 		}
 		// Instance-store data does not survive a stop.
@@ -562,6 +568,7 @@ func (s *Machines) terminated(tx metadata.Tx, i *openami.Instance, now time.Time
 		}
 	}
 	i.BlockDevices = nil
+	i.PublicIP = "" // back to the pool
 	i.State = openami.InstanceTerminated
 	i.TerminatedAt = now
 	return nil

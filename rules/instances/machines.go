@@ -33,6 +33,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/openami/openami"
@@ -74,6 +75,13 @@ type Config struct {
 	// Runtime runs the instances' guests; it defaults to NoneRuntime (see
 	// UseRuntime).
 	Runtime openami.Runtime
+	// PublicIPs is the host's pool of public addresses (publicip.go);
+	// DefaultPublicPool when not valid.
+	PublicIPs netip.Prefix
+	// Network, when not nil, resolves an instance's subnet, VPC and
+	// firewall for InstanceNetwork; without it, the default network's
+	// (network.go) and the default security group's rules.
+	Network NetworkFunc
 
 	// Kick, when not nil, asks the background worker to look for work now
 	// (an instance to move on, an image to settle).
@@ -105,16 +113,23 @@ type Machines struct {
 	now      openami.Clock
 	disks    *localdisk.Disks // instance-store disks; nil without a data directory
 	runtime  openami.Runtime
-	kick     func()
-	worker   func() (context.Context, *slog.Logger)
-	vmJobs   vmJobs
+	// publicPool is the host's pool of public addresses.
+	publicPool netip.Prefix
+	network    NetworkFunc
+	kick       func()
+	worker     func() (context.Context, *slog.Logger)
+	vmJobs     vmJobs
 }
 
 // New returns Machines built from cfg.
 func New(cfg Config) *Machines {
 	s := &Machines{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, identity: cfg.Identity, ebs: cfg.EBS,
 		images: cfg.Images, tokens: cfg.Tokens, now: cfg.Clock, disks: cfg.Disks, runtime: cfg.Runtime,
-		kick: cfg.Kick, worker: cfg.Worker}
+		kick: cfg.Kick, worker: cfg.Worker, publicPool: cfg.PublicIPs, network: cfg.Network}
+	if !s.publicPool.IsValid() || !s.publicPool.Addr().Is4() {
+		s.publicPool = DefaultPublicPool
+	}
+	s.publicPool = s.publicPool.Masked()
 	if s.now == nil {
 		s.now = time.Now
 	}

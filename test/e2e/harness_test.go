@@ -57,6 +57,13 @@ func eachStore(t *testing.T, fn func(t *testing.T, s *server)) {
 // start starts a server on a new store of the kind.
 func start(t *testing.T, kind string) *server {
 	t.Helper()
+	return startWith(t, kind, nil)
+}
+
+// startWith starts a server on a new store of the kind, its service's
+// configuration changed by mod (when not nil).
+func startWith(t *testing.T, kind string, mod func(*service.Config)) *server {
+	t.Helper()
 	ctx := context.Background()
 	dir0 := t.TempDir()
 	var (
@@ -87,7 +94,11 @@ func start(t *testing.T, kind string) *server {
 			t.Fatal(err)
 		}
 	}
-	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: dir0})
+	cfg := service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: dir0}
+	if mod != nil {
+		mod(&cfg)
+	}
+	svc, err := service.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
