@@ -64,6 +64,15 @@ func start(t *testing.T, kind string) *server {
 // configuration changed by mod (when not nil).
 func startWith(t *testing.T, kind string, mod func(*service.Config)) *server {
 	t.Helper()
+	return startService(t, kind, mod, nil)
+}
+
+// startService starts a server on a new store of the kind, its service's
+// configuration changed by mod and the service handed to beforeStart
+// before its worker starts (each when not nil): where a test gives it a
+// runtime.
+func startService(t *testing.T, kind string, mod func(*service.Config), beforeStart func(*service.Service)) *server {
+	t.Helper()
 	ctx := context.Background()
 	dir0 := t.TempDir()
 	var (
@@ -101,6 +110,9 @@ func startWith(t *testing.T, kind string, mod func(*service.Config)) *server {
 	svc, err := service.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if beforeStart != nil {
+		beforeStart(svc)
 	}
 	svc.Start(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t.Cleanup(svc.Close)
