@@ -127,7 +127,9 @@ func TestPublicAddresses(t *testing.T) {
 			if _, err := eb.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{*b[0].InstanceId}}); err != nil {
 				t.Fatal(err)
 			}
-			terminated := ec2.NewInstanceTerminatedWaiter(eb, func(o *ec2.InstanceTerminatedWaiterOptions) { o.MinDelay, o.MaxDelay = 100*time.Millisecond, time.Second })
+			terminated := ec2.NewInstanceTerminatedWaiter(eb, func(o *ec2.InstanceTerminatedWaiterOptions) {
+				o.MinDelay, o.MaxDelay = 100*time.Millisecond, time.Second
+			})
 			if err := terminated.Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{*b[0].InstanceId}}, 30*time.Second); err != nil {
 				t.Fatal(err)
 			}
@@ -183,4 +185,3 @@ func dashes(ip string) string {
 	}
 	return string(b)
 }
-

@@ -65,7 +65,9 @@ func TestQemuNetwork(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		nbdSrv := nbd.New(func(ctx context.Context, name string) (nbd.Export, error) { return svc.Instances().OpenDevice(ctx, name) }, nil)
+		nbdSrv := nbd.New(func(ctx context.Context, name string) (nbd.Export, error) {
+			return svc.Instances().OpenDevice(ctx, name)
+		}, nil)
 		go nbdSrv.Serve(nln)
 		rt, err = qemu.New(ctx, qemu.Config{
 			Dir: filepath.Join(dir, "vms"), NBDSocket: nbdPath, StopTimeout: 30 * time.Second, NetworkRefresh: 200 * time.Millisecond,

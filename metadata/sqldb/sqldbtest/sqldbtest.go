@@ -698,7 +698,7 @@ retiring_principal, created_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	mustExec(t, db, d, `DELETE FROM kms_keys WHERE id = ?`, "k-2")
 }
 
-// check9: instances' public addresses: '' for instances written before
+// check9: instances' public addresses: ” for instances written before
 // (and those holding none, any number of them), unique otherwise.
 func check9(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	const inst = `INSERT INTO instances (region, account_id, id, reservation_id, image_id, state, client_token, doc)
