@@ -1,6 +1,7 @@
 package vnet
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -60,25 +61,91 @@ type frameWriter struct {
 func (fw *frameWriter) write(parts ...[]byte) error {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
-	n := 0
-	for _, p := range parts {
-		n += len(p)
-	}
-	fw.buf = binary.BigEndian.AppendUint32(fw.buf[:0], uint32(n))
-	for _, p := range parts {
-		fw.buf = append(fw.buf, p...)
-	}
+	fw.buf = appendFrame(fw.buf[:0], parts...)
 	_, err := fw.w.Write(fw.buf)
 	return err
 }
 
-// link joins a stack's NIC to a framed stream: a channel endpoint under
+// appendFrame appends a frame made of the concatenation of parts, with
+// its length, to b.
+func appendFrame(b []byte, parts ...[]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(n))
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return b
+}
+
+// streamEndpoint is the link endpoint of a stack on a framed stream: a
+// channel endpoint for what comes in (InjectInbound), whose own
+// outbound queue is bypassed: the stack's packets go, as frames, to a
+// queue of their own that blocks the sender when full, so that a slow
+// reader holds the sender back (TCP's flow control) instead of frames
+// being dropped (which TCP would take for loss, and wait out). A pump
+// writes what is queued, a burst in one write.
+type streamEndpoint struct {
+	*channel.Endpoint
+	q    chan []byte
+	done chan struct{} // closed when the pump has stopped
+}
+
+// WritePackets implements stack.LinkEndpoint.
+func (e *streamEndpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
+	var b []byte
+	n := 0
+	for _, pkt := range pkts.AsSlice() {
+		b = appendFrame(b, pkt.AsSlices()...)
+		n++
+	}
+	select {
+	case e.q <- b:
+		return n, nil
+	case <-e.done:
+		return 0, &tcpip.ErrClosedForSend{}
+	}
+}
+
+// pump writes the queued frames to out until a write fails or stop is
+// closed.
+func (e *streamEndpoint) pump(out *frameWriter, stop <-chan struct{}) {
+	defer close(e.done)
+	for {
+		var b []byte
+		select {
+		case b = <-e.q:
+		case <-stop:
+			return
+		}
+		out.mu.Lock()
+		out.buf = append(out.buf[:0], b...)
+	gather:
+		for len(out.buf) < 64<<10 {
+			select {
+			case b = <-e.q:
+				out.buf = append(out.buf, b...)
+			default:
+				break gather
+			}
+		}
+		_, err := out.w.Write(out.buf)
+		out.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// link joins a stack's NIC to a framed stream: the stream endpoint under
 // an Ethernet endpoint (gVisor adds and strips the headers and answers
-// ARP), and two pumps, frames in and frames out. intercept, if set, sees
-// every inbound frame first and keeps it from the stack by returning
-// true (the DHCP server).
+// ARP), and a pump each way. intercept, if set, sees every inbound frame
+// first and keeps it from the stack by returning true (the DHCP server).
 type link struct {
 	ch        *channel.Endpoint
+	se        *streamEndpoint
 	ep        stack.LinkEndpoint
 	rw        io.ReadWriter
 	out       *frameWriter
@@ -86,36 +153,27 @@ type link struct {
 }
 
 func newLink(rw io.ReadWriter, mac tcpip.LinkAddress) *link {
-	ch := channel.New(1024, linkMTU+header.EthernetMinimumSize, mac)
-	return &link{ch: ch, ep: ethernet.New(ch), rw: rw, out: &frameWriter{w: rw}}
+	ch := channel.New(1, linkMTU+header.EthernetMinimumSize, mac)
+	se := &streamEndpoint{Endpoint: ch, q: make(chan []byte, 256), done: make(chan struct{})}
+	return &link{ch: ch, se: se, ep: ethernet.New(se), rw: rw, out: &frameWriter{w: rw}}
 }
 
-// run pumps frames both ways until the stream ends or ctx is done, and
-// returns why it stopped (nil when ctx ended it).
+// run pumps frames both ways until the stream ends, and returns why it
+// stopped (nil when ctx was done or the stream ended cleanly). Closing
+// the stream is what ends it.
 func (l *link) run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	outDone := make(chan error, 1)
-	go func() {
-		for {
-			pkt := l.ch.ReadContext(ctx)
-			if pkt == nil {
-				outDone <- nil
-				return
-			}
-			err := l.out.write(pkt.AsSlices()...)
-			pkt.DecRef()
-			if err != nil {
-				outDone <- err
-				return
-			}
-		}
+	stop := make(chan struct{})
+	go l.se.pump(l.out, stop)
+	defer func() {
+		close(stop)
+		<-l.se.done
 	}()
+	in := bufio.NewReaderSize(l.rw, 256<<10)
 	var buf []byte
 	var err error
 	for {
 		var frame []byte
-		frame, err = readFrame(l.rw, buf[:0])
+		frame, err = readFrame(in, buf[:0])
 		if err != nil {
 			break
 		}
@@ -130,8 +188,6 @@ func (l *link) run(ctx context.Context) error {
 		l.ch.InjectInbound(header.Ethernet(frame).Type(), pkt)
 		pkt.DecRef()
 	}
-	cancel()
-	<-outDone
 	if ctx.Err() != nil || errors.Is(err, io.EOF) {
 		return nil
 	}
