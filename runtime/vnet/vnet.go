@@ -120,6 +120,8 @@ type Network struct {
 	mu        sync.Mutex
 	closed    bool
 	listeners map[int]net.Listener // by port
+	denied    map[int]bool         // ports not listened on for want of privilege
+	failed    map[int]bool         // ports that failed otherwise, already logged
 	conns     map[io.Closer]struct{}
 }
 
@@ -156,6 +158,8 @@ func New(cfg Config) (*Network, error) {
 		resolver:  in.VPC.Masked().Addr().Next().Next(),
 		done:      make(chan struct{}),
 		listeners: map[int]net.Listener{},
+		denied:    map[int]bool{},
+		failed:    map[int]bool{},
 		conns:     map[io.Closer]struct{}{},
 	}
 	if n.private == n.gateway || n.private == n.resolver {
@@ -253,18 +257,33 @@ func (n *Network) Update(in openami.InstanceNetwork) {
 		return
 	}
 	for port := range want {
-		if n.listeners[port] != nil {
+		if n.listeners[port] != nil || n.denied[port] {
 			continue
 		}
-		ln, err := net.Listen("tcp4", netip.AddrPortFrom(n.public, uint16(port)).String())
+		addr := netip.AddrPortFrom(n.public, uint16(port))
+		ln, err := net.Listen("tcp4", addr.String())
 		if err != nil {
-			if errors.Is(err, os.ErrPermission) && n.cfg.BindDenied != nil {
-				n.cfg.BindDenied(port, err)
-			} else {
-				n.cfg.Log.Warn("cannot listen on the instance's public port", "addr", netip.AddrPortFrom(n.public, uint16(port)), "err", err)
+			switch {
+			case errors.Is(err, os.ErrPermission):
+				// Privilege does not come while the VM runs (a sysctl
+				// changed later applies from the VM's next start): not
+				// tried again, and said once.
+				n.denied[port] = true
+				if n.cfg.BindDenied != nil {
+					n.cfg.BindDenied(port, err)
+				}
+			case !n.failed[port]:
+				// Tried again at every Update (the port may be freed);
+				// said once. EADDRINUSE is most often a host service
+				// listening on 0.0.0.0:PORT, which every address's PORT
+				// then conflicts with.
+				n.failed[port] = true
+				n.cfg.Log.Warn("cannot listen on the instance's public port (a host service listening on 0.0.0.0 with that port takes it from every address)",
+					"addr", addr, "err", err)
 			}
 			continue
 		}
+		delete(n.failed, port)
 		n.listeners[port] = ln
 		n.wg.Go(func() { n.serveIngress(ln, port) })
 	}

@@ -579,3 +579,23 @@ func TestCloseReleasesEverything(t *testing.T) {
 		t.Errorf("%d goroutines before, %d after Close:\n%s", before, after, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// TestIngressPortTaken: a host service listening on 0.0.0.0:PORT takes
+// PORT from every address, the public one included; the port is tried
+// again at each Update and opens once the service is gone.
+func TestIngressPortTaken(t *testing.T) {
+	host, err := net.Listen("tcp4", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := host.Addr().(*net.TCPAddr).Port
+	n, _, in := testNetwork(t, openami.Firewall{Ingress: []openami.FirewallRule{allowIn(port, "0.0.0.0/0")}}, nil)
+	if ports := n.Listening(); len(ports) != 0 {
+		t.Fatalf("listening on %v while a host service holds 0.0.0.0:%d", ports, port)
+	}
+	host.Close()
+	n.Update(in)
+	if ports := n.Listening(); !slices.Equal(ports, []int{port}) {
+		t.Errorf("after the host service left: listening on %v, want [%d]", ports, port)
+	}
+}
