@@ -674,6 +674,7 @@ func (r *Runtime) killLeftovers() {
 				}
 			}
 		}
+		// imds.sock: the metadata socket of versions before runtime/vnet.
 		for _, f := range []string{"imds.sock", "qmp.sock", "qemu.pid"} {
 			os.Remove(filepath.Join(dir, f))
 		}
