@@ -53,6 +53,32 @@ func (s *Machines) takePublicIPs(tx metadata.Tx, n int) ([]string, error) {
 	return out, nil
 }
 
+// givePublicIP gives a running instance that holds no public address
+// (one launched by a version of openami before them) one of the pool,
+// and returns it as it now is; the instance unchanged, and the error,
+// when the pool is full.
+func (s *Machines) givePublicIP(ctx context.Context, i openami.Instance) (openami.Instance, error) {
+	out := i
+	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		cur, err := tx.Instances().Get(i.Region, i.ID)
+		if err != nil || cur.State != openami.InstanceRunning || cur.PublicIP != "" {
+			out = cur
+			return err
+		}
+		ips, err := s.takePublicIPs(tx, 1)
+		if err != nil {
+			return err
+		}
+		cur.PublicIP = ips[0]
+		out = cur
+		return tx.Instances().Update(cur)
+	})
+	if err != nil {
+		return i, err
+	}
+	return out, nil
+}
+
 // lastAddr returns the last address of a prefix.
 func lastAddr(p netip.Prefix) netip.Addr {
 	b := p.Masked().Addr().As4()
