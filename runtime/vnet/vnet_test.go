@@ -338,12 +338,14 @@ func TestIngress(t *testing.T) {
 		t.Errorf("the default group's rules listen on %v", ports)
 	}
 
-	// All of TCP from anywhere: the lowest MaxListeners ports that can be
-	// bound (the test runs as root, or below 1024 fails to bind).
+	// All of TCP from anywhere: the lowest MaxListeners ports, 1 to
+	// 1024, less those that cannot be bound (below 1024 without root; a
+	// host service's on 0.0.0.0).
 	in.Firewall.Ingress = []openami.FirewallRule{{Protocol: openami.ProtocolTCP, FromPort: 0, ToPort: 65535, Prefixes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}}}
 	n.Update(in)
-	if ports := n.Listening(); len(ports) > MaxListeners || (os.Geteuid() == 0 && len(ports) != MaxListeners) {
-		t.Errorf("all of TCP: %d listeners, want %d", len(ports), MaxListeners)
+	ports := n.Listening()
+	if len(ports) > MaxListeners || slices.Max(append(ports, 0)) > MaxListeners || (os.Geteuid() == 0 && len(ports) < MaxListeners-32) {
+		t.Errorf("all of TCP: %d listeners up to port %d, want at most (and as root about) %d, the lowest", len(ports), slices.Max(append(ports, 0)), MaxListeners)
 	}
 }
 
