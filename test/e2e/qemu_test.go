@@ -259,6 +259,8 @@ func TestQemuRuntime(t *testing.T) {
 	text := waitConsole(t, e, q, a, "openami-testimage: init done", 1)
 	for _, want := range []string{
 		"openami-testimage: booting",
+		// DHCP gave the guest its own PrivateIpAddress, in its /20.
+		"openami-testimage: ip eth0 " + aws.ToString(describeOne(t, e, a).PrivateIpAddress) + "/20",
 		"openami-testimage: imds v2",
 		"openami-testimage: instance-id " + a,
 		"openami-testimage: openssh-key " + pub,
