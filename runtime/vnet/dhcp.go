@@ -131,6 +131,29 @@ func (n *Network) dhcpReply(payload []byte) *dhcpv4.DHCPv4 {
 	return reply
 }
 
+// intercept sees every frame of the guest before the stack does, and
+// keeps from it (true) those the network answers, or ignores, itself.
+func (n *Network) intercept(frame []byte) bool {
+	return n.ignoreOwnARP(frame) || n.interceptDHCP(frame)
+}
+
+// ignoreOwnARP keeps from the stack an ARP request for the guest's own
+// address. The stack answers ARP for every address (it must, to take
+// the guest's traffic to anywhere), so it would answer a guest's probe
+// of the address DHCP gave it (RFC 5227, as dhcpcd and systemd-networkd
+// send) and the guest would take its address for a conflict.
+func (n *Network) ignoreOwnARP(frame []byte) bool {
+	if header.Ethernet(frame).Type() != header.ARPProtocolNumber {
+		return false
+	}
+	arp := header.ARP(frame[header.EthernetMinimumSize:])
+	if !arp.IsValid() || arp.Op() != header.ARPRequest {
+		return false
+	}
+	target, ok := netip.AddrFromSlice(arp.ProtocolAddressTarget())
+	return ok && target == n.private
+}
+
 // interceptDHCP answers a frame that is a DHCP request (UDP to port 67)
 // itself, at the link, and keeps it from the stack: the guest has no
 // address yet, so the answer goes to its MAC address and the IP

@@ -34,7 +34,7 @@ func FuzzGuestFrame(f *testing.F) {
 		}
 		out.Reset()
 		parseUDP(frame)
-		n.interceptDHCP(frame)
+		n.intercept(frame)
 		if out.Len() == 0 {
 			return
 		}

@@ -174,7 +174,7 @@ func New(cfg Config) (*Network, error) {
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4},
 	})
 	n.link = newLink(cfg.Conn, n.mac)
-	n.link.intercept = n.interceptDHCP
+	n.link.intercept = n.intercept
 	if err := n.setupStack(); err != nil {
 		n.stack.Close()
 		return nil, err

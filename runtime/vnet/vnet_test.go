@@ -287,6 +287,54 @@ func TestDHCP(t *testing.T) {
 	}
 }
 
+// arpRequest returns a guest's ARP request for target, from sender
+// (0.0.0.0 for a probe).
+func arpRequest(sender, target netip.Addr) []byte {
+	b := make([]byte, header.EthernetMinimumSize+header.ARPSize)
+	header.Ethernet(b).Encode(&header.EthernetFields{SrcAddr: guestMAC, DstAddr: header.EthernetBroadcastAddress, Type: header.ARPProtocolNumber})
+	a := header.ARP(b[header.EthernetMinimumSize:])
+	a.SetIPv4OverEthernet()
+	a.SetOp(header.ARPRequest)
+	copy(a.HardwareAddressSender(), guestMAC)
+	copy(a.ProtocolAddressSender(), sender.AsSlice())
+	copy(a.ProtocolAddressTarget(), target.AsSlice())
+	return b
+}
+
+// TestARP: the network answers ARP for the gateway but not for the
+// guest's own address, which a guest probes before it takes it.
+func TestARP(t *testing.T) {
+	_, conn, _ := testNetwork(t, openami.Firewall{}, nil)
+	fw := &frameWriter{w: conn}
+	// The probe first, then a request for the gateway: frames are
+	// handled in order, so an answer to the probe would come first.
+	if err := fw.write(arpRequest(netip.IPv4Unspecified(), testPrivate)); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.write(arpRequest(testPrivate, testGateway)); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		b, err := readFrame(conn, nil)
+		if err != nil {
+			t.Fatalf("no ARP reply for the gateway: %v", err)
+		}
+		if header.Ethernet(b).Type() != header.ARPProtocolNumber {
+			continue
+		}
+		a := header.ARP(b[header.EthernetMinimumSize:])
+		if a.Op() != header.ARPReply {
+			continue
+		}
+		sender, _ := netip.AddrFromSlice(a.ProtocolAddressSender())
+		if sender != testGateway {
+			t.Fatalf("ARP reply for %v, want only the gateway's", sender)
+		}
+		return
+	}
+}
+
 func TestIngress(t *testing.T) {
 	public := freePublicIP(t)
 	open, closed, later := freePort(t, public), freePort(t, public), freePort(t, public)
