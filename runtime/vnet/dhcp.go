@@ -134,7 +134,23 @@ func (n *Network) dhcpReply(payload []byte) *dhcpv4.DHCPv4 {
 // intercept sees every frame of the guest before the stack does, and
 // keeps from it (true) those the network answers, or ignores, itself.
 func (n *Network) intercept(frame []byte) bool {
-	return n.ignoreOwnARP(frame) || n.interceptDHCP(frame)
+	return n.ignoreOwnARP(frame) || n.ignoreICMPElsewhere(frame) || n.interceptDHCP(frame)
+}
+
+// ignoreICMPElsewhere keeps from the stack ICMP to any address but the
+// network's own (the gateway, the resolver, the metadata service): ICMP
+// is not forwarded, and the stack, which takes packets for every
+// address, would answer an echo to anywhere itself.
+func (n *Network) ignoreICMPElsewhere(frame []byte) bool {
+	if header.Ethernet(frame).Type() != header.IPv4ProtocolNumber {
+		return false
+	}
+	ip := header.IPv4(frame[header.EthernetMinimumSize:])
+	if len(ip) < header.IPv4MinimumSize || ip.Protocol() != uint8(header.ICMPv4ProtocolNumber) {
+		return false
+	}
+	dst := netip.AddrFrom4(ip.DestinationAddress().As4())
+	return dst != n.gateway && dst != n.resolver && dst != MetadataAddr
 }
 
 // ignoreOwnARP keeps from the stack an ARP request for the guest's own

@@ -21,6 +21,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -330,6 +331,56 @@ func TestARP(t *testing.T) {
 		sender, _ := netip.AddrFromSlice(a.ProtocolAddressSender())
 		if sender != testGateway {
 			t.Fatalf("ARP reply for %v, want only the gateway's", sender)
+		}
+		return
+	}
+}
+
+// echoFrame returns a guest's ICMP echo request to dst.
+func echoFrame(dst netip.Addr, payload string) []byte {
+	n := header.EthernetMinimumSize + header.IPv4MinimumSize + header.ICMPv4MinimumSize + len(payload)
+	b := make([]byte, n)
+	header.Ethernet(b).Encode(&header.EthernetFields{SrcAddr: guestMAC, DstAddr: tcpip.LinkAddress([]byte{0x02, 0, 0, 0, 0, 0xfe}), Type: header.IPv4ProtocolNumber})
+	ip := header.IPv4(b[header.EthernetMinimumSize:])
+	ip.Encode(&header.IPv4Fields{TotalLength: uint16(n - header.EthernetMinimumSize), TTL: 64, Protocol: uint8(header.ICMPv4ProtocolNumber),
+		SrcAddr: tcpip.AddrFrom4(testPrivate.As4()), DstAddr: tcpip.AddrFrom4(dst.As4())})
+	ip.SetChecksum(^ip.CalculateChecksum())
+	icmp := header.ICMPv4(ip[header.IPv4MinimumSize:])
+	icmp.SetType(header.ICMPv4Echo)
+	copy(icmp.Payload(), payload)
+	icmp.SetChecksum(^checksum.Checksum(icmp, 0))
+	return b
+}
+
+// TestEchoElsewhere: an echo to an address of the outside gets no
+// answer (ICMP is not forwarded); one to the gateway does.
+func TestEchoElsewhere(t *testing.T) {
+	_, conn, _ := testNetwork(t, openami.Firewall{Egress: egressAll}, nil)
+	fw := &frameWriter{w: conn}
+	// The gateway's MAC address must be known to the stack's reply:
+	// the guest asks first, as a kernel would.
+	fw.write(arpRequest(testPrivate, testGateway))
+	fw.write(echoFrame(netip.MustParseAddr("192.0.2.1"), "outside"))
+	fw.write(echoFrame(testGateway, "gateway"))
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		b, err := readFrame(conn, nil)
+		if err != nil {
+			t.Fatalf("no echo reply from the gateway: %v", err)
+		}
+		if header.Ethernet(b).Type() != header.IPv4ProtocolNumber {
+			continue
+		}
+		ip := header.IPv4(b[header.EthernetMinimumSize:])
+		if ip.Protocol() != uint8(header.ICMPv4ProtocolNumber) {
+			continue
+		}
+		icmp := header.ICMPv4(ip.Payload())
+		if icmp.Type() != header.ICMPv4EchoReply {
+			continue
+		}
+		if string(icmp.Payload()) != "gateway" {
+			t.Fatalf("echo reply %q from %v, want only the gateway's", icmp.Payload(), ip.SourceAddress())
 		}
 		return
 	}
