@@ -55,14 +55,14 @@ func eachStore(t *testing.T, fn func(t *testing.T, s *server)) {
 }
 
 // start starts a server on a new store of the kind.
-func start(t *testing.T, kind string) *server {
+func start(t testing.TB, kind string) *server {
 	t.Helper()
 	return startWith(t, kind, nil)
 }
 
 // startWith starts a server on a new store of the kind, its service's
 // configuration changed by mod (when not nil).
-func startWith(t *testing.T, kind string, mod func(*service.Config)) *server {
+func startWith(t testing.TB, kind string, mod func(*service.Config)) *server {
 	t.Helper()
 	return startService(t, kind, mod, nil)
 }
@@ -71,7 +71,7 @@ func startWith(t *testing.T, kind string, mod func(*service.Config)) *server {
 // configuration changed by mod and the service handed to beforeStart
 // before its worker starts (each when not nil): where a test gives it a
 // runtime.
-func startService(t *testing.T, kind string, mod func(*service.Config), beforeStart func(*service.Service)) *server {
+func startService(t testing.TB, kind string, mod func(*service.Config), beforeStart func(*service.Service)) *server {
 	t.Helper()
 	ctx := context.Background()
 	dir0 := t.TempDir()

@@ -145,7 +145,7 @@ func TestPublicAddresses(t *testing.T) {
 	}
 }
 
-func describeOne(t *testing.T, e *ec2.Client, id string) types.Instance {
+func describeOne(t testing.TB, e *ec2.Client, id string) types.Instance {
 	t.Helper()
 	out, err := e.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
 	if err != nil || len(out.Reservations) != 1 || len(out.Reservations[0].Instances) != 1 {
