@@ -159,7 +159,9 @@ func startQemuInProcess(tb testing.TB, extra func() []openami.FirewallRule) *inP
 		if err != nil {
 			tb.Fatal(err)
 		}
-		nbdSrv := nbd.New(func(ctx context.Context, name string) (nbd.Export, error) { return svc.Instances().OpenDevice(ctx, name) }, nil)
+		nbdSrv := nbd.New(func(ctx context.Context, name string) (nbd.Export, error) {
+			return svc.Instances().OpenDevice(ctx, name)
+		}, nil)
 		go nbdSrv.Serve(nln)
 		q.rt, err = qemu.New(ctx, qemu.Config{
 			Dir: filepath.Join(dir, "vms"), NBDSocket: nbdPath, StopTimeout: 30 * time.Second, NetworkRefresh: 200 * time.Millisecond,
