@@ -128,9 +128,13 @@ type Network struct {
 // nicID is the stack's one NIC.
 const nicID = 1
 
-// New builds the network and starts pumping frames. It fails when the
-// network's addresses are not usable (no private address in a subnet).
+// New builds the network and starts pumping frames. It fails when Conn
+// or IMDS is missing or the network's addresses are not usable (no
+// private address in a subnet).
 func New(cfg Config) (*Network, error) {
+	if cfg.Conn == nil || cfg.IMDS == nil {
+		return nil, errors.New("vnet: Conn and IMDS are required")
+	}
 	in := cfg.Network
 	if !in.PrivateIP.Is4() || !in.Subnet.IsValid() || !in.Subnet.Contains(in.PrivateIP) || in.Subnet.Bits() > 30 {
 		return nil, fmt.Errorf("vnet: private address %v is not in a usable subnet %v", in.PrivateIP, in.Subnet)
