@@ -185,3 +185,57 @@ func dashes(ip string) string {
 	}
 	return string(b)
 }
+
+// TestPublicAddressesConcurrent: launches racing for the pool's
+// addresses each get their own (the store's unique index, and PostgreSQL's
+// serialization, settle the race), and those beyond the pool are refused.
+func TestPublicAddressesConcurrent(t *testing.T) {
+	for _, kind := range stores {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			pool := netip.MustParsePrefix("127.77.251.0/29") // 6 addresses
+			s := startWith(t, kind, func(c *service.Config) { c.PublicIPs = pool })
+			ctx := context.Background()
+			c := s.account(t, "racer")
+			e := s.ec2(c, "us-east-1")
+			img := registerTestImage(t, s, e, c, "image-race")
+			const launches = 8
+			type result struct {
+				ip  string
+				err error
+			}
+			results := make(chan result, launches)
+			for range launches {
+				go func() {
+					out, err := e.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(img), InstanceType: types.InstanceTypeT3Micro,
+						MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+					if err != nil {
+						results <- result{err: err}
+						return
+					}
+					results <- result{ip: aws.ToString(out.Instances[0].PublicIpAddress)}
+				}()
+			}
+			seen := map[string]bool{}
+			refused := 0
+			for range launches {
+				r := <-results
+				if r.err != nil {
+					wantCode(t, r.err, "InsufficientAddressCapacity")
+					refused++
+					continue
+				}
+				if seen[r.ip] {
+					t.Errorf("two instances got %s", r.ip)
+				}
+				seen[r.ip] = true
+			}
+			if len(seen) != 6 || refused != 2 {
+				t.Errorf("%d launched with distinct addresses, %d refused; want 6 and 2", len(seen), refused)
+			}
+			if n := countInstances(t, e); n != 6 {
+				t.Errorf("%d instances recorded, want 6", n)
+			}
+		})
+	}
+}
