@@ -40,6 +40,8 @@ const (
 	AttrInstancePlatform         filter.Attr = "instancePlatform"
 	AttrInstancePrivateDNS       filter.Attr = "instancePrivateDNS"
 	AttrInstancePrivateIP        filter.Attr = "instancePrivateIP"
+	AttrInstancePublicDNS        filter.Attr = "instancePublicDNS"
+	AttrInstancePublicIP         filter.Attr = "instancePublicIP"
 	AttrInstanceTransitionReason filter.Attr = "instanceTransitionReason"
 	AttrInstanceReservationID    filter.Attr = "instanceReservationID"
 	AttrInstanceRootDevice       filter.Attr = "instanceRootDevice"
@@ -59,7 +61,7 @@ var InstanceAttrs = []filter.Attr{
 	AttrInstanceID, AttrInstanceLifecycle, AttrInstanceStateCode, AttrInstanceState, AttrInstanceType,
 	AttrInstanceKeyName, AttrInstanceLaunchIndex, AttrInstanceLaunched, AttrInstanceMetadataEndpoint,
 	AttrInstanceMetadataTokens, AttrInstanceOwnerID, AttrInstancePlacementGroup, AttrInstancePlatform,
-	AttrInstancePrivateDNS, AttrInstancePrivateIP, AttrInstanceTransitionReason,
+	AttrInstancePrivateDNS, AttrInstancePrivateIP, AttrInstancePublicDNS, AttrInstancePublicIP, AttrInstanceTransitionReason,
 	AttrInstanceReservationID, AttrInstanceRootDevice, AttrInstanceRootDeviceType,
 	AttrInstanceStateCause, AttrInstanceStateMessage, AttrInstanceSubnetID, AttrInstanceTenancy,
 	AttrInstanceVirtualization, AttrInstanceVpcID,
@@ -118,6 +120,16 @@ func instanceAttr(i *openami.Instance, name filter.Attr) []string {
 		return one(PrivateDNSName(i.Region, i.PrivateIP))
 	case AttrInstancePrivateIP:
 		return one(i.PrivateIP)
+	case AttrInstancePublicDNS:
+		if i.PublicIP == "" {
+			return nil
+		}
+		return one(PublicDNSName(i.Region, i.PublicIP))
+	case AttrInstancePublicIP:
+		if i.PublicIP == "" {
+			return nil
+		}
+		return one(i.PublicIP)
 	case AttrInstanceTransitionReason:
 		return one(i.StateTransitionReason)
 	case AttrInstanceReservationID:

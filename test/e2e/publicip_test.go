@@ -83,6 +83,14 @@ func TestPublicAddresses(t *testing.T) {
 				t.Errorf("instance %s with %s: PublicDnsName %q, interfaces %+v", *inst.InstanceId, ip, aws.ToString(inst.PublicDnsName), inst.NetworkInterfaces)
 			}
 
+			// Filtered by them.
+			for name, value := range map[string]string{"ip-address": ip, "dns-name": wantDNS} {
+				out, err := ea.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{{Name: aws.String(name), Values: []string{value}}}})
+				if err != nil || len(out.Reservations) != 1 || len(out.Reservations[0].Instances) != 1 || *out.Reservations[0].Instances[0].InstanceId != *inst.InstanceId {
+					t.Errorf("filter %s=%s: %v %+v", name, value, err, out)
+				}
+			}
+
 			// Its network, as the runtime gets it: the default group
 			// admits only its own members; everything goes out.
 			n, err := s.svc.Instances().InstanceNetwork(ctx, "us-east-1", *inst.InstanceId)
