@@ -46,6 +46,7 @@ func (r *Runtime) startNetwork(inst openami.Instance, v *vm, in openami.Instance
 		defer close(v.netDone)
 		t := time.NewTicker(r.cfg.NetworkRefresh)
 		defer t.Stop()
+		said := "" // the failure last logged: a lasting one is said once
 		for {
 			select {
 			case <-ctx.Done():
@@ -56,11 +57,13 @@ func (r *Runtime) startNetwork(inst openami.Instance, v *vm, in openami.Instance
 			}
 			in, err := r.cfg.Network(ctx, inst)
 			if err != nil {
-				if ctx.Err() == nil {
-					r.cfg.Log.Warn("cannot refresh the instance's network", "instance", inst.ID, "err", err)
+				if ctx.Err() == nil && err.Error() != said {
+					said = err.Error()
+					r.cfg.Log.Warn("cannot refresh the instance's network; its rules stay as they were", "instance", inst.ID, "err", err)
 				}
 				continue
 			}
+			said = ""
 			n.Update(in)
 		}
 	}()
