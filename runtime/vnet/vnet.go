@@ -115,7 +115,6 @@ type Network struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	done   chan struct{} // closed when the link has ended
-	linkEr error         // why; set before done is closed
 
 	mu        sync.Mutex
 	closed    bool
@@ -188,7 +187,6 @@ func New(cfg Config) (*Network, error) {
 	n.wg.Go(func() { n.imds.Serve(n.imdsLn) })
 	n.wg.Go(func() {
 		err := n.link.run(n.ctx)
-		n.linkEr = err
 		close(n.done)
 		if err != nil {
 			cfg.Log.Warn("guest network link ended", "err", err)
