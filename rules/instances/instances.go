@@ -136,8 +136,9 @@ type launchPlan struct {
 }
 
 // RunInstances launches between MinCount and MaxCount instances of an
-// image the caller may launch (all of MaxCount here: capacity is not
-// limited beyond maxLaunch per call). Every EBS device becomes a new
+// image the caller may launch: as many as the host's pool of public
+// addresses has room for (InsufficientAddressCapacity below MinCount),
+// at most maxLaunch per call. Every EBS device becomes a new
 // volume over its snapshot's block map, copying no data, so launching
 // costs the same whatever the image's size. The instances start pending;
 // the runtime moves them on. A repeated ClientToken returns the
@@ -208,16 +209,19 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 		if plan.meta, err = metadataOptions(in.MetadataOptions, plan.img); err != nil {
 			return err
 		}
-		addrs, err := s.freeAddresses(tx, p, plan.subnet, count, in.PrivateIPAddress)
+		// As many as the public pool has addresses for, MinCount at
+		// least, as EC2 launches as many as its capacity allows.
+		public, err := s.takePublicIPs(tx, min(in.MinCount, count), count)
 		if err != nil {
 			return err
 		}
-		public, err := s.takePublicIPs(tx, count)
+		n := len(public)
+		addrs, err := s.freeAddresses(tx, p, plan.subnet, n, in.PrivateIPAddress)
 		if err != nil {
 			return err
 		}
 		out = Reservation{ID: ids.New("r"), AccountID: p.AccountID}
-		for k := range count {
+		for k := range n {
 			inst, err := s.launchOne(tx, p, in, &plan, out.ID, k, addrs[k], public[k], now)
 			if err != nil {
 				return err

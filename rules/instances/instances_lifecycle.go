@@ -307,9 +307,10 @@ func (s *Machines) StopInstances(ctx context.Context, p openami.Principal, insta
 	})
 }
 
-// StartInstances starts stopped instances: they go pending, then running.
-// Running and pending ones are left as they are; others are
-// IncorrectInstanceState.
+// StartInstances starts stopped instances: they go pending, then running,
+// each with a new public address (InsufficientAddressCapacity, and none
+// starts, when the pool has too few). Running and pending ones are left
+// as they are; others are IncorrectInstanceState.
 func (s *Machines) StartInstances(ctx context.Context, p openami.Principal, instanceIDs []string) ([]StateChange, error) {
 	// Booting encrypted volumes needs their keys, usable by the caller.
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
@@ -343,7 +344,7 @@ func (s *Machines) StartInstances(ctx context.Context, p openami.Principal, inst
 		}
 		i.State = openami.InstancePending
 		i.StateTransitionReason, i.StateReason = "", openami.StateReason{}
-		public, err := s.takePublicIPs(tx, 1)
+		public, err := s.takePublicIPs(tx, 1, 1)
 		if err != nil {
 			return err
 		}

@@ -24,10 +24,11 @@ var DefaultPublicPool = netip.MustParsePrefix("127.77.0.0/16")
 // Instances.PublicIPs and its unique index). The qemu runtime listens on
 // it for the ports the instance's security groups allow.
 
-// takePublicIPs returns n free addresses of the pool, lowest first, in
-// the caller's transaction; LimitExceeded (EC2's
-// InsufficientAddressCapacity) when the pool has fewer.
-func (s *Machines) takePublicIPs(tx metadata.Tx, n int) ([]string, error) {
+// takePublicIPs returns between least and most free addresses of the
+// pool, as many as it has, lowest first, in the caller's transaction;
+// LimitExceeded (EC2's InsufficientAddressCapacity) when it has fewer
+// than least.
+func (s *Machines) takePublicIPs(tx metadata.Tx, least, most int) ([]string, error) {
 	held, err := tx.Instances().PublicIPs()
 	if err != nil {
 		return nil, err
@@ -41,14 +42,14 @@ func (s *Machines) takePublicIPs(tx metadata.Tx, n int) ([]string, error) {
 	var out []string
 	// The pool's first and last addresses are its network and broadcast
 	// addresses, as in any subnet: never handed out.
-	for a := pool.Addr().Next(); len(out) < n && a.IsValid() && a != last && pool.Contains(a); a = a.Next() {
+	for a := pool.Addr().Next(); len(out) < most && a.IsValid() && a != last && pool.Contains(a); a = a.Next() {
 		if !used[a.String()] {
 			out = append(out, a.String())
 		}
 	}
-	if len(out) < n {
+	if len(out) < least {
 		return nil, openami.ReasonErrorf(openami.LimitExceeded, openami.ResourceInstance, openami.ReasonPublicAddress,
-			"There are not enough free public addresses in this server's pool (%s) for %d more instance(s).", pool, n)
+			"There are not enough free public addresses in this server's pool (%s) for %d more instance(s).", pool, least)
 	}
 	return out, nil
 }
@@ -65,7 +66,7 @@ func (s *Machines) givePublicIP(ctx context.Context, i openami.Instance) (openam
 			out = cur
 			return err
 		}
-		ips, err := s.takePublicIPs(tx, 1)
+		ips, err := s.takePublicIPs(tx, 1, 1)
 		if err != nil {
 			return err
 		}

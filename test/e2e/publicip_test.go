@@ -118,12 +118,15 @@ func TestPublicAddresses(t *testing.T) {
 			if got := describeOne(t, ea, *a[0].InstanceId); got.PublicIpAddress != nil || aws.ToString(got.PublicDnsName) != "" {
 				t.Errorf("stopped instance keeps %q %q", aws.ToString(got.PublicIpAddress), aws.ToString(got.PublicDnsName))
 			}
-			c, err := run(eb, imgB, 1)
+			// Between MinCount and MaxCount: as many as the pool has room for.
+			more, err := eb.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(imgB), InstanceType: types.InstanceTypeT3Micro,
+				MinCount: aws.Int32(1), MaxCount: aws.Int32(3)})
 			if err != nil {
 				t.Fatalf("launch after a stop freed an address: %v", err)
 			}
-			if aws.ToString(c[0].PublicIpAddress) != ip {
-				t.Errorf("the launch took %q, want the freed %s", aws.ToString(c[0].PublicIpAddress), ip)
+			if len(more.Instances) != 1 || aws.ToString(more.Instances[0].PublicIpAddress) != ip {
+				t.Errorf("MinCount 1, MaxCount 3 with one free address launched %d, the first with %q; want 1 with the freed %s",
+					len(more.Instances), aws.ToString(more.Instances[0].PublicIpAddress), ip)
 			}
 			// Full again: the stopped instance cannot start.
 			_, err = ea.StartInstances(ctx, &ec2.StartInstancesInput{InstanceIds: []string{*a[0].InstanceId}})
