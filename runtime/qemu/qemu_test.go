@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -244,6 +245,7 @@ func TestRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rt.Close()
+	goroutinesBefore := goruntime.NumGoroutine()
 	inst := openami.Instance{ID: "i-0123456789abcdef0", InstanceType: "x1.huge", Architecture: "x86_64", VirtualizationType: "hvm",
 		RootDeviceName: "/dev/xvda", BlockDevices: []openami.InstanceBlockDevice{{DeviceName: "/dev/xvda", VolumeID: "vol-boot"}},
 		MacAddress: "02:00:00:00:00:09", PrivateIP: "172.31.0.9"}
@@ -331,6 +333,18 @@ func TestRuntime(t *testing.T) {
 	}
 	if err := rt.Terminate(ctx, inst); err != nil {
 		t.Fatalf("Terminate of an instance without a VM: %v", err)
+	}
+	// Nothing of the VMs is left running: their networks' goroutines
+	// (pumps, listeners, the refresh) ended with them. Goroutines end
+	// asynchronously (the NBD server's with QEMU's connections): wait.
+	after := goruntime.NumGoroutine()
+	for i := 0; i < 500 && after > goroutinesBefore; i++ {
+		time.Sleep(10 * time.Millisecond)
+		after = goruntime.NumGoroutine()
+	}
+	if after > goroutinesBefore {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines before the first Start, %d after the last Terminate:\n%s", goroutinesBefore, after, buf[:goruntime.Stack(buf, true)])
 	}
 
 	// UEFI: OVMF, with the VM's own variable store, runs and looks at the
