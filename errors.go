@@ -118,6 +118,8 @@ const (
 	ReasonIDsWithPaging Reason = "ids-with-paging"
 	// ReasonAddress: a private IP address asked for in a subnet.
 	ReasonAddress Reason = "address"
+	// ReasonPublicAddress: the host's pool of public addresses.
+	ReasonPublicAddress Reason = "public-address"
 	// ReasonDisabled: a KMS key that is disabled (as opposed to one pending
 	// deletion or pending import).
 	ReasonDisabled Reason = "disabled"

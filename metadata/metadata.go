@@ -437,7 +437,8 @@ type InstanceQuery struct {
 
 // Instances records instances.
 type Instances interface {
-	// Create records an instance. Duplicate if the id is taken.
+	// Create records an instance. Duplicate if the id is taken, or if
+	// another instance (of any account or region) holds its PublicIP.
 	Create(i openami.Instance) error
 	// Get returns an instance of the region. NotFound if none.
 	Get(region, id string) (openami.Instance, error)
@@ -445,8 +446,13 @@ type Instances interface {
 	// token, in id order (none: an empty list).
 	ByClientToken(region, accountID, token string) ([]openami.Instance, error)
 	// Update replaces every field of the instance with the id i.ID,
-	// except ID, Region and AccountID. NotFound if none.
+	// except ID, Region and AccountID. NotFound if none; Duplicate if
+	// another instance (of any account or region) holds its PublicIP.
 	Update(i openami.Instance) error
+	// PublicIPs returns the public addresses that instances hold, of
+	// every account and region, in no particular order: the public
+	// pool's addresses in use.
+	PublicIPs() ([]string, error)
 	// Delete removes an instance. NotFound if none.
 	Delete(region, id string) error
 	// List returns the region's instances that q selects.

@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/openami/openami"
@@ -51,6 +52,9 @@ type Config struct {
 	// LocalDir is this server's own directory (the data directory), where
 	// instance-store disks live; empty means they cannot be served.
 	LocalDir string
+	// PublicIPs is the pool of instances' public addresses;
+	// instances.DefaultPublicPool when not valid.
+	PublicIPs netip.Prefix
 }
 
 // Service implements openami's operations over a metadata store.
@@ -132,7 +136,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.images = images.New(images.Config{Store: s.store, Regions: s.regions, Identity: s.identity, EBS: s.ebs, Tokens: s.tokens,
 		Clock: s.now, Kick: s.completions.kick})
 	s.instances = instances.New(instances.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Identity: s.identity,
-		EBS: s.ebs, Images: s.images, Networks: s.network, Tokens: s.tokens, Clock: s.now, Disks: disks, Kick: s.completions.kick,
+		EBS: s.ebs, Images: s.images, Networks: s.network, Tokens: s.tokens, Clock: s.now, Disks: disks, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs,
 		Worker: s.completions.background})
 	return s, nil
 }

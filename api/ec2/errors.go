@@ -44,9 +44,10 @@ var reasonCodes = map[openami.Class]map[openami.Reason]string{
 		openami.ReasonOverlap:          "InvalidSubnet.Conflict",
 		openami.ReasonNetworkMismatch:  "InvalidParameter",
 	},
-	openami.InUse:        {openami.ReasonAddress: "InvalidIPAddress.InUse"},
-	openami.NotFound:     {openami.ReasonRuleID: "InvalidSecurityGroupRuleId.NotFound"},
-	openami.Unauthorized: {openami.ReasonDefault: "CannotDelete"},
+	openami.InUse:         {openami.ReasonAddress: "InvalidIPAddress.InUse"},
+	openami.NotFound:      {openami.ReasonRuleID: "InvalidSecurityGroupRuleId.NotFound"},
+	openami.Unauthorized:  {openami.ReasonDefault: "CannotDelete"},
+	openami.LimitExceeded: {openami.ReasonPublicAddress: "InsufficientAddressCapacity"},
 	openami.IncorrectState: {
 		openami.ReasonUnavailable: "InvalidAMIID.Unavailable",
 		openami.ReasonKeyUnusable: "InvalidKMSKey.InvalidState",

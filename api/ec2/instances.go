@@ -306,9 +306,19 @@ type monitoringItem struct {
 }
 
 type privateIPItem struct {
-	PrivateIPAddress string `xml:"privateIpAddress"`
-	PrivateDNSName   string `xml:"privateDnsName"`
-	Primary          bool   `xml:"primary"`
+	PrivateIPAddress string           `xml:"privateIpAddress"`
+	PrivateDNSName   string           `xml:"privateDnsName"`
+	Primary          bool             `xml:"primary"`
+	Association      *associationItem `xml:"association"`
+}
+
+// associationItem is a public address's association with a network
+// interface (or one of its private addresses). The pool is the host's,
+// so the owner is "amazon", as for EC2's auto-assigned public addresses.
+type associationItem struct {
+	PublicIP      string `xml:"publicIp"`
+	PublicDNSName string `xml:"publicDnsName"`
+	IPOwnerID     string `xml:"ipOwnerId"`
 }
 
 type niAttachmentItem struct {
@@ -333,6 +343,7 @@ type networkInterfaceItem struct {
 	MacAddress         string               `xml:"macAddress"`
 	PrivateIPAddress   string               `xml:"privateIpAddress"`
 	PrivateDNSName     string               `xml:"privateDnsName"`
+	Association        *associationItem     `xml:"association"`
 	SourceDestCheck    bool                 `xml:"sourceDestCheck"`
 	Groups             items[groupItem]     `xml:"groupSet"`
 	Attachment         niAttachmentItem     `xml:"attachment"`
@@ -362,6 +373,7 @@ type instanceItem struct {
 	SubnetID            string                      `xml:"subnetId,omitempty"`
 	VpcID               string                      `xml:"vpcId,omitempty"`
 	PrivateIPAddress    string                      `xml:"privateIpAddress,omitempty"`
+	PublicIPAddress     string                      `xml:"ipAddress,omitempty"`
 	SourceDestCheck     bool                        `xml:"sourceDestCheck"`
 	Groups              items[groupItem]            `xml:"groupSet"`
 	StateReason         *stateReasonItem            `xml:"stateReason"`
@@ -427,6 +439,12 @@ func instanceOf(region string, v instances.InstanceView) instanceItem {
 				AttachTime: timestamp(i.LaunchTime), DeleteOnTermination: true},
 			PrivateIPAddresses: items[privateIPItem]{{PrivateIPAddress: i.PrivateIP, PrivateDNSName: dns, Primary: true}},
 		}}
+		if i.PublicIP != "" {
+			out.PublicIPAddress, out.DNSName = i.PublicIP, instances.PublicDNSName(region, i.PublicIP)
+			a := &associationItem{PublicIP: i.PublicIP, PublicDNSName: out.DNSName, IPOwnerID: "amazon"}
+			out.NetworkInterfaces[0].Association = a
+			out.NetworkInterfaces[0].PrivateIPAddresses[0].Association = a
+		}
 	}
 	out.StateReason = instanceStateReason(i.StateReason)
 	for _, b := range i.BlockDevices {

@@ -4,11 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -379,30 +376,4 @@ func TestOnlyItsOwnInstance(t *testing.T) {
 		resp.Body.Close()
 		t.Fatalf("a handler of another instance answered %d", resp.StatusCode)
 	}
-}
-
-// TestRelay relays an HTTP/1.0 exchange (as the test image's nc client
-// sends it, half-closing after the request) through Relay to a handler
-// on a unix socket.
-func TestRelay(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "imds.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: New(&source{md: testInstance()}, "us-east-1", "i-0123456789abcdef0")}
-	go srv.Serve(ln)
-	defer srv.Close()
-	req := "PUT /latest/api/token HTTP/1.0\r\nX-aws-ec2-metadata-token-ttl-seconds: 21600\r\n\r\n"
-	var out strings.Builder
-	if err := Relay(sock, strings.NewReader(req), &out); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(out.String(), "HTTP/1.0 200 OK\r\n") {
-		t.Fatalf("relayed answer:\n%s", out.String())
-	}
-	if err := Relay(filepath.Join(t.TempDir(), "none.sock"), strings.NewReader(req), io.Discard); err == nil {
-		t.Fatal("relay to a missing socket succeeded")
-	}
-	_ = os.Remove(sock)
 }

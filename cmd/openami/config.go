@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,6 +33,9 @@ type config struct {
 	blobStore  string
 	s3Endpoint string
 	s3Region   string
+	// publicIPs is serve's --public-ips: the pool of instances' public
+	// addresses ("" for the default).
+	publicIPs string
 }
 
 func (c *config) addFlags(cmd *cobra.Command) {
@@ -155,7 +159,14 @@ func (c *config) build(ctx context.Context, store metadata.Store, key *seal.Key)
 		store.Close()
 		return nil, err
 	}
-	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: c.dataDir})
+	var pool netip.Prefix
+	if c.publicIPs != "" {
+		if pool, err = netip.ParsePrefix(c.publicIPs); err != nil || !pool.Addr().Is4() || pool.Bits() > 30 {
+			store.Close()
+			return nil, fmt.Errorf("--public-ips: want an IPv4 CIDR of at least 4 addresses, such as 127.77.0.0/16 (%q)", c.publicIPs)
+		}
+	}
+	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: c.dataDir, PublicIPs: pool})
 	if err != nil {
 		store.Close()
 		return nil, err

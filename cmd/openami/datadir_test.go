@@ -225,6 +225,15 @@ func TestFailedStartLeavesNothing(t *testing.T) {
 	if _, err := os.Stat(long); !os.IsNotExist(err) {
 		t.Errorf("a failed start left its data dir: %v", err)
 	}
+	// A bad --public-ips fails the start, with the flag's name.
+	bad := filepath.Join(t.TempDir(), "bad-pool")
+	err = serve(context.Background(), &config{dataDir: bad, regions: "us-east-1", publicIPs: "127.77.0.0/31"}, "127.0.0.1:0", "text", "", runtimeFlags{kind: "none"})
+	if err == nil || !strings.Contains(err.Error(), "--public-ips") {
+		t.Fatalf("serve with a /31 public pool: %v", err)
+	}
+	if _, err := os.Stat(bad); !os.IsNotExist(err) {
+		t.Errorf("a failed start left its data dir: %v", err)
+	}
 	// An existing empty dir is emptied again, not removed.
 	empty := filepath.Join(t.TempDir(), strings.Repeat("e", 120))
 	os.Mkdir(empty, 0o700)

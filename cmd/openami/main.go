@@ -8,8 +8,6 @@
 //	openami fsck                   check block maps against stored chunks
 //	openami image alias|product-code  operator changes to images
 //	openami version                print the version and commit of this binary
-//	openami imds-relay SOCKET      (run by QEMU, not by hand) relay a guest's
-//	                               metadata connection to its instance's socket
 //
 // This is the only package that wires concrete back ends together: it
 // picks the metadata store, loads the master key, builds the service and
@@ -23,20 +21,10 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/openami/openami/api/imds"
 	"github.com/spf13/cobra"
 )
 
 func main() {
-	// QEMU runs this for each guest connection to the metadata service,
-	// with the connection as stdin, stdout and stderr: it must never
-	// print, so it bypasses cobra (and its error messages) altogether.
-	if len(os.Args) == 3 && os.Args[1] == "imds-relay" {
-		if err := imds.Relay(os.Args[2], os.Stdin, os.Stdout); err != nil {
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
 	// Everything openami and the QEMU processes it starts write is its
 	// user's alone. Each file is also created with an owner-only mode; the
 	// umask catches what a library creates with its own (SQLite's -wal and

@@ -60,7 +60,8 @@ func serveCommand(cfg *config) *cobra.Command {
 	cmd.Flags().StringVar(&rf.accel, "qemu-accel", envOr("OPENAMI_QEMU_ACCEL", "auto"), "qemu runtime accelerator: auto (probe KVM, else TCG), kvm or tcg (env OPENAMI_QEMU_ACCEL)")
 	cmd.Flags().DurationVar(&rf.stopTimeout, "qemu-stop-timeout", durationEnv("OPENAMI_QEMU_STOP_TIMEOUT", 60*time.Second), "how long a stop waits for the guest to power off before killing its VM (env OPENAMI_QEMU_STOP_TIMEOUT)")
 	cmd.Flags().DurationVar(&rf.firstOutput, "qemu-first-output-timeout", durationEnv("OPENAMI_QEMU_FIRST_OUTPUT_TIMEOUT", qemu.DefaultFirstOutputTimeout), "how long a guest may take to write to its serial console before its instance status check fails (env OPENAMI_QEMU_FIRST_OUTPUT_TIMEOUT)")
-	cmd.Flags().BoolVar(&rf.restrictNet, "qemu-restrict-network", os.Getenv("OPENAMI_QEMU_RESTRICT_NETWORK") == "true", "cut guests off from the host and the outside; only their metadata service answers (env OPENAMI_QEMU_RESTRICT_NETWORK=true)")
+	cmd.Flags().BoolVar(&rf.restrictNet, "qemu-restrict-network", os.Getenv("OPENAMI_QEMU_RESTRICT_NETWORK") == "true", "cut guests off from the host and the outside; only their VPC's DHCP, DNS and metadata service answer (env OPENAMI_QEMU_RESTRICT_NETWORK=true)")
+	cmd.Flags().StringVar(&cfg.publicIPs, "public-ips", envOr("OPENAMI_PUBLIC_IPS", instances.DefaultPublicPool.String()), "the pool of instances' public addresses, an IPv4 CIDR; on the host's loopback range by default, so that the qemu runtime's forwarded ports are reachable from this host without root (docs/NETWORK.md) (env OPENAMI_PUBLIC_IPS)")
 	cmd.Flags().StringVar(&listen, "listen", envOr("OPENAMI_LISTEN", defaultListen), "address to listen on (env OPENAMI_LISTEN)")
 	cmd.Flags().StringVar(&logFormat, "log-format", envOr("OPENAMI_LOG_FORMAT", "text"), "request log format: text or json (env OPENAMI_LOG_FORMAT)")
 	cmd.Flags().StringVar(&debugListen, "debug-listen", os.Getenv("OPENAMI_DEBUG_LISTEN"), "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty (env OPENAMI_DEBUG_LISTEN)")
@@ -124,15 +125,14 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 	svc := e.svc
 	var rt *qemu.Runtime
 	if rf.kind == "qemu" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("--runtime qemu: %w", err)
-		}
 		rt, err = qemu.New(ctx, qemu.Config{
 			Dir: filepath.Join(cfg.dataDir, "vms"), NBDSocket: filepath.Join(cfg.dataDir, "nbd.sock"),
-			Accel: rf.accel, RelayCommand: []string{exe, "imds-relay"}, StopTimeout: rf.stopTimeout, FirstOutputTimeout: rf.firstOutput,
+			Accel: rf.accel, StopTimeout: rf.stopTimeout, FirstOutputTimeout: rf.firstOutput,
 			RestrictNetwork: rf.restrictNet, Log: log,
-			IMDS:     func(inst openami.Instance) http.Handler { return imds.New(svc.Instances(), inst.Region, inst.ID) },
+			IMDS: func(inst openami.Instance) http.Handler { return imds.New(svc.Instances(), inst.Region, inst.ID) },
+			Network: func(ctx context.Context, inst openami.Instance) (openami.InstanceNetwork, error) {
+				return svc.Instances().InstanceNetwork(ctx, inst.Region, inst.ID)
+			},
 			OnExit:   svc.Kick,
 			BootFile: svc.Images().BootFile,
 			InstanceType: func(name string) (qemu.Shape, bool) {

@@ -60,17 +60,31 @@ func (is instances) Create(i openami.Instance) error {
 	if err != nil {
 		return err
 	}
-	n, err := is.t.execN(`INSERT INTO instances (region, account_id, id, reservation_id, image_id, state, client_token, doc)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	n, err := is.t.execN(`INSERT INTO instances (region, account_id, id, reservation_id, image_id, state, client_token, public_ip, doc)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING`,
-		i.Region, i.AccountID, i.ID, i.ReservationID, i.ImageID, string(i.State), i.ClientToken, doc)
+		i.Region, i.AccountID, i.ID, i.ReservationID, i.ImageID, string(i.State), i.ClientToken, i.PublicIP, doc)
 	if err != nil && !is.t.d.unique(err) {
 		return fmt.Errorf("sqldb: create instance: %w", err)
 	}
 	if err != nil || n == 0 {
-		return openami.Errorf(openami.Duplicate, openami.ResourceInstance, "The instance ID '%s' already exists", i.ID)
+		return openami.Errorf(openami.Duplicate, openami.ResourceInstance, "The instance ID '%s' or its public address '%s' is taken", i.ID, i.PublicIP)
 	}
 	return nil
+}
+
+func (is instances) PublicIPs() ([]string, error) {
+	ips := []string{}
+	err := is.t.each(`SELECT public_ip FROM instances WHERE public_ip <> ''`, nil, func(r *sql.Rows) error {
+		var ip string
+		err := r.Scan(&ip)
+		ips = append(ips, ip)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqldb: public addresses: %w", err)
+	}
+	return ips, nil
 }
 
 func (is instances) query(where string, args []any, limit int) ([]openami.Instance, error) {
@@ -107,9 +121,12 @@ func (is instances) Update(i openami.Instance) error {
 	if err != nil {
 		return err
 	}
-	n, err := is.t.execN(`UPDATE instances SET reservation_id = ?, image_id = ?, state = ?, client_token = ?, doc = ?
+	n, err := is.t.execN(`UPDATE instances SET reservation_id = ?, image_id = ?, state = ?, client_token = ?, public_ip = ?, doc = ?
 WHERE id = ? AND region = ?`,
-		i.ReservationID, i.ImageID, string(i.State), i.ClientToken, doc, i.ID, i.Region)
+		i.ReservationID, i.ImageID, string(i.State), i.ClientToken, i.PublicIP, doc, i.ID, i.Region)
+	if err != nil && is.t.d.unique(err) {
+		return openami.Errorf(openami.Duplicate, openami.ResourceInstance, "The public address '%s' is another instance's", i.PublicIP)
+	}
 	if err != nil {
 		return fmt.Errorf("sqldb: update instance: %w", err)
 	}

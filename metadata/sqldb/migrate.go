@@ -369,6 +369,12 @@ CREATE TABLE security_groups (
 );
 CREATE INDEX security_groups_by_owner ON security_groups (region, account_id, id);
 `},
+	{Version: 10, Name: "instance public addresses", SQL: `
+-- An instance's public address ('' when it holds none), unique across
+-- every account and region: the host's public pool is one.
+ALTER TABLE instances ADD COLUMN public_ip {{text}} NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX instances_by_public_ip ON instances (public_ip) WHERE public_ip <> '';
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.

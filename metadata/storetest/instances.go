@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -111,6 +112,52 @@ func testInstanceUpdateDelete(t *testing.T, s metadata.Store) {
 			t.Errorf("got %v, want NotFound", err)
 		}
 	}
+}
+
+// testInstancePublicIPs: a public address is held by one instance of
+// any account and region at a time, and free again once released.
+func testInstancePublicIPs(t *testing.T, s metadata.Store) {
+	publicIPs := func() []string {
+		var got []string
+		view(t, s, func(tx metadata.Tx) error {
+			var err error
+			got, err = tx.Instances().PublicIPs()
+			slices.Sort(got)
+			return err
+		})
+		return got
+	}
+	if got := publicIPs(); len(got) != 0 {
+		t.Fatalf("public addresses of an empty store: %v", got)
+	}
+	a := instance(region1, acct1, "i-1", openami.InstancePending)
+	a.PublicIP = "127.77.0.4"
+	b := instance(region2, acct2, "i-2", openami.InstancePending)
+	b.PublicIP = "127.77.0.5"
+	c := instance(region1, acct2, "i-3", openami.InstanceStopped)
+	createInstances(t, s, a, b, c)
+	equal(t, "public addresses", publicIPs(), []string{"127.77.0.4", "127.77.0.5"})
+
+	// Taken: by an instance of another account and region.
+	d := instance(region2, acct2, "i-4", openami.InstancePending)
+	d.PublicIP = a.PublicIP
+	wantClass(t, updateErr(t, s, func(tx metadata.Tx) error { return tx.Instances().Create(d) }), openami.Duplicate, openami.ResourceInstance)
+	c.PublicIP = b.PublicIP
+	wantClass(t, updateErr(t, s, func(tx metadata.Tx) error { return tx.Instances().Update(c) }), openami.Duplicate, openami.ResourceInstance)
+	equal(t, "public addresses after refusals", publicIPs(), []string{"127.77.0.4", "127.77.0.5"})
+
+	// Released, it is anyone's.
+	b.PublicIP, b.State = "", openami.InstanceStopped
+	update(t, s, func(tx metadata.Tx) error { return tx.Instances().Update(b) })
+	update(t, s, func(tx metadata.Tx) error { return tx.Instances().Update(c) })
+	equal(t, "public addresses after a release and a take", publicIPs(), []string{"127.77.0.4", "127.77.0.5"})
+	view(t, s, func(tx metadata.Tx) error {
+		got, err := tx.Instances().Get(region1, "i-3")
+		equal(t, "the new holder", got.PublicIP, "127.77.0.5")
+		return err
+	})
+	update(t, s, func(tx metadata.Tx) error { return tx.Instances().Delete(region1, "i-1") })
+	equal(t, "public addresses after a delete", publicIPs(), []string{"127.77.0.5"})
 }
 
 func testInstanceList(t *testing.T, s metadata.Store) {

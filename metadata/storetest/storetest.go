@@ -97,6 +97,7 @@ func Run(t *testing.T, open func(t *testing.T) metadata.Store) {
 		{"Networks/Subnets", testNetworkSubnets},
 		{"Networks/Groups", testNetworkGroups},
 		{"Networks/DeleteAccount", testNetworkDeleteAccount},
+		{"Instances/PublicIPs", testInstancePublicIPs},
 		{"Images/CreateGet", testImageCreateGet},
 		{"Images/Duplicate", testImageDuplicate},
 		{"Images/NotFound", testImageNotFound},

@@ -137,8 +137,9 @@ type launchPlan struct {
 }
 
 // RunInstances launches between MinCount and MaxCount instances of an
-// image the caller may launch (all of MaxCount here: capacity is not
-// limited beyond maxLaunch per call). Every EBS device becomes a new
+// image the caller may launch: as many as the host's pool of public
+// addresses has room for (InsufficientAddressCapacity below MinCount),
+// at most maxLaunch per call. Every EBS device becomes a new
 // volume over its snapshot's block map, copying no data, so launching
 // costs the same whatever the image's size. The instances start pending;
 // the runtime moves them on. A repeated ClientToken returns the
@@ -213,13 +214,20 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 		if plan.meta, err = metadataOptions(in.MetadataOptions, plan.img); err != nil {
 			return err
 		}
-		addrs, err := s.freeAddresses(tx, p, plan.subnet, count, in.PrivateIPAddress)
+		// As many as the public pool has addresses for, MinCount at
+		// least, as EC2 launches as many as its capacity allows.
+		public, err := s.takePublicIPs(tx, min(in.MinCount, count), count)
+		if err != nil {
+			return err
+		}
+		n := len(public)
+		addrs, err := s.freeAddresses(tx, p, plan.subnet, n, in.PrivateIPAddress)
 		if err != nil {
 			return err
 		}
 		out = Reservation{ID: ids.New("r"), AccountID: p.AccountID}
-		for k := range count {
-			inst, err := s.launchOne(tx, p, in, &plan, out.ID, k, addrs[k], now)
+		for k := range n {
+			inst, err := s.launchOne(tx, p, in, &plan, out.ID, k, addrs[k], public[k], now)
 			if err != nil {
 				return err
 			}
@@ -572,14 +580,14 @@ func (s *Machines) freeAddresses(tx metadata.Tx, p openami.Principal, subnet ope
 }
 
 // launchOne records instance k of a reservation with its volumes.
-func (s *Machines) launchOne(tx metadata.Tx, p openami.Principal, in RunInstancesInput, plan *launchPlan, reservation string, k int, addr string, now time.Time) (openami.Instance, error) {
+func (s *Machines) launchOne(tx metadata.Tx, p openami.Principal, in RunInstancesInput, plan *launchPlan, reservation string, k int, addr, public string, now time.Time) (openami.Instance, error) {
 	img := plan.img
 	id := ids.New("i")
 	inst := openami.Instance{
 		ID: id, Region: p.Region, AccountID: p.AccountID, ReservationID: reservation, ImageID: img.ID,
 		InstanceType: plan.it.Name, KeyName: in.KeyName, State: openami.InstancePending,
 		AvailabilityZone: plan.zone, VpcID: plan.subnet.VpcID, SubnetID: plan.subnet.ID, SecurityGroupIDs: plan.groups,
-		PrivateIP: addr, UserData: s.sealUserData(p.Region, id, in.UserData), LaunchTime: now, AmiLaunchIndex: k,
+		PrivateIP: addr, PublicIP: public, UserData: s.sealUserData(p.Region, id, in.UserData), LaunchTime: now, AmiLaunchIndex: k,
 		Architecture: img.Architecture, VirtualizationType: img.VirtualizationType, Platform: img.Platform,
 		BootMode: bootMode(img, plan.it), RootDeviceName: img.RootDeviceName, RootDeviceType: "ebs",
 		InstanceStores: plan.stores, KernelID: img.KernelID, RamdiskID: img.RamdiskID, EnaSupport: img.EnaSupport,
@@ -641,24 +649,13 @@ func macAddress(id string) string {
 
 // PrivateDNSName is an instance's private host name, as EC2 forms it.
 func PrivateDNSName(region, ip string) string {
-	host := "ip-" + strings.ReplaceAll(ip, ".", "-")
-	if region == "us-east-1" {
-		return host + ".ec2.internal"
-	}
-	return host + "." + region + ".compute.internal"
+	return "ip-" + strings.ReplaceAll(ip, ".", "-") + "." + privateDomain(region)
 }
 
-// PublicDNSName is an instance's public host name for its public
-// address, as EC2 forms it (ec2-203-0-113-25.compute-1.amazonaws.com in
-// us-east-1, ec2-….REGION.compute.amazonaws.com elsewhere); "" without
-// a public address.
-func PublicDNSName(region, ip string) string {
-	if ip == "" {
-		return ""
-	}
-	host := "ec2-" + strings.ReplaceAll(ip, ".", "-")
+// privateDomain is the DNS domain of a region's private host names.
+func privateDomain(region string) string {
 	if region == "us-east-1" {
-		return host + ".compute-1.amazonaws.com"
+		return "ec2.internal"
 	}
-	return host + "." + region + ".compute.amazonaws.com"
+	return region + ".compute.internal"
 }

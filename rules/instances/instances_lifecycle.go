@@ -41,6 +41,8 @@ const (
 	AttrInstancePlatform         filter.Attr = "instancePlatform"
 	AttrInstancePrivateDNS       filter.Attr = "instancePrivateDNS"
 	AttrInstancePrivateIP        filter.Attr = "instancePrivateIP"
+	AttrInstancePublicDNS        filter.Attr = "instancePublicDNS"
+	AttrInstancePublicIP         filter.Attr = "instancePublicIP"
 	AttrInstanceTransitionReason filter.Attr = "instanceTransitionReason"
 	AttrInstanceReservationID    filter.Attr = "instanceReservationID"
 	AttrInstanceRootDevice       filter.Attr = "instanceRootDevice"
@@ -60,7 +62,7 @@ var InstanceAttrs = []filter.Attr{
 	AttrInstanceID, AttrInstanceLifecycle, AttrInstanceStateCode, AttrInstanceState, AttrInstanceType,
 	AttrInstanceKeyName, AttrInstanceLaunchIndex, AttrInstanceLaunched, AttrInstanceMetadataEndpoint,
 	AttrInstanceMetadataTokens, AttrInstanceOwnerID, AttrInstancePlacementGroup, AttrInstancePlatform,
-	AttrInstancePrivateDNS, AttrInstancePrivateIP, AttrInstanceTransitionReason,
+	AttrInstancePrivateDNS, AttrInstancePrivateIP, AttrInstancePublicDNS, AttrInstancePublicIP, AttrInstanceTransitionReason,
 	AttrInstanceReservationID, AttrInstanceRootDevice, AttrInstanceRootDeviceType,
 	AttrInstanceStateCause, AttrInstanceStateMessage, AttrInstanceSubnetID, AttrInstanceTenancy,
 	AttrInstanceVirtualization, AttrInstanceVpcID,
@@ -141,6 +143,16 @@ func instanceAttr(i *openami.Instance, name filter.Attr, words TransitionWords) 
 		return one(PrivateDNSName(i.Region, i.PrivateIP))
 	case AttrInstancePrivateIP:
 		return one(i.PrivateIP)
+	case AttrInstancePublicDNS:
+		if i.PublicIP == "" {
+			return nil
+		}
+		return one(PublicDNSName(i.Region, i.PublicIP))
+	case AttrInstancePublicIP:
+		if i.PublicIP == "" {
+			return nil
+		}
+		return one(i.PublicIP)
 	case AttrInstanceTransitionReason:
 		return one(transitionText(i.StateTransition, words))
 	case AttrInstanceReservationID:
@@ -239,7 +251,7 @@ type StateChange struct {
 // changeStates applies change to each of the caller's instances named, in
 // one transaction: every id must name one of its instances, and change
 // may refuse any of them, in which case nothing changes.
-func (s *Machines) changeStates(ctx context.Context, p openami.Principal, instanceIDs []string, change func(i *openami.Instance) error) ([]StateChange, error) {
+func (s *Machines) changeStates(ctx context.Context, p openami.Principal, instanceIDs []string, change func(tx metadata.Tx, i *openami.Instance) error) ([]StateChange, error) {
 	if len(instanceIDs) == 0 {
 		return nil, param.Missing("InstanceIDs")
 	}
@@ -260,11 +272,11 @@ func (s *Machines) changeStates(ctx context.Context, p openami.Principal, instan
 		}
 		for _, id := range instanceIDs {
 			i := found[slices.IndexFunc(found, func(i openami.Instance) bool { return i.ID == id })]
-			prev, prevForce := i.State, i.ForceStop
-			if err := change(&i); err != nil {
+			prev, prevForce, prevPublic := i.State, i.ForceStop, i.PublicIP
+			if err := change(tx, &i); err != nil {
 				return err
 			}
-			if i.State != prev || i.ForceStop != prevForce {
+			if i.State != prev || i.ForceStop != prevForce || i.PublicIP != prevPublic {
 				if err := tx.Instances().Update(i); err != nil {
 					return err
 				}
@@ -298,7 +310,7 @@ func (s *Machines) userShutdown() (openami.StateReason, openami.StateTransition)
 // shutting-down and terminated ones are IncorrectInstanceState;
 // DisableApiStop is OperationNotPermitted.
 func (s *Machines) StopInstances(ctx context.Context, p openami.Principal, instanceIDs []string, force bool) ([]StateChange, error) {
-	return s.changeStates(ctx, p, instanceIDs, func(i *openami.Instance) error {
+	return s.changeStates(ctx, p, instanceIDs, func(_ metadata.Tx, i *openami.Instance) error {
 		switch i.State {
 		case openami.InstanceStopped:
 			return nil
@@ -321,9 +333,10 @@ func (s *Machines) StopInstances(ctx context.Context, p openami.Principal, insta
 	})
 }
 
-// StartInstances starts stopped instances: they go pending, then running.
-// Running and pending ones are left as they are; others are
-// IncorrectInstanceState.
+// StartInstances starts stopped instances: they go pending, then running,
+// each with a new public address (InsufficientAddressCapacity, and none
+// starts, when the pool has too few). Running and pending ones are left
+// as they are; others are IncorrectInstanceState.
 func (s *Machines) StartInstances(ctx context.Context, p openami.Principal, instanceIDs []string) ([]StateChange, error) {
 	// Booting encrypted volumes needs their keys, usable by the caller.
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
@@ -347,7 +360,7 @@ func (s *Machines) StartInstances(ctx context.Context, p openami.Principal, inst
 	if err != nil {
 		return nil, err
 	}
-	return s.changeStates(ctx, p, instanceIDs, func(i *openami.Instance) error {
+	return s.changeStates(ctx, p, instanceIDs, func(tx metadata.Tx, i *openami.Instance) error {
 		switch i.State {
 		case openami.InstanceRunning, openami.InstancePending:
 			return nil
@@ -357,6 +370,11 @@ func (s *Machines) StartInstances(ctx context.Context, p openami.Principal, inst
 		}
 		i.State = openami.InstancePending
 		i.StateTransition, i.StateReason = openami.StateTransition{}, openami.StateReason{}
+		public, err := s.takePublicIPs(tx, 1, 1)
+		if err != nil {
+			return err
+		}
+		i.PublicIP = public[0]
 		return nil
 	})
 }
@@ -366,7 +384,7 @@ func (s *Machines) StartInstances(ctx context.Context, p openami.Principal, inst
 // volumes are deleted and the others detached. Terminated ones are left
 // as they are; DisableApiTermination is OperationNotPermitted.
 func (s *Machines) TerminateInstances(ctx context.Context, p openami.Principal, instanceIDs []string) ([]StateChange, error) {
-	return s.changeStates(ctx, p, instanceIDs, func(i *openami.Instance) error {
+	return s.changeStates(ctx, p, instanceIDs, func(_ metadata.Tx, i *openami.Instance) error {
 		if i.State == openami.InstanceTerminated || i.State == openami.InstanceShuttingDown {
 			return nil
 		}
@@ -382,7 +400,7 @@ func (s *Machines) TerminateInstances(ctx context.Context, p openami.Principal, 
 // RebootInstances asks the runtime to reboot running instances, all of
 // which must be running (IncorrectInstanceState otherwise).
 func (s *Machines) RebootInstances(ctx context.Context, p openami.Principal, instanceIDs []string) error {
-	_, err := s.changeStates(ctx, p, instanceIDs, func(i *openami.Instance) error {
+	_, err := s.changeStates(ctx, p, instanceIDs, func(_ metadata.Tx, i *openami.Instance) error {
 		if i.State != openami.InstanceRunning {
 			return wrongState(i, "rebooted")
 		}
@@ -513,6 +531,7 @@ func (s *Machines) advance(ctx context.Context, i openami.Instance) error {
 		}
 		next = func(cur *openami.Instance, tx metadata.Tx) error {
 			cur.State, cur.ForceStop = openami.InstanceStopped, false
+			cur.PublicIP = "" // back to the pool; a start takes a new one
 			return nil
 		}
 		// Instance-store data does not survive a stop.
@@ -587,6 +606,7 @@ func (s *Machines) terminated(tx metadata.Tx, i *openami.Instance, now time.Time
 		}
 	}
 	i.BlockDevices = nil
+	i.PublicIP = "" // back to the pool
 	i.State = openami.InstanceTerminated
 	i.TerminatedAt = now
 	return nil

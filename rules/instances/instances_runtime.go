@@ -93,6 +93,12 @@ func (s *Machines) watch(ctx context.Context, w openami.Watcher, i openami.Insta
 				return
 			}
 			s.log().Info("booting a running instance that has no VM (openami restarted)", "instance", i.ID)
+			if cur.PublicIP == "" {
+				// Running since before public addresses: it gets one now.
+				if cur, err = s.givePublicIP(ctx, cur); err != nil && ctx.Err() == nil {
+					s.log().Warn("no public address for a running instance", "instance", i.ID, "error", err)
+				}
+			}
 			if err := s.runtime.Start(ctx, cur); err != nil && ctx.Err() == nil {
 				s.log().Error("boot instance again", "instance", i.ID, "error", err)
 			}

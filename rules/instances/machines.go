@@ -31,6 +31,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/openami/openami"
@@ -79,6 +80,9 @@ type Config struct {
 	// Runtime runs the instances' guests; it defaults to NoneRuntime (see
 	// UseRuntime).
 	Runtime openami.Runtime
+	// PublicIPs is the host's pool of public addresses (publicip.go);
+	// DefaultPublicPool when not valid.
+	PublicIPs netip.Prefix
 
 	// Kick, when not nil, asks the background worker to look for work now
 	// (an instance to move on, an image to settle).
@@ -111,16 +115,22 @@ type Machines struct {
 	now      openami.Clock
 	disks    *localdisk.Disks // instance-store disks; nil without a data directory
 	runtime  openami.Runtime
-	kick     func()
-	worker   func() (context.Context, *slog.Logger)
-	vmJobs   vmJobs
+	// publicPool is the host's pool of public addresses.
+	publicPool netip.Prefix
+	kick       func()
+	worker     func() (context.Context, *slog.Logger)
+	vmJobs     vmJobs
 }
 
 // New returns Machines built from cfg.
 func New(cfg Config) *Machines {
 	s := &Machines{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, identity: cfg.Identity, ebs: cfg.EBS,
 		images: cfg.Images, networks: cfg.Networks, tokens: cfg.Tokens, now: cfg.Clock, disks: cfg.Disks, runtime: cfg.Runtime,
-		kick: cfg.Kick, worker: cfg.Worker}
+		kick: cfg.Kick, worker: cfg.Worker, publicPool: cfg.PublicIPs}
+	if !s.publicPool.IsValid() || !s.publicPool.Addr().Is4() {
+		s.publicPool = DefaultPublicPool
+	}
+	s.publicPool = s.publicPool.Masked()
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -25,12 +25,27 @@ func TestWatcher(t *testing.T) {
 	if err := f.machines.ModifyInstanceAttribute(ctx, f.p, ModifyInstanceAttributeInput{InstanceID: c.ID, InstanceInitiatedShutdownBehavior: &terminate}); err != nil {
 		t.Fatal(err)
 	}
+	// a runs without a public address, as an instance launched before
+	// them does: booted again, it gets one.
+	if err := f.store.Update(ctx, func(tx metadata.Tx) error {
+		i, err := tx.Instances().Get("us-east-1", a.ID)
+		if err != nil {
+			return err
+		}
+		i.PublicIP = ""
+		return tx.Instances().Update(i)
+	}); err != nil {
+		t.Fatal(err)
+	}
 	rt.mu.Lock()
 	rt.calls = nil
 	rt.states[a.ID], rt.states[b.ID], rt.states[c.ID] = openami.VMAbsent, openami.VMPoweredOff, openami.VMPoweredOff
 	rt.mu.Unlock()
 	f.pass(t)
 	f.pass(t)
+	if i, err := f.instanceNow(ctx, "us-east-1", a.ID); err != nil || i.PublicIP == "" {
+		t.Errorf("a running instance booted again without a public address got none: %v %q", err, i.PublicIP)
+	}
 	if got := rt.got(); !slices.Contains(got, "start "+a.ID) || !slices.Contains(got, "stop "+b.ID) || slices.Contains(got, "start "+b.ID) {
 		t.Fatalf("runtime calls %v", got)
 	}

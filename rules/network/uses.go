@@ -138,7 +138,6 @@ func (n *Networks) GroupNames(tx metadata.Tx, region, accountID string, groupIDs
 // Network returns what the runtime needs of an instance's network: its
 // subnet's and VPC's CIDR blocks, and the firewall its security groups
 // make (Firewall). p is the instance's owner and region. It only reads.
-// This is the shape of rules/instances' Config.Network hook.
 func (n *Networks) Network(tx metadata.Tx, p openami.Principal, inst openami.Instance) (subnet, vpc netip.Prefix, fw openami.Firewall, err error) {
 	if subnet, vpc, err = n.CIDRs(tx, p, inst.SubnetID); err != nil {
 		return subnet, vpc, fw, err

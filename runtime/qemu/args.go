@@ -28,15 +28,9 @@ type machine struct {
 	// volume first (the guest's first virtio disk, /dev/vda).
 	Exports []string
 	MAC     string
-	// Hostname is what QEMU's DHCP server hands the guest.
-	Hostname string
-	// IMDSCommand is the shell command QEMU runs for each guest
-	// connection to 169.254.169.254:80, the connection on its stdin and
-	// stdout.
-	IMDSCommand string
-	// Restrict cuts the guest off from the host and the outside (the
-	// metadata service still answers).
-	Restrict bool
+	// NetFD is the file descriptor, in QEMU, of its end of the stream
+	// socket to the VM's network (runtime/vnet).
+	NetFD int
 	// Kernel, Initrd and Append boot a paravirtual guest's kernel
 	// directly (QEMU's -kernel, -initrd, -append); empty for HVM guests,
 	// which boot from their root volume.
@@ -50,12 +44,6 @@ type machine struct {
 // optValue escapes a value for QEMU's option syntax: a comma is doubled.
 func optValue(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 
-// shellQuote quotes s for a POSIX shell (and for GLib's g_shell_parse_argv,
-// which libslirp uses on a guestfwd command).
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 // args returns QEMU's arguments (without the program name) for m.
 //
 // Choices: no default devices (-nodefaults) and no display; the serial
@@ -63,8 +51,9 @@ func shellQuote(s string) string {
 // unix socket in the VM's directory; every disk an NBD export of
 // openami's, with a write-back cache (the guest's flushes are what make
 // writes durable, one metadata transaction each); virtio disks and NIC,
-// the drivers every cloud image has; user-mode networking on
-// 169.254.0.0/16 so that 169.254.169.254 is on the guest's own link.
+// the drivers every cloud image has; the NIC on a stream socket that
+// QEMU inherits, whose other end is the VM's own network (runtime/vnet:
+// the VPC's gateway, DHCP, DNS and metadata service).
 func args(m machine) []string {
 	a := []string{
 		"-name", "guest=" + optValue(m.Name) + ",debug-threads=off",
@@ -101,12 +90,7 @@ func args(m machine) []string {
 				",cache=writeback,if=none,id="+id,
 			"-device", "virtio-blk-pci,drive="+id+bootIndex(i, m.Kernel != ""))
 	}
-	netdev := "user,id=net0,net=169.254.0.0/16,hostname=" + optValue(m.Hostname) +
-		",guestfwd=tcp:169.254.169.254:80-cmd:" + optValue(m.IMDSCommand)
-	if m.Restrict {
-		netdev += ",restrict=on"
-	}
-	a = append(a, "-netdev", netdev,
+	a = append(a, "-netdev", "stream,id=net0,server=off,addr.type=fd,addr.str="+strconv.Itoa(m.NetFD),
 		"-device", "virtio-net-pci,netdev=net0,romfile=,mac="+m.MAC)
 	return a
 }

@@ -6,9 +6,10 @@
 // disks are the instance's volumes, read and written over openami's NBD
 // socket (lazily: a boot reads only the blocks the guest touches); its
 // serial console goes to a bounded log file; a QMP socket powers it down,
-// resets or quits it; its metadata service is a unix socket of its own
-// that a guestfwd command relays each guest connection to
-// 169.254.169.254:80 to, so it can only ever reach its own metadata.
+// resets or quits it; its NIC is joined by a socket pair to a network of
+// its own (runtime/vnet), which hands the guest its private address,
+// serves its own metadata at 169.254.169.254 in process, and forwards
+// the ports its security groups allow from its public address.
 // Everything of one VM lives in DIR/INSTANCE-ID/. docs/RUNTIME.md has the
 // whole story: boot, IMDS wiring, stop and restart behaviour, limits.
 package qemu
@@ -20,13 +21,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +34,7 @@ import (
 	"time"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/runtime/vnet"
 )
 
 // Shape is what an instance type gives a VM.
@@ -46,7 +46,7 @@ type Shape struct {
 	UEFI bool
 }
 
-// Config configures a Runtime. Dir, NBDSocket, RelayCommand, IMDS and
+// Config configures a Runtime. Dir, NBDSocket, IMDS, Network and
 // InstanceType are required.
 type Config struct {
 	// QEMU is the qemu-system-x86_64 binary; empty looks it up on PATH.
@@ -57,14 +57,16 @@ type Config struct {
 	NBDSocket string
 	// Accel is auto (probe KVM, fall back to TCG), kvm or tcg.
 	Accel string
-	// RelayCommand is the program and arguments QEMU runs for each guest
-	// connection to the metadata service, with the VM's IMDS socket path
-	// appended: it must copy stdin to that unix socket and the socket to
-	// stdout, and never write to stderr (which reaches the guest). In
-	// openami it is `openami imds-relay`.
-	RelayCommand []string
 	// IMDS returns the metadata service of an instance.
 	IMDS func(inst openami.Instance) http.Handler
+	// Network returns an instance's network: its addresses and what its
+	// security groups allow. It is asked when the VM starts and every
+	// NetworkRefresh while it runs, so that a rule authorized or revoked
+	// opens or closes its port without a reboot.
+	Network func(ctx context.Context, inst openami.Instance) (openami.InstanceNetwork, error)
+	// NetworkRefresh is how often a running VM's network is asked for
+	// again. Default 2 s.
+	NetworkRefresh time.Duration
 	// InstanceType returns the shape of an instance type.
 	InstanceType func(name string) (Shape, bool)
 	// BootFile writes the file a kernel or ramdisk image holds to w: what
@@ -77,8 +79,8 @@ type Config struct {
 	// OVMFCode and OVMFVars are the UEFI firmware and its variable-store
 	// template; defaults are Debian's ovmf package's 4 MiB builds.
 	OVMFCode, OVMFVars string
-	// RestrictNetwork cuts guests off from the host and the outside
-	// (QEMU's restrict=on); the metadata service still answers.
+	// RestrictNetwork cuts guests off from the host and the outside; the
+	// VPC's DHCP, DNS and metadata service still answer.
 	RestrictNetwork bool
 	// FirstOutputTimeout is how long a guest may take to write to its
 	// serial console before its instance status check fails (and, under
@@ -109,6 +111,10 @@ type Runtime struct {
 	mu    sync.Mutex
 	accel string // kvm or tcg; kvm turns into tcg for good (health.go)
 	vms   map[string]*vm
+
+	// bindDenied is set once the runtime has said that a public port
+	// below the unprivileged range cannot be listened on.
+	bindDenied atomic.Bool
 }
 
 // vm is one QEMU process.
@@ -122,7 +128,9 @@ type vm struct {
 	exitErr error         // set before done is closed
 	console *consoleLog
 	stderr  *tailBuffer
-	imds    *http.Server
+	net     *vnet.Network
+	stopNet context.CancelFunc // ends the network's refresh
+	netDone chan struct{}      // closed when the refresh has ended
 	qmp     *qmp
 
 	mu     sync.Mutex
@@ -145,8 +153,11 @@ func (v *vm) exited() bool {
 // (the parent-death signal normally spares that), so that no instance
 // ever runs twice.
 func New(ctx context.Context, cfg Config) (*Runtime, error) {
-	if cfg.Dir == "" || cfg.NBDSocket == "" || len(cfg.RelayCommand) == 0 || cfg.IMDS == nil || cfg.InstanceType == nil {
-		return nil, errors.New("qemu: Dir, NBDSocket, RelayCommand, IMDS and InstanceType are required")
+	if cfg.Dir == "" || cfg.NBDSocket == "" || cfg.IMDS == nil || cfg.Network == nil || cfg.InstanceType == nil {
+		return nil, errors.New("qemu: Dir, NBDSocket, IMDS, Network and InstanceType are required")
+	}
+	if cfg.NetworkRefresh <= 0 {
+		cfg.NetworkRefresh = 2 * time.Second
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -261,7 +272,7 @@ func (r *Runtime) Start(ctx context.Context, inst openami.Instance) error {
 	m := machine{
 		Name: inst.ID, Dir: dir, Accel: r.Accel(), VCPUs: sh.VCPUs, MemoryMiB: sh.MemoryMiB,
 		NBDSocket: r.cfg.NBDSocket, Exports: exports(inst), MAC: inst.MacAddress,
-		Hostname: "ip-" + strings.ReplaceAll(inst.PrivateIP, ".", "-"), Restrict: r.cfg.RestrictNetwork,
+		NetFD: 3, // the first of ExtraFiles
 	}
 	if len(m.Exports) == 0 {
 		return errors.New("the instance has no volume to boot from")
@@ -283,19 +294,15 @@ func (r *Runtime) Start(ctx context.Context, inst openami.Instance) error {
 			return err
 		}
 	}
-	imdsPath := filepath.Join(dir, "imds.sock")
 	qmpPath := filepath.Join(dir, "qmp.sock")
-	for _, p := range []string{imdsPath, qmpPath} {
-		if len(p) > 107 {
-			return fmt.Errorf("socket path %s is longer than a unix socket allows (107 bytes): use a shorter --data-dir", p)
-		}
-		os.Remove(p)
+	if len(qmpPath) > 107 {
+		return fmt.Errorf("socket path %s is longer than a unix socket allows (107 bytes): use a shorter --data-dir", qmpPath)
 	}
-	relay := slices.Clone(r.cfg.RelayCommand)
-	for i := range relay {
-		relay[i] = shellQuote(relay[i])
+	os.Remove(qmpPath)
+	network, err := r.cfg.Network(ctx, inst)
+	if err != nil {
+		return fmt.Errorf("the instance's network: %w", err)
 	}
-	m.IMDSCommand = strings.Join(append(relay, shellQuote(imdsPath)), " ")
 
 	v := &vm{id: inst.ID, dir: dir, accel: m.Accel, started: time.Now(), done: make(chan struct{}), stderr: &tailBuffer{max: 8 << 10},
 		health: openami.Health{Status: openami.HealthInitializing}}
@@ -306,23 +313,24 @@ func (r *Runtime) Start(ctx context.Context, inst openami.Instance) error {
 			v.release()
 		}
 	}()
-	ln, err := net.Listen("unix", imdsPath)
+	qemuEnd, err := r.startNetwork(inst, v, network)
 	if err != nil {
-		return fmt.Errorf("metadata service socket: %w", err)
+		return err
 	}
-	os.Chmod(imdsPath, 0o600)
-	v.imds = &http.Server{Handler: r.cfg.IMDS(inst), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second}
-	go v.imds.Serve(ln)
+	defer qemuEnd.Close() // QEMU has its own copy once it runs
 	if v.console, err = openConsole(filepath.Join(dir, "console.log")); err != nil {
 		return fmt.Errorf("console log: %w", err)
 	}
 	v.cmd = exec.Command(r.cfg.QEMU, args(m)...)
 	v.cmd.Dir = dir
 	v.cmd.Stdout, v.cmd.Stderr = v.console, v.stderr
+	v.cmd.ExtraFiles = []*os.File{qemuEnd}
 	v.cmd.SysProcAttr = sysProcAttr()
 	if err := startTied(v.cmd, func(err error) {
 		v.exitErr = err
 		close(v.done)
+		// No guest, no network: its public ports close with the VM.
+		v.net.Close()
 		v.mu.Lock()
 		asked := v.asked
 		v.mu.Unlock()
@@ -596,19 +604,24 @@ func (v *vm) kill() {
 	<-v.done
 }
 
-// release frees what the VM held besides its process: QMP, the metadata
-// service, the console file, the sockets and the pid file.
+// release frees what the VM held besides its process: QMP, its network
+// (listeners, forwarded connections, the metadata service), the console
+// file, the sockets and the pid file.
 func (v *vm) release() {
 	if v.qmp != nil {
 		v.qmp.Close()
 	}
-	if v.imds != nil {
-		v.imds.Close()
+	if v.stopNet != nil {
+		v.stopNet()
+		<-v.netDone
+	}
+	if v.net != nil {
+		v.net.Close()
 	}
 	if v.console != nil {
 		v.console.Close()
 	}
-	for _, f := range []string{"imds.sock", "qmp.sock", "qemu.pid", "kernel", "ramdisk"} {
+	for _, f := range []string{"qmp.sock", "qemu.pid", "kernel", "ramdisk"} {
 		os.Remove(filepath.Join(v.dir, f))
 	}
 }
@@ -662,6 +675,7 @@ func (r *Runtime) killLeftovers() {
 				}
 			}
 		}
+		// imds.sock: the metadata socket of versions before runtime/vnet.
 		for _, f := range []string{"imds.sock", "qmp.sock", "qemu.pid"} {
 			os.Remove(filepath.Join(dir, f))
 		}

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -23,8 +25,7 @@ import (
 
 func TestArgs(t *testing.T) {
 	m := machine{Name: "i-1", Dir: "/data/vms/i-1", Accel: "tcg", VCPUs: 2, MemoryMiB: 512, NBDSocket: "/data/nbd,sock",
-		Exports: []string{"vol-root", "vol-b", "i-1/ephemeral0"}, MAC: "02:00:00:00:00:07", Hostname: "ip-172-31-0-5",
-		IMDSCommand: "'/bin/openami' 'imds-relay' '/data/vms/i-1/imds.sock'"}
+		Exports: []string{"vol-root", "vol-b", "i-1/ephemeral0"}, MAC: "02:00:00:00:00:07", NetFD: 3}
 	a := strings.Join(args(m), " ")
 	for _, want := range []string{
 		"-accel tcg", "-smp 2", "-m 512", "-nodefaults", "-display none", "-machine pc",
@@ -32,20 +33,19 @@ func TestArgs(t *testing.T) {
 		"-drive driver=nbd,server.type=unix,server.path=/data/nbd,,sock,export=vol-root,cache=writeback,if=none,id=disk0 -device virtio-blk-pci,drive=disk0,bootindex=0",
 		"export=vol-b,cache=writeback,if=none,id=disk1 -device virtio-blk-pci,drive=disk1 ",
 		"export=i-1/ephemeral0,",
-		"guestfwd=tcp:169.254.169.254:80-cmd:'/bin/openami' 'imds-relay' '/data/vms/i-1/imds.sock'",
-		"net=169.254.0.0/16", "hostname=ip-172-31-0-5", "mac=02:00:00:00:00:07", "romfile=",
+		"-netdev stream,id=net0,server=off,addr.type=fd,addr.str=3 -device virtio-net-pci,netdev=net0,romfile=,mac=02:00:00:00:00:07",
 	} {
 		if !strings.Contains(a, want) {
 			t.Errorf("args lack %q:\n%s", want, a)
 		}
 	}
-	if strings.Contains(a, "-cpu host") || strings.Contains(a, "pflash") || strings.Contains(a, "restrict=on") {
-		t.Errorf("TCG BIOS args with KVM, UEFI or restriction options:\n%s", a)
+	if strings.Contains(a, "-cpu host") || strings.Contains(a, "pflash") {
+		t.Errorf("TCG BIOS args with KVM or UEFI options:\n%s", a)
 	}
-	m.Accel, m.UEFI, m.CodePath, m.VarsPath, m.Restrict = "kvm", true, "/ovmf/code.fd", "/data/vms/i-1/uefi-vars.fd", true
+	m.Accel, m.UEFI, m.CodePath, m.VarsPath = "kvm", true, "/ovmf/code.fd", "/data/vms/i-1/uefi-vars.fd"
 	a = strings.Join(args(m), " ")
 	for _, want := range []string{"-accel kvm", "-cpu host", "-machine q35", "if=pflash,format=raw,unit=0,readonly=on,file=/ovmf/code.fd",
-		"if=pflash,format=raw,unit=1,file=/data/vms/i-1/uefi-vars.fd", "restrict=on"} {
+		"if=pflash,format=raw,unit=1,file=/data/vms/i-1/uefi-vars.fd"} {
 		if !strings.Contains(a, want) {
 			t.Errorf("KVM UEFI args lack %q:\n%s", want, a)
 		}
@@ -143,6 +143,31 @@ func TestExports(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("exports %v, want %v", got, want)
 	}
+}
+
+// testNetwork is a network for the runtime's tests: the instance's
+// private address in the default VPC's first subnet, no public address.
+func testNetwork(_ context.Context, inst openami.Instance) (openami.InstanceNetwork, error) {
+	ip, err := netip.ParseAddr(inst.PrivateIP)
+	if err != nil {
+		ip = netip.MustParseAddr("172.31.0.9")
+	}
+	return openami.InstanceNetwork{PrivateIP: ip, Subnet: netip.MustParsePrefix("172.31.0.0/20"), VPC: netip.MustParsePrefix("172.31.0.0/16")}, nil
+}
+
+// freeTCPPort returns a TCP port free on addr.
+func freeTCPPort(t *testing.T, addr netip.Addr) int {
+	ln, err := net.Listen("tcp4", netip.AddrPortFrom(addr, 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// shellQuote quotes s for a POSIX shell: the stand-in QEMU scripts'.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func TestShellQuote(t *testing.T) {
@@ -251,8 +276,30 @@ func TestRuntime(t *testing.T) {
 	defer srv.Close()
 
 	var exits atomic.Int32
+	// The VM's network: a public address with one port open, until the
+	// test revokes its rule.
+	public := netip.AddrFrom4([4]byte{127, 77, byte(os.Getpid() >> 8), byte(os.Getpid())})
+	port := freeTCPPort(t, public)
+	publicPort := netip.AddrPortFrom(public, uint16(port)).String()
+	var revoked atomic.Bool
+	network := func(ctx context.Context, inst openami.Instance) (openami.InstanceNetwork, error) {
+		in, err := testNetwork(ctx, inst)
+		in.PublicIP = public
+		if !revoked.Load() {
+			in.Firewall.Ingress = []openami.FirewallRule{{Protocol: openami.ProtocolTCP, FromPort: port, ToPort: port,
+				Prefixes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}}}
+		}
+		return in, err
+	}
+	listening := func() bool {
+		c, err := net.Dial("tcp4", publicPort)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
 	rt, err := New(context.Background(), Config{Dir: filepath.Join(dir, "vms"), NBDSocket: sock, Accel: "tcg",
-		RelayCommand: []string{"/bin/false"}, StopTimeout: time.Second,
+		Network: network, NetworkRefresh: 100 * time.Millisecond, StopTimeout: time.Second,
 		IMDS:         func(openami.Instance) http.Handler { return http.NotFoundHandler() },
 		InstanceType: func(string) (Shape, bool) { return Shape{VCPUs: 64, MemoryMiB: 1 << 30}, true },
 		OnExit:       func() { exits.Add(1) }})
@@ -260,6 +307,7 @@ func TestRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rt.Close()
+	goroutinesBefore := goruntime.NumGoroutine()
 	inst := openami.Instance{ID: "i-0123456789abcdef0", InstanceType: "x1.huge", Architecture: "x86_64", VirtualizationType: "hvm",
 		RootDeviceName: "/dev/xvda", BlockDevices: []openami.InstanceBlockDevice{{DeviceName: "/dev/xvda", VolumeID: "vol-boot"}},
 		MacAddress: "02:00:00:00:00:09", PrivateIP: "172.31.0.9"}
@@ -290,11 +338,23 @@ func TestRuntime(t *testing.T) {
 	}
 	// No ACPI in this guest: the power button does nothing, so the stop
 	// ends in a kill after StopTimeout.
+	// The public port is forwarded while the VM runs, and closes when
+	// its rule is revoked, without a reboot.
+	if !listening() {
+		t.Fatalf("%s does not listen while the VM runs", publicPort)
+	}
+	revoked.Store(true)
+	waitFor(t, func() bool { return !listening() }, "the revoked port to close")
+	revoked.Store(false)
+	waitFor(t, listening, "the port to open again")
 	if err := rt.Stop(ctx, inst, false); err != nil {
 		t.Fatal(err)
 	}
 	if rt.VMState(inst) != openami.VMAbsent || len(vmProcesses(dir)) != 0 {
 		t.Fatal("a VM after Stop")
+	}
+	if listening() {
+		t.Fatalf("%s still listens after Stop", publicPort)
 	}
 	if strings.Count(consoleOf(t, rt, inst), probeMarker) != 2 {
 		t.Fatal("the console did not survive the stop")
@@ -313,6 +373,9 @@ func TestRuntime(t *testing.T) {
 	v.qmp.execute("quit")
 	waitFor(t, func() bool { return rt.VMState(inst) == openami.VMPoweredOff }, "the VM's own exit")
 	waitFor(t, func() bool { return exits.Load() == 1 }, "OnExit")
+	if listening() {
+		t.Fatalf("%s still listens after the VM ended", publicPort)
+	}
 
 	// Start after that boots a new VM; Terminate removes everything.
 	if err := rt.Start(ctx, inst); err != nil {
@@ -327,8 +390,23 @@ func TestRuntime(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "vms", inst.ID)); !os.IsNotExist(err) || len(vmProcesses(dir)) != 0 {
 		t.Fatalf("VM directory or process left after Terminate: %v", err)
 	}
+	if listening() {
+		t.Fatalf("%s still listens after Terminate", publicPort)
+	}
 	if err := rt.Terminate(ctx, inst); err != nil {
 		t.Fatalf("Terminate of an instance without a VM: %v", err)
+	}
+	// Nothing of the VMs is left running: their networks' goroutines
+	// (pumps, listeners, the refresh) ended with them. Goroutines end
+	// asynchronously (the NBD server's with QEMU's connections): wait.
+	after := goruntime.NumGoroutine()
+	for i := 0; i < 500 && after > goroutinesBefore; i++ {
+		time.Sleep(10 * time.Millisecond)
+		after = goruntime.NumGoroutine()
+	}
+	if after > goroutinesBefore {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines before the first Start, %d after the last Terminate:\n%s", goroutinesBefore, after, buf[:goruntime.Stack(buf, true)])
 	}
 
 	// UEFI: OVMF, with the VM's own variable store, runs and looks at the
@@ -384,7 +462,7 @@ func TestKillLeftovers(t *testing.T) {
 	defer cmd.Process.Kill()
 	os.WriteFile(filepath.Join(vmDir, "qemu.pid"), []byte(fmt.Sprint(cmd.Process.Pid)), 0o600)
 	waitFor(t, func() bool { _, err := os.Stat(filepath.Join(vmDir, "qmp.sock")); return err == nil }, "QEMU's QMP socket")
-	if _, err := New(context.Background(), Config{Dir: dir, NBDSocket: "x", Accel: "tcg", RelayCommand: []string{"x"},
+	if _, err := New(context.Background(), Config{Dir: dir, NBDSocket: "x", Accel: "tcg", Network: testNetwork,
 		IMDS: func(openami.Instance) http.Handler { return nil }, InstanceType: func(string) (Shape, bool) { return Shape{}, false }}); err != nil {
 		t.Fatal(err)
 	}
@@ -566,7 +644,7 @@ func TestKVMFallback(t *testing.T) {
 			defer srv.Close()
 			var exits atomic.Int32
 			cfg := Config{QEMU: fake, Dir: filepath.Join(dir, "vms"), NBDSocket: sock, Accel: "auto",
-				RelayCommand: []string{"/bin/false"}, StopTimeout: time.Second, FirstOutputTimeout: 3 * time.Second,
+				Network: testNetwork, StopTimeout: time.Second, FirstOutputTimeout: 3 * time.Second,
 				IMDS:         func(openami.Instance) http.Handler { return http.NotFoundHandler() },
 				InstanceType: func(string) (Shape, bool) { return Shape{VCPUs: 1, MemoryMiB: 128}, true },
 				OnExit:       func() { exits.Add(1) }}
@@ -648,7 +726,7 @@ func TestHealth(t *testing.T) {
 	go srv.Serve(ln)
 	defer srv.Close()
 	rt, err := New(context.Background(), Config{Dir: filepath.Join(dir, "vms"), NBDSocket: sock, Accel: "tcg",
-		RelayCommand: []string{"/bin/false"}, StopTimeout: time.Second, FirstOutputTimeout: 3 * time.Second,
+		Network: testNetwork, StopTimeout: time.Second, FirstOutputTimeout: 3 * time.Second,
 		IMDS:         func(openami.Instance) http.Handler { return http.NotFoundHandler() },
 		InstanceType: func(string) (Shape, bool) { return Shape{VCPUs: 1, MemoryMiB: 128}, true }})
 	if err != nil {

@@ -46,7 +46,7 @@ func checksum(b []byte) string {
 
 // putBlocks writes the blocks to a pending snapshot and completes it with
 // the LINEAR aggregate checksum, then waits until it is completed.
-func putBlocks(t *testing.T, s *server, c identity.Credentials, id string, blocks map[int32][]byte) {
+func putBlocks(t testing.TB, s *server, c identity.Credentials, id string, blocks map[int32][]byte) {
 	t.Helper()
 	ctx := context.Background()
 	eb := s.ebs(c)
@@ -83,7 +83,7 @@ func putBlocks(t *testing.T, s *server, c identity.Credentials, id string, block
 }
 
 // waitCompleted polls DescribeSnapshots until the snapshot is completed.
-func waitCompleted(t *testing.T, s *server, c identity.Credentials, id string) types.Snapshot {
+func waitCompleted(t testing.TB, s *server, c identity.Credentials, id string) types.Snapshot {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -55,7 +55,23 @@ func eachStore(t *testing.T, fn func(t *testing.T, s *server)) {
 }
 
 // start starts a server on a new store of the kind.
-func start(t *testing.T, kind string) *server {
+func start(t testing.TB, kind string) *server {
+	t.Helper()
+	return startWith(t, kind, nil)
+}
+
+// startWith starts a server on a new store of the kind, its service's
+// configuration changed by mod (when not nil).
+func startWith(t testing.TB, kind string, mod func(*service.Config)) *server {
+	t.Helper()
+	return startService(t, kind, mod, nil)
+}
+
+// startService starts a server on a new store of the kind, its service's
+// configuration changed by mod and the service handed to beforeStart
+// before its worker starts (each when not nil): where a test gives it a
+// runtime.
+func startService(t testing.TB, kind string, mod func(*service.Config), beforeStart func(*service.Service)) *server {
 	t.Helper()
 	ctx := context.Background()
 	dir0 := t.TempDir()
@@ -87,9 +103,16 @@ func start(t *testing.T, kind string) *server {
 			t.Fatal(err)
 		}
 	}
-	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: dir0})
+	cfg := service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: dir0}
+	if mod != nil {
+		mod(&cfg)
+	}
+	svc, err := service.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if beforeStart != nil {
+		beforeStart(svc)
 	}
 	svc.Start(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t.Cleanup(svc.Close)

@@ -125,7 +125,7 @@ func qemuProcesses(dir string) []string {
 }
 
 // console returns an instance's console output.
-func console(t *testing.T, e *ec2.Client, id string) string {
+func console(t testing.TB, e *ec2.Client, id string) string {
 	t.Helper()
 	out, err := e.GetConsoleOutput(context.Background(), &ec2.GetConsoleOutputInput{InstanceId: aws.String(id), Latest: aws.Bool(true)})
 	if err != nil {
@@ -142,7 +142,7 @@ func console(t *testing.T, e *ec2.Client, id string) string {
 }
 
 // waitConsole polls the console until it holds want n times.
-func waitConsole(t *testing.T, e *ec2.Client, q *qemuServer, id, want string, n int) string {
+func waitConsole(t testing.TB, e *ec2.Client, q *qemuServer, id, want string, n int) string {
 	t.Helper()
 	deadline := time.Now().Add(guestTimeout)
 	for {
@@ -157,7 +157,7 @@ func waitConsole(t *testing.T, e *ec2.Client, q *qemuServer, id, want string, n 
 	}
 }
 
-func waitInstance(t *testing.T, e *ec2.Client, id string, state types.InstanceStateName) {
+func waitInstance(t testing.TB, e *ec2.Client, id string, state types.InstanceStateName) {
 	t.Helper()
 	deadline := time.Now().Add(guestTimeout)
 	for {
@@ -178,7 +178,7 @@ func waitInstance(t *testing.T, e *ec2.Client, id string, state types.InstanceSt
 
 // uploadImage puts a raw disk file into a new snapshot through the EBS
 // direct API (its non-zero blocks only) and returns the snapshot's id.
-func uploadImage(t *testing.T, s *server, c identity.Credentials, path string) string {
+func uploadImage(t testing.TB, s *server, c identity.Credentials, path string) string {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -259,6 +259,8 @@ func TestQemuRuntime(t *testing.T) {
 	text := waitConsole(t, e, q, a, "openami-testimage: init done", 1)
 	for _, want := range []string{
 		"openami-testimage: booting",
+		// DHCP gave the guest its own PrivateIpAddress, in its /20.
+		"openami-testimage: ip eth0 " + aws.ToString(describeOne(t, e, a).PrivateIpAddress) + "/20",
 		"openami-testimage: imds v2",
 		"openami-testimage: instance-id " + a,
 		"openami-testimage: openssh-key " + pub,

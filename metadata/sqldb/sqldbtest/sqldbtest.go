@@ -19,15 +19,16 @@ import (
 // introduced, run on a database migrated up to exactly that version. A new
 // migration must come with its check; TestMigrations fails otherwise.
 var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
-	1: check1,
-	2: check2,
-	3: check3,
-	4: check4,
-	5: check5,
-	6: check6,
-	7: check7,
-	8: check8,
-	9: check9,
+	1:  check1,
+	2:  check2,
+	3:  check3,
+	4:  check4,
+	5:  check5,
+	6:  check6,
+	7:  check7,
+	8:  check8,
+	9:  check9,
+	10: check10,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -731,5 +732,25 @@ func check9(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 		if got := queryStrings(t, db, d, c.query, c.args...); !slices.Equal(got, c.want) {
 			t.Errorf("%s %v: %q, want %q", c.query, c.args, got, c.want)
 		}
+	}
+}
+
+// check10: instances' public addresses: ” for instances written before
+// (and those holding none, any number of them), unique otherwise.
+func check10(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const inst = `INSERT INTO instances (region, account_id, id, reservation_id, image_id, state, client_token, doc)
+VALUES (?, ?, ?, 'r-1', 'ami-1', 'running', '', '{}')`
+	mustExec(t, db, d, inst, "r1", "111111111111", "i-1")
+	mustExec(t, db, d, inst, "r2", "222222222222", "i-2")
+	mustExec(t, db, d, inst, "r1", "111111111111", "i-3")
+	if got := queryStrings(t, db, d, `SELECT id FROM instances WHERE public_ip = ? ORDER BY id`, ""); !slices.Equal(got, []string{"i-1", "i-2", "i-3"}) {
+		t.Errorf("instances without a public address: %q", got)
+	}
+	mustExec(t, db, d, `UPDATE instances SET public_ip = ? WHERE id = ?`, "127.77.0.4", "i-1")
+	mustFail(t, db, d, true, `UPDATE instances SET public_ip = ? WHERE id = ?`, "127.77.0.4", "i-2")
+	mustFail(t, db, d, false, `UPDATE instances SET public_ip = NULL WHERE id = ?`, "i-2")
+	mustExec(t, db, d, `UPDATE instances SET public_ip = ? WHERE id = ?`, "127.77.0.5", "i-2")
+	if got := queryStrings(t, db, d, `SELECT public_ip FROM instances WHERE public_ip <> '' ORDER BY public_ip`); !slices.Equal(got, []string{"127.77.0.4", "127.77.0.5"}) {
+		t.Errorf("public addresses: %q", got)
 	}
 }
