@@ -34,6 +34,7 @@ var places = []struct{ pattern, layer string }{
 	{"metadata/...", "metadata"},
 	{"nbd", "nbd"},
 	{"runtime/vnet", "guest network"},
+	{"runtime/bridge", "guest network"},
 	{"runtime/dhcp", "guest network"},
 	{"runtime/...", "runtime"},
 	{"rules/...", "rules"},
