@@ -87,7 +87,7 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		return fmt.Errorf("--runtime: want none or qemu")
 	}
 	switch rf.network {
-	case qemu.NetworkRootless:
+	case "", qemu.NetworkRootless:
 	case qemu.NetworkBridge:
 		if rf.kind != "qemu" {
 			return fmt.Errorf("--network bridge networks the qemu runtime's guests: use it with --runtime qemu")
@@ -162,6 +162,9 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		if err != nil {
 			return fmt.Errorf("--runtime qemu: %w", err)
 		}
+		// Whatever fails from here on, the bridge mode's links and tables
+		// go (Close again after the shutdown's own is a no-op).
+		defer rt.Close()
 		svc.UseRuntime(rt)
 	}
 
