@@ -274,6 +274,20 @@ func TestHost(t *testing.T) {
 			t.Errorf("DHCP host name %q", hn)
 		}
 	})
+	// C asks for A's lease: a client that takes A's MAC for its own (in
+	// the request's chaddr; the kernel still writes C's MAC in the frame)
+	// gets no answer.
+	inNS(t, c.ns, func() {
+		hw, _ := net.ParseMAC(a.mac)
+		cl, err := nclient4.New("eth0", nclient4.WithHWAddr(hw), nclient4.WithTimeout(time.Second), nclient4.WithRetry(2))
+		if err != nil {
+			t.Fatalf("DHCP client: %v", err)
+		}
+		defer cl.Close()
+		if lease, err := cl.Request(context.Background()); err == nil {
+			t.Errorf("C asking as A got a lease: %v", lease.ACK.Summary())
+		}
+	})
 	for _, g := range []*guest{a, b, c} {
 		g.configure(t)
 	}

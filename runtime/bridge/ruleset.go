@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"cmp"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
@@ -71,7 +72,7 @@ func (rs ruleset) text() string {
 	// The bridge family sees each frame as it enters from a tap: a guest
 	// sends from its own MAC and private address only (EC2's
 	// source/destination check), ARP included; DHCP's discover from
-	// 0.0.0.0 is the one exception. Frames of any other type (IPv6,
+	// 0.0.0.0 is the one exception, for the guest's own MAC. Frames of any other type (IPv6,
 	// VLANs) are dropped. Every other rule below trusts the source
 	// address because of this.
 	w("table bridge %s {", TableName)
@@ -85,6 +86,10 @@ func (rs ruleset) text() string {
 	for _, m := range members {
 		w("\tchain src_%s {", m.Tap)
 		w("\t\tether saddr != %s drop", m.MAC)
+		// A DHCP request's client hardware address (BOOTP's chaddr, 28
+		// bytes into the payload) is the frame's: a guest asks for its
+		// own lease only.
+		w("\t\tether type ip udp dport 67 @ih,224,48 != 0x%s drop", hex.EncodeToString(m.MAC))
 		w("\t\tether type arp arp saddr ether %s arp saddr ip { %s, 0.0.0.0 } accept", m.MAC, m.Private)
 		w("\t\tether type ip ip saddr %s accept", m.Private)
 		w("\t\tether type ip ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport %d udp dport %d accept", 68, 67)
