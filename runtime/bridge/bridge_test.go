@@ -16,6 +16,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/openami/openami"
 )
@@ -327,6 +328,43 @@ func TestHost(t *testing.T) {
 			t.Errorf("C spoofing A's address read metadata %q", got)
 		}
 		nl.AddrDel(eth, &netlink.Addr{IPNet: prefixIPNet(netip.MustParsePrefix("10.9.1.10/32"))})
+		// C reads its own metadata, and no longer once it sends from
+		// another MAC (A's) than its own.
+		if got, err := httpGet(t, c.ns, netip.Addr{}, "http://169.254.169.254/latest/meta-data/instance-id"); err != nil || got != c.id {
+			t.Errorf("C's metadata: %q, %v", got, err)
+		}
+		hw, _ := net.ParseMAC(a.mac)
+		if err := nl.LinkSetHardwareAddr(eth, hw); err != nil {
+			t.Fatal(err)
+		}
+		// The gateway's MAC as a static neighbour: C sends IP frames
+		// from A's MAC at once, without asking by ARP (whose check would
+		// stop it first).
+		br, err := netlink.LinkByName(BridgeName("vpc-0123456789abcdef0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nl.NeighSet(&netlink.Neigh{LinkIndex: eth.Attrs().Index, IP: net.IP(c.gw.AsSlice()), HardwareAddr: br.Attrs().HardwareAddr,
+			State: netlink.NUD_PERMANENT, Family: unix.AF_INET}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := httpGet(t, c.ns, netip.Addr{}, "http://169.254.169.254/latest/meta-data/instance-id"); err == nil {
+			t.Errorf("C sending from A's MAC read metadata %q", got)
+		}
+		// Its frames went no further than its port: the bridge did not
+		// learn A's MAC there (which would steal A's traffic).
+		port, _ := netlink.LinkByName(TapName(c.id))
+		fdb, err := netlink.NeighList(port.Attrs().Index, unix.AF_BRIDGE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range fdb {
+			if n.HardwareAddr.String() == a.mac {
+				t.Errorf("the bridge learned A's MAC on C's port: C's spoofed frames got through")
+			}
+		}
+		hw, _ = net.ParseMAC(c.mac)
+		nl.LinkSetHardwareAddr(eth, hw)
 	}
 
 	// Public addresses: the outside reaches B's 9090 on its public
