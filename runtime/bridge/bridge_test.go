@@ -184,11 +184,28 @@ func TestHost(t *testing.T) {
 			t.Fatalf("%v: %v %s", cmd, err, out)
 		}
 	}
+	// What a crashed openami left: a bridge and a table of its names.
+	// New removes them.
+	if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: BridgeName("vpc-0ffffffffffffffff")}}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("nft", "add", "table", "inet", TableName).CombinedOutput(); err != nil {
+		t.Fatalf("nft add table: %v %s", err, out)
+	}
+	if out, err := exec.Command("nft", "add", "chain", "inet", TableName, "stale").CombinedOutput(); err != nil {
+		t.Fatalf("nft add chain: %v %s", err, out)
+	}
 	h, err := New(Config{Resolver: netip.MustParseAddr("192.0.2.53")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close()
+	if _, err := netlink.LinkByName(BridgeName("vpc-0ffffffffffffffff")); err == nil {
+		t.Errorf("New left a stale bridge")
+	}
+	if out, _ := exec.Command("nft", "list", "table", "inet", TableName).CombinedOutput(); strings.Contains(string(out), "stale") {
+		t.Errorf("New left a stale table:\n%s", out)
+	}
 
 	// The outside: a namespace behind a veth of the host's, with a
 	// client and a server.
@@ -379,6 +396,17 @@ func TestHost(t *testing.T) {
 	blocked(t, a.ns, netip.Addr{}, "10.9.2.20:8080")
 	reaches(t, ext, "198.51.100.5:9090", "192.0.2.2")
 
+	// Another VPC whose range overlaps this one's cannot run here (one
+	// routing table), and its failed start leaves no bridge.
+	other := netOf(c, "", nil, egressAll)
+	other.VPC = netip.MustParsePrefix("10.9.0.0/20")
+	if _, err := h.attach("i-0dddddddddddddddd", "vpc-0eeeeeeeeeeeeeeee", "02:00:00:00:00:0d", other, imdsOf("d"), true); err == nil || !strings.Contains(err.Error(), "overlaps") {
+		t.Errorf("an instance of an overlapping VPC: %v", err)
+	}
+	if _, err := netlink.LinkByName(BridgeName("vpc-0eeeeeeeeeeeeeeee")); err == nil {
+		t.Errorf("a refused attach left its VPC's bridge")
+	}
+
 	// Detaching A takes its tap away; closing the host, everything.
 	if err := attA.Close(); err != nil {
 		t.Fatal(err)
@@ -424,4 +452,51 @@ func httpGet(t *testing.T, ns netns.NsHandle, src netip.Addr, url string) (strin
 		return "", fmt.Errorf("%s: %s", resp.Status, b)
 	}
 	return string(b), nil
+}
+
+// TestHostRestricted: with Restrict, a guest reaches nothing outside its
+// VPC, though its egress rules allow all; its DHCP and metadata service
+// still answer, and the outside still reaches its public address where
+// its ingress allows.
+func TestHostRestricted(t *testing.T) {
+	if !inFreshNetns(t) {
+		return
+	}
+	exec.Command("ip", "link", "set", "lo", "up").Run()
+	h, err := New(Config{Restrict: true, Resolver: netip.MustParseAddr("192.0.2.53")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ext := newNS(t)
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "uplink"}, PeerName: "ext0"}
+	if err := netlink.LinkAdd(veth); err != nil {
+		t.Fatal(err)
+	}
+	up, _ := netlink.LinkByName("uplink")
+	netlink.AddrAdd(up, &netlink.Addr{IPNet: prefixIPNet(netip.MustParsePrefix("192.0.2.1/24"))})
+	netlink.LinkSetUp(up)
+	peer, _ := netlink.LinkByName("ext0")
+	netlink.LinkSetNsFd(peer, int(ext))
+	nl, _ := netlink.NewHandleAt(ext)
+	e, _ := nl.LinkByName("ext0")
+	nl.AddrAdd(e, &netlink.Addr{IPNet: prefixIPNet(netip.MustParsePrefix("192.0.2.2/24"))})
+	nl.LinkSetUp(e)
+	nl.RouteAdd(&netlink.Route{Gw: net.ParseIP("192.0.2.1")})
+	listen(t, ext, 7000)
+
+	g := newGuest(t, "i-0aaaaaaaaaaaaaaaa", "02:00:00:00:00:0a", netip.MustParsePrefix("172.31.0.10/20"))
+	in := openami.InstanceNetwork{PrivateIP: g.addr.Addr(), Subnet: g.addr.Masked(), VPC: netip.MustParsePrefix("172.31.0.0/16"),
+		PublicIP: netip.MustParseAddr("198.51.100.9"),
+		Firewall: openami.Firewall{Ingress: []openami.FirewallRule{rule("tcp", 8080, 8080, "0.0.0.0/0")}, Egress: []openami.FirewallRule{rule("-1", 0, 0, "0.0.0.0/0")}}}
+	if _, err := h.attach(g.id, "vpc-0123456789abcdef0", g.mac, in, imdsOf(g.id), false); err != nil {
+		t.Fatal(err)
+	}
+	g.configure(t)
+	listen(t, g.ns, 8080)
+	if got, err := httpGet(t, g.ns, netip.Addr{}, "http://169.254.169.254/latest/meta-data/instance-id"); err != nil || got != g.id {
+		t.Errorf("metadata: %q, %v", got, err)
+	}
+	blocked(t, g.ns, netip.Addr{}, "192.0.2.2:7000")
+	reaches(t, ext, "198.51.100.9:8080", "192.0.2.2")
 }
