@@ -16,6 +16,8 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 
 	"github.com/openami/openami"
@@ -248,6 +250,7 @@ func TestHost(t *testing.T) {
 		rule("tcp", 8080, 8080, "10.9.1.10/32"),
 		rule("tcp", 9090, 9090, "192.0.2.0/24", "192.0.2.2/32"), // nested: merged
 		rule("icmp", -1, -1, "10.9.0.0/16"),
+		rule("udp", 5353, 5353, "10.9.1.10/32"),
 	}
 	attach := func(g *guest, in openami.InstanceNetwork) *Attachment {
 		att, err := h.attach(g.id, "vpc-0123456789abcdef0", g.mac, in, imdsOf(g.id), false)
@@ -262,6 +265,15 @@ func TestHost(t *testing.T) {
 	attach(c, netOf(c, "", nil, []openami.FirewallRule{rule("tcp", 8080, 8080, "10.9.0.0/16")}))
 	for _, port := range []int{8080, 8081, 9090} {
 		listen(t, b.ns, port)
+	}
+	udpEcho(t, b.ns, ":5353")
+	udpEcho(t, b.ns, ":5354")
+	// The host's resolver, outside.
+	{
+		nl, _ := netlink.NewHandleAt(ext)
+		e, _ := nl.LinkByName("ext0")
+		nl.AddrAdd(e, &netlink.Addr{IPNet: prefixIPNet(netip.MustParsePrefix("192.0.2.53/32"))})
+		udpEcho(t, ext, "192.0.2.53:53")
 	}
 
 	// DHCP: A asks on its link and gets its lease.
@@ -384,6 +396,34 @@ func TestHost(t *testing.T) {
 		nl.LinkSetHardwareAddr(eth, hw)
 	}
 
+	// UDP and ICMP: A's datagrams to B's 5353 are answered, not to 5354;
+	// A's ping of B is answered (ICMP from the VPC), C's is not (its
+	// egress allows only TCP), nor the outside's of B's public address.
+	if got, err := udpAsk(t, a.ns, "10.9.2.20:5353"); err != nil || got != "10.9.1.10" {
+		t.Errorf("UDP from A to B's 5353: %q, %v", got, err)
+	}
+	if got, err := udpAsk(t, a.ns, "10.9.2.20:5354"); err == nil {
+		t.Errorf("UDP from A to B's 5354, which no rule allows, was answered %q", got)
+	}
+	if !ping(t, a.ns, "10.9.2.20") {
+		t.Errorf("A's ping of B, which B's group allows from the VPC, got no answer")
+	}
+	if ping(t, c.ns, "10.9.2.20") {
+		t.Errorf("C's ping of B, which C's egress does not allow, was answered")
+	}
+	if ping(t, ext, "198.51.100.5") {
+		t.Errorf("the outside's ping of B's public address, which no rule allows, was answered")
+	}
+	// The VPC's resolver (base + 2) is the host's, whatever the groups
+	// say: C, whose egress allows only TCP 8080, asks it too. The
+	// resolver sees A's public address (SNAT) and C masqueraded as the
+	// host's uplink address.
+	for g, want := range map[*guest]string{a: "198.51.100.4", c: "192.0.2.1"} {
+		if got, err := udpAsk(t, g.ns, "10.9.0.2:53"); err != nil || got != want {
+			t.Errorf("%s's DNS through the VPC's resolver: the resolver saw %q (%v); want %s", g.id, got, err, want)
+		}
+	}
+
 	// Public addresses: the outside reaches B's 9090 on its public
 	// address (and B sees the client), not 8080.
 	reaches(t, ext, "198.51.100.5:9090", "192.0.2.2")
@@ -499,4 +539,83 @@ func TestHostRestricted(t *testing.T) {
 	}
 	blocked(t, g.ns, netip.Addr{}, "192.0.2.2:7000")
 	reaches(t, ext, "198.51.100.9:8080", "192.0.2.2")
+}
+
+// udpEcho answers each datagram to addr in the namespace with the
+// address it came from.
+func udpEcho(t *testing.T, ns netns.NsHandle, addr string) {
+	t.Helper()
+	var pc net.PacketConn
+	inNS(t, ns, func() {
+		var err error
+		if pc, err = net.ListenPacket("udp4", addr); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			_, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo([]byte(from.(*net.UDPAddr).IP.String()), from)
+		}
+	}()
+}
+
+// udpAsk sends a datagram from the namespace and returns the answer.
+func udpAsk(t *testing.T, ns netns.NsHandle, to string) (string, error) {
+	t.Helper()
+	var c net.Conn
+	var err error
+	inNS(t, ns, func() { c, err = net.Dial("udp4", to) })
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	buf := make([]byte, 512)
+	for try := 0; try < 3; try++ {
+		c.Write([]byte("?"))
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		n, err := c.Read(buf)
+		if err == nil {
+			return string(buf[:n]), nil
+		}
+	}
+	return "", fmt.Errorf("no answer from %s", to)
+}
+
+// ping sends ICMP echoes from the namespace and reports whether one was
+// answered.
+func ping(t *testing.T, ns netns.NsHandle, to string) bool {
+	t.Helper()
+	var c *icmp.PacketConn
+	var err error
+	inNS(t, ns, func() { c, err = icmp.ListenPacket("ip4:icmp", "0.0.0.0") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dst := &net.IPAddr{IP: net.ParseIP(to)}
+	buf := make([]byte, 1500)
+	for seq := 1; seq <= 3; seq++ {
+		msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: 0x0a4d, Seq: seq, Data: []byte("openami")}}
+		b, _ := msg.Marshal(nil)
+		c.WriteTo(b, dst)
+		deadline := time.Now().Add(time.Second)
+		for {
+			c.SetReadDeadline(deadline)
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				break
+			}
+			m, err := icmp.ParseMessage(1, buf[:n])
+			if err == nil && m.Type == ipv4.ICMPTypeEchoReply && from.String() == to {
+				return true
+			}
+		}
+	}
+	return false
 }
