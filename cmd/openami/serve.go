@@ -280,7 +280,7 @@ func runtimeName(rt *qemu.Runtime) string {
 	if rt == nil {
 		return "none (instances run no guest)"
 	}
-	return "qemu (" + rt.Accel() + ")"
+	return "qemu (" + rt.Accel() + ", " + rt.NetworkMode() + " network)"
 }
 
 // writeCredentials writes the administrator's credentials in the aws CLI's

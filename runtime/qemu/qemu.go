@@ -234,6 +234,15 @@ const (
 // Name returns "qemu".
 func (r *Runtime) Name() string { return "qemu" }
 
+// NetworkMode returns how guests are networked: NetworkRootless or
+// NetworkBridge.
+func (r *Runtime) NetworkMode() string {
+	if r.bridges != nil {
+		return NetworkBridge
+	}
+	return NetworkRootless
+}
+
 // Accel returns the accelerator new VMs run with: kvm or tcg.
 func (r *Runtime) Accel() string {
 	r.mu.Lock()
