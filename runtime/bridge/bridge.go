@@ -103,7 +103,7 @@ type Host struct {
 // empty ruleset.
 func New(cfg Config) (*Host, error) {
 	if !HasNetAdmin() {
-		return nil, errors.New("bridge networking needs CAP_NET_ADMIN (run openami as root, or grant it: setcap cap_net_admin,cap_net_bind_service+ep openami); the default rootless network needs neither")
+		return nil, errors.New("bridge networking needs CAP_NET_ADMIN: run openami as root (it also writes the network sysctls); the default rootless network needs no privilege")
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
