@@ -93,7 +93,7 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 			return fmt.Errorf("--network bridge networks the qemu runtime's guests: use it with --runtime qemu")
 		}
 		if !bridge.HasNetAdmin() {
-			return fmt.Errorf("--network bridge needs CAP_NET_ADMIN: run openami as root (or with that capability), or use the default rootless network")
+			return fmt.Errorf("--network bridge needs CAP_NET_ADMIN: run openami as root, or use the default rootless network")
 		}
 		if p, err := netip.ParsePrefix(cfg.publicIPs); err == nil && p.Addr().IsLoopback() {
 			return fmt.Errorf("--network bridge: --public-ips %s is on loopback, which the host cannot translate to a bridge: give a range routed to this host (docs/NETWORK.md, \"Root mode: bridges and nftables\")", cfg.publicIPs)
