@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +21,7 @@ import (
 	"github.com/openami/openami/nbd"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/instances"
+	"github.com/openami/openami/runtime/bridge"
 	"github.com/openami/openami/runtime/qemu"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -37,6 +39,7 @@ type runtimeFlags struct {
 	stopTimeout time.Duration
 	firstOutput time.Duration
 	restrictNet bool
+	network     string
 }
 
 func serveCommand(cfg *config) *cobra.Command {
@@ -61,6 +64,7 @@ func serveCommand(cfg *config) *cobra.Command {
 	cmd.Flags().DurationVar(&rf.stopTimeout, "qemu-stop-timeout", durationEnv("OPENAMI_QEMU_STOP_TIMEOUT", 60*time.Second), "how long a stop waits for the guest to power off before killing its VM (env OPENAMI_QEMU_STOP_TIMEOUT)")
 	cmd.Flags().DurationVar(&rf.firstOutput, "qemu-first-output-timeout", durationEnv("OPENAMI_QEMU_FIRST_OUTPUT_TIMEOUT", qemu.DefaultFirstOutputTimeout), "how long a guest may take to write to its serial console before its instance status check fails (env OPENAMI_QEMU_FIRST_OUTPUT_TIMEOUT)")
 	cmd.Flags().BoolVar(&rf.restrictNet, "qemu-restrict-network", os.Getenv("OPENAMI_QEMU_RESTRICT_NETWORK") == "true", "cut guests off from the host and the outside; only their VPC's DHCP, DNS and metadata service answer (env OPENAMI_QEMU_RESTRICT_NETWORK=true)")
+	cmd.Flags().StringVar(&rf.network, "network", envOr("OPENAMI_NETWORK", qemu.NetworkRootless), "how the qemu runtime networks guests: rootless (each VM a user-mode network of its own; no privilege) or bridge (as root: a Linux bridge per VPC, a tap per instance, security groups in nftables; --public-ips must then be a range routed to this host) (docs/NETWORK.md) (env OPENAMI_NETWORK)")
 	cmd.Flags().StringVar(&cfg.publicIPs, "public-ips", envOr("OPENAMI_PUBLIC_IPS", instances.DefaultPublicPool.String()), "the pool of instances' public addresses, an IPv4 CIDR; on the host's loopback range by default, so that the qemu runtime's forwarded ports are reachable from this host without root (docs/NETWORK.md) (env OPENAMI_PUBLIC_IPS)")
 	cmd.Flags().StringVar(&listen, "listen", envOr("OPENAMI_LISTEN", defaultListen), "address to listen on (env OPENAMI_LISTEN)")
 	cmd.Flags().StringVar(&logFormat, "log-format", envOr("OPENAMI_LOG_FORMAT", "text"), "request log format: text or json (env OPENAMI_LOG_FORMAT)")
@@ -81,6 +85,21 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 	log := slog.New(handler)
 	if rf.kind != "none" && rf.kind != "qemu" {
 		return fmt.Errorf("--runtime: want none or qemu")
+	}
+	switch rf.network {
+	case "", qemu.NetworkRootless:
+	case qemu.NetworkBridge:
+		if rf.kind != "qemu" {
+			return fmt.Errorf("--network bridge networks the qemu runtime's guests: use it with --runtime qemu")
+		}
+		if !bridge.HasNetAdmin() {
+			return fmt.Errorf("--network bridge needs CAP_NET_ADMIN: run openami as root, or use the default rootless network")
+		}
+		if p, err := netip.ParsePrefix(cfg.publicIPs); err == nil && p.Addr().IsLoopback() {
+			return fmt.Errorf("--network bridge: --public-ips %s is on loopback, which the host cannot translate to a bridge: give a range routed to this host (docs/NETWORK.md, \"Root mode: bridges and nftables\")", cfg.publicIPs)
+		}
+	default:
+		return fmt.Errorf("--network: want %s or %s", qemu.NetworkRootless, qemu.NetworkBridge)
 	}
 
 	// Take the ports before touching the data dir: a server that cannot
@@ -128,7 +147,7 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		rt, err = qemu.New(ctx, qemu.Config{
 			Dir: filepath.Join(cfg.dataDir, "vms"), NBDSocket: filepath.Join(cfg.dataDir, "nbd.sock"),
 			Accel: rf.accel, StopTimeout: rf.stopTimeout, FirstOutputTimeout: rf.firstOutput,
-			RestrictNetwork: rf.restrictNet, Log: log,
+			RestrictNetwork: rf.restrictNet, NetworkMode: rf.network, Log: log,
 			IMDS: func(inst openami.Instance) http.Handler { return imds.New(svc.Instances(), inst.Region, inst.ID) },
 			Network: func(ctx context.Context, inst openami.Instance) (openami.InstanceNetwork, error) {
 				return svc.Instances().InstanceNetwork(ctx, inst.Region, inst.ID)
@@ -143,6 +162,9 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		if err != nil {
 			return fmt.Errorf("--runtime qemu: %w", err)
 		}
+		// Whatever fails from here on, the bridge mode's links and tables
+		// go (Close again after the shutdown's own is a no-op).
+		defer rt.Close()
 		svc.UseRuntime(rt)
 	}
 
@@ -258,7 +280,7 @@ func runtimeName(rt *qemu.Runtime) string {
 	if rt == nil {
 		return "none (instances run no guest)"
 	}
-	return "qemu (" + rt.Accel() + ")"
+	return "qemu (" + rt.Accel() + ", " + rt.NetworkMode() + " network)"
 }
 
 // writeCredentials writes the administrator's credentials in the aws CLI's

@@ -29,8 +29,10 @@ type machine struct {
 	Exports []string
 	MAC     string
 	// NetFD is the file descriptor, in QEMU, of its end of the stream
-	// socket to the VM's network (runtime/vnet).
-	NetFD int
+	// socket to the VM's network (runtime/vnet), or of its tap (NetTap:
+	// runtime/bridge).
+	NetFD  int
+	NetTap bool
 	// Kernel, Initrd and Append boot a paravirtual guest's kernel
 	// directly (QEMU's -kernel, -initrd, -append); empty for HVM guests,
 	// which boot from their root volume.
@@ -90,8 +92,12 @@ func args(m machine) []string {
 				",cache=writeback,if=none,id="+id,
 			"-device", "virtio-blk-pci,drive="+id+bootIndex(i, m.Kernel != ""))
 	}
-	a = append(a, "-netdev", "stream,id=net0,server=off,addr.type=fd,addr.str="+strconv.Itoa(m.NetFD),
-		"-device", "virtio-net-pci,netdev=net0,romfile=,mac="+m.MAC)
+	if m.NetTap {
+		a = append(a, "-netdev", "tap,id=net0,fd="+strconv.Itoa(m.NetFD))
+	} else {
+		a = append(a, "-netdev", "stream,id=net0,server=off,addr.type=fd,addr.str="+strconv.Itoa(m.NetFD))
+	}
+	a = append(a, "-device", "virtio-net-pci,netdev=net0,romfile=,mac="+m.MAC)
 	return a
 }
 

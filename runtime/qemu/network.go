@@ -9,15 +9,52 @@ import (
 	"time"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/runtime/bridge"
 	"github.com/openami/openami/runtime/vnet"
 )
 
-// startNetwork builds the VM's network (runtime/vnet) on one end of a
-// stream socket pair and returns the other end, for QEMU to inherit as
-// its NIC's back end (`-netdev stream,addr.type=fd`). A goroutine asks
-// for the instance's network every NetworkRefresh until release, so that
-// rules authorized or revoked take effect on the running VM.
+// guestNetwork is one VM's network, of either mode.
+type guestNetwork interface {
+	// Update applies the instance's network as it now is.
+	Update(openami.InstanceNetwork) error
+	// Done is closed when the network has ended by itself (never, for
+	// a tap: it ends with Close).
+	Done() <-chan struct{}
+	Close() error
+}
+
+// vnetNetwork is a VM's rootless network.
+type vnetNetwork struct{ *vnet.Network }
+
+func (n vnetNetwork) Update(in openami.InstanceNetwork) error { n.Network.Update(in); return nil }
+
+// tapNetwork is a VM's tap on its VPC's bridge.
+type tapNetwork struct{ *bridge.Attachment }
+
+func (tapNetwork) Done() <-chan struct{} { return nil }
+
+// startNetwork builds the VM's network and returns the file QEMU
+// inherits as its NIC's back end: in the rootless mode, one end of a
+// stream socket pair whose other end is the VM's own network
+// (runtime/vnet; `-netdev stream,addr.type=fd`); in the bridge mode, the
+// VM's tap on its VPC's bridge (runtime/bridge; `-netdev tap,fd=`). A
+// goroutine asks for the instance's network every NetworkRefresh until
+// release, so that rules authorized or revoked, and changes of the
+// groups' members, take effect on the running VM.
 func (r *Runtime) startNetwork(inst openami.Instance, v *vm, in openami.InstanceNetwork) (*os.File, error) {
+	if r.bridges != nil {
+		mac := inst.MacAddress
+		if mac == "" {
+			mac = "02:00:00:00:00:01"
+		}
+		a, err := r.bridges.Attach(inst.ID, inst.VpcID, mac, in, r.cfg.IMDS(inst))
+		if err != nil {
+			return nil, err
+		}
+		v.net = tapNetwork{a}
+		r.refreshNetwork(inst, v)
+		return a.Tap(), nil
+	}
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("the VM's network socket: %w", err)
@@ -39,7 +76,15 @@ func (r *Runtime) startNetwork(inst openami.Instance, v *vm, in openami.Instance
 		theirs.Close()
 		return nil, err
 	}
-	v.net = n
+	v.net = vnetNetwork{n}
+	r.refreshNetwork(inst, v)
+	return theirs, nil
+}
+
+// refreshNetwork asks for the instance's network every NetworkRefresh
+// and applies it, until release.
+func (r *Runtime) refreshNetwork(inst openami.Instance, v *vm) {
+	n := v.net
 	ctx, cancel := context.WithCancel(context.Background())
 	v.stopNet, v.netDone = cancel, make(chan struct{})
 	go func() {
@@ -63,11 +108,16 @@ func (r *Runtime) startNetwork(inst openami.Instance, v *vm, in openami.Instance
 				}
 				continue
 			}
+			if err := n.Update(in); err != nil {
+				if err.Error() != said {
+					said = err.Error()
+					r.cfg.Log.Warn("cannot apply the instance's network; its rules stay as they were", "instance", inst.ID, "err", err)
+				}
+				continue
+			}
 			said = ""
-			n.Update(in)
 		}
 	}()
-	return theirs, nil
 }
 
 // logBindDenied says, once per runtime, that public ports below the

@@ -34,7 +34,7 @@ import (
 	"time"
 
 	"github.com/openami/openami"
-	"github.com/openami/openami/runtime/vnet"
+	"github.com/openami/openami/runtime/bridge"
 )
 
 // Shape is what an instance type gives a VM.
@@ -82,6 +82,11 @@ type Config struct {
 	// RestrictNetwork cuts guests off from the host and the outside; the
 	// VPC's DHCP, DNS and metadata service still answer.
 	RestrictNetwork bool
+	// NetworkMode is how guests are networked: NetworkRootless (the
+	// default: each VM a user-mode network of its own, runtime/vnet) or
+	// NetworkBridge (as root: a bridge per VPC, a tap per VM and nftables,
+	// runtime/bridge).
+	NetworkMode string
 	// FirstOutputTimeout is how long a guest may take to write to its
 	// serial console before its instance status check fails (and, under
 	// KVM not yet seen to work, before the host falls back to TCG).
@@ -115,6 +120,8 @@ type Runtime struct {
 	// bindDenied is set once the runtime has said that a public port
 	// below the unprivileged range cannot be listened on.
 	bindDenied atomic.Bool
+	// bridges is the host's root-mode network, with NetworkBridge.
+	bridges *bridge.Host
 }
 
 // vm is one QEMU process.
@@ -128,7 +135,7 @@ type vm struct {
 	exitErr error         // set before done is closed
 	console *consoleLog
 	stderr  *tailBuffer
-	net     *vnet.Network
+	net     guestNetwork
 	stopNet context.CancelFunc // ends the network's refresh
 	netDone chan struct{}      // closed when the refresh has ended
 	qmp     *qmp
@@ -203,11 +210,38 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("qemu: accelerator %q: want auto, kvm or tcg", cfg.Accel)
 	}
 	r.killLeftovers()
+	switch cfg.NetworkMode {
+	case "", NetworkRootless:
+	case NetworkBridge:
+		h, err := bridge.New(bridge.Config{Restrict: cfg.RestrictNetwork, Log: cfg.Log})
+		if err != nil {
+			return nil, fmt.Errorf("qemu: %w", err)
+		}
+		r.bridges = h
+		cfg.Log.Info("guest network: bridges and nftables (root mode)")
+	default:
+		return nil, fmt.Errorf("qemu: network mode %q: want %s or %s", cfg.NetworkMode, NetworkRootless, NetworkBridge)
+	}
 	return r, nil
 }
 
+// Network modes (Config.NetworkMode).
+const (
+	NetworkRootless = "rootless"
+	NetworkBridge   = "bridge"
+)
+
 // Name returns "qemu".
 func (r *Runtime) Name() string { return "qemu" }
+
+// NetworkMode returns how guests are networked: NetworkRootless or
+// NetworkBridge.
+func (r *Runtime) NetworkMode() string {
+	if r.bridges != nil {
+		return NetworkBridge
+	}
+	return NetworkRootless
+}
 
 // Accel returns the accelerator new VMs run with: kvm or tcg.
 func (r *Runtime) Accel() string {
@@ -272,7 +306,8 @@ func (r *Runtime) Start(ctx context.Context, inst openami.Instance) error {
 	m := machine{
 		Name: inst.ID, Dir: dir, Accel: r.Accel(), VCPUs: sh.VCPUs, MemoryMiB: sh.MemoryMiB,
 		NBDSocket: r.cfg.NBDSocket, Exports: exports(inst), MAC: inst.MacAddress,
-		NetFD: 3, // the first of ExtraFiles
+		NetFD:  3, // the first of ExtraFiles
+		NetTap: r.bridges != nil,
 	}
 	if len(m.Exports) == 0 {
 		return errors.New("the instance has no volume to boot from")
@@ -548,6 +583,9 @@ func (r *Runtime) Close() error {
 		})
 	}
 	wg.Wait()
+	if r.bridges != nil {
+		r.bridges.Close()
+	}
 	return nil
 }
 

@@ -50,6 +50,12 @@ func TestArgs(t *testing.T) {
 			t.Errorf("KVM UEFI args lack %q:\n%s", want, a)
 		}
 	}
+	// In the bridge mode, the NIC's back end is the tap openami opened.
+	m.NetTap = true
+	a = strings.Join(args(m), " ")
+	if want := "-netdev tap,id=net0,fd=3 -device virtio-net-pci,netdev=net0,romfile=,mac=02:00:00:00:00:07"; !strings.Contains(a, want) || strings.Contains(a, "stream") {
+		t.Errorf("bridge-mode args lack %q:\n%s", want, a)
+	}
 }
 
 // TestArgsSMBIOS: the guest's SMBIOS tables read as an EC2 instance's,

@@ -1,25 +1,19 @@
 package vnet
 
 import (
-	"net"
 	"net/netip"
-	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/openami/openami/runtime/dhcp"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
-// leaseTime is the lease DHCP hands out. The address is the guest's for
-// as long as the VM runs, so the lease is long (EC2's is an hour, and its
-// clients renew; ours need not).
-const leaseTime = 24 * time.Hour
-
 // DHCP's UDP ports.
 const (
-	dhcpServerPort = 67
-	dhcpClientPort = 68
+	dhcpServerPort = dhcp.ServerPort
+	dhcpClientPort = dhcp.ClientPort
 )
 
 // udpFrame returns an Ethernet frame holding an IPv4 UDP datagram.
@@ -70,65 +64,14 @@ func parseUDP(frame []byte) (src, dst netip.Addr, srcPort, dstPort uint16, paylo
 	return src, dst, udp.SourcePort(), udp.DestinationPort(), body[header.UDPMinimumSize:udp.Length()], true
 }
 
-// dhcpReply answers one DHCP request of the guest, or returns nil: an
-// offer for a discover, an ack for a request of the guest's own address
-// (a nak for any other), nothing for a release or decline. Whatever the
-// client asks, the answer is the one address the network has for it.
+// dhcpReply answers one DHCP request of the guest, or returns nil
+// (runtime/dhcp): whatever the client asks, the answer is the one address
+// the network has for it.
 func (n *Network) dhcpReply(payload []byte) *dhcpv4.DHCPv4 {
-	req, err := dhcpv4.FromBytes(payload)
-	if err != nil || req.OpCode != dhcpv4.OpcodeBootRequest {
-		return nil
-	}
-	var typ dhcpv4.MessageType
-	switch req.MessageType() {
-	case dhcpv4.MessageTypeDiscover:
-		typ = dhcpv4.MessageTypeOffer
-	case dhcpv4.MessageTypeRequest:
-		typ = dhcpv4.MessageTypeAck
-		want := req.RequestedIPAddress()
-		if want == nil || want.IsUnspecified() {
-			want = req.ClientIPAddr
-		}
-		if want != nil && !want.IsUnspecified() && !want.Equal(n.private.AsSlice()) {
-			typ = dhcpv4.MessageTypeNak
-		}
-	case dhcpv4.MessageTypeInform:
-		typ = dhcpv4.MessageTypeAck
-	default:
-		return nil
-	}
-	gw := net.IP(n.gateway.AsSlice())
-	mods := []dhcpv4.Modifier{
-		dhcpv4.WithMessageType(typ),
-		dhcpv4.WithServerIP(gw),
-		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(gw)),
-	}
-	if typ != dhcpv4.MessageTypeNak {
-		bits := n.subnet.Bits()
-		mods = append(mods,
-			dhcpv4.WithNetmask(net.CIDRMask(bits, 32)),
-			dhcpv4.WithRouter(gw),
-			dhcpv4.WithDNS(net.IP(n.resolver.AsSlice())),
-			dhcpv4.WithOption(dhcpv4.OptIPAddressLeaseTime(leaseTime)),
-			dhcpv4.WithOption(dhcpv4.OptRenewTimeValue(leaseTime/2)),
-			dhcpv4.WithOption(dhcpv4.OptRebindingTimeValue(leaseTime*7/8)),
-			dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionInterfaceMTU, []byte{linkMTU >> 8, linkMTU & 0xff})),
-		)
-		if req.MessageType() != dhcpv4.MessageTypeInform {
-			mods = append(mods, dhcpv4.WithYourIP(net.IP(n.private.AsSlice())))
-		}
-		if n.cfg.Network.Hostname != "" {
-			mods = append(mods, dhcpv4.WithOption(dhcpv4.OptHostName(n.cfg.Network.Hostname)))
-		}
-		if n.cfg.Network.Domain != "" {
-			mods = append(mods, dhcpv4.WithOption(dhcpv4.OptDomainName(n.cfg.Network.Domain)))
-		}
-	}
-	reply, err := dhcpv4.NewReplyFromRequest(req, mods...)
-	if err != nil {
-		return nil
-	}
-	return reply
+	return dhcp.Reply(payload, dhcp.Lease{
+		Addr: n.private, Subnet: n.subnet, Router: n.gateway, DNS: n.resolver,
+		Hostname: n.cfg.Network.Hostname, Domain: n.cfg.Network.Domain, MTU: linkMTU,
+	})
 }
 
 // intercept sees every frame of the guest before the stack does, and
