@@ -39,6 +39,7 @@ type runtimeFlags struct {
 	stopTimeout time.Duration
 	firstOutput time.Duration
 	restrictNet bool
+	gatewayHost bool
 	network     string
 }
 
@@ -64,6 +65,7 @@ func serveCommand(cfg *config) *cobra.Command {
 	cmd.Flags().DurationVar(&rf.stopTimeout, "qemu-stop-timeout", durationEnv("OPENAMI_QEMU_STOP_TIMEOUT", 60*time.Second), "how long a stop waits for the guest to power off before killing its VM (env OPENAMI_QEMU_STOP_TIMEOUT)")
 	cmd.Flags().DurationVar(&rf.firstOutput, "qemu-first-output-timeout", durationEnv("OPENAMI_QEMU_FIRST_OUTPUT_TIMEOUT", qemu.DefaultFirstOutputTimeout), "how long a guest may take to write to its serial console before its instance status check fails (env OPENAMI_QEMU_FIRST_OUTPUT_TIMEOUT)")
 	cmd.Flags().BoolVar(&rf.restrictNet, "qemu-restrict-network", os.Getenv("OPENAMI_QEMU_RESTRICT_NETWORK") == "true", "cut guests off from the host and the outside; only their VPC's DHCP, DNS and metadata service answer (env OPENAMI_QEMU_RESTRICT_NETWORK=true)")
+	cmd.Flags().BoolVar(&rf.gatewayHost, "qemu-gateway-to-host", os.Getenv("OPENAMI_QEMU_GATEWAY_TO_HOST") == "true", "let guests of the rootless network reach the host's 127.0.0.1:PORT at their gateway's address, where their egress rules allow (env OPENAMI_QEMU_GATEWAY_TO_HOST=true)")
 	cmd.Flags().StringVar(&rf.network, "network", envOr("OPENAMI_NETWORK", qemu.NetworkRootless), "how the qemu runtime networks guests: rootless (each VM a user-mode network of its own; no privilege) or bridge (as root: a Linux bridge per VPC, a tap per instance, security groups in nftables; --public-ips must then be a range routed to this host) (docs/NETWORK.md) (env OPENAMI_NETWORK)")
 	cmd.Flags().StringVar(&cfg.publicIPs, "public-ips", envOr("OPENAMI_PUBLIC_IPS", instances.DefaultPublicPool.String()), "the pool of instances' public addresses, an IPv4 CIDR; on the host's loopback range by default, so that the qemu runtime's forwarded ports are reachable from this host without root (docs/NETWORK.md) (env OPENAMI_PUBLIC_IPS)")
 	cmd.Flags().StringVar(&listen, "listen", envOr("OPENAMI_LISTEN", defaultListen), "address to listen on (env OPENAMI_LISTEN)")
@@ -147,7 +149,7 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		rt, err = qemu.New(ctx, qemu.Config{
 			Dir: filepath.Join(cfg.dataDir, "vms"), NBDSocket: filepath.Join(cfg.dataDir, "nbd.sock"),
 			Accel: rf.accel, StopTimeout: rf.stopTimeout, FirstOutputTimeout: rf.firstOutput,
-			RestrictNetwork: rf.restrictNet, NetworkMode: rf.network, Log: log,
+			RestrictNetwork: rf.restrictNet, GatewayToHost: rf.gatewayHost, NetworkMode: rf.network, Log: log,
 			IMDS: func(inst openami.Instance) http.Handler { return imds.New(svc.Instances(), inst.Region, inst.ID) },
 			Network: func(ctx context.Context, inst openami.Instance) (openami.InstanceNetwork, error) {
 				return svc.Instances().InstanceNetwork(ctx, inst.Region, inst.ID)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
 	"time"
@@ -67,10 +68,14 @@ func (r *Runtime) startNetwork(inst openami.Instance, v *vm, in openami.Instance
 		theirs.Close()
 		return nil, fmt.Errorf("the VM's network socket: %w", err)
 	}
-	n, err := vnet.New(vnet.Config{
+	vc := vnet.Config{
 		Conn: conn, Network: in, IMDS: r.cfg.IMDS(inst), Restrict: r.cfg.RestrictNetwork,
 		BindDenied: r.logBindDenied, Log: r.cfg.Log.With("instance", inst.ID),
-	})
+	}
+	if r.cfg.GatewayToHost {
+		vc.HostLoopback = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	}
+	n, err := vnet.New(vc)
 	if err != nil {
 		conn.Close()
 		theirs.Close()

@@ -82,6 +82,11 @@ type Config struct {
 	// RestrictNetwork cuts guests off from the host and the outside; the
 	// VPC's DHCP, DNS and metadata service still answer.
 	RestrictNetwork bool
+	// GatewayToHost lets a guest of the rootless network reach the
+	// host's 127.0.0.1:PORT at its gateway's address (as QEMU's user
+	// network's 10.0.2.2), where its egress rules allow. Off by default:
+	// guests do not reach the services a host keeps to its loopback.
+	GatewayToHost bool
 	// NetworkMode is how guests are networked: NetworkRootless (the
 	// default: each VM a user-mode network of its own, runtime/vnet) or
 	// NetworkBridge (as root: a bridge per VPC, a tap per VM and nftables,

@@ -62,7 +62,7 @@ func (n *Network) target(proto string, src, dst netip.Addr, port uint16) string 
 		}
 		return ""
 	case dst == n.gateway:
-		if n.egressAllowed(proto, dst, port) {
+		if n.cfg.HostLoopback.IsValid() && n.egressAllowed(proto, dst, port) {
 			return netip.AddrPortFrom(n.cfg.HostLoopback, port).String()
 		}
 		return ""

@@ -8,9 +8,11 @@
 // big-endian). Behind it, the network is:
 //
 //   - the subnet's gateway (its first address + 1): it answers ARP and
-//     ICMP echo, and stands for the host: a guest connection to
-//     GATEWAY:PORT reaches the host's 127.0.0.1:PORT when the firewall's
-//     egress allows it, as QEMU's user network's 10.0.2.2 does;
+//     ICMP echo; only when Config.HostLoopback is set does it stand for
+//     the host, a guest connection to GATEWAY:PORT reaching the host's
+//     HostLoopback:PORT when the firewall's egress allows it (as QEMU's
+//     user network's 10.0.2.2 does). Off by default: an instance should
+//     not reach the services a host keeps to its loopback;
 //   - a DHCP server that hands the guest its private address, with the
 //     subnet's mask, the gateway, the resolver, its host name and domain;
 //   - the VPC's DNS resolver (the VPC's base address + 2): UDP and TCP
@@ -83,8 +85,11 @@ type Config struct {
 	// resolver forwards to; empty reads the first nameserver of
 	// /etc/resolv.conf.
 	Resolver string
-	// HostLoopback is where a guest connection to the gateway goes on
-	// the host; default 127.0.0.1.
+	// HostLoopback, when valid, is where a guest connection to the
+	// gateway goes on the host (127.0.0.1 as QEMU's user network does).
+	// Not valid (the default): the gateway refuses connections, so that
+	// guests cannot reach the services a host keeps to its loopback
+	// (a database, openami's own listeners).
 	HostLoopback netip.Addr
 	// BindDenied, if set, is called when a listener on PUBLIC_IP:PORT
 	// cannot be opened for want of privilege (a port below
@@ -143,9 +148,6 @@ func New(cfg Config) (*Network, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if !cfg.HostLoopback.IsValid() {
-		cfg.HostLoopback = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 	}
 	if cfg.Resolver == "" {
 		cfg.Resolver = hostResolver("/etc/resolv.conf")

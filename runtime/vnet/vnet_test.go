@@ -519,16 +519,20 @@ func TestEgress(t *testing.T) {
 		name     string
 		egress   []openami.FirewallRule
 		restrict bool
+		toHost   bool // Config.HostLoopback set
 		want     bool
 	}{
-		{"all allowed", egressAll, false, true},
-		{"this port to the gateway", []openami.FirewallRule{{Protocol: openami.ProtocolTCP, FromPort: port, ToPort: port, Prefixes: []netip.Prefix{netip.PrefixFrom(testGateway, 32)}}}, false, true},
-		{"another port", []openami.FirewallRule{{Protocol: openami.ProtocolTCP, FromPort: port + 1, ToPort: port + 1, Prefixes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}}}, false, false},
-		{"no egress rule", nil, false, false},
-		{"restricted", egressAll, true, false},
+		{"all allowed", egressAll, false, true, true},
+		{"this port to the gateway", []openami.FirewallRule{{Protocol: openami.ProtocolTCP, FromPort: port, ToPort: port, Prefixes: []netip.Prefix{netip.PrefixFrom(testGateway, 32)}}}, false, true, true},
+		{"another port", []openami.FirewallRule{{Protocol: openami.ProtocolTCP, FromPort: port + 1, ToPort: port + 1, Prefixes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}}}, false, true, false},
+		{"no egress rule", nil, false, true, false},
+		{"restricted", egressAll, true, true, false},
+		{"the gateway is not the host by default", egressAll, false, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, conn, _ := testNetwork(t, openami.Firewall{Egress: tc.egress}, func(c *Config) { c.Restrict = tc.restrict })
+			_, conn, _ := testNetwork(t, openami.Firewall{Egress: tc.egress}, func(c *Config) {
+				c.Restrict, c.HostLoopback = tc.restrict, hostLoopback(tc.toHost)
+			})
 			g := guestStack(t, conn)
 			got, err := dialHost(g)
 			if tc.want && (err != nil || got != "host says hi\n") {
@@ -701,4 +705,12 @@ func TestIngressPortTaken(t *testing.T) {
 	if ports := n.Listening(); !slices.Equal(ports, []int{port}) {
 		t.Errorf("after the host service left: listening on %v, want [%d]", ports, port)
 	}
+}
+
+// hostLoopback is Config.HostLoopback for a test: 127.0.0.1, or none.
+func hostLoopback(on bool) netip.Addr {
+	if on {
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	}
+	return netip.Addr{}
 }
