@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/pem"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -38,7 +39,8 @@ const bakeTimeout = 25 * time.Minute
 // pair and security group, launches, logs in as admin at the public
 // address, provisions /etc/baked-by-packer, stops the instance, creates the
 // image and waits for it, and cleans up. openami must then hold the
-// image, available and tagged, and nothing of the build: the instance
+// image, available, described and tagged, its root grown to the
+// template's 4 GiB and its snapshot tagged, and nothing of the build: the instance
 // terminated, the temporary group and key pair gone.
 //
 // Then Terraform (testdata/terraform/remote_exec) launches the baked
@@ -59,9 +61,15 @@ func TestQemuPackerTerraform(t *testing.T) {
 			t.Fatalf("%s is not on the PATH (Debian: apt-get install packer awscli python3-boto3; .ci/run installs them)", tool)
 		}
 	}
+	// A public pool of the test's own, so that another server on this
+	// machine (another test, a benchmark) holding the default pool's
+	// first address does not hold its port 22.
+	var pool [2]byte
+	rand.Read(pool[:])
+	publicIPs := fmt.Sprintf("127.%d.%d.0/28", 100+pool[0]%100, pool[1])
 	// SSH is port 22: forwarding it from a public address needs root or
 	// a lower net.ipv4.ip_unprivileged_port_start (docs/NETWORK.md).
-	if l, err := net.Listen("tcp", "127.77.255.254:22"); err != nil {
+	if l, err := net.Listen("tcp", fmt.Sprintf("127.%d.%d.14:22", 100+pool[0]%100, pool[1])); err != nil {
 		t.Skipf("cannot listen on port 22 of a public address, so no instance's SSH would be forwarded: %v "+
 			"(run as root, or sysctl net.ipv4.ip_unprivileged_port_start=22; docs/NETWORK.md)", err)
 	} else {
@@ -75,7 +83,7 @@ func TestQemuPackerTerraform(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dataDir) })
-	q := startQemuServer(t, dataDir)
+	q := startQemuServer(t, dataDir, "--public-ips", publicIPs)
 	creds := readCredentials(t, filepath.Join(dataDir, "credentials"))
 	s := &server{URL: q.url}
 	e := s.ec2(creds, "us-east-1")
@@ -104,8 +112,20 @@ func TestQemuPackerTerraform(t *testing.T) {
 		t.Fatal(err)
 	}
 	image := images.Images[0]
-	if image.State != types.ImageStateAvailable || aws.ToString(image.Name) != amiName || tagMap(image.Tags)["baked-by"] != "packer" {
+	if image.State != types.ImageStateAvailable || aws.ToString(image.Name) != amiName || tagMap(image.Tags)["baked-by"] != "packer" ||
+		aws.ToString(image.Description) != "Debian 12, baked by Packer" || len(image.BlockDeviceMappings) != 1 {
 		t.Fatalf("the baked image: %+v (tags %v)", image, tagMap(image.Tags))
+	}
+	// launch_block_device_mappings grew the root volume to 4 GiB, and
+	// snapshot_tags tagged its snapshot.
+	root := image.BlockDeviceMappings[0].Ebs
+	snaps, err := e.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{aws.ToString(root.SnapshotId)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToInt32(root.VolumeSize) != 4 || aws.ToInt32(snaps.Snapshots[0].VolumeSize) != 4 || tagMap(snaps.Snapshots[0].Tags)["baked-by"] != "packer" {
+		t.Errorf("the baked image's root: %d GiB, its snapshot %d GiB, tags %v", aws.ToInt32(root.VolumeSize),
+			aws.ToInt32(snaps.Snapshots[0].VolumeSize), tagMap(snaps.Snapshots[0].Tags))
 	}
 	builders, err := e.DescribeInstances(ctx, &ec2.DescribeInstancesInput{
 		Filters: []types.Filter{{Name: aws.String("tag:Name"), Values: []string{"Packer Builder"}}}})
@@ -177,9 +197,10 @@ func TestQemuPackerTerraform(t *testing.T) {
 		t.Fatalf("the deployed instance: %s of %s, public address %s (terraform says %s)", inst.State.Name,
 			aws.ToString(inst.ImageId), aws.ToString(inst.PublicIpAddress), publicIP)
 	}
-	got := sshOutput(t, net.JoinHostPort(publicIP, "22"), signer, "cat /etc/baked-by-packer /etc/deployed-by-terraform")
-	if want := baked + "\n" + deployed + "\n"; got != want {
-		t.Fatalf("on the deployed instance, the two files hold %q, want %q", got, want)
+	// The guest's disk is the baked image's 4 GiB (in 512-byte sectors).
+	got := sshOutput(t, net.JoinHostPort(publicIP, "22"), signer, "cat /etc/baked-by-packer /etc/deployed-by-terraform /sys/block/vda/size")
+	if want := baked + "\n" + deployed + "\n" + "8388608\n"; got != want {
+		t.Fatalf("on the deployed instance, the two files and the disk's size read %q, want %q", got, want)
 	}
 
 	x.must("destroy", "-auto-approve", "-input=false", "-no-color")
