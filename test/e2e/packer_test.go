@@ -66,10 +66,10 @@ func TestQemuPackerTerraform(t *testing.T) {
 	// first address does not hold its port 22.
 	var pool [2]byte
 	rand.Read(pool[:])
-	publicIPs := fmt.Sprintf("127.%d.%d.0/28", 100+pool[0]%100, pool[1])
+	prefix := fmt.Sprintf("127.%d.%d.", 100+pool[0]%100, pool[1])
 	// SSH is port 22: forwarding it from a public address needs root or
 	// a lower net.ipv4.ip_unprivileged_port_start (docs/NETWORK.md).
-	if l, err := net.Listen("tcp", fmt.Sprintf("127.%d.%d.14:22", 100+pool[0]%100, pool[1])); err != nil {
+	if l, err := net.Listen("tcp", prefix+"14:22"); err != nil {
 		t.Skipf("cannot listen on port 22 of a public address, so no instance's SSH would be forwarded: %v "+
 			"(run as root, or sysctl net.ipv4.ip_unprivileged_port_start=22; docs/NETWORK.md)", err)
 	} else {
@@ -83,7 +83,7 @@ func TestQemuPackerTerraform(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dataDir) })
-	q := startQemuServer(t, dataDir, "--public-ips", publicIPs)
+	q := startQemuServer(t, dataDir, "--public-ips", prefix+"0/28")
 	creds := readCredentials(t, filepath.Join(dataDir, "credentials"))
 	s := &server{URL: q.url}
 	e := s.ec2(creds, "us-east-1")
