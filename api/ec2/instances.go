@@ -134,28 +134,38 @@ type runInstancesInput struct {
 	} `query:"LaunchTemplate"`
 }
 
+// unsupported refuses the options that ask for something openami does
+// not do. An option sent empty asks for nothing, as on EC2: Packer sends
+// IamInstanceProfile.Name= (empty) on every launch without a profile.
+func (in *runInstancesInput) unsupported() error {
+	switch {
+	case in.HibernationOptions != nil && in.HibernationOptions.Configured:
+		return openami.Errorf(openami.Unsupported, "", "Hibernation is not supported.")
+	case in.EnclaveOptions != nil && in.EnclaveOptions.Enabled:
+		return openami.Errorf(openami.Unsupported, "", "Nitro Enclaves are not supported.")
+	case in.InstanceMarketOptions != nil && in.InstanceMarketOptions.MarketType != "":
+		return openami.Errorf(openami.Unsupported, "", "Spot and capacity-block instances are not supported.")
+	case in.LaunchTemplate != nil:
+		return openami.Errorf(openami.Unsupported, "", "Launch templates are not supported.")
+	case in.IamInstanceProfile != nil && (in.IamInstanceProfile.Name != "" || in.IamInstanceProfile.Arn != ""):
+		return openami.Errorf(openami.Unsupported, "", "IAM instance profiles are not supported: openami has no IAM.")
+	case in.Ipv6AddressCount > 0:
+		return openami.Errorf(openami.Unsupported, "", "IPv6 addresses are not supported.")
+	case in.Monitoring != nil && in.Monitoring.Enabled:
+		return openami.Errorf(openami.Unsupported, "", "Detailed monitoring is not supported.")
+	case in.Placement != nil && (in.Placement.Tenancy != "" && in.Placement.Tenancy != "default" || in.Placement.GroupName != ""):
+		return openami.Errorf(openami.Unsupported, "", "Dedicated tenancy and placement groups are not supported.")
+	}
+	return nil
+}
+
 func (h *Handler) runInstances(c *call) (responder, error) {
 	var in runInstancesInput
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	switch {
-	case in.HibernationOptions != nil && in.HibernationOptions.Configured:
-		return nil, openami.Errorf(openami.Unsupported, "", "Hibernation is not supported.")
-	case in.EnclaveOptions != nil && in.EnclaveOptions.Enabled:
-		return nil, openami.Errorf(openami.Unsupported, "", "Nitro Enclaves are not supported.")
-	case in.InstanceMarketOptions != nil && in.InstanceMarketOptions.MarketType != "":
-		return nil, openami.Errorf(openami.Unsupported, "", "Spot and capacity-block instances are not supported.")
-	case in.LaunchTemplate != nil:
-		return nil, openami.Errorf(openami.Unsupported, "", "Launch templates are not supported.")
-	case in.IamInstanceProfile != nil:
-		return nil, openami.Errorf(openami.Unsupported, "", "IAM instance profiles are not supported: openami has no IAM.")
-	case in.Ipv6AddressCount > 0:
-		return nil, openami.Errorf(openami.Unsupported, "", "IPv6 addresses are not supported.")
-	case in.Monitoring != nil && in.Monitoring.Enabled:
-		return nil, openami.Errorf(openami.Unsupported, "", "Detailed monitoring is not supported.")
-	case in.Placement != nil && (in.Placement.Tenancy != "" && in.Placement.Tenancy != "default" || in.Placement.GroupName != ""):
-		return nil, openami.Errorf(openami.Unsupported, "", "Dedicated tenancy and placement groups are not supported.")
+	if err := in.unsupported(); err != nil {
+		return nil, err
 	}
 	specs := tagSpecs(in.TagSpecifications)
 	allowed := []openami.ResourceType{openami.ResourceInstance, openami.ResourceVolume, "network-interface", "spot-instances-request", "elastic-gpu"}

@@ -15,6 +15,7 @@ import (
 // its package manifest.
 func TestCloudImage(t *testing.T) {
 	path := CloudImage(t)
+	t.Logf("image: %s", path) // scripts/bench/packer.sh reads it
 	if again := CloudImage(t); again != path {
 		t.Fatalf("two calls returned %s and %s", path, again)
 	}

@@ -87,6 +87,9 @@ type tf struct {
 	dir string
 	env []string
 	log string // provider debug log, shown when a command fails
+	// timeout bounds each command in place of tfCommandTimeout when set:
+	// an apply that waits for a guest to boot takes minutes.
+	timeout time.Duration
 }
 
 func newTF(t *testing.T, mirror string) *tf {
@@ -154,7 +157,11 @@ func writeFile(t *testing.T, path, content string) {
 // fails the test on a timeout or a failure to start.
 func (x *tf) run(args ...string) (int, string) {
 	x.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), tfCommandTimeout)
+	timeout := tfCommandTimeout
+	if x.timeout > 0 {
+		timeout = x.timeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "terraform", args...)
 	cmd.Dir = x.dir
@@ -166,7 +173,7 @@ func (x *tf) run(args ...string) (int, string) {
 	err := cmd.Run()
 	x.t.Logf("terraform %s: %v", strings.Join(args, " "), time.Since(started).Round(time.Millisecond))
 	if ctx.Err() != nil {
-		x.t.Fatalf("terraform %s timed out after %v:\n%s%s", strings.Join(args, " "), tfCommandTimeout, out.String(), x.requests())
+		x.t.Fatalf("terraform %s timed out after %v:\n%s%s", strings.Join(args, " "), timeout, out.String(), x.requests())
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
