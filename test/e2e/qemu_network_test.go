@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	goruntime "runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,11 @@ func TestQemuNetwork(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Fatalf("the console lacks %q (PrivateIpAddress %s):\n%s", want, private, text)
 		}
+	}
+	// The boot read its disk from the block store, and /metrics says how
+	// much.
+	if read := metric(t, n.q.url, `openami_blob_read_bytes_total{region="us-east-1"}`); read < 1<<20 {
+		t.Errorf("/metrics: %v bytes read from the block store for a boot", read)
 	}
 	if addr, err := netip.ParseAddr(public); err != nil || !n.pool.Contains(addr) {
 		t.Fatalf("public address %q is not of the pool %s", public, n.pool)
@@ -199,6 +205,31 @@ func startQemuNetwork(tb testing.TB) *qemuNetwork {
 	}
 	n.image = *reg.ImageId
 	return n
+}
+
+// metric returns the value of the series (name and labels, as written)
+// at the server's GET /metrics; 0 when it has none.
+func metric(tb testing.TB, url, series string) float64 {
+	tb.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				tb.Fatalf("/metrics: %q", line)
+			}
+			return f
+		}
+	}
+	return 0
 }
 
 // accel is the accelerator the server's runtime chose, from its banner
