@@ -9,6 +9,8 @@
 // registered images against moto_server.
 // BenchmarkMixedLoad (mixed_test.go) measures 64 clients writing and
 // reading at once, optionally against an older commit in the same run.
+// BenchmarkSSH (ssh_test.go) measures SSH logins to, and scp into, the
+// Debian cloud image under the qemu runtime against QEMU run directly.
 //
 // It holds only benchmarks, so `go test ./...` compiles it and runs
 // nothing. Run it with
@@ -17,6 +19,7 @@
 //	go test -run '^$' -bench Blocks -benchtime 1x -timeout 20m ./bench/
 //	go test -run '^$' -bench Images -benchtime 1x -timeout 20m ./bench/
 //	go test -run '^$' -bench MixedLoad -benchtime 1x -timeout 20m ./bench/
+//	go test -run '^$' -bench SSH -benchtime 1x -timeout 90m ./bench/
 //
 // docs/BENCHMARKS.md describes what is measured and the latest results.
 package bench

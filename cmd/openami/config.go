@@ -71,6 +71,8 @@ func defaultDataDir() string {
 type env struct {
 	store metadata.Store
 	svc   *service.Service
+	// reads counts what the block store reads from its blob stores.
+	reads *blobReads
 }
 
 func (e *env) Close() error { return e.store.Close() }
@@ -159,6 +161,10 @@ func (c *config) build(ctx context.Context, store metadata.Store, key *seal.Key)
 		store.Close()
 		return nil, err
 	}
+	reads := newBlobReads()
+	for name, st := range blobs {
+		blobs[name] = reads.wrap(name, st)
+	}
 	var pool netip.Prefix
 	if c.publicIPs != "" {
 		if pool, err = netip.ParsePrefix(c.publicIPs); err != nil || !pool.Addr().Is4() || pool.Bits() > 30 {
@@ -171,7 +177,7 @@ func (c *config) build(ctx context.Context, store metadata.Store, key *seal.Key)
 		store.Close()
 		return nil, err
 	}
-	return &env{store: store, svc: svc}, nil
+	return &env{store: store, svc: svc, reads: reads}, nil
 }
 
 // withEnv adapts fn into a cobra RunE that opens the environment for the

@@ -234,7 +234,7 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), e.reads)
 	// The limits on what a client can make the server hold, and for how
 	// long (docs/SECURITY.md).
 	limits := api.DefaultLimits()

@@ -53,7 +53,7 @@ func TestCloudImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"cloud-init ", "openssh-server ", "sudo ", "linux-image-cloud-amd64 "} {
+	for _, want := range []string{"cloud-init ", "openssh-server ", "sudo ", "curl ", "linux-image-cloud-amd64 "} {
 		if !strings.Contains("\n"+string(pkgs), "\n"+want) {
 			t.Errorf("package manifest lacks %s", want)
 		}

@@ -32,7 +32,7 @@ LABEL=cloudimg-rootfs
 # What goes into the image besides the minbase variant (Essential: yes and
 # Priority: required packages, apt). Recommends are not installed, so what
 # is wanted from them is named here (cloud-guest-utils: growpart).
-PACKAGES=linux-image-cloud-amd64,initramfs-tools,systemd-sysv,udev,systemd-resolved,cloud-init,cloud-guest-utils,openssh-server,sudo
+PACKAGES=linux-image-cloud-amd64,initramfs-tools,systemd-sysv,udev,systemd-resolved,cloud-init,cloud-guest-utils,openssh-server,sudo,curl
 
 # Layout, in 512-byte sectors: 2 GiB, partition 1 FAT16 (boot loader, kernel,
 # initramfs) from 1 MiB to 128 MiB, partition 2 ext4 (root) to the end.

@@ -31,7 +31,7 @@ var (
 )
 
 // binary builds ./cmd/openami once per test run and returns its path.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "openami-bin-")
@@ -210,7 +210,7 @@ func startCmd(t *testing.T, cmd *exec.Cmd) string {
 }
 
 // readCredentials reads the [openami] profile of an aws credentials file.
-func readCredentials(t *testing.T, path string) identity.Credentials {
+func readCredentials(t testing.TB, path string) identity.Credentials {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -1,15 +1,20 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +44,15 @@ const cloudBootTimeout = 12 * time.Minute
 // installed for admin (its fingerprint), the SSH host key fingerprints,
 // and what the user data's script saw in the guest: the SMBIOS fields
 // and its network interface's metadata, the same as DescribeInstances,
-// DescribeSubnets and DescribeVpcs say. Then terminate: no QEMU is left.
+// DescribeSubnets and DescribeVpcs say. Then SSH, with the real OpenSSH
+// client: port 22 authorized on the instance's group with the aws CLI,
+// the host keys checked against the fingerprints cloud-init printed, a
+// login as admin with the launch key at the instance's PublicIpAddress;
+// in the guest, `hostname -I` is the PrivateIpAddress, curl with an
+// IMDSv2 token reads local-ipv4 and public-ipv4 as DescribeInstances
+// says them, `sudo -n true` works and the user data's file is there;
+// once the rule is revoked a new connection fails. Then terminate: no
+// QEMU is left.
 func TestQemuCloudImage(t *testing.T) {
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Skip("qemu-system-x86_64 is not on the PATH (Debian: apt-get install qemu-system-x86; .ci/run installs it)")
@@ -57,7 +70,11 @@ func TestQemuCloudImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dataDir) })
-	q := startQemuServer(t, dataDir)
+	// A pool of the test's own, and its first address's port 22 free for
+	// this user to listen on (what the SSH login below needs).
+	pool := ownPool(79)
+	checkPort22(t, pool.Addr().Next())
+	q := startQemuServer(t, dataDir, "--public-ips", pool.String())
 	creds := readCredentials(t, filepath.Join(dataDir, "credentials"))
 	s := &server{URL: q.url}
 	e := s.ec2(creds, "us-east-1")
@@ -78,10 +95,13 @@ func TestQemuCloudImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The private key, for an SSH login once instances are reachable
-	// (ssh -i keyPath admin@PUBLIC_IP).
+	// The private key, for the SSH login (ssh -i keyPath admin@PUBLIC_IP).
+	// KeyMaterial ends with the END line, as AWS's does, and OpenSSH
+	// refuses a key file without a newline there ("error in libcrypto"):
+	// the file gets one, as `--query KeyMaterial --output text > key.pem`
+	// gives it.
 	keyPath := filepath.Join(t.TempDir(), "cloud-key.pem")
-	if err := os.WriteFile(keyPath, []byte(*key.KeyMaterial), 0o600); err != nil {
+	if err := os.WriteFile(keyPath, []byte(*key.KeyMaterial+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	keys, err := e.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{KeyNames: []string{"cloud-key"}, IncludePublicKey: aws.Bool(true)})
@@ -218,8 +238,46 @@ PY
 		t.Errorf("the guest's SMBIOS serial %s is not its system UUID %s", serial, uuid)
 	}
 
-	// SSH login (ssh -i keyPath admin@PUBLIC_IP) goes here once
-	// instances get a reachable public address.
+	// SSH in, as a careful user would: port 22 opened to the world on the
+	// instance's group with the aws CLI; the host keys learned with
+	// ssh-keyscan (retried until sshd answers) and trusted only if
+	// cloud-init printed their fingerprints on the console; then a login
+	// with the launch key that checks the host key strictly.
+	public := aws.ToString(describeOne(t, e, id).PublicIpAddress)
+	group := aws.ToString(i.SecurityGroups[0].GroupId)
+	cli.run("ec2", "authorize-security-group-ingress", "--group-id", group, "--protocol", "tcp", "--port", "22", "--cidr", "0.0.0.0/0")
+	printed := regexp.MustCompile(`SHA256:[A-Za-z0-9+/]{43}`).FindAllString(seen["the SSH host key fingerprints"], -1)
+	ssh := sshClient{t: t, key: keyPath, host: public, knownHosts: filepath.Join(t.TempDir(), "known_hosts")}
+	ssh.trustHostKeys(printed, cloudBootTimeout)
+	ssh.waitLogin(cloudBootTimeout)
+	if got := strings.Fields(ssh.run("hostname -I")); len(got) != 1 || got[0] != *i.PrivateIpAddress {
+		t.Errorf("hostname -I in the guest: %q, want its PrivateIpAddress %s", got, *i.PrivateIpAddress)
+	}
+	imds := `set -e; t=$(curl -sf -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 60" http://169.254.169.254/latest/api/token)
+for p in local-ipv4 public-ipv4; do echo "$p $(curl -sf -H "X-aws-ec2-metadata-token: $t" http://169.254.169.254/latest/meta-data/$p)"; done`
+	if got, want := ssh.run(imds), fmt.Sprintf("local-ipv4 %s\npublic-ipv4 %s\n", *i.PrivateIpAddress, public); got != want {
+		t.Errorf("the metadata service through curl with an IMDSv2 token said:\n%s\nwant (DescribeInstances):\n%s", got, want)
+	}
+	ssh.run("sudo -n true")
+	if got := ssh.run("cat /var/lib/openami-e2e/marker"); got != "openami-e2e "+token+"\n" {
+		t.Errorf("the user data's file holds %q, want %q", got, "openami-e2e "+token+"\n")
+	}
+	// Revoked, the rule no longer admits a new connection.
+	cli.run("ec2", "revoke-security-group-ingress", "--group-id", group, "--protocol", "tcp", "--port", "22", "--cidr", "0.0.0.0/0")
+	deadline = time.Now().Add(time.Minute)
+	for {
+		out, err := ssh.command("true").CombinedOutput()
+		if err != nil {
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 255 {
+				t.Fatalf("ssh after the revoke failed, but not to connect: %v\n%s", err, out)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ssh still logs in a minute after port 22's rule was revoked\nserver log:\n%s", q.log())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 
 	if _, err := e.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil {
 		t.Fatal(err)
@@ -228,6 +286,109 @@ PY
 	if left := qemuProcesses(dataDir); len(left) > 0 {
 		t.Fatalf("QEMU processes left after terminating the instance: %v", left)
 	}
+}
+
+// sshClient runs OpenSSH's client against one guest, with the launch
+// key, as admin, trusting only the host keys in its own known_hosts file
+// and nothing of the machine's SSH configuration.
+type sshClient struct {
+	t          *testing.T
+	key, host  string
+	knownHosts string
+}
+
+// command is ssh running script in the guest.
+func (c sshClient) command(script string) *exec.Cmd {
+	return exec.Command("ssh", "-F", "/dev/null", "-i", c.key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile="+c.knownHosts, "-o", "GlobalKnownHostsFile=/dev/null",
+		"-o", "ConnectTimeout=30", "admin@"+c.host, script)
+}
+
+// run runs script in the guest and returns its output; a failure fails
+// the test.
+func (c sshClient) run(script string) string {
+	c.t.Helper()
+	cmd := c.command(script)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		c.t.Fatalf("ssh admin@%s %q: %v\n%s%s", c.host, script, err, out, stderr.String())
+	}
+	return string(out)
+}
+
+// trustHostKeys asks the guest's sshd for its host keys (ssh-keyscan,
+// again until it answers or the wait is over), and writes them to the
+// known_hosts file only if every one's fingerprint is among printed,
+// those cloud-init wrote on the console.
+func (c sshClient) trustHostKeys(printed []string, wait time.Duration) {
+	c.t.Helper()
+	if len(printed) == 0 {
+		c.t.Fatal("cloud-init printed no host key fingerprint")
+	}
+	deadline := time.Now().Add(wait)
+	var keys []byte
+	for {
+		out, err := exec.Command("ssh-keyscan", "-T", "20", c.host).Output()
+		if err == nil && len(bytes.TrimSpace(out)) > 0 {
+			keys = out
+			break
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("ssh-keyscan %s: no host key within %v: %v %s", c.host, wait, err, stderrOf(err))
+		}
+		time.Sleep(2 * time.Second)
+	}
+	scanned := filepath.Join(filepath.Dir(c.knownHosts), "scanned")
+	if err := os.WriteFile(scanned, keys, 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	out, err := exec.Command("ssh-keygen", "-l", "-f", scanned).Output()
+	if err != nil {
+		c.t.Fatalf("ssh-keygen -l: %v %s", err, stderrOf(err))
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for _, line := range lines {
+		f := strings.Fields(line)
+		if len(f) < 2 || !slices.Contains(printed, f[1]) {
+			c.t.Fatalf("the guest's sshd offers a host key cloud-init did not print on the console: %q (printed: %v)", line, printed)
+		}
+	}
+	c.t.Logf("%d host keys of %s match the console's fingerprints", len(lines), c.host)
+	if err := os.Rename(scanned, c.knownHosts); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// waitLogin tries `ssh … true` until it succeeds or the wait is over.
+func (c sshClient) waitLogin(wait time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		out, err := c.command("true").CombinedOutput()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("ssh admin@%s: no login within %v: %v\n%s", c.host, wait, err, out)
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// checkPort22 fails the test unless this process may listen on addr:22,
+// which the forward of an instance's SSH port needs: root, or
+// CAP_NET_BIND_SERVICE, or a low net.ipv4.ip_unprivileged_port_start,
+// and no host service on 0.0.0.0:22 (docs/NETWORK.md).
+func checkPort22(t *testing.T, addr netip.Addr) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", netip.AddrPortFrom(addr, 22).String())
+	if err != nil {
+		t.Fatalf("cannot listen on %s:22, so openami could not forward an instance's SSH port there: %v "+
+			"(as root, or: sudo sysctl net.ipv4.ip_unprivileged_port_start=22; and no host sshd on 0.0.0.0:22; docs/NETWORK.md)", addr, err)
+	}
+	ln.Close()
 }
 
 // awsCLI runs the aws CLI against the test's server.
@@ -245,6 +406,19 @@ func (c awsCLI) consoleOutput(id string) string {
 	out, err := cmd.Output()
 	if err != nil {
 		c.t.Fatalf("aws ec2 get-console-output: %v\n%s", err, stderrOf(err))
+	}
+	return string(out)
+}
+
+// run runs `aws ARGS…` and returns what it printed; a failure fails the
+// test.
+func (c awsCLI) run(args ...string) string {
+	c.t.Helper()
+	cmd := exec.Command("aws", args...)
+	cmd.Env = c.env
+	out, err := cmd.Output()
+	if err != nil {
+		c.t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, stderrOf(err))
 	}
 	return string(out)
 }

@@ -5,17 +5,16 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	goruntime "runtime"
-	"slices"
+	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,49 +22,54 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/openami/openami"
-	"github.com/openami/openami/api/imds"
 	"github.com/openami/openami/internal/testenv"
-	"github.com/openami/openami/nbd"
-	"github.com/openami/openami/rules/instances"
-	"github.com/openami/openami/runtime/qemu"
-	"github.com/openami/openami/service"
 )
 
-// TestQemuNetwork boots the test image under the qemu runtime, in this
-// process, and checks its rootless network: DHCP gives the guest its
-// PrivateIpAddress (the guest prints it), its metadata service answers,
-// and its public address forwards exactly the TCP ports its firewall
-// allows from the host, following a rule added while it runs.
-//
-// The default security group admits nothing from the host, and the
-// networks subsystem that will let a user authorize ports is not there
-// yet; so the runtime's Network is the service's InstanceNetwork with
-// the test's own ingress rules added (a test-only hook, at the runtime's
-// Config, which is where cmd/openami wires the service's).
+// TestQemuNetwork boots the test image under `openami serve --runtime
+// qemu` and checks its rootless network through the EC2 API only: DHCP
+// gives the guest its PrivateIpAddress (the guest prints it), its
+// metadata service answers, and its public address forwards exactly the
+// TCP ports its security group allows from the host. The group is made
+// with CreateSecurityGroup and opened with AuthorizeSecurityGroupIngress;
+// a port no rule allows, and a port allowed only from a range the host's
+// client is not in, are refused; a rule authorized while the instance
+// runs opens its port, and a RevokeSecurityGroupIngress closes it again,
+// each within a generous deadline (the runtime refreshes every 2 s).
 func TestQemuNetwork(t *testing.T) {
-	const served, refused, later = 8080, 8081, 8082
-	var laterOpen atomic.Bool
-	host := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
-	q := startQemuInProcess(t, func() []openami.FirewallRule {
-		rules := []openami.FirewallRule{{Protocol: openami.ProtocolTCP, FromPort: served, ToPort: served, Prefixes: host}}
-		if laterOpen.Load() {
-			rules = append(rules, openami.FirewallRule{Protocol: openami.ProtocolTCP, FromPort: later, ToPort: later, Prefixes: host})
-		}
-		return rules
-	})
-	ctx, e, pool, dir := context.Background(), q.e, q.pool, q.dir
-	reg := q.image
-	// The guest serves one page on three ports (busybox httpd daemonizes).
+	const served, refused, elsewhere, later = 8080, 8081, 8083, 8082
+	n := startQemuNetwork(t)
+	ctx, e := context.Background(), n.e
+
+	sg, err := e.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("web"), Description: aws.String("web ports of the guest")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := aws.ToString(sg.GroupId)
+	tcp := func(port int32, cidr string) types.IpPermission {
+		return types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(port), ToPort: aws.Int32(port),
+			IpRanges: []types.IpRange{{CidrIp: aws.String(cidr)}}}
+	}
+	// served from anywhere; elsewhere only from a range no client of this
+	// host is in (the host's own clients come from 127.0.0.1).
+	if _, err := e.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(group),
+		IpPermissions: []types.IpPermission{tcp(served, "0.0.0.0/0"), tcp(elsewhere, "203.0.113.0/24")}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The guest serves one page on four ports (busybox httpd daemonizes).
 	userData := fmt.Sprintf("#!/bin/sh\nmkdir -p /run/www\necho served-by-the-guest > /run/www/index.html\n"+
-		"for p in %d %d %d; do httpd -p $p -h /run/www; done\n", served, refused, later)
-	out, err := e.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(reg), InstanceType: types.InstanceTypeT2Micro,
-		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(userData)))})
+		"for p in %d %d %d %d; do httpd -p $p -h /run/www; done\n", served, refused, elsewhere, later)
+	out, err := e.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(n.image), InstanceType: types.InstanceTypeT2Micro,
+		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), SecurityGroupIds: []string{group},
+		UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(userData)))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	id := *out.Instances[0].InstanceId
-	text := waitConsole(t, e, &qemuServer{}, id, "openami-testimage: init done", 1)
+	t.Cleanup(func() {
+		e.TerminateInstances(context.Background(), &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
+	})
+	text := waitConsole(t, e, n.q, id, "openami-testimage: init done", 1)
 	inst := describeOne(t, e, id)
 	private, public := aws.ToString(inst.PrivateIpAddress), aws.ToString(inst.PublicIpAddress)
 	for _, want := range []string{
@@ -78,8 +82,16 @@ func TestQemuNetwork(t *testing.T) {
 			t.Fatalf("the console lacks %q (PrivateIpAddress %s):\n%s", want, private, text)
 		}
 	}
-	if addr, err := netip.ParseAddr(public); err != nil || !pool.Contains(addr) {
-		t.Fatalf("public address %q is not of the pool %s", public, pool)
+	// The boot read its disk from the block store, and /metrics says how
+	// much.
+	if read := metric(t, n.q.url, `openami_blob_read_bytes_total{region="us-east-1"}`); read < 1<<20 {
+		t.Errorf("/metrics: %v bytes read from the block store for a boot", read)
+	}
+	if addr, err := netip.ParseAddr(public); err != nil || !n.pool.Contains(addr) {
+		t.Fatalf("public address %q is not of the pool %s", public, n.pool)
+	}
+	if len(inst.SecurityGroups) != 1 || aws.ToString(inst.SecurityGroups[0].GroupId) != group {
+		t.Fatalf("the instance's groups are %+v, want only %s", inst.SecurityGroups, group)
 	}
 
 	get := func(port int) (string, error) {
@@ -92,31 +104,51 @@ func TestQemuNetwork(t *testing.T) {
 		b, err := io.ReadAll(resp.Body)
 		return string(b), err
 	}
+	// waitFor polls port until its answer is what open says it should be.
+	waitFor := func(port int, open bool, what string) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			body, err := get(port)
+			if got := err == nil && body == "served-by-the-guest\n"; got == open {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s:%d %s: %q, %v\nserver log:\n%s", public, port, what, body, err, n.q.log())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	if body, err := get(served); err != nil || body != "served-by-the-guest\n" {
 		t.Fatalf("%s:%d, allowed: %q, %v", public, served, body, err)
 	}
-	if body, err := get(refused); err == nil {
-		t.Fatalf("%s:%d, which no rule allows, answered %q", public, refused, body)
+	for _, port := range []int{refused, elsewhere, later} {
+		if body, err := get(port); err == nil {
+			t.Fatalf("%s:%d, which no rule allows from this host, answered %q", public, port, body)
+		}
 	}
-	// A rule added while the guest runs opens its port.
-	laterOpen.Store(true)
-	deadline := time.Now().Add(time.Minute)
-	for {
-		body, err := get(later)
-		if err == nil && body == "served-by-the-guest\n" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s:%d after its rule was added: %q, %v", public, later, body, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+
+	// A rule authorized while the guest runs opens its port...
+	if _, err := e.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(group),
+		IpPermissions: []types.IpPermission{tcp(later, "127.0.0.0/8")}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(later, true, "after its rule was authorized")
+	// ... and revoking it closes it again, the other rules untouched.
+	if _, err := e.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String(group),
+		IpPermissions: []types.IpPermission{tcp(later, "127.0.0.0/8")}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(later, false, "after its rule was revoked")
+	if body, err := get(served); err != nil || body != "served-by-the-guest\n" {
+		t.Fatalf("%s:%d after another port's rule was revoked: %q, %v", public, served, body, err)
 	}
 
 	if _, err := e.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil {
 		t.Fatal(err)
 	}
 	waitInstance(t, e, id, types.InstanceStateNameTerminated)
-	if left := qemuProcesses(dir); len(left) > 0 {
+	if left := qemuProcesses(n.dataDir); len(left) > 0 {
 		t.Fatalf("QEMU processes left after terminating the instance: %v", left)
 	}
 	if c, err := net.Dial("tcp4", net.JoinHostPort(public, fmt.Sprint(served))); err == nil {
@@ -125,81 +157,89 @@ func TestQemuNetwork(t *testing.T) {
 	}
 }
 
-// inProcess is an openami server in this process with the qemu runtime.
-type inProcess struct {
-	s     *server
-	e     *ec2.Client
-	rt    *qemu.Runtime
-	pool  netip.Prefix
-	dir   string
-	image string // the test image, registered
+// qemuNetwork is an `openami serve --runtime qemu` process with a public
+// address pool of its own and the test image registered.
+type qemuNetwork struct {
+	q       *qemuServer
+	e       *ec2.Client
+	pool    netip.Prefix
+	dataDir string
+	image   string // the test image, registered
 }
 
-// startQemuInProcess starts an openami server in this process with the
-// qemu runtime over a public pool of the test's own, and registers the
-// test image. Each instance's firewall is the service's, with the rules
-// extra returns added to its ingress (the test-only hook; see
-// TestQemuNetwork).
-func startQemuInProcess(tb testing.TB, extra func() []openami.FirewallRule) *inProcess {
+// ownPool is a /30 of 127.0.0.0/8 for this test process's server, so
+// that no other engineer's or test's openami hands out the same public
+// addresses (their ports would collide): 127.78–127.79 and the process
+// id. Its two usable addresses are enough for one instance at a time.
+func ownPool(second byte) netip.Prefix {
+	pid := os.Getpid()
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{127, second, byte(pid >> 6), byte(pid<<2) & 0xfc}), 30)
+}
+
+// startQemuNetwork starts the binary with the qemu runtime over a pool of
+// the test's own, and registers the test image.
+func startQemuNetwork(tb testing.TB) *qemuNetwork {
+	tb.Helper()
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		tb.Skip("qemu-system-x86_64 is not on the PATH (Debian: apt-get install qemu-system-x86; .ci/run installs it)")
 	}
 	img := testenv.TestImage(tb)
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "oqn-") // short: unix socket paths
+	// A short data dir: the VMs' unix sockets live under it.
+	dataDir, err := os.MkdirTemp("", "oqn-")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { os.RemoveAll(dir) })
-	// A pool of the test's own, so that no other test's listeners meet it.
-	q := &inProcess{dir: dir, pool: netip.PrefixFrom(netip.AddrFrom4([4]byte{127, 78, byte(os.Getpid() >> 8), byte(os.Getpid())}), 30)}
-	nbdPath := filepath.Join(dir, "nbd.sock")
-	q.s = startService(tb, "sqlite", func(c *service.Config) { c.PublicIPs = q.pool }, func(svc *service.Service) {
-		nln, err := net.Listen("unix", nbdPath)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		nbdSrv := nbd.New(func(ctx context.Context, name string) (nbd.Export, error) {
-			return svc.Instances().OpenDevice(ctx, name)
-		}, nil)
-		go nbdSrv.Serve(nln)
-		q.rt, err = qemu.New(ctx, qemu.Config{
-			Dir: filepath.Join(dir, "vms"), NBDSocket: nbdPath, StopTimeout: 30 * time.Second, NetworkRefresh: 200 * time.Millisecond,
-			Log:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-			IMDS: func(inst openami.Instance) http.Handler { return imds.New(svc.Instances(), inst.Region, inst.ID) },
-			Network: func(ctx context.Context, inst openami.Instance) (openami.InstanceNetwork, error) {
-				n, err := svc.Instances().InstanceNetwork(ctx, inst.Region, inst.ID)
-				n.Firewall.Ingress = append(n.Firewall.Ingress, extra()...)
-				return n, err
-			},
-			InstanceType: func(name string) (qemu.Shape, bool) {
-				it, ok := instances.LookupInstanceType(name)
-				return qemu.Shape{VCPUs: it.VCPUs, MemoryMiB: it.MemoryMiB, UEFI: slices.Contains(it.BootModes, "uefi")}, ok
-			},
-			OnExit: svc.Kick,
-		})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		svc.UseRuntime(q.rt)
-		// The worker stops before the runtime, or it would boot the
-		// instances the runtime just stopped; then the disks' server.
-		tb.Cleanup(func() {
-			svc.Close()
-			q.rt.Close()
-			nbdSrv.Close()
-		})
-	})
-	q.e = q.s.ec2(q.s.admin, "us-east-1")
-	snap := uploadImage(tb, q.s, q.s.admin, img)
-	reg, err := q.e.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("testimage"), Architecture: types.ArchitectureValuesX8664,
+	tb.Cleanup(func() { os.RemoveAll(dataDir) })
+	n := &qemuNetwork{dataDir: dataDir, pool: ownPool(78)}
+	n.q = startQemuServer(tb, dataDir, "--public-ips", n.pool.String())
+	creds := readCredentials(tb, filepath.Join(dataDir, "credentials"))
+	s := &server{URL: n.q.url}
+	n.e = s.ec2(creds, "us-east-1")
+	snap := uploadImage(tb, s, creds, img)
+	reg, err := n.e.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("testimage"), Architecture: types.ArchitectureValuesX8664,
 		VirtualizationType: aws.String("hvm"), BootMode: types.BootModeValuesLegacyBios, RootDeviceName: aws.String("/dev/xvda"),
 		BlockDeviceMappings: []types.BlockDeviceMapping{{DeviceName: aws.String("/dev/xvda"), Ebs: &types.EbsBlockDevice{SnapshotId: aws.String(snap)}}}})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	q.image = *reg.ImageId
-	return q
+	n.image = *reg.ImageId
+	return n
+}
+
+// metric returns the value of the series (name and labels, as written)
+// at the server's GET /metrics; 0 when it has none.
+func metric(tb testing.TB, url, series string) float64 {
+	tb.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				tb.Fatalf("/metrics: %q", line)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
+// accel is the accelerator the server's runtime chose, from its banner
+// ("runtime: qemu (tcg)").
+func (q *qemuServer) accel(tb testing.TB) string {
+	m := regexp.MustCompile(`runtime: qemu \((\w+)\)`).FindStringSubmatch(q.log())
+	if m == nil {
+		tb.Fatalf("the server's banner names no accelerator:\n%s", q.log())
+	}
+	return m[1]
 }
 
 // sinkPort is where the benchmark's guest counts what it is sent: busybox
@@ -235,26 +275,37 @@ func sendToGuest(tb testing.TB, addr string, n int) {
 
 // BenchmarkQemuIngress: 256 MiB from the host into the test image's
 // guest (busybox nc counting it), through the instance's public address
-// and openami's network (runtime/vnet), against the same guest booted by
-// QEMU directly with libslirp's hostfwd, under the accelerator the
-// runtime picked. docs/BENCHMARKS.md, "Rootless network".
+// and openami's network (runtime/vnet; the port opened by a security
+// group rule), against the same guest booted by QEMU directly with
+// libslirp's hostfwd, under the accelerator the runtime picked.
+// docs/BENCHMARKS.md, "Rootless network".
 func BenchmarkQemuIngress(b *testing.B) {
 	const size = 256 << 20
-	q := startQemuInProcess(b, func() []openami.FirewallRule {
-		return []openami.FirewallRule{{Protocol: openami.ProtocolTCP, FromPort: sinkPort, ToPort: sinkPort,
-			Prefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}
-	})
+	n := startQemuNetwork(b)
 	ctx := context.Background()
 	b.Run("openami", func(b *testing.B) {
-		out, err := q.e.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(q.image), InstanceType: types.InstanceTypeT2Micro,
-			MinCount: aws.Int32(1), MaxCount: aws.Int32(1), UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(sinkUserData)))})
+		sg, err := n.e.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String(fmt.Sprintf("sink-%d", time.Now().UnixNano())),
+			Description: aws.String("sink of the guest")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := n.e.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: sg.GroupId,
+			IpProtocol: aws.String("tcp"), FromPort: aws.Int32(sinkPort), ToPort: aws.Int32(sinkPort), CidrIp: aws.String("127.0.0.0/8")}); err != nil {
+			b.Fatal(err)
+		}
+		out, err := n.e.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(n.image), InstanceType: types.InstanceTypeT2Micro,
+			MinCount: aws.Int32(1), MaxCount: aws.Int32(1), SecurityGroupIds: []string{*sg.GroupId},
+			UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(sinkUserData)))})
 		if err != nil {
 			b.Fatal(err)
 		}
 		id := *out.Instances[0].InstanceId
-		defer q.e.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
-		waitConsole(b, q.e, &qemuServer{}, id, "openami-testimage: init done", 1)
-		addr := net.JoinHostPort(aws.ToString(describeOne(b, q.e, id).PublicIpAddress), fmt.Sprint(sinkPort))
+		defer func() {
+			n.e.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
+			waitInstance(b, n.e, id, types.InstanceStateNameTerminated)
+		}()
+		waitConsole(b, n.e, n.q, id, "openami-testimage: init done", 1)
+		addr := net.JoinHostPort(aws.ToString(describeOne(b, n.e, id).PublicIpAddress), fmt.Sprint(sinkPort))
 		b.SetBytes(size)
 		b.ResetTimer()
 		for range b.N {
@@ -276,7 +327,7 @@ func BenchmarkQemuIngress(b *testing.B) {
 		_, file, _, _ := goruntime.Caller(0)
 		fake := filepath.Join(filepath.Dir(file), "..", "..", "scripts", "testimage", "fake_imds.py")
 		console := filepath.Join(dir, "console.log")
-		cmd := exec.Command("qemu-system-x86_64", "-no-user-config", "-nodefaults", "-display", "none", "-accel", q.rt.Accel(),
+		cmd := exec.Command("qemu-system-x86_64", "-no-user-config", "-nodefaults", "-display", "none", "-accel", n.q.accel(b),
 			"-smp", "1", "-m", "1024", "-rtc", "base=utc", "-serial", "file:"+console, "-machine", "pc",
 			"-drive", "file="+testenv.TestImage(b)+",format=raw,cache=writeback,if=none,id=disk0,snapshot=on",
 			"-device", "virtio-blk-pci,drive=disk0,bootindex=0",

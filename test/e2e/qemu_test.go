@@ -53,7 +53,7 @@ func (q *qemuServer) log() string {
 
 // startQemuServer runs the binary with the qemu runtime on dataDir and
 // waits until it listens.
-func startQemuServer(t *testing.T, dataDir string, flags ...string) *qemuServer {
+func startQemuServer(t testing.TB, dataDir string, flags ...string) *qemuServer {
 	t.Helper()
 	q := &qemuServer{exited: make(chan struct{})}
 	q.cmd = exec.Command(binary(t), append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--runtime", "qemu"}, flags...)...)
