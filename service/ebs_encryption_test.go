@@ -124,7 +124,7 @@ func TestBackgroundWorkResumes(t *testing.T) {
 	f := newFixture(t, "", nil)
 	data := map[int64][]byte{1: block(0), 6: block(0)}
 	src := f.encryptedSnapshot(t, ebs.StartSnapshotInput{}, data)
-	now := f.clock.now()
+	now := f.clock.Now()
 	dst := openami.Snapshot{ID: "snap-0000000000000000c", Region: "us-west-2", AccountID: f.p.AccountID, VolumeID: ebs.NoVolume,
 		VolumeSize: 1, State: openami.SnapshotPending, StartTime: now, Deadline: now.Add(time.Hour)}
 	vol := openami.Volume{ID: "vol-0000000000000000c", Region: "us-east-1", AccountID: f.p.AccountID, AvailabilityZone: "us-east-1a",
@@ -315,7 +315,7 @@ func TestDeletedKeyShredsData(t *testing.T) {
 	if _, err := f.svc.KMS().ScheduleKeyDeletion(ctx, f.p, key.ID, &days); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.add(8 * 24 * time.Hour)
+	f.clock.Add(8 * 24 * time.Hour)
 	if n, err := f.svc.KMS().PurgeDeletedKeys(ctx); err != nil || n != 1 {
 		t.Fatalf("PurgeDeletedKeys = %d, %v", n, err)
 	}

@@ -287,7 +287,7 @@ func TestEncryptedCopies(t *testing.T) {
 	}
 	probe := done
 	probe.ID, probe.State, probe.Root = "snap-0000000000000000b", openami.SnapshotPending, openami.ZeroDigest
-	probe.Deadline = f.clock.now().Add(time.Hour)
+	probe.Deadline = f.clock.Now().Add(time.Hour)
 	f.store.Update(ctx, func(tx metadata.Tx) error { return tx.Snapshots().Create(probe) })
 	stats, err := f.vols.CopyInto(ctx, child.Snapshot, probe)
 	if err != nil {
