@@ -64,8 +64,19 @@ var block = rulestest.Block
 // completes it and builds its map.
 func (f *fixture) snapshot(t *testing.T, blocks map[int64][]byte, finish bool) string {
 	t.Helper()
+	return f.putSnapshot(t, ebs.StartSnapshotInput{VolumeSize: 1}, blocks, finish)
+}
+
+// putSnapshot starts a snapshot with in (of 1 GiB when in has no size),
+// writes blocks into it and completes it; with finish, it also builds its
+// map, as the worker does.
+func (f *fixture) putSnapshot(t *testing.T, in ebs.StartSnapshotInput, blocks map[int64][]byte, finish bool) string {
+	t.Helper()
 	ctx := context.Background()
-	snap, err := f.svc.EBS().StartSnapshot(ctx, f.p, ebs.StartSnapshotInput{VolumeSize: 1})
+	if in.VolumeSize == 0 {
+		in.VolumeSize = 1
+	}
+	snap, err := f.svc.EBS().StartSnapshot(ctx, f.p, in)
 	if err != nil {
 		t.Fatal(err)
 	}

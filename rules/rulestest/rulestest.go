@@ -12,11 +12,13 @@
 package rulestest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -127,6 +129,43 @@ func WantClass(t *testing.T, what string, err error, class openami.Class, resour
 	}
 }
 
+// WantEBSKeyError fails the test unless err is an *openami.Error of the
+// class about the KMS key EBS was to use, which it may not
+// (ReasonKeyUnusable).
+func WantEBSKeyError(t *testing.T, what string, err error, class openami.Class) {
+	t.Helper()
+	var e *openami.Error
+	if !errors.As(err, &e) || e.Class != class || e.Resource != openami.ResourceKMSKey || e.Reason != openami.ReasonKeyUnusable {
+		t.Fatalf("%s: got %v, want a %v error about the EBS KMS key", what, err, class)
+	}
+}
+
+// PlaintextAtRest reports which file under dir holds a 64-byte window of
+// any of the blocks ("" when none does).
+func PlaintextAtRest(t *testing.T, dir string, blocks ...[]byte) string {
+	t.Helper()
+	found := ""
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || found != "" {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, blk := range blocks {
+			for off := 0; off+64 <= len(blk); off += 64 * 1024 {
+				if bytes.Contains(b, blk[off:off+64]) {
+					found = path
+					return nil
+				}
+			}
+		}
+		return nil
+	})
+	return found
+}
+
 // Block returns one block: random bytes for seed 0, else a pattern of
 // the seed.
 func Block(seed byte) []byte {
@@ -151,7 +190,7 @@ func Checksum(b []byte) string {
 // Env's Dir.
 func ChunkFiles(dir string) int {
 	n := 0
-	filepath.WalkDir(filepath.Join(dir, "blocks", "us-east-1"), func(path string, d os.DirEntry, err error) error {
+	filepath.WalkDir(filepath.Join(dir, "blocks", "us-east-1"), func(path string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && filepath.Base(filepath.Dir(filepath.Dir(path))) == "chunks" {
 			n++
 		}
