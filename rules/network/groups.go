@@ -265,20 +265,15 @@ func (n *Networks) DescribeSecurityGroups(ctx context.Context, p openami.Princip
 			return nil, "", err
 		}
 	}
-	list, tags, next, err := describeTagged(ctx, n, p, "DescribeSecurityGroups", openami.ResourceSecurityGroup, "The security group '%s' does not exist",
+	return describeTagged(ctx, n, p, "DescribeSecurityGroups", openami.ResourceSecurityGroup, "The security group '%s' does not exist",
 		wanted, filters, SecurityGroupAttrs, pg,
 		func(tx metadata.Tx, q metadata.NetworkQuery) ([]openami.SecurityGroup, error) {
 			return tx.Networks().ListGroups(p.Region, q)
 		},
-		func(g openami.SecurityGroup) string { return g.ID }, groupAttr)
-	if err != nil {
-		return nil, "", err
-	}
-	out := make([]GroupView, len(list))
-	for i, g := range list {
-		out[i] = GroupView{SecurityGroup: g, Tags: tags[g.ID]}
-	}
-	return out, next, nil
+		func(g openami.SecurityGroup) string { return g.ID }, groupAttr,
+		func(g openami.SecurityGroup, tags []openami.Tag) GroupView {
+			return GroupView{SecurityGroup: g, Tags: tags}
+		})
 }
 
 // AuthorizeInput is what AuthorizeSecurityGroupIngress and

@@ -101,19 +101,7 @@ func describeDerived[T any](ctx context.Context, n *Networks, p openami.Principa
 		return nil, "", openami.Errorf(openami.NotFound, resource, notFound, missing)
 	}
 	scope := describe.Scope(action, p, filters, strings.Join(wanted, ","))
-	return describe.List(n.tokens, scope, pg, describe.Bounds{Min: 5, Max: 100},
-		func(after string, limit int) ([]T, error) {
-			var out []T
-			for _, x := range all {
-				if id(x) > after && (len(wanted) == 0 || slices.Contains(wanted, id(x))) {
-					out = append(out, x)
-				}
-				if len(out) == limit {
-					break
-				}
-			}
-			return out, nil
-		}, id,
+	return describe.List(n.tokens, scope, pg, describe.Bounds{Min: 5, Max: 100}, describe.Slice(all, wanted, id), id,
 		func(x T) bool { return fs.Match(func(name filter.Attr) []string { return attr(x, name) }, nil) })
 }
 
