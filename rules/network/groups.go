@@ -431,14 +431,8 @@ var RuleAttrs = []filter.Attr{AttrRuleGroupID, AttrRuleID}
 // security groups in the region, in rule id order: all, or those named
 // (an unknown id is NotFound with ReasonRuleID), that match the filters.
 func (n *Networks) DescribeSecurityGroupRules(ctx context.Context, p openami.Principal, ruleIDs []string, filters []filter.Filter, pg Page) ([]RuleView, string, error) {
-	fs, err := filter.Compile(filters, RuleAttrs...)
+	fs, err := n.describeStart(ctx, p, openami.ResourceSecurityGroupRule, ruleIDs, filters, RuleAttrs, pg)
 	if err != nil {
-		return nil, "", err
-	}
-	if err := describe.CheckIDs(openami.ResourceSecurityGroupRule, ruleIDs, pg); err != nil {
-		return nil, "", err
-	}
-	if err := n.ensureDefaults(ctx, p); err != nil {
 		return nil, "", err
 	}
 	// all lists the rules after an id, in id order.

@@ -67,14 +67,8 @@ var RouteTableAttrs = []filter.Attr{AttrRouteTableID, AttrRouteTableVpcID, AttrR
 func describeDerived[T any](ctx context.Context, n *Networks, p openami.Principal, action string, resource openami.ResourceType, notFound string,
 	wanted []string, filters []filter.Filter, known []filter.Attr, pg Page,
 	build func(tx metadata.Tx, v openami.VPC) (T, error), id func(T) string, attr func(T, filter.Attr) []string) ([]T, string, error) {
-	fs, err := filter.Compile(filters, known...)
+	fs, err := n.describeStart(ctx, p, resource, wanted, filters, known, pg)
 	if err != nil {
-		return nil, "", err
-	}
-	if err := describe.CheckIDs(resource, wanted, pg); err != nil {
-		return nil, "", err
-	}
-	if err := n.ensureDefaults(ctx, p); err != nil {
 		return nil, "", err
 	}
 	var all []T

@@ -179,6 +179,22 @@ func vpcAttr(v openami.VPC, name filter.Attr) []string {
 	return nil
 }
 
+// describeStart is what every Describe of this package does first:
+// compile the filters against the attributes known, refuse ids and
+// MaxResults together (for resource), and store the default network. It
+// returns the compiled filters.
+func (n *Networks) describeStart(ctx context.Context, p openami.Principal, resource openami.ResourceType, wanted []string,
+	filters []filter.Filter, known []filter.Attr, pg Page) (filter.Set, error) {
+	fs, err := filter.Compile(filters, known...)
+	if err != nil {
+		return fs, err
+	}
+	if err := describe.CheckIDs(resource, wanted, pg); err != nil {
+		return fs, err
+	}
+	return fs, n.ensureDefaults(ctx, p)
+}
+
 // describeTagged is the Describe skeleton of this package: the default
 // network stored first, ids and MaxResults refused together, every id
 // asked for found (NotFound of resource, with the sentence notFound,
@@ -188,14 +204,8 @@ func describeTagged[T, V any](ctx context.Context, n *Networks, p openami.Princi
 	wanted []string, filters []filter.Filter, known []filter.Attr, pg Page,
 	list func(tx metadata.Tx, q metadata.NetworkQuery) ([]T, error), id func(T) string,
 	attr func(T, filter.Attr) []string, view func(T, []openami.Tag) V) ([]V, string, error) {
-	fs, err := filter.Compile(filters, known...)
+	fs, err := n.describeStart(ctx, p, resource, wanted, filters, known, pg)
 	if err != nil {
-		return nil, "", err
-	}
-	if err := describe.CheckIDs(resource, wanted, pg); err != nil {
-		return nil, "", err
-	}
-	if err := n.ensureDefaults(ctx, p); err != nil {
 		return nil, "", err
 	}
 	if len(wanted) > 0 {
