@@ -1,5 +1,5 @@
-// Package rulestest is what the tests of the rules packages and of the
-// service share: the stores service.New is built over (SQLite and a
+// Package rulestest is what the tests of the rules packages, of the
+// service and of an API over real rules share: the stores service.New is built over (SQLite and a
 // directory blob store per region, in a test's temp dir), a clock the
 // test moves by hand, rules/identity over them, and a fake runtime.
 // Each package's fixture_test.go wires its own subsystem, and those
