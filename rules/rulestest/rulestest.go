@@ -6,9 +6,9 @@
 // between identity and it, over an Env, as service.New wires them.
 //
 // Only _test files import it (layers_test.go places it where no package
-// may). Since a package's own tests import it, it imports no rules
-// package above rules/identity, the lowest one whose tests use it is
-// rules/kms.
+// may). Since a rules package's own tests import it (rules/network's and
+// rules/kms's among them), it imports no rules package above
+// rules/identity, which layers_test.go checks too.
 package rulestest
 
 import (
