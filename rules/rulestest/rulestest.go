@@ -1,7 +1,8 @@
 // Package rulestest is what the tests of the rules packages, of the
-// service and of an API over real rules share: the stores service.New is built over (SQLite and a
-// directory blob store per region, in a test's temp dir), a clock the
-// test moves by hand, rules/identity over them, and a fake runtime.
+// service and of an API over real rules share: the stores service.New
+// is built over (SQLite and a directory blob store per region, in a
+// test's temp dir), a clock the test moves by hand, rules/identity over
+// them, and a fake runtime.
 // Each package's fixture_test.go wires its own subsystem, and those
 // between identity and it, over an Env, as service.New wires them.
 //
