@@ -37,6 +37,7 @@ var places = []struct{ pattern, layer string }{
 	{"runtime/bridge", "guest network"},
 	{"runtime/dhcp", "guest network"},
 	{"runtime/...", "runtime"},
+	{"rules/rulestest", "rules kit"},
 	{"rules/...", "rules"},
 	{"service", "service"},
 	{"api", "entry"},
@@ -47,8 +48,9 @@ var places = []struct{ pattern, layer string }{
 }
 
 // rules says, for each layer, which layers its packages may import and
-// why. Nothing may import cmd, and only the test kit and the tests may
-// import the test kit.
+// why. Nothing may import cmd, only the test kit and the tests may
+// import the test kit, and no package but a _test file's may import a
+// layer of testOnly.
 var rules = map[string]struct {
 	mayImport []string
 	why       string
@@ -83,9 +85,15 @@ var rules = map[string]struct {
 		"only cmd/openami wires concrete back ends together"},
 	"test kit": {[]string{"vocabulary", "helpers", "blob", "metadata", "test kit"},
 		"conformance suites and throwaway servers, for tests only"},
+	"rules kit": {[]string{"vocabulary", "helpers", "metadata", "blob", "rules"},
+		"the stores, clock and fakes the rules packages' and the service's tests build their fixtures over; only _test files import it, and a rules package's own tests do, so it imports no subsystem above the lowest whose tests use it (rules/identity)"},
 	"tests": {[]string{"vocabulary", "helpers", "blob", "blockstore", "localdisk", "metadata", "nbd", "guest network", "runtime", "rules", "service", "entry", "api", "test kit"},
 		"end-to-end tests and benchmarks drive the whole system"},
 }
+
+// testOnly are the layers only _test files may import: no rule lists
+// them, so that an import of one from a package's own files fails.
+var testOnly = []string{"rules kit"}
 
 // subsystems orders the packages of the rules layer from the bottom up:
 // one may import only those before it, so that no two subsystems import
@@ -165,6 +173,9 @@ func TestLayers(t *testing.T) {
 			if !slices.Contains(rule.mayImport, to) {
 				t.Errorf("%s (%s) imports %s (%s): %s may import only %v: %s", pkg, layer, imp, to, layer, rule.mayImport, rule.why)
 			}
+			if layer == "rules kit" && to == "rules" && subsystem(imp) > subsystem(module+"/rules/identity") {
+				t.Errorf("%s imports %s, which stands above rules/identity: %s", pkg, imp, rule.why)
+			}
 			if layer == "rules" && to == "rules" && subsystem(imp) >= subsystem(pkg) {
 				t.Errorf("%s imports %s, which does not stand below it in subsystems: %s", pkg, imp, rule.why)
 			}
@@ -192,6 +203,9 @@ func TestLayers(t *testing.T) {
 		for _, to := range rule.mayImport {
 			if _, ok := rules[to]; !ok {
 				t.Errorf("layer %q may import %q, which is no layer", layer, to)
+			}
+			if slices.Contains(testOnly, to) {
+				t.Errorf("layer %q may import %q, which only _test files may import", layer, to)
 			}
 		}
 	}

@@ -2,86 +2,45 @@ package service
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/openami/openami"
-	"github.com/openami/openami/blob"
-	"github.com/openami/openami/blob/dir"
 	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/metadata"
-	"github.com/openami/openami/metadata/sqlite"
 	"github.com/openami/openami/rules/ebs"
-	"github.com/openami/openami/rules/identity"
+	"github.com/openami/openami/rules/rulestest"
 )
-
-// testClock is a clock tests move by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 type fixture struct {
 	svc   *Service
 	store metadata.Store
 	key   *seal.Key // the service's master key
 	dir   string
-	clock *testClock
+	clock *rulestest.Clock
 	p     openami.Principal
 }
 
 // newFixture opens a service over SQLite and directory blob stores in dir
 // (a new temp dir when ""), with a hand-moved clock.
-func newFixture(t *testing.T, dir0 string, clock *testClock) *fixture {
+func newFixture(t *testing.T, dir0 string, clock *rulestest.Clock) *fixture {
 	t.Helper()
 	return newFixtureWith(t, dir0, clock, nil)
 }
 
 // newFixtureWith is newFixture with the service's store wrapped by wrap
 // (when not nil); f.store stays the unwrapped one.
-func newFixtureWith(t *testing.T, dir0 string, clock *testClock, wrap func(metadata.Store) metadata.Store) *fixture {
+func newFixtureWith(t *testing.T, dir0 string, clock *rulestest.Clock, wrap func(metadata.Store) metadata.Store) *fixture {
 	t.Helper()
-	if dir0 == "" {
-		dir0 = t.TempDir()
-	}
-	if clock == nil {
-		clock = &testClock{t: time.Now()}
-	}
-	store, err := sqlite.Open(filepath.Join(dir0, "metadata.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	key, _ := seal.New(make([]byte, seal.KeySize))
-	regions, _ := identity.ParseRegions([]string{"us-east-1", "us-west-2"})
-	blobs := map[string]blob.Store{}
-	for _, r := range regions {
-		b, err := dir.New(filepath.Join(dir0, "blocks", r.Name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		blobs[r.Name] = b
-	}
+	env := rulestest.Open(t, dir0, clock)
+	store, key, dir0, clock := env.Store, env.Seal, env.Dir, env.Clock
 	svcStore := metadata.Store(store)
 	if wrap != nil {
 		svcStore = wrap(store)
 	}
-	svc, err := New(context.Background(), Config{Store: svcStore, Seal: key, Regions: regions, Blobs: blobs, Clock: clock.now, LocalDir: dir0})
+	svc, err := New(context.Background(), Config{Store: svcStore, Seal: key, Regions: env.Regions, Blobs: env.Blobs, Clock: clock.Now, LocalDir: dir0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,32 +58,32 @@ func newFixtureWith(t *testing.T, dir0 string, clock *testClock, wrap func(metad
 	return f
 }
 
-func block(seed byte) []byte {
-	b := make([]byte, openami.BlockSize)
-	if seed == 0 {
-		rand.Read(b)
-		return b
-	}
-	for i := range b {
-		b[i] = seed + byte(i%7)
-	}
-	return b
-}
+var block = rulestest.Block
 
 // snapshot writes blocks into a new snapshot and, when finish is set,
 // completes it and builds its map.
 func (f *fixture) snapshot(t *testing.T, blocks map[int64][]byte, finish bool) string {
 	t.Helper()
+	return f.putSnapshot(t, ebs.StartSnapshotInput{VolumeSize: 1}, blocks, finish)
+}
+
+// putSnapshot starts a snapshot with in (of 1 GiB when in has no size),
+// writes blocks into it and completes it; with finish, it also builds its
+// map, as the worker does.
+func (f *fixture) putSnapshot(t *testing.T, in ebs.StartSnapshotInput, blocks map[int64][]byte, finish bool) string {
+	t.Helper()
 	ctx := context.Background()
-	snap, err := f.svc.EBS().StartSnapshot(ctx, f.p, ebs.StartSnapshotInput{VolumeSize: 1})
+	if in.VolumeSize == 0 {
+		in.VolumeSize = 1
+	}
+	snap, err := f.svc.EBS().StartSnapshot(ctx, f.p, in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, b := range blocks {
-		sum := sha256.Sum256(b)
 		if _, err := f.svc.EBS().PutSnapshotBlock(ctx, f.p, ebs.PutSnapshotBlockInput{
 			SnapshotID: snap.ID, Index: i, Data: b, DataLength: openami.BlockSize,
-			Checksum: base64.StdEncoding.EncodeToString(sum[:]), ChecksumAlgorithm: "SHA256",
+			Checksum: rulestest.Checksum(b), ChecksumAlgorithm: "SHA256",
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -140,16 +99,7 @@ func (f *fixture) snapshot(t *testing.T, blocks map[int64][]byte, finish bool) s
 	return snap.ID
 }
 
-func (f *fixture) chunkFiles(t *testing.T) int {
-	n := 0
-	filepath.WalkDir(filepath.Join(f.dir, "blocks", "us-east-1"), func(path string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && filepath.Base(filepath.Dir(filepath.Dir(path))) == "chunks" {
-			n++
-		}
-		return nil
-	})
-	return n
-}
+func (f *fixture) chunkFiles(t *testing.T) int { return rulestest.ChunkFiles(f.dir) }
 
 func (f *fixture) readVolume(t *testing.T, vol string, index int64) []byte {
 	t.Helper()
@@ -163,7 +113,7 @@ func (f *fixture) readVolume(t *testing.T, vol string, index int64) []byte {
 func TestPendingSnapshotsSurviveRestart(t *testing.T) {
 	ctx := context.Background()
 	dir0 := t.TempDir()
-	clock := &testClock{t: time.Now()}
+	clock := rulestest.NewClock(time.Now())
 	f := newFixture(t, dir0, clock)
 	done := f.snapshot(t, map[int64][]byte{0: block(1), 7: block(2)}, false)
 	abandoned, err := f.svc.EBS().StartSnapshot(ctx, f.p, ebs.StartSnapshotInput{VolumeSize: 1})
@@ -174,7 +124,7 @@ func TestPendingSnapshotsSurviveRestart(t *testing.T) {
 
 	// A new server on the same store finishes the completed one and, once
 	// its timeout has passed, errors the abandoned one.
-	clock.add(2 * time.Hour)
+	clock.Add(2 * time.Hour)
 	g := newFixture(t, dir0, clock)
 	g.svc.Start(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	defer g.svc.Close()

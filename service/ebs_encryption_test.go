@@ -3,11 +3,7 @@ package service
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -18,33 +14,14 @@ import (
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/instances"
 	"github.com/openami/openami/rules/kms"
+	"github.com/openami/openami/rules/rulestest"
 )
 
 // encryptedSnapshot writes blocks into a new snapshot started with the
 // given encryption and completes it.
 func (f *fixture) encryptedSnapshot(t *testing.T, in ebs.StartSnapshotInput, blocks map[int64][]byte) openami.Snapshot {
 	t.Helper()
-	ctx := context.Background()
-	if in.VolumeSize == 0 {
-		in.VolumeSize = 1
-	}
-	snap, err := f.svc.EBS().StartSnapshot(ctx, f.p, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, b := range blocks {
-		sum := sha256.Sum256(b)
-		if _, err := f.svc.EBS().PutSnapshotBlock(ctx, f.p, ebs.PutSnapshotBlockInput{
-			SnapshotID: snap.ID, Index: i, Data: b, DataLength: openami.BlockSize,
-			Checksum: base64.StdEncoding.EncodeToString(sum[:]), ChecksumAlgorithm: "SHA256",
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := f.svc.EBS().CompleteSnapshot(ctx, f.p, ebs.CompleteSnapshotInput{SnapshotID: snap.ID, ChangedBlocksCount: int64(len(blocks))}); err != nil {
-		t.Fatal(err)
-	}
-	return f.waitCompleted(t, f.p.Region, snap.ID)
+	return f.waitCompleted(t, f.p.Region, f.putSnapshot(t, in, blocks, false))
 }
 
 // readSnapshotBlock reads block i of a snapshot through GetSnapshotBlock
@@ -58,37 +35,10 @@ func (f *fixture) readSnapshotBlock(t *testing.T, p openami.Principal, id string
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := sha256.Sum256(buf)
-	if sum != base64.StdEncoding.EncodeToString(want[:]) {
+	if sum != rulestest.Checksum(buf) {
 		t.Fatalf("GetSnapshotBlock checksum %s is not the block's SHA-256", sum)
 	}
 	return buf
-}
-
-// plaintextAtRest reports which file under dir holds a 64-byte window of
-// any of the blocks.
-func plaintextAtRest(t *testing.T, dir string, blocks ...[]byte) string {
-	t.Helper()
-	found := ""
-	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || found != "" {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		for _, blk := range blocks {
-			for off := 0; off+64 <= len(blk); off += 64 * 1024 {
-				if bytes.Contains(b, blk[off:off+64]) {
-					found = path
-					return nil
-				}
-			}
-		}
-		return nil
-	})
-	return found
 }
 
 func (f *fixture) waitVolume(t *testing.T, p openami.Principal, id string) openami.Volume {
@@ -108,13 +58,13 @@ func (f *fixture) waitVolume(t *testing.T, p openami.Principal, id string) opena
 	return openami.Volume{}
 }
 
-func wantEBSKeyError(t *testing.T, what string, err error, class openami.Class) {
-	t.Helper()
-	var e *openami.Error
-	if !errors.As(err, &e) || e.Class != class || e.Resource != openami.ResourceKMSKey || e.Reason != openami.ReasonKeyUnusable {
-		t.Fatalf("%s: got %v, want a %v error about the EBS KMS key", what, err, class)
-	}
-}
+// wantEBSKeyError fails unless err is an error of the class about the
+// KMS key EBS may not use.
+var wantEBSKeyError = rulestest.WantEBSKeyError
+
+// plaintextAtRest reports which file under dir holds a 64-byte window of
+// any of the blocks.
+var plaintextAtRest = rulestest.PlaintextAtRest
 
 // TestBackgroundWorkResumes checks that a copy and a volume fill that a
 // crash interrupted (their records written, their goroutines never run)
@@ -124,7 +74,7 @@ func TestBackgroundWorkResumes(t *testing.T) {
 	f := newFixture(t, "", nil)
 	data := map[int64][]byte{1: block(0), 6: block(0)}
 	src := f.encryptedSnapshot(t, ebs.StartSnapshotInput{}, data)
-	now := f.clock.now()
+	now := f.clock.Now()
 	dst := openami.Snapshot{ID: "snap-0000000000000000c", Region: "us-west-2", AccountID: f.p.AccountID, VolumeID: ebs.NoVolume,
 		VolumeSize: 1, State: openami.SnapshotPending, StartTime: now, Deadline: now.Add(time.Hour)}
 	vol := openami.Volume{ID: "vol-0000000000000000c", Region: "us-east-1", AccountID: f.p.AccountID, AvailabilityZone: "us-east-1a",
@@ -315,7 +265,7 @@ func TestDeletedKeyShredsData(t *testing.T) {
 	if _, err := f.svc.KMS().ScheduleKeyDeletion(ctx, f.p, key.ID, &days); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.add(8 * 24 * time.Hour)
+	f.clock.Add(8 * 24 * time.Hour)
 	if n, err := f.svc.KMS().PurgeDeletedKeys(ctx); err != nil || n != 1 {
 		t.Fatalf("PurgeDeletedKeys = %d, %v", n, err)
 	}

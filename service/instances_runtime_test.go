@@ -5,57 +5,20 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/instances"
+	"github.com/openami/openami/rules/rulestest"
 )
 
-// fakeRuntime records calls; Stop can be held (hold) or fail (stopErr);
-// as a Watcher it reports states.
-type fakeRuntime struct {
-	instances.NoneRuntime
-	mu      sync.Mutex
-	calls   []string
-	hold    chan struct{}
-	stopErr error
-	states  map[string]openami.VMState
-}
-
-func (r *fakeRuntime) record(call string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls = append(r.calls, call)
-}
-
-func (r *fakeRuntime) got() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.calls)
-}
-
-func (r *fakeRuntime) Start(_ context.Context, i openami.Instance) error {
-	r.record("start " + i.ID)
-	r.mu.Lock()
-	delete(r.states, i.ID)
-	r.mu.Unlock()
-	return nil
-}
-
-func (r *fakeRuntime) Stop(_ context.Context, i openami.Instance, _ bool) error {
-	r.record("stop " + i.ID)
-	if r.hold != nil {
-		<-r.hold
-	}
-	return r.stopErr
-}
-
-func (r *fakeRuntime) VMState(i openami.Instance) openami.VMState {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.states[i.ID]
+// newFakeRuntime returns the fake runtime over the none runtime; Stop
+// can be held (hold, when not nil) or fail (stopErr).
+func newFakeRuntime(hold chan struct{}, stopErr error) *rulestest.Runtime {
+	rt := &rulestest.Runtime{Runtime: instances.NoneRuntime{}, Hold: hold}
+	rt.SetStopErr(stopErr)
+	return rt
 }
 
 func (f *fixture) image(t *testing.T, id string) openami.Image {
@@ -93,7 +56,7 @@ func (f *fixture) snapshotState(t *testing.T, id string) openami.SnapshotState {
 func TestCreateImageWithReboot(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, "", nil)
-	rt := &fakeRuntime{hold: make(chan struct{})}
+	rt := newFakeRuntime(make(chan struct{}), nil)
 	f.svc.UseRuntime(rt)
 	inst := f.launch(t, "base", f.snapshot(t, map[int64][]byte{0: block(1)}, true))
 	dev, err := f.svc.EBS().OpenVolumeDevice(ctx, inst.BlockDevices[0].VolumeID)
@@ -119,7 +82,7 @@ func TestCreateImageWithReboot(t *testing.T) {
 	}
 	// A second pass while the job holds the instance starts nothing new.
 	f.svc.completions.sweep(ctx)
-	close(rt.hold)
+	close(rt.Hold)
 	f.svc.instances.Wait()
 	dev.Close()
 
@@ -130,7 +93,7 @@ func TestCreateImageWithReboot(t *testing.T) {
 		t.Fatalf("snapshot after the job: %s", st)
 	}
 	want := []string{"start " + inst.ID, "stop " + inst.ID, "start " + inst.ID}
-	if got := rt.got(); !slices.Equal(got, want) {
+	if got := rt.Calls(); !slices.Equal(got, want) {
 		t.Fatalf("runtime calls %v, want %v", got, want)
 	}
 	child := f.run(t, id)
@@ -150,7 +113,7 @@ func TestCreateImageWithReboot(t *testing.T) {
 func TestCreateImageResumed(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, "", nil)
-	rt := &fakeRuntime{stopErr: errors.New("the VM would not stop")}
+	rt := newFakeRuntime(nil, errors.New("the VM would not stop"))
 	f.svc.UseRuntime(rt)
 	snap0 := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
 	inst := f.launch(t, "base", snap0)
@@ -163,9 +126,7 @@ func TestCreateImageResumed(t *testing.T) {
 		t.Fatalf("image after a failed shutdown: %s", img.State)
 	}
 	// A new process: the same store, a runtime that works.
-	rt.mu.Lock()
-	rt.stopErr = nil
-	rt.mu.Unlock()
+	rt.SetStopErr(nil)
 	f.svc.completions.pass(ctx)
 	if img := f.image(t, id); img.State != openami.ImageAvailable {
 		t.Fatalf("image after a pass: %s", img.State)

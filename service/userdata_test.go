@@ -138,7 +138,7 @@ func (f *fixture) withSeal(t *testing.T, key *seal.Key) *Service {
 		}
 		blobs[r.Name] = b
 	}
-	svc, err := New(context.Background(), Config{Store: f.store, Seal: key, Regions: regions, Blobs: blobs, Clock: f.clock.now, LocalDir: f.dir})
+	svc, err := New(context.Background(), Config{Store: f.store, Seal: key, Regions: regions, Blobs: blobs, Clock: f.clock.Now, LocalDir: f.dir})
 	if err != nil {
 		t.Fatal(err)
 	}

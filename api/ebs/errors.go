@@ -66,24 +66,9 @@ func fieldName(field string) string {
 }
 
 // keyUnusable returns the sentence for a KMS key EBS may not use
-// (rules/ebs), in the words EC2's actions use, quoting KMS's refusal:
-// its own sentence, or, for a key id KMS refuses for its form, KMS's
-// sentence about it (api/kms), with this API's name for the input that
-// gave it.
-func keyUnusable(oe *openami.Error) string {
-	var why string
-	var ke *openami.Error
-	if errors.As(oe.Err, &ke) {
-		why = ke.Message
-		if why == "" {
-			why = kmsapi.InputSentence(ke, fieldName(ke.Field))
-		}
-	}
-	if oe.Class == openami.IncorrectState {
-		return "The KMS key provided is in an incorrect state: " + why
-	}
-	return "The specified KMS key " + oe.Value + " is not accessible: " + why
-}
+// (rules/ebs), in the words EC2's actions use, quoting KMS's refusal
+// with this API's name for the input that gave it.
+func keyUnusable(oe *openami.Error) string { return kmsapi.KeyUnusableSentence(oe, fieldName) }
 
 // withMessage returns oe with the sentence the EBS direct API answers it
 // with: the rules' own, or, for an error about an input that leaves the

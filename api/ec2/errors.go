@@ -331,23 +331,9 @@ func message(oe *openami.Error) string {
 }
 
 // keyUnusable returns EC2's sentence for a KMS key EBS may not use
-// (rules/ebs), quoting KMS's refusal: its own sentence, or, for a key id
-// KMS refuses for its form, KMS's sentence about it (api/kms), with EC2's
-// name for the input that gave it.
-func keyUnusable(oe *openami.Error) string {
-	var why string
-	var ke *openami.Error
-	if errors.As(oe.Err, &ke) {
-		why = ke.Message
-		if why == "" {
-			why = kmsapi.InputSentence(ke, paramName(ke.Field))
-		}
-	}
-	if oe.Class == openami.IncorrectState {
-		return "The KMS key provided is in an incorrect state: " + why
-	}
-	return "The specified KMS key " + oe.Value + " is not accessible: " + why
-}
+// (rules/ebs), quoting KMS's refusal with EC2's name for the input that
+// gave it.
+func keyUnusable(oe *openami.Error) string { return kmsapi.KeyUnusableSentence(oe, paramName) }
 
 type errorResponse struct {
 	XMLName   xml.Name    `xml:"Response"`

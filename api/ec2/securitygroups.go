@@ -326,6 +326,16 @@ func ruleOf(region, account, groupID string, r openami.SecurityGroupRule, tags [
 	return out
 }
 
+// ruleItems returns the items of rules, in the region (an empty set, not
+// none, for no rules).
+func ruleItems(region string, rules []network.RuleView) items[securityGroupRuleItem] {
+	out := items[securityGroupRuleItem]{}
+	for _, r := range rules {
+		out = append(out, ruleOf(region, r.AccountID, r.GroupID, r.SecurityGroupRule, r.Tags))
+	}
+	return out
+}
+
 type authorizeResponse struct {
 	response
 	Return             bool                         `xml:"return"`
@@ -356,11 +366,7 @@ func (h *Handler) authorize(egress bool) action {
 		if err != nil {
 			return nil, err
 		}
-		out := &authorizeResponse{Return: true, SecurityGroupRules: items[securityGroupRuleItem]{}}
-		for _, r := range rules {
-			out.SecurityGroupRules = append(out.SecurityGroupRules, ruleOf(c.p.Region, r.AccountID, r.GroupID, r.SecurityGroupRule, r.Tags))
-		}
-		return out, nil
+		return &authorizeResponse{Return: true, SecurityGroupRules: ruleItems(c.p.Region, rules)}, nil
 	}
 }
 
@@ -429,11 +435,7 @@ func (h *Handler) describeSecurityGroupRules(c *call) (responder, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &describeSecurityGroupRulesResponse{SecurityGroupRules: items[securityGroupRuleItem]{}, NextToken: next}
-	for _, r := range rules {
-		out.SecurityGroupRules = append(out.SecurityGroupRules, ruleOf(c.p.Region, r.AccountID, r.GroupID, r.SecurityGroupRule, r.Tags))
-	}
-	return out, nil
+	return &describeSecurityGroupRulesResponse{SecurityGroupRules: ruleItems(c.p.Region, rules), NextToken: next}, nil
 }
 
 type modifySecurityGroupRulesInput struct {

@@ -145,6 +145,26 @@ func lowerFirst(s string) string {
 	return strings.ToLower(s[:1]) + s[1:]
 }
 
+// KeyUnusableSentence returns the sentence EC2's actions and the EBS
+// direct API answer for oe, a KMS key EBS may not use (rules/ebs's
+// ReasonKeyUnusable), quoting KMS's refusal, oe's cause: its own
+// sentence, or, for a key id KMS refuses for its form, InputSentence
+// with name, the calling protocol's name for the rules' input field.
+func KeyUnusableSentence(oe *openami.Error, name func(field string) string) string {
+	var why string
+	var ke *openami.Error
+	if errors.As(oe.Err, &ke) {
+		why = ke.Message
+		if why == "" {
+			why = InputSentence(ke, name(ke.Field))
+		}
+	}
+	if oe.Class == openami.IncorrectState {
+		return "The KMS key provided is in an incorrect state: " + why
+	}
+	return "The specified KMS key " + oe.Value + " is not accessible: " + why
+}
+
 // InputSentence returns KMS's sentence for oe, an input the rules of KMS
 // refuse in their own terms because it is missing or breaks a
 // constraint on its form (rules/param's Missing, Breaks and Empty), with

@@ -1,40 +1,24 @@
 package kms
 
 import (
-	"context"
 	"encoding/json"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/openami/openami"
-	"github.com/openami/openami/internal/ids"
-	"github.com/openami/openami/internal/pagetoken"
-	"github.com/openami/openami/internal/seal"
-	"github.com/openami/openami/metadata"
-	"github.com/openami/openami/metadata/sqlite"
 	kmsrules "github.com/openami/openami/rules/kms"
+	"github.com/openami/openami/rules/rulestest"
 )
 
 // serveRules returns a Handler over the real rules of KMS, on SQLite in a
 // temp dir, and the principal of an account in us-east-1.
 func serveRules(t *testing.T) (*Handler, openami.Principal) {
 	t.Helper()
-	store, err := sqlite.Open(filepath.Join(t.TempDir(), "metadata.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	key, _ := seal.New(make([]byte, seal.KeySize))
-	a := openami.Account{ID: ids.NewAccountID(), Name: "sentences", Status: openami.AccountActive, CreatedAt: time.Now().UTC()}
-	if err := store.Update(context.Background(), func(tx metadata.Tx) error { return tx.Accounts().Create(a) }); err != nil {
-		t.Fatal(err)
-	}
-	rules := kmsrules.New(kmsrules.Config{Store: store, Seal: key, Regions: []openami.Region{{Name: "us-east-1"}},
-		Tokens: pagetoken.New(make([]byte, pagetoken.MinSecretSize))})
-	return New(rules), openami.Principal{AccountID: a.ID, Region: "us-east-1"}
+	env := rulestest.Open(t, "", nil)
+	p := rulestest.NewAccount(t, env.Identity(), "sentences")
+	rules := kmsrules.New(kmsrules.Config{Store: env.Store, Seal: env.Seal, Regions: env.Regions, Tokens: env.Tokens})
+	return New(rules), p
 }
 
 // call serves one KMS operation with a JSON body and returns the status,

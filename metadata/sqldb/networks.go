@@ -16,18 +16,20 @@ import (
 // security group's rules live in its doc).
 type networks struct{ t *tx }
 
-// netTable describes one of the three tables: its name, the resource type
-// of its errors and the sentence of NotFound.
+// netTable describes one of the three tables: its name, what its errors
+// call a record, the resource type of its errors and the sentence of
+// NotFound.
 type netTable struct {
 	name     string
+	what     string
 	resource openami.ResourceType
 	notFound string
 }
 
 var (
-	vpcTable    = netTable{"vpcs", openami.ResourceVPC, "The vpc ID '%s' does not exist"}
-	subnetTable = netTable{"subnets", openami.ResourceSubnet, "The subnet ID '%s' does not exist"}
-	groupTable  = netTable{"security_groups", openami.ResourceSecurityGroup, "The security group '%s' does not exist"}
+	vpcTable    = netTable{"vpcs", "vpc", openami.ResourceVPC, "The vpc ID '%s' does not exist"}
+	subnetTable = netTable{"subnets", "subnet", openami.ResourceSubnet, "The subnet ID '%s' does not exist"}
+	groupTable  = netTable{"security_groups", "security group", openami.ResourceSecurityGroup, "The security group '%s' does not exist"}
 )
 
 func (nt netTable) missing(id string) error {
@@ -108,6 +110,27 @@ func (n networks) exec(nt netTable, what, id, query string, args ...any) error {
 	return nil
 }
 
+// netUpdate rewrites the doc of the record id of table in region with
+// what keep makes of the stored record (the columns listings select on
+// stay): NotFound when there is none.
+func netUpdate[T any](n networks, nt netTable, region, id string, keep func(old T) T) error {
+	old, err := netGet[T](n, nt, region, id)
+	if err != nil {
+		return err
+	}
+	doc, err := encodeDoc(nt.what, id, keep(old))
+	if err != nil {
+		return err
+	}
+	return n.exec(nt, "update", id, `UPDATE `+nt.name+` SET doc = ? WHERE id = ? AND region = ?`, doc, id, region)
+}
+
+// delete removes the record id of table in region: NotFound when there
+// is none.
+func (n networks) delete(nt netTable, region, id string) error {
+	return n.exec(nt, "delete", id, `DELETE FROM `+nt.name+` WHERE id = ? AND region = ?`, id, region)
+}
+
 func (n networks) create(nt netTable, id, query string, args ...any) error {
 	c, err := n.t.execN(query, args...)
 	if err != nil && !n.t.d.unique(err) {
@@ -120,7 +143,7 @@ func (n networks) create(nt netTable, id, query string, args ...any) error {
 }
 
 func (n networks) CreateVPC(v openami.VPC) error {
-	doc, err := encodeDoc("vpc", v.ID, v)
+	doc, err := encodeDoc(vpcTable.what, v.ID, v)
 	if err != nil {
 		return err
 	}
@@ -133,28 +156,20 @@ func (n networks) GetVPC(region, id string) (openami.VPC, error) {
 }
 
 func (n networks) UpdateVPC(v openami.VPC) error {
-	old, err := n.GetVPC(v.Region, v.ID)
-	if err != nil {
-		return err
-	}
-	v.AccountID = old.AccountID
-	doc, err := encodeDoc("vpc", v.ID, v)
-	if err != nil {
-		return err
-	}
-	return n.exec(vpcTable, "update", v.ID, `UPDATE vpcs SET doc = ? WHERE id = ? AND region = ?`, doc, v.ID, v.Region)
+	return netUpdate(n, vpcTable, v.Region, v.ID, func(old openami.VPC) openami.VPC {
+		v.AccountID = old.AccountID
+		return v
+	})
 }
 
-func (n networks) DeleteVPC(region, id string) error {
-	return n.exec(vpcTable, "delete", id, `DELETE FROM vpcs WHERE id = ? AND region = ?`, id, region)
-}
+func (n networks) DeleteVPC(region, id string) error { return n.delete(vpcTable, region, id) }
 
 func (n networks) ListVPCs(region string, q metadata.NetworkQuery) ([]openami.VPC, error) {
 	return netList[openami.VPC](n, vpcTable, region, q, false)
 }
 
 func (n networks) CreateSubnet(s openami.Subnet) error {
-	doc, err := encodeDoc("subnet", s.ID, s)
+	doc, err := encodeDoc(subnetTable.what, s.ID, s)
 	if err != nil {
 		return err
 	}
@@ -167,28 +182,20 @@ func (n networks) GetSubnet(region, id string) (openami.Subnet, error) {
 }
 
 func (n networks) UpdateSubnet(s openami.Subnet) error {
-	old, err := n.GetSubnet(s.Region, s.ID)
-	if err != nil {
-		return err
-	}
-	s.AccountID, s.VpcID = old.AccountID, old.VpcID
-	doc, err := encodeDoc("subnet", s.ID, s)
-	if err != nil {
-		return err
-	}
-	return n.exec(subnetTable, "update", s.ID, `UPDATE subnets SET doc = ? WHERE id = ? AND region = ?`, doc, s.ID, s.Region)
+	return netUpdate(n, subnetTable, s.Region, s.ID, func(old openami.Subnet) openami.Subnet {
+		s.AccountID, s.VpcID = old.AccountID, old.VpcID
+		return s
+	})
 }
 
-func (n networks) DeleteSubnet(region, id string) error {
-	return n.exec(subnetTable, "delete", id, `DELETE FROM subnets WHERE id = ? AND region = ?`, id, region)
-}
+func (n networks) DeleteSubnet(region, id string) error { return n.delete(subnetTable, region, id) }
 
 func (n networks) ListSubnets(region string, q metadata.NetworkQuery) ([]openami.Subnet, error) {
 	return netList[openami.Subnet](n, subnetTable, region, q, true)
 }
 
 func (n networks) CreateGroup(g openami.SecurityGroup) error {
-	doc, err := encodeDoc("security group", g.ID, g)
+	doc, err := encodeDoc(groupTable.what, g.ID, g)
 	if err != nil {
 		return err
 	}
@@ -208,21 +215,13 @@ func (n networks) GetGroup(region, id string) (openami.SecurityGroup, error) {
 }
 
 func (n networks) UpdateGroup(g openami.SecurityGroup) error {
-	old, err := n.GetGroup(g.Region, g.ID)
-	if err != nil {
-		return err
-	}
-	old.Description, old.Rules = g.Description, g.Rules
-	doc, err := encodeDoc("security group", g.ID, old)
-	if err != nil {
-		return err
-	}
-	return n.exec(groupTable, "update", g.ID, `UPDATE security_groups SET doc = ? WHERE id = ? AND region = ?`, doc, g.ID, g.Region)
+	return netUpdate(n, groupTable, g.Region, g.ID, func(old openami.SecurityGroup) openami.SecurityGroup {
+		old.Description, old.Rules = g.Description, g.Rules
+		return old
+	})
 }
 
-func (n networks) DeleteGroup(region, id string) error {
-	return n.exec(groupTable, "delete", id, `DELETE FROM security_groups WHERE id = ? AND region = ?`, id, region)
-}
+func (n networks) DeleteGroup(region, id string) error { return n.delete(groupTable, region, id) }
 
 func (n networks) ListGroups(region string, q metadata.NetworkQuery) ([]openami.SecurityGroup, error) {
 	return netList[openami.SecurityGroup](n, groupTable, region, q, true)

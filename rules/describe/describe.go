@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -54,6 +55,24 @@ func List[T any](tokens *pagetoken.Codec, scope string, pg Page, b Bounds, fetch
 		return nil, "", param.Invalid("MaxResults", strconv.Itoa(pg.MaxResults), "Expecting a value between %d and %d.", b.Min, b.Max)
 	}
 	return pagetoken.List(tokens, scope, limit, pg.NextToken, fetch, id, match)
+}
+
+// Slice returns the fetch of List over resources already in memory: all,
+// sorted by id, narrowed to wanted when any is named, from after on, at
+// most limit at a time.
+func Slice[T any](all []T, wanted []string, id func(T) string) func(after string, limit int) ([]T, error) {
+	return func(after string, limit int) ([]T, error) {
+		var out []T
+		for _, x := range all {
+			if id(x) > after && (len(wanted) == 0 || slices.Contains(wanted, id(x))) {
+				out = append(out, x)
+			}
+			if len(out) == limit {
+				break
+			}
+		}
+		return out, nil
+	}
 }
 
 // Tagged is List over the caller's own resources with their tags: list

@@ -3,18 +3,14 @@ package ebs
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/kms"
+	"github.com/openami/openami/rules/rulestest"
 )
 
 // encryptedSnapshot writes blocks into a new snapshot started with the
@@ -62,46 +58,19 @@ func (f *fixture) readSnapshotBlock(t *testing.T, p openami.Principal, id string
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := sha256.Sum256(buf)
-	if sum != base64.StdEncoding.EncodeToString(want[:]) {
+	if sum != rulestest.Checksum(buf) {
 		t.Fatalf("GetSnapshotBlock checksum %s is not the block's SHA-256", sum)
 	}
 	return buf
 }
 
+// wantEBSKeyError fails unless err is an error of the class about the
+// KMS key EBS may not use.
+var wantEBSKeyError = rulestest.WantEBSKeyError
+
 // plaintextAtRest reports which file under dir holds a 64-byte window of
 // any of the blocks.
-func plaintextAtRest(t *testing.T, dir string, blocks ...[]byte) string {
-	t.Helper()
-	found := ""
-	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || found != "" {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		for _, blk := range blocks {
-			for off := 0; off+64 <= len(blk); off += 64 * 1024 {
-				if bytes.Contains(b, blk[off:off+64]) {
-					found = path
-					return nil
-				}
-			}
-		}
-		return nil
-	})
-	return found
-}
-
-func wantEBSKeyError(t *testing.T, what string, err error, class openami.Class) {
-	t.Helper()
-	var e *openami.Error
-	if !errors.As(err, &e) || e.Class != class || e.Resource != openami.ResourceKMSKey || e.Reason != openami.ReasonKeyUnusable {
-		t.Fatalf("%s: got %v, want a %v error about the EBS KMS key", what, err, class)
-	}
-}
+var plaintextAtRest = rulestest.PlaintextAtRest
 
 // TestEncryptedSnapshotsAndVolumes follows encrypted data from the EBS
 // direct API through volumes and snapshots, and checks that none of it is
@@ -287,7 +256,7 @@ func TestEncryptedCopies(t *testing.T) {
 	}
 	probe := done
 	probe.ID, probe.State, probe.Root = "snap-0000000000000000b", openami.SnapshotPending, openami.ZeroDigest
-	probe.Deadline = f.clock.now().Add(time.Hour)
+	probe.Deadline = f.clock.Now().Add(time.Hour)
 	f.store.Update(ctx, func(tx metadata.Tx) error { return tx.Snapshots().Create(probe) })
 	stats, err := f.vols.CopyInto(ctx, child.Snapshot, probe)
 	if err != nil {

@@ -66,7 +66,7 @@ func TestSnapshotStates(t *testing.T) {
 	if s := f.snapshot(t, "us-east-1", open2.ID); s.State != openami.SnapshotPending {
 		t.Fatalf("a snapshot expired before its deadline: %s", s.State)
 	}
-	f.clock.add(11 * time.Minute)
+	f.clock.Add(11 * time.Minute)
 	for _, id := range []string{open.ID, open2.ID} {
 		if err := f.vols.ExpireSnapshot(ctx, "us-east-1", id); err != nil {
 			t.Fatal(err)
@@ -160,7 +160,7 @@ func TestVolumesAndSnapshots(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return f.vols.AttachToInstance(tx, v, "i-0123456789abcdef0", "/dev/sdf", f.clock.now())
+		return f.vols.AttachToInstance(tx, v, "i-0123456789abcdef0", "/dev/sdf", f.clock.Now())
 	})
 	if err != nil {
 		t.Fatal(err)

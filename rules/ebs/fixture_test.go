@@ -2,39 +2,15 @@ package ebs
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"errors"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/openami/openami"
-	"github.com/openami/openami/blob"
-	"github.com/openami/openami/blob/dir"
-	"github.com/openami/openami/internal/pagetoken"
-	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/metadata"
-	"github.com/openami/openami/metadata/sqlite"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/kms"
+	"github.com/openami/openami/rules/rulestest"
 )
-
-// testClock is a clock tests move by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // fixture is Volumes as service.New builds them, over a SQLite store and
 // a directory blob store per region in a temp dir, serving us-east-1 and
@@ -48,7 +24,7 @@ type fixture struct {
 	keys     *kms.Keys
 	store    metadata.Store
 	dir      string
-	clock    *testClock
+	clock    *rulestest.Clock
 	p        openami.Principal
 
 	mu     sync.Mutex
@@ -59,32 +35,14 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	d := t.TempDir()
-	store, err := sqlite.Open(filepath.Join(d, "metadata.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	key, _ := seal.New(make([]byte, seal.KeySize))
-	regions, err := identity.ParseRegions([]string{"us-east-1", "us-west-2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	blobs := map[string]blob.Store{}
-	for _, r := range regions {
-		b, err := dir.New(filepath.Join(d, "blocks", r.Name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		blobs[r.Name] = b
-	}
-	f := &fixture{store: store, dir: d, clock: &testClock{t: time.Now()}, usedBy: map[string][]string{}}
-	tokens := pagetoken.New(make([]byte, pagetoken.MinSecretSize))
-	f.accounts = identity.New(identity.Config{Store: store, Seal: key, Regions: regions, Clock: f.clock.now})
-	f.keys = kms.New(kms.Config{Store: store, Seal: key, Regions: regions, Tokens: tokens, Clock: f.clock.now,
+	env := rulestest.Open(t, "", nil)
+	f := &fixture{store: env.Store, dir: env.Dir, clock: env.Clock, usedBy: map[string][]string{}}
+	f.accounts = env.Identity()
+	f.keys = kms.New(kms.Config{Store: env.Store, Seal: env.Seal, Regions: env.Regions, Tokens: env.Tokens, Clock: env.Clock.Now,
 		Purged: func(tx metadata.Tx, k openami.Key) error { return f.vols.ForgetDataKey(tx, k) }})
-	f.vols, err = New(Config{Store: store, Regions: regions, Blobs: blobs, Identity: f.accounts, KMS: f.keys,
-		Tokens: tokens, Clock: f.clock.now,
+	var err error
+	f.vols, err = New(Config{Store: env.Store, Regions: env.Regions, Blobs: env.Blobs, Identity: f.accounts, KMS: f.keys,
+		Tokens: env.Tokens, Clock: env.Clock.Now,
 		Copy: func(src, dst openami.Snapshot) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -110,11 +68,7 @@ func newFixture(t *testing.T) *fixture {
 // newAccount creates an account and returns its principal in us-east-1.
 func (f *fixture) newAccount(t *testing.T, name string) openami.Principal {
 	t.Helper()
-	a, _, err := f.accounts.CreateAccount(context.Background(), name, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return openami.Principal{AccountID: a.ID, Region: "us-east-1"}
+	return rulestest.NewAccount(t, f.accounts, name)
 }
 
 // runCopies runs the copies Volumes asked for, as the service's worker
@@ -167,31 +121,8 @@ func (f *fixture) runFills(t *testing.T) {
 	}
 }
 
-// block returns one block: random bytes for seed 0, else a pattern of
-// the seed.
-func block(seed byte) []byte {
-	b := make([]byte, openami.BlockSize)
-	if seed == 0 {
-		rand.Read(b)
-		return b
-	}
-	for i := range b {
-		b[i] = seed + byte(i%7)
-	}
-	return b
-}
-
 // chunkFiles counts the chunk files of us-east-1's blob store.
-func (f *fixture) chunkFiles(t *testing.T) int {
-	n := 0
-	filepath.WalkDir(filepath.Join(f.dir, "blocks", "us-east-1"), func(path string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && filepath.Base(filepath.Dir(filepath.Dir(path))) == "chunks" {
-			n++
-		}
-		return nil
-	})
-	return n
-}
+func (f *fixture) chunkFiles(t *testing.T) int { return rulestest.ChunkFiles(f.dir) }
 
 // blockToken returns the token that reads block i of a snapshot, as
 // ListSnapshotBlocks answers it ("" for a block without data).
@@ -223,10 +154,9 @@ func (f *fixture) putSnapshot(t *testing.T, p openami.Principal, in StartSnapsho
 		t.Fatal(err)
 	}
 	for i, b := range blocks {
-		sum := sha256.Sum256(b)
 		if _, err := f.vols.PutSnapshotBlock(ctx, p, PutSnapshotBlockInput{
 			SnapshotID: snap.ID, Index: i, Data: b, DataLength: openami.BlockSize,
-			Checksum: base64.StdEncoding.EncodeToString(sum[:]), ChecksumAlgorithm: "SHA256",
+			Checksum: rulestest.Checksum(b), ChecksumAlgorithm: "SHA256",
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -280,12 +210,10 @@ func (f *fixture) readVolume(t *testing.T, p openami.Principal, id string, index
 	return buf
 }
 
+// block returns one block: random bytes for seed 0, else a pattern of
+// the seed.
+var block = rulestest.Block
+
 // wantClass fails unless err is an *openami.Error of the class about the
 // resource.
-func wantClass(t *testing.T, what string, err error, class openami.Class, resource openami.ResourceType) {
-	t.Helper()
-	var e *openami.Error
-	if !errors.As(err, &e) || e.Class != class || e.Resource != resource {
-		t.Fatalf("%s: got %v, want %v on %v", what, err, class, resource)
-	}
-}
+var wantClass = rulestest.WantClass

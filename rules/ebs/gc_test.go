@@ -175,7 +175,7 @@ func TestCrossRegionCopyMovesOnlyMissingBlocks(t *testing.T) {
 	}
 	probe := second.Snapshot
 	probe.ID = "snap-0000000000000000a"
-	probe.Deadline = f.clock.now().Add(time.Hour)
+	probe.Deadline = f.clock.Now().Add(time.Hour)
 	f.store.Update(ctx, func(tx metadata.Tx) error { return tx.Snapshots().Create(probe) })
 	stats, err := f.vols.CopyInto(ctx, child.Snapshot, probe)
 	if err != nil {

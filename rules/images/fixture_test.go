@@ -2,39 +2,15 @@ package images
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"errors"
-	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/openami/openami"
-	"github.com/openami/openami/blob"
-	"github.com/openami/openami/blob/dir"
-	"github.com/openami/openami/internal/pagetoken"
-	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/metadata"
-	"github.com/openami/openami/metadata/sqlite"
 	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/kms"
+	"github.com/openami/openami/rules/rulestest"
 )
-
-// testClock is a clock tests move by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // fixture is a Registry as service.New builds it, over a SQLite store and
 // a directory blob store per region in a temp dir, serving us-east-1 and
@@ -47,45 +23,26 @@ type fixture struct {
 	vols     *ebs.Volumes
 	accounts *identity.Accounts
 	store    metadata.Store
-	clock    *testClock
+	clock    *rulestest.Clock
 	p        openami.Principal
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	d := t.TempDir()
-	store, err := sqlite.Open(filepath.Join(d, "metadata.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	key, _ := seal.New(make([]byte, seal.KeySize))
-	regions, err := identity.ParseRegions([]string{"us-east-1", "us-west-2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	blobs := map[string]blob.Store{}
-	for _, r := range regions {
-		b, err := dir.New(filepath.Join(d, "blocks", r.Name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		blobs[r.Name] = b
-	}
-	f := &fixture{store: store, clock: &testClock{t: time.Now()}}
-	tokens := pagetoken.New(make([]byte, pagetoken.MinSecretSize))
-	f.accounts = identity.New(identity.Config{Store: store, Seal: key, Regions: regions, Clock: f.clock.now})
-	keys := kms.New(kms.Config{Store: store, Seal: key, Regions: regions, Tokens: tokens, Clock: f.clock.now,
+	env := rulestest.Open(t, "", nil)
+	f := &fixture{store: env.Store, clock: env.Clock, accounts: env.Identity()}
+	keys := kms.New(kms.Config{Store: env.Store, Seal: env.Seal, Regions: env.Regions, Tokens: env.Tokens, Clock: env.Clock.Now,
 		Purged: func(tx metadata.Tx, k openami.Key) error { return f.vols.ForgetDataKey(tx, k) }})
-	f.vols, err = ebs.New(ebs.Config{Store: store, Regions: regions, Blobs: blobs, Identity: f.accounts, KMS: keys,
-		Tokens: tokens, Clock: f.clock.now,
+	var err error
+	f.vols, err = ebs.New(ebs.Config{Store: env.Store, Regions: env.Regions, Blobs: env.Blobs, Identity: f.accounts, KMS: keys,
+		Tokens: env.Tokens, Clock: env.Clock.Now,
 		ImagesUsing: func(tx metadata.Tx, region, snapshotID string) ([]string, error) {
 			return f.images.UsingSnapshot(tx, region, snapshotID)
 		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.images = New(Config{Store: store, Regions: regions, Identity: f.accounts, EBS: f.vols, Tokens: tokens, Clock: f.clock.now})
+	f.images = New(Config{Store: env.Store, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Tokens: env.Tokens, Clock: env.Clock.Now})
 	f.p = f.newAccount(t, "test")
 	return f
 }
@@ -93,11 +50,7 @@ func newFixture(t *testing.T) *fixture {
 // newAccount creates an account and returns its principal in us-east-1.
 func (f *fixture) newAccount(t *testing.T, name string) openami.Principal {
 	t.Helper()
-	a, _, err := f.accounts.CreateAccount(context.Background(), name, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return openami.Principal{AccountID: a.ID, Region: "us-east-1"}
+	return rulestest.NewAccount(t, f.accounts, name)
 }
 
 // pass does what the service's worker does for images in one pass:
@@ -117,7 +70,7 @@ func (f *fixture) pass(t *testing.T) {
 		switch {
 		case snap.Completing:
 			err = f.vols.FinishSnapshot(ctx, snap.Region, snap.ID)
-		case f.clock.now().After(snap.Deadline):
+		case f.clock.Now().After(snap.Deadline):
 			err = f.vols.ExpireSnapshot(ctx, snap.Region, snap.ID)
 		}
 		if err != nil {
@@ -138,12 +91,10 @@ func (f *fixture) snapshot(t *testing.T, p openami.Principal, finish bool) strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, openami.BlockSize)
-	rand.Read(b)
-	sum := sha256.Sum256(b)
+	b := rulestest.Block(0)
 	if _, err := f.vols.PutSnapshotBlock(ctx, p, ebs.PutSnapshotBlockInput{
 		SnapshotID: snap.ID, Index: 0, Data: b, DataLength: openami.BlockSize,
-		Checksum: base64.StdEncoding.EncodeToString(sum[:]), ChecksumAlgorithm: "SHA256",
+		Checksum: rulestest.Checksum(b), ChecksumAlgorithm: "SHA256",
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -212,10 +163,4 @@ func (f *fixture) visible(t *testing.T, p openami.Principal, in DescribeImagesIn
 
 // wantClass fails unless err is an *openami.Error of the class about the
 // resource.
-func wantClass(t *testing.T, what string, err error, class openami.Class, resource openami.ResourceType) {
-	t.Helper()
-	var e *openami.Error
-	if !errors.As(err, &e) || e.Class != class || e.Resource != resource {
-		t.Fatalf("%s: got %v, want %v on %q", what, err, class, resource)
-	}
-}
+var wantClass = rulestest.WantClass

@@ -129,7 +129,7 @@ func TestPendingImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	doomed := register("doomed", abandoned.ID)
-	f.clock.add(11 * time.Minute)
+	f.clock.Add(11 * time.Minute)
 	f.pass(t)
 	img := f.image(t, doomed)
 	if img.State != openami.ImageFailed || img.StateReason.Cause != openami.CauseSnapshotFailed || img.StateReason.Message == "" {
@@ -263,17 +263,17 @@ func TestDeprecateDisableEnable(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	err := f.images.EnableImageDeprecation(ctx, f.p, id, f.clock.now().Add(-time.Hour))
+	err := f.images.EnableImageDeprecation(ctx, f.p, id, f.clock.Now().Add(-time.Hour))
 	if !errors.Is(err, openami.ErrInvalidParameter) || !f.image(t, id).DeprecationTime.IsZero() {
 		t.Fatalf("deprecation in the past: %v", err)
 	}
-	if err := f.images.EnableImageDeprecation(ctx, f.p, id, f.clock.now().Add(time.Hour)); err != nil {
+	if err := f.images.EnableImageDeprecation(ctx, f.p, id, f.clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := f.visible(t, other, DescribeImagesInput{})[id]; !ok {
 		t.Fatal("an image hidden before its deprecation time")
 	}
-	f.clock.add(2 * time.Hour)
+	f.clock.Add(2 * time.Hour)
 	if _, ok := f.visible(t, other, DescribeImagesInput{})[id]; ok {
 		t.Fatal("a deprecated image is listed to another account")
 	}
@@ -353,7 +353,7 @@ func TestDeregisterWithProtection(t *testing.T) {
 		t.Fatalf("protection with cooldown: %+v, %v", prot, err)
 	}
 	prot, err := f.images.DisableImageDeregistrationProtection(ctx, f.p, id)
-	if want := f.clock.now().Add(24 * time.Hour).Truncate(time.Millisecond); err != nil || prot.State != "disabled" || !prot.Until.Equal(want) {
+	if want := f.clock.Now().Add(24 * time.Hour).Truncate(time.Millisecond); err != nil || prot.State != "disabled" || !prot.Until.Equal(want) {
 		t.Fatalf("disabling protection with cooldown: %+v, %v; want disabled until %v", prot, err, want)
 	}
 	var pe *Protected
@@ -363,10 +363,10 @@ func TestDeregisterWithProtection(t *testing.T) {
 	if img := f.image(t, id); !img.DeregistrationProtection.Until.Equal(prot.Until) {
 		t.Fatalf("the image records %+v, want %+v", img.DeregistrationProtection, prot)
 	}
-	f.clock.add(23 * time.Hour)
+	f.clock.Add(23 * time.Hour)
 	_, err = f.images.DeregisterImage(ctx, f.p, id, false)
 	wantClass(t, "deregistering during the cooldown", err, openami.IncorrectState, openami.ResourceImage)
-	f.clock.add(2 * time.Hour)
+	f.clock.Add(2 * time.Hour)
 
 	// Another account cannot deregister it.
 	other := f.newAccount(t, "other")

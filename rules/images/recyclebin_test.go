@@ -30,7 +30,7 @@ func TestRecycleBinExpires(t *testing.T) {
 	if imgs, _, _ := f.images.ImagesInRecycleBin(ctx, f.p, nil, Page{}); len(imgs) != 1 {
 		t.Fatalf("%d images in the bin before their time, want 1", len(imgs))
 	}
-	f.clock.add(25 * time.Hour)
+	f.clock.Add(25 * time.Hour)
 	f.pass(t)
 	if imgs, _, _ := f.images.ImagesInRecycleBin(ctx, f.p, nil, Page{}); len(imgs) != 0 {
 		t.Fatalf("%d images in the bin after their time", len(imgs))

@@ -2,42 +2,17 @@ package instances
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"errors"
-	"path/filepath"
-	"slices"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/openami/openami"
-	"github.com/openami/openami/blob"
-	"github.com/openami/openami/blob/dir"
-	"github.com/openami/openami/internal/pagetoken"
-	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/localdisk"
 	"github.com/openami/openami/metadata"
-	"github.com/openami/openami/metadata/sqlite"
 	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/kms"
+	"github.com/openami/openami/rules/rulestest"
 )
-
-// testClock is a clock tests move by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // fixture is Machines as service.New builds them, over a SQLite store, a
 // directory blob store per region and instance-store disks in a temp dir,
@@ -53,38 +28,19 @@ type fixture struct {
 	vols     *ebs.Volumes
 	accounts *identity.Accounts
 	store    metadata.Store
-	clock    *testClock
+	clock    *rulestest.Clock
 	p        openami.Principal
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	d := t.TempDir()
-	store, err := sqlite.Open(filepath.Join(d, "metadata.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	key, _ := seal.New(make([]byte, seal.KeySize))
-	regions, err := identity.ParseRegions([]string{"us-east-1", "us-west-2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	blobs := map[string]blob.Store{}
-	for _, r := range regions {
-		b, err := dir.New(filepath.Join(d, "blocks", r.Name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		blobs[r.Name] = b
-	}
-	f := &fixture{store: store, clock: &testClock{t: time.Now()}}
-	tokens := pagetoken.New(make([]byte, pagetoken.MinSecretSize))
-	f.accounts = identity.New(identity.Config{Store: store, Seal: key, Regions: regions, Clock: f.clock.now})
-	keys := kms.New(kms.Config{Store: store, Seal: key, Regions: regions, Tokens: tokens, Clock: f.clock.now,
+	env := rulestest.Open(t, "", nil)
+	f := &fixture{store: env.Store, clock: env.Clock, accounts: env.Identity()}
+	keys := kms.New(kms.Config{Store: env.Store, Seal: env.Seal, Regions: env.Regions, Tokens: env.Tokens, Clock: env.Clock.Now,
 		Purged: func(tx metadata.Tx, k openami.Key) error { return f.vols.ForgetDataKey(tx, k) }})
-	f.vols, err = ebs.New(ebs.Config{Store: store, Regions: regions, Blobs: blobs, Identity: f.accounts, KMS: keys,
-		Tokens: tokens, Clock: f.clock.now,
+	var err error
+	f.vols, err = ebs.New(ebs.Config{Store: env.Store, Regions: env.Regions, Blobs: env.Blobs, Identity: f.accounts, KMS: keys,
+		Tokens: env.Tokens, Clock: env.Clock.Now,
 		ImagesUsing: func(tx metadata.Tx, region, snapshotID string) ([]string, error) {
 			return f.images.UsingSnapshot(tx, region, snapshotID)
 		},
@@ -94,15 +50,11 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.images = images.New(images.Config{Store: store, Regions: regions, Identity: f.accounts, EBS: f.vols, Tokens: tokens, Clock: f.clock.now})
-	f.machines = New(Config{Store: store, Seal: key, Regions: regions, Identity: f.accounts, EBS: f.vols, Images: f.images,
-		Tokens: tokens, Clock: f.clock.now, Disks: localdisk.New(d)})
+	f.images = images.New(images.Config{Store: env.Store, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Tokens: env.Tokens, Clock: env.Clock.Now})
+	f.machines = New(Config{Store: env.Store, Seal: env.Seal, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Images: f.images,
+		Tokens: env.Tokens, Clock: env.Clock.Now, Disks: localdisk.New(env.Dir)})
 	t.Cleanup(f.machines.Wait)
-	a, _, err := f.accounts.CreateAccount(context.Background(), "test", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.p = openami.Principal{AccountID: a.ID, Region: "us-east-1"}
+	f.p = rulestest.NewAccount(t, f.accounts, "test")
 	return f
 }
 
@@ -125,11 +77,9 @@ func (f *fixture) image(t *testing.T, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, openami.BlockSize)
-	rand.Read(b)
-	sum := sha256.Sum256(b)
+	b := rulestest.Block(0)
 	if _, err := f.vols.PutSnapshotBlock(ctx, f.p, ebs.PutSnapshotBlockInput{SnapshotID: snap.ID, Index: 0, Data: b,
-		DataLength: openami.BlockSize, Checksum: base64.StdEncoding.EncodeToString(sum[:]), ChecksumAlgorithm: "SHA256"}); err != nil {
+		DataLength: openami.BlockSize, Checksum: rulestest.Checksum(b), ChecksumAlgorithm: "SHA256"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.vols.CompleteSnapshot(ctx, f.p, ebs.CompleteSnapshotInput{SnapshotID: snap.ID, ChangedBlocksCount: 1}); err != nil {
@@ -194,60 +144,11 @@ func (f *fixture) volume(t *testing.T, id string) (openami.Volume, error) {
 
 // wantClass fails unless err is an *openami.Error of the class about the
 // resource.
-func wantClass(t *testing.T, what string, err error, class openami.Class, resource openami.ResourceType) {
-	t.Helper()
-	var e *openami.Error
-	if !errors.As(err, &e) || e.Class != class || e.Resource != resource {
-		t.Fatalf("%s: got %v, want %v on %q", what, err, class, resource)
-	}
-}
+var wantClass = rulestest.WantClass
 
-// fakeRuntime records calls; Stop can be held (hold) or fail (stopErr);
-// as a Watcher it reports states.
-type fakeRuntime struct {
-	NoneRuntime
-	mu      sync.Mutex
-	calls   []string
-	hold    chan struct{}
-	stopErr error
-	states  map[string]openami.VMState
-}
+// fakeRuntime records calls; Stop can be held (Hold) or fail
+// (SetStopErr); as a Watcher it reports states (SetState).
+type fakeRuntime = rulestest.Runtime
 
-func (r *fakeRuntime) record(call string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls = append(r.calls, call)
-}
-
-func (r *fakeRuntime) got() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.calls)
-}
-
-func (r *fakeRuntime) Start(_ context.Context, i openami.Instance) error {
-	r.record("start " + i.ID)
-	r.mu.Lock()
-	delete(r.states, i.ID)
-	r.mu.Unlock()
-	return nil
-}
-
-func (r *fakeRuntime) Stop(_ context.Context, i openami.Instance, _ bool) error {
-	r.record("stop " + i.ID)
-	if r.hold != nil {
-		<-r.hold
-	}
-	return r.stopErr
-}
-
-func (r *fakeRuntime) Terminate(_ context.Context, i openami.Instance) error {
-	r.record("terminate " + i.ID)
-	return nil
-}
-
-func (r *fakeRuntime) VMState(i openami.Instance) openami.VMState {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.states[i.ID]
-}
+// newFakeRuntime returns a fakeRuntime over the none runtime.
+func newFakeRuntime() *fakeRuntime { return &fakeRuntime{Runtime: NoneRuntime{}} }

@@ -89,13 +89,13 @@ func TestRunInstances(t *testing.T) {
 func TestStopStartTerminate(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	rt := &fakeRuntime{states: map[string]openami.VMState{}}
+	rt := newFakeRuntime()
 	f.machines.UseRuntime(rt)
 	i := f.launch(t, "cycle")
 	root := i.BlockDevices[0].VolumeID
 
-	stopAt := f.clock.now()
-	rt.stopErr = errors.New("the VM is wedged")
+	stopAt := f.clock.Now()
+	rt.SetStopErr(errors.New("the VM is wedged"))
 	changes, err := f.machines.StopInstances(ctx, f.p, []string{i.ID}, false)
 	if err != nil || len(changes) != 1 || changes[0].Previous != openami.InstanceRunning || changes[0].Current != openami.InstanceStopping {
 		t.Fatalf("StopInstances = %+v, %v", changes, err)
@@ -110,7 +110,7 @@ func TestStopStartTerminate(t *testing.T) {
 	if got := f.instance(t, i.ID); got.State != openami.InstanceStopping {
 		t.Fatalf("after a failed stop the instance is %s, want stopping", got.State)
 	}
-	rt.stopErr = nil
+	rt.SetStopErr(nil)
 	f.pass(t)
 	if got := f.instance(t, i.ID); got.State != openami.InstanceStopped {
 		t.Fatalf("after a stop the instance is %s", got.State)
@@ -162,16 +162,16 @@ func TestStopStartTerminate(t *testing.T) {
 		t.Fatalf("after a start the instance is %s", got.State)
 	}
 	// The launch, the failed stop and its retry, the start.
-	if calls, want := rt.got(), []string{"start " + i.ID, "stop " + i.ID, "stop " + i.ID, "start " + i.ID}; !slices.Equal(calls, want) {
+	if calls, want := rt.Calls(), []string{"start " + i.ID, "stop " + i.ID, "stop " + i.ID, "start " + i.ID}; !slices.Equal(calls, want) {
 		t.Fatalf("runtime calls %v, want %v", calls, want)
 	}
 
-	f.clock.add(time.Minute)
+	f.clock.Add(time.Minute)
 	if _, err := f.machines.TerminateInstances(ctx, f.p, []string{i.ID}); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.instance(t, i.ID); got.State != openami.InstanceShuttingDown || got.StateTransition.Cause != openami.CauseUserShutdown ||
-		!got.StateTransition.At.Equal(f.clock.now().UTC().Truncate(time.Millisecond)) {
+		!got.StateTransition.At.Equal(f.clock.Now().UTC().Truncate(time.Millisecond)) {
 		t.Fatalf("a terminating instance: %s, transition %+v", got.State, got.StateTransition)
 	}
 	f.pass(t)
@@ -179,8 +179,8 @@ func TestStopStartTerminate(t *testing.T) {
 	if got.State != openami.InstanceTerminated || len(got.BlockDevices) != 0 {
 		t.Fatalf("after a terminate: %s with %+v", got.State, got.BlockDevices)
 	}
-	if !slices.Contains(rt.got(), "terminate "+i.ID) {
-		t.Fatalf("the runtime was not asked to terminate: %v", rt.got())
+	if !slices.Contains(rt.Calls(), "terminate "+i.ID) {
+		t.Fatalf("the runtime was not asked to terminate: %v", rt.Calls())
 	}
 	if _, err := f.volume(t, root); !errors.Is(err, openami.ErrNotFound) {
 		t.Fatalf("the root volume (delete on termination) after a terminate: %v", err)

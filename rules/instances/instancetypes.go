@@ -172,20 +172,9 @@ func (s *Machines) DescribeInstanceTypes(ctx context.Context, p openami.Principa
 	if len(unknown) > 0 {
 		return nil, "", openami.Errorf(openami.InvalidParameter, "", "The following supplied instance types do not exist: [%s]", strings.Join(unknown, ", "))
 	}
-	fetch := func(after string, limit int) ([]InstanceType, error) {
-		var out []InstanceType
-		for _, it := range sortedInstanceTypes() {
-			if it.Name > after && (len(names) == 0 || slices.Contains(names, it.Name)) {
-				out = append(out, it)
-			}
-			if len(out) == limit {
-				break
-			}
-		}
-		return out, nil
-	}
+	name := func(it InstanceType) string { return it.Name }
 	scope := describe.Scope("DescribeInstanceTypes", p, filters, strings.Join(names, ","))
-	return describe.List(s.tokens, scope, pg, describe.Bounds{Min: 5, Max: 100}, fetch, func(it InstanceType) string { return it.Name },
+	return describe.List(s.tokens, scope, pg, describe.Bounds{Min: 5, Max: 100}, describe.Slice(sortedInstanceTypes(), names, name), name,
 		func(it InstanceType) bool { return fs.Match(it.filterValues, nil) })
 }
 

@@ -17,7 +17,7 @@ import (
 func TestWatcher(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	rt := &fakeRuntime{states: map[string]openami.VMState{}}
+	rt := newFakeRuntime()
 	f.machines.UseRuntime(rt)
 	a := f.launch(t, "watched")
 	b, c := f.run(t, a.ImageID), f.run(t, a.ImageID)
@@ -37,16 +37,16 @@ func TestWatcher(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	rt.mu.Lock()
-	rt.calls = nil
-	rt.states[a.ID], rt.states[b.ID], rt.states[c.ID] = openami.VMAbsent, openami.VMPoweredOff, openami.VMPoweredOff
-	rt.mu.Unlock()
+	rt.ForgetCalls()
+	rt.SetState(a.ID, openami.VMAbsent)
+	rt.SetState(b.ID, openami.VMPoweredOff)
+	rt.SetState(c.ID, openami.VMPoweredOff)
 	f.pass(t)
 	f.pass(t)
 	if i, err := f.instanceNow(ctx, "us-east-1", a.ID); err != nil || i.PublicIP == "" {
 		t.Errorf("a running instance booted again without a public address got none: %v %q", err, i.PublicIP)
 	}
-	if got := rt.got(); !slices.Contains(got, "start "+a.ID) || !slices.Contains(got, "stop "+b.ID) || slices.Contains(got, "start "+b.ID) {
+	if got := rt.Calls(); !slices.Contains(got, "start "+a.ID) || !slices.Contains(got, "stop "+b.ID) || slices.Contains(got, "start "+b.ID) {
 		t.Fatalf("runtime calls %v", got)
 	}
 	for id, want := range map[string]openami.InstanceState{a.ID: openami.InstanceRunning, b.ID: openami.InstanceStopped, c.ID: openami.InstanceTerminated} {

@@ -3,67 +3,40 @@ package kms
 import (
 	"context"
 	"errors"
-	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/ids"
-	"github.com/openami/openami/internal/pagetoken"
-	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/metadata"
-	"github.com/openami/openami/metadata/sqlite"
+	"github.com/openami/openami/rules/rulestest"
 )
-
-// testClock is a clock tests move by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // fixture is Keys over a SQLite store in a temp dir, serving us-east-1
 // and us-west-2, with an account whose principal in us-east-1 is p.
 type fixture struct {
 	keys  *Keys
 	store metadata.Store // unwrapped
-	clock *testClock
+	clock *rulestest.Clock
 	p     openami.Principal
 }
 
-func newFixture(t *testing.T, clock *testClock) *fixture {
+func newFixture(t *testing.T, clock *rulestest.Clock) *fixture {
 	t.Helper()
 	return newFixtureWith(t, clock, nil)
 }
 
 // newFixtureWith is newFixture with the store Keys use wrapped by wrap
 // (when not nil); f.store stays the unwrapped one.
-func newFixtureWith(t *testing.T, clock *testClock, wrap func(metadata.Store) metadata.Store) *fixture {
+func newFixtureWith(t *testing.T, clock *rulestest.Clock, wrap func(metadata.Store) metadata.Store) *fixture {
 	t.Helper()
-	if clock == nil {
-		clock = &testClock{t: time.Now()}
-	}
-	store, err := sqlite.Open(filepath.Join(t.TempDir(), "metadata.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	key, _ := seal.New(make([]byte, seal.KeySize))
-	regions := []openami.Region{{Name: "us-east-1"}, {Name: "us-west-2"}}
+	env := rulestest.Open(t, "", clock)
+	store, key, regions, clock := env.Store, env.Seal, env.Regions, env.Clock
 	keysStore := metadata.Store(store)
 	if wrap != nil {
 		keysStore = wrap(store)
 	}
 	f := &fixture{store: store, clock: clock,
-		keys: New(Config{Store: keysStore, Seal: key, Regions: regions, Clock: clock.now,
-			Tokens: pagetoken.New(make([]byte, pagetoken.MinSecretSize))})}
+		keys: New(Config{Store: keysStore, Seal: key, Regions: regions, Clock: clock.Now, Tokens: env.Tokens})}
 	f.p = f.newAccount(t, "test")
 	return f
 }
@@ -71,7 +44,7 @@ func newFixtureWith(t *testing.T, clock *testClock, wrap func(metadata.Store) me
 // newAccount records an account and returns its principal in us-east-1.
 func (f *fixture) newAccount(t *testing.T, name string) openami.Principal {
 	t.Helper()
-	a := openami.Account{ID: ids.NewAccountID(), Name: name, Status: openami.AccountActive, CreatedAt: f.clock.now().UTC()}
+	a := openami.Account{ID: ids.NewAccountID(), Name: name, Status: openami.AccountActive, CreatedAt: f.clock.Now().UTC()}
 	if err := f.store.Update(context.Background(), func(tx metadata.Tx) error { return tx.Accounts().Create(a) }); err != nil {
 		t.Fatal(err)
 	}

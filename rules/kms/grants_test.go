@@ -10,6 +10,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/rulestest"
 )
 
 func root(acct string) string { return "arn:aws:iam::" + acct + ":root" }
@@ -194,7 +195,7 @@ type grantWorld struct {
 	key              openami.Key
 }
 
-func newGrantWorld(t *testing.T, clock *testClock) grantWorld {
+func newGrantWorld(t *testing.T, clock *rulestest.Clock) grantWorld {
 	t.Helper()
 	f := newFixture(t, clock)
 	w := grantWorld{fixture: f}
@@ -501,7 +502,7 @@ func TestKMSGrantDelegation(t *testing.T) {
 // grants.
 func TestKMSGrantValidation(t *testing.T) {
 	ctx := context.Background()
-	clock := &testClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := rulestest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	w := newGrantWorld(t, clock)
 	good := CreateGrantInput{KeyID: w.key.ID, GranteePrincipal: root(w.friend.AccountID), Operations: []string{"Encrypt"}}
 	for _, c := range []struct {
@@ -566,7 +567,7 @@ func TestKMSGrantValidation(t *testing.T) {
 	}
 	// Past the deletion date the key and its grants are gone, and the
 	// purge removes the rows.
-	clock.add(8 * 24 * time.Hour)
+	clock.Add(8 * 24 * time.Hour)
 	if _, _, err := w.keys.ListGrants(ctx, w.p, ListGrantsInput{KeyID: w.key.ID}); openami.ClassOf(err) != openami.NotFound {
 		t.Fatalf("ListGrants of a deleted key: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/rulestest"
 )
 
 // TestKMSKeyDeletion: a key scheduled for deletion answers as deleted once
@@ -16,7 +17,7 @@ import (
 // purged; PurgeDeletedKeys then removes the rows, and only those.
 func TestKMSKeyDeletion(t *testing.T) {
 	ctx := context.Background()
-	clock := &testClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := rulestest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	f := newFixture(t, clock)
 	doomed, err := f.keys.CreateKey(ctx, f.p, CreateKeyInput{})
 	if err != nil {
@@ -38,11 +39,11 @@ func TestKMSKeyDeletion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := clock.now().Add(7 * 24 * time.Hour); !k.DeletionDate.Equal(want) || k.State != openami.KeyPendingDeletion {
+	if want := clock.Now().Add(7 * 24 * time.Hour); !k.DeletionDate.Equal(want) || k.State != openami.KeyPendingDeletion {
 		t.Fatalf("scheduled: %s %s, want PendingDeletion at %s", k.State, k.DeletionDate, want)
 	}
 
-	clock.add(7*24*time.Hour - time.Second)
+	clock.Add(7*24*time.Hour - time.Second)
 	if _, err := f.keys.DescribeKey(ctx, f.p, "alias/doomed"); err != nil {
 		t.Fatalf("a second before the deletion date: %v", err)
 	}
@@ -52,7 +53,7 @@ func TestKMSKeyDeletion(t *testing.T) {
 	if _, err := f.keys.ScheduleKeyDeletion(ctx, f.p, doomed.ID, &days); err != nil {
 		t.Fatal(err)
 	}
-	clock.add(7 * 24 * time.Hour)
+	clock.Add(7 * 24 * time.Hour)
 
 	if _, err := f.keys.DescribeKey(ctx, f.p, doomed.ID); openami.ClassOf(err) != openami.NotFound {
 		t.Fatalf("DescribeKey after the deletion date: %v, want NotFound", err)
@@ -203,7 +204,7 @@ func TestKMSResealRetriedAndUnserved(t *testing.T) {
 	old := f.keys.seal
 	far := openami.Key{ID: "00000000-0000-4000-8000-000000000001", Region: "ap-south-1", AccountID: f.p.AccountID,
 		Usage: keyUsageEncryptDecrypt, Spec: keySpecSymmetric, State: openami.KeyEnabled, Policy: defaultKeyPolicy(f.p.AccountID),
-		CreatedAt: f.clock.now().UTC()}
+		CreatedAt: f.clock.Now().UTC()}
 	far.SealedMaterial = newKeyMaterial(old, far.Region, far.AccountID, far.ID)
 	if err := f.store.Update(ctx, func(tx metadata.Tx) error { return tx.Keys().Create(far) }); err != nil {
 		t.Fatal(err)

@@ -265,20 +265,15 @@ func (n *Networks) DescribeSecurityGroups(ctx context.Context, p openami.Princip
 			return nil, "", err
 		}
 	}
-	list, tags, next, err := describeTagged(ctx, n, p, "DescribeSecurityGroups", openami.ResourceSecurityGroup, "The security group '%s' does not exist",
+	return describeTagged(ctx, n, p, "DescribeSecurityGroups", openami.ResourceSecurityGroup, "The security group '%s' does not exist",
 		wanted, filters, SecurityGroupAttrs, pg,
 		func(tx metadata.Tx, q metadata.NetworkQuery) ([]openami.SecurityGroup, error) {
 			return tx.Networks().ListGroups(p.Region, q)
 		},
-		func(g openami.SecurityGroup) string { return g.ID }, groupAttr)
-	if err != nil {
-		return nil, "", err
-	}
-	out := make([]GroupView, len(list))
-	for i, g := range list {
-		out[i] = GroupView{SecurityGroup: g, Tags: tags[g.ID]}
-	}
-	return out, next, nil
+		func(g openami.SecurityGroup) string { return g.ID }, groupAttr,
+		func(g openami.SecurityGroup, tags []openami.Tag) GroupView {
+			return GroupView{SecurityGroup: g, Tags: tags}
+		})
 }
 
 // AuthorizeInput is what AuthorizeSecurityGroupIngress and
@@ -436,14 +431,8 @@ var RuleAttrs = []filter.Attr{AttrRuleGroupID, AttrRuleID}
 // security groups in the region, in rule id order: all, or those named
 // (an unknown id is NotFound with ReasonRuleID), that match the filters.
 func (n *Networks) DescribeSecurityGroupRules(ctx context.Context, p openami.Principal, ruleIDs []string, filters []filter.Filter, pg Page) ([]RuleView, string, error) {
-	fs, err := filter.Compile(filters, RuleAttrs...)
+	fs, err := n.describeStart(ctx, p, openami.ResourceSecurityGroupRule, ruleIDs, filters, RuleAttrs, pg)
 	if err != nil {
-		return nil, "", err
-	}
-	if err := describe.CheckIDs(openami.ResourceSecurityGroupRule, ruleIDs, pg); err != nil {
-		return nil, "", err
-	}
-	if err := n.ensureDefaults(ctx, p); err != nil {
 		return nil, "", err
 	}
 	// all lists the rules after an id, in id order.

@@ -82,19 +82,7 @@ func (n *Networks) DescribeNetworkInterfaces(ctx context.Context, p openami.Prin
 		return nil, "", openami.Errorf(openami.NotFound, openami.ResourceNetworkInterface, "The networkInterface ID '%s' does not exist", missing)
 	}
 	scope := describe.Scope("DescribeNetworkInterfaces", p, filters, strings.Join(interfaceIDs, ","))
-	return describe.List(n.tokens, scope, pg, describe.Bounds{Min: 5, Max: 1000},
-		func(after string, limit int) ([]NetworkInterface, error) {
-			var out []NetworkInterface
-			for _, x := range all {
-				if x.ID > after && (len(interfaceIDs) == 0 || slices.Contains(interfaceIDs, x.ID)) {
-					out = append(out, x)
-				}
-				if len(out) == limit {
-					break
-				}
-			}
-			return out, nil
-		}, id,
+	return describe.List(n.tokens, scope, pg, describe.Bounds{Min: 5, Max: 1000}, describe.Slice(all, interfaceIDs, id), id,
 		func(x NetworkInterface) bool {
 			return fs.Match(func(name filter.Attr) []string {
 				switch name {

@@ -3,17 +3,13 @@ package network
 import (
 	"context"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/ids"
-	"github.com/openami/openami/internal/pagetoken"
-	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/metadata"
-	"github.com/openami/openami/metadata/sqlite"
-	"github.com/openami/openami/rules/identity"
+	"github.com/openami/openami/rules/rulestest"
 )
 
 // fixture is Networks over a SQLite store, with the instances they ask
@@ -27,19 +23,9 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	store, err := sqlite.Open(filepath.Join(t.TempDir(), "metadata.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	key, _ := seal.New(make([]byte, seal.KeySize))
-	regions, err := identity.ParseRegions([]string{"us-east-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{store: store, p: openami.Principal{AccountID: "111111111111", Region: "us-east-1"}}
-	f.n = New(Config{Store: store, Identity: identity.New(identity.Config{Store: store, Seal: key, Regions: regions}),
-		Tokens: pagetoken.New(make([]byte, 32)),
+	env := rulestest.Open(t, "", nil)
+	f := &fixture{store: env.Store, p: openami.Principal{AccountID: "111111111111", Region: "us-east-1"}}
+	f.n = New(Config{Store: env.Store, Identity: env.Identity(), Tokens: env.Tokens,
 		Instances: func(tx metadata.Tx, region, accountID string) ([]openami.Instance, error) {
 			var out []openami.Instance
 			for _, i := range f.live {

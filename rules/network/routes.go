@@ -67,14 +67,8 @@ var RouteTableAttrs = []filter.Attr{AttrRouteTableID, AttrRouteTableVpcID, AttrR
 func describeDerived[T any](ctx context.Context, n *Networks, p openami.Principal, action string, resource openami.ResourceType, notFound string,
 	wanted []string, filters []filter.Filter, known []filter.Attr, pg Page,
 	build func(tx metadata.Tx, v openami.VPC) (T, error), id func(T) string, attr func(T, filter.Attr) []string) ([]T, string, error) {
-	fs, err := filter.Compile(filters, known...)
+	fs, err := n.describeStart(ctx, p, resource, wanted, filters, known, pg)
 	if err != nil {
-		return nil, "", err
-	}
-	if err := describe.CheckIDs(resource, wanted, pg); err != nil {
-		return nil, "", err
-	}
-	if err := n.ensureDefaults(ctx, p); err != nil {
 		return nil, "", err
 	}
 	var all []T
@@ -101,19 +95,7 @@ func describeDerived[T any](ctx context.Context, n *Networks, p openami.Principa
 		return nil, "", openami.Errorf(openami.NotFound, resource, notFound, missing)
 	}
 	scope := describe.Scope(action, p, filters, strings.Join(wanted, ","))
-	return describe.List(n.tokens, scope, pg, describe.Bounds{Min: 5, Max: 100},
-		func(after string, limit int) ([]T, error) {
-			var out []T
-			for _, x := range all {
-				if id(x) > after && (len(wanted) == 0 || slices.Contains(wanted, id(x))) {
-					out = append(out, x)
-				}
-				if len(out) == limit {
-					break
-				}
-			}
-			return out, nil
-		}, id,
+	return describe.List(n.tokens, scope, pg, describe.Bounds{Min: 5, Max: 100}, describe.Slice(all, wanted, id), id,
 		func(x T) bool { return fs.Match(func(name filter.Attr) []string { return attr(x, name) }, nil) })
 }
 

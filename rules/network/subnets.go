@@ -232,7 +232,7 @@ func (n *Networks) DescribeSubnets(ctx context.Context, p openami.Principal, sub
 	}
 	// The free addresses of every subnet, read with the first batch.
 	var used map[string]int
-	list, tags, next, err := describeTagged(ctx, n, p, "DescribeSubnets", openami.ResourceSubnet, "The subnet ID '%s' does not exist",
+	return describeTagged(ctx, n, p, "DescribeSubnets", openami.ResourceSubnet, "The subnet ID '%s' does not exist",
 		subnetIDs, filters, SubnetAttrs, pg,
 		func(tx metadata.Tx, q metadata.NetworkQuery) ([]openami.Subnet, error) {
 			if used == nil {
@@ -272,13 +272,8 @@ func (n *Networks) DescribeSubnets(ctx context.Context, p openami.Principal, sub
 				return []string{s.VpcID}
 			}
 			return nil
+		},
+		func(s openami.Subnet, tags []openami.Tag) SubnetView {
+			return SubnetView{Subnet: s, ZoneID: zoneIDs[s.AvailabilityZone], AvailableIPs: usableAddresses(s.CIDR) - used[s.ID], Tags: tags}
 		})
-	if err != nil {
-		return nil, "", err
-	}
-	out := make([]SubnetView, len(list))
-	for i, s := range list {
-		out[i] = SubnetView{Subnet: s, ZoneID: zoneIDs[s.AvailabilityZone], AvailableIPs: usableAddresses(s.CIDR) - used[s.ID], Tags: tags[s.ID]}
-	}
-	return out, next, nil
 }

@@ -179,24 +179,34 @@ func vpcAttr(v openami.VPC, name filter.Attr) []string {
 	return nil
 }
 
+// describeStart is what every Describe of this package does first:
+// compile the filters against the attributes known, refuse ids and
+// MaxResults together (for resource), and store the default network. It
+// returns the compiled filters.
+func (n *Networks) describeStart(ctx context.Context, p openami.Principal, resource openami.ResourceType, wanted []string,
+	filters []filter.Filter, known []filter.Attr, pg Page) (filter.Set, error) {
+	fs, err := filter.Compile(filters, known...)
+	if err != nil {
+		return fs, err
+	}
+	if err := describe.CheckIDs(resource, wanted, pg); err != nil {
+		return fs, err
+	}
+	return fs, n.ensureDefaults(ctx, p)
+}
+
 // describeTagged is the Describe skeleton of this package: the default
 // network stored first, ids and MaxResults refused together, every id
 // asked for found (NotFound of resource, with the sentence notFound,
 // otherwise), and one page of the caller's records that match, with
-// their tags.
-func describeTagged[T any](ctx context.Context, n *Networks, p openami.Principal, action string, resource openami.ResourceType, notFound string,
+// their tags, each made a view by view.
+func describeTagged[T, V any](ctx context.Context, n *Networks, p openami.Principal, action string, resource openami.ResourceType, notFound string,
 	wanted []string, filters []filter.Filter, known []filter.Attr, pg Page,
 	list func(tx metadata.Tx, q metadata.NetworkQuery) ([]T, error), id func(T) string,
-	attr func(T, filter.Attr) []string) ([]T, map[string][]openami.Tag, string, error) {
-	fs, err := filter.Compile(filters, known...)
+	attr func(T, filter.Attr) []string, view func(T, []openami.Tag) V) ([]V, string, error) {
+	fs, err := n.describeStart(ctx, p, resource, wanted, filters, known, pg)
 	if err != nil {
-		return nil, nil, "", err
-	}
-	if err := describe.CheckIDs(resource, wanted, pg); err != nil {
-		return nil, nil, "", err
-	}
-	if err := n.ensureDefaults(ctx, p); err != nil {
-		return nil, nil, "", err
+		return nil, "", err
 	}
 	if len(wanted) > 0 {
 		var found []T
@@ -206,39 +216,40 @@ func describeTagged[T any](ctx context.Context, n *Networks, p openami.Principal
 			return err
 		})
 		if err != nil {
-			return nil, nil, "", err
+			return nil, "", err
 		}
 		if missing := describe.MissingIDs(wanted, found, id); missing != "" {
-			return nil, nil, "", openami.Errorf(openami.NotFound, resource, notFound, missing)
+			return nil, "", openami.Errorf(openami.NotFound, resource, notFound, missing)
 		}
 	}
 	scope := describe.Scope(action, p, filters, strings.Join(wanted, ","))
-	return describe.Tagged(ctx, n.store, n.tokens, p, scope, pg, describe.Bounds{Min: 5, Max: 1000},
+	items, tags, next, err := describe.Tagged(ctx, n.store, n.tokens, p, scope, pg, describe.Bounds{Min: 5, Max: 1000},
 		func(tx metadata.Tx, after string, limit int) ([]T, error) {
 			return list(tx, metadata.NetworkQuery{AccountID: p.AccountID, IDs: wanted, After: after, Limit: limit})
 		}, id,
 		func(x T, tags map[string]string) bool {
 			return fs.Match(func(name filter.Attr) []string { return attr(x, name) }, tags)
 		})
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]V, len(items))
+	for i, x := range items {
+		out[i] = view(x, tags[id(x)])
+	}
+	return out, next, nil
 }
 
 // DescribeVpcs returns a page of the caller's VPCs in the region, all or
 // those named (an unknown id is NotFound), that match the filters.
 func (n *Networks) DescribeVpcs(ctx context.Context, p openami.Principal, vpcIDs []string, filters []filter.Filter, pg Page) ([]VPCView, string, error) {
-	list, tags, next, err := describeTagged(ctx, n, p, "DescribeVpcs", openami.ResourceVPC, "The vpc ID '%s' does not exist",
+	return describeTagged(ctx, n, p, "DescribeVpcs", openami.ResourceVPC, "The vpc ID '%s' does not exist",
 		vpcIDs, filters, VPCAttrs, pg,
 		func(tx metadata.Tx, q metadata.NetworkQuery) ([]openami.VPC, error) {
 			return tx.Networks().ListVPCs(p.Region, q)
 		},
-		func(v openami.VPC) string { return v.ID }, vpcAttr)
-	if err != nil {
-		return nil, "", err
-	}
-	out := make([]VPCView, len(list))
-	for i, v := range list {
-		out[i] = VPCView{VPC: v, Tags: tags[v.ID]}
-	}
-	return out, next, nil
+		func(v openami.VPC) string { return v.ID }, vpcAttr,
+		func(v openami.VPC, tags []openami.Tag) VPCView { return VPCView{VPC: v, Tags: tags} })
 }
 
 // The VPC attributes DescribeVpcAttribute and ModifyVpcAttribute take,
