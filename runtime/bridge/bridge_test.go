@@ -191,6 +191,9 @@ func TestHost(t *testing.T) {
 	if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: BridgeName("vpc-0ffffffffffffffff")}}); err != nil {
 		t.Fatal(err)
 	}
+	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: VethName("vpc-0ffffffffffffffff")}, PeerName: "stale0"}); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := exec.Command("nft", "add", "table", "inet", TableName).CombinedOutput(); err != nil {
 		t.Fatalf("nft add table: %v %s", err, out)
 	}
@@ -204,6 +207,9 @@ func TestHost(t *testing.T) {
 	defer h.Close()
 	if _, err := netlink.LinkByName(BridgeName("vpc-0ffffffffffffffff")); err == nil {
 		t.Errorf("New left a stale bridge")
+	}
+	if _, err := netlink.LinkByName(VethName("vpc-0ffffffffffffffff")); err == nil {
+		t.Errorf("New left a stale veth")
 	}
 	if out, _ := exec.Command("nft", "list", "table", "inet", TableName).CombinedOutput(); strings.Contains(string(out), "stale") {
 		t.Errorf("New left a stale table:\n%s", out)
@@ -369,7 +375,8 @@ func TestHost(t *testing.T) {
 		// The gateway's MAC as a static neighbour: C sends IP frames
 		// from A's MAC at once, without asking by ARP (whose check would
 		// stop it first).
-		br, err := netlink.LinkByName(BridgeName("vpc-0123456789abcdef0"))
+		vnl := h.vpcHandle(t, "vpc-0123456789abcdef0")
+		br, err := vnl.LinkByName(BridgeName("vpc-0123456789abcdef0"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -382,8 +389,8 @@ func TestHost(t *testing.T) {
 		}
 		// Its frames went no further than its port: the bridge did not
 		// learn A's MAC there (which would steal A's traffic).
-		port, _ := netlink.LinkByName(TapName(c.id))
-		fdb, err := netlink.NeighList(port.Attrs().Index, unix.AF_BRIDGE)
+		port, _ := vnl.LinkByName(TapName(c.id))
+		fdb, err := vnl.NeighList(port.Attrs().Index, unix.AF_BRIDGE)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -436,28 +443,44 @@ func TestHost(t *testing.T) {
 	blocked(t, a.ns, netip.Addr{}, "10.9.2.20:8080")
 	reaches(t, ext, "198.51.100.5:9090", "192.0.2.2")
 
-	// Another VPC whose range overlaps this one's cannot run here (one
-	// routing table), and its failed start leaves no bridge.
-	other := netOf(c, "", nil, egressAll)
-	other.VPC = netip.MustParsePrefix("10.9.0.0/20")
-	if _, err := h.attach("i-0dddddddddddddddd", "vpc-0eeeeeeeeeeeeeeee", "02:00:00:00:00:0d", other, imdsOf("d"), true); err == nil || !strings.Contains(err.Error(), "overlaps") {
-		t.Errorf("an instance of an overlapping VPC: %v", err)
-	}
-	if _, err := netlink.LinkByName(BridgeName("vpc-0eeeeeeeeeeeeeeee")); err == nil {
-		t.Errorf("a refused attach left its VPC's bridge")
+	// An instance whose address another of its VPC holds is refused.
+	dup := netOf(c, "", nil, egressAll)
+	if _, err := h.attach("i-0dddddddddddddddd", "vpc-0123456789abcdef0", "02:00:00:00:00:0d", dup, imdsOf("d"), true); err == nil || !strings.Contains(err.Error(), "already") {
+		t.Errorf("an instance at another's address of its VPC: %v", err)
 	}
 
 	// Detaching A takes its tap away; closing the host, everything.
+	vnl := h.vpcHandle(t, "vpc-0123456789abcdef0")
 	if err := attA.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := netlink.LinkByName(TapName(a.id)); err == nil {
+	if _, err := vnl.LinkByName(TapName(a.id)); err == nil {
 		t.Errorf("A's interface is still there after Close")
 	}
 	h.Close()
+	noneLeft(t)
+}
+
+// vpcHandle returns netlink in the namespace of the VPC's bridge.
+func (h *Host) vpcHandle(t *testing.T, vpcID string) *netlink.Handle {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	v := h.vpcs[vpcID]
+	if v == nil {
+		t.Fatalf("no bridge for %s", vpcID)
+	}
+	return v.nl
+}
+
+// noneLeft checks that nothing of openami's is left in the test's
+// namespace (standing in for the host): no bridge, tap or veth, no
+// table.
+func noneLeft(t *testing.T) {
+	t.Helper()
 	links, _ := netlink.LinkList()
 	for _, l := range links {
-		if n := l.Attrs().Name; strings.HasPrefix(n, BridgePrefix) || strings.HasPrefix(n, TapPrefix) {
+		if n := l.Attrs().Name; strings.HasPrefix(n, BridgePrefix) || strings.HasPrefix(n, TapPrefix) || strings.HasPrefix(n, VethPrefix) {
 			t.Errorf("link %s is left after Close", n)
 		}
 	}
