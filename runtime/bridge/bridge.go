@@ -575,6 +575,9 @@ func (h *Host) bridge(vpcID string, cidr netip.Prefix) (*vpcBridge, error) {
 	h.vpcs[vpcID] = v
 	h.slots[slot] = true
 	ok = true
+	// Where to look: `nsenter --net=/proc/PID/fd/N nft list ruleset`.
+	h.cfg.Log.Info("a VPC's network namespace", "vpc", vpcID, "cidr", cidr, "bridge", v.name, "veth", v.veth,
+		"host", transitHost(slot), "namespace", transitNS(slot), "enter", fmt.Sprintf("nsenter --net=/proc/%d/fd/%d", os.Getpid(), int(v.ns)))
 	return v, nil
 }
 
