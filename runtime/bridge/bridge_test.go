@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -191,6 +192,9 @@ func TestHost(t *testing.T) {
 	if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: BridgeName("vpc-0ffffffffffffffff")}}); err != nil {
 		t.Fatal(err)
 	}
+	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: VethName("vpc-0ffffffffffffffff")}, PeerName: "stale0"}); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := exec.Command("nft", "add", "table", "inet", TableName).CombinedOutput(); err != nil {
 		t.Fatalf("nft add table: %v %s", err, out)
 	}
@@ -204,6 +208,9 @@ func TestHost(t *testing.T) {
 	defer h.Close()
 	if _, err := netlink.LinkByName(BridgeName("vpc-0ffffffffffffffff")); err == nil {
 		t.Errorf("New left a stale bridge")
+	}
+	if _, err := netlink.LinkByName(VethName("vpc-0ffffffffffffffff")); err == nil {
+		t.Errorf("New left a stale veth")
 	}
 	if out, _ := exec.Command("nft", "list", "table", "inet", TableName).CombinedOutput(); strings.Contains(string(out), "stale") {
 		t.Errorf("New left a stale table:\n%s", out)
@@ -369,7 +376,8 @@ func TestHost(t *testing.T) {
 		// The gateway's MAC as a static neighbour: C sends IP frames
 		// from A's MAC at once, without asking by ARP (whose check would
 		// stop it first).
-		br, err := netlink.LinkByName(BridgeName("vpc-0123456789abcdef0"))
+		vnl := h.vpcHandle(t, "vpc-0123456789abcdef0")
+		br, err := vnl.LinkByName(BridgeName("vpc-0123456789abcdef0"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -382,8 +390,8 @@ func TestHost(t *testing.T) {
 		}
 		// Its frames went no further than its port: the bridge did not
 		// learn A's MAC there (which would steal A's traffic).
-		port, _ := netlink.LinkByName(TapName(c.id))
-		fdb, err := netlink.NeighList(port.Attrs().Index, unix.AF_BRIDGE)
+		port, _ := vnl.LinkByName(TapName(c.id))
+		fdb, err := vnl.NeighList(port.Attrs().Index, unix.AF_BRIDGE)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -436,28 +444,44 @@ func TestHost(t *testing.T) {
 	blocked(t, a.ns, netip.Addr{}, "10.9.2.20:8080")
 	reaches(t, ext, "198.51.100.5:9090", "192.0.2.2")
 
-	// Another VPC whose range overlaps this one's cannot run here (one
-	// routing table), and its failed start leaves no bridge.
-	other := netOf(c, "", nil, egressAll)
-	other.VPC = netip.MustParsePrefix("10.9.0.0/20")
-	if _, err := h.attach("i-0dddddddddddddddd", "vpc-0eeeeeeeeeeeeeeee", "02:00:00:00:00:0d", other, imdsOf("d"), true); err == nil || !strings.Contains(err.Error(), "overlaps") {
-		t.Errorf("an instance of an overlapping VPC: %v", err)
-	}
-	if _, err := netlink.LinkByName(BridgeName("vpc-0eeeeeeeeeeeeeeee")); err == nil {
-		t.Errorf("a refused attach left its VPC's bridge")
+	// An instance whose address another of its VPC holds is refused.
+	dup := netOf(c, "", nil, egressAll)
+	if _, err := h.attach("i-0dddddddddddddddd", "vpc-0123456789abcdef0", "02:00:00:00:00:0d", dup, imdsOf("d"), true); err == nil || !strings.Contains(err.Error(), "already") {
+		t.Errorf("an instance at another's address of its VPC: %v", err)
 	}
 
 	// Detaching A takes its tap away; closing the host, everything.
+	vnl := h.vpcHandle(t, "vpc-0123456789abcdef0")
 	if err := attA.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := netlink.LinkByName(TapName(a.id)); err == nil {
+	if _, err := vnl.LinkByName(TapName(a.id)); err == nil {
 		t.Errorf("A's interface is still there after Close")
 	}
 	h.Close()
+	noneLeft(t)
+}
+
+// vpcHandle returns netlink in the namespace of the VPC's bridge.
+func (h *Host) vpcHandle(t *testing.T, vpcID string) *netlink.Handle {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	v := h.vpcs[vpcID]
+	if v == nil {
+		t.Fatalf("no bridge for %s", vpcID)
+	}
+	return v.nl
+}
+
+// noneLeft checks that nothing of openami's is left in the test's
+// namespace (standing in for the host): no bridge, tap or veth, no
+// table.
+func noneLeft(t *testing.T) {
+	t.Helper()
 	links, _ := netlink.LinkList()
 	for _, l := range links {
-		if n := l.Attrs().Name; strings.HasPrefix(n, BridgePrefix) || strings.HasPrefix(n, TapPrefix) {
+		if n := l.Attrs().Name; strings.HasPrefix(n, BridgePrefix) || strings.HasPrefix(n, TapPrefix) || strings.HasPrefix(n, VethPrefix) {
 			t.Errorf("link %s is left after Close", n)
 		}
 	}
@@ -508,21 +532,7 @@ func TestHostRestricted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	ext := newNS(t)
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "uplink"}, PeerName: "ext0"}
-	if err := netlink.LinkAdd(veth); err != nil {
-		t.Fatal(err)
-	}
-	up, _ := netlink.LinkByName("uplink")
-	netlink.AddrAdd(up, &netlink.Addr{IPNet: prefixIPNet(netip.MustParsePrefix("192.0.2.1/24"))})
-	netlink.LinkSetUp(up)
-	peer, _ := netlink.LinkByName("ext0")
-	netlink.LinkSetNsFd(peer, int(ext))
-	nl, _ := netlink.NewHandleAt(ext)
-	e, _ := nl.LinkByName("ext0")
-	nl.AddrAdd(e, &netlink.Addr{IPNet: prefixIPNet(netip.MustParsePrefix("192.0.2.2/24"))})
-	nl.LinkSetUp(e)
-	nl.RouteAdd(&netlink.Route{Gw: net.ParseIP("192.0.2.1")})
+	ext := outside(t)
 	listen(t, ext, 7000)
 
 	g := newGuest(t, "i-0aaaaaaaaaaaaaaaa", "02:00:00:00:00:0a", netip.MustParsePrefix("172.31.0.10/20"))
@@ -618,4 +628,247 @@ func ping(t *testing.T, ns netns.NsHandle, to string) bool {
 		}
 	}
 	return false
+}
+
+// outside makes the host's uplink ("uplink", 192.0.2.1/24) to a
+// namespace standing in for the outside (192.0.2.2, its default route
+// through the host), and returns that namespace.
+func outside(t *testing.T) netns.NsHandle {
+	t.Helper()
+	ext := newNS(t)
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "uplink"}, PeerName: "ext0"}
+	if err := netlink.LinkAdd(veth); err != nil {
+		t.Fatal(err)
+	}
+	up, _ := netlink.LinkByName("uplink")
+	netlink.AddrAdd(up, &netlink.Addr{IPNet: prefixIPNet(netip.MustParsePrefix("192.0.2.1/24"))})
+	netlink.LinkSetUp(up)
+	peer, _ := netlink.LinkByName("ext0")
+	netlink.LinkSetNsFd(peer, int(ext))
+	nl, _ := netlink.NewHandleAt(ext)
+	e, _ := nl.LinkByName("ext0")
+	nl.AddrAdd(e, &netlink.Addr{IPNet: prefixIPNet(netip.MustParsePrefix("192.0.2.2/24"))})
+	nl.AddrAdd(e, &netlink.Addr{IPNet: prefixIPNet(netip.MustParsePrefix("192.0.2.53/32"))})
+	nl.LinkSetUp(e)
+	if err := nl.RouteAdd(&netlink.Route{Gw: net.ParseIP("192.0.2.1")}); err != nil {
+		t.Fatal(err)
+	}
+	return ext
+}
+
+// listenAs serves each TCP connection to port in the namespace with
+// name and the address it came from, and closes it.
+func listenAs(t *testing.T, ns netns.NsHandle, port int, name string) {
+	t.Helper()
+	var ln net.Listener
+	inNS(t, ns, func() {
+		var err error
+		if ln, err = net.Listen("tcp4", fmt.Sprintf(":%d", port)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, name+" "+c.RemoteAddr().(*net.TCPAddr).IP.String())
+			c.Close()
+		}
+	}()
+}
+
+// TestHostOverlapping runs two VPCs with the same range at once, as two
+// accounts' default VPCs are (172.31.0.0/16): in each, an instance at
+// 172.31.0.10 (the two with the same MAC, too) and one at 172.31.0.11.
+// Each gets its own lease and its own metadata; each reaches its own
+// VPC's peer at 172.31.0.11 and never the other VPC's; both reach the
+// outside through NAT, with the same private address and port at the
+// same time; each public address reaches its own instance; and the host
+// holds no route of the VPCs' range.
+func TestHostOverlapping(t *testing.T) {
+	if !inFreshNetns(t) {
+		return
+	}
+	exec.Command("ip", "link", "set", "lo", "up").Run()
+	h, err := New(Config{Resolver: netip.MustParseAddr("192.0.2.53")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ext := outside(t)
+	udpEcho(t, ext, "192.0.2.53:53")
+
+	vpc := netip.MustParsePrefix("172.31.0.0/16")
+	type inst struct {
+		g      *guest
+		vpcID  string
+		name   string
+		public string
+	}
+	const vpcA, vpcB = "vpc-0aaaaaaaaaaaaaaa0", "vpc-0bbbbbbbbbbbbbbb0"
+	insts := []inst{
+		{newGuest(t, "i-0a1a1a1a1a1a1a1a1", "02:00:00:00:00:10", netip.MustParsePrefix("172.31.0.10/20")), vpcA, "a1", "198.51.100.4"},
+		{newGuest(t, "i-0a2a2a2a2a2a2a2a2", "02:00:00:00:00:11", netip.MustParsePrefix("172.31.0.11/20")), vpcA, "a2", ""},
+		{newGuest(t, "i-0b1b1b1b1b1b1b1b1", "02:00:00:00:00:10", netip.MustParsePrefix("172.31.0.10/20")), vpcB, "b1", "198.51.100.5"},
+		{newGuest(t, "i-0b2b2b2b2b2b2b2b2", "02:00:00:00:00:12", netip.MustParsePrefix("172.31.0.11/20")), vpcB, "b2", ""},
+	}
+	a1, a2, b1, b2 := insts[0].g, insts[1].g, insts[2].g, insts[3].g
+	for _, x := range insts {
+		in := openami.InstanceNetwork{PrivateIP: x.g.addr.Addr(), Subnet: x.g.addr.Masked(), VPC: vpc,
+			Hostname: x.name, Domain: "ec2.internal",
+			Firewall: openami.Firewall{
+				Ingress: []openami.FirewallRule{rule("tcp", 8080, 8081, "0.0.0.0/0")},
+				Egress:  []openami.FirewallRule{rule("-1", 0, 0, "0.0.0.0/0")},
+			}}
+		if x.public != "" {
+			in.PublicIP = netip.MustParseAddr(x.public)
+		}
+		if _, err := h.attach(x.g.id, x.vpcID, x.g.mac, in, imdsOf(x.g.id), false); err != nil {
+			t.Fatalf("attach %s to %s: %v", x.name, x.vpcID, err)
+		}
+		listenAs(t, x.g.ns, 8080, x.name)
+	}
+	// Only B's 172.31.0.11 serves 8081: a connection from A that got
+	// there would have crossed into B.
+	listenAs(t, b2.ns, 8081, "b2")
+
+	// DHCP: each 172.31.0.10, with the same MAC, gets its own VPC's
+	// lease (its host name tells which).
+	for _, x := range []inst{insts[0], insts[2]} {
+		inNS(t, x.g.ns, func() {
+			cl, err := nclient4.New("eth0", nclient4.WithTimeout(5*time.Second), nclient4.WithRetry(3))
+			if err != nil {
+				t.Fatalf("DHCP client: %v", err)
+			}
+			defer cl.Close()
+			lease, err := cl.Request(context.Background(), dhcpv4.WithOption(dhcpv4.OptParameterRequestList(dhcpv4.OptionHostName)))
+			if err != nil {
+				t.Fatalf("%s's DHCP: %v", x.name, err)
+			}
+			if got, hn := lease.ACK.YourIPAddr.String(), lease.ACK.HostName(); got != "172.31.0.10" || hn != x.name {
+				t.Errorf("%s's DHCP lease: %s named %q; want 172.31.0.10 named %q", x.name, got, hn, x.name)
+			}
+		})
+	}
+	for _, x := range insts {
+		x.g.configure(t)
+	}
+
+	// The metadata service answers each about itself.
+	for _, x := range insts {
+		if got, err := httpGet(t, x.g.ns, netip.Addr{}, "http://169.254.169.254/latest/meta-data/instance-id"); err != nil || got != x.g.id {
+			t.Errorf("%s's metadata: %q, %v; want %s", x.name, got, err, x.g.id)
+		}
+	}
+
+	// Each 172.31.0.10 reaches its own VPC's 172.31.0.11, and never the
+	// other's.
+	reaches(t, a1.ns, "172.31.0.11:8080", "a2 172.31.0.10")
+	reaches(t, b1.ns, "172.31.0.11:8080", "b2 172.31.0.10")
+	blocked(t, a1.ns, netip.Addr{}, "172.31.0.11:8081")
+	reaches(t, b1.ns, "172.31.0.11:8081", "b2 172.31.0.10")
+	reaches(t, a2.ns, "172.31.0.10:8080", "a1 172.31.0.11")
+	reaches(t, b2.ns, "172.31.0.10:8080", "b1 172.31.0.11")
+
+	// The outside: the instances with public addresses leave as them,
+	// the others masqueraded as the host's uplink address.
+	listen(t, ext, 7000)
+	for x, want := range map[*guest]string{a1: "198.51.100.4", b1: "198.51.100.5", a2: "192.0.2.1", b2: "192.0.2.1"} {
+		reaches(t, x.ns, "192.0.2.2:7000", want)
+	}
+	// The same private address and port in both VPCs, to the same
+	// server, at the same time: two connections, each with its own
+	// replies.
+	{
+		var ln net.Listener
+		inNS(t, ext, func() {
+			if ln, err = net.Listen("tcp4", "192.0.2.2:7001"); err != nil {
+				t.Fatal(err)
+			}
+		})
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					io.WriteString(c, c.RemoteAddr().String()+"\n")
+					io.Copy(io.Discard, c) // until the client closes
+				}()
+			}
+		}()
+		var seen []string
+		for _, g := range []*guest{a2, b2} {
+			d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IP(g.addr.Addr().AsSlice()), Port: 40000}}
+			var c net.Conn
+			inNS(t, g.ns, func() { c, err = d.Dial("tcp4", "192.0.2.2:7001") })
+			if err != nil {
+				t.Fatalf("%s from port 40000 to the outside: %v", g.id, err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			line, err := bufio.NewReader(c).ReadString('\n')
+			if err != nil {
+				t.Fatalf("%s's connection from port 40000: %v", g.id, err)
+			}
+			seen = append(seen, strings.TrimSpace(line))
+		}
+		if len(seen) == 2 && (seen[0] == seen[1] || !strings.HasPrefix(seen[0], "192.0.2.1:") || !strings.HasPrefix(seen[1], "192.0.2.1:")) {
+			t.Errorf("two VPCs' connections from 172.31.0.11:40000 at once: the server saw %v; want two masqueraded ports of 192.0.2.1", seen)
+		}
+	}
+	// The VPCs' resolvers: both are the host's.
+	for x, want := range map[*guest]string{a1: "198.51.100.4", b2: "192.0.2.1"} {
+		if got, err := udpAsk(t, x.ns, "172.31.0.2:53"); err != nil || got != want {
+			t.Errorf("%s's DNS through its VPC's resolver: the resolver saw %q (%v); want %s", x.id, got, err, want)
+		}
+	}
+
+	// Each public address reaches its own instance, from the outside
+	// and from the host.
+	reaches(t, ext, "198.51.100.4:8080", "a1 192.0.2.2")
+	reaches(t, ext, "198.51.100.5:8080", "b1 192.0.2.2")
+	for addr, name := range map[string]string{"198.51.100.4:8080": "a1 ", "198.51.100.5:8080": "b1 "} {
+		orig, _ := netns.Get()
+		got, err := dial(t, orig, netip.Addr{}, addr)
+		orig.Close()
+		if err != nil || !strings.HasPrefix(got, name) {
+			t.Errorf("the host's connection to %s: %q, %v; want %s…", addr, got, err, name)
+		}
+	}
+
+	// The host itself has no route into the VPCs' range: they are the
+	// namespaces' own.
+	routes, err := netlink.RouteList(nil, unix.AF_INET)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range routes {
+		if r.Dst != nil && vpc.Overlaps(netip.MustParsePrefix(r.Dst.String())) {
+			t.Errorf("the host routes %v (%v)", r.Dst, r)
+		}
+	}
+
+	// A's instances go, and its namespace with them; B goes on.
+	for _, x := range insts[:2] {
+		h.mu.Lock()
+		att := h.members[x.g.id]
+		h.mu.Unlock()
+		if err := att.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := netlink.LinkByName(VethName(vpcA)); err == nil {
+		t.Errorf("VPC A's veth is left after its last instance went")
+	}
+	reaches(t, b1.ns, "172.31.0.11:8080", "b2 172.31.0.10")
+	reaches(t, ext, "198.51.100.5:8080", "b1 192.0.2.2")
+	h.Close()
+	noneLeft(t)
 }

@@ -6,18 +6,27 @@ import (
 	"strings"
 )
 
-// Interface names: a bridge per VPC and a tap per instance, each a
-// prefix and 12 hexadecimal digits of its VPC's or instance's id (15
-// characters: IFNAMSIZ is 16 with the terminating NUL). The prefixes are
-// what openami recognizes as its own when it tidies up at start.
+// Interface names: a bridge per VPC and a tap per instance, in the VPC's
+// namespace, and a veth per VPC on the host, each a prefix and 12
+// hexadecimal digits of its VPC's or instance's id (15 characters:
+// IFNAMSIZ is 16 with the terminating NUL). The prefixes are what
+// openami recognizes as its own when it tidies up at start.
 const (
 	BridgePrefix = "oab"
 	TapPrefix    = "oat"
+	VethPrefix   = "oav"
 )
+
+// nsUplink is the name, inside a VPC's namespace, of its veth's end.
+const nsUplink = "host"
 
 // BridgeName returns the name of a VPC's bridge: vpc-0a1b2c3d4e5f67890
 // → oab0a1b2c3d4e5f.
 func BridgeName(vpcID string) string { return BridgePrefix + idDigits(vpcID) }
+
+// VethName returns the name of the host's end of a VPC's veth to its
+// namespace: vpc-0a1b2c3d4e5f67890 → oav0a1b2c3d4e5f.
+func VethName(vpcID string) string { return VethPrefix + idDigits(vpcID) }
 
 // TapName returns the name of an instance's tap: i-0a1b2c3d4e5f67890 →
 // oat0a1b2c3d4e5f.

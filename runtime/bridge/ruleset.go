@@ -13,14 +13,19 @@ import (
 	"github.com/openami/openami"
 )
 
-// TableName is the name of openami's nftables tables, one in the inet
-// family (security groups, NAT, the host's own input from the bridges)
-// and one in the bridge family (the source check of every tap).
+// TableName is the name of openami's nftables tables: in each VPC's
+// namespace, one in the inet family (security groups, NAT, the
+// namespace's own input from the bridge) and one in the bridge family
+// (the source check of every tap); on the host, one in the inet family
+// (masquerade of the transit range, the host's input from the veths).
 const TableName = "openami"
 
 // vpcNet is one VPC's bridge as the ruleset sees it.
 type vpcNet struct {
 	Bridge string
+	// CIDR is the VPC's range, translated to the namespace's transit
+	// address on the way out.
+	CIDR netip.Prefix
 	// IMDSPort is the host port the bridge's metadata service listens
 	// on; a guest's connection to 169.254.169.254:80 is redirected there.
 	IMDSPort int
@@ -36,21 +41,22 @@ type member struct {
 	MAC      net.HardwareAddr
 	Private  netip.Addr
 	Public   netip.Addr // not valid: none
-	VPC      netip.Prefix
 	Firewall openami.Firewall
 }
 
-// ruleset is everything the host's nftables tables are made from.
+// ruleset is everything a VPC's namespace's nftables tables are made
+// from.
 type ruleset struct {
-	VPCs    []vpcNet
+	VPC     vpcNet
 	Members []member
 	// Restrict cuts the guests off from the host and the outside:
-	// nothing from a bridge is forwarded to another interface.
+	// nothing from the bridge is forwarded to the host but the VPC's
+	// resolver's translated queries.
 	Restrict bool
 }
 
-// text returns the nft script that replaces openami's tables with the
-// ruleset, atomically (nft -f applies a script as one transaction): it
+// text returns the nft script that replaces openami's tables in a VPC's
+// namespace with the ruleset, atomically (nft -f applies a script as one transaction): it
 // declares each table (so that its deletion cannot fail), deletes it,
 // and writes it again whole. Connections already tracked keep their
 // state and NAT across a reload.
@@ -59,10 +65,9 @@ func (rs ruleset) text() string {
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	members := slices.Clone(rs.Members)
 	slices.SortFunc(members, func(a, b member) int { return cmp.Compare(a.Tap, b.Tap) })
-	vpcs := slices.Clone(rs.VPCs)
-	slices.SortFunc(vpcs, func(a, b vpcNet) int { return cmp.Compare(a.Bridge, b.Bridge) })
+	v := rs.VPC
 
-	w("# openami's root-mode network (runtime/bridge): generated, replaced whole on every change.")
+	w("# openami's root-mode network (runtime/bridge), a VPC's namespace: generated, replaced whole on every change.")
 	w("table inet %s", TableName)
 	w("delete table inet %s", TableName)
 	w("table bridge %s", TableName)
@@ -102,24 +107,18 @@ func (rs ruleset) text() string {
 	br := BridgePrefix + "*"
 	w("table inet %s {", TableName)
 
-	// NAT: the metadata address to each bridge's metadata service, the
-	// VPC's resolver to the host's, public addresses to private ones.
+	// NAT: the metadata address to the bridge's metadata service, the
+	// VPC's resolver to the host's, public addresses (which the host
+	// routes here) to private ones; on the way out to the host, an
+	// instance's private address to its public one, any other of the
+	// VPC's to the namespace's transit address (which the host
+	// masquerades again: even under Restrict, for the resolver).
 	w("\tchain prerouting_nat {")
 	w("\t\ttype nat hook prerouting priority dstnat; policy accept;")
-	for _, v := range vpcs {
-		w("\t\tiifname %q ip daddr 169.254.169.254 tcp dport 80 redirect to :%d", v.Bridge, v.IMDSPort)
-		if v.Upstream.IsValid() {
-			w("\t\tiifname %q ip daddr %s meta l4proto { tcp, udp } th dport 53 dnat ip to %s", v.Bridge, v.Resolver, v.Upstream)
-		}
+	w("\t\tiifname %q ip daddr 169.254.169.254 tcp dport 80 redirect to :%d", v.Bridge, v.IMDSPort)
+	if v.Upstream.IsValid() {
+		w("\t\tiifname %q ip daddr %s meta l4proto { tcp, udp } th dport 53 dnat ip to %s", v.Bridge, v.Resolver, v.Upstream)
 	}
-	for _, m := range members {
-		if m.Public.IsValid() {
-			w("\t\tip daddr %s dnat ip to %s", m.Public, m.Private)
-		}
-	}
-	w("\t}")
-	w("\tchain output_nat {")
-	w("\t\ttype nat hook output priority -100; policy accept;")
 	for _, m := range members {
 		if m.Public.IsValid() {
 			w("\t\tip daddr %s dnat ip to %s", m.Public, m.Private)
@@ -134,24 +133,20 @@ func (rs ruleset) text() string {
 			w("\t\tip saddr %s snat ip to %s", m.Private, m.Public)
 		}
 	}
-	if !rs.Restrict {
-		for _, p := range vpcPrefixes(members) {
-			w("\t\tip saddr %s masquerade", p)
-		}
+	if v.CIDR.IsValid() {
+		w("\t\tip saddr %s masquerade", v.CIDR)
 	}
 	w("\t}")
 
-	// The host itself, from the bridges: DHCP, the metadata service, the
-	// resolver's forward, ping of the gateways. Nothing else of the host
-	// is reachable from a guest.
+	// The namespace itself, from the bridge: DHCP, the metadata service,
+	// the resolver's forward, ping of the gateways. Nothing else is
+	// reachable from a guest.
 	w("\tchain input {")
 	w("\t\ttype filter hook input priority filter; policy accept;")
 	w("\t\tiifname != %q accept", br)
 	w("\t\tct state established,related accept")
 	w("\t\tudp dport 67 accept")
-	for _, v := range vpcs {
-		w("\t\tiifname %q tcp dport %d accept", v.Bridge, v.IMDSPort)
-	}
+	w("\t\tiifname %q tcp dport %d accept", v.Bridge, v.IMDSPort)
 	w("\t\ticmp type echo-request accept")
 	w("\t\tdrop")
 	w("\t}")
@@ -166,11 +161,9 @@ func (rs ruleset) text() string {
 	w("\t\tiifname != %q oifname != %q accept", br, br)
 	w("\t\tct state established,related accept")
 	w("\t\tct state invalid drop")
-	for _, v := range vpcs {
-		if v.Upstream.IsValid() {
-			// The VPC's resolver, as on AWS, whatever the groups say.
-			w("\t\tiifname %q ct status dnat ct original ip daddr %s meta l4proto { tcp, udp } th dport 53 accept", v.Bridge, v.Resolver)
-		}
+	if v.Upstream.IsValid() {
+		// The VPC's resolver, as on AWS, whatever the groups say.
+		w("\t\tiifname %q ct status dnat ct original ip daddr %s meta l4proto { tcp, udp } th dport 53 accept", v.Bridge, v.Resolver)
 	}
 	if len(members) > 0 {
 		w("\t\tip daddr vmap { %s }", vmap(members, "in_"))
@@ -181,16 +174,17 @@ func (rs ruleset) text() string {
 	if len(members) > 0 {
 		w("\t\tiifname %q ip saddr vmap { %s }", br, vmap(members, "out_"))
 	}
-	// From a bridge, an address no instance has (none passes the bridge
-	// family's check); from elsewhere, to an instance whose ingress
-	// allowed it (or to an address of a VPC that no instance holds).
+	// From the bridge, an address no instance has (none passes the
+	// bridge family's check); from the host, to an instance whose
+	// ingress allowed it (or to an address of the VPC that no instance
+	// holds).
 	w("\t\tiifname %q drop", br)
 	w("\t}")
 
-	// The host's own connections to instances (a client of a public
-	// address on the host, or of a private one) meet their ingress rules
-	// too; the host sends no ICMP redirects to guests (every guest's
-	// traffic is routed by it, back out of the bridge it came from).
+	// The namespace sends no ICMP redirects to guests (every guest's
+	// traffic is routed by it, back out of the bridge it came from); its
+	// own connections to instances (there are none) would meet their
+	// ingress rules.
 	w("\tchain output {")
 	w("\t\ttype filter hook output priority filter; policy accept;")
 	w("\t\toifname != %q accept", br)
@@ -235,16 +229,34 @@ func vmap(members []member, prefix string) string {
 	return strings.Join(els, ", ")
 }
 
-// vpcPrefixes returns the members' VPC ranges, each once.
-func vpcPrefixes(members []member) []netip.Prefix {
-	var out []netip.Prefix
-	for _, m := range members {
-		if !slices.Contains(out, m.VPC) {
-			out = append(out, m.VPC)
-		}
-	}
-	slices.SortFunc(out, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
-	return out
+// hostText returns the nft script of the host's own table, loaded once
+// at New: the transit range (whatever leaves a VPC's namespace without a
+// public address) masqueraded out of every interface but the veths, and
+// the host closed to the namespaces but for replies. What crosses the
+// host between a namespace and the outside is routed, not filtered
+// here: each namespace's ruleset decides.
+func hostText() string {
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+	veths := VethPrefix + "*"
+	w("# openami's root-mode network (runtime/bridge), the host's table: generated.")
+	w("table inet %s", TableName)
+	w("delete table inet %s", TableName)
+	w("")
+	w("table inet %s {", TableName)
+	w("\tchain postrouting_nat {")
+	w("\t\ttype nat hook postrouting priority srcnat; policy accept;")
+	w("\t\toifname %q return", veths)
+	w("\t\tip saddr %s masquerade", TransitRange)
+	w("\t}")
+	w("\tchain input {")
+	w("\t\ttype filter hook input priority filter; policy accept;")
+	w("\t\tiifname != %q accept", veths)
+	w("\t\tct state established,related accept")
+	w("\t\tdrop")
+	w("\t}")
+	w("}")
+	return b.String()
 }
 
 // ruleLine returns the nft rule of one firewall rule: its peers (the

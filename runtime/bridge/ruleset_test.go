@@ -15,12 +15,14 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden rulesets in testdata/")
 
-// goldenRulesets are rulesets whose text is kept in testdata/NAME.nft.
-func goldenRulesets() map[string]ruleset {
+// goldenRulesets are the texts of rulesets kept in testdata/NAME.nft: the
+// host's table, and a VPC's namespace's with no instance, with two, and
+// restricted.
+func goldenRulesets() map[string]string {
 	mac := func(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }
 	members := []member{
 		{Tap: "oat0bbbbbbbbbbb", MAC: mac("02:00:00:00:00:0b"), Private: netip.MustParseAddr("10.9.2.20"),
-			Public: netip.MustParseAddr("198.51.100.5"), VPC: netip.MustParsePrefix("10.9.0.0/16"),
+			Public: netip.MustParseAddr("198.51.100.5"),
 			Firewall: openami.Firewall{
 				Ingress: []openami.FirewallRule{
 					rule("tcp", 8080, 8080, "10.9.1.10/32", "10.9.1.11/32"), // a group's members
@@ -34,17 +36,18 @@ func goldenRulesets() map[string]ruleset {
 				Egress: []openami.FirewallRule{rule("-1", 0, 0, "0.0.0.0/0")},
 			}},
 		{Tap: "oat0aaaaaaaaaaa", MAC: mac("02:00:00:00:00:0a"), Private: netip.MustParseAddr("10.9.1.10"),
-			VPC: netip.MustParsePrefix("10.9.0.0/16"),
 			Firewall: openami.Firewall{
 				Ingress: []openami.FirewallRule{rule("-1", 0, 0, "10.9.1.10/32", "10.9.2.20/32")}, // the default group
 				Egress:  []openami.FirewallRule{rule("tcp", 0, 65535, "10.9.0.0/16")},
 			}},
 	}
-	vpcs := []vpcNet{{Bridge: "oab0123456789ab", IMDSPort: 40123, Resolver: netip.MustParseAddr("10.9.0.2"), Upstream: netip.MustParseAddr("192.0.2.53")}}
-	return map[string]ruleset{
-		"empty":    {},
-		"vpc":      {VPCs: vpcs, Members: members},
-		"restrict": {VPCs: vpcs, Members: members, Restrict: true},
+	vpc := vpcNet{Bridge: "oab0123456789ab", CIDR: netip.MustParsePrefix("10.9.0.0/16"), IMDSPort: 40123,
+		Resolver: netip.MustParseAddr("10.9.0.2"), Upstream: netip.MustParseAddr("192.0.2.53")}
+	return map[string]string{
+		"host":     hostText(),
+		"empty":    ruleset{VPC: vpcNet{Bridge: "oab0123456789ab", CIDR: netip.MustParsePrefix("10.9.0.0/16"), IMDSPort: 40123}}.text(),
+		"vpc":      ruleset{VPC: vpc, Members: members}.text(),
+		"restrict": ruleset{VPC: vpc, Members: members, Restrict: true}.text(),
 	}
 }
 
@@ -53,9 +56,8 @@ func goldenRulesets() map[string]ruleset {
 // each into a real nft in a network namespace of its own.
 func TestRulesetText(t *testing.T) {
 	if os.Getenv(netnsEnv) == "" {
-		for name, rs := range goldenRulesets() {
+		for name, got := range goldenRulesets() {
 			path := filepath.Join("testdata", name+".nft")
-			got := rs.text()
 			if *update {
 				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 					t.Fatal(err)
@@ -74,15 +76,15 @@ func TestRulesetText(t *testing.T) {
 	if !inFreshNetns(t) {
 		return
 	}
-	for name, rs := range goldenRulesets() {
+	for name, text := range goldenRulesets() {
 		cmd := exec.Command("nft", "-f", "-")
-		cmd.Stdin = strings.NewReader(rs.text())
+		cmd.Stdin = strings.NewReader(text)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("nft -f of ruleset %s: %v\n%s", name, err, out)
 		}
 		// Loading it again replaces it: the script is its own reload.
 		cmd = exec.Command("nft", "-f", "-")
-		cmd.Stdin = strings.NewReader(rs.text())
+		cmd.Stdin = strings.NewReader(text)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("nft -f of ruleset %s again: %v\n%s", name, err, out)
 		}
@@ -116,6 +118,7 @@ func TestNames(t *testing.T) {
 		{BridgeName("vpc-0a1b2c3d4e5f67890"), "oab0a1b2c3d4e5f"},
 		{TapName("i-0A1B2C3D4E5F67890"), "oat0a1b2c3d4e5f"},
 		{TapName("i-12345678"), TapPrefix + idDigits("i-12345678")},
+		{VethName("vpc-0a1b2c3d4e5f67890"), "oav0a1b2c3d4e5f"},
 	} {
 		if tc.got != tc.want || len(tc.got) > 15 {
 			t.Errorf("name %q, want %q (at most 15 characters)", tc.got, tc.want)

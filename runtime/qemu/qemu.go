@@ -89,8 +89,8 @@ type Config struct {
 	GatewayToHost bool
 	// NetworkMode is how guests are networked: NetworkRootless (the
 	// default: each VM a user-mode network of its own, runtime/vnet) or
-	// NetworkBridge (as root: a bridge per VPC, a tap per VM and nftables,
-	// runtime/bridge).
+	// NetworkBridge (as root: a namespace and bridge per VPC, a tap per VM
+	// and nftables, runtime/bridge).
 	NetworkMode string
 	// FirstOutputTimeout is how long a guest may take to write to its
 	// serial console before its instance status check fails (and, under

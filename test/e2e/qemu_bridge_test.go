@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/openami/openami/internal/testenv"
+	"github.com/openami/openami/rules/identity"
 )
 
 // bridgeNetnsEnv carries, to the test re-executed in a network namespace
@@ -34,8 +36,11 @@ const bridgeNetnsEnv = "OPENAMI_E2E_BRIDGE_NETNS"
 // address by DHCP and reads its own metadata; A reaches B's port that
 // B's group allows from A's group by private address, not a port no rule
 // allows, and no longer once the rule is revoked; B's public address
-// reaches it from the namespace's host side. The host's links and
-// ruleset are the same before and after.
+// reaches it from the namespace's host side. Meanwhile two accounts'
+// default-VPC instances run at the same private address in
+// 172.31.0.0/16, each with its own lease and metadata, each public
+// address reaching its own. The host's links and ruleset are the same
+// before and after.
 func TestQemuBridgeNetwork(t *testing.T) {
 	if env := os.Getenv(bridgeNetnsEnv); env != "" {
 		bin, img, _ := strings.Cut(env, "\n")
@@ -156,6 +161,47 @@ func bridgeNetworkInNetns(t *testing.T, bin, img string) {
 		"sleep 1; done) &\n", bPrivate))
 	aID, bID := *a.InstanceId, *b.InstanceId
 
+	// Two accounts' default VPCs, both 172.31.0.0/16, each with an
+	// instance in its first default subnet (at the same address), at
+	// the same time as A and B: each serves its account's name on 8080,
+	// which each account's default group allows from anywhere.
+	out, err := exec.Command(bin, "account", "create", "--data-dir", dataDir, "--name", "second").Output()
+	if err != nil {
+		t.Fatalf("account create: %v", err)
+	}
+	var second struct{ AccountId, AccessKeyId, SecretAccessKey string }
+	if err := json.Unmarshal(out, &second); err != nil {
+		t.Fatalf("account create printed %q: %v", out, err)
+	}
+	e2 := s.ec2(identity.Credentials{AccountID: second.AccountId, AccessKeyID: second.AccessKeyId, SecretAccessKey: second.SecretAccessKey}, "us-east-1")
+	if _, err := e.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{ImageId: reg.ImageId,
+		LaunchPermission: &types.LaunchPermissionModifications{Add: []types.LaunchPermission{{UserId: aws.String(second.AccountId)}}}}); err != nil {
+		t.Fatal(err)
+	}
+	defaults := map[string]types.Instance{} // by the name it serves
+	for name, client := range map[string]*ec2.Client{"first": e, "second": e2} {
+		groups, err := client.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupNames: []string{"default"}})
+		if err != nil || len(groups.SecurityGroups) != 1 {
+			t.Fatalf("the %s account's default group: %v", name, err)
+		}
+		if _, err := client.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: groups.SecurityGroups[0].GroupId,
+			IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(8080), ToPort: aws.Int32(8080),
+				IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}}}); err != nil {
+			t.Fatal(err)
+		}
+		run, err := client.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: reg.ImageId, InstanceType: types.InstanceTypeT2Micro,
+			MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+			UserData: aws.String(base64.StdEncoding.EncodeToString([]byte("#!/bin/sh\nmkdir -p /run/www\necho served-by-" + name +
+				" > /run/www/index.html\nhttpd -p 8080 -h /run/www\n")))})
+		if err != nil {
+			t.Fatalf("the %s account's default-VPC instance: %v", name, err)
+		}
+		defaults[name] = run.Instances[0]
+	}
+	if p1, p2 := aws.ToString(defaults["first"].PrivateIpAddress), aws.ToString(defaults["second"].PrivateIpAddress); p1 != p2 {
+		t.Fatalf("the two default-VPC instances have private addresses %s and %s; want the same one", p1, p2)
+	}
+
 	for _, inst := range []types.Instance{a, b} {
 		id := *inst.InstanceId
 		text := waitConsole(t, e, q, id, "openami-testimage: init done", 1)
@@ -182,21 +228,40 @@ func bridgeNetworkInNetns(t *testing.T, bin, img string) {
 	// B's public address, from the namespace's host side: 9090 is
 	// allowed from anywhere, 8081 from nowhere.
 	bPublic := aws.ToString(describeOne(t, e, bID).PublicIpAddress)
-	get := func(port int) (string, error) {
-		c := &http.Client{Timeout: 5 * time.Second}
-		resp, err := c.Get(fmt.Sprintf("http://%s:%d/", bPublic, port))
-		if err != nil {
-			return "", err
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		return string(body), err
-	}
+	get := func(port int) (string, error) { return httpGet(fmt.Sprintf("http://%s:%d/", bPublic, port)) }
 	if body, err := get(9090); err != nil || body != "served-by-b\n" {
 		t.Fatalf("B's public address %s:9090: %q, %v", bPublic, body, err)
 	}
 	if body, err := get(8081); err == nil {
 		t.Fatalf("B's public address %s:8081, which no rule allows, answered %q", bPublic, body)
+	}
+
+	// Both default-VPC instances run, each with its own lease and
+	// metadata, and each public address reaches its own.
+	for name, client := range map[string]*ec2.Client{"first": e, "second": e2} {
+		inst := defaults[name]
+		id := aws.ToString(inst.InstanceId)
+		text := waitConsole(t, client, q, id, "openami-testimage: init done", 1)
+		for _, want := range []string{
+			"openami-testimage: ip eth0 " + aws.ToString(inst.PrivateIpAddress) + "/20",
+			"openami-testimage: instance-id " + id,
+		} {
+			if !strings.Contains(text, want) {
+				t.Fatalf("the %s account's %s: its console lacks %q:\n%s", name, id, want, text)
+			}
+		}
+		public := aws.ToString(describeOne(t, client, id).PublicIpAddress)
+		deadline := time.Now().Add(guestTimeout)
+		for {
+			body, err := httpGet(fmt.Sprintf("http://%s:8080/", public))
+			if err == nil && body == "served-by-"+name+"\n" {
+				break
+			}
+			if err == nil || time.Now().After(deadline) {
+				t.Fatalf("the %s account's default-VPC instance's public address %s:8080: %q, %v", name, public, body, err)
+			}
+			time.Sleep(time.Second)
+		}
 	}
 
 	// The rule is revoked: A's connections to 8080 fail from then on.
@@ -230,11 +295,16 @@ func bridgeNetworkInNetns(t *testing.T, bin, img string) {
 	}
 
 	// Terminated, and openami stopped: nothing of the network is left.
-	if _, err := e.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{aID, bID}}); err != nil {
+	if _, err := e.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{aID, bID, *defaults["first"].InstanceId}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{*defaults["second"].InstanceId}}); err != nil {
 		t.Fatal(err)
 	}
 	waitInstance(t, e, aID, types.InstanceStateNameTerminated)
 	waitInstance(t, e, bID, types.InstanceStateNameTerminated)
+	waitInstance(t, e, *defaults["first"].InstanceId, types.InstanceStateNameTerminated)
+	waitInstance(t, e2, *defaults["second"].InstanceId, types.InstanceStateNameTerminated)
 	q.cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-q.exited:
@@ -242,12 +312,24 @@ func bridgeNetworkInNetns(t *testing.T, bin, img string) {
 		t.Fatal("openami did not exit on SIGINT")
 	}
 	links, _ := exec.Command("ip", "-o", "link").Output()
-	if m := regexp.MustCompile(`\d+: (oa[bt][0-9a-f]{12})`).FindSubmatch(links); m != nil {
+	if m := regexp.MustCompile(`\d+: (oa[btv][0-9a-f]{12})`).FindSubmatch(links); m != nil {
 		t.Errorf("link %s is left after openami exited:\n%s", m[1], links)
 	}
 	if tables, _ := exec.Command("nft", "list", "tables").Output(); bytes.Contains(tables, []byte("openami")) {
 		t.Errorf("openami's tables are left after it exited:\n%s", tables)
 	}
+}
+
+// httpGet returns the body of a GET, within 5 s.
+func httpGet(url string) (string, error) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return string(body), err
 }
 
 // probeRound returns the round of the first probe line that ends in
