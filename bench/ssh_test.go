@@ -41,10 +41,13 @@ import (
 // an AMI with scripts/cloudimage/register.py; a key pair; a group that
 // allows tcp/22 from 0.0.0.0/0; check.sh's user data), and the same raw
 // file booted by QEMU directly as scripts/cloudimage/check.sh boots it
-// (the file with snapshot=on, libslirp with a hostfwd to port 22, the
-// fake IMDS with the same key and user data), with openami's own VM's
-// accelerator, vCPUs, memory, machine and SMBIOS tables copied from its
-// command line. For each: the time from RunInstances (or QEMU's start) to
+// (the file with snapshot=on, libslirp with a hostfwd to port 22), with
+// openami's own VM's accelerator, vCPUs, memory, machine, SMBIOS tables
+// and MAC address copied from its command line, and for metadata the
+// tree openami's IMDS served the first openami instance, read from
+// inside that guest and answered by a server in this process
+// (sshimds_test.go) — the same key, user data and network/ tree, as fast
+// as openami's. For each: the time from RunInstances (or QEMU's start) to
 // the first `ssh … true` that succeeds (tried every 0.5 s), the bytes
 // openami read from its block store meanwhile (/metrics'
 // openami_blob_read_bytes_total), then BENCH_SSH_COPIES (1) times `scp`
