@@ -181,7 +181,7 @@ type sshBench struct {
 	t            *target
 	c            *ec2.Client
 	raw, dir     string
-	key, pub     string // the private key's file, the public key
+	key          string // the private key's file
 	userData     string // check.sh's, with a token of its own
 	image, group string
 	accel        string   // the accelerator openami's VMs run under
@@ -217,11 +217,6 @@ func newSSHBench(b *testing.B, t *target, raw, dir string) *sshBench {
 	if err := os.WriteFile(s.key, []byte(*key.KeyMaterial+"\n"), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	pub, err := exec.Command("ssh-keygen", "-y", "-f", s.key).Output()
-	if err != nil {
-		b.Fatalf("ssh-keygen -y: %v", err)
-	}
-	s.pub = strings.TrimSpace(string(pub))
 	sg, err := s.c.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("ssh"), Description: aws.String("SSH from anywhere")})
 	if err != nil {
 		b.Fatal(err)
