@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,13 +17,17 @@ import (
 
 // TestDescribeInstancesGroupFilters filters instances by their security
 // groups, by name and by id, with the aws CLI and with aws-sdk-go-v2:
-// instance.group-*, network-interface.group-* and the old group-* names.
+// instance.group-*, network-interface.group-* and the old group-* names,
+// against `openami serve --runtime none`.
 func TestDescribeInstancesGroupFilters(t *testing.T) {
 	if _, err := exec.LookPath("aws"); err != nil {
 		t.Fatal("the aws CLI is not on the PATH; install it (apt-get install awscli) — .ci/run does")
 	}
-	s := start(t, "sqlite")
-	c := s.account(t, "groups")
+	// The binary, as a user runs it.
+	dataDir := t.TempDir()
+	endpoint, _ := serveBinary(t, "--data-dir", dataDir, "--runtime", "none", "--regions", "us-east-1")
+	s := &server{URL: endpoint}
+	c := readCredentials(t, filepath.Join(dataDir, "credentials"))
 	e := s.ec2(c, "us-east-1")
 	ctx := context.Background()
 	img := registerTestImage(t, s, e, c, "groups")
