@@ -41,10 +41,13 @@ import (
 // an AMI with scripts/cloudimage/register.py; a key pair; a group that
 // allows tcp/22 from 0.0.0.0/0; check.sh's user data), and the same raw
 // file booted by QEMU directly as scripts/cloudimage/check.sh boots it
-// (the file with snapshot=on, libslirp with a hostfwd to port 22, the
-// fake IMDS with the same key and user data), with openami's own VM's
-// accelerator, vCPUs, memory, machine and SMBIOS tables copied from its
-// command line. For each: the time from RunInstances (or QEMU's start) to
+// (the file with snapshot=on, libslirp with a hostfwd to port 22), with
+// openami's own VM's accelerator, vCPUs, memory, machine, SMBIOS tables
+// and MAC address copied from its command line, and for metadata the
+// tree openami's IMDS served the first openami instance, read from
+// inside that guest and answered by a server in this process
+// (sshimds_test.go) — the same key, user data and network/ tree, as fast
+// as openami's. For each: the time from RunInstances (or QEMU's start) to
 // the first `ssh … true` that succeeds (tried every 0.5 s), the bytes
 // openami read from its block store meanwhile (/metrics'
 // openami_blob_read_bytes_total), then BENCH_SSH_COPIES (1) times `scp`
@@ -115,6 +118,9 @@ func BenchmarkSSH(b *testing.B) {
 				fmt.Printf("%s run %d: scp /dev/null %.1f s (openami peak %.0f MB), scp /var/tmp %.1f s (%.0f MB)\n",
 					what, len(got[what]), c.scpNull, c.rssNullMB, c.scpDisk, c.rssDiskMB)
 			}
+			if what == "openami" && s.imdsPort == 0 {
+				s.imdsPort = serveIMDS(b, s.crawlIMDS(g))
+			}
 			g.stop()
 		}
 
@@ -175,11 +181,14 @@ type sshBench struct {
 	t            *target
 	c            *ec2.Client
 	raw, dir     string
-	key, pub     string // the private key's file, the public key
+	key          string // the private key's file
 	userData     string // check.sh's, with a token of its own
 	image, group string
 	accel        string   // the accelerator openami's VMs run under
 	qemuArgs     []string // openami's VM's size, machine and SMBIOS, once one has run
+	mac          string   // openami's VM's NIC's, which its metadata's network/ tree names
+	imdsPort     int      // the direct boots' metadata service (serveIMDS), once openami's has been read
+	relay        string   // what guestfwd runs per connection to reach it (buildRelay)
 	directRuns   int
 }
 
@@ -208,11 +217,6 @@ func newSSHBench(b *testing.B, t *target, raw, dir string) *sshBench {
 	if err := os.WriteFile(s.key, []byte(*key.KeyMaterial+"\n"), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	pub, err := exec.Command("ssh-keygen", "-y", "-f", s.key).Output()
-	if err != nil {
-		b.Fatalf("ssh-keygen -y: %v", err)
-	}
-	s.pub = strings.TrimSpace(string(pub))
 	sg, err := s.c.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("ssh"), Description: aws.String("SSH from anywhere")})
 	if err != nil {
 		b.Fatal(err)
@@ -277,7 +281,7 @@ func (s *sshBench) launch() guest {
 	}
 	g.login = s.waitLogin(g, t0, filepath.Join(s.t.dataDir, "vms", id, "console.log"))
 	if s.qemuArgs == nil {
-		s.qemuArgs, s.accel = vmArgs(b, filepath.Join(s.t.dataDir, "vms", id, "qemu.pid"))
+		s.qemuArgs, s.accel, s.mac = vmArgs(b, filepath.Join(s.t.dataDir, "vms", id, "qemu.pid"))
 	}
 	return g
 }
@@ -286,27 +290,23 @@ func (s *sshBench) launch() guest {
 // VM's size, accelerator and SMBIOS, and waits for its first SSH login.
 func (s *sshBench) direct() guest {
 	b := s.b
-	if s.qemuArgs == nil {
-		b.Fatal("the direct boot copies openami's VM's options: run openami first")
+	if s.qemuArgs == nil || s.imdsPort == 0 {
+		b.Fatal("the direct boot copies openami's VM's options and metadata: run openami first")
 	}
 	s.directRuns++
 	dir := filepath.Join(s.dir, fmt.Sprintf("direct-%d", s.directRuns))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		b.Fatal(err)
 	}
-	ud := filepath.Join(dir, "user-data")
-	if err := os.WriteFile(ud, []byte(s.userData), 0o600); err != nil {
-		b.Fatal(err)
-	}
 	port := freePort(b)
-	fake := filepath.Join(repoRoot(), "scripts", "cloudimage", "fake_imds.py")
+	if s.relay == "" {
+		s.relay = buildRelay(b, s.dir)
+	}
 	args := append(slices.Clone(s.qemuArgs), "-no-user-config", "-nodefaults", "-display", "none",
 		"-drive", "file="+s.raw+",format=raw,if=virtio,cache=writeback", "-snapshot",
-		"-netdev", fmt.Sprintf("user,id=net0,net=169.254.0.0/16,hostfwd=tcp:127.0.0.1:%d-:22,guestfwd=tcp:169.254.169.254:80-cmd:python3 -I %s", port, fake),
-		"-device", "virtio-net-pci,netdev=net0,romfile=", "-serial", "file:"+filepath.Join(dir, "console"))
+		"-netdev", fmt.Sprintf("user,id=net0,net=169.254.0.0/16,hostfwd=tcp:127.0.0.1:%d-:22,guestfwd=tcp:169.254.169.254:80-cmd:%s 127.0.0.1:%d", port, s.relay, s.imdsPort),
+		"-device", "virtio-net-pci,netdev=net0,romfile=,mac="+s.mac, "-serial", "file:"+filepath.Join(dir, "console"))
 	cmd := exec.Command("qemu-system-x86_64", args...)
-	cmd.Env = append(os.Environ(), "FAKE_IMDS_SSH_KEY="+s.pub, "FAKE_IMDS_USER_DATA="+ud,
-		"FAKE_IMDS_INSTANCE_ID=i-0be4c400000000"+fmt.Sprintf("%03d", s.directRuns), "FAKE_IMDS_HOSTNAME=ip-169-254-2-15.openami.internal")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	t0 := time.Now()
@@ -367,8 +367,8 @@ func (s *sshBench) scp(g guest, file, dst string) (float64, float64) {
 
 // vmArgs returns the options of a running VM of openami's that make its
 // size, accelerator, machine and SMBIOS tables, from its command line,
-// and the accelerator.
-func vmArgs(b *testing.B, pidFile string) ([]string, string) {
+// the accelerator, and its NIC's MAC address.
+func vmArgs(b *testing.B, pidFile string) ([]string, string, string) {
 	pid, err := os.ReadFile(pidFile)
 	if err != nil {
 		b.Fatal(err)
@@ -379,8 +379,15 @@ func vmArgs(b *testing.B, pidFile string) ([]string, string) {
 	}
 	argv := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
 	var out []string
-	var accel string
+	var accel, mac string
 	for i := 1; i+1 < len(argv); i++ {
+		if argv[i] == "-device" && strings.HasPrefix(argv[i+1], "virtio-net-pci,") {
+			for _, opt := range strings.Split(argv[i+1], ",") {
+				if v, ok := strings.CutPrefix(opt, "mac="); ok {
+					mac = v
+				}
+			}
+		}
 		switch argv[i] {
 		case "-accel", "-cpu", "-smp", "-m", "-machine", "-smbios", "-rtc":
 			out = append(out, argv[i], argv[i+1])
@@ -393,7 +400,10 @@ func vmArgs(b *testing.B, pidFile string) ([]string, string) {
 	if accel == "" {
 		b.Fatalf("openami's VM's command line has no -accel: %q", argv)
 	}
-	return out, accel
+	if mac == "" {
+		b.Fatalf("openami's VM's command line has no virtio-net-pci with a mac=: %q", argv)
+	}
+	return out, accel, mac
 }
 
 // blobReadBytes is what openami has read from its block store so far.

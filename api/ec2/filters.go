@@ -190,6 +190,18 @@ var instanceFilterNames = map[string]filter.Attr{
 	"tenancy":                          instances.AttrInstanceTenancy,
 	"virtualization-type":              instances.AttrInstanceVirtualization,
 	"vpc-id":                           instances.AttrInstanceVpcID,
+	"instance.group-id":                instances.AttrInstanceGroupID,
+	"instance.group-name":              instances.AttrInstanceGroupName,
+	// An instance has one network interface, with the instance's groups,
+	// subnet and VPC.
+	"network-interface.group-id":   instances.AttrInstanceGroupID,
+	"network-interface.group-name": instances.AttrInstanceGroupName,
+	"network-interface.subnet-id":  instances.AttrInstanceSubnetID,
+	"network-interface.vpc-id":     instances.AttrInstanceVpcID,
+	// The names from before VPCs had group ids of their own (EC2-Classic;
+	// boto's 2011 changelog), which EC2 still accepts.
+	"group-id":   instances.AttrInstanceGroupID,
+	"group-name": instances.AttrInstanceGroupName,
 }
 
 // instanceTypeFilterNames maps DescribeInstanceTypes' filter names to the rules' attributes.

@@ -53,6 +53,12 @@ const (
 	AttrInstanceTenancy          filter.Attr = "instanceTenancy"
 	AttrInstanceVirtualization   filter.Attr = "instanceVirtualization"
 	AttrInstanceVpcID            filter.Attr = "instanceVpcID"
+	// AttrInstanceGroupID and AttrInstanceGroupName match any of the
+	// instance's security groups (those of its one network interface):
+	// ids as recorded, names as the groups have them now (a group deleted
+	// since has none).
+	AttrInstanceGroupID   filter.Attr = "instanceGroupID"
+	AttrInstanceGroupName filter.Attr = "instanceGroupName"
 )
 
 // InstanceAttrs are the attributes DescribeInstances filters by. Read-only.
@@ -65,7 +71,7 @@ var InstanceAttrs = []filter.Attr{
 	AttrInstancePrivateDNS, AttrInstancePrivateIP, AttrInstancePublicDNS, AttrInstancePublicIP, AttrInstanceTransitionReason,
 	AttrInstanceReservationID, AttrInstanceRootDevice, AttrInstanceRootDeviceType,
 	AttrInstanceStateCause, AttrInstanceStateMessage, AttrInstanceSubnetID, AttrInstanceTenancy,
-	AttrInstanceVirtualization, AttrInstanceVpcID,
+	AttrInstanceVirtualization, AttrInstanceVpcID, AttrInstanceGroupID, AttrInstanceGroupName,
 }
 
 // TransitionWords words an instance's StateTransition as a protocol shows
@@ -90,7 +96,9 @@ func transitionText(t openami.StateTransition, words TransitionWords) string {
 	return words(t)
 }
 
-func instanceAttr(i *openami.Instance, name filter.Attr, words TransitionWords) []string {
+// instanceAttr returns the values of one attribute of i; groupNames are
+// the names of its security groups (read only when a filter needs them).
+func instanceAttr(i *openami.Instance, name filter.Attr, words TransitionWords, groupNames []string) []string {
 	one := func(v string) []string { return []string{v} }
 	switch name {
 	case AttrInstanceArchitecture:
@@ -173,6 +181,10 @@ func instanceAttr(i *openami.Instance, name filter.Attr, words TransitionWords) 
 		return one(i.VirtualizationType)
 	case AttrInstanceVpcID:
 		return one(i.VpcID)
+	case AttrInstanceGroupID:
+		return i.SecurityGroupIDs
+	case AttrInstanceGroupName:
+		return groupNames
 	}
 	return nil
 }
@@ -209,14 +221,28 @@ func (s *Machines) DescribeInstances(ctx context.Context, p openami.Principal, i
 			return nil, "", instanceNotFound(missing)
 		}
 	}
+	// The names of each listed instance's groups, from rules/network in
+	// the batch's own transaction, when a filter asks for them.
+	byName := slices.ContainsFunc(filters, func(f filter.Filter) bool { return f.Name == string(AttrInstanceGroupName) })
+	groupNames := map[string][]string{}
 	scope := describe.Scope("DescribeInstances", p, filters, strings.Join(instanceIDs, ","))
 	list, tags, next, err := describe.Tagged(ctx, s.store, s.tokens, p, scope, pg, describe.Bounds{Min: 5, Max: 1000},
 		func(tx metadata.Tx, after string, limit int) ([]openami.Instance, error) {
-			return tx.Instances().List(p.Region, metadata.InstanceQuery{AccountID: p.AccountID, IDs: instanceIDs, After: after, Limit: limit})
+			list, err := tx.Instances().List(p.Region, metadata.InstanceQuery{AccountID: p.AccountID, IDs: instanceIDs, After: after, Limit: limit})
+			if err != nil || !byName {
+				return list, err
+			}
+			clear(groupNames)
+			for _, i := range list {
+				if groupNames[i.ID], err = s.networks.GroupNames(tx, p.Region, p.AccountID, i.SecurityGroupIDs); err != nil {
+					return nil, err
+				}
+			}
+			return list, nil
 		},
 		func(i openami.Instance) string { return i.ID },
 		func(i openami.Instance, tags map[string]string) bool {
-			return fs.Match(func(name filter.Attr) []string { return instanceAttr(&i, name, words) }, tags)
+			return fs.Match(func(name filter.Attr) []string { return instanceAttr(&i, name, words, groupNames[i.ID]) }, tags)
 		})
 	if err != nil {
 		return nil, "", err

@@ -11,6 +11,7 @@ import (
 	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/ebs"
+	"github.com/openami/openami/rules/network"
 )
 
 // TestRunInstances: RunInstances makes pending instances of an image the
@@ -382,5 +383,58 @@ func TestModifyInstanceAttribute(t *testing.T) {
 	f.pass(t)
 	if v, err := f.volume(t, root.VolumeID); err != nil || v.State != openami.VolumeAvailable {
 		t.Fatalf("the root volume kept on termination: %+v, %v", v, err)
+	}
+}
+
+// TestDescribeInstancesGroupFilters: the group filters match any of an
+// instance's security groups, by id or by the name rules/network has
+// for it, wildcards included, and a filter of both narrows to both.
+func TestDescribeInstancesGroupFilters(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	img := f.image(t, "groups")
+	group := func(name string) string {
+		g, err := f.machines.networks.CreateSecurityGroup(ctx, f.p, network.CreateSecurityGroupInput{Name: name, Description: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.ID
+	}
+	web, db := group("web"), group("db")
+	run := func(groups ...string) string {
+		r, err := f.machines.RunInstances(ctx, f.p, RunInstancesInput{ImageID: img, InstanceType: "t3.micro", MinCount: 1, MaxCount: 1, SecurityGroups: groups})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Instances[0].ID
+	}
+	onlyWeb, both, plain := run("web"), run("web", "db"), run()
+	for _, c := range []struct {
+		filters []filter.Filter
+		want    []string
+	}{
+		{[]filter.Filter{{Name: string(AttrInstanceGroupName), Values: []string{"web"}}}, []string{onlyWeb, both}},
+		{[]filter.Filter{{Name: string(AttrInstanceGroupName), Values: []string{"d?"}}}, []string{both}},
+		{[]filter.Filter{{Name: string(AttrInstanceGroupName), Values: []string{"default"}}}, []string{plain}},
+		{[]filter.Filter{{Name: string(AttrInstanceGroupName), Values: []string{"nope", "db"}}}, []string{both}},
+		{[]filter.Filter{{Name: string(AttrInstanceGroupID), Values: []string{web}}}, []string{onlyWeb, both}},
+		{[]filter.Filter{{Name: string(AttrInstanceGroupID), Values: []string{db}}, {Name: string(AttrInstanceGroupName), Values: []string{"web"}}}, []string{both}},
+		{[]filter.Filter{{Name: string(AttrInstanceGroupID), Values: []string{db}}, {Name: string(AttrInstanceGroupName), Values: []string{"default"}}}, nil},
+	} {
+		rs, _, err := f.machines.DescribeInstances(ctx, f.p, nil, c.filters, nil, Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range rs {
+			for _, i := range r.Instances {
+				got = append(got, i.ID)
+			}
+		}
+		slices.Sort(got)
+		want := slices.Sorted(slices.Values(c.want))
+		if !slices.Equal(got, want) {
+			t.Errorf("filters %+v: got %v, want %v", c.filters, got, want)
+		}
 	}
 }
