@@ -99,27 +99,7 @@ func (g *guest) configure(t *testing.T) {
 
 // listen serves each TCP connection to port in the namespace with the
 // address it came from, and closes it.
-func listen(t *testing.T, ns netns.NsHandle, port int) {
-	t.Helper()
-	var ln net.Listener
-	inNS(t, ns, func() {
-		var err error
-		if ln, err = net.Listen("tcp4", fmt.Sprintf(":%d", port)); err != nil {
-			t.Fatal(err)
-		}
-	})
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			io.WriteString(c, c.RemoteAddr().(*net.TCPAddr).IP.String())
-			c.Close()
-		}
-	}()
-}
+func listen(t *testing.T, ns netns.NsHandle, port int) { listenAs(t, ns, port, "") }
 
 // dial connects from the namespace (from src, when valid) and returns
 // the source address the listener saw, or an error.
@@ -657,7 +637,8 @@ func outside(t *testing.T) netns.NsHandle {
 }
 
 // listenAs serves each TCP connection to port in the namespace with
-// name and the address it came from, and closes it.
+// name and the address it came from ("NAME ADDR", or "ADDR" for no
+// name), and closes it.
 func listenAs(t *testing.T, ns netns.NsHandle, port int, name string) {
 	t.Helper()
 	var ln net.Listener
@@ -674,7 +655,11 @@ func listenAs(t *testing.T, ns netns.NsHandle, port int, name string) {
 			if err != nil {
 				return
 			}
-			io.WriteString(c, name+" "+c.RemoteAddr().(*net.TCPAddr).IP.String())
+			addr := c.RemoteAddr().(*net.TCPAddr).IP.String()
+			if name != "" {
+				addr = name + " " + addr
+			}
+			io.WriteString(c, addr)
 			c.Close()
 		}
 	}()
