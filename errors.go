@@ -223,16 +223,6 @@ func FieldErrorf(c Class, field string, format string, args ...any) error {
 	return &Error{Class: c, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// FieldOf returns the field named by the first *Error in err's chain, or ""
-// when there is none.
-func FieldOf(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Field
-	}
-	return ""
-}
-
 // Error returns the message, followed by the cause when there is one.
 // An error without a message says its class, fields, value and detail.
 func (e *Error) Error() string {
