@@ -102,8 +102,8 @@ func Create(ctx context.Context, src io.Reader, size int64, opts Options, parts 
 	stream := &countWriter{w: io.MultiWriter(digest, gz)}
 
 	err = writeTar(ctx, stream, src, size, opts)
-	if err == nil {
-		err = gz.Close()
+	if cerr := gz.Close(); err == nil { // always: it ends pgzip's goroutines
+		err = cerr
 	}
 	if err == nil {
 		err = enc.Close()

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"crypto"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,8 +80,10 @@ func bundleImageCommand() *cobra.Command {
 			if codes != "" {
 				opts.ProductCodes = strings.Split(codes, ",")
 			}
-			m, err := bundle.Create(cmd.Context(), f, st.Size(), opts, bundle.Dir(dest))
+			sink := &partFiles{dir: bundle.Dir(dest)}
+			m, err := bundle.Create(cmd.Context(), f, st.Size(), opts, sink)
 			if err != nil {
+				sink.remove()
 				return err
 			}
 			raw, err := m.Marshal()
@@ -188,6 +192,27 @@ func unbundleCommand() *cobra.Command {
 		cmd.MarkFlagRequired(f)
 	}
 	return cmd
+}
+
+// partFiles writes parts to a directory and remembers them, to remove
+// them when the bundle fails.
+type partFiles struct {
+	dir   bundle.Dir
+	names []string
+}
+
+func (p *partFiles) PutPart(ctx context.Context, part bundle.Part, r io.ReadSeeker) error {
+	if err := p.dir.PutPart(ctx, part, r); err != nil {
+		return err
+	}
+	p.names = append(p.names, filepath.Join(string(p.dir), part.Filename))
+	return nil
+}
+
+func (p *partFiles) remove() {
+	for _, name := range p.names {
+		os.Remove(name)
+	}
 }
 
 // parseBundleMappings parses -B's VIRTUAL=DEVICE,… as the AMI tools do.
