@@ -214,6 +214,13 @@ func TestTampering(t *testing.T) {
 			t.Errorf("manifest with %s: Verify %v, want ErrSignature", new, err)
 		}
 	}
+	// euca2ools declares its manifests ASCII (lxml), REXML writes no encoding.
+	for _, decl := range []string{`<?xml version='1.0' encoding='ASCII'?>`, `<?xml version='1.0'?>`} {
+		pm, err := ParseManifest(strings.NewReader(strings.Replace(string(raw), `<?xml version="1.0" encoding="UTF-8"?>`, decl, 1)))
+		if err != nil || pm.Verify(user.cert) != nil {
+			t.Errorf("with %s: %v", decl, err)
+		}
+	}
 	// Unsigned text between the signed elements does not matter.
 	pm, err := ParseManifest(strings.NewReader(strings.Replace(string(raw), "<bundler><name>openami", "<bundler><name>other", 1)))
 	if err != nil || pm.Verify(user.cert) != nil {

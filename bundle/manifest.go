@@ -174,7 +174,7 @@ func ParseManifest(r io.Reader) (*Manifest, error) {
 		return nil, malformed("over %d bytes", MaxManifestSize)
 	}
 	var x xmlManifest
-	if err := xml.Unmarshal(data, &x); err != nil {
+	if err := newDecoder(data).Decode(&x); err != nil {
 		return nil, malformed("%v", err)
 	}
 	if v := strings.TrimSpace(x.Version); v != ManifestVersion {
@@ -288,7 +288,7 @@ func elementText(data []byte, name string, required bool) ([]byte, error) {
 		return nil, malformed("no <%s>…</%s>", name, name)
 	}
 	// Find the same element with the parser: a direct child of <manifest>.
-	d := xml.NewDecoder(bytes.NewReader(data))
+	d := newDecoder(data)
 	depth := 0
 	for {
 		off := d.InputOffset()
@@ -315,6 +315,20 @@ func elementText(data []byte, name string, required bool) ([]byte, error) {
 			depth--
 		}
 	}
+}
+
+// newDecoder returns an XML decoder of data that also takes the ASCII
+// declaration euca2ools writes (lxml's encoding='ASCII'): ASCII is UTF-8.
+func newDecoder(data []byte) *xml.Decoder {
+	d := xml.NewDecoder(bytes.NewReader(data))
+	d.CharsetReader = func(label string, r io.Reader) (io.Reader, error) {
+		switch strings.ToLower(label) {
+		case "ascii", "us-ascii":
+			return r, nil
+		}
+		return nil, fmt.Errorf("encoding %q", label)
+	}
+	return d
 }
 
 // Sign signs the manifest with signer (an RSA key: the user's, or a
