@@ -234,6 +234,26 @@ func TestTampering(t *testing.T) {
 		t.Errorf("Marshal after changing Size: %v, want ErrSignature", err)
 	}
 
+	sizeOf := func(p Part) (int64, error) {
+		rc, err := sink.open(p)
+		if err != nil {
+			return 0, err
+		}
+		return io.Copy(io.Discard, rc)
+	}
+	if err := CheckPartSizes(m, sizeOf); err != nil {
+		t.Errorf("CheckPartSizes: %v", err)
+	}
+	var perr *PartError
+	if err := CheckPartSizes(m, func(p Part) (int64, error) {
+		if _, err := missing(2)(p); err != nil {
+			return 0, err
+		}
+		return sizeOf(p)
+	}); !errors.Is(err, ErrMissingPart) || !errors.As(err, &perr) || perr.Part.Index != 2 {
+		t.Errorf("CheckPartSizes with part 2 missing: %v", err)
+	}
+
 	// Sizes that disagree with the manifest.
 	wrong := *m
 	wrong.Size++
@@ -244,6 +264,9 @@ func TestTampering(t *testing.T) {
 	wrong.BundledSize--
 	if err := CheckParts(context.Background(), &wrong, sink.open); !errors.Is(err, ErrSize) {
 		t.Errorf("CheckParts with a wrong bundled size: %v, want ErrSize", err)
+	}
+	if err := CheckPartSizes(&wrong, sizeOf); !errors.Is(err, ErrSize) {
+		t.Errorf("CheckPartSizes with a wrong bundled size: %v, want ErrSize", err)
 	}
 	wrong = *m
 	wrong.Digest = bytes.Repeat([]byte{1}, 20)

@@ -42,3 +42,12 @@ func (d Dir) PutPart(ctx context.Context, p Part, r io.ReadSeeker) error {
 func (d Dir) Open(p Part) (io.ReadCloser, error) {
 	return os.Open(filepath.Join(string(d), p.Filename))
 }
+
+// Size returns the size of the part's file, for CheckPartSizes.
+func (d Dir) Size(p Part) (int64, error) {
+	st, err := os.Stat(filepath.Join(string(d), p.Filename))
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}

@@ -19,7 +19,8 @@
 // Create makes a bundle from a stream, handing each part to a PartSink
 // (files, objects) as it is made; Unbundle streams the parts back into the
 // image, verifying each part, the sizes and the image's digest; CheckParts
-// verifies the parts alone. Both directions hold at most a couple of parts
+// verifies the parts alone (their digests and total), CheckPartSizes only
+// that they are there with the right total. Both directions hold at most a couple of parts
 // in memory, whatever the image's size.
 //
 // Private keys need not be in this process: the key and IV are decrypted

@@ -62,6 +62,9 @@ func TestOpenSSLReadsBundle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := CheckPartSizes(m, Dir(dir).Size); err != nil {
+		t.Fatalf("CheckPartSizes: %v", err)
+	}
 	var names []string
 	for _, p := range m.Parts {
 		names = append(names, p.Filename)

@@ -127,6 +127,29 @@ func CheckParts(ctx context.Context, m *Manifest, open OpenPart) error {
 	return nil
 }
 
+// CheckPartSizes is the cheapest check: that every part is there (size
+// reports a part's size, as a HEAD of an object or a stat of a file does)
+// and that together they are the bundled size; it reads no part's bytes.
+// Errors: a *PartError wrapping ErrMissingPart (size's error is
+// fs.ErrNotExist) or size's error; ErrSize.
+func CheckPartSizes(m *Manifest, size func(p Part) (int64, error)) error {
+	var total int64
+	for _, p := range m.Parts {
+		n, err := size(p)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				err = fmt.Errorf("%w: %v", ErrMissingPart, err)
+			}
+			return &PartError{Part: p, Err: err}
+		}
+		total += n
+	}
+	if total != m.BundledSize {
+		return fmt.Errorf("%w: the parts hold %d bytes, the manifest says %d", ErrSize, total, m.BundledSize)
+	}
+	return nil
+}
+
 // partsReader reads the parts one after the other, verifying each one's
 // SHA-1 when it ends.
 type partsReader struct {
