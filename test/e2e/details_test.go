@@ -17,12 +17,12 @@ import (
 // client tests written against AWS found (issue 18, item 3).
 
 // boto3 runs a Python script with boto3 against the server as c; the
-// script gets the endpoint in ENDPOINT and prints one JSON value, which
-// boto3 decodes into out.
-func boto3(t *testing.T, s *server, c identity.Credentials, script string, out any) {
+// script gets the endpoint in ENDPOINT (and env) and prints one JSON
+// value, which boto3 decodes into out.
+func boto3(t *testing.T, s *server, c identity.Credentials, script string, out any, env ...string) {
 	t.Helper()
 	cmd := exec.Command("python3", "-c", script)
-	cmd.Env = append(netCLIEnv(t, c), "ENDPOINT="+s.URL)
+	cmd.Env = append(append(netCLIEnv(t, c), "ENDPOINT="+s.URL), env...)
 	b, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("boto3: %v\n%s", err, b)
@@ -85,6 +85,47 @@ json.dump({"manager": a["KeyManager"], "again": a["KeyId"] == b["KeyId"]}, sys.s
 			t.Fatalf("boto3 describe_key(alias/aws/ebs): %+v", py)
 		}
 	})
+}
+
+// TestUntaggedResourcesHaveNoTags: boto3 sees no 'Tags' key on an
+// untagged instance (RunInstances and DescribeInstances), volume or image,
+// nor in CreateKeyPair's answer, as on EC2, and still sees "Tags": [] on
+// an untagged key pair in DescribeKeyPairs, as EC2 answers there.
+func TestUntaggedResourcesHaveNoTags(t *testing.T) {
+	s := start(t, "sqlite")
+	c := s.account(t, "untagged")
+	img := registerTestImage(t, s, s.ec2(c, "us-east-1"), c, "untagged")
+	var out map[string]any
+	boto3(t, s, c, `
+import json, os, sys, boto3
+e = boto3.client("ec2", endpoint_url=os.environ["ENDPOINT"], region_name="us-east-1")
+out = {}
+r = e.run_instances(ImageId=os.environ["IMAGE"], InstanceType="t3.micro", MinCount=1, MaxCount=1)
+out["run"] = "Tags" in r["Instances"][0]
+i = e.describe_instances(InstanceIds=[r["Instances"][0]["InstanceId"]])["Reservations"][0]["Instances"][0]
+out["describe_instance"] = "Tags" in i
+v = e.create_volume(AvailabilityZone="us-east-1a", Size=1)
+out["create_volume"] = "Tags" in v
+out["describe_volume"] = "Tags" in e.describe_volumes(VolumeIds=[v["VolumeId"]])["Volumes"][0]
+out["image"] = "Tags" in e.describe_images(ImageIds=[os.environ["IMAGE"]])["Images"][0]
+k = e.create_key_pair(KeyName="untagged")
+out["create_key_pair"] = "Tags" in k
+out["describe_key_pair"] = e.describe_key_pairs(KeyNames=["untagged"])["KeyPairs"][0].get("Tags")
+t = e.create_volume(AvailabilityZone="us-east-1a", Size=1, TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "k", "Value": "v"}]}])
+out["tagged_volume"] = t.get("Tags")
+json.dump(out, sys.stdout)
+`+"\n", &out, "IMAGE="+img)
+	for _, k := range []string{"run", "describe_instance", "create_volume", "describe_volume", "image", "create_key_pair"} {
+		if out[k] != false {
+			t.Errorf("boto3: 'Tags' in the %s answer of an untagged resource (%v), want no key", k, out[k])
+		}
+	}
+	if kp, ok := out["describe_key_pair"].([]any); !ok || len(kp) != 0 {
+		t.Errorf("boto3 describe_key_pairs Tags: %v, want []", out["describe_key_pair"])
+	}
+	if tv, ok := out["tagged_volume"].([]any); !ok || len(tv) != 1 {
+		t.Errorf("boto3 create_volume of a tagged volume: Tags %v, want one", out["tagged_volume"])
+	}
 }
 
 type unexpected struct{ v any }
