@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/openami/openami/rules/identity"
@@ -125,6 +127,42 @@ json.dump(out, sys.stdout)
 	}
 	if tv, ok := out["tagged_volume"].([]any); !ok || len(tv) != 1 {
 		t.Errorf("boto3 create_volume of a tagged volume: Tags %v, want one", out["tagged_volume"])
+	}
+}
+
+// TestReservationInLaunchIndexOrder: aws-sdk-go-v2 gets a reservation's
+// instances by AmiLaunchIndex from RunInstances and DescribeInstances,
+// whatever order their random ids have.
+func TestReservationInLaunchIndexOrder(t *testing.T) {
+	ctx := context.Background()
+	s := start(t, "sqlite")
+	c := s.account(t, "fleet")
+	e := s.ec2(c, "us-east-1")
+	img := registerTestImage(t, s, e, c, "fleet")
+	const n = 12
+	run, err := e.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(img), InstanceType: types.InstanceTypeT3Micro,
+		MinCount: aws.Int32(n), MaxCount: aws.Int32(n)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, list []types.Instance) {
+		t.Helper()
+		if len(list) != n {
+			t.Fatalf("%s: %d instances, want %d", what, len(list), n)
+		}
+		for k, i := range list {
+			if aws.ToInt32(i.AmiLaunchIndex) != int32(k) {
+				t.Fatalf("%s: instance %d has AmiLaunchIndex %d", what, k, aws.ToInt32(i.AmiLaunchIndex))
+			}
+		}
+	}
+	check("RunInstances", run.Instances)
+	for range 3 {
+		d, err := e.DescribeInstances(ctx, &ec2.DescribeInstancesInput{})
+		if err != nil || len(d.Reservations) != 1 {
+			t.Fatalf("DescribeInstances: %+v %v", d, err)
+		}
+		check("DescribeInstances", d.Reservations[0].Instances)
 	}
 }
 
