@@ -158,6 +158,7 @@ func New(tags Tags, id Identity, blocks EBS, imgs Images, machines Instances, ne
 		"GetInstanceUefiData":                  h.getInstanceUefiData,
 		"DescribeInstanceCreditSpecifications": h.describeInstanceCreditSpecifications,
 		"DescribeInstanceTypes":                h.describeInstanceTypes,
+		"DescribeInstanceTypeOfferings":        h.describeInstanceTypeOfferings,
 		"CreateVpc":                            h.createVpc,
 		"DeleteVpc":                            h.deleteVpc,
 		"DescribeVpcs":                         h.describeVpcs,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 
@@ -163,6 +164,78 @@ func TestReservationInLaunchIndexOrder(t *testing.T) {
 			t.Fatalf("DescribeInstances: %+v %v", d, err)
 		}
 		check("DescribeInstances", d.Reservations[0].Instances)
+	}
+}
+
+// TestInstanceTypeCatalogue: the types clients name (t2.nano, t1.micro,
+// t3a.*, m6i.*, c7g.*) are described and launchable, and
+// DescribeInstanceTypeOfferings lists them by region and by zone, through
+// aws-sdk-go-v2's paginator and boto3.
+func TestInstanceTypeCatalogue(t *testing.T) {
+	ctx := context.Background()
+	s := start(t, "sqlite")
+	c := s.account(t, "catalogue")
+	e := s.ec2(c, "us-east-1")
+	its, err := e.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{
+		InstanceTypes: []types.InstanceType{"t2.nano", "t1.micro", "t3a.large", "m6i.xlarge", "c7g.large", "m3.medium"}})
+	if err != nil || len(its.InstanceTypes) != 6 {
+		t.Fatalf("DescribeInstanceTypes: %+v %v", its, err)
+	}
+	byName := map[types.InstanceType]types.InstanceTypeInfo{}
+	for _, it := range its.InstanceTypes {
+		byName[it.InstanceType] = it
+	}
+	if c7g := byName["c7g.large"]; *c7g.VCpuInfo.DefaultVCpus != 2 || *c7g.MemoryInfo.SizeInMiB != 4096 ||
+		c7g.ProcessorInfo.SupportedArchitectures[0] != types.ArchitectureTypeArm64 || !*c7g.CurrentGeneration {
+		t.Fatalf("c7g.large: %+v", c7g)
+	}
+	if m3 := byName["m3.medium"]; *m3.CurrentGeneration || m3.InstanceStorageInfo == nil || *m3.InstanceStorageInfo.TotalSizeInGB != 4 ||
+		m3.InstanceStorageInfo.Disks[0].Type != types.DiskTypeSsd {
+		t.Fatalf("m3.medium: %+v", m3)
+	}
+	img := registerTestImage(t, s, e, c, "catalogue")
+	run, err := e.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(img), InstanceType: "m6i.xlarge", MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	if err != nil || run.Instances[0].InstanceType != "m6i.xlarge" {
+		t.Fatalf("RunInstances m6i.xlarge: %v", err)
+	}
+
+	var offered []types.InstanceTypeOffering
+	pages := ec2.NewDescribeInstanceTypeOfferingsPaginator(e, &ec2.DescribeInstanceTypeOfferingsInput{
+		LocationType: types.LocationTypeAvailabilityZone, MaxResults: aws.Int32(5),
+		Filters: []types.Filter{{Name: aws.String("instance-type"), Values: []string{"t3a.*"}}}})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		offered = append(offered, page.InstanceTypeOfferings...)
+	}
+	zones, err := e.DescribeAvailabilityZones(ctx, &ec2.DescribeAvailabilityZonesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(offered) != 7*len(zones.AvailabilityZones) || offered[0].LocationType != types.LocationTypeAvailabilityZone ||
+		*offered[0].Location != *zones.AvailabilityZones[0].ZoneName {
+		t.Fatalf("t3a offerings by zone: %d (%+v), want 7 types in %d zones", len(offered), offered[0], len(zones.AvailabilityZones))
+	}
+	_, err = e.DescribeInstanceTypeOfferings(ctx, &ec2.DescribeInstanceTypeOfferingsInput{LocationType: "galaxy"})
+	wantCode(t, err, "InvalidParameterValue")
+
+	var py struct {
+		Region []string `json:"region"`
+		ZoneID []string `json:"zone_id"`
+	}
+	boto3(t, s, c, `
+import json, os, sys, boto3
+e = boto3.client("ec2", endpoint_url=os.environ["ENDPOINT"], region_name="us-east-1")
+r = e.describe_instance_type_offerings(Filters=[{"Name": "instance-type", "Values": ["c7g.large", "t2.nano"]}])["InstanceTypeOfferings"]
+z = e.describe_instance_type_offerings(LocationType="availability-zone-id",
+    Filters=[{"Name": "location", "Values": ["use1-az1"]}, {"Name": "instance-type", "Values": ["t1.micro"]}])["InstanceTypeOfferings"]
+json.dump({"region": [o["InstanceType"] + "@" + o["Location"] for o in r],
+           "zone_id": [o["InstanceType"] + "@" + o["Location"] + "/" + o["LocationType"] for o in z]}, sys.stdout)
+`, &py)
+	if strings.Join(py.Region, ",") != "c7g.large@us-east-1,t2.nano@us-east-1" || strings.Join(py.ZoneID, ",") != "t1.micro@use1-az1/availability-zone-id" {
+		t.Fatalf("boto3 describe_instance_type_offerings: %+v", py)
 	}
 }
 
