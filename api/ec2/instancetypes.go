@@ -116,7 +116,18 @@ func (h *Handler) describeInstanceTypes(c *call) (responder, error) {
 			SupportedBootModes: strs(it.BootModes),
 		}
 		if it.Hypervisor == "xen" {
-			item.EbsInfo = ebsInfoItem{"unsupported", "supported", "unsupported"}
+			// EBS optimization on Xen: by default on the current
+			// generation's (c4, m4, r4, d2, i3, x1 …), available on the
+			// larger previous-generation types, never on burstable ones
+			// or a previous generation's single-vCPU sizes.
+			ebsOpt := "supported"
+			switch {
+			case it.Burstable || !it.CurrentGeneration && it.VCPUs == 1:
+				ebsOpt = "unsupported"
+			case it.CurrentGeneration:
+				ebsOpt = "default"
+			}
+			item.EbsInfo = ebsInfoItem{ebsOpt, "supported", "unsupported"}
 		}
 		if s := it.InstanceStore; s.Count > 0 {
 			item.InstanceStorageInfo = &instanceStorageItem{TotalSizeInGB: s.TotalGB(),

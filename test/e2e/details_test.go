@@ -186,11 +186,12 @@ func TestInstanceTypeCatalogue(t *testing.T) {
 		byName[it.InstanceType] = it
 	}
 	if c7g := byName["c7g.large"]; *c7g.VCpuInfo.DefaultVCpus != 2 || *c7g.MemoryInfo.SizeInMiB != 4096 ||
-		c7g.ProcessorInfo.SupportedArchitectures[0] != types.ArchitectureTypeArm64 || !*c7g.CurrentGeneration {
+		c7g.ProcessorInfo.SupportedArchitectures[0] != types.ArchitectureTypeArm64 || !*c7g.CurrentGeneration ||
+		c7g.EbsInfo.EbsOptimizedSupport != types.EbsOptimizedSupportDefault || c7g.EbsInfo.NvmeSupport != types.EbsNvmeSupportRequired {
 		t.Fatalf("c7g.large: %+v", c7g)
 	}
 	if m3 := byName["m3.medium"]; *m3.CurrentGeneration || m3.InstanceStorageInfo == nil || *m3.InstanceStorageInfo.TotalSizeInGB != 4 ||
-		m3.InstanceStorageInfo.Disks[0].Type != types.DiskTypeSsd {
+		m3.InstanceStorageInfo.Disks[0].Type != types.DiskTypeSsd || m3.EbsInfo.EbsOptimizedSupport != types.EbsOptimizedSupportUnsupported {
 		t.Fatalf("m3.medium: %+v", m3)
 	}
 	img := registerTestImage(t, s, e, c, "catalogue")
