@@ -3,6 +3,8 @@ package kms
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -20,9 +22,11 @@ import (
 // alias with no key ID), KMS associates the alias with an Amazon Web
 // Services managed key and returns its KeyId and Arn in the response").
 //
-// ListAliases on AWS also lists the predefined aliases not yet associated
-// with a key, without a TargetKeyId; openami lists an AWS managed alias
-// only once its key exists (docs/KMS.md).
+// ListAliases lists the predefined aliases not yet associated with a key
+// too, without a TargetKeyId, as AWS does ("These are predefined aliases
+// that AWS has created but has not yet associated with a KMS key"):
+// Terraform's aws_kms_alias data source finds alias/aws/ebs that way
+// before its DescribeKey makes the key.
 
 // managedAlias is what openami knows of one predefined AWS alias: the
 // description and policy of the key AWS makes for it.
@@ -128,4 +132,38 @@ func (s *Keys) describeManaged(ctx context.Context, p openami.Principal, ref key
 		return err
 	})
 	return k, err
+}
+
+// withPredefined merges into rows, one batch of the caller's stored
+// aliases after the name after (at most limit, in name order), the
+// predefined aliases whose keys are not made yet and that fall in the
+// batch's range: after after, and before the batch's last row when the
+// batch is full (the next batch takes the rest). The result is in name
+// order and at most limit long.
+func (s *Keys) withPredefined(tx metadata.Tx, p openami.Principal, rows []openami.KeyAlias, after string, limit int) ([]openami.KeyAlias, error) {
+	names := make([]string, 0, len(managedAliases))
+	for name := range managedAliases {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	added := false
+	for _, name := range names {
+		if name <= after || len(rows) >= limit && name >= rows[len(rows)-1].Name {
+			continue
+		}
+		_, err := tx.Keys().Alias(p.Region, p.AccountID, name)
+		switch {
+		case err == nil:
+			continue // made: a stored row
+		case !errors.Is(err, openami.ErrNotFound):
+			return nil, err
+		}
+		rows = append(rows, openami.KeyAlias{Name: name, Region: p.Region, AccountID: p.AccountID})
+		added = true
+	}
+	if !added {
+		return rows, nil
+	}
+	slices.SortFunc(rows, func(a, b openami.KeyAlias) int { return strings.Compare(a.Name, b.Name) })
+	return rows[:min(len(rows), limit)], nil
 }

@@ -2,6 +2,7 @@ package kms
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 
@@ -25,6 +26,35 @@ func TestKMSDescribeManagedAlias(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			f := newFixtureWith(t, nil, tc.wrap)
+			// Before: the predefined alias is listed, with no key, among
+			// the caller's own, in name order and across pages.
+			k1, err := f.keys.CreateKey(ctx, f.p, CreateKeyInput{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"alias/a", "alias/zz"} {
+				if err := f.keys.CreateAlias(ctx, f.p, name, k1.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var listed []string
+			for marker, first := "", true; first || marker != ""; first = false {
+				var page []openami.KeyAlias
+				page, marker, err = f.keys.ListAliases(ctx, f.p, "", 1, marker)
+				if err != nil || len(page) != 1 {
+					t.Fatalf("ListAliases page of 1: %v %v", page, err)
+				}
+				if page[0].Name == "alias/aws/ebs" && (page[0].TargetKeyID != "" || !page[0].CreatedAt.IsZero()) {
+					t.Fatalf("the predefined alias before its key: %+v", page[0])
+				}
+				listed = append(listed, page[0].Name)
+			}
+			if want := []string{"alias/a", "alias/aws/ebs", "alias/zz"}; !slices.Equal(listed, want) {
+				t.Fatalf("ListAliases before the first reference: %v, want %v", listed, want)
+			}
+			if of, _, err := f.keys.ListAliases(ctx, f.p, k1.ID, 0, ""); err != nil || len(of) != 2 {
+				t.Fatalf("ListAliases of a key lists no predefined alias: %v %v", of, err)
+			}
 			const n = 8
 			got := make([]openami.Key, n)
 			errs := make([]error, n)
@@ -50,11 +80,11 @@ func TestKMSDescribeManagedAlias(t *testing.T) {
 				t.Fatalf("managed key %+v", k)
 			}
 			keys, _, err := f.keys.ListKeys(ctx, f.p, 0, "")
-			if err != nil || len(keys) != 1 || keys[0].ID != k.ID {
+			if err != nil || len(keys) != 2 || !slices.ContainsFunc(keys, func(x openami.Key) bool { return x.ID == k.ID }) {
 				t.Fatalf("ListKeys after the first reference: %v %v", keys, err)
 			}
 			aliases, _, err := f.keys.ListAliases(ctx, f.p, "", 0, "")
-			if err != nil || len(aliases) != 1 || aliases[0].Name != "alias/aws/ebs" || aliases[0].TargetKeyID != k.ID {
+			if err != nil || len(aliases) != 3 || aliases[1].Name != "alias/aws/ebs" || aliases[1].TargetKeyID != k.ID || aliases[1].CreatedAt.IsZero() {
 				t.Fatalf("ListAliases after the first reference: %v %v", aliases, err)
 			}
 			byARN, err := f.keys.DescribeKey(ctx, f.p, openami.AliasARN(f.p.Region, f.p.AccountID, "alias/aws/ebs"))
