@@ -227,12 +227,13 @@ func (s *Accounts) DeleteSigningCertificate(ctx context.Context, p openami.Princ
 }
 
 // RootUser returns the caller's account, whose root user is the one user
-// IAM's GetUser reports here.
-func (s *Accounts) RootUser(ctx context.Context, p openami.Principal) (openami.Account, error) {
+// IAM's GetUser reports here; userName, if given, must be the account's
+// name (NotFound otherwise, as for UploadSigningCertificate).
+func (s *Accounts) RootUser(ctx context.Context, p openami.Principal, userName string) (openami.Account, error) {
 	var acct openami.Account
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		var err error
-		acct, err = tx.Accounts().Get(p.AccountID)
+		acct, err = s.certificateUser(tx, p, userName)
 		return err
 	})
 	return acct, err

@@ -115,10 +115,12 @@ func TestSigningCertificates(t *testing.T) {
 	if got := f.certIDs(t); len(got) != 1 || got[0] != c2.ID+":Active" {
 		t.Errorf("after DeleteSigningCertificate: %q", got)
 	}
-	u, err := f.accounts.RootUser(ctx, f.p)
+	u, err := f.accounts.RootUser(ctx, f.p, "")
 	if err != nil || u.ID != f.p.AccountID || u.Name != "test" {
 		t.Errorf("RootUser = %+v, %v", u, err)
 	}
+	_, err = f.accounts.RootUser(ctx, f.p, "bob")
+	wantClass(t, "RootUser of another user", err, openami.NotFound, openami.ResourceAccount)
 }
 
 // TestSigningCertificateRefusals: each refusal, and nothing changed after
