@@ -20,7 +20,7 @@ import (
 
 // testCertificate returns a self-signed PEM certificate over a new key
 // (RSA 2048, or ECDSA P-256 when rsaKey is false), and its key.
-func testCertificate(t *testing.T, rsaKey bool) (string, any) {
+func testCertificate(t testing.TB, rsaKey bool) (string, any) {
 	t.Helper()
 	var (
 		pub, priv any
