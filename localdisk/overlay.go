@@ -369,10 +369,12 @@ func (o *Overlay) prepare(off, length int64) (first, last int64, mask [stripeCou
 		if in {
 			continue
 		}
-		b := make([]byte, stop-start)
+		buf := blockPool.Get().(*[]byte)
+		b := (*buf)[:stop-start]
 		if err = o.readBase(b, start); err == nil {
 			_, err = o.data.WriteAt(b, start)
 		}
+		blockPool.Put(buf)
 		if err != nil {
 			o.unlock(mask)
 			return 0, 0, mask, err
@@ -383,6 +385,9 @@ func (o *Overlay) prepare(off, length int64) (first, last int64, mask [stripeCou
 	}
 	return first, last, mask, nil
 }
+
+// blockPool holds the buffers of copy-ups.
+var blockPool = sync.Pool{New: func() any { b := make([]byte, blockSize); return &b }}
 
 // done sets the bits of blocks first..last and unlocks them.
 func (o *Overlay) done(first, last int64, mask [stripeCount]bool) {
