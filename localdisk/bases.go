@@ -65,6 +65,10 @@ type flight struct {
 	err  error // the fill's error, set before done is closed
 }
 
+// DefaultBasesSize is a suggested bound for the base cache (the serve
+// flag's default): 20 GiB, a few dozen root images.
+const DefaultBasesSize = 20 << 30
+
 // NewBases opens the base cache under dir (the server's data directory),
 // bounded by limit bytes (0: keep a base only while it is used). It
 // creates DIR/bundle-cache if needed, deletes the temporaries of fills a

@@ -5,6 +5,12 @@
 // disks go, is the caller's rule (the service: a disk is opened for an
 // instance that may run, and removed when it stops or terminates, so its
 // data survives neither, as on EC2).
+//
+// It also keeps the host's cache of base images (Bases, under
+// DIR/bundle-cache: each instance store-backed AMI unpacked once) and the
+// copy-on-write disks over them (Disks.OpenOverlay: an instance
+// store-backed instance's root, under DIR/instance-store/OWNER like the
+// other disks, removed with them).
 package localdisk
 
 import (
