@@ -119,10 +119,26 @@ func parseHeader(path string, b []byte) (header, error) {
 	return h, nil
 }
 
-// Overlay is an open copy-on-write disk over a base. Its methods are an
-// NBD export's (nbd.Export), safe for concurrent use; the context is
-// unused, as file I/O is not cancellable.
+// Overlay is a handle on an open copy-on-write disk over a base. Its
+// methods are an NBD export's (nbd.Export), safe for concurrent use; the
+// context is unused, as file I/O is not cancellable. Opening a disk that
+// is already open returns another handle on the same open disk (one
+// bitmap in memory, so two NBD connections to it see each other's writes
+// and never overwrite each other's bits); its files close with the last
+// handle.
 type Overlay struct {
+	*overlayFile
+	ds   *Disks
+	once sync.Once
+	err  error
+}
+
+// overlayFile is an open overlay, shared by its handles.
+type overlayFile struct {
+	key  string // NAME.map's path, its key in Disks.open
+	h    header
+	refs int // handles not closed; guarded by Disks.mu
+
 	data     *os.File // NAME.img
 	meta     *os.File // NAME.map
 	base     *os.File // the base image, read-only; kept open if evicted
@@ -135,9 +151,7 @@ type Overlay struct {
 	bits  []uint64 // block i is in data iff bit i%64 of bits[i/64]
 	dirty []bool   // bitmap pages changed since the last Flush
 
-	flushMu  sync.Mutex
-	once     sync.Once
-	closeErr error
+	flushMu sync.Mutex
 }
 
 // OpenOverlay opens the copy-on-write disk name of owner (an instance id),
@@ -160,6 +174,15 @@ func (ds *Disks) OpenOverlay(owner, name string, base *Base, size int64) (*Overl
 	dir := filepath.Join(ds.root, owner)
 	mapPath := filepath.Join(dir, name+mapSuffix)
 	dataPath := filepath.Join(dir, name+".img")
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	if f := ds.open[mapPath]; f != nil {
+		if err := f.h.matches(owner, name, base, size); err != nil {
+			return nil, err
+		}
+		f.refs++
+		return &Overlay{overlayFile: f, ds: ds}, nil
+	}
 	h, err := readHeader(mapPath)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -169,11 +192,30 @@ func (ds *Disks) OpenOverlay(owner, name string, base *Base, size int64) (*Overl
 		}
 	case err != nil:
 		return nil, err
-	case h.base != base.Digest() || h.size != size:
-		return nil, fmt.Errorf("instance-store disk %s/%s: an overlay of %d bytes over base %s, not %d bytes over %s",
+	default:
+		if err := h.matches(owner, name, base, size); err != nil {
+			return nil, err
+		}
+	}
+	f, err := openOverlay(mapPath, dataPath, base.path(), h)
+	if err != nil {
+		return nil, err
+	}
+	if ds.open == nil {
+		ds.open = map[string]*overlayFile{}
+	}
+	f.refs = 1
+	ds.open[mapPath] = f
+	return &Overlay{overlayFile: f, ds: ds}, nil
+}
+
+// matches refuses to reopen an overlay over another base or size.
+func (h header) matches(owner, name string, base *Base, size int64) error {
+	if h.base != base.Digest() || h.size != size {
+		return fmt.Errorf("instance-store disk %s/%s: an overlay of %d bytes over base %s, not %d bytes over %s",
 			owner, name, h.size, h.base, size, base.Digest())
 	}
-	return openOverlay(mapPath, dataPath, base.path(), h)
+	return nil
 }
 
 // createOverlay makes an overlay's files: NAME.img blank, then NAME.map
@@ -225,8 +267,8 @@ func bitmapBytes(size int64) int64 {
 }
 
 // openOverlay opens an overlay's files and loads its bitmap.
-func openOverlay(mapPath, dataPath, basePath string, h header) (o *Overlay, err error) {
-	o = &Overlay{baseSize: h.baseSize, size: h.size}
+func openOverlay(mapPath, dataPath, basePath string, h header) (o *overlayFile, err error) {
+	o = &overlayFile{key: mapPath, h: h, baseSize: h.baseSize, size: h.size}
 	defer func() {
 		if err != nil {
 			for _, f := range []*os.File{o.data, o.meta, o.base} {
@@ -259,13 +301,13 @@ func openOverlay(mapPath, dataPath, basePath string, h header) (o *Overlay, err 
 }
 
 // Size returns the disk's size in bytes.
-func (o *Overlay) Size() int64 { return o.size }
+func (o *overlayFile) Size() int64 { return o.size }
 
 // ReadOnly reports false: an overlay is writable (its base is not).
-func (o *Overlay) ReadOnly() bool { return false }
+func (o *overlayFile) ReadOnly() bool { return false }
 
 // check refuses a range outside the disk.
-func (o *Overlay) check(off, length int64) error {
+func (o *overlayFile) check(off, length int64) error {
 	if off < 0 || length < 0 || off > o.size-length {
 		return fmt.Errorf("localdisk: range %d+%d outside a disk of %d bytes: %w", off, length, o.size, io.EOF)
 	}
@@ -273,7 +315,7 @@ func (o *Overlay) check(off, length int64) error {
 }
 
 // has reports whether block i is in the overlay's data; o.mu is held.
-func (o *Overlay) has(i int64) bool { return o.bits[i/64]&(1<<(i%64)) != 0 }
+func (o *overlayFile) has(i int64) bool { return o.bits[i/64]&(1<<(i%64)) != 0 }
 
 // run is a piece of a read: length bytes at off, from the data or the base.
 type run struct {
@@ -283,7 +325,7 @@ type run struct {
 
 // ReadAt fills p from off: each block from the overlay's data if written,
 // else from the base (zeros past its end).
-func (o *Overlay) ReadAt(_ context.Context, p []byte, off int64) error {
+func (o *overlayFile) ReadAt(_ context.Context, p []byte, off int64) error {
 	if err := o.check(off, int64(len(p))); err != nil || len(p) == 0 {
 		return err
 	}
@@ -317,7 +359,7 @@ func (o *Overlay) ReadAt(_ context.Context, p []byte, off int64) error {
 }
 
 // readBase fills b with the base's bytes at off, zeros past its end.
-func (o *Overlay) readBase(b []byte, off int64) error {
+func (o *overlayFile) readBase(b []byte, off int64) error {
 	n := max(0, min(int64(len(b)), o.baseSize-off))
 	if n > 0 {
 		if _, err := o.base.ReadAt(b[:n], off); err != nil {
@@ -330,7 +372,7 @@ func (o *Overlay) readBase(b []byte, off int64) error {
 
 // lock locks the block stripes of blocks first..last in stripe order (so
 // that two ranges never wait on each other in a cycle); unlock undoes it.
-func (o *Overlay) lock(first, last int64) (mask [stripeCount]bool) {
+func (o *overlayFile) lock(first, last int64) (mask [stripeCount]bool) {
 	for i := first; i <= last && i < first+stripeCount; i++ {
 		mask[i%stripeCount] = true
 	}
@@ -342,7 +384,7 @@ func (o *Overlay) lock(first, last int64) (mask [stripeCount]bool) {
 	return mask
 }
 
-func (o *Overlay) unlock(mask [stripeCount]bool) {
+func (o *overlayFile) unlock(mask [stripeCount]bool) {
 	for i, m := range mask {
 		if m {
 			o.stripes[i].Unlock()
@@ -354,7 +396,7 @@ func (o *Overlay) unlock(mask [stripeCount]bool) {
 // either end that the range covers only in part and that still read from
 // the base, so that what follows may write anywhere in the range. The
 // caller writes, then calls done.
-func (o *Overlay) prepare(off, length int64) (first, last int64, mask [stripeCount]bool, err error) {
+func (o *overlayFile) prepare(off, length int64) (first, last int64, mask [stripeCount]bool, err error) {
 	end := off + length
 	first, last = off/blockSize, (end-1)/blockSize
 	mask = o.lock(first, last)
@@ -390,7 +432,7 @@ func (o *Overlay) prepare(off, length int64) (first, last int64, mask [stripeCou
 var blockPool = sync.Pool{New: func() any { b := make([]byte, blockSize); return &b }}
 
 // done sets the bits of blocks first..last and unlocks them.
-func (o *Overlay) done(first, last int64, mask [stripeCount]bool) {
+func (o *overlayFile) done(first, last int64, mask [stripeCount]bool) {
 	o.mu.Lock()
 	for i := first; i <= last; i++ {
 		o.bits[i/64] |= 1 << (i % 64)
@@ -401,7 +443,7 @@ func (o *Overlay) done(first, last int64, mask [stripeCount]bool) {
 }
 
 // WriteAt writes p at off into the overlay's data.
-func (o *Overlay) WriteAt(_ context.Context, p []byte, off int64) error {
+func (o *overlayFile) WriteAt(_ context.Context, p []byte, off int64) error {
 	if err := o.check(off, int64(len(p))); err != nil || len(p) == 0 {
 		return err
 	}
@@ -419,14 +461,14 @@ func (o *Overlay) WriteAt(_ context.Context, p []byte, off int64) error {
 
 // Trim makes length bytes at off read as zeros, as WriteZeroes does: a
 // trimmed block must not read as the base again.
-func (o *Overlay) Trim(ctx context.Context, off, length int64) error {
+func (o *overlayFile) Trim(ctx context.Context, off, length int64) error {
 	return o.WriteZeroes(ctx, off, length)
 }
 
 // WriteZeroes makes length bytes at off read as zeros: it punches a hole
 // in the overlay's data (writing zeros where the file system cannot) and
 // marks the blocks written.
-func (o *Overlay) WriteZeroes(_ context.Context, off, length int64) error {
+func (o *overlayFile) WriteZeroes(_ context.Context, off, length int64) error {
 	if err := o.check(off, length); err != nil || length == 0 {
 		return err
 	}
@@ -462,7 +504,7 @@ func punch(f *os.File, off, length int64) error {
 
 // Flush makes every completed write durable: the data first, then the
 // bitmap pages that changed, so the bitmap never names unsynced data.
-func (o *Overlay) Flush(context.Context) error {
+func (o *overlayFile) Flush(context.Context) error {
 	o.flushMu.Lock()
 	defer o.flushMu.Unlock()
 	type page struct {
@@ -505,16 +547,30 @@ func (o *Overlay) Flush(context.Context) error {
 	return err
 }
 
-// Close flushes the disk and closes its files; closing again does
-// nothing and returns the first close's error.
+// Close flushes the disk and lets go of this handle, closing the files
+// with the last one; closing again does nothing and returns the first
+// close's error.
 func (o *Overlay) Close() error {
-	o.once.Do(func() {
-		o.closeErr = o.Flush(context.Background())
-		for _, f := range []*os.File{o.data, o.meta, o.base} {
-			if err := f.Close(); o.closeErr == nil {
-				o.closeErr = err
-			}
+	o.once.Do(func() { o.err = o.ds.release(o.overlayFile) })
+	return o.err
+}
+
+// release flushes f for a handle closed and closes its files if it was
+// the last.
+func (ds *Disks) release(f *overlayFile) error {
+	err := f.Flush(context.Background())
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	if f.refs--; f.refs > 0 {
+		return err
+	}
+	if ds.open[f.key] == f {
+		delete(ds.open, f.key)
+	}
+	for _, file := range []*os.File{f.data, f.meta, f.base} {
+		if cerr := file.Close(); err == nil {
+			err = cerr
 		}
-	})
-	return o.closeErr
+	}
+	return err
 }

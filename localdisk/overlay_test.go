@@ -12,6 +12,9 @@ import (
 // abandon closes o's files without flushing, as a crash would leave them.
 func (o *Overlay) abandon() {
 	o.once.Do(func() {
+		o.ds.mu.Lock()
+		delete(o.ds.open, o.key)
+		o.ds.mu.Unlock()
 		o.data.Close()
 		o.meta.Close()
 		o.base.Close()
@@ -277,4 +280,65 @@ func TestOverlayModel(t *testing.T) {
 		}
 		o.Close()
 	}
+}
+
+// TestOverlayHandles: two opens of one disk (two NBD connections, or a
+// reconnect before the old one is closed) share it; Remove while it is
+// open leaves the open handles working and the next open makes a new disk.
+func TestOverlayHandles(t *testing.T) {
+	ctx := context.Background()
+	ds, base, data := overlayFixture(t, 2*blockSize)
+	size := int64(2 * blockSize)
+	a, err := ds.OpenOverlay("i-1", "root", base, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ds.OpenOverlay("i-1", "root", base, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ds.OpenOverlay("i-1", "root", base, 2*size); err == nil {
+		t.Fatal("opened an open overlay with another size")
+	}
+	a.WriteAt(ctx, []byte("from a"), 10)
+	got := make([]byte, 6)
+	if b.ReadAt(ctx, got, 10); string(got) != "from a" {
+		t.Fatalf("b reads %q", got)
+	}
+	// a's close flushes; b's writes, made after, must survive b's close
+	// and a's bits must survive b's flush.
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b.WriteAt(ctx, []byte("from b"), blockSize+10)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ds.OpenOverlay("i-1", "root", base, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Clone(data)
+	copy(want[10:], "from a")
+	copy(want[blockSize+10:], "from b")
+	if !bytes.Equal(readAll(t, c), want) {
+		t.Fatal("after both handles closed the disk differs")
+	}
+
+	// Removed while open: c still reads its disk; a new open is fresh.
+	if err := ds.Remove("i-1"); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(readAll(t, c), want) {
+		t.Fatal("an open handle lost its disk to Remove")
+	}
+	d, err := ds.OpenOverlay("i-1", "root", base, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(readAll(t, d), data) {
+		t.Fatal("an overlay opened after Remove is not fresh")
+	}
+	c.Close()
+	d.Close()
 }
