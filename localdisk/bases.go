@@ -43,12 +43,11 @@ type Bases struct {
 	limit int64
 
 	mu      sync.Mutex
-	entries map[string]*entry               // published bases by digest
-	flights map[string]*flight              // fills under way by digest
-	total   int64                           // sum of the entries' sizes
-	now     func() time.Time                // the clock of last use
-	scan    func() (map[string]bool, error) // overlays' bases; a test may wrap it
-	onWait  func()                          // called when a Fill waits on another; tests
+	entries map[string]*entry  // published bases by digest
+	flights map[string]*flight // fills under way by digest
+	total   int64              // sum of the entries' sizes
+	now     func() time.Time   // the clock of last use
+	onWait  func()             // called when a Fill waits on another; tests
 }
 
 // entry is one published base.
@@ -86,7 +85,6 @@ func NewBases(dir string, limit int64) (*Bases, error) {
 		flights: map[string]*flight{},
 		now:     time.Now,
 	}
-	b.scan = b.overlayBases
 	if err := os.RemoveAll(filepath.Join(b.dir, "tmp")); err != nil {
 		return nil, err
 	}
@@ -334,7 +332,7 @@ func (b *Bases) evict(room int64) error {
 	if b.total+room <= b.limit {
 		return nil
 	}
-	used, err := b.scan()
+	used, err := b.overlayBases()
 	if err != nil {
 		return err
 	}
