@@ -93,6 +93,11 @@ const (
 	ResourceKMSGrant ResourceType = "kms-grant"
 	// ResourceAttachment: a volume's attachment to an instance.
 	ResourceAttachment ResourceType = "attachment"
+	// ResourceSigningCertificate: an account's signing certificate (IAM's
+	// UploadSigningCertificate).
+	ResourceSigningCertificate ResourceType = "signing-certificate"
+	// ResourceRegionKey: a region's EC2 key and certificate.
+	ResourceRegionKey ResourceType = "region-key"
 )
 
 // Clock returns the current time. Services take one so that tests can move

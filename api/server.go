@@ -3,7 +3,8 @@
 // signature, finds the caller's account, checks the region named by the
 // credential scope, and hands the request to the protocol named by the
 // scope's service — ec2 (api/ec2), sts (api/sts), ebs (api/ebs), rbin
-// (api/rbin) or kms (api/kms).
+// (api/rbin), kms (api/kms) or iam (api/iam). GET /cert-ec2.pem serves a
+// region's EC2 certificate to anyone (certificate.go).
 //
 // The api packages are the only ones that know wire names, XML and JSON
 // shapes and error codes. They decide nothing: every rule is in a rules
@@ -28,6 +29,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/api/ebs"
 	"github.com/openami/openami/api/ec2"
+	"github.com/openami/openami/api/iam"
 	"github.com/openami/openami/api/kms"
 	"github.com/openami/openami/api/rbin"
 	"github.com/openami/openami/api/sigv4"
@@ -74,6 +76,7 @@ var _ Identity = (*identity.Accounts)(nil)
 // Server is the HTTP handler of the endpoint.
 type Server struct {
 	identity  Identity
+	certs     EC2Certificates
 	log       *slog.Logger
 	now       func() time.Time
 	limits    Limits
@@ -97,6 +100,7 @@ func New(svc *service.Service, log *slog.Logger, reg *prometheus.Registry, limit
 	limits = limits.withDefaults()
 	s := &Server{
 		identity: svc.Identity(),
+		certs:    svc.Identity(),
 		log:      log,
 		now:      time.Now,
 		limits:   limits,
@@ -106,6 +110,7 @@ func New(svc *service.Service, log *slog.Logger, reg *prometheus.Registry, limit
 			"ebs":  ebs.New(svc.EBS()),
 			"rbin": rbin.New(svc.Images()),
 			"kms":  kms.New(svc.KMS()),
+			"iam":  iam.New(svc.Identity()),
 		},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "openami_requests_total",
@@ -126,6 +131,7 @@ func New(svc *service.Service, log *slog.Logger, reg *prometheus.Registry, limit
 	s.mux = http.NewServeMux()
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	s.mux.HandleFunc("GET /cert-ec2.pem", s.serveEC2Certificate)
 	s.mux.HandleFunc("/", s.serveAPI)
 	return s
 }
@@ -282,7 +288,8 @@ func (s *Server) admit(r *http.Request, rc *http.ResponseController, auth *sigv4
 			return nil, p, err
 		}
 	}
-	if _, ok := s.identity.Region(auth.Region); !ok {
+	// IAM is global: AWS's clients scope it to us-east-1, served or not.
+	if _, ok := s.identity.Region(auth.Region); !ok && !(auth.Service == "iam" && auth.Region == "us-east-1") {
 		names := make([]string, 0, len(s.identity.Regions()))
 		for _, reg := range s.identity.Regions() {
 			names = append(names, reg.Name)

@@ -5,6 +5,12 @@
 // disks go, is the caller's rule (the service: a disk is opened for an
 // instance that may run, and removed when it stops or terminates, so its
 // data survives neither, as on EC2).
+//
+// It also keeps the host's cache of base images (Bases, under
+// DIR/bundle-cache: each instance store-backed AMI unpacked once) and the
+// copy-on-write disks over them (Disks.OpenOverlay: an instance
+// store-backed instance's root, under DIR/instance-store/OWNER like the
+// other disks, removed with them).
 package localdisk
 
 import (
@@ -17,9 +23,13 @@ import (
 )
 
 // Disks is the set of local disks under one directory. It is safe for
-// concurrent use: each disk is its own file.
+// concurrent use: each disk is its own file (an overlay two, shared by
+// its open handles).
 type Disks struct {
 	root string // DIR/instance-store
+
+	mu   sync.Mutex
+	open map[string]*overlayFile // open overlays by NAME.map path
 }
 
 // New returns the local disks kept under dir (the server's data
@@ -74,7 +84,17 @@ func (ds *Disks) Remove(owner string) error {
 	if err := checkName("owner", owner); err != nil {
 		return err
 	}
-	return os.RemoveAll(filepath.Join(ds.root, owner))
+	dir := filepath.Join(ds.root, owner)
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	// Overlays still open keep their (unlinked) files until closed; a
+	// later OpenOverlay of the same name makes a new disk.
+	for key := range ds.open {
+		if filepath.Dir(key) == dir {
+			delete(ds.open, key)
+		}
+	}
+	return os.RemoveAll(dir)
 }
 
 // Disk is one open local disk: a sparse file. Its methods are those of

@@ -62,6 +62,7 @@ type Tx interface {
 	Instances() Instances
 	Keys() Keys
 	Grants() Grants
+	Certificates() Certificates
 	Networks() Networks
 }
 
@@ -591,6 +592,50 @@ type GrantQuery struct {
 	After string
 	// Limit is the most grants returned; 0 means no limit.
 	Limit int
+}
+
+// Certificates records accounts' signing certificates and each region's
+// EC2 key.
+type Certificates interface {
+	// CreateSigning records a signing certificate. Duplicate (about
+	// openami.ResourceSigningCertificate) if the account already has one
+	// with the same fingerprint, or the id is taken.
+	CreateSigning(c openami.SigningCertificate) error
+	// Signing returns the account's signing certificates, ordered by
+	// upload time, then id.
+	Signing(accountID string) ([]openami.SigningCertificate, error)
+	// SetSigningStatus changes the status of the account's certificate.
+	// NotFound if the account has no certificate with the id.
+	SetSigningStatus(accountID, id string, status openami.CertificateStatus) error
+	// DeleteSigning removes the account's certificate. NotFound if the
+	// account has no certificate with the id.
+	DeleteSigning(accountID, id string) error
+
+	// RegionKey returns the region's EC2 key. NotFound (about
+	// openami.ResourceRegionKey) if it has none yet.
+	RegionKey(region string) (RegionKey, error)
+	// CreateRegionKeyIfAbsent records k unless its region already has a
+	// key, and returns the region's key afterwards: of two writers racing,
+	// both get the one that was stored first.
+	CreateRegionKeyIfAbsent(k RegionKey) (RegionKey, error)
+	// RegionKeys returns every region's key, ordered by region.
+	RegionKeys() ([]RegionKey, error)
+	// SetRegionKeySealed replaces the sealed private key of the region's
+	// key (a master-key rotation). NotFound if the region has none.
+	SetRegionKeySealed(region string, sealedKey []byte) error
+}
+
+// RegionKey is a region's EC2 key: the RSA key pair whose certificate
+// users encrypt bundles to (AWS's cert-ec2.pem) and with which openami
+// signs the manifests it makes. SealedKey is the PKCS#8 DER of the private
+// key sealed under the master key (internal/seal), with the region's name
+// as associated data.
+type RegionKey struct {
+	Region string
+	// Certificate is the self-signed X.509 certificate in PEM.
+	Certificate string
+	SealedKey   []byte
+	CreatedAt   time.Time
 }
 
 // Grants records KMS grants. A grant belongs to one key; grant ids are

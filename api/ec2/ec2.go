@@ -158,6 +158,7 @@ func New(tags Tags, id Identity, blocks EBS, imgs Images, machines Instances, ne
 		"GetInstanceUefiData":                  h.getInstanceUefiData,
 		"DescribeInstanceCreditSpecifications": h.describeInstanceCreditSpecifications,
 		"DescribeInstanceTypes":                h.describeInstanceTypes,
+		"DescribeInstanceTypeOfferings":        h.describeInstanceTypeOfferings,
 		"CreateVpc":                            h.createVpc,
 		"DeleteVpc":                            h.deleteVpc,
 		"DescribeVpcs":                         h.describeVpcs,
@@ -281,6 +282,15 @@ type tagItem struct {
 	Value string `xml:"value"`
 }
 
+// tagSet is a resource's tags as its tagSet element. Whether an untagged
+// resource's element is written follows EC2, per response: EC2 omits it
+// for instances (DescribeInstances, RunInstances), volumes, images and
+// the Create/ImportKeyPair, CreateSecurityGroup and CopySnapshot
+// responses (boto3 then shows no "Tags" key; their fields are
+// `tagSet,omitempty`), and writes it empty for key pairs in
+// DescribeKeyPairs, snapshots, security groups and their rules, VPCs,
+// subnets, route tables, network ACLs and network interfaces ("Tags": []
+// in the aws CLI's output of each).
 func tagSet(tags []openami.Tag) items[tagItem] {
 	out := make(items[tagItem], len(tags))
 	for i, t := range tags {

@@ -253,6 +253,7 @@ var paramNames = map[string]string{
 	"KmsKeyID":                          "KmsKeyId",
 	"MappingKmsKeyID":                   "BlockDeviceMapping.Ebs.KmsKeyId",
 	"MaxResults":                        "maxResults",
+	"LocationType":                      "locationType",
 	"ResourceIDs":                       "ResourceId",
 	"ResourceType":                      "ResourceType",
 	"Size":                              "size",

@@ -204,20 +204,33 @@ var instanceFilterNames = map[string]filter.Attr{
 	"group-name": instances.AttrInstanceGroupName,
 }
 
+// offeringFilterNames maps DescribeInstanceTypeOfferings' filter names to
+// the rules' attributes.
+var offeringFilterNames = map[string]filter.Attr{
+	"location":      instances.AttrOfferingLocation,
+	"instance-type": instances.AttrOfferingInstanceType,
+}
+
 // instanceTypeFilterNames maps DescribeInstanceTypes' filter names to the rules' attributes.
 var instanceTypeFilterNames = map[string]filter.Attr{
-	"burstable-performance-supported":       instances.AttrTypeBurstable,
-	"current-generation":                    instances.AttrTypeCurrent,
-	"free-tier-eligible":                    instances.AttrTypeFreeTier,
-	"hypervisor":                            instances.AttrTypeHypervisor,
-	"instance-storage-supported":            instances.AttrTypeInstanceStore,
-	"instance-type":                         instances.AttrTypeName,
-	"memory-info.size-in-mib":               instances.AttrTypeMemoryMiB,
-	"processor-info.supported-architecture": instances.AttrTypeArchitecture,
-	"supported-boot-mode":                   instances.AttrTypeBootMode,
-	"supported-root-device-type":            instances.AttrTypeRootDeviceType,
-	"supported-virtualization-type":         instances.AttrTypeVirtualization,
-	"vcpu-info.default-vcpus":               instances.AttrTypeVCPUs,
+	"bare-metal":                             instances.AttrTypeBareMetal,
+	"instance-storage-info.disk.count":       instances.AttrTypeStoreDiskCount,
+	"instance-storage-info.disk.size-in-gb":  instances.AttrTypeStoreDiskSize,
+	"instance-storage-info.disk.type":        instances.AttrTypeStoreDiskType,
+	"instance-storage-info.nvme-support":     instances.AttrTypeStoreNVMe,
+	"instance-storage-info.total-size-in-gb": instances.AttrTypeStoreTotal,
+	"burstable-performance-supported":        instances.AttrTypeBurstable,
+	"current-generation":                     instances.AttrTypeCurrent,
+	"free-tier-eligible":                     instances.AttrTypeFreeTier,
+	"hypervisor":                             instances.AttrTypeHypervisor,
+	"instance-storage-supported":             instances.AttrTypeInstanceStore,
+	"instance-type":                          instances.AttrTypeName,
+	"memory-info.size-in-mib":                instances.AttrTypeMemoryMiB,
+	"processor-info.supported-architecture":  instances.AttrTypeArchitecture,
+	"supported-boot-mode":                    instances.AttrTypeBootMode,
+	"supported-root-device-type":             instances.AttrTypeRootDeviceType,
+	"supported-virtualization-type":          instances.AttrTypeVirtualization,
+	"vcpu-info.default-vcpus":                instances.AttrTypeVCPUs,
 }
 
 // vpcFilterNames maps DescribeVpcs' filter names to the rules' attributes.

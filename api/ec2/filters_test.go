@@ -31,6 +31,7 @@ var filterTables = []struct {
 	{"DescribeVolumes", volumeFilterNames, ebs.VolumeAttrs},
 	{"DescribeInstances", instanceFilterNames, instances.InstanceAttrs},
 	{"DescribeInstanceTypes", instanceTypeFilterNames, instances.InstanceTypeAttrs},
+	{"DescribeInstanceTypeOfferings", offeringFilterNames, instances.OfferingAttrs},
 	{"DescribeVpcs", vpcFilterNames, network.VPCAttrs},
 	{"DescribeSubnets", subnetFilterNames, network.SubnetAttrs},
 	{"DescribeSecurityGroups", securityGroupFilterNames, network.SecurityGroupAttrs},

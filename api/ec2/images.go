@@ -164,7 +164,7 @@ type imageItem struct {
 	RootDeviceName           string                 `xml:"rootDeviceName"`
 	BlockDeviceMappings      items[mappingItem]     `xml:"blockDeviceMapping"`
 	VirtualizationType       string                 `xml:"virtualizationType"`
-	Tags                     items[tagItem]         `xml:"tagSet"`
+	Tags                     items[tagItem]         `xml:"tagSet,omitempty"` // EC2 omits an untagged image's tagSet
 	Hypervisor               string                 `xml:"hypervisor"`
 	EnaSupport               bool                   `xml:"enaSupport"`
 	SriovNetSupport          string                 `xml:"sriovNetSupport,omitempty"`

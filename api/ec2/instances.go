@@ -393,7 +393,7 @@ type instanceItem struct {
 	BlockDeviceMappings items[instanceMappingItem]  `xml:"blockDeviceMapping"`
 	VirtualizationType  string                      `xml:"virtualizationType"`
 	ClientToken         string                      `xml:"clientToken,omitempty"`
-	Tags                items[tagItem]              `xml:"tagSet"`
+	Tags                items[tagItem]              `xml:"tagSet,omitempty"` // EC2 omits an untagged instance's tagSet
 	Hypervisor          string                      `xml:"hypervisor"`
 	NetworkInterfaces   items[networkInterfaceItem] `xml:"networkInterfaceSet"`
 	EbsOptimized        bool                        `xml:"ebsOptimized"`

@@ -37,6 +37,7 @@ type Instances interface {
 	CreateSnapshots(ctx context.Context, p openami.Principal, in instances.CreateSnapshotsInput) ([]ebs.SnapshotView, error)
 
 	DescribeInstanceTypes(ctx context.Context, p openami.Principal, names []string, filters []filter.Filter, pg instances.Page) ([]instances.InstanceType, string, error)
+	DescribeInstanceTypeOfferings(ctx context.Context, p openami.Principal, locationType string, filters []filter.Filter, pg instances.Page) ([]instances.Offering, string, error)
 }
 
 // The rules of rules/instances are what this package needs.

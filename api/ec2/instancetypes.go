@@ -36,7 +36,7 @@ type instanceTypeItem struct {
 	SupportedRootDeviceTypes      items[valueStringItem] `xml:"supportedRootDeviceTypes"`
 	SupportedVirtualizationTypes  items[valueStringItem] `xml:"supportedVirtualizationTypes"`
 	BareMetal                     bool                   `xml:"bareMetal"`
-	Hypervisor                    string                 `xml:"hypervisor"`
+	Hypervisor                    string                 `xml:"hypervisor,omitempty"` // none on bare metal
 	ProcessorInfo                 processorInfoItem      `xml:"processorInfo"`
 	VCpuInfo                      vcpuInfoItem           `xml:"vCpuInfo"`
 	MemoryInfo                    memoryInfoItem         `xml:"memoryInfo"`
@@ -105,10 +105,10 @@ func (h *Handler) describeInstanceTypes(c *call) (responder, error) {
 			threads = 2
 		}
 		item := instanceTypeItem{
-			InstanceType: it.Name, CurrentGeneration: it.Hypervisor == "nitro", FreeTierEligible: it.FreeTier,
+			InstanceType: it.Name, CurrentGeneration: it.CurrentGeneration, FreeTierEligible: it.FreeTier, BareMetal: it.BareMetal,
 			SupportedUsageClasses: strs([]string{"on-demand", "spot"}), SupportedRootDeviceTypes: strs([]string{"ebs"}),
 			SupportedVirtualizationTypes: strs(it.Virtualization), Hypervisor: it.Hypervisor,
-			ProcessorInfo: processorInfoItem{strs(it.Architectures), it.ClockGHz},
+			ProcessorInfo: processorInfoItem{SupportedArchitectures: strs(it.Architectures)},
 			VCpuInfo:      vcpuInfoItem{it.VCPUs, max(1, it.VCPUs/threads), threads},
 			MemoryInfo:    memoryInfoItem{it.MemoryMiB}, InstanceStorageSupported: it.InstanceStore.Count > 0,
 			EbsInfo:                       ebsInfoItem{"default", "supported", "required"},
@@ -116,17 +116,64 @@ func (h *Handler) describeInstanceTypes(c *call) (responder, error) {
 			SupportedBootModes: strs(it.BootModes),
 		}
 		if it.Hypervisor == "xen" {
-			item.EbsInfo = ebsInfoItem{"unsupported", "supported", "unsupported"}
+			// EBS optimization on Xen: by default on the current
+			// generation's (c4, m4, r4, d2, i3, x1 …), available on the
+			// larger previous-generation types, never on burstable ones
+			// or a previous generation's single-vCPU sizes.
+			ebsOpt := "supported"
+			switch {
+			case it.Burstable || !it.CurrentGeneration && it.VCPUs == 1:
+				ebsOpt = "unsupported"
+			case it.CurrentGeneration:
+				ebsOpt = "default"
+			}
+			item.EbsInfo = ebsInfoItem{ebsOpt, "supported", "unsupported"}
 		}
 		if s := it.InstanceStore; s.Count > 0 {
-			nvme := "unsupported"
-			if s.NVMe {
-				nvme = "required"
-			}
-			item.InstanceStorageInfo = &instanceStorageItem{TotalSizeInGB: int64(s.Count) * s.SizeGB,
-				Disks: items[diskItem]{{s.SizeGB, s.Count, s.Type}}, NvmeSupport: nvme}
+			item.InstanceStorageInfo = &instanceStorageItem{TotalSizeInGB: s.TotalGB(),
+				Disks: items[diskItem]{{s.SizeGB, s.Count, s.Type}}, NvmeSupport: instances.StoreNVMeSupport(s)}
 		}
 		out.InstanceTypes = append(out.InstanceTypes, item)
+	}
+	return out, nil
+}
+
+type describeInstanceTypeOfferingsInput struct {
+	dryRunParam
+	LocationType string        `query:"LocationType"`
+	Filters      []filterParam `query:"Filter"`
+	MaxResults   int           `query:"MaxResults"`
+	NextToken    string        `query:"NextToken"`
+}
+
+type instanceTypeOfferingItem struct {
+	InstanceType string `xml:"instanceType"`
+	LocationType string `xml:"locationType"`
+	Location     string `xml:"location"`
+}
+
+type describeInstanceTypeOfferingsResponse struct {
+	response
+	Offerings items[instanceTypeOfferingItem] `xml:"instanceTypeOfferingSet"`
+	NextToken string                          `xml:"nextToken,omitempty"`
+}
+
+func (h *Handler) describeInstanceTypeOfferings(c *call) (responder, error) {
+	var in describeInstanceTypeOfferingsInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	fs, err := filtersOf(in.Filters, offeringFilterNames)
+	if err != nil {
+		return nil, err
+	}
+	list, next, err := h.instances.DescribeInstanceTypeOfferings(c.ctx, c.p, in.LocationType, fs, instances.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
+	if err != nil {
+		return nil, err
+	}
+	out := &describeInstanceTypeOfferingsResponse{NextToken: next}
+	for _, o := range list {
+		out.Offerings = append(out.Offerings, instanceTypeOfferingItem{o.InstanceType, o.LocationType, o.Location})
 	}
 	return out, nil
 }

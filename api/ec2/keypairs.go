@@ -20,7 +20,7 @@ type createKeyPairResponse struct {
 	KeyFingerprint string         `xml:"keyFingerprint"`
 	KeyMaterial    string         `xml:"keyMaterial"`
 	KeyPairID      string         `xml:"keyPairId"`
-	Tags           items[tagItem] `xml:"tagSet"`
+	Tags           items[tagItem] `xml:"tagSet,omitempty"` // omitted when untagged, as EC2 does
 }
 
 func (h *Handler) createKeyPair(c *call) (responder, error) {
@@ -59,7 +59,7 @@ type importKeyPairResponse struct {
 	KeyName        string         `xml:"keyName"`
 	KeyFingerprint string         `xml:"keyFingerprint"`
 	KeyPairID      string         `xml:"keyPairId"`
-	Tags           items[tagItem] `xml:"tagSet"`
+	Tags           items[tagItem] `xml:"tagSet,omitempty"` // omitted when untagged, as EC2 does
 }
 
 func (h *Handler) importKeyPair(c *call) (responder, error) {
@@ -92,13 +92,15 @@ type describeKeyPairsInput struct {
 }
 
 type keyPairItem struct {
-	KeyPairID      string         `xml:"keyPairId"`
-	KeyFingerprint string         `xml:"keyFingerprint"`
-	KeyName        string         `xml:"keyName"`
-	KeyType        string         `xml:"keyType"`
-	Tags           items[tagItem] `xml:"tagSet"`
-	PublicKey      string         `xml:"publicKey,omitempty"`
-	CreateTime     string         `xml:"createTime"`
+	KeyPairID      string `xml:"keyPairId"`
+	KeyFingerprint string `xml:"keyFingerprint"`
+	KeyName        string `xml:"keyName"`
+	KeyType        string `xml:"keyType"`
+	// DescribeKeyPairs is one place EC2 keeps an empty tagSet: untagged
+	// key pairs come back with "Tags": [] (the aws CLI's example).
+	Tags       items[tagItem] `xml:"tagSet"`
+	PublicKey  string         `xml:"publicKey,omitempty"`
+	CreateTime string         `xml:"createTime"`
 }
 
 type describeKeyPairsResponse struct {

@@ -183,7 +183,7 @@ type createSecurityGroupResponse struct {
 	response
 	Return           bool           `xml:"return"`
 	GroupID          string         `xml:"groupId"`
-	Tags             items[tagItem] `xml:"tagSet"`
+	Tags             items[tagItem] `xml:"tagSet,omitempty"` // omitted when untagged, as EC2 does
 	SecurityGroupArn string         `xml:"securityGroupArn"`
 }
 

@@ -138,7 +138,7 @@ type copySnapshotInput struct {
 type copySnapshotResponse struct {
 	response
 	SnapshotID string         `xml:"snapshotId"`
-	Tags       items[tagItem] `xml:"tagSet"`
+	Tags       items[tagItem] `xml:"tagSet,omitempty"` // omitted when untagged, as EC2 does
 }
 
 func (h *Handler) copySnapshot(c *call) (responder, error) {

@@ -35,7 +35,7 @@ type volumeFields struct {
 	Status             string                `xml:"status"`
 	CreateTime         string                `xml:"createTime"`
 	Attachments        items[attachmentItem] `xml:"attachmentSet"`
-	Tags               items[tagItem]        `xml:"tagSet"`
+	Tags               items[tagItem]        `xml:"tagSet,omitempty"` // EC2 omits an untagged volume's tagSet
 	VolumeType         string                `xml:"volumeType"`
 	Iops               int                   `xml:"iops,omitempty"`
 	Throughput         int                   `xml:"throughput,omitempty"`

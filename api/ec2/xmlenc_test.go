@@ -22,7 +22,7 @@ var responseTypes = []any{
 	deleteKeyPairResponse{}, ebsByDefaultResponse{}, ebsDefaultKeyResponse{}, deregisterImageResponse{}, describeAccountAttributesResponse{},
 	describeAvailabilityZonesResponse{}, describeCreditSpecsResponse{}, describeImageAttributeResponse{},
 	describeImagesResponse{}, describeInstanceAttributeResponse{}, describeInstanceStatusResponse{},
-	describeInstanceTypesResponse{}, describeInstancesResponse{}, describeKeyPairsResponse{},
+	describeInstanceTypesResponse{}, describeInstanceTypeOfferingsResponse{}, describeInstancesResponse{}, describeKeyPairsResponse{},
 	describeRegionsResponse{}, describeSecurityGroupsResponse{}, describeSnapshotAttributeResponse{},
 	describeSnapshotsResponse{}, describeSubnetsResponse{}, describeTagsResponse{}, describeVolumesResponse{},
 	describeVpcsResponse{}, createSecurityGroupResponse{}, deleteSecurityGroupResponse{}, authorizeResponse{}, revokeResponse{},

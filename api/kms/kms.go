@@ -375,9 +375,9 @@ func (h *Handler) deleteAlias(q *request, in aliasInput) (any, error) {
 type aliasListEntry struct {
 	AliasName       string      `json:"AliasName"`
 	AliasArn        string      `json:"AliasArn"`
-	TargetKeyID     string      `json:"TargetKeyId"`
-	CreationDate    json.Number `json:"CreationDate"`
-	LastUpdatedDate json.Number `json:"LastUpdatedDate"`
+	TargetKeyID     string      `json:"TargetKeyId,omitempty"`  // none for a predefined alias without its key
+	CreationDate    json.Number `json:"CreationDate,omitempty"` // nor dates
+	LastUpdatedDate json.Number `json:"LastUpdatedDate,omitempty"`
 }
 
 type listAliasesInput struct {
@@ -396,7 +396,11 @@ func (h *Handler) listAliases(q *request, in listAliasesInput) (any, error) {
 		Truncated  bool             `json:"Truncated"`
 	}{Aliases: []aliasListEntry{}, NextMarker: next, Truncated: next != ""}
 	for _, a := range aliases {
-		out.Aliases = append(out.Aliases, aliasListEntry{a.Name, a.ARN(), a.TargetKeyID, epoch(a.CreatedAt), epoch(a.UpdatedAt)})
+		e := aliasListEntry{AliasName: a.Name, AliasArn: a.ARN(), TargetKeyID: a.TargetKeyID}
+		if a.TargetKeyID != "" {
+			e.CreationDate, e.LastUpdatedDate = epoch(a.CreatedAt), epoch(a.UpdatedAt)
+		}
+		out.Aliases = append(out.Aliases, e)
 	}
 	return out, nil
 }

@@ -106,6 +106,10 @@ func rotateMasterKey(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return fmt.Errorf("%w (run the command again to finish)", err)
 	}
+	regionKeys, err := e.svc.Identity().ResealRegionKeys(ctx, old)
+	if err != nil {
+		return fmt.Errorf("%w (run the command again to finish)", err)
+	}
 	kmsKeys, err := e.svc.KMS().ResealKeyMaterial(ctx, old)
 	if err != nil {
 		return fmt.Errorf("%w (run the command again to finish)", err)
@@ -127,5 +131,5 @@ func rotateMasterKey(ctx context.Context, cfg *config) error {
 			return err
 		}
 	}
-	return printJSON(map[string]any{"ResealedAccessKeys": accessKeys, "ResealedKMSKeys": kmsKeys, "ResealedUserData": userData, "InFile": inFile})
+	return printJSON(map[string]any{"ResealedAccessKeys": accessKeys, "ResealedRegionKeys": regionKeys, "ResealedKMSKeys": kmsKeys, "ResealedUserData": userData, "InFile": inFile})
 }

@@ -115,7 +115,11 @@ func (a accounts) SetOrganization(id, org string, ous []string) error {
 }
 
 func (a accounts) Delete(id string) error {
-	// Children first: access_keys references accounts.
+	// Children first: access_keys and signing_certificates reference
+	// accounts.
+	if _, err := a.t.exec(`DELETE FROM signing_certificates WHERE account_id = ?`, id); err != nil {
+		return fmt.Errorf("sqldb: delete account: signing certificates: %w", err)
+	}
 	if _, err := a.t.exec(`DELETE FROM access_keys WHERE account_id = ?`, id); err != nil {
 		return fmt.Errorf("sqldb: delete account: access keys: %w", err)
 	}

@@ -375,6 +375,34 @@ CREATE INDEX security_groups_by_owner ON security_groups (region, account_id, id
 ALTER TABLE instances ADD COLUMN public_ip {{text}} NOT NULL DEFAULT '';
 CREATE UNIQUE INDEX instances_by_public_ip ON instances (public_ip) WHERE public_ip <> '';
 `},
+	// Version 11 is the s3 branch's "object storage"; this placeholder
+	// holds its number on the iam-certs branch until the two merge, when
+	// the s3 branch's migration 11 replaces it.
+	{Version: 11, Name: "object storage (placeholder)", SQL: `SELECT 1;`},
+	{Version: 12, Name: "signing certificates and region keys", SQL: `
+-- An account's signing certificates (IAM's UploadSigningCertificate):
+-- the PEM as uploaded, and the hex SHA-256 of its DER, unique per
+-- account (DuplicateCertificate).
+CREATE TABLE signing_certificates (
+	account_id  {{text}} NOT NULL REFERENCES accounts (id),
+	id          {{text}} NOT NULL PRIMARY KEY,
+	fingerprint {{text}} NOT NULL,
+	body        {{text}} NOT NULL,
+	status      {{text}} NOT NULL,
+	uploaded_at BIGINT NOT NULL,
+	UNIQUE (account_id, fingerprint)
+);
+
+-- Each region's EC2 key: its self-signed certificate in PEM and its
+-- private key sealed under the master key. One per region: of two nodes
+-- making one at once, the first insert wins.
+CREATE TABLE region_keys (
+	region      {{text}} NOT NULL PRIMARY KEY,
+	certificate {{text}} NOT NULL,
+	sealed_key  {{blob}} NOT NULL,
+	created_at  BIGINT NOT NULL
+);
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.

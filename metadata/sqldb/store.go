@@ -212,6 +212,8 @@ func (t *tx) Keys() metadata.Keys           { return kmsKeys{t} }
 func (t *tx) Grants() metadata.Grants       { return kmsGrants{t} }
 func (t *tx) Networks() metadata.Networks   { return networks{t} }
 
+func (t *tx) Certificates() metadata.Certificates { return certificates{t} }
+
 var errTxDone = errors.New("transaction used after its function returned")
 
 // note records err if it is retryable and returns it.

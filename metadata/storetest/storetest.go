@@ -17,7 +17,8 @@
 //
 // The tests live one file per record family: accounts.go (accounts and
 // access keys), keypairs.go, tags.go, settings.go, snapshots.go and
-// snapshots_list.go, volumes.go, blocks.go (the blocks of pending snapshots
+// snapshots_list.go, certificates.go (signing certificates and region
+// keys), volumes.go, blocks.go (the blocks of pending snapshots
 // and of volume overlays), instances.go, networks.go (VPCs, subnets and
 // security groups), images.go, image_permissions.go
 // and images_list.go, kms.go and grants.go (KMS keys, aliases and grants),
@@ -61,6 +62,8 @@ func Run(t *testing.T, open func(t *testing.T) metadata.Store) {
 		{"KeyPairs/CreateList", testKeyPairCreateList},
 		{"KeyPairs/Duplicate", testKeyPairDuplicate},
 		{"KeyPairs/Delete", testKeyPairDelete},
+		{"Certificates/Signing", testSigningCertificates},
+		{"Certificates/RegionKeys", testRegionKeys},
 		{"Tags/SetOf", testTagsSetOf},
 		{"Tags/Delete", testTagsDelete},
 		{"Tags/Partitioned", testTagsPartitioned},

@@ -37,7 +37,7 @@ import (
 
 // ebsManagedAlias is the alias of the AWS managed key for EBS, made in an
 // account's region the first time it encrypts without naming a key.
-const ebsManagedAlias = "alias/aws/ebs"
+const ebsManagedAlias = kms.EBSManagedAlias
 
 // ebsDataKeySetting names the setting that holds a KMS key's wrapped EBS
 // data key.
@@ -240,6 +240,13 @@ const (
 // input field named, for action on the caller's behalf and checks that it
 // is enabled (ebsKeyError).
 func (s *Volumes) usableEBSKey(tx metadata.Tx, p openami.Principal, field, keyID, action string) (openami.Key, error) {
+	if keyID == ebsManagedAlias || keyID == openami.AliasARN(p.Region, p.AccountID, ebsManagedAlias) {
+		// Naming alias/aws/ebs is a first reference too: EBS makes its
+		// key if the account has none yet, as on AWS.
+		if _, err := s.kms.ManagedKey(tx, p, ebsManagedAlias); err != nil {
+			return openami.Key{}, err
+		}
+	}
 	k, err := s.kms.UsableKey(tx, p, field, keyID, action)
 	if err != nil {
 		return openami.Key{}, ebsKeyError(field, keyID, err)
@@ -341,42 +348,13 @@ func (s *Volumes) defaultEBSKey(tx metadata.Tx, p openami.Principal) (openami.Ke
 	case err != nil && !errors.Is(err, openami.ErrNotFound):
 		return openami.Key{}, err
 	}
-	// No setting, or an empty one (ResetEbsDefaultKmsKeyID): alias/aws/ebs.
-	target, ok, err := s.kms.AliasTarget(tx, p, ebsManagedAlias)
+	// No setting, or an empty one (ResetEbsDefaultKmsKeyID): alias/aws/ebs,
+	// made now if the account has none yet.
+	k, err := s.kms.ManagedKey(tx, p, ebsManagedAlias)
 	if err != nil {
 		return openami.Key{}, err
 	}
-	if ok {
-		return s.usableEBSKey(tx, p, "KmsKeyID", target, ebsEncryptAction)
-	}
-	return s.kms.CreateManagedKey(tx, p, ebsManagedAlias, "Default key that protects my EBS volumes when no other key is defined",
-		managedKeyPolicy(p.AccountID))
-}
-
-// managedKeyPolicy is the policy of an account's AWS managed key: the
-// account may use it and read it, not manage it (disable, delete, change
-// its policy or aliases), as on AWS, where the service that made it
-// manages it. AWS's own policy also limits use to requests through the
-// service (kms:ViaService); openami's EBS asks on the account's behalf
-// and KMS sees no service, so that condition is left out.
-func managedKeyPolicy(accountID string) string {
-	return `{
-  "Version" : "2012-10-17",
-  "Id" : "auto-ebs-2",
-  "Statement" : [ {
-    "Sid" : "Allow access through EBS for all principals in the account that are authorized to use EBS",
-    "Effect" : "Allow",
-    "Principal" : { "AWS" : "arn:aws:iam::` + accountID + `:root" },
-    "Action" : [ "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey" ],
-    "Resource" : "*"
-  }, {
-    "Sid" : "Allow direct access to key metadata to the account",
-    "Effect" : "Allow",
-    "Principal" : { "AWS" : "arn:aws:iam::` + accountID + `:root" },
-    "Action" : [ "kms:Describe*", "kms:Get*", "kms:List*" ],
-    "Resource" : "*"
-  } ]
-}`
+	return s.usableEBSKey(tx, p, "KmsKeyID", k.ID, ebsEncryptAction)
 }
 
 // GetEbsEncryptionByDefault reports whether new volumes and snapshot copies

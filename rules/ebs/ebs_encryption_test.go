@@ -313,3 +313,20 @@ func TestEncryptedCopies(t *testing.T) {
 	_, err = f.vols.CopySnapshot(ctx, west, CopySnapshotInput{SourceSnapshotID: enc.ID, SourceRegion: "us-east-1"})
 	wantEBSKeyError(t, "copy under a disabled key", err, openami.IncorrectState)
 }
+
+// TestEBSNamedManagedAliasFirst: a volume encrypted under alias/aws/ebs,
+// named before the account had the key, makes the AWS managed key (as
+// the first DescribeKey of it would), and a later DescribeKey finds the
+// same key.
+func TestEBSNamedManagedAliasFirst(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	vol, err := f.vols.CreateVolume(ctx, f.p, CreateVolumeInput{AvailabilityZone: "us-east-1a", Size: 1, Encrypted: true, KmsKeyID: "alias/aws/ebs"})
+	if err != nil {
+		t.Fatalf("CreateVolume under alias/aws/ebs in a fresh account: %v", err)
+	}
+	k, err := f.keys.DescribeKey(ctx, f.p, "alias/aws/ebs")
+	if err != nil || k.ARN() != vol.KmsKeyID || k.Manager != openami.KeyManagerAWS {
+		t.Fatalf("DescribeKey(alias/aws/ebs): %+v %v, want the volume's key %s", k, err, vol.KmsKeyID)
+	}
+}

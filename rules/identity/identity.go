@@ -29,7 +29,8 @@ import (
 // required.
 type Config struct {
 	Store metadata.Store
-	// Seal seals access-key secrets at rest.
+	// Seal seals access-key secrets and the regions' EC2 private keys at
+	// rest.
 	Seal *seal.Key
 	// Regions are the regions this server serves, in order (ParseRegions).
 	Regions []openami.Region
@@ -44,6 +45,7 @@ type Accounts struct {
 	seal    *seal.Key
 	regions []openami.Region
 	now     openami.Clock
+	ec2     regionKeys
 }
 
 // New returns Accounts built from cfg.

@@ -78,3 +78,41 @@ func (s *Accounts) ResealAccessKeys(ctx context.Context, old *seal.Key) (int, er
 	}
 	return total, nil
 }
+
+// ResealRegionKeys re-seals every region's EC2 private key from the
+// master key old to the one Accounts were built with, as
+// ResealAccessKeys does for access keys: a key already under the new
+// master key is left alone, so an interrupted run can be repeated. It
+// returns how many it re-sealed.
+func (s *Accounts) ResealRegionKeys(ctx context.Context, old *seal.Key) (int, error) {
+	var n int
+	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		n = 0
+		keys, err := tx.Certificates().RegionKeys()
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			ad := regionKeyAD(k.Region)
+			if plain, err := s.seal.Open(k.SealedKey, ad); err == nil {
+				clear(plain)
+				continue
+			}
+			plain, err := old.Open(k.SealedKey, ad)
+			if err != nil {
+				return fmt.Errorf("reseal region %s's EC2 key: neither master key opens it", k.Region)
+			}
+			sealed := s.seal.Seal(plain, ad)
+			clear(plain)
+			if err := tx.Certificates().SetRegionKeySealed(k.Region, sealed); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reseal region keys: %w", err)
+	}
+	return n, nil
+}

@@ -183,6 +183,7 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 				for _, i := range prev {
 					out.Instances = append(out.Instances, InstanceView{Instance: i, Tags: tags[i.ID]})
 				}
+				byLaunchIndex(out.Instances)
 				return err
 			}
 		}

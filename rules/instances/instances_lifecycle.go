@@ -251,7 +251,10 @@ func (s *Machines) DescribeInstances(ctx context.Context, p openami.Principal, i
 }
 
 // groupReservations groups instances by reservation, in the order each
-// reservation's first instance comes.
+// reservation's first instance comes, and lists each reservation's
+// instances by AmiLaunchIndex, as EC2 does: the store lists instances in
+// id order, and ids are random, so without the sort a reservation came
+// back in launch order only by chance.
 func groupReservations(p openami.Principal, list []openami.Instance, tags map[string][]openami.Tag) []Reservation {
 	var out []Reservation
 	at := map[string]int{}
@@ -264,7 +267,15 @@ func groupReservations(p openami.Principal, list []openami.Instance, tags map[st
 		}
 		out[k].Instances = append(out[k].Instances, InstanceView{Instance: i, Tags: tags[i.ID]})
 	}
+	for _, r := range out {
+		byLaunchIndex(r.Instances)
+	}
 	return out
+}
+
+// byLaunchIndex sorts a reservation's instances by AmiLaunchIndex.
+func byLaunchIndex(list []InstanceView) {
+	slices.SortStableFunc(list, func(a, b InstanceView) int { return a.AmiLaunchIndex - b.AmiLaunchIndex })
 }
 
 // StateChange is an instance's state before and after a Start, Stop or

@@ -2,6 +2,9 @@ package instances
 
 import (
 	"context"
+	_ "embed"
+	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,82 +22,130 @@ type InstanceType struct {
 	Name           string
 	VCPUs          int
 	MemoryMiB      int64
-	Architectures  []string
+	Architectures  []string // i386, x86_64, arm64
 	Virtualization []string // hvm, paravirtual
 	BootModes      []string // legacy-bios, uefi
-	Hypervisor     string   // nitro or xen
-	Burstable      bool     // T family: credit specifications apply
-	FreeTier       bool
+	Hypervisor     string   // nitro or xen; "" for bare metal
+	BareMetal      bool
+	// CurrentGeneration is false for the previous generations AWS still
+	// runs (m1, m3, c3, t1, …).
+	CurrentGeneration bool
+	Burstable         bool // T family: credit specifications apply
+	FreeTier          bool
 	// InstanceStore is the instance-store disks every instance of the
-	// type gets: Count disks of SizeGB each.
-	InstanceStore struct {
-		Count  int
-		SizeGB int64
-		Type   string // ssd or hdd
-		NVMe   bool   // NVMe disks come with every instance, mapped or not
-	}
-	ClockGHz float64
+	// type gets: Count disks of SizeGB each (Count 0: EBS only). The
+	// total is Count × SizeGB (TotalGB).
+	InstanceStore InstanceStoreDisks
 }
 
-// instanceTypes is the catalog: a practical subset of real families, from
-// AWS's published specifications. Each family is here for what it
-// exercises: t3/t2 burstable x86 (t2 and m1 also Xen and legacy BIOS only,
-// m1.small paravirtual), t4g/m6g/c6g arm64 with UEFI only, m5/c5/r5 plain
-// x86 Nitro, m5d NVMe instance storage, m1.small an HDD instance store.
-var instanceTypes = func() []InstanceType {
-	x86 := []string{"x86_64"}
-	arm := []string{"arm64"}
-	both := []string{"legacy-bios", "uefi"}
-	uefi := []string{"uefi"}
-	bios := []string{"legacy-bios"}
-	hvm := []string{"hvm"}
-	t := func(name string, vcpu int, mem int64, arch, boot []string, ghz float64) InstanceType {
-		return InstanceType{Name: name, VCPUs: vcpu, MemoryMiB: mem, Architectures: arch, Virtualization: hvm,
-			BootModes: boot, Hypervisor: "nitro", ClockGHz: ghz}
+// InstanceStoreDisks is an instance type's instance store.
+type InstanceStoreDisks struct {
+	Count  int
+	SizeGB int64
+	Type   string // ssd or hdd
+	NVMe   bool   // NVMe disks come with every instance, mapped or not
+}
+
+// StoreNVMeSupport is whether an instance store's disks are NVMe, in the
+// words of DescribeInstanceTypes' nvmeSupport: required or unsupported.
+func StoreNVMeSupport(d InstanceStoreDisks) string {
+	if d.NVMe {
+		return "required"
 	}
-	burst := func(it InstanceType) InstanceType { it.Burstable = true; return it }
-	free := func(it InstanceType) InstanceType { it.FreeTier = true; return it }
-	store := func(it InstanceType, count int, size int64, typ string, nvme bool) InstanceType {
-		it.InstanceStore.Count, it.InstanceStore.SizeGB, it.InstanceStore.Type, it.InstanceStore.NVMe = count, size, typ, nvme
-		return it
+	return "unsupported"
+}
+
+// TotalGB is the size of all the type's instance-store disks together.
+func (d InstanceStoreDisks) TotalGB() int64 { return int64(d.Count) * d.SizeGB }
+
+// EBSOnly reports whether the type has no instance store.
+func (it InstanceType) EBSOnly() bool { return it.InstanceStore.Count == 0 }
+
+// catalogTSV is the catalog's data: one instance type a line, written by
+// scripts/instancetypes/extract.py from AWS's EC2 documentation (the
+// source and date are in the file's header and the script's doc).
+//
+//go:embed instancetypes.tsv
+var catalogTSV string
+
+// instanceTypes is the catalog, in name order: the general purpose,
+// compute, memory and storage optimized families of the current and
+// previous generations (accelerated and Mac types are left out).
+var instanceTypes = mustParseCatalog(catalogTSV)
+
+// mustParseCatalog parses the catalog's TSV; a malformed file is a bug
+// of the build (TestInstanceTypeCatalog reads every line), so it panics.
+func mustParseCatalog(data string) []InstanceType {
+	list, err := parseCatalog(data)
+	if err != nil {
+		panic(err)
 	}
-	xen := func(it InstanceType) InstanceType { it.Hypervisor = "xen"; return it }
-	list := []InstanceType{
-		xen(burst(free(t("t2.micro", 1, 1024, []string{"i386", "x86_64"}, bios, 2.5)))),
-		xen(burst(t("t2.small", 1, 2048, []string{"i386", "x86_64"}, bios, 2.5))),
-		burst(t("t3.nano", 2, 512, x86, both, 2.5)),
-		burst(free(t("t3.micro", 2, 1024, x86, both, 2.5))),
-		burst(t("t3.small", 2, 2048, x86, both, 2.5)),
-		burst(t("t3.medium", 2, 4096, x86, both, 2.5)),
-		burst(t("t3.large", 2, 8192, x86, both, 2.5)),
-		burst(t("t3.xlarge", 4, 16384, x86, both, 2.5)),
-		burst(t("t3.2xlarge", 8, 32768, x86, both, 2.5)),
-		burst(t("t4g.nano", 2, 512, arm, uefi, 2.5)),
-		burst(free(t("t4g.micro", 2, 1024, arm, uefi, 2.5))),
-		burst(t("t4g.small", 2, 2048, arm, uefi, 2.5)),
-		burst(t("t4g.medium", 2, 4096, arm, uefi, 2.5)),
-		t("m5.large", 2, 8192, x86, both, 3.1),
-		t("m5.xlarge", 4, 16384, x86, both, 3.1),
-		t("m5.2xlarge", 8, 32768, x86, both, 3.1),
-		store(t("m5d.large", 2, 8192, x86, both, 3.1), 1, 75, "ssd", true),
-		store(t("m5d.xlarge", 4, 16384, x86, both, 3.1), 1, 150, "ssd", true),
-		t("c5.large", 2, 4096, x86, both, 3.4),
-		t("c5.xlarge", 4, 8192, x86, both, 3.4),
-		t("r5.large", 2, 16384, x86, both, 3.1),
-		t("m6g.medium", 1, 4096, arm, uefi, 2.5),
-		t("m6g.large", 2, 8192, arm, uefi, 2.5),
-		t("c6g.large", 2, 4096, arm, uefi, 2.5),
+	return list
+}
+
+// catalogColumns are the columns of the catalog's TSV.
+var catalogColumns = []string{"name", "vcpus", "memory_mib", "architectures", "virtualization", "boot_modes", "hypervisor",
+	"bare_metal", "current_generation", "burstable", "free_tier", "store_count", "store_size_gb", "store_type", "store_nvme"}
+
+// parseCatalog parses the catalog's TSV: '#' comment lines, a header line,
+// then one type a line, the columns in the header's order.
+func parseCatalog(data string) ([]InstanceType, error) {
+	var (
+		out    []InstanceType
+		header []string
+	)
+	for n, line := range strings.Split(data, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		cells := strings.Split(line, "\t")
+		if header == nil {
+			header = cells
+			for _, c := range catalogColumns {
+				if !slices.Contains(header, c) {
+					return nil, fmt.Errorf("instancetypes.tsv:%d: no column %s", n+1, c)
+				}
+			}
+			continue
+		}
+		if len(cells) != len(header) {
+			return nil, fmt.Errorf("instancetypes.tsv:%d: %d columns, want %d", n+1, len(cells), len(header))
+		}
+		col := func(name string) string { return cells[slices.Index(header, name)] }
+		var errs []error
+		num := func(name string) int64 {
+			v, err := strconv.ParseInt(col(name), 10, 64)
+			errs = append(errs, err)
+			return v
+		}
+		flag := func(name string) bool {
+			v, err := strconv.ParseBool(col(name))
+			errs = append(errs, err)
+			return v
+		}
+		list := func(name string) []string { return strings.Split(col(name), ",") }
+		it := InstanceType{
+			Name: col("name"), VCPUs: int(num("vcpus")), MemoryMiB: num("memory_mib"),
+			Architectures: list("architectures"), Virtualization: list("virtualization"), BootModes: list("boot_modes"),
+			Hypervisor: col("hypervisor"), BareMetal: flag("bare_metal"), CurrentGeneration: flag("current_generation"),
+			Burstable: flag("burstable"), FreeTier: flag("free_tier"),
+			InstanceStore: InstanceStoreDisks{Count: int(num("store_count")), SizeGB: num("store_size_gb"),
+				Type: col("store_type"), NVMe: flag("store_nvme")},
+		}
+		if err := errors.Join(errs...); err != nil {
+			return nil, fmt.Errorf("instancetypes.tsv:%d: %w", n+1, err)
+		}
+		out = append(out, it)
 	}
-	m1 := xen(store(t("m1.small", 1, 1740, []string{"i386", "x86_64"}, bios, 0), 1, 160, "hdd", false))
-	m1.Virtualization = []string{"hvm", "paravirtual"}
-	return append(list, m1)
-}()
+	slices.SortFunc(out, func(a, b InstanceType) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
 
 // LookupInstanceType returns the catalog's entry for name, and whether
 // there is one.
 func LookupInstanceType(name string) (InstanceType, bool) {
-	i := slices.IndexFunc(instanceTypes, func(it InstanceType) bool { return it.Name == name })
-	if i < 0 {
+	i, ok := slices.BinarySearchFunc(instanceTypes, name, func(it InstanceType, name string) int { return strings.Compare(it.Name, name) })
+	if !ok {
 		return InstanceType{}, false
 	}
 	return instanceTypes[i], true
@@ -103,6 +154,7 @@ func LookupInstanceType(name string) (InstanceType, bool) {
 // The attributes of an instance type that DescribeInstanceTypes' filters test (see
 // filter.Attr; api/ec2/filters.go maps EC2's filter names onto them).
 const (
+	AttrTypeBareMetal      filter.Attr = "typeBareMetal"
 	AttrTypeBurstable      filter.Attr = "typeBurstable"
 	AttrTypeCurrent        filter.Attr = "typeCurrent"
 	AttrTypeFreeTier       filter.Attr = "typeFreeTier"
@@ -115,28 +167,54 @@ const (
 	AttrTypeRootDeviceType filter.Attr = "typeRootDeviceType"
 	AttrTypeVirtualization filter.Attr = "typeVirtualization"
 	AttrTypeVCPUs          filter.Attr = "typeVCPUs"
+	// The instance store's disks: their count, size and type (hdd, ssd),
+	// whether they are NVMe (required, unsupported) and their total size.
+	AttrTypeStoreDiskCount filter.Attr = "typeStoreDiskCount"
+	AttrTypeStoreDiskSize  filter.Attr = "typeStoreDiskSize"
+	AttrTypeStoreDiskType  filter.Attr = "typeStoreDiskType"
+	AttrTypeStoreNVMe      filter.Attr = "typeStoreNVMe"
+	AttrTypeStoreTotal     filter.Attr = "typeStoreTotal"
 )
 
 // InstanceTypeAttrs are the attributes DescribeInstanceTypes filters by. Read-only.
 var InstanceTypeAttrs = []filter.Attr{
-	AttrTypeBurstable, AttrTypeCurrent, AttrTypeFreeTier, AttrTypeHypervisor, AttrTypeInstanceStore,
+	AttrTypeBareMetal, AttrTypeBurstable, AttrTypeCurrent, AttrTypeFreeTier, AttrTypeHypervisor, AttrTypeInstanceStore,
 	AttrTypeName, AttrTypeMemoryMiB, AttrTypeArchitecture, AttrTypeBootMode, AttrTypeRootDeviceType,
-	AttrTypeVirtualization, AttrTypeVCPUs,
+	AttrTypeVirtualization, AttrTypeVCPUs, AttrTypeStoreDiskCount, AttrTypeStoreDiskSize, AttrTypeStoreDiskType,
+	AttrTypeStoreNVMe, AttrTypeStoreTotal,
 }
 
 func (it InstanceType) filterValues(name filter.Attr) []string {
 	b := strconv.FormatBool
+	st := it.InstanceStore
 	switch name {
+	case AttrTypeBareMetal:
+		return []string{b(it.BareMetal)}
+	case AttrTypeStoreDiskCount, AttrTypeStoreDiskSize, AttrTypeStoreDiskType, AttrTypeStoreNVMe, AttrTypeStoreTotal:
+		if st.Count == 0 {
+			return nil // EBS only: no instance store to match
+		}
+		switch name {
+		case AttrTypeStoreDiskCount:
+			return []string{strconv.Itoa(st.Count)}
+		case AttrTypeStoreDiskSize:
+			return []string{strconv.FormatInt(st.SizeGB, 10)}
+		case AttrTypeStoreDiskType:
+			return []string{st.Type}
+		case AttrTypeStoreNVMe:
+			return []string{StoreNVMeSupport(st)}
+		}
+		return []string{strconv.FormatInt(st.TotalGB(), 10)}
 	case AttrTypeBurstable:
 		return []string{b(it.Burstable)}
 	case AttrTypeCurrent:
-		return []string{b(it.Hypervisor == "nitro")}
+		return []string{b(it.CurrentGeneration)}
 	case AttrTypeFreeTier:
 		return []string{b(it.FreeTier)}
 	case AttrTypeHypervisor:
 		return []string{it.Hypervisor}
 	case AttrTypeInstanceStore:
-		return []string{b(it.InstanceStore.Count > 0)}
+		return []string{b(st.Count > 0)}
 	case AttrTypeName:
 		return []string{it.Name}
 	case AttrTypeMemoryMiB:
@@ -179,8 +257,4 @@ func (s *Machines) DescribeInstanceTypes(ctx context.Context, p openami.Principa
 }
 
 // sortedInstanceTypes returns the catalog in name order, as pages need.
-func sortedInstanceTypes() []InstanceType {
-	list := slices.Clone(instanceTypes)
-	slices.SortFunc(list, func(a, b InstanceType) int { return strings.Compare(a.Name, b.Name) })
-	return list
-}
+func sortedInstanceTypes() []InstanceType { return instanceTypes }

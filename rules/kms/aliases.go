@@ -126,7 +126,10 @@ func (s *Keys) DeleteAlias(ctx context.Context, p openami.Principal, name string
 // ListAliases returns a page of the caller's aliases in the region, in
 // name order, only those of keyID's key when it is not empty (which must
 // be a key id or key ARN of the caller's account), and the marker of the
-// next page. Limit and marker are as for ListKeys.
+// next page. Limit and marker are as for ListKeys. Without keyID, the
+// predefined AWS aliases (alias/aws/ebs) whose keys are not made yet are
+// listed too, without a target key and dates, as AWS lists them
+// (managed.go).
 func (s *Keys) ListAliases(ctx context.Context, p openami.Principal, keyID string, limit int, marker string) ([]openami.KeyAlias, string, error) {
 	n, err := kmsLimit(limit)
 	if err != nil {
@@ -163,10 +166,17 @@ func (s *Keys) ListAliases(ctx context.Context, p openami.Principal, keyID strin
 			func(after string, limit int) ([]openami.KeyAlias, error) {
 				q := q
 				q.After, q.Limit = after, limit
-				return tx.Keys().Aliases(p.Region, p.AccountID, q)
+				rows, err := tx.Keys().Aliases(p.Region, p.AccountID, q)
+				if err != nil || q.KeyID != "" {
+					return rows, err
+				}
+				return s.withPredefined(tx, p, rows, after, limit)
 			},
 			func(a openami.KeyAlias) string { return a.Name },
 			func(a openami.KeyAlias) bool {
+				if a.TargetKeyID == "" {
+					return true // a predefined alias without its key yet
+				}
 				// Aliases of a key past its deletion date went with it.
 				g, ok := gone[a.TargetKeyID]
 				if !ok {

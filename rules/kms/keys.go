@@ -458,9 +458,18 @@ func (s *Keys) updateKey(ctx context.Context, p openami.Principal, keyID, action
 
 // DescribeKey returns a key named by its id, ARN, alias name or alias ARN
 // (the ARNs may name another account's key, if its policy allows the
-// caller kms:DescribeKey). Keys in every state are described.
+// caller kms:DescribeKey). Keys in every state are described. A
+// predefined AWS alias of the caller's account (alias/aws/ebs) whose key
+// does not exist yet gets its AWS managed key made now, as on AWS
+// (managed.go).
 func (s *Keys) DescribeKey(ctx context.Context, p openami.Principal, keyID string) (openami.Key, error) {
-	return s.viewKey(ctx, p, keyID, actDescribeKey, crossAccount)
+	k, err := s.viewKey(ctx, p, keyID, actDescribeKey, crossAccount)
+	if openami.ClassOf(err) == openami.NotFound && openami.ResourceOf(err) == openami.ResourceKMSAlias {
+		if ref, perr := parseKeyRef(p, "KeyID", keyID); perr == nil && predefinedRef(p, ref) {
+			return s.describeManaged(ctx, p, ref)
+		}
+	}
+	return k, err
 }
 
 // kmsLimit checks a Limit parameter (0 when absent) and returns the page

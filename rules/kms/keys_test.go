@@ -72,8 +72,8 @@ func TestKMSKeyDeletion(t *testing.T) {
 		t.Fatalf("ListKeys after the deletion date: %v %v", keys, err)
 	}
 	aliases, _, err := f.keys.ListAliases(ctx, f.p, "", 0, "")
-	if err != nil || len(aliases) != 0 {
-		t.Fatalf("ListAliases after the deletion date: %v %v", aliases, err)
+	if err != nil || len(aliases) != 1 || aliases[0].Name != EBSManagedAlias || aliases[0].TargetKeyID != "" {
+		t.Fatalf("ListAliases after the deletion date: %v %v, want only the predefined alias/aws/ebs", aliases, err)
 	}
 	// The alias name is free again once the key is purged.
 	n, err := f.keys.PurgeDeletedKeys(ctx)

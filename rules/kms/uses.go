@@ -3,8 +3,6 @@ package kms
 import (
 	"errors"
 
-	"github.com/google/uuid"
-
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
 )
@@ -86,26 +84,6 @@ func (s *Keys) AliasTarget(tx metadata.Tx, p openami.Principal, alias string) (s
 		return "", false, err
 	}
 	return a.TargetKeyID, true, nil
-}
-
-// CreateManagedKey makes an AWS managed key of the caller's account and
-// region in tx: an enabled symmetric key with fresh material, the policy
-// given, and the alias (alias/aws/…), which must be free (Duplicate).
-func (s *Keys) CreateManagedKey(tx metadata.Tx, p openami.Principal, alias, description, policy string) (openami.Key, error) {
-	now := s.nowUTC()
-	id := uuid.NewString()
-	k := openami.Key{
-		ID: id, Region: p.Region, AccountID: p.AccountID, Description: description, Manager: openami.KeyManagerAWS,
-		Usage: keyUsageEncryptDecrypt, Spec: keySpecSymmetric, State: openami.KeyEnabled,
-		Policy: policy, CreatedAt: now,
-		SealedMaterial: newKeyMaterial(s.seal, p.Region, p.AccountID, id),
-	}
-	if err := tx.Keys().Create(k); err != nil {
-		return openami.Key{}, err
-	}
-	err := tx.Keys().CreateAlias(openami.KeyAlias{Name: alias, Region: p.Region, AccountID: p.AccountID,
-		TargetKeyID: id, CreatedAt: now, UpdatedAt: now})
-	return k, err
 }
 
 // Cipher is a key's material, opened, for the few ciphertexts a service

@@ -52,15 +52,15 @@ uptime >&2
 hyperfine --runs "$RUNS" --warmup 1 --prepare "$prep" --export-markdown bundle.md "${cmds[@]}" >&2
 cat bundle.md
 
-rss() { # NAME COMMAND: peak RSS of the command (its largest process)
-  eval "$prep"
-  /usr/bin/time -v bash -o pipefail -c "$2" 2>time.txt >/dev/null
+rss() { # NAME DIR COMMAND: peak RSS of the command (its largest process), into a fresh DIR
+  rm -rf "$2" && mkdir "$2"
+  /usr/bin/time -v bash -o pipefail -c "$3" 2>time.txt >/dev/null
   echo "$1: peak RSS $(sed -n 's/.*Maximum resident set size (kbytes): //p' time.txt) KiB"
 }
-rss openami "$ours"
-rss shell "$shell"
-[ -n "${tools:-}" ] && rss ec2-bundle-image "$tools"
-echo "bundled sizes: openami $(du -sb ours | cut -f1) B, shell $(du -sb shell | cut -f1) B"
+[ -n "${tools:-}" ] && rss ec2-bundle-image tools "$tools"
+rss shell shell "$shell"
+rss openami ours "$ours"
+echo "bundled sizes: openami $(cat ours/*.part.* | wc -c) B in $(ls ours/*.part.* | wc -l) parts, shell $(cat shell/* | wc -c) B"
 
 # Unbundle: both from openami's bundle.
 aeskey=$(grep -o '<user_encrypted_key[^>]*>[0-9a-f]*' ours/disk.img.manifest.xml | sed 's/.*>//' | xxd -r -p | openssl pkeyutl -decrypt -inkey user-key.pem)
@@ -71,8 +71,7 @@ un_shell="cat ours/disk.img.part.* | openssl enc -d -aes-128-cbc -K $aeskey -iv 
 hyperfine --runs "$RUNS" --warmup 1 --prepare 'rm -rf unours/* unshell/*' --export-markdown unbundle.md \
   -n openami-unbundle "$un_ours" -n shell-unbundle "$un_shell" >&2
 cat unbundle.md
-prep='rm -rf unours/* unshell/*'
-rss openami-unbundle "$un_ours"
-rss shell-unbundle "$un_shell"
+rss openami-unbundle unours "$un_ours"
+rss shell-unbundle unshell "$un_shell"
 cmp disk.img unours/disk.img && cmp disk.img unshell/disk.img && echo "both unbundle to the disk"
 uptime >&2

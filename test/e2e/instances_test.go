@@ -335,7 +335,7 @@ func TestNeighbourAPI(t *testing.T) {
 		its, err := e.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{Filters: []types.Filter{
 			{Name: aws.String("processor-info.supported-architecture"), Values: []string{"arm64"}},
 			{Name: aws.String("instance-type"), Values: []string{"t4g.*"}}}})
-		if err != nil || len(its.InstanceTypes) != 4 || its.InstanceTypes[0].ProcessorInfo.SupportedArchitectures[0] != types.ArchitectureTypeArm64 {
+		if err != nil || len(its.InstanceTypes) != 7 || its.InstanceTypes[0].ProcessorInfo.SupportedArchitectures[0] != types.ArchitectureTypeArm64 {
 			t.Fatalf("DescribeInstanceTypes: %v %+v", err, its)
 		}
 		m5d, err := e.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{InstanceTypes: []types.InstanceType{types.InstanceTypeM5dLarge}})

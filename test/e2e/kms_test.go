@@ -297,23 +297,33 @@ func TestKMSListKeysAndAliases(t *testing.T) {
 		}
 		var names []string
 		for _, a := range all.Aliases {
+			if *a.AliasArn != fmt.Sprintf("arn:aws:kms:us-east-1:%s:%s", acct.AccountID, *a.AliasName) {
+				t.Fatalf("alias %+v", a)
+			}
+			if *a.AliasName == "alias/aws/ebs" {
+				// Predefined by AWS, its key not made yet: no target, no dates.
+				if a.TargetKeyId != nil || a.CreationDate != nil {
+					t.Fatalf("predefined alias %+v", a)
+				}
+				continue
+			}
 			names = append(names, *a.AliasName)
-			if *a.AliasArn != fmt.Sprintf("arn:aws:kms:us-east-1:%s:%s", acct.AccountID, *a.AliasName) || a.CreationDate == nil {
+			if a.CreationDate == nil {
 				t.Fatalf("alias %+v", a)
 			}
 		}
-		if want := []string{"alias/" + ids[0], "alias/second", "alias/team/backup"}; !slices.Equal(names, want) {
-			t.Fatalf("ListAliases: %v, want %v", names, want)
+		if want := []string{"alias/" + ids[0], "alias/second", "alias/team/backup"}; !slices.Equal(names, want) || len(all.Aliases) != 4 {
+			t.Fatalf("ListAliases: %v and alias/aws/ebs, want %v and alias/aws/ebs", names, want)
 		}
 		of, err := c.ListAliases(ctx, &kms.ListAliasesInput{KeyId: aws.String(ids[1])})
 		if err != nil || len(of.Aliases) != 1 || *of.Aliases[0].AliasName != "alias/second" || *of.Aliases[0].TargetKeyId != ids[1] {
 			t.Fatalf("ListAliases of a key: %+v %v", of, err)
 		}
-		page, err := c.ListAliases(ctx, &kms.ListAliasesInput{Limit: aws.Int32(2)})
-		if err != nil || len(page.Aliases) != 2 || !page.Truncated {
+		page, err := c.ListAliases(ctx, &kms.ListAliasesInput{Limit: aws.Int32(3)})
+		if err != nil || len(page.Aliases) != 3 || !page.Truncated {
 			t.Fatalf("ListAliases page: %+v %v", page, err)
 		}
-		rest, err := c.ListAliases(ctx, &kms.ListAliasesInput{Limit: aws.Int32(2), Marker: page.NextMarker})
+		rest, err := c.ListAliases(ctx, &kms.ListAliasesInput{Limit: aws.Int32(3), Marker: page.NextMarker})
 		if err != nil || len(rest.Aliases) != 1 || rest.Truncated || *rest.Aliases[0].AliasName != "alias/team/backup" {
 			t.Fatalf("ListAliases second page: %+v %v", rest, err)
 		}
@@ -644,6 +654,10 @@ func TestKMSTerraform(t *testing.T) {
 		str(t, outs, "data_key_arn") != *d.KeyMetadata.Arn || str(t, outs, "data_key_state") != "Enabled" {
 		t.Fatalf("terraform recorded %v for key %s", outs, *d.KeyMetadata.Arn)
 	}
+	ebs, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String("alias/aws/ebs")})
+	if err != nil || str(t, outs, "ebs_alias_target_arn") != *ebs.KeyMetadata.Arn || ebs.KeyMetadata.KeyManager != kmstypes.KeyManagerTypeAws {
+		t.Fatalf("data.aws_kms_alias.ebs: %s, DescribeKey %+v %v", str(t, outs, "ebs_alias_target_arn"), ebs, err)
+	}
 	blob, err := base64.StdEncoding.DecodeString(str(t, outs, "ciphertext"))
 	if err != nil {
 		t.Fatal(err)
@@ -667,7 +681,7 @@ func TestKMSTerraform(t *testing.T) {
 		}
 	}
 	aliases, err := c.ListAliases(ctx, &kms.ListAliasesInput{})
-	if err != nil || len(aliases.Aliases) != 0 {
-		t.Fatalf("aliases after destroy: %+v %v", aliases, err)
+	if err != nil || len(aliases.Aliases) != 1 || *aliases.Aliases[0].AliasName != "alias/aws/ebs" {
+		t.Fatalf("aliases after destroy: %+v %v, want only the AWS managed alias/aws/ebs", aliases, err)
 	}
 }

@@ -29,6 +29,8 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	8:  check8,
 	9:  check9,
 	10: check10,
+	11: check11,
+	12: check12,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -752,5 +754,35 @@ VALUES (?, ?, ?, 'r-1', 'ami-1', 'running', '', '{}')`
 	mustExec(t, db, d, `UPDATE instances SET public_ip = ? WHERE id = ?`, "127.77.0.5", "i-2")
 	if got := queryStrings(t, db, d, `SELECT public_ip FROM instances WHERE public_ip <> '' ORDER BY public_ip`); !slices.Equal(got, []string{"127.77.0.4", "127.77.0.5"}) {
 		t.Errorf("public addresses: %q", got)
+	}
+}
+
+// check11 holds the place of the s3 branch's migration 11 (object
+// storage), which brings its own check when the branches merge.
+func check11(t *testing.T, db *sql.DB, d *sqldb.Dialect) {}
+
+// check12: signing certificates belong to an existing account, and an
+// account holds a certificate (by fingerprint) once; region keys are one
+// per region.
+func check12(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const acct = `INSERT INTO accounts (id, name, status, admin, created_at) VALUES (?, ?, 'active', FALSE, 0)`
+	mustExec(t, db, d, acct, "111111111111", "one")
+	mustExec(t, db, d, acct, "222222222222", "two")
+	const cert = `INSERT INTO signing_certificates (account_id, id, fingerprint, body, status, uploaded_at) VALUES (?, ?, ?, 'pem', 'Active', ?)`
+	mustExec(t, db, d, cert, "111111111111", "CERTA", "f1", 2)
+	mustExec(t, db, d, cert, "111111111111", "CERTB", "f2", 1)
+	mustExec(t, db, d, cert, "222222222222", "CERTC", "f1", 3)
+	mustFail(t, db, d, true, cert, "111111111111", "CERTD", "f1", 4)
+	mustFail(t, db, d, true, cert, "222222222222", "CERTA", "f9", 4)
+	mustFail(t, db, d, false, cert, "333333333333", "CERTE", "f1", 4)
+	if got := queryStrings(t, db, d, `SELECT id FROM signing_certificates WHERE account_id = ? ORDER BY uploaded_at, id`, "111111111111"); !slices.Equal(got, []string{"CERTB", "CERTA"}) {
+		t.Errorf("certificates of 111111111111: %q", got)
+	}
+	const key = `INSERT INTO region_keys (region, certificate, sealed_key, created_at) VALUES (?, 'pem', ?, 0)`
+	mustExec(t, db, d, key, "r1", []byte{1})
+	mustExec(t, db, d, key, "r2", []byte{2})
+	mustFail(t, db, d, true, key, "r1", []byte{3})
+	if got := queryStrings(t, db, d, `SELECT region FROM region_keys ORDER BY region`); !slices.Equal(got, []string{"r1", "r2"}) {
+		t.Errorf("region keys: %q", got)
 	}
 }

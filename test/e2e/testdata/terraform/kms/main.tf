@@ -82,6 +82,12 @@ data "aws_kms_key" "by_alias" {
   key_id = aws_kms_alias.plain.name
 }
 
+# The AWS managed EBS key, before any EBS use: the data source finds the
+# predefined alias with ListAliases, and its DescribeKey makes the key.
+data "aws_kms_alias" "ebs" {
+  name = "alias/aws/ebs"
+}
+
 output "plain_key_id" { value = aws_kms_key.plain.key_id }
 output "plain_arn" { value = aws_kms_key.plain.arn }
 output "shared_key_id" { value = aws_kms_key.shared.key_id }
@@ -90,3 +96,4 @@ output "alias_target_arn" { value = aws_kms_alias.plain.target_key_arn }
 output "ciphertext" { value = aws_kms_ciphertext.secret.ciphertext_blob }
 output "data_key_arn" { value = data.aws_kms_key.by_alias.arn }
 output "data_key_state" { value = data.aws_kms_key.by_alias.key_state }
+output "ebs_alias_target_arn" { value = data.aws_kms_alias.ebs.target_key_arn }

@@ -1,0 +1,166 @@
+package iam
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/api/sigv4"
+	"github.com/openami/openami/api/transport"
+)
+
+// The error table of IAM: from openami's classes (and the resource they
+// concern) to IAM's codes and HTTP statuses, and the sentences of input
+// errors in IAM's words.
+
+type errorResponse struct {
+	XMLName xml.Name `xml:"ErrorResponse"`
+	Xmlns   string   `xml:"xmlns,attr"`
+	Error   struct {
+		Type    string `xml:"Type"`
+		Code    string `xml:"Code"`
+		Message string `xml:"Message"`
+	} `xml:"Error"`
+	RequestID string `xml:"RequestId"`
+}
+
+// authCodes maps signature failures to IAM's codes.
+var authCodes = map[sigv4.Failure]string{
+	sigv4.Missing:     "MissingAuthenticationToken",
+	sigv4.Incomplete:  "IncompleteSignature",
+	sigv4.Mismatch:    "SignatureDoesNotMatch",
+	sigv4.Expired:     "ExpiredToken",
+	sigv4.Unsupported: "InvalidParameterValue",
+	sigv4.UnknownKey:  "InvalidClientTokenId",
+	sigv4.BadRegion:   "SignatureDoesNotMatch",
+}
+
+// transportCodes maps failures of the HTTP exchange to IAM's codes;
+// Throttling is the throttling code the SDKs retry.
+var transportCodes = map[transport.Failure]string{
+	transport.Incomplete: "IncompleteBody",
+	transport.Timeout:    "RequestTimeout",
+	transport.Canceled:   "RequestCanceled",
+	transport.Busy:       "Throttling",
+}
+
+// memberNames are IAM's names, in its validation messages, of the rules'
+// inputs (rules/identity/certificates.go).
+var memberNames = map[string]string{
+	"CertificateBody":   "certificateBody",
+	"CertificateId":     "certificateId",
+	"CertificateStatus": "status",
+	"UserName":          "userName",
+	"MaxItems":          "maxItems",
+	"Marker":            "marker",
+}
+
+// wireError is an error as IAM answers it.
+type wireError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+// toWire returns IAM's answer to err.
+func toWire(err error) wireError {
+	var (
+		ae *sigv4.Error
+		oe *openami.Error
+		ia *invalidAction
+	)
+	if te, ok := transport.Classify(err); ok {
+		status := http.StatusBadRequest
+		if te.Failure == transport.Busy {
+			status = http.StatusServiceUnavailable
+		}
+		return wireError{status, transportCodes[te.Failure], te.Message}
+	}
+	switch {
+	case errors.As(err, &ae):
+		return wireError{http.StatusForbidden, authCodes[ae.Failure], ae.Message}
+	case errors.As(err, &ia):
+		return wireError{http.StatusBadRequest, "InvalidAction", ia.Error()}
+	case !errors.As(err, &oe) || oe.Class == openami.Internal:
+		return wireError{http.StatusInternalServerError, "ServiceFailure", "Request processing has failed due to some unknown error, exception or failure."}
+	}
+	switch oe.Class {
+	case openami.NotFound:
+		return wireError{http.StatusNotFound, "NoSuchEntity", oe.Message}
+	case openami.Malformed:
+		if oe.Resource == openami.ResourceSigningCertificate {
+			return wireError{http.StatusBadRequest, "MalformedCertificate", oe.Message}
+		}
+	case openami.Duplicate:
+		if oe.Resource == openami.ResourceSigningCertificate {
+			return wireError{http.StatusConflict, "DuplicateCertificate", oe.Message}
+		}
+		return wireError{http.StatusConflict, "EntityAlreadyExists", oe.Message}
+	case openami.LimitExceeded:
+		return wireError{http.StatusConflict, "LimitExceeded", oe.Message}
+	case openami.MissingParameter:
+		if oe.Field != "" {
+			return wireError{http.StatusBadRequest, "ValidationError", validation("null", oe.Field, "must not be null")}
+		}
+		return wireError{http.StatusBadRequest, "ValidationError", oe.Message}
+	case openami.InvalidParameter:
+		if oe.Reason == openami.ReasonConstraint && oe.Field != "" {
+			return wireError{http.StatusBadRequest, "ValidationError", validation(quoted(oe.Value), oe.Field, oe.Detail)}
+		}
+	}
+	msg := oe.Message
+	if msg == "" {
+		msg = strings.TrimSpace(fmt.Sprintf("Invalid %s %s %s", memberName(oe.Field), quoted(oe.Value), oe.Detail))
+	}
+	return wireError{http.StatusBadRequest, "InvalidInput", msg}
+}
+
+func memberName(field string) string {
+	if n, ok := memberNames[field]; ok {
+		return n
+	}
+	return field
+}
+
+func quoted(v string) string {
+	if v == "" {
+		return ""
+	}
+	return "'" + v + "'"
+}
+
+// validation words a constraint an input broke as IAM does: "1
+// validation error detected: Value 'x' at 'status' failed to satisfy
+// constraint: Member must satisfy enum value set: [Active, Inactive]".
+func validation(value, field, constraint string) string {
+	v := "Value"
+	if value != "" {
+		v += " " + value
+	}
+	return fmt.Sprintf("1 validation error detected: %s at '%s' failed to satisfy constraint: Member %s", v, memberName(field), constraint)
+}
+
+// WriteError answers with err in IAM's error envelope and returns the
+// code.
+func (h *Handler) WriteError(w http.ResponseWriter, requestID string, err error) string {
+	we := toWire(err)
+	var out errorResponse
+	out.Xmlns = namespace
+	out.RequestID = requestID
+	out.Error.Type = "Sender"
+	if we.Status >= 500 {
+		out.Error.Type = "Receiver"
+	}
+	out.Error.Code, out.Error.Message = we.Code, we.Message
+	var buf bytes.Buffer
+	buf.WriteString(xml.Header)
+	xml.NewEncoder(&buf).Encode(out)
+	w.Header().Set("Content-Type", "text/xml")
+	w.WriteHeader(we.Status)
+	w.Write(buf.Bytes())
+	return out.Error.Code
+}
