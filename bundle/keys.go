@@ -22,8 +22,10 @@ const KeySize = 16
 
 // EC2Key decrypts the AES key and IV that were encrypted to the EC2
 // certificate, with decrypt: an RSA PKCS#1 v1.5 decryption by the EC2
-// private key, wherever that is kept (see Decrypter). It returns an ErrKey
-// error when decrypt fails or the result is not 128 bits in hex.
+// private key, wherever that is kept (see Decrypter; rules/identity's
+// EC2Decrypt). It returns ErrKey itself, and nothing more, when decrypt
+// fails or the result is not 128 bits in hex, so that its answer tells
+// nothing of the padding.
 func (m *Manifest) EC2Key(decrypt func([]byte) ([]byte, error)) (key, iv []byte, err error) {
 	return openKey(decrypt, m.EC2EncryptedKey, m.EC2EncryptedIV)
 }
@@ -46,11 +48,13 @@ func openKey(decrypt func([]byte) ([]byte, error), encKey, encIV []byte) (key, i
 	if len(encKey) == 0 || len(encIV) == 0 {
 		return nil, nil, fmt.Errorf("%w: the manifest holds no such key", ErrKey)
 	}
+	// One answer for every failure, whatever decrypt said: telling a bad
+	// padding from a bad value would make PKCS#1 v1.5 a padding oracle.
 	if key, err = openHex(decrypt, encKey); err != nil {
-		return nil, nil, fmt.Errorf("%w: key: %v", ErrKey, err)
+		return nil, nil, ErrKey
 	}
 	if iv, err = openHex(decrypt, encIV); err != nil {
-		return nil, nil, fmt.Errorf("%w: iv: %v", ErrKey, err)
+		return nil, nil, ErrKey
 	}
 	return key, iv, nil
 }
