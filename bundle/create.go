@@ -335,7 +335,8 @@ func (s *splitter) Write(p []byte) (int, error) {
 			case b := <-s.free:
 				s.buf = b[:0:cap(b)]
 				if s.buf == nil {
-					s.buf = make([]byte, 0, min(s.size, 1<<20))
+					// Whole, once: what is never written is never paged in.
+					s.buf = make([]byte, 0, s.size)
 				}
 			case <-s.done:
 				return 0, s.err
