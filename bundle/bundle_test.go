@@ -331,6 +331,13 @@ func TestCreateErrors(t *testing.T) {
 			t.Errorf("image name %q accepted", name)
 		}
 	}
+	for _, size := range []int64{-1, MaxPartSize + 1} {
+		o := opts
+		o.PartSize = size
+		if _, err := Create(context.Background(), strings.NewReader(""), 0, o, &memSink{}); err == nil {
+			t.Errorf("part size %d accepted", size)
+		}
+	}
 	failing := sinkFunc(func(p Part) error {
 		if p.Index == 1 {
 			return errors.New("disk full")

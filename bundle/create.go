@@ -23,6 +23,9 @@ import (
 // DefaultPartSize is the AMI tools' part size (Bundle::CHUNK_SIZE).
 const DefaultPartSize = 10 << 20
 
+// MaxPartSize is the largest part Create makes: S3's limit for one PUT.
+const MaxPartSize = 5 << 30
+
 // tarRecord is tar(1)'s record size (20 blocks of 512 bytes): GNU tar and
 // Python's tarfile pad their output to it, and so does Create.
 const tarRecord = 10240
@@ -56,8 +59,8 @@ type Options struct {
 	// bundles EC2 makes). Required.
 	Signer crypto.Signer
 
-	// PartSize is the size of every part but the last; 0 means
-	// DefaultPartSize.
+	// PartSize is the size of every part but the last, at most
+	// MaxPartSize; 0 means DefaultPartSize.
 	PartSize int64
 	// Bundler names the program (default openami).
 	Bundler Bundler
@@ -149,8 +152,8 @@ func checkOptions(o *Options, size int64) error {
 		return errors.New("bundle: the user and the architecture are required")
 	case o.EC2Cert == nil || o.Signer == nil:
 		return errors.New("bundle: the EC2 certificate and a signer are required")
-	case o.PartSize < 0:
-		return fmt.Errorf("bundle: negative part size %d", o.PartSize)
+	case o.PartSize < 0 || o.PartSize > MaxPartSize:
+		return fmt.Errorf("bundle: part size %d is not within 1 byte and %d", o.PartSize, int64(MaxPartSize))
 	}
 	if o.Type == "" {
 		o.Type = TypeMachine
@@ -335,8 +338,9 @@ func (s *splitter) Write(p []byte) (int, error) {
 			case b := <-s.free:
 				s.buf = b[:0:cap(b)]
 				if s.buf == nil {
-					// Whole, once: what is never written is never paged in.
-					s.buf = make([]byte, 0, s.size)
+					// Whole, once (what is never written is never paged
+					// in); past 64 MiB, grown as the part fills.
+					s.buf = make([]byte, 0, min(s.size, 64<<20))
 				}
 			case <-s.done:
 				return 0, s.err
