@@ -61,6 +61,14 @@ func (s *s3Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if up.alg != "" {
 			w.Header().Set(up.alg.Header(), up.sum)
 		}
+	case http.MethodPost:
+		// CreateMultipartUpload and CompleteMultipartUpload, for s3transfer.
+		w.Header().Set("Content-Type", "application/xml")
+		if _, ok := r.URL.Query()["uploads"]; ok {
+			io.WriteString(w, `<InitiateMultipartUploadResult><Bucket>bucket</Bucket><Key>k</Key><UploadId>u-1</UploadId></InitiateMultipartUploadResult>`)
+		} else {
+			io.WriteString(w, `<CompleteMultipartUploadResult><Bucket>bucket</Bucket><Key>k</Key><ETag>"e-3"</ETag></CompleteMultipartUploadResult>`)
+		}
 	case http.MethodGet:
 		if ct := r.URL.Query().Get("response-content-type"); ct != "" {
 			w.Header().Set("Content-Type", ct)
