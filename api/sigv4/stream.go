@@ -214,7 +214,7 @@ type chunkReader struct {
 	prefix string // "date\nscope\n" of each chunk's string to sign
 	prev   string // the previous signature in the chain
 
-	store   []byte // the buffer a signed chunk is read into
+	store   []byte // the buffer a signed chunk is read into (its capacity)
 	buf     []byte // the part of store not yet returned
 	pending int64  // an unsigned chunk's bytes not yet read
 	done    bool
@@ -311,18 +311,35 @@ func (c *chunkReader) next() error {
 		c.pending = int64(size)
 		return nil
 	}
-	if len(c.store) < int(size) {
-		c.store = make([]byte, size)
-	}
-	c.buf = c.store[:size]
-	if _, err := io.ReadFull(c.br, c.buf); err != nil {
-		c.buf = c.buf[:0]
-		return c.short(err)
+	if err := c.readChunk(int(size)); err != nil {
+		return err
 	}
 	if err := c.checkChunk(sig, c.buf); err != nil {
 		c.buf = c.buf[:0]
 		return err
 	}
+	return nil
+}
+
+// readChunk reads a signed chunk's size bytes into c.buf. The buffer
+// grows with what arrives rather than with what the header claims, so a
+// client that announces a large chunk and sends little costs little.
+func (c *chunkReader) readChunk(size int) error {
+	b := c.store[:0]
+	for len(b) < size {
+		if len(b) == cap(b) {
+			grown := make([]byte, len(b), min(size, max(2*cap(b), 64<<10)))
+			copy(grown, b)
+			b = grown
+		}
+		n, err := c.br.Read(b[len(b):min(cap(b), size)])
+		b = b[:len(b)+n]
+		if err != nil && len(b) < size {
+			c.store, c.buf = b[:0], nil
+			return c.short(err)
+		}
+	}
+	c.store, c.buf = b[:0], b
 	return nil
 }
 
@@ -350,8 +367,10 @@ func (c *chunkReader) finish() error {
 	)
 	for {
 		line, err := c.line()
-		if err == errEOFLine && c.trailers && nlines > 0 {
-			// Some clients end the trailers without the final blank line.
+		if err == errEOFLine && c.trailers && (nlines > 0 || blank) {
+			// Some clients end the trailers without the final blank line
+			// (and a blank line after the final chunk may have been the
+			// end of a body without trailers).
 			break
 		}
 		if err == errEOFLine {
