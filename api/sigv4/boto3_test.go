@@ -40,7 +40,7 @@ from botocore.compat import HAS_CRT
 for alg in ["CRC32", "SHA1", "SHA256"] + (["CRC32C", "CRC64NVME"] if HAS_CRT else []):
     r = s3.put_object(Bucket="bucket", Key="boto/" + alg + "/a b~é", Body=data, ChecksumAlgorithm=alg)
     out[alg] = r["ETag"]
-s3.put_object(Bucket="bucket", Key="boto/default", Body=io.BytesIO(data))
+s3.put_object(Bucket="bucket", Key="boto/default/./a//b/../c %2F+", Body=io.BytesIO(data))
 cfg = TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20, use_threads=False)
 s3.upload_fileobj(io.BytesIO(data * 12), "bucket", "boto/multipart", Config=cfg)
 s3.upload_fileobj(io.BytesIO(data), "bucket", "boto/small", Config=cfg)
@@ -106,7 +106,10 @@ func TestBoto3S3(t *testing.T) {
 			t.Errorf("tls=%v presigned GET: %v", tls, res)
 		}
 		var chunked, parts int
+		dotted := false
 		for _, up := range ups {
+			// S3 keys keep their dot segments and empty segments.
+			dotted = dotted || up.path == "/bucket/boto/default/./a//b/../c %2F+"
 			switch {
 			case strings.HasPrefix(up.path, "/bucket/boto/") && strings.Contains(up.path, "/a b~é"):
 				alg := strings.Split(up.path, "/")[3]
@@ -132,6 +135,9 @@ func TestBoto3S3(t *testing.T) {
 			if strings.HasPrefix(up.payload, streamingPrefix) {
 				chunked++
 			}
+		}
+		if !dotted {
+			t.Errorf("tls=%v: no request for the key with dot segments", tls)
 		}
 		if parts != 3 {
 			t.Errorf("tls=%v: %d parts uploaded, want 3", tls, parts)

@@ -294,3 +294,77 @@ func signS3(t testing.TB, r *http.Request, payload string) *http.Request {
 	}
 	return toServer(t, r)
 }
+
+// TestS3Rules checks what S3's rules change against the other services'.
+func TestS3Rules(t *testing.T) {
+	// The path is encoded once and not normalised: "a/./b//c/../d" is a
+	// key of its own.
+	for _, path := range []string{"/b/a/./b//c/../d", "/b/é ~!$&'()*+,;=:@", "/b/x%2Fy", "/"} {
+		r, _ := http.NewRequest("GET", "http://localhost"+path, nil)
+		r.URL.RawPath = ""
+		if strings.Contains(path, "%") {
+			r.URL.RawPath = path
+			r.URL.Path = strings.ReplaceAll(path, "%2F", "/")
+		}
+		s := signS3(t, r, emptyHash)
+		if _, _, err := readS3(s, testSecret, signTime); err != nil {
+			t.Errorf("%s: %v", path, err)
+		}
+	}
+	// Signed by the other services' rules (the path encoded twice), a
+	// path with a byte to escape does not verify as S3.
+	r, _ := http.NewRequest("GET", "http://localhost/b/a key", nil)
+	r.Header.Set("X-Amz-Content-Sha256", emptyHash)
+	v4.NewSigner().SignHTTP(context.Background(), creds(), r, emptyHash, "s3", "us-east-1", signTime)
+	if _, _, err := readS3(toServer(t, r), testSecret, signTime); !errors.Is(err, Mismatch) {
+		t.Errorf("signed with double encoding: %v", err)
+	}
+
+	// The header form must say what it signed.
+	r, _ = http.NewRequest("GET", "http://localhost/b/k", nil)
+	s := signS3(t, r, emptyHash)
+	s.Header.Del("X-Amz-Content-Sha256")
+	if _, err := Parse(s); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := readS3(s, testSecret, signTime); !errors.Is(err, Incomplete) {
+		t.Errorf("no x-amz-content-sha256: %v", err)
+	}
+
+	// Presigned: UNSIGNED-PAYLOAD when no hash is given, a week at most,
+	// and every query parameter signed.
+	presign := func(rawURL string, expires string) *http.Request {
+		r, _ := http.NewRequest("GET", rawURL, nil)
+		q := r.URL.Query()
+		q.Set("X-Amz-Expires", expires)
+		r.URL.RawQuery = q.Encode()
+		u, _, err := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }).
+			PresignHTTP(context.Background(), creds(), r, unsignedPayload, "s3", "us-east-1", signTime)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := http.NewRequest("GET", u, nil)
+		return toServer(t, out)
+	}
+	u := "http://localhost/b/a%20key?response-content-disposition=attachment%3B%20filename%3D%22x.txt%22"
+	if _, _, err := readS3(presign(u, "604800"), testSecret, signTime.Add(6*24*time.Hour)); err != nil {
+		t.Errorf("a week-long URL after six days: %v", err)
+	}
+	if _, _, err := readS3(presign(u, "604800"), testSecret, signTime.Add(7*24*time.Hour+time.Second)); !errors.Is(err, Expired) {
+		t.Errorf("a week-long URL after a week: %v", err)
+	}
+	if _, err := Parse(presign(u, "604801")); !errors.Is(err, Incomplete) {
+		t.Errorf("longer than a week: %v", err)
+	}
+	tampered := presign(u, "60")
+	tampered.URL.RawQuery = strings.Replace(tampered.URL.RawQuery, "x.txt", "y.txt", 1)
+	if _, _, err := readS3(tampered, testSecret, signTime); !errors.Is(err, Mismatch) {
+		t.Errorf("changed response-content-disposition: %v", err)
+	}
+	// A STREAMING-* payload in a presigned URL is refused.
+	st := presign(u, "60")
+	st.Header.Set("X-Amz-Content-Sha256", streamingUnsigned)
+	if _, err := Parse(st); !errors.Is(err, Unsupported) {
+		t.Errorf("presigned streaming: %v", err)
+	}
+}
