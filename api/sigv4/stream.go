@@ -38,7 +38,10 @@ const (
 // check has passed; otherwise it returns an *Error (Mismatch for a chunk
 // or trailer signature, BadBody for broken framing or a wrong length,
 // PayloadMismatch for a body whose SHA-256 is not the one signed), or the
-// error of r.Body itself (a client gone, a deadline passed) unchanged.
+// error of r.Body itself (a client gone, a deadline passed) unchanged. An
+// aws-chunked body that ends before its framing does is BadBody, whether
+// it ended cleanly or net/http saw it cut short of its Content-Length
+// (io.ErrUnexpectedEOF, which a body read as is returns unchanged).
 type Body struct {
 	r       io.Reader
 	chunked *chunkReader
