@@ -216,9 +216,10 @@ func TestChunkedRandomSplits(t *testing.T) {
 }
 
 // TestSignedStreamOverHTTP sends signed aws-chunked bodies (the forms no
-// client at hand sends; the Java SDKs and minio-go do, over plain HTTP) through a real
-// net/http server, with HTTP's own chunked transfer coding beneath and no
-// Content-Length, the seed signature made by aws-sdk-go-v2's signer.
+// client at hand sends; the Java SDKs and minio-go do, over plain HTTP)
+// through a real net/http server, with HTTP's own chunked transfer coding
+// beneath and no Content-Length, the seed signature made by aws-sdk-go-v2's
+// signer.
 func TestSignedStreamOverHTTP(t *testing.T) {
 	data := make([]byte, 64<<10)
 	for i := range data {
