@@ -35,6 +35,9 @@
 //	// not the one signed (PayloadMismatch), or r.Body's own error.
 //	trailer := body.Trailer()             // x-amz-checksum-*, after EOF
 //
+// A request without authentication (Parse returns Missing) that S3 lets
+// through, to a public bucket, reads its body with AnonymousBody(r).
+//
 // Body never holds more than one chunk of the body (at most 16 MiB, the
 // clients send 64 KiB) and hands out no byte of a signed chunk before its
 // signature is checked. See Body for what each x-amz-content-sha256 value

@@ -130,6 +130,33 @@ func (a *Auth) Body(r *http.Request, secret string, now time.Time) (*Body, error
 	}
 }
 
+// AnonymousBody returns the payload of an S3 request that carries no
+// authentication (Parse answered Missing), for a bucket or object that
+// anyone may write: the body as is, checked against x-amz-content-sha256
+// when that is a hex SHA-256, or decoded when it is
+// STREAMING-UNSIGNED-PAYLOAD-TRAILER. A signed STREAMING-* value, which
+// needs a signature to chain from, is Missing.
+func AnonymousBody(r *http.Request) (*Body, error) {
+	v := r.Header.Values("X-Amz-Content-Sha256")
+	if len(v) > 1 {
+		return nil, fail(Incomplete, "Only one x-amz-content-sha256 header allowed.")
+	}
+	body := io.Reader(r.Body)
+	if body == nil {
+		body = http.NoBody
+	}
+	switch claimed := r.Header.Get("X-Amz-Content-Sha256"); {
+	case claimed == "" || claimed == unsignedPayload:
+		return &Body{r: body, size: r.ContentLength}, nil
+	case claimed == streamingUnsigned:
+		return (&Auth{}).chunkedBody(r, body, "", claimed)
+	case strings.HasPrefix(claimed, streamingPrefix):
+		return nil, fail(Missing, msgMissing)
+	default:
+		return newHashBody(body, claimed, r.ContentLength)
+	}
+}
+
 // newHashBody checks the body against the hex SHA-256 the client signed.
 func newHashBody(body io.Reader, claimed string, size int64) (*Body, error) {
 	want, err := hex.DecodeString(claimed)

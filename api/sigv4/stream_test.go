@@ -368,3 +368,41 @@ func TestS3Rules(t *testing.T) {
 		t.Errorf("presigned streaming: %v", err)
 	}
 }
+
+// TestAnonymousBody reads the bodies of unauthenticated S3 requests.
+func TestAnonymousBody(t *testing.T) {
+	req := func(payload, body string, hdr ...string) *http.Request {
+		r, _ := http.NewRequest("PUT", "http://localhost/public/key", strings.NewReader(body))
+		if payload != "" {
+			r.Header.Set("X-Amz-Content-Sha256", payload)
+		}
+		for i := 0; i < len(hdr); i += 2 {
+			r.Header.Set(hdr[i], hdr[i+1])
+		}
+		return r
+	}
+	read := func(r *http.Request) (string, *Body, error) {
+		b, err := AnonymousBody(r)
+		if err != nil {
+			return "", nil, err
+		}
+		got, err := io.ReadAll(b)
+		return string(got), b, err
+	}
+	for _, r := range []*http.Request{req("", "abc"), req(unsignedPayload, "abc"), req(sha256Hex([]byte("abc")), "abc")} {
+		if got, _, err := read(r); err != nil || got != "abc" {
+			t.Errorf("%v: %q %v", r.Header, got, err)
+		}
+	}
+	got, b, err := read(req(streamingUnsigned, "3\r\nabc\r\n0\r\nx-amz-checksum-crc32:NSRBwg==\r\n\r\n",
+		"X-Amz-Decoded-Content-Length", "3", "X-Amz-Trailer", "x-amz-checksum-crc32"))
+	if err != nil || got != "abc" || b.Trailer().Get("X-Amz-Checksum-Crc32") != "NSRBwg==" {
+		t.Errorf("unsigned trailer: %q %v", got, err)
+	}
+	if _, _, err := read(req(sha256Hex([]byte("abd")), "abc")); !errors.Is(err, PayloadMismatch) {
+		t.Errorf("wrong hash: %v", err)
+	}
+	if _, _, err := read(req(streamingSigned, "")); !errors.Is(err, Missing) {
+		t.Errorf("signed chunks without a signature: %v", err)
+	}
+}
