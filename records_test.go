@@ -21,6 +21,8 @@ var owners = map[string]string{
 	"Accounts":  "rules/identity",
 	"KeyPairs":  "rules/identity",
 	"Keys":      "rules/kms",
+	"Buckets":   "rules/objects",
+	"Objects":   "rules/objects",
 	"Grants":    "rules/kms",
 	"Snapshots": "rules/ebs",
 	"Volumes":   "rules/ebs",
