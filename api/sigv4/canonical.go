@@ -70,6 +70,20 @@ func canonicalURIs(u *url.URL) []string {
 	return uris
 }
 
+// s3CanonicalURI is the canonical URI of an S3 request: its path exactly
+// as sent, neither encoded a second time nor normalised (S3's rule, which
+// every SDK follows for service s3).
+func s3CanonicalURI(r *http.Request) string {
+	p := r.URL.EscapedPath()
+	if r.RequestURI != "" && r.RequestURI[0] == '/' {
+		p, _, _ = strings.Cut(r.RequestURI, "?")
+	}
+	if p == "" {
+		p = "/"
+	}
+	return p
+}
+
 // removeDotSegments normalises a path as botocore's remove_dot_segments
 // does: "." and empty segments vanish, ".." removes its parent, and the
 // leading and trailing slashes are kept.

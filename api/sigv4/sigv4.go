@@ -394,7 +394,11 @@ func (a *Auth) Verify(r *http.Request, secret, payloadHash string, now time.Time
 	headers := canonicalHeaders(r, a.SignedHeaders)
 
 	good := false
-	for _, uri := range canonicalURIs(r.URL) {
+	uris := canonicalURIs(r.URL)
+	if a.Service == "s3" {
+		uris = []string{s3CanonicalURI(r)}
+	}
+	for _, uri := range uris {
 		cr := canonicalRequest(r.Method, uri, query, headers, a.SignedHeaders, payload)
 		sig := hex.EncodeToString(hmacSHA256(key, stringToSign(amzDate, scope, cr)))
 		// Constant time, so that response timing does not reveal how
