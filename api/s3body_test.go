@@ -1,12 +1,20 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/xml"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,5 +106,143 @@ func TestS3Streaming(t *testing.T) {
 	q, _ := http.NewRequest("GET", "http://"+ts.addr+"/?Action=DescribeRegions&Version=2016-11-15", nil)
 	if st, b := s3Do(t, q); st != 401 || !strings.Contains(b, "MissingAuthenticationToken") {
 		t.Errorf("unsigned Query request: %d %s", st, b)
+	}
+}
+
+// patternReader yields n bytes of a cheap, position-dependent pattern,
+// the same for every reader of the same n.
+type patternReader struct{ off, n int64 }
+
+func (p *patternReader) Read(b []byte) (int, error) {
+	if p.off >= p.n {
+		return 0, io.EOF
+	}
+	b = b[:min(int64(len(b)), p.n-p.off)]
+	for i := range b {
+		x := uint64(p.off + int64(i))
+		b[i] = byte(x ^ x>>8 ^ x>>19)
+	}
+	p.off += int64(len(b))
+	return len(b), nil
+}
+
+// TestS3LargeObjectStreams puts an object of OPENAMI_S3_BIG_BYTES bytes
+// (default 1 GiB; 10 GiB for the check) through the endpoint as
+// a multipart upload of parts of at most 5 GiB, then reads it back
+// whole, and fails if the heap grew by more than 64 MiB at any point:
+// bodies stream, they are never held.
+func TestS3LargeObjectStreams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a large object")
+	}
+	size := int64(1 << 30)
+	if v := os.Getenv("OPENAMI_S3_BIG_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size = n
+	}
+	ts := startServer(t, Limits{})
+	a := ts.admin
+	if st, b := s3Do(t, ts.s3Request(t, a, "PUT", "/big", "", "")); st != 200 {
+		t.Fatalf("CreateBucket: %d %s", st, b)
+	}
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	})
+
+	st, b := s3Do(t, ts.s3Request(t, a, "POST", "/big/object?uploads", "", ""))
+	var initiate struct{ UploadId string }
+	if err := xmlUnmarshal(b, &initiate); st != 200 || err != nil {
+		t.Fatalf("CreateMultipartUpload: %d %s", st, b)
+	}
+	partSize := min(size, 5<<30)
+	if size > partSize && size-partSize < 5<<20 {
+		partSize = (size + 1) / 2
+	}
+	var complete strings.Builder
+	complete.WriteString("<CompleteMultipartUpload>")
+	whole := sha256.New()
+	for n, off := 1, int64(0); off < size; n, off = n+1, off+partSize {
+		length := min(partSize, size-off)
+		req, err := http.NewRequest("PUT", fmt.Sprintf("http://%s/big/object?partNumber=%d&uploadId=%s", ts.addr, n, initiate.UploadId),
+			io.TeeReader(io.NewSectionReader(readerAt{size}, off, length), whole))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = length
+		req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+		signS3(t, req, a)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("UploadPart %d: %d", n, resp.StatusCode)
+		}
+		fmt.Fprintf(&complete, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", n, resp.Header.Get("ETag"))
+	}
+	complete.WriteString("</CompleteMultipartUpload>")
+	if st, b := s3Do(t, ts.s3Request(t, a, "POST", "/big/object?uploadId="+initiate.UploadId, complete.String(), "")); st != 200 {
+		t.Fatalf("CompleteMultipartUpload: %d %s", st, b)
+	}
+	resp, err := http.DefaultClient.Do(ts.s3Request(t, a, "GET", "/big/object", "", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := sha256.New()
+	n, err := io.Copy(back, resp.Body)
+	resp.Body.Close()
+	close(stop)
+	wg.Wait()
+	if err != nil || n != size || !bytes.Equal(back.Sum(nil), whole.Sum(nil)) {
+		t.Fatalf("read back %d of %d bytes (%v); same bytes: %v", n, size, err, bytes.Equal(back.Sum(nil), whole.Sum(nil)))
+	}
+	if grew := int64(peak.Load()) - int64(base.HeapInuse); grew > 64<<20 {
+		t.Errorf("the heap grew by %d MiB moving a %d MiB object", grew>>20, size>>20)
+	}
+}
+
+// readerAt is the pattern of patternReader, at any offset.
+type readerAt struct{ n int64 }
+
+func (r readerAt) ReadAt(b []byte, off int64) (int, error) {
+	p := &patternReader{off: off, n: r.n}
+	n, err := io.ReadFull(p, b)
+	if err == io.ErrUnexpectedEOF {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func xmlUnmarshal(s string, v any) error { return xml.Unmarshal([]byte(s), v) }
+
+// signS3 signs req for s3 with c, with the payload hash it carries.
+func signS3(t *testing.T, req *http.Request, c identity.Credentials) {
+	t.Helper()
+	err := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }).SignHTTP(context.Background(),
+		aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey}, req, req.Header.Get("X-Amz-Content-Sha256"), "s3", "us-east-1", time.Now())
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -162,8 +162,50 @@ func parseRange(v string) *objects.ByteRange {
 	return &objects.ByteRange{First: first, Last: last}
 }
 
+// partRange returns the range of part n (?partNumber=) of the object:
+// its bytes for a multipart object, the whole of any other for part 1.
+func (rq *request) partRange(n int) (*objects.ByteRange, error) {
+	o, err := rq.h.rules.HeadObject(rq.ctx(), rq.c, rq.bucket, rq.key, objects.Conditions{})
+	if err != nil {
+		return nil, err
+	}
+	if n < 1 || n > max(len(o.Parts), 1) {
+		return nil, errorf(416, "InvalidPartNumber", "The requested partnumber is not satisfiable")
+	}
+	off := int64(0)
+	for _, p := range o.Parts[:n-1] {
+		off += p.Size
+	}
+	if len(o.Parts) == 0 || o.Parts[n-1].Size == 0 {
+		return nil, nil
+	}
+	return &objects.ByteRange{First: off, Last: off + o.Parts[n-1].Size - 1}, nil
+}
+
 func (rq *request) getObject(head bool) error {
 	cond := conditions(rq.r.Header, "")
+	rng := parseRange(rq.r.Header.Get("Range"))
+	if v := rq.q.Get("partNumber"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return errorf(400, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
+		}
+		if rng, err = rq.partRange(n); err != nil {
+			return err
+		}
+		if head && rng != nil {
+			// A HEAD of a part answers the part's length.
+			o, err := rq.h.rules.HeadObject(rq.ctx(), rq.c, rq.bucket, rq.key, cond)
+			if err != nil {
+				return err
+			}
+			writeHeaders(rq.w, o)
+			rq.w.Header().Set("Content-Length", strconv.FormatInt(rng.Last-rng.First+1, 10))
+			rq.w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", rng.First, rng.Last, o.Size))
+			rq.w.WriteHeader(http.StatusPartialContent)
+			return nil
+		}
+	}
 	if head {
 		o, err := rq.h.rules.HeadObject(rq.ctx(), rq.c, rq.bucket, rq.key, cond)
 		if err != nil {
@@ -177,7 +219,7 @@ func (rq *request) getObject(head bool) error {
 		rq.w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	rd, err := rq.h.rules.GetObject(rq.ctx(), rq.c, rq.bucket, rq.key, parseRange(rq.r.Header.Get("Range")), cond)
+	rd, err := rq.h.rules.GetObject(rq.ctx(), rq.c, rq.bucket, rq.key, rng, cond)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,9 @@
 package s3
 
 import (
+	"bytes"
 	"context"
+	"crypto/md5"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -273,6 +275,13 @@ func (rq *request) readSmall() ([]byte, error) {
 	}
 	if len(b) > maxXMLBody {
 		return nil, errorf(400, "MaxMessageLengthExceeded", "Your request was too big.")
+	}
+	want, err := contentMD5(rq.r.Header)
+	if err != nil {
+		return nil, err
+	}
+	if sum := md5.Sum(b); want != nil && !bytes.Equal(sum[:], want) {
+		return nil, errorf(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
 	}
 	return b, nil
 }

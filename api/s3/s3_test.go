@@ -140,6 +140,12 @@ func TestRoutesAndErrors(t *testing.T) {
 		t.Errorf("acl: %s", w.Body.String())
 	}
 
+	aclBody := `<AccessControlPolicy><AccessControlList><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="Group"><URI>http://acs.amazonaws.com/groups/global/AuthenticatedUsers</URI></Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>`
+	wantStatus(t, "acl body", f.do(t, f.c, "PUT", "/alpha/dir/a%20b.txt?acl", []byte(aclBody)), 200, "")
+	wantStatus(t, "anonymous after authenticated-read", f.do(t, objects.Anonymous(), "GET", "/alpha/dir/a%20b.txt", nil), 403, "AccessDenied")
+	wantStatus(t, "other after authenticated-read", f.do(t, f.other, "GET", "/alpha/dir/a%20b.txt", nil), 200, "")
+	wantStatus(t, "acl body, bad permission", f.do(t, f.c, "PUT", "/alpha/dir/a%20b.txt?acl", []byte(strings.Replace(aclBody, "READ", "LOOK", 1))), 400, "MalformedACLError")
+
 	// Listing.
 	f.do(t, f.c, "PUT", "/alpha/dir/b", []byte("b"))
 	f.do(t, f.c, "PUT", "/alpha/top", []byte("t"))
@@ -172,6 +178,8 @@ func TestRoutesAndErrors(t *testing.T) {
 	wantStatus(t, "bad policy", f.do(t, f.c, "PUT", "/alpha?policy", []byte(`{"Statement":"x"}`)), 400, "MalformedPolicy")
 	wantStatus(t, "no policy", f.do(t, f.c, "GET", "/alpha?policy", nil), 404, "NoSuchBucketPolicy")
 	wantStatus(t, "not empty", f.do(t, f.c, "DELETE", "/alpha", nil), 409, "BucketNotEmpty")
+	wantStatus(t, "delete objects, bad digest", f.do(t, f.c, "POST", "/alpha?delete", []byte(`<Delete><Object><Key>top</Key></Object></Delete>`),
+		"Content-MD5", base64.StdEncoding.EncodeToString(bad[:])), 400, "BadDigest")
 	w = f.do(t, f.c, "POST", "/alpha?delete", []byte(`<Delete><Object><Key>top</Key></Object><Object><Key>dir/b</Key></Object></Delete>`))
 	if w.Code != 200 || strings.Count(w.Body.String(), "<Deleted>") != 2 {
 		t.Errorf("delete objects: %s", w.Body.String())
@@ -220,6 +228,11 @@ func TestMultipartRoutes(t *testing.T) {
 	if got, _ := io.ReadAll(w.Body); string(got) != "small" || w.Header().Get("Content-Type") != "x/y" {
 		t.Errorf("completed object: %q", got)
 	}
+	w = f.do(t, f.c, "GET", "/alpha/big?partNumber=1", nil)
+	if w.Code != 206 || w.Body.String() != "small" || w.Header().Get("Content-Range") != "bytes 0-4/5" {
+		t.Errorf("GET part 1: %d %q %v", w.Code, w.Body.String(), w.Header())
+	}
+	wantStatus(t, "part 2 of 1", f.do(t, f.c, "GET", "/alpha/big?partNumber=2", nil), 416, "InvalidPartNumber")
 	wantStatus(t, "no upload", f.do(t, f.c, "DELETE", u, nil), 404, "NoSuchUpload")
 	// CopyObject with REPLACE.
 	w = f.do(t, f.c, "PUT", "/alpha/copy", nil, "x-amz-copy-source", "/alpha/big", "x-amz-metadata-directive", "REPLACE", "Content-Type", "c/d")

@@ -290,6 +290,11 @@ func (s *Buckets) ListUploads(ctx context.Context, c Caller, bucketName, prefix,
 		if err := allowed(b, c, access{action: ActListUploads, resource: bucketARN(b.Name), owner: b.AccountID, acl: b.ACL, perm: openami.PermRead}); err != nil {
 			return err
 		}
+		if keyMarker != "" && idMarker == "" {
+			// A key marker alone skips every upload of that key: "~" is
+			// above every upload id (lower-case hex).
+			idMarker = "~"
+		}
 		list, err := tx.Objects().ListUploads(b.ID, metadata.UploadQuery{Prefix: prefix, AfterKey: keyMarker, AfterID: idMarker})
 		if err != nil {
 			return err
