@@ -127,7 +127,7 @@ func (p *patternReader) Read(b []byte) (int, error) {
 }
 
 // TestS3LargeObjectStreams puts an object of OPENAMI_S3_BIG_BYTES bytes
-// (default 1 GiB; 10 GiB for the check) through the endpoint as
+// (default 256 MiB; 10 GiB for the check) through the endpoint as
 // a multipart upload of parts of at most 5 GiB, then reads it back
 // whole, and fails if the heap grew by more than 64 MiB at any point:
 // bodies stream, they are never held.
@@ -135,7 +135,7 @@ func TestS3LargeObjectStreams(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a large object")
 	}
-	size := int64(1 << 30)
+	size := int64(256 << 20)
 	if v := os.Getenv("OPENAMI_S3_BIG_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
