@@ -25,8 +25,9 @@ func (s *Buckets) Open(ctx context.Context, c Caller, bucketName, key string) (i
 }
 
 // Put stores size bytes of r as the object key of a bucket, written by c
-// (an account's principal, or EC2() writing on behalf of the bucket's
-// owner), with the canned ACL acl ("" for private), and returns it.
+// (the account's principal on whose behalf EC2 writes, as BundleInstance
+// writes into its caller's bucket: c must be allowed to write there),
+// with the canned ACL acl ("" for private), and returns it.
 func (s *Buckets) Put(ctx context.Context, c Caller, bucketName, key string, r io.Reader, size int64, h openami.ObjectHeaders, acl CannedACL) (openami.Object, error) {
 	return s.PutObject(ctx, c, PutInput{Bucket: bucketName, Key: key, Headers: h, ACL: ACLInput{Canned: acl}, Body: r, Size: size})
 }
