@@ -365,6 +365,9 @@ func TestACLs(t *testing.T) {
 		t.Errorf("anonymous reads public-read: %v", err)
 	}
 	rulestest.WantClass(t, "other changes ACL", f.b.PutObjectACL(ctx, f.other, "alpha", "k", ACLInput{}), openami.Unauthorized, "")
+	if _, acl, _ := f.b.ObjectACL(ctx, f.owner, "alpha", "k"); len(acl.Grants) != 1 || acl.Grants[0].Grantee.Kind != openami.GranteeAllUsers {
+		t.Errorf("ACL after a refused change: %+v", acl)
+	}
 	// A grant to the other account by canonical id.
 	grant := ACLInput{Grants: []openami.ACLGrant{{Grantee: openami.Grantee{Kind: openami.GranteeAccount, AccountID: CanonicalID(f.other.Principal.AccountID)}, Permission: openami.PermRead}}}
 	if err := f.b.PutObjectACL(ctx, f.owner, "alpha", "k", grant); err != nil {
@@ -382,6 +385,9 @@ func TestACLs(t *testing.T) {
 	}
 	bad := ACLInput{Grants: []openami.ACLGrant{{Grantee: openami.Grantee{Kind: openami.GranteeAccount, AccountID: "999999999999"}, Permission: openami.PermRead}}}
 	rulestest.WantClass(t, "unknown grantee", f.b.PutObjectACL(ctx, f.owner, "alpha", "k", bad), openami.InvalidParameter, "")
+	if _, acl, _ := f.b.ObjectACL(ctx, f.owner, "alpha", "k"); len(acl.Grants) != 1 || acl.Grants[0].Grantee.AccountID != f.other.Principal.AccountID {
+		t.Errorf("ACL after a refused grant: %+v", acl)
+	}
 	// aws-exec-read: EC2 reads, nobody else.
 	if err := f.b.PutObjectACL(ctx, f.owner, "alpha", "k", ACLInput{Canned: CannedAWSExecRead}); err != nil {
 		t.Fatal(err)
@@ -430,6 +436,8 @@ func TestBucketPolicy(t *testing.T) {
 	} {
 		rulestest.WantClass(t, bad, f.b.PutBucketPolicy(ctx, f.owner, "alpha", bad), openami.Malformed, openami.ResourceBucketPolicy)
 	}
+	_, err = f.b.BucketPolicy(ctx, f.owner, "alpha")
+	rulestest.WantClass(t, "policy after refusals", err, openami.NotFound, openami.ResourceBucketPolicy)
 	pol := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[
  {"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::%s:root"]},"Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::alpha","arn:aws:s3:::alpha/*"]},
  {"Effect":"Allow","Principal":"*","Action":"s3:Get*","Resource":"arn:aws:s3:::alpha/pub/*"},
