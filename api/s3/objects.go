@@ -220,6 +220,13 @@ func (rq *request) getObject(head bool) error {
 		return nil
 	}
 	rd, err := rq.h.rules.GetObject(rq.ctx(), rq.c, rq.bucket, rq.key, rng, cond)
+	if openami.ReasonOf(err) == openami.ReasonNotModified {
+		// A 304 carries the object's validators, as S3's does.
+		if o, herr := rq.h.rules.HeadObject(rq.ctx(), rq.c, rq.bucket, rq.key, objects.Conditions{}); herr == nil {
+			rq.w.Header().Set("ETag", quoted(o.ETag))
+			rq.w.Header().Set("Last-Modified", o.LastModified.UTC().Format(http.TimeFormat))
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -122,7 +122,11 @@ func TestRoutesAndErrors(t *testing.T) {
 	}
 	wantStatus(t, "bad range", f.do(t, f.c, "GET", "/alpha/dir/a%20b.txt", nil, "Range", "bytes=10-"), 416, "InvalidRange")
 	etag := w.Header().Get("ETag")
-	wantStatus(t, "if-none-match", f.do(t, f.c, "GET", "/alpha/dir/a%20b.txt", nil, "If-None-Match", etag), 304, "")
+	w = f.do(t, f.c, "GET", "/alpha/dir/a%20b.txt", nil, "If-None-Match", etag)
+	wantStatus(t, "if-none-match", w, 304, "")
+	if w.Header().Get("ETag") != etag || w.Body.Len() != 0 {
+		t.Errorf("304: ETag %q, body %q", w.Header().Get("ETag"), w.Body.String())
+	}
 	wantStatus(t, "if-match", f.do(t, f.c, "GET", "/alpha/dir/a%20b.txt", nil, "If-Match", `"nope"`), 412, "PreconditionFailed")
 
 	wantStatus(t, "missing key", f.do(t, f.c, "GET", "/alpha/nope", nil), 404, "NoSuchKey")
