@@ -106,6 +106,7 @@ var subsystems = []string{
 	"rules/param",     // parameter checks every subsystem makes alike (no rule of its own)
 	"rules/describe",  // the Describe skeleton: pages, tokens' scopes, missing ids (no rule of its own)
 	"rules/identity",  // accounts, access keys, key pairs, regions: everyone asks who and where
+	"rules/objects",   // buckets, objects, multipart uploads, ACLs and bucket policies (S3)
 	"rules/network",   // VPCs, subnets, security groups and the firewalls they make
 	"rules/kms",       // keys, grants and the cryptographic operations
 	"rules/ebs",       // snapshots, volumes, their encryption (through kms) and block I/O

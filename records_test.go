@@ -21,6 +21,8 @@ var owners = map[string]string{
 	"Accounts":     "rules/identity",
 	"KeyPairs":     "rules/identity",
 	"Certificates": "rules/identity",
+	"Buckets":      "rules/objects",
+	"Objects":      "rules/objects",
 	"Keys":         "rules/kms",
 	"Grants":       "rules/kms",
 	"Snapshots":    "rules/ebs",

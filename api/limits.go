@@ -125,6 +125,19 @@ func (l Limits) bodyTime(n int64) time.Duration {
 	return l.BodyTimeout + time.Duration(n)*time.Second/time.Duration(l.MinBodyRate)
 }
 
+// streamBodyTime is the time a streamed body (an S3 object or part) of n
+// bytes is given to arrive: BodyTimeout plus its length at MinBodyRate,
+// with no cap (a 5 GiB part has its 45 hours at the slowest rate allowed,
+// and no more). Such a body is read only after its request's signature
+// checked, so the time is the signer's. n < 0 (no length) gets the time
+// of the largest part.
+func (l Limits) streamBodyTime(n int64) time.Duration {
+	if n < 0 {
+		n = 5 << 30
+	}
+	return l.BodyTimeout + time.Duration(n/l.MinBodyRate)*time.Second
+}
+
 // HTTPServer returns an http.Server serving h with l's header, idle and
 // header-size limits. Its ReadTimeout and WriteTimeout are left at zero on
 // purpose: they would bound a whole request or response, cutting off a long

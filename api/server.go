@@ -3,8 +3,11 @@
 // signature, finds the caller's account, checks the region named by the
 // credential scope, and hands the request to the protocol named by the
 // scope's service — ec2 (api/ec2), sts (api/sts), ebs (api/ebs), rbin
-// (api/rbin), kms (api/kms) or iam (api/iam). GET /cert-ec2.pem serves a
-// region's EC2 certificate to anyone (certificate.go).
+// (api/rbin), kms (api/kms), iam (api/iam) or s3 (api/s3, whose bodies
+// stream: see s3body.go). A request with no authentication at all that is
+// not a Query or JSON request is an anonymous S3 request. GET
+// /cert-ec2.pem serves a region's EC2 certificate to anyone
+// (certificate.go).
 //
 // The api packages are the only ones that know wire names, XML and JSON
 // shapes and error codes. They decide nothing: every rule is in a rules
@@ -32,6 +35,7 @@ import (
 	"github.com/openami/openami/api/iam"
 	"github.com/openami/openami/api/kms"
 	"github.com/openami/openami/api/rbin"
+	"github.com/openami/openami/api/s3"
 	"github.com/openami/openami/api/sigv4"
 	"github.com/openami/openami/api/sts"
 	"github.com/openami/openami/api/transport"
@@ -89,6 +93,10 @@ type Server struct {
 	// reserved from it now.
 	budget      *semaphore.Weighted
 	unauthBytes prometheus.Gauge
+	// s3 is the S3 API, served apart from protocols: its bodies stream
+	// (s3body.go).
+	s3      *s3.Handler
+	s3Rules s3.Rules
 }
 
 // New returns the endpoint's handler, holding clients to limits (zero
@@ -99,6 +107,8 @@ type Server struct {
 func New(svc *service.Service, log *slog.Logger, reg *prometheus.Registry, limits Limits) *Server {
 	limits = limits.withDefaults()
 	s := &Server{
+		s3:       s3.New(svc.Objects(), s3.DefaultDomains),
+		s3Rules:  svc.Objects(),
 		identity: svc.Identity(),
 		certs:    svc.Identity(),
 		log:      log,
@@ -136,6 +146,13 @@ func New(svc *service.Service, log *slog.Logger, reg *prometheus.Registry, limit
 	return s
 }
 
+// UseS3Domains sets the domains under which a Host names a bucket
+// (virtual-hosted-style S3 requests: BUCKET.DOMAIN[:port]), in place of
+// s3.DefaultDomains. It must be called before the server serves.
+func (s *Server) UseS3Domains(domains []string) {
+	s.s3 = s3.New(s.s3Rules, domains)
+}
+
 // ServeHTTP serves the endpoint. Whatever route a request takes, its body
 // has until a deadline set by its length to arrive (so that the server,
 // draining an unread body after the answer, does not wait on a stalled
@@ -167,31 +184,41 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	auth, err := sigv4.Parse(r)
 	if err == nil {
 		service = auth.Service
-	}
-	proto, ok := s.protocols[service]
-	if !ok {
-		proto = s.protocols["ec2"]
-		if err == nil {
-			err = &sigv4.Error{Failure: sigv4.Incomplete, Message: fmt.Sprintf("Credential should be scoped to a valid service, not '%s'.", service)}
-		}
+	} else if errors.Is(err, sigv4.Missing) && s3Anonymous(r) {
+		service, auth, err = "s3", nil, nil
+	} else if claimsS3(r) {
+		service = "s3"
 	}
 	var (
 		action, code string
 		p            openami.Principal
-		body         []byte
 	)
-	if err == nil {
-		body, p, err = s.admit(r, rc, auth)
-	}
-	if err != nil {
-		if te, ok := transport.Classify(err); ok && (te.Failure == transport.Timeout || te.Failure == transport.Incomplete) {
-			// The rest of the body, if any, is not worth waiting for.
-			w.Header().Set("Connection", "close")
-		}
-		code = proto.WriteError(w, reqID, err)
+	if service == "s3" && err != nil {
+		code = s.s3.WriteError(w, r, reqID, err)
+	} else if service == "s3" {
+		action, code, p, err = s.serveS3(w, r, rc, auth, reqID)
 	} else {
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		action, code, err = proto.Serve(w, r, body, p, reqID)
+		proto, ok := s.protocols[service]
+		if !ok {
+			proto = s.protocols["ec2"]
+			if err == nil {
+				err = &sigv4.Error{Failure: sigv4.Incomplete, Message: fmt.Sprintf("Credential should be scoped to a valid service, not '%s'.", service)}
+			}
+		}
+		var body []byte
+		if err == nil {
+			body, p, err = s.admit(r, rc, auth)
+		}
+		if err != nil {
+			if te, ok := transport.Classify(err); ok && (te.Failure == transport.Timeout || te.Failure == transport.Incomplete) {
+				// The rest of the body, if any, is not worth waiting for.
+				w.Header().Set("Connection", "close")
+			}
+			code = proto.WriteError(w, reqID, err)
+		} else {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			action, code, err = proto.Serve(w, r, body, p, reqID)
+		}
 	}
 	elapsed := s.now().Sub(start)
 	s.requests.WithLabelValues(service, action, code).Inc()
@@ -288,16 +315,27 @@ func (s *Server) admit(r *http.Request, rc *http.ResponseController, auth *sigv4
 			return nil, p, err
 		}
 	}
-	// IAM is global: AWS's clients scope it to us-east-1, served or not.
-	if _, ok := s.identity.Region(auth.Region); !ok && !(auth.Service == "iam" && auth.Region == "us-east-1") {
-		names := make([]string, 0, len(s.identity.Regions()))
-		for _, reg := range s.identity.Regions() {
-			names = append(names, reg.Name)
-		}
-		return nil, p, &sigv4.Error{Failure: sigv4.BadRegion, Message: fmt.Sprintf("Credential should be scoped to a valid region, not '%s'. This server serves: %s.", auth.Region, strings.Join(names, ", "))}
+	if err := s.checkRegion(auth); err != nil {
+		return nil, p, err
 	}
 	p.Region = auth.Region
 	return body, p, nil
+}
+
+// checkRegion refuses a credential scope naming a region not served.
+func (s *Server) checkRegion(auth *sigv4.Auth) error {
+	if _, ok := s.identity.Region(auth.Region); ok {
+		return nil
+	}
+	// IAM is global: AWS's clients scope it to us-east-1, served or not.
+	if auth.Service == "iam" && auth.Region == "us-east-1" {
+		return nil
+	}
+	names := make([]string, 0, len(s.identity.Regions()))
+	for _, reg := range s.identity.Regions() {
+		names = append(names, reg.Name)
+	}
+	return &sigv4.Error{Failure: sigv4.BadRegion, Message: fmt.Sprintf("Credential should be scoped to a valid region, not '%s'. This server serves: %s.", auth.Region, strings.Join(names, ", "))}
 }
 
 // freeBody is the largest body read before its signature is checked

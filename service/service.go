@@ -34,6 +34,7 @@ import (
 	"github.com/openami/openami/rules/instances"
 	"github.com/openami/openami/rules/kms"
 	"github.com/openami/openami/rules/network"
+	"github.com/openami/openami/rules/objects"
 )
 
 // Config is what a Service is built from. Store, Seal and Regions are
@@ -67,6 +68,8 @@ type Service struct {
 	completions *completer
 
 	identity *identity.Accounts // accounts, access keys, key pairs, regions (rules/identity)
+
+	objects *objects.Buckets // buckets, objects, multipart uploads, ACLs, bucket policies (rules/objects)
 
 	network *network.Networks // VPCs, subnets, security groups (rules/network)
 
@@ -116,6 +119,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s.tokens = pagetoken.New(secret)
 	s.identity = identity.New(identity.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Clock: s.now})
+	s.objects = objects.New(objects.Config{Store: s.store, Regions: s.regions, Blobs: cfg.Blobs, Clock: s.now})
 	s.network = network.New(network.Config{Store: s.store, Identity: s.identity, Tokens: s.tokens,
 		Instances: func(tx metadata.Tx, region, accountID string) ([]openami.Instance, error) {
 			return s.instances.LiveInstances(tx, region, accountID)
@@ -148,6 +152,11 @@ func (s *Service) Network() *network.Networks { return s.network }
 // Identity returns the service's accounts, access keys, key pairs,
 // regions and zones, whose rules live in rules/identity.
 func (s *Service) Identity() *identity.Accounts { return s.identity }
+
+// Objects returns the service's object storage: buckets, objects,
+// multipart uploads, ACLs and bucket policies, whose rules live in
+// rules/objects.
+func (s *Service) Objects() *objects.Buckets { return s.objects }
 
 // KMS returns the service's KMS: keys, aliases, key policies, grants and
 // the cryptographic operations, whose rules live in rules/kms.

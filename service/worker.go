@@ -5,7 +5,10 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/openami/openami/rules/objects"
 )
 
 // completer runs the service's background work: it builds the block maps
@@ -27,6 +30,9 @@ type completer struct {
 	// running holds the ids of the volumes being filled and the snapshots
 	// being copied in the background, so that each runs once.
 	running map[string]bool
+	// objectsSwept is when the last sweep of object storage's unnamed
+	// blobs began (unix nanoseconds); it runs every objectSweepInterval.
+	objectsSwept atomic.Int64
 }
 
 // claim marks the background job of id as running, and reports false if
@@ -190,5 +196,29 @@ func (c *completer) sweep(ctx context.Context) {
 	}
 	if _, err := c.s.kms.PurgeDeletedKeys(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("kms key deletion", "error", err)
+	}
+	c.sweepObjects(ctx)
+}
+
+// objectSweepInterval is how often the worker looks for object blobs no
+// record names (it lists every object blob, so not on every pass).
+const objectSweepInterval = 10 * time.Minute
+
+// sweepObjects removes the object blobs a crash left unnamed, once every
+// objectSweepInterval.
+func (c *completer) sweepObjects(ctx context.Context) {
+	now := c.s.now()
+	last := c.objectsSwept.Load()
+	if last != 0 && now.Sub(time.Unix(0, last)) < objectSweepInterval {
+		return
+	}
+	if !c.objectsSwept.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	swept, err := c.s.objects.Sweep(ctx, objects.SweepGrace)
+	if err != nil && ctx.Err() == nil {
+		c.log.Error("object storage sweep", "error", err)
+	} else if swept.Blobs > 0 {
+		c.log.Info("removed unnamed object blobs", "blobs", swept.Blobs, "bytes", swept.Bytes)
 	}
 }

@@ -70,6 +70,26 @@ func canonicalURIs(u *url.URL) []string {
 	return uris
 }
 
+// canonicalURIsS3 returns the canonical URI of an S3 request: the decoded
+// path URI-encoded once, without normalisation, since an S3 key may hold
+// "//", "." and ".." segments that are part of its name. A second
+// candidate is the path exactly as it came on the wire, for a client that
+// escapes a byte differently from SigV4's set (aws-sdk-go-v2 signs the
+// escaped path it sends, and keeps "%2F" in a key as "%2F"); like the
+// botocore candidate above, it is signed by the same key and grants nothing
+// new.
+func canonicalURIsS3(u *url.URL) []string {
+	p := u.Path
+	if p == "" {
+		p = "/"
+	}
+	uris := []string{uriEncode(p, true)}
+	if raw := u.EscapedPath(); raw != "" && raw != uris[0] {
+		uris = append(uris, raw)
+	}
+	return uris
+}
+
 // removeDotSegments normalises a path as botocore's remove_dot_segments
 // does: "." and empty segments vanish, ".." removes its parent, and the
 // leading and trailing slashes are kept.

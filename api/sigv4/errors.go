@@ -47,6 +47,19 @@ const (
 	// BadRegion means the credential scope names a region the server does
 	// not serve. Like UnknownKey, only the API layer returns it.
 	BadRegion
+
+	// BadBody means a body read through Body is not what its headers
+	// announced: aws-chunked framing that does not parse, a chunk larger
+	// than allowed, a trailer that was not declared, a decoded length
+	// other than x-amz-decoded-content-length, or a body that ended early.
+	// S3 answers IncompleteBody.
+	BadBody
+
+	// PayloadMismatch means a body read through Body does not have the
+	// SHA-256 its signed x-amz-content-sha256 header claimed. S3 answers
+	// XAmzContentSHA256Mismatch. (Verify, which is handed the hash, keeps
+	// answering Mismatch for it, as before.)
+	PayloadMismatch
 )
 
 // String returns the failure class's name, or "Failure(n)" for an unknown
@@ -67,6 +80,10 @@ func (f Failure) String() string {
 		return "UnknownKey"
 	case BadRegion:
 		return "BadRegion"
+	case BadBody:
+		return "BadBody"
+	case PayloadMismatch:
+		return "PayloadMismatch"
 	}
 	return "Failure(" + strconv.Itoa(int(f)) + ")"
 }
@@ -89,6 +106,10 @@ func (f Failure) Error() string {
 		return "sigv4: unknown access key"
 	case BadRegion:
 		return "sigv4: region not served"
+	case BadBody:
+		return "sigv4: malformed or incomplete body"
+	case PayloadMismatch:
+		return "sigv4: body does not match x-amz-content-sha256"
 	}
 	return "sigv4: " + f.String()
 }

@@ -19,7 +19,29 @@
 //
 // The canonical request follows the rules for non-S3 services: the path is
 // URI-encoded a second time, as botocore and aws-sdk-go-v2 do for every
-// service but S3.
+// service but S3. A request whose credential scope names service s3 is
+// verified by S3's rules instead (ServiceS3): the path URI-encoded once and
+// not normalised, UNSIGNED-PAYLOAD for presigned URLs, and bodies that
+// stream, aws-chunked or not. S3 requests are verified and their bodies
+// read with one call:
+//
+//	a, err := sigv4.Parse(r)              // as above
+//	secret, ok := keys.Lookup(a.AccessKeyID)
+//	body, err := a.Body(r, secret, time.Now())
+//	// err: the signature (the seed signature of a chunked body) is bad.
+//	n, err := io.Copy(dst, body)
+//	// err: a chunk's signature is bad (Mismatch), the framing is broken or
+//	// the length is not the one announced (BadBody), the body's SHA-256 is
+//	// not the one signed (PayloadMismatch), or r.Body's own error.
+//	trailer := body.Trailer()             // x-amz-checksum-*, after EOF
+//
+// A request without authentication (Parse returns Missing) that S3 lets
+// through, to a public bucket, reads its body with AnonymousBody(r).
+//
+// Body never holds more than one chunk of the body (at most 16 MiB, the
+// clients send 64 KiB) and hands out no byte of a signed chunk before its
+// signature is checked. See Body for what each x-amz-content-sha256 value
+// gives.
 package sigv4
 
 import (
@@ -54,13 +76,51 @@ const (
 	unsignedPayload = "UNSIGNED-PAYLOAD"
 	streamingPrefix = "STREAMING-"
 
+	// The chunked (aws-chunked) payloads of S3 that Body decodes: chunks
+	// signed in a chain from the seed signature, the same with a signed
+	// trailer, and unsigned chunks with a trailer (the SDKs' default for
+	// checksummed uploads over TLS).
+	streamingSigned        = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+	streamingSignedTrailer = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+	streamingUnsigned      = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+
 	paramAlgorithm     = "X-Amz-Algorithm"
 	paramCredential    = "X-Amz-Credential"
 	paramDate          = "X-Amz-Date"
 	paramExpires       = "X-Amz-Expires"
 	paramSignedHeaders = "X-Amz-SignedHeaders"
 	paramSignature     = "X-Amz-Signature"
+	paramContentSHA256 = "X-Amz-Content-Sha256"
 )
+
+// ServiceS3 is the signing name of S3. A request whose credential scope
+// names it is verified by S3's rules rather than those of the other
+// services: its path is URI-encoded once and not normalised, its header
+// form must carry x-amz-content-sha256, its presigned form signs
+// UNSIGNED-PAYLOAD unless it says otherwise, and its body may be
+// aws-chunked (see Body).
+const ServiceS3 = "s3"
+
+var streamingPayloads = map[string]bool{streamingSigned: true, streamingSignedTrailer: true, streamingUnsigned: true}
+
+// s3Payload is the payload hash an S3 request signed when it carries no
+// x-amz-content-sha256 header: a presigned URL's X-Amz-Content-Sha256
+// query parameter, or else UNSIGNED-PAYLOAD, as the S3 presigners sign.
+// The header form must send the header, as S3 requires.
+func s3Payload(a *Auth, ps []param) (string, error) {
+	if !a.Presigned {
+		return "", fail(Incomplete, "Missing required header for this request: x-amz-content-sha256")
+	}
+	for _, p := range ps {
+		if p.key == paramContentSHA256 {
+			if strings.HasPrefix(p.value, streamingPrefix) || p.value == "" {
+				return "", fail(Unsupported, fmt.Sprintf("X-Amz-Content-Sha256 '%s' is not supported in a presigned URL.", clip(p.value)))
+			}
+			return p.value, nil
+		}
+	}
+	return unsignedPayload, nil
+}
 
 // Auth is the parsed, not yet verified, authentication of a request. Every
 // field is as the client sent it: nothing here is trustworthy until Verify
@@ -123,7 +183,7 @@ func Parse(r *http.Request) (*Auth, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := contentSHA256(r); err != nil {
+	if _, err := contentSHA256(r, a); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -359,6 +419,13 @@ func (a *Auth) setSignedHeaders(list string) error {
 // within 15 minutes either side of its date; a presigned one from 15
 // minutes before its date until its date plus Expires.
 //
+// A request scoped to service s3 (ServiceS3) is checked by S3's rules:
+// the path is encoded once, never normalised; the header form must carry
+// x-amz-content-sha256; a presigned URL without X-Amz-Content-Sha256
+// signed UNSIGNED-PAYLOAD; a STREAMING-* header value is the seed
+// signature's payload, and the chunks are left to Body. S3 callers
+// should call Body, which calls Verify, rather than Verify itself.
+//
 // It returns nil when the signature is good and the time is within the
 // window, or else an *Error whose Failure is Mismatch (wrong signature, or a
 // body that is not the one x-amz-content-sha256 describes), Expired
@@ -373,17 +440,23 @@ func (a *Auth) Verify(r *http.Request, secret, payloadHash string, now time.Time
 	if a.Region == "" || a.Service == "" || len(a.SignedHeaders) == 0 {
 		return fail(Incomplete, "Credential scope and SignedHeaders are required.")
 	}
-	payload, err := contentSHA256(r)
+	payload, err := contentSHA256(r, a)
 	if err != nil {
 		return err
-	}
-	checkPayload := payload != "" && payload != unsignedPayload
-	if payload == "" {
-		payload = payloadHash
 	}
 	ps, err := parseQuery(r.URL.RawQuery)
 	if err != nil {
 		return fail(Incomplete, "The query string is malformed.")
+	}
+	s3 := a.Service == ServiceS3
+	if payload == "" && s3 {
+		if payload, err = s3Payload(a, ps); err != nil {
+			return err
+		}
+	}
+	checkPayload := payload != "" && payload != unsignedPayload && !strings.HasPrefix(payload, streamingPrefix)
+	if payload == "" {
+		payload = payloadHash
 	}
 
 	date := a.Date.UTC()
@@ -394,7 +467,11 @@ func (a *Auth) Verify(r *http.Request, secret, payloadHash string, now time.Time
 	headers := canonicalHeaders(r, a.SignedHeaders)
 
 	good := false
-	for _, uri := range canonicalURIs(r.URL) {
+	uris := canonicalURIs
+	if s3 {
+		uris = canonicalURIsS3
+	}
+	for _, uri := range uris(r.URL) {
 		cr := canonicalRequest(r.Method, uri, query, headers, a.SignedHeaders, payload)
 		sig := hex.EncodeToString(hmacSHA256(key, stringToSign(amzDate, scope, cr)))
 		// Constant time, so that response timing does not reveal how
@@ -436,10 +513,12 @@ func (a *Auth) checkTime(now time.Time) error {
 	return nil
 }
 
-// contentSHA256 returns the x-amz-content-sha256 header, "" when absent. It
-// rejects the STREAMING-* chunked encodings, whose chunk signatures this
-// package does not verify, rather than accept their bodies unchecked.
-func contentSHA256(r *http.Request) (string, error) {
+// contentSHA256 returns the x-amz-content-sha256 header, "" when absent.
+// The STREAMING-* chunked encodings are accepted for S3 in the header form
+// only (Body decodes and verifies them); for any other service, or an
+// encoding this package does not decode (SigV4A's ECDSA chunks), they are
+// Unsupported rather than accepted unchecked.
+func contentSHA256(r *http.Request, a *Auth) (string, error) {
 	v := r.Header.Values("X-Amz-Content-Sha256")
 	switch {
 	case len(v) == 0:
@@ -447,7 +526,9 @@ func contentSHA256(r *http.Request) (string, error) {
 	case len(v) > 1:
 		return "", fail(Incomplete, "Only one x-amz-content-sha256 header allowed.")
 	case strings.HasPrefix(v[0], streamingPrefix):
-		return "", fail(Unsupported, fmt.Sprintf("x-amz-content-sha256 '%s' is not supported; send the body in one piece.", clip(v[0])))
+		if a.Service != ServiceS3 || a.Presigned || !streamingPayloads[v[0]] {
+			return "", fail(Unsupported, fmt.Sprintf("x-amz-content-sha256 '%s' is not supported; send the body in one piece.", clip(v[0])))
+		}
 	case v[0] == "":
 		return "", fail(Incomplete, "x-amz-content-sha256 must not be empty.")
 	}

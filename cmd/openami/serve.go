@@ -12,11 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/api"
 	"github.com/openami/openami/api/imds"
+	"github.com/openami/openami/api/s3"
 	"github.com/openami/openami/internal/atomicfile"
 	"github.com/openami/openami/nbd"
 	"github.com/openami/openami/rules/identity"
@@ -41,6 +43,9 @@ type runtimeFlags struct {
 	restrictNet bool
 	gatewayHost bool
 	network     string
+	// s3Domains are the domains of virtual-hosted-style S3 requests (not
+	// the runtime's, but serve's other flag of the same kind).
+	s3Domains []string
 }
 
 func serveCommand(cfg *config) *cobra.Command {
@@ -68,6 +73,11 @@ func serveCommand(cfg *config) *cobra.Command {
 	cmd.Flags().BoolVar(&rf.gatewayHost, "qemu-gateway-to-host", os.Getenv("OPENAMI_QEMU_GATEWAY_TO_HOST") == "true", "let guests of the rootless network reach the host's 127.0.0.1:PORT at their gateway's address, where their egress rules allow (env OPENAMI_QEMU_GATEWAY_TO_HOST=true)")
 	cmd.Flags().StringVar(&rf.network, "network", envOr("OPENAMI_NETWORK", qemu.NetworkRootless), "how the qemu runtime networks guests: rootless (each VM a user-mode network of its own; no privilege) or bridge (as root: a network namespace and Linux bridge per VPC, so overlapping VPCs coexist, a tap per instance, security groups in nftables; --public-ips must then be a range routed to this host) (docs/NETWORK.md) (env OPENAMI_NETWORK)")
 	cmd.Flags().StringVar(&cfg.publicIPs, "public-ips", envOr("OPENAMI_PUBLIC_IPS", instances.DefaultPublicPool.String()), "the pool of instances' public addresses, an IPv4 CIDR; on the host's loopback range by default, so that the qemu runtime's forwarded ports are reachable from this host without root (docs/NETWORK.md) (env OPENAMI_PUBLIC_IPS)")
+	s3Domains := s3.DefaultDomains
+	if v := os.Getenv("OPENAMI_S3_DOMAINS"); v != "" {
+		s3Domains = strings.Split(v, ",")
+	}
+	cmd.Flags().StringSliceVar(&rf.s3Domains, "s3-domain", s3Domains, "a domain under which a Host BUCKET.DOMAIN[:port] names an S3 bucket (virtual-hosted-style); repeatable or comma-separated; any other Host is path-style (docs/S3.md) (env OPENAMI_S3_DOMAINS)")
 	cmd.Flags().StringVar(&listen, "listen", envOr("OPENAMI_LISTEN", defaultListen), "address to listen on (env OPENAMI_LISTEN)")
 	cmd.Flags().StringVar(&logFormat, "log-format", envOr("OPENAMI_LOG_FORMAT", "text"), "request log format: text or json (env OPENAMI_LOG_FORMAT)")
 	cmd.Flags().StringVar(&debugListen, "debug-listen", os.Getenv("OPENAMI_DEBUG_LISTEN"), "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty (env OPENAMI_DEBUG_LISTEN)")
@@ -238,13 +248,16 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 	// The limits on what a client can make the server hold, and for how
 	// long (docs/SECURITY.md).
 	limits := api.DefaultLimits()
-	srv := limits.HTTPServer(api.New(e.svc, log, reg, limits))
+	endpointHandler := api.New(e.svc, log, reg, limits)
+	endpointHandler.UseS3Domains(rf.s3Domains)
+	srv := limits.HTTPServer(endpointHandler)
 	fmt.Fprintf(os.Stderr, `openami listening on %s (data: %s, regions: %s)
 volumes of running instances are served over NBD at %s; runtime: %s
 administrator account %s; its credentials are in %s
 point the aws CLI at it with:
   export AWS_CONFIG_FILE=%s AWS_SHARED_CREDENTIALS_FILE=%s AWS_PROFILE=openami
   aws ec2 describe-regions
+  aws s3 mb s3://my-bucket
 `, endpoint, cfg.dataDir, cfg.regions, nbdPath, runtimeName(rt), admin.ID, credFile, confFile, credFile)
 	serving = true
 
@@ -295,8 +308,9 @@ func writeCredentials(path string, c identity.Credentials) error {
 // writeAWSConfig writes an aws CLI config file whose openami profile points
 // at this server. It holds no secret, and is rewritten on every start so
 // that it follows --listen; it is owner-only all the same, like everything
-// in the data dir.
+// in the data dir. S3 requests go path-style (/BUCKET/KEY), which works
+// whatever the endpoint's host name resolves (docs/S3.md).
 func writeAWSConfig(path, region, endpoint string) error {
-	content := fmt.Sprintf("[profile openami]\nregion = %s\nendpoint_url = %s\n", region, endpoint)
+	content := fmt.Sprintf("[profile openami]\nregion = %s\nendpoint_url = %s\ns3 =\n    addressing_style = path\n", region, endpoint)
 	return atomicfile.Write(path, []byte(content), 0o600)
 }

@@ -375,10 +375,46 @@ CREATE INDEX security_groups_by_owner ON security_groups (region, account_id, id
 ALTER TABLE instances ADD COLUMN public_ip {{text}} NOT NULL DEFAULT '';
 CREATE UNIQUE INDEX instances_by_public_ip ON instances (public_ip) WHERE public_ip <> '';
 `},
-	// Version 11 is the s3 branch's "object storage"; this placeholder
-	// holds its number on the iam-certs branch until the two merge, when
-	// the s3 branch's migration 11 replaces it.
-	{Version: 11, Name: "object storage (placeholder)", SQL: `SELECT 1;`},
+	{Version: 11, Name: "object storage", SQL: `
+-- Object storage (S3). A bucket's name is unique across every account
+-- and region; its id names its blobs. An object's key is stored as bytes
+-- so that every database orders keys as S3 does, byte by byte; the rest
+-- of openami.Object (headers, ACL, the blobs of its parts) is the doc.
+CREATE TABLE buckets (
+	name       {{text}} NOT NULL PRIMARY KEY,
+	id         {{text}} NOT NULL UNIQUE,
+	region     {{text}} NOT NULL,
+	account_id {{text}} NOT NULL,
+	created_at BIGINT NOT NULL,
+	doc        {{text}} NOT NULL
+);
+CREATE INDEX buckets_by_owner ON buckets (account_id, name);
+
+CREATE TABLE objects (
+	bucket_id {{text}} NOT NULL REFERENCES buckets (id),
+	key_bytes {{blob}} NOT NULL,
+	doc       {{text}} NOT NULL,
+	PRIMARY KEY (bucket_id, key_bytes)
+);
+
+-- A multipart upload in progress, and its parts: each part is a blob of
+-- its own until CompleteMultipartUpload names them in the object's doc.
+CREATE TABLE uploads (
+	bucket_id {{text}} NOT NULL REFERENCES buckets (id),
+	id        {{text}} NOT NULL PRIMARY KEY,
+	key_bytes {{blob}} NOT NULL,
+	doc       {{text}} NOT NULL
+);
+CREATE INDEX uploads_by_key ON uploads (bucket_id, key_bytes, id);
+
+CREATE TABLE upload_parts (
+	upload_id {{text}} NOT NULL REFERENCES uploads (id),
+	number    INTEGER NOT NULL,
+	blob_key  {{text}} NOT NULL,
+	doc       {{text}} NOT NULL,
+	PRIMARY KEY (upload_id, number)
+);
+`},
 	{Version: 12, Name: "signing certificates and region keys", SQL: `
 -- An account's signing certificates (IAM's UploadSigningCertificate):
 -- the PEM as uploaded, and the hex SHA-256 of its DER, unique per

@@ -211,6 +211,8 @@ func (t *tx) Instances() metadata.Instances { return instances{t} }
 func (t *tx) Keys() metadata.Keys           { return kmsKeys{t} }
 func (t *tx) Grants() metadata.Grants       { return kmsGrants{t} }
 func (t *tx) Networks() metadata.Networks   { return networks{t} }
+func (t *tx) Buckets() metadata.Buckets     { return buckets{t} }
+func (t *tx) Objects() metadata.Objects     { return objects{t} }
 
 func (t *tx) Certificates() metadata.Certificates { return certificates{t} }
 

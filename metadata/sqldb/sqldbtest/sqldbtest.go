@@ -757,9 +757,47 @@ VALUES (?, ?, ?, 'r-1', 'ami-1', 'running', '', '{}')`
 	}
 }
 
-// check11 holds the place of the s3 branch's migration 11 (object
-// storage), which brings its own check when the branches merge.
-func check11(t *testing.T, db *sql.DB, d *sqldb.Dialect) {}
+// check11: object storage. Bucket names and ids are unique; objects and
+// uploads belong to a bucket that exists; keys order byte by byte (so
+// that "a/b" < "a0" < "a\xc3\xa9" on every database), and parts to an
+// upload that exists.
+func check11(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const (
+		bucket = `INSERT INTO buckets (name, id, region, account_id, created_at, doc) VALUES (?, ?, 'r1', ?, 0, '{}')`
+		object = `INSERT INTO objects (bucket_id, key_bytes, doc) VALUES (?, ?, '{}')`
+		upload = `INSERT INTO uploads (bucket_id, id, key_bytes, doc) VALUES (?, ?, ?, '{}')`
+		part   = `INSERT INTO upload_parts (upload_id, number, blob_key, doc) VALUES (?, ?, ?, '{}')`
+	)
+	mustExec(t, db, d, bucket, "b1", "id1", "111111111111")
+	mustFail(t, db, d, true, bucket, "b1", "id2", "222222222222")
+	mustFail(t, db, d, true, bucket, "b2", "id1", "222222222222")
+	for _, k := range []string{"a\xc3\xa9", "a0", "a/b", "Z"} {
+		mustExec(t, db, d, object, "id1", []byte(k))
+	}
+	mustFail(t, db, d, true, object, "id1", []byte("a0"))
+	mustFail(t, db, d, false, object, "nobucket", []byte("x"))
+	rows, err := db.Query(d.Rebind(`SELECT key_bytes FROM objects WHERE bucket_id = ? AND key_bytes > ? ORDER BY key_bytes`), "id1", []byte("Z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for rows.Next() {
+		var k []byte
+		if err := rows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, string(k))
+	}
+	rows.Close()
+	if want := []string{"a/b", "a0", "a\xc3\xa9"}; !slices.Equal(keys, want) {
+		t.Errorf("keys after Z: %q, want %q", keys, want)
+	}
+	mustExec(t, db, d, upload, "id1", "u1", []byte("big"))
+	mustFail(t, db, d, false, upload, "nobucket", "u2", []byte("big"))
+	mustExec(t, db, d, part, "u1", 1, "objects/id1/p1")
+	mustFail(t, db, d, true, part, "u1", 1, "objects/id1/p2")
+	mustFail(t, db, d, false, part, "u9", 1, "objects/id1/p3")
+}
 
 // check12: signing certificates belong to an existing account, and an
 // account holds a certificate (by fingerprint) once; region keys are one
