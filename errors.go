@@ -166,6 +166,10 @@ const (
 	// ReasonNetworkMismatch: resources that must be in one VPC are not
 	// (a subnet and a security group of a launch).
 	ReasonNetworkMismatch Reason = "network-mismatch"
+	// ReasonManifest: a bundle's manifest that cannot be read, does not
+	// verify, or names parts that are not there (RegisterImage's
+	// ImageLocation).
+	ReasonManifest Reason = "manifest"
 )
 
 // Error is the error type of openami. Resource names the kind of resource

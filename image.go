@@ -2,6 +2,8 @@ package openami
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"time"
@@ -114,6 +116,10 @@ type Image struct {
 	ProductCodes       []ProductCode
 
 	BlockDeviceMappings []BlockDeviceMapping
+	// Bundle is where an instance store-backed image's bundle is and
+	// what its manifest said when it was registered; nil for EBS-backed
+	// images.
+	Bundle *ImageBundle `json:",omitempty"`
 
 	SourceImageID     string
 	SourceImageRegion string
@@ -133,6 +139,31 @@ type Image struct {
 	// restorable until it is deleted for good at the exit time.
 	RecycleBinEnterTime time.Time
 	RecycleBinExitTime  time.Time
+}
+
+// ImageBundle is what a launch of an instance store-backed image needs of
+// its bundle, recorded when the image is registered from its manifest
+// (ImageLocation): the manifest's object, the SHA-256 of the manifest's
+// bytes as verified then (a launch reads the manifest again and uses it
+// only if it is still those bytes), the image's digest and sizes.
+type ImageBundle struct {
+	Bucket         string
+	ManifestKey    string
+	ManifestSHA256 string // hex
+	Digest         string // hex SHA-1 of the bundle's tar stream (<image><digest>)
+	Size           int64  // the image file's size in bytes
+	BundledSize    int64  // the parts' total size in bytes
+	Parts          int
+}
+
+// BaseKey is the key of the image's unpacked bundle in a host's base
+// cache (localdisk.Bases): the SHA-256 of the owner's account id and the
+// manifest's digest, so that two accounts' bundles share a base only if
+// they are the same account's: a crafted SHA-1 collision in one
+// tenant's bundle can never put its bytes under another tenant's root.
+func (b *ImageBundle) BaseKey(owner string) string {
+	sum := sha256.Sum256([]byte(owner + ":" + b.Digest))
+	return hex.EncodeToString(sum[:])
 }
 
 // LaunchPermission lets an account, everyone (Group "all"), an
