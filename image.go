@@ -73,6 +73,9 @@ const (
 	// CauseKeyUnusable: a KMS key of one of the instance's volumes cannot
 	// be used (disabled, pending deletion, or refused).
 	CauseKeyUnusable StateCause = "kms-key-unusable"
+	// CauseLaunching: a pending instance is being prepared (its bundle
+	// fetched and unpacked); the message says how far.
+	CauseLaunching StateCause = "launching"
 	// CauseLaunchFailed: the runtime could not start the instance.
 	CauseLaunchFailed StateCause = "launch-failed"
 )
@@ -147,6 +150,9 @@ type Image struct {
 // bytes as verified then (a launch reads the manifest again and uses it
 // only if it is still those bytes), the image's digest and sizes.
 type ImageBundle struct {
+	// Owner is the account that registered the bundle: the manifest is
+	// read as that account's at launch.
+	Owner          string
 	Bucket         string
 	ManifestKey    string
 	ManifestSHA256 string // hex
@@ -157,12 +163,12 @@ type ImageBundle struct {
 }
 
 // BaseKey is the key of the image's unpacked bundle in a host's base
-// cache (localdisk.Bases): the SHA-256 of the owner's account id and the
-// manifest's digest, so that two accounts' bundles share a base only if
+// cache (localdisk.Bases): the SHA-256 of the owner's account id, ":" and the
+// manifest's digest in hex, so that two accounts' bundles share a base only if
 // they are the same account's: a crafted SHA-1 collision in one
 // tenant's bundle can never put its bytes under another tenant's root.
-func (b *ImageBundle) BaseKey(owner string) string {
-	sum := sha256.Sum256([]byte(owner + ":" + b.Digest))
+func (b *ImageBundle) BaseKey() string {
+	sum := sha256.Sum256([]byte(b.Owner + ":" + b.Digest))
 	return hex.EncodeToString(sum[:])
 }
 

@@ -107,7 +107,7 @@ type Instance struct {
 	// its root is unpacked from (a copy of its image's, so that a launch
 	// needs no image that may since be deregistered), and RootBase the
 	// key of the unpacked bundle in the host's base cache
-	// (ImageBundle.BaseKey of the image's owner).
+	// (ImageBundle.BaseKey).
 	RootBundle      *ImageBundle `json:",omitempty"`
 	RootBase        string       `json:",omitempty"`
 	BlockDevices    []InstanceBlockDevice

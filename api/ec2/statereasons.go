@@ -19,6 +19,7 @@ var causeCodes = map[openami.StateCause]string{
 	openami.CauseGuestShutdown:  "Client.InstanceInitiatedShutdown",
 	openami.CauseKeyUnusable:    "Client.InvalidKMSKey.InvalidState",
 	openami.CauseLaunchFailed:   "Server.InternalError",
+	openami.CauseLaunching:      "pending",
 }
 
 // causeCode returns the EC2 code of a cause. A cause this table does not

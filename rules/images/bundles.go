@@ -30,6 +30,10 @@ import (
 // here (a launch reads them and checks every digest). Any failure is
 // InvalidManifest, and no image is made.
 
+// MaxRootSize bounds the image of an instance store-backed AMI: an
+// instance-store root device holds at most 10 GiB on EC2.
+const MaxRootSize = 10 << 30
+
 // badManifest is the error of a manifest that cannot be used.
 func badManifest(format string, args ...any) error {
 	return openami.ReasonErrorf(openami.InvalidParameter, openami.ResourceImage, openami.ReasonManifest, format, args...)
@@ -153,6 +157,9 @@ func (s *Registry) registerBundle(ctx context.Context, p openami.Principal, in R
 		return err
 	}
 
+	if m.Size > MaxRootSize {
+		return badManifest("The image of %s is %d bytes: an instance-store root device holds at most 10 GiB.", in.ImageLocation, m.Size)
+	}
 	switch m.Type {
 	case bundle.TypeMachine, bundle.TypeKernel, bundle.TypeRamdisk:
 		img.ImageType = m.Type
@@ -176,7 +183,7 @@ func (s *Registry) registerBundle(ctx context.Context, p openami.Principal, in R
 	if img.RootDeviceName == "" {
 		img.RootDeviceName = manifestRoot(m)
 	}
-	img.Bundle = &openami.ImageBundle{Bucket: bucketName, ManifestKey: key, ManifestSHA256: sum, Digest: hex.EncodeToString(m.Digest),
+	img.Bundle = &openami.ImageBundle{Owner: p.AccountID, Bucket: bucketName, ManifestKey: key, ManifestSHA256: sum, Digest: hex.EncodeToString(m.Digest),
 		Size: m.Size, BundledSize: m.BundledSize, Parts: len(m.Parts)}
 	return nil
 }

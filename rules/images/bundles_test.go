@@ -79,7 +79,7 @@ func TestRegisterBundle(t *testing.T) {
 	if len(img.BlockDeviceMappings) != 1 || img.BlockDeviceMappings[0] != (openami.BlockDeviceMapping{DeviceName: "/dev/sdb", VirtualName: "ephemeral0"}) {
 		t.Fatalf("mappings %+v", img.BlockDeviceMappings)
 	}
-	want := openami.ImageBundle{Bucket: "bundles-a", ManifestKey: "x/y/img.manifest.xml", Digest: hex.EncodeToString(b.Manifest.Digest),
+	want := openami.ImageBundle{Owner: f.p.AccountID, Bucket: "bundles-a", ManifestKey: "x/y/img.manifest.xml", Digest: hex.EncodeToString(b.Manifest.Digest),
 		Size: 300 << 10, BundledSize: b.Manifest.BundledSize, Parts: len(b.Names)}
 	got := *img.Bundle
 	got.ManifestSHA256 = ""

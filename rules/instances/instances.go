@@ -204,6 +204,11 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 		if err := checkCompatible(plan.img, plan.it); err != nil {
 			return err
 		}
+		if plan.img.RootDeviceType == "instance-store" {
+			if err := checkStoreRoot(plan.img, plan.it); err != nil {
+				return err
+			}
+		}
 		if in.KeyName != "" {
 			if _, err := s.identity.KeyPairNamed(tx, p.Region, p.AccountID, in.KeyName); err != nil {
 				return err
@@ -480,7 +485,7 @@ func (s *Machines) planDevices(tx metadata.Tx, p openami.Principal, in RunInstan
 			plan.mappings = append(plan.mappings, m)
 		}
 	}
-	if len(plan.mappings) == 0 || plan.mappings[0].DeviceName != img.RootDeviceName {
+	if img.Bundle == nil && (len(plan.mappings) == 0 || plan.mappings[0].DeviceName != img.RootDeviceName) {
 		return images.BadMapping("The root device %s is not in the block device mapping.", img.RootDeviceName)
 	}
 	if plan.it.InstanceStore.NVMe {
@@ -591,6 +596,7 @@ func (s *Machines) launchOne(tx metadata.Tx, p openami.Principal, in RunInstance
 		PrivateIP: addr, PublicIP: public, UserData: s.sealUserData(p.Region, id, in.UserData), LaunchTime: now, AmiLaunchIndex: k,
 		Architecture: img.Architecture, VirtualizationType: img.VirtualizationType, Platform: img.Platform,
 		BootMode: bootMode(img, plan.it), RootDeviceName: img.RootDeviceName, RootDeviceType: "ebs",
+		RootBundle:     img.Bundle,
 		InstanceStores: plan.stores, KernelID: img.KernelID, RamdiskID: img.RamdiskID, EnaSupport: img.EnaSupport,
 		SriovNetSupport: img.SriovNetSupport, TpmSupport: img.TpmSupport, MetadataOptions: plan.meta,
 		EbsOptimized: in.EbsOptimized, ClientToken: in.ClientToken, DisableAPITermination: in.DisableAPITermination,
@@ -601,6 +607,9 @@ func (s *Machines) launchOne(tx metadata.Tx, p openami.Principal, in RunInstance
 		if inst.CPUCredits == "" {
 			inst.CPUCredits = defaultCredits(plan.it)
 		}
+	}
+	if img.Bundle != nil {
+		inst.RootDeviceType, inst.RootBase = "instance-store", img.Bundle.BaseKey()
 	}
 	inst.MacAddress = macAddress(inst.ID)
 	for _, m := range plan.mappings {

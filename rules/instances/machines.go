@@ -45,6 +45,7 @@ import (
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/network"
+	"github.com/openami/openami/rules/objects"
 )
 
 // Config is what Machines are built from. Store, Seal, Regions,
@@ -77,6 +78,12 @@ type Config struct {
 	// Disks are the instance-store disks of this server; nil means they
 	// cannot be served.
 	Disks *localdisk.Disks
+	// Bases is this server's cache of unpacked bundles, the bases of
+	// instance store-backed instances' roots (bundleroot.go); nil means
+	// they cannot launch.
+	Bases *localdisk.Bases
+	// Objects reads the bundles of instance store-backed images.
+	Objects *objects.Buckets
 	// Runtime runs the instances' guests; it defaults to NoneRuntime (see
 	// UseRuntime).
 	Runtime openami.Runtime
@@ -114,6 +121,8 @@ type Machines struct {
 	tokens   *pagetoken.Codec
 	now      openami.Clock
 	disks    *localdisk.Disks // instance-store disks; nil without a data directory
+	bases    *localdisk.Bases // unpacked bundles; nil without a data directory
+	objects  *objects.Buckets
 	runtime  openami.Runtime
 	// publicPool is the host's pool of public addresses.
 	publicPool netip.Prefix
@@ -125,7 +134,7 @@ type Machines struct {
 // New returns Machines built from cfg.
 func New(cfg Config) *Machines {
 	s := &Machines{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, identity: cfg.Identity, ebs: cfg.EBS,
-		images: cfg.Images, networks: cfg.Networks, tokens: cfg.Tokens, now: cfg.Clock, disks: cfg.Disks, runtime: cfg.Runtime,
+		images: cfg.Images, networks: cfg.Networks, tokens: cfg.Tokens, now: cfg.Clock, disks: cfg.Disks, bases: cfg.Bases, objects: cfg.Objects, runtime: cfg.Runtime,
 		kick: cfg.Kick, worker: cfg.Worker, publicPool: cfg.PublicIPs}
 	if !s.publicPool.IsValid() || !s.publicPool.Addr().Is4() {
 		s.publicPool = DefaultPublicPool
