@@ -99,6 +99,10 @@ func TestRegisterBundle(t *testing.T) {
 		t.Fatalf("kernel: %+v %v", img, err)
 	}
 
+	// CopyImage of it is refused, for now.
+	_, err = f.images.CopyImage(ctx, f.p, CopyImageInput{SourceImageID: id, SourceRegion: "us-east-1", Name: "copy"})
+	rulestest.WantClass(t, "CopyImage", err, openami.Unsupported, "")
+
 	// Deregistering leaves the bundle in its bucket.
 	if _, err := f.images.DeregisterImage(ctx, f.p, id, false); err != nil {
 		t.Fatal(err)

@@ -98,6 +98,11 @@ func (s *Registry) CopyImage(ctx context.Context, p openami.Principal, in CopyIm
 		if err != nil {
 			return err
 		}
+		if src.Bundle != nil {
+			// Its bundle would have to be copied to a bucket of this
+			// region and re-sealed to its EC2 key (docs/BUNDLES.md).
+			return openami.Errorf(openami.Unsupported, "", "Copying the instance store-backed image '%s' is not supported yet.", src.ID)
+		}
 		now := s.nowUTC()
 		img := src
 		img.ID, img.Region, img.AccountID, img.OwnerAlias = id, p.Region, p.AccountID, ""
