@@ -105,6 +105,11 @@ func TestInstanceStoreLaunch(t *testing.T) {
 	_, err := f.machines.RunInstances(ctx, f.p, RunInstancesInput{ImageID: img, InstanceType: "t3.micro", MinCount: 1, MaxCount: 1})
 	wantClass(t, "t3.micro", err, openami.Unsupported, "")
 
+	// Its root is the bundle: no mapping may replace it.
+	_, err = f.machines.RunInstances(ctx, f.p, RunInstancesInput{ImageID: img, InstanceType: "m1.small", MinCount: 1, MaxCount: 1,
+		BlockDeviceMappings: []MappingOverride{{DeviceName: "/dev/sda1", Ebs: &EbsOverride{VolumeSize: 8}}}})
+	wantClass(t, "root mapped", err, openami.InvalidParameter, "")
+
 	one := f.runStore(t, img)
 	if one.State != openami.InstanceRunning || one.StateReason != (openami.StateReason{}) {
 		t.Fatalf("first launch: %s %+v", one.State, one.StateReason)

@@ -382,6 +382,9 @@ func (s *Machines) planDevices(tx metadata.Tx, p openami.Principal, in RunInstan
 		if !images.IsDeviceName(o.DeviceName) {
 			return images.BadMapping("Invalid device name %s.", o.DeviceName)
 		}
+		if img.Bundle != nil && o.DeviceName == img.RootDeviceName {
+			return images.BadMapping("The root device %s of an instance store-backed image is its bundle: it cannot be mapped.", o.DeviceName)
+		}
 		i := slices.IndexFunc(merged, func(m openami.BlockDeviceMapping) bool { return m.DeviceName == o.DeviceName })
 		switch {
 		case o.NoDevice:
