@@ -246,3 +246,44 @@ func checkStoreMappings(_ metadata.Tx, _ openami.Principal, img *openami.Image) 
 	}
 	return nil
 }
+
+// Unbundle writes the image of a registered bundle b (an image's Bundle)
+// of the region to w, verified and decrypted: the manifest read again as
+// b's owner and used only if it is still the bytes verified at
+// registration, the key opened by the region's EC2 key, every part read
+// as EC2 (its ACL must grant it) and checked (bundle.Unbundle). progress,
+// when not nil, is told of each part as it is opened. Bytes reach w
+// before the whole image is verified: on an error, w's bytes are to be
+// thrown away. Errors are plain errors saying what failed (a launch's
+// StateReason), or ctx's.
+func (s *Registry) Unbundle(ctx context.Context, region string, b *openami.ImageBundle, w io.Writer, progress func(part, parts int)) error {
+	if s.objects == nil {
+		return errors.New("this server has no object storage")
+	}
+	owner := objects.As(openami.Principal{AccountID: b.Owner, Region: region})
+	m, sum, err := ReadManifest(ctx, s.objects, owner, b.Bucket, b.ManifestKey)
+	if err != nil {
+		return err
+	}
+	if sum != b.ManifestSHA256 {
+		return fmt.Errorf("the manifest %s/%s changed since the image was registered", b.Bucket, b.ManifestKey)
+	}
+	key, iv, err := m.EC2Key(func(c []byte) ([]byte, error) { return s.identity.EC2Decrypt(ctx, region, c) })
+	if err != nil {
+		return errors.New("the bundle's key does not open under this region's EC2 key")
+	}
+	open := func(p bundle.Part) (io.ReadCloser, error) {
+		if progress != nil {
+			progress(p.Index, len(m.Parts))
+		}
+		r, _, err := s.objects.Open(ctx, objects.EC2(), b.Bucket, PartKey(b.ManifestKey, p.Filename))
+		if c := openami.ClassOf(err); c == openami.NotFound || c == openami.Unauthorized {
+			return nil, fmt.Errorf("%w, or EC2 may not read it", fs.ErrNotExist)
+		}
+		return r, err
+	}
+	if err := bundle.Unbundle(ctx, m, key, iv, open, w); err != nil {
+		return fmt.Errorf("the bundle %s/%s: %w", b.Bucket, b.ManifestKey, err)
+	}
+	return nil
+}

@@ -181,3 +181,21 @@ func TestRegisterBundleRefusals(t *testing.T) {
 		t.Fatalf("%d images after refusals, %d before", n, before)
 	}
 }
+
+func TestBootFileFromBundle(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	kernel := testImage()[:70000]
+	kb := rulestest.NewBundle(t, f.accounts, f.p, "vmlinuz", "kernel", kernel, 16<<10)
+	id, err := f.images.RegisterImage(ctx, f.p, RegisterImageInput{Name: "kernel", ImageLocation: f.putBundle(t, f.p, "bundles-k", "k", kb, objects.CannedAWSExecRead)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if err := f.images.BootFile(ctx, "us-east-1", id, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), kernel) {
+		t.Fatalf("BootFile gave %d bytes, not the kernel's %d", got.Len(), len(kernel))
+	}
+}

@@ -5,15 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"slices"
 
 	"github.com/openami/openami"
-	"github.com/openami/openami/bundle"
 	"github.com/openami/openami/localdisk"
 	"github.com/openami/openami/metadata"
-	"github.com/openami/openami/rules/images"
-	"github.com/openami/openami/rules/objects"
 )
 
 // Instance store-backed instances (docs/BUNDLES.md): the root of an
@@ -65,8 +61,8 @@ func checkStoreRoot(img openami.Image, it InstanceType) error {
 // launch cannot succeed.
 func (s *Machines) prepareRoot(ctx context.Context, i openami.Instance) error {
 	b := i.RootBundle
-	if s.bases == nil || s.disks == nil || s.objects == nil {
-		return errors.New("this server keeps no bundle cache (no data directory or object storage)")
+	if s.bases == nil || s.disks == nil {
+		return errors.New("this server keeps no bundle cache (no data directory)")
 	}
 	var failed error // the bundle's own error, without the cache's words
 	base, err := s.bases.Fill(ctx, i.RootBase, b.Size, func(w io.Writer) error {
@@ -74,7 +70,7 @@ func (s *Machines) prepareRoot(ctx context.Context, i openami.Instance) error {
 		return failed
 	})
 	if failed != nil {
-		return fmt.Errorf("the bundle %s/%s: %w", b.Bucket, b.ManifestKey, failed)
+		return failed
 	}
 	if err != nil {
 		return err
@@ -87,35 +83,18 @@ func (s *Machines) prepareRoot(ctx context.Context, i openami.Instance) error {
 	return ov.Close()
 }
 
-// unbundle writes an instance's bundle, verified and decrypted, to w.
+// unbundle writes an instance's bundle, verified and decrypted, to w
+// (rules/images' Unbundle), its progress in the instance's StateReason.
 func (s *Machines) unbundle(ctx context.Context, i openami.Instance, w io.Writer) error {
 	b := i.RootBundle
 	s.progress(ctx, i, fmt.Sprintf("Fetching the bundle %s/%s (%d parts, %d bytes)", b.Bucket, b.ManifestKey, b.Parts, b.BundledSize))
-	owner := objects.As(openami.Principal{AccountID: b.Owner, Region: i.Region})
-	m, sum, err := images.ReadManifest(ctx, s.objects, owner, b.Bucket, b.ManifestKey)
-	if err != nil {
-		return err
+	err := s.images.Unbundle(ctx, i.Region, b, w, func(part, parts int) {
+		s.progress(ctx, i, fmt.Sprintf("Fetching bundle part %d of %d", part+1, parts))
+	})
+	if err == nil {
+		s.progress(ctx, i, "Bundle verified and unpacked; booting")
 	}
-	if sum != b.ManifestSHA256 {
-		return fmt.Errorf("the manifest %s/%s changed since the image was registered", b.Bucket, b.ManifestKey)
-	}
-	key, iv, err := m.EC2Key(func(c []byte) ([]byte, error) { return s.identity.EC2Decrypt(ctx, i.Region, c) })
-	if err != nil {
-		return fmt.Errorf("the bundle's key does not open under this region's EC2 key")
-	}
-	open := func(p bundle.Part) (io.ReadCloser, error) {
-		s.progress(ctx, i, fmt.Sprintf("Fetching bundle part %d of %d", p.Index+1, len(m.Parts)))
-		r, _, err := s.objects.Open(ctx, objects.EC2(), b.Bucket, images.PartKey(b.ManifestKey, p.Filename))
-		if openami.ClassOf(err) == openami.NotFound || openami.ClassOf(err) == openami.Unauthorized {
-			return nil, fmt.Errorf("%w, or EC2 may not read it", fs.ErrNotExist)
-		}
-		return r, err
-	}
-	if err := bundle.Unbundle(ctx, m, key, iv, open, w); err != nil {
-		return err
-	}
-	s.progress(ctx, i, "Bundle verified and unpacked; booting")
-	return nil
+	return err
 }
 
 // progress records how far a pending instance's launch is, in its

@@ -61,7 +61,7 @@ func newFixture(t *testing.T) *fixture {
 	f.images = images.New(images.Config{Store: env.Store, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Tokens: env.Tokens,
 		Objects: f.objects, Clock: env.Clock.Now})
 	f.machines = New(Config{Store: env.Store, Seal: env.Seal, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Images: f.images,
-		Tokens: env.Tokens, Clock: env.Clock.Now, Disks: localdisk.New(env.Dir), Bases: f.bases, Objects: f.objects})
+		Tokens: env.Tokens, Clock: env.Clock.Now, Disks: localdisk.New(env.Dir), Bases: f.bases})
 	t.Cleanup(f.machines.Wait)
 	f.p = rulestest.NewAccount(t, f.accounts, "test")
 	return f

@@ -45,7 +45,6 @@ import (
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/network"
-	"github.com/openami/openami/rules/objects"
 )
 
 // Config is what Machines are built from. Store, Seal, Regions,
@@ -82,8 +81,6 @@ type Config struct {
 	// instance store-backed instances' roots (bundleroot.go); nil means
 	// they cannot launch.
 	Bases *localdisk.Bases
-	// Objects reads the bundles of instance store-backed images.
-	Objects *objects.Buckets
 	// Runtime runs the instances' guests; it defaults to NoneRuntime (see
 	// UseRuntime).
 	Runtime openami.Runtime
@@ -122,7 +119,6 @@ type Machines struct {
 	now      openami.Clock
 	disks    *localdisk.Disks // instance-store disks; nil without a data directory
 	bases    *localdisk.Bases // unpacked bundles; nil without a data directory
-	objects  *objects.Buckets
 	runtime  openami.Runtime
 	// publicPool is the host's pool of public addresses.
 	publicPool netip.Prefix
@@ -134,7 +130,7 @@ type Machines struct {
 // New returns Machines built from cfg.
 func New(cfg Config) *Machines {
 	s := &Machines{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, identity: cfg.Identity, ebs: cfg.EBS,
-		images: cfg.Images, networks: cfg.Networks, tokens: cfg.Tokens, now: cfg.Clock, disks: cfg.Disks, bases: cfg.Bases, objects: cfg.Objects, runtime: cfg.Runtime,
+		images: cfg.Images, networks: cfg.Networks, tokens: cfg.Tokens, now: cfg.Clock, disks: cfg.Disks, bases: cfg.Bases, runtime: cfg.Runtime,
 		kick: cfg.Kick, worker: cfg.Worker, publicPool: cfg.PublicIPs}
 	if !s.publicPool.IsValid() || !s.publicPool.Addr().Is4() {
 		s.publicPool = DefaultPublicPool
