@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/localdisk"
@@ -88,8 +89,13 @@ func (s *Machines) prepareRoot(ctx context.Context, i openami.Instance) error {
 func (s *Machines) unbundle(ctx context.Context, i openami.Instance, w io.Writer) error {
 	b := i.RootBundle
 	s.progress(ctx, i, fmt.Sprintf("Fetching the bundle %s/%s (%d parts, %d bytes)", b.Bucket, b.ManifestKey, b.Parts, b.BundledSize))
+	var last time.Time
 	err := s.images.Unbundle(ctx, i.Region, b, w, func(part, parts int) {
-		s.progress(ctx, i, fmt.Sprintf("Fetching bundle part %d of %d", part+1, parts))
+		// A write to the store at most every second, whatever the parts.
+		if now := time.Now(); now.Sub(last) >= time.Second {
+			last = now
+			s.progress(ctx, i, fmt.Sprintf("Fetching bundle part %d of %d", part+1, parts))
+		}
 	})
 	if err == nil {
 		s.progress(ctx, i, "Bundle verified and unpacked; booting")
