@@ -84,7 +84,10 @@ func bundleAndUpload(t *testing.T, s *server, c identity.Credentials, image, buc
 // unpacked before the instance runs), no stop and no CreateImage,
 // termination; deregistering leaves the bundle in its bucket.
 func TestInstanceStoreAMI(t *testing.T) {
-	s := start(t, "sqlite")
+	eachStore(t, testInstanceStoreAMI)
+}
+
+func testInstanceStoreAMI(t *testing.T, s *server) {
 	ctx := context.Background()
 	c := s.account(t, "bundler")
 	e := s.ec2(c, "us-east-1")
