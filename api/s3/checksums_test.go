@@ -97,7 +97,9 @@ func TestChecksumsMultipart(t *testing.T) {
 		}
 		w := f.do(t, f.c, "POST", "/alpha/mp?uploads", nil, hdr...)
 		wantStatus(t, "create upload", w, 200, "")
-		var init struct{ UploadID string `xml:"UploadId"` }
+		var init struct {
+			UploadID string `xml:"UploadId"`
+		}
 		xml.Unmarshal(w.Body.Bytes(), &init)
 		typ := map[string]string{"": "COMPOSITE", "FULL_OBJECT": "FULL_OBJECT"}[c.typ]
 		if w.Header().Get("x-amz-checksum-algorithm") != c.alg || w.Header().Get("x-amz-checksum-type") != typ {
