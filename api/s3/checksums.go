@@ -51,6 +51,12 @@ func (rq *request) summedBody() (summed, error) {
 	return summed{checksum.NewReader(rq.body, want, rq.body.Trailer)}, nil
 }
 
+// sumCopy sums the bytes an UploadPartCopy reads with its upload's
+// algorithm.
+func sumCopy(r io.Reader, algorithm string) objects.Summed {
+	return summed{checksum.NewReader(r, checksum.Want{Algorithm: checksum.Algorithm(algorithm)}, nil)}
+}
+
 // checksumType is S3's name of how a sum was made.
 func checksumType(c openami.Checksum) string {
 	if c.Composite {

@@ -53,6 +53,16 @@ func TestChecksumsSinglePut(t *testing.T) {
 		}
 	}
 
+	// A part copied into an upload with an algorithm is summed with it.
+	w = f.do(t, f.c, "POST", "/alpha/cp?uploads", nil, "x-amz-checksum-algorithm", "CRC32")
+	var init struct{ UploadID string `xml:"UploadId"` }
+	xml.Unmarshal(w.Body.Bytes(), &init)
+	w = f.do(t, f.c, "PUT", "/alpha/cp?partNumber=1&uploadId="+init.UploadID, nil, "x-amz-copy-source", "/alpha/k")
+	wantStatus(t, "upload part copy", w, 200, "")
+	if !strings.Contains(w.Body.String(), "<ChecksumCRC32>"+sum+"</ChecksumCRC32>") {
+		t.Errorf("UploadPartCopy answered %s", w.Body.String())
+	}
+
 	sha := checksum.SHA256.Sum([]byte("something else"))
 	wantStatus(t, "wrong sha256", f.do(t, f.c, "PUT", "/alpha/bad", body, "x-amz-checksum-sha256", sha), 400, "BadDigest")
 	wantStatus(t, "not a sha256", f.do(t, f.c, "PUT", "/alpha/bad", body, "x-amz-checksum-sha256", "AAAA"), 400, "InvalidRequest")

@@ -81,7 +81,7 @@ func (rq *request) uploadPartCopy(uploadID string) error {
 			return errorf(400, "InvalidArgument", "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
 		}
 	}
-	p, err := rq.h.rules.UploadPartCopy(rq.ctx(), rq.c, rq.bucket, rq.key, uploadID, n, sb, sk, rng, conditions(rq.r.Header, "x-amz-copy-source-"))
+	p, err := rq.h.rules.UploadPartCopy(rq.ctx(), rq.c, rq.bucket, rq.key, uploadID, n, sb, sk, rng, conditions(rq.r.Header, "x-amz-copy-source-"), sumCopy)
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,8 @@ func (rq *request) uploadPartCopy(uploadID string) error {
 		NS           string   `xml:"xmlns,attr"`
 		LastModified string
 		ETag         string
-	}{NS: xmlNS, LastModified: timeISO(p.LastModified), ETag: quoted(p.ETag)})
+		checksumXML
+	}{NS: xmlNS, LastModified: timeISO(p.LastModified), ETag: quoted(p.ETag), checksumXML: checksumElements(p.Checksum)})
 }
 
 func (rq *request) completeUpload(uploadID string) error {

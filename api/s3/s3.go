@@ -51,7 +51,7 @@ type Rules interface {
 
 	CreateUpload(ctx context.Context, c objects.Caller, bucket, key string, h openami.ObjectHeaders, acl objects.ACLInput, sum openami.Checksum) (openami.Upload, error)
 	UploadPart(ctx context.Context, c objects.Caller, bucket, key, uploadID string, n int, body io.Reader, size int64) (openami.UploadPart, error)
-	UploadPartCopy(ctx context.Context, c objects.Caller, bucket, key, uploadID string, n int, srcBucket, srcKey string, rng *objects.ByteRange, cond objects.Conditions) (openami.UploadPart, error)
+	UploadPartCopy(ctx context.Context, c objects.Caller, bucket, key, uploadID string, n int, srcBucket, srcKey string, rng *objects.ByteRange, cond objects.Conditions, sum objects.Summer) (openami.UploadPart, error)
 	CompleteUpload(ctx context.Context, c objects.Caller, bucket, key, uploadID string, parts []objects.CompletedPart, combine objects.Combine) (openami.Object, error)
 	AbortUpload(ctx context.Context, c objects.Caller, bucket, key, uploadID string) error
 	ListParts(ctx context.Context, c objects.Caller, bucket, key, uploadID string, after, max int) (objects.PartsPage, error)

@@ -124,10 +124,25 @@ func (s *Buckets) commitPart(ctx context.Context, b openami.Bucket, c Caller, ke
 	return nil
 }
 
+// Summer reads r through a Summed computing the algorithm's checksum
+// ("" for none besides the MD5): the S3 API's, for the bytes a copy
+// reads.
+type Summer func(r io.Reader, algorithm string) Summed
+
 // UploadPartCopy stores part n of an upload from the object srcKey of
-// srcBucket (which c must be able to read, under cond), or its range rng.
-func (s *Buckets) UploadPartCopy(ctx context.Context, c Caller, bucketName, key, uploadID string, n int, srcBucket, srcKey string, rng *ByteRange, cond Conditions) (openami.UploadPart, error) {
+// srcBucket (which c must be able to read, under cond), or its range rng,
+// summed by sum (when not nil) with the upload's checksum algorithm.
+func (s *Buckets) UploadPartCopy(ctx context.Context, c Caller, bucketName, key, uploadID string, n int, srcBucket, srcKey string, rng *ByteRange, cond Conditions, sum Summer) (openami.UploadPart, error) {
 	if err := checkPartNumber(n); err != nil {
+		return openami.UploadPart{}, err
+	}
+	var u openami.Upload
+	err := s.view(ctx, func(tx metadata.Tx) error {
+		var err error
+		_, u, err = s.upload(tx, c, bucketName, key, uploadID)
+		return err
+	})
+	if err != nil {
 		return openami.UploadPart{}, err
 	}
 	src, err := s.GetObject(ctx, c, srcBucket, srcKey, rng, Conditions{})
@@ -141,7 +156,11 @@ func (s *Buckets) UploadPartCopy(ctx context.Context, c Caller, bucketName, key,
 	if src.Length > MaxPutSize {
 		return openami.UploadPart{}, tooLarge("a part", MaxPutSize)
 	}
-	return s.UploadPart(ctx, c, bucketName, key, uploadID, n, src.Body, src.Length)
+	var body io.Reader = src.Body
+	if sum != nil {
+		body = sum(src.Body, u.Checksum.Algorithm)
+	}
+	return s.UploadPart(ctx, c, bucketName, key, uploadID, n, body, src.Length)
 }
 
 // CompletedPart is a part a CompleteMultipartUpload lists.

@@ -312,7 +312,7 @@ func TestMultipart(t *testing.T) {
 	wantReason(t, "too small", err, openami.InvalidParameter, openami.ResourcePart, openami.ReasonTooSmall)
 
 	// UploadPartCopy of a range.
-	c, err := f.b.UploadPartCopy(ctx, f.owner, "alpha", "small", u2.ID, 3, "alpha", "big", &ByteRange{MinPartSize, -1}, Conditions{})
+	c, err := f.b.UploadPartCopy(ctx, f.owner, "alpha", "small", u2.ID, 3, "alpha", "big", &ByteRange{MinPartSize, -1}, Conditions{}, nil)
 	if err != nil || c.Size != 4 {
 		t.Fatalf("UploadPartCopy: %+v %v", c, err)
 	}

@@ -263,6 +263,12 @@ func TestS3CLI(t *testing.T) {
 	if !strings.Contains(head, `"ChecksumType": "COMPOSITE"`) || !regexp.MustCompile(`"ChecksumCRC32": "[A-Za-z0-9+/]{6}==-3"`).MatchString(head) {
 		t.Errorf("the CLI's upload has no composite CRC32: %s", head)
 	}
+	// A copy within S3 of more than 8 MiB: UploadPartCopy, summed.
+	mustCLI(t, s, a, dir, "s3", "cp", "s3://cli-bucket/up/big.bin", "s3://cli-bucket/up/copy.bin")
+	mustCLI(t, s, a, dir, "s3", "cp", "s3://cli-bucket/up/copy.bin", "copy.bin")
+	if got, _ := os.ReadFile(filepath.Join(dir, "copy.bin")); !bytes.Equal(got, big) {
+		t.Fatalf("the copy has %d bytes, not the %d uploaded", len(got), len(big))
+	}
 	sync := filepath.Join(dir, "tree")
 	os.MkdirAll(filepath.Join(sync, "sub"), 0o700)
 	os.WriteFile(filepath.Join(sync, "one.txt"), []byte("1"), 0o600)
