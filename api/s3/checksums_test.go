@@ -55,7 +55,9 @@ func TestChecksumsSinglePut(t *testing.T) {
 
 	// A part copied into an upload with an algorithm is summed with it.
 	w = f.do(t, f.c, "POST", "/alpha/cp?uploads", nil, "x-amz-checksum-algorithm", "CRC32")
-	var init struct{ UploadID string `xml:"UploadId"` }
+	var init struct {
+		UploadID string `xml:"UploadId"`
+	}
 	xml.Unmarshal(w.Body.Bytes(), &init)
 	w = f.do(t, f.c, "PUT", "/alpha/cp?partNumber=1&uploadId="+init.UploadID, nil, "x-amz-copy-source", "/alpha/k")
 	wantStatus(t, "upload part copy", w, 200, "")
