@@ -158,8 +158,12 @@ type s3Sample struct {
 	rssKB     int64
 }
 
-func secs(ss []s3Sample) []float64 { return sampleOf(ss, func(s s3Sample) float64 { return s.wall.Seconds() }) }
-func cpu(ss []s3Sample) []float64  { return sampleOf(ss, func(s s3Sample) float64 { return s.cpu.Seconds() }) }
+func secs(ss []s3Sample) []float64 {
+	return sampleOf(ss, func(s s3Sample) float64 { return s.wall.Seconds() })
+}
+func cpu(ss []s3Sample) []float64 {
+	return sampleOf(ss, func(s s3Sample) float64 { return s.cpu.Seconds() })
+}
 func rss(ss []s3Sample) []float64 {
 	return sampleOf(ss, func(s s3Sample) float64 { return float64(s.rssKB) / 1024 })
 }
