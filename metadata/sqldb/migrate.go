@@ -403,6 +403,37 @@ CREATE TABLE region_keys (
 	created_at  BIGINT NOT NULL
 );
 `},
+	// Versions 13 to 19 hold the places of migrations other branches add
+	// in parallel; the lead renumbers launch templates' migration (20)
+	// when the branches merge.
+	{Version: 13, Name: "placeholder 13", SQL: `SELECT 1;`},
+	{Version: 14, Name: "placeholder 14", SQL: `SELECT 1;`},
+	{Version: 15, Name: "placeholder 15", SQL: `SELECT 1;`},
+	{Version: 16, Name: "placeholder 16", SQL: `SELECT 1;`},
+	{Version: 17, Name: "placeholder 17", SQL: `SELECT 1;`},
+	{Version: 18, Name: "placeholder 18", SQL: `SELECT 1;`},
+	{Version: 19, Name: "placeholder 19", SQL: `SELECT 1;`},
+	{Version: 20, Name: "launch templates", SQL: `
+-- Launch templates and their versions: the columns listings select on
+-- and the whole record as JSON in doc. A name is unique among an
+-- account's templates in a region; a version number within its template.
+CREATE TABLE launch_templates (
+	region     {{text}} NOT NULL,
+	account_id {{text}} NOT NULL,
+	id         {{text}} NOT NULL PRIMARY KEY,
+	name       {{text}} NOT NULL,
+	doc        {{text}} NOT NULL,
+	UNIQUE (region, account_id, name)
+);
+CREATE INDEX launch_templates_by_owner ON launch_templates (region, account_id, id);
+
+CREATE TABLE launch_template_versions (
+	template_id {{text}} NOT NULL REFERENCES launch_templates (id),
+	version     BIGINT NOT NULL,
+	doc         {{text}} NOT NULL,
+	PRIMARY KEY (template_id, version)
+);
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.
