@@ -119,9 +119,13 @@ func testLaunchTemplateVersions(t *testing.T, s metadata.Store) {
 		}
 		return nil
 	})
-	wantClass(t, updateErr(t, s, func(tx metadata.Tx) error { return tx.LaunchTemplates().AddVersion(templateVersion("lt-1", 3, "ami-3")) }),
+	wantClass(t, updateErr(t, s, func(tx metadata.Tx) error {
+		return tx.LaunchTemplates().AddVersion(templateVersion("lt-1", 3, "ami-3"))
+	}),
 		openami.Duplicate, openami.ResourceLaunchTemplate)
-	wantClass(t, updateErr(t, s, func(tx metadata.Tx) error { return tx.LaunchTemplates().AddVersion(templateVersion("lt-9", 1, "ami-3")) }),
+	wantClass(t, updateErr(t, s, func(tx metadata.Tx) error {
+		return tx.LaunchTemplates().AddVersion(templateVersion("lt-9", 1, "ami-3"))
+	}),
 		openami.NotFound, openami.ResourceLaunchTemplate)
 	view(t, s, func(tx metadata.Tx) error {
 		got, err := tx.LaunchTemplates().Version("lt-1", 2)
