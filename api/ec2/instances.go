@@ -7,6 +7,7 @@ import (
 	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/rules/instances"
+	"github.com/openami/openami/rules/templates"
 )
 
 // runEbsParam is BlockDeviceMapping.N.Ebs of RunInstances: every field
@@ -145,8 +146,6 @@ func (in *runInstancesInput) unsupported() error {
 		return openami.Errorf(openami.Unsupported, "", "Nitro Enclaves are not supported.")
 	case in.InstanceMarketOptions != nil && in.InstanceMarketOptions.MarketType != "":
 		return openami.Errorf(openami.Unsupported, "", "Spot and capacity-block instances are not supported.")
-	case in.LaunchTemplate != nil:
-		return openami.Errorf(openami.Unsupported, "", "Launch templates are not supported.")
 	case in.IamInstanceProfile != nil && (in.IamInstanceProfile.Name != "" || in.IamInstanceProfile.Arn != ""):
 		return openami.Errorf(openami.Unsupported, "", "IAM instance profiles are not supported: openami has no IAM.")
 	case in.Ipv6AddressCount > 0:
@@ -214,6 +213,9 @@ func (h *Handler) runInstances(c *call) (responder, error) {
 			HttpEndpoint: m.HttpEndpoint, InstanceMetadataTags: m.InstanceMetadataTags}
 	}
 	run.BlockDeviceMappings = overridesOf(in.BlockDeviceMappings)
+	if lt := in.LaunchTemplate; lt != nil {
+		run.LaunchTemplate = &templates.Ref{ID: lt.ID, Name: lt.Name, Version: lt.Version}
+	}
 	r, err := h.instances.RunInstances(c.ctx, c.p, run)
 	if err != nil {
 		return nil, err

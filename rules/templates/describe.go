@@ -143,19 +143,13 @@ func (t *Templates) DescribeLaunchTemplateVersions(ctx context.Context, p openam
 	if q.TemplateID != "" && q.TemplateName != "" {
 		return nil, "", param.Exclusive("TemplateID", "TemplateName")
 	}
-	var lo, hi int64
-	for _, b := range []struct {
-		field, v string
-		dst      *int64
-	}{{"MinVersion", q.MinVersion, &lo}, {"MaxVersion", q.MaxVersion, &hi}} {
-		if b.v == "" {
-			continue
-		}
-		n, err := strconv.ParseInt(b.v, 10, 64)
-		if err != nil || n < 1 {
-			return nil, "", param.Invalid(b.field, b.v, "Expecting a version number.")
-		}
-		*b.dst = n
+	lo, err := boundOf("MinVersion", q.MinVersion)
+	if err != nil {
+		return nil, "", err
+	}
+	hi, err := boundOf("MaxVersion", q.MaxVersion)
+	if err != nil {
+		return nil, "", err
 	}
 	match := func(v VersionView) bool {
 		return fs.Match(func(a filter.Attr) []string { return versionAttr(v, a) }, nil)
@@ -316,4 +310,22 @@ func versionAttr(v VersionView, a filter.Attr) []string {
 		return boolOf(d.DisableAPITermination)
 	}
 	return nil
+}
+
+// boundOf returns MinVersion's or MaxVersion's number (v, given for
+// field), 0 for none.
+func boundOf(field, v string) (int64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 1 {
+		switch field {
+		case "MinVersion":
+			return 0, param.Invalid("MinVersion", v, "Expecting a version number.")
+		default:
+			return 0, param.Invalid("MaxVersion", v, "Expecting a version number.")
+		}
+	}
+	return n, nil
 }
