@@ -201,7 +201,6 @@ type ltMetadataItem struct {
 	HttpPutResponseHopLimit int    `xml:"httpPutResponseHopLimit,omitempty"`
 	HttpTokens              string `xml:"httpTokens,omitempty"`
 	InstanceMetadataTags    string `xml:"instanceMetadataTags,omitempty"`
-	State                   string `xml:"state"`
 }
 
 type ltTagSpecItem struct {
@@ -264,7 +263,7 @@ func ltDataOf(d openami.LaunchTemplateData) ltDataItem {
 	}
 	if m := d.MetadataOptions; m != nil {
 		out.MetadataOptions = &ltMetadataItem{HttpEndpoint: m.HttpEndpoint, HttpPutResponseHopLimit: m.HttpPutResponseHopLimit,
-			HttpTokens: m.HttpTokens, InstanceMetadataTags: m.InstanceMetadataTags, State: "pending"}
+			HttpTokens: m.HttpTokens, InstanceMetadataTags: m.InstanceMetadataTags}
 	}
 	for _, ts := range d.TagSpecifications {
 		out.TagSpecifications = append(out.TagSpecifications, ltTagSpecItem{ResourceType: string(ts.ResourceType), Tags: tagSet(ts.Tags)})

@@ -73,8 +73,17 @@ resource "aws_instance" "web" {
     id      = aws_launch_template.web.id
     version = aws_launch_template.web.latest_version
   }
+  # The template's instance tags are the instance's, as on EC2: the
+  # provider reads them back, so the configuration repeats them.
+  tags = {
+    Name = "tf-from-template"
+  }
   lifecycle {
-    ignore_changes = [launch_template]
+    # A new version of the template does not replace the instance.
+    # user_data: with none in the configuration, provider 5.100 hashes
+    # the hash it read of the instance's user data (the template's) on
+    # every plan, against EC2 as here; users ignore it.
+    ignore_changes = [launch_template, user_data]
   }
 }
 
