@@ -79,6 +79,16 @@ func TestLaunchTemplatesSDK(t *testing.T) {
 		if err != nil || len(lts.LaunchTemplates) != 1 || aws.ToInt64(lts.LaunchTemplates[0].LatestVersionNumber) != 2 {
 			t.Fatalf("DescribeLaunchTemplates: %+v %v", lts, err)
 		}
+		// Tags on a template, as on any resource.
+		if _, err := e.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: []types.Tag{{Key: aws.String("env"), Value: aws.String("prod")}}}); err != nil {
+			t.Fatal(err)
+		}
+		lts, err = e.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{Filters: []types.Filter{{Name: aws.String("tag:env"), Values: []string{"prod"}}}})
+		if err != nil || len(lts.LaunchTemplates) != 1 || len(lts.LaunchTemplates[0].Tags) != 2 {
+			t.Fatalf("after CreateTags: %+v %v", lts, err)
+		}
+		_, err = e.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{"lt-0123456789abcdef0"}, Tags: []types.Tag{{Key: aws.String("env"), Value: aws.String("x")}}})
+		wantCode(t, err, "InvalidLaunchTemplateId.NotFound")
 		_, err = e.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{LaunchTemplateNames: []string{"nope"}})
 		wantCode(t, err, "InvalidLaunchTemplateName.NotFoundException")
 		_, err = e.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{LaunchTemplateIds: []string{"lt-0123456789abcdef0"}})
