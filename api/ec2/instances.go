@@ -80,9 +80,9 @@ type runInstancesInput struct {
 	TagSpecifications                 []tagSpecParam          `query:"TagSpecification"`
 	ClientToken                       string                  `query:"ClientToken"`
 	MetadataOptions                   *metadataOptionsParam   `query:"MetadataOptions"`
-	EbsOptimized                      bool                    `query:"EbsOptimized"`
-	DisableAPITermination             bool                    `query:"DisableApiTermination"`
-	DisableAPIStop                    bool                    `query:"DisableApiStop"`
+	EbsOptimized                      *bool                   `query:"EbsOptimized"`
+	DisableAPITermination             *bool                   `query:"DisableApiTermination"`
+	DisableAPIStop                    *bool                   `query:"DisableApiStop"`
 	InstanceInitiatedShutdownBehavior string                  `query:"InstanceInitiatedShutdownBehavior"`
 	CreditSpecification               *creditSpecParam        `query:"CreditSpecification"`
 	Monitoring                        *monitoringParam        `query:"Monitoring"`
@@ -183,8 +183,11 @@ func (h *Handler) runInstances(c *call) (responder, error) {
 	run := instances.RunInstancesInput{
 		ImageID: in.ImageID, InstanceType: in.InstanceType, KeyName: in.KeyName, MinCount: in.MinCount, MaxCount: in.MaxCount,
 		UserData: userData, SubnetID: in.SubnetID, SecurityGroupIDs: in.SecurityGroupIDs, SecurityGroups: in.SecurityGroups,
-		InstanceTags: instTags, VolumeTags: volTags, ClientToken: in.ClientToken, EbsOptimized: in.EbsOptimized,
-		DisableAPITermination: in.DisableAPITermination, DisableAPIStop: in.DisableAPIStop,
+		InstanceTags: instTags, VolumeTags: volTags, ClientToken: in.ClientToken,
+		EbsOptimized: in.EbsOptimized != nil && *in.EbsOptimized, DisableAPITermination: in.DisableAPITermination != nil && *in.DisableAPITermination,
+		DisableAPIStop: in.DisableAPIStop != nil && *in.DisableAPIStop,
+		Given: instances.Given{EbsOptimized: in.EbsOptimized != nil, DisableAPITermination: in.DisableAPITermination != nil,
+			DisableAPIStop: in.DisableAPIStop != nil},
 		InstanceInitiatedShutdownBehavior: in.InstanceInitiatedShutdownBehavior, PrivateIPAddress: in.PrivateIPAddress,
 	}
 	if in.CreditSpecification != nil {

@@ -70,6 +70,9 @@ type RunInstancesInput struct {
 	DisableAPITermination             bool
 	DisableAPIStop                    bool
 	InstanceInitiatedShutdownBehavior string
+	// Given says which of the flags above the request gave, false
+	// included: those a launch template may not override.
+	Given Given
 	// LaunchTemplate, when not nil, names the launch template version
 	// whose data the launch takes for every parameter it leaves out
 	// (launchtemplate.go); its instances are tagged with the template's
@@ -79,6 +82,12 @@ type RunInstancesInput struct {
 	// templateTags are the aws:ec2launchtemplate tags of a launch from a
 	// template, which a caller may not give.
 	templateTags []openami.Tag
+}
+
+// Given marks the flags of RunInstancesInput a request gave, so that a
+// launch template's value yields to a given false as to a given true.
+type Given struct {
+	EbsOptimized, DisableAPITermination, DisableAPIStop bool
 }
 
 // InstanceView is an instance with the caller's tags on it.

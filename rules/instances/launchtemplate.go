@@ -80,13 +80,17 @@ func (s *Machines) withTemplate(ctx context.Context, p openami.Principal, in Run
 			in.MetadataOptions.HttpPutResponseHopLimit = m.HttpPutResponseHopLimit
 		}
 	}
-	// A flag the request leaves false takes the template's: the API
-	// cannot tell false from absent for these.
+	// A flag the request does not give (Given) takes the template's.
 	for _, b := range []struct {
-		dst *bool
-		v   *bool
-	}{{&in.EbsOptimized, d.EbsOptimized}, {&in.DisableAPITermination, d.DisableAPITermination}, {&in.DisableAPIStop, d.DisableAPIStop}} {
-		if !*b.dst && b.v != nil {
+		dst   *bool
+		given bool
+		v     *bool
+	}{
+		{&in.EbsOptimized, in.Given.EbsOptimized, d.EbsOptimized},
+		{&in.DisableAPITermination, in.Given.DisableAPITermination, d.DisableAPITermination},
+		{&in.DisableAPIStop, in.Given.DisableAPIStop, d.DisableAPIStop},
+	} {
+		if !b.given && !*b.dst && b.v != nil {
 			*b.dst = *b.v
 		}
 	}

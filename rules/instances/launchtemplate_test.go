@@ -72,8 +72,14 @@ func TestRunFromTemplate(t *testing.T) {
 		t.Errorf("from $Latest with a type: %+v", i)
 	}
 	r, err = f.machines.RunInstances(ctx, f.p, RunInstancesInput{MinCount: 1, MaxCount: 1, LaunchTemplate: &templates.Ref{ID: lt.ID, Version: "2"}})
-	if err != nil || r.Instances[0].InstanceType != "t3.large" {
+	if err != nil || r.Instances[0].InstanceType != "t3.large" || !r.Instances[0].DisableAPITermination {
 		t.Errorf("from version 2: %+v, %v", r, err)
+	}
+	// A false the request gives is the request's, over the template's true.
+	r, err = f.machines.RunInstances(ctx, f.p, RunInstancesInput{MinCount: 1, MaxCount: 1, LaunchTemplate: &templates.Ref{ID: lt.ID},
+		Given: Given{DisableAPITermination: true}})
+	if err != nil || r.Instances[0].DisableAPITermination {
+		t.Errorf("DisableApiTermination=false over the template's true: %+v, %v", r, err)
 	}
 }
 
