@@ -439,6 +439,12 @@ func TestResolve(t *testing.T) {
 			t.Errorf("%+v: %+v, %v", c.ref, l, err)
 		}
 	}
+	if l, err := f.tpl.Lookup(ctx, f.p, Ref{Name: "web", Version: "2"}); err != nil || l.Data.ImageID != "ami-22222222" {
+		t.Errorf("Lookup: %+v, %v", l, err)
+	}
+	if _, err := f.tpl.Lookup(ctx, f.q, Ref{ID: lt.ID}); openami.ClassOf(err) != openami.NotFound {
+		t.Errorf("Lookup of another account's template: %v", err)
+	}
 	_, err := resolve(Ref{ID: lt.ID, Version: "3"})
 	wantReason(t, "missing version", err, openami.NotFound, openami.ReasonVersion)
 	_, err = resolve(Ref{Name: "nope"})

@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"context"
 	"errors"
 
 	"github.com/openami/openami"
@@ -64,4 +65,16 @@ func (t *Templates) Resolve(tx metadata.Tx, p openami.Principal, ref Ref) (Launc
 func (t *Templates) Owned(tx metadata.Tx, p openami.Principal, id string) error {
 	_, err := t.lookup(tx, p, id, "")
 	return err
+}
+
+// Lookup is Resolve in a transaction of its own, for a caller that only
+// reads: Auto Scaling checking the template a group names, say.
+func (t *Templates) Lookup(ctx context.Context, p openami.Principal, ref Ref) (Launch, error) {
+	var l Launch
+	err := t.store.View(ctx, func(tx metadata.Tx) error {
+		var err error
+		l, err = t.Resolve(tx, p, ref)
+		return err
+	})
+	return l, err
 }
