@@ -348,12 +348,15 @@ var launchTemplateFilterNames = map[string]filter.Attr{
 // launchTemplateVersionFilterNames maps DescribeLaunchTemplateVersions'
 // filter names to the rules' attributes.
 var launchTemplateVersionFilterNames = map[string]filter.Attr{
-	"create-time":             templates.AttrVersionCreateTime,
-	"is-default-version":      templates.AttrVersionDefault,
-	"image-id":                templates.AttrVersionImageID,
-	"instance-type":           templates.AttrVersionInstanceType,
-	"key-name":                templates.AttrVersionKeyName,
-	"ebs-optimized":           templates.AttrVersionEbsOptimized,
-	"version-description":     templates.AttrVersionDescription,
-	"disable-api-termination": templates.AttrVersionDisableAPITerm,
+	"create-time":                 templates.AttrVersionCreateTime,
+	"is-default-version":          templates.AttrVersionDefault,
+	"image-id":                    templates.AttrVersionImageID,
+	"instance-type":               templates.AttrVersionInstanceType,
+	"key-name":                    templates.AttrVersionKeyName,
+	"ebs-optimized":               templates.AttrVersionEbsOptimized,
+	"version-description":         templates.AttrVersionDescription,
+	"disable-api-termination":     templates.AttrVersionDisableAPITerm,
+	"http-tokens":                 templates.AttrVersionHttpTokens,
+	"http-endpoint":               templates.AttrVersionHttpEndpoint,
+	"http-put-response-hop-limit": templates.AttrVersionHopLimit,
 }

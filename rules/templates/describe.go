@@ -37,12 +37,16 @@ const (
 	AttrVersionEbsOptimized   filter.Attr = "versionEbsOptimized"
 	AttrVersionDescription    filter.Attr = "versionDescription"
 	AttrVersionDisableAPITerm filter.Attr = "versionDisableAPITermination"
+	AttrVersionHttpTokens     filter.Attr = "versionHttpTokens"
+	AttrVersionHttpEndpoint   filter.Attr = "versionHttpEndpoint"
+	AttrVersionHopLimit       filter.Attr = "versionHopLimit"
 )
 
 // VersionAttrs are the attributes DescribeLaunchTemplateVersions filters
 // by. Read-only.
 var VersionAttrs = []filter.Attr{AttrVersionCreateTime, AttrVersionDefault, AttrVersionImageID, AttrVersionInstanceType,
-	AttrVersionKeyName, AttrVersionEbsOptimized, AttrVersionDescription, AttrVersionDisableAPITerm}
+	AttrVersionKeyName, AttrVersionEbsOptimized, AttrVersionDescription, AttrVersionDisableAPITerm,
+	AttrVersionHttpTokens, AttrVersionHttpEndpoint, AttrVersionHopLimit}
 
 // Page is a Describe's paging.
 type Page = describe.Page
@@ -308,6 +312,16 @@ func versionAttr(v VersionView, a filter.Attr) []string {
 		return []string{v.Description}
 	case AttrVersionDisableAPITerm:
 		return boolOf(d.DisableAPITermination)
+	}
+	if m := d.MetadataOptions; m != nil {
+		switch a {
+		case AttrVersionHttpTokens:
+			return []string{m.HttpTokens}
+		case AttrVersionHttpEndpoint:
+			return []string{m.HttpEndpoint}
+		case AttrVersionHopLimit:
+			return []string{strconv.Itoa(m.HttpPutResponseHopLimit)}
+		}
 	}
 	return nil
 }

@@ -347,7 +347,11 @@ func TestDescribeVersions(t *testing.T) {
 	f := newFixture(t)
 	lt := f.create(t, "web", data("ami-11111111", "t3.micro"))
 	for _, img := range []string{"ami-22222222", "ami-33333333", "ami-44444444"} {
-		f.version(t, lt.ID, "1", &openami.LaunchTemplateData{ImageID: img})
+		d := &openami.LaunchTemplateData{ImageID: img}
+		if img == "ami-33333333" {
+			d.MetadataOptions = &openami.MetadataOptions{HttpTokens: "required"}
+		}
+		f.version(t, lt.ID, "1", d)
 	}
 	other := f.create(t, "dbs", data("ami-55555555", "m5.large"))
 	if _, err := f.tpl.ModifyLaunchTemplate(ctx, f.p, ModifyInput{TemplateID: lt.ID, DefaultVersion: "2"}); err != nil {
@@ -370,6 +374,7 @@ func TestDescribeVersions(t *testing.T) {
 		{"range", VersionsQuery{TemplateID: lt.ID, MinVersion: "2", MaxVersion: "3"}, []int64{2, 3}},
 		{"default filter", VersionsQuery{TemplateID: lt.ID, Filters: []filter.Filter{{Name: string(AttrVersionDefault), Values: []string{"true"}}}}, []int64{2}},
 		{"image filter", VersionsQuery{TemplateID: lt.ID, Filters: []filter.Filter{{Name: string(AttrVersionImageID), Values: []string{"ami-33333333"}}}}, []int64{3}},
+		{"http-tokens filter", VersionsQuery{TemplateID: lt.ID, Filters: []filter.Filter{{Name: string(AttrVersionHttpTokens), Values: []string{"required"}}}}, []int64{3}},
 		{"type filter", VersionsQuery{TemplateID: lt.ID, Filters: []filter.Filter{{Name: string(AttrVersionInstanceType), Values: []string{"t3.micro"}}}}, []int64{1, 2, 3, 4}},
 	} {
 		got, _, err := f.tpl.DescribeLaunchTemplateVersions(ctx, f.p, c.q)
