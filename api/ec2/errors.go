@@ -46,7 +46,7 @@ var reasonCodes = map[openami.Class]map[openami.Reason]string{
 	},
 	openami.InUse: {openami.ReasonAddress: "InvalidIPAddress.InUse"},
 	openami.NotFound: {
-		openami.ReasonRuleID:       "InvalidSecurityGroupRuleId.NotFound",
+		openami.ReasonRuleID: "InvalidSecurityGroupRuleId.NotFound",
 		// An SSM parameter that does not exist (resolve:ssm:): EC2
 		// checks it when a template is made and answers with the
 		// generic code; SsmInvalidParameter is for a parameter of
