@@ -200,16 +200,16 @@ func (t *Templates) CreateLaunchTemplateVersion(ctx context.Context, p openami.P
 		if err != nil {
 			return err
 		}
-		if in.ClientToken != "" {
-			all, err := tx.LaunchTemplates().Versions(lt.ID, metadata.VersionQuery{})
-			if err != nil {
-				return err
-			}
-			for _, v := range all {
-				if v.ClientToken == in.ClientToken && v.Number > 1 {
-					out = VersionView{LaunchTemplateVersion: v, TemplateName: lt.Name, Default: v.Number == lt.DefaultVersion}
-					return nil
-				}
+		// Every version's record is read once, for the token and the
+		// quota: a template holds at most versionQuota.
+		all, err := tx.LaunchTemplates().Versions(lt.ID, metadata.VersionQuery{})
+		if err != nil {
+			return err
+		}
+		for _, v := range all {
+			if in.ClientToken != "" && v.ClientToken == in.ClientToken && v.Number > 1 {
+				out = VersionView{LaunchTemplateVersion: v, TemplateName: lt.Name, Default: v.Number == lt.DefaultVersion}
+				return nil
 			}
 		}
 		data := *in.LaunchTemplateData
@@ -230,11 +230,7 @@ func (t *Templates) CreateLaunchTemplateVersion(ctx context.Context, p openami.P
 		if err := t.checkImage(tx, p, data.ImageID); err != nil {
 			return err
 		}
-		count, err := tx.LaunchTemplates().Versions(lt.ID, metadata.VersionQuery{})
-		if err != nil {
-			return err
-		}
-		if len(count) >= versionQuota {
+		if len(all) >= versionQuota {
 			return openami.Errorf(openami.LimitExceeded, openami.ResourceLaunchTemplate, "The launch template %s has the maximum of %d versions.", lt.ID, versionQuota)
 		}
 		lt.LatestVersion++
