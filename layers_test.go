@@ -28,6 +28,7 @@ var places = []struct{ pattern, layer string }{
 	{"blob/blobtest", "test kit"},
 	{"blob/...", "blob"},
 	{"blockstore", "blockstore"},
+	{"bundle", "bundle"},
 	{"localdisk", "localdisk"},
 	{"metadata/storetest", "test kit"},
 	{"metadata/sqldb/sqldbtest", "test kit"},
@@ -63,6 +64,8 @@ var rules = map[string]struct {
 		"blob stores store bytes under keys and know nothing above them"},
 	"blockstore": {[]string{"vocabulary", "helpers", "blob"},
 		"the block store shapes bytes over a blob store and keeps them alive while referenced; it knows no metadata store (what it needs of records it declares: NodeStore, Records, Ledger), rules, wire or runtime"},
+	"bundle": {nil,
+		"the AMI tools' bundle format (manifests, parts, their keys and signatures) knows nothing of the project: rules/images and rules/instances read bundles through it, cmd/openami makes them"},
 	"localdisk": {nil,
 		"local disks own their files under the data directory and know nothing of the project; rules/instances decides which instance has which"},
 	"metadata": {[]string{"vocabulary", "helpers", "metadata"},
@@ -73,21 +76,21 @@ var rules = map[string]struct {
 		"a guest network (runtime/vnet, rootless: one guest over one socket; runtime/bridge, as root: the host's bridges, taps and nftables) serves guests from their openami.InstanceNetwork and the IMDS http.Handler it is handed, answering DHCP with runtime/dhcp; it knows nothing else of the project"},
 	"runtime": {[]string{"vocabulary", "helpers", "guest network"},
 		"a runtime implements openami.Runtime and is handed what it needs of the service as functions"},
-	"rules": {[]string{"vocabulary", "helpers", "metadata", "blockstore", "blob", "localdisk", "rules"},
-		"a subsystem's rules (rules/identity, rules/network, rules/kms, rules/ebs, rules/images, rules/instances) know its records through the metadata store, its bytes through the block store (rules/ebs) and instance-store disks through localdisk (rules/instances), and a runtime only as openami.Runtime; never a wire name, the service that composes them, a runtime package or the NBD server; one subsystem imports another only if it stands below it in subsystems"},
+	"rules": {[]string{"vocabulary", "helpers", "metadata", "blockstore", "blob", "localdisk", "bundle", "rules"},
+		"a subsystem's rules (rules/identity, rules/network, rules/kms, rules/ebs, rules/images, rules/templates, rules/instances) know its records through the metadata store, its bytes through the block store (rules/ebs) and instance-store disks through localdisk (rules/instances), and a runtime only as openami.Runtime; never a wire name, the service that composes them, a runtime package or the NBD server; one subsystem imports another only if it stands below it in subsystems"},
 	"service": {[]string{"vocabulary", "helpers", "metadata", "blob", "localdisk", "rules"},
 		"the service composes the subsystems' rules, runs the background worker and keeps tags; it knows its stores (the block store only through rules/ebs; it opens the local disks rules/instances is given), never a wire name, a runtime or the NBD server"},
 	"entry": {[]string{"vocabulary", "helpers", "rules", "service", "api"},
 		"the endpoint (package api) authenticates, routes and hands each protocol what it consumes of the service and its subsystems; it never touches a store or a runtime"},
 	"api": {[]string{"vocabulary", "helpers", "rules", "api"},
 		"a protocol decodes, calls the rules or the service's tags through interfaces it declares, and encodes; it never holds the service, a store or a runtime"},
-	"cmd": {[]string{"vocabulary", "helpers", "blob", "metadata", "nbd", "guest network", "runtime", "rules", "service", "entry", "api"},
+	"cmd": {[]string{"vocabulary", "helpers", "blob", "bundle", "metadata", "nbd", "guest network", "runtime", "rules", "service", "entry", "api"},
 		"only cmd/openami wires concrete back ends together"},
 	"test kit": {[]string{"vocabulary", "helpers", "blob", "metadata", "test kit"},
 		"conformance suites and throwaway servers, for tests only"},
 	"rules kit": {[]string{"vocabulary", "helpers", "metadata", "blob", "rules"},
 		"the stores, clock and fakes the rules packages' and the service's tests build their fixtures over; only _test files import it, and a rules package's own tests do, so it imports no subsystem above the lowest whose tests use it (rules/identity)"},
-	"tests": {[]string{"vocabulary", "helpers", "blob", "blockstore", "localdisk", "metadata", "nbd", "guest network", "runtime", "rules", "service", "entry", "api", "test kit"},
+	"tests": {[]string{"vocabulary", "helpers", "blob", "blockstore", "bundle", "localdisk", "metadata", "nbd", "guest network", "runtime", "rules", "service", "entry", "api", "test kit"},
 		"end-to-end tests and benchmarks drive the whole system"},
 }
 
@@ -108,6 +111,7 @@ var subsystems = []string{
 	"rules/kms",       // keys, grants and the cryptographic operations
 	"rules/ebs",       // snapshots, volumes, their encryption (through kms) and block I/O
 	"rules/images",    // images, Allowed AMIs and the Recycle Bin, over EBS's snapshots
+	"rules/templates", // launch templates: the parameters of launches, checked when a launch uses them
 	"rules/instances", // instances, their runtime jobs and CreateImage, over images, EBS and the network
 }
 
