@@ -213,8 +213,6 @@ func newBundler(b *testing.B, t *target, bin, work string) *bundler {
 		b.Fatalf("UploadSigningCertificate: %d %s", iam.StatusCode, body)
 	}
 
-	cfg.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-	cfg.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	u.s3 = s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 	if _, err := u.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bench-bundles")}); err != nil {
 		b.Fatal(err)
