@@ -73,6 +73,9 @@ const (
 	// CauseKeyUnusable: a KMS key of one of the instance's volumes cannot
 	// be used (disabled, pending deletion, or refused).
 	CauseKeyUnusable StateCause = "kms-key-unusable"
+	// CauseBundleCopyFailed: the bundle of an instance store-backed
+	// image could not be copied (CopyImage).
+	CauseBundleCopyFailed StateCause = "bundle-copy-failed"
 	// CauseLaunching: a pending instance is being prepared (its bundle
 	// fetched and unpacked); the message says how far.
 	CauseLaunching StateCause = "launching"
@@ -160,6 +163,16 @@ type ImageBundle struct {
 	Size           int64  // the image file's size in bytes
 	BundledSize    int64  // the parts' total size in bytes
 	Parts          int
+	// CopyFrom is set while CopyImage copies the bundle here (the image
+	// pending): the source bundle. ManifestSHA256 is set when the copy
+	// is whole.
+	CopyFrom *BundleSource `json:",omitempty"`
+}
+
+// BundleSource is the bundle a copy of an instance store-backed image is
+// made from: its region and a copy of its image's ImageBundle fields.
+type BundleSource struct {
+	Region, Owner, Bucket, ManifestKey, ManifestSHA256 string
 }
 
 // BaseKey is the key of the image's unpacked bundle in a host's base

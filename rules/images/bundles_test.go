@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"io"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -99,9 +100,35 @@ func TestRegisterBundle(t *testing.T) {
 		t.Fatalf("kernel: %+v %v", img, err)
 	}
 
-	// CopyImage of it is refused, for now.
-	_, err = f.images.CopyImage(ctx, f.p, CopyImageInput{SourceImageID: id, SourceRegion: "us-east-1", Name: "copy"})
-	rulestest.WantClass(t, "CopyImage", err, openami.Unsupported, "")
+	// CopyImage to another region copies the bundle, re-sealed to that
+	// region's EC2 key: it unbundles there into the same image.
+	west := f.p
+	west.Region = "us-west-2"
+	cid, err := f.images.CopyImage(ctx, west, CopyImageInput{SourceImageID: id, SourceRegion: "us-east-1", Name: "copy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cp openami.Image
+	f.store.View(ctx, func(tx metadata.Tx) error { cp, err = tx.Images().Get("us-west-2", cid); return err })
+	if err != nil || cp.State != openami.ImagePending || cp.Bundle == nil || cp.Bundle.CopyFrom == nil {
+		t.Fatalf("copy before the worker: %+v %v", cp, err)
+	}
+	f.pass(t)
+	f.images.Wait()
+	f.store.View(ctx, func(tx metadata.Tx) error { cp, err = tx.Images().Get("us-west-2", cid); return err })
+	if err != nil || cp.State != openami.ImageAvailable || cp.RootDeviceType != "instance-store" || cp.Bundle.CopyFrom != nil ||
+		cp.Bundle.Bucket != "openami-ami-copies-"+f.p.AccountID+"-us-west-2" || cp.ImageLocation != cp.Bundle.Bucket+"/"+cid+"/img.manifest.xml" {
+		t.Fatalf("copy: %+v %+v %v", cp, cp.Bundle, err)
+	}
+	var out bytes.Buffer
+	if err := f.images.Unbundle(ctx, "us-west-2", cp.Bundle, &out, nil); err != nil || !bytes.Equal(out.Bytes(), testImage()) {
+		t.Fatalf("the copy's bundle unbundles in us-west-2: %v", err)
+	}
+	// In us-east-1 the copy's key is not this region's: the source's
+	// unbundles here, the copy does not.
+	if err := f.images.Unbundle(ctx, "us-east-1", cp.Bundle, io.Discard, nil); err == nil {
+		t.Fatal("the copy's key opened under us-east-1's EC2 key")
+	}
 
 	// Deregistering leaves the bundle in its bucket.
 	if _, err := f.images.DeregisterImage(ctx, f.p, id, false); err != nil {

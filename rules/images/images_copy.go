@@ -98,11 +98,6 @@ func (s *Registry) CopyImage(ctx context.Context, p openami.Principal, in CopyIm
 		if err != nil {
 			return err
 		}
-		if src.Bundle != nil {
-			// Its bundle would have to be copied to a bucket of this
-			// region and re-sealed to its EC2 key (docs/BUNDLES.md).
-			return openami.Errorf(openami.Unsupported, "", "Copying the instance store-backed image '%s' is not supported yet.", src.ID)
-		}
 		now := s.nowUTC()
 		img := src
 		img.ID, img.Region, img.AccountID, img.OwnerAlias = id, p.Region, p.AccountID, ""
@@ -112,6 +107,11 @@ func (s *Registry) CopyImage(ctx context.Context, p openami.Principal, in CopyIm
 		img.CreatedAt, img.DeprecationTime, img.LastLaunchedTime = now, time.Time{}, time.Time{}
 		img.Public, img.DeregistrationProtection = false, openami.DeregistrationProtection{State: "disabled"}
 		img.RecycleBinEnterTime, img.RecycleBinExitTime = time.Time{}, time.Time{}
+		if src.Bundle != nil {
+			// Its bundle is copied in the background (bundles_copy.go).
+			img.Bundle = copiedBundle(p, id, src)
+			img.ImageLocation = img.Bundle.Bucket + "/" + img.Bundle.ManifestKey
+		}
 		img.BlockDeviceMappings = make([]openami.BlockDeviceMapping, len(src.BlockDeviceMappings))
 		for i, m := range src.BlockDeviceMappings {
 			if m.Ebs != nil {

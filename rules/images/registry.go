@@ -76,6 +76,7 @@ type Registry struct {
 	objects  *objects.Buckets
 	now      openami.Clock
 	kick     func()
+	copies   bundleCopies // CopyImage's bundle copies under way (bundles_copy.go)
 }
 
 // New returns a Registry built from cfg.

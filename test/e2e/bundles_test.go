@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -144,6 +145,23 @@ func testInstanceStoreAMI(t *testing.T, s *server) {
 		t.Fatal(err)
 	}
 	waitInstance(t, e, id, types.InstanceStateNameTerminated)
+
+	// CopyImage to another region: the bundle is copied and re-sealed
+	// there; the copy launches.
+	west := s.ec2(c, "us-west-2")
+	cp, err := west.CopyImage(ctx, &ec2.CopyImageInput{SourceImageId: reg.ImageId, SourceRegion: aws.String("us-east-1"), Name: aws.String("copied")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiter := ec2.NewImageAvailableWaiter(west, func(o *ec2.ImageAvailableWaiterOptions) { o.MinDelay, o.MaxDelay = 100*time.Millisecond, time.Second })
+	if err := waiter.Wait(ctx, &ec2.DescribeImagesInput{ImageIds: []string{*cp.ImageId}}, time.Minute); err != nil {
+		t.Fatalf("the copy: %v", err)
+	}
+	run, err = west.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: cp.ImageId, InstanceType: types.InstanceTypeM1Small, MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitInstance(t, west, *run.Instances[0].InstanceId, types.InstanceStateNameRunning)
 
 	if _, err := e.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: reg.ImageId}); err != nil {
 		t.Fatal(err)
