@@ -166,6 +166,15 @@ const (
 	// ReasonNetworkMismatch: resources that must be in one VPC are not
 	// (a subnet and a security group of a launch).
 	ReasonNetworkMismatch Reason = "network-mismatch"
+	// ReasonVersion: a parameter's version (or label) that a selector
+	// names and the parameter does not have.
+	ReasonVersion Reason = "version"
+	// ReasonHierarchy: a parameter name with more levels than a hierarchy
+	// may have.
+	ReasonHierarchy Reason = "hierarchy"
+	// ReasonPattern: a parameter value that does not match the
+	// parameter's AllowedPattern.
+	ReasonPattern Reason = "pattern"
 )
 
 // Error is the error type of openami. Resource names the kind of resource

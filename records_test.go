@@ -32,6 +32,7 @@ var owners = map[string]string{
 	"Images":       "rules/images",
 	"Instances":    "rules/instances",
 	"Networks":     "rules/network",
+	"Parameters":   "rules/parameters",
 	"Settings":     "", // shared
 	"Tags":         "", // shared
 }

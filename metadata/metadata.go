@@ -66,6 +66,7 @@ type Tx interface {
 	Networks() Networks
 	Buckets() Buckets
 	Objects() Objects
+	Parameters() Parameters
 }
 
 // Accounts records accounts and their access keys.
@@ -724,4 +725,25 @@ type Objects interface {
 	ListParts(uploadID string, after, limit int) ([]openami.UploadPart, error)
 	// Blobs calls fn with every blob the bucket's objects and parts name.
 	Blobs(bucketID string, fn func(blob string)) error
+}
+
+// Parameters records SSM parameters, every version of each: an account's
+// (or, with AccountID openami.PublicParameterOwner, the operator's public
+// ones) in a region, by name.
+type Parameters interface {
+	// Put records a version of a parameter. Duplicate (about
+	// openami.ResourceParameter) if the name already has that version.
+	Put(p openami.Parameter) error
+	// Get returns a version of a name (version 0: the latest). NotFound
+	// (about openami.ResourceParameter) if the name has no such version.
+	Get(region, accountID, name string, version int64) (openami.Parameter, error)
+	// History returns every version of a name, oldest first; none if the
+	// name has none.
+	History(region, accountID, name string) ([]openami.Parameter, error)
+	// List returns the latest version of each of the account's parameters
+	// whose name begins with prefix ("": every one), in name order.
+	List(region, accountID, prefix string) ([]openami.Parameter, error)
+	// Delete deletes every version of a name. NotFound (about
+	// openami.ResourceParameter) if it has none.
+	Delete(region, accountID, name string) error
 }

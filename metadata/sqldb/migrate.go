@@ -439,6 +439,22 @@ CREATE TABLE region_keys (
 	created_at  BIGINT NOT NULL
 );
 `},
+	// Placeholder number: the SSM slice's migration (the lead renumbers
+	// it when merging, with its check in sqldbtest).
+	{Version: 13, Name: "ssm parameters", SQL: `
+-- Every version of every SSM parameter: an account's, or the operator's
+-- public ones (account_id ''), by region and name. doc is the whole
+-- openami.Parameter as JSON. No foreign key to accounts: public
+-- parameters have none; Accounts.Delete deletes an account's.
+CREATE TABLE parameters (
+	region     {{text}} NOT NULL,
+	account_id {{text}} NOT NULL,
+	name       {{text}} NOT NULL,
+	version    BIGINT NOT NULL,
+	doc        {{text}} NOT NULL,
+	PRIMARY KEY (region, account_id, name, version)
+);
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.

@@ -31,6 +31,7 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	10: check10,
 	11: check11,
 	12: check12,
+	13: check13,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -822,5 +823,21 @@ func check12(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	mustFail(t, db, d, true, key, "r1", []byte{3})
 	if got := queryStrings(t, db, d, `SELECT region FROM region_keys ORDER BY region`); !slices.Equal(got, []string{"r1", "r2"}) {
 		t.Errorf("region keys: %q", got)
+	}
+}
+
+// check13: a parameter's versions are one row each, keyed by region,
+// account and name; the operator's public ones (account '') need no
+// account.
+func check13(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const put = `INSERT INTO parameters (region, account_id, name, version, doc) VALUES (?, ?, ?, ?, '{}')`
+	mustExec(t, db, d, put, "r1", "111111111111", "/a/b", 1)
+	mustExec(t, db, d, put, "r1", "111111111111", "/a/b", 2)
+	mustExec(t, db, d, put, "r1", "222222222222", "/a/b", 1)
+	mustExec(t, db, d, put, "r2", "111111111111", "/a/b", 1)
+	mustExec(t, db, d, put, "r1", "", "/aws/service/x", 1)
+	mustFail(t, db, d, true, put, "r1", "111111111111", "/a/b", 2)
+	if got := queryStrings(t, db, d, `SELECT account_id FROM parameters WHERE region = ? AND name = ? AND version = 1 ORDER BY account_id`, "r1", "/a/b"); !slices.Equal(got, []string{"111111111111", "222222222222"}) {
+		t.Errorf("accounts with /a/b: %q", got)
 	}
 }
