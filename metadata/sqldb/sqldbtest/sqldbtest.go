@@ -827,7 +827,7 @@ func check12(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 }
 
 // check13: a parameter's versions are one row each, keyed by region,
-// account and name; the operator's public ones (account '') need no
+// account and name; the operator's public ones (account ”) need no
 // account.
 func check13(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	const put = `INSERT INTO parameters (region, account_id, name, version, doc) VALUES (?, ?, ?, ?, '{}')`
