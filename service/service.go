@@ -32,6 +32,7 @@ import (
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/instances"
+	"github.com/openami/openami/rules/parameters"
 	"github.com/openami/openami/rules/kms"
 	"github.com/openami/openami/rules/network"
 	"github.com/openami/openami/rules/objects"
@@ -78,6 +79,8 @@ type Service struct {
 	ebs *ebs.Volumes // snapshots, volumes, their encryption and block I/O (rules/ebs)
 
 	images *images.Registry // images, Allowed AMIs and the Recycle Bin (rules/images)
+
+	parameters *parameters.Parameters // SSM parameters (rules/parameters)
 
 	instances *instances.Machines // instances, their runtime jobs and the default network (rules/instances)
 }
@@ -139,8 +142,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s.images = images.New(images.Config{Store: s.store, Regions: s.regions, Identity: s.identity, EBS: s.ebs, Tokens: s.tokens,
 		Clock: s.now, Kick: s.completions.kick})
+	s.parameters = parameters.New(parameters.Config{Store: s.store, Identity: s.identity, Images: s.images, Tokens: s.tokens, Clock: s.now})
 	s.instances = instances.New(instances.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Identity: s.identity,
-		EBS: s.ebs, Images: s.images, Networks: s.network, Tokens: s.tokens, Clock: s.now, Disks: disks, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs,
+		EBS: s.ebs, Images: s.images, Parameters: s.parameters, Networks: s.network, Tokens: s.tokens, Clock: s.now, Disks: disks, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs,
 		Worker: s.completions.background})
 	return s, nil
 }
@@ -169,6 +173,10 @@ func (s *Service) EBS() *ebs.Volumes { return s.ebs }
 // Images returns the service's images, Allowed AMIs and Recycle Bin,
 // whose rules live in rules/images.
 func (s *Service) Images() *images.Registry { return s.images }
+
+// Parameters returns the service's SSM parameters, whose rules live in
+// rules/parameters.
+func (s *Service) Parameters() *parameters.Parameters { return s.parameters }
 
 // Instances returns the service's instances, their runtime jobs,
 // instance types and the default network, whose rules live in

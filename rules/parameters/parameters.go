@@ -359,8 +359,8 @@ func (s *Parameters) next(tx metadata.Tx, p openami.Principal, in PutParameterIn
 		return none, openami.Errorf(openami.MissingParameter, openami.ResourceParameter, "A parameter type is required when you create a parameter.")
 	case openami.ParameterString, openami.ParameterStringList:
 	case openami.ParameterSecureString:
-		return none, openami.Errorf(openami.Unsupported, openami.ResourceParameter,
-			"openami does not keep SecureString parameters: use String or StringList (docs/SSM.md).")
+		return none, &openami.Error{Class: openami.Unsupported, Resource: openami.ResourceParameter, Field: "Type", Value: string(next.Type),
+			Message: "openami does not keep SecureString parameters: use String or StringList (docs/SSM.md)."}
 	default:
 		return none, param.Breaks("Type", string(in.Type), "must satisfy enum value set: [SecureString, StringList, String]")
 	}
