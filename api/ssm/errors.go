@@ -104,7 +104,7 @@ func toException(err error) exception {
 	case errors.As(err, &ae):
 		return exception{http.StatusBadRequest, authTypes[ae.Failure], ae.Message}
 	case isTransport && te.Failure == transport.Busy:
-		return exception{http.StatusBadRequest, "ThrottlingException", te.Message}
+		return exception{http.StatusServiceUnavailable, "ThrottlingException", te.Message}
 	case isTransport:
 		return exception{http.StatusBadRequest, "ValidationException", te.Message}
 	case errors.Is(err, errUnknownOperation):
