@@ -32,10 +32,10 @@ import (
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/instances"
-	"github.com/openami/openami/rules/parameters"
 	"github.com/openami/openami/rules/kms"
 	"github.com/openami/openami/rules/network"
 	"github.com/openami/openami/rules/objects"
+	"github.com/openami/openami/rules/parameters"
 )
 
 // Config is what a Service is built from. Store, Seal and Regions are
