@@ -63,10 +63,11 @@ type Parameter struct {
 	AllowedPattern string
 	// Tier is Standard: openami keeps no other.
 	Tier string
-	// Labels are this version's labels (unused yet; kept for
-	// LabelParameterVersion).
+	// Labels are this version's labels: each names one version of the
+	// parameter at a time (NAME:LABEL selects it).
 	Labels []string
-	// Tags are the parameter's tags, given on its first write.
+	// Tags are the parameter's tags, given on its first write and
+	// changed since: the latest version's are the parameter's.
 	Tags []Tag
 	// ModifiedAt is when this version was written, ModifiedBy by whom (an
 	// ARN, or "openami" for the operator).

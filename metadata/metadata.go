@@ -737,6 +737,10 @@ type Parameters interface {
 	// Get returns a version of a name (version 0: the latest). NotFound
 	// (about openami.ResourceParameter) if the name has no such version.
 	Get(region, accountID, name string, version int64) (openami.Parameter, error)
+	// Update rewrites a version that exists (its labels, the tags the
+	// latest version carries). NotFound (about openami.ResourceParameter)
+	// if it does not.
+	Update(p openami.Parameter) error
 	// History returns every version of a name, oldest first; none if the
 	// name has none.
 	History(region, accountID, name string) ([]openami.Parameter, error)

@@ -46,6 +46,14 @@ var authTypes = map[sigv4.Failure]string{
 // rest.
 func exceptionType(oe *openami.Error) string {
 	switch {
+	case oe.Field == "ResourceType":
+		return "InvalidResourceType"
+	case oe.Class == openami.NotFound && oe.Field == "ResourceID":
+		return "InvalidResourceId"
+	case oe.Class == openami.LimitExceeded && oe.Resource == openami.ResourceTag:
+		return "TooManyTagsError"
+	case oe.Class == openami.LimitExceeded && oe.Field == "Labels":
+		return "ParameterVersionLabelLimitExceeded"
 	case oe.Class == openami.NotFound && oe.Reason == openami.ReasonVersion:
 		return "ParameterVersionNotFound"
 	case oe.Class == openami.NotFound:
@@ -82,7 +90,7 @@ func exceptionType(oe *openami.Error) string {
 // detected: …" with SSM's member name (the rules' field, first letter
 // lowered).
 func message(oe *openami.Error) string {
-	if oe.Class == openami.NotFound && oe.Reason == "" {
+	if oe.Class == openami.NotFound && oe.Reason == "" && oe.Field == "" {
 		return ""
 	}
 	if oe.Message != "" || oe.Field == "" {

@@ -21,6 +21,11 @@ type Rules interface {
 	DeleteParameters(ctx context.Context, p openami.Principal, names []string) ([]string, []string, error)
 	DescribeParameters(ctx context.Context, p openami.Principal, in parameters.DescribeInput) ([]openami.Parameter, string, error)
 	GetParameterHistory(ctx context.Context, p openami.Principal, name string, maxResults int, token string) ([]openami.Parameter, string, error)
+	LabelParameterVersion(ctx context.Context, p openami.Principal, name string, version int64, labels []string) ([]string, int64, error)
+	UnlabelParameterVersion(ctx context.Context, p openami.Principal, name string, version int64, labels []string) ([]string, []string, error)
+	ParameterTags(ctx context.Context, p openami.Principal, name string) ([]openami.Tag, error)
+	TagParameter(ctx context.Context, p openami.Principal, name string, tags []openami.Tag) error
+	UntagParameter(ctx context.Context, p openami.Principal, name string, keys []string) error
 }
 
 // The rules of rules/parameters are what this package needs.

@@ -1,7 +1,9 @@
 // Package ssm serves the Parameter Store part of the AWS Systems Manager
 // API (version 2014-11-06, JSON 1.1, signed service "ssm"): PutParameter,
 // GetParameter, GetParameters, GetParametersByPath, DescribeParameters,
-// GetParameterHistory, DeleteParameter and DeleteParameters. The
+// GetParameterHistory, DeleteParameter, DeleteParameters, the labels of
+// versions (Label/UnlabelParameterVersion) and the tags of parameters
+// (AddTagsToResource, ListTagsForResource, RemoveTagsFromResource). The
 // operation is named by the X-Amz-Target header (AmazonSSM.Operation).
 // Every rule is in package rules/parameters (which Rules names);
 // docs/SSM.md describes the subset.
@@ -55,14 +57,19 @@ func op[In any](fn func(*Handler, *request, In) (any, error)) operation {
 // New returns the SSM protocol handler over the rules of parameters.
 func New(rules Rules) *Handler {
 	return &Handler{rules: rules, ops: map[string]operation{
-		"GetParameter":        op((*Handler).getParameter),
-		"GetParameters":       op((*Handler).getParameters),
-		"GetParametersByPath": op((*Handler).getParametersByPath),
-		"PutParameter":        op((*Handler).putParameter),
-		"DeleteParameter":     op((*Handler).deleteParameter),
-		"DeleteParameters":    op((*Handler).deleteParameters),
-		"DescribeParameters":  op((*Handler).describeParameters),
-		"GetParameterHistory": op((*Handler).getParameterHistory),
+		"GetParameter":            op((*Handler).getParameter),
+		"GetParameters":           op((*Handler).getParameters),
+		"GetParametersByPath":     op((*Handler).getParametersByPath),
+		"PutParameter":            op((*Handler).putParameter),
+		"DeleteParameter":         op((*Handler).deleteParameter),
+		"DeleteParameters":        op((*Handler).deleteParameters),
+		"DescribeParameters":      op((*Handler).describeParameters),
+		"GetParameterHistory":     op((*Handler).getParameterHistory),
+		"LabelParameterVersion":   op((*Handler).labelParameterVersion),
+		"UnlabelParameterVersion": op((*Handler).unlabelParameterVersion),
+		"AddTagsToResource":       op((*Handler).addTagsToResource),
+		"ListTagsForResource":     op((*Handler).listTagsForResource),
+		"RemoveTagsFromResource":  op((*Handler).removeTagsFromResource),
 	}}
 }
 
@@ -212,10 +219,7 @@ type putParameterInput struct {
 }
 
 func (h *Handler) putParameter(q *request, in putParameterInput) (any, error) {
-	tags := make([]openami.Tag, len(in.Tags))
-	for i, t := range in.Tags {
-		tags[i] = openami.Tag{Key: t.Key, Value: t.Value}
-	}
+	tags := tagsIn(in.Tags)
 	version, tier, err := h.rules.PutParameter(q.r.Context(), q.p, parameters.PutParameterInput{Name: in.Name, Value: in.Value,
 		Type: openami.ParameterType(in.Type), Description: in.Description, AllowedPattern: in.AllowedPattern, DataType: in.DataType,
 		Tier: in.Tier, KeyID: in.KeyID, Overwrite: in.Overwrite, Tags: tags, Policies: in.Policies})
@@ -332,4 +336,85 @@ func (h *Handler) getParameterHistory(q *request, in historyInput) (any, error) 
 		out.Parameters[i] = m
 	}
 	return out, nil
+}
+
+func tagsIn(in []tag) []openami.Tag {
+	out := make([]openami.Tag, len(in))
+	for i, t := range in {
+		out[i] = openami.Tag{Key: t.Key, Value: t.Value}
+	}
+	return out
+}
+
+type labelInput struct {
+	Name             string   `json:"Name"`
+	ParameterVersion int64    `json:"ParameterVersion"`
+	Labels           []string `json:"Labels"`
+}
+
+func (h *Handler) labelParameterVersion(q *request, in labelInput) (any, error) {
+	invalid, version, err := h.rules.LabelParameterVersion(q.r.Context(), q.p, in.Name, in.ParameterVersion, in.Labels)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		InvalidLabels    []string `json:"InvalidLabels"`
+		ParameterVersion int64    `json:"ParameterVersion"`
+	}{append([]string{}, invalid...), version}, nil
+}
+
+func (h *Handler) unlabelParameterVersion(q *request, in labelInput) (any, error) {
+	removed, invalid, err := h.rules.UnlabelParameterVersion(q.r.Context(), q.p, in.Name, in.ParameterVersion, in.Labels)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		RemovedLabels []string `json:"RemovedLabels"`
+		InvalidLabels []string `json:"InvalidLabels"`
+	}{append([]string{}, removed...), append([]string{}, invalid...)}, nil
+}
+
+// resourceInput names the resource of a tagging call: openami tags
+// parameters only.
+type resourceInput struct {
+	ResourceType string   `json:"ResourceType"`
+	ResourceID   string   `json:"ResourceId"`
+	Tags         []tag    `json:"Tags"`
+	TagKeys      []string `json:"TagKeys"`
+}
+
+// errResourceType is a tagging call about another kind of resource than
+// a parameter.
+var errResourceType = &openami.Error{Class: openami.Unsupported, Resource: openami.ResourceTag, Field: "ResourceType",
+	Message: "The resource type is not valid: openami tags parameters only (ResourceType Parameter)."}
+
+func (h *Handler) addTagsToResource(q *request, in resourceInput) (any, error) {
+	if in.ResourceType != "Parameter" {
+		return nil, errResourceType
+	}
+	return struct{}{}, h.rules.TagParameter(q.r.Context(), q.p, in.ResourceID, tagsIn(in.Tags))
+}
+
+func (h *Handler) listTagsForResource(q *request, in resourceInput) (any, error) {
+	if in.ResourceType != "Parameter" {
+		return nil, errResourceType
+	}
+	tags, err := h.rules.ParameterTags(q.r.Context(), q.p, in.ResourceID)
+	if err != nil {
+		return nil, err
+	}
+	out := struct {
+		TagList []tag `json:"TagList"`
+	}{make([]tag, len(tags))}
+	for i, t := range tags {
+		out.TagList[i] = tag{t.Key, t.Value}
+	}
+	return out, nil
+}
+
+func (h *Handler) removeTagsFromResource(q *request, in resourceInput) (any, error) {
+	if in.ResourceType != "Parameter" {
+		return nil, errResourceType
+	}
+	return struct{}{}, h.rules.UntagParameter(q.r.Context(), q.p, in.ResourceID, in.TagKeys)
 }

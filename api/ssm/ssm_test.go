@@ -42,6 +42,10 @@ func TestExceptions(t *testing.T) {
 			"1 validation error detected: Value '11' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 10"},
 		{param.Empty("Value", "must have length greater than or equal to 1"), "ValidationException", 400, ""},
 		{openami.Errorf(openami.MissingParameter, openami.ResourceParameter, "type"), "ValidationException", 400, "type"},
+		{&openami.Error{Class: openami.NotFound, Resource: openami.ResourceParameter, Field: "ResourceID", Message: "id"}, "InvalidResourceId", 400, "id"},
+		{errResourceType, "InvalidResourceType", 400, ""},
+		{openami.Errorf(openami.LimitExceeded, openami.ResourceTag, "t"), "TooManyTagsError", 400, "t"},
+		{&openami.Error{Class: openami.LimitExceeded, Resource: openami.ResourceParameter, Field: "Labels", Message: "l"}, "ParameterVersionLabelLimitExceeded", 400, "l"},
 		{&sigv4.Error{Failure: sigv4.UnknownKey, Message: "x"}, "UnrecognizedClientException", 400, "x"},
 		{errors.New("disk on fire"), "InternalServerError", 500, "An internal error has occurred."},
 	} {

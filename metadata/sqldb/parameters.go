@@ -36,7 +36,24 @@ ON CONFLICT DO NOTHING`, p.Region, p.AccountID, p.Name, p.Version, string(doc))
 	return nil
 }
 
-// scanParameters appends the docs a query returns.
+func (ps parameters) Update(p openami.Parameter) error {
+	p.ModifiedAt = utcTime(p.ModifiedAt)
+	doc, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("sqldb: encode parameter %s: %w", p.Name, err)
+	}
+	n, err := ps.t.execN(`UPDATE parameters SET doc = ? WHERE region = ? AND account_id = ? AND name = ? AND version = ?`,
+		string(doc), p.Region, p.AccountID, p.Name, p.Version)
+	if err != nil {
+		return fmt.Errorf("sqldb: update parameter: %w", err)
+	}
+	if n == 0 {
+		return parameterNotFound(p.Name)
+	}
+	return nil
+}
+
+// scan returns the docs a query returns.
 func (ps parameters) scan(query string, args ...any) ([]openami.Parameter, error) {
 	var list []openami.Parameter
 	err := ps.t.each(query, args, func(r *sql.Rows) error {

@@ -50,6 +50,21 @@ func testParameterVersions(t *testing.T, s metadata.Store) {
 		}
 		return nil
 	})
+	// Update rewrites one version, and only one that exists.
+	v1.Labels, v1.Tags = []string{"prod"}, nil
+	update(t, s, func(tx metadata.Tx) error { return tx.Parameters().Update(v1) })
+	err = updateErr(t, s, func(tx metadata.Tx) error { return tx.Parameters().Update(param("r1", acct, "/a/b", 9, "x")) })
+	wantClass(t, err, openami.NotFound, openami.ResourceParameter)
+	view(t, s, func(tx metadata.Tx) error {
+		got, err := tx.Parameters().Get("r1", acct, "/a/b", 1)
+		if err != nil || !slices.Equal(got.Labels, []string{"prod"}) || len(got.Tags) != 0 || got.Value != "one" {
+			t.Errorf("after Update: %+v, %v", got, err)
+		}
+		if got, err := tx.Parameters().Get("r1", acct, "/a/b", 0); err != nil || got.Version != 2 || len(got.Labels) != 0 {
+			t.Errorf("latest after Update: %+v, %v", got, err)
+		}
+		return nil
+	})
 	update(t, s, func(tx metadata.Tx) error { return tx.Parameters().Delete("r1", acct, "/a/b") })
 	err = updateErr(t, s, func(tx metadata.Tx) error { return tx.Parameters().Delete("r1", acct, "/a/b") })
 	wantClass(t, err, openami.NotFound, openami.ResourceParameter)

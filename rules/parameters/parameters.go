@@ -170,12 +170,7 @@ func notFound(name string) error {
 // lookup returns the parameter a selector names for the caller, in tx.
 func lookup(tx metadata.Tx, p openami.Principal, sel selector) (openami.Parameter, error) {
 	if sel.label != "" {
-		// openami keeps no labels yet: no version has one.
-		if _, err := lookup(tx, p, selector{name: sel.name}); err != nil {
-			return openami.Parameter{}, err
-		}
-		return openami.Parameter{}, openami.ReasonErrorf(openami.NotFound, openami.ResourceParameter, openami.ReasonVersion,
-			"Systems Manager could not find label %s of %s. Verify the label and try again.", sel.label, sel.name)
+		return byLabel(tx, p, sel.name, sel.label)
 	}
 	prm, err := tx.Parameters().Get(p.Region, ownerOf(p, sel.name), sel.name, sel.version)
 	if errors.Is(err, openami.ErrNotFound) {

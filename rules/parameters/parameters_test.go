@@ -306,3 +306,89 @@ func TestListings(t *testing.T) {
 		t.Errorf("DeleteParameters = %q, %q, %v", deleted, invalid, err)
 	}
 }
+
+func TestLabels(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, v := range []string{"one", "two", "three"} {
+		if _, _, err := f.params.PutParameter(ctx, f.p, PutParameterInput{Name: "/l", Value: v, Type: "String", Overwrite: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	invalid, v, err := f.params.LabelParameterVersion(ctx, f.p, "/l", 1, []string{"prod", "1bad", "awsx", "prod"})
+	if err != nil || v != 1 || !slices.Equal(invalid, []string{"1bad", "awsx"}) {
+		t.Fatalf("LabelParameterVersion = %q, %d, %v", invalid, v, err)
+	}
+	if got, err := f.params.GetParameter(ctx, f.p, "/l:prod"); err != nil || got.Value != "one" || got.Selector != ":prod" {
+		t.Errorf("GetParameter :prod = %+v, %v", got, err)
+	}
+	// The label moves to the latest version.
+	if _, v, err := f.params.LabelParameterVersion(ctx, f.p, "/l", 0, []string{"prod"}); err != nil || v != 3 {
+		t.Fatalf("move label = %d, %v", v, err)
+	}
+	h, _, err := f.params.GetParameterHistory(ctx, f.p, "/l", 0, "")
+	if err != nil || len(h[0].Labels) != 0 || !slices.Equal(h[2].Labels, []string{"prod"}) {
+		t.Errorf("history after move = %+v, %v", h, err)
+	}
+	// An eleventh label is refused and changes nothing.
+	many := []string{"a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9"}
+	if _, _, err := f.params.LabelParameterVersion(ctx, f.p, "/l", 3, many); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = f.params.LabelParameterVersion(ctx, f.p, "/l", 3, []string{"b1"})
+	rulestest.WantClass(t, "eleventh label", err, openami.LimitExceeded, openami.ResourceParameter)
+	_, _, err = f.params.LabelParameterVersion(ctx, f.p, "/l", 9, []string{"x"})
+	rulestest.WantClass(t, "no version 9", err, openami.NotFound, openami.ResourceParameter)
+	_, _, err = f.params.LabelParameterVersion(ctx, f.p, "/none", 1, []string{"x"})
+	rulestest.WantClass(t, "no parameter", err, openami.NotFound, openami.ResourceParameter)
+	removed, invalid, err := f.params.UnlabelParameterVersion(ctx, f.p, "/l", 3, []string{"prod", "nope"})
+	if err != nil || !slices.Equal(removed, []string{"prod"}) || !slices.Equal(invalid, []string{"nope"}) {
+		t.Errorf("UnlabelParameterVersion = %q, %q, %v", removed, invalid, err)
+	}
+	_, err = f.params.GetParameter(ctx, f.p, "/l:prod")
+	rulestest.WantClass(t, "removed label", err, openami.NotFound, openami.ResourceParameter)
+	// A new version carries no labels.
+	if _, _, err := f.params.PutParameter(ctx, f.p, PutParameterInput{Name: "/l", Value: "four", Overwrite: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.params.GetParameter(ctx, f.p, "/l:a1"); err != nil || got.Version != 3 {
+		t.Errorf("GetParameter :a1 after a write = %+v, %v", got, err)
+	}
+}
+
+func TestTags(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, _, err := f.params.PutParameter(ctx, f.p, PutParameterInput{Name: "/t", Value: "v", Type: "String",
+		Tags: []openami.Tag{{Key: "b", Value: "1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.params.TagParameter(ctx, f.p, "/t", []openami.Tag{{Key: "a", Value: "2"}, {Key: "b", Value: "3"}}); err != nil {
+		t.Fatal(err)
+	}
+	// A write keeps the tags.
+	if _, _, err := f.params.PutParameter(ctx, f.p, PutParameterInput{Name: "/t", Value: "w", Overwrite: true}); err != nil {
+		t.Fatal(err)
+	}
+	tags, err := f.params.ParameterTags(ctx, f.p, "/t")
+	if err != nil || !slices.Equal(tags, []openami.Tag{{Key: "a", Value: "2"}, {Key: "b", Value: "3"}}) {
+		t.Errorf("ParameterTags = %v, %v", tags, err)
+	}
+	if err := f.params.UntagParameter(ctx, f.p, "/t", []string{"a", "zz"}); err != nil {
+		t.Fatal(err)
+	}
+	if tags, err := f.params.ParameterTags(ctx, f.p, "/t"); err != nil || !slices.Equal(tags, []openami.Tag{{Key: "b", Value: "3"}}) {
+		t.Errorf("after untag = %v, %v", tags, err)
+	}
+	var fifty []openami.Tag
+	for i := range 50 {
+		fifty = append(fifty, openami.Tag{Key: fmt.Sprint("k", i), Value: "v"})
+	}
+	err = f.params.TagParameter(ctx, f.p, "/t", fifty)
+	rulestest.WantClass(t, "51 tags", err, openami.LimitExceeded, openami.ResourceTag)
+	if tags, _ := f.params.ParameterTags(ctx, f.p, "/t"); len(tags) != 1 {
+		t.Errorf("after a refusal: %v", tags)
+	}
+	_, err = f.params.ParameterTags(ctx, f.p, "/none")
+	rulestest.WantClass(t, "no parameter", err, openami.NotFound, openami.ResourceParameter)
+}

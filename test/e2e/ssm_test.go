@@ -193,6 +193,26 @@ func TestSSMParameters(t *testing.T) {
 			t.Errorf("RunInstances with a missing parameter: %v, want InvalidParameterValue", err)
 		}
 
+		// Labels select versions; tags stay with the parameter.
+		if lab, err := c.LabelParameterVersion(ctx, &ssm.LabelParameterVersionInput{Name: aws.String("/app/db/host"), ParameterVersion: aws.Int64(1),
+			Labels: []string{"stable", "9bad"}}); err != nil || lab.ParameterVersion != 1 || !slices.Equal(lab.InvalidLabels, []string{"9bad"}) {
+			t.Errorf("LabelParameterVersion = %+v, %v", lab, err)
+		}
+		if got, err := c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/app/db/host:stable")}); err != nil || aws.ToString(got.Parameter.Value) != "db1" {
+			t.Errorf("GetParameter :stable = %+v, %v", got, err)
+		}
+		if _, err := c.AddTagsToResource(ctx, &ssm.AddTagsToResourceInput{ResourceType: ssmtypes.ResourceTypeForTaggingParameter,
+			ResourceId: aws.String("/app/db/host"), Tags: []ssmtypes.Tag{{Key: aws.String("env"), Value: aws.String("prod")}}}); err != nil {
+			t.Fatal(err)
+		}
+		tags, err := c.ListTagsForResource(ctx, &ssm.ListTagsForResourceInput{ResourceType: ssmtypes.ResourceTypeForTaggingParameter, ResourceId: aws.String("/app/db/host")})
+		if err != nil || len(tags.TagList) != 2 || aws.ToString(tags.TagList[0].Key) != "env" || aws.ToString(tags.TagList[1].Key) != "team" {
+			t.Errorf("ListTagsForResource = %+v, %v", tags, err)
+		}
+		if _, err := c.ListTagsForResource(ctx, &ssm.ListTagsForResourceInput{ResourceType: ssmtypes.ResourceTypeForTaggingParameter, ResourceId: aws.String("/app/none")}); ssmCode(err) != "InvalidResourceId" {
+			t.Errorf("ListTagsForResource /app/none: %v, want InvalidResourceId", err)
+		}
+
 		if _, err := c.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String("/app/db/host")}); err != nil {
 			t.Fatal(err)
 		}
@@ -291,5 +311,21 @@ func TestTerraformSSM(t *testing.T) {
 		if got := str(t, outs, name); got != want {
 			t.Errorf("terraform output %s = %q, want %q", name, got, want)
 		}
+	}
+	// Its own parameter, as openami has it.
+	c := s.ssm(user, "us-east-1")
+	mine, err := c.GetParameter(context.Background(), &ssm.GetParameterInput{Name: aws.String("/app/ami")})
+	if err != nil || aws.ToString(mine.Parameter.Value) != latest || aws.ToString(mine.Parameter.DataType) != "aws:ec2:image" ||
+		str(t, outs, "mine_version") != "1" || str(t, outs, "mine_arn") != aws.ToString(mine.Parameter.ARN) {
+		t.Errorf("aws_ssm_parameter: %+v, %v; terraform's version %s arn %s", mine, err, str(t, outs, "mine_version"), str(t, outs, "mine_arn"))
+	}
+	tags, err := c.ListTagsForResource(context.Background(), &ssm.ListTagsForResourceInput{ResourceType: ssmtypes.ResourceTypeForTaggingParameter, ResourceId: aws.String("/app/ami")})
+	if err != nil || len(tags.TagList) != 1 || aws.ToString(tags.TagList[0].Key) != "team" {
+		t.Errorf("tags of /app/ami: %+v, %v", tags, err)
+	}
+	x.noDrift()
+	x.must("destroy", "-auto-approve", "-input=false", "-no-color")
+	if _, err := c.GetParameter(context.Background(), &ssm.GetParameterInput{Name: aws.String("/app/ami")}); ssmCode(err) != "ParameterNotFound" {
+		t.Errorf("after destroy: %v, want ParameterNotFound", err)
 	}
 }

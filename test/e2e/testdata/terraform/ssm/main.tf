@@ -1,6 +1,7 @@
 # TestSSM applies this configuration against an in-process openami server
 # as an account that did not publish anything: it finds the operator's
-# "latest image" parameter and, by owner alias, the image it names.
+# "latest image" parameter and, by owner alias, the image it names, and
+# keeps its own parameter pointing at that image.
 
 terraform {
   required_providers {
@@ -49,6 +50,17 @@ data "aws_ami" "latest" {
   }
 }
 
+resource "aws_ssm_parameter" "mine" {
+  name        = "/app/ami"
+  description = "the image the app runs"
+  type        = "String"
+  data_type   = "aws:ec2:image"
+  value       = data.aws_ami.latest.id
+  tags        = { team = "infra" }
+}
+
+output "mine_version" { value = tostring(aws_ssm_parameter.mine.version) }
+output "mine_arn" { value = aws_ssm_parameter.mine.arn }
 output "parameter_value" { value = nonsensitive(data.aws_ssm_parameter.latest.value) }
 output "parameter_type" { value = data.aws_ssm_parameter.latest.type }
 output "parameter_version" { value = tostring(data.aws_ssm_parameter.latest.version) }
