@@ -750,4 +750,7 @@ type Parameters interface {
 	// Delete deletes every version of a name. NotFound (about
 	// openami.ResourceParameter) if it has none.
 	Delete(region, accountID, name string) error
+	// DeleteVersion deletes one version of a name. NotFound (about
+	// openami.ResourceParameter) if there is no such version.
+	DeleteVersion(region, accountID, name string, version int64) error
 }

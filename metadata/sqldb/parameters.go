@@ -127,3 +127,14 @@ func (ps parameters) Delete(region, accountID, name string) error {
 	}
 	return nil
 }
+
+func (ps parameters) DeleteVersion(region, accountID, name string, version int64) error {
+	n, err := ps.t.execN(`DELETE FROM parameters WHERE region = ? AND account_id = ? AND name = ? AND version = ?`, region, accountID, name, version)
+	if err != nil {
+		return fmt.Errorf("sqldb: delete parameter version: %w", err)
+	}
+	if n == 0 {
+		return parameterNotFound(name)
+	}
+	return nil
+}

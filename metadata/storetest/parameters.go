@@ -65,6 +65,16 @@ func testParameterVersions(t *testing.T, s metadata.Store) {
 		}
 		return nil
 	})
+	// DeleteVersion deletes that version only.
+	update(t, s, func(tx metadata.Tx) error { return tx.Parameters().DeleteVersion("r1", acct, "/a/b", 1) })
+	err = updateErr(t, s, func(tx metadata.Tx) error { return tx.Parameters().DeleteVersion("r1", acct, "/a/b", 1) })
+	wantClass(t, err, openami.NotFound, openami.ResourceParameter)
+	view(t, s, func(tx metadata.Tx) error {
+		if h, err := tx.Parameters().History("r1", acct, "/a/b"); err != nil || len(h) != 1 || h[0].Version != 2 {
+			t.Errorf("History after DeleteVersion = %+v, %v; want version 2", h, err)
+		}
+		return nil
+	})
 	update(t, s, func(tx metadata.Tx) error { return tx.Parameters().Delete("r1", acct, "/a/b") })
 	err = updateErr(t, s, func(tx metadata.Tx) error { return tx.Parameters().Delete("r1", acct, "/a/b") })
 	wantClass(t, err, openami.NotFound, openami.ResourceParameter)

@@ -58,6 +58,9 @@ func (s *Parameters) Publish(ctx context.Context, in PublishInput) (openami.Para
 			return err
 		}
 		prm.Region, prm.AccountID, prm.ModifiedBy = in.Region, openami.PublicParameterOwner, "openami"
+		if err := dropOldest(tx, prm); err != nil {
+			return err
+		}
 		return tx.Parameters().Put(prm)
 	})
 	return prm, err

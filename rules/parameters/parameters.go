@@ -77,9 +77,12 @@ const (
 	tierStandard   = "Standard"
 )
 
-// badName is SSM's sentence for a name of the wrong form (its characters,
-// a reserved prefix, a path not fully qualified).
-const badName = `Parameter name: can't be prefixed with "aws" or "ssm" (case-insensitive). If formed as a path, it can consist of sub-paths divided by slash symbol; each sub-path can be formed as a mix of letters, numbers and the following 3 symbols .-_`
+// badName is SSM's sentence for a name of the wrong form (its
+// characters), badSSMPath for a path under /ssm.
+const (
+	badName    = `Parameter name: can't be prefixed with "aws" or "ssm" (case-insensitive). If formed as a path, it can consist of sub-paths divided by slash symbol; each sub-path can be formed as a mix of letters, numbers and the following 3 symbols .-_`
+	badSSMPath = `Parameter name: can't be prefixed with "ssm" (case-insensitive). If formed as a path, it can consist of sub-paths divided by slash symbol; each sub-path can be formed as a mix of letters, numbers and the following 3 symbols .-_`
+)
 
 var nameChars = regexp.MustCompile(`^[a-zA-Z0-9_.\-/]+$`)
 
@@ -109,15 +112,28 @@ func checkName(name string, write bool) error {
 		}
 	}
 	if write {
-		bare := strings.ToLower(strings.TrimPrefix(name, "/"))
-		if strings.HasPrefix(bare, "aws") || strings.HasPrefix(bare, "ssm") {
-			return openami.Errorf(openami.InvalidParameter, openami.ResourceParameter, "%s", badName)
-		}
-		if openami.PublicParameterPath(name) {
-			return openami.Errorf(openami.Unauthorized, openami.ResourceParameter, "No access to reserved parameter name: %s.", name)
-		}
+		return checkReserved(name)
 	}
 	return nil
+}
+
+// checkReserved refuses a name a caller may not write, as SSM does: a
+// path under /aws... (any case) is AccessDenied, as is one under
+// /openami/service/ (the operator's, here); any other name whose first
+// level begins with aws or ssm (any case) is invalid.
+func checkReserved(name string) error {
+	lower := strings.ToLower(name)
+	bare := strings.TrimLeft(lower, "/")
+	path := strings.Count(name, "/") > 1
+	switch {
+	case path && strings.HasPrefix(lower, "/aws") || openami.PublicParameterPath(name):
+		return openami.Errorf(openami.Unauthorized, openami.ResourceParameter, "No access to reserved parameter name: %s.", name)
+	case !strings.HasPrefix(bare, "aws") && !strings.HasPrefix(bare, "ssm"):
+		return nil
+	case path:
+		return openami.Errorf(openami.InvalidParameter, openami.ResourceParameter, "%s", badSSMPath)
+	}
+	return openami.Errorf(openami.InvalidParameter, openami.ResourceParameter, `Parameter name: can't be prefixed with "aws" or "ssm" (case-insensitive).`)
 }
 
 // selector is a parsed NAME[:VERSION|:LABEL].
@@ -295,6 +311,9 @@ func (s *Parameters) PutParameter(ctx context.Context, p openami.Principal, in P
 		prm.Region, prm.AccountID = p.Region, p.AccountID
 		prm.ModifiedBy = "arn:aws:iam::" + p.AccountID + ":root"
 		version = prm.Version
+		if err := dropOldest(tx, prm); err != nil {
+			return err
+		}
 		return tx.Parameters().Put(prm)
 	})
 	return version, tierStandard, err
@@ -329,10 +348,6 @@ func (s *Parameters) next(tx metadata.Tx, p openami.Principal, in PutParameterIn
 	if exists && len(in.Tags) > 0 {
 		return none, openami.Errorf(openami.InvalidCombination, openami.ResourceParameter,
 			"Invalid request: tags and overwrite can't be used together. To create a parameter with tags, please remove overwrite flag. To update tags on an existing parameter, please use AddTagsToResource or RemoveTagsFromResource.")
-	}
-	if exists && prev.Version >= maxVersions {
-		return none, openami.Errorf(openami.LimitExceeded, openami.ResourceParameter,
-			"Parameter %s has reached its limit of %d versions.", in.Name, maxVersions)
 	}
 	if err := tagset.Validate(in.Tags); err != nil {
 		return none, err
@@ -479,4 +494,24 @@ func (s *Parameters) DeleteParameters(ctx context.Context, p openami.Principal, 
 		return nil
 	})
 	return deleted, invalid, err
+}
+
+// dropOldest makes room for next, a new version, when its parameter
+// already keeps maxVersions: it deletes the oldest version, as SSM does,
+// unless that one has a label (LimitExceeded, and nothing changes).
+func dropOldest(tx metadata.Tx, next openami.Parameter) error {
+	if next.Version <= maxVersions {
+		return nil
+	}
+	all, err := tx.Parameters().History(next.Region, next.AccountID, next.Name)
+	if err != nil || len(all) < maxVersions {
+		return err
+	}
+	oldest := all[0]
+	if len(oldest.Labels) > 0 {
+		return openami.Errorf(openami.LimitExceeded, openami.ResourceParameter,
+			"You attempted to create a new version of %s by calling the PutParameter API with the overwrite flag. Version %d, the oldest version, can't be deleted because it has a label associated with it. Move the label to another version of the parameter, and try again.",
+			next.Name, oldest.Version)
+	}
+	return tx.Parameters().DeleteVersion(oldest.Region, oldest.AccountID, oldest.Name, oldest.Version)
 }

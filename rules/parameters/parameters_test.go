@@ -93,7 +93,11 @@ func TestPutRefusals(t *testing.T) {
 		{"bad type", PutParameterInput{Name: "/new", Value: "v", Type: "Number"}, openami.InvalidParameter, ""},
 		{"secure", PutParameterInput{Name: "/new", Value: "v", Type: openami.ParameterSecureString}, openami.Unsupported, openami.ResourceParameter},
 		{"key with string", PutParameterInput{Name: "/new", Value: "v", Type: "String", KeyID: "alias/x"}, openami.InvalidParameter, openami.ResourceParameter},
-		{"aws prefix", PutParameterInput{Name: "/aws/x", Value: "v", Type: "String"}, openami.InvalidParameter, openami.ResourceParameter},
+		{"aws path", PutParameterInput{Name: "/aws/x", Value: "v", Type: "String"}, openami.Unauthorized, openami.ResourceParameter},
+		{"Aws path", PutParameterInput{Name: "/AWSds/x", Value: "v", Type: "String"}, openami.Unauthorized, openami.ResourceParameter},
+		{"aws name", PutParameterInput{Name: "awsthing", Value: "v", Type: "String"}, openami.InvalidParameter, openami.ResourceParameter},
+		{"aws level", PutParameterInput{Name: "/aws", Value: "v", Type: "String"}, openami.InvalidParameter, openami.ResourceParameter},
+		{"ssm path", PutParameterInput{Name: "/Ssm/x", Value: "v", Type: "String"}, openami.InvalidParameter, openami.ResourceParameter},
 		{"ssm prefix", PutParameterInput{Name: "SSMthing", Value: "v", Type: "String"}, openami.InvalidParameter, openami.ResourceParameter},
 		{"openami service", PutParameterInput{Name: "/openami/service/x", Value: "v", Type: "String"}, openami.Unauthorized, openami.ResourceParameter},
 		{"bad chars", PutParameterInput{Name: "/a b", Value: "v", Type: "String"}, openami.InvalidParameter, openami.ResourceParameter},
@@ -199,7 +203,7 @@ func TestPublish(t *testing.T) {
 	}
 	// No account writes or deletes it, nor lists it among its own.
 	_, _, err = f.params.PutParameter(ctx, f.p, PutParameterInput{Name: name, Value: img, Type: "String", Overwrite: true})
-	rulestest.WantClass(t, "account overwrites", err, openami.InvalidParameter, openami.ResourceParameter)
+	rulestest.WantClass(t, "account overwrites", err, openami.Unauthorized, openami.ResourceParameter)
 	err = f.params.DeleteParameter(ctx, f.p, name)
 	rulestest.WantClass(t, "account deletes", err, openami.NotFound, openami.ResourceParameter)
 	if list, _, err := f.params.DescribeParameters(ctx, f.p, DescribeInput{}); err != nil || len(list) != 0 {
@@ -391,4 +395,28 @@ func TestTags(t *testing.T) {
 	}
 	_, err = f.params.ParameterTags(ctx, f.p, "/none")
 	rulestest.WantClass(t, "no parameter", err, openami.NotFound, openami.ResourceParameter)
+}
+
+// TestVersionLimit: past 100 versions a write drops the oldest, unless
+// it has a label, when the write is refused and changes nothing.
+func TestVersionLimit(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for i := 1; i <= 101; i++ {
+		if _, _, err := f.params.PutParameter(ctx, f.p, PutParameterInput{Name: "/v", Value: fmt.Sprint(i), Type: "String", Overwrite: true}); err != nil {
+			t.Fatal(i, err)
+		}
+	}
+	h := f.history(t, f.p, "/v")
+	if len(h) != 100 || h[0] != "2" || h[99] != "101" {
+		t.Fatalf("after 101 writes: %d versions, %s … %s", len(h), h[0], h[len(h)-1])
+	}
+	if _, _, err := f.params.LabelParameterVersion(ctx, f.p, "/v", 2, []string{"keep"}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := f.params.PutParameter(ctx, f.p, PutParameterInput{Name: "/v", Value: "102", Overwrite: true})
+	rulestest.WantClass(t, "oldest labelled", err, openami.LimitExceeded, openami.ResourceParameter)
+	if got := f.history(t, f.p, "/v"); !slices.Equal(got, h) {
+		t.Errorf("after the refusal: %d versions", len(got))
+	}
 }

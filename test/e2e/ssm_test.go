@@ -155,7 +155,7 @@ func TestSSMParameters(t *testing.T) {
 			code string
 		}{
 			"no such image":  {&ssm.PutParameterInput{Name: aws.String("/img"), Value: aws.String("ami-0123456789abcdef0"), Type: ssmtypes.ParameterTypeString, DataType: aws.String("aws:ec2:image")}, "ValidationException"},
-			"reserved":       {&ssm.PutParameterInput{Name: aws.String(debianLatest), Value: aws.String(latest), Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true)}, "ValidationException"},
+			"reserved":       {&ssm.PutParameterInput{Name: aws.String(debianLatest), Value: aws.String(latest), Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true)}, "AccessDeniedException"},
 			"16 levels":      {&ssm.PutParameterInput{Name: aws.String(strings.Repeat("/a", 16)), Value: aws.String("v"), Type: ssmtypes.ParameterTypeString}, "HierarchyLevelLimitExceededException"},
 			"secure":         {&ssm.PutParameterInput{Name: aws.String("/secret"), Value: aws.String("v"), Type: ssmtypes.ParameterTypeSecureString}, "UnsupportedParameterType"},
 			"pattern":        {&ssm.PutParameterInput{Name: aws.String("/pat"), Value: aws.String("ABC"), Type: ssmtypes.ParameterTypeString, AllowedPattern: aws.String("^[a-z]+$")}, "ParameterPatternMismatchException"},
