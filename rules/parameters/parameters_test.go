@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/openami/openami"
@@ -418,5 +419,38 @@ func TestVersionLimit(t *testing.T) {
 	rulestest.WantClass(t, "oldest labelled", err, openami.LimitExceeded, openami.ResourceParameter)
 	if got := f.history(t, f.p, "/v"); !slices.Equal(got, h) {
 		t.Errorf("after the refusal: %d versions", len(got))
+	}
+}
+
+// TestConcurrentOverwrites: writes of one name at once each get their
+// own version.
+func TestConcurrentOverwrites(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const n = 8
+	versions := make([]int64, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			versions[i], _, errs[i] = f.params.PutParameter(ctx, f.p, PutParameterInput{Name: "/c", Value: fmt.Sprint(i), Type: "String", Overwrite: true})
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	slices.Sort(versions)
+	for i, v := range versions {
+		if v != int64(i+1) {
+			t.Fatalf("versions %v, want 1 to %d", versions, n)
+		}
+	}
+	if got := f.history(t, f.p, "/c"); len(got) != n {
+		t.Errorf("%d versions kept, want %d", len(got), n)
 	}
 }

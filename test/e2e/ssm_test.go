@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -222,6 +224,27 @@ func TestSSMParameters(t *testing.T) {
 		del, err := c.DeleteParameters(ctx, &ssm.DeleteParametersInput{Names: []string{"/app/db/ports", "/app/none"}})
 		if err != nil || !slices.Equal(del.DeletedParameters, []string{"/app/db/ports"}) || !slices.Equal(del.InvalidParameters, []string{"/app/none"}) {
 			t.Errorf("DeleteParameters = %+v, %v", del, err)
+		}
+
+		// Overwrites at once each make a version of their own.
+		const n = 6
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = put(&ssm.PutParameterInput{Name: aws.String("/conc"), Value: aws.String(strconv.Itoa(i)), Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true)})
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if h, err := c.GetParameterHistory(ctx, &ssm.GetParameterHistoryInput{Name: aws.String("/conc")}); err != nil || len(h.Parameters) != n || h.Parameters[n-1].Version != n {
+			t.Errorf("history of /conc: %+v, %v; want %d versions", h, err, n)
 		}
 	})
 }
