@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -350,5 +351,53 @@ func TestTerraformSSM(t *testing.T) {
 	x.must("destroy", "-auto-approve", "-input=false", "-no-color")
 	if _, err := c.GetParameter(context.Background(), &ssm.GetParameterInput{Name: aws.String("/app/ami")}); ssmCode(err) != "ParameterNotFound" {
 		t.Errorf("after destroy: %v, want ParameterNotFound", err)
+	}
+}
+
+// TestBinaryParameterPublish: `openami parameter publish` beside a
+// running server writes a public parameter that an account reads through
+// the server; refusals (a private path, an image that does not exist)
+// fail the command and publish nothing; unpublish removes it.
+func TestBinaryParameterPublish(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	endpoint, _ := serveBinary(t, "--data-dir", dataDir, "--regions", "us-east-1")
+	run := func(args ...string) (string, error) {
+		out, err := exec.Command(binary(t), append(args, "--data-dir", dataDir, "--regions", "us-east-1")...).CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("account", "create", "--name", "reader")
+	if err != nil {
+		t.Fatalf("account create: %v\n%s", err, out)
+	}
+	var c struct{ AccountId, AccessKeyId, SecretAccessKey string }
+	if err := json.Unmarshal([]byte(out), &c); err != nil {
+		t.Fatalf("account create printed %q: %v", out, err)
+	}
+	s := &server{URL: endpoint}
+	reader := s.ssm(identity.Credentials{AccountID: c.AccountId, AccessKeyID: c.AccessKeyId, SecretAccessKey: c.SecretAccessKey}, "us-east-1")
+	const name = "/openami/service/motd"
+	for _, args := range [][]string{
+		{"parameter", "publish", "/private/motd", "hello"},
+		{"parameter", "publish", name, "ami-0123456789abcdef0", "--data-type", "aws:ec2:image"},
+	} {
+		if out, err := run(args...); err == nil {
+			t.Errorf("%v succeeded:\n%s", args, out)
+		}
+	}
+	if _, err := reader.GetParameter(context.Background(), &ssm.GetParameterInput{Name: aws.String(name)}); ssmCode(err) != "ParameterNotFound" {
+		t.Fatalf("after refusals: %v, want ParameterNotFound", err)
+	}
+	if out, err := run("parameter", "publish", name, "hello", "--description", "greeting"); err != nil || !strings.Contains(out, `"Version": 1`) {
+		t.Fatalf("publish: %v\n%s", err, out)
+	}
+	got, err := reader.GetParameter(context.Background(), &ssm.GetParameterInput{Name: aws.String(name)})
+	if err != nil || aws.ToString(got.Parameter.Value) != "hello" || aws.ToString(got.Parameter.ARN) != "arn:aws:ssm:us-east-1::parameter"+name {
+		t.Fatalf("GetParameter = %+v, %v", got, err)
+	}
+	if out, err := run("parameter", "unpublish", name); err != nil {
+		t.Fatalf("unpublish: %v\n%s", err, out)
+	}
+	if _, err := reader.GetParameter(context.Background(), &ssm.GetParameterInput{Name: aws.String(name)}); ssmCode(err) != "ParameterNotFound" {
+		t.Errorf("after unpublish: %v, want ParameterNotFound", err)
 	}
 }
