@@ -745,8 +745,10 @@ type Parameters interface {
 	// name has none.
 	History(region, accountID, name string) ([]openami.Parameter, error)
 	// List returns the latest version of each of the account's parameters
-	// whose name begins with prefix ("": every one), in name order.
-	List(region, accountID, prefix string) ([]openami.Parameter, error)
+	// whose name begins with prefix ("": every one) and sorts after after
+	// (by bytes; "": from the first), in name order, at most limit of them
+	// (0: every one).
+	List(region, accountID, prefix, after string, limit int) ([]openami.Parameter, error)
 	// Delete deletes every version of a name. NotFound (about
 	// openami.ResourceParameter) if it has none.
 	Delete(region, accountID, name string) error

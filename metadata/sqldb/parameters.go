@@ -4,8 +4,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/openami/openami"
 )
@@ -100,21 +98,28 @@ func (ps parameters) History(region, accountID, name string) ([]openami.Paramete
 		region, accountID, name)
 }
 
-func (ps parameters) List(region, accountID, prefix string) ([]openami.Parameter, error) {
-	const latest = `SELECT p.doc FROM parameters p WHERE p.region = ? AND p.account_id = ?
+func (ps parameters) List(region, accountID, prefix, after string, limit int) ([]openami.Parameter, error) {
+	// The key's order is byte order on every back end ({{text}}), so the
+	// name range, the cursor and the order all walk the primary key.
+	q := `SELECT p.doc FROM parameters p WHERE p.region = ? AND p.account_id = ?
 AND p.version = (SELECT MAX(q.version) FROM parameters q WHERE q.region = p.region AND q.account_id = p.account_id AND q.name = p.name)`
-	var (
-		list []openami.Parameter
-		err  error
-	)
-	if prefix == "" {
-		list, err = ps.scan(latest, region, accountID)
-	} else {
-		list, err = ps.scan(latest+` AND substr(p.name, 1, ?) = ?`, region, accountID, len(prefix), prefix)
+	args := []any{region, accountID}
+	if prefix != "" {
+		// Names are ASCII: the names with the prefix are those from it up
+		// to the prefix with its last byte raised.
+		q += ` AND p.name >= ? AND p.name < ?`
+		args = append(args, prefix, prefix[:len(prefix)-1]+string(prefix[len(prefix)-1]+1))
 	}
-	// Sorted here, by bytes: PostgreSQL's collation may not be.
-	slices.SortFunc(list, func(a, b openami.Parameter) int { return strings.Compare(a.Name, b.Name) })
-	return list, err
+	if after != "" {
+		q += ` AND p.name > ?`
+		args = append(args, after)
+	}
+	q += ` ORDER BY p.name`
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	return ps.scan(q, args...)
 }
 
 func (ps parameters) Delete(region, accountID, name string) error {

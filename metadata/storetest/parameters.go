@@ -115,7 +115,7 @@ func testParameterList(t *testing.T, s metadata.Store) {
 			"":    {"/a/B:3", "/a/b:2", "/a/b/c:4", "/ab:5", "plain:6"},
 			"/z":  nil,
 		} {
-			list, err := tx.Parameters().List("r1", acct, prefix)
+			list, err := tx.Parameters().List("r1", acct, prefix, "", 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,6 +125,26 @@ func testParameterList(t *testing.T, s metadata.Store) {
 			}
 			if !slices.Equal(got, want) {
 				t.Errorf("List(%q) = %q, want %q", prefix, got, want)
+			}
+		}
+		// Pages: after a name, at most limit.
+		for _, c := range []struct {
+			prefix, after string
+			limit         int
+			want          []string
+		}{
+			{"", "/a/b", 2, []string{"/a/b/c", "/ab"}},
+			{"/a/", "/a/B", 0, []string{"/a/b", "/a/b/c"}},
+			{"/a/", "/a/b/c", 5, nil},
+			{"/a/b", "", 0, []string{"/a/b", "/a/b/c"}},
+		} {
+			list, err := tx.Parameters().List("r1", acct, c.prefix, c.after, c.limit)
+			var got []string
+			for _, p := range list {
+				got = append(got, p.Name)
+			}
+			if err != nil || !slices.Equal(got, c.want) {
+				t.Errorf("List(%q, after %q, %d) = %q, %v; want %q", c.prefix, c.after, c.limit, got, err, c.want)
 			}
 		}
 		return nil

@@ -189,19 +189,26 @@ func (s *Parameters) GetParametersByPath(ctx context.Context, p openami.Principa
 		// parameters there, the operator's public ones are below.
 		owner = openami.PublicParameterOwner
 	}
-	var all []openami.Parameter
-	if err := s.store.View(ctx, func(tx metadata.Tx) error {
-		all, err = tx.Parameters().List(p.Region, owner, prefix)
-		return err
-	}); err != nil {
-		return nil, "", err
-	}
 	scope := describe.Scope("GetParametersByPath", p, nil, append([]string{in.Path, strconv.FormatBool(in.Recursive)}, fscope...)...)
-	return describe.List(s.tokens, scope, pg, describe.Bounds{Min: 1, Max: 10}, describe.Slice(all, nil, name),
+	return describe.List(s.tokens, scope, pg, describe.Bounds{Min: 1, Max: 10}, s.fetch(ctx, p.Region, owner, prefix),
 		name, func(prm openami.Parameter) bool { return underPath(prm.Name, in.Path, in.Recursive) && match(prm) })
 }
 
 func name(p openami.Parameter) string { return p.Name }
+
+// fetch returns the fetch of describe.List over an account's parameters
+// (the latest version of each) whose names begin with prefix: a batch in
+// name order after a name, each in a read transaction of its own.
+func (s *Parameters) fetch(ctx context.Context, region, owner, prefix string) func(after string, limit int) ([]openami.Parameter, error) {
+	return func(after string, limit int) ([]openami.Parameter, error) {
+		var batch []openami.Parameter
+		err := s.store.View(ctx, func(tx metadata.Tx) (err error) {
+			batch, err = tx.Parameters().List(region, owner, prefix, after, limit)
+			return err
+		})
+		return batch, err
+	}
+}
 
 // DescribeInput is DescribeParameters' input: ParameterFilters (the
 // older Filters come as Equals filters on Name and Type).
@@ -223,15 +230,8 @@ func (s *Parameters) DescribeParameters(ctx context.Context, p openami.Principal
 	if err != nil {
 		return nil, "", err
 	}
-	var all []openami.Parameter
-	if err := s.store.View(ctx, func(tx metadata.Tx) error {
-		all, err = tx.Parameters().List(p.Region, p.AccountID, "")
-		return err
-	}); err != nil {
-		return nil, "", err
-	}
 	scope := describe.Scope("DescribeParameters", p, nil, fscope...)
-	return describe.List(s.tokens, scope, pg, describe.Bounds{Min: 1, Max: 50}, describe.Slice(all, nil, name), name, match)
+	return describe.List(s.tokens, scope, pg, describe.Bounds{Min: 1, Max: 50}, s.fetch(ctx, p.Region, p.AccountID, ""), name, match)
 }
 
 // GetParameterHistory returns a page of the versions of a parameter,
