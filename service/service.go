@@ -36,6 +36,7 @@ import (
 	"github.com/openami/openami/rules/network"
 	"github.com/openami/openami/rules/objects"
 	"github.com/openami/openami/rules/parameters"
+	"github.com/openami/openami/rules/templates"
 )
 
 // Config is what a Service is built from. Store, Seal and Regions are
@@ -81,6 +82,8 @@ type Service struct {
 	images *images.Registry // images, Allowed AMIs and the Recycle Bin (rules/images)
 
 	parameters *parameters.Parameters // SSM parameters (rules/parameters)
+
+	templates *templates.Templates // launch templates (rules/templates)
 
 	instances *instances.Machines // instances, their runtime jobs and the default network (rules/instances)
 }
@@ -143,9 +146,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.images = images.New(images.Config{Store: s.store, Regions: s.regions, Identity: s.identity, EBS: s.ebs, Tokens: s.tokens,
 		Clock: s.now, Kick: s.completions.kick})
 	s.parameters = parameters.New(parameters.Config{Store: s.store, Identity: s.identity, Images: s.images, Tokens: s.tokens, Clock: s.now})
+	s.templates = templates.New(templates.Config{Store: s.store, Tokens: s.tokens, Clock: s.now, ResolveSSM: s.parameters.ResolveSSM})
 	s.instances = instances.New(instances.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Identity: s.identity,
-		EBS: s.ebs, Images: s.images, Parameters: s.parameters, Networks: s.network, Tokens: s.tokens, Clock: s.now, Disks: disks, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs,
-		Worker: s.completions.background})
+		EBS: s.ebs, Images: s.images, Parameters: s.parameters, Networks: s.network, Templates: s.templates, Tokens: s.tokens, Clock: s.now,
+		Disks: disks, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs, Worker: s.completions.background})
 	return s, nil
 }
 
@@ -182,6 +186,10 @@ func (s *Service) Parameters() *parameters.Parameters { return s.parameters }
 // instance types and the default network, whose rules live in
 // rules/instances.
 func (s *Service) Instances() *instances.Machines { return s.instances }
+
+// Templates returns the service's launch templates, whose rules live in
+// rules/templates.
+func (s *Service) Templates() *templates.Templates { return s.templates }
 
 // UseRuntime makes rt run the service's instances in place of
 // instances.NoneRuntime, passing it on to rules/instances. It must be

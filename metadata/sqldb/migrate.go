@@ -439,9 +439,30 @@ CREATE TABLE region_keys (
 	created_at  BIGINT NOT NULL
 );
 `},
-	// Placeholder number: the SSM slice's migration (the lead renumbers
-	// it when merging, with its check in sqldbtest).
-	{Version: 13, Name: "ssm parameters", SQL: `
+	{Version: 13, Name: "launch templates", SQL: `
+-- Launch templates and their versions: the columns listings select on
+-- and the whole record as JSON in doc. A name is unique among an
+-- account's templates in a region; a version number within its template.
+CREATE TABLE launch_templates (
+	region     {{text}} NOT NULL,
+	account_id {{text}} NOT NULL,
+	id         {{text}} NOT NULL PRIMARY KEY,
+	name       {{text}} NOT NULL,
+	doc        {{text}} NOT NULL,
+	UNIQUE (region, account_id, name)
+);
+CREATE INDEX launch_templates_by_owner ON launch_templates (region, account_id, id);
+
+CREATE TABLE launch_template_versions (
+	template_id {{text}} NOT NULL REFERENCES launch_templates (id),
+	version     BIGINT NOT NULL,
+	doc         {{text}} NOT NULL,
+	PRIMARY KEY (template_id, version)
+);
+`},
+	// The SSM slice's migration: 14 after the launch templates' 13 (a
+	// placeholder until merged; the lead renumbers it if others land first).
+	{Version: 14, Name: "ssm parameters", SQL: `
 -- Every version of every SSM parameter: an account's, or the operator's
 -- public ones (account_id ''), by region and name. doc is the whole
 -- openami.Parameter as JSON. No foreign key to accounts: public

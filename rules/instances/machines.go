@@ -47,6 +47,7 @@ import (
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/network"
 	"github.com/openami/openami/rules/parameters"
+	"github.com/openami/openami/rules/templates"
 )
 
 // Config is what Machines are built from. Store, Seal, Regions,
@@ -74,6 +75,11 @@ type Config struct {
 	// these Machines for their instances (what a test wants; the service
 	// builds and shares one).
 	Networks *network.Networks
+	// Templates resolves the launch templates of launches
+	// (rules/templates/uses.go). Nil means rules/templates over the same
+	// store, tokens and clock (what a test wants; the service builds and
+	// shares one).
+	Templates *templates.Templates
 	// Tokens signs the NextTokens of DescribeInstances and
 	// DescribeInstanceTypes.
 	Tokens *pagetoken.Codec
@@ -117,10 +123,12 @@ type Machines struct {
 	images   *images.Registry
 	params   *parameters.Parameters
 	networks *network.Networks
-	tokens   *pagetoken.Codec
-	now      openami.Clock
-	disks    *localdisk.Disks // instance-store disks; nil without a data directory
-	runtime  openami.Runtime
+	// templates resolves the launch templates of launches.
+	templates *templates.Templates
+	tokens    *pagetoken.Codec
+	now       openami.Clock
+	disks     *localdisk.Disks // instance-store disks; nil without a data directory
+	runtime   openami.Runtime
 	// publicPool is the host's pool of public addresses.
 	publicPool netip.Prefix
 	kick       func()
@@ -132,7 +140,7 @@ type Machines struct {
 func New(cfg Config) *Machines {
 	s := &Machines{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, identity: cfg.Identity, ebs: cfg.EBS,
 		images: cfg.Images, params: cfg.Parameters, networks: cfg.Networks, tokens: cfg.Tokens, now: cfg.Clock, disks: cfg.Disks, runtime: cfg.Runtime,
-		kick: cfg.Kick, worker: cfg.Worker, publicPool: cfg.PublicIPs}
+		kick: cfg.Kick, worker: cfg.Worker, publicPool: cfg.PublicIPs, templates: cfg.Templates}
 	if !s.publicPool.IsValid() || !s.publicPool.Addr().Is4() {
 		s.publicPool = DefaultPublicPool
 	}
@@ -142,6 +150,13 @@ func New(cfg Config) *Machines {
 	}
 	if s.networks == nil {
 		s.networks = network.New(network.Config{Store: s.store, Identity: s.identity, Tokens: s.tokens, Instances: s.LiveInstances})
+	}
+	if s.templates == nil {
+		tc := templates.Config{Store: s.store, Tokens: s.tokens, Clock: s.now}
+		if s.params != nil {
+			tc.ResolveSSM = s.params.ResolveSSM
+		}
+		s.templates = templates.New(tc)
 	}
 	if s.runtime == nil {
 		s.runtime = NoneRuntime{}

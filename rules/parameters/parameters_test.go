@@ -153,9 +153,13 @@ func TestImageDataType(t *testing.T) {
 	if got, err := f.params.ResolveImage(ctx, f.p, own); err != nil || got != own {
 		t.Errorf("ResolveImage of a plain id = %q, %v", got, err)
 	}
-	for _, ref := range []string{"resolve:ssm:/img/none", "resolve:ssm:/img/" + own + ":9", "resolve:ssm:bad name"} {
+	for _, ref := range []string{"resolve:ssm:/img/none", "resolve:ssm:/img/" + own + ":9", "resolve:ssm:/img/" + own + ":nolabel", "resolve:ssm:bad name"} {
 		_, err := f.params.ResolveImage(ctx, f.p, ref)
-		rulestest.WantClass(t, ref, err, openami.InvalidParameter, openami.ResourceParameter)
+		rulestest.WantClass(t, ref, err, openami.NotFound, openami.ResourceParameter)
+		var oe *openami.Error
+		if !errors.As(err, &oe) || oe.Reason != openami.ReasonSSMParameter {
+			t.Errorf("%s: %v, want ReasonSSMParameter", ref, err)
+		}
 	}
 	// A text parameter resolves too, if its value is an image id.
 	if _, _, err := f.params.PutParameter(ctx, f.p, PutParameterInput{Name: "/txt", Value: "hello", Type: "String"}); err != nil {

@@ -190,6 +190,22 @@ func TestSSMParameters(t *testing.T) {
 				t.Fatalf("RunInstances %s: %+v, %v; want an instance of %s", ref, run, err, latest)
 			}
 		}
+		// A launch template that names the public parameter launches its image.
+		lt, err := e.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String("latest-debian"),
+			LaunchTemplateData: &types.RequestLaunchTemplateData{ImageId: aws.String("resolve:ssm:" + debianLatest), InstanceType: types.InstanceTypeT3Micro}})
+		if err != nil {
+			t.Fatalf("CreateLaunchTemplate with resolve:ssm: %v", err)
+		}
+		run, err := e.RunInstances(ctx, &ec2.RunInstancesInput{LaunchTemplate: &types.LaunchTemplateSpecification{LaunchTemplateId: lt.LaunchTemplate.LaunchTemplateId},
+			MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+		if err != nil || len(run.Instances) != 1 || aws.ToString(run.Instances[0].ImageId) != latest {
+			t.Fatalf("RunInstances from the template: %+v, %v; want an instance of %s", run, err, latest)
+		}
+		_, err = e.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String("none"),
+			LaunchTemplateData: &types.RequestLaunchTemplateData{ImageId: aws.String("resolve:ssm:/app/none")}})
+		if ssmCode(err) != "InvalidParameterValue" {
+			t.Errorf("CreateLaunchTemplate with a missing parameter: %v, want InvalidParameterValue", err)
+		}
 		_, err = e.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String("resolve:ssm:/app/none"), InstanceType: types.InstanceTypeT3Micro,
 			MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
 		if ssmCode(err) != "InvalidParameterValue" {
