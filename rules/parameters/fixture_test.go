@@ -25,7 +25,7 @@ type fixture struct {
 	p        openami.Principal
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	env := rulestest.Open(t, "", nil)
 	f := &fixture{store: env.Store, accounts: env.Identity()}
@@ -47,7 +47,7 @@ func newFixture(t *testing.T) *fixture {
 
 // image registers an available image of p's over a new completed
 // snapshot; with public, every account may launch it.
-func (f *fixture) image(t *testing.T, p openami.Principal, public bool) string {
+func (f *fixture) image(t testing.TB, p openami.Principal, public bool) string {
 	t.Helper()
 	ctx := context.Background()
 	snap, err := f.vols.StartSnapshot(ctx, p, ebs.StartSnapshotInput{VolumeSize: 1})
