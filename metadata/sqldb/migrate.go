@@ -460,6 +460,22 @@ CREATE TABLE launch_template_versions (
 	PRIMARY KEY (template_id, version)
 );
 `},
+	// The SSM slice's migration: 14 after the launch templates' 13 (a
+	// placeholder until merged; the lead renumbers it if others land first).
+	{Version: 14, Name: "ssm parameters", SQL: `
+-- Every version of every SSM parameter: an account's, or the operator's
+-- public ones (account_id ''), by region and name. doc is the whole
+-- openami.Parameter as JSON. No foreign key to accounts: public
+-- parameters have none; Accounts.Delete deletes an account's.
+CREATE TABLE parameters (
+	region     {{text}} NOT NULL,
+	account_id {{text}} NOT NULL,
+	name       {{text}} NOT NULL,
+	version    BIGINT NOT NULL,
+	doc        {{text}} NOT NULL,
+	PRIMARY KEY (region, account_id, name, version)
+);
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.
