@@ -98,6 +98,8 @@ const (
 	ResourceSigningCertificate ResourceType = "signing-certificate"
 	// ResourceRegionKey: a region's EC2 key and certificate.
 	ResourceRegionKey ResourceType = "region-key"
+	// ResourceExportTask: an ExportImage task.
+	ResourceExportTask ResourceType = "export-image-task"
 )
 
 // Clock returns the current time. Services take one so that tests can move

@@ -68,6 +68,7 @@ type Tx interface {
 	Objects() Objects
 	LaunchTemplates() LaunchTemplates
 	Parameters() Parameters
+	ExportTasks() ExportTasks
 }
 
 // Accounts records accounts and their access keys.
@@ -810,4 +811,23 @@ type Parameters interface {
 	// DeleteVersion deletes one version of a name. NotFound (about
 	// openami.ResourceParameter) if there is no such version.
 	DeleteVersion(region, accountID, name string, version int64) error
+}
+
+// ExportTasks records ExportImage tasks by id.
+type ExportTasks interface {
+	// Create records a new task. Duplicate (about
+	// openami.ResourceExportTask) if its id is taken.
+	Create(t openami.ExportTask) error
+	// Get returns a task of the region. NotFound (about
+	// openami.ResourceExportTask) if there is none.
+	Get(region, id string) (openami.ExportTask, error)
+	// Update rewrites a task that exists. NotFound (about
+	// openami.ResourceExportTask) if it does not.
+	Update(t openami.ExportTask) error
+	// List returns the account's tasks in the region with ids after after
+	// ("": from the first), in id order, at most limit (0: every one).
+	List(region, accountID, after string, limit int) ([]openami.ExportTask, error)
+	// Active returns every task, of every region and account, in state
+	// active or deleting: the worker's to run or to finish.
+	Active() ([]openami.ExportTask, error)
 }

@@ -476,6 +476,22 @@ CREATE TABLE parameters (
 	PRIMARY KEY (region, account_id, name, version)
 );
 `},
+	// The export slice's migration (issue 16 item 2): placeholder 31 in
+	// the plan, 15 on this branch so that versions stay contiguous; the
+	// lead renumbers it when merging.
+	{Version: 15, Name: "export tasks", SQL: `
+-- ExportImage tasks: the columns listings and the worker select on and
+-- the whole openami.ExportTask as JSON in doc.
+CREATE TABLE export_tasks (
+	region     {{text}} NOT NULL,
+	account_id {{text}} NOT NULL,
+	id         {{text}} NOT NULL PRIMARY KEY,
+	state      {{text}} NOT NULL,
+	doc        {{text}} NOT NULL
+);
+CREATE INDEX export_tasks_by_owner ON export_tasks (region, account_id, id);
+CREATE INDEX export_tasks_by_state ON export_tasks (state);
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.

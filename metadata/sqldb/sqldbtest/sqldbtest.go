@@ -33,6 +33,7 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	12: check12,
 	13: check13,
 	14: check14,
+	15: check15,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -867,5 +868,17 @@ func check14(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	mustFail(t, db, d, true, put, "r1", "111111111111", "/a/b", 2)
 	if got := queryStrings(t, db, d, `SELECT account_id FROM parameters WHERE region = ? AND name = ? AND version = 1 ORDER BY account_id`, "r1", "/a/b"); !slices.Equal(got, []string{"111111111111", "222222222222"}) {
 		t.Errorf("accounts with /a/b: %q", got)
+	}
+}
+
+// check15: export tasks are one row each, keyed by id, selectable by
+// owner and by state.
+func check15(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const put = `INSERT INTO export_tasks (region, account_id, id, state, doc) VALUES (?, ?, ?, ?, '{}')`
+	mustExec(t, db, d, put, "r1", "111111111111", "export-ami-1", "active")
+	mustExec(t, db, d, put, "r1", "111111111111", "export-ami-2", "completed")
+	mustFail(t, db, d, true, put, "r2", "222222222222", "export-ami-1", "active")
+	if got := queryStrings(t, db, d, `SELECT id FROM export_tasks WHERE state = ? ORDER BY id`, "active"); !slices.Equal(got, []string{"export-ami-1"}) {
+		t.Errorf("active tasks: %q", got)
 	}
 }
