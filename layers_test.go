@@ -111,6 +111,7 @@ var subsystems = []string{
 	"rules/kms",        // keys, grants and the cryptographic operations
 	"rules/ebs",        // snapshots, volumes, their encryption (through kms) and block I/O
 	"rules/images",     // images, Allowed AMIs and the Recycle Bin, over EBS's snapshots
+	"rules/exports",    // ExportImage tasks: an image's root disk written to a bucket (objects), over images and EBS
 	"rules/parameters", // SSM parameters; aws:ec2:image values are images'
 	"rules/templates",  // launch templates: the parameters of launches, checked when a launch uses them
 	"rules/instances",  // instances, their runtime jobs and CreateImage, over images, EBS and the network
