@@ -97,7 +97,7 @@ func vhdFooter(size int64, now time.Time) []byte {
 	f := make([]byte, 512)
 	be := binary.BigEndian
 	copy(f[0:], "conectix")
-	be.PutUint32(f[8:], 2)          // features: reserved bit always set
+	be.PutUint32(f[8:], 2)           // features: reserved bit always set
 	be.PutUint32(f[12:], 0x00010000) // file format version 1.0
 	be.PutUint64(f[16:], ^uint64(0)) // data offset: none for a fixed disk
 	be.PutUint32(f[24:], uint32(now.Sub(vhdEpoch)/time.Second))
