@@ -1,0 +1,287 @@
+package exports
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/objects"
+)
+
+// errCancelled is the cause of a running task's context when
+// CancelExportTask stopped it.
+var errCancelled = errors.New("exports: cancelled")
+
+// Canceled is the StatusMessage of a cancelled task.
+const Canceled = "Canceled by user"
+
+// progressEvery is how many blocks a running export writes between two
+// records of its progress (and checks for a cancel by another server).
+const progressEvery = 64
+
+// RunExports starts, in the background, every active task this process
+// is not already running (new ones, and those a restart interrupted,
+// which start over: their upload is aborted and begun again), and
+// finishes cancelled ones. The worker calls it on each pass.
+func (s *Exports) RunExports(ctx context.Context) error {
+	var list []openami.ExportTask
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		var err error
+		list, err = tx.ExportTasks().Active()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	bg, log := s.worker()
+	for _, t := range list {
+		s.mu.Lock()
+		if s.running[t.ID] != nil {
+			s.mu.Unlock()
+			continue
+		}
+		tctx, cancel := context.WithCancelCause(bg)
+		s.running[t.ID] = cancel
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.running, t.ID)
+				s.mu.Unlock()
+				cancel(nil)
+			}()
+			if err := s.run(tctx, t); err != nil && bg.Err() == nil {
+				log.Error("export image", "task", t.ID, "error", err)
+			}
+		}()
+	}
+	return nil
+}
+
+// Wait waits for the exports RunExports started.
+func (s *Exports) Wait() { s.wg.Wait() }
+
+// run runs one task to its end: completed, or deleted (cancelled or
+// failed, its upload aborted). When the worker's context ends (a
+// shutdown), it leaves the task active for the next start.
+func (s *Exports) run(ctx context.Context, t openami.ExportTask) error {
+	p := openami.Principal{AccountID: t.AccountID, Region: t.Region}
+	if t.State == openami.ExportDeleting {
+		return s.finish(t, Canceled)
+	}
+	var (
+		snap   openami.Snapshot
+		blocks []metadata.BlockRef
+	)
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		img, err := s.images.ImageOf(tx, t.Region, t.ImageID)
+		if err != nil {
+			return err
+		}
+		id := rootSnapshot(img)
+		if id == "" {
+			return fmt.Errorf("image %s has no root snapshot", t.ImageID)
+		}
+		if snap, err = s.ebs.Snapshot(tx, t.Region, id); err != nil {
+			return err
+		}
+		blocks, err = s.ebs.SnapshotBlocks(tx, snap)
+		return err
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return s.stopped(ctx, t)
+		}
+		return s.finish(t, fmt.Sprintf("The image %s cannot be read: %v", t.ImageID, err))
+	}
+	c := objects.As(p)
+	if t.UploadID == "" || t.Progress > 0 || t.StatusMessage != "pending" {
+		// A run before this one wrote parts: start the upload over.
+		if t.UploadID != "" {
+			s.objects.AbortUpload(context.WithoutCancel(ctx), c, t.Bucket, t.Key, t.UploadID)
+		}
+		up, err := s.objects.CreateUpload(ctx, c, t.Bucket, t.Key, openami.ObjectHeaders{}, objects.ACLInput{}, openami.Checksum{})
+		if err != nil {
+			if ctx.Err() != nil {
+				return s.stopped(ctx, t)
+			}
+			t.UploadID = ""
+			return s.finish(t, fmt.Sprintf("The bucket %s cannot be written: %v", t.Bucket, err))
+		}
+		t.UploadID = up.ID
+	}
+	t.Progress, t.StatusMessage = 0, "converting"
+	if t, err = s.progress(ctx, t); err != nil {
+		return s.ended(ctx, t, err)
+	}
+	size := snap.VolumeSize << 30
+	parts := &partWriter{ctx: ctx, s: s, c: c, t: t, size: s.partSizeFor(size)}
+	w, err := newDiskWriter(t.Format, parts, size, s.now())
+	if err != nil {
+		return s.ended(ctx, t, err)
+	}
+	total := max(int64(len(blocks)), 1)
+	done := int64(0)
+	err = s.ebs.EachBlock(ctx, snap, blocks, func(index int64, data []byte) error {
+		if err := w.block(index, data); err != nil {
+			return err
+		}
+		if done++; done%progressEvery == 0 {
+			t.Progress = int(done * 99 / total)
+			var err error
+			t, err = s.progress(ctx, t)
+			return err
+		}
+		return nil
+	})
+	if err == nil {
+		err = w.close()
+	}
+	if err == nil {
+		err = parts.flush()
+	}
+	if err == nil {
+		_, err = s.objects.CompleteUpload(ctx, c, t.Bucket, t.Key, t.UploadID, parts.done, nil)
+	}
+	if err != nil {
+		return s.ended(ctx, t, err)
+	}
+	return s.store.Update(context.WithoutCancel(ctx), func(tx metadata.Tx) error {
+		cur, err := tx.ExportTasks().Get(t.Region, t.ID)
+		if err != nil {
+			return err
+		}
+		cur.State, cur.StatusMessage, cur.Progress, cur.UploadID = openami.ExportCompleted, "", 100, ""
+		return tx.ExportTasks().Update(cur)
+	})
+}
+
+// partSizeFor returns the part size of an export of a disk of size
+// bytes: the configured one, or more for a disk so large that parts must
+// grow to stay within 10,000 (whole MiB).
+func (s *Exports) partSizeFor(size int64) int64 {
+	if n := (size/9000 + 1<<20 - 1) &^ (1<<20 - 1); n > s.partSize {
+		return n
+	}
+	return s.partSize
+}
+
+// progress records t's progress and message, unless the task is no
+// longer active (cancelled, by this server or another): then it returns
+// errCancelled.
+func (s *Exports) progress(ctx context.Context, t openami.ExportTask) (openami.ExportTask, error) {
+	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		cur, err := tx.ExportTasks().Get(t.Region, t.ID)
+		if err != nil {
+			return err
+		}
+		if cur.State != openami.ExportActive {
+			return errCancelled
+		}
+		cur.Progress, cur.StatusMessage, cur.UploadID = t.Progress, t.StatusMessage, t.UploadID
+		t = cur
+		return tx.ExportTasks().Update(cur)
+	})
+	return t, err
+}
+
+// ended ends a run that failed with err: a cancel or a failure deletes
+// the task (after aborting its upload); a shutdown leaves it active.
+func (s *Exports) ended(ctx context.Context, t openami.ExportTask, err error) error {
+	switch {
+	case errors.Is(err, errCancelled) || errors.Is(context.Cause(ctx), errCancelled):
+		return s.finish(t, Canceled)
+	case ctx.Err() != nil:
+		return s.stopped(ctx, t)
+	}
+	return s.finish(t, fmt.Sprintf("The export failed: %v", err))
+}
+
+// stopped records, on a shutdown, the upload the task had open, so that
+// the next start aborts it.
+func (s *Exports) stopped(ctx context.Context, t openami.ExportTask) error {
+	if t.UploadID == "" {
+		return nil
+	}
+	return s.store.Update(context.WithoutCancel(ctx), func(tx metadata.Tx) error {
+		cur, err := tx.ExportTasks().Get(t.Region, t.ID)
+		if err != nil {
+			return err
+		}
+		cur.UploadID = t.UploadID
+		if cur.StatusMessage == "pending" {
+			cur.StatusMessage = "converting"
+		}
+		return tx.ExportTasks().Update(cur)
+	})
+}
+
+// finish aborts t's upload, if any, and marks it deleted with message.
+func (s *Exports) finish(t openami.ExportTask, message string) error {
+	ctx := context.Background()
+	if t.UploadID != "" {
+		err := s.objects.AbortUpload(ctx, objects.As(openami.Principal{AccountID: t.AccountID, Region: t.Region}), t.Bucket, t.Key, t.UploadID)
+		if err != nil && !errors.Is(err, openami.ErrNotFound) {
+			return fmt.Errorf("abort the upload of %s: %w", t.ID, err)
+		}
+	}
+	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		cur, err := tx.ExportTasks().Get(t.Region, t.ID)
+		if err != nil {
+			return err
+		}
+		if cur.State == openami.ExportDeleting {
+			message = Canceled
+		}
+		cur.State, cur.StatusMessage, cur.UploadID = openami.ExportDeleted, message, ""
+		return tx.ExportTasks().Update(cur)
+	})
+}
+
+// partWriter cuts the stream of a disk file into the parts of t's
+// multipart upload, holding one part in memory.
+type partWriter struct {
+	ctx  context.Context
+	s    *Exports
+	c    objects.Caller
+	t    openami.ExportTask
+	size int64
+	buf  bytes.Buffer
+	done []objects.CompletedPart
+}
+
+func (w *partWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		room := int(w.size) - w.buf.Len()
+		k := min(room, len(p))
+		w.buf.Write(p[:k])
+		p = p[k:]
+		if w.buf.Len() == int(w.size) {
+			if err := w.flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// flush uploads what is buffered as the next part.
+func (w *partWriter) flush() error {
+	if w.buf.Len() == 0 && len(w.done) > 0 {
+		return nil
+	}
+	n := len(w.done) + 1
+	part, err := w.s.objects.UploadPart(w.ctx, w.c, w.t.Bucket, w.t.Key, w.t.UploadID, n, bytes.NewReader(w.buf.Bytes()), int64(w.buf.Len()))
+	if err != nil {
+		return err
+	}
+	w.done = append(w.done, objects.CompletedPart{Number: n, ETag: part.ETag})
+	w.buf.Reset()
+	return nil
+}
