@@ -116,7 +116,7 @@ func New(svc *service.Service, log *slog.Logger, reg *prometheus.Registry, limit
 		now:      time.Now,
 		limits:   limits,
 		protocols: map[string]Protocol{
-			"ec2":  ec2.New(svc, svc.Identity(), svc.EBS(), svc.Images(), svc.Instances(), svc.Network(), svc.Templates()),
+			"ec2":  ec2Handler(svc),
 			"sts":  sts.New(),
 			"ebs":  ebs.New(svc.EBS()),
 			"rbin": rbin.New(svc.Images()),
@@ -459,4 +459,11 @@ func (s *Server) readBody(r *http.Request, rc *http.ResponseController) ([]byte,
 	// passed, as the server reads ahead on the connection.)
 	rc.SetReadDeadline(time.Time{})
 	return body, nil
+}
+
+// ec2Handler returns the EC2 protocol over svc's rules.
+func ec2Handler(svc *service.Service) *ec2.Handler {
+	h := ec2.New(svc, svc.Identity(), svc.EBS(), svc.Images(), svc.Instances(), svc.Network(), svc.Templates())
+	h.SetExports(svc.Exports())
+	return h
 }

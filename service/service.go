@@ -29,6 +29,7 @@ import (
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/describe"
 	"github.com/openami/openami/rules/ebs"
+	"github.com/openami/openami/rules/exports"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/instances"
@@ -90,6 +91,8 @@ type Service struct {
 	templates *templates.Templates // launch templates (rules/templates)
 
 	instances *instances.Machines // instances, their runtime jobs and the default network (rules/instances)
+
+	exports *exports.Exports // ExportImage tasks (rules/exports)
 }
 
 // tokenSecretSetting names the setting that holds the secret signing
@@ -169,8 +172,14 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.instances = instances.New(instances.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Identity: s.identity,
 		EBS: s.ebs, Images: s.images, Parameters: s.parameters, Networks: s.network, Templates: s.templates, Tokens: s.tokens, Clock: s.now,
 		Disks: disks, Bases: bases, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs, Worker: s.completions.background})
+	s.exports = exports.New(exports.Config{Store: s.store, Images: s.images, EBS: s.ebs, Objects: s.objects, Tokens: s.tokens,
+		Clock: s.now, Kick: s.completions.kick, Worker: s.completions.background})
 	return s, nil
 }
+
+// Exports returns the service's ExportImage tasks, whose rules live in
+// rules/exports.
+func (s *Service) Exports() *exports.Exports { return s.exports }
 
 // Network returns the service's VPCs, subnets and security groups, whose
 // rules live in rules/network.

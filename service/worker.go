@@ -150,6 +150,7 @@ func (s *Service) Close() {
 	c.wg.Wait()
 	s.instances.Wait()
 	s.images.Wait()
+	s.exports.Wait()
 }
 
 // pass is one sweep that also waits for the runtime jobs it started
@@ -158,6 +159,7 @@ func (c *completer) pass(ctx context.Context) {
 	c.sweep(ctx)
 	c.s.instances.Wait()
 	c.s.images.Wait()
+	c.s.exports.Wait()
 }
 
 // sweep finishes every completing snapshot and expires overdue ones, then
@@ -198,6 +200,9 @@ func (c *completer) sweep(ctx context.Context) {
 	}
 	if _, err := c.s.kms.PurgeDeletedKeys(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("kms key deletion", "error", err)
+	}
+	if err := c.s.exports.RunExports(ctx); err != nil && ctx.Err() == nil {
+		c.log.Error("image exports", "error", err)
 	}
 	c.sweepObjects(ctx)
 }

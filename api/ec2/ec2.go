@@ -34,6 +34,7 @@ type Handler struct {
 	instances Instances // instances, attachments, CreateImage and instance types (rules/instances)
 	network   Network   // VPCs, subnets, security groups (rules/network)
 	templates Templates // launch templates (rules/templates)
+	exports   Exports   // image export tasks (rules/exports); SetExports
 	actions   map[string]action
 }
 

@@ -96,6 +96,7 @@ var codes = map[openami.Class]map[openami.ResourceType]string{
 		openami.ResourceNetworkACL:        "InvalidNetworkAclID.NotFound",
 		openami.ResourceNetworkInterface:  "InvalidNetworkInterfaceID.NotFound",
 		openami.ResourceLaunchTemplate:    "InvalidLaunchTemplateId.NotFound",
+		openami.ResourceExportTask:        "InvalidExportTaskID.NotFound",
 	},
 	openami.Duplicate: {
 		"":                                "InvalidParameterValue",
@@ -241,6 +242,8 @@ var idSetNames = map[openami.ResourceType]string{
 // consistent about case). One table serves every action: where two
 // actions' parameters for one input differ, the rules' names differ.
 var paramNames = map[string]string{
+	"DiskImageFormat":                   "DiskImageFormat",
+	"S3Bucket":                          "S3ExportLocation.S3Bucket",
 	"LaunchTemplateData":                "LaunchTemplateData",
 	"MaxVersion":                        "MaxVersion",
 	"MinVersion":                        "MinVersion",

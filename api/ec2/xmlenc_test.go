@@ -18,6 +18,7 @@ import (
 // TestEncoderCoversResponses keeps the list complete.
 var responseTypes = []any{
 	launchTemplateResponse{}, createLaunchTemplateVersionResponse{}, deleteLaunchTemplateVersionsResponse{},
+	exportImageResponse{}, describeExportImageTasksResponse{},
 	describeLaunchTemplatesResponse{}, describeLaunchTemplateVersionsResponse{}, getLaunchTemplateDataResponse{},
 	allowedStateResponse{}, attachmentResponse{}, blockPublicAccessResponse{}, copySnapshotResponse{},
 	createKeyPairResponse{}, createSnapshotResponse{}, createSnapshotsResponse{}, createVolumeResponse{},
