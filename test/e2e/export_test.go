@@ -1,0 +1,101 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ebs"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+)
+
+// TestExportImageCLI: the aws CLI exports an image to VMDK into a bucket
+// of the same endpoint, waits for the task, copies the object down, and
+// qemu-img finds it equal to the image's disk. A missing bucket and an
+// unknown format are refused with InvalidParameter(Value).
+func TestExportImageCLI(t *testing.T) {
+	if _, err := exec.LookPath("aws"); err != nil {
+		t.Skip("aws CLI not installed")
+	}
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		t.Skip("qemu-img not installed")
+	}
+	s := start(t, "sqlite")
+	a := s.account(t, "exporter")
+	ctx := context.Background()
+	blocks := map[int32][]byte{0: randomBlock(), 7: randomBlock()}
+	started, err := s.ebs(a).StartSnapshot(ctx, &ebs.StartSnapshotInput{VolumeSize: aws.Int64(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := *started.SnapshotId
+	putBlocks(t, s, a, snap, blocks)
+	waitCompleted(t, s, a, snap)
+	e := s.ec2(a, "us-east-1")
+	img, err := e.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("export-me"), RootDeviceName: aws.String("/dev/xvda"),
+		BlockDeviceMappings: rootMapping(snap)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	mustCLI(t, s, a, dir, "s3", "mb", "s3://exports")
+	out := runCLI(t, s, a, "ec2", "export-image", "--image-id", *img.ImageId, "--disk-image-format", "VMDK",
+		"--s3-export-location", "S3Bucket=exports,S3Prefix=vms/", "--role-name", "vmimport")
+	id, _ := out["ExportImageTaskId"].(string)
+	if id == "" || out["Status"] != "active" {
+		t.Fatalf("export-image: %v", out)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		d := runCLI(t, s, a, "ec2", "describe-export-image-tasks", "--export-image-task-ids", id)
+		task := d["ExportImageTasks"].([]any)[0].(map[string]any)
+		if task["Status"] == "completed" {
+			break
+		}
+		if task["Status"] != "active" || time.Now().After(deadline) {
+			t.Fatalf("task: %v", task)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	mustCLI(t, s, a, dir, "s3", "cp", "s3://exports/vms/"+id+".vmdk", "disk.vmdk")
+	raw := filepath.Join(dir, "disk.raw")
+	fh, err := os.Create(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh.Truncate(1 << 30)
+	for i, b := range blocks {
+		if _, err := fh.WriteAt(b, int64(i)*blockSize); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fh.Close()
+	if cmp, err := exec.Command("qemu-img", "compare", "-f", "raw", "-F", "vmdk", raw, filepath.Join(dir, "disk.vmdk")).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img compare: %v\n%s", err, cmp)
+	}
+	for _, c := range []struct {
+		in   ec2.ExportImageInput
+		code string
+	}{
+		{ec2.ExportImageInput{ImageId: img.ImageId, DiskImageFormat: types.DiskImageFormatVmdk, S3ExportLocation: &types.ExportTaskS3LocationRequest{S3Bucket: aws.String("nope")}}, "InvalidParameterValue"},
+		{ec2.ExportImageInput{ImageId: img.ImageId, DiskImageFormat: "QCOW2", S3ExportLocation: &types.ExportTaskS3LocationRequest{S3Bucket: aws.String("exports")}}, "InvalidParameterValue"},
+		{ec2.ExportImageInput{ImageId: aws.String("ami-0123456789abcdef0"), DiskImageFormat: types.DiskImageFormatRaw, S3ExportLocation: &types.ExportTaskS3LocationRequest{S3Bucket: aws.String("exports")}}, "InvalidAMIID.NotFound"},
+	} {
+		_, err := e.ExportImage(ctx, &c.in)
+		var ae smithy.APIError
+		if !errorsAs(err, &ae) || ae.ErrorCode() != c.code {
+			t.Errorf("ExportImage %+v: %v, want %s", c.in, err, c.code)
+		}
+	}
+	_, err = e.CancelExportTask(ctx, &ec2.CancelExportTaskInput{ExportTaskId: aws.String(id)})
+	var ae smithy.APIError
+	if !errorsAs(err, &ae) || ae.ErrorCode() != "IncorrectState" {
+		t.Errorf("cancel a completed task: %v", err)
+	}
+}
