@@ -27,8 +27,14 @@ const (
 // Format to Bucket under Key (Prefix + ID + "." + Format) by the
 // service's worker, which records its progress here so that a restart
 // finds and reruns it.
+//
+// The same record holds CreateStoreImageTask's and
+// CreateRestoreImageTask's tasks (Kind), which move images in and out of
+// buckets the same way.
 type ExportTask struct {
-	ID        string // export-ami-…
+	ID string // export-ami-…, store-ami-…, restore-ami-…
+	// Kind is ExportKindExport (""), ExportKindStore or ExportKindRestore.
+	Kind      string `json:",omitempty"`
 	Region    string
 	AccountID string // who asked for it
 	ImageID   string
@@ -51,4 +57,18 @@ type ExportTask struct {
 	// none is open; a cancel or a restart aborts it.
 	UploadID  string
 	CreatedAt time.Time
+	// ImageName is the name a restore gives its image.
+	ImageName string `json:",omitempty"`
+	// NewImageID and NewSnapshots are what a restore made: the image
+	// (pending until its snapshots complete) and its snapshots, in the
+	// stored object's order.
+	NewImageID   string   `json:",omitempty"`
+	NewSnapshots []string `json:",omitempty"`
 }
+
+// Kinds of image tasks (ExportTask.Kind).
+const (
+	ExportKindExport  = ""
+	ExportKindStore   = "store"
+	ExportKindRestore = "restore"
+)

@@ -224,7 +224,7 @@ func (s *Exports) byToken(ctx context.Context, p openami.Principal, token string
 		if err != nil {
 			return err
 		}
-		i := slices.IndexFunc(list, func(t openami.ExportTask) bool { return t.ClientToken == token })
+		i := slices.IndexFunc(list, func(t openami.ExportTask) bool { return t.ClientToken == token && t.Kind == openami.ExportKindExport })
 		if ok = i >= 0; ok {
 			found = list[i]
 		}
@@ -259,6 +259,7 @@ func (s *Exports) DescribeExportImageTasks(ctx context.Context, p openami.Princi
 	err = s.store.View(ctx, func(tx metadata.Tx) error {
 		var err error
 		all, err = tx.ExportTasks().List(p.Region, p.AccountID, "", 0)
+		all = slices.DeleteFunc(all, func(t openami.ExportTask) bool { return t.Kind != openami.ExportKindExport })
 		return err
 	})
 	if err != nil {
@@ -295,7 +296,7 @@ func (s *Exports) CancelExportTask(ctx context.Context, p openami.Principal, id 
 	}
 	err := s.store.Update(ctx, func(tx metadata.Tx) error {
 		t, err := tx.ExportTasks().Get(p.Region, id)
-		if errors.Is(err, openami.ErrNotFound) || err == nil && t.AccountID != p.AccountID {
+		if errors.Is(err, openami.ErrNotFound) || err == nil && (t.AccountID != p.AccountID || t.Kind != openami.ExportKindExport) {
 			return taskNotFound(id)
 		}
 		if err != nil {

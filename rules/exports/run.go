@@ -74,6 +74,61 @@ func (s *Exports) run(ctx context.Context, t openami.ExportTask) error {
 	if t.State == openami.ExportDeleting {
 		return s.finish(t, Canceled)
 	}
+	if t.Kind == openami.ExportKindRestore {
+		return s.runRestore(ctx, t)
+	}
+	c := objects.As(p)
+	if t.UploadID == "" || t.Progress > 0 || t.StatusMessage != "pending" {
+		// A run before this one wrote parts: start the upload over.
+		if t.UploadID != "" {
+			s.objects.AbortUpload(context.WithoutCancel(ctx), c, t.Bucket, t.Key, t.UploadID)
+		}
+		up, err := s.objects.CreateUpload(ctx, c, t.Bucket, t.Key, openami.ObjectHeaders{}, objects.ACLInput{}, openami.Checksum{})
+		if err != nil {
+			if ctx.Err() != nil {
+				return s.stopped(ctx, t)
+			}
+			t.UploadID = ""
+			return s.finish(t, fmt.Sprintf("The bucket %s cannot be written: %v", t.Bucket, err))
+		}
+		t.UploadID = up.ID
+	}
+	t.Progress, t.StatusMessage = 0, "converting"
+	if t.Kind == openami.ExportKindStore {
+		t.StatusMessage = "storing"
+	}
+	t, err := s.progress(ctx, t)
+	if err != nil {
+		return s.ended(ctx, t, err)
+	}
+	parts := &partWriter{ctx: ctx, s: s, c: c, t: t}
+	if t.Kind == openami.ExportKindStore {
+		parts.size = s.partSize
+		err = s.runStore(ctx, t, parts)
+	} else {
+		err = s.runExport(ctx, t, parts)
+	}
+	if err == nil {
+		err = parts.flush()
+	}
+	if err == nil {
+		_, err = s.objects.CompleteUpload(ctx, c, t.Bucket, t.Key, t.UploadID, parts.done, nil)
+	}
+	if err != nil {
+		return s.ended(ctx, t, err)
+	}
+	return s.store.Update(context.WithoutCancel(ctx), func(tx metadata.Tx) error {
+		cur, err := tx.ExportTasks().Get(t.Region, t.ID)
+		if err != nil {
+			return err
+		}
+		cur.State, cur.StatusMessage, cur.Progress, cur.UploadID = openami.ExportCompleted, "", 100, ""
+		return tx.ExportTasks().Update(cur)
+	})
+}
+
+// runExport writes the disk file of t's image into its upload.
+func (s *Exports) runExport(ctx context.Context, t openami.ExportTask, parts *partWriter) error {
 	var (
 		snap   openami.Snapshot
 		blocks []metadata.BlockRef
@@ -94,36 +149,13 @@ func (s *Exports) run(ctx context.Context, t openami.ExportTask) error {
 		return err
 	})
 	if err != nil {
-		if ctx.Err() != nil {
-			return s.stopped(ctx, t)
-		}
-		return s.finish(t, fmt.Sprintf("The image %s cannot be read: %v", t.ImageID, err))
-	}
-	c := objects.As(p)
-	if t.UploadID == "" || t.Progress > 0 || t.StatusMessage != "pending" {
-		// A run before this one wrote parts: start the upload over.
-		if t.UploadID != "" {
-			s.objects.AbortUpload(context.WithoutCancel(ctx), c, t.Bucket, t.Key, t.UploadID)
-		}
-		up, err := s.objects.CreateUpload(ctx, c, t.Bucket, t.Key, openami.ObjectHeaders{}, objects.ACLInput{}, openami.Checksum{})
-		if err != nil {
-			if ctx.Err() != nil {
-				return s.stopped(ctx, t)
-			}
-			t.UploadID = ""
-			return s.finish(t, fmt.Sprintf("The bucket %s cannot be written: %v", t.Bucket, err))
-		}
-		t.UploadID = up.ID
-	}
-	t.Progress, t.StatusMessage = 0, "converting"
-	if t, err = s.progress(ctx, t); err != nil {
-		return s.ended(ctx, t, err)
+		return err
 	}
 	size := snap.VolumeSize << 30
-	parts := &partWriter{ctx: ctx, s: s, c: c, t: t, size: s.partSizeFor(size)}
+	parts.size = s.partSizeFor(size)
 	w, err := newDiskWriter(t.Format, parts, size, s.now())
 	if err != nil {
-		return s.ended(ctx, t, err)
+		return err
 	}
 	total := max(int64(len(blocks)), 1)
 	done := int64(0)
@@ -139,26 +171,10 @@ func (s *Exports) run(ctx context.Context, t openami.ExportTask) error {
 		}
 		return nil
 	})
-	if err == nil {
-		err = w.close()
-	}
-	if err == nil {
-		err = parts.flush()
-	}
-	if err == nil {
-		_, err = s.objects.CompleteUpload(ctx, c, t.Bucket, t.Key, t.UploadID, parts.done, nil)
-	}
 	if err != nil {
-		return s.ended(ctx, t, err)
+		return err
 	}
-	return s.store.Update(context.WithoutCancel(ctx), func(tx metadata.Tx) error {
-		cur, err := tx.ExportTasks().Get(t.Region, t.ID)
-		if err != nil {
-			return err
-		}
-		cur.State, cur.StatusMessage, cur.Progress, cur.UploadID = openami.ExportCompleted, "", 100, ""
-		return tx.ExportTasks().Update(cur)
-	})
+	return w.close()
 }
 
 // partSizeFor returns the part size of an export of a disk of size
@@ -199,7 +215,7 @@ func (s *Exports) ended(ctx context.Context, t openami.ExportTask, err error) er
 	case ctx.Err() != nil:
 		return s.stopped(ctx, t)
 	}
-	return s.finish(t, fmt.Sprintf("The export failed: %v", err))
+	return s.finish(t, fmt.Sprintf("The task failed: %v", err))
 }
 
 // stopped records, on a shutdown, the upload the task had open, so that
@@ -237,6 +253,11 @@ func (s *Exports) finish(t openami.ExportTask, message string) error {
 		}
 		if cur.State == openami.ExportDeleting {
 			message = Canceled
+		}
+		if cur.Kind == openami.ExportKindRestore {
+			if err := s.failSnapshotsIn(tx, cur, message); err != nil {
+				return err
+			}
 		}
 		cur.State, cur.StatusMessage, cur.UploadID = openami.ExportDeleted, message, ""
 		return tx.ExportTasks().Update(cur)
