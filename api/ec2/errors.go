@@ -243,6 +243,8 @@ var idSetNames = map[openami.ResourceType]string{
 // actions' parameters for one input differ, the rules' names differ.
 var paramNames = map[string]string{
 	"DiskImageFormat":                   "DiskImageFormat",
+	"Bucket":                            "Bucket",
+	"ObjectKey":                         "ObjectKey",
 	"S3Bucket":                          "S3ExportLocation.S3Bucket",
 	"LaunchTemplateData":                "LaunchTemplateData",
 	"MaxVersion":                        "MaxVersion",

@@ -18,16 +18,23 @@ type Exports interface {
 	ExportImage(ctx context.Context, p openami.Principal, in exports.ExportImageInput) (openami.ExportTask, error)
 	DescribeExportImageTasks(ctx context.Context, p openami.Principal, ids []string, filters []filter.Filter, pg describe.Page) ([]openami.ExportTask, string, error)
 	CancelExportTask(ctx context.Context, p openami.Principal, id string) error
+	CreateStoreImageTask(ctx context.Context, p openami.Principal, in exports.CreateStoreImageTaskInput) (string, error)
+	DescribeStoreImageTasks(ctx context.Context, p openami.Principal, imageIDs []string, filters []filter.Filter, pg describe.Page) ([]openami.ExportTask, string, error)
+	CreateRestoreImageTask(ctx context.Context, p openami.Principal, in exports.CreateRestoreImageTaskInput) (string, error)
 }
 
-// SetExports serves ExportImage, DescribeExportImageTasks and
-// CancelExportTask through x (a setter, not a New parameter, so that the
+// SetExports serves ExportImage, DescribeExportImageTasks,
+// CancelExportTask, CreateStoreImageTask, DescribeStoreImageTasks and
+// CreateRestoreImageTask through x (a setter, not a New parameter, so that the
 // slices that add task kinds do not all change New).
 func (h *Handler) SetExports(x Exports) {
 	h.exports = x
 	h.actions["ExportImage"] = h.exportImage
 	h.actions["DescribeExportImageTasks"] = h.describeExportImageTasks
 	h.actions["CancelExportTask"] = h.cancelExportTask
+	h.actions["CreateStoreImageTask"] = h.createStoreImageTask
+	h.actions["DescribeStoreImageTasks"] = h.describeStoreImageTasks
+	h.actions["CreateRestoreImageTask"] = h.createRestoreImageTask
 }
 
 // exportTaskFilterNames maps DescribeExportImageTasks' filter names to
@@ -152,4 +159,115 @@ func (h *Handler) cancelExportTask(c *call) (responder, error) {
 		return nil, err
 	}
 	return &returnResponse{Return: true}, nil
+}
+
+// storeTaskFilterNames maps DescribeStoreImageTasks' filter names to the
+// rules' attributes.
+var storeTaskFilterNames = map[string]filter.Attr{
+	"task-state": exports.AttrStoreTaskState,
+	"bucket":     exports.AttrStoreBucket,
+}
+
+type createStoreImageTaskInput struct {
+	dryRunParam
+	ImageID    string     `query:"ImageId,required"`
+	Bucket     string     `query:"Bucket,required"`
+	ObjectTags []tagParam `query:"S3ObjectTag"`
+}
+
+type createStoreImageTaskResponse struct {
+	response
+	ObjectKey string `xml:"objectKey"`
+}
+
+func (h *Handler) createStoreImageTask(c *call) (responder, error) {
+	var in createStoreImageTaskInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	key, err := h.exports.CreateStoreImageTask(c.ctx, c.p, exports.CreateStoreImageTaskInput{ImageID: in.ImageID, Bucket: in.Bucket,
+		ObjectTags: tagsOf(in.ObjectTags)})
+	if err != nil {
+		return nil, err
+	}
+	return &createStoreImageTaskResponse{ObjectKey: key}, nil
+}
+
+type describeStoreImageTasksInput struct {
+	dryRunParam
+	ImageIDs   []string      `query:"ImageId"`
+	Filters    []filterParam `query:"Filter"`
+	MaxResults int           `query:"MaxResults"`
+	NextToken  string        `query:"NextToken"`
+}
+
+type storeTaskItem struct {
+	AmiID              string `xml:"amiId"`
+	Bucket             string `xml:"bucket"`
+	ProgressPercentage int    `xml:"progressPercentage"`
+	S3ObjectKey        string `xml:"s3objectKey"`
+	FailureReason      string `xml:"storeTaskFailureReason,omitempty"`
+	State              string `xml:"storeTaskState"`
+	TaskStartTime      string `xml:"taskStartTime"`
+}
+
+type describeStoreImageTasksResponse struct {
+	response
+	Tasks     items[storeTaskItem] `xml:"storeImageTaskResultSet"`
+	NextToken string               `xml:"nextToken,omitempty"`
+}
+
+func (h *Handler) describeStoreImageTasks(c *call) (responder, error) {
+	var in describeStoreImageTasksInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	fs, err := filtersOf(in.Filters, storeTaskFilterNames)
+	if err != nil {
+		return nil, err
+	}
+	list, next, err := h.exports.DescribeStoreImageTasks(c.ctx, c.p, in.ImageIDs, fs, describe.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
+	if err != nil {
+		return nil, err
+	}
+	out := &describeStoreImageTasksResponse{Tasks: items[storeTaskItem]{}, NextToken: next}
+	for _, t := range list {
+		item := storeTaskItem{AmiID: t.ImageID, Bucket: t.Bucket, ProgressPercentage: t.Progress, S3ObjectKey: t.Key,
+			State: exports.StoreState(t), TaskStartTime: timestamp(t.CreatedAt)}
+		if item.State == "Failed" {
+			item.FailureReason = t.StatusMessage
+		}
+		out.Tasks = append(out.Tasks, item)
+	}
+	return out, nil
+}
+
+type createRestoreImageTaskInput struct {
+	dryRunParam
+	Bucket            string         `query:"Bucket,required"`
+	ObjectKey         string         `query:"ObjectKey,required"`
+	Name              string         `query:"Name"`
+	TagSpecifications []tagSpecParam `query:"TagSpecification"`
+}
+
+type createRestoreImageTaskResponse struct {
+	response
+	ImageID string `xml:"imageId"`
+}
+
+func (h *Handler) createRestoreImageTask(c *call) (responder, error) {
+	var in createRestoreImageTaskInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	tags, err := tagset.For(tagSpecs(in.TagSpecifications), openami.ResourceImage, openami.ResourceImage, openami.ResourceSnapshot)
+	if err != nil {
+		return nil, err
+	}
+	id, err := h.exports.CreateRestoreImageTask(c.ctx, c.p, exports.CreateRestoreImageTaskInput{Bucket: in.Bucket, ObjectKey: in.ObjectKey,
+		Name: in.Name, Tags: tags})
+	if err != nil {
+		return nil, err
+	}
+	return &createRestoreImageTaskResponse{ImageID: id}, nil
 }

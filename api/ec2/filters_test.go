@@ -10,6 +10,7 @@ import (
 	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/rules/ebs"
+	"github.com/openami/openami/rules/exports"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/instances"
@@ -30,6 +31,8 @@ var filterTables = []struct {
 	{"DescribeLaunchTemplates", launchTemplateFilterNames, templates.TemplateAttrs},
 	{"DescribeLaunchTemplateVersions", launchTemplateVersionFilterNames, templates.VersionAttrs},
 	{"DescribeImages", imageFilterNames, images.ImageAttrs},
+	{"DescribeExportImageTasks", exportTaskFilterNames, exports.TaskAttrs},
+	{"DescribeStoreImageTasks", storeTaskFilterNames, exports.StoreTaskAttrs},
 	{"DescribeSnapshots", snapshotFilterNames, ebs.SnapshotAttrs},
 	{"DescribeVolumes", volumeFilterNames, ebs.VolumeAttrs},
 	{"DescribeInstances", instanceFilterNames, instances.InstanceAttrs},

@@ -18,7 +18,7 @@ import (
 // TestEncoderCoversResponses keeps the list complete.
 var responseTypes = []any{
 	launchTemplateResponse{}, createLaunchTemplateVersionResponse{}, deleteLaunchTemplateVersionsResponse{},
-	exportImageResponse{}, describeExportImageTasksResponse{},
+	exportImageResponse{}, describeExportImageTasksResponse{}, createStoreImageTaskResponse{}, describeStoreImageTasksResponse{}, createRestoreImageTaskResponse{},
 	describeLaunchTemplatesResponse{}, describeLaunchTemplateVersionsResponse{}, getLaunchTemplateDataResponse{},
 	allowedStateResponse{}, attachmentResponse{}, blockPublicAccessResponse{}, copySnapshotResponse{},
 	createKeyPairResponse{}, createSnapshotResponse{}, createSnapshotsResponse{}, createVolumeResponse{},

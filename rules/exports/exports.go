@@ -142,11 +142,9 @@ func (s *Exports) ExportImage(ctx context.Context, p openami.Principal, in Expor
 	if err != nil {
 		return openami.ExportTask{}, err
 	}
-	b, err := s.objects.HeadBucket(ctx, objects.As(p), in.S3Bucket)
-	if errors.Is(err, openami.ErrNotFound) || err == nil && b.Region != p.Region {
+	if missing, err := s.bucketMissing(ctx, p, in.S3Bucket); missing {
 		return openami.ExportTask{}, param.Invalid("S3Bucket", in.S3Bucket, "The bucket does not exist in region %s.", p.Region)
-	}
-	if err != nil {
+	} else if err != nil {
 		return openami.ExportTask{}, err
 	}
 	t := openami.ExportTask{ID: ids.New("export-ami"), Region: p.Region, AccountID: p.AccountID, ImageID: in.ImageID, Format: format,

@@ -46,7 +46,9 @@ func (s *Exports) CreateStoreImageTask(ctx context.Context, p openami.Principal,
 	if err != nil {
 		return "", err
 	}
-	if err := s.checkBucket(ctx, p, "Bucket", in.Bucket); err != nil {
+	if missing, err := s.bucketMissing(ctx, p, in.Bucket); missing {
+		return "", param.Invalid("Bucket", in.Bucket, "The bucket does not exist in region %s.", p.Region)
+	} else if err != nil {
 		return "", err
 	}
 	t := openami.ExportTask{ID: ids.New("store-ami"), Kind: openami.ExportKindStore, Region: p.Region, AccountID: p.AccountID,
@@ -71,14 +73,14 @@ func (s *Exports) CreateStoreImageTask(ctx context.Context, p openami.Principal,
 	return t.Key, nil
 }
 
-// checkBucket refuses a bucket that does not exist in p's region
-// (InvalidParameterValue on field).
-func (s *Exports) checkBucket(ctx context.Context, p openami.Principal, field, name string) error {
+// bucketMissing reports whether a bucket does not exist in p's region,
+// or the error of looking (AccessDenied for one p may not list).
+func (s *Exports) bucketMissing(ctx context.Context, p openami.Principal, name string) (bool, error) {
 	b, err := s.objects.HeadBucket(ctx, objects.As(p), name)
 	if errors.Is(err, openami.ErrNotFound) || err == nil && b.Region != p.Region {
-		return param.Invalid(field, name, "The bucket does not exist in region %s.", p.Region)
+		return true, nil
 	}
-	return err
+	return false, err
 }
 
 // storable returns, in tx, the image p may store and its EBS snapshots

@@ -99,3 +99,69 @@ func TestExportImageCLI(t *testing.T) {
 		t.Errorf("cancel a completed task: %v", err)
 	}
 }
+
+// TestStoreAndRestoreImage: CreateStoreImageTask writes an image into a
+// bucket, DescribeStoreImageTasks follows it, CreateRestoreImageTask
+// makes a new image of it, pending until its snapshot is written, whose
+// snapshot reads back (EBS direct) as the original's.
+func TestStoreAndRestoreImage(t *testing.T) {
+	s := start(t, "sqlite")
+	a := s.account(t, "storer")
+	ctx := context.Background()
+	blocks := map[int32][]byte{1: randomBlock(), 9: randomBlock()}
+	started, err := s.ebs(a).StartSnapshot(ctx, &ebs.StartSnapshotInput{VolumeSize: aws.Int64(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	putBlocks(t, s, a, *started.SnapshotId, blocks)
+	waitCompleted(t, s, a, *started.SnapshotId)
+	e := s.ec2(a, "us-east-1")
+	img, err := e.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("store-me"), RootDeviceName: aws.String("/dev/xvda"),
+		BlockDeviceMappings: rootMapping(*started.SnapshotId)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, s, a, t.TempDir(), "s3", "mb", "s3://stored")
+	st, err := e.CreateStoreImageTask(ctx, &ec2.CreateStoreImageTaskInput{ImageId: img.ImageId, Bucket: aws.String("stored")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *st.ObjectKey != *img.ImageId+".bin" {
+		t.Errorf("object key %s", *st.ObjectKey)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		d, err := e.DescribeStoreImageTasks(ctx, &ec2.DescribeStoreImageTasksInput{ImageIds: []string{*img.ImageId}})
+		if err != nil || len(d.StoreImageTaskResults) != 1 {
+			t.Fatalf("describe store tasks: %v, %v", d, err)
+		}
+		r := d.StoreImageTaskResults[0]
+		if *r.StoreTaskState == "Completed" {
+			if *r.ProgressPercentage != 100 || *r.S3objectKey != *st.ObjectKey || *r.Bucket != "stored" {
+				t.Errorf("completed task %+v", r)
+			}
+			break
+		}
+		if *r.StoreTaskState != "InProgress" || time.Now().After(deadline) {
+			t.Fatalf("store task: %s %v", *r.StoreTaskState, r.StoreTaskFailureReason)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	rs, err := e.CreateRestoreImageTask(ctx, &ec2.CreateRestoreImageTaskInput{Bucket: aws.String("stored"), ObjectKey: st.ObjectKey, Name: aws.String("restored")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ec2.NewImageAvailableWaiter(e).Wait(ctx, &ec2.DescribeImagesInput{ImageIds: []string{*rs.ImageId}}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{*rs.ImageId}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := out.Images[0]
+	snap := *restored.BlockDeviceMappings[0].Ebs.SnapshotId
+	if *restored.Name != "restored" || snap == *started.SnapshotId {
+		t.Errorf("restored image %s over %s", *restored.Name, snap)
+	}
+	sameBlocks(t, readSnapshot(t, s, a, snap), blocks)
+}
