@@ -35,7 +35,7 @@ type fixture struct {
 	p        openami.Principal
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	env := rulestest.Open(t, "", nil)
 	f := &fixture{store: env.Store, accounts: env.Identity()}
@@ -65,10 +65,12 @@ func newFixture(t *testing.T) *fixture {
 
 // image registers an image of p's over a new 1 GiB snapshot holding
 // blocks (by index), and returns its id.
-func (f *fixture) image(t *testing.T, p openami.Principal, in ebs.StartSnapshotInput, blocks map[int64][]byte) string {
+func (f *fixture) image(t testing.TB, p openami.Principal, in ebs.StartSnapshotInput, blocks map[int64][]byte) string {
 	t.Helper()
 	ctx := context.Background()
-	in.VolumeSize = 1
+	if in.VolumeSize == 0 {
+		in.VolumeSize = 1
+	}
 	snap, err := f.vols.StartSnapshot(ctx, p, in)
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +96,7 @@ func (f *fixture) image(t *testing.T, p openami.Principal, in ebs.StartSnapshotI
 }
 
 // run runs the worker's exports to their end.
-func (f *fixture) run(t *testing.T) {
+func (f *fixture) run(t testing.TB) {
 	t.Helper()
 	if err := f.exports.RunExports(context.Background()); err != nil {
 		t.Fatal(err)
@@ -103,7 +105,7 @@ func (f *fixture) run(t *testing.T) {
 }
 
 // task returns p's task by id.
-func (f *fixture) task(t *testing.T, id string) openami.ExportTask {
+func (f *fixture) task(t testing.TB, id string) openami.ExportTask {
 	t.Helper()
 	list, _, err := f.exports.DescribeExportImageTasks(context.Background(), f.p, []string{id}, nil, describe.Page{})
 	if err != nil || len(list) != 1 {
@@ -113,7 +115,7 @@ func (f *fixture) task(t *testing.T, id string) openami.ExportTask {
 }
 
 // object returns the bytes of an object of bucket b, nil if none.
-func (f *fixture) object(t *testing.T, key string) []byte {
+func (f *fixture) object(t testing.TB, key string) []byte {
 	t.Helper()
 	r, err := f.objects.GetObject(context.Background(), objects.As(f.p), "bkt", key, nil, objects.Conditions{})
 	if err != nil {

@@ -2,11 +2,12 @@ package exports
 
 import (
 	"bytes"
-	"compress/zlib"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"math/rand/v2"
+
+	"github.com/klauspost/compress/zlib"
 
 	"github.com/openami/openami"
 )
@@ -79,7 +80,9 @@ func newVMDKWriter(w io.Writer, size int64) *vmdkWriter {
 	capacity := size / sector
 	tables := (capacity + grainSectors*gtEntries - 1) / (grainSectors * gtEntries)
 	v := &vmdkWriter{w: w, size: size, gd: make([]uint32, tables), gt: make([]uint32, gtEntries), gtIndex: -1}
-	v.zw = zlib.NewWriter(&v.comp)
+	// BestSpeed: a grain deflates ~4× faster than at the default level,
+	// for a file ~10% larger (docs/BENCHMARKS.md, "ExportImage").
+	v.zw, _ = zlib.NewWriterLevel(&v.comp, zlib.BestSpeed)
 	return v
 }
 
