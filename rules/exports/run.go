@@ -71,8 +71,20 @@ func (s *Exports) Wait() { s.wg.Wait() }
 // shutdown), it leaves the task active for the next start.
 func (s *Exports) run(ctx context.Context, t openami.ExportTask) error {
 	p := openami.Principal{AccountID: t.AccountID, Region: t.Region}
-	if t.State == openami.ExportDeleting {
+	// The listing RunExports read may be older than a run of this task
+	// that just ended here: read it again.
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		var err error
+		t, err = tx.ExportTasks().Get(t.Region, t.ID)
+		return err
+	})
+	switch {
+	case err != nil:
+		return err
+	case t.State == openami.ExportDeleting:
 		return s.finish(t, Canceled)
+	case t.State != openami.ExportActive:
+		return nil
 	}
 	if t.Kind == openami.ExportKindRestore {
 		return s.runRestore(ctx, t)
@@ -97,7 +109,7 @@ func (s *Exports) run(ctx context.Context, t openami.ExportTask) error {
 	if t.Kind == openami.ExportKindStore {
 		t.StatusMessage = "storing"
 	}
-	t, err := s.progress(ctx, t)
+	t, err = s.progress(ctx, t)
 	if err != nil {
 		return s.ended(ctx, t, err)
 	}
