@@ -80,8 +80,9 @@ func newVMDKWriter(w io.Writer, size int64) *vmdkWriter {
 	capacity := size / sector
 	tables := (capacity + grainSectors*gtEntries - 1) / (grainSectors * gtEntries)
 	v := &vmdkWriter{w: w, size: size, gd: make([]uint32, tables), gt: make([]uint32, gtEntries), gtIndex: -1}
-	// BestSpeed: a grain deflates ~4× faster than at the default level,
-	// for a file ~10% larger (docs/BENCHMARKS.md, "ExportImage").
+	// BestSpeed with klauspost's deflate: a 2 GiB export took 14 s
+	// against 148 s with the standard library at the default level
+	// (docs/BENCHMARKS.md, "ExportImage to VMDK").
 	v.zw, _ = zlib.NewWriterLevel(&v.comp, zlib.BestSpeed)
 	return v
 }
