@@ -178,6 +178,21 @@ func (s *Exports) runRestore(ctx context.Context, t openami.ExportTask) error {
 	for _, snap := range sr.header.Snapshots {
 		total += snap.Blocks
 	}
+	// A snapshot a run before this one completed is left as it is.
+	open := make([]bool, len(t.NewSnapshots))
+	err = s.store.View(ctx, func(tx metadata.Tx) error {
+		for i, id := range t.NewSnapshots {
+			snap, err := s.ebs.Snapshot(tx, t.Region, id)
+			if err != nil {
+				return err
+			}
+			open[i] = snap.State == openami.SnapshotPending && !snap.Completing
+		}
+		return nil
+	})
+	if err != nil {
+		return s.ended(ctx, t, err)
+	}
 	buf := make([]byte, openami.BlockSize)
 	written := make([]int64, len(t.NewSnapshots))
 	var done int64
@@ -193,8 +208,8 @@ func (s *Exports) runRestore(ctx context.Context, t openami.ExportTask) error {
 					return s.ended(ctx, t, err)
 				}
 			}
-			if len(frame) == 0 {
-				continue // a block of zeros: nothing to write
+			if len(frame) == 0 || !open[i] {
+				continue // a block of zeros, or a snapshot already complete
 			}
 			if err := s.ebs.DecodeFrame(ctx, snap.KmsKeyID, d, frame, buf); err != nil {
 				return s.ended(ctx, t, err)
@@ -212,6 +227,9 @@ func (s *Exports) runRestore(ctx context.Context, t openami.ExportTask) error {
 		return s.ended(ctx, t, err)
 	}
 	for i, id := range t.NewSnapshots {
+		if !open[i] {
+			continue
+		}
 		if _, err := s.ebs.CompleteSnapshot(ctx, p, ebs.CompleteSnapshotInput{SnapshotID: id, ChangedBlocksCount: written[i]}); err != nil {
 			return s.ended(ctx, t, err)
 		}

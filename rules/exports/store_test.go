@@ -179,3 +179,66 @@ func TestStoreRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRestoreAfterRestart: a restore a restart interrupted after it
+// completed one of its two snapshots runs again to an available image
+// with every block.
+func TestRestoreAfterRestart(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	_, root, _ := f.blocksOf(t, f.image(t, f.p, ebs.StartSnapshotInput{}, testBlocks))
+	extraBlock := rulestest.Block(9)
+	_, extra, _ := f.blocksOf(t, f.image(t, f.p, ebs.StartSnapshotInput{}, map[int64][]byte{9: extraBlock}))
+	both, err := f.images.RegisterImage(ctx, f.p, images.RegisterImageInput{Name: "two-disks", RootDeviceName: "/dev/xvda",
+		BlockDeviceMappings: []openami.BlockDeviceMapping{
+			{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: root.ID}},
+			{DeviceName: "/dev/xvdb", Ebs: &openami.EbsBlockDevice{SnapshotID: extra.ID}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objKey, err := f.exports.CreateStoreImageTask(ctx, f.p, CreateStoreImageTaskInput{ImageID: both, Bucket: "bkt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.run(t)
+	restored, err := f.exports.CreateRestoreImageTask(ctx, f.p, CreateRestoreImageTaskInput{Bucket: "bkt", ObjectKey: objKey, Name: "again"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a run that stopped after completing the second snapshot leaves.
+	var task openami.ExportTask
+	err = f.store.View(ctx, func(tx metadata.Tx) error {
+		list, err := tx.ExportTasks().List("us-east-1", f.p.AccountID, "", 0)
+		for _, x := range list {
+			if x.Kind == openami.ExportKindRestore {
+				task = x
+			}
+		}
+		return err
+	})
+	if err != nil || len(task.NewSnapshots) != 2 {
+		t.Fatalf("restore task %+v, %v", task, err)
+	}
+	if _, err := f.vols.PutSnapshotBlock(ctx, f.p, ebs.PutSnapshotBlockInput{SnapshotID: task.NewSnapshots[1], Index: 9, Data: extraBlock,
+		DataLength: openami.BlockSize, Checksum: rulestest.Checksum(extraBlock), ChecksumAlgorithm: "SHA256"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.vols.CompleteSnapshot(ctx, f.p, ebs.CompleteSnapshotInput{SnapshotID: task.NewSnapshots[1], ChangedBlocksCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	task.StatusMessage, task.Progress = "restoring", 50
+	if err := f.store.Update(ctx, func(tx metadata.Tx) error { return tx.ExportTasks().Update(task) }); err != nil {
+		t.Fatal(err)
+	}
+	f.run(t)
+	f.settle(t)
+	img, _, got := f.blocksOf(t, restored)
+	if img.State != openami.ImageAvailable {
+		t.Fatalf("restored image %s: %+v", img.State, img.StateReason)
+	}
+	for i, b := range testBlocks {
+		if !bytes.Equal(got[i], b) {
+			t.Errorf("root block %d differs", i)
+		}
+	}
+}
