@@ -23,6 +23,7 @@ var owners = map[string]string{
 	"Certificates": "rules/identity",
 	"Buckets":      "rules/objects",
 	"Objects":      "rules/objects",
+	"BundleTasks":  "rules/instances",
 	"Keys":         "rules/kms",
 	"Grants":       "rules/kms",
 	"Snapshots":    "rules/ebs",

@@ -66,6 +66,7 @@ type Tx interface {
 	Networks() Networks
 	Buckets() Buckets
 	Objects() Objects
+	BundleTasks() BundleTasks
 }
 
 // Accounts records accounts and their access keys.
@@ -724,4 +725,21 @@ type Objects interface {
 	ListParts(uploadID string, after, limit int) ([]openami.UploadPart, error)
 	// Blobs calls fn with every blob the bucket's objects and parts name.
 	Blobs(bucketID string, fn func(blob string)) error
+}
+
+// BundleTasks records BundleInstance's tasks. Ids are unique across
+// regions.
+type BundleTasks interface {
+	// Create records a task. Duplicate if the id is taken.
+	Create(b openami.BundleTask) error
+	// Get returns the region's task with the id. NotFound (about
+	// openami.ResourceBundleTask) if none.
+	Get(region, id string) (openami.BundleTask, error)
+	// List returns the account's tasks in the region, ordered by id.
+	List(region, accountID string) ([]openami.BundleTask, error)
+	// Active returns every region's tasks that have not ended (neither
+	// complete nor failed), ordered by region, then id.
+	Active() ([]openami.BundleTask, error)
+	// Update replaces a task. NotFound if it does not exist.
+	Update(b openami.BundleTask) error
 }

@@ -439,6 +439,19 @@ CREATE TABLE region_keys (
 	created_at  BIGINT NOT NULL
 );
 `},
+	{Version: 13, Name: "bundle tasks", SQL: `
+-- BundleInstance's tasks: the record as JSON in doc; state, kept beside
+-- it, finds the tasks the worker has still to run.
+CREATE TABLE bundle_tasks (
+	region     {{text}} NOT NULL,
+	id         {{text}} NOT NULL PRIMARY KEY,
+	account_id {{text}} NOT NULL,
+	state      {{text}} NOT NULL,
+	doc        {{text}} NOT NULL
+);
+CREATE INDEX bundle_tasks_by_owner ON bundle_tasks (region, account_id, id);
+CREATE INDEX bundle_tasks_by_state ON bundle_tasks (state, region, id);
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.

@@ -213,6 +213,7 @@ func (t *tx) Grants() metadata.Grants       { return kmsGrants{t} }
 func (t *tx) Networks() metadata.Networks   { return networks{t} }
 func (t *tx) Buckets() metadata.Buckets     { return buckets{t} }
 func (t *tx) Objects() metadata.Objects     { return objects{t} }
+func (t *tx) BundleTasks() metadata.BundleTasks { return bundleTasks{t} }
 
 func (t *tx) Certificates() metadata.Certificates { return certificates{t} }
 

@@ -104,6 +104,7 @@ func Run(t *testing.T, open func(t *testing.T) metadata.Store) {
 		{"Objects/Objects", testObjects},
 		{"Objects/Uploads", testUploads},
 		{"Instances/PublicIPs", testInstancePublicIPs},
+		{"Instances/BundleTasks", testBundleTasks},
 		{"Images/CreateGet", testImageCreateGet},
 		{"Images/Duplicate", testImageDuplicate},
 		{"Images/NotFound", testImageNotFound},

@@ -31,6 +31,7 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	10: check10,
 	11: check11,
 	12: check12,
+	13: check13,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -822,5 +823,18 @@ func check12(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	mustFail(t, db, d, true, key, "r1", []byte{3})
 	if got := queryStrings(t, db, d, `SELECT region FROM region_keys ORDER BY region`); !slices.Equal(got, []string{"r1", "r2"}) {
 		t.Errorf("region keys: %q", got)
+	}
+}
+
+// check13: a bundle task's id is unique; the index by state finds the
+// tasks still to run.
+func check13(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const task = `INSERT INTO bundle_tasks (region, id, account_id, state, doc) VALUES (?, ?, ?, ?, '{}')`
+	mustExec(t, db, d, task, "r1", "bun-1", "111111111111", "bundling")
+	mustExec(t, db, d, task, "r1", "bun-2", "111111111111", "complete")
+	mustExec(t, db, d, task, "r2", "bun-3", "222222222222", "pending")
+	mustFail(t, db, d, true, task, "r2", "bun-1", "222222222222", "pending")
+	if got := queryStrings(t, db, d, `SELECT id FROM bundle_tasks WHERE state NOT IN ('complete', 'failed') ORDER BY region, id`); !slices.Equal(got, []string{"bun-1", "bun-3"}) {
+		t.Errorf("active bundle tasks: %q", got)
 	}
 }
