@@ -26,7 +26,9 @@ func testBundleTasks(t *testing.T, s metadata.Store) {
 		}
 		return nil
 	})
-	wantClass(t, updateErr(t, s, func(tx metadata.Tx) error { return tx.BundleTasks().Create(mk("r2", "bun-a", acct2, openami.BundlePending)) }),
+	wantClass(t, updateErr(t, s, func(tx metadata.Tx) error {
+		return tx.BundleTasks().Create(mk("r2", "bun-a", acct2, openami.BundlePending))
+	}),
 		openami.Duplicate, openami.ResourceBundleTask)
 	view(t, s, func(tx metadata.Tx) error {
 		got, err := tx.BundleTasks().Get("r1", "bun-a")
@@ -75,6 +77,8 @@ func testBundleTasks(t *testing.T, s metadata.Store) {
 		}
 		return nil
 	})
-	wantClass(t, updateErr(t, s, func(tx metadata.Tx) error { return tx.BundleTasks().Update(mk("r1", "bun-z", acct1, openami.BundlePending)) }),
+	wantClass(t, updateErr(t, s, func(tx metadata.Tx) error {
+		return tx.BundleTasks().Update(mk("r1", "bun-z", acct1, openami.BundlePending))
+	}),
 		openami.NotFound, openami.ResourceBundleTask)
 }
