@@ -194,6 +194,9 @@ func (c *completer) sweep(ctx context.Context) {
 	if err := c.s.instances.AdvanceInstances(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("instances", "error", err)
 	}
+	if err := c.s.instances.AdvanceBundleTasks(ctx); err != nil && ctx.Err() == nil {
+		c.log.Error("bundle tasks", "error", err)
+	}
 	if _, err := c.s.kms.PurgeDeletedKeys(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("kms key deletion", "error", err)
 	}

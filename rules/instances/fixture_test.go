@@ -11,6 +11,7 @@ import (
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/kms"
+	"github.com/openami/openami/rules/objects"
 	"github.com/openami/openami/rules/rulestest"
 )
 
@@ -27,6 +28,7 @@ type fixture struct {
 	images   *images.Registry
 	vols     *ebs.Volumes
 	accounts *identity.Accounts
+	objects  *objects.Buckets
 	store    metadata.Store
 	clock    *rulestest.Clock
 	p        openami.Principal
@@ -51,8 +53,9 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.images = images.New(images.Config{Store: env.Store, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Tokens: env.Tokens, Clock: env.Clock.Now})
+	f.objects = objects.New(objects.Config{Store: env.Store, Regions: env.Regions, Blobs: env.Blobs, Clock: env.Clock.Now})
 	f.machines = New(Config{Store: env.Store, Seal: env.Seal, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Images: f.images,
-		Tokens: env.Tokens, Clock: env.Clock.Now, Disks: localdisk.New(env.Dir)})
+		Objects: f.objects, Tokens: env.Tokens, Clock: env.Clock.Now, Disks: localdisk.New(env.Dir)})
 	t.Cleanup(f.machines.Wait)
 	f.p = rulestest.NewAccount(t, f.accounts, "test")
 	return f

@@ -45,6 +45,7 @@ import (
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/network"
+	"github.com/openami/openami/rules/objects"
 )
 
 // Config is what Machines are built from. Store, Seal, Regions,
@@ -74,6 +75,9 @@ type Config struct {
 	Tokens *pagetoken.Codec
 	// Clock defaults to time.Now.
 	Clock openami.Clock
+	// Objects is object storage, where BundleInstance writes bundles; nil
+	// means BundleInstance is Unsupported.
+	Objects *objects.Buckets
 	// Disks are the instance-store disks of this server; nil means they
 	// cannot be served.
 	Disks *localdisk.Disks
@@ -113,6 +117,7 @@ type Machines struct {
 	networks *network.Networks
 	tokens   *pagetoken.Codec
 	now      openami.Clock
+	objects  *objects.Buckets
 	disks    *localdisk.Disks // instance-store disks; nil without a data directory
 	runtime  openami.Runtime
 	// publicPool is the host's pool of public addresses.
@@ -120,12 +125,13 @@ type Machines struct {
 	kick       func()
 	worker     func() (context.Context, *slog.Logger)
 	vmJobs     vmJobs
+	bundleRuns bundleRuns
 }
 
 // New returns Machines built from cfg.
 func New(cfg Config) *Machines {
 	s := &Machines{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, identity: cfg.Identity, ebs: cfg.EBS,
-		images: cfg.Images, networks: cfg.Networks, tokens: cfg.Tokens, now: cfg.Clock, disks: cfg.Disks, runtime: cfg.Runtime,
+		images: cfg.Images, networks: cfg.Networks, tokens: cfg.Tokens, now: cfg.Clock, objects: cfg.Objects, disks: cfg.Disks, runtime: cfg.Runtime,
 		kick: cfg.Kick, worker: cfg.Worker, publicPool: cfg.PublicIPs}
 	if !s.publicPool.IsValid() || !s.publicPool.Addr().Is4() {
 		s.publicPool = DefaultPublicPool
