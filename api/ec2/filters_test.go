@@ -26,6 +26,7 @@ var filterTables = []struct {
 	{"DescribeRegions", regionFilterNames, identity.RegionAttrs},
 	{"DescribeAvailabilityZones", zoneFilterNames, identity.ZoneAttrs},
 	{"DescribeKeyPairs", keyPairFilterNames, identity.KeyPairAttrs},
+	{"DescribeBundleTasks", bundleTaskFilterNames, instances.BundleTaskAttrs},
 	{"DescribeImages", imageFilterNames, images.ImageAttrs},
 	{"DescribeSnapshots", snapshotFilterNames, ebs.SnapshotAttrs},
 	{"DescribeVolumes", volumeFilterNames, ebs.VolumeAttrs},

@@ -103,6 +103,11 @@ func (s *Machines) BundleInstance(ctx context.Context, p openami.Principal, in B
 			err = s.objects.Writable(ctx, caller, in.Bucket, in.Prefix+".manifest.xml")
 		}
 	}
+	if openami.ClassOf(err) == openami.Unauthorized || errors.Is(err, openami.ErrDuplicate) {
+		// Another's bucket, which the caller may not write (or, when
+		// nobody had it, that someone made meanwhile).
+		return openami.BundleTask{}, param.Invalid("Bucket", in.Bucket, "You may not write into this bucket.")
+	}
 	if err != nil {
 		return openami.BundleTask{}, err
 	}

@@ -162,7 +162,7 @@ func TestBundleInstance(t *testing.T) {
 		{"slash in prefix", BundleInstanceInput{InstanceID: inst.ID, Bucket: "bk1", Prefix: "a/b"}, openami.InvalidParameter, ""},
 		{"bad bucket name", BundleInstanceInput{InstanceID: inst.ID, Bucket: "B_", Prefix: "web"}, openami.InvalidParameter, ""},
 		{"unknown instance", BundleInstanceInput{InstanceID: "i-0123456789abcdef0", Bucket: "bk1", Prefix: "web"}, openami.NotFound, openami.ResourceInstance},
-		{"another's bucket", BundleInstanceInput{InstanceID: inst.ID, Bucket: "others-bucket", Prefix: "web"}, openami.Unauthorized, ""},
+		{"another's bucket", BundleInstanceInput{InstanceID: inst.ID, Bucket: "others-bucket", Prefix: "web"}, openami.InvalidParameter, ""},
 	} {
 		_, err := f.machines.BundleInstance(ctx, f.p, c.in)
 		wantClass(t, c.what, err, c.class, c.resource)

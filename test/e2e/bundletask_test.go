@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -18,7 +19,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/openami/openami"
+	"github.com/openami/openami/bundle"
 )
 
 // writeBundleIdentity writes an RSA key and a self-signed certificate
@@ -133,4 +138,155 @@ func TestBundleUploadDownload(t *testing.T) {
 	if !bytes.Equal(got, img) {
 		t.Errorf("unbundled %d bytes, not the image's %d", len(got), len(img))
 	}
+}
+
+// waitBundle polls DescribeBundleTasks until the task has ended.
+func waitBundle(t *testing.T, e *ec2.Client, id string) types.BundleTask {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, err := e.DescribeBundleTasks(context.Background(), &ec2.DescribeBundleTasksInput{BundleIds: []string{id}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.BundleTasks) != 1 {
+			t.Fatalf("DescribeBundleTasks(%s) = %+v", id, out.BundleTasks)
+		}
+		task := out.BundleTasks[0]
+		if task.State == types.BundleTaskStateComplete || task.State == types.BundleTaskStateFailed {
+			return task
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bundle task %s still %s", id, task.State)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestBundleInstance: an instance's root volume, with bytes written to
+// it, is bundled with BundleInstance into a bucket the task makes; the
+// task completes; `openami bundle download` fetches the bundle, whose
+// manifest verifies under the region's EC2 certificate and whose parts
+// open with the region's EC2 key to the volume's bytes. A second task,
+// cancelled, ends failed (Client.Cancelled) and leaves nothing.
+func TestBundleInstance(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *server) {
+		ctx := context.Background()
+		c := s.account(t, "bundler")
+		e := s.ec2(c, "us-east-1")
+		img := registerTestImage(t, s, e, c, "to-bundle")
+		run, err := e.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(img), InstanceType: types.InstanceTypeT3Micro,
+			MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := *run.Instances[0].InstanceId
+		running := ec2.NewInstanceRunningWaiter(e, func(o *ec2.InstanceRunningWaiterOptions) { o.MinDelay, o.MaxDelay = 100*time.Millisecond, time.Second })
+		if err := running.Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		desc, err := e.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		vol := *desc.Reservations[0].Instances[0].BlockDeviceMappings[0].Ebs.VolumeId
+		p := openami.Principal{AccountID: c.AccountID, Region: "us-east-1"}
+		if err := s.svc.EBS().WriteVolumeBlock(ctx, p, vol, 9, textBlock("bundled with BundleInstance ")); err != nil {
+			t.Fatal(err)
+		}
+		// The volume's bytes, as the bundle must hold them.
+		want := sha256.New()
+		buf := make([]byte, openami.BlockSize)
+		for i := range int64(1<<30) / openami.BlockSize {
+			if err := s.svc.EBS().ReadVolumeBlock(ctx, p, vol, i, buf); err != nil {
+				t.Fatal(err)
+			}
+			want.Write(buf)
+		}
+
+		_, err = e.BundleInstance(ctx, &ec2.BundleInstanceInput{InstanceId: aws.String(id),
+			Storage: &types.Storage{S3: &types.S3Storage{Bucket: aws.String("bundle-e2e"), Prefix: aws.String("web/x")}}})
+		wantCode(t, err, "InvalidParameterValue")
+		out, err := e.BundleInstance(ctx, &ec2.BundleInstanceInput{InstanceId: aws.String(id),
+			Storage: &types.Storage{S3: &types.S3Storage{Bucket: aws.String("bundle-e2e"), Prefix: aws.String("web"),
+				AWSAccessKeyId: aws.String(c.AccessKeyID), UploadPolicy: []byte("{}"), UploadPolicySignature: aws.String("sig")}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		task := out.BundleTask
+		if !strings.HasPrefix(aws.ToString(task.BundleId), "bun-") || aws.ToString(task.InstanceId) != id ||
+			aws.ToString(task.Storage.S3.Bucket) != "bundle-e2e" || aws.ToString(task.Storage.S3.Prefix) != "web" {
+			t.Fatalf("BundleInstance = %+v", task)
+		}
+		done := waitBundle(t, e, *task.BundleId)
+		if done.State != types.BundleTaskStateComplete || aws.ToString(done.Progress) != "100%" || done.BundleTaskError != nil {
+			t.Fatalf("bundle task ended %+v", done)
+		}
+		filtered, err := e.DescribeBundleTasks(ctx, &ec2.DescribeBundleTasksInput{Filters: []types.Filter{
+			{Name: aws.String("s3-bucket"), Values: []string{"bundle-e2e"}}, {Name: aws.String("state"), Values: []string{"complete"}}}})
+		if err != nil || len(filtered.BundleTasks) != 1 {
+			t.Fatalf("DescribeBundleTasks by bucket and state: %v %+v", err, filtered)
+		}
+
+		dir := t.TempDir()
+		env := append(netCLIEnv(t, c), "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=")
+		runOpenami(t, env, "bundle", "download", "-b", "bundle-e2e", "-m", "web.manifest.xml", "-d", dir,
+			"--endpoint", s.URL, "-a", c.AccessKeyID, "-s", c.SecretAccessKey, "--region", "us-east-1")
+		f, err := os.Open(filepath.Join(dir, "web.manifest.xml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := bundle.ParseManifest(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, _, err := s.svc.Identity().EC2Certificate(ctx, "us-east-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Verify(cert); err != nil {
+			t.Fatalf("the manifest does not verify under the region's EC2 certificate: %v", err)
+		}
+		key, iv, err := m.EC2Key(func(b []byte) ([]byte, error) { return s.svc.Identity().EC2Decrypt(ctx, "us-east-1", b) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := sha256.New()
+		if err := bundle.Unbundle(ctx, m, key, iv, bundle.Dir(dir).Open, got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Sum(nil), want.Sum(nil)) || m.Size != 1<<30 {
+			t.Errorf("the bundle (%d bytes) is not the root volume", m.Size)
+		}
+
+		// Cancelled: it ends failed and leaves nothing in the bucket.
+		out, err = e.BundleInstance(ctx, &ec2.BundleInstanceInput{InstanceId: aws.String(id),
+			Storage: &types.Storage{S3: &types.S3Storage{Bucket: aws.String("bundle-e2e"), Prefix: aws.String("gone")}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cancelled, err := e.CancelBundleTask(ctx, &ec2.CancelBundleTaskInput{BundleId: out.BundleTask.BundleId})
+		if err != nil {
+			// It may have ended already: then it cannot be cancelled.
+			wantCode(t, err, "IncorrectState")
+			t.Log("the second task ended before it could be cancelled")
+		} else if cancelled.BundleTask.State != types.BundleTaskStateCancelling {
+			t.Fatalf("CancelBundleTask = %+v", cancelled.BundleTask)
+		} else {
+			ended := waitBundle(t, e, *out.BundleTask.BundleId)
+			if ended.State != types.BundleTaskStateFailed || ended.BundleTaskError == nil || aws.ToString(ended.BundleTaskError.Code) != "Client.Cancelled" {
+				t.Fatalf("cancelled task ended %+v", ended)
+			}
+			client := s3.NewFromConfig(s.awsConfig(c, "us-east-1"), func(o *s3.Options) { o.UsePathStyle = true })
+			list, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("bundle-e2e"), Prefix: aws.String("gone")})
+			if err != nil || len(list.Contents) != 0 {
+				t.Errorf("a cancelled task left %v (%v)", list, err)
+			}
+		}
+		_, err = e.CancelBundleTask(ctx, &ec2.CancelBundleTaskInput{BundleId: task.BundleId})
+		wantCode(t, err, "IncorrectState")
+		_, err = e.DescribeBundleTasks(ctx, &ec2.DescribeBundleTasksInput{BundleIds: []string{"bun-0123456789abcdef0"}})
+		wantCode(t, err, "InvalidBundleID.NotFound")
+	})
 }
