@@ -286,6 +286,18 @@ func TestBundleInstance(t *testing.T) {
 		}
 		_, err = e.CancelBundleTask(ctx, &ec2.CancelBundleTaskInput{BundleId: task.BundleId})
 		wantCode(t, err, "IncorrectState")
+
+		// The aws CLI's own form, which signs an upload policy with the
+		// secret key it is given.
+		cli := runCLI(t, s, c, "ec2", "bundle-instance", "--instance-id", id, "--bucket", "bundle-e2e", "--prefix", "cli",
+			"--owner-akid", c.AccessKeyID, "--owner-sak", c.SecretAccessKey)
+		bt, _ := cli["BundleTask"].(map[string]any)
+		if bt["State"] != "pending" || !strings.HasPrefix(fmt.Sprint(bt["BundleId"]), "bun-") {
+			t.Fatalf("aws ec2 bundle-instance: %v", cli)
+		}
+		if ended := waitBundle(t, e, fmt.Sprint(bt["BundleId"])); ended.State != types.BundleTaskStateComplete {
+			t.Fatalf("the CLI's task ended %+v", ended)
+		}
 		_, err = e.DescribeBundleTasks(ctx, &ec2.DescribeBundleTasksInput{BundleIds: []string{"bun-0123456789abcdef0"}})
 		wantCode(t, err, "InvalidBundleID.NotFound")
 	})
