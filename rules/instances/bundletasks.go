@@ -539,22 +539,23 @@ type bundleSink struct {
 }
 
 func (b *bundleSink) PutPart(ctx context.Context, p bundle.Part, r io.ReadSeeker) error {
-	if _, err := b.s.objects.Put(ctx, bundleWriter(b.t), b.t.Bucket, partKey(b.t, p.Index), r, p.Size, openami.ObjectHeaders{}, objects.CannedAWSExecRead); err != nil {
-		return err
-	}
+	// The part is counted before it is stored, so that a cancel or a
+	// failure during its PUT removes it too; its progress is that of the
+	// bytes read so far.
 	progress := 99
 	if b.size > 0 {
 		progress = min(99, int(b.read.n.Load()*100/b.size))
 	}
 	t, err := b.s.updateBundle(ctx, b.t, func(c *openami.BundleTask) {
-		c.Progress = progress
+		c.Progress = max(c.Progress, progress)
 		c.Parts = max(c.Parts, p.Index+1)
 	})
 	if err != nil {
 		return err
 	}
 	b.t = t
-	return nil
+	_, err = b.s.objects.Put(ctx, bundleWriter(b.t), b.t.Bucket, partKey(b.t, p.Index), r, p.Size, openami.ObjectHeaders{}, objects.CannedAWSExecRead)
+	return err
 }
 
 // countReader counts the bytes read through it.

@@ -311,3 +311,36 @@ func TestBundleInstanceRestart(t *testing.T) {
 		t.Errorf("the bundle holds %d bytes that are not the root volume's", size)
 	}
 }
+
+// TestBundleInstanceCancelWhileStoring: a task cancelled while its run
+// stores a part stops; the part it was storing is removed with the rest,
+// and it ends failed (cancelled).
+func TestBundleInstanceCancelWhileStoring(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	inst := f.launch(t, "bundled")
+	task, err := f.machines.BundleInstance(ctx, f.p, BundleInstanceInput{InstanceID: inst.ID, Bucket: "my-bundles", Prefix: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered := f.gate.Close()
+	if err := f.machines.AdvanceBundleTasks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-entered // the run is storing part 00
+	if got := f.bundleTask(t, task.ID); got.State != openami.BundleBundling || got.Parts != 1 {
+		t.Fatalf("while storing: %+v", got)
+	}
+	if _, err := f.machines.CancelBundleTask(ctx, f.p, task.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.gate.Open()
+	f.machines.Wait()
+	done := f.bundleTask(t, task.ID)
+	if done.State != openami.BundleFailed || !done.Cancelled {
+		t.Fatalf("after the run: %+v", done)
+	}
+	if keys := f.keys(t, "my-bundles", "web"); len(keys) != 0 {
+		t.Errorf("a cancelled task left %q", keys)
+	}
+}

@@ -2,9 +2,12 @@ package instances
 
 import (
 	"context"
+	"io"
+	"sync"
 	"testing"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/blob"
 	"github.com/openami/openami/localdisk"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/ebs"
@@ -29,6 +32,7 @@ type fixture struct {
 	vols     *ebs.Volumes
 	accounts *identity.Accounts
 	objects  *objects.Buckets
+	gate     *blobGate
 	store    metadata.Store
 	clock    *rulestest.Clock
 	p        openami.Principal
@@ -53,7 +57,14 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.images = images.New(images.Config{Store: env.Store, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Tokens: env.Tokens, Clock: env.Clock.Now})
-	f.objects = objects.New(objects.Config{Store: env.Store, Regions: env.Regions, Blobs: env.Blobs, Clock: env.Clock.Now})
+	// Object storage writes through a gate a test may close (bundle
+	// tasks caught in the middle of storing a part).
+	f.gate = &blobGate{}
+	objectBlobs := map[string]blob.Store{}
+	for r, st := range env.Blobs {
+		objectBlobs[r] = gatedStore{Store: st, gate: f.gate}
+	}
+	f.objects = objects.New(objects.Config{Store: env.Store, Regions: env.Regions, Blobs: objectBlobs, Clock: env.Clock.Now})
 	f.machines = New(Config{Store: env.Store, Seal: env.Seal, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Images: f.images,
 		Objects: f.objects, Tokens: env.Tokens, Clock: env.Clock.Now, Disks: localdisk.New(env.Dir)})
 	t.Cleanup(f.machines.Wait)
@@ -155,3 +166,56 @@ type fakeRuntime = rulestest.Runtime
 
 // newFakeRuntime returns a fakeRuntime over the none runtime.
 func newFakeRuntime() *fakeRuntime { return &fakeRuntime{Runtime: NoneRuntime{}} }
+
+// blobGate holds the object blob Puts while closed: Close makes the next
+// Put signal entered and wait for Open.
+type blobGate struct {
+	mu      sync.Mutex
+	entered chan struct{}
+	open    chan struct{}
+}
+
+// Close closes the gate and returns a channel closed once a Put waits at
+// it.
+func (g *blobGate) Close() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.entered, g.open = make(chan struct{}), make(chan struct{})
+	return g.entered
+}
+
+// Open lets the waiting Put (and every later one) through.
+func (g *blobGate) Open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.open != nil {
+		close(g.open)
+		g.entered, g.open = nil, nil
+	}
+}
+
+func (g *blobGate) wait() {
+	g.mu.Lock()
+	entered, open := g.entered, g.open
+	if entered != nil {
+		g.entered = nil // one Put signals
+	}
+	g.mu.Unlock()
+	if entered != nil {
+		close(entered)
+	}
+	if open != nil {
+		<-open
+	}
+}
+
+// gatedStore is a blob store whose Puts pass the gate first.
+type gatedStore struct {
+	blob.Store
+	gate *blobGate
+}
+
+func (g gatedStore) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	g.gate.wait()
+	return g.Store.Put(ctx, key, r, size)
+}
