@@ -159,7 +159,7 @@ func (s *Machines) bundleRoot(tx metadata.Tx, inst openami.Instance) (openami.Vo
 	if err != nil {
 		return v, err
 	}
-	if v.KmsKeyID != "" {
+	if v.Encrypted || v.KmsKeyID != "" {
 		return v, openami.Errorf(openami.Unsupported, "", "The root volume '%s' of instance '%s' is encrypted: bundling it is not supported.", v.ID, inst.ID)
 	}
 	return v, nil
@@ -523,6 +523,12 @@ func (s *Machines) finishBundle(ctx context.Context, t openami.BundleTask, cance
 			return nil
 		}
 		if err != nil {
+			return err
+		}
+		// The owner may have registered an image over it meanwhile: then
+		// it stays, as the owner's.
+		using, err := s.images.UsingSnapshot(tx, snap.Region, snap.ID)
+		if err != nil || len(using) > 0 {
 			return err
 		}
 		return s.ebs.DeleteUnusedSnapshot(tx, snap)
