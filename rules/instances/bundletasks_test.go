@@ -19,7 +19,7 @@ import (
 )
 
 // bundleTask reads a task's record.
-func (f *fixture) bundleTask(t *testing.T, id string) openami.BundleTask {
+func (f *fixture) bundleTask(t testing.TB, id string) openami.BundleTask {
 	t.Helper()
 	var task openami.BundleTask
 	err := f.store.View(context.Background(), func(tx metadata.Tx) (err error) {

@@ -38,7 +38,7 @@ type fixture struct {
 	p        openami.Principal
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	env := rulestest.Open(t, "", nil)
 	f := &fixture{store: env.Store, clock: env.Clock, accounts: env.Identity()}
@@ -74,7 +74,7 @@ func newFixture(t *testing.T) *fixture {
 
 // pass is the worker's pass over instances, whole: AdvanceInstances and
 // the runtime jobs it started.
-func (f *fixture) pass(t *testing.T) {
+func (f *fixture) pass(t testing.TB) {
 	t.Helper()
 	if err := f.machines.AdvanceInstances(context.Background()); err != nil {
 		t.Fatal(err)
@@ -84,7 +84,7 @@ func (f *fixture) pass(t *testing.T) {
 
 // image registers an image over a new completed snapshot of one block,
 // its root volume deleted on termination.
-func (f *fixture) image(t *testing.T, name string) string {
+func (f *fixture) image(t testing.TB, name string) string {
 	t.Helper()
 	ctx := context.Background()
 	snap, err := f.vols.StartSnapshot(ctx, f.p, ebs.StartSnapshotInput{VolumeSize: 1})
@@ -132,7 +132,7 @@ func (f *fixture) launch(t *testing.T, name string) openami.Instance {
 }
 
 // instance reads an instance's record.
-func (f *fixture) instance(t *testing.T, id string) openami.Instance {
+func (f *fixture) instance(t testing.TB, id string) openami.Instance {
 	t.Helper()
 	var i openami.Instance
 	err := f.store.View(context.Background(), func(tx metadata.Tx) (err error) {
