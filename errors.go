@@ -86,7 +86,9 @@ type Reason string
 
 // The sub-reasons. Each says what, within the error's resource, is wrong.
 const (
-	// ReasonName: an image's name does not have the required form.
+	// ReasonName: an image's or launch template's name does not have the
+	// required form (Malformed), or no launch template has the name a
+	// request gave instead of an id (NotFound).
 	ReasonName Reason = "name"
 	// ReasonMapping: a block device mapping, of an image or of a launch,
 	// cannot be used as given.
@@ -166,6 +168,11 @@ const (
 	// ReasonNetworkMismatch: resources that must be in one VPC are not
 	// (a subnet and a security group of a launch).
 	ReasonNetworkMismatch Reason = "network-mismatch"
+	// ReasonVersion: a version of a launch template does not exist.
+	ReasonVersion Reason = "version"
+	// ReasonSSMParameter: an SSM parameter an input names (resolve:ssm:)
+	// does not exist.
+	ReasonSSMParameter Reason = "ssm-parameter"
 )
 
 // Error is the error type of openami. Resource names the kind of resource

@@ -77,7 +77,7 @@ var rules = map[string]struct {
 	"runtime": {[]string{"vocabulary", "helpers", "guest network"},
 		"a runtime implements openami.Runtime and is handed what it needs of the service as functions"},
 	"rules": {[]string{"vocabulary", "helpers", "metadata", "blockstore", "blob", "localdisk", "bundle", "rules"},
-		"a subsystem's rules (rules/identity, rules/network, rules/kms, rules/ebs, rules/images, rules/instances) know its records through the metadata store, its bytes through the block store (rules/ebs) and instance-store disks through localdisk (rules/instances), bundles through bundle (images and instances), and a runtime only as openami.Runtime; never a wire name, the service that composes them, a runtime package or the NBD server; one subsystem imports another only if it stands below it in subsystems"},
+		"a subsystem's rules (rules/identity, rules/network, rules/kms, rules/ebs, rules/images, rules/templates, rules/instances) know its records through the metadata store, its bytes through the block store (rules/ebs) and instance-store disks through localdisk (rules/instances), and a runtime only as openami.Runtime; never a wire name, the service that composes them, a runtime package or the NBD server; one subsystem imports another only if it stands below it in subsystems"},
 	"service": {[]string{"vocabulary", "helpers", "metadata", "blob", "localdisk", "rules"},
 		"the service composes the subsystems' rules, runs the background worker and keeps tags; it knows its stores (the block store only through rules/ebs; it opens the local disks rules/instances is given), never a wire name, a runtime or the NBD server"},
 	"entry": {[]string{"vocabulary", "helpers", "rules", "service", "api"},
@@ -111,6 +111,7 @@ var subsystems = []string{
 	"rules/kms",       // keys, grants and the cryptographic operations
 	"rules/ebs",       // snapshots, volumes, their encryption (through kms) and block I/O
 	"rules/images",    // images, Allowed AMIs and the Recycle Bin, over EBS's snapshots
+	"rules/templates", // launch templates: the parameters of launches, checked when a launch uses them
 	"rules/instances", // instances, their runtime jobs and CreateImage, over images, EBS and the network
 }
 

@@ -66,6 +66,7 @@ type Tx interface {
 	Networks() Networks
 	Buckets() Buckets
 	Objects() Objects
+	LaunchTemplates() LaunchTemplates
 	BundleTasks() BundleTasks
 }
 
@@ -725,6 +726,60 @@ type Objects interface {
 	ListParts(uploadID string, after, limit int) ([]openami.UploadPart, error)
 	// Blobs calls fn with every blob the bucket's objects and parts name.
 	Blobs(bucketID string, fn func(blob string)) error
+}
+
+// LaunchTemplateQuery selects launch templates of one region, in id order.
+type LaunchTemplateQuery struct {
+	// AccountID keeps one account's templates ("" for every account).
+	AccountID string
+	// IDs and Names keep those templates only (none: every one).
+	IDs   []string
+	Names []string
+	// After returns templates with ids strictly greater.
+	After string
+	// Limit is the most templates returned; 0 means no limit.
+	Limit int
+}
+
+// VersionQuery selects versions of one launch template, in number order.
+type VersionQuery struct {
+	// Numbers keeps those versions only (none: every one).
+	Numbers []int64
+	// Min and Max bound the numbers (0: no bound).
+	Min, Max int64
+	// After returns versions with numbers strictly greater.
+	After int64
+	// Limit is the most versions returned; 0 means no limit.
+	Limit int
+}
+
+// LaunchTemplates records launch templates and their versions. Template
+// ids are unique across regions and accounts; a name is unique among an
+// account's templates in a region.
+type LaunchTemplates interface {
+	// Create records a template with its first version. Duplicate (of
+	// ResourceLaunchTemplate) if the id is taken or the account has a
+	// template of that name in the region.
+	Create(t openami.LaunchTemplate, first openami.LaunchTemplateVersion) error
+	// Get returns a template of the region. NotFound if none.
+	Get(region, id string) (openami.LaunchTemplate, error)
+	// Update replaces the template's DefaultVersion and LatestVersion.
+	// NotFound if none.
+	Update(t openami.LaunchTemplate) error
+	// Delete removes a template with every version. NotFound if none.
+	Delete(region, id string) error
+	// List returns the region's templates that q selects.
+	List(region string, q LaunchTemplateQuery) ([]openami.LaunchTemplate, error)
+
+	// AddVersion records a version of an existing template. Duplicate if
+	// the template has that number; NotFound if there is no template.
+	AddVersion(v openami.LaunchTemplateVersion) error
+	// Version returns one version. NotFound if none.
+	Version(templateID string, number int64) (openami.LaunchTemplateVersion, error)
+	// Versions returns the template's versions that q selects.
+	Versions(templateID string, q VersionQuery) ([]openami.LaunchTemplateVersion, error)
+	// DeleteVersion removes one version. NotFound if none.
+	DeleteVersion(templateID string, number int64) error
 }
 
 // BundleTasks records BundleInstance's tasks. Ids are unique across

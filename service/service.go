@@ -35,6 +35,7 @@ import (
 	"github.com/openami/openami/rules/kms"
 	"github.com/openami/openami/rules/network"
 	"github.com/openami/openami/rules/objects"
+	"github.com/openami/openami/rules/templates"
 )
 
 // Config is what a Service is built from. Store, Seal and Regions are
@@ -78,6 +79,8 @@ type Service struct {
 	ebs *ebs.Volumes // snapshots, volumes, their encryption and block I/O (rules/ebs)
 
 	images *images.Registry // images, Allowed AMIs and the Recycle Bin (rules/images)
+
+	templates *templates.Templates // launch templates (rules/templates)
 
 	instances *instances.Machines // instances, their runtime jobs and the default network (rules/instances)
 }
@@ -139,8 +142,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s.images = images.New(images.Config{Store: s.store, Regions: s.regions, Identity: s.identity, EBS: s.ebs, Tokens: s.tokens,
 		Clock: s.now, Kick: s.completions.kick})
+	s.templates = templates.New(templates.Config{Store: s.store, Tokens: s.tokens, Clock: s.now})
 	s.instances = instances.New(instances.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Identity: s.identity,
-		EBS: s.ebs, Images: s.images, Networks: s.network, Objects: s.objects, Tokens: s.tokens, Clock: s.now, Disks: disks, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs,
+		EBS: s.ebs, Images: s.images, Networks: s.network, Templates: s.templates, Objects: s.objects, Tokens: s.tokens, Clock: s.now, Disks: disks, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs,
 		Worker: s.completions.background})
 	return s, nil
 }
@@ -174,6 +178,10 @@ func (s *Service) Images() *images.Registry { return s.images }
 // instance types and the default network, whose rules live in
 // rules/instances.
 func (s *Service) Instances() *instances.Machines { return s.instances }
+
+// Templates returns the service's launch templates, whose rules live in
+// rules/templates.
+func (s *Service) Templates() *templates.Templates { return s.templates }
 
 // UseRuntime makes rt run the service's instances in place of
 // instances.NoneRuntime, passing it on to rules/instances. It must be

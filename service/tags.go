@@ -38,6 +38,7 @@ func resourceType(id string) (openami.ResourceType, error) {
 		"key": openami.ResourceKeyPair, "ami": openami.ResourceImage, "snap": openami.ResourceSnapshot,
 		"vol": openami.ResourceVolume, "i": openami.ResourceInstance, "vpc": openami.ResourceVPC,
 		"subnet": openami.ResourceSubnet, "sg": openami.ResourceSecurityGroup, "sgr": openami.ResourceSecurityGroupRule,
+		"lt": openami.ResourceLaunchTemplate,
 	}
 	t, ok := prefixes[ids.Prefix(id)]
 	if !ok || !ids.Valid(ids.Prefix(id), id) {
@@ -79,6 +80,8 @@ func (s *Service) checkOwned(tx metadata.Tx, p openami.Principal, id string) (op
 		return t, s.network.OwnedGroup(tx, p, id)
 	case openami.ResourceSecurityGroupRule:
 		return t, s.network.OwnedRule(tx, p, id)
+	case openami.ResourceLaunchTemplate:
+		return t, s.templates.Owned(tx, p, id)
 	}
 	return "", openami.Errorf(openami.NotFound, t, "The ID '%s' does not exist", id)
 }

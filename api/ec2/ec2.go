@@ -33,6 +33,7 @@ type Handler struct {
 	images    Images    // images, Allowed AMIs and the Recycle Bin's images (rules/images)
 	instances Instances // instances, attachments, CreateImage and instance types (rules/instances)
 	network   Network   // VPCs, subnets, security groups (rules/network)
+	templates Templates // launch templates (rules/templates)
 	actions   map[string]action
 }
 
@@ -76,45 +77,53 @@ type action func(c *call) (responder, error)
 // New returns the EC2 protocol handler, calling tags for tags, id for key
 // pairs, regions and zones, blocks for snapshots, volumes and EBS
 // encryption, imgs for images, machines for instances, their
-// attachments and images and instance types, and nets for VPCs, subnets
-// and security groups.
-func New(tags Tags, id Identity, blocks EBS, imgs Images, machines Instances, nets Network) *Handler {
-	h := &Handler{tags: tags, identity: id, ebs: blocks, images: imgs, instances: machines, network: nets}
+// attachments and images and instance types, nets for VPCs, subnets
+// and security groups, and tpls for launch templates.
+func New(tags Tags, id Identity, blocks EBS, imgs Images, machines Instances, nets Network, tpls Templates) *Handler {
+	h := &Handler{tags: tags, identity: id, ebs: blocks, images: imgs, instances: machines, network: nets, templates: tpls}
 	h.actions = map[string]action{
-		"DescribeRegions":               h.describeRegions,
-		"DescribeAvailabilityZones":     h.describeAvailabilityZones,
-		"DescribeAccountAttributes":     h.describeAccountAttributes,
-		"CreateKeyPair":                 h.createKeyPair,
-		"ImportKeyPair":                 h.importKeyPair,
-		"DescribeKeyPairs":              h.describeKeyPairs,
-		"DeleteKeyPair":                 h.deleteKeyPair,
-		"CreateTags":                    h.createTags,
-		"DeleteTags":                    h.deleteTags,
-		"DescribeTags":                  h.describeTags,
-		"CreateVolume":                  h.createVolume,
-		"GetEbsEncryptionByDefault":     h.getEbsEncryptionByDefault,
-		"EnableEbsEncryptionByDefault":  h.setEbsEncryptionByDefault(true),
-		"DisableEbsEncryptionByDefault": h.setEbsEncryptionByDefault(false),
-		"GetEbsDefaultKmsKeyId":         h.getEbsDefaultKmsKeyID,
-		"ModifyEbsDefaultKmsKeyId":      h.modifyEbsDefaultKmsKeyID,
-		"ResetEbsDefaultKmsKeyId":       h.resetEbsDefaultKmsKeyID,
-		"DescribeVolumes":               h.describeVolumes,
-		"DeleteVolume":                  h.deleteVolume,
-		"ModifyVolume":                  h.modifyVolume,
-		"CreateSnapshot":                h.createSnapshot,
-		"DescribeSnapshots":             h.describeSnapshots,
-		"DeleteSnapshot":                h.deleteSnapshot,
-		"CopySnapshot":                  h.copySnapshot,
-		"DescribeSnapshotAttribute":     h.describeSnapshotAttribute,
-		"ModifySnapshotAttribute":       h.modifySnapshotAttribute,
-		"ResetSnapshotAttribute":        h.resetSnapshotAttribute,
-		"RegisterImage":                 h.registerImage,
-		"DescribeImages":                h.describeImages,
-		"DeregisterImage":               h.deregisterImage,
-		"DescribeImageAttribute":        h.describeImageAttribute,
-		"ModifyImageAttribute":          h.modifyImageAttribute,
-		"ResetImageAttribute":           h.resetImageAttribute,
-		"EnableImageDeprecation":        h.enableImageDeprecation,
+		"CreateLaunchTemplate":           h.createLaunchTemplate,
+		"CreateLaunchTemplateVersion":    h.createLaunchTemplateVersion,
+		"ModifyLaunchTemplate":           h.modifyLaunchTemplate,
+		"DeleteLaunchTemplate":           h.deleteLaunchTemplate,
+		"DeleteLaunchTemplateVersions":   h.deleteLaunchTemplateVersions,
+		"DescribeLaunchTemplates":        h.describeLaunchTemplates,
+		"DescribeLaunchTemplateVersions": h.describeLaunchTemplateVersions,
+		"GetLaunchTemplateData":          h.getLaunchTemplateData,
+		"DescribeRegions":                h.describeRegions,
+		"DescribeAvailabilityZones":      h.describeAvailabilityZones,
+		"DescribeAccountAttributes":      h.describeAccountAttributes,
+		"CreateKeyPair":                  h.createKeyPair,
+		"ImportKeyPair":                  h.importKeyPair,
+		"DescribeKeyPairs":               h.describeKeyPairs,
+		"DeleteKeyPair":                  h.deleteKeyPair,
+		"CreateTags":                     h.createTags,
+		"DeleteTags":                     h.deleteTags,
+		"DescribeTags":                   h.describeTags,
+		"CreateVolume":                   h.createVolume,
+		"GetEbsEncryptionByDefault":      h.getEbsEncryptionByDefault,
+		"EnableEbsEncryptionByDefault":   h.setEbsEncryptionByDefault(true),
+		"DisableEbsEncryptionByDefault":  h.setEbsEncryptionByDefault(false),
+		"GetEbsDefaultKmsKeyId":          h.getEbsDefaultKmsKeyID,
+		"ModifyEbsDefaultKmsKeyId":       h.modifyEbsDefaultKmsKeyID,
+		"ResetEbsDefaultKmsKeyId":        h.resetEbsDefaultKmsKeyID,
+		"DescribeVolumes":                h.describeVolumes,
+		"DeleteVolume":                   h.deleteVolume,
+		"ModifyVolume":                   h.modifyVolume,
+		"CreateSnapshot":                 h.createSnapshot,
+		"DescribeSnapshots":              h.describeSnapshots,
+		"DeleteSnapshot":                 h.deleteSnapshot,
+		"CopySnapshot":                   h.copySnapshot,
+		"DescribeSnapshotAttribute":      h.describeSnapshotAttribute,
+		"ModifySnapshotAttribute":        h.modifySnapshotAttribute,
+		"ResetSnapshotAttribute":         h.resetSnapshotAttribute,
+		"RegisterImage":                  h.registerImage,
+		"DescribeImages":                 h.describeImages,
+		"DeregisterImage":                h.deregisterImage,
+		"DescribeImageAttribute":         h.describeImageAttribute,
+		"ModifyImageAttribute":           h.modifyImageAttribute,
+		"ResetImageAttribute":            h.resetImageAttribute,
+		"EnableImageDeprecation":         h.enableImageDeprecation,
 		"DisableImageDeprecation": h.imageAction(func(c *call, id string) error {
 			return h.images.DisableImageDeprecation(c.ctx, c.p, id)
 		}),

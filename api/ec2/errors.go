@@ -44,8 +44,15 @@ var reasonCodes = map[openami.Class]map[openami.Reason]string{
 		openami.ReasonOverlap:          "InvalidSubnet.Conflict",
 		openami.ReasonNetworkMismatch:  "InvalidParameter",
 	},
-	openami.InUse:         {openami.ReasonAddress: "InvalidIPAddress.InUse"},
-	openami.NotFound:      {openami.ReasonRuleID: "InvalidSecurityGroupRuleId.NotFound"},
+	openami.InUse: {openami.ReasonAddress: "InvalidIPAddress.InUse"},
+	openami.NotFound: {
+		openami.ReasonRuleID: "InvalidSecurityGroupRuleId.NotFound",
+		// An SSM parameter that does not exist (resolve:ssm:): EC2
+		// checks it when a template is made and answers with the
+		// generic code; SsmInvalidParameter is for a parameter of
+		// another data type than aws:ec2:image.
+		openami.ReasonSSMParameter: "InvalidParameterValue",
+	},
 	openami.Unauthorized:  {openami.ReasonDefault: "CannotDelete"},
 	openami.LimitExceeded: {openami.ReasonPublicAddress: "InsufficientAddressCapacity"},
 	openami.IncorrectState: {
@@ -62,6 +69,11 @@ var reasonResourceCodes = map[openami.Class]map[openami.Reason]map[openami.Resou
 		openami.ResourceVPC:    "InvalidVpc.Range",
 		openami.ResourceSubnet: "InvalidSubnet.Range",
 	}},
+	openami.NotFound: {
+		openami.ReasonName:    {openami.ResourceLaunchTemplate: "InvalidLaunchTemplateName.NotFoundException"},
+		openami.ReasonVersion: {openami.ResourceLaunchTemplate: "InvalidLaunchTemplateId.VersionNotFound"},
+	},
+	openami.Malformed: {openami.ReasonName: {openami.ResourceLaunchTemplate: "InvalidLaunchTemplateName.MalformedException"}},
 }
 
 // codes maps a class and resource type to an EC2 error code. A class's
@@ -83,6 +95,7 @@ var codes = map[openami.Class]map[openami.ResourceType]string{
 		openami.ResourceNetworkACL:        "InvalidNetworkAclID.NotFound",
 		openami.ResourceNetworkInterface:  "InvalidNetworkInterfaceID.NotFound",
 		openami.ResourceBundleTask:        "InvalidBundleID.NotFound",
+		openami.ResourceLaunchTemplate:    "InvalidLaunchTemplateId.NotFound",
 	},
 	openami.Duplicate: {
 		"":                                "InvalidParameterValue",
@@ -90,14 +103,16 @@ var codes = map[openami.Class]map[openami.ResourceType]string{
 		openami.ResourceImage:             "InvalidAMIName.Duplicate",
 		openami.ResourceSecurityGroup:     "InvalidGroup.Duplicate",
 		openami.ResourceSecurityGroupRule: "InvalidPermission.Duplicate",
+		openami.ResourceLaunchTemplate:    "InvalidLaunchTemplateName.AlreadyExistsException",
 	},
 	openami.Malformed: {
-		"":                       "InvalidID",
-		openami.ResourceKeyPair:  "InvalidKeyPair.Format",
-		openami.ResourceImage:    "InvalidAMIID.Malformed",
-		openami.ResourceSnapshot: "InvalidSnapshotID.Malformed",
-		openami.ResourceVolume:   "InvalidVolumeID.Malformed",
-		openami.ResourceInstance: "InvalidInstanceID.Malformed",
+		"":                             "InvalidID",
+		openami.ResourceKeyPair:        "InvalidKeyPair.Format",
+		openami.ResourceImage:          "InvalidAMIID.Malformed",
+		openami.ResourceSnapshot:       "InvalidSnapshotID.Malformed",
+		openami.ResourceVolume:         "InvalidVolumeID.Malformed",
+		openami.ResourceInstance:       "InvalidInstanceID.Malformed",
+		openami.ResourceLaunchTemplate: "InvalidLaunchTemplateId.Malformed",
 	},
 	openami.InvalidParameter: {
 		"": "InvalidParameterValue",
@@ -226,6 +241,13 @@ var idSetNames = map[openami.ResourceType]string{
 // consistent about case). One table serves every action: where two
 // actions' parameters for one input differ, the rules' names differ.
 var paramNames = map[string]string{
+	"LaunchTemplateData":                "LaunchTemplateData",
+	"MaxVersion":                        "MaxVersion",
+	"MinVersion":                        "MinVersion",
+	"TemplateID":                        "LaunchTemplateId",
+	"TemplateName":                      "LaunchTemplateName",
+	"VersionDescription":                "VersionDescription",
+	"Versions":                          "LaunchTemplateVersion",
 	"AccountID":                         "userId",
 	"AllowedImagesSettingsState":        "allowedImagesSettingsState",
 	"Architecture":                      "architecture",

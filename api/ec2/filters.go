@@ -8,6 +8,7 @@ import (
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/instances"
 	"github.com/openami/openami/rules/network"
+	"github.com/openami/openami/rules/templates"
 )
 
 // This file is the one place that knows EC2's filter names. The rules
@@ -349,4 +350,27 @@ var tagFilterNames = map[string]filter.Attr{
 	"value":         tagset.AttrValue,
 	"resource-id":   tagset.AttrResourceID,
 	"resource-type": tagset.AttrResourceType,
+}
+
+// launchTemplateFilterNames maps DescribeLaunchTemplates' filter names to
+// the rules' attributes.
+var launchTemplateFilterNames = map[string]filter.Attr{
+	"create-time":          templates.AttrTemplateCreateTime,
+	"launch-template-name": templates.AttrTemplateName,
+}
+
+// launchTemplateVersionFilterNames maps DescribeLaunchTemplateVersions'
+// filter names to the rules' attributes.
+var launchTemplateVersionFilterNames = map[string]filter.Attr{
+	"create-time":                 templates.AttrVersionCreateTime,
+	"is-default-version":          templates.AttrVersionDefault,
+	"image-id":                    templates.AttrVersionImageID,
+	"instance-type":               templates.AttrVersionInstanceType,
+	"key-name":                    templates.AttrVersionKeyName,
+	"ebs-optimized":               templates.AttrVersionEbsOptimized,
+	"version-description":         templates.AttrVersionDescription,
+	"disable-api-termination":     templates.AttrVersionDisableAPITerm,
+	"http-tokens":                 templates.AttrVersionHttpTokens,
+	"http-endpoint":               templates.AttrVersionHttpEndpoint,
+	"http-put-response-hop-limit": templates.AttrVersionHopLimit,
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/instances"
 	"github.com/openami/openami/rules/network"
+	"github.com/openami/openami/rules/templates"
 )
 
 // filterTables pairs each Describe action's table of EC2 filter names with
@@ -27,6 +28,8 @@ var filterTables = []struct {
 	{"DescribeAvailabilityZones", zoneFilterNames, identity.ZoneAttrs},
 	{"DescribeKeyPairs", keyPairFilterNames, identity.KeyPairAttrs},
 	{"DescribeBundleTasks", bundleTaskFilterNames, instances.BundleTaskAttrs},
+	{"DescribeLaunchTemplates", launchTemplateFilterNames, templates.TemplateAttrs},
+	{"DescribeLaunchTemplateVersions", launchTemplateVersionFilterNames, templates.VersionAttrs},
 	{"DescribeImages", imageFilterNames, images.ImageAttrs},
 	{"DescribeSnapshots", snapshotFilterNames, ebs.SnapshotAttrs},
 	{"DescribeVolumes", volumeFilterNames, ebs.VolumeAttrs},

@@ -7,6 +7,7 @@ import (
 	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/rules/instances"
+	"github.com/openami/openami/rules/templates"
 )
 
 // runEbsParam is BlockDeviceMapping.N.Ebs of RunInstances: every field
@@ -79,9 +80,9 @@ type runInstancesInput struct {
 	TagSpecifications                 []tagSpecParam          `query:"TagSpecification"`
 	ClientToken                       string                  `query:"ClientToken"`
 	MetadataOptions                   *metadataOptionsParam   `query:"MetadataOptions"`
-	EbsOptimized                      bool                    `query:"EbsOptimized"`
-	DisableAPITermination             bool                    `query:"DisableApiTermination"`
-	DisableAPIStop                    bool                    `query:"DisableApiStop"`
+	EbsOptimized                      *bool                   `query:"EbsOptimized"`
+	DisableAPITermination             *bool                   `query:"DisableApiTermination"`
+	DisableAPIStop                    *bool                   `query:"DisableApiStop"`
 	InstanceInitiatedShutdownBehavior string                  `query:"InstanceInitiatedShutdownBehavior"`
 	CreditSpecification               *creditSpecParam        `query:"CreditSpecification"`
 	Monitoring                        *monitoringParam        `query:"Monitoring"`
@@ -145,8 +146,6 @@ func (in *runInstancesInput) unsupported() error {
 		return openami.Errorf(openami.Unsupported, "", "Nitro Enclaves are not supported.")
 	case in.InstanceMarketOptions != nil && in.InstanceMarketOptions.MarketType != "":
 		return openami.Errorf(openami.Unsupported, "", "Spot and capacity-block instances are not supported.")
-	case in.LaunchTemplate != nil:
-		return openami.Errorf(openami.Unsupported, "", "Launch templates are not supported.")
 	case in.IamInstanceProfile != nil && (in.IamInstanceProfile.Name != "" || in.IamInstanceProfile.Arn != ""):
 		return openami.Errorf(openami.Unsupported, "", "IAM instance profiles are not supported: openami has no IAM.")
 	case in.Ipv6AddressCount > 0:
@@ -184,8 +183,11 @@ func (h *Handler) runInstances(c *call) (responder, error) {
 	run := instances.RunInstancesInput{
 		ImageID: in.ImageID, InstanceType: in.InstanceType, KeyName: in.KeyName, MinCount: in.MinCount, MaxCount: in.MaxCount,
 		UserData: userData, SubnetID: in.SubnetID, SecurityGroupIDs: in.SecurityGroupIDs, SecurityGroups: in.SecurityGroups,
-		InstanceTags: instTags, VolumeTags: volTags, ClientToken: in.ClientToken, EbsOptimized: in.EbsOptimized,
-		DisableAPITermination: in.DisableAPITermination, DisableAPIStop: in.DisableAPIStop,
+		InstanceTags: instTags, VolumeTags: volTags, ClientToken: in.ClientToken,
+		EbsOptimized: in.EbsOptimized != nil && *in.EbsOptimized, DisableAPITermination: in.DisableAPITermination != nil && *in.DisableAPITermination,
+		DisableAPIStop: in.DisableAPIStop != nil && *in.DisableAPIStop,
+		Given: instances.Given{EbsOptimized: in.EbsOptimized != nil, DisableAPITermination: in.DisableAPITermination != nil,
+			DisableAPIStop: in.DisableAPIStop != nil},
 		InstanceInitiatedShutdownBehavior: in.InstanceInitiatedShutdownBehavior, PrivateIPAddress: in.PrivateIPAddress,
 	}
 	if in.CreditSpecification != nil {
@@ -214,6 +216,9 @@ func (h *Handler) runInstances(c *call) (responder, error) {
 			HttpEndpoint: m.HttpEndpoint, InstanceMetadataTags: m.InstanceMetadataTags}
 	}
 	run.BlockDeviceMappings = overridesOf(in.BlockDeviceMappings)
+	if lt := in.LaunchTemplate; lt != nil {
+		run.LaunchTemplate = &templates.Ref{ID: lt.ID, Name: lt.Name, Version: lt.Version}
+	}
 	r, err := h.instances.RunInstances(c.ctx, c.p, run)
 	if err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ import (
 // package maps to error codes (errors.go).
 type Instances interface {
 	RunInstances(ctx context.Context, p openami.Principal, in instances.RunInstancesInput) (instances.Reservation, error)
+	GetLaunchTemplateData(ctx context.Context, p openami.Principal, instanceID string) (openami.LaunchTemplateData, error)
 	DescribeInstances(ctx context.Context, p openami.Principal, instanceIDs []string, filters []filter.Filter, words instances.TransitionWords, pg instances.Page) ([]instances.Reservation, string, error)
 	StartInstances(ctx context.Context, p openami.Principal, instanceIDs []string) ([]instances.StateChange, error)
 	StopInstances(ctx context.Context, p openami.Principal, instanceIDs []string, force bool) ([]instances.StateChange, error)

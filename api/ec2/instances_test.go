@@ -28,7 +28,7 @@ func TestRunInstancesUnsupported(t *testing.T) {
 		{"&Monitoring.Enabled=true", true},
 		{"&Placement.Tenancy=default", false},
 		{"&Placement.Tenancy=dedicated", true},
-		{"&LaunchTemplate.LaunchTemplateId=lt-1", true},
+		{"&LaunchTemplate.LaunchTemplateId=lt-1", false},
 	} {
 		t.Run(c.form, func(t *testing.T) {
 			v, err := url.ParseQuery(base + c.form)

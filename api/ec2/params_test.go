@@ -235,7 +235,7 @@ func stringLit(e ast.Expr) (string, bool) {
 // KMS's (api/kms checks it): its refusals reach EC2 only in EC2's words
 // (rules/ebs's ebsKeyError).
 func TestParamNamesMatchTheRules(t *testing.T) {
-	fields := rulesFields(t, "rules/param", "rules/describe", "rules/identity", "rules/ebs", "rules/images", "rules/instances", "service")
+	fields := rulesFields(t, "rules/param", "rules/describe", "rules/identity", "rules/ebs", "rules/images", "rules/templates", "rules/instances", "service")
 	if len(fields) < 10 {
 		t.Fatalf("found only %d fields in the rules: is the source where the test looks?", len(fields))
 	}

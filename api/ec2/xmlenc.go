@@ -18,9 +18,10 @@ import (
 // structs use: elements named by `xml:"name"` tags, `omitempty`,
 // `,chardata`, untagged embedded structs promoted, nil pointers left out,
 // text escaped as xml.EscapeText escapes it, bools, integers and floats
-// formatted as encoding/xml formats them, and items[T] as a list of <item>
-// elements. TestEncoderMatchesEncodingXML checks that it writes exactly
-// what encoding/xml writes, for random values of every response type.
+// formatted as encoding/xml formats them, a plain slice as one element
+// per entry, and items[T] as a list of <item> elements.
+// TestEncoderMatchesEncodingXML checks that it writes exactly what
+// encoding/xml writes, for random values of every response type.
 
 // itemList marks items[T], whose elements are written as <item>s.
 type itemList interface{ isItemList() }
@@ -169,6 +170,14 @@ func encodeFields(b *bytes.Buffer, v reflect.Value) error {
 		case f.chardata:
 			escape(b, fv.String())
 		case f.omitEmpty && isEmpty(fv):
+		case !f.list && fv.Kind() == reflect.Slice:
+			// A plain slice is one element per entry, as encoding/xml
+			// writes it (a template's <groupSet><groupId>…).
+			for i := range fv.Len() {
+				if err := encodeElement(b, f.name, fv.Index(i), false); err != nil {
+					return err
+				}
+			}
 		default:
 			if err := encodeElement(b, f.name, fv, f.list); err != nil {
 				return err

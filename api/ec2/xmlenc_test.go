@@ -17,6 +17,8 @@ import (
 // responseTypes are every response the EC2 handler encodes.
 // TestEncoderCoversResponses keeps the list complete.
 var responseTypes = []any{
+	launchTemplateResponse{}, createLaunchTemplateVersionResponse{}, deleteLaunchTemplateVersionsResponse{},
+	describeLaunchTemplatesResponse{}, describeLaunchTemplateVersionsResponse{}, getLaunchTemplateDataResponse{},
 	allowedStateResponse{}, attachmentResponse{}, blockPublicAccessResponse{}, copySnapshotResponse{},
 	createKeyPairResponse{}, createSnapshotResponse{}, createSnapshotsResponse{}, createVolumeResponse{},
 	deleteKeyPairResponse{}, ebsByDefaultResponse{}, ebsDefaultKeyResponse{}, deregisterImageResponse{}, describeAccountAttributesResponse{},

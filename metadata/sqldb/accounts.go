@@ -161,6 +161,9 @@ WHERE kind = 'user' AND value = ? OR image_id IN (SELECT id FROM images WHERE ac
 		{"security groups", `DELETE FROM security_groups WHERE account_id = ?`, []any{id}},
 		{"subnets", `DELETE FROM subnets WHERE account_id = ?`, []any{id}},
 		{"vpcs", `DELETE FROM vpcs WHERE account_id = ?`, []any{id}},
+		{"launch template versions", `DELETE FROM launch_template_versions
+WHERE template_id IN (SELECT id FROM launch_templates WHERE account_id = ?)`, []any{id}},
+		{"launch templates", `DELETE FROM launch_templates WHERE account_id = ?`, []any{id}},
 	} {
 		if _, err := a.t.exec(del.stmt, del.args...); err != nil {
 			return fmt.Errorf("sqldb: delete account: %s: %w", del.what, err)

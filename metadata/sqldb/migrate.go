@@ -439,7 +439,28 @@ CREATE TABLE region_keys (
 	created_at  BIGINT NOT NULL
 );
 `},
-	{Version: 13, Name: "bundle tasks", SQL: `
+	{Version: 13, Name: "launch templates", SQL: `
+-- Launch templates and their versions: the columns listings select on
+-- and the whole record as JSON in doc. A name is unique among an
+-- account's templates in a region; a version number within its template.
+CREATE TABLE launch_templates (
+	region     {{text}} NOT NULL,
+	account_id {{text}} NOT NULL,
+	id         {{text}} NOT NULL PRIMARY KEY,
+	name       {{text}} NOT NULL,
+	doc        {{text}} NOT NULL,
+	UNIQUE (region, account_id, name)
+);
+CREATE INDEX launch_templates_by_owner ON launch_templates (region, account_id, id);
+
+CREATE TABLE launch_template_versions (
+	template_id {{text}} NOT NULL REFERENCES launch_templates (id),
+	version     BIGINT NOT NULL,
+	doc         {{text}} NOT NULL,
+	PRIMARY KEY (template_id, version)
+);
+`},
+	{Version: 14, Name: "bundle tasks", SQL: `
 -- BundleInstance's tasks: the record as JSON in doc; state, kept beside
 -- it, finds the tasks the worker has still to run.
 CREATE TABLE bundle_tasks (

@@ -21,6 +21,7 @@
 // keys), volumes.go, blocks.go (the blocks of pending snapshots
 // and of volume overlays), instances.go, networks.go (VPCs, subnets and
 // security groups), objects.go (buckets, objects, multipart uploads), images.go, image_permissions.go
+// security groups), launchtemplates.go, images.go, image_permissions.go
 // and images_list.go, kms.go and grants.go (KMS keys, aliases and grants),
 // chunks.go (chunks and block-map nodes), and tx.go (transactions,
 // ViewSerial and timestamps). This file holds Run and the fixtures the
@@ -103,6 +104,9 @@ func Run(t *testing.T, open func(t *testing.T) metadata.Store) {
 		{"Objects/Buckets", testBuckets},
 		{"Objects/Objects", testObjects},
 		{"Objects/Uploads", testUploads},
+		{"LaunchTemplates/Templates", testLaunchTemplates},
+		{"LaunchTemplates/Versions", testLaunchTemplateVersions},
+		{"LaunchTemplates/DeleteAccount", testLaunchTemplatesDeleteAccount},
 		{"Instances/PublicIPs", testInstancePublicIPs},
 		{"Instances/BundleTasks", testBundleTasks},
 		{"Images/CreateGet", testImageCreateGet},

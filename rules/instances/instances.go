@@ -16,6 +16,7 @@ import (
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/network"
 	"github.com/openami/openami/rules/param"
+	"github.com/openami/openami/rules/templates"
 )
 
 // EbsOverride is the EBS part of a RunInstances mapping: nil or zero
@@ -69,6 +70,24 @@ type RunInstancesInput struct {
 	DisableAPITermination             bool
 	DisableAPIStop                    bool
 	InstanceInitiatedShutdownBehavior string
+	// Given says which of the flags above the request gave, false
+	// included: those a launch template may not override.
+	Given Given
+	// LaunchTemplate, when not nil, names the launch template version
+	// whose data the launch takes for every parameter it leaves out
+	// (launchtemplate.go); its instances are tagged with the template's
+	// id and version.
+	LaunchTemplate *templates.Ref
+
+	// templateTags are the aws:ec2launchtemplate tags of a launch from a
+	// template, which a caller may not give.
+	templateTags []openami.Tag
+}
+
+// Given marks the flags of RunInstancesInput a request gave, so that a
+// launch template's value yields to a given false as to a given true.
+type Given struct {
+	EbsOptimized, DisableAPITermination, DisableAPIStop bool
 }
 
 // InstanceView is an instance with the caller's tags on it.
@@ -141,10 +160,18 @@ type launchPlan struct {
 // addresses has room for (InsufficientAddressCapacity below MinCount),
 // at most maxLaunch per call. Every EBS device becomes a new
 // volume over its snapshot's block map, copying no data, so launching
-// costs the same whatever the image's size. The instances start pending;
+// costs the same whatever the image's size. A LaunchTemplate gives the
+// parameters in leaves out. The instances start pending;
 // the runtime moves them on. A repeated ClientToken returns the
 // instances it launched the first time.
 func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in RunInstancesInput) (Reservation, error) {
+	in.templateTags = nil
+	if in.LaunchTemplate != nil {
+		var err error
+		if in, err = s.withTemplate(ctx, p, in); err != nil {
+			return Reservation{}, err
+		}
+	}
 	if in.InstanceType == "" {
 		in.InstanceType = "m1.small"
 	}
@@ -232,7 +259,7 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 			if err != nil {
 				return err
 			}
-			out.Instances = append(out.Instances, InstanceView{Instance: inst, Tags: sortedTags(in.InstanceTags)})
+			out.Instances = append(out.Instances, InstanceView{Instance: inst, Tags: sortedTags(append(slices.Clone(in.InstanceTags), in.templateTags...))})
 		}
 		fills = plan.fills
 		return s.images.Launched(tx, plan.img, now)
@@ -633,8 +660,8 @@ func (s *Machines) launchOne(tx metadata.Tx, p openami.Principal, in RunInstance
 	if err := tx.Instances().Create(inst); err != nil {
 		return inst, err
 	}
-	if len(in.InstanceTags) > 0 {
-		if err := tx.Tags().Set(p.Region, p.AccountID, inst.ID, openami.ResourceInstance, in.InstanceTags); err != nil {
+	if tags := append(slices.Clone(in.InstanceTags), in.templateTags...); len(tags) > 0 {
+		if err := tx.Tags().Set(p.Region, p.AccountID, inst.ID, openami.ResourceInstance, tags); err != nil {
 			return inst, err
 		}
 	}

@@ -46,6 +46,7 @@ import (
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/network"
 	"github.com/openami/openami/rules/objects"
+	"github.com/openami/openami/rules/templates"
 )
 
 // Config is what Machines are built from. Store, Seal, Regions,
@@ -70,6 +71,11 @@ type Config struct {
 	// these Machines for their instances (what a test wants; the service
 	// builds and shares one).
 	Networks *network.Networks
+	// Templates resolves the launch templates of launches
+	// (rules/templates/uses.go). Nil means rules/templates over the same
+	// store, tokens and clock (what a test wants; the service builds and
+	// shares one).
+	Templates *templates.Templates
 	// Tokens signs the NextTokens of DescribeInstances and
 	// DescribeInstanceTypes.
 	Tokens *pagetoken.Codec
@@ -115,11 +121,13 @@ type Machines struct {
 	ebs      *ebs.Volumes
 	images   *images.Registry
 	networks *network.Networks
-	tokens   *pagetoken.Codec
-	now      openami.Clock
-	objects  *objects.Buckets
-	disks    *localdisk.Disks // instance-store disks; nil without a data directory
-	runtime  openami.Runtime
+	// templates resolves the launch templates of launches.
+	templates *templates.Templates
+	tokens    *pagetoken.Codec
+	now       openami.Clock
+	objects   *objects.Buckets
+	disks     *localdisk.Disks // instance-store disks; nil without a data directory
+	runtime   openami.Runtime
 	// publicPool is the host's pool of public addresses.
 	publicPool netip.Prefix
 	kick       func()
@@ -132,7 +140,7 @@ type Machines struct {
 func New(cfg Config) *Machines {
 	s := &Machines{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, identity: cfg.Identity, ebs: cfg.EBS,
 		images: cfg.Images, networks: cfg.Networks, tokens: cfg.Tokens, now: cfg.Clock, objects: cfg.Objects, disks: cfg.Disks, runtime: cfg.Runtime,
-		kick: cfg.Kick, worker: cfg.Worker, publicPool: cfg.PublicIPs}
+		kick: cfg.Kick, worker: cfg.Worker, publicPool: cfg.PublicIPs, templates: cfg.Templates}
 	if !s.publicPool.IsValid() || !s.publicPool.Addr().Is4() {
 		s.publicPool = DefaultPublicPool
 	}
@@ -142,6 +150,9 @@ func New(cfg Config) *Machines {
 	}
 	if s.networks == nil {
 		s.networks = network.New(network.Config{Store: s.store, Identity: s.identity, Tokens: s.tokens, Instances: s.LiveInstances})
+	}
+	if s.templates == nil {
+		s.templates = templates.New(templates.Config{Store: s.store, Tokens: s.tokens, Clock: s.now})
 	}
 	if s.runtime == nil {
 		s.runtime = NoneRuntime{}

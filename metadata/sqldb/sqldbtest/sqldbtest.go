@@ -32,6 +32,7 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	11: check11,
 	12: check12,
 	13: check13,
+	14: check14,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -826,9 +827,36 @@ func check12(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	}
 }
 
-// check13: a bundle task's id is unique; the index by state finds the
-// tasks still to run.
+// check13: launch templates: ids unique everywhere, a name unique per
+// account and region, a version number unique within its template, and
+// versions belong to an existing template.
 func check13(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const (
+		lt  = `INSERT INTO launch_templates (region, account_id, id, name, doc) VALUES (?, ?, ?, ?, '{}')`
+		ver = `INSERT INTO launch_template_versions (template_id, version, doc) VALUES (?, ?, '{}')`
+	)
+	mustExec(t, db, d, lt, "r1", "111111111111", "lt-2", "web")
+	mustExec(t, db, d, lt, "r1", "111111111111", "lt-1", "db")
+	mustExec(t, db, d, lt, "r2", "111111111111", "lt-3", "web")
+	mustExec(t, db, d, lt, "r1", "222222222222", "lt-4", "web")
+	mustFail(t, db, d, true, lt, "r1", "111111111111", "lt-5", "web")
+	mustFail(t, db, d, true, lt, "r3", "333333333333", "lt-1", "x")
+	mustExec(t, db, d, ver, "lt-1", 2)
+	mustExec(t, db, d, ver, "lt-1", 1)
+	mustExec(t, db, d, ver, "lt-2", 1)
+	mustFail(t, db, d, true, ver, "lt-1", 1)
+	mustFail(t, db, d, false, ver, "lt-9", 1)
+	if got := queryStrings(t, db, d, `SELECT id FROM launch_templates WHERE region = ? AND account_id = ? ORDER BY id`, "r1", "111111111111"); !slices.Equal(got, []string{"lt-1", "lt-2"}) {
+		t.Errorf("templates of 111111111111 in r1: %q", got)
+	}
+	if got := queryStrings(t, db, d, `SELECT doc FROM launch_template_versions WHERE template_id = ? AND version > ? ORDER BY version`, "lt-1", 1); len(got) != 1 {
+		t.Errorf("versions of lt-1 after 1: %q", got)
+	}
+}
+
+// check14: a bundle task's id is unique; the index by state finds the
+// tasks still to run.
+func check14(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	const task = `INSERT INTO bundle_tasks (region, id, account_id, state, doc) VALUES (?, ?, ?, ?, '{}')`
 	mustExec(t, db, d, task, "r1", "bun-1", "111111111111", "bundling")
 	mustExec(t, db, d, task, "r1", "bun-2", "111111111111", "complete")
