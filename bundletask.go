@@ -54,4 +54,9 @@ type BundleTask struct {
 	// task failed (empty for complete and cancelled ones).
 	Cancelled bool
 	Failure   string
+	// Runner is the server whose run holds the task until LeaseUntil:
+	// with several servers, one runs it; another takes it over when the
+	// lease lapses (its runner died).
+	Runner     string
+	LeaseUntil time.Time
 }

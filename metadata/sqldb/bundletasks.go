@@ -38,7 +38,7 @@ func decodeBundleTask(doc []byte) (openami.BundleTask, error) {
 	if err := json.Unmarshal(doc, &task); err != nil {
 		return task, fmt.Errorf("sqldb: decode bundle task: %w", err)
 	}
-	task.StartTime, task.UpdateTime = utcTime(task.StartTime), utcTime(task.UpdateTime)
+	task.StartTime, task.UpdateTime, task.LeaseUntil = utcTime(task.StartTime), utcTime(task.UpdateTime), utcTime(task.LeaseUntil)
 	return task, nil
 }
 

@@ -13,7 +13,8 @@ import (
 func testBundleTasks(t *testing.T, s metadata.Store) {
 	mk := func(region, id, acct string, state openami.BundleTaskState) openami.BundleTask {
 		return openami.BundleTask{ID: id, Region: region, AccountID: acct, InstanceID: "i-1", Bucket: "b", Prefix: "p",
-			State: state, StartTime: t0, UpdateTime: t0, SnapshotID: "snap-1", Architecture: "x86_64", RootDevice: "/dev/xvda"}
+			State: state, StartTime: t0, UpdateTime: t0, SnapshotID: "snap-1", Architecture: "x86_64", RootDevice: "/dev/xvda",
+			Runner: "runner-1", LeaseUntil: t0.Add(time.Hour)}
 	}
 	a := mk("r1", "bun-a", acct1, openami.BundlePending)
 	b := mk("r1", "bun-b", acct1, openami.BundleComplete)
@@ -36,7 +37,7 @@ func testBundleTasks(t *testing.T, s metadata.Store) {
 			return err
 		}
 		want := a
-		want.StartTime, want.UpdateTime = t0.UTC(), t0.UTC()
+		want.StartTime, want.UpdateTime, want.LeaseUntil = t0.UTC(), t0.UTC(), t0.Add(time.Hour).UTC()
 		if got != want {
 			t.Errorf("Get = %+v, want %+v", got, want)
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/bundle"
@@ -291,6 +292,46 @@ func (s *Machines) CancelBundleTask(ctx context.Context, p openami.Principal, id
 type bundleRuns struct {
 	mu   sync.Mutex
 	runs map[string]context.CancelFunc
+	// id names this server's runs in the tasks' leases.
+	id string
+}
+
+// runner returns the id of this server's runs.
+func (b *bundleRuns) runner() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.id == "" {
+		b.id = ids.New("runner")
+	}
+	return b.id
+}
+
+// bundleLease is how long a run holds its task without renewing the
+// lease; a run renews it before each part (10 MiB) it stores.
+const bundleLease = 5 * time.Minute
+
+// errLeaseLost ends a run whose task another server took over (its lease
+// lapsed): that server finishes it.
+var errLeaseLost = errors.New("bundle task taken over by another server")
+
+// claimBundle takes the lease of a task that has not ended for this
+// server's run, unless another server's lease holds it.
+func (s *Machines) claimBundle(ctx context.Context, t openami.BundleTask) (openami.BundleTask, bool, error) {
+	me, ok := s.bundleRuns.runner(), false
+	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		cur, err := tx.BundleTasks().Get(t.Region, t.ID)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		if ok = !cur.State.Done() && (cur.Runner == "" || cur.Runner == me || !now.Before(cur.LeaseUntil)); !ok {
+			return nil
+		}
+		cur.Runner, cur.LeaseUntil = me, now.Add(bundleLease).UTC()
+		t = cur
+		return tx.BundleTasks().Update(cur)
+	})
+	return t, ok, err
 }
 
 func (b *bundleRuns) start(ctx context.Context, id string) (context.Context, func()) {
@@ -320,8 +361,10 @@ func (b *bundleRuns) cancel(id string) {
 // AdvanceBundleTasks runs, each in a job, the bundle tasks that have not
 // ended and that no job of this server runs: pending ones, cancelling
 // ones (to clean up), and those an interrupted run left bundling or
-// storing, which run again from the start. The worker calls it on every
-// pass; Wait waits for the jobs.
+// storing, which run again from the start. With several servers, a run
+// first takes the task's lease (claimBundle): a task another server's
+// live run holds is left to it. The worker calls it on every pass; Wait
+// waits for the jobs.
 func (s *Machines) AdvanceBundleTasks(ctx context.Context) error {
 	var active []openami.BundleTask
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
@@ -345,19 +388,23 @@ func (s *Machines) AdvanceBundleTasks(ctx context.Context) error {
 // errCancelled ends a run whose task was cancelled.
 var errCancelled = errors.New("bundle task cancelled")
 
-// updateBundle changes the task's record with fn, unless it was
-// cancelled meanwhile (errCancelled), and returns it.
+// updateBundle changes the task's record with fn and renews this run's
+// lease, unless it was cancelled meanwhile (errCancelled) or another
+// server took it over (errLeaseLost), and returns it.
 func (s *Machines) updateBundle(ctx context.Context, t openami.BundleTask, fn func(*openami.BundleTask)) (openami.BundleTask, error) {
 	err := s.store.Update(ctx, func(tx metadata.Tx) error {
 		cur, err := tx.BundleTasks().Get(t.Region, t.ID)
 		if err != nil {
 			return err
 		}
+		if cur.Runner != s.bundleRuns.runner() {
+			return errLeaseLost
+		}
 		if cur.State == openami.BundleCancelling {
 			return errCancelled
 		}
 		fn(&cur)
-		cur.UpdateTime = s.nowUTC()
+		cur.UpdateTime, cur.LeaseUntil = s.nowUTC(), s.now().Add(bundleLease).UTC()
 		t = cur
 		return tx.BundleTasks().Update(cur)
 	})
@@ -366,6 +413,10 @@ func (s *Machines) updateBundle(ctx context.Context, t openami.BundleTask, fn fu
 
 // runBundle carries a task out, or cleans a cancelled one up.
 func (s *Machines) runBundle(ctx context.Context, t openami.BundleTask) error {
+	t, ok, err := s.claimBundle(ctx, t)
+	if err != nil || !ok {
+		return err
+	}
 	if t.State != openami.BundleCancelling {
 		runCtx, done := s.bundleRuns.start(ctx, t.ID)
 		err := s.makeBundle(runCtx, t)
@@ -375,6 +426,8 @@ func (s *Machines) runBundle(ctx context.Context, t openami.BundleTask) error {
 			return nil
 		case ctx.Err() != nil:
 			return ctx.Err() // the server stops: the next start runs it again
+		case errors.Is(err, errLeaseLost):
+			return nil
 		case errors.Is(err, errCancelled) || errors.Is(err, context.Canceled):
 			// cleaned up below
 		default:
@@ -509,6 +562,9 @@ func (s *Machines) finishBundle(ctx context.Context, t openami.BundleTask, cance
 		cur, err := tx.BundleTasks().Get(t.Region, t.ID)
 		if err != nil {
 			return err
+		}
+		if cur.Runner != s.bundleRuns.runner() {
+			return errLeaseLost
 		}
 		if cancellable && cur.State == openami.BundleCancelling {
 			return errCancelled // cancelled while its manifest was stored

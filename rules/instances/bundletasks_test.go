@@ -344,3 +344,28 @@ func TestBundleInstanceCancelWhileStoring(t *testing.T) {
 		t.Errorf("a cancelled task left %q", keys)
 	}
 }
+
+// TestBundleInstanceLease: a task another server's run holds is left to
+// it while its lease lasts, and taken over once it lapses.
+func TestBundleInstanceLease(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	inst := f.launch(t, "bundled")
+	task, err := f.machines.BundleInstance(ctx, f.p, BundleInstanceInput{InstanceID: inst.ID, Bucket: "my-bundles", Prefix: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.setBundle(t, task.ID, func(b *openami.BundleTask) {
+		b.State, b.Runner, b.LeaseUntil = openami.BundleBundling, "runner-elsewhere", f.clock.Now().Add(bundleLease)
+	})
+	f.bundlePass(t)
+	if got := f.bundleTask(t, task.ID); got.State != openami.BundleBundling || got.Runner != "runner-elsewhere" {
+		t.Fatalf("a task leased elsewhere after a pass: %+v", got)
+	}
+	f.clock.Add(bundleLease)
+	f.bundlePass(t)
+	got := f.bundleTask(t, task.ID)
+	if got.State != openami.BundleComplete || got.Runner == "runner-elsewhere" {
+		t.Fatalf("after the lease lapsed: %+v", got)
+	}
+}
