@@ -9,7 +9,9 @@
 // instance-store disks over localdisk and the devices NBD serves
 // (instancestore.go), instance types (instancetypes.go), AttachVolume and DetachVolume (volume_attachments.go), and CreateImage
 // and CreateSnapshots, which make images and snapshots of an instance
-// (images_create.go).
+// (images_create.go), and BundleInstance's durable tasks, which make
+// instance store-backed bundles of an instance's root in a bucket
+// (bundletasks.go).
 //
 // The APIs call the exported methods of Machines with the caller's
 // openami.Principal and plain Go values (api/ec2's instance,
