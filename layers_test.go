@@ -103,16 +103,17 @@ var testOnly = []string{"rules kit"}
 // each other and the order of the rules layer is written here once
 // (docs/ARCHITECTURE.md draws it). Every package of rules/... is listed.
 var subsystems = []string{
-	"rules/param",     // parameter checks every subsystem makes alike (no rule of its own)
-	"rules/describe",  // the Describe skeleton: pages, tokens' scopes, missing ids (no rule of its own)
-	"rules/identity",  // accounts, access keys, key pairs, regions: everyone asks who and where
-	"rules/objects",   // buckets, objects, multipart uploads, ACLs and bucket policies (S3)
-	"rules/network",   // VPCs, subnets, security groups and the firewalls they make
-	"rules/kms",       // keys, grants and the cryptographic operations
-	"rules/ebs",       // snapshots, volumes, their encryption (through kms) and block I/O
-	"rules/images",    // images, Allowed AMIs and the Recycle Bin, over EBS's snapshots
-	"rules/templates", // launch templates: the parameters of launches, checked when a launch uses them
-	"rules/instances", // instances, their runtime jobs and CreateImage, over images, EBS and the network
+	"rules/param",      // parameter checks every subsystem makes alike (no rule of its own)
+	"rules/describe",   // the Describe skeleton: pages, tokens' scopes, missing ids (no rule of its own)
+	"rules/identity",   // accounts, access keys, key pairs, regions: everyone asks who and where
+	"rules/objects",    // buckets, objects, multipart uploads, ACLs and bucket policies (S3)
+	"rules/network",    // VPCs, subnets, security groups and the firewalls they make
+	"rules/kms",        // keys, grants and the cryptographic operations
+	"rules/ebs",        // snapshots, volumes, their encryption (through kms) and block I/O
+	"rules/images",     // images, Allowed AMIs and the Recycle Bin, over EBS's snapshots
+	"rules/parameters", // SSM parameters; aws:ec2:image values are images'
+	"rules/templates",  // launch templates: the parameters of launches, checked when a launch uses them
+	"rules/instances",  // instances, their runtime jobs and CreateImage, over images, EBS and the network
 }
 
 // placeOf returns the layer of a package path of the module and the

@@ -35,6 +35,7 @@ import (
 	"github.com/openami/openami/rules/kms"
 	"github.com/openami/openami/rules/network"
 	"github.com/openami/openami/rules/objects"
+	"github.com/openami/openami/rules/parameters"
 	"github.com/openami/openami/rules/templates"
 )
 
@@ -79,6 +80,8 @@ type Service struct {
 	ebs *ebs.Volumes // snapshots, volumes, their encryption and block I/O (rules/ebs)
 
 	images *images.Registry // images, Allowed AMIs and the Recycle Bin (rules/images)
+
+	parameters *parameters.Parameters // SSM parameters (rules/parameters)
 
 	templates *templates.Templates // launch templates (rules/templates)
 
@@ -142,10 +145,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s.images = images.New(images.Config{Store: s.store, Regions: s.regions, Identity: s.identity, EBS: s.ebs, Tokens: s.tokens,
 		Clock: s.now, Kick: s.completions.kick})
-	s.templates = templates.New(templates.Config{Store: s.store, Tokens: s.tokens, Clock: s.now})
+	s.parameters = parameters.New(parameters.Config{Store: s.store, Identity: s.identity, Images: s.images, Tokens: s.tokens, Clock: s.now})
+	s.templates = templates.New(templates.Config{Store: s.store, Tokens: s.tokens, Clock: s.now, ResolveSSM: s.parameters.ResolveSSM})
 	s.instances = instances.New(instances.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Identity: s.identity,
-		EBS: s.ebs, Images: s.images, Networks: s.network, Templates: s.templates, Objects: s.objects, Tokens: s.tokens, Clock: s.now, Disks: disks, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs,
-		Worker: s.completions.background})
+		EBS: s.ebs, Images: s.images, Parameters: s.parameters, Networks: s.network, Templates: s.templates, Objects: s.objects, Tokens: s.tokens, Clock: s.now,
+		Disks: disks, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs, Worker: s.completions.background})
 	return s, nil
 }
 
@@ -173,6 +177,10 @@ func (s *Service) EBS() *ebs.Volumes { return s.ebs }
 // Images returns the service's images, Allowed AMIs and Recycle Bin,
 // whose rules live in rules/images.
 func (s *Service) Images() *images.Registry { return s.images }
+
+// Parameters returns the service's SSM parameters, whose rules live in
+// rules/parameters.
+func (s *Service) Parameters() *parameters.Parameters { return s.parameters }
 
 // Instances returns the service's instances, their runtime jobs,
 // instance types and the default network, whose rules live in

@@ -460,7 +460,23 @@ CREATE TABLE launch_template_versions (
 	PRIMARY KEY (template_id, version)
 );
 `},
-	{Version: 14, Name: "bundle tasks", SQL: `
+	// The SSM slice's migration: 14 after the launch templates' 13 (a
+	// placeholder until merged; the lead renumbers it if others land first).
+	{Version: 14, Name: "ssm parameters", SQL: `
+-- Every version of every SSM parameter: an account's, or the operator's
+-- public ones (account_id ''), by region and name. doc is the whole
+-- openami.Parameter as JSON. No foreign key to accounts: public
+-- parameters have none; Accounts.Delete deletes an account's.
+CREATE TABLE parameters (
+	region     {{text}} NOT NULL,
+	account_id {{text}} NOT NULL,
+	name       {{text}} NOT NULL,
+	version    BIGINT NOT NULL,
+	doc        {{text}} NOT NULL,
+	PRIMARY KEY (region, account_id, name, version)
+);
+`},
+	{Version: 15, Name: "bundle tasks", SQL: `
 -- BundleInstance's tasks: the record as JSON in doc; state, kept beside
 -- it, finds the tasks the worker has still to run.
 CREATE TABLE bundle_tasks (

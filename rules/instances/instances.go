@@ -196,13 +196,19 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 		plan.snapshots = map[string]openami.Snapshot{}
 		plan.refill = map[string]bool{}
 		out, fills = Reservation{}, nil
+		// An image id given as resolve:ssm:NAME is the parameter's value
+		// (rules/parameters), read in this transaction.
+		imageID, err := s.resolveImage(tx, p, in.ImageID)
+		if err != nil {
+			return err
+		}
 		if in.ClientToken != "" {
 			prev, err := tx.Instances().ByClientToken(p.Region, p.AccountID, in.ClientToken)
 			if err != nil {
 				return err
 			}
 			if len(prev) > 0 {
-				if prev[0].ImageID != in.ImageID || prev[0].InstanceType != in.InstanceType {
+				if prev[0].ImageID != imageID || prev[0].InstanceType != in.InstanceType {
 					return param.TokenReused(openami.ResourceInstance, in.ClientToken)
 				}
 				out = Reservation{ID: prev[0].ReservationID, AccountID: p.AccountID}
@@ -214,8 +220,7 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 				return err
 			}
 		}
-		var err error
-		if plan.img, err = s.images.LaunchableImage(tx, p, in.ImageID); err != nil {
+		if plan.img, err = s.images.LaunchableImage(tx, p, imageID); err != nil {
 			return err
 		}
 		// The subnet, zone and security groups (rules/network).

@@ -33,6 +33,7 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	12: check12,
 	13: check13,
 	14: check14,
+	15: check15,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -854,9 +855,25 @@ func check13(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	}
 }
 
-// check14: a bundle task's id is unique; the index by state finds the
-// tasks still to run.
+// check14: a parameter's versions are one row each, keyed by region,
+// account and name; the operator's public ones (an empty account_id) need no
+// account.
 func check14(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const put = `INSERT INTO parameters (region, account_id, name, version, doc) VALUES (?, ?, ?, ?, '{}')`
+	mustExec(t, db, d, put, "r1", "111111111111", "/a/b", 1)
+	mustExec(t, db, d, put, "r1", "111111111111", "/a/b", 2)
+	mustExec(t, db, d, put, "r1", "222222222222", "/a/b", 1)
+	mustExec(t, db, d, put, "r2", "111111111111", "/a/b", 1)
+	mustExec(t, db, d, put, "r1", "", "/aws/service/x", 1)
+	mustFail(t, db, d, true, put, "r1", "111111111111", "/a/b", 2)
+	if got := queryStrings(t, db, d, `SELECT account_id FROM parameters WHERE region = ? AND name = ? AND version = 1 ORDER BY account_id`, "r1", "/a/b"); !slices.Equal(got, []string{"111111111111", "222222222222"}) {
+		t.Errorf("accounts with /a/b: %q", got)
+	}
+}
+
+// check15: a bundle task's id is unique; the index by state finds the
+// tasks still to run.
+func check15(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	const task = `INSERT INTO bundle_tasks (region, id, account_id, state, doc) VALUES (?, ?, ?, ?, '{}')`
 	mustExec(t, db, d, task, "r1", "bun-1", "111111111111", "bundling")
 	mustExec(t, db, d, task, "r1", "bun-2", "111111111111", "complete")
