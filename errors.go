@@ -180,6 +180,10 @@ const (
 	// ReasonPattern: a parameter value that does not match the
 	// parameter's AllowedPattern.
 	ReasonPattern Reason = "pattern"
+	// ReasonManifest: a bundle's manifest that cannot be read, does not
+	// verify, or names parts that are not there (RegisterImage's
+	// ImageLocation).
+	ReasonManifest Reason = "manifest"
 )
 
 // Error is the error type of openami. Resource names the kind of resource

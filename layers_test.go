@@ -88,8 +88,8 @@ var rules = map[string]struct {
 		"only cmd/openami wires concrete back ends together"},
 	"test kit": {[]string{"vocabulary", "helpers", "blob", "metadata", "test kit"},
 		"conformance suites and throwaway servers, for tests only"},
-	"rules kit": {[]string{"vocabulary", "helpers", "metadata", "blob", "rules"},
-		"the stores, clock and fakes the rules packages' and the service's tests build their fixtures over; only _test files import it, and a rules package's own tests do, so it imports no subsystem above the lowest whose tests use it (rules/identity)"},
+	"rules kit": {[]string{"vocabulary", "helpers", "metadata", "blob", "bundle", "rules"},
+		"the stores, clock and fakes (and test bundles) the rules packages' and the service's tests build their fixtures over; only _test files import it, and a rules package's own tests do, so it imports no subsystem above the lowest whose tests use it (rules/identity)"},
 	"tests": {[]string{"vocabulary", "helpers", "blob", "blockstore", "bundle", "localdisk", "metadata", "nbd", "guest network", "runtime", "rules", "service", "entry", "api", "test kit"},
 		"end-to-end tests and benchmarks drive the whole system"},
 }

@@ -55,6 +55,10 @@ type Config struct {
 	// LocalDir is this server's own directory (the data directory), where
 	// instance-store disks live; empty means they cannot be served.
 	LocalDir string
+	// BundleCacheSize bounds the cache of unpacked bundles under LocalDir
+	// (localdisk.Bases, the bases of instance store-backed roots), in
+	// bytes; 0 means localdisk.DefaultBasesSize.
+	BundleCacheSize int64
 	// PublicIPs is the pool of instances' public addresses;
 	// instances.DefaultPublicPool when not valid.
 	PublicIPs netip.Prefix
@@ -93,6 +97,10 @@ type Service struct {
 // and CLI process on one database honours the others' tokens.
 const tokenSecretSetting = "pagetoken-secret"
 
+// DefaultBundleCacheSize is the default bound of the cache of unpacked
+// bundles (serve's --bundle-cache-size).
+const DefaultBundleCacheSize = localdisk.DefaultBasesSize
+
 // New returns a Service. It fails if the store cannot be read or written.
 func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Seal == nil || len(cfg.Regions) == 0 {
@@ -105,9 +113,20 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		}
 	}
 	s.completions = newCompleter(s)
-	var disks *localdisk.Disks
+	var (
+		disks *localdisk.Disks
+		bases *localdisk.Bases
+	)
 	if cfg.LocalDir != "" {
 		disks = localdisk.New(cfg.LocalDir)
+		size := cfg.BundleCacheSize
+		if size == 0 {
+			size = DefaultBundleCacheSize
+		}
+		var err error
+		if bases, err = localdisk.NewBases(cfg.LocalDir, size); err != nil {
+			return nil, fmt.Errorf("service: %w", err)
+		}
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -144,12 +163,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("service: %w", err)
 	}
 	s.images = images.New(images.Config{Store: s.store, Regions: s.regions, Identity: s.identity, EBS: s.ebs, Tokens: s.tokens,
-		Clock: s.now, Kick: s.completions.kick})
+		Objects: s.objects, Clock: s.now, Kick: s.completions.kick})
 	s.parameters = parameters.New(parameters.Config{Store: s.store, Identity: s.identity, Images: s.images, Tokens: s.tokens, Clock: s.now})
 	s.templates = templates.New(templates.Config{Store: s.store, Tokens: s.tokens, Clock: s.now, ResolveSSM: s.parameters.ResolveSSM})
 	s.instances = instances.New(instances.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Identity: s.identity,
 		EBS: s.ebs, Images: s.images, Parameters: s.parameters, Networks: s.network, Templates: s.templates, Objects: s.objects, Tokens: s.tokens, Clock: s.now,
-		Disks: disks, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs, Worker: s.completions.background})
+		Disks: disks, Bases: bases, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs, Worker: s.completions.background})
 	return s, nil
 }
 

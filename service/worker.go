@@ -149,6 +149,7 @@ func (s *Service) Close() {
 	c.cancel()
 	c.wg.Wait()
 	s.instances.Wait()
+	s.images.Wait()
 }
 
 // pass is one sweep that also waits for the runtime jobs it started
@@ -156,6 +157,7 @@ func (s *Service) Close() {
 func (c *completer) pass(ctx context.Context) {
 	c.sweep(ctx)
 	c.s.instances.Wait()
+	c.s.images.Wait()
 }
 
 // sweep finishes every completing snapshot and expires overdue ones, then

@@ -33,6 +33,8 @@ type fixture struct {
 	accounts *identity.Accounts
 	objects  *objects.Buckets
 	gate     *blobGate
+	bases    *localdisk.Bases
+	dir      string
 	store    metadata.Store
 	clock    *rulestest.Clock
 	p        openami.Principal
@@ -41,7 +43,7 @@ type fixture struct {
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	env := rulestest.Open(t, "", nil)
-	f := &fixture{store: env.Store, clock: env.Clock, accounts: env.Identity()}
+	f := &fixture{store: env.Store, clock: env.Clock, accounts: env.Identity(), dir: env.Dir}
 	keys := kms.New(kms.Config{Store: env.Store, Seal: env.Seal, Regions: env.Regions, Tokens: env.Tokens, Clock: env.Clock.Now,
 		Purged: func(tx metadata.Tx, k openami.Key) error { return f.vols.ForgetDataKey(tx, k) }})
 	var err error
@@ -56,17 +58,21 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.images = images.New(images.Config{Store: env.Store, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Tokens: env.Tokens, Clock: env.Clock.Now})
-	// Object storage writes through a gate a test may close (bundle
-	// tasks caught in the middle of storing a part).
 	f.gate = &blobGate{}
 	objectBlobs := map[string]blob.Store{}
 	for r, st := range env.Blobs {
 		objectBlobs[r] = gatedStore{Store: st, gate: f.gate}
 	}
+	// Object storage writes through a gate a test may close (bundle
+	// tasks caught in the middle of storing a part).
 	f.objects = objects.New(objects.Config{Store: env.Store, Regions: env.Regions, Blobs: objectBlobs, Clock: env.Clock.Now})
+	if f.bases, err = localdisk.NewBases(env.Dir, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	f.images = images.New(images.Config{Store: env.Store, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Tokens: env.Tokens,
+		Objects: f.objects, Clock: env.Clock.Now})
 	f.machines = New(Config{Store: env.Store, Seal: env.Seal, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Images: f.images,
-		Objects: f.objects, Tokens: env.Tokens, Clock: env.Clock.Now, Disks: localdisk.New(env.Dir)})
+		Objects: f.objects, Tokens: env.Tokens, Clock: env.Clock.Now, Disks: localdisk.New(env.Dir), Bases: f.bases})
 	t.Cleanup(f.machines.Wait)
 	f.p = rulestest.NewAccount(t, f.accounts, "test")
 	return f

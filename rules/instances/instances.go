@@ -236,6 +236,11 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 		if err := checkCompatible(plan.img, plan.it); err != nil {
 			return err
 		}
+		if plan.img.RootDeviceType == "instance-store" {
+			if err := checkStoreRoot(plan.img, plan.it); err != nil {
+				return err
+			}
+		}
 		if in.KeyName != "" {
 			if _, err := s.identity.KeyPairNamed(tx, p.Region, p.AccountID, in.KeyName); err != nil {
 				return err
@@ -409,6 +414,9 @@ func (s *Machines) planDevices(tx metadata.Tx, p openami.Principal, in RunInstan
 		if !images.IsDeviceName(o.DeviceName) {
 			return images.BadMapping("Invalid device name %s.", o.DeviceName)
 		}
+		if img.Bundle != nil && o.DeviceName == img.RootDeviceName {
+			return images.BadMapping("The root device %s of an instance store-backed image is its bundle: it cannot be mapped.", o.DeviceName)
+		}
 		i := slices.IndexFunc(merged, func(m openami.BlockDeviceMapping) bool { return m.DeviceName == o.DeviceName })
 		switch {
 		case o.NoDevice:
@@ -512,7 +520,7 @@ func (s *Machines) planDevices(tx metadata.Tx, p openami.Principal, in RunInstan
 			plan.mappings = append(plan.mappings, m)
 		}
 	}
-	if len(plan.mappings) == 0 || plan.mappings[0].DeviceName != img.RootDeviceName {
+	if img.Bundle == nil && (len(plan.mappings) == 0 || plan.mappings[0].DeviceName != img.RootDeviceName) {
 		return images.BadMapping("The root device %s is not in the block device mapping.", img.RootDeviceName)
 	}
 	if plan.it.InstanceStore.NVMe {
@@ -623,6 +631,7 @@ func (s *Machines) launchOne(tx metadata.Tx, p openami.Principal, in RunInstance
 		PrivateIP: addr, PublicIP: public, UserData: s.sealUserData(p.Region, id, in.UserData), LaunchTime: now, AmiLaunchIndex: k,
 		Architecture: img.Architecture, VirtualizationType: img.VirtualizationType, Platform: img.Platform,
 		BootMode: bootMode(img, plan.it), RootDeviceName: img.RootDeviceName, RootDeviceType: "ebs",
+		RootBundle:     img.Bundle,
 		InstanceStores: plan.stores, KernelID: img.KernelID, RamdiskID: img.RamdiskID, EnaSupport: img.EnaSupport,
 		SriovNetSupport: img.SriovNetSupport, TpmSupport: img.TpmSupport, MetadataOptions: plan.meta,
 		EbsOptimized: in.EbsOptimized, ClientToken: in.ClientToken, DisableAPITermination: in.DisableAPITermination,
@@ -633,6 +642,9 @@ func (s *Machines) launchOne(tx metadata.Tx, p openami.Principal, in RunInstance
 		if inst.CPUCredits == "" {
 			inst.CPUCredits = defaultCredits(plan.it)
 		}
+	}
+	if img.Bundle != nil {
+		inst.RootDeviceType, inst.RootBase = "instance-store", img.Bundle.BaseKey()
 	}
 	inst.MacAddress = macAddress(inst.ID)
 	for _, m := range plan.mappings {

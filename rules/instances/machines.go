@@ -94,6 +94,10 @@ type Config struct {
 	// Disks are the instance-store disks of this server; nil means they
 	// cannot be served.
 	Disks *localdisk.Disks
+	// Bases is this server's cache of unpacked bundles, the bases of
+	// instance store-backed instances' roots (bundleroot.go); nil means
+	// they cannot launch.
+	Bases *localdisk.Bases
 	// Runtime runs the instances' guests; it defaults to NoneRuntime (see
 	// UseRuntime).
 	Runtime openami.Runtime
@@ -135,6 +139,7 @@ type Machines struct {
 	now       openami.Clock
 	objects   *objects.Buckets
 	disks     *localdisk.Disks // instance-store disks; nil without a data directory
+	bases     *localdisk.Bases // unpacked bundles; nil without a data directory
 	runtime   openami.Runtime
 	// publicPool is the host's pool of public addresses.
 	publicPool netip.Prefix
@@ -147,7 +152,7 @@ type Machines struct {
 // New returns Machines built from cfg.
 func New(cfg Config) *Machines {
 	s := &Machines{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, identity: cfg.Identity, ebs: cfg.EBS,
-		images: cfg.Images, params: cfg.Parameters, networks: cfg.Networks, tokens: cfg.Tokens, now: cfg.Clock, objects: cfg.Objects, disks: cfg.Disks, runtime: cfg.Runtime,
+		images: cfg.Images, params: cfg.Parameters, networks: cfg.Networks, tokens: cfg.Tokens, now: cfg.Clock, objects: cfg.Objects, disks: cfg.Disks, bases: cfg.Bases, runtime: cfg.Runtime,
 		kick: cfg.Kick, worker: cfg.Worker, publicPool: cfg.PublicIPs, templates: cfg.Templates}
 	if !s.publicPool.IsValid() || !s.publicPool.Addr().Is4() {
 		s.publicPool = DefaultPublicPool
