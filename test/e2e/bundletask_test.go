@@ -260,6 +260,23 @@ func TestBundleInstance(t *testing.T) {
 			t.Errorf("the bundle (%d bytes) is not the root volume", m.Size)
 		}
 
+		// RegisterImage takes it (signed by the region's EC2 key, parts
+		// readable by EC2), and it launches instance store-backed.
+		reg, err := e.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("bundled-instance"), ImageLocation: aws.String("bundle-e2e/web.manifest.xml")})
+		if err != nil {
+			t.Fatalf("RegisterImage of BundleInstance's manifest: %v", err)
+		}
+		launched, err := e.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: reg.ImageId, InstanceType: types.InstanceTypeM1Small,
+			MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		storeID := *launched.Instances[0].InstanceId
+		waitInstance(t, e, storeID, types.InstanceStateNameRunning)
+		_, err = e.BundleInstance(ctx, &ec2.BundleInstanceInput{InstanceId: aws.String(storeID),
+			Storage: &types.Storage{S3: &types.S3Storage{Bucket: aws.String("bundle-e2e"), Prefix: aws.String("again")}}})
+		wantCode(t, err, "UnsupportedOperation") // instance-store roots: not yet
+
 		// Cancelled: it ends failed and leaves nothing in the bucket.
 		out, err = e.BundleInstance(ctx, &ec2.BundleInstanceInput{InstanceId: aws.String(id),
 			Storage: &types.Storage{S3: &types.S3Storage{Bucket: aws.String("bundle-e2e"), Prefix: aws.String("gone")}}})
