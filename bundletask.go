@@ -44,6 +44,10 @@ type BundleTask struct {
 	// when the task was made, that the bundle is made of; it is deleted
 	// when the task ends.
 	SnapshotID string
+	// StoreRoot is set for an instance store-backed instance: its root
+	// disk (a copy-on-write disk on the server that runs it) is read as
+	// it is while the task runs, and there is no snapshot.
+	StoreRoot bool
 	// Architecture and RootDevice are the instance's, for the manifest.
 	Architecture string
 	RootDevice   string

@@ -87,10 +87,8 @@ func (s *Machines) BundleInstance(ctx context.Context, p openami.Principal, in B
 		if inst, err = ownedInstance(tx, p, in.InstanceID); err != nil {
 			return err
 		}
-		if vol, err = s.bundleRoot(tx, inst); err != nil {
-			return err
-		}
-		return nil
+		vol, err = s.bundleRoot(tx, inst)
+		return err
 	})
 	if err != nil {
 		return openami.BundleTask{}, err
@@ -112,13 +110,16 @@ func (s *Machines) BundleInstance(ctx context.Context, p openami.Principal, in B
 	if err != nil {
 		return openami.BundleTask{}, err
 	}
-	if err := s.ebs.FlushDevices(ctx, []string{vol.ID}); err != nil {
-		return openami.BundleTask{}, err
+	if vol.ID != "" {
+		if err := s.ebs.FlushDevices(ctx, []string{vol.ID}); err != nil {
+			return openami.BundleTask{}, err
+		}
 	}
 	now := s.nowUTC()
 	task := openami.BundleTask{
 		ID: ids.New("bun"), Region: p.Region, AccountID: p.AccountID, InstanceID: inst.ID, Bucket: in.Bucket, Prefix: in.Prefix,
 		State: openami.BundlePending, StartTime: now, UpdateTime: now, Architecture: inst.Architecture, RootDevice: inst.RootDeviceName,
+		StoreRoot: vol.ID == "",
 	}
 	err = s.store.Update(ctx, func(tx metadata.Tx) error {
 		inst, err := ownedInstance(tx, p, in.InstanceID)
@@ -128,6 +129,9 @@ func (s *Machines) BundleInstance(ctx context.Context, p openami.Principal, in B
 		v, err := s.bundleRoot(tx, inst)
 		if err != nil {
 			return err
+		}
+		if v.ID == "" {
+			return tx.BundleTasks().Create(task) // an instance-store root: read as the task runs
 		}
 		snap, err := s.ebs.CreateAwaitedSnapshot(tx, v, fmt.Sprintf("Created by BundleInstance(%s) for %s", inst.ID, task.ID), now, now, nil)
 		if err != nil {
@@ -147,14 +151,18 @@ func (s *Machines) BundleInstance(ctx context.Context, p openami.Principal, in B
 }
 
 // bundleRoot returns the root volume of an instance BundleInstance may
-// bundle, in tx, or the refusal.
+// bundle, in tx, or the refusal; the zero Volume for an instance
+// store-backed instance (which runs: it cannot stop).
 func (s *Machines) bundleRoot(tx metadata.Tx, inst openami.Instance) (openami.Volume, error) {
 	if inst.State != openami.InstanceRunning && inst.State != openami.InstanceStopped {
 		return openami.Volume{}, openami.Errorf(openami.IncorrectState, openami.ResourceInstance, "The instance '%s' is not in a state from which it can be bundled (%s).", inst.ID, inst.State)
 	}
+	if inst.RootBundle != nil {
+		return openami.Volume{}, nil
+	}
 	k := slices.IndexFunc(inst.BlockDevices, func(b openami.InstanceBlockDevice) bool { return b.DeviceName == inst.RootDeviceName })
 	if k < 0 {
-		return openami.Volume{}, openami.Errorf(openami.Unsupported, "", "The instance '%s' has no EBS root volume: bundling an instance store-backed root is not supported yet.", inst.ID)
+		return openami.Volume{}, openami.Errorf(openami.Unsupported, "", "The instance '%s' has no root volume to bundle.", inst.ID)
 	}
 	v, err := s.ebs.Volume(tx, inst.Region, inst.BlockDevices[k].VolumeID)
 	if err != nil {
@@ -455,19 +463,11 @@ func (s *Machines) makeBundle(ctx context.Context, t openami.BundleTask) error {
 	if err != nil {
 		return err
 	}
-	var snap openami.Snapshot
-	var blocks []metadata.BlockRef
-	err = s.store.View(ctx, func(tx metadata.Tx) error {
-		var err error
-		if snap, err = s.ebs.Snapshot(tx, t.Region, t.SnapshotID); err != nil {
-			return err
-		}
-		blocks, err = s.ebs.SnapshotBlocks(tx, snap)
-		return err
-	})
+	src, size, closeSrc, err := s.bundleSource(ctx, t)
 	if err != nil {
 		return err
 	}
+	defer closeSrc()
 	cert, _, err := s.identity.EC2Certificate(ctx, t.Region)
 	if err != nil {
 		return err
@@ -476,18 +476,7 @@ func (s *Machines) makeBundle(ctx context.Context, t openami.BundleTask) error {
 	if err != nil {
 		return err
 	}
-	size := snap.VolumeSize << 30
-	// The volume's bytes stream through a pipe: one block at a time, then
-	// the zeros past its last stored block.
-	pr, pw := io.Pipe()
-	go func() {
-		err := s.ebs.WritePlainBlocks(ctx, t.Region, blocks, pw)
-		if err == nil {
-			err = writeZeros(pw, size-int64(lastBlock(blocks))*openami.BlockSize)
-		}
-		pw.CloseWithError(err)
-	}()
-	read := &countReader{r: pr}
+	read := &countReader{r: src}
 	sink := &bundleSink{s: s, t: t, read: read, size: size}
 	root := t.RootDevice
 	opts := bundle.Options{
@@ -496,7 +485,6 @@ func (s *Machines) makeBundle(ctx context.Context, t openami.BundleTask) error {
 		EC2Cert:            cert, Signer: signer, ModTime: t.StartTime,
 	}
 	m, err := bundle.Create(ctx, read, size, opts, sink)
-	pr.CloseWithError(errCancelled) // stops the writer if Create gave up early
 	if err != nil {
 		return err
 	}
@@ -520,6 +508,64 @@ func (s *Machines) makeBundle(ctx context.Context, t openami.BundleTask) error {
 	return s.finishBundle(ctx, t, true, func(c *openami.BundleTask) {
 		c.State, c.Progress, c.Parts = openami.BundleComplete, 100, len(m.Parts)
 	})
+}
+
+// bundleSource returns a reader of the disk a task bundles, its size and
+// what releases it: the task's snapshot of an EBS root, streamed from
+// the block store one block at a time then zeros past its last stored
+// block; or an instance-store root, read through its device as it is.
+func (s *Machines) bundleSource(ctx context.Context, t openami.BundleTask) (io.Reader, int64, func(), error) {
+	if t.StoreRoot {
+		dev, err := s.OpenDevice(ctx, t.InstanceID+"/"+rootDisk)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		return &deviceReader{ctx: ctx, dev: dev}, dev.Size(), func() { dev.Close() }, nil
+	}
+	var snap openami.Snapshot
+	var blocks []metadata.BlockRef
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		var err error
+		if snap, err = s.ebs.Snapshot(tx, t.Region, t.SnapshotID); err != nil {
+			return err
+		}
+		blocks, err = s.ebs.SnapshotBlocks(tx, snap)
+		return err
+	})
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	size := snap.VolumeSize << 30
+	pr, pw := io.Pipe()
+	go func() {
+		err := s.ebs.WritePlainBlocks(ctx, t.Region, blocks, pw)
+		if err == nil {
+			err = writeZeros(pw, size-int64(lastBlock(blocks))*openami.BlockSize)
+		}
+		pw.CloseWithError(err)
+	}()
+	// Closing the reader stops the writer if the bundler gave up early.
+	return pr, size, func() { pr.CloseWithError(errCancelled) }, nil
+}
+
+// deviceReader reads a device from its start, a block at most at a time.
+type deviceReader struct {
+	ctx context.Context
+	dev Device
+	off int64
+}
+
+func (d *deviceReader) Read(p []byte) (int, error) {
+	left := d.dev.Size() - d.off
+	if left <= 0 {
+		return 0, io.EOF
+	}
+	n := min(int64(len(p)), left, openami.BlockSize)
+	if err := d.dev.ReadAt(d.ctx, p[:n], d.off); err != nil {
+		return 0, err
+	}
+	d.off += n
+	return int(n), nil
 }
 
 // endBundle ends a task that failed with cause, or was cancelled
@@ -573,6 +619,9 @@ func (s *Machines) finishBundle(ctx context.Context, t openami.BundleTask, cance
 		cur.UpdateTime = s.nowUTC()
 		if err := tx.BundleTasks().Update(cur); err != nil {
 			return err
+		}
+		if cur.SnapshotID == "" {
+			return nil // an instance-store root
 		}
 		snap, err := s.ebs.Snapshot(tx, cur.Region, cur.SnapshotID)
 		if errors.Is(err, openami.ErrNotFound) {

@@ -14,6 +14,7 @@ import (
 	"github.com/openami/openami/bundle"
 	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/objects"
 	"github.com/openami/openami/rules/rulestest"
 )
@@ -367,5 +368,46 @@ func TestBundleInstanceLease(t *testing.T) {
 	got := f.bundleTask(t, task.ID)
 	if got.State != openami.BundleComplete || got.Runner == "runner-elsewhere" {
 		t.Fatalf("after the lease lapsed: %+v", got)
+	}
+}
+
+// TestBundleInstanceStoreRoot: an instance store-backed instance is
+// bundled from its root disk as it is (the launched image with what the
+// guest wrote), with no snapshot; the bundle registers again.
+func TestBundleInstanceStoreRoot(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	img, _ := f.storeImage(t, bundleImage())
+	inst := f.runStore(t, img)
+	if inst.State != openami.InstanceRunning {
+		t.Fatalf("instance-store instance: %s", inst.State)
+	}
+	d, err := f.machines.OpenDevice(ctx, inst.ID+"/root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WriteAt(ctx, []byte("written by the guest"), 350<<10); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	root := f.readRoot(t, inst.ID)
+	task, err := f.machines.BundleInstance(ctx, f.p, BundleInstanceInput{InstanceID: inst.ID, Bucket: "my-bundles", Prefix: "store"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !task.StoreRoot || task.SnapshotID != "" {
+		t.Fatalf("BundleInstance of an instance-store root = %+v", task)
+	}
+	f.bundlePass(t)
+	if done := f.bundleTask(t, task.ID); done.State != openami.BundleComplete {
+		t.Fatalf("after the pass: %+v", done)
+	}
+	sum, size := f.unbundleAsEC2(t, "my-bundles", "store")
+	want := sha256.Sum256(root)
+	if size != int64(len(root)) || !bytes.Equal(sum, want[:]) {
+		t.Errorf("the bundle holds %d bytes that are not the root disk's %d", size, len(root))
+	}
+	if _, err := f.images.RegisterImage(ctx, f.p, images.RegisterImageInput{Name: "rebundled", ImageLocation: "my-bundles/store.manifest.xml"}); err != nil {
+		t.Errorf("RegisterImage of the bundle: %v", err)
 	}
 }

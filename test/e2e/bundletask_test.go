@@ -167,8 +167,11 @@ func waitBundle(t *testing.T, e *ec2.Client, id string) types.BundleTask {
 // it, is bundled with BundleInstance into a bucket the task makes; the
 // task completes; `openami bundle download` fetches the bundle, whose
 // manifest verifies under the region's EC2 certificate and whose parts
-// open with the region's EC2 key to the volume's bytes. A second task,
-// cancelled, ends failed (Client.Cancelled) and leaves nothing.
+// open with the region's EC2 key to the volume's bytes; RegisterImage
+// takes it and it launches instance store-backed, and that instance
+// bundles and registers in turn. A task cancelled ends failed
+// (Client.Cancelled) and leaves nothing; the aws CLI's bundle-instance
+// works.
 func TestBundleInstance(t *testing.T) {
 	eachStore(t, func(t *testing.T, s *server) {
 		ctx := context.Background()
@@ -273,9 +276,18 @@ func TestBundleInstance(t *testing.T) {
 		}
 		storeID := *launched.Instances[0].InstanceId
 		waitInstance(t, e, storeID, types.InstanceStateNameRunning)
-		_, err = e.BundleInstance(ctx, &ec2.BundleInstanceInput{InstanceId: aws.String(storeID),
+		// That instance store-backed instance bundles too, and registers.
+		again, err := e.BundleInstance(ctx, &ec2.BundleInstanceInput{InstanceId: aws.String(storeID),
 			Storage: &types.Storage{S3: &types.S3Storage{Bucket: aws.String("bundle-e2e"), Prefix: aws.String("again")}}})
-		wantCode(t, err, "UnsupportedOperation") // instance-store roots: not yet
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ended := waitBundle(t, e, *again.BundleTask.BundleId); ended.State != types.BundleTaskStateComplete {
+			t.Fatalf("bundle of an instance-store instance ended %+v", ended)
+		}
+		if _, err := e.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("bundled-again"), ImageLocation: aws.String("bundle-e2e/again.manifest.xml")}); err != nil {
+			t.Fatalf("RegisterImage of the instance-store instance's bundle: %v", err)
+		}
 
 		// Cancelled: it ends failed and leaves nothing in the bucket.
 		out, err = e.BundleInstance(ctx, &ec2.BundleInstanceInput{InstanceId: aws.String(id),
