@@ -30,8 +30,10 @@ import (
 //
 // openami's decisions (docs/BUNDLES.md "BundleInstance"):
 //   - Any instance, running or stopped, whose root is an EBS volume (an
-//     encrypted root, or an instance-store root, is refused as
-//     Unsupported for now). A running instance is not shut down: the
+//     encrypted one is refused as Unsupported for now), and running
+//     instance store-backed ones, whose root disk is read through its
+//     device as the task runs (live, as ec2-bundle-vol reads a running
+//     system). A running EBS-backed instance is not shut down: the
 //     bundle is of a crash-consistent view of its root, the volume as it
 //     stands when BundleInstance returns (what the guest wrote so far,
 //     flushed), as CreateImage with NoReboot takes it. The view is a
