@@ -82,10 +82,6 @@ func (f *s3Flags) client(ctx context.Context, dataDir string) (*s3.Client, error
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
-	// TODO(issue 15, slice A3): drop once the endpoint takes aws-chunked
-	// bodies and x-amz-checksum-* (docs/STATUS.md).
-	cfg.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-	cfg.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	return s3.NewFromConfig(cfg, func(o *s3.Options) {
 		o.UsePathStyle = true
 		if f.endpoint != "" {
