@@ -460,6 +460,19 @@ CREATE TABLE launch_template_versions (
 	PRIMARY KEY (template_id, version)
 );
 `},
+	{Version: 14, Name: "auto scaling groups", SQL: `
+-- Auto Scaling groups (issue 18; placeholder 22, the lead renumbers):
+-- the whole record (instances, launches, activities,
+-- refreshes) as JSON in doc. A name is unique among an account's groups
+-- in a region.
+CREATE TABLE autoscaling_groups (
+	region     {{text}} NOT NULL,
+	account_id {{text}} NOT NULL,
+	name       {{text}} NOT NULL,
+	doc        {{text}} NOT NULL,
+	PRIMARY KEY (region, account_id, name)
+);
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.

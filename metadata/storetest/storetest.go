@@ -107,6 +107,7 @@ func Run(t *testing.T, open func(t *testing.T) metadata.Store) {
 		{"LaunchTemplates/Templates", testLaunchTemplates},
 		{"LaunchTemplates/Versions", testLaunchTemplateVersions},
 		{"LaunchTemplates/DeleteAccount", testLaunchTemplatesDeleteAccount},
+		{"AutoScaling/Groups", testAutoScalingGroups},
 		{"Instances/PublicIPs", testInstancePublicIPs},
 		{"Images/CreateGet", testImageCreateGet},
 		{"Images/Duplicate", testImageDuplicate},

@@ -32,6 +32,7 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	11: check11,
 	12: check12,
 	13: check13,
+	14: checkAutoScaling, // placeholder 22 (issue 18 item 2): the lead renumbers
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -850,5 +851,19 @@ func check13(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	}
 	if got := queryStrings(t, db, d, `SELECT doc FROM launch_template_versions WHERE template_id = ? AND version > ? ORDER BY version`, "lt-1", 1); len(got) != 1 {
 		t.Errorf("versions of lt-1 after 1: %q", got)
+	}
+}
+
+// checkAutoScaling: Auto Scaling groups: a name unique per account and
+// region, the same name free in another account or region.
+func checkAutoScaling(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const g = `INSERT INTO autoscaling_groups (region, account_id, name, doc) VALUES (?, ?, ?, '{}')`
+	mustExec(t, db, d, g, "r1", "111111111111", "web")
+	mustExec(t, db, d, g, "r1", "111111111111", "db")
+	mustExec(t, db, d, g, "r2", "111111111111", "web")
+	mustExec(t, db, d, g, "r1", "222222222222", "web")
+	mustFail(t, db, d, true, g, "r1", "111111111111", "web")
+	if got := queryStrings(t, db, d, `SELECT name FROM autoscaling_groups WHERE region = ? AND account_id = ? ORDER BY name`, "r1", "111111111111"); !slices.Equal(got, []string{"db", "web"}) {
+		t.Errorf("groups of 111111111111 in r1: %q", got)
 	}
 }
