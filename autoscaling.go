@@ -24,9 +24,8 @@ type AutoScalingGroup struct {
 	ARN       string
 	CreatedAt time.Time
 
-	// The launch template and version as the group names them: by id or
-	// name, and a number, $Latest or $Default. TemplateID is the id it
-	// resolved to when the group was made or updated.
+	// The launch template (its id and name) and the version as the group
+	// names it: a number, $Latest or $Default ("": the default).
 	TemplateID      string
 	TemplateName    string
 	TemplateVersion string

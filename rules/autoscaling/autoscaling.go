@@ -145,25 +145,25 @@ func checkSizes(minSize, maxSize, desired int) error {
 }
 
 // resolveTemplate checks that the caller's template spec names exists,
-// with the version, and returns its id and the version's number.
-func (g *Groups) resolveTemplate(tx metadata.Tx, p openami.Principal, spec TemplateSpec) (string, int64, error) {
+// with the version, and returns the template and the version's number.
+func (g *Groups) resolveTemplate(tx metadata.Tx, p openami.Principal, spec TemplateSpec) (openami.LaunchTemplate, int64, error) {
 	if spec.ID != "" && spec.Name != "" || spec.ID == "" && spec.Name == "" {
-		return "", 0, validationf("Valid requests must contain either launchTemplateId or launchTemplateName parameter.")
+		return openami.LaunchTemplate{}, 0, validationf("Valid requests must contain either launchTemplateId or launchTemplateName parameter.")
 	}
 	l, err := g.templates.Resolve(tx, p, templates.Ref{ID: spec.ID, Name: spec.Name, Version: spec.Version})
 	if err != nil {
 		if openami.ClassOf(err) == openami.NotFound || openami.ClassOf(err) == openami.Malformed {
 			if openami.ReasonOf(err) == openami.ReasonVersion {
-				return "", 0, validationf("You must use a valid fully-formed launch template. Could not find specified version %s for launch template %s", spec.Version, spec.ID+spec.Name)
+				return openami.LaunchTemplate{}, 0, validationf("You must use a valid fully-formed launch template. Could not find specified version %s for launch template %s", spec.Version, spec.ID+spec.Name)
 			}
 			if spec.ID != "" {
-				return "", 0, validationf("You must use a valid fully-formed launch template. The specified launch template, with template ID %s, does not exist.", spec.ID)
+				return openami.LaunchTemplate{}, 0, validationf("You must use a valid fully-formed launch template. The specified launch template, with template ID %s, does not exist.", spec.ID)
 			}
-			return "", 0, validationf("You must use a valid fully-formed launch template. The specified launch template, with template name %s, does not exist.", spec.Name)
+			return openami.LaunchTemplate{}, 0, validationf("You must use a valid fully-formed launch template. The specified launch template, with template name %s, does not exist.", spec.Name)
 		}
-		return "", 0, err
+		return openami.LaunchTemplate{}, 0, err
 	}
-	return l.Template.ID, l.Version, nil
+	return l.Template, l.Version, nil
 }
 
 // place checks the group's zones or subnets, setting its SubnetZones.
@@ -227,7 +227,7 @@ func (g *Groups) CreateAutoScalingGroup(ctx context.Context, p openami.Principal
 		return openami.Errorf(openami.MissingParameter, openami.ResourceAutoScalingGroup, "1 validation error detected: Value null at 'maxSize' failed to satisfy constraint: Member must not be null")
 	}
 	grp := openami.AutoScalingGroup{Name: in.Name, Region: p.Region, AccountID: p.AccountID, CreatedAt: g.nowUTC(),
-		TemplateName: in.Template.Name, TemplateVersion: in.Template.Version,
+		TemplateVersion: in.Template.Version,
 		MinSize: *in.MinSize, MaxSize: *in.MaxSize, DesiredCapacity: *in.MinSize,
 		Zones: in.Zones, Subnets: in.Subnets, HealthCheckType: "EC2", DefaultInstanceWarmup: -1, DefaultCooldown: 300}
 	grp.ARN = fmt.Sprintf("arn:aws:autoscaling:%s:%s:autoScalingGroup:%s:autoScalingGroupName/%s", p.Region, p.AccountID, groupUUID(p, in.Name, grp.CreatedAt), in.Name)
@@ -242,11 +242,11 @@ func (g *Groups) CreateAutoScalingGroup(ctx context.Context, p openami.Principal
 	}
 	grp.Tags = mergeGroupTags(nil, in.Tags)
 	err := g.store.Update(ctx, func(tx metadata.Tx) error {
-		id, _, err := g.resolveTemplate(tx, p, *in.Template)
+		lt, _, err := g.resolveTemplate(tx, p, *in.Template)
 		if err != nil {
 			return err
 		}
-		grp.TemplateID = id
+		grp.TemplateID, grp.TemplateName = lt.ID, lt.Name
 		if err := g.place(tx, p, &grp); err != nil {
 			return err
 		}
@@ -310,11 +310,11 @@ func (g *Groups) UpdateAutoScalingGroup(ctx context.Context, p openami.Principal
 			return err
 		}
 		if in.Template != nil {
-			id, _, err := g.resolveTemplate(tx, p, *in.Template)
+			lt, _, err := g.resolveTemplate(tx, p, *in.Template)
 			if err != nil {
 				return err
 			}
-			grp.TemplateID, grp.TemplateName, grp.TemplateVersion = id, in.Template.Name, in.Template.Version
+			grp.TemplateID, grp.TemplateName, grp.TemplateVersion = lt.ID, lt.Name, in.Template.Version
 		}
 		if in.MinSize != nil {
 			grp.MinSize = *in.MinSize
@@ -356,7 +356,7 @@ func (g *Groups) group(tx metadata.Tx, p openami.Principal, name string) (openam
 		return grp, err
 	}
 	if grp.Deleting {
-		return grp, openami.Errorf(openami.IncorrectState, openami.ResourceAutoScalingGroup, "AutoScalingGroup %s is pending delete.", name)
+		return grp, openami.ReasonErrorf(openami.IncorrectState, openami.ResourceAutoScalingGroup, openami.ReasonUnavailable, "AutoScalingGroup %s is pending delete.", name)
 	}
 	return grp, nil
 }
