@@ -26,16 +26,17 @@ var (
 // screen drops the ignored parameters and names the first refused one
 // given ("" for none).
 func screen(params url.Values) string {
+	named := ""
 	for k, v := range params {
 		top, _, _ := strings.Cut(k, ".")
-		switch {
-		case contains(refused, top) && len(v) > 0 && v[0] != "":
-			return top
-		case contains(ignored, top), contains(refused, top):
+		if contains(refused, top) && len(v) > 0 && v[0] != "" && (named == "" || top < named) {
+			named = top
+		}
+		if contains(ignored, top) || contains(refused, top) {
 			delete(params, k)
 		}
 	}
-	return ""
+	return named
 }
 
 func contains(list []string, s string) bool {
