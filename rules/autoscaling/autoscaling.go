@@ -228,7 +228,7 @@ func (g *Groups) CreateAutoScalingGroup(ctx context.Context, p openami.Principal
 	}
 	grp := openami.AutoScalingGroup{Name: in.Name, Region: p.Region, AccountID: p.AccountID, CreatedAt: g.nowUTC(),
 		TemplateVersion: in.Template.Version,
-		MinSize: *in.MinSize, MaxSize: *in.MaxSize, DesiredCapacity: *in.MinSize,
+		MinSize:         *in.MinSize, MaxSize: *in.MaxSize, DesiredCapacity: *in.MinSize,
 		Zones: in.Zones, Subnets: in.Subnets, HealthCheckType: "EC2", DefaultInstanceWarmup: -1, DefaultCooldown: 300}
 	grp.ARN = fmt.Sprintf("arn:aws:autoscaling:%s:%s:autoScalingGroup:%s:autoScalingGroupName/%s", p.Region, p.AccountID, groupUUID(p, in.Name, grp.CreatedAt), in.Name)
 	if err := applyOptional(&grp, in); err != nil {
