@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -238,4 +240,69 @@ func TestAutoScalingCLI(t *testing.T) {
 	wantCLICode(t, err, "ResourceInUse")
 	runCLI(t, s, c, "autoscaling", "delete-auto-scaling-group", "--auto-scaling-group-name", "cli", "--force-delete")
 	waitGroup(t, s.autoscaling(c), "cli", "went", func(g astypes.AutoScalingGroup) bool { return g.AutoScalingGroupName == nil })
+}
+
+// TestTerraformAutoScalingGroup applies aws_autoscaling_group over an
+// aws_launch_template with real Terraform and the AWS provider: the
+// group reaches its desired capacity, scales when desired_capacity
+// changes, rolls onto a new image when the template changes (the
+// instance_refresh block) and then plans without drift; destroy removes
+// it. (Each terraform command starts the provider several times, seconds
+// each on a busy machine: the test plans once.)
+func TestTerraformAutoScalingGroup(t *testing.T) {
+	mirror := terraformMirror(t)
+	x := newTF(t, mirror)
+	s := start(t, "sqlite")
+	ctx := context.Background()
+	e := s.ec2(s.admin, "us-east-1")
+	a := s.autoscaling(s.admin)
+	main, err := os.ReadFile(filepath.Join("testdata", "terraform", "autoscaling", "main.tf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(x.dir, "main.tf"), string(main))
+	img1 := registerTestImage(t, s, e, s.admin, "tf-fleet-1")
+	img2 := registerTestImage(t, s, e, s.admin, "tf-fleet-2")
+	vars := map[string]any{"endpoint": s.URL, "access_key": s.admin.AccessKeyID, "secret_key": s.admin.SecretAccessKey,
+		"image_id": img1, "desired_capacity": 2}
+	x.vars(vars)
+	x.must("init", "-input=false", "-no-color")
+	x.must("apply", "-auto-approve", "-input=false", "-no-color")
+	name := str(t, x.outputs(), "group_name")
+	waitGroup(t, a, name, "had 2 in service", inService(2))
+
+	vars["desired_capacity"] = 3
+	x.vars(vars)
+	x.must("apply", "-auto-approve", "-input=false", "-no-color")
+	waitGroup(t, a, name, "had 3 in service", inService(3))
+
+	vars["image_id"] = img2
+	x.vars(vars)
+	x.must("apply", "-auto-approve", "-input=false", "-no-color")
+	onImage := func(g astypes.AutoScalingGroup) bool {
+		if !inService(3)(g) {
+			return false
+		}
+		var ids []string
+		for _, i := range g.Instances {
+			ids = append(ids, aws.ToString(i.InstanceId))
+		}
+		ds, err := e.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range ds.Reservations {
+			for _, i := range r.Instances {
+				if aws.ToString(i.ImageId) != img2 {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	waitGroup(t, a, name, "rolled onto "+img2, onImage)
+	x.noDrift()
+
+	x.must("destroy", "-auto-approve", "-input=false", "-no-color")
+	waitGroup(t, a, name, "went", func(g astypes.AutoScalingGroup) bool { return g.AutoScalingGroupName == nil })
 }
