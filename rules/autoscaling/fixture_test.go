@@ -62,7 +62,7 @@ func (r *healthRuntime) impair(id string) {
 
 // newFixture builds the fixture over a new temp dir, or over env's (a
 // restart: the same store, new rules).
-func newFixture(t *testing.T, env *rulestest.Env) *fixture {
+func newFixture(t testing.TB, env *rulestest.Env) *fixture {
 	t.Helper()
 	fresh := env == nil
 	if fresh {
@@ -105,7 +105,7 @@ func newFixture(t *testing.T, env *rulestest.Env) *fixture {
 // pass is the worker's pass: the controller, then the instances' (their
 // runtime jobs waited for), then the controller again, which sees what
 // the instances' pass did.
-func (f *fixture) pass(t *testing.T) {
+func (f *fixture) pass(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := f.groups.Reconcile(ctx); err != nil {
@@ -121,7 +121,7 @@ func (f *fixture) pass(t *testing.T) {
 }
 
 // image registers an image over a new completed snapshot of one block.
-func (f *fixture) image(t *testing.T, name string) string {
+func (f *fixture) image(t testing.TB, name string) string {
 	t.Helper()
 	ctx := context.Background()
 	snap, err := f.vols.StartSnapshot(ctx, f.p, ebs.StartSnapshotInput{VolumeSize: 1})
@@ -148,7 +148,7 @@ func (f *fixture) image(t *testing.T, name string) string {
 }
 
 // template makes a launch template "web" of the image and returns its id.
-func (f *fixture) template(t *testing.T, img string) string {
+func (f *fixture) template(t testing.TB, img string) string {
 	t.Helper()
 	lt, err := f.templates.CreateLaunchTemplate(context.Background(), f.p, templates.CreateInput{LaunchTemplateName: "web",
 		LaunchTemplateData: &openami.LaunchTemplateData{ImageID: img, InstanceType: "t3.micro"}})
@@ -159,7 +159,7 @@ func (f *fixture) template(t *testing.T, img string) string {
 }
 
 // newVersion adds a version of the template with another image.
-func (f *fixture) newVersion(t *testing.T, id, img string) {
+func (f *fixture) newVersion(t testing.TB, id, img string) {
 	t.Helper()
 	if _, err := f.templates.CreateLaunchTemplateVersion(context.Background(), f.p, templates.VersionInput{TemplateID: id, SourceVersion: "$Latest",
 		LaunchTemplateData: &openami.LaunchTemplateData{ImageID: img}}); err != nil {
@@ -168,7 +168,7 @@ func (f *fixture) newVersion(t *testing.T, id, img string) {
 }
 
 // group reads a group's record.
-func (f *fixture) group(t *testing.T, name string) openami.AutoScalingGroup {
+func (f *fixture) group(t testing.TB, name string) openami.AutoScalingGroup {
 	t.Helper()
 	grps, _, err := f.groups.DescribeAutoScalingGroups(context.Background(), f.p, []string{name}, nil, Page{})
 	if err != nil {
@@ -181,7 +181,7 @@ func (f *fixture) group(t *testing.T, name string) openami.AutoScalingGroup {
 }
 
 // instance reads an instance as DescribeInstances does.
-func (f *fixture) instance(t *testing.T, id string) instances.InstanceView {
+func (f *fixture) instance(t testing.TB, id string) instances.InstanceView {
 	t.Helper()
 	rs, _, err := f.machines.DescribeInstances(context.Background(), f.p, []string{id}, nil, nil, instances.Page{})
 	if err != nil {

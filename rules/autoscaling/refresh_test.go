@@ -236,3 +236,65 @@ func TestRefreshSurvivesRestart(t *testing.T) {
 		t.Errorf("%d live instances, want 4", len(live))
 	}
 }
+
+// benchGroup is a fixture with a group of 10 over two zones of a
+// template with a version 2 of another image, and the group in service
+// when inService.
+func benchGroup(b *testing.B, inService bool) *fixture {
+	f := newFixture(b, nil)
+	lt := f.template(b, f.image(b, "app-v1"))
+	if err := f.groups.CreateAutoScalingGroup(context.Background(), f.p, GroupInput{Name: "g", Template: &TemplateSpec{ID: lt, Version: "$Latest"},
+		MinSize: intp(0), MaxSize: intp(10), DesiredCapacity: intp(10), Zones: []string{"us-east-1a", "us-east-1b"}}); err != nil {
+		b.Fatal(err)
+	}
+	if inService {
+		f.pass(b)
+	}
+	f.newVersion(b, lt, f.image(b, "app-v2"))
+	return f
+}
+
+// settle plays worker passes until the group has 10 in service and no
+// refresh is active; it returns the passes.
+func settle(b *testing.B, f *fixture) int {
+	for n := 1; n <= 100; n++ {
+		f.clock.Add(time.Second)
+		f.pass(b)
+		grp := f.group(b, "g")
+		if count(inService(grp)) == 10 && len(grp.Instances) == 10 && activeRefresh(&grp) == nil {
+			return n
+		}
+	}
+	b.Fatal("the group did not settle in 100 passes")
+	return 0
+}
+
+// BenchmarkReachCapacity10: a new group of 10 (none runtime) to its
+// desired capacity, in worker passes (each: the controller, the
+// instances' pass, the controller).
+func BenchmarkReachCapacity10(b *testing.B) {
+	passes := 0
+	for b.Loop() {
+		b.StopTimer()
+		f := benchGroup(b, false)
+		b.StartTimer()
+		passes += settle(b, f)
+	}
+	b.ReportMetric(float64(passes)/float64(b.N), "passes/op")
+}
+
+// BenchmarkRefresh10: an instance refresh of 10 onto a new image at
+// MinHealthyPercentage 90 (one at a time) with no warm-up.
+func BenchmarkRefresh10(b *testing.B) {
+	passes := 0
+	for b.Loop() {
+		b.StopTimer()
+		f := benchGroup(b, true)
+		if _, err := f.groups.StartInstanceRefresh(context.Background(), f.p, RefreshInput{Group: "g", MinHealthy: intp(90), InstanceWarmup: intp(0)}); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		passes += settle(b, f)
+	}
+	b.ReportMetric(float64(passes)/float64(b.N), "passes/op")
+}

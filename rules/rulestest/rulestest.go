@@ -74,7 +74,7 @@ type Env struct {
 // Open opens an Env in dir, a new temp dir when "", with clock, a new
 // Clock at the time now when nil. It fails the test when a store does
 // not open.
-func Open(t *testing.T, dir0 string, clock *Clock) *Env {
+func Open(t testing.TB, dir0 string, clock *Clock) *Env {
 	t.Helper()
 	if dir0 == "" {
 		dir0 = t.TempDir()
@@ -111,7 +111,7 @@ func (e *Env) Identity() *identity.Accounts {
 
 // NewAccount creates an account and returns its principal in us-east-1;
 // it fails the test when the account cannot be created.
-func NewAccount(t *testing.T, accounts *identity.Accounts, name string) openami.Principal {
+func NewAccount(t testing.TB, accounts *identity.Accounts, name string) openami.Principal {
 	t.Helper()
 	a, _, err := accounts.CreateAccount(context.Background(), name, false)
 	if err != nil {
