@@ -57,8 +57,6 @@ type AutoScalingGroup struct {
 	Launches   []GroupLaunch
 	Activities []ScalingActivity // newest first, the last maxActivities
 	Refreshes  []InstanceRefresh // newest first
-	// Serial numbers the controller's launches (their client tokens).
-	Serial int64
 }
 
 // GroupTag is a tag of an Auto Scaling group; PropagateAtLaunch puts it
@@ -94,7 +92,9 @@ type GroupInstance struct {
 	ActivityID string
 }
 
-// GroupLaunch is a launch the controller decided: ActivityID records it.
+// GroupLaunch is a launch the controller decided: ActivityID records it,
+// and ClientToken ("asg-" and the activity's id) makes it once however
+// often a restart repeats it.
 type GroupLaunch struct {
 	ActivityID  string
 	ClientToken string

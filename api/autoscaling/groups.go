@@ -167,8 +167,8 @@ func (h *Handler) terminate(ctx context.Context, params url.Values, p openami.Pr
 	if err != nil {
 		return nil, err
 	}
-	// The group's name is in the cause's instance; the rules return the
-	// activity alone, and the group is found again for its name.
+	// The activity names its group: the instance's, which is still in it
+	// (terminating).
 	return struct {
 		Activity activityOut `xml:"Activity"`
 	}{activityOf(autoscaling.ActivityView{ScalingActivity: a, Group: h.groupOf(ctx, p, in.InstanceID)})}, nil

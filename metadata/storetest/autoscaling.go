@@ -19,8 +19,7 @@ func autoScalingGroup(region, acct, name string) openami.AutoScalingGroup {
 			TemplateVersion: 2, LaunchedAt: t0.UTC(), InServiceAt: t0.Add(time.Minute).UTC(), LifecycleState: openami.LifecycleInService, Healthy: true}},
 		Launches:   []openami.GroupLaunch{{ActivityID: "a-1", ClientToken: "tok", Slot: region + "a"}},
 		Activities: []openami.ScalingActivity{{ID: "a-1", Cause: "c", StartTime: t0.UTC(), StatusCode: openami.ActivityInProgress}},
-		Refreshes:  []openami.InstanceRefresh{{ID: "r-1", Status: openami.RefreshInProgress, StartTime: t0.UTC(), MinHealthy: 90, InstanceWarmup: -1, ToReplace: []string{"i-1"}, Total: 1}},
-		Serial:     7}
+		Refreshes:  []openami.InstanceRefresh{{ID: "r-1", Status: openami.RefreshInProgress, StartTime: t0.UTC(), MinHealthy: 90, InstanceWarmup: -1, ToReplace: []string{"i-1"}, Total: 1}}}
 }
 
 // testAutoScalingGroups: create, the duplicate refused, get the whole

@@ -312,7 +312,6 @@ func (g *Groups) fitCapacity(grp *openami.AutoScalingGroup, now time.Time) {
 				}
 			}
 			c[best]++
-			grp.Serial++
 			a := newActivity(grp, now, "Launching a new EC2 instance",
 				fmt.Sprintf("At %s an instance was started in response to a difference between desired and actual capacity, increasing the capacity from %d to %d.", stamp(now), n, grp.DesiredCapacity))
 			grp.Launches = append(grp.Launches, openami.GroupLaunch{ActivityID: a.ID, Slot: best, ClientToken: "asg-" + a.ID})
