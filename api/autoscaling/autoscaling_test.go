@@ -12,6 +12,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/rules/autoscaling"
+	"github.com/openami/openami/rules/param"
 )
 
 var at = time.Date(2026, 12, 7, 2, 0, 0, 500_000_000, time.UTC)
@@ -202,6 +203,18 @@ func TestErrorCodes(t *testing.T) {
 			t.Errorf("%v: status %d", c.err, code)
 		}
 		wantBody(t, c.code, body, `<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type><Code>`+c.code+`</Code>`)
+	}
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{param.Missing("MinSize"), "1 validation error detected: Value null at 'minSize' failed to satisfy constraint: Member must not be null"},
+		{param.Missing("Template"), "Valid requests must contain either LaunchTemplate, LaunchConfigurationName, InstanceId or MixedInstancesPolicy parameter."},
+		{param.MissingEither("TemplateID", "TemplateName"), "Valid requests must contain either launchTemplateId or launchTemplateName parameter."},
+		{param.Breaks("MaxRecords", "0", "must have value between 1 and 100"), "1 validation error detected: Value '0' at 'maxRecords' failed to satisfy constraint: Member must have value between 1 and 100"},
+	} {
+		_, body := serve(t, New(&fakeRules{err: c.err}), url.Values{"Action": {"CreateAutoScalingGroup"}, "AutoScalingGroupName": {"web"}})
+		wantBody(t, c.want, body, "<Code>ValidationError</Code><Message>"+c.want+"</Message>")
 	}
 	code, body := serve(t, New(&fakeRules{}), url.Values{"Action": {"PutScalingPolicy"}})
 	if code != 400 || !strings.Contains(body, "<Code>InvalidAction</Code>") {

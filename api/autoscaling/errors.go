@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/api/sigv4"
@@ -76,10 +78,7 @@ func toWire(err error) wireError {
 	case !errors.As(err, &oe) || oe.Class == openami.Internal:
 		return wireError{http.StatusInternalServerError, "InternalFailure", "An internal error occurred."}
 	}
-	msg := oe.Message
-	if msg == "" {
-		msg = oe.Error()
-	}
+	msg := message(oe)
 	bad := func(code string) wireError { return wireError{http.StatusBadRequest, code, msg} }
 	switch oe.Class {
 	case openami.Duplicate:
@@ -103,6 +102,59 @@ func toWire(err error) wireError {
 		return bad("InvalidNextToken")
 	}
 	return bad("ValidationError")
+}
+
+// memberNames are Auto Scaling's names, in its validation messages, of
+// the rules' inputs (rules/autoscaling's param errors).
+var memberNames = map[string]string{
+	"Name":           "autoScalingGroupName",
+	"MinSize":        "minSize",
+	"MaxSize":        "maxSize",
+	"Template":       "launchTemplate",
+	"TemplateID":     "launchTemplateId",
+	"TemplateName":   "launchTemplateName",
+	"MaxRecords":     "maxRecords",
+	"TagKey":         "tags.member.key",
+	"TagValue":       "tags.member.value",
+	"MinHealthy":     "preferences.minHealthyPercentage",
+	"InstanceWarmup": "preferences.instanceWarmup",
+}
+
+func memberName(field string) string {
+	if n, ok := memberNames[field]; ok {
+		return n
+	}
+	return field
+}
+
+// message words an error in Auto Scaling's terms: the rules' sentence
+// when they wrote one, else one made of the input the error names.
+func message(oe *openami.Error) string {
+	if oe.Message != "" {
+		return oe.Message
+	}
+	switch {
+	case oe.Field == "Template" && oe.Class == openami.MissingParameter:
+		return "Valid requests must contain either LaunchTemplate, LaunchConfigurationName, InstanceId or MixedInstancesPolicy parameter."
+	case oe.Other != "" && (oe.Class == openami.MissingParameter || oe.Reason == openami.ReasonExclusive):
+		return fmt.Sprintf("Valid requests must contain either %s or %s parameter.", memberName(oe.Field), memberName(oe.Other))
+	case oe.Class == openami.MissingParameter && oe.Detail == "":
+		return validation("null", oe.Field, "must not be null")
+	case oe.Reason == openami.ReasonConstraint || oe.Class == openami.MissingParameter:
+		v := "null"
+		if oe.Value != "" {
+			v = "'" + oe.Value + "'"
+		}
+		return validation(v, oe.Field, oe.Detail)
+	}
+	return strings.TrimSpace(fmt.Sprintf("Invalid value '%s' for %s. %s", oe.Value, memberName(oe.Field), oe.Detail))
+}
+
+// validation words a constraint an input broke as Auto Scaling does: "1
+// validation error detected: Value '0' at 'maxRecords' failed to satisfy
+// constraint: Member must have value between 1 and 100".
+func validation(value, field, constraint string) string {
+	return fmt.Sprintf("1 validation error detected: Value %s at '%s' failed to satisfy constraint: Member %s", value, memberName(field), constraint)
 }
 
 // WriteError answers with err in Auto Scaling's error envelope and

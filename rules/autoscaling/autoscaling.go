@@ -25,6 +25,7 @@ import (
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/instances"
 	"github.com/openami/openami/rules/network"
+	"github.com/openami/openami/rules/param"
 	"github.com/openami/openami/rules/templates"
 )
 
@@ -119,10 +120,10 @@ func validationf(format string, args ...any) error {
 
 func checkName(name string) error {
 	if name == "" {
-		return openami.Errorf(openami.MissingParameter, openami.ResourceAutoScalingGroup, "1 validation error detected: Value null at 'autoScalingGroupName' failed to satisfy constraint: Member must not be null")
+		return param.Missing("Name")
 	}
 	if len(name) > maxNameLength || !namePattern.MatchString(name) || strings.Contains(name, ":") {
-		return validationf("1 validation error detected: Value '%s' at 'autoScalingGroupName' failed to satisfy constraint: Member must have length less than or equal to 255 and satisfy the pattern [\\u0020-\\uD7FF\\uE000-\\uFFFD\\uD800\\uDC00-\\uDBFF\\uDFFF\\r\\n\\t]* without ':'", name)
+		return param.Breaks("Name", name, "must have length less than or equal to 255 and satisfy the pattern [\\u0020-\\uD7FF\\uE000-\\uFFFD\\uD800\\uDC00-\\uDBFF\\uDFFF\\r\\n\\t]* without ':'")
 	}
 	return nil
 }
@@ -147,8 +148,11 @@ func checkSizes(minSize, maxSize, desired int) error {
 // resolveTemplate checks that the caller's template spec names exists,
 // with the version, and returns the template and the version's number.
 func (g *Groups) resolveTemplate(tx metadata.Tx, p openami.Principal, spec TemplateSpec) (openami.LaunchTemplate, int64, error) {
-	if spec.ID != "" && spec.Name != "" || spec.ID == "" && spec.Name == "" {
-		return openami.LaunchTemplate{}, 0, validationf("Valid requests must contain either launchTemplateId or launchTemplateName parameter.")
+	switch {
+	case spec.ID != "" && spec.Name != "":
+		return openami.LaunchTemplate{}, 0, param.Exclusive("TemplateID", "TemplateName")
+	case spec.ID == "" && spec.Name == "":
+		return openami.LaunchTemplate{}, 0, param.MissingEither("TemplateID", "TemplateName")
 	}
 	l, err := g.templates.Resolve(tx, p, templates.Ref{ID: spec.ID, Name: spec.Name, Version: spec.Version})
 	if err != nil {
@@ -218,13 +222,13 @@ func (g *Groups) CreateAutoScalingGroup(ctx context.Context, p openami.Principal
 		return openami.Errorf(openami.Unsupported, openami.ResourceAutoScalingGroup, "%s is not supported by openami", in.Unsupported)
 	}
 	if in.Template == nil {
-		return validationf("Valid requests must contain either LaunchTemplate, LaunchConfigurationName, InstanceId or MixedInstancesPolicy parameter.")
+		return param.Missing("Template")
 	}
 	if in.MinSize == nil {
-		return openami.Errorf(openami.MissingParameter, openami.ResourceAutoScalingGroup, "1 validation error detected: Value null at 'minSize' failed to satisfy constraint: Member must not be null")
+		return param.Missing("MinSize")
 	}
 	if in.MaxSize == nil {
-		return openami.Errorf(openami.MissingParameter, openami.ResourceAutoScalingGroup, "1 validation error detected: Value null at 'maxSize' failed to satisfy constraint: Member must not be null")
+		return param.Missing("MaxSize")
 	}
 	grp := openami.AutoScalingGroup{Name: in.Name, Region: p.Region, AccountID: p.AccountID, CreatedAt: g.nowUTC(),
 		TemplateVersion: in.Template.Version,

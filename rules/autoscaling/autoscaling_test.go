@@ -254,7 +254,7 @@ func TestGroupRefusals(t *testing.T) {
 		{"duplicate", GroupInput{Name: "g", Template: &TemplateSpec{ID: lt}, MinSize: intp(0), MaxSize: intp(1), Zones: []string{"us-east-1a"}}, openami.Duplicate},
 		{"min above max", GroupInput{Name: "h", Template: &TemplateSpec{ID: lt}, MinSize: intp(2), MaxSize: intp(1), Zones: []string{"us-east-1a"}}, openami.InvalidParameter},
 		{"desired above max", GroupInput{Name: "h", Template: &TemplateSpec{ID: lt}, MinSize: intp(0), MaxSize: intp(1), DesiredCapacity: intp(2), Zones: []string{"us-east-1a"}}, openami.InvalidParameter},
-		{"no template", GroupInput{Name: "h", MinSize: intp(0), MaxSize: intp(1), Zones: []string{"us-east-1a"}}, openami.InvalidParameter},
+		{"no template", GroupInput{Name: "h", MinSize: intp(0), MaxSize: intp(1), Zones: []string{"us-east-1a"}}, openami.MissingParameter},
 		{"missing template", GroupInput{Name: "h", Template: &TemplateSpec{ID: "lt-0123456789abcdef0"}, MinSize: intp(0), MaxSize: intp(1), Zones: []string{"us-east-1a"}}, openami.InvalidParameter},
 		{"missing version", GroupInput{Name: "h", Template: &TemplateSpec{ID: lt, Version: "7"}, MinSize: intp(0), MaxSize: intp(1), Zones: []string{"us-east-1a"}}, openami.InvalidParameter},
 		{"no zone", GroupInput{Name: "h", Template: &TemplateSpec{ID: lt}, MinSize: intp(0), MaxSize: intp(1)}, openami.InvalidParameter},

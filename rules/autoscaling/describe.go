@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/param"
 )
 
 // What a filter of DescribeAutoScalingGroups or DescribeTags selects by.
@@ -42,7 +44,7 @@ func (pg Page) limit(def int) (int, error) {
 	case pg.MaxRecords == 0:
 		return def, nil
 	case pg.MaxRecords < 1 || pg.MaxRecords > maxRecords:
-		return 0, validationf("1 validation error detected: Value '%d' at 'maxRecords' failed to satisfy constraint: Member must have value between 1 and 100", pg.MaxRecords)
+		return 0, param.Breaks("MaxRecords", strconv.Itoa(pg.MaxRecords), "must have value between 1 and 100")
 	}
 	return pg.MaxRecords, nil
 }
@@ -248,11 +250,11 @@ func checkTags(tags []openami.GroupTag) error {
 	for _, t := range tags {
 		switch {
 		case t.Key == "" || len(t.Key) > 128:
-			return validationf("1 validation error detected: Value '%s' at 'tags.1.member.key' failed to satisfy constraint: Member must have length between 1 and 128", t.Key)
+			return param.Breaks("TagKey", t.Key, "must have length between 1 and 128")
 		case strings.HasPrefix(strings.ToLower(t.Key), "aws:"):
 			return validationf("Tag keys starting with 'aws:' are reserved for internal use")
 		case len(t.Value) > 256:
-			return validationf("1 validation error detected: Value at 'tags.1.member.value' failed to satisfy constraint: Member must have length less than or equal to 256")
+			return param.Breaks("TagValue", "", "must have length less than or equal to 256")
 		}
 	}
 	return nil

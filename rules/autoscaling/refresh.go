@@ -3,12 +3,14 @@ package autoscaling
 import (
 	"context"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/param"
 )
 
 // RefreshInput is StartInstanceRefresh's input: the group and the
@@ -38,13 +40,13 @@ func (g *Groups) StartInstanceRefresh(ctx context.Context, p openami.Principal, 
 		MinHealthy: defaultMinHealthy, InstanceWarmup: -1, SkipMatching: in.SkipMatching}
 	if in.MinHealthy != nil {
 		if *in.MinHealthy < 0 || *in.MinHealthy > 100 {
-			return "", validationf("1 validation error detected: Value '%d' at 'preferences.minHealthyPercentage' failed to satisfy constraint: Member must have value between 0 and 100", *in.MinHealthy)
+			return "", param.Breaks("MinHealthy", strconv.Itoa(*in.MinHealthy), "must have value between 0 and 100")
 		}
 		r.MinHealthy = *in.MinHealthy
 	}
 	if in.InstanceWarmup != nil {
 		if *in.InstanceWarmup < 0 {
-			return "", validationf("1 validation error detected: Value '%d' at 'preferences.instanceWarmup' failed to satisfy constraint: Member must have value greater than or equal to 0", *in.InstanceWarmup)
+			return "", param.Breaks("InstanceWarmup", strconv.Itoa(*in.InstanceWarmup), "must have value greater than or equal to 0")
 		}
 		r.InstanceWarmup = *in.InstanceWarmup
 	}
