@@ -99,6 +99,10 @@ type GroupLaunch struct {
 	ActivityID  string
 	ClientToken string
 	Slot        string
+	// TemplateVersion is the version of the group's template the launch
+	// takes (0: the group's version as it names it), resolved when the
+	// launch was decided, so that a repeat launches the same.
+	TemplateVersion int64
 }
 
 // The status codes of a scaling activity.

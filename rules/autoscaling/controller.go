@@ -80,7 +80,13 @@ func (g *Groups) reconcile(ctx context.Context, grp openami.AutoScalingGroup) (b
 		if err != nil {
 			return err
 		}
-		g.decide(&cur, seen)
+		// The version new launches take: $Latest or $Default as of now,
+		// fixed in each launch so that a repeat launches the same.
+		version := int64(0)
+		if l, err := g.templates.Resolve(tx, p, templates.Ref{ID: cur.TemplateID, Version: cur.TemplateVersion}); err == nil {
+			version = l.Version
+		}
+		g.decide(&cur, seen, version)
 		if cur.Deleting && len(cur.Instances) == 0 && len(cur.Launches) == 0 {
 			deleted = true
 			return tx.AutoScalingGroups().Delete(cur.Region, cur.AccountID, cur.Name)
@@ -98,7 +104,6 @@ func (g *Groups) reconcile(ctx context.Context, grp openami.AutoScalingGroup) (b
 		err    error
 	}
 	var results []launched
-	ref := templates.Ref{ID: grp.TemplateID, Version: grp.TemplateVersion}
 	var tags []openami.Tag
 	for _, t := range grp.Tags {
 		if t.PropagateAtLaunch {
@@ -106,6 +111,10 @@ func (g *Groups) reconcile(ctx context.Context, grp openami.AutoScalingGroup) (b
 		}
 	}
 	for _, l := range grp.Launches {
+		ref := templates.Ref{ID: grp.TemplateID, Version: grp.TemplateVersion}
+		if l.TemplateVersion > 0 {
+			ref.Version = strconv.FormatInt(l.TemplateVersion, 10)
+		}
 		in := instances.RunInstancesInput{MinCount: 1, MaxCount: 1, LaunchTemplate: &ref, ClientToken: l.ClientToken,
 			InstanceTags: tags, SystemTags: []openami.Tag{{Key: TagGroupName, Value: grp.Name}}}
 		if slices.Contains(grp.Subnets, l.Slot) {
@@ -198,7 +207,7 @@ func errorText(err error) string {
 
 // decide updates grp from what the controller sees and decides the next
 // launches and terminations (step 2 of Reconcile).
-func (g *Groups) decide(grp *openami.AutoScalingGroup, seen map[string]observed) {
+func (g *Groups) decide(grp *openami.AutoScalingGroup, seen map[string]observed, version int64) {
 	now := g.nowUTC()
 	grace := time.Duration(grp.HealthCheckGracePeriod) * time.Second
 	kept := grp.Instances[:0:0]
@@ -254,7 +263,7 @@ func (g *Groups) decide(grp *openami.AutoScalingGroup, seen map[string]observed)
 		return
 	}
 	g.refreshStep(grp, now)
-	g.fitCapacity(grp, now)
+	g.fitCapacity(grp, now, version)
 }
 
 // live counts the group's instances in (or on the way into) service:
@@ -299,7 +308,7 @@ func counts(grp *openami.AutoScalingGroup) map[string]int {
 // capacity: a launch goes to the slot with the fewest instances (the
 // first of them in the group's order), and the surplus goes in the
 // termination order (terminationOrder).
-func (g *Groups) fitCapacity(grp *openami.AutoScalingGroup, now time.Time) {
+func (g *Groups) fitCapacity(grp *openami.AutoScalingGroup, now time.Time, version int64) {
 	n := live(grp)
 	switch {
 	case n < grp.DesiredCapacity:
@@ -314,7 +323,7 @@ func (g *Groups) fitCapacity(grp *openami.AutoScalingGroup, now time.Time) {
 			c[best]++
 			a := newActivity(grp, now, "Launching a new EC2 instance",
 				fmt.Sprintf("At %s an instance was started in response to a difference between desired and actual capacity, increasing the capacity from %d to %d.", stamp(now), n, grp.DesiredCapacity))
-			grp.Launches = append(grp.Launches, openami.GroupLaunch{ActivityID: a.ID, Slot: best, ClientToken: "asg-" + a.ID})
+			grp.Launches = append(grp.Launches, openami.GroupLaunch{ActivityID: a.ID, Slot: best, ClientToken: "asg-" + a.ID, TemplateVersion: version})
 		}
 	case n > grp.DesiredCapacity:
 		// Launches not yet made go first, the newest first.
