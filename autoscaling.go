@@ -140,12 +140,17 @@ const (
 // InstanceRefresh replaces a group's instances, a batch at a time, with
 // instances of the group's current launch template version.
 type InstanceRefresh struct {
-	ID             string
-	Status         string
-	StatusReason   string
-	StartTime      time.Time
-	EndTime        time.Time
-	MinHealthy     int // percent of desired capacity
+	ID           string
+	Status       string
+	StatusReason string
+	StartTime    time.Time
+	EndTime      time.Time
+	MinHealthy   int // percent of desired capacity
+	// MaxHealthy above 100 (percent of desired capacity) makes the
+	// refresh launch replacements before it terminates; Extra is how
+	// many it has asked for beyond the desired capacity.
+	MaxHealthy     int
+	Extra          int
 	InstanceWarmup int // seconds; -1: the group's default
 	SkipMatching   bool
 	// ToReplace are the instances it still has to replace; Total how many

@@ -117,6 +117,7 @@ var memberNames = map[string]string{
 	"TagKey":         "tags.member.key",
 	"TagValue":       "tags.member.value",
 	"MinHealthy":     "preferences.minHealthyPercentage",
+	"MaxHealthy":     "preferences.maxHealthyPercentage",
 	"InstanceWarmup": "preferences.instanceWarmup",
 }
 

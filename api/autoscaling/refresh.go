@@ -42,10 +42,8 @@ func (h *Handler) startRefresh(ctx context.Context, params url.Values, p openami
 		r.Unsupported = "Strategy " + in.Strategy
 	}
 	if pr := in.Preferences; pr != nil {
-		r.MinHealthy, r.InstanceWarmup, r.SkipMatching = pr.MinHealthyPercentage, pr.InstanceWarmup, pr.SkipMatching
+		r.MinHealthy, r.MaxHealthy, r.InstanceWarmup, r.SkipMatching = pr.MinHealthyPercentage, pr.MaxHealthyPercentage, pr.InstanceWarmup, pr.SkipMatching
 		switch {
-		case pr.MaxHealthyPercentage != nil && *pr.MaxHealthyPercentage != 100:
-			r.Unsupported = "MaxHealthyPercentage above 100"
 		case pr.AutoRollback:
 			r.Unsupported = "AutoRollback"
 		case len(pr.CheckpointPercentages) > 0:
@@ -88,6 +86,7 @@ type refreshOut struct {
 	InstancesToUpdate    int    `xml:"InstancesToUpdate"`
 	Preferences          struct {
 		MinHealthyPercentage int    `xml:"MinHealthyPercentage"`
+		MaxHealthyPercentage *int   `xml:"MaxHealthyPercentage,omitempty"`
 		InstanceWarmup       int    `xml:"InstanceWarmup"`
 		SkipMatching         bool   `xml:"SkipMatching"`
 		AutoRollback         bool   `xml:"AutoRollback"`
@@ -120,6 +119,10 @@ func (h *Handler) describeRefreshes(ctx context.Context, params url.Values, p op
 			o.EndTime = timestamp(r.EndTime)
 		}
 		o.Preferences.MinHealthyPercentage, o.Preferences.InstanceWarmup, o.Preferences.SkipMatching = r.MinHealthy, r.Warmup, r.SkipMatching
+		if r.MaxHealthy > 0 {
+			maxHealthy := r.MaxHealthy
+			o.Preferences.MaxHealthyPercentage = &maxHealthy
+		}
 		o.Preferences.ScaleInProtected, o.Preferences.Standby = "Ignore", "Ignore"
 		out.InstanceRefreshes = append(out.InstanceRefreshes, o)
 	}

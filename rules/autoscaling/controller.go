@@ -310,10 +310,14 @@ func counts(grp *openami.AutoScalingGroup) map[string]int {
 // termination order (terminationOrder).
 func (g *Groups) fitCapacity(grp *openami.AutoScalingGroup, now time.Time, version int64) {
 	n := live(grp)
+	target := grp.DesiredCapacity
+	if r := activeRefresh(grp); r != nil {
+		target += r.Extra // a refresh launching ahead
+	}
 	switch {
-	case n < grp.DesiredCapacity:
+	case n < target:
 		c := counts(grp)
-		for k := n; k < grp.DesiredCapacity; k++ {
+		for k := n; k < target; k++ {
 			best := ""
 			for _, s := range slots(grp) {
 				if best == "" || c[s] < c[best] {
@@ -322,12 +326,12 @@ func (g *Groups) fitCapacity(grp *openami.AutoScalingGroup, now time.Time, versi
 			}
 			c[best]++
 			a := newActivity(grp, now, "Launching a new EC2 instance",
-				fmt.Sprintf("At %s an instance was started in response to a difference between desired and actual capacity, increasing the capacity from %d to %d.", stamp(now), n, grp.DesiredCapacity))
+				fmt.Sprintf("At %s an instance was started in response to a difference between desired and actual capacity, increasing the capacity from %d to %d.", stamp(now), n, target))
 			grp.Launches = append(grp.Launches, openami.GroupLaunch{ActivityID: a.ID, Slot: best, ClientToken: "asg-" + a.ID, TemplateVersion: version})
 		}
-	case n > grp.DesiredCapacity:
+	case n > target:
 		// Launches not yet made go first, the newest first.
-		for n > grp.DesiredCapacity && len(grp.Launches) > 0 {
+		for n > target && len(grp.Launches) > 0 {
 			l := grp.Launches[len(grp.Launches)-1]
 			grp.Launches = grp.Launches[:len(grp.Launches)-1]
 			if a := activity(grp, l.ActivityID); a != nil {
@@ -335,12 +339,12 @@ func (g *Groups) fitCapacity(grp *openami.AutoScalingGroup, now time.Time, versi
 			}
 			n--
 		}
-		for ; n > grp.DesiredCapacity; n-- {
+		for ; n > target; n-- {
 			k := g.nextToTerminate(grp)
 			if k < 0 {
 				return
 			}
-			g.terminate(grp, k, fmt.Sprintf("At %s an instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from %d to %d.", stamp(now), n, grp.DesiredCapacity), now)
+			g.terminate(grp, k, fmt.Sprintf("At %s an instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from %d to %d.", stamp(now), n, target), now)
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 type RefreshInput struct {
 	Group          string
 	MinHealthy     *int
+	MaxHealthy     *int
 	InstanceWarmup *int
 	SkipMatching   bool
 	// Unsupported names a strategy or preference openami does not do.
@@ -43,6 +44,17 @@ func (g *Groups) StartInstanceRefresh(ctx context.Context, p openami.Principal, 
 			return "", param.Breaks("MinHealthy", strconv.Itoa(*in.MinHealthy), "must have value between 0 and 100")
 		}
 		r.MinHealthy = *in.MinHealthy
+	}
+	if in.MaxHealthy != nil {
+		switch {
+		case *in.MaxHealthy < 100 || *in.MaxHealthy > 200:
+			return "", param.Breaks("MaxHealthy", strconv.Itoa(*in.MaxHealthy), "must have value between 100 and 200")
+		case *in.MaxHealthy-r.MinHealthy > 100:
+			return "", openami.Errorf(openami.InvalidParameter, openami.ResourceInstanceRefresh, "The difference between MaxHealthyPercentage and MinHealthyPercentage must not be more than 100.")
+		case *in.MaxHealthy == 100 && r.MinHealthy == 100:
+			return "", openami.Errorf(openami.InvalidParameter, openami.ResourceInstanceRefresh, "MinHealthyPercentage and MaxHealthyPercentage cannot both be 100.")
+		}
+		r.MaxHealthy = *in.MaxHealthy
 	}
 	if in.InstanceWarmup != nil {
 		if *in.InstanceWarmup < 0 {
@@ -208,11 +220,15 @@ func progress(grp *openami.AutoScalingGroup, r openami.InstanceRefresh, now time
 }
 
 // refreshStep moves the group's running refresh on (step 2 of
-// Reconcile), terminate-then-launch as AWS does: while a batch is in
-// flight (a replacement launching, pending or warming up, an instance
-// terminating) it waits; then it takes the next batch out of service:
-// as many as keep ceil(MinHealthy% × desired) instances ready, at least
-// one (so that 100% replaces one at a time, as on AWS); fitCapacity then
+// Reconcile). While a batch is in flight (a replacement launching,
+// pending or warming up, an instance terminating) it waits. Then, with a
+// MaxHealthy above 100, it launches first, as AWS does: it asks
+// fitCapacity for up to floor(MaxHealthy% × desired) − desired
+// instances beyond the desired capacity (Extra), and once they are ready
+// takes as many old ones out of service. Otherwise it terminates, then
+// launches, as AWS's default: it takes the next batch out of service, as
+// many as keep ceil(MinHealthy% × desired) instances ready, at least one
+// (so that 100% replaces one at a time, as on AWS), and fitCapacity
 // launches their replacements from the group's current template version.
 // When none is left to replace and every instance is ready, it succeeds.
 func (g *Groups) refreshStep(grp *openami.AutoScalingGroup, now time.Time) {
@@ -223,6 +239,7 @@ func (g *Groups) refreshStep(grp *openami.AutoScalingGroup, now time.Time) {
 	switch r.Status {
 	case openami.RefreshCancelling:
 		r.Status, r.EndTime, r.StatusReason = openami.RefreshCancelled, now, "Instance Refresh was cancelled by a user."
+		r.Extra = 0 // fitCapacity terminates the surplus, old versions first
 		return
 	case openami.RefreshPending:
 		r.Status = openami.RefreshInProgress
@@ -246,19 +263,33 @@ func (g *Groups) refreshStep(grp *openami.AutoScalingGroup, now time.Time) {
 			inFlight = true
 		}
 	}
-	if inFlight || live(grp) < grp.DesiredCapacity {
+	if inFlight || live(grp) < grp.DesiredCapacity+r.Extra {
+		return
+	}
+	out := func(n int) {
+		for _, id := range r.ToReplace[:n] {
+			k := slices.IndexFunc(grp.Instances, func(m openami.GroupInstance) bool { return m.InstanceID == id })
+			g.terminate(grp, k, "At "+stamp(now)+" an instance was taken out of service in response to an instance refresh.", now)
+		}
+		r.ToReplace = slices.Delete(r.ToReplace, 0, n)
+	}
+	if r.Extra > 0 {
+		// The instances launched ahead are ready: as many old ones go.
+		out(min(r.Extra, len(r.ToReplace)))
+		r.Extra = 0
 		return
 	}
 	if len(r.ToReplace) == 0 {
 		r.Status, r.EndTime, r.StatusReason = openami.RefreshSuccessful, now, ""
 		return
 	}
+	if r.MaxHealthy > 100 {
+		if extra := min(grp.DesiredCapacity*r.MaxHealthy/100-grp.DesiredCapacity, len(r.ToReplace)); extra > 0 {
+			r.Extra = extra
+			return
+		}
+	}
 	floor := (grp.DesiredCapacity*r.MinHealthy + 99) / 100
 	batch := max(1, healthy-floor)
-	batch = min(batch, len(r.ToReplace))
-	for _, id := range r.ToReplace[:batch] {
-		k := slices.IndexFunc(grp.Instances, func(m openami.GroupInstance) bool { return m.InstanceID == id })
-		g.terminate(grp, k, "At "+stamp(now)+" an instance was taken out of service in response to an instance refresh.", now)
-	}
-	r.ToReplace = slices.Delete(r.ToReplace, 0, batch)
+	out(min(batch, len(r.ToReplace)))
 }

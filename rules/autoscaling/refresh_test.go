@@ -298,3 +298,51 @@ func BenchmarkRefresh10(b *testing.B) {
 	}
 	b.ReportMetric(float64(passes)/float64(b.N), "passes/op")
 }
+
+// TestRefreshLaunchFirst: at MinHealthy 100 and MaxHealthy 150 of 4 the
+// refresh launches 2 ahead, never has fewer than 4 ready nor more than
+// 6 instances, and ends with 4 on the new image.
+func TestRefreshLaunchFirst(t *testing.T) {
+	ctx := context.Background()
+	f, img := refreshFixture(t)
+	if _, err := f.groups.StartInstanceRefresh(ctx, f.p, RefreshInput{Group: "g", MinHealthy: intp(100), MaxHealthy: intp(100)}); openami.ClassOf(err) != openami.InvalidParameter {
+		t.Errorf("both 100: %v", err)
+	}
+	if _, err := f.groups.StartInstanceRefresh(ctx, f.p, RefreshInput{Group: "g", MinHealthy: intp(10), MaxHealthy: intp(150)}); openami.ClassOf(err) != openami.InvalidParameter {
+		t.Errorf("more than 100 apart: %v", err)
+	}
+	id, err := f.groups.StartInstanceRefresh(ctx, f.p, RefreshInput{Group: "g", MinHealthy: intp(100), MaxHealthy: intp(150), InstanceWarmup: intp(30)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	warm := 30 * time.Second
+	most := 0
+	for k := 0; k < 20; k++ {
+		f.clock.Add(31 * time.Second)
+		f.pass(t)
+		grp := f.group(t, "g")
+		if n := readyCount(grp, warm, f.clock.Now()); n < 4 {
+			t.Fatalf("pass %d: %d ready, below 100%% of 4", k, n)
+		}
+		most = max(most, len(grp.Instances))
+		if len(grp.Instances) > 6 {
+			t.Fatalf("pass %d: %d instances, above 150%% of 4", k, len(grp.Instances))
+		}
+		if rs, _ := f.groups.DescribeInstanceRefreshes(ctx, f.p, "g", []string{id}); rs[0].Status == openami.RefreshSuccessful {
+			break
+		}
+	}
+	if most != 6 {
+		t.Errorf("at most %d instances, want 6 (2 launched ahead)", most)
+	}
+	rs, _ := f.groups.DescribeInstanceRefreshes(ctx, f.p, "g", []string{id})
+	grp := f.group(t, "g")
+	if rs[0].Status != openami.RefreshSuccessful || len(grp.Instances) != 4 {
+		t.Fatalf("refresh %s, %d instances", rs[0].Status, len(grp.Instances))
+	}
+	for _, m := range grp.Instances {
+		if f.instance(t, m.InstanceID).ImageID != img {
+			t.Errorf("%s not on the new image", m.InstanceID)
+		}
+	}
+}
