@@ -168,11 +168,22 @@ const (
 	// ReasonNetworkMismatch: resources that must be in one VPC are not
 	// (a subnet and a security group of a launch).
 	ReasonNetworkMismatch Reason = "network-mismatch"
-	// ReasonVersion: a version of a launch template does not exist.
+	// ReasonVersion: a version that does not exist: of a launch template,
+	// or of a parameter (a version or label a selector names).
 	ReasonVersion Reason = "version"
 	// ReasonSSMParameter: an SSM parameter an input names (resolve:ssm:)
 	// does not exist.
 	ReasonSSMParameter Reason = "ssm-parameter"
+	// ReasonHierarchy: a parameter name with more levels than a hierarchy
+	// may have.
+	ReasonHierarchy Reason = "hierarchy"
+	// ReasonPattern: a parameter value that does not match the
+	// parameter's AllowedPattern.
+	ReasonPattern Reason = "pattern"
+	// ReasonManifest: a bundle's manifest that cannot be read, does not
+	// verify, or names parts that are not there (RegisterImage's
+	// ImageLocation).
+	ReasonManifest Reason = "manifest"
 )
 
 // Error is the error type of openami. Resource names the kind of resource

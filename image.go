@@ -2,6 +2,8 @@ package openami
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"time"
@@ -71,6 +73,12 @@ const (
 	// CauseKeyUnusable: a KMS key of one of the instance's volumes cannot
 	// be used (disabled, pending deletion, or refused).
 	CauseKeyUnusable StateCause = "kms-key-unusable"
+	// CauseBundleCopyFailed: the bundle of an instance store-backed
+	// image could not be copied (CopyImage).
+	CauseBundleCopyFailed StateCause = "bundle-copy-failed"
+	// CauseLaunching: a pending instance is being prepared (its bundle
+	// fetched and unpacked); the message says how far.
+	CauseLaunching StateCause = "launching"
 	// CauseLaunchFailed: the runtime could not start the instance.
 	CauseLaunchFailed StateCause = "launch-failed"
 )
@@ -114,6 +122,10 @@ type Image struct {
 	ProductCodes       []ProductCode
 
 	BlockDeviceMappings []BlockDeviceMapping
+	// Bundle is where an instance store-backed image's bundle is and
+	// what its manifest said when it was registered; nil for EBS-backed
+	// images.
+	Bundle *ImageBundle `json:",omitempty"`
 
 	SourceImageID     string
 	SourceImageRegion string
@@ -133,6 +145,44 @@ type Image struct {
 	// restorable until it is deleted for good at the exit time.
 	RecycleBinEnterTime time.Time
 	RecycleBinExitTime  time.Time
+}
+
+// ImageBundle is what a launch of an instance store-backed image needs of
+// its bundle, recorded when the image is registered from its manifest
+// (ImageLocation): the manifest's object, the SHA-256 of the manifest's
+// bytes as verified then (a launch reads the manifest again and uses it
+// only if it is still those bytes), the image's digest and sizes.
+type ImageBundle struct {
+	// Owner is the account that registered the bundle: the manifest is
+	// read as that account's at launch.
+	Owner          string
+	Bucket         string
+	ManifestKey    string
+	ManifestSHA256 string // hex
+	Digest         string // hex SHA-1 of the bundle's tar stream (<image><digest>)
+	Size           int64  // the image file's size in bytes
+	BundledSize    int64  // the parts' total size in bytes
+	Parts          int
+	// CopyFrom is set while CopyImage copies the bundle here (the image
+	// pending): the source bundle. ManifestSHA256 is set when the copy
+	// is whole.
+	CopyFrom *BundleSource `json:",omitempty"`
+}
+
+// BundleSource is the bundle a copy of an instance store-backed image is
+// made from: its region and a copy of its image's ImageBundle fields.
+type BundleSource struct {
+	Region, Owner, Bucket, ManifestKey, ManifestSHA256 string
+}
+
+// BaseKey is the key of the image's unpacked bundle in a host's base
+// cache (localdisk.Bases): the SHA-256 of the owner's account id, ":" and the
+// manifest's digest in hex, so that two accounts' bundles share a base only if
+// they are the same account's: a crafted SHA-1 collision in one
+// tenant's bundle can never put its bytes under another tenant's root.
+func (b *ImageBundle) BaseKey() string {
+	sum := sha256.Sum256([]byte(b.Owner + ":" + b.Digest))
+	return hex.EncodeToString(sum[:])
 }
 
 // LaunchPermission lets an account, everyone (Group "all"), an

@@ -102,17 +102,24 @@ type Instance struct {
 	Platform           string // "" or windows
 	BootMode           string // the image's: legacy-bios, uefi, uefi-preferred, or ""
 	RootDeviceName     string
-	RootDeviceType     string // ebs
-	BlockDevices       []InstanceBlockDevice
-	InstanceStores     []InstanceStore
-	KernelID           string
-	RamdiskID          string
-	EnaSupport         bool
-	SriovNetSupport    string
-	TpmSupport         string
-	MetadataOptions    MetadataOptions
-	EbsOptimized       bool
-	ClientToken        string
+	RootDeviceType     string // ebs or instance-store
+	// RootBundle is, for an instance store-backed instance, the bundle
+	// its root is unpacked from (a copy of its image's, so that a launch
+	// needs no image that may since be deregistered), and RootBase the
+	// key of the unpacked bundle in the host's base cache
+	// (ImageBundle.BaseKey).
+	RootBundle      *ImageBundle `json:",omitempty"`
+	RootBase        string       `json:",omitempty"`
+	BlockDevices    []InstanceBlockDevice
+	InstanceStores  []InstanceStore
+	KernelID        string
+	RamdiskID       string
+	EnaSupport      bool
+	SriovNetSupport string
+	TpmSupport      string
+	MetadataOptions MetadataOptions
+	EbsOptimized    bool
+	ClientToken     string
 
 	DisableAPITermination             bool
 	DisableAPIStop                    bool

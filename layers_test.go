@@ -88,8 +88,8 @@ var rules = map[string]struct {
 		"only cmd/openami wires concrete back ends together"},
 	"test kit": {[]string{"vocabulary", "helpers", "blob", "metadata", "test kit"},
 		"conformance suites and throwaway servers, for tests only"},
-	"rules kit": {[]string{"vocabulary", "helpers", "metadata", "blob", "rules"},
-		"the stores, clock and fakes the rules packages' and the service's tests build their fixtures over; only _test files import it, and a rules package's own tests do, so it imports no subsystem above the lowest whose tests use it (rules/identity)"},
+	"rules kit": {[]string{"vocabulary", "helpers", "metadata", "blob", "bundle", "rules"},
+		"the stores, clock and fakes (and test bundles) the rules packages' and the service's tests build their fixtures over; only _test files import it, and a rules package's own tests do, so it imports no subsystem above the lowest whose tests use it (rules/identity)"},
 	"tests": {[]string{"vocabulary", "helpers", "blob", "blockstore", "bundle", "localdisk", "metadata", "nbd", "guest network", "runtime", "rules", "service", "entry", "api", "test kit"},
 		"end-to-end tests and benchmarks drive the whole system"},
 }
@@ -111,6 +111,7 @@ var subsystems = []string{
 	"rules/kms",         // keys, grants and the cryptographic operations
 	"rules/ebs",         // snapshots, volumes, their encryption (through kms) and block I/O
 	"rules/images",      // images, Allowed AMIs and the Recycle Bin, over EBS's snapshots
+	"rules/parameters",  // SSM parameters; aws:ec2:image values are images'
 	"rules/templates",   // launch templates: the parameters of launches, checked when a launch uses them
 	"rules/instances",   // instances, their runtime jobs and CreateImage, over images, EBS and the network
 	"rules/autoscaling", // Auto Scaling groups and their controller, launching and terminating through instances

@@ -126,6 +126,24 @@ type Object struct {
 	// Parts are the object's bytes: one blob for a single PUT, one per
 	// part of a multipart upload.
 	Parts []ObjectPart
+	// Checksum is the object's checksum besides its ETag, when its
+	// writer asked for one.
+	Checksum Checksum `json:",omitzero"`
+}
+
+// Checksum is an object's or a part's integrity checksum besides its
+// ETag (S3's "flexible" checksums), checked against what the writer sent
+// when it sent one.
+type Checksum struct {
+	// Algorithm is CRC32, CRC32C, CRC64NVME, SHA1 or SHA256; "" for none.
+	Algorithm string `json:",omitempty"`
+	// Value is the base64 sum; a composite one ends in "-N", N the
+	// number of parts. An Upload's is "": it says only how its object's
+	// sum will be made.
+	Value string `json:",omitempty"`
+	// Composite: the sum of the parts' sums (a multipart object's, by
+	// default, but for CRC64NVME), not of the object's bytes.
+	Composite bool `json:",omitempty"`
 }
 
 // ObjectPart is one blob of an object's bytes.
@@ -143,6 +161,9 @@ type Upload struct {
 	Initiated time.Time
 	Headers   ObjectHeaders
 	ACL       ACL
+	// Checksum is the algorithm every part must send and how the
+	// object's sum is made from theirs (Value is "").
+	Checksum Checksum `json:",omitzero"`
 }
 
 // UploadPart is one uploaded part of a multipart upload.
@@ -153,4 +174,5 @@ type UploadPart struct {
 	Size         int64
 	ETag         string // MD5 hex of the part, without quotes
 	LastModified time.Time
+	Checksum     Checksum `json:",omitzero"`
 }

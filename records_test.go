@@ -33,6 +33,7 @@ var owners = map[string]string{
 	"Instances":         "rules/instances",
 	"Networks":          "rules/network",
 	"LaunchTemplates":   "rules/templates",
+	"Parameters":        "rules/parameters",
 	"AutoScalingGroups": "rules/autoscaling",
 	"Settings":          "", // shared
 	"Tags":              "", // shared

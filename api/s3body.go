@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"hash"
 	"io"
 	"net/http"
 	"os"
@@ -22,10 +20,13 @@ import (
 
 // S3 requests stream: their bodies (objects up to 5 GiB a request) are
 // never read whole. The header signature is checked first, with the
-// payload hash the client claims in x-amz-content-sha256; then the
-// protocol reads the body through the reader s3Body chooses, which checks
-// that claim as the bytes go by and fails at the end of a body that does
-// not match, so that rules/objects stores nothing of it.
+// payload hash the client claims in x-amz-content-sha256 (the seed
+// signature of an aws-chunked body); then the protocol reads the body
+// through the *sigv4.Body that Auth.Body (or AnonymousBody) returns,
+// which checks the rest as the bytes go by — the signed SHA-256 at the
+// end, or each aws-chunked chunk's signature before its bytes — and fails
+// at the end of a body that does not match, so that rules/objects stores
+// nothing of it.
 
 // s3Anonymous reports whether a request without SigV4 authentication is
 // an anonymous S3 request: not a Query-protocol request (Action= in the
@@ -47,45 +48,22 @@ func claimsS3(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Authorization"), scope) || strings.HasSuffix(r.URL.Query().Get("X-Amz-Credential"), scope)
 }
 
-// s3Body returns the reader of an S3 request's body, chosen by the
-// payload hash the client signed (claimed): a hex SHA-256 gives a reader
-// that checks it at the end; UNSIGNED-PAYLOAD the body as it is. The
-// STREAMING-* encodings (aws-chunked) are not supported yet: their
-// decoders (api/sigv4) are wired here when they land.
-func s3Body(r *http.Request, claimed string) (io.Reader, error) {
+// checkContentSHA256 refuses, with S3's own codes, an
+// x-amz-content-sha256 that is missing from a header-signed request or
+// that is none of the values S3 takes (sigv4 refuses both too, as
+// malformed authentication).
+func checkContentSHA256(r *http.Request, auth *sigv4.Auth) error {
+	claimed := r.Header.Get("X-Amz-Content-Sha256")
 	switch {
-	case claimed == unsignedPayload:
-		return r.Body, nil
-	case strings.HasPrefix(claimed, "STREAMING-"):
-		return nil, &sigv4.Error{Failure: sigv4.Unsupported, Message: fmt.Sprintf("x-amz-content-sha256 %s (aws-chunked bodies) is not yet supported; send the body in one piece.", claimed)}
-	case len(claimed) == 2*sha256.Size && isHex(claimed):
-		return &sha256Reader{r: r.Body, want: strings.ToLower(claimed), h: sha256.New()}, nil
+	case claimed == "" && !auth.Presigned:
+		return s3.ErrMissingContentSHA256
+	case claimed == "" || claimed == unsignedPayload || strings.HasPrefix(claimed, "STREAMING-"):
+		return nil
 	}
-	return nil, s3.ErrBadContentSHA256
-}
-
-func isHex(s string) bool {
-	_, err := hex.DecodeString(s)
-	return err == nil
-}
-
-// sha256Reader reads a body and fails at its end with
-// *s3.ContentSHA256Mismatch when its SHA-256 is not want.
-type sha256Reader struct {
-	r    io.Reader
-	want string
-	h    hash.Hash
-}
-
-func (s *sha256Reader) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	s.h.Write(p[:n])
-	if err == io.EOF {
-		if got := hex.EncodeToString(s.h.Sum(nil)); got != s.want {
-			return n, &s3.ContentSHA256Mismatch{Claimed: s.want, Computed: got}
-		}
+	if b, err := hex.DecodeString(claimed); err != nil || len(b) != sha256.Size {
+		return s3.ErrBadContentSHA256
 	}
-	return n, err
+	return nil
 }
 
 // bodyReader reads a streamed body under its deadline: a failure to
@@ -93,13 +71,13 @@ func (s *sha256Reader) Read(p []byte) (int, error) {
 // transport.Incomplete; at its end the read deadline is lifted, as
 // readBody does, so that the rest of the request is not cut off by it.
 type bodyReader struct {
-	r   io.Reader
+	*sigv4.Body
 	rc  *http.ResponseController
 	ctx context.Context
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
+	n, err := b.Body.Read(p)
 	switch {
 	case err == nil:
 	case err == io.EOF:
@@ -115,25 +93,29 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 }
 
 // serveS3 authenticates an S3 request (or takes it as anonymous) and
-// hands it to the S3 protocol with a reader of its body that checks the
-// signed payload hash as it streams.
+// hands it to the S3 protocol with a reader of its body that checks its
+// signature as it streams.
 func (s *Server) serveS3(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, auth *sigv4.Auth, reqID string) (action, code string, p openami.Principal, err error) {
 	c := objects.Anonymous()
-	var body io.Reader = r.Body
+	var body *sigv4.Body
 	if auth != nil {
 		p, body, err = s.admitStream(r, auth)
-		if err != nil {
-			if te, ok := transport.Classify(err); ok && (te.Failure == transport.Timeout || te.Failure == transport.Incomplete) {
-				w.Header().Set("Connection", "close")
-			}
-			return "", s.s3.WriteError(w, r, reqID, err), p, err
+	} else {
+		body, err = sigv4.AnonymousBody(r)
+	}
+	if err != nil {
+		if te, ok := transport.Classify(err); ok && (te.Failure == transport.Timeout || te.Failure == transport.Incomplete) {
+			w.Header().Set("Connection", "close")
 		}
+		return "", s.s3.WriteError(w, r, reqID, err), p, err
+	}
+	if auth != nil {
 		c = objects.As(p)
 	}
 	if r.ContentLength != 0 {
 		rc.SetReadDeadline(time.Now().Add(s.limits.streamBodyTime(r.ContentLength)))
 	}
-	action, code, err = s.s3.Serve(w, r, &bodyReader{r: body, rc: rc, ctx: r.Context()}, c, p.Region, reqID)
+	action, code, err = s.s3.Serve(w, r, &bodyReader{Body: body, rc: rc, ctx: r.Context()}, c, p.Region, reqID)
 	if te, ok := transport.Classify(err); ok && (te.Failure == transport.Timeout || te.Failure == transport.Incomplete) {
 		w.Header().Set("Connection", "close")
 	}
@@ -142,10 +124,10 @@ func (s *Server) serveS3(w http.ResponseWriter, r *http.Request, rc *http.Respon
 
 // admitStream authenticates an S3 request whose authentication parsed as
 // auth, before reading any of its body: the access key, then the
-// signature over the headers with the payload hash the client claims
-// (UNSIGNED-PAYLOAD for a presigned URL that claims none), then the
-// region. It returns the caller and the reader of the body.
-func (s *Server) admitStream(r *http.Request, auth *sigv4.Auth) (openami.Principal, io.Reader, error) {
+// signature over the headers with the payload hash the client claims,
+// then the region. It returns the caller and the body, which checks the
+// rest as it is read.
+func (s *Server) admitStream(r *http.Request, auth *sigv4.Auth) (openami.Principal, *sigv4.Body, error) {
 	ctx := r.Context()
 	p, secret, err := s.identity.Authenticate(ctx, auth.AccessKeyID)
 	switch {
@@ -156,18 +138,11 @@ func (s *Server) admitStream(r *http.Request, auth *sigv4.Auth) (openami.Princip
 	case err != nil:
 		return p, nil, err
 	}
-	claimed := r.Header.Get("X-Amz-Content-Sha256")
-	if claimed == "" {
-		if !auth.Presigned {
-			return p, nil, s3.ErrMissingContentSHA256
-		}
-		claimed = unsignedPayload
-	}
-	body, err := s3Body(r, claimed)
-	if err != nil {
+	if err := checkContentSHA256(r, auth); err != nil {
 		return p, nil, err
 	}
-	if err := auth.Verify(r, secret, claimed, s.now()); err != nil {
+	body, err := auth.Body(r, secret, s.now())
+	if err != nil {
 		return p, nil, err
 	}
 	if err := s.checkRegion(auth); err != nil {

@@ -11,6 +11,8 @@
 // reading at once, optionally against an older commit in the same run.
 // BenchmarkSSH (ssh_test.go) measures SSH logins to, and scp into, the
 // Debian cloud image under the qemu runtime against QEMU run directly.
+// BenchmarkS3 (s3_test.go) measures S3 put and get throughput of 1 GiB
+// objects, 8 parts or ranges at once, against MinIO.
 //
 // It holds only benchmarks, so `go test ./...` compiles it and runs
 // nothing. Run it with
@@ -20,6 +22,7 @@
 //	go test -run '^$' -bench Images -benchtime 1x -timeout 20m ./bench/
 //	go test -run '^$' -bench MixedLoad -benchtime 1x -timeout 20m ./bench/
 //	go test -run '^$' -bench SSH -benchtime 1x -timeout 90m ./bench/
+//	go test -run '^$' -bench S3 -benchtime 1x -timeout 30m ./bench/
 //
 // docs/BENCHMARKS.md describes what is measured and the latest results.
 package bench

@@ -67,6 +67,7 @@ type Tx interface {
 	Buckets() Buckets
 	Objects() Objects
 	LaunchTemplates() LaunchTemplates
+	Parameters() Parameters
 	AutoScalingGroups() AutoScalingGroups
 }
 
@@ -780,6 +781,36 @@ type LaunchTemplates interface {
 	Versions(templateID string, q VersionQuery) ([]openami.LaunchTemplateVersion, error)
 	// DeleteVersion removes one version. NotFound if none.
 	DeleteVersion(templateID string, number int64) error
+}
+
+// Parameters records SSM parameters, every version of each: an account's
+// (or, with AccountID openami.PublicParameterOwner, the operator's public
+// ones) in a region, by name.
+type Parameters interface {
+	// Put records a version of a parameter. Duplicate (about
+	// openami.ResourceParameter) if the name already has that version.
+	Put(p openami.Parameter) error
+	// Get returns a version of a name (version 0: the latest). NotFound
+	// (about openami.ResourceParameter) if the name has no such version.
+	Get(region, accountID, name string, version int64) (openami.Parameter, error)
+	// Update rewrites a version that exists (its labels, the tags the
+	// latest version carries). NotFound (about openami.ResourceParameter)
+	// if it does not.
+	Update(p openami.Parameter) error
+	// History returns every version of a name, oldest first; none if the
+	// name has none.
+	History(region, accountID, name string) ([]openami.Parameter, error)
+	// List returns the latest version of each of the account's parameters
+	// whose name begins with prefix ("": every one) and sorts after after
+	// (by bytes; "": from the first), in name order, at most limit of them
+	// (0: every one).
+	List(region, accountID, prefix, after string, limit int) ([]openami.Parameter, error)
+	// Delete deletes every version of a name. NotFound (about
+	// openami.ResourceParameter) if it has none.
+	Delete(region, accountID, name string) error
+	// DeleteVersion deletes one version of a name. NotFound (about
+	// openami.ResourceParameter) if there is no such version.
+	DeleteVersion(region, accountID, name string, version int64) error
 }
 
 // AutoScalingGroups records Auto Scaling groups, each whole (its

@@ -36,6 +36,7 @@ import (
 	"github.com/openami/openami/rules/kms"
 	"github.com/openami/openami/rules/network"
 	"github.com/openami/openami/rules/objects"
+	"github.com/openami/openami/rules/parameters"
 	"github.com/openami/openami/rules/templates"
 )
 
@@ -55,6 +56,10 @@ type Config struct {
 	// LocalDir is this server's own directory (the data directory), where
 	// instance-store disks live; empty means they cannot be served.
 	LocalDir string
+	// BundleCacheSize bounds the cache of unpacked bundles under LocalDir
+	// (localdisk.Bases, the bases of instance store-backed roots), in
+	// bytes; 0 means localdisk.DefaultBasesSize.
+	BundleCacheSize int64
 	// PublicIPs is the pool of instances' public addresses;
 	// instances.DefaultPublicPool when not valid.
 	PublicIPs netip.Prefix
@@ -81,8 +86,11 @@ type Service struct {
 
 	images *images.Registry // images, Allowed AMIs and the Recycle Bin (rules/images)
 
-	templates   *templates.Templates // launch templates (rules/templates)
-	autoscaling *autoscaling.Groups  // Auto Scaling groups (rules/autoscaling)
+	parameters *parameters.Parameters // SSM parameters (rules/parameters)
+
+	templates *templates.Templates // launch templates (rules/templates)
+
+	autoscaling *autoscaling.Groups // Auto Scaling groups (rules/autoscaling)
 
 	instances *instances.Machines // instances, their runtime jobs and the default network (rules/instances)
 }
@@ -91,6 +99,10 @@ type Service struct {
 // pagination tokens. It is shared through the store so that every server
 // and CLI process on one database honours the others' tokens.
 const tokenSecretSetting = "pagetoken-secret"
+
+// DefaultBundleCacheSize is the default bound of the cache of unpacked
+// bundles (serve's --bundle-cache-size).
+const DefaultBundleCacheSize = localdisk.DefaultBasesSize
 
 // New returns a Service. It fails if the store cannot be read or written.
 func New(ctx context.Context, cfg Config) (*Service, error) {
@@ -104,9 +116,20 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		}
 	}
 	s.completions = newCompleter(s)
-	var disks *localdisk.Disks
+	var (
+		disks *localdisk.Disks
+		bases *localdisk.Bases
+	)
 	if cfg.LocalDir != "" {
 		disks = localdisk.New(cfg.LocalDir)
+		size := cfg.BundleCacheSize
+		if size == 0 {
+			size = DefaultBundleCacheSize
+		}
+		var err error
+		if bases, err = localdisk.NewBases(cfg.LocalDir, size); err != nil {
+			return nil, fmt.Errorf("service: %w", err)
+		}
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -143,11 +166,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("service: %w", err)
 	}
 	s.images = images.New(images.Config{Store: s.store, Regions: s.regions, Identity: s.identity, EBS: s.ebs, Tokens: s.tokens,
-		Clock: s.now, Kick: s.completions.kick})
-	s.templates = templates.New(templates.Config{Store: s.store, Tokens: s.tokens, Clock: s.now})
+		Objects: s.objects, Clock: s.now, Kick: s.completions.kick})
+	s.parameters = parameters.New(parameters.Config{Store: s.store, Identity: s.identity, Images: s.images, Tokens: s.tokens, Clock: s.now})
+	s.templates = templates.New(templates.Config{Store: s.store, Tokens: s.tokens, Clock: s.now, ResolveSSM: s.parameters.ResolveSSM})
 	s.instances = instances.New(instances.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Identity: s.identity,
-		EBS: s.ebs, Images: s.images, Networks: s.network, Templates: s.templates, Tokens: s.tokens, Clock: s.now, Disks: disks, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs,
-		Worker: s.completions.background})
+		EBS: s.ebs, Images: s.images, Parameters: s.parameters, Networks: s.network, Templates: s.templates, Tokens: s.tokens, Clock: s.now,
+		Disks: disks, Bases: bases, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs, Worker: s.completions.background})
 	s.autoscaling = autoscaling.New(autoscaling.Config{Store: s.store, Identity: s.identity, Networks: s.network, Templates: s.templates,
 		Instances: s.instances, Clock: s.now, Kick: s.completions.kick})
 	return s, nil
@@ -177,6 +201,10 @@ func (s *Service) EBS() *ebs.Volumes { return s.ebs }
 // Images returns the service's images, Allowed AMIs and Recycle Bin,
 // whose rules live in rules/images.
 func (s *Service) Images() *images.Registry { return s.images }
+
+// Parameters returns the service's SSM parameters, whose rules live in
+// rules/parameters.
+func (s *Service) Parameters() *parameters.Parameters { return s.parameters }
 
 // Instances returns the service's instances, their runtime jobs,
 // instance types and the default network, whose rules live in

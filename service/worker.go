@@ -151,6 +151,7 @@ func (s *Service) Close() {
 	c.cancel()
 	c.wg.Wait()
 	s.instances.Wait()
+	s.images.Wait()
 }
 
 // pass is one sweep that also waits for the runtime jobs it started
@@ -158,6 +159,7 @@ func (s *Service) Close() {
 func (c *completer) pass(ctx context.Context) {
 	c.sweep(ctx)
 	c.s.instances.Wait()
+	c.s.images.Wait()
 }
 
 // sweep finishes every completing snapshot and expires overdue ones, then

@@ -43,6 +43,7 @@ var reasonCodes = map[openami.Class]map[openami.Reason]string{
 		openami.ReasonZoneMismatch:     "InvalidVolume.ZoneMismatch",
 		openami.ReasonOverlap:          "InvalidSubnet.Conflict",
 		openami.ReasonNetworkMismatch:  "InvalidParameter",
+		openami.ReasonManifest:         "InvalidManifest",
 	},
 	openami.InUse: {openami.ReasonAddress: "InvalidIPAddress.InUse"},
 	openami.NotFound: {

@@ -106,7 +106,7 @@ func (h *Handler) describeInstanceTypes(c *call) (responder, error) {
 		}
 		item := instanceTypeItem{
 			InstanceType: it.Name, CurrentGeneration: it.CurrentGeneration, FreeTierEligible: it.FreeTier, BareMetal: it.BareMetal,
-			SupportedUsageClasses: strs([]string{"on-demand", "spot"}), SupportedRootDeviceTypes: strs([]string{"ebs"}),
+			SupportedUsageClasses: strs([]string{"on-demand", "spot"}), SupportedRootDeviceTypes: strs(it.RootDeviceTypes()),
 			SupportedVirtualizationTypes: strs(it.Virtualization), Hypervisor: it.Hypervisor,
 			ProcessorInfo: processorInfoItem{SupportedArchitectures: strs(it.Architectures)},
 			VCpuInfo:      vcpuInfoItem{it.VCPUs, max(1, it.VCPUs/threads), threads},

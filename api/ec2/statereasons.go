@@ -13,12 +13,14 @@ import (
 
 // causeCodes maps a cause to the code EC2 reports in a stateReason.
 var causeCodes = map[openami.StateCause]string{
-	openami.CauseSnapshotGone:   "Client.InvalidSnapshot.NotFound",
-	openami.CauseSnapshotFailed: "Server.InternalError",
-	openami.CauseUserShutdown:   "Client.UserInitiatedShutdown",
-	openami.CauseGuestShutdown:  "Client.InstanceInitiatedShutdown",
-	openami.CauseKeyUnusable:    "Client.InvalidKMSKey.InvalidState",
-	openami.CauseLaunchFailed:   "Server.InternalError",
+	openami.CauseSnapshotGone:     "Client.InvalidSnapshot.NotFound",
+	openami.CauseSnapshotFailed:   "Server.InternalError",
+	openami.CauseUserShutdown:     "Client.UserInitiatedShutdown",
+	openami.CauseGuestShutdown:    "Client.InstanceInitiatedShutdown",
+	openami.CauseKeyUnusable:      "Client.InvalidKMSKey.InvalidState",
+	openami.CauseLaunchFailed:     "Server.InternalError",
+	openami.CauseLaunching:        "pending",
+	openami.CauseBundleCopyFailed: "Server.InternalError",
 }
 
 // causeCode returns the EC2 code of a cause. A cause this table does not

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/api/s3/checksum"
 	"github.com/openami/openami/api/sigv4"
 	"github.com/openami/openami/api/transport"
 )
@@ -30,28 +31,24 @@ var (
 	ErrBadContentSHA256     = errorf(400, "InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-…, or a valid sha256 value.")
 )
 
-// ContentSHA256Mismatch is the error of a body whose SHA-256 is not the
-// x-amz-content-sha256 it was signed with (found at its end, once it has
-// streamed): nothing is stored.
-type ContentSHA256Mismatch struct {
-	Claimed, Computed string
-}
-
-func (e *ContentSHA256Mismatch) Error() string {
-	return "The provided 'x-amz-content-sha256' header does not match what was computed."
-}
-
 // code maps an error to S3's answer: the one table from openami's
-// classes, reasons and resources, sigv4's failures and transport's, to
-// S3's codes and statuses.
+// classes, reasons and resources, sigv4's, checksum's and transport's
+// failures, to S3's codes and statuses.
 func code(err error) *Error {
 	var se *Error
 	if errors.As(err, &se) {
 		return se
 	}
-	var mm *ContentSHA256Mismatch
-	if errors.As(err, &mm) {
-		return errorf(400, "XAmzContentSHA256Mismatch", mm.Error())
+	var ce *checksum.Error
+	if errors.As(err, &ce) {
+		switch ce.Failure {
+		case checksum.BadDigest, checksum.Mismatch:
+			return errorf(400, "BadDigest", ce.Message)
+		case checksum.InvalidDigest:
+			return errorf(400, "InvalidDigest", ce.Message)
+		default:
+			return errorf(400, "InvalidRequest", ce.Message)
+		}
 	}
 	var ae *sigv4.Error
 	if errors.As(err, &ae) {
@@ -68,6 +65,10 @@ func code(err error) *Error {
 			return errorf(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
 		case sigv4.BadRegion:
 			return errorf(400, "AuthorizationHeaderMalformed", ae.Message)
+		case sigv4.BadBody:
+			return errorf(400, "IncompleteBody", ae.Message)
+		case sigv4.PayloadMismatch:
+			return errorf(400, "XAmzContentSHA256Mismatch", ae.Message)
 		default:
 			return errorf(400, "AuthorizationHeaderMalformed", ae.Message)
 		}

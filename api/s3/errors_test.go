@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/api/s3/checksum"
 	"github.com/openami/openami/api/sigv4"
 	"github.com/openami/openami/api/transport"
 )
@@ -46,7 +47,12 @@ func TestErrorTable(t *testing.T) {
 		{r(openami.Unsupported, "", "", "m"), "NotImplemented", 501},
 		{r(openami.Internal, "", "", "disk on fire"), "InternalError", 500},
 		{errors.New("unclassified"), "InternalError", 500},
-		{fmt.Errorf("put: %w", &ContentSHA256Mismatch{}), "XAmzContentSHA256Mismatch", 400},
+		{fmt.Errorf("put: %w", &sigv4.Error{Failure: sigv4.PayloadMismatch}), "XAmzContentSHA256Mismatch", 400},
+		{&sigv4.Error{Failure: sigv4.BadBody}, "IncompleteBody", 400},
+		{fmt.Errorf("put: %w", &checksum.Error{Failure: checksum.BadDigest}), "BadDigest", 400},
+		{&checksum.Error{Failure: checksum.Mismatch}, "BadDigest", 400},
+		{&checksum.Error{Failure: checksum.InvalidDigest}, "InvalidDigest", 400},
+		{&checksum.Error{Failure: checksum.Invalid}, "InvalidRequest", 400},
 		{&sigv4.Error{Failure: sigv4.Mismatch}, "SignatureDoesNotMatch", 403},
 		{&sigv4.Error{Failure: sigv4.UnknownKey}, "InvalidAccessKeyId", 403},
 		{&sigv4.Error{Failure: sigv4.Unsupported}, "NotImplemented", 501},

@@ -13,9 +13,17 @@ func (rq *request) createUpload() error {
 	if err != nil {
 		return err
 	}
-	u, err := rq.h.rules.CreateUpload(rq.ctx(), rq.c, rq.bucket, rq.key, headersOf(rq.r.Header), acl)
+	sum, err := uploadChecksum(rq.r.Header)
 	if err != nil {
 		return err
+	}
+	u, err := rq.h.rules.CreateUpload(rq.ctx(), rq.c, rq.bucket, rq.key, headersOf(rq.r.Header), acl, sum)
+	if err != nil {
+		return err
+	}
+	if u.Checksum.Algorithm != "" {
+		rq.w.Header().Set("x-amz-checksum-algorithm", u.Checksum.Algorithm)
+		rq.w.Header().Set("x-amz-checksum-type", checksumType(u.Checksum))
 	}
 	return rq.writeXML(struct {
 		XMLName  xml.Name `xml:"InitiateMultipartUploadResult"`
@@ -44,15 +52,16 @@ func (rq *request) uploadPart(uploadID string) error {
 	if err != nil {
 		return err
 	}
-	sum, err := contentMD5(rq.r.Header)
+	body, err := rq.summedBody()
 	if err != nil {
 		return err
 	}
-	p, err := rq.h.rules.UploadPart(rq.ctx(), rq.c, rq.bucket, rq.key, uploadID, n, rq.body, size, sum)
+	p, err := rq.h.rules.UploadPart(rq.ctx(), rq.c, rq.bucket, rq.key, uploadID, n, body, size)
 	if err != nil {
 		return err
 	}
 	rq.w.Header().Set("ETag", quoted(p.ETag))
+	writeChecksum(rq.w.Header(), p.Checksum, false)
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -72,7 +81,7 @@ func (rq *request) uploadPartCopy(uploadID string) error {
 			return errorf(400, "InvalidArgument", "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
 		}
 	}
-	p, err := rq.h.rules.UploadPartCopy(rq.ctx(), rq.c, rq.bucket, rq.key, uploadID, n, sb, sk, rng, conditions(rq.r.Header, "x-amz-copy-source-"))
+	p, err := rq.h.rules.UploadPartCopy(rq.ctx(), rq.c, rq.bucket, rq.key, uploadID, n, sb, sk, rng, conditions(rq.r.Header, "x-amz-copy-source-"), sumCopy)
 	if err != nil {
 		return err
 	}
@@ -81,7 +90,8 @@ func (rq *request) uploadPartCopy(uploadID string) error {
 		NS           string   `xml:"xmlns,attr"`
 		LastModified string
 		ETag         string
-	}{NS: xmlNS, LastModified: timeISO(p.LastModified), ETag: quoted(p.ETag)})
+		checksumXML
+	}{NS: xmlNS, LastModified: timeISO(p.LastModified), ETag: quoted(p.ETag), checksumXML: checksumElements(p.Checksum)})
 }
 
 func (rq *request) completeUpload(uploadID string) error {
@@ -89,6 +99,7 @@ func (rq *request) completeUpload(uploadID string) error {
 		Part []struct {
 			PartNumber int
 			ETag       string
+			checksumXML
 		}
 	}
 	if err := rq.decodeXML(&in); err != nil {
@@ -96,20 +107,26 @@ func (rq *request) completeUpload(uploadID string) error {
 	}
 	parts := make([]objects.CompletedPart, len(in.Part))
 	for i, p := range in.Part {
-		parts[i] = objects.CompletedPart{Number: p.PartNumber, ETag: unquote(p.ETag)}
+		parts[i] = objects.CompletedPart{Number: p.PartNumber, ETag: unquote(p.ETag), Checksum: p.value()}
 	}
-	o, err := rq.h.rules.CompleteUpload(rq.ctx(), rq.c, rq.bucket, rq.key, uploadID, parts)
+	o, err := rq.h.rules.CompleteUpload(rq.ctx(), rq.c, rq.bucket, rq.key, uploadID, parts, combine(rq.r.Header))
 	if err != nil {
 		return err
 	}
-	return rq.writeXML(struct {
+	out := struct {
 		XMLName  xml.Name `xml:"CompleteMultipartUploadResult"`
 		NS       string   `xml:"xmlns,attr"`
 		Location string
 		Bucket   string
 		Key      string
 		ETag     string
-	}{NS: xmlNS, Location: "/" + rq.bucket + "/" + rq.key, Bucket: rq.bucket, Key: rq.key, ETag: quoted(o.ETag)})
+		checksumXML
+		ChecksumType string `xml:",omitempty"`
+	}{NS: xmlNS, Location: "/" + rq.bucket + "/" + rq.key, Bucket: rq.bucket, Key: rq.key, ETag: quoted(o.ETag), checksumXML: checksumElements(o.Checksum)}
+	if o.Checksum.Algorithm != "" {
+		out.ChecksumType = checksumType(o.Checksum)
+	}
+	return rq.writeXML(out)
 }
 
 func (rq *request) abortUpload(uploadID string) error {
@@ -142,6 +159,7 @@ func (rq *request) listParts(uploadID string) error {
 		LastModified string
 		ETag         string
 		Size         int64
+		checksumXML
 	}
 	out := struct {
 		XMLName              xml.Name `xml:"ListPartsResult"`
@@ -152,6 +170,8 @@ func (rq *request) listParts(uploadID string) error {
 		Initiator            owner
 		Owner                owner
 		StorageClass         string
+		ChecksumAlgorithm    string `xml:",omitempty"`
+		ChecksumType         string `xml:",omitempty"`
 		PartNumberMarker     int
 		NextPartNumberMarker int
 		MaxParts             int
@@ -159,8 +179,11 @@ func (rq *request) listParts(uploadID string) error {
 		Part                 []partXML
 	}{NS: xmlNS, Bucket: rq.bucket, Key: rq.key, UploadID: uploadID, Initiator: ownerOf(pg.Upload.AccountID), Owner: ownerOf(pg.Upload.AccountID),
 		StorageClass: "STANDARD", PartNumberMarker: after, MaxParts: n, IsTruncated: pg.Truncated}
+	if u := pg.Upload.Checksum; u.Algorithm != "" {
+		out.ChecksumAlgorithm, out.ChecksumType = u.Algorithm, checksumType(u)
+	}
 	for _, p := range pg.Parts {
-		out.Part = append(out.Part, partXML{p.Number, timeISO(p.LastModified), quoted(p.ETag), p.Size})
+		out.Part = append(out.Part, partXML{p.Number, timeISO(p.LastModified), quoted(p.ETag), p.Size, checksumElements(p.Checksum)})
 		out.NextPartNumberMarker = p.Number
 	}
 	return rq.writeXML(out)

@@ -1,7 +1,6 @@
 package s3
 
 import (
-	"encoding/base64"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -9,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/rules/objects"
@@ -26,8 +26,7 @@ func headersOf(h http.Header) openami.ObjectHeaders {
 		CacheControl:       h.Get("Cache-Control"),
 		Expires:            h.Get("Expires"),
 	}
-	// aws-chunked is the transfer's encoding, not the object's.
-	oh.ContentEncoding = strings.TrimPrefix(strings.TrimPrefix(oh.ContentEncoding, "aws-chunked"), ",")
+	oh.ContentEncoding = withoutAWSChunked(oh.ContentEncoding)
 	for k, v := range h {
 		if name, ok := strings.CutPrefix(strings.ToLower(k), "x-amz-meta-"); ok && len(v) > 0 {
 			if oh.Metadata == nil {
@@ -37,6 +36,22 @@ func headersOf(h http.Header) openami.ObjectHeaders {
 		}
 	}
 	return oh
+}
+
+// withoutAWSChunked is a Content-Encoding without aws-chunked, which is
+// the transfer's encoding, not the object's: "aws-chunked, gzip" is
+// stored as "gzip", "aws-chunked" alone as nothing.
+func withoutAWSChunked(v string) string {
+	if !strings.Contains(strings.ToLower(v), "aws-chunked") {
+		return v
+	}
+	var keep []string
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "aws-chunked") {
+			keep = append(keep, e)
+		}
+	}
+	return strings.Join(keep, ", ")
 }
 
 // writeHeaders sets an object's headers on a response.
@@ -64,34 +79,15 @@ func writeHeaders(w http.ResponseWriter, o openami.Object) {
 	}
 }
 
-// contentMD5 reads Content-MD5 (nil when absent).
-func contentMD5(h http.Header) ([]byte, error) {
-	v := h.Get("Content-MD5")
-	if v == "" {
-		return nil, nil
-	}
-	b, err := base64.StdEncoding.DecodeString(v)
-	if err != nil || len(b) != 16 {
-		return nil, errorf(400, "InvalidDigest", "The Content-MD5 you specified was invalid.")
-	}
-	return b, nil
-}
-
 // bodySize is the length of the object a request's body holds: its
 // x-amz-decoded-content-length when aws-chunked, else Content-Length,
 // which S3 requires.
 func (rq *request) bodySize() (int64, error) {
-	if v := rq.r.Header.Get("x-amz-decoded-content-length"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return 0, errorf(400, "InvalidArgument", "x-amz-decoded-content-length is not valid")
-		}
-		return n, nil
-	}
-	if rq.r.ContentLength < 0 {
+	n := rq.body.Size()
+	if n < 0 {
 		return 0, errorf(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
 	}
-	return rq.r.ContentLength, nil
+	return n, nil
 }
 
 func (rq *request) putObject() error {
@@ -99,20 +95,21 @@ func (rq *request) putObject() error {
 	if err != nil {
 		return err
 	}
-	sum, err := contentMD5(rq.r.Header)
-	if err != nil {
-		return err
-	}
 	acl, err := aclFromHeaders(rq.r.Header)
 	if err != nil {
 		return err
 	}
+	body, err := rq.summedBody()
+	if err != nil {
+		return err
+	}
 	o, err := rq.h.rules.PutObject(rq.ctx(), rq.c, objects.PutInput{Bucket: rq.bucket, Key: rq.key, Headers: headersOf(rq.r.Header),
-		ACL: acl, Body: rq.body, Size: size, ContentMD5: sum})
+		ACL: acl, Body: body, Size: size})
 	if err != nil {
 		return err
 	}
 	rq.w.Header().Set("ETag", quoted(o.ETag))
+	writeChecksum(rq.w.Header(), o.Checksum, true)
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -215,6 +212,7 @@ func (rq *request) getObject(head bool) error {
 			return err
 		}
 		writeHeaders(rq.w, o)
+		rq.writeObjectChecksum(o, false)
 		rq.w.Header().Set("Content-Length", strconv.FormatInt(o.Size, 10))
 		rq.w.WriteHeader(http.StatusOK)
 		return nil
@@ -239,6 +237,7 @@ func (rq *request) getObject(head bool) error {
 			rq.w.Header().Set(header, v)
 		}
 	}
+	rq.writeObjectChecksum(rd.Object, rd.Ranged)
 	rq.w.Header().Set("Content-Length", strconv.FormatInt(rd.Length, 10))
 	status := http.StatusOK
 	if rd.Ranged {
@@ -248,11 +247,28 @@ func (rq *request) getObject(head bool) error {
 	rq.w.WriteHeader(status)
 	// The status is sent: a failure now can only cut the body short,
 	// which the client sees against Content-Length.
-	if _, err := io.Copy(rq.w, rd.Body); err != nil && rq.ctx().Err() == nil {
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	if _, err := io.CopyBuffer(rq.w, rd.Body, *buf); err != nil && rq.ctx().Err() == nil {
 		return copyFailed{err}
 	}
 	return nil
 }
+
+// writeObjectChecksum sets the object's checksum headers on a GET or
+// HEAD that asks for them (x-amz-checksum-mode: ENABLED), unless it reads
+// a range: a range has no sum of its own, as on S3.
+func (rq *request) writeObjectChecksum(o openami.Object, ranged bool) {
+	if ranged || !strings.EqualFold(rq.r.Header.Get("x-amz-checksum-mode"), "ENABLED") {
+		return
+	}
+	writeChecksum(rq.w.Header(), o.Checksum, true)
+}
+
+// copyBuffers hold the buffers GetObject sends through: 256 KiB (a read
+// of the blob per 256 KiB rather than io.Copy's 32 KiB), one per GET in
+// flight.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // copyFailed is a failure after the answer's status was sent: it is
 // logged, not answered.

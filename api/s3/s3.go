@@ -2,16 +2,16 @@
 // objects, multipart uploads, ACLs and bucket policies, addressed
 // path-style (/BUCKET/KEY) or virtual-hosted-style (Host BUCKET.DOMAIN for
 // a configured domain). Bodies stream: the endpoint hands each request a
-// reader of its body that checks the signed payload hash as it goes
-// (package api chooses it), and an object is stored only once its body
-// has checked out. Errors are S3's error document (none for HEAD), from
+// reader of its body that checks its signature as it goes (package
+// api/sigv4: the signed payload hash, or each aws-chunked chunk's
+// signature), this package reads it through the checks of its
+// checksums (package api/s3/checksum), and an object is stored only once
+// its body has checked out. Errors are S3's error document (none for HEAD), from
 // the one table in errors.go.
 package s3
 
 import (
-	"bytes"
 	"context"
-	"crypto/md5"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -49,10 +49,10 @@ type Rules interface {
 	ObjectACL(ctx context.Context, c objects.Caller, bucket, key string) (string, openami.ACL, error)
 	PutObjectACL(ctx context.Context, c objects.Caller, bucket, key string, in objects.ACLInput) error
 
-	CreateUpload(ctx context.Context, c objects.Caller, bucket, key string, h openami.ObjectHeaders, acl objects.ACLInput) (openami.Upload, error)
-	UploadPart(ctx context.Context, c objects.Caller, bucket, key, uploadID string, n int, body io.Reader, size int64, contentMD5 []byte) (openami.UploadPart, error)
-	UploadPartCopy(ctx context.Context, c objects.Caller, bucket, key, uploadID string, n int, srcBucket, srcKey string, rng *objects.ByteRange, cond objects.Conditions) (openami.UploadPart, error)
-	CompleteUpload(ctx context.Context, c objects.Caller, bucket, key, uploadID string, parts []objects.CompletedPart) (openami.Object, error)
+	CreateUpload(ctx context.Context, c objects.Caller, bucket, key string, h openami.ObjectHeaders, acl objects.ACLInput, sum openami.Checksum) (openami.Upload, error)
+	UploadPart(ctx context.Context, c objects.Caller, bucket, key, uploadID string, n int, body io.Reader, size int64) (openami.UploadPart, error)
+	UploadPartCopy(ctx context.Context, c objects.Caller, bucket, key, uploadID string, n int, srcBucket, srcKey string, rng *objects.ByteRange, cond objects.Conditions, sum objects.Summer) (openami.UploadPart, error)
+	CompleteUpload(ctx context.Context, c objects.Caller, bucket, key, uploadID string, parts []objects.CompletedPart, combine objects.Combine) (openami.Object, error)
 	AbortUpload(ctx context.Context, c objects.Caller, bucket, key, uploadID string) error
 	ListParts(ctx context.Context, c objects.Caller, bucket, key, uploadID string, after, max int) (objects.PartsPage, error)
 	ListUploads(ctx context.Context, c objects.Caller, bucket, prefix, delimiter, keyMarker, idMarker string, max int) (objects.UploadsPage, error)
@@ -111,7 +111,7 @@ type request struct {
 	w      http.ResponseWriter
 	r      *http.Request
 	q      url.Values
-	body   io.Reader
+	body   Body
 	c      objects.Caller
 	region string
 	bucket string
@@ -123,7 +123,7 @@ type request struct {
 // anonymous one: the first served region applies), whose body reads
 // through body. It returns the operation's name, the error code ("" on
 // success) and the error behind it.
-func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, body io.Reader, c objects.Caller, region, requestID string) (action, code string, err error) {
+func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, body Body, c objects.Caller, region, requestID string) (action, code string, err error) {
 	rq := &request{h: h, w: w, r: r, q: r.URL.Query(), body: body, c: c, region: region, reqID: requestID}
 	rq.bucket, rq.key = h.Address(r)
 	w.Header().Set("x-amz-request-id", requestID)
@@ -267,21 +267,22 @@ func (rq *request) writeXML(v any) error {
 // parts).
 const maxXMLBody = 2 << 20
 
-// readSmall reads a small body in full (XML or a policy).
+// readSmall reads a small body in full (XML or a policy), checking its
+// Content-MD5 and x-amz-checksum-*.
 func (rq *request) readSmall() ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(rq.body, maxXMLBody+1))
+	if rq.body.Size() > maxXMLBody {
+		return nil, errorf(400, "MaxMessageLengthExceeded", "Your request was too big.")
+	}
+	body, err := rq.summedBody()
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(body, maxXMLBody+1))
 	if err != nil {
 		return nil, err
 	}
 	if len(b) > maxXMLBody {
 		return nil, errorf(400, "MaxMessageLengthExceeded", "Your request was too big.")
-	}
-	want, err := contentMD5(rq.r.Header)
-	if err != nil {
-		return nil, err
-	}
-	if sum := md5.Sum(b); want != nil && !bytes.Equal(sum[:], want) {
-		return nil, errorf(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
 	}
 	return b, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/openami/openami/api/sigv4"
 	"github.com/openami/openami/rules/objects"
 	"github.com/openami/openami/rules/rulestest"
 )
@@ -44,7 +45,11 @@ func (f *fixture) do(t *testing.T, c objects.Caller, method, target string, body
 		r.Header.Set(hdr[i], hdr[i+1])
 	}
 	w := httptest.NewRecorder()
-	f.h.Serve(w, r, r.Body, c, "us-east-1", "req-1")
+	sb, err := sigv4.AnonymousBody(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.h.Serve(w, r, sb, c, "us-east-1", "req-1")
 	return w
 }
 

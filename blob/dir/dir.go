@@ -32,6 +32,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -132,8 +133,12 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 	}()
 
 	// Read one byte more than size, so that a reader that is too long is
-	// caught without reading all of it.
-	n, err := io.Copy(f, io.LimitReader(ctxReader{ctx, r}, size+1))
+	// caught without reading all of it; in pieces of copyBuffer bytes
+	// (f's ReadFrom would copy in 32 KiB: a write system call, and a
+	// Read of every hash the body is read through, per 32 KiB).
+	buf := copyBuffers.Get().(*[]byte)
+	n, err := io.CopyBuffer(struct{ io.Writer }{f}, io.LimitReader(ctxReader{ctx, r}, size+1), *buf)
+	copyBuffers.Put(buf)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("put blob %s: %w", key, ctx.Err())
@@ -169,6 +174,10 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 	}
 	return nil
 }
+
+// copyBuffers hold the buffers Put copies through: 256 KiB, a few per
+// concurrent Put.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // mkdirs creates the directories above key's file, fsyncing the parent of
 // each one it creates: a blob whose directory entry is durable is lost all

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/openami/openami"
@@ -36,6 +38,9 @@ type config struct {
 	// publicIPs is serve's --public-ips: the pool of instances' public
 	// addresses ("" for the default).
 	publicIPs string
+	// bundleCacheSize is serve's --bundle-cache-size ("" for the
+	// default).
+	bundleCacheSize string
 }
 
 func (c *config) addFlags(cmd *cobra.Command) {
@@ -172,7 +177,15 @@ func (c *config) build(ctx context.Context, store metadata.Store, key *seal.Key)
 			return nil, fmt.Errorf("--public-ips: want an IPv4 CIDR of at least 4 addresses, such as 127.77.0.0/16 (%q)", c.publicIPs)
 		}
 	}
-	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: c.dataDir, PublicIPs: pool})
+	var cacheSize int64
+	if c.bundleCacheSize != "" {
+		if cacheSize, err = parseSize(c.bundleCacheSize); err != nil || cacheSize < 1 {
+			store.Close()
+			return nil, fmt.Errorf("--bundle-cache-size: want a size such as 20GiB (%q)", c.bundleCacheSize)
+		}
+	}
+	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: c.dataDir, PublicIPs: pool,
+		BundleCacheSize: cacheSize})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -229,4 +242,30 @@ func (c *config) openBlobs(ctx context.Context, regions []openami.Region) (map[s
 		out[r.Name] = st
 	}
 	return out, nil
+}
+
+// parseSize reads a size in bytes: a whole number with an optional unit,
+// K/KiB, M/MiB, G/GiB or T/TiB (powers of 1024), or B.
+func parseSize(v string) (int64, error) {
+	v = strings.TrimSpace(v)
+	num := strings.TrimRight(v, "KMGTiBkmgtib")
+	shift := 0
+	switch strings.ToUpper(strings.TrimSpace(v[len(num):])) {
+	case "", "B":
+	case "K", "KIB", "KB":
+		shift = 10
+	case "M", "MIB", "MB":
+		shift = 20
+	case "G", "GIB", "GB":
+		shift = 30
+	case "T", "TIB", "TB":
+		shift = 40
+	default:
+		return 0, fmt.Errorf("unknown unit in %q", v)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("bad size %q", v)
+	}
+	return n << shift, nil
 }

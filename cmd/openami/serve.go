@@ -25,6 +25,7 @@ import (
 	"github.com/openami/openami/rules/instances"
 	"github.com/openami/openami/runtime/bridge"
 	"github.com/openami/openami/runtime/qemu"
+	"github.com/openami/openami/service"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -73,6 +74,7 @@ func serveCommand(cfg *config) *cobra.Command {
 	cmd.Flags().BoolVar(&rf.gatewayHost, "qemu-gateway-to-host", os.Getenv("OPENAMI_QEMU_GATEWAY_TO_HOST") == "true", "let guests of the rootless network reach the host's 127.0.0.1:PORT at their gateway's address, where their egress rules allow (env OPENAMI_QEMU_GATEWAY_TO_HOST=true)")
 	cmd.Flags().StringVar(&rf.network, "network", envOr("OPENAMI_NETWORK", qemu.NetworkRootless), "how the qemu runtime networks guests: rootless (each VM a user-mode network of its own; no privilege) or bridge (as root: a network namespace and Linux bridge per VPC, so overlapping VPCs coexist, a tap per instance, security groups in nftables; --public-ips must then be a range routed to this host) (docs/NETWORK.md) (env OPENAMI_NETWORK)")
 	cmd.Flags().StringVar(&cfg.publicIPs, "public-ips", envOr("OPENAMI_PUBLIC_IPS", instances.DefaultPublicPool.String()), "the pool of instances' public addresses, an IPv4 CIDR; on the host's loopback range by default, so that the qemu runtime's forwarded ports are reachable from this host without root (docs/NETWORK.md) (env OPENAMI_PUBLIC_IPS)")
+	cmd.Flags().StringVar(&cfg.bundleCacheSize, "bundle-cache-size", envOr("OPENAMI_BUNDLE_CACHE_SIZE", fmt.Sprintf("%dGiB", service.DefaultBundleCacheSize>>30)), "bound of DATA_DIR/bundle-cache, this host's unpacked bundles of instance store-backed AMIs, least recently used evicted first (docs/BUNDLES.md) (env OPENAMI_BUNDLE_CACHE_SIZE)")
 	s3Domains := s3.DefaultDomains
 	if v := os.Getenv("OPENAMI_S3_DOMAINS"); v != "" {
 		s3Domains = strings.Split(v, ",")

@@ -38,6 +38,10 @@ type MinIOServer struct {
 	// Bucket is a fresh name, unique to this call. The bucket does not
 	// exist yet: creating it is the code under test's job.
 	Bucket string
+	// PID is the server's process, for benchmarks that read its peak
+	// RSS and CPU time in /proc (its data directory is under
+	// os.TempDir(), on the same disk as t.TempDir()'s).
+	PID int
 }
 
 var (
@@ -71,6 +75,7 @@ func MinIO(t testing.TB) MinIOServer {
 		SecretAccessKey: minioPassword,
 		Region:          "us-east-1",
 		Bucket:          "t-" + randomHex(8),
+		PID:             minioServer.cmd.Process.Pid,
 	}
 }
 

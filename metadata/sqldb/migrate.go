@@ -460,11 +460,26 @@ CREATE TABLE launch_template_versions (
 	PRIMARY KEY (template_id, version)
 );
 `},
-	{Version: 14, Name: "auto scaling groups", SQL: `
+	// The SSM slice's migration: 14 after the launch templates' 13 (a
+	// placeholder until merged; the lead renumbers it if others land first).
+	{Version: 14, Name: "ssm parameters", SQL: `
+-- Every version of every SSM parameter: an account's, or the operator's
+-- public ones (account_id ''), by region and name. doc is the whole
+-- openami.Parameter as JSON. No foreign key to accounts: public
+-- parameters have none; Accounts.Delete deletes an account's.
+CREATE TABLE parameters (
+	region     {{text}} NOT NULL,
+	account_id {{text}} NOT NULL,
+	name       {{text}} NOT NULL,
+	version    BIGINT NOT NULL,
+	doc        {{text}} NOT NULL,
+	PRIMARY KEY (region, account_id, name, version)
+);
+`},
+	{Version: 15, Name: "auto scaling groups", SQL: `
 -- Auto Scaling groups (issue 18; placeholder 22, the lead renumbers):
--- the whole record (instances, launches, activities,
--- refreshes) as JSON in doc. A name is unique among an account's groups
--- in a region.
+-- the whole record (instances, launches, activities, refreshes) as JSON
+-- in doc. A name is unique among an account's groups in a region.
 CREATE TABLE autoscaling_groups (
 	region     {{text}} NOT NULL,
 	account_id {{text}} NOT NULL,

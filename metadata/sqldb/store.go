@@ -215,6 +215,7 @@ func (t *tx) Buckets() metadata.Buckets     { return buckets{t} }
 func (t *tx) Objects() metadata.Objects     { return objects{t} }
 
 func (t *tx) Certificates() metadata.Certificates { return certificates{t} }
+func (t *tx) Parameters() metadata.Parameters     { return parameters{t} }
 
 var errTxDone = errors.New("transaction used after its function returned")
 

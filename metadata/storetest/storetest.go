@@ -18,7 +18,7 @@
 // The tests live one file per record family: accounts.go (accounts and
 // access keys), keypairs.go, tags.go, settings.go, snapshots.go and
 // snapshots_list.go, certificates.go (signing certificates and region
-// keys), volumes.go, blocks.go (the blocks of pending snapshots
+// keys), parameters.go (SSM parameters), volumes.go, blocks.go (the blocks of pending snapshots
 // and of volume overlays), instances.go, networks.go (VPCs, subnets and
 // security groups), objects.go (buckets, objects, multipart uploads), images.go, image_permissions.go
 // security groups), launchtemplates.go, images.go, image_permissions.go
@@ -65,6 +65,9 @@ func Run(t *testing.T, open func(t *testing.T) metadata.Store) {
 		{"KeyPairs/Delete", testKeyPairDelete},
 		{"Certificates/Signing", testSigningCertificates},
 		{"Certificates/RegionKeys", testRegionKeys},
+		{"Parameters/Versions", testParameterVersions},
+		{"Parameters/List", testParameterList},
+		{"Parameters/AccountDelete", testParameterAccountDelete},
 		{"Tags/SetOf", testTagsSetOf},
 		{"Tags/Delete", testTagsDelete},
 		{"Tags/Partitioned", testTagsPartitioned},

@@ -120,7 +120,7 @@ func (s *Registry) checkBootImages(tx metadata.Tx, p openami.Principal, img open
 }
 
 // BootFile writes the file a kernel or ramdisk image holds (zero-padded
-// to a whole block) to w. NotFound if there is no such image in the
+// to a whole block; a bundle's image exactly) to w. NotFound if there is no such image in the
 // region; InvalidParameter if it is not a kernel or ramdisk image. It has
 // no principal: the runtime calls it for an instance that was launched
 // with the image.
@@ -128,6 +128,7 @@ func (s *Registry) BootFile(ctx context.Context, region, imageID string, w io.Wr
 	var (
 		snap   openami.Snapshot
 		blocks []metadata.BlockRef
+		bundle *openami.ImageBundle
 	)
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		img, err := tx.Images().Get(region, imageID)
@@ -136,6 +137,10 @@ func (s *Registry) BootFile(ctx context.Context, region, imageID string, w io.Wr
 		}
 		if err != nil {
 			return err
+		}
+		if (img.ImageType == "kernel" || img.ImageType == "ramdisk") && img.Bundle != nil {
+			bundle = img.Bundle // from a bundle: unbundled below
+			return nil
 		}
 		if img.ImageType != "kernel" && img.ImageType != "ramdisk" || len(img.Snapshots()) != 1 {
 			return openami.Errorf(openami.InvalidParameter, "", "The image '%s' is not a kernel or ramdisk image.", imageID)
@@ -149,6 +154,9 @@ func (s *Registry) BootFile(ctx context.Context, region, imageID string, w io.Wr
 	})
 	if err != nil {
 		return err
+	}
+	if bundle != nil {
+		return s.Unbundle(ctx, region, bundle, w, nil)
 	}
 	if snap.KmsKeyID != "" {
 		// The runtime hands QEMU the file: it would be plaintext at rest.

@@ -9,6 +9,7 @@ import (
 	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/kms"
+	"github.com/openami/openami/rules/objects"
 	"github.com/openami/openami/rules/rulestest"
 )
 
@@ -22,6 +23,7 @@ type fixture struct {
 	images   *Registry
 	vols     *ebs.Volumes
 	accounts *identity.Accounts
+	objects  *objects.Buckets
 	store    metadata.Store
 	clock    *rulestest.Clock
 	p        openami.Principal
@@ -42,7 +44,9 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.images = New(Config{Store: env.Store, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Tokens: env.Tokens, Clock: env.Clock.Now})
+	f.objects = objects.New(objects.Config{Store: env.Store, Regions: env.Regions, Blobs: env.Blobs, Clock: env.Clock.Now})
+	f.images = New(Config{Store: env.Store, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Tokens: env.Tokens,
+		Objects: f.objects, Clock: env.Clock.Now})
 	f.p = f.newAccount(t, "test")
 	return f
 }

@@ -77,7 +77,9 @@ func IsDeviceName(name string) bool { return deviceName.MatchString(name) }
 func IsEphemeralName(name string) bool { return ephemeralName.MatchString(name) }
 
 // RegisterImage registers an EBS-backed image whose block device mapping
-// uses snapshots the caller owns or may create volumes from. The image is
+// uses snapshots the caller owns or may create volumes from, or, with an
+// ImageLocation, an instance store-backed image from the bundle whose
+// manifest it names (bundles.go). The image is
 // available at once when its snapshots are completed; with one of the
 // caller's own snapshots still pending (being written through the EBS
 // direct API, or copied from another region) it is pending until they
@@ -85,9 +87,6 @@ func IsEphemeralName(name string) bool { return ephemeralName.MatchString(name) 
 func (s *Registry) RegisterImage(ctx context.Context, p openami.Principal, in RegisterImageInput) (string, error) {
 	if err := checkImageName(in.Name); err != nil {
 		return "", err
-	}
-	if in.ImageLocation != "" {
-		return "", openami.Errorf(openami.Unsupported, "", "Registering instance-store images from a bundle (ImageLocation) is not supported yet.")
 	}
 	if len(in.Description) > 255 {
 		return "", openami.Errorf(openami.InvalidParameter, "", "The description must be at most 255 characters.")
@@ -100,6 +99,11 @@ func (s *Registry) RegisterImage(ctx context.Context, p openami.Principal, in Re
 		BootMode: in.BootMode, TpmSupport: in.TpmSupport, UefiData: in.UefiData, ImdsSupport: in.ImdsSupport,
 		SriovNetSupport: in.SriovNetSupport, EnaSupport: in.EnaSupport, BillingProducts: in.BillingProducts,
 		BlockDeviceMappings: in.BlockDeviceMappings, CreatedAt: s.nowUTC(), DeregistrationProtection: openami.DeregistrationProtection{State: "disabled"},
+	}
+	if in.ImageLocation != "" {
+		if err := s.registerBundle(ctx, p, in, &img); err != nil {
+			return "", err
+		}
 	}
 	if img.Architecture == "" {
 		img.Architecture = "x86_64"
@@ -140,7 +144,11 @@ func (s *Registry) RegisterImage(ctx context.Context, p openami.Principal, in Re
 		return "", err
 	}
 	err := s.store.Update(ctx, func(tx metadata.Tx) error {
-		if err := s.checkMappings(tx, p, &img); err != nil {
+		check := s.checkMappings
+		if img.Bundle != nil {
+			check = checkStoreMappings
+		}
+		if err := check(tx, p, &img); err != nil {
 			return err
 		}
 		if err := s.checkBootImages(tx, p, img); err != nil {

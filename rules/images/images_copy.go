@@ -107,6 +107,11 @@ func (s *Registry) CopyImage(ctx context.Context, p openami.Principal, in CopyIm
 		img.CreatedAt, img.DeprecationTime, img.LastLaunchedTime = now, time.Time{}, time.Time{}
 		img.Public, img.DeregistrationProtection = false, openami.DeregistrationProtection{State: "disabled"}
 		img.RecycleBinEnterTime, img.RecycleBinExitTime = time.Time{}, time.Time{}
+		if src.Bundle != nil {
+			// Its bundle is copied in the background (bundles_copy.go).
+			img.Bundle = copiedBundle(p, id, src)
+			img.ImageLocation = img.Bundle.Bucket + "/" + img.Bundle.ManifestKey
+		}
 		img.BlockDeviceMappings = make([]openami.BlockDeviceMapping, len(src.BlockDeviceMappings))
 		for i, m := range src.BlockDeviceMappings {
 			if m.Ebs != nil {

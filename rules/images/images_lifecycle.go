@@ -257,6 +257,10 @@ func (s *Registry) SettleImage(ctx context.Context, region, id string) error {
 		if err != nil || img.State != openami.ImagePending {
 			return err
 		}
+		if img.Bundle != nil && img.Bundle.CopyFrom != nil {
+			s.copyBundle(ctx, img) // it settles the image when done
+			return nil
+		}
 		done := true
 		for _, sid := range img.Snapshots() {
 			snap, err := s.ebs.Snapshot(tx, region, sid)

@@ -31,6 +31,7 @@ import (
 	"github.com/openami/openami/rules/describe"
 	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/identity"
+	"github.com/openami/openami/rules/objects"
 )
 
 // Config is what a Registry is built from. Store, Regions, Identity, EBS
@@ -47,6 +48,9 @@ type Config struct {
 	// Tokens signs the NextTokens of DescribeImages and
 	// ListImagesInRecycleBin.
 	Tokens *pagetoken.Codec
+	// Objects reads the manifests and checks the parts of bundles
+	// (RegisterImage with ImageLocation); nil refuses them.
+	Objects *objects.Buckets
 	// Clock defaults to time.Now.
 	Clock openami.Clock
 
@@ -69,14 +73,16 @@ type Registry struct {
 	identity *identity.Accounts
 	ebs      *ebs.Volumes
 	tokens   *pagetoken.Codec
+	objects  *objects.Buckets
 	now      openami.Clock
 	kick     func()
+	copies   bundleCopies // CopyImage's bundle copies under way (bundles_copy.go)
 }
 
 // New returns a Registry built from cfg.
 func New(cfg Config) *Registry {
 	s := &Registry{store: cfg.Store, regions: cfg.Regions, identity: cfg.Identity, ebs: cfg.EBS, tokens: cfg.Tokens,
-		now: cfg.Clock, kick: cfg.Kick}
+		objects: cfg.Objects, now: cfg.Clock, kick: cfg.Kick}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/kms"
+	"github.com/openami/openami/rules/objects"
 	"github.com/openami/openami/rules/rulestest"
 )
 
@@ -27,6 +28,9 @@ type fixture struct {
 	images   *images.Registry
 	vols     *ebs.Volumes
 	accounts *identity.Accounts
+	objects  *objects.Buckets
+	bases    *localdisk.Bases
+	dir      string
 	store    metadata.Store
 	clock    *rulestest.Clock
 	p        openami.Principal
@@ -35,7 +39,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	env := rulestest.Open(t, "", nil)
-	f := &fixture{store: env.Store, clock: env.Clock, accounts: env.Identity()}
+	f := &fixture{store: env.Store, clock: env.Clock, accounts: env.Identity(), dir: env.Dir}
 	keys := kms.New(kms.Config{Store: env.Store, Seal: env.Seal, Regions: env.Regions, Tokens: env.Tokens, Clock: env.Clock.Now,
 		Purged: func(tx metadata.Tx, k openami.Key) error { return f.vols.ForgetDataKey(tx, k) }})
 	var err error
@@ -50,9 +54,14 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.images = images.New(images.Config{Store: env.Store, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Tokens: env.Tokens, Clock: env.Clock.Now})
+	f.objects = objects.New(objects.Config{Store: env.Store, Regions: env.Regions, Blobs: env.Blobs, Clock: env.Clock.Now})
+	if f.bases, err = localdisk.NewBases(env.Dir, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	f.images = images.New(images.Config{Store: env.Store, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Tokens: env.Tokens,
+		Objects: f.objects, Clock: env.Clock.Now})
 	f.machines = New(Config{Store: env.Store, Seal: env.Seal, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Images: f.images,
-		Tokens: env.Tokens, Clock: env.Clock.Now, Disks: localdisk.New(env.Dir)})
+		Tokens: env.Tokens, Clock: env.Clock.Now, Disks: localdisk.New(env.Dir), Bases: f.bases})
 	t.Cleanup(f.machines.Wait)
 	f.p = rulestest.NewAccount(t, f.accounts, "test")
 	return f

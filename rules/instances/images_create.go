@@ -63,6 +63,9 @@ func (s *Machines) CreateImage(ctx context.Context, p openami.Principal, in Crea
 	if err != nil {
 		return "", err
 	}
+	if inst.RootDeviceType == "instance-store" {
+		return "", openami.Errorf(openami.Unsupported, "", "The instance '%s' does not have an 'ebs' root device type: an image of an instance store-backed instance is made with BundleInstance.", inst.ID)
+	}
 	if inst.State != openami.InstanceRunning && inst.State != openami.InstanceStopped {
 		return "", openami.Errorf(openami.IncorrectState, openami.ResourceInstance, "Instance '%s' is not in a state from which an image can be created (%s).", inst.ID, inst.State)
 	}

@@ -201,13 +201,19 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 		plan.snapshots = map[string]openami.Snapshot{}
 		plan.refill = map[string]bool{}
 		out, fills = Reservation{}, nil
+		// An image id given as resolve:ssm:NAME is the parameter's value
+		// (rules/parameters), read in this transaction.
+		imageID, err := s.resolveImage(tx, p, in.ImageID)
+		if err != nil {
+			return err
+		}
 		if in.ClientToken != "" {
 			prev, err := tx.Instances().ByClientToken(p.Region, p.AccountID, in.ClientToken)
 			if err != nil {
 				return err
 			}
 			if len(prev) > 0 {
-				if prev[0].ImageID != in.ImageID || prev[0].InstanceType != in.InstanceType {
+				if prev[0].ImageID != imageID || prev[0].InstanceType != in.InstanceType {
 					return param.TokenReused(openami.ResourceInstance, in.ClientToken)
 				}
 				out = Reservation{ID: prev[0].ReservationID, AccountID: p.AccountID}
@@ -219,8 +225,7 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 				return err
 			}
 		}
-		var err error
-		if plan.img, err = s.images.LaunchableImage(tx, p, in.ImageID); err != nil {
+		if plan.img, err = s.images.LaunchableImage(tx, p, imageID); err != nil {
 			return err
 		}
 		// The subnet, zone and security groups (rules/network).
@@ -235,6 +240,11 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 		}
 		if err := checkCompatible(plan.img, plan.it); err != nil {
 			return err
+		}
+		if plan.img.RootDeviceType == "instance-store" {
+			if err := checkStoreRoot(plan.img, plan.it); err != nil {
+				return err
+			}
 		}
 		if in.KeyName != "" {
 			if _, err := s.identity.KeyPairNamed(tx, p.Region, p.AccountID, in.KeyName); err != nil {
@@ -409,6 +419,9 @@ func (s *Machines) planDevices(tx metadata.Tx, p openami.Principal, in RunInstan
 		if !images.IsDeviceName(o.DeviceName) {
 			return images.BadMapping("Invalid device name %s.", o.DeviceName)
 		}
+		if img.Bundle != nil && o.DeviceName == img.RootDeviceName {
+			return images.BadMapping("The root device %s of an instance store-backed image is its bundle: it cannot be mapped.", o.DeviceName)
+		}
 		i := slices.IndexFunc(merged, func(m openami.BlockDeviceMapping) bool { return m.DeviceName == o.DeviceName })
 		switch {
 		case o.NoDevice:
@@ -512,7 +525,7 @@ func (s *Machines) planDevices(tx metadata.Tx, p openami.Principal, in RunInstan
 			plan.mappings = append(plan.mappings, m)
 		}
 	}
-	if len(plan.mappings) == 0 || plan.mappings[0].DeviceName != img.RootDeviceName {
+	if img.Bundle == nil && (len(plan.mappings) == 0 || plan.mappings[0].DeviceName != img.RootDeviceName) {
 		return images.BadMapping("The root device %s is not in the block device mapping.", img.RootDeviceName)
 	}
 	if plan.it.InstanceStore.NVMe {
@@ -623,6 +636,7 @@ func (s *Machines) launchOne(tx metadata.Tx, p openami.Principal, in RunInstance
 		PrivateIP: addr, PublicIP: public, UserData: s.sealUserData(p.Region, id, in.UserData), LaunchTime: now, AmiLaunchIndex: k,
 		Architecture: img.Architecture, VirtualizationType: img.VirtualizationType, Platform: img.Platform,
 		BootMode: bootMode(img, plan.it), RootDeviceName: img.RootDeviceName, RootDeviceType: "ebs",
+		RootBundle:     img.Bundle,
 		InstanceStores: plan.stores, KernelID: img.KernelID, RamdiskID: img.RamdiskID, EnaSupport: img.EnaSupport,
 		SriovNetSupport: img.SriovNetSupport, TpmSupport: img.TpmSupport, MetadataOptions: plan.meta,
 		EbsOptimized: in.EbsOptimized, ClientToken: in.ClientToken, DisableAPITermination: in.DisableAPITermination,
@@ -633,6 +647,9 @@ func (s *Machines) launchOne(tx metadata.Tx, p openami.Principal, in RunInstance
 		if inst.CPUCredits == "" {
 			inst.CPUCredits = defaultCredits(plan.it)
 		}
+	}
+	if img.Bundle != nil {
+		inst.RootDeviceType, inst.RootBase = "instance-store", img.Bundle.BaseKey()
 	}
 	inst.MacAddress = macAddress(inst.ID)
 	for _, m := range plan.mappings {

@@ -542,7 +542,18 @@ func (s *Machines) advance(ctx context.Context, i openami.Instance) error {
 				return tx.Instances().Update(cur)
 			})
 		}
-		if err := s.runtime.Start(ctx, i); err != nil {
+		err = nil
+		if i.RootBundle != nil {
+			// An instance-store root: the bundle is fetched and unpacked
+			// first (bundleroot.go).
+			if err = s.prepareRoot(ctx, i); err != nil && ctx.Err() != nil {
+				return err // the server is closing: a later pass goes on
+			}
+		}
+		if err == nil {
+			err = s.runtime.Start(ctx, i)
+		}
+		if err != nil {
 			reason := openami.StateReason{Cause: openami.CauseLaunchFailed, Message: "Internal error on launch: " + err.Error()}
 			// Whatever the failed start left behind goes.
 			if err := s.runtime.Terminate(ctx, i); err != nil {

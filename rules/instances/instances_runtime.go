@@ -114,7 +114,9 @@ func (s *Machines) watch(ctx context.Context, w openami.Watcher, i openami.Insta
 				return err
 			}
 			cur.State = openami.InstanceStopping
-			if cur.InstanceInitiatedShutdownBehavior == "terminate" {
+			// An instance store-backed instance cannot stop: its
+			// guest's shutdown terminates it, as on EC2.
+			if cur.InstanceInitiatedShutdownBehavior == "terminate" || cur.RootDeviceType == "instance-store" {
 				cur.State = openami.InstanceShuttingDown
 			}
 			cur.StateTransition = openami.StateTransition{Cause: openami.CauseGuestShutdown, At: s.nowUTC()}

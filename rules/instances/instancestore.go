@@ -26,7 +26,8 @@ type Device interface {
 
 // OpenDevice opens what an NBD export name names: "vol-…", an EBS volume
 // attached to an instance that may run (OpenVolumeDevice), or
-// "i-…/ephemeralN", an instance-store disk of such an instance.
+// "i-…/ephemeralN", an instance-store disk of such an instance, or
+// "i-…/root", the root of an instance store-backed one (bundleroot.go).
 func (s *Machines) OpenDevice(ctx context.Context, name string) (Device, error) {
 	if inst, disk, ok := strings.Cut(name, "/"); ok {
 		return s.openInstanceStore(ctx, inst, disk)
@@ -48,7 +49,10 @@ func (s *Machines) openInstanceStore(ctx context.Context, instanceID, virtualNam
 	if s.disks == nil || checkInstanceID(instanceID) != nil {
 		return nil, notFound
 	}
-	var store openami.InstanceStore
+	var (
+		store openami.InstanceStore
+		root  openami.Instance
+	)
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		for _, r := range s.regions {
 			i, err := tx.Instances().Get(r.Name, instanceID)
@@ -59,7 +63,10 @@ func (s *Machines) openInstanceStore(ctx context.Context, instanceID, virtualNam
 				return err
 			}
 			k := slices.IndexFunc(i.InstanceStores, func(st openami.InstanceStore) bool { return st.VirtualName == virtualName })
+			live := i.State == openami.InstancePending || i.State == openami.InstanceRunning || i.State == openami.InstanceStopping
 			switch {
+			case virtualName == rootDisk && i.RootBundle != nil && live:
+				root = i
 			case k < 0:
 			case i.State == openami.InstancePending, i.State == openami.InstanceRunning, i.State == openami.InstanceStopping:
 				store = i.InstanceStores[k]
@@ -70,6 +77,9 @@ func (s *Machines) openInstanceStore(ctx context.Context, instanceID, virtualNam
 	})
 	if err != nil {
 		return nil, err
+	}
+	if root.RootBundle != nil {
+		return s.openRoot(root)
 	}
 	if store.VirtualName == "" {
 		return nil, notFound

@@ -55,6 +55,22 @@ func StoreNVMeSupport(d InstanceStoreDisks) string {
 	return "unsupported"
 }
 
+// instanceStoreRootFamilies are the instance families whose types take an
+// instance-store root device (an instance store-backed AMI), as EC2 has
+// it: C1, C3, D2, I2, M1, M2, M3, R3 and X1.
+var instanceStoreRootFamilies = map[string]bool{"c1": true, "c3": true, "d2": true, "i2": true, "m1": true, "m2": true, "m3": true, "r3": true, "x1": true}
+
+// RootDeviceTypes are the root device types the type supports: ebs, and
+// instance-store for the families EC2 launches instance store-backed
+// AMIs on.
+func (it InstanceType) RootDeviceTypes() []string {
+	family, _, _ := strings.Cut(it.Name, ".")
+	if instanceStoreRootFamilies[family] {
+		return []string{"ebs", "instance-store"}
+	}
+	return []string{"ebs"}
+}
+
 // TotalGB is the size of all the type's instance-store disks together.
 func (d InstanceStoreDisks) TotalGB() int64 { return int64(d.Count) * d.SizeGB }
 
@@ -224,7 +240,7 @@ func (it InstanceType) filterValues(name filter.Attr) []string {
 	case AttrTypeBootMode:
 		return it.BootModes
 	case AttrTypeRootDeviceType:
-		return []string{"ebs"}
+		return it.RootDeviceTypes()
 	case AttrTypeVirtualization:
 		return it.Virtualization
 	case AttrTypeVCPUs:

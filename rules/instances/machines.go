@@ -32,6 +32,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/openami/openami"
@@ -45,6 +46,7 @@ import (
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/network"
+	"github.com/openami/openami/rules/parameters"
 	"github.com/openami/openami/rules/templates"
 )
 
@@ -64,6 +66,9 @@ type Config struct {
 	// Images says which images a launch may use and registers the images
 	// of CreateImage (rules/images/uses.go).
 	Images *images.Registry
+	// Parameters resolves image ids given as resolve:ssm:NAME
+	// (rules/parameters/uses.go); nil refuses them.
+	Parameters *parameters.Parameters
 	// Networks places launches in subnets and security groups and checks
 	// an instance's new groups (rules/network/uses.go). Nil means
 	// rules/network over the same store, identity and tokens, asking
@@ -83,6 +88,10 @@ type Config struct {
 	// Disks are the instance-store disks of this server; nil means they
 	// cannot be served.
 	Disks *localdisk.Disks
+	// Bases is this server's cache of unpacked bundles, the bases of
+	// instance store-backed instances' roots (bundleroot.go); nil means
+	// they cannot launch.
+	Bases *localdisk.Bases
 	// Runtime runs the instances' guests; it defaults to NoneRuntime (see
 	// UseRuntime).
 	Runtime openami.Runtime
@@ -116,12 +125,14 @@ type Machines struct {
 	identity *identity.Accounts
 	ebs      *ebs.Volumes
 	images   *images.Registry
+	params   *parameters.Parameters
 	networks *network.Networks
 	// templates resolves the launch templates of launches.
 	templates *templates.Templates
 	tokens    *pagetoken.Codec
 	now       openami.Clock
 	disks     *localdisk.Disks // instance-store disks; nil without a data directory
+	bases     *localdisk.Bases // unpacked bundles; nil without a data directory
 	runtime   openami.Runtime
 	// publicPool is the host's pool of public addresses.
 	publicPool netip.Prefix
@@ -133,7 +144,7 @@ type Machines struct {
 // New returns Machines built from cfg.
 func New(cfg Config) *Machines {
 	s := &Machines{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, identity: cfg.Identity, ebs: cfg.EBS,
-		images: cfg.Images, networks: cfg.Networks, tokens: cfg.Tokens, now: cfg.Clock, disks: cfg.Disks, runtime: cfg.Runtime,
+		images: cfg.Images, params: cfg.Parameters, networks: cfg.Networks, tokens: cfg.Tokens, now: cfg.Clock, disks: cfg.Disks, bases: cfg.Bases, runtime: cfg.Runtime,
 		kick: cfg.Kick, worker: cfg.Worker, publicPool: cfg.PublicIPs, templates: cfg.Templates}
 	if !s.publicPool.IsValid() || !s.publicPool.Addr().Is4() {
 		s.publicPool = DefaultPublicPool
@@ -146,7 +157,11 @@ func New(cfg Config) *Machines {
 		s.networks = network.New(network.Config{Store: s.store, Identity: s.identity, Tokens: s.tokens, Instances: s.LiveInstances})
 	}
 	if s.templates == nil {
-		s.templates = templates.New(templates.Config{Store: s.store, Tokens: s.tokens, Clock: s.now})
+		tc := templates.Config{Store: s.store, Tokens: s.tokens, Clock: s.now}
+		if s.params != nil {
+			tc.ResolveSSM = s.params.ResolveSSM
+		}
+		s.templates = templates.New(tc)
 	}
 	if s.runtime == nil {
 		s.runtime = NoneRuntime{}
@@ -182,3 +197,15 @@ func (s *Machines) nowUTC() time.Time {
 // Page is the pagination part of a Describe request: MaxResults (0 when
 // absent) and NextToken ("" when absent).
 type Page = describe.Page
+
+// resolveImage returns the image id a launch names: id, or, for
+// resolve:ssm:NAME, the parameter's value (rules/parameters), in tx.
+func (s *Machines) resolveImage(tx metadata.Tx, p openami.Principal, id string) (string, error) {
+	if !strings.HasPrefix(id, parameters.ResolvePrefix) {
+		return id, nil
+	}
+	if s.params == nil {
+		return "", openami.Errorf(openami.Unsupported, openami.ResourceParameter, "This server resolves no SSM parameters.")
+	}
+	return s.params.ResolveImageIn(tx, p, id)
+}

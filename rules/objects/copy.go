@@ -58,7 +58,7 @@ func (s *Buckets) CopyObject(ctx context.Context, c Caller, in CopyInput) (opena
 	if err != nil {
 		return openami.Object{}, err
 	}
-	key, sum, err := s.storeBlob(ctx, b, src.Body, src.Length, nil)
+	key, sum, _, err := s.storeBlob(ctx, b, src.Body, src.Length)
 	if err != nil {
 		return openami.Object{}, err
 	}
@@ -69,5 +69,10 @@ func (s *Buckets) CopyObject(ctx context.Context, c Caller, in CopyInput) (opena
 	o := openami.Object{BucketID: b.ID, Key: in.Key, AccountID: ownerOf(c, b), Size: src.Length, LastModified: s.nowUTC(),
 		Headers: h, ACL: acl, Parts: []openami.ObjectPart{{Blob: key, Size: src.Length}}}
 	o.ETag = hexString(sum)
+	if !src.Object.Checksum.Composite {
+		// The same bytes: the same sum. A composite sum names parts the
+		// copy does not have.
+		o.Checksum = src.Object.Checksum
+	}
 	return o, s.commit(ctx, b, c, o)
 }

@@ -1,7 +1,6 @@
 package objects
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -19,18 +18,31 @@ import (
 )
 
 // PutInput is a PutObject: the object's bucket, key, headers and ACL,
-// and its body of Size bytes. ContentMD5, when not nil, is the MD5 the
-// client says the body has (BadDigest otherwise: InvalidParameter with
-// ReasonDigest, and nothing stored). A Body that fails (the API's
-// signature check of the payload) fails the Put with its error, and
-// nothing is stored.
+// and its body of Size bytes. A Body that fails (the API's check of the
+// payload's signature or of its checksums) fails the Put with its error,
+// and nothing is stored. A Body that is a Summed gives the object's ETag
+// and checksum; the MD5 of any other is computed here.
 type PutInput struct {
 	Bucket, Key string
 	Headers     openami.ObjectHeaders
 	ACL         ACLInput
 	Body        io.Reader
 	Size        int64
-	ContentMD5  []byte
+}
+
+// Summed is a body that sums itself as it is read, as the S3 API's
+// reader does (one pass computes the MD5 and the checksum the client
+// asked for, and checks those the client sent). Its last Read returns
+// io.EOF only when every check passed; then MD5 and Checksum hold the
+// sums to store.
+type Summed interface {
+	io.Reader
+	// MD5 is the MD5 of the bytes read, once Read has returned io.EOF.
+	MD5() []byte
+	// Checksum is the body's checksum: its Algorithm is known before
+	// the first Read ("" for none), its Value once Read has returned
+	// io.EOF.
+	Checksum() openami.Checksum
 }
 
 // checkKey refuses keys S3 refuses: empty, longer than MaxKeyLen bytes,
@@ -50,46 +62,43 @@ func tooLarge(what string, max int64) error {
 		"Your proposed upload exceeds the maximum allowed size (%s at most %d bytes)", what, max)
 }
 
-// digestReader hashes what it reads with MD5 and, at EOF, fails with a
-// ReasonDigest error when want is set and the digest differs: so that a
-// blob Put reading it stores nothing.
-type digestReader struct {
-	r    io.Reader
-	h    hash.Hash
-	want []byte
+// md5Reader hashes what it reads with MD5: the ETag of a body that does
+// not sum itself (a copy, an in-process Put).
+type md5Reader struct {
+	r io.Reader
+	h hash.Hash
 }
 
-func newDigestReader(r io.Reader, want []byte) *digestReader {
-	return &digestReader{r: r, h: md5.New(), want: want}
-}
-
-func (d *digestReader) Read(p []byte) (int, error) {
+func (d *md5Reader) Read(p []byte) (int, error) {
 	n, err := d.r.Read(p)
 	d.h.Write(p[:n])
-	if err == io.EOF && d.want != nil && !bytes.Equal(d.h.Sum(nil), d.want) {
-		return n, openami.ReasonErrorf(openami.InvalidParameter, openami.ResourceObject, openami.ReasonDigest,
-			"The Content-MD5 you specified did not match what we received.")
-	}
 	return n, err
 }
 
+func (d *md5Reader) MD5() []byte                { return d.h.Sum(nil) }
+func (d *md5Reader) Checksum() openami.Checksum { return openami.Checksum{} }
+
 // storeBlob stores size bytes of r as a new blob of bucket b and returns
-// its key and MD5. It fails with r's own error (wrapped) when r fails.
-func (s *Buckets) storeBlob(ctx context.Context, b openami.Bucket, r io.Reader, size int64, wantMD5 []byte) (string, []byte, error) {
+// its key and r's sums (see Summed). It fails with r's own error
+// (wrapped) when r fails.
+func (s *Buckets) storeBlob(ctx context.Context, b openami.Bucket, r io.Reader, size int64) (string, []byte, openami.Checksum, error) {
 	bs, err := s.blobsOf(b)
 	if err != nil {
-		return "", nil, err
+		return "", nil, openami.Checksum{}, err
 	}
 	key := newBlobKey(b)
-	d := newDigestReader(r, wantMD5)
-	if err := bs.Put(ctx, key, d, size); err != nil {
+	sr, ok := r.(Summed)
+	if !ok {
+		sr = &md5Reader{r: r, h: md5.New()}
+	}
+	if err := bs.Put(ctx, key, sr, size); err != nil {
 		var oe *openami.Error
 		if errors.As(err, &oe) && oe.Class != openami.Internal {
-			return "", nil, err
+			return "", nil, openami.Checksum{}, err
 		}
-		return "", nil, fmt.Errorf("objects: store %d bytes: %w", size, err)
+		return "", nil, openami.Checksum{}, fmt.Errorf("objects: store %d bytes: %w", size, err)
 	}
-	return key, d.h.Sum(nil), nil
+	return key, sr.MD5(), sr.Checksum(), nil
 }
 
 // dropBlobs deletes blobs no record names any more. A failure leaves them
@@ -134,12 +143,12 @@ func (s *Buckets) PutObject(ctx context.Context, c Caller, in PutInput) (openami
 	if err != nil {
 		return openami.Object{}, err
 	}
-	key, sum, err := s.storeBlob(ctx, b, in.Body, in.Size, in.ContentMD5)
+	key, sum, cs, err := s.storeBlob(ctx, b, in.Body, in.Size)
 	if err != nil {
 		return openami.Object{}, err
 	}
 	o := openami.Object{BucketID: b.ID, Key: in.Key, AccountID: ownerOf(c, b), Size: in.Size, ETag: hex.EncodeToString(sum),
-		LastModified: s.nowUTC(), Headers: in.Headers, ACL: acl, Parts: []openami.ObjectPart{{Blob: key, Size: in.Size}}}
+		LastModified: s.nowUTC(), Headers: in.Headers, ACL: acl, Parts: []openami.ObjectPart{{Blob: key, Size: in.Size}}, Checksum: cs}
 	return o, s.commit(ctx, b, c, o)
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
@@ -13,8 +14,10 @@ import (
 )
 
 // CreateUpload starts a multipart upload of key into a bucket, with the
-// headers and ACL the object will have.
-func (s *Buckets) CreateUpload(ctx context.Context, c Caller, bucketName, key string, h openami.ObjectHeaders, acl ACLInput) (openami.Upload, error) {
+// headers and ACL the object will have, and the checksum algorithm every
+// part must send (sum.Algorithm, "" for none) and how the object's sum is
+// made of theirs (sum.Composite).
+func (s *Buckets) CreateUpload(ctx context.Context, c Caller, bucketName, key string, h openami.ObjectHeaders, acl ACLInput, sum openami.Checksum) (openami.Upload, error) {
 	if err := checkKey(key); err != nil {
 		return openami.Upload{}, err
 	}
@@ -31,7 +34,8 @@ func (s *Buckets) CreateUpload(ctx context.Context, c Caller, bucketName, key st
 		if err != nil {
 			return err
 		}
-		u = openami.Upload{ID: randomHex(24), BucketID: b.ID, Key: key, AccountID: ownerOf(c, b), Initiated: s.nowUTC(), Headers: h, ACL: a}
+		u = openami.Upload{ID: randomHex(24), BucketID: b.ID, Key: key, AccountID: ownerOf(c, b), Initiated: s.nowUTC(), Headers: h, ACL: a,
+			Checksum: openami.Checksum{Algorithm: sum.Algorithm, Composite: sum.Composite}}
 		return tx.Objects().CreateUpload(u)
 	})
 	return u, err
@@ -60,9 +64,11 @@ func checkPartNumber(n int) error {
 	return nil
 }
 
-// UploadPart stores part number n of an upload: size bytes of body,
-// whose MD5 must be contentMD5 when not nil.
-func (s *Buckets) UploadPart(ctx context.Context, c Caller, bucketName, key, uploadID string, n int, body io.Reader, size int64, contentMD5 []byte) (openami.UploadPart, error) {
+// UploadPart stores part number n of an upload: size bytes of body. A
+// body that is a Summed gives the part's ETag and checksum, whose
+// algorithm must be the upload's when the upload has one
+// (InvalidParameter on ResourcePart, before any byte is read).
+func (s *Buckets) UploadPart(ctx context.Context, c Caller, bucketName, key, uploadID string, n int, body io.Reader, size int64) (openami.UploadPart, error) {
 	if err := checkPartNumber(n); err != nil {
 		return openami.UploadPart{}, err
 	}
@@ -70,19 +76,28 @@ func (s *Buckets) UploadPart(ctx context.Context, c Caller, bucketName, key, upl
 		return openami.UploadPart{}, tooLarge("a part", MaxPutSize)
 	}
 	var b openami.Bucket
+	var u openami.Upload
 	err := s.view(ctx, func(tx metadata.Tx) error {
 		var err error
-		b, _, err = s.upload(tx, c, bucketName, key, uploadID)
+		b, u, err = s.upload(tx, c, bucketName, key, uploadID)
 		return err
 	})
 	if err != nil {
 		return openami.UploadPart{}, err
 	}
-	blobKey, sum, err := s.storeBlob(ctx, b, body, size, contentMD5)
+	if sb, ok := body.(Summed); ok && u.Checksum.Algorithm != "" && sb.Checksum().Algorithm != u.Checksum.Algorithm {
+		got := sb.Checksum().Algorithm
+		if got == "" {
+			got = "null"
+		}
+		return openami.UploadPart{}, openami.Errorf(openami.InvalidParameter, openami.ResourcePart,
+			"Checksum Type mismatch occurred, expected checksum Type: %s, actual checksum Type: %s", strings.ToLower(u.Checksum.Algorithm), strings.ToLower(got))
+	}
+	blobKey, sum, cs, err := s.storeBlob(ctx, b, body, size)
 	if err != nil {
 		return openami.UploadPart{}, err
 	}
-	p := openami.UploadPart{UploadID: uploadID, Number: n, Blob: blobKey, Size: size, ETag: hex.EncodeToString(sum), LastModified: s.nowUTC()}
+	p := openami.UploadPart{UploadID: uploadID, Number: n, Blob: blobKey, Size: size, ETag: hex.EncodeToString(sum), LastModified: s.nowUTC(), Checksum: cs}
 	return p, s.commitPart(ctx, b, c, key, p)
 }
 
@@ -109,10 +124,25 @@ func (s *Buckets) commitPart(ctx context.Context, b openami.Bucket, c Caller, ke
 	return nil
 }
 
+// Summer reads r through a Summed computing the algorithm's checksum
+// ("" for none besides the MD5): the S3 API's, for the bytes a copy
+// reads.
+type Summer func(r io.Reader, algorithm string) Summed
+
 // UploadPartCopy stores part n of an upload from the object srcKey of
-// srcBucket (which c must be able to read, under cond), or its range rng.
-func (s *Buckets) UploadPartCopy(ctx context.Context, c Caller, bucketName, key, uploadID string, n int, srcBucket, srcKey string, rng *ByteRange, cond Conditions) (openami.UploadPart, error) {
+// srcBucket (which c must be able to read, under cond), or its range rng,
+// summed by sum (when not nil) with the upload's checksum algorithm.
+func (s *Buckets) UploadPartCopy(ctx context.Context, c Caller, bucketName, key, uploadID string, n int, srcBucket, srcKey string, rng *ByteRange, cond Conditions, sum Summer) (openami.UploadPart, error) {
 	if err := checkPartNumber(n); err != nil {
+		return openami.UploadPart{}, err
+	}
+	var u openami.Upload
+	err := s.view(ctx, func(tx metadata.Tx) error {
+		var err error
+		_, u, err = s.upload(tx, c, bucketName, key, uploadID)
+		return err
+	})
+	if err != nil {
 		return openami.UploadPart{}, err
 	}
 	src, err := s.GetObject(ctx, c, srcBucket, srcKey, rng, Conditions{})
@@ -126,20 +156,36 @@ func (s *Buckets) UploadPartCopy(ctx context.Context, c Caller, bucketName, key,
 	if src.Length > MaxPutSize {
 		return openami.UploadPart{}, tooLarge("a part", MaxPutSize)
 	}
-	return s.UploadPart(ctx, c, bucketName, key, uploadID, n, src.Body, src.Length, nil)
+	var body io.Reader = src.Body
+	if sum != nil {
+		body = sum(src.Body, u.Checksum.Algorithm)
+	}
+	return s.UploadPart(ctx, c, bucketName, key, uploadID, n, body, src.Length)
 }
 
 // CompletedPart is a part a CompleteMultipartUpload lists.
 type CompletedPart struct {
 	Number int
 	ETag   string // without quotes
+	// Checksum is the part's checksum value as the client lists it, ""
+	// when it lists none.
+	Checksum string
 }
+
+// Combine makes the checksum of an upload's object from the upload's
+// (its algorithm, and whether composite) and its listed parts', in order;
+// it fails when the parts' sums do not make one. Summing is the S3 API's
+// business (package api/s3/checksum): object storage only keeps sums.
+type Combine func(upload openami.Checksum, parts []openami.UploadPart) (openami.Checksum, error)
 
 // CompleteUpload makes the object of an upload from the listed parts,
 // which must be in ascending order (ReasonOrder), each uploaded with that
-// ETag (InvalidParameter on ResourcePart), each but the last at least
-// MinPartSize (ReasonTooSmall). Parts not listed are deleted.
-func (s *Buckets) CompleteUpload(ctx context.Context, c Caller, bucketName, key, uploadID string, list []CompletedPart) (openami.Object, error) {
+// ETag and checksum, if listed with one (InvalidParameter on
+// ResourcePart), each but the last at least MinPartSize (ReasonTooSmall).
+// The object's checksum is combine's of the upload's and the parts' when
+// the upload has an algorithm (combine may be nil otherwise). Parts not
+// listed are deleted.
+func (s *Buckets) CompleteUpload(ctx context.Context, c Caller, bucketName, key, uploadID string, list []CompletedPart, combine Combine) (openami.Object, error) {
 	if len(list) == 0 {
 		return openami.Object{}, openami.Errorf(openami.InvalidParameter, openami.ResourcePart,
 			"You must specify at least one part")
@@ -173,9 +219,10 @@ func (s *Buckets) CompleteUpload(ctx context.Context, c Caller, bucketName, key,
 		}
 		o = openami.Object{BucketID: b.ID, Key: key, AccountID: u.AccountID, LastModified: s.nowUTC(), Headers: u.Headers, ACL: u.ACL}
 		h := md5.New()
+		listed := make([]openami.UploadPart, 0, len(list))
 		for i, cp := range list {
 			p, ok := byNumber[cp.Number]
-			if !ok || p.ETag != cp.ETag {
+			if !ok || p.ETag != cp.ETag || cp.Checksum != "" && cp.Checksum != p.Checksum.Value {
 				return openami.Errorf(openami.InvalidParameter, openami.ResourcePart,
 					"One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")
 			}
@@ -190,7 +237,16 @@ func (s *Buckets) CompleteUpload(ctx context.Context, c Caller, bucketName, key,
 			h.Write(sum)
 			o.Size += p.Size
 			o.Parts = append(o.Parts, openami.ObjectPart{Blob: p.Blob, Size: p.Size})
+			listed = append(listed, p)
 			delete(byNumber, cp.Number)
+		}
+		if u.Checksum.Algorithm != "" {
+			if combine == nil {
+				return fmt.Errorf("objects: upload %s has a %s checksum and nothing combines it", uploadID, u.Checksum.Algorithm)
+			}
+			if o.Checksum, err = combine(u.Checksum, listed); err != nil {
+				return err
+			}
 		}
 		if o.Size > MaxObjectSize {
 			return tooLarge("an object", MaxObjectSize)

@@ -126,12 +126,10 @@ func TestPutRefusals(t *testing.T) {
 	f := newFixture(t)
 	f.mkBucket(t, "alpha")
 	body := []byte("data")
-	wrong := md5.Sum([]byte("other"))
-	_, err := f.b.PutObject(ctx, f.owner, PutInput{Bucket: "alpha", Key: "k", Body: bytes.NewReader(body), Size: 4, ContentMD5: wrong[:]})
-	wantReason(t, "bad digest", err, openami.InvalidParameter, openami.ResourceObject, openami.ReasonDigest)
-	// A body that fails (as the API's payload check does at EOF) stores nothing.
+	// A body that fails (as the API's payload and checksum checks do at
+	// EOF) stores nothing.
 	failing := io.MultiReader(bytes.NewReader(body), errReader{errors.New("payload hash mismatch")})
-	_, err = f.b.PutObject(ctx, f.owner, PutInput{Bucket: "alpha", Key: "k", Body: failing, Size: 4})
+	_, err := f.b.PutObject(ctx, f.owner, PutInput{Bucket: "alpha", Key: "k", Body: failing, Size: 4})
 	if err == nil || !strings.Contains(err.Error(), "payload hash mismatch") {
 		t.Errorf("failing body: %v", err)
 	}
@@ -236,7 +234,7 @@ func TestDeleteObjectAndBucket(t *testing.T) {
 	if n := f.blobCount(t); n != 0 {
 		t.Errorf("%d blobs after delete", n)
 	}
-	u, err := f.b.CreateUpload(ctx, f.owner, "alpha", "big", openami.ObjectHeaders{}, ACLInput{})
+	u, err := f.b.CreateUpload(ctx, f.owner, "alpha", "big", openami.ObjectHeaders{}, ACLInput{}, openami.Checksum{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,14 +252,14 @@ func TestDeleteObjectAndBucket(t *testing.T) {
 func TestMultipart(t *testing.T) {
 	f := newFixture(t)
 	f.mkBucket(t, "alpha")
-	u, err := f.b.CreateUpload(ctx, f.owner, "alpha", "big", openami.ObjectHeaders{ContentType: "x/y"}, ACLInput{})
+	u, err := f.b.CreateUpload(ctx, f.owner, "alpha", "big", openami.ObjectHeaders{ContentType: "x/y"}, ACLInput{}, openami.Checksum{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p1 := bytes.Repeat([]byte{1}, MinPartSize)
 	p2 := []byte("tail")
 	up := func(n int, b []byte) openami.UploadPart {
-		p, err := f.b.UploadPart(ctx, f.owner, "alpha", "big", u.ID, n, bytes.NewReader(b), int64(len(b)), nil)
+		p, err := f.b.UploadPart(ctx, f.owner, "alpha", "big", u.ID, n, bytes.NewReader(b), int64(len(b)))
 		if err != nil {
 			t.Fatalf("part %d: %v", n, err)
 		}
@@ -269,15 +267,15 @@ func TestMultipart(t *testing.T) {
 	}
 	a, b := up(1, p1), up(2, p2)
 	up(3, []byte("unlisted"))
-	_, err = f.b.CompleteUpload(ctx, f.owner, "alpha", "big", u.ID, []CompletedPart{{2, b.ETag}, {1, a.ETag}})
+	_, err = f.b.CompleteUpload(ctx, f.owner, "alpha", "big", u.ID, []CompletedPart{{Number: 2, ETag: b.ETag}, {Number: 1, ETag: a.ETag}}, nil)
 	wantReason(t, "order", err, openami.InvalidParameter, openami.ResourcePart, openami.ReasonOrder)
-	_, err = f.b.CompleteUpload(ctx, f.owner, "alpha", "big", u.ID, []CompletedPart{{1, a.ETag}, {2, "bad"}})
+	_, err = f.b.CompleteUpload(ctx, f.owner, "alpha", "big", u.ID, []CompletedPart{{Number: 1, ETag: a.ETag}, {Number: 2, ETag: "bad"}}, nil)
 	wantReason(t, "bad etag", err, openami.InvalidParameter, openami.ResourcePart, "")
-	_, err = f.b.CompleteUpload(ctx, f.owner, "alpha", "big", u.ID, []CompletedPart{{1, b.ETag}, {2, b.ETag}})
+	_, err = f.b.CompleteUpload(ctx, f.owner, "alpha", "big", u.ID, []CompletedPart{{Number: 1, ETag: b.ETag}, {Number: 2, ETag: b.ETag}}, nil)
 	wantReason(t, "etag of another part", err, openami.InvalidParameter, openami.ResourcePart, "")
-	_, err = f.b.UploadPart(ctx, f.owner, "alpha", "big", u.ID, 10001, bytes.NewReader(nil), 0, nil)
+	_, err = f.b.UploadPart(ctx, f.owner, "alpha", "big", u.ID, 10001, bytes.NewReader(nil), 0)
 	rulestest.WantClass(t, "part number", err, openami.InvalidParameter, openami.ResourcePart)
-	_, err = f.b.UploadPart(ctx, f.owner, "alpha", "big", "nope", 1, bytes.NewReader(nil), 0, nil)
+	_, err = f.b.UploadPart(ctx, f.owner, "alpha", "big", "nope", 1, bytes.NewReader(nil), 0)
 	rulestest.WantClass(t, "no upload", err, openami.NotFound, openami.ResourceUpload)
 	pg, err := f.b.ListParts(ctx, f.owner, "alpha", "big", u.ID, 0, 2)
 	if err != nil || len(pg.Parts) != 2 || !pg.Truncated {
@@ -287,7 +285,7 @@ func TestMultipart(t *testing.T) {
 	if err != nil || len(ups.Uploads) != 1 || ups.Uploads[0].ID != u.ID {
 		t.Errorf("ListUploads: %+v %v", ups, err)
 	}
-	o, err := f.b.CompleteUpload(ctx, f.owner, "alpha", "big", u.ID, []CompletedPart{{1, a.ETag}, {2, b.ETag}})
+	o, err := f.b.CompleteUpload(ctx, f.owner, "alpha", "big", u.ID, []CompletedPart{{Number: 1, ETag: a.ETag}, {Number: 2, ETag: b.ETag}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,22 +301,22 @@ func TestMultipart(t *testing.T) {
 	if n := f.blobCount(t); n != 2 {
 		t.Errorf("%d blobs after completion, want 2 (the unlisted part deleted)", n)
 	}
-	_, err = f.b.CompleteUpload(ctx, f.owner, "alpha", "big", u.ID, []CompletedPart{{1, a.ETag}})
+	_, err = f.b.CompleteUpload(ctx, f.owner, "alpha", "big", u.ID, []CompletedPart{{Number: 1, ETag: a.ETag}}, nil)
 	rulestest.WantClass(t, "completed twice", err, openami.NotFound, openami.ResourceUpload)
 
 	// A small part that is not the last is refused.
-	u2, _ := f.b.CreateUpload(ctx, f.owner, "alpha", "small", openami.ObjectHeaders{}, ACLInput{})
-	x, _ := f.b.UploadPart(ctx, f.owner, "alpha", "small", u2.ID, 1, strings.NewReader("x"), 1, nil)
-	y, _ := f.b.UploadPart(ctx, f.owner, "alpha", "small", u2.ID, 2, strings.NewReader("y"), 1, nil)
-	_, err = f.b.CompleteUpload(ctx, f.owner, "alpha", "small", u2.ID, []CompletedPart{{1, x.ETag}, {2, y.ETag}})
+	u2, _ := f.b.CreateUpload(ctx, f.owner, "alpha", "small", openami.ObjectHeaders{}, ACLInput{}, openami.Checksum{})
+	x, _ := f.b.UploadPart(ctx, f.owner, "alpha", "small", u2.ID, 1, strings.NewReader("x"), 1)
+	y, _ := f.b.UploadPart(ctx, f.owner, "alpha", "small", u2.ID, 2, strings.NewReader("y"), 1)
+	_, err = f.b.CompleteUpload(ctx, f.owner, "alpha", "small", u2.ID, []CompletedPart{{Number: 1, ETag: x.ETag}, {Number: 2, ETag: y.ETag}}, nil)
 	wantReason(t, "too small", err, openami.InvalidParameter, openami.ResourcePart, openami.ReasonTooSmall)
 
 	// UploadPartCopy of a range.
-	c, err := f.b.UploadPartCopy(ctx, f.owner, "alpha", "small", u2.ID, 3, "alpha", "big", &ByteRange{MinPartSize, -1}, Conditions{})
+	c, err := f.b.UploadPartCopy(ctx, f.owner, "alpha", "small", u2.ID, 3, "alpha", "big", &ByteRange{MinPartSize, -1}, Conditions{}, nil)
 	if err != nil || c.Size != 4 {
 		t.Fatalf("UploadPartCopy: %+v %v", c, err)
 	}
-	if _, err := f.b.CompleteUpload(ctx, f.owner, "alpha", "small", u2.ID, []CompletedPart{{3, c.ETag}}); err != nil {
+	if _, err := f.b.CompleteUpload(ctx, f.owner, "alpha", "small", u2.ID, []CompletedPart{{Number: 3, ETag: c.ETag}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := f.get(t, f.owner, "alpha", "small", nil); string(got) != "tail" {

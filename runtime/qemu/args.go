@@ -141,7 +141,8 @@ func bootIndex(i int, kernel bool) string {
 }
 
 // exports returns the NBD export names of an instance's disks in the
-// order the guest sees them: the root volume first, then the other EBS
+// order the guest sees them: the root volume (or instance-store root,
+// INSTANCE/root) first, then the other EBS
 // volumes by device name, then the instance-store disks (INSTANCE/ephemeralN).
 func exports(inst openami.Instance) []string {
 	devs := slices.Clone(inst.BlockDevices)
@@ -156,6 +157,9 @@ func exports(inst openami.Instance) []string {
 		return strings.Compare(a.DeviceName, b.DeviceName)
 	})
 	var out []string
+	if inst.RootBundle != nil {
+		out = append(out, inst.ID+"/root") // an instance-store root
+	}
 	for _, d := range devs {
 		out = append(out, d.VolumeID)
 	}

@@ -149,6 +149,13 @@ func TestExports(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("exports %v, want %v", got, want)
 	}
+	// An instance store-backed instance boots from its root disk.
+	store := openami.Instance{ID: "i-2", RootDeviceName: "/dev/sda1", RootDeviceType: "instance-store", RootBundle: &openami.ImageBundle{},
+		BlockDevices:   []openami.InstanceBlockDevice{{DeviceName: "/dev/sdf", VolumeID: "vol-f"}},
+		InstanceStores: []openami.InstanceStore{{DeviceName: "/dev/sdb", VirtualName: "ephemeral0"}}}
+	if got, want := exports(store), []string{"i-2/root", "vol-f", "i-2/ephemeral0"}; !slices.Equal(got, want) {
+		t.Fatalf("exports %v, want %v", got, want)
+	}
 }
 
 // testNetwork is a network for the runtime's tests: the instance's

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -28,19 +29,15 @@ import (
 	"github.com/openami/openami/rules/objects"
 )
 
-// Until the aws-chunked decoders (api/sigv4) are wired into the
-// endpoint, the clients are told to send checksums only when an
-// operation requires them, so that they send bodies in one piece
-// (docs/STATUS.md: the lead removes these settings when wiring them).
+// The clients run with their defaults: aws-sdk-go-v2, botocore and the
+// aws CLI send CRC32 checksums with uploads (aws-chunked with a trailer
+// over TLS, a header over HTTP) and validate the ones GetObject returns.
 
 // s3Client returns an S3 client for the credentials: path-style, or
 // virtual-hosted-style against BUCKET.s3.localhost:PORT (every host name
 // dialled to the server).
 func (s *server) s3Client(c identity.Credentials, virtualHosted bool) *s3.Client {
-	cfg := s.awsConfig(c, "us-east-1")
-	cfg.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-	cfg.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
-	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+	return s3.NewFromConfig(s3Config(s, c), func(o *s3.Options) {
 		o.UsePathStyle = !virtualHosted
 		if virtualHosted {
 			u, _ := url.Parse(s.URL)
@@ -54,6 +51,17 @@ func (s *server) s3Client(c identity.Credentials, virtualHosted bool) *s3.Client
 			})
 		}
 	})
+}
+
+// s3Config is the aws.Config of an S3 client with the SDK's defaults, as
+// config.LoadDefaultConfig resolves them: checksums "when supported"
+// both ways (a config made by hand leaves them unset, which the S3
+// client takes as "when required").
+func s3Config(s *server, c identity.Credentials) aws.Config {
+	cfg := s.awsConfig(c, "us-east-1")
+	cfg.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenSupported
+	cfg.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenSupported
+	return cfg
 }
 
 // s3Code returns the API error code of err, "" for none.
@@ -213,7 +221,7 @@ func s3CLI(t *testing.T, s *server, c identity.Credentials, dir string, args ...
 	t.Helper()
 	cmd := exec.Command("aws", append([]string{"--endpoint-url", s.URL}, args...)...)
 	cmd.Dir = dir
-	cmd.Env = append(netCLIEnv(t, c), "AWS_REQUEST_CHECKSUM_CALCULATION=when_required", "AWS_RESPONSE_CHECKSUM_VALIDATION=when_required")
+	cmd.Env = netCLIEnv(t, c)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -236,7 +244,7 @@ func TestS3CLI(t *testing.T) {
 	s := start(t, "sqlite")
 	a, b := s.account(t, "cli-a"), s.account(t, "cli-b")
 	dir := t.TempDir()
-	big := make([]byte, 9<<20) // above the CLI's 8 MiB multipart threshold
+	big := make([]byte, 20<<20) // above the CLI's 8 MiB multipart threshold: 3 parts
 	rand.Read(big)
 	if err := os.WriteFile(filepath.Join(dir, "big.bin"), big, 0o600); err != nil {
 		t.Fatal(err)
@@ -247,9 +255,19 @@ func TestS3CLI(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(dir, "down.bin")); !bytes.Equal(got, big) {
 		t.Fatalf("downloaded %d bytes, not the %d uploaded", len(got), len(big))
 	}
-	head := mustCLI(t, s, a, dir, "s3api", "head-object", "--bucket", "cli-bucket", "--key", "up/big.bin")
-	if !strings.Contains(head, `-2\"`) {
-		t.Errorf("the 9 MiB upload was not multipart: %s", head)
+	head := mustCLI(t, s, a, dir, "s3api", "head-object", "--bucket", "cli-bucket", "--key", "up/big.bin", "--checksum-mode", "ENABLED")
+	if !strings.Contains(head, `-3\"`) {
+		t.Errorf("the 20 MiB upload was not multipart: %s", head)
+	}
+	// The CLI's default: a CRC32 of each part, and S3's composite sum.
+	if !strings.Contains(head, `"ChecksumType": "COMPOSITE"`) || !regexp.MustCompile(`"ChecksumCRC32": "[A-Za-z0-9+/]{6}==-3"`).MatchString(head) {
+		t.Errorf("the CLI's upload has no composite CRC32: %s", head)
+	}
+	// A copy within S3 of more than 8 MiB: UploadPartCopy, summed.
+	mustCLI(t, s, a, dir, "s3", "cp", "s3://cli-bucket/up/big.bin", "s3://cli-bucket/up/copy.bin")
+	mustCLI(t, s, a, dir, "s3", "cp", "s3://cli-bucket/up/copy.bin", "copy.bin")
+	if got, _ := os.ReadFile(filepath.Join(dir, "copy.bin")); !bytes.Equal(got, big) {
+		t.Fatalf("the copy has %d bytes, not the %d uploaded", len(got), len(big))
 	}
 	sync := filepath.Join(dir, "tree")
 	os.MkdirAll(filepath.Join(sync, "sub"), 0o700)
@@ -336,7 +354,7 @@ except Exception as err:
 json.dump(out, sys.stdout)
 `
 	cmd := exec.Command("python3", "-c", script)
-	cmd.Env = append(netCLIEnv(t, c), "ENDPOINT="+s.URL, "AWS_REQUEST_CHECKSUM_CALCULATION=when_required", "AWS_RESPONSE_CHECKSUM_VALIDATION=when_required")
+	cmd.Env = append(netCLIEnv(t, c), "ENDPOINT="+s.URL)
 	b, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("boto3: %v\n%s", err, b)

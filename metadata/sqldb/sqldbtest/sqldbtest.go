@@ -32,7 +32,8 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	11: check11,
 	12: check12,
 	13: check13,
-	14: checkAutoScaling, // placeholder 22 (issue 18 item 2): the lead renumbers
+	14: check14,
+	15: checkAutoScaling, // placeholder 22 (issue 18 item 2): the lead renumbers
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -851,6 +852,22 @@ func check13(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	}
 	if got := queryStrings(t, db, d, `SELECT doc FROM launch_template_versions WHERE template_id = ? AND version > ? ORDER BY version`, "lt-1", 1); len(got) != 1 {
 		t.Errorf("versions of lt-1 after 1: %q", got)
+	}
+}
+
+// check14: a parameter's versions are one row each, keyed by region,
+// account and name; the operator's public ones (an empty account_id) need no
+// account.
+func check14(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const put = `INSERT INTO parameters (region, account_id, name, version, doc) VALUES (?, ?, ?, ?, '{}')`
+	mustExec(t, db, d, put, "r1", "111111111111", "/a/b", 1)
+	mustExec(t, db, d, put, "r1", "111111111111", "/a/b", 2)
+	mustExec(t, db, d, put, "r1", "222222222222", "/a/b", 1)
+	mustExec(t, db, d, put, "r2", "111111111111", "/a/b", 1)
+	mustExec(t, db, d, put, "r1", "", "/aws/service/x", 1)
+	mustFail(t, db, d, true, put, "r1", "111111111111", "/a/b", 2)
+	if got := queryStrings(t, db, d, `SELECT account_id FROM parameters WHERE region = ? AND name = ? AND version = 1 ORDER BY account_id`, "r1", "/a/b"); !slices.Equal(got, []string{"111111111111", "222222222222"}) {
+		t.Errorf("accounts with /a/b: %q", got)
 	}
 }
 
