@@ -69,6 +69,8 @@ type Tx interface {
 	LaunchTemplates() LaunchTemplates
 	Parameters() Parameters
 	ExportTasks() ExportTasks
+	BundleTasks() BundleTasks
+	AutoScalingGroups() AutoScalingGroups
 }
 
 // Accounts records accounts and their access keys.
@@ -830,4 +832,40 @@ type ExportTasks interface {
 	// Active returns every task, of every region and account, in state
 	// active or deleting: the worker's to run or to finish.
 	Active() ([]openami.ExportTask, error)
+}
+
+// BundleTasks records BundleInstance's tasks. Ids are unique across
+// regions.
+type BundleTasks interface {
+	// Create records a task. Duplicate if the id is taken.
+	Create(b openami.BundleTask) error
+	// Get returns the region's task with the id. NotFound (about
+	// openami.ResourceBundleTask) if none.
+	Get(region, id string) (openami.BundleTask, error)
+	// List returns the account's tasks in the region, ordered by id.
+	List(region, accountID string) ([]openami.BundleTask, error)
+	// Active returns every region's tasks that have not ended (neither
+	// complete nor failed), ordered by region, then id.
+	Active() ([]openami.BundleTask, error)
+	// Update replaces a task. NotFound if it does not exist.
+	Update(b openami.BundleTask) error
+}
+
+// AutoScalingGroups records Auto Scaling groups, each whole (its
+// instances, pending launches, activities and refreshes are in the
+// record). A name is unique among an account's groups in a region.
+type AutoScalingGroups interface {
+	// Create records a group. Duplicate (of ResourceAutoScalingGroup) if
+	// the account has a group of that name in the region.
+	Create(g openami.AutoScalingGroup) error
+	// Get returns a group. NotFound if none.
+	Get(region, accountID, name string) (openami.AutoScalingGroup, error)
+	// Put replaces a group's record. NotFound if none.
+	Put(g openami.AutoScalingGroup) error
+	// Delete removes a group. NotFound if none.
+	Delete(region, accountID, name string) error
+	// List returns the groups of an account in a region ("" region: every
+	// region; "" account: every account) with names strictly after after,
+	// in (region, account, name) order, at most limit of them (0: all).
+	List(region, accountID, after string, limit int) ([]openami.AutoScalingGroup, error)
 }

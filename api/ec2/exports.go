@@ -185,7 +185,7 @@ func (h *Handler) createStoreImageTask(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	key, err := h.exports.CreateStoreImageTask(c.ctx, c.p, exports.CreateStoreImageTaskInput{ImageID: in.ImageID, Bucket: in.Bucket,
+	key, err := h.exports.CreateStoreImageTask(c.ctx, c.p, exports.CreateStoreImageTaskInput{ImageID: in.ImageID, ImageBucket: in.Bucket,
 		ObjectTags: tagsOf(in.ObjectTags)})
 	if err != nil {
 		return nil, err
@@ -264,7 +264,7 @@ func (h *Handler) createRestoreImageTask(c *call) (responder, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, err := h.exports.CreateRestoreImageTask(c.ctx, c.p, exports.CreateRestoreImageTaskInput{Bucket: in.Bucket, ObjectKey: in.ObjectKey,
+	id, err := h.exports.CreateRestoreImageTask(c.ctx, c.p, exports.CreateRestoreImageTaskInput{ImageBucket: in.Bucket, ObjectKey: in.ObjectKey,
 		Name: in.Name, Tags: tags})
 	if err != nil {
 		return nil, err

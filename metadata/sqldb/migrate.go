@@ -460,8 +460,6 @@ CREATE TABLE launch_template_versions (
 	PRIMARY KEY (template_id, version)
 );
 `},
-	// The SSM slice's migration: 14 after the launch templates' 13 (a
-	// placeholder until merged; the lead renumbers it if others land first).
 	{Version: 14, Name: "ssm parameters", SQL: `
 -- Every version of every SSM parameter: an account's, or the operator's
 -- public ones (account_id ''), by region and name. doc is the whole
@@ -476,10 +474,35 @@ CREATE TABLE parameters (
 	PRIMARY KEY (region, account_id, name, version)
 );
 `},
+	{Version: 15, Name: "bundle tasks", SQL: `
+-- BundleInstance's tasks: the record as JSON in doc; state, kept beside
+-- it, finds the tasks the worker has still to run.
+CREATE TABLE bundle_tasks (
+	region     {{text}} NOT NULL,
+	id         {{text}} NOT NULL PRIMARY KEY,
+	account_id {{text}} NOT NULL,
+	state      {{text}} NOT NULL,
+	doc        {{text}} NOT NULL
+);
+CREATE INDEX bundle_tasks_by_owner ON bundle_tasks (region, account_id, id);
+CREATE INDEX bundle_tasks_by_state ON bundle_tasks (state, region, id);
+`},
+	{Version: 16, Name: "auto scaling groups", SQL: `
+-- Auto Scaling groups (issue 18):
+-- the whole record (instances, launches, activities, refreshes) as JSON
+-- in doc. A name is unique among an account's groups in a region.
+CREATE TABLE autoscaling_groups (
+	region     {{text}} NOT NULL,
+	account_id {{text}} NOT NULL,
+	name       {{text}} NOT NULL,
+	doc        {{text}} NOT NULL,
+	PRIMARY KEY (region, account_id, name)
+);
+`},
 	// The export slice's migration (issue 16 item 2): placeholder 31 in
-	// the plan, 15 on this branch so that versions stay contiguous; the
-	// lead renumbers it when merging.
-	{Version: 15, Name: "export tasks", SQL: `
+	// the plan, 17 on this branch (after main's 16) so that versions stay
+	// contiguous; the lead renumbers it when merging.
+	{Version: 17, Name: "export tasks", SQL: `
 -- ExportImage tasks: the columns listings and the worker select on and
 -- the whole openami.ExportTask as JSON in doc.
 CREATE TABLE export_tasks (

@@ -19,8 +19,8 @@ import (
 
 // CreateRestoreImageTaskInput is CreateRestoreImageTask's request.
 type CreateRestoreImageTaskInput struct {
-	Bucket    string
-	ObjectKey string
+	ImageBucket string // the bucket
+	ObjectKey   string
 	// Name is the new image's name; "" keeps the stored image's.
 	Name string
 	Tags []openami.Tag
@@ -38,12 +38,12 @@ const restoreTimeout = 24 * time.Hour
 // the new image's id.
 func (s *Exports) CreateRestoreImageTask(ctx context.Context, p openami.Principal, in CreateRestoreImageTaskInput) (string, error) {
 	switch {
-	case in.Bucket == "":
-		return "", param.Missing("Bucket")
+	case in.ImageBucket == "":
+		return "", param.Missing("ImageBucket")
 	case in.ObjectKey == "":
 		return "", param.Missing("ObjectKey")
 	}
-	h, err := s.readHeader(ctx, p, in.Bucket, in.ObjectKey)
+	h, err := s.readHeader(ctx, p, in.ImageBucket, in.ObjectKey)
 	if err != nil {
 		return "", err
 	}
@@ -66,7 +66,7 @@ func (s *Exports) CreateRestoreImageTask(ctx context.Context, p openami.Principa
 		return "", err
 	}
 	t := openami.ExportTask{ID: ids.New("restore-ami"), Kind: openami.ExportKindRestore, Region: p.Region, AccountID: p.AccountID,
-		ImageID: h.Image.ID, Bucket: in.Bucket, Key: in.ObjectKey, ImageName: name, State: openami.ExportActive,
+		ImageID: h.Image.ID, Bucket: in.ImageBucket, Key: in.ObjectKey, ImageName: name, State: openami.ExportActive,
 		StatusMessage: "pending", CreatedAt: s.now().UTC(), Tags: in.Tags}
 	newID := map[string]string{}
 	for _, snap := range h.Snapshots {

@@ -18,8 +18,8 @@ import (
 
 // CreateStoreImageTaskInput is CreateStoreImageTask's request.
 type CreateStoreImageTaskInput struct {
-	ImageID string
-	Bucket  string
+	ImageID     string
+	ImageBucket string // the bucket
 	// ObjectTags are accepted and not applied: openami's S3 has no
 	// object tagging yet (docs/STORE.md).
 	ObjectTags []openami.Tag
@@ -36,8 +36,8 @@ func (s *Exports) CreateStoreImageTask(ctx context.Context, p openami.Principal,
 	if in.ImageID == "" {
 		return "", param.Missing("ImageID")
 	}
-	if in.Bucket == "" {
-		return "", param.Missing("Bucket")
+	if in.ImageBucket == "" {
+		return "", param.Missing("ImageBucket")
 	}
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		_, _, err := s.storable(tx, p, in.ImageID)
@@ -46,13 +46,13 @@ func (s *Exports) CreateStoreImageTask(ctx context.Context, p openami.Principal,
 	if err != nil {
 		return "", err
 	}
-	if missing, err := s.bucketMissing(ctx, p, in.Bucket); missing {
-		return "", param.Invalid("Bucket", in.Bucket, "The bucket does not exist in region %s.", p.Region)
+	if missing, err := s.bucketMissing(ctx, p, in.ImageBucket); missing {
+		return "", param.Invalid("ImageBucket", in.ImageBucket, "The bucket does not exist in region %s.", p.Region)
 	} else if err != nil {
 		return "", err
 	}
 	t := openami.ExportTask{ID: ids.New("store-ami"), Kind: openami.ExportKindStore, Region: p.Region, AccountID: p.AccountID,
-		ImageID: in.ImageID, Bucket: in.Bucket, Key: in.ImageID + ".bin", State: openami.ExportActive, StatusMessage: "pending",
+		ImageID: in.ImageID, Bucket: in.ImageBucket, Key: in.ImageID + ".bin", State: openami.ExportActive, StatusMessage: "pending",
 		CreatedAt: s.now().UTC()}
 	up, err := s.objects.CreateUpload(ctx, objects.As(p), t.Bucket, t.Key, openami.ObjectHeaders{}, objects.ACLInput{}, openami.Checksum{})
 	if err != nil {

@@ -84,7 +84,7 @@ func TestStoreAndRestore(t *testing.T) {
 	plain := f.image(t, f.p, ebs.StartSnapshotInput{}, testBlocks)
 	sealed := f.image(t, f.p, ebs.StartSnapshotInput{Encrypted: true, KmsKeyARN: key.ARN()}, testBlocks)
 	for _, src := range []string{plain, sealed} {
-		objKey, err := f.exports.CreateStoreImageTask(ctx, f.p, CreateStoreImageTaskInput{ImageID: src, Bucket: "bkt"})
+		objKey, err := f.exports.CreateStoreImageTask(ctx, f.p, CreateStoreImageTaskInput{ImageID: src, ImageBucket: "bkt"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +104,7 @@ func TestStoreAndRestore(t *testing.T) {
 				}
 			}
 		}
-		restored, err := f.exports.CreateRestoreImageTask(ctx, f.p, CreateRestoreImageTaskInput{Bucket: "bkt", ObjectKey: objKey, Name: "restored-" + src})
+		restored, err := f.exports.CreateRestoreImageTask(ctx, f.p, CreateRestoreImageTaskInput{ImageBucket: "bkt", ObjectKey: objKey, Name: "restored-" + src})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,11 +148,11 @@ func TestStoreRefusals(t *testing.T) {
 	if _, err := f.objects.CreateBucket(ctx, objects.As(other), "other-bkt", "us-east-1", objects.ACLInput{}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.exports.CreateStoreImageTask(ctx, other, CreateStoreImageTaskInput{ImageID: sealed, Bucket: "other-bkt"})
+	_, err = f.exports.CreateStoreImageTask(ctx, other, CreateStoreImageTaskInput{ImageID: sealed, ImageBucket: "other-bkt"})
 	rulestest.WantClass(t, "store another's encrypted image", err, openami.Unsupported, openami.ResourceImage)
-	_, err = f.exports.CreateStoreImageTask(ctx, f.p, CreateStoreImageTaskInput{ImageID: sealed, Bucket: "nope"})
+	_, err = f.exports.CreateStoreImageTask(ctx, f.p, CreateStoreImageTaskInput{ImageID: sealed, ImageBucket: "nope"})
 	rulestest.WantClass(t, "store into a missing bucket", err, openami.InvalidParameter, "")
-	objKey, err := f.exports.CreateStoreImageTask(ctx, f.p, CreateStoreImageTaskInput{ImageID: sealed, Bucket: "bkt"})
+	objKey, err := f.exports.CreateStoreImageTask(ctx, f.p, CreateStoreImageTaskInput{ImageID: sealed, ImageBucket: "bkt"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,11 +160,11 @@ func TestStoreRefusals(t *testing.T) {
 	if err := f.objects.PutObjectACL(ctx, objects.As(f.p), "bkt", objKey, objects.ACLInput{Canned: objects.CannedPublicRead, Explicit: true}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.exports.CreateRestoreImageTask(ctx, other, CreateRestoreImageTaskInput{Bucket: "bkt", ObjectKey: objKey, Name: "stolen"})
+	_, err = f.exports.CreateRestoreImageTask(ctx, other, CreateRestoreImageTaskInput{ImageBucket: "bkt", ObjectKey: objKey, Name: "stolen"})
 	if err == nil {
 		t.Fatal("another account restored an encrypted image without use of its key")
 	}
-	_, err = f.exports.CreateRestoreImageTask(ctx, f.p, CreateRestoreImageTaskInput{Bucket: "bkt", ObjectKey: "nope.bin", Name: "x-image"})
+	_, err = f.exports.CreateRestoreImageTask(ctx, f.p, CreateRestoreImageTaskInput{ImageBucket: "bkt", ObjectKey: "nope.bin", Name: "x-image"})
 	if err == nil {
 		t.Fatal("restored from a missing object")
 	}
@@ -196,12 +196,12 @@ func TestRestoreAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objKey, err := f.exports.CreateStoreImageTask(ctx, f.p, CreateStoreImageTaskInput{ImageID: both, Bucket: "bkt"})
+	objKey, err := f.exports.CreateStoreImageTask(ctx, f.p, CreateStoreImageTaskInput{ImageID: both, ImageBucket: "bkt"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.run(t)
-	restored, err := f.exports.CreateRestoreImageTask(ctx, f.p, CreateRestoreImageTaskInput{Bucket: "bkt", ObjectKey: objKey, Name: "again"})
+	restored, err := f.exports.CreateRestoreImageTask(ctx, f.p, CreateRestoreImageTaskInput{ImageBucket: "bkt", ObjectKey: objKey, Name: "again"})
 	if err != nil {
 		t.Fatal(err)
 	}
