@@ -17,8 +17,12 @@ package service
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/openami/openami"
@@ -114,10 +118,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s.completions = newCompleter(s)
 	var (
-		disks *localdisk.Disks
-		bases *localdisk.Bases
+		disks  *localdisk.Disks
+		bases  *localdisk.Bases
+		runner string
 	)
 	if cfg.LocalDir != "" {
+		runner = runnerName(cfg.LocalDir)
 		disks = localdisk.New(cfg.LocalDir)
 		size := cfg.BundleCacheSize
 		if size == 0 {
@@ -168,7 +174,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.templates = templates.New(templates.Config{Store: s.store, Tokens: s.tokens, Clock: s.now, ResolveSSM: s.parameters.ResolveSSM})
 	s.instances = instances.New(instances.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Identity: s.identity,
 		EBS: s.ebs, Images: s.images, Parameters: s.parameters, Networks: s.network, Templates: s.templates, Objects: s.objects, Tokens: s.tokens, Clock: s.now,
-		Disks: disks, Bases: bases, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs, Worker: s.completions.background})
+		Disks: disks, Bases: bases, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs, Worker: s.completions.background, Runner: runner})
 	return s, nil
 }
 
@@ -226,4 +232,18 @@ type Page = describe.Page
 // timestamps are.
 func (s *Service) nowUTC() time.Time {
 	return s.now().UTC().Truncate(time.Millisecond)
+}
+
+// runnerName names this server in the leases of the tasks it runs, the
+// same across its restarts: a hash of the host's name and the data
+// directory's absolute path (one server per data directory), so that a
+// server restarted after a crash takes its own interrupted tasks back at
+// once.
+func runnerName(localDir string) string {
+	host, _ := os.Hostname()
+	if abs, err := filepath.Abs(localDir); err == nil {
+		localDir = abs
+	}
+	sum := sha256.Sum256([]byte(host + "\x00" + localDir))
+	return "runner-" + hex.EncodeToString(sum[:8])
 }
