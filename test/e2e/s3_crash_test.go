@@ -30,20 +30,21 @@ import (
 type crashServer struct {
 	t       *testing.T
 	dataDir string
+	regions string
 	cmd     *exec.Cmd
 	s       *server
 	creds   identity.Credentials
 }
 
-func newCrashServer(t *testing.T) *crashServer {
-	c := &crashServer{t: t, dataDir: t.TempDir()}
+func newCrashServer(t *testing.T, regions string) *crashServer {
+	c := &crashServer{t: t, dataDir: t.TempDir(), regions: regions}
 	c.start()
 	return c
 }
 
 func (c *crashServer) start() {
 	c.t.Helper()
-	endpoint, cmd := serveBinary(c.t, "--data-dir", c.dataDir, "--regions", "us-east-1")
+	endpoint, cmd := serveBinary(c.t, "--data-dir", c.dataDir, "--regions", c.regions)
 	c.cmd, c.s = cmd, &server{URL: endpoint}
 	c.creds = readCredentials(c.t, filepath.Join(c.dataDir, "credentials"))
 }
@@ -72,7 +73,7 @@ func (c *crashServer) stop() {
 // run runs an openami maintenance command over the data directory and
 // returns its output and error.
 func (c *crashServer) run(args ...string) (string, error) {
-	args = append(args, "--data-dir", c.dataDir, "--regions", "us-east-1")
+	args = append(args, "--data-dir", c.dataDir, "--regions", c.regions)
 	out, err := exec.Command(binary(c.t), args...).Output()
 	return string(out), err
 }
@@ -144,7 +145,7 @@ func etagOf(b []byte) string {
 // sweeps the blobs and temporary files no record names.
 func TestS3Crash(t *testing.T) {
 	ctx := context.Background()
-	c := newCrashServer(t)
+	c := newCrashServer(t, "us-east-1")
 	cl := c.client()
 	const bucket = "crash"
 	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
