@@ -56,7 +56,8 @@ func bundleKeys(t *testing.T, cl *s3.Client, bucket, manifestKey string) *bundle
 // store-backed image starts. After each restart the work resumes (at
 // once: the server takes its own tasks back) and ends whole: the task
 // completes with a bundle that is exactly a manifest and its parts, and
-// registers; the copy becomes available and launches.
+// registers; the copy becomes available and launches, and a launch of it
+// killed while pending runs after the restart.
 func TestBundleCrash(t *testing.T) {
 	ctx := context.Background()
 	c := newCrashServer(t, "us-east-1,us-west-2")
@@ -118,6 +119,10 @@ func TestBundleCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Killed while the launch fetches and unpacks the bundle: after the
+	// restart the launch runs again and the instance runs.
+	c.crash()
+	west = c.s.ec2(c.creds, "us-west-2")
 	waitInstance(t, west, *run.Instances[0].InstanceId, types.InstanceStateNameRunning)
 	c.stop()
 	if out, err := c.run("fsck"); err != nil {
