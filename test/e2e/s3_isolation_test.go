@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/openami/openami"
@@ -39,7 +40,9 @@ type isoCase struct {
 // S3's answers (AccessDenied; 403 without a body to HEAD). And nothing
 // leaks: another account's ListBuckets shows none of the owner's
 // buckets, its HeadBucket of a private bucket is 403 (404 only for a
-// bucket that does not exist), and no refusal names the owner's account.
+// bucket that does not exist), no refusal names the owner's account, and
+// CopyObject, UploadPartCopy and RegisterImage read their sources as their
+// caller.
 func TestS3Isolation(t *testing.T) {
 	ctx := context.Background()
 	s := start(t, "sqlite")
@@ -139,6 +142,34 @@ func TestS3Isolation(t *testing.T) {
 				t.Errorf("EC2 reading the object: %v, want access denied", err)
 			}
 		})
+	}
+
+	// Nor through copies: CopyObject and UploadPartCopy read their source
+	// as the caller, and RegisterImage reads the manifest as the caller.
+	otc := clients["other"]
+	if _, err := otc.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("xfer-others")}); err != nil {
+		t.Fatal(err)
+	}
+	for src, want := range map[string]bool{"iso-private/k": false, "iso-aws-exec-read/k": false, "iso-policy-grant/k": true, "iso-public-read/k": true} {
+		_, err := otc.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("xfer-others"), Key: aws.String("copy"), CopySource: aws.String(src)})
+		if want != (err == nil) || !want && s3Code(err) != "AccessDenied" {
+			t.Errorf("another account's CopyObject of %s: %v, want allowed=%v", src, err, want)
+		}
+		cu, err := otc.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("xfer-others"), Key: aws.String("mp")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = otc.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: aws.String("xfer-others"), Key: aws.String("mp"), UploadId: cu.UploadId,
+			PartNumber: aws.Int32(1), CopySource: aws.String(src)})
+		if want != (err == nil) || !want && s3Code(err) != "AccessDenied" {
+			t.Errorf("another account's UploadPartCopy of %s: %v, want allowed=%v", src, err, want)
+		}
+	}
+	_, err := s.ec2(other, "us-east-1").RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("stolen"), ImageLocation: aws.String("iso-aws-exec-read/k")})
+	if code := errorCode(t, err); code != "InvalidManifest" && code != "AccessDenied" {
+		t.Errorf("another account's RegisterImage of a manifest it cannot read: %v", err)
+	} else if strings.Contains(err.Error(), owner.AccountID) {
+		t.Errorf("RegisterImage's refusal names the owner's account: %v", err)
 	}
 
 	// Nothing leaks through the bucket's existence.
