@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/blob/dir"
+	"github.com/openami/openami/blockstore"
 	"github.com/openami/openami/rules/objects"
 )
 
@@ -44,4 +46,39 @@ func TestWorkerSweepsObjectBlobs(t *testing.T) {
 		t.Fatalf("the object after the sweep: %v", err)
 	}
 	r.Body.Close()
+}
+
+// TestWorkerCleansLitter: the worker removes, an interval after its first
+// pass, the temporary files an interrupted blob write left once they are
+// older than blockstore.LitterAge (a crash's fresh leftovers, which the
+// server's start keeps), and keeps younger ones.
+func TestWorkerCleansLitter(t *testing.T) {
+	f := newFixture(t, "", nil)
+	ctx := context.Background()
+	dir := filepath.Join(f.dir, "blocks", "us-east-1", "objects", "0123456789abcdef")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old, young := filepath.Join(dir, ".put~crashed"), filepath.Join(dir, ".put~running")
+	for _, p := range []string{old, young} {
+		if err := os.WriteFile(p, []byte("half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	then := time.Now().Add(-2 * blockstore.LitterAge)
+	os.Chtimes(old, then, then)
+	f.svc.completions.pass(ctx)
+	f.svc.completions.wg.Wait()
+	if _, err := os.Stat(old); err != nil {
+		t.Fatalf("the first pass removed litter (serve's start does): %v", err)
+	}
+	f.clock.Add(litterInterval)
+	f.svc.completions.pass(ctx)
+	f.svc.completions.wg.Wait()
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("the old temporary file is still there: %v", err)
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Errorf("the young temporary file was removed: %v", err)
+	}
 }

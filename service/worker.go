@@ -33,6 +33,9 @@ type completer struct {
 	// objectsSwept is when the last sweep of object storage's unnamed
 	// blobs began (unix nanoseconds); it runs every objectSweepInterval.
 	objectsSwept atomic.Int64
+	// litterCleaned is when the last clean of the blob stores' temporary
+	// files began (unix nanoseconds); see cleanLitter.
+	litterCleaned atomic.Int64
 }
 
 // claim marks the background job of id as running, and reports false if
@@ -203,6 +206,7 @@ func (c *completer) sweep(ctx context.Context) {
 		c.log.Error("kms key deletion", "error", err)
 	}
 	c.sweepObjects(ctx)
+	c.cleanLitter()
 }
 
 // objectSweepInterval is how often the worker looks for object blobs no
@@ -226,4 +230,52 @@ func (c *completer) sweepObjects(ctx context.Context) {
 	} else if swept.Blobs > 0 {
 		c.log.Info("removed unnamed object blobs", "blobs", swept.Blobs, "bytes", swept.Bytes)
 	}
+}
+
+// litterInterval is how often the worker removes the temporary files of
+// blob writes a crash interrupted (a PUT's half-written object, a
+// chunk). Serve's start removes them too, but only once they are older
+// than blockstore.LitterAge: a crash's fresh leftovers would otherwise
+// stay until the next start or `openami gc`.
+const litterInterval = time.Hour
+
+// cleanLitter removes, in the background and once every litterInterval
+// (the first time an interval after the worker's first pass, since serve
+// cleans at its start), every region's litter older than
+// blockstore.LitterAge. It walks every blob, hence the long interval.
+func (c *completer) cleanLitter() {
+	now := c.s.now()
+	last := c.litterCleaned.Load()
+	if last == 0 {
+		c.litterCleaned.CompareAndSwap(0, now.UnixNano())
+		return
+	}
+	if now.Sub(time.Unix(0, last)) < litterInterval || !c.litterCleaned.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	const id = "blob litter"
+	if !c.claim(id) {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer c.release(id)
+		ctx, log := c.background()
+		if ctx == nil { // not started (a test's pass)
+			ctx, log = context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil))
+		}
+		for _, r := range c.s.regions {
+			l, err := c.s.ebs.CleanLitter(ctx, r.Name)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Error("clean the block store", "region", r.Name, "error", err)
+				}
+				return
+			}
+			if l.Files > 0 {
+				log.Info("removed temporary files of interrupted writes", "region", r.Name, "files", l.Files, "bytes", l.Bytes)
+			}
+		}
+	}()
 }
