@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -21,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/openami/openami"
+	"github.com/openami/openami/blob"
 	"github.com/openami/openami/blob/dir"
 	"github.com/openami/openami/rules/identity"
 )
@@ -300,14 +303,28 @@ func TestS3Crash(t *testing.T) {
 		t.Fatal("no temporary file of the killed PUT is left (start's cleanup removes only old ones)")
 	}
 	out, err = c.run("gc", "--object-grace", "0s")
-	if err != nil || !strings.Contains(out, `"Blobs": 1`) || !strings.Contains(out, fmt.Sprintf(`"DeletedTemporaryFiles": %d`, len(temps))) {
+	if err != nil || !strings.Contains(out, fmt.Sprintf(`"DeletedTemporaryFiles": %d`, len(temps))) {
 		t.Fatalf("gc: %v\n%s", err, out)
+	}
+	if _, err := bs.Stat(ctx, "objects/00000000deadbeef/leftover"); !errors.Is(err, openami.ErrNotFound) {
+		t.Fatalf("gc left the unnamed blob: %v\n%s", err, out)
 	}
 	if n := len(tempFiles(t, c.dataDir)); n != 0 {
 		t.Fatalf("%d temporary files after gc", n)
 	}
-	if out, err := c.run("fsck"); err != nil || !strings.Contains(out, `"TemporaryFiles": 0`) {
+	out, err = c.run("fsck")
+	fr.Objects = nil
+	if err != nil || !strings.Contains(out, `"TemporaryFiles": 0`) || json.Unmarshal([]byte(out), &fr) != nil || len(fr.Objects) != 1 {
 		t.Fatalf("fsck after gc: %v\n%s", err, out)
+	}
+	// What is left is exactly the objects' blobs (no upload is in
+	// progress): whatever a crash cut off (a deletion's blobs) is gone.
+	stored := 0
+	if err := bs.List(ctx, "objects/", func(blob.Info) error { stored++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if stored != fr.Objects[0].Blobs {
+		t.Fatalf("%d object blobs stored after gc, %d named by objects", stored, fr.Objects[0].Blobs)
 	}
 	c.start()
 	cl = c.client()
