@@ -16,8 +16,8 @@ import (
 )
 
 // TestWorkerSweepsObjectBlobs: the worker's pass removes object blobs no
-// record names once they are past the grace period, and keeps the
-// objects' own.
+// record names once they are past the grace period and a second sweep
+// confirms them, and keeps the objects' own.
 func TestWorkerSweepsObjectBlobs(t *testing.T) {
 	f := newFixture(t, "", nil)
 	ctx := context.Background()
@@ -37,6 +37,13 @@ func TestWorkerSweepsObjectBlobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.clock.Add(objects.SweepGrace + time.Minute)
+	f.svc.completions.pass(ctx)
+	// The first sweep past the grace period finds it unnamed; the next,
+	// an interval later, removes it.
+	if _, err := bs.Stat(ctx, leftover); err != nil {
+		t.Fatalf("the first sweep removed the leftover blob: %v", err)
+	}
+	f.clock.Add(objectSweepInterval)
 	f.svc.completions.pass(ctx)
 	if _, err := bs.Stat(ctx, leftover); !errors.Is(err, openami.ErrNotFound) {
 		t.Errorf("the leftover blob is still there: %v", err)

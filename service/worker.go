@@ -224,7 +224,7 @@ func (c *completer) sweepObjects(ctx context.Context) {
 	if !c.objectsSwept.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
-	swept, err := c.s.objects.Sweep(ctx, objects.SweepGrace)
+	swept, err := c.s.objects.Sweep(ctx, objects.SweepGrace, objects.SweepConfirm)
 	if err != nil && ctx.Err() == nil {
 		c.log.Error("object storage sweep", "error", err)
 	} else if swept.Blobs > 0 {

@@ -28,12 +28,13 @@ func regionsOf(svc *service.Service, only string) []string {
 
 func gcCommand(cfg *config) *cobra.Command {
 	var (
-		region      string
-		objectGrace time.Duration
+		region       string
+		sweepObjects bool
+		objectGrace  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "gc",
-		Short: "Free the chunks and block-map nodes no snapshot or volume references, and the object blobs no object or part names (safe while a server runs)",
+		Short: "Free the chunks and block-map nodes no snapshot or volume references (safe while a server runs), and with --sweep-objects the object blobs no object or part names",
 		Args:  cobra.NoArgs,
 		RunE: cfg.withEnv(func(ctx context.Context, e *env, args []string) error {
 			var results []ebs.GCResult
@@ -44,9 +45,12 @@ func gcCommand(cfg *config) *cobra.Command {
 				}
 				results = append(results, res)
 			}
-			// The sweep takes every region; it is what the worker runs
-			// every few minutes.
-			swept, err := e.svc.Objects().Sweep(ctx, objectGrace)
+			if !sweepObjects {
+				return printJSON(map[string]any{"Regions": results})
+			}
+			// The server's worker sweeps too, confirming each blob
+			// unnamed over two sweeps; this one removes at once.
+			swept, err := e.svc.Objects().Sweep(ctx, objectGrace, 0)
 			if err != nil {
 				return err
 			}
@@ -54,7 +58,8 @@ func gcCommand(cfg *config) *cobra.Command {
 		}),
 	}
 	cmd.Flags().StringVar(&region, "region", "", "collect only this region")
-	cmd.Flags().DurationVar(&objectGrace, "object-grace", objects.SweepGrace, "remove unnamed object blobs older than this only: a younger one may belong to a PUT not yet recorded (0 is safe only when no server runs)")
+	cmd.Flags().BoolVar(&sweepObjects, "sweep-objects", false, "also remove the object blobs no object or upload part names (what a crash left); for a stopped server: a running one's worker sweeps them itself, more carefully")
+	cmd.Flags().DurationVar(&objectGrace, "object-grace", objects.SweepGrace, "with --sweep-objects, remove only unnamed object blobs older than this")
 	return cmd
 }
 

@@ -302,7 +302,7 @@ func TestS3Crash(t *testing.T) {
 	if len(temps) == 0 {
 		t.Fatal("no temporary file of the killed PUT is left (start's cleanup removes only old ones)")
 	}
-	out, err = c.run("gc", "--object-grace", "0s")
+	out, err = c.run("gc", "--sweep-objects", "--object-grace", "0s")
 	if err != nil || !strings.Contains(out, fmt.Sprintf(`"DeletedTemporaryFiles": %d`, len(temps))) {
 		t.Fatalf("gc: %v\n%s", err, out)
 	}
