@@ -69,6 +69,7 @@ type Tx interface {
 	LaunchTemplates() LaunchTemplates
 	Parameters() Parameters
 	BundleTasks() BundleTasks
+	AutoScalingGroups() AutoScalingGroups
 }
 
 // Accounts records accounts and their access keys.
@@ -828,4 +829,23 @@ type BundleTasks interface {
 	Active() ([]openami.BundleTask, error)
 	// Update replaces a task. NotFound if it does not exist.
 	Update(b openami.BundleTask) error
+}
+
+// AutoScalingGroups records Auto Scaling groups, each whole (its
+// instances, pending launches, activities and refreshes are in the
+// record). A name is unique among an account's groups in a region.
+type AutoScalingGroups interface {
+	// Create records a group. Duplicate (of ResourceAutoScalingGroup) if
+	// the account has a group of that name in the region.
+	Create(g openami.AutoScalingGroup) error
+	// Get returns a group. NotFound if none.
+	Get(region, accountID, name string) (openami.AutoScalingGroup, error)
+	// Put replaces a group's record. NotFound if none.
+	Put(g openami.AutoScalingGroup) error
+	// Delete removes a group. NotFound if none.
+	Delete(region, accountID, name string) error
+	// List returns the groups of an account in a region ("" region: every
+	// region; "" account: every account) with names strictly after after,
+	// in (region, account, name) order, at most limit of them (0: all).
+	List(region, accountID, after string, limit int) ([]openami.AutoScalingGroup, error)
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/localdisk"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/autoscaling"
 	"github.com/openami/openami/rules/describe"
 	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/identity"
@@ -92,6 +93,8 @@ type Service struct {
 	parameters *parameters.Parameters // SSM parameters (rules/parameters)
 
 	templates *templates.Templates // launch templates (rules/templates)
+
+	autoscaling *autoscaling.Groups // Auto Scaling groups (rules/autoscaling)
 
 	instances *instances.Machines // instances, their runtime jobs and the default network (rules/instances)
 }
@@ -175,6 +178,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.instances = instances.New(instances.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Identity: s.identity,
 		EBS: s.ebs, Images: s.images, Parameters: s.parameters, Networks: s.network, Templates: s.templates, Objects: s.objects, Tokens: s.tokens, Clock: s.now,
 		Disks: disks, Bases: bases, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs, Worker: s.completions.background, Runner: runner})
+	s.autoscaling = autoscaling.New(autoscaling.Config{Store: s.store, Identity: s.identity, Networks: s.network, Templates: s.templates,
+		Instances: s.instances, Clock: s.now, Kick: s.completions.kick})
 	return s, nil
 }
 
@@ -215,6 +220,10 @@ func (s *Service) Instances() *instances.Machines { return s.instances }
 // Templates returns the service's launch templates, whose rules live in
 // rules/templates.
 func (s *Service) Templates() *templates.Templates { return s.templates }
+
+// AutoScaling returns the service's Auto Scaling groups, whose rules and
+// controller live in rules/autoscaling (the worker runs the controller).
+func (s *Service) AutoScaling() *autoscaling.Groups { return s.autoscaling }
 
 // UseRuntime makes rt run the service's instances in place of
 // instances.NoneRuntime, passing it on to rules/instances. It must be

@@ -36,6 +36,8 @@ type completer struct {
 	// litterCleaned is when the last clean of the blob stores' temporary
 	// files began (unix nanoseconds); see cleanLitter.
 	litterCleaned atomic.Int64
+	// groupsRecheck is set while a pass for Auto Scaling is scheduled.
+	groupsRecheck atomic.Bool
 }
 
 // claim marks the background job of id as running, and reports false if
@@ -202,6 +204,7 @@ func (c *completer) sweep(ctx context.Context) {
 	if err := c.s.instances.AdvanceBundleTasks(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("bundle tasks", "error", err)
 	}
+	c.reconcileGroups(ctx)
 	if _, err := c.s.kms.PurgeDeletedKeys(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("kms key deletion", "error", err)
 	}
@@ -278,4 +281,25 @@ func (c *completer) cleanLitter() {
 			}
 		}
 	}()
+}
+
+// AutoScalingInterval is how soon the worker comes back after a pass
+// that left Auto Scaling work in flight (a launch, a termination, an
+// instance warming up in a refresh), rather than waiting for the next
+// sweep; tests may lower it.
+var AutoScalingInterval = 2 * time.Second
+
+// reconcileGroups runs the Auto Scaling controller's pass, and asks for
+// another within AutoScalingInterval while a group has work in flight.
+func (c *completer) reconcileGroups(ctx context.Context) {
+	busy, err := c.s.autoscaling.Reconcile(ctx)
+	if err != nil && ctx.Err() == nil {
+		c.log.Error("auto scaling", "error", err)
+	}
+	if busy && c.groupsRecheck.CompareAndSwap(false, true) {
+		time.AfterFunc(AutoScalingInterval, func() {
+			c.groupsRecheck.Store(false)
+			c.kick()
+		})
+	}
 }

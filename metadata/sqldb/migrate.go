@@ -460,8 +460,6 @@ CREATE TABLE launch_template_versions (
 	PRIMARY KEY (template_id, version)
 );
 `},
-	// The SSM slice's migration: 14 after the launch templates' 13 (a
-	// placeholder until merged; the lead renumbers it if others land first).
 	{Version: 14, Name: "ssm parameters", SQL: `
 -- Every version of every SSM parameter: an account's, or the operator's
 -- public ones (account_id ''), by region and name. doc is the whole
@@ -488,6 +486,18 @@ CREATE TABLE bundle_tasks (
 );
 CREATE INDEX bundle_tasks_by_owner ON bundle_tasks (region, account_id, id);
 CREATE INDEX bundle_tasks_by_state ON bundle_tasks (state, region, id);
+`},
+	{Version: 16, Name: "auto scaling groups", SQL: `
+-- Auto Scaling groups (issue 18):
+-- the whole record (instances, launches, activities, refreshes) as JSON
+-- in doc. A name is unique among an account's groups in a region.
+CREATE TABLE autoscaling_groups (
+	region     {{text}} NOT NULL,
+	account_id {{text}} NOT NULL,
+	name       {{text}} NOT NULL,
+	doc        {{text}} NOT NULL,
+	PRIMARY KEY (region, account_id, name)
+);
 `},
 }
 

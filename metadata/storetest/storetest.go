@@ -110,6 +110,7 @@ func Run(t *testing.T, open func(t *testing.T) metadata.Store) {
 		{"LaunchTemplates/Templates", testLaunchTemplates},
 		{"LaunchTemplates/Versions", testLaunchTemplateVersions},
 		{"LaunchTemplates/DeleteAccount", testLaunchTemplatesDeleteAccount},
+		{"AutoScaling/Groups", testAutoScalingGroups},
 		{"Instances/PublicIPs", testInstancePublicIPs},
 		{"Instances/BundleTasks", testBundleTasks},
 		{"Images/CreateGet", testImageCreateGet},
