@@ -34,6 +34,7 @@ var owners = map[string]string{
 	"Networks":        "rules/network",
 	"LaunchTemplates": "rules/templates",
 	"Parameters":      "rules/parameters",
+	"ImportTasks":     "rules/imports",
 	"Settings":        "", // shared
 	"Tags":            "", // shared
 }

@@ -476,6 +476,21 @@ CREATE TABLE parameters (
 	PRIMARY KEY (region, account_id, name, version)
 );
 `},
+	// The import slice's migration: a placeholder number (the lead's 30)
+	// until merged; the lead renumbers it after the others.
+	{Version: 15, Name: "import tasks", SQL: `
+-- ImportImage and ImportSnapshot tasks, by region and id; doc is the whole
+-- openami.ImportTask as JSON. account_id is a column for listing an
+-- account's tasks in id order.
+CREATE TABLE import_tasks (
+	region     {{text}} NOT NULL,
+	id         {{text}} NOT NULL,
+	account_id {{text}} NOT NULL,
+	doc        {{text}} NOT NULL,
+	PRIMARY KEY (region, id)
+);
+CREATE INDEX import_tasks_account ON import_tasks (region, account_id, id);
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.

@@ -33,6 +33,7 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	12: check12,
 	13: check13,
 	14: check14,
+	15: check15,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -867,5 +868,16 @@ func check14(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	mustFail(t, db, d, true, put, "r1", "111111111111", "/a/b", 2)
 	if got := queryStrings(t, db, d, `SELECT account_id FROM parameters WHERE region = ? AND name = ? AND version = 1 ORDER BY account_id`, "r1", "/a/b"); !slices.Equal(got, []string{"111111111111", "222222222222"}) {
 		t.Errorf("accounts with /a/b: %q", got)
+	}
+}
+
+// check15: import tasks are one row each, keyed by region and id.
+func check15(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const put = `INSERT INTO import_tasks (region, id, account_id, doc) VALUES (?, ?, ?, '{}')`
+	mustExec(t, db, d, put, "r1", "import-snap-1", "111111111111")
+	mustExec(t, db, d, put, "r2", "import-snap-1", "111111111111")
+	mustFail(t, db, d, true, put, "r1", "import-snap-1", "222222222222")
+	if got := queryStrings(t, db, d, `SELECT region FROM import_tasks WHERE id = ? ORDER BY region`, "import-snap-1"); !slices.Equal(got, []string{"r1", "r2"}) {
+		t.Errorf("regions with import-snap-1: %q", got)
 	}
 }
