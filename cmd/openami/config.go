@@ -184,7 +184,7 @@ func (c *config) build(ctx context.Context, store metadata.Store, key *seal.Key)
 			return nil, fmt.Errorf("--bundle-cache-size: want a size such as 20GiB (%q)", c.bundleCacheSize)
 		}
 	}
-	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: c.dataDir, PublicIPs: pool,
+	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: c.dataDir, ImportDir: filepath.Join(c.dataDir, "import"), PublicIPs: pool,
 		BundleCacheSize: cacheSize})
 	if err != nil {
 		store.Close()

@@ -214,6 +214,11 @@ func (s *Imports) discard(ctx context.Context, t openami.ImportTask) error {
 
 // convert runs the stages of an active task.
 func (s *Imports) convert(ctx context.Context, t openami.ImportTask) error {
+	if s.cfg.TempDir != "" {
+		if err := os.MkdirAll(s.cfg.TempDir, 0o700); err != nil {
+			return err
+		}
+	}
 	dir, err := os.MkdirTemp(s.cfg.TempDir, "import-")
 	if err != nil {
 		return err
