@@ -133,7 +133,6 @@ type importSnapshotInput struct {
 	KmsKeyID          string             `query:"KmsKeyId"`
 	RoleName          string             `query:"RoleName"`
 	ClientToken       string             `query:"ClientToken"`
-	ClientData        map[string]string  `query:"ClientData"`
 	TagSpecifications []tagSpecParam     `query:"TagSpecification"`
 }
 
@@ -169,7 +168,6 @@ type importImageInput struct {
 	RoleName          string               `query:"RoleName"`
 	ClientToken       string               `query:"ClientToken"`
 	UsageOperation    string               `query:"UsageOperation"`
-	ClientData        map[string]string    `query:"ClientData"`
 	TagSpecifications []tagSpecParam       `query:"TagSpecification"`
 }
 

@@ -1,0 +1,89 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+)
+
+// importDisk writes a small qcow2 disk (4 MiB, an MBR with one partition
+// and some data) into dir and returns its name.
+func importDisk(t *testing.T, dir string) string {
+	t.Helper()
+	raw := make([]byte, 4<<20)
+	for i := 1 << 20; i < 2<<20; i++ {
+		raw[i] = byte(i * 7)
+	}
+	raw[446+4], raw[510], raw[511] = 0x83, 0x55, 0xAA
+	src := filepath.Join(dir, "disk.raw")
+	if err := os.WriteFile(src, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", src, filepath.Join(dir, "disk.qcow2")).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img: %v: %s", err, out)
+	}
+	return "disk.qcow2"
+}
+
+// TestImportCLI: the aws CLI's import-snapshot and import-image of a
+// qcow2 uploaded with aws s3 cp, waited on with describe-*-tasks; the
+// imported image is an available EBS-backed AMI over the snapshot.
+func TestImportCLI(t *testing.T) {
+	s := start(t, "sqlite")
+	a := s.account(t, "importer")
+	dir := t.TempDir()
+	name := importDisk(t, dir)
+	mustCLI(t, s, a, dir, "s3", "mb", "s3://disks")
+	mustCLI(t, s, a, dir, "s3", "cp", name, "s3://disks/"+name)
+
+	var snap struct{ ImportTaskId string }
+	json.Unmarshal([]byte(mustCLI(t, s, a, dir, "ec2", "import-snapshot", "--description", "cli",
+		"--disk-container", "Format=QCOW2,UserBucket={S3Bucket=disks,S3Key="+name+"}")), &snap)
+	if snap.ImportTaskId == "" {
+		t.Fatal("import-snapshot returned no task id")
+	}
+	var st struct {
+		ImportSnapshotTasks []struct {
+			SnapshotTaskDetail struct{ Status, StatusMessage, SnapshotId, Format string }
+		}
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		json.Unmarshal([]byte(mustCLI(t, s, a, dir, "ec2", "describe-import-snapshot-tasks", "--import-task-ids", snap.ImportTaskId)), &st)
+		if d := st.ImportSnapshotTasks[0].SnapshotTaskDetail; d.Status != "active" || time.Now().After(deadline) {
+			if d.Status != "completed" || d.SnapshotId == "" || d.Format != "QCOW2" {
+				t.Fatalf("import-snapshot task: %+v", d)
+			}
+			break
+		}
+	}
+
+	var img struct{ ImportTaskId string }
+	json.Unmarshal([]byte(mustCLI(t, s, a, dir, "ec2", "import-image", "--architecture", "x86_64",
+		"--disk-containers", "Format=qcow2,Url=s3://disks/"+name)), &img)
+	var it struct {
+		ImportImageTasks []struct{ Status, StatusMessage, ImageId string }
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		json.Unmarshal([]byte(mustCLI(t, s, a, dir, "ec2", "describe-import-image-tasks", "--import-task-ids", img.ImportTaskId)), &it)
+		if task := it.ImportImageTasks[0]; task.Status != "active" || time.Now().After(deadline) {
+			if task.Status != "completed" || task.ImageId == "" {
+				t.Fatalf("import-image task: %+v", task)
+			}
+			break
+		}
+	}
+	out, err := s.ec2(a, "us-east-1").DescribeImages(context.Background(), &ec2.DescribeImagesInput{ImageIds: []string{it.ImportImageTasks[0].ImageId}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im := out.Images[0]; im.State != "available" || aws.ToString(im.RootDeviceName) != "/dev/sda1" {
+		t.Errorf("imported image: %s %s", im.State, aws.ToString(im.RootDeviceName))
+	}
+}
