@@ -6,11 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
 // importDisk writes a small qcow2 disk (4 MiB, an MBR with one partition
@@ -85,5 +87,35 @@ func TestImportCLI(t *testing.T) {
 	}
 	if im := out.Images[0]; im.State != "available" || aws.ToString(im.RootDeviceName) != "/dev/sda1" {
 		t.Errorf("imported image: %s %s", im.State, aws.ToString(im.RootDeviceName))
+	}
+}
+
+// TestImportCommand: `openami image import` of a qcow2 uploads it,
+// imports it and prints the AMI's id, which RunInstances launches.
+func TestImportCommand(t *testing.T) {
+	s := start(t, "sqlite")
+	a := s.account(t, "cmd-importer")
+	dir := t.TempDir()
+	name := importDisk(t, dir)
+	cmd := exec.Command(binary(t), "image", "import", filepath.Join(dir, name), "--endpoint", s.URL, "--region", "us-east-1",
+		"--data-dir", t.TempDir(), "--bucket", "my-disks")
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+a.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+a.SecretAccessKey)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("openami image import: %v: %s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	imageID := lines[len(lines)-1]
+	if !strings.HasPrefix(imageID, "ami-") || !strings.Contains(string(out), "upload ") || !strings.Contains(string(out), "import task import-ami-") {
+		t.Fatalf("output: %s", out)
+	}
+	e := s.ec2(a, "us-east-1")
+	run, err := e.RunInstances(context.Background(), &ec2.RunInstancesInput{ImageId: aws.String(imageID),
+		InstanceType: types.InstanceTypeT3Micro, MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	if err != nil {
+		t.Fatalf("RunInstances of the imported image: %v", err)
+	}
+	if len(run.Instances) != 1 {
+		t.Fatalf("RunInstances: %+v", run.Instances)
 	}
 }
