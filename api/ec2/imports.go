@@ -219,10 +219,15 @@ func (h *Handler) describeImportTasks(c *call, kind openami.ImportKind) ([]opena
 	if err := c.decode(&in); err != nil {
 		return nil, "", err
 	}
-	if len(in.Filters) > 0 {
-		return nil, "", openami.FieldErrorf(openami.Unsupported, "Filters", "openami does not filter import tasks yet.")
+	var states []string
+	for _, f := range in.Filters {
+		if f.Name != "task-state" {
+			return nil, "", openami.FieldErrorf(openami.InvalidParameter, "Filters", "The filter '%s' is invalid (task-state is the only one).", f.Name)
+		}
+		states = append(states, f.Values...)
 	}
-	return h.imports.Describe(c.ctx, c.p, imports.DescribeInput{Kind: kind, IDs: in.ImportTaskIDs, MaxResults: in.MaxResults, NextToken: in.NextToken})
+	return h.imports.Describe(c.ctx, c.p, imports.DescribeInput{Kind: kind, IDs: in.ImportTaskIDs, States: states,
+		MaxResults: in.MaxResults, NextToken: in.NextToken})
 }
 
 func (h *Handler) describeImportSnapshotTasks(c *call) (responder, error) {

@@ -8,6 +8,7 @@ package imports
 import (
 	"context"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -213,7 +214,7 @@ func (s *Imports) newTask(p openami.Principal, kind openami.ImportKind, prefix, 
 	now := s.now().UTC()
 	return openami.ImportTask{ID: ids.New(prefix), Region: p.Region, AccountID: p.AccountID, Kind: kind,
 		Status: openami.ImportActive, StatusMessage: openami.ImportPending, Progress: "0", Description: desc,
-		Encrypted: enc || key != "", KmsKeyARN: key, Tags: tags, Principal: p, CreatedAt: now, UpdatedAt: now}
+		Encrypted: enc, KmsKeyARN: key, Tags: tags, Principal: p, CreatedAt: now, UpdatedAt: now}
 }
 
 // record checks that the caller may read each disk's object, records the
@@ -226,7 +227,17 @@ func (s *Imports) record(ctx context.Context, t openami.ImportTask) (openami.Imp
 		}
 		r.Close()
 	}
-	if err := s.cfg.Store.Update(ctx, func(tx metadata.Tx) error { return tx.ImportTasks().Put(t) }); err != nil {
+	err := s.cfg.Store.Update(ctx, func(tx metadata.Tx) error {
+		// The key is checked and resolved to its ARN now, so that a bad
+		// one is the request's error; encryption by default applies.
+		key, err := s.cfg.EBS.TargetKey(tx, t.Principal, ebs.Target{Encrypted: t.Encrypted, KmsKeyID: t.KmsKeyARN, Field: "KmsKeyId"}, "")
+		if err != nil {
+			return err
+		}
+		t.KmsKeyARN, t.Encrypted = key, key != ""
+		return tx.ImportTasks().Put(t)
+	})
+	if err != nil {
 		return openami.ImportTask{}, err
 	}
 	s.cfg.Kick()
@@ -234,10 +245,12 @@ func (s *Imports) record(ctx context.Context, t openami.ImportTask) (openami.Imp
 }
 
 // DescribeInput selects tasks of one kind: by id, or every one of the
-// caller's, a page at a time (MaxResults 0: every one).
+// caller's, a page at a time (MaxResults 0: every one), in any of States
+// (the task-state filter; none: every state).
 type DescribeInput struct {
 	Kind       openami.ImportKind
 	IDs        []string
+	States     []string
 	MaxResults int
 	NextToken  string
 }
@@ -257,7 +270,9 @@ func (s *Imports) Describe(ctx context.Context, p openami.Principal, in Describe
 				if err != nil || t.AccountID != p.AccountID || t.Kind != in.Kind {
 					return openami.Errorf(openami.NotFound, openami.ResourceImportTask, "The import task '%s' does not exist.", id)
 				}
-				out = append(out, t)
+				if len(in.States) == 0 || slices.Contains(in.States, t.Status) {
+					out = append(out, t)
+				}
 			}
 			return nil
 		}
@@ -275,7 +290,7 @@ func (s *Imports) Describe(ctx context.Context, p openami.Principal, in Describe
 				return err
 			}
 			for _, t := range list {
-				if t.Kind != in.Kind {
+				if t.Kind != in.Kind || (len(in.States) > 0 && !slices.Contains(in.States, t.Status)) {
 					continue
 				}
 				if in.MaxResults > 0 && len(out) == in.MaxResults {

@@ -15,6 +15,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/ebs"
+	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/kms"
 	"github.com/openami/openami/rules/objects"
@@ -25,12 +26,13 @@ import (
 // rules/ebs and rules/images on a SQLite store, with an account whose
 // principal in us-east-1 is p and a bucket "disks" it owns.
 type fixture struct {
-	imp     *Imports
-	vols    *ebs.Volumes
-	images  *images.Registry
-	objects *objects.Buckets
-	store   metadata.Store
-	p       openami.Principal
+	imp      *Imports
+	accounts *identity.Accounts
+	vols     *ebs.Volumes
+	images   *images.Registry
+	objects  *objects.Buckets
+	store    metadata.Store
+	p        openami.Principal
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -57,6 +59,7 @@ func newFixture(t *testing.T) *fixture {
 		Objects: f.objects, Clock: env.Clock.Now})
 	f.imp = New(Config{Store: env.Store, EBS: f.vols, Images: f.images, Objects: f.objects, Tokens: env.Tokens,
 		TempDir: t.TempDir(), Clock: env.Clock.Now})
+	f.accounts = accounts
 	f.p = rulestest.NewAccount(t, accounts, "test")
 	if _, err := f.objects.CreateBucket(context.Background(), objects.As(f.p), "disks", "", objects.ACLInput{}); err != nil {
 		t.Fatal(err)
@@ -379,5 +382,78 @@ func TestImportRestart(t *testing.T) {
 	}
 	if back := f.snapshotBytes(t, got.Disks[0].SnapshotID, int64(len(raw))); !bytes.Equal(back, raw) {
 		t.Error("the snapshot's bytes differ from the source disk's")
+	}
+}
+
+// TestImportEncryptedAndDescribe: Encrypted makes the snapshot under the
+// account's default EBS key, read back equal; a bad key is the request's
+// error; Describe pages through the caller's tasks of a kind, filters by
+// state, and does not show another account's.
+func TestImportEncryptedAndDescribe(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	raw := source(t)
+	f.put(t, "d.raw", raw)
+	if _, err := f.imp.ImportSnapshot(ctx, f.p, ImportSnapshotInput{Encrypted: true, KmsKeyID: "alias/none",
+		Disk: DiskContainer{Bucket: "disks", Key: "d.raw"}}); err == nil {
+		t.Error("a key that does not exist was taken")
+	}
+	task, err := f.imp.ImportSnapshot(ctx, f.p, ImportSnapshotInput{Encrypted: true, Disk: DiskContainer{Bucket: "disks", Key: "d.raw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !task.Encrypted || task.KmsKeyARN == "" {
+		t.Errorf("encrypted task: %v %q", task.Encrypted, task.KmsKeyARN)
+	}
+	got := f.run(t, task)
+	if got.Status != openami.ImportCompleted {
+		t.Fatalf("task %s %q", got.Status, got.StatusMessage)
+	}
+	var snap openami.Snapshot
+	f.store.View(ctx, func(tx metadata.Tx) error {
+		snap, err = tx.Snapshots().Get(f.p.Region, got.Disks[0].SnapshotID)
+		return err
+	})
+	if err != nil || !snap.Encrypted || snap.KmsKeyID != task.KmsKeyARN {
+		t.Errorf("snapshot: %+v, %v", snap, err)
+	}
+	if back := f.snapshotBytes(t, snap.ID, int64(len(raw))); !bytes.Equal(back, raw) {
+		t.Error("the encrypted snapshot's bytes differ from the source disk's")
+	}
+
+	for range 2 {
+		if _, err := f.imp.ImportSnapshot(ctx, f.p, ImportSnapshotInput{Disk: DiskContainer{Bucket: "disks", Key: "d.raw"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []string
+	for token := ""; ; {
+		page, next, err := f.imp.Describe(ctx, f.p, DescribeInput{Kind: openami.ImportSnapshotTask, MaxResults: 2, NextToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range page {
+			seen = append(seen, tk.ID)
+		}
+		if token = next; token == "" {
+			break
+		}
+	}
+	if len(seen) != 3 {
+		t.Errorf("paged through %q, want 3 tasks", seen)
+	}
+	done, _, err := f.imp.Describe(ctx, f.p, DescribeInput{Kind: openami.ImportSnapshotTask, States: []string{openami.ImportCompleted}})
+	if err != nil || len(done) != 1 || done[0].ID != task.ID {
+		t.Errorf("completed tasks: %+v, %v", done, err)
+	}
+	if imgs, _, _ := f.imp.Describe(ctx, f.p, DescribeInput{Kind: openami.ImportImageTask}); len(imgs) != 0 {
+		t.Errorf("image tasks: %+v", imgs)
+	}
+	other := rulestest.NewAccount(t, f.accounts, "other")
+	if _, _, err := f.imp.Describe(ctx, other, DescribeInput{Kind: openami.ImportSnapshotTask, IDs: []string{task.ID}}); !errors.Is(err, openami.ErrNotFound) {
+		t.Errorf("another account's Describe of the task: %v, want NotFound", err)
+	}
+	if _, err := f.imp.Cancel(ctx, other, task.ID); !errors.Is(err, openami.ErrNotFound) {
+		t.Errorf("another account's Cancel: %v, want NotFound", err)
 	}
 }
