@@ -11,12 +11,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/objects"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 )
 
@@ -388,46 +390,89 @@ func (s *Imports) writeSnapshot(ctx context.Context, t *openami.ImportTask, i in
 		return err
 	}
 	defer f.Close()
-	buf := make([]byte, openami.BlockSize)
-	size := d.VirtualSize
-	var written int64
-	lastPct := -1
-	for off := int64(0); off < size; off += openami.BlockSize {
-		data, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)
-		if err != nil { // ENXIO: no data after off
-			break
-		}
-		if data >= off+openami.BlockSize {
-			off = data/openami.BlockSize*openami.BlockSize - openami.BlockSize
-			continue
-		}
-		n, err := f.ReadAt(buf, off)
-		if err != nil && err != io.EOF {
-			return err
-		}
-		clear(buf[n:])
-		if allZero(buf) {
-			continue
-		}
-		sum := sha256.Sum256(buf)
-		if _, err := s.cfg.EBS.PutSnapshotBlock(ctx, t.Principal, ebs.PutSnapshotBlockInput{
-			SnapshotID: snap.ID, Index: off / openami.BlockSize, Data: buf, DataLength: openami.BlockSize,
-			Checksum: base64.StdEncoding.EncodeToString(sum[:]), ChecksumAlgorithm: "SHA256",
-		}); err != nil {
-			return err
-		}
-		written++
-		if pct := base + int(int64(share)*off/size); pct != lastPct {
-			lastPct = pct
-			if err := s.stage(ctx, t, openami.ImportConverting, pct); err != nil {
+	// putWorkers blocks are written at once: each PutSnapshotBlock is a
+	// transaction, and several overlap their commits. Memory: one buffer
+	// per worker and one being read.
+	const putWorkers = 4
+	g, gctx := errgroup.WithContext(ctx)
+	blocks := make(chan putBlock)
+	free := make(chan []byte, putWorkers+1)
+	for range putWorkers + 1 {
+		free <- make([]byte, openami.BlockSize)
+	}
+	var written atomic.Int64
+	for range putWorkers {
+		g.Go(func() error {
+			for b := range blocks {
+				sum := sha256.Sum256(b.data)
+				_, err := s.cfg.EBS.PutSnapshotBlock(gctx, t.Principal, ebs.PutSnapshotBlockInput{
+					SnapshotID: snap.ID, Index: b.index, Data: b.data, DataLength: openami.BlockSize,
+					Checksum: base64.StdEncoding.EncodeToString(sum[:]), ChecksumAlgorithm: "SHA256",
+				})
+				free <- b.data
+				if err != nil {
+					return err
+				}
+				written.Add(1)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer close(blocks)
+		size := d.VirtualSize
+		lastPct := -1
+		for off := int64(0); off < size; off += openami.BlockSize {
+			data, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)
+			if err != nil { // ENXIO: no data after off
+				return nil
+			}
+			if data >= off+openami.BlockSize {
+				off = data/openami.BlockSize*openami.BlockSize - openami.BlockSize
+				continue
+			}
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			n, err := f.ReadAt(buf, off)
+			if err != nil && err != io.EOF {
 				return err
 			}
+			clear(buf[n:])
+			if allZero(buf) {
+				free <- buf
+				continue
+			}
+			select {
+			case blocks <- putBlock{off / openami.BlockSize, buf}:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			if pct := base + int(int64(share)*off/size); pct != lastPct {
+				lastPct = pct
+				if err := s.stage(gctx, t, openami.ImportConverting, pct); err != nil {
+					return err
+				}
+			}
 		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return err
 	}
-	if _, err := s.cfg.EBS.CompleteSnapshot(ctx, t.Principal, ebs.CompleteSnapshotInput{SnapshotID: snap.ID, ChangedBlocksCount: written}); err != nil {
+	if _, err := s.cfg.EBS.CompleteSnapshot(ctx, t.Principal, ebs.CompleteSnapshotInput{SnapshotID: snap.ID, ChangedBlocksCount: written.Load()}); err != nil {
 		return err
 	}
 	return s.cfg.EBS.FinishSnapshot(ctx, t.Region, snap.ID)
+}
+
+// putBlock is a block on its way to PutSnapshotBlock.
+type putBlock struct {
+	index int64
+	data  []byte
 }
 
 var zeroBlock = make([]byte, openami.BlockSize)
