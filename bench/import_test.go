@@ -57,7 +57,13 @@ func BenchmarkImportSnapshot(b *testing.B) {
 	st, _ := os.Stat(qcow)
 
 	bin := build(b, b.TempDir())
-	oa := startOpenami(b, bin, "openami")
+	var args []string
+	debug := ""
+	if os.Getenv("OPENAMI_IMPORT_BENCH_PROFILE") != "" {
+		debug = "127.0.0.1:" + strconv.Itoa(freePort(b))
+		args = []string{"--debug-listen", debug}
+	}
+	oa := startOpenami(b, bin, "openami", args...)
 	ctx := context.Background()
 	s3c := s3BenchClient(oa.endpoint, oa.key, oa.secret)
 	bucket := "import-bench"
@@ -83,6 +89,9 @@ func BenchmarkImportSnapshot(b *testing.B) {
 		pid := strconv.Itoa(oa.pid)
 		os.WriteFile("/proc/"+pid+"/clear_refs", []byte("5"), 0)
 		cpu0 := procCPU(pid)
+		if debug != "" {
+			go exec.Command("curl", "-s", "-o", os.Getenv("OPENAMI_IMPORT_BENCH_PROFILE"), "http://"+debug+"/debug/pprof/profile?seconds=8").Run()
+		}
 		start := time.Now()
 		res, err := ec.ImportSnapshot(ctx, &ec2.ImportSnapshotInput{DiskContainer: &ec2types.SnapshotDiskContainer{
 			UserBucket: &ec2types.UserBucket{S3Bucket: &bucket, S3Key: aws.String("disk.qcow2")}}})
