@@ -90,7 +90,7 @@ func BenchmarkImportSnapshot(b *testing.B) {
 		os.WriteFile("/proc/"+pid+"/clear_refs", []byte("5"), 0)
 		cpu0 := procCPU(pid)
 		if debug != "" {
-			go exec.Command("curl", "-s", "-o", os.Getenv("OPENAMI_IMPORT_BENCH_PROFILE"), "http://"+debug+"/debug/pprof/profile?seconds=8").Run()
+			go exec.Command("curl", "-s", "-o", os.Getenv("OPENAMI_IMPORT_BENCH_PROFILE"), "http://"+debug+"/debug/pprof/profile?seconds=6").Run()
 		}
 		start := time.Now()
 		res, err := ec.ImportSnapshot(ctx, &ec2.ImportSnapshotInput{DiskContainer: &ec2types.SnapshotDiskContainer{

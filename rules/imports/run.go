@@ -312,14 +312,17 @@ func (s *Imports) importDisk(ctx context.Context, t *openami.ImportTask, i int, 
 	if err := s.stage(ctx, t, openami.ImportConverting, base+share/10); err != nil {
 		return err
 	}
-	raw := src + ".raw"
-	if err := qemuConvert(ctx, s.cfg.QemuImg, src, format, raw); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	raw := src // a RAW disk is written as it is: its zero blocks are skipped all the same
+	if format != FormatRAW {
+		raw = src + ".raw"
+		if err := qemuConvert(ctx, s.cfg.QemuImg, src, format, raw); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return clientError("Disk validation failed [%s]", err)
 		}
-		return clientError("Disk validation failed [%s]", err)
+		os.Remove(src) // its space is the raw file's now
 	}
-	os.Remove(src) // its space is the raw file's now
 	if t.Kind == openami.ImportImageTask && i == 0 {
 		if err := checkBootable(raw); err != nil {
 			return err
