@@ -119,3 +119,73 @@ func TestImportCommand(t *testing.T) {
 		t.Fatalf("RunInstances: %+v", run.Instances)
 	}
 }
+
+// TestImportBoto3: boto3 uploads a qcow2, imports it with ImportSnapshot
+// naming it by a path-style URL of the endpoint, waits with
+// describe_import_snapshot_tasks (filtered by task-state), and gets
+// EC2's errors for an unknown format and a missing object.
+func TestImportBoto3(t *testing.T) {
+	s := start(t, "sqlite")
+	c := s.account(t, "boto-import")
+	dir := t.TempDir()
+	name := importDisk(t, dir)
+	script := `
+import json, os, sys, time, boto3, botocore
+from botocore.config import Config
+s3 = boto3.client("s3", endpoint_url=os.environ["ENDPOINT"], region_name="us-east-1",
+    config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+ec2 = boto3.client("ec2", endpoint_url=os.environ["ENDPOINT"], region_name="us-east-1")
+s3.create_bucket(Bucket="py-disks")
+s3.upload_file(os.environ["DISK"], "py-disks", "d.qcow2")
+out = {}
+task = ec2.import_snapshot(Description="py", DiskContainer={"Format": "QCOW2", "Url": os.environ["ENDPOINT"] + "/py-disks/d.qcow2"},
+    TagSpecifications=[{"ResourceType": "import-snapshot-task", "Tags": [{"Key": "k", "Value": "v"}]}])
+tid = task["ImportTaskId"]
+for _ in range(300):
+    d = ec2.describe_import_snapshot_tasks(ImportTaskIds=[tid])["ImportSnapshotTasks"][0]
+    if d["SnapshotTaskDetail"]["Status"] != "active":
+        break
+    time.sleep(0.2)
+out["detail"] = d["SnapshotTaskDetail"]
+out["tags"] = d.get("Tags", [])
+out["completed"] = [t["ImportTaskId"] for t in ec2.describe_import_snapshot_tasks(Filters=[{"Name": "task-state", "Values": ["completed"]}])["ImportSnapshotTasks"]]
+out["active"] = [t["ImportTaskId"] for t in ec2.describe_import_snapshot_tasks(Filters=[{"Name": "task-state", "Values": ["active"]}])["ImportSnapshotTasks"]]
+out["snapshot"] = ec2.describe_snapshots(SnapshotIds=[d["SnapshotTaskDetail"]["SnapshotId"]])["Snapshots"][0]["State"]
+out["id"] = tid
+for key, container in [("format", {"Format": "ISO", "UserBucket": {"S3Bucket": "py-disks", "S3Key": "d.qcow2"}}),
+                       ("missing", {"UserBucket": {"S3Bucket": "py-disks", "S3Key": "nope"}})]:
+    try:
+        ec2.import_snapshot(DiskContainer=container)
+    except botocore.exceptions.ClientError as err:
+        out[key] = err.response["Error"]["Code"]
+json.dump(out, sys.stdout, default=str)
+`
+	var out struct {
+		ID     string
+		Detail struct {
+			Status, SnapshotId, Format, Progress string
+			UserBucket                           struct{ S3Bucket, S3Key string }
+		}
+		Tags              []struct{ Key, Value string }
+		Completed, Active []string
+		Snapshot          string
+		Format, Missing   string
+	}
+	boto3(t, s, c, script, &out, "DISK="+filepath.Join(dir, name))
+	if out.Detail.Status != "completed" || out.Detail.SnapshotId == "" || out.Detail.Format != "QCOW2" ||
+		out.Detail.UserBucket.S3Bucket != "py-disks" || out.Detail.UserBucket.S3Key != "d.qcow2" {
+		t.Errorf("task detail: %+v", out.Detail)
+	}
+	if len(out.Tags) != 1 || out.Tags[0].Key != "k" {
+		t.Errorf("task tags: %+v", out.Tags)
+	}
+	if len(out.Completed) != 1 || out.Completed[0] != out.ID || len(out.Active) != 0 {
+		t.Errorf("task-state filters: completed %q, active %q", out.Completed, out.Active)
+	}
+	if out.Snapshot != "completed" {
+		t.Errorf("the imported snapshot is %s", out.Snapshot)
+	}
+	if out.Format != "InvalidParameterValue" || out.Missing == "" {
+		t.Errorf("errors: unknown format %q, missing object %q", out.Format, out.Missing)
+	}
+}
