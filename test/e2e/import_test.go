@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // importDisk writes a small qcow2 disk (4 MiB, an MBR with one partition
@@ -187,5 +189,64 @@ json.dump(out, sys.stdout, default=str)
 	}
 	if out.Format != "InvalidParameterValue" || out.Missing == "" {
 		t.Errorf("errors: unknown format %q, missing object %q", out.Format, out.Missing)
+	}
+}
+
+// TestImportCommandInterrupt: Ctrl-C during the upload of `openami image
+// import` aborts the multipart upload and starts no import task.
+func TestImportCommandInterrupt(t *testing.T) {
+	s := start(t, "sqlite")
+	a := s.account(t, "cmd-interrupt")
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.raw")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(1 << 30) // zeros: 64 parts of 16 MiB, seconds to upload
+	f.Close()
+	cmd := exec.Command(binary(t), "image", "import", big, "--endpoint", s.URL, "--data-dir", t.TempDir(), "--bucket", "cut")
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+a.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+a.SecretAccessKey)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	var seen []string
+	for sc.Scan() {
+		seen = append(seen, sc.Text())
+		if strings.HasPrefix(sc.Text(), "upload ") {
+			cmd.Process.Signal(os.Interrupt)
+			break
+		}
+	}
+	for sc.Scan() {
+		seen = append(seen, sc.Text())
+	}
+	if err := cmd.Wait(); err == nil {
+		t.Fatalf("the interrupted import succeeded: %q", seen)
+	}
+	if !strings.Contains(strings.Join(seen, "\n"), "upload: interrupt") {
+		t.Errorf("output: %q", seen)
+	}
+	ctx := context.Background()
+	up, err := s3.NewFromConfig(s.awsConfig(a, "us-east-1"), func(o *s3.Options) { o.UsePathStyle = true }).
+		ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("cut")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(up.Uploads) != 0 {
+		t.Errorf("%d multipart uploads left", len(up.Uploads))
+	}
+	tasks, err := s.ec2(a, "us-east-1").DescribeImportImageTasks(ctx, &ec2.DescribeImportImageTasksInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks.ImportImageTasks) != 0 {
+		t.Errorf("import tasks: %+v", tasks.ImportImageTasks)
 	}
 }
