@@ -5,10 +5,11 @@ import (
 )
 
 // The import tasks' worker: rules/imports records and runs a task
-// (imports.Imports.Run); the service runs the active ones one at a time,
-// in the context Close cancels, when ImportImage or ImportSnapshot kicks
-// it and once a minute (a restart resumes what the last run left active).
-// One at a time bounds the disk space and CPU the conversions take.
+// (imports.Imports.Run); the service runs the active ones,
+// Config.ImportWorkers at a time (one by default: that bounds the disk
+// space and CPU the conversions take), in the context Close cancels,
+// when ImportImage or ImportSnapshot kicks it and once a minute (a
+// restart resumes what the last run left active).
 
 // importsLoop runs until Close.
 func (s *Service) importsLoop() {
@@ -26,9 +27,21 @@ func (s *Service) importsLoop() {
 			c.log.Error("import tasks", "error", err)
 		}
 		for _, task := range pending {
-			if err := s.imports.Run(ctx, task.Region, task.ID); err != nil && ctx.Err() == nil {
-				c.log.Error("import task", "task", task.ID, "error", err)
+			select { // a free slot (Config.ImportWorkers)
+			case s.importSlots <- struct{}{}:
+			case <-ctx.Done():
+				return
 			}
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				defer func() { <-s.importSlots }()
+				// Run returns at once for a task already running.
+				if err := s.imports.Run(ctx, task.Region, task.ID); err != nil && ctx.Err() == nil {
+					c.log.Error("import task", "task", task.ID, "error", err)
+				}
+				s.kickImports() // look again: tasks may have waited
+			}()
 		}
 		select {
 		case <-ctx.Done():

@@ -59,6 +59,8 @@ type Config struct {
 	// ImportDir holds the disk files of running import tasks ("": the
 	// system's temporary directory).
 	ImportDir string
+	// ImportWorkers is how many import tasks run at once (0: 1).
+	ImportWorkers int
 	// BundleCacheSize bounds the cache of unpacked bundles under LocalDir
 	// (localdisk.Bases, the bases of instance store-backed roots), in
 	// bytes; 0 means localdisk.DefaultBasesSize.
@@ -92,6 +94,7 @@ type Service struct {
 	parameters  *parameters.Parameters // SSM parameters (rules/parameters)
 	imports     *imports.Imports       // ImportImage and ImportSnapshot tasks (rules/imports)
 	importKicks chan struct{}
+	importSlots chan struct{} // one per import task that may run at once
 
 	templates *templates.Templates // launch templates (rules/templates)
 
@@ -172,6 +175,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		Objects: s.objects, Clock: s.now, Kick: s.completions.kick})
 	s.parameters = parameters.New(parameters.Config{Store: s.store, Identity: s.identity, Images: s.images, Tokens: s.tokens, Clock: s.now})
 	s.importKicks = make(chan struct{}, 1)
+	s.importSlots = make(chan struct{}, max(cfg.ImportWorkers, 1))
 	s.imports = imports.New(imports.Config{Store: s.store, EBS: s.ebs, Images: s.images, Objects: s.objects, Tokens: s.tokens,
 		TempDir: cfg.ImportDir, Kick: s.kickImports, Clock: s.now})
 	s.templates = templates.New(templates.Config{Store: s.store, Tokens: s.tokens, Clock: s.now, ResolveSSM: s.parameters.ResolveSSM})

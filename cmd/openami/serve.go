@@ -79,6 +79,7 @@ func serveCommand(cfg *config) *cobra.Command {
 	if v := os.Getenv("OPENAMI_S3_DOMAINS"); v != "" {
 		s3Domains = strings.Split(v, ",")
 	}
+	cmd.Flags().IntVar(&cfg.importWorkers, "import-workers", intEnv("OPENAMI_IMPORT_WORKERS", 1), "how many ImportImage/ImportSnapshot conversions run at once on this server; each takes a CPU for qemu-img and up to twice its disk file's size in DATA_DIR/import (docs/IMPORT.md) (env OPENAMI_IMPORT_WORKERS)")
 	cmd.Flags().StringSliceVar(&rf.s3Domains, "s3-domain", s3Domains, "a domain under which a Host BUCKET.DOMAIN[:port] names an S3 bucket (virtual-hosted-style); repeatable or comma-separated; any other Host is path-style (docs/S3.md) (env OPENAMI_S3_DOMAINS)")
 	cmd.Flags().StringVar(&listen, "listen", envOr("OPENAMI_LISTEN", defaultListen), "address to listen on (env OPENAMI_LISTEN)")
 	cmd.Flags().StringVar(&logFormat, "log-format", envOr("OPENAMI_LOG_FORMAT", "text"), "request log format: text or json (env OPENAMI_LOG_FORMAT)")
