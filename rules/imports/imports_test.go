@@ -457,3 +457,40 @@ func TestImportEncryptedAndDescribe(t *testing.T) {
 		t.Errorf("another account's Cancel: %v, want NotFound", err)
 	}
 }
+
+// TestImportImageDisks: an ImportImage of two disks registers an image
+// with the first as its root (/dev/sda1) and the second as /dev/sdb,
+// each over its own snapshot; the second needs no partition table.
+func TestImportImageDisks(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	root, data := source(t), make([]byte, 3<<20)
+	copy(data[1<<20:], "some data")
+	f.put(t, "root.vhdx", convertTo(t, root, "vhdx"))
+	f.put(t, "data.qcow2", convertTo(t, data, "qcow2"))
+	task, err := f.imp.ImportImage(ctx, f.p, ImportImageInput{Architecture: "arm64", BootMode: "uefi",
+		Disks: []DiskContainer{{Bucket: "disks", Key: "root.vhdx"}, {URL: "s3://disks/data.qcow2"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.run(t, task)
+	if got.Status != openami.ImportCompleted || len(got.Disks) != 2 {
+		t.Fatalf("task %s %q, %d disks", got.Status, got.StatusMessage, len(got.Disks))
+	}
+	var img openami.Image
+	err = f.store.View(ctx, func(tx metadata.Tx) error {
+		img, err = tx.Images().Get(f.p.Region, got.ImageID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Architecture != "arm64" || img.BootMode != "uefi" || len(img.BlockDeviceMappings) != 2 ||
+		img.BlockDeviceMappings[0].DeviceName != "/dev/sda1" || img.BlockDeviceMappings[0].Ebs.SnapshotID != got.Disks[0].SnapshotID ||
+		img.BlockDeviceMappings[1].DeviceName != "/dev/sdb" || img.BlockDeviceMappings[1].Ebs.SnapshotID != got.Disks[1].SnapshotID {
+		t.Errorf("image: %+v", img)
+	}
+	if back := f.snapshotBytes(t, got.Disks[1].SnapshotID, int64(len(data))); !bytes.Equal(back, data) {
+		t.Error("the second disk's bytes differ")
+	}
+}

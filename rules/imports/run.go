@@ -484,11 +484,16 @@ func allZero(b []byte) bool { return bytes.Equal(b, zeroBlock[:len(b)]) }
 
 // register registers the AMI of an ImportImage task over its snapshots:
 // the first disk is the root, /dev/sda1, the others /dev/sdb, /dev/sdc...
+// unless the request named their devices.
 func (s *Imports) register(ctx context.Context, t openami.ImportTask) (string, error) {
 	var bdms []openami.BlockDeviceMapping
 	for i, d := range t.Disks {
-		dev := "/dev/sda1"
-		if i > 0 {
+		dev := d.DeviceName // as the request named it, if it did
+		switch {
+		case dev != "":
+		case i == 0:
+			dev = "/dev/sda1"
+		default:
 			dev = "/dev/sd" + string(rune('a'+i))
 		}
 		bdms = append(bdms, openami.BlockDeviceMapping{DeviceName: dev, Ebs: &openami.EbsBlockDevice{
@@ -500,7 +505,7 @@ func (s *Imports) register(ctx context.Context, t openami.ImportTask) (string, e
 		desc = "AMI created by import task " + t.ID
 	}
 	id, err := s.cfg.Images.RegisterImage(ctx, t.Principal, images.RegisterImageInput{
-		Name: t.ID, Description: desc, Architecture: t.Architecture, RootDeviceName: "/dev/sda1",
+		Name: t.ID, Description: desc, Architecture: t.Architecture, RootDeviceName: bdms[0].DeviceName,
 		VirtualizationType: "hvm", BlockDeviceMappings: bdms, BootMode: t.BootMode, EnaSupport: true,
 	})
 	if err != nil && openami.ClassOf(err) != openami.Internal {
