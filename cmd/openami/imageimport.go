@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,8 +49,8 @@ func loadProfile(dataDir, profile, endpoint, region string) (clientProfile, erro
 		accessKey: os.Getenv("AWS_ACCESS_KEY_ID"), secretKey: os.Getenv("AWS_SECRET_ACCESS_KEY")}
 	home, _ := os.UserHomeDir()
 	for _, dir := range []string{dataDir, filepath.Join(home, ".aws")} {
-		creds := iniSection(filepath.Join(dir, "credentials"), profile)
-		conf := iniSection(filepath.Join(dir, "config"), "profile "+profile)
+		creds := iniKeys(filepath.Join(dir, "credentials"), profile)
+		conf := iniKeys(filepath.Join(dir, "config"), "profile "+profile)
 		if p.accessKey == "" && creds["aws_access_key_id"] != "" {
 			p.accessKey, p.secretKey = creds["aws_access_key_id"], creds["aws_secret_access_key"]
 		}
@@ -73,29 +71,6 @@ func loadProfile(dataDir, profile, endpoint, region string) (clientProfile, erro
 		return p, fmt.Errorf("no credentials for profile %q: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or pass --profile", profile)
 	}
 	return p, nil
-}
-
-// iniSection returns the keys of one [section] of an INI file (none if
-// the file or section is missing).
-func iniSection(path, section string) map[string]string {
-	out := map[string]string{}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return out
-	}
-	in := false
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if strings.HasPrefix(line, "[") {
-			in = strings.TrimSpace(strings.Trim(line, "[]")) == section
-			continue
-		}
-		if k, v, ok := strings.Cut(line, "="); ok && in {
-			out[strings.TrimSpace(k)] = strings.TrimSpace(v)
-		}
-	}
-	return out
 }
 
 func imageImportCommand(cfg *config, region *string) *cobra.Command {

@@ -19,7 +19,6 @@ import (
 	"github.com/openami/openami/api"
 	"github.com/openami/openami/api/imds"
 	"github.com/openami/openami/api/s3"
-	"github.com/openami/openami/internal/atomicfile"
 	"github.com/openami/openami/nbd"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/instances"
@@ -304,8 +303,13 @@ func runtimeName(rt *qemu.Runtime) string {
 // writeCredentials writes the administrator's credentials in the aws CLI's
 // credentials-file format, readable by the owner only.
 func writeCredentials(path string, c identity.Credentials) error {
-	content := fmt.Sprintf("[openami]\naws_access_key_id = %s\naws_secret_access_key = %s\n", c.AccessKeyID, c.SecretAccessKey)
-	return atomicfile.Write(path, []byte(content), 0o600)
+	return writeProfileCredentials(path, "openami", c)
+}
+
+// writeProfileCredentials sets a profile of the credentials file to c,
+// keeping the other profiles (awsprofile.go).
+func writeProfileCredentials(path, profile string, c identity.Credentials) error {
+	return setINISection(path, profile, []string{"aws_access_key_id = " + c.AccessKeyID, "aws_secret_access_key = " + c.SecretAccessKey}, nil)
 }
 
 // writeAWSConfig writes an aws CLI config file whose openami profile points
@@ -313,7 +317,9 @@ func writeCredentials(path string, c identity.Credentials) error {
 // that it follows --listen; it is owner-only all the same, like everything
 // in the data dir. S3 requests go path-style (/BUCKET/KEY), which works
 // whatever the endpoint's host name resolves (docs/S3.md).
+//
+// The other profiles of the file (`account create --profile`) are kept and
+// pointed at the endpoint too.
 func writeAWSConfig(path, region, endpoint string) error {
-	content := fmt.Sprintf("[profile openami]\nregion = %s\nendpoint_url = %s\ns3 =\n    addressing_style = path\n", region, endpoint)
-	return atomicfile.Write(path, []byte(content), 0o600)
+	return setINISection(path, "profile openami", profileConfig(region, endpoint), pointAt(endpoint))
 }
