@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 )
 
 // The disk formats, as EC2 names them in DiskContainer.Format.
@@ -79,18 +80,36 @@ func detectFile(f *os.File, size int64) (string, error) {
 	return Detect(head, tail)
 }
 
+// probeTimeout bounds qemu-img info and map: reading a disk's metadata
+// takes seconds, and a crafted file must not hold the worker.
+const probeTimeout = 2 * time.Minute
+
 // imageInfo is what qemu-img info reports that openami checks.
 type imageInfo struct {
 	Format          string `json:"format"`
+	Filename        string `json:"filename"`
 	VirtualSize     int64  `json:"virtual-size"`
 	BackingFilename string `json:"backing-filename"`
 	Encrypted       bool   `json:"encrypted"`
+	FormatSpecific  struct {
+		Data struct {
+			// DataFile is a qcow2's external data file.
+			DataFile string `json:"data-file"`
+			// Extents are a VMDK's extent files.
+			Extents []struct {
+				Filename string `json:"filename"`
+			} `json:"extents"`
+		} `json:"data"`
+	} `json:"format-specific"`
 }
 
 // qemuInfo runs qemu-img info on a file of a known format. A backing
-// file or qemu's own encryption is refused: the first would read a file
-// of the server, the second needs a secret nobody gave.
+// file, a qcow2 external data file, a VMDK extent in another file, or
+// qemu's own encryption is refused: the first three would read a file of
+// the server, the last needs a secret nobody gave.
 func qemuInfo(ctx context.Context, qemuImg, path, format string) (imageInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
 	out, err := exec.CommandContext(ctx, qemuImg, "info", "--output=json", "-f", qemuFormats[format], path).Output()
 	if err != nil {
 		return imageInfo{}, fmt.Errorf("the %s disk cannot be read: %s", format, exitText(err))
@@ -100,12 +119,19 @@ func qemuInfo(ctx context.Context, qemuImg, path, format string) (imageInfo, err
 		return imageInfo{}, fmt.Errorf("qemu-img info: %w", err)
 	}
 	switch {
+	case info.FormatSpecific.Data.DataFile != "":
+		return imageInfo{}, fmt.Errorf("the %s disk has an external data file: upload a standalone disk", format)
 	case info.BackingFilename != "":
 		return imageInfo{}, fmt.Errorf("the %s disk has a backing file: upload a standalone disk", format)
 	case info.Encrypted:
 		return imageInfo{}, fmt.Errorf("the %s disk is encrypted by qemu: upload it unencrypted", format)
 	case info.VirtualSize <= 0:
 		return imageInfo{}, fmt.Errorf("the %s disk is empty", format)
+	}
+	for _, e := range info.FormatSpecific.Data.Extents {
+		if e.Filename != info.Filename {
+			return imageInfo{}, fmt.Errorf("the %s disk names another file as an extent: upload a monolithic sparse or stream-optimized VMDK", format)
+		}
 	}
 	return info, nil
 }
@@ -163,6 +189,8 @@ func checkExtents(ctx context.Context, qemuImg, path, format string, size int64)
 	if format == FormatRAW {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
 	out, err := exec.CommandContext(ctx, qemuImg, "map", "--output=json", "-f", qemuFormats[format], path).Output()
 	if err != nil {
 		return fmt.Errorf("the %s disk cannot be mapped: %s", format, exitText(err))

@@ -250,6 +250,8 @@ func TestImportFailures(t *testing.T) {
 		file []byte
 		want string
 	}{
+		{"data-file", qemuCreate(t, "qcow2", "data_file=%s/data.raw,data_file_raw=on"), "external data file"},
+		{"backing-file", qemuCreate(t, "qcow2", "backing_file=%s/data.raw,backing_fmt=raw"), "backing file"},
 		{"truncated", qcow[:len(qcow)/3], "ClientError: Disk validation failed"},
 		{"corrupt", corrupt, "ClientError: Disk validation failed"},
 		{"descriptor", []byte("# Disk DescriptorFile\nversion=1\n"), "VMDK descriptor"},
@@ -493,4 +495,26 @@ func TestImportImageDisks(t *testing.T) {
 	if back := f.snapshotBytes(t, got.Disks[1].SnapshotID, int64(len(data))); !bytes.Equal(back, data) {
 		t.Error("the second disk's bytes differ")
 	}
+}
+
+// qemuCreate returns a new 1 MiB disk made by qemu-img create with opts,
+// in which %s stands for a temporary directory of the test's: qemu-img
+// create writes an external data file it names, so no option may name a
+// file outside it.
+func qemuCreate(t *testing.T, format, opts string) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	opts = strings.ReplaceAll(opts, "%s", dir)
+	if err := os.WriteFile(filepath.Join(dir, "data.raw"), make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "disk")
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", format, "-o", opts, path, "1M").CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img create -o %s: %v: %s", opts, err, out)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
