@@ -77,7 +77,7 @@ var rules = map[string]struct {
 	"runtime": {[]string{"vocabulary", "helpers", "guest network"},
 		"a runtime implements openami.Runtime and is handed what it needs of the service as functions"},
 	"rules": {[]string{"vocabulary", "helpers", "metadata", "blockstore", "blob", "localdisk", "bundle", "rules"},
-		"a subsystem's rules (rules/identity, rules/network, rules/kms, rules/ebs, rules/images, rules/templates, rules/instances) know its records through the metadata store, its bytes through the block store (rules/ebs) and instance-store disks through localdisk (rules/instances), and a runtime only as openami.Runtime; never a wire name, the service that composes them, a runtime package or the NBD server; one subsystem imports another only if it stands below it in subsystems"},
+		"a subsystem's rules (rules/identity, rules/network, rules/kms, rules/ebs, rules/images, rules/templates, rules/instances, rules/autoscaling) know its records through the metadata store, its bytes through the block store (rules/ebs) and instance-store disks through localdisk (rules/instances), and a runtime only as openami.Runtime; never a wire name, the service that composes them, a runtime package or the NBD server; one subsystem imports another only if it stands below it in subsystems"},
 	"service": {[]string{"vocabulary", "helpers", "metadata", "blob", "localdisk", "rules"},
 		"the service composes the subsystems' rules, runs the background worker and keeps tags; it knows its stores (the block store only through rules/ebs; it opens the local disks rules/instances is given), never a wire name, a runtime or the NBD server"},
 	"entry": {[]string{"vocabulary", "helpers", "rules", "service", "api"},
@@ -103,18 +103,19 @@ var testOnly = []string{"rules kit"}
 // each other and the order of the rules layer is written here once
 // (docs/ARCHITECTURE.md draws it). Every package of rules/... is listed.
 var subsystems = []string{
-	"rules/param",      // parameter checks every subsystem makes alike (no rule of its own)
-	"rules/describe",   // the Describe skeleton: pages, tokens' scopes, missing ids (no rule of its own)
-	"rules/identity",   // accounts, access keys, key pairs, regions: everyone asks who and where
-	"rules/objects",    // buckets, objects, multipart uploads, ACLs and bucket policies (S3)
-	"rules/network",    // VPCs, subnets, security groups and the firewalls they make
-	"rules/kms",        // keys, grants and the cryptographic operations
-	"rules/ebs",        // snapshots, volumes, their encryption (through kms) and block I/O
-	"rules/images",     // images, Allowed AMIs and the Recycle Bin, over EBS's snapshots
-	"rules/parameters", // SSM parameters; aws:ec2:image values are images'
-	"rules/imports",    // ImportImage and ImportSnapshot tasks: objects in, snapshots and an image out
-	"rules/templates",  // launch templates: the parameters of launches, checked when a launch uses them
-	"rules/instances",  // instances, their runtime jobs and CreateImage, over images, EBS and the network
+	"rules/param",       // parameter checks every subsystem makes alike (no rule of its own)
+	"rules/describe",    // the Describe skeleton: pages, tokens' scopes, missing ids (no rule of its own)
+	"rules/identity",    // accounts, access keys, key pairs, regions: everyone asks who and where
+	"rules/objects",     // buckets, objects, multipart uploads, ACLs and bucket policies (S3)
+	"rules/network",     // VPCs, subnets, security groups and the firewalls they make
+	"rules/kms",         // keys, grants and the cryptographic operations
+	"rules/ebs",         // snapshots, volumes, their encryption (through kms) and block I/O
+	"rules/images",      // images, Allowed AMIs and the Recycle Bin, over EBS's snapshots
+	"rules/parameters",  // SSM parameters; aws:ec2:image values are images'
+	"rules/imports",     // ImportImage and ImportSnapshot tasks: objects in, snapshots and an image out
+	"rules/templates",   // launch templates: the parameters of launches, checked when a launch uses them
+	"rules/instances",   // instances, their runtime jobs and CreateImage, over images, EBS and the network
+	"rules/autoscaling", // Auto Scaling groups and their controller, launching and terminating through instances
 }
 
 // placeOf returns the layer of a package path of the module and the

@@ -18,25 +18,27 @@ import (
 // Config hook (ebs.Config.ImagesUsing). Settings and tags are shared: each
 // subsystem keeps its own settings, and tags belong to every resource.
 var owners = map[string]string{
-	"Accounts":        "rules/identity",
-	"KeyPairs":        "rules/identity",
-	"Certificates":    "rules/identity",
-	"Buckets":         "rules/objects",
-	"Objects":         "rules/objects",
-	"Keys":            "rules/kms",
-	"Grants":          "rules/kms",
-	"Snapshots":       "rules/ebs",
-	"Volumes":         "rules/ebs",
-	"Chunks":          "rules/ebs",
-	"Nodes":           "rules/ebs",
-	"Images":          "rules/images",
-	"Instances":       "rules/instances",
-	"Networks":        "rules/network",
-	"LaunchTemplates": "rules/templates",
-	"Parameters":      "rules/parameters",
-	"ImportTasks":     "rules/imports",
-	"Settings":        "", // shared
-	"Tags":            "", // shared
+	"Accounts":          "rules/identity",
+	"KeyPairs":          "rules/identity",
+	"Certificates":      "rules/identity",
+	"Buckets":           "rules/objects",
+	"Objects":           "rules/objects",
+	"Keys":              "rules/kms",
+	"Grants":            "rules/kms",
+	"Snapshots":         "rules/ebs",
+	"Volumes":           "rules/ebs",
+	"Chunks":            "rules/ebs",
+	"Nodes":             "rules/ebs",
+	"Images":            "rules/images",
+	"Instances":         "rules/instances",
+	"Networks":          "rules/network",
+	"LaunchTemplates":   "rules/templates",
+	"Parameters":        "rules/parameters",
+	"BundleTasks":       "rules/instances",
+	"AutoScalingGroups": "rules/autoscaling",
+	"ImportTasks":       "rules/imports",
+	"Settings":          "", // shared
+	"Tags":              "", // shared
 }
 
 // TestRecordOwners fails on every call tx.Role() (or x.tx.Role()) in the

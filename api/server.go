@@ -3,7 +3,7 @@
 // signature, finds the caller's account, checks the region named by the
 // credential scope, and hands the request to the protocol named by the
 // scope's service — ec2 (api/ec2), sts (api/sts), ebs (api/ebs), rbin
-// (api/rbin), kms (api/kms), iam (api/iam), ssm (api/ssm) or s3 (api/s3, whose bodies
+// (api/rbin), kms (api/kms), iam (api/iam), ssm (api/ssm), autoscaling (api/autoscaling) or s3 (api/s3, whose bodies
 // stream: see s3body.go). A request with no authentication at all that is
 // not a Query or JSON request is an anonymous S3 request. GET
 // /cert-ec2.pem serves a region's EC2 certificate to anyone
@@ -30,6 +30,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/openami/openami"
+	"github.com/openami/openami/api/autoscaling"
 	"github.com/openami/openami/api/ebs"
 	"github.com/openami/openami/api/ec2"
 	"github.com/openami/openami/api/iam"
@@ -116,13 +117,14 @@ func New(svc *service.Service, log *slog.Logger, reg *prometheus.Registry, limit
 		now:      time.Now,
 		limits:   limits,
 		protocols: map[string]Protocol{
-			"ec2":  ec2.New(svc, svc.Identity(), svc.EBS(), svc.Images(), svc.Instances(), svc.Network(), svc.Templates(), svc.Imports()),
-			"sts":  sts.New(),
-			"ebs":  ebs.New(svc.EBS()),
-			"rbin": rbin.New(svc.Images()),
-			"kms":  kms.New(svc.KMS()),
-			"iam":  iam.New(svc.Identity()),
-			"ssm":  ssm.New(svc.Parameters()),
+			"ec2":         ec2.New(svc, svc.Identity(), svc.EBS(), svc.Images(), svc.Instances(), svc.Network(), svc.Templates(), svc.Imports()),
+			"sts":         sts.New(),
+			"ebs":         ebs.New(svc.EBS()),
+			"rbin":        rbin.New(svc.Images()),
+			"kms":         kms.New(svc.KMS()),
+			"iam":         iam.New(svc.Identity()),
+			"ssm":         ssm.New(svc.Parameters()),
+			"autoscaling": autoscaling.New(svc.AutoScaling()),
 		},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "openami_requests_total",

@@ -150,7 +150,9 @@ func BenchmarkImportSnapshot(b *testing.B) {
 		var task struct{ ImportTaskId string }
 		json.Unmarshal([]byte(run("aws", "ec2", "import-image", "--disk-containers", "Url=s3://e2e-cli/disk.qcow2")), &task)
 		for {
-			var d struct{ ImportImageTasks []struct{ Status, StatusMessage string } }
+			var d struct {
+				ImportImageTasks []struct{ Status, StatusMessage string }
+			}
 			json.Unmarshal([]byte(run("aws", "ec2", "describe-import-image-tasks", "--import-task-ids", task.ImportTaskId)), &d)
 			if st := d.ImportImageTasks[0]; st.Status != "active" {
 				if st.Status != "completed" {

@@ -68,6 +68,8 @@ type Tx interface {
 	Objects() Objects
 	LaunchTemplates() LaunchTemplates
 	Parameters() Parameters
+	BundleTasks() BundleTasks
+	AutoScalingGroups() AutoScalingGroups
 	ImportTasks() ImportTasks
 }
 
@@ -811,6 +813,42 @@ type Parameters interface {
 	// DeleteVersion deletes one version of a name. NotFound (about
 	// openami.ResourceParameter) if there is no such version.
 	DeleteVersion(region, accountID, name string, version int64) error
+}
+
+// BundleTasks records BundleInstance's tasks. Ids are unique across
+// regions.
+type BundleTasks interface {
+	// Create records a task. Duplicate if the id is taken.
+	Create(b openami.BundleTask) error
+	// Get returns the region's task with the id. NotFound (about
+	// openami.ResourceBundleTask) if none.
+	Get(region, id string) (openami.BundleTask, error)
+	// List returns the account's tasks in the region, ordered by id.
+	List(region, accountID string) ([]openami.BundleTask, error)
+	// Active returns every region's tasks that have not ended (neither
+	// complete nor failed), ordered by region, then id.
+	Active() ([]openami.BundleTask, error)
+	// Update replaces a task. NotFound if it does not exist.
+	Update(b openami.BundleTask) error
+}
+
+// AutoScalingGroups records Auto Scaling groups, each whole (its
+// instances, pending launches, activities and refreshes are in the
+// record). A name is unique among an account's groups in a region.
+type AutoScalingGroups interface {
+	// Create records a group. Duplicate (of ResourceAutoScalingGroup) if
+	// the account has a group of that name in the region.
+	Create(g openami.AutoScalingGroup) error
+	// Get returns a group. NotFound if none.
+	Get(region, accountID, name string) (openami.AutoScalingGroup, error)
+	// Put replaces a group's record. NotFound if none.
+	Put(g openami.AutoScalingGroup) error
+	// Delete removes a group. NotFound if none.
+	Delete(region, accountID, name string) error
+	// List returns the groups of an account in a region ("" region: every
+	// region; "" account: every account) with names strictly after after,
+	// in (region, account, name) order, at most limit of them (0: all).
+	List(region, accountID, after string, limit int) ([]openami.AutoScalingGroup, error)
 }
 
 // ImportTasks records ImportImage and ImportSnapshot tasks, each a whole

@@ -27,6 +27,7 @@ import (
 	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/localdisk"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/autoscaling"
 	"github.com/openami/openami/rules/describe"
 	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/identity"
@@ -97,6 +98,8 @@ type Service struct {
 	importSlots chan struct{} // one per import task that may run at once
 
 	templates *templates.Templates // launch templates (rules/templates)
+
+	autoscaling *autoscaling.Groups // Auto Scaling groups (rules/autoscaling)
 
 	instances *instances.Machines // instances, their runtime jobs and the default network (rules/instances)
 }
@@ -180,8 +183,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		TempDir: cfg.ImportDir, Kick: s.kickImports, Clock: s.now})
 	s.templates = templates.New(templates.Config{Store: s.store, Tokens: s.tokens, Clock: s.now, ResolveSSM: s.parameters.ResolveSSM})
 	s.instances = instances.New(instances.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Identity: s.identity,
-		EBS: s.ebs, Images: s.images, Parameters: s.parameters, Networks: s.network, Templates: s.templates, Tokens: s.tokens, Clock: s.now,
+		EBS: s.ebs, Images: s.images, Parameters: s.parameters, Networks: s.network, Templates: s.templates, Objects: s.objects, Tokens: s.tokens, Clock: s.now,
 		Disks: disks, Bases: bases, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs, Worker: s.completions.background})
+	s.autoscaling = autoscaling.New(autoscaling.Config{Store: s.store, Identity: s.identity, Networks: s.network, Templates: s.templates,
+		Instances: s.instances, Clock: s.now, Kick: s.completions.kick})
 	return s, nil
 }
 
@@ -226,6 +231,10 @@ func (s *Service) Instances() *instances.Machines { return s.instances }
 // Templates returns the service's launch templates, whose rules live in
 // rules/templates.
 func (s *Service) Templates() *templates.Templates { return s.templates }
+
+// AutoScaling returns the service's Auto Scaling groups, whose rules and
+// controller live in rules/autoscaling (the worker runs the controller).
+func (s *Service) AutoScaling() *autoscaling.Groups { return s.autoscaling }
 
 // UseRuntime makes rt run the service's instances in place of
 // instances.NoneRuntime, passing it on to rules/instances. It must be

@@ -33,6 +33,8 @@ type completer struct {
 	// objectsSwept is when the last sweep of object storage's unnamed
 	// blobs began (unix nanoseconds); it runs every objectSweepInterval.
 	objectsSwept atomic.Int64
+	// groupsRecheck is set while a pass for Auto Scaling is scheduled.
+	groupsRecheck atomic.Bool
 }
 
 // claim marks the background job of id as running, and reports false if
@@ -201,6 +203,10 @@ func (c *completer) sweep(ctx context.Context) {
 	if err := c.s.instances.AdvanceInstances(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("instances", "error", err)
 	}
+	if err := c.s.instances.AdvanceBundleTasks(ctx); err != nil && ctx.Err() == nil {
+		c.log.Error("bundle tasks", "error", err)
+	}
+	c.reconcileGroups(ctx)
 	if _, err := c.s.kms.PurgeDeletedKeys(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("kms key deletion", "error", err)
 	}
@@ -227,5 +233,26 @@ func (c *completer) sweepObjects(ctx context.Context) {
 		c.log.Error("object storage sweep", "error", err)
 	} else if swept.Blobs > 0 {
 		c.log.Info("removed unnamed object blobs", "blobs", swept.Blobs, "bytes", swept.Bytes)
+	}
+}
+
+// AutoScalingInterval is how soon the worker comes back after a pass
+// that left Auto Scaling work in flight (a launch, a termination, an
+// instance warming up in a refresh), rather than waiting for the next
+// sweep; tests may lower it.
+var AutoScalingInterval = 2 * time.Second
+
+// reconcileGroups runs the Auto Scaling controller's pass, and asks for
+// another within AutoScalingInterval while a group has work in flight.
+func (c *completer) reconcileGroups(ctx context.Context) {
+	busy, err := c.s.autoscaling.Reconcile(ctx)
+	if err != nil && ctx.Err() == nil {
+		c.log.Error("auto scaling", "error", err)
+	}
+	if busy && c.groupsRecheck.CompareAndSwap(false, true) {
+		time.AfterFunc(AutoScalingInterval, func() {
+			c.groupsRecheck.Store(false)
+			c.kick()
+		})
 	}
 }

@@ -198,6 +198,9 @@ func New(tags Tags, id Identity, blocks EBS, imgs Images, machines Instances, ne
 		"CreateImage":                          h.createImage,
 		"CreateSnapshots":                      h.createSnapshots,
 		"CopyImage":                            h.copyImage,
+		"BundleInstance":                       h.bundleInstance,
+		"DescribeBundleTasks":                  h.describeBundleTasks,
+		"CancelBundleTask":                     h.cancelBundleTask,
 	}
 	return h
 }

@@ -74,6 +74,20 @@ var keyPairFilterNames = map[string]filter.Attr{
 	"key-type":    identity.AttrKeyPairType,
 }
 
+// bundleTaskFilterNames maps DescribeBundleTasks' filter names to the
+// rules' attributes.
+var bundleTaskFilterNames = map[string]filter.Attr{
+	"bundle-id":     instances.AttrBundleID,
+	"instance-id":   instances.AttrBundleInstance,
+	"s3-bucket":     instances.AttrBundleBucket,
+	"s3-prefix":     instances.AttrBundlePrefix,
+	"state":         instances.AttrBundleState,
+	"progress":      instances.AttrBundleProgress,
+	"start-time":    instances.AttrBundleStart,
+	"update-time":   instances.AttrBundleUpdate,
+	"error-message": instances.AttrBundleError,
+}
+
 // imageFilterNames maps DescribeImages' filter names to the rules' attributes.
 var imageFilterNames = map[string]filter.Attr{
 	"architecture": images.AttrArchitecture,

@@ -27,6 +27,7 @@ var filterTables = []struct {
 	{"DescribeRegions", regionFilterNames, identity.RegionAttrs},
 	{"DescribeAvailabilityZones", zoneFilterNames, identity.ZoneAttrs},
 	{"DescribeKeyPairs", keyPairFilterNames, identity.KeyPairAttrs},
+	{"DescribeBundleTasks", bundleTaskFilterNames, instances.BundleTaskAttrs},
 	{"DescribeLaunchTemplates", launchTemplateFilterNames, templates.TemplateAttrs},
 	{"DescribeLaunchTemplateVersions", launchTemplateVersionFilterNames, templates.VersionAttrs},
 	{"DescribeImages", imageFilterNames, images.ImageAttrs},

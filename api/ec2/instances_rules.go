@@ -36,6 +36,9 @@ type Instances interface {
 	DetachVolume(ctx context.Context, p openami.Principal, volumeID, instanceID, device string) (instances.Attachment, error)
 	CreateImage(ctx context.Context, p openami.Principal, in instances.CreateImageInput) (string, error)
 	CreateSnapshots(ctx context.Context, p openami.Principal, in instances.CreateSnapshotsInput) ([]ebs.SnapshotView, error)
+	BundleInstance(ctx context.Context, p openami.Principal, in instances.BundleInstanceInput) (openami.BundleTask, error)
+	DescribeBundleTasks(ctx context.Context, p openami.Principal, bundleIDs []string, filters []filter.Filter) ([]openami.BundleTask, error)
+	CancelBundleTask(ctx context.Context, p openami.Principal, id string) (openami.BundleTask, error)
 
 	DescribeInstanceTypes(ctx context.Context, p openami.Principal, names []string, filters []filter.Filter, pg instances.Page) ([]instances.InstanceType, string, error)
 	DescribeInstanceTypeOfferings(ctx context.Context, p openami.Principal, locationType string, filters []filter.Filter, pg instances.Page) ([]instances.Offering, string, error)

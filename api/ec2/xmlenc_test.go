@@ -26,6 +26,7 @@ var responseTypes = []any{
 	describeAvailabilityZonesResponse{}, describeCreditSpecsResponse{}, describeImageAttributeResponse{},
 	describeImagesResponse{}, describeInstanceAttributeResponse{}, describeInstanceStatusResponse{},
 	describeInstanceTypesResponse{}, describeInstanceTypeOfferingsResponse{}, describeInstancesResponse{}, describeKeyPairsResponse{},
+	bundleTaskResponse{}, describeBundleTasksResponse{},
 	describeRegionsResponse{}, describeSecurityGroupsResponse{}, describeSnapshotAttributeResponse{},
 	describeSnapshotsResponse{}, describeSubnetsResponse{}, describeTagsResponse{}, describeVolumesResponse{},
 	describeVpcsResponse{}, createSecurityGroupResponse{}, deleteSecurityGroupResponse{}, authorizeResponse{}, revokeResponse{},

@@ -16,13 +16,13 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// bundleCommand holds the user's local bundle commands, the AMI tools'
-// ec2-bundle-image and ec2-unbundle (same flags where they make sense):
-// they need no server, only the files. Uploading and downloading a bundle
-// come with the S3 API.
-func bundleCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "bundle", Short: "Make and open instance store-backed image bundles (the AMI tools' format), locally"}
-	cmd.AddCommand(bundleImageCommand(), unbundleCommand())
+// bundleCommand holds the user's bundle commands, the AMI tools'
+// ec2-bundle-image and ec2-unbundle (same flags where they make sense),
+// which need no server, only the files, and ec2-upload-bundle and
+// ec2-download-bundle, which talk to S3 (bundle_s3.go).
+func bundleCommand(cfg *config) *cobra.Command {
+	cmd := &cobra.Command{Use: "bundle", Short: "Make, open, upload and download instance store-backed image bundles (the AMI tools' format)"}
+	cmd.AddCommand(bundleImageCommand(), unbundleCommand(), bundleUploadCommand(cfg), bundleDownloadCommand(cfg))
 	return cmd
 }
 

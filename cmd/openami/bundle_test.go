@@ -46,7 +46,7 @@ func writeIdentity(t *testing.T, dir, name string, pkcs8 bool) (keyPath, certPat
 
 // runBundle runs `openami bundle ARGS…` and returns its output.
 func runBundle(args ...string) (string, error) {
-	cmd := bundleCommand()
+	cmd := bundleCommand(&config{})
 	var out bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&out)

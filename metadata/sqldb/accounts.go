@@ -165,6 +165,7 @@ WHERE kind = 'user' AND value = ? OR image_id IN (SELECT id FROM images WHERE ac
 WHERE template_id IN (SELECT id FROM launch_templates WHERE account_id = ?)`, []any{id}},
 		{"launch templates", `DELETE FROM launch_templates WHERE account_id = ?`, []any{id}},
 		{"parameters", `DELETE FROM parameters WHERE account_id = ?`, []any{id}},
+		{"auto scaling groups", `DELETE FROM autoscaling_groups WHERE account_id = ?`, []any{id}},
 	} {
 		if _, err := a.t.exec(del.stmt, del.args...); err != nil {
 			return fmt.Errorf("sqldb: delete account: %s: %w", del.what, err)

@@ -207,12 +207,13 @@ func (t *tx) Chunks() metadata.Chunks { return chunks{t} }
 func (t *tx) Nodes() metadata.Nodes   { return nodes{t} }
 func (t *tx) Images() metadata.Images { return images{t} }
 
-func (t *tx) Instances() metadata.Instances { return instances{t} }
-func (t *tx) Keys() metadata.Keys           { return kmsKeys{t} }
-func (t *tx) Grants() metadata.Grants       { return kmsGrants{t} }
-func (t *tx) Networks() metadata.Networks   { return networks{t} }
-func (t *tx) Buckets() metadata.Buckets     { return buckets{t} }
-func (t *tx) Objects() metadata.Objects     { return objects{t} }
+func (t *tx) Instances() metadata.Instances     { return instances{t} }
+func (t *tx) Keys() metadata.Keys               { return kmsKeys{t} }
+func (t *tx) Grants() metadata.Grants           { return kmsGrants{t} }
+func (t *tx) Networks() metadata.Networks       { return networks{t} }
+func (t *tx) Buckets() metadata.Buckets         { return buckets{t} }
+func (t *tx) Objects() metadata.Objects         { return objects{t} }
+func (t *tx) BundleTasks() metadata.BundleTasks { return bundleTasks{t} }
 
 func (t *tx) Certificates() metadata.Certificates { return certificates{t} }
 func (t *tx) Parameters() metadata.Parameters     { return parameters{t} }

@@ -2,9 +2,12 @@ package instances
 
 import (
 	"context"
+	"io"
+	"sync"
 	"testing"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/blob"
 	"github.com/openami/openami/localdisk"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/ebs"
@@ -29,6 +32,7 @@ type fixture struct {
 	vols     *ebs.Volumes
 	accounts *identity.Accounts
 	objects  *objects.Buckets
+	gate     *blobGate
 	bases    *localdisk.Bases
 	dir      string
 	store    metadata.Store
@@ -36,7 +40,7 @@ type fixture struct {
 	p        openami.Principal
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	env := rulestest.Open(t, "", nil)
 	f := &fixture{store: env.Store, clock: env.Clock, accounts: env.Identity(), dir: env.Dir}
@@ -54,14 +58,21 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.objects = objects.New(objects.Config{Store: env.Store, Regions: env.Regions, Blobs: env.Blobs, Clock: env.Clock.Now})
+	f.gate = &blobGate{}
+	objectBlobs := map[string]blob.Store{}
+	for r, st := range env.Blobs {
+		objectBlobs[r] = gatedStore{Store: st, gate: f.gate}
+	}
+	// Object storage writes through a gate a test may close (bundle
+	// tasks caught in the middle of storing a part).
+	f.objects = objects.New(objects.Config{Store: env.Store, Regions: env.Regions, Blobs: objectBlobs, Clock: env.Clock.Now})
 	if f.bases, err = localdisk.NewBases(env.Dir, 1<<30); err != nil {
 		t.Fatal(err)
 	}
 	f.images = images.New(images.Config{Store: env.Store, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Tokens: env.Tokens,
 		Objects: f.objects, Clock: env.Clock.Now})
 	f.machines = New(Config{Store: env.Store, Seal: env.Seal, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Images: f.images,
-		Tokens: env.Tokens, Clock: env.Clock.Now, Disks: localdisk.New(env.Dir), Bases: f.bases})
+		Objects: f.objects, Tokens: env.Tokens, Clock: env.Clock.Now, Disks: localdisk.New(env.Dir), Bases: f.bases})
 	t.Cleanup(f.machines.Wait)
 	f.p = rulestest.NewAccount(t, f.accounts, "test")
 	return f
@@ -69,7 +80,7 @@ func newFixture(t *testing.T) *fixture {
 
 // pass is the worker's pass over instances, whole: AdvanceInstances and
 // the runtime jobs it started.
-func (f *fixture) pass(t *testing.T) {
+func (f *fixture) pass(t testing.TB) {
 	t.Helper()
 	if err := f.machines.AdvanceInstances(context.Background()); err != nil {
 		t.Fatal(err)
@@ -79,7 +90,7 @@ func (f *fixture) pass(t *testing.T) {
 
 // image registers an image over a new completed snapshot of one block,
 // its root volume deleted on termination.
-func (f *fixture) image(t *testing.T, name string) string {
+func (f *fixture) image(t testing.TB, name string) string {
 	t.Helper()
 	ctx := context.Background()
 	snap, err := f.vols.StartSnapshot(ctx, f.p, ebs.StartSnapshotInput{VolumeSize: 1})
@@ -127,7 +138,7 @@ func (f *fixture) launch(t *testing.T, name string) openami.Instance {
 }
 
 // instance reads an instance's record.
-func (f *fixture) instance(t *testing.T, id string) openami.Instance {
+func (f *fixture) instance(t testing.TB, id string) openami.Instance {
 	t.Helper()
 	var i openami.Instance
 	err := f.store.View(context.Background(), func(tx metadata.Tx) (err error) {
@@ -161,3 +172,56 @@ type fakeRuntime = rulestest.Runtime
 
 // newFakeRuntime returns a fakeRuntime over the none runtime.
 func newFakeRuntime() *fakeRuntime { return &fakeRuntime{Runtime: NoneRuntime{}} }
+
+// blobGate holds the object blob Puts while closed: Close makes the next
+// Put signal entered and wait for Open.
+type blobGate struct {
+	mu      sync.Mutex
+	entered chan struct{}
+	open    chan struct{}
+}
+
+// Close closes the gate and returns a channel closed once a Put waits at
+// it.
+func (g *blobGate) Close() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.entered, g.open = make(chan struct{}), make(chan struct{})
+	return g.entered
+}
+
+// Open lets the waiting Put (and every later one) through.
+func (g *blobGate) Open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.open != nil {
+		close(g.open)
+		g.entered, g.open = nil, nil
+	}
+}
+
+func (g *blobGate) wait() {
+	g.mu.Lock()
+	entered, open := g.entered, g.open
+	if entered != nil {
+		g.entered = nil // one Put signals
+	}
+	g.mu.Unlock()
+	if entered != nil {
+		close(entered)
+	}
+	if open != nil {
+		<-open
+	}
+}
+
+// gatedStore is a blob store whose Puts pass the gate first.
+type gatedStore struct {
+	blob.Store
+	gate *blobGate
+}
+
+func (g gatedStore) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	g.gate.wait()
+	return g.Store.Put(ctx, key, r, size)
+}

@@ -78,6 +78,10 @@ type RunInstancesInput struct {
 	// (launchtemplate.go); its instances are tagged with the template's
 	// id and version.
 	LaunchTemplate *templates.Ref
+	// SystemTags are tags a launcher inside openami puts on its instances
+	// beside the caller's (Auto Scaling's aws:autoscaling:groupName),
+	// which the API never sets: a caller may not give aws: tags.
+	SystemTags []openami.Tag
 
 	// templateTags are the aws:ec2launchtemplate tags of a launch from a
 	// template, which a caller may not give.
@@ -172,6 +176,7 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 			return Reservation{}, err
 		}
 	}
+	in.templateTags = append(in.templateTags, in.SystemTags...)
 	if in.InstanceType == "" {
 		in.InstanceType = "m1.small"
 	}

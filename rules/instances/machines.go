@@ -9,7 +9,9 @@
 // instance-store disks over localdisk and the devices NBD serves
 // (instancestore.go), instance types (instancetypes.go), AttachVolume and DetachVolume (volume_attachments.go), and CreateImage
 // and CreateSnapshots, which make images and snapshots of an instance
-// (images_create.go).
+// (images_create.go), and BundleInstance's durable tasks, which make
+// instance store-backed bundles of an instance's root in a bucket
+// (bundletasks.go).
 //
 // The APIs call the exported methods of Machines with the caller's
 // openami.Principal and plain Go values (api/ec2's instance,
@@ -46,6 +48,7 @@ import (
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/network"
+	"github.com/openami/openami/rules/objects"
 	"github.com/openami/openami/rules/parameters"
 	"github.com/openami/openami/rules/templates"
 )
@@ -85,6 +88,9 @@ type Config struct {
 	Tokens *pagetoken.Codec
 	// Clock defaults to time.Now.
 	Clock openami.Clock
+	// Objects is object storage, where BundleInstance writes bundles; nil
+	// means BundleInstance is Unsupported.
+	Objects *objects.Buckets
 	// Disks are the instance-store disks of this server; nil means they
 	// cannot be served.
 	Disks *localdisk.Disks
@@ -131,6 +137,7 @@ type Machines struct {
 	templates *templates.Templates
 	tokens    *pagetoken.Codec
 	now       openami.Clock
+	objects   *objects.Buckets
 	disks     *localdisk.Disks // instance-store disks; nil without a data directory
 	bases     *localdisk.Bases // unpacked bundles; nil without a data directory
 	runtime   openami.Runtime
@@ -139,12 +146,13 @@ type Machines struct {
 	kick       func()
 	worker     func() (context.Context, *slog.Logger)
 	vmJobs     vmJobs
+	bundleRuns bundleRuns
 }
 
 // New returns Machines built from cfg.
 func New(cfg Config) *Machines {
 	s := &Machines{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, identity: cfg.Identity, ebs: cfg.EBS,
-		images: cfg.Images, params: cfg.Parameters, networks: cfg.Networks, tokens: cfg.Tokens, now: cfg.Clock, disks: cfg.Disks, bases: cfg.Bases, runtime: cfg.Runtime,
+		images: cfg.Images, params: cfg.Parameters, networks: cfg.Networks, tokens: cfg.Tokens, now: cfg.Clock, objects: cfg.Objects, disks: cfg.Disks, bases: cfg.Bases, runtime: cfg.Runtime,
 		kick: cfg.Kick, worker: cfg.Worker, publicPool: cfg.PublicIPs, templates: cfg.Templates}
 	if !s.publicPool.IsValid() || !s.publicPool.Addr().Is4() {
 		s.publicPool = DefaultPublicPool

@@ -52,3 +52,20 @@ func OwnedBy(tx metadata.Tx, name, accountID string) (bool, error) {
 	}
 	return err == nil && b.AccountID == accountID, err
 }
+
+// Writable checks that c may write the object key into the bucket name:
+// NotFound (about ResourceBucket) when there is no such bucket,
+// AccessDenied when c may not (BundleInstance checks its caller's
+// bucket before it records a task).
+func (s *Buckets) Writable(ctx context.Context, c Caller, name, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	return s.view(ctx, func(tx metadata.Tx) error {
+		b, err := bucket(tx, name)
+		if err != nil {
+			return err
+		}
+		return writable(b, c, key)
+	})
+}

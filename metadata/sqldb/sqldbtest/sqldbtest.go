@@ -34,6 +34,8 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	13: check13,
 	14: check14,
 	15: check15,
+	16: check16,
+	17: check17,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -871,8 +873,35 @@ func check14(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	}
 }
 
-// check15: import tasks are one row each, keyed by region and id.
+// check15: a bundle task's id is unique; the index by state finds the
+// tasks still to run.
 func check15(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const task = `INSERT INTO bundle_tasks (region, id, account_id, state, doc) VALUES (?, ?, ?, ?, '{}')`
+	mustExec(t, db, d, task, "r1", "bun-1", "111111111111", "bundling")
+	mustExec(t, db, d, task, "r1", "bun-2", "111111111111", "complete")
+	mustExec(t, db, d, task, "r2", "bun-3", "222222222222", "pending")
+	mustFail(t, db, d, true, task, "r2", "bun-1", "222222222222", "pending")
+	if got := queryStrings(t, db, d, `SELECT id FROM bundle_tasks WHERE state NOT IN ('complete', 'failed') ORDER BY region, id`); !slices.Equal(got, []string{"bun-1", "bun-3"}) {
+		t.Errorf("active bundle tasks: %q", got)
+	}
+}
+
+// check16: Auto Scaling groups: a name unique per account and
+// region, the same name free in another account or region.
+func check16(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const g = `INSERT INTO autoscaling_groups (region, account_id, name, doc) VALUES (?, ?, ?, '{}')`
+	mustExec(t, db, d, g, "r1", "111111111111", "web")
+	mustExec(t, db, d, g, "r1", "111111111111", "db")
+	mustExec(t, db, d, g, "r2", "111111111111", "web")
+	mustExec(t, db, d, g, "r1", "222222222222", "web")
+	mustFail(t, db, d, true, g, "r1", "111111111111", "web")
+	if got := queryStrings(t, db, d, `SELECT name FROM autoscaling_groups WHERE region = ? AND account_id = ? ORDER BY name`, "r1", "111111111111"); !slices.Equal(got, []string{"db", "web"}) {
+		t.Errorf("groups of 111111111111 in r1: %q", got)
+	}
+}
+
+// check17: import tasks are one row each, keyed by region and id.
+func check17(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	const put = `INSERT INTO import_tasks (region, id, account_id, doc) VALUES (?, ?, ?, '{}')`
 	mustExec(t, db, d, put, "r1", "import-snap-1", "111111111111")
 	mustExec(t, db, d, put, "r2", "import-snap-1", "111111111111")

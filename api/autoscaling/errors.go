@@ -1,0 +1,180 @@
+package autoscaling
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/api/sigv4"
+	"github.com/openami/openami/api/transport"
+)
+
+// The error table of Auto Scaling: from openami's classes (and the
+// resource and reason they concern) to Auto Scaling's codes. Auto
+// Scaling answers nearly every refusal of a request's content as
+// ValidationError with a sentence, which the rules write.
+
+type errorResponse struct {
+	XMLName xml.Name `xml:"ErrorResponse"`
+	Xmlns   string   `xml:"xmlns,attr"`
+	Error   struct {
+		Type    string `xml:"Type"`
+		Code    string `xml:"Code"`
+		Message string `xml:"Message"`
+	} `xml:"Error"`
+	RequestID string `xml:"RequestId"`
+}
+
+// authCodes maps signature failures to Auto Scaling's codes.
+var authCodes = map[sigv4.Failure]string{
+	sigv4.Missing:     "MissingAuthenticationToken",
+	sigv4.Incomplete:  "IncompleteSignature",
+	sigv4.Mismatch:    "SignatureDoesNotMatch",
+	sigv4.Expired:     "ExpiredToken",
+	sigv4.Unsupported: "InvalidParameterValue",
+	sigv4.UnknownKey:  "InvalidClientTokenId",
+	sigv4.BadRegion:   "SignatureDoesNotMatch",
+}
+
+// transportCodes maps failures of the HTTP exchange to Auto Scaling's
+// codes; Throttling is the throttling code the SDKs retry.
+var transportCodes = map[transport.Failure]string{
+	transport.Incomplete: "IncompleteBody",
+	transport.Timeout:    "RequestTimeout",
+	transport.Canceled:   "RequestCanceled",
+	transport.Busy:       "Throttling",
+}
+
+// wireError is an error as Auto Scaling answers it.
+type wireError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+// toWire returns Auto Scaling's answer to err.
+func toWire(err error) wireError {
+	var (
+		ae *sigv4.Error
+		oe *openami.Error
+		ia *invalidAction
+	)
+	if te, ok := transport.Classify(err); ok {
+		status := http.StatusBadRequest
+		if te.Failure == transport.Busy {
+			status = http.StatusServiceUnavailable
+		}
+		return wireError{status, transportCodes[te.Failure], te.Message}
+	}
+	switch {
+	case errors.As(err, &ae):
+		return wireError{http.StatusForbidden, authCodes[ae.Failure], ae.Message}
+	case errors.As(err, &ia):
+		return wireError{http.StatusBadRequest, "InvalidAction", ia.Error()}
+	case !errors.As(err, &oe) || oe.Class == openami.Internal:
+		return wireError{http.StatusInternalServerError, "InternalFailure", "An internal error occurred."}
+	}
+	msg := message(oe)
+	bad := func(code string) wireError { return wireError{http.StatusBadRequest, code, msg} }
+	switch oe.Class {
+	case openami.Duplicate:
+		if oe.Resource == openami.ResourceInstanceRefresh {
+			return bad("InstanceRefreshInProgress")
+		}
+		return bad("AlreadyExists")
+	case openami.NotFound:
+		if oe.Resource == openami.ResourceInstanceRefresh {
+			return bad("ActiveInstanceRefreshNotFound")
+		}
+	case openami.InUse:
+		return bad("ResourceInUse")
+	case openami.IncorrectState:
+		if oe.Reason != openami.ReasonUnavailable {
+			return bad("ScalingActivityInProgress")
+		}
+	case openami.LimitExceeded:
+		return bad("LimitExceeded")
+	case openami.InvalidToken:
+		return bad("InvalidNextToken")
+	}
+	return bad("ValidationError")
+}
+
+// memberNames are Auto Scaling's names, in its validation messages, of
+// the rules' inputs (rules/autoscaling's param errors).
+var memberNames = map[string]string{
+	"Name":           "autoScalingGroupName",
+	"MinSize":        "minSize",
+	"MaxSize":        "maxSize",
+	"Template":       "launchTemplate",
+	"TemplateID":     "launchTemplateId",
+	"TemplateName":   "launchTemplateName",
+	"MaxRecords":     "maxRecords",
+	"TagKey":         "tags.member.key",
+	"TagValue":       "tags.member.value",
+	"MinHealthy":     "preferences.minHealthyPercentage",
+	"MaxHealthy":     "preferences.maxHealthyPercentage",
+	"InstanceWarmup": "preferences.instanceWarmup",
+}
+
+func memberName(field string) string {
+	if n, ok := memberNames[field]; ok {
+		return n
+	}
+	return field
+}
+
+// message words an error in Auto Scaling's terms: the rules' sentence
+// when they wrote one, else one made of the input the error names.
+func message(oe *openami.Error) string {
+	if oe.Message != "" {
+		return oe.Message
+	}
+	switch {
+	case oe.Field == "Template" && oe.Class == openami.MissingParameter:
+		return "Valid requests must contain either LaunchTemplate, LaunchConfigurationName, InstanceId or MixedInstancesPolicy parameter."
+	case oe.Other != "" && (oe.Class == openami.MissingParameter || oe.Reason == openami.ReasonExclusive):
+		return fmt.Sprintf("Valid requests must contain either %s or %s parameter.", memberName(oe.Field), memberName(oe.Other))
+	case oe.Class == openami.MissingParameter && oe.Detail == "":
+		return validation("null", oe.Field, "must not be null")
+	case oe.Reason == openami.ReasonConstraint || oe.Class == openami.MissingParameter:
+		v := "null"
+		if oe.Value != "" {
+			v = "'" + oe.Value + "'"
+		}
+		return validation(v, oe.Field, oe.Detail)
+	}
+	return strings.TrimSpace(fmt.Sprintf("Invalid value '%s' for %s. %s", oe.Value, memberName(oe.Field), oe.Detail))
+}
+
+// validation words a constraint an input broke as Auto Scaling does: "1
+// validation error detected: Value '0' at 'maxRecords' failed to satisfy
+// constraint: Member must have value between 1 and 100".
+func validation(value, field, constraint string) string {
+	return fmt.Sprintf("1 validation error detected: Value %s at '%s' failed to satisfy constraint: Member %s", value, memberName(field), constraint)
+}
+
+// WriteError answers with err in Auto Scaling's error envelope and
+// returns the code.
+func (h *Handler) WriteError(w http.ResponseWriter, requestID string, err error) string {
+	we := toWire(err)
+	var out errorResponse
+	out.Xmlns = namespace
+	out.RequestID = requestID
+	out.Error.Type = "Sender"
+	if we.Status >= 500 {
+		out.Error.Type = "Receiver"
+	}
+	out.Error.Code, out.Error.Message = we.Code, we.Message
+	var buf bytes.Buffer
+	buf.WriteString(xml.Header)
+	xml.NewEncoder(&buf).Encode(out)
+	w.Header().Set("Content-Type", "text/xml")
+	w.WriteHeader(we.Status)
+	w.Write(buf.Bytes())
+	return out.Error.Code
+}
