@@ -112,6 +112,7 @@ var subsystems = []string{
 	"rules/ebs",         // snapshots, volumes, their encryption (through kms) and block I/O
 	"rules/images",      // images, Allowed AMIs and the Recycle Bin, over EBS's snapshots
 	"rules/parameters",  // SSM parameters; aws:ec2:image values are images'
+	"rules/imports",     // ImportImage and ImportSnapshot tasks: objects in, snapshots and an image out
 	"rules/templates",   // launch templates: the parameters of launches, checked when a launch uses them
 	"rules/instances",   // instances, their runtime jobs and CreateImage, over images, EBS and the network
 	"rules/autoscaling", // Auto Scaling groups and their controller, launching and terminating through instances

@@ -36,6 +36,7 @@ var owners = map[string]string{
 	"Parameters":        "rules/parameters",
 	"BundleTasks":       "rules/instances",
 	"AutoScalingGroups": "rules/autoscaling",
+	"ImportTasks":       "rules/imports",
 	"Settings":          "", // shared
 	"Tags":              "", // shared
 }

@@ -117,7 +117,7 @@ func New(svc *service.Service, log *slog.Logger, reg *prometheus.Registry, limit
 		now:      time.Now,
 		limits:   limits,
 		protocols: map[string]Protocol{
-			"ec2":         ec2.New(svc, svc.Identity(), svc.EBS(), svc.Images(), svc.Instances(), svc.Network(), svc.Templates()),
+			"ec2":         ec2.New(svc, svc.Identity(), svc.EBS(), svc.Images(), svc.Instances(), svc.Network(), svc.Templates(), svc.Imports()),
 			"sts":         sts.New(),
 			"ebs":         ebs.New(svc.EBS()),
 			"rbin":        rbin.New(svc.Images()),

@@ -36,6 +36,7 @@ import (
 	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
+	"github.com/openami/openami/rules/imports"
 	"github.com/openami/openami/rules/instances"
 	"github.com/openami/openami/rules/kms"
 	"github.com/openami/openami/rules/network"
@@ -60,6 +61,11 @@ type Config struct {
 	// LocalDir is this server's own directory (the data directory), where
 	// instance-store disks live; empty means they cannot be served.
 	LocalDir string
+	// ImportDir holds the disk files of running import tasks ("": the
+	// system's temporary directory).
+	ImportDir string
+	// ImportWorkers is how many import tasks run at once (0: 1).
+	ImportWorkers int
 	// BundleCacheSize bounds the cache of unpacked bundles under LocalDir
 	// (localdisk.Bases, the bases of instance store-backed roots), in
 	// bytes; 0 means localdisk.DefaultBasesSize.
@@ -90,7 +96,10 @@ type Service struct {
 
 	images *images.Registry // images, Allowed AMIs and the Recycle Bin (rules/images)
 
-	parameters *parameters.Parameters // SSM parameters (rules/parameters)
+	parameters  *parameters.Parameters // SSM parameters (rules/parameters)
+	imports     *imports.Imports       // ImportImage and ImportSnapshot tasks (rules/imports)
+	importKicks chan struct{}
+	importSlots chan struct{} // one per import task that may run at once
 
 	templates *templates.Templates // launch templates (rules/templates)
 
@@ -174,6 +183,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.images = images.New(images.Config{Store: s.store, Regions: s.regions, Identity: s.identity, EBS: s.ebs, Tokens: s.tokens,
 		Objects: s.objects, Clock: s.now, Kick: s.completions.kick})
 	s.parameters = parameters.New(parameters.Config{Store: s.store, Identity: s.identity, Images: s.images, Tokens: s.tokens, Clock: s.now})
+	s.importKicks = make(chan struct{}, 1)
+	s.importSlots = make(chan struct{}, max(cfg.ImportWorkers, 1))
+	s.imports = imports.New(imports.Config{Store: s.store, EBS: s.ebs, Images: s.images, Objects: s.objects, Tokens: s.tokens,
+		TempDir: cfg.ImportDir, Kick: s.kickImports, Clock: s.now})
 	s.templates = templates.New(templates.Config{Store: s.store, Tokens: s.tokens, Clock: s.now, ResolveSSM: s.parameters.ResolveSSM})
 	s.instances = instances.New(instances.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Identity: s.identity,
 		EBS: s.ebs, Images: s.images, Parameters: s.parameters, Networks: s.network, Templates: s.templates, Objects: s.objects, Tokens: s.tokens, Clock: s.now,
@@ -207,6 +220,10 @@ func (s *Service) EBS() *ebs.Volumes { return s.ebs }
 // Images returns the service's images, Allowed AMIs and Recycle Bin,
 // whose rules live in rules/images.
 func (s *Service) Images() *images.Registry { return s.images }
+
+// Imports returns the service's import tasks, whose rules live in
+// rules/imports.
+func (s *Service) Imports() *imports.Imports { return s.imports }
 
 // Parameters returns the service's SSM parameters, whose rules live in
 // rules/parameters.

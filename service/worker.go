@@ -114,6 +114,11 @@ func (s *Service) Start(ctx context.Context, log *slog.Logger) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
+		s.importsLoop()
+	}()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
 		// User data left in plain by a version before it was sealed.
 		if n, err := s.instances.ResealUserData(c.ctx, nil); err != nil && c.ctx.Err() == nil {
 			log.Error("sealing user data", "error", err)

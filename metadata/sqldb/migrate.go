@@ -499,6 +499,21 @@ CREATE TABLE autoscaling_groups (
 	PRIMARY KEY (region, account_id, name)
 );
 `},
+	// The import slice's migration: 17, after bundle tasks' 15 and
+	// Auto Scaling's 16 (the lead's placeholder was 30).
+	{Version: 17, Name: "import tasks", SQL: `
+-- ImportImage and ImportSnapshot tasks, by region and id; doc is the whole
+-- openami.ImportTask as JSON. account_id is a column for listing an
+-- account's tasks in id order.
+CREATE TABLE import_tasks (
+	region     {{text}} NOT NULL,
+	id         {{text}} NOT NULL,
+	account_id {{text}} NOT NULL,
+	doc        {{text}} NOT NULL,
+	PRIMARY KEY (region, id)
+);
+CREATE INDEX import_tasks_account ON import_tasks (region, account_id, id);
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.

@@ -35,6 +35,7 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	14: check14,
 	15: check15,
 	16: check16,
+	17: check17,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -896,5 +897,16 @@ func check16(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	mustFail(t, db, d, true, g, "r1", "111111111111", "web")
 	if got := queryStrings(t, db, d, `SELECT name FROM autoscaling_groups WHERE region = ? AND account_id = ? ORDER BY name`, "r1", "111111111111"); !slices.Equal(got, []string{"db", "web"}) {
 		t.Errorf("groups of 111111111111 in r1: %q", got)
+	}
+}
+
+// check17: import tasks are one row each, keyed by region and id.
+func check17(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const put = `INSERT INTO import_tasks (region, id, account_id, doc) VALUES (?, ?, ?, '{}')`
+	mustExec(t, db, d, put, "r1", "import-snap-1", "111111111111")
+	mustExec(t, db, d, put, "r2", "import-snap-1", "111111111111")
+	mustFail(t, db, d, true, put, "r1", "import-snap-1", "222222222222")
+	if got := queryStrings(t, db, d, `SELECT region FROM import_tasks WHERE id = ? ORDER BY region`, "import-snap-1"); !slices.Equal(got, []string{"r1", "r2"}) {
+		t.Errorf("regions with import-snap-1: %q", got)
 	}
 }
