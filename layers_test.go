@@ -113,6 +113,7 @@ var subsystems = []string{
 	"rules/images",      // images, Allowed AMIs and the Recycle Bin, over EBS's snapshots
 	"rules/exports",     // ExportImage, store and restore tasks: images to and from buckets (objects), over images and EBS
 	"rules/parameters",  // SSM parameters; aws:ec2:image values are images'
+	"rules/imports",     // ImportImage and ImportSnapshot tasks: objects in, snapshots and an image out
 	"rules/templates",   // launch templates: the parameters of launches, checked when a launch uses them
 	"rules/instances",   // instances, their runtime jobs and CreateImage, over images, EBS and the network
 	"rules/autoscaling", // Auto Scaling groups and their controller, launching and terminating through instances

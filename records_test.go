@@ -36,6 +36,7 @@ var owners = map[string]string{
 	"Parameters":        "rules/parameters",
 	"BundleTasks":       "rules/instances",
 	"AutoScalingGroups": "rules/autoscaling",
+	"ImportTasks":       "rules/imports",
 	"ExportTasks":       "rules/exports",
 	"Settings":          "", // shared
 	"Tags":              "", // shared

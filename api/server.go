@@ -465,7 +465,7 @@ func (s *Server) readBody(r *http.Request, rc *http.ResponseController) ([]byte,
 
 // ec2Handler returns the EC2 protocol over svc's rules.
 func ec2Handler(svc *service.Service) *ec2.Handler {
-	h := ec2.New(svc, svc.Identity(), svc.EBS(), svc.Images(), svc.Instances(), svc.Network(), svc.Templates())
+	h := ec2.New(svc, svc.Identity(), svc.EBS(), svc.Images(), svc.Instances(), svc.Network(), svc.Templates(), svc.Imports())
 	h.SetExports(svc.Exports())
 	return h
 }

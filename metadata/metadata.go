@@ -71,6 +71,7 @@ type Tx interface {
 	ExportTasks() ExportTasks
 	BundleTasks() BundleTasks
 	AutoScalingGroups() AutoScalingGroups
+	ImportTasks() ImportTasks
 }
 
 // Accounts records accounts and their access keys.
@@ -868,4 +869,25 @@ type AutoScalingGroups interface {
 	// region; "" account: every account) with names strictly after after,
 	// in (region, account, name) order, at most limit of them (0: all).
 	List(region, accountID, after string, limit int) ([]openami.AutoScalingGroup, error)
+}
+
+// ImportTasks records ImportImage and ImportSnapshot tasks, each a whole
+// openami.ImportTask, by region and id.
+type ImportTasks interface {
+	// Put records a new task. Duplicate (about openami.ResourceImportTask)
+	// if the region has one with its id.
+	Put(t openami.ImportTask) error
+	// Update rewrites a recorded task. NotFound (about
+	// openami.ResourceImportTask) if there is none.
+	Update(t openami.ImportTask) error
+	// Get returns a task. NotFound (about openami.ResourceImportTask) if
+	// the region has none with the id.
+	Get(region, id string) (openami.ImportTask, error)
+	// List returns the region's tasks of an account ("": every account's)
+	// whose id sorts after after ("": from the first), in id order, at most
+	// limit (0: every one).
+	List(region, accountID, after string, limit int) ([]openami.ImportTask, error)
+	// Delete forgets a task. NotFound (about openami.ResourceImportTask) if
+	// there is none.
+	Delete(region, id string) error
 }

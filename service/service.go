@@ -17,8 +17,12 @@ package service
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/openami/openami"
@@ -33,6 +37,7 @@ import (
 	"github.com/openami/openami/rules/exports"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
+	"github.com/openami/openami/rules/imports"
 	"github.com/openami/openami/rules/instances"
 	"github.com/openami/openami/rules/kms"
 	"github.com/openami/openami/rules/network"
@@ -57,6 +62,11 @@ type Config struct {
 	// LocalDir is this server's own directory (the data directory), where
 	// instance-store disks live; empty means they cannot be served.
 	LocalDir string
+	// ImportDir holds the disk files of running import tasks ("": the
+	// system's temporary directory).
+	ImportDir string
+	// ImportWorkers is how many import tasks run at once (0: 1).
+	ImportWorkers int
 	// BundleCacheSize bounds the cache of unpacked bundles under LocalDir
 	// (localdisk.Bases, the bases of instance store-backed roots), in
 	// bytes; 0 means localdisk.DefaultBasesSize.
@@ -87,7 +97,10 @@ type Service struct {
 
 	images *images.Registry // images, Allowed AMIs and the Recycle Bin (rules/images)
 
-	parameters *parameters.Parameters // SSM parameters (rules/parameters)
+	parameters  *parameters.Parameters // SSM parameters (rules/parameters)
+	imports     *imports.Imports       // ImportImage and ImportSnapshot tasks (rules/imports)
+	importKicks chan struct{}
+	importSlots chan struct{} // one per import task that may run at once
 
 	templates *templates.Templates // launch templates (rules/templates)
 
@@ -120,10 +133,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s.completions = newCompleter(s)
 	var (
-		disks *localdisk.Disks
-		bases *localdisk.Bases
+		disks  *localdisk.Disks
+		bases  *localdisk.Bases
+		runner string
 	)
 	if cfg.LocalDir != "" {
+		runner = runnerName(cfg.LocalDir)
 		disks = localdisk.New(cfg.LocalDir)
 		size := cfg.BundleCacheSize
 		if size == 0 {
@@ -171,10 +186,14 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.images = images.New(images.Config{Store: s.store, Regions: s.regions, Identity: s.identity, EBS: s.ebs, Tokens: s.tokens,
 		Objects: s.objects, Clock: s.now, Kick: s.completions.kick})
 	s.parameters = parameters.New(parameters.Config{Store: s.store, Identity: s.identity, Images: s.images, Tokens: s.tokens, Clock: s.now})
+	s.importKicks = make(chan struct{}, 1)
+	s.importSlots = make(chan struct{}, max(cfg.ImportWorkers, 1))
+	s.imports = imports.New(imports.Config{Store: s.store, EBS: s.ebs, Images: s.images, Objects: s.objects, Tokens: s.tokens,
+		TempDir: cfg.ImportDir, Kick: s.kickImports, Clock: s.now})
 	s.templates = templates.New(templates.Config{Store: s.store, Tokens: s.tokens, Clock: s.now, ResolveSSM: s.parameters.ResolveSSM})
 	s.instances = instances.New(instances.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Identity: s.identity,
 		EBS: s.ebs, Images: s.images, Parameters: s.parameters, Networks: s.network, Templates: s.templates, Objects: s.objects, Tokens: s.tokens, Clock: s.now,
-		Disks: disks, Bases: bases, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs, Worker: s.completions.background})
+		Disks: disks, Bases: bases, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs, Worker: s.completions.background, Runner: runner})
 	s.autoscaling = autoscaling.New(autoscaling.Config{Store: s.store, Identity: s.identity, Networks: s.network, Templates: s.templates,
 		Instances: s.instances, Clock: s.now, Kick: s.completions.kick})
 	s.exports = exports.New(exports.Config{Store: s.store, Images: s.images, EBS: s.ebs, Objects: s.objects, Tokens: s.tokens,
@@ -211,6 +230,10 @@ func (s *Service) EBS() *ebs.Volumes { return s.ebs }
 // whose rules live in rules/images.
 func (s *Service) Images() *images.Registry { return s.images }
 
+// Imports returns the service's import tasks, whose rules live in
+// rules/imports.
+func (s *Service) Imports() *imports.Imports { return s.imports }
+
 // Parameters returns the service's SSM parameters, whose rules live in
 // rules/parameters.
 func (s *Service) Parameters() *parameters.Parameters { return s.parameters }
@@ -244,4 +267,18 @@ type Page = describe.Page
 // timestamps are.
 func (s *Service) nowUTC() time.Time {
 	return s.now().UTC().Truncate(time.Millisecond)
+}
+
+// runnerName names this server in the leases of the tasks it runs, the
+// same across its restarts: a hash of the host's name and the data
+// directory's absolute path (one server per data directory), so that a
+// server restarted after a crash takes its own interrupted tasks back at
+// once.
+func runnerName(localDir string) string {
+	host, _ := os.Hostname()
+	if abs, err := filepath.Abs(localDir); err == nil {
+		localDir = abs
+	}
+	sum := sha256.Sum256([]byte(host + "\x00" + localDir))
+	return "runner-" + hex.EncodeToString(sum[:8])
 }

@@ -33,6 +33,9 @@ type completer struct {
 	// objectsSwept is when the last sweep of object storage's unnamed
 	// blobs began (unix nanoseconds); it runs every objectSweepInterval.
 	objectsSwept atomic.Int64
+	// litterCleaned is when the last clean of the blob stores' temporary
+	// files began (unix nanoseconds); see cleanLitter.
+	litterCleaned atomic.Int64
 	// groupsRecheck is set while a pass for Auto Scaling is scheduled.
 	groupsRecheck atomic.Bool
 }
@@ -108,6 +111,11 @@ func (s *Service) Start(ctx context.Context, log *slog.Logger) {
 		return
 	}
 	c.loop, c.log = true, log
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		s.importsLoop()
+	}()
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -211,6 +219,7 @@ func (c *completer) sweep(ctx context.Context) {
 		c.log.Error("image exports", "error", err)
 	}
 	c.sweepObjects(ctx)
+	c.cleanLitter()
 }
 
 // objectSweepInterval is how often the worker looks for object blobs no
@@ -228,12 +237,60 @@ func (c *completer) sweepObjects(ctx context.Context) {
 	if !c.objectsSwept.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
-	swept, err := c.s.objects.Sweep(ctx, objects.SweepGrace)
+	swept, err := c.s.objects.Sweep(ctx, objects.SweepGrace, objects.SweepConfirm)
 	if err != nil && ctx.Err() == nil {
 		c.log.Error("object storage sweep", "error", err)
 	} else if swept.Blobs > 0 {
 		c.log.Info("removed unnamed object blobs", "blobs", swept.Blobs, "bytes", swept.Bytes)
 	}
+}
+
+// litterInterval is how often the worker removes the temporary files of
+// blob writes a crash interrupted (a PUT's half-written object, a
+// chunk). Serve's start removes them too, but only once they are older
+// than blockstore.LitterAge: a crash's fresh leftovers would otherwise
+// stay until the next start or `openami gc`.
+const litterInterval = time.Hour
+
+// cleanLitter removes, in the background and once every litterInterval
+// (the first time an interval after the worker's first pass, since serve
+// cleans at its start), every region's litter older than
+// blockstore.LitterAge. It walks every blob, hence the long interval.
+func (c *completer) cleanLitter() {
+	now := c.s.now()
+	last := c.litterCleaned.Load()
+	if last == 0 {
+		c.litterCleaned.CompareAndSwap(0, now.UnixNano())
+		return
+	}
+	if now.Sub(time.Unix(0, last)) < litterInterval || !c.litterCleaned.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	const id = "blob litter"
+	if !c.claim(id) {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer c.release(id)
+		ctx, log := c.background()
+		if ctx == nil { // not started (a test's pass)
+			ctx, log = context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil))
+		}
+		for _, r := range c.s.regions {
+			l, err := c.s.ebs.CleanLitter(ctx, r.Name)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Error("clean the block store", "region", r.Name, "error", err)
+				}
+				return
+			}
+			if l.Files > 0 {
+				log.Info("removed temporary files of interrupted writes", "region", r.Name, "files", l.Files, "bytes", l.Bytes)
+			}
+		}
+	}()
 }
 
 // AutoScalingInterval is how soon the worker comes back after a pass

@@ -34,6 +34,7 @@ type Handler struct {
 	instances Instances // instances, attachments, CreateImage and instance types (rules/instances)
 	network   Network   // VPCs, subnets, security groups (rules/network)
 	templates Templates // launch templates (rules/templates)
+	imports   Imports   // import tasks (rules/imports)
 	exports   Exports   // image export tasks (rules/exports); SetExports
 	actions   map[string]action
 }
@@ -79,10 +80,15 @@ type action func(c *call) (responder, error)
 // pairs, regions and zones, blocks for snapshots, volumes and EBS
 // encryption, imgs for images, machines for instances, their
 // attachments and images and instance types, nets for VPCs, subnets
-// and security groups, and tpls for launch templates.
-func New(tags Tags, id Identity, blocks EBS, imgs Images, machines Instances, nets Network, tpls Templates) *Handler {
-	h := &Handler{tags: tags, identity: id, ebs: blocks, images: imgs, instances: machines, network: nets, templates: tpls}
+// and security groups, tpls for launch templates and imps for import tasks.
+func New(tags Tags, id Identity, blocks EBS, imgs Images, machines Instances, nets Network, tpls Templates, imps Imports) *Handler {
+	h := &Handler{tags: tags, identity: id, ebs: blocks, images: imgs, instances: machines, network: nets, templates: tpls, imports: imps}
 	h.actions = map[string]action{
+		"ImportSnapshot":                 h.importSnapshot,
+		"ImportImage":                    h.importImage,
+		"DescribeImportSnapshotTasks":    h.describeImportSnapshotTasks,
+		"DescribeImportImageTasks":       h.describeImportImageTasks,
+		"CancelImportTask":               h.cancelImportTask,
 		"CreateLaunchTemplate":           h.createLaunchTemplate,
 		"CreateLaunchTemplateVersion":    h.createLaunchTemplateVersion,
 		"ModifyLaunchTemplate":           h.modifyLaunchTemplate,

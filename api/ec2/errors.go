@@ -85,6 +85,7 @@ var codes = map[openami.Class]map[openami.ResourceType]string{
 		openami.ResourceKeyPair:           "InvalidKeyPair.NotFound",
 		openami.ResourceImage:             "InvalidAMIID.NotFound",
 		openami.ResourceSnapshot:          "InvalidSnapshot.NotFound",
+		openami.ResourceImportTask:        "InvalidConversionTaskId",
 		openami.ResourceVolume:            "InvalidVolume.NotFound",
 		openami.ResourceInstance:          "InvalidInstanceID.NotFound",
 		openami.ResourceVPC:               "InvalidVpcID.NotFound",

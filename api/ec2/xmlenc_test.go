@@ -17,6 +17,7 @@ import (
 // responseTypes are every response the EC2 handler encodes.
 // TestEncoderCoversResponses keeps the list complete.
 var responseTypes = []any{
+	importSnapshotResponse{}, importImageResponse{}, describeImportSnapshotTasksResponse{}, describeImportImageTasksResponse{}, cancelImportTaskResponse{},
 	launchTemplateResponse{}, createLaunchTemplateVersionResponse{}, deleteLaunchTemplateVersionsResponse{},
 	exportImageResponse{}, describeExportImageTasksResponse{}, createStoreImageTaskResponse{}, describeStoreImageTasksResponse{}, createRestoreImageTaskResponse{},
 	describeLaunchTemplatesResponse{}, describeLaunchTemplateVersionsResponse{}, getLaunchTemplateDataResponse{},

@@ -16,9 +16,9 @@ import (
 func accountCommand(cfg *config) *cobra.Command {
 	cmd := &cobra.Command{Use: "account", Short: "Manage accounts and their access keys"}
 
-	var name string
+	var name, profile string
 	create := &cobra.Command{
-		Use:   "create --name NAME",
+		Use:   "create --name NAME [--profile P]",
 		Short: "Create an account with one access key; prints AccountId, AccessKeyId and SecretAccessKey",
 		Args:  cobra.NoArgs,
 		RunE: cfg.withEnv(func(ctx context.Context, e *env, args []string) error {
@@ -26,10 +26,16 @@ func accountCommand(cfg *config) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if profile != "" {
+				if err := writeAccountProfile(cfg.dataDir, profile, c); err != nil {
+					return err
+				}
+			}
 			return printJSON(map[string]string{"AccountId": c.AccountID, "AccessKeyId": c.AccessKeyID, "SecretAccessKey": c.SecretAccessKey})
 		}),
 	}
 	create.Flags().StringVar(&name, "name", "", "account name (required, unique)")
+	create.Flags().StringVar(&profile, "profile", "", "also write the account's access key as this aws CLI profile into the data dir's credentials and config files (then: AWS_SHARED_CREDENTIALS_FILE=DATA_DIR/credentials AWS_CONFIG_FILE=DATA_DIR/config aws --profile P ...)")
 	create.MarkFlagRequired("name")
 
 	list := &cobra.Command{

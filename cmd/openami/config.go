@@ -41,6 +41,8 @@ type config struct {
 	// bundleCacheSize is serve's --bundle-cache-size ("" for the
 	// default).
 	bundleCacheSize string
+	// importWorkers is serve's --import-workers (0 for the default, 1).
+	importWorkers int
 }
 
 func (c *config) addFlags(cmd *cobra.Command) {
@@ -51,6 +53,15 @@ func (c *config) addFlags(cmd *cobra.Command) {
 	f.StringVar(&c.blobStore, "blob-store", os.Getenv("OPENAMI_BLOB_STORE"), "where block data lives: empty for DATA_DIR/blocks, or s3://BUCKET[/PREFIX] with credentials in OPENAMI_S3_ACCESS_KEY_ID and OPENAMI_S3_SECRET_ACCESS_KEY (env OPENAMI_BLOB_STORE)")
 	f.StringVar(&c.s3Endpoint, "s3-endpoint", os.Getenv("OPENAMI_S3_ENDPOINT"), "S3-compatible endpoint URL, such as http://127.0.0.1:9000 for MinIO; empty for AWS S3 (env OPENAMI_S3_ENDPOINT)")
 	f.StringVar(&c.s3Region, "s3-region", envOr("OPENAMI_S3_REGION", "us-east-1"), "the bucket's region (env OPENAMI_S3_REGION)")
+}
+
+// intEnv is the integer in the environment variable name, or def when it
+// is unset or not a number.
+func intEnv(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return n
+	}
+	return def
 }
 
 func envOr(name, def string) string {
@@ -184,8 +195,8 @@ func (c *config) build(ctx context.Context, store metadata.Store, key *seal.Key)
 			return nil, fmt.Errorf("--bundle-cache-size: want a size such as 20GiB (%q)", c.bundleCacheSize)
 		}
 	}
-	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: c.dataDir, PublicIPs: pool,
-		BundleCacheSize: cacheSize})
+	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: c.dataDir, ImportDir: filepath.Join(c.dataDir, "import"), PublicIPs: pool,
+		BundleCacheSize: cacheSize, ImportWorkers: c.importWorkers})
 	if err != nil {
 		store.Close()
 		return nil, err

@@ -13,9 +13,11 @@ import (
 // imageCommand holds the operator's image operations: publishing under an
 // owner alias and attaching product codes.
 func imageCommand(cfg *config) *cobra.Command {
-	cmd := &cobra.Command{Use: "image", Short: "Operator changes to images: owner aliases, product codes, kernel and ramdisk images"}
+	cmd := &cobra.Command{Use: "image", Short: "Import a disk file as an AMI; operator changes to images: owner aliases, product codes, kernel and ramdisk images"}
 	var region string
 	cmd.PersistentFlags().StringVar(&region, "region", "us-east-1", "the image's region")
+
+	cmd.AddCommand(imageImportCommand(cfg, &region))
 
 	alias := &cobra.Command{
 		Use:   "alias IMAGE_ID ALIAS",

@@ -19,7 +19,6 @@ import (
 	"github.com/openami/openami/api"
 	"github.com/openami/openami/api/imds"
 	"github.com/openami/openami/api/s3"
-	"github.com/openami/openami/internal/atomicfile"
 	"github.com/openami/openami/nbd"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/instances"
@@ -79,6 +78,7 @@ func serveCommand(cfg *config) *cobra.Command {
 	if v := os.Getenv("OPENAMI_S3_DOMAINS"); v != "" {
 		s3Domains = strings.Split(v, ",")
 	}
+	cmd.Flags().IntVar(&cfg.importWorkers, "import-workers", intEnv("OPENAMI_IMPORT_WORKERS", 1), "how many ImportImage/ImportSnapshot conversions run at once on this server; each takes a CPU for qemu-img and up to twice its disk file's size in DATA_DIR/import (docs/IMPORT.md) (env OPENAMI_IMPORT_WORKERS)")
 	cmd.Flags().StringSliceVar(&rf.s3Domains, "s3-domain", s3Domains, "a domain under which a Host BUCKET.DOMAIN[:port] names an S3 bucket (virtual-hosted-style); repeatable or comma-separated; any other Host is path-style (docs/S3.md) (env OPENAMI_S3_DOMAINS)")
 	cmd.Flags().StringVar(&listen, "listen", envOr("OPENAMI_LISTEN", defaultListen), "address to listen on (env OPENAMI_LISTEN)")
 	cmd.Flags().StringVar(&logFormat, "log-format", envOr("OPENAMI_LOG_FORMAT", "text"), "request log format: text or json (env OPENAMI_LOG_FORMAT)")
@@ -303,8 +303,13 @@ func runtimeName(rt *qemu.Runtime) string {
 // writeCredentials writes the administrator's credentials in the aws CLI's
 // credentials-file format, readable by the owner only.
 func writeCredentials(path string, c identity.Credentials) error {
-	content := fmt.Sprintf("[openami]\naws_access_key_id = %s\naws_secret_access_key = %s\n", c.AccessKeyID, c.SecretAccessKey)
-	return atomicfile.Write(path, []byte(content), 0o600)
+	return writeProfileCredentials(path, "openami", c)
+}
+
+// writeProfileCredentials sets a profile of the credentials file to c,
+// keeping the other profiles (awsprofile.go).
+func writeProfileCredentials(path, profile string, c identity.Credentials) error {
+	return setINISection(path, profile, []string{"aws_access_key_id = " + c.AccessKeyID, "aws_secret_access_key = " + c.SecretAccessKey}, nil)
 }
 
 // writeAWSConfig writes an aws CLI config file whose openami profile points
@@ -312,7 +317,9 @@ func writeCredentials(path string, c identity.Credentials) error {
 // that it follows --listen; it is owner-only all the same, like everything
 // in the data dir. S3 requests go path-style (/BUCKET/KEY), which works
 // whatever the endpoint's host name resolves (docs/S3.md).
+//
+// The other profiles of the file (`account create --profile`) are kept and
+// pointed at the endpoint too.
 func writeAWSConfig(path, region, endpoint string) error {
-	content := fmt.Sprintf("[profile openami]\nregion = %s\nendpoint_url = %s\ns3 =\n    addressing_style = path\n", region, endpoint)
-	return atomicfile.Write(path, []byte(content), 0o600)
+	return setINISection(path, "profile openami", profileConfig(region, endpoint), pointAt(endpoint))
 }

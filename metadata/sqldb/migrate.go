@@ -499,10 +499,24 @@ CREATE TABLE autoscaling_groups (
 	PRIMARY KEY (region, account_id, name)
 );
 `},
+	// The import slice's migration: 17, after bundle tasks' 15 and
+	// Auto Scaling's 16 (the lead's placeholder was 30).
+	{Version: 17, Name: "import tasks", SQL: `
+-- ImportImage and ImportSnapshot tasks, by region and id; doc is the whole
+-- openami.ImportTask as JSON. account_id is a column for listing an
+-- account's tasks in id order.
+CREATE TABLE import_tasks (
+	region     {{text}} NOT NULL,
+	id         {{text}} NOT NULL,
+	account_id {{text}} NOT NULL,
+	doc        {{text}} NOT NULL,
+	PRIMARY KEY (region, id)
+);
+CREATE INDEX import_tasks_account ON import_tasks (region, account_id, id);
+`},
 	// The export slice's migration (issue 16 item 2): placeholder 31 in
-	// the plan, 17 on this branch (after main's 16) so that versions stay
-	// contiguous; the lead renumbers it when merging.
-	{Version: 17, Name: "export tasks", SQL: `
+	// the plan, 18 after the import tasks' 17.
+	{Version: 18, Name: "export tasks", SQL: `
 -- ExportImage tasks: the columns listings and the worker select on and
 -- the whole openami.ExportTask as JSON in doc.
 CREATE TABLE export_tasks (

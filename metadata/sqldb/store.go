@@ -217,6 +217,7 @@ func (t *tx) BundleTasks() metadata.BundleTasks { return bundleTasks{t} }
 
 func (t *tx) Certificates() metadata.Certificates { return certificates{t} }
 func (t *tx) Parameters() metadata.Parameters     { return parameters{t} }
+func (t *tx) ImportTasks() metadata.ImportTasks   { return importTasks{t} }
 func (t *tx) ExportTasks() metadata.ExportTasks   { return exportTasks{t} }
 
 var errTxDone = errors.New("transaction used after its function returned")

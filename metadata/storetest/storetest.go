@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) metadata.Store) {
 		{"Parameters/Versions", testParameterVersions},
 		{"Parameters/List", testParameterList},
 		{"Parameters/AccountDelete", testParameterAccountDelete},
+		{"ImportTasks", testImportTasks},
 		{"ExportTasks", testExportTasks},
 		{"Tags/SetOf", testTagsSetOf},
 		{"Tags/Delete", testTagsDelete},

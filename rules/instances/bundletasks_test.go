@@ -371,6 +371,27 @@ func TestBundleInstanceLease(t *testing.T) {
 	}
 }
 
+// TestBundleInstanceOwnLease: a server restarted under the same runner
+// name (Config.Runner) takes back at once a task its previous process
+// held, without waiting for the lease to lapse.
+func TestBundleInstanceOwnLease(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	inst := f.launch(t, "bundled")
+	task, err := f.machines.BundleInstance(ctx, f.p, BundleInstanceInput{InstanceID: inst.ID, Bucket: "my-bundles", Prefix: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.machines.bundleRuns.id = "runner-here" // as Config.Runner sets it
+	f.setBundle(t, task.ID, func(b *openami.BundleTask) {
+		b.State, b.Parts, b.Runner, b.LeaseUntil = openami.BundleBundling, 3, "runner-here", f.clock.Now().Add(bundleLease)
+	})
+	f.bundlePass(t)
+	if got := f.bundleTask(t, task.ID); got.State != openami.BundleComplete {
+		t.Fatalf("a task of this runner's, interrupted, after a pass: %+v", got)
+	}
+}
+
 // TestBundleInstanceStoreRoot: an instance store-backed instance is
 // bundled from its root disk as it is (the launched image with what the
 // guest wrote), with no snapshot; the bundle registers again.

@@ -104,6 +104,12 @@ type Config struct {
 	// PublicIPs is the host's pool of public addresses (publicip.go);
 	// DefaultPublicPool when not valid.
 	PublicIPs netip.Prefix
+	// Runner names this server in the leases of the bundle tasks it runs.
+	// A server that keeps it across restarts (the service derives it from
+	// the host and the data directory) takes back at once the tasks a
+	// crash interrupted, rather than when their lease lapses. Empty: a
+	// random name for this process.
+	Runner string
 
 	// Kick, when not nil, asks the background worker to look for work now
 	// (an instance to move on, an image to settle).
@@ -154,6 +160,7 @@ func New(cfg Config) *Machines {
 	s := &Machines{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, identity: cfg.Identity, ebs: cfg.EBS,
 		images: cfg.Images, params: cfg.Parameters, networks: cfg.Networks, tokens: cfg.Tokens, now: cfg.Clock, objects: cfg.Objects, disks: cfg.Disks, bases: cfg.Bases, runtime: cfg.Runtime,
 		kick: cfg.Kick, worker: cfg.Worker, publicPool: cfg.PublicIPs, templates: cfg.Templates}
+	s.bundleRuns.id = cfg.Runner
 	if !s.publicPool.IsValid() || !s.publicPool.Addr().Is4() {
 		s.publicPool = DefaultPublicPool
 	}

@@ -117,7 +117,10 @@ func grants(acl openami.ACL, c Caller, perm openami.Permission) bool {
 		case openami.GranteeAllUsers:
 			return true
 		case openami.GranteeAuthenticatedUsers:
-			if c.account() != "" {
+			// EC2 is one of them: on AWS it reads bundles as an AWS
+			// account of its own (za-team), so authenticated-read
+			// bundles launch.
+			if c.account() != "" || c.EC2 {
 				return true
 			}
 		case openami.GranteeAccount:

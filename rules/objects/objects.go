@@ -11,7 +11,8 @@
 // stored first (a blob Put is atomic), then the record that names them in
 // one metadata transaction; deleting an object removes its record, then
 // its blobs. A blob no record names (a crash between the two, a failed
-// delete) is removed by Sweep once older than a grace period.
+// delete) is removed by Sweep once older than a grace period and found
+// unnamed by two sweeps.
 //
 // Who may do what: a bucket's or object's owner may do everything to it;
 // others what its ACL grants (docs/S3.md) and its bucket's policy allows,
@@ -26,6 +27,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/openami/openami"
@@ -56,6 +58,11 @@ const (
 // that names it.
 const SweepGrace = time.Hour
 
+// SweepConfirm is how long a blob must have been found unnamed, by an
+// earlier Sweep, before a Sweep removes it: far above the time between a
+// blob's Put returning and the commit of the record that names it.
+const SweepConfirm = time.Minute
+
 // Config is what Buckets is built from.
 type Config struct {
 	Store   metadata.Store
@@ -72,6 +79,11 @@ type Buckets struct {
 	regions []openami.Region
 	blobs   map[string]blob.Store
 	now     openami.Clock
+
+	// unnamed holds the blobs the last Sweep found unnamed, with when
+	// they were first found so (sweep.go).
+	sweepMu sync.Mutex
+	unnamed map[string]time.Time
 }
 
 // New returns object storage over cfg.

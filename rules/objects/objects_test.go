@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/rulestest"
 )
 
@@ -470,29 +471,53 @@ func TestBucketPolicy(t *testing.T) {
 	rulestest.WantClass(t, "after delete", err, openami.Unauthorized, "")
 }
 
+// TestSweep: Sweep keeps blobs younger than the grace period and named
+// ones; it removes an old unnamed blob only once an earlier Sweep found it
+// unnamed at least confirm ago, so that a blob whose record commits
+// meanwhile (a Put whose store dated it from its start) is kept.
 func TestSweep(t *testing.T) {
 	f := newFixture(t)
 	b := f.mkBucket(t, "alpha")
 	f.put(t, f.owner, "alpha", "kept", []byte("x"))
-	// A crash leftover: a blob of the bucket no record names, and one of
-	// a bucket that is gone.
-	for _, k := range []string{newBlobKey(b), "objects/0000000000000000/leftover"} {
+	// Crash leftovers: a blob of the bucket no record names, and one of
+	// a bucket that is gone; and a blob whose record is about to commit.
+	late := newBlobKey(b)
+	for _, k := range []string{newBlobKey(b), "objects/0000000000000000/leftover", late} {
 		if err := f.blobsE.Put(ctx, k, strings.NewReader("zz"), 2); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if sw, err := f.b.Sweep(ctx, time.Hour); err != nil || sw.Blobs != 0 {
+	if sw, err := f.b.Sweep(ctx, time.Hour, time.Minute); err != nil || sw.Blobs != 0 {
 		t.Errorf("Sweep within the grace period: %+v %v", sw, err)
 	}
 	f.env.Clock.Add(2 * time.Hour)
-	sw, err := f.b.Sweep(ctx, time.Hour)
+	if sw, err := f.b.Sweep(ctx, time.Hour, time.Minute); err != nil || sw.Blobs != 0 {
+		t.Errorf("first Sweep past the grace period: %+v %v", sw, err)
+	}
+	err := f.env.Store.Update(ctx, func(tx metadata.Tx) error {
+		_, err := tx.Objects().Put(openami.Object{BucketID: b.ID, Key: "late", AccountID: b.AccountID, Size: 2, ETag: "x",
+			LastModified: f.env.Clock.Now(), Parts: []openami.ObjectPart{{Blob: late, Size: 2}}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.env.Clock.Add(30 * time.Second)
+	if sw, err := f.b.Sweep(ctx, time.Hour, time.Minute); err != nil || sw.Blobs != 0 {
+		t.Errorf("Sweep before confirm: %+v %v", sw, err)
+	}
+	f.env.Clock.Add(time.Minute)
+	sw, err := f.b.Sweep(ctx, time.Hour, time.Minute)
 	if err != nil || sw.Blobs != 2 || sw.Bytes != 4 {
 		t.Errorf("Sweep: %+v %v", sw, err)
 	}
 	if got, err := f.get(t, f.owner, "alpha", "kept", nil); err != nil || string(got) != "x" {
 		t.Errorf("kept object: %q %v", got, err)
 	}
-	if n := f.blobCount(t); n != 1 {
+	if got, err := f.get(t, f.owner, "alpha", "late", nil); err != nil || string(got) != "zz" {
+		t.Errorf("the object recorded between sweeps: %q %v", got, err)
+	}
+	if n := f.blobCount(t); n != 2 {
 		t.Errorf("%d blobs after Sweep", n)
 	}
 }

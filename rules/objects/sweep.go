@@ -21,13 +21,25 @@ type Swept struct {
 // A blob younger than grace may belong to a Put whose record is not yet
 // committed, and is kept.
 //
+// A blob's age is its store's ModTime, which some stores date from the
+// start of the write (an S3 multipart upload's initiation): a Put longer
+// than grace would look old the moment it ends, before its record
+// commits. So a blob is removed only if an earlier Sweep of these Buckets
+// already found it unnamed at least confirm ago; Sweep remembers what it
+// found. confirm 0 removes at once (`openami gc` with no server running).
+//
 // It reads each bucket's named blobs in one transaction, so that a blob
 // moving from a part to its object (CompleteMultipartUpload) is named by
 // one or the other; the memory it takes is that of one bucket's blob
-// names.
-func (s *Buckets) Sweep(ctx context.Context, grace time.Duration) (Swept, error) {
+// names and of the unnamed blobs.
+func (s *Buckets) Sweep(ctx context.Context, grace, confirm time.Duration) (Swept, error) {
+	s.sweepMu.Lock()
+	defer s.sweepMu.Unlock()
 	var out Swept
-	cutoff := s.now().Add(-grace)
+	now := s.now()
+	cutoff := now.Add(-grace)
+	seen := map[string]time.Time{}
+	defer func() { s.unnamed = seen }()
 	for _, r := range s.regions {
 		bs, ok := s.blobs[r.Name]
 		if !ok {
@@ -71,6 +83,14 @@ func (s *Buckets) Sweep(ctx context.Context, grace time.Duration) (Swept, error)
 				}
 			}
 			if named[info.Key] {
+				return nil
+			}
+			first, ok := s.unnamed[info.Key]
+			if !ok {
+				first = now
+			}
+			if now.Sub(first) < confirm {
+				seen[info.Key] = first
 				return nil
 			}
 			if err := bs.Delete(ctx, info.Key); err != nil {

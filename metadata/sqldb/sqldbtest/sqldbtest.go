@@ -36,6 +36,7 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	15: check15,
 	16: check16,
 	17: check17,
+	18: check18,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
@@ -900,9 +901,20 @@ func check16(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	}
 }
 
-// check17: export tasks are one row each, keyed by id, selectable by
-// owner and by state.
+// check17: import tasks are one row each, keyed by region and id.
 func check17(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const put = `INSERT INTO import_tasks (region, id, account_id, doc) VALUES (?, ?, ?, '{}')`
+	mustExec(t, db, d, put, "r1", "import-snap-1", "111111111111")
+	mustExec(t, db, d, put, "r2", "import-snap-1", "111111111111")
+	mustFail(t, db, d, true, put, "r1", "import-snap-1", "222222222222")
+	if got := queryStrings(t, db, d, `SELECT region FROM import_tasks WHERE id = ? ORDER BY region`, "import-snap-1"); !slices.Equal(got, []string{"r1", "r2"}) {
+		t.Errorf("regions with import-snap-1: %q", got)
+	}
+}
+
+// check18: export tasks are one row each, keyed by id, selectable by
+// owner and by state.
+func check18(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	const put = `INSERT INTO export_tasks (region, account_id, id, state, doc) VALUES (?, ?, ?, ?, '{}')`
 	mustExec(t, db, d, put, "r1", "111111111111", "export-ami-1", "active")
 	mustExec(t, db, d, put, "r1", "111111111111", "export-ami-2", "completed")

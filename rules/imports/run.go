@@ -1,0 +1,515 @@
+package imports
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/ebs"
+	"github.com/openami/openami/rules/images"
+	"github.com/openami/openami/rules/objects"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+)
+
+// taskError is a failure of the task's input (a corrupt disk, an
+// unsupported format): the task ends deleted with it as StatusMessage.
+type taskError struct{ msg string }
+
+func (e *taskError) Error() string { return e.msg }
+
+func clientError(format string, a ...any) error {
+	return &taskError{"ClientError: " + fmt.Sprintf(format, a...)}
+}
+
+// Pending returns the active tasks of every region and account, for the
+// worker to run (a restart resumes them).
+func (s *Imports) Pending(ctx context.Context, regions []string) ([]openami.ImportTask, error) {
+	var out []openami.ImportTask
+	err := s.cfg.Store.View(ctx, func(tx metadata.Tx) error {
+		out = nil
+		for _, r := range regions {
+			list, err := tx.ImportTasks().List(r, "", "", 0)
+			if err != nil {
+				return err
+			}
+			for _, t := range list {
+				if t.Status == openami.ImportActive || t.Status == openami.ImportDeleting {
+					out = append(out, t)
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Run runs a task to its end: completed, or deleted with why. A task a
+// restart interrupted starts over: what its last run made is deleted
+// first. A deleting task (cancelled while nobody ran it) is cleaned up.
+// Run returns an error only when it could not record the outcome.
+func (s *Imports) Run(ctx context.Context, region, id string) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	s.mu.Lock()
+	if s.running[id] != nil {
+		s.mu.Unlock()
+		return nil
+	}
+	s.running[id] = stop
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.running, id)
+		s.mu.Unlock()
+	}()
+
+	t, err := s.get(ctx, region, id)
+	if err != nil {
+		return err
+	}
+	switch t.Status {
+	case openami.ImportDeleting:
+		return s.cleanUp(context.WithoutCancel(ctx), region, id, t.StatusMessage)
+	case openami.ImportActive:
+	default:
+		return nil
+	}
+	if err := s.discard(ctx, t); err != nil { // a previous run's leftovers
+		return err
+	}
+	err = s.convert(ctx, t)
+	bg := context.WithoutCancel(ctx)
+	var te *taskError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &te):
+		return s.fail(bg, region, id, te.msg)
+	case ctx.Err() != nil:
+		// Cancelled (the task is deleting) or the server stops (it stays
+		// active and starts over on the next start).
+		if cur, gerr := s.get(bg, region, id); gerr == nil && cur.Status == openami.ImportDeleting {
+			return s.cleanUp(bg, region, id, cur.StatusMessage)
+		}
+		return ctx.Err()
+	default:
+		return s.fail(bg, region, id, "ServerError: "+err.Error())
+	}
+}
+
+func (s *Imports) get(ctx context.Context, region, id string) (openami.ImportTask, error) {
+	var t openami.ImportTask
+	err := s.cfg.Store.View(ctx, func(tx metadata.Tx) error {
+		var err error
+		t, err = tx.ImportTasks().Get(region, id)
+		return err
+	})
+	return t, err
+}
+
+// update changes an active task with fn; errTaskEnded if it is no longer
+// active (cancelled).
+func (s *Imports) update(ctx context.Context, region, id string, fn func(*openami.ImportTask)) (openami.ImportTask, error) {
+	var t openami.ImportTask
+	err := s.cfg.Store.Update(ctx, func(tx metadata.Tx) error {
+		var err error
+		if t, err = tx.ImportTasks().Get(region, id); err != nil {
+			return err
+		}
+		if t.Status != openami.ImportActive {
+			return errTaskEnded
+		}
+		fn(&t)
+		t.UpdatedAt = s.now().UTC()
+		return tx.ImportTasks().Update(t)
+	})
+	return t, err
+}
+
+var errTaskEnded = errors.New("imports: the task is no longer active")
+
+// stage moves an active task to a stage and progress.
+func (s *Imports) stage(ctx context.Context, t *openami.ImportTask, msg string, progress int) error {
+	nt, err := s.update(ctx, t.Region, t.ID, func(u *openami.ImportTask) {
+		u.StatusMessage, u.Progress = msg, strconv.Itoa(progress)
+		u.Disks = t.Disks
+	})
+	if errors.Is(err, errTaskEnded) {
+		return context.Canceled
+	}
+	if err == nil {
+		*t = nt
+		if s.afterStage != nil {
+			s.afterStage(nt)
+		}
+	}
+	return err
+}
+
+// fail ends a task deleted with msg, after deleting what it made.
+func (s *Imports) fail(ctx context.Context, region, id, msg string) error {
+	_, err := s.update(ctx, region, id, func(u *openami.ImportTask) { u.Status, u.StatusMessage = openami.ImportDeleting, msg })
+	if errors.Is(err, errTaskEnded) {
+		err = nil // cancelled meanwhile: cleanUp below ends it all the same
+	}
+	if err != nil {
+		return err
+	}
+	return s.cleanUp(ctx, region, id, "")
+}
+
+// cleanUp deletes what a deleting task made and marks it deleted, with
+// msg as its StatusMessage ("": keep the one it has).
+func (s *Imports) cleanUp(ctx context.Context, region, id, msg string) error {
+	t, err := s.get(ctx, region, id)
+	if err != nil {
+		return err
+	}
+	if err := s.discard(ctx, t); err != nil {
+		return err
+	}
+	return s.cfg.Store.Update(ctx, func(tx metadata.Tx) error {
+		t, err := tx.ImportTasks().Get(region, id)
+		if err != nil {
+			return err
+		}
+		t.Status, t.Progress, t.ImageID, t.UpdatedAt = openami.ImportDeleted, "", "", s.now().UTC()
+		if msg != "" {
+			t.StatusMessage = msg
+		}
+		for i := range t.Disks {
+			t.Disks[i].SnapshotID = ""
+		}
+		return tx.ImportTasks().Update(t)
+	})
+}
+
+// discard deletes the image and snapshots a task recorded, if they are
+// still there, and forgets them.
+func (s *Imports) discard(ctx context.Context, t openami.ImportTask) error {
+	if t.ImageID != "" {
+		if err := func() error { _, err := s.cfg.Images.DeregisterImage(ctx, t.Principal, t.ImageID, false); return err }(); err != nil && !errors.Is(err, openami.ErrNotFound) {
+			return err
+		}
+	}
+	for _, d := range t.Disks {
+		if d.SnapshotID == "" {
+			continue
+		}
+		if err := s.cfg.EBS.DeleteSnapshot(ctx, t.Principal, d.SnapshotID); err != nil && !errors.Is(err, openami.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// convert runs the stages of an active task.
+func (s *Imports) convert(ctx context.Context, t openami.ImportTask) error {
+	if s.cfg.TempDir != "" {
+		if err := os.MkdirAll(s.cfg.TempDir, 0o700); err != nil {
+			return err
+		}
+	}
+	dir, err := os.MkdirTemp(s.cfg.TempDir, "import-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := s.stage(ctx, &t, openami.ImportValidating, 0); err != nil {
+		return err
+	}
+	n := len(t.Disks)
+	for i := range t.Disks {
+		// Each disk's share of the progress: 0–10 download and validation,
+		// 10–50 conversion, 50–100 writing the snapshot.
+		base, share := 100*i/n, 100/n
+		if err := s.importDisk(ctx, &t, i, dir, base, share); err != nil {
+			return err
+		}
+	}
+	if t.Kind == openami.ImportImageTask {
+		if err := s.stage(ctx, &t, openami.ImportPreparing, 99); err != nil {
+			return err
+		}
+		imageID, err := s.register(ctx, t)
+		if err != nil {
+			return err
+		}
+		if _, err := s.update(ctx, t.Region, t.ID, func(u *openami.ImportTask) { u.ImageID = imageID }); err != nil {
+			s.cfg.Images.DeregisterImage(context.WithoutCancel(ctx), t.Principal, imageID, false)
+			if errors.Is(err, errTaskEnded) {
+				return context.Canceled
+			}
+			return err
+		}
+	}
+	_, err = s.update(ctx, t.Region, t.ID, func(u *openami.ImportTask) {
+		u.Status, u.StatusMessage, u.Progress = openami.ImportCompleted, "", ""
+	})
+	if errors.Is(err, errTaskEnded) {
+		return context.Canceled
+	}
+	return err
+}
+
+// importDisk downloads, checks, converts and writes one disk.
+func (s *Imports) importDisk(ctx context.Context, t *openami.ImportTask, i int, dir string, base, share int) error {
+	d := &t.Disks[i]
+	src := filepath.Join(dir, "disk"+strconv.Itoa(i))
+	size, err := s.download(ctx, t.Principal, d.Bucket, d.Key, src)
+	if err != nil {
+		return err
+	}
+	d.Size = size
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	format, err := detectFile(f, size)
+	f.Close()
+	if err != nil {
+		return clientError("Disk validation failed [%s]", err)
+	}
+	if format == FormatOVA {
+		if src, err = extractOVA(src, dir); err != nil {
+			return clientError("Disk validation failed [%s]", err)
+		}
+		if f, err = os.Open(src); err != nil {
+			return err
+		}
+		st, _ := f.Stat()
+		format, err = detectFile(f, st.Size())
+		f.Close()
+		if err != nil || format == FormatOVA {
+			return clientError("Disk validation failed [the OVA's disk is not a disk image]")
+		}
+	}
+	d.Detected = format
+	info, err := qemuInfo(ctx, s.cfg.QemuImg, src, format)
+	if err != nil {
+		return clientError("Disk validation failed [%s]", err)
+	}
+	d.VirtualSize = info.VirtualSize
+	if st, err := os.Stat(src); err != nil {
+		return err
+	} else if err := checkExtents(ctx, s.cfg.QemuImg, src, format, st.Size()); err != nil {
+		return clientError("Disk validation failed [%s]", err)
+	}
+	if err := s.stage(ctx, t, openami.ImportValidated, base+share/10); err != nil {
+		return err
+	}
+	if err := s.stage(ctx, t, openami.ImportConverting, base+share/10); err != nil {
+		return err
+	}
+	raw := src // a RAW disk is written as it is: its zero blocks are skipped all the same
+	if format != FormatRAW {
+		raw = src + ".raw"
+		if err := qemuConvert(ctx, s.cfg.QemuImg, src, format, raw); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return clientError("Disk validation failed [%s]", err)
+		}
+		os.Remove(src) // its space is the raw file's now
+	}
+	if t.Kind == openami.ImportImageTask && i == 0 {
+		if err := checkBootable(raw); err != nil {
+			return err
+		}
+	}
+	return s.writeSnapshot(ctx, t, i, raw, base+share/2, share-share/2)
+}
+
+// download copies an object to a file, as the task's caller reads it.
+func (s *Imports) download(ctx context.Context, p openami.Principal, bucket, key, path string) (int64, error) {
+	r, _, err := s.cfg.Objects.Open(ctx, objects.As(p), bucket, key)
+	if err != nil {
+		if openami.ClassOf(err) != openami.Internal {
+			return 0, clientError("Unable to read s3://%s/%s: %s", bucket, key, err)
+		}
+		return 0, err
+	}
+	defer r.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	n, err := io.Copy(f, r)
+	if err != nil {
+		return 0, err
+	}
+	return n, f.Close()
+}
+
+func checkBootable(raw string) error {
+	f, err := os.Open(raw)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	first := make([]byte, 1024)
+	n, _ := io.ReadFull(f, first)
+	if !bootable(first[:n]) {
+		return clientError("Unsupported kernel version or no bootable partition table (MBR or GPT) on the first disk")
+	}
+	return nil
+}
+
+// writeSnapshot writes a raw file into a new snapshot through the EBS
+// direct API's rules, one block at a time: the file's holes (SEEK_DATA)
+// and all-zero blocks are not written, so they cost nothing.
+func (s *Imports) writeSnapshot(ctx context.Context, t *openami.ImportTask, i int, raw string, base, share int) error {
+	d := &t.Disks[i]
+	gib := (d.VirtualSize + 1<<30 - 1) >> 30
+	snap, err := s.cfg.EBS.StartSnapshot(ctx, t.Principal, ebs.StartSnapshotInput{
+		VolumeSize: gib, Description: "Created by ImportSnapshot/ImportImage task " + t.ID,
+		Encrypted: t.Encrypted, KmsKeyARN: t.KmsKeyARN, Timeout: 24 * 60 * 60 * 1e9,
+	})
+	if err != nil {
+		if openami.ClassOf(err) == openami.Internal {
+			return err
+		}
+		return clientError("%s", err)
+	}
+	d.SnapshotID = snap.ID
+	if err := s.stage(ctx, t, openami.ImportConverting, base); err != nil {
+		s.cfg.EBS.DeleteSnapshot(context.WithoutCancel(ctx), t.Principal, snap.ID)
+		return err
+	}
+	f, err := os.Open(raw)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	// putWorkers blocks are written at once: each PutSnapshotBlock is a
+	// transaction, and several overlap their commits. Memory: one buffer
+	// per worker and one being read.
+	const putWorkers = 4
+	g, gctx := errgroup.WithContext(ctx)
+	blocks := make(chan putBlock)
+	free := make(chan []byte, putWorkers+1)
+	for range putWorkers + 1 {
+		free <- make([]byte, openami.BlockSize)
+	}
+	var written atomic.Int64
+	for range putWorkers {
+		g.Go(func() error {
+			for b := range blocks {
+				sum := sha256.Sum256(b.data)
+				_, err := s.cfg.EBS.PutSnapshotBlock(gctx, t.Principal, ebs.PutSnapshotBlockInput{
+					SnapshotID: snap.ID, Index: b.index, Data: b.data, DataLength: openami.BlockSize,
+					Checksum: base64.StdEncoding.EncodeToString(sum[:]), ChecksumAlgorithm: "SHA256",
+				})
+				free <- b.data
+				if err != nil {
+					return err
+				}
+				written.Add(1)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer close(blocks)
+		size := d.VirtualSize
+		lastPct := -1
+		for off := int64(0); off < size; off += openami.BlockSize {
+			data, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)
+			if err != nil { // ENXIO: no data after off
+				return nil
+			}
+			if data >= off+openami.BlockSize {
+				off = data/openami.BlockSize*openami.BlockSize - openami.BlockSize
+				continue
+			}
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			n, err := f.ReadAt(buf, off)
+			if err != nil && err != io.EOF {
+				return err
+			}
+			clear(buf[n:])
+			if allZero(buf) {
+				free <- buf
+				continue
+			}
+			select {
+			case blocks <- putBlock{off / openami.BlockSize, buf}:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			if pct := base + int(int64(share)*off/size); pct != lastPct {
+				lastPct = pct
+				if err := s.stage(gctx, t, openami.ImportConverting, pct); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if _, err := s.cfg.EBS.CompleteSnapshot(ctx, t.Principal, ebs.CompleteSnapshotInput{SnapshotID: snap.ID, ChangedBlocksCount: written.Load()}); err != nil {
+		return err
+	}
+	return s.cfg.EBS.FinishSnapshot(ctx, t.Region, snap.ID)
+}
+
+// putBlock is a block on its way to PutSnapshotBlock.
+type putBlock struct {
+	index int64
+	data  []byte
+}
+
+var zeroBlock = make([]byte, openami.BlockSize)
+
+func allZero(b []byte) bool { return bytes.Equal(b, zeroBlock[:len(b)]) }
+
+// register registers the AMI of an ImportImage task over its snapshots:
+// the first disk is the root, /dev/sda1, the others /dev/sdb, /dev/sdc...
+// unless the request named their devices.
+func (s *Imports) register(ctx context.Context, t openami.ImportTask) (string, error) {
+	var bdms []openami.BlockDeviceMapping
+	for i, d := range t.Disks {
+		dev := d.DeviceName // as the request named it, if it did
+		switch {
+		case dev != "":
+		case i == 0:
+			dev = "/dev/sda1"
+		default:
+			dev = "/dev/sd" + string(rune('a'+i))
+		}
+		bdms = append(bdms, openami.BlockDeviceMapping{DeviceName: dev, Ebs: &openami.EbsBlockDevice{
+			SnapshotID: d.SnapshotID, VolumeSize: (d.VirtualSize + 1<<30 - 1) >> 30, DeleteOnTermination: true, VolumeType: "gp3",
+		}})
+	}
+	desc := t.Description
+	if desc == "" {
+		desc = "AMI created by import task " + t.ID
+	}
+	id, err := s.cfg.Images.RegisterImage(ctx, t.Principal, images.RegisterImageInput{
+		Name: t.ID, Description: desc, Architecture: t.Architecture, RootDeviceName: bdms[0].DeviceName,
+		VirtualizationType: "hvm", BlockDeviceMappings: bdms, BootMode: t.BootMode, EnaSupport: true,
+	})
+	if err != nil && openami.ClassOf(err) != openami.Internal {
+		return "", clientError("%s", err)
+	}
+	return id, err
+}

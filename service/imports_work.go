@@ -1,0 +1,62 @@
+package service
+
+import (
+	"time"
+)
+
+// The import tasks' worker: rules/imports records and runs a task
+// (imports.Imports.Run); the service runs the active ones,
+// Config.ImportWorkers at a time (one by default: that bounds the disk
+// space and CPU the conversions take), in the context Close cancels,
+// when ImportImage or ImportSnapshot kicks it and once a minute (a
+// restart resumes what the last run left active).
+
+// importsLoop runs until Close.
+func (s *Service) importsLoop() {
+	c := s.completions
+	ctx := c.context()
+	regions := make([]string, len(s.regions))
+	for i, r := range s.regions {
+		regions[i] = r.Name
+	}
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		pending, err := s.imports.Pending(ctx, regions)
+		if err != nil && ctx.Err() == nil {
+			c.log.Error("import tasks", "error", err)
+		}
+		for _, task := range pending {
+			select { // a free slot (Config.ImportWorkers)
+			case s.importSlots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				defer func() { <-s.importSlots }()
+				// Run returns at once for a task already running.
+				if err := s.imports.Run(ctx, task.Region, task.ID); err != nil && ctx.Err() == nil {
+					c.log.Error("import task", "task", task.ID, "error", err)
+				}
+				s.kickImports() // look again: tasks may have waited
+			}()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.importKicks:
+		case <-t.C:
+		}
+	}
+}
+
+// kickImports asks the import worker to look for tasks now; it never
+// blocks.
+func (s *Service) kickImports() {
+	select {
+	case s.importKicks <- struct{}{}:
+	default:
+	}
+}
