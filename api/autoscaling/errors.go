@@ -1,14 +1,13 @@
 package autoscaling
 
 import (
-	"bytes"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/api/awsquery"
 	"github.com/openami/openami/api/sigv4"
 	"github.com/openami/openami/api/transport"
 )
@@ -17,17 +16,6 @@ import (
 // resource and reason they concern) to Auto Scaling's codes. Auto
 // Scaling answers nearly every refusal of a request's content as
 // ValidationError with a sentence, which the rules write.
-
-type errorResponse struct {
-	XMLName xml.Name `xml:"ErrorResponse"`
-	Xmlns   string   `xml:"xmlns,attr"`
-	Error   struct {
-		Type    string `xml:"Type"`
-		Code    string `xml:"Code"`
-		Message string `xml:"Message"`
-	} `xml:"Error"`
-	RequestID string `xml:"RequestId"`
-}
 
 // authCodes maps signature failures to Auto Scaling's codes.
 var authCodes = map[sigv4.Failure]string{
@@ -162,19 +150,6 @@ func validation(value, field, constraint string) string {
 // returns the code.
 func (h *Handler) WriteError(w http.ResponseWriter, requestID string, err error) string {
 	we := toWire(err)
-	var out errorResponse
-	out.Xmlns = namespace
-	out.RequestID = requestID
-	out.Error.Type = "Sender"
-	if we.Status >= 500 {
-		out.Error.Type = "Receiver"
-	}
-	out.Error.Code, out.Error.Message = we.Code, we.Message
-	var buf bytes.Buffer
-	buf.WriteString(xml.Header)
-	xml.NewEncoder(&buf).Encode(out)
-	w.Header().Set("Content-Type", "text/xml")
-	w.WriteHeader(we.Status)
-	w.Write(buf.Bytes())
-	return out.Error.Code
+	awsquery.WriteError(w, namespace, requestID, we.Status, we.Code, we.Message)
+	return we.Code
 }

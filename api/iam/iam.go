@@ -13,9 +13,7 @@
 package iam
 
 import (
-	"bytes"
 	"context"
-	"encoding/xml"
 	"net/http"
 	"net/url"
 	"strings"
@@ -79,33 +77,10 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, body []byte, p o
 	if err != nil {
 		return name, h.WriteError(w, requestID, err), err
 	}
-	var buf bytes.Buffer
-	buf.WriteString(xml.Header)
-	enc := xml.NewEncoder(&buf)
-	start := xml.StartElement{Name: xml.Name{Local: name + "Response"}, Attr: []xml.Attr{{Name: xml.Name{Local: "xmlns"}, Value: namespace}}}
-	err = enc.EncodeToken(start)
-	if err == nil && result != nil {
-		err = enc.EncodeElement(result, xml.StartElement{Name: xml.Name{Local: name + "Result"}})
-	}
-	if err == nil {
-		err = enc.EncodeElement(responseMetadata{RequestID: requestID}, xml.StartElement{Name: xml.Name{Local: "ResponseMetadata"}})
-	}
-	if err == nil {
-		err = enc.EncodeToken(start.End())
-	}
-	if err == nil {
-		err = enc.Flush()
-	}
-	if err != nil {
+	if err := awsquery.WriteResponse(w, namespace, name, requestID, result); err != nil {
 		return name, h.WriteError(w, requestID, err), err
 	}
-	w.Header().Set("Content-Type", "text/xml")
-	w.Write(buf.Bytes())
 	return name, "", nil
-}
-
-type responseMetadata struct {
-	RequestID string `xml:"RequestId"`
 }
 
 // timestamp is IAM's form of a time: ISO 8601 in UTC, to the second.
