@@ -1,45 +1,20 @@
 package kms
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/openami/openami"
-	"github.com/openami/openami/api/sigv4"
-	"github.com/openami/openami/api/transport"
+	"github.com/openami/openami/api/awsjson"
 )
 
 // This file is the one place that turns openami errors into KMS
 // exceptions: {"__type": "NotFoundException", "message": "..."}, HTTP 400
 // for the caller's faults and 500 for the server's.
 
-var errUnknownOperation = errors.New("unknown operation")
-
-// serializationError is a request body that does not decode.
-type serializationError struct{ msg string }
-
-func (e *serializationError) Error() string { return e.msg }
-
 // exception is an error as KMS reports it.
-type exception struct {
-	Status int
-	Type   string
-	Msg    string
-}
-
-// authTypes maps signature failures to the exceptions of AWS's JSON
-// protocols.
-var authTypes = map[sigv4.Failure]string{
-	sigv4.Missing:     "MissingAuthenticationTokenException",
-	sigv4.Incomplete:  "IncompleteSignatureException",
-	sigv4.Mismatch:    "InvalidSignatureException",
-	sigv4.Expired:     "InvalidSignatureException",
-	sigv4.Unsupported: "IncompleteSignatureException",
-	sigv4.UnknownKey:  "UnrecognizedClientException",
-	sigv4.BadRegion:   "InvalidSignatureException",
-}
+type exception = awsjson.Exception
 
 // exceptionType maps a class, refined by sub-reason or resource type where
 // KMS distinguishes, to an exception type. Classes not listed are
@@ -215,46 +190,23 @@ func message(oe *openami.Error) string {
 }
 
 func toException(err error) exception {
-	var (
-		ae *sigv4.Error
-		oe *openami.Error
-	)
-	te, isTransport := transport.Classify(err)
-	switch {
-	case errors.As(err, &ae):
-		return exception{http.StatusBadRequest, authTypes[ae.Failure], ae.Message}
-	case isTransport && te.Failure == transport.Busy:
-		// KMS's throttling exception, which the SDKs retry.
-		return exception{http.StatusServiceUnavailable, "ThrottlingException", te.Message}
-	case isTransport:
-		// A body cut short, sent too slowly or abandoned: the request, as
-		// received, is not a valid one.
-		return exception{http.StatusBadRequest, "ValidationException", te.Message}
-	case errors.Is(err, errUnknownOperation):
-		return exception{http.StatusBadRequest, "UnknownOperationException", ""}
-	case errors.As(err, new(*serializationError)):
-		return exception{http.StatusBadRequest, "SerializationException", err.Error()}
-	case errors.As(err, &oe) && oe.Class != openami.Internal:
+	if e, ok := awsjson.ProtocolException(err); ok {
+		return e
+	}
+	var oe *openami.Error
+	if errors.As(err, &oe) && oe.Class != openami.Internal {
 		status := http.StatusBadRequest
 		if oe.Class == openami.DryRun {
 			status = http.StatusPreconditionFailed
 		}
-		return exception{status, exceptionType(oe), message(oe)}
+		return exception{Status: status, Type: exceptionType(oe), Msg: message(oe)}
 	}
-	return exception{http.StatusInternalServerError, "KMSInternalException", "An internal error has occurred."}
+	return exception{Status: http.StatusInternalServerError, Type: "KMSInternalException", Msg: "An internal error has occurred."}
 }
 
 // WriteError answers with err as a KMS exception and returns its type.
 func (h *Handler) WriteError(w http.ResponseWriter, requestID string, err error) string {
 	e := toException(err)
-	body := map[string]string{"__type": e.Type}
-	if e.Msg != "" {
-		body["message"] = e.Msg
-	}
-	b, _ := json.Marshal(body)
-	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("X-Amzn-ErrorType", e.Type)
-	w.WriteHeader(e.Status)
-	w.Write(b)
+	awsjson.WriteException(w, e)
 	return e.Type
 }

@@ -12,15 +12,15 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/api/awsjson"
 	kmsrules "github.com/openami/openami/rules/kms"
 )
 
 const (
-	contentType  = "application/x-amz-json-1.1"
+	contentType  = awsjson.ContentType
 	targetPrefix = "TrentService."
 )
 
@@ -60,7 +60,7 @@ func (q *request) decode(v any) error {
 		return nil
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return &serializationError{msg: "The request body could not be read: " + err.Error()}
+		return &awsjson.SerializationError{Msg: "The request body could not be read: " + err.Error()}
 	}
 	return nil
 }
@@ -103,18 +103,14 @@ func New(rules Rules) *Handler {
 // Serve answers an authenticated KMS request. It returns the operation,
 // the error code it answered with ("" on success) and the error.
 func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, body []byte, p openami.Principal, requestID string) (string, string, error) {
-	name, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
+	name, ok := awsjson.Operation(r, targetPrefix)
 	op := h.ops[name]
-	if !ok || op == nil || r.Method != http.MethodPost {
-		return name, h.WriteError(w, requestID, errUnknownOperation), errUnknownOperation
+	if !ok || op == nil {
+		return name, h.WriteError(w, requestID, awsjson.ErrUnknownOperation), awsjson.ErrUnknownOperation
 	}
 	out, err := op(h, &request{r: r, body: body, p: p})
 	if err == nil {
-		var b []byte
-		if b, err = json.Marshal(out); err == nil {
-			w.Header().Set("Content-Type", contentType)
-			w.WriteHeader(http.StatusOK)
-			w.Write(b)
+		if err = awsjson.WriteResult(w, out); err == nil {
 			return name, "", nil
 		}
 	}

@@ -1,45 +1,20 @@
 package ssm
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/api/awsjson"
 	"github.com/openami/openami/api/kms"
-	"github.com/openami/openami/api/sigv4"
-	"github.com/openami/openami/api/transport"
 )
 
 // This file is the one place that turns openami errors into SSM
 // exceptions: {"__type": "ParameterNotFound", "message": "..."}, HTTP 400
 // for the caller's faults and 500 for the server's.
 
-var errUnknownOperation = errors.New("unknown operation")
-
-// serializationError is a request body that does not decode.
-type serializationError struct{ msg string }
-
-func (e *serializationError) Error() string { return e.msg }
-
-type exception struct {
-	Status int
-	Type   string
-	Msg    string
-}
-
-// authTypes maps signature failures to the exceptions of AWS's JSON
-// protocols.
-var authTypes = map[sigv4.Failure]string{
-	sigv4.Missing:     "MissingAuthenticationTokenException",
-	sigv4.Incomplete:  "IncompleteSignatureException",
-	sigv4.Mismatch:    "InvalidSignatureException",
-	sigv4.Expired:     "InvalidSignatureException",
-	sigv4.Unsupported: "IncompleteSignatureException",
-	sigv4.UnknownKey:  "UnrecognizedClientException",
-	sigv4.BadRegion:   "InvalidSignatureException",
-}
+// exception is an error as SSM reports it.
+type exception = awsjson.Exception
 
 // exceptionType maps a class, refined by reason, resource or field where
 // SSM distinguishes, to an exception type; ValidationException is the
@@ -103,39 +78,19 @@ func message(oe *openami.Error) string {
 }
 
 func toException(err error) exception {
-	var (
-		ae *sigv4.Error
-		oe *openami.Error
-	)
-	te, isTransport := transport.Classify(err)
-	switch {
-	case errors.As(err, &ae):
-		return exception{http.StatusBadRequest, authTypes[ae.Failure], ae.Message}
-	case isTransport && te.Failure == transport.Busy:
-		return exception{http.StatusServiceUnavailable, "ThrottlingException", te.Message}
-	case isTransport:
-		return exception{http.StatusBadRequest, "ValidationException", te.Message}
-	case errors.Is(err, errUnknownOperation):
-		return exception{http.StatusBadRequest, "UnknownOperationException", ""}
-	case errors.As(err, new(*serializationError)):
-		return exception{http.StatusBadRequest, "SerializationException", err.Error()}
-	case errors.As(err, &oe) && oe.Class != openami.Internal:
-		return exception{http.StatusBadRequest, exceptionType(oe), message(oe)}
+	if e, ok := awsjson.ProtocolException(err); ok {
+		return e
 	}
-	return exception{http.StatusInternalServerError, "InternalServerError", "An internal error has occurred."}
+	var oe *openami.Error
+	if errors.As(err, &oe) && oe.Class != openami.Internal {
+		return exception{Status: http.StatusBadRequest, Type: exceptionType(oe), Msg: message(oe)}
+	}
+	return exception{Status: http.StatusInternalServerError, Type: "InternalServerError", Msg: "An internal error has occurred."}
 }
 
 // WriteError answers with err as an SSM exception and returns its type.
 func (h *Handler) WriteError(w http.ResponseWriter, requestID string, err error) string {
 	e := toException(err)
-	body := map[string]string{"__type": e.Type}
-	if e.Msg != "" || strings.HasPrefix(e.Type, "Parameter") {
-		body["message"] = e.Msg
-	}
-	b, _ := json.Marshal(body)
-	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("X-Amzn-ErrorType", e.Type)
-	w.WriteHeader(e.Status)
-	w.Write(b)
+	awsjson.WriteException(w, e)
 	return e.Type
 }

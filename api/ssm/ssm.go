@@ -14,15 +14,15 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/api/awsjson"
 	"github.com/openami/openami/rules/parameters"
 )
 
 const (
-	contentType  = "application/x-amz-json-1.1"
+	contentType  = awsjson.ContentType
 	targetPrefix = "AmazonSSM."
 )
 
@@ -47,7 +47,7 @@ func op[In any](fn func(*Handler, *request, In) (any, error)) operation {
 		var in In
 		if body := bytes.TrimSpace(q.body); len(body) > 0 {
 			if err := json.Unmarshal(body, &in); err != nil {
-				return nil, &serializationError{msg: "The request body could not be read: " + err.Error()}
+				return nil, &awsjson.SerializationError{Msg: "The request body could not be read: " + err.Error()}
 			}
 		}
 		return fn(h, q, in)
@@ -76,18 +76,14 @@ func New(rules Rules) *Handler {
 // Serve answers an authenticated SSM request. It returns the operation,
 // the error code it answered with ("" on success) and the error.
 func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, body []byte, p openami.Principal, requestID string) (string, string, error) {
-	name, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
+	name, ok := awsjson.Operation(r, targetPrefix)
 	op := h.ops[name]
-	if !ok || op == nil || r.Method != http.MethodPost {
-		return name, h.WriteError(w, requestID, errUnknownOperation), errUnknownOperation
+	if !ok || op == nil {
+		return name, h.WriteError(w, requestID, awsjson.ErrUnknownOperation), awsjson.ErrUnknownOperation
 	}
 	out, err := op(h, &request{r: r, body: body, p: p})
 	if err == nil {
-		var b []byte
-		if b, err = json.Marshal(out); err == nil {
-			w.Header().Set("Content-Type", contentType)
-			w.WriteHeader(http.StatusOK)
-			w.Write(b)
+		if err = awsjson.WriteResult(w, out); err == nil {
 			return name, "", nil
 		}
 	}
