@@ -12,7 +12,6 @@ import (
 	"encoding/xml"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/openami/openami"
@@ -87,7 +86,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, body []byte, p o
 	name := params.Get("Action")
 	act, ok := h.actions[name]
 	if !ok {
-		err := &invalidAction{name}
+		err := &awsquery.InvalidAction{Name: name}
 		return name, h.WriteError(w, requestID, err), err
 	}
 	result, err := act(r.Context(), params, p)
@@ -98,15 +97,6 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, body []byte, p o
 		return name, h.WriteError(w, requestID, err), err
 	}
 	return name, "", nil
-}
-
-type invalidAction struct{ name string }
-
-func (e *invalidAction) Error() string {
-	if strings.TrimSpace(e.name) == "" {
-		return "Could not find operation"
-	}
-	return "Could not find operation " + e.name
 }
 
 // timestamp is Auto Scaling's form of a time: ISO 8601 in UTC with

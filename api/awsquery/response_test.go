@@ -1,10 +1,14 @@
 package awsquery
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/openami/openami/api/sigv4"
 )
 
 func TestWriteResponse(t *testing.T) {
@@ -52,6 +56,25 @@ func TestWriteError(t *testing.T) {
 			`<ErrorResponse xmlns="ns"><Error><Type>` + c.wantType + `</Type><Code>NoSuchThing</Code><Message>The thing &amp; more</Message></Error><RequestId>req-1</RequestId></ErrorResponse>`
 		if w.Code != c.status || w.Header().Get("Content-Type") != "text/xml" || w.Body.String() != want {
 			t.Errorf("status %d: got %d %q\n%s\nwant\n%s", c.status, w.Code, w.Header().Get("Content-Type"), w.Body, want)
+		}
+	}
+}
+
+func TestProtocolError(t *testing.T) {
+	for _, c := range []struct {
+		err       error
+		status    int
+		code, msg string
+		ok        bool
+	}{
+		{&sigv4.Error{Failure: sigv4.Expired, Message: "expired"}, 403, "ExpiredToken", "expired", true},
+		{fmt.Errorf("serve: %w", &InvalidAction{Name: "Frob"}), 400, "InvalidAction", "Could not find operation Frob", true},
+		{&InvalidAction{Name: " "}, 400, "InvalidAction", "Could not find operation", true},
+		{errors.New("other"), 0, "", "", false},
+	} {
+		status, code, msg, ok := ProtocolError(c.err)
+		if status != c.status || code != c.code || msg != c.msg || ok != c.ok {
+			t.Errorf("%v: %d %q %q %v, want %d %q %q %v", c.err, status, code, msg, ok, c.status, c.code, c.msg, c.ok)
 		}
 	}
 }

@@ -8,33 +8,11 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/api/awsquery"
-	"github.com/openami/openami/api/sigv4"
-	"github.com/openami/openami/api/transport"
 )
 
 // The error table of IAM: from openami's classes (and the resource they
 // concern) to IAM's codes and HTTP statuses, and the sentences of input
 // errors in IAM's words.
-
-// authCodes maps signature failures to IAM's codes.
-var authCodes = map[sigv4.Failure]string{
-	sigv4.Missing:     "MissingAuthenticationToken",
-	sigv4.Incomplete:  "IncompleteSignature",
-	sigv4.Mismatch:    "SignatureDoesNotMatch",
-	sigv4.Expired:     "ExpiredToken",
-	sigv4.Unsupported: "InvalidParameterValue",
-	sigv4.UnknownKey:  "InvalidClientTokenId",
-	sigv4.BadRegion:   "SignatureDoesNotMatch",
-}
-
-// transportCodes maps failures of the HTTP exchange to IAM's codes;
-// Throttling is the throttling code the SDKs retry.
-var transportCodes = map[transport.Failure]string{
-	transport.Incomplete: "IncompleteBody",
-	transport.Timeout:    "RequestTimeout",
-	transport.Canceled:   "RequestCanceled",
-	transport.Busy:       "Throttling",
-}
 
 // memberNames are IAM's names, in its validation messages, of the rules'
 // inputs (rules/identity/certificates.go).
@@ -56,24 +34,11 @@ type wireError struct {
 
 // toWire returns IAM's answer to err.
 func toWire(err error) wireError {
-	var (
-		ae *sigv4.Error
-		oe *openami.Error
-		ia *invalidAction
-	)
-	if te, ok := transport.Classify(err); ok {
-		status := http.StatusBadRequest
-		if te.Failure == transport.Busy {
-			status = http.StatusServiceUnavailable
-		}
-		return wireError{status, transportCodes[te.Failure], te.Message}
+	if status, code, msg, ok := awsquery.ProtocolError(err); ok {
+		return wireError{status, code, msg}
 	}
-	switch {
-	case errors.As(err, &ae):
-		return wireError{http.StatusForbidden, authCodes[ae.Failure], ae.Message}
-	case errors.As(err, &ia):
-		return wireError{http.StatusBadRequest, "InvalidAction", ia.Error()}
-	case !errors.As(err, &oe) || oe.Class == openami.Internal:
+	var oe *openami.Error
+	if !errors.As(err, &oe) || oe.Class == openami.Internal {
 		return wireError{http.StatusInternalServerError, "ServiceFailure", "Request processing has failed due to some unknown error, exception or failure."}
 	}
 	switch oe.Class {

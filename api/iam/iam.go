@@ -16,7 +16,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/openami/openami"
@@ -70,7 +69,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, body []byte, p o
 	name := params.Get("Action")
 	act, ok := h.actions[name]
 	if !ok {
-		err := &invalidAction{name}
+		err := &awsquery.InvalidAction{Name: name}
 		return name, h.WriteError(w, requestID, err), err
 	}
 	result, err := act(r.Context(), params, p)
@@ -189,13 +188,4 @@ func (h *Handler) getUser(ctx context.Context, params url.Values, p openami.Prin
 	return struct {
 		User user `xml:"User"`
 	}{user{UserID: acct.ID, Arn: "arn:aws:iam::" + acct.ID + ":root", CreateDate: timestamp(acct.CreatedAt)}}, nil
-}
-
-type invalidAction struct{ name string }
-
-func (e *invalidAction) Error() string {
-	if strings.TrimSpace(e.name) == "" {
-		return "Could not find operation"
-	}
-	return "Could not find operation " + e.name
 }
