@@ -39,6 +39,15 @@ const (
 	maxRecords     = 100
 )
 
+// bounds returns a page's size (def when the request gives none) and
+// where it starts: the key its token names ("" for the first page).
+func (pg Page) bounds(def int) (limit int, after string, err error) {
+	if limit, err = pg.limit(def); err == nil {
+		after, err = pg.after()
+	}
+	return limit, after, err
+}
+
 func (pg Page) limit(def int) (int, error) {
 	switch {
 	case pg.MaxRecords == 0:
@@ -101,11 +110,7 @@ func (g *Groups) DescribeAutoScalingGroups(ctx context.Context, p openami.Princi
 	if err := checkFilters(filters, ByTagKey, ByTagValue, ByTag); err != nil {
 		return nil, "", err
 	}
-	limit, err := pg.limit(defaultRecords)
-	if err != nil {
-		return nil, "", err
-	}
-	after, err := pg.after()
+	limit, after, err := pg.bounds(defaultRecords)
 	if err != nil {
 		return nil, "", err
 	}
@@ -144,11 +149,7 @@ type GroupInstanceView struct {
 // DescribeAutoScalingInstances returns the instances of the caller's
 // groups (of the ids, or every one) in id order, a page at a time.
 func (g *Groups) DescribeAutoScalingInstances(ctx context.Context, p openami.Principal, ids []string, pg Page) ([]GroupInstanceView, string, error) {
-	limit, err := pg.limit(defaultRecords)
-	if err != nil {
-		return nil, "", err
-	}
-	after, err := pg.after()
+	limit, after, err := pg.bounds(defaultRecords)
 	if err != nil {
 		return nil, "", err
 	}
@@ -189,11 +190,7 @@ type ActivityView struct {
 // group (every group's when ""), newest first: those of the ids, or
 // every one, a page at a time (the default page is 100 long).
 func (g *Groups) DescribeScalingActivities(ctx context.Context, p openami.Principal, group string, ids []string, pg Page) ([]ActivityView, string, error) {
-	limit, err := pg.limit(maxRecords)
-	if err != nil {
-		return nil, "", err
-	}
-	after, err := pg.after()
+	limit, after, err := pg.bounds(maxRecords)
 	if err != nil {
 		return nil, "", err
 	}
@@ -342,11 +339,7 @@ func (g *Groups) DescribeTags(ctx context.Context, p openami.Principal, filters 
 	if err := checkFilters(filters, ByGroupName, ByTagKey, ByTagValue, ByPropagate); err != nil {
 		return nil, "", err
 	}
-	limit, err := pg.limit(defaultRecords)
-	if err != nil {
-		return nil, "", err
-	}
-	after, err := pg.after()
+	limit, after, err := pg.bounds(defaultRecords)
 	if err != nil {
 		return nil, "", err
 	}
