@@ -230,11 +230,7 @@ func TestBundleInstance(t *testing.T) {
 func TestBundleInstanceCancel(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	inst := f.launch(t, "bundled")
-	task, err := f.machines.BundleInstance(ctx, f.p, BundleInstanceInput{InstanceID: inst.ID, Bucket: "my-bundles", Prefix: "web"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, task := f.startBundle(t)
 	// As if a run had stored two parts before the cancel.
 	for i := range 2 {
 		if _, err := f.objects.Put(ctx, objects.As(f.p), "my-bundles", bundle.PartName("web", i), strings.NewReader("part"), 4, openami.ObjectHeaders{}, ""); err != nil {
@@ -265,6 +261,18 @@ func TestBundleInstanceCancel(t *testing.T) {
 	}
 }
 
+// startBundle launches an instance and asks to bundle it into
+// my-bundles under the prefix web.
+func (f *fixture) startBundle(t *testing.T) (openami.Instance, openami.BundleTask) {
+	t.Helper()
+	inst := f.launch(t, "bundled")
+	task, err := f.machines.BundleInstance(context.Background(), f.p, BundleInstanceInput{InstanceID: inst.ID, Bucket: "my-bundles", Prefix: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inst, task
+}
+
 // setBundle changes a task's record as a run would have.
 func (f *fixture) setBundle(t *testing.T, id string, fn func(*openami.BundleTask)) {
 	t.Helper()
@@ -287,11 +295,7 @@ func (f *fixture) setBundle(t *testing.T, id string, fn func(*openami.BundleTask
 func TestBundleInstanceRestart(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	inst := f.launch(t, "bundled")
-	task, err := f.machines.BundleInstance(ctx, f.p, BundleInstanceInput{InstanceID: inst.ID, Bucket: "my-bundles", Prefix: "web"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	inst, task := f.startBundle(t)
 	stale := bundle.PartName("web", 150)
 	if _, err := f.objects.Put(ctx, objects.As(f.p), "my-bundles", stale, strings.NewReader("stale"), 5, openami.ObjectHeaders{}, ""); err != nil {
 		t.Fatal(err)
@@ -319,11 +323,7 @@ func TestBundleInstanceRestart(t *testing.T) {
 func TestBundleInstanceCancelWhileStoring(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	inst := f.launch(t, "bundled")
-	task, err := f.machines.BundleInstance(ctx, f.p, BundleInstanceInput{InstanceID: inst.ID, Bucket: "my-bundles", Prefix: "web"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, task := f.startBundle(t)
 	entered := f.gate.Close()
 	if err := f.machines.AdvanceBundleTasks(ctx); err != nil {
 		t.Fatal(err)
@@ -350,12 +350,7 @@ func TestBundleInstanceCancelWhileStoring(t *testing.T) {
 // it while its lease lasts, and taken over once it lapses.
 func TestBundleInstanceLease(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
-	inst := f.launch(t, "bundled")
-	task, err := f.machines.BundleInstance(ctx, f.p, BundleInstanceInput{InstanceID: inst.ID, Bucket: "my-bundles", Prefix: "web"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, task := f.startBundle(t)
 	f.setBundle(t, task.ID, func(b *openami.BundleTask) {
 		b.State, b.Runner, b.LeaseUntil = openami.BundleBundling, "runner-elsewhere", f.clock.Now().Add(bundleLease)
 	})
@@ -376,12 +371,7 @@ func TestBundleInstanceLease(t *testing.T) {
 // held, without waiting for the lease to lapse.
 func TestBundleInstanceOwnLease(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
-	inst := f.launch(t, "bundled")
-	task, err := f.machines.BundleInstance(ctx, f.p, BundleInstanceInput{InstanceID: inst.ID, Bucket: "my-bundles", Prefix: "web"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, task := f.startBundle(t)
 	f.machines.bundleRuns.id = "runner-here" // as Config.Runner sets it
 	f.setBundle(t, task.ID, func(b *openami.BundleTask) {
 		b.State, b.Parts, b.Runner, b.LeaseUntil = openami.BundleBundling, 3, "runner-here", f.clock.Now().Add(bundleLease)
