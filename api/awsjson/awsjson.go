@@ -7,6 +7,7 @@
 package awsjson
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -77,6 +78,19 @@ func ProtocolException(err error) (e Exception, ok bool) {
 		return Exception{http.StatusBadRequest, "SerializationException", err.Error()}, true
 	}
 	return Exception{}, false
+}
+
+// Decode unmarshals a request body into v; an empty body is an empty
+// object. A body that does not decode is a *SerializationError.
+func Decode(body []byte, v any) error {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return &SerializationError{Msg: "The request body could not be read: " + err.Error()}
+	}
+	return nil
 }
 
 // WriteResult answers with status 200 and out as JSON. When out does not

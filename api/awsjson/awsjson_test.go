@@ -75,3 +75,17 @@ func TestWriteException(t *testing.T) {
 		}
 	}
 }
+
+func TestDecode(t *testing.T) {
+	var in struct{ KeyId string }
+	if err := Decode([]byte(" \n"), &in); err != nil || in.KeyId != "" {
+		t.Errorf("an empty body: %v %+v", err, in)
+	}
+	if err := Decode([]byte(`{"KeyId":"k-1"}`), &in); err != nil || in.KeyId != "k-1" {
+		t.Errorf("a body: %v %+v", err, in)
+	}
+	var se *SerializationError
+	if err := Decode([]byte(`{"KeyId":`), &in); !errors.As(err, &se) {
+		t.Errorf("a broken body: %v, want a *SerializationError", err)
+	}
+}

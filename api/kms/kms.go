@@ -8,7 +8,6 @@
 package kms
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -46,23 +45,11 @@ type request struct {
 func op[In any](fn func(*Handler, *request, In) (any, error)) operation {
 	return func(h *Handler, q *request) (any, error) {
 		var in In
-		if err := q.decode(&in); err != nil {
+		if err := awsjson.Decode(q.body, &in); err != nil {
 			return nil, err
 		}
 		return fn(h, q, in)
 	}
-}
-
-// decode unmarshals the body into v; an empty body is an empty object.
-func (q *request) decode(v any) error {
-	body := bytes.TrimSpace(q.body)
-	if len(body) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return &awsjson.SerializationError{Msg: "The request body could not be read: " + err.Error()}
-	}
-	return nil
 }
 
 // New returns the KMS protocol handler over the rules of KMS.

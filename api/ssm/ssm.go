@@ -10,7 +10,6 @@
 package ssm
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -45,10 +44,8 @@ type request struct {
 func op[In any](fn func(*Handler, *request, In) (any, error)) operation {
 	return func(h *Handler, q *request) (any, error) {
 		var in In
-		if body := bytes.TrimSpace(q.body); len(body) > 0 {
-			if err := json.Unmarshal(body, &in); err != nil {
-				return nil, &awsjson.SerializationError{Msg: "The request body could not be read: " + err.Error()}
-			}
+		if err := awsjson.Decode(q.body, &in); err != nil {
+			return nil, err
 		}
 		return fn(h, q, in)
 	}
