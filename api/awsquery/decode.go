@@ -305,8 +305,6 @@ func parseScalar(c *codec, s string) (scalar, bool) {
 // are only ever spelled out on this error path.
 type missing struct{ name string }
 
-func (m *missing) Error() string { return m.name }
-
 // storeStruct stores the tree n into the struct rv, whose plan is st.
 func storeStruct(st *structPlan, n *node, rv reflect.Value) *missing {
 	for i := range st.fields {

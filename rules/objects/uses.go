@@ -43,16 +43,6 @@ func (s *Buckets) EnsureBucket(ctx context.Context, p openami.Principal, name st
 	return b, err
 }
 
-// OwnedBy reports whether the bucket name exists and belongs to
-// accountID, in the caller's transaction.
-func OwnedBy(tx metadata.Tx, name, accountID string) (bool, error) {
-	b, err := tx.Buckets().Get(name)
-	if errors.Is(err, openami.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil && b.AccountID == accountID, err
-}
-
 // Writable checks that c may write the object key into the bucket name:
 // NotFound (about ResourceBucket) when there is no such bucket,
 // AccessDenied when c may not (BundleInstance checks its caller's
