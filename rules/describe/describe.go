@@ -123,16 +123,28 @@ func Fingerprint(filters []filter.Filter) string {
 
 // MissingIDs returns the first wanted id that found lacks, or "".
 func MissingIDs[T any](wanted []string, found []T, id func(T) string) string {
+	if m := Missing(wanted, found, id); len(m) > 0 {
+		return m[0]
+	}
+	return ""
+}
+
+// Missing returns every wanted id that found lacks, in the order asked
+// and each once, so an error can name them all as EC2 does ("The
+// instance IDs 'i-1, i-2' do not exist"); nil when none is missing.
+func Missing[T any](wanted []string, found []T, id func(T) string) []string {
 	have := map[string]bool{}
 	for _, f := range found {
 		have[id(f)] = true
 	}
+	var out []string
 	for _, w := range wanted {
 		if !have[w] {
-			return w
+			have[w] = true
+			out = append(out, w)
 		}
 	}
-	return ""
+	return out
 }
 
 // IDs returns the ids of items, in order.

@@ -273,8 +273,8 @@ func (s *Registry) DescribeImages(ctx context.Context, p openami.Principal, in D
 		if err != nil {
 			return nil, "", err
 		}
-		if missing := describe.MissingIDs(in.ImageIDs, found, func(i openami.Image) string { return i.ID }); missing != "" {
-			return nil, "", imageNotFound(missing)
+		if missing := describe.Missing(in.ImageIDs, found, func(i openami.Image) string { return i.ID }); len(missing) > 0 {
+			return nil, "", imagesNotFound(missing)
 		}
 	}
 	now := s.nowUTC()

@@ -1,6 +1,7 @@
 package images
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 
@@ -29,5 +30,20 @@ func TestPushDownImageFilters(t *testing.T) {
 	pushDownImageFilters(&q, []filter.Filter{{Name: string(AttrName), Values: []string{"a*b"}}}, p)
 	if q.NamePrefixes != nil {
 		t.Errorf("a pattern that is no prefix pushed %q", q.NamePrefixes)
+	}
+}
+
+// TestImagesNotFoundWording: one missing image and several are named as
+// EC2 names them.
+func TestImagesNotFoundWording(t *testing.T) {
+	for ids, want := range map[string][]string{
+		"The image id '[ami-1]' does not exist":       {"ami-1"},
+		"The image ids '[ami-1, ami-2]' do not exist": {"ami-1", "ami-2"},
+	} {
+		err := imagesNotFound(want)
+		var e *openami.Error
+		if !errors.As(err, &e) || e.Class != openami.NotFound || e.Message != ids {
+			t.Errorf("imagesNotFound(%q) = %v, want %q", want, err, ids)
+		}
 	}
 }

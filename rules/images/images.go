@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"strings"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/ids"
@@ -280,6 +281,16 @@ func checkImageID(id string) error {
 
 func imageNotFound(id string) error {
 	return openami.Errorf(openami.NotFound, openami.ResourceImage, "The image id '[%s]' does not exist", id)
+}
+
+// imagesNotFound is NotFound naming every missing image, worded as EC2
+// words it: "The image id '[ami-1]' does not exist" for one, "The image
+// ids '[ami-1, ami-2]' do not exist" for several.
+func imagesNotFound(ids []string) error {
+	if len(ids) == 1 {
+		return imageNotFound(ids[0])
+	}
+	return openami.Errorf(openami.NotFound, openami.ResourceImage, "The image ids '[%s]' do not exist", strings.Join(ids, ", "))
 }
 
 // ownedImage returns the caller's image, NotFound for anyone else's.

@@ -128,6 +128,16 @@ func instanceNotFound(id string) error {
 	return openami.Errorf(openami.NotFound, openami.ResourceInstance, "The instance ID '%s' does not exist", id)
 }
 
+// instancesNotFound is NotFound naming every missing instance, worded as
+// EC2 words it: singular for one ("The instance ID 'i-1' does not
+// exist"), "The instance IDs 'i-1, i-2' do not exist" for several.
+func instancesNotFound(ids []string) error {
+	if len(ids) == 1 {
+		return instanceNotFound(ids[0])
+	}
+	return openami.Errorf(openami.NotFound, openami.ResourceInstance, "The instance IDs '%s' do not exist", strings.Join(ids, ", "))
+}
+
 // ownedInstance returns the caller's instance, NotFound for anyone else's.
 func ownedInstance(tx metadata.Tx, p openami.Principal, id string) (openami.Instance, error) {
 	if err := checkInstanceID(id); err != nil {

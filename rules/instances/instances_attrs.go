@@ -205,8 +205,8 @@ func (s *Machines) InstanceCreditSpecifications(ctx context.Context, p openami.P
 		if err != nil {
 			return err
 		}
-		if missing := describe.MissingIDs(instanceIDs, list, func(i openami.Instance) string { return i.ID }); missing != "" {
-			return instanceNotFound(missing)
+		if missing := describe.Missing(instanceIDs, list, func(i openami.Instance) string { return i.ID }); len(missing) > 0 {
+			return instancesNotFound(missing)
 		}
 		for _, i := range list {
 			it, ok := LookupInstanceType(i.InstanceType)
@@ -249,8 +249,8 @@ func (s *Machines) InstanceStatuses(ctx context.Context, p openami.Principal, in
 		if err != nil {
 			return err
 		}
-		if missing := describe.MissingIDs(instanceIDs, list, func(i openami.Instance) string { return i.ID }); missing != "" {
-			return instanceNotFound(missing)
+		if missing := describe.Missing(instanceIDs, list, func(i openami.Instance) string { return i.ID }); len(missing) > 0 {
+			return instancesNotFound(missing)
 		}
 		for _, i := range list {
 			if i.State == openami.InstanceRunning || all && i.State != openami.InstanceTerminated {

@@ -217,8 +217,8 @@ func (s *Machines) DescribeInstances(ctx context.Context, p openami.Principal, i
 		if err != nil {
 			return nil, "", err
 		}
-		if missing := describe.MissingIDs(instanceIDs, found, func(i openami.Instance) string { return i.ID }); missing != "" {
-			return nil, "", instanceNotFound(missing)
+		if missing := describe.Missing(instanceIDs, found, func(i openami.Instance) string { return i.ID }); len(missing) > 0 {
+			return nil, "", instancesNotFound(missing)
 		}
 	}
 	// The names of each listed instance's groups, from rules/network in
@@ -304,8 +304,8 @@ func (s *Machines) changeStates(ctx context.Context, p openami.Principal, instan
 		if err != nil {
 			return err
 		}
-		if missing := describe.MissingIDs(instanceIDs, found, func(i openami.Instance) string { return i.ID }); missing != "" {
-			return instanceNotFound(missing)
+		if missing := describe.Missing(instanceIDs, found, func(i openami.Instance) string { return i.ID }); len(missing) > 0 {
+			return instancesNotFound(missing)
 		}
 		for _, id := range instanceIDs {
 			i := found[slices.IndexFunc(found, func(i openami.Instance) bool { return i.ID == id })]

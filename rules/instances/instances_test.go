@@ -438,3 +438,21 @@ func TestDescribeInstancesGroupFilters(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingInstancesNamed: several unknown instance ids in one call are
+// all named, as EC2 names them ("The instance IDs 'i-1, i-2' do not
+// exist"); one alone keeps the singular sentence.
+func TestMissingInstancesNamed(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	a, b := "i-0000000000000000a", "i-0000000000000000b"
+	_, err := f.machines.TerminateInstances(ctx, f.p, []string{a, b, a})
+	var e *openami.Error
+	if !errors.As(err, &e) || e.Class != openami.NotFound || e.Message != "The instance IDs '"+a+", "+b+"' do not exist" {
+		t.Errorf("TerminateInstances of two unknown ids: %v", err)
+	}
+	_, _, err = f.machines.DescribeInstances(ctx, f.p, []string{a}, nil, nil, Page{})
+	if !errors.As(err, &e) || e.Message != "The instance ID '"+a+"' does not exist" {
+		t.Errorf("DescribeInstances of one unknown id: %v", err)
+	}
+}
