@@ -3,6 +3,7 @@ package images
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -264,16 +265,25 @@ func (s *Registry) DescribeImages(ctx context.Context, p openami.Principal, in D
 		return nil, "", err
 	}
 	if len(in.ImageIDs) > 0 {
-		var found []openami.Image
+		var missing []string
 		err := s.store.View(ctx, func(tx metadata.Tx) error {
-			var err error
-			found, err = tx.Images().List(p.Region, metadata.ImageQuery{VisibleTo: p.AccountID, VisibleOrgs: p.Orgs, IDs: in.ImageIDs})
+			found, err := tx.Images().List(p.Region, metadata.ImageQuery{VisibleTo: p.AccountID, VisibleOrgs: p.Orgs, IDs: in.ImageIDs})
+			if err != nil {
+				return err
+			}
+			if missing = describe.Missing(in.ImageIDs, found, func(i openami.Image) string { return i.ID }); len(missing) == 0 {
+				return nil
+			}
+			// The caller's images deregistered a moment ago answer
+			// nothing, not NotFound (recentlyDeregistered).
+			gone, err := readDeregistered(tx, p, s.nowUTC())
+			missing = slices.DeleteFunc(missing, func(id string) bool { _, ok := gone[id]; return ok })
 			return err
 		})
 		if err != nil {
 			return nil, "", err
 		}
-		if missing := describe.Missing(in.ImageIDs, found, func(i openami.Image) string { return i.ID }); len(missing) > 0 {
+		if len(missing) > 0 {
 			return nil, "", imagesNotFound(missing)
 		}
 	}

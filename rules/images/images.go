@@ -360,6 +360,9 @@ func (s *Registry) DeregisterImage(ctx context.Context, p openami.Principal, id 
 		if err := tx.Images().Delete(p.Region, id); err != nil {
 			return err
 		}
+		if err := rememberDeregistered(tx, p, id, s.nowUTC()); err != nil {
+			return err
+		}
 		if !deleteSnapshots {
 			return nil
 		}

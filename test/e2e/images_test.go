@@ -197,8 +197,13 @@ func TestImages(t *testing.T) {
 		}
 		_, err = c.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{root}})
 		wantCode(t, err, "InvalidSnapshot.NotFound")
-		_, err = c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
-		wantCode(t, err, "InvalidAMIID.NotFound")
+		// Just deregistered: an empty list, as EC2 answers for a while
+		// (Ansible's ec2_ami waits for it).
+		if gone, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}}); err != nil {
+			t.Fatalf("describing a just-deregistered image: %v", err)
+		} else if len(gone.Images) != 0 {
+			t.Fatalf("describing a just-deregistered image: %v, want none", imageIDs(gone))
+		}
 		if _, err := c.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: other.ImageId}); err != nil {
 			t.Fatal(err)
 		}

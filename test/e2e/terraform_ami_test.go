@@ -232,8 +232,11 @@ func TestTerraformAMI(t *testing.T) {
 	// Destroy: the image is deregistered, its permissions and tags are
 	// gone; the snapshot (not terraform's) and the other images stay.
 	x.must("destroy", "-auto-approve", "-input=false", "-no-color")
-	_, err = c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
-	wantCode(t, err, "InvalidAMIID.NotFound")
+	if gone, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}}); err != nil {
+		t.Errorf("the owner describing the just-deregistered image: %v", err)
+	} else if len(gone.Images) != 0 {
+		t.Errorf("the owner describing the just-deregistered image: %v, want none", imageIDs(gone))
+	}
 	_, err = b.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
 	wantCode(t, err, "InvalidAMIID.NotFound")
 	if exec, err := b.DescribeImages(ctx, &ec2.DescribeImagesInput{ExecutableUsers: []string{"self", "all"}}); err != nil || len(exec.Images) != 0 {
