@@ -20,6 +20,7 @@ package filter
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/openami/openami"
 )
@@ -71,6 +72,10 @@ type cond struct {
 	key    string // tagCond: the tag key
 	values []string
 	pats   []Pattern
+	// times holds, for each value that is a literal RFC 3339 time, that
+	// time (zero for the others); hasTime says whether any is.
+	times   []time.Time
+	hasTime bool
 }
 
 // Compile validates filters against the attributes a resource supports
@@ -101,8 +106,14 @@ func Compile(filters []Filter, known ...Attr) (Set, error) {
 		}
 		c.values = slices.Clone(f.Values)
 		c.pats = make([]Pattern, len(f.Values))
+		c.times = make([]time.Time, len(f.Values))
 		for i, v := range f.Values {
 			c.pats[i] = NewPattern(v)
+			if lit, ok := c.pats[i].Literal(); ok {
+				if t, err := time.Parse(time.RFC3339Nano, lit); err == nil {
+					c.times[i], c.hasTime = t, true
+				}
+			}
 		}
 		conds = append(conds, c)
 	}
@@ -222,11 +233,25 @@ func (c *cond) match(attr func(Attr) []string, tags map[string]string) bool {
 	}
 }
 
-// any reports whether some pattern of c matches v.
+// any reports whether some pattern of c matches v. A time stamp
+// (attachment.attach-time, start-time, launch-time …) matches a literal
+// time value at the same instant whatever its form, so a client that
+// sends the whole-second form ("2024-05-01T10:00:00Z") of a time EC2
+// writes with milliseconds ("2024-05-01T10:00:00.000Z"), or another
+// offset, still finds it; wildcard values ("2024-05-*") match the text.
 func (c *cond) any(v string) bool {
 	for i := range c.pats {
 		if c.pats[i].Match(v) {
 			return true
+		}
+	}
+	if c.hasTime && len(v) >= len("2006-01-02T15:04:05Z") && v[4] == '-' {
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			for i := range c.times {
+				if !c.times[i].IsZero() && c.times[i].Equal(t) {
+					return true
+				}
+			}
 		}
 	}
 	return false

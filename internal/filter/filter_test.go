@@ -428,3 +428,33 @@ func TestRename(t *testing.T) {
 		}
 	}
 }
+
+// TestTimeValuesMatchAsTimes: a literal time value matches a resource's
+// time stamp at the same instant in whichever RFC 3339 form either is
+// written (whole seconds or milliseconds, Z or an offset); another
+// instant, a wildcard over the text, and non-time values behave as
+// before.
+func TestTimeValuesMatchAsTimes(t *testing.T) {
+	const attachTime Attr = "attachTime"
+	at := func(v string) func(Attr) []string { return func(Attr) []string { return []string{v} } }
+	for _, c := range []struct {
+		value, resource string
+		want            bool
+	}{
+		{"2024-05-01T10:00:00Z", "2024-05-01T10:00:00.000Z", true},
+		{"2024-05-01T10:00:00.000Z", "2024-05-01T10:00:00Z", true},
+		{"2024-05-01T12:00:00+02:00", "2024-05-01T10:00:00.000Z", true},
+		{"2024-05-01T10:00:01Z", "2024-05-01T10:00:00.000Z", false},
+		{"2024-05-01T10:00:00.5Z", "2024-05-01T10:00:00.500Z", true},
+		{"2024-05-*", "2024-05-01T10:00:00.000Z", true},
+		{"2024-05-01T10:00:00Z", "attached", false},
+	} {
+		s, err := Compile([]Filter{{Name: string(attachTime), Values: []string{c.value}}}, attachTime)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Match(at(c.resource), nil); got != c.want {
+			t.Errorf("value %q against %q: %v, want %v", c.value, c.resource, got, c.want)
+		}
+	}
+}
