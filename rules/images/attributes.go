@@ -3,6 +3,7 @@ package images
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/ids"
@@ -26,7 +27,20 @@ var imageAttributes = []string{"description", "kernel", "ramdisk", "launchPermis
 	"blockDeviceMapping", "sriovNetSupport", "bootMode", "tpmSupport", "uefiData", "lastLaunchedTime",
 	"imdsSupport", "deregistrationProtection"}
 
-// DescribeImageAttribute returns an attribute of an image the caller owns.
+// launcherAttributes are the attributes of another account's image that
+// an account which may launch it (public, or shared with it or its
+// organizations) may read: those DescribeImages shows it anyway. The rest
+// are the owner's: EC2 answers AuthFailure ("Not authorized for
+// image:ami-…") for another account's launchPermission, documents
+// AuthFailure for blockDeviceMapping, and refuses tpmSupport on a public
+// image; uefiData, lastLaunchedTime, imdsSupport and
+// deregistrationProtection are refused alike here.
+var launcherAttributes = []string{"description", "kernel", "ramdisk", "productCodes", "sriovNetSupport", "bootMode"}
+
+// DescribeImageAttribute returns an attribute of an image the caller owns,
+// or one of launcherAttributes of an image it may launch. Any other
+// attribute of an image it may launch is Unauthorized; an image it may
+// not see is NotFound.
 func (s *Registry) DescribeImageAttribute(ctx context.Context, p openami.Principal, id, attribute string) (ImageAttribute, error) {
 	if err := param.OneOf("Attribute", attribute, imageAttributes...); err != nil {
 		return ImageAttribute{}, err
@@ -34,6 +48,17 @@ func (s *Registry) DescribeImageAttribute(ctx context.Context, p openami.Princip
 	var out ImageAttribute
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		img, err := ownedImage(tx, p, id)
+		if errors.Is(err, openami.ErrNotFound) {
+			launchable, lerr := s.LaunchableImage(tx, p, id)
+			if lerr != nil {
+				return err
+			}
+			if !slices.Contains(launcherAttributes, attribute) {
+				return openami.Errorf(openami.Unauthorized, "", "Not authorized for image:%s", id)
+			}
+			out.Image = launchable
+			return nil
+		}
 		if err != nil {
 			return err
 		}
