@@ -170,6 +170,7 @@ func New(tags Tags, id Identity, blocks EBS, imgs Images, machines Instances, ne
 		"RebootInstances":                      h.rebootInstances,
 		"DescribeInstanceAttribute":            h.describeInstanceAttribute,
 		"ModifyInstanceAttribute":              h.modifyInstanceAttribute,
+		"ModifyInstanceMetadataOptions":        h.modifyInstanceMetadataOptions,
 		"GetConsoleOutput":                     h.getConsoleOutput,
 		"GetInstanceUefiData":                  h.getInstanceUefiData,
 		"DescribeInstanceCreditSpecifications": h.describeInstanceCreditSpecifications,

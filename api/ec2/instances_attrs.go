@@ -232,6 +232,40 @@ func (h *Handler) modifyInstanceAttribute(c *call) (responder, error) {
 	return &returnResponse{Return: true}, nil
 }
 
+type modifyInstanceMetadataOptionsInput struct {
+	dryRunParam
+	InstanceID string `query:"InstanceId,required"`
+	metadataOptionsParam
+}
+
+type modifyInstanceMetadataOptionsResponse struct {
+	response
+	InstanceID      string              `xml:"instanceId"`
+	MetadataOptions metadataOptionsItem `xml:"instanceMetadataOptions"`
+}
+
+// modifyInstanceMetadataOptions changes an instance's metadata service
+// settings. The change is in force when the call returns (the metadata
+// service reads the instance on each request), so the state is
+// "applied" where EC2 may still say "pending". IPv6 is not offered.
+func (h *Handler) modifyInstanceMetadataOptions(c *call) (responder, error) {
+	var in modifyInstanceMetadataOptionsInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	if in.HttpProtocolIpv6 == "enabled" {
+		return nil, openami.Errorf(openami.Unsupported, "", "The instance metadata service over IPv6 is not supported.")
+	}
+	o, err := h.instances.ModifyInstanceMetadataOptions(c.ctx, c.p, in.InstanceID, openami.MetadataOptions{HttpTokens: in.HttpTokens,
+		HttpPutResponseHopLimit: in.HttpPutResponseHopLimit, HttpEndpoint: in.HttpEndpoint, InstanceMetadataTags: in.InstanceMetadataTags})
+	if err != nil {
+		return nil, err
+	}
+	return &modifyInstanceMetadataOptionsResponse{InstanceID: in.InstanceID, MetadataOptions: metadataOptionsItem{State: "applied",
+		HttpTokens: o.HttpTokens, HttpPutResponseHopLimit: o.HttpPutResponseHopLimit, HttpEndpoint: o.HttpEndpoint,
+		HttpProtocolIpv6: "disabled", InstanceMetadataTags: o.InstanceMetadataTags}}, nil
+}
+
 type creditSpecItem struct {
 	InstanceID string `xml:"instanceId"`
 	CPUCredits string `xml:"cpuCredits"`

@@ -268,3 +268,40 @@ func (s *Machines) InstanceStatuses(ctx context.Context, p openami.Principal, in
 	}
 	return out, err
 }
+
+// ModifyInstanceMetadataOptions changes the instance metadata service
+// settings of an instance the caller owns, in any state but terminated;
+// empty fields of change (0 for the hop limit) keep what the instance has.
+// The instance metadata service reads them on each request, so the change
+// takes effect at once. It returns the settings now in force.
+func (s *Machines) ModifyInstanceMetadataOptions(ctx context.Context, p openami.Principal, id string, change openami.MetadataOptions) (openami.MetadataOptions, error) {
+	var out openami.MetadataOptions
+	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		i, err := ownedInstance(tx, p, id)
+		if err != nil {
+			return err
+		}
+		if i.State == openami.InstanceTerminated {
+			return openami.Errorf(openami.IncorrectState, openami.ResourceInstance, "The instance '%s' is not in a state from which it can be modified.", id)
+		}
+		o := i.MetadataOptions
+		for _, f := range []struct {
+			dst *string
+			src string
+		}{{&o.HttpTokens, change.HttpTokens}, {&o.HttpEndpoint, change.HttpEndpoint},
+			{&o.InstanceMetadataTags, change.InstanceMetadataTags}} {
+			if f.src != "" {
+				*f.dst = f.src
+			}
+		}
+		if change.HttpPutResponseHopLimit != 0 {
+			o.HttpPutResponseHopLimit = change.HttpPutResponseHopLimit
+		}
+		if out, err = metadataOptions(o, openami.Image{}); err != nil {
+			return err
+		}
+		i.MetadataOptions = out
+		return tx.Instances().Update(i)
+	})
+	return out, err
+}
