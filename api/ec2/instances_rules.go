@@ -31,7 +31,7 @@ type Instances interface {
 	ConsoleOutput(ctx context.Context, p openami.Principal, id string) (openami.Instance, []byte, error)
 	InstanceUefiData(ctx context.Context, p openami.Principal, id string) (string, error)
 	InstanceCreditSpecifications(ctx context.Context, p openami.Principal, instanceIDs []string) ([]instances.CreditSpecification, error)
-	InstanceStatuses(ctx context.Context, p openami.Principal, instanceIDs []string, all bool) ([]instances.InstanceStatus, error)
+	DescribeInstanceStatus(ctx context.Context, p openami.Principal, instanceIDs []string, all bool, filters []filter.Filter, pg instances.Page) ([]instances.InstanceStatus, string, error)
 
 	AttachVolume(ctx context.Context, p openami.Principal, volumeID, instanceID, device string) (instances.Attachment, error)
 	DetachVolume(ctx context.Context, p openami.Principal, volumeID, instanceID, device string) (instances.Attachment, error)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/internal/filter"
 	"github.com/openami/openami/rules/instances"
 )
 
@@ -45,7 +46,28 @@ type instanceStatusItem struct {
 
 type describeInstanceStatusResponse struct {
 	response
-	Statuses items[instanceStatusItem] `xml:"instanceStatusSet"`
+	Statuses  items[instanceStatusItem] `xml:"instanceStatusSet"`
+	NextToken string                    `xml:"nextToken,omitempty"`
+}
+
+// instanceStatusFilterNames maps DescribeInstanceStatus's filter names to
+// the rules' attributes.
+var instanceStatusFilterNames = map[string]filter.Attr{
+	"availability-zone":                instances.AttrInstanceZone,
+	"instance-state-name":              instances.AttrInstanceState,
+	"instance-state-code":              instances.AttrInstanceStateCode,
+	"instance-status.status":           instances.AttrStatusInstance,
+	"instance-status.reachability":     instances.AttrStatusInstanceReachability,
+	"system-status.status":             instances.AttrStatusSystem,
+	"system-status.reachability":       instances.AttrStatusSystemReachability,
+	"attached-ebs-status.status":       instances.AttrStatusEbs,
+	"attached-ebs-status.reachability": instances.AttrStatusEbsReachability,
+	"event.code":                       instances.AttrStatusEvent,
+	"event.description":                instances.AttrStatusEvent,
+	"event.instance-event-id":          instances.AttrStatusEvent,
+	"event.not-after":                  instances.AttrStatusEvent,
+	"event.not-before":                 instances.AttrStatusEvent,
+	"event.not-before-deadline":        instances.AttrStatusEvent,
 }
 
 func (h *Handler) describeInstanceStatus(c *call) (responder, error) {
@@ -53,42 +75,40 @@ func (h *Handler) describeInstanceStatus(c *call) (responder, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	if len(in.Filters) > 0 {
-		return nil, openami.Errorf(openami.Unsupported, "", "DescribeInstanceStatus filters are not supported.")
-	}
-	list, err := h.instances.InstanceStatuses(c.ctx, c.p, in.InstanceIDs, in.IncludeAllInstances)
+	fs, err := filtersOf(in.Filters, instanceStatusFilterNames)
 	if err != nil {
 		return nil, err
 	}
-	out := &describeInstanceStatusResponse{}
+	list, next, err := h.instances.DescribeInstanceStatus(c.ctx, c.p, in.InstanceIDs, in.IncludeAllInstances, fs,
+		instances.Page{MaxResults: in.MaxResults, NextToken: in.NextToken})
+	if err != nil {
+		return nil, err
+	}
+	out := &describeInstanceStatusResponse{NextToken: next}
 	for _, i := range list {
-		status := func(check string) statusItem {
-			if i.State != openami.InstanceRunning {
-				return statusItem{Status: "not-applicable"}
-			}
-			return statusItem{Status: "ok", Details: items[statusDetailItem]{{Name: check, Status: "passed"}}}
+		system := statusItem{Status: "not-applicable"}
+		if st, r := i.SystemCheck(); r != "" {
+			system = statusItem{Status: st, Details: items[statusDetailItem]{{Name: "reachability", Status: r}}}
 		}
 		out.Statuses = append(out.Statuses, instanceStatusItem{InstanceID: i.ID, AvailabilityZone: i.AvailabilityZone,
-			State: stateItem{i.State.StateCode(), string(i.State)}, SystemStatus: status("reachability"),
-			InstanceStatus: instanceCheck(i), AttachedEbsStatus: status("reachability")})
+			State: stateItem{i.State.StateCode(), string(i.State)}, SystemStatus: system,
+			InstanceStatus: instanceCheck(i), AttachedEbsStatus: system})
 	}
 	return out, nil
 }
 
-// instanceCheck is the instance status check of an instance: its
-// guest's health, as the runtime tells it.
+// instanceCheck is the instance status check of an instance as EC2 words
+// it, with openami's reason for an impaired guest.
 func instanceCheck(i instances.InstanceStatus) statusItem {
-	if i.State != openami.InstanceRunning {
-		return statusItem{Status: "not-applicable"}
+	st, r := i.InstanceCheck()
+	if r == "" {
+		return statusItem{Status: st}
 	}
-	switch i.Health.Status {
-	case openami.HealthInitializing:
-		return statusItem{Status: "initializing", Details: items[statusDetailItem]{{Name: "reachability", Status: "initializing"}}}
-	case openami.HealthImpaired:
-		return statusItem{Status: "impaired", Details: items[statusDetailItem]{{Name: "reachability", Status: "failed",
-			ImpairedSince: timestamp(i.Health.Since), Reason: i.Health.Reason}}}
+	d := statusDetailItem{Name: "reachability", Status: r}
+	if i.Health.Status == openami.HealthImpaired {
+		d.ImpairedSince, d.Reason = timestamp(i.Health.Since), i.Health.Reason
 	}
-	return statusItem{Status: "ok", Details: items[statusDetailItem]{{Name: "reachability", Status: "passed"}}}
+	return statusItem{Status: st, Details: items[statusDetailItem]{d}}
 }
 
 type instanceIDInput struct {

@@ -1,0 +1,60 @@
+package instances
+
+import (
+	"context"
+	"testing"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/internal/filter"
+)
+
+// TestDescribeInstanceStatusFilters: DescribeInstanceStatus narrows by
+// state name and by the status checks, pages in id order with
+// MaxResults, and refuses MaxResults with instance ids and unknown names.
+func TestDescribeInstanceStatusFilters(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	img := f.image(t, "status")
+	r, err := f.machines.RunInstances(ctx, f.p, RunInstancesInput{ImageID: img, InstanceType: "t3.micro", MinCount: 6, MaxCount: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.pass(t)
+	stopped := r.Instances[0].ID
+	if _, err := f.machines.StopInstances(ctx, f.p, []string{stopped}, false); err != nil {
+		t.Fatal(err)
+	}
+	f.pass(t)
+	ids := func(list []InstanceStatus) []string {
+		var out []string
+		for _, i := range list {
+			out = append(out, i.ID)
+		}
+		return out
+	}
+	list, _, err := f.machines.DescribeInstanceStatus(ctx, f.p, nil, true, []filter.Filter{{Name: string(AttrInstanceState), Values: []string{"stopped"}}}, Page{})
+	if err != nil || len(list) != 1 || list[0].ID != stopped {
+		t.Fatalf("instance-state-name stopped: %v, %v", ids(list), err)
+	}
+	list, _, err = f.machines.DescribeInstanceStatus(ctx, f.p, nil, true, []filter.Filter{{Name: string(AttrStatusInstance), Values: []string{"ok"}},
+		{Name: string(AttrStatusSystem), Values: []string{"ok"}}}, Page{})
+	if err != nil || len(list) != 5 {
+		t.Fatalf("instance-status.status and system-status.status ok: %v, %v", ids(list), err)
+	}
+	list, _, err = f.machines.DescribeInstanceStatus(ctx, f.p, nil, true, []filter.Filter{{Name: string(AttrStatusEvent), Values: []string{"*"}}}, Page{})
+	if err != nil || len(list) != 0 {
+		t.Fatalf("event filters: %v, %v", ids(list), err)
+	}
+	first, next, err := f.machines.DescribeInstanceStatus(ctx, f.p, nil, true, nil, Page{MaxResults: 5})
+	if err != nil || len(first) != 5 || next == "" {
+		t.Fatalf("first page: %v, %q, %v", ids(first), next, err)
+	}
+	rest, next, err := f.machines.DescribeInstanceStatus(ctx, f.p, nil, true, nil, Page{MaxResults: 5, NextToken: next})
+	if err != nil || len(rest) != 1 || next != "" || rest[0].ID <= first[4].ID {
+		t.Fatalf("second page: %v, %q, %v", ids(rest), next, err)
+	}
+	_, _, err = f.machines.DescribeInstanceStatus(ctx, f.p, []string{stopped}, true, nil, Page{MaxResults: 5})
+	wantClass(t, "ids with MaxResults", err, openami.InvalidCombination, openami.ResourceInstance)
+	_, _, err = f.machines.DescribeInstanceStatus(ctx, f.p, nil, true, []filter.Filter{{Name: "nope", Values: []string{"x"}}}, Page{})
+	wantClass(t, "an unknown filter", err, openami.InvalidParameter, openami.ResourceFilter)
+}
