@@ -170,6 +170,8 @@ var volumeFilterNames = map[string]filter.Attr{
 
 // instanceFilterNames maps DescribeInstances' filter names to the rules' attributes.
 var instanceFilterNames = map[string]filter.Attr{
+	"source-dest-check":                instances.AttrInstanceSourceDestCheck,
+	"monitoring-state":                 instances.AttrInstanceMonitoring,
 	"architecture":                     instances.AttrInstanceArchitecture,
 	"availability-zone":                instances.AttrInstanceZone,
 	"block-device-mapping.device-name": instances.AttrInstanceDevice,

@@ -53,6 +53,12 @@ const (
 	AttrInstanceTenancy          filter.Attr = "instanceTenancy"
 	AttrInstanceVirtualization   filter.Attr = "instanceVirtualization"
 	AttrInstanceVpcID            filter.Attr = "instanceVpcID"
+	// AttrInstanceSourceDestCheck is whether the instance's traffic must
+	// be its own ("true" unless ModifyInstanceAttribute turned it off).
+	AttrInstanceSourceDestCheck filter.Attr = "instanceSourceDestCheck"
+	// AttrInstanceMonitoring is the monitoring state: always "disabled",
+	// as detailed monitoring is not offered.
+	AttrInstanceMonitoring filter.Attr = "instanceMonitoring"
 	// AttrInstanceGroupID and AttrInstanceGroupName match any of the
 	// instance's security groups (those of its one network interface):
 	// ids as recorded, names as the groups have them now (a group deleted
@@ -72,6 +78,7 @@ var InstanceAttrs = []filter.Attr{
 	AttrInstanceReservationID, AttrInstanceRootDevice, AttrInstanceRootDeviceType,
 	AttrInstanceStateCause, AttrInstanceStateMessage, AttrInstanceSubnetID, AttrInstanceTenancy,
 	AttrInstanceVirtualization, AttrInstanceVpcID, AttrInstanceGroupID, AttrInstanceGroupName,
+	AttrInstanceSourceDestCheck, AttrInstanceMonitoring,
 }
 
 // TransitionWords words an instance's StateTransition as a protocol shows
@@ -131,6 +138,10 @@ func instanceAttr(i *openami.Instance, name filter.Attr, words TransitionWords, 
 		return one(strconv.Itoa(i.State.StateCode()))
 	case AttrInstanceState:
 		return one(string(i.State))
+	case AttrInstanceSourceDestCheck:
+		return one(strconv.FormatBool(!i.NoSourceDestCheck))
+	case AttrInstanceMonitoring:
+		return one("disabled")
 	case AttrInstanceType:
 		return one(i.InstanceType)
 	case AttrInstanceKeyName:

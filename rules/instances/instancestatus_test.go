@@ -58,3 +58,33 @@ func TestDescribeInstanceStatusFilters(t *testing.T) {
 	_, _, err = f.machines.DescribeInstanceStatus(ctx, f.p, nil, true, []filter.Filter{{Name: "nope", Values: []string{"x"}}}, Page{})
 	wantClass(t, "an unknown filter", err, openami.InvalidParameter, openami.ResourceFilter)
 }
+
+// TestDescribeInstancesSourceDestCheckFilter: source-dest-check is "true"
+// until ModifyInstanceAttribute turns it off; monitoring-state is
+// "disabled".
+func TestDescribeInstancesSourceDestCheckFilter(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	i := f.launch(t, "sdc")
+	count := func(a filter.Attr, v string) int {
+		rs, _, err := f.machines.DescribeInstances(ctx, f.p, nil, []filter.Filter{{Name: string(a), Values: []string{v}}}, nil, Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, r := range rs {
+			n += len(r.Instances)
+		}
+		return n
+	}
+	if count(AttrInstanceSourceDestCheck, "true") != 1 || count(AttrInstanceSourceDestCheck, "false") != 0 || count(AttrInstanceMonitoring, "disabled") != 1 {
+		t.Fatal("a new instance: source-dest-check not true, or monitoring-state not disabled")
+	}
+	off := false
+	if err := f.machines.ModifyInstanceAttribute(ctx, f.p, ModifyInstanceAttributeInput{InstanceID: i.ID, SourceDestCheck: &off}); err != nil {
+		t.Fatal(err)
+	}
+	if count(AttrInstanceSourceDestCheck, "false") != 1 || count(AttrInstanceSourceDestCheck, "true") != 0 {
+		t.Fatal("after turning it off, source-dest-check is not false")
+	}
+}
