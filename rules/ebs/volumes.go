@@ -402,7 +402,11 @@ func (s *Volumes) DeleteVolume(ctx context.Context, p openami.Principal, id stri
 		if err != nil {
 			return err
 		}
-		if v.State == openami.VolumeInUse || v.InstanceID != "" {
+		if v.InstanceID != "" {
+			// EC2's words, naming the instance: callers read it from here.
+			return openami.Errorf(openami.InUse, openami.ResourceVolume, "Volume %s is currently attached to %s", id, v.InstanceID)
+		}
+		if v.State == openami.VolumeInUse {
 			return openami.Errorf(openami.InUse, openami.ResourceVolume, "Volume %s is currently attached.", id)
 		}
 		if err := tx.Tags().DeleteAll(p.Region, p.AccountID, id); err != nil {

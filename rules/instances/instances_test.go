@@ -270,7 +270,11 @@ func TestAttachDetach(t *testing.T) {
 	}
 	_, err = f.machines.AttachVolume(ctx, f.p, vol.ID, i.ID, "/dev/sdg")
 	wantClass(t, "attaching a volume in use", err, openami.InUse, openami.ResourceVolume)
-	wantClass(t, "deleting an attached volume", f.vols.DeleteVolume(ctx, f.p, vol.ID), openami.InUse, openami.ResourceVolume)
+	err = f.vols.DeleteVolume(ctx, f.p, vol.ID)
+	wantClass(t, "deleting an attached volume", err, openami.InUse, openami.ResourceVolume)
+	if want := "Volume " + vol.ID + " is currently attached to " + i.ID; err.(*openami.Error).Message != want {
+		t.Fatalf("deleting an attached volume: %q, want %q (EC2 names the instance)", err.(*openami.Error).Message, want)
+	}
 
 	other, err := f.vols.CreateVolume(ctx, f.p, ebs.CreateVolumeInput{AvailabilityZone: i.AvailabilityZone, Size: 1})
 	if err != nil {
