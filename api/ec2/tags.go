@@ -7,7 +7,7 @@ import (
 
 type createTagsInput struct {
 	dryRunParam
-	Resources []string   `query:"ResourceId,required"`
+	Resources []string   `query:"ResourceId"` // checked by noResources
 	Tags      []tagParam `query:"Tag,required"`
 }
 
@@ -16,9 +16,21 @@ type returnResponse struct {
 	Return bool `xml:"return"`
 }
 
+// noResources is EC2's refusal of CreateTags or DeleteTags naming no
+// resource: it names the parameter by its internal name, resourceIdSet.
+func noResources(ids []string) error {
+	if len(ids) == 0 {
+		return openami.Errorf(openami.MissingParameter, "", "The request must contain the parameter resourceIdSet")
+	}
+	return nil
+}
+
 func (h *Handler) createTags(c *call) (responder, error) {
 	var in createTagsInput
 	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	if err := noResources(in.Resources); err != nil {
 		return nil, err
 	}
 	if err := h.tags.CreateTags(c.ctx, c.p, in.Resources, tagsOf(in.Tags)); err != nil {
@@ -36,13 +48,16 @@ type deleteTagParam struct {
 
 type deleteTagsInput struct {
 	dryRunParam
-	Resources []string         `query:"ResourceId,required"`
+	Resources []string         `query:"ResourceId"` // checked by noResources
 	Tags      []deleteTagParam `query:"Tag"`
 }
 
 func (h *Handler) deleteTags(c *call) (responder, error) {
 	var in deleteTagsInput
 	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	if err := noResources(in.Resources); err != nil {
 		return nil, err
 	}
 	keys := make([]openami.TagKey, len(in.Tags))
