@@ -98,8 +98,9 @@ type Spec struct {
 
 // For returns the tags that specs give resources of type t, checking
 // that every spec names one of the allowed types (InvalidParameter
-// otherwise), that each type appears once, and that the tags are valid
-// (Validate).
+// otherwise), that each type appears once, that each has a tag (EC2
+// refuses an empty TagSpecification on its Create actions), and that the
+// tags are valid (Validate).
 func For(specs []Spec, t openami.ResourceType, allowed ...openami.ResourceType) ([]openami.Tag, error) {
 	var out []openami.Tag
 	seen := map[openami.ResourceType]bool{}
@@ -111,6 +112,9 @@ func For(specs []Spec, t openami.ResourceType, allowed ...openami.ResourceType) 
 			return nil, openami.Errorf(openami.InvalidParameter, "", "The same resource type may not be specified more than once in tag specifications")
 		}
 		seen[s.ResourceType] = true
+		if len(s.Tags) == 0 {
+			return nil, openami.Errorf(openami.InvalidParameter, "", "Tag specification must have at least one tag")
+		}
 		if s.ResourceType == t {
 			out = s.Tags
 		}
