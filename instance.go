@@ -130,6 +130,10 @@ type Instance struct {
 	// NoSourceDestCheck records ModifyInstanceAttribute's SourceDestCheck
 	// false (checked is EC2's default).
 	NoSourceDestCheck bool
+	// Monitored records RunInstances' Monitoring.Enabled: detailed
+	// monitoring asked for, reported as the monitoring state "enabled".
+	// openami gathers no CloudWatch metrics either way.
+	Monitored bool
 	// ForceStop is set while a StopInstances with Force is carried out:
 	// the runtime kills the VM instead of asking its guest to shut down.
 	ForceStop bool

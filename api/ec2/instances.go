@@ -150,8 +150,6 @@ func (in *runInstancesInput) unsupported() error {
 		return openami.Errorf(openami.Unsupported, "", "IAM instance profiles are not supported: openami has no IAM.")
 	case in.Ipv6AddressCount > 0:
 		return openami.Errorf(openami.Unsupported, "", "IPv6 addresses are not supported.")
-	case in.Monitoring != nil && in.Monitoring.Enabled:
-		return openami.Errorf(openami.Unsupported, "", "Detailed monitoring is not supported.")
 	case in.Placement != nil && (in.Placement.Tenancy != "" && in.Placement.Tenancy != "default" || in.Placement.GroupName != ""):
 		return openami.Errorf(openami.Unsupported, "", "Dedicated tenancy and placement groups are not supported.")
 	}
@@ -184,7 +182,7 @@ func (h *Handler) runInstances(c *call) (responder, error) {
 		ImageID: in.ImageID, InstanceType: in.InstanceType, KeyName: in.KeyName, MinCount: in.MinCount, MaxCount: in.MaxCount,
 		UserData: userData, SubnetID: in.SubnetID, SecurityGroupIDs: in.SecurityGroupIDs, SecurityGroups: in.SecurityGroups,
 		InstanceTags: instTags, VolumeTags: volTags, ClientToken: in.ClientToken,
-		EbsOptimized: in.EbsOptimized != nil && *in.EbsOptimized, DisableAPITermination: in.DisableAPITermination != nil && *in.DisableAPITermination,
+		EbsOptimized: in.EbsOptimized != nil && *in.EbsOptimized, Monitoring: in.Monitoring != nil && in.Monitoring.Enabled, DisableAPITermination: in.DisableAPITermination != nil && *in.DisableAPITermination,
 		DisableAPIStop: in.DisableAPIStop != nil && *in.DisableAPIStop,
 		Given: instances.Given{EbsOptimized: in.EbsOptimized != nil, DisableAPITermination: in.DisableAPITermination != nil,
 			DisableAPIStop: in.DisableAPIStop != nil},
@@ -426,7 +424,7 @@ func instanceOf(region string, v instances.InstanceView) instanceItem {
 		InstanceType: i.InstanceType, LaunchTime: timestamp(i.LaunchTime),
 		Placement: placementItem{AvailabilityZone: i.AvailabilityZone, Tenancy: "default"},
 		KernelID:  i.KernelID, RamdiskID: i.RamdiskID, Platform: i.Platform,
-		PlatformDetails: "Linux/UNIX", UsageOperation: "RunInstances", Monitoring: monitoringItem{"disabled"},
+		PlatformDetails: "Linux/UNIX", UsageOperation: "RunInstances", Monitoring: monitoringItem{monitoringState(i.Monitored)},
 		SourceDestCheck: !i.NoSourceDestCheck, Architecture: i.Architecture, RootDeviceType: i.RootDeviceType, RootDeviceName: i.RootDeviceName,
 		VirtualizationType: i.VirtualizationType, ClientToken: i.ClientToken, Tags: tagSet(v.Tags),
 		// The shape's hypervisor enum has only ovm and xen: EC2 reports
@@ -540,4 +538,12 @@ func (h *Handler) nameGroups(c *call, rs ...reservationFields) error {
 		g.GroupName = names[g.GroupID]
 	}
 	return err
+}
+
+// monitoringState is an instance's monitoring state as EC2 words it.
+func monitoringState(monitored bool) string {
+	if monitored {
+		return "enabled"
+	}
+	return "disabled"
 }

@@ -25,7 +25,7 @@ func TestRunInstancesUnsupported(t *testing.T) {
 		{"&HibernationOptions.Configured=false", false},
 		{"&HibernationOptions.Configured=true", true},
 		{"&Monitoring.Enabled=false", false},
-		{"&Monitoring.Enabled=true", true},
+		{"&Monitoring.Enabled=true", false}, // recorded: the monitoring state
 		{"&Placement.Tenancy=default", false},
 		{"&Placement.Tenancy=dedicated", true},
 		{"&LaunchTemplate.LaunchTemplateId=lt-1", false},

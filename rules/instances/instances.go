@@ -65,8 +65,10 @@ type RunInstancesInput struct {
 	ClientToken  string
 	// MetadataOptions: empty fields take the defaults (HttpTokens from the
 	// image's ImdsSupport).
-	MetadataOptions                   openami.MetadataOptions
-	EbsOptimized                      bool
+	MetadataOptions openami.MetadataOptions
+	EbsOptimized    bool
+	// Monitoring is Monitoring.Enabled: recorded (openami.Instance.Monitored).
+	Monitoring                        bool
 	DisableAPITermination             bool
 	DisableAPIStop                    bool
 	InstanceInitiatedShutdownBehavior string
@@ -649,7 +651,7 @@ func (s *Machines) launchOne(tx metadata.Tx, p openami.Principal, in RunInstance
 		RootBundle:     img.Bundle,
 		InstanceStores: plan.stores, KernelID: img.KernelID, RamdiskID: img.RamdiskID, EnaSupport: img.EnaSupport,
 		SriovNetSupport: img.SriovNetSupport, TpmSupport: img.TpmSupport, MetadataOptions: plan.meta,
-		EbsOptimized: in.EbsOptimized, ClientToken: in.ClientToken, DisableAPITermination: in.DisableAPITermination,
+		EbsOptimized: in.EbsOptimized, Monitored: in.Monitoring, ClientToken: in.ClientToken, DisableAPITermination: in.DisableAPITermination,
 		DisableAPIStop: in.DisableAPIStop, InstanceInitiatedShutdownBehavior: in.InstanceInitiatedShutdownBehavior,
 	}
 	if plan.it.Burstable {

@@ -56,8 +56,8 @@ const (
 	// AttrInstanceSourceDestCheck is whether the instance's traffic must
 	// be its own ("true" unless ModifyInstanceAttribute turned it off).
 	AttrInstanceSourceDestCheck filter.Attr = "instanceSourceDestCheck"
-	// AttrInstanceMonitoring is the monitoring state: always "disabled",
-	// as detailed monitoring is not offered.
+	// AttrInstanceMonitoring is the monitoring state: "enabled" when
+	// RunInstances asked for detailed monitoring, else "disabled".
 	AttrInstanceMonitoring filter.Attr = "instanceMonitoring"
 	// AttrInstanceGroupID and AttrInstanceGroupName match any of the
 	// instance's security groups (those of its one network interface):
@@ -141,6 +141,9 @@ func instanceAttr(i *openami.Instance, name filter.Attr, words TransitionWords, 
 	case AttrInstanceSourceDestCheck:
 		return one(strconv.FormatBool(!i.NoSourceDestCheck))
 	case AttrInstanceMonitoring:
+		if i.Monitored {
+			return one("enabled")
+		}
 		return one("disabled")
 	case AttrInstanceType:
 		return one(i.InstanceType)

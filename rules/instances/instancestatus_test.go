@@ -6,6 +6,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/filter"
+	"github.com/openami/openami/rules/templates"
 )
 
 // TestDescribeInstanceStatusFilters: DescribeInstanceStatus narrows by
@@ -86,5 +87,34 @@ func TestDescribeInstancesSourceDestCheckFilter(t *testing.T) {
 	}
 	if count(AttrInstanceSourceDestCheck, "false") != 1 || count(AttrInstanceSourceDestCheck, "true") != 0 {
 		t.Fatal("after turning it off, source-dest-check is not false")
+	}
+}
+
+// TestRunInstancesMonitoring: Monitoring.Enabled is recorded and is the
+// instance's monitoring-state.
+func TestRunInstancesMonitoring(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	r, err := f.machines.RunInstances(ctx, f.p, RunInstancesInput{ImageID: f.image(t, "mon"), InstanceType: "t3.micro", MinCount: 1, MaxCount: 1, Monitoring: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.instance(t, r.Instances[0].ID).Monitored {
+		t.Fatal("Monitoring.Enabled not recorded")
+	}
+	rs, _, err := f.machines.DescribeInstances(ctx, f.p, nil, []filter.Filter{{Name: string(AttrInstanceMonitoring), Values: []string{"enabled"}}}, nil, Page{})
+	if err != nil || len(rs) != 1 || len(rs[0].Instances) != 1 {
+		t.Fatalf("monitoring-state enabled: %+v, %v", rs, err)
+	}
+	// A launch template's Monitoring.Enabled is recorded alike.
+	yes := true
+	lt, err := f.machines.templates.CreateLaunchTemplate(ctx, f.p, templates.CreateInput{LaunchTemplateName: "mon",
+		LaunchTemplateData: &openami.LaunchTemplateData{ImageID: f.image(t, "mon2"), InstanceType: "t3.micro", Monitoring: &yes}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err = f.machines.RunInstances(ctx, f.p, RunInstancesInput{MinCount: 1, MaxCount: 1, LaunchTemplate: &templates.Ref{ID: lt.ID}})
+	if err != nil || !f.instance(t, r.Instances[0].ID).Monitored {
+		t.Fatalf("from a template with monitoring: %v", err)
 	}
 }

@@ -34,7 +34,7 @@ func (s *Machines) withTemplate(ctx context.Context, p openami.Principal, in Run
 	}
 	d := l.Data
 	if d.Monitoring != nil && *d.Monitoring {
-		return in, openami.Errorf(openami.Unsupported, "", "Detailed monitoring is not supported.")
+		in.Monitoring = true
 	}
 	str := func(dst *string, v string) {
 		if *dst == "" {
@@ -180,7 +180,7 @@ func (s *Machines) GetLaunchTemplateData(ctx context.Context, p openami.Principa
 	if inst, err = s.withUserData(inst); err != nil {
 		return openami.LaunchTemplateData{}, err
 	}
-	ebsOpt, noTerm, noStop, monitoring := inst.EbsOptimized, inst.DisableAPITermination, inst.DisableAPIStop, false
+	ebsOpt, noTerm, noStop, monitoring := inst.EbsOptimized, inst.DisableAPITermination, inst.DisableAPIStop, inst.Monitored
 	meta := inst.MetadataOptions
 	d.ImageID, d.InstanceType, d.KeyName = inst.ImageID, inst.InstanceType, inst.KeyName
 	d.AvailabilityZone = inst.AvailabilityZone

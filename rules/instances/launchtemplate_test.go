@@ -88,15 +88,10 @@ func TestRunFromTemplate(t *testing.T) {
 func TestRunFromTemplateRefused(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	yes := true
 	lt, err := f.machines.templates.CreateLaunchTemplate(ctx, f.p, templates.CreateInput{LaunchTemplateName: "broken",
 		LaunchTemplateData: &openami.LaunchTemplateData{ImageID: "ami-0123456789abcdef0", InstanceType: "t3.micro"}})
 	if err != nil {
 		t.Fatalf("a template's image is checked only at launch: %v", err)
-	}
-	if _, err := f.machines.templates.CreateLaunchTemplateVersion(ctx, f.p, templates.VersionInput{TemplateID: lt.ID,
-		LaunchTemplateData: &openami.LaunchTemplateData{ImageID: f.image(t, "app"), Monitoring: &yes}}); err != nil {
-		t.Fatal(err)
 	}
 	for _, c := range []struct {
 		what     string
@@ -107,7 +102,6 @@ func TestRunFromTemplateRefused(t *testing.T) {
 		{"missing image", templates.Ref{ID: lt.ID}, openami.NotFound, openami.ResourceImage},
 		{"missing version", templates.Ref{ID: lt.ID, Version: "5"}, openami.NotFound, openami.ResourceLaunchTemplate},
 		{"missing template", templates.Ref{Name: "nope"}, openami.NotFound, openami.ResourceLaunchTemplate},
-		{"monitoring", templates.Ref{ID: lt.ID, Version: "2"}, openami.Unsupported, ""},
 	} {
 		_, err := f.machines.RunInstances(ctx, f.p, RunInstancesInput{MinCount: 1, MaxCount: 1, LaunchTemplate: &c.ref})
 		rulestest.WantClass(t, c.what, err, c.class, c.resource)
