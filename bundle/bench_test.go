@@ -39,8 +39,14 @@ func BenchmarkCreate(b *testing.B) {
 
 // BenchmarkUnbundle: bytes of image unbundled per second, from parts in
 // memory, the image discarded.
-func BenchmarkUnbundle(b *testing.B) {
-	img := benchImage()
+func BenchmarkUnbundle(b *testing.B) { benchUnbundle(b, benchImage()) }
+
+// BenchmarkUnbundleRandom: the same for 64 MiB of random bytes, the
+// incompressible data of the instance store launch benchmark
+// (bench/ BenchmarkInstanceStore), where gzip stores rather than inflates.
+func BenchmarkUnbundleRandom(b *testing.B) { benchUnbundle(b, randomImage(64<<20)) }
+
+func benchUnbundle(b *testing.B, img []byte) {
 	user, _, _ := testIDs(b)
 	m, sink := bundleOf(b, img, options(b, "image", 0))
 	key, iv, err := m.UserKey(Decrypter(user.key))
