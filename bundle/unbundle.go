@@ -26,6 +26,12 @@ type OpenPart func(p Part) (io.ReadCloser, error)
 // and untars the one file, checking its size and the tar stream's SHA-1
 // against the manifest. It does not verify the signature (Verify does).
 //
+// Three stages overlap, on bounded buffers: a goroutine reads the parts
+// ahead and hashes them (fetcher, 10 MiB); pgzip's goroutine decrypts and
+// inflates ahead of the reader (its blocks, about 4 MiB); the calling
+// goroutine hashes the tar stream and writes dst. At most one part is
+// open at a time, and none after Unbundle returns.
+//
 // Bytes reach dst before the whole bundle is verified: on an error, what
 // dst holds is to be thrown away. Errors: a *PartError wrapping
 // ErrMissingPart, ErrDigest or the I/O error of that part (a part that does
@@ -39,7 +45,8 @@ func Unbundle(ctx context.Context, m *Manifest, key, iv []byte, open OpenPart, d
 		return fmt.Errorf("%w: key and iv must be %d bytes", ErrKey, KeySize)
 	}
 	block, _ := aes.NewCipher(key) // a 16-byte key never fails
-	parts := &partsReader{ctx: ctx, parts: m.Parts, open: open, h: sha1.New()}
+	parts := newFetcher(ctx, m.Parts, open)
+	defer parts.close()
 	plain := &cbcReader{r: parts, mode: cipher.NewCBCDecrypter(block, iv), buf: make([]byte, cbcBuffer+aes.BlockSize)}
 	out := &errWriter{w: dst}
 
@@ -49,9 +56,6 @@ func Unbundle(ctx context.Context, m *Manifest, key, iv []byte, open OpenPart, d
 		if perr := parts.finish(); perr != nil {
 			return perr
 		}
-		if parts.err != nil {
-			return parts.err
-		}
 		if out.err != nil {
 			return out.err
 		}
@@ -60,8 +64,8 @@ func Unbundle(ctx context.Context, m *Manifest, key, iv []byte, open OpenPart, d
 		}
 		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if parts.total != m.BundledSize {
-		return fmt.Errorf("%w: the parts hold %d bytes, the manifest says %d", ErrSize, parts.total, m.BundledSize)
+	if n := parts.read(); n != m.BundledSize {
+		return fmt.Errorf("%w: the parts hold %d bytes, the manifest says %d", ErrSize, n, m.BundledSize)
 	}
 	return nil
 }
