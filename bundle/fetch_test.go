@@ -80,6 +80,39 @@ func TestUnbundleReadsAhead(t *testing.T) {
 	}
 }
 
+// TestUnbundleWriteError: dst's write error comes back as it came, from
+// the writer stage's goroutine.
+func TestUnbundleWriteError(t *testing.T) {
+	user, _, _ := testIDs(t)
+	img := randomImage(5 << 20)
+	m, sink := bundleOf(t, img, options(t, "image", 0))
+	key, iv, err := m.UserKey(Decrypter(user.key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := errors.New("the disk is full")
+	dst := &limitWriter{n: 3 << 20, err: full}
+	if err := Unbundle(context.Background(), m, key, iv, sink.open, dst); !errors.Is(err, full) {
+		t.Errorf("Unbundle to a writer that fails: %v, want %v", err, full)
+	}
+}
+
+// limitWriter takes n bytes, then fails with err.
+type limitWriter struct {
+	n   int
+	err error
+}
+
+func (w *limitWriter) Write(p []byte) (int, error) {
+	if len(p) > w.n {
+		k := w.n
+		w.n = 0
+		return k, w.err
+	}
+	w.n -= len(p)
+	return len(p), nil
+}
+
 type closer struct {
 	io.Reader
 	close func()

@@ -26,11 +26,13 @@ type OpenPart func(p Part) (io.ReadCloser, error)
 // and untars the one file, checking its size and the tar stream's SHA-1
 // against the manifest. It does not verify the signature (Verify does).
 //
-// Three stages overlap, on bounded buffers: a goroutine reads the parts
+// Four stages overlap, on bounded buffers: a goroutine reads the parts
 // ahead and hashes them (fetcher, 10 MiB); pgzip's goroutine decrypts and
 // inflates ahead of the reader (its blocks, about 4 MiB); the calling
-// goroutine hashes the tar stream and writes dst. At most one part is
-// open at a time, and none after Unbundle returns.
+// goroutine untars and hashes the tar stream; a goroutine writes dst
+// (asyncWriter, 6 MiB), one Write at a time, in order. At most one part
+// is open at a time, none after Unbundle returns, and dst is not written
+// to after it returns.
 //
 // Bytes reach dst before the whole bundle is verified: on an error, what
 // dst holds is to be thrown away. Errors: a *PartError wrapping
@@ -48,9 +50,16 @@ func Unbundle(ctx context.Context, m *Manifest, key, iv []byte, open OpenPart, d
 	parts := newFetcher(ctx, m.Parts, open)
 	defer parts.close()
 	plain := &cbcReader{r: parts, mode: cipher.NewCBCDecrypter(block, iv), buf: make([]byte, cbcBuffer+aes.BlockSize)}
-	out := &errWriter{w: dst}
+	async := newAsyncWriter(dst)
+	out := &errWriter{w: async}
 
 	err := untar(plain, m, out)
+	if werr := async.Close(); werr != nil && out.err == nil {
+		out.err = werr
+		if err == nil {
+			return werr
+		}
+	}
 	if err != nil {
 		// A damaged part shows downstream first; name it if it is one.
 		if perr := parts.finish(); perr != nil {
