@@ -3,6 +3,7 @@ package bundle
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"io"
 	"testing"
 )
@@ -39,8 +40,18 @@ func BenchmarkCreate(b *testing.B) {
 
 // BenchmarkUnbundle: bytes of image unbundled per second, from parts in
 // memory, the image discarded.
-func BenchmarkUnbundle(b *testing.B) {
-	img := benchImage()
+func BenchmarkUnbundle(b *testing.B) { benchUnbundle(b, benchImage()) }
+
+// BenchmarkUnbundleRandom: the same for 64 MiB of random bytes, the
+// incompressible data of the instance store launch benchmark
+// (bench/ BenchmarkInstanceStore), where gzip stores rather than inflates.
+func BenchmarkUnbundleRandom(b *testing.B) {
+	img := make([]byte, 64<<20)
+	rand.Read(img)
+	benchUnbundle(b, img)
+}
+
+func benchUnbundle(b *testing.B, img []byte) {
 	user, _, _ := testIDs(b)
 	m, sink := bundleOf(b, img, options(b, "image", 0))
 	key, iv, err := m.UserKey(Decrypter(user.key))

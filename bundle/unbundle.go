@@ -26,6 +26,14 @@ type OpenPart func(p Part) (io.ReadCloser, error)
 // and untars the one file, checking its size and the tar stream's SHA-1
 // against the manifest. It does not verify the signature (Verify does).
 //
+// Four stages overlap, on bounded buffers: a goroutine reads the parts
+// ahead and hashes them (fetcher, 10 MiB); pgzip's goroutine decrypts and
+// inflates ahead of the reader (its blocks, about 4 MiB); the calling
+// goroutine untars and hashes the tar stream; a goroutine writes dst
+// (asyncWriter, 6 MiB), one Write at a time, in order. At most one part
+// is open at a time, none after Unbundle returns, and dst is not written
+// to after it returns.
+//
 // Bytes reach dst before the whole bundle is verified: on an error, what
 // dst holds is to be thrown away. Errors: a *PartError wrapping
 // ErrMissingPart, ErrDigest or the I/O error of that part (a part that does
@@ -39,18 +47,23 @@ func Unbundle(ctx context.Context, m *Manifest, key, iv []byte, open OpenPart, d
 		return fmt.Errorf("%w: key and iv must be %d bytes", ErrKey, KeySize)
 	}
 	block, _ := aes.NewCipher(key) // a 16-byte key never fails
-	parts := &partsReader{ctx: ctx, parts: m.Parts, open: open, h: sha1.New()}
+	parts := newFetcher(ctx, m.Parts, open)
+	defer parts.close()
 	plain := &cbcReader{r: parts, mode: cipher.NewCBCDecrypter(block, iv), buf: make([]byte, cbcBuffer+aes.BlockSize)}
-	out := &errWriter{w: dst}
+	async := newAsyncWriter(dst)
+	out := &errWriter{w: async}
 
 	err := untar(plain, m, out)
+	if werr := async.Close(); werr != nil && out.err == nil {
+		out.err = werr
+		if err == nil {
+			return werr
+		}
+	}
 	if err != nil {
 		// A damaged part shows downstream first; name it if it is one.
 		if perr := parts.finish(); perr != nil {
 			return perr
-		}
-		if parts.err != nil {
-			return parts.err
 		}
 		if out.err != nil {
 			return out.err
@@ -60,8 +73,8 @@ func Unbundle(ctx context.Context, m *Manifest, key, iv []byte, open OpenPart, d
 		}
 		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if parts.total != m.BundledSize {
-		return fmt.Errorf("%w: the parts hold %d bytes, the manifest says %d", ErrSize, parts.total, m.BundledSize)
+	if n := parts.read(); n != m.BundledSize {
+		return fmt.Errorf("%w: the parts hold %d bytes, the manifest says %d", ErrSize, n, m.BundledSize)
 	}
 	return nil
 }
