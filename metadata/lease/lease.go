@@ -26,6 +26,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/openami/openami"
@@ -107,6 +108,13 @@ type Runner struct {
 	ttl    time.Duration
 	margin time.Duration
 	log    *slog.Logger
+
+	mu sync.Mutex
+	// running holds a channel for each name this runner is running work
+	// under, closed when that work ends: the database would let this
+	// holder take its own lease again, so the runner keeps its own runs
+	// of one name apart.
+	running map[string]chan struct{}
 }
 
 // New returns a Runner.
@@ -121,7 +129,8 @@ func New(cfg Config) *Runner {
 	}
 	// The margin covers the rates of the two clocks differing, and the
 	// time between the local deadline passing and the work noticing.
-	return &Runner{store: cfg.Store, holder: cfg.Holder, ttl: ttl, margin: ttl / 10, log: log}
+	return &Runner{store: cfg.Store, holder: cfg.Holder, ttl: ttl, margin: ttl / 10, log: log,
+		running: map[string]chan struct{}{}}
 }
 
 // Holder returns the name this runner holds leases under.
@@ -139,7 +148,31 @@ func (r *Runner) TTL() time.Duration { return r.ttl }
 // another holder holds the lease; otherwise true and fn's error (the
 // lease's lost error in its place if fn returned nil after losing it).
 // Run fails without running fn if the lease cannot be read or taken.
+// A Run of a name this runner already runs work under waits for that
+// work to end first (or for ctx to end: then it returns ctx's error).
 func (r *Runner) Run(ctx context.Context, name string, fn func(ctx context.Context) error) (bool, error) {
+	for {
+		r.mu.Lock()
+		busy, ok := r.running[name]
+		if !ok {
+			mine := make(chan struct{})
+			r.running[name] = mine
+			r.mu.Unlock()
+			defer func() {
+				r.mu.Lock()
+				delete(r.running, name)
+				r.mu.Unlock()
+				close(mine)
+			}()
+			break
+		}
+		r.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return false, fmt.Errorf("lease %s: %w", name, ctx.Err())
+		}
+	}
 	start := time.Now()
 	var (
 		l  openami.Lease

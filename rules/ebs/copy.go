@@ -280,6 +280,31 @@ func (s *Volumes) EndCopy(ctx context.Context, dst openami.Snapshot, copyErr err
 	return err
 }
 
+// CopyUnderWay reports whether the copy into dst recorded with RecordCopy
+// has still to move blocks: its task is recorded and dst is pending and
+// not yet completing. A worker that takes a copy over checks it first,
+// since the node that ran it may have ended it meanwhile.
+func (s *Volumes) CopyUnderWay(ctx context.Context, dst openami.Snapshot) (bool, error) {
+	var ok bool
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		snap, err := tx.Snapshots().Get(dst.Region, dst.ID)
+		if errors.Is(err, openami.ErrNotFound) {
+			ok = false
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if snap.State != openami.SnapshotPending || snap.Completing {
+			ok = false
+			return nil
+		}
+		_, ok, err = copySource(tx, snap)
+		return err
+	})
+	return ok, err
+}
+
 // copySource returns the source of the copy that fills the pending
 // snapshot dst, if it is a copy under way.
 func copySource(tx metadata.Tx, dst openami.Snapshot) (openami.Snapshot, bool, error) {
