@@ -21,10 +21,11 @@ type CopyStats struct {
 	BytesCopied  int64 // block bytes read from the source and stored at the destination
 }
 
-// copyBatch is how many blocks a cross-region copy moves per transaction:
+// CopyBatch is how many blocks a cross-region copy moves per transaction:
 // it bounds both the copy's memory and how long a copied chunk waits
-// unreferenced before its batch commits.
-const copyBatch = 1024
+// unreferenced before its batch commits. Tests lower it to cross
+// batches with few blocks.
+var CopyBatch = 1024
 
 // CopyInto fills the pending snapshot dst (in its own region) with the
 // block map of the completed snapshot src (in another region, or under
@@ -74,7 +75,7 @@ func (s *Volumes) CopyInto(ctx context.Context, src, dst openami.Snapshot) (Copy
 		err := s.store.View(ctx, func(tx metadata.Tx) error {
 			batch = batch[:0]
 			err := s.maps.Walk(txNodes{tx: tx, region: src.Region}, src.Root, next, func(index int64, d openami.Digest) error {
-				if len(batch) == copyBatch {
+				if len(batch) == CopyBatch {
 					return errStopWalk
 				}
 				batch = append(batch, metadata.BlockRef{Index: index, Digest: d})

@@ -1,0 +1,351 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/blob"
+	"github.com/openami/openami/blob/dir"
+	"github.com/openami/openami/internal/seal"
+	"github.com/openami/openami/internal/testenv"
+	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/metadata/postgres"
+	"github.com/openami/openami/metadata/sqldb"
+	"github.com/openami/openami/rules/ebs"
+	"github.com/openami/openami/rules/identity"
+	"github.com/openami/openami/rules/rulestest"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// The tests here run several nodes in one process: each a Service with
+// its own pool on one PostgreSQL database and its own blob stores over
+// one shared directory per region. A node crashes when its pool is
+// closed: its renewals, its release and its work's transactions fail,
+// as a killed process's would (its goroutines may still write blobs,
+// as a dying process may).
+
+// leaseTTL is the nodes' lease TTL: short, so that takeovers come soon.
+const leaseTTL = time.Second
+
+// puts counts the blob Puts of every node, by region and key.
+type puts struct {
+	mu  sync.Mutex
+	n   map[string]int
+	got map[string]int // Gets, by region and key
+	// after, when set, is called (once) after node's nth Put of region.
+	node   int
+	region string
+	nth    int
+	seen   int
+	after  func()
+}
+
+func (p *puts) put(node int, region, key string) {
+	p.mu.Lock()
+	p.n[region+"/"+key]++
+	var fire func()
+	if node == p.node && region == p.region && p.after != nil {
+		if p.seen++; p.seen == p.nth {
+			fire, p.after = p.after, nil
+		}
+	}
+	p.mu.Unlock()
+	if fire != nil {
+		fire()
+	}
+}
+
+// twice returns how many Puts of region wrote a key a Put had already
+// written, and how many keys were written.
+func (p *puts) twice(region string) (again, keys int) {
+	return p.repeats(p.n, region)
+}
+
+// readTwice returns how many Gets of region read a key a Get had already
+// read, and how many keys were read.
+func (p *puts) readTwice(region string) (again, keys int) {
+	return p.repeats(p.got, region)
+}
+
+func (p *puts) repeats(m map[string]int, region string) (again, keys int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, n := range m {
+		if len(k) > len(region) && k[:len(region)+1] == region+"/" {
+			keys++
+			again += n - 1
+		}
+	}
+	return again, keys
+}
+
+// countingStore is a blob.Store that reports every Put to puts.
+type countingStore struct {
+	blob.Store
+	node   int
+	region string
+	puts   *puts
+}
+
+func (c countingStore) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	err := c.Store.Put(ctx, key, r, size)
+	if err == nil {
+		c.puts.put(c.node, c.region, key)
+	}
+	return err
+}
+
+func (c countingStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	r, err := c.Store.Get(ctx, key)
+	if err == nil {
+		c.puts.mu.Lock()
+		c.puts.got[c.region+"/"+key]++
+		c.puts.mu.Unlock()
+	}
+	return r, err
+}
+
+// node is one openami node of a cluster test.
+type node struct {
+	svc   *Service
+	store *sqldb.Store
+}
+
+// crash cuts the node off the database, without releasing anything.
+func (n *node) crash() { n.store.Close() }
+
+// cluster starts n nodes on one new PostgreSQL database and shared blob
+// directories, and returns them with an account's principal in
+// us-east-1 and the Put counter.
+func cluster(t *testing.T, n int) ([]*node, openami.Principal, *puts) {
+	t.Helper()
+	dsn := testenv.Postgres(t)
+	shared := t.TempDir()
+	key, _ := seal.New(make([]byte, seal.KeySize))
+	regions, err := identity.ParseRegions([]string{"us-east-1", "us-west-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := &puts{n: map[string]int{}, got: map[string]int{}}
+	var nodes []*node
+	for i := range n {
+		store, err := postgres.Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blobs := map[string]blob.Store{}
+		for _, r := range regions {
+			b, err := dir.New(filepath.Join(shared, "blocks", r.Name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			blobs[r.Name] = countingStore{Store: b, node: i, region: r.Name, puts: counter}
+		}
+		svc, err := New(context.Background(), Config{Store: store, Seal: key, Regions: regions, Blobs: blobs,
+			LocalDir: filepath.Join(t.TempDir(), "node"), NodeID: string(rune('a' + i)), LeaseTTL: leaseTTL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nd := &node{svc: svc, store: store}
+		t.Cleanup(func() {
+			svc.Close()
+			store.Close()
+		})
+		nodes = append(nodes, nd)
+	}
+	a, _, err := nodes[0].svc.Identity().CreateAccount(context.Background(), "test", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nodes, openami.Principal{AccountID: a.ID, Region: "us-east-1"}, counter
+}
+
+// start runs the node's background worker until the test ends.
+func (n *node) start(t *testing.T) {
+	n.svc.Start(context.Background(), slog.New(slog.DiscardHandler))
+}
+
+// distinctBlock returns a block unlike every other index's.
+func distinctBlock(i int64) []byte {
+	b := make([]byte, openami.BlockSize)
+	for j := 0; j < len(b); j += 4096 {
+		b[j], b[j+1], b[j+2] = byte(i), byte(i>>8), 0x5a
+	}
+	return b
+}
+
+// sourceSnapshot makes a completed snapshot of n distinct blocks through
+// nd, and returns its id.
+func sourceSnapshot(t *testing.T, nd *node, p openami.Principal, n int64) string {
+	t.Helper()
+	ctx := context.Background()
+	e := nd.svc.EBS()
+	snap, err := e.StartSnapshot(ctx, p, ebs.StartSnapshotInput{VolumeSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		b := distinctBlock(i)
+		if _, err := e.PutSnapshotBlock(ctx, p, ebs.PutSnapshotBlockInput{SnapshotID: snap.ID, Index: i, Data: b,
+			DataLength: openami.BlockSize, Checksum: rulestest.Checksum(b), ChecksumAlgorithm: "SHA256"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.CompleteSnapshot(ctx, p, ebs.CompleteSnapshotInput{SnapshotID: snap.ID, ChangedBlocksCount: n}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.FinishSnapshot(ctx, p.Region, snap.ID); err != nil {
+		t.Fatal(err)
+	}
+	return snap.ID
+}
+
+// waitSnapshot waits until the snapshot is no longer pending and returns
+// it (it fails the test after a generous while; it asserts no time).
+func waitSnapshot(t *testing.T, s metadata.Store, region, id string) openami.Snapshot {
+	t.Helper()
+	for range 1200 {
+		var snap openami.Snapshot
+		err := s.View(context.Background(), func(tx metadata.Tx) error {
+			var err error
+			snap, err = tx.Snapshots().Get(region, id)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if snap.State != openami.SnapshotPending {
+			return snap
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("snapshot %s still pending", id)
+	return openami.Snapshot{}
+}
+
+// readBlocks returns the snapshot's blocks, read through nd.
+func readBlocks(t *testing.T, nd *node, p openami.Principal, id string) map[int64][]byte {
+	t.Helper()
+	ctx := context.Background()
+	out := map[int64][]byte{}
+	token := ""
+	for {
+		page, err := nd.svc.EBS().ListSnapshotBlocks(ctx, p, id, 0, 100, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range page.Blocks {
+			buf := make([]byte, openami.BlockSize)
+			if _, err := nd.svc.EBS().GetSnapshotBlock(ctx, p, id, b.Index, b.Token, buf); err != nil {
+				t.Fatal(err)
+			}
+			out[b.Index] = buf
+		}
+		if token = page.NextToken; token == "" {
+			return out
+		}
+	}
+}
+
+// lease returns the lease name as it stands.
+func leaseOf(t *testing.T, s metadata.Store, name string) openami.Lease {
+	t.Helper()
+	var l openami.Lease
+	if err := s.View(context.Background(), func(tx metadata.Tx) error {
+		var err error
+		l, err = tx.Leases().Get(name)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// waitLease waits until holder has held the lease name (it fails the
+// test after a generous while; it asserts no time).
+func waitLease(t *testing.T, s metadata.Store, name, holder string) {
+	t.Helper()
+	for range 1200 {
+		var l openami.Lease
+		err := s.View(context.Background(), func(tx metadata.Tx) error {
+			var err error
+			l, err = tx.Leases().Get(name)
+			return err
+		})
+		if err == nil && l.Holder == holder {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("%s never held %s", holder, name)
+}
+
+// TestCopyTakeover crashes the node running a cross-region copy at a
+// random point, and checks that another node takes the copy over once
+// the lease expires and finishes it: the copy completes once, with every
+// block, and no more than one batch of blocks is stored twice.
+func TestCopyTakeover(t *testing.T) {
+	defer func(b int) { ebs.CopyBatch = b }(ebs.CopyBatch)
+	ebs.CopyBatch = 4
+	const blocks = 40
+	for round := range 3 {
+		nodes, p, counter := cluster(t, 3)
+		a, b := nodes[0], nodes[1]
+		src := sourceSnapshot(t, a, p, blocks)
+
+		crashAt := 1 + rand.IntN(blocks-2)
+		counter.mu.Lock()
+		counter.node, counter.region, counter.nth, counter.after = 0, "us-west-2", crashAt, a.crash
+		counter.mu.Unlock()
+		west := p
+		west.Region = "us-west-2"
+		cp, err := a.svc.EBS().CopySnapshot(context.Background(), west, ebs.CopySnapshotInput{SourceSnapshotID: src, SourceRegion: "us-east-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Node a runs it (it holds the lease) before the others start.
+		waitLease(t, b.store, copyLease(cp.ID), "a")
+		nodes[1].start(t)
+		nodes[2].start(t)
+		snap := waitSnapshot(t, b.store, "us-west-2", cp.ID)
+		if snap.State != openami.SnapshotCompleted {
+			t.Fatalf("round %d (crash at put %d): the copy ended %s (%s)", round, crashAt, snap.State, snap.StateReason)
+		}
+		got := readBlocks(t, b, west, cp.ID)
+		if len(got) != blocks {
+			t.Fatalf("round %d: the copy has %d blocks, want %d", round, len(got), blocks)
+		}
+		for i := range int64(blocks) {
+			if !bytes.Equal(got[i], distinctBlock(i)) {
+				t.Fatalf("round %d: block %d of the copy differs", round, i)
+			}
+		}
+		again, keys := counter.twice("us-west-2")
+		if keys != blocks {
+			t.Errorf("round %d: %d chunks stored in us-west-2, want %d", round, keys, blocks)
+		}
+		if again > ebs.CopyBatch {
+			t.Errorf("round %d (crash at put %d): %d chunks stored twice, more than one batch (%d)", round, crashAt, again, ebs.CopyBatch)
+		}
+		// Bytes copied twice: source chunks read again after the takeover.
+		reread, read := counter.readTwice("us-east-1")
+		if read != blocks || reread > ebs.CopyBatch {
+			t.Errorf("round %d (crash at put %d): %d source chunks read, %d of them twice; want %d, at most one batch (%d)",
+				round, crashAt, read, reread, blocks, ebs.CopyBatch)
+		}
+		l := leaseOf(t, b.store, copyLease(cp.ID))
+		if l.Epoch != 2 || l.Holder != "" {
+			t.Errorf("round %d: the copy's lease ended as %+v, want released at epoch 2 (one takeover)", round, l)
+		}
+		t.Logf("round %d: crash at put %d, %d chunks stored twice, %d read twice", round, crashAt, again, reread)
+	}
+}
