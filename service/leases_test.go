@@ -21,6 +21,7 @@ import (
 	"github.com/openami/openami/metadata/sqldb"
 	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/identity"
+	"github.com/openami/openami/rules/kms"
 	"github.com/openami/openami/rules/rulestest"
 )
 
@@ -347,5 +348,80 @@ func TestCopyTakeover(t *testing.T) {
 			t.Errorf("round %d: the copy's lease ended as %+v, want released at epoch 2 (one takeover)", round, l)
 		}
 		t.Logf("round %d: crash at put %d, %d chunks stored twice, %d read twice", round, crashAt, again, reread)
+	}
+}
+
+// waitVolume waits until the volume is no longer creating and returns it
+// (it fails the test after a generous while; it asserts no time).
+func waitVolume(t *testing.T, s metadata.Store, region, id string) openami.Volume {
+	t.Helper()
+	for range 1200 {
+		var v openami.Volume
+		err := s.View(context.Background(), func(tx metadata.Tx) error {
+			var err error
+			v, err = tx.Volumes().Get(region, id)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.State != openami.VolumeCreating {
+			return v
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("volume %s still creating", id)
+	return openami.Volume{}
+}
+
+// TestFillTakeover crashes the node filling a volume (a plain snapshot's
+// blocks re-sealed under a KMS key) at a random point, and checks that
+// another node takes the fill over and finishes it: the volume becomes
+// available once, reads back every block, and no chunk is stored twice
+// beyond one batch.
+func TestFillTakeover(t *testing.T) {
+	defer func(b int) { ebs.FillBatch = b }(ebs.FillBatch)
+	ebs.FillBatch = 4
+	const blocks = 40
+	ctx := context.Background()
+	nodes, p, counter := cluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	src := sourceSnapshot(t, a, p, blocks)
+	key, err := a.svc.KMS().CreateKey(ctx, p, kms.CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashAt := 1 + rand.IntN(blocks-2)
+	counter.mu.Lock()
+	counter.node, counter.region, counter.nth, counter.after = 0, "us-east-1", crashAt, a.crash
+	counter.seen = 0
+	counter.n = map[string]int{}
+	counter.mu.Unlock()
+	vol, err := a.svc.EBS().CreateVolume(ctx, p, ebs.CreateVolumeInput{AvailabilityZone: "us-east-1a", SnapshotID: src,
+		Encrypted: true, KmsKeyID: key.ARN()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLease(t, b.store, fillLease(vol.ID), "a")
+	b.start(t)
+	v := waitVolume(t, b.store, "us-east-1", vol.ID)
+	if v.State != openami.VolumeAvailable {
+		t.Fatalf("crash at put %d: the volume ended %s", crashAt, v.State)
+	}
+	buf := make([]byte, openami.BlockSize)
+	for i := range int64(blocks) {
+		if err := b.svc.EBS().ReadVolumeBlock(ctx, p, vol.ID, i, buf); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf, distinctBlock(i)) {
+			t.Fatalf("crash at put %d: block %d of the volume differs", crashAt, i)
+		}
+	}
+	again, keys := counter.twice("us-east-1")
+	if keys != blocks || again > ebs.FillBatch {
+		t.Errorf("crash at put %d: %d chunks stored, %d of them twice; want %d, at most one batch (%d)", crashAt, keys, again, blocks, ebs.FillBatch)
+	}
+	if l := leaseOf(t, b.store, fillLease(vol.ID)); l.Epoch != 2 || l.Holder != "" {
+		t.Errorf("the fill's lease ended as %+v, want released at epoch 2 (one takeover)", l)
 	}
 }
