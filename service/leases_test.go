@@ -20,8 +20,11 @@ import (
 	"github.com/openami/openami/metadata/postgres"
 	"github.com/openami/openami/metadata/sqldb"
 	"github.com/openami/openami/rules/ebs"
+	"github.com/openami/openami/rules/exports"
 	"github.com/openami/openami/rules/identity"
+	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/kms"
+	"github.com/openami/openami/rules/objects"
 	"github.com/openami/openami/rules/rulestest"
 )
 
@@ -423,5 +426,120 @@ func TestFillTakeover(t *testing.T) {
 	}
 	if l := leaseOf(t, b.store, fillLease(vol.ID)); l.Epoch != 2 || l.Holder != "" {
 		t.Errorf("the fill's lease ended as %+v, want released at epoch 2 (one takeover)", l)
+	}
+}
+
+// imageOf registers an image over the snapshot through nd and settles it.
+func imageOf(t *testing.T, nd *node, p openami.Principal, snapshotID string) string {
+	t.Helper()
+	ctx := context.Background()
+	id, err := nd.svc.Images().RegisterImage(ctx, p, images.RegisterImageInput{Name: "img-" + snapshotID, RootDeviceName: "/dev/xvda",
+		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: snapshotID}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nd.svc.Images().SettleImages(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// waitImage waits until the image is no longer pending and returns it
+// (it fails the test after a generous while; it asserts no time).
+func waitImage(t *testing.T, s metadata.Store, region, id string) openami.Image {
+	t.Helper()
+	for range 1200 {
+		var img openami.Image
+		err := s.View(context.Background(), func(tx metadata.Tx) error {
+			var err error
+			img, err = tx.Images().Get(region, id)
+			return err
+		})
+		if err == nil && img.State != openami.ImagePending {
+			return img
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("image %s still pending", id)
+	return openami.Image{}
+}
+
+// waitTask waits until the export task is no longer active and returns
+// it (it fails the test after a generous while; it asserts no time).
+func waitTask(t *testing.T, s metadata.Store, region, id string) openami.ExportTask {
+	t.Helper()
+	for range 1200 {
+		var task openami.ExportTask
+		err := s.View(context.Background(), func(tx metadata.Tx) error {
+			var err error
+			task, err = tx.ExportTasks().Get(region, id)
+			return err
+		})
+		if err == nil && task.State != openami.ExportActive {
+			return task
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("export task %s still active", id)
+	return openami.ExportTask{}
+}
+
+// TestStoreTaskTakeover crashes the node running a CreateStoreImageTask
+// after it stored its first object blob, and checks that another node
+// takes the task over and completes it: one object, which restores (on
+// the other node) to an image with every block.
+func TestStoreTaskTakeover(t *testing.T) {
+	const blocks = 40
+	ctx := context.Background()
+	nodes, p, counter := cluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	if _, err := a.svc.Objects().CreateBucket(ctx, objects.As(p), "bkt", "us-east-1", objects.ACLInput{}); err != nil {
+		t.Fatal(err)
+	}
+	src := imageOf(t, a, p, sourceSnapshot(t, a, p, blocks))
+	counter.mu.Lock()
+	counter.node, counter.region, counter.nth, counter.after, counter.seen = 0, "us-east-1", 1, a.crash, 0
+	counter.mu.Unlock()
+	key, err := a.svc.Exports().CreateStoreImageTask(ctx, p, exports.CreateStoreImageTaskInput{ImageID: src, ImageBucket: "bkt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []openami.ExportTask
+	if err := b.store.View(ctx, func(tx metadata.Tx) error {
+		var err error
+		list, err = tx.ExportTasks().Active()
+		return err
+	}); err != nil || len(list) != 1 {
+		t.Fatalf("active export tasks: %v, %v", list, err)
+	}
+	task := list[0]
+	a.start(t)
+	waitLease(t, b.store, exportLease(task.ID), "a")
+	b.start(t)
+	if done := waitTask(t, b.store, "us-east-1", task.ID); done.State != openami.ExportCompleted {
+		t.Fatalf("the store task ended %s (%s)", done.State, done.StatusMessage)
+	}
+	if l := leaseOf(t, b.store, exportLease(task.ID)); l.Epoch != 2 || l.Holder != "" {
+		t.Errorf("the task's lease ended as %+v, want released at epoch 2 (one takeover)", l)
+	}
+	if _, err := b.svc.Objects().HeadObject(ctx, objects.As(p), "bkt", key, objects.Conditions{}); err != nil {
+		t.Fatalf("the stored object: %v", err)
+	}
+	restored, err := b.svc.Exports().CreateRestoreImageTask(ctx, p, exports.CreateRestoreImageTaskInput{ImageBucket: "bkt", ObjectKey: key, Name: "restored"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := waitImage(t, b.store, "us-east-1", restored)
+	if img.State != openami.ImageAvailable {
+		t.Fatalf("the restored image is %s (%s)", img.State, img.StateReason)
+	}
+	got := readBlocks(t, b, p, img.BlockDeviceMappings[0].Ebs.SnapshotID)
+	if len(got) != blocks {
+		t.Fatalf("the restored image has %d blocks, want %d", len(got), blocks)
+	}
+	for i := range int64(blocks) {
+		if !bytes.Equal(got[i], distinctBlock(i)) {
+			t.Fatalf("block %d of the restored image differs", i)
+		}
 	}
 }
