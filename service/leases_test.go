@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -23,6 +24,7 @@ import (
 	"github.com/openami/openami/rules/exports"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
+	"github.com/openami/openami/rules/imports"
 	"github.com/openami/openami/rules/kms"
 	"github.com/openami/openami/rules/objects"
 	"github.com/openami/openami/rules/rulestest"
@@ -542,4 +544,108 @@ func TestStoreTaskTakeover(t *testing.T) {
 			t.Fatalf("block %d of the restored image differs", i)
 		}
 	}
+}
+
+// rawDisk is a 5 MiB raw disk with an MBR and one partition, data in a
+// few blocks and zeros elsewhere.
+func rawDisk() []byte {
+	disk := make([]byte, 5<<20)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, off := range []int{0, 1 << 20, 3<<20 + 4096} {
+		for i := off; i < off+300_000; i++ {
+			disk[i] = byte(rng.Uint32())
+		}
+	}
+	clear(disk[446:512])
+	disk[446+4] = 0x83 // a Linux partition
+	disk[510], disk[511] = 0x55, 0xAA
+	return disk
+}
+
+// TestImportTakeover crashes the node running an ImportImage task after
+// it stored its first blocks, and checks that another node takes the
+// task over and completes it: one image and one snapshot in the account,
+// which reads back as the disk.
+func TestImportTakeover(t *testing.T) {
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		t.Fatal("qemu-img (Debian's qemu-utils) is needed: ", err)
+	}
+	ctx := context.Background()
+	nodes, p, counter := cluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	if _, err := a.svc.Objects().CreateBucket(ctx, objects.As(p), "disks", "us-east-1", objects.ACLInput{}); err != nil {
+		t.Fatal(err)
+	}
+	disk := rawDisk()
+	if _, err := a.svc.Objects().Put(ctx, objects.As(p), "disks", "disk.raw", bytes.NewReader(disk), int64(len(disk)), openami.ObjectHeaders{}, ""); err != nil {
+		t.Fatal(err)
+	}
+	counter.mu.Lock()
+	counter.node, counter.region, counter.nth, counter.after, counter.seen = 0, "us-east-1", 1+rand.IntN(2), a.crash, 0
+	counter.mu.Unlock()
+	task, err := a.svc.Imports().ImportImage(ctx, p, imports.ImportImageInput{
+		Disks: []imports.DiskContainer{{Format: "RAW", Bucket: "disks", Key: "disk.raw"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.start(t)
+	waitLease(t, b.store, importLease(task.ID), "a")
+	b.start(t)
+	var done openami.ImportTask
+	for range 1200 {
+		if err := b.store.View(ctx, func(tx metadata.Tx) error {
+			var err error
+			done, err = tx.ImportTasks().Get(task.Region, task.ID)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if done.Status != openami.ImportActive {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if done.Status != openami.ImportCompleted {
+		t.Fatalf("the import ended %s (%s)", done.Status, done.StatusMessage)
+	}
+	if l := leaseOf(t, b.store, importLease(task.ID)); l.Epoch != 2 || l.Holder != "" {
+		t.Errorf("the task's lease ended as %+v, want released at epoch 2 (one takeover)", l)
+	}
+	var (
+		imgs  []openami.Image
+		snaps []openami.Snapshot
+	)
+	if err := b.store.View(ctx, func(tx metadata.Tx) error {
+		var err error
+		if imgs, err = tx.Images().List("us-east-1", metadata.ImageQuery{}); err != nil {
+			return err
+		}
+		snaps, err = tx.Snapshots().List("us-east-1", metadata.SnapshotQuery{OwnerIDs: []string{p.AccountID}})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(imgs) != 1 || imgs[0].ID != done.ImageID {
+		t.Fatalf("images after the import: %d (%+v), want the task's one", len(imgs), imgs)
+	}
+	if len(snaps) != 1 || snaps[0].ID != done.Disks[0].SnapshotID {
+		t.Fatalf("snapshots after the import: %d, want the task's one", len(snaps))
+	}
+	waitSnapshot(t, b.store, "us-east-1", snaps[0].ID)
+	got := readBlocks(t, b, p, snaps[0].ID)
+	for i := int64(0); i*openami.BlockSize < int64(len(disk)); i++ {
+		want := disk[i*openami.BlockSize : (i+1)*openami.BlockSize]
+		if g, ok := got[i]; ok && !bytes.Equal(g, want) || !ok && !allZero(want) {
+			t.Fatalf("block %d of the imported snapshot differs from the disk's", i)
+		}
+	}
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
