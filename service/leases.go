@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/metadata/lease"
 	"github.com/openami/openami/rules/ebs"
 )
@@ -74,6 +75,31 @@ func (s *Service) exportUnderLease(ctx context.Context, taskID string, fn func(c
 	return s.leases.Run(ctx, exportLease(taskID), fn)
 }
 
+// leaseRetention is how long a released lease is kept before the worker
+// purges it (metadata.Leases.Purge): far longer than any node may be
+// paused, since a purged name starts again at epoch 1.
+const leaseRetention = 7 * 24 * time.Hour
+
+// leasePurgeInterval is how often the chores purge released leases.
+const leasePurgeInterval = time.Hour
+
+// purgeLeases removes, once every leasePurgeInterval, the leases
+// released more than leaseRetention ago: one is left behind by every
+// task, whose name is never used again once it has ended.
+func (c *completer) purgeLeases(ctx context.Context) {
+	now, last := time.Now(), c.leasesPurged.Load()
+	if now.Sub(time.Unix(0, last)) < leasePurgeInterval || !c.leasesPurged.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	err := c.s.store.Update(ctx, func(tx metadata.Tx) error {
+		_, err := tx.Leases().Purge(leaseRetention)
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		c.log.Error("purge released leases", "error", err)
+	}
+}
+
 // choresRetry is how soon a pass that found the chores' lease held by
 // another node's pass comes back: that pass may have read the state
 // before the change that kicked this one.
@@ -84,6 +110,7 @@ const choresRetry = time.Second
 func (c *completer) choresUnderLease(ctx context.Context) {
 	ran, err := c.s.leases.Run(ctx, choresLease, func(ctx context.Context) error {
 		c.chores(ctx)
+		c.purgeLeases(ctx)
 		return nil
 	})
 	switch {
