@@ -161,6 +161,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("service: %w", err)
 		}
 	}
+	if cfg.NodeID != "" {
+		runner = cfg.NodeID // the bundle tasks' record leases name the node too
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
