@@ -105,7 +105,9 @@ func TestRenewKeepsLease(t *testing.T) {
 // refused, and the new holder's goes through.
 func TestCutOffHolderStops(t *testing.T) {
 	stores := nodes(t, 2)
-	const ttl = 2 * time.Second
+	// Long enough that the margin (TTL/10) outlasts a loaded machine's
+	// scheduling delays.
+	const ttl = 4 * time.Second
 	a := lease.New(lease.Config{Store: stores[0], Holder: "node-a", TTL: ttl})
 	b := lease.New(lease.Config{Store: stores[1], Holder: "node-b", TTL: ttl})
 
