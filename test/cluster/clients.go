@@ -1,0 +1,43 @@
+package cluster
+
+import (
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ebs"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/openami/openami/internal/testenv"
+)
+
+// AWSConfig returns an SDK configuration that sends the credentials'
+// requests to this node, in the cluster's first region. Retries are
+// off: a retry would hide a wrong answer.
+func (n *Node) AWSConfig(c Credentials) aws.Config {
+	return aws.Config{
+		Region:           strings.Split(n.c.Regions, ",")[0],
+		Credentials:      credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, ""),
+		BaseEndpoint:     aws.String(n.Endpoint),
+		RetryMaxAttempts: 1,
+		HTTPClient:       testenv.ReadOnlyBody{Client: awshttp.NewBuildableClient().WithTimeout(2 * time.Minute)},
+	}
+}
+
+// EC2 returns an EC2 client of this node.
+func (n *Node) EC2(c Credentials) *ec2.Client { return ec2.NewFromConfig(n.AWSConfig(c)) }
+
+// EBS returns an EBS direct API client of this node.
+func (n *Node) EBS(c Credentials) *ebs.Client { return ebs.NewFromConfig(n.AWSConfig(c)) }
+
+// KMS returns a KMS client of this node.
+func (n *Node) KMS(c Credentials) *kms.Client { return kms.NewFromConfig(n.AWSConfig(c)) }
+
+// S3 returns a path-style S3 client of this node.
+func (n *Node) S3(c Credentials) *s3.Client {
+	return s3.NewFromConfig(n.AWSConfig(c), func(o *s3.Options) { o.UsePathStyle = true })
+}
