@@ -160,9 +160,43 @@ func TestAcrossNodes(t *testing.T) {
 		if err != nil || string(dec.Plaintext) != "across nodes" {
 			t.Fatalf("Decrypt on node 2: %v %+v", err, dec)
 		}
-		// A key disabled on node 2 refuses the next Encrypt on node 0.
+		// A snapshot encrypted under it, written on node 0, read on node 1.
+		start, err := n0.EBS(alice).StartSnapshot(ctx, &ebs.StartSnapshotInput{VolumeSize: aws.Int64(1), Encrypted: aws.Bool(true), KmsKeyArn: key.KeyMetadata.Arn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		block := randomBlock()
+		putBlock(t, n0.EBS(alice), *start.SnapshotId, 3, block)
+		if _, err := n0.EBS(alice).CompleteSnapshot(ctx, &ebs.CompleteSnapshotInput{SnapshotId: start.SnapshotId, ChangedBlocksCount: aws.Int32(1)}); err != nil {
+			t.Fatal(err)
+		}
+		waitSnapshot(t, n1.EC2(alice), *start.SnapshotId)
+		read := func(n *Node) ([]byte, error) {
+			list, err := n.EBS(alice).ListSnapshotBlocks(ctx, &ebs.ListSnapshotBlocksInput{SnapshotId: start.SnapshotId})
+			if err != nil {
+				return nil, err
+			}
+			if len(list.Blocks) != 1 {
+				t.Fatalf("%d blocks listed, want 1", len(list.Blocks))
+			}
+			got, err := n.EBS(alice).GetSnapshotBlock(ctx, &ebs.GetSnapshotBlockInput{SnapshotId: start.SnapshotId, BlockIndex: aws.Int32(3), BlockToken: list.Blocks[0].BlockToken})
+			if err != nil {
+				return nil, err
+			}
+			return io.ReadAll(got.BlockData)
+		}
+		if got, err := read(n1); err != nil || !bytes.Equal(got, block) {
+			t.Fatalf("the encrypted block read on node 1: %v (%d bytes)", err, len(got))
+		}
+
+		// A key disabled on node 2 refuses the next Encrypt on node 0, and
+		// the next read of data under it on node 1, whose data key is
+		// cached.
 		if _, err := n2.KMS(alice).DisableKey(ctx, &kms.DisableKeyInput{KeyId: key.KeyMetadata.KeyId}); err != nil {
 			t.Fatal(err)
+		}
+		if _, err := read(n1); err == nil || !strings.Contains(err.Error(), "is disabled") {
+			t.Fatalf("node 1 reading data under a key disabled on node 2: %v, want a refusal naming the disabled key", err)
 		}
 		if _, err := n0.KMS(alice).Encrypt(ctx, &kms.EncryptInput{KeyId: key.KeyMetadata.KeyId, Plaintext: []byte("x")}); apiCode(err) != "DisabledException" {
 			t.Fatalf("Encrypt on node 0 under a key disabled on node 2: %v, want DisabledException", err)
