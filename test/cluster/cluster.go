@@ -27,7 +27,6 @@ package cluster
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -86,7 +85,8 @@ type Node struct {
 	// Endpoint is the node's base URL, http://127.0.0.1:PORT; the same
 	// across restarts.
 	Endpoint string
-	// Log holds what the node wrote to stderr, across its restarts.
+	// Log holds the end of what the node wrote to stderr, across its
+	// restarts.
 	Log *SyncBuffer
 
 	c    *Cluster
@@ -283,22 +283,33 @@ func (n *Node) PID() int {
 	return n.cmd.Process.Pid
 }
 
-// SyncBuffer is a bytes.Buffer safe for one writer and many readers.
+// SyncBuffer keeps the last logTail bytes written to it (a node logs
+// every request: a benchmark's would not fit), safe for one writer and
+// many readers.
 type SyncBuffer struct {
 	mu sync.Mutex
-	b  bytes.Buffer
+	b  []byte
 }
+
+// logTail is how much of a node's log a SyncBuffer keeps.
+const logTail = 256 << 10
 
 func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.b.Write(p)
+	s.b = append(s.b, p...)
+	if len(s.b) > 2*logTail {
+		s.b = append(s.b[:0:0], s.b[len(s.b)-logTail:]...)
+	}
+	return len(p), nil
 }
 
+// String returns the end of the log, at least the last logTail bytes
+// written.
 func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.b.String()
+	return string(s.b)
 }
 
 var (
