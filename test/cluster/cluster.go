@@ -92,6 +92,7 @@ type Node struct {
 	c    *Cluster
 	args []string
 	env  []string
+	bare bool // configured by env alone (AddNodeFromEnv)
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
@@ -131,6 +132,21 @@ func (c *Cluster) AddNode(t testing.TB, args, env []string) *Node {
 		args: append([]string{"--regions", c.Regions, "--data-dir", "", "--database", c.DSN,
 			"--blob-store", "s3://" + c.MinIO.Bucket + "/openami", "--s3-endpoint", c.MinIO.Endpoint, "--s3-region", c.MinIO.Region}, args...)}
 	n.args[3] = n.DataDir
+	c.Nodes = append(c.Nodes, n)
+	n.start(t, "127.0.0.1:0")
+	t.Cleanup(func() { n.Kill(t) })
+	return n
+}
+
+// AddNodeFromEnv starts one more node configured by its environment
+// alone, as examples/cluster's systemd unit and compose file configure
+// theirs: `openami serve --listen 127.0.0.1:0` (a free port; the only
+// flag) with env (KEY=VALUE each) in place of every OPENAMI_ variable of
+// this process's environment. env must name the cluster's database,
+// block store and master key itself.
+func (c *Cluster) AddNodeFromEnv(t testing.TB, env []string) *Node {
+	t.Helper()
+	n := &Node{Index: len(c.Nodes), Log: &SyncBuffer{}, c: c, bare: true, env: env}
 	c.Nodes = append(c.Nodes, n)
 	n.start(t, "127.0.0.1:0")
 	t.Cleanup(func() { n.Kill(t) })
@@ -180,6 +196,14 @@ func (n *Node) start(t testing.TB, addr string) {
 	t.Helper()
 	cmd := exec.Command(n.c.bin, append([]string{"serve", "--listen", addr}, n.args...)...)
 	cmd.Env = append(n.c.Env(), n.env...)
+	if n.bare {
+		cmd.Env = n.env
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "OPENAMI_") {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
