@@ -54,7 +54,8 @@ type nodesOp struct {
 //	go test -run '^$' -bench Nodes -benchtime 1x -timeout 20m ./bench/
 //
 // BENCH_NODES_CLIENTS (default 12) sets the clients, BENCH_NODES_SECONDS
-// (default 5) each measurement's length, BENCH_NODES_OUT a file for the
+// (default 5) each measurement's length, BENCH_NODES_CALLS a part of the
+// name of the one call to measure, BENCH_NODES_OUT a file for the
 // markdown table.
 func BenchmarkNodes(b *testing.B) {
 	clients := 12
@@ -149,6 +150,9 @@ func benchNodes(b *testing.B, clients int, d time.Duration) string {
 	fmt.Fprintf(&s, "\n%d clients spread evenly over the nodes in use, %s per measurement; CPU s are of the whole measurement.\n\n", clients, d)
 	s.WriteString("| call | API nodes | req/s | ×1 node | p50 ms | p99 ms | nodes CPU s | PostgreSQL CPU s | MinIO CPU s | clients CPU s | machine busy % | errors |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, op := range ops {
+		if only := os.Getenv("BENCH_NODES_CALLS"); only != "" && !strings.Contains(op.name, only) {
+			continue
+		}
 		var base float64
 		for k := 1; k <= 3; k++ {
 			calls := make([]func(context.Context) error, clients)
@@ -172,6 +176,11 @@ func benchNodes(b *testing.B, clients int, d time.Duration) string {
 			if r.firstErr != nil {
 				b.Logf("%s on %d nodes: %d errors, the first: %v", op.name, k, r.errs, r.firstErr)
 			}
+		}
+	}
+	for _, n := range c.Nodes {
+		for _, line := range n.Errors() {
+			b.Logf("node %d: %s", n.Index, line)
 		}
 	}
 	s.WriteString("\nPeak RSS per node (VmHWM, MB, over the whole run): ")

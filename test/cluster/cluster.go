@@ -35,6 +35,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -93,6 +94,8 @@ type Node struct {
 	args []string
 	env  []string
 	bare bool // configured by env alone (AddNodeFromEnv)
+	// errors are the node's first maxErrorLines ERROR log lines.
+	errors []string
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
@@ -219,6 +222,13 @@ func (n *Node) start(t testing.TB, addr string) {
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			fmt.Fprintf(n.Log, "%s\n", sc.Text())
+			if line := sc.Text(); strings.Contains(line, "level=ERROR") || strings.Contains(line, `"level":"ERROR"`) {
+				n.mu.Lock()
+				if len(n.errors) < maxErrorLines {
+					n.errors = append(n.errors, line)
+				}
+				n.mu.Unlock()
+			}
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				select {
 				case endpoint <- m[1]:
@@ -279,6 +289,17 @@ func (n *Node) Restart(t testing.TB) {
 	t.Helper()
 	n.Kill(t)
 	n.start(t, strings.TrimPrefix(n.Endpoint, "http://"))
+}
+
+// maxErrorLines is how many ERROR lines a Node keeps for Errors.
+const maxErrorLines = 100
+
+// Errors returns the first ERROR lines the node logged (at most 100),
+// across its restarts: an error nobody classified (a 500) logs one.
+func (n *Node) Errors() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.errors)
 }
 
 // Running reports whether the node's process runs.

@@ -300,6 +300,12 @@ func TestAcrossNodes(t *testing.T) {
 		}
 	})
 
+	for _, n := range c.Nodes {
+		for _, line := range n.Errors() {
+			t.Errorf("node %d logged an error: %s", n.Index, line)
+		}
+	}
+
 	t.Run("WrongMasterKeyRefused", func(t *testing.T) {
 		// A node with a master key of its own would answer every signed
 		// request with an internal error; it refuses to start instead.
