@@ -107,6 +107,17 @@ func benchNodes(b *testing.B, clients int, d time.Duration) string {
 		image = *out.ImageId
 	}
 
+	// The image is public, for the tenants' launches: launches of one
+	// account contend for its default subnet's addresses, those of many
+	// accounts do not.
+	if _, err := n0.EC2(creds).ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{ImageId: aws.String(image),
+		LaunchPermission: &types.LaunchPermissionModifications{Add: []types.LaunchPermission{{Group: types.PermissionGroupAll}}}}); err != nil {
+		b.Fatal(err)
+	}
+	tenants := make([]cluster.Credentials, clients)
+	for i := range tenants {
+		tenants[i] = c.Account(b, fmt.Sprintf("tenant%d", i))
+	}
 	filter := &ec2.DescribeImagesInput{Owners: []string{"self"},
 		Filters: []types.Filter{{Name: aws.String("name"), Values: []string{"app1-build00*"}}}}
 	ops := []nodesOp{
@@ -122,6 +133,14 @@ func benchNodes(b *testing.B, clients int, d time.Duration) string {
 		}},
 		{"RunInstances (none runtime)", func(b *testing.B, n *cluster.Node, _ int) func(context.Context) error {
 			ec := n.EC2(creds)
+			return func(ctx context.Context) error {
+				_, err := ec.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(image), InstanceType: types.InstanceTypeT3Micro,
+					MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+				return err
+			}
+		}},
+		{"RunInstances (none runtime, an account per client)", func(b *testing.B, n *cluster.Node, client int) func(context.Context) error {
+			ec := n.EC2(tenants[client%len(tenants)])
 			return func(ctx context.Context) error {
 				_, err := ec.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(image), InstanceType: types.InstanceTypeT3Micro,
 					MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
