@@ -96,9 +96,9 @@ type Node struct {
 	bare bool // configured by env alone (AddNodeFromEnv)
 	// errors are the node's first maxErrorLines ERROR log lines.
 	errors []string
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	done   chan struct{} // closed when cmd has exited
 }
 
 // Start starts PostgreSQL, MinIO and opts.Nodes serve processes, one
