@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -40,4 +42,29 @@ func (n *Node) KMS(c Credentials) *kms.Client { return kms.NewFromConfig(n.AWSCo
 // S3 returns a path-style S3 client of this node.
 func (n *Node) S3(c Credentials) *s3.Client {
 	return s3.NewFromConfig(n.AWSConfig(c), func(o *s3.Options) { o.UsePathStyle = true })
+}
+
+// AdminCredentials returns the administrator's access key from the
+// node's DATA_DIR/credentials (the [openami] profile), which only the
+// node that made the administrator writes; false if the node has none.
+// AccountID is left empty.
+func (n *Node) AdminCredentials() (Credentials, bool) {
+	data, err := os.ReadFile(filepath.Join(n.DataDir, "credentials"))
+	if err != nil {
+		return Credentials{}, false
+	}
+	var c Credentials
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		switch strings.TrimSpace(k) {
+		case "aws_access_key_id":
+			c.AccessKeyID = strings.TrimSpace(v)
+		case "aws_secret_access_key":
+			c.SecretAccessKey = strings.TrimSpace(v)
+		}
+	}
+	return c, c.AccessKeyID != "" && c.SecretAccessKey != ""
 }

@@ -58,6 +58,10 @@ type Options struct {
 	Args func(i int) []string
 	// Env returns node i's extra environment, KEY=VALUE each (nil: none).
 	Env func(i int) []string
+	// Together starts the nodes all at once rather than one after the
+	// other, so that they race to migrate the new database and make the
+	// administrator.
+	Together bool
 }
 
 // Cluster is a running cluster: the shared database, block store and
@@ -102,8 +106,9 @@ type Node struct {
 }
 
 // Start starts PostgreSQL, MinIO and opts.Nodes serve processes, one
-// after the other (the first creates the schema and the administrator),
-// and stops the nodes when the test ends (testenv.Main stops the rest).
+// after the other (the first creates the schema and the administrator)
+// unless opts.Together, and kills the nodes when the test ends
+// (testenv.Main stops the rest).
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
 	if opts.Nodes < 1 {
@@ -114,7 +119,8 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	c := &Cluster{DSN: testenv.Postgres(t), MinIO: testenv.MinIO(t), Regions: opts.Regions,
 		MasterKey: base64.StdEncoding.EncodeToString(seal.Generate()), bin: Binary(t)}
-	for i := range opts.Nodes {
+	nodes := make([]*Node, opts.Nodes)
+	for i := range nodes {
 		var args, env []string
 		if opts.Args != nil {
 			args = opts.Args(i)
@@ -122,7 +128,29 @@ func Start(t testing.TB, opts Options) *Cluster {
 		if opts.Env != nil {
 			env = opts.Env(i)
 		}
-		c.AddNode(t, args, env)
+		nodes[i] = c.newNode(t, args, env)
+		if !opts.Together {
+			if err := nodes[i].start("127.0.0.1:0"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if opts.Together {
+		errs := make([]error, len(nodes))
+		var wg sync.WaitGroup
+		for i, n := range nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = n.start("127.0.0.1:0")
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	return c
 }
@@ -131,12 +159,21 @@ func Start(t testing.TB, opts Options) *Cluster {
 // returns it once it listens.
 func (c *Cluster) AddNode(t testing.TB, args, env []string) *Node {
 	t.Helper()
-	n := &Node{Index: len(c.Nodes), DataDir: t.TempDir(), Log: &SyncBuffer{}, c: c, env: env,
-		args: append([]string{"--regions", c.Regions, "--data-dir", "", "--database", c.DSN,
+	n := c.newNode(t, args, env)
+	if err := n.start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// newNode adds a node that is not started yet to the cluster, to be
+// killed when the test ends.
+func (c *Cluster) newNode(t testing.TB, args, env []string) *Node {
+	dataDir := t.TempDir()
+	n := &Node{Index: len(c.Nodes), DataDir: dataDir, Log: &SyncBuffer{}, c: c, env: env,
+		args: append([]string{"--regions", c.Regions, "--data-dir", dataDir, "--database", c.DSN,
 			"--blob-store", "s3://" + c.MinIO.Bucket + "/openami", "--s3-endpoint", c.MinIO.Endpoint, "--s3-region", c.MinIO.Region}, args...)}
-	n.args[3] = n.DataDir
 	c.Nodes = append(c.Nodes, n)
-	n.start(t, "127.0.0.1:0")
 	t.Cleanup(func() { n.Kill(t) })
 	return n
 }
@@ -151,8 +188,10 @@ func (c *Cluster) AddNodeFromEnv(t testing.TB, env []string) *Node {
 	t.Helper()
 	n := &Node{Index: len(c.Nodes), Log: &SyncBuffer{}, c: c, bare: true, env: env}
 	c.Nodes = append(c.Nodes, n)
-	n.start(t, "127.0.0.1:0")
 	t.Cleanup(func() { n.Kill(t) })
+	if err := n.start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
 	return n
 }
 
@@ -194,9 +233,8 @@ func (c *Cluster) Account(t testing.TB, name string) Credentials {
 }
 
 // start runs the node's serve process on addr and waits until it
-// listens.
-func (n *Node) start(t testing.TB, addr string) {
-	t.Helper()
+// listens; it fails if the process exits first or takes over a minute.
+func (n *Node) start(addr string) error {
 	cmd := exec.Command(n.c.bin, append([]string{"serve", "--listen", addr}, n.args...)...)
 	cmd.Env = append(n.c.Env(), n.env...)
 	if n.bare {
@@ -209,10 +247,10 @@ func (n *Node) start(t testing.TB, addr string) {
 	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	endpoint := make(chan string, 1)
 	done := make(chan struct{})
@@ -245,11 +283,12 @@ func (n *Node) start(t testing.TB, addr string) {
 	select {
 	case ep := <-endpoint:
 		n.Endpoint = ep
+		return nil
 	case <-done:
-		t.Fatalf("node %d exited before it listened:\n%s", n.Index, n.Log)
+		return fmt.Errorf("node %d exited before it listened:\n%s", n.Index, n.Log)
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
-		t.Fatalf("node %d did not listen within a minute:\n%s", n.Index, n.Log)
+		return fmt.Errorf("node %d did not listen within a minute:\n%s", n.Index, n.Log)
 	}
 }
 
@@ -288,7 +327,9 @@ func (n *Node) signal(t testing.TB, sig syscall.Signal) {
 func (n *Node) Restart(t testing.TB) {
 	t.Helper()
 	n.Kill(t)
-	n.start(t, strings.TrimPrefix(n.Endpoint, "http://"))
+	if err := n.start(strings.TrimPrefix(n.Endpoint, "http://")); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // maxErrorLines is how many ERROR lines a Node keeps for Errors.

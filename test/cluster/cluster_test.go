@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"os/exec"
@@ -389,4 +390,39 @@ func apiCode(err error) string {
 func sha256Base64(b []byte) string {
 	sum := sha256.Sum256(b)
 	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// TestNodesStartTogether starts three nodes at once on a new database:
+// they race to migrate it and to make the administrator, and exactly one
+// administrator is made, whose key works on every node.
+func TestNodesStartTogether(t *testing.T) {
+	c := Start(t, Options{Nodes: 3, Together: true})
+	out, err := c.Command("account", "list").Output()
+	if err != nil {
+		t.Fatalf("account list: %v %s", err, stderrOf(err))
+	}
+	var list struct{ Accounts []struct{ Admin bool } }
+	if err := json.Unmarshal(out, &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Accounts) != 1 || !list.Accounts[0].Admin {
+		t.Fatalf("accounts after three nodes started at once: %s", out)
+	}
+	var admin []Credentials
+	for _, n := range c.Nodes {
+		if cr, ok := n.AdminCredentials(); ok {
+			admin = append(admin, cr)
+		}
+	}
+	if len(admin) != 1 {
+		t.Fatalf("%d nodes wrote the administrator's credentials, want 1", len(admin))
+	}
+	for _, n := range c.Nodes {
+		if _, err := n.EC2(admin[0]).DescribeRegions(context.Background(), &ec2.DescribeRegionsInput{}); err != nil {
+			t.Fatalf("the administrator on node %d: %v", n.Index, err)
+		}
+		for _, line := range n.Errors() {
+			t.Errorf("node %d logged an error: %s", n.Index, line)
+		}
+	}
 }
