@@ -291,7 +291,17 @@ func TestAcrossNodes(t *testing.T) {
 	})
 
 	t.Run("KilledNodeRestarts", func(t *testing.T) {
+		// Every node serves from the one database: the images made through
+		// all three are rows there.
+		var images int
+		if err := c.DB(t).QueryRow(`SELECT count(*) FROM images WHERE account_id = $1`, alice.AccountID).Scan(&images); err != nil || images != 12 {
+			t.Fatalf("alice's images in the database: %d, %v; want 12 (11 paged, 1 public)", images, err)
+		}
+		n1.WaitLog(t, `action=DescribeRegions`, 10*time.Second)
 		n1.Kill(t)
+		if n1.Running() {
+			t.Fatal("node 1 runs after Kill")
+		}
 		if _, err := n0.EC2(alice).DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}}); err != nil {
 			t.Fatalf("node 0 with node 1 killed: %v", err)
 		}
