@@ -186,6 +186,11 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 	if err != nil {
 		return fmt.Errorf("administrator account: %w", err)
 	}
+	// Several servers may share the database: one with another master
+	// key would answer every signed request with an internal error.
+	if err := svc.Identity().CheckMasterKey(ctx); err != nil {
+		return err
+	}
 
 	endpoint := "http://" + ln.Addr().String()
 	credFile := filepath.Join(cfg.dataDir, "credentials")
