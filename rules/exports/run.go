@@ -95,7 +95,7 @@ func (s *Exports) run(ctx context.Context, t openami.ExportTask) error {
 		if t.UploadID != "" {
 			s.objects.AbortUpload(context.WithoutCancel(ctx), c, t.Bucket, t.Key, t.UploadID)
 		}
-		up, err := s.objects.CreateUpload(ctx, c, t.Bucket, t.Key, openami.ObjectHeaders{}, objects.ACLInput{}, openami.Checksum{})
+		up, err := s.objects.CreateUpload(ctx, c, t.Bucket, t.Key, openami.ObjectHeaders{Tags: t.ObjectTags}, objects.ACLInput{}, openami.Checksum{})
 		if err != nil {
 			if ctx.Err() != nil {
 				return s.stopped(ctx, t)

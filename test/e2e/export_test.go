@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ebs"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 )
 
@@ -122,7 +123,8 @@ func TestStoreAndRestoreImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCLI(t, s, a, t.TempDir(), "s3", "mb", "s3://stored")
-	st, err := e.CreateStoreImageTask(ctx, &ec2.CreateStoreImageTaskInput{ImageId: img.ImageId, Bucket: aws.String("stored")})
+	st, err := e.CreateStoreImageTask(ctx, &ec2.CreateStoreImageTaskInput{ImageId: img.ImageId, Bucket: aws.String("stored"),
+		S3ObjectTags: []types.S3ObjectTag{{Key: aws.String("purpose"), Value: aws.String("backup")}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +148,10 @@ func TestStoreAndRestoreImage(t *testing.T) {
 			t.Fatalf("store task: %s %v", *r.StoreTaskState, r.StoreTaskFailureReason)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	ot, err := s.s3Client(a, false).GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String("stored"), Key: st.ObjectKey})
+	if err != nil || len(ot.TagSet) != 1 || *ot.TagSet[0].Key != "purpose" || *ot.TagSet[0].Value != "backup" {
+		t.Errorf("the stored object's tags: %+v %v", ot, err)
 	}
 	rs, err := e.CreateRestoreImageTask(ctx, &ec2.CreateRestoreImageTaskInput{Bucket: aws.String("stored"), ObjectKey: st.ObjectKey, Name: aws.String("restored")})
 	if err != nil {
