@@ -1,5 +1,5 @@
 // Package exports is ExportImage: an image's root disk written, in RAW,
-// fixed VHD or stream-optimized VMDK, into an S3 bucket of the same
+// dynamic VHD or stream-optimized VMDK, into an S3 bucket of the same
 // endpoint as one object, by a durable task the service's worker runs
 // (docs/EXPORT.md). It stands above rules/images (launch permissions,
 // Allowed AMIs), rules/ebs (the snapshot's blocks and their key) and

@@ -165,7 +165,11 @@ func (s *Exports) runExport(ctx context.Context, t openami.ExportTask, parts *pa
 	}
 	size := snap.VolumeSize << 30
 	parts.size = s.partSizeFor(size)
-	w, err := newDiskWriter(t.Format, parts, size, s.now())
+	stored := make([]int64, len(blocks))
+	for i, b := range blocks {
+		stored[i] = b.Index
+	}
+	w, err := newDiskWriter(t.Format, parts, size, s.now(), stored)
 	if err != nil {
 		return err
 	}
