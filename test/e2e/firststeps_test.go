@@ -17,7 +17,7 @@ import (
 // firstStepsTimeout bounds the whole of the README's first steps: the
 // install, the import of a 2 GiB image and a first boot under TCG, on a
 // shared machine. Never asserted on.
-const firstStepsTimeout = 20 * time.Minute
+const firstStepsTimeout = 15 * time.Minute
 
 // TestQemuFirstSteps runs scripts/firststeps.sh: the README's "First
 // steps", read from the README and run line by line as a newcomer types
