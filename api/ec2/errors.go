@@ -247,6 +247,7 @@ var paramNames = map[string]string{
 	"DiskImageFormat":                   "DiskImageFormat",
 	"ImageBucket":                       "Bucket",
 	"ObjectKey":                         "ObjectKey",
+	"ObjectTags":                        "S3ObjectTags",
 	"S3Bucket":                          "S3ExportLocation.S3Bucket",
 	"LaunchTemplateData":                "LaunchTemplateData",
 	"MaxVersion":                        "MaxVersion",
