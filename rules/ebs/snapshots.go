@@ -15,6 +15,7 @@ import (
 	"github.com/openami/openami/internal/pagetoken"
 	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/describe"
 )
 
 // blocksPerGiB is the number of blocks in one GiB.
@@ -60,10 +61,20 @@ func checkSnapshotID(id string) error {
 	return nil
 }
 
-func snapshotNotFound(id string) error {
+// The sentences of missing volumes and snapshots (describe.NotFound says
+// where the plural ones come from).
+var (
+	volumeNotFound  = describe.NotFound{One: "The volume '%s' does not exist.", Many: "The volumes '%s' do not exist."}
+	snapshotMissing = describe.NotFound{One: "The snapshot '%s' does not exist.", Many: "The snapshots '%s' do not exist."}
+)
+
+// snapshotsNotFound is NotFound naming every one of ids.
+func snapshotsNotFound(ids []string) error {
 	return &openami.Error{Class: openami.NotFound, Resource: openami.ResourceSnapshot, Field: "SnapshotId",
-		Message: fmt.Sprintf("The snapshot '%s' does not exist.", id)}
+		Message: snapshotMissing.Sentence(ids)}
 }
+
+func snapshotNotFound(id string) error { return snapshotsNotFound([]string{id}) }
 
 // visibleSnapshot returns the snapshot if the caller owns it or may create
 // volumes from it, and NotFound otherwise: the same answer for a snapshot

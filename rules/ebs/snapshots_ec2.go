@@ -106,8 +106,8 @@ func (s *Volumes) DescribeSnapshots(ctx context.Context, p openami.Principal, in
 		if err != nil {
 			return nil, "", err
 		}
-		if missing := describe.MissingIDs(in.SnapshotIDs, found, func(s openami.Snapshot) string { return s.ID }); missing != "" {
-			return nil, "", snapshotNotFound(missing)
+		if missing := describe.Missing(in.SnapshotIDs, found, func(s openami.Snapshot) string { return s.ID }); len(missing) > 0 {
+			return nil, "", snapshotsNotFound(missing)
 		}
 	}
 	// tags holds the current batch's tags; kept those of the caller's
