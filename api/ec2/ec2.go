@@ -171,6 +171,8 @@ func New(tags Tags, id Identity, blocks EBS, imgs Images, machines Instances, ne
 		"DescribeInstanceAttribute":            h.describeInstanceAttribute,
 		"ModifyInstanceAttribute":              h.modifyInstanceAttribute,
 		"ModifyInstanceMetadataOptions":        h.modifyInstanceMetadataOptions,
+		"MonitorInstances":                     h.monitorInstances(true),
+		"UnmonitorInstances":                   h.monitorInstances(false),
 		"GetConsoleOutput":                     h.getConsoleOutput,
 		"GetInstanceUefiData":                  h.getInstanceUefiData,
 		"DescribeInstanceCreditSpecifications": h.describeInstanceCreditSpecifications,
