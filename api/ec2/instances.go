@@ -539,4 +539,3 @@ func (h *Handler) nameGroups(c *call, rs ...reservationFields) error {
 	}
 	return err
 }
-
