@@ -529,6 +529,16 @@ CREATE TABLE export_tasks (
 CREATE INDEX export_tasks_by_owner ON export_tasks (region, account_id, id);
 CREATE INDEX export_tasks_by_state ON export_tasks (state);
 `},
+	// The fleet-rest slice's migration (issue 18: snapshot tiers): 19
+	// after the export tasks' 18; new columns only.
+	{Version: 19, Name: "snapshot tiers", SQL: `
+-- A snapshot's storage tier and last archive or restore, as JSON ('' for
+-- a snapshot never archived), and when the worker next has a step of it
+-- to take (0: none), which the worker selects on.
+ALTER TABLE snapshots ADD COLUMN tiering {{text}} NOT NULL DEFAULT '';
+ALTER TABLE snapshots ADD COLUMN tiering_due BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX snapshots_by_tiering_due ON snapshots (tiering_due) WHERE tiering_due > 0;
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.
