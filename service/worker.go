@@ -205,6 +205,9 @@ func (c *completer) sweep(ctx context.Context) {
 	if err := c.s.images.SettleImages(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("pending images", "error", err)
 	}
+	if err := c.s.ebs.SettleTiers(ctx); err != nil && ctx.Err() == nil {
+		c.log.Error("snapshot tiers", "error", err)
+	}
 	if err := c.s.instances.AdvanceInstances(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("instances", "error", err)
 	}

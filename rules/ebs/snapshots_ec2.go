@@ -166,7 +166,7 @@ func (s *Volumes) DescribeSnapshots(ctx context.Context, p openami.Principal, in
 			case AttrSnapshotState:
 				return []string{string(sn.State)}
 			case AttrSnapshotStorageTier:
-				return []string{"standard"}
+				return []string{string(sn.Tiering.Tier())}
 			case AttrSnapshotTransferType:
 				return []string{"standard"}
 			case AttrSnapshotVolumeID:
@@ -381,6 +381,9 @@ func (s *Volumes) ModifySnapshotAttribute(ctx context.Context, p openami.Princip
 		snap, err := ownedSnapshot(tx, p, id)
 		if err != nil {
 			return err
+		}
+		if snap.Tiering.Archived && len(add) > 0 {
+			return archived(snap.ID) // archived snapshots are not shared
 		}
 		if err := s.CheckShareEncrypted(tx, snap.KmsKeyID, add, "snapshot "+snap.ID); err != nil {
 			return err
