@@ -232,6 +232,9 @@ func TestRulesRefusalsWorded(t *testing.T) {
 	}{
 		{&openami.Error{Class: openami.InvalidParameter, Resource: openami.ResourceLaunchTemplate, Field: "Template", Err: notFound},
 			"You must use a valid fully-formed launch template. The specified launch template, with template ID lt-1, does not exist."},
+		{&openami.Error{Class: openami.InvalidParameter, Resource: openami.ResourceSubnet, Field: "Subnets", Value: "subnet-1",
+			Err: openami.Errorf(openami.NotFound, openami.ResourceSubnet, "The subnet ID 'subnet-1' does not exist")},
+			"The subnet ID 'subnet-1' does not exist"},
 		{&openami.Error{Class: openami.InvalidParameter, Resource: openami.ResourceAutoScalingGroup, Field: "ShouldDecrement", Value: "true", Detail: "2"},
 			"Currently, desiredSize equals minSize (2). Terminating instance without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size."},
 		{param.Breaks("DesiredCapacity", "-1", "must have value greater than or equal to 0"),

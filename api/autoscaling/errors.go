@@ -98,6 +98,13 @@ func message(oe *openami.Error) string {
 			return "You must use a valid fully-formed launch template. " + cause.Message
 		}
 		return "You must use a valid fully-formed launch template."
+	case oe.Field == "Subnets" && oe.Err != nil:
+		// EC2 refused a subnet of VPCZoneIdentifier; Auto Scaling quotes it.
+		var cause *openami.Error
+		if errors.As(oe.Err, &cause) && cause.Message != "" {
+			return cause.Message
+		}
+		return fmt.Sprintf("The subnet ID '%s' does not exist", oe.Value)
 	case oe.Field == "ShouldDecrement":
 		return fmt.Sprintf("Currently, desiredSize equals minSize (%s). Terminating instance without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.", oe.Detail)
 	case oe.Field == "Template" && oe.Class == openami.MissingParameter:

@@ -198,7 +198,8 @@ func (g *Groups) place(tx metadata.Tx, p openami.Principal, grp *openami.AutoSca
 		sn, _, err := g.networks.Placement(tx, p, network.PlacementInput{SubnetID: id})
 		if err != nil {
 			if openami.ClassOf(err) == openami.NotFound || openami.ClassOf(err) == openami.Malformed {
-				return validationf("The subnet ID '%s' does not exist", id)
+				// Auto Scaling quotes EC2's refusal: the cause is a value.
+				return &openami.Error{Class: openami.InvalidParameter, Resource: openami.ResourceSubnet, Field: "Subnets", Value: id, Err: err}
 			}
 			return err
 		}
