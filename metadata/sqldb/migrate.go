@@ -529,9 +529,23 @@ CREATE TABLE export_tasks (
 CREATE INDEX export_tasks_by_owner ON export_tasks (region, account_id, id);
 CREATE INDEX export_tasks_by_state ON export_tasks (state);
 `},
-	// The fleet-rest slice's migration (issue 18: snapshot tiers): 19
-	// after the export tasks' 18; new columns only.
-	{Version: 19, Name: "snapshot tiers", SQL: `
+	// The leases slice's migration (issue 17 item 2): 19 after the export
+	// tasks' 18; self-contained, so the lead may renumber it.
+	{Version: 19, Name: "leases", SQL: `
+-- Leases under which nodes do durable work (metadata.Leases): the holder
+-- ('' once released), the epoch (how many tenures the lease has had) and
+-- when the tenure expires, in microseconds since the Unix epoch by the
+-- database's clock.
+CREATE TABLE leases (
+	name    {{text}} NOT NULL PRIMARY KEY,
+	holder  {{text}} NOT NULL,
+	epoch   BIGINT NOT NULL,
+	expires BIGINT NOT NULL
+);
+`},
+	// The fleet-rest slice's migration (issue 18: snapshot tiers): 20
+	// after the leases' 19; new columns only.
+	{Version: 20, Name: "snapshot tiers", SQL: `
 -- A snapshot's storage tier and last archive or restore, as JSON ('' for
 -- a snapshot never archived), and when the worker next has a step of it
 -- to take (0: none), which the worker selects on.
