@@ -192,6 +192,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		ImagesUsing: func(tx metadata.Tx, region, snapshotID string) ([]string, error) {
 			return s.images.UsingSnapshot(tx, region, snapshotID)
 		},
+		EnabledImagesUsing: func(tx metadata.Tx, region, snapshotID string) ([]string, error) {
+			return s.images.EnabledUsingSnapshot(tx, region, snapshotID)
+		},
 		InstanceMayRun: func(tx metadata.Tx, region, instanceID string) (bool, error) {
 			return s.instances.MayRun(tx, region, instanceID)
 		}})

@@ -543,6 +543,16 @@ CREATE TABLE leases (
 	expires BIGINT NOT NULL
 );
 `},
+	// The fleet-rest slice's migration (issue 18: snapshot tiers): 20
+	// after the leases' 19; new columns only.
+	{Version: 20, Name: "snapshot tiers", SQL: `
+-- A snapshot's storage tier and last archive or restore, as JSON ('' for
+-- a snapshot never archived), and when the worker next has a step of it
+-- to take (0: none), which the worker selects on.
+ALTER TABLE snapshots ADD COLUMN tiering {{text}} NOT NULL DEFAULT '';
+ALTER TABLE snapshots ADD COLUMN tiering_due BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX snapshots_by_tiering_due ON snapshots (tiering_due) WHERE tiering_due > 0;
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.

@@ -286,8 +286,9 @@ func (s *Exports) DescribeExportImageTasks(ctx context.Context, p openami.Princi
 	id := func(t openami.ExportTask) string { return t.ID }
 	if len(idList) > 0 {
 		found := slices.DeleteFunc(slices.Clone(all), func(t openami.ExportTask) bool { return !slices.Contains(idList, t.ID) })
-		if missing := describe.MissingIDs(idList, found, id); missing != "" {
-			return nil, "", taskNotFound(missing)
+		if missing := describe.Missing(idList, found, id); len(missing) > 0 {
+			return nil, "", openami.Errorf(openami.NotFound, openami.ResourceExportTask, "%s",
+				describe.NotFound{One: "The export task ID '%s' does not exist", Many: "The export task IDs '%s' do not exist"}.Sentence(missing))
 		}
 	}
 	scope := describe.Scope("DescribeExportImageTasks", p, filters, strings.Join(idList, ","))

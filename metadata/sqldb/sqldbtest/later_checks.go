@@ -241,3 +241,14 @@ func check19(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 		t.Errorf("leases of node-a: %q", got)
 	}
 }
+
+// check20: snapshots keep their rows with an empty tiering and no due
+// step; a due step is selectable through the partial index.
+func check20(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	if got := queryStrings(t, db, d, `SELECT id FROM snapshots WHERE tiering <> '' OR tiering_due <> 0`); len(got) != 0 {
+		t.Errorf("snapshots with a tiering after the migration: %q", got)
+	}
+	if got := queryStrings(t, db, d, `SELECT id FROM snapshots WHERE tiering_due > 0 AND tiering_due <= ?`, int64(1)); len(got) != 0 {
+		t.Errorf("due snapshots: %q", got)
+	}
+}
