@@ -1,4 +1,10 @@
-package nbd
+// Package nbdclient is a minimal client of the Network Block Device
+// protocol, for reading an export. openami reads the disks it imports
+// through it, from a read-only qemu-nbd export of the uploaded file
+// (rules/imports), so that qemu decodes the format and nothing is
+// written to a temporary raw file. (The server, package nbd, is a layer
+// of its own that the rules do not import.)
+package nbdclient
 
 import (
 	"encoding/binary"
@@ -9,14 +15,30 @@ import (
 	"sync"
 )
 
-// Client is a minimal NBD client for reading an export: the fixed
-// newstyle handshake with NBD_OPT_EXPORT_NAME, then NBD_CMD_READ requests
-// with simple replies, one at a time. openami reads the disks it imports
-// through it, from a read-only qemu-nbd export of the uploaded file
-// (rules/imports), so that qemu decodes the format and nothing is written
-// to a temporary raw file. It neither writes nor negotiates structured
-// replies. Its methods are safe for concurrent use (requests are
-// serialized).
+// The protocol's numbers (https://github.com/NetworkBlockDevice/nbd/blob/master/doc/proto.md).
+const (
+	nbdMagic           = 0x4e42444d41474943 // "NBDMAGIC"
+	optMagic           = 0x49484156454f5054 // "IHAVEOPT"
+	requestMagic       = 0x25609513
+	simpleReplyMagic   = 0x67446698
+	flagFixedNewstyle  = 1 << 0
+	flagNoZeroes       = 1 << 1
+	flagCFixedNewstyle = 1 << 0
+	flagCNoZeroes      = 1 << 1
+	optExportName      = 1
+	cmdRead            = 0
+	cmdDisc            = 2
+	requestLen         = 28
+	replyLen           = 16
+	optHeaderLen       = 16
+	zeroPaddingLen     = 124
+	maxBlockSize       = 32 << 20 // the spec's interoperable maximum request
+)
+
+// Client reads an export: the fixed newstyle handshake with
+// NBD_OPT_EXPORT_NAME, then NBD_CMD_READ requests with simple replies,
+// one at a time. It neither writes nor negotiates structured replies.
+// Its methods are safe for concurrent use (requests are serialized).
 type Client struct {
 	mu     sync.Mutex
 	conn   net.Conn
