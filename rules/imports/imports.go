@@ -34,8 +34,10 @@ type Config struct {
 	// TempDir holds the disk files while they convert ("" for the
 	// system's): up to the file's size plus its data, per running task.
 	TempDir string
-	// QemuImg is the qemu-img binary ("" for qemu-img on PATH).
+	// QemuImg and QemuNBD are the qemu-img and qemu-nbd binaries (""
+	// for the ones on PATH).
 	QemuImg string
+	QemuNBD string
 	// Kick tells the worker a task is waiting (nil: nothing).
 	Kick func()
 	// Clock defaults to time.Now.
@@ -58,6 +60,9 @@ type Imports struct {
 func New(cfg Config) *Imports {
 	if cfg.QemuImg == "" {
 		cfg.QemuImg = "qemu-img"
+	}
+	if cfg.QemuNBD == "" {
+		cfg.QemuNBD = "qemu-nbd"
 	}
 	if cfg.Kick == nil {
 		cfg.Kick = func() {}

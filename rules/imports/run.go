@@ -19,7 +19,6 @@ import (
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/objects"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sys/unix"
 )
 
 // taskError is a failure of the task's input (a corrupt disk, an
@@ -296,39 +295,28 @@ func (s *Imports) importDisk(ctx context.Context, t *openami.ImportTask, i int, 
 		}
 	}
 	d.Detected = format
-	info, err := qemuInfo(ctx, s.cfg.QemuImg, src, format)
+	info, err := s.qemuInfo(ctx, src, format)
 	if err != nil {
 		return clientError("Disk validation failed [%s]", err)
 	}
 	d.VirtualSize = info.VirtualSize
-	if st, err := os.Stat(src); err != nil {
+	disk, err := s.openSource(ctx, dir, src, format, info.VirtualSize)
+	if err != nil {
 		return err
-	} else if err := checkExtents(ctx, s.cfg.QemuImg, src, format, st.Size()); err != nil {
-		return clientError("Disk validation failed [%s]", err)
 	}
+	defer disk.close()
 	if err := s.stage(ctx, t, openami.ImportValidated, base+share/10); err != nil {
 		return err
 	}
 	if err := s.stage(ctx, t, openami.ImportConverting, base+share/10); err != nil {
 		return err
 	}
-	raw := src // a RAW disk is written as it is: its zero blocks are skipped all the same
-	if format != FormatRAW {
-		raw = src + ".raw"
-		if err := qemuConvert(ctx, s.cfg.QemuImg, src, format, raw); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return clientError("Disk validation failed [%s]", err)
-		}
-		os.Remove(src) // its space is the raw file's now
-	}
 	if t.Kind == openami.ImportImageTask && i == 0 {
-		if err := checkBootable(raw); err != nil {
+		if err := checkBootable(disk); err != nil {
 			return err
 		}
 	}
-	return s.writeSnapshot(ctx, t, i, raw, base+share/2, share-share/2)
+	return s.writeSnapshot(ctx, t, i, disk, base+share/10, share-share/10)
 }
 
 // download copies an object to a file, as the task's caller reads it.
@@ -353,24 +341,24 @@ func (s *Imports) download(ctx context.Context, p openami.Principal, bucket, key
 	return n, f.Close()
 }
 
-func checkBootable(raw string) error {
-	f, err := os.Open(raw)
-	if err != nil {
-		return err
+// checkBootable checks that a disk's first sectors hold a partition table.
+func checkBootable(disk *diskSource) error {
+	first := make([]byte, min(1024, disk.size))
+	n, err := disk.ReadAt(first, 0)
+	if err != nil && err != io.EOF {
+		return readError(err)
 	}
-	defer f.Close()
-	first := make([]byte, 1024)
-	n, _ := io.ReadFull(f, first)
 	if !bootable(first[:n]) {
 		return clientError("Unsupported kernel version or no bootable partition table (MBR or GPT) on the first disk")
 	}
 	return nil
 }
 
-// writeSnapshot writes a raw file into a new snapshot through the EBS
-// direct API's rules, one block at a time: the file's holes (SEEK_DATA)
-// and all-zero blocks are not written, so they cost nothing.
-func (s *Imports) writeSnapshot(ctx context.Context, t *openami.ImportTask, i int, raw string, base, share int) error {
+// writeSnapshot writes a disk into a new snapshot through the EBS
+// direct API's rules, one block at a time: only the blocks its data
+// extents touch are read, and all-zero blocks are not written, so
+// unallocated and zero ranges cost nothing.
+func (s *Imports) writeSnapshot(ctx context.Context, t *openami.ImportTask, i int, disk *diskSource, base, share int) error {
 	d := &t.Disks[i]
 	gib := (d.VirtualSize + 1<<30 - 1) >> 30
 	snap, err := s.cfg.EBS.StartSnapshot(ctx, t.Principal, ebs.StartSnapshotInput{
@@ -388,15 +376,12 @@ func (s *Imports) writeSnapshot(ctx context.Context, t *openami.ImportTask, i in
 		s.cfg.EBS.DeleteSnapshot(context.WithoutCancel(ctx), t.Principal, snap.ID)
 		return err
 	}
-	f, err := os.Open(raw)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	// putWorkers blocks are written at once: each PutSnapshotBlock is a
-	// transaction, and several overlap their commits. Memory: one buffer
-	// per worker and one being read.
-	const putWorkers = 4
+	// putWorkers blocks are written at once: each PutSnapshotBlock stores
+	// its chunk durably (an fsync) and commits a transaction, so the
+	// writes' latencies overlap; the store groups their commits. 16 was
+	// measured against 4 (docs/BENCHMARKS.md). Memory: one buffer per
+	// worker and one being read.
+	const putWorkers = 16
 	g, gctx := errgroup.WithContext(ctx)
 	blocks := make(chan putBlock)
 	free := make(chan []byte, putWorkers+1)
@@ -423,43 +408,47 @@ func (s *Imports) writeSnapshot(ctx context.Context, t *openami.ImportTask, i in
 	}
 	g.Go(func() error {
 		defer close(blocks)
-		size := d.VirtualSize
-		lastPct := -1
-		for off := int64(0); off < size; off += openami.BlockSize {
-			data, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)
-			if err != nil { // ENXIO: no data after off
-				return nil
-			}
-			if data >= off+openami.BlockSize {
-				off = data/openami.BlockSize*openami.BlockSize - openami.BlockSize
-				continue
-			}
-			var buf []byte
-			select {
-			case buf = <-free:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-			n, err := f.ReadAt(buf, off)
-			if err != nil && err != io.EOF {
-				return err
-			}
-			clear(buf[n:])
-			if allZero(buf) {
-				free <- buf
-				continue
-			}
-			select {
-			case blocks <- putBlock{off / openami.BlockSize, buf}:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-			if pct := base + int(int64(share)*off/size); pct != lastPct {
-				lastPct = pct
-				if err := s.stage(gctx, t, openami.ImportConverting, pct); err != nil {
-					return err
+		var total, done int64
+		for _, e := range disk.extents {
+			total += e.length
+		}
+		lastPct, next := -1, int64(0) // next: the first block not yet read
+		for _, e := range disk.extents {
+			for idx := max(e.start/openami.BlockSize, next); idx*openami.BlockSize < min(e.start+e.length, disk.size); idx++ {
+				next = idx + 1
+				off := idx * openami.BlockSize
+				var buf []byte
+				select {
+				case buf = <-free:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+				n, err := disk.ReadAt(buf[:min(openami.BlockSize, disk.size-off)], off)
+				if err != nil && err != io.EOF {
+					if gctx.Err() != nil {
+						return gctx.Err()
+					}
+					return readError(err)
+				}
+				clear(buf[n:])
+				if allZero(buf) {
+					free <- buf
+					continue
+				}
+				select {
+				case blocks <- putBlock{idx, buf}:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+				in := min(off+openami.BlockSize, e.start+e.length) - e.start // e's bytes read so far
+				if pct := base + int(int64(share)*(done+in)/max(total, 1)); pct != lastPct && pct < 100 {
+					lastPct = pct
+					if err := s.stage(gctx, t, openami.ImportConverting, pct); err != nil {
+						return err
+					}
 				}
 			}
+			done += e.length
 		}
 		return nil
 	})
@@ -470,6 +459,12 @@ func (s *Imports) writeSnapshot(ctx context.Context, t *openami.ImportTask, i in
 		return err
 	}
 	return s.cfg.EBS.FinishSnapshot(ctx, t.Region, snap.ID)
+}
+
+// readError is the task's failure when qemu cannot read a disk it
+// validated (a corrupt table or compressed cluster).
+func readError(err error) error {
+	return clientError("Disk validation failed [the disk is corrupt or truncated: %s]", err)
 }
 
 // putBlock is a block on its way to PutSnapshotBlock.
