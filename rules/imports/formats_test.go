@@ -1,6 +1,9 @@
 package imports
 
-import "testing"
+import (
+	"context"
+	"testing"
+)
 
 // TestDetect: the magic numbers decide, whatever else the data holds.
 func TestDetect(t *testing.T) {
@@ -47,5 +50,25 @@ func TestParseURL(t *testing.T) {
 		if _, _, ok := parseURL(raw); ok {
 			t.Errorf("%s was taken", raw)
 		}
+	}
+}
+
+// TestQemuLimits: the programs run through Imports.qemu get the address
+// space and CPU limits, as the child itself sees them.
+func TestQemuLimits(t *testing.T) {
+	s := New(Config{})
+	out, err := s.qemu(context.Background(), probeLimits, "sh", "-c", "ulimit -v; ulimit -t").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(out), "1048576\n60\n"; got != want {
+		t.Fatalf("the child's limits: %q, want %q", got, want)
+	}
+	out, err = s.qemu(context.Background(), convertLimits, "sh", "-c", "ulimit -v; ulimit -t").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(out), "2097152\nunlimited\n"; got != want {
+		t.Fatalf("the child's limits: %q, want %q", got, want)
 	}
 }
