@@ -87,6 +87,12 @@ type ImportTask struct {
 	BootMode     string
 	LicenseType  string
 	Tags         []Tag
+	// ClientToken is the request's idempotency token ("" for none), and
+	// RequestHash a digest of the rest of the request: the same token
+	// with the same request is the same task, with another one
+	// IdempotentParameterMismatch.
+	ClientToken string `json:",omitempty"`
+	RequestHash string `json:",omitempty"`
 	// Principal is the caller who started the task, on whose behalf the
 	// worker reads the objects and writes the snapshots and the image.
 	Principal Principal

@@ -7,6 +7,9 @@ package imports
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"net/url"
 	"slices"
 	"strconv"
@@ -93,6 +96,10 @@ type ImportSnapshotInput struct {
 	Encrypted   bool
 	KmsKeyID    string
 	Tags        []openami.Tag
+	// ClientToken makes the request idempotent: the same token with the
+	// same request returns the task it made, with another request
+	// IdempotentParameterMismatch (Duplicate, ReasonTokenReused).
+	ClientToken string
 }
 
 // ImportImageInput are ImportImage's parameters.
@@ -106,6 +113,7 @@ type ImportImageInput struct {
 	Encrypted    bool
 	KmsKeyID     string
 	Tags         []openami.Tag
+	ClientToken  string // as ImportSnapshotInput's
 }
 
 // disk checks a container and returns the disk it names.
@@ -167,8 +175,14 @@ func (s *Imports) ImportSnapshot(ctx context.Context, p openami.Principal, in Im
 	if d.Format == FormatOVA {
 		return openami.ImportTask{}, openami.FieldErrorf(openami.InvalidParameter, "DiskContainer.Format", "OVA is taken by ImportImage only.")
 	}
+	token := in.ClientToken
+	in.ClientToken = ""
+	if t, ok, err := s.byToken(ctx, p, openami.ImportSnapshotTask, token, in); err != nil || ok {
+		return t, err
+	}
 	t := s.newTask(p, openami.ImportSnapshotTask, "import-snap", in.Description, in.Encrypted, in.KmsKeyID, in.Tags)
 	t.Disks = []openami.ImportDisk{d}
+	t.ClientToken, t.RequestHash = token, requestHash(in)
 	return s.record(ctx, t)
 }
 
@@ -177,6 +191,11 @@ func (s *Imports) ImportSnapshot(ctx context.Context, p openami.Principal, in Im
 func (s *Imports) ImportImage(ctx context.Context, p openami.Principal, in ImportImageInput) (openami.ImportTask, error) {
 	if len(in.Disks) == 0 {
 		return openami.ImportTask{}, param.Missing("DiskContainer")
+	}
+	token := in.ClientToken
+	in.ClientToken = ""
+	if t, ok, err := s.byToken(ctx, p, openami.ImportImageTask, token, in); err != nil || ok {
+		return t, err
 	}
 	if len(in.Disks) > 21 {
 		return openami.ImportTask{}, openami.FieldErrorf(openami.InvalidParameter, "DiskContainer", "At most 21 disks may be imported at once.")
@@ -212,6 +231,7 @@ func (s *Imports) ImportImage(ctx context.Context, p openami.Principal, in Impor
 		}
 		t.Disks = append(t.Disks, d)
 	}
+	t.ClientToken, t.RequestHash = token, requestHash(in)
 	return s.record(ctx, t)
 }
 
@@ -225,6 +245,7 @@ func (s *Imports) newTask(p openami.Principal, kind openami.ImportKind, prefix, 
 // record checks that the caller may read each disk's object, records the
 // task and kicks the worker.
 func (s *Imports) record(ctx context.Context, t openami.ImportTask) (openami.ImportTask, error) {
+	again := false
 	for _, d := range t.Disks {
 		r, _, err := s.cfg.Objects.Open(ctx, objects.As(t.Principal), d.Bucket, d.Key)
 		if err != nil {
@@ -240,13 +261,65 @@ func (s *Imports) record(ctx context.Context, t openami.ImportTask) (openami.Imp
 			return err
 		}
 		t.KmsKeyARN, t.Encrypted = key, key != ""
+		if t.ClientToken != "" { // a request with the same token may have won the race
+			if prev, ok, err := tokenTask(tx, t.Principal, t.Kind, t.ClientToken, t.RequestHash); err != nil || ok {
+				t, again = prev, true
+				return err
+			}
+		}
 		return tx.ImportTasks().Put(t)
 	})
 	if err != nil {
 		return openami.ImportTask{}, err
 	}
-	s.cfg.Kick()
+	if !again {
+		s.cfg.Kick()
+	}
 	return t, nil
+}
+
+// requestHash is a digest of a request without its client token.
+func requestHash(in any) string {
+	b, err := json.Marshal(in)
+	if err != nil {
+		panic(err) // plain structs of strings, bools and slices
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// byToken returns the caller's task of kind made with token ("": none)
+// for the same request in, or TokenReused if it was made for another.
+func (s *Imports) byToken(ctx context.Context, p openami.Principal, kind openami.ImportKind, token string, in any) (openami.ImportTask, bool, error) {
+	if token == "" {
+		return openami.ImportTask{}, false, nil
+	}
+	var t openami.ImportTask
+	var ok bool
+	err := s.cfg.Store.View(ctx, func(tx metadata.Tx) (err error) {
+		t, ok, err = tokenTask(tx, p, kind, token, requestHash(in))
+		return err
+	})
+	return t, ok, err
+}
+
+// tokenTask finds the caller's task of kind made with token, and checks
+// that it was made for the request whose digest is hash.
+func tokenTask(tx metadata.Tx, p openami.Principal, kind openami.ImportKind, token, hash string) (openami.ImportTask, bool, error) {
+	list, err := tx.ImportTasks().List(p.Region, p.AccountID, "", 0)
+	if err != nil {
+		return openami.ImportTask{}, false, err
+	}
+	for _, t := range list {
+		if t.ClientToken != token || t.Kind != kind {
+			continue
+		}
+		if t.RequestHash != hash {
+			return openami.ImportTask{}, false, param.TokenReused(openami.ResourceImportTask, token)
+		}
+		return t, true, nil
+	}
+	return openami.ImportTask{}, false, nil
 }
 
 // DescribeInput selects tasks of one kind: by id, or every one of the
