@@ -58,6 +58,10 @@ type ImportDisk struct {
 	// SnapshotID is the snapshot being made or made of the disk.
 	SnapshotID  string
 	Description string
+	// OVAIndex is, for the second and later disks of an OVA, the disk's
+	// place in it (from 1): they are added to the task when the OVA is
+	// opened, after the OVA's own entry (its first disk).
+	OVAIndex int `json:",omitempty"`
 }
 
 // ImportTask is an ImportImage or ImportSnapshot task, recorded so that it

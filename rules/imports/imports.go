@@ -77,6 +77,10 @@ func New(cfg Config) *Imports {
 	return s
 }
 
+// maxDisks is how many disks one ImportImage makes, an OVA's included
+// (the devices /dev/sda1, /dev/sdb ... /dev/sdu).
+const maxDisks = 21
+
 // DiskContainer is one disk of a request: an object named by S3Bucket and
 // S3Key, or by Url (s3://bucket/key, or an http(s) URL of the openami S3
 // endpoint, path-style or virtual-hosted-style).
@@ -197,7 +201,7 @@ func (s *Imports) ImportImage(ctx context.Context, p openami.Principal, in Impor
 	if t, ok, err := s.byToken(ctx, p, openami.ImportImageTask, token, in); err != nil || ok {
 		return t, err
 	}
-	if len(in.Disks) > 21 {
+	if len(in.Disks) > maxDisks {
 		return openami.ImportTask{}, openami.FieldErrorf(openami.InvalidParameter, "DiskContainer", "At most 21 disks may be imported at once.")
 	}
 	switch in.Architecture {

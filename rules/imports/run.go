@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync/atomic"
 
@@ -228,14 +229,31 @@ func (s *Imports) convert(ctx context.Context, t openami.ImportTask) error {
 	if err := s.stage(ctx, &t, openami.ImportValidating, 0); err != nil {
 		return err
 	}
+	// An OVA's disks become disks of the task when it is opened; a
+	// previous run's are dropped (their snapshots are gone: discard).
+	t.Disks = slices.DeleteFunc(t.Disks, func(d openami.ImportDisk) bool { return d.OVAIndex > 0 })
 	n := len(t.Disks)
-	for i := range t.Disks {
-		// Each disk's share of the progress: 0–10 download and validation,
-		// 10–50 conversion, 50–100 writing the snapshot.
-		base, share := 100*i/n, 100/n
-		if err := s.importDisk(ctx, &t, i, dir, base, share); err != nil {
+	for c, i := 0, 0; c < n; c, i = c+1, i+1 {
+		// Each container's share of the progress (an OVA's split among its
+		// disks): the first tenth download and validation, the rest the
+		// blocks written.
+		base, share := 100*c/n, 100/n
+		files, err := s.fetch(ctx, &t, i, dir)
+		if err != nil {
 			return err
 		}
+		for k := 1; k < len(files); k++ {
+			d := t.Disks[i]
+			d.OVAIndex, d.Description, d.DeviceName, d.SnapshotID = k, fmt.Sprintf("disk %d of %s", k+1, d.Key), "", ""
+			t.Disks = slices.Insert(t.Disks, i+k, d)
+		}
+		for k, file := range files {
+			b, sh := base+share*k/len(files), share/len(files)
+			if err := s.importDisk(ctx, &t, i+k, file, dir, b, sh); err != nil {
+				return err
+			}
+		}
+		i += len(files) - 1
 	}
 	if t.Kind == openami.ImportImageTask {
 		if err := s.stage(ctx, &t, openami.ImportPreparing, 99); err != nil {
@@ -262,37 +280,67 @@ func (s *Imports) convert(ctx context.Context, t openami.ImportTask) error {
 	return err
 }
 
-// importDisk downloads, checks, converts and writes one disk.
-func (s *Imports) importDisk(ctx context.Context, t *openami.ImportTask, i int, dir string, base, share int) error {
+// fetch downloads the file of the task's disk i into dir and returns
+// its path, or the paths of its disks if it is an OVA (in the order its
+// OVF lists them, the root first).
+func (s *Imports) fetch(ctx context.Context, t *openami.ImportTask, i int, dir string) ([]string, error) {
 	d := &t.Disks[i]
 	src := filepath.Join(dir, "disk"+strconv.Itoa(i))
 	size, err := s.download(ctx, t.Principal, d.Bucket, d.Key, src)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d.Size = size
 	f, err := os.Open(src)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	format, err := detectFile(f, size)
 	f.Close()
 	if err != nil {
-		return clientError("Disk validation failed [%s]", err)
+		return nil, clientError("Disk validation failed [%s]", err)
 	}
-	if format == FormatOVA {
-		if src, err = extractOVA(src, dir); err != nil {
-			return clientError("Disk validation failed [%s]", err)
-		}
-		if f, err = os.Open(src); err != nil {
-			return err
-		}
-		st, _ := f.Stat()
-		format, err = detectFile(f, st.Size())
+	if format != FormatOVA {
+		return []string{src}, nil
+	}
+	if t.Kind != openami.ImportImageTask {
+		return nil, clientError("Disk validation failed [an OVA is imported by ImportImage]")
+	}
+	files, err := extractOVA(src, dir)
+	os.Remove(src) // its space is its disks' now
+	if err != nil {
+		return nil, clientError("Disk validation failed [%s]", err)
+	}
+	if len(t.Disks)+len(files)-1 > maxDisks {
+		return nil, clientError("Disk validation failed [the OVA holds %d disks: at most %d disks are imported at once]", len(files), maxDisks)
+	}
+	return files, nil
+}
+
+// importDisk checks a disk file and writes it into the snapshot of the
+// task's disk i.
+func (s *Imports) importDisk(ctx context.Context, t *openami.ImportTask, i int, src, dir string, base, share int) error {
+	defer os.Remove(src) // after qemu-nbd is gone (disk.close, below)
+	d := &t.Disks[i]
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
 		f.Close()
-		if err != nil || format == FormatOVA {
-			return clientError("Disk validation failed [the OVA's disk is not a disk image]")
-		}
+		return err
+	}
+	format, err := detectFile(f, st.Size())
+	f.Close()
+	switch {
+	case err != nil:
+		return clientError("Disk validation failed [%s]", err)
+	case format == FormatOVA:
+		return clientError("Disk validation failed [a disk of the OVA is not a disk image]")
+	}
+	if d.OVAIndex > 0 {
+		d.Size = st.Size()
 	}
 	d.Detected = format
 	info, err := s.qemuInfo(ctx, src, format)
