@@ -9,7 +9,8 @@ import (
 // Config.ImportWorkers at a time (one by default: that bounds the disk
 // space and CPU the conversions take), in the context Close cancels,
 // when ImportImage or ImportSnapshot kicks it and once a minute (a
-// restart resumes what the last run left active).
+// restart resumes what the last run left active); once a minute it also
+// forgets the tasks that ended imports.TaskRetention ago.
 
 // importsLoop runs until Close.
 func (s *Service) importsLoop() {
@@ -48,6 +49,10 @@ func (s *Service) importsLoop() {
 			return
 		case <-s.importKicks:
 		case <-t.C:
+			// Tasks that ended a week ago are forgotten, as on AWS.
+			if _, err := s.imports.Expire(ctx, regions); err != nil && ctx.Err() == nil {
+				c.log.Error("import tasks' expiry", "error", err)
+			}
 		}
 	}
 }
