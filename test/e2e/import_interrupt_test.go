@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +14,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 )
 
 // TestImportCommandInterruptTask: Ctrl-C while the import task runs (a
@@ -91,5 +95,40 @@ func TestImportCommandInterruptTask(t *testing.T) {
 	up, err := s3c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("cut-task")})
 	if err != nil || len(up.Uploads) != 0 {
 		t.Errorf("multipart uploads left: %v, %v", up, err)
+	}
+}
+
+// TestImportClientTokenWire: through the SDK, ImportSnapshot with the
+// same ClientToken and request is the same task; with another request
+// it is IdempotentParameterMismatch.
+func TestImportClientTokenWire(t *testing.T) {
+	s := start(t, "sqlite")
+	a := s.account(t, "token")
+	ctx := context.Background()
+	s3c := s3.NewFromConfig(s.awsConfig(a, "us-east-1"), func(o *s3.Options) { o.UsePathStyle = true })
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("tok")}); err != nil {
+		t.Fatal(err)
+	}
+	disk := make([]byte, 1<<20)
+	disk[446+4], disk[510], disk[511] = 0x83, 0x55, 0xAA
+	if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("tok"), Key: aws.String("d.raw"), Body: bytes.NewReader(disk)}); err != nil {
+		t.Fatal(err)
+	}
+	ec := s.ec2(a, "us-east-1")
+	in := &ec2.ImportSnapshotInput{ClientToken: aws.String("once"), Description: aws.String("a"),
+		DiskContainer: &types.SnapshotDiskContainer{UserBucket: &types.UserBucket{S3Bucket: aws.String("tok"), S3Key: aws.String("d.raw")}}}
+	first, err := ec.ImportSnapshot(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := ec.ImportSnapshot(ctx, in)
+	if err != nil || aws.ToString(again.ImportTaskId) != aws.ToString(first.ImportTaskId) {
+		t.Fatalf("again: %v, %v; want %s", again, err, aws.ToString(first.ImportTaskId))
+	}
+	in.Description = aws.String("b")
+	_, err = ec.ImportSnapshot(ctx, in)
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "IdempotentParameterMismatch" {
+		t.Fatalf("another request with the token: %v, want IdempotentParameterMismatch", err)
 	}
 }
