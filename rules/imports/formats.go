@@ -110,7 +110,12 @@ type imageInfo struct {
 func (s *Imports) qemuInfo(ctx context.Context, path, format string) (imageInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	out, err := s.qemu(ctx, probeLimits, s.cfg.QemuImg, "info", "--output=json", "-f", qemuFormats[format], path).Output()
+	f, err := os.Open(path)
+	if err != nil {
+		return imageInfo{}, err
+	}
+	defer f.Close()
+	out, err := s.qemu(ctx, probeLimits, f, s.cfg.QemuImg, "info", "--output=json", "-f", qemuFormats[format], diskArg).Output()
 	if err != nil {
 		return imageInfo{}, fmt.Errorf("the %s disk cannot be read: %s", format, exitText(err))
 	}

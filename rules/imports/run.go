@@ -249,7 +249,7 @@ func (s *Imports) convert(ctx context.Context, t openami.ImportTask) error {
 		}
 		for k, file := range files {
 			b, sh := base+share*k/len(files), share/len(files)
-			if err := s.importDisk(ctx, &t, i+k, file, dir, b, sh); err != nil {
+			if err := s.importDisk(ctx, &t, i+k, file, b, sh); err != nil {
 				return err
 			}
 		}
@@ -319,7 +319,7 @@ func (s *Imports) fetch(ctx context.Context, t *openami.ImportTask, i int, dir s
 
 // importDisk checks a disk file and writes it into the snapshot of the
 // task's disk i.
-func (s *Imports) importDisk(ctx context.Context, t *openami.ImportTask, i int, src, dir string, base, share int) error {
+func (s *Imports) importDisk(ctx context.Context, t *openami.ImportTask, i int, src string, base, share int) error {
 	defer os.Remove(src) // after qemu-nbd is gone (disk.close, below)
 	d := &t.Disks[i]
 	f, err := os.Open(src)
@@ -348,7 +348,7 @@ func (s *Imports) importDisk(ctx context.Context, t *openami.ImportTask, i int, 
 		return clientError("Disk validation failed [%s]", err)
 	}
 	d.VirtualSize = info.VirtualSize
-	disk, err := s.openSource(ctx, dir, src, format, info.VirtualSize)
+	disk, err := s.openSource(ctx, src, format, info.VirtualSize)
 	if err != nil {
 		return err
 	}

@@ -31,10 +31,10 @@ type diskSource struct {
 // openSource returns the guest view of a validated disk file. A RAW file
 // is read as it is, its holes (SEEK_DATA/SEEK_HOLE) skipped. Any other
 // format is decoded by qemu: a read-only qemu-nbd export of the file,
-// read over a unix socket in dir, its data extents from `qemu-img map`
+// read over a unix socket, its data extents from `qemu-img map`
 // — so no raw copy of the disk is ever written (docs/IMPORT.md). A
 // data extent that runs past the file's end is a truncated disk.
-func (s *Imports) openSource(ctx context.Context, dir, path, format string, virtualSize int64) (*diskSource, error) {
+func (s *Imports) openSource(ctx context.Context, path, format string, virtualSize int64) (*diskSource, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -56,7 +56,7 @@ func (s *Imports) openSource(ctx context.Context, dir, path, format string, virt
 	if err != nil {
 		return nil, clientError("Disk validation failed [%s]", err)
 	}
-	c, stop, err := s.serveNBD(ctx, dir, path, format)
+	c, stop, err := s.serveNBD(ctx, path, format)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +101,12 @@ func fileExtents(f *os.File, size int64) ([]extent, error) {
 func (s *Imports) dataExtents(ctx context.Context, path, format string, fileSize int64) ([]extent, error) {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	out, err := s.qemu(ctx, probeLimits, s.cfg.QemuImg, "map", "--output=json", "-f", qemuFormats[format], path).Output()
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out, err := s.qemu(ctx, probeLimits, f, s.cfg.QemuImg, "map", "--output=json", "-f", qemuFormats[format], diskArg).Output()
 	if err != nil {
 		return nil, fmt.Errorf("the %s disk cannot be mapped: %s", format, exitText(err))
 	}
@@ -133,18 +138,28 @@ func (s *Imports) dataExtents(ctx context.Context, path, format string, fileSize
 }
 
 // serveNBD starts a read-only qemu-nbd export of a disk file on a unix
-// socket in dir and connects to it. stop disconnects and ends qemu-nbd.
-func (s *Imports) serveNBD(ctx context.Context, dir, path, format string) (*nbdclient.Client, func(), error) {
-	sock := filepath.Join(dir, "nbd.sock")
-	if len(sock) > 100 { // a unix socket's path has at most 107 bytes
-		short, err := os.MkdirTemp("", "openami-nbd-")
-		if err != nil {
+// socket of its own and connects to it. stop disconnects and ends qemu-nbd.
+func (s *Imports) serveNBD(ctx context.Context, path, format string) (*nbdclient.Client, func(), error) {
+	// The socket's directory is its own, under the system's temporary
+	// directory (a short path: a unix socket's has at most 107 bytes),
+	// and qemu-nbd's when it runs as nobody.
+	sockDir, err := os.MkdirTemp("", "openami-nbd-")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer os.RemoveAll(sockDir) // the connected socket outlives its name
+	if c := unprivileged(); c != nil {
+		if err := os.Chown(sockDir, int(c.Uid), int(c.Gid)); err != nil {
 			return nil, nil, err
 		}
-		defer os.RemoveAll(short) // the connected socket outlives its name
-		sock = filepath.Join(short, "s")
 	}
-	cmd := s.qemu(ctx, convertLimits, s.cfg.QemuNBD, "--read-only", "--format="+qemuFormats[format], "--socket="+sock, path)
+	sock := filepath.Join(sockDir, "s")
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close() // qemu-nbd has its own copy once started
+	cmd := s.qemu(ctx, convertLimits, f, s.cfg.QemuNBD, "--read-only", "--format="+qemuFormats[format], "--socket="+sock, diskArg)
 	var stderr limitedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
