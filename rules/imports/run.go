@@ -94,15 +94,17 @@ func (s *Imports) Run(ctx context.Context, region, id string) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &te):
-		return s.fail(bg, region, id, te.msg)
 	case ctx.Err() != nil:
 		// Cancelled (the task is deleting) or the server stops (it stays
-		// active and starts over on the next start).
+		// active and starts over on the next start) — whatever the error
+		// says: a qemu program killed by the cancellation looks like a
+		// disk it could not read.
 		if cur, gerr := s.get(bg, region, id); gerr == nil && cur.Status == openami.ImportDeleting {
 			return s.cleanUp(bg, region, id, cur.StatusMessage)
 		}
 		return ctx.Err()
+	case errors.As(err, &te):
+		return s.fail(bg, region, id, te.msg)
 	default:
 		return s.fail(bg, region, id, "ServerError: "+err.Error())
 	}
