@@ -86,7 +86,7 @@ func TestQemuUser(t *testing.T) {
 	s := New(Config{})
 	dir := t.TempDir() // 0700, root's
 	path := filepath.Join(dir, "disk")
-	if err := os.WriteFile(path, []byte("data"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte("data"), 0o600); err != nil { // as under serve's umask 077
 		t.Fatal(err)
 	}
 	f, err := os.Open(path)

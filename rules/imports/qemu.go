@@ -84,6 +84,12 @@ func (s *Imports) qemu(ctx context.Context, l limits, disk *os.File, bin string,
 	}
 	if c := unprivileged(); c != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c}
+		if disk != nil {
+			// Opening /dev/fd/3 checks the file's own mode (the server's
+			// umask may have made it 0600): readable by others, who can
+			// reach it only through that descriptor (DATA_DIR is 0700).
+			disk.Chmod(0o644)
+		}
 	}
 	return cmd
 }
