@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -442,11 +441,7 @@ func (s *Imports) writeSnapshot(ctx context.Context, t *openami.ImportTask, i in
 	for range putWorkers {
 		g.Go(func() error {
 			for b := range blocks {
-				sum := sha256.Sum256(b.data)
-				_, err := s.cfg.EBS.PutSnapshotBlock(gctx, t.Principal, ebs.PutSnapshotBlockInput{
-					SnapshotID: snap.ID, Index: b.index, Data: b.data, DataLength: openami.BlockSize,
-					Checksum: base64.StdEncoding.EncodeToString(sum[:]), ChecksumAlgorithm: "SHA256",
-				})
+				err := s.cfg.EBS.PutOwnSnapshotBlock(gctx, t.Principal, snap.ID, b.index, b.data, sha256.Sum256(b.data))
 				free <- b.data
 				if err != nil {
 					return err
