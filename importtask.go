@@ -58,6 +58,10 @@ type ImportDisk struct {
 	// SnapshotID is the snapshot being made or made of the disk.
 	SnapshotID  string
 	Description string
+	// OVAIndex is, for the second and later disks of an OVA, the disk's
+	// place in it (from 1): they are added to the task when the OVA is
+	// opened, after the OVA's own entry (its first disk).
+	OVAIndex int `json:",omitempty"`
 }
 
 // ImportTask is an ImportImage or ImportSnapshot task, recorded so that it
@@ -87,6 +91,12 @@ type ImportTask struct {
 	BootMode     string
 	LicenseType  string
 	Tags         []Tag
+	// ClientToken is the request's idempotency token ("" for none), and
+	// RequestHash a digest of the rest of the request: the same token
+	// with the same request is the same task, with another one
+	// IdempotentParameterMismatch.
+	ClientToken string `json:",omitempty"`
+	RequestHash string `json:",omitempty"`
 	// Principal is the caller who started the task, on whose behalf the
 	// worker reads the objects and writes the snapshots and the image.
 	Principal Principal

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,7 +97,7 @@ func BenchmarkImportSnapshot(b *testing.B) {
 		os.WriteFile("/proc/"+pid+"/clear_refs", []byte("5"), 0)
 		cpu0 := procCPU(pid)
 		if debug != "" {
-			go exec.Command("curl", "-s", "-o", os.Getenv("OPENAMI_IMPORT_BENCH_PROFILE"), "http://"+debug+"/debug/pprof/profile?seconds=6").Run()
+			go exec.Command("curl", "-s", "-o", os.Getenv("OPENAMI_IMPORT_BENCH_PROFILE"), "http://"+debug+"/debug/pprof/profile?seconds=8").Run()
 		}
 		start := time.Now()
 		res, err := ec.ImportSnapshot(ctx, &ec2.ImportSnapshotInput{DiskContainer: &ec2types.SnapshotDiskContainer{
@@ -104,6 +105,7 @@ func BenchmarkImportSnapshot(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		stages, last := "", ""
 		for {
 			time.Sleep(100 * time.Millisecond)
 			d, err := ec.DescribeImportSnapshotTasks(ctx, &ec2.DescribeImportSnapshotTasksInput{ImportTaskIds: []string{*res.ImportTaskId}})
@@ -111,6 +113,10 @@ func BenchmarkImportSnapshot(b *testing.B) {
 				b.Fatal(err)
 			}
 			det := d.ImportSnapshotTasks[0].SnapshotTaskDetail
+			if st := aws.ToString(det.StatusMessage) + "(" + aws.ToString(det.Progress)[:min(1, len(aws.ToString(det.Progress)))] + ")"; st != last { // when each stage (and tenth of progress) began
+				last = st
+				stages += fmt.Sprintf(" %.1fs %s(%s)", time.Since(start).Seconds(), st, aws.ToString(det.Progress))
+			}
 			if s := aws.ToString(det.Status); s != "active" {
 				if s != "completed" {
 					b.Fatalf("task %s: %s", s, aws.ToString(det.StatusMessage))
@@ -119,6 +125,7 @@ func BenchmarkImportSnapshot(b *testing.B) {
 			}
 		}
 		imp, cpu, rssKB = time.Since(start), procCPU(pid)-cpu0, procStatusKB(pid, "VmHWM")
+		b.Logf("stages:%s", stages)
 
 		start = time.Now()
 		if out, err := exec.Command("qemu-img", "convert", "-q", "-f", "qcow2", "-O", "raw", qcow, filepath.Join(dir, "out.raw")).CombinedOutput(); err != nil {
@@ -127,6 +134,9 @@ func BenchmarkImportSnapshot(b *testing.B) {
 		conv = time.Since(start)
 		os.Remove(filepath.Join(dir, "out.raw"))
 
+		if os.Getenv("OPENAMI_IMPORT_BENCH_SKIP_E2E") != "" {
+			continue
+		}
 		// End to end: openami image import, against aws s3 cp + aws ec2
 		// import-image + describe-import-image-tasks until completed.
 		home := b.TempDir()

@@ -16,7 +16,8 @@ import (
 // active), each under its lease (leases.go): of several nodes one runs a
 // task, and another takes over a dead node's within a TTL of its lease's
 // expiry. A task another node runs is not tried again until the next
-// tick.
+// tick. On each tick it also forgets the tasks that ended
+// imports.TaskRetention ago (any node may: a delete is idempotent).
 
 // importsLoop runs until Close.
 func (s *Service) importsLoop() {
@@ -62,6 +63,10 @@ func (s *Service) importsLoop() {
 			return
 		case <-s.importKicks:
 		case <-t.C:
+			// Tasks that ended a week ago are forgotten, as on AWS.
+			if _, err := s.imports.Expire(ctx, regions); err != nil && ctx.Err() == nil {
+				c.log.Error("import tasks' expiry", "error", err)
+			}
 		}
 	}
 }

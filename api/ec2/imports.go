@@ -147,7 +147,8 @@ func (h *Handler) importSnapshot(c *call) (responder, error) {
 		return nil, err
 	}
 	t, err := h.imports.ImportSnapshot(c.ctx, c.p, imports.ImportSnapshotInput{Description: in.Description,
-		Disk: in.DiskContainer.container(), Encrypted: in.Encrypted, KmsKeyID: in.KmsKeyID, Tags: importTags(in.TagSpecifications)})
+		Disk: in.DiskContainer.container(), Encrypted: in.Encrypted, KmsKeyID: in.KmsKeyID, Tags: importTags(in.TagSpecifications),
+		ClientToken: in.ClientToken})
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +188,7 @@ func (h *Handler) importImage(c *call) (responder, error) {
 	}
 	t, err := h.imports.ImportImage(c.ctx, c.p, imports.ImportImageInput{Description: in.Description, Disks: disks,
 		Architecture: in.Architecture, Platform: in.Platform, BootMode: in.BootMode, LicenseType: in.LicenseType,
-		Encrypted: in.Encrypted, KmsKeyID: in.KmsKeyID, Tags: importTags(in.TagSpecifications)})
+		Encrypted: in.Encrypted, KmsKeyID: in.KmsKeyID, Tags: importTags(in.TagSpecifications), ClientToken: in.ClientToken})
 	if err != nil {
 		return nil, err
 	}

@@ -168,7 +168,8 @@ func importImage(ctx context.Context, out, errOut io.Writer, p clientProfile, pa
 	if err := upload(ctx, s3c, pr, f, st.Size(), bucket, key); err != nil {
 		return err
 	}
-	res, err := ec2c.ImportImage(ctx, &ec2.ImportImageInput{Description: &name, Architecture: &arch,
+	// The key is the client token: a retried request is the same task.
+	res, err := ec2c.ImportImage(ctx, &ec2.ImportImageInput{Description: &name, Architecture: &arch, ClientToken: &key,
 		DiskContainers: []ec2types.ImageDiskContainer{{UserBucket: &ec2types.UserBucket{S3Bucket: &bucket, S3Key: &key}}}})
 	if err != nil {
 		return fmt.Errorf("ImportImage: %w", err)
@@ -179,11 +180,7 @@ func importImage(ctx context.Context, out, errOut io.Writer, p clientProfile, pa
 		select {
 		case <-ctx.Done():
 			pr.done()
-			_, err := ec2c.CancelImportTask(context.WithoutCancel(ctx), &ec2.CancelImportTaskInput{ImportTaskId: &id})
-			if err != nil {
-				return fmt.Errorf("interrupted; cancelling %s: %w", id, err)
-			}
-			return fmt.Errorf("interrupted: import task %s cancelled", id)
+			return cancelImport(context.WithoutCancel(ctx), ec2c, s3c, id, bucket, key)
 		case <-time.After(time.Second):
 		}
 		d, err := ec2c.DescribeImportImageTasks(ctx, &ec2.DescribeImportImageTasksInput{ImportTaskIds: []string{id}})
@@ -292,4 +289,23 @@ feed:
 		return fmt.Errorf("upload: %w", err)
 	}
 	return nil
+}
+
+// cancelImport cancels an interrupted import task, waits (up to a
+// minute) for the server to have deleted what it made, and deletes the
+// object the command uploaded: an interrupted import leaves nothing.
+func cancelImport(ctx context.Context, ec2c *ec2.Client, s3c *s3.Client, id, bucket, key string) error {
+	if _, err := ec2c.CancelImportTask(ctx, &ec2.CancelImportTaskInput{ImportTaskId: &id}); err != nil {
+		return fmt.Errorf("interrupted; cancelling %s: %w", id, err)
+	}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		d, err := ec2c.DescribeImportImageTasks(ctx, &ec2.DescribeImportImageTasksInput{ImportTaskIds: []string{id}})
+		if err != nil || len(d.ImportImageTasks) == 0 || aws.ToString(d.ImportImageTasks[0].Status) != "deleting" {
+			break
+		}
+	}
+	if _, err := s3c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: &key}); err != nil {
+		return fmt.Errorf("interrupted: import task %s cancelled; deleting s3://%s/%s: %w", id, bucket, key, err)
+	}
+	return fmt.Errorf("interrupted: import task %s cancelled", id)
 }

@@ -107,10 +107,15 @@ type imageInfo struct {
 // file, a qcow2 external data file, a VMDK extent in another file, or
 // qemu's own encryption is refused: the first three would read a file of
 // the server, the last needs a secret nobody gave.
-func qemuInfo(ctx context.Context, qemuImg, path, format string) (imageInfo, error) {
+func (s *Imports) qemuInfo(ctx context.Context, path, format string) (imageInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, qemuImg, "info", "--output=json", "-f", qemuFormats[format], path).Output()
+	f, err := os.Open(path)
+	if err != nil {
+		return imageInfo{}, err
+	}
+	defer f.Close()
+	out, err := s.qemu(ctx, probeLimits, f, s.cfg.QemuImg, "info", "--output=json", "-f", qemuFormats[format], diskArg).Output()
 	if err != nil {
 		return imageInfo{}, fmt.Errorf("the %s disk cannot be read: %s", format, exitText(err))
 	}
@@ -134,19 +139,6 @@ func qemuInfo(ctx context.Context, qemuImg, path, format string) (imageInfo, err
 		}
 	}
 	return info, nil
-}
-
-// qemuConvert converts a disk file to a sparse raw file: zero ranges stay
-// holes (-S 4k), so the snapshot writer skips them without reading.
-func qemuConvert(ctx context.Context, qemuImg, src, format, dst string) error {
-	cmd := exec.CommandContext(ctx, qemuImg, "convert", "-q", "-f", qemuFormats[format], "-O", "raw", "-S", "4k", src, dst)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("the %s disk is corrupt or truncated: %s", format, strings.TrimSpace(firstLine(string(out))))
-	}
-	return nil
 }
 
 func exitText(err error) string {
@@ -180,34 +172,4 @@ func bootable(first []byte) bool {
 		}
 	}
 	return false
-}
-
-// checkExtents fails a disk whose data qemu-img maps past the end of
-// its file: a truncated file, whose missing tail qemu would read as
-// zeros. (A truncated RAW disk cannot be told from a smaller one.)
-func checkExtents(ctx context.Context, qemuImg, path, format string, size int64) error {
-	if format == FormatRAW {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, qemuImg, "map", "--output=json", "-f", qemuFormats[format], path).Output()
-	if err != nil {
-		return fmt.Errorf("the %s disk cannot be mapped: %s", format, exitText(err))
-	}
-	var extents []struct {
-		Start  int64  `json:"start"`
-		Length int64  `json:"length"`
-		Data   bool   `json:"data"`
-		Offset *int64 `json:"offset"`
-	}
-	if err := json.Unmarshal(out, &extents); err != nil {
-		return fmt.Errorf("qemu-img map: %w", err)
-	}
-	for _, e := range extents {
-		if e.Data && e.Offset != nil && *e.Offset+e.Length > size {
-			return fmt.Errorf("the %s disk is truncated: its data at %d runs past the file's end (%d bytes)", format, e.Start, size)
-		}
-	}
-	return nil
 }

@@ -1,6 +1,13 @@
 package imports
 
-import "testing"
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
 
 // TestDetect: the magic numbers decide, whatever else the data holds.
 func TestDetect(t *testing.T) {
@@ -47,5 +54,52 @@ func TestParseURL(t *testing.T) {
 		if _, _, ok := parseURL(raw); ok {
 			t.Errorf("%s was taken", raw)
 		}
+	}
+}
+
+// TestQemuLimits: the programs run through Imports.qemu get the address
+// space and CPU limits, as the child itself sees them.
+func TestQemuLimits(t *testing.T) {
+	s := New(Config{})
+	out, err := s.qemu(context.Background(), probeLimits, nil, "sh", "-c", "ulimit -v; ulimit -t").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(out), "1048576\n60\n"; got != want {
+		t.Fatalf("the child's limits: %q, want %q", got, want)
+	}
+	out, err = s.qemu(context.Background(), convertLimits, nil, "sh", "-c", "ulimit -v; ulimit -t").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(out), "2097152\nunlimited\n"; got != want {
+		t.Fatalf("the child's limits: %q, want %q", got, want)
+	}
+}
+
+// TestQemuUser: as root, the qemu programs run as nobody, and read the
+// disk they are handed although they could not open its path.
+func TestQemuUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root hands qemu to another user")
+	}
+	s := New(Config{})
+	dir := t.TempDir() // 0700, root's
+	path := filepath.Join(dir, "disk")
+	if err := os.WriteFile(path, []byte("data"), 0o600); err != nil { // as under serve's umask 077
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out, err := s.qemu(context.Background(), probeLimits, f, "sh", "-c", "id -u; cat "+diskArg+"; cat "+path+" 2>&1 || echo refused").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strconv.Itoa(int(unprivileged().Uid)) + "\ndata"
+	if got := string(out); !strings.HasPrefix(got, want) || !strings.HasSuffix(got, "refused\n") || unprivileged().Uid == 0 {
+		t.Fatalf("the child: %q, want %q then a refusal", got, want)
 	}
 }

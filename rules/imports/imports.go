@@ -7,6 +7,9 @@ package imports
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"net/url"
 	"slices"
 	"strconv"
@@ -34,8 +37,10 @@ type Config struct {
 	// TempDir holds the disk files while they convert ("" for the
 	// system's): up to the file's size plus its data, per running task.
 	TempDir string
-	// QemuImg is the qemu-img binary ("" for qemu-img on PATH).
+	// QemuImg and QemuNBD are the qemu-img and qemu-nbd binaries (""
+	// for the ones on PATH).
 	QemuImg string
+	QemuNBD string
 	// Kick tells the worker a task is waiting (nil: nothing).
 	Kick func()
 	// Clock defaults to time.Now.
@@ -59,6 +64,9 @@ func New(cfg Config) *Imports {
 	if cfg.QemuImg == "" {
 		cfg.QemuImg = "qemu-img"
 	}
+	if cfg.QemuNBD == "" {
+		cfg.QemuNBD = "qemu-nbd"
+	}
 	if cfg.Kick == nil {
 		cfg.Kick = func() {}
 	}
@@ -68,6 +76,10 @@ func New(cfg Config) *Imports {
 	}
 	return s
 }
+
+// maxDisks is how many disks one ImportImage makes, an OVA's included
+// (the devices /dev/sda1, /dev/sdb ... /dev/sdu).
+const maxDisks = 21
 
 // DiskContainer is one disk of a request: an object named by S3Bucket and
 // S3Key, or by Url (s3://bucket/key, or an http(s) URL of the openami S3
@@ -88,6 +100,10 @@ type ImportSnapshotInput struct {
 	Encrypted   bool
 	KmsKeyID    string
 	Tags        []openami.Tag
+	// ClientToken makes the request idempotent: the same token with the
+	// same request returns the task it made, with another request
+	// IdempotentParameterMismatch (Duplicate, ReasonTokenReused).
+	ClientToken string
 }
 
 // ImportImageInput are ImportImage's parameters.
@@ -101,6 +117,7 @@ type ImportImageInput struct {
 	Encrypted    bool
 	KmsKeyID     string
 	Tags         []openami.Tag
+	ClientToken  string // as ImportSnapshotInput's
 }
 
 // disk checks a container and returns the disk it names.
@@ -162,8 +179,14 @@ func (s *Imports) ImportSnapshot(ctx context.Context, p openami.Principal, in Im
 	if d.Format == FormatOVA {
 		return openami.ImportTask{}, openami.FieldErrorf(openami.InvalidParameter, "DiskContainer.Format", "OVA is taken by ImportImage only.")
 	}
+	token := in.ClientToken
+	in.ClientToken = ""
+	if t, ok, err := s.byToken(ctx, p, openami.ImportSnapshotTask, token, in); err != nil || ok {
+		return t, err
+	}
 	t := s.newTask(p, openami.ImportSnapshotTask, "import-snap", in.Description, in.Encrypted, in.KmsKeyID, in.Tags)
 	t.Disks = []openami.ImportDisk{d}
+	t.ClientToken, t.RequestHash = token, requestHash(in)
 	return s.record(ctx, t)
 }
 
@@ -173,7 +196,12 @@ func (s *Imports) ImportImage(ctx context.Context, p openami.Principal, in Impor
 	if len(in.Disks) == 0 {
 		return openami.ImportTask{}, param.Missing("DiskContainer")
 	}
-	if len(in.Disks) > 21 {
+	token := in.ClientToken
+	in.ClientToken = ""
+	if t, ok, err := s.byToken(ctx, p, openami.ImportImageTask, token, in); err != nil || ok {
+		return t, err
+	}
+	if len(in.Disks) > maxDisks {
 		return openami.ImportTask{}, openami.FieldErrorf(openami.InvalidParameter, "DiskContainer", "At most 21 disks may be imported at once.")
 	}
 	switch in.Architecture {
@@ -207,6 +235,7 @@ func (s *Imports) ImportImage(ctx context.Context, p openami.Principal, in Impor
 		}
 		t.Disks = append(t.Disks, d)
 	}
+	t.ClientToken, t.RequestHash = token, requestHash(in)
 	return s.record(ctx, t)
 }
 
@@ -220,6 +249,7 @@ func (s *Imports) newTask(p openami.Principal, kind openami.ImportKind, prefix, 
 // record checks that the caller may read each disk's object, records the
 // task and kicks the worker.
 func (s *Imports) record(ctx context.Context, t openami.ImportTask) (openami.ImportTask, error) {
+	again := false
 	for _, d := range t.Disks {
 		r, _, err := s.cfg.Objects.Open(ctx, objects.As(t.Principal), d.Bucket, d.Key)
 		if err != nil {
@@ -235,13 +265,65 @@ func (s *Imports) record(ctx context.Context, t openami.ImportTask) (openami.Imp
 			return err
 		}
 		t.KmsKeyARN, t.Encrypted = key, key != ""
+		if t.ClientToken != "" { // a request with the same token may have won the race
+			if prev, ok, err := tokenTask(tx, t.Principal, t.Kind, t.ClientToken, t.RequestHash); err != nil || ok {
+				t, again = prev, true
+				return err
+			}
+		}
 		return tx.ImportTasks().Put(t)
 	})
 	if err != nil {
 		return openami.ImportTask{}, err
 	}
-	s.cfg.Kick()
+	if !again {
+		s.cfg.Kick()
+	}
 	return t, nil
+}
+
+// requestHash is a digest of a request without its client token.
+func requestHash(in any) string {
+	b, err := json.Marshal(in)
+	if err != nil {
+		panic(err) // plain structs of strings, bools and slices
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// byToken returns the caller's task of kind made with token ("": none)
+// for the same request in, or TokenReused if it was made for another.
+func (s *Imports) byToken(ctx context.Context, p openami.Principal, kind openami.ImportKind, token string, in any) (openami.ImportTask, bool, error) {
+	if token == "" {
+		return openami.ImportTask{}, false, nil
+	}
+	var t openami.ImportTask
+	var ok bool
+	err := s.cfg.Store.View(ctx, func(tx metadata.Tx) (err error) {
+		t, ok, err = tokenTask(tx, p, kind, token, requestHash(in))
+		return err
+	})
+	return t, ok, err
+}
+
+// tokenTask finds the caller's task of kind made with token, and checks
+// that it was made for the request whose digest is hash.
+func tokenTask(tx metadata.Tx, p openami.Principal, kind openami.ImportKind, token, hash string) (openami.ImportTask, bool, error) {
+	list, err := tx.ImportTasks().List(p.Region, p.AccountID, "", 0)
+	if err != nil {
+		return openami.ImportTask{}, false, err
+	}
+	for _, t := range list {
+		if t.ClientToken != token || t.Kind != kind {
+			continue
+		}
+		if t.RequestHash != hash {
+			return openami.ImportTask{}, false, param.TokenReused(openami.ResourceImportTask, token)
+		}
+		return t, true, nil
+	}
+	return openami.ImportTask{}, false, nil
 }
 
 // DescribeInput selects tasks of one kind: by id, or every one of the

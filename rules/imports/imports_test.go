@@ -32,6 +32,7 @@ type fixture struct {
 	images   *images.Registry
 	objects  *objects.Buckets
 	store    metadata.Store
+	clock    *rulestest.Clock
 	p        openami.Principal
 }
 
@@ -41,7 +42,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal("qemu-img (Debian's qemu-utils) is needed: ", err)
 	}
 	env := rulestest.Open(t, "", nil)
-	f := &fixture{store: env.Store}
+	f := &fixture{store: env.Store, clock: env.Clock}
 	accounts := env.Identity()
 	keys := kms.New(kms.Config{Store: env.Store, Seal: env.Seal, Regions: env.Regions, Tokens: env.Tokens, Clock: env.Clock.Now,
 		Purged: func(tx metadata.Tx, k openami.Key) error { return f.vols.ForgetDataKey(tx, k) }})

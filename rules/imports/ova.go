@@ -7,29 +7,31 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
-// extractOVA copies the first disk of an OVA (a tar of an OVF descriptor
-// and its disks, the disks in the order the OVF lists them, as the OVF
-// specification requires) out of the archive into dir and returns its
-// path. Only the first disk is taken: ImportImage of an OVA makes a
-// one-disk image (docs/IMPORT.md).
-func extractOVA(path, dir string) (string, error) {
+// extractOVA copies the disks of an OVA (a tar of an OVF descriptor and
+// its disks, the disks in the order the OVF lists them, as the OVF
+// specification requires) out of the archive into dir and returns their
+// paths in that order: the first is the root disk, as AWS takes it.
+// Other members (manifests, certificates) are skipped.
+func extractOVA(path, dir string) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer f.Close()
 	tr := tar.NewReader(f)
 	sawOVF := false
+	var out []string
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return "", fmt.Errorf("the OVA is not a valid tar archive: %v", err)
+			return nil, fmt.Errorf("the OVA is not a valid tar archive: %v", err)
 		}
 		name := strings.ToLower(h.Name)
 		switch {
@@ -38,19 +40,28 @@ func extractOVA(path, dir string) (string, error) {
 		case h.Typeflag == tar.TypeReg && (strings.HasSuffix(name, ".vmdk") || strings.HasSuffix(name, ".img") ||
 			strings.HasSuffix(name, ".qcow2") || strings.HasSuffix(name, ".vhd") || strings.HasSuffix(name, ".raw")):
 			if !sawOVF {
-				return "", fmt.Errorf("the OVA does not start with its OVF descriptor")
+				return nil, fmt.Errorf("the OVA does not start with its OVF descriptor")
 			}
-			out := filepath.Join(dir, "ova-disk")
-			w, err := os.Create(out)
+			if len(out) == maxDisks {
+				return nil, fmt.Errorf("the OVA holds more than %d disks", maxDisks)
+			}
+			p := filepath.Join(dir, "ova-disk"+strconv.Itoa(len(out)))
+			w, err := os.Create(p)
 			if err != nil {
-				return "", err
+				return nil, err
 			}
 			if _, err := io.Copy(w, tr); err != nil {
 				w.Close()
-				return "", fmt.Errorf("the OVA is truncated: %v", err)
+				return nil, fmt.Errorf("the OVA is truncated: %v", err)
 			}
-			return out, w.Close()
+			if err := w.Close(); err != nil {
+				return nil, err
+			}
+			out = append(out, p)
 		}
 	}
-	return "", fmt.Errorf("the OVA holds no disk")
+	if len(out) == 0 {
+		return nil, fmt.Errorf("the OVA holds no disk")
+	}
+	return out, nil
 }
