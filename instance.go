@@ -82,6 +82,10 @@ type Instance struct {
 	// (StateTransition.Text).
 	StateTransition  StateTransition `json:"StateTransitionReason"`
 	AvailabilityZone string
+	// HostID is the compute host the instance is placed on (docs/HOSTS.md):
+	// "" when no host is registered (one node runs every instance, as
+	// before hosts) or while it is stopped.
+	HostID           string `json:",omitempty"`
 	VpcID            string
 	SubnetID         string
 	SecurityGroupIDs []string

@@ -38,6 +38,7 @@ var owners = map[string]string{
 	"AutoScalingGroups": "rules/autoscaling",
 	"ImportTasks":       "rules/imports",
 	"ExportTasks":       "rules/exports",
+	"Hosts":             "rules/instances",
 	"Settings":          "", // shared
 	"Tags":              "", // shared
 }

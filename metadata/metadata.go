@@ -72,6 +72,7 @@ type Tx interface {
 	BundleTasks() BundleTasks
 	AutoScalingGroups() AutoScalingGroups
 	ImportTasks() ImportTasks
+	Hosts() Hosts
 }
 
 // Accounts records accounts and their access keys.

@@ -19,6 +19,7 @@ var causeCodes = map[openami.StateCause]string{
 	openami.CauseGuestShutdown:    "Client.InstanceInitiatedShutdown",
 	openami.CauseKeyUnusable:      "Client.InvalidKMSKey.InvalidState",
 	openami.CauseLaunchFailed:     "Server.InternalError",
+	openami.CauseHostFailed:       "Server.InternalError",
 	openami.CauseLaunching:        "pending",
 	openami.CauseBundleCopyFailed: "Server.InternalError",
 }

@@ -529,6 +529,15 @@ CREATE TABLE export_tasks (
 CREATE INDEX export_tasks_by_owner ON export_tasks (region, account_id, id);
 CREATE INDEX export_tasks_by_state ON export_tasks (state);
 `},
+	// The hosts slice's migration (issue 17 items 3 and 4).
+	{Version: 19, Name: "compute hosts", SQL: `
+-- Compute hosts: the whole openami.Host as JSON in doc, heartbeat and
+-- fencing epoch included (docs/HOSTS.md).
+CREATE TABLE hosts (
+	id  {{text}} NOT NULL PRIMARY KEY,
+	doc {{text}} NOT NULL
+);
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.

@@ -37,6 +37,7 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	16: check16,
 	17: check17,
 	18: check18,
+	19: check19,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
