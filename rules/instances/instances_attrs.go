@@ -164,6 +164,10 @@ func (s *Machines) ConsoleOutput(ctx context.Context, p openami.Principal, id st
 	if err != nil {
 		return i, nil, err
 	}
+	if !s.runsHere(i) {
+		// Another host's VM: its console is that host's (docs/HOSTS.md).
+		return i, nil, nil
+	}
 	out, err := s.runtime.ConsoleOutput(ctx, i)
 	return i, out, err
 }
@@ -231,6 +235,9 @@ type InstanceStatus struct {
 	// Health is the runtime's word on a running instance's guest (always
 	// openami.HealthOK with a runtime that cannot tell); zero for other states.
 	Health openami.Health
+	// HostDead is set for an instance whose compute host's heartbeat
+	// lapsed (docs/HOSTS.md): both its checks fail.
+	HostDead bool
 }
 
 // InstanceStatuses returns the caller's instances for
@@ -252,16 +259,22 @@ func (s *Machines) InstanceStatuses(ctx context.Context, p openami.Principal, in
 		if missing := describe.Missing(instanceIDs, list, func(i openami.Instance) string { return i.ID }); len(missing) > 0 {
 			return instancesNotFound(missing)
 		}
+		dead, err := s.deadHosts(tx)
+		if err != nil {
+			return err
+		}
 		for _, i := range list {
 			if i.State == openami.InstanceRunning || all && i.State != openami.InstanceTerminated {
-				out = append(out, InstanceStatus{Instance: i})
+				out = append(out, InstanceStatus{Instance: i, HostDead: i.HostID != "" && dead[i.HostID]})
 			}
 		}
 		return nil
 	})
+	// The runtime knows the guests of this node's instances only; those
+	// of other hosts are reported healthy while their host lives.
 	if checker, ok := s.runtime.(openami.HealthChecker); ok {
 		for k := range out {
-			if out[k].State == openami.InstanceRunning {
+			if out[k].State == openami.InstanceRunning && s.runsHere(out[k].Instance) {
 				out[k].Health = checker.Health(out[k].Instance)
 			}
 		}

@@ -421,6 +421,13 @@ func (s *Machines) StartInstances(ctx context.Context, p openami.Principal, inst
 		}
 		i.State = openami.InstancePending
 		i.StateTransition, i.StateReason = openami.StateTransition{}, openami.StateReason{}
+		// Placed again, maybe on another host (hosts.go).
+		it, _ := LookupInstanceType(i.InstanceType)
+		hosts, err := s.place(tx, i.AvailabilityZone, it, 1, 1)
+		if err != nil {
+			return err
+		}
+		i.HostID = hosts[0]
 		public, err := s.takePublicIPs(tx, 1, 1)
 		if err != nil {
 			return err
@@ -470,6 +477,9 @@ func (s *Machines) RebootInstances(ctx context.Context, p openami.Principal, ins
 		return err
 	}
 	for _, i := range list {
+		if !s.runsHere(i) {
+			continue // another host's VM (docs/HOSTS.md: not relayed yet)
+		}
 		if err := s.runtime.Reboot(ctx, i); err != nil {
 			return err
 		}
@@ -505,6 +515,9 @@ func (s *Machines) AdvanceInstances(ctx context.Context) error {
 				return err
 			}
 			for _, i := range page {
+				if !s.runsHere(i) && i.State != openami.InstanceTerminated {
+					continue // another host's (a dead one's: TakeOverDeadHosts)
+				}
 				var err error
 				switch i.State {
 				case openami.InstanceRunning:
@@ -527,7 +540,7 @@ func (s *Machines) AdvanceInstances(ctx context.Context) error {
 			after = page[len(page)-1].ID
 		}
 	}
-	return nil
+	return s.TakeOverDeadHosts(ctx)
 }
 
 // advance carries out one instance's transition, then records the new
@@ -544,8 +557,11 @@ func (s *Machines) advance(ctx context.Context, i openami.Instance) error {
 		}
 		if failed {
 			return s.store.Update(ctx, func(tx metadata.Tx) error {
+				if err := s.checkFence(tx); err != nil {
+					return err
+				}
 				cur, err := tx.Instances().Get(i.Region, i.ID)
-				if err != nil || cur.State != openami.InstancePending {
+				if err != nil || cur.State != openami.InstancePending || cur.HostID != i.HostID {
 					return err
 				}
 				cur.StateReason = openami.StateReason{Cause: openami.CauseKeyUnusable,
@@ -582,6 +598,7 @@ func (s *Machines) advance(ctx context.Context, i openami.Instance) error {
 			}
 			break
 		}
+		s.hosts.vms.add(i)
 		next = func(cur *openami.Instance, tx metadata.Tx) error {
 			cur.State = openami.InstanceRunning
 			cur.StateReason = openami.StateReason{}
@@ -591,9 +608,11 @@ func (s *Machines) advance(ctx context.Context, i openami.Instance) error {
 		if err := s.runtime.Stop(ctx, i, i.ForceStop); err != nil {
 			return err
 		}
+		s.hosts.vms.remove(i.ID)
 		next = func(cur *openami.Instance, tx metadata.Tx) error {
 			cur.State, cur.ForceStop = openami.InstanceStopped, false
 			cur.PublicIP = "" // back to the pool; a start takes a new one
+			cur.HostID = ""   // a start places it again
 			return nil
 		}
 		// Instance-store data does not survive a stop.
@@ -604,6 +623,7 @@ func (s *Machines) advance(ctx context.Context, i openami.Instance) error {
 		if err := s.runtime.Terminate(ctx, i); err != nil {
 			return err
 		}
+		s.hosts.vms.remove(i.ID)
 		if err := s.removeInstanceStores(i.ID); err != nil {
 			return err
 		}
@@ -629,8 +649,12 @@ func (s *Machines) advance(ctx context.Context, i openami.Instance) error {
 		return nil
 	}
 	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		// A host declared dead commits nothing (hosts.go).
+		if err := s.checkFence(tx); err != nil {
+			return err
+		}
 		cur, err := tx.Instances().Get(i.Region, i.ID)
-		if errors.Is(err, openami.ErrNotFound) || err == nil && cur.State != i.State {
+		if errors.Is(err, openami.ErrNotFound) || err == nil && (cur.State != i.State || cur.HostID != i.HostID) {
 			return nil
 		}
 		if err != nil {
