@@ -65,6 +65,9 @@ var transitionWords = map[openami.StateCause]func(at time.Time) string{
 	openami.CauseGuestShutdown: func(time.Time) string {
 		return "Client.InstanceInitiatedShutdown: Instance initiated shutdown"
 	},
+	openami.CauseHostFailed: func(at time.Time) string {
+		return "Server.InternalError: the instance's host failed (" + at.UTC().Format("2006-01-02 15:04:05") + " GMT)"
+	},
 }
 
 // transitionReason renders an instance's StateTransition as EC2's free

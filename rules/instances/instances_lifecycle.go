@@ -65,6 +65,9 @@ const (
 	// since has none).
 	AttrInstanceGroupID   filter.Attr = "instanceGroupID"
 	AttrInstanceGroupName filter.Attr = "instanceGroupName"
+	// AttrInstanceHost is the compute host the instance is placed on
+	// (docs/HOSTS.md); none when it is on none.
+	AttrInstanceHost filter.Attr = "instanceHost"
 )
 
 // InstanceAttrs are the attributes DescribeInstances filters by. Read-only.
@@ -78,7 +81,7 @@ var InstanceAttrs = []filter.Attr{
 	AttrInstanceReservationID, AttrInstanceRootDevice, AttrInstanceRootDeviceType,
 	AttrInstanceStateCause, AttrInstanceStateMessage, AttrInstanceSubnetID, AttrInstanceTenancy,
 	AttrInstanceVirtualization, AttrInstanceVpcID, AttrInstanceGroupID, AttrInstanceGroupName,
-	AttrInstanceSourceDestCheck, AttrInstanceMonitoring,
+	AttrInstanceSourceDestCheck, AttrInstanceMonitoring, AttrInstanceHost,
 }
 
 // TransitionWords words an instance's StateTransition as a protocol shows
@@ -112,6 +115,11 @@ func instanceAttr(i *openami.Instance, name filter.Attr, words TransitionWords, 
 		return one(i.Architecture)
 	case AttrInstanceZone:
 		return one(i.AvailabilityZone)
+	case AttrInstanceHost:
+		if i.HostID == "" {
+			return nil
+		}
+		return one(i.HostID)
 	case AttrInstanceDevice, AttrInstanceVolumeID:
 		var out []string
 		for _, b := range i.BlockDevices {
