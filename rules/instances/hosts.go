@@ -81,6 +81,9 @@ func (s *Machines) Host() (string, bool) {
 	return "", false
 }
 
+// RuntimeName is the name of the runtime that runs this node's instances.
+func (s *Machines) RuntimeName() string { return s.runtime.Name() }
+
 // runsHere reports whether this node's runtime runs the instance: one
 // placed on this node's host, or, on a node that is no host, one placed
 // on none.
