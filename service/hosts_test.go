@@ -32,9 +32,11 @@ type cluster struct {
 	seal  *seal.Key
 	regs  []openami.Region
 	clock *rulestest.Clock
+	// now is the nodes' clock: clock's, or time.Now when nil.
+	now openami.Clock
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t testing.TB) *cluster {
 	t.Helper()
 	dsn := testenv.Postgres(t)
 	key, _ := seal.New(make([]byte, seal.KeySize))
@@ -49,7 +51,8 @@ func newCluster(t *testing.T) *cluster {
 			t.Fatal(err)
 		}
 	}
-	return &cluster{dsn: dsn, blobs: blobs, seal: key, regs: regs, clock: rulestest.NewClock(time.Now())}
+	clock := rulestest.NewClock(time.Now())
+	return &cluster{dsn: dsn, blobs: blobs, seal: key, regs: regs, clock: clock, now: clock.Now}
 }
 
 // member is one node of a cluster.
@@ -61,7 +64,7 @@ type member struct {
 
 // node starts a node; with host, it registers as a compute host of that
 // capacity.
-func (c *cluster) node(t *testing.T, host *HostConfig) member {
+func (c *cluster) node(t testing.TB, host *HostConfig) member {
 	t.Helper()
 	ctx := context.Background()
 	store, err := postgres.Open(ctx, c.dsn)
@@ -69,7 +72,7 @@ func (c *cluster) node(t *testing.T, host *HostConfig) member {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	svc, err := New(ctx, Config{Store: store, Seal: c.seal, Regions: c.regs, Blobs: c.blobs, Clock: c.clock.Now, LocalDir: t.TempDir()})
+	svc, err := New(ctx, Config{Store: store, Seal: c.seal, Regions: c.regs, Blobs: c.blobs, Clock: c.now, LocalDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
