@@ -57,34 +57,60 @@ func (s *Service) RegisterHost(ctx context.Context, cfg HostConfig) (openami.Hos
 	want := openami.Host{Node: cfg.Node, Address: cfg.Address, VCPUs: cfg.VCPUs, MemoryMiB: cfg.MemoryMiB,
 		InstanceStoreGiB: cfg.InstanceStoreGiB, Accelerator: cfg.Accelerator, Zones: cfg.Zones,
 		Runtime: s.instances.RuntimeName()}
+	start := time.Now()
 	h, err := s.instances.RegisterHost(ctx, want, ttl)
 	if err != nil {
 		return openami.Host{}, fmt.Errorf("service: register host: %w", err)
 	}
 	c := s.completions
 	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		t := time.NewTicker(ttl / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-c.context().Done():
-				return
-			case <-t.C:
-			}
-			ctx, log := c.background()
-			err := s.instances.HeartbeatHost(ctx, ttl)
-			if instances.IsFenced(err) {
-				log.Warn("this host was declared dead by another node: registering again", "host", h.ID)
-				_, err = s.instances.RegisterHost(ctx, want, ttl)
-			}
-			if err != nil && ctx.Err() == nil {
-				log.Error("host heartbeat", "host", h.ID, "error", err)
-			}
-			// Every beat is also a look for dead hosts' instances.
-			c.kick()
-		}
-	}()
+	go s.heartbeat(h.ID, want, ttl, start)
 	return h, nil
+}
+
+// hostMargin is how long before its heartbeat lapses, by its own clock, a
+// host that could not renew it stops acting: a fraction of the ttl, so
+// that it has stopped before any other node's clock sees the heartbeat
+// lapse, clock drift and a slow transaction included.
+func hostMargin(ttl time.Duration) time.Duration { return ttl / 5 }
+
+// heartbeat renews the host's heartbeat every third of ttl until Close.
+// Its own view of the heartbeat ends at (when its last successful renewal
+// started) + ttl − margin, on the local monotonic clock: then it suspends
+// the host's work on its instances (instances.Machines.SuspendHost),
+// until a renewal succeeds again.
+func (s *Service) heartbeat(id string, want openami.Host, ttl time.Duration, last time.Time) {
+	c := s.completions
+	defer c.wg.Done()
+	t := time.NewTicker(ttl / 3)
+	defer t.Stop()
+	held := time.NewTimer(time.Until(last.Add(ttl - hostMargin(ttl))))
+	defer held.Stop()
+	for {
+		select {
+		case <-c.context().Done():
+			return
+		case <-held.C:
+			_, log := c.background()
+			log.Error("host heartbeat not renewed in time: this host stops acting on its instances until it is", "host", id)
+			s.instances.SuspendHost(true)
+			continue
+		case <-t.C:
+		}
+		ctx, log := c.background()
+		began := time.Now()
+		err := s.instances.HeartbeatHost(ctx, ttl)
+		if instances.IsFenced(err) {
+			log.Warn("this host was declared dead by another node: registering again", "host", id)
+			_, err = s.instances.RegisterHost(ctx, want, ttl)
+		}
+		if err == nil {
+			s.instances.SuspendHost(false)
+			held.Reset(time.Until(began.Add(ttl - hostMargin(ttl))))
+		} else if ctx.Err() == nil {
+			log.Error("host heartbeat", "host", id, "error", err)
+		}
+		// Every beat is also a look for dead hosts' instances.
+		c.kick()
+	}
 }

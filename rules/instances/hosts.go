@@ -71,7 +71,18 @@ func (v *hostVMs) list() []openami.Instance {
 type hostState struct {
 	self atomic.Pointer[self]
 	vms  hostVMs
+	// suspended is set while this host cannot tell that its heartbeat
+	// still holds (SuspendHost).
+	suspended atomic.Bool
 }
+
+// SuspendHost stops (on) or resumes (off) this host's acting on its
+// instances: suspended, its worker starts, stops and watches none of
+// them, though the VMs it runs go on. The service suspends a host whose
+// heartbeat it could not renew for nearly its lifetime (cut off from
+// the store), so that it stops acting before another node may declare
+// it dead, and resumes it once a renewal succeeds.
+func (s *Machines) SuspendHost(on bool) { s.hosts.suspended.Store(on) }
 
 // Host returns this node's host id, and whether it is a host.
 func (s *Machines) Host() (string, bool) {
@@ -92,7 +103,7 @@ func (s *Machines) runsHere(i openami.Instance) bool {
 	if me == nil {
 		return i.HostID == ""
 	}
-	return i.HostID == me.id
+	return i.HostID == me.id && !s.hosts.suspended.Load()
 }
 
 // errFenced is the refusal of a host's write under an epoch it no longer

@@ -331,3 +331,25 @@ func TestNoHosts(t *testing.T) {
 		t.Error("a node that did not register is a host")
 	}
 }
+
+// TestSuspendedHost: a host suspended (cut off from the store) starts
+// nothing; resumed, it does.
+func TestSuspendedHost(t *testing.T) {
+	f := newFixture(t)
+	img := f.image(t, "suspended")
+	a := f.node(t, "a", hostOf(2))
+	r, err := f.runN(a.m, img, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.m.SuspendHost(true)
+	a.pass(t)
+	if i := f.instance(t, r.Instances[0].ID); i.State != openami.InstancePending || len(a.rt.Calls()) != 0 {
+		t.Errorf("a suspended host acted: %s, %q", i.State, a.rt.Calls())
+	}
+	a.m.SuspendHost(false)
+	a.pass(t)
+	if i := f.instance(t, r.Instances[0].ID); i.State != openami.InstanceRunning {
+		t.Errorf("a resumed host: %s", i.State)
+	}
+}
