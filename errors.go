@@ -190,6 +190,10 @@ const (
 	// verify, or names parts that are not there (RegisterImage's
 	// ImageLocation).
 	ReasonManifest Reason = "manifest"
+	// ReasonLeaseLost: background work whose lease (Lease) another node
+	// took over, or that expired, before the work's transaction
+	// committed; the transaction changed nothing.
+	ReasonLeaseLost Reason = "lease-lost"
 )
 
 // Error is the error type of openami. Resource names the kind of resource

@@ -72,6 +72,7 @@ type Tx interface {
 	BundleTasks() BundleTasks
 	AutoScalingGroups() AutoScalingGroups
 	ImportTasks() ImportTasks
+	Leases() Leases
 	Hosts() Hosts
 }
 

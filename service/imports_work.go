@@ -1,7 +1,10 @@
 package service
 
 import (
+	"context"
 	"time"
+
+	"github.com/openami/openami/metadata/lease"
 )
 
 // The import tasks' worker: rules/imports records and runs a task
@@ -9,7 +12,9 @@ import (
 // Config.ImportWorkers at a time (one by default: that bounds the disk
 // space and CPU the conversions take), in the context Close cancels,
 // when ImportImage or ImportSnapshot kicks it and once a minute (a
-// restart resumes what the last run left active).
+// restart resumes what the last run left active), each under its lease
+// (leases.go): of several nodes one runs a task, and another takes over
+// a dead node's within a minute of its lease's expiry.
 
 // importsLoop runs until Close.
 func (s *Service) importsLoop() {
@@ -36,8 +41,12 @@ func (s *Service) importsLoop() {
 			go func() {
 				defer c.wg.Done()
 				defer func() { <-s.importSlots }()
-				// Run returns at once for a task already running.
-				if err := s.imports.Run(ctx, task.Region, task.ID); err != nil && ctx.Err() == nil {
+				// Run returns at once for a task already running here; the
+				// lease keeps it to one node.
+				_, err := s.leases.Run(ctx, importLease(task.ID), func(ctx context.Context) error {
+					return s.imports.Run(ctx, task.Region, task.ID)
+				})
+				if err != nil && ctx.Err() == nil && !lease.Lost(err) {
 					c.log.Error("import task", "task", task.ID, "error", err)
 				}
 				s.kickImports() // look again: tasks may have waited

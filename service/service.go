@@ -31,6 +31,7 @@ import (
 	"github.com/openami/openami/internal/seal"
 	"github.com/openami/openami/localdisk"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/metadata/lease"
 	"github.com/openami/openami/rules/autoscaling"
 	"github.com/openami/openami/rules/describe"
 	"github.com/openami/openami/rules/ebs"
@@ -74,6 +75,15 @@ type Config struct {
 	// PublicIPs is the pool of instances' public addresses;
 	// instances.DefaultPublicPool when not valid.
 	PublicIPs netip.Prefix
+	// NodeID names this node in the leases of the work it does
+	// (docs/LEASES.md): unique among the nodes on one database and the
+	// same across this node's restarts. "" means runnerName(LocalDir),
+	// or a random name when LocalDir is "" too.
+	NodeID string
+	// LeaseTTL is how long a lease of background work lives without
+	// renewal: how soon another node takes over a dead node's work
+	// (0: lease.DefaultTTL). Tests shorten it.
+	LeaseTTL time.Duration
 }
 
 // Service implements openami's operations over a metadata store.
@@ -84,6 +94,7 @@ type Service struct {
 	now         openami.Clock
 	tokens      *pagetoken.Codec
 	completions *completer
+	leases      *lease.Runner // runs background work under leases (leases.go)
 
 	identity *identity.Accounts // accounts, access keys, key pairs, regions (rules/identity)
 
@@ -134,6 +145,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		}
 	}
 	s.completions = newCompleter(s)
+	s.leases = newLeases(cfg)
 	var (
 		disks  *localdisk.Disks
 		bases  *localdisk.Bases
@@ -200,7 +212,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.autoscaling = autoscaling.New(autoscaling.Config{Store: s.store, Identity: s.identity, Networks: s.network, Templates: s.templates,
 		Instances: s.instances, Clock: s.now, Kick: s.completions.kick})
 	s.exports = exports.New(exports.Config{Store: s.store, Images: s.images, EBS: s.ebs, Objects: s.objects, Tokens: s.tokens,
-		Clock: s.now, Kick: s.completions.kick, Worker: s.completions.background})
+		Clock: s.now, Kick: s.completions.kick, Worker: s.completions.background, Lease: s.exportUnderLease})
 	return s, nil
 }
 

@@ -38,6 +38,12 @@ type completer struct {
 	litterCleaned atomic.Int64
 	// groupsRecheck is set while a pass for Auto Scaling is scheduled.
 	groupsRecheck atomic.Bool
+	// resumed is when resumeTasks last looked for tasks no node runs
+	// (unix nanoseconds; the completer's creation at first).
+	resumed atomic.Int64
+	// choresRecheck is set while a pass is scheduled because another
+	// node's pass held the chores' lease (choresUnderLease).
+	choresRecheck atomic.Bool
 }
 
 // claim marks the background job of id as running, and reports false if
@@ -64,8 +70,10 @@ func (c *completer) release(id string) {
 
 func newCompleter(s *Service) *completer {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &completer{s: s, kicks: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
+	c := &completer{s: s, kicks: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
 		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	c.resumed.Store(time.Now().UnixNano())
+	return c
 }
 
 // kick asks the completer to look for work now.
@@ -135,7 +143,8 @@ func (s *Service) Start(ctx context.Context, log *slog.Logger) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		t := time.NewTicker(sweepInterval)
+		// At least once per lease TTL, to take over a dead node's tasks.
+		t := time.NewTicker(min(sweepInterval, s.leases.TTL()))
 		defer t.Stop()
 		for {
 			c.sweep(c.ctx)
@@ -172,18 +181,39 @@ func (c *completer) pass(ctx context.Context) {
 	c.s.exports.Wait()
 }
 
-// sweep finishes every completing snapshot and expires overdue ones, then
-// settles pending images, moves instances in transition on (starting
-// runtime jobs, which it does not wait for), and removes
-// KMS keys whose deletion date has passed. A snapshot that fails is logged and left for the
-// next pass; it does not hold up the others.
+// sweep runs one pass of the background work: it resumes the copies
+// and fills no node runs (each under its own lease), runs the chores
+// over shared state under the chores' lease (chores), moves instances in
+// transition on (starting runtime jobs, which it does not wait for),
+// starts bundle and export tasks, and now and then sweeps object storage
+// and cleans the blob stores' litter. What fails is logged and left for
+// the next pass; it does not hold up the rest.
 func (c *completer) sweep(ctx context.Context) {
+	c.resumeTasks(ctx)
+	c.choresUnderLease(ctx)
+	if err := c.s.instances.AdvanceInstances(ctx); err != nil && ctx.Err() == nil {
+		c.log.Error("instances", "error", err)
+	}
+	if err := c.s.instances.AdvanceBundleTasks(ctx); err != nil && ctx.Err() == nil {
+		c.log.Error("bundle tasks", "error", err)
+	}
+	if err := c.s.exports.RunExports(ctx); err != nil && ctx.Err() == nil {
+		c.log.Error("image exports", "error", err)
+	}
+	c.sweepObjects(ctx)
+	c.cleanLitter()
+}
+
+// chores finishes every completing snapshot and expires overdue ones,
+// empties the Recycle Bin of what is due, settles pending images, runs
+// Auto Scaling's controller and removes KMS keys whose deletion date has
+// passed. It runs under the chores' lease (ctx carries it), on one node
+// at a time. A snapshot that fails is logged and left for the next
+// pass; it does not hold up the others.
+func (c *completer) chores(ctx context.Context) {
 	pending, err := c.s.ebs.PendingSnapshots(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			c.log.Error("snapshot completion", "error", err)
-		}
-		return
+	if err != nil && ctx.Err() == nil {
+		c.log.Error("snapshot completion", "error", err)
 	}
 	if err := c.s.images.EmptyRecycleBin(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("recycle bin", "error", err)
@@ -205,21 +235,10 @@ func (c *completer) sweep(ctx context.Context) {
 	if err := c.s.images.SettleImages(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("pending images", "error", err)
 	}
-	if err := c.s.instances.AdvanceInstances(ctx); err != nil && ctx.Err() == nil {
-		c.log.Error("instances", "error", err)
-	}
-	if err := c.s.instances.AdvanceBundleTasks(ctx); err != nil && ctx.Err() == nil {
-		c.log.Error("bundle tasks", "error", err)
-	}
 	c.reconcileGroups(ctx)
 	if _, err := c.s.kms.PurgeDeletedKeys(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("kms key deletion", "error", err)
 	}
-	if err := c.s.exports.RunExports(ctx); err != nil && ctx.Err() == nil {
-		c.log.Error("image exports", "error", err)
-	}
-	c.sweepObjects(ctx)
-	c.cleanLitter()
 }
 
 // objectSweepInterval is how often the worker looks for object blobs no
@@ -227,7 +246,7 @@ func (c *completer) sweep(ctx context.Context) {
 const objectSweepInterval = 10 * time.Minute
 
 // sweepObjects removes the object blobs a crash left unnamed, once every
-// objectSweepInterval.
+// objectSweepInterval, under the sweep's lease (one node at a time).
 func (c *completer) sweepObjects(ctx context.Context) {
 	now := c.s.now()
 	last := c.objectsSwept.Load()
@@ -237,7 +256,12 @@ func (c *completer) sweepObjects(ctx context.Context) {
 	if !c.objectsSwept.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
-	swept, err := c.s.objects.Sweep(ctx, objects.SweepGrace, objects.SweepConfirm)
+	var swept objects.Swept
+	_, err := c.s.leases.Run(ctx, objectsSweepLease, func(ctx context.Context) error {
+		var err error
+		swept, err = c.s.objects.Sweep(ctx, objects.SweepGrace, objects.SweepConfirm)
+		return err
+	})
 	if err != nil && ctx.Err() == nil {
 		c.log.Error("object storage sweep", "error", err)
 	} else if swept.Blobs > 0 {

@@ -62,6 +62,11 @@ var dialect = sqldb.Dialect{
 		return s == serializationFailure || s == deadlockDetected
 	},
 	MaxAttempts: 30,
+	// clock_timestamp, not now(): the time of the statement, not of its
+	// transaction's start, so that a retried or long transaction does not
+	// date a lease in the past.
+	Now:       "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
+	ShareLock: " FOR SHARE",
 }
 
 func sqlState(err error) string {

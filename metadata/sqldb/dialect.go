@@ -66,6 +66,16 @@ type Dialect struct {
 	// costs an fsync: SQLite. A dialect with GroupCommit must have no
 	// retryable errors.
 	GroupCommit bool
+
+	// Now is an SQL expression for the database's clock in microseconds
+	// since the Unix epoch: the only clock leases are measured by
+	// (metadata.Leases), so that nodes whose clocks differ agree.
+	Now string
+	// ShareLock ends a SELECT that must keep the rows it read from changing
+	// until the transaction ends (PostgreSQL's FOR SHARE): the fencing
+	// check of a lease, so that a takeover waits for the work it fences
+	// to commit. Empty where a writer excludes all others anyway (SQLite).
+	ShareLock string
 }
 
 // Rebind returns query with its ? placeholders rewritten for the dialect.

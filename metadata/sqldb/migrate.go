@@ -529,8 +529,23 @@ CREATE TABLE export_tasks (
 CREATE INDEX export_tasks_by_owner ON export_tasks (region, account_id, id);
 CREATE INDEX export_tasks_by_state ON export_tasks (state);
 `},
-	// The hosts slice's migration (issue 17 items 3 and 4).
-	{Version: 19, Name: "compute hosts", SQL: `
+	// The leases slice's migration (issue 17 item 2): 19 after the export
+	// tasks' 18; self-contained, so the lead may renumber it.
+	{Version: 19, Name: "leases", SQL: `
+-- Leases under which nodes do durable work (metadata.Leases): the holder
+-- ('' once released), the epoch (how many tenures the lease has had) and
+-- when the tenure expires, in microseconds since the Unix epoch by the
+-- database's clock.
+CREATE TABLE leases (
+	name    {{text}} NOT NULL PRIMARY KEY,
+	holder  {{text}} NOT NULL,
+	epoch   BIGINT NOT NULL,
+	expires BIGINT NOT NULL
+);
+`},
+	// The hosts slice's migration (issue 17 items 3 and 4): 20 after the
+	// leases' 19; self-contained, so the lead may renumber it.
+	{Version: 20, Name: "compute hosts", SQL: `
 -- Compute hosts: the whole openami.Host as JSON in doc, heartbeat and
 -- fencing epoch included (docs/HOSTS.md).
 CREATE TABLE hosts (

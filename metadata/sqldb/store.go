@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/metadata/lease"
 )
 
 // Store is a metadata.Store over database/sql. Its methods are safe for
@@ -112,7 +113,14 @@ func (s *Store) ViewSerial(ctx context.Context, fn func(metadata.Tx) error) erro
 // callers' functions, and Update returns once that transaction has
 // committed (see group.go). It returns fn's error unchanged, or an error
 // wrapping the database's.
+//
+// When ctx carries a lease (lease.WithHeld), fn runs only after a check,
+// in its transaction, that the lease is still held at its epoch (on
+// PostgreSQL the check locks the lease's row until the commit, so that a
+// takeover waits for it); otherwise Update fails with the lease's lost
+// error and changes nothing.
 func (s *Store) Update(ctx context.Context, fn func(metadata.Tx) error) error {
+	fn = lease.Fence(ctx, fn)
 	if s.group != nil {
 		return s.group.update(ctx, fn)
 	}
@@ -219,6 +227,7 @@ func (t *tx) Certificates() metadata.Certificates { return certificates{t} }
 func (t *tx) Parameters() metadata.Parameters     { return parameters{t} }
 func (t *tx) ImportTasks() metadata.ImportTasks   { return importTasks{t} }
 func (t *tx) ExportTasks() metadata.ExportTasks   { return exportTasks{t} }
+func (t *tx) Leases() metadata.Leases             { return leases{t} }
 func (t *tx) Hosts() metadata.Hosts               { return hosts{t} }
 
 var errTxDone = errors.New("transaction used after its function returned")

@@ -67,6 +67,8 @@ var dialect = sqldb.Dialect{
 	// Writers queue for the one write connection anyway; commit those
 	// that queued together, with one fsync instead of one each.
 	GroupCommit: true,
+	// The local clock (one process owns a SQLite database), in µs.
+	Now: "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
 }
 
 func isUniqueViolation(err error) bool {

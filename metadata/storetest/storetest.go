@@ -23,7 +23,7 @@
 // security groups), objects.go (buckets, objects, multipart uploads), images.go, image_permissions.go
 // security groups), launchtemplates.go, images.go, image_permissions.go
 // and images_list.go, kms.go and grants.go (KMS keys, aliases and grants),
-// chunks.go (chunks and block-map nodes), and tx.go (transactions,
+// chunks.go (chunks and block-map nodes), leases.go, and tx.go (transactions,
 // ViewSerial and timestamps). This file holds Run and the fixtures the
 // families share.
 package storetest
@@ -78,6 +78,10 @@ func Run(t *testing.T, open func(t *testing.T) metadata.Store) {
 		{"Tags/ScanNarrow", testTagsScanNarrow},
 		{"Tags/ScanLongLists", testTagsScanLongLists},
 		{"Settings", testSettings},
+		{"Leases/Holders", testLeasesHolders},
+		{"Leases/Expiry", testLeasesExpiry},
+		{"Leases/Fence", testLeasesFence},
+		{"Leases/Race", testLeasesRace},
 		{"ViewSerial", testViewSerial},
 		{"Snapshots/CreateGet", testSnapshotCreateGet},
 		{"Snapshots/Duplicate", testSnapshotDuplicate},

@@ -21,10 +21,11 @@ type CopyStats struct {
 	BytesCopied  int64 // block bytes read from the source and stored at the destination
 }
 
-// copyBatch is how many blocks a cross-region copy moves per transaction:
+// CopyBatch is how many blocks a cross-region copy moves per transaction:
 // it bounds both the copy's memory and how long a copied chunk waits
-// unreferenced before its batch commits.
-const copyBatch = 1024
+// unreferenced before its batch commits. Tests lower it to cross
+// batches with few blocks.
+var CopyBatch = 1024
 
 // CopyInto fills the pending snapshot dst (in its own region) with the
 // block map of the completed snapshot src (in another region, or under
@@ -74,7 +75,7 @@ func (s *Volumes) CopyInto(ctx context.Context, src, dst openami.Snapshot) (Copy
 		err := s.store.View(ctx, func(tx metadata.Tx) error {
 			batch = batch[:0]
 			err := s.maps.Walk(txNodes{tx: tx, region: src.Region}, src.Root, next, func(index int64, d openami.Digest) error {
-				if len(batch) == copyBatch {
+				if len(batch) == CopyBatch {
 					return errStopWalk
 				}
 				batch = append(batch, metadata.BlockRef{Index: index, Digest: d})
@@ -278,6 +279,31 @@ func (s *Volumes) EndCopy(ctx context.Context, dst openami.Snapshot, copyErr err
 	})
 	s.kick() // an image using the copy fails now
 	return err
+}
+
+// CopyUnderWay reports whether the copy into dst recorded with RecordCopy
+// has still to move blocks: its task is recorded and dst is pending and
+// not yet completing. A worker that takes a copy over checks it first,
+// since the node that ran it may have ended it meanwhile.
+func (s *Volumes) CopyUnderWay(ctx context.Context, dst openami.Snapshot) (bool, error) {
+	var ok bool
+	err := s.store.View(ctx, func(tx metadata.Tx) error {
+		snap, err := tx.Snapshots().Get(dst.Region, dst.ID)
+		if errors.Is(err, openami.ErrNotFound) {
+			ok = false
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if snap.State != openami.SnapshotPending || snap.Completing {
+			ok = false
+			return nil
+		}
+		_, ok, err = copySource(tx, snap)
+		return err
+	})
+	return ok, err
 }
 
 // copySource returns the source of the copy that fills the pending

@@ -37,8 +37,9 @@ func RecordFill(tx metadata.Tx, v openami.Volume, srcKeyARN string) error {
 	return tx.Settings().Put(fillTaskSetting(v.Region, v.ID), []byte(srcKeyARN))
 }
 
-// fillBatch is how many blocks a fill commits per transaction.
-const fillBatch = 256
+// FillBatch is how many blocks a fill commits per transaction (tests
+// lower it to cross batches with few blocks).
+var FillBatch = 256
 
 // FailFill turns the creating volume of the region to error and drops
 // its fill task, after a fill that cannot finish (FillVolume's error).
@@ -100,7 +101,7 @@ func (s *Volumes) FillVolume(ctx context.Context, region, volumeID string) error
 		var batch []metadata.BlockRef
 		err := s.store.View(ctx, func(tx metadata.Tx) error {
 			err := s.maps.Walk(txNodes{tx: tx, region: region}, v.Base, next, func(index int64, d openami.Digest) error {
-				if len(batch) == fillBatch {
+				if len(batch) == FillBatch {
 					return errStopWalk
 				}
 				batch = append(batch, metadata.BlockRef{Index: index, Digest: d})

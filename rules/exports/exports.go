@@ -43,6 +43,11 @@ type Config struct {
 	// Worker returns the context background work runs in and the logger
 	// it reports to.
 	Worker func() (context.Context, *slog.Logger)
+	// Lease, when not nil, runs a task's run under the task's lease, so
+	// that of several nodes one runs it (service/leases.go): it calls fn
+	// with a context that carries the lease, unless another node holds
+	// it (false).
+	Lease func(ctx context.Context, taskID string, fn func(context.Context) error) (bool, error)
 	// PartSize is the size of the multipart upload's parts (and of the
 	// one buffer a running export holds); 0 means DefaultPartSize.
 	PartSize int64
@@ -63,6 +68,7 @@ type Exports struct {
 	now      openami.Clock
 	kick     func()
 	worker   func() (context.Context, *slog.Logger)
+	lease    func(ctx context.Context, taskID string, fn func(context.Context) error) (bool, error)
 	partSize int64
 
 	mu      sync.Mutex
@@ -73,7 +79,7 @@ type Exports struct {
 // New returns Exports over cfg.
 func New(cfg Config) *Exports {
 	e := &Exports{store: cfg.Store, images: cfg.Images, ebs: cfg.EBS, objects: cfg.Objects, tokens: cfg.Tokens, now: cfg.Clock,
-		kick: cfg.Kick, worker: cfg.Worker, partSize: cfg.PartSize, running: map[string]context.CancelCauseFunc{}}
+		kick: cfg.Kick, worker: cfg.Worker, lease: cfg.Lease, partSize: cfg.PartSize, running: map[string]context.CancelCauseFunc{}}
 	if e.now == nil {
 		e.now = time.Now
 	}

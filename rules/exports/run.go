@@ -55,7 +55,14 @@ func (s *Exports) RunExports(ctx context.Context) error {
 				s.mu.Unlock()
 				cancel(nil)
 			}()
-			if err := s.run(tctx, t); err != nil && bg.Err() == nil {
+			run := func(ctx context.Context) error { return s.run(ctx, t) }
+			var err error
+			if s.lease != nil {
+				_, err = s.lease(tctx, t.ID, run)
+			} else {
+				err = run(tctx)
+			}
+			if err != nil && bg.Err() == nil {
 				log.Error("export image", "task", t.ID, "error", err)
 			}
 		}()
@@ -82,7 +89,7 @@ func (s *Exports) run(ctx context.Context, t openami.ExportTask) error {
 	case err != nil:
 		return err
 	case t.State == openami.ExportDeleting:
-		return s.finish(t, Canceled)
+		return s.finish(ctx, t, Canceled)
 	case t.State != openami.ExportActive:
 		return nil
 	}
@@ -101,7 +108,7 @@ func (s *Exports) run(ctx context.Context, t openami.ExportTask) error {
 				return s.stopped(ctx, t)
 			}
 			t.UploadID = ""
-			return s.finish(t, fmt.Sprintf("The bucket %s cannot be written: %v", t.Bucket, err))
+			return s.finish(ctx, t, fmt.Sprintf("The bucket %s cannot be written: %v", t.Bucket, err))
 		}
 		t.UploadID = up.ID
 	}
@@ -223,11 +230,11 @@ func (s *Exports) progress(ctx context.Context, t openami.ExportTask) (openami.E
 func (s *Exports) ended(ctx context.Context, t openami.ExportTask, err error) error {
 	switch {
 	case errors.Is(err, errCancelled) || errors.Is(context.Cause(ctx), errCancelled):
-		return s.finish(t, Canceled)
+		return s.finish(ctx, t, Canceled)
 	case ctx.Err() != nil:
 		return s.stopped(ctx, t)
 	}
-	return s.finish(t, fmt.Sprintf("The task failed: %v", err))
+	return s.finish(ctx, t, fmt.Sprintf("The task failed: %v", err))
 }
 
 // stopped records, on a shutdown, the upload the task had open, so that
@@ -250,8 +257,10 @@ func (s *Exports) stopped(ctx context.Context, t openami.ExportTask) error {
 }
 
 // finish aborts t's upload, if any, and marks it deleted with message.
-func (s *Exports) finish(t openami.ExportTask, message string) error {
-	ctx := context.Background()
+// It runs whether or not ctx was cancelled, but with ctx's values: a
+// run under a lease (Config.Lease) ends the task only while it holds it.
+func (s *Exports) finish(ctx context.Context, t openami.ExportTask, message string) error {
+	ctx = context.WithoutCancel(ctx)
 	if t.UploadID != "" {
 		err := s.objects.AbortUpload(ctx, objects.As(openami.Principal{AccountID: t.AccountID, Region: t.Region}), t.Bucket, t.Key, t.UploadID)
 		if err != nil && !errors.Is(err, openami.ErrNotFound) {

@@ -229,8 +229,21 @@ func check18(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	}
 }
 
-// check19: hosts are one row each, keyed by id.
+// check19: a lease is one row per name; holder, epoch and expires are
+// required.
 func check19(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const put = `INSERT INTO leases (name, holder, epoch, expires) VALUES (?, ?, ?, ?)`
+	mustExec(t, db, d, put, "copy/snap-1", "node-a", 1, 1000)
+	mustExec(t, db, d, put, "copy/snap-2", "", 3, 0)
+	mustFail(t, db, d, true, put, "copy/snap-1", "node-b", 2, 2000)
+	mustFail(t, db, d, false, put, "copy/snap-3", nil, 1, 1000)
+	if got := queryStrings(t, db, d, `SELECT name FROM leases WHERE holder = ? ORDER BY name`, "node-a"); !slices.Equal(got, []string{"copy/snap-1"}) {
+		t.Errorf("leases of node-a: %q", got)
+	}
+}
+
+// check20: hosts are one row each, keyed by id.
+func check20(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	const put = `INSERT INTO hosts (id, doc) VALUES (?, '{}')`
 	mustExec(t, db, d, put, "h-1")
 	mustExec(t, db, d, put, "h-2")

@@ -38,6 +38,7 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	17: check17,
 	18: check18,
 	19: check19,
+	20: check20,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
