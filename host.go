@@ -44,15 +44,19 @@ type Host struct {
 	// every zone of every region the node serves.
 	Zones []string
 	State HostState
-	// Epoch increases each time the host registers, and each time
-	// another node declares it dead: work the host does commits only
-	// while the record's Epoch is the one it registered with (fencing).
+	// Epoch, Expires and Lost are its lease's (host/ID, metadata/lease),
+	// filled in when hosts are read: its heartbeat is the lease's
+	// renewal. Epoch increases each time another node takes the lease
+	// (or the host takes it again after losing it): work the host does
+	// commits only while it holds the lease at the epoch it registered
+	// with (fencing).
 	Epoch int64
-	// Expires is when its heartbeat lapses, unless renewed.
+	// Expires is when its heartbeat lapses unless renewed, by the
+	// database's clock.
 	Expires time.Time
-	// Lost is set when another node declared the host dead (its
-	// heartbeat lapsed) and took over its instances; registering again
-	// clears it.
+	// Lost is set once another node declared the host dead (its
+	// heartbeat lapsed) and broke its lease to take over its instances;
+	// registering again clears it.
 	Lost bool
 	// Registered is when it last registered.
 	Registered time.Time

@@ -35,7 +35,7 @@ func BenchmarkHostDeath(b *testing.B) {
 	var impairedS, afterExpiryS, totalS float64
 	for range b.N {
 		b.StopTimer()
-		c := newCluster(b)
+		c := newHostCluster(b)
 		c.now = nil // real time: the heartbeats are real
 		api := c.node(b, nil)
 		a := c.node(b, &HostConfig{Node: "a", VCPUs: 64, MemoryMiB: 64 << 10, TTL: ttl})

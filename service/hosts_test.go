@@ -21,12 +21,10 @@ import (
 	"github.com/openami/openami/rules/rulestest"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
-
-// cluster is several services on one PostgreSQL database and one shared
+// hostCluster is several services on one PostgreSQL database and one shared
 // blob store per region, each with a data directory of its own and a
 // fake runtime: a real multi-node openami, in one process.
-type cluster struct {
+type hostCluster struct {
 	dsn   string
 	blobs map[string]blob.Store
 	seal  *seal.Key
@@ -36,7 +34,7 @@ type cluster struct {
 	now openami.Clock
 }
 
-func newCluster(t testing.TB) *cluster {
+func newHostCluster(t testing.TB) *hostCluster {
 	t.Helper()
 	dsn := testenv.Postgres(t)
 	key, _ := seal.New(make([]byte, seal.KeySize))
@@ -52,7 +50,7 @@ func newCluster(t testing.TB) *cluster {
 		}
 	}
 	clock := rulestest.NewClock(time.Now())
-	return &cluster{dsn: dsn, blobs: blobs, seal: key, regs: regs, clock: clock, now: clock.Now}
+	return &hostCluster{dsn: dsn, blobs: blobs, seal: key, regs: regs, clock: clock, now: clock.Now}
 }
 
 // member is one node of a cluster.
@@ -64,7 +62,7 @@ type member struct {
 
 // node starts a node; with host, it registers as a compute host of that
 // capacity.
-func (c *cluster) node(t testing.TB, host *HostConfig) member {
+func (c *hostCluster) node(t testing.TB, host *HostConfig) member {
 	t.Helper()
 	ctx := context.Background()
 	store, err := postgres.Open(ctx, c.dsn)
@@ -114,11 +112,12 @@ func (m member) instance(t *testing.T, id string) openami.Instance {
 // the other host with the write intact; the dead host, back, is fenced.
 func TestClusterHostDeath(t *testing.T) {
 	ctx := context.Background()
-	c := newCluster(t)
-	ttl := 30 * time.Second
-	cfgA := HostConfig{Node: "node-a", VCPUs: 4, MemoryMiB: 4096, TTL: ttl}
+	c := newHostCluster(t)
+	// a's heartbeat is short: the test waits for it to lapse, by the
+	// database's clock. b's outlasts the test.
+	cfgA := HostConfig{Node: "node-a", VCPUs: 4, MemoryMiB: 4096, TTL: 3 * time.Second}
 	cfgB := cfgA
-	cfgB.Node = "node-b"
+	cfgB.Node, cfgB.TTL = "node-b", time.Minute
 	api := c.node(t, nil)
 	a := c.node(t, &cfgA)
 	b := c.node(t, &cfgB)
@@ -180,9 +179,17 @@ func TestClusterHostDeath(t *testing.T) {
 
 	// a dies: its heartbeat lapses; b's goes on.
 	a.svc.Close()
-	c.clock.Add(ttl + time.Second)
-	if err := b.svc.Instances().HeartbeatHost(ctx, ttl); err != nil {
-		t.Fatal(err)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		hosts, err := api.svc.Instances().Hosts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := slices.IndexFunc(hosts, func(h openami.Host) bool { return h.ID == a.hostID() }); i >= 0 && !hosts[i].Alive(time.Now()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a's heartbeat did not lapse")
+		}
 	}
 	st, err := api.svc.Instances().InstanceStatuses(ctx, f.p, []string{onA, onB}, false)
 	if err != nil || len(st) != 2 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/metadata/lease"
 )
 
 // A host's death (docs/HOSTS.md). A host whose heartbeat lapsed is dead:
@@ -45,7 +46,7 @@ func (s *Machines) TakeOverDeadHosts(ctx context.Context) error {
 	if err != nil || len(hosts) == 0 {
 		return err
 	}
-	now := s.now()
+	now := wallNow()
 	dead := map[string]bool{}
 	for _, h := range hosts {
 		if !h.Alive(now) {
@@ -96,12 +97,17 @@ func (s *Machines) TakeOverDeadHosts(ctx context.Context) error {
 // came back or the instance moved on meanwhile.
 func (s *Machines) takeOver(tx metadata.Tx, region, id, hostID string) (bool, error) {
 	now := s.now()
-	h, err := tx.Hosts().Get(hostID)
+	l, err := lease.GetIn(tx, hostLease(hostID))
 	if err != nil && !errors.Is(err, openami.ErrNotFound) {
 		return false, err
 	}
-	if err == nil && h.Alive(now) {
-		return false, nil
+	// Still held by the database's clock: alive after all. (Broken
+	// already, its holder is "": declared dead before.)
+	breakIt := err == nil && l.Holder != ""
+	if breakIt {
+		if held, err := lease.HeldIn(tx, l); err != nil || held {
+			return false, err
+		}
 	}
 	cur, err := tx.Instances().Get(region, id)
 	if errors.Is(err, openami.ErrNotFound) {
@@ -141,11 +147,10 @@ func (s *Machines) takeOver(tx metadata.Tx, region, id, hostID string) (bool, er
 	default:
 		return false, nil
 	}
-	if h.ID != "" && !h.Lost {
-		// Declared dead: the host's old epoch commits nothing more.
-		h.Lost = true
-		h.Epoch++
-		if err := tx.Hosts().Put(h); err != nil {
+	if breakIt {
+		// Declared dead: the host's lease is broken, so that its old
+		// tenure commits nothing more and its heartbeat fails.
+		if _, err := lease.BreakIn(tx, hostLease(hostID), "takeover"); err != nil {
 			return false, err
 		}
 	}
@@ -155,11 +160,11 @@ func (s *Machines) takeOver(tx metadata.Tx, region, id, hostID string) (bool, er
 // deadHosts returns, in the caller's transaction, the ids of the hosts
 // whose heartbeat lapsed.
 func (s *Machines) deadHosts(tx metadata.Tx) (map[string]bool, error) {
-	hosts, err := tx.Hosts().List()
+	hosts, err := hostsIn(tx)
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
+	now := wallNow()
 	dead := map[string]bool{}
 	for _, h := range hosts {
 		if !h.Alive(now) {

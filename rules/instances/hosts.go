@@ -11,6 +11,7 @@ import (
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/metadata/lease"
 )
 
 // Compute hosts (docs/HOSTS.md). A node started as a host registers
@@ -27,12 +28,45 @@ import (
 // that a node restarted on the same data directory is the same host.
 func HostID(node string) string { return ids.Derived("h", "host", node) }
 
-// self is this node's registration as a host: its id and the epoch it
-// registered with.
+// self is this node's registration as a host: its id and the tenure of
+// its lease it registered with.
 type self struct {
 	id    string
-	epoch int64
+	lease openami.Lease
 }
+
+// hostLease names a host's lease (metadata/lease): its heartbeat is the
+// lease's renewal, its death the lease's expiry by the database's clock.
+func hostLease(id string) string { return "host/" + id }
+
+// hostsIn returns, in the caller's transaction, every host with its
+// lease's tenure: Epoch and Expires from the lease, and Lost when the
+// lease was broken (released by a node that took over its instances).
+func hostsIn(tx metadata.Tx) ([]openami.Host, error) {
+	hosts, err := tx.Hosts().List()
+	if err != nil || len(hosts) == 0 {
+		return hosts, err
+	}
+	ls, err := lease.ListIn(tx, "host/")
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]openami.Lease{}
+	for _, l := range ls {
+		byName[l.Name] = l
+	}
+	for k, h := range hosts {
+		l := byName[hostLease(h.ID)]
+		hosts[k].Epoch, hosts[k].Expires, hosts[k].Lost = l.Epoch, l.Expires, l.Holder == ""
+	}
+	return hosts, nil
+}
+
+// wallNow is what a host's lease expiry, a time of the database's clock,
+// is compared with where only a view is needed (placement, status
+// checks, listings): this node's clock. What must be exact (taking over a
+// dead host's instances) is decided by the database (lease.BreakIn).
+func wallNow() time.Time { return time.Now() }
 
 // hostVMs are the instances whose VMs this node's runtime started and
 // has not stopped or terminated since: what a host that lost its lease
@@ -130,14 +164,11 @@ func (s *Machines) checkFence(tx metadata.Tx) error {
 	if me == nil {
 		return nil
 	}
-	h, err := tx.Hosts().Get(me.id)
-	if errors.Is(err, openami.ErrNotFound) {
-		return errFenced(me.id)
-	}
+	held, err := lease.HeldIn(tx, me.lease)
 	if err != nil {
 		return err
 	}
-	if h.Epoch != me.epoch || h.Lost {
+	if !held {
 		return errFenced(me.id)
 	}
 	return nil
@@ -146,33 +177,43 @@ func (s *Machines) checkFence(tx metadata.Tx) error {
 // RegisterHost records this node as the compute host h (its ID, Node,
 // Address, capacity, accelerator, runtime and zones; the rest is
 // filled in), with a heartbeat that lapses after ttl unless
-// HeartbeatHost renews it, and returns the record. Registering takes a
-// new epoch, and clears a Lost mark: instances still placed on the host
-// are its own again. A host that was draining stays draining. Before
+// HeartbeatHost renews it, and returns the record. Registering takes the
+// host's lease, host/ID (InUse while another node holds it): its epoch
+// increases unless this node held it the moment before (a restart within
+// the ttl keeps it), and instances still placed on the host are its own
+// again. A host that was draining stays draining. Before
 // returning, it kills the VMs this process's runtime still runs for
 // instances no longer its own (a host back after being declared dead).
 func (s *Machines) RegisterHost(ctx context.Context, h openami.Host, ttl time.Duration) (openami.Host, error) {
 	if h.ID == "" {
 		h.ID = HostID(h.Node)
 	}
-	now := s.now()
+	var held openami.Lease
 	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		l, ok, err := lease.AcquireIn(tx, hostLease(h.ID), h.Node, ttl)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return openami.Errorf(openami.InUse, openami.ResourceHost, "The host '%s' is held by the node '%s' until %s.", h.ID, l.Holder, l.Expires.UTC().Format(time.RFC3339))
+		}
 		cur, err := tx.Hosts().Get(h.ID)
 		switch {
 		case errors.Is(err, openami.ErrNotFound):
-			h.Epoch, h.State = 1, openami.HostActive
+			h.State = openami.HostActive
 		case err != nil:
 			return err
 		default:
-			h.Epoch, h.State = cur.Epoch+1, cur.State
+			h.State = cur.State
 		}
-		h.Lost, h.Expires, h.Registered = false, now.Add(ttl), now.UTC()
+		h.Epoch, h.Expires, h.Lost, h.Registered = l.Epoch, l.Expires, false, s.now().UTC()
+		held = l
 		return tx.Hosts().Put(h)
 	})
 	if err != nil {
 		return openami.Host{}, err
 	}
-	s.hosts.self.Store(&self{id: h.ID, epoch: h.Epoch})
+	s.hosts.self.Store(&self{id: h.ID, lease: held})
 	s.killForeignVMs(ctx)
 	s.kick()
 	return h, nil
@@ -188,17 +229,15 @@ func (s *Machines) HeartbeatHost(ctx context.Context, ttl time.Duration) error {
 	if me == nil {
 		return nil
 	}
-	now := s.now()
 	return s.store.Update(ctx, func(tx metadata.Tx) error {
-		if err := s.checkFence(tx); err != nil {
-			return err
-		}
-		h, err := tx.Hosts().Get(me.id)
+		ok, err := lease.RenewIn(tx, me.lease, ttl)
 		if err != nil {
 			return err
 		}
-		h.Expires = now.Add(ttl)
-		return tx.Hosts().Put(h)
+		if !ok {
+			return errFenced(me.id)
+		}
+		return nil
 	})
 }
 
@@ -231,7 +270,7 @@ func (s *Machines) Hosts(ctx context.Context) ([]openami.Host, error) {
 	var list []openami.Host
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		var err error
-		list, err = tx.Hosts().List()
+		list, err = hostsIn(tx)
 		return err
 	})
 	return list, err
@@ -319,7 +358,7 @@ func (s *Machines) hostLoads(tx metadata.Tx) (map[string]hostLoad, error) {
 // (one node runs everything, as before hosts). Fewer than least fit:
 // LimitExceeded (EC2's InsufficientInstanceCapacity).
 func (s *Machines) place(tx metadata.Tx, zone string, it InstanceType, least, most int) ([]string, error) {
-	hosts, err := tx.Hosts().List()
+	hosts, err := hostsIn(tx)
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +369,7 @@ func (s *Machines) place(tx metadata.Tx, zone string, it InstanceType, least, mo
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
+	now := wallNow()
 	hosts = slices.DeleteFunc(hosts, func(h openami.Host) bool {
 		return h.State != openami.HostActive || !h.Alive(now) || !h.ServesZone(zone)
 	})
