@@ -17,9 +17,9 @@ const DefaultHostTTL = 15 * time.Second
 // HostConfig makes a node a compute host (docs/HOSTS.md): what it
 // registers, and how often it beats.
 type HostConfig struct {
-	// Node is the node's id, from which the host's id derives; empty
-	// means the one the data directory names (runnerName), so that a
-	// restarted node is the same host.
+	// Node is the node's id, from which the host's id derives and under
+	// which it holds the host's lease; empty means the service's
+	// (NodeID), so that a restarted node is the same host.
 	Node string
 	// Address is where the other nodes reach this one (host:port).
 	Address string
@@ -45,10 +45,7 @@ type HostConfig struct {
 // at the next beat.
 func (s *Service) RegisterHost(ctx context.Context, cfg HostConfig) (openami.Host, error) {
 	if cfg.Node == "" {
-		cfg.Node = s.node
-	}
-	if cfg.Node == "" {
-		return openami.Host{}, fmt.Errorf("service: a host needs a node id (or a data directory)")
+		cfg.Node = s.NodeID()
 	}
 	ttl := cfg.TTL
 	if ttl <= 0 {

@@ -120,8 +120,6 @@ type Service struct {
 	instances *instances.Machines // instances, their runtime jobs and the default network (rules/instances)
 
 	exports *exports.Exports // ExportImage tasks (rules/exports)
-
-	node string // this node's id (runnerName); a host's id derives from it (hosts.go)
 }
 
 // tokenSecretSetting names the setting that holds the secret signing
@@ -205,7 +203,6 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.imports = imports.New(imports.Config{Store: s.store, EBS: s.ebs, Images: s.images, Objects: s.objects, Tokens: s.tokens,
 		TempDir: cfg.ImportDir, Kick: s.kickImports, Clock: s.now})
 	s.templates = templates.New(templates.Config{Store: s.store, Tokens: s.tokens, Clock: s.now, ResolveSSM: s.parameters.ResolveSSM})
-	s.node = runner
 	s.instances = instances.New(instances.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Identity: s.identity,
 		EBS: s.ebs, Images: s.images, Parameters: s.parameters, Networks: s.network, Templates: s.templates, Objects: s.objects, Tokens: s.tokens, Clock: s.now,
 		Disks: disks, Bases: bases, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs, Worker: s.completions.background, Runner: runner})

@@ -43,6 +43,9 @@ type config struct {
 	bundleCacheSize string
 	// importWorkers is serve's --import-workers (0 for the default, 1).
 	importWorkers int
+	// nodeID is serve's --node-id: the name this node holds leases under
+	// ("" for the one the data directory derives).
+	nodeID string
 }
 
 func (c *config) addFlags(cmd *cobra.Command) {
@@ -196,7 +199,7 @@ func (c *config) build(ctx context.Context, store metadata.Store, key *seal.Key)
 		}
 	}
 	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: c.dataDir, ImportDir: filepath.Join(c.dataDir, "import"), PublicIPs: pool,
-		BundleCacheSize: cacheSize, ImportWorkers: c.importWorkers})
+		BundleCacheSize: cacheSize, ImportWorkers: c.importWorkers, NodeID: c.nodeID})
 	if err != nil {
 		store.Close()
 		return nil, err

@@ -84,7 +84,7 @@ func serveCommand(cfg *config) *cobra.Command {
 	cmd.Flags().StringSliceVar(&rf.s3Domains, "s3-domain", s3Domains, "a domain under which a Host BUCKET.DOMAIN[:port] names an S3 bucket (virtual-hosted-style); repeatable or comma-separated; any other Host is path-style (docs/S3.md) (env OPENAMI_S3_DOMAINS)")
 	cmd.Flags().StringVar(&listen, "listen", envOr("OPENAMI_LISTEN", defaultListen), "address to listen on (env OPENAMI_LISTEN)")
 	cmd.Flags().StringVar(&logFormat, "log-format", envOr("OPENAMI_LOG_FORMAT", "text"), "request log format: text or json (env OPENAMI_LOG_FORMAT)")
-	addHostFlags(cmd, &rf.host)
+	addHostFlags(cmd, cfg, &rf.host)
 	cmd.Flags().StringVar(&debugListen, "debug-listen", os.Getenv("OPENAMI_DEBUG_LISTEN"), "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty (env OPENAMI_DEBUG_LISTEN)")
 	return cmd
 }
