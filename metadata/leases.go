@@ -23,9 +23,16 @@ type Leases interface {
 	// that epoch or it has expired.
 	Renew(name, holder string, epoch int64, ttl time.Duration) (bool, error)
 	// Release ends holder's tenure of name at epoch, so that another may
-	// take it at once; a lease no longer held at that epoch is left alone
-	// (not an error).
+	// take it at once: the lease keeps its epoch, has no holder and
+	// expires now. A lease no longer held at that epoch is left alone (not
+	// an error).
 	Release(name, holder string, epoch int64) error
+	// Purge removes the leases released more than releasedFor ago and
+	// returns how many. A purged name starts again at epoch 1, so
+	// releasedFor must be far longer than any holder may be paused
+	// (a stale tenure at epoch 1 of the same holder would be fenced no
+	// more).
+	Purge(releasedFor time.Duration) (int, error)
 	// Held reports whether holder holds name at epoch and it has not
 	// expired. A store's Update checks it for the lease in its context;
 	// it is for read-write transactions only, since it keeps the lease's

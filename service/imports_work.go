@@ -11,10 +11,12 @@ import (
 // (imports.Imports.Run); the service runs the active ones,
 // Config.ImportWorkers at a time (one by default: that bounds the disk
 // space and CPU the conversions take), in the context Close cancels,
-// when ImportImage or ImportSnapshot kicks it and once a minute (a
-// restart resumes what the last run left active), each under its lease
-// (leases.go): of several nodes one runs a task, and another takes over
-// a dead node's within a minute of its lease's expiry.
+// when ImportImage or ImportSnapshot kicks it and once a minute or lease
+// TTL, whichever is shorter (a restart resumes what the last run left
+// active), each under its lease (leases.go): of several nodes one runs a
+// task, and another takes over a dead node's within a TTL of its lease's
+// expiry. A task another node runs is not tried again until the next
+// tick.
 
 // importsLoop runs until Close.
 func (s *Service) importsLoop() {
@@ -24,7 +26,8 @@ func (s *Service) importsLoop() {
 	for i, r := range s.regions {
 		regions[i] = r.Name
 	}
-	t := time.NewTicker(time.Minute)
+	// At least once per lease TTL, to take over a dead node's tasks.
+	t := time.NewTicker(min(time.Minute, s.leases.TTL()))
 	defer t.Stop()
 	for {
 		pending, err := s.imports.Pending(ctx, regions)
@@ -43,13 +46,15 @@ func (s *Service) importsLoop() {
 				defer func() { <-s.importSlots }()
 				// Run returns at once for a task already running here; the
 				// lease keeps it to one node.
-				_, err := s.leases.Run(ctx, importLease(task.ID), func(ctx context.Context) error {
+				ran, err := s.leases.Run(ctx, importLease(task.ID), func(ctx context.Context) error {
 					return s.imports.Run(ctx, task.Region, task.ID)
 				})
 				if err != nil && ctx.Err() == nil && !lease.Lost(err) {
 					c.log.Error("import task", "task", task.ID, "error", err)
 				}
-				s.kickImports() // look again: tasks may have waited
+				if ran {
+					s.kickImports() // look again: tasks may have waited
+				} // else another node runs it: the ticker looks again
 			}()
 		}
 		select {

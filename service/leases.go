@@ -6,7 +6,10 @@ import (
 	"encoding/hex"
 	"time"
 
+	"github.com/openami/openami"
+	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/metadata/lease"
+	"github.com/openami/openami/rules/ebs"
 )
 
 // Background work under leases (docs/LEASES.md). Of several nodes on one
@@ -28,13 +31,14 @@ import (
 //	                       settling, Auto Scaling's controller, KMS key
 //	                       deletion
 //	objects/sweep          the sweep of object storage's unnamed blobs
+//	gc/<region>            a garbage collection of the region's blocks
 //
 // Not here: instance state transitions and VM jobs (their instance's
 // host's), bundle tasks (they bundle an instance's disks, on its host,
 // and keep their own lease in their record, checked in every write),
-// block garbage collection (`openami gc`: one collection per region
-// under the block store's own lease; see docs/LEASES.md), and the blob
-// stores' temporary-file litter, which is each node's own.
+// and the blob stores' temporary-file litter, which is each node's own.
+// Block garbage collection is not the worker's: `openami gc` runs it, on
+// whichever node, under gc/<region> (CollectGarbage).
 
 // Lease names of the tasks above.
 const (
@@ -71,6 +75,31 @@ func (s *Service) exportUnderLease(ctx context.Context, taskID string, fn func(c
 	return s.leases.Run(ctx, exportLease(taskID), fn)
 }
 
+// leaseRetention is how long a released lease is kept before the worker
+// purges it (metadata.Leases.Purge): far longer than any node may be
+// paused, since a purged name starts again at epoch 1.
+const leaseRetention = 7 * 24 * time.Hour
+
+// leasePurgeInterval is how often the chores purge released leases.
+const leasePurgeInterval = time.Hour
+
+// purgeLeases removes, once every leasePurgeInterval, the leases
+// released more than leaseRetention ago: one is left behind by every
+// task, whose name is never used again once it has ended.
+func (c *completer) purgeLeases(ctx context.Context) {
+	now, last := time.Now(), c.leasesPurged.Load()
+	if now.Sub(time.Unix(0, last)) < leasePurgeInterval || !c.leasesPurged.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	err := c.s.store.Update(ctx, func(tx metadata.Tx) error {
+		_, err := tx.Leases().Purge(leaseRetention)
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		c.log.Error("purge released leases", "error", err)
+	}
+}
+
 // choresRetry is how soon a pass that found the chores' lease held by
 // another node's pass comes back: that pass may have read the state
 // before the change that kicked this one.
@@ -81,6 +110,7 @@ const choresRetry = time.Second
 func (c *completer) choresUnderLease(ctx context.Context) {
 	ran, err := c.s.leases.Run(ctx, choresLease, func(ctx context.Context) error {
 		c.chores(ctx)
+		c.purgeLeases(ctx)
 		return nil
 	})
 	switch {
@@ -110,4 +140,28 @@ func (c *completer) resumeTasks(ctx context.Context) {
 	if err := c.s.ebs.ResumeCopies(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("snapshot copies", "error", err)
 	}
+}
+
+// CollectGarbage collects the garbage of one region's block store
+// (ebs.Volumes.GC) under the region's lease (ebs.GCLease), as a holder of
+// its own (this node's id and a random suffix, so that two `openami gc`
+// on one data directory exclude each other too). It fails with an
+// IncorrectState error while another collection of the region holds the
+// lease; a collection whose holder died is taken over once its lease
+// expires (the block store's own, longer lease is superseded). It
+// returns what it did, or the collection's error.
+func (s *Service) CollectGarbage(ctx context.Context, region string) (ebs.GCResult, error) {
+	b := make([]byte, 4)
+	rand.Read(b)
+	r := lease.New(lease.Config{Store: s.store, Holder: s.leases.Holder() + "/gc-" + hex.EncodeToString(b), TTL: s.leases.TTL()})
+	var res ebs.GCResult
+	ran, err := r.Run(ctx, ebs.GCLease(region), func(ctx context.Context) error {
+		var err error
+		res, err = s.ebs.GC(ctx, region)
+		return err
+	})
+	if err == nil && !ran {
+		err = openami.Errorf(openami.IncorrectState, "", "a garbage collection of %s is already running", region)
+	}
+	return res, err
 }

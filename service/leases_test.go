@@ -47,6 +47,9 @@ type puts struct {
 	mu  sync.Mutex
 	n   map[string]int
 	got map[string]int // Gets, by region and key
+	del map[string]int // Deletes, by region and key
+	// onDelete makes after fire on Deletes rather than Puts.
+	onDelete bool
 	// after, when set, is called (once) after node's nth Put of region.
 	node   int
 	region string
@@ -59,7 +62,7 @@ func (p *puts) put(node int, region, key string) {
 	p.mu.Lock()
 	p.n[region+"/"+key]++
 	var fire func()
-	if node == p.node && region == p.region && p.after != nil {
+	if node == p.node && region == p.region && p.after != nil && !p.onDelete {
 		if p.seen++; p.seen == p.nth {
 			fire, p.after = p.after, nil
 		}
@@ -110,6 +113,26 @@ func (c countingStore) Put(ctx context.Context, key string, r io.Reader, size in
 	return err
 }
 
+func (c countingStore) Delete(ctx context.Context, key string) error {
+	err := c.Store.Delete(ctx, key)
+	if err == nil {
+		p := c.puts
+		p.mu.Lock()
+		p.del[c.region+"/"+key]++
+		var fire func()
+		if c.node == p.node && c.region == p.region && p.after != nil && p.onDelete {
+			if p.seen++; p.seen == p.nth {
+				fire, p.after = p.after, nil
+			}
+		}
+		p.mu.Unlock()
+		if fire != nil {
+			fire()
+		}
+	}
+	return err
+}
+
 func (c countingStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	r, err := c.Store.Get(ctx, key)
 	if err == nil {
@@ -141,7 +164,7 @@ func cluster(t *testing.T, n int) ([]*node, openami.Principal, *puts) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	counter := &puts{n: map[string]int{}, got: map[string]int{}}
+	counter := &puts{n: map[string]int{}, got: map[string]int{}, del: map[string]int{}}
 	var nodes []*node
 	for i := range n {
 		store, err := postgres.Open(context.Background(), dsn)
@@ -648,4 +671,86 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// TestGCTakeover crashes a node at a random point of a garbage
+// collection's sweep, and checks that another node's collection takes
+// over once the lease expires (not after the block store's own, hours
+// long lease) and finishes: every unreferenced chunk gone, every live one
+// kept, no blob deleted twice but the one in flight.
+func TestGCTakeover(t *testing.T) {
+	const garbage = 30
+	ctx := context.Background()
+	nodes, p, counter := cluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	dead := sourceSnapshot(t, a, p, garbage)
+	e := a.svc.EBS()
+	keep, err := e.StartSnapshot(ctx, p, ebs.StartSnapshotInput{VolumeSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const live = 5
+	for i := range int64(live) {
+		blk := distinctBlock(1000 + i)
+		if _, err := e.PutSnapshotBlock(ctx, p, ebs.PutSnapshotBlockInput{SnapshotID: keep.ID, Index: i, Data: blk,
+			DataLength: openami.BlockSize, Checksum: rulestest.Checksum(blk), ChecksumAlgorithm: "SHA256"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.CompleteSnapshot(ctx, p, ebs.CompleteSnapshotInput{SnapshotID: keep.ID, ChangedBlocksCount: live}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.FinishSnapshot(ctx, p.Region, keep.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.DeleteSnapshot(ctx, p, dead); err != nil {
+		t.Fatal(err)
+	}
+	crashAt := 1 + rand.IntN(garbage-1)
+	counter.mu.Lock()
+	counter.node, counter.region, counter.nth, counter.after, counter.seen, counter.onDelete = 0, "us-east-1", crashAt, a.crash, 0, true
+	counter.mu.Unlock()
+	if _, err := a.svc.CollectGarbage(ctx, "us-east-1"); err == nil {
+		t.Fatal("the crashed node's collection succeeded")
+	}
+	var res ebs.GCResult
+	for i := 0; ; i++ {
+		res, err = b.svc.CollectGarbage(ctx, "us-east-1")
+		if err == nil {
+			break
+		}
+		if openami.ClassOf(err) != openami.IncorrectState || i == 1000 {
+			t.Fatalf("the other node's collection: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := res.DeletedChunks + crashAt - 1; got != garbage {
+		t.Errorf("crash at delete %d: chunks deleted %d + %d before the crash, want %d", crashAt, res.DeletedChunks, crashAt-1, garbage)
+	}
+	var count int64
+	if err := b.store.View(ctx, func(tx metadata.Tx) error {
+		var err error
+		count, _, err = tx.Chunks().Stats("us-east-1")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if count != live {
+		t.Errorf("chunks left %d, want the %d live ones", count, live)
+	}
+	got := readBlocks(t, b, p, keep.ID)
+	for i := range int64(live) {
+		if !bytes.Equal(got[i], distinctBlock(1000+i)) {
+			t.Fatalf("block %d of the live snapshot differs after the collections", i)
+		}
+	}
+	twice := 0
+	counter.mu.Lock()
+	for _, n := range counter.del {
+		twice += n - 1
+	}
+	counter.mu.Unlock()
+	if twice > 1 {
+		t.Errorf("%d blobs deleted twice, want at most the one in flight", twice)
+	}
 }

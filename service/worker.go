@@ -41,6 +41,9 @@ type completer struct {
 	// resumed is when resumeTasks last looked for tasks no node runs
 	// (unix nanoseconds; the completer's creation at first).
 	resumed atomic.Int64
+	// leasesPurged is when the chores last purged released leases (unix
+	// nanoseconds; see purgeLeases).
+	leasesPurged atomic.Int64
 	// choresRecheck is set while a pass is scheduled because another
 	// node's pass held the chores' lease (choresUnderLease).
 	choresRecheck atomic.Bool

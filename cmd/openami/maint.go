@@ -39,7 +39,7 @@ func gcCommand(cfg *config) *cobra.Command {
 		RunE: cfg.withEnv(func(ctx context.Context, e *env, args []string) error {
 			var results []ebs.GCResult
 			for _, r := range regionsOf(e.svc, region) {
-				res, err := e.svc.EBS().GC(ctx, r)
+				res, err := e.svc.CollectGarbage(ctx, r)
 				if err != nil {
 					return err
 				}

@@ -50,11 +50,19 @@ WHERE name = ? AND holder = ? AND epoch = ? AND expires > `+now, micros(ttl), na
 }
 
 func (l leases) Release(name, holder string, epoch int64) error {
-	if _, err := l.t.exec(`UPDATE leases SET holder = '', expires = 0 WHERE name = ? AND holder = ? AND epoch = ?`,
+	if _, err := l.t.exec(`UPDATE leases SET holder = '', expires = `+l.t.d.Now+` WHERE name = ? AND holder = ? AND epoch = ?`,
 		name, holder, epoch); err != nil {
 		return fmt.Errorf("sqldb: release lease %s: %w", name, err)
 	}
 	return nil
+}
+
+func (l leases) Purge(releasedFor time.Duration) (int, error) {
+	n, err := l.t.execN(`DELETE FROM leases WHERE holder = '' AND expires < `+l.t.d.Now+` - ?`, micros(releasedFor))
+	if err != nil {
+		return 0, fmt.Errorf("sqldb: purge leases: %w", err)
+	}
+	return int(n), nil
 }
 
 func (l leases) Held(name, holder string, epoch int64) (bool, error) {

@@ -210,3 +210,43 @@ func testLeasesRace(t *testing.T, s metadata.Store) {
 		t.Errorf("lease after the race: %+v, want %s's at epoch 1", l, won[0])
 	}
 }
+
+// testLeasesPurge: Purge removes released leases once released for long
+// enough, never held ones; a purged name starts again at epoch 1.
+func testLeasesPurge(t *testing.T, s metadata.Store) {
+	a, _ := acquire(t, s, "import/t-1", "node-a", time.Minute)
+	acquire(t, s, "import/t-2", "node-a", time.Minute)
+	update(t, s, func(tx metadata.Tx) error { return tx.Leases().Release("import/t-1", "node-a", a.Epoch) })
+	purge := func(d time.Duration) int {
+		var n int
+		update(t, s, func(tx metadata.Tx) error {
+			var err error
+			n, err = tx.Leases().Purge(d)
+			return err
+		})
+		return n
+	}
+	if n := purge(time.Hour); n != 0 {
+		t.Fatalf("Purge(1h) right after a release removed %d", n)
+	}
+	removed := 0
+	for i := 0; removed == 0 && i < 1000; i++ {
+		time.Sleep(2 * time.Millisecond) // the database's clock moves on
+		removed = purge(0)
+	}
+	if removed != 1 {
+		t.Fatalf("Purge(0) removed %d, want the released lease", removed)
+	}
+	var list []openami.Lease
+	view(t, s, func(tx metadata.Tx) error {
+		var err error
+		list, err = tx.Leases().List("import/")
+		return err
+	})
+	if len(list) != 1 || list[0].Name != "import/t-2" {
+		t.Errorf("leases after Purge: %+v, want the held one", list)
+	}
+	if again, ok := acquire(t, s, "import/t-1", "node-b", time.Minute); !ok || again.Epoch != 1 {
+		t.Errorf("Acquire of a purged name: %+v %v, want epoch 1", again, ok)
+	}
+}

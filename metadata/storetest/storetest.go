@@ -82,6 +82,7 @@ func Run(t *testing.T, open func(t *testing.T) metadata.Store) {
 		{"Leases/Expiry", testLeasesExpiry},
 		{"Leases/Fence", testLeasesFence},
 		{"Leases/Race", testLeasesRace},
+		{"Leases/Purge", testLeasesPurge},
 		{"ViewSerial", testViewSerial},
 		{"Snapshots/CreateGet", testSnapshotCreateGet},
 		{"Snapshots/Duplicate", testSnapshotDuplicate},

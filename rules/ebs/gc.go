@@ -9,6 +9,7 @@ import (
 	"github.com/openami/openami/blob"
 	"github.com/openami/openami/blockstore"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/metadata/lease"
 )
 
 // Garbage collection is mark and sweep, per region: the mechanics, and
@@ -168,8 +169,18 @@ func (r regionRecords) ViewSerial(ctx context.Context, fn func(blockstore.Ledger
 }
 
 func (r regionRecords) Update(ctx context.Context, fn func(blockstore.Ledger) error) error {
-	return r.store.Update(ctx, func(tx metadata.Tx) error { return fn(txLedger{tx: tx, region: r.region}) })
+	l, ok := lease.Held(ctx)
+	leased := ok && l.Name == GCLease(r.region)
+	return r.store.Update(ctx, func(tx metadata.Tx) error { return fn(txLedger{tx: tx, region: r.region, leased: leased}) })
 }
+
+// GCLease names the lease (metadata/lease) a collection of the region
+// runs under when the service runs it (service.CollectGarbage). Under
+// it, the block store's own collection lease is superseded: the
+// database's lease already keeps collections apart, its fencing stops a
+// collection that lost it, and another node takes over a dead node's
+// collection as soon as its lease expires, not hours later.
+func GCLease(region string) string { return "gc/" + region }
 
 // txLedger adapts one transaction to blockstore.Ledger for one region: its
 // chunk rows (tx.Chunks), block-map nodes (tx.Nodes), and the generation
@@ -177,6 +188,9 @@ func (r regionRecords) Update(ctx context.Context, fn func(blockstore.Ledger) er
 type txLedger struct {
 	tx     metadata.Tx
 	region string
+	// leased is set when the transaction runs under the region's
+	// GCLease, which supersedes the collection lease kept here.
+	leased bool
 }
 
 func gcLeaseSetting(region string) string { return "gc-lease/" + region }
@@ -191,6 +205,9 @@ func (l txLedger) SetGeneration(gen int64) error {
 }
 
 func (l txLedger) Lease() (string, error) {
+	if l.leased {
+		return "", openami.Errorf(openami.NotFound, "", "the collection runs under the lease %s", GCLease(l.region))
+	}
 	v, err := l.tx.Settings().Get(gcLeaseSetting(l.region))
 	return string(v), err
 }
