@@ -25,14 +25,15 @@ import (
 // node every 50 ms: once the instances' system status is impaired it
 // stops them, once stopped it starts them, until all run on b. Reported:
 // kill→impaired, lease-expiry→running-elsewhere and kill→running-
-// elsewhere, in seconds, and the process's peak RSS.
+// elsewhere, the stop (impaired→stopped) and the start (stopped→running
+// on b), in seconds, and the process's peak RSS.
 //
 //	go test ./service -run '^$' -bench HostDeath -benchtime 3x
 func BenchmarkHostDeath(b *testing.B) {
 	const n = 10
 	ttl := hostDeathTTL
 	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
-	var impairedS, afterExpiryS, totalS float64
+	var impairedS, afterExpiryS, totalS, stopS, startS float64
 	for range b.N {
 		b.StopTimer()
 		c := newHostCluster(b)
@@ -120,6 +121,7 @@ func BenchmarkHostDeath(b *testing.B) {
 			b.Fatal(err)
 		}
 		until("stopped", all(func(s instances.InstanceStatus) bool { return s.State == openami.InstanceStopped }))
+		stopped := time.Now()
 		if _, err := api.svc.Instances().StartInstances(ctx, f.p, ids); err != nil {
 			b.Fatal(err)
 		}
@@ -132,6 +134,8 @@ func BenchmarkHostDeath(b *testing.B) {
 		impairedS += impaired.Sub(killed).Seconds()
 		afterExpiryS += done.Sub(expires).Seconds()
 		totalS += done.Sub(killed).Seconds()
+		stopS += stopped.Sub(impaired).Seconds()
+		startS += done.Sub(stopped).Seconds()
 		bn.svc.Close()
 		api.svc.Close()
 	}
@@ -139,6 +143,8 @@ func BenchmarkHostDeath(b *testing.B) {
 	b.ReportMetric(impairedS/N, "kill→impaired-s")
 	b.ReportMetric(afterExpiryS/N, "expiry→running-s")
 	b.ReportMetric(totalS/N, "kill→running-s")
+	b.ReportMetric(stopS/N, "stop-s")
+	b.ReportMetric(startS/N, "start-s")
 	b.ReportMetric(peakRSSMB(), "peak-RSS-MB")
 	b.ReportMetric(0, "ns/op")
 }
