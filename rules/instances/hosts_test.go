@@ -388,3 +388,41 @@ func TestSuspendedHost(t *testing.T) {
 		t.Errorf("a resumed host: %s", i.State)
 	}
 }
+
+// TestHostJobsStayOnTheirHost: a bundle task of an instance on host a is
+// run by a, not by another host's pass.
+func TestHostJobsStayOnTheirHost(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	img := f.image(t, "bundled")
+	a := f.node(t, "a", hostOf(1))
+	b := f.node(t, "b", hostOf(1))
+	r, err := a.m.RunInstances(ctx, f.p, RunInstancesInput{ImageID: img, InstanceType: "t3.micro", MinCount: 2, MaxCount: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.pass(t)
+	b.pass(t)
+	onA := r.Instances[0].ID
+	if r.Instances[0].HostID != a.id() {
+		onA = r.Instances[1].ID
+	}
+	task, err := f.machines.BundleInstance(ctx, f.p, BundleInstanceInput{InstanceID: onA, Bucket: "my-bundles", Prefix: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.m.AdvanceBundleTasks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.m.Wait()
+	if got := f.bundleTask(t, task.ID); got.State != task.State {
+		t.Errorf("another host ran the bundle task: %s, was %s", got.State, task.State)
+	}
+	if err := a.m.AdvanceBundleTasks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.m.Wait()
+	if got := f.bundleTask(t, task.ID); got.State != openami.BundleComplete {
+		t.Errorf("the host's bundle task: %s", got.State)
+	}
+}
