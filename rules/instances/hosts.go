@@ -108,6 +108,9 @@ type hostState struct {
 	// suspended is set while this host cannot tell that its heartbeat
 	// still holds (SuspendHost).
 	suspended atomic.Bool
+	// console is what this host last posted of its VMs' consoles
+	// (hostconsole.go).
+	console posted
 }
 
 // SuspendHost stops (on) or resumes (off) this host's acting on its

@@ -426,3 +426,52 @@ func TestHostJobsStayOnTheirHost(t *testing.T) {
 		t.Errorf("the host's bundle task: %s", got.State)
 	}
 }
+
+// consoleRuntime is a fake runtime whose every VM wrote out to its
+// console.
+type consoleRuntime struct {
+	*fakeRuntime
+	out []byte
+}
+
+func (c consoleRuntime) ConsoleOutput(context.Context, openami.Instance) ([]byte, error) {
+	return c.out, nil
+}
+
+// TestConsoleThroughAnotherNode: a host posts its VMs' console output, the
+// last 64 KiB of it, and another node answers GetConsoleOutput with it.
+func TestConsoleThroughAnotherNode(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	img := f.image(t, "console")
+	cfg := f.cfg
+	out := make([]byte, consoleTail+100)
+	for k := range out {
+		out[k] = byte('a' + k%26)
+	}
+	cfg.Runtime = consoleRuntime{fakeRuntime: newFakeRuntime(), out: out}
+	host := New(cfg)
+	t.Cleanup(host.Wait)
+	if _, err := host.RegisterHost(ctx, openami.Host{Node: "a", VCPUs: 2, MemoryMiB: 1024}, hostTTL); err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.runN(f.machines, img, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := r.Instances[0].ID
+	if _, got, err := f.machines.ConsoleOutput(ctx, f.p, id); err != nil || len(got) != 0 {
+		t.Errorf("console before the host posted: %d bytes, %v", len(got), err)
+	}
+	if err := host.AdvanceInstances(ctx); err != nil { // starts it
+		t.Fatal(err)
+	}
+	host.Wait()
+	if err := host.AdvanceInstances(ctx); err != nil { // posts
+		t.Fatal(err)
+	}
+	_, got, err := f.machines.ConsoleOutput(ctx, f.p, id)
+	if err != nil || string(got) != string(out[100:]) {
+		t.Errorf("console through another node: %d bytes, %v; want the last %d", len(got), err, consoleTail)
+	}
+}

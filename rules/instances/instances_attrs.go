@@ -165,8 +165,13 @@ func (s *Machines) ConsoleOutput(ctx context.Context, p openami.Principal, id st
 		return i, nil, err
 	}
 	if !s.runsHere(i) {
-		// Another host's VM: its console is that host's (docs/HOSTS.md).
-		return i, nil, nil
+		// Another host's VM: what that host posted (hostconsole.go).
+		var out []byte
+		err := s.store.View(ctx, func(tx metadata.Tx) (err error) {
+			out, err = postedConsole(tx, i)
+			return err
+		})
+		return i, out, err
 	}
 	out, err := s.runtime.ConsoleOutput(ctx, i)
 	return i, out, err

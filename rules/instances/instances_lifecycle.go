@@ -548,6 +548,9 @@ func (s *Machines) AdvanceInstances(ctx context.Context) error {
 			after = page[len(page)-1].ID
 		}
 	}
+	if err := s.postConsoles(ctx); err != nil && ctx.Err() == nil {
+		s.log().Warn("posting consoles", "error", err)
+	}
 	return s.TakeOverDeadHosts(ctx)
 }
 
@@ -649,6 +652,9 @@ func (s *Machines) advance(ctx context.Context, i openami.Instance) error {
 				return err
 			}
 			if err := tx.Tags().DeleteAll(cur.Region, cur.AccountID, cur.ID); err != nil {
+				return err
+			}
+			if err := tx.Settings().Delete(consoleKey(cur.Region, cur.ID)); err != nil {
 				return err
 			}
 			return tx.Instances().Delete(cur.Region, cur.ID)

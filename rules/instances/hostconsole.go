@@ -1,0 +1,97 @@
+package instances
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"sync"
+
+	"github.com/openami/openami"
+	"github.com/openami/openami/metadata"
+)
+
+// Console output across nodes (docs/HOSTS.md). A VM's serial console is
+// its host's; so that any node answers GetConsoleOutput, a host posts the
+// last consoleTail bytes of each of its VMs' consoles to the metadata
+// store (a setting per instance) on each pass of its worker, when they
+// changed, as EC2 posts an instance's console output some time after it
+// was written. A node that is not the instance's host answers with what
+// was posted last; the host itself reads its runtime.
+
+// consoleTail is how much of a console is posted: the most recent 64 KiB,
+// what GetConsoleOutput returns on EC2.
+const consoleTail = 64 << 10
+
+// consoleKey names the setting that holds an instance's posted console.
+func consoleKey(region, id string) string { return "console/" + region + "/" + id }
+
+// posted remembers the digest of what a host last posted per instance.
+type posted struct {
+	mu  sync.Mutex
+	sum map[string][32]byte
+}
+
+// changed reports whether out differs from what was last posted for id,
+// and remembers it as posted.
+func (p *posted) changed(id string, out []byte) bool {
+	sum := sha256.Sum256(out)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sum == nil {
+		p.sum = map[string][32]byte{}
+	}
+	if p.sum[id] == sum {
+		return false
+	}
+	p.sum[id] = sum
+	return true
+}
+
+// forget drops what was remembered of id.
+func (p *posted) forget(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.sum, id)
+}
+
+// postConsoles posts the consoles of the VMs this host runs that changed
+// since they were last posted. A node that is no host posts nothing: it
+// answers for its own instances from its runtime.
+func (s *Machines) postConsoles(ctx context.Context) error {
+	if _, ok := s.Host(); !ok {
+		return nil
+	}
+	for _, vm := range s.hosts.vms.list() {
+		out, err := s.runtime.ConsoleOutput(ctx, vm)
+		if err != nil || len(out) == 0 {
+			continue // nothing yet, or no longer: the next pass sees
+		}
+		if len(out) > consoleTail {
+			out = out[len(out)-consoleTail:]
+		}
+		if !s.hosts.console.changed(vm.ID, out) {
+			continue
+		}
+		err = s.store.Update(ctx, func(tx metadata.Tx) error {
+			if err := s.checkFence(tx); err != nil {
+				return err
+			}
+			return tx.Settings().Put(consoleKey(vm.Region, vm.ID), out)
+		})
+		if err != nil {
+			s.hosts.console.forget(vm.ID)
+			return err
+		}
+	}
+	return nil
+}
+
+// postedConsole returns the console output a host posted for an
+// instance; nil when none was.
+func postedConsole(tx metadata.Tx, i openami.Instance) ([]byte, error) {
+	out, err := tx.Settings().Get(consoleKey(i.Region, i.ID))
+	if errors.Is(err, openami.ErrNotFound) {
+		return nil, nil
+	}
+	return out, err
+}
