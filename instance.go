@@ -141,6 +141,10 @@ type Instance struct {
 	// ForceStop is set while a StopInstances with Force is carried out:
 	// the runtime kills the VM instead of asking its guest to shut down.
 	ForceStop bool
+	// RebootAsked is set by a RebootInstances that a node other than the
+	// instance's host received, until the host's worker has rebooted the
+	// VM (docs/HOSTS.md).
+	RebootAsked bool `json:",omitempty"`
 }
 
 // StateTransition records the last change of an instance's state that a

@@ -95,3 +95,34 @@ func postedConsole(tx metadata.Tx, i openami.Instance) ([]byte, error) {
 	}
 	return out, err
 }
+
+// rebootAsked reboots, in a job, the VM of a running instance whose
+// reboot another node was asked for, then clears the mark (fenced: a
+// host declared dead meanwhile leaves it for the instance's new life).
+func (s *Machines) rebootAsked(ctx context.Context, i openami.Instance) {
+	s.vmJobs.run(i.ID, func() {
+		if err := s.runtime.Reboot(ctx, i); err != nil {
+			if ctx.Err() == nil {
+				s.log().Error("reboot asked through another node", "instance", i.ID, "error", err)
+			}
+			return
+		}
+		err := s.store.Update(ctx, func(tx metadata.Tx) error {
+			if err := s.checkFence(tx); err != nil {
+				return err
+			}
+			cur, err := tx.Instances().Get(i.Region, i.ID)
+			if errors.Is(err, openami.ErrNotFound) || err == nil && !cur.RebootAsked {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			cur.RebootAsked = false
+			return tx.Instances().Update(cur)
+		})
+		if err != nil && ctx.Err() == nil {
+			s.log().Error("reboot asked through another node", "instance", i.ID, "error", err)
+		}
+	})
+}

@@ -3,6 +3,7 @@ package instances
 import (
 	"context"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -473,5 +474,56 @@ func TestConsoleThroughAnotherNode(t *testing.T) {
 	_, got, err := f.machines.ConsoleOutput(ctx, f.p, id)
 	if err != nil || string(got) != string(out[100:]) {
 		t.Errorf("console through another node: %d bytes, %v; want the last %d", len(got), err, consoleTail)
+	}
+}
+
+// rebootRuntime is a fake runtime that counts its reboots.
+type rebootRuntime struct {
+	*fakeRuntime
+	reboots *atomic.Int32
+}
+
+func (r rebootRuntime) Reboot(context.Context, openami.Instance) error {
+	r.reboots.Add(1)
+	return nil
+}
+
+// TestRebootThroughAnotherNode: a reboot asked of a node that is not the
+// instance's host is carried out by the host's worker, once.
+func TestRebootThroughAnotherNode(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	img := f.image(t, "reboot")
+	cfg := f.cfg
+	var reboots atomic.Int32
+	cfg.Runtime = rebootRuntime{fakeRuntime: newFakeRuntime(), reboots: &reboots}
+	host := New(cfg)
+	t.Cleanup(host.Wait)
+	if _, err := host.RegisterHost(ctx, openami.Host{Node: "a", VCPUs: 2, MemoryMiB: 1024}, hostTTL); err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.runN(f.machines, img, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := r.Instances[0].ID
+	pass := func() {
+		t.Helper()
+		if err := host.AdvanceInstances(ctx); err != nil {
+			t.Fatal(err)
+		}
+		host.Wait()
+	}
+	pass()
+	if err := f.machines.RebootInstances(ctx, f.p, []string{id}); err != nil {
+		t.Fatal(err)
+	}
+	if i := f.instance(t, id); !i.RebootAsked || reboots.Load() != 0 {
+		t.Fatalf("after RebootInstances through another node: asked %v, %d reboots", i.RebootAsked, reboots.Load())
+	}
+	pass()
+	pass()
+	if i := f.instance(t, id); i.RebootAsked || reboots.Load() != 1 || i.State != openami.InstanceRunning {
+		t.Errorf("after the host's passes: asked %v, %d reboots, %s", i.RebootAsked, reboots.Load(), i.State)
 	}
 }

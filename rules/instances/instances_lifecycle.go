@@ -331,11 +331,11 @@ func (s *Machines) changeStates(ctx context.Context, p openami.Principal, instan
 		}
 		for _, id := range instanceIDs {
 			i := found[slices.IndexFunc(found, func(i openami.Instance) bool { return i.ID == id })]
-			prev, prevForce, prevPublic := i.State, i.ForceStop, i.PublicIP
+			prev, prevForce, prevPublic, prevReboot := i.State, i.ForceStop, i.PublicIP, i.RebootAsked
 			if err := change(tx, &i); err != nil {
 				return err
 			}
-			if i.State != prev || i.ForceStop != prevForce || i.PublicIP != prevPublic {
+			if i.State != prev || i.ForceStop != prevForce || i.PublicIP != prevPublic || i.RebootAsked != prevReboot {
 				if err := tx.Instances().Update(i); err != nil {
 					return err
 				}
@@ -464,11 +464,16 @@ func (s *Machines) TerminateInstances(ctx context.Context, p openami.Principal, 
 }
 
 // RebootInstances asks the runtime to reboot running instances, all of
-// which must be running (IncorrectInstanceState otherwise).
+// which must be running (IncorrectInstanceState otherwise). Those of
+// another host are marked (RebootAsked) for their host's worker to
+// reboot.
 func (s *Machines) RebootInstances(ctx context.Context, p openami.Principal, instanceIDs []string) error {
 	_, err := s.changeStates(ctx, p, instanceIDs, func(_ metadata.Tx, i *openami.Instance) error {
 		if i.State != openami.InstanceRunning {
 			return wrongState(i, "rebooted")
+		}
+		if !s.runsHere(*i) {
+			i.RebootAsked = true
 		}
 		return nil
 	})
@@ -486,7 +491,7 @@ func (s *Machines) RebootInstances(ctx context.Context, p openami.Principal, ins
 	}
 	for _, i := range list {
 		if !s.runsHere(i) {
-			continue // another host's VM (docs/HOSTS.md: not relayed yet)
+			continue // marked for its host (rebootAsked)
 		}
 		if err := s.runtime.Reboot(ctx, i); err != nil {
 			return err
@@ -505,11 +510,11 @@ func (s *Machines) AdvanceInstances(ctx context.Context) error {
 	if err := s.resumeImageCreations(ctx); err != nil {
 		return err
 	}
-	transitional := []openami.InstanceState{openami.InstancePending, openami.InstanceStopping, openami.InstanceShuttingDown, openami.InstanceTerminated}
+	// Running instances too: a Watcher's VMs are checked, and a reboot
+	// another node was asked for is carried out (rebootAsked).
+	transitional := []openami.InstanceState{openami.InstancePending, openami.InstanceStopping, openami.InstanceShuttingDown,
+		openami.InstanceTerminated, openami.InstanceRunning}
 	watcher, watching := s.runtime.(openami.Watcher)
-	if watching {
-		transitional = append(transitional, openami.InstanceRunning)
-	}
 	for _, r := range s.regions {
 		after := ""
 		for {
@@ -529,7 +534,11 @@ func (s *Machines) AdvanceInstances(ctx context.Context) error {
 				var err error
 				switch i.State {
 				case openami.InstanceRunning:
-					err = s.watch(ctx, watcher, i)
+					if i.RebootAsked {
+						s.rebootAsked(ctx, i)
+					} else if watching {
+						err = s.watch(ctx, watcher, i)
+					}
 				case openami.InstanceTerminated:
 					err = s.advance(ctx, i)
 				default:
