@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
@@ -24,6 +27,36 @@ const consoleTail = 64 << 10
 
 // consoleKey names the setting that holds an instance's posted console.
 func consoleKey(region, id string) string { return "console/" + region + "/" + id }
+
+// healthKey names the setting that holds an instance's posted health.
+func healthKey(region, id string) string { return "health/" + region + "/" + id }
+
+// encodeHealth and decodeHealth are a posted health's form: its status,
+// when it began to fail (Unix milliseconds) and why, one a line.
+func encodeHealth(h openami.Health) []byte {
+	var since int64
+	if !h.Since.IsZero() {
+		since = h.Since.UnixMilli()
+	}
+	return []byte(strconv.Itoa(int(h.Status)) + "\n" + strconv.FormatInt(since, 10) + "\n" + h.Reason)
+}
+
+func decodeHealth(b []byte) (openami.Health, bool) {
+	parts := strings.SplitN(string(b), "\n", 3)
+	if len(parts) != 3 {
+		return openami.Health{}, false
+	}
+	st, err1 := strconv.Atoi(parts[0])
+	ms, err2 := strconv.ParseInt(parts[1], 10, 64)
+	if err1 != nil || err2 != nil {
+		return openami.Health{}, false
+	}
+	h := openami.Health{Status: openami.HealthStatus(st), Reason: parts[2]}
+	if ms != 0 {
+		h.Since = time.UnixMilli(ms).UTC()
+	}
+	return h, true
+}
 
 // posted remembers the digest of what a host last posted per instance.
 type posted struct {
@@ -61,7 +94,13 @@ func (s *Machines) postConsoles(ctx context.Context) error {
 	if _, ok := s.Host(); !ok {
 		return nil
 	}
+	checker, _ := s.runtime.(openami.HealthChecker)
 	for _, vm := range s.hosts.vms.list() {
+		if checker != nil {
+			if err := s.postHealth(ctx, vm, checker.Health(vm)); err != nil {
+				return err
+			}
+		}
 		out, err := s.runtime.ConsoleOutput(ctx, vm)
 		if err != nil || len(out) == 0 {
 			continue // nothing yet, or no longer: the next pass sees
@@ -84,6 +123,39 @@ func (s *Machines) postConsoles(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// postHealth posts a VM's health when it changed since it was last
+// posted.
+func (s *Machines) postHealth(ctx context.Context, vm openami.Instance, h openami.Health) error {
+	b := encodeHealth(h)
+	if !s.hosts.health.changed(vm.ID, b) {
+		return nil
+	}
+	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+		if err := s.checkFence(tx); err != nil {
+			return err
+		}
+		return tx.Settings().Put(healthKey(vm.Region, vm.ID), b)
+	})
+	if err != nil {
+		s.hosts.health.forget(vm.ID)
+	}
+	return err
+}
+
+// postedHealth returns the health a host posted for an instance, and
+// whether it posted any.
+func postedHealth(tx metadata.Tx, i openami.Instance) (openami.Health, bool, error) {
+	b, err := tx.Settings().Get(healthKey(i.Region, i.ID))
+	if errors.Is(err, openami.ErrNotFound) {
+		return openami.Health{}, false, nil
+	}
+	if err != nil {
+		return openami.Health{}, false, err
+	}
+	h, ok := decodeHealth(b)
+	return h, ok, nil
 }
 
 // postedConsole returns the console output a host posted for an

@@ -108,9 +108,9 @@ type hostState struct {
 	// suspended is set while this host cannot tell that its heartbeat
 	// still holds (SuspendHost).
 	suspended atomic.Bool
-	// console is what this host last posted of its VMs' consoles
-	// (hostconsole.go).
-	console posted
+	// console and health are what this host last posted of its VMs'
+	// consoles and health (hostconsole.go).
+	console, health posted
 }
 
 // SuspendHost stops (on) or resumes (off) this host's acting on its

@@ -439,8 +439,14 @@ func (c consoleRuntime) ConsoleOutput(context.Context, openami.Instance) ([]byte
 	return c.out, nil
 }
 
+// Health says every guest failed its check since 2026-01-02.
+func (c consoleRuntime) Health(openami.Instance) openami.Health {
+	return openami.Health{Status: openami.HealthImpaired, Reason: "no console output", Since: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)}
+}
+
 // TestConsoleThroughAnotherNode: a host posts its VMs' console output, the
-// last 64 KiB of it, and another node answers GetConsoleOutput with it.
+// last 64 KiB of it, and their health; another node answers
+// GetConsoleOutput and DescribeInstanceStatus with them.
 func TestConsoleThroughAnotherNode(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -474,6 +480,13 @@ func TestConsoleThroughAnotherNode(t *testing.T) {
 	_, got, err := f.machines.ConsoleOutput(ctx, f.p, id)
 	if err != nil || string(got) != string(out[100:]) {
 		t.Errorf("console through another node: %d bytes, %v; want the last %d", len(got), err, consoleTail)
+	}
+	st, err := f.machines.InstanceStatuses(ctx, f.p, []string{id}, false)
+	if err != nil || len(st) != 1 {
+		t.Fatalf("status: %+v, %v", st, err)
+	}
+	if c, _ := st[0].InstanceCheck(); c != "impaired" || st[0].Health.Reason != "no console output" || !st[0].Health.Since.Equal(time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("health through another node: %s, %+v", c, st[0].Health)
 	}
 }
 

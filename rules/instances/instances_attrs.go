@@ -238,7 +238,9 @@ func (s *Machines) InstanceCreditSpecifications(ctx context.Context, p openami.P
 type InstanceStatus struct {
 	openami.Instance
 	// Health is the runtime's word on a running instance's guest (always
-	// openami.HealthOK with a runtime that cannot tell); zero for other states.
+	// openami.HealthOK with a runtime that cannot tell), or, for another
+	// host's instance, what that host posted (hostconsole.go); zero for
+	// other states.
 	Health openami.Health
 	// HostDead is set for an instance whose compute host's heartbeat
 	// lapsed (docs/HOSTS.md): both its checks fail.
@@ -270,7 +272,14 @@ func (s *Machines) InstanceStatuses(ctx context.Context, p openami.Principal, in
 		}
 		for _, i := range list {
 			if i.State == openami.InstanceRunning || all && i.State != openami.InstanceTerminated {
-				out = append(out, InstanceStatus{Instance: i, HostDead: i.HostID != "" && dead[i.HostID]})
+				st := InstanceStatus{Instance: i, HostDead: i.HostID != "" && dead[i.HostID]}
+				if i.State == openami.InstanceRunning && !s.runsHere(i) {
+					// Another host's guest: what that host posted.
+					if st.Health, _, err = postedHealth(tx, i); err != nil {
+						return err
+					}
+				}
+				out = append(out, st)
 			}
 		}
 		return nil

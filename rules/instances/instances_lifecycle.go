@@ -666,6 +666,9 @@ func (s *Machines) advance(ctx context.Context, i openami.Instance) error {
 			if err := tx.Settings().Delete(consoleKey(cur.Region, cur.ID)); err != nil {
 				return err
 			}
+			if err := tx.Settings().Delete(healthKey(cur.Region, cur.ID)); err != nil {
+				return err
+			}
 			return tx.Instances().Delete(cur.Region, cur.ID)
 		})
 	default:
