@@ -15,10 +15,12 @@ import (
 	"github.com/openami/openami/internal/testenv"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/metadata/postgres"
+	"github.com/openami/openami/rules/autoscaling"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/instances"
 	"github.com/openami/openami/rules/rulestest"
+	"github.com/openami/openami/rules/templates"
 )
 
 // hostCluster is several services on one PostgreSQL database and one shared
@@ -256,5 +258,82 @@ func TestClusterHostDeath(t *testing.T) {
 	list, err := api.svc.Instances().Hosts(ctx)
 	if err != nil || len(list) != 2 || list[0].Lost || list[1].Lost {
 		t.Errorf("hosts after a's return: %+v, %v", list, err)
+	}
+}
+
+// TestClusterAutoScalingReplacesADeadHostsInstance: an Auto Scaling
+// group's instance on a host that dies is impaired, taken out of service
+// and terminated without its host, and replaced on a live host.
+func TestClusterAutoScalingReplacesADeadHostsInstance(t *testing.T) {
+	ctx := context.Background()
+	c := newHostCluster(t)
+	api := c.node(t, nil)
+	a := c.node(t, &HostConfig{Node: "node-a", VCPUs: 4, MemoryMiB: 4096, TTL: 3 * time.Second})
+	acct, _, err := api.svc.Identity().CreateAccount(ctx, "test", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{svc: api.svc, store: api.store, clock: c.clock, p: openami.Principal{AccountID: acct.ID, Region: "us-east-1"}}
+	snap := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
+	img, err := api.svc.Images().RegisterImage(ctx, f.p, images.RegisterImageInput{Name: "fleet", RootDeviceName: "/dev/xvda",
+		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: snap, DeleteOnTermination: true}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt, err := api.svc.Templates().CreateLaunchTemplate(ctx, f.p, templates.CreateInput{LaunchTemplateName: "fleet",
+		LaunchTemplateData: &openami.LaunchTemplateData{ImageID: img, InstanceType: "t3.micro"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := 1
+	if err := api.svc.AutoScaling().CreateAutoScalingGroup(ctx, f.p, autoscaling.GroupInput{Name: "g", Template: &autoscaling.TemplateSpec{ID: lt.ID, Version: "$Latest"},
+		MinSize: &one, MaxSize: &one, Zones: []string{"us-east-1a"}}); err != nil {
+		t.Fatal(err)
+	}
+	running := func(host string) []string {
+		t.Helper()
+		st, err := api.svc.Instances().InstanceStatuses(ctx, f.p, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, s := range st {
+			if s.HostID == host {
+				ids = append(ids, s.ID)
+			}
+		}
+		return ids
+	}
+	for range 3 {
+		api.pass()
+		a.pass()
+	}
+	first := running(a.hostID())
+	if len(first) != 1 {
+		t.Fatalf("the group's instance on a: %q", first)
+	}
+	b := c.node(t, &HostConfig{Node: "node-b", VCPUs: 4, MemoryMiB: 4096, TTL: time.Minute})
+
+	a.svc.Close()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if st, err := api.svc.Instances().InstanceStatuses(ctx, f.p, first, false); err == nil && len(st) == 1 && st[0].HostDead {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a's heartbeat did not lapse")
+		}
+	}
+	var replaced []string
+	for k := 0; k < 10 && len(replaced) == 0; k++ {
+		c.clock.Add(10 * time.Minute) // past the health check's grace period
+		api.pass()
+		b.pass()
+		replaced = running(b.hostID())
+	}
+	if len(replaced) != 1 {
+		t.Fatalf("no replacement on b: %q", replaced)
+	}
+	if i := api.instance(t, first[0]); i.State != openami.InstanceTerminated {
+		t.Errorf("the dead host's instance: %s", i.State)
 	}
 }

@@ -157,18 +157,18 @@ func (s *Machines) takeOver(tx metadata.Tx, region, id, hostID string) (bool, er
 	return true, tx.Instances().Update(cur)
 }
 
-// deadHosts returns, in the caller's transaction, the ids of the hosts
-// whose heartbeat lapsed.
-func (s *Machines) deadHosts(tx metadata.Tx) (map[string]bool, error) {
+// deadHosts returns, in the caller's transaction, the hosts whose
+// heartbeat lapsed, by id.
+func (s *Machines) deadHosts(tx metadata.Tx) (map[string]openami.Host, error) {
 	hosts, err := hostsIn(tx)
 	if err != nil {
 		return nil, err
 	}
 	now := wallNow()
-	dead := map[string]bool{}
+	dead := map[string]openami.Host{}
 	for _, h := range hosts {
 		if !h.Alive(now) {
-			dead[h.ID] = true
+			dead[h.ID] = h
 		}
 	}
 	return dead, nil

@@ -272,8 +272,15 @@ func (s *Machines) InstanceStatuses(ctx context.Context, p openami.Principal, in
 		}
 		for _, i := range list {
 			if i.State == openami.InstanceRunning || all && i.State != openami.InstanceTerminated {
-				st := InstanceStatus{Instance: i, HostDead: i.HostID != "" && dead[i.HostID]}
-				if i.State == openami.InstanceRunning && !s.runsHere(i) {
+				h, hostDead := dead[i.HostID]
+				st := InstanceStatus{Instance: i, HostDead: i.HostID != "" && hostDead}
+				switch {
+				case st.HostDead && i.State == openami.InstanceRunning:
+					// Its guest is unreachable with its host: impaired
+					// since the host's heartbeat lapsed (what Auto
+					// Scaling's health check acts on).
+					st.Health = openami.Health{Status: openami.HealthImpaired, Reason: "The instance's host failed", Since: h.Expires.UTC()}
+				case i.State == openami.InstanceRunning && !s.runsHere(i):
 					// Another host's guest: what that host posted.
 					if st.Health, _, err = postedHealth(tx, i); err != nil {
 						return err
@@ -285,10 +292,10 @@ func (s *Machines) InstanceStatuses(ctx context.Context, p openami.Principal, in
 		return nil
 	})
 	// The runtime knows the guests of this node's instances only; those
-	// of other hosts are reported healthy while their host lives.
+	// of other hosts are what their host posted (above).
 	if checker, ok := s.runtime.(openami.HealthChecker); ok {
 		for k := range out {
-			if out[k].State == openami.InstanceRunning && s.runsHere(out[k].Instance) {
+			if out[k].State == openami.InstanceRunning && !out[k].HostDead && s.runsHere(out[k].Instance) {
 				out[k].Health = checker.Health(out[k].Instance)
 			}
 		}
