@@ -25,8 +25,10 @@ import (
 //     (left pending until one has).
 //
 // The first such change also declares the host dead, in the same
-// transaction: its record is marked Lost and its Epoch increases, so that
-// nothing the host commits under its old epoch goes through (checkFence)
+// transaction, if the database says its lease has expired: the lease is
+// broken (lease.BreakIn: its epoch increases and it is free; the host
+// reads as Lost), so that nothing the host commits under its old epoch
+// goes through (checkFence)
 // and, when it comes back, its heartbeat fails and it registers again,
 // killing the VMs of the instances that moved (killForeignVMs). A running
 // EBS-backed instance stays where it is, impaired, until its owner stops

@@ -18,8 +18,8 @@ import (
 // itself (RegisterHost) and renews its heartbeat (HeartbeatHost); from
 // then on its worker runs only the instances placed on it, and every
 // write a runtime job of it commits is fenced: it checks, in the same
-// transaction, that the host's record still has the epoch this node
-// registered with. A node that is no host runs the instances placed on
+// transaction, that the node still holds the host's lease (host/ID) at
+// the epoch it registered with. A node that is no host runs the instances placed on
 // none (HostID ""), as a single openami did before hosts: while no host
 // is registered RunInstances places nothing, so the single-node default
 // is unchanged.
@@ -158,8 +158,8 @@ func IsFenced(err error) bool {
 }
 
 // checkFence fails, in the caller's transaction, unless this node is no
-// host or its host's record still has the epoch it registered with and
-// has not been declared dead. A runtime job of a host calls it in every
+// host or it still holds its host's lease at the epoch it registered
+// with, unexpired by the database's clock. A runtime job of a host calls it in every
 // transaction that records what its VM did, so that a host that comes
 // back after another node took over its instances commits nothing.
 func (s *Machines) checkFence(tx metadata.Tx) error {
