@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"context"
+	"errors"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/metadata/postgres"
 	"github.com/openami/openami/rules/autoscaling"
+	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/instances"
@@ -223,6 +225,15 @@ func TestClusterHostDeath(t *testing.T) {
 	b.pass()
 	if i := api.instance(t, onA); i.State != openami.InstanceRunning || i.HostID != b.hostID() {
 		t.Fatalf("started again: %s on %s, want running on %s", i.State, i.HostID, b.hostID())
+	}
+	// a's device, still open, cannot write into the volume its instance
+	// took to b.
+	err = dev.WriteAt(ctx, []byte("stale"), 0)
+	if err == nil {
+		err = dev.Flush(ctx)
+	}
+	if !errors.Is(err, ebs.ErrRevoked) {
+		t.Errorf("a dead host's device wrote into the moved volume: %v", err)
 	}
 	dev.Close()
 	devB, err := b.svc.Instances().OpenDevice(ctx, vol)
