@@ -64,6 +64,9 @@ type ExportTask struct {
 	// stored object's order.
 	NewImageID   string   `json:",omitempty"`
 	NewSnapshots []string `json:",omitempty"`
+	// ObjectTags are the tags a store task gives the object it writes
+	// (CreateStoreImageTask's S3ObjectTags).
+	ObjectTags []Tag `json:",omitempty"`
 }
 
 // Kinds of image tasks (ExportTask.Kind).

@@ -134,7 +134,8 @@ type Instance struct {
 	// NoSourceDestCheck records ModifyInstanceAttribute's SourceDestCheck
 	// false (checked is EC2's default).
 	NoSourceDestCheck bool
-	// Monitored records RunInstances' Monitoring.Enabled: detailed
+	// Monitored records RunInstances' Monitoring.Enabled (or the last
+	// Monitor/UnmonitorInstances): detailed
 	// monitoring asked for, reported as the monitoring state "enabled".
 	// openami gathers no CloudWatch metrics either way.
 	Monitored bool
@@ -179,3 +180,17 @@ func (t *StateTransition) UnmarshalJSON(b []byte) error {
 	*t = StateTransition(p)
 	return nil
 }
+
+// MonitoringState is the state of an instance's detailed monitoring, as
+// EC2 names it.
+type MonitoringState string
+
+// Monitoring states: pending and disabling are transitional (openami
+// answers them to Monitor/UnmonitorInstances; an instance's own state
+// is enabled or disabled).
+const (
+	MonitoringDisabled  MonitoringState = "disabled"
+	MonitoringDisabling MonitoringState = "disabling"
+	MonitoringEnabled   MonitoringState = "enabled"
+	MonitoringPending   MonitoringState = "pending"
+)

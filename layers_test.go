@@ -45,6 +45,7 @@ var places = []struct{ pattern, layer string }{
 	{"api/...", "api"},
 	{"cmd/...", "cmd"},
 	{"bench", "tests"},
+	{"test/cluster", "test kit"}, // starts real serve binaries; its own tests and bench/ use it
 	{"test/...", "tests"},
 }
 

@@ -34,6 +34,10 @@ const (
 	ReasonNotModified Reason = "not-modified"
 	// ReasonNotEmpty: a bucket still holds objects or uploads.
 	ReasonNotEmpty Reason = "not-empty"
+	// ReasonTag: an object's tag set breaks S3's tag rules (too many
+	// tags, a key or value too long or of characters S3 refuses, a key
+	// given twice): InvalidParameter on ResourceObject.
+	ReasonTag Reason = "tag"
 )
 
 // Bucket is an object-storage bucket: a name unique across every account
@@ -109,6 +113,12 @@ type ObjectHeaders struct {
 	// Metadata is the user's metadata (x-amz-meta-NAME), by lower-case
 	// name.
 	Metadata map[string]string `json:",omitempty"`
+	// Tags are the object's tag set (S3 object tagging: x-amz-tagging
+	// on a write, the tagging subresource after): kept here, with what
+	// an object is written with, so that a multipart upload and a copy
+	// carry them to the object as they do its other headers. Only their
+	// count is returned with the object (x-amz-tagging-count).
+	Tags []Tag `json:",omitempty"`
 }
 
 // Object is a stored object: its record, and the blobs that hold its

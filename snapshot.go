@@ -79,6 +79,69 @@ type Snapshot struct {
 	DataBytes int64
 	Encrypted bool
 	KmsKeyID  string
+	// Tiering is the snapshot's storage tier and its last archive or
+	// restore (zero: standard, never archived).
+	Tiering SnapshotTiering
+}
+
+// StorageTier is where a snapshot is kept, as EC2 names it.
+type StorageTier string
+
+// Storage tiers. A snapshot in the archive tier cannot be used (no
+// volume, copy, image, share or EBS direct read of it) until it is
+// restored; openami keeps its chunks where they are (docs/EBS.md).
+const (
+	TierStandard StorageTier = "standard"
+	TierArchive  StorageTier = "archive"
+)
+
+// TieringStatus is the status of a snapshot's last archive or restore,
+// as EC2 names it.
+type TieringStatus string
+
+// Tiering statuses.
+const (
+	ArchivalInProgress         TieringStatus = "archival-in-progress"
+	ArchivalCompleted          TieringStatus = "archival-completed"
+	TemporaryRestoreInProgress TieringStatus = "temporary-restore-in-progress"
+	TemporaryRestoreCompleted  TieringStatus = "temporary-restore-completed"
+	PermanentRestoreInProgress TieringStatus = "permanent-restore-in-progress"
+	PermanentRestoreCompleted  TieringStatus = "permanent-restore-completed"
+)
+
+// SnapshotTiering is a snapshot's place in the storage tiers and its last
+// tiering operation: ModifySnapshotTier archives (archival-in-progress,
+// then the archive tier), RestoreSnapshotTier restores for a number of
+// days or for good (…-restore-in-progress, then standard); a temporary
+// restore goes back to the archive when it expires. The worker carries
+// each step out once Due has come.
+type SnapshotTiering struct {
+	// Archived is set while the snapshot is in the archive tier (its
+	// storage tier is then archive, else standard).
+	Archived bool
+	// Status is the last operation's status; "" if there was none.
+	Status TieringStatus
+	// Started is when the last operation began; Progress its percent.
+	Started  time.Time
+	Progress int
+	// ArchivedAt is when the snapshot last reached the archive tier.
+	ArchivedAt time.Time
+	// RestoreDays is a temporary restore's length in days (0 for a
+	// permanent one); RestoreExpiry when it ends (zero unless
+	// temporarily restored).
+	RestoreDays   int
+	RestoreExpiry time.Time
+	// Due is when the worker next has a step to take (finishing an
+	// operation, re-archiving at RestoreExpiry); zero for none.
+	Due time.Time
+}
+
+// Tier is the snapshot's storage tier.
+func (t SnapshotTiering) Tier() StorageTier {
+	if t.Archived {
+		return TierArchive
+	}
+	return TierStandard
 }
 
 // VolumeState is the life-cycle state of a volume.

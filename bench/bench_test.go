@@ -14,6 +14,10 @@
 // BenchmarkS3 (s3_test.go) measures S3 put and get throughput of 1 GiB
 // objects, 8 parts or ranges at once, against MinIO.
 //
+// BenchmarkNodes (nodes_test.go) measures DescribeImages, RunInstances
+// and PutSnapshotBlock on 1, 2 and 3 API nodes of one PostgreSQL and
+// MinIO (test/cluster).
+//
 // It holds only benchmarks, so `go test ./...` compiles it and runs
 // nothing. Run it with
 //
@@ -23,6 +27,7 @@
 //	go test -run '^$' -bench MixedLoad -benchtime 1x -timeout 20m ./bench/
 //	go test -run '^$' -bench SSH -benchtime 1x -timeout 90m ./bench/
 //	go test -run '^$' -bench S3 -benchtime 1x -timeout 30m ./bench/
+//	go test -run '^$' -bench Nodes -benchtime 1x -timeout 20m ./bench/
 //
 // docs/BENCHMARKS.md describes what is measured and the latest results.
 package bench

@@ -227,6 +227,10 @@ type Snapshots interface {
 	List(region string, q SnapshotQuery) ([]openami.Snapshot, error)
 	// Pending returns every snapshot, in any region, in state pending.
 	Pending() ([]openami.Snapshot, error)
+	// TieringDue returns the snapshots, in any region, whose Tiering.Due
+	// is set and not after before, earliest first, at most limit of them
+	// (0: all).
+	TieringDue(before time.Time, limit int) ([]openami.Snapshot, error)
 
 	// Permissions returns a snapshot's createVolumePermissions.
 	Permissions(snapshotID string) ([]Permission, error)

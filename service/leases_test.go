@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -423,7 +424,7 @@ func TestFillTakeover(t *testing.T) {
 	counter.mu.Lock()
 	counter.node, counter.region, counter.nth, counter.after = 0, "us-east-1", crashAt, a.crash
 	counter.seen = 0
-	counter.n = map[string]int{}
+	counter.n, counter.got = map[string]int{}, map[string]int{}
 	counter.mu.Unlock()
 	vol, err := a.svc.EBS().CreateVolume(ctx, p, ebs.CreateVolumeInput{AvailabilityZone: "us-east-1a", SnapshotID: src,
 		Encrypted: true, KmsKeyID: key.ARN()})
@@ -435,6 +436,18 @@ func TestFillTakeover(t *testing.T) {
 	v := waitVolume(t, b.store, "us-east-1", vol.ID)
 	if v.State != openami.VolumeAvailable {
 		t.Fatalf("crash at put %d: the volume ended %s", crashAt, v.State)
+	}
+	// Bytes filled twice: source chunks read again after the takeover.
+	counter.mu.Lock()
+	reread := 0
+	for k, n := range counter.got {
+		if strings.HasPrefix(k, "us-east-1/") {
+			reread += n - 1
+		}
+	}
+	counter.mu.Unlock()
+	if reread > ebs.FillBatch {
+		t.Errorf("crash at put %d: %d source chunks read twice, more than one batch (%d)", crashAt, reread, ebs.FillBatch)
 	}
 	buf := make([]byte, openami.BlockSize)
 	for i := range int64(blocks) {

@@ -161,6 +161,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("service: %w", err)
 		}
 	}
+	if cfg.NodeID != "" {
+		runner = cfg.NodeID // the bundle tasks' record leases name the node too
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -188,6 +191,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		Tokens: s.tokens, Clock: s.now, Kick: s.completions.kick, Copy: s.copyInBackground, Fill: s.fillVolumeInBackground,
 		ImagesUsing: func(tx metadata.Tx, region, snapshotID string) ([]string, error) {
 			return s.images.UsingSnapshot(tx, region, snapshotID)
+		},
+		EnabledImagesUsing: func(tx metadata.Tx, region, snapshotID string) ([]string, error) {
+			return s.images.EnabledUsingSnapshot(tx, region, snapshotID)
 		},
 		InstanceMayRun: func(tx metadata.Tx, region, instanceID string) (bool, error) {
 			return s.instances.MayRun(tx, region, instanceID)

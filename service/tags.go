@@ -13,6 +13,7 @@ import (
 	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/rules/describe"
+	"github.com/openami/openami/rules/exports"
 	"github.com/openami/openami/rules/param"
 )
 
@@ -39,6 +40,9 @@ func resourceType(id string) (openami.ResourceType, error) {
 		"vol": openami.ResourceVolume, "i": openami.ResourceInstance, "vpc": openami.ResourceVPC,
 		"subnet": openami.ResourceSubnet, "sg": openami.ResourceSecurityGroup, "sgr": openami.ResourceSecurityGroupRule,
 		"lt": openami.ResourceLaunchTemplate,
+	}
+	if exports.IsExportTaskID(id) {
+		return openami.ResourceExportTask, nil
 	}
 	t, ok := prefixes[ids.Prefix(id)]
 	if !ok || !ids.Valid(ids.Prefix(id), id) {
@@ -82,6 +86,8 @@ func (s *Service) checkOwned(tx metadata.Tx, p openami.Principal, id string) (op
 		return t, s.network.OwnedRule(tx, p, id)
 	case openami.ResourceLaunchTemplate:
 		return t, s.templates.Owned(tx, p, id)
+	case openami.ResourceExportTask:
+		return t, s.exports.OwnedExportTask(tx, p, id)
 	}
 	return "", openami.Errorf(openami.NotFound, t, "The ID '%s' does not exist", id)
 }

@@ -208,8 +208,8 @@ func (c *completer) sweep(ctx context.Context) {
 }
 
 // chores finishes every completing snapshot and expires overdue ones,
-// empties the Recycle Bin of what is due, settles pending images, runs
-// Auto Scaling's controller and removes KMS keys whose deletion date has
+// empties the Recycle Bin of what is due, settles pending images, takes
+// the due steps of snapshot tiers, runs Auto Scaling's controller and removes KMS keys whose deletion date has
 // passed. It runs under the chores' lease (ctx carries it), on one node
 // at a time. A snapshot that fails is logged and left for the next
 // pass; it does not hold up the others.
@@ -237,6 +237,9 @@ func (c *completer) chores(ctx context.Context) {
 	}
 	if err := c.s.images.SettleImages(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("pending images", "error", err)
+	}
+	if err := c.s.ebs.SettleTiers(ctx); err != nil && ctx.Err() == nil {
+		c.log.Error("snapshot tiers", "error", err)
 	}
 	c.reconcileGroups(ctx)
 	if _, err := c.s.kms.PurgeDeletedKeys(ctx); err != nil && ctx.Err() == nil {

@@ -221,3 +221,28 @@ func TestErrorCodes(t *testing.T) {
 		t.Errorf("unknown action: %d %s", code, body)
 	}
 }
+
+// TestRulesRefusalsWorded: the refusals the rules make of values (not
+// sentences) read as Auto Scaling's.
+func TestRulesRefusalsWorded(t *testing.T) {
+	notFound := openami.Errorf(openami.NotFound, openami.ResourceLaunchTemplate, "The specified launch template, with template ID lt-1, does not exist.")
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{&openami.Error{Class: openami.InvalidParameter, Resource: openami.ResourceLaunchTemplate, Field: "Template", Err: notFound},
+			"You must use a valid fully-formed launch template. The specified launch template, with template ID lt-1, does not exist."},
+		{&openami.Error{Class: openami.InvalidParameter, Resource: openami.ResourceSubnet, Field: "Subnets", Value: "subnet-1",
+			Err: openami.Errorf(openami.NotFound, openami.ResourceSubnet, "The subnet ID 'subnet-1' does not exist")},
+			"The subnet ID 'subnet-1' does not exist"},
+		{&openami.Error{Class: openami.InvalidParameter, Resource: openami.ResourceAutoScalingGroup, Field: "ShouldDecrement", Value: "true", Detail: "2"},
+			"Currently, desiredSize equals minSize (2). Terminating instance without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size."},
+		{param.Breaks("DesiredCapacity", "-1", "must have value greater than or equal to 0"),
+			"1 validation error detected: Value '-1' at 'desiredCapacity' failed to satisfy constraint: Member must have value greater than or equal to 0"},
+		{param.Breaks("HealthCheckGracePeriod", "-5", "must have value greater than or equal to 0"),
+			"1 validation error detected: Value '-5' at 'healthCheckGracePeriod' failed to satisfy constraint: Member must have value greater than or equal to 0"},
+	} {
+		_, body := serve(t, New(&fakeRules{err: c.err}), url.Values{"Action": {"CreateAutoScalingGroup"}, "AutoScalingGroupName": {"web"}})
+		wantBody(t, c.want, body, "<Code>ValidationError</Code><Message>"+c.want+"</Message>")
+	}
+}

@@ -60,18 +60,21 @@ func toWire(err error) wireError {
 // memberNames are Auto Scaling's names, in its validation messages, of
 // the rules' inputs (rules/autoscaling's param errors).
 var memberNames = map[string]string{
-	"Name":           "autoScalingGroupName",
-	"MinSize":        "minSize",
-	"MaxSize":        "maxSize",
-	"Template":       "launchTemplate",
-	"TemplateID":     "launchTemplateId",
-	"TemplateName":   "launchTemplateName",
-	"MaxRecords":     "maxRecords",
-	"TagKey":         "tags.member.key",
-	"TagValue":       "tags.member.value",
-	"MinHealthy":     "preferences.minHealthyPercentage",
-	"MaxHealthy":     "preferences.maxHealthyPercentage",
-	"InstanceWarmup": "preferences.instanceWarmup",
+	"Name":                   "autoScalingGroupName",
+	"MinSize":                "minSize",
+	"MaxSize":                "maxSize",
+	"DesiredCapacity":        "desiredCapacity",
+	"HealthCheckGracePeriod": "healthCheckGracePeriod",
+	"ResourceID":             "tags.member.resourceId",
+	"Template":               "launchTemplate",
+	"TemplateID":             "launchTemplateId",
+	"TemplateName":           "launchTemplateName",
+	"MaxRecords":             "maxRecords",
+	"TagKey":                 "tags.member.key",
+	"TagValue":               "tags.member.value",
+	"MinHealthy":             "preferences.minHealthyPercentage",
+	"MaxHealthy":             "preferences.maxHealthyPercentage",
+	"InstanceWarmup":         "preferences.instanceWarmup",
 }
 
 func memberName(field string) string {
@@ -88,6 +91,22 @@ func message(oe *openami.Error) string {
 		return oe.Message
 	}
 	switch {
+	case oe.Field == "Template" && oe.Err != nil:
+		// EC2 refused the template; Auto Scaling quotes it.
+		var cause *openami.Error
+		if errors.As(oe.Err, &cause) && cause.Message != "" {
+			return "You must use a valid fully-formed launch template. " + cause.Message
+		}
+		return "You must use a valid fully-formed launch template."
+	case oe.Field == "Subnets" && oe.Err != nil:
+		// EC2 refused a subnet of VPCZoneIdentifier; Auto Scaling quotes it.
+		var cause *openami.Error
+		if errors.As(oe.Err, &cause) && cause.Message != "" {
+			return cause.Message
+		}
+		return fmt.Sprintf("The subnet ID '%s' does not exist", oe.Value)
+	case oe.Field == "ShouldDecrement":
+		return fmt.Sprintf("Currently, desiredSize equals minSize (%s). Terminating instance without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.", oe.Detail)
 	case oe.Field == "Template" && oe.Class == openami.MissingParameter:
 		return "Valid requests must contain either LaunchTemplate, LaunchConfigurationName, InstanceId or MixedInstancesPolicy parameter."
 	case oe.Other != "" && (oe.Class == openami.MissingParameter || oe.Reason == openami.ReasonExclusive):

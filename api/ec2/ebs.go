@@ -2,6 +2,7 @@ package ec2
 
 import (
 	"context"
+	"time"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/internal/filter"
@@ -21,6 +22,9 @@ type EBS interface {
 	CopySnapshot(ctx context.Context, p openami.Principal, in ebs.CopySnapshotInput) (ebs.SnapshotView, error)
 	DescribeSnapshotAttribute(ctx context.Context, p openami.Principal, id, attribute string) ([]ebs.Permission, error)
 	ModifySnapshotAttribute(ctx context.Context, p openami.Principal, id string, add, remove []ebs.Permission) error
+	ModifySnapshotTier(ctx context.Context, p openami.Principal, id string, tier openami.StorageTier) (time.Time, error)
+	RestoreSnapshotTier(ctx context.Context, p openami.Principal, in ebs.RestoreInput) (ebs.Restore, error)
+	DescribeSnapshotTierStatus(ctx context.Context, p openami.Principal, filters []filter.Filter, pg ebs.Page) ([]ebs.SnapshotView, string, error)
 	ResetSnapshotAttribute(ctx context.Context, p openami.Principal, id, attribute string) error
 
 	CreateVolume(ctx context.Context, p openami.Principal, in ebs.CreateVolumeInput) (ebs.VolumeView, error)

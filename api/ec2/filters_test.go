@@ -35,6 +35,7 @@ var filterTables = []struct {
 	{"DescribeExportImageTasks", exportTaskFilterNames, exports.TaskAttrs},
 	{"DescribeStoreImageTasks", storeTaskFilterNames, exports.StoreTaskAttrs},
 	{"DescribeSnapshots", snapshotFilterNames, ebs.SnapshotAttrs},
+	{"DescribeSnapshotTierStatus", tierFilterNames, ebs.TierAttrs},
 	{"DescribeVolumes", volumeFilterNames, ebs.VolumeAttrs},
 	{"DescribeInstances", instanceFilterNames, instances.InstanceAttrs},
 	{"DescribeInstanceTypes", instanceTypeFilterNames, instances.InstanceTypeAttrs},

@@ -430,7 +430,7 @@ func instanceOf(region string, v instances.InstanceView) instanceItem {
 		InstanceType: i.InstanceType, LaunchTime: timestamp(i.LaunchTime),
 		Placement: placementItem{AvailabilityZone: i.AvailabilityZone, HostID: i.HostID, Tenancy: "default"},
 		KernelID:  i.KernelID, RamdiskID: i.RamdiskID, Platform: i.Platform,
-		PlatformDetails: "Linux/UNIX", UsageOperation: "RunInstances", Monitoring: monitoringItem{monitoringState(i.Monitored)},
+		PlatformDetails: "Linux/UNIX", UsageOperation: "RunInstances", Monitoring: monitoringItem{string(instances.MonitoringStateOf(i))},
 		SourceDestCheck: !i.NoSourceDestCheck, Architecture: i.Architecture, RootDeviceType: i.RootDeviceType, RootDeviceName: i.RootDeviceName,
 		VirtualizationType: i.VirtualizationType, ClientToken: i.ClientToken, Tags: tagSet(v.Tags),
 		// The shape's hypervisor enum has only ovm and xen: EC2 reports
@@ -544,12 +544,4 @@ func (h *Handler) nameGroups(c *call, rs ...reservationFields) error {
 		g.GroupName = names[g.GroupID]
 	}
 	return err
-}
-
-// monitoringState is an instance's monitoring state as EC2 words it.
-func monitoringState(monitored bool) string {
-	if monitored {
-		return "enabled"
-	}
-	return "disabled"
 }

@@ -27,6 +27,7 @@ type Instances interface {
 
 	DescribeInstanceAttribute(ctx context.Context, p openami.Principal, id, attribute string) (openami.Instance, error)
 	ModifyInstanceAttribute(ctx context.Context, p openami.Principal, in instances.ModifyInstanceAttributeInput) error
+	MonitorInstances(ctx context.Context, p openami.Principal, instanceIDs []string, enable bool) ([]instances.Monitoring, error)
 	ModifyInstanceMetadataOptions(ctx context.Context, p openami.Principal, id string, change openami.MetadataOptions) (openami.MetadataOptions, error)
 	ConsoleOutput(ctx context.Context, p openami.Principal, id string) (openami.Instance, []byte, error)
 	InstanceUefiData(ctx context.Context, p openami.Principal, id string) (string, error)

@@ -24,6 +24,9 @@ type snapshotFields struct {
 	KmsKeyID     string         `xml:"kmsKeyId,omitempty"`
 	Tags         items[tagItem] `xml:"tagSet"`
 	StorageTier  string         `xml:"storageTier"`
+	// RestoreExpiryTime is when a temporarily restored snapshot goes
+	// back to the archive; omitted for any other.
+	RestoreExpiryTime string `xml:"restoreExpiryTime,omitempty"`
 }
 
 func snapshotOf(s ebs.SnapshotView) snapshotFields {
@@ -31,7 +34,7 @@ func snapshotOf(s ebs.SnapshotView) snapshotFields {
 		SnapshotID: s.ID, VolumeID: s.VolumeID, Status: string(s.State), StateMessage: s.StateReason,
 		StartTime: timestamp(s.StartTime), Progress: strconv.Itoa(s.Progress) + "%", OwnerID: s.AccountID,
 		VolumeSize: s.VolumeSize, Description: s.Description, Encrypted: s.Encrypted, KmsKeyID: s.KmsKeyID,
-		Tags: tagSet(s.Tags), StorageTier: "standard",
+		Tags: tagSet(s.Tags), StorageTier: string(s.Tiering.Tier()), RestoreExpiryTime: optionalTime(ebs.RestoreExpiry(s.Snapshot)),
 	}
 }
 

@@ -32,7 +32,7 @@ var responseTypes = []any{
 	describeSnapshotsResponse{}, describeSubnetsResponse{}, describeTagsResponse{}, describeVolumesResponse{},
 	describeVpcsResponse{}, createSecurityGroupResponse{}, deleteSecurityGroupResponse{}, authorizeResponse{}, revokeResponse{},
 	describeSecurityGroupRulesResponse{}, createVpcResponse{}, describeVpcAttributeResponse{}, createSubnetResponse{}, describeRouteTablesResponse{}, describeNetworkAclsResponse{}, describeNetworkInterfacesResponse{},
-	getAllowedImagesSettingsResponse{}, getConsoleOutputResponse{}, modifyInstanceMetadataOptionsResponse{},
+	getAllowedImagesSettingsResponse{}, getConsoleOutputResponse{}, modifyInstanceMetadataOptionsResponse{}, monitorInstancesResponse{}, modifySnapshotTierResponse{}, restoreSnapshotTierResponse{}, describeSnapshotTierStatusResponse{},
 	getImageAncestryResponse{}, getInstanceUefiDataResponse{}, imageIDResponse{}, importKeyPairResponse{},
 	listImagesInRecycleBinResponse{}, modifyVolumeResponse{}, protectionResponse{}, returnResponse{},
 	runInstancesResponse{}, stateChangeResponse{},

@@ -142,6 +142,8 @@ func code(err error) *Error {
 			return errorf(400, "InvalidPartOrder", msg)
 		case openami.ReasonTooLong:
 			return errorf(400, "KeyTooLongError", msg)
+		case openami.ReasonTag:
+			return errorf(400, "InvalidTag", msg)
 		}
 		switch oe.Resource {
 		case openami.ResourcePart:

@@ -3,6 +3,8 @@ package s3
 import (
 	"net/http"
 	"testing"
+
+	"github.com/openami/openami/rules/objects"
 )
 
 // FuzzParseRange: a Range header never panics, and a range it accepts is
@@ -32,5 +34,24 @@ func FuzzACLHeaders(f *testing.F) {
 		h.Set("x-amz-acl", canned)
 		h.Set("x-amz-grant-read", grant)
 		aclFromHeaders(h)
+	})
+}
+
+// FuzzTaggingHeader: x-amz-tagging never panics, and the tags it reads
+// survive the rules' check or are refused as InvalidTag, never more.
+func FuzzTaggingHeader(f *testing.F) {
+	for _, s := range []string{"a=1&b=2", "k", "a=%zz", "a%20b=c%2Fd&&=", "aws%3Ax=1", "k=1&k=2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		h := http.Header{}
+		h.Set("x-amz-tagging", s)
+		tags, err := tagsFromHeader(h)
+		if err != nil {
+			return
+		}
+		if err := objects.CheckTags(tags); err != nil && code(err).Code != "InvalidTag" {
+			t.Fatalf("%q: %v answered %s", s, err, code(err).Code)
+		}
 	})
 }

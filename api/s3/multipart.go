@@ -17,7 +17,11 @@ func (rq *request) createUpload() error {
 	if err != nil {
 		return err
 	}
-	u, err := rq.h.rules.CreateUpload(rq.ctx(), rq.c, rq.bucket, rq.key, headersOf(rq.r.Header), acl, sum)
+	h, err := writtenHeaders(rq.r.Header)
+	if err != nil {
+		return err
+	}
+	u, err := rq.h.rules.CreateUpload(rq.ctx(), rq.c, rq.bucket, rq.key, h, acl, sum)
 	if err != nil {
 		return err
 	}

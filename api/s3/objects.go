@@ -77,6 +77,7 @@ func writeHeaders(w http.ResponseWriter, o openami.Object) {
 	if n := len(o.Parts); n > 1 {
 		h.Set("x-amz-mp-parts-count", strconv.Itoa(n))
 	}
+	setTaggingCount(h, o)
 }
 
 // bodySize is the length of the object a request's body holds: its
@@ -99,11 +100,15 @@ func (rq *request) putObject() error {
 	if err != nil {
 		return err
 	}
+	h, err := writtenHeaders(rq.r.Header)
+	if err != nil {
+		return err
+	}
 	body, err := rq.summedBody()
 	if err != nil {
 		return err
 	}
-	o, err := rq.h.rules.PutObject(rq.ctx(), rq.c, objects.PutInput{Bucket: rq.bucket, Key: rq.key, Headers: headersOf(rq.r.Header),
+	o, err := rq.h.rules.PutObject(rq.ctx(), rq.c, objects.PutInput{Bucket: rq.bucket, Key: rq.key, Headers: h,
 		ACL: acl, Body: body, Size: size})
 	if err != nil {
 		return err
@@ -321,6 +326,9 @@ func (rq *request) copyObject() error {
 		in.ReplaceHeaders, in.Headers = true, headersOf(rq.r.Header)
 	default:
 		return errorf(400, "InvalidArgument", "Unknown metadata directive.")
+	}
+	if in.ReplaceTags, in.Tags, err = taggingDirective(rq.r.Header); err != nil {
+		return err
 	}
 	o, err := rq.h.rules.CopyObject(rq.ctx(), rq.c, in)
 	if err != nil {

@@ -48,6 +48,9 @@ type Rules interface {
 	ListObjects(ctx context.Context, c objects.Caller, bucket string, in objects.ListInput) (objects.ListPage, error)
 	ObjectACL(ctx context.Context, c objects.Caller, bucket, key string) (string, openami.ACL, error)
 	PutObjectACL(ctx context.Context, c objects.Caller, bucket, key string, in objects.ACLInput) error
+	ObjectTags(ctx context.Context, c objects.Caller, bucket, key string) ([]openami.Tag, error)
+	PutObjectTags(ctx context.Context, c objects.Caller, bucket, key string, tags []openami.Tag) error
+	DeleteObjectTags(ctx context.Context, c objects.Caller, bucket, key string) error
 
 	CreateUpload(ctx context.Context, c objects.Caller, bucket, key string, h openami.ObjectHeaders, acl objects.ACLInput, sum openami.Checksum) (openami.Upload, error)
 	UploadPart(ctx context.Context, c objects.Caller, bucket, key, uploadID string, n int, body io.Reader, size int64) (openami.UploadPart, error)
@@ -195,6 +198,12 @@ func (rq *request) route() (string, error) {
 		return "GetObjectAcl", rq.getObjectACL()
 	case rq.has("acl") && m == http.MethodPut:
 		return "PutObjectAcl", rq.putObjectACL()
+	case rq.has("tagging") && m == http.MethodGet:
+		return "GetObjectTagging", rq.getObjectTagging()
+	case rq.has("tagging") && m == http.MethodPut:
+		return "PutObjectTagging", rq.putObjectTagging()
+	case rq.has("tagging") && m == http.MethodDelete:
+		return "DeleteObjectTagging", rq.deleteObjectTagging()
 	case rq.has("uploads") && m == http.MethodPost:
 		return "CreateMultipartUpload", rq.createUpload()
 	case uploadID != "" && m == http.MethodPut && rq.r.Header.Get("x-amz-copy-source") != "":
@@ -229,7 +238,7 @@ var bucketSubresources = []string{"accelerate", "analytics", "cors", "encryption
 	"lifecycle", "logging", "metrics", "notification", "object-lock", "ownershipControls", "policyStatus",
 	"publicAccessBlock", "replication", "requestPayment", "tagging", "versioning", "versions", "website"}
 
-var objectSubresources = []string{"attributes", "legal-hold", "restore", "retention", "select", "tagging", "torrent"}
+var objectSubresources = []string{"attributes", "legal-hold", "restore", "retention", "select", "torrent"}
 
 func unsupportedBucketSubresource(q url.Values) string {
 	for _, s := range bucketSubresources {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/blob"
@@ -43,9 +44,10 @@ type config struct {
 	bundleCacheSize string
 	// importWorkers is serve's --import-workers (0 for the default, 1).
 	importWorkers int
-	// nodeID is serve's --node-id: the name this node holds leases under
-	// ("" for the one the data directory derives).
-	nodeID string
+	// nodeID and leaseTTL are serve's --node-id and --lease-ttl ("" and
+	// 0 for the defaults: docs/LEASES.md).
+	nodeID   string
+	leaseTTL time.Duration
 }
 
 func (c *config) addFlags(cmd *cobra.Command) {
@@ -199,7 +201,7 @@ func (c *config) build(ctx context.Context, store metadata.Store, key *seal.Key)
 		}
 	}
 	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: c.dataDir, ImportDir: filepath.Join(c.dataDir, "import"), PublicIPs: pool,
-		BundleCacheSize: cacheSize, ImportWorkers: c.importWorkers, NodeID: c.nodeID})
+		BundleCacheSize: cacheSize, ImportWorkers: c.importWorkers, NodeID: c.nodeID, LeaseTTL: c.leaseTTL})
 	if err != nil {
 		store.Close()
 		return nil, err

@@ -95,10 +95,10 @@ type hostFlags struct {
 	ttl     time.Duration
 }
 
-// addHostFlags adds serve's --host flags, and --node-id.
-func addHostFlags(cmd *cobra.Command, cfg *config, hf *hostFlags) {
+// addHostFlags adds serve's --host flags. The host's id derives from
+// serve's --node-id: the node holds the host's lease under it.
+func addHostFlags(cmd *cobra.Command, hf *hostFlags) {
 	cmd.Flags().BoolVar(&hf.enabled, "host", os.Getenv("OPENAMI_HOST") == "true", "register this node as a compute host: instances are placed on hosts with room, and this node runs those placed on it (docs/HOSTS.md) (env OPENAMI_HOST=true)")
-	cmd.Flags().StringVar(&cfg.nodeID, "node-id", os.Getenv("OPENAMI_NODE_ID"), "this node's id: it holds its leases under it, and its host id derives from it; by default one derived from the machine's name and the data directory (env OPENAMI_NODE_ID)")
 	cmd.Flags().StringVar(&hf.address, "host-address", os.Getenv("OPENAMI_HOST_ADDRESS"), "host:port where the other nodes reach this host; by default --listen's address (env OPENAMI_HOST_ADDRESS)")
 	cmd.Flags().IntVar(&hf.vcpus, "host-vcpus", intEnv("OPENAMI_HOST_VCPUS", 0), "vCPUs the instances placed on this host may add up to; 0: the machine's CPUs (env OPENAMI_HOST_VCPUS)")
 	cmd.Flags().StringVar(&hf.memory, "host-memory", os.Getenv("OPENAMI_HOST_MEMORY"), "memory the instances placed on this host may add up to, e.g. 64GiB; empty: the machine's (env OPENAMI_HOST_MEMORY)")

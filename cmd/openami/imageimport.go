@@ -90,7 +90,7 @@ func imageImportCommand(cfg *config, region *string) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, unix.SIGTERM)
 			defer stop()
-			return importImage(ctx, cmd.OutOrStdout(), p, args[0], name, bucket, arch)
+			return importImage(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), p, args[0], name, bucket, arch)
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "a description of the import (default: the file's name)")
@@ -137,7 +137,10 @@ func (pr *progress) done() {
 	pr.last = ""
 }
 
-func importImage(ctx context.Context, out io.Writer, p clientProfile, path, name, bucket, arch string) error {
+// importImage uploads the file at path and imports it as an AMI, whose
+// id alone it prints on out (so that `AMI=$(openami image import FILE)`
+// works); the progress and the task's id go to errOut.
+func importImage(ctx context.Context, out, errOut io.Writer, p clientProfile, path, name, bucket, arch string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -154,7 +157,7 @@ func importImage(ctx context.Context, out io.Writer, p clientProfile, path, name
 		BaseEndpoint: aws.String(p.endpoint)}
 	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = true })
 	ec2c := ec2.NewFromConfig(awsCfg)
-	pr := newProgress(out)
+	pr := newProgress(errOut)
 
 	if _, err := s3c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &bucket}); err != nil {
 		if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
@@ -171,7 +174,7 @@ func importImage(ctx context.Context, out io.Writer, p clientProfile, path, name
 		return fmt.Errorf("ImportImage: %w", err)
 	}
 	id := aws.ToString(res.ImportTaskId)
-	fmt.Fprintf(out, "import task %s\n", id)
+	fmt.Fprintf(errOut, "import task %s\n", id)
 	for {
 		select {
 		case <-ctx.Done():

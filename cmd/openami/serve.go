@@ -19,6 +19,7 @@ import (
 	"github.com/openami/openami/api"
 	"github.com/openami/openami/api/imds"
 	"github.com/openami/openami/api/s3"
+	"github.com/openami/openami/metadata/lease"
 	"github.com/openami/openami/nbd"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/instances"
@@ -81,10 +82,12 @@ func serveCommand(cfg *config) *cobra.Command {
 		s3Domains = strings.Split(v, ",")
 	}
 	cmd.Flags().IntVar(&cfg.importWorkers, "import-workers", intEnv("OPENAMI_IMPORT_WORKERS", 1), "how many ImportImage/ImportSnapshot conversions run at once on this server; each takes a CPU for qemu-img and up to twice its disk file's size in DATA_DIR/import (docs/IMPORT.md) (env OPENAMI_IMPORT_WORKERS)")
+	cmd.Flags().StringVar(&cfg.nodeID, "node-id", os.Getenv("OPENAMI_NODE_ID"), "this node's name in the leases of its background work, unique among the nodes on one database and kept across restarts; empty: a hash of the host name and the data directory (docs/LEASES.md) (env OPENAMI_NODE_ID)")
+	cmd.Flags().DurationVar(&cfg.leaseTTL, "lease-ttl", durationEnv("OPENAMI_LEASE_TTL", lease.DefaultTTL), "how long a lease of background work lives unrenewed: how soon another node takes over a dead node's tasks (renewed every third of it) (docs/LEASES.md) (env OPENAMI_LEASE_TTL)")
 	cmd.Flags().StringSliceVar(&rf.s3Domains, "s3-domain", s3Domains, "a domain under which a Host BUCKET.DOMAIN[:port] names an S3 bucket (virtual-hosted-style); repeatable or comma-separated; any other Host is path-style (docs/S3.md) (env OPENAMI_S3_DOMAINS)")
 	cmd.Flags().StringVar(&listen, "listen", envOr("OPENAMI_LISTEN", defaultListen), "address to listen on (env OPENAMI_LISTEN)")
 	cmd.Flags().StringVar(&logFormat, "log-format", envOr("OPENAMI_LOG_FORMAT", "text"), "request log format: text or json (env OPENAMI_LOG_FORMAT)")
-	addHostFlags(cmd, cfg, &rf.host)
+	addHostFlags(cmd, &rf.host)
 	cmd.Flags().StringVar(&debugListen, "debug-listen", os.Getenv("OPENAMI_DEBUG_LISTEN"), "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty (env OPENAMI_DEBUG_LISTEN)")
 	return cmd
 }
@@ -188,6 +191,11 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 	admin, creds, created, err := svc.Identity().EnsureAdmin(ctx)
 	if err != nil {
 		return fmt.Errorf("administrator account: %w", err)
+	}
+	// Several servers may share the database: one with another master
+	// key would answer every signed request with an internal error.
+	if err := svc.Identity().CheckMasterKey(ctx); err != nil {
+		return err
 	}
 
 	endpoint := "http://" + ln.Addr().String()

@@ -543,9 +543,19 @@ CREATE TABLE leases (
 	expires BIGINT NOT NULL
 );
 `},
-	// The hosts slice's migration (issue 17 items 3 and 4): 20 after the
-	// leases' 19; self-contained, so the lead may renumber it.
-	{Version: 20, Name: "compute hosts", SQL: `
+	// The fleet-rest slice's migration (issue 18: snapshot tiers): 20
+	// after the leases' 19; new columns only.
+	{Version: 20, Name: "snapshot tiers", SQL: `
+-- A snapshot's storage tier and last archive or restore, as JSON ('' for
+-- a snapshot never archived), and when the worker next has a step of it
+-- to take (0: none), which the worker selects on.
+ALTER TABLE snapshots ADD COLUMN tiering {{text}} NOT NULL DEFAULT '';
+ALTER TABLE snapshots ADD COLUMN tiering_due BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX snapshots_by_tiering_due ON snapshots (tiering_due) WHERE tiering_due > 0;
+`},
+	// The hosts slice's migration (issue 17 items 3 and 4): 21 after the
+	// snapshot tiers' 20; self-contained, so the lead may renumber it.
+	{Version: 21, Name: "compute hosts", SQL: `
 -- Compute hosts: the whole openami.Host as JSON in doc, heartbeat and
 -- fencing epoch included (docs/HOSTS.md).
 CREATE TABLE hosts (

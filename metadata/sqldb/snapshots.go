@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/go-json-experiment/json"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
@@ -23,18 +26,25 @@ func snapshotNotFound(id string) error {
 }
 
 const snapshotColumns = `region, account_id, id, volume_id, volume_size, state, state_reason, progress, description,
-parent_id, root, completing, client_token, deadline, start_time, data_bytes, encrypted, kms_key_id`
+parent_id, root, completing, client_token, deadline, start_time, data_bytes, encrypted, kms_key_id, tiering, tiering_due`
 
 func scanSnapshot(sc scanner) (openami.Snapshot, error) {
 	var (
 		s                 openami.Snapshot
 		state             string
 		deadline, started int64
+		tiering           string
+		due               int64
 	)
 	if err := sc.Scan(&s.Region, &s.AccountID, &s.ID, &s.VolumeID, &s.VolumeSize, &state, &s.StateReason,
 		&s.Progress, &s.Description, &s.ParentID, digestDest{&s.Root}, &s.Completing, &s.ClientToken,
-		&deadline, &started, &s.DataBytes, &s.Encrypted, &s.KmsKeyID); err != nil {
+		&deadline, &started, &s.DataBytes, &s.Encrypted, &s.KmsKeyID, &tiering, &due); err != nil {
 		return openami.Snapshot{}, err
+	}
+	if tiering != "" {
+		if err := json.Unmarshal([]byte(tiering), &s.Tiering); err != nil {
+			return openami.Snapshot{}, fmt.Errorf("snapshot %s: tiering: %w", s.ID, err)
+		}
 	}
 	s.State = openami.SnapshotState(state)
 	s.Deadline = fromNanos(deadline)
@@ -44,11 +54,11 @@ func scanSnapshot(sc scanner) (openami.Snapshot, error) {
 
 func (sn snapshots) Create(s openami.Snapshot) error {
 	n, err := sn.t.execN(`INSERT INTO snapshots (`+snapshotColumns+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING`,
 		s.Region, s.AccountID, s.ID, s.VolumeID, s.VolumeSize, string(s.State), s.StateReason, s.Progress,
 		s.Description, s.ParentID, s.Root[:], s.Completing, s.ClientToken, nanos(s.Deadline), nanos(s.StartTime),
-		s.DataBytes, s.Encrypted, s.KmsKeyID)
+		s.DataBytes, s.Encrypted, s.KmsKeyID, tieringDoc(s.Tiering), nanos(s.Tiering.Due))
 	if err != nil && !sn.t.d.unique(err) {
 		return fmt.Errorf("sqldb: create snapshot: %w", err)
 	}
@@ -100,11 +110,11 @@ func (sn snapshots) ByClientToken(region, accountID, token string) (openami.Snap
 func (sn snapshots) Update(s openami.Snapshot) error {
 	n, err := sn.t.execN(`UPDATE snapshots SET volume_id = ?, volume_size = ?, state = ?, state_reason = ?,
 progress = ?, description = ?, parent_id = ?, root = ?, completing = ?, client_token = ?, deadline = ?,
-start_time = ?, data_bytes = ?, encrypted = ?, kms_key_id = ?
+start_time = ?, data_bytes = ?, encrypted = ?, kms_key_id = ?, tiering = ?, tiering_due = ?
 WHERE id = ? AND region = ?`,
 		s.VolumeID, s.VolumeSize, string(s.State), s.StateReason, s.Progress, s.Description, s.ParentID,
 		s.Root[:], s.Completing, s.ClientToken, nanos(s.Deadline), nanos(s.StartTime), s.DataBytes,
-		s.Encrypted, s.KmsKeyID, s.ID, s.Region)
+		s.Encrypted, s.KmsKeyID, tieringDoc(s.Tiering), nanos(s.Tiering.Due), s.ID, s.Region)
 	if err != nil {
 		return fmt.Errorf("sqldb: update snapshot: %w", err)
 	}
@@ -228,6 +238,33 @@ func (sn snapshots) Pending() ([]openami.Snapshot, error) {
 		})
 	if err != nil {
 		return nil, fmt.Errorf("sqldb: list pending snapshots: %w", err)
+	}
+	return list, nil
+}
+
+// tieringDoc is a snapshot's tiering as stored: JSON, "" when zero.
+func tieringDoc(t openami.SnapshotTiering) string {
+	if t == (openami.SnapshotTiering{}) {
+		return ""
+	}
+	b, err := json.Marshal(t, json.OmitZeroStructFields(true))
+	if err != nil {
+		panic("sqldb: snapshot tiering does not marshal: " + err.Error())
+	}
+	return string(b)
+}
+
+func (sn snapshots) TieringDue(before time.Time, limit int) ([]openami.Snapshot, error) {
+	query, args := limitClause(`SELECT `+snapshotColumns+` FROM snapshots WHERE tiering_due > 0 AND tiering_due <= ? ORDER BY tiering_due, id`,
+		[]any{nanos(before)}, max(limit, 0))
+	var list []openami.Snapshot
+	err := sn.t.each(query, args, func(r *sql.Rows) error {
+		s, err := scanSnapshot(r)
+		list = append(list, s)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqldb: list snapshots due a tiering step: %w", err)
 	}
 	return list, nil
 }

@@ -95,6 +95,7 @@ func Run(t *testing.T, open func(t *testing.T) metadata.Store) {
 		{"Snapshots/ListPages", testSnapshotListPages},
 		{"Snapshots/ListLongLists", testSnapshotListLongLists},
 		{"Snapshots/Pending", testSnapshotPending},
+		{"Snapshots/Tiering", testSnapshotTiering},
 		{"Snapshots/Blocks", testSnapshotBlocks},
 		{"Volumes/CreateGet", testVolumeCreateGet},
 		{"Volumes/Duplicate", testVolumeDuplicate},

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -114,6 +115,13 @@ type GroupInput struct {
 
 var namePattern = regexp.MustCompile(`^[\x{0020}-\x{D7FF}\x{E000}-\x{FFFD}\t\r\n]*$`)
 
+// unusableTemplate is the refusal of a group's template spec that EC2
+// refused with cause (a template or version not found, a bad id): an
+// invalid Template whose cause api/autoscaling quotes.
+func unusableTemplate(cause error) error {
+	return &openami.Error{Class: openami.InvalidParameter, Resource: openami.ResourceLaunchTemplate, Field: "Template", Err: cause}
+}
+
 func validationf(format string, args ...any) error {
 	return openami.Errorf(openami.InvalidParameter, openami.ResourceAutoScalingGroup, format, args...)
 }
@@ -130,8 +138,13 @@ func checkName(name string) error {
 
 // checkSizes checks min ≤ desired ≤ max as AWS words it.
 func checkSizes(minSize, maxSize, desired int) error {
-	if minSize < 0 || maxSize < 0 || desired < 0 {
-		return validationf("Sizes must not be negative")
+	for _, s := range []struct {
+		field string
+		n     int
+	}{{"MinSize", minSize}, {"MaxSize", maxSize}, {"DesiredCapacity", desired}} {
+		if s.n < 0 {
+			return param.Breaks(s.field, strconv.Itoa(s.n), "must have value greater than or equal to 0")
+		}
 	}
 	if maxSize > maxGroupSize {
 		return openami.Errorf(openami.LimitExceeded, openami.ResourceAutoScalingGroup, "Max bound, %d, must be less than or equal to %d", maxSize, maxGroupSize)
@@ -157,13 +170,8 @@ func (g *Groups) resolveTemplate(tx metadata.Tx, p openami.Principal, spec Templ
 	l, err := g.templates.Resolve(tx, p, templates.Ref{ID: spec.ID, Name: spec.Name, Version: spec.Version})
 	if err != nil {
 		if openami.ClassOf(err) == openami.NotFound || openami.ClassOf(err) == openami.Malformed {
-			if openami.ReasonOf(err) == openami.ReasonVersion {
-				return openami.LaunchTemplate{}, 0, validationf("You must use a valid fully-formed launch template. Could not find specified version %s for launch template %s", spec.Version, spec.ID+spec.Name)
-			}
-			if spec.ID != "" {
-				return openami.LaunchTemplate{}, 0, validationf("You must use a valid fully-formed launch template. The specified launch template, with template ID %s, does not exist.", spec.ID)
-			}
-			return openami.LaunchTemplate{}, 0, validationf("You must use a valid fully-formed launch template. The specified launch template, with template name %s, does not exist.", spec.Name)
+			// Auto Scaling quotes EC2's refusal: the cause is a value.
+			return openami.LaunchTemplate{}, 0, unusableTemplate(err)
 		}
 		return openami.LaunchTemplate{}, 0, err
 	}
@@ -190,7 +198,8 @@ func (g *Groups) place(tx metadata.Tx, p openami.Principal, grp *openami.AutoSca
 		sn, _, err := g.networks.Placement(tx, p, network.PlacementInput{SubnetID: id})
 		if err != nil {
 			if openami.ClassOf(err) == openami.NotFound || openami.ClassOf(err) == openami.Malformed {
-				return validationf("The subnet ID '%s' does not exist", id)
+				// Auto Scaling quotes EC2's refusal: the cause is a value.
+				return &openami.Error{Class: openami.InvalidParameter, Resource: openami.ResourceSubnet, Field: "Subnets", Value: id, Err: err}
 			}
 			return err
 		}
@@ -275,7 +284,7 @@ func applyOptional(grp *openami.AutoScalingGroup, in GroupInput) error {
 	}
 	if in.HealthCheckGracePeriod != nil {
 		if *in.HealthCheckGracePeriod < 0 {
-			return validationf("HealthCheckGracePeriod must not be negative")
+			return param.Breaks("HealthCheckGracePeriod", strconv.Itoa(*in.HealthCheckGracePeriod), "must have value greater than or equal to 0")
 		}
 		grp.HealthCheckGracePeriod = *in.HealthCheckGracePeriod
 	}
@@ -449,7 +458,7 @@ func (g *Groups) TerminateInstanceInAutoScalingGroup(ctx context.Context, p open
 			cause := fmt.Sprintf("At %s instance %s was taken out of service in response to a user request.", stamp(now), instanceID)
 			if decrement {
 				if grp.DesiredCapacity <= grp.MinSize {
-					return validationf("Currently, desiredSize equals minSize (%d). Terminating instance without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.", grp.MinSize)
+					return belowMin(grp.MinSize)
 				}
 				cause = fmt.Sprintf("At %s instance %s was taken out of service in response to a user request, shrinking the capacity from %d to %d.", stamp(now), instanceID, grp.DesiredCapacity, grp.DesiredCapacity-1)
 				grp.DesiredCapacity--
@@ -471,3 +480,12 @@ func (g *Groups) TerminateInstanceInAutoScalingGroup(ctx context.Context, p open
 
 // stamp is a time as Auto Scaling's causes write it.
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+
+// belowMin refuses to terminate an instance and decrement the desired
+// capacity of a group already at its minimum size: an invalid
+// ShouldDecrement, with the minimum as its detail (api/autoscaling
+// words Auto Scaling's sentence from them).
+func belowMin(minSize int) error {
+	return &openami.Error{Class: openami.InvalidParameter, Resource: openami.ResourceAutoScalingGroup,
+		Field: "ShouldDecrement", Value: "true", Detail: strconv.Itoa(minSize)}
+}

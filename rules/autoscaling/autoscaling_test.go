@@ -2,6 +2,7 @@ package autoscaling
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -219,7 +220,9 @@ func TestTerminateInstanceInGroup(t *testing.T) {
 	if a.StatusCode != openami.ActivityInProgress || !strings.Contains(a.Cause, "shrinking the capacity from 2 to 1") {
 		t.Errorf("activity %+v", a)
 	}
-	if _, err := f.groups.TerminateInstanceInAutoScalingGroup(ctx, f.p, grp.Instances[1].InstanceID, true); openami.ClassOf(err) != openami.InvalidParameter {
+	var e *openami.Error
+	if _, err := f.groups.TerminateInstanceInAutoScalingGroup(ctx, f.p, grp.Instances[1].InstanceID, true); !errors.As(err, &e) ||
+		e.Class != openami.InvalidParameter || e.Field != "ShouldDecrement" || e.Detail != "1" {
 		t.Errorf("below min size: %v", err)
 	}
 	f.pass(t)
@@ -261,6 +264,8 @@ func TestGroupRefusals(t *testing.T) {
 		{"bad zone", GroupInput{Name: "h", Template: &TemplateSpec{ID: lt}, MinSize: intp(0), MaxSize: intp(1), Zones: []string{"us-east-1z"}}, openami.InvalidParameter},
 		{"bad subnet", GroupInput{Name: "h", Template: &TemplateSpec{ID: lt}, MinSize: intp(0), MaxSize: intp(1), Subnets: []string{"subnet-0123456789abcdef0"}}, openami.InvalidParameter},
 		{"no min", GroupInput{Name: "h", Template: &TemplateSpec{ID: lt}, MaxSize: intp(1), Zones: []string{"us-east-1a"}}, openami.MissingParameter},
+		{"negative min", GroupInput{Name: "h", Template: &TemplateSpec{ID: lt}, MinSize: intp(-1), MaxSize: intp(1), Zones: []string{"us-east-1a"}}, openami.InvalidParameter},
+		{"negative grace", GroupInput{Name: "h", Template: &TemplateSpec{ID: lt}, MinSize: intp(0), MaxSize: intp(1), HealthCheckGracePeriod: intp(-1), Zones: []string{"us-east-1a"}}, openami.InvalidParameter},
 		{"aws: tag", GroupInput{Name: "h", Template: &TemplateSpec{ID: lt}, MinSize: intp(0), MaxSize: intp(1), Zones: []string{"us-east-1a"}, Tags: []openami.GroupTag{{Key: "aws:x"}}}, openami.InvalidParameter},
 	} {
 		if err := f.groups.CreateAutoScalingGroup(ctx, f.p, c.in); openami.ClassOf(err) != c.class {
@@ -270,6 +275,16 @@ func TestGroupRefusals(t *testing.T) {
 	grps, _, _ := f.groups.DescribeAutoScalingGroups(ctx, f.p, nil, nil, Page{})
 	if len(grps) != 1 {
 		t.Errorf("refusals made groups: %d", len(grps))
+	}
+	// The refusals carry values, which api/autoscaling words.
+	var e *openami.Error
+	err := f.groups.CreateAutoScalingGroup(ctx, f.p, GroupInput{Name: "h", Template: &TemplateSpec{ID: "lt-0123456789abcdef0"}, MinSize: intp(0), MaxSize: intp(1), Zones: []string{"us-east-1a"}})
+	if !errors.As(err, &e) || e.Field != "Template" || openami.ClassOf(e.Err) != openami.NotFound {
+		t.Errorf("missing template: %+v", err)
+	}
+	err = f.groups.CreateAutoScalingGroup(ctx, f.p, GroupInput{Name: "h", Template: &TemplateSpec{ID: lt}, MinSize: intp(0), MaxSize: intp(1), DesiredCapacity: intp(-2), Zones: []string{"us-east-1a"}})
+	if !errors.As(err, &e) || e.Field != "DesiredCapacity" || e.Value != "-2" || e.Reason != openami.ReasonConstraint {
+		t.Errorf("negative desired: %+v", err)
 	}
 }
 

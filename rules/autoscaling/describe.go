@@ -295,7 +295,7 @@ func (g *Groups) changeTags(ctx context.Context, p openami.Principal, tags []Gro
 	var order []string
 	for _, t := range tags {
 		if t.Group == "" {
-			return validationf("ResourceId must not be empty")
+			return param.Breaks("ResourceID", "", "must have length greater than or equal to 1")
 		}
 		if !remove {
 			if err := checkTags([]openami.GroupTag{t.GroupTag}); err != nil {

@@ -8,9 +8,11 @@ package describe
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/openami/openami"
@@ -119,6 +121,26 @@ func Fingerprint(filters []filter.Filter) string {
 		panic("describe: filters do not marshal: " + err.Error())
 	}
 	return string(b)
+}
+
+// NotFound is a kind's pair of "not found" sentences: One names a
+// single id (its %s), Many several, joined with ", " (its %s).
+//
+// EC2's plural sentences are confirmed for images ("The image ids
+// '[ami-a, ami-b]' do not exist") and instances ("The instance IDs
+// 'i-a, i-b' do not exist"); for the other kinds (volumes, snapshots,
+// VPCs, subnets, security groups, interfaces, route tables, ACLs, export
+// tasks) no public source quotes EC2's plural answer, so their Many
+// follows the instances' pattern: the singular sentence with the noun
+// and verb made plural and the ids joined by ", ".
+type NotFound struct{ One, Many string }
+
+// Sentence words ids (at least one) with One or Many.
+func (n NotFound) Sentence(ids []string) string {
+	if len(ids) == 1 {
+		return fmt.Sprintf(n.One, ids[0])
+	}
+	return fmt.Sprintf(n.Many, strings.Join(ids, ", "))
 }
 
 // MissingIDs returns the first wanted id that found lacks, or "".

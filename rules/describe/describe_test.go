@@ -20,3 +20,15 @@ func TestMissing(t *testing.T) {
 		t.Errorf("MissingIDs = %q", got)
 	}
 }
+
+// TestNotFoundSentence: one id takes the singular sentence, several the
+// plural with every id.
+func TestNotFoundSentence(t *testing.T) {
+	n := NotFound{One: "The thing '%s' does not exist.", Many: "The things '%s' do not exist."}
+	if got := n.Sentence([]string{"a"}); got != "The thing 'a' does not exist." {
+		t.Errorf("one: %q", got)
+	}
+	if got := n.Sentence([]string{"a", "b"}); got != "The things 'a, b' do not exist." {
+		t.Errorf("two: %q", got)
+	}
+}

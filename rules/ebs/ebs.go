@@ -75,6 +75,11 @@ type Config struct {
 	// UsingSnapshot), which DeleteSnapshot refuses to delete. Without it
 	// no image holds a snapshot.
 	ImagesUsing func(tx metadata.Tx, region, snapshotID string) ([]string, error)
+	// EnabledImagesUsing, when not nil, returns in tx the ids of the
+	// images of the region that use the snapshot and are not disabled
+	// (rules/images' EnabledUsingSnapshot): ModifySnapshotTier refuses to
+	// archive a snapshot they use. Without it no image holds a snapshot.
+	EnabledImagesUsing func(tx metadata.Tx, region, snapshotID string) ([]string, error)
 	// InstanceMayRun, when not nil, reports in tx whether the instance of
 	// the region exists and is pending, running or stopping, so that its
 	// VM may run and use its volumes' devices (rules/instances' MayRun);
@@ -98,6 +103,8 @@ type Volumes struct {
 	copy        func(src, dst openami.Snapshot)
 	fill        func(region, volumeID string)
 	imagesUsing func(tx metadata.Tx, region, snapshotID string) ([]string, error)
+	// enabledImagesUsing is Config.EnabledImagesUsing.
+	enabledImagesUsing func(tx metadata.Tx, region, snapshotID string) ([]string, error)
 	// instanceMayRun is Config.InstanceMayRun.
 	instanceMayRun func(tx metadata.Tx, region, instanceID string) (bool, error)
 
@@ -116,7 +123,7 @@ const mapCacheBytes = 32 << 20
 func New(cfg Config) (*Volumes, error) {
 	s := &Volumes{store: cfg.Store, regions: cfg.Regions, identity: cfg.Identity, kms: cfg.KMS, tokens: cfg.Tokens, now: cfg.Clock,
 		blockStores: map[string]*regionBlocks{}, maps: blockstore.NewMaps(mapCacheBytes), devices: map[string]*VolumeDevice{},
-		kick: cfg.Kick, copy: cfg.Copy, fill: cfg.Fill, imagesUsing: cfg.ImagesUsing,
+		kick: cfg.Kick, copy: cfg.Copy, fill: cfg.Fill, imagesUsing: cfg.ImagesUsing, enabledImagesUsing: cfg.EnabledImagesUsing,
 		instanceMayRun: cfg.InstanceMayRun}
 	if s.now == nil {
 		s.now = time.Now

@@ -31,12 +31,14 @@ type fixture struct {
 	copies [][2]openami.Snapshot // src, dst
 	fills  []string              // volume ids
 	usedBy map[string][]string   // snapshot id → image ids
+	// enabledBy: snapshot id → ids of images not disabled that use it.
+	enabledBy map[string][]string
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	env := rulestest.Open(t, "", nil)
-	f := &fixture{store: env.Store, dir: env.Dir, clock: env.Clock, usedBy: map[string][]string{}}
+	f := &fixture{store: env.Store, dir: env.Dir, clock: env.Clock, usedBy: map[string][]string{}, enabledBy: map[string][]string{}}
 	f.accounts = env.Identity()
 	f.keys = kms.New(kms.Config{Store: env.Store, Seal: env.Seal, Regions: env.Regions, Tokens: env.Tokens, Clock: env.Clock.Now,
 		Purged: func(tx metadata.Tx, k openami.Key) error { return f.vols.ForgetDataKey(tx, k) }})
@@ -57,6 +59,11 @@ func newFixture(t *testing.T) *fixture {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			return f.usedBy[snapshotID], nil
+		},
+		EnabledImagesUsing: func(tx metadata.Tx, region, snapshotID string) ([]string, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return f.enabledBy[snapshotID], nil
 		}})
 	if err != nil {
 		t.Fatal(err)

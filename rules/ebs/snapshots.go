@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/openami/openami"
@@ -15,6 +16,7 @@ import (
 	"github.com/openami/openami/internal/pagetoken"
 	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/describe"
 )
 
 // blocksPerGiB is the number of blocks in one GiB.
@@ -60,14 +62,27 @@ func checkSnapshotID(id string) error {
 	return nil
 }
 
-func snapshotNotFound(id string) error {
+// The sentences of missing volumes and snapshots (describe.NotFound says
+// where the plural ones come from).
+var (
+	volumeNotFound  = describe.NotFound{One: "The volume '%s' does not exist.", Many: "The volumes '%s' do not exist."}
+	snapshotMissing = describe.NotFound{One: "The snapshot '%s' does not exist.", Many: "The snapshots '%s' do not exist."}
+)
+
+// snapshotsNotFound is NotFound naming every one of ids.
+func snapshotsNotFound(ids []string) error {
 	return &openami.Error{Class: openami.NotFound, Resource: openami.ResourceSnapshot, Field: "SnapshotId",
-		Message: fmt.Sprintf("The snapshot '%s' does not exist.", id)}
+		Message: snapshotMissing.Sentence(ids)}
 }
+
+func snapshotNotFound(id string) error { return snapshotsNotFound([]string{id}) }
 
 // visibleSnapshot returns the snapshot if the caller owns it or may create
 // volumes from it, and NotFound otherwise: the same answer for a snapshot
-// that does not exist and one the caller may not see.
+// that does not exist and one the caller may not see. Every use of a
+// snapshot (a volume, a copy, an image, a launch mapping, an EBS direct
+// read or a child) finds it here, so one in the archive tier is
+// IncorrectState until it is restored (tiers.go).
 func visibleSnapshot(tx metadata.Tx, p openami.Principal, region, id string) (openami.Snapshot, error) {
 	if err := checkSnapshotID(id); err != nil {
 		return openami.Snapshot{}, err
@@ -76,19 +91,22 @@ func visibleSnapshot(tx metadata.Tx, p openami.Principal, region, id string) (op
 	if errors.Is(err, openami.ErrNotFound) {
 		return s, snapshotNotFound(id)
 	}
-	if err != nil || s.AccountID == p.AccountID {
-		return s, err
-	}
-	perms, err := tx.Snapshots().Permissions(id)
 	if err != nil {
 		return s, err
 	}
-	for _, pm := range perms {
-		if pm.Group == "all" || pm.AccountID == p.AccountID {
-			return s, nil
+	if s.AccountID != p.AccountID {
+		perms, err := tx.Snapshots().Permissions(id)
+		if err != nil {
+			return s, err
+		}
+		if !slices.ContainsFunc(perms, func(pm metadata.Permission) bool { return pm.Group == "all" || pm.AccountID == p.AccountID }) {
+			return openami.Snapshot{}, snapshotNotFound(id)
 		}
 	}
-	return openami.Snapshot{}, snapshotNotFound(id)
+	if s.Tiering.Archived {
+		return s, archived(id)
+	}
+	return s, nil
 }
 
 // ownedSnapshot returns the caller's snapshot, NotFound for anyone else's.

@@ -106,8 +106,8 @@ func (s *Volumes) DescribeSnapshots(ctx context.Context, p openami.Principal, in
 		if err != nil {
 			return nil, "", err
 		}
-		if missing := describe.MissingIDs(in.SnapshotIDs, found, func(s openami.Snapshot) string { return s.ID }); missing != "" {
-			return nil, "", snapshotNotFound(missing)
+		if missing := describe.Missing(in.SnapshotIDs, found, func(s openami.Snapshot) string { return s.ID }); len(missing) > 0 {
+			return nil, "", snapshotsNotFound(missing)
 		}
 	}
 	// tags holds the current batch's tags; kept those of the caller's
@@ -166,7 +166,7 @@ func (s *Volumes) DescribeSnapshots(ctx context.Context, p openami.Principal, in
 			case AttrSnapshotState:
 				return []string{string(sn.State)}
 			case AttrSnapshotStorageTier:
-				return []string{"standard"}
+				return []string{string(sn.Tiering.Tier())}
 			case AttrSnapshotTransferType:
 				return []string{"standard"}
 			case AttrSnapshotVolumeID:
@@ -381,6 +381,9 @@ func (s *Volumes) ModifySnapshotAttribute(ctx context.Context, p openami.Princip
 		snap, err := ownedSnapshot(tx, p, id)
 		if err != nil {
 			return err
+		}
+		if snap.Tiering.Archived && len(add) > 0 {
+			return archived(snap.ID) // archived snapshots are not shared
 		}
 		if err := s.CheckShareEncrypted(tx, snap.KmsKeyID, add, "snapshot "+snap.ID); err != nil {
 			return err

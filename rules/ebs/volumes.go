@@ -265,7 +265,7 @@ func ownedVolume(tx metadata.Tx, p openami.Principal, id string) (openami.Volume
 	}
 	v, err := tx.Volumes().Get(p.Region, id)
 	if errors.Is(err, openami.ErrNotFound) || err == nil && v.AccountID != p.AccountID {
-		return openami.Volume{}, openami.Errorf(openami.NotFound, openami.ResourceVolume, "The volume '%s' does not exist.", id)
+		return openami.Volume{}, openami.Errorf(openami.NotFound, openami.ResourceVolume, volumeNotFound.One, id)
 	}
 	return v, err
 }
@@ -324,8 +324,8 @@ func (s *Volumes) DescribeVolumes(ctx context.Context, p openami.Principal, volu
 		if err != nil {
 			return nil, "", err
 		}
-		if missing := describe.MissingIDs(volumeIDs, found, func(v openami.Volume) string { return v.ID }); missing != "" {
-			return nil, "", openami.Errorf(openami.NotFound, openami.ResourceVolume, "The volume '%s' does not exist.", missing)
+		if missing := describe.Missing(volumeIDs, found, func(v openami.Volume) string { return v.ID }); len(missing) > 0 {
+			return nil, "", openami.Errorf(openami.NotFound, openami.ResourceVolume, "%s", volumeNotFound.Sentence(missing))
 		}
 	}
 	zoneIDs := map[string]string{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/blockstore"
@@ -61,9 +62,11 @@ func (s *Volumes) FailFill(ctx context.Context, region, volumeID string) error {
 // FillVolume copies the blocks of a creating volume's base into its
 // overlay under the volume's key, then empties the base and makes the
 // volume available or in-use. A volume no longer creating is left as it
-// is. It is idempotent: a fill a restart interrupted starts over, and the
-// chunks already stored are not written again. It fails with the store's
-// or the block store's error, or ctx's.
+// is. It is idempotent: a fill a restart or a takeover interrupted
+// resumes, reading again only the blocks of the batch it was in (each
+// batch of FillBatch blocks commits whole), and the chunks already stored
+// are not written again. It fails with the store's or the block store's
+// error, or ctx's.
 func (s *Volumes) FillVolume(ctx context.Context, region, volumeID string) error {
 	var (
 		v      openami.Volume
@@ -98,8 +101,12 @@ func (s *Volumes) FillVolume(ctx context.Context, region, volumeID string) error
 	}
 	next := int64(0)
 	for {
-		var batch []metadata.BlockRef
+		var (
+			batch  []metadata.BlockRef
+			filled map[int64]bool
+		)
 		err := s.store.View(ctx, func(tx metadata.Tx) error {
+			batch, filled = batch[:0], nil
 			err := s.maps.Walk(txNodes{tx: tx, region: region}, v.Base, next, func(index int64, d openami.Digest) error {
 				if len(batch) == FillBatch {
 					return errStopWalk
@@ -110,6 +117,19 @@ func (s *Volumes) FillVolume(ctx context.Context, region, volumeID string) error
 			if errors.Is(err, errStopWalk) {
 				err = nil
 			}
+			if err != nil || len(batch) == 0 {
+				return err
+			}
+			// The batch's blocks an earlier run of this fill committed
+			// (nothing else writes a creating volume): a fill taken over
+			// after a crash resumes from its last batch.
+			done, err := tx.Volumes().Blocks(volumeID, batch[0].Index-1, FillBatch)
+			for _, b := range done {
+				if filled == nil {
+					filled = map[int64]bool{}
+				}
+				filled[b.Index] = true
+			}
 			return err
 		})
 		if err != nil {
@@ -119,6 +139,9 @@ func (s *Volumes) FillVolume(ctx context.Context, region, volumeID string) error
 			break
 		}
 		next = batch[len(batch)-1].Index + 1
+		if batch = slices.DeleteFunc(batch, func(b metadata.BlockRef) bool { return filled[b.Index] }); len(batch) == 0 {
+			continue // filled whole by an earlier run
+		}
 		var (
 			refs   []metadata.BlockRef
 			chunks []*blockstore.ChunkRef

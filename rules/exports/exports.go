@@ -1,5 +1,5 @@
 // Package exports is ExportImage: an image's root disk written, in RAW,
-// fixed VHD or stream-optimized VMDK, into an S3 bucket of the same
+// dynamic VHD or stream-optimized VMDK, into an S3 bucket of the same
 // endpoint as one object, by a durable task the service's worker runs
 // (docs/EXPORT.md). It stands above rules/images (launch permissions,
 // Allowed AMIs), rules/ebs (the snapshot's blocks and their key) and
@@ -167,7 +167,15 @@ func (s *Exports) ExportImage(ctx context.Context, p openami.Principal, in Expor
 		if _, _, err := s.exportable(tx, p, in.ImageID); err != nil {
 			return err
 		}
-		return tx.ExportTasks().Create(t)
+		rec := t
+		rec.Tags = nil // in the store's Tags (tags.go)
+		if err := tx.ExportTasks().Create(rec); err != nil {
+			return err
+		}
+		if len(t.Tags) == 0 {
+			return nil
+		}
+		return tx.Tags().Set(p.Region, p.AccountID, t.ID, openami.ResourceExportTask, t.Tags)
 	})
 	if err != nil {
 		s.objects.AbortUpload(context.WithoutCancel(ctx), objects.As(p), t.Bucket, t.Key, t.UploadID)
@@ -229,10 +237,13 @@ func (s *Exports) byToken(ctx context.Context, p openami.Principal, token string
 			return err
 		}
 		i := slices.IndexFunc(list, func(t openami.ExportTask) bool { return t.ClientToken == token && t.Kind == openami.ExportKindExport })
-		if ok = i >= 0; ok {
-			found = list[i]
+		if ok = i >= 0; !ok {
+			return nil
 		}
-		return nil
+		one := list[i : i+1]
+		err = withTags(tx, p, one)
+		found = one[0]
+		return err
 	})
 	return found, ok, err
 }
@@ -263,8 +274,11 @@ func (s *Exports) DescribeExportImageTasks(ctx context.Context, p openami.Princi
 	err = s.store.View(ctx, func(tx metadata.Tx) error {
 		var err error
 		all, err = tx.ExportTasks().List(p.Region, p.AccountID, "", 0)
+		if err != nil {
+			return err
+		}
 		all = slices.DeleteFunc(all, func(t openami.ExportTask) bool { return t.Kind != openami.ExportKindExport })
-		return err
+		return withTags(tx, p, all)
 	})
 	if err != nil {
 		return nil, "", err
@@ -272,8 +286,9 @@ func (s *Exports) DescribeExportImageTasks(ctx context.Context, p openami.Princi
 	id := func(t openami.ExportTask) string { return t.ID }
 	if len(idList) > 0 {
 		found := slices.DeleteFunc(slices.Clone(all), func(t openami.ExportTask) bool { return !slices.Contains(idList, t.ID) })
-		if missing := describe.MissingIDs(idList, found, id); missing != "" {
-			return nil, "", taskNotFound(missing)
+		if missing := describe.Missing(idList, found, id); len(missing) > 0 {
+			return nil, "", openami.Errorf(openami.NotFound, openami.ResourceExportTask, "%s",
+				describe.NotFound{One: "The export task ID '%s' does not exist", Many: "The export task IDs '%s' do not exist"}.Sentence(missing))
 		}
 	}
 	scope := describe.Scope("DescribeExportImageTasks", p, filters, strings.Join(idList, ","))

@@ -2,7 +2,6 @@ package exports
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"time"
@@ -23,13 +22,15 @@ type diskWriter interface {
 }
 
 // newDiskWriter returns the writer of format for a disk of size bytes (a
-// whole number of blocks) onto w.
-func newDiskWriter(format string, w io.Writer, size int64, now time.Time) (diskWriter, error) {
+// whole number of blocks) onto w; stored are the indices of the blocks
+// that will be given, in increasing order (a dynamic VHD's block table
+// comes before the data).
+func newDiskWriter(format string, w io.Writer, size int64, now time.Time, stored []int64) (diskWriter, error) {
 	switch format {
 	case openami.DiskFormatRAW:
 		return &rawWriter{w: w, size: size}, nil
 	case openami.DiskFormatVHD:
-		return &vhdWriter{rawWriter: rawWriter{w: w, size: size}, now: now}, nil
+		return newVHDWriter(w, size, now, stored)
 	case openami.DiskFormatVMDK:
 		return newVMDKWriter(w, size), nil
 	}
@@ -68,88 +69,6 @@ func (r *rawWriter) block(index int64, data []byte) error {
 }
 
 func (r *rawWriter) close() error { return r.zerosUpTo(r.size / openami.BlockSize) }
-
-// vhdWriter writes a fixed VHD (Microsoft's Virtual Hard Disk Image Format
-// Specification 1.0): the disk's bytes and a 512-byte footer. Fixed, not
-// dynamic, because it is what Azure and Hyper-V take as is and streams
-// with no table ahead of the data.
-type vhdWriter struct {
-	rawWriter
-	now time.Time
-}
-
-func (v *vhdWriter) close() error {
-	if err := v.rawWriter.close(); err != nil {
-		return err
-	}
-	_, err := v.w.Write(vhdFooter(v.size, v.now))
-	return err
-}
-
-// vhdEpoch is the origin of VHD time stamps.
-var vhdEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
-
-// vhdFooter returns the hard disk footer of a fixed VHD of size bytes.
-// The creator application is "win " (as Hyper-V writes), which tells
-// readers such as qemu to take the size from the footer, not from the
-// rounded CHS geometry.
-func vhdFooter(size int64, now time.Time) []byte {
-	f := make([]byte, 512)
-	be := binary.BigEndian
-	copy(f[0:], "conectix")
-	be.PutUint32(f[8:], 2)           // features: reserved bit always set
-	be.PutUint32(f[12:], 0x00010000) // file format version 1.0
-	be.PutUint64(f[16:], ^uint64(0)) // data offset: none for a fixed disk
-	be.PutUint32(f[24:], uint32(now.Sub(vhdEpoch)/time.Second))
-	copy(f[28:], "win ")
-	be.PutUint32(f[32:], 0x000a0000)
-	copy(f[36:], "Wi2k")
-	be.PutUint64(f[40:], uint64(size))
-	be.PutUint64(f[48:], uint64(size))
-	c, h, s := chs(size / 512)
-	be.PutUint16(f[56:], c)
-	f[58], f[59] = h, s
-	be.PutUint32(f[60:], 2) // fixed hard disk
-	var id [16]byte
-	binary.BigEndian.PutUint64(id[:], uint64(now.UnixNano()))
-	binary.BigEndian.PutUint64(id[8:], uint64(size))
-	copy(f[68:], id[:])
-	var sum uint32
-	for _, b := range f {
-		sum += uint32(b)
-	}
-	be.PutUint32(f[64:], ^sum)
-	return f
-}
-
-// chs is the VHD specification's CHS geometry of a disk of sectors
-// sectors (its appendix's algorithm).
-func chs(sectors int64) (cylinders uint16, heads, perTrack uint8) {
-	if sectors > 65535*16*255 {
-		sectors = 65535 * 16 * 255
-	}
-	var spt, hds, cth int64
-	if sectors >= 65535*16*63 {
-		spt, hds = 255, 16
-		cth = sectors / spt
-	} else {
-		spt = 17
-		cth = sectors / spt
-		hds = (cth + 1023) / 1024
-		if hds < 4 {
-			hds = 4
-		}
-		if cth >= hds*1024 || hds > 16 {
-			spt, hds = 31, 16
-			cth = sectors / spt
-		}
-		if cth >= hds*1024 {
-			spt, hds = 63, 16
-			cth = sectors / spt
-		}
-	}
-	return uint16(cth / hds), uint8(hds), uint8(spt)
-}
 
 // isZero reports whether b (at most a block) is all zeros.
 func isZero(b []byte) bool { return bytes.Equal(b, zeroBlock[:len(b)]) }

@@ -45,7 +45,13 @@ func TestFormatsReadByQemu(t *testing.T) {
 	for format, qfmt := range map[string]string{openami.DiskFormatRAW: "raw", openami.DiskFormatVHD: "vpc", openami.DiskFormatVMDK: "vmdk"} {
 		t.Run(format, func(t *testing.T) {
 			var out bytes.Buffer
-			w, err := newDiskWriter(format, &out, size, time.Now())
+			var stored []int64
+			for i := int64(0); i < size/openami.BlockSize; i++ {
+				if _, ok := blocks[i]; ok {
+					stored = append(stored, i)
+				}
+			}
+			w, err := newDiskWriter(format, &out, size, time.Now(), stored)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,8 +79,15 @@ func TestFormatsReadByQemu(t *testing.T) {
 			if cmp, err := exec.Command("qemu-img", "compare", "-f", "raw", "-F", qfmt, raw, file).CombinedOutput(); err != nil {
 				t.Fatalf("qemu-img compare: %v\n%s", err, cmp)
 			}
-			if format == openami.DiskFormatVMDK && int64(out.Len()) > size/2 {
-				t.Errorf("VMDK of a mostly empty disk is %d bytes", out.Len())
+			if format != openami.DiskFormatRAW && int64(out.Len()) > size/2 {
+				t.Errorf("%s of a mostly empty disk is %d bytes", format, out.Len())
+			}
+			if format == openami.DiskFormatVHD {
+				// qemu finds a dynamic VHD by its content, without -f.
+				probed, err := exec.Command("qemu-img", "info", "--output=json", file).CombinedOutput()
+				if err != nil || !strings.Contains(string(probed), `"format": "vpc"`) {
+					t.Errorf("qemu-img info without -f: %v\n%s", err, probed)
+				}
 			}
 		})
 	}

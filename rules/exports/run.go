@@ -102,7 +102,7 @@ func (s *Exports) run(ctx context.Context, t openami.ExportTask) error {
 		if t.UploadID != "" {
 			s.objects.AbortUpload(context.WithoutCancel(ctx), c, t.Bucket, t.Key, t.UploadID)
 		}
-		up, err := s.objects.CreateUpload(ctx, c, t.Bucket, t.Key, openami.ObjectHeaders{}, objects.ACLInput{}, openami.Checksum{})
+		up, err := s.objects.CreateUpload(ctx, c, t.Bucket, t.Key, openami.ObjectHeaders{Tags: t.ObjectTags}, objects.ACLInput{}, openami.Checksum{})
 		if err != nil {
 			if ctx.Err() != nil {
 				return s.stopped(ctx, t)
@@ -172,7 +172,11 @@ func (s *Exports) runExport(ctx context.Context, t openami.ExportTask, parts *pa
 	}
 	size := snap.VolumeSize << 30
 	parts.size = s.partSizeFor(size)
-	w, err := newDiskWriter(t.Format, parts, size, s.now())
+	stored := make([]int64, len(blocks))
+	for i, b := range blocks {
+		stored[i] = b.Index
+	}
+	w, err := newDiskWriter(t.Format, parts, size, s.now(), stored)
 	if err != nil {
 		return err
 	}

@@ -20,8 +20,7 @@ import (
 type CreateStoreImageTaskInput struct {
 	ImageID     string
 	ImageBucket string // the bucket
-	// ObjectTags are accepted and not applied: openami's S3 has no
-	// object tagging yet (docs/STORE.md).
+	// ObjectTags are the stored object's tags (S3's tag rules apply).
 	ObjectTags []openami.Tag
 }
 
@@ -39,6 +38,9 @@ func (s *Exports) CreateStoreImageTask(ctx context.Context, p openami.Principal,
 	if in.ImageBucket == "" {
 		return "", param.Missing("ImageBucket")
 	}
+	if err := objects.CheckTags(in.ObjectTags); err != nil {
+		return "", param.Invalid("ObjectTags", "", "%s.", err.Error())
+	}
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
 		_, _, err := s.storable(tx, p, in.ImageID)
 		return err
@@ -53,8 +55,8 @@ func (s *Exports) CreateStoreImageTask(ctx context.Context, p openami.Principal,
 	}
 	t := openami.ExportTask{ID: ids.New("store-ami"), Kind: openami.ExportKindStore, Region: p.Region, AccountID: p.AccountID,
 		ImageID: in.ImageID, Bucket: in.ImageBucket, Key: in.ImageID + ".bin", State: openami.ExportActive, StatusMessage: "pending",
-		CreatedAt: s.now().UTC()}
-	up, err := s.objects.CreateUpload(ctx, objects.As(p), t.Bucket, t.Key, openami.ObjectHeaders{}, objects.ACLInput{}, openami.Checksum{})
+		CreatedAt: s.now().UTC(), ObjectTags: in.ObjectTags}
+	up, err := s.objects.CreateUpload(ctx, objects.As(p), t.Bucket, t.Key, openami.ObjectHeaders{Tags: t.ObjectTags}, objects.ACLInput{}, openami.Checksum{})
 	if err != nil {
 		return "", err
 	}

@@ -3,6 +3,7 @@ package exports
 import (
 	"bytes"
 	"context"
+	"reflect"
 	"testing"
 
 	"github.com/openami/openami"
@@ -84,7 +85,8 @@ func TestStoreAndRestore(t *testing.T) {
 	plain := f.image(t, f.p, ebs.StartSnapshotInput{}, testBlocks)
 	sealed := f.image(t, f.p, ebs.StartSnapshotInput{Encrypted: true, KmsKeyARN: key.ARN()}, testBlocks)
 	for _, src := range []string{plain, sealed} {
-		objKey, err := f.exports.CreateStoreImageTask(ctx, f.p, CreateStoreImageTaskInput{ImageID: src, ImageBucket: "bkt"})
+		objTags := []openami.Tag{{Key: "image", Value: src}, {Key: "kind", Value: "stored ami"}}
+		objKey, err := f.exports.CreateStoreImageTask(ctx, f.p, CreateStoreImageTaskInput{ImageID: src, ImageBucket: "bkt", ObjectTags: objTags})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,6 +94,9 @@ func TestStoreAndRestore(t *testing.T) {
 			t.Errorf("object key %s", objKey)
 		}
 		f.run(t)
+		if got, err := f.objects.ObjectTags(ctx, objects.As(f.p), "bkt", objKey); err != nil || !reflect.DeepEqual(got, objTags) {
+			t.Errorf("the stored object's tags: %v %v, want %v", got, err, objTags)
+		}
 		list, _, err := f.exports.DescribeStoreImageTasks(ctx, f.p, []string{src}, nil, describe.Page{})
 		if err != nil || len(list) != 1 || StoreState(list[0]) != "Completed" || list[0].Progress != 100 {
 			t.Fatalf("store task of %s: %+v, %v", src, list, err)
@@ -152,6 +157,12 @@ func TestStoreRefusals(t *testing.T) {
 	rulestest.WantClass(t, "store another's encrypted image", err, openami.Unsupported, openami.ResourceImage)
 	_, err = f.exports.CreateStoreImageTask(ctx, f.p, CreateStoreImageTaskInput{ImageID: sealed, ImageBucket: "nope"})
 	rulestest.WantClass(t, "store into a missing bucket", err, openami.InvalidParameter, "")
+	_, err = f.exports.CreateStoreImageTask(ctx, f.p, CreateStoreImageTaskInput{ImageID: sealed, ImageBucket: "bkt",
+		ObjectTags: []openami.Tag{{Key: "aws:reserved", Value: "x"}}})
+	rulestest.WantClass(t, "store with S3's refused tags", err, openami.InvalidParameter, "")
+	if list, _, _ := f.exports.DescribeStoreImageTasks(ctx, f.p, []string{sealed}, nil, describe.Page{}); len(list) != 0 {
+		t.Errorf("a refused store left a task: %+v", list)
+	}
 	objKey, err := f.exports.CreateStoreImageTask(ctx, f.p, CreateStoreImageTaskInput{ImageID: sealed, ImageBucket: "bkt"})
 	if err != nil {
 		t.Fatal(err)

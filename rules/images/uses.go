@@ -115,3 +115,26 @@ func (s *Registry) RegisterCreated(tx metadata.Tx, p openami.Principal, img *ope
 func (s *Registry) UsingSnapshot(tx metadata.Tx, region, snapshotID string) ([]string, error) {
 	return tx.Images().UsingSnapshot(region, snapshotID)
 }
+
+// EnabledUsingSnapshot returns the ids of the images of the region whose
+// mappings use the snapshot and that are pending or available: those
+// that keep it from being archived (rules/ebs's ModifySnapshotTier asks,
+// through ebs.Config.EnabledImagesUsing; EC2 asks for them to be
+// disabled first).
+func (s *Registry) EnabledUsingSnapshot(tx metadata.Tx, region, snapshotID string) ([]string, error) {
+	ids, err := tx.Images().UsingSnapshot(region, snapshotID)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, id := range ids {
+		img, err := tx.Images().Get(region, id)
+		if err != nil {
+			return nil, err
+		}
+		if img.State == openami.ImagePending || img.State == openami.ImageAvailable {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}

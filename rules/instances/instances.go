@@ -511,6 +511,11 @@ func (s *Machines) planDevices(tx metadata.Tx, p openami.Principal, in RunInstan
 				if snap.State != openami.SnapshotCompleted {
 					return openami.Errorf(openami.IncorrectState, openami.ResourceSnapshot, "Snapshot '%s' is not completed.", snap.ID)
 				}
+				if snap.Tiering.Archived {
+					// An image's own snapshot archived after the image
+					// was disabled, then the image enabled again.
+					return openami.Errorf(openami.IncorrectState, openami.ResourceSnapshot, "The snapshot '%s' is archived; restore it before using it.", snap.ID)
+				}
 				plan.snapshots[snap.ID] = snap
 			}
 			// Launching encrypted data needs the use of its key, also

@@ -149,10 +149,7 @@ func instanceAttr(i *openami.Instance, name filter.Attr, words TransitionWords, 
 	case AttrInstanceSourceDestCheck:
 		return one(strconv.FormatBool(!i.NoSourceDestCheck))
 	case AttrInstanceMonitoring:
-		if i.Monitored {
-			return one("enabled")
-		}
-		return one("disabled")
+		return one(string(MonitoringStateOf(*i)))
 	case AttrInstanceType:
 		return one(i.InstanceType)
 	case AttrInstanceKeyName:

@@ -265,7 +265,7 @@ func (n *Networks) DescribeSecurityGroups(ctx context.Context, p openami.Princip
 			return nil, "", err
 		}
 	}
-	return describeTagged(ctx, n, p, "DescribeSecurityGroups", openami.ResourceSecurityGroup, "The security group '%s' does not exist",
+	return describeTagged(ctx, n, p, "DescribeSecurityGroups", openami.ResourceSecurityGroup, describe.NotFound{One: "The security group '%s' does not exist", Many: "The security groups '%s' do not exist"},
 		wanted, filters, SecurityGroupAttrs, pg,
 		func(tx metadata.Tx, q metadata.NetworkQuery) ([]openami.SecurityGroup, error) {
 			return tx.Networks().ListGroups(p.Region, q)
@@ -464,8 +464,9 @@ func (n *Networks) DescribeSecurityGroupRules(ctx context.Context, p openami.Pri
 		}); err != nil {
 			return nil, "", err
 		}
-		if missing := describe.MissingIDs(ruleIDs, found, func(r RuleView) string { return r.ID }); missing != "" {
-			return nil, "", openami.ReasonErrorf(openami.NotFound, openami.ResourceSecurityGroupRule, openami.ReasonRuleID, "The security group rule ID '%s' does not exist", missing)
+		if missing := describe.Missing(ruleIDs, found, func(r RuleView) string { return r.ID }); len(missing) > 0 {
+			return nil, "", openami.ReasonErrorf(openami.NotFound, openami.ResourceSecurityGroupRule, openami.ReasonRuleID, "%s",
+				describe.NotFound{One: "The security group rule ID '%s' does not exist", Many: "The security group rule IDs '%s' do not exist"}.Sentence(missing))
 		}
 	}
 	scope := describe.Scope("DescribeSecurityGroupRules", p, filters, strings.Join(ruleIDs, ","))

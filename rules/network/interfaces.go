@@ -78,8 +78,9 @@ func (n *Networks) DescribeNetworkInterfaces(ctx context.Context, p openami.Prin
 	}
 	slices.SortFunc(all, func(a, b NetworkInterface) int { return strings.Compare(a.ID, b.ID) })
 	id := func(x NetworkInterface) string { return x.ID }
-	if missing := describe.MissingIDs(interfaceIDs, all, id); missing != "" {
-		return nil, "", openami.Errorf(openami.NotFound, openami.ResourceNetworkInterface, "The networkInterface ID '%s' does not exist", missing)
+	if missing := describe.Missing(interfaceIDs, all, id); len(missing) > 0 {
+		return nil, "", openami.Errorf(openami.NotFound, openami.ResourceNetworkInterface, "%s",
+			describe.NotFound{One: "The networkInterface ID '%s' does not exist", Many: "The networkInterface IDs '%s' do not exist"}.Sentence(missing))
 	}
 	scope := describe.Scope("DescribeNetworkInterfaces", p, filters, strings.Join(interfaceIDs, ","))
 	return describe.List(n.tokens, scope, pg, describe.Bounds{Min: 5, Max: 1000}, describe.Slice(all, interfaceIDs, id), id,

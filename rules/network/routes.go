@@ -64,7 +64,7 @@ var RouteTableAttrs = []filter.Attr{AttrRouteTableID, AttrRouteTableVpcID, AttrR
 // describeDerived is the Describe of the records derived from the
 // caller's VPCs: all made from the VPCs, in id order, narrowed by ids
 // (an unknown one is NotFound of resource) and filters, a page at a time.
-func describeDerived[T any](ctx context.Context, n *Networks, p openami.Principal, action string, resource openami.ResourceType, notFound string,
+func describeDerived[T any](ctx context.Context, n *Networks, p openami.Principal, action string, resource openami.ResourceType, notFound describe.NotFound,
 	wanted []string, filters []filter.Filter, known []filter.Attr, pg Page,
 	build func(tx metadata.Tx, v openami.VPC) (T, error), id func(T) string, attr func(T, filter.Attr) []string) ([]T, string, error) {
 	fs, err := n.describeStart(ctx, p, resource, wanted, filters, known, pg)
@@ -91,8 +91,8 @@ func describeDerived[T any](ctx context.Context, n *Networks, p openami.Principa
 		return nil, "", err
 	}
 	slices.SortFunc(all, func(a, b T) int { return strings.Compare(id(a), id(b)) })
-	if missing := describe.MissingIDs(wanted, all, id); missing != "" {
-		return nil, "", openami.Errorf(openami.NotFound, resource, notFound, missing)
+	if missing := describe.Missing(wanted, all, id); len(missing) > 0 {
+		return nil, "", openami.Errorf(openami.NotFound, resource, "%s", notFound.Sentence(missing))
 	}
 	scope := describe.Scope(action, p, filters, strings.Join(wanted, ","))
 	return describe.List(n.tokens, scope, pg, describe.Bounds{Min: 5, Max: 100}, describe.Slice(all, wanted, id), id,
@@ -102,7 +102,7 @@ func describeDerived[T any](ctx context.Context, n *Networks, p openami.Principa
 // DescribeRouteTables returns a page of the main route tables of the
 // caller's VPCs, all or those named, that match the filters.
 func (n *Networks) DescribeRouteTables(ctx context.Context, p openami.Principal, tableIDs []string, filters []filter.Filter, pg Page) ([]RouteTable, string, error) {
-	return describeDerived(ctx, n, p, "DescribeRouteTables", openami.ResourceRouteTable, "The routeTable ID '%s' does not exist", tableIDs, filters, RouteTableAttrs, pg,
+	return describeDerived(ctx, n, p, "DescribeRouteTables", openami.ResourceRouteTable, describe.NotFound{One: "The routeTable ID '%s' does not exist", Many: "The routeTable IDs '%s' do not exist"}, tableIDs, filters, RouteTableAttrs, pg,
 		func(_ metadata.Tx, v openami.VPC) (RouteTable, error) { return routeTableOf(v), nil },
 		func(r RouteTable) string { return r.ID },
 		func(r RouteTable, name filter.Attr) []string {
@@ -141,7 +141,7 @@ var NetworkACLAttrs = []filter.Attr{AttrACLID, AttrACLVpcID, AttrACLOwnerID, Att
 // DescribeNetworkAcls returns a page of the default network ACLs of the
 // caller's VPCs, all or those named, that match the filters.
 func (n *Networks) DescribeNetworkAcls(ctx context.Context, p openami.Principal, aclIDs []string, filters []filter.Filter, pg Page) ([]NetworkACL, string, error) {
-	return describeDerived(ctx, n, p, "DescribeNetworkAcls", openami.ResourceNetworkACL, "The networkAcl ID '%s' does not exist", aclIDs, filters, NetworkACLAttrs, pg,
+	return describeDerived(ctx, n, p, "DescribeNetworkAcls", openami.ResourceNetworkACL, describe.NotFound{One: "The networkAcl ID '%s' does not exist", Many: "The networkAcl IDs '%s' do not exist"}, aclIDs, filters, NetworkACLAttrs, pg,
 		func(tx metadata.Tx, v openami.VPC) (NetworkACL, error) {
 			subnets, err := tx.Networks().ListSubnets(p.Region, metadata.NetworkQuery{AccountID: p.AccountID, VpcID: v.ID})
 			if err != nil {

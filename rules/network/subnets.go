@@ -10,6 +10,7 @@ import (
 	"github.com/openami/openami/internal/ids"
 	"github.com/openami/openami/internal/tagset"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/rules/describe"
 )
 
 // SubnetView is a subnet as DescribeSubnets returns it: with its zone's
@@ -232,7 +233,7 @@ func (n *Networks) DescribeSubnets(ctx context.Context, p openami.Principal, sub
 	}
 	// The free addresses of every subnet, read with the first batch.
 	var used map[string]int
-	return describeTagged(ctx, n, p, "DescribeSubnets", openami.ResourceSubnet, "The subnet ID '%s' does not exist",
+	return describeTagged(ctx, n, p, "DescribeSubnets", openami.ResourceSubnet, describe.NotFound{One: "The subnet ID '%s' does not exist", Many: "The subnet IDs '%s' do not exist"},
 		subnetIDs, filters, SubnetAttrs, pg,
 		func(tx metadata.Tx, q metadata.NetworkQuery) ([]openami.Subnet, error) {
 			if used == nil {

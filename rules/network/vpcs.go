@@ -200,7 +200,7 @@ func (n *Networks) describeStart(ctx context.Context, p openami.Principal, resou
 // asked for found (NotFound of resource, with the sentence notFound,
 // otherwise), and one page of the caller's records that match, with
 // their tags, each made a view by view.
-func describeTagged[T, V any](ctx context.Context, n *Networks, p openami.Principal, action string, resource openami.ResourceType, notFound string,
+func describeTagged[T, V any](ctx context.Context, n *Networks, p openami.Principal, action string, resource openami.ResourceType, notFound describe.NotFound,
 	wanted []string, filters []filter.Filter, known []filter.Attr, pg Page,
 	list func(tx metadata.Tx, q metadata.NetworkQuery) ([]T, error), id func(T) string,
 	attr func(T, filter.Attr) []string, view func(T, []openami.Tag) V) ([]V, string, error) {
@@ -218,8 +218,8 @@ func describeTagged[T, V any](ctx context.Context, n *Networks, p openami.Princi
 		if err != nil {
 			return nil, "", err
 		}
-		if missing := describe.MissingIDs(wanted, found, id); missing != "" {
-			return nil, "", openami.Errorf(openami.NotFound, resource, notFound, missing)
+		if missing := describe.Missing(wanted, found, id); len(missing) > 0 {
+			return nil, "", openami.Errorf(openami.NotFound, resource, "%s", notFound.Sentence(missing))
 		}
 	}
 	scope := describe.Scope(action, p, filters, strings.Join(wanted, ","))
@@ -243,7 +243,7 @@ func describeTagged[T, V any](ctx context.Context, n *Networks, p openami.Princi
 // DescribeVpcs returns a page of the caller's VPCs in the region, all or
 // those named (an unknown id is NotFound), that match the filters.
 func (n *Networks) DescribeVpcs(ctx context.Context, p openami.Principal, vpcIDs []string, filters []filter.Filter, pg Page) ([]VPCView, string, error) {
-	return describeTagged(ctx, n, p, "DescribeVpcs", openami.ResourceVPC, "The vpc ID '%s' does not exist",
+	return describeTagged(ctx, n, p, "DescribeVpcs", openami.ResourceVPC, describe.NotFound{One: "The vpc ID '%s' does not exist", Many: "The vpc IDs '%s' do not exist"},
 		vpcIDs, filters, VPCAttrs, pg,
 		func(tx metadata.Tx, q metadata.NetworkQuery) ([]openami.VPC, error) {
 			return tx.Networks().ListVPCs(p.Region, q)

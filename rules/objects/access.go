@@ -165,7 +165,8 @@ const (
 var knownActions = []string{ActGetObject, ActPutObject, ActDeleteObject, ActListBucket, ActListUploads, ActListParts,
 	ActAbortUpload, ActGetObjectACL, ActPutObjectACL, ActGetBucketACL, ActPutBucketACL, ActGetBucketLocation,
 	ActGetBucketPolicy, ActPutBucketPolicy, ActDeleteBucketPolicy, ActDeleteBucket, ActListAllMyBuckets, ActCreateBucket,
-	ActGetObjectAttributes, ActGetBucketOwnerships, ActGetBucketPublicBlock}
+	ActGetObjectAttributes, ActGetBucketOwnerships, ActGetBucketPublicBlock,
+	ActGetObjectTagging, ActPutObjectTagging, ActDeleteObjectTagging}
 
 // access is one question of authorization: may the caller do action to
 // resource (arn:aws:s3:::bucket or arn:aws:s3:::bucket/key), which owner

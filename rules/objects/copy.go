@@ -10,13 +10,17 @@ import (
 
 // CopyInput is a CopyObject: the source, under SourceConditions, copied
 // to Bucket/Key with the source's headers (ReplaceHeaders false: the
-// metadata directive COPY) or Headers (REPLACE), and ACL.
+// metadata directive COPY) or Headers (REPLACE), and ACL. The tags are
+// the source's that the caller may read (ReplaceTags false: the tagging
+// directive COPY) or Tags (REPLACE), whatever the metadata directive.
 type CopyInput struct {
 	SourceBucket, SourceKey string
 	SourceConditions        Conditions
 	Bucket, Key             string
 	ReplaceHeaders          bool
 	Headers                 openami.ObjectHeaders
+	ReplaceTags             bool
+	Tags                    []openami.Tag
 	ACL                     ACLInput
 }
 
@@ -25,6 +29,9 @@ type CopyInput struct {
 // object onto itself with COPY is InvalidParameter, as on S3.
 func (s *Buckets) CopyObject(ctx context.Context, c Caller, in CopyInput) (openami.Object, error) {
 	if err := checkKey(in.Key); err != nil {
+		return openami.Object{}, err
+	}
+	if err := CheckTags(in.Tags); err != nil {
 		return openami.Object{}, err
 	}
 	if in.SourceBucket == in.Bucket && in.SourceKey == in.Key && !in.ReplaceHeaders {
@@ -65,6 +72,10 @@ func (s *Buckets) CopyObject(ctx context.Context, c Caller, in CopyInput) (opena
 	h := src.Object.Headers
 	if in.ReplaceHeaders {
 		h = in.Headers
+	}
+	h.Tags = src.Object.Headers.Tags
+	if in.ReplaceTags {
+		h.Tags = in.Tags
 	}
 	o := openami.Object{BucketID: b.ID, Key: in.Key, AccountID: ownerOf(c, b), Size: src.Length, LastModified: s.nowUTC(),
 		Headers: h, ACL: acl, Parts: []openami.ObjectPart{{Blob: key, Size: src.Length}}}

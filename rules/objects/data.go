@@ -127,6 +127,9 @@ func (s *Buckets) PutObject(ctx context.Context, c Caller, in PutInput) (openami
 	if in.Size > MaxPutSize {
 		return openami.Object{}, tooLarge("a single PUT", MaxPutSize)
 	}
+	if err := CheckTags(in.Headers.Tags); err != nil {
+		return openami.Object{}, err
+	}
 	var b openami.Bucket
 	var acl openami.ACL
 	err := s.view(ctx, func(tx metadata.Tx) error {
@@ -293,7 +296,11 @@ func (s *Buckets) lookup(ctx context.Context, c Caller, bucketName, key string) 
 		if err != nil {
 			return err
 		}
-		return readable(b, o, c)
+		if err := readable(b, o, c); err != nil {
+			return err
+		}
+		o = tagsVisible(b, o, c)
+		return nil
 	})
 	return b, o, err
 }

@@ -21,6 +21,9 @@ func (s *Buckets) CreateUpload(ctx context.Context, c Caller, bucketName, key st
 	if err := checkKey(key); err != nil {
 		return openami.Upload{}, err
 	}
+	if err := CheckTags(h.Tags); err != nil {
+		return openami.Upload{}, err
+	}
 	var u openami.Upload
 	err := s.update(ctx, func(tx metadata.Tx) error {
 		b, err := bucket(tx, bucketName)

@@ -12,7 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ebs"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+	"github.com/openami/openami/rules/identity"
 )
 
 // TestExportImageCLI: the aws CLI exports an image to VMDK into a bucket
@@ -46,7 +48,8 @@ func TestExportImageCLI(t *testing.T) {
 	dir := t.TempDir()
 	mustCLI(t, s, a, dir, "s3", "mb", "s3://exports")
 	out := runCLI(t, s, a, "ec2", "export-image", "--image-id", *img.ImageId, "--disk-image-format", "VMDK",
-		"--s3-export-location", "S3Bucket=exports,S3Prefix=vms/", "--role-name", "vmimport")
+		"--s3-export-location", "S3Bucket=exports,S3Prefix=vms/", "--role-name", "vmimport",
+		"--tag-specifications", "ResourceType=export-image-task,Tags=[{Key=src,Value=cli}]")
 	id, _ := out["ExportImageTaskId"].(string)
 	if id == "" || out["Status"] != "active" {
 		t.Fatalf("export-image: %v", out)
@@ -63,6 +66,7 @@ func TestExportImageCLI(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	exportTaskTags(t, s, a, id)
 	mustCLI(t, s, a, dir, "s3", "cp", "s3://exports/vms/"+id+".vmdk", "disk.vmdk")
 	raw := filepath.Join(dir, "disk.raw")
 	fh, err := os.Create(raw)
@@ -122,7 +126,8 @@ func TestStoreAndRestoreImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCLI(t, s, a, t.TempDir(), "s3", "mb", "s3://stored")
-	st, err := e.CreateStoreImageTask(ctx, &ec2.CreateStoreImageTaskInput{ImageId: img.ImageId, Bucket: aws.String("stored")})
+	st, err := e.CreateStoreImageTask(ctx, &ec2.CreateStoreImageTaskInput{ImageId: img.ImageId, Bucket: aws.String("stored"),
+		S3ObjectTags: []types.S3ObjectTag{{Key: aws.String("purpose"), Value: aws.String("backup")}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +152,10 @@ func TestStoreAndRestoreImage(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	ot, err := s.s3Client(a, false).GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String("stored"), Key: st.ObjectKey})
+	if err != nil || len(ot.TagSet) != 1 || *ot.TagSet[0].Key != "purpose" || *ot.TagSet[0].Value != "backup" {
+		t.Errorf("the stored object's tags: %+v %v", ot, err)
+	}
 	rs, err := e.CreateRestoreImageTask(ctx, &ec2.CreateRestoreImageTaskInput{Bucket: aws.String("stored"), ObjectKey: st.ObjectKey, Name: aws.String("restored")})
 	if err != nil {
 		t.Fatal(err)
@@ -164,4 +173,41 @@ func TestStoreAndRestoreImage(t *testing.T) {
 		t.Errorf("restored image %s over %s", *restored.Name, snap)
 	}
 	sameBlocks(t, readSnapshot(t, s, a, snap), blocks)
+}
+
+// exportTaskTags: an export task's tags (from ExportImage's
+// TagSpecifications) are in DescribeTags, and CreateTags and DeleteTags
+// change them, which DescribeExportImageTasks shows; another account's
+// CreateTags on the task is InvalidExportTaskID.NotFound.
+func exportTaskTags(t *testing.T, s *server, a identity.Credentials, id string) {
+	t.Helper()
+	tagsOf := func() (described, tasks map[string]string) {
+		described, tasks = map[string]string{}, map[string]string{}
+		d := runCLI(t, s, a, "ec2", "describe-tags", "--filters", "Name=resource-id,Values="+id)
+		for _, x := range d["Tags"].([]any) {
+			row := x.(map[string]any)
+			if row["ResourceType"] != "export-image-task" {
+				t.Errorf("describe-tags row %v", row)
+			}
+			described[row["Key"].(string)] = row["Value"].(string)
+		}
+		task := runCLI(t, s, a, "ec2", "describe-export-image-tasks", "--export-image-task-ids", id)["ExportImageTasks"].([]any)[0].(map[string]any)
+		if ts, ok := task["Tags"].([]any); ok {
+			for _, x := range ts {
+				tg := x.(map[string]any)
+				tasks[tg["Key"].(string)] = tg["Value"].(string)
+			}
+		}
+		return described, tasks
+	}
+	if d, k := tagsOf(); len(d) != 1 || d["src"] != "cli" || len(k) != 1 || k["src"] != "cli" {
+		t.Errorf("tags from TagSpecifications: describe-tags %v, the task %v", d, k)
+	}
+	runCLI(t, s, a, "ec2", "create-tags", "--resources", id, "--tags", "Key=stage,Value=test")
+	runCLI(t, s, a, "ec2", "delete-tags", "--resources", id, "--tags", "Key=src")
+	if d, k := tagsOf(); len(d) != 1 || d["stage"] != "test" || len(k) != 1 || k["stage"] != "test" {
+		t.Errorf("tags after create-tags and delete-tags: describe-tags %v, the task %v", d, k)
+	}
+	_, err := runCLIErr(t, s, s.account(t, "not-the-exporter"), "ec2", "create-tags", "--resources", id, "--tags", "Key=x,Value=y")
+	wantCLICode(t, err, "InvalidExportTaskID.NotFound")
 }

@@ -102,14 +102,18 @@ func TestImportCommand(t *testing.T) {
 	cmd := exec.Command(binary(t), "image", "import", filepath.Join(dir, name), "--endpoint", s.URL, "--region", "us-east-1",
 		"--data-dir", t.TempDir(), "--bucket", "my-disks")
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+a.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+a.SecretAccessKey)
-	out, err := cmd.CombinedOutput()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("openami image import: %v: %s", err, out)
+		t.Fatalf("openami image import: %v: %s", err, stderr.String())
 	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	imageID := lines[len(lines)-1]
-	if !strings.HasPrefix(imageID, "ami-") || !strings.Contains(string(out), "upload ") || !strings.Contains(string(out), "import task import-ami-") {
-		t.Fatalf("output: %s", out)
+	// The image id alone on stdout (AMI=$(openami image import FILE)),
+	// the progress on stderr.
+	imageID := strings.TrimSuffix(string(out), "\n")
+	if !strings.HasPrefix(imageID, "ami-") || strings.Contains(imageID, "\n") || !strings.Contains(stderr.String(), "upload ") ||
+		!strings.Contains(stderr.String(), "import task import-ami-") {
+		t.Fatalf("stdout %q, stderr: %s", out, stderr.String())
 	}
 	e := s.ec2(a, "us-east-1")
 	run, err := e.RunInstances(context.Background(), &ec2.RunInstancesInput{ImageId: aws.String(imageID),

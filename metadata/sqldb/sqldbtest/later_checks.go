@@ -242,8 +242,19 @@ func check19(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	}
 }
 
-// check20: hosts are one row each, keyed by id.
+// check20: snapshots keep their rows with an empty tiering and no due
+// step; a due step is selectable through the partial index.
 func check20(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	if got := queryStrings(t, db, d, `SELECT id FROM snapshots WHERE tiering <> '' OR tiering_due <> 0`); len(got) != 0 {
+		t.Errorf("snapshots with a tiering after the migration: %q", got)
+	}
+	if got := queryStrings(t, db, d, `SELECT id FROM snapshots WHERE tiering_due > 0 AND tiering_due <= ?`, int64(1)); len(got) != 0 {
+		t.Errorf("due snapshots: %q", got)
+	}
+}
+
+// check21: hosts are one row each, keyed by id.
+func check21(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 	const put = `INSERT INTO hosts (id, doc) VALUES (?, '{}')`
 	mustExec(t, db, d, put, "h-1")
 	mustExec(t, db, d, put, "h-2")
