@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/openami/openami/metadata"
@@ -34,7 +35,15 @@ type Store struct {
 	write *sql.DB
 	read  *sql.DB
 	group *group // nil unless the dialect has GroupCommit
+	// retries counts the transactions Update ran again after they lost a
+	// race (Retries).
+	retries atomic.Int64
 }
+
+// Retries returns how many times Update has run a function again because
+// its transaction lost a race with a concurrent one, since the Store was
+// opened: a measure of contention, for tests and benchmarks.
+func (s *Store) Retries() int64 { return s.retries.Load() }
 
 // stmts are the statements whose text depends on the dialect beyond its
 // placeholders, built once when the Store is opened.
@@ -135,6 +144,7 @@ func (s *Store) update(ctx context.Context, fn func(metadata.Tx) error) error {
 		if !retry || attempt >= attempts {
 			return err
 		}
+		s.retries.Add(1)
 		t := time.NewTimer(backoff(attempt))
 		select {
 		case <-ctx.Done():

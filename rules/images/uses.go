@@ -64,9 +64,21 @@ func (s *Registry) LaunchableImage(tx metadata.Tx, p openami.Principal, id strin
 	return img, nil
 }
 
+// LaunchedGranularity is how stale an image's LastLaunchedTime may be:
+// a launch records its time only when the image's is older than this.
+// EC2 itself reports the time up to 24 hours late. Writing the image's
+// record at every launch made every two concurrent launches of one image
+// conflict (two transactions updating one row); now only the first
+// launch of each hour writes it.
+const LaunchedGranularity = time.Hour
+
 // Launched records that an instance was launched from img at, in tx
-// that launches it (LastLaunchedTime).
+// that launches it (LastLaunchedTime), at most once per
+// LaunchedGranularity.
 func (s *Registry) Launched(tx metadata.Tx, img openami.Image, at time.Time) error {
+	if !img.LastLaunchedTime.IsZero() && at.Sub(img.LastLaunchedTime) < LaunchedGranularity && !at.Before(img.LastLaunchedTime) {
+		return nil
+	}
 	img.LastLaunchedTime = at
 	return tx.Images().Update(img)
 }

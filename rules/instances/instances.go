@@ -206,7 +206,7 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 		out   Reservation
 		fills []string
 	)
-	err := s.store.Update(ctx, func(tx metadata.Tx) error {
+	launch := func(tx metadata.Tx) error {
 		// Everything the transaction decides starts afresh on each
 		// attempt: the store may run this function again.
 		plan := placed
@@ -295,7 +295,8 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 		}
 		fills = plan.fills
 		return s.images.Launched(tx, plan.img, now)
-	})
+	}
+	err := s.launches.do(func() error { return s.store.Update(ctx, launch) })
 	if err != nil {
 		return Reservation{}, err
 	}

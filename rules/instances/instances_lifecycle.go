@@ -416,30 +416,39 @@ func (s *Machines) StartInstances(ctx context.Context, p openami.Principal, inst
 	if err != nil {
 		return nil, err
 	}
-	return s.changeStates(ctx, p, instanceIDs, func(tx metadata.Tx, i *openami.Instance) error {
-		switch i.State {
-		case openami.InstanceRunning, openami.InstancePending:
-			return nil
-		case openami.InstanceStopped:
-		default:
-			return wrongState(i, "started")
-		}
-		i.State = openami.InstancePending
-		i.StateTransition, i.StateReason = openami.StateTransition{}, openami.StateReason{}
-		// Placed again, maybe on another host (hosts.go).
-		it, _ := LookupInstanceType(i.InstanceType)
-		hosts, err := s.place(tx, i.AvailabilityZone, it, 1, 1)
-		if err != nil {
-			return err
-		}
-		i.HostID = hosts[0]
-		public, err := s.takePublicIPs(tx, 1, 1)
-		if err != nil {
-			return err
-		}
-		i.PublicIP = public[0]
-		return nil
+	var out []StateChange
+	err = s.launches.do(func() (err error) {
+		out, err = s.changeStates(ctx, p, instanceIDs, s.start)
+		return err
 	})
+	return out, err
+}
+
+// start is StartInstances' change of one instance, in the transaction
+// that changes it: placed again and given a public address.
+func (s *Machines) start(tx metadata.Tx, i *openami.Instance) error {
+	switch i.State {
+	case openami.InstanceRunning, openami.InstancePending:
+		return nil
+	case openami.InstanceStopped:
+	default:
+		return wrongState(i, "started")
+	}
+	i.State = openami.InstancePending
+	i.StateTransition, i.StateReason = openami.StateTransition{}, openami.StateReason{}
+	// Placed again, maybe on another host (hosts.go).
+	it, _ := LookupInstanceType(i.InstanceType)
+	hosts, err := s.place(tx, i.AvailabilityZone, it, 1, 1)
+	if err != nil {
+		return err
+	}
+	i.HostID = hosts[0]
+	public, err := s.takePublicIPs(tx, 1, 1)
+	if err != nil {
+		return err
+	}
+	i.PublicIP = public[0]
+	return nil
 }
 
 // TerminateInstances terminates instances: they go shutting-down, then

@@ -156,6 +156,8 @@ type Machines struct {
 	// RegisterHost.
 	hosts      hostState
 	bundleRuns bundleRuns
+	// launches orders this node's placing transactions (launchgate.go).
+	launches launchGate
 }
 
 // New returns Machines built from cfg.
