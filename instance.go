@@ -146,6 +146,13 @@ type Instance struct {
 	// instance's host received, until the host's worker has rebooted the
 	// VM (docs/HOSTS.md).
 	RebootAsked bool `json:",omitempty"`
+	// FlushAsked counts the flushes of the instance's volume devices that
+	// nodes other than its host asked for (a CreateSnapshot(s) or a
+	// CreateImage with NoReboot received elsewhere); Flushed is the last
+	// of them the host has carried out. FlushAsked > Flushed: the host's
+	// worker owes a flush (docs/HOSTS.md).
+	FlushAsked int64 `json:",omitempty"`
+	Flushed    int64 `json:",omitempty"`
 }
 
 // StateTransition records the last change of an instance's state that a

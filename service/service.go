@@ -197,6 +197,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		},
 		InstanceMayRun: func(tx metadata.Tx, region, instanceID string) (bool, error) {
 			return s.instances.MayRun(tx, region, instanceID)
+		},
+		FlushElsewhere: func(ctx context.Context, region, volumeID string) error {
+			return s.instances.FlushVolumeHost(ctx, region, volumeID)
 		}})
 	if err != nil {
 		return nil, fmt.Errorf("service: %w", err)

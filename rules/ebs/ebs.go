@@ -26,6 +26,7 @@
 package ebs
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -86,6 +87,12 @@ type Config struct {
 	// false, with no error, for one that does not exist. Without it no
 	// instance runs, and no volume device opens.
 	InstanceMayRun func(tx metadata.Tx, region, instanceID string) (bool, error)
+	// FlushElsewhere, when not nil, has the node that holds a volume's
+	// device open, when that is another node (the host of the instance
+	// it is attached to), flush it before CreateSnapshot takes the
+	// snapshot (rules/instances' FlushVolumeHost). Without it a snapshot
+	// holds what this node's devices flushed.
+	FlushElsewhere func(ctx context.Context, region, volumeID string) error
 }
 
 // Volumes implements EBS over a metadata store and each region's block
@@ -107,6 +114,8 @@ type Volumes struct {
 	enabledImagesUsing func(tx metadata.Tx, region, snapshotID string) ([]string, error)
 	// instanceMayRun is Config.InstanceMayRun.
 	instanceMayRun func(tx metadata.Tx, region, instanceID string) (bool, error)
+	// flushElsewhere is Config.FlushElsewhere.
+	flushElsewhere func(ctx context.Context, region, volumeID string) error
 
 	dataKeys dataKeys // unwrapped EBS data keys (ebs_encryption.go)
 
@@ -124,7 +133,7 @@ func New(cfg Config) (*Volumes, error) {
 	s := &Volumes{store: cfg.Store, regions: cfg.Regions, identity: cfg.Identity, kms: cfg.KMS, tokens: cfg.Tokens, now: cfg.Clock,
 		blockStores: map[string]*regionBlocks{}, maps: blockstore.NewMaps(mapCacheBytes), devices: map[string]*VolumeDevice{},
 		kick: cfg.Kick, copy: cfg.Copy, fill: cfg.Fill, imagesUsing: cfg.ImagesUsing, enabledImagesUsing: cfg.EnabledImagesUsing,
-		instanceMayRun: cfg.InstanceMayRun}
+		instanceMayRun: cfg.InstanceMayRun, flushElsewhere: cfg.FlushElsewhere}
 	if s.now == nil {
 		s.now = time.Now
 	}

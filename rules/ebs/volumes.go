@@ -576,6 +576,11 @@ func (s *Volumes) CreateSnapshot(ctx context.Context, p openami.Principal, volum
 	if err := s.FlushDevices(ctx, []string{volumeID}); err != nil {
 		return SnapshotView{}, err
 	}
+	if s.flushElsewhere != nil {
+		if err := s.flushElsewhere(ctx, p.Region, volumeID); err != nil {
+			return SnapshotView{}, err
+		}
+	}
 	var out SnapshotView
 	err := s.store.Update(ctx, func(tx metadata.Tx) error {
 		v, err := ownedVolume(tx, p, volumeID)

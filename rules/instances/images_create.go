@@ -76,7 +76,7 @@ func (s *Machines) CreateImage(ctx context.Context, p openami.Principal, in Crea
 		volumes[i] = b.VolumeID
 	}
 	if !deferred {
-		if err := s.ebs.FlushDevices(ctx, volumes); err != nil {
+		if err := s.flushInstanceVolumes(ctx, inst, volumes); err != nil {
 			return "", err
 		}
 	}
@@ -182,7 +182,7 @@ func (s *Machines) CreateImage(ctx context.Context, p openami.Principal, in Crea
 		// this one later (resumeImageCreations).
 		s.startImageCreation(p.Region, id, inst.ID)
 	}
-	s.kick()
+	s.wake(inst.HostID)
 	return id, nil
 }
 
@@ -392,7 +392,7 @@ func (s *Machines) CreateSnapshots(ctx context.Context, p openami.Principal, in 
 	for _, b := range inst.BlockDevices {
 		volumes = append(volumes, b.VolumeID)
 	}
-	if err := s.ebs.FlushDevices(ctx, volumes); err != nil {
+	if err := s.flushInstanceVolumes(ctx, inst, volumes); err != nil {
 		return nil, err
 	}
 	var out []ebs.SnapshotView

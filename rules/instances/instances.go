@@ -303,7 +303,11 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 	for _, id := range fills {
 		s.ebs.StartFill(p.Region, id)
 	}
-	s.kick()
+	placedOn := make([]string, len(out.Instances))
+	for k, i := range out.Instances {
+		placedOn[k] = i.HostID
+	}
+	s.wake(placedOn...)
 	return out, nil
 }
 

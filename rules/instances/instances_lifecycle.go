@@ -316,9 +316,12 @@ func (s *Machines) changeStates(ctx context.Context, p openami.Principal, instan
 			return nil, err
 		}
 	}
-	var out []StateChange
+	var (
+		out   []StateChange
+		hosts []string
+	)
 	err := s.store.Update(ctx, func(tx metadata.Tx) error {
-		out = nil
+		out, hosts = nil, nil
 		found, err := tx.Instances().List(p.Region, metadata.InstanceQuery{AccountID: p.AccountID, IDs: instanceIDs})
 		if err != nil {
 			return err
@@ -338,13 +341,14 @@ func (s *Machines) changeStates(ctx context.Context, p openami.Principal, instan
 				}
 			}
 			out = append(out, StateChange{InstanceID: id, Previous: prev, Current: i.State})
+			hosts = append(hosts, i.HostID)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.kick()
+	s.wake(hosts...)
 	return out, nil
 }
 
@@ -542,6 +546,8 @@ func (s *Machines) AdvanceInstances(ctx context.Context) error {
 				case openami.InstanceRunning:
 					if i.RebootAsked {
 						s.rebootAsked(ctx, i)
+					} else if i.FlushAsked > i.Flushed {
+						s.flushAsked(ctx, i)
 					} else if watching {
 						err = s.watch(ctx, watcher, i)
 					}

@@ -114,6 +114,10 @@ type Config struct {
 	// Kick, when not nil, asks the background worker to look for work now
 	// (an instance to move on, an image to settle).
 	Kick func()
+	// WakeHost, when not nil, asks the node of a compute host to look at
+	// its instances now (wake.go; on PostgreSQL, a NOTIFY its node
+	// listens for). Nil: hosts notice changes at their next pass.
+	WakeHost func(hostID string)
 	// Worker, when not nil, returns the context the background worker
 	// runs in (cancelled when the service closes) and the logger it
 	// reports to: the runtime jobs an action starts (CreateImage's
@@ -158,13 +162,15 @@ type Machines struct {
 	bundleRuns bundleRuns
 	// launches orders this node's placing transactions (launchgate.go).
 	launches launchGate
+	// wakeHost is Config.WakeHost.
+	wakeHost func(hostID string)
 }
 
 // New returns Machines built from cfg.
 func New(cfg Config) *Machines {
 	s := &Machines{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, identity: cfg.Identity, ebs: cfg.EBS,
 		images: cfg.Images, params: cfg.Parameters, networks: cfg.Networks, tokens: cfg.Tokens, now: cfg.Clock, objects: cfg.Objects, disks: cfg.Disks, bases: cfg.Bases, runtime: cfg.Runtime,
-		kick: cfg.Kick, worker: cfg.Worker, publicPool: cfg.PublicIPs, templates: cfg.Templates}
+		kick: cfg.Kick, worker: cfg.Worker, publicPool: cfg.PublicIPs, templates: cfg.Templates, wakeHost: cfg.WakeHost}
 	s.bundleRuns.id = cfg.Runner
 	if !s.publicPool.IsValid() || !s.publicPool.Addr().Is4() {
 		s.publicPool = DefaultPublicPool
