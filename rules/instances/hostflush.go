@@ -50,7 +50,7 @@ func (s *Machines) flushInstanceVolumes(ctx context.Context, inst openami.Instan
 func (s *Machines) FlushVolumeHost(ctx context.Context, region, volumeID string) error {
 	var instanceID string
 	err := s.store.View(ctx, func(tx metadata.Tx) error {
-		v, err := tx.Volumes().Get(region, volumeID)
+		v, err := s.ebs.Volume(tx, region, volumeID)
 		instanceID = v.InstanceID
 		return err
 	})
