@@ -62,6 +62,7 @@ func (s *Service) RegisterHost(ctx context.Context, cfg HostConfig) (openami.Hos
 	c := s.completions
 	c.wg.Add(1)
 	go s.heartbeat(h.ID, want, ttl, start)
+	s.listenWakeups(h.ID)
 	return h, nil
 }
 

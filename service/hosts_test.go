@@ -36,6 +36,10 @@ type hostCluster struct {
 	clock *rulestest.Clock
 	// now is the nodes' clock: clock's, or time.Now when nil.
 	now openami.Clock
+	// wakeups gives nodes PostgreSQL wake-ups, and leaseTTL their
+	// leases' lifetime (wakeups_test.go).
+	wakeups  bool
+	leaseTTL time.Duration
 }
 
 func newHostCluster(t testing.TB) *hostCluster {
@@ -74,7 +78,13 @@ func (c *hostCluster) node(t testing.TB, host *HostConfig) member {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	svc, err := New(ctx, Config{Store: store, Seal: c.seal, Regions: c.regs, Blobs: c.blobs, Clock: c.now, LocalDir: t.TempDir()})
+	cfg := Config{Store: store, Seal: c.seal, Regions: c.regs, Blobs: c.blobs, Clock: c.now, LocalDir: t.TempDir(), LeaseTTL: c.leaseTTL}
+	if c.wakeups {
+		w := postgres.NewWakeups(c.dsn)
+		t.Cleanup(func() { w.Close() })
+		cfg.Wakeups = w
+	}
+	svc, err := New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,6 +84,9 @@ type Config struct {
 	// renewal: how soon another node takes over a dead node's work
 	// (0: lease.DefaultTTL). Tests shorten it.
 	LeaseTTL time.Duration
+	// Wakeups, when not nil, carries wake-ups to compute hosts
+	// (wakeups.go; serve sets metadata/postgres' on PostgreSQL).
+	Wakeups Wakeups
 }
 
 // Service implements openami's operations over a metadata store.
@@ -95,6 +98,7 @@ type Service struct {
 	tokens      *pagetoken.Codec
 	completions *completer
 	leases      *lease.Runner // runs background work under leases (leases.go)
+	wakeups     Wakeups       // Config.Wakeups (wakeups.go)
 
 	identity *identity.Accounts // accounts, access keys, key pairs, regions (rules/identity)
 
@@ -136,7 +140,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Seal == nil || len(cfg.Regions) == 0 {
 		return nil, fmt.Errorf("service: Store, Seal and Regions are required")
 	}
-	s := &Service{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, now: cfg.Clock}
+	s := &Service{store: cfg.Store, seal: cfg.Seal, regions: cfg.Regions, now: cfg.Clock, wakeups: cfg.Wakeups}
 	for _, r := range cfg.Regions {
 		if _, ok := cfg.Blobs[r.Name]; !ok {
 			return nil, fmt.Errorf("service: no blob store for region %s", r.Name)
@@ -212,9 +216,13 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.imports = imports.New(imports.Config{Store: s.store, EBS: s.ebs, Images: s.images, Objects: s.objects, Tokens: s.tokens,
 		TempDir: cfg.ImportDir, Kick: s.kickImports, Clock: s.now})
 	s.templates = templates.New(templates.Config{Store: s.store, Tokens: s.tokens, Clock: s.now, ResolveSSM: s.parameters.ResolveSSM})
+	var wakeHost func(string)
+	if s.wakeups != nil {
+		wakeHost = s.wakeHost
+	}
 	s.instances = instances.New(instances.Config{Store: s.store, Seal: s.seal, Regions: s.regions, Identity: s.identity,
 		EBS: s.ebs, Images: s.images, Parameters: s.parameters, Networks: s.network, Templates: s.templates, Objects: s.objects, Tokens: s.tokens, Clock: s.now,
-		Disks: disks, Bases: bases, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs, Worker: s.completions.background, Runner: runner})
+		Disks: disks, Bases: bases, Kick: s.completions.kick, PublicIPs: cfg.PublicIPs, Worker: s.completions.background, Runner: runner, WakeHost: wakeHost})
 	s.autoscaling = autoscaling.New(autoscaling.Config{Store: s.store, Identity: s.identity, Networks: s.network, Templates: s.templates,
 		Instances: s.instances, Clock: s.now, Kick: s.completions.kick})
 	s.exports = exports.New(exports.Config{Store: s.store, Images: s.images, EBS: s.ebs, Objects: s.objects, Tokens: s.tokens,

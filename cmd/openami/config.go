@@ -201,7 +201,7 @@ func (c *config) build(ctx context.Context, store metadata.Store, key *seal.Key)
 		}
 	}
 	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: c.dataDir, ImportDir: filepath.Join(c.dataDir, "import"), PublicIPs: pool,
-		BundleCacheSize: cacheSize, ImportWorkers: c.importWorkers, NodeID: c.nodeID, LeaseTTL: c.leaseTTL})
+		BundleCacheSize: cacheSize, ImportWorkers: c.importWorkers, NodeID: c.nodeID, LeaseTTL: c.leaseTTL, Wakeups: c.wakeups()})
 	if err != nil {
 		store.Close()
 		return nil, err
