@@ -468,6 +468,10 @@ type Instances interface {
 	// every account and region, in no particular order: the public
 	// pool's addresses in use.
 	PublicIPs() ([]string, error)
+	// PublicIPHeld reports whether an instance of any account and region
+	// holds the public address: one index lookup, where PublicIPs reads
+	// them all.
+	PublicIPHeld(ip string) (bool, error)
 	// Delete removes an instance. NotFound if none.
 	Delete(region, id string) error
 	// List returns the region's instances that q selects.

@@ -88,6 +88,7 @@ func TestConcurrentLaunches(t *testing.T) {
 	before := retries(nodes)
 	close(start)
 	wg.Wait()
+	t.Logf("%d retries", retries(nodes)-before)
 	// Through three nodes at once some launches still race; before
 	// the launch gate every launch did (136 retries for these 28).
 	if n := retries(nodes) - before; n > launches {
@@ -179,6 +180,7 @@ func TestSustainedConcurrentLaunches(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	t.Logf("%d retries", retries(nodes)-before)
 	// Before the launch gate, 174 for these 128 launches.
 	if n := retries(nodes) - before; n > clients*each/4 {
 		t.Errorf("%d transactions run again for %d launches", n, clients*each)

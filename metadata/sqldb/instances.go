@@ -87,6 +87,18 @@ func (is instances) PublicIPs() ([]string, error) {
 	return ips, nil
 }
 
+func (is instances) PublicIPHeld(ip string) (bool, error) {
+	held := false
+	err := is.t.each(`SELECT 1 FROM instances WHERE public_ip = ?`, []any{ip}, func(*sql.Rows) error {
+		held = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("sqldb: public address %s: %w", ip, err)
+	}
+	return held, nil
+}
+
 func (is instances) query(where string, args []any, limit int) ([]openami.Instance, error) {
 	query, args := limitClause(`SELECT `+instanceColumns+` FROM instances WHERE `+where+` ORDER BY id`, args, limit)
 	list := []openami.Instance{}

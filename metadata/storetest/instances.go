@@ -137,6 +137,18 @@ func testInstancePublicIPs(t *testing.T, s metadata.Store) {
 	c := instance(region1, acct2, "i-3", openami.InstanceStopped)
 	createInstances(t, s, a, b, c)
 	equal(t, "public addresses", publicIPs(), []string{"127.77.0.4", "127.77.0.5"})
+	view(t, s, func(tx metadata.Tx) error {
+		for ip, want := range map[string]bool{"127.77.0.4": true, "127.77.0.5": true, "127.77.0.6": false} {
+			held, err := tx.Instances().PublicIPHeld(ip)
+			if err != nil {
+				return err
+			}
+			if held != want {
+				t.Errorf("PublicIPHeld(%s) = %v, want %v", ip, held, want)
+			}
+		}
+		return nil
+	})
 
 	// Taken: by an instance of another account and region.
 	d := instance(region2, acct2, "i-4", openami.InstancePending)

@@ -3,7 +3,9 @@ package instances
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/openami/openami"
@@ -24,10 +26,15 @@ var DefaultPublicPool = netip.MustParsePrefix("127.77.0.0/16")
 // it for the ports the instance's security groups allow.
 
 // takePublicIPs returns between least and most free addresses of the
-// pool, as many as it has, lowest first, in the caller's transaction;
+// pool, as many as it has, in the caller's transaction: of a large pool
+// at random (probePublicIPs), else, or when probing found too few, the
+// lowest first;
 // LimitExceeded (EC2's InsufficientAddressCapacity) when it has fewer
 // than least.
 func (s *Machines) takePublicIPs(tx metadata.Tx, least, most int) ([]string, error) {
+	if out, err := s.probePublicIPs(tx, most); err != nil || len(out) == most {
+		return out, err
+	}
 	held, err := tx.Instances().PublicIPs()
 	if err != nil {
 		return nil, err
@@ -49,6 +56,43 @@ func (s *Machines) takePublicIPs(tx metadata.Tx, least, most int) ([]string, err
 	if len(out) < least {
 		return nil, openami.ReasonErrorf(openami.LimitExceeded, openami.ResourceInstance, openami.ReasonPublicAddress,
 			"There are not enough free public addresses in this server's pool (%s) for %d more instance(s).", pool, least)
+	}
+	return out, nil
+}
+
+// probeMinPool is the smallest pool whose addresses are probed at
+// random (probePublicIPs); smaller pools are scanned, lowest first.
+const probeMinPool = 1024
+
+// probePublicIPs returns most free addresses of a large pool picked at
+// random, each looked up alone (PublicIPHeld), or fewer when it could not
+// find them in a few tries, for takePublicIPs to scan for. Reading all
+// held addresses (PublicIPs) costs O(instances) and, under SERIALIZABLE,
+// makes every two placing transactions conflict; a random address is
+// rarely another launch's.
+func (s *Machines) probePublicIPs(tx metadata.Tx, most int) ([]string, error) {
+	pool := s.publicPool
+	size := uint64(1) << (32 - pool.Bits())
+	if size < probeMinPool {
+		return nil, nil
+	}
+	base := pool.Addr().As4()
+	first := uint64(base[0])<<24 | uint64(base[1])<<16 | uint64(base[2])<<8 | uint64(base[3])
+	var out []string
+	for try := 0; len(out) < most && try < 4*most+8; try++ {
+		// Not the network's first or last address (takePublicIPs).
+		v := first + 1 + rand.Uint64N(size-2)
+		ip := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}).String()
+		if slices.Contains(out, ip) {
+			continue
+		}
+		held, err := tx.Instances().PublicIPHeld(ip)
+		if err != nil {
+			return nil, err
+		}
+		if !held {
+			out = append(out, ip)
+		}
 	}
 	return out, nil
 }
