@@ -155,3 +155,43 @@ func readSnapshot(t *testing.T, m member, p openami.Principal, id string) map[in
 		}
 	}
 }
+
+// TestClusterFlushOfADeadHost: a snapshot through the API node of a
+// volume whose host died without answering is taken once the host's
+// heartbeat has lapsed (what it buffered is lost with it), not after
+// FlushWait, and not refused.
+func TestClusterFlushOfADeadHost(t *testing.T) {
+	ctx := context.Background()
+	c := newHostCluster(t)
+	api := c.node(t, nil)
+	a := c.node(t, &HostConfig{Node: "node-a", VCPUs: 4, MemoryMiB: 4096, TTL: 3 * time.Second})
+	acct, _, err := api.svc.Identity().CreateAccount(ctx, "test", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{svc: api.svc, store: api.store, clock: c.clock, p: openami.Principal{AccountID: acct.ID, Region: "us-east-1"}}
+	snap := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
+	img, err := api.svc.Images().RegisterImage(ctx, f.p, images.RegisterImageInput{Name: "img", RootDeviceName: "/dev/xvda",
+		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: snap, DeleteOnTermination: true}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := api.svc.Instances().RunInstances(ctx, f.p, instances.RunInstancesInput{ImageID: img, InstanceType: "t3.micro", MinCount: 1, MaxCount: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.pass()
+	inst := api.instance(t, r.Instances[0].ID)
+	if inst.State != openami.InstanceRunning {
+		t.Fatalf("%s: %s", inst.ID, inst.State)
+	}
+	a.svc.Close() // dies: no pass answers, its heartbeat lapses
+	defer func(w time.Duration) { instances.FlushWait = w }(instances.FlushWait)
+	instances.FlushWait = 10 * time.Minute
+	if _, err := api.svc.EBS().CreateSnapshot(ctx, f.p, inst.BlockDevices[0].VolumeID, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := api.instance(t, inst.ID); got.FlushAsked != 1 || got.Flushed != 0 {
+		t.Errorf("flushes asked %d, carried out %d; want 1 and 0", got.FlushAsked, got.Flushed)
+	}
+}
