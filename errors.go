@@ -308,6 +308,13 @@ var (
 	ErrDryRun             error = &sentinel{DryRun}
 )
 
+// ErrContended marks a write the metadata store gave up on after its
+// transaction lost races with concurrent ones as many times as the store
+// tries (metadata/sqldb): a momentary lack of capacity, not a fault. The
+// APIs answer it as their throttling error (api/transport's Busy, a 503),
+// which clients retry.
+var ErrContended = errors.New("the store's transaction kept conflicting with concurrent ones")
+
 // Errorf returns an *Error of class c about resource r with a formatted
 // message. Use "" for r when no resource type applies.
 func Errorf(c Class, r ResourceType, format string, args ...any) error {

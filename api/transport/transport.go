@@ -1,7 +1,8 @@
 // Package transport names the failures of the HTTP exchange itself, as
 // opposed to failures of what a request asks for: a body shorter than its
 // Content-Length, a client too slow to send its body, a client that went
-// away, a server with no room left to take one more unauthenticated body.
+// away, a server with no room left to take one more unauthenticated body
+// (or a store transaction that kept losing races: openami.ErrContended).
 //
 // They are the client's fault or a momentary lack of capacity, never a
 // server fault. The API server (package api) detects them; each protocol
@@ -13,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"strconv"
+
+	"github.com/openami/openami"
 )
 
 // Failure classifies a failure of the exchange.
@@ -122,6 +125,10 @@ func Classify(err error) (*Error, bool) {
 	}
 	if errors.Is(err, context.Canceled) {
 		return New(Canceled, err), true
+	}
+	// A store transaction that kept losing races: busy for now.
+	if errors.Is(err, openami.ErrContended) {
+		return New(Busy, err), true
 	}
 	return nil, false
 }

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/metadata/lease"
 )
@@ -141,6 +142,9 @@ func (s *Store) update(ctx context.Context, fn func(metadata.Tx) error) error {
 	attempts := max(s.d.MaxAttempts, 1)
 	for attempt := 1; ; attempt++ {
 		retry, err := s.run(ctx, s.write, &s.d.WriteTx, fn)
+		if retry && attempt >= attempts && attempts > 1 {
+			return fmt.Errorf("sqldb: update: %w after %d attempts: %w", openami.ErrContended, attempts, err)
+		}
 		if !retry || attempt >= attempts {
 			return err
 		}
