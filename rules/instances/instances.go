@@ -296,7 +296,7 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 		fills = plan.fills
 		return s.images.Launched(tx, plan.img, now)
 	}
-	err := s.launches.do(func() error { return s.store.Update(ctx, launch) })
+	err := s.launches.do(ctx, func() error { return s.store.Update(ctx, launch) })
 	if err != nil {
 		return Reservation{}, err
 	}

@@ -421,7 +421,7 @@ func (s *Machines) StartInstances(ctx context.Context, p openami.Principal, inst
 		return nil, err
 	}
 	var out []StateChange
-	err = s.launches.do(func() (err error) {
+	err = s.launches.do(ctx, func() (err error) {
 		out, err = s.changeStates(ctx, p, instanceIDs, s.start)
 		return err
 	})

@@ -1,6 +1,9 @@
 package instances
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
 // launchGate orders this node's placing transactions (RunInstances,
 // StartInstances) one after another.
@@ -17,11 +20,20 @@ import "sync"
 // launches through different nodes still race, and the store's retries
 // (backoff up to 100 ms, 30 attempts) settle those few. SQLite runs one
 // writer at a time anyway.
-type launchGate struct{ mu sync.Mutex }
+type launchGate struct {
+	once sync.Once
+	slot chan struct{}
+}
 
-// do runs fn holding the gate.
-func (g *launchGate) do(fn func() error) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+// do runs fn holding the gate; it gives up waiting for the gate, with
+// ctx's error, when ctx ends first (a client gone away).
+func (g *launchGate) do(ctx context.Context, fn func() error) error {
+	g.once.Do(func() { g.slot = make(chan struct{}, 1) })
+	select {
+	case g.slot <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-g.slot }()
 	return fn()
 }
