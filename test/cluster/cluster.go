@@ -62,6 +62,11 @@ type Options struct {
 	// other, so that they race to migrate the new database and make the
 	// administrator.
 	Together bool
+	// Versioned creates the block store's bucket with S3 versioning on
+	// before any node starts, so that every write of a blob leaves a
+	// version a test can count (Cluster.BlobWrites): a blob written twice
+	// has two.
+	Versioned bool
 }
 
 // Cluster is a running cluster: the shared database, block store and
@@ -119,6 +124,9 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	c := &Cluster{DSN: testenv.Postgres(t), MinIO: testenv.MinIO(t), Regions: opts.Regions,
 		MasterKey: base64.StdEncoding.EncodeToString(seal.Generate()), bin: Binary(t)}
+	if opts.Versioned {
+		c.versionBucket(t)
+	}
 	nodes := make([]*Node, opts.Nodes)
 	for i := range nodes {
 		var args, env []string
