@@ -127,3 +127,29 @@ func (c *Cluster) BlobWrites(t testing.TB, region, kind string) map[string]int {
 		in.KeyMarker, in.VersionIdMarker = out.NextKeyMarker, out.NextVersionIdMarker
 	}
 }
+
+// BlobDeletes counts, for every blob key under the block store's
+// REGION/KIND/ prefix, how many times it was deleted (its delete
+// markers), and which keys are deleted now (their latest version is a
+// delete marker). The bucket must be versioned (Options.Versioned).
+func (c *Cluster) BlobDeletes(t testing.TB, region, kind string) (deletes map[string]int, gone map[string]bool) {
+	t.Helper()
+	deletes, gone = map[string]int{}, map[string]bool{}
+	in := &s3.ListObjectVersionsInput{Bucket: &c.MinIO.Bucket, Prefix: aws.String("openami/" + region + "/" + kind + "/")}
+	for {
+		out, err := c.MinIOClient().ListObjectVersions(context.Background(), in)
+		if err != nil {
+			t.Fatalf("list versions in MinIO: %v", err)
+		}
+		for _, m := range out.DeleteMarkers {
+			deletes[aws.ToString(m.Key)]++
+			if aws.ToBool(m.IsLatest) {
+				gone[aws.ToString(m.Key)] = true
+			}
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			return deletes, gone
+		}
+		in.KeyMarker, in.VersionIdMarker = out.NextKeyMarker, out.NextVersionIdMarker
+	}
+}
