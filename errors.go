@@ -122,6 +122,12 @@ const (
 	ReasonAddress Reason = "address"
 	// ReasonPublicAddress: the host's pool of public addresses.
 	ReasonPublicAddress Reason = "public-address"
+	// ReasonHostCapacity: no compute host has room for an instance
+	// (docs/HOSTS.md).
+	ReasonHostCapacity Reason = "host-capacity"
+	// ReasonFenced: a compute host's work under an epoch it no longer
+	// holds: another node declared it dead (docs/HOSTS.md).
+	ReasonFenced Reason = "fenced"
 	// ReasonDisabled: a KMS key that is disabled (as opposed to one pending
 	// deletion or pending import).
 	ReasonDisabled Reason = "disabled"

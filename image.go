@@ -81,6 +81,9 @@ const (
 	CauseLaunching StateCause = "launching"
 	// CauseLaunchFailed: the runtime could not start the instance.
 	CauseLaunchFailed StateCause = "launch-failed"
+	// CauseHostFailed: the instance's compute host died (its heartbeat
+	// lapsed), and with it an instance-store root (docs/HOSTS.md).
+	CauseHostFailed StateCause = "host-failed"
 )
 
 // ProductCode is a marketplace product code attached to an image.

@@ -82,6 +82,10 @@ type Instance struct {
 	// (StateTransition.Text).
 	StateTransition  StateTransition `json:"StateTransitionReason"`
 	AvailabilityZone string
+	// HostID is the compute host the instance is placed on (docs/HOSTS.md):
+	// "" when no host is registered (one node runs every instance, as
+	// before hosts) or while it is stopped.
+	HostID           string `json:",omitempty"`
 	VpcID            string
 	SubnetID         string
 	SecurityGroupIDs []string
@@ -138,6 +142,10 @@ type Instance struct {
 	// ForceStop is set while a StopInstances with Force is carried out:
 	// the runtime kills the VM instead of asking its guest to shut down.
 	ForceStop bool
+	// RebootAsked is set by a RebootInstances that a node other than the
+	// instance's host received, until the host's worker has rebooted the
+	// VM (docs/HOSTS.md).
+	RebootAsked bool `json:",omitempty"`
 }
 
 // StateTransition records the last change of an instance's state that a

@@ -39,8 +39,9 @@ var owners = map[string]string{
 	"ImportTasks":       "rules/imports",
 	"ExportTasks":       "rules/exports",
 	"Leases":            "metadata/lease", // no rules package: work is fenced through the context
-	"Settings":          "",               // shared
-	"Tags":              "",               // shared
+	"Hosts":             "rules/instances",
+	"Settings":          "", // shared
+	"Tags":              "", // shared
 }
 
 // belowRules are the owners of records that no rules package touches:

@@ -73,6 +73,7 @@ type Tx interface {
 	AutoScalingGroups() AutoScalingGroups
 	ImportTasks() ImportTasks
 	Leases() Leases
+	Hosts() Hosts
 }
 
 // Accounts records accounts and their access keys.

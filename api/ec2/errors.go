@@ -55,7 +55,7 @@ var reasonCodes = map[openami.Class]map[openami.Reason]string{
 		openami.ReasonSSMParameter: "InvalidParameterValue",
 	},
 	openami.Unauthorized:  {openami.ReasonDefault: "CannotDelete"},
-	openami.LimitExceeded: {openami.ReasonPublicAddress: "InsufficientAddressCapacity"},
+	openami.LimitExceeded: {openami.ReasonPublicAddress: "InsufficientAddressCapacity", openami.ReasonHostCapacity: "InsufficientInstanceCapacity"},
 	openami.IncorrectState: {
 		openami.ReasonUnavailable: "InvalidAMIID.Unavailable",
 		openami.ReasonKeyUnusable: "InvalidKMSKey.InvalidState",

@@ -174,6 +174,7 @@ var instanceFilterNames = map[string]filter.Attr{
 	"monitoring-state":                 instances.AttrInstanceMonitoring,
 	"architecture":                     instances.AttrInstanceArchitecture,
 	"availability-zone":                instances.AttrInstanceZone,
+	"host-id":                          instances.AttrInstanceHost,
 	"block-device-mapping.device-name": instances.AttrInstanceDevice,
 	"block-device-mapping.volume-id":   instances.AttrInstanceVolumeID,
 	"boot-mode":                        instances.AttrInstanceBootMode,

@@ -274,9 +274,15 @@ type stateItem struct {
 	Name string `xml:"name"`
 }
 
+// placementItem is an instance's placement. HostId is EC2's Dedicated
+// Host field; openami shows there the compute host the instance runs on
+// (docs/HOSTS.md), with tenancy still default: clients such as
+// Terraform's aws_instance read it as a computed host_id and never
+// change it unless told to.
 type placementItem struct {
 	AvailabilityZone string `xml:"availabilityZone"`
 	GroupName        string `xml:"groupName"`
+	HostID           string `xml:"hostId,omitempty"`
 	Tenancy          string `xml:"tenancy"`
 }
 
@@ -422,7 +428,7 @@ func instanceOf(region string, v instances.InstanceView) instanceItem {
 		InstanceID: i.ID, ImageID: i.ImageID, State: stateItem{i.State.StateCode(), string(i.State)},
 		PrivateDNSName: dns, Reason: transitionReason(i.StateTransition), KeyName: i.KeyName, AmiLaunchIndex: i.AmiLaunchIndex,
 		InstanceType: i.InstanceType, LaunchTime: timestamp(i.LaunchTime),
-		Placement: placementItem{AvailabilityZone: i.AvailabilityZone, Tenancy: "default"},
+		Placement: placementItem{AvailabilityZone: i.AvailabilityZone, HostID: i.HostID, Tenancy: "default"},
 		KernelID:  i.KernelID, RamdiskID: i.RamdiskID, Platform: i.Platform,
 		PlatformDetails: "Linux/UNIX", UsageOperation: "RunInstances", Monitoring: monitoringItem{string(instances.MonitoringStateOf(i))},
 		SourceDestCheck: !i.NoSourceDestCheck, Architecture: i.Architecture, RootDeviceType: i.RootDeviceType, RootDeviceName: i.RootDeviceName,

@@ -19,6 +19,7 @@ var causeCodes = map[openami.StateCause]string{
 	openami.CauseGuestShutdown:    "Client.InstanceInitiatedShutdown",
 	openami.CauseKeyUnusable:      "Client.InvalidKMSKey.InvalidState",
 	openami.CauseLaunchFailed:     "Server.InternalError",
+	openami.CauseHostFailed:       "Server.InternalError",
 	openami.CauseLaunching:        "pending",
 	openami.CauseBundleCopyFailed: "Server.InternalError",
 }
@@ -63,6 +64,9 @@ var transitionWords = map[openami.StateCause]func(at time.Time) string{
 	},
 	openami.CauseGuestShutdown: func(time.Time) string {
 		return "Client.InstanceInitiatedShutdown: Instance initiated shutdown"
+	},
+	openami.CauseHostFailed: func(at time.Time) string {
+		return "Server.InternalError: the instance's host failed (" + at.UTC().Format("2006-01-02 15:04:05") + " GMT)"
 	},
 }
 

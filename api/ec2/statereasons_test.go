@@ -57,7 +57,7 @@ func TestCauseFilters(t *testing.T) {
 	}, true)
 	for i, want := range [][]string{
 		{"Client.InvalidSnapshot.NotFound", "snapshot-gone"},
-		{"Server.*", "bundle-copy-failed", "launch-failed", "snapshot-failed"},
+		{"Server.*", "bundle-copy-failed", "host-failed", "launch-failed", "snapshot-failed"},
 		{"*shutdown", "Client.UserInitiatedShutdown: User initiated shutdown", "User initiated shutdown"},
 		{"Server.InternalError"},
 	} {

@@ -40,7 +40,7 @@ func main() {
 	}
 	var cfg config
 	cfg.addFlags(root)
-	root.AddCommand(serveCommand(&cfg), accountCommand(&cfg), gcCommand(&cfg), fsckCommand(&cfg), imageCommand(&cfg), parameterCommand(&cfg), masterKeyCommand(&cfg), regionCommand(&cfg), bundleCommand(&cfg), versionCommand())
+	root.AddCommand(serveCommand(&cfg), accountCommand(&cfg), gcCommand(&cfg), fsckCommand(&cfg), imageCommand(&cfg), parameterCommand(&cfg), masterKeyCommand(&cfg), regionCommand(&cfg), hostCommand(&cfg), bundleCommand(&cfg), versionCommand())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "openami:", err)
 		os.Exit(1)

@@ -48,6 +48,8 @@ type runtimeFlags struct {
 	// s3Domains are the domains of virtual-hosted-style S3 requests (not
 	// the runtime's, but serve's other flag of the same kind).
 	s3Domains []string
+	// host makes the node a compute host (host.go).
+	host hostFlags
 }
 
 func serveCommand(cfg *config) *cobra.Command {
@@ -87,6 +89,7 @@ func serveCommand(cfg *config) *cobra.Command {
 	cmd.Flags().StringSliceVar(&rf.s3Domains, "s3-domain", s3Domains, "a domain under which a Host BUCKET.DOMAIN[:port] names an S3 bucket (virtual-hosted-style); repeatable or comma-separated; any other Host is path-style (docs/S3.md) (env OPENAMI_S3_DOMAINS)")
 	cmd.Flags().StringVar(&listen, "listen", envOr("OPENAMI_LISTEN", defaultListen), "address to listen on (env OPENAMI_LISTEN)")
 	cmd.Flags().StringVar(&logFormat, "log-format", envOr("OPENAMI_LOG_FORMAT", "text"), "request log format: text or json (env OPENAMI_LOG_FORMAT)")
+	addHostFlags(cmd, &rf.host)
 	cmd.Flags().StringVar(&debugListen, "debug-listen", os.Getenv("OPENAMI_DEBUG_LISTEN"), "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty (env OPENAMI_DEBUG_LISTEN)")
 	return cmd
 }
@@ -230,6 +233,15 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		return svc.Instances().OpenDevice(ctx, name)
 	}, log)
 	defer nbdSrv.Close()
+	if rf.host.enabled {
+		accel := "none"
+		if rt != nil {
+			accel = rt.Accel()
+		}
+		if err := registerHost(ctx, svc, rf.host, cfg.dataDir, ln.Addr().String(), accel); err != nil {
+			return err
+		}
+	}
 	// The worker starts VMs: only once their disks can be reached.
 	svc.Start(ctx, log)
 	// Temporary files that blob writes interrupted by a crash left, in

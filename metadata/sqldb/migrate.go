@@ -553,6 +553,16 @@ ALTER TABLE snapshots ADD COLUMN tiering {{text}} NOT NULL DEFAULT '';
 ALTER TABLE snapshots ADD COLUMN tiering_due BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX snapshots_by_tiering_due ON snapshots (tiering_due) WHERE tiering_due > 0;
 `},
+	// The hosts slice's migration (issue 17 items 3 and 4): 21 after the
+	// snapshot tiers' 20; self-contained, so the lead may renumber it.
+	{Version: 21, Name: "compute hosts", SQL: `
+-- Compute hosts: the whole openami.Host as JSON in doc, heartbeat and
+-- fencing epoch included (docs/HOSTS.md).
+CREATE TABLE hosts (
+	id  {{text}} NOT NULL PRIMARY KEY,
+	doc {{text}} NOT NULL
+);
+`},
 }
 
 // Migrations returns a copy of the schema's migrations, in order.

@@ -228,6 +228,7 @@ func (t *tx) Parameters() metadata.Parameters     { return parameters{t} }
 func (t *tx) ImportTasks() metadata.ImportTasks   { return importTasks{t} }
 func (t *tx) ExportTasks() metadata.ExportTasks   { return exportTasks{t} }
 func (t *tx) Leases() metadata.Leases             { return leases{t} }
+func (t *tx) Hosts() metadata.Hosts               { return hosts{t} }
 
 var errTxDone = errors.New("transaction used after its function returned")
 

@@ -70,6 +70,7 @@ func Run(t *testing.T, open func(t *testing.T) metadata.Store) {
 		{"Parameters/AccountDelete", testParameterAccountDelete},
 		{"ImportTasks", testImportTasks},
 		{"ExportTasks", testExportTasks},
+		{"Hosts", testHosts},
 		{"Tags/SetOf", testTagsSetOf},
 		{"Tags/Delete", testTagsDelete},
 		{"Tags/Partitioned", testTagsPartitioned},

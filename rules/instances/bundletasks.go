@@ -386,6 +386,11 @@ func (s *Machines) AdvanceBundleTasks(ctx context.Context) error {
 		return err
 	}
 	for _, t := range active {
+		// Its instance's disks are its host's: only that host bundles
+		// them (docs/HOSTS.md).
+		if inst, err := s.instanceNow(ctx, t.Region, t.InstanceID); err == nil && !s.runsHere(inst) {
+			continue
+		}
 		s.vmJobs.run(t.ID, func() {
 			if err := s.runBundle(ctx, t); err != nil && ctx.Err() == nil {
 				s.log().Error("bundle task", "bundle", t.ID, "error", err)

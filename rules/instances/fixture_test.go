@@ -38,6 +38,9 @@ type fixture struct {
 	store    metadata.Store
 	clock    *rulestest.Clock
 	p        openami.Principal
+	// cfg is what machines were built from: other nodes on the same
+	// stores are built from it too (hosts_test.go).
+	cfg Config
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -71,8 +74,9 @@ func newFixture(t testing.TB) *fixture {
 	}
 	f.images = images.New(images.Config{Store: env.Store, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Tokens: env.Tokens,
 		Objects: f.objects, Clock: env.Clock.Now})
-	f.machines = New(Config{Store: env.Store, Seal: env.Seal, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Images: f.images,
-		Objects: f.objects, Tokens: env.Tokens, Clock: env.Clock.Now, Disks: localdisk.New(env.Dir), Bases: f.bases})
+	f.cfg = Config{Store: env.Store, Seal: env.Seal, Regions: env.Regions, Identity: f.accounts, EBS: f.vols, Images: f.images,
+		Objects: f.objects, Tokens: env.Tokens, Clock: env.Clock.Now, Disks: localdisk.New(env.Dir), Bases: f.bases}
+	f.machines = New(f.cfg)
 	t.Cleanup(f.machines.Wait)
 	f.p = rulestest.NewAccount(t, f.accounts, "test")
 	return f

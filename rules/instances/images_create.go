@@ -293,6 +293,9 @@ func (s *Machines) finishImageFromInstance(ctx context.Context, region, imageID 
 		return err
 	}
 	wasRunning := err == nil && inst.State == openami.InstanceRunning
+	if wasRunning && !s.runsHere(inst) {
+		return nil // its host's worker does it (resumeImageCreations)
+	}
 	if wasRunning {
 		if err := s.runtime.Stop(ctx, inst, false); err != nil {
 			return fmt.Errorf("shut instance %s down for CreateImage: %w", inst.ID, err)

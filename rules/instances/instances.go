@@ -271,7 +271,12 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 		}
 		// As many as the public pool has addresses for, MinCount at
 		// least, as EC2 launches as many as its capacity allows.
-		public, err := s.takePublicIPs(tx, min(in.MinCount, count), count)
+		// On compute hosts with room, as many as fit (hosts.go).
+		hosts, err := s.place(tx, plan.zone, plan.it, min(in.MinCount, count), count)
+		if err != nil {
+			return err
+		}
+		public, err := s.takePublicIPs(tx, min(in.MinCount, len(hosts)), len(hosts))
 		if err != nil {
 			return err
 		}
@@ -282,7 +287,7 @@ func (s *Machines) RunInstances(ctx context.Context, p openami.Principal, in Run
 		}
 		out = Reservation{ID: ids.New("r"), AccountID: p.AccountID}
 		for k := range n {
-			inst, err := s.launchOne(tx, p, in, &plan, out.ID, k, addrs[k], public[k], now)
+			inst, err := s.launchOne(tx, p, in, &plan, out.ID, k, addrs[k], public[k], hosts[k], now)
 			if err != nil {
 				return err
 			}
@@ -643,13 +648,13 @@ func (s *Machines) freeAddresses(tx metadata.Tx, p openami.Principal, subnet ope
 }
 
 // launchOne records instance k of a reservation with its volumes.
-func (s *Machines) launchOne(tx metadata.Tx, p openami.Principal, in RunInstancesInput, plan *launchPlan, reservation string, k int, addr, public string, now time.Time) (openami.Instance, error) {
+func (s *Machines) launchOne(tx metadata.Tx, p openami.Principal, in RunInstancesInput, plan *launchPlan, reservation string, k int, addr, public, host string, now time.Time) (openami.Instance, error) {
 	img := plan.img
 	id := ids.New("i")
 	inst := openami.Instance{
 		ID: id, Region: p.Region, AccountID: p.AccountID, ReservationID: reservation, ImageID: img.ID,
 		InstanceType: plan.it.Name, KeyName: in.KeyName, State: openami.InstancePending,
-		AvailabilityZone: plan.zone, VpcID: plan.subnet.VpcID, SubnetID: plan.subnet.ID, SecurityGroupIDs: plan.groups,
+		AvailabilityZone: plan.zone, HostID: host, VpcID: plan.subnet.VpcID, SubnetID: plan.subnet.ID, SecurityGroupIDs: plan.groups,
 		PrivateIP: addr, PublicIP: public, UserData: s.sealUserData(p.Region, id, in.UserData), LaunchTime: now, AmiLaunchIndex: k,
 		Architecture: img.Architecture, VirtualizationType: img.VirtualizationType, Platform: img.Platform,
 		BootMode: bootMode(img, plan.it), RootDeviceName: img.RootDeviceName, RootDeviceType: "ebs",

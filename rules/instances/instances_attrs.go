@@ -164,6 +164,15 @@ func (s *Machines) ConsoleOutput(ctx context.Context, p openami.Principal, id st
 	if err != nil {
 		return i, nil, err
 	}
+	if !s.runsHere(i) {
+		// Another host's VM: what that host posted (hostconsole.go).
+		var out []byte
+		err := s.store.View(ctx, func(tx metadata.Tx) (err error) {
+			out, err = postedConsole(tx, i)
+			return err
+		})
+		return i, out, err
+	}
 	out, err := s.runtime.ConsoleOutput(ctx, i)
 	return i, out, err
 }
@@ -229,8 +238,13 @@ func (s *Machines) InstanceCreditSpecifications(ctx context.Context, p openami.P
 type InstanceStatus struct {
 	openami.Instance
 	// Health is the runtime's word on a running instance's guest (always
-	// openami.HealthOK with a runtime that cannot tell); zero for other states.
+	// openami.HealthOK with a runtime that cannot tell), or, for another
+	// host's instance, what that host posted (hostconsole.go); zero for
+	// other states.
 	Health openami.Health
+	// HostDead is set for an instance whose compute host's heartbeat
+	// lapsed (docs/HOSTS.md): both its checks fail.
+	HostDead bool
 }
 
 // InstanceStatuses returns the caller's instances for
@@ -252,16 +266,36 @@ func (s *Machines) InstanceStatuses(ctx context.Context, p openami.Principal, in
 		if missing := describe.Missing(instanceIDs, list, func(i openami.Instance) string { return i.ID }); len(missing) > 0 {
 			return instancesNotFound(missing)
 		}
+		dead, err := s.deadHosts(tx)
+		if err != nil {
+			return err
+		}
 		for _, i := range list {
 			if i.State == openami.InstanceRunning || all && i.State != openami.InstanceTerminated {
-				out = append(out, InstanceStatus{Instance: i})
+				h, hostDead := dead[i.HostID]
+				st := InstanceStatus{Instance: i, HostDead: i.HostID != "" && hostDead}
+				switch {
+				case st.HostDead && i.State == openami.InstanceRunning:
+					// Its guest is unreachable with its host: impaired
+					// since the host's heartbeat lapsed (what Auto
+					// Scaling's health check acts on).
+					st.Health = openami.Health{Status: openami.HealthImpaired, Reason: "The instance's host failed", Since: h.Expires.UTC()}
+				case i.State == openami.InstanceRunning && !s.runsHere(i):
+					// Another host's guest: what that host posted.
+					if st.Health, _, err = postedHealth(tx, i); err != nil {
+						return err
+					}
+				}
+				out = append(out, st)
 			}
 		}
 		return nil
 	})
+	// The runtime knows the guests of this node's instances only; those
+	// of other hosts are what their host posted (above).
 	if checker, ok := s.runtime.(openami.HealthChecker); ok {
 		for k := range out {
-			if out[k].State == openami.InstanceRunning {
+			if out[k].State == openami.InstanceRunning && !out[k].HostDead && s.runsHere(out[k].Instance) {
 				out[k].Health = checker.Health(out[k].Instance)
 			}
 		}

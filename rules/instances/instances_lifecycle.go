@@ -65,6 +65,9 @@ const (
 	// since has none).
 	AttrInstanceGroupID   filter.Attr = "instanceGroupID"
 	AttrInstanceGroupName filter.Attr = "instanceGroupName"
+	// AttrInstanceHost is the compute host the instance is placed on
+	// (docs/HOSTS.md); none when it is on none.
+	AttrInstanceHost filter.Attr = "instanceHost"
 )
 
 // InstanceAttrs are the attributes DescribeInstances filters by. Read-only.
@@ -78,7 +81,7 @@ var InstanceAttrs = []filter.Attr{
 	AttrInstanceReservationID, AttrInstanceRootDevice, AttrInstanceRootDeviceType,
 	AttrInstanceStateCause, AttrInstanceStateMessage, AttrInstanceSubnetID, AttrInstanceTenancy,
 	AttrInstanceVirtualization, AttrInstanceVpcID, AttrInstanceGroupID, AttrInstanceGroupName,
-	AttrInstanceSourceDestCheck, AttrInstanceMonitoring,
+	AttrInstanceSourceDestCheck, AttrInstanceMonitoring, AttrInstanceHost,
 }
 
 // TransitionWords words an instance's StateTransition as a protocol shows
@@ -112,6 +115,11 @@ func instanceAttr(i *openami.Instance, name filter.Attr, words TransitionWords, 
 		return one(i.Architecture)
 	case AttrInstanceZone:
 		return one(i.AvailabilityZone)
+	case AttrInstanceHost:
+		if i.HostID == "" {
+			return nil
+		}
+		return one(i.HostID)
 	case AttrInstanceDevice, AttrInstanceVolumeID:
 		var out []string
 		for _, b := range i.BlockDevices {
@@ -320,11 +328,11 @@ func (s *Machines) changeStates(ctx context.Context, p openami.Principal, instan
 		}
 		for _, id := range instanceIDs {
 			i := found[slices.IndexFunc(found, func(i openami.Instance) bool { return i.ID == id })]
-			prev, prevForce, prevPublic := i.State, i.ForceStop, i.PublicIP
+			prev, prevForce, prevPublic, prevReboot := i.State, i.ForceStop, i.PublicIP, i.RebootAsked
 			if err := change(tx, &i); err != nil {
 				return err
 			}
-			if i.State != prev || i.ForceStop != prevForce || i.PublicIP != prevPublic {
+			if i.State != prev || i.ForceStop != prevForce || i.PublicIP != prevPublic || i.RebootAsked != prevReboot {
 				if err := tx.Instances().Update(i); err != nil {
 					return err
 				}
@@ -418,6 +426,13 @@ func (s *Machines) StartInstances(ctx context.Context, p openami.Principal, inst
 		}
 		i.State = openami.InstancePending
 		i.StateTransition, i.StateReason = openami.StateTransition{}, openami.StateReason{}
+		// Placed again, maybe on another host (hosts.go).
+		it, _ := LookupInstanceType(i.InstanceType)
+		hosts, err := s.place(tx, i.AvailabilityZone, it, 1, 1)
+		if err != nil {
+			return err
+		}
+		i.HostID = hosts[0]
 		public, err := s.takePublicIPs(tx, 1, 1)
 		if err != nil {
 			return err
@@ -446,11 +461,16 @@ func (s *Machines) TerminateInstances(ctx context.Context, p openami.Principal, 
 }
 
 // RebootInstances asks the runtime to reboot running instances, all of
-// which must be running (IncorrectInstanceState otherwise).
+// which must be running (IncorrectInstanceState otherwise). Those of
+// another host are marked (RebootAsked) for their host's worker to
+// reboot.
 func (s *Machines) RebootInstances(ctx context.Context, p openami.Principal, instanceIDs []string) error {
 	_, err := s.changeStates(ctx, p, instanceIDs, func(_ metadata.Tx, i *openami.Instance) error {
 		if i.State != openami.InstanceRunning {
 			return wrongState(i, "rebooted")
+		}
+		if !s.runsHere(*i) {
+			i.RebootAsked = true
 		}
 		return nil
 	})
@@ -467,6 +487,9 @@ func (s *Machines) RebootInstances(ctx context.Context, p openami.Principal, ins
 		return err
 	}
 	for _, i := range list {
+		if !s.runsHere(i) {
+			continue // marked for its host (rebootAsked)
+		}
 		if err := s.runtime.Reboot(ctx, i); err != nil {
 			return err
 		}
@@ -484,11 +507,11 @@ func (s *Machines) AdvanceInstances(ctx context.Context) error {
 	if err := s.resumeImageCreations(ctx); err != nil {
 		return err
 	}
-	transitional := []openami.InstanceState{openami.InstancePending, openami.InstanceStopping, openami.InstanceShuttingDown, openami.InstanceTerminated}
+	// Running instances too: a Watcher's VMs are checked, and a reboot
+	// another node was asked for is carried out (rebootAsked).
+	transitional := []openami.InstanceState{openami.InstancePending, openami.InstanceStopping, openami.InstanceShuttingDown,
+		openami.InstanceTerminated, openami.InstanceRunning}
 	watcher, watching := s.runtime.(openami.Watcher)
-	if watching {
-		transitional = append(transitional, openami.InstanceRunning)
-	}
 	for _, r := range s.regions {
 		after := ""
 		for {
@@ -502,10 +525,17 @@ func (s *Machines) AdvanceInstances(ctx context.Context) error {
 				return err
 			}
 			for _, i := range page {
+				if !s.runsHere(i) && i.State != openami.InstanceTerminated {
+					continue // another host's (a dead one's: TakeOverDeadHosts)
+				}
 				var err error
 				switch i.State {
 				case openami.InstanceRunning:
-					err = s.watch(ctx, watcher, i)
+					if i.RebootAsked {
+						s.rebootAsked(ctx, i)
+					} else if watching {
+						err = s.watch(ctx, watcher, i)
+					}
 				case openami.InstanceTerminated:
 					err = s.advance(ctx, i)
 				default:
@@ -524,7 +554,10 @@ func (s *Machines) AdvanceInstances(ctx context.Context) error {
 			after = page[len(page)-1].ID
 		}
 	}
-	return nil
+	if err := s.postConsoles(ctx); err != nil && ctx.Err() == nil {
+		s.log().Warn("posting consoles", "error", err)
+	}
+	return s.TakeOverDeadHosts(ctx)
 }
 
 // advance carries out one instance's transition, then records the new
@@ -541,8 +574,11 @@ func (s *Machines) advance(ctx context.Context, i openami.Instance) error {
 		}
 		if failed {
 			return s.store.Update(ctx, func(tx metadata.Tx) error {
+				if err := s.checkFence(tx); err != nil {
+					return err
+				}
 				cur, err := tx.Instances().Get(i.Region, i.ID)
-				if err != nil || cur.State != openami.InstancePending {
+				if err != nil || cur.State != openami.InstancePending || cur.HostID != i.HostID {
 					return err
 				}
 				cur.StateReason = openami.StateReason{Cause: openami.CauseKeyUnusable,
@@ -579,6 +615,7 @@ func (s *Machines) advance(ctx context.Context, i openami.Instance) error {
 			}
 			break
 		}
+		s.hosts.vms.add(i)
 		next = func(cur *openami.Instance, tx metadata.Tx) error {
 			cur.State = openami.InstanceRunning
 			cur.StateReason = openami.StateReason{}
@@ -588,9 +625,11 @@ func (s *Machines) advance(ctx context.Context, i openami.Instance) error {
 		if err := s.runtime.Stop(ctx, i, i.ForceStop); err != nil {
 			return err
 		}
+		s.hosts.vms.remove(i.ID)
 		next = func(cur *openami.Instance, tx metadata.Tx) error {
 			cur.State, cur.ForceStop = openami.InstanceStopped, false
 			cur.PublicIP = "" // back to the pool; a start takes a new one
+			cur.HostID = ""   // a start places it again
 			return nil
 		}
 		// Instance-store data does not survive a stop.
@@ -601,6 +640,7 @@ func (s *Machines) advance(ctx context.Context, i openami.Instance) error {
 		if err := s.runtime.Terminate(ctx, i); err != nil {
 			return err
 		}
+		s.hosts.vms.remove(i.ID)
 		if err := s.removeInstanceStores(i.ID); err != nil {
 			return err
 		}
@@ -620,14 +660,24 @@ func (s *Machines) advance(ctx context.Context, i openami.Instance) error {
 			if err := tx.Tags().DeleteAll(cur.Region, cur.AccountID, cur.ID); err != nil {
 				return err
 			}
+			if err := tx.Settings().Delete(consoleKey(cur.Region, cur.ID)); err != nil {
+				return err
+			}
+			if err := tx.Settings().Delete(healthKey(cur.Region, cur.ID)); err != nil {
+				return err
+			}
 			return tx.Instances().Delete(cur.Region, cur.ID)
 		})
 	default:
 		return nil
 	}
 	return s.store.Update(ctx, func(tx metadata.Tx) error {
+		// A host declared dead commits nothing (hosts.go).
+		if err := s.checkFence(tx); err != nil {
+			return err
+		}
 		cur, err := tx.Instances().Get(i.Region, i.ID)
-		if errors.Is(err, openami.ErrNotFound) || err == nil && cur.State != i.State {
+		if errors.Is(err, openami.ErrNotFound) || err == nil && (cur.State != i.State || cur.HostID != i.HostID) {
 			return nil
 		}
 		if err != nil {

@@ -89,7 +89,7 @@ func (s *Machines) watch(ctx context.Context, w openami.Watcher, i openami.Insta
 		s.vmJobs.run(i.ID, func() {
 			// Read again: the instance may have changed since the pass listed it.
 			cur, err := s.instanceNow(ctx, i.Region, i.ID)
-			if err != nil || cur.State != openami.InstanceRunning || w.VMState(cur) != openami.VMAbsent {
+			if err != nil || cur.State != openami.InstanceRunning || !s.runsHere(cur) || w.VMState(cur) != openami.VMAbsent {
 				return
 			}
 			s.log().Info("booting a running instance that has no VM (openami restarted)", "instance", i.ID)
@@ -99,15 +99,22 @@ func (s *Machines) watch(ctx context.Context, w openami.Watcher, i openami.Insta
 					s.log().Warn("no public address for a running instance", "instance", i.ID, "error", err)
 				}
 			}
-			if err := s.runtime.Start(ctx, cur); err != nil && ctx.Err() == nil {
-				s.log().Error("boot instance again", "instance", i.ID, "error", err)
+			if err := s.runtime.Start(ctx, cur); err != nil {
+				if ctx.Err() == nil {
+					s.log().Error("boot instance again", "instance", i.ID, "error", err)
+				}
+				return
 			}
+			s.hosts.vms.add(cur)
 		})
 		return nil
 	case openami.VMPoweredOff:
 		err := s.store.Update(ctx, func(tx metadata.Tx) error {
+			if err := s.checkFence(tx); err != nil {
+				return err
+			}
 			cur, err := tx.Instances().Get(i.Region, i.ID)
-			if errors.Is(err, openami.ErrNotFound) || err == nil && cur.State != openami.InstanceRunning {
+			if errors.Is(err, openami.ErrNotFound) || err == nil && (cur.State != openami.InstanceRunning || !s.runsHere(cur)) {
 				return nil
 			}
 			if err != nil {

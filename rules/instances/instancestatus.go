@@ -38,6 +38,9 @@ func (i InstanceStatus) InstanceCheck() (status, reachability string) {
 	if i.State != openami.InstanceRunning {
 		return "not-applicable", ""
 	}
+	if i.HostDead {
+		return "impaired", "failed"
+	}
 	switch i.Health.Status {
 	case openami.HealthInitializing:
 		return "initializing", "initializing"
@@ -48,12 +51,15 @@ func (i InstanceStatus) InstanceCheck() (status, reachability string) {
 }
 
 // SystemCheck is the system (and attached EBS) status check: ok with
-// reachability passed for a running instance, not-applicable otherwise;
-// openami's host and volumes are the service's own and have no check of
-// their own to fail.
+// reachability passed for a running instance, impaired and failed for
+// one whose compute host is dead (its heartbeat lapsed), not-applicable
+// otherwise.
 func (i InstanceStatus) SystemCheck() (status, reachability string) {
 	if i.State != openami.InstanceRunning {
 		return "not-applicable", ""
+	}
+	if i.HostDead {
+		return "impaired", "failed"
 	}
 	return "ok", "passed"
 }

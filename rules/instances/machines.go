@@ -152,6 +152,9 @@ type Machines struct {
 	kick       func()
 	worker     func() (context.Context, *slog.Logger)
 	vmJobs     vmJobs
+	// hosts is this node as a compute host (hosts.go); none until
+	// RegisterHost.
+	hosts      hostState
 	bundleRuns bundleRuns
 }
 

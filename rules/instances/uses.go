@@ -5,6 +5,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/metadata/lease"
 )
 
 // This file is what the service uses of instances beyond the actions the
@@ -20,11 +21,16 @@ func (s *Machines) OwnedInstance(tx metadata.Tx, p openami.Principal, id string)
 	return ownedInstance(tx, p, id)
 }
 
-// MayRun reports in tx whether the instance of the region exists and is
-// pending, running or stopping, so that its VM may run and use its
-// volumes (rules/ebs's volume devices ask, through
-// ebs.Config.InstanceMayRun); false, with no error, for one that does
-// not exist.
+// MayRun reports in tx whether the instance of the region exists, is
+// pending, running or stopping, and is placed on this node (on its host,
+// or, on a node that is no host, on none), so that its VM may run here
+// and use its volumes (rules/ebs's volume devices ask, through
+// ebs.Config.InstanceMayRun, when they open and in every flush); false,
+// with no error, for one that does not exist. On a host that another node
+// declared dead it fails (fenced, not false: the device stays, and its
+// writes flush once the host has registered again, if the instance is
+// still its own), so that a returning host never writes into a volume
+// its instance took elsewhere.
 func (s *Machines) MayRun(tx metadata.Tx, region, id string) (bool, error) {
 	i, err := tx.Instances().Get(region, id)
 	if errors.Is(err, openami.ErrNotFound) {
@@ -35,9 +41,27 @@ func (s *Machines) MayRun(tx metadata.Tx, region, id string) (bool, error) {
 	}
 	switch i.State {
 	case openami.InstancePending, openami.InstanceRunning, openami.InstanceStopping:
-		return true, nil
+	default:
+		return false, nil
 	}
-	return false, nil
+	me := s.hosts.self.Load()
+	if me == nil {
+		return i.HostID == "", nil
+	}
+	if i.HostID != me.id {
+		return false, nil
+	}
+	// Read, not locked (devices open in read-only transactions): the
+	// tenure is this node's unless another node broke the lease; one that
+	// breaks it concurrently conflicts with a flush's transaction.
+	l, err := lease.GetIn(tx, hostLease(me.id))
+	if err != nil && !errors.Is(err, openami.ErrNotFound) {
+		return false, err
+	}
+	if err != nil || l.Holder != me.lease.Holder || l.Epoch != me.lease.Epoch {
+		return false, errFenced(me.id)
+	}
+	return true, nil
 }
 
 // LiveInstances returns the account's instances in the region that are

@@ -252,3 +252,14 @@ func check20(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
 		t.Errorf("due snapshots: %q", got)
 	}
 }
+
+// check21: hosts are one row each, keyed by id.
+func check21(t *testing.T, db *sql.DB, d *sqldb.Dialect) {
+	const put = `INSERT INTO hosts (id, doc) VALUES (?, '{}')`
+	mustExec(t, db, d, put, "h-1")
+	mustExec(t, db, d, put, "h-2")
+	mustFail(t, db, d, true, put, "h-1")
+	if got := queryStrings(t, db, d, `SELECT id FROM hosts ORDER BY id`); !slices.Equal(got, []string{"h-1", "h-2"}) {
+		t.Errorf("hosts: %q", got)
+	}
+}

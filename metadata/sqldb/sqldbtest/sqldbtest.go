@@ -39,6 +39,7 @@ var checks = map[int]func(t *testing.T, db *sql.DB, d *sqldb.Dialect){
 	18: check18,
 	19: check19,
 	20: check20,
+	21: check21,
 }
 
 // RunMigrations tests the migrations with dialect d on databases made by
