@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -227,5 +229,15 @@ func waitSnapshotState(t *testing.T, c *ec2.Client, snap string, timeout time.Du
 			t.Fatalf("snapshot %s not completed within %s: %+v", snap, timeout, out.Snapshots)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestCopyBatchRefused: serve refuses a --copy-batch below one block
+// rather than copying nothing.
+func TestCopyBatchRefused(t *testing.T) {
+	cmd := exec.Command(Binary(t), "serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--copy-batch", "0")
+	out, err := runWithin(cmd, time.Minute)
+	if err == nil || !strings.Contains(out, "--copy-batch: want at least 1 block") {
+		t.Fatalf("serve --copy-batch 0: %v\n%s", err, out)
 	}
 }
