@@ -83,6 +83,11 @@ func TestHostKill(t *testing.T) {
 		t.Fatalf("%d QEMU processes under the victim host's data dir, want 1", n)
 	}
 
+	st, err := e.DescribeInstanceStatus(ctx, &ec2.DescribeInstanceStatusInput{InstanceIds: []string{a}})
+	if err != nil || len(st.InstanceStatuses) != 1 || st.InstanceStatuses[0].SystemStatus.Status != types.SummaryStatusOk {
+		t.Fatalf("A's status with its host alive: %v %+v, want the system status ok", err, st)
+	}
+
 	// A's host dies.
 	victim.Kill(t)
 	killed := time.Now()
