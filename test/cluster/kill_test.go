@@ -1,13 +1,10 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os/exec"
 	"strconv"
@@ -16,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ebs"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
@@ -100,20 +96,7 @@ func TestKillCopyHolder(t *testing.T) {
 	db := c.DB(t)
 
 	// The source: 48 random blocks through node 0, completed.
-	data := map[int32][]byte{}
-	start, err := c.Nodes[0].EBS(alice).StartSnapshot(ctx, &ebs.StartSnapshotInput{VolumeSize: aws.Int64(1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := *start.SnapshotId
-	for i := range int32(blocks) {
-		data[i*5] = randomBlock()
-		putBlock(t, c.Nodes[0].EBS(alice), src, i*5, data[i*5])
-	}
-	if _, err := c.Nodes[0].EBS(alice).CompleteSnapshot(ctx, &ebs.CompleteSnapshotInput{SnapshotId: &src, ChangedBlocksCount: aws.Int32(blocks)}); err != nil {
-		t.Fatal(err)
-	}
-	waitSnapshotState(t, c.Nodes[1].EC2(alice), src, 2*time.Minute)
+	src, data := makeSnapshot(t, c.Nodes[0], alice, blocks)
 
 	// The copy, asked of node 1 in us-west-2.
 	out, err := c.Nodes[1].EC2In(alice, "us-west-2").CopySnapshot(ctx, &ec2.CopySnapshotInput{SourceRegion: aws.String("us-east-1"), SourceSnapshotId: &src})
@@ -154,24 +137,7 @@ func TestKillCopyHolder(t *testing.T) {
 	waitSnapshotState(t, reader.EC2In(alice, "us-west-2"), dst, 3*time.Minute)
 
 	// It reads back identical through the third node.
-	rd := reader.EBSIn(alice, "us-west-2")
-	list, err := rd.ListSnapshotBlocks(ctx, &ebs.ListSnapshotBlocksInput{SnapshotId: &dst})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list.Blocks) != blocks || list.NextToken != nil {
-		t.Fatalf("the copy lists %d blocks (more: %v), want %d", len(list.Blocks), list.NextToken != nil, blocks)
-	}
-	for _, b := range list.Blocks {
-		got, err := rd.GetSnapshotBlock(ctx, &ebs.GetSnapshotBlockInput{SnapshotId: &dst, BlockIndex: b.BlockIndex, BlockToken: b.BlockToken})
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(got.BlockData)
-		if !bytes.Equal(body, data[*b.BlockIndex]) {
-			t.Fatalf("block %d of the copy differs from the source's (%x, want %x)", *b.BlockIndex, sha256.Sum256(body), sha256.Sum256(data[*b.BlockIndex]))
-		}
-	}
+	readSnapshotWith(t, reader.EBSIn(alice, "us-west-2"), dst, data)
 
 	// Every chunk stored once, but at most the batch in flight at the
 	// kill, which the taker wrote again.
