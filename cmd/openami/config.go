@@ -45,7 +45,8 @@ type config struct {
 	// importWorkers is serve's --import-workers (0 for the default, 1).
 	importWorkers int
 	// nodeID and leaseTTL are serve's --node-id and --lease-ttl ("" and
-	// 0 for the defaults: docs/LEASES.md).
+	// 0 for the defaults: docs/LEASES.md); other commands take the TTL
+	// from OPENAMI_LEASE_TTL.
 	nodeID   string
 	leaseTTL time.Duration
 }
@@ -198,6 +199,14 @@ func (c *config) build(ctx context.Context, store metadata.Store, key *seal.Key)
 		if cacheSize, err = parseSize(c.bundleCacheSize); err != nil || cacheSize < 1 {
 			store.Close()
 			return nil, fmt.Errorf("--bundle-cache-size: want a size such as 20GiB (%q)", c.bundleCacheSize)
+		}
+	}
+	// The operator commands (openami gc) take leases too: they read the
+	// nodes' OPENAMI_LEASE_TTL, so that a killed collection is taken
+	// over as soon as a node's task would be.
+	if c.leaseTTL == 0 {
+		if d, err := time.ParseDuration(os.Getenv("OPENAMI_LEASE_TTL")); err == nil {
+			c.leaseTTL = d
 		}
 	}
 	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: c.dataDir, ImportDir: filepath.Join(c.dataDir, "import"), PublicIPs: pool,

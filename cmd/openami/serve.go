@@ -21,6 +21,7 @@ import (
 	"github.com/openami/openami/api/s3"
 	"github.com/openami/openami/metadata/lease"
 	"github.com/openami/openami/nbd"
+	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/instances"
 	"github.com/openami/openami/runtime/bridge"
@@ -84,6 +85,7 @@ func serveCommand(cfg *config) *cobra.Command {
 	cmd.Flags().IntVar(&cfg.importWorkers, "import-workers", intEnv("OPENAMI_IMPORT_WORKERS", 1), "how many ImportImage/ImportSnapshot conversions run at once on this server; each takes a CPU for qemu-img and up to twice its disk file's size in DATA_DIR/import (docs/IMPORT.md) (env OPENAMI_IMPORT_WORKERS)")
 	cmd.Flags().StringVar(&cfg.nodeID, "node-id", os.Getenv("OPENAMI_NODE_ID"), "this node's name in the leases of its background work, unique among the nodes on one database and kept across restarts; empty: a hash of the host name and the data directory (docs/LEASES.md) (env OPENAMI_NODE_ID)")
 	cmd.Flags().DurationVar(&cfg.leaseTTL, "lease-ttl", durationEnv("OPENAMI_LEASE_TTL", lease.DefaultTTL), "how long a lease of background work lives unrenewed: how soon another node takes over a dead node's tasks (renewed every third of it) (docs/LEASES.md) (env OPENAMI_LEASE_TTL)")
+	cmd.Flags().IntVar(&ebs.CopyBatch, "copy-batch", intEnv("OPENAMI_COPY_BATCH", ebs.CopyBatch), "how many blocks a cross-region snapshot copy moves per transaction: bounds its memory and what a node that takes over a dead node's copy reads again (docs/LEASES.md) (env OPENAMI_COPY_BATCH)")
 	cmd.Flags().StringSliceVar(&rf.s3Domains, "s3-domain", s3Domains, "a domain under which a Host BUCKET.DOMAIN[:port] names an S3 bucket (virtual-hosted-style); repeatable or comma-separated; any other Host is path-style (docs/S3.md) (env OPENAMI_S3_DOMAINS)")
 	cmd.Flags().StringVar(&listen, "listen", envOr("OPENAMI_LISTEN", defaultListen), "address to listen on (env OPENAMI_LISTEN)")
 	cmd.Flags().StringVar(&logFormat, "log-format", envOr("OPENAMI_LOG_FORMAT", "text"), "request log format: text or json (env OPENAMI_LOG_FORMAT)")
@@ -103,6 +105,9 @@ func serve(ctx context.Context, cfg *config, listen, logFormat, debugListen stri
 		return fmt.Errorf("--log-format: want text or json")
 	}
 	log := slog.New(handler)
+	if ebs.CopyBatch < 1 {
+		return fmt.Errorf("--copy-batch: want at least 1 block")
+	}
 	if rf.kind != "none" && rf.kind != "qemu" {
 		return fmt.Errorf("--runtime: want none or qemu")
 	}

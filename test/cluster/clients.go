@@ -68,3 +68,19 @@ func (n *Node) AdminCredentials() (Credentials, bool) {
 	}
 	return c, c.AccessKeyID != "" && c.SecretAccessKey != ""
 }
+
+// EC2In returns an EC2 client of this node in another of the cluster's
+// regions (cross-region calls such as CopySnapshot are made in the
+// destination region).
+func (n *Node) EC2In(c Credentials, region string) *ec2.Client {
+	cfg := n.AWSConfig(c)
+	cfg.Region = region
+	return ec2.NewFromConfig(cfg)
+}
+
+// EBSIn returns an EBS direct API client of this node in region.
+func (n *Node) EBSIn(c Credentials, region string) *ebs.Client {
+	cfg := n.AWSConfig(c)
+	cfg.Region = region
+	return ebs.NewFromConfig(cfg)
+}

@@ -62,6 +62,11 @@ type Options struct {
 	// other, so that they race to migrate the new database and make the
 	// administrator.
 	Together bool
+	// Versioned creates the block store's bucket with S3 versioning on
+	// before any node starts, so that every write of a blob leaves a
+	// version a test can count (Cluster.BlobWrites): a blob written twice
+	// has two.
+	Versioned bool
 }
 
 // Cluster is a running cluster: the shared database, block store and
@@ -119,6 +124,9 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	c := &Cluster{DSN: testenv.Postgres(t), MinIO: testenv.MinIO(t), Regions: opts.Regions,
 		MasterKey: base64.StdEncoding.EncodeToString(seal.Generate()), bin: Binary(t)}
+	if opts.Versioned {
+		c.versionBucket(t)
+	}
 	nodes := make([]*Node, opts.Nodes)
 	for i := range nodes {
 		var args, env []string
@@ -202,10 +210,17 @@ func (c *Cluster) Env() []string {
 		"OPENAMI_S3_ACCESS_KEY_ID="+c.MinIO.AccessKeyID, "OPENAMI_S3_SECRET_ACCESS_KEY="+c.MinIO.SecretAccessKey)
 }
 
-// Command returns an operator command (`openami ARGS… --database DSN`)
-// against the cluster's database, with the cluster's environment.
-func (c *Cluster) Command(args ...string) *exec.Cmd {
-	cmd := exec.Command(c.bin, append(args, "--database", c.DSN, "--data-dir", c.Nodes[0].DataDir, "--regions", c.Regions)...)
+// Command returns an operator command (`openami ARGS… --database DSN`
+// and the block store's flags) against the cluster's database and block
+// store, with the cluster's environment, run beside node 0.
+func (c *Cluster) Command(args ...string) *exec.Cmd { return c.CommandOn(c.Nodes[0], args...) }
+
+// CommandOn is Command run beside node n: with n's data directory (and
+// so, unless --node-id is among args, n's default node id in the leases
+// it takes, with a suffix of its own).
+func (c *Cluster) CommandOn(n *Node, args ...string) *exec.Cmd {
+	cmd := exec.Command(c.bin, append(args, "--database", c.DSN, "--data-dir", n.DataDir, "--regions", c.Regions,
+		"--blob-store", "s3://"+c.MinIO.Bucket+"/openami", "--s3-endpoint", c.MinIO.Endpoint, "--s3-region", c.MinIO.Region)...)
 	cmd.Env = c.Env()
 	return cmd
 }
