@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/openami/openami/internal/testenv"
 )
 
@@ -45,6 +47,25 @@ func TestWakeups(t *testing.T) {
 		t.Error("woken twice: by another topic's notification")
 	default:
 	}
+
+	// The listener's connection cut (its backend terminated): it
+	// connects again, wakes once for what it may have missed, and hears
+	// the next notification.
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	var cut int
+	if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+WHERE datname = current_database() AND query = 'LISTEN `+wakeChannel+`' AND pid <> pg_backend_pid()`).Scan(&cut); err != nil || cut != 1 {
+		t.Fatalf("cut %d listeners: %v", cut, err)
+	}
+	wait("after the cut")
+	if err := sender.Notify(ctx, "h-1"); err != nil {
+		t.Fatal(err)
+	}
+	wait("for h-1 after the cut")
 	cancel()
 	<-done
 }
