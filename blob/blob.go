@@ -69,3 +69,51 @@ type Cleaner interface {
 	// wrapped I/O error, having removed what it reports.
 	Clean(ctx context.Context, olderThan time.Duration) (Litter, error)
 }
+
+// Batcher is implemented by stores that can make many Puts durable at
+// once, cheaper than one by one (blob/dir: two syncs per batch instead of
+// two fsyncs per blob). Callers use it through NewBatch.
+type Batcher interface {
+	// Batch starts a batch of Puts.
+	Batch() Batch
+}
+
+// Batch is a group of Puts made durable together. Its Put writes a blob's
+// bytes; Commit makes every blob of the batch durable under its key. The
+// contract is Store.Put's, per batch: a reader sees under a key the
+// previous blob, none, or the whole new one, never a part; and once Commit
+// returns nil, a crash loses none of the batch's blobs. Before Commit
+// returns nil, a blob of the batch may or may not be seen, so a record
+// naming it must commit only after Commit. A Batch is used by one
+// goroutine at a time.
+type Batch interface {
+	// Put is Store.Put, but the blob may be seen, and is durable, only
+	// once Commit has returned nil.
+	Put(ctx context.Context, key string, r io.Reader, size int64) error
+	// Commit makes every blob Put since the last Commit durable under its
+	// key. On failure some of them may be stored (each whole) and others
+	// not; the batch is then empty.
+	Commit(ctx context.Context) error
+	// Abort drops what was Put since the last Commit. It is a no-op after
+	// Commit, so `defer b.Abort()` is safe.
+	Abort()
+}
+
+// NewBatch returns a batch of Puts into s: s's own if it is a Batcher,
+// otherwise one whose Put is s.Put (each blob durable when Put returns)
+// and whose Commit does nothing.
+func NewBatch(s Store) Batch {
+	if b, ok := s.(Batcher); ok {
+		return b.Batch()
+	}
+	return eachBatch{s}
+}
+
+// eachBatch is the Batch of a store that is not a Batcher.
+type eachBatch struct{ s Store }
+
+func (b eachBatch) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	return b.s.Put(ctx, key, r, size)
+}
+func (eachBatch) Commit(context.Context) error { return nil }
+func (eachBatch) Abort()                       {}
