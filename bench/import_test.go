@@ -133,6 +133,8 @@ func BenchmarkImportSnapshot(b *testing.B) {
 		}
 		conv = time.Since(start)
 		os.Remove(filepath.Join(dir, "out.raw"))
+		b.Logf("run: ImportSnapshot %.2f s, server CPU %.2f s, peak RSS %.0f MB; qemu-img convert %.2f s; ratio %.2f",
+			imp.Seconds(), cpu.Seconds(), float64(rssKB)/1024, conv.Seconds(), imp.Seconds()/conv.Seconds())
 
 		if os.Getenv("OPENAMI_IMPORT_BENCH_SKIP_E2E") != "" {
 			continue

@@ -7,6 +7,10 @@
 // Keys are non-empty, slash-separated, and use only [a-z0-9._/-]; a key
 // never starts or ends with a slash or contains "//", "." or "..".
 //
+// Durability: a blob Put returns is durable, so a record naming it may
+// commit at once. A Batch (NewBatch) moves that point to its Commit, once
+// for many blobs (docs/BLOCKSTORE.md, "Durability per batch").
+//
 // Errors: a missing key is an *openami.Error of class NotFound; an invalid
 // key is InvalidParameter; anything else is wrapped with what was being
 // done.
