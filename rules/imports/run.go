@@ -388,12 +388,12 @@ const inPlacePrefix = "/proc/self/fd/"
 
 // openInPlace opens an object to be read in place, if it is one file
 // (objects.OpenFile), and returns the path that names it, its size, and
-// adds the file to open; "" if it is not one file. Not when openami runs
-// as root: the qemu programs run as nobody then, and could not open the
-// store's owner-only file (qemu's disk.Chmod is for the task's own copy,
-// never a blob).
+// adds the file to open; "" if it is not one file. When openami runs as
+// root the qemu programs run as nobody, who cannot open the store's
+// owner-only file: they then read it over NBD (Config.ServeFile,
+// openDisk), and without ServeFile the object is downloaded.
 func (s *Imports) openInPlace(ctx context.Context, p openami.Principal, bucket, key string, open *[]*os.File) (string, int64, error) {
-	if unprivileged() != nil {
+	if unprivileged() != nil && s.cfg.ServeFile == nil {
 		return "", 0, nil
 	}
 	f, o, err := s.cfg.Objects.OpenFile(ctx, objects.As(p), bucket, key)
