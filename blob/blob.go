@@ -19,6 +19,7 @@ package blob
 import (
 	"context"
 	"io"
+	"os"
 	"time"
 )
 
@@ -121,3 +122,20 @@ func (b eachBatch) Put(ctx context.Context, key string, r io.Reader, size int64)
 }
 func (eachBatch) Commit(context.Context) error { return nil }
 func (eachBatch) Abort()                       {}
+
+// FileOf returns the local file a reader from Get reads, or nil: the
+// *os.File itself (blob/dir's Get returns one), or, for a wrapper (a
+// store that counts its reads), what its Unwrap method returns, followed
+// down. Reading the file directly bypasses the wrapper.
+func FileOf(r io.Reader) *os.File {
+	for {
+		switch v := r.(type) {
+		case *os.File:
+			return v
+		case interface{ Unwrap() io.ReadCloser }:
+			r = v.Unwrap()
+		default:
+			return nil
+		}
+	}
+}

@@ -5,11 +5,12 @@ import (
 	"os"
 
 	"github.com/openami/openami"
+	"github.com/openami/openami/blob"
 )
 
 // OpenFile opens an object for reading in place when it is one file: an
 // object of one part in a blob store whose blobs are files (blob/dir's
-// Get returns the *os.File, open read-only). It checks c's access as
+// Get returns the *os.File, open read-only; blob.FileOf). It checks c's access as
 // Open does. It returns a nil file, and no error, when the object is not
 // one file (several parts, or an S3 blob store): the caller then reads it
 // with Open. The file stays readable even if the object is deleted or
@@ -30,8 +31,8 @@ func (s *Buckets) OpenFile(ctx context.Context, c Caller, bucketName, key string
 	if err != nil {
 		return nil, o, err
 	}
-	f, ok := rc.(*os.File)
-	if !ok {
+	f := blob.FileOf(rc)
+	if f == nil {
 		rc.Close()
 		return nil, o, nil
 	}
