@@ -25,8 +25,9 @@ var _ blob.Batcher = (*Store)(nil)
 // disk, which bounded an import's block writes (docs/BLOCKSTORE.md).
 //
 // syncfs also writes back other files of the same file system that are
-// dirty at the time; on the Linux kernels openami supports (5.8 and
-// later) it reports write-back errors.
+// dirty at the time. It reports write-back errors since Linux 5.8 (Debian
+// 12 ships 6.1); an older kernel would not report one, and a failed write
+// could then go unnoticed until the chunk is read (and found corrupt).
 func (s *Store) Batch() blob.Batch { return &batch{s: s} }
 
 type batch struct {
