@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,6 +126,17 @@ func BenchmarkImportSnapshot(b *testing.B) {
 			}
 		}
 		imp, cpu, rssKB = time.Since(start), procCPU(pid)-cpu0, procStatusKB(pid, "VmHWM")
+		if debug != "" {
+			// The heap as the import left it (FILE.heap), and the Go
+			// runtime's view of the process's memory, for what grows with
+			// the disk's size.
+			exec.Command("curl", "-s", "-o", os.Getenv("OPENAMI_IMPORT_BENCH_PROFILE")+".heap", "http://"+debug+"/debug/pprof/heap").Run()
+			if out, err := exec.Command("curl", "-s", "http://"+debug+"/debug/pprof/heap?debug=1").Output(); err == nil {
+				if i := strings.Index(string(out), "# runtime.MemStats"); i >= 0 {
+					b.Logf("server memory after the import (VmRSS %d kB):\n%s", procStatusKB(pid, "VmRSS"), out[i:min(len(out), i+900)])
+				}
+			}
+		}
 		b.Logf("stages:%s", stages)
 
 		start = time.Now()
@@ -133,6 +145,8 @@ func BenchmarkImportSnapshot(b *testing.B) {
 		}
 		conv = time.Since(start)
 		os.Remove(filepath.Join(dir, "out.raw"))
+		b.Logf("run: ImportSnapshot %.2f s, server CPU %.2f s, peak RSS %.0f MB; qemu-img convert %.2f s; ratio %.2f",
+			imp.Seconds(), cpu.Seconds(), float64(rssKB)/1024, conv.Seconds(), imp.Seconds()/conv.Seconds())
 
 		if os.Getenv("OPENAMI_IMPORT_BENCH_SKIP_E2E") != "" {
 			continue

@@ -7,6 +7,10 @@
 // Keys are non-empty, slash-separated, and use only [a-z0-9._/-]; a key
 // never starts or ends with a slash or contains "//", "." or "..".
 //
+// Durability: a blob Put returns is durable, so a record naming it may
+// commit at once. A Batch (NewBatch) moves that point to its Commit, once
+// for many blobs (docs/BLOCKSTORE.md, "Durability per batch").
+//
 // Errors: a missing key is an *openami.Error of class NotFound; an invalid
 // key is InvalidParameter; anything else is wrapped with what was being
 // done.
@@ -15,6 +19,7 @@ package blob
 import (
 	"context"
 	"io"
+	"os"
 	"time"
 )
 
@@ -68,4 +73,69 @@ type Cleaner interface {
 	// ago and reports what it removed. It fails with ctx's error or a
 	// wrapped I/O error, having removed what it reports.
 	Clean(ctx context.Context, olderThan time.Duration) (Litter, error)
+}
+
+// Batcher is implemented by stores that can make many Puts durable at
+// once, cheaper than one by one (blob/dir: two syncs per batch instead of
+// two fsyncs per blob). Callers use it through NewBatch.
+type Batcher interface {
+	// Batch starts a batch of Puts.
+	Batch() Batch
+}
+
+// Batch is a group of Puts made durable together. Its Put writes a blob's
+// bytes; Commit makes every blob of the batch durable under its key. The
+// contract is Store.Put's, per batch: a reader sees under a key the
+// previous blob, none, or the whole new one, never a part; and once Commit
+// returns nil, a crash loses none of the batch's blobs. Before Commit
+// returns nil, a blob of the batch may or may not be seen, so a record
+// naming it must commit only after Commit. A Batch is used by one
+// goroutine at a time.
+type Batch interface {
+	// Put is Store.Put, but the blob may be seen, and is durable, only
+	// once Commit has returned nil.
+	Put(ctx context.Context, key string, r io.Reader, size int64) error
+	// Commit makes every blob Put since the last Commit durable under its
+	// key. On failure some of them may be stored (each whole) and others
+	// not; the batch is then empty.
+	Commit(ctx context.Context) error
+	// Abort drops what was Put since the last Commit. It is a no-op after
+	// Commit, so `defer b.Abort()` is safe.
+	Abort()
+}
+
+// NewBatch returns a batch of Puts into s: s's own if it is a Batcher,
+// otherwise one whose Put is s.Put (each blob durable when Put returns)
+// and whose Commit does nothing.
+func NewBatch(s Store) Batch {
+	if b, ok := s.(Batcher); ok {
+		return b.Batch()
+	}
+	return eachBatch{s}
+}
+
+// eachBatch is the Batch of a store that is not a Batcher.
+type eachBatch struct{ s Store }
+
+func (b eachBatch) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	return b.s.Put(ctx, key, r, size)
+}
+func (eachBatch) Commit(context.Context) error { return nil }
+func (eachBatch) Abort()                       {}
+
+// FileOf returns the local file a reader from Get reads, or nil: the
+// *os.File itself (blob/dir's Get returns one), or, for a wrapper (a
+// store that counts its reads), what its Unwrap method returns, followed
+// down. Reading the file directly bypasses the wrapper.
+func FileOf(r io.Reader) *os.File {
+	for {
+		switch v := r.(type) {
+		case *os.File:
+			return v
+		case interface{ Unwrap() io.ReadCloser }:
+			r = v.Unwrap()
+		default:
+			return nil
+		}
+	}
 }

@@ -284,6 +284,13 @@ func checkBlock(data []byte) error {
 // store a chunk that reads back wrong. Errors from the blob store are
 // wrapped and keep their class.
 func (c *Chunks) Put(ctx context.Context, k *DataKey, data []byte) (d openami.Digest, stored int64, wrote bool, err error) {
+	return c.putNamed(ctx, k, data, c.b.Put)
+}
+
+// putFunc is a blob store's Put, or a blob batch's.
+type putFunc = func(ctx context.Context, key string, r io.Reader, size int64) error
+
+func (c *Chunks) putNamed(ctx context.Context, k *DataKey, data []byte, store putFunc) (d openami.Digest, stored int64, wrote bool, err error) {
 	if err := checkBlock(data); err != nil {
 		return d, 0, false, err
 	}
@@ -295,7 +302,7 @@ func (c *Chunks) Put(ctx context.Context, k *DataKey, data []byte) (d openami.Di
 	} else {
 		d = sha256.Sum256(data)
 	}
-	stored, wrote, err = c.put(ctx, k, d, data)
+	stored, wrote, err = c.put(ctx, k, d, data, store)
 	return d, stored, wrote, err
 }
 
@@ -307,6 +314,10 @@ func (c *Chunks) Put(ctx context.Context, k *DataKey, data []byte) (d openami.Di
 // ZeroDigest, the SHA-256 of the zero block or its name under k
 // (InvalidParameter otherwise).
 func (c *Chunks) PutVerified(ctx context.Context, k *DataKey, d openami.Digest, data []byte) (stored int64, wrote bool, err error) {
+	return c.putVerified(ctx, k, d, data, c.b.Put)
+}
+
+func (c *Chunks) putVerified(ctx context.Context, k *DataKey, d openami.Digest, data []byte, store putFunc) (stored int64, wrote bool, err error) {
 	if err := checkBlock(data); err != nil {
 		return 0, false, err
 	}
@@ -323,10 +334,12 @@ func (c *Chunks) PutVerified(ctx context.Context, k *DataKey, d openami.Digest, 
 		// cost of one HMAC.
 		return 0, false, openami.Errorf(openami.InvalidParameter, "", "blockstore: digest %s does not name the block given", d)
 	}
-	return c.put(ctx, k, d, data)
+	return c.put(ctx, k, d, data, store)
 }
 
-func (c *Chunks) put(ctx context.Context, k *DataKey, d openami.Digest, data []byte) (int64, bool, error) {
+// put stores data under d, unless its blob exists, through store (the
+// blob store's Put, or a batch's).
+func (c *Chunks) put(ctx context.Context, k *DataKey, d openami.Digest, data []byte, store putFunc) (int64, bool, error) {
 	key := ChunkKey(d)
 	// Stat first: most blocks of most images are already stored, and a
 	// Stat is cheaper than compressing and uploading 512 KiB.
@@ -371,7 +384,7 @@ func (c *Chunks) put(ctx context.Context, k *DataKey, d openami.Digest, data []b
 			Message: fmt.Sprintf("blockstore: put chunk %s: its frame does not decode to the block", d), Err: err}
 	}
 
-	if err := c.b.Put(ctx, key, bytes.NewReader(frame), int64(len(frame))); err != nil {
+	if err := store(ctx, key, bytes.NewReader(frame), int64(len(frame))); err != nil {
 		return 0, false, fmt.Errorf("blockstore: put chunk %s: %w", d, err)
 	}
 	return int64(len(frame)), true, nil

@@ -20,6 +20,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -68,6 +69,9 @@ type Config struct {
 	ImportDir string
 	// ImportWorkers is how many import tasks run at once (0: 1).
 	ImportWorkers int
+	// ServeImportFile serves a disk file read-only over NBD to the
+	// import's qemu programs (imports.Config.ServeFile; nil: none).
+	ServeImportFile func(ctx context.Context, f *os.File, l net.Listener) error
 	// BundleCacheSize bounds the cache of unpacked bundles under LocalDir
 	// (localdisk.Bases, the bases of instance store-backed roots), in
 	// bytes; 0 means localdisk.DefaultBasesSize.
@@ -214,7 +218,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.importKicks = make(chan struct{}, 1)
 	s.importSlots = make(chan struct{}, max(cfg.ImportWorkers, 1))
 	s.imports = imports.New(imports.Config{Store: s.store, EBS: s.ebs, Images: s.images, Objects: s.objects, Tokens: s.tokens,
-		TempDir: cfg.ImportDir, Kick: s.kickImports, Clock: s.now})
+		TempDir: cfg.ImportDir, Kick: s.kickImports, Clock: s.now, ServeFile: cfg.ServeImportFile})
 	s.templates = templates.New(templates.Config{Store: s.store, Tokens: s.tokens, Clock: s.now, ResolveSSM: s.parameters.ResolveSSM})
 	var wakeHost func(string)
 	if s.wakeups != nil {

@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		{"ConcurrentSameKey", testConcurrentSameKey},
 		{"ConcurrentKeys", testConcurrentKeys},
 		{"Cancel", testCancel},
+		{"Batch", testBatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -589,5 +590,46 @@ func testCancel(t *testing.T, s blob.Store) {
 			t.Fatalf("Put of %d bytes still running 10s after its context was canceled", size)
 		}
 		checkNotFound(t, s, key)
+	}
+}
+
+// testBatch checks blob.NewBatch: a committed batch's blobs read back, an
+// aborted batch's are never seen, and a bad Put fails alone.
+func testBatch(t *testing.T, s blob.Store) {
+	ctx := context.Background()
+	b := blob.NewBatch(s)
+	want := map[string][]byte{}
+	for i := range 5 {
+		key := fmt.Sprintf("batch/%02x/k%d", i, i)
+		want[key] = payload(uint64(100+i), 3*kib+i)
+		if err := b.Put(ctx, key, bytes.NewReader(want[key]), int64(len(want[key]))); err != nil {
+			t.Fatalf("batch Put %s: %v", key, err)
+		}
+	}
+	if err := b.Put(ctx, "batch/short", bytes.NewReader(make([]byte, 10)), 11); openami.ClassOf(err) != openami.InvalidParameter {
+		t.Fatalf("batch Put of a short reader: %v, want InvalidParameter", err)
+	}
+	if err := b.Commit(ctx); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	for key, data := range want {
+		checkContent(t, s, key, data)
+	}
+	checkNotFound(t, s, "batch/short")
+	if err := b.Commit(ctx); err != nil {
+		t.Fatalf("Commit of an empty batch: %v", err)
+	}
+
+	// Aborted: nothing is seen, not even by List.
+	b = blob.NewBatch(s)
+	if _, ok := s.(blob.Batcher); ok {
+		if err := b.Put(ctx, "batch/aborted", bytes.NewReader([]byte("x")), 1); err != nil {
+			t.Fatalf("batch Put: %v", err)
+		}
+		b.Abort()
+		checkNotFound(t, s, "batch/aborted")
+	}
+	if got := listAll(t, s, "batch/"); len(got) != len(want) {
+		t.Fatalf("List after the batches: %d blobs, want %d: %v", len(got), len(want), got)
 	}
 }

@@ -60,6 +60,10 @@ func (s countingStore) Get(ctx context.Context, key string) (io.ReadCloser, erro
 	return countingReader{r, s.bytes}, nil
 }
 
+// Batch is the wrapped store's batch (blob.NewBatch): batches write, and
+// only reads are counted.
+func (s countingStore) Batch() blob.Batch { return blob.NewBatch(s.Store) }
+
 type countingCleaner struct {
 	countingStore
 	blob.Cleaner
@@ -75,3 +79,7 @@ func (r countingReader) Read(p []byte) (int, error) {
 	r.n.Add(float64(n))
 	return n, err
 }
+
+// Unwrap returns the wrapped reader (blob.FileOf): what is read from it
+// directly is not counted (rules/imports reads an uploaded disk in place).
+func (r countingReader) Unwrap() io.ReadCloser { return r.ReadCloser }

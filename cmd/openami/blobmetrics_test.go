@@ -52,3 +52,37 @@ func TestBlobReads(t *testing.T) {
 		t.Errorf("blobs read: %v, want 2", got)
 	}
 }
+
+// The counted store keeps blob/dir's batches (a batch's blobs are seen
+// after Commit) and its files (blob.FileOf), which the import reads in
+// place.
+func TestBlobReadsKeepBatchAndFile(t *testing.T) {
+	ctx := context.Background()
+	st, err := dir.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newBlobReads().wrap("us-east-1", st)
+	b := blob.NewBatch(c)
+	if err := b.Put(ctx, "chunks/cd/two", strings.NewReader("two"), 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Stat(ctx, "chunks/cd/two"); err == nil {
+		t.Fatal("the counted store's batch is seen before Commit: it is not blob/dir's")
+	}
+	if err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := c.Get(ctx, "chunks/cd/two")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	f := blob.FileOf(rc)
+	if f == nil {
+		t.Fatal("blob.FileOf finds no file under the counted reader")
+	}
+	if got, err := io.ReadAll(f); err != nil || string(got) != "two" {
+		t.Fatalf("the file reads %q, %v", got, err)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/openami/openami/metadata"
 	"github.com/openami/openami/metadata/postgres"
 	"github.com/openami/openami/metadata/sqlite"
+	"github.com/openami/openami/nbd"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/service"
 	"github.com/spf13/cobra"
@@ -210,7 +211,7 @@ func (c *config) build(ctx context.Context, store metadata.Store, key *seal.Key)
 		}
 	}
 	svc, err := service.New(ctx, service.Config{Store: store, Seal: key, Regions: regions, Blobs: blobs, LocalDir: c.dataDir, ImportDir: filepath.Join(c.dataDir, "import"), PublicIPs: pool,
-		BundleCacheSize: cacheSize, ImportWorkers: c.importWorkers, NodeID: c.nodeID, LeaseTTL: c.leaseTTL, Wakeups: c.wakeups()})
+		BundleCacheSize: cacheSize, ImportWorkers: c.importWorkers, ServeImportFile: nbd.ServeFile, NodeID: c.nodeID, LeaseTTL: c.leaseTTL, Wakeups: c.wakeups()})
 	if err != nil {
 		store.Close()
 		return nil, err

@@ -105,16 +105,34 @@ var zeroBlockSum = sha256.Sum256(make([]byte, openami.BlockSize))
 // has computed: a zero block is recognised by its hash alone, and a plain
 // block is not hashed again (an encrypted one is named under k).
 func (s *Volumes) storeVerifiedChunk(ctx context.Context, rb *regionBlocks, k *blockstore.DataKey, sum [32]byte, data []byte) (openami.Digest, *blockstore.ChunkRef, error) {
+	return putVerifiedChunk(ctx, rb.chunks, k, sum, data)
+}
+
+// chunkPutter stores chunks: a region's *blockstore.Chunks, or a
+// *blockstore.ChunkBatch of them.
+type chunkPutter interface {
+	Put(ctx context.Context, k *blockstore.DataKey, data []byte) (openami.Digest, int64, bool, error)
+	PutVerified(ctx context.Context, k *blockstore.DataKey, d openami.Digest, data []byte) (int64, bool, error)
+}
+
+// putVerifiedChunk is storeVerifiedChunk through cp.
+func putVerifiedChunk(ctx context.Context, cp chunkPutter, k *blockstore.DataKey, sum [32]byte, data []byte) (openami.Digest, *blockstore.ChunkRef, error) {
 	if sum == zeroBlockSum {
 		return openami.ZeroDigest, nil, nil
 	}
+	var (
+		d      = openami.Digest(sum)
+		stored int64
+		wrote  bool
+		err    error
+	)
 	if k != nil {
 		// An encrypted block is named under its key, by Put itself.
-		return s.storeChunk(ctx, rb, k, data)
+		d, stored, wrote, err = cp.Put(ctx, k, data)
+	} else {
+		stored, wrote, err = cp.PutVerified(ctx, nil, d, data)
 	}
-	d := openami.Digest(sum)
-	stored, wrote, err := rb.chunks.PutVerified(ctx, nil, d, data)
-	if err != nil {
+	if err != nil || d.IsZero() {
 		return d, nil, err
 	}
 	return d, &blockstore.ChunkRef{Digest: d, Stored: stored, Wrote: wrote}, nil

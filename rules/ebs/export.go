@@ -15,10 +15,13 @@ import (
 // EachBlock calls fn, in index order, with the data of each block of
 // snap's map that SnapshotBlocks listed (blocks; the ones it lacks are
 // zeros), decrypted with snap's data key if snap is encrypted. data is
-// BlockSize bytes, reused from call to call: fn must not keep it. It
-// holds one block in memory whatever the snapshot's size. The caller
-// checks, before, that whoever asked may use snap's key (CheckKeyUse):
-// EachBlock is the service's own read (exports, stores).
+// BlockSize bytes, reused from call to call: fn must not keep it. The
+// next eachAhead blocks are read, decompressed and verified while fn
+// works (a goroutine of their own), so that fn's work (an export's
+// compression, its upload) overlaps the reads; it holds eachAhead+1
+// blocks in memory whatever the snapshot's size. The caller checks,
+// before, that whoever asked may use snap's key (CheckKeyUse): EachBlock
+// is the service's own read (exports, stores).
 func (s *Volumes) EachBlock(ctx context.Context, snap openami.Snapshot, blocks []metadata.BlockRef, fn func(index int64, data []byte) error) error {
 	rb, err := s.blocks(snap.Region)
 	if err != nil {
@@ -28,20 +31,58 @@ func (s *Volumes) EachBlock(ctx context.Context, snap openami.Snapshot, blocks [
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, openami.BlockSize)
-	for _, b := range blocks {
-		if b.Digest.IsZero() {
-			continue
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type read struct {
+		index int64
+		data  []byte
+		err   error
+	}
+	reads := make(chan read, eachAhead)
+	free := make(chan []byte, eachAhead+1)
+	for range eachAhead + 1 {
+		free <- make([]byte, openami.BlockSize)
+	}
+	go func() {
+		defer close(reads)
+		for _, b := range blocks {
+			if b.Digest.IsZero() {
+				continue
+			}
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				return
+			}
+			err := readChunk(ctx, rb, dk, b.Digest, buf)
+			if err != nil {
+				err = fmt.Errorf("ebs: read block %d of %s: %w", b.Index, snap.ID, err)
+			}
+			select {
+			case reads <- read{b.Index, buf, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
 		}
-		if err := readChunk(ctx, rb, dk, b.Digest, buf); err != nil {
-			return fmt.Errorf("ebs: read block %d of %s: %w", b.Index, snap.ID, err)
+	}()
+	for r := range reads {
+		if r.err != nil {
+			return r.err
 		}
-		if err := fn(b.Index, buf); err != nil {
+		if err := fn(r.index, r.data); err != nil {
 			return err
 		}
+		free <- r.data
 	}
-	return nil
+	return ctx.Err()
 }
+
+// eachAhead is how many blocks EachBlock reads ahead of its caller.
+const eachAhead = 2
 
 // EachFrame calls fn, in index order, with each non-zero block of snap's
 // map that SnapshotBlocks listed: its name and its chunk's frame as the

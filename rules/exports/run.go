@@ -129,6 +129,8 @@ func (s *Exports) run(ctx context.Context, t openami.ExportTask) error {
 	}
 	if err == nil {
 		err = parts.flush()
+	} else {
+		parts.wait() // no part lands after the upload is aborted
 	}
 	if err == nil {
 		_, err = s.objects.CompleteUpload(ctx, c, t.Bucket, t.Key, t.UploadID, parts.done, nil)
@@ -290,18 +292,30 @@ func (s *Exports) finish(ctx context.Context, t openami.ExportTask, message stri
 }
 
 // partWriter cuts the stream of a disk file into the parts of t's
-// multipart upload, holding one part in memory.
+// multipart upload. A full part uploads in the background while the next
+// one fills (the export's compression overlaps its upload), one at a
+// time: it holds two parts in memory.
 type partWriter struct {
-	ctx  context.Context
-	s    *Exports
-	c    objects.Caller
-	t    openami.ExportTask
-	size int64
-	buf  bytes.Buffer
-	done []objects.CompletedPart
+	ctx        context.Context
+	s          *Exports
+	c          objects.Caller
+	t          openami.ExportTask
+	size       int64
+	buf, spare *bytes.Buffer
+	sent       int             // parts sent (uploaded or in flight)
+	pending    chan partResult // the upload in flight; nil if none
+	done       []objects.CompletedPart
+}
+
+type partResult struct {
+	part objects.CompletedPart
+	err  error
 }
 
 func (w *partWriter) Write(p []byte) (int, error) {
+	if w.buf == nil {
+		w.buf, w.spare = new(bytes.Buffer), new(bytes.Buffer)
+	}
 	n := len(p)
 	for len(p) > 0 {
 		room := int(w.size) - w.buf.Len()
@@ -309,7 +323,7 @@ func (w *partWriter) Write(p []byte) (int, error) {
 		w.buf.Write(p[:k])
 		p = p[k:]
 		if w.buf.Len() == int(w.size) {
-			if err := w.flush(); err != nil {
+			if err := w.send(); err != nil {
 				return 0, err
 			}
 		}
@@ -317,17 +331,49 @@ func (w *partWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// flush uploads what is buffered as the next part.
-func (w *partWriter) flush() error {
-	if w.buf.Len() == 0 && len(w.done) > 0 {
-		return nil
-	}
-	n := len(w.done) + 1
-	part, err := w.s.objects.UploadPart(w.ctx, w.c, w.t.Bucket, w.t.Key, w.t.UploadID, n, bytes.NewReader(w.buf.Bytes()), int64(w.buf.Len()))
-	if err != nil {
+// send starts uploading what is buffered as the next part, once the
+// previous part's upload has ended.
+func (w *partWriter) send() error {
+	if err := w.wait(); err != nil {
 		return err
 	}
-	w.done = append(w.done, objects.CompletedPart{Number: n, ETag: part.ETag})
+	if w.buf == nil {
+		w.buf, w.spare = new(bytes.Buffer), new(bytes.Buffer)
+	}
+	w.sent++
+	n, body := w.sent, w.buf
+	w.buf, w.spare = w.spare, body
 	w.buf.Reset()
+	ch := make(chan partResult, 1)
+	w.pending = ch
+	go func() {
+		part, err := w.s.objects.UploadPart(w.ctx, w.c, w.t.Bucket, w.t.Key, w.t.UploadID, n, bytes.NewReader(body.Bytes()), int64(body.Len()))
+		ch <- partResult{objects.CompletedPart{Number: n, ETag: part.ETag}, err}
+	}()
 	return nil
+}
+
+// wait waits for the upload in flight, if any, and records its part.
+func (w *partWriter) wait() error {
+	if w.pending == nil {
+		return nil
+	}
+	r := <-w.pending
+	w.pending = nil
+	if r.err != nil {
+		return r.err
+	}
+	w.done = append(w.done, r.part)
+	return nil
+}
+
+// flush uploads what is buffered as the last part (an empty one if no
+// part was sent) and waits for every upload.
+func (w *partWriter) flush() error {
+	if w.sent == 0 || w.buf != nil && w.buf.Len() > 0 {
+		if err := w.send(); err != nil {
+			return err
+		}
+	}
+	return w.wait()
 }

@@ -110,12 +110,12 @@ type imageInfo struct {
 func (s *Imports) qemuInfo(ctx context.Context, path, format string) (imageInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	f, err := os.Open(path)
+	f, arg, err := s.openDisk(ctx, path)
 	if err != nil {
 		return imageInfo{}, err
 	}
 	defer f.Close()
-	out, err := s.qemu(ctx, probeLimits, f, s.cfg.QemuImg, "info", "--output=json", "-f", qemuFormats[format], diskArg).Output()
+	out, err := s.qemu(ctx, probeLimits, f, s.cfg.QemuImg, "info", "--output=json", "-f", qemuFormats[format], arg).Output()
 	if err != nil {
 		return imageInfo{}, fmt.Errorf("the %s disk cannot be read: %s", format, exitText(err))
 	}

@@ -10,7 +10,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"net"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,6 +45,13 @@ type Config struct {
 	QemuNBD string
 	// Kick tells the worker a task is waiting (nil: nothing).
 	Kick func()
+	// ServeFile, if set, serves f read-only as an NBD export (whatever
+	// name the client asks for) on l until ctx is done, then closes l;
+	// cmd/openami joins it to package nbd. When openami runs as root the
+	// qemu programs run as nobody and cannot open the blob store's
+	// owner-only files, so an object read in place reaches them through
+	// it; without it such an object is downloaded first.
+	ServeFile func(ctx context.Context, f *os.File, l net.Listener) error
 	// Clock defaults to time.Now.
 	Clock openami.Clock
 }

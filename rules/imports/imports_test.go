@@ -14,6 +14,7 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
+	"github.com/openami/openami/nbd"
 	"github.com/openami/openami/rules/ebs"
 	"github.com/openami/openami/rules/identity"
 	"github.com/openami/openami/rules/images"
@@ -59,7 +60,7 @@ func newFixture(t *testing.T) *fixture {
 	f.images = images.New(images.Config{Store: env.Store, Regions: env.Regions, Identity: accounts, EBS: f.vols, Tokens: env.Tokens,
 		Objects: f.objects, Clock: env.Clock.Now})
 	f.imp = New(Config{Store: env.Store, EBS: f.vols, Images: f.images, Objects: f.objects, Tokens: env.Tokens,
-		TempDir: t.TempDir(), Clock: env.Clock.Now})
+		TempDir: t.TempDir(), Clock: env.Clock.Now, ServeFile: nbd.ServeFile})
 	f.accounts = accounts
 	f.p = rulestest.NewAccount(t, accounts, "test")
 	if _, err := f.objects.CreateBucket(context.Background(), objects.As(f.p), "disks", "", objects.ACLInput{}); err != nil {

@@ -2,10 +2,14 @@ package imports
 
 import (
 	"context"
+	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 )
@@ -92,4 +96,47 @@ func (s *Imports) qemu(ctx context.Context, l limits, disk *os.File, bin string,
 		}
 	}
 	return cmd
+}
+
+// openDisk opens a disk file for a qemu program and returns the file to
+// hand it (nil: none) and the argument that names the disk. An object
+// read in place (inPlacePrefix) while the qemu programs run as nobody is
+// served to them over NBD on a socket of its own until ctx is done
+// (Config.ServeFile): nobody cannot open the store's owner-only file, and
+// the file is never made readable to others (it is a blob).
+func (s *Imports) openDisk(ctx context.Context, path string) (*os.File, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", err
+	}
+	c := unprivileged()
+	if c == nil || !strings.HasPrefix(path, inPlacePrefix) {
+		return f, diskArg, nil
+	}
+	sockDir, err := os.MkdirTemp("", "openami-disk-")
+	if err != nil {
+		f.Close()
+		return nil, "", err
+	}
+	sock := filepath.Join(sockDir, "s")
+	l, err := net.Listen("unix", sock)
+	if err == nil {
+		// Only nobody (and root) reach the socket: its directory is
+		// nobody's, 0700.
+		err = errors.Join(os.Chown(sock, int(c.Uid), int(c.Gid)), os.Chown(sockDir, int(c.Uid), int(c.Gid)))
+		if err != nil {
+			l.Close()
+		}
+	}
+	if err != nil {
+		f.Close()
+		os.RemoveAll(sockDir)
+		return nil, "", err
+	}
+	go func() {
+		s.cfg.ServeFile(ctx, f, l)
+		f.Close()
+		os.RemoveAll(sockDir)
+	}()
+	return nil, "nbd+unix:///?socket=" + sock, nil
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/openami/openami"
@@ -227,6 +228,12 @@ func (s *Imports) convert(ctx context.Context, t openami.ImportTask) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	var inPlace []*os.File // objects read in place (fetch), open until the end
+	defer func() {
+		for _, f := range inPlace {
+			f.Close()
+		}
+	}()
 	if err := s.stage(ctx, &t, openami.ImportValidating, 0); err != nil {
 		return err
 	}
@@ -239,7 +246,7 @@ func (s *Imports) convert(ctx context.Context, t openami.ImportTask) error {
 		// disks): the first tenth download and validation, the rest the
 		// blocks written.
 		base, share := 100*c/n, 100/n
-		files, err := s.fetch(ctx, &t, i, dir)
+		files, err := s.fetch(ctx, &t, i, dir, &inPlace)
 		if err != nil {
 			return err
 		}
@@ -281,15 +288,23 @@ func (s *Imports) convert(ctx context.Context, t openami.ImportTask) error {
 	return err
 }
 
-// fetch downloads the file of the task's disk i into dir and returns
-// its path, or the paths of its disks if it is an OVA (in the order its
-// OVF lists them, the root first).
-func (s *Imports) fetch(ctx context.Context, t *openami.ImportTask, i int, dir string) ([]string, error) {
+// fetch returns the path of the file of the task's disk i, or the paths
+// of its disks if it is an OVA (in the order its OVF lists them, the
+// root first). An object that is one file of a directory blob store is
+// read in place (objects.OpenFile): its path is then that of the open
+// file, under /proc/self/fd, and the file is added to open, for the
+// caller to close. Any other object is downloaded into dir.
+func (s *Imports) fetch(ctx context.Context, t *openami.ImportTask, i int, dir string, open *[]*os.File) ([]string, error) {
 	d := &t.Disks[i]
-	src := filepath.Join(dir, "disk"+strconv.Itoa(i))
-	size, err := s.download(ctx, t.Principal, d.Bucket, d.Key, src)
+	src, size, err := s.openInPlace(ctx, t.Principal, d.Bucket, d.Key, open)
 	if err != nil {
 		return nil, err
+	}
+	if src == "" {
+		src = filepath.Join(dir, "disk"+strconv.Itoa(i))
+		if size, err = s.download(ctx, t.Principal, d.Bucket, d.Key, src); err != nil {
+			return nil, err
+		}
 	}
 	d.Size = size
 	f, err := os.Open(src)
@@ -308,7 +323,7 @@ func (s *Imports) fetch(ctx context.Context, t *openami.ImportTask, i int, dir s
 		return nil, clientError("Disk validation failed [an OVA is imported by ImportImage]")
 	}
 	files, err := extractOVA(src, dir)
-	os.Remove(src) // its space is its disks' now
+	removeCopy(src) // its space is its disks' now
 	if err != nil {
 		return nil, clientError("Disk validation failed [%s]", err)
 	}
@@ -321,7 +336,7 @@ func (s *Imports) fetch(ctx context.Context, t *openami.ImportTask, i int, dir s
 // importDisk checks a disk file and writes it into the snapshot of the
 // task's disk i.
 func (s *Imports) importDisk(ctx context.Context, t *openami.ImportTask, i int, src string, base, share int) error {
-	defer os.Remove(src) // after qemu-nbd is gone (disk.close, below)
+	defer removeCopy(src) // after qemu-nbd is gone (disk.close, below)
 	d := &t.Disks[i]
 	f, err := os.Open(src)
 	if err != nil {
@@ -366,6 +381,41 @@ func (s *Imports) importDisk(ctx context.Context, t *openami.ImportTask, i int, 
 		}
 	}
 	return s.writeSnapshot(ctx, t, i, disk, base+share/10, share-share/10)
+}
+
+// inPlacePrefix begins the path of an object read in place.
+const inPlacePrefix = "/proc/self/fd/"
+
+// openInPlace opens an object to be read in place, if it is one file
+// (objects.OpenFile), and returns the path that names it, its size, and
+// adds the file to open; "" if it is not one file. When openami runs as
+// root the qemu programs run as nobody, who cannot open the store's
+// owner-only file: they then read it over NBD (Config.ServeFile,
+// openDisk), and without ServeFile the object is downloaded.
+func (s *Imports) openInPlace(ctx context.Context, p openami.Principal, bucket, key string, open *[]*os.File) (string, int64, error) {
+	if unprivileged() != nil && s.cfg.ServeFile == nil {
+		return "", 0, nil
+	}
+	f, o, err := s.cfg.Objects.OpenFile(ctx, objects.As(p), bucket, key)
+	if err != nil {
+		if openami.ClassOf(err) != openami.Internal {
+			return "", 0, clientError("Unable to read s3://%s/%s: %s", bucket, key, err)
+		}
+		return "", 0, err
+	}
+	if f == nil {
+		return "", 0, nil
+	}
+	*open = append(*open, f)
+	return inPlacePrefix + strconv.Itoa(int(f.Fd())), o.Size, nil
+}
+
+// removeCopy removes a disk file the task wrote, not an object read in
+// place.
+func removeCopy(path string) {
+	if !strings.HasPrefix(path, inPlacePrefix) {
+		os.Remove(path)
+	}
 }
 
 // download copies an object to a file, as the task's caller reads it.
@@ -425,30 +475,42 @@ func (s *Imports) writeSnapshot(ctx context.Context, t *openami.ImportTask, i in
 		s.cfg.EBS.DeleteSnapshot(context.WithoutCancel(ctx), t.Principal, snap.ID)
 		return err
 	}
-	// putWorkers blocks are written at once: each PutSnapshotBlock stores
-	// its chunk durably (an fsync) and commits a transaction, so the
-	// writes' latencies overlap; the store groups their commits. 16 was
-	// measured against 4 (docs/BENCHMARKS.md). Memory: one buffer per
-	// worker and one being read.
-	const putWorkers = 16
+	// Blocks are written in batches (ebs.PutOwnSnapshotBlocks): a batch's
+	// chunks are made durable together and recorded in one transaction,
+	// where one block at a time cost two fsyncs and a transaction each
+	// (docs/BENCHMARKS.md). putWorkers batches are written at once, so that
+	// one's compression overlaps another's sync. Memory: putBatch buffers
+	// per worker and one being read.
 	g, gctx := errgroup.WithContext(ctx)
 	blocks := make(chan putBlock)
-	free := make(chan []byte, putWorkers+1)
-	for range putWorkers + 1 {
+	free := make(chan []byte, putWorkers*putBatch+1)
+	for range putWorkers*putBatch + 1 {
 		free <- make([]byte, openami.BlockSize)
 	}
 	var written atomic.Int64
 	for range putWorkers {
 		g.Go(func() error {
-			for b := range blocks {
-				err := s.cfg.EBS.PutOwnSnapshotBlock(gctx, t.Principal, snap.ID, b.index, b.data, sha256.Sum256(b.data))
-				free <- b.data
-				if err != nil {
-					return err
+			batch := make([]ebs.OwnBlock, 0, putBatch)
+			flush := func() error {
+				err := s.cfg.EBS.PutOwnSnapshotBlocks(gctx, t.Principal, snap.ID, batch)
+				for _, b := range batch {
+					free <- b.Data
 				}
-				written.Add(1)
+				if err == nil {
+					written.Add(int64(len(batch)))
+				}
+				batch = batch[:0]
+				return err
 			}
-			return nil
+			for b := range blocks {
+				batch = append(batch, ebs.OwnBlock{Index: b.index, Data: b.data, Sum: sha256.Sum256(b.data)})
+				if len(batch) == putBatch {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+			}
+			return flush()
 		})
 	}
 	g.Go(func() error {
@@ -505,6 +567,13 @@ func (s *Imports) writeSnapshot(ctx context.Context, t *openami.ImportTask, i in
 	}
 	return s.cfg.EBS.FinishSnapshot(ctx, t.Region, snap.ID)
 }
+
+// putWorkers and putBatch shape an import's block writes: putWorkers
+// writers, each storing putBatch blocks (512 KiB each) at a time.
+const (
+	putWorkers = 4
+	putBatch   = 8
+)
 
 // readError is the task's failure when qemu cannot read a disk it
 // validated (a corrupt table or compressed cluster).

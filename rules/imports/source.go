@@ -101,12 +101,12 @@ func fileExtents(f *os.File, size int64) ([]extent, error) {
 func (s *Imports) dataExtents(ctx context.Context, path, format string, fileSize int64) ([]extent, error) {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	f, err := os.Open(path)
+	f, arg, err := s.openDisk(ctx, path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	out, err := s.qemu(ctx, probeLimits, f, s.cfg.QemuImg, "map", "--output=json", "-f", qemuFormats[format], diskArg).Output()
+	out, err := s.qemu(ctx, probeLimits, f, s.cfg.QemuImg, "map", "--output=json", "-f", qemuFormats[format], arg).Output()
 	if err != nil {
 		return nil, fmt.Errorf("the %s disk cannot be mapped: %s", format, exitText(err))
 	}
@@ -154,12 +154,12 @@ func (s *Imports) serveNBD(ctx context.Context, path, format string) (*nbdclient
 		}
 	}
 	sock := filepath.Join(sockDir, "s")
-	f, err := os.Open(path)
+	f, arg, err := s.openDisk(ctx, path)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer f.Close() // qemu-nbd has its own copy once started
-	cmd := s.qemu(ctx, convertLimits, f, s.cfg.QemuNBD, "--read-only", "--format="+qemuFormats[format], "--socket="+sock, diskArg)
+	cmd := s.qemu(ctx, convertLimits, f, s.cfg.QemuNBD, "--read-only", "--format="+qemuFormats[format], "--socket="+sock, arg)
 	var stderr limitedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
