@@ -26,6 +26,8 @@ import (
 //	fill/<volume id>       a volume's fill from its snapshot
 //	import/<task id>       an ImportImage or ImportSnapshot task
 //	export/<task id>       an ExportImage, store or restore task
+//	imagecopy/<image id>   CopyImage's copy of an instance store-backed
+//	                       image's bundle into the destination region
 //	worker/chores          the worker's pass over shared state: snapshot
 //	                       completion and expiry, the Recycle Bin, image
 //	                       settling, Auto Scaling's controller, KMS key
@@ -46,10 +48,11 @@ const (
 	objectsSweepLease = "objects/sweep"
 )
 
-func copyLease(snapshotID string) string { return "copy/" + snapshotID }
-func fillLease(volumeID string) string   { return "fill/" + volumeID }
-func importLease(taskID string) string   { return "import/" + taskID }
-func exportLease(taskID string) string   { return "export/" + taskID }
+func copyLease(snapshotID string) string   { return "copy/" + snapshotID }
+func fillLease(volumeID string) string     { return "fill/" + volumeID }
+func importLease(taskID string) string     { return "import/" + taskID }
+func exportLease(taskID string) string     { return "export/" + taskID }
+func imageCopyLease(imageID string) string { return "imagecopy/" + imageID }
 
 // newLeases returns the runner of cfg's node.
 func newLeases(cfg Config) *lease.Runner {
@@ -73,6 +76,12 @@ func (s *Service) NodeID() string { return s.leases.Holder() }
 // (exports.Config.Lease).
 func (s *Service) exportUnderLease(ctx context.Context, taskID string, fn func(context.Context) error) (bool, error) {
 	return s.leases.Run(ctx, exportLease(taskID), fn)
+}
+
+// imageCopyUnderLease runs CopyImage's bundle copy into imageID under
+// its lease (images.Config.Lease).
+func (s *Service) imageCopyUnderLease(ctx context.Context, imageID string, fn func(context.Context) error) (bool, error) {
+	return s.leases.Run(ctx, imageCopyLease(imageID), fn)
 }
 
 // leaseRetention is how long a released lease is kept before the worker

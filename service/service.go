@@ -213,7 +213,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("service: %w", err)
 	}
 	s.images = images.New(images.Config{Store: s.store, Regions: s.regions, Identity: s.identity, EBS: s.ebs, Tokens: s.tokens,
-		Objects: s.objects, Clock: s.now, Kick: s.completions.kick})
+		Objects: s.objects, Clock: s.now, Kick: s.completions.kick, Worker: s.completions.context, Lease: s.imageCopyUnderLease})
 	s.parameters = parameters.New(parameters.Config{Store: s.store, Identity: s.identity, Images: s.images, Tokens: s.tokens, Clock: s.now})
 	s.importKicks = make(chan struct{}, 1)
 	s.importSlots = make(chan struct{}, max(cfg.ImportWorkers, 1))

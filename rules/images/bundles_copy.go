@@ -58,9 +58,15 @@ type bundleCopies struct {
 func (s *Registry) Wait() { s.copies.wg.Wait() }
 
 // copyBundle starts the copy of a pending image's bundle unless one is
-// under way; ctx ends it (the worker's: the image stays pending, and the
-// next start copies again).
+// under way here. It runs in the worker's context (Config.Worker), not
+// the pass's that found the image (which ends with the pass), and under
+// the image's lease (Config.Lease) when there is one: when the worker
+// stops or the lease is lost, the image stays pending and the next pass
+// (here or on the node that takes the lease) copies again.
 func (s *Registry) copyBundle(ctx context.Context, img openami.Image) {
+	if s.worker != nil {
+		ctx = s.worker()
+	}
 	c := &s.copies
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -79,24 +85,39 @@ func (s *Registry) copyBundle(ctx context.Context, img openami.Image) {
 			c.mu.Unlock()
 			c.wg.Done()
 		}()
-		sum, err := s.copyParts(ctx, img)
-		if ctx.Err() != nil {
+		if s.lease == nil {
+			s.copyAndSettle(ctx, img)
 			return
 		}
-		s.store.Update(ctx, func(tx metadata.Tx) error {
-			cur, gerr := tx.Images().Get(img.Region, img.ID)
-			if gerr != nil || cur.State != openami.ImagePending || cur.Bundle == nil || cur.Bundle.CopyFrom == nil {
-				return gerr
-			}
-			if err != nil {
-				cur.State = openami.ImageFailed
-				cur.StateReason = openami.StateReason{Cause: openami.CauseBundleCopyFailed, Message: "The bundle could not be copied: " + err.Error()}
-			} else {
-				cur.State, cur.Bundle.ManifestSHA256, cur.Bundle.CopyFrom = openami.ImageAvailable, sum, nil
-			}
-			return tx.Images().Update(cur)
+		// A lease held elsewhere or lost leaves the image pending: nothing
+		// to report.
+		_, _ = s.lease(ctx, img.ID, func(ctx context.Context) error {
+			s.copyAndSettle(ctx, img)
+			return nil
 		})
 	}()
+}
+
+// copyAndSettle copies img's bundle and settles the image: available with
+// the copy's manifest, or failed with why. An ended ctx leaves it pending.
+func (s *Registry) copyAndSettle(ctx context.Context, img openami.Image) {
+	sum, err := s.copyParts(ctx, img)
+	if ctx.Err() != nil {
+		return
+	}
+	s.store.Update(ctx, func(tx metadata.Tx) error {
+		cur, gerr := tx.Images().Get(img.Region, img.ID)
+		if gerr != nil || cur.State != openami.ImagePending || cur.Bundle == nil || cur.Bundle.CopyFrom == nil {
+			return gerr
+		}
+		if err != nil {
+			cur.State = openami.ImageFailed
+			cur.StateReason = openami.StateReason{Cause: openami.CauseBundleCopyFailed, Message: "The bundle could not be copied: " + err.Error()}
+		} else {
+			cur.State, cur.Bundle.ManifestSHA256, cur.Bundle.CopyFrom = openami.ImageAvailable, sum, nil
+		}
+		return tx.Images().Update(cur)
+	})
 }
 
 // copyParts copies img's bundle from its source and returns the SHA-256

@@ -22,6 +22,7 @@
 package images
 
 import (
+	"context"
 	"time"
 
 	"github.com/openami/openami"
@@ -57,6 +58,14 @@ type Config struct {
 	// Kick, when not nil, asks the background worker to look for work now
 	// (an image to settle once its copied snapshots complete).
 	Kick func()
+	// Worker, when not nil, gives the context background work outlives
+	// the pass that started it in (CopyImage's bundle copies): the
+	// service's worker context, ended by its Close. Nil: the pass's own.
+	Worker func() context.Context
+	// Lease, when not nil, runs a bundle copy under the image's lease, so
+	// that of several nodes exactly one copies it, and its result
+	// commits only while the lease is held (docs/LEASES.md).
+	Lease func(ctx context.Context, imageID string, fn func(context.Context) error) (bool, error)
 }
 
 // The tag rules every resource shares, by their names here.
@@ -77,12 +86,14 @@ type Registry struct {
 	now      openami.Clock
 	kick     func()
 	copies   bundleCopies // CopyImage's bundle copies under way (bundles_copy.go)
+	worker   func() context.Context
+	lease    func(ctx context.Context, imageID string, fn func(context.Context) error) (bool, error)
 }
 
 // New returns a Registry built from cfg.
 func New(cfg Config) *Registry {
 	s := &Registry{store: cfg.Store, regions: cfg.Regions, identity: cfg.Identity, ebs: cfg.EBS, tokens: cfg.Tokens,
-		objects: cfg.Objects, now: cfg.Clock, kick: cfg.Kick}
+		objects: cfg.Objects, now: cfg.Clock, kick: cfg.Kick, worker: cfg.Worker, lease: cfg.Lease}
 	if s.now == nil {
 		s.now = time.Now
 	}
