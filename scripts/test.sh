@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go vet ./...
-go test -count=1 -timeout 35m ./... "$@"
+go test -count=1 -timeout 45m ./... "$@"
