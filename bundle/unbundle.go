@@ -238,21 +238,6 @@ func (r *partsReader) endPart() error {
 	return nil
 }
 
-// finish reads the part under way to its end and returns the error that
-// part has (a digest mismatch), if any, or the reader's own first error.
-func (r *partsReader) finish() error {
-	if r.cur == nil {
-		return r.err
-	}
-	if _, err := io.Copy(r.h, r.cur); err != nil {
-		return &PartError{Part: r.parts[r.i], Err: err}
-	}
-	if err := r.endPart(); err != nil {
-		return err
-	}
-	return r.err
-}
-
 // cbcReader decrypts AES-CBC ciphertext from r and removes the PKCS#7
 // padding at its end. It holds back the last whole block until it knows
 // whether the stream ends there.

@@ -21,8 +21,9 @@ type OwnBlock struct {
 // service's own writers (rules/imports), all or none: their chunks are
 // stored as one batch, made durable together (blockstore.ChunkBatch: on a
 // directory blob store two syncs for the batch instead of two fsyncs per
-// chunk), and then one transaction records them. As for
-// PutOwnSnapshotBlock, each Sum is taken as it is. The caller keeps the
+// chunk), and then one transaction records them. Each Sum is taken as it
+// is, not computed again to check it (the writer has just computed it).
+// The caller keeps the
 // blocks' data until it returns (a chunk a collection is deleting is
 // stored again from it).
 func (s *Volumes) PutOwnSnapshotBlocks(ctx context.Context, p openami.Principal, snapshotID string, blocks []OwnBlock) error {

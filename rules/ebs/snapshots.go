@@ -263,19 +263,6 @@ func (s *Volumes) PutSnapshotBlock(ctx context.Context, p openami.Principal, in 
 	return s.putSnapshotBlock(ctx, p, in, sum)
 }
 
-// PutOwnSnapshotBlock writes one block (BlockSize bytes) of a pending
-// snapshot for the service's own writers (rules/imports), which have
-// just computed its SHA-256 themselves: sum is taken as it is, not
-// computed again to check it (a third of an import's hashing).
-func (s *Volumes) PutOwnSnapshotBlock(ctx context.Context, p openami.Principal, snapshotID string, index int64, data []byte, sum [32]byte) error {
-	if len(data) != openami.BlockSize {
-		return fmt.Errorf("ebs: a block of %d bytes", len(data))
-	}
-	_, err := s.putSnapshotBlock(ctx, p, PutSnapshotBlockInput{SnapshotID: snapshotID, Index: index, Data: data,
-		DataLength: openami.BlockSize, Checksum: base64.StdEncoding.EncodeToString(sum[:]), ChecksumAlgorithm: "SHA256"}, sum)
-	return err
-}
-
 // putSnapshotBlock is PutSnapshotBlock once the data is known to hash to
 // sum (in.Checksum).
 func (s *Volumes) putSnapshotBlock(ctx context.Context, p openami.Principal, in PutSnapshotBlockInput, sum [32]byte) (string, error) {

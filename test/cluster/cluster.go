@@ -163,17 +163,6 @@ func Start(t testing.TB, opts Options) *Cluster {
 	return c
 }
 
-// AddNode starts one more node with extra flags and environment, and
-// returns it once it listens.
-func (c *Cluster) AddNode(t testing.TB, args, env []string) *Node {
-	t.Helper()
-	n := c.newNode(t, args, env)
-	if err := n.start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 // newNode adds a node that is not started yet to the cluster, to be
 // killed when the test ends.
 func (c *Cluster) newNode(t testing.TB, args, env []string) *Node {
@@ -310,9 +299,6 @@ func (n *Node) start(addr string) error {
 // Kill kills the node's process with SIGKILL (kill -9) and waits for it
 // to exit; a node already stopped is left alone.
 func (n *Node) Kill(t testing.TB) { n.signal(t, syscall.SIGKILL) }
-
-// Stop asks the node to shut down (SIGTERM) and waits for it to exit.
-func (n *Node) Stop(t testing.TB) { n.signal(t, syscall.SIGTERM) }
 
 func (n *Node) signal(t testing.TB, sig syscall.Signal) {
 	t.Helper()
