@@ -8,7 +8,6 @@ import (
 
 	"github.com/openami/openami"
 	"github.com/openami/openami/metadata"
-	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/instances"
 )
 
@@ -23,17 +22,7 @@ func TestClusterFlushThroughAnotherNode(t *testing.T) {
 	api := c.node(t, nil)
 	a := c.node(t, &HostConfig{Node: "node-a", VCPUs: 4, MemoryMiB: 4096, TTL: time.Minute})
 
-	acct, _, err := api.svc.Identity().CreateAccount(ctx, "test", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{svc: api.svc, store: api.store, clock: c.clock, p: openami.Principal{AccountID: acct.ID, Region: "us-east-1"}}
-	snap := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
-	img, err := api.svc.Images().RegisterImage(ctx, f.p, images.RegisterImageInput{Name: "img", RootDeviceName: "/dev/xvda",
-		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: snap, DeleteOnTermination: true}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, img := c.accountImage(t, api, "img")
 	r, err := api.svc.Instances().RunInstances(ctx, f.p, instances.RunInstancesInput{ImageID: img, InstanceType: "t3.micro", MinCount: 1, MaxCount: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -165,17 +154,7 @@ func TestClusterFlushOfADeadHost(t *testing.T) {
 	c := newHostCluster(t)
 	api := c.node(t, nil)
 	a := c.node(t, &HostConfig{Node: "node-a", VCPUs: 4, MemoryMiB: 4096, TTL: 3 * time.Second})
-	acct, _, err := api.svc.Identity().CreateAccount(ctx, "test", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{svc: api.svc, store: api.store, clock: c.clock, p: openami.Principal{AccountID: acct.ID, Region: "us-east-1"}}
-	snap := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
-	img, err := api.svc.Images().RegisterImage(ctx, f.p, images.RegisterImageInput{Name: "img", RootDeviceName: "/dev/xvda",
-		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: snap, DeleteOnTermination: true}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, img := c.accountImage(t, api, "img")
 	r, err := api.svc.Instances().RunInstances(ctx, f.p, instances.RunInstancesInput{ImageID: img, InstanceType: "t3.micro", MinCount: 1, MaxCount: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -70,6 +70,26 @@ type member struct {
 
 // node starts a node; with host, it registers as a compute host of that
 // capacity.
+// accountImage makes an account through api and registers, as it, an
+// EBS-backed image of one block (named name); it returns the account's
+// fixture and the image's id.
+func (c *hostCluster) accountImage(t *testing.T, api member, name string) (*fixture, string) {
+	t.Helper()
+	ctx := context.Background()
+	acct, _, err := api.svc.Identity().CreateAccount(ctx, "test", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{svc: api.svc, store: api.store, clock: c.clock, p: openami.Principal{AccountID: acct.ID, Region: "us-east-1"}}
+	snap := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
+	img, err := api.svc.Images().RegisterImage(ctx, f.p, images.RegisterImageInput{Name: name, RootDeviceName: "/dev/xvda",
+		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: snap, DeleteOnTermination: true}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, img
+}
+
 func (c *hostCluster) node(t testing.TB, host *HostConfig) member {
 	t.Helper()
 	ctx := context.Background()
@@ -136,17 +156,7 @@ func TestClusterHostDeath(t *testing.T) {
 	a := c.node(t, &cfgA)
 	b := c.node(t, &cfgB)
 
-	acct, _, err := api.svc.Identity().CreateAccount(ctx, "test", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{svc: api.svc, store: api.store, clock: c.clock, p: openami.Principal{AccountID: acct.ID, Region: "us-east-1"}}
-	snap := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
-	img, err := api.svc.Images().RegisterImage(ctx, f.p, images.RegisterImageInput{Name: "img", RootDeviceName: "/dev/xvda",
-		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: snap, DeleteOnTermination: true}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, img := c.accountImage(t, api, "img")
 	r, err := api.svc.Instances().RunInstances(ctx, f.p, instances.RunInstancesInput{ImageID: img, InstanceType: "t3.micro", MinCount: 2, MaxCount: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -290,17 +300,7 @@ func TestClusterAutoScalingReplacesADeadHostsInstance(t *testing.T) {
 	c := newHostCluster(t)
 	api := c.node(t, nil)
 	a := c.node(t, &HostConfig{Node: "node-a", VCPUs: 4, MemoryMiB: 4096, TTL: 3 * time.Second})
-	acct, _, err := api.svc.Identity().CreateAccount(ctx, "test", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{svc: api.svc, store: api.store, clock: c.clock, p: openami.Principal{AccountID: acct.ID, Region: "us-east-1"}}
-	snap := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
-	img, err := api.svc.Images().RegisterImage(ctx, f.p, images.RegisterImageInput{Name: "fleet", RootDeviceName: "/dev/xvda",
-		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: snap, DeleteOnTermination: true}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, img := c.accountImage(t, api, "fleet")
 	lt, err := api.svc.Templates().CreateLaunchTemplate(ctx, f.p, templates.CreateInput{LaunchTemplateName: "fleet",
 		LaunchTemplateData: &openami.LaunchTemplateData{ImageID: img, InstanceType: "t3.micro"}})
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/openami/openami"
-	"github.com/openami/openami/rules/images"
 	"github.com/openami/openami/rules/instances"
 )
 
@@ -26,17 +25,7 @@ func TestClusterWakeUps(t *testing.T) {
 	a := c.node(t, &HostConfig{Node: "node-a", VCPUs: 4, MemoryMiB: 4096, TTL: 10 * time.Minute})
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 
-	acct, _, err := api.svc.Identity().CreateAccount(ctx, "test", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{svc: api.svc, store: api.store, clock: c.clock, p: openami.Principal{AccountID: acct.ID, Region: "us-east-1"}}
-	snap := f.snapshot(t, map[int64][]byte{0: block(1)}, true)
-	img, err := api.svc.Images().RegisterImage(ctx, f.p, images.RegisterImageInput{Name: "img", RootDeviceName: "/dev/xvda",
-		BlockDeviceMappings: []openami.BlockDeviceMapping{{DeviceName: "/dev/xvda", Ebs: &openami.EbsBlockDevice{SnapshotID: snap, DeleteOnTermination: true}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, img := c.accountImage(t, api, "img")
 	api.svc.Start(ctx, quiet)
 	a.svc.Start(ctx, quiet)
 
